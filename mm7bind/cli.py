@@ -334,7 +334,10 @@ def _validated(path: str, lenient: bool) -> list[dict]:
 
 def _validation(env: Envelope | None, exc: DecodeError | None = None) -> dict:
     if isinstance(exc, ValidationError):
-        return {"result": "invalid", "deviations": exc.deviations}
+        read = exc.envelope  # (the message as read before it was refused, where it was read whole)
+        return {"result": "invalid", "deviations": exc.deviations} | ({} if read is None else {
+            "message_type": "Fault" if read.is_fault else read.body.ELEMENT,
+            "version": read.version.name if read.version else None})
     if exc is not None:
         return {"error": str(exc)}
     return {"result": "accepted" if env.deviations else "valid", "deviations": env.deviations,
@@ -378,7 +381,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             if f["result"] == "unreadable":  # (each file as it is read: a big folder shows progress)
                 print(f"{where}: unreadable: {printable(f['error'])}")
             elif f["result"] == "invalid":
-                print(f"{where}: INVALID")
+                print(f"{where}: INVALID" + (f" ({f['message_type']}, {f['version']})" if f["message_type"] else ""))
             elif f["result"] == "accepted":
                 print(f"{where}: accepted with {len(f['deviations'])} deviation(s) ({f['message_type']}, "
                       f"{f['version']})")

@@ -671,7 +671,7 @@ def decode(
 
 def _finish(env: soap.Envelope, strict: bool) -> soap.Envelope:
     if strict and (refused := refusable(env.deviations)):
-        raise ValidationError.refusing(refused)
+        raise ValidationError.refusing(refused, envelope=env)
     return env
 
 

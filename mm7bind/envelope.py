@@ -409,7 +409,7 @@ def decode(
     env.encoding = parsed.encoding
     env.deviations = dev.result()
     if strict and (refused := refusable(env.deviations)):
-        raise ValidationError.refusing(refused, "deviation(s) from the schema")
+        raise ValidationError.refusing(refused, "deviation(s) from the schema", env)
     return env
 
 

@@ -113,12 +113,16 @@ class ValidationError(DecodeError):
 
     status_code = 4004  # Validation error
     code = "validation-error"
+    # The message as the tolerant reading made it, where a strict reader refused it after reading
+    # it whole (its type and version known): None where the refusal came before.
+    envelope = None
 
     @classmethod
-    def refusing(cls, deviations: list[Deviation], what: str = "deviation(s)") -> ValidationError:
+    def refusing(cls, deviations: list[Deviation], what: str = "deviation(s)", envelope=None) -> ValidationError:  # noqa: ANN001
         """A strict reader's refusal of `deviations`: 4004, or 4002 (Unsupported version) when one
         of them is about the MM7 version (`about_the_version`), as TS 23.140 has a status for it."""
         err = cls(f"{len(deviations)} {what}: " + "; ".join(map(str, deviations[:5])), deviations=deviations)
+        err.envelope = envelope
         if any(about_the_version(d) for d in deviations):
             err.status_code = 4002
         return err

@@ -245,8 +245,11 @@ def test_validate_json_lists_each_file_with_its_result(tmp_path):
     assert found[0] == {"path": str(good), "result": "valid", "message_type": "CancelReq", "version": "REL-6-MM7-1-2",
                         "deviations": [], "error": None}
     assert found[1]["result"] == "invalid" and found[1]["deviations"][0]["code"] == "unknown-element"
+    # (read whole before it was refused: its type and version are known, and said; they were null)
+    assert (found[1]["message_type"], found[1]["version"]) == ("CancelReq", "REL-6-MM7-1-2")
     assert found[2] == {"path": str(tmp_path / "missing.xml"), "result": "unreadable", "message_type": None,
                         "version": None, "error": "No such file or directory", "deviations": []}
+    assert cli("validate", str(sloppy)).stdout.decode().startswith(f"{sloppy}: INVALID (CancelReq, REL-6-MM7-1-2)\n")
     proc = cli("validate", "--json", "--lenient", str(sloppy))
     [f] = json.loads(proc.stdout)
     assert proc.returncode == 0 and f["result"] == "accepted" and f["message_type"] == "CancelReq"
