@@ -831,6 +831,7 @@ def cmd_send(args: argparse.Namespace) -> int:
             except KeyboardInterrupt as exc:
                 # (as the client recorded it: a request not yet gone out whole is one the MMSC cannot have)
                 maybe = interrupted_arrival(exc) == MAY_HAVE_ARRIVED
+                tid = tid or getattr(exc, "mm7_transaction_id", None)  # (under a tag: the one its claim chose)
                 what = ("interrupted before the MMSC answered: it may have taken the message" if maybe else
                         "interrupted before the message went out whole: the MMSC did not take it")
                 if args.json:
@@ -838,7 +839,8 @@ def cmd_send(args: argparse.Namespace) -> int:
                                          transaction_id=tid)))
                 else:
                     again = "resumes it" if maybe else "sends it"
-                    named = f"TransactionID {tid}" if tid else f"tag {args.tag!r}: the same command again {again}"
+                    under = f"tag {args.tag!r}: the same command again {again}" if args.tag is not None else ""
+                    named = ", ".join(filter(None, [f"TransactionID {tid}" if tid else "", under]))
                     print(f"mm7bind send: {what} ({named})", file=sys.stderr)
                 return EXIT_INTERRUPTED
             if r.earlier_unanswered and not args.json:  # (on stderr: stdout carries only a MessageID, for scripts)

@@ -934,6 +934,7 @@ class ClientCore:
         (`SendError.partly_sent`), unless an earlier attempt may have arrived. `exc` is marked with
         what was recorded (`arrival.interrupted_arrival`), for its caller to say."""
         exc.mm7_arrival = MAY_HAVE_ARRIVED if may_have_arrived else NOT_TAKEN  # type: ignore[attr-defined]
+        exc.mm7_transaction_id = p.transaction_id  # type: ignore[attr-defined]  (one the caller did not choose: a tag's)
         if may_have_arrived:
             self.finish(p, error=SendInterrupted(
                 f"{type(exc).__name__} while {doing} {shown_url(url)}: "

@@ -2279,8 +2279,11 @@ def test_a_send_interrupted_before_its_request_went_out_says_the_mmsc_did_not_ta
     or holding back a message that never went)."""
     from .fake_http import dead_url
 
-    (tmp_path / "c.toml").write_text("[mmsc]\nmax_attempts = 2\nbackoff = 30\n", encoding="utf-8")
-    for extra in (["--json"], []):
+    (tmp_path / "c.toml").write_text("[mmsc]\nmax_attempts = 2\nbackoff = 30\n"
+                                     f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    # (under a tag the TransactionID is the claim's, not chosen by the command: named all the same,
+    # null in the JSON before)
+    for extra in (["--json"], [], ["--json", "--tag", "t1"], ["--tag", "t2"]):
         proc = subprocess.Popen([*CTRL_C_ABLE, "send", "--config", str(tmp_path / "c.toml"), "--mmsc", dead_url(),
                                  "--to", "1", "--text", "x", "-v", *extra], cwd=ROOT, env=ENV,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -2294,13 +2297,14 @@ def test_a_send_interrupted_before_its_request_went_out_says_the_mmsc_did_not_ta
         out, err = proc.communicate(timeout=30)
         err = "".join(said) + err
         assert proc.returncode == 130 and "Traceback" not in err, err
-        if extra:
+        if "--json" in extra:
             answer = json.loads(out)
             assert answer["error"] == "interrupted" and answer["may_have_arrived"] is False, answer
-            assert "did not take it" in answer["message"]
+            assert "did not take it" in answer["message"] and answer["transaction_id"], answer
         else:
-            assert "interrupted before the message went out whole: the MMSC did not take it" in err, err
+            assert "interrupted before the message went out whole: the MMSC did not take it (TransactionID " in err, err
             assert "may have taken" not in err
+            assert "--tag" not in extra or "tag 't2': the same command again sends it)" in err, err
 
 
 def test_a_recipient_that_is_no_number_short_code_or_e_mail_address_is_refused_unless_its_kind_is_written(tmp_path):
