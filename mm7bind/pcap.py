@@ -184,6 +184,8 @@ class CapturedMessage:
     headers: dict[str, str]
     body: bytes
     notes: list[str] = field(default_factory=list)
+    packet: int = 0  # the packet its first byte came in, from 1 (Wireshark's frame number), in its file
+    file: str | None = None  # the file that packet is in, where several files are read as one capture
 
     @property
     def is_request(self) -> bool:
@@ -270,22 +272,19 @@ class CaptureStream:
         if self._read:
             raise RuntimeError("a CaptureStream is read once")
         self._read = True
-        src = _Source(self.source)
-        head = bytes(src.peek(4096))
         first: list[str] = []
-        gunzipped = None
-        if is_gzip(head) and _starts_as_capture(_gunzipped_start(head)):
-            size = len(src.view) if src.file is None else _size_left(src.file)
-            # (cut short, a .pcap.gz still being written or copied so, is read as far as it goes, as a plain one is)
-            gunzipped = Gunzipped(src, "the capture", None if size is None else size + len(src.buffer), partial=True)
-            src = _Source(gunzipped)
-            first.append("the capture is gzip-compressed: read inflated")
         file_notes: list[str] = []
         connection_notes: list[tuple[int, list[str]]] = []
         ip = _IP()
         tcp = _Connections(connection_notes, self.close_grace, self.close_grace_bytes, self.idle)
+        files: list[tuple[int, str]] = []  # (several files: each one's first packet number, its name)
+        if isinstance(self.source, (list, tuple)):
+            frames = _files_frames(self.source, first, file_notes, files)
+            tcp.where = functools.partial(_in_file, files)
+        else:
+            frames = _opened_frames(self.source, first, file_notes)
         try:
-            for number, when, link, frame, cut in _frames(src, file_notes):
+            for number, when, link, frame, cut in frames:
                 segment = ip.segment(link, frame, number, when, cut)
                 if segment is not None:
                     tcp.add(when, number, *segment)
@@ -293,11 +292,91 @@ class CaptureStream:
                     yield from tcp.finish_due()
             yield from tcp.finish_all()
         finally:
+            frames.close()  # (its gzip note said, its file closed)
             connection_notes.sort(key=itemgetter(0))  # (stable: a connection read twice says its notes in turn)
-            if gunzipped is not None and gunzipped.stopped:
-                first.append(f"{gunzipped.stopped}: read as far as it inflates")
             self.notes = first + file_notes + ip.notes() + tcp.late_notes(
                 [n for _, said in connection_notes for n in said])
+
+
+def _opened_frames(source, first: list[str], notes: list[str]):
+    """The frames of one capture (bytes or a binary file object, gzip-compressed or not; pcap and
+    pcapng files joined with cat in it)."""
+    src = _Source(source)
+    head = bytes(src.peek(4096))
+    gunzipped = None
+    if is_gzip(head) and _starts_as_capture(_gunzipped_start(head)):
+        size = len(src.view) if src.file is None else _size_left(src.file)
+        # (cut short, a .pcap.gz still being written or copied so, is read as far as it goes, as a plain one is)
+        gunzipped = Gunzipped(src, "the capture", None if size is None else size + len(src.buffer), partial=True)
+        src = _Source(gunzipped)
+        first.append("the capture is gzip-compressed: read inflated")
+    try:
+        yield from _frames(src, notes)
+    finally:
+        if gunzipped is not None and gunzipped.stopped:
+            first.append(f"{gunzipped.stopped}: read as far as it inflates")
+
+
+_FIRST_TIMES_TRIED = 64  # packets read at a file's start for the time of its first one with a time
+
+
+def _first_time(path) -> float | None:
+    """When a capture file's first packet with a time was captured (None: none in its first
+    packets, or the file is no capture)."""
+    try:
+        with open(path, "rb") as file:
+            frames = _opened_frames(file, [], [])
+            try:
+                for _, (_, when, _, _, _) in zip(range(_FIRST_TIMES_TRIED), frames):
+                    if when is not None:
+                        return when
+            finally:
+                frames.close()
+    except (OSError, DecodeError, LimitExceededError):
+        pass
+    return None
+
+
+def _files_frames(paths, first: list[str], notes: list[str], files: list[tuple[int, str]]):
+    """The frames of several capture files read as one capture (a ring buffer's, `tcpdump -C/-W/-G`,
+    dumpcap's -b): in the order of their first packets' times, whatever the order given (a shell
+    glob puts file10 before file2), one file open at a time; what each file says is said under its
+    name, and `files` gets each file's first packet number."""
+    names = [os.fspath(p) for p in paths]
+    times = [_first_time(p) for p in names]
+    # (files without a time, or no capture, after the others, in the order given: their notes say why)
+    order = sorted(range(len(names)), key=lambda i: (times[i] is None, times[i] or 0.0))
+    first.append(f"{len(names)} files read as one capture, in the order of their first packets' times"
+                 + ("" if order == sorted(order) else f" (not the order given): {', '.join(names[i] for i in order)}"))
+    number = 0
+    for i in order:
+        name = names[i]
+        files.append((number + 1, name))
+        said: list[str] = []
+        try:
+            with open(name, "rb") as file:
+                number = yield from _numbered(_opened_frames(file, said, said), number)
+        except OSError as exc:
+            said.append(f"not read: {exc.strerror or exc}")
+        except DecodeError as exc:
+            said.append(f"not read: {exc}")
+        notes += [f"{name}: {n}" for n in said]
+
+
+def _numbered(frames, before: int):
+    """A file's frames numbered on from the `before` packets of the files before it; the count of
+    packets so far."""
+    number = before
+    for local, *rest in frames:
+        number = before + local
+        yield number, *rest
+    return number
+
+
+def _in_file(files: list[tuple[int, str]], packet: int) -> tuple[str | None, int]:
+    """(the file, the packet's number in it) of a packet of several files read as one."""
+    i = bisect_right(files, packet, key=itemgetter(0)) - 1
+    return (files[i][1], packet - files[i][0] + 1) if i >= 0 else (None, packet)
 
 
 class _Source:
@@ -872,22 +951,21 @@ class _Connections:
         self.now: float | None = None  # (the latest packet's time: back too, where the capture's times go back)
         self.latest: float | None = None  # the latest time of the capture so far
         self.back: list = []  # [times the capture's clock went back, the first packet, by how much]
+        # A packet's time this far from the capture's is taken as the capture's only once the next
+        # packet's is far the same way (see tick)
+        self.jump = max(min(grace, idle), _STEP_BACK)
+        self.odd: tuple[float, int] | None = None  # (time, packet) of a packet far from the capture's time
+        self.outliers: list = []  # [packets timed far from those around them, (the first's time, packet)]
         self.checked: float | None = None  # (capture time of the latest check for idle connections)
         self.due = False  # a connection may be done
         self.pending: list[_Connection] = []  # open ones whose ports a new connection took: to read
         self.inflated = [0]  # bytes inflated so far, over every connection
+        self.where = None  # (several files read as one) packet number → (its file, its number there)
 
     def add(self, when, number, src: bytes, dst: bytes, seq: int, flags: int, payload) -> None:
         key, which = (src + dst, 0) if src <= dst else (dst + src, 1)
         if when is not None:
-            # (a step back: captures joined out of time order, a clock set back. Each connection's own times
-            # are its earliest and latest, whatever the order: a step back delays a decision, never hastens one)
-            if self.now is not None and when < self.now - _STEP_BACK:
-                self.back = [self.back[0] + 1, *self.back[1:]] if self.back else [1, number, self.latest - when]
-            self.latest = when if self.latest is None else max(when, self.latest)
-            self.now = when
-            if self.checked is None or when - self.checked >= min(self.idle, self.grace) / 4 or when < self.checked:
-                self.due = True
+            self.tick(when, number)
         conn = self.current.pop(key, None)  # (put back last: the latest active)
         if conn is None:
             done = self.done.get(key)
@@ -938,6 +1016,34 @@ class _Connections:
             if conn.ended == 3:
                 self.closing_bytes += len(payload)
                 self.due = self.due or self.closing_bytes > self.grace_bytes
+
+    def tick(self, when: float, number: int) -> None:
+        """The capture's time at a packet. One far from the time so far (past a grace or an idle
+        time) is taken only once the next packet is far too, the same way: a single bogus
+        timestamp, a year ahead, would otherwise have read every open connection as idle and
+        every closing one as done, their later packets then misread as late or as new connections."""
+        odd, self.odd = self.odd, None
+        far = self.now is not None and abs(when - self.now) > self.jump
+        if odd is not None:
+            if far and (when > self.now) == (odd[0] > self.now):  # (a gap in the capture, a clock set: real)
+                self.step(*odd)
+                self.step(when, number)
+                return
+            self.outliers = [self.outliers[0] + 1, self.outliers[1]] if self.outliers else [1, odd]
+        if far:
+            self.odd = (when, number)
+            return
+        self.step(when, number)
+
+    def step(self, when: float, number: int) -> None:
+        # (a step back: captures joined out of time order, a clock set back. Each connection's own times
+        # are its earliest and latest, whatever the order: a step back delays a decision, never hastens one)
+        if self.now is not None and when < self.now - _STEP_BACK:
+            self.back = [self.back[0] + 1, *self.back[1:]] if self.back else [1, number, self.latest - when]
+        self.latest = when if self.latest is None else max(when, self.latest)
+        self.now = when
+        if self.checked is None or when - self.checked >= min(self.idle, self.grace) / 4 or when < self.checked:
+            self.due = True
 
     def reopened(self, conn: _Connection, which: int, seq: int, flags: int, payload, when):
         """A packet on a connection read already: the connection read on (idle), None (a SYN opens
@@ -1032,6 +1138,9 @@ class _Connections:
         notes: list[str] = []
         conn.held = 0  # (once read, what it holds: of one read idle, a last message not whole yet)
         messages = _http_messages(conn, notes, self.inflated)
+        if self.where is not None:
+            for msg in messages:
+                msg.file, msg.packet = self.where(msg.packet)
         if notes:  # (a capture of a SYN scan has hundreds of thousands with none)
             self.notes.append((conn.number, notes))
         if conn.read is None:
@@ -1048,6 +1157,13 @@ class _Connections:
             yield from self.finish(conn)
 
     def late_notes(self, notes: list[str]) -> list[str]:
+        if self.outliers:
+            count, (when, number) = self.outliers
+            at = _time(when)
+            notes.insert(0, f"packet {number} is timed {at.isoformat() if at else when}, far from the packets around "
+                            "it" + (f" (and {count - 1} more packet(s) so)" if count > 1 else "") + ": a bogus "
+                            "timestamp, not taken as the capture's time (its connection is read as its other packets "
+                            "say)")
         if self.back:
             count, number, by = self.back
             notes.insert(0, f"the capture's times go back {by:.3f} seconds at packet {number}"
@@ -1328,7 +1444,8 @@ def _read(stream, requests: bool, conn: _Connection, source: str, destination: s
                 held[side] = run_offset + pos
                 break
             _, packet, when = _segment_at(times, run_offset + pos)
-            msg = CapturedMessage(0, conn.number, source, destination, _time(when), line, headers, b"", msg_notes)
+            msg = CapturedMessage(0, conn.number, source, destination, _time(when), line, headers, b"", msg_notes,
+                                  packet)
             if spans and bodies is not None:
                 bodies.append(_Body(msg, side, index, spans, encoding))
             yield msg, packet, answered

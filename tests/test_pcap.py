@@ -1484,3 +1484,78 @@ def test_a_connection_idle_in_the_middle_of_a_message_is_read_whole_once_the_res
     capture = read_capture(pcap(cut + again.packets))
     assert [(m.connection, m.start_line) for m in capture.messages if m.source.endswith(":40000")] == [
         (1, "POST /mm7 HTTP/1.1"), (14, "POST /mm7 HTTP/1.1")]
+
+
+def ring_buffer(tmp_path) -> list[str]:
+    """A submit and its answer captured by a ring buffer (tcpdump -C/-W) whose files are rotated
+    mid-upload and before the answer: the files as a shell glob lists them (ring.pcap10 before
+    ring.pcap2), the connection spanning all three."""
+    packets = conversation().packets
+    a, b = 6, len(packets) - 2 - -(-len(submit()[1]) // 700)  # (the answer's segments, and the FINs)
+    names = []
+    for name, part in (("ring.pcap1", packets[:a]), ("ring.pcap2", packets[a:b]), ("ring.pcap10", packets[b:])):
+        (tmp_path / name).write_bytes(pcap(part))
+        names.append(str(tmp_path / name))
+    return sorted(names)
+
+
+def test_a_ring_buffers_files_are_read_as_one_capture_in_time_order(tmp_path):
+    """A connection spanning files of a ring buffer given as several files was read in pieces,
+    each file on its own: its request cut short, its answer read as nothing."""
+    from mm7bind.pcap import CaptureStream, in_capture_order
+
+    request, response = submit()
+    names = ring_buffer(tmp_path)
+    stream = CaptureStream(names)
+    req, rsp = in_capture_order(list(stream))
+    assert request.endswith(req.body) and response.endswith(rsp.body) and req.connection == rsp.connection == 1
+    assert (req.file, rsp.file) == (str(tmp_path / "ring.pcap1"), str(tmp_path / "ring.pcap10"))
+    assert req.packet == 4 and rsp.packet == 1  # (in its own file: Wireshark's number when that file is opened)
+    assert decoded(req).body.ELEMENT == "SubmitReq"
+    assert stream.notes == [f"3 files read as one capture, in the order of their first packets' times (not the order "
+                            f"given): {', '.join(names[i] for i in (0, 2, 1))}"]
+
+
+def test_inspect_and_validate_read_several_capture_files_as_one(tmp_path, capsys):
+    from mm7bind.cli import main
+
+    names = ring_buffer(tmp_path)
+    (tmp_path / "other.xml").write_bytes(mm7.encode_envelope(mm7.SubmitReq(recipients=mm7.Recipients(to=["1"])),
+                                                             transaction_id="t-2", version="REL-6-MM7-1-4"))
+    assert main(["inspect", *names]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    req, rsp = shown["messages"]
+    assert req["message_type"] == "SubmitReq" and rsp["message_type"] == "SubmitRsp"
+    assert (req["file"], req["packet"], rsp["file"]) == (names[0], 4, names[1])
+    assert main(["validate", "--json", str(tmp_path / "other.xml"), *names]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert [(f["path"], f["result"]) for f in found] == [(str(tmp_path / "other.xml"), "valid"),
+                                                         (f"{names[0]}#1", "valid"), (f"{names[1]}#1", "valid")]
+    assert main(["inspect", names[0], str(tmp_path / "other.xml")]) == 2
+    assert "other.xml is no packet capture" in json.loads(capsys.readouterr().out)["message"]
+
+
+def test_one_packet_timed_far_ahead_does_not_read_connections_early():
+    """A single packet with a bogus timestamp a year ahead was taken as the capture's time: a
+    connection closed both ways just before it was read at once, past its grace, its request cut
+    where a segment lost before the close was missing, and that segment's retransmission after it
+    dropped as late; and the times were said to go back (files joined out of order)."""
+    request, response = submit()
+    flow = Flow().open()
+    flow.send(True, request, 700)
+    closed = conversation(Flow(client=("10.0.0.3", 41000), time=flow.time))
+    lost = closed.packets.pop(5)  # (a segment of its request lost, sent again after the close)
+    stray = Flow(client=("10.0.0.9", 5000), time=flow.time + 365 * 86400).add(True, 0x02)
+    flow.time = closed.time + 1
+    flow.send(False, response, 700)
+    flow.close()
+    packets = [*flow.packets[:6], *closed.packets, stray, Packet(closed.time + 0.5, lost.ip), *flow.packets[6:]]
+    capture = read_capture(pcap(packets))
+    assert [(m.connection, m.start_line) for m in capture.messages] == [
+        (1, "POST /mm7 HTTP/1.1"), (2, "POST /mm7 HTTP/1.1"), (2, "HTTP/1.1 200 OK"), (1, "HTTP/1.1 200 OK")]
+    assert all(request.endswith(m.body) or response.endswith(m.body) for m in capture.messages)
+    number = packets.index(stray) + 1
+    [note] = capture.notes
+    assert note.startswith(f"packet {number} is timed 2026-11-24T16:00:00.0") and note.endswith(
+        ", far from the packets around it: a bogus timestamp, not taken as the capture's time (its connection is read "
+        "as its other packets say)")
