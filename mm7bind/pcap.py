@@ -23,12 +23,16 @@ within a bound (`gunzip`); one cut short or damaged as far as it inflates, said.
 
 A capture is read as a stream (`CaptureStream`, from a file in pieces), each connection's messages
 made once it can change no more (closed both ways and a grace for retransmissions, or idle long):
-memory holds the open connections, not the capture.
+memory holds the open connections, not the capture. Several files (a ring buffer's) are read as one
+capture, in the order of their first packets' times; a connection captured twice, before and after
+an address translation, is read once; one packet timed far from the rest is not taken as the
+capture's time.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import re
 import stat
@@ -254,9 +258,10 @@ def _before(when: float | None, first: float | None) -> bool:
 
 
 class CaptureStream:
-    """The HTTP/1.x messages of a pcap or pcapng capture (bytes, or a binary file object read in
-    pieces), each connection's as soon as it can change no more (see CLOSE_GRACE, IDLE): memory
-    holds the open connections, not the capture. Iterated, messages come connection by connection
+    """The HTTP/1.x messages of a pcap or pcapng capture (bytes, a binary file object read in
+    pieces, or a list of files' paths read as one capture: see _files_frames), each connection's
+    as soon as it can change no more (see CLOSE_GRACE, IDLE): memory holds the open connections,
+    not the capture. Iterated, messages come connection by connection
     as each is done, `number` 0 (their place in the capture is known at its end: see
     `in_capture_order` and `capture_order`); `notes`, for the capture as a whole, are complete once
     the iteration ends. A gzip-compressed capture is read inflated in pieces (see `Gunzipped`)."""
@@ -961,6 +966,7 @@ class _Connections:
         self.pending: list[_Connection] = []  # open ones whose ports a new connection took: to read
         self.inflated = [0]  # bytes inflated so far, over every connection
         self.where = None  # (several files read as one) packet number → (its file, its number there)
+        self.twins = _Twins()
 
     def add(self, when, number, src: bytes, dst: bytes, seq: int, flags: int, payload) -> None:
         key, which = (src + dst, 0) if src <= dst else (dst + src, 1)
@@ -1137,7 +1143,7 @@ class _Connections:
     def finish(self, conn: _Connection):
         notes: list[str] = []
         conn.held = 0  # (once read, what it holds: of one read idle, a last message not whole yet)
-        messages = _http_messages(conn, notes, self.inflated)
+        messages = _http_messages(conn, notes, self.inflated, self.twins)
         if self.where is not None:
             for msg in messages:
                 msg.file, msg.packet = self.where(msg.packet)
@@ -1162,8 +1168,7 @@ class _Connections:
             at = _time(when)
             notes.insert(0, f"packet {number} is timed {at.isoformat() if at else when}, far from the packets around "
                             "it" + (f" (and {count - 1} more packet(s) so)" if count > 1 else "") + ": a bogus "
-                            "timestamp, not taken as the capture's time (its connection is read as its other packets "
-                            "say)")
+                            "timestamp, not taken as the capture's time")
         if self.back:
             count, number, by = self.back
             notes.insert(0, f"the capture's times go back {by:.3f} seconds at packet {number}"
@@ -1176,6 +1181,62 @@ class _Connections:
                          f"both ways and {self.grace:g} more seconds of the capture passed (or its bytes were let "
                          "go to bound the memory held): not read")
         return notes
+
+
+# A connection captured twice, before and after an address translation (a host's NAT: `tcpdump -i
+# any` on a container host sees a published port's traffic on the outer interface and on the
+# container's, a masqueraded client's on both) is read once: another connection read whole with the
+# same bytes both ways, each way's first and last bytes captured within _TWIN_GAP seconds of its
+# twin's, an end's address translated (a client sending the same bytes again, even at once, keeps
+# its address), and the sequence numbers one way at least the same (NAT keeps them; a firewall
+# randomizing them shifts the side it guards alone; two connections' random ones never agree).
+_TWIN_GAP = 0.1
+_TWINS_KEPT = 1024  # connections read lately, kept small (digests, ends, times), as twins of those read next
+
+
+class _Twins:
+    """The connections read lately: each its bytes' digests both ways, its ends, first sequence
+    numbers and each way's first and last time, to tell a later one that is its NAT twin."""
+
+    def __init__(self):
+        self.kept: dict[tuple[bytes, bytes], list[tuple]] = {}
+        self.count = 0
+
+    def seen(self, conn: _Connection, streams, client: int) -> str | None:
+        """The name of a connection read before that `conn` (its streams just made) is the NAT
+        twin of, else None (and `conn` is kept, as a twin for later ones)."""
+        ways = (client, 1 - client)
+        times = [[when for _, _, when in streams[w][1]] for w in ways]
+        if not all(times) or None in times[0] or None in times[1]:
+            return None
+        key = (_digest(streams[client][0]), _digest(streams[1 - client][0]))
+        ends = tuple(conn.end(w) for w in ways)
+        starts = tuple(conn.sides[w].start & _SEQ_MASK for w in ways)
+        span = tuple((min(t), max(t)) for t in times)
+        for name, their_ends, their_starts, their_span in self.kept.get(key, ()):
+            moved = [(a, b) for a, b in zip(ends, their_ends) if a != b]
+            if moved and all(a.rpartition(":")[0] != b.rpartition(":")[0] for a, b in moved) \
+                    and any(a == b for a, b in zip(starts, their_starts)) \
+                    and all(abs(a - b) <= _TWIN_GAP for s, t in zip(span, their_span) for a, b in zip(s, t)):
+                return name
+        self.kept.setdefault(key, []).append((conn.name(), ends, starts, span))
+        self.count += 1
+        if self.count > _TWINS_KEPT:  # (the oldest let go)
+            oldest = next(iter(self.kept))
+            del self.kept[oldest][0]
+            if not self.kept[oldest]:
+                del self.kept[oldest]
+            self.count -= 1
+        return None
+
+
+def _digest(runs: list[tuple[int, bytes]]) -> bytes:
+    digest = hashlib.sha256()
+    for off, run in runs:
+        digest.update(off.to_bytes(8, "big"))
+        digest.update(len(run).to_bytes(8, "big"))
+        digest.update(run)
+    return digest.digest()
 
 
 def _stream(side: _Direction | None) -> tuple[list[tuple[int, bytes]], list[tuple[int, int, float | None]],
@@ -1242,9 +1303,12 @@ _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _STATUS_LINE = re.compile(rb"HTTP/1\.[01] [1-5][0-9][0-9][^\r\n]*\r?\n")
 
 
-def _http_messages(conn: _Connection, notes: list[str], inflated: list[int]) -> list[CapturedMessage]:
+def _http_messages(conn: _Connection, notes: list[str], inflated: list[int],
+                   twins: _Twins | None = None) -> list[CapturedMessage]:
     if conn.sides is None or not any(side and side.segments for side in conn.sides):  # (read on: nothing new)
         return []
+    # (a connection read whole at once, both ways: one that may be another's NAT twin)
+    whole = conn.read != "idle" and all(side is not None and side.floor is None for side in conn.sides)
     streams = [_stream(side) for side in conn.sides]  # (the segments are joined: not kept twice)
     bodies: list[_Body] = []  # (each message's body, made once both sides are read: in the order they were)
 
@@ -1262,6 +1326,11 @@ def _http_messages(conn: _Connection, notes: list[str], inflated: list[int]) -> 
     server = 1 - client
     conn.client = client  # (kept: an idle connection read on has it)
     name = conn.name()
+    if whole and twins is not None and (twin := twins.seen(conn, streams, client)) is not None:
+        notes.append(f"{name}: the same bytes both ways as {twin}, moments apart, its ends translated: one "
+                     "connection captured twice, before and after an address translation (NAT: a container's "
+                     "published port, a masqueraded client; tcpdump -i any sees both), read once, as that one")
+        return []
     said = len(notes)
     # The responses are read as the requests need them: which request one answers depends on the
     # methods before it (HEAD), and whether a request's body was sent may depend on its answer.

@@ -1512,8 +1512,8 @@ def test_a_ring_buffers_files_are_read_as_one_capture_in_time_order(tmp_path):
     assert (req.file, rsp.file) == (str(tmp_path / "ring.pcap1"), str(tmp_path / "ring.pcap10"))
     assert req.packet == 4 and rsp.packet == 1  # (in its own file: Wireshark's number when that file is opened)
     assert decoded(req).body.ELEMENT == "SubmitReq"
-    assert stream.notes == [f"3 files read as one capture, in the order of their first packets' times (not the order "
-                            f"given): {', '.join(names[i] for i in (0, 2, 1))}"]
+    assert stream.notes == [(f"3 files read as one capture, in the order of their first packets' times (not the order "
+                             f"given): {', '.join(names[i] for i in (0, 2, 1))}")]
 
 
 def test_inspect_and_validate_read_several_capture_files_as_one(tmp_path, capsys):
@@ -1557,5 +1557,46 @@ def test_one_packet_timed_far_ahead_does_not_read_connections_early():
     number = packets.index(stray) + 1
     [note] = capture.notes
     assert note.startswith(f"packet {number} is timed 2026-11-24T16:00:00.0") and note.endswith(
-        ", far from the packets around it: a bogus timestamp, not taken as the capture's time (its connection is read "
-        "as its other packets say)")
+        ", far from the packets around it: a bogus timestamp, not taken as the capture's time")
+
+
+def twins(first: dict, second: dict, later: float = 0.00002) -> list[Packet]:
+    """A conversation captured twice (the second's packets `later` seconds after the first's), its
+    flows as given to Flow."""
+    one = conversation(Flow(**first))
+    two = conversation(Flow(**second, time=one.packets[0].time - 0.001 + later))
+    return sorted(one.packets + two.packets, key=lambda p: p.time)
+
+
+def test_a_connection_captured_before_and_after_nat_is_read_once():
+    """tcpdump -i any on a container host sees a published port's connection on the outer
+    interface and on the container's (its server translated), a masqueraded client's with its
+    client translated (and its sequence numbers shifted by a firewall): each message was read twice."""
+    request, response = submit()
+    published = twins({"client": ("203.0.113.7", 50000), "server": ("10.0.0.5", 8080)},
+                      {"client": ("203.0.113.7", 50000), "server": ("172.17.0.2", 8080)})
+    masqueraded = twins({"client": ("172.17.0.2", 40000), "server": ("198.51.100.9", 80)},
+                        {"client": ("10.0.0.5", 61000), "server": ("198.51.100.9", 80),
+                         "seq": {"c": 77000000, "s": 900000}})
+    for packets, kept, twin in (
+            (published, "203.0.113.7:50000 → 10.0.0.5:8080", "203.0.113.7:50000 → 172.17.0.2:8080"),
+            (masqueraded, "172.17.0.2:40000 → 198.51.100.9:80", "10.0.0.5:61000 → 198.51.100.9:80")):
+        capture = read_capture(pcap(packets))
+        assert [(m.connection, m.start_line) for m in capture.messages] == [(1, "POST /mm7 HTTP/1.1"),
+                                                                           (1, "HTTP/1.1 200 OK")]
+        assert request.endswith(capture.messages[0].body) and response.endswith(capture.messages[1].body)
+        assert capture.notes == [(
+            f"connection 2 ({twin}): the same bytes both ways as connection 1 ({kept}), moments apart, its ends "
+            "translated: one connection captured twice, before and after an address translation (NAT: a container's "
+            "published port, a masqueraded client; tcpdump -i any sees both), read once, as that one")]
+
+
+@pytest.mark.parametrize("second,later", [
+    ({"client": ("203.0.113.7", 50001)}, 5.0),  # the same bytes sent again later, on a new connection
+    ({"client": ("203.0.113.7", 50001)}, 0.00002),  # ... at once: its address is the same (no translation)
+    ({"client": ("203.0.113.8", 50000), "seq": {"c": 5, "s": 7}}, 0.00002),  # another client: its own sequence numbers
+])
+def test_connections_with_the_same_bytes_that_are_no_nat_twins_are_each_read(second, later):
+    packets = twins({"client": ("203.0.113.7", 50000)}, second, later)
+    capture = read_capture(pcap(packets))
+    assert sorted(m.connection for m in capture.messages) == [1, 1, 2, 2] and capture.notes == []
