@@ -299,8 +299,9 @@ class CaptureStream:
         finally:
             frames.close()  # (its gzip note said, its file closed)
             connection_notes.sort(key=itemgetter(0))  # (stable: a connection read twice says its notes in turn)
-            self.notes = first + file_notes + ip.notes() + tcp.late_notes(
-                [n for _, said in connection_notes for n in said])
+            packet = functools.partial(_packet_in, files) if files else str
+            self.notes = first + file_notes + ip.notes(packet) + tcp.late_notes(
+                [n for _, said in connection_notes for n in said], packet)
 
 
 def _opened_frames(source, first: list[str], notes: list[str]):
@@ -376,6 +377,12 @@ def _numbered(frames, before: int):
         number = before + local
         yield number, *rest
     return number
+
+
+def _packet_in(files: list[tuple[int, str]], packet: int) -> str:
+    """A packet of several files read as one, as said in the notes: its number in its file."""
+    name, number = _in_file(files, packet)
+    return f"{number} of {name}" if name is not None else str(packet)
 
 
 def _in_file(files: list[tuple[int, str]], packet: int) -> tuple[str | None, int]:
@@ -676,7 +683,8 @@ class _IP:
     def cut(self, number: int) -> None:
         self.cut_short = [self.cut_short[0] + 1, self.cut_short[1]] if self.cut_short else [1, number]
 
-    def notes(self) -> list[str]:
+    def notes(self, packet=str) -> list[str]:
+        """`packet`: a packet's number as said (several files: its file's too)."""
         for datagram in self.pending.values():
             if not datagram.failed:
                 self.problem(_INCOMPLETE, datagram.first)
@@ -684,8 +692,9 @@ class _IP:
         out = []
         if self.cut_short:  # (said once: with tcpdump -s 96 it is every packet with data)
             out.append(f"{self.cut_short[0]} packet(s) cut short by the capture's snapshot length (the first: "
-                       f"packet {self.cut_short[1]}): bytes are missing (tcpdump -s 0 keeps whole packets)")
-        return out + [f"{count} {what} (the first: packet {first})" for what, (count, first) in self.problems.items()]
+                       f"packet {packet(self.cut_short[1])}): bytes are missing (tcpdump -s 0 keeps whole packets)")
+        return out + [f"{count} {what} (the first: packet {packet(first)})"
+                      for what, (count, first) in self.problems.items()]
 
     def segment(self, link: int, frame: bytes, number: int, when: float | None, cut: bool):
         """(source, destination, seq, flags, payload) of a TCP segment, or None (not TCP, or a
@@ -1162,16 +1171,16 @@ class _Connections:
             conn.read = None
             yield from self.finish(conn)
 
-    def late_notes(self, notes: list[str]) -> list[str]:
+    def late_notes(self, notes: list[str], packet=str) -> list[str]:
         if self.outliers:
             count, (when, number) = self.outliers
             at = _time(when)
-            notes.insert(0, f"packet {number} is timed {at.isoformat() if at else when}, far from the packets around "
+            notes.insert(0, f"packet {packet(number)} is timed {at.isoformat() if at else when}, far from the packets around "
                             "it" + (f" (and {count - 1} more packet(s) so)" if count > 1 else "") + ": a bogus "
                             "timestamp, not taken as the capture's time")
         if self.back:
             count, number, by = self.back
-            notes.insert(0, f"the capture's times go back {by:.3f} seconds at packet {number}"
+            notes.insert(0, f"the capture's times go back {by:.3f} seconds at packet {packet(number)}"
                             + (f" (and {count - 1} more time(s) after it)" if count > 1 else "")
                             + ": files joined out of time order (cat, mergecap -a), or a clock set back; a connection "
                             "whose packets lie on both sides of such a place may be read in pieces (reordercap "

@@ -1600,3 +1600,16 @@ def test_connections_with_the_same_bytes_that_are_no_nat_twins_are_each_read(sec
     packets = twins({"client": ("203.0.113.7", 50000)}, second, later)
     capture = read_capture(pcap(packets))
     assert sorted(m.connection for m in capture.messages) == [1, 1, 2, 2] and capture.notes == []
+
+
+def test_packets_named_in_the_notes_of_several_files_are_counted_in_their_own(tmp_path):
+    """Read as one capture, the files' packets were named in the notes by their count over all the
+    files, which no file opened alone has."""
+    from mm7bind.pcap import CaptureStream
+
+    packets = conversation().packets
+    (tmp_path / "a.pcap").write_bytes(pcap(packets[:5]))
+    (tmp_path / "b.pcap").write_bytes(pcap(packets[5:], snaplen=60))  # (cut short by the snapshot length)
+    stream = CaptureStream([tmp_path / "a.pcap", tmp_path / "b.pcap"])
+    list(stream)
+    assert f"snapshot length (the first: packet 1 of {tmp_path / 'b.pcap'})" in stream.notes[1]
