@@ -1040,7 +1040,8 @@ class _Connections:
         odd, self.odd = self.odd, None
         far = self.now is not None and abs(when - self.now) > self.jump
         if odd is not None:
-            if far and (when > self.now) == (odd[0] > self.now):  # (a gap in the capture, a clock set: real)
+            # (a gap in the capture, a clock set: real where the time goes on from it, not back to before it)
+            if far and (odd[0] - self.jump <= when if odd[0] > self.now else when <= odd[0] + self.jump):
                 self.step(*odd)
                 self.step(when, number)
                 return

@@ -1613,3 +1613,16 @@ def test_packets_named_in_the_notes_of_several_files_are_counted_in_their_own(tm
     stream = CaptureStream([tmp_path / "a.pcap", tmp_path / "b.pcap"])
     list(stream)
     assert f"snapshot length (the first: packet 1 of {tmp_path / 'b.pcap'})" in stream.notes[1]
+
+
+def test_a_quiet_capture_and_a_clock_set_forward_are_no_bogus_timestamps():
+    """A packet far from the capture's time is one only where the next comes back: conversations
+    minutes apart, or a clock set forward, are the capture's time; a packet a year ahead followed
+    by one minutes on is still one."""
+    quiet = [p for n in range(4) for p in conversation(Flow(client=("10.0.0.1", 40000 + n),
+                                                            time=1764000000.0 + 120 * n)).packets]
+    capture = read_capture(pcap(quiet))
+    assert len(capture.messages) == 8 and capture.notes == []
+    stray = Flow(client=("10.0.0.9", 5000), time=1764000000.0 + 365 * 86400).add(True, 0x02)
+    capture = read_capture(pcap([*quiet[:14], stray, *quiet[14:]]))  # (before minutes of quiet)
+    assert len(capture.messages) == 8 and len(capture.notes) == 1 and "a bogus timestamp" in capture.notes[0]
