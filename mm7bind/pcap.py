@@ -966,7 +966,7 @@ class _Connections:
         self.latest: float | None = None  # the latest time of the capture so far
         self.back: list = []  # [times the capture's clock went back, the first packet, by how much]
         # A packet's time this far from the capture's is taken as the capture's only once the next
-        # packet's is far the same way (see tick)
+        # packet's is far the same way and goes on from it (see tick)
         self.jump = max(min(grace, idle), _STEP_BACK)
         self.odd: tuple[float, int] | None = None  # (time, packet) of a packet far from the capture's time
         self.outliers: list = []  # [packets timed far from those around them, (the first's time, packet)]
@@ -1034,7 +1034,7 @@ class _Connections:
 
     def tick(self, when: float, number: int) -> None:
         """The capture's time at a packet. One far from the time so far (past a grace or an idle
-        time) is taken only once the next packet is far too, the same way: a single bogus
+        time) is taken only once the next packet is far too, the same way, going on from it: a single bogus
         timestamp, a year ahead, would otherwise have read every open connection as idle and
         every closing one as done, their later packets then misread as late or as new connections."""
         odd, self.odd = self.odd, None
