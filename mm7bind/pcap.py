@@ -1034,9 +1034,9 @@ class _Connections:
 
     def tick(self, when: float, number: int) -> None:
         """The capture's time at a packet. One far from the time so far (past a grace or an idle
-        time) is taken only once the next packet is far too, the same way, going on from it: a single bogus
-        timestamp, a year ahead, would otherwise have read every open connection as idle and
-        every closing one as done, their later packets then misread as late or as new connections."""
+        time) is taken only once the next packet is far too, the same way, going on from it: a
+        single bogus timestamp, a year ahead, would otherwise have read every closing connection
+        as done, a segment of one still to come then dropped as late."""
         odd, self.odd = self.odd, None
         far = self.now is not None and abs(when - self.now) > self.jump
         if odd is not None:
