@@ -968,7 +968,9 @@ class _Connections:
         # A packet's time this far from the capture's is taken as the capture's only once the next
         # packet's is far the same way and goes on from it (see tick)
         self.jump = max(min(grace, idle), _STEP_BACK)
-        self.odd: tuple[float, int] | None = None  # (time, packet) of a packet far from the capture's time
+        # (time, packet, and once its connection is known: it and its latest time before) of a packet far
+        # from the capture's time
+        self.odd: tuple | None = None
         self.outliers: list = []  # [packets timed far from those around them, (the first's time, packet)]
         self.checked: float | None = None  # (capture time of the latest check for idle connections)
         self.due = False  # a connection may be done
@@ -997,6 +999,8 @@ class _Connections:
             conn = _Connection(self.count, key, which)
         self.current[key] = conn
         if when is not None:
+            if self.odd is not None and self.odd[1] == number:
+                self.odd = (*self.odd, conn, conn.seen)
             conn.seen = when if conn.seen is None else max(when, conn.seen)
             conn.first = when if conn.first is None else min(when, conn.first)
         side = conn.sides[which] if conn.sides is not None else None
@@ -1042,10 +1046,12 @@ class _Connections:
         if odd is not None:
             # (a gap in the capture, a clock set: real where the time goes on from it, not back to before it)
             if far and (odd[0] - self.jump <= when if odd[0] > self.now else when <= odd[0] + self.jump):
-                self.step(*odd)
+                self.step(*odd[:2])
                 self.step(when, number)
                 return
-            self.outliers = [self.outliers[0] + 1, self.outliers[1]] if self.outliers else [1, odd]
+            self.outliers = [self.outliers[0] + 1, self.outliers[1]] if self.outliers else [1, odd[:2]]
+            if len(odd) == 4 and odd[2].seen == odd[0]:  # (its connection's latest time is not that one either)
+                odd[2].seen = self.now if odd[3] is None else odd[3]
         if far:
             self.odd = (when, number)
             return

@@ -1626,3 +1626,20 @@ def test_a_quiet_capture_and_a_clock_set_forward_are_no_bogus_timestamps():
     stray = Flow(client=("10.0.0.9", 5000), time=1764000000.0 + 365 * 86400).add(True, 0x02)
     capture = read_capture(pcap([*quiet[:14], stray, *quiet[14:]]))  # (before minutes of quiet)
     assert len(capture.messages) == 8 and len(capture.notes) == 1 and "a bogus timestamp" in capture.notes[0]
+
+
+def test_a_bogus_timestamp_does_not_keep_its_connection_from_being_read_when_done():
+    """The connection of a packet timed a year ahead kept that time as its latest: its grace, or its
+    idleness, counted from it, its bytes were held to the capture's end (read after connections
+    still open then)."""
+    from mm7bind.pcap import CaptureStream
+
+    request, response = submit()
+    long = Flow(client=("10.0.0.3", 41000)).open()  # (open to the end)
+    short = conversation(Flow(time=long.time))
+    short.packets[-3].time += 365 * 86400  # (its response's last segment: a bogus time)
+    long.time = short.time + 2000  # (past IDLE)
+    long.send(True, request, 700)
+    long.send(False, response, 700)
+    packets = [*long.packets[:3], *short.packets, *long.packets[3:]]
+    assert [m.connection for m in CaptureStream(pcap(packets))] == [2, 2, 1, 1]
