@@ -281,9 +281,7 @@ def _validated(path: str, lenient: bool) -> list[dict]:
     """What validate finds in one file, for each message in it (one, or a packet capture's): its
     result (valid, accepted, invalid, unreadable), the message's type and version when it was
     read, the deviations, or the error."""
-    from .codec import decode  # noqa: PLC0415
-    from .mime import header_value  # noqa: PLC0415
-    from .pcap import CaptureStream, capture_order, is_packet_capture  # noqa: PLC0415
+    from .pcap import is_packet_capture  # noqa: PLC0415
 
     out = {"path": path, "result": "unreadable", "message_type": None, "version": None, "deviations": [],
            "error": None}  # (every key always there, for scripts)
@@ -301,12 +299,23 @@ def _validated(path: str, lenient: bool) -> list[dict]:
         except DecodeError as exc:
             return [out | _validation(None, exc)]
         return [out | _validation(env)]
+    return _validated_capture(out, file or data, path, lenient)
+
+
+def _validated_capture(out: dict, source, path: str, lenient: bool) -> list[dict]:
+    """validate of a packet capture: its bytes, its file, or several files read as one (a list of
+    their paths: each message's path is then its file's, numbered among that file's messages)."""
+    from .codec import decode  # noqa: PLC0415
+    from .mime import header_value  # noqa: PLC0415
+    from .pcap import CaptureStream, capture_order  # noqa: PLC0415
+
     # Each message checked as its connection is done, and let go: what is kept of it is small
-    stream = CaptureStream(file or data)
-    keys, found = [], []  # (each message's place; (its index among them, what was found))
+    stream = CaptureStream(source)
+    keys, files, found = [], [], []  # (each message's place and file; (its index among them, what was found))
     try:
         for msg in stream:
             keys.append(capture_order(msg))
+            files.append(msg.file or path)
             if not _may_be_mm7(msg):  # (100 Continue, a 401's challenge, a health check: no MM7 to validate)
                 continue
             entry = out | {"capture": _captured(msg)}
@@ -323,13 +332,35 @@ def _validated(path: str, lenient: bool) -> list[dict]:
     except OSError as exc:  # (read as it goes: a disk's error may come midway)
         return [out | {"error": exc.strerror or str(exc)}]
     finally:
-        if file is not None:
-            file.close()
+        if hasattr(source, "close"):
+            source.close()
     if not found:
         return [out | {"error": "no HTTP message in the capture holds XML or a multipart body"
                        + (f" ({'; '.join(stream.notes[:3])})" if stream.notes else "")}]
     numbers = _in_order(keys)
-    return [entry | {"path": f"{path}#{numbers[i]}"} for i, entry in sorted(found, key=lambda f: numbers[f[0]])]
+    # (each message numbered among its own file's: FILE#N is the one message N of FILE alone would be)
+    counted: dict[str, int] = {}
+    local = [0] * len(keys)
+    for i in sorted(range(len(keys)), key=numbers.__getitem__):
+        local[i] = counted[files[i]] = counted.get(files[i], 0) + 1
+    return [entry | {"path": f"{files[i]}#{local[i]}"} for i, entry in sorted(found, key=lambda f: numbers[f[0]])]
+
+
+def _captures_among(paths: list[str]) -> list[str]:
+    """Those of `paths` that are packet captures (stdin never: it is read once)."""
+    from .pcap import is_packet_capture  # noqa: PLC0415
+
+    out = []
+    for path in paths:
+        if path == "-":
+            continue
+        try:
+            with open(path, "rb") as file:
+                if is_packet_capture(file.read(4096)):
+                    out.append(path)
+        except OSError:
+            pass  # (said when it is read)
+    return out
 
 
 def _validation(env: Envelope | None, exc: DecodeError | None = None) -> dict:
@@ -355,9 +386,11 @@ def _may_be_mm7(msg: CapturedMessage) -> bool:
 
 
 def _captured(msg: CapturedMessage) -> dict:
-    """Where a message of a packet capture was, for validate and inspect."""
-    return {"connection": msg.connection, "from": msg.source, "to": msg.destination,
-            "time": msg.time.isoformat() if msg.time else None, "start_line": msg.start_line}
+    """Where a message of a packet capture was, for validate and inspect (its file where several
+    were read as one)."""
+    return ({"file": msg.file} if msg.file else {}) | {
+        "packet": msg.packet, "connection": msg.connection, "from": msg.source, "to": msg.destination,
+        "time": msg.time.isoformat() if msg.time else None, "start_line": msg.start_line}
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -366,8 +399,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from .validation import without_namespaces  # noqa: PLC0415
 
     worst, found = EXIT_OK, []
-    for path in _expand(args.paths):
-        for f in _validated(path, args.lenient):
+    paths = _expand(args.paths)
+    # Several packet captures are read as one (a ring buffer's files: a connection spanning two is
+    # read whole), where the first of them comes
+    captures = list(dict.fromkeys(_captures_among(paths))) if len(paths) > 1 else []
+    captures, joined = captures if len(captures) > 1 else [], False
+    for path in paths:
+        if path in captures:
+            if joined:
+                continue
+            joined = True
+            out = {"path": path, "result": "unreadable", "message_type": None, "version": None, "deviations": [],
+                   "error": None}
+            results = _validated_capture(out, captures, path, args.lenient)
+        else:
+            results = _validated(path, args.lenient)
+        for f in results:
             worst = max(worst, {"unreadable": EXIT_UNREADABLE, "invalid": EXIT_INVALID}.get(f["result"], EXIT_OK))
             if args.json:
                 f["deviations"] = [deviation_json(d) for d in f["deviations"]]
@@ -432,6 +479,20 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from .display import mask_headers  # noqa: PLC0415
     from .pcap import is_packet_capture  # noqa: PLC0415
 
+    if len(args.paths) > 1:  # (a ring buffer's files: read as one capture)
+        unreadable = next((p for p in args.paths if p == "-" or not os.access(p, os.R_OK) or os.path.isdir(p)), None)
+        if unreadable is not None:
+            print(_json({"error": "OSError", "message": f"cannot read {unreadable}" + (
+                " among several files (stdin is read alone)" if unreadable == "-" else "")}, indent=2))
+            return EXIT_UNREADABLE
+        others = [p for p in args.paths if p not in _captures_among([p])]
+        if others:
+            print(_json({"error": "DecodeError", "message": f"{others[0]} is no packet capture: several files are read "
+                         "as one capture (each a pcap or pcapng file), other files one at a time"}, indent=2))
+            return EXIT_UNREADABLE
+        args.path = args.paths[0]
+        return _inspect_capture(args, list(dict.fromkeys(args.paths)))
+    args.path = args.paths[0]
     try:  # (what inspect prints is JSON, a file it cannot read or decode too: one shape for a script)
         data, file = _opened(args.path)
     except OSError as exc:
@@ -504,7 +565,7 @@ def _inspect_capture(args: argparse.Namespace, source) -> int:
                     indent=2))
         return EXIT_UNREADABLE
     finally:
-        if not isinstance(source, bytes):
+        if hasattr(source, "close"):
             source.close()
         if extracting is not None:
             extracting.clean()
@@ -2432,12 +2493,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lenient", action="store_true", help="accept tolerated deviations and list them")
     p.add_argument("--json", action="store_true", help="a JSON list: each file's path, result (valid, accepted, "
                    "invalid, unreadable), message_type, version, deviations or error (and a packet capture's "
-                   "messages their capture: connection, from, to, time, start_line)")
+                   "messages their capture: file, packet, connection, from, to, time, start_line)")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("inspect", help="decode a message and print it as JSON")
-    p.add_argument("path", metavar="PATH", help="SOAP XML, MIME body, raw HTTP capture or packet capture "
-                   "(pcap, pcapng: {messages: every HTTP message in it, notes}) ('-' for stdin)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="SOAP XML, MIME body, raw HTTP capture or packet capture "
+                   "(pcap, pcapng: {messages: every HTTP message in it, notes}) ('-' for stdin); several packet "
+                   "capture files (a ring buffer's) are read as one capture, in time order")
     p.add_argument("--extract", metavar="DIR", help="write the attachments into DIR (a packet capture's: into "
                    "DIR/<message number>)")
     p.set_defaults(func=cmd_inspect)

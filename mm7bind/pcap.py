@@ -23,12 +23,16 @@ within a bound (`gunzip`); one cut short or damaged as far as it inflates, said.
 
 A capture is read as a stream (`CaptureStream`, from a file in pieces), each connection's messages
 made once it can change no more (closed both ways and a grace for retransmissions, or idle long):
-memory holds the open connections, not the capture.
+memory holds the open connections, not the capture. Several files (a ring buffer's) are read as one
+capture, in the order of their first packets' times; a connection captured twice, before and after
+an address translation, is read once; one packet timed far from the rest is not taken as the
+capture's time.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import re
 import stat
@@ -184,6 +188,8 @@ class CapturedMessage:
     headers: dict[str, str]
     body: bytes
     notes: list[str] = field(default_factory=list)
+    packet: int = 0  # the packet its first byte came in, from 1 (Wireshark's frame number), in its file
+    file: str | None = None  # the file that packet is in, where several files are read as one capture
 
     @property
     def is_request(self) -> bool:
@@ -252,9 +258,10 @@ def _before(when: float | None, first: float | None) -> bool:
 
 
 class CaptureStream:
-    """The HTTP/1.x messages of a pcap or pcapng capture (bytes, or a binary file object read in
-    pieces), each connection's as soon as it can change no more (see CLOSE_GRACE, IDLE): memory
-    holds the open connections, not the capture. Iterated, messages come connection by connection
+    """The HTTP/1.x messages of a pcap or pcapng capture (bytes, a binary file object read in
+    pieces, or a list of files' paths read as one capture: see _files_frames), each connection's
+    as soon as it can change no more (see CLOSE_GRACE, IDLE): memory holds the open connections,
+    not the capture. Iterated, messages come connection by connection
     as each is done, `number` 0 (their place in the capture is known at its end: see
     `in_capture_order` and `capture_order`); `notes`, for the capture as a whole, are complete once
     the iteration ends. A gzip-compressed capture is read inflated in pieces (see `Gunzipped`)."""
@@ -270,22 +277,19 @@ class CaptureStream:
         if self._read:
             raise RuntimeError("a CaptureStream is read once")
         self._read = True
-        src = _Source(self.source)
-        head = bytes(src.peek(4096))
         first: list[str] = []
-        gunzipped = None
-        if is_gzip(head) and _starts_as_capture(_gunzipped_start(head)):
-            size = len(src.view) if src.file is None else _size_left(src.file)
-            # (cut short, a .pcap.gz still being written or copied so, is read as far as it goes, as a plain one is)
-            gunzipped = Gunzipped(src, "the capture", None if size is None else size + len(src.buffer), partial=True)
-            src = _Source(gunzipped)
-            first.append("the capture is gzip-compressed: read inflated")
         file_notes: list[str] = []
         connection_notes: list[tuple[int, list[str]]] = []
         ip = _IP()
         tcp = _Connections(connection_notes, self.close_grace, self.close_grace_bytes, self.idle)
+        files: list[tuple[int, str]] = []  # (several files: each one's first packet number, its name)
+        if isinstance(self.source, (list, tuple)):
+            frames = _files_frames(self.source, first, file_notes, files)
+            tcp.where = functools.partial(_in_file, files)
+        else:
+            frames = _opened_frames(self.source, first, file_notes)
         try:
-            for number, when, link, frame, cut in _frames(src, file_notes):
+            for number, when, link, frame, cut in frames:
                 segment = ip.segment(link, frame, number, when, cut)
                 if segment is not None:
                     tcp.add(when, number, *segment)
@@ -293,11 +297,98 @@ class CaptureStream:
                     yield from tcp.finish_due()
             yield from tcp.finish_all()
         finally:
+            frames.close()  # (its gzip note said, its file closed)
             connection_notes.sort(key=itemgetter(0))  # (stable: a connection read twice says its notes in turn)
-            if gunzipped is not None and gunzipped.stopped:
-                first.append(f"{gunzipped.stopped}: read as far as it inflates")
-            self.notes = first + file_notes + ip.notes() + tcp.late_notes(
-                [n for _, said in connection_notes for n in said])
+            packet = functools.partial(_packet_in, files) if files else str
+            self.notes = first + file_notes + ip.notes(packet) + tcp.late_notes(
+                [n for _, said in connection_notes for n in said], packet)
+
+
+def _opened_frames(source, first: list[str], notes: list[str]):
+    """The frames of one capture (bytes or a binary file object, gzip-compressed or not; pcap and
+    pcapng files joined with cat in it)."""
+    src = _Source(source)
+    head = bytes(src.peek(4096))
+    gunzipped = None
+    if is_gzip(head) and _starts_as_capture(_gunzipped_start(head)):
+        size = len(src.view) if src.file is None else _size_left(src.file)
+        # (cut short, a .pcap.gz still being written or copied so, is read as far as it goes, as a plain one is)
+        gunzipped = Gunzipped(src, "the capture", None if size is None else size + len(src.buffer), partial=True)
+        src = _Source(gunzipped)
+        first.append("the capture is gzip-compressed: read inflated")
+    try:
+        yield from _frames(src, notes)
+    finally:
+        if gunzipped is not None and gunzipped.stopped:
+            first.append(f"{gunzipped.stopped}: read as far as it inflates")
+
+
+_FIRST_TIMES_TRIED = 64  # packets read at a file's start for the time of its first one with a time
+
+
+def _first_time(path) -> float | None:
+    """When a capture file's first packet with a time was captured (None: none in its first
+    packets, or the file is no capture)."""
+    try:
+        with open(path, "rb") as file:
+            frames = _opened_frames(file, [], [])
+            try:
+                for _, (_, when, _, _, _) in zip(range(_FIRST_TIMES_TRIED), frames):
+                    if when is not None:
+                        return when
+            finally:
+                frames.close()
+    except (OSError, DecodeError, LimitExceededError):
+        pass
+    return None
+
+
+def _files_frames(paths, first: list[str], notes: list[str], files: list[tuple[int, str]]):
+    """The frames of several capture files read as one capture (a ring buffer's, `tcpdump -C/-W/-G`,
+    dumpcap's -b): in the order of their first packets' times, whatever the order given (a shell
+    glob puts file10 before file2), one file open at a time; what each file says is said under its
+    name, and `files` gets each file's first packet number."""
+    names = [os.fspath(p) for p in paths]
+    times = [_first_time(p) for p in names]
+    # (files without a time, or no capture, after the others, in the order given: their notes say why)
+    order = sorted(range(len(names)), key=lambda i: (times[i] is None, times[i] or 0.0))
+    first.append(f"{len(names)} files read as one capture, in the order of their first packets' times"
+                 + ("" if order == sorted(order) else f" (not the order given): {', '.join(names[i] for i in order)}"))
+    number = 0
+    for i in order:
+        name = names[i]
+        files.append((number + 1, name))
+        said: list[str] = []
+        try:
+            with open(name, "rb") as file:
+                number = yield from _numbered(_opened_frames(file, said, said), number)
+        except OSError as exc:
+            said.append(f"not read: {exc.strerror or exc}")
+        except DecodeError as exc:
+            said.append(f"not read: {exc}")
+        notes += [f"{name}: {n}" for n in said]
+
+
+def _numbered(frames, before: int):
+    """A file's frames numbered on from the `before` packets of the files before it; the count of
+    packets so far."""
+    number = before
+    for local, *rest in frames:
+        number = before + local
+        yield number, *rest
+    return number
+
+
+def _packet_in(files: list[tuple[int, str]], packet: int) -> str:
+    """A packet of several files read as one, as said in the notes: its number in its file."""
+    name, number = _in_file(files, packet)
+    return f"{number} of {name}" if name is not None else str(packet)
+
+
+def _in_file(files: list[tuple[int, str]], packet: int) -> tuple[str | None, int]:
+    """(the file, the packet's number in it) of a packet of several files read as one."""
+    i = bisect_right(files, packet, key=itemgetter(0)) - 1
+    return (files[i][1], packet - files[i][0] + 1) if i >= 0 else (None, packet)
 
 
 class _Source:
@@ -592,7 +683,8 @@ class _IP:
     def cut(self, number: int) -> None:
         self.cut_short = [self.cut_short[0] + 1, self.cut_short[1]] if self.cut_short else [1, number]
 
-    def notes(self) -> list[str]:
+    def notes(self, packet=str) -> list[str]:
+        """`packet`: a packet's number as said (several files: its file's too)."""
         for datagram in self.pending.values():
             if not datagram.failed:
                 self.problem(_INCOMPLETE, datagram.first)
@@ -600,8 +692,9 @@ class _IP:
         out = []
         if self.cut_short:  # (said once: with tcpdump -s 96 it is every packet with data)
             out.append(f"{self.cut_short[0]} packet(s) cut short by the capture's snapshot length (the first: "
-                       f"packet {self.cut_short[1]}): bytes are missing (tcpdump -s 0 keeps whole packets)")
-        return out + [f"{count} {what} (the first: packet {first})" for what, (count, first) in self.problems.items()]
+                       f"packet {packet(self.cut_short[1])}): bytes are missing (tcpdump -s 0 keeps whole packets)")
+        return out + [f"{count} {what} (the first: packet {packet(first)})"
+                      for what, (count, first) in self.problems.items()]
 
     def segment(self, link: int, frame: bytes, number: int, when: float | None, cut: bool):
         """(source, destination, seq, flags, payload) of a TCP segment, or None (not TCP, or a
@@ -872,22 +965,24 @@ class _Connections:
         self.now: float | None = None  # (the latest packet's time: back too, where the capture's times go back)
         self.latest: float | None = None  # the latest time of the capture so far
         self.back: list = []  # [times the capture's clock went back, the first packet, by how much]
+        # A packet's time this far from the capture's is taken as the capture's only once the next
+        # packet's is far the same way and goes on from it (see tick)
+        self.jump = max(min(grace, idle), _STEP_BACK)
+        # (time, packet, and once its connection is known: it and its latest time before) of a packet far
+        # from the capture's time
+        self.odd: tuple | None = None
+        self.outliers: list = []  # [packets timed far from those around them, (the first's time, packet)]
         self.checked: float | None = None  # (capture time of the latest check for idle connections)
         self.due = False  # a connection may be done
         self.pending: list[_Connection] = []  # open ones whose ports a new connection took: to read
         self.inflated = [0]  # bytes inflated so far, over every connection
+        self.where = None  # (several files read as one) packet number → (its file, its number there)
+        self.twins = _Twins()
 
     def add(self, when, number, src: bytes, dst: bytes, seq: int, flags: int, payload) -> None:
         key, which = (src + dst, 0) if src <= dst else (dst + src, 1)
         if when is not None:
-            # (a step back: captures joined out of time order, a clock set back. Each connection's own times
-            # are its earliest and latest, whatever the order: a step back delays a decision, never hastens one)
-            if self.now is not None and when < self.now - _STEP_BACK:
-                self.back = [self.back[0] + 1, *self.back[1:]] if self.back else [1, number, self.latest - when]
-            self.latest = when if self.latest is None else max(when, self.latest)
-            self.now = when
-            if self.checked is None or when - self.checked >= min(self.idle, self.grace) / 4 or when < self.checked:
-                self.due = True
+            self.tick(when, number)
         conn = self.current.pop(key, None)  # (put back last: the latest active)
         if conn is None:
             done = self.done.get(key)
@@ -904,6 +999,8 @@ class _Connections:
             conn = _Connection(self.count, key, which)
         self.current[key] = conn
         if when is not None:
+            if self.odd is not None and self.odd[1] == number:
+                self.odd = (*self.odd, conn, conn.seen)
             conn.seen = when if conn.seen is None else max(when, conn.seen)
             conn.first = when if conn.first is None else min(when, conn.first)
         side = conn.sides[which] if conn.sides is not None else None
@@ -938,6 +1035,37 @@ class _Connections:
             if conn.ended == 3:
                 self.closing_bytes += len(payload)
                 self.due = self.due or self.closing_bytes > self.grace_bytes
+
+    def tick(self, when: float, number: int) -> None:
+        """The capture's time at a packet. One far from the time so far (past a grace or an idle
+        time) is taken only once the next packet is far too, the same way, going on from it: a
+        single bogus timestamp, a year ahead, would otherwise have read every closing connection
+        as done, a segment of one still to come then dropped as late."""
+        odd, self.odd = self.odd, None
+        far = self.now is not None and abs(when - self.now) > self.jump
+        if odd is not None:
+            # (a gap in the capture, a clock set: real where the time goes on from it, not back to before it)
+            if far and (odd[0] - self.jump <= when if odd[0] > self.now else when <= odd[0] + self.jump):
+                self.step(*odd[:2])
+                self.step(when, number)
+                return
+            self.outliers = [self.outliers[0] + 1, self.outliers[1]] if self.outliers else [1, odd[:2]]
+            if len(odd) == 4 and odd[2].seen == odd[0]:  # (its connection's latest time is not that one either)
+                odd[2].seen = self.now if odd[3] is None else odd[3]
+        if far:
+            self.odd = (when, number)
+            return
+        self.step(when, number)
+
+    def step(self, when: float, number: int) -> None:
+        # (a step back: captures joined out of time order, a clock set back. Each connection's own times
+        # are its earliest and latest, whatever the order: a step back delays a decision, never hastens one)
+        if self.now is not None and when < self.now - _STEP_BACK:
+            self.back = [self.back[0] + 1, *self.back[1:]] if self.back else [1, number, self.latest - when]
+        self.latest = when if self.latest is None else max(when, self.latest)
+        self.now = when
+        if self.checked is None or when - self.checked >= min(self.idle, self.grace) / 4 or when < self.checked:
+            self.due = True
 
     def reopened(self, conn: _Connection, which: int, seq: int, flags: int, payload, when):
         """A packet on a connection read already: the connection read on (idle), None (a SYN opens
@@ -1031,7 +1159,10 @@ class _Connections:
     def finish(self, conn: _Connection):
         notes: list[str] = []
         conn.held = 0  # (once read, what it holds: of one read idle, a last message not whole yet)
-        messages = _http_messages(conn, notes, self.inflated)
+        messages = _http_messages(conn, notes, self.inflated, self.twins)
+        if self.where is not None:
+            for msg in messages:
+                msg.file, msg.packet = self.where(msg.packet)
         if notes:  # (a capture of a SYN scan has hundreds of thousands with none)
             self.notes.append((conn.number, notes))
         if conn.read is None:
@@ -1047,10 +1178,16 @@ class _Connections:
             conn.read = None
             yield from self.finish(conn)
 
-    def late_notes(self, notes: list[str]) -> list[str]:
+    def late_notes(self, notes: list[str], packet=str) -> list[str]:
+        if self.outliers:
+            count, (when, number) = self.outliers
+            at = _time(when)
+            notes.insert(0, f"packet {packet(number)} is timed {at.isoformat() if at else when}, far from the packets around "
+                            "it" + (f" (and {count - 1} more packet(s) so)" if count > 1 else "") + ": a bogus "
+                            "timestamp, not taken as the capture's time")
         if self.back:
             count, number, by = self.back
-            notes.insert(0, f"the capture's times go back {by:.3f} seconds at packet {number}"
+            notes.insert(0, f"the capture's times go back {by:.3f} seconds at packet {packet(number)}"
                             + (f" (and {count - 1} more time(s) after it)" if count > 1 else "")
                             + ": files joined out of time order (cat, mergecap -a), or a clock set back; a connection "
                             "whose packets lie on both sides of such a place may be read in pieces (reordercap "
@@ -1060,6 +1197,62 @@ class _Connections:
                          f"both ways and {self.grace:g} more seconds of the capture passed (or its bytes were let "
                          "go to bound the memory held): not read")
         return notes
+
+
+# A connection captured twice, before and after an address translation (a host's NAT: `tcpdump -i
+# any` on a container host sees a published port's traffic on the outer interface and on the
+# container's, a masqueraded client's on both) is read once: another connection read whole with the
+# same bytes both ways, each way's first and last bytes captured within _TWIN_GAP seconds of its
+# twin's, an end's address translated (a client sending the same bytes again, even at once, keeps
+# its address), and the sequence numbers one way at least the same (NAT keeps them; a firewall
+# randomizing them shifts the side it guards alone; two connections' random ones never agree).
+_TWIN_GAP = 0.1
+_TWINS_KEPT = 1024  # connections read lately, kept small (digests, ends, times), as twins of those read next
+
+
+class _Twins:
+    """The connections read lately: each its bytes' digests both ways, its ends, first sequence
+    numbers and each way's first and last time, to tell a later one that is its NAT twin."""
+
+    def __init__(self):
+        self.kept: dict[tuple[bytes, bytes], list[tuple]] = {}
+        self.count = 0
+
+    def seen(self, conn: _Connection, streams, client: int) -> str | None:
+        """The name of a connection read before that `conn` (its streams just made) is the NAT
+        twin of, else None (and `conn` is kept, as a twin for later ones)."""
+        ways = (client, 1 - client)
+        times = [[when for _, _, when in streams[w][1]] for w in ways]
+        if not all(times) or None in times[0] or None in times[1]:
+            return None
+        key = (_digest(streams[client][0]), _digest(streams[1 - client][0]))
+        ends = tuple(conn.end(w) for w in ways)
+        starts = tuple(conn.sides[w].start & _SEQ_MASK for w in ways)
+        span = tuple((min(t), max(t)) for t in times)
+        for name, their_ends, their_starts, their_span in self.kept.get(key, ()):
+            moved = [(a, b) for a, b in zip(ends, their_ends) if a != b]
+            if moved and all(a.rpartition(":")[0] != b.rpartition(":")[0] for a, b in moved) \
+                    and any(a == b for a, b in zip(starts, their_starts)) \
+                    and all(abs(a - b) <= _TWIN_GAP for s, t in zip(span, their_span) for a, b in zip(s, t)):
+                return name
+        self.kept.setdefault(key, []).append((conn.name(), ends, starts, span))
+        self.count += 1
+        if self.count > _TWINS_KEPT:  # (the oldest let go)
+            oldest = next(iter(self.kept))
+            del self.kept[oldest][0]
+            if not self.kept[oldest]:
+                del self.kept[oldest]
+            self.count -= 1
+        return None
+
+
+def _digest(runs: list[tuple[int, bytes]]) -> bytes:
+    digest = hashlib.sha256()
+    for off, run in runs:
+        digest.update(off.to_bytes(8, "big"))
+        digest.update(len(run).to_bytes(8, "big"))
+        digest.update(run)
+    return digest.digest()
 
 
 def _stream(side: _Direction | None) -> tuple[list[tuple[int, bytes]], list[tuple[int, int, float | None]],
@@ -1126,9 +1319,12 @@ _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _STATUS_LINE = re.compile(rb"HTTP/1\.[01] [1-5][0-9][0-9][^\r\n]*\r?\n")
 
 
-def _http_messages(conn: _Connection, notes: list[str], inflated: list[int]) -> list[CapturedMessage]:
+def _http_messages(conn: _Connection, notes: list[str], inflated: list[int],
+                   twins: _Twins | None = None) -> list[CapturedMessage]:
     if conn.sides is None or not any(side and side.segments for side in conn.sides):  # (read on: nothing new)
         return []
+    # (a connection read whole at once, both ways: one that may be another's NAT twin)
+    whole = conn.read != "idle" and all(side is not None and side.floor is None for side in conn.sides)
     streams = [_stream(side) for side in conn.sides]  # (the segments are joined: not kept twice)
     bodies: list[_Body] = []  # (each message's body, made once both sides are read: in the order they were)
 
@@ -1146,6 +1342,11 @@ def _http_messages(conn: _Connection, notes: list[str], inflated: list[int]) -> 
     server = 1 - client
     conn.client = client  # (kept: an idle connection read on has it)
     name = conn.name()
+    if whole and twins is not None and (twin := twins.seen(conn, streams, client)) is not None:
+        notes.append(f"{name}: the same bytes both ways as {twin}, moments apart, its ends translated: one "
+                     "connection captured twice, before and after an address translation (NAT: a container's "
+                     "published port, a masqueraded client; tcpdump -i any sees both), read once, as that one")
+        return []
     said = len(notes)
     # The responses are read as the requests need them: which request one answers depends on the
     # methods before it (HEAD), and whether a request's body was sent may depend on its answer.
@@ -1328,7 +1529,8 @@ def _read(stream, requests: bool, conn: _Connection, source: str, destination: s
                 held[side] = run_offset + pos
                 break
             _, packet, when = _segment_at(times, run_offset + pos)
-            msg = CapturedMessage(0, conn.number, source, destination, _time(when), line, headers, b"", msg_notes)
+            msg = CapturedMessage(0, conn.number, source, destination, _time(when), line, headers, b"", msg_notes,
+                                  packet)
             if spans and bodies is not None:
                 bodies.append(_Body(msg, side, index, spans, encoding))
             yield msg, packet, answered

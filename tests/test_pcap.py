@@ -1484,3 +1484,162 @@ def test_a_connection_idle_in_the_middle_of_a_message_is_read_whole_once_the_res
     capture = read_capture(pcap(cut + again.packets))
     assert [(m.connection, m.start_line) for m in capture.messages if m.source.endswith(":40000")] == [
         (1, "POST /mm7 HTTP/1.1"), (14, "POST /mm7 HTTP/1.1")]
+
+
+def ring_buffer(tmp_path) -> list[str]:
+    """A submit and its answer captured by a ring buffer (tcpdump -C/-W) whose files are rotated
+    mid-upload and before the answer: the files as a shell glob lists them (ring.pcap10 before
+    ring.pcap2), the connection spanning all three."""
+    packets = conversation().packets
+    a, b = 6, len(packets) - 2 - -(-len(submit()[1]) // 700)  # (the answer's segments, and the FINs)
+    names = []
+    for name, part in (("ring.pcap1", packets[:a]), ("ring.pcap2", packets[a:b]), ("ring.pcap10", packets[b:])):
+        (tmp_path / name).write_bytes(pcap(part))
+        names.append(str(tmp_path / name))
+    return sorted(names)
+
+
+def test_a_ring_buffers_files_are_read_as_one_capture_in_time_order(tmp_path):
+    """A connection spanning files of a ring buffer given as several files was read in pieces,
+    each file on its own: its request cut short, its answer read as nothing."""
+    from mm7bind.pcap import CaptureStream, in_capture_order
+
+    request, response = submit()
+    names = ring_buffer(tmp_path)
+    stream = CaptureStream(names)
+    req, rsp = in_capture_order(list(stream))
+    assert request.endswith(req.body) and response.endswith(rsp.body) and req.connection == rsp.connection == 1
+    assert (req.file, rsp.file) == (str(tmp_path / "ring.pcap1"), str(tmp_path / "ring.pcap10"))
+    assert req.packet == 4 and rsp.packet == 1  # (in its own file: Wireshark's number when that file is opened)
+    assert decoded(req).body.ELEMENT == "SubmitReq"
+    assert stream.notes == [(f"3 files read as one capture, in the order of their first packets' times (not the order "
+                             f"given): {', '.join(names[i] for i in (0, 2, 1))}")]
+
+
+def test_inspect_and_validate_read_several_capture_files_as_one(tmp_path, capsys):
+    from mm7bind.cli import main
+
+    names = ring_buffer(tmp_path)
+    (tmp_path / "other.xml").write_bytes(mm7.encode_envelope(mm7.SubmitReq(recipients=mm7.Recipients(to=["1"])),
+                                                             transaction_id="t-2", version="REL-6-MM7-1-4"))
+    assert main(["inspect", *names]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    req, rsp = shown["messages"]
+    assert req["message_type"] == "SubmitReq" and rsp["message_type"] == "SubmitRsp"
+    assert (req["file"], req["packet"], rsp["file"]) == (names[0], 4, names[1])
+    assert main(["validate", "--json", str(tmp_path / "other.xml"), *names]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert [(f["path"], f["result"]) for f in found] == [(str(tmp_path / "other.xml"), "valid"),
+                                                         (f"{names[0]}#1", "valid"), (f"{names[1]}#1", "valid")]
+    assert main(["inspect", names[0], str(tmp_path / "other.xml")]) == 2
+    assert "other.xml is no packet capture" in json.loads(capsys.readouterr().out)["message"]
+
+
+def test_one_packet_timed_far_ahead_does_not_read_connections_early():
+    """A single packet with a bogus timestamp a year ahead was taken as the capture's time: a
+    connection closed both ways just before it was read at once, past its grace, its request cut
+    where a segment lost before the close was missing, and that segment's retransmission after it
+    dropped as late; and the times were said to go back (files joined out of order)."""
+    request, response = submit()
+    flow = Flow().open()
+    flow.send(True, request, 700)
+    closed = conversation(Flow(client=("10.0.0.3", 41000), time=flow.time))
+    lost = closed.packets.pop(5)  # (a segment of its request lost, sent again after the close)
+    stray = Flow(client=("10.0.0.9", 5000), time=flow.time + 365 * 86400).add(True, 0x02)
+    flow.time = closed.time + 1
+    flow.send(False, response, 700)
+    flow.close()
+    packets = [*flow.packets[:6], *closed.packets, stray, Packet(closed.time + 0.5, lost.ip), *flow.packets[6:]]
+    capture = read_capture(pcap(packets))
+    assert [(m.connection, m.start_line) for m in capture.messages] == [
+        (1, "POST /mm7 HTTP/1.1"), (2, "POST /mm7 HTTP/1.1"), (2, "HTTP/1.1 200 OK"), (1, "HTTP/1.1 200 OK")]
+    assert all(request.endswith(m.body) or response.endswith(m.body) for m in capture.messages)
+    number = packets.index(stray) + 1
+    [note] = capture.notes
+    assert note.startswith(f"packet {number} is timed 2026-11-24T16:00:00.0") and note.endswith(
+        ", far from the packets around it: a bogus timestamp, not taken as the capture's time")
+
+
+def twins(first: dict, second: dict, later: float = 0.00002) -> list[Packet]:
+    """A conversation captured twice (the second's packets `later` seconds after the first's), its
+    flows as given to Flow."""
+    one = conversation(Flow(**first))
+    two = conversation(Flow(**second, time=one.packets[0].time - 0.001 + later))
+    return sorted(one.packets + two.packets, key=lambda p: p.time)
+
+
+def test_a_connection_captured_before_and_after_nat_is_read_once():
+    """tcpdump -i any on a container host sees a published port's connection on the outer
+    interface and on the container's (its server translated), a masqueraded client's with its
+    client translated (and its sequence numbers shifted by a firewall): each message was read twice."""
+    request, response = submit()
+    published = twins({"client": ("203.0.113.7", 50000), "server": ("10.0.0.5", 8080)},
+                      {"client": ("203.0.113.7", 50000), "server": ("172.17.0.2", 8080)})
+    masqueraded = twins({"client": ("172.17.0.2", 40000), "server": ("198.51.100.9", 80)},
+                        {"client": ("10.0.0.5", 61000), "server": ("198.51.100.9", 80),
+                         "seq": {"c": 77000000, "s": 900000}})
+    for packets, kept, twin in (
+            (published, "203.0.113.7:50000 → 10.0.0.5:8080", "203.0.113.7:50000 → 172.17.0.2:8080"),
+            (masqueraded, "172.17.0.2:40000 → 198.51.100.9:80", "10.0.0.5:61000 → 198.51.100.9:80")):
+        capture = read_capture(pcap(packets))
+        assert [(m.connection, m.start_line) for m in capture.messages] == [(1, "POST /mm7 HTTP/1.1"),
+                                                                           (1, "HTTP/1.1 200 OK")]
+        assert request.endswith(capture.messages[0].body) and response.endswith(capture.messages[1].body)
+        assert capture.notes == [(
+            f"connection 2 ({twin}): the same bytes both ways as connection 1 ({kept}), moments apart, its ends "
+            "translated: one connection captured twice, before and after an address translation (NAT: a container's "
+            "published port, a masqueraded client; tcpdump -i any sees both), read once, as that one")]
+
+
+@pytest.mark.parametrize("second,later", [
+    ({"client": ("203.0.113.7", 50001)}, 5.0),  # the same bytes sent again later, on a new connection
+    ({"client": ("203.0.113.7", 50001)}, 0.00002),  # ... at once: its address is the same (no translation)
+    ({"client": ("203.0.113.8", 50000), "seq": {"c": 5, "s": 7}}, 0.00002),  # another client: its own sequence numbers
+])
+def test_connections_with_the_same_bytes_that_are_no_nat_twins_are_each_read(second, later):
+    packets = twins({"client": ("203.0.113.7", 50000)}, second, later)
+    capture = read_capture(pcap(packets))
+    assert sorted(m.connection for m in capture.messages) == [1, 1, 2, 2] and capture.notes == []
+
+
+def test_packets_named_in_the_notes_of_several_files_are_counted_in_their_own(tmp_path):
+    """Read as one capture, the files' packets were named in the notes by their count over all the
+    files, which no file opened alone has."""
+    from mm7bind.pcap import CaptureStream
+
+    packets = conversation().packets
+    (tmp_path / "a.pcap").write_bytes(pcap(packets[:5]))
+    (tmp_path / "b.pcap").write_bytes(pcap(packets[5:], snaplen=60))  # (cut short by the snapshot length)
+    stream = CaptureStream([tmp_path / "a.pcap", tmp_path / "b.pcap"])
+    list(stream)
+    assert f"snapshot length (the first: packet 1 of {tmp_path / 'b.pcap'})" in stream.notes[1]
+
+
+def test_a_quiet_capture_and_a_clock_set_forward_are_no_bogus_timestamps():
+    """A packet far from the capture's time is one only where the next comes back: conversations
+    minutes apart, or a clock set forward, are the capture's time; a packet a year ahead followed
+    by one minutes on is still one."""
+    quiet = [p for n in range(4) for p in conversation(Flow(client=("10.0.0.1", 40000 + n),
+                                                            time=1764000000.0 + 120 * n)).packets]
+    capture = read_capture(pcap(quiet))
+    assert len(capture.messages) == 8 and capture.notes == []
+    stray = Flow(client=("10.0.0.9", 5000), time=1764000000.0 + 365 * 86400).add(True, 0x02)
+    capture = read_capture(pcap([*quiet[:14], stray, *quiet[14:]]))  # (before minutes of quiet)
+    assert len(capture.messages) == 8 and len(capture.notes) == 1 and "a bogus timestamp" in capture.notes[0]
+
+
+def test_a_bogus_timestamp_does_not_keep_its_connection_from_being_read_when_done():
+    """The connection of a packet timed a year ahead kept that time as its latest: its grace, or its
+    idleness, counted from it, its bytes were held to the capture's end (read after connections
+    still open then)."""
+    from mm7bind.pcap import CaptureStream
+
+    request, response = submit()
+    long = Flow(client=("10.0.0.3", 41000)).open()  # (open to the end)
+    short = conversation(Flow(time=long.time))
+    short.packets[-3].time += 365 * 86400  # (its response's last segment: a bogus time)
+    long.time = short.time + 2000  # (past IDLE)
+    long.send(True, request, 700)
+    long.send(False, response, 700)
+    packets = [*long.packets[:3], *short.packets, *long.packets[3:]]
+    assert [m.connection for m in CaptureStream(pcap(packets))] == [2, 2, 1, 1]
