@@ -99,6 +99,22 @@ def test_enterprise_service_business_and_operation_codes():
     assert codes.split_long_number("888812301", "8888") == ("123", "01")
 
 
+def test_downstream_codes_in_english_too_and_the_bare_service_codes_business_code():
+    """§2.3.2's categories come in English beside the manual's Chinese; an MO to the bare service
+    code has the default business code "0" (§2.3.1); a direction other than up or down is refused
+    rather than checked against the downstream rules."""
+    d = codes.parse_downstream("166401")
+    assert (d.category, d.subcategory, d.category_en, d.subcategory_en) == ("彩图动画", "体育纵横", "pictures and animation",
+                                                                           "sports")
+    assert (codes.parse_downstream("101101").category_en, codes.parse_downstream("101101").subcategory_en) == (
+        "special uses", "free customer service")
+    assert all(zh and en for _, _, subs in codes.CATEGORIES.values() for zh, en in subs.values())
+    assert codes.split_long_number("8888", "8888") == ("0", "")
+    assert codes.split_long_number("8888123", "8888") == ("123", "")
+    with pytest.raises(ValueError, match="'up' or 'down'"):
+        codes.check_business_code("123", direction="upstream")
+
+
 # -- §3.2 configuration files ---------------------------------------------------------------------
 
 
