@@ -1700,6 +1700,32 @@ def test_nested_content_is_flattened_never_sent_empty(tmp_path):
     assert [p.text_value for p in content.parts[1:]] == ["图片说明", "附言"]
 
 
+@pytest.mark.parametrize("root_type, sent", [(cmcc.ContentType.WAP_MULTIPART_MIXED, "multipart/mixed"),
+                                              (cmcc.ContentType.WAP_MULTIPART_RELATED, "multipart/related")])
+def test_a_wap_multipart_root_goes_as_the_multipart_it_names(tmp_path, root_type, sent):
+    """MMConstants' WAP_MULTIPART_MIXED and WAP_MULTIPART_RELATED are MM1's names of multipart/mixed
+    and related: a root of either goes as that multipart, SMIL or none, as MULTIPART_MIXED and
+    MULTIPART_RELATED do (the WAP names were taken for no type at all: a mixed one with a SMIL went
+    as related, a related one without as mixed)."""
+    root = cmcc.MMContent()
+    root.content_type = root_type
+    smil = cmcc.MMContent.create_from_string("<smil><body/></smil>")
+    smil.content_type, smil.content_id = cmcc.ContentType.SMIL, "s.smil"
+    text = cmcc.MMContent.create_from_string("附言")
+    text.content_type, text.content_id = cmcc.ContentType.TEXT, "1.txt"
+    with FakeServer() as srv:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url))
+        plain = cmcc.MMContent()
+        plain.content_type = root_type
+        plain.add_sub_content(text)
+        root.add_sub_content(smil)
+        root.add_sub_content(text)
+        assert sender.send(submit_req(content=root)).status_code == 1000
+        assert sender.send(submit_req(content=plain)).status_code == 1000
+        sent_types = [req.decode().body.content.multipart_type for req in srv.requests]
+    assert ["multipart/" + t for t in sent_types] == [sent, sent]
+
+
 def test_sdk_saved_spelling_and_password_trimmed_as_the_sdk_did(tmp_path):
     cfg, problems = read_cmcc(mm7config(tmp_path, MmscID=None, MmscId="910011", Password="\n    pa ss\t\n  "))
     assert [p for p in problems if p.level == "error"] == []

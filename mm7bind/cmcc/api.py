@@ -424,6 +424,8 @@ class MMContent:
             parts.remove(smil)
         root_id = self.content_id.strip("<>") if self.sub_contents and self.content_id else None
         declared = str(self.content_type or "").split(";", 1)[0].strip().lower()
+        # (the WAP_MULTIPART_* constants are MM1's names of multipart/mixed and related: meant as those)
+        declared = declared.replace("application/vnd.wap.multipart.", "multipart/", 1)
         mtype = declared[len("multipart/"):] if declared.startswith("multipart/") else None
         return Content(parts=parts, smil=smil, content_id=root_id, multipart_type=mtype or ("related" if smil else "mixed"))
 
