@@ -1726,6 +1726,36 @@ def test_a_wap_multipart_root_goes_as_the_multipart_it_names(tmp_path, root_type
     assert ["multipart/" + t for t in sent_types] == [sent, sent]
 
 
+def test_a_received_content_says_the_multipart_it_came_as_and_is_forwarded_as_that(tmp_path):
+    """deliver_req.content's type is the multipart the MO came as, not one guessed from whether it
+    has a SMIL: a multipart/related without one stays related, a multipart/mixed with one stays
+    mixed, and a Submit forwarding it (manual §4.3) sends it so."""
+    from mm7bind.content import BytesBlob
+
+    from .test_receiver import call_wsgi
+
+    got = []
+
+    class Servlet(cmcc.MM7ReceiveServlet):
+        def do_deliver(self, req):
+            got.append(req.content)
+
+    app = Servlet(cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0")))
+    for mtype, with_smil in (("related", False), ("mixed", True)):
+        smil = mm7.Part(BytesBlob(b"<smil><body/></smil>"), "application/smil", content_id="s.smil")
+        content = mm7.Content(parts=[mm7.Part.text("你好", content_id="1.txt")], smil=smil if with_smil else None,
+                              multipart_type=mtype)
+        out = mm7.encode(mm7.DeliverReq(sender="13900000000", recipients=["8888"], content=content),
+                         transaction_id=f"d-{mtype}", version="REL-6-MM7-1-0", profile=CMCC)
+        assert call_wsgi(app, out.to_bytes(), out.content_type)["status"] == 200
+    assert [str(c.content_type) for c in got] == ["multipart/related", "multipart/mixed"]
+    with FakeServer() as srv:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url))
+        for content in got:
+            assert sender.send(submit_req(content=content)).status_code == 1000
+        assert [req.decode().body.content.multipart_type for req in srv.requests] == ["related", "mixed"]
+
+
 def test_sdk_saved_spelling_and_password_trimmed_as_the_sdk_did(tmp_path):
     cfg, problems = read_cmcc(mm7config(tmp_path, MmscID=None, MmscId="910011", Password="\n    pa ss\t\n  "))
     assert [p for p in problems if p.level == "error"] == []

@@ -446,7 +446,10 @@ class MMContent:
     def from_content(cls, content: Content | None) -> MMContent | None:
         if content is None:
             return None
-        root = cls(b"", ContentType.MULTIPART_RELATED if content.smil else ContentType.MULTIPART_MIXED)
+        # The multipart it came as (forwarded, §4.3, it goes as that again); guessed only when unknown.
+        received = (content.multipart_type or "").strip().lower()
+        root = cls(b"", f"multipart/{received}" if received else
+                   ContentType.MULTIPART_RELATED if content.smil else ContentType.MULTIPART_MIXED)
         root.content_id = content.content_id
         for part in content.all_parts():
             sub = cls(b"", part.content_type, _charset_of_bytes(part) if _is_text(part.content_type) else part.charset)
