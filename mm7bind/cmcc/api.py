@@ -671,7 +671,8 @@ class MM7RSRes(MM7Message):
 
     @property
     def status_text_zh(self) -> str | None:
-        """The manual's Chinese text of the status: §5.1 for the MMSC's codes, §7 for the API's own."""
+        """The manual's Chinese text of the status: §5.1 for the MMSC's codes, §7 for the API's own
+        (mm7bind's translation for a code the manual does not list)."""
         if self.status_code is None:
             return None
         if self.status_code <= 0:
