@@ -115,6 +115,21 @@ def test_downstream_codes_in_english_too_and_the_bare_service_codes_business_cod
         codes.check_business_code("123", direction="upstream")
 
 
+def test_codes_in_full_width_digits_are_refused_saying_so():
+    """A Chinese input method's full-width digits (８８８８) are digits to Python's \\d and isdigit(),
+    not to an MMSC: each check refuses them, saying the digits must be ASCII (a full-width service
+    code passed as a nationwide one, an upstream business code as valid)."""
+    for problems, rule in ((codes.check_enterprise_code("８０１２３４"), "2.1-six-digits"),
+                           (codes.check_service_code("８８８８"), "2.2-four-or-five-digits"),
+                           (codes.check_service_code("０１２３４"), "2.2-four-or-five-digits"),
+                           (codes.check_business_code("１２３", direction="up"), "2.3.1-three-digits"),
+                           (codes.check_business_code("１１１２０１"), "2.3.2-six-digits")):
+        assert [p.rule for p in problems] == [rule] and "ASCII 0-9" in problems[0].message
+    with pytest.raises(codes.CodeError, match="2.2-digits-only"):
+        codes.long_number("8888", "123", "０１", strict=True)
+    assert codes.check_service_code("8888") == [] and codes.long_number("8888", "123", "01", strict=True) == "888812301"
+
+
 # -- §3.2 configuration files ---------------------------------------------------------------------
 
 

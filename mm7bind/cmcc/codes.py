@@ -38,11 +38,19 @@ def _finish(problems: list[Problem], strict: bool) -> list[Problem]:
     return problems
 
 
+def _digits_hint(code: str | None) -> str:
+    """What to say of digits that are not ASCII (a Chinese input method's full-width ２, say): Python's
+    \\d and isdigit() take them, an MMSC does not."""
+    if code and any(ch.isdigit() and not "0" <= ch <= "9" for ch in code):
+        return " (its digits must be ASCII 0-9, not full-width or other digits)"
+    return ""
+
+
 def check_enterprise_code(code: str, *, strict: bool = False) -> list[Problem]:
     """VASPID: six digits 8XY000–8XY999; nationwide MMS SPs have 8XY001–8XY999 (§2.1)."""
     out = []
-    if not re.fullmatch(r"\d{6}", code or ""):
-        out.append(Problem("2.1-six-digits", f"enterprise code {code!r} must be 6 digits"))
+    if not re.fullmatch(r"[0-9]{6}", code or ""):
+        out.append(Problem("2.1-six-digits", f"enterprise code {code!r} must be 6 digits{_digits_hint(code)}"))
     elif code[0] != "8":
         out.append(Problem("2.1-starts-with-8", f"enterprise code {code} must start with 8 (8XY000–8XY999)"))
     elif code.endswith("000"):
@@ -50,22 +58,24 @@ def check_enterprise_code(code: str, *, strict: bool = False) -> list[Problem]:
     return _finish(out, strict)
 
 
-UNALLOCATED = [r"13\d\d", r"20(0[1-9]|[1-9]\d)", r"168\d", r"186\d", r"125[89]", r"172\d", r"6\d{3}", r"7\d{3}"]
+UNALLOCATED = [r"13[0-9][0-9]", r"20(0[1-9]|[1-9][0-9])", r"168[0-9]", r"186[0-9]", r"125[89]", r"172[0-9]", r"6[0-9]{3}",
+               r"7[0-9]{3}"]
 
 
 def check_service_code(code: str, *, strict: bool = False) -> list[Problem]:
     """VASID: 4 digits 1000–9999 nationwide, 5 digits 01000–09999 local, not in the unallocated ranges (§2.2)."""
     out = []
-    if re.fullmatch(r"\d{4}", code or ""):
+    if re.fullmatch(r"[0-9]{4}", code or ""):
         if code < "1000":
             out.append(Problem("2.2-nationwide-range", f"nationwide service code {code} must be 1000–9999"))
         elif any(re.fullmatch(p, code) for p in UNALLOCATED):
             out.append(Problem("2.2-unallocated", f"service code {code} is in a range China Mobile has not allocated"))
-    elif re.fullmatch(r"\d{5}", code or ""):
+    elif re.fullmatch(r"[0-9]{5}", code or ""):
         if not ("01000" <= code <= "09999"):
             out.append(Problem("2.2-local-range", f"local service code {code} must be 01000–09999"))
     else:
-        out.append(Problem("2.2-four-or-five-digits", f"service code {code!r} must be 4 (nationwide) or 5 (local) digits"))
+        out.append(Problem("2.2-four-or-five-digits", f"service code {code!r} must be 4 (nationwide) or 5 (local) digits"
+                           + _digits_hint(code)))
     return _finish(out, strict)
 
 
@@ -125,15 +135,17 @@ def check_business_code(code: str, *, direction: str = "down", strict: bool = Fa
     if direction == "up":
         if code == "0":
             return []  # the default added for MO sent to the bare service code
-        if not re.fullmatch(r"\d{3}", code or ""):
-            out.append(Problem("2.3.1-three-digits", f"upstream business code {code!r} must be 3 digits"))
+        if not re.fullmatch(r"[0-9]{3}", code or ""):
+            out.append(Problem("2.3.1-three-digits", f"upstream business code {code!r} must be 3 digits"
+                               + _digits_hint(code)))
         elif code == "000":
             out.append(Problem("2.3-not-000", "a business code may not be 000"))
         elif code[0] in "079":
             out.append(Problem("2.3.1-reserved-first-digit", f"upstream business codes starting with {code[0]} are reserved"))
         return _finish(out, strict)
-    if not re.fullmatch(r"\d{6}", code or ""):
-        out.append(Problem("2.3.2-six-digits", f"downstream business code {code!r} must be 6 digits"))
+    if not re.fullmatch(r"[0-9]{6}", code or ""):
+        out.append(Problem("2.3.2-six-digits", f"downstream business code {code!r} must be 6 digits"
+                           + _digits_hint(code)))
     elif code.startswith("000"):
         out.append(Problem("2.3-not-000", "a business code may not be 000"))
     else:
@@ -176,8 +188,9 @@ def long_number(service_code: str, business_code: str = "", operation_code: str 
     problems = check_service_code(service_code)
     if business_code:
         problems += check_business_code(business_code, direction="up" if len(business_code) <= 3 else "down")
-    if operation_code and not operation_code.isdigit():
-        problems.append(Problem("2.2-digits-only", f"operation code {operation_code!r} cannot be part of a number"))
+    if operation_code and not re.fullmatch(r"[0-9]+", operation_code):
+        problems.append(Problem("2.2-digits-only", f"operation code {operation_code!r} cannot be part of a number"
+                                + _digits_hint(operation_code)))
     number = f"{service_code}{business_code}{operation_code}"
     if len(number) > 21:
         problems.append(Problem("2.2-length", f"long number {number} is longer than 21 digits"))
