@@ -1771,6 +1771,18 @@ def test_a_received_content_says_the_multipart_it_came_as_and_is_forwarded_as_th
         assert [req.decode().body.content.multipart_type for req in srv.requests] == ["related", "mixed"]
 
 
+def test_text_given_where_mmcontent_takes_bytes_is_refused_at_once():
+    """create_from_stream of a file opened without "b" (the SDK's InputStream gave bytes), or text
+    given to create_from_bytes, is refused when made, pointing to create_from_string, not found
+    only when sent, as a bare "string argument without an encoding"."""
+    for make in (lambda: cmcc.MMContent.create_from_stream(io.StringIO("你好")),
+                 lambda: cmcc.MMContent.create_from_bytes("你好"), lambda: cmcc.MMContent("你好")):
+        with pytest.raises(TypeError, match=r"create_from_string\(text\)"):
+            make()
+    assert cmcc.MMContent.create_from_stream(io.BytesIO(b"GIF89a"), 3).content == b"GIF"
+    assert cmcc.MMContent.create_from_bytes(bytearray(b"GIF")).content == b"GIF"
+
+
 def test_sdk_saved_spelling_and_password_trimmed_as_the_sdk_did(tmp_path):
     cfg, problems = read_cmcc(mm7config(tmp_path, MmscID=None, MmscId="910011", Password="\n    pa ss\t\n  "))
     assert [p for p in problems if p.level == "error"] == []

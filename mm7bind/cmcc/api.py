@@ -268,7 +268,11 @@ class MMContent:
     """
 
     def __init__(self, content: bytes = b"", content_type: str | None = None, charset: str | None = None):
-        self._data = content
+        if not isinstance(content, (bytes, bytearray, memoryview)):
+            # (text read from a file opened without "b" failed only when sent, as a bare TypeError)
+            raise TypeError(f"an MMContent holds bytes, not {type(content).__name__}: "
+                            "MMContent.create_from_string(text) for a text, a file opened with 'rb' for a stream")
+        self._data = bytes(content)
         self._text: str | None = None  # create_from_string: encoded when sent, in the charset then known
         self.content_type = content_type
         self.content_id: str | None = None
@@ -323,7 +327,7 @@ class MMContent:
 
     @classmethod
     def create_from_bytes(cls, data: bytes) -> MMContent:
-        return cls(bytes(data))
+        return cls(data)
 
     @classmethod
     def create_from_file(cls, path: str | Path) -> MMContent:
