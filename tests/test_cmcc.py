@@ -1969,6 +1969,25 @@ def test_mmsc_addresses_as_the_sdk_took_them(tmp_path):
     assert cfg.mmsc.urls[3] == "http://[2001:db8::1]:8080/mm7" and cfg.mmsc.urls[4] == "https://10.0.0.1:8443/mm7"
 
 
+def test_an_mmsc_port_in_full_width_digits_is_the_port_the_sdk_read(tmp_path):
+    """Java's Integer.parseInt reads full-width digits (８０８０, from a Chinese input method), so the
+    SDK dialled port 8080; here they made a URL no HTTP client takes (each send a -102 saying the
+    MMSC may have the message). Read as the SDK read them, with a warning; a host in them is still no address."""
+    with FakeServer() as srv:
+        port = srv.url.split("//")[1].split("/")[0].split(":")[1]
+        wide = "".join(chr(ord(d) + 0xFEE0) for d in port)
+        config = cmcc.MM7Config(mm7config(tmp_path, mmscIP=[f"127.0.0.1:{wide}"], mmscURL="/mm7",
+                                          AuthenticationMode="0"))
+        assert config.mmsc_urls == [f"http://127.0.0.1:{port}/mm7"]
+        assert cmcc.MM7Sender(config).send(submit_req()).status_code == 1000 and len(srv.requests) == 1
+    _, problems = read_cmcc(mm7config(tmp_path, mmscIP=["127.0.0.1:８０８０"]))
+    assert [(p.level, str(p)) for p in problems if p.where.endswith(":mmscIP")] == [
+        ("warning", "warning: mm7Config.xml:mmscIP: port ８０８０ read as 8080 (its digits are not ASCII 0-9; "
+                    "the SDK read them so)")]
+    _, problems = read_cmcc(mm7config(tmp_path, mmscIP=["１２７.0.0.1:80"]))
+    assert [p.level for p in problems if p.where.endswith(":mmscIP")] == ["error"]
+
+
 @pytest.mark.parametrize(("written", "backlog"), [("0", 50), ("-5", 50), ("1", 1), ("200", 200)])
 def test_a_backlog_of_0_or_less_is_javas_default_as_in_the_sdk(tmp_path, written, backlog):
     """The SDK's ServerSocket took a backlog of 0 or less as Java's default, 50; it was read as 1,
