@@ -1988,6 +1988,21 @@ def test_an_mmsc_port_in_full_width_digits_is_the_port_the_sdk_read(tmp_path):
     assert [p.level for p in problems if p.where.endswith(":mmscIP")] == ["error"]
 
 
+def test_a_comment_inside_a_value_is_passed_over_as_jdom_did(tmp_path):
+    """JDOM joined an element's text nodes, leaving comments out: <Password><!-- from ops -->s3cret
+    was s3cret to the SDK, and is here (the text before the comment alone would be an empty
+    password, and a TimeOut that is no number)."""
+    path = tmp_path / "mm7Config.xml"
+    path.write_text(f'<vasp:MM7Config xmlns:vasp="{NS}"><UserName>zxme</UserName>'
+                    "<Password><!-- from ops -->s3cret</Password><mmscURL>/mm7<!-- was /mm7test --></mmscURL>"
+                    "<mmscIP>127.0.0.1</mmscIP><TimeOut><!-- ms -->2000</TimeOut></vasp:MM7Config>", encoding="utf-8")
+    cfg, problems = read_cmcc(path)
+    assert (cfg.mmsc.password, cfg.mmsc.urls, cfg.mmsc.read_timeout) == ("s3cret", ["http://127.0.0.1/mm7"], 2.0)
+    assert not [p for p in problems if p.where.split(":")[-1] in ("Password", "TimeOut", "mmscURL")]
+    config = cmcc.MM7Config(path)
+    assert (config.get("Password"), config.get("TimeOut")) == ("s3cret", 2000)
+
+
 @pytest.mark.parametrize(("written", "backlog"), [("0", 50), ("-5", 50), ("1", 1), ("200", 200)])
 def test_a_backlog_of_0_or_less_is_javas_default_as_in_the_sdk(tmp_path, written, backlog):
     """The SDK's ServerSocket took a backlog of 0 or less as Java's default, 50; it was read as 1,
