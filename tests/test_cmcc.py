@@ -99,6 +99,37 @@ def test_enterprise_service_business_and_operation_codes():
     assert codes.split_long_number("888812301", "8888") == ("123", "01")
 
 
+def test_downstream_codes_in_english_too_and_the_bare_service_codes_business_code():
+    """§2.3.2's categories come in English beside the manual's Chinese; an MO to the bare service
+    code has the default business code "0" (§2.3.1); a direction other than up or down is refused
+    rather than checked against the downstream rules."""
+    d = codes.parse_downstream("166401")
+    assert (d.category, d.subcategory, d.category_en, d.subcategory_en) == ("彩图动画", "体育纵横", "pictures and animation",
+                                                                           "sports")
+    assert (codes.parse_downstream("101101").category_en, codes.parse_downstream("101101").subcategory_en) == (
+        "special uses", "free customer service")
+    assert all(zh and en for _, _, subs in codes.CATEGORIES.values() for zh, en in subs.values())
+    assert codes.split_long_number("8888", "8888") == ("0", "")
+    assert codes.split_long_number("8888123", "8888") == ("123", "")
+    with pytest.raises(ValueError, match="'up' or 'down'"):
+        codes.check_business_code("123", direction="upstream")
+
+
+def test_codes_in_full_width_digits_are_refused_saying_so():
+    """A Chinese input method's full-width digits (８８８８) are digits to Python's \\d and isdigit(),
+    not to an MMSC: each check refuses them, saying the digits must be ASCII (a full-width service
+    code passed as a nationwide one, an upstream business code as valid)."""
+    for problems, rule in ((codes.check_enterprise_code("８０１２３４"), "2.1-six-digits"),
+                           (codes.check_service_code("８８８８"), "2.2-four-or-five-digits"),
+                           (codes.check_service_code("０１２３４"), "2.2-four-or-five-digits"),
+                           (codes.check_business_code("１２３", direction="up"), "2.3.1-three-digits"),
+                           (codes.check_business_code("１１１２０１"), "2.3.2-six-digits")):
+        assert [p.rule for p in problems] == [rule] and "ASCII 0-9" in problems[0].message
+    with pytest.raises(codes.CodeError, match="2.2-digits-only"):
+        codes.long_number("8888", "123", "０１", strict=True)
+    assert codes.check_service_code("8888") == [] and codes.long_number("8888", "123", "01", strict=True) == "888812301"
+
+
 # -- §3.2 configuration files ---------------------------------------------------------------------
 
 
@@ -1684,6 +1715,74 @@ def test_nested_content_is_flattened_never_sent_empty(tmp_path):
     assert [p.text_value for p in content.parts[1:]] == ["图片说明", "附言"]
 
 
+@pytest.mark.parametrize("root_type, sent", [(cmcc.ContentType.WAP_MULTIPART_MIXED, "multipart/mixed"),
+                                              (cmcc.ContentType.WAP_MULTIPART_RELATED, "multipart/related")])
+def test_a_wap_multipart_root_goes_as_the_multipart_it_names(tmp_path, root_type, sent):
+    """MMConstants' WAP_MULTIPART_MIXED and WAP_MULTIPART_RELATED are MM1's names of multipart/mixed
+    and related: a root of either goes as that multipart, SMIL or none, as MULTIPART_MIXED and
+    MULTIPART_RELATED do (the WAP names were taken for no type at all: a mixed one with a SMIL went
+    as related, a related one without as mixed)."""
+    root = cmcc.MMContent()
+    root.content_type = root_type
+    smil = cmcc.MMContent.create_from_string("<smil><body/></smil>")
+    smil.content_type, smil.content_id = cmcc.ContentType.SMIL, "s.smil"
+    text = cmcc.MMContent.create_from_string("附言")
+    text.content_type, text.content_id = cmcc.ContentType.TEXT, "1.txt"
+    with FakeServer() as srv:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url))
+        plain = cmcc.MMContent()
+        plain.content_type = root_type
+        plain.add_sub_content(text)
+        root.add_sub_content(smil)
+        root.add_sub_content(text)
+        assert sender.send(submit_req(content=root)).status_code == 1000
+        assert sender.send(submit_req(content=plain)).status_code == 1000
+        sent_types = [req.decode().body.content.multipart_type for req in srv.requests]
+    assert ["multipart/" + t for t in sent_types] == [sent, sent]
+
+
+def test_a_received_content_says_the_multipart_it_came_as_and_is_forwarded_as_that(tmp_path):
+    """deliver_req.content's type is the multipart the MO came as, not one guessed from whether it
+    has a SMIL: a multipart/related without one stays related, a multipart/mixed with one stays
+    mixed, and a Submit forwarding it (manual §4.3) sends it so."""
+    from mm7bind.content import BytesBlob
+
+    from .test_receiver import call_wsgi
+
+    got = []
+
+    class Servlet(cmcc.MM7ReceiveServlet):
+        def do_deliver(self, req):
+            got.append(req.content)
+
+    app = Servlet(cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0")))
+    for mtype, with_smil in (("related", False), ("mixed", True)):
+        smil = mm7.Part(BytesBlob(b"<smil><body/></smil>"), "application/smil", content_id="s.smil")
+        content = mm7.Content(parts=[mm7.Part.text("你好", content_id="1.txt")], smil=smil if with_smil else None,
+                              multipart_type=mtype)
+        out = mm7.encode(mm7.DeliverReq(sender="13900000000", recipients=["8888"], content=content),
+                         transaction_id=f"d-{mtype}", version="REL-6-MM7-1-0", profile=CMCC)
+        assert call_wsgi(app, out.to_bytes(), out.content_type)["status"] == 200
+    assert [str(c.content_type) for c in got] == ["multipart/related", "multipart/mixed"]
+    with FakeServer() as srv:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url))
+        for content in got:
+            assert sender.send(submit_req(content=content)).status_code == 1000
+        assert [req.decode().body.content.multipart_type for req in srv.requests] == ["related", "mixed"]
+
+
+def test_text_given_where_mmcontent_takes_bytes_is_refused_at_once():
+    """create_from_stream of a file opened without "b" (the SDK's InputStream gave bytes), or text
+    given to create_from_bytes, is refused when made, pointing to create_from_string, not found
+    only when sent, as a bare "string argument without an encoding"."""
+    for make in (lambda: cmcc.MMContent.create_from_stream(io.StringIO("你好")),
+                 lambda: cmcc.MMContent.create_from_bytes("你好"), lambda: cmcc.MMContent("你好")):
+        with pytest.raises(TypeError, match=r"create_from_string\(text\)"):
+            make()
+    assert cmcc.MMContent.create_from_stream(io.BytesIO(b"GIF89a"), 3).content == b"GIF"
+    assert cmcc.MMContent.create_from_bytes(bytearray(b"GIF")).content == b"GIF"
+
+
 def test_sdk_saved_spelling_and_password_trimmed_as_the_sdk_did(tmp_path):
     cfg, problems = read_cmcc(mm7config(tmp_path, MmscID=None, MmscId="910011", Password="\n    pa ss\t\n  "))
     assert [p for p in problems if p.level == "error"] == []
@@ -1868,6 +1967,40 @@ def test_mmsc_addresses_as_the_sdk_took_them(tmp_path):
     cfg, problems = read_cmcc(mm7config(tmp_path, mmscIP=ips))
     assert not [p for p in problems if p.where.endswith(":mmscIP")]
     assert cfg.mmsc.urls[3] == "http://[2001:db8::1]:8080/mm7" and cfg.mmsc.urls[4] == "https://10.0.0.1:8443/mm7"
+
+
+def test_an_mmsc_port_in_full_width_digits_is_the_port_the_sdk_read(tmp_path):
+    """Java's Integer.parseInt reads full-width digits (８０８０, from a Chinese input method), so the
+    SDK dialled port 8080; here they made a URL no HTTP client takes (each send a -102 saying the
+    MMSC may have the message). Read as the SDK read them, with a warning; a host in them is still no address."""
+    with FakeServer() as srv:
+        port = srv.url.split("//")[1].split("/")[0].split(":")[1]
+        wide = "".join(chr(ord(d) + 0xFEE0) for d in port)
+        config = cmcc.MM7Config(mm7config(tmp_path, mmscIP=[f"127.0.0.1:{wide}"], mmscURL="/mm7",
+                                          AuthenticationMode="0"))
+        assert config.mmsc_urls == [f"http://127.0.0.1:{port}/mm7"]
+        assert cmcc.MM7Sender(config).send(submit_req()).status_code == 1000 and len(srv.requests) == 1
+    _, problems = read_cmcc(mm7config(tmp_path, mmscIP=["127.0.0.1:８０８０"]))
+    assert [(p.level, str(p)) for p in problems if p.where.endswith(":mmscIP")] == [
+        ("warning", "warning: mm7Config.xml:mmscIP: port ８０８０ read as 8080 (its digits are not ASCII 0-9; "
+                    "the SDK read them so)")]
+    _, problems = read_cmcc(mm7config(tmp_path, mmscIP=["１２７.0.0.1:80"]))
+    assert [p.level for p in problems if p.where.endswith(":mmscIP")] == ["error"]
+
+
+def test_a_comment_inside_a_value_is_passed_over_as_jdom_did(tmp_path):
+    """JDOM joined an element's text nodes, leaving comments out: <Password><!-- from ops -->s3cret
+    was s3cret to the SDK, and is here (the text before the comment alone would be an empty
+    password, and a TimeOut that is no number)."""
+    path = tmp_path / "mm7Config.xml"
+    path.write_text(f'<vasp:MM7Config xmlns:vasp="{NS}"><UserName>zxme</UserName>'
+                    "<Password><!-- from ops -->s3cret</Password><mmscURL>/mm7<!-- was /mm7test --></mmscURL>"
+                    "<mmscIP>127.0.0.1</mmscIP><TimeOut><!-- ms -->2000</TimeOut></vasp:MM7Config>", encoding="utf-8")
+    cfg, problems = read_cmcc(path)
+    assert (cfg.mmsc.password, cfg.mmsc.urls, cfg.mmsc.read_timeout) == ("s3cret", ["http://127.0.0.1/mm7"], 2.0)
+    assert not [p for p in problems if p.where.split(":")[-1] in ("Password", "TimeOut", "mmscURL")]
+    config = cmcc.MM7Config(path)
+    assert (config.get("Password"), config.get("TimeOut")) == ("s3cret", 2000)
 
 
 @pytest.mark.parametrize(("written", "backlog"), [("0", 50), ("-5", 50), ("1", 1), ("200", 200)])

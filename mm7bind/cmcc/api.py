@@ -268,7 +268,11 @@ class MMContent:
     """
 
     def __init__(self, content: bytes = b"", content_type: str | None = None, charset: str | None = None):
-        self._data = content
+        if not isinstance(content, (bytes, bytearray, memoryview)):
+            # (text read from a file opened without "b" failed only when sent, as a bare TypeError)
+            raise TypeError(f"an MMContent holds bytes, not {type(content).__name__}: "
+                            "MMContent.create_from_string(text) for a text, a file opened with 'rb' for a stream")
+        self._data = bytes(content)
         self._text: str | None = None  # create_from_string: encoded when sent, in the charset then known
         self.content_type = content_type
         self.content_id: str | None = None
@@ -323,7 +327,7 @@ class MMContent:
 
     @classmethod
     def create_from_bytes(cls, data: bytes) -> MMContent:
-        return cls(bytes(data))
+        return cls(data)
 
     @classmethod
     def create_from_file(cls, path: str | Path) -> MMContent:
@@ -424,6 +428,8 @@ class MMContent:
             parts.remove(smil)
         root_id = self.content_id.strip("<>") if self.sub_contents and self.content_id else None
         declared = str(self.content_type or "").split(";", 1)[0].strip().lower()
+        # (the WAP_MULTIPART_* constants are MM1's names of multipart/mixed and related: meant as those)
+        declared = declared.replace("application/vnd.wap.multipart.", "multipart/", 1)
         mtype = declared[len("multipart/"):] if declared.startswith("multipart/") else None
         return Content(parts=parts, smil=smil, content_id=root_id, multipart_type=mtype or ("related" if smil else "mixed"))
 
@@ -444,7 +450,10 @@ class MMContent:
     def from_content(cls, content: Content | None) -> MMContent | None:
         if content is None:
             return None
-        root = cls(b"", ContentType.MULTIPART_RELATED if content.smil else ContentType.MULTIPART_MIXED)
+        # The multipart it came as (forwarded, §4.3, it goes as that again); guessed only when unknown.
+        received = (content.multipart_type or "").strip().lower()
+        root = cls(b"", f"multipart/{received}" if received else
+                   ContentType.MULTIPART_RELATED if content.smil else ContentType.MULTIPART_MIXED)
         root.content_id = content.content_id
         for part in content.all_parts():
             sub = cls(b"", part.content_type, _charset_of_bytes(part) if _is_text(part.content_type) else part.charset)
@@ -666,7 +675,8 @@ class MM7RSRes(MM7Message):
 
     @property
     def status_text_zh(self) -> str | None:
-        """The manual's Chinese text of the status: §5.1 for the MMSC's codes, §7 for the API's own."""
+        """The manual's Chinese text of the status: §5.1 for the MMSC's codes, §7 for the API's own
+        (mm7bind's translation for a code the manual does not list)."""
         if self.status_code is None:
             return None
         if self.status_code <= 0:

@@ -86,8 +86,20 @@ LOG_LEVELS = {0: "CRITICAL", 1: "WARNING", 2: "WARNING", 3: "INFO", 4: "INFO", 5
 
 def _is_host_and_port(address: str) -> bool:
     """Whether an mmscIP is a host (name, IPv4, or [IPv6]) with an optional :port of 1-65535."""
-    found = re.fullmatch(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::(\d{1,5}))?", address)
+    found = re.fullmatch(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::([0-9]{1,5}))?", address)
     return found is not None and (found[1] is None or 0 < int(found[1]) < 65536)
+
+
+def _port_as_java_read_it(address: str, where: str, problems: list[Problem]) -> str:
+    """An mmscIP whose port has other digits than 0-9 (a Chinese input method's full-width ８０８０)
+    with the port Java's Integer.parseInt read from them, which the SDK dialled; a URL cannot hold them."""
+    found = re.fullmatch(r"(.*):(\d+)", address) if "://" not in address else None
+    if found is None or found[2].isascii():
+        return address
+    port = str(int(found[2]))
+    problems.append(Problem("warning", f"{where}:mmscIP", f"port {found[2]} read as {port} (its digits are not ASCII "
+                            "0-9; the SDK read them so)"))
+    return f"{found[1]}:{port}"
 
 
 def _missing(keys, found: dict, where: str, problems: list[Problem]) -> list[str]:
@@ -191,7 +203,7 @@ def read(path: str | Path | None, conn_path: str | Path | None = None,
     cfg = Config(source=str(path) if path is not None else "mm7Config.xml keys set in code")
     m, r, lg = cfg.mmsc, cfg.receiver, cfg.logging
     m.dialect = "cmcc"
-    ips = get["mmscIP"]
+    ips = [_port_as_java_read_it(ip, where, problems) for ip in get["mmscIP"]]
     if not ips:
         problems.append(Problem("error", f"{where}:mmscIP", "no MMSC address (mmscIP) given"))
     for ip in ips:

@@ -58,7 +58,8 @@ class ReadStatusCode:
 
 def status_text(code: int, lang: str = "zh") -> str:
     """The manual's text of a status code, Chinese or English: §5.1 for the MMSC's, §7 for the
-    API's own negative ones (which `MM7RSErrorRes.status_code` holds as well)."""
+    API's own negative ones (which `MM7RSErrorRes.status_code` holds as well); a code the manual
+    does not list has mm7bind's translation (`lookup(code).zh_from_manual` is False)."""
     error = API_ERRORS.get(code) if code < 0 else None
     if error is not None:
         return error.text_zh if lang == "zh" else error.text_en
