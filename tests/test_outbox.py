@@ -1531,18 +1531,23 @@ def test_an_item_whose_turn_came_too_late_in_its_lease_is_listed_once(store, mon
     "queued" (never tried) and once as its send ended."""
     import mm7bind.outbox as outbox_module
 
+    from mm7bind.sendonce import attempt_time
+
     class ShortLease(Outbox):
-        lease = property(lambda self: timedelta(seconds=10))
+        lease = property(lambda self: timedelta(seconds=1000))
 
     clock = [utcnow()]
     monkeypatch.setattr(outbox_module, "utcnow", lambda: clock[0])
     with Simulator(SimulatorConfig()) as sim:
-        client = mm7.Client(sim.url, store=store, connect_timeout=0.2, read_timeout=0.3, upload_timeout=0.2)
+        # (the client's own timeouts: with a 0.3 s read_timeout, an answer slower than that on a
+        # loaded machine had an item sent twice)
+        client = mm7.Client(sim.url, store=store)
+        assert 5 < attempt_time(client.config) < 1000
         send = client.send
 
         def slow_send(*args, **kwargs):  # (the first send takes most of the claim's lease)
             result = send(*args, **kwargs)
-            clock[0] = max(clock[0], claimed_at + timedelta(seconds=9.5))
+            clock[0] = max(clock[0], claimed_at + timedelta(seconds=995))
             return result
 
         client.send = slow_send
