@@ -1570,8 +1570,9 @@ def test_a_large_item_s_lease_covers_its_upload_at_the_minimum_rate(store):
     from mm7bind.client import _progress
 
     with Simulator(SimulatorConfig()) as sim:
-        client = mm7.Client(sim.url, store=store, connect_timeout=0.2, read_timeout=0.3, upload_timeout=0.2,
-                            upload_min_rate=1000)
+        # (the client's own timeouts: with a 0.3 s read_timeout, a simulator slower than that to
+        # read and answer a megabyte, on a loaded machine, had it tried again, or failed)
+        client = mm7.Client(sim.url, store=store, upload_min_rate=100)
         outbox = Outbox(client)
         content = mm7.Content(parts=[mm7.Part.from_bytes(b"x" * 1_000_000, "application/octet-stream")])
         item = outbox.put(mm7.SubmitReq(recipients=["+8613800000000"], content=content), transaction_id="ob-large")
