@@ -1102,12 +1102,16 @@ def test_a_send_whose_rate_limit_wait_would_outlast_its_lease_waits_for_another_
     """The wait for the client's rate limit comes before the first attempt: one past the item's
     lease sends nothing this round (the item queued again, its round not counted) and gives its
     turn back, rather than sending after the lease, beside another worker that took the item."""
-    class ShortLease(Outbox):
-        lease = property(lambda self: timedelta(seconds=3))
+    from mm7bind.sendonce import attempt_time
+
+    class ShortLease(Outbox):  # (longer than an attempt at the client's timeouts, shorter than a send's turn)
+        lease = property(lambda self: timedelta(seconds=1000))
 
     with Simulator(SimulatorConfig()) as sim:
-        client = mm7.Client(sim.url, store=store, connect_timeout=0.2, read_timeout=0.3, upload_timeout=0.2,
-                            rate_limit=0.01)  # (a send every 100 s)
+        # (the client's own timeouts: an answer slower than a short read_timeout, on a loaded
+        # machine, had the first sent twice, or queued again)
+        client = mm7.Client(sim.url, store=store, rate_limit=0.0001)  # (a send every 10000 s)
+        assert attempt_time(client.config) < 1000
         outbox = ShortLease(client, first_retry=timedelta(seconds=30))
         first = outbox.put(mm7.SubmitReq(recipients=["+8613800000000"]), transaction_id="ob-now")
         second = outbox.put(mm7.SubmitReq(recipients=["+8613800000001"]), transaction_id="ob-later")
@@ -1117,7 +1121,8 @@ def test_a_send_whose_rate_limit_wait_would_outlast_its_lease_waits_for_another_
     assert "not sent this round" in done[1].error and done[1].next_at > utcnow() + timedelta(seconds=20)
     assert len(sim.messages) == 1
     [limiter] = client.core.limiters.values()
-    assert limiter.reserve() == pytest.approx(100, abs=1)  # (its turn given back: the next waits one send's time)
+    # (its turn given back: the next waits what is left of one send's time since the first, not two)
+    assert 5000 < limiter.reserve() <= 10000
 
 
 @pytest.mark.parametrize("concurrency", [1, 2])
@@ -1526,18 +1531,23 @@ def test_an_item_whose_turn_came_too_late_in_its_lease_is_listed_once(store, mon
     "queued" (never tried) and once as its send ended."""
     import mm7bind.outbox as outbox_module
 
+    from mm7bind.sendonce import attempt_time
+
     class ShortLease(Outbox):
-        lease = property(lambda self: timedelta(seconds=10))
+        lease = property(lambda self: timedelta(seconds=1000))
 
     clock = [utcnow()]
     monkeypatch.setattr(outbox_module, "utcnow", lambda: clock[0])
     with Simulator(SimulatorConfig()) as sim:
-        client = mm7.Client(sim.url, store=store, connect_timeout=0.2, read_timeout=0.3, upload_timeout=0.2)
+        # (the client's own timeouts: with a 0.3 s read_timeout, an answer slower than that on a
+        # loaded machine had an item sent twice)
+        client = mm7.Client(sim.url, store=store)
+        assert 5 < attempt_time(client.config) < 1000
         send = client.send
 
         def slow_send(*args, **kwargs):  # (the first send takes most of the claim's lease)
             result = send(*args, **kwargs)
-            clock[0] = max(clock[0], claimed_at + timedelta(seconds=9.5))
+            clock[0] = max(clock[0], claimed_at + timedelta(seconds=995))
             return result
 
         client.send = slow_send
@@ -1560,8 +1570,9 @@ def test_a_large_item_s_lease_covers_its_upload_at_the_minimum_rate(store):
     from mm7bind.client import _progress
 
     with Simulator(SimulatorConfig()) as sim:
-        client = mm7.Client(sim.url, store=store, connect_timeout=0.2, read_timeout=0.3, upload_timeout=0.2,
-                            upload_min_rate=1000)
+        # (the client's own timeouts: with a 0.3 s read_timeout, a simulator slower than that to
+        # read and answer a megabyte, on a loaded machine, had it tried again, or failed)
+        client = mm7.Client(sim.url, store=store, upload_min_rate=100)
         outbox = Outbox(client)
         content = mm7.Content(parts=[mm7.Part.from_bytes(b"x" * 1_000_000, "application/octet-stream")])
         item = outbox.put(mm7.SubmitReq(recipients=["+8613800000000"], content=content), transaction_id="ob-large")

@@ -1358,3 +1358,114 @@ def test_an_earlier_versions_extension_points_are_kept_where_the_newest_schema_h
     extras = [("/Envelope/Body/SubmitReq/Ext", "1"), ("/Envelope/Body/SubmitReq/@flag", "on")]
     codes = ["extension-element", "extension-attribute"]
     assert proc.stdout.splitlines() == [f"direct {extras} {codes}", f"xsdata {extras} {codes}"]
+
+
+HOLDING = """
+import pathlib, sys, time
+root = pathlib.Path(sys.argv[1])
+sys.path.insert(0, str(root))
+import tools.regen as regen
+real = regen.finish_import
+def held(*args, **kwargs):  # (the lock is taken by now: say so, and keep it until told to go on)
+    (root / "holding").write_text("")
+    while not (root / "go").exists():
+        time.sleep(0.01)
+    return real(*args, **kwargs)
+regen.finish_import = held
+regen.generate = lambda *args, **kwargs: None
+sys.exit(regen.main(sys.argv[2:]))
+"""
+
+
+def test_a_second_run_is_refused_while_one_holds_the_project_naming_it(project, tmp_path):
+    """Two imports (or an import and a generate) at once staged over each other's files and
+    committed a mix: one runs, the other is refused, naming the one that runs."""
+    import time
+
+    source = tmp_path / "official.xsd"
+    source.write_bytes(official_like())
+    first = subprocess.Popen([sys.executable, "-c", HOLDING, str(project), "generate"], cwd=project,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while not (project / "holding").exists():
+            assert first.poll() is None, first.communicate()
+            time.sleep(0.01)
+        before = snapshot(project)
+        for args in (["import", str(source)], ["generate"], ["check"]):
+            proc = run(project, *args)
+            assert proc.returncode == 2, proc.stdout + proc.stderr
+            assert (f"another run of tools/regen is changing schemas/ and generated/ (pid {first.pid} on "
+                    in proc.stderr and ", generate, since " in proc.stderr), proc.stderr
+        assert snapshot(project) == before
+    finally:
+        (project / "go").write_text("")
+        out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, out + err
+    assert not (project / ".regen.lock").exists()  # (let go: the next run goes ahead)
+    assert run(project, "import", str(source)).returncode == 0
+
+
+FSYNCED = """
+import json, os, pathlib, shutil, sys
+root = pathlib.Path(sys.argv[1]).resolve()
+sys.path.insert(0, str(root))
+import tools.regen as regen
+events = []
+def name(path):
+    path = pathlib.Path(os.path.realpath(path))
+    return "." if path == root else path.relative_to(root).as_posix()
+real_fsync, real_replace, real_rename, real_unlink = os.fsync, os.replace, pathlib.Path.rename, pathlib.Path.unlink
+def fsync(fd):
+    events.append(["fsync", name(os.readlink(f"/proc/self/fd/{fd}"))])
+    return real_fsync(fd)
+def replace(src, dst, *args, **kwargs):
+    events.append(["rename", name(src), name(dst)])
+    return real_replace(src, dst, *args, **kwargs)
+def rename(self, target):
+    events.append(["rename", name(self), name(target)])
+    return real_rename(self, target)
+def unlink(self, *args, **kwargs):
+    events.append(["unlink", name(self)])
+    return real_unlink(self, *args, **kwargs)
+os.fsync, os.replace, pathlib.Path.rename, pathlib.Path.unlink = fsync, replace, rename, unlink
+regen.run_xsdata = lambda *args, **kwargs: pathlib.Path(sys.argv[3])  # (what it made: the steps are after it)
+code = regen.main(["import", sys.argv[2]])
+print(json.dumps([code, events]))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="names open files by /proc")
+def test_an_import_is_on_disk_before_its_note_commits_it_and_the_note_before_it_goes_on(project, tmp_path):
+    """A power loss after the note's rename, with the staged files (or the note) not written yet,
+    left schemas/ and generated/ out of step: each file is synced, then the note, then its folder;
+    the renames the note commits are synced before it is removed."""
+    import json
+
+    source = tmp_path / "official.xsd"
+    source.write_bytes(official_like())
+    fresh = tmp_path / "fresh"
+    shutil.copytree(project / "generated", fresh, ignore=shutil.ignore_patterns("__pycache__"))
+    proc = subprocess.run([sys.executable, "-c", FSYNCED, str(project), str(source), str(fresh)],
+                          capture_output=True, text=True, cwd=project, check=False)
+    code, events = json.loads(proc.stdout.splitlines()[-1])
+    assert code == 0, proc.stdout + proc.stderr
+    synced = [e[1] for e in events if e[0] == "fsync"]
+
+    def at(*event) -> int:
+        return events.index(list(event))
+
+    note = ".regen-import-pending"
+    commit = at("rename", note + ".tmp", note)
+    staged = [f"schemas/{p.name}.new" for p in (project / "schemas").iterdir() if p.suffix in (".xsd", ".toml")
+              and p.read_bytes() != (ROOT / "schemas" / p.name).read_bytes()]
+    generated = [".generated.new/" + p.relative_to(fresh).as_posix() for p in fresh.rglob("*") if p.is_file()]
+    assert "schemas/REL-6-MM7-1-4.xsd.new" in staged and "schemas/versions.toml.new" in staged, staged
+    for path in [*staged, *generated, ".generated.new", "schemas"]:
+        assert path in synced and at("fsync", path) < at("fsync", note + ".tmp"), path
+    assert at("fsync", note + ".tmp") < commit < at("fsync", ".")
+    # Then the import is finished: its renames synced before the note that would redo them goes.
+    finished = [i for i, e in enumerate(events) if e[0] == "rename" and i > commit]
+    removed = at("unlink", note)
+    assert finished and max(finished) < removed
+    assert any(e[0] == "fsync" and e[1] == "schemas" and max(finished) < i < removed for i, e in enumerate(events))
+    assert any(e[0] == "fsync" and e[1] == "." and max(finished) < i < removed for i, e in enumerate(events))

@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +30,7 @@ import tomllib
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from lxml import etree
@@ -418,6 +420,7 @@ def stage_generated(fresh: Path) -> None:
             shutil.rmtree(leftover)
     try:
         shutil.copytree(fresh, STAGED_GENERATED, ignore=shutil.ignore_patterns("__pycache__"))
+        sync_tree(STAGED_GENERATED)  # (on disk before a rename can make it generated/)
     except BaseException:
         shutil.rmtree(STAGED_GENERATED, ignore_errors=True)
         raise
@@ -430,6 +433,7 @@ def swap_generated() -> None:
         shutil.rmtree(OLD_GENERATED, ignore_errors=True)
         GENERATED.rename(OLD_GENERATED)
     STAGED_GENERATED.rename(GENERATED)
+    sync_dir(ROOT)
 
 
 def check() -> int:
@@ -735,6 +739,41 @@ STAGED_GENERATED = GENERATED.with_name(".generated.new")
 OLD_GENERATED = GENERATED.with_name(".generated.old")
 
 
+def sync_file(path: Path) -> None:
+    """`path`'s contents on disk (os.fsync)."""
+    fd = os.open(path, os.O_RDWR)  # (Windows syncs only what is open for writing)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_dir(path: Path) -> None:
+    """The names in folder `path` (files created, renamed or removed there) on disk; where a folder
+    cannot be opened so (Windows), the file system keeps them itself."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # (a file system that does not sync folders)
+        pass
+    finally:
+        os.close(fd)
+
+
+def sync_tree(root: Path) -> None:
+    """Every file under `root`, then every folder, deepest first, on disk."""
+    folders = []
+    for folder, _, names in os.walk(root):
+        folders.append(Path(folder))
+        for name in names:
+            sync_file(Path(folder) / name)
+    for folder in reversed(folders):
+        sync_dir(folder)
+
+
 def staged_name(name: str) -> Path:
     return SCHEMAS / (name + ".new")
 
@@ -747,9 +786,16 @@ def commit_import(fresh: Path, staged: dict[str, bytes], removed: list[str]) -> 
         stage_generated(fresh)
         for name, content in staged.items():
             staged_name(name).write_bytes(content)
+            sync_file(staged_name(name))
+        sync_dir(SCHEMAS)
+        # The note commits what is staged: written only once all of it is on disk, and on disk
+        # itself (its directory entry too) before the import goes on, or a power loss could leave
+        # a note naming staged files that were never written, or none of a committed import.
         note = PENDING.with_name(PENDING.name + ".tmp")
         note.write_text(json.dumps({"files": sorted(staged), "remove": removed}), encoding="utf-8")
+        sync_file(note)
         os.replace(note, PENDING)
+        sync_dir(ROOT)
     except BaseException:
         discard_staged(list(staged))
         raise
@@ -782,9 +828,82 @@ def finish_import() -> bool:
             os.replace(staged_name(name), SCHEMAS / name)
     for name in note["remove"]:
         (SCHEMAS / name).unlink(missing_ok=True)
+    sync_dir(SCHEMAS)  # (the renames on disk before the note that would redo them goes)
+    sync_dir(ROOT)
     PENDING.unlink()
     shutil.rmtree(OLD_GENERATED, ignore_errors=True)
     return True
+
+
+# One run at a time: two imports (or an import and a generate) at once would stage over each
+# other's files and commit a mix. An exclusive lock on this file, taken by every command (each
+# finishes what an interrupted import left first); it says who holds it. The lock, not the file,
+# is what counts: the system lets it go with the process, however it ends.
+LOCK = ROOT / ".regen.lock"
+
+
+class ProjectLock:
+    """`LOCK` held for the `with`, or `RegenError` naming who holds it."""
+
+    def __init__(self, command: str) -> None:
+        self.command, self.fd = command, None
+
+    def __enter__(self) -> None:
+        while True:
+            fd = os.open(LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                if not _try_lock(fd):
+                    raise RegenError(f"another run of tools/regen is changing schemas/ and generated/ "
+                                     f"({_holder(fd)}): wait for it to end, then run this again")
+                try:  # (the file a holder removed on leaving is no lock: take the one there now)
+                    same = os.path.samestat(os.fstat(fd), os.stat(LOCK))
+                except FileNotFoundError:
+                    same = False
+            except BaseException:
+                os.close(fd)
+                raise
+            if same:
+                break
+            os.close(fd)
+        said = (f"pid {os.getpid()} on {socket.gethostname()}, {self.command}, since "
+                f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC").encode()
+        os.ftruncate(fd, 0)
+        os.write(fd, said)
+        self.fd = fd
+
+    def __exit__(self, *exc) -> None:
+        try:
+            os.unlink(LOCK)  # (while still held: whoever opened this file waits for no lock of it)
+        except OSError:  # (gone already; Windows removes no open file)
+            pass
+        finally:
+            os.close(self.fd)  # (lets the lock go)
+
+
+def _try_lock(fd: int) -> bool:
+    """Take the exclusive lock on `fd` if no one holds it."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
+def _holder(fd: int) -> str:
+    try:
+        said = os.read(fd, 500).decode(errors="replace").strip()
+    except OSError:  # (Windows: the holder's region is locked)
+        said = ""
+    return said or "it has not yet said which"
 
 
 def check_part_names(manifest: Manifest, version: str, file: str, parts: dict[str, bytes]) -> None:
@@ -830,15 +949,16 @@ def main(argv: list[str] | None = None) -> int:
                           "those the schema enumerates, newest first)")
     args = parser.parse_args(argv)
     try:
-        if finish_import():
-            print("finished an import that was interrupted: schemas/ and generated/ are as it left them")
-        if args.command == "generate":
-            generate()
+        with ProjectLock(args.command + (f" {args.source}" if args.command == "import" else "")):
+            if finish_import():
+                print("finished an import that was interrupted: schemas/ and generated/ are as it left them")
+            if args.command == "generate":
+                generate()
+                return 0
+            if args.command == "check":
+                return check()
+            import_schema(args.source, args.version, args.mm7_versions)
             return 0
-        if args.command == "check":
-            return check()
-        import_schema(args.source, args.version, args.mm7_versions)
-        return 0
     except (RegenError, OSError) as exc:  # (OSError: writing the tree, a full disk say)
         print(f"error: {exc}", file=sys.stderr)
         return 2
