@@ -31,6 +31,8 @@ import hmac
 import json
 import logging
 import re
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,12 +43,14 @@ from . import sendonce
 from .arrival import may_have_arrived
 from .auth import bearer_token_problem
 from .bulk import recipient_key
+from .client import NoTimeLeft, sending_until
 from .codec import _CHARSET, _MEDIA_TYPE
 from .content import Content, Part
 from .errors import STORE_ERRORS, EncodeError, FaultError, MM7Error, SendError
 from .hints import unknown_fields
 from .receiver import Response
 from .server import REASONS, request_body, request_headers
+from .store import utcnow
 
 log = logging.getLogger("mm7bind.api")
 
@@ -262,6 +266,8 @@ class SendApi:
         if problem is not None:
             raise ValueError(f"the API token {problem}")
         self.token = token.encode("ascii") if token else None
+        self._sending = 0  # sends under a claim at this moment (each may wait for the others' rate-limit turns)
+        self._sending_lock = threading.Lock()
 
     def handle(self, method: str, path: str, body: bytes, headers: Mapping[str, str] | None = None,
                peer: str | None = None) -> Response:
@@ -376,7 +382,20 @@ class SendApi:
             request, size = sendonce.prepared(self.client, how.message, tid, how.tag)
         except EncodeError as exc:  # a value the schema refuses: nothing claimed, nothing sent
             raise ApiError(400, str(exc)) from None
-        held, mine = sendonce.claim(store, tid, self.client.config, fingerprint, size=size)
+        with self._sending_lock:
+            self._sending += 1
+            senders = self._sending
+        try:
+            return self._claimed(how, fingerprint, store, tid, request, size, senders)
+        finally:
+            with self._sending_lock:
+                self._sending -= 1
+
+    def _claimed(self, how: Submission, fingerprint: str, store, tid: str, request, size: int,  # noqa: ANN001
+                 senders: int) -> Response:
+        # (its lease counts the rate limit's turns of the sends under way beside it, as a campaign's)
+        held, mine = sendonce.claim(store, tid, self.client.config, fingerprint,
+                                    extra=sendonce.rate_wait(self.client.config, senders), size=size)
         try:
             queued = store.outbox_find(tid) if hasattr(store, "outbox_find") else None
             before = store.sent_by_transaction_id(tid)
@@ -412,9 +431,17 @@ class SendApi:
             raise ApiError(409, f"the request with transaction_id {tid!r} was accepted before: not sent again")
         accepted = False
         try:
-            rsp = self._send(request, tid, how.tag)
+            # (held to the claim's lease, as a campaign's and the outbox's sends to theirs: past it, a
+            # repeat of this request could claim the TransactionID and send it too)
+            with sending_until(time.monotonic() + (held.lease_until - utcnow()).total_seconds()):
+                rsp = self._send(request, tid, how.tag)
             accepted = rsp.status == 200 and json.loads(rsp.body)["ok"]
             return rsp
+        except NoTimeLeft:
+            return _json(502, {"ok": False, "error": "NoTimeLeft", "message": "not sent: no time for an attempt "
+                               "within its claim (the client's rate limit is busy); the MMSC did not take it: ask "
+                               "again with the same transaction_id", "may_have_arrived": False,
+                               "transaction_id": tid, "attempts": 0})
         finally:
             sendonce.done(store, held, accepted)
 

@@ -846,3 +846,31 @@ def test_a_recipient_that_is_no_number_short_code_or_e_mail_address_is_a_400_unl
     assert [(a.kind.value, a.value) for a in sent.recipients.to] == [
         ("ShortCode", "1065888"), ("Number", "abc"), ("RFC2822Address", "ops")]
     assert (sent.sender_address.kind.value, sent.sender_address.value) == ("ShortCode", "1065888")
+
+
+def test_a_send_ends_within_its_transaction_ids_claim():
+    """A /send with a transaction_id claims it for a lease, but its send was not held to it: one
+    waiting out a rate limit kept busy by other senders went out after its claim ran out, when a
+    repeat of the request could have claimed the TransactionID and sent it too. Now it sends
+    nothing and says so (the claim given back: asked again, it is sent)."""
+    from mm7bind import sendonce
+    from mm7bind.store import MemoryStore
+
+    from .fake_http import FakeServer
+
+    sleeps: list[float] = []
+    store = MemoryStore()
+    with FakeServer() as mmsc, mm7.Client(mmsc.url, store=store, rate_limit=0.001, sleep=sleeps.append,
+                                          retry=mm7.RetryPolicy(max_attempts=2)) as client:
+        [limiter] = client.core.limiters.values()
+        api = SendApi(client)
+        status, got = call(api, {"to": "+8613800000000", "text": "x", "transaction_id": "own"})
+        assert status == 200 and got["ok"] and len(mmsc.requests) == 1, got
+        busy = sendonce.lease(client.config).total_seconds() + sendonce.rate_wait(client.config, 1)
+        for _ in range(int(busy * 0.001) + 1):  # other senders through the client take its turns meanwhile
+            limiter.reserve()
+        waits = len(sleeps)
+        status, got = call(api, {"to": "+8613800000000", "text": "x", "transaction_id": "late"})
+        assert status == 502 and got["error"] == "NoTimeLeft" and got["may_have_arrived"] is False, got
+        assert got["message"].startswith("not sent: no time for an attempt") and len(mmsc.requests) == 1
+        assert len(sleeps) == waits and store.send_claim_get("late") is None  # (no wait; the claim given back)
