@@ -1354,6 +1354,70 @@ def test_stopping_lets_requests_in_hand_finish(tls, tmp_path):
     assert [r.status_code for r in answers] == [200] and not srv.thread.is_alive()
 
 
+@pytest.mark.parametrize("tls", [False, True])
+def test_a_stop_says_how_many_requests_it_closed_unanswered_and_stop_now_cuts_it_short(tls, tmp_path, caplog):
+    """A handler still at work when the grace ran out was closed on without a word (waitress said
+    only "1 thread(s) still running", on a logger of its own), and a second Ctrl-C could not end
+    the wait: `mm7bind serve` went on waiting out the grace and 5 s more."""
+    started, release = threading.Event(), threading.Event()
+
+    class Slow(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            started.set()
+            release.wait(60)
+
+    ssl_ctx = local_tls(tmp_path).server if tls else None
+    srv = mm7.serve(mm7.Receiver(Slow()), port=0, ssl_context=ssl_ctx).start()
+    out = mm7.encode(deliver(), transaction_id="t-cut")
+    answers = []
+
+    def send():
+        try:
+            answers.append(requests.post(srv.url + "/mm7", data=out.to_bytes(), headers=out.headers, timeout=30,
+                                         verify=str(tmp_path / "ca.pem") if tls else True).status_code)
+        except requests.RequestException as exc:
+            answers.append(type(exc).__name__)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    try:
+        assert started.wait(60)
+        stopper = threading.Thread(target=srv.stop, kwargs={"grace": 120})
+        with caplog.at_level(logging.WARNING, logger="mm7bind.server"):
+            stopper.start()
+            time.sleep(0.2)
+            assert stopper.is_alive()  # (waiting out its grace)
+            srv.stop_now()
+            stopper.join(30)
+            assert not stopper.is_alive()
+    finally:
+        release.set()
+    sender.join(30)
+    if not tls:  # (serving TLS, the connection's thread keeps it until the process ends)
+        assert answers == ["ConnectionError"]  # no answer: the MMSC sends it again
+    said = [r.getMessage() for r in caplog.records if r.name == "mm7bind.server"]
+    assert said == ["stopping with 1 request(s) in hand not waited for: their connections are closed unanswered "
+                    "(an MMSC sends such a request again; one stored meanwhile is answered from the store)"]
+
+    caplog.clear()
+    started.clear()
+    release.clear()
+    srv = mm7.serve(mm7.Receiver(Slow()), port=0, ssl_context=ssl_ctx).start()
+    sender = threading.Thread(target=send)
+    sender.start()
+    try:
+        assert started.wait(60)
+        with caplog.at_level(logging.WARNING, logger="mm7bind.server"):
+            threading.Timer(1.0, release.set).start()  # (after the grace: the handler is let go at last)
+            srv.stop(grace=0.1)
+        sender.join(30)
+    finally:
+        release.set()
+    assert [r.getMessage() for r in caplog.records if r.name == "mm7bind.server"] == [
+        "stopping with 1 request(s) in hand after the 0.1 s grace: their connections are closed unanswered "
+        "(an MMSC sends such a request again; one stored meanwhile is answered from the store)"]
+
+
 def test_stopping_when_the_loop_ran_the_closing_before_the_wake_up_write():
     """waitress queues a thunk, then writes to its trigger pipe; the loop, awake for another reason
     (a worker's answer), can run the thunk and close the pipe before that write. Forced here: each
