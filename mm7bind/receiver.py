@@ -675,10 +675,10 @@ class Receiver:
         else:
             answered = code = record.response_code or 1000
             answer = self._answer_again(env, code, getattr(record, "answer", None) or {})
-        log.info("%s tid=%s repeated (first stored as #%d, %s%s): answered %s without calling the handler",
-                 msg.ELEMENT, printable(env.transaction_id), record.id, record.state,
-                 _restamped(record, msg) or "", int(answered),
-                 extra={"mm7": _fields(msg, ctx, int(answered), started, "repeat")})
+        fields = _fields(msg, ctx, int(answered), started, "repeat")
+        log.info("%s tid=%s from %s: repeated (first stored as #%d, %s%s): answered %s without calling the "
+                 "handler, %sms", msg.ELEMENT, printable(env.transaction_id), ctx.peer, record.id, record.state,
+                 _restamped(record, msg) or "", int(answered), fields["duration_ms"], extra={"mm7": fields})
         return answer, code
 
     def _reread(self, record: InboxRecord) -> InboxRecord:

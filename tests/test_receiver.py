@@ -1938,6 +1938,9 @@ def test_a_repeat_line_carries_the_structured_fields_too(store, caplog):
     assert [(r.mm7["transaction_id"], r.mm7["outcome"], r.mm7["status"]) for r in repeats] == [
         ("r-ok", "repeat", 1000), ("r-no", "repeat", 4007)]
     assert repeats[0].mm7["operation"] == "DeliverReq" and repeats[0].mm7["peer"] is not None
+    # ... and so must one reading the lines: who sent it again (the line named no peer), how fast
+    assert re.fullmatch(r"DeliverReq tid=r-ok from 127\.0\.0\.1: repeated \(first stored as #1, handled\): "
+                        r"answered 1000 without calling the handler, [0-9.]+ms", repeats[0].getMessage())
 
 
 def test_a_copy_re_encoded_in_every_way_an_mmsc_may_is_still_a_repeat(store):
