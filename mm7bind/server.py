@@ -65,6 +65,7 @@ def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
                 return [b"forbidden\n"]
             return receiver.metrics.wsgi_app(environ, start_response)
         if not _receives(path, here):
+            _say_not_found(environ.get("REQUEST_METHOD"), here, path, environ.get("REMOTE_ADDR"))
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"not found\n"]
         limit = receiver.config.max_body
@@ -123,6 +124,14 @@ def _rfc4514(name: tuple | None) -> str:
 
     return ",".join("+".join(f"{_DN_NAMES.get(key, key)}={escaped(str(value))}" for key, value in rdn)
                     for rdn in reversed(name or ()))
+
+
+def _say_not_found(method: str | None, here: str, path: str, peer: str | None) -> None:
+    """A POST to another path than the receiver's is an MMSC given a wrong URL (a GET, a scanner's
+    look around, goes unsaid): without a line, its operator saw nothing while the MMSC got 404s."""
+    if method == "POST":
+        log.warning("refused a POST to %s from %s: 404, the receiver is at %s (the MMSC's URL?)",
+                    printable(here), peer, path)
 
 
 def _receives(path: str | None, here: str) -> bool:
@@ -328,6 +337,8 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
             text = await asyncio.to_thread(receiver.metrics.render)  # (the inbox gauge reads the store)
             return await _asgi_answer(send, 200, [("Content-Type", METRICS_TYPE)], text.encode("utf-8"), head)
         if not _receives(path, here):
+            client = scope.get("client")
+            _say_not_found(scope.get("method"), here, path, client[0] if client else None)
             return await _asgi_answer(send, 404, [("Content-Type", "text/plain")], b"not found\n", head)
         limit = receiver.config.max_body
         headers: dict[str, str] = {}

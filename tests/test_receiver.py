@@ -787,6 +787,22 @@ def test_answers_are_not_held_to_the_profiles_message_size_limit():
     assert env.body.status.code == 2005 and env.transaction_id == tid  # (no such message)
 
 
+def test_a_post_to_another_path_than_the_receivers_is_logged_a_get_is_not(caplog):
+    """An MMSC given a wrong URL (/MM7, /mm7/deliver) got 404s and its operator saw nothing: no
+    line, no count. A GET elsewhere (a scanner, a browser) stays unsaid."""
+    receiver = mm7.Receiver(Recorder())
+    out = mm7.encode(deliver(), transaction_id="t-404")
+    caplog.set_level(logging.INFO, logger="mm7bind.server")
+    assert call_wsgi(mm7.wsgi_app(receiver, "/mm7"), out.to_bytes(), out.content_type, path="/MM7",
+                     peer="10.0.0.9")["status"] == 404
+    assert call_asgi(mm7.asgi_app(receiver, "/mm7"), [out.to_bytes()], {"Content-Type": out.content_type},
+                     path="/mm7/deliver\n")[0]["status"] == 404
+    assert call_wsgi(mm7.wsgi_app(receiver, "/mm7"), b"", None, method="GET", path="/admin")["status"] == 404
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", "refused a POST to /MM7 from 10.0.0.9: 404, the receiver is at /mm7 (the MMSC's URL?)"),
+        ("WARNING", "refused a POST to /mm7/deliver\\n from 10.0.0.7: 404, the receiver is at /mm7 (the MMSC's URL?)")]
+
+
 def test_http_level_checks():
     app = mm7.wsgi_app(mm7.Receiver(max_body=1000), "/mm7")
     assert call_wsgi(app, b"", None, method="GET")["status"] == 405
