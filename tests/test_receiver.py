@@ -1885,10 +1885,15 @@ def test_a_message_too_large_or_an_operation_not_served_is_logged_with_why(caplo
         assert call_wsgi(app, big.to_bytes(), big.content_type, peer="10.0.0.7")["status"] == 413
         assert rx.handle(big.to_bytes(), big.content_type, {}, "10.0.0.8").status == 413  # (in code, read already)
         assert call_wsgi(app, submit.to_bytes(), submit.content_type, peer="10.0.0.9")["status"] == 500
-    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        cut = mm7.encode(deliver(), transaction_id="cut-1")  # (its TransactionID read all the same)
+        assert call_wsgi(app, cut.to_bytes()[:-40], cut.content_type, peer="10.0.0.9")["status"] == 500
+    said = [(r.levelname, r.getMessage()) for r in caplog.records]
+    level, line = said.pop()
+    assert level == "WARNING" and line.startswith("refused an undecodable request tid=cut-1 from 10.0.0.9: "), line
+    assert said == [
         ("WARNING", f"refused a request from 10.0.0.7: {len(big.to_bytes())} bytes, over max_body (2048 bytes)"),
         ("WARNING", f"refused a request from 10.0.0.8: {len(big.to_bytes())} bytes, over max_body (2048 bytes)"),
-        ("WARNING", "refused SubmitReq from 10.0.0.9: not an operation a VASP serves (4003)")]
+        ("WARNING", "refused SubmitReq tid=wrong-1 from 10.0.0.9: not an operation a VASP serves (4003)")]
     assert rx.metrics.value("mm7bind_received_total", outcome="too_large") == 2
 
 
