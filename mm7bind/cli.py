@@ -1191,6 +1191,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cfg.receiver.port = args.port
     _handling_options(cfg, args, "serve")
     _setup_logging(cfg, args, "serve")
+    for handler in logging.getLogger("mm7bind").handlers:  # (what waitress says of a stop, in the same log)
+        logging.getLogger("waitress").addHandler(handler)
     sends = bool(cfg.api.path or cfg.outbox.enabled)  # (else [mmsc] is not used)
     _say_warnings(cfg, ("serving",) + (("sending",) if sends else ()) + (() if args.handler else ("handling",)))
     handler = _handler(cfg, args, "serve")
@@ -1264,16 +1266,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
         why = _wait_for_signal(on_hangup=lambda: _reopen_logs(cfg, srv if ssl_context is not None else None))
     finally:
         grace = _stop_grace(cfg)
-        log.info("stopping%s: no new connections; requests in hand get %g s to finish",
-                 f" ({why})" if why else "", grace)
+        log.info("stopping%s: no new connections; requests in hand get %g s to finish%s",
+                 f" ({why})" if why else "", grace, f" ({why} again: stop at once)" if why else "")
+        again: list[str] = []  # a second signal: nothing more is waited for
+
+        def hurry(sig, _frame) -> None:
+            again.append(signal.Signals(sig).name)
+            srv.stop_now()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, hurry)
         for worker in (retention, outbox):
             if worker is not None:
                 worker.stop(timeout=0)  # (told now, waited for below: they stop while the server does)
         deadline = time.monotonic() + grace + 5
         srv.stop(grace=grace)
-        for worker in (retention, outbox):
-            if worker is not None:
-                worker.stop(timeout=max(0.0, deadline - time.monotonic()))
+        for worker in (retention, outbox):  # (in steps: a second signal ends the wait)
+            while worker is not None and worker.running() and not again and time.monotonic() < deadline:
+                worker.stop(timeout=0.1)
+        if again:
+            log.warning("%s again: stopped without waiting for what was in hand", again[0])
         if outbox is not None and outbox.running():
             log.warning("outbox: a send still waiting for its MMSC was left; it goes again, with the same "
                         "TransactionID, once its lease runs out")

@@ -348,7 +348,8 @@ class Receiver:
             if refusal is not None:
                 return self.soap_fault(None, refusal, said.version, said.transaction_id, peer, started,
                                        exc.deviations, namespace=said.namespace)
-            log.warning("refused an undecodable request from %s: %s", peer, printable(exc))
+            log.warning("refused an undecodable request%s from %s: %s", _tid(said.transaction_id), peer,
+                        printable(exc))
             self._count(None, "malformed", exc.status_code, started, exc.deviations or ())
             return self.fault(None, said.version, "Client", refusal_status(exc), transaction_id=said.transaction_id,
                               namespace=said.namespace, mm7_version=said.mm7_version)
@@ -363,12 +364,14 @@ class Receiver:
             return self.soap_fault(env, refusal, env.version, env.transaction_id, peer, started, env.deviations)
         if strictly is not None:  # (read: what it was is said and counted, as for the operations not served)
             operation = "Fault" if env.is_fault else env.message.ELEMENT if env.message is not None else None
-            log.warning("refused %s from %s (strict): %s", operation or "a request", peer, printable(strictly))
+            log.warning("refused %s%s from %s (strict): %s", operation or "a request", _tid(env.transaction_id), peer,
+                        printable(strictly))
             self._count(operation, "malformed", strictly.status_code, started, strictly.deviations or ())
             return self.fault(env, env.version, "Client", refusal_status(strictly))
         if env.is_fault or env.message.ELEMENT not in HANDLED_KINDS:
             kind = "a Fault" if env.is_fault else env.message.ELEMENT
-            log.warning("refused %s from %s: not an operation a VASP serves (4003)", kind, peer)
+            log.warning("refused %s%s from %s: not an operation a VASP serves (4003)", kind,
+                        _tid(env.transaction_id), peer)
             self._count("Fault" if env.is_fault else env.message.ELEMENT, "unsupported",
                         RequestStatus.UNSUPPORTED_OPERATION, started, env.deviations)
             return self.fault(env, env.version, "Client", RequestStatus.UNSUPPORTED_OPERATION,
@@ -403,8 +406,8 @@ class Receiver:
                    deviations, namespace: str | None = None) -> Response:
         """A request SOAP 1.1 itself refuses (`soap_refusal`), answered before any MM7 is read."""
         operation = env.message.ELEMENT if env is not None and env.message is not None else None
-        log.warning("refused %s from %s: %s (SOAP %s)", operation or "a request", peer, printable(fault.string),
-                    fault.code)
+        log.warning("refused %s%s from %s: %s (SOAP %s)", operation or "a request", _tid(tid), peer,
+                    printable(fault.string), fault.code)
         self._count(operation, "unsupported", None, started, deviations or ())
         return self._fault_response(fault, env, version or versions.latest(), tid or "", namespace)
 
@@ -675,10 +678,10 @@ class Receiver:
         else:
             answered = code = record.response_code or 1000
             answer = self._answer_again(env, code, getattr(record, "answer", None) or {})
-        log.info("%s tid=%s repeated (first stored as #%d, %s%s): answered %s without calling the handler",
-                 msg.ELEMENT, printable(env.transaction_id), record.id, record.state,
-                 _restamped(record, msg) or "", int(answered),
-                 extra={"mm7": _fields(msg, ctx, int(answered), started, "repeat")})
+        fields = _fields(msg, ctx, int(answered), started, "repeat")
+        log.info("%s tid=%s from %s: repeated (first stored as #%d, %s%s): answered %s without calling the "
+                 "handler, %sms", msg.ELEMENT, printable(env.transaction_id), ctx.peer, record.id, record.state,
+                 _restamped(record, msg) or "", int(answered), fields["duration_ms"], extra={"mm7": fields})
         return answer, code
 
     def _reread(self, record: InboxRecord) -> InboxRecord:
@@ -896,6 +899,12 @@ def _plain_body(body: bytes, headers: Mapping[str, str], limit: int) -> Deviatio
         return request_body(body, coding, limit)[1]
     except DecodeError:  # (limits tightened since: the replay reads it all the same)
         return None
+
+
+def _tid(transaction_id: str | None) -> str:
+    """A refusal line's TransactionID, when the request's could be read: what the MMSC's own log
+    names it by."""
+    return f" tid={printable(transaction_id)}" if transaction_id else ""
 
 
 def _fields(msg: m.Message, ctx: Context, code: int | None, started: float, outcome: str) -> dict[str, Any]:

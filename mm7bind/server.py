@@ -65,6 +65,7 @@ def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
                 return [b"forbidden\n"]
             return receiver.metrics.wsgi_app(environ, start_response)
         if not _receives(path, here):
+            _say_not_found(environ.get("REQUEST_METHOD"), here, path, environ.get("REMOTE_ADDR"))
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"not found\n"]
         limit = receiver.config.max_body
@@ -123,6 +124,14 @@ def _rfc4514(name: tuple | None) -> str:
 
     return ",".join("+".join(f"{_DN_NAMES.get(key, key)}={escaped(str(value))}" for key, value in rdn)
                     for rdn in reversed(name or ()))
+
+
+def _say_not_found(method: str | None, here: str, path: str, peer: str | None) -> None:
+    """A POST to another path than the receiver's is an MMSC given a wrong URL (a GET, a scanner's
+    look around, goes unsaid): without a line, its operator saw nothing while the MMSC got 404s."""
+    if method == "POST":
+        log.warning("refused a POST to %s from %s: 404, the receiver is at %s (the MMSC's URL?)",
+                    printable(here), peer, path)
 
 
 def _receives(path: str | None, here: str) -> bool:
@@ -328,6 +337,8 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
             text = await asyncio.to_thread(receiver.metrics.render)  # (the inbox gauge reads the store)
             return await _asgi_answer(send, 200, [("Content-Type", METRICS_TYPE)], text.encode("utf-8"), head)
         if not _receives(path, here):
+            client = scope.get("client")
+            _say_not_found(scope.get("method"), here, path, client[0] if client else None)
             return await _asgi_answer(send, 404, [("Content-Type", "text/plain")], b"not found\n", head)
         limit = receiver.config.max_body
         headers: dict[str, str] = {}
@@ -647,6 +658,11 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
                 self._requests -= 1
                 self._answered.notify_all()
 
+    def requests_in_hand(self) -> int:
+        """How many requests are being handled and not yet answered."""
+        with self._answered:
+            return self._requests
+
     def wait_answered(self, timeout: float) -> bool:
         """Whether every request in hand was answered within `timeout` seconds."""
         with self._answered:
@@ -848,6 +864,7 @@ class EmbeddedServer:
         self.thread: threading.Thread | None = None
         self._looping = threading.Event()  # the serving loop runs (or start() is starting it)
         self._ended = threading.Event()  # ... and has returned
+        self._hurry = threading.Event()  # stop_now(): a stop under way waits no longer
         if ssl_context is None:
             import waitress.server  # noqa: PLC0415
 
@@ -919,7 +936,7 @@ class EmbeddedServer:
     def stop(self, grace: float = 5.0) -> None:
         """Stop accepting, give requests in hand up to `grace` seconds to finish and their answers
         to go out, then close every connection (an MMSC whose answer was cut off sends again, and
-        the store answers the copy)."""
+        the store answers the copy). Requests still in hand then are counted in a WARNING line."""
         # The loop runs in start()'s thread or in whichever thread called serve_forever().
         if self.ssl_context is None:
             if self._looping.is_set():
@@ -930,12 +947,21 @@ class EmbeddedServer:
 
                 self._in_loop(lambda: wasyncore.dispatcher.close(self.server))
                 deadline = time.monotonic() + grace
-                while self._busy() and time.monotonic() < deadline:
-                    time.sleep(0.01)
+                while self._busy() and time.monotonic() < deadline and not self._hurry.wait(0.01):
+                    pass
+                self._say_left(self._busy(), grace)
                 self._in_loop(lambda: wasyncore.close_all(self._map))
                 if not self._ended.wait(timeout=5):  # the loop never ran our closing: close from here
                     wasyncore.close_all(self._map)
-                self.server.task_dispatcher.shutdown()
+                # Handlers still running get 5 s more to leave the store as they would (their
+                # answers can no longer go out), unless stop_now() says not to wait.
+                dispatcher = self.server.task_dispatcher
+                dispatcher.set_thread_count(0)
+                deadline = time.monotonic() + 5
+                while dispatcher.threads and time.monotonic() < deadline:
+                    if self._hurry.wait(0.01):  # (a moment for the idle threads to leave)
+                        deadline = min(deadline, time.monotonic() + 0.2)
+                dispatcher.shutdown(timeout=0)
             else:
                 self.server.close()
                 self.server.task_dispatcher.shutdown()
@@ -945,9 +971,24 @@ class EmbeddedServer:
             self.server.server_close()  # (new connections refused from here on)
             # Each connection runs in a daemon thread: without this wait, a process exiting after
             # stop() (SIGTERM) cut off handlers mid-work, their messages left "processing", unanswered.
-            self.server.wait_answered(grace)
+            deadline = time.monotonic() + grace
+            while not self.server.wait_answered(min(0.05, max(0.0, deadline - time.monotonic()))):
+                if time.monotonic() >= deadline or self._hurry.is_set():
+                    self._say_left(self.server.requests_in_hand(), grace)
+                    break
         if self.thread is not None:
-            self.thread.join(timeout=5)
+            self.thread.join(timeout=0 if self._hurry.is_set() else 5)
+
+    def _say_left(self, left: int, grace: float) -> None:
+        if left:
+            log.warning("stopping with %d request(s) in hand %s: their connections are closed unanswered (an MMSC "
+                        "sends such a request again; one stored meanwhile is answered from the store)", left,
+                        "not waited for" if self._hurry.is_set() else f"after the {grace:g} s grace")
+
+    def stop_now(self) -> None:
+        """Cut short a `stop()` under way (a second Ctrl-C; safe in a signal handler): requests
+        still in hand are not waited for, their connections closed unanswered."""
+        self._hurry.set()
 
     def _in_loop(self, fn: Callable) -> None:
         """Run `fn` in the server's loop thread. waitress's trigger queues it, then writes to its
@@ -958,11 +999,11 @@ class EmbeddedServer:
         except OSError:
             pass
 
-    def _busy(self) -> bool:
-        """Whether a connection has a request in hand or an answer not yet sent (waitress's
+    def _busy(self) -> int:
+        """How many connections have a request in hand or an answer not yet sent (waitress's
         channel state; anything else counts as idle)."""
-        return any(getattr(ch, "requests", None) or getattr(ch, "total_outbufs_len", 0)
-                   for ch in list(self._map.values()))
+        return sum(1 for ch in list(self._map.values())
+                   if getattr(ch, "requests", None) or getattr(ch, "total_outbufs_len", 0))
 
     def __enter__(self) -> EmbeddedServer:
         return self.start()

@@ -10,6 +10,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -1048,6 +1049,57 @@ def test_serve_reopens_its_log_on_sighup_and_stops_on_sigterm_saying_so(tmp_path
     assert "INFO mm7bind.serve stopping (SIGTERM)" in lines and lines.rstrip().endswith("INFO mm7bind.serve stopped")
     first = (tmp_path / "serve.log.1").read_text(encoding="utf-8")
     assert "stopping" not in first and "WARNING mm7bind.serve messages a stopped run left half-handled" in first
+
+
+def test_serve_signalled_again_while_stopping_stops_at_once_and_logs_what_it_left(tmp_path):
+    """A second SIGTERM (or Ctrl-C) while serve waited for a handler went unheard: it waited out
+    the grace and 5 s more, saying nothing of the request it then closed on, and waitress's own
+    words ("1 thread(s) still running") went to standard error, not to the configured log."""
+    (tmp_path / "blocking.py").write_text(
+        "import pathlib, time\nimport mm7bind as mm7\n\nclass Blocking(mm7.Handler):\n"
+        "    def on_deliver(self, msg, ctx):\n        pathlib.Path('started').touch()\n        time.sleep(120)\n\n"
+        "handler = Blocking()\n", encoding="utf-8")
+    log_file = tmp_path / "serve.log"
+    (tmp_path / "cfg.toml").write_text(
+        f'[receiver]\nport = 0\n[store]\npath = "{tmp_path / "vasp.db"}"\n'
+        f'[logging]\nfile = "{log_file}"\nrotate = "none"\n', encoding="utf-8")
+    serve = Background("serve", "--config", str(tmp_path / "cfg.toml"), "--handler", "blocking:handler",
+                       cwd=tmp_path)
+    out = mm7.encode(mm7.DeliverReq(sender="+8613900000000", subject="hi"), transaction_id="cut-1")
+    answers = []
+
+    def send() -> None:
+        try:
+            answers.append(requests.post(f"http://127.0.0.1:{port}/mm7", data=out.to_bytes(),
+                                         headers={"Content-Type": out.content_type}, timeout=60).status_code)
+        except requests.RequestException as exc:
+            answers.append(type(exc).__name__)
+
+    sender = threading.Thread(target=send)
+    try:
+        port = serve.port()
+        serve.wait_for(f"http://127.0.0.1:{port}/mm7")
+        sender.start()
+        _until(lambda: (tmp_path / "started").exists(), "the handler has the message")
+        serve.proc.send_signal(signal.SIGTERM)
+        _until(lambda: "stopping (SIGTERM)" in log_file.read_text(encoding="utf-8"), "the stop is logged")
+        assert serve.proc.poll() is None  # (waiting for the handler)
+        serve.proc.send_signal(signal.SIGTERM)
+        assert serve.proc.wait(timeout=60) == 0
+        sender.join(60)
+    finally:
+        serve.stop()
+    assert answers == ["ConnectionError"]  # no answer, never a 200: the MMSC sends it again
+    lines = log_file.read_text(encoding="utf-8")
+    assert "(SIGTERM again: stop at once)" in lines
+    assert "WARNING mm7bind.server stopping with 1 request(s) in hand not waited for: their connections are " \
+           "closed unanswered" in lines
+    assert "WARNING waitress 1 thread(s) still running" in lines  # (waitress's own words, in the same log)
+    assert "WARNING mm7bind.serve SIGTERM again: stopped without waiting for what was in hand" in lines
+    assert lines.rstrip().endswith("INFO mm7bind.serve stopped")
+    store = mm7.SqliteStore(tmp_path / "vasp.db")
+    assert [(r.transaction_id, r.state) for r in store.inbox()] == [("cut-1", "processing")]  # (for replay)
+    store.close()
 
 
 def test_serve_answers_its_health_check_at_its_path_alone(tmp_path):

@@ -61,7 +61,7 @@ def test_a_strict_refusal_is_counted_and_logged_by_the_operation_refused(caplog)
     with caplog.at_level(logging.WARNING, logger="mm7bind.receiver"):
         assert rx.handle(envelope(DELIVER_UNQUALIFIED), "text/xml", {}, "10.0.0.5").status == 500
     assert metrics.value("mm7bind_received_total", operation="DeliverReq", outcome="malformed", status="4004") == 1
-    assert caplog.records[-1].getMessage().startswith("refused DeliverReq from 10.0.0.5 (strict): ")
+    assert caplog.records[-1].getMessage().startswith("refused DeliverReq tid=t-1 from 10.0.0.5 (strict): ")
 
 
 def test_the_receiver_counts_each_answer_once_by_outcome(tmp_path):

@@ -787,6 +787,22 @@ def test_answers_are_not_held_to_the_profiles_message_size_limit():
     assert env.body.status.code == 2005 and env.transaction_id == tid  # (no such message)
 
 
+def test_a_post_to_another_path_than_the_receivers_is_logged_a_get_is_not(caplog):
+    """An MMSC given a wrong URL (/MM7, /mm7/deliver) got 404s and its operator saw nothing: no
+    line, no count. A GET elsewhere (a scanner, a browser) stays unsaid."""
+    receiver = mm7.Receiver(Recorder())
+    out = mm7.encode(deliver(), transaction_id="t-404")
+    caplog.set_level(logging.INFO, logger="mm7bind.server")
+    assert call_wsgi(mm7.wsgi_app(receiver, "/mm7"), out.to_bytes(), out.content_type, path="/MM7",
+                     peer="10.0.0.9")["status"] == 404
+    assert call_asgi(mm7.asgi_app(receiver, "/mm7"), [out.to_bytes()], {"Content-Type": out.content_type},
+                     path="/mm7/deliver\n")[0]["status"] == 404
+    assert call_wsgi(mm7.wsgi_app(receiver, "/mm7"), b"", None, method="GET", path="/admin")["status"] == 404
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", "refused a POST to /MM7 from 10.0.0.9: 404, the receiver is at /mm7 (the MMSC's URL?)"),
+        ("WARNING", "refused a POST to /mm7/deliver\\n from 10.0.0.7: 404, the receiver is at /mm7 (the MMSC's URL?)")]
+
+
 def test_http_level_checks():
     app = mm7.wsgi_app(mm7.Receiver(max_body=1000), "/mm7")
     assert call_wsgi(app, b"", None, method="GET")["status"] == 405
@@ -1354,6 +1370,70 @@ def test_stopping_lets_requests_in_hand_finish(tls, tmp_path):
     assert [r.status_code for r in answers] == [200] and not srv.thread.is_alive()
 
 
+@pytest.mark.parametrize("tls", [False, True])
+def test_a_stop_says_how_many_requests_it_closed_unanswered_and_stop_now_cuts_it_short(tls, tmp_path, caplog):
+    """A handler still at work when the grace ran out was closed on without a word (waitress said
+    only "1 thread(s) still running", on a logger of its own), and a second Ctrl-C could not end
+    the wait: `mm7bind serve` went on waiting out the grace and 5 s more."""
+    started, release = threading.Event(), threading.Event()
+
+    class Slow(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            started.set()
+            release.wait(60)
+
+    ssl_ctx = local_tls(tmp_path).server if tls else None
+    srv = mm7.serve(mm7.Receiver(Slow()), port=0, ssl_context=ssl_ctx).start()
+    out = mm7.encode(deliver(), transaction_id="t-cut")
+    answers = []
+
+    def send():
+        try:
+            answers.append(requests.post(srv.url + "/mm7", data=out.to_bytes(), headers=out.headers, timeout=30,
+                                         verify=str(tmp_path / "ca.pem") if tls else True).status_code)
+        except requests.RequestException as exc:
+            answers.append(type(exc).__name__)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    try:
+        assert started.wait(60)
+        stopper = threading.Thread(target=srv.stop, kwargs={"grace": 120})
+        with caplog.at_level(logging.WARNING, logger="mm7bind.server"):
+            stopper.start()
+            time.sleep(0.2)
+            assert stopper.is_alive()  # (waiting out its grace)
+            srv.stop_now()
+            stopper.join(30)
+            assert not stopper.is_alive()
+    finally:
+        release.set()
+    sender.join(30)
+    if not tls:  # (serving TLS, the connection's thread keeps it until the process ends)
+        assert answers == ["ConnectionError"]  # no answer: the MMSC sends it again
+    said = [r.getMessage() for r in caplog.records if r.name == "mm7bind.server"]
+    assert said == ["stopping with 1 request(s) in hand not waited for: their connections are closed unanswered "
+                    "(an MMSC sends such a request again; one stored meanwhile is answered from the store)"]
+
+    caplog.clear()
+    started.clear()
+    release.clear()
+    srv = mm7.serve(mm7.Receiver(Slow()), port=0, ssl_context=ssl_ctx).start()
+    sender = threading.Thread(target=send)
+    sender.start()
+    try:
+        assert started.wait(60)
+        with caplog.at_level(logging.WARNING, logger="mm7bind.server"):
+            threading.Timer(1.0, release.set).start()  # (after the grace: the handler is let go at last)
+            srv.stop(grace=0.1)
+        sender.join(30)
+    finally:
+        release.set()
+    assert [r.getMessage() for r in caplog.records if r.name == "mm7bind.server"] == [
+        "stopping with 1 request(s) in hand after the 0.1 s grace: their connections are closed unanswered "
+        "(an MMSC sends such a request again; one stored meanwhile is answered from the store)"]
+
+
 def test_stopping_when_the_loop_ran_the_closing_before_the_wake_up_write():
     """waitress queues a thunk, then writes to its trigger pipe; the loop, awake for another reason
     (a worker's answer), can run the thunk and close the pipe before that write. Forced here: each
@@ -1805,10 +1885,15 @@ def test_a_message_too_large_or_an_operation_not_served_is_logged_with_why(caplo
         assert call_wsgi(app, big.to_bytes(), big.content_type, peer="10.0.0.7")["status"] == 413
         assert rx.handle(big.to_bytes(), big.content_type, {}, "10.0.0.8").status == 413  # (in code, read already)
         assert call_wsgi(app, submit.to_bytes(), submit.content_type, peer="10.0.0.9")["status"] == 500
-    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        cut = mm7.encode(deliver(), transaction_id="cut-1")  # (its TransactionID read all the same)
+        assert call_wsgi(app, cut.to_bytes()[:-40], cut.content_type, peer="10.0.0.9")["status"] == 500
+    said = [(r.levelname, r.getMessage()) for r in caplog.records]
+    level, line = said.pop()
+    assert level == "WARNING" and line.startswith("refused an undecodable request tid=cut-1 from 10.0.0.9: "), line
+    assert said == [
         ("WARNING", f"refused a request from 10.0.0.7: {len(big.to_bytes())} bytes, over max_body (2048 bytes)"),
         ("WARNING", f"refused a request from 10.0.0.8: {len(big.to_bytes())} bytes, over max_body (2048 bytes)"),
-        ("WARNING", "refused SubmitReq from 10.0.0.9: not an operation a VASP serves (4003)")]
+        ("WARNING", "refused SubmitReq tid=wrong-1 from 10.0.0.9: not an operation a VASP serves (4003)")]
     assert rx.metrics.value("mm7bind_received_total", outcome="too_large") == 2
 
 
@@ -1874,6 +1959,9 @@ def test_a_repeat_line_carries_the_structured_fields_too(store, caplog):
     assert [(r.mm7["transaction_id"], r.mm7["outcome"], r.mm7["status"]) for r in repeats] == [
         ("r-ok", "repeat", 1000), ("r-no", "repeat", 4007)]
     assert repeats[0].mm7["operation"] == "DeliverReq" and repeats[0].mm7["peer"] is not None
+    # ... and so must one reading the lines: who sent it again (the line named no peer), how fast
+    assert re.fullmatch(r"DeliverReq tid=r-ok from 127\.0\.0\.1: repeated \(first stored as #1, handled\): "
+                        r"answered 1000 without calling the handler, [0-9.]+ms", repeats[0].getMessage())
 
 
 def test_a_copy_re_encoded_in_every_way_an_mmsc_may_is_still_a_repeat(store):
