@@ -95,14 +95,34 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 # How a failure to connect's hint begins (`SendError.hint`), for a program to tell them apart: refused
-# (nothing listening there), or no answer at all within connect_timeout.
+# (nothing listening there), or no answer at all within connect_timeout; the host's name not resolved
+# (DNS), or no route to its address.
 REFUSED_HINT, SILENT_HINT = "nothing listens at", "nothing answered at"
+UNRESOLVED_HINT, UNREACHABLE_HINT = "cannot resolve", "no route to"
 
 
 def _host_port(url: str) -> str:
     """host:port of `url` (its scheme's port when it names none), without credentials."""
     parts = urlsplit(url)
     return parts.netloc.rpartition("@")[2] + ("" if parts.port else f":{_DEFAULT_PORTS.get(parts.scheme, 80)}")
+
+
+def _host(url: str) -> str:
+    """The host `url` names (an IPv6 address in brackets), without port or credentials."""
+    host = urlsplit(url).hostname or ""
+    return f"[{host}]" if ":" in host else host
+
+
+def _unresolved(exc: BaseException) -> bool:
+    """Whether a connection failed for its host's name not resolving, from either client."""
+    return any(isinstance(e, socket.gaierror) for e in tlsrefusal.chain(exc))
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether a connection failed for no route to its address (host or network unreachable)."""
+    import errno  # noqa: PLC0415
+
+    return any(getattr(e, "errno", None) in (errno.EHOSTUNREACH, errno.ENETUNREACH) for e in tlsrefusal.chain(exc))
 
 
 def _refused(exc: BaseException) -> bool:
@@ -766,6 +786,12 @@ class ClientCore:
             where, who = (f"the proxy's address {_host_port(self.config.proxy)}", "the proxy") if self.config.proxy \
                 else (_host_port(url), peer)
             hint = f"{REFUSED_HINT} {where}; is {who} up, and is that its port?"
+        elif not hint and kind == "connect" and _unresolved(exc):  # (a misspelt name, or no DNS)
+            host = f"the proxy's host {_host(self.config.proxy)}" if self.config.proxy else _host(url)
+            hint = f"{UNRESOLVED_HINT} {host}: is the host name right?"
+        elif not hint and kind == "connect" and _unreachable(exc):
+            host = f"the proxy's host {_host(self.config.proxy)}" if self.config.proxy else _host(url)
+            hint = f"{UNREACHABLE_HINT} {host}: is the network up, the address right?"
         elif not hint and timed_out == "connect" and why == self.timeout_words("connect"):
             # (no refusal came back: the packets went nowhere, or were dropped on the way; "nothing
             # listens" sent its user looking for a server that was never reached)

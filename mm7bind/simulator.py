@@ -57,7 +57,7 @@ from .receiver import (ReceiverConfig, Response, encode_reply, fault_status, ref
 from .retry import RetryPolicy
 from .server import REASONS, EmbeddedServer, request_headers, without_body_for_head
 from .simdefaults import MAX_RECIPIENTS, READ_DELAY, REPORT_DELAY
-from .status import DeliveryStatus, ReadStatus, RequestStatus, lookup
+from .status import DeliveryStatus, ReadStatus, RequestStatus, is_success, lookup
 
 log = logging.getLogger("mm7bind.simulator")
 STARTED = "MMSC simulator (%s) at %s"  # (the start's log line: `mm7bind simulate` prints it instead)
@@ -232,6 +232,20 @@ class Busy:
         return f"<not idle after {self.timeout:g} s: {', '.join(said) or 'nothing left'}{why}>"
 
     __str__ = __repr__
+
+
+def _not_taken_line(outcome: dict) -> str:
+    """One outcome the VASP did not take, in a line: what, its TransactionID and recipient, the answer."""
+    about = [f"{outcome['operation']} tid={outcome['transaction_id']}"]
+    about += [f"recipient={outcome['recipient']}"] if "recipient" in outcome else []
+    about += [f"message_id={outcome['message_id']}"] if outcome.get("message_id") else []
+    attempts = outcome.get("attempts", 1)
+    about += [f"({attempts} attempt{'s' if attempts != 1 else ''})"]
+    if "error" in outcome:
+        said = outcome["error"]
+    else:
+        said = f"status {outcome['status']} ({lookup(outcome['status']).text})"
+    return printable(" ".join(about) + ": " + said)
 
 
 class NotKept(KeyError):
@@ -1490,6 +1504,32 @@ class Simulator:
             left = sum(len(args[2]) - args[3] if fn == self._step else 1 for _, _, fn, args in self._queue)
             next_in = max(0.0, min(due for due, *_ in self._queue) - now) if self._queue else None
             return Busy(timeout, left, next_in, self._running, self.server is not None and not self._stopping)
+
+    def not_taken(self) -> list[dict]:
+        """The reports, read replies and MO whose last attempt the VASP did not take — refused (an
+        error status, a Fault, an HTTP error), not reached, or not sendable: their outcomes, as in each
+        message's `reports` and in `mo_sent`, in the order of the messages, MO last."""
+        with self._lock:
+            outcomes = [*(o for s in self._messages.values() for o in s.reports), *self.mo_sent]
+        return [o for o in outcomes if "error" in o or not is_success(o.get("status", 0))]
+
+    def assert_all_taken(self, timeout: float | None = 10.0) -> None:
+        """An AssertionError listing each report, read reply or MO the VASP did not take (`not_taken`),
+        by TransactionID, recipient and what the VASP answered. Waits first, up to `timeout` seconds,
+        for those scheduled or on their way (`wait_idle`; None: looks at those sent so far), and
+        fails if they did not all go in time: a test calling it right after a submit is not
+        passed before its reports were sent."""
+        if timeout is not None:
+            idle = self.wait_idle(timeout)
+            if not idle:
+                raise AssertionError(f"reports or MO still to go: {idle} (a longer timeout, or None to look "
+                                     "only at those sent so far)")
+        left = self.not_taken()
+        if left:
+            lines = [_not_taken_line(o) for o in left]
+            raise AssertionError(f"the VASP did not take {len(left)} report(s) or MO the simulator sent (kept in "
+                                 "its messages' `reports` and in `mo_sent`; a test meaning it to refuse them does "
+                                 "not call assert_all_taken):\n  " + "\n  ".join(lines))
 
     # -- control --------------------------------------------------------------------------------
 

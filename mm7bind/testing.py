@@ -19,6 +19,7 @@ project with mm7bind installed:
         ...
         [(report, ctx)] = mm7_receiver.wait_for("DeliveryReportReq")  # else: what came instead
         assert mm7_receiver.received                        # (message, context) pairs
+        mm7_simulator.assert_all_taken()                    # else: each report or MO refused, and how
 
     def test_retries(mm7_simulator):
         mm7_simulator.fail_next(status=4006)                # or text=, http_status=503, retry_after=, delay=,
@@ -32,7 +33,8 @@ project with mm7bind installed:
 
 Both listen on loopback on a free port and are stopped after the test. A handler of yours that
 fails (raises anything but Reject or Unavailable, returns what is no answer, or an answer that
-cannot be sent) fails the test after it, unless it empties mm7_receiver.failures.
+cannot be sent) fails the test after it, unless it empties mm7_receiver.failures. A report or MO
+the VASP refuses does not (a test may mean it): mm7_simulator.assert_all_taken() fails on them.
 """
 
 from __future__ import annotations
@@ -84,7 +86,8 @@ def _marked(request, name: str) -> dict:
 def mm7_simulator(request):
     """A running MMSC simulator (standard dialect, messages delivered and reported after 0.1 s,
     read after 0.2 s: sooner than SimulatorConfig's defaults, see `mm7bind.simdefaults`); `.url`,
-    `.messages`, `.received`, `.wait_for(operation)`, `.fail_next(...)`, `.deliver(...)`.
+    `.messages`, `.received`, `.wait_for(operation)`, `.fail_next(...)`, `.deliver(...)`,
+    `.assert_all_taken()`.
     `@pytest.mark.mm7_simulator(dialect=..., ...)` gives it other SimulatorConfig settings."""
     from .simdefaults import FIXTURE_READ_DELAY, FIXTURE_REPORT_DELAY  # noqa: PLC0415
     from .simulator import Simulator, SimulatorConfig  # noqa: PLC0415

@@ -291,6 +291,39 @@ def test_a_proxy_refusing_the_connection_is_named_not_the_mmsc(asynchronous):
 
 
 @BOTH
+def test_a_host_name_that_does_not_resolve_says_so_first(asynchronous):
+    # (.invalid never resolves, RFC 6761: the resolver answers at once, from any network or none)
+    with pytest.raises(ConnectError) as err:
+        send(asynchronous, "http://name.invalid:8080/mm7", retry=RetryPolicy.never())
+    assert err.value.hint == "cannot resolve name.invalid: is the host name right?", str(err.value)
+    assert err.value.hint.startswith(client_module.UNRESOLVED_HINT)
+    assert str(err.value) == f"cannot connect to http://name.invalid:8080/mm7: {err.value.hint} ({err.value.detail})"
+
+
+@BOTH
+def test_a_proxy_name_that_does_not_resolve_is_named_not_the_mmsc(asynchronous):
+    with pytest.raises(ConnectError) as err:
+        send(asynchronous, "http://mmsc.example:8080/mm7", proxy="http://proxy.invalid:3128", retry=RetryPolicy.never())
+    assert err.value.hint == "cannot resolve the proxy's host proxy.invalid: is the host name right?", str(err.value)
+
+
+@BOTH
+@pytest.mark.parametrize("code", [errno.EHOSTUNREACH, errno.ENETUNREACH], ids=["host", "network"])
+def test_no_route_to_the_host_says_so_first(asynchronous, code, monkeypatch):
+    # (no route cannot be had offline for certain: each connect fails as the kernel fails it then)
+    class NoRoute(socket.socket):
+        def connect(self, address):
+            raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(socket, "socket", NoRoute)
+    with pytest.raises(ConnectError) as err:
+        send(asynchronous, "http://192.0.2.1:8080/mm7", retry=RetryPolicy.never())
+    assert err.value.hint == "no route to 192.0.2.1: is the network up, the address right?", str(err.value)
+    assert err.value.hint.startswith(client_module.UNREACHABLE_HINT)
+    assert os.strerror(code) in err.value.detail
+
+
+@BOTH
 def test_a_tls_handshake_nobody_answers_names_the_connect_timeout(asynchronous):
     with SilentServer() as silent, pytest.raises(ConnectError) as err:
         send(asynchronous, silent.url.replace("http://", "https://"), connect_timeout=0.3, retry=RetryPolicy.never())

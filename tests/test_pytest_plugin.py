@@ -4,6 +4,7 @@ with mm7bind installed as this tree's pyproject.toml declares it (its pytest11 e
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -383,3 +384,57 @@ def test_a_handler_returning_what_is_no_answer_fails_the_test(project):
     assert ("the first DeliverReq: TypeError: a handler for DeliverReq answers a status code, a Status, "
             "DeliverRsp or None, not {'ok': True}") in proc.stdout, said(proc)
     assert "not 'accepted'" in proc.stdout, said(proc)
+
+
+A_VASP_THAT_REFUSES = '''\
+import pytest
+import mm7bind
+
+
+class Refusing(mm7bind.Handler):
+    def on_delivery_report(self, msg, ctx):
+        raise mm7bind.Reject(4000, "not ours")
+
+    def on_deliver(self, msg, ctx):
+        return 2001
+
+
+def send_both(mm7_simulator, mm7_receiver):
+    mm7_simulator.config.vasp_url = mm7_receiver.url
+    with mm7bind.Client(mm7_simulator.url) as client:
+        client.submit(mm7bind.SubmitReq(recipients=["+8613800138000"], subject="hi", delivery_report=True),
+                      transaction_id="tid-submit")
+    mm7_simulator.deliver("+8613900000000", ["1065"], "an MO", text="hi")
+
+
+@pytest.mark.mm7_receiver(handler=Refusing())
+def test_refusals_meant(mm7_simulator, mm7_receiver):
+    send_both(mm7_simulator, mm7_receiver)
+    assert mm7_simulator.wait_idle()
+    assert [o["operation"] for o in mm7_simulator.not_taken()] == ["DeliveryReportReq", "DeliverReq"]
+
+
+@pytest.mark.mm7_receiver(handler=Refusing())
+def test_refusals_asserted(mm7_simulator, mm7_receiver):
+    send_both(mm7_simulator, mm7_receiver)
+    mm7_simulator.assert_all_taken()
+
+
+def test_all_taken(mm7_simulator, mm7_receiver):
+    send_both(mm7_simulator, mm7_receiver)
+    mm7_simulator.assert_all_taken()
+    assert sorted(m.ELEMENT for m, ctx in mm7_receiver.received) == ["DeliverReq", "DeliveryReportReq"]
+'''
+
+
+def test_reports_and_mo_the_vasp_refused_fail_the_test_only_when_asserted(project):
+    # A refusal was kept in `reports` / `mo_sent` and logged, the test passing: a test may mean
+    # it, so only one asking (assert_all_taken) fails, saying which and what the VASP answered.
+    (project / "test_mine.py").write_text(A_VASP_THAT_REFUSES, encoding="utf-8")
+    proc = run_pytest(project)
+    assert "1 failed, 2 passed" in proc.stdout, said(proc)
+    assert "FAILED test_mine.py::test_refusals_asserted - AssertionError" in proc.stdout, said(proc)
+    assert "the VASP did not take 2 report(s) or MO the simulator sent" in proc.stdout, said(proc)
+    assert re.search(r"DeliveryReportReq tid=\w+ recipient=\+8613800138000 message_id=SIM\S+ \(1 attempt\): "
+                     r"FaultError: DeliveryReportReq refused: 4000 not ours", proc.stdout), said(proc)
+    assert re.search(r"DeliverReq tid=\w+ \(1 attempt\): status 2001 \(Operation restricted\)", proc.stdout), said(proc)

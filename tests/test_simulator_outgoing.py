@@ -151,3 +151,14 @@ def test_a_report_or_read_reply_is_recorded_with_the_recipient_it_is_about():
                                  time_stamp=stamp, mm_status=mm7.ReadStatus.READ))
     assert [(r.operation, r.recipients) for r in store.sent()] == [
         ("DeliveryReportReq", ["+8613800000003"]), ("ReadReplyReq", ["10658"])]
+
+
+def test_assert_all_taken_waits_for_the_reports_due_and_says_when_they_did_not_go():
+    # (a report due in a minute: not yet refused nor taken, so not passed as taken)
+    with Simulator(SimulatorConfig(report_delay=60, vasp_url="http://127.0.0.1:9/mm7")) as sim:
+        with mm7.Client(sim.url) as client:
+            client.submit(m.SubmitReq(recipients=["+8613800138000"], delivery_report=True))
+        with pytest.raises(AssertionError, match=r"reports or MO still to go: <not idle after 0\.1 s: 1 scheduled"):
+            sim.assert_all_taken(timeout=0.1)
+        sim.assert_all_taken(timeout=None)  # (none sent yet: none refused)
+        assert sim.not_taken() == []
