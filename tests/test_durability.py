@@ -501,8 +501,13 @@ class Handler(mm7.Handler):
 store = mm7.SqliteStore(path)  # (never closed: a WSGI server's worker does not close the app's store)
 app = mm7.wsgi_app(mm7.Receiver(Handler(), store=store, store_wait=0.2))
 assert post(app, deliver(), tid="exit-1")["status"] == 200
-other._write.__exit__(None, None, None)
 assert store._unrecorded
+if how == "held":  # (the vacuum outlasts the process; an outcome kept after a full disk waits for no deadline)
+    store_module.EXIT_WAIT = 0.5
+    for kept in store._unrecorded.values():
+        kept.wait = None
+else:
+    other._write.__exit__(None, None, None)
 if how == "sigterm":  # (a gunicorn worker's SIGTERM: its loop ends, then sys.exit)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 print("kept", flush=True)
@@ -538,6 +543,32 @@ def test_an_outcome_kept_in_memory_is_written_when_the_process_exits_without_clo
     store = SqliteStore(db)
     try:
         assert [(r.transaction_id, r.state) for r in store.inbox()] == [("exit-1", "handled")]
+    finally:
+        store.close()
+
+
+def test_a_process_exiting_while_its_store_stays_locked_waits_a_while_not_for_ever(tmp_path):
+    """The exit's try at kept outcomes gives up after EXIT_WAIT: the record stays "processing", said
+    in an ERROR line, rather than the process hanging until it is killed."""
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    db = tmp_path / "vasp.db"
+    proc = subprocess.Popen([sys.executable, "-c", KEPT_AT_EXIT, str(db), "held"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        out, err = proc.communicate(timeout=WAIT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0 and out == b"kept\n"
+    assert b"could not be recorded before the store closed (StoreBusy" in err
+    store = SqliteStore(db)
+    try:
+        assert [(r.transaction_id, r.state) for r in store.inbox()] == [("exit-1", "processing")]
     finally:
         store.close()
 
