@@ -6,6 +6,7 @@ tests and throw-away use. Both offer the same methods.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import itertools
 import json
@@ -972,6 +973,24 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+EXIT_WAIT = 10.0  # seconds the exit waits for a store to take its kept outcomes (a worker is killed before long)
+
+
+@atexit.register
+def _write_kept_at_exit() -> None:
+    """A process leaving without closing its stores (a gunicorn worker's exit, recycling or
+    reload: nothing closes the app's store) writes the outcomes they keep, which would otherwise
+    be lost and their messages left "processing" until a replay. Its connections are left open:
+    a daemon thread may still be using them, and the exit releases them. (A forked child's
+    stores are its own from the fork, the parent's kept outcomes left to the parent.)"""
+    for store in list(_open_stores):
+        if getattr(store, "_pid", None) == os.getpid() and getattr(store, "_unrecorded", None):
+            try:
+                store._write_kept(EXIT_WAIT)
+            except Exception:  # noqa: BLE001 (the next store's are written all the same)
+                log.exception("writing the kept outcomes of %s at exit failed", store.path)
+
+
 APPLICATION_ID = 0x6D6D3762  # "mm7b" in the file's header (PRAGMA application_id): an mm7bind store
 
 
@@ -1129,6 +1148,7 @@ class SqliteStore:
         self._spent_pruned = float("-inf")
         self._installation: str | None = None
         self._as_written_through: tuple[int, int] | None = None
+        self._pid = os.getpid()  # (the process whose kept outcomes these are: see _write_kept_at_exit)
         _open_stores.add(self)
         if self.read_only:
             self._open_read_only()
@@ -1340,6 +1360,7 @@ class SqliteStore:
         self._leader = False
         self._unrecorded = {}  # (the parent's to write)
         self._retrier = None
+        self._pid = os.getpid()
 
     def _conn(self, sync: str | None = None, busy: int | None = BUSY_TIMEOUT) -> sqlite3.Connection:
         """This thread's connection; `sync="NORMAL"` gives its second one, for writes whose loss in a
@@ -1610,7 +1631,10 @@ class SqliteStore:
             if start:
                 self._retrier = threading.Thread(target=self._retry_outcomes, name="mm7bind-outcomes", daemon=True)
         if start:
-            self._retrier.start()
+            try:
+                self._retrier.start()
+            except RuntimeError:  # (at the interpreter's shutdown: the exit's own try is the last)
+                self._retrier = None
         for p in outcomes:
             if not p.again:  # (said once, not at every try)
                 log.warning("the outcome of #%d (%s) could not be recorded now (%s: %s): kept, to be written with "
@@ -1633,15 +1657,23 @@ class SqliteStore:
             except Exception:  # (kept again by _lead; tried once more in a while)
                 log.exception("writing the kept outcomes failed")
 
-    def _write_unrecorded(self) -> None:
-        """Write the kept outcomes now, once the thread leading a batch (if any) is done."""
+    def _write_unrecorded(self, wait: float | None = None) -> None:
+        """Write the kept outcomes now, once the thread leading a batch (if any) is done; with `wait`,
+        giving up after about that many seconds (waiting for the leader, then for the store's lock)."""
+        deadline = None if wait is None else time.monotonic() + wait
         while True:
             with self._batch:
                 if not self._unrecorded:
                     return
                 if not self._leader:
                     self._leader = True
+                    if deadline is not None:
+                        left = max(0.0, deadline - time.monotonic())
+                        for p in self._unrecorded.values():
+                            p.wait = left if p.wait is None else min(p.wait, left)
                     break
+            if deadline is not None and time.monotonic() >= deadline:
+                return
             time.sleep(0.01)
         self._lead()
 
@@ -2204,14 +2236,19 @@ class SqliteStore:
             # busy, it is left to a later checkpoint: nothing is lost.
             self._conn(busy=2000).execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
+    def _write_kept(self, wait: float | None = None) -> None:
+        """A last try at the outcomes kept from a failed batch (`wait`: see _write_unrecorded); those
+        it cannot write are dropped, each logged."""
+        self._write_unrecorded(wait)
+        with self._batch:
+            left, self._unrecorded = list(self._unrecorded.values()), {}
+        for p in left:
+            log.error("the outcome of #%d (%s) could not be recorded before the store closed (%s: %s): it stays "
+                      "'processing', to be replayed", p.row[-1], p.row[0], type(p.error).__name__, p.error)
+
     def close(self) -> None:
-        if self._unrecorded:  # (outcomes kept from a failed batch: a last try)
-            self._write_unrecorded()
-            with self._batch:
-                left, self._unrecorded = list(self._unrecorded.values()), {}
-            for p in left:
-                log.error("the outcome of #%d (%s) could not be recorded before the store closed (%s: %s): it stays "
-                          "'processing', to be replayed", p.row[-1], p.row[0], type(p.error).__name__, p.error)
+        if self._unrecorded:
+            self._write_kept()
         with self._lock:
             for db in self._all:
                 db.close()

@@ -486,6 +486,93 @@ def test_an_outcome_recorded_late_survives_a_sigkill_and_is_not_handled_again(tm
     store.close()
 
 
+KEPT_AT_EXIT = """
+import os, signal, sys, time, mm7bind as mm7
+from mm7bind import store as store_module
+from tests.test_receiver import deliver, post
+path, how = sys.argv[1:]
+store_module.OUTCOME_RETRY_EVERY = 3600  # (no retry before the exit: the exit is what writes it)
+other = mm7.SqliteStore(path)  # (another process's lock, as flock sees it: its own descriptor)
+
+class Handler(mm7.Handler):
+    def on_deliver(self, msg, ctx):
+        other._write.__enter__()  # (a vacuum starts in another process)
+
+store = mm7.SqliteStore(path)  # (never closed: a WSGI server's worker does not close the app's store)
+app = mm7.wsgi_app(mm7.Receiver(Handler(), store=store, store_wait=0.2))
+assert post(app, deliver(), tid="exit-1")["status"] == 200
+assert store._unrecorded
+if how == "held":  # (the vacuum outlasts the process; an outcome kept after a full disk waits for no deadline)
+    store_module.EXIT_WAIT = 0.5
+    for kept in store._unrecorded.values():
+        kept.wait = None
+else:
+    other._write.__exit__(None, None, None)
+if how == "sigterm":  # (a gunicorn worker's SIGTERM: its loop ends, then sys.exit)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+print("kept", flush=True)
+if how == "sigterm":
+    while True:
+        time.sleep(0.05)
+"""
+
+
+@pytest.mark.parametrize("how", ["exit", pytest.param("sigterm", marks=pytest.mark.skipif(
+    os.name != "posix", reason="POSIX signals"))])
+def test_an_outcome_kept_in_memory_is_written_when_the_process_exits_without_closing_its_store(tmp_path, how):
+    """Under gunicorn nothing closes the receiver's store when a worker exits (SIGTERM, max_requests,
+    a reload): an outcome kept because the store was busy was lost, the message left "processing"
+    for a replay to handle again. The exit writes it."""
+    import signal
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    db = tmp_path / "vasp.db"
+    proc = subprocess.Popen([sys.executable, "-c", KEPT_AT_EXIT, str(db), how], stdout=subprocess.PIPE, cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert proc.stdout.readline() == b"kept\n"
+        if how == "sigterm":
+            proc.send_signal(signal.SIGTERM)
+        assert proc.wait(WAIT) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    store = SqliteStore(db)
+    try:
+        assert [(r.transaction_id, r.state) for r in store.inbox()] == [("exit-1", "handled")]
+    finally:
+        store.close()
+
+
+def test_a_process_exiting_while_its_store_stays_locked_waits_a_while_not_for_ever(tmp_path):
+    """The exit's try at kept outcomes gives up after EXIT_WAIT: the record stays "processing", said
+    in an ERROR line, rather than the process hanging until it is killed."""
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    db = tmp_path / "vasp.db"
+    proc = subprocess.Popen([sys.executable, "-c", KEPT_AT_EXIT, str(db), "held"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        out, err = proc.communicate(timeout=WAIT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0 and out == b"kept\n"
+    assert b"could not be recorded before the store closed (StoreBusy" in err
+    store = SqliteStore(db)
+    try:
+        assert [(r.transaction_id, r.state) for r in store.inbox()] == [("exit-1", "processing")]
+    finally:
+        store.close()
+
+
 def test_a_repeat_that_cannot_claim_a_failed_message_in_time_is_answered_3000(store, tmp_path, monkeypatch, caplog):
     other = SqliteStore(tmp_path / "inbox.db")
     calls = []
