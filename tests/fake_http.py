@@ -53,6 +53,7 @@ class Reply:
     delay: float = 0.0
     drop: bool = False  # close the connection without answering
     garble: bool = False  # (TLS) answer with bytes that are no TLS record, then close: a TLS error reading it
+    hold: threading.Event | None = None  # answer only once this is set (`times_out_once`)
 
 
 def mm7_reply(body, env: mm7.Envelope, http_status: int = 200, transaction_id: str | None = None) -> Reply:
@@ -99,6 +100,8 @@ class FakeServer:
                 reply = outer.responder(req)
                 if reply.delay:
                     time.sleep(reply.delay)
+                if reply.hold is not None:
+                    reply.hold.wait(30)
                 if reply.garble:  # (written past the TLS layer, onto the bare socket)
                     socket.socket.sendall(self.connection, b"HTTP/1.1 200 OK\r\n\r\n")
                     reply = Reply(drop=True)
@@ -131,6 +134,30 @@ class FakeServer:
     def __exit__(self, *exc) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def times_out_once(client: mm7.Client, gave_up: threading.Event, url: str | None = None,
+                   body_has: bytes | None = None, seconds: float = 0.3) -> None:
+    """`client` (a Client sending one request at a time) waits `seconds` for the answer to its
+    first request to `url` (or whose body has `body_has`; else its first), and its read_timeout
+    for every other; `gave_up` is set once that request has ended. Answered `Reply(hold=gave_up)`,
+    it times out however loaded the machine, and no other answer has to beat the short bound.
+    (Its error still names the configured read_timeout.)"""
+    transport, post = client.transport, client.transport.post
+
+    def posting(address, message, headers):
+        if gave_up.is_set() or (url is not None and address != url) or (
+                body_has is not None and body_has not in message):
+            return post(address, message, headers)
+        usual = transport.operation_timeout
+        transport.operation_timeout = (usual[0], seconds)
+        try:
+            return post(address, message, headers)
+        finally:
+            transport.operation_timeout = usual
+            gave_up.set()
+
+    transport.post = posting
 
 
 def async_submit_raising(error: BaseException, message: mm7.SubmitReq) -> mm7.Result:

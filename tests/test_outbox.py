@@ -1249,14 +1249,16 @@ def test_an_item_tried_again_goes_to_the_mmsc_its_unanswered_round_went_to(store
     """A round whose last MMSC did not answer leaves the message perhaps with that MMSC: the next
     round sends it there (the one MMSC that can recognise the repeat), not to the first one
     configured, which would deliver a second copy; accepted, its record says perhaps twice."""
-    from .fake_http import FakeServer, Reply, default_responder
+    from .fake_http import FakeServer, Reply, default_responder, times_out_once
 
     first_replies = iter([Reply(503)])  # (took nothing: on to the second MMSC at once)
-    silent_once = iter([Reply(delay=1.0)])
+    gave_up = threading.Event()
+    silent_once = iter([Reply(hold=gave_up)])
     with FakeServer(lambda req: next(first_replies, None) or default_responder(req)) as first, \
             FakeServer(lambda req: next(silent_once, None) or default_responder(req)) as second:
-        client = mm7.Client((first.url, second.url), store=store, read_timeout=0.3,
+        client = mm7.Client((first.url, second.url), store=store,
                             retry=mm7.RetryPolicy(max_attempts=2, backoff=0.0, jitter=0.0))
+        times_out_once(client, gave_up, url=second.url)
         outbox = Outbox(client)
         item = outbox.put(mm7.SubmitReq(recipients=["+8613800000000"], subject="once"), transaction_id="ob-twice")
         now = utcnow()
@@ -1307,14 +1309,16 @@ def test_an_item_kept_to_the_mmsc_that_may_have_it_does_not_hold_the_queue_when_
 def test_a_resumed_campaign_sends_a_request_that_got_no_answer_to_the_mmsc_that_may_have_it(store):
     from mm7bind.bulk import send_bulk
 
-    from .fake_http import FakeServer, Reply, default_responder
+    from .fake_http import FakeServer, Reply, default_responder, times_out_once
 
     first_replies = iter([Reply(503)])
-    silent_once = iter([Reply(delay=1.0)])
+    gave_up = threading.Event()
+    silent_once = iter([Reply(hold=gave_up)])
     with FakeServer(lambda req: next(first_replies, None) or default_responder(req)) as first, \
             FakeServer(lambda req: next(silent_once, None) or default_responder(req)) as second:
-        client = mm7.Client((first.url, second.url), store=store, read_timeout=0.3,
+        client = mm7.Client((first.url, second.url), store=store,
                             retry=mm7.RetryPolicy(max_attempts=2, backoff=0.0, jitter=0.0))
+        times_out_once(client, gave_up, url=second.url)
         template = mm7.SubmitReq(subject="camp")
         stopped = send_bulk(client, template, ["+8613800000001"], tag="resume")
         assert (stopped.failed, stopped.may_have_arrived) == (1, 1)
@@ -1330,10 +1334,11 @@ def test_a_resumed_campaign_sends_a_request_refused_after_an_unanswered_attempt_
     resumed, it goes again under the TransactionID it had, to that MMSC, not as a new request."""
     from mm7bind.bulk import send_bulk
 
-    from .fake_http import FakeServer, Reply, default_responder, mm7_reply
+    from .fake_http import FakeServer, Reply, default_responder, mm7_reply, times_out_once
 
     first_replies = iter([Reply(503)])
-    second_replies = iter([Reply(delay=1.0), "busy"])
+    gave_up = threading.Event()
+    second_replies = iter([Reply(hold=gave_up), "busy"])
 
     def second_answer(req):
         reply = next(second_replies, None)
@@ -1343,8 +1348,9 @@ def test_a_resumed_campaign_sends_a_request_refused_after_an_unanswered_attempt_
 
     with FakeServer(lambda req: next(first_replies, None) or default_responder(req)) as first, \
             FakeServer(second_answer) as second:
-        client = mm7.Client((first.url, second.url), store=store, read_timeout=0.3,
+        client = mm7.Client((first.url, second.url), store=store,
                             retry=mm7.RetryPolicy(max_attempts=3, backoff=0.0, jitter=0.0))
+        times_out_once(client, gave_up, url=second.url)
         template = mm7.SubmitReq(subject="camp")
         stopped = send_bulk(client, template, ["+8613800000001"], tag="refused")
         assert stopped.failed == 1 and stopped.failures[0][1].startswith("3000")
@@ -1381,13 +1387,15 @@ def test_without_retries_on_timeout_a_resumed_campaign_holds_back_what_may_have_
     again under the TransactionID it had. Queueing the campaign again holds it back alike."""
     from mm7bind.bulk import MaybeDelivered, queue_bulk, send_bulk, send_tagged
 
-    from .fake_http import FakeServer, Reply, default_responder
+    from .fake_http import FakeServer, Reply, default_responder, times_out_once
 
-    silent_once = iter([Reply(delay=1.0)])
+    gave_up = threading.Event()
+    silent_once = iter([Reply(hold=gave_up)])
     rcpts = ["+8613800000001", "+8613800000002"]
     with FakeServer(lambda req: next(silent_once, None) or default_responder(req)) as srv:
-        client = mm7.Client(srv.url, store=store, read_timeout=0.3,
+        client = mm7.Client(srv.url, store=store,
                             retry=mm7.RetryPolicy(max_attempts=2, backoff=0.0, jitter=0.0, on_timeout=False))
+        times_out_once(client, gave_up)
         template = mm7.SubmitReq(subject="camp")
         first = send_bulk(client, template, rcpts, tag="held", concurrency=1)
         assert (first.sent, first.failed, first.may_have_arrived) == (1, 1, 1)
@@ -1415,13 +1423,14 @@ def test_with_a_country_code_a_campaign_s_transaction_id_is_its_recipient_s_what
     on the recipient knows it as the campaign's."""
     from mm7bind.bulk import bulk_transaction_id, campaign_claim, queue_bulk, recipient_claim, send_bulk
 
-    from .fake_http import FakeServer, Reply, default_responder
+    from .fake_http import FakeServer, Reply, default_responder, times_out_once
 
-    silent_once = iter([Reply(delay=1.0)])
+    gave_up = threading.Event()
+    silent_once = iter([Reply(hold=gave_up)])
     store = mm7.SqliteStore(tmp_path / "vasp.db")
     with FakeServer(lambda req: next(silent_once, None) or default_responder(req)) as mmsc:
-        with mm7.Client(mmsc.url, store=store, read_timeout=0.3, country_code="86",
-                        retry=mm7.RetryPolicy(max_attempts=1)) as client:
+        with mm7.Client(mmsc.url, store=store, country_code="86", retry=mm7.RetryPolicy(max_attempts=1)) as client:
+            times_out_once(client, gave_up)
             first = send_bulk(client, mm7.SubmitReq(subject="camp"), ["13800138000"], tag="cc")
             resumed = send_bulk(client, mm7.SubmitReq(subject="camp"), ["+8613800138000"], tag="cc")
             queued = queue_bulk(Outbox(client), mm7.SubmitReq(subject="camp"), ["+8613800138001"], tag="cc2")
@@ -1480,14 +1489,17 @@ def test_two_installations_under_one_tag_give_the_mmsc_other_transaction_ids_and
 
     from mm7bind.bulk import queue_bulk, send_bulk
 
-    from .fake_http import FakeServer, Reply, default_responder
+    from .fake_http import FakeServer, Reply, default_responder, times_out_once
 
-    silent_once = iter([Reply(delay=1.0)])
+    gave_up = threading.Event()
+    silent_once = iter([Reply(hold=gave_up)])
     with FakeServer(lambda req: next(silent_once, None) or default_responder(req)) as mmsc:
         tids = []
         for name in ("a", "b"):
-            with mm7.Client(mmsc.url, store=mm7.SqliteStore(tmp_path / f"{name}.db"), read_timeout=0.3,
+            with mm7.Client(mmsc.url, store=mm7.SqliteStore(tmp_path / f"{name}.db"),
                             retry=mm7.RetryPolicy(max_attempts=1)) as client:
+                if name == "a":  # (b's is answered)
+                    times_out_once(client, gave_up)
                 send_bulk(client, mm7.SubmitReq(subject="camp"), ["+8613800000001"], tag="newyear")
                 client.core.store.close()
             tids.append(mmsc.requests[-1].decode().transaction_id)

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -623,24 +624,25 @@ def test_a_request_that_timed_out_in_a_campaign_goes_again_with_its_transaction_
     TransactionID (an MMSC can tell the repeat); one the MMSC refused goes under a new one."""
     from mm7bind.bulk import send_bulk
 
-    from .fake_http import FakeServer, Reply, default_responder, mm7_reply
+    from .fake_http import FakeServer, Reply, default_responder, mm7_reply, times_out_once
 
     seen: dict[str, int] = {}
+    gave_up = threading.Event()
 
     def mmsc(req):
         rcpt = str(req.decode().body.recipients.to[0])
         seen[rcpt] = seen.get(rcpt, 0) + 1
         if seen[rcpt] == 1 and rcpt == "+8613800000001":  # answered after the client gave up
             reply = default_responder(req)
-            return Reply(reply.status, reply.body, reply.headers, delay=1.0)
+            return Reply(reply.status, reply.body, reply.headers, hold=gave_up)
         if seen[rcpt] == 1 and rcpt == "+8613800000002":
             return mm7_reply(mm7.SubmitRsp(message_id="-", status=mm7.Status(4006, "busy")), req.decode())
         return default_responder(req)
 
     numbers = ["+8613800000000", "+8613800000001", "+8613800000002"]
     with FakeServer(mmsc) as server:
-        with mm7.Client(server.url, store=SqliteStore(tmp_path / "vasp.db"), retry=mm7.RetryPolicy.never(),
-                        read_timeout=0.2) as client:
+        with mm7.Client(server.url, store=SqliteStore(tmp_path / "vasp.db"), retry=mm7.RetryPolicy.never()) as client:
+            times_out_once(client, gave_up, body_has=b"+8613800000001")
             first = send_bulk(client, mm7.SubmitReq(subject="s"), numbers, concurrency=1, tag="c")
             assert (first.sent, first.failed) == (1, 2)
             # The refusal is a failure; the timeout may have arrived: said apart, so that it is not
