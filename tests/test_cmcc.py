@@ -115,6 +115,23 @@ def test_downstream_codes_in_english_too_and_the_bare_service_codes_business_cod
         codes.check_business_code("123", direction="upstream")
 
 
+def test_long_number_of_business_code_0_is_the_bare_service_code_and_splits_back():
+    """§2.3.1: "0" is the business code the MMSC gives an MO sent to the bare service code, which
+    `split_long_number` reads back so; `long_number` made "88880" of it, a number no MO arrives
+    from. A number that cannot be read back (no service code: "123" is another SP's number; an
+    operation code after business code 0 or none) is refused even without strict."""
+    assert codes.long_number("8888", "0") == "8888"
+    assert codes.split_long_number(codes.long_number("8888", "0"), "8888") == ("0", "")
+    for args, rule in ((("", "123", "01"), "2.2-service-code"), (("", "123"), "2.2-service-code"),
+                       (("8888", "0", "01"), "2.2-business-code-first"), (("8888", "", "01"), "2.2-business-code-first")):
+        with pytest.raises(codes.CodeError) as err:
+            codes.long_number(*args)
+        assert err.value.rule == rule
+    with pytest.raises(codes.CodeError, match="2.2-service-code"):
+        codes.split_long_number("888812301", "")
+    assert codes.split_long_number(codes.long_number("8888", "123", "01"), "8888") == ("123", "01")
+
+
 def test_codes_in_full_width_digits_are_refused_saying_so():
     """A Chinese input method's full-width digits (８８８８) are digits to Python's \\d and isdigit(),
     not to an MMSC: each check refuses them, saying the digits must be ASCII (a full-width service
