@@ -1946,6 +1946,16 @@ def test_conn_config_keys_the_sdk_needed_are_said_when_left_out(tmp_path):
     assert not [p for p in read_cmcc(mm7config(tmp_path), conn)[1] if p.message.startswith("missing")]
 
 
+def test_without_conn_config_the_pool_and_receiver_threads_are_the_manuals_30(tmp_path):
+    """No ConnConfig.xml given: MaxKeepAliveRequests and ServerMaxKeepAlive are the manual's 30
+    (V1.5.7 §4.2.1), as `get` says they are; mm7bind's own defaults (10 connections, 4 threads)
+    were used instead, so the numbers shown were not those in effect."""
+    config = cmcc.MM7Config(mm7config(tmp_path))
+    assert (config.get("MaxKeepAliveRequests"), config.get("ServerMaxKeepAlive")) == (30, 30)
+    assert (config.config.mmsc.pool_size, config.config.receiver.threads) == (30, 30)
+    assert config.config.mmsc.keep_alive and config.get("KeepAlive") == "on"
+
+
 def test_the_two_files_given_in_each_others_place_are_named_for_what_they_are(tmp_path):
     """`--config ConnConfig.xml` (or the mm7Config.xml as --conn-config) said only "root element is
     connection, expected MM7Config"."""
