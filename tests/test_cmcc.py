@@ -674,6 +674,47 @@ def test_chinese_gateways_delivery_reports_reach_do_delivery_report(tmp_path, sa
          cmcc.MMStatus.SYSTEM_REJECT, "OK")]
 
 
+DELIVER_WITH_SHOWN_CC = """<?xml version="1.0" encoding="UTF-8"?>
+<env:Envelope xmlns:env="http://schemas.xmlsoap.org/soap/envelope/"><env:Header>
+<mm7:TransactionID xmlns:mm7="http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-0"
+ env:mustUnderstand="1">mo-1</mm7:TransactionID></env:Header><env:Body>
+<DeliverReq xmlns="http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-0">
+<MM7Version>6.3.0</MM7Version><MMSRelayServerID>910010</MMSRelayServerID><LinkedID>L1</LinkedID>
+<Sender><Number>13800138000</Number></Sender><Recipients><To><ShortCode>8888</ShortCode></To>
+<Cc><Number displayOnly="true">13900000000</Number></Cc><Bcc><Number>13700000000</Number></Bcc></Recipients>
+<Subject>hi</Subject></DeliverReq></env:Body></env:Envelope>"""
+
+
+def test_a_display_only_recipient_of_an_mo_stays_display_only_in_a_submit_copying_it(tmp_path):
+    """An MO's recipient the MMSC marked displayOnly (shown, not delivered to) reached do_deliver as
+    plain text, so a Submit copying the MO's recipients, as §4.3 does, delivered to it. It comes as
+    a `cmcc.DisplayOnly` (a str: compared and printed as the number) and goes out displayOnly; an SP
+    marks an address "for reference only" (§4.2.2.1) the same way."""
+    got = []
+
+    class MyReceiver(cmcc.MM7Receiver):
+        def do_deliver(self, req):
+            got.append(req)
+
+    receiver = MyReceiver(cmcc.MM7Config(mm7config(tmp_path, ListenPort="0", AuthenticationMode="0")))
+    try:
+        receiver.start()
+        answer = requests.post(receiver.url + "/mm7", data=DELIVER_WITH_SHOWN_CC.encode(),
+                               headers={"Content-Type": "text/xml; charset=utf-8"}, timeout=10)
+        assert answer.status_code == 200 and b"<StatusCode>1000</StatusCode>" in answer.content
+    finally:
+        receiver.stop()
+    (mo,) = got
+    assert (mo.to, mo.cc, mo.bcc) == (["8888"], ["13900000000"], ["13700000000"])
+    assert isinstance(mo.cc[0], cmcc.DisplayOnly) and not isinstance(mo.bcc[0], cmcc.DisplayOnly)
+    submit = cmcc.MM7SubmitReq(vaspid="801234", vasid="8888", service_code="111201", sender_address="8888",
+                               to=[mo.sender], cc=mo.cc, bcc=[*mo.bcc, cmcc.DisplayOnly(" a@b.cn ")])
+    r = submit.to_message().recipients
+    assert [(str(a), a.display_only) for a in r] == [("13800138000", False), ("13900000000", True),
+                                                    ("13700000000", False), ("a@b.cn", True)]
+    assert r.bcc[1].kind == mm7.AddressKind.RFC2822 and r.cc[0].kind == mm7.AddressKind.NUMBER
+
+
 # A README example run as a program (example.py, its server given port 0), saying first the port its
 # server took; Ctrl-C as in a terminal, even when the suite itself runs with SIGINT ignored (which a
 # child inherits). The line comes from the server's loop: the socket listens by then.
