@@ -713,6 +713,13 @@ def test_a_display_only_recipient_of_an_mo_stays_display_only_in_a_submit_copyin
     assert [(str(a), a.display_only) for a in r] == [("13800138000", False), ("13900000000", True),
                                                     ("13700000000", False), ("a@b.cn", True)]
     assert r.bcc[1].kind == mm7.AddressKind.RFC2822 and r.cc[0].kind == mm7.AddressKind.NUMBER
+    # Display-only recipients alone reach no one (§4.2.2.1: at least one of To, Cc, Bcc): -106, nothing sent.
+    shown_only = cmcc.MM7SubmitReq(vaspid="801234", vasid="8888", service_code="111201", sender_address="8888",
+                                   to=[cmcc.DisplayOnly("13800138000")], cc=mo.cc)
+    with FakeServer() as srv:
+        res = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url)).send(shown_only)
+        assert srv.requests == []
+    assert res.status_code == -106 and "delivered to no one" in res.status_detail and res.may_have_arrived is False
 
 
 # A README example run as a program (example.py, its server given port 0), saying first the port its

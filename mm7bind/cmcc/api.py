@@ -627,11 +627,14 @@ class MM7SubmitReq(MM7VASPReq):
         if self.reply_charging is True:
             rc = m.ReplyCharging(size=self.reply_charging_size, deadline=_when(self.reply_deadline))
         content = _content_of(self.content, charset)
+        recipients = m.Recipients(to=_to_send(self.to), cc=_to_send(self.cc), bcc=_to_send(self.bcc))
+        if len(recipients) and all(a.display_only for a in recipients):
+            # (§4.2.2.1: at least one of To, Cc, Bcc; one only shown is delivered to no one)
+            raise ValueError("every recipient is DisplayOnly: the message would be delivered to no one")
         return m.SubmitReq(
             mm7_version=self.mm7_version, vaspid=self.vaspid, vasid=self.vasid, service_code=self.service_code,
             sender_address=self.sender_address, charged_party_id=self.charged_party_id,
-            recipients=m.Recipients(to=_to_send(self.to), cc=_to_send(self.cc), bcc=_to_send(self.bcc)),
-            linked_id=self.linked_id,
+            recipients=recipients, linked_id=self.linked_id,
             message_class=_message_class(self.message_class), time_stamp=self.time_stamp,
             expiry_date=_when(self.expiry_date), earliest_delivery_time=_when(self.earliest_delivery_time),
             delivery_report=self.delivery_report, read_reply=self.read_reply, reply_charging=rc,
