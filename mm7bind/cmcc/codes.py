@@ -6,7 +6,8 @@
     操作指令码 operation code  (no field)     "CX…" when an MMS service is ordered by SMS
 
 Checks return the problems found, each naming the rule it breaks; `strict=True` raises instead.
-Carriers differ, so nothing here is enforced unless asked.
+Carriers differ, so nothing here is enforced unless asked — but for a long number that could not
+be read back at all (`long_number`, `split_long_number`).
 """
 
 from __future__ import annotations
