@@ -115,6 +115,23 @@ def test_downstream_codes_in_english_too_and_the_bare_service_codes_business_cod
         codes.check_business_code("123", direction="upstream")
 
 
+def test_long_number_of_business_code_0_is_the_bare_service_code_and_splits_back():
+    """§2.3.1: "0" is the business code the MMSC gives an MO sent to the bare service code, which
+    `split_long_number` reads back so; `long_number` made "88880" of it, a number no MO arrives
+    from. A number that cannot be read back (no service code: "123" is another SP's number; an
+    operation code after business code 0 or none) is refused even without strict."""
+    assert codes.long_number("8888", "0") == "8888"
+    assert codes.split_long_number(codes.long_number("8888", "0"), "8888") == ("0", "")
+    for args, rule in ((("", "123", "01"), "2.2-service-code"), (("", "123"), "2.2-service-code"),
+                       (("8888", "0", "01"), "2.2-business-code-first"), (("8888", "", "01"), "2.2-business-code-first")):
+        with pytest.raises(codes.CodeError) as err:
+            codes.long_number(*args)
+        assert err.value.rule == rule
+    with pytest.raises(codes.CodeError, match="2.2-service-code"):
+        codes.split_long_number("888812301", "")
+    assert codes.split_long_number(codes.long_number("8888", "123", "01"), "8888") == ("123", "01")
+
+
 def test_codes_in_full_width_digits_are_refused_saying_so():
     """A Chinese input method's full-width digits (８８８８) are digits to Python's \\d and isdigit(),
     not to an MMSC: each check refuses them, saying the digits must be ASCII (a full-width service
@@ -655,6 +672,54 @@ def test_chinese_gateways_delivery_reports_reach_do_delivery_report(tmp_path, sa
          datetime(2010, 2, 10, 9, 14, 39, tzinfo=china), cmcc.MMStatus.RETRIEVED, "1000"),
         ("t-2", "902500", "M2", "13900000000", "10085", datetime(2014, 3, 24, 10, 34, 50, tzinfo=china),
          cmcc.MMStatus.SYSTEM_REJECT, "OK")]
+
+
+DELIVER_WITH_SHOWN_CC = """<?xml version="1.0" encoding="UTF-8"?>
+<env:Envelope xmlns:env="http://schemas.xmlsoap.org/soap/envelope/"><env:Header>
+<mm7:TransactionID xmlns:mm7="http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-0"
+ env:mustUnderstand="1">mo-1</mm7:TransactionID></env:Header><env:Body>
+<DeliverReq xmlns="http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-0">
+<MM7Version>6.3.0</MM7Version><MMSRelayServerID>910010</MMSRelayServerID><LinkedID>L1</LinkedID>
+<Sender><Number>13800138000</Number></Sender><Recipients><To><ShortCode>8888</ShortCode></To>
+<Cc><Number displayOnly="true">13900000000</Number></Cc><Bcc><Number>13700000000</Number></Bcc></Recipients>
+<Subject>hi</Subject></DeliverReq></env:Body></env:Envelope>"""
+
+
+def test_a_display_only_recipient_of_an_mo_stays_display_only_in_a_submit_copying_it(tmp_path):
+    """An MO's recipient the MMSC marked displayOnly (shown, not delivered to) reached do_deliver as
+    plain text, so a Submit copying the MO's recipients, as §4.3 does, delivered to it. It comes as
+    a `cmcc.DisplayOnly` (a str: compared and printed as the number) and goes out displayOnly; an SP
+    marks an address "for reference only" (§4.2.2.1) the same way."""
+    got = []
+
+    class MyReceiver(cmcc.MM7Receiver):
+        def do_deliver(self, req):
+            got.append(req)
+
+    receiver = MyReceiver(cmcc.MM7Config(mm7config(tmp_path, ListenPort="0", AuthenticationMode="0")))
+    try:
+        receiver.start()
+        answer = requests.post(receiver.url + "/mm7", data=DELIVER_WITH_SHOWN_CC.encode(),
+                               headers={"Content-Type": "text/xml; charset=utf-8"}, timeout=10)
+        assert answer.status_code == 200 and b"<StatusCode>1000</StatusCode>" in answer.content
+    finally:
+        receiver.stop()
+    (mo,) = got
+    assert (mo.to, mo.cc, mo.bcc) == (["8888"], ["13900000000"], ["13700000000"])
+    assert isinstance(mo.cc[0], cmcc.DisplayOnly) and not isinstance(mo.bcc[0], cmcc.DisplayOnly)
+    submit = cmcc.MM7SubmitReq(vaspid="801234", vasid="8888", service_code="111201", sender_address="8888",
+                               to=[mo.sender], cc=mo.cc, bcc=[*mo.bcc, cmcc.DisplayOnly(" a@b.cn ")])
+    r = submit.to_message().recipients
+    assert [(str(a), a.display_only) for a in r] == [("13800138000", False), ("13900000000", True),
+                                                    ("13700000000", False), ("a@b.cn", True)]
+    assert r.bcc[1].kind == mm7.AddressKind.RFC2822 and r.cc[0].kind == mm7.AddressKind.NUMBER
+    # Display-only recipients alone reach no one (§4.2.2.1: at least one of To, Cc, Bcc): -106, nothing sent.
+    shown_only = cmcc.MM7SubmitReq(vaspid="801234", vasid="8888", service_code="111201", sender_address="8888",
+                                   to=[cmcc.DisplayOnly("13800138000")], cc=mo.cc)
+    with FakeServer() as srv:
+        res = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url)).send(shown_only)
+        assert srv.requests == []
+    assert res.status_code == -106 and "delivered to no one" in res.status_detail and res.may_have_arrived is False
 
 
 # A README example run as a program (example.py, its server given port 0), saying first the port its
@@ -1927,6 +1992,16 @@ def test_conn_config_keys_the_sdk_needed_are_said_when_left_out(tmp_path):
     assert cfg.mmsc.pool_size == 30 and cfg.receiver.threads == 12
     conn.write_text(CONN, encoding="utf-8")  # the manual's file: nothing missing (ScanInterval is V1.5.6's)
     assert not [p for p in read_cmcc(mm7config(tmp_path), conn)[1] if p.message.startswith("missing")]
+
+
+def test_without_conn_config_the_pool_and_receiver_threads_are_the_manuals_30(tmp_path):
+    """No ConnConfig.xml given: MaxKeepAliveRequests and ServerMaxKeepAlive are the manual's 30
+    (V1.5.7 §4.2.1), as `get` says they are; mm7bind's own defaults (10 connections, 4 threads)
+    were used instead, so the numbers shown were not those in effect."""
+    config = cmcc.MM7Config(mm7config(tmp_path))
+    assert (config.get("MaxKeepAliveRequests"), config.get("ServerMaxKeepAlive")) == (30, 30)
+    assert (config.config.mmsc.pool_size, config.config.receiver.threads) == (30, 30)
+    assert config.config.mmsc.keep_alive and config.get("KeepAlive") == "on"
 
 
 def test_the_two_files_given_in_each_others_place_are_named_for_what_they_are(tmp_path):

@@ -2,6 +2,7 @@
 codes and API shape, as a thin layer over mm7bind (see README.md, "China Mobile")."""
 
 from .api import (
+    DisplayOnly,
     MM7AbstractReceiver,
     MM7CancelReq,
     MM7CancelRes,
@@ -39,7 +40,7 @@ __all__ = [
     "MM7Config", "MM7Sender", "MM7Receiver", "MM7ReceiveServlet", "MMContent", "MM7SubmitReq", "MM7CancelReq",
     "MM7ReplaceReq", "MM7RSRes", "MM7SubmitRes", "MM7CancelRes", "MM7ReplaceRes", "MM7RSErrorRes", "MM7DeliverReq",
     "MM7DeliveryReportReq", "MM7ReadReplyReq", "MM7VASPRes", "MM7DeliverRes", "MM7DeliveryReportRes",
-    "MM7ReadReplyRes", "MM7VASPErrorRes", "MM7Message", "MM7VASPReq", "MM7RSReq", "MM7AbstractReceiver",
+    "MM7ReadReplyRes", "MM7VASPErrorRes", "DisplayOnly", "MM7Message", "MM7VASPReq", "MM7RSReq", "MM7AbstractReceiver",
     "API_VERSION", "ChargedParty", "ContentType", "MessageClass", "MMConstants", "MMContentType", "Priority",
     "RequestStatus", "APIError", "API_ERRORS", "MMStatus", "ReadStatusCode", "ReadStatus",
 ]  # fmt: skip

@@ -532,6 +532,35 @@ def _message_class(value: str | None) -> str | None:
     return next((known for known in MessageClass.TO_MM7 if known.lower() == text.lower()), text)
 
 
+class DisplayOnly(str):
+    """A recipient shown to the others and not delivered to: MM7's displayOnly, the manual's
+    addresses "for reference only" (§4.2.2.1). In an `MM7DeliverReq`'s to, cc and bcc, those the
+    MMSC marked so; in an `MM7SubmitReq`'s, sent with displayOnly="true". It is a str, so code
+    treating recipients as text works unchanged. The SDK read and wrote addresses as plain text and
+    lost the mark: a Submit copying an MO's recipients (§4.3) delivered to addresses only shown."""
+
+    __slots__ = ()
+    display_only = True
+
+    def __repr__(self) -> str:
+        return f"DisplayOnly({str.__repr__(self)})"
+
+
+def _received(address: m.Address) -> str:
+    return DisplayOnly(address.value) if address.display_only else str(address)
+
+
+def _to_send(addresses: list) -> list:
+    """The recipients as the core takes them, a `DisplayOnly` one marked so."""
+    out = []
+    for a in addresses:
+        if isinstance(a, DisplayOnly):
+            parsed = m.Address.parse(str(a))
+            a = m.Address(parsed.value, parsed.kind, display_only=True)
+        out.append(a)
+    return out
+
+
 @dataclass
 class MM7Message:
     transaction_id: str | None = None
@@ -598,10 +627,14 @@ class MM7SubmitReq(MM7VASPReq):
         if self.reply_charging is True:
             rc = m.ReplyCharging(size=self.reply_charging_size, deadline=_when(self.reply_deadline))
         content = _content_of(self.content, charset)
+        recipients = m.Recipients(to=_to_send(self.to), cc=_to_send(self.cc), bcc=_to_send(self.bcc))
+        if len(recipients) and all(a.display_only for a in recipients):
+            # (§4.2.2.1: at least one of To, Cc, Bcc; one only shown is delivered to no one)
+            raise ValueError("every recipient is DisplayOnly: the message would be delivered to no one")
         return m.SubmitReq(
             mm7_version=self.mm7_version, vaspid=self.vaspid, vasid=self.vasid, service_code=self.service_code,
             sender_address=self.sender_address, charged_party_id=self.charged_party_id,
-            recipients=m.Recipients(to=self.to, cc=self.cc, bcc=self.bcc), linked_id=self.linked_id,
+            recipients=recipients, linked_id=self.linked_id,
             message_class=_message_class(self.message_class), time_stamp=self.time_stamp,
             expiry_date=_when(self.expiry_date), earliest_delivery_time=_when(self.earliest_delivery_time),
             delivery_report=self.delivery_report, read_reply=self.read_reply, reply_charging=rc,
@@ -922,8 +955,8 @@ def _deliver_req(msg: m.DeliverReq, ctx: Context) -> MM7DeliverReq:
     r = msg.recipients or m.Recipients()
     return MM7DeliverReq(
         transaction_id=ctx.transaction_id, mm7_version=msg.mm7_version, mms_relay_server_id=msg.relay_server_id,
-        linked_id=msg.linked_id, sender=_addr(msg.sender), to=[str(a) for a in r.to], cc=[str(a) for a in r.cc],
-        bcc=[str(a) for a in r.bcc], time_stamp=msg.time_stamp, reply_charging_id=msg.reply_charging_id,
+        linked_id=msg.linked_id, sender=_addr(msg.sender), to=[_received(a) for a in r.to],
+        cc=[_received(a) for a in r.cc], bcc=[_received(a) for a in r.bcc], time_stamp=msg.time_stamp, reply_charging_id=msg.reply_charging_id,
         priority=Priority.FROM_MM7.get(msg.priority) if isinstance(msg.priority, m.Priority) else None,
         subject=msg.subject, content=MMContent.from_content(msg.content),
     )
@@ -1186,7 +1219,8 @@ class MM7ReceiveServlet(MM7AbstractReceiver):
 
 
 __all__ = [
-    "MM7Config", "MMContent", "MM7Message", "MM7VASPReq", "MM7SubmitReq", "MM7CancelReq", "MM7ReplaceReq", "MM7RSRes",
+    "DisplayOnly", "MM7Config", "MMContent", "MM7Message", "MM7VASPReq", "MM7SubmitReq", "MM7CancelReq",
+    "MM7ReplaceReq", "MM7RSRes",
     "MM7SubmitRes", "MM7CancelRes", "MM7ReplaceRes", "MM7RSErrorRes", "MM7Sender", "MM7RSReq", "MM7DeliverReq",
     "MM7DeliveryReportReq", "MM7ReadReplyReq", "MM7VASPRes", "MM7DeliverRes", "MM7DeliveryReportRes",
     "MM7ReadReplyRes", "MM7VASPErrorRes", "MM7AbstractReceiver", "MM7Receiver", "MM7ReceiveServlet",

@@ -6,7 +6,8 @@
     操作指令码 operation code  (no field)     "CX…" when an MMS service is ordered by SMS
 
 Checks return the problems found, each naming the rule it breaks; `strict=True` raises instead.
-Carriers differ, so nothing here is enforced unless asked.
+Carriers differ, so nothing here is enforced unless asked — but for a long number that could not
+be read back at all (`long_number`, `split_long_number`).
 """
 
 from __future__ import annotations
@@ -184,7 +185,20 @@ def long_number(service_code: str, business_code: str = "", operation_code: str 
 
     Users reply to it, and the SP reads the business and operation codes back from the recipient
     of the MO. Only digits can travel in a number, so a "CX…" operation code is refused.
+    Business code "0" is the bare service code's (§2.3.1): its long number is the service code
+    alone, as `split_long_number` reads it back. What cannot make a number users reply to is a
+    CodeError even without `strict`: no service code (the business code alone would be another
+    SP's number), or an operation code after business code "0" or none (it would be read back
+    as the business code).
     """
+    if not service_code:
+        raise CodeError("2.2-service-code", "a long number starts with the service code: none given")
+    if operation_code and business_code in ("", "0"):
+        raise CodeError("2.2-business-code-first", f"operation code {operation_code!r} needs a business code before "
+                        "it" + (" other than 0 (the bare service code's, §2.3.1)" if business_code else "")
+                        + ": it would be read back as the business code")
+    if business_code == "0":
+        business_code = ""  # the MMSC's default for an MO to the bare service code: no digit of the number
     problems = check_service_code(service_code)
     if business_code:
         problems += check_business_code(business_code, direction="up" if len(business_code) <= 3 else "down")
@@ -202,6 +216,8 @@ def long_number(service_code: str, business_code: str = "", operation_code: str 
 def split_long_number(number: str, service_code: str, business_digits: int = 3) -> tuple[str, str]:
     """(business code, operation code) from a long number that starts with `service_code`; the
     bare service code has the business code "0", which the MMSC gives an MO sent to it (§2.3.1)."""
+    if not service_code:  # (every number starts with "": its first digits were read as the business code)
+        raise CodeError("2.2-service-code", f"{number} cannot be split without the service code it starts with")
     if not number.startswith(service_code):
         raise CodeError("2.2-prefix", f"{number} does not start with the service code {service_code}")
     rest = number[len(service_code):]

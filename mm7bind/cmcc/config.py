@@ -315,6 +315,7 @@ def read(path: str | Path | None, conn_path: str | Path | None = None,
     if get["MaxMessageSize"] > MMSC_MAX_MESSAGE:
         problems.append(Problem("warning", f"{where}:MaxMessageSize", f"{get['MaxMessageSize']} bytes: the manual "
                                 "says the MMSC currently takes at most 128K; larger messages may be refused there"))
+    c: dict[str, object] = {}
     if conn_path is not None:
         conn_problems: list[Problem] = []
         c = _read(conn_path, CONN_KEYS, "connection", None, conn_problems)
@@ -334,9 +335,6 @@ def read(path: str | Path | None, conn_path: str | Path | None = None,
             # both ways, as in the SDK: its sender said Connection: close, its receiver closed
             # the connection after each answer
             m.keep_alive = r.keep_alive = keep_alive == "on"
-        # (the manual's values when left out, as the warnings above say)
-        m.pool_size = max(1, int(c.get("MaxKeepAliveRequests", CONN_KEYS["MaxKeepAliveRequests"][1])))
-        r.threads = max(1, int(c.get("ServerMaxKeepAlive", CONN_KEYS["ServerMaxKeepAlive"][1])))
         for key, what in (("MaxKeepAliveRequests", ("one connection to the MMSC, sends take turns on it (the "
                                                     "SDK opened a short connection for each send instead)")),
                           ("ServerMaxKeepAlive", "one request answered at a time")):
@@ -348,6 +346,10 @@ def read(path: str | Path | None, conn_path: str | Path | None = None,
                          ("step", "the pool grows one connection at a time up to MaxKeepAliveRequests")):
             if key in c:
                 problems.append(Problem("warning", f"{cw}:{key}", f"no effect: {why}"))
+    # The manual's values when left out (V1.5.7 §4.2.1: 30 and 30), with or without a ConnConfig.xml:
+    # what `MM7Config.get` says of them is what is used (mm7bind's own defaults are 10 and 4).
+    m.pool_size = max(1, int(c.get("MaxKeepAliveRequests", CONN_KEYS["MaxKeepAliveRequests"][1])))
+    r.threads = max(1, int(c.get("ServerMaxKeepAlive", CONN_KEYS["ServerMaxKeepAlive"][1])))
     problems += [p for p in check(cfg) if not (log_folder_missing and p.where == "logging.file")]
     return cfg, problems
 
