@@ -1085,6 +1085,22 @@ def test_file_names_with_control_characters_never_reach_a_header_as_they_are(nam
     assert env.body.content.parts[0].filename == name and env.body.content.parts[0].data == JPEG
 
 
+@pytest.mark.parametrize("style", ["rfc2231", "rfc2047"])
+@pytest.mark.parametrize("name", ["=?utf-8?B?5paH?=.jpg", "x =?GB2312?Q?a?= y.jpg", "新=?utf-8?q?a?=.jpg"])
+def test_a_file_name_holding_an_encoded_word_is_read_back_as_given_not_decoded(name, style):
+    # Readers decode an encoded word in a quoted name (ours too: "文.jpg"): such a name goes encoded,
+    # and the ASCII stand-in beside an RFC 2231 name holds none either.
+    part = mm7.Part.from_bytes(JPEG, "image/jpeg", filename=name)
+    out = mm7.encode(submit(mm7.Content(parts=[part])), transaction_id="t",
+                     profile=mm7.Profile(filename_encoding=style))
+    data = out.to_bytes()
+    env = mm7.decode(data, out.content_type, strict=True)
+    assert env.body.content.parts[0].filename == name
+    head = data[data.rindex(b"\r\n--", 0, data.index(JPEG)):data.index(JPEG)]  # the image part's headers
+    plain = re.search(rb'name="([^"]*)"', head).group(1).decode("ascii")  # what a reader without RFC 2231 reads
+    assert mm7.mime.decode_words(plain) == (plain if style == "rfc2231" else name)
+
+
 @pytest.mark.parametrize(("kw", "problem"), [
     ({"content_id": "a\r\nX-Injected: yes"}, "Content-ID"),
     ({"content_id": "a>b"}, "Content-ID"),
