@@ -32,6 +32,7 @@ from .content import (
     BytesBlob,
     Content,
     Part,
+    cid_url,
     dangling_references,
     ensure_content_id,
     location_name,
@@ -156,7 +157,7 @@ def encode(
             container_id = new_content_id("content")
         if profile.content_href:
             allow = body.content_ref.allow_adaptations if body.content_ref else True
-            content_ref = m.ContentRef(href="cid:" + container_id, allow_adaptations=allow)
+            content_ref = m.ContentRef(href=cid_url(container_id, every_percent=True), allow_adaptations=allow)
         elif getattr(body, "content_ref", None) is not None:
             # No href, as the profile wants: not the message's own either (one read from a DeliverReq
             # names a part of that message, none of this one's).

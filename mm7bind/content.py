@@ -891,6 +891,19 @@ def _without_comments(text: str) -> str:
     return "".join(out)
 
 
+def cid_url(content_id: str, every_percent: bool = False) -> str:
+    """The `cid:` URL of a Content-ID, as every reader reads it back: one that percent-decodes it
+    (RFC 2392; ours) and one that compares it as written (Android's SmilHelper, and so handsets).
+    Only a "%" before two hex digits reads differently to them ("cid:a%41" is the part aA to the
+    first): it goes as "%25". Anything else goes as it is (a space, Chinese: escaped, the second
+    kind would look for "%E6..." and show a blank slide). `every_percent`: each "%" escaped, as an
+    xs:anyURI (`<Content href>`, which MMSCs read) must have it."""
+    return "cid:" + (content_id.replace("%", "%25") if every_percent else _PERCENT_ESCAPE.sub("%25", content_id))
+
+
+_PERCENT_ESCAPE = re.compile(r"%(?=[0-9A-Fa-f]{2})")
+
+
 def _named_id(content_id: str) -> str:
     """The Content-ID a reference names, as `Content.by_id` reads it."""
     from .mime import strip_id  # noqa: PLC0415 (mime builds on this module)
@@ -984,7 +997,7 @@ def _smil_text(shown: list[tuple[str, str, int | None]], width: int, height: int
     for slide in slides:
         lines.append(f'<par dur="{slide_ms(list(slide.values()), duration_ms)}ms">')
         for slot, (kind, cid, _length) in slide.items():
-            src = quoteattr("cid:" + cid)
+            src = quoteattr(cid_url(cid))
             if slot == "image":
                 tag = "video" if kind == "video" else "img"
                 lines.append(f'<{tag} src={src} region="Image"/>')

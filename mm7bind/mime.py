@@ -284,13 +284,14 @@ def format_filename_params(name: str, value: str, style: str = "rfc2231", start:
     `start`: the length of the header line before them. A name that would take the line past 998
     characters is folded onto lines of at most 78: RFC 2231 continuations (``name*0*=``,
     ``name*1*=``...) beside a shortened stand-in, or RFC 2047 words one to a line."""
-    if value.isascii() and value.isprintable():
+    # (a name holding an encoded word as it is, "=?utf-8?B?5paH?=.txt": readers, ours too, decode
+    # one in a quoted name, "文.txt", so it goes encoded as a name that is not plain ASCII does)
+    if value.isascii() and value.isprintable() and not _ENCODED_WORD.search(value):
         plain = f"; {name}={_quote(value)}"
     elif style == "rfc2047":
         plain = f"; {name}={_quote(encoded_words(value))}"
     else:
-        fallback = "".join(c if c.isascii() and c.isprintable() else "_" for c in value)
-        plain = f"; {name}={_quote(fallback)}; {name}*=UTF-8''{quote(value, safe='')}"
+        plain = f"; {name}={_quote(_stand_in(value))}; {name}*=UTF-8''{quote(value, safe='')}"
     if start + len(plain) <= MAX_LINE:
         return plain
     if style == "rfc2047" and not value.isascii():
@@ -299,10 +300,17 @@ def format_filename_params(name: str, value: str, style: str = "rfc2231", start:
     return _continued(name, value)
 
 
+def _stand_in(value: str) -> str:
+    """The ASCII name beside an RFC 2231 one, for readers without RFC 2231: what is not printable
+    ASCII as "_", and no encoded word (its "?" as "_"), which such readers would decode."""
+    fallback = "".join(c if c.isascii() and c.isprintable() else "_" for c in value)
+    return _ENCODED_WORD.sub(lambda word: word.group(0).replace("?", "_"), fallback)
+
+
 def _continued(name: str, value: str) -> str:
     """RFC 2231 continuations of `value`, one a line, each cut between characters (a reader that
     decodes piece by piece still reads whole characters)."""
-    fallback = "".join(c if c.isascii() and c.isprintable() else "_" for c in value)
+    fallback = _stand_in(value)
     if len(fallback) > 40:  # (a stand-in for readers without RFC 2231: its extension is what counts)
         stem, dot, ext = fallback.rpartition(".")
         fallback = fallback[:40] if not dot or len(ext) > 10 else stem[: 39 - len(ext)] + "." + ext

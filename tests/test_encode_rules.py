@@ -241,6 +241,26 @@ def test_a_root_content_id_with_a_quote_or_backslash_is_escaped_in_start(content
         assert got.parts == content.parts and got.multipart_type == "related"
 
 
+@pytest.mark.parametrize(("content_id", "url", "href"), [
+    ("100%41.gif", "cid:100%2541.gif", "cid:all 100%2541.gif"), ("100%.gif", "cid:100%.gif", "cid:all 100%25.gif"),
+    ("my picture@sp", "cid:my picture@sp", "cid:all my picture@sp"), ("新年.gif", "cid:新年.gif", "cid:all 新年.gif")])
+def test_the_cid_urls_of_the_href_and_the_smil_name_their_parts_whatever_the_id(content_id, url, href):
+    # Readers percent-decode a cid: URL (RFC 2392; ours): "cid:100%41.gif" would name the part
+    # 100A.gif. Handsets compare it as written: what reads the same to both goes as it is. The
+    # href is an xs:anyURI, read by MMSCs: each "%" escaped ("100%.gif" was refused as invalid).
+    picture = mm7.Part.from_bytes(b"GIF89a" + bytes(20), content_id=content_id)
+    content = mm7.Content(parts=[picture, mm7.Part.text("hi")], content_id="all " + content_id)
+    out = mm7.encode(mm7.SubmitReq(recipients=["+8613800000000"], content=content), transaction_id="t")
+    data = out.to_bytes()
+    env = mm7.decode(data, out.content_type)
+    assert env.deviations == []  # (no href-dangling: the href names the content)
+    got = env.body.content
+    assert got.parts == content.parts and got.content_id == "all " + content_id
+    sources = mm7.content.smil_references(got.smil)
+    assert sources[0] == url and got.by_id(sources[0]) == picture  # (the generated SMIL's slide shows the picture)
+    assert env.body.content_ref.href == href
+
+
 def test_content_holding_a_fixed_boundary_is_refused(tmp_path):
     # China Mobile's SDK boundaries are public: a Subject or a text with one would end its part
     # there, and what follows would be parts of the writer's choosing.
