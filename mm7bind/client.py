@@ -176,6 +176,9 @@ def _origin(url: str) -> tuple[str, str | None, int | None]:
 
 
 STREAM_ABOVE = 1024 * 1024  # bodies larger than this are streamed from their parts, not joined
+# The longest timeout taken, in seconds (a year): "wait for ever" written as 1e10 s is past what a
+# socket's timeout can hold, and the sync client raised an OverflowError once the request was out.
+MAX_TIMEOUT = 365 * 24 * 3600
 
 
 @suggest_keywords
@@ -261,9 +264,12 @@ class ClientConfig:
             value = getattr(self, name)  # (None: no limit, for the rates)
             if isinstance(value, (str, bytes, bool)) or (value is None and unit == " of seconds"):
                 raise TypeError(f"{name} must be a number{unit}, not {value!r}")
-        if not all(0 < t < math.inf for t in (self.connect_timeout, self.read_timeout, self.upload_timeout)):
-            # (NaN passed a "<= 0" check, then failed every send with a bare ValueError; inf with an OverflowError)
-            raise ValueError("timeouts must be positive and finite: a request must never wait forever")
+        for name in ("connect_timeout", "read_timeout", "upload_timeout"):
+            # (NaN passed a "<= 0" check, then failed every send with a bare ValueError; inf, or
+            # 1e10, with an OverflowError)
+            if not 0 < getattr(self, name) <= MAX_TIMEOUT:
+                raise ValueError(f"timeouts must be positive and finite, at most {MAX_TIMEOUT} s (a year): a request "
+                                 f"must never wait forever ({name} = {getattr(self, name)!r})")
         if self.upload_min_rate is not None and not 0 < self.upload_min_rate < math.inf:
             raise ValueError("upload_min_rate must be positive and finite (bytes a second), or None")
         if self.rate_limit is not None and not self.rate_limit >= 0:  # (named as set: "rate" was RateLimiter's)

@@ -879,9 +879,13 @@ def check(cfg: Config) -> list[Problem]:
         _check_mm7_version(cfg, err, warn)
     if m.namespace and m.dialect in DIALECTS and not any(p.where == "mmsc.version" for p in out):
         _check_namespace(cfg, err, warn)
+    from .client import MAX_TIMEOUT  # noqa: PLC0415
+
     for name in ("connect_timeout", "read_timeout", "upload_timeout"):
         if getattr(m, name) <= 0:
             err(f"mmsc.{name}", "must be more than 0 (a request must never wait forever)")
+        elif getattr(m, name) > MAX_TIMEOUT:  # (as the client refuses it: past what a socket's timeout holds)
+            err(f"mmsc.{name}", f"at most {MAX_TIMEOUT} seconds (a year; a request must never wait forever)")
     if m.upload_min_rate < 0:
         err("mmsc.upload_min_rate", "cannot be negative (0: a request's upload is bounded by upload_timeout alone)")
     if m.pool_size < 1:
