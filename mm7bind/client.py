@@ -97,7 +97,8 @@ def not_http_url(url: object, of: str = "") -> str:
         parts = urlsplit(url)
     except ValueError:
         parts = None
-    if parts is not None and parts.scheme in ("http", "https") and (port := _bad_port(parts.netloc)) is not None:
+    if (parts is not None and parts.scheme in ("http", "https") and parts.hostname  # (an IPv6 address unbracketed: no host)
+            and (port := _bad_port(parts.netloc)) is not None):
         # (accepted, it failed only when sent: the sync client retried it as an MMSC that may have
         # the message, the async one raised a bare ValueError, port 0 was dialled as 80)
         return f"{url!r} is not a usable URL{of}: its port {port!r} is not a number from 1 to 65535"

@@ -269,6 +269,9 @@ def test_a_url_whose_port_no_connection_can_go_to_is_refused_when_it_is_given(ca
             mm7.Client("http://127.0.0.1:9/mm7", proxy=url.removesuffix("/mm7"))
         assert str(err.value) == (f"proxy {shown.removesuffix('/mm7')!r} is not a usable URL: its port {port!r} is "
                                   "not a number from 1 to 65535")
+    with pytest.raises(ValueError) as err:  # (no host: an IPv6 address without its brackets, not its "port ':1:8080'")
+        mm7.ClientConfig(urls=("http://::1:8080/mm7",))
+    assert str(err.value) == "'http://::1:8080/mm7' is not an http(s) URL of an MMSC"
     for url in ("http://127.0.0.1:1/mm7", "http://127.0.0.1:65535/mm7", "https://[::1]:8443/mm7",
                 "http://127.0.0.1:/mm7"):  # (an empty port is the scheme's, as RFC 3986 has it)
         mm7.ClientConfig(urls=(url,), proxy="http://proxy.example:3128")
