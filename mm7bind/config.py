@@ -809,7 +809,7 @@ def check(cfg: Config) -> list[Problem]:
     """Everything wrong with a configuration, each said plainly."""
     import ipaddress  # noqa: PLC0415
 
-    from .client import AUTH_MODES, header_problem, is_http_url, not_http_url  # noqa: PLC0415
+    from .client import AUTH_MODES, MAX_TIMEOUT, header_problem, is_http_url, not_http_url  # noqa: PLC0415
     from .display import shown_url  # noqa: PLC0415
 
     out: list[Problem] = []
@@ -879,8 +879,6 @@ def check(cfg: Config) -> list[Problem]:
         _check_mm7_version(cfg, err, warn)
     if m.namespace and m.dialect in DIALECTS and not any(p.where == "mmsc.version" for p in out):
         _check_namespace(cfg, err, warn)
-    from .client import MAX_TIMEOUT  # noqa: PLC0415
-
     for name in ("connect_timeout", "read_timeout", "upload_timeout"):
         if getattr(m, name) <= 0:
             err(f"mmsc.{name}", "must be more than 0 (a request must never wait forever)")
