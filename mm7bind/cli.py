@@ -1508,8 +1508,10 @@ def _float_arg(text: str, fits: Callable[[float], bool], refusal: str) -> float:
 
 
 def _seconds(text: str) -> float:
-    # (0, a negative or nan: a request must never wait forever)
-    return _float_arg(text, lambda s: 0 < s < float("inf"), "a positive number of seconds")
+    from .client import MAX_TIMEOUT  # noqa: PLC0415
+
+    # (0, a negative or nan: a request must never wait forever; past a year, as the client refuses it)
+    return _float_arg(text, lambda s: 0 < s <= MAX_TIMEOUT, f"a positive number of seconds, at most {MAX_TIMEOUT}")
 
 
 def _age_seconds(text: str) -> float:

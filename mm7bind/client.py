@@ -75,15 +75,33 @@ def is_http_url(url: object) -> bool:
         parts = urlsplit(url)
     except ValueError:  # (an unbalanced [ in the host, a host NFKC makes another: no URL, not a crash)
         return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and _bad_port(parts.netloc) is None
+
+
+def _bad_port(netloc: str) -> str | None:
+    """The port a URL's netloc names when it is none a connection can go to (0, past 65535, not a
+    number: "h:99999", "h:0", "h:80a"), else None (a port of 1-65535, or none: the scheme's)."""
+    port = netloc.rpartition("@")[2].rpartition("]")[2].partition(":")[2]
+    if not port or (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        return None
+    return port
 
 
 def not_http_url(url: object, of: str = "") -> str:
     """Why `url` is refused, for a value `is_http_url` is false for: a host and port written
-    without a scheme (`127.0.0.1:9090/mm7`, as one writes them elsewhere) is told how to write it.
-    `of`: whose URL it should be (" of an MMSC")."""
+    without a scheme (`127.0.0.1:9090/mm7`, as one writes them elsewhere) is told how to write it,
+    a port no connection can go to is named. `of`: whose URL it should be (" of an MMSC")."""
     if not isinstance(url, str):
         return f"{url!r} is not an http(s) URL{of}"
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if (parts is not None and parts.scheme in ("http", "https") and parts.hostname  # (an IPv6 address unbracketed: no host)
+            and (port := _bad_port(parts.netloc)) is not None):
+        # (accepted, it failed only when sent: the sync client retried it as an MMSC that may have
+        # the message, the async one raised a bare ValueError, port 0 was dialled as 80)
+        return f"{url!r} is not a usable URL{of}: its port {port!r} is not a number from 1 to 65535"
     schemed = re.match(r"[a-z][a-z0-9+.-]*:(?!\d)", url, re.IGNORECASE)  # (mailto:..., not host:port)
     if "://" not in url and not schemed and not re.search(r"\s", url) and is_http_url(f"http://{url}"):
         return f"{url!r} is not an http(s) URL{of} (no scheme: write http://{url}, or https://)"
@@ -102,9 +120,10 @@ UNRESOLVED_HINT, UNREACHABLE_HINT = "cannot resolve", "no route to"
 
 
 def _host_port(url: str) -> str:
-    """host:port of `url` (its scheme's port when it names none), without credentials."""
-    parts = urlsplit(url)
-    return parts.netloc.rpartition("@")[2] + ("" if parts.port else f":{_DEFAULT_PORTS.get(parts.scheme, 80)}")
+    """host:port of `url` (its scheme's port when it names none), without credentials; for a URL
+    `is_http_url` takes (its port, if any, a number of 1-65535)."""
+    port = urlsplit(url).port
+    return f"{_host(url)}:{_DEFAULT_PORTS.get(urlsplit(url).scheme.lower(), 80) if port is None else port}"
 
 
 def _host(url: str) -> str:
@@ -158,6 +177,9 @@ def _origin(url: str) -> tuple[str, str | None, int | None]:
 
 
 STREAM_ABOVE = 1024 * 1024  # bodies larger than this are streamed from their parts, not joined
+# The longest timeout taken, in seconds (a year): "wait for ever" written as 1e10 s is past what a
+# socket's timeout can hold, and the sync client raised an OverflowError once the request was out.
+MAX_TIMEOUT = 365 * 24 * 3600
 
 
 @suggest_keywords
@@ -243,9 +265,12 @@ class ClientConfig:
             value = getattr(self, name)  # (None: no limit, for the rates)
             if isinstance(value, (str, bytes, bool)) or (value is None and unit == " of seconds"):
                 raise TypeError(f"{name} must be a number{unit}, not {value!r}")
-        if not all(0 < t < math.inf for t in (self.connect_timeout, self.read_timeout, self.upload_timeout)):
-            # (NaN passed a "<= 0" check, then failed every send with a bare ValueError; inf with an OverflowError)
-            raise ValueError("timeouts must be positive and finite: a request must never wait forever")
+        for name in ("connect_timeout", "read_timeout", "upload_timeout"):
+            # (NaN passed a "<= 0" check, then failed every send with a bare ValueError; inf, or
+            # 1e10, with an OverflowError)
+            if not 0 < getattr(self, name) <= MAX_TIMEOUT:
+                raise ValueError(f"timeouts must be positive and finite, at most {MAX_TIMEOUT} s (a year): a request "
+                                 f"must never wait forever ({name} = {getattr(self, name)!r})")
         if self.upload_min_rate is not None and not 0 < self.upload_min_rate < math.inf:
             raise ValueError("upload_min_rate must be positive and finite (bytes a second), or None")
         if self.rate_limit is not None and not self.rate_limit >= 0:  # (named as set: "rate" was RateLimiter's)
@@ -775,27 +800,25 @@ class ClientCore:
                    "an http port, not https?")
         elif timed_out is not None:
             why = self.timeout_words(timed_out, p.http.length)
-        peer = self.peer
+        peer, proxy = self.peer, self.config.proxy
+        # What we connect to, which a failure to connect is about: through a proxy, the proxy (the
+        # MMSC's address is not the one refusing). (Its URL's port is a good one: ClientConfig saw to it.)
+        host, where, who = ((f"the proxy's host {_host(proxy)}", f"the proxy's address {_host_port(proxy)}", "the proxy")
+                            if proxy else (_host(url), _host_port(url), peer))
         # What to look at, said first, the library's words after it ("Failed to establish a new
         # connection: [Errno 111] Connection refused" told neither which setting nor which port)
         hint = tlsrefusal.hint(exc, self.config.cert is not None, peer, self.setting_names)
         if hint and tlsrefusal.certificate_alert(exc):  # (the hint names the alert: nothing more to say)
             why, hint = hint, ""
         elif not hint and kind == "connect" and _refused(exc):  # (a wrong port, or the peer down)
-            # (through a proxy, the proxy is what we connect to: the MMSC's address is not the one refusing)
-            where, who = (f"the proxy's address {_host_port(self.config.proxy)}", "the proxy") if self.config.proxy \
-                else (_host_port(url), peer)
             hint = f"{REFUSED_HINT} {where}; is {who} up, and is that its port?"
         elif not hint and kind == "connect" and _unresolved(exc):  # (a misspelt name, or no DNS)
-            host = f"the proxy's host {_host(self.config.proxy)}" if self.config.proxy else _host(url)
             hint = f"{UNRESOLVED_HINT} {host}: is the host name right?"
         elif not hint and kind == "connect" and _unreachable(exc):
-            host = f"the proxy's host {_host(self.config.proxy)}" if self.config.proxy else _host(url)
             hint = f"{UNREACHABLE_HINT} {host}: is the network up, the address right?"
         elif not hint and timed_out == "connect" and why == self.timeout_words("connect"):
             # (no refusal came back: the packets went nowhere, or were dropped on the way; "nothing
             # listens" sent its user looking for a server that was never reached)
-            where = f"the proxy's address {_host_port(self.config.proxy)}" if self.config.proxy else _host_port(url)
             hint = f"{SILENT_HINT} {where}: a wrong host, or a firewall dropping the packets?"
         if kind == "too-large":  # an answer, but no MM7 one: the same request would get it again
             return self.give_up(p, ProtocolError(f"answer from {shown} {exc}: not read further", **kw))

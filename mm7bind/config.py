@@ -809,7 +809,7 @@ def check(cfg: Config) -> list[Problem]:
     """Everything wrong with a configuration, each said plainly."""
     import ipaddress  # noqa: PLC0415
 
-    from .client import AUTH_MODES, header_problem, is_http_url, not_http_url  # noqa: PLC0415
+    from .client import AUTH_MODES, MAX_TIMEOUT, header_problem, is_http_url, not_http_url  # noqa: PLC0415
     from .display import shown_url  # noqa: PLC0415
 
     out: list[Problem] = []
@@ -882,6 +882,8 @@ def check(cfg: Config) -> list[Problem]:
     for name in ("connect_timeout", "read_timeout", "upload_timeout"):
         if getattr(m, name) <= 0:
             err(f"mmsc.{name}", "must be more than 0 (a request must never wait forever)")
+        elif getattr(m, name) > MAX_TIMEOUT:  # (as the client refuses it: past what a socket's timeout holds)
+            err(f"mmsc.{name}", f"at most {MAX_TIMEOUT} seconds (a year; a request must never wait forever)")
     if m.upload_min_rate < 0:
         err("mmsc.upload_min_rate", "cannot be negative (0: a request's upload is bounded by upload_timeout alone)")
     if m.pool_size < 1:
@@ -1021,8 +1023,12 @@ def check(cfg: Config) -> list[Problem]:
     for name in ("max_recipients", "max_parts"):
         if getattr(a, name) < 1:
             err(f"api.{name}", "must be at least 1")
+    from .store import KEEP_MAX  # noqa: PLC0415
+
     if cfg.outbox.max_age_hours <= 0:
         err("outbox.max_age_hours", "must be more than 0")
+    elif cfg.outbox.max_age_hours > KEEP_MAX.days * 24:  # (as the outbox refuses it: an expiry past the year 9999)
+        err("outbox.max_age_hours", f"at most {KEEP_MAX.days * 24} (a thousand years)")
     if cfg.outbox.concurrency < 1:
         err("outbox.concurrency", "must be at least 1")
     if a.path and not a.token and not a.allow and r.host not in ("127.0.0.1", "::1", "localhost"):
@@ -1038,8 +1044,6 @@ def check(cfg: Config) -> list[Problem]:
         err("store.durability", "must be power or process")
     if cfg.store.check_at_start not in ("", "quick", "full"):
         err("store.check_at_start", f"must be quick, full or empty (no check), not {cfg.store.check_at_start!r}")
-    from .store import KEEP_MAX  # noqa: PLC0415
-
     for name in ("keep_days", "keep_bodies_days"):
         if getattr(cfg.store, name) < 0:
             err(f"store.{name}", "cannot be negative (0 keeps everything)")

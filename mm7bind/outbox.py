@@ -96,6 +96,13 @@ class Outbox(Periodic):
                  poll: float = 1.0, batch: int = 1, concurrency: int = 1):
         if client.core.store is None:
             raise ValueError("an outbox keeps its messages in the client's store: give the client a store")
+        from .store import KEEP_MAX  # noqa: PLC0415
+
+        if not isinstance(max_age, timedelta) or not timedelta(0) < max_age <= KEEP_MAX:
+            # (longer, "never expire" written as 99999999 hours: every put was refused as "at=None is
+            # out of the range of times an item can be kept for", its expiry past the year 9999)
+            raise ValueError(f"max_age must be a positive timedelta of at most {KEEP_MAX.days} days (a thousand "
+                             f"years), not {max_age!r}")
         if first_retry <= timedelta(0) or max_retry < first_retry:
             raise ValueError("first_retry must be positive and max_retry at least first_retry")
         if batch < 1:  # (claiming none at a time, a round never ended)

@@ -330,6 +330,25 @@ def test_a_timeout_that_is_not_a_finite_number_of_seconds_is_refused(setting, se
             make("http://127.0.0.1:9/mm7", **{setting: seconds})
 
 
+@pytest.mark.parametrize("setting", ["connect_timeout", "read_timeout", "upload_timeout"])
+def test_a_timeout_longer_than_a_socket_can_hold_is_refused_when_given(setting, tmp_path):
+    """"Wait for ever" written as 1e10 seconds: taken, it failed each of the sync client's sends
+    with a bare OverflowError (a socket's timeout cannot hold it) once the request had gone out.
+    Refused by the client and the configuration alike; a year is still taken."""
+    from mm7bind import config
+    from mm7bind.client import MAX_TIMEOUT
+
+    for make in (Client, AsyncClient):
+        with pytest.raises(ValueError, match=f"timeouts must be positive and finite, at most {MAX_TIMEOUT} s .*"
+                                             rf"\({setting} = 10000000000.0\)"):
+            make("http://127.0.0.1:9/mm7", **{setting: 1e10})
+    ClientConfig(urls=("http://127.0.0.1:9/mm7",), **{setting: MAX_TIMEOUT})
+    (tmp_path / "c.toml").write_text(f"[mmsc]\n{setting} = 1e10\n", encoding="utf-8")
+    cfg, problems = config.load(tmp_path / "c.toml", env={})
+    assert [str(p) for p in problems if p.level == "error"] == [
+        f"error: mmsc.{setting}: at most {MAX_TIMEOUT} seconds (a year; a request must never wait forever)"]
+
+
 def test_refused_connection_fails_over_without_waiting():
     with FakeServer() as srv:
         dead = dead_url()

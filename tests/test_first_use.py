@@ -240,6 +240,64 @@ def test_a_proxy_given_without_its_scheme_is_told_how_to_write_it(tmp_path):
     assert [(p.where, p.message) for p in config.check(cfg) if p.level == "error"] == [("mmsc.proxy", said)]
 
 
+def test_a_url_whose_port_no_connection_can_go_to_is_refused_when_it_is_given(capsys, tmp_path):
+    """`http://mmsc:99999/mm7`, `:0`, `:80a`: taken when the client was made, the sync client then
+    retried every send as one the MMSC "may have taken" ("Failed to parse: ..."), the async one
+    raised a bare "Port out of range 0-65535", and port 0 was dialled as 80, its hint "nothing
+    listens at mmsc:0:80". Refused where it is given, the port named: the client, the
+    configuration (its MMSC URLs, proxy, forward URL), China Mobile's mmscIP, the command's options."""
+    import pytest
+
+    import mm7bind as mm7
+    from mm7bind import config
+    from mm7bind.cli import main
+    from mm7bind.cmcc.config import NAMESPACE, read as read_cmcc
+
+    bad = [("http://127.0.0.1:99999/mm7", "99999"), ("http://127.0.0.1:0/mm7", "0"),
+           ("https://mmsc.example:80a/mm7", "80a"), ("http://[::1]:-1/mm7", "-1"),
+           ("http://sp:pw@127.0.0.1:65536/mm7", "65536"), ("http://127.0.0.1:\uff18\uff10/mm7", "\uff18\uff10")]
+    for url, port in bad:
+        shown = url.replace(":pw@", ":***@")  # (the password never in an error)
+        said = f"{shown!r} is not a usable URL of an MMSC: its port {port!r} is not a number from 1 to 65535"
+        with pytest.raises(ValueError) as err:
+            mm7.ClientConfig(urls=("http://127.0.0.1:9/mm7", url))
+        assert str(err.value) == said
+        with pytest.raises(ValueError) as err:
+            mm7.AsyncClient(url)
+        assert str(err.value) == said
+        with pytest.raises(ValueError) as err:
+            mm7.Client("http://127.0.0.1:9/mm7", proxy=url.removesuffix("/mm7"))
+        assert str(err.value) == (f"proxy {shown.removesuffix('/mm7')!r} is not a usable URL: its port {port!r} is "
+                                  "not a number from 1 to 65535")
+    with pytest.raises(ValueError) as err:  # (no host: an IPv6 address without its brackets, not its "port ':1:8080'")
+        mm7.ClientConfig(urls=("http://::1:8080/mm7",))
+    assert str(err.value) == "'http://::1:8080/mm7' is not an http(s) URL of an MMSC"
+    for url in ("http://127.0.0.1:1/mm7", "http://127.0.0.1:65535/mm7", "https://[::1]:8443/mm7",
+                "http://127.0.0.1:/mm7"):  # (an empty port is the scheme's, as RFC 3986 has it)
+        mm7.ClientConfig(urls=(url,), proxy="http://proxy.example:3128")
+
+    (tmp_path / "c.toml").write_text('[mmsc]\nurls = ["http://mmsc.example:99999/mm7"]\nproxy = "http://p:0"\n'
+                                     '[receiver]\nforward_url = "http://127.0.0.1:8o80/in"\n', encoding="utf-8")
+    cfg, problems = config.load(tmp_path / "c.toml", env={})
+    assert [str(p) for p in problems if p.level == "error"] == [
+        "error: mmsc.urls: 'http://mmsc.example:99999/mm7' is not a usable URL: its port '99999' is not a number "
+        "from 1 to 65535",
+        "error: mmsc.proxy: 'http://p:0' is not a usable URL: its port '0' is not a number from 1 to 65535",
+        "error: receiver.forward_url: 'http://127.0.0.1:8o80/in' is not a usable URL: its port '8o80' is not a "
+        "number from 1 to 65535"]
+    (tmp_path / "mm7Config.xml").write_text(f'<vasp:MM7Config xmlns:vasp="{NAMESPACE}"><mmscIP>https://10.0.0.1:99999'
+                                            "</mmscIP></vasp:MM7Config>", encoding="utf-8")
+    assert "error: mmsc.urls: 'https://10.0.0.1:99999/mm7' is not a usable URL: its port '99999' is not a number from " \
+           "1 to 65535" in [str(p) for p in read_cmcc(tmp_path / "mm7Config.xml")[1]]
+
+    with pytest.raises(SystemExit) as exit_:  # (argparse's refusal of an option, as of any other)
+        main(["send", "--mmsc", "http://127.0.0.1:99999/mm7", "--to", "13800138000"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --mmsc: 'http://127.0.0.1:99999/mm7' is not a usable URL: its port '99999' is not a number " \
+           "from 1 to 65535" in err and "Traceback" not in err, err
+
+
 def test_version_help_says_all_the_command_prints(capsys):
     """`mm7bind version --help` spoke of two versions; the command prints the schema versions too."""
     import pytest

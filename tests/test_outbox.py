@@ -1633,3 +1633,22 @@ def test_a_message_sent_under_a_tag_is_encoded_once_and_its_claim_counts_its_byt
     assert result.ok and len(encodes) == 1
     own = sendonce.lease(client.config, len(request.body))
     assert own - timedelta(minutes=1) < leases[0] <= own
+
+
+def test_a_max_age_the_calendar_cannot_hold_is_refused_when_the_outbox_is_made(tmp_path):
+    """`max_age_hours = 99999999`, "never expire": taken, every message put in was refused with
+    "at=None is out of the range of times an item can be kept for" (its expiry past the year 9999),
+    1e12 hours with an OverflowError; 0 expired each item as it was put in. Refused where it is
+    given, by the outbox and by the configuration; a thousand years is still taken."""
+    from mm7bind.config import load
+    from mm7bind.store import KEEP_MAX, MemoryStore
+
+    client = mm7.Client("http://127.0.0.1:9/mm7", store=MemoryStore())
+    for max_age in (timedelta(hours=99999999), timedelta(0), timedelta(seconds=-1)):
+        with pytest.raises(ValueError, match=r"max_age must be a positive timedelta of at most 365000 days"):
+            Outbox(client, max_age=max_age)
+    item = Outbox(client, max_age=KEEP_MAX).put(mm7.SubmitReq(recipients=["+8613800000000"], subject="x"))
+    assert item.expires_at - item.next_at == KEEP_MAX
+    (tmp_path / "c.toml").write_text("[outbox]\nmax_age_hours = 99999999\n", encoding="utf-8")
+    assert [str(p) for p in load(tmp_path / "c.toml", env={})[1] if p.level == "error"] == [
+        f"error: outbox.max_age_hours: at most {KEEP_MAX.days * 24} (a thousand years)"]

@@ -99,7 +99,7 @@ def test_probe_of_a_tls_receiver_signed_by_a_private_ca_and_timeouts_refused_as_
         assert proc.stderr == ""
         proc = run("probe", srv.endpoint, "--version", "REL-6-MM7-1-4", "--ca", str(tls.ca_file))
         assert proc.returncode == 0 and "4 of 4 answered as they should" in proc.stdout, proc.stdout
-    for timeout in ("0", "-1", "nan"):
+    for timeout in ("0", "-1", "nan", "1e10"):  # (1e10: more than a socket's timeout holds)
         proc = run("probe", "http://127.0.0.1:1/mm7", "--timeout", timeout)
         assert proc.returncode == 2 and "not a positive number of seconds" in proc.stderr, proc.stderr
     # (a file without a certificate in it: said once, not as each request's failure to connect)
