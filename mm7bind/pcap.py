@@ -24,7 +24,7 @@ within a bound (`gunzip`); one cut short or damaged as far as it inflates, said.
 A capture is read as a stream (`CaptureStream`, from a file in pieces), each connection's messages
 made once it can change no more (closed both ways and a grace for retransmissions, or idle long):
 memory holds the open connections, not the capture. Several files (a ring buffer's) are read as one
-capture, in the order of their first packets' times; a connection captured twice, before and after
+capture, in the order of their packets' times (each file's the median of its first ones'); a connection captured twice, before and after
 an address translation, is read once; one packet timed far from the rest is not taken as the
 capture's time.
 """
@@ -36,6 +36,7 @@ import hashlib
 import os
 import re
 import stat
+import statistics
 import struct
 import zlib
 from bisect import bisect_right
@@ -323,36 +324,46 @@ def _opened_frames(source, first: list[str], notes: list[str]):
             first.append(f"{gunzipped.stopped}: read as far as it inflates")
 
 
-_FIRST_TIMES_TRIED = 64  # packets read at a file's start for the time of its first one with a time
+_ORDER_TIMES = 64  # packets read at a file's start for its time (see _order_time)
 
 
-def _first_time(path) -> float | None:
-    """When a capture file's first packet with a time was captured (None: none in its first
-    packets, or the file is no capture)."""
+def _order_time(times: list[float]) -> float | None:
+    """When a file's packets were captured, as several files are put in order: the median of its
+    first packets' times, not its first packet's (one bogus timestamp there, a year ahead or in
+    1970, put the file before or after all the others, and a connection spanning it and the next
+    was read in pieces). Ring buffer files do not overlap in time: each median lies within its
+    own file's span, so they are ordered as their first packets would order them."""
+    return statistics.median_low(times) if times else None
+
+
+def _file_time(path) -> float | None:
+    """A capture file's time (see _order_time; None: none of its first packets has a time, or the
+    file is no capture)."""
+    times: list[float] = []
     try:
         with open(path, "rb") as file:
             frames = _opened_frames(file, [], [])
             try:
-                for _, (_, when, _, _, _) in zip(range(_FIRST_TIMES_TRIED), frames):
+                for _, (_, when, _, _, _) in zip(range(_ORDER_TIMES), frames):
                     if when is not None:
-                        return when
+                        times.append(when)
             finally:
                 frames.close()
     except (OSError, DecodeError, LimitExceededError):
         pass
-    return None
+    return _order_time(times)
 
 
 def _files_frames(paths, first: list[str], notes: list[str], files: list[tuple[int, str]]):
     """The frames of several capture files read as one capture (a ring buffer's, `tcpdump -C/-W/-G`,
-    dumpcap's -b): in the order of their first packets' times, whatever the order given (a shell
+    dumpcap's -b): in the order of their times (see _order_time), whatever the order given (a shell
     glob puts file10 before file2), one file open at a time; what each file says is said under its
     name, and `files` gets each file's first packet number."""
     names = [os.fspath(p) for p in paths]
-    times = [_first_time(p) for p in names]
+    times = [_file_time(p) for p in names]
     # (files without a time, or no capture, after the others, in the order given: their notes say why)
     order = sorted(range(len(names)), key=lambda i: (times[i] is None, times[i] or 0.0))
-    first.append(f"{len(names)} files read as one capture, in the order of their first packets' times"
+    first.append(f"{len(names)} files read as one capture, in the order of their packets' times"
                  + ("" if order == sorted(order) else f" (not the order given): {', '.join(names[i] for i in order)}"))
     number = 0
     for i in order:

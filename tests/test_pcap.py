@@ -1512,8 +1512,31 @@ def test_a_ring_buffers_files_are_read_as_one_capture_in_time_order(tmp_path):
     assert (req.file, rsp.file) == (str(tmp_path / "ring.pcap1"), str(tmp_path / "ring.pcap10"))
     assert req.packet == 4 and rsp.packet == 1  # (in its own file: Wireshark's number when that file is opened)
     assert decoded(req).body.ELEMENT == "SubmitReq"
-    assert stream.notes == [(f"3 files read as one capture, in the order of their first packets' times (not the order "
+    assert stream.notes == [(f"3 files read as one capture, in the order of their packets' times (not the order "
                              f"given): {', '.join(names[i] for i in (0, 2, 1))}")]
+
+
+def test_a_file_whose_first_packet_has_a_bogus_timestamp_is_put_in_its_place_among_the_others(tmp_path):
+    """Several files were put in the order of their first packets' times: a file whose first packet
+    is timed in 1970 (or a year ahead) came before (after) all the others, and a connection spanning
+    it and the file before it was read in pieces. A file's time is the median of its first packets'."""
+    from mm7bind.pcap import CaptureStream, in_capture_order
+
+    request, response = submit()
+    names = ring_buffer(tmp_path)
+    second, last = tmp_path / "ring.pcap2", tmp_path / "ring.pcap10"
+    packets = conversation().packets
+    a, b = 6, len(packets) - 2 - -(-len(response) // 700)
+    later = conversation(Flow(client=("10.0.0.1", 40001), time=packets[-1].time + 120))  # (past the first's grace)
+    last.write_bytes(pcap(packets[b:] + later.packets))
+    for bogus in (packets[0].time + 365 * 86400, 0.0):
+        stray = Flow(client=("10.0.0.9", 5000), time=bogus).add(True, 0x02)  # (a SYN of another connection)
+        second.write_bytes(pcap([stray, *packets[a:b]]))
+        stream = CaptureStream(names)
+        req, rsp = in_capture_order([m for m in stream if "10.0.0.1:40000" in (m.source, m.destination)])
+        assert (req.body, rsp.body) == (request.split(b"\r\n\r\n", 1)[1], response.split(b"\r\n\r\n", 1)[1])
+        assert req.connection == rsp.connection
+        assert stream.notes[0].endswith(f"(not the order given): {names[0]}, {second}, {names[1]}"), stream.notes
 
 
 def test_inspect_and_validate_read_several_capture_files_as_one(tmp_path, capsys):
