@@ -114,6 +114,16 @@ class _Prefixed:
     def tell(self) -> int:  # (with fileno: a compressed capture's size left, for its bound)
         return self.file.tell() - len(self.head)
 
+    def seekable(self) -> bool:  # (a regular file: files joined with cat in it are read in time order)
+        try:
+            return self.file.seekable()
+        except (OSError, ValueError):
+            return False
+
+    def seek(self, position: int) -> int:
+        self.head = b""
+        return self.file.seek(position)
+
     def close(self) -> None:
         if self.file is not sys.stdin.buffer:
             self.file.close()

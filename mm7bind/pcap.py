@@ -8,7 +8,8 @@ sending host has the ones the network card fills in later.
 
 Read: pcap (either byte order, micro- or nanosecond times, the record headers of old patched
 libpcaps too: the "modified" format's, SuSE's, Red Hat's, Nokia's; files joined with cat, each with
-its own header, pcapng ones among them) and pcapng (any number of sections and interfaces,
+its own header, pcapng ones among them, read in the order of their times where the capture can be
+read again) and pcapng (any number of sections and interfaces,
 enhanced, simple and obsolete packet blocks, each interface's time resolution and offset); links
 Ethernet and Linux cooked (SLL, SLL2; VLAN tags included, stacked too), raw IP, BSD loopback; IPv4
 and IPv6 (extension headers walked), fragmented packets put back together; TCP segments in any
@@ -305,9 +306,11 @@ class CaptureStream:
                 [n for _, said in connection_notes for n in said], packet)
 
 
-def _opened_frames(source, first: list[str], notes: list[str]):
+def _opened_frames(source, first: list[str], notes: list[str], in_time_order: bool = True):
     """The frames of one capture (bytes or a binary file object, gzip-compressed or not; pcap and
-    pcapng files joined with cat in it)."""
+    pcapng files joined with cat in it: where they are out of time order and the capture can be
+    read again, `in_time_order`, in the order of their times)."""
+    start = _rewindable(source) if in_time_order else None  # (before any of it is read)
     src = _Source(source)
     head = bytes(src.peek(4096))
     gunzipped = None
@@ -317,11 +320,71 @@ def _opened_frames(source, first: list[str], notes: list[str]):
         gunzipped = Gunzipped(src, "the capture", None if size is None else size + len(src.buffer), partial=True)
         src = _Source(gunzipped)
         first.append("the capture is gzip-compressed: read inflated")
+    elif start is not None:
+        parts = _joined_parts(src)
+        order = sorted(range(len(parts)), key=lambda i: parts[i][2] or 0.0)
+        if len(parts) > 1 and None not in (t for _, _, t in parts) and order != sorted(order):
+            yield from _parts_in_time_order(source, start, parts, order, notes)
+            return
+        src = _source_at(source, start, 0)
     try:
         yield from _frames(src, notes)
     finally:
         if gunzipped is not None and gunzipped.stopped:
             first.append(f"{gunzipped.stopped}: read as far as it inflates")
+
+
+def _rewindable(source) -> int | None:
+    """Where a capture starts in `source`, if it can be read again from there (bytes, a regular
+    file), else None (a pipe)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return 0
+    try:
+        return source.tell() if source.seekable() else None
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _source_at(source, start: int, position: int) -> _Source:
+    """A capture read from `position` bytes past its `start` in `source` (see _rewindable)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        src = _Source(source)
+        src.at = position
+    else:
+        source.seek(start + position)
+        src = _Source(source)
+    src.position = position
+    return src
+
+
+def _joined_parts(src: _Source) -> list[tuple[int, int, float | None]]:
+    """The files joined with cat in a capture (pcap files, pcapng sections): each one's byte
+    position, the packets before it, and its time (see _order_time); none where the capture is
+    unreadable (said when it is read)."""
+    parts: list[tuple[int, int]] = []
+    times: list[list[float]] = []
+    try:
+        for _, when, _, _, _ in _frames(src, [], parts=parts):
+            times += [[] for _ in range(len(parts) - len(times))]
+            if when is not None and len(times[-1]) < _ORDER_TIMES:
+                times[-1].append(when)
+    except DecodeError:
+        return []
+    times += [[] for _ in range(len(parts) - len(times))]
+    return [(position, before, _order_time(t)) for (position, before), t in zip(parts, times)]
+
+
+def _parts_in_time_order(source, start: int, parts, order: list[int], notes: list[str]):
+    """The frames of a capture of files joined with cat out of time order (`cat new.pcap old.pcap`),
+    each file read in turn in the order of their times: a connection spanning two of them was read
+    in pieces, its end before its start and read once its grace had passed, its start then a
+    connection of its own. Each packet keeps its number in the capture as it is."""
+    notes.append(f"{len(parts)} files joined with cat (pcap files or pcapng sections, not merged with mergecap) are "
+                 "not in time order: read in the order of their packets' times, those at bytes "
+                 + ", ".join(str(parts[i][0]) for i in order))
+    for i in order:
+        position, before, _ = parts[i]
+        yield from _frames(_source_at(source, start, position), notes, before, alone=True)
 
 
 _ORDER_TIMES = 64  # packets read at a file's start for its time (see _order_time)
@@ -342,7 +405,7 @@ def _file_time(path) -> float | None:
     times: list[float] = []
     try:
         with open(path, "rb") as file:
-            frames = _opened_frames(file, [], [])
+            frames = _opened_frames(file, [], [], in_time_order=False)
             try:
                 for _, (_, when, _, _, _) in zip(range(_ORDER_TIMES), frames):
                     if when is not None:
@@ -441,26 +504,30 @@ class _Source:
 # -- files: (packet number, time, link type, frame, cut short) -------------------------------------
 
 
-def _frames(src: _Source, notes: list[str]):
+def _frames(src: _Source, notes: list[str], number: int = 0, parts: list | None = None, alone: bool = False):
+    """A capture's frames, numbered on from `number`. `parts` gets each file joined with cat's
+    (pcap file's, pcapng section's) byte position and the packets before it; `alone`: the first
+    file's frames alone."""
     head = bytes(src.peek(12))
     if not _starts_as_capture(head):
         raise DecodeError("not a packet capture (no pcap or pcapng header)")
-    number = 0
     while True:  # (a file of the other format joined after one: read on with its reader)
         reader = _pcap_frames if head[:4] in PCAP_MAGICS else _pcapng_frames
-        number = yield from reader(src, notes, number)
-        if number is None:
+        number = yield from reader(src, notes, number, parts, alone)
+        if number is None or alone:
             return
         head = bytes(src.peek(12))
         notes.append(f"a {'pcap' if head[:4] in PCAP_MAGICS else 'pcapng'} file's header at byte {src.position} "
                      "(files joined with cat, not mergecap): read on with its settings")
 
 
-def _pcap_frames(src: _Source, notes: list[str], number: int = 0):
-    """A pcap file's frames, and any pcap file's joined after it; the packets' count where a pcapng
-    file follows, else None. (From memory, frames are views: a big capture is not copied packet by
-    packet.)"""
+def _pcap_frames(src: _Source, notes: list[str], number: int = 0, parts: list | None = None, alone: bool = False):
+    """A pcap file's frames, and any pcap file's joined after it (not `alone`); the packets' count
+    where a pcapng file follows, else None. (From memory, frames are views: a big capture is not
+    copied packet by packet.)"""
     while True:  # (a file, and any other one joined after it)
+        if parts is not None:
+            parts.append((src.position, number))
         order, unit, heads = PCAP_MAGICS[bytes(src.peek(4))]
         header = src.peek(24)
         if len(header) < 24:
@@ -477,6 +544,8 @@ def _pcap_frames(src: _Source, notes: list[str], number: int = 0):
             if bytes(following[:4]) in _FILE_MAGICS and _another_pcapng(following):
                 return number
             if bytes(following[:4]) in _FILE_MAGICS and _another_pcap(following):
+                if alone:
+                    return None
                 # (files joined with cat: each has its header, its byte order, time unit and link its own;
                 # read as a record, the header was a packet of none, and the next its length out of a time)
                 notes.append(f"another pcap file's header at byte {src.position} (files joined with cat, not "
@@ -550,15 +619,22 @@ def _record_header(peek, order: str, unit: float, heads: tuple[int, ...]) -> int
     return best
 
 
-def _pcapng_frames(src: _Source, notes: list[str], number: int = 0):
-    """A pcapng file's frames; the packets' count where a pcap file follows, else None."""
+def _pcapng_frames(src: _Source, notes: list[str], number: int = 0, parts: list | None = None, alone: bool = False):
+    """A pcapng file's frames (its first section's alone where `alone`); the packets' count where a
+    pcap file follows, else None."""
     order = "<"
     interfaces: list[tuple[int, float, int, int]] = []  # (link type, seconds per time unit, snapshot length,
     #                                                       seconds added to its times)
+    sections = 0
     while len(head := src.peek(12)) == 12:
         if _another_pcap(head):
             return number
         if head[:4] == PCAPNG_MAGIC:  # a section: its own byte order and interfaces
+            sections += 1
+            if alone and sections > 1:
+                return None
+            if parts is not None:
+                parts.append((src.position, number))
             order = _PCAPNG_BYTE_ORDERS.get(bytes(head[8:12]), ">")
             interfaces = []
         kind, length = struct.unpack_from(order + "II", head, 0)

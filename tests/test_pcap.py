@@ -1212,6 +1212,8 @@ def test_a_capture_joined_out_of_time_order_reads_a_connection_on_both_sides_of_
     the old file and ended in the new one comes with its end first. Its SYN, coming after its other
     packets, was taken for a new connection on the same ports: the request split in two, neither
     read whole. A SYN from before a connection's first packet is its own; the step back is said."""
+    from mm7bind.pcap import read_capture_file
+
     request, response = submit()
     flow = Flow(time=1764000000.0).open()
     flow.send(True, request[:1000])
@@ -1220,7 +1222,8 @@ def test_a_capture_joined_out_of_time_order_reads_a_connection_on_both_sides_of_
     flow.send(True, request[1000:])
     flow.send(False, response)
     newer = flow.close().packets[len(older):]
-    capture = read_capture(pcapng([[("ethernet", 6, newer)], [("ethernet", 6, older)]]))
+    # (from a pipe, read once as it comes: the files joined in it are not put in time order first)
+    capture = read_capture_file(Trickle(pcapng([[("ethernet", 6, newer)], [("ethernet", 6, older)]]), 1 << 20))
     assert [(m.connection, m.start_line, m.body) for m in capture.messages] == [
         (1, "POST /mm7 HTTP/1.1", request.split(b"\r\n\r\n", 1)[1]),
         (1, "HTTP/1.1 200 OK", response.split(b"\r\n\r\n", 1)[1])]
@@ -1232,10 +1235,67 @@ def test_a_capture_joined_out_of_time_order_reads_a_connection_on_both_sides_of_
     assert read_capture(pcapng([[("ethernet", 6, older)], [("ethernet", 6, newer)]])).notes == []
 
 
+def starting(packets: list[Packet], data: bytes, nth: int = 1) -> int:
+    """The number, from 1, of the `nth` of `packets` whose TCP payload begins with `data`."""
+    found = [n for n, p in enumerate(packets, 1) if p.ip[40:].startswith(data)]
+    return found[nth - 1]
+
+
+@pytest.mark.parametrize("join", ["pcap", "pcapng", "pcapng+pcap"])
+def test_files_joined_with_cat_out_of_time_order_are_read_in_time_order(tmp_path, capsys, join):
+    """`cat new.pcap old.pcap`, a connection begun in the old file and ended in the new one, the new
+    file going on past its grace: read in the file's order, its end was read before its start came,
+    the request cut short and the rest "no HTTP message". A capture that can be read again (bytes, a
+    file, not a pipe) has its joined files read in the order of their times; each packet keeps its
+    number in the file as it is (Wireshark's, where it reads it: pcapng sections)."""
+    from mm7bind.cli import main
+    from mm7bind.pcap import read_capture_file
+
+    request, response = submit()
+    flow = Flow(time=1764000000.0).open()
+    flow.send(True, request[:1000])
+    older = list(flow.packets)
+    flow.time += 5  # (the file rotated)
+    flow.send(True, request[1000:])
+    flow.send(False, response)
+    newer = flow.close().packets[len(older):]
+    other = conversation(Flow(client=("10.0.0.1", 40001), time=newer[-1].time + 120))
+    first = newer + other.packets
+    if join == "pcap":
+        parts = [pcap(first), pcap(older, nano=True)]
+    elif join == "pcapng":
+        parts = [pcapng([[("ethernet", 6, first)]]), pcapng([[("sll", 9, older)]], order=">")]
+    else:
+        parts = [pcapng([[("ethernet", 6, first)]]), pcap(older, link="sll2")]
+    data = b"".join(parts)
+    path = tmp_path / "joined.pcap"
+    path.write_bytes(data)
+    with path.open("rb") as file:
+        for capture in (read_capture(data), read_capture_file(file)):
+            assert [(m.connection, m.start_line, m.body, m.packet) for m in capture.messages] == [
+                (1, "POST /mm7 HTTP/1.1", request.split(b"\r\n\r\n", 1)[1], len(first) + 4),
+                (1, "HTTP/1.1 200 OK", response.split(b"\r\n\r\n", 1)[1], starting(first, b"HTTP/1.1")),
+                (2, "POST /mm7 HTTP/1.1", request.split(b"\r\n\r\n", 1)[1], starting(first, b"POST")),
+                (2, "HTTP/1.1 200 OK", response.split(b"\r\n\r\n", 1)[1], starting(first, b"HTTP/1.1", 2))], \
+                capture.notes
+            assert capture.notes == [
+                "2 files joined with cat (pcap files or pcapng sections, not merged with mergecap) are not in time "
+                f"order: read in the order of their packets' times, those at bytes {len(parts[0])}, 0"]
+    assert main(["validate", str(path)]) == 0
+    assert [line.split(":", 1)[0] for line in capsys.readouterr().out.splitlines()] == [
+        f"{path}#{n} (10.0.0.{c}" for n, c in ((1, 1), (2, 2), (3, 1), (4, 2))]
+    # (in time order: read in one pass as before, nothing said of the order)
+    in_order = read_capture(b"".join(reversed(parts)))
+    assert [m.body for m in in_order.messages] == [m.body for m in capture.messages]
+    assert not any("time order" in n for n in in_order.notes), in_order.notes
+
+
 def test_a_connection_read_already_is_not_given_the_packets_from_before_it_as_late_ones():
     """The same, the new file long enough for the connection to be read before the old file's part
     of it comes: those bytes were taken for late retransmissions of it and dropped (said as such).
     From before its first packet, they are no retransmission: read as a connection of their own."""
+    from mm7bind.pcap import read_capture_file
+
     request, response = submit()
     flow = Flow(time=1764000000.0).open()
     flow.send(True, request[:1000])
@@ -1245,14 +1305,15 @@ def test_a_connection_read_already_is_not_given_the_packets_from_before_it_as_la
     flow.send(False, response)
     newer = flow.close().packets[3 + len(older):]
     other = conversation(Flow(client=("10.0.0.1", 40001), time=newer[-1].time + 120))
-    capture = read_capture(pcapng([[("ethernet", 6, newer + other.packets)], [("ethernet", 6, older)]]))
+    piped = functools.partial(Trickle, step=1 << 20)  # (read once as it comes: see the test before)
+    capture = read_capture_file(piped(pcapng([[("ethernet", 6, newer + other.packets)], [("ethernet", 6, older)]])))
     heads = [(m.connection, m.start_line) for m in capture.messages]
     assert (3, "POST /mm7 HTTP/1.1") in heads, heads
     assert not any("came after it had closed" in n for n in capture.notes), capture.notes
     # (but a copy of bytes read, as a second capture of the same traffic, its clock behind, joined after
     # the first has them, is no connection of its own: dropped as before)
     copies = [Packet(p.time - 30, p.ip) for p in newer if len(p.ip) > 60]
-    again = read_capture(pcapng([[("ethernet", 6, newer + other.packets)], [("ethernet", 6, copies)]]))
+    again = read_capture_file(piped(pcapng([[("ethernet", 6, newer + other.packets)], [("ethernet", 6, copies)]])))
     assert [(m.connection, m.start_line) for m in again.messages] == [
         (1, "HTTP/1.1 200 OK"), (2, "POST /mm7 HTTP/1.1"), (2, "HTTP/1.1 200 OK")], again.notes
 
