@@ -508,8 +508,12 @@ def test_inspect_and_validate_read_a_capture(tmp_path):
     proc = run("validate", str(path))
     assert proc.returncode == 2, proc.stdout  # the third one is no MM7 message
     lines = proc.stdout.splitlines()
-    assert lines[0].startswith(f"{path}#1 (10.0.0.1:40000 → 10.0.0.2:8080: POST /mm7 HTTP/1.1): valid (SubmitReq")
-    assert lines[1].startswith(f"{path}#2 (10.0.0.2:8080 → 10.0.0.1:40000: HTTP/1.1 200 OK): valid (SubmitRsp")
+    # (with the packet each began in: Wireshark's frame number, the SYN, SYN-ACK and ACK before the request)
+    answered = starting(flow.packets, b"HTTP/1.1")
+    assert lines[0].startswith(f"{path}#1 (packet 4, 10.0.0.1:40000 → 10.0.0.2:8080: POST /mm7 HTTP/1.1): valid "
+                               "(SubmitReq")
+    assert lines[1].startswith(f"{path}#2 (packet {answered}, 10.0.0.2:8080 → 10.0.0.1:40000: HTTP/1.1 200 OK): "
+                               "valid (SubmitRsp")
     assert "#3" in lines[2] and "unreadable" in lines[2]
     proc = run("validate", "--json", str(path))
     found = json.loads(proc.stdout)
@@ -1282,8 +1286,8 @@ def test_files_joined_with_cat_out_of_time_order_are_read_in_time_order(tmp_path
                 "2 files joined with cat (pcap files or pcapng sections, not merged with mergecap) are not in time "
                 f"order: read in the order of their packets' times, those at bytes {len(parts[0])}, 0"]
     assert main(["validate", str(path)]) == 0
-    assert [line.split(":", 1)[0] for line in capsys.readouterr().out.splitlines()] == [
-        f"{path}#{n} (10.0.0.{c}" for n, c in ((1, 1), (2, 2), (3, 1), (4, 2))]
+    assert [line.split(" →", 1)[0] for line in capsys.readouterr().out.splitlines()] == [
+        f"{path}#{n} (packet {m.packet}, {m.source}" for n, m in enumerate(capture.messages, 1)]
     # (in time order: read in one pass as before, nothing said of the order)
     in_order = read_capture(b"".join(reversed(parts)))
     assert [m.body for m in in_order.messages] == [m.body for m in capture.messages]
@@ -1615,6 +1619,9 @@ def test_inspect_and_validate_read_several_capture_files_as_one(tmp_path, capsys
     found = json.loads(capsys.readouterr().out)
     assert [(f["path"], f["result"]) for f in found] == [(str(tmp_path / "other.xml"), "valid"),
                                                          (f"{names[0]}#1", "valid"), (f"{names[1]}#1", "valid")]
+    assert main(["validate", *names]) == 0  # (each with its packet's number in its own file, as Wireshark has it)
+    assert [line.split(" →", 1)[0] for line in capsys.readouterr().out.splitlines()] == [
+        f"{names[0]}#1 (packet 4, 10.0.0.1:40000", f"{names[1]}#1 (packet 1, 10.0.0.2:8080"]
     assert main(["inspect", names[0], str(tmp_path / "other.xml")]) == 2
     assert "other.xml is no packet capture" in json.loads(capsys.readouterr().out)["message"]
 
