@@ -25,9 +25,9 @@ within a bound (`gunzip`); one cut short or damaged as far as it inflates, said.
 A capture is read as a stream (`CaptureStream`, from a file in pieces), each connection's messages
 made once it can change no more (closed both ways and a grace for retransmissions, or idle long):
 memory holds the open connections, not the capture. Several files (a ring buffer's) are read as one
-capture, in the order of their packets' times (each file's the median of its first ones'); a connection captured twice, before and after
-an address translation, is read once; one packet timed far from the rest is not taken as the
-capture's time.
+capture, in the order of their packets' times (each file's the median of its first ones'); a
+connection captured twice, before and after an address translation, is read once; one packet timed
+far from the rest is not taken as the capture's time.
 """
 
 from __future__ import annotations
@@ -373,7 +373,13 @@ def _joined_parts(src: _Source) -> list[tuple[int, int, float | None]]:
     except DecodeError:
         return []
     times += [[] for _ in range(len(parts) - len(times))]
-    return [(position, before, _order_time(t)) for (position, before), t in zip(parts, times)]
+    out, last = [], None
+    for (position, before), t in zip(parts, times):
+        # (one without a time, no packets or pcapng's simple ones, stays after the one before it)
+        when = _order_time(t)
+        last = last if when is None else when
+        out.append((position, before, last))
+    return out
 
 
 def _parts_in_time_order(source, start: int, parts, order: list[int], notes: list[str]):
