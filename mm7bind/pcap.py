@@ -16,10 +16,10 @@ and IPv6 (extension headers walked), fragmented packets put back together; TCP s
 order, repeated or overlapping, streams of any length; HTTP/1.x messages, a request's body left
 unsent after an early answer to its `Expect: 100-continue` told apart. What cannot be read (a
 packet cut short by the snapshot length, a segment or a fragment never captured, overlapping
-fragments, a connection that is not HTTP, a link of another kind) is said in `notes`, and reading
-goes on from the next message it can find; a record or block whose length no packet has, or a
-pcapng block whose length at its end is not the one at its start (a damaged file), ends the reading
-there, said too (as Wireshark stops there). A gzip-compressed capture is read inflated in pieces,
+fragments, a connection that is not HTTP, a link of another kind, a tunnel's packets) is said in
+`notes`, and reading goes on from the next message it can find; a record or block whose length no
+packet has, or a pcapng block whose length at its end is not the one at its start (a damaged file),
+ends the reading there, said too (as Wireshark stops there). A gzip-compressed capture is read inflated in pieces,
 within a bound (`gunzip`); one cut short or damaged as far as it inflates, said.
 
 A capture is read as a stream (`CaptureStream`, from a file in pieces), each connection's messages
@@ -744,6 +744,18 @@ _TOO_MANY_PENDING = (f"fragmented IP packet(s) dropped unfinished: more than {MA
                      "fragments at once")
 _BAD_EXTENSIONS = "IPv6 packet(s) whose extension headers are out of place, repeated or cut short, skipped"
 _TOO_MANY_EXTENSIONS = f"IPv6 packet(s) with more than {MAX_EXTENSION_HEADERS} extension headers, skipped"
+# Tunnels whose traffic is not unwrapped: IP in IP (IPv4, IPv6 inside), GRE, and over UDP VXLAN (IANA's
+# port, Linux's and flannel's) and Geneve. A capture on a Kubernetes node's or a VPN gateway's outer
+# interface has its HTTP in them alone, and was read as nothing at all without a word.
+_TUNNELS, _UDP, _TUNNEL_PORTS = frozenset((4, 41, 47)), 17, frozenset((4789, 8472, 6081))
+_TUNNELLED = ("packet(s) tunnelled (IP in IP, GRE, VXLAN or Geneve: an overlay network's, a VPN's), the TCP in them "
+              "not read: capture inside the tunnel (on the container's, the pod's or the tunnel's own interface)")
+
+
+def _tunnel(protocol: int, payload) -> bool:
+    """Whether an IP packet's payload of `protocol` is a tunnel's (see _TUNNELS)."""
+    return protocol in _TUNNELS or (protocol == _UDP and len(payload) >= 4
+                                    and int.from_bytes(payload[2:4], "big") in _TUNNEL_PORTS)
 
 
 class _Datagram:
@@ -805,6 +817,8 @@ class _IP:
             header = (ip[0] & 0x0F) * 4
             total, ident, flags_offset = struct.unpack_from("!HHH", ip, 2)
             if ip[9] != _TCP or header < 20:
+                if header >= 20 and not flags_offset & 0x1FFF and _tunnel(ip[9], ip[header:]):  # (a first fragment too)
+                    self.problem(_TUNNELLED, number)
                 return None
             end = total if header <= total <= len(ip) else len(ip)  # (less Ethernet padding)
             cut = cut or total > len(ip)
@@ -846,6 +860,8 @@ class _IP:
                     return None
                 nxt, pos = found
             if nxt != _TCP:
+                if _tunnel(nxt, ip[pos:end]):
+                    self.problem(_TUNNELLED, number)
                 return None
             segment = ip[pos:end]
         else:

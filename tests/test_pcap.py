@@ -19,7 +19,7 @@ import mm7bind as mm7
 from mm7bind.errors import DecodeError
 from mm7bind.pcap import is_packet_capture, read_capture
 
-from .pcapgen import ACK, PSH, RST, Flow, Packet, http, pcap, pcapng, pcapng_simple
+from .pcapgen import ACK, PSH, RST, Flow, Packet, ethernet, http, pcap, pcapng, pcapng_simple
 from .test_commands import ENV, ROOT, run
 
 MB = "multipart/related"
@@ -319,6 +319,35 @@ def test_packets_on_a_link_that_is_not_read_are_said(tmp_path):
     path.write_bytes(bytes(data))
     proc = run("validate", "--json", str(path))
     assert "link type 127, which is not read" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_tunnelled_packets_are_said_not_read_as_nothing():
+    """A capture on an overlay network's outer interface (a Kubernetes node's: VXLAN, Geneve), or a
+    VPN gateway's (GRE, IP in IP), has its HTTP inside tunnels: it was read as no message at all,
+    nothing said. Such packets are counted and said (their TCP is not unwrapped)."""
+    from .pcapgen import ipv6_packet
+
+    inner = conversation().packets
+    ip4 = functools.partial(struct.pack, "!BBHHHBBH4s4s", 0x45, 0)
+
+    def outer(protocol: int, payload: bytes) -> bytes:
+        return ip4(20 + len(payload), 7, 0, 64, protocol, 0, bytes([192, 0, 2, 1]), bytes([192, 0, 2, 2])) + payload
+
+    def udp(port: int, payload: bytes) -> bytes:
+        return struct.pack("!HHHH", 40000, port, 8 + len(payload), 0) + payload
+
+    vxlan = b"\x08\x00\x00\x00\x00\x00\x01\x00"
+    tunnelled = [outer(4, inner[0].ip), outer(47, b"\x00\x00\x08\x00" + inner[1].ip),
+                 outer(17, udp(4789, vxlan + ethernet(inner[2].ip))), outer(17, udp(8472, vxlan + ethernet(inner[3].ip))),
+                 ipv6_packet(17, udp(6081, bytes(8) + inner[4].ip)), ipv6_packet(4, inner[5].ip)]
+    capture = read_capture(pcap([Packet(1764000000.0 + n, ip) for n, ip in enumerate(tunnelled)], link="raw"))
+    assert capture.messages == []
+    assert capture.notes == [
+        "6 packet(s) tunnelled (IP in IP, GRE, VXLAN or Geneve: an overlay network's, a VPN's), the TCP in them not "
+        "read: capture inside the tunnel (on the container's, the pod's or the tunnel's own interface) (the first: "
+        "packet 1)"]
+    # (other UDP, DNS say, is no tunnel: nothing said of it)
+    assert read_capture(pcap([Packet(1764000000.0, outer(17, udp(53, bytes(12))))], link="raw")).notes == []
 
 
 def test_a_gzip_compressed_capture_is_read_inflated(tmp_path):
