@@ -114,6 +114,16 @@ class _Prefixed:
     def tell(self) -> int:  # (with fileno: a compressed capture's size left, for its bound)
         return self.file.tell() - len(self.head)
 
+    def seekable(self) -> bool:  # (a regular file: files joined with cat in it are read in time order)
+        try:
+            return self.file.seekable()
+        except (OSError, ValueError):
+            return False
+
+    def seek(self, position: int) -> int:
+        self.head = b""
+        return self.file.seek(position)
+
     def close(self) -> None:
         if self.file is not sys.stdin.buffer:
             self.file.close()
@@ -423,7 +433,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             where = printable(f["path"])  # (a file name in a folder given is anyone's)
             if "capture" in f:
                 c = f["capture"]
-                where += f" ({c['from']} → {c['to']}: {printable(c['start_line'])})"
+                # (the packet its first byte came in: Wireshark's frame number, in FILE, to find it there)
+                where += f" (packet {c['packet']}, {c['from']} → {c['to']}: {printable(c['start_line'])})"
             # (errors and deviations quote what the file holds: no escape sequence reaches the terminal)
             if f["result"] == "unreadable":  # (each file as it is read: a big folder shows progress)
                 print(f"{where}: unreadable: {printable(f['error'])}")

@@ -8,25 +8,26 @@ sending host has the ones the network card fills in later.
 
 Read: pcap (either byte order, micro- or nanosecond times, the record headers of old patched
 libpcaps too: the "modified" format's, SuSE's, Red Hat's, Nokia's; files joined with cat, each with
-its own header, pcapng ones among them) and pcapng (any number of sections and interfaces,
+its own header, pcapng ones among them, read in the order of their times where the capture can be
+read again) and pcapng (any number of sections and interfaces,
 enhanced, simple and obsolete packet blocks, each interface's time resolution and offset); links
 Ethernet and Linux cooked (SLL, SLL2; VLAN tags included, stacked too), raw IP, BSD loopback; IPv4
 and IPv6 (extension headers walked), fragmented packets put back together; TCP segments in any
 order, repeated or overlapping, streams of any length; HTTP/1.x messages, a request's body left
 unsent after an early answer to its `Expect: 100-continue` told apart. What cannot be read (a
 packet cut short by the snapshot length, a segment or a fragment never captured, overlapping
-fragments, a connection that is not HTTP, a link of another kind) is said in `notes`, and reading
-goes on from the next message it can find; a record or block whose length no packet has, or a
-pcapng block whose length at its end is not the one at its start (a damaged file), ends the reading
-there, said too (as Wireshark stops there). A gzip-compressed capture is read inflated in pieces,
+fragments, a connection that is not HTTP, a link of another kind, a tunnel's packets) is said in
+`notes`, and reading goes on from the next message it can find; a record or block whose length no
+packet has, or a pcapng block whose length at its end is not the one at its start (a damaged file),
+ends the reading there, said too (as Wireshark stops there). A gzip-compressed capture is read inflated in pieces,
 within a bound (`gunzip`); one cut short or damaged as far as it inflates, said.
 
 A capture is read as a stream (`CaptureStream`, from a file in pieces), each connection's messages
 made once it can change no more (closed both ways and a grace for retransmissions, or idle long):
 memory holds the open connections, not the capture. Several files (a ring buffer's) are read as one
-capture, in the order of their first packets' times; a connection captured twice, before and after
-an address translation, is read once; one packet timed far from the rest is not taken as the
-capture's time.
+capture, in the order of their packets' times (each file's the median of its first ones'); a
+connection captured twice, before and after an address translation, is read once; one packet timed
+far from the rest is not taken as the capture's time.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import hashlib
 import os
 import re
 import stat
+import statistics
 import struct
 import zlib
 from bisect import bisect_right
@@ -304,9 +306,11 @@ class CaptureStream:
                 [n for _, said in connection_notes for n in said], packet)
 
 
-def _opened_frames(source, first: list[str], notes: list[str]):
+def _opened_frames(source, first: list[str], notes: list[str], in_time_order: bool = True):
     """The frames of one capture (bytes or a binary file object, gzip-compressed or not; pcap and
-    pcapng files joined with cat in it)."""
+    pcapng files joined with cat in it: where they are out of time order and the capture can be
+    read again, `in_time_order`, in the order of their times)."""
+    start = _rewindable(source) if in_time_order else None  # (before any of it is read)
     src = _Source(source)
     head = bytes(src.peek(4096))
     gunzipped = None
@@ -316,6 +320,14 @@ def _opened_frames(source, first: list[str], notes: list[str]):
         gunzipped = Gunzipped(src, "the capture", None if size is None else size + len(src.buffer), partial=True)
         src = _Source(gunzipped)
         first.append("the capture is gzip-compressed: read inflated")
+    elif start is not None:
+        # (walked once for its files' headers first: a fifth or so of the time its reading takes)
+        parts = _joined_parts(_source_at(source, start, 0))
+        order = sorted(range(len(parts)), key=lambda i: parts[i][2] or 0.0)
+        if len(parts) > 1 and None not in (t for _, _, t in parts) and order != sorted(order):
+            yield from _parts_in_time_order(source, start, parts, order, notes)
+            return
+        src = _source_at(source, start, 0)  # (from its start again)
     try:
         yield from _frames(src, notes)
     finally:
@@ -323,36 +335,106 @@ def _opened_frames(source, first: list[str], notes: list[str]):
             first.append(f"{gunzipped.stopped}: read as far as it inflates")
 
 
-_FIRST_TIMES_TRIED = 64  # packets read at a file's start for the time of its first one with a time
+def _rewindable(source) -> int | None:
+    """Where a capture starts in `source`, if it can be read again from there (bytes, a regular
+    file), else None (a pipe)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return 0
+    try:
+        return source.tell() if source.seekable() else None
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
-def _first_time(path) -> float | None:
-    """When a capture file's first packet with a time was captured (None: none in its first
-    packets, or the file is no capture)."""
+def _source_at(source, start: int, position: int) -> _Source:
+    """A capture read from `position` bytes past its `start` in `source` (see _rewindable)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        src = _Source(source)
+        src.at = position
+    else:
+        source.seek(start + position)
+        src = _Source(source)
+    src.position = position
+    return src
+
+
+def _joined_parts(src: _Source) -> list[tuple[int, int, float | None]]:
+    """The files joined with cat in a capture (pcap files, pcapng sections): each one's byte
+    position, the packets before it, and its time (see _order_time); none where the capture is
+    unreadable (said when it is read)."""
+    parts: list[tuple[int, int]] = []
+    times: list[list[float]] = []
+    try:
+        for _, when, _, _, _ in _frames(src, [], parts=parts):
+            if len(times) < len(parts):
+                times += [[] for _ in range(len(parts) - len(times))]
+            if when is not None and len(times[-1]) < _ORDER_TIMES:
+                times[-1].append(when)
+    except DecodeError:
+        return []
+    times += [[] for _ in range(len(parts) - len(times))]
+    out, last = [], None
+    for (position, before), t in zip(parts, times):
+        # (one without a time, no packets or pcapng's simple ones, stays after the one before it)
+        when = _order_time(t)
+        last = last if when is None else when
+        out.append((position, before, last))
+    return out
+
+
+def _parts_in_time_order(source, start: int, parts, order: list[int], notes: list[str]):
+    """The frames of a capture of files joined with cat out of time order (`cat new.pcap old.pcap`),
+    each file read in turn in the order of their times: a connection spanning two of them was read
+    in pieces, its end before its start and read once its grace had passed, its start then a
+    connection of its own. Each packet keeps its number in the capture as it is."""
+    notes.append(f"{len(parts)} files joined with cat (pcap files or pcapng sections, not merged with mergecap) are "
+                 "not in time order: read in the order of their packets' times, those at bytes "
+                 + ", ".join(str(parts[i][0]) for i in order))
+    for i in order:
+        position, before, _ = parts[i]
+        yield from _frames(_source_at(source, start, position), notes, before, alone=True)
+
+
+_ORDER_TIMES = 64  # packets read at a file's start for its time (see _order_time)
+
+
+def _order_time(times: list[float]) -> float | None:
+    """When a file's packets were captured, as several files are put in order: the median of its
+    first packets' times, not its first packet's (one bogus timestamp there, a year ahead or in
+    1970, put the file before or after all the others, and a connection spanning it and the next
+    was read in pieces). Ring buffer files do not overlap in time: each median lies within its
+    own file's span, so they are ordered as their first packets would order them."""
+    return statistics.median_low(times) if times else None
+
+
+def _file_time(path) -> float | None:
+    """A capture file's time (see _order_time; None: none of its first packets has a time, or the
+    file is no capture)."""
+    times: list[float] = []
     try:
         with open(path, "rb") as file:
-            frames = _opened_frames(file, [], [])
+            frames = _opened_frames(file, [], [], in_time_order=False)
             try:
-                for _, (_, when, _, _, _) in zip(range(_FIRST_TIMES_TRIED), frames):
+                for _, (_, when, _, _, _) in zip(range(_ORDER_TIMES), frames):
                     if when is not None:
-                        return when
+                        times.append(when)
             finally:
                 frames.close()
     except (OSError, DecodeError, LimitExceededError):
         pass
-    return None
+    return _order_time(times)
 
 
 def _files_frames(paths, first: list[str], notes: list[str], files: list[tuple[int, str]]):
     """The frames of several capture files read as one capture (a ring buffer's, `tcpdump -C/-W/-G`,
-    dumpcap's -b): in the order of their first packets' times, whatever the order given (a shell
+    dumpcap's -b): in the order of their times (see _order_time), whatever the order given (a shell
     glob puts file10 before file2), one file open at a time; what each file says is said under its
     name, and `files` gets each file's first packet number."""
     names = [os.fspath(p) for p in paths]
-    times = [_first_time(p) for p in names]
+    times = [_file_time(p) for p in names]
     # (files without a time, or no capture, after the others, in the order given: their notes say why)
     order = sorted(range(len(names)), key=lambda i: (times[i] is None, times[i] or 0.0))
-    first.append(f"{len(names)} files read as one capture, in the order of their first packets' times"
+    first.append(f"{len(names)} files read as one capture, in the order of their packets' times"
                  + ("" if order == sorted(order) else f" (not the order given): {', '.join(names[i] for i in order)}"))
     number = 0
     for i in order:
@@ -430,26 +512,30 @@ class _Source:
 # -- files: (packet number, time, link type, frame, cut short) -------------------------------------
 
 
-def _frames(src: _Source, notes: list[str]):
+def _frames(src: _Source, notes: list[str], number: int = 0, parts: list | None = None, alone: bool = False):
+    """A capture's frames, numbered on from `number`. `parts` gets each file joined with cat's
+    (pcap file's, pcapng section's) byte position and the packets before it; `alone`: the first
+    file's frames alone."""
     head = bytes(src.peek(12))
     if not _starts_as_capture(head):
         raise DecodeError("not a packet capture (no pcap or pcapng header)")
-    number = 0
     while True:  # (a file of the other format joined after one: read on with its reader)
         reader = _pcap_frames if head[:4] in PCAP_MAGICS else _pcapng_frames
-        number = yield from reader(src, notes, number)
-        if number is None:
+        number = yield from reader(src, notes, number, parts, alone)
+        if number is None or alone:
             return
         head = bytes(src.peek(12))
         notes.append(f"a {'pcap' if head[:4] in PCAP_MAGICS else 'pcapng'} file's header at byte {src.position} "
                      "(files joined with cat, not mergecap): read on with its settings")
 
 
-def _pcap_frames(src: _Source, notes: list[str], number: int = 0):
-    """A pcap file's frames, and any pcap file's joined after it; the packets' count where a pcapng
-    file follows, else None. (From memory, frames are views: a big capture is not copied packet by
-    packet.)"""
+def _pcap_frames(src: _Source, notes: list[str], number: int = 0, parts: list | None = None, alone: bool = False):
+    """A pcap file's frames, and any pcap file's joined after it (not `alone`); the packets' count
+    where a pcapng file follows, else None. (From memory, frames are views: a big capture is not
+    copied packet by packet.)"""
     while True:  # (a file, and any other one joined after it)
+        if parts is not None:
+            parts.append((src.position, number))
         order, unit, heads = PCAP_MAGICS[bytes(src.peek(4))]
         header = src.peek(24)
         if len(header) < 24:
@@ -466,6 +552,8 @@ def _pcap_frames(src: _Source, notes: list[str], number: int = 0):
             if bytes(following[:4]) in _FILE_MAGICS and _another_pcapng(following):
                 return number
             if bytes(following[:4]) in _FILE_MAGICS and _another_pcap(following):
+                if alone:
+                    return None
                 # (files joined with cat: each has its header, its byte order, time unit and link its own;
                 # read as a record, the header was a packet of none, and the next its length out of a time)
                 notes.append(f"another pcap file's header at byte {src.position} (files joined with cat, not "
@@ -539,15 +627,22 @@ def _record_header(peek, order: str, unit: float, heads: tuple[int, ...]) -> int
     return best
 
 
-def _pcapng_frames(src: _Source, notes: list[str], number: int = 0):
-    """A pcapng file's frames; the packets' count where a pcap file follows, else None."""
+def _pcapng_frames(src: _Source, notes: list[str], number: int = 0, parts: list | None = None, alone: bool = False):
+    """A pcapng file's frames (its first section's alone where `alone`); the packets' count where a
+    pcap file follows, else None."""
     order = "<"
     interfaces: list[tuple[int, float, int, int]] = []  # (link type, seconds per time unit, snapshot length,
     #                                                       seconds added to its times)
+    sections = 0
     while len(head := src.peek(12)) == 12:
         if _another_pcap(head):
             return number
         if head[:4] == PCAPNG_MAGIC:  # a section: its own byte order and interfaces
+            sections += 1
+            if alone and sections > 1:
+                return None
+            if parts is not None:
+                parts.append((src.position, number))
             order = _PCAPNG_BYTE_ORDERS.get(bytes(head[8:12]), ">")
             interfaces = []
         kind, length = struct.unpack_from(order + "II", head, 0)
@@ -649,6 +744,18 @@ _TOO_MANY_PENDING = (f"fragmented IP packet(s) dropped unfinished: more than {MA
                      "fragments at once")
 _BAD_EXTENSIONS = "IPv6 packet(s) whose extension headers are out of place, repeated or cut short, skipped"
 _TOO_MANY_EXTENSIONS = f"IPv6 packet(s) with more than {MAX_EXTENSION_HEADERS} extension headers, skipped"
+# Tunnels whose traffic is not unwrapped: IP in IP (IPv4, IPv6 inside), GRE, and over UDP VXLAN (IANA's
+# port, Linux's and flannel's) and Geneve. A capture on a Kubernetes node's or a VPN gateway's outer
+# interface has its HTTP in them alone, and was read as nothing at all without a word.
+_TUNNELS, _UDP, _TUNNEL_PORTS = frozenset((4, 41, 47)), 17, frozenset((4789, 8472, 6081))
+_TUNNELLED = ("packet(s) tunnelled (IP in IP, GRE, VXLAN or Geneve: an overlay network's, a VPN's), the TCP in them "
+              "not read: capture inside the tunnel (on the container's, the pod's or the tunnel's own interface)")
+
+
+def _tunnel(protocol: int, payload) -> bool:
+    """Whether an IP packet's payload of `protocol` is a tunnel's (see _TUNNELS)."""
+    return protocol in _TUNNELS or (protocol == _UDP and len(payload) >= 4
+                                    and int.from_bytes(payload[2:4], "big") in _TUNNEL_PORTS)
 
 
 class _Datagram:
@@ -710,6 +817,8 @@ class _IP:
             header = (ip[0] & 0x0F) * 4
             total, ident, flags_offset = struct.unpack_from("!HHH", ip, 2)
             if ip[9] != _TCP or header < 20:
+                if header >= 20 and not flags_offset & 0x1FFF and _tunnel(ip[9], ip[header:]):  # (a first fragment too)
+                    self.problem(_TUNNELLED, number)
                 return None
             end = total if header <= total <= len(ip) else len(ip)  # (less Ethernet padding)
             cut = cut or total > len(ip)
@@ -751,6 +860,8 @@ class _IP:
                     return None
                 nxt, pos = found
             if nxt != _TCP:
+                if _tunnel(nxt, ip[pos:end]):
+                    self.problem(_TUNNELLED, number)
                 return None
             segment = ip[pos:end]
         else:

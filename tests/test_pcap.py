@@ -19,7 +19,7 @@ import mm7bind as mm7
 from mm7bind.errors import DecodeError
 from mm7bind.pcap import is_packet_capture, read_capture
 
-from .pcapgen import ACK, PSH, RST, Flow, Packet, http, pcap, pcapng, pcapng_simple
+from .pcapgen import ACK, PSH, RST, Flow, Packet, ethernet, http, pcap, pcapng, pcapng_simple
 from .test_commands import ENV, ROOT, run
 
 MB = "multipart/related"
@@ -321,6 +321,35 @@ def test_packets_on_a_link_that_is_not_read_are_said(tmp_path):
     assert "link type 127, which is not read" in proc.stdout, proc.stdout + proc.stderr
 
 
+def test_tunnelled_packets_are_said_not_read_as_nothing():
+    """A capture on an overlay network's outer interface (a Kubernetes node's: VXLAN, Geneve), or a
+    VPN gateway's (GRE, IP in IP), has its HTTP inside tunnels: it was read as no message at all,
+    nothing said. Such packets are counted and said (their TCP is not unwrapped)."""
+    from .pcapgen import ipv6_packet
+
+    inner = conversation().packets
+    ip4 = functools.partial(struct.pack, "!BBHHHBBH4s4s", 0x45, 0)
+
+    def outer(protocol: int, payload: bytes) -> bytes:
+        return ip4(20 + len(payload), 7, 0, 64, protocol, 0, bytes([192, 0, 2, 1]), bytes([192, 0, 2, 2])) + payload
+
+    def udp(port: int, payload: bytes) -> bytes:
+        return struct.pack("!HHHH", 40000, port, 8 + len(payload), 0) + payload
+
+    vxlan = b"\x08\x00\x00\x00\x00\x00\x01\x00"
+    tunnelled = [outer(4, inner[0].ip), outer(47, b"\x00\x00\x08\x00" + inner[1].ip),
+                 outer(17, udp(4789, vxlan + ethernet(inner[2].ip))), outer(17, udp(8472, vxlan + ethernet(inner[3].ip))),
+                 ipv6_packet(17, udp(6081, bytes(8) + inner[4].ip)), ipv6_packet(4, inner[5].ip)]
+    capture = read_capture(pcap([Packet(1764000000.0 + n, ip) for n, ip in enumerate(tunnelled)], link="raw"))
+    assert capture.messages == []
+    assert capture.notes == [
+        "6 packet(s) tunnelled (IP in IP, GRE, VXLAN or Geneve: an overlay network's, a VPN's), the TCP in them not "
+        "read: capture inside the tunnel (on the container's, the pod's or the tunnel's own interface) (the first: "
+        "packet 1)"]
+    # (other UDP, DNS say, is no tunnel: nothing said of it)
+    assert read_capture(pcap([Packet(1764000000.0, outer(17, udp(53, bytes(12))))], link="raw")).notes == []
+
+
 def test_a_gzip_compressed_capture_is_read_inflated(tmp_path):
     # (tcpdump -z gzip, rotated captures): refused with "decompress it first (gunzip)"
     plain = pcap(conversation().packets)
@@ -508,8 +537,12 @@ def test_inspect_and_validate_read_a_capture(tmp_path):
     proc = run("validate", str(path))
     assert proc.returncode == 2, proc.stdout  # the third one is no MM7 message
     lines = proc.stdout.splitlines()
-    assert lines[0].startswith(f"{path}#1 (10.0.0.1:40000 → 10.0.0.2:8080: POST /mm7 HTTP/1.1): valid (SubmitReq")
-    assert lines[1].startswith(f"{path}#2 (10.0.0.2:8080 → 10.0.0.1:40000: HTTP/1.1 200 OK): valid (SubmitRsp")
+    # (with the packet each began in: Wireshark's frame number, the SYN, SYN-ACK and ACK before the request)
+    answered = starting(flow.packets, b"HTTP/1.1")
+    assert lines[0].startswith(f"{path}#1 (packet 4, 10.0.0.1:40000 → 10.0.0.2:8080: POST /mm7 HTTP/1.1): valid "
+                               "(SubmitReq")
+    assert lines[1].startswith(f"{path}#2 (packet {answered}, 10.0.0.2:8080 → 10.0.0.1:40000: HTTP/1.1 200 OK): "
+                               "valid (SubmitRsp")
     assert "#3" in lines[2] and "unreadable" in lines[2]
     proc = run("validate", "--json", str(path))
     found = json.loads(proc.stdout)
@@ -1212,6 +1245,8 @@ def test_a_capture_joined_out_of_time_order_reads_a_connection_on_both_sides_of_
     the old file and ended in the new one comes with its end first. Its SYN, coming after its other
     packets, was taken for a new connection on the same ports: the request split in two, neither
     read whole. A SYN from before a connection's first packet is its own; the step back is said."""
+    from mm7bind.pcap import read_capture_file
+
     request, response = submit()
     flow = Flow(time=1764000000.0).open()
     flow.send(True, request[:1000])
@@ -1220,7 +1255,8 @@ def test_a_capture_joined_out_of_time_order_reads_a_connection_on_both_sides_of_
     flow.send(True, request[1000:])
     flow.send(False, response)
     newer = flow.close().packets[len(older):]
-    capture = read_capture(pcapng([[("ethernet", 6, newer)], [("ethernet", 6, older)]]))
+    # (from a pipe, read once as it comes: the files joined in it are not put in time order first)
+    capture = read_capture_file(Trickle(pcapng([[("ethernet", 6, newer)], [("ethernet", 6, older)]]), 1 << 20))
     assert [(m.connection, m.start_line, m.body) for m in capture.messages] == [
         (1, "POST /mm7 HTTP/1.1", request.split(b"\r\n\r\n", 1)[1]),
         (1, "HTTP/1.1 200 OK", response.split(b"\r\n\r\n", 1)[1])]
@@ -1232,10 +1268,71 @@ def test_a_capture_joined_out_of_time_order_reads_a_connection_on_both_sides_of_
     assert read_capture(pcapng([[("ethernet", 6, older)], [("ethernet", 6, newer)]])).notes == []
 
 
+def starting(packets: list[Packet], data: bytes, nth: int = 1) -> int:
+    """The number, from 1, of the `nth` of `packets` whose TCP payload begins with `data`."""
+    found = [n for n, p in enumerate(packets, 1) if p.ip[40:].startswith(data)]
+    return found[nth - 1]
+
+
+@pytest.mark.parametrize("join", ["pcap", "pcapng", "pcapng+pcap"])
+def test_files_joined_with_cat_out_of_time_order_are_read_in_time_order(tmp_path, capsys, join):
+    """`cat new.pcap old.pcap`, a connection begun in the old file and ended in the new one, the new
+    file going on past its grace: read in the file's order, its end was read before its start came,
+    the request cut short and the rest "no HTTP message". A capture that can be read again (bytes, a
+    file, not a pipe) has its joined files read in the order of their times; each packet keeps its
+    number in the file as it is (Wireshark's, where it reads it: pcapng sections)."""
+    from mm7bind.cli import main
+    from mm7bind.pcap import read_capture_file
+
+    request, response = submit()
+    flow = Flow(time=1764000000.0).open()
+    flow.send(True, request[:1000])
+    older = list(flow.packets)
+    flow.time += 5  # (the file rotated)
+    flow.send(True, request[1000:])
+    flow.send(False, response)
+    newer = flow.close().packets[len(older):]
+    other = conversation(Flow(client=("10.0.0.1", 40001), time=newer[-1].time + 120))
+    first = newer + other.packets
+    if join == "pcap":
+        parts = [pcap(first), pcap(older, nano=True)]
+    elif join == "pcapng":
+        parts = [pcapng([[("ethernet", 6, first)]]), pcapng([[("sll", 9, older)]], order=">")]
+    else:
+        parts = [pcapng([[("ethernet", 6, first)]]), pcap(older, link="sll2")]
+    data = b"".join(parts)
+    path = tmp_path / "joined.pcap"
+    path.write_bytes(data)
+    with path.open("rb") as file:
+        for capture in (read_capture(data), read_capture_file(file)):
+            assert [(m.connection, m.start_line, m.body, m.packet) for m in capture.messages] == [
+                (1, "POST /mm7 HTTP/1.1", request.split(b"\r\n\r\n", 1)[1], len(first) + 4),
+                (1, "HTTP/1.1 200 OK", response.split(b"\r\n\r\n", 1)[1], starting(first, b"HTTP/1.1")),
+                (2, "POST /mm7 HTTP/1.1", request.split(b"\r\n\r\n", 1)[1], starting(first, b"POST")),
+                (2, "HTTP/1.1 200 OK", response.split(b"\r\n\r\n", 1)[1], starting(first, b"HTTP/1.1", 2))], \
+                capture.notes
+            assert capture.notes == [
+                "2 files joined with cat (pcap files or pcapng sections, not merged with mergecap) are not in time "
+                f"order: read in the order of their packets' times, those at bytes {len(parts[0])}, 0"]
+    assert main(["validate", str(path)]) == 0
+    assert [line.split(" →", 1)[0] for line in capsys.readouterr().out.splitlines()] == [
+        f"{path}#{n} (packet {m.packet}, {m.source}" for n, m in enumerate(capture.messages, 1)]
+    # (a file of no packets joined last, its header cut short, as cat of one still being written: no time
+    # of its own, it changes nothing)
+    cut = read_capture(data + pcap([])[:10])
+    assert [m.body for m in cut.messages] == [m.body for m in capture.messages], cut.notes
+    # (in time order: read in one pass as before, nothing said of the order)
+    in_order = read_capture(b"".join(reversed(parts)))
+    assert [m.body for m in in_order.messages] == [m.body for m in capture.messages]
+    assert not any("time order" in n for n in in_order.notes), in_order.notes
+
+
 def test_a_connection_read_already_is_not_given_the_packets_from_before_it_as_late_ones():
     """The same, the new file long enough for the connection to be read before the old file's part
     of it comes: those bytes were taken for late retransmissions of it and dropped (said as such).
     From before its first packet, they are no retransmission: read as a connection of their own."""
+    from mm7bind.pcap import read_capture_file
+
     request, response = submit()
     flow = Flow(time=1764000000.0).open()
     flow.send(True, request[:1000])
@@ -1245,14 +1342,15 @@ def test_a_connection_read_already_is_not_given_the_packets_from_before_it_as_la
     flow.send(False, response)
     newer = flow.close().packets[3 + len(older):]
     other = conversation(Flow(client=("10.0.0.1", 40001), time=newer[-1].time + 120))
-    capture = read_capture(pcapng([[("ethernet", 6, newer + other.packets)], [("ethernet", 6, older)]]))
+    piped = functools.partial(Trickle, step=1 << 20)  # (read once as it comes: see the test before)
+    capture = read_capture_file(piped(pcapng([[("ethernet", 6, newer + other.packets)], [("ethernet", 6, older)]])))
     heads = [(m.connection, m.start_line) for m in capture.messages]
     assert (3, "POST /mm7 HTTP/1.1") in heads, heads
     assert not any("came after it had closed" in n for n in capture.notes), capture.notes
     # (but a copy of bytes read, as a second capture of the same traffic, its clock behind, joined after
     # the first has them, is no connection of its own: dropped as before)
     copies = [Packet(p.time - 30, p.ip) for p in newer if len(p.ip) > 60]
-    again = read_capture(pcapng([[("ethernet", 6, newer + other.packets)], [("ethernet", 6, copies)]]))
+    again = read_capture_file(piped(pcapng([[("ethernet", 6, newer + other.packets)], [("ethernet", 6, copies)]])))
     assert [(m.connection, m.start_line) for m in again.messages] == [
         (1, "HTTP/1.1 200 OK"), (2, "POST /mm7 HTTP/1.1"), (2, "HTTP/1.1 200 OK")], again.notes
 
@@ -1512,8 +1610,31 @@ def test_a_ring_buffers_files_are_read_as_one_capture_in_time_order(tmp_path):
     assert (req.file, rsp.file) == (str(tmp_path / "ring.pcap1"), str(tmp_path / "ring.pcap10"))
     assert req.packet == 4 and rsp.packet == 1  # (in its own file: Wireshark's number when that file is opened)
     assert decoded(req).body.ELEMENT == "SubmitReq"
-    assert stream.notes == [(f"3 files read as one capture, in the order of their first packets' times (not the order "
+    assert stream.notes == [(f"3 files read as one capture, in the order of their packets' times (not the order "
                              f"given): {', '.join(names[i] for i in (0, 2, 1))}")]
+
+
+def test_a_file_whose_first_packet_has_a_bogus_timestamp_is_put_in_its_place_among_the_others(tmp_path):
+    """Several files were put in the order of their first packets' times: a file whose first packet
+    is timed in 1970 (or a year ahead) came before (after) all the others, and a connection spanning
+    it and the file before it was read in pieces. A file's time is the median of its first packets'."""
+    from mm7bind.pcap import CaptureStream, in_capture_order
+
+    request, response = submit()
+    names = ring_buffer(tmp_path)
+    second, last = tmp_path / "ring.pcap2", tmp_path / "ring.pcap10"
+    packets = conversation().packets
+    a, b = 6, len(packets) - 2 - -(-len(response) // 700)
+    later = conversation(Flow(client=("10.0.0.1", 40001), time=packets[-1].time + 120))  # (past the first's grace)
+    last.write_bytes(pcap(packets[b:] + later.packets))
+    for bogus in (packets[0].time + 365 * 86400, 0.0):
+        stray = Flow(client=("10.0.0.9", 5000), time=bogus).add(True, 0x02)  # (a SYN of another connection)
+        second.write_bytes(pcap([stray, *packets[a:b]]))
+        stream = CaptureStream(names)
+        req, rsp = in_capture_order([m for m in stream if "10.0.0.1:40000" in (m.source, m.destination)])
+        assert (req.body, rsp.body) == (request.split(b"\r\n\r\n", 1)[1], response.split(b"\r\n\r\n", 1)[1])
+        assert req.connection == rsp.connection
+        assert stream.notes[0].endswith(f"(not the order given): {names[0]}, {second}, {names[1]}"), stream.notes
 
 
 def test_inspect_and_validate_read_several_capture_files_as_one(tmp_path, capsys):
@@ -1531,6 +1652,9 @@ def test_inspect_and_validate_read_several_capture_files_as_one(tmp_path, capsys
     found = json.loads(capsys.readouterr().out)
     assert [(f["path"], f["result"]) for f in found] == [(str(tmp_path / "other.xml"), "valid"),
                                                          (f"{names[0]}#1", "valid"), (f"{names[1]}#1", "valid")]
+    assert main(["validate", *names]) == 0  # (each with its packet's number in its own file, as Wireshark has it)
+    assert [line.split(" →", 1)[0] for line in capsys.readouterr().out.splitlines()] == [
+        f"{names[0]}#1 (packet 4, 10.0.0.1:40000", f"{names[1]}#1 (packet 1, 10.0.0.2:8080"]
     assert main(["inspect", names[0], str(tmp_path / "other.xml")]) == 2
     assert "other.xml is no packet capture" in json.loads(capsys.readouterr().out)["message"]
 
