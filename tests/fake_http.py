@@ -7,7 +7,7 @@ import socket
 import ssl
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import mm7bind as mm7
@@ -136,13 +136,20 @@ class FakeServer:
         self.httpd.server_close()
 
 
-def times_out_once(client: mm7.Client, gave_up: threading.Event, url: str | None = None,
+def times_out_once(client, gave_up: threading.Event, url: str | None = None,
                    body_has: bytes | None = None, seconds: float = 0.3) -> None:
-    """`client` (a Client sending one request at a time) waits `seconds` for the answer to its
-    first request to `url` (or whose body has `body_has`; else its first), and its read_timeout
-    for every other; `gave_up` is set once that request has ended. Answered `Reply(hold=gave_up)`,
-    it times out however loaded the machine, and no other answer has to beat the short bound.
-    (Its error still names the configured read_timeout.)"""
+    """`client` (a Client or an AsyncClient, sending one request at a time) waits `seconds` for the
+    answer to its first request to `url` (or whose body has `body_has`; else its first), and its
+    read_timeout for every other; `gave_up` is set once that request has ended. Answered
+    `Reply(hold=gave_up)`, it times out however loaded the machine, and no other answer has to beat
+    the short bound. (Its error still names the configured read_timeout.)"""
+    if isinstance(client, mm7.Client):
+        _sync_times_out_once(client, gave_up, url, body_has, seconds)
+    else:
+        _async_times_out_once(client, gave_up, url, body_has, seconds)
+
+
+def _sync_times_out_once(client, gave_up, url, body_has, seconds) -> None:  # noqa: ANN001
     transport, post = client.transport, client.transport.post
 
     def posting(address, message, headers):
@@ -158,6 +165,29 @@ def times_out_once(client: mm7.Client, gave_up: threading.Event, url: str | None
             gave_up.set()
 
     transport.post = posting
+
+
+def _async_times_out_once(client, gave_up, url, body_has, seconds) -> None:  # noqa: ANN001
+    # (the exchange reads its bounds from the client's config and its httpx client's timeout; the
+    # error's words from the core's config, which keeps the configured read_timeout)
+    import httpx  # noqa: PLC0415
+
+    exchange = client._exchange
+
+    async def exchanging(address, body, *rest):
+        if gave_up.is_set() or (url is not None and address != url) or (
+                body_has is not None and body_has not in body):
+            return await exchange(address, body, *rest)
+        config, timeout = client.config, client.http.timeout
+        client.config = replace(config, read_timeout=seconds)
+        client.http.timeout = httpx.Timeout(seconds, connect=config.connect_timeout)
+        try:
+            return await exchange(address, body, *rest)
+        finally:
+            client.config, client.http.timeout = config, timeout
+            gave_up.set()
+
+    client._exchange = exchanging
 
 
 def async_submit_raising(error: BaseException, message: mm7.SubmitReq) -> mm7.Result:
