@@ -7,6 +7,7 @@ import socket
 import ssl
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -233,6 +234,36 @@ def refused_port() -> int:
 def dead_url() -> str:
     """A loopback URL nothing listens on (connection refused: `refused_port`)."""
     return f"http://127.0.0.1:{refused_port()}/mm7"
+
+
+@contextmanager
+def serving_on(sock: socket.socket, app):
+    """Serves the WSGI `app` on `sock`, a socket bound beforehand and held since (as `refused_port`'s
+    are): an MMSC back at the port it was down at, which no other process can have taken in the
+    meantime, as one closed and bound again may have been."""
+    from socketserver import ThreadingMixIn  # noqa: PLC0415
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer  # noqa: PLC0415
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    class Server(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+
+    httpd = Server(sock.getsockname(), Quiet, bind_and_activate=False)
+    httpd.socket.close()
+    httpd.socket = sock
+    httpd.server_name, httpd.server_port = sock.getsockname()[:2]
+    httpd.setup_environ()
+    httpd.set_app(app)
+    sock.listen()
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 class TricklingServer:
