@@ -150,7 +150,7 @@ def times_out_once(client, gave_up: threading.Event, url: str | None = None,
         _async_times_out_once(client, gave_up, url, body_has, seconds)
 
 
-def _sync_times_out_once(client, gave_up, url, body_has, seconds) -> None:  # noqa: ANN001
+def _sync_times_out_once(client, gave_up, url, body_has, seconds) -> None:
     transport, post = client.transport, client.transport.post
 
     def posting(address, message, headers):
@@ -168,10 +168,10 @@ def _sync_times_out_once(client, gave_up, url, body_has, seconds) -> None:  # no
     transport.post = posting
 
 
-def _async_times_out_once(client, gave_up, url, body_has, seconds) -> None:  # noqa: ANN001
+def _async_times_out_once(client, gave_up, url, body_has, seconds) -> None:
     # (the exchange reads its bounds from the client's config and its httpx client's timeout; the
     # error's words from the core's config, which keeps the configured read_timeout)
-    import httpx  # noqa: PLC0415
+    import httpx
 
     exchange = client._exchange
 
@@ -241,8 +241,8 @@ def serving_on(sock: socket.socket, app):
     """Serves the WSGI `app` on `sock`, a socket bound beforehand and held since (as `refused_port`'s
     are): an MMSC back at the port it was down at, which no other process can have taken in the
     meantime, as one closed and bound again may have been."""
-    from socketserver import ThreadingMixIn  # noqa: PLC0415
-    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer  # noqa: PLC0415
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
     class Quiet(WSGIRequestHandler):
         def log_message(self, *args):

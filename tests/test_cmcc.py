@@ -309,14 +309,14 @@ def test_api_errors_in_their_situations(tmp_path):
             (None, cst.ReadTimeout, -102)):  # (None: no answer before the request timed out)
         held = []  # (each sender's: its request alone waits 0.3 s, its answer held until it gave up)
 
-        def sender(config, **kw):
+        def sender(config, reply=reply, held=held, **kw):
             s = cmcc.MM7Sender(config, **kw)
             if reply is None:
                 held.append(threading.Event())
                 times_out_once(s.client, held[-1])
             return s
 
-        with FakeServer(lambda req, r=reply: r or Reply(hold=held[-1])) as srv:
+        with FakeServer(lambda req, r=reply, h=held: r or Reply(hold=h[-1])) as srv:
             config = cmcc_config(tmp_path, srv.url, ReSendCount="0", TimeOut="30000")
             with pytest.raises(error) as raised:
                 sender(config, errors="raise").send(submit_req())
