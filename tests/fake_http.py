@@ -7,7 +7,8 @@ import socket
 import ssl
 import threading
 import time
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import mm7bind as mm7
@@ -136,13 +137,20 @@ class FakeServer:
         self.httpd.server_close()
 
 
-def times_out_once(client: mm7.Client, gave_up: threading.Event, url: str | None = None,
+def times_out_once(client, gave_up: threading.Event, url: str | None = None,
                    body_has: bytes | None = None, seconds: float = 0.3) -> None:
-    """`client` (a Client sending one request at a time) waits `seconds` for the answer to its
-    first request to `url` (or whose body has `body_has`; else its first), and its read_timeout
-    for every other; `gave_up` is set once that request has ended. Answered `Reply(hold=gave_up)`,
-    it times out however loaded the machine, and no other answer has to beat the short bound.
-    (Its error still names the configured read_timeout.)"""
+    """`client` (a Client or an AsyncClient, sending one request at a time) waits `seconds` for the
+    answer to its first request to `url` (or whose body has `body_has`; else its first), and its
+    read_timeout for every other; `gave_up` is set once that request has ended. Answered
+    `Reply(hold=gave_up)`, it times out however loaded the machine, and no other answer has to beat
+    the short bound. (Its error still names the configured read_timeout.)"""
+    if isinstance(client, mm7.Client):
+        _sync_times_out_once(client, gave_up, url, body_has, seconds)
+    else:
+        _async_times_out_once(client, gave_up, url, body_has, seconds)
+
+
+def _sync_times_out_once(client, gave_up, url, body_has, seconds) -> None:
     transport, post = client.transport, client.transport.post
 
     def posting(address, message, headers):
@@ -158,6 +166,29 @@ def times_out_once(client: mm7.Client, gave_up: threading.Event, url: str | None
             gave_up.set()
 
     transport.post = posting
+
+
+def _async_times_out_once(client, gave_up, url, body_has, seconds) -> None:
+    # (the exchange reads its bounds from the client's config and its httpx client's timeout; the
+    # error's words from the core's config, which keeps the configured read_timeout)
+    import httpx
+
+    exchange = client._exchange
+
+    async def exchanging(address, body, *rest):
+        if gave_up.is_set() or (url is not None and address != url) or (
+                body_has is not None and body_has not in body):
+            return await exchange(address, body, *rest)
+        config, timeout = client.config, client.http.timeout
+        client.config = replace(config, read_timeout=seconds)
+        client.http.timeout = httpx.Timeout(seconds, connect=config.connect_timeout)
+        try:
+            return await exchange(address, body, *rest)
+        finally:
+            client.config, client.http.timeout = config, timeout
+            gave_up.set()
+
+    client._exchange = exchanging
 
 
 def async_submit_raising(error: BaseException, message: mm7.SubmitReq) -> mm7.Result:
@@ -203,6 +234,36 @@ def refused_port() -> int:
 def dead_url() -> str:
     """A loopback URL nothing listens on (connection refused: `refused_port`)."""
     return f"http://127.0.0.1:{refused_port()}/mm7"
+
+
+@contextmanager
+def serving_on(sock: socket.socket, app):
+    """Serves the WSGI `app` on `sock`, a socket bound beforehand and held since (as `refused_port`'s
+    are): an MMSC back at the port it was down at, which no other process can have taken in the
+    meantime, as one closed and bound again may have been."""
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    class Server(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+
+    httpd = Server(sock.getsockname(), Quiet, bind_and_activate=False)
+    httpd.socket.close()
+    httpd.socket = sock
+    httpd.server_name, httpd.server_port = sock.getsockname()[:2]
+    httpd.setup_environ()
+    httpd.set_app(app)
+    sock.listen()
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 class TricklingServer:

@@ -35,6 +35,7 @@ from .fake_http import (
     _head_fields,
     dead_url,
     default_responder,
+    times_out_once,
 )
 
 BOTH = pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
@@ -45,17 +46,24 @@ def submit() -> mm7.SubmitReq:
     return mm7.SubmitReq(recipients=["+8613800000000"], subject="parity")
 
 
-def send(asynchronous: bool, url: str, msg: mm7.SubmitReq | None = None, **settings) -> mm7.Result:
-    """One SubmitReq (`msg`, else `submit()`'s) from either client: its Result, or the error it raised."""
+def send(asynchronous: bool, url: str, msg: mm7.SubmitReq | None = None, *,
+         gave_up: threading.Event | None = None, **settings) -> mm7.Result:
+    """One SubmitReq (`msg`, else `submit()`'s) from either client: its Result, or the error it
+    raised. `gave_up`: its first request alone waits 0.3 s for its answer (`times_out_once`; to be
+    answered `Reply(hold=gave_up)`), every other its read_timeout."""
     settings.setdefault("retry", AGAIN)
     msg = msg or submit()
     if asynchronous:
         async def main():
             async with AsyncClient(url, **settings) as c:
+                if gave_up is not None:
+                    times_out_once(c, gave_up)
                 return await c.submit(msg, transaction_id="tid-parity")
 
         return asyncio.run(main())
     with Client(url, **settings) as c:
+        if gave_up is not None:
+            times_out_once(c, gave_up)
         return c.submit(msg, transaction_id="tid-parity")
 
 
@@ -159,10 +167,11 @@ def test_the_configuration_can_accept_an_mmscs_own_transaction_ids(tmp_path):
 @BOTH
 @pytest.mark.parametrize("first", ["timeout", "lost", "gateway-504", "error-page-500"])
 def test_a_result_after_an_attempt_that_got_no_answer_says_the_mmsc_may_have_it_twice(asynchronous, first, caplog):
-    reply = {"timeout": Reply(delay=1.0), "lost": Reply(drop=True), "gateway-504": Reply(504),
+    gave_up = threading.Event()  # (the first attempt's answer held until it timed out; the second's due at once)
+    reply = {"timeout": Reply(hold=gave_up), "lost": Reply(drop=True), "gateway-504": Reply(504),
              "error-page-500": Reply(500, b"<html>oops</html>", {"Content-Type": "text/html"})}[first]
     with FakeServer(scripted(reply)) as srv, caplog.at_level(logging.INFO, logger="mm7bind.client"):
-        r = send(asynchronous, srv.url, read_timeout=0.3)
+        r = send(asynchronous, srv.url, gave_up=gave_up if first == "timeout" else None)
     assert r.ok and r.attempts == 2 and r.earlier_unanswered
     [line] = [x for x in caplog.records if x.name == "mm7bind.client" and x.levelno >= logging.WARNING]
     assert "may have taken it twice" in line.getMessage() and line.mm7["earlier_unanswered"] is True
@@ -574,10 +583,10 @@ def test_a_request_sent_again_goes_to_the_mmsc_that_may_have_it_from_an_earlier_
     # A new send of the same TransactionID (the outbox's next round, a resumed campaign, an API
     # request asked again) is the next attempt of the same request: the MMSC whose answer did not
     # come gets it, not the first one configured, which would deliver a second copy unrecognised.
-    store = MemoryStore()
-    with FakeServer(scripted(Reply(delay=1.0))) as second:
+    store, gave_up = MemoryStore(), threading.Event()
+    with FakeServer(scripted(Reply(hold=gave_up))) as second:
         with pytest.raises(RequestTimeout):
-            send(asynchronous, second.url, store=store, read_timeout=0.3, retry=RetryPolicy.never())
+            send(asynchronous, second.url, store=store, gave_up=gave_up, retry=RetryPolicy.never())
         with FakeServer() as first:
             r = send(asynchronous, (first.url, second.url), store=store)
         assert r.ok and r.url == second.url and r.attempts == 1 and r.earlier_unanswered
@@ -589,10 +598,10 @@ def test_a_request_sent_again_goes_to_the_mmsc_that_may_have_it_from_an_earlier_
 
 @BOTH
 def test_a_request_sent_again_is_not_given_to_another_mmsc_while_the_one_that_may_have_it_takes_nothing(asynchronous):
-    store = MemoryStore()
-    with FakeServer(scripted(Reply(delay=1.0))) as silent:
+    store, gave_up = MemoryStore(), threading.Event()
+    with FakeServer(scripted(Reply(hold=gave_up))) as silent:
         with pytest.raises(RequestTimeout):
-            send(asynchronous, silent.url, store=store, read_timeout=0.3, retry=RetryPolicy.never())
+            send(asynchronous, silent.url, store=store, gave_up=gave_up, retry=RetryPolicy.never())
     gone = silent.url  # (closed: connections refused)
     with FakeServer() as other, pytest.raises(ConnectError) as err:
         send(asynchronous, (other.url, gone), store=store)
@@ -615,10 +624,11 @@ def test_a_refusal_after_an_attempt_that_got_no_answer_says_the_mmsc_may_have_it
         fault = mm7.Fault(code="Server", detail=mm7.RSErrorRsp(status=mm7.Status(4006)))
         return mm7_reply(fault, req.decode(), 500)
 
-    silent = iter([Reply(delay=1.0)])
+    gave_up = threading.Event()
+    silent = iter([Reply(hold=gave_up)])
     store = MemoryStore()
     with FakeServer(lambda req: next(silent, None) or refuse(req)) as srv, pytest.raises(FaultError) as err:
-        send(asynchronous, srv.url, store=store, read_timeout=0.3)
+        send(asynchronous, srv.url, store=store, gave_up=gave_up)
     assert err.value.status.code == 4006 and err.value.earlier_unanswered and may_have_arrived(err.value)
     assert "the MMSC may have taken it: TransactionID tid-parity" in str(err.value)
     [rec] = store.sent()
@@ -627,8 +637,9 @@ def test_a_refusal_after_an_attempt_that_got_no_answer_says_the_mmsc_may_have_it
 
 @BOTH
 def test_after_an_attempt_without_answer_an_unavailable_mmsc_is_waited_for_not_passed_over(asynchronous):
-    with FakeServer(scripted(Reply(delay=1.0), Reply(503))) as first, FakeServer() as second:
-        r = send(asynchronous, (first.url, second.url), read_timeout=0.3,
+    gave_up = threading.Event()
+    with FakeServer(scripted(Reply(hold=gave_up), Reply(503))) as first, FakeServer() as second:
+        r = send(asynchronous, (first.url, second.url), gave_up=gave_up,
                  retry=RetryPolicy(max_attempts=3, backoff=0.0, jitter=0.0))
         assert r.ok and r.url == first.url and r.attempts == 3 and r.earlier_unanswered
         assert len(first.requests) == 3 and second.requests == []

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -22,7 +23,7 @@ from mm7bind.cmcc.config import read as read_cmcc
 from mm7bind.profiles import CMCC, CMCC_SDK
 from mm7bind.simulator import Simulator, SimulatorConfig
 
-from .fake_http import FakeServer, Reply, dead_url, default_responder, mm7_reply
+from .fake_http import FakeServer, Reply, dead_url, default_responder, mm7_reply, times_out_once
 from .test_commands import Background, run
 
 NS = "http://mms.chinamobile.com/mm7ConfigSchema"
@@ -322,16 +323,25 @@ def test_api_errors_in_their_situations(tmp_path):
             (Reply(200, b"<?xml version='1.0'?><env:Envelope", {"Content-Type": "text/xml"}), cst.XMLParseError, -109),
             (Reply(500, b""), cst.EmptyResponse, -107),
             (Reply(401, b"", {"WWW-Authenticate": 'Basic realm="realm"'}), cst.ReceiveFailed, -102),
-            (Reply(delay=3.0), cst.ReadTimeout, -102)):
-        with FakeServer(lambda req, r=reply: r) as srv:
-            config = cmcc_config(tmp_path, srv.url, ReSendCount="0", TimeOut="1000")
+            (None, cst.ReadTimeout, -102)):  # (None: no answer before the request timed out)
+        held = []  # (each sender's: its request alone waits 0.3 s, its answer held until it gave up)
+
+        def sender(config, reply=reply, held=held, **kw):
+            s = cmcc.MM7Sender(config, **kw)
+            if reply is None:
+                held.append(threading.Event())
+                times_out_once(s.client, held[-1])
+            return s
+
+        with FakeServer(lambda req, r=reply, h=held: r or Reply(hold=h[-1])) as srv:
+            config = cmcc_config(tmp_path, srv.url, ReSendCount="0", TimeOut="30000")
             with pytest.raises(error) as raised:
-                cmcc.MM7Sender(config, errors="raise").send(submit_req())
+                sender(config, errors="raise").send(submit_req())
             # A port written to the manual catches its timeout as SendTimeout (−101): it does, though
             # the code is V1.5.3's −102; no other −102 is taken for a timeout.
             assert isinstance(raised.value, cst.SendTimeout) == (error is cst.ReadTimeout)
             assert raised.value.code == code
-            res = cmcc.MM7Sender(config).send(submit_req())
+            res = sender(config).send(submit_req())
             assert res.status_code == code
             # Returned, a timeout was told from the other -102s by its detail text alone: the result
             # carries the exception raised otherwise, to be tested the same way.
@@ -1389,25 +1399,31 @@ def test_a_res_says_when_the_mmsc_may_have_the_message_twice_or_once(tmp_path):
     after such an attempt says `earlier_unanswered` (the MMSC may have it twice), as the core's
     Result does; an API error after the request went out says `may_have_arrived` (sending it again
     may deliver it twice), one before it did not; an MMSC's answer says the Retry-After it asked for."""
-    calls = []
+    calls, gave_up = [], threading.Event()
 
     def first_unanswered(req):
         calls.append(req)
-        return Reply(delay=2.5) if len(calls) == 1 else default_responder(req)
+        return Reply(hold=gave_up) if len(calls) == 1 else default_responder(req)
 
     with FakeServer(first_unanswered) as srv:
-        res = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url, ReSendCount="1", TimeOut="1000")).send(submit_req())
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url, ReSendCount="1", TimeOut="30000"))
+        times_out_once(sender.client, gave_up)  # (the first attempt alone waits 0.3 s for its answer)
+        res = sender.send(submit_req())
     assert isinstance(res, cmcc.MM7SubmitRes) and res.status_code == 1000 and len(calls) == 2
     assert res.earlier_unanswered is True
     with FakeServer() as srv:
         res = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url)).send(submit_req())
     assert isinstance(res, cmcc.MM7SubmitRes) and res.earlier_unanswered is False and res.deviations == []
 
-    with FakeServer(lambda req: Reply(delay=2.5)) as srv:
-        config = cmcc_config(tmp_path, srv.url, ReSendCount="1", TimeOut="1000")
-        res = cmcc.MM7Sender(config).send(submit_req())
-        with pytest.raises(cst.ReadTimeout) as raised:
-            cmcc.MM7Sender(config, errors="raise").send(submit_req())
+    never = threading.Event()  # (no answer until every attempt has timed out)
+    with FakeServer(lambda req: Reply(hold=never)) as srv:
+        config = cmcc_config(tmp_path, srv.url, ReSendCount="1", TimeOut="300")
+        try:
+            res = cmcc.MM7Sender(config).send(submit_req())
+            with pytest.raises(cst.ReadTimeout) as raised:
+                cmcc.MM7Sender(config, errors="raise").send(submit_req())
+        finally:
+            never.set()
     assert res.status_code == -102 and res.may_have_arrived is True
     assert res.error.may_have_arrived is True and raised.value.may_have_arrived is True
     res = cmcc.MM7Sender(cmcc_config(tmp_path, dead_url(), ReSendCount="0")).send(submit_req())

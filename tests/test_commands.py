@@ -336,10 +336,13 @@ def test_bulk_partial_failure_exit_code(tmp_path):
 
 def test_a_campaign_stops_when_the_mmsc_is_down_and_resumes_once_it_is_back(tmp_path):
     from mm7bind.bulk import UNREACHABLE_STOP
-    from mm7bind.simulator import Simulator, SimulatorConfig
+    from mm7bind.simulator import Simulator
+
+    from .fake_http import serving_on
 
     # The port held, bound but not listening, while the MMSC is down: connections are refused, and no
-    # other process can be listening there when they are tried or take it before the simulator does.
+    # other process can be listening there when they are tried, nor take it before the MMSC is back
+    # on that socket.
     down = socket.socket()
     down.bind(("127.0.0.1", 0))
     port = down.getsockname()[1]
@@ -357,8 +360,8 @@ def test_a_campaign_stops_when_the_mmsc_is_down_and_resumes_once_it_is_back(tmp_
     proc = run(*send, "--quiet")
     assert proc.returncode == 4 and f"mm7bind send: stopped: no MMSC could be reached ({UNREACHABLE_STOP} requests" in proc.stderr
     assert f"{30 - UNREACHABLE_STOP} recipients not tried" in proc.stderr and "--tag promo" in proc.stderr
-    down.close()
-    with Simulator(SimulatorConfig(port=port)) as sim:  # back: the same command sends to everyone once
+    sim = Simulator()
+    with serving_on(down, sim.wsgi_app()):  # back: the same command sends to everyone once
         proc = run(*send, "--quiet")
         assert proc.returncode == 0 and "sent 30, failed 0" in proc.stdout
         assert sorted(str(a) for msg in sim.messages.values() for a in msg.request.recipients) == sorted(

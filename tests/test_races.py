@@ -1052,15 +1052,14 @@ def test_round_robin_gives_each_mmsc_its_share_when_threads_send_at_once():
         assert [len(s.requests) for s in (a, b, c, d)] == [share] * 4
 
 
-def test_ctrl_c_ends_a_campaigns_pauses_between_attempts_not_only_what_comes_after():
-    """Every worker waiting out a 503's Retry-After (a minute here, up to max_retry_after) held an
-    interrupted run that long: Ctrl-C reached the main thread alone, and a second one lost the
-    counts. Now the pauses end with it; those recipients count as failed (interrupted, how their
-    last attempt ended), and a resumed run sends them with the TransactionID they had."""
+def _campaign_ctrl_c_while_busy(store=None, tag=None):
+    """A campaign to three recipients, two workers, against an MMSC answering every request 503
+    with Retry-After: 60, Ctrl-C'd once both workers have had their answer (each waiting to try
+    again, or about to) → (its result, the requests the MMSC got)."""
     import os
     import signal
 
-    from mm7bind.bulk import bulk_transaction_id, send_bulk
+    from mm7bind.bulk import send_bulk
 
     from .fake_http import FakeServer, Reply
 
@@ -1072,16 +1071,27 @@ def test_ctrl_c_ends_a_campaigns_pauses_between_attempts_not_only_what_comes_aft
             interrupt.start()
         return Reply(503, b"busy", {"Retry-After": "60"})
 
-    store = mm7.MemoryStore()
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # (the suite may run with it ignored)
     try:
         with FakeServer(busy) as mmsc, mm7.Client(mmsc.url, store=store,
                                                   retry=mm7.RetryPolicy(max_attempts=3)) as client:
             result = send_bulk(client, mm7.SubmitReq(recipients=["0"]), ["+8613800000001", "+8613800000002",
-                                                                          "+8613800000003"], tag="t", concurrency=2)
+                                                                          "+8613800000003"], tag=tag, concurrency=2)
     finally:
         interrupt.cancel()
         signal.signal(signal.SIGINT, previous)
+    return result, arrived
+
+
+def test_ctrl_c_ends_a_campaigns_pauses_between_attempts_not_only_what_comes_after():
+    """Every worker waiting out a 503's Retry-After (a minute here, up to max_retry_after) held an
+    interrupted run that long: Ctrl-C reached the main thread alone, and a second one lost the
+    counts. Now the pauses end with it; those recipients count as failed (interrupted, how their
+    last attempt ended), and a resumed run sends them with the TransactionID they had."""
+    from mm7bind.bulk import bulk_transaction_id
+
+    store = mm7.MemoryStore()
+    result, arrived = _campaign_ctrl_c_while_busy(store, tag="t")
     assert result.interrupted and len(arrived) == 2  # no attempt after the interrupt
     assert (result.sent, result.failed, result.may_have_arrived, result.total) == (0, 2, 0, 3)
     assert all(why.startswith("interrupted while waiting to try again (HTTPStatusError: HTTP 503")
@@ -1200,28 +1210,6 @@ def test_a_campaign_without_a_store_interrupted_between_attempts_counts_what_no_
     """Without a store (no record of how the last attempt ended), each send Ctrl-C ended in its
     pause was counted as one the MMSC may have ("N of the failed got no answer"), after a 503 too:
     the client's mark on the interruption says it took nothing."""
-    import os
-    import signal
-
-    from mm7bind.bulk import send_bulk
-
-    from .fake_http import FakeServer, Reply
-
-    arrived, interrupt = [], threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))  # (Ctrl-C)
-
-    def busy(req):
-        arrived.append(req)
-        if len(arrived) == 2:  # (both workers have had their answer: each waits now)
-            interrupt.start()
-        return Reply(503, b"busy", {"Retry-After": "60"})
-
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # (the suite may run with it ignored)
-    try:
-        with FakeServer(busy) as mmsc, mm7.Client(mmsc.url, retry=mm7.RetryPolicy(max_attempts=3)) as client:
-            result = send_bulk(client, mm7.SubmitReq(recipients=["0"]), ["+8613800000001", "+8613800000002",
-                                                                          "+8613800000003"], concurrency=2)
-    finally:
-        interrupt.cancel()
-        signal.signal(signal.SIGINT, previous)
+    result, arrived = _campaign_ctrl_c_while_busy()
     assert result.interrupted and len(arrived) == 2
     assert (result.sent, result.failed, result.may_have_arrived) == (0, 2, 0), result

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import threading
 import time
 from datetime import timedelta
 
@@ -715,12 +716,16 @@ def test_a_405_allows_every_method_the_path_answers(sim):
 def test_an_answer_after_an_attempt_that_got_no_answer_says_the_mmsc_may_have_it_twice(tmp_path):
     """Within one send, or across a 502 the caller asked again after (the same transaction_id): the
     answer, and a repeat's answered from the record, say `earlier_unanswered`."""
-    from .fake_http import FakeServer, Reply, default_responder, mm7_reply
+    from .fake_http import FakeServer, Reply, default_responder, mm7_reply, times_out_once
 
-    silent = iter([Reply(delay=1.0)])
+    # (each request meant to time out waits 0.3 s for an answer held until it gave up; every other
+    # answer gets the client's read_timeout)
+    gave_up, lost_once, refused = threading.Event(), threading.Event(), threading.Event()
+    silent = iter([Reply(hold=gave_up)])
     with FakeServer(lambda req: next(silent, None) or default_responder(req)) as srv, \
-            mm7.Client(srv.url, store=mm7.SqliteStore(tmp_path / "vasp.db"), read_timeout=0.3,
+            mm7.Client(srv.url, store=mm7.SqliteStore(tmp_path / "vasp.db"),
                        retry=mm7.RetryPolicy(max_attempts=2, backoff=0.0, jitter=0.0)) as client:
+        times_out_once(client, gave_up)
         api = SendApi(client)
         status, got = call(api, {"to": "+8613800000000", "text": "hi"}, headers={"Idempotency-Key": "k-1"})
         assert status == 200 and got["ok"] and got["attempts"] == 2 and got["earlier_unanswered"] is True, got
@@ -728,9 +733,10 @@ def test_an_answer_after_an_attempt_that_got_no_answer_says_the_mmsc_may_have_it
         assert status == 200 and again["repeat"] and again["earlier_unanswered"] is True, again
         status, plain = call(api, {"to": "+8613800000001", "text": "hi"})
         assert status == 200 and plain["earlier_unanswered"] is False
-        srv.responder = lambda req: Reply(delay=1.0)
+        srv.responder = lambda req: Reply(hold=lost_once)
         once = {"to": "+8613800000002", "text": "hi", "transaction_id": "order-9"}
-        with mm7.Client(srv.url, store=client.core.store, read_timeout=0.3, retry=mm7.RetryPolicy.never()) as c:
+        with mm7.Client(srv.url, store=client.core.store, retry=mm7.RetryPolicy.never()) as c:
+            times_out_once(c, lost_once)
             status, lost = call(SendApi(c), once)
         assert status == 502 and lost["may_have_arrived"] is True
         srv.responder = default_responder
@@ -738,8 +744,9 @@ def test_an_answer_after_an_attempt_that_got_no_answer_says_the_mmsc_may_have_it
         assert status == 200 and got["ok"] and got["earlier_unanswered"] is True, got
         # Refused after an attempt that got no answer: not accepted now, perhaps taken before.
         busy = mm7.Fault(code="Server", detail=mm7.RSErrorRsp(status=mm7.Status(4006)))
-        replies = iter([Reply(delay=1.0)])
+        replies = iter([Reply(hold=refused)])
         srv.responder = lambda req: next(replies, None) or mm7_reply(busy, req.decode(), 500)
+        times_out_once(client, refused)
         status, got = call(api, {"to": "+8613800000003", "text": "hi"})
         assert status == 200 and got["ok"] is False and got["status"] == 4006 and got["earlier_unanswered"] is True
 
@@ -747,12 +754,14 @@ def test_an_answer_after_an_attempt_that_got_no_answer_says_the_mmsc_may_have_it
 def test_a_queued_item_sent_after_an_attempt_that_got_no_answer_says_so(tmp_path):
     from mm7bind.outbox import Outbox
 
-    from .fake_http import FakeServer, Reply, default_responder
+    from .fake_http import FakeServer, Reply, default_responder, times_out_once
 
-    silent = iter([Reply(delay=1.0)])
+    gave_up = threading.Event()  # (the first attempt alone waits 0.3 s, for an answer held until then)
+    silent = iter([Reply(hold=gave_up)])
     with FakeServer(lambda req: next(silent, None) or default_responder(req)) as srv, \
-            mm7.Client(srv.url, store=mm7.SqliteStore(tmp_path / "vasp.db"), read_timeout=0.3,
+            mm7.Client(srv.url, store=mm7.SqliteStore(tmp_path / "vasp.db"),
                        retry=mm7.RetryPolicy(max_attempts=2, backoff=0.0, jitter=0.0)) as client:
+        times_out_once(client, gave_up)
         outbox = Outbox(client)
         api = SendApi(client, outbox=outbox)
         for text in ("twice?", "once"):
