@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_CONFIG, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
 EXIT_INVALID, EXIT_UNREADABLE = 1, 2
 EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141  # as a shell reports SIGINT and SIGPIPE
+EXIT_CUT_OFF = 5  # serve stopped with requests in hand, closed unanswered (a supervisor can tell)
 
 log = logging.getLogger("mm7bind.serve")
 
@@ -1245,6 +1246,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     "`mm7bind replay` hands them to the handler again", left[0].id)
     srv.start()
     why = None  # the signal that stops it
+    cut_off = 0  # requests the stop closed unanswered
     try:
         if retention is not None:
             retention.start()
@@ -1280,7 +1282,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             if worker is not None:
                 worker.stop(timeout=0)  # (told now, waited for below: they stop while the server does)
         deadline = time.monotonic() + grace + 5
-        srv.stop(grace=grace)
+        cut_off = srv.stop(grace=grace)
         for worker in (retention, outbox):  # (in steps: a second signal ends the wait)
             while worker is not None and worker.running() and not again and time.monotonic() < deadline:
                 worker.stop(timeout=0.1)
@@ -1293,7 +1295,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             client.close()
         store.close()
         log.info("stopped")
-    return EXIT_OK
+    return EXIT_CUT_OFF if cut_off else EXIT_OK
 
 
 def _stop_grace(cfg) -> float:

@@ -477,7 +477,7 @@ class _QuietHandler(WSGIRequestHandler):
         body = ChunkedReader(self.rfile) if self.chunked else self.rfile
         handler = _ServerHandler(body, self.wfile, self.get_stderr(), self.get_environ(), multithread=False)
         handler.request_handler = self
-        with self.server.in_hand():
+        with self.server.in_hand(self.connection):
             handler.run(self.server.get_app())
 
     def parse_request(self) -> bool:
@@ -645,18 +645,33 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
         super().server_activate()
         self._slots = threading.BoundedSemaphore(self.connection_limit)
         self._requests = 0  # requests read and not yet answered (daemon threads: stop() waits for these)
+        self._connections: set[socket.socket] = set()  # ... and their connections (cut_off closes them)
         self._answered = threading.Condition()
 
     @contextlib.contextmanager
-    def in_hand(self) -> Iterator[None]:
+    def in_hand(self, connection: socket.socket | None = None) -> Iterator[None]:
         with self._answered:
             self._requests += 1
+            if connection is not None:
+                self._connections.add(connection)
         try:
             yield
         finally:
             with self._answered:
                 self._requests -= 1
+                self._connections.discard(connection)
                 self._answered.notify_all()
+
+    def cut_off(self) -> None:
+        """Close the connections of the requests in hand, unanswered: their handlers' threads run
+        on (daemons), but what they would answer can no longer go out."""
+        with self._answered:
+            connections = list(self._connections)
+        for connection in connections:
+            try:  # (the socket beneath, not the TLS layer the handler's thread is using)
+                socket.socket.shutdown(connection, socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def requests_in_hand(self) -> int:
         """How many requests are being handled and not yet answered."""
@@ -933,10 +948,12 @@ class EmbeddedServer:
         self.thread.start()
         return self
 
-    def stop(self, grace: float = 5.0) -> None:
+    def stop(self, grace: float = 5.0) -> int:
         """Stop accepting, give requests in hand up to `grace` seconds to finish and their answers
         to go out, then close every connection (an MMSC whose answer was cut off sends again, and
-        the store answers the copy). Requests still in hand then are counted in a WARNING line."""
+        the store answers the copy). Requests still in hand then are counted in a WARNING line;
+        → how many they were (0: every request was answered)."""
+        left = 0
         # The loop runs in start()'s thread or in whichever thread called serve_forever().
         if self.ssl_context is None:
             if self._looping.is_set():
@@ -949,7 +966,7 @@ class EmbeddedServer:
                 deadline = time.monotonic() + grace
                 while self._busy() and time.monotonic() < deadline and not self._hurry.wait(0.01):
                     pass
-                self._say_left(self._busy(), grace)
+                left = self._say_left(self._busy(), grace)
                 self._in_loop(lambda: wasyncore.close_all(self._map))
                 if not self._ended.wait(timeout=5):  # the loop never ran our closing: close from here
                     wasyncore.close_all(self._map)
@@ -974,16 +991,31 @@ class EmbeddedServer:
             deadline = time.monotonic() + grace
             while not self.server.wait_answered(min(0.05, max(0.0, deadline - time.monotonic()))):
                 if time.monotonic() >= deadline or self._hurry.is_set():
-                    self._say_left(self.server.requests_in_hand(), grace)
+                    left = self._say_left(self.server.requests_in_hand(), grace)
                     break
+            if left:
+                # As with waitress: their connections closed (an answer coming later would contradict
+                # the line above), then their handlers get 5 s more to leave the store as they would,
+                # unless stop_now() says not to wait; a thread still running is cut off at the exit.
+                self.server.cut_off()
+                deadline = time.monotonic() + 5
+                while not self.server.wait_answered(0.05) and not self._hurry.is_set() \
+                        and time.monotonic() < deadline:
+                    pass
+                running = self.server.requests_in_hand()
+                if running:
+                    log.warning("%d handler thread(s) still running, not waited for: what they stored stays as "
+                                "it is (a message in hand 'processing', for `mm7bind replay`)", running)
         if self.thread is not None:
             self.thread.join(timeout=0 if self._hurry.is_set() else 5)
+        return left
 
-    def _say_left(self, left: int, grace: float) -> None:
+    def _say_left(self, left: int, grace: float) -> int:
         if left:
             log.warning("stopping with %d request(s) in hand %s: their connections are closed unanswered (an MMSC "
                         "sends such a request again; one stored meanwhile is answered from the store)", left,
                         "not waited for" if self._hurry.is_set() else f"after the {grace:g} s grace")
+        return left
 
     def stop_now(self) -> None:
         """Cut short a `stop()` under way (a second Ctrl-C; safe in a signal handler): requests
