@@ -1157,28 +1157,38 @@ class _Progress:
 # Serving, simulating
 
 
-def _wait_for_signal(on_hangup=None) -> str:
-    """Wait for SIGINT or SIGTERM (→ its name). With `on_hangup`, SIGHUP runs it (in this thread,
-    not inside the signal handler) and the wait goes on; without, SIGHUP stops too — never the
-    default, which ends the process on the spot (and a service manager counts that as a clean
-    exit: not restarted)."""
-    wake, caught = threading.Event(), []
+class _Signals:
+    """SIGINT, SIGTERM and SIGHUP noted from its creation on, for `wait`: created before the start
+    is announced ("Ctrl-C stops", which scripts and supervisors wait for), since a signal coming
+    between the two met the default action, which ended the process on the spot, its store unclosed."""
 
-    def note(sig, _frame) -> None:
-        caught.append(sig)
-        wake.set()
+    def __init__(self) -> None:
+        self.wake, self.caught = threading.Event(), []
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, self._note)
 
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, note)
-    while True:
-        wake.wait(0.5)
-        wake.clear()
-        while caught:
-            sig = caught.pop(0)
-            if sig == signal.SIGHUP and on_hangup is not None:
-                on_hangup()
-                continue
-            return signal.Signals(sig).name
+    def _note(self, sig, _frame) -> None:
+        self.caught.append(sig)
+        self.wake.set()
+
+    def wait(self, on_hangup=None) -> str:
+        """Wait for SIGINT or SIGTERM (→ its name). With `on_hangup`, SIGHUP runs it (in this thread,
+        not inside the signal handler) and the wait goes on; without, SIGHUP stops too — never the
+        default, which ends the process on the spot (and a service manager counts that as a clean
+        exit: not restarted)."""
+        while True:
+            self.wake.wait(0.5)
+            self.wake.clear()
+            while self.caught:
+                sig = self.caught.pop(0)
+                if sig == signal.SIGHUP and on_hangup is not None:
+                    on_hangup()
+                    continue
+                return signal.Signals(sig).name
+
+    def again(self) -> bool:
+        """Whether SIGINT or SIGTERM came again after the one `wait` returned for."""
+        return any(sig in (signal.SIGINT, signal.SIGTERM) for sig in self.caught)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -1244,6 +1254,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if left:
         log.warning("messages a stopped run left half-handled are stored as 'processing' (the first #%d): "
                     "`mm7bind replay` hands them to the handler again", left[0].id)
+    signals = _Signals()
     srv.start()
     why = None  # the signal that stops it
     cut_off = 0  # requests the stop closed unanswered
@@ -1265,7 +1276,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             _echo(f"send API at {srv.url}{cfg.api.path.rstrip('/')}/send (to {mmscs})")
         if outbox is not None:
             _echo(f"sending what the outbox holds (to {mmscs})")
-        why = _wait_for_signal(on_hangup=lambda: _reopen_logs(cfg, srv if ssl_context is not None else None))
+        why = signals.wait(on_hangup=lambda: _reopen_logs(cfg, srv if ssl_context is not None else None))
     finally:
         grace = _stop_grace(cfg)
         log.info("stopping%s: no new connections; requests in hand get %g s to finish%s",
@@ -1278,6 +1289,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, hurry)
+        if signals.again():  # (come before the line above)
+            hurry(next(sig for sig in signals.caught if sig != signal.SIGHUP), None)
         for worker in (retention, outbox):
             if worker is not None:
                 worker.stop(timeout=0)  # (told now, waited for below: they stop while the server does)
@@ -2042,6 +2055,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
         logging.getLogger("mm7bind.simulator").addFilter(lambda record: record.msg is not STARTED)
     sim = Simulator(config)
+    signals = _Signals()
     try:
         sim.start()
     except (OSError, ValueError) as exc:  # the port is taken or not ours to take; a host that is no address
@@ -2056,7 +2070,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 time.sleep(args.mo_after)
                 sim.deliver(args.mo_from, [args.mo_to], args.mo_subject, text=args.mo_text)
             threading.Thread(target=later, daemon=True).start()
-        _wait_for_signal()
+        signals.wait()
     finally:
         sim.stop()
     return EXIT_OK

@@ -1103,6 +1103,27 @@ def test_serve_signalled_again_while_stopping_stops_at_once_and_logs_what_it_lef
     store.close()
 
 
+@pytest.mark.parametrize("command, kills", [("serve", 1), ("simulate", 1), ("serve", 2)])
+def test_a_sigterm_as_soon_as_the_start_is_announced_stops_cleanly(command, kills, tmp_path):
+    """The start line ("... Ctrl-C stops", what scripts and supervisors wait for) came before the
+    signal handlers: a SIGTERM right after it met the default action, which ended the process on
+    the spot (-15, its store unclosed, nothing logged). Sent here from the printing of that line;
+    twice, the second is a second signal (stop at once), not lost before its handler was set."""
+    script = ("import signal, sys\nimport mm7bind.cli as cli\nechoed = cli._echo\n"
+              "def echo(text):\n    echoed(text)\n    if 'Ctrl-C stops' in text:\n"
+              f"        for _ in range({kills}): signal.raise_signal(signal.SIGTERM)\n"
+              "cli._echo = echo\nsys.exit(cli.main(sys.argv[1:]))\n")
+    args = ["--port", "0"] + (["--out", str(tmp_path / "in"), "--config", str(tmp_path / "cfg.toml")]
+                              if command == "serve" else [])
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-c", script, command, *args], capture_output=True, text=True,
+                          cwd=ROOT, env=ENV, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    if command == "serve":
+        assert "stopping (SIGTERM)" in proc.stderr and proc.stderr.rstrip().endswith("stopped"), proc.stderr
+        assert ("SIGTERM again: stopped without waiting" in proc.stderr) == (kills == 2), proc.stderr
+
+
 def test_serve_answers_its_health_check_at_its_path_alone(tmp_path):
     """health_path = "/" (a load balancer's usual check) was mounted as a prefix, so it took every
     request: the MMSC's posts to /mm7 were answered "health takes GET, HEAD"."""
