@@ -1271,6 +1271,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             _echo(f"forwarding to {shown_url(cfg.receiver.forward_url)}")
         if metrics is not None:
             _echo(f"metrics at {srv.url}{cfg.receiver.metrics_path}")
+        if cfg.receiver.health_path:  # (the load balancer's check: where, as the metrics say theirs)
+            _echo(f"health check at {srv.url}{cfg.receiver.health_path}")
         mmscs = ", ".join(map(shown_url, client.config.urls)) if client is not None else ""
         if api is not None:
             _echo(f"send API at {srv.url}{cfg.api.path.rstrip('/')}/send (to {mmscs})")

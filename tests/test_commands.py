@@ -1145,6 +1145,8 @@ def test_serve_answers_its_health_check_at_its_path_alone(tmp_path):
     finally:
         said = serve.stop()
     assert "receiving MM7 at" in said
+    # (said at the start as the metrics' address is: the operator configuring the balancer needs it)
+    assert f"metrics at {base}/metrics\nhealth check at {base}/\n" in said, said
 
 
 def test_serve_behind_a_reverse_proxy_takes_the_peer_from_its_x_forwarded_for(tmp_path):
