@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_CONFIG, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
 EXIT_INVALID, EXIT_UNREADABLE = 1, 2
 EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141  # as a shell reports SIGINT and SIGPIPE
+EXIT_CUT_OFF = 5  # serve stopped with requests in hand, closed unanswered (a supervisor can tell)
 
 log = logging.getLogger("mm7bind.serve")
 
@@ -1167,28 +1168,38 @@ class _Progress:
 # Serving, simulating
 
 
-def _wait_for_signal(on_hangup=None) -> str:
-    """Wait for SIGINT or SIGTERM (→ its name). With `on_hangup`, SIGHUP runs it (in this thread,
-    not inside the signal handler) and the wait goes on; without, SIGHUP stops too — never the
-    default, which ends the process on the spot (and a service manager counts that as a clean
-    exit: not restarted)."""
-    wake, caught = threading.Event(), []
+class _Signals:
+    """SIGINT, SIGTERM and SIGHUP noted from its creation on, for `wait`: created before the start
+    is announced ("Ctrl-C stops", which scripts and supervisors wait for), since a signal coming
+    between the two met the default action, which ended the process on the spot, its store unclosed."""
 
-    def note(sig, _frame) -> None:
-        caught.append(sig)
-        wake.set()
+    def __init__(self) -> None:
+        self.wake, self.caught = threading.Event(), []
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, self._note)
 
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, note)
-    while True:
-        wake.wait(0.5)
-        wake.clear()
-        while caught:
-            sig = caught.pop(0)
-            if sig == signal.SIGHUP and on_hangup is not None:
-                on_hangup()
-                continue
-            return signal.Signals(sig).name
+    def _note(self, sig, _frame) -> None:
+        self.caught.append(sig)
+        self.wake.set()
+
+    def wait(self, on_hangup=None) -> str:
+        """Wait for SIGINT or SIGTERM (→ its name). With `on_hangup`, SIGHUP runs it (in this thread,
+        not inside the signal handler) and the wait goes on; without, SIGHUP stops too — never the
+        default, which ends the process on the spot (and a service manager counts that as a clean
+        exit: not restarted)."""
+        while True:
+            self.wake.wait(0.5)
+            self.wake.clear()
+            while self.caught:
+                sig = self.caught.pop(0)
+                if sig == signal.SIGHUP and on_hangup is not None:
+                    on_hangup()
+                    continue
+                return signal.Signals(sig).name
+
+    def again(self) -> bool:
+        """Whether SIGINT or SIGTERM came again after the one `wait` returned for."""
+        return any(sig in (signal.SIGINT, signal.SIGTERM) for sig in self.caught)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -1254,8 +1265,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if left:
         log.warning("messages a stopped run left half-handled are stored as 'processing' (the first #%d): "
                     "`mm7bind replay` hands them to the handler again", left[0].id)
+    signals = _Signals()
     srv.start()
     why = None  # the signal that stops it
+    cut_off = 0  # requests the stop closed unanswered
     try:
         if retention is not None:
             retention.start()
@@ -1269,12 +1282,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
             _echo(f"forwarding to {shown_url(cfg.receiver.forward_url)}")
         if metrics is not None:
             _echo(f"metrics at {srv.url}{cfg.receiver.metrics_path}")
+        if cfg.receiver.health_path:  # (the load balancer's check: where, as the metrics say theirs)
+            _echo(f"health check at {srv.url}{cfg.receiver.health_path}")
         mmscs = ", ".join(map(shown_url, client.config.urls)) if client is not None else ""
         if api is not None:
             _echo(f"send API at {srv.url}{cfg.api.path.rstrip('/')}/send (to {mmscs})")
         if outbox is not None:
             _echo(f"sending what the outbox holds (to {mmscs})")
-        why = _wait_for_signal(on_hangup=lambda: _reopen_logs(cfg, srv if ssl_context is not None else None))
+        why = signals.wait(on_hangup=lambda: _reopen_logs(cfg, srv if ssl_context is not None else None))
     finally:
         grace = _stop_grace(cfg)
         log.info("stopping%s: no new connections; requests in hand get %g s to finish%s",
@@ -1287,11 +1302,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, hurry)
+        if signals.again():  # (come before the line above)
+            hurry(next(sig for sig in signals.caught if sig != signal.SIGHUP), None)
         for worker in (retention, outbox):
             if worker is not None:
                 worker.stop(timeout=0)  # (told now, waited for below: they stop while the server does)
         deadline = time.monotonic() + grace + 5
-        srv.stop(grace=grace)
+        cut_off = srv.stop(grace=grace)
         for worker in (retention, outbox):  # (in steps: a second signal ends the wait)
             while worker is not None and worker.running() and not again and time.monotonic() < deadline:
                 worker.stop(timeout=0.1)
@@ -1304,7 +1321,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             client.close()
         store.close()
         log.info("stopped")
-    return EXIT_OK
+    return EXIT_CUT_OFF if cut_off else EXIT_OK
 
 
 def _stop_grace(cfg) -> float:
@@ -2053,6 +2070,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
         logging.getLogger("mm7bind.simulator").addFilter(lambda record: record.msg is not STARTED)
     sim = Simulator(config)
+    signals = _Signals()
     try:
         sim.start()
     except (OSError, ValueError) as exc:  # the port is taken or not ours to take; a host that is no address
@@ -2067,7 +2085,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 time.sleep(args.mo_after)
                 sim.deliver(args.mo_from, [args.mo_to], args.mo_subject, text=args.mo_text)
             threading.Thread(target=later, daemon=True).start()
-        _wait_for_signal()
+        signals.wait()
     finally:
         sim.stop()
     return EXIT_OK

@@ -434,6 +434,16 @@ class Receiver:
             self._spend_unread(method, uri, authorization, peer)
         return Response(413, [("Content-Type", "text/plain")], b"request body too large\n")
 
+    def incomplete(self, peer: str | None, received: int | None, declared: int | None,
+                   why: str = "the connection closed") -> None:
+        """A request whose body never came whole (`why`: the peer closed, or fell silent past the
+        deadline; `received` of `declared` bytes, when known), logged and counted as the other
+        refusals are: without, an MMSC whose large MMS keeps failing mid-upload left no trace
+        but a connection closed (it sends the whole one again; what came is no message)."""
+        log.warning("request from %s not taken: %s after %s bytes of its body%s", peer, why,
+                    "some" if received is None else received, f" (of {declared})" if declared is not None else "")
+        self._count(None, "incomplete", None, time.monotonic())
+
     def _spend_unread(self, method: str, uri: str, authorization: str, peer: str | None) -> None:
         """Keep the Digest answer of a request refused before its body was read spent, here and
         (with a store) for every process, once it is checked as `handle` checks it."""

@@ -79,8 +79,7 @@ def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
             return [rsp.body]
         body = request_body(environ, length, limit)
         if len(body) < length:  # the peer closed before the end: what came is no whole message
-            log.warning("request from %s not taken: its body ended after %d of %d bytes",
-                        environ.get("REMOTE_ADDR"), len(body), length)
+            receiver.incomplete(environ.get("REMOTE_ADDR"), len(body), length)
             start_response("400 Bad Request", [("Content-Type", "text/plain"), ("Content-Length", "23")])
             return [b"request body cut short\n"]
         headers = request_headers(environ)
@@ -359,8 +358,7 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":  # the sender went away: nothing acknowledged, nothing to answer
-                log.warning("request from %s not taken: the connection closed after %d bytes of its body%s", peer,
-                            size, f" (of {declared})" if declared >= 0 else "")
+                receiver.incomplete(peer, size, declared if declared >= 0 else None)
                 return
             chunk = message.get("body", b"")
             chunks.append(chunk)
@@ -440,6 +438,7 @@ class _QuietHandler(WSGIRequestHandler):
     max_body = 20 * 1024 * 1024  # a declared body over it is refused before it is read
     max_header = 64 * 1024  # request line and headers; more is a 431
     on_too_large: Callable[[str | None, int | None], object] | None = None  # (EmbeddedServer's, a staticmethod)
+    on_incomplete: Callable[..., object] | None = None  # (likewise)
     default_request_version = "HTTP/1.0"  # (the standard library's 0.9 answers errors without a status line)
 
     def setup(self) -> None:
@@ -477,7 +476,7 @@ class _QuietHandler(WSGIRequestHandler):
         body = ChunkedReader(self.rfile) if self.chunked else self.rfile
         handler = _ServerHandler(body, self.wfile, self.get_stderr(), self.get_environ(), multithread=False)
         handler.request_handler = self
-        with self.server.in_hand():
+        with self.server.in_hand(self.connection):
             handler.run(self.server.get_app())
 
     def parse_request(self) -> bool:
@@ -591,7 +590,10 @@ class _ServerHandler(ServerHandler):
 
     def log_exception(self, exc_info) -> None:
         exc, peer = exc_info[1], self.environ.get("REMOTE_ADDR")
-        if isinstance(exc, (FramingError, TimeoutError)):
+        told = getattr(self.request_handler, "on_incomplete", None)
+        if isinstance(exc, TimeoutError) and told is not None:  # (the body's read ran past the deadline)
+            told(peer, None, self.request_handler.length, f"not complete in time ({exc})")
+        elif isinstance(exc, (FramingError, TimeoutError)):
             log.warning("request from %s not taken: %s", peer, exc)
         elif isinstance(exc, OSError):
             log.info("connection from %s dropped: %s", peer, exc)
@@ -645,18 +647,33 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
         super().server_activate()
         self._slots = threading.BoundedSemaphore(self.connection_limit)
         self._requests = 0  # requests read and not yet answered (daemon threads: stop() waits for these)
+        self._connections: set[socket.socket] = set()  # ... and their connections (cut_off closes them)
         self._answered = threading.Condition()
 
     @contextlib.contextmanager
-    def in_hand(self) -> Iterator[None]:
+    def in_hand(self, connection: socket.socket | None = None) -> Iterator[None]:
         with self._answered:
             self._requests += 1
+            if connection is not None:
+                self._connections.add(connection)
         try:
             yield
         finally:
             with self._answered:
                 self._requests -= 1
+                self._connections.discard(connection)
                 self._answered.notify_all()
+
+    def cut_off(self) -> None:
+        """Close the connections of the requests in hand, unanswered: their handlers' threads run
+        on (daemons), but what they would answer can no longer go out."""
+        with self._answered:
+            connections = list(self._connections)
+        for connection in connections:
+            try:  # (the socket beneath, not the TLS layer the handler's thread is using)
+                socket.socket.shutdown(connection, socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def requests_in_hand(self) -> int:
         """How many requests are being handled and not yet answered."""
@@ -750,7 +767,8 @@ def _answer_plain_http(request) -> None:
 
 
 def _adjust_waitress(server, request_timeout: float, keep_alive: bool = True,
-                     on_too_large: Callable[[str | None, int | None], object] | None = None) -> None:
+                     on_too_large: Callable[[str | None, int | None], object] | None = None,
+                     on_incomplete: Callable[..., object] | None = None) -> None:
     """Give a waitress server a deadline for each whole request: its channel timeout counts silence
     only, so a peer sending a byte now and then kept a connection (one of `connection_limit`) for
     ever. The parser's creation (the request's first bytes) starts the clock; waitress's periodic
@@ -758,7 +776,8 @@ def _adjust_waitress(server, request_timeout: float, keep_alive: bool = True,
     and its connection is closed once it is out (a WSGI application may not say so itself: waitress
     refuses hop-by-hop headers from it). A body over its limit, which waitress refuses itself, is
     told to `on_too_large(peer, declared length or None)`. (waitress picks the server class itself:
-    its instance is adjusted.)"""
+    its instance is adjusted.) A body cut short — the peer closed, or it ran past the deadline or
+    the channel timeout — is told to `on_incomplete`: waitress closes such a connection unsaid."""
     from waitress.channel import HTTPChannel
     from waitress.parser import HTTPRequestParser, ParsingError
     from waitress.task import ErrorTask, WSGITask
@@ -805,6 +824,25 @@ def _adjust_waitress(server, request_timeout: float, keep_alive: bool = True,
         if not keep_alive:
             task_class = ClosingTask
 
+        overdue = False  # (closed by the deadline below)
+
+        def handle_close(self) -> None:
+            # (reached when the peer closes and when the maintenance closes the channel; the server's
+            # own stop closes channels without it)
+            request = self.request
+            if on_incomplete is not None and request is not None and request.headers_finished \
+                    and not request.completed and request.error is None:
+                self.request = None  # (said once)
+                if self.overdue:
+                    why = f"not complete after {request_timeout:g} s"
+                elif self.last_activity < time.time() - server.adj.channel_timeout:  # (waitress's own timeout)
+                    why = f"silent for {server.adj.channel_timeout} s"
+                else:
+                    why = "the connection closed"
+                on_incomplete(self.addr[0] if self.addr else None, request.body_bytes_received,
+                              None if request.chunked else request.content_length, why)
+            super().handle_close()
+
         def send_continue(self) -> None:
             # waitress says "go on" to a request it has already refused (a declared body over its
             # limit) and then waits for that body: the client sends all of it to hear 413 after.
@@ -821,8 +859,10 @@ def _adjust_waitress(server, request_timeout: float, keep_alive: bool = True,
         for channel in list(server.active_channels.values()):
             request = channel.request  # the one being received; complete ones are in channel.requests
             if request is not None and request.started < cutoff and not channel.will_close:
-                log.warning("closed the connection from %s: its request was not complete after %g s",
-                            channel.addr[0] if channel.addr else "?", request_timeout)
+                channel.overdue = True
+                if on_incomplete is None or not request.headers_finished:  # (else the closing tells it)
+                    log.warning("closed the connection from %s: its request was not complete after %g s",
+                                channel.addr[0] if channel.addr else "?", request_timeout)
                 channel.will_close = True
 
     server.channel_class = Channel
@@ -840,7 +880,9 @@ class EmbeddedServer:
     `on_too_large(peer, declared length or None)` hears of each body either server refuses over
     `max_body` before the app sees it, with keywords `method`, `uri` and `authorization` when it
     takes them (`serve` passes the receiver's, which logs and counts it, and keeps a Digest answer
-    spent).
+    spent). `on_incomplete(peer, bytes received or None, declared length or None, why)` hears of
+    each body cut short (the peer closed, or its request ran past `request_timeout`), which
+    waitress drops without the app seeing it (`serve` passes `Receiver.incomplete`).
     `trusted_proxy`: the address of a reverse proxy in front (or "*"), whose X-Forwarded-For
     names the peer (REMOTE_ADDR: what the allow-list checks, the logs and the store keep); None,
     the socket's peer, whatever a request's headers say.
@@ -851,7 +893,7 @@ class EmbeddedServer:
                  ssl_context: ssl.SSLContext | None = None, backlog: int = 1024, connection_limit: int = 100,
                  request_timeout: float = 300.0, path: str = "", keep_alive: bool = True,
                  on_too_large: Callable[[str | None, int | None], object] | None = None,
-                 trusted_proxy: str | None = None):
+                 trusted_proxy: str | None = None, on_incomplete: Callable[..., object] | None = None):
         if not 0 < request_timeout < math.inf:  # (NaN passed "<= 0", and served TLS without a deadline)
             raise ValueError("request_timeout must be a positive, finite number of seconds")
         if trusted_proxy is not None and ssl_context is not None:
@@ -880,14 +922,15 @@ class EmbeddedServer:
                 # (maintenance runs this often: a deadline is kept to within a quarter of itself)
                 cleanup_interval=max(1, min(30, int(request_timeout / 4))), **proxy,
             )
-            _adjust_waitress(self.server, request_timeout, keep_alive, on_too_large)
+            _adjust_waitress(self.server, request_timeout, keep_alive, on_too_large, on_incomplete)
             self.port = self.server.effective_port
         else:
             # (a silent peer lets go after channel_timeout; a trickling one at request_timeout)
             handler = type("_Handler", (_QuietHandler,), {
                 "timeout": channel_timeout, "request_timeout": request_timeout, "max_body": max_body,
                 "max_header": max_header,
-                "on_too_large": staticmethod(on_too_large) if on_too_large is not None else None})
+                "on_too_large": staticmethod(on_too_large) if on_too_large is not None else None,
+                "on_incomplete": staticmethod(on_incomplete) if on_incomplete is not None else None})
             server_class = type("_Server", (_ThreadingWSGIServer,), {"connection_limit": connection_limit})
             self.server = make_server(host, port, app, server_class=server_class, handler_class=handler)
             self.server.tls_context = ssl_context
@@ -933,10 +976,12 @@ class EmbeddedServer:
         self.thread.start()
         return self
 
-    def stop(self, grace: float = 5.0) -> None:
+    def stop(self, grace: float = 5.0) -> int:
         """Stop accepting, give requests in hand up to `grace` seconds to finish and their answers
         to go out, then close every connection (an MMSC whose answer was cut off sends again, and
-        the store answers the copy). Requests still in hand then are counted in a WARNING line."""
+        the store answers the copy). Requests still in hand then are counted in a WARNING line;
+        → how many they were (0: every request was answered)."""
+        left = 0
         # The loop runs in start()'s thread or in whichever thread called serve_forever().
         if self.ssl_context is None:
             if self._looping.is_set():
@@ -949,7 +994,7 @@ class EmbeddedServer:
                 deadline = time.monotonic() + grace
                 while self._busy() and time.monotonic() < deadline and not self._hurry.wait(0.01):
                     pass
-                self._say_left(self._busy(), grace)
+                left = self._say_left(self._busy(), grace)
                 self._in_loop(lambda: wasyncore.close_all(self._map))
                 if not self._ended.wait(timeout=5):  # the loop never ran our closing: close from here
                     wasyncore.close_all(self._map)
@@ -974,16 +1019,31 @@ class EmbeddedServer:
             deadline = time.monotonic() + grace
             while not self.server.wait_answered(min(0.05, max(0.0, deadline - time.monotonic()))):
                 if time.monotonic() >= deadline or self._hurry.is_set():
-                    self._say_left(self.server.requests_in_hand(), grace)
+                    left = self._say_left(self.server.requests_in_hand(), grace)
                     break
+            if left:
+                # As with waitress: their connections closed (an answer coming later would contradict
+                # the line above), then their handlers get 5 s more to leave the store as they would,
+                # unless stop_now() says not to wait; a thread still running is cut off at the exit.
+                self.server.cut_off()
+                deadline = time.monotonic() + 5
+                while not self.server.wait_answered(0.05) and not self._hurry.is_set() \
+                        and time.monotonic() < deadline:
+                    pass
+                running = self.server.requests_in_hand()
+                if running:
+                    log.warning("%d handler thread(s) still running, not waited for: what they stored stays as "
+                                "it is (a message in hand 'processing', for `mm7bind replay`)", running)
         if self.thread is not None:
             self.thread.join(timeout=0 if self._hurry.is_set() else 5)
+        return left
 
-    def _say_left(self, left: int, grace: float) -> None:
+    def _say_left(self, left: int, grace: float) -> int:
         if left:
             log.warning("stopping with %d request(s) in hand %s: their connections are closed unanswered (an MMSC "
                         "sends such a request again; one stored meanwhile is answered from the store)", left,
                         "not waited for" if self._hurry.is_set() else f"after the {grace:g} s grace")
+        return left
 
     def stop_now(self) -> None:
         """Cut short a `stop()` under way (a second Ctrl-C; safe in a signal handler): requests
@@ -1020,5 +1080,6 @@ def serve(receiver: Receiver, host: str = "127.0.0.1", port: int = 8080, path: s
     `metrics_path` when it has some; the health check at `health_path`; other WSGI apps at the
     `mounts` prefixes."""
     kw.setdefault("on_too_large", receiver.too_large)  # (logged and counted like those the app refuses)
+    kw.setdefault("on_incomplete", receiver.incomplete)  # (a body cut short, which waitress drops unseen)
     return EmbeddedServer(wsgi_app(receiver, path, metrics_path, mounts, health_path), host, port,
                           max_body=receiver.config.max_body, path=path or "", **kw)

@@ -89,7 +89,7 @@ class RecordingHandler(Handler):
 
 
 # What the receiver answered without calling a handler: said when a wait ends empty-handed.
-REFUSALS = ("challenged", "unauthorized", "forbidden", "too_large", "malformed", "unsupported", "not_post",
+REFUSALS = ("challenged", "unauthorized", "forbidden", "too_large", "incomplete", "malformed", "unsupported", "not_post",
             "store_error", "internal_error")
 
 

@@ -1088,7 +1088,8 @@ def test_serve_signalled_again_while_stopping_stops_at_once_and_logs_what_it_lef
         _until(lambda: "stopping (SIGTERM)" in log_file.read_text(encoding="utf-8"), "the stop is logged")
         assert serve.proc.poll() is None  # (waiting for the handler)
         serve.proc.send_signal(signal.SIGTERM)
-        assert serve.proc.wait(timeout=60) == 0
+        # (exit 5, not 0: a supervisor can tell a stop that closed requests on unanswered)
+        assert serve.proc.wait(timeout=60) == 5
         sender.join(60)
     finally:
         serve.stop()
@@ -1103,6 +1104,27 @@ def test_serve_signalled_again_while_stopping_stops_at_once_and_logs_what_it_lef
     store = mm7.SqliteStore(tmp_path / "vasp.db")
     assert [(r.transaction_id, r.state) for r in store.inbox()] == [("cut-1", "processing")]  # (for replay)
     store.close()
+
+
+@pytest.mark.parametrize("command, kills", [("serve", 1), ("simulate", 1), ("serve", 2)])
+def test_a_sigterm_as_soon_as_the_start_is_announced_stops_cleanly(command, kills, tmp_path):
+    """The start line ("... Ctrl-C stops", what scripts and supervisors wait for) came before the
+    signal handlers: a SIGTERM right after it met the default action, which ended the process on
+    the spot (-15, its store unclosed, nothing logged). Sent here from the printing of that line;
+    twice, the second is a second signal (stop at once), not lost before its handler was set."""
+    script = ("import signal, sys\nimport mm7bind.cli as cli\nechoed = cli._echo\n"
+              "def echo(text):\n    echoed(text)\n    if 'Ctrl-C stops' in text:\n"
+              f"        for _ in range({kills}): signal.raise_signal(signal.SIGTERM)\n"
+              "cli._echo = echo\nsys.exit(cli.main(sys.argv[1:]))\n")
+    args = ["--port", "0"] + (["--out", str(tmp_path / "in"), "--config", str(tmp_path / "cfg.toml")]
+                              if command == "serve" else [])
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-c", script, command, *args], capture_output=True, text=True,
+                          cwd=ROOT, env=ENV, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    if command == "serve":
+        assert "stopping (SIGTERM)" in proc.stderr and proc.stderr.rstrip().endswith("stopped"), proc.stderr
+        assert ("SIGTERM again: stopped without waiting" in proc.stderr) == (kills == 2), proc.stderr
 
 
 def test_serve_answers_its_health_check_at_its_path_alone(tmp_path):
@@ -1126,6 +1148,8 @@ def test_serve_answers_its_health_check_at_its_path_alone(tmp_path):
     finally:
         said = serve.stop()
     assert "receiving MM7 at" in said
+    # (said at the start as the metrics' address is: the operator configuring the balancer needs it)
+    assert f"metrics at {base}/metrics\nhealth check at {base}/\n" in said, said
 
 
 def test_serve_behind_a_reverse_proxy_takes_the_peer_from_its_x_forwarded_for(tmp_path):

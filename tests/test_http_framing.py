@@ -98,6 +98,41 @@ def test_a_body_cut_short_is_not_taken_and_the_whole_one_sent_again_is(server_tl
         store.close()
 
 
+@pytest.mark.parametrize("end", ["closed", "overdue"])
+def test_a_body_cut_short_is_logged_and_counted_as_incomplete(server_tls, end, caplog):
+    """A body that never came whole is a refusal like the others: waitress closed such a
+    connection without a word or a count (the app never sees it), and the TLS server's 400 and
+    408 were logged but not counted."""
+    import logging
+
+    from mm7bind.metrics import Metrics
+
+    tls_context, wrap = server_tls
+    rx = mm7.Receiver(Recorder(), metrics=Metrics())
+    out = mo("cut-2")
+    body = out.to_bytes()
+    caplog.set_level(logging.WARNING)
+    with mm7.serve(rx, port=0, ssl_context=tls_context, request_timeout=2, channel_timeout=30) as srv:
+        with wrap(socket.create_connection((srv.host, srv.port), timeout=30)) as sock:
+            sock.sendall(head(out, f"Content-Length: {len(body)}") + body[:1000])
+            if end == "closed" and tls_context:
+                with contextlib.suppress(ssl.SSLError):  # (the server's answer and close end it)
+                    sock.unwrap()
+            else:
+                if end == "closed":
+                    sock.shutdown(socket.SHUT_WR)
+                with contextlib.suppress(OSError):  # until the server has done with it
+                    while sock.recv(65536):
+                        pass
+    said = [r.getMessage() for r in caplog.records if "not taken" in r.getMessage() or "closed the" in r.getMessage()]
+    received = "some" if end == "overdue" and tls_context else "1000"  # (the TLS server's reader keeps no count)
+    why = "the connection closed" if end == "closed" else \
+        "not complete in time (timed out: past the exchange's deadline)" if tls_context else "not complete after 2 s"
+    assert said == [f"request from 127.0.0.1 not taken: {why} after {received} bytes of its body (of {len(body)})"]
+    assert rx.metrics.value("mm7bind_received_total", outcome="incomplete") == 1
+    assert 'outcome="incomplete"' in rx.metrics.render()
+
+
 def test_chunked_bodies_are_decoded_whatever_their_extensions_and_trailers(server_tls):
     tls_context, wrap = server_tls
     h = Recorder()
