@@ -952,6 +952,30 @@ def test_a_request_too_large_for_the_receiver_is_logged_into_its_log_file(tmp_pa
     assert f"{limit + 1} bytes, over max_body" in log_file.read_text(encoding="utf-8")
 
 
+def test_a_request_cut_short_is_logged_into_the_receivers_log_file(tmp_path):
+    """An MO whose body never comes whole (the MMSC's upload cut off) is no message; as with
+    `mm7bind serve`, the receiver logs it into the configuration's log file (the server closed
+    such a connection without a word)."""
+    import socket
+
+    config = cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0", ListenPort="0", logLevel="1"))
+    receiver = cmcc.MM7Receiver(config)
+    try:
+        receiver.start()
+        host, port = receiver.url.split("//")[1].split("/")[0].rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=10) as conn:
+            conn.sendall(f"POST /mm7 HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/xml\r\n"
+                         f"Content-Length: 5000\r\n\r\n".encode("ascii") + b"x" * 1000)
+            conn.shutdown(socket.SHUT_WR)
+            while conn.recv(4096):  # (until the server has done with it)
+                pass
+    finally:
+        receiver.stop()
+    [log_file] = (tmp_path / "logs").glob("910010*.log")
+    assert "not taken: the connection closed after 1000 bytes of its body (of 5000)" in \
+        log_file.read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize("text", ["true", "yes", "1", ""])
 def test_a_keep_alive_neither_on_nor_off_is_off_as_in_the_sdk(tmp_path, text):
     """The SDK kept connections for "on" only and closed them for anything else: such a file worked

@@ -1156,12 +1156,17 @@ class MM7Receiver(MM7AbstractReceiver):
             with logging_for(cfg):
                 return receiver.too_large(peer, size)
 
+        def incomplete(*args):  # (a body cut short: likewise into the configuration's log file)
+            with logging_for(cfg):
+                return receiver.incomplete(*args)
+
         ssl_context = self._ssl_context(cfg)
         self.server = EmbeddedServer(self._wsgi(receiver), host or r.host, r.port if port is None else port,
                                      threads=r.threads, max_body=r.max_body, backlog=r.backlog,
                                      ssl_context=ssl_context,
                                      connection_limit=r.connection_limit, request_timeout=r.request_timeout,
-                                     keep_alive=r.keep_alive, on_too_large=too_large).start()
+                                     keep_alive=r.keep_alive, on_too_large=too_large,
+                                     on_incomplete=incomplete).start()
         return self
 
     @property
