@@ -1404,6 +1404,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
         _setup_logging(cfg, args, "replay")
     else:  # each message's outcome is printed below; the log goes to stderr only with -v
         logging.getLogger("mm7bind").addHandler(logging.NullHandler())
+        # ... but for an outcome the store lost (locked past store_wait as the replay ends), which
+        # the next replay hands to the handler again: no line printed below can say it.
+        lost = logging.StreamHandler(sys.stderr)
+        lost.setLevel(logging.ERROR)
+        lost.setFormatter(logging.Formatter("mm7bind replay: %(message)s"))
+        logging.getLogger("mm7bind.store").addHandler(lost)
     handler = _handler(cfg, args, "replay")
     # A store another process keeps locked (a vacuum, a program holding a transaction) is waited
     # for as a request is, [receiver] store_wait, then said: never a silent wait without end. No
@@ -1415,7 +1421,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
         store.close()
         return EXIT_UNREADABLE
     done = receiver.replay(args.id, stale_after=args.stale_after)
+    kept = store.unrecorded()  # (handled, but the store stayed locked past store_wait: "processing" in it)
     for record_id, state in done:
+        if state == "processing" and record_id in kept:
+            print(f"#{record_id}: {kept[record_id]}, but not recorded: the store could not write it within "
+                  f"{cfg.receiver.store_wait:g} s ([receiver] store_wait; locked by another process, or its disk "
+                  "full); tried once more as the replay ends")
+            continue
         rec = store.inbox_get(record_id) if state in ("failed", "rejected") else None
         print(f"#{record_id}: {state}" + (f" ({printable(rec.error)})" if rec is not None and rec.error else ""))
     if not done:

@@ -537,6 +537,10 @@ class MemoryStore:
     def reports_for(self, message_id: str) -> list[InboxRecord]:
         return [r for r in self.inbox(message_id=message_id) if r.kind in REPORT_KINDS]
 
+    def unrecorded(self) -> dict[int, str]:
+        """Outcomes not recorded yet: none here (a memory store is never locked)."""
+        return {}
+
     def open_counts(self) -> dict[str, int]:
         with self._lock:
             counts = dict.fromkeys(OPEN_STATES, 0)
@@ -997,8 +1001,8 @@ def _write_kept_at_exit() -> None:
             left = len(store._outcomes_left())
         if not left:
             continue
-        log.warning("exiting with %d outcome(s) of %s not recorded yet (the store was locked or full): writing "
-                    "them, waiting at most %g s", left, store.path, EXIT_WAIT)
+        log.warning("exiting with %d outcome(s) of %s not recorded yet: writing them, waiting at most %g s for the "
+                    "store", left, store.path, EXIT_WAIT)
         try:
             store._write_kept(EXIT_WAIT, at_exit=True)
         except Exception:  # noqa: BLE001 (the next store's are written all the same)
@@ -1881,6 +1885,13 @@ class SqliteStore:
         """The delivery reports and read replies received about one MessageID, oldest first."""
         return [r for r in self.inbox(message_id=message_id) if r.kind in REPORT_KINDS]
 
+    def unrecorded(self) -> dict[int, str]:
+        """The outcomes this process could not record yet (the store locked past their wait, a full
+        disk), record id → state: kept in memory, written with the store's next write, at close() or
+        at the process's exit; their records say "processing" meanwhile."""
+        with self._batch:
+            return {p.row[-1]: p.row[0] for p in self._outcomes_left()}
+
     def open_counts(self) -> dict[str, int]:
         """How many stored messages are in each state but handled (found through the state index)."""
         counts = dict.fromkeys(OPEN_STATES, 0)
@@ -2275,9 +2286,9 @@ class SqliteStore:
         when = f"the process exited (it waited {wait:g} s for the store)" if at_exit else "the store closed"
         for p in left:
             why = f"{type(p.error).__name__}: {p.error}" if p.error is not None else "its write had not ended"
-            log.error("the outcome of #%d (%s) could not be recorded before %s (%s): it is lost. The message was "
-                      "answered, but its record stays 'processing', and `mm7bind replay` %s", p.row[-1], p.row[0],
-                      when, why, _REPLAYED_AFTER_LOSS.get(p.row[0], "hands it to the handler again"))
+            log.error("the outcome of #%d (%s) could not be recorded before %s (%s): it is lost. Its record stays "
+                      "'processing', and `mm7bind replay` %s", p.row[-1], p.row[0], when, why,
+                      _REPLAYED_AFTER_LOSS.get(p.row[0], "hands it to the handler again"))
 
     def close(self) -> None:
         if self._unrecorded:

@@ -639,8 +639,8 @@ def test_an_outcome_being_retried_as_the_process_exits_is_waited_for_or_said_los
         assert state == [("exit-1", "processing")]
         assert (b"the outcome of #1 (handled) could not be recorded before the process exited (it waited 0.5 s for "
                 b"the store)" in err), err
-        assert b"it is lost. The message was answered, but its record stays 'processing', and `mm7bind replay` " \
-               b"hands it to the handler a second time" in err
+        assert b"it is lost. Its record stays 'processing', and `mm7bind replay` hands it to the handler a second " \
+               b"time" in err
 
 
 def test_a_repeat_that_cannot_claim_a_failed_message_in_time_is_answered_3000(store, tmp_path, monkeypatch, caplog):

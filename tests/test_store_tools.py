@@ -944,6 +944,41 @@ def test_replay_right_after_a_crash_says_what_it_left_in_hand(tmp_path):
     assert proc.returncode == 0 and proc.stdout.splitlines() == ["#1: handled"], proc.stdout + proc.stderr
 
 
+
+def test_replay_says_an_outcome_the_store_could_not_record_and_its_loss(tmp_path):
+    """A vacuum in another process starts while the replayed message is in its handler, and lasts:
+    the outcome was kept in memory and lost as the command ended, and it printed "#1: processing"
+    alone (the log off without -v), read as a message some live worker has in hand. The next
+    replay handles it a second time."""
+    db = tmp_path / "vasp.db"
+    store = SqliteStore(db)
+    assert post(mm7.Receiver(DownThenUp(), store=store), mm7.DeliverReq(sender="+8613900000000"), "v-1") == 500
+    store.close()
+    (tmp_path / "vacuum_starts.py").write_text(
+        "import mm7bind as mm7\n"
+        "class Handler(mm7.Handler):\n"
+        "    def on_deliver(self, msg, ctx):\n"
+        f"        self.other = mm7.SqliteStore({str(db)!r})  # (its own descriptor: another process, to flock)\n"
+        "        self.other._write.__enter__()\n"
+        "handler = Handler()\n")
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{db}"\n[receiver]\nstore_wait = 0.2\n')
+    proc = run("replay", "--config", str(tmp_path / "cfg.toml"), "--handler", "vacuum_starts:handler",
+               cwd=tmp_path)  # (where its handler's module is)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines() == [
+        "#1: handled, but not recorded: the store could not write it within 0.2 s ([receiver] store_wait; locked by "
+        "another process, or its disk full); tried once more as the replay ends"]
+    assert proc.stderr.splitlines() == [
+        "mm7bind replay: the outcome of #1 (handled) could not be recorded before the store closed (StoreBusy: the "
+        "store's write lock was held by another process for 0.2 s): it is lost. Its record stays 'processing', and "
+        "`mm7bind replay` hands it to the handler a second time"]
+    store = SqliteStore(db)
+    try:
+        assert store.inbox_get(1).state == "processing"
+    finally:
+        store.close()
+
+
 def test_a_replay_interrupted_in_the_handler_leaves_the_message_failed_not_in_hand(store):
     """Ctrl-C while the handler runs: the message stayed "processing", and the next replay, run at
     once, left it alone for stale_after (5 minutes) as in a live worker's hands."""
