@@ -1435,12 +1435,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.id is None and not any(state in ("store busy", "store error") for _, state in done):
         # What a run of another host (or before a reboot) had in hand is not stale yet right after
         # its crash: "nothing to replay" alone would read as nothing being left.
+        from .holders import running_elsewhere  # noqa: PLC0415
+
         replayed = {record_id for record_id, _ in done}
         in_hand = [i for i in store.inbox_ids("processing") if i not in replayed]
+        live = [i for i in in_hand if running_elsewhere(getattr(store.inbox_get(i), "holder", None))]
+        if live:  # (whatever --stale-after says: it may be at them right now)
+            print(f"{len(live)} message(s) in hand ('processing', the first #{live[0]}) by a process of this host "
+                  "that runs (serve, another replay): left to it")
+        in_hand = [i for i in in_hand if i not in live]
         if in_hand:
             print(f"{len(in_hand)} message(s) in hand ('processing', the first #{in_hand[0]}) claimed less than "
-                  f"{args.stale_after:g} s ago: left to their worker (a live process here, or one of another host or "
-                  "of before a reboot: if none runs, --stale-after 0 replays them)")
+                  f"{args.stale_after:g} s ago: left to their worker (one of another host or of before a reboot, or "
+                  "one here whose process cannot be read: if none runs, --stale-after 0 replays them)")
     if any(state == "store busy" for _, state in done):
         print(f"mm7bind replay: the store {cfg.store.path} stayed locked by another process for more than "
               f"{cfg.receiver.store_wait:g} s ([receiver] store_wait); the rest is left for the next replay",

@@ -482,13 +482,14 @@ class MemoryStore:
         self._spent[key] = until
 
     def claim(self, record_id: int, states: tuple[str, ...] = ("failed",), *,
-              stale_before: datetime | None = None, wait: float | None = None) -> bool:
+              stale_before: datetime | None = None, wait: float | None = None, spare_live: bool = False) -> bool:
         """See `SqliteStore.claim`."""
         others, stale = _claimable(states, stale_before)
         with self._lock:
             rec = self._inbox.get(record_id)
             if rec is None or not (rec.state in others or (rec.state == "processing" and stale is not None and (
-                    _utc_text(rec.claimed_at) < stale or holders.gone(rec.holder)))):
+                    _utc_text(rec.claimed_at) < stale or holders.gone(rec.holder)) and not (
+                    spare_live and holders.running_elsewhere(rec.holder)))):
                 return False
             rec.state, rec.claimed_at, rec.holder = "processing", utcnow(), holders.this_process()
             return True
@@ -1794,7 +1795,7 @@ class SqliteStore:
         return _Locked(self, db, timeout, wait)
 
     def claim(self, record_id: int, states: tuple[str, ...] = ("failed",), *,
-              stale_before: datetime | None = None, wait: float | None = None) -> bool:
+              stale_before: datetime | None = None, wait: float | None = None, spare_live: bool = False) -> bool:
         """Take a record in one of `states` for processing (it becomes "processing", claimed now);
         False if it is in none of them: someone else has it, or had it. "processing" among the
         states takes a record only if its claim is older than `stale_before` (its worker died),
@@ -1802,6 +1803,8 @@ class SqliteStore:
         machine that was killed, or crashed): each claim is stamped with its time and process, so
         of two taking the same record at once one gets it, and a record a live worker claimed a
         moment ago (say, a repeat of a message that failed long ago) is never taken from it.
+        `spare_live` (a replay): a claim of another process of this machine known to run still
+        (`holders.running_elsewhere`) is left to it however old, checked in the same transaction.
         `wait`: as `accept`'s."""
         others, stale = _claimable(states, stale_before)
         marks = ",".join("?" * len(others))
@@ -1819,6 +1822,8 @@ class SqliteStore:
                                      (record_id,)).fetchone()
                     if row is not None and holders.gone(row[0]):
                         dead = row[0]
+                    elif row is not None and spare_live and holders.running_elsewhere(row[0]):
+                        return False  # (its worker may be at it right now)
                 cur = db.execute(
                     f"UPDATE inbox SET state = 'processing', claimed_at = ?, holder = ? WHERE id = ? AND"
                     f" (state IN ({marks}) OR (state = 'processing' AND"

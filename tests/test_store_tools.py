@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 import mm7bind as mm7
+from mm7bind import holders
 from mm7bind.cli import parse_when
 from mm7bind.store import MemoryStore, SentRecord, SqliteStore
 
@@ -933,7 +934,8 @@ def test_replay_right_after_a_crash_says_what_it_left_in_hand(tmp_path):
     out = mm7.encode(mm7.DeliverReq(sender="+8613900000000", subject="in hand"), transaction_id="k-1")
     store.accept(kind="DeliverReq", transaction_id="k-1", message_id=None, recipient=None, status=None,
                  peer="127.0.0.1", content_type=out.content_type, body=out.to_bytes(), tid_key="k-1",
-                 report_key=None)  # (and then the process died)
+                 report_key=None)  # (and then the process died: on another host, say, sharing the disk)
+    store._conn().execute("UPDATE inbox SET holder = 'other-host/boot/ns:4242:123' WHERE id = 1")
     store.close()
     (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n'
                                        f'[receiver]\nout_dir = "{tmp_path / "out"}"\n')
@@ -977,6 +979,52 @@ def test_replay_says_an_outcome_the_store_could_not_record_and_its_loss(tmp_path
         assert store.inbox_get(1).state == "processing"
     finally:
         store.close()
+
+
+
+def _in_hand_of(store, pid: int) -> None:
+    """A message stored, and left in hand, by the process `pid` of this machine."""
+    out = mm7.encode(mm7.DeliverReq(sender="+8613900000000", subject="slow"), transaction_id="w-1")
+    store.accept(kind="DeliverReq", transaction_id="w-1", message_id=None, recipient=None, status=None,
+                 peer="127.0.0.1", content_type=out.content_type, body=out.to_bytes(), tid_key="w-1",
+                 report_key=None)
+    holder = f"{holders._machine()}:{pid}:{holders._start(pid)}"
+    if isinstance(store, MemoryStore):
+        store._inbox[1].holder = holder
+    else:
+        store._conn().execute("UPDATE inbox SET holder = ? WHERE id = 1", (holder,))
+
+
+@pytest.mark.skipif(holders.this_process() is None, reason="processes looked up in /proc")
+def test_replay_never_takes_a_message_from_a_running_process_of_this_host(store):
+    """serve's worker forwarding a message to a slow application, and `replay --stale-after 0` run
+    on the same host (as its hint says for messages left in hand): the message went to the handler
+    a second time while the first was still at it. A claim of a process of this machine that runs
+    is left to it, whatever the age; once that process is gone, it is taken at once."""
+    worker = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        _in_hand_of(store, worker.pid)
+        rx = mm7.Receiver(Keep(), store=store)
+        assert rx.replay(stale_after=0) == [] and rx.handler.calls == []
+        assert rx.replay(1, stale_after=0) == [(1, "processing")] and rx.handler.calls == []
+    finally:
+        worker.communicate(b"")
+    assert rx.replay() == [(1, "handled")] and rx.handler.calls == ["w-1"]
+
+
+@pytest.mark.skipif(holders.this_process() is None, reason="processes looked up in /proc")
+def test_the_replay_command_says_what_a_running_process_of_this_host_has_in_hand(tmp_path):
+    store = SqliteStore(tmp_path / "vasp.db")
+    _in_hand_of(store, os.getpid())  # (this test's process: it runs, and is another than the command's)
+    store.close()
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n'
+                                       f'[receiver]\nout_dir = "{tmp_path / "out"}"\n')
+    proc = run("replay", "--config", str(tmp_path / "cfg.toml"), "--stale-after", "0")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines() == [
+        "nothing to replay",
+        "1 message(s) in hand ('processing', the first #1) by a process of this host that runs (serve, another "
+        "replay): left to it"]
 
 
 def test_a_replay_interrupted_in_the_handler_leaves_the_message_failed_not_in_hand(store):
