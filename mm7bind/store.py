@@ -1891,9 +1891,10 @@ class SqliteStore:
         return [r for r in self.inbox(message_id=message_id) if r.kind in REPORT_KINDS]
 
     def unrecorded(self) -> dict[int, str]:
-        """The outcomes this process could not record yet (the store locked past their wait, a full
-        disk), record id → state: kept in memory, written with the store's next write, at close() or
-        at the process's exit; their records say "processing" meanwhile."""
+        """The outcomes this process has not recorded yet, record id → state: those kept in memory
+        because the store could not take them (locked past their wait, a full disk), written with
+        the store's next write, at close() or at the process's exit, and any another thread is
+        writing right now. Their records say "processing" meanwhile."""
         with self._batch:
             return {p.row[-1]: p.row[0] for p in self._outcomes_left()}
 
@@ -2281,8 +2282,8 @@ class SqliteStore:
 
     def _write_kept(self, wait: float | None = None, at_exit: bool = False) -> None:
         """A last try at the outcomes kept from a failed batch (`wait`: see _write_unrecorded); those
-        it cannot write are dropped, each logged: its message was answered, and a replay hands it to
-        the handler again. `at_exit`: the process ends, and the outcomes another thread is still
+        it cannot write are dropped, each logged: its record stays "processing", and a replay hands
+        its message to the handler again. `at_exit`: the process ends, and the outcomes another thread is still
         writing (a retry waiting for the lock) or has queued end with it: said as well."""
         self._write_unrecorded(wait)
         with self._batch:
