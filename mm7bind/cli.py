@@ -2596,8 +2596,13 @@ def main(argv: list[str] | None = None) -> int:
         # says what to do, not a traceback. (Other commands' store trouble is their own to say.)
         if args.command not in ("store", "replay"):
             raise
-        _say_error(f"mm7bind {_named(args)}: the store failed: {type(exc).__name__}: {exc} "
-                   "(`mm7bind store check` says whether its file is damaged)", traceback_of=exc)
+        # (a lock held past SQLite's 30 s by another program, a sqlite3 shell or a backup tool in a
+        # transaction: nothing is damaged, and a check would only wait for the same lock)
+        hint = ("another program held it locked past SQLite's 30 s wait (a sqlite3 shell, a backup tool): try "
+                "again once it lets go" if "locked" in str(exc) else
+                "`mm7bind store check` says whether its file is damaged")
+        _say_error(f"mm7bind {_named(args)}: the store failed: {type(exc).__name__}: {exc} ({hint})",
+                   traceback_of=exc)
         return EXIT_UNREADABLE
 
 
