@@ -1711,6 +1711,7 @@ def cmd_store_show(args: argparse.Namespace) -> int:
         print(f"mm7bind store show: no stored message #{args.id}", file=sys.stderr)
         return EXIT_UNREADABLE
     out = {"record": _record_json(rec)}
+    undecodable = None
     if not rec.body:
         out["message"] = None  # purged: the record is all there is
         if args.raw or args.extract:  # (a script asking for the file must not find it silently missing)
@@ -1724,6 +1725,7 @@ def cmd_store_show(args: argparse.Namespace) -> int:
             env = decode(rec.body, rec.content_type)
         except DecodeError as exc:  # stored because it was accepted; decoding again should not fail
             out["message"] = {"error": type(exc).__name__, "message": str(exc)}
+            undecodable = exc
         else:
             # (what the request's headers said wrong, as the receiver and a replay report it)
             _said_by_http(env, rec.content_type, rec.headers, _plain_body(rec.body, rec.headers, len(rec.body)))
@@ -1748,6 +1750,11 @@ def cmd_store_show(args: argparse.Namespace) -> int:
                 return EXIT_USAGE
             out["raw"] = args.raw
     print(_json(out, indent=2))
+    if args.extract and undecodable is not None:  # (a script asking for the files must not find them
+        # silently missing; --raw writes its bytes all the same)
+        print(f"mm7bind store show: #{rec.id} cannot be decoded ({undecodable}): nothing extracted",
+              file=sys.stderr)
+        return EXIT_REFUSED
     return EXIT_OK
 
 

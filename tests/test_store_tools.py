@@ -1200,6 +1200,28 @@ def test_a_purge_finding_the_disk_full_says_so(tmp_path, monkeypatch, capsys):
     assert "damaged" not in err and "another program held it locked past SQLite's 30 s wait" in err, err
 
 
+
+def test_store_show_says_it_extracted_nothing_from_a_message_it_cannot_decode(tmp_path, capsys):
+    """A stored body that no longer decodes (a receiver of one's own with larger limits, a release
+    reading it otherwise): `store show --extract DIR` wrote no file and exited 0, as if the message
+    had no attachments. --raw still writes its bytes."""
+    from mm7bind.cli import main
+
+    db = tmp_path / "vasp.db"
+    store = SqliteStore(db)
+    store.accept(kind="DeliverReq", transaction_id="u-1", message_id=None, recipient=None, status=None,
+                 peer="127.0.0.1", content_type="multipart/related; boundary=b", body=b"--b\r\nnot mime at all",
+                 tid_key="u-1", report_key=None, path="/mm7")
+    store.close()
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{db}"\n', encoding="utf-8")
+    code = main(["store", "show", "1", "--extract", str(tmp_path / "parts"), "--raw", str(tmp_path / "raw.http"),
+                 "--config", str(tmp_path / "cfg.toml")])
+    out, err = capsys.readouterr()
+    assert code == 1 and "error" in json.loads(out)["message"], out
+    assert err.startswith("mm7bind store show: #1 cannot be decoded (") and err.endswith("): nothing extracted\n")
+    assert (tmp_path / "raw.http").read_bytes().endswith(b"\r\n\r\n--b\r\nnot mime at all")
+
+
 def test_a_store_whose_lock_file_this_user_cannot_take_is_read_read_only(tmp_path, monkeypatch, capsys):
     """The lock file is made 0600 by the store's first user (serve): another user of the group,
     who may write the file itself, could not open the store at all, not even to list it."""
