@@ -1432,6 +1432,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
         _setup_logging(cfg, args, "replay")
     else:  # each message's outcome is printed below; the log goes to stderr only with -v
         logging.getLogger("mm7bind").addHandler(logging.NullHandler())
+        # ... but for an outcome the store lost (locked past store_wait as the replay ends), which
+        # the next replay hands to the handler again: no line printed below can say it.
+        lost = logging.StreamHandler(sys.stderr)
+        lost.setLevel(logging.ERROR)
+        lost.setFormatter(logging.Formatter("mm7bind replay: %(message)s"))
+        logging.getLogger("mm7bind.store").addHandler(lost)
     handler = _handler(cfg, args, "replay")
     # A store another process keeps locked (a vacuum, a program holding a transaction) is waited
     # for as a request is, [receiver] store_wait, then said: never a silent wait without end. No
@@ -1443,7 +1449,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
         store.close()
         return EXIT_UNREADABLE
     done = receiver.replay(args.id, stale_after=args.stale_after)
+    kept = store.unrecorded()  # (handled, but the store stayed locked past store_wait: "processing" in it)
     for record_id, state in done:
+        if state == "processing" and record_id in kept:
+            print(f"#{record_id}: {kept[record_id]}, but not recorded: the store could not write it within "
+                  f"{cfg.receiver.store_wait:g} s ([receiver] store_wait; locked by another process, or its disk "
+                  "full); tried once more as the replay ends")
+            continue
         rec = store.inbox_get(record_id) if state in ("failed", "rejected") else None
         print(f"#{record_id}: {state}" + (f" ({printable(rec.error)})" if rec is not None and rec.error else ""))
     if not done:
@@ -1451,12 +1463,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.id is None and not any(state in ("store busy", "store error") for _, state in done):
         # What a run of another host (or before a reboot) had in hand is not stale yet right after
         # its crash: "nothing to replay" alone would read as nothing being left.
+        from .holders import running_elsewhere  # noqa: PLC0415
+
         replayed = {record_id for record_id, _ in done}
         in_hand = [i for i in store.inbox_ids("processing") if i not in replayed]
+        live = [i for i in in_hand if running_elsewhere(getattr(store.inbox_get(i), "holder", None))]
+        if live:  # (whatever --stale-after says: it may be at them right now)
+            print(f"{len(live)} message(s) in hand ('processing', the first #{live[0]}) by a process of this host "
+                  "that runs (serve, another replay): left to it")
+        in_hand = [i for i in in_hand if i not in live]
         if in_hand:
             print(f"{len(in_hand)} message(s) in hand ('processing', the first #{in_hand[0]}) claimed less than "
-                  f"{args.stale_after:g} s ago: left to their worker (a live process here, or one of another host or "
-                  "of before a reboot: if none runs, --stale-after 0 replays them)")
+                  f"{args.stale_after:g} s ago: left to their worker (one of another host or of before a reboot, or "
+                  "one here whose process cannot be read: if none runs, --stale-after 0 replays them)")
     if any(state == "store busy" for _, state in done):
         print(f"mm7bind replay: the store {cfg.store.path} stayed locked by another process for more than "
               f"{cfg.receiver.store_wait:g} s ([receiver] store_wait); the rest is left for the next replay",
@@ -1722,6 +1741,7 @@ def cmd_store_show(args: argparse.Namespace) -> int:
         print(f"mm7bind store show: no stored message #{args.id}", file=sys.stderr)
         return EXIT_UNREADABLE
     out = {"record": _record_json(rec)}
+    undecodable = None
     if not rec.body:
         out["message"] = None  # purged: the record is all there is
         if args.raw or args.extract:  # (a script asking for the file must not find it silently missing)
@@ -1735,6 +1755,7 @@ def cmd_store_show(args: argparse.Namespace) -> int:
             env = decode(rec.body, rec.content_type)
         except DecodeError as exc:  # stored because it was accepted; decoding again should not fail
             out["message"] = {"error": type(exc).__name__, "message": str(exc)}
+            undecodable = exc
         else:
             # (what the request's headers said wrong, as the receiver and a replay report it)
             _said_by_http(env, rec.content_type, rec.headers, _plain_body(rec.body, rec.headers, len(rec.body)))
@@ -1759,6 +1780,11 @@ def cmd_store_show(args: argparse.Namespace) -> int:
                 return EXIT_USAGE
             out["raw"] = args.raw
     print(_json(out, indent=2))
+    if args.extract and undecodable is not None:  # (a script asking for the files must not find them
+        # silently missing; --raw writes its bytes all the same)
+        print(f"mm7bind store show: #{rec.id} cannot be decoded ({undecodable}): nothing extracted",
+              file=sys.stderr)
+        return EXIT_REFUSED
     return EXIT_OK
 
 
@@ -2608,8 +2634,13 @@ def main(argv: list[str] | None = None) -> int:
         # says what to do, not a traceback. (Other commands' store trouble is their own to say.)
         if args.command not in ("store", "replay"):
             raise
-        _say_error(f"mm7bind {_named(args)}: the store failed: {type(exc).__name__}: {exc} "
-                   "(`mm7bind store check` says whether its file is damaged)", traceback_of=exc)
+        # (a lock held past SQLite's 30 s by another program, a sqlite3 shell or a backup tool in a
+        # transaction: nothing is damaged, and a check would only wait for the same lock)
+        hint = ("another program held it locked past SQLite's 30 s wait (a sqlite3 shell, a backup tool): try "
+                "again once it lets go" if "locked" in str(exc) else
+                "`mm7bind store check` says whether its file is damaged")
+        _say_error(f"mm7bind {_named(args)}: the store failed: {type(exc).__name__}: {exc} ({hint})",
+                   traceback_of=exc)
         return EXIT_UNREADABLE
 
 

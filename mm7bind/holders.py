@@ -82,3 +82,13 @@ def gone(holder: str | None) -> bool:
     if now is _ABSENT:
         return True
     return now is not _UNKNOWN and now != start
+
+
+def running_elsewhere(holder: str | None) -> bool:
+    """Whether the process `holder` names is another process of this machine known to run still
+    (its pid has the start time it had): a live worker, which may be at its claim right now,
+    however long that takes. Any doubt (another machine's, unreadable, no holder): False."""
+    if not holder or holder.count(":") < 2 or holder == this_process():
+        return False
+    machine, pid, start = holder.rsplit(":", 2)
+    return pid.isdigit() and machine == _machine() and _start(int(pid)) == start

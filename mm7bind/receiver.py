@@ -753,8 +753,12 @@ class Receiver:
             # Claimed only as listed (a failed one that someone handled meanwhile is not run again),
             # one in hand only once its claim is stale; one asked for by its id in any state.
             states = ("failed", "processing", "handled", "rejected") if record_id is not None else (listed_state,)
+            # A claim of another live process of this machine (serve's worker, another replay) is
+            # left to it whatever its age: it may be at that message right now.
+            spare = {"spare_live": True} if self._takes(self.store.claim, "spare_live") else {}
             try:
-                claimed = self.store.claim(rec.id, states, stale_before=stale_before, wait=self.config.store_wait)
+                claimed = self.store.claim(rec.id, states, stale_before=stale_before, wait=self.config.store_wait,
+                                           **spare)
             except STORE_ERRORS as exc:  # (a vacuum, another program's transaction: not waited for without end)
                 log.error("#%d not replayed: the store could not be written (%s: %s); nothing more replayed now",
                           rec.id, type(exc).__name__, exc)

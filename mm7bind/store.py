@@ -482,13 +482,14 @@ class MemoryStore:
         self._spent[key] = until
 
     def claim(self, record_id: int, states: tuple[str, ...] = ("failed",), *,
-              stale_before: datetime | None = None, wait: float | None = None) -> bool:
+              stale_before: datetime | None = None, wait: float | None = None, spare_live: bool = False) -> bool:
         """See `SqliteStore.claim`."""
         others, stale = _claimable(states, stale_before)
         with self._lock:
             rec = self._inbox.get(record_id)
             if rec is None or not (rec.state in others or (rec.state == "processing" and stale is not None and (
-                    _utc_text(rec.claimed_at) < stale or holders.gone(rec.holder)))):
+                    _utc_text(rec.claimed_at) < stale or holders.gone(rec.holder)) and not (
+                    spare_live and holders.running_elsewhere(rec.holder)))):
                 return False
             rec.state, rec.claimed_at, rec.holder = "processing", utcnow(), holders.this_process()
             return True
@@ -536,6 +537,10 @@ class MemoryStore:
 
     def reports_for(self, message_id: str) -> list[InboxRecord]:
         return [r for r in self.inbox(message_id=message_id) if r.kind in REPORT_KINDS]
+
+    def unrecorded(self) -> dict[int, str]:
+        """Outcomes not recorded yet: none here (a memory store is never locked)."""
+        return {}
 
     def open_counts(self) -> dict[str, int]:
         with self._lock:
@@ -975,6 +980,13 @@ if hasattr(os, "register_at_fork"):
 
 EXIT_WAIT = 10.0  # seconds the exit waits for a store to take its kept outcomes (a worker is killed before long)
 
+# What a replay does with a message whose outcome was lost (said in the ERROR line of each).
+_REPLAYED_AFTER_LOSS = {
+    "handled": "hands it to the handler a second time",
+    "rejected": "hands it to the handler again, although it was refused",
+    "failed": "hands it to the handler again, as it would have anyway",
+}
+
 
 @atexit.register
 def _write_kept_at_exit() -> None:
@@ -984,11 +996,18 @@ def _write_kept_at_exit() -> None:
     a daemon thread may still be using them, and the exit releases them. (A forked child's
     stores are its own from the fork, the parent's kept outcomes left to the parent.)"""
     for store in list(_open_stores):
-        if getattr(store, "_pid", None) == os.getpid() and getattr(store, "_unrecorded", None):
-            try:
-                store._write_kept(EXIT_WAIT)
-            except Exception:  # noqa: BLE001 (the next store's are written all the same)
-                log.exception("writing the kept outcomes of %s at exit failed", store.path)
+        if getattr(store, "_pid", None) != os.getpid() or not hasattr(store, "_unrecorded"):
+            continue
+        with store._batch:
+            left = len(store._outcomes_left())
+        if not left:
+            continue
+        log.warning("exiting with %d outcome(s) of %s not recorded yet: writing them, waiting at most %g s for the "
+                    "store", left, store.path, EXIT_WAIT)
+        try:
+            store._write_kept(EXIT_WAIT, at_exit=True)
+        except Exception:  # noqa: BLE001 (the next store's are written all the same)
+            log.exception("writing the kept outcomes of %s at exit failed", store.path)
 
 
 APPLICATION_ID = 0x6D6D3762  # "mm7b" in the file's header (PRAGMA application_id): an mm7bind store
@@ -1142,6 +1161,7 @@ class SqliteStore:
         # written with the next batch, or by a thread trying every OUTCOME_RETRY_EVERY seconds.
         self._unrecorded: dict[int, _Pending] = {}
         self._retrier: threading.Thread | None = None
+        self._writing: list[_Pending] | tuple = ()  # the batch a leader is writing (kept outcomes' retry among it)
         # Records up to this id may hold a duplicate key of the releases before (0: none can).
         self._old_keys_through = 0
         self._old_keys_checked = time.monotonic()
@@ -1359,6 +1379,7 @@ class SqliteStore:
         self._queue = []
         self._leader = False
         self._unrecorded = {}  # (the parent's to write)
+        self._writing = ()
         self._retrier = None
         self._pid = os.getpid()
 
@@ -1595,6 +1616,7 @@ class SqliteStore:
                     newer = {p.row[-1] for p in batch if p.body is None}
                     batch[:0] = [p.retried() for i, p in self._unrecorded.items() if i not in newer]
                     self._unrecorded = {}
+                self._writing = batch  # (outcomes among it are nowhere else until it ends: see _outcomes_left)
             written = False
             try:
                 self._write_batch(batch)
@@ -1608,6 +1630,7 @@ class SqliteStore:
                         log.error("the outcome of #%d (%s) could not be recorded (%s: %s): it stays "
                                   "'processing'", p.row[-1], p.row[0], type(p.error).__name__, p.error)
                 with self._batch:
+                    self._writing = ()  # (those not written are kept by now: _keep)
                     waiter = next((p for p in self._queue if p.wake is not None), None) if self._queue else None
                     if waiter is not None:
                         waiter.wake.release()  # (queued while we led) it writes the whole queue
@@ -1657,20 +1680,29 @@ class SqliteStore:
             except Exception:  # (kept again by _lead; tried once more in a while)
                 log.exception("writing the kept outcomes failed")
 
+    def _outcomes_left(self) -> list[_Pending]:
+        """The outcomes not recorded yet that only this process knows of: kept from a failed batch,
+        in the batch a leader is writing (the kept ones' retry is one), or queued for the next one.
+        (Under self._batch.)"""
+        return [*self._unrecorded.values(), *(p for p in (*self._writing, *self._queue) if p.body is None)]
+
     def _write_unrecorded(self, wait: float | None = None) -> None:
-        """Write the kept outcomes now, once the thread leading a batch (if any) is done; with `wait`,
-        giving up after about that many seconds (waiting for the leader, then for the store's lock)."""
+        """Write the kept outcomes now, once the thread leading a batch (if any) is done: that batch
+        may be their retry, which writes them or, the store still locked, keeps them again. With
+        `wait`, giving up after about that many seconds (waiting for the leader, then for the
+        store's lock)."""
         deadline = None if wait is None else time.monotonic() + wait
         while True:
             with self._batch:
-                if not self._unrecorded:
+                if not self._outcomes_left():
                     return
                 if not self._leader:
                     self._leader = True
                     if deadline is not None:
                         left = max(0.0, deadline - time.monotonic())
-                        for p in self._unrecorded.values():
+                        for p in (*self._unrecorded.values(), *self._queue):  # (queued: left by an interrupted leader)
                             p.wait = left if p.wait is None else min(p.wait, left)
+                            p.deadline = deadline if p.deadline is None else min(p.deadline, deadline)
                     break
             if deadline is not None and time.monotonic() >= deadline:
                 return
@@ -1763,7 +1795,7 @@ class SqliteStore:
         return _Locked(self, db, timeout, wait)
 
     def claim(self, record_id: int, states: tuple[str, ...] = ("failed",), *,
-              stale_before: datetime | None = None, wait: float | None = None) -> bool:
+              stale_before: datetime | None = None, wait: float | None = None, spare_live: bool = False) -> bool:
         """Take a record in one of `states` for processing (it becomes "processing", claimed now);
         False if it is in none of them: someone else has it, or had it. "processing" among the
         states takes a record only if its claim is older than `stale_before` (its worker died),
@@ -1771,6 +1803,8 @@ class SqliteStore:
         machine that was killed, or crashed): each claim is stamped with its time and process, so
         of two taking the same record at once one gets it, and a record a live worker claimed a
         moment ago (say, a repeat of a message that failed long ago) is never taken from it.
+        `spare_live` (a replay): a claim of another process of this machine known to run still
+        (`holders.running_elsewhere`) is left to it however old, checked in the same transaction.
         `wait`: as `accept`'s."""
         others, stale = _claimable(states, stale_before)
         marks = ",".join("?" * len(others))
@@ -1788,6 +1822,8 @@ class SqliteStore:
                                      (record_id,)).fetchone()
                     if row is not None and holders.gone(row[0]):
                         dead = row[0]
+                    elif row is not None and spare_live and holders.running_elsewhere(row[0]):
+                        return False  # (its worker may be at it right now)
                 cur = db.execute(
                     f"UPDATE inbox SET state = 'processing', claimed_at = ?, holder = ? WHERE id = ? AND"
                     f" (state IN ({marks}) OR (state = 'processing' AND"
@@ -1853,6 +1889,14 @@ class SqliteStore:
     def reports_for(self, message_id: str) -> list[InboxRecord]:
         """The delivery reports and read replies received about one MessageID, oldest first."""
         return [r for r in self.inbox(message_id=message_id) if r.kind in REPORT_KINDS]
+
+    def unrecorded(self) -> dict[int, str]:
+        """The outcomes this process has not recorded yet, record id → state: those kept in memory
+        because the store could not take them (locked past their wait, a full disk), written with
+        the store's next write, at close() or at the process's exit, and any another thread is
+        writing right now. Their records say "processing" meanwhile."""
+        with self._batch:
+            return {p.row[-1]: p.row[0] for p in self._outcomes_left()}
 
     def open_counts(self) -> dict[str, int]:
         """How many stored messages are in each state but handled (found through the state index)."""
@@ -2236,15 +2280,21 @@ class SqliteStore:
             # busy, it is left to a later checkpoint: nothing is lost.
             self._conn(busy=2000).execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
-    def _write_kept(self, wait: float | None = None) -> None:
+    def _write_kept(self, wait: float | None = None, at_exit: bool = False) -> None:
         """A last try at the outcomes kept from a failed batch (`wait`: see _write_unrecorded); those
-        it cannot write are dropped, each logged."""
+        it cannot write are dropped, each logged: its record stays "processing", and a replay hands
+        its message to the handler again. `at_exit`: the process ends, and the outcomes another thread is still
+        writing (a retry waiting for the lock) or has queued end with it: said as well."""
         self._write_unrecorded(wait)
         with self._batch:
-            left, self._unrecorded = list(self._unrecorded.values()), {}
+            left = self._outcomes_left() if at_exit else list(self._unrecorded.values())
+            self._unrecorded = {}
+        when = f"the process exited (it waited {wait:g} s for the store)" if at_exit else "the store closed"
         for p in left:
-            log.error("the outcome of #%d (%s) could not be recorded before the store closed (%s: %s): it stays "
-                      "'processing', to be replayed", p.row[-1], p.row[0], type(p.error).__name__, p.error)
+            why = f"{type(p.error).__name__}: {p.error}" if p.error is not None else "its write had not ended"
+            log.error("the outcome of #%d (%s) could not be recorded before %s (%s): it is lost. Its record stays "
+                      "'processing', and `mm7bind replay` %s", p.row[-1], p.row[0], when, why,
+                      _REPLAYED_AFTER_LOSS.get(p.row[0], "hands it to the handler again"))
 
     def close(self) -> None:
         if self._unrecorded:

@@ -565,12 +565,82 @@ def test_a_process_exiting_while_its_store_stays_locked_waits_a_while_not_for_ev
             proc.kill()
             proc.communicate()
     assert proc.returncode == 0 and out == b"kept\n"
-    assert b"could not be recorded before the store closed (StoreBusy" in err
+    assert b"could not be recorded before the process exited (it waited 0.5 s for the store) (StoreBusy" in err
     store = SqliteStore(db)
     try:
         assert [(r.transaction_id, r.state) for r in store.inbox()] == [("exit-1", "processing")]
     finally:
         store.close()
+
+
+
+RETRYING_AT_EXIT = """
+import logging, sys, time, mm7bind as mm7
+from mm7bind import store as store_module
+from tests.test_receiver import deliver, post
+path, how = sys.argv[1:]
+store_module.OUTCOME_RETRY_EVERY = 0.01  # (its retry begins at once)
+other = mm7.SqliteStore(path)  # (another process's lock, as flock sees it: its own descriptor)
+
+class Handler(mm7.Handler):
+    def on_deliver(self, msg, ctx):
+        other._write.__enter__()  # (a vacuum starts in another process)
+
+class VacuumEndsAsTheExitWaits(logging.Handler):
+    def emit(self, record):
+        if record.getMessage().startswith("exiting with 1 outcome"):
+            other._write.__exit__(None, None, None)
+
+if how == "freed":
+    logging.getLogger("mm7bind.store").addHandler(VacuumEndsAsTheExitWaits())
+else:
+    store_module.EXIT_WAIT = 0.5
+store = mm7.SqliteStore(path)  # (never closed: a WSGI server's worker does not close the app's store)
+app = mm7.wsgi_app(mm7.Receiver(Handler(), store=store, store_wait=0.2))
+assert post(app, deliver(), tid="exit-1")["status"] == 200
+for kept in store._unrecorded.values():
+    kept.wait = 60  # (the retry thread's try waits for the lock past the exit)
+while store._unrecorded:  # the retry thread has it in hand, waiting for the lock
+    time.sleep(0.01)
+print("retrying", flush=True)
+"""
+
+
+@pytest.mark.parametrize("how", ["freed", "held"])
+def test_an_outcome_being_retried_as_the_process_exits_is_waited_for_or_said_lost(tmp_path, how):
+    """A kept outcome spends most of its time in its retry, which waits for the lock (store_wait,
+    every second). The exit saw only the outcomes between two tries: one in a retry was lost with
+    the retry thread, without a word, even when the store came free as the process exited. The
+    exit waits for that try, then writes what it kept again, or says in an ERROR line that the
+    outcome is lost and what a replay will do."""
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    db = tmp_path / "vasp.db"
+    proc = subprocess.Popen([sys.executable, "-c", RETRYING_AT_EXIT, str(db), how], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        out, err = proc.communicate(timeout=WAIT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0 and out == b"retrying\n", err
+    store = SqliteStore(db)
+    try:
+        state = [(r.transaction_id, r.state) for r in store.inbox()]
+    finally:
+        store.close()
+    if how == "freed":
+        assert state == [("exit-1", "handled")]
+    else:
+        assert state == [("exit-1", "processing")]
+        assert (b"the outcome of #1 (handled) could not be recorded before the process exited (it waited 0.5 s for "
+                b"the store)" in err), err
+        assert b"it is lost. Its record stays 'processing', and `mm7bind replay` hands it to the handler a second " \
+               b"time" in err
 
 
 def test_a_repeat_that_cannot_claim_a_failed_message_in_time_is_answered_3000(store, tmp_path, monkeypatch, caplog):

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 import mm7bind as mm7
+from mm7bind import holders
 from mm7bind.cli import parse_when
 from mm7bind.store import MemoryStore, SentRecord, SqliteStore
 
@@ -933,7 +934,8 @@ def test_replay_right_after_a_crash_says_what_it_left_in_hand(tmp_path):
     out = mm7.encode(mm7.DeliverReq(sender="+8613900000000", subject="in hand"), transaction_id="k-1")
     store.accept(kind="DeliverReq", transaction_id="k-1", message_id=None, recipient=None, status=None,
                  peer="127.0.0.1", content_type=out.content_type, body=out.to_bytes(), tid_key="k-1",
-                 report_key=None)  # (and then the process died)
+                 report_key=None)  # (and then the process died: on another host, say, sharing the disk)
+    store._conn().execute("UPDATE inbox SET holder = 'other-host/boot/ns:4242:123' WHERE id = 1")
     store.close()
     (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n'
                                        f'[receiver]\nout_dir = "{tmp_path / "out"}"\n')
@@ -942,6 +944,87 @@ def test_replay_right_after_a_crash_says_what_it_left_in_hand(tmp_path):
     assert "1 message(s) in hand ('processing', the first #1) claimed less than 300 s ago" in proc.stdout
     proc = run("replay", "--config", str(tmp_path / "cfg.toml"), "--stale-after", "0")
     assert proc.returncode == 0 and proc.stdout.splitlines() == ["#1: handled"], proc.stdout + proc.stderr
+
+
+
+def test_replay_says_an_outcome_the_store_could_not_record_and_its_loss(tmp_path):
+    """A vacuum in another process starts while the replayed message is in its handler, and lasts:
+    the outcome was kept in memory and lost as the command ended, and it printed "#1: processing"
+    alone (the log off without -v), read as a message some live worker has in hand. The next
+    replay handles it a second time."""
+    db = tmp_path / "vasp.db"
+    store = SqliteStore(db)
+    assert post(mm7.Receiver(DownThenUp(), store=store), mm7.DeliverReq(sender="+8613900000000"), "v-1") == 500
+    store.close()
+    (tmp_path / "vacuum_starts.py").write_text(
+        "import mm7bind as mm7\n"
+        "class Handler(mm7.Handler):\n"
+        "    def on_deliver(self, msg, ctx):\n"
+        f"        self.other = mm7.SqliteStore({str(db)!r})  # (its own descriptor: another process, to flock)\n"
+        "        self.other._write.__enter__()\n"
+        "handler = Handler()\n")
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{db}"\n[receiver]\nstore_wait = 0.2\n')
+    proc = run("replay", "--config", str(tmp_path / "cfg.toml"), "--handler", "vacuum_starts:handler",
+               cwd=tmp_path)  # (where its handler's module is)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines() == [
+        "#1: handled, but not recorded: the store could not write it within 0.2 s ([receiver] store_wait; locked by "
+        "another process, or its disk full); tried once more as the replay ends"]
+    assert proc.stderr.splitlines() == [
+        "mm7bind replay: the outcome of #1 (handled) could not be recorded before the store closed (StoreBusy: the "
+        "store's write lock was held by another process for 0.2 s): it is lost. Its record stays 'processing', and "
+        "`mm7bind replay` hands it to the handler a second time"]
+    store = SqliteStore(db)
+    try:
+        assert store.inbox_get(1).state == "processing"
+    finally:
+        store.close()
+
+
+
+def _in_hand_of(store, pid: int) -> None:
+    """A message stored, and left in hand, by the process `pid` of this machine."""
+    out = mm7.encode(mm7.DeliverReq(sender="+8613900000000", subject="slow"), transaction_id="w-1")
+    store.accept(kind="DeliverReq", transaction_id="w-1", message_id=None, recipient=None, status=None,
+                 peer="127.0.0.1", content_type=out.content_type, body=out.to_bytes(), tid_key="w-1",
+                 report_key=None)
+    holder = f"{holders._machine()}:{pid}:{holders._start(pid)}"
+    if isinstance(store, MemoryStore):
+        store._inbox[1].holder = holder
+    else:
+        store._conn().execute("UPDATE inbox SET holder = ? WHERE id = 1", (holder,))
+
+
+@pytest.mark.skipif(holders.this_process() is None, reason="processes looked up in /proc")
+def test_replay_never_takes_a_message_from_a_running_process_of_this_host(store):
+    """serve's worker forwarding a message to a slow application, and `replay --stale-after 0` run
+    on the same host (as its hint says for messages left in hand): the message went to the handler
+    a second time while the first was still at it. A claim of a process of this machine that runs
+    is left to it, whatever the age; once that process is gone, it is taken at once."""
+    worker = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        _in_hand_of(store, worker.pid)
+        rx = mm7.Receiver(Keep(), store=store)
+        assert rx.replay(stale_after=0) == [] and rx.handler.calls == []
+        assert rx.replay(1, stale_after=0) == [(1, "processing")] and rx.handler.calls == []
+    finally:
+        worker.communicate(b"")
+    assert rx.replay() == [(1, "handled")] and rx.handler.calls == ["w-1"]
+
+
+@pytest.mark.skipif(holders.this_process() is None, reason="processes looked up in /proc")
+def test_the_replay_command_says_what_a_running_process_of_this_host_has_in_hand(tmp_path):
+    store = SqliteStore(tmp_path / "vasp.db")
+    _in_hand_of(store, os.getpid())  # (this test's process: it runs, and is another than the command's)
+    store.close()
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n'
+                                       f'[receiver]\nout_dir = "{tmp_path / "out"}"\n')
+    proc = run("replay", "--config", str(tmp_path / "cfg.toml"), "--stale-after", "0")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines() == [
+        "nothing to replay",
+        "1 message(s) in hand ('processing', the first #1) by a process of this host that runs (serve, another "
+        "replay): left to it"]
 
 
 def test_a_replay_interrupted_in_the_handler_leaves_the_message_failed_not_in_hand(store):
@@ -1111,7 +1194,32 @@ def test_a_purge_finding_the_disk_full_says_so(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(SqliteStore, "purge", lambda *a, **kw: (_ for _ in ()).throw(
         sqlite3.OperationalError("database is locked")))
     assert main(["store", "purge", "--older-than", "0s", "--config", str(tmp_path / "cfg.toml")]) == 2
-    assert "the store failed: OperationalError: database is locked" in capsys.readouterr().err  # (not a full disk)
+    err = capsys.readouterr().err
+    assert "the store failed: OperationalError: database is locked" in err  # (not a full disk)
+    # ... nor damage: another program (a sqlite3 shell, a backup tool) held it past SQLite's 30 s
+    assert "damaged" not in err and "another program held it locked past SQLite's 30 s wait" in err, err
+
+
+
+def test_store_show_says_it_extracted_nothing_from_a_message_it_cannot_decode(tmp_path, capsys):
+    """A stored body that no longer decodes (a receiver of one's own with larger limits, a release
+    reading it otherwise): `store show --extract DIR` wrote no file and exited 0, as if the message
+    had no attachments. --raw still writes its bytes."""
+    from mm7bind.cli import main
+
+    db = tmp_path / "vasp.db"
+    store = SqliteStore(db)
+    store.accept(kind="DeliverReq", transaction_id="u-1", message_id=None, recipient=None, status=None,
+                 peer="127.0.0.1", content_type="multipart/related; boundary=b", body=b"--b\r\nnot mime at all",
+                 tid_key="u-1", report_key=None, path="/mm7")
+    store.close()
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{db}"\n', encoding="utf-8")
+    code = main(["store", "show", "1", "--extract", str(tmp_path / "parts"), "--raw", str(tmp_path / "raw.http"),
+                 "--config", str(tmp_path / "cfg.toml")])
+    out, err = capsys.readouterr()
+    assert code == 1 and "error" in json.loads(out)["message"], out
+    assert err.startswith("mm7bind store show: #1 cannot be decoded (") and err.endswith("): nothing extracted\n")
+    assert (tmp_path / "raw.http").read_bytes().endswith(b"\r\n\r\n--b\r\nnot mime at all")
 
 
 def test_a_store_whose_lock_file_this_user_cannot_take_is_read_read_only(tmp_path, monkeypatch, capsys):
