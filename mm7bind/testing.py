@@ -39,6 +39,7 @@ the VASP refuses does not (a test may mean it): mm7_simulator.assert_all_taken()
 
 from __future__ import annotations
 
+import copy
 import importlib
 from typing import TYPE_CHECKING, Any
 
@@ -78,7 +79,10 @@ def _marked(request, name: str) -> dict:
         if marker.args:  # (else ignored: the fixture would run with settings other than those written)
             raise TypeError(f"@pytest.mark.{name} takes settings by name (e.g. {name}(dialect=\"cmcc\")), "
                             f"not {', '.join(map(repr, marker.args))}")
-        settings.update(marker.kwargs)
+        # (a copy of a dict or list given: a test changing its simulator's config.recipient_status
+        # changed the module marker's own, and the next tests ran with it)
+        settings.update({name: copy.copy(value) if isinstance(value, (dict, list, set)) else value
+                         for name, value in marker.kwargs.items()})
     return settings
 
 

@@ -438,3 +438,26 @@ def test_reports_and_mo_the_vasp_refused_fail_the_test_only_when_asserted(projec
     assert re.search(r"DeliveryReportReq tid=\w+ recipient=\+8613800138000 message_id=SIM\S+ \(1 attempt\): "
                      r"FaultError: DeliveryReportReq refused: 4000 not ours", proc.stdout), said(proc)
     assert re.search(r"DeliverReq tid=\w+ \(1 attempt\): status 2001 \(Operation restricted\)", proc.stdout), said(proc)
+
+
+SHARED_MARKER = '''\
+import pytest
+
+pytestmark = pytest.mark.mm7_simulator(recipient_status={"+8613800000001": "Rejected"})
+
+
+def test_one(mm7_simulator):
+    mm7_simulator.config.recipient_status["+8613800000002"] = "Expired"
+
+
+def test_two(mm7_simulator):
+    assert mm7_simulator.config.recipient_status == {"+8613800000001": "Rejected"}
+'''
+
+
+def test_a_tests_change_to_its_simulators_settings_does_not_reach_the_next_test(project):
+    # The settings dict of a module's marker was the simulator's own: a test changing
+    # config.recipient_status changed it for every test after it in the module.
+    (project / "test_mine.py").write_text(SHARED_MARKER, encoding="utf-8")
+    proc = run_pytest(project)
+    assert "2 passed" in proc.stdout, said(proc)
