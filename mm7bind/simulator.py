@@ -248,6 +248,12 @@ def _not_taken_line(outcome: dict) -> str:
     return printable(" ".join(about) + ": " + said)
 
 
+def _not_taken_said(left: list[dict], meant: str) -> str:
+    lines = [_not_taken_line(o) for o in left]
+    return (f"the VASP did not take {len(left)} report(s) or MO the simulator sent (kept in its messages' "
+            f"`reports` and in `mo_sent`; {meant}):\n  " + "\n  ".join(lines))
+
+
 class NotKept(KeyError):
     """A MessageID or TransactionID the simulator does not know, said in words (a bare KeyError
     showed the key alone); `args[0]` is the key."""
@@ -831,9 +837,11 @@ class Simulator:
     def wait_for(self, operation: str | None = None, count: int = 1, timeout: float = 10.0) -> list[Received]:
         """Wait until `count` requests (`operation`: "SubmitReq", "CancelReq", "ReplaceReq",
         "extendedCancelReq", "extendedReplaceReq"; any without) are in `received`, answered → their
-        `Received`, whatever they were answered (a refusal too: its `status` says). For a service that
-        sends on its own time (a queue, a thread): if they do not come within `timeout` seconds, an
-        AssertionError says what came instead, and how many were turned away unread (401, 405)."""
+        `Received`, whatever they were answered (a refusal too: its `status` says). Counted since the
+        start (or `reset`), not since the last call: waiting for one more is `count=len(first) + 1`.
+        For a service that sends on its own time (a queue, a thread): if they do not come within
+        `timeout` seconds, an AssertionError says what came instead, and how many were turned away
+        unread (401, 405)."""
         __tracebackhide__ = True  # (the user's test is where it failed, not this helper)
         if operation is not None and operation not in _SERVED:  # (a slip would wait out the timeout, then blame the VASP)
             raise ValueError(f"operation must be one of {', '.join(_SERVED)} (or None for any), not {operation!r}")
@@ -1526,10 +1534,20 @@ class Simulator:
                                      "only at those sent so far)")
         left = self.not_taken()
         if left:
-            lines = [_not_taken_line(o) for o in left]
-            raise AssertionError(f"the VASP did not take {len(left)} report(s) or MO the simulator sent (kept in "
-                                 "its messages' `reports` and in `mo_sent`; a test meaning it to refuse them does "
-                                 "not call assert_all_taken):\n  " + "\n  ".join(lines))
+            raise AssertionError(_not_taken_said(left, "a test meaning it to refuse them does not call "
+                                                       "assert_all_taken"))
+
+    def _settled(self, within: float, timeout: float) -> bool:
+        """Wait until nothing is on its way and nothing is due in the next `within` seconds (what
+        is due later is not waited for: a test with a long report_delay) → False when `timeout`
+        came first. For the fixture's check at a test's end (assert_all_taken=True)."""
+        def settled() -> bool:
+            if self._stopping or self.server is None:  # (stopped: nothing more will go)
+                return not self._running
+            return not self._running and (not self._queue or self._queue[0][0] > time.monotonic() + within)
+
+        with self._wake:
+            return self._wake.wait_for(settled, timeout)
 
     # -- control --------------------------------------------------------------------------------
 
