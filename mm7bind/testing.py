@@ -102,7 +102,9 @@ def mm7_simulator(request):
     read after 0.2 s: sooner than SimulatorConfig's defaults, see `mm7bind.simdefaults`); `.url`,
     `.messages`, `.received`, `.wait_for(operation)`, `.fail_next(...)`, `.deliver(...)`,
     `.assert_all_taken()`.
-    `@pytest.mark.mm7_simulator(dialect=..., ...)` gives it other SimulatorConfig settings."""
+    `@pytest.mark.mm7_simulator(dialect=..., ...)` gives it other SimulatorConfig settings, and
+    `assert_all_taken=True` (or the ini option mm7_assert_all_taken) fails the test, once its body
+    has passed, on a report, read reply or MO the VASP did not take."""
     from .simdefaults import FIXTURE_READ_DELAY, FIXTURE_REPORT_DELAY  # noqa: PLC0415
     from .simulator import Simulator, SimulatorConfig  # noqa: PLC0415
 
