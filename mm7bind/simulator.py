@@ -1440,7 +1440,7 @@ class Simulator:
                 raise ValueError(exc.args[0]) from None
             if self.config.dialect != "standard":
                 raise ValueError(f"the {self.config.dialect} dialect sends its MO in its own version, "
-                                 f"not {version!r} (version= is for the standard dialect)")
+                                 f"not {version!r}: a version is chosen in the standard dialect alone")
         if priority is None:
             priority = _MO_PRIORITY.get(self.config.dialect)
         priority = m.Priority(priority) if priority is not None else None  # (a wrong one: ValueError, not sent)
