@@ -42,6 +42,7 @@ say mm7_assert_all_taken = true, once its body has passed.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import importlib
 from typing import TYPE_CHECKING, Any
 
@@ -110,6 +111,13 @@ def mm7_simulator(request):
 
     settings = {"report_delay": FIXTURE_REPORT_DELAY, "read_delay": FIXTURE_READ_DELAY,
                 **_marked(request, "mm7_simulator")}
+    known = [f.name for f in dataclasses.fields(SimulatorConfig)] + ["assert_all_taken"]
+    unknown = [name for name in settings if name not in known]
+    if unknown:  # (said as the marker the test wrote, its own setting among those it may mean)
+        from .hints import did_you_mean  # noqa: PLC0415
+
+        raise TypeError(f"@pytest.mark.mm7_simulator got an unexpected setting {unknown[0]!r}"
+                        + did_you_mean(unknown[0], known))
     all_taken = settings.pop("assert_all_taken", request.config.getini("mm7_assert_all_taken"))
     with Simulator(SimulatorConfig(**settings)) as sim:
         if all_taken:

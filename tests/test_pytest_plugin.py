@@ -486,6 +486,11 @@ def test_reports_due_long_after_the_test_are_not_waited_for(mm7_simulator, mm7_r
     submit(mm7_simulator, mm7_receiver)
 
 
+@pytest.mark.mm7_simulator(assert_all_taking=True)
+def test_the_setting_misspelt(mm7_simulator):
+    pass
+
+
 @pytest.mark.mm7_receiver(handler=Refusing())
 def test_a_refusal_not_checked(mm7_simulator, mm7_receiver):
     submit(mm7_simulator, mm7_receiver)
@@ -508,13 +513,15 @@ def test_a_test_opting_in_fails_on_a_report_the_vasp_did_not_take(project):
     # while the test's receiver still runs; one meaning the refusal opts out.
     (project / "test_mine.py").write_text(CHECKED_AT_THE_END, encoding="utf-8")
     proc = run_pytest(project)
-    assert "2 failed, 4 passed" in proc.stdout, said(proc)
+    assert "2 failed, 4 passed, 1 error" in proc.stdout, said(proc)
+    assert ("TypeError: @pytest.mark.mm7_simulator got an unexpected setting 'assert_all_taking' (did you mean "
+            "assert_all_taken?)") in proc.stdout, said(proc)
     assert "FAILED test_mine.py::test_a_refusal_not_meant - AssertionError" in proc.stdout, said(proc)
     assert "FAILED test_mine.py::test_a_refusal_due_after_the_test - AssertionError" in proc.stdout, said(proc)
     assert re.search(r"ReadReplyReq tid=\w+ recipient=\+8613800138000 message_id=SIM\S+ \(1 attempt\): "
                      r"FaultError: ReadReplyReq refused: 4000 no read replies here", proc.stdout), said(proc)
     assert "AssertionError: assert_all_taken: the VASP did not take 1 report(s)" in proc.stdout, said(proc)
-    assert " error" not in proc.stdout.splitlines()[-1], said(proc)  # (failures of the test, not teardown errors)
+    assert "ERROR test_mine.py::test_a_refusal" not in proc.stdout, said(proc)  # (the test's failures, not teardown's)
 
 
 def test_a_suite_opts_in_with_the_ini_option_and_a_test_opts_out_with_the_marker(project):
