@@ -2125,6 +2125,8 @@ def cmd_mo(args: argparse.Namespace) -> int:
         base = base[: -len("/mm7")]
     payload = {"from": args.sender, "to": args.to or ["1065888"], "subject": args.subject, "text": args.text,
                "linked_id": args.linked_id, "priority": args.priority}
+    if args.version is not None:  # (not sent otherwise: a simulator of a release before refuses a field it does not know)
+        payload["version"] = args.version
     session = requests.Session()
     session.trust_env = False  # (an http_proxy of the environment would take even a loopback simulator's requests)
     try:
@@ -2513,6 +2515,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--linked-id", metavar="ID", help="LinkedID (the message this answers)")
     p.add_argument("--priority", choices=("Low", "Normal", "High"),
                    help="its Priority (default: none; China Mobile's dialects Normal, as its MMSC writes one)")
+    p.add_argument("--version", metavar="NAME",
+                   help="the schema version it goes in, e.g. REL-5-MM7-1-2 (default: the dialect's; the standard "
+                        "dialect's REL-6-MM7-1-4)")
     p.add_argument("--json", action="store_true",
                    help="the simulator's outcome as one JSON object (operation, message_id: null, as an MO "
                         "has none, transaction_id, linked_id, attempts, status or error)")

@@ -248,6 +248,12 @@ def _not_taken_line(outcome: dict) -> str:
     return printable(" ".join(about) + ": " + said)
 
 
+def _not_taken_said(left: list[dict], meant: str) -> str:
+    lines = [_not_taken_line(o) for o in left]
+    return (f"the VASP did not take {len(left)} report(s) or MO the simulator sent (kept in its messages' "
+            f"`reports` and in `mo_sent`; {meant}):\n  " + "\n  ".join(lines))
+
+
 class NotKept(KeyError):
     """A MessageID or TransactionID the simulator does not know, said in words (a bare KeyError
     showed the key alone); `args[0]` is the key."""
@@ -489,7 +495,7 @@ MBUNI_XML = XmlStyle(envelope_prefix="SOAP-ENV", mm7_prefix="mm7", xml_declarati
 
 # What each POST /control/ action takes.
 TROUBLE_FIELDS = ("count", "status", "http_status", "retry_after", "delay", "text", "drop", "in_response")
-CONTROL_FIELDS = {"deliver": ("from", "to", "subject", "text", "linked_id", "priority"),
+CONTROL_FIELDS = {"deliver": ("from", "to", "subject", "text", "linked_id", "priority", "version"),
                   "report": ("message_id", "recipient", "status"), "read": ("message_id", "recipient", "status"),
                   "resend": ("transaction_id",), "fail": TROUBLE_FIELDS, "reset": ()}
 # The methods each control endpoint answers (HEAD as GET): another one is a 405 naming these.
@@ -831,9 +837,11 @@ class Simulator:
     def wait_for(self, operation: str | None = None, count: int = 1, timeout: float = 10.0) -> list[Received]:
         """Wait until `count` requests (`operation`: "SubmitReq", "CancelReq", "ReplaceReq",
         "extendedCancelReq", "extendedReplaceReq"; any without) are in `received`, answered → their
-        `Received`, whatever they were answered (a refusal too: its `status` says). For a service that
-        sends on its own time (a queue, a thread): if they do not come within `timeout` seconds, an
-        AssertionError says what came instead, and how many were turned away unread (401, 405)."""
+        `Received`, whatever they were answered (a refusal too: its `status` says). Counted since the
+        start (or `reset`), not since the last call: waiting for one more is `count=len(first) + 1`.
+        For a service that sends on its own time (a queue, a thread): if they do not come within
+        `timeout` seconds, an AssertionError says what came instead, and how many were turned away
+        unread (401, 405)."""
         __tracebackhide__ = True  # (the user's test is where it failed, not this helper)
         if operation is not None and operation not in _SERVED:  # (a slip would wait out the timeout, then blame the VASP)
             raise ValueError(f"operation must be one of {', '.join(_SERVED)} (or None for any), not {operation!r}")
@@ -1344,7 +1352,8 @@ class Simulator:
         return self._send(stored, msg, wait=wait)
 
     def _send(self, stored: StoredMessage | None, msg: m.Message, attempt: int = 1,
-              transaction_id: str | None = None, linked_id: str | None = None, wait: bool = False) -> dict:
+              transaction_id: str | None = None, linked_id: str | None = None, wait: bool = False,
+              version: versions.Version | None = None) -> dict:
         """One attempt; one the VASP did not take is sent again: after a sleep with `wait` (sent on
         demand: the caller wants the outcome), else from the schedule (the other reports go on
         meanwhile). The last attempt's outcome is kept: in `stored.reports`, or for an MO in `mo_sent`."""
@@ -1353,7 +1362,7 @@ class Simulator:
         tid = transaction_id or new_transaction_id()
         with self._lock:  # (for resend: the latest max_messages)
             self._sent.pop(tid, None)
-            self._sent[tid] = (stored, msg, linked_id)
+            self._sent[tid] = (stored, msg, linked_id, version)
             while len(self._sent) > self.config.max_messages:
                 del self._sent[next(iter(self._sent))]
         outcome: dict[str, Any] = {"operation": msg.ELEMENT, "message_id": getattr(msg, "message_id", None),
@@ -1364,7 +1373,8 @@ class Simulator:
             outcome["linked_id"] = linked_id
         failed = None  # how this attempt failed, said once below with what comes next
         try:
-            result = self.client(stored.version if stored is not None else None).send(msg, transaction_id=tid)
+            # (a report in its submit's version; an MO in the one asked, else the dialect's)
+            result = self.client(stored.version if stored is not None else version).send(msg, transaction_id=tid)
             outcome["status"] = result.status.code
             again = _RETRY.retries_status(result.status.code)
         except SendError as exc:
@@ -1391,8 +1401,8 @@ class Simulator:
         if again:
             if wait:
                 time.sleep(pause)
-                return self._send(stored, msg, attempt + 1, tid, linked_id, wait=True)
-            self.schedule(pause, self._send, stored, msg, attempt + 1, tid, linked_id)
+                return self._send(stored, msg, attempt + 1, tid, linked_id, wait=True, version=version)
+            self.schedule(pause, self._send, stored, msg, attempt + 1, tid, linked_id, False, version)
             return {**outcome, "again_in": pause}
         with self._lock:  # (the report worker, on-demand sends and /control/messages meet here)
             if stored is not None:
@@ -1411,15 +1421,26 @@ class Simulator:
         with self._lock:
             if transaction_id not in self._sent:
                 raise NotKept(transaction_id, "no report, read reply or MO went out with TransactionID {!r}")
-            stored, msg, linked_id = self._sent[transaction_id]
-        return self._send(stored, msg, transaction_id=transaction_id, linked_id=linked_id, wait=True)
+            stored, msg, linked_id, version = self._sent[transaction_id]
+        return self._send(stored, msg, transaction_id=transaction_id, linked_id=linked_id, wait=True, version=version)
 
     def deliver(self, sender: str, recipients: list[str] | str, subject: str | None = None, text: str | None = None,
                 parts: list[Part] | None = None, linked_id: str | None = None,
-                priority: m.Priority | str | None = None) -> dict:
+                priority: m.Priority | str | None = None, version: str | None = None) -> dict:
         """Send a mobile-originated message (DeliverReq) to the VASP now, with its repeats if the VASP
         does not take it (`report_attempts`); → the last attempt's outcome. `priority`: none by
-        default, but in China Mobile's dialects Normal (see _MO_PRIORITY)."""
+        default, but in China Mobile's dialects Normal (see _MO_PRIORITY). `version`: the schema
+        version it goes in ("REL-5-MM7-1-2"), for a VASP speaking another than the standard
+        dialect's REL-6-MM7-1-4 (the carriers' dialects speak their own: a ValueError there)."""
+        schema = None
+        if version is not None:
+            try:
+                schema = versions.get(version)
+            except KeyError as exc:  # (a ValueError, as a wrong priority: not sent; /control/deliver's 400)
+                raise ValueError(exc.args[0]) from None
+            if self.config.dialect != "standard":
+                raise ValueError(f"the {self.config.dialect} dialect sends its MO in its own version, "
+                                 f"not {version!r}: a version is chosen in the standard dialect alone")
         if priority is None:
             priority = _MO_PRIORITY.get(self.config.dialect)
         priority = m.Priority(priority) if priority is not None else None  # (a wrong one: ValueError, not sent)
@@ -1437,7 +1458,7 @@ class Simulator:
             recipients=m.Recipients(to=recipients), subject=subject, linked_id=linked_id,
             time_stamp=datetime.now(timezone.utc), priority=priority, content=content if content.parts else None,
         )
-        return self._send(None, msg, linked_id=linked_id, wait=True)
+        return self._send(None, msg, linked_id=linked_id, wait=True, version=schema)
 
     # -- the schedule ---------------------------------------------------------------------------
 
@@ -1526,10 +1547,20 @@ class Simulator:
                                      "only at those sent so far)")
         left = self.not_taken()
         if left:
-            lines = [_not_taken_line(o) for o in left]
-            raise AssertionError(f"the VASP did not take {len(left)} report(s) or MO the simulator sent (kept in "
-                                 "its messages' `reports` and in `mo_sent`; a test meaning it to refuse them does "
-                                 "not call assert_all_taken):\n  " + "\n  ".join(lines))
+            raise AssertionError(_not_taken_said(left, "a test meaning it to refuse them does not call "
+                                                       "assert_all_taken"))
+
+    def _settled(self, within: float, timeout: float) -> bool:
+        """Wait until nothing is on its way and nothing is due in the next `within` seconds (what
+        is due later is not waited for: a test with a long report_delay) → False when `timeout`
+        came first. For the fixture's check at a test's end (assert_all_taken=True)."""
+        def settled() -> bool:
+            if self._stopping or self.server is None:  # (stopped: nothing more will go)
+                return not self._running
+            return not self._running and (not self._queue or self._queue[0][0] > time.monotonic() + within)
+
+        with self._wake:
+            return self._wake.wait_for(settled, timeout)
 
     # -- control --------------------------------------------------------------------------------
 
@@ -1571,7 +1602,7 @@ class Simulator:
             if route == "deliver":
                 return 200, self.deliver(args["from"], args.get("to") or ["1065888"], args.get("subject"),
                                          args.get("text"), linked_id=args.get("linked_id"),
-                                         priority=args.get("priority"))
+                                         priority=args.get("priority"), version=args.get("version"))
             if route == "report":
                 return 200, self.send_report(args["message_id"], args["recipient"], args.get("status", "Retrieved"))
             if route == "resend":

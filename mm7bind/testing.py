@@ -34,11 +34,15 @@ project with mm7bind installed:
 Both listen on loopback on a free port and are stopped after the test. A handler of yours that
 fails (raises anything but Reject or Unavailable, returns what is no answer, or an answer that
 cannot be sent) fails the test after it, unless it empties mm7_receiver.failures. A report or MO
-the VASP refuses does not (a test may mean it): mm7_simulator.assert_all_taken() fails on them.
+the VASP refuses does not (a test may mean it): mm7_simulator.assert_all_taken() fails on them,
+as does every test marked mm7_simulator(assert_all_taken=True), or of a suite whose ini options
+say mm7_assert_all_taken = true, once its body has passed.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import importlib
 from typing import TYPE_CHECKING, Any
 
@@ -63,9 +67,17 @@ else:  # (hidden from type checkers, for which a module __getattr__ would make a
         return value
 
 
+def pytest_addoption(parser) -> None:
+    parser.addini("mm7_assert_all_taken", "fail a test using mm7_simulator when the VASP did not take a report, "
+                  "read reply or MO (as mm7_simulator.assert_all_taken() at its end); a marker's "
+                  "assert_all_taken= wins", type="bool", default=False)
+
+
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "mm7_simulator(**settings): SimulatorConfig settings (dialect=, strict=, "
-                                       "auth=, report_status=, ...) for the mm7_simulator fixture")
+                                       "auth=, report_status=, ...) for the mm7_simulator fixture, and "
+                                       "assert_all_taken=True: the test fails on a report or MO the VASP "
+                                       "did not take")
     config.addinivalue_line("markers", "mm7_receiver(handler=None, **settings): your Handler and Receiver "
                                        "settings (auth=, strict=, ...) for the mm7_receiver fixture")
 
@@ -78,7 +90,10 @@ def _marked(request, name: str) -> dict:
         if marker.args:  # (else ignored: the fixture would run with settings other than those written)
             raise TypeError(f"@pytest.mark.{name} takes settings by name (e.g. {name}(dialect=\"cmcc\")), "
                             f"not {', '.join(map(repr, marker.args))}")
-        settings.update(marker.kwargs)
+        # (a copy of a dict or list given: a test changing its simulator's config.recipient_status
+        # changed the module marker's own, and the next tests ran with it)
+        settings.update({name: copy.copy(value) if isinstance(value, (dict, list, set)) else value
+                         for name, value in marker.kwargs.items()})
     return settings
 
 
@@ -88,14 +103,54 @@ def mm7_simulator(request):
     read after 0.2 s: sooner than SimulatorConfig's defaults, see `mm7bind.simdefaults`); `.url`,
     `.messages`, `.received`, `.wait_for(operation)`, `.fail_next(...)`, `.deliver(...)`,
     `.assert_all_taken()`.
-    `@pytest.mark.mm7_simulator(dialect=..., ...)` gives it other SimulatorConfig settings."""
+    `@pytest.mark.mm7_simulator(dialect=..., ...)` gives it other SimulatorConfig settings, and
+    `assert_all_taken=True` (or the ini option mm7_assert_all_taken) fails the test, once its body
+    has passed, on a report, read reply or MO the VASP did not take."""
     from .simdefaults import FIXTURE_READ_DELAY, FIXTURE_REPORT_DELAY  # noqa: PLC0415
     from .simulator import Simulator, SimulatorConfig  # noqa: PLC0415
 
     settings = {"report_delay": FIXTURE_REPORT_DELAY, "read_delay": FIXTURE_READ_DELAY,
                 **_marked(request, "mm7_simulator")}
+    known = [f.name for f in dataclasses.fields(SimulatorConfig)] + ["assert_all_taken"]
+    unknown = [name for name in settings if name not in known]
+    if unknown:  # (said as the marker the test wrote, its own setting among those it may mean)
+        from .hints import did_you_mean  # noqa: PLC0415
+
+        raise TypeError(f"@pytest.mark.mm7_simulator got an unexpected setting {unknown[0]!r}"
+                        + did_you_mean(unknown[0], known))
+    all_taken = settings.pop("assert_all_taken", request.config.getini("mm7_assert_all_taken"))
     with Simulator(SimulatorConfig(**settings)) as sim:
+        if all_taken:
+            request.node.stash[_CHECKED_AT_THE_END] = sim
         yield sim
+
+
+# The simulator whose reports and MO are checked once the test has run (assert_all_taken=True).
+_CHECKED_AT_THE_END = pytest.StashKey[Any]()
+
+# What is due this soon after the test's end is waited for and checked; what is due later (a test
+# with report_delay=60) is not: the test did not wait for it either.
+_DUE_SOON = 1.0
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    # Checked here, after the test's body and before any fixture's teardown: the mm7_receiver of the
+    # test, set up after the simulator, is stopped before it, and reports due then found no one.
+    result = yield  # (a test that failed raised here: its own failure is what it says)
+    sim = item.stash.get(_CHECKED_AT_THE_END, None)
+    if sim is not None:
+        from .simulator import _not_taken_said  # noqa: PLC0415
+
+        __tracebackhide__ = True
+        if not sim._settled(_DUE_SOON, timeout=10.0):
+            raise AssertionError(f"assert_all_taken: reports or MO still on their way 10 s after the test: "
+                                 f"{sim.wait_idle(0)}")
+        left = sim.not_taken()
+        if left:
+            raise AssertionError("assert_all_taken: " + _not_taken_said(
+                left, "a test meaning it to refuse them is marked mm7_simulator(assert_all_taken=False)"))
+    return result
 
 
 @pytest.fixture

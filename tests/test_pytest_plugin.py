@@ -438,3 +438,119 @@ def test_reports_and_mo_the_vasp_refused_fail_the_test_only_when_asserted(projec
     assert re.search(r"DeliveryReportReq tid=\w+ recipient=\+8613800138000 message_id=SIM\S+ \(1 attempt\): "
                      r"FaultError: DeliveryReportReq refused: 4000 not ours", proc.stdout), said(proc)
     assert re.search(r"DeliverReq tid=\w+ \(1 attempt\): status 2001 \(Operation restricted\)", proc.stdout), said(proc)
+
+
+CHECKED_AT_THE_END = '''\
+import pytest
+import mm7bind
+
+
+class Refusing(mm7bind.Handler):
+    def on_delivery_report(self, msg, ctx):
+        raise mm7bind.Reject(4000, "not ours")
+
+    def on_read_reply(self, msg, ctx):
+        raise mm7bind.Reject(4000, "no read replies here")
+
+
+def submit(mm7_simulator, mm7_receiver, read_reply=False):
+    mm7_simulator.config.vasp_url = mm7_receiver.url
+    with mm7bind.Client(mm7_simulator.url) as client:
+        client.submit(mm7bind.SubmitReq(recipients=["+8613800138000"], subject="hi", delivery_report=True,
+                                        read_reply=read_reply))
+
+
+@pytest.mark.mm7_simulator(assert_all_taken=True)
+@pytest.mark.mm7_receiver(handler=Refusing())
+def test_a_refusal_not_meant(mm7_simulator, mm7_receiver):
+    submit(mm7_simulator, mm7_receiver)
+    mm7_receiver.wait_for("DeliveryReportReq")
+
+
+@pytest.mark.mm7_simulator(assert_all_taken=True)
+@pytest.mark.mm7_receiver(handler=Refusing())
+def test_a_refusal_due_after_the_test(mm7_simulator, mm7_receiver):
+    mm7_receiver.on("delivery_report", lambda msg, ctx: None)
+    submit(mm7_simulator, mm7_receiver, read_reply=True)
+    mm7_receiver.wait_for("DeliveryReportReq")   # (the read reply, 0.1 s later, refused after the test)
+
+
+@pytest.mark.mm7_simulator(assert_all_taken=True)
+def test_all_taken_and_one_due_after_the_test(mm7_simulator, mm7_receiver):
+    submit(mm7_simulator, mm7_receiver, read_reply=True)
+
+
+@pytest.mark.mm7_simulator(assert_all_taken=True, report_delay=60)
+@pytest.mark.mm7_receiver(handler=Refusing())
+def test_reports_due_long_after_the_test_are_not_waited_for(mm7_simulator, mm7_receiver):
+    submit(mm7_simulator, mm7_receiver)
+
+
+@pytest.mark.mm7_simulator(assert_all_taking=True)
+def test_the_setting_misspelt(mm7_simulator):
+    pass
+
+
+@pytest.mark.mm7_receiver(handler=Refusing())
+def test_a_refusal_not_checked(mm7_simulator, mm7_receiver):
+    submit(mm7_simulator, mm7_receiver)
+    mm7_receiver.wait_for("DeliveryReportReq")
+    assert mm7_simulator.wait_idle()
+
+
+@pytest.mark.mm7_simulator(assert_all_taken=False)
+@pytest.mark.mm7_receiver(handler=Refusing())
+def test_a_refusal_meant(mm7_simulator, mm7_receiver):
+    submit(mm7_simulator, mm7_receiver)
+    mm7_receiver.wait_for("DeliveryReportReq")
+    assert mm7_simulator.wait_idle()
+'''
+
+
+def test_a_test_opting_in_fails_on_a_report_the_vasp_did_not_take(project):
+    # A report or MO the VASP refused passed silently unless the test called assert_all_taken:
+    # a marker (or the ini option, for a whole suite) makes every test check it after its body,
+    # while the test's receiver still runs; one meaning the refusal opts out.
+    (project / "test_mine.py").write_text(CHECKED_AT_THE_END, encoding="utf-8")
+    proc = run_pytest(project)
+    assert "2 failed, 4 passed, 1 error" in proc.stdout, said(proc)
+    assert ("TypeError: @pytest.mark.mm7_simulator got an unexpected setting 'assert_all_taking' (did you mean "
+            "assert_all_taken?)") in proc.stdout, said(proc)
+    assert "FAILED test_mine.py::test_a_refusal_not_meant - AssertionError" in proc.stdout, said(proc)
+    assert "FAILED test_mine.py::test_a_refusal_due_after_the_test - AssertionError" in proc.stdout, said(proc)
+    assert re.search(r"ReadReplyReq tid=\w+ recipient=\+8613800138000 message_id=SIM\S+ \(1 attempt\): "
+                     r"FaultError: ReadReplyReq refused: 4000 no read replies here", proc.stdout), said(proc)
+    assert "AssertionError: assert_all_taken: the VASP did not take 1 report(s)" in proc.stdout, said(proc)
+    assert "ERROR test_mine.py::test_a_refusal" not in proc.stdout, said(proc)  # (the test's failures, not teardown's)
+
+
+def test_a_suite_opts_in_with_the_ini_option_and_a_test_opts_out_with_the_marker(project):
+    body = CHECKED_AT_THE_END[:CHECKED_AT_THE_END.index("@pytest.mark.mm7_simulator(assert_all_taken=True)")]
+    (project / "test_mine.py").write_text(body + CHECKED_AT_THE_END[CHECKED_AT_THE_END.index(
+        "@pytest.mark.mm7_receiver(handler=Refusing())\ndef test_a_refusal_not_checked"):], encoding="utf-8")
+    proc = run_pytest(project, "-o", "mm7_assert_all_taken=true")
+    assert "1 failed, 1 passed" in proc.stdout, said(proc)
+    assert "FAILED test_mine.py::test_a_refusal_not_checked - AssertionError" in proc.stdout, said(proc)
+
+
+SHARED_MARKER = '''\
+import pytest
+
+pytestmark = pytest.mark.mm7_simulator(recipient_status={"+8613800000001": "Rejected"})
+
+
+def test_one(mm7_simulator):
+    mm7_simulator.config.recipient_status["+8613800000002"] = "Expired"
+
+
+def test_two(mm7_simulator):
+    assert mm7_simulator.config.recipient_status == {"+8613800000001": "Rejected"}
+'''
+
+
+def test_a_tests_change_to_its_simulators_settings_does_not_reach_the_next_test(project):
+    # The settings dict of a module's marker was the simulator's own: a test changing
+    # config.recipient_status changed it for every test after it in the module.
+    (project / "test_mine.py").write_text(SHARED_MARKER, encoding="utf-8")
+    proc = run_pytest(project)
+    assert "2 passed" in proc.stdout, said(proc)

@@ -162,3 +162,27 @@ def test_assert_all_taken_waits_for_the_reports_due_and_says_when_they_did_not_g
             sim.assert_all_taken(timeout=0.1)
         sim.assert_all_taken(timeout=None)  # (none sent yet: none refused)
         assert sim.not_taken() == []
+
+
+def test_an_mo_goes_in_the_version_asked_from_code_the_control_endpoint_and_mm7bind_mo():
+    """An MO went in the standard dialect's REL-6-MM7-1-4, whatever the VASP spoke: a test of a
+    VASP speaking Rel-5 could not send it one it reads. Its repeat (resend) goes in it too."""
+    from .test_commands import run
+
+    with FakeServer() as vasp, Simulator(vasp_url=vasp.url) as sim:
+        outcome = sim.deliver("+8613900000000", ["1065"], text="hi", version="REL-5-MM7-1-2")
+        assert outcome["status"] == 1000, outcome
+        sim.resend(outcome["transaction_id"])
+        status, said = sim.control("POST", "deliver", b'{"from": "+8613900000000", "version": "REL-5-MM7-1-0"}')
+        assert status == 200 and said["status"] == 1000, said
+        proc = run("mo", "--simulator", sim.server.url, "--version", "REL-6-MM7-1-0")
+        assert proc.returncode == 0, proc.stderr
+        sim.deliver("+8613900000000", ["1065"], text="hi")
+        status, said = sim.control("POST", "deliver", b'{"from": "+8613900000000", "version": "REL-9"}')
+        assert status == 400 and "unknown MM7 schema version 'REL-9'" in said["error"], said
+        with pytest.raises(ValueError, match="unknown MM7 schema version"):
+            sim.deliver("+8613900000000", ["1065"], text="hi", version="REL-9")
+        got = [mm7.decode(r.body, r.header("content-type")).version.name for r in vasp.requests]
+    assert got == ["REL-5-MM7-1-2", "REL-5-MM7-1-2", "REL-5-MM7-1-0", "REL-6-MM7-1-0", "REL-6-MM7-1-4"]
+    with Simulator(dialect="cmcc") as sim, pytest.raises(ValueError, match="cmcc dialect sends its MO in its own"):
+        sim.deliver("+8613900000000", ["1065"], text="hi", version="REL-5-MM7-1-2")
