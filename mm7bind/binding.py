@@ -1328,9 +1328,9 @@ def from_element(el: etree._Element, ncls: type, cls: type) -> Any:
     kids = _children_by_name(el)
     for name, path, first, target, is_list, child, read in _read_plan(ncls, cls):
         if child is not None:  # one child element: no path to walk
-            nodes = kids.get(first)
-            if not nodes:
+            if first not in kids:  # (most fields are absent: told without a call)
                 continue
+            nodes = kids[first]  # (never empty)
             var = child
         else:
             if path and first not in kids and first[0] not in "@t":
@@ -1497,7 +1497,11 @@ def _children_by_name(el: etree._Element) -> dict[str, list[etree._Element]]:
     for child in el:
         tag = child.tag
         if isinstance(tag, str):
-            out.setdefault(tag[tag.find("}") + 1 :], []).append(child)
+            name = tag[tag.find("}") + 1 :]
+            if name in out:
+                out[name].append(child)
+            else:
+                out[name] = [child]  # (no list made and dropped for each child, as setdefault's)
     return out
 
 

@@ -910,7 +910,9 @@ def _note_bare_id(part: InPart, devs: list[Deviation]) -> None:
     """Report a Content-ID without its angle brackets (the first one only: one slip a sender
     makes on every part), on any part: the SOAP part, a container, a leaf."""
     raw_cid = part.headers.get("content-id")
-    if raw_cid and not raw_cid.strip().startswith("<") and not any(d.code == _noted_cid for d in devs):
+    # (a value as written, "<" first, is told without a call: this runs for every part)
+    if raw_cid and raw_cid[0] != "<" and not raw_cid.strip().startswith("<") and not any(
+            d.code == _noted_cid for d in devs):
         devs.append(Deviation(_noted_cid, part.path, f"Content-ID {raw_cid!r} without angle brackets"))
 
 

@@ -50,23 +50,34 @@ DEFAULT_MIME_LIMITS = MimeLimits()
 class Headers:
     """Case-insensitive, order-keeping header list."""
 
-    def __init__(self, items: Iterable[tuple[str, str]] = ()):
+    def __init__(self, items: Iterable[tuple[str, str]] = (), _first: dict[str, str] | None = None):
         self.items: list[tuple[str, str]] = list(items)
-        self._first: dict[str, str] | None = None  # lower-cased name → its first value, built on first look
+        # lower-cased name → its first value: built on the first look, or given by a reader that
+        # lowered the names as it read them (then exactly what that look would build)
+        self._first: dict[str, str] | None = _first
 
     def get(self, name: str, default: str | None = None) -> str | None:
         first = self._first
         if first is None:
             first = self._first = {}
             for k, v in self.items:
-                first.setdefault(k.lower(), v)
+                low = k.lower()
+                if low not in first:
+                    first[low] = v
+        # (names are asked for in lower case, some 20 times a message: found so without lowering
+        # them again; str.lower is idempotent, so a name found as it is is its own lower case)
+        if name in first:
+            return first[name]
         return first.get(name.lower(), default)
 
     def __contains__(self, name: str) -> bool:
         return self.get(name) is not None
 
     def as_dict(self) -> dict[str, str]:
-        out: dict[str, str] = {}
+        out = dict(self.items)
+        if len(out) == len(self.items):  # (no name given twice, as usual: the first values, in order)
+            return out
+        out = {}
         for k, v in self.items:
             out.setdefault(k, v)
         return out
@@ -535,17 +546,16 @@ class InPart:
     blob: Blob | None = None
     children: list[InPart] = field(default_factory=list)
     path: str = ""
-    _ctype: tuple[str, dict[str, str]] | None = field(default=None, repr=False)
-    _cid: object = field(default=None, repr=False)
+    # (the type, its parameters, and whether it is multipart/*)
+    _ctype: tuple[str, dict[str, str], bool] | None = field(default=None, repr=False)
+    _cid: object = field(default=_UNSET, repr=False)
     _unsplit: bool = field(default=False, repr=False)  # a multipart whose boundary nobody could tell
 
-    def __post_init__(self) -> None:
-        self._cid = _UNSET
-
-    def _parsed(self) -> tuple[str, dict[str, str]]:
+    def _parsed(self) -> tuple[str, dict[str, str], bool]:
         if self._ctype is None:  # parsed once: the reader and the codec both ask often
             main, params = parse_params(self.headers.get("content-type") or "")
-            self._ctype = (main or "text/plain", params)
+            main = main or "text/plain"
+            self._ctype = (main, params, main.startswith("multipart/"))
         return self._ctype
 
     # (the parse asked for only the first time: these are read some 40 times a message)
@@ -572,7 +582,7 @@ class InPart:
 
     @property
     def is_multipart(self) -> bool:
-        return (self._ctype or self._parsed())[0].startswith("multipart/") and not self._unsplit
+        return (self._ctype or self._parsed())[2] and not self._unsplit
 
     def leaves(self) -> list[InPart]:
         if not self.is_multipart:
@@ -602,8 +612,14 @@ _BASE64_URLSAFE_OR_SPACE = _BASE64_OR_SPACE + b"-_"
 _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
 
 _HEADER_LINE = re.compile(rb"^([!-9;-~]+)[ \t]*:(.*)$", re.S)
-_HEADER_LINE_TEXT = re.compile(r"^([!-9;-~]+)[ \t]*:(.*)$", re.S)  # (the same, for ASCII already decoded)
 _HEADER_PREFIXES = ("content-", "x-", "mime-")  # part header names we take as such (and "name")
+# Each line of a block of ASCII part headers (lines joined by CRLF) that `_HEADER_LINE` takes
+# with one of those names, in one search: its name and the rest of the line (with the "\r" of
+# its CRLF). A match starts at a line's start and ends at its end, so every line of the block is
+# such a header iff there are as many matches as lines.
+_PART_HEADER_LINES = re.compile(r"^((?:content-|x-|mime-)[!-9;-~]*|name)[ \t]*:(.*)$",
+                                re.ASCII | re.IGNORECASE | re.MULTILINE)
+_AS_THEY_ARE = ("7bit", "8bit", "binary")  # transfer encodings of a part's bytes as they are
 _HEADER_PREFIXES_BYTES = tuple(p.encode("ascii") for p in _HEADER_PREFIXES)
 
 
@@ -844,25 +860,27 @@ class _Reader:
         line = b"\n" + delim  # every line that starts with the boundary, however it ends
         if not buf.startswith(delim + b"\r\n", lo) or hi - lo > len(buf):
             return None
-        pos = lo + len(delim) + 2
+        step = len(line)
+        start = lo + step + 1  # (a part's, after its delimiter line)
         spans = []
+        most = self.limits.max_parts - self.count  # (spans, at most)
         while True:
-            i = buf.find(line, pos - 1, hi)
+            i = buf.find(line, start - 1, hi)
             if i < 0:
                 return None
-            after = buf[i + len(line) : i + len(line) + 2]
+            pos = i + step + 2  # (after the delimiter and the two bytes that follow it)
+            after = buf[pos - 2 : pos]
             if buf[i - 1 : i] != b"\r" or after not in (b"--", b"\r\n"):
                 return None  # a bare LF, padding after the boundary, a boundary-like line: the general rules
-            spans.append((pos, i - 1))
-            if self.count + len(spans) > self.limits.max_parts:
+            spans.append((start, i - 1))
+            if len(spans) > most:
                 return None  # the general reader stops at the limit and says so
             if after == b"--":
-                end = i + len(line) + 2
-                if end < hi and buf[end : end + 2] != b"\r\n":
+                if pos < hi and buf[pos : pos + 2] != b"\r\n":
                     return None  # padding, a bare LF or text after the closing boundary: the general rules
-                bare = end >= hi  # (no line break of its own: see unpadded)
+                bare = pos >= hi  # (no line break of its own: see unpadded)
                 break
-            pos = i + len(line) + 2
+            start = pos
         limit = self.limits.max_header_bytes
         parts: list[InPart] = []
         for start, end in spans:
@@ -870,19 +888,22 @@ class _Reader:
             if head_end < 0 or head_end - start > limit:
                 return None
             items = []
+            first = None  # (lower-cased names → their first values, when the names were lowered here)
             block = buf[start:head_end]
-            if block.count(b"\n") != block.count(b"\r\n") or b"\n " in block or b"\n\t" in block:
+            lines = block.count(b"\r\n") + 1
+            if block.count(b"\n") != lines - 1 or b"\n " in block or b"\n\t" in block:
                 return None  # bare line ends or folded headers
             if block.isascii():  # (the usual headers: read as text at once, the same rules)
-                for line in block.decode("ascii").split("\r\n"):
-                    m = _HEADER_LINE_TEXT.match(line)
-                    if not m:
-                        return None
-                    name = m.group(1)
+                found = _PART_HEADER_LINES.findall(block.decode("ascii"))
+                if len(found) != lines:  # (one match a line at most: every line is a part header)
+                    return None
+                first = {}
+                for name, value in found:
+                    value = value.strip()  # (the "\r" of the line's end with the white space)
+                    items.append((name, value))
                     low = name.lower()
-                    if not (low.startswith(_HEADER_PREFIXES) or low == "name"):
-                        return None
-                    items.append((name, m.group(2).strip()))
+                    if low not in first:
+                        first[low] = value
             else:
                 for line in block.split(b"\r\n"):
                     m = _HEADER_LINE.match(line)
@@ -892,9 +913,9 @@ class _Reader:
             self.count += 1
             if self.count > self.limits.max_parts:
                 raise LimitExceededError(f"{path or 'body'}: more than {self.limits.max_parts} MIME parts")
-            part = InPart(Headers(items), path=f"{path}/part[{len(parts) + 1}]")
+            part = InPart(Headers(items, first), path=f"{path}/part[{len(parts) + 1}]")
             cte = part.headers.get("content-transfer-encoding")
-            if cte is None or cte.lower() in ("7bit", "8bit", "binary"):  # a view of the bytes as they are
+            if cte is None or cte in _AS_THEY_ARE or cte.lower() in _AS_THEY_ARE:  # a view of the bytes as they are
                 if end - head_end - 4 > self.limits.max_part_bytes:
                     raise LimitExceededError(f"a part is larger than the limit of {self.limits.max_part_bytes} bytes")
                 part.blob = ViewBlob(buf, head_end + 4, end)

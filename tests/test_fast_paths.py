@@ -103,7 +103,11 @@ from .test_mime import BOUNDARYISH, JPEG, mime as handwritten, submit  # noqa: E
 
 
 def _shape(parts) -> list:
-    return [(p.path, p.headers.items, p.blob.read() if p.blob else None, _shape(p.children)) for p in parts]
+    # (each header looked up by its name as given and in lower case: the canonical reader hands
+    # its parts the lower-cased names it read, the general reader's parts lower them on first look)
+    return [(p.path, p.headers.items, [(p.headers.get(k), p.headers.get(k.lower())) for k, _ in p.headers.items],
+             p.content_type, p.params, p.content_id, p.is_multipart,
+             p.blob.read() if p.blob else None, _shape(p.children)) for p in parts]
 
 
 def _read_both(body: bytes, boundary: str):
@@ -192,6 +196,45 @@ def test_canonical_split_reads_header_lines_as_the_general_reader(headers):
     lines = [f"{name}:{value}".encode() for name, value in headers]
     body = b"--b1\r\n" + b"\r\n".join(lines) + b"\r\n\r\nbody\r\n--b1--\r\n"
     _read_both(body, "b1")
+
+
+def test_canonical_split_takes_exactly_the_header_blocks_of_part_headers_alone():
+    # The ASCII header block is read with one search: taken iff every line is a part header the
+    # general reader would take (a line that is none, or empty, sends the body to that reader).
+    def taken(block: bytes) -> bool:
+        body = b"--b1\r\n" + block + b"\r\n\r\nbody\r\n--b1--\r\n"
+        return mime._Reader(mime.MimeLimits(), []).canonical(body, 0, len(body), b"--b1", 1, "") is not None
+
+    for block in (b"Content-Type: a/b", b"content-id:<x>", b"X-Any : 1\r\nMIME-Version:\t1.0 ", b"Name: n",
+                  b"NAME: n\r\nContent-Type: a/b\r", b"Content-: v", b"Content-Type: a\rb\x0b\x1c"):
+        assert taken(block), block
+        _read_both(b"--b1\r\n" + block + b"\r\n\r\nbody\r\n--b1--\r\n", "b1")
+    for block in (b"Subject: s", b"Content-Type: a/b\r\nNames: n", b"Content-Type: a/b\r\n: v",
+                  b"Content Type: a/b", b"Content-Type: a/b\r\nnam: e", b"", b"Content-Type: a/b\r\n\x7f: v"):
+        assert not taken(block), block
+        _read_both(b"--b1\r\n" + block + b"\r\n\r\nbody\r\n--b1--\r\n", "b1")
+
+
+HEADER_ITEM_NAME = st.text(st.sampled_from(list("aAzZ-_:") + ["İ", "ß", "Σ", "ς", "K", "ǅ"]), min_size=1, max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(items=st.lists(st.tuples(HEADER_ITEM_NAME, st.text(max_size=3)), max_size=5), asked=HEADER_ITEM_NAME)
+def test_headers_are_looked_up_by_name_in_any_case_the_first_given_winning(items, asked):
+    # A name asked for as it is lower-cased is found without lowering it again: the same answers
+    # as comparing lower-cased names one by one, whatever the name's characters and case.
+    def expected(name):
+        return next((v for k, v in items if k.lower() == name.lower()), "default")
+
+    headers = mime.Headers(items)
+    for name in (asked, asked.lower(), asked.upper(), *(k for k, _ in items)):
+        assert headers.get(name, "default") == expected(name), name
+    first = {}
+    for k, v in reversed(items):
+        first[k.lower()] = v
+    assert mime.Headers(items, first).get(asked, "default") == expected(asked)
+    assert headers.as_dict() == {k: next(v for k2, v in items if k2 == k) for k, _ in items}
+    assert list(headers.as_dict()) == list(dict.fromkeys(k for k, _ in items))
 
 
 def test_ascii_part_headers_are_not_decoded_line_by_line(monkeypatch):
