@@ -2060,6 +2060,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _serve_default_url() -> str:
+    """Where `mm7bind serve` receives without a configuration: its [receiver] defaults."""
+    from .config import ReceiverSection  # noqa: PLC0415
+
+    defaults = ReceiverSection()
+    return f"http://{defaults.host}:{defaults.port}{defaults.path}"
+
+
 def cmd_mo(args: argparse.Namespace) -> int:
     import requests  # noqa: PLC0415
 
@@ -2074,9 +2082,14 @@ def cmd_mo(args: argparse.Namespace) -> int:
         with session:
             r = session.post(base + "/control/deliver", json=payload, timeout=30)
     except requests.RequestException as exc:
-        from .client import transport_reason  # noqa: PLC0415 (the words send uses, not urllib3's repr)
+        from .client import REFUSED_HINT, _host_port, _refused, transport_reason  # noqa: PLC0415
+        # (the words send uses, not urllib3's repr; what to look at first, as send says it)
 
-        print(f"mm7bind mo: cannot reach the simulator at {base}: {transport_reason(exc)}", file=sys.stderr)
+        why = transport_reason(exc)
+        if _refused(exc):
+            why = (f"{REFUSED_HINT} {_host_port(base)}: is `mm7bind simulate` running, and at that address "
+                   f"(--simulator URL)? ({why})")
+        print(f"mm7bind mo: cannot reach the simulator at {base}: {why}", file=sys.stderr)
         return EXIT_UNREACHABLE
     try:
         answer = r.json()
@@ -2094,6 +2107,12 @@ def cmd_mo(args: argparse.Namespace) -> int:
         print(_json(answer))
     elif not isinstance(answer, dict) or "operation" not in answer:  # (the simulator's own refusal: a 400)
         said = answer.get("error") if isinstance(answer, dict) else None
+        from .simulator import NO_VASP_URL  # noqa: PLC0415
+
+        if isinstance(said, str) and said.startswith(NO_VASP_URL):
+            # (a simulator started without --vasp-url: the receiver this runs beside is most often
+            # `mm7bind serve` as it starts by default)
+            said += f"; for `mm7bind serve` as it starts by default: simulate --vasp-url {_serve_default_url()}"
         print(printable(f"mm7bind mo: the simulator did not send it: {said or f'HTTP {r.status_code}'}"),
               file=sys.stderr)
     else:
@@ -2212,8 +2231,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 class _ServeHelp(argparse.HelpFormatter):
-    """serve --help with the configuration's [receiver] defaults, read when the help is shown:
-    parsing any command line need not import the configuration."""
+    """serve --help (and simulate's, naming where serve receives) with the configuration's [receiver]
+    defaults, read when the help is shown: parsing any command line need not import the configuration."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = super()._get_help_string(action)
@@ -2371,7 +2390,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="SQLite's integrity_check (indexes too; slower) rather than quick_check")
     s.set_defaults(func=cmd_store_check)
 
-    p = sub.add_parser("simulate", help="run a fake MMSC on loopback",
+    p = sub.add_parser("simulate", help="run a fake MMSC on loopback", formatter_class=_ServeHelp,
                        description="A fake MMSC: takes SubmitReq, CancelReq, ReplaceReq and the extended ones, "
                                    "answers in the dialect, sends delivery reports and read replies to --vasp-url, "
                                    "MO on request (POST /control/deliver, or `mm7bind mo`). Under /control/ a test "
@@ -2396,7 +2415,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what a Digest challenge offers: auth, auth-int or auth,auth-int (default %(default)s; "
                         "auth-int: the body signed too)")
     p.add_argument("--vasp-url", metavar="URL", type=_http_url,
-                   help="where delivery reports, read replies and MO go")
+                   help="where delivery reports, read replies and MO go (none are sent without it; "
+                        "`mm7bind serve` receives at http://{receiver.host}:{receiver.port}{receiver.path} "
+                        "unless configured otherwise)")
     p.add_argument("--vasp-username", metavar="USER", help="credentials for the VASP (Basic, or Digest when asked)")
     p.add_argument("--vasp-password", metavar="PASSWORD", help="with --vasp-username")
     p.add_argument("--vasp-ca", metavar="FILE", type=_readable_file,

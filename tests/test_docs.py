@@ -639,6 +639,10 @@ def test_serve_help_says_where_it_listens_and_saves_by_default():
     assert f"default {defaults.host}" in texts["--host"] and f"default {defaults.port}" in texts["--port"]
     assert f"default {defaults.out_dir}" in texts["--out"]
     assert f"default {defaults.out_dir})" in " ".join(serve.format_help().split())
+    # (simulate sent no report anywhere without --vasp-url, and its help did not say where serve is)
+    simulate = " ".join(_subcommands(build_parser())["simulate"].format_help().split())
+    assert f"none are sent without it; `mm7bind serve` receives at http://{defaults.host}:{defaults.port}" \
+           f"{defaults.path}" in simulate
 
 
 def test_every_public_name_is_on_the_api_page():
