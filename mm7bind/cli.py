@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import shutil
 import signal
 import sqlite3
@@ -488,7 +489,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         others = [p for p in args.paths if p not in _captures_among([p])]
         if others:
             print(_json({"error": "DecodeError", "message": f"{others[0]} is no packet capture: several files are read "
-                         "as one capture (each a pcap or pcapng file), other files one at a time"}, indent=2))
+                         "as one capture (each a pcap or pcapng file), other files one at a time "
+                         f"(mm7bind inspect {shlex.quote(others[0])}; mm7bind validate reads several)"}, indent=2))
             return EXIT_UNREADABLE
         args.path = args.paths[0]
         return _inspect_capture(args, list(dict.fromkeys(args.paths)))
