@@ -1760,7 +1760,11 @@ def cmd_store_sent(args: argparse.Namespace) -> int:
         print(_json(rows, indent=2))
         return EXIT_OK
     if not found:
-        print("no sent records match")
+        if (args.message_id, args.to, args.since, args.tag) == (None, None, None, None):
+            # (a first `send` records nothing: the store seemed not to work)
+            print("no sent records: mm7bind send records what it sends with --store (or --tag)")
+        else:
+            print("no sent records match")
         return EXIT_OK
     # As wide as the longest MessageID shown (MMSCs' run to 30 characters and more: the simulator's
     # are 29), so the recipients stay under their heading.
