@@ -175,13 +175,13 @@ def test_a_submit_asking_for_reports_with_no_vasp_url_is_told_once_that_none_are
     Said once, at WARNING, naming the setting; a submit asking for none says nothing."""
     import logging
 
-    with Simulator(report_delay=0) as sim, mm7.Client(sim.url) as client:
-        with caplog.at_level(logging.INFO, logger="mm7bind.simulator"):
-            client.submit(m.SubmitReq(recipients=["+8613800000000"]))
-            assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
-            first = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True, read_reply=True))
-            client.submit(m.SubmitReq(recipients=["+8613800000001"], delivery_report=True))
-            assert sim.wait_idle()
+    with (Simulator(report_delay=0) as sim, mm7.Client(sim.url) as client,
+          caplog.at_level(logging.INFO, logger="mm7bind.simulator")):
+        client.submit(m.SubmitReq(recipients=["+8613800000000"]))
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+        first = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True, read_reply=True))
+        client.submit(m.SubmitReq(recipients=["+8613800000001"], delivery_report=True))
+        assert sim.wait_idle()
     said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(said) == 1, said
     assert said[0].startswith(f"SubmitReq tid={first.transaction_id} asks for delivery reports and read replies: "
