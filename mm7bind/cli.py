@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import shutil
 import signal
 import sqlite3
@@ -500,7 +501,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         others = [p for p in args.paths if p not in _captures_among([p])]
         if others:
             print(_json({"error": "DecodeError", "message": f"{others[0]} is no packet capture: several files are read "
-                         "as one capture (each a pcap or pcapng file), other files one at a time"}, indent=2))
+                         "as one capture (each a pcap or pcapng file), other files one at a time "
+                         f"(mm7bind inspect {shlex.quote(others[0])}; mm7bind validate reads several)"}, indent=2))
             return EXIT_UNREADABLE
         args.path = args.paths[0]
         return _inspect_capture(args, list(dict.fromkeys(args.paths)))
@@ -1814,7 +1816,11 @@ def cmd_store_sent(args: argparse.Namespace) -> int:
         print(_json(rows, indent=2))
         return EXIT_OK
     if not found:
-        print("no sent records match")
+        if (args.message_id, args.to, args.since, args.tag) == (None, None, None, None):
+            # (a first `send` records nothing: the store seemed not to work)
+            print("no sent records: mm7bind send records what it sends with --store (or --tag)")
+        else:
+            print("no sent records match")
         return EXIT_OK
     # As wide as the longest MessageID shown (MMSCs' run to 30 characters and more: the simulator's
     # are 29), so the recipients stay under their heading.
@@ -2117,6 +2123,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _serve_default_url() -> str:
+    """Where `mm7bind serve` receives without a configuration: its [receiver] defaults."""
+    from .config import ReceiverSection  # noqa: PLC0415
+
+    defaults = ReceiverSection()
+    return f"http://{defaults.host}:{defaults.port}{defaults.path}"
+
+
 def cmd_mo(args: argparse.Namespace) -> int:
     import requests  # noqa: PLC0415
 
@@ -2133,9 +2147,14 @@ def cmd_mo(args: argparse.Namespace) -> int:
         with session:
             r = session.post(base + "/control/deliver", json=payload, timeout=30)
     except requests.RequestException as exc:
-        from .client import transport_reason  # noqa: PLC0415 (the words send uses, not urllib3's repr)
+        from .client import REFUSED_HINT, _host_port, _refused, transport_reason  # noqa: PLC0415
+        # (the words send uses, not urllib3's repr; what to look at first, as send says it)
 
-        print(f"mm7bind mo: cannot reach the simulator at {base}: {transport_reason(exc)}", file=sys.stderr)
+        why = transport_reason(exc)
+        if _refused(exc):
+            why = (f"{REFUSED_HINT} {_host_port(base)}: is `mm7bind simulate` running, and at that address "
+                   f"(--simulator URL)? ({why})")
+        print(f"mm7bind mo: cannot reach the simulator at {base}: {why}", file=sys.stderr)
         return EXIT_UNREACHABLE
     try:
         answer = r.json()
@@ -2153,6 +2172,12 @@ def cmd_mo(args: argparse.Namespace) -> int:
         print(_json(answer))
     elif not isinstance(answer, dict) or "operation" not in answer:  # (the simulator's own refusal: a 400)
         said = answer.get("error") if isinstance(answer, dict) else None
+        from .simulator import NO_VASP_URL  # noqa: PLC0415
+
+        if isinstance(said, str) and said.startswith(NO_VASP_URL):
+            # (a simulator started without --vasp-url: the receiver this runs beside is most often
+            # `mm7bind serve` as it starts by default)
+            said += f"; for `mm7bind serve` as it starts by default: simulate --vasp-url {_serve_default_url()}"
         print(printable(f"mm7bind mo: the simulator did not send it: {said or f'HTTP {r.status_code}'}"),
               file=sys.stderr)
     else:
@@ -2271,8 +2296,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 class _ServeHelp(argparse.HelpFormatter):
-    """serve --help with the configuration's [receiver] defaults, read when the help is shown:
-    parsing any command line need not import the configuration."""
+    """serve --help (and simulate's, naming where serve receives) with the configuration's [receiver]
+    defaults, read when the help is shown: parsing any command line need not import the configuration."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = super()._get_help_string(action)
@@ -2430,7 +2455,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="SQLite's integrity_check (indexes too; slower) rather than quick_check")
     s.set_defaults(func=cmd_store_check)
 
-    p = sub.add_parser("simulate", help="run a fake MMSC on loopback",
+    p = sub.add_parser("simulate", help="run a fake MMSC on loopback", formatter_class=_ServeHelp,
                        description="A fake MMSC: takes SubmitReq, CancelReq, ReplaceReq and the extended ones, "
                                    "answers in the dialect, sends delivery reports and read replies to --vasp-url, "
                                    "MO on request (POST /control/deliver, or `mm7bind mo`). Under /control/ a test "
@@ -2455,7 +2480,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what a Digest challenge offers: auth, auth-int or auth,auth-int (default %(default)s; "
                         "auth-int: the body signed too)")
     p.add_argument("--vasp-url", metavar="URL", type=_http_url,
-                   help="where delivery reports, read replies and MO go")
+                   help="where delivery reports, read replies and MO go (none are sent without it; "
+                        "`mm7bind serve` receives at http://{receiver.host}:{receiver.port}{receiver.path} "
+                        "unless configured otherwise)")
     p.add_argument("--vasp-username", metavar="USER", help="credentials for the VASP (Basic, or Digest when asked)")
     p.add_argument("--vasp-password", metavar="PASSWORD", help="with --vasp-username")
     p.add_argument("--vasp-ca", metavar="FILE", type=_readable_file,

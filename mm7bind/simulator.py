@@ -59,6 +59,9 @@ from .server import REASONS, EmbeddedServer, request_headers, without_body_for_h
 from .simdefaults import MAX_RECIPIENTS, READ_DELAY, REPORT_DELAY
 from .status import DeliveryStatus, ReadStatus, RequestStatus, is_success, lookup
 
+# What a report or MO to send says when there is nowhere to send it (`mm7bind mo` adds its hint).
+NO_VASP_URL = "no VASP URL configured"
+
 log = logging.getLogger("mm7bind.simulator")
 STARTED = "MMSC simulator (%s) at %s"  # (the start's log line: `mm7bind simulate` prints it instead)
 
@@ -618,6 +621,7 @@ class Simulator:
         self._clients: dict[tuple[str, str], Any] = {}  # (dialect, schema version) → its client
         self._clients_lock = threading.Lock()
         self._answering = threading.local()  # .status: a scripted success other than 1000, for this thread's answer
+        self._said_no_vasp = False  # a submit asking for reports with nowhere to send them: said once
 
     @property
     def profile(self) -> Profile:
@@ -1136,6 +1140,13 @@ class Simulator:
             self._keep(stored)
         log.info("SubmitReq tid=%s → MessageID %s for %d recipient(s)", printable(env.transaction_id), mid,
                  len(msg.recipients))
+        if (msg.delivery_report or msg.read_reply) and not self.config.vasp_url and not self._said_no_vasp:
+            # (a first try, `simulate` beside `serve`, waited for reports that were never to come)
+            self._said_no_vasp = True
+            asked = " and ".join(what for what, on in (("delivery reports", msg.delivery_report),
+                                                       ("read replies", msg.read_reply)) if on)
+            log.warning("SubmitReq tid=%s asks for %s: none are sent, %s (simulate --vasp-url, "
+                        "SimulatorConfig.vasp_url; said once)", printable(env.transaction_id), asked, NO_VASP_URL)
         self._schedule_reports(stored, msg)
         return self.answer(env, m.SubmitRsp(message_id=mid))
 
@@ -1275,8 +1286,7 @@ class Simulator:
             key = (cfg.dialect, profile.version, *vasp)  # (the dialects' quirks differ, not only versions)
             if key not in self._clients:
                 if not cfg.vasp_url:
-                    raise RuntimeError("no VASP URL configured "
-                                       "(simulate --vasp-url, SimulatorConfig.vasp_url)")
+                    raise RuntimeError(f"{NO_VASP_URL} (simulate --vasp-url, SimulatorConfig.vasp_url)")
                 for old in [k for k in self._clients if k[2:] != vasp]:  # (that VASP is no longer ours)
                     self._clients.pop(old).close()
                 self._clients[key] = Client(

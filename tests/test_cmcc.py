@@ -11,6 +11,7 @@ import re
 import threading
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import requests
@@ -2053,6 +2054,27 @@ def test_the_two_files_given_in_each_others_place_are_named_for_what_they_are(tm
     assert any("this is a ConnConfig.xml (--conn-config" in p.message for p in problems), problems
     problems = read_cmcc(mm7config(tmp_path), mm7config(tmp_path))[1]
     assert any("this is an mm7Config.xml (--config" in p.message for p in problems), problems
+
+
+def test_a_root_of_another_name_is_read_as_the_sdk_read_it(tmp_path):
+    """The SDK read the root's children whatever the root was called (JDOM's getRootElement), so a
+    file written `<mm7Config>` after its file name worked with it; here it was an error and nothing
+    was read. Read, with a warning showing the root as China Mobile's files write it; a root holding
+    no setting at all stays an error, saying what the file is."""
+    path = tmp_path / "mm7Config.xml"
+    text = Path(mm7config(tmp_path)).read_text(encoding="utf-8")
+    path.write_text(text.replace(f'vasp:MM7Config xmlns:vasp="{NS}"', "mm7Config")
+                    .replace("</vasp:MM7Config>", "</mm7Config>"), encoding="utf-8")
+    cfg, problems = read_cmcc(str(path))
+    assert [p for p in problems if p.level == "error"] == [], problems
+    [said] = [p for p in problems if "root element" in p.message]
+    assert said.level == "warning" and "mm7Config, not MM7Config" in said.message
+    assert f'<vasp:MM7Config xmlns:vasp="{NS}">' in said.message
+    assert cfg.mmsc.username == "zxme" and cfg.receiver.port == 8088  # (its settings are used)
+    path.write_text("<html><body>not a configuration</body></html>", encoding="utf-8")
+    [said] = read_cmcc(str(path))[1]
+    assert said.level == "error" and "root element is html, expected MM7Config" in said.message
+    assert f'<vasp:MM7Config xmlns:vasp="{NS}">' in said.message
 
 
 def test_connection_counts_below_one_are_said(tmp_path):

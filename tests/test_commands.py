@@ -1333,6 +1333,8 @@ def test_mo_says_its_outcome_in_a_line_and_gives_the_simulators_json_with_json()
         proc = run("mo", "--simulator", sim.server.url)  # (no VASP URL: the simulator's own 400)
         assert proc.returncode == 1 and proc.stdout == "", proc.stdout
         assert proc.stderr.startswith("mm7bind mo: the simulator did not send it: no VASP URL configured"), proc.stderr
+        # (what to give it for the receiver a first try runs beside it: serve as it starts by default)
+        assert "simulate --vasp-url http://127.0.0.1:8080/mm7" in proc.stderr, proc.stderr
         sim.config.vasp_url = vasp.url
         proc = run("mo", "--simulator", sim.server.url, "--linked-id", "L-1")
         assert proc.returncode == 0 and proc.stderr == "", proc.stderr
@@ -1366,6 +1368,8 @@ def test_mo_aimed_at_nothing_says_so_in_one_line_naming_the_command():
     assert proc.returncode == 4 and proc.stderr.count("\n") == 1, proc.stderr
     assert proc.stderr.startswith("mm7bind mo: cannot reach the simulator at http://127.0.0.1:")
     assert "Connection refused" in proc.stderr and "Max retries" not in proc.stderr and "Pool" not in proc.stderr
+    # (what to look at, as send says it: the library's words alone left the user guessing)
+    assert "nothing listens at 127.0.0.1:" in proc.stderr and "is `mm7bind simulate` running" in proc.stderr
 
 
 def test_send_queue_json_is_one_object_with_the_outbox_ids(tmp_path):

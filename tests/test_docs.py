@@ -40,6 +40,21 @@ def test_the_example_configurations_are_valid(tmp_path):
 
 
 
+def test_the_readme_china_mobile_configuration_is_read_without_a_problem(tmp_path):
+    """The mm7Config.xml the README shows (a user writes one from it) is read as it says: no error,
+    no warning, sending to the simulator's address and receiving on port 8088."""
+    from mm7bind.cmcc.config import read as read_cmcc
+    from mm7bind.config import SIMULATOR_URL
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    [block] = re.findall(r"```xml\n(<\?xml.*?<vasp:MM7Config.*?)```", text, re.S)
+    path = tmp_path / "mm7Config.xml"
+    path.write_text(block, encoding="utf-8")
+    cfg, problems = read_cmcc(str(path))
+    assert problems == []
+    assert cfg.mmsc.urls == [SIMULATOR_URL] and cfg.receiver.port == 8088
+
+
 def test_every_name_the_readme_uses_exists():
     """Every `mm7.X`, `mm7bind.x.Y` and `cmcc.X` the README writes resolves: a rename that leaves
     the README behind fails here."""
@@ -624,6 +639,10 @@ def test_serve_help_says_where_it_listens_and_saves_by_default():
     assert f"default {defaults.host}" in texts["--host"] and f"default {defaults.port}" in texts["--port"]
     assert f"default {defaults.out_dir}" in texts["--out"]
     assert f"default {defaults.out_dir})" in " ".join(serve.format_help().split())
+    # (simulate sent no report anywhere without --vasp-url, and its help did not say where serve is)
+    simulate = " ".join(_subcommands(build_parser())["simulate"].format_help().split())
+    assert f"none are sent without it; `mm7bind serve` receives at http://{defaults.host}:{defaults.port}" \
+           f"{defaults.path}" in simulate
 
 
 def test_every_public_name_is_on_the_api_page():

@@ -1656,7 +1656,10 @@ def test_inspect_and_validate_read_several_capture_files_as_one(tmp_path, capsys
     assert [line.split(" →", 1)[0] for line in capsys.readouterr().out.splitlines()] == [
         f"{names[0]}#1 (packet 4, 10.0.0.1:40000", f"{names[1]}#1 (packet 1, 10.0.0.2:8080"]
     assert main(["inspect", names[0], str(tmp_path / "other.xml")]) == 2
-    assert "other.xml is no packet capture" in json.loads(capsys.readouterr().out)["message"]
+    said = json.loads(capsys.readouterr().out)["message"]
+    assert "other.xml is no packet capture" in said
+    # (what to run instead: the words alone left a first user guessing)
+    assert f"(mm7bind inspect {tmp_path / 'other.xml'}; mm7bind validate reads several)" in said, said
 
 
 def test_one_packet_timed_far_ahead_does_not_read_connections_early():

@@ -169,6 +169,26 @@ def test_each_failed_report_attempt_is_said_once_with_its_transaction_recipient_
         assert ("given up)" if n == 3 else "again in") in line and ": ConnectError: cannot connect" in line, line
 
 
+def test_a_submit_asking_for_reports_with_no_vasp_url_is_told_once_that_none_are_sent(caplog):
+    """`mm7bind simulate` started without --vasp-url took a SubmitReq asking for delivery reports and
+    sent none, saying nothing: a first try beside `mm7bind serve` waited for reports that never came.
+    Said once, at WARNING, naming the setting; a submit asking for none says nothing."""
+    import logging
+
+    with (Simulator(report_delay=0) as sim, mm7.Client(sim.url) as client,
+          caplog.at_level(logging.INFO, logger="mm7bind.simulator")):
+        client.submit(m.SubmitReq(recipients=["+8613800000000"]))
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+        first = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True, read_reply=True))
+        client.submit(m.SubmitReq(recipients=["+8613800000001"], delivery_report=True))
+        assert sim.wait_idle()
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(said) == 1, said
+    assert said[0].startswith(f"SubmitReq tid={first.transaction_id} asks for delivery reports and read replies: "
+                              "none are sent, no VASP URL configured (simulate --vasp-url"), said
+    assert sim.messages[first.message_id].state == "delivered"  # (delivered all the same, as before)
+
+
 def test_a_read_reply_never_comes_before_the_delivery_report_whatever_the_delays():
     with Simulator(report_delay=0.2, read_delay=0) as sim, RunningReceiver() as rcv:
         sim.config.vasp_url = rcv.url

@@ -160,6 +160,18 @@ def test_store_sent_lists_the_reports_under_the_try_they_are_about(tmp_path):
     assert run("store", "sent", "--config", str(cfg)).stdout.count("delivery report") == 1
 
 
+def test_store_sent_with_nothing_recorded_says_which_send_records(tmp_path):
+    """A first `mm7bind send` (without --store) records nothing, and `store sent` said only "no sent
+    records match", as if the store did not work: it names the option; a filter matching none, as before."""
+    db, cfg = tmp_path / "vasp.db", tmp_path / "cfg.toml"
+    SqliteStore(db).close()
+    cfg.write_text(f'[store]\npath = "{db.as_posix()}"\n', encoding="utf-8")
+    proc = run("store", "sent", "--config", str(cfg))
+    assert proc.returncode == 0 and proc.stdout == "no sent records: mm7bind send records what it sends with " \
+                                                    "--store (or --tag)\n", proc.stdout
+    assert run("store", "sent", "--config", str(cfg), "--message-id", "M1").stdout == "no sent records match\n"
+
+
 def test_store_sent_keeps_the_recipients_under_their_heading_past_24_character_message_ids(tmp_path):
     """The simulator's MessageIDs are 29 characters, many MMSCs' longer: the recipients were pushed
     out of their column."""

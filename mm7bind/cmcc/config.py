@@ -108,6 +108,11 @@ def _missing(keys, found: dict, where: str, problems: list[Problem]) -> list[str
     return [key for key in keys if key not in found and not any(p.where == f"{where}:{key}" for p in problems)]
 
 
+def _root_written(root_name: str, namespace: str | None) -> str:
+    """The root element as China Mobile's files write it."""
+    return f'<vasp:{root_name} xmlns:vasp="{namespace}">' if namespace else f"<{root_name}>"
+
+
 def _read(path: str | Path, keys: dict, root_name: str, namespace: str | None, problems: list[Problem]) -> dict:
     where = Path(path).name
     try:
@@ -128,10 +133,18 @@ def _read(path: str | Path, keys: dict, root_name: str, namespace: str | None, p
                    ("MM7Config", "connection"): ": this is an mm7Config.xml (--config, or MM7Config(path); "
                                                 "ConnConfig.xml is the <connection> file)"}
         swapped_hint = swapped.get((qn.localname, root_name), "")
-        problems.append(Problem("error", where,
-                                f"root element is {qn.localname}, expected {root_name}{swapped_hint}"))
-        return {}
-    if namespace is not None and qn.namespace != namespace:
+        written = _root_written(root_name, namespace)
+        settings = [el for el in root if isinstance(el.tag, str)
+                    and SDK_SPELLINGS.get(etree.QName(el).localname, etree.QName(el).localname) in keys]
+        if swapped_hint or not settings:
+            problems.append(Problem("error", where, f"root element is {qn.localname}, expected {root_name}"
+                                    + (swapped_hint or f" (the file is {written} holding one element per setting)")))
+            return {}
+        # The SDK read the root's children whatever its name (JDOM's getRootElement): a file that
+        # worked with it, `<mm7Config>` written for `<MM7Config>` say, is read as it read it.
+        problems.append(Problem("warning", where, f"root element is {qn.localname}, not {root_name}: read "
+                                f"all the same, as China Mobile's SDK read it (its files: {written})"))
+    elif namespace is not None and qn.namespace != namespace:
         problems.append(Problem("warning", where, f"root element not in namespace {namespace}"))
     values: dict[str, object] = {}
     for el in root:
