@@ -1985,7 +1985,7 @@ def cmd_store_purge(args: argparse.Namespace) -> int:
     if args.bodies_only:
         print(f"{verb} {done.bodies} bodies and their headers (every record kept) from before {shown_time(before)}")
         return EXIT_OK
-    outbox = f", {done.outbox} finished outbox items" if done.outbox else ""
+    outbox = f", {done.outbox} {'finished' if args.include_failed else 'sent'} outbox items" if done.outbox else ""
     print(f"{verb} {done.inbox} received records and {done.sent} sent records{outbox} "
           f"from before {shown_time(before)}")
     return EXIT_OK
@@ -2411,16 +2411,18 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(s)
     s.add_argument("ids", type=int, nargs="+", metavar="ID", help="their numbers (the ID column of store outbox)")
     s.set_defaults(func=cmd_store_requeue)
-    s = ssub.add_parser("purge", help="forget handled messages, sent records and finished outbox items older "
-                                      "than an age")
+    s = ssub.add_parser("purge", help="forget handled messages, sent records and sent outbox items older "
+                                      "than an age (what a campaign in use or the outbox still needs stays)")
     with_config(s)
     s.add_argument("--older-than", required=True, metavar="AGE|TIME", type=_when_arg,
                    help="e.g. 30d, 12h, 2026-10-01")
     s.add_argument("--bodies-only", action="store_true",
                    help="keep the records (repeats still recognised), drop the message bodies and the "
                         "request headers stored with them")
-    s.add_argument("--include-failed", action="store_true", help="failed messages too (they can no longer be replayed)")
-    s.add_argument("--keep-sent", action="store_true", help="leave the sent records and finished outbox items")
+    s.add_argument("--include-failed", action="store_true",
+                   help="failed messages and failed or expired outbox items too (they can no longer be replayed "
+                        "or requeued)")
+    s.add_argument("--keep-sent", action="store_true", help="leave the sent records and outbox items")
     s.add_argument("--dry-run", action="store_true", help="count, change nothing")
     s.add_argument("--vacuum", action="store_true", help="then give the space back to the file system")
     s.set_defaults(func=cmd_store_purge)
