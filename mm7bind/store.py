@@ -321,7 +321,7 @@ class _Pending:
     `row` the UPDATE's arguments)."""
 
     __slots__ = ("row", "body", "wait", "deadline", "done", "rowid", "conflict", "error", "wake", "detached",
-                 "spent", "replayed", "found", "again", "kept")
+                 "spent", "replayed", "found", "again", "kept", "kept_at")
 
     def __init__(self, row: tuple, body: bytes | None, wait: float | None = None,
                  spent: tuple[str, float] | None = None):
@@ -339,11 +339,21 @@ class _Pending:
         self.detached = False  # an outcome its caller did not wait for: a leader writing meanwhile writes it
         self.again = False  # an outcome kept from a batch that failed, written again (`SqliteStore._keep`)
         self.kept = False  # its batch failed, and it is kept to be written again
+        self.kept_at: str | None = None  # when it was first kept (stored time), set by `SqliteStore._keep`
+
+    def again_row(self) -> tuple:
+        """`_MARK_AGAIN`'s arguments for this kept outcome: written only onto a claim of this process
+        made before it was kept (a later one is another's, or a claim taken anew)."""
+        if self.again:
+            return self.row
+        *outcome, record_id = self.row
+        return (*outcome, holders.this_process(), self.kept_at or _utc_text(utcnow()), record_id)
 
     def retried(self) -> _Pending:
         """This kept outcome, to be written again (its wait counted from now)."""
-        again = _Pending(self.row, None, self.wait)
+        again = _Pending(self.again_row(), None, self.wait)
         again.detached = again.again = True
+        again.kept_at = self.kept_at
         return again
 
 
@@ -1076,9 +1086,12 @@ def _partial_message_id_index(db: sqlite3.Connection) -> None:
 
 _MARK = ("UPDATE inbox SET state = ?, response_code = ?, error = ?, answer = ?, attempts = attempts + 1"
          " WHERE id = ?")
-# An outcome written again after its batch failed: only onto the claim it was the outcome of (a
-# replay elsewhere may have taken the record since, once its claim went stale, and recorded its own).
-_MARK_AGAIN = _MARK + " AND state = 'processing'"
+# An outcome written again after its batch failed: only onto the claim it was the outcome of,
+# still this process's and made before the outcome was kept (`_Pending.again_row`): another
+# process may have taken the record since, once its claim went stale, and be handling it, or have
+# recorded its own outcome. (Its arguments: _MARK's, the holder and that time before the id.)
+_MARK_AGAIN = ("UPDATE inbox SET state = ?, response_code = ?, error = ?, answer = ?, attempts = attempts + 1"
+               " WHERE state = 'processing' AND holder IS ? AND claimed_at <= ? AND id = ?")
 # How often outcomes kept from a failed batch are tried again while no other write carries them.
 OUTCOME_RETRY_EVERY = 1.0
 
@@ -1658,8 +1671,10 @@ class SqliteStore:
         replay (or a repeat, once its claim is stale) to handle again."""
         if not outcomes:
             return
+        kept_at = _utc_text(utcnow())
         with self._batch:
             for p in outcomes:
+                p.kept_at = p.kept_at or kept_at
                 self._unrecorded[p.row[-1]] = p
             start = self._retrier is None
             if start:
@@ -1825,7 +1840,7 @@ class SqliteStore:
         try:
             with self._locked(db, wait, wait):
                 if kept is not None:
-                    db.execute(_MARK_AGAIN, kept.row)
+                    db.execute(_MARK_AGAIN, kept.again_row())
                     kept = None
                 dead = None  # the holder of its claim, if that process is gone (only that claim is taken)
                 if stale is not None:
