@@ -1770,7 +1770,8 @@ def cmd_store_show(args: argparse.Namespace) -> int:
                 print(f"mm7bind store show: #{rec.id} was stored without the path it came on (an older record): "
                       "the request line says POST /", file=sys.stderr)
             skipped = ("content-type", "content-length", "transfer-encoding", "content-encoding")
-            lines = [f"POST {rec.path or '/'} HTTP/1.1", f"Content-Type: {rec.content_type or 'text/xml'}",
+            lines = [f"POST {_request_target(rec.path or '/')} HTTP/1.1",
+                     f"Content-Type: {rec.content_type or 'text/xml'}",
                      *(f"{k}: {v}" for k, v in rec.headers.items() if k.lower() not in skipped),
                      f"Content-Length: {len(rec.body)}"]
             try:
@@ -1953,6 +1954,19 @@ def _tag_summary(args: argparse.Namespace) -> int:
     if s.queued:
         print(f"{s.queued} recipients queued in the outbox, not sent yet (see store outbox)")
     return EXIT_OK
+
+
+def _request_target(path: str) -> str:
+    """A stored path as a request line has it: percent-encoded again. (It is stored as the server
+    gave it, decoded: "/vasp/my mo" made a request line of four words, which no reader takes; each
+    character a WSGI path holds stands for a byte, as received.)"""
+    from urllib.parse import quote  # noqa: PLC0415
+
+    try:
+        raw = path.encode("latin-1")
+    except UnicodeEncodeError:  # (a path a program of one's own stored: its UTF-8)
+        raw = path.encode("utf-8", "surrogateescape")
+    return quote(raw, safe="/!$&'()*+,;=:@-._~")
 
 
 def cmd_store_purge(args: argparse.Namespace) -> int:
