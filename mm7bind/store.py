@@ -611,8 +611,7 @@ class MemoryStore:
                 out.inbox = len(old)
             # (what work in progress needs stays: as SqliteStore's `_purgeable_sent` says)
             waiting = [i for i in self._outbox.values() if i.state in OUTBOX_WAITING]
-            in_use = {r.tag for r in self._sent if _utc_text(r.sent_at) >= cutoff} | {
-                i.tag for i in self._outbox.values() if i.state in OUTBOX_WAITING or _utc_text(i.created_at) >= cutoff}
+            in_use = {r.tag for r in self._sent if _utc_text(r.sent_at) >= cutoff} | {i.tag for i in waiting}
             in_use.discard(None)
             waiting_tids = {i.transaction_id for i in waiting}
             gone = [r for r in self._sent if _utc_text(r.sent_at) < cutoff and r.tag not in in_use
@@ -2002,14 +2001,14 @@ class SqliteStore:
         db.execute("DELETE FROM temp.purge_tags_in_use")
         db.execute("INSERT OR IGNORE INTO temp.purge_tags_in_use SELECT tag FROM sent"
                    " WHERE tag IS NOT NULL AND sent_at >= ?", (cutoff,))
-        db.execute("INSERT OR IGNORE INTO temp.purge_tags_in_use SELECT tag FROM outbox WHERE tag IS NOT NULL"
-                   f" AND (state IN ({','.join('?' * len(OUTBOX_WAITING))}) OR created_at >= ?)",
-                   (*OUTBOX_WAITING, cutoff))
+        # (the waiting items found through their index, `outbox_claimable`, not the tags' (+tag): an
+        # item's state comes after its body in the row, each tagged item's body read through otherwise)
+        db.execute("INSERT OR IGNORE INTO temp.purge_tags_in_use SELECT tag FROM outbox"
+                   " WHERE state IN ('queued', 'sending') AND +tag IS NOT NULL")
         not_in_use = "(tag IS NULL OR tag NOT IN (SELECT tag FROM temp.purge_tags_in_use))"
-        waiting = ",".join("?" * len(OUTBOX_WAITING))
         old_sent = (f"SELECT id FROM sent s WHERE sent_at < ? AND {not_in_use} AND NOT EXISTS (SELECT 1 FROM"
-                    f" outbox o WHERE o.transaction_id = s.transaction_id AND o.state IN ({waiting}))",
-                    (cutoff, *OUTBOX_WAITING))
+                    " outbox o WHERE o.transaction_id = s.transaction_id AND o.state IN ('queued', 'sending'))",
+                    (cutoff,))
         done = OUTBOX_DONE if failed else ("sent",)
         old_outbox = (f"SELECT id FROM outbox WHERE state IN ({','.join('?' * len(done))}) AND created_at < ?"
                       f" AND {not_in_use}", (*done, cutoff))
