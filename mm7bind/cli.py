@@ -1772,7 +1772,8 @@ def cmd_store_show(args: argparse.Namespace) -> int:
                 print(f"mm7bind store show: #{rec.id} was stored without the path it came on (an older record): "
                       "the request line says POST /", file=sys.stderr)
             skipped = ("content-type", "content-length", "transfer-encoding", "content-encoding")
-            lines = [f"POST {rec.path or '/'} HTTP/1.1", f"Content-Type: {rec.content_type or 'text/xml'}",
+            lines = [f"POST {_request_target(rec.path or '/')} HTTP/1.1",
+                     f"Content-Type: {rec.content_type or 'text/xml'}",
                      *(f"{k}: {v}" for k, v in rec.headers.items() if k.lower() not in skipped),
                      f"Content-Length: {len(rec.body)}"]
             try:
@@ -1961,6 +1962,19 @@ def _tag_summary(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _request_target(path: str) -> str:
+    """A stored path as a request line has it: percent-encoded again. (It is stored as the server
+    gave it, decoded: "/vasp/my mo" made a request line of four words, which no reader takes; each
+    character a WSGI path holds stands for a byte, as received.)"""
+    from urllib.parse import quote  # noqa: PLC0415
+
+    try:
+        raw = path.encode("latin-1")
+    except UnicodeEncodeError:  # (a path a program of one's own stored: its UTF-8)
+        raw = path.encode("utf-8", "surrogateescape")
+    return quote(raw, safe="/!$&'()*+,;=:@-._~")
+
+
 def cmd_store_purge(args: argparse.Namespace) -> int:
     from .display import shown_time  # noqa: PLC0415
     from .errors import disk_full  # noqa: PLC0415
@@ -1991,7 +2005,7 @@ def cmd_store_purge(args: argparse.Namespace) -> int:
     if args.bodies_only:
         print(f"{verb} {done.bodies} bodies and their headers (every record kept) from before {shown_time(before)}")
         return EXIT_OK
-    outbox = f", {done.outbox} finished outbox items" if done.outbox else ""
+    outbox = f", {done.outbox} {'finished' if args.include_failed else 'sent'} outbox items" if done.outbox else ""
     print(f"{verb} {done.inbox} received records and {done.sent} sent records{outbox} "
           f"from before {shown_time(before)}")
     return EXIT_OK
@@ -2436,16 +2450,18 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(s)
     s.add_argument("ids", type=int, nargs="+", metavar="ID", help="their numbers (the ID column of store outbox)")
     s.set_defaults(func=cmd_store_requeue)
-    s = ssub.add_parser("purge", help="forget handled messages, sent records and finished outbox items older "
-                                      "than an age")
+    s = ssub.add_parser("purge", help="forget handled messages, sent records and sent outbox items older "
+                                      "than an age (what a campaign in use or the outbox still needs stays)")
     with_config(s)
     s.add_argument("--older-than", required=True, metavar="AGE|TIME", type=_when_arg,
                    help="e.g. 30d, 12h, 2026-10-01")
     s.add_argument("--bodies-only", action="store_true",
                    help="keep the records (repeats still recognised), drop the message bodies and the "
                         "request headers stored with them")
-    s.add_argument("--include-failed", action="store_true", help="failed messages too (they can no longer be replayed)")
-    s.add_argument("--keep-sent", action="store_true", help="leave the sent records and finished outbox items")
+    s.add_argument("--include-failed", action="store_true",
+                   help="failed messages and failed or expired outbox items too (they can no longer be replayed "
+                        "or requeued)")
+    s.add_argument("--keep-sent", action="store_true", help="leave the sent records and outbox items")
     s.add_argument("--dry-run", action="store_true", help="count, change nothing")
     s.add_argument("--vacuum", action="store_true", help="then give the space back to the file system")
     s.set_defaults(func=cmd_store_purge)

@@ -153,6 +153,7 @@ REPORT_KINDS = ("DeliveryReportReq", "ReadReplyReq")
 PURGEABLE = ("handled", "rejected")  # states whose messages need nothing more from us
 OUTBOX_DONE = ("sent", "failed", "expired")  # outbox items nothing more will happen to
 OUTBOX_PENDING = ("queued", "sending", "sent")  # outbox items that are going, or went, to the MMSC
+OUTBOX_WAITING = ("queued", "sending")  # outbox items not sent yet, nor given up
 OPEN_STATES = ("processing", "failed", "rejected")  # every state but handled
 
 
@@ -320,7 +321,7 @@ class _Pending:
     `row` the UPDATE's arguments)."""
 
     __slots__ = ("row", "body", "wait", "deadline", "done", "rowid", "conflict", "error", "wake", "detached",
-                 "spent", "replayed", "found", "again", "kept")
+                 "spent", "replayed", "found", "again", "kept", "kept_at")
 
     def __init__(self, row: tuple, body: bytes | None, wait: float | None = None,
                  spent: tuple[str, float] | None = None):
@@ -338,11 +339,21 @@ class _Pending:
         self.detached = False  # an outcome its caller did not wait for: a leader writing meanwhile writes it
         self.again = False  # an outcome kept from a batch that failed, written again (`SqliteStore._keep`)
         self.kept = False  # its batch failed, and it is kept to be written again
+        self.kept_at: str | None = None  # when it was first kept (stored time), set by `SqliteStore._keep`
+
+    def again_row(self) -> tuple:
+        """`_MARK_AGAIN`'s arguments for this kept outcome: written only onto a claim of this process
+        made before it was kept (a later one is another's, or a claim taken anew)."""
+        if self.again:
+            return self.row
+        *outcome, record_id = self.row
+        return (*outcome, holders.this_process(), self.kept_at or _utc_text(utcnow()), record_id)
 
     def retried(self) -> _Pending:
         """This kept outcome, to be written again (its wait counted from now)."""
-        again = _Pending(self.row, None, self.wait)
+        again = _Pending(self.again_row(), None, self.wait)
         again.detached = again.again = True
+        again.kept_at = self.kept_at
         return again
 
 
@@ -598,17 +609,26 @@ class MemoryStore:
                 out.bodies = len(old)
             else:
                 out.inbox = len(old)
-            gone = [r for r in self._sent if _utc_text(r.sent_at) < cutoff] if sent else []
+            # (what work in progress needs stays: as SqliteStore's `_purgeable_sent` says)
+            waiting = [i for i in self._outbox.values() if i.state in OUTBOX_WAITING]
+            in_use = {r.tag for r in self._sent if _utc_text(r.sent_at) >= cutoff} | {i.tag for i in waiting}
+            in_use.discard(None)
+            waiting_tids = {i.transaction_id for i in waiting}
+            gone = [r for r in self._sent if _utc_text(r.sent_at) < cutoff and r.tag not in in_use
+                    and r.transaction_id not in waiting_tids] if sent else []
             out.sent = len(gone)
-            finished = [i.id for i in self._outbox.values()
-                        if i.state in OUTBOX_DONE and _utc_text(i.created_at) < cutoff] if sent else []
+            done = OUTBOX_DONE if "failed" in states else ("sent",)
+            finished = [i.id for i in self._outbox.values() if i.state in done and _utc_text(i.created_at) < cutoff
+                        and i.tag not in in_use] if sent else []
             out.outbox = len(finished)
             if dry_run:
                 return out
             for item_id in finished:
                 del self._outbox[item_id]
             if sent:
-                self._claims = {t: c for t, c in self._claims.items() if _utc_text(c.claimed_at) >= cutoff}
+                now = utcnow()
+                self._claims = {t: c for t, c in self._claims.items() if _utc_text(c.claimed_at) >= cutoff
+                                or (c.lease_until is not None and c.lease_until > now)}
             for r in old:
                 if bodies_only:
                     r.body, r.headers = b"", {}
@@ -1065,9 +1085,12 @@ def _partial_message_id_index(db: sqlite3.Connection) -> None:
 
 _MARK = ("UPDATE inbox SET state = ?, response_code = ?, error = ?, answer = ?, attempts = attempts + 1"
          " WHERE id = ?")
-# An outcome written again after its batch failed: only onto the claim it was the outcome of (a
-# replay elsewhere may have taken the record since, once its claim went stale, and recorded its own).
-_MARK_AGAIN = _MARK + " AND state = 'processing'"
+# An outcome written again after its batch failed: only onto the claim it was the outcome of,
+# still this process's and made before the outcome was kept (`_Pending.again_row`): another
+# process may have taken the record since, once its claim went stale, and be handling it, or have
+# recorded its own outcome. (Its arguments: _MARK's, the holder and that time before the id.)
+_MARK_AGAIN = ("UPDATE inbox SET state = ?, response_code = ?, error = ?, answer = ?, attempts = attempts + 1"
+               " WHERE state = 'processing' AND holder IS ? AND claimed_at <= ? AND id = ?")
 # How often outcomes kept from a failed batch are tried again while no other write carries them.
 OUTCOME_RETRY_EVERY = 1.0
 
@@ -1647,8 +1670,10 @@ class SqliteStore:
         replay (or a repeat, once its claim is stale) to handle again."""
         if not outcomes:
             return
+        kept_at = _utc_text(utcnow())
         with self._batch:
             for p in outcomes:
+                p.kept_at = p.kept_at or kept_at
                 self._unrecorded[p.row[-1]] = p
             start = self._retrier is None
             if start:
@@ -1814,7 +1839,7 @@ class SqliteStore:
         try:
             with self._locked(db, wait, wait):
                 if kept is not None:
-                    db.execute(_MARK_AGAIN, kept.row)
+                    db.execute(_MARK_AGAIN, kept.again_row())
                     kept = None
                 dead = None  # the holder of its claim, if that process is gone (only that claim is taken)
                 if stale is not None:
@@ -1916,9 +1941,12 @@ class SqliteStore:
         them; failed ones wait for replay, and "processing" ones are refused) are deleted, or with
         `bodies_only` kept without their body and its HTTP headers (their state, keys and report
         links stay: repeats are still recognised, but the message can no longer be replayed or
-        extracted; the headers served only a replay, and a carrier's may name the subscriber). Sent records
-        and finished outbox items (sent, failed, expired) older than `before` go too, unless
-        `sent=False` or `bodies_only` (which deletes no record); queued ones stay. A repeat of a
+        extracted; the headers served only a replay, and a carrier's may name the subscriber). Sent records,
+        sent outbox items (failed and expired ones too when `states` holds "failed": `store
+        requeue` can put them back) and finished send claims older than `before` go too, unless
+        `sent=False` or `bodies_only` (which deletes no record). What work in progress still
+        needs stays whatever its age (`_purgeable_sent`): a campaign's records while it is in use,
+        the records of outbox items waiting, and claims of sends under way. A repeat of a
         deleted message is taken as new: keep records longer than the MMSC keeps retrying (hours;
         days for a long outage).
         The space is reused by new records; VACUUM gives it back to the file system.
@@ -1931,12 +1959,11 @@ class SqliteStore:
         if bodies_only:  # (and their headers: a body purged before headers went with it too)
             old = (old[0] + " AND (length(i.body) > 0 OR i.headers IS NOT NULL OR EXISTS"
                    " (SELECT 1 FROM inbox_body b WHERE b.id = i.id AND length(b.body) > 0))", old[1])
-        old_sent = ("SELECT id FROM sent WHERE sent_at < ?", (cutoff,))
-        old_outbox = (f"SELECT id FROM outbox WHERE state IN ({','.join('?' * len(OUTBOX_DONE))}) AND created_at < ?",
-                      (*OUTBOX_DONE, cutoff))
         out = Purged()
+        db = self._conn()
+        if sent:
+            old_sent, old_outbox, old_claims = self._purgeable_sent(db, cutoff, "failed" in states)
         if dry_run:
-            db = self._conn()
 
             def count(select: tuple[str, tuple]) -> int:
                 return db.execute(f"SELECT count(*) FROM ({select[0]})", select[1]).fetchone()[0]
@@ -1954,25 +1981,59 @@ class SqliteStore:
         if sent:
             out.sent = self._in_batches(old_sent, "DELETE FROM sent WHERE id IN ({ids})")
             out.outbox = self._in_batches(old_outbox, "DELETE FROM outbox WHERE id IN ({ids})")
-            self._in_batches(("SELECT rowid FROM send_claim WHERE claimed_at < ?", (cutoff,)),
-                             "DELETE FROM send_claim WHERE rowid IN ({ids})")
+            self._in_batches(old_claims, "DELETE FROM send_claim WHERE rowid IN ({ids})")
         if out.inbox:
             self._forget_old_keys(self._conn())
         return out
 
+    @staticmethod
+    def _purgeable_sent(db: sqlite3.Connection, cutoff: str, failed: bool) -> tuple[tuple, tuple, tuple]:
+        """The selects of the sent records, outbox items and send claims a purge up to `cutoff`
+        deletes (`failed`: failed and expired outbox items too). Kept whatever their age: a
+        campaign's (a tag's) records and items while it is in use — a request of it newer than
+        the cutoff, or an item of it waiting in the outbox: a resumed run skips whom they say
+        were sent, and a campaign purged half-way sent them a second message — the records of
+        the requests outbox items waiting are (their worker, stopped between the MMSC's
+        acceptance and marking the item sent, finds it accepted there), and the claims of sends
+        under way (their lease running). (The tags in use are noted once, for the whole purge,
+        in a table of this connection's own.)"""
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS purge_tags_in_use (tag TEXT PRIMARY KEY)")
+        db.execute("DELETE FROM temp.purge_tags_in_use")
+        db.execute("INSERT OR IGNORE INTO temp.purge_tags_in_use SELECT tag FROM sent"
+                   " WHERE tag IS NOT NULL AND sent_at >= ?", (cutoff,))
+        # (the waiting items found through their index, `outbox_claimable`, not the tags' (+tag): an
+        # item's state comes after its body in the row, each tagged item's body read through otherwise)
+        db.execute("INSERT OR IGNORE INTO temp.purge_tags_in_use SELECT tag FROM outbox"
+                   " WHERE state IN ('queued', 'sending') AND +tag IS NOT NULL")
+        not_in_use = "(tag IS NULL OR tag NOT IN (SELECT tag FROM temp.purge_tags_in_use))"
+        old_sent = (f"SELECT id FROM sent s WHERE sent_at < ? AND {not_in_use} AND NOT EXISTS (SELECT 1 FROM"
+                    " outbox o WHERE o.transaction_id = s.transaction_id AND o.state IN ('queued', 'sending'))",
+                    (cutoff,))
+        done = OUTBOX_DONE if failed else ("sent",)
+        old_outbox = (f"SELECT id FROM outbox WHERE state IN ({','.join('?' * len(done))}) AND created_at < ?"
+                      f" AND {not_in_use}", (*done, cutoff))
+        old_claims = ("SELECT rowid FROM send_claim WHERE claimed_at < ? AND (lease_until IS NULL OR lease_until <= ?)",
+                      (cutoff, _utc_text(utcnow())))
+        return old_sent, old_outbox, old_claims
+
     PURGE_BATCH = 500  # rows per transaction: an accept waits for at most one batch, never the whole purge
 
     def _in_batches(self, select: tuple[str, tuple], *statements: str) -> int:
-        """Run `statements` on the rows `select` (SQL and its arguments) finds, a batch per
-        transaction, until none is left."""
+        """Run `statements` on the rows `select` (SQL and its arguments, the row's id first)
+        finds, a batch per transaction, until none is left. (Each batch goes on from the last
+        id of the one before: rows the select finds and a statement leaves, none, used to be read
+        again at every batch.)"""
         sql, args = select
+        column = sql.split()[1]  # ("SELECT id ...": the id selected)
         db = self._conn()
         total = 0
+        after = -1 << 63
         while True:
             with self._write:
                 db.execute("BEGIN IMMEDIATE")
                 try:
-                    ids = [row[0] for row in db.execute(sql + " LIMIT ?", (*args, self.PURGE_BATCH))]
+                    ids = [row[0] for row in db.execute(f"{sql} AND {column} > ? ORDER BY {column} LIMIT ?",
+                                                        (*args, after, self.PURGE_BATCH))]
                     marks = ",".join("?" * len(ids))
                     for statement in statements if ids else ():
                         db.execute(statement.format(ids=marks), ids)
@@ -1984,6 +2045,7 @@ class SqliteStore:
             total += len(ids)
             if len(ids) < self.PURGE_BATCH:
                 return total
+            after = ids[-1]
 
     # -- outbox -------------------------------------------------------------------------------
 
@@ -2386,10 +2448,11 @@ def summarize(store, tag: str) -> TagSummary:
 
 
 class Retention(Periodic):
-    """Purges a store on a schedule: records of handled and rejected messages and sent records
-    older than `keep`, bodies older than `keep_bodies` (records kept). `mm7bind serve` runs one
-    from `[store] keep_days` and `keep_bodies_days`. Failed messages are never purged here: they
-    wait for replay."""
+    """Purges a store on a schedule: records of handled and rejected messages, sent records and
+    sent outbox items older than `keep`, bodies older than `keep_bodies` (records kept), as
+    `SqliteStore.purge` does (what a campaign in use or the outbox needs stays). `mm7bind serve`
+    runs one from `[store] keep_days` and `keep_bodies_days`. Failed messages and failed or
+    expired outbox items are never purged here: they wait for replay, or `store requeue`."""
 
     name = "mm7bind-retention"
     # Deleting writes too: each batch's pages go to SQLite's write-ahead log first.

@@ -350,6 +350,43 @@ def test_an_outcome_kept_for_later_is_written_before_a_claim_of_its_record(store
     assert store.inbox_get(rec.id).state == "handled"
 
 
+@pytest.mark.parametrize("elsewhere", ["elsewhere:4242:1", None])
+def test_an_outcome_kept_for_later_is_not_written_onto_a_claim_another_process_took_since(store, tmp_path,
+                                                                                        monkeypatch, elsewhere):
+    """The store locked longer than the record's claim lasts: another process (a replay, a repeat
+    of the message) takes the record over, its claim stale, and handles it. The outcome this
+    process kept was written onto that claim all the same, the record no longer "processing"
+    while the other was at it (a "failed" one was there for a third to take). It is written only
+    onto the claim it was the outcome of: this process's, made before the outcome was kept (None:
+    where processes are not told apart, /proc not telling enough, the claim's time alone)."""
+    from datetime import timedelta
+
+    from mm7bind import holders
+
+    monkeypatch.setattr(mm7.store, "OUTCOME_RETRY_EVERY", 3600.0)  # (written here, not by the retrying thread)
+    if elsewhere is None:
+        monkeypatch.setattr(holders, "this_process", lambda: None)
+    rec, _ = store.accept(kind="DeliverReq", transaction_id="k-1", message_id=None, recipient=None, status=None,
+                          peer=None, content_type="text/xml", body=b"<x/>", tid_key="k-1", report_key=None)
+    other = SqliteStore(tmp_path / "inbox.db")
+    other._write.__enter__()  # (a vacuum in another process)
+    try:
+        store.mark(rec.id, "failed", 500, "handler error", wait=0.1)
+    finally:
+        other._write.__exit__(None, None, None)
+    assert store.unrecorded() == {rec.id: "failed"}
+    with monkeypatch.context() as patched:  # (`other` as another process's store: a holder of its own)
+        patched.setattr(holders, "this_process", lambda: elsewhere)
+        assert other.claim(rec.id, ("failed", "processing"), stale_before=mm7.store.utcnow() + timedelta(hours=1))
+    store._write_unrecorded(wait=5.0)
+    assert store.unrecorded() == {}
+    taken = store.inbox_get(rec.id)
+    assert (taken.state, taken.holder, taken.error) == ("processing", elsewhere, None)
+    other.mark(rec.id, "handled", 1000)
+    other.close()
+    assert store.inbox_get(rec.id).state == "handled"
+
+
 def test_a_repeat_whose_first_copy_is_purged_right_after_its_insert_conflict_is_answered_from_it(store, tmp_path):
     """Another process purges the first copy between the copy's refused insert and the lookup of
     the record holding its key: the copy was answered 3000 (and stored as new next time)."""

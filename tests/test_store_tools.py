@@ -491,7 +491,9 @@ def test_purging_while_messages_arrive_loses_nothing_it_should_keep(tmp_path):
     store.close()
 
 
-def test_purge_forgets_finished_outbox_items_and_keeps_queued_ones(store):
+def test_purge_forgets_sent_outbox_items_and_failed_ones_only_when_asked(store):
+    """Failed and expired items are what `store requeue` puts back: kept as failed messages are
+    (for replay), unless the states purged hold "failed" (`store purge --include-failed`)."""
     later = datetime.now(timezone.utc) + timedelta(seconds=1)
     now = datetime.now(timezone.utc)
     items = store.outbox_put_many([
@@ -499,9 +501,13 @@ def test_purge_forgets_finished_outbox_items_and_keeps_queued_ones(store):
          "expires_at": now + timedelta(days=1), "recipients": [str(i)]} for i in range(4)])
     for item, state in zip(items, ("sent", "failed", "expired"), strict=False):
         store.outbox_update(item.id, state, attempts=1)
-    assert store.purge(later, dry_run=True).outbox == 3 and len(store.outbox()) == 4
+    assert store.purge(later, dry_run=True).outbox == 1 and len(store.outbox()) == 4
     assert store.purge(later, sent=False).outbox == 0
-    assert store.purge(later).outbox == 3
+    assert store.purge(later).outbox == 1
+    assert [(i.transaction_id, i.state) for i in store.outbox()] == [
+        ("o-1", "failed"), ("o-2", "expired"), ("o-3", "queued")]
+    assert store.purge(later, states=("handled", "rejected", "failed"), dry_run=True).outbox == 2
+    assert store.purge(later, states=("handled", "rejected", "failed")).outbox == 2
     assert [(i.transaction_id, i.state) for i in store.outbox()] == [("o-3", "queued")]
 
 
@@ -1356,3 +1362,61 @@ def test_store_outbox_says_which_items_the_mmsc_may_have_or_have_twice(tmp_path,
     shown = {i["transaction_id"]: (i["earlier_unanswered"], i["may_have_arrived"])
              for i in json.loads(capsys.readouterr().out)}
     assert shown == {"ob-0": (True, False), "ob-1": (False, True), "ob-2": (False, False)}
+
+
+def test_purge_keeps_what_a_campaign_in_progress_and_the_outbox_still_need(store):
+    """`store purge --older-than 1h` while a campaign was sending deleted its first requests'
+    records (and the claims of sends under way): resumed, the campaign sent those recipients a
+    second message. A campaign's records now stay while it is in use (a request of it newer
+    than the age), as do the records of outbox items waiting and claims whose lease runs."""
+    from mm7bind import bulk
+    from mm7bind.store import SendClaim
+
+    from .fake_http import FakeServer
+
+    now = datetime.now(timezone.utc)
+    before = now - timedelta(hours=2)
+    own = store.installation_id()
+
+    def accepted(tid, rcpt, when, tag):
+        store.record_sent(SentRecord(tid, "SubmitReq", "REL-6-MM7-1-4", [rcpt], message_id=f"M-{tid}",
+                                     sent_at=when, status_code=1000, status_text="Success", tag=tag))
+
+    # a campaign started two hours ago and still sending: its first requests are older than the age
+    promo = ["+8613800000001", "+8613800000002", "+8613800000003"]
+    for rcpt, when in zip(promo, (before, before, now - timedelta(minutes=1)), strict=True):
+        accepted(bulk.bulk_transaction_id("promo", rcpt, 0, own), rcpt, when, "promo")
+    accepted("spring-1", "+8613800000009", before, "spring")  # a campaign ended long ago
+    accepted("plain-1", "+8613800000009", before, None)  # an untagged request
+    # an outbox item still sending, whose request the MMSC accepted before its worker stopped
+    [item] = store.outbox_put_many([{"transaction_id": "waiting-1", "tag": None, "content_type": "text/xml",
+                                     "body": b"<x/>", "due": now, "expires_at": now + timedelta(days=1),
+                                     "recipients": ["+8613800000008"]}])
+    assert [i.id for i in store.outbox_claim(now + timedelta(seconds=1))] == [item.id]
+    accepted("waiting-1", "+8613800000008", before, None)
+    # a campaign queued in the outbox for tonight, one recipient of it sent to two hours ago
+    store.outbox_put_many([{"transaction_id": "autumn-2", "tag": "autumn", "content_type": "text/xml", "body": b"<x/>",
+                            "due": now + timedelta(hours=6), "expires_at": now + timedelta(days=1),
+                            "recipients": ["+8613800000007"]}])
+    accepted("autumn-1", "+8613800000006", before, "autumn")
+    # send claims taken two hours ago: one still in hand (its lease runs), one accepted, one lapsed
+    for tid, lease in (("live", now + timedelta(minutes=5)), ("taken", now + timedelta(minutes=5)),
+                       ("lapsed", before + timedelta(minutes=5))):
+        store.send_claim(SendClaim(tid, f"host:1:{tid}", lease, claimed_at=before), lambda held: False)
+    store.send_done("taken", "host:1:taken", True)
+
+    assert store.purge(timedelta(hours=1), dry_run=True).sent == 2
+    assert store.purge(timedelta(hours=1)).sent == 2
+    assert {r.tag for r in store.sent()} == {"promo", "autumn", None} and len(store.sent(tag="promo")) == 3
+    assert store.sent_by_transaction_id("waiting-1") is not None and store.sent_by_transaction_id("plain-1") is None
+    assert store.send_claim_get("live") is not None
+    assert store.send_claim_get("taken") is None and store.send_claim_get("lapsed") is None
+
+    with FakeServer() as mmsc, mm7.Client(mmsc.url, store=store) as client:  # the campaign resumed
+        result = bulk.send_bulk(client, mm7.SubmitReq(subject="s"), [*promo, "+8613800000004"], tag="promo")
+        assert [[str(a) for a in r.decode().body.recipients] for r in mmsc.requests] == [["+8613800000004"]]
+    assert (result.sent, result.skipped) == (1, 3)
+
+    # once the campaign's last request is older than the age too, it goes as a whole
+    assert store.purge(datetime.now(timezone.utc) + timedelta(seconds=1)).sent == 4
+    assert sorted(r.transaction_id for r in store.sent()) == ["autumn-1", "waiting-1"]  # (their items still wait)

@@ -241,6 +241,28 @@ def test_store_show_raw_writes_the_path_and_headers_it_came_with(tmp_path):
     assert json.loads(run("inspect", str(tmp_path / "older.http")).stdout)["transaction_id"] == "p-1"
 
 
+def test_store_show_raw_writes_the_path_percent_encoded_as_a_request_line_has_it(tmp_path):
+    """The path is stored as the server gives it, decoded: `--raw` wrote "POST /vasp/my mo
+    HTTP/1.1", a request line of four words that `inspect` could not read. It is encoded again."""
+    db = tmp_path / "vasp.db"
+    store = SqliteStore(db)
+    app = mm7.wsgi_app(mm7.Receiver(mm7.Handler(), store=store))
+    # (WSGI's PATH_INFO: the path's bytes, decoded as latin-1)
+    for tid, path in (("s-1", "/vasp/my mo"), ("s-2", "/vasp/短信%".encode().decode("latin-1"))):
+        assert post_to(app, path, tid, CARRIER)["status"] == 200
+    spaced, chinese = store.inbox()
+    assert spaced.path == "/vasp/my mo"
+    store.close()
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f'[store]\npath = "{db}"\n', encoding="utf-8")
+    for rec, line in ((spaced, "POST /vasp/my%20mo HTTP/1.1"), (chinese, "POST /vasp/%E7%9F%AD%E4%BF%A1%25 HTTP/1.1")):
+        proc = run("store", "show", str(rec.id), "--config", str(cfg), "--raw", str(tmp_path / "mo.http"))
+        assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+        assert (tmp_path / "mo.http").read_bytes().split(b"\r\n")[0].decode("ascii") == line
+        shown = json.loads(run("inspect", str(tmp_path / "mo.http")).stdout)
+        assert shown["transaction_id"] == rec.transaction_id and shown["http"]["start_line"] == line
+
+
 def post_to(app, path: str, tid: str, headers: dict):
     out = mm7.encode(deliver(), transaction_id=tid)
     return call_wsgi(app, out.to_bytes(), out.content_type, path=path, headers=headers)
