@@ -352,8 +352,10 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
         peer = scope.get("client")[0] if scope.get("client") else None
         refused = {"method": scope.get("method", "POST"), "authorization": headers.get("Authorization"),
                    "uri": full + ("?" + scope["query_string"].decode("latin-1") if scope.get("query_string") else "")}
+        # (too_large, as handle, runs in a worker thread: it keeps a Digest answer spent in the
+        # store, which may wait for the store's write lock)
         if declared > limit:
-            rsp = receiver.too_large(peer, declared, **refused)
+            rsp = await asyncio.to_thread(receiver.too_large, peer, declared, **refused)
             return await _asgi_answer(send, rsp.status, rsp.headers, rsp.body, head)
         chunks, size = [], 0
         while True:
@@ -366,7 +368,7 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
             chunks.append(chunk)
             size += len(chunk)
             if size > limit:  # refused without reading the rest
-                rsp = receiver.too_large(peer, None, **refused)
+                rsp = await asyncio.to_thread(receiver.too_large, peer, None, **refused)
                 return await _asgi_answer(send, rsp.status, rsp.headers, rsp.body, head)
             if not message.get("more_body", False):
                 break

@@ -1,0 +1,107 @@
+"""The ASGI app on one event loop with other requests: what blocks (the store, the handler) runs in
+worker threads."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import mm7bind as mm7
+from mm7bind.store import MemoryStore, SqliteStore
+
+from .test_receiver import deliver
+
+HOLD = 10  # seconds a held call waits for its release at most (the failing case's cost, not a pace)
+
+
+async def request(app, body: bytes, headers: dict, path: str = "/mm7", method: str = "POST") -> dict | None:
+    """One request through `app` as an ASGI server drives it; its answer (None: none sent)."""
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+             "scheme": "http", "path": path, "root_path": "", "query_string": b"",
+             "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+             "client": ("10.0.0.7", 40000), "server": ("127.0.0.1", 8080)}
+    incoming = [{"type": "http.request", "body": body, "more_body": False}]
+    sent = []
+
+    async def receive():
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    await app(scope, receive, send)
+    if not sent:
+        return None
+    start, answer = sent
+    return {"status": start["status"], "headers": {k.decode(): v.decode() for k, v in start["headers"]},
+            "body": answer["body"]}
+
+
+def delivery(tid: str, subject: str) -> tuple[bytes, dict]:
+    out = mm7.encode(deliver(subject=subject), transaction_id=tid)
+    return out.to_bytes(), {"Content-Type": out.content_type}
+
+
+async def while_held(held, entered: threading.Event, release: threading.Event, other) -> tuple:
+    """Start the request `held` (it blocks in a worker thread until `release`), then run `other`:
+    its answer, whether it came while the first was still held, and the first's answer."""
+    first = asyncio.create_task(held)
+    try:
+        assert await asyncio.to_thread(entered.wait, HOLD), "the held request never got to its hold"
+        second = await asyncio.wait_for(other, HOLD)
+        meanwhile = not first.done()
+    finally:
+        release.set()
+    return second, meanwhile, await first
+
+
+def test_a_handler_held_does_not_stall_the_other_requests(tmp_path):
+    # One MMSC's message in a slow handler (a database, a web service called): the loop, and the
+    # others' messages, go on, each stored and answered.
+    entered, release = threading.Event(), threading.Event()
+
+    class Slow(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            if msg.subject == "slow":
+                entered.set()
+                release.wait(HOLD)
+
+    store = SqliteStore(tmp_path / "inbox.db")
+    try:
+        app = mm7.asgi_app(mm7.Receiver(Slow(), store=store), "/mm7")
+        second, meanwhile, first = asyncio.run(while_held(
+            request(app, *delivery("held-1", "slow")), entered, release, request(app, *delivery("fast-1", "fast"))))
+        assert second["status"] == 200 and meanwhile
+        assert first["status"] == 200
+        assert sorted(r.transaction_id for r in store.inbox()) == ["fast-1", "held-1"]
+    finally:
+        store.close()
+
+
+def test_a_body_refused_while_the_store_is_busy_does_not_stall_the_other_requests():
+    # A declared body over max_body is refused before it is read, its Digest answer kept spent in
+    # the store: a store waiting for its write lock (another process committing) must hold that
+    # request alone, not the event loop and every request on it.
+    entered, release = threading.Event(), threading.Event()
+
+    class Busy(MemoryStore):
+        def spend(self, spent, *, wait=None):
+            entered.set()
+            release.wait(HOLD)
+            super().spend(spent, wait=wait)
+
+    receiver = mm7.Receiver(mm7.Handler(), store=Busy(), auth=mm7.auth.DigestAuth("mmsc", "pw"), max_body=1000)
+    app = mm7.asgi_app(receiver, "/mm7")
+    body, headers = delivery("big-1", "big")
+
+    async def scenario():
+        asked = await request(app, body, headers)
+        answer = mm7.auth.DigestAnswer("mmsc", "pw")
+        assert asked["status"] == 401 and answer.take(asked["headers"]["www-authenticate"])
+        oversize = {**headers, "Content-Length": "5000", "Authorization": answer.authorization("POST", "/mm7")}
+        return await while_held(request(app, b"", oversize), entered, release,
+                                request(app, b"", {}, path="/elsewhere", method="GET"))
+
+    second, meanwhile, first = asyncio.run(scenario())
+    assert second["status"] == 404 and meanwhile
+    assert first["status"] == 413
