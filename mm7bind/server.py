@@ -318,6 +318,8 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
                     return
         if scope["type"] != "http":
             raise ValueError(f"mm7bind's ASGI app serves HTTP, not {scope['type']}")
+        client = scope.get("client")
+        send = _unless_gone(send, client[0] if client else None)
         head = scope.get("method") == "HEAD"
         here, full = _asgi_paths(scope)
         mm7_post = scope.get("method") == "POST" and _receives(path, here)  # (as wsgi_app's)
@@ -420,6 +422,29 @@ class _Asgi:
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         await self.app(scope, receive, send)
+
+
+def _unless_gone(send: Callable, peer: str | None) -> Callable:
+    """The server's `send`, a peer gone before its answer said in one line instead of raised: an
+    ASGI server raises an OSError for a closed connection (the spec's "should"), and the MMSC that
+    gave up waiting (its timeout shorter than the handler) is no error of the app's. What the
+    request carried is stored all the same; the MMSC's copy sent again is answered from the store."""
+    status: list[int | None] = [None]
+    gone = [False]
+
+    async def send_or_say(message: dict) -> None:
+        if gone[0]:  # (the rest of an answer whose start found the connection closed)
+            return
+        if message["type"] == "http.response.start":
+            status[0] = message.get("status")
+        try:
+            await send(message)
+        except OSError as exc:
+            gone[0] = True
+            log.warning("the answer (HTTP %s) to %s was not sent: the connection closed before it (%s: %s)",
+                        status[0], peer, type(exc).__name__, exc)
+
+    return send_or_say
 
 
 async def _asgi_answer(send: Callable, status: int, headers: list[tuple[str, str]], body: bytes,

@@ -1,10 +1,13 @@
 """The ASGI app on one event loop with other requests: what blocks (the store, the handler) runs in
-worker threads."""
+worker threads, and a peer gone before its answer is said, not raised into the server."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
+
+import pytest
 
 import mm7bind as mm7
 from mm7bind.store import MemoryStore, SqliteStore
@@ -14,8 +17,11 @@ from .test_receiver import deliver
 HOLD = 10  # seconds a held call waits for its release at most (the failing case's cost, not a pace)
 
 
-async def request(app, body: bytes, headers: dict, path: str = "/mm7", method: str = "POST") -> dict | None:
-    """One request through `app` as an ASGI server drives it; its answer (None: none sent)."""
+async def request(app, body: bytes, headers: dict, path: str = "/mm7", method: str = "POST",
+                  send_fails: bool = False) -> dict | None:
+    """One request through `app` as an ASGI server drives it; its answer (None: none sent). With
+    `send_fails`, the peer is gone once the body is read: send raises as the ASGI spec says a
+    server does on a closed connection (an OSError)."""
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
              "scheme": "http", "path": path, "root_path": "", "query_string": b"",
              "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
@@ -27,6 +33,8 @@ async def request(app, body: bytes, headers: dict, path: str = "/mm7", method: s
         return incoming.pop(0) if incoming else {"type": "http.disconnect"}
 
     async def send(message):
+        if send_fails:
+            raise ConnectionResetError("the peer closed the connection")
         sent.append(message)
 
     await app(scope, receive, send)
@@ -105,3 +113,23 @@ def test_a_body_refused_while_the_store_is_busy_does_not_stall_the_other_request
     second, meanwhile, first = asyncio.run(scenario())
     assert second["status"] == 404 and meanwhile
     assert first["status"] == 413
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite", "memory"])
+def test_a_peer_gone_before_its_answer_is_logged_not_raised(tmp_path, caplog, store_kind):
+    # An MMSC that gave up waiting (its timeout shorter than the handler) closed the connection:
+    # the message is stored all the same, the MMSC's next copy is answered from the store; the
+    # server is not handed an exception (a traceback in its log for every such request).
+    store = SqliteStore(tmp_path / "inbox.db") if store_kind == "sqlite" else MemoryStore()
+    try:
+        app = mm7.asgi_app(mm7.Receiver(mm7.Handler(), store=store), "/mm7")
+        body, headers = delivery("gone-1", "gone")
+        with caplog.at_level(logging.WARNING, logger="mm7bind.server"):
+            assert asyncio.run(request(app, body, headers, send_fails=True)) is None
+        assert [r.transaction_id for r in store.inbox()] == ["gone-1"]
+        [said] = [r.getMessage() for r in caplog.records if r.name == "mm7bind.server"]
+        assert "10.0.0.7" in said and "200" in said and "ConnectionResetError" in said
+        again = asyncio.run(request(app, body, headers))  # the copy: answered, not taken twice
+        assert again["status"] == 200 and len(store.inbox()) == 1
+    finally:
+        store.close()
