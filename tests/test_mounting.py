@@ -113,6 +113,40 @@ def test_fastapi_endpoint_refuses_an_oversize_body_without_holding_it(example):
     assert len(pulled) < 100
 
 
+@pytest.mark.parametrize("url", ["/mm7?sp=1", "/mm7-endpoint?sp=1"])
+def test_fastapi_route_and_endpoint_take_digest_at_a_url_with_a_query_and_hand_on_the_same_headers(example, url):
+    # An MMSC given a URL with a query signs it in its Digest answer: either way of mounting
+    # checks the whole target, and the handler reads the headers by their usual names in both.
+    pytest.importorskip("fastapi")
+    import asyncio
+
+    import httpx
+
+    mod = example("fastapi_app")
+    seen = []
+
+    class Inbox(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            seen.append(ctx.headers)
+
+    mod.receiver.handler = Inbox()
+    mod.receiver.config.auth = mm7.auth.DigestAuth("mmsc", "pw")
+    data, ctype = request_bytes()
+
+    async def post() -> httpx.Response:
+        transport = httpx.ASGITransport(app=mod.app, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
+                                     auth=httpx.DigestAuth("mmsc", "pw")) as client:
+            return await client.post(url, content=data, headers={"Content-Type": ctype, "X-Carrier-Id": "42"})
+
+    r = asyncio.run(post())
+    check(r.status_code, r.content, r.headers["content-type"])
+    [headers] = seen
+    assert headers["X-Carrier-Id"] == "42" and headers["Content-Type"] == ctype
+    assert "Content-Length" not in headers and "content-length" not in headers
+    assert mod.receiver.store.inbox()[0].path == url.split("?")[0]
+
+
 def test_the_gateway_configuration_serves_as_its_comment_says(tmp_path, monkeypatch, capsys):
     """examples/gateway.toml run as `mm7bind serve --config examples/gateway.toml` (the addresses
     and the store put where a test can have them): MO posted to /mm7 reaches the application
