@@ -133,3 +133,39 @@ def test_a_peer_gone_before_its_answer_is_logged_not_raised(tmp_path, caplog, st
         assert again["status"] == 200 and len(store.inbox()) == 1
     finally:
         store.close()
+
+
+def test_the_asgi_app_answers_as_the_wsgi_app():
+    # One receiver behind either app: the same status, headers and body for each request (the
+    # MM7 answer, a coding undone or refused, wrong methods, other paths, a body too large,
+    # metrics, health; open, behind credentials, behind an allow-list the peer is not in).
+    import gzip
+
+    from mm7bind.auth import IPAllowList
+    from mm7bind.metrics import Metrics
+
+    from .test_receiver import call_asgi, call_wsgi
+
+    out = mm7.encode(deliver(), transaction_id="same-1")
+    good, ctype = out.to_bytes(), out.content_type
+    requests = [("POST", "/mm7", {"Content-Type": ctype}, good),
+                ("POST", "/mm7", {"Content-Type": ctype, "Content-Encoding": "gzip"}, gzip.compress(good)),
+                ("POST", "/mm7", {"Content-Type": ctype, "Content-Encoding": "br"}, good),
+                ("POST", "/mm7", {"Content-Type": "text/xml"}, b"<not-xml"),
+                ("POST", "/mm7", {"Content-Type": "text/xml"}, b"x" * 6000),
+                ("GET", "/mm7", {}, b""), ("HEAD", "/mm7", {}, b""), ("POST", "/else", {}, b""),
+                ("HEAD", "/else", {}, b""), ("GET", "/metrics", {}, b""), ("POST", "/metrics", {}, b""),
+                ("HEAD", "/metrics", {}, b""), ("GET", "/health", {}, b""), ("POST", "/health", {}, b""),
+                ("HEAD", "/health", {}, b"")]
+    for guard in ({}, {"auth": mm7.auth.BasicAuth("mmsc", "pw")}, {"allow": IPAllowList.parse(["127.0.0.1"])}):
+        for method, path, headers, body in requests:
+            receiver = mm7.Receiver(mm7.Handler(), store=MemoryStore(), metrics=Metrics(), max_body=5000, **guard)
+            apps = {"path": "/mm7", "metrics_path": "/metrics", "health_path": "/health"}
+            ctype_given = headers.get("Content-Type")
+            wsgi = call_wsgi(mm7.wsgi_app(receiver, **apps), body, ctype_given, method, path, peer="10.0.0.7",
+                             headers={k: v for k, v in headers.items() if k != "Content-Type"})
+            asgi, _ = call_asgi(mm7.asgi_app(receiver, **apps), [body], headers, path=path, method=method)
+            said = {k.lower(): v for k, v in wsgi["headers"].items()}
+            said.setdefault("content-length", str(len(wsgi["body"])))  # (the WSGI server's to add)
+            assert (asgi["status"], asgi["headers"], asgi["body"]) == (wsgi["status"], said, wsgi["body"]), (
+                guard, method, path, headers.get("Content-Encoding"))
