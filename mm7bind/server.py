@@ -5,8 +5,11 @@ gunicorn or an ASGI server."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import contextvars
 import email.errors
+import functools
 import http.client
 import inspect
 import io
@@ -298,14 +301,22 @@ def health_probe(receiver: Receiver) -> Callable[[], tuple[int, list[tuple[str, 
 
 
 def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | None = None,
-             health_path: str | None = None) -> Callable:
+             health_path: str | None = None, *, threads: int = 16) -> Callable:
     """An ASGI (3.0) application around `receiver`, for asyncio stacks: `app.add_route("/mm7",
     mm7.asgi_app(receiver), methods=["POST"])` in Starlette or FastAPI (a mount would redirect a
     POST to /mm7 to /mm7/), or on its own under uvicorn. The receiver
-    (its store and your handler) runs in a worker thread, so handlers stay plain functions and the
-    event loop never waits on a disk flush. Paths, metrics and limits as `wsgi_app`; at `health_path`
-    the load balancers' check of `health_app` (for any peer, as that one mounted)."""
+    (its store and your handler) runs in worker threads, so handlers stay plain functions and the
+    event loop never waits on a disk flush: up to `threads` requests at once, in a pool of the
+    app's own, not the loop's default one (asyncio's DNS lookups and `to_thread` calls, which slow
+    handlers filling it would hold up for the whole service). Paths, metrics and limits as
+    `wsgi_app`; at `health_path` the load balancers' check of `health_app` (for any peer, as that
+    one mounted)."""
     health = health_probe(receiver) if health_path is not None else None
+    pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="mm7bind-asgi")
+
+    async def in_pool(fn: Callable, *args, **kwargs):  # (asyncio.to_thread, in the app's pool)
+        call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(pool, call)
 
     async def app(scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] == "lifespan":  # nothing to set up or tear down; say so, as the protocol asks
@@ -357,7 +368,7 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
         # (too_large, as handle, runs in a worker thread: it keeps a Digest answer spent in the
         # store, which may wait for the store's write lock)
         if declared > limit:
-            rsp = await asyncio.to_thread(receiver.too_large, peer, declared, **refused)
+            rsp = await in_pool(receiver.too_large, peer, declared, **refused)
             return await _asgi_answer(send, rsp.status, rsp.headers, rsp.body, head)
         chunks, size = [], 0
         while True:
@@ -370,7 +381,7 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
             chunks.append(chunk)
             size += len(chunk)
             if size > limit:  # refused without reading the rest
-                rsp = await asyncio.to_thread(receiver.too_large, peer, None, **refused)
+                rsp = await in_pool(receiver.too_large, peer, None, **refused)
                 return await _asgi_answer(send, rsp.status, rsp.headers, rsp.body, head)
             if not message.get("more_body", False):
                 break
@@ -380,9 +391,9 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
         # and the handler and the store get the same headers from either app)
         given = {name: value for name, value in headers.items() if name not in _FRAMING}
         cert = _asgi_client_cert(scope)
-        rsp = await asyncio.to_thread(receiver.handle, b"".join(chunks), headers.get("Content-Type"), given,
-                                      client[0] if client else None, scope.get("method", "POST"), uri,
-                                      **({"client_cert": cert} if cert else {}))
+        rsp = await in_pool(receiver.handle, b"".join(chunks), headers.get("Content-Type"), given,
+                            client[0] if client else None, scope.get("method", "POST"), uri,
+                            **({"client_cert": cert} if cert else {}))
         await _asgi_answer(send, rsp.status, rsp.headers, rsp.body, head)
 
     return _Asgi(app)

@@ -86,6 +86,45 @@ def test_a_handler_held_does_not_stall_the_other_requests(tmp_path):
         store.close()
 
 
+def test_handlers_held_leave_the_loops_own_thread_pool_to_the_rest_of_the_service():
+    # The loop's default executor is the service's: asyncio's DNS lookups and every to_thread
+    # call (min(32, CPUs + 4) threads). The receiver's work runs in a pool of the app's own, so
+    # slow handlers filling it hold up MMSC requests alone. (Here the loop's pool has one thread:
+    # one held handler would fill it.)
+    import concurrent.futures
+
+    release = threading.Event()
+    entered: dict = {}  # the loop and the asyncio.Event the handler sets as it starts
+
+    class Slow(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            entered["loop"].call_soon_threadsafe(entered["event"].set)
+            release.wait(HOLD)
+
+    app = mm7.asgi_app(mm7.Receiver(Slow(), store=MemoryStore()), "/mm7")
+
+    async def elsewhere_in_the_service() -> str:
+        await asyncio.get_running_loop().getaddrinfo("127.0.0.1", 8080)
+        return await asyncio.to_thread(lambda: "done")
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(1))
+        entered.update(loop=loop, event=asyncio.Event())
+        first = asyncio.create_task(request(app, *delivery("held-1", "slow")))
+        try:
+            await asyncio.wait_for(entered["event"].wait(), HOLD)
+            other = await asyncio.wait_for(elsewhere_in_the_service(), HOLD)
+            meanwhile = not first.done()
+        finally:
+            release.set()
+        return other, meanwhile, await first
+
+    other, meanwhile, first = asyncio.run(scenario())
+    assert other == "done" and meanwhile
+    assert first["status"] == 200
+
+
 def test_a_body_refused_while_the_store_is_busy_does_not_stall_the_other_requests():
     # A declared body over max_body is refused before it is read, its Digest answer kept spent in
     # the store: a store waiting for its write lock (another process committing) must hold that
