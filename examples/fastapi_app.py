@@ -29,15 +29,21 @@ app.add_route("/mm7", mm7.asgi_app(receiver), methods=["POST"])
 @app.post("/mm7-endpoint")
 async def mm7_endpoint(request: Request) -> Response:
     peer = request.client.host if request.client else None
+    # The target with its query (a Digest answer covers it), the headers by their usual names
+    # (Starlette's are lower-case; ctx.headers["X-Carrier-Id"] as under the route), the body's
+    # framing left out, as the route hands them on.
+    uri = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    headers = {name.title(): value for name, value in request.headers.items()
+               if name not in ("content-length", "transfer-encoding")}
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
-        if len(body) > receiver.config.max_body:
-            rsp = receiver.too_large(peer, None)
+        if len(body) > receiver.config.max_body:  # (told the request: a Digest answer is kept spent, in the store)
+            rsp = await run_in_threadpool(receiver.too_large, peer, None, method=request.method, uri=uri,
+                                          authorization=headers.get("Authorization"))
             break
     else:
         rsp = await run_in_threadpool(
-            receiver.handle, bytes(body), request.headers.get("content-type"), dict(request.headers),
-            peer, request.method, request.url.path,
+            receiver.handle, bytes(body), headers.get("Content-Type"), headers, peer, request.method, uri,
         )
     return Response(rsp.body, status_code=rsp.status, headers=dict(rsp.headers))

@@ -5,8 +5,11 @@ gunicorn or an ASGI server."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import contextvars
 import email.errors
+import functools
 import http.client
 import inspect
 import io
@@ -297,14 +300,22 @@ def health_probe(receiver: Receiver) -> Callable[[], tuple[int, list[tuple[str, 
 
 
 def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | None = None,
-             health_path: str | None = None) -> Callable:
+             health_path: str | None = None, *, threads: int = 16) -> Callable:
     """An ASGI (3.0) application around `receiver`, for asyncio stacks: `app.add_route("/mm7",
     mm7.asgi_app(receiver), methods=["POST"])` in Starlette or FastAPI (a mount would redirect a
     POST to /mm7 to /mm7/), or on its own under uvicorn. The receiver
-    (its store and your handler) runs in a worker thread, so handlers stay plain functions and the
-    event loop never waits on a disk flush. Paths, metrics and limits as `wsgi_app`; at `health_path`
-    the load balancers' check of `health_app` (for any peer, as that one mounted)."""
+    (its store and your handler) runs in worker threads, so handlers stay plain functions and the
+    event loop never waits on a disk flush: up to `threads` requests at once, in a pool of the
+    app's own, not the loop's default one (asyncio's DNS lookups and `to_thread` calls, which slow
+    handlers filling it would hold up for the whole service). Paths, metrics and limits as
+    `wsgi_app`; at `health_path` the load balancers' check of `health_app` (for any peer, as that
+    one mounted)."""
     health = health_probe(receiver) if health_path is not None else None
+    pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="mm7bind-asgi")
+
+    async def in_pool(fn: Callable, *args, **kwargs):  # (asyncio.to_thread, in the app's pool)
+        call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(pool, call)
 
     async def app(scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] == "lifespan":  # nothing to set up or tear down; say so, as the protocol asks
@@ -317,6 +328,8 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
                     return
         if scope["type"] != "http":
             raise ValueError(f"mm7bind's ASGI app serves HTTP, not {scope['type']}")
+        client = scope.get("client")
+        send = _unless_gone(send, client[0] if client else None)
         head = scope.get("method") == "HEAD"
         here, full = _asgi_paths(scope)
         mm7_post = scope.get("method") == "POST" and _receives(path, here)  # (as wsgi_app's)
@@ -351,8 +364,10 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
         peer = scope.get("client")[0] if scope.get("client") else None
         refused = {"method": scope.get("method", "POST"), "authorization": headers.get("Authorization"),
                    "uri": full + ("?" + scope["query_string"].decode("latin-1") if scope.get("query_string") else "")}
+        # (too_large, as handle, runs in a worker thread: it keeps a Digest answer spent in the
+        # store, which may wait for the store's write lock)
         if declared > limit:
-            rsp = receiver.too_large(peer, declared, **refused)
+            rsp = await in_pool(receiver.too_large, peer, declared, **refused)
             return await _asgi_answer(send, rsp.status, rsp.headers, rsp.body, head)
         chunks, size = [], 0
         while True:
@@ -364,7 +379,7 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
             chunks.append(chunk)
             size += len(chunk)
             if size > limit:  # refused without reading the rest
-                rsp = receiver.too_large(peer, None, **refused)
+                rsp = await in_pool(receiver.too_large, peer, None, **refused)
                 return await _asgi_answer(send, rsp.status, rsp.headers, rsp.body, head)
             if not message.get("more_body", False):
                 break
@@ -374,9 +389,9 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
         # and the handler and the store get the same headers from either app)
         given = {name: value for name, value in headers.items() if name not in _FRAMING}
         cert = _asgi_client_cert(scope)
-        rsp = await asyncio.to_thread(receiver.handle, b"".join(chunks), headers.get("Content-Type"), given,
-                                      client[0] if client else None, scope.get("method", "POST"), uri,
-                                      **({"client_cert": cert} if cert else {}))
+        rsp = await in_pool(receiver.handle, b"".join(chunks), headers.get("Content-Type"), given,
+                            client[0] if client else None, scope.get("method", "POST"), uri,
+                            **({"client_cert": cert} if cert else {}))
         await _asgi_answer(send, rsp.status, rsp.headers, rsp.body, head)
 
     return _Asgi(app)
@@ -416,6 +431,29 @@ class _Asgi:
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         await self.app(scope, receive, send)
+
+
+def _unless_gone(send: Callable, peer: str | None) -> Callable:
+    """The server's `send`, a peer gone before its answer said in one line instead of raised: an
+    ASGI server raises an OSError for a closed connection (the spec's "should"), and the MMSC that
+    gave up waiting (its timeout shorter than the handler) is no error of the app's. What the
+    request carried is stored all the same; the MMSC's copy sent again is answered from the store."""
+    status: list[int | None] = [None]
+    gone = [False]
+
+    async def send_or_say(message: dict) -> None:
+        if gone[0]:  # (the rest of an answer whose start found the connection closed)
+            return
+        if message["type"] == "http.response.start":
+            status[0] = message.get("status")
+        try:
+            await send(message)
+        except OSError as exc:
+            gone[0] = True
+            log.warning("the answer (HTTP %s) to %s was not sent: the connection closed before it (%s: %s)",
+                        status[0], peer, type(exc).__name__, exc)
+
+    return send_or_say
 
 
 async def _asgi_answer(send: Callable, status: int, headers: list[tuple[str, str]], body: bytes,
