@@ -523,6 +523,78 @@ def test_an_outcome_recorded_late_survives_a_sigkill_and_is_not_handled_again(tm
     store.close()
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+@pytest.mark.skipif(__import__("mm7bind.holders").holders.this_process() is None,
+                    reason="no /proc telling a process's start time")
+def test_a_message_answered_1000_whose_outcome_a_sigkill_cut_off_is_replayed_once(tmp_path):
+    """The 200 went out while the store was held, its outcome kept in memory, and the server was
+    SIGKILLed before it could write it. The MMSC, answered 1000, never sends the message again: the
+    record left "processing" is `mm7bind replay`'s, at once (its process is gone; no stale_after
+    to wait out), and once; the MMSC's copies after that are answered 1000 from the record."""
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    import requests
+
+    from .conftest import ROOT
+    from .test_commands import run
+
+    db = tmp_path / "vasp.db"
+    SqliteStore(db).close()
+    vacuum = SqliteStore(db)  # (another process's lock, as flock sees it: its own descriptor)
+    proc = subprocess.Popen([sys.executable, "-c", OUTCOME_SERVER, str(db)], stdout=subprocess.PIPE, cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out = mm7.encode(deliver(subject="first"), transaction_id="cut-1")
+    held = False
+    try:
+        url = f"http://127.0.0.1:{int(proc.stdout.readline())}/mm7"
+        answers = []
+        first = threading.Thread(target=lambda: answers.append(
+            requests.post(url, data=out.to_bytes(), headers=out.headers, timeout=30)))
+        first.start()
+        calls = Path(f"{db}.calls")
+        while not calls.exists():
+            first.join(0.01)
+        vacuum._write.__enter__()
+        held = True
+        Path(f"{db}.locked").touch()
+        first.join(WAIT)
+        assert answers and answers[0].status_code == 200
+        assert mm7.decode(answers[0].content, answers[0].headers["Content-Type"]).body.status.code == 1000
+        os.kill(proc.pid, signal.SIGKILL)  # before the store is let go: the kept outcome dies with it
+        proc.wait(WAIT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if held:
+            vacuum._write.__exit__(None, None, None)
+        vacuum.close()
+    store = SqliteStore(db)
+    assert [r.state for r in store.inbox()] == ["processing"]  # handled and acknowledged, not recorded
+
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{db}"\n')
+    (tmp_path / "noting.py").write_text(  # (the command's handler: notes its call beside the server's)
+        "class Handler:\n    def on_deliver(self, msg, ctx):\n"
+        f"        with open({str(calls)!r}, 'a') as f:\n            f.write('replayed\\n')\n")
+    proc = run("replay", "--config", str(tmp_path / "cfg.toml"), "--handler", "noting:Handler", cwd=tmp_path)
+    assert proc.returncode == 0 and "#1: handled" in proc.stdout, proc.stdout + proc.stderr
+    assert calls.read_text().split() == ["first", "replayed"]
+    assert [r.state for r in store.inbox()] == ["handled"]
+
+    class Copy(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            calls.write_text(calls.read_text() + "copy\n")
+
+    again = mm7.Receiver(Copy(), store=store).handle(out.to_bytes(), out.content_type)
+    assert mm7.decode(again.body, dict(again.headers)["Content-Type"]).body.status.code == 1000
+    assert "nothing to replay" in run("replay", "--config", str(tmp_path / "cfg.toml"), "--handler",
+                                      "noting:Handler", cwd=tmp_path).stdout
+    assert calls.read_text().split() == ["first", "replayed"]
+    store.close()
+
+
 KEPT_AT_EXIT = """
 import os, signal, sys, time, mm7bind as mm7
 from mm7bind import store as store_module
