@@ -200,21 +200,35 @@ class BasicAuth:
 
     def check(self, method: str, uri: str, header: str | None,
               body: bytes | None = None) -> tuple[bool, bool]:
-        """(accepted, stale). The credentials are read as UTF-8, or, when they are not UTF-8, as
-        Latin-1: what clients that ignore the charset send (requests, older Java)."""
+        """(accepted, stale). The credentials' bytes are ours in UTF-8 (RFC 7617, which the
+        challenge asks for), GB18030 (GBK's superset, its characters written alike: China Mobile's
+        SDK writes them in Java's platform charset, GBK on a Chinese system), or Latin-1
+        (requests, older Java)."""
         if not header or not header[:6].lower() == "basic ":
             return False, False
         try:
             raw = base64.b64decode(header[6:].strip(), validate=True)
         except ValueError:  # not base64 (binascii.Error), not ASCII
             return False, False
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            text = raw.decode("latin-1")
-        user, _, pwd = text.partition(":")
-        ok = hmac.compare_digest(user.encode(), self.username.encode()) & hmac.compare_digest(pwd.encode(), self.password.encode())
+        ok = False
+        for ours in self._written():  # (each compared, whichever matches: the time says none of them)
+            ok |= hmac.compare_digest(raw, ours)
         return ok, False
+
+    def _written(self) -> list[bytes]:
+        """Our "user:password" in each charset it is sent in (those that can write it)."""
+        text, found = f"{self.username}:{self.password}", []
+        for charset in _BASIC_CHARSETS:
+            try:
+                written = text.encode(charset)
+            except UnicodeEncodeError:
+                continue
+            if written not in found:
+                found.append(written)
+        return found
+
+
+_BASIC_CHARSETS = ("utf-8", "gb18030", "latin-1")
 
 
 @dataclass

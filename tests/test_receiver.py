@@ -981,6 +981,25 @@ def test_basic_credentials_beyond_ascii_from_either_client_and_in_latin_1():
     assert fake.requests[0].header("authorization") == "Basic " + base64.b64encode("sp:pässwörd".encode()).decode()
 
 
+def test_basic_credentials_in_gbk_as_china_mobiles_sdk_writes_them():
+    """China Mobile's SDK writes Basic credentials in Java's platform charset, GBK on a Chinese
+    system: a Chinese password was read as UTF-8, else Latin-1, and never matched (a 401 on
+    every request of an SP whose credentials were right)."""
+    import base64
+
+    auth = mm7.auth.BasicAuth("sp", "密码1")
+    for charset in ("utf-8", "gbk", "gb18030"):
+        given = "Basic " + base64.b64encode("sp:密码1".encode(charset)).decode()
+        assert auth.check("POST", "/mm7", given) == (True, False), charset
+    for wrong in ("sp:密码2".encode("gbk"), "sp:密碼1".encode("big5", "replace"), "sp:密码".encode("gbk")):
+        assert auth.check("POST", "/mm7", "Basic " + base64.b64encode(wrong).decode()) == (False, False)
+    h = Recorder()
+    app = mm7.wsgi_app(mm7.Receiver(h, auth=auth))
+    given = "Basic " + base64.b64encode("sp:密码1".encode("gbk")).decode()
+    assert post(app, deliver(), headers={"Authorization": given})["status"] == 200 and len(h.calls) == 1
+    assert mm7.auth.BasicAuth("sp", "p:w").check("POST", "/", "Basic " + base64.b64encode(b"sp:p:w").decode())[0]
+
+
 def test_a_digest_response_beyond_ascii_is_a_401_not_an_internal_error():
     # With a real nonce, the response is compared: a str beyond ASCII made compare_digest raise (a
     # 500 and a traceback in the log for anyone who asked for a challenge first).
