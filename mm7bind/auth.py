@@ -21,15 +21,21 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urlsplit
 
 
-def _parse_auth_params(value: str) -> dict[str, str]:
+def _parse_auth_params(value: str, unescape: bool = True) -> dict[str, str]:
+    """The parameters of a challenge or an answer, a quoted value's quoted-pairs undone (RFC 9110
+    §5.6.4: a backslash escapes the character after it); `unescape=False`: as written, as by
+    clients that quote a value without escaping it (requests sends a username with a backslash,
+    DOMAIN and user, as it is)."""
     # (`name*`: RFC 7616's username* for one beyond ASCII, RFC 8187's charset'lang'value)
-    return {k.lower(): v1 if v1 else v2 for k, v1, v2 in _AUTH_PARAM.findall(value)}
+    return {k.lower(): (_QUOTED_PAIR.sub(r"\1", v1) if unescape else v1) if v1 else v2
+            for k, v1, v2 in _AUTH_PARAM.findall(value)}
 
 
 # A name starts where no word character goes before it, and nothing is given back once taken: a
 # search from every character of a word with no "=" after it took time quadratic in its length
 # (an Authorization header of 60 KB, most of a minute).
 _AUTH_PARAM = re.compile(r'(?<!\w)(\w++\*?)\s*+=\s*+(?:"((?:[^"\\]++|\\.)*+)"|([^\s,]+))')
+_QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
 
 
 def _username(params: dict[str, str]) -> str | None:
@@ -196,7 +202,7 @@ class BasicAuth:
     realm: str = "mm7"
 
     def challenge(self, stale: bool = False) -> str:
-        return f'Basic realm="{self.realm}", charset="UTF-8"'  # (RFC 7617 §2.1: how to write non-ASCII)
+        return f'Basic realm="{_quoted(self.realm)}", charset="UTF-8"'  # (RFC 7617 §2.1: how to write non-ASCII)
 
     def check(self, method: str, uri: str, header: str | None,
               body: bytes | None = None) -> tuple[bool, bool]:
@@ -329,9 +335,13 @@ class DigestAuth:
             return "bad"
         return "stale" if time.time() - ts > self.nonce_lifetime else "ok"
 
+    def _names_us(self, params: dict[str, str]) -> bool:
+        """Whether an answer's username and realm are ours."""
+        return _username(params) == self.username and params.get("realm") == self.realm
+
     def challenge(self, stale: bool = False) -> str:
         extra = ", stale=true" if stale else ""
-        return (f'Digest realm="{self.realm}", qop="{",".join(self._qops)}", algorithm={self.algorithm}, '
+        return (f'Digest realm="{_quoted(self.realm)}", qop="{",".join(self._qops)}", algorithm={self.algorithm}, '
                 f'nonce="{self._nonce()}"{extra}')
 
     def check(self, method: str, uri: str, header: str | None,
@@ -340,7 +350,7 @@ class DigestAuth:
         if not header or not header[:7].lower() == "digest ":
             return False, False
         p = _parse_auth_params(header[7:])
-        if _username(p) != self.username or p.get("realm") != self.realm:
+        if not (self._names_us(p) or self._names_us(_parse_auth_params(header[7:], unescape=False))):
             return False, False
         state = self._nonce_state(p.get("nonce", ""))
         if state != "ok":

@@ -1000,6 +1000,31 @@ def test_basic_credentials_in_gbk_as_china_mobiles_sdk_writes_them():
     assert mm7.auth.BasicAuth("sp", "p:w").check("POST", "/", "Basic " + base64.b64encode(b"sp:p:w").decode())[0]
 
 
+def test_digest_username_and_realm_with_a_backslash_or_a_quote():
+    """A username DOMAIN\\sp is sent escaped in its quoted string (RFC 7616: a quoted-pair), as
+    our client writes it, and read back as written: every answer was refused. requests writes it
+    unescaped: taken too. A realm with a quote made a challenge no client could read."""
+    auth = mm7.auth.DigestAuth("DOMAIN\\sp", "pw", realm='MM7 "gw"')
+    answer = mm7.auth.DigestAnswer("DOMAIN\\sp", "pw")
+    assert answer.take(auth.challenge()) and answer.challenge["realm"] == 'MM7 "gw"'
+    signed = answer.authorization("POST", "/mm7")
+    assert 'username="DOMAIN\\\\sp"' in signed and 'realm="MM7 \\"gw\\""' in signed
+    assert auth.check("POST", "/mm7", signed) == (True, False)
+    plain = mm7.auth.DigestAuth("DOMAIN\\sp", "pw")
+    h = Recorder()
+    with mm7.serve(mm7.Receiver(h, auth=plain), port=0) as srv:
+        out = mm7.encode(deliver(), transaction_id="bs-1")
+        rsp = requests.post(srv.endpoint, data=out.to_bytes(), headers=out.headers, timeout=10,
+                            auth=requests.auth.HTTPDigestAuth("DOMAIN\\sp", "pw"))
+        assert rsp.status_code == 200
+        with mm7.Client(srv.endpoint, username="DOMAIN\\sp", password="pw", auth="digest", role="mmsc") as c:
+            assert c.send(deliver()).ok
+        with mm7.Client(srv.endpoint, username="DOMAINsp", password="pw", auth="digest", role="mmsc",
+                        retry=mm7.RetryPolicy.never()) as c, pytest.raises(mm7.HTTPStatusError):
+            c.send(deliver())  # (the backslash is no escape to drop: another user)
+    assert len(h.calls) == 2
+
+
 def test_a_digest_response_beyond_ascii_is_a_401_not_an_internal_error():
     # With a real nonce, the response is compared: a str beyond ASCII made compare_digest raise (a
     # 500 and a traceback in the log for anyone who asked for a challenge first).
