@@ -353,8 +353,8 @@ class DigestAuth:
         if not (self._names_us(p) or self._names_us(_parse_auth_params(header[7:], unescape=False))):
             return False, False
         state = self._nonce_state(p.get("nonce", ""))
-        if state != "ok":
-            return False, state == "stale"
+        if state == "bad":
+            return False, False
         if p.get("algorithm", "MD5").upper() != self.algorithm.upper():
             return False, False
         qop = p.get("qop")
@@ -372,6 +372,8 @@ class DigestAuth:
         # (as bytes: compare_digest raises on a str beyond ASCII, and a header read as Latin-1 may hold one)
         if not hmac.compare_digest(expected.encode(), p.get("response", "").encode("utf-8", "surrogatepass")):
             return False, False
+        if state == "stale":  # (RFC 7616 §3.3: said only to an answer right but for its nonce's age, which
+            return False, True  # a client answers anew without asking for a password; a wrong one is told so)
         if not self._fresh(p["nonce"], p.get("nc") if "qop" in p else None):
             return False, True  # a repeat: an honest client answers the stale challenge at once
         return True, False

@@ -1025,6 +1025,20 @@ def test_digest_username_and_realm_with_a_backslash_or_a_quote():
     assert len(h.calls) == 2
 
 
+def test_digest_says_stale_only_to_an_answer_right_but_for_its_nonces_age():
+    """RFC 7616 §3.3: stale=true tells a client its credentials are right and only the nonce aged,
+    so it answers again without asking for a password. An aged nonce with a wrong password got it
+    too: the refusal was not said (nor logged) until the client's next answer."""
+    auth = mm7.auth.DigestAuth("mmsc", "pw", nonce_lifetime=60)
+    old = auth._nonce(ts=int(time.time()) - 120)
+    aged = re.sub(r'nonce="[^"]*"', f'nonce="{old}"', auth.challenge())
+    for password, said in (("pw", (False, True)), ("guess", (False, False))):
+        answer = mm7.auth.DigestAnswer("mmsc", password)
+        assert answer.take(aged)
+        assert auth.check("POST", "/mm7", answer.authorization("POST", "/mm7")) == said, password
+        assert auth.check("POST", "/mm7", answer.authorization("POST", "/other")) == (False, False), password
+
+
 def test_a_digest_response_beyond_ascii_is_a_401_not_an_internal_error():
     # With a real nonce, the response is compared: a str beyond ASCII made compare_digest raise (a
     # 500 and a traceback in the log for anyone who asked for a challenge first).
