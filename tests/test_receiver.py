@@ -1360,6 +1360,23 @@ def test_x_forwarded_for_names_the_peer_only_from_the_configured_proxy():
         mm7.serve(rcv, port=0, trusted_proxy="127.0.0.1", ssl_context=ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
 
 
+def test_a_trusted_proxy_written_otherwise_than_the_server_writes_its_address_is_trusted():
+    """The proxy's address was compared with the peer's as text: written mapped, or IPv6 written
+    in full, it never matched, and every request came from the proxy (all refused by the
+    allow-list, or all let in where it held the proxy)."""
+    h = Recorder()
+    rcv = mm7.Receiver(h, allow=mm7.auth.IPAllowList.parse(["192.0.2.0/24"]))
+    out = mm7.encode(deliver(), transaction_id="xff-2")
+    for host, proxy in (("127.0.0.1", "::ffff:127.0.0.1"), ("::1", "0:0:0:0:0:0:0:1"), ("::1", "::1 ")):
+        with mm7.serve(rcv, host=host, port=0, trusted_proxy=proxy) as srv:
+            rsp = requests.post(f"http://{'[::1]' if ':' in host else host}:{srv.port}/mm7", data=out.to_bytes(),
+                                timeout=10, headers={**out.headers, "X-Forwarded-For": "192.0.2.8"})
+            assert rsp.status_code == 200, proxy
+    assert [ctx.peer for _, ctx in h.calls] == ["192.0.2.8"] * 3
+    with pytest.raises(ValueError, match="trusted_proxy must be an IP address"):
+        mm7.serve(rcv, port=0, trusted_proxy="proxy.example")
+
+
 def test_a_tls_server_takes_a_new_context_for_the_connections_after(tmp_path):
     """EmbeddedServer.use_ssl_context: a renewed certificate is served from the next connection on,
     without a restart (the listening socket was wrapped once with the first context)."""
