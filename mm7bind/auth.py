@@ -420,7 +420,17 @@ class IPAllowList:
 
     @classmethod
     def parse(cls, items) -> IPAllowList:
-        return cls(tuple(ipaddress.ip_network(i, strict=False) for i in items))
+        """The networks of `items` (addresses or networks, or one as a str: its characters were
+        read as addresses, "1" not being one). One written IPv4-mapped (::ffff:10.0.0.0/104, as a
+        dual-stack server's logs show its peers) is taken as the IPv4 network it is, which the
+        embedded server's peers come as."""
+        networks = []
+        for item in [items] if isinstance(items, str) else items:
+            net = ipaddress.ip_network(item, strict=False)
+            if net.version == 6 and net.subnet_of(_MAPPED):
+                net = ipaddress.ip_network(f"{net.network_address.ipv4_mapped}/{net.prefixlen - 96}")
+            networks.append(net)
+        return cls(tuple(networks))
 
     def allows(self, address: str | None) -> bool:
         if not self.networks:
@@ -432,3 +442,6 @@ class IPAllowList:
         # On a dual-stack socket an IPv4 peer shows as ::ffff:a.b.c.d: the list's IPv4 networks hold it.
         mapped = getattr(ip, "ipv4_mapped", None)
         return any(ip in net or (mapped is not None and mapped in net) for net in self.networks)
+
+
+_MAPPED = ipaddress.ip_network("::ffff:0:0/96")  # IPv4 addresses as an IPv6 socket shows them

@@ -817,6 +817,20 @@ def test_http_level_checks():
     assert post(allow, deliver(), peer="::ffff:127.0.0.1")["status"] == 403
 
 
+def test_an_allow_list_of_one_address_as_text_or_of_ipv4_mapped_networks():
+    """IPAllowList.parse("10.0.0.0/8") read each character as an address (ValueError: '1'...); a
+    network written IPv4-mapped, as a dual-stack server's logs show peers, held no IPv4 peer,
+    which is how the embedded server sees them: every request refused."""
+    assert mm7.auth.IPAllowList.parse("10.0.0.0/8").allows("10.1.2.3")
+    for written in ("::ffff:10.0.0.0/104", "::FFFF:10.1.2.3", "::ffff:a00:0/104"):
+        allow = mm7.auth.IPAllowList.parse([written, "192.0.2.0/24"])
+        assert allow.allows("10.1.2.3") and allow.allows("::ffff:10.1.2.3") and allow.allows("192.0.2.1"), written
+        assert not allow.allows("11.0.0.1") and not allow.allows("::ffff:11.0.0.1") and not allow.allows("::1")
+    assert not mm7.auth.IPAllowList.parse(["::ffff:10.1.2.3"]).allows("10.1.2.4")
+    with pytest.raises(ValueError, match="not-an-address"):
+        mm7.auth.IPAllowList.parse("not-an-address")
+
+
 def test_auth_over_a_real_socket():
     for auth, cls in ((mm7.auth.BasicAuth("mmsc", "pw"), requests.auth.HTTPBasicAuth),
                       (mm7.auth.DigestAuth("mmsc", "pw"), requests.auth.HTTPDigestAuth)):
