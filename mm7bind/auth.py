@@ -21,15 +21,21 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urlsplit
 
 
-def _parse_auth_params(value: str) -> dict[str, str]:
+def _parse_auth_params(value: str, unescape: bool = True) -> dict[str, str]:
+    """The parameters of a challenge or an answer, a quoted value's quoted-pairs undone (RFC 9110
+    §5.6.4: a backslash escapes the character after it); `unescape=False`: as written, as by
+    clients that quote a value without escaping it (requests sends a username with a backslash,
+    DOMAIN and user, as it is)."""
     # (`name*`: RFC 7616's username* for one beyond ASCII, RFC 8187's charset'lang'value)
-    return {k.lower(): v1 if v1 else v2 for k, v1, v2 in _AUTH_PARAM.findall(value)}
+    return {k.lower(): (_QUOTED_PAIR.sub(r"\1", v1) if unescape else v1) if v1 else v2
+            for k, v1, v2 in _AUTH_PARAM.findall(value)}
 
 
 # A name starts where no word character goes before it, and nothing is given back once taken: a
 # search from every character of a word with no "=" after it took time quadratic in its length
 # (an Authorization header of 60 KB, most of a minute).
 _AUTH_PARAM = re.compile(r'(?<!\w)(\w++\*?)\s*+=\s*+(?:"((?:[^"\\]++|\\.)*+)"|([^\s,]+))')
+_QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
 
 
 def _username(params: dict[str, str]) -> str | None:
@@ -196,25 +202,39 @@ class BasicAuth:
     realm: str = "mm7"
 
     def challenge(self, stale: bool = False) -> str:
-        return f'Basic realm="{self.realm}", charset="UTF-8"'  # (RFC 7617 §2.1: how to write non-ASCII)
+        return f'Basic realm="{_quoted(self.realm)}", charset="UTF-8"'  # (RFC 7617 §2.1: how to write non-ASCII)
 
     def check(self, method: str, uri: str, header: str | None,
               body: bytes | None = None) -> tuple[bool, bool]:
-        """(accepted, stale). The credentials are read as UTF-8, or, when they are not UTF-8, as
-        Latin-1: what clients that ignore the charset send (requests, older Java)."""
+        """(accepted, stale). The credentials' bytes are ours in UTF-8 (RFC 7617, which the
+        challenge asks for), GB18030 (GBK's superset, its characters written alike: China Mobile's
+        SDK writes them in Java's platform charset, GBK on a Chinese system), or Latin-1
+        (requests, older Java)."""
         if not header or not header[:6].lower() == "basic ":
             return False, False
         try:
             raw = base64.b64decode(header[6:].strip(), validate=True)
         except ValueError:  # not base64 (binascii.Error), not ASCII
             return False, False
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            text = raw.decode("latin-1")
-        user, _, pwd = text.partition(":")
-        ok = hmac.compare_digest(user.encode(), self.username.encode()) & hmac.compare_digest(pwd.encode(), self.password.encode())
+        ok = False
+        for ours in self._written():  # (each compared, whichever matches: the time says none of them)
+            ok |= hmac.compare_digest(raw, ours)
         return ok, False
+
+    def _written(self) -> list[bytes]:
+        """Our "user:password" in each charset it is sent in (those that can write it)."""
+        text, found = f"{self.username}:{self.password}", []
+        for charset in _BASIC_CHARSETS:
+            try:
+                written = text.encode(charset)
+            except UnicodeEncodeError:
+                continue
+            if written not in found:
+                found.append(written)
+        return found
+
+
+_BASIC_CHARSETS = ("utf-8", "gb18030", "latin-1")
 
 
 @dataclass
@@ -315,9 +335,13 @@ class DigestAuth:
             return "bad"
         return "stale" if time.time() - ts > self.nonce_lifetime else "ok"
 
+    def _names_us(self, params: dict[str, str]) -> bool:
+        """Whether an answer's username and realm are ours."""
+        return _username(params) == self.username and params.get("realm") == self.realm
+
     def challenge(self, stale: bool = False) -> str:
         extra = ", stale=true" if stale else ""
-        return (f'Digest realm="{self.realm}", qop="{",".join(self._qops)}", algorithm={self.algorithm}, '
+        return (f'Digest realm="{_quoted(self.realm)}", qop="{",".join(self._qops)}", algorithm={self.algorithm}, '
                 f'nonce="{self._nonce()}"{extra}')
 
     def check(self, method: str, uri: str, header: str | None,
@@ -326,11 +350,11 @@ class DigestAuth:
         if not header or not header[:7].lower() == "digest ":
             return False, False
         p = _parse_auth_params(header[7:])
-        if _username(p) != self.username or p.get("realm") != self.realm:
+        if not (self._names_us(p) or self._names_us(_parse_auth_params(header[7:], unescape=False))):
             return False, False
         state = self._nonce_state(p.get("nonce", ""))
-        if state != "ok":
-            return False, state == "stale"
+        if state == "bad":
+            return False, False
         if p.get("algorithm", "MD5").upper() != self.algorithm.upper():
             return False, False
         qop = p.get("qop")
@@ -348,6 +372,8 @@ class DigestAuth:
         # (as bytes: compare_digest raises on a str beyond ASCII, and a header read as Latin-1 may hold one)
         if not hmac.compare_digest(expected.encode(), p.get("response", "").encode("utf-8", "surrogatepass")):
             return False, False
+        if state == "stale":  # (RFC 7616 §3.3: said only to an answer right but for its nonce's age, which
+            return False, True  # a client answers anew without asking for a password; a wrong one is told so)
         if not self._fresh(p["nonce"], p.get("nc") if "qop" in p else None):
             return False, True  # a repeat: an honest client answers the stale challenge at once
         return True, False
@@ -394,7 +420,17 @@ class IPAllowList:
 
     @classmethod
     def parse(cls, items) -> IPAllowList:
-        return cls(tuple(ipaddress.ip_network(i, strict=False) for i in items))
+        """The networks of `items` (addresses or networks, or one as a str: its characters were
+        read as addresses, "1" not being one). One written IPv4-mapped (::ffff:10.0.0.0/104, as a
+        dual-stack server's logs show its peers) is taken as the IPv4 network it is, which the
+        embedded server's peers come as."""
+        networks = []
+        for item in [items] if isinstance(items, str) else items:
+            net = ipaddress.ip_network(item, strict=False)
+            if net.version == 6 and net.subnet_of(_MAPPED):
+                net = ipaddress.ip_network(f"{net.network_address.ipv4_mapped}/{net.prefixlen - 96}")
+            networks.append(net)
+        return cls(tuple(networks))
 
     def allows(self, address: str | None) -> bool:
         if not self.networks:
@@ -406,3 +442,6 @@ class IPAllowList:
         # On a dual-stack socket an IPv4 peer shows as ::ffff:a.b.c.d: the list's IPv4 networks hold it.
         mapped = getattr(ip, "ipv4_mapped", None)
         return any(ip in net or (mapped is not None and mapped in net) for net in self.networks)
+
+
+_MAPPED = ipaddress.ip_network("::ffff:0:0/96")  # IPv4 addresses as an IPv6 socket shows them

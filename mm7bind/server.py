@@ -907,6 +907,19 @@ def _adjust_waitress(server, request_timeout: float, keep_alive: bool = True,
     server.maintenance = maintenance
 
 
+def _as_peer_address(address: str) -> str:
+    """An IP address as the server writes a peer's (waitress compares the two as text): "::1" for
+    "0:0:0:0:0:0:0:1", "10.0.0.1" for "::ffff:10.0.0.1" (an IPv4 peer is never seen mapped). A
+    ValueError for anything else: a host name never matched, and its X-Forwarded-For was ignored."""
+    import ipaddress  # noqa: PLC0415
+
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        raise ValueError(f"trusted_proxy must be an IP address (or *), not {address!r}") from None
+    return str(getattr(ip, "ipv4_mapped", None) or ip)
+
+
 @suggest_keywords
 class EmbeddedServer:
     """The receiver on a socket: `start()` runs it in a background thread, `serve_forever()` in this one.
@@ -936,6 +949,8 @@ class EmbeddedServer:
             raise ValueError("request_timeout must be a positive, finite number of seconds")
         if trusted_proxy is not None and ssl_context is not None:
             raise ValueError("trusted_proxy is for a proxy in front of the server: serving TLS itself, it has none")
+        if trusted_proxy not in (None, "*"):
+            trusted_proxy = _as_peer_address(trusted_proxy)
         # (only from that address is X-Forwarded-For read, and only its last hop: the address the
         # proxy saw, which the allow-list checks; from any other peer the header is dropped)
         proxy = {} if trusted_proxy is None else {

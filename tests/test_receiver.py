@@ -817,6 +817,20 @@ def test_http_level_checks():
     assert post(allow, deliver(), peer="::ffff:127.0.0.1")["status"] == 403
 
 
+def test_an_allow_list_of_one_address_as_text_or_of_ipv4_mapped_networks():
+    """IPAllowList.parse("10.0.0.0/8") read each character as an address (ValueError: '1'...); a
+    network written IPv4-mapped, as a dual-stack server's logs show peers, held no IPv4 peer,
+    which is how the embedded server sees them: every request refused."""
+    assert mm7.auth.IPAllowList.parse("10.0.0.0/8").allows("10.1.2.3")
+    for written in ("::ffff:10.0.0.0/104", "::FFFF:10.1.2.3", "::ffff:a00:0/104"):
+        allow = mm7.auth.IPAllowList.parse([written, "192.0.2.0/24"])
+        assert allow.allows("10.1.2.3") and allow.allows("::ffff:10.1.2.3") and allow.allows("192.0.2.1"), written
+        assert not allow.allows("11.0.0.1") and not allow.allows("::ffff:11.0.0.1") and not allow.allows("::1")
+    assert not mm7.auth.IPAllowList.parse(["::ffff:10.1.2.3"]).allows("10.1.2.4")
+    with pytest.raises(ValueError, match="not-an-address"):
+        mm7.auth.IPAllowList.parse("not-an-address")
+
+
 def test_auth_over_a_real_socket():
     for auth, cls in ((mm7.auth.BasicAuth("mmsc", "pw"), requests.auth.HTTPBasicAuth),
                       (mm7.auth.DigestAuth("mmsc", "pw"), requests.auth.HTTPDigestAuth)):
@@ -979,6 +993,64 @@ def test_basic_credentials_beyond_ascii_from_either_client_and_in_latin_1():
     with FakeServer() as fake, mm7.Client(fake.url, username="sp", password="pässwörd") as client:
         client.submit(mm7.SubmitReq(vaspid="1", recipients=["+8613800000000"]))
     assert fake.requests[0].header("authorization") == "Basic " + base64.b64encode("sp:pässwörd".encode()).decode()
+
+
+def test_basic_credentials_in_gbk_as_china_mobiles_sdk_writes_them():
+    """China Mobile's SDK writes Basic credentials in Java's platform charset, GBK on a Chinese
+    system: a Chinese password was read as UTF-8, else Latin-1, and never matched (a 401 on
+    every request of an SP whose credentials were right)."""
+    import base64
+
+    auth = mm7.auth.BasicAuth("sp", "密码1")
+    for charset in ("utf-8", "gbk", "gb18030"):
+        given = "Basic " + base64.b64encode("sp:密码1".encode(charset)).decode()
+        assert auth.check("POST", "/mm7", given) == (True, False), charset
+    for wrong in ("sp:密码2".encode("gbk"), "sp:密碼1".encode("big5", "replace"), "sp:密码".encode("gbk")):
+        assert auth.check("POST", "/mm7", "Basic " + base64.b64encode(wrong).decode()) == (False, False)
+    h = Recorder()
+    app = mm7.wsgi_app(mm7.Receiver(h, auth=auth))
+    given = "Basic " + base64.b64encode("sp:密码1".encode("gbk")).decode()
+    assert post(app, deliver(), headers={"Authorization": given})["status"] == 200 and len(h.calls) == 1
+    assert mm7.auth.BasicAuth("sp", "p:w").check("POST", "/", "Basic " + base64.b64encode(b"sp:p:w").decode())[0]
+
+
+def test_digest_username_and_realm_with_a_backslash_or_a_quote():
+    """A username DOMAIN\\sp is sent escaped in its quoted string (RFC 7616: a quoted-pair), as
+    our client writes it, and read back as written: every answer was refused. requests writes it
+    unescaped: taken too. A realm with a quote made a challenge no client could read."""
+    auth = mm7.auth.DigestAuth("DOMAIN\\sp", "pw", realm='MM7 "gw"')
+    answer = mm7.auth.DigestAnswer("DOMAIN\\sp", "pw")
+    assert answer.take(auth.challenge()) and answer.challenge["realm"] == 'MM7 "gw"'
+    signed = answer.authorization("POST", "/mm7")
+    assert 'username="DOMAIN\\\\sp"' in signed and 'realm="MM7 \\"gw\\""' in signed
+    assert auth.check("POST", "/mm7", signed) == (True, False)
+    plain = mm7.auth.DigestAuth("DOMAIN\\sp", "pw")
+    h = Recorder()
+    with mm7.serve(mm7.Receiver(h, auth=plain), port=0) as srv:
+        out = mm7.encode(deliver(), transaction_id="bs-1")
+        rsp = requests.post(srv.endpoint, data=out.to_bytes(), headers=out.headers, timeout=10,
+                            auth=requests.auth.HTTPDigestAuth("DOMAIN\\sp", "pw"))
+        assert rsp.status_code == 200
+        with mm7.Client(srv.endpoint, username="DOMAIN\\sp", password="pw", auth="digest", role="mmsc") as c:
+            assert c.send(deliver()).ok
+        with mm7.Client(srv.endpoint, username="DOMAINsp", password="pw", auth="digest", role="mmsc",
+                        retry=mm7.RetryPolicy.never()) as c, pytest.raises(mm7.HTTPStatusError):
+            c.send(deliver())  # (the backslash is no escape to drop: another user)
+    assert len(h.calls) == 2
+
+
+def test_digest_says_stale_only_to_an_answer_right_but_for_its_nonces_age():
+    """RFC 7616 §3.3: stale=true tells a client its credentials are right and only the nonce aged,
+    so it answers again without asking for a password. An aged nonce with a wrong password got it
+    too: the refusal was not said (nor logged) until the client's next answer."""
+    auth = mm7.auth.DigestAuth("mmsc", "pw", nonce_lifetime=60)
+    old = auth._nonce(ts=int(time.time()) - 120)
+    aged = re.sub(r'nonce="[^"]*"', f'nonce="{old}"', auth.challenge())
+    for password, said in (("pw", (False, True)), ("guess", (False, False))):
+        answer = mm7.auth.DigestAnswer("mmsc", password)
+        assert answer.take(aged)
+        assert auth.check("POST", "/mm7", answer.authorization("POST", "/mm7")) == said, password
+        assert auth.check("POST", "/mm7", answer.authorization("POST", "/other")) == (False, False), password
 
 
 def test_a_digest_response_beyond_ascii_is_a_401_not_an_internal_error():
@@ -1300,6 +1372,23 @@ def test_x_forwarded_for_names_the_peer_only_from_the_configured_proxy():
     assert [ctx.peer for _, ctx in h.calls] == ["192.0.2.7"]
     with pytest.raises(ValueError, match="trusted_proxy"):
         mm7.serve(rcv, port=0, trusted_proxy="127.0.0.1", ssl_context=ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
+
+
+def test_a_trusted_proxy_written_otherwise_than_the_server_writes_its_address_is_trusted():
+    """The proxy's address was compared with the peer's as text: written mapped, or IPv6 written
+    in full, it never matched, and every request came from the proxy (all refused by the
+    allow-list, or all let in where it held the proxy)."""
+    h = Recorder()
+    rcv = mm7.Receiver(h, allow=mm7.auth.IPAllowList.parse(["192.0.2.0/24"]))
+    out = mm7.encode(deliver(), transaction_id="xff-2")
+    for host, proxy in (("127.0.0.1", "::ffff:127.0.0.1"), ("::1", "0:0:0:0:0:0:0:1"), ("::1", "::1 ")):
+        with mm7.serve(rcv, host=host, port=0, trusted_proxy=proxy) as srv:
+            rsp = requests.post(f"http://{'[::1]' if ':' in host else host}:{srv.port}/mm7", data=out.to_bytes(),
+                                timeout=10, headers={**out.headers, "X-Forwarded-For": "192.0.2.8"})
+            assert rsp.status_code == 200, proxy
+    assert [ctx.peer for _, ctx in h.calls] == ["192.0.2.8"] * 3
+    with pytest.raises(ValueError, match="trusted_proxy must be an IP address"):
+        mm7.serve(rcv, port=0, trusted_proxy="proxy.example")
 
 
 def test_a_tls_server_takes_a_new_context_for_the_connections_after(tmp_path):
