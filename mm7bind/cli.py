@@ -1784,7 +1784,10 @@ def cmd_store_show(args: argparse.Namespace) -> int:
     print(_json(out, indent=2))
     if args.extract and undecodable is not None:  # (a script asking for the files must not find them
         # silently missing; --raw writes its bytes all the same)
-        print(f"mm7bind store show: #{rec.id} cannot be decoded ({undecodable}): nothing extracted",
+        from .display import printable  # noqa: PLC0415
+
+        # (the error quotes what the MMSC sent: its escape sequences are not the terminal's)
+        print(f"mm7bind store show: #{rec.id} cannot be decoded ({printable(undecodable)}): nothing extracted",
               file=sys.stderr)
         return EXIT_REFUSED
     return EXIT_OK
