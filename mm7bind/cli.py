@@ -2072,6 +2072,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             raise ValueError("--username and --password go together")
         if args.vasp_key is not None and args.vasp_cert is None:
             raise ValueError("--vasp-key goes with --vasp-cert")
+        if args.mo_text is not None and not args.vasp_url:  # (else a thread's traceback once --mo-after passed)
+            raise ValueError(f"--mo-text sends an MO to the VASP: give --vasp-url too (`mm7bind serve` receives at "
+                             f"{_serve_default_url()} unless configured otherwise)")
         auth = None
         if args.username is not None:  # what the VASP must present, as a carrier's MMSC would ask
             auth = (DigestAuth(args.username, args.password, qop=args.digest_qop) if args.auth == "digest"
