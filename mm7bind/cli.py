@@ -1785,7 +1785,10 @@ def cmd_store_show(args: argparse.Namespace) -> int:
     print(_json(out, indent=2))
     if args.extract and undecodable is not None:  # (a script asking for the files must not find them
         # silently missing; --raw writes its bytes all the same)
-        print(f"mm7bind store show: #{rec.id} cannot be decoded ({undecodable}): nothing extracted",
+        from .display import printable  # noqa: PLC0415
+
+        # (the error quotes what the MMSC sent: its escape sequences are not the terminal's)
+        print(f"mm7bind store show: #{rec.id} cannot be decoded ({printable(undecodable)}): nothing extracted",
               file=sys.stderr)
         return EXIT_REFUSED
     return EXIT_OK
@@ -2083,6 +2086,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             raise ValueError("--username and --password go together")
         if args.vasp_key is not None and args.vasp_cert is None:
             raise ValueError("--vasp-key goes with --vasp-cert")
+        if args.mo_text is not None and not args.vasp_url:  # (else a thread's traceback once --mo-after passed)
+            raise ValueError(f"--mo-text sends an MO to the VASP: give --vasp-url too (`mm7bind serve` receives at "
+                             f"{_serve_default_url()} unless configured otherwise)")
         auth = None
         if args.username is not None:  # what the VASP must present, as a carrier's MMSC would ask
             auth = (DigestAuth(args.username, args.password, qop=args.digest_qop) if args.auth == "digest"

@@ -453,11 +453,11 @@ def _files_frames(paths, first: list[str], notes: list[str], files: list[tuple[i
 
 def _numbered(frames, before: int):
     """A file's frames numbered on from the `before` packets of the files before it; the count of
-    packets so far."""
+    packets so far (the highest number: files joined with cat in it may come in another order)."""
     number = before
     for local, *rest in frames:
-        number = before + local
-        yield number, *rest
+        number = max(number, before + local)
+        yield before + local, *rest
     return number
 
 

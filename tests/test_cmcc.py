@@ -2091,12 +2091,14 @@ def test_connection_counts_below_one_are_said(tmp_path):
 
 
 @pytest.mark.parametrize("address", ["10.0.0.1,10.0.0.2", "10.0.0.1:8080/", "10.0.0.1:", "10.0.0.1:abc",
-                                     "10.0.0.1:70000", "10.0.0.1 8080", "mmsc/mm7"])
+                                     "10.0.0.1:70000", "10.0.0.1:0", "10.0.0.1 8080", "mmsc/mm7"])
 def test_an_mmsc_address_that_is_none_is_said_when_read(tmp_path, address):
     """An mmscIP that is no host[:port] failed at every send of the SDK (its port parsed as a number,
-    its host looked up); here it made a URL that failed or posted to another path ("//mm7")."""
+    its host looked up); here it made a URL that failed or posted to another path ("//mm7"). Said
+    once, by its name in the file: a port no connection can go to was said again of the URL made of
+    it, as mmsc.urls, a setting the file does not have."""
     _, problems = read_cmcc(mm7config(tmp_path, mmscIP=[address]))
-    assert [p.level for p in problems if p.where.endswith(":mmscIP")] == ["error"]
+    assert [(p.level, p.where) for p in problems if p.level == "error"] == [("error", "mm7Config.xml:mmscIP")]
 
 
 def test_mmsc_addresses_as_the_sdk_took_them(tmp_path):

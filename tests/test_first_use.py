@@ -350,3 +350,16 @@ def test_a_send_to_the_simulators_address_that_never_answers_is_not_told_nothing
         assert "nothing listens" not in said and "nothing answered at the simulator's address" in said, said
         assert "firewall" in said and said.count("nothing answered") == 1, said
     assert err.rstrip().endswith("(no connection within 0.3 s (connect_timeout))"), err  # (the cause last)
+
+
+def test_simulate_asked_to_send_an_mo_without_a_vasp_url_says_so_before_it_starts(capsys):
+    """`mm7bind simulate --mo-text hi` without --vasp-url started, then printed a thread's traceback
+    (RuntimeError: no VASP URL configured) once --mo-after had passed, and ran on as if nothing had
+    happened: the MO it was asked for could never go. A usage error, naming the option and where
+    `mm7bind serve` receives by default."""
+    from mm7bind.cli import main
+
+    assert main(["simulate", "--port", "0", "--mo-text", "hi"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == ("mm7bind simulate: --mo-text sends an MO to the VASP: give --vasp-url too (`mm7bind "
+                                 "serve` receives at http://127.0.0.1:8080/mm7 unless configured otherwise)\n"), err

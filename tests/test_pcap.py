@@ -1770,3 +1770,23 @@ def test_a_bogus_timestamp_does_not_keep_its_connection_from_being_read_when_don
     long.send(False, response, 700)
     packets = [*long.packets[:3], *short.packets, *long.packets[3:]]
     assert [m.connection for m in CaptureStream(pcap(packets))] == [2, 2, 1, 1]
+
+
+def test_several_files_one_of_them_joined_with_cat_out_of_time_order_are_numbered_on(tmp_path):
+    """Several files read as one, one of them files joined with cat out of time order (read in
+    time order, its packets keeping their numbers): the next file was numbered on from the last
+    packet read, not from the file's count of packets, and a message of the first file was said
+    to begin in a packet of the next."""
+    from mm7bind.pcap import CaptureStream, in_capture_order
+
+    older = conversation(Flow(client=("10.0.0.1", 40001), time=1764000000.0))
+    newer = conversation(Flow(client=("10.0.0.1", 40002), time=1764000060.0))
+    later = conversation(Flow(client=("10.0.0.1", 40003), time=1764000600.0))
+    a, b = str(tmp_path / "a.pcap"), str(tmp_path / "b.pcap")
+    (tmp_path / "a.pcap").write_bytes(pcap(newer.packets) + pcap(older.packets))
+    (tmp_path / "b.pcap").write_bytes(pcap(later.packets))
+    stream = CaptureStream([a, b])
+    messages = in_capture_order(list(stream))
+    assert [(m.source, m.file, m.packet) for m in messages if m.start_line.startswith("POST")] == [
+        ("10.0.0.1:40001", a, len(newer.packets) + 4), ("10.0.0.1:40002", a, 4), ("10.0.0.1:40003", b, 4)], \
+        stream.notes

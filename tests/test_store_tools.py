@@ -1240,6 +1240,23 @@ def test_store_show_says_it_extracted_nothing_from_a_message_it_cannot_decode(tm
     assert (tmp_path / "raw.http").read_bytes().endswith(b"\r\n\r\n--b\r\nnot mime at all")
 
 
+def test_store_show_says_why_it_cannot_decode_without_the_stored_bytes_driving_the_terminal(tmp_path, capsys):
+    """What a stored body that does not decode is said to lack quotes what the MMSC sent (here its
+    Content-Type): an escape sequence in it reached the terminal on stderr as it was."""
+    from mm7bind.cli import main
+
+    db = tmp_path / "vasp.db"
+    store = SqliteStore(db)
+    store.accept(kind="DeliverReq", transaction_id="u-1", message_id=None, recipient=None, status=None,
+                 peer="127.0.0.1", content_type="text/\x1b[2Jxml", body=b"x", tid_key="u-1", report_key=None,
+                 path="/mm7")
+    store.close()
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{db}"\n', encoding="utf-8")
+    code = main(["store", "show", "1", "--extract", str(tmp_path / "parts"), "--config", str(tmp_path / "cfg.toml")])
+    err = capsys.readouterr().err
+    assert code == 1 and "\x1b" not in err and "text/\\x1b[2jxml" in err, err
+
+
 def test_a_store_whose_lock_file_this_user_cannot_take_is_read_read_only(tmp_path, monkeypatch, capsys):
     """The lock file is made 0600 by the store's first user (serve): another user of the group,
     who may write the file itself, could not open the store at all, not even to list it."""

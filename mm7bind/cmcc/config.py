@@ -19,6 +19,7 @@ from lxml import etree
 
 from ..auth import QOPS
 from ..config import Config, ConfigError, Problem, check, usable
+from ..display import shown_url
 from ..envelope import charset_label
 from ..errors import DecodeError
 from ..hints import did_you_mean
@@ -219,11 +220,13 @@ def read(path: str | Path | None, conn_path: str | Path | None = None,
     ips = [_port_as_java_read_it(ip, where, problems) for ip in get["mmscIP"]]
     if not ips:
         problems.append(Problem("error", f"{where}:mmscIP", "no MMSC address (mmscIP) given"))
+    not_addresses = []  # (said here, by the file's name: not again of the URLs made of them)
     for ip in ips:
         # ip or host, :port optional (the SDK split it at the colon and dialled it): anything else
         # failed there at every send, and here made a URL that fails or posts to another path
         if ip and "://" not in ip and not _is_host_and_port(ip):  # (an empty one: check() says it)
             problems.append(Problem("error", f"{where}:mmscIP", f"{ip!r} is no address (ip or host, :port optional)"))
+            not_addresses.append(ip)
     path_part = str(get["mmscURL"]).strip() or "/"
     if "://" in path_part:
         # The SDK wrote it as the request-URI, absolute form, on a connection to mmscIP: the MMSC
@@ -241,6 +244,7 @@ def read(path: str | Path | None, conn_path: str | Path | None = None,
         path_part = "/" + path_part
     # Plain http, as the SDK always spoke; an mmscIP written as a URL keeps its own scheme (https).
     m.urls = [f"{ip}{path_part}" if "://" in ip else f"http://{ip}{path_part}" for ip in ips]
+    said_urls = [repr(shown_url(f"http://{ip}{path_part}")) for ip in not_addresses]
     if get["UseSSL"]:
         problems.append(Problem("warning", f"{where}:UseSSL",
                                 "true is ignored, as in the SDK (it always used plain http); for TLS write mmscIP as "
@@ -363,7 +367,8 @@ def read(path: str | Path | None, conn_path: str | Path | None = None,
     # what `MM7Config.get` says of them is what is used (mm7bind's own defaults are 10 and 4).
     m.pool_size = max(1, int(c.get("MaxKeepAliveRequests", CONN_KEYS["MaxKeepAliveRequests"][1])))
     r.threads = max(1, int(c.get("ServerMaxKeepAlive", CONN_KEYS["ServerMaxKeepAlive"][1])))
-    problems += [p for p in check(cfg) if not (log_folder_missing and p.where == "logging.file")]
+    problems += [p for p in check(cfg) if not (log_folder_missing and p.where == "logging.file")
+                 and not (p.where == "mmsc.urls" and any(url in p.message for url in said_urls))]
     return cfg, problems
 
 
