@@ -133,11 +133,8 @@ _CHECKED_AT_THE_END = pytest.StashKey[Any]()
 _DUE_SOON = 1.0
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item):
-    # Checked here, after the test's body and before any fixture's teardown: the mm7_receiver of the
-    # test, set up after the simulator, is stopped before it, and reports due then found no one.
-    result = yield  # (a test that failed raised here: its own failure is what it says)
+def _check_all_taken(item) -> None:
+    """The end-of-test check of a test whose simulator has assert_all_taken."""
     sim = item.stash.get(_CHECKED_AT_THE_END, None)
     if sim is not None:
         from .simulator import _not_taken_said  # noqa: PLC0415
@@ -150,7 +147,30 @@ def pytest_runtest_call(item):
         if left:
             raise AssertionError("assert_all_taken: " + _not_taken_said(
                 left, "a test meaning it to refuse them is marked mm7_simulator(assert_all_taken=False)"))
-    return result
+
+
+# Checked in pytest_runtest_call, after the test's body and before any fixture's teardown: the
+# mm7_receiver of the test, set up after the simulator, is stopped before it, and reports due then
+# found no one. The plugin loads in every project where mm7bind is installed, whatever its pytest:
+# a new-style wrapper needs pluggy 1.2 (pytest 8); with an older one (pytest 7) the old style, whose
+# exception after the yield fails the test there, is used, rather than failing the whole run.
+try:
+    _new_style_wrapper = pytest.hookimpl(wrapper=True)
+except TypeError:
+    _new_style_wrapper = None
+
+if _new_style_wrapper is not None:
+    @_new_style_wrapper
+    def pytest_runtest_call(item):
+        result = yield  # (a test that failed raised here: its own failure is what it says)
+        _check_all_taken(item)
+        return result
+else:  # pragma: no cover (pluggy < 1.2)
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(item):
+        outcome = yield
+        if outcome.excinfo is None:
+            _check_all_taken(item)
 
 
 @pytest.fixture
