@@ -2295,6 +2295,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run(out=sys.stdout)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, saying what can be chosen where its words leave it out: a command or action
+    missing (`mm7bind store`: the metavar hid the list) names them, and one mistyped (`mm7bind sned`)
+    names the nearest. The parsers of commands and actions are of this class too (add_subparsers)."""
+
+    def _check_value(self, action: argparse.Action, value) -> None:
+        try:
+            super()._check_value(action, value)
+        except argparse.ArgumentError as exc:
+            import difflib  # noqa: PLC0415
+
+            near = difflib.get_close_matches(str(value), [str(c) for c in action.choices or ()], n=1, cutoff=0.6)
+            if not near:
+                raise
+            listed = ", ".join(map(str, action.choices))
+            raise argparse.ArgumentError(
+                action, f"invalid choice: {value!r}: did you mean '{near[0]}'? (choose from {listed})") from None
+
+    def error(self, message: str) -> None:
+        subs = next((a for a in self._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if subs is not None and message.startswith("the following arguments are required:") \
+                and subs.metavar in message.split(":", 1)[1].replace(",", " ").split():
+            message += (f" (one of: {', '.join(subs.choices)}; `{self.prog} --help` says what each does)")
+        super().error(message)
+
+
 class _ServeHelp(argparse.HelpFormatter):
     """serve --help (and simulate's, naming where serve receives) with the configuration's [receiver]
     defaults, read when the help is shown: parsing any command line need not import the configuration."""
@@ -2309,7 +2335,7 @@ class _ServeHelp(argparse.HelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mm7bind", description="MM7 (3GPP TS 23.140) toolkit for VASPs")
+    parser = _Parser(prog="mm7bind", description="MM7 (3GPP TS 23.140) toolkit for VASPs")
     parser.add_argument("--version", action="version", version=f"mm7bind {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -161,6 +161,28 @@ def test_usage_errors():
     assert proc.returncode == 2
 
 
+def test_a_missing_command_or_action_is_said_with_the_ones_to_choose_from():
+    """`mm7bind store` said only "the following arguments are required: ACTION": the metavar hid
+    the list argparse would have shown, and the user was left to run --help."""
+    for argv, listed in (([], "demo, send, serve, "), (["store"], "inbox, show, sent, outbox, requeue, purge, check"),
+                         (["config"], "one of: check;")):
+        proc = cli(*argv)
+        err = proc.stderr.decode()
+        assert proc.returncode == 2 and "the following arguments are required:" in err and listed in err, err
+        assert f"`{' '.join(['mm7bind', *argv])} --help` says what each does" in err, err
+
+
+def test_a_mistyped_command_action_or_choice_is_said_with_the_nearest():
+    for argv, said in ((["sned"], "invalid choice: 'sned': did you mean 'send'?"),
+                       (["store", "inbx"], "invalid choice: 'inbx': did you mean 'inbox'?"),
+                       (["store", "inbox", "--state", "faild"], "invalid choice: 'faild': did you mean 'failed'?")):
+        proc = cli(*argv)
+        assert proc.returncode == 2 and said in proc.stderr.decode(), proc.stderr
+    proc = cli("xyzzy")  # (nothing near: the list alone)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and "invalid choice: 'xyzzy'" in err and "did you mean" not in err and "send" in err
+
+
 def test_a_mistyped_option_is_said_by_its_command_with_the_commands_usage():
     """`send --too 1` got the top level's usage (the list of commands) and "mm7bind: error": the
     command given says it, with its own options."""
