@@ -275,24 +275,46 @@ def cmd_versions(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _expand(paths: list[str]) -> list[str]:
+def _expand(paths: list[str], folder_of: dict[str, str] | None = None) -> list[str]:
     """Files as given; a directory stands for the files in it and below (hidden ones left out), or
-    for itself when it has none (said unreadable: checking nothing is no success)."""
+    for itself when it has none (said unreadable: checking nothing is no success). `folder_of`, if
+    given, gets the directory each file found so came from."""
     out = []
     for path in paths:
         p = Path(path)
         if path != "-" and p.is_dir():
-            out += sorted(str(f) for f in p.rglob("*")
-                          if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)) or [path]
+            found = sorted(str(f) for f in p.rglob("*")
+                           if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts))
+            if folder_of is not None:
+                folder_of.update(dict.fromkeys(found, path))
+            out += found or [path]
         else:
             out.append(path)
     return out
 
 
-def _validated(path: str, lenient: bool) -> list[dict]:
+# What any MM7 message, MIME body or HTTP capture has at a line's start within its first bytes: a
+# tag (or one escaped as in HTML), a MIME boundary (a line of dashes alone is a Markdown rule), a
+# MIME or SOAP header, an HTTP start line (some samples lose its spaces: "POST/mm7HTTP/1.1")
+_MESSAGE_LIKE = re.compile(rb"^[ \t]*(?:<|&lt;|--+[^-\s]|(?:content-type|content-id|mime-version|soapaction)[ \t]*:"
+                           rb"|(?:post|put|get)[ \t]*/|http/\d)", re.IGNORECASE | re.MULTILINE)
+
+
+def _message_like(data: bytes) -> bool:
+    """Whether a file may be an MM7 message, MIME body or HTTP capture (a file read whole: a packet
+    capture and a compressed file are told by their magic before). Notes, READMEs and extracted
+    images in a folder of captures are not; UTF-16 text is read as its ASCII."""
+    head = data[:8192].replace(b"\x00", b"")
+    for bom in (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"):
+        head = head.removeprefix(bom)
+    return _MESSAGE_LIKE.search(head) is not None
+
+
+def _validated(path: str, lenient: bool, skip_unlike: bool = False) -> list[dict]:
     """What validate finds in one file, for each message in it (one, or a packet capture's): its
     result (valid, accepted, invalid, unreadable), the message's type and version when it was
-    read, the deviations, or the error."""
+    read, the deviations, or the error. With `skip_unlike` (a file found in a folder), one that is
+    no message at all (_message_like) is "skipped", its error saying why."""
     from .pcap import is_packet_capture  # noqa: PLC0415
 
     out = {"path": path, "result": "unreadable", "message_type": None, "version": None, "deviations": [],
@@ -306,6 +328,9 @@ def _validated(path: str, lenient: bool) -> list[dict]:
     except DecodeError as exc:
         return [out | {"error": str(exc)}]
     if file is None and not is_packet_capture(data):
+        if skip_unlike and not _message_like(data):
+            return [out | {"result": "skipped",
+                           "error": "not an MM7 message, MIME body, HTTP capture or packet capture by its first bytes"}]
         try:
             env, _, _, _ = _decode_capture(data, strict=not lenient)
         except DecodeError as exc:
@@ -405,13 +430,14 @@ def _captured(msg: CapturedMessage) -> dict:
         "time": msg.time.isoformat() if msg.time else None, "start_line": msg.start_line}
 
 
-def cmd_validate(args: argparse.Namespace) -> int:
-    from .display import printable  # noqa: PLC0415
-    from .jsonable import deviation_json  # noqa: PLC0415
-    from .validation import without_namespaces  # noqa: PLC0415
-
-    worst, found = EXIT_OK, []
-    paths = _expand(args.paths)
+def _validations(given: list[str], lenient: bool):
+    """validate's results, file by file (each a list: a packet capture's messages), as they are
+    found: a big folder shows progress."""
+    folder_of: dict[str, str] = {}
+    paths = _expand(given, folder_of)
+    # (a file named is checked whatever it holds; in a folder, notes, READMEs and extracted images
+    # beside the captures are skipped, but a folder of nothing else had nothing checked: no success)
+    checked = dict.fromkeys(folder_of.values(), False)
     # Several packet captures are read as one (a ring buffer's files: a connection spanning two is
     # read whole), where the first of them comes
     captures = list(dict.fromkeys(_captures_among(paths))) if len(paths) > 1 else []
@@ -423,9 +449,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
             joined = True
             out = {"path": path, "result": "unreadable", "message_type": None, "version": None, "deviations": [],
                    "error": None}
-            results = _validated_capture(out, captures, path, args.lenient)
-        else:
-            results = _validated(path, args.lenient)
+            checked |= {folder_of[c]: True for c in captures if c in folder_of}
+            yield _validated_capture(out, captures, path, lenient)
+            continue
+        results = _validated(path, lenient, skip_unlike=path in folder_of)
+        if path in folder_of and any(f["result"] != "skipped" for f in results):
+            checked[folder_of[path]] = True
+        yield results
+    for folder in (f for f, any_checked in checked.items() if not any_checked):
+        skipped = sum(f == folder for f in folder_of.values())
+        yield [{"path": folder, "result": "unreadable", "message_type": None, "version": None, "deviations": [],
+                "error": f"a folder with no MM7 message or capture in it ({skipped} file(s) skipped)"}]
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .display import printable  # noqa: PLC0415
+    from .jsonable import deviation_json  # noqa: PLC0415
+    from .validation import without_namespaces  # noqa: PLC0415
+
+    worst, found = EXIT_OK, []
+    for results in _validations(args.paths, args.lenient):
         for f in results:
             worst = max(worst, {"unreadable": EXIT_UNREADABLE, "invalid": EXIT_INVALID}.get(f["result"], EXIT_OK))
             if args.json:
@@ -440,6 +483,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             # (errors and deviations quote what the file holds: no escape sequence reaches the terminal)
             if f["result"] == "unreadable":  # (each file as it is read: a big folder shows progress)
                 print(f"{where}: unreadable: {printable(f['error'])}")
+            elif f["result"] == "skipped":
+                print(f"{where}: skipped: {f['error']}")
             elif f["result"] == "invalid":
                 print(f"{where}: INVALID" + (f" ({f['message_type']}, {f['version']})" if f["message_type"] else ""))
             elif f["result"] == "accepted":
@@ -2616,10 +2661,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check messages against their schema version")
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="SOAP XML, MIME bodies, raw HTTP captures or packet captures (pcap, pcapng: each "
-                        "HTTP message in them); a directory: every file in it ('-' for stdin)")
+                        "HTTP message in them); a directory: every file in it, those that are no message at all (notes, "
+                        "READMEs, images) skipped ('-' for stdin)")
     p.add_argument("--lenient", action="store_true", help="accept tolerated deviations and list them")
     p.add_argument("--json", action="store_true", help="a JSON list: each file's path, result (valid, accepted, "
-                   "invalid, unreadable), message_type, version, deviations or error (and a packet capture's "
+                   "invalid, unreadable, skipped), message_type, version, deviations or error (and a packet capture's "
                    "messages their capture: file, packet, connection, from, to, time, start_line)")
     p.set_defaults(func=cmd_validate)
 

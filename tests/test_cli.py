@@ -248,6 +248,42 @@ def test_validate_a_directory(tmp_path):
     assert proc.returncode == 0 and b"\x1b" not in proc.stdout and b"\\x1b]0;x\\x07.xml: valid" in proc.stdout
 
 
+def test_validate_a_folder_skips_what_is_no_message_and_fails_what_is_one_unread(tmp_path):
+    """A samples folder's INDEX.md, README and notes counted as unreadable files: exit 2 on a folder
+    whose every message was valid."""
+    good = mm7.encode_envelope(mm7.CancelRsp(), transaction_id="t", version="REL-6-MM7-1-2")
+    caps = tmp_path / "caps"
+    caps.mkdir()
+    (caps / "a.xml").write_bytes(good)
+    (caps / "INDEX.md").write_text("# Samples\n\n---\n\n| file | from |\n|---|---|\n| a.xml | an MMSC |\n")
+    (caps / "README").write_text("Captured on the test MMSC, 2026-11-02.\n-- ops\n")
+    (caps / "pic.gif").write_bytes(b"GIF89a" + bytes(range(256)))  # (an attachment inspect --extract wrote)
+    proc = cli("validate", str(caps))
+    out = proc.stdout.decode()
+    assert proc.returncode == 0, out
+    assert f"{caps / 'a.xml'}: valid (CancelRsp, REL-6-MM7-1-2)" in out
+    assert all(f"{caps / name}: skipped: not an MM7 message" in out for name in ("INDEX.md", "README", "pic.gif")), out
+    by_path = {f["path"]: f["result"] for f in json.loads(cli("validate", "--json", str(caps)).stdout)}
+    assert by_path == {str(caps / "a.xml"): "valid", str(caps / "INDEX.md"): "skipped",
+                       str(caps / "README"): "skipped", str(caps / "pic.gif"): "skipped"}
+    # What looks like a message, an HTTP capture, MIME or XML (UTF-16 too), fails as unreadable all the same
+    for name, data in (("cut.txt", b"POST /mm7 HTTP/1.1\r\nContent-Type: text/xml\r\n\r\n<env:Enve"),
+                       ("body.mime", b"\r\n--b1\r\nContent-Type: text/xml\r\n\r\n<x/>\r\n"),
+                       ("wide.xml", "\ufeff<broken".encode("utf-16-le"))):
+        (caps / name).write_bytes(data)
+        proc = cli("validate", str(caps))
+        assert proc.returncode == 2 and f"{caps / name}: unreadable: " in proc.stdout.decode(), proc.stdout
+        (caps / name).unlink()
+    # A file named is checked whatever it holds
+    proc = cli("validate", str(caps / "INDEX.md"))
+    assert proc.returncode == 2 and "INDEX.md: unreadable: " in proc.stdout.decode()
+    # A folder of nothing but notes had nothing checked: no success
+    (caps / "a.xml").unlink()
+    proc = cli("validate", str(caps))
+    assert proc.returncode == 2 and proc.stdout.decode().rstrip().endswith(
+        f"{caps}: unreadable: a folder with no MM7 message or capture in it (3 file(s) skipped)"), proc.stdout
+
+
 def test_python_dash_m_mm7bind_runs_the_command():
     proc = subprocess.run([sys.executable, "-m", "mm7bind", "versions", "--json"], capture_output=True, check=False)
     assert proc.returncode == 0, proc.stderr
