@@ -2124,6 +2124,18 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             if not eq or not recipient:
                 raise ValueError(f"--recipient-status takes RECIPIENT=STATUS, not {item!r}")
             recipient_status[recipient] = status
+        if args.mo_version is not None:  # (checked now: the MO goes later, from a thread, unseen if refused then)
+            from . import versions  # noqa: PLC0415
+
+            if args.mo_text is None:
+                raise ValueError("--mo-version goes with --mo-text")
+            try:
+                args.mo_version = versions.get(args.mo_version).name
+            except KeyError as exc:
+                raise ValueError(f"--mo-version: {exc.args[0]}") from None
+            if args.dialect != "standard":  # (as Simulator.deliver refuses it)
+                raise ValueError(f"--mo-version: the {args.dialect} dialect sends its MO in its own version: a "
+                                 "version is chosen in the standard dialect alone")
         config = SimulatorConfig(
             host=args.host, port=args.port, dialect=args.dialect, strict=args.strict, vasp_url=args.vasp_url,
             report_status=args.report_status, recipient_status=recipient_status, report_delay=args.report_delay,
@@ -2160,7 +2172,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         if args.mo_text is not None:
             def later() -> None:
                 time.sleep(args.mo_after)
-                sim.deliver(args.mo_from, [args.mo_to], args.mo_subject, text=args.mo_text)
+                sim.deliver(args.mo_from, [args.mo_to], args.mo_subject, text=args.mo_text, version=args.mo_version)
             threading.Thread(target=later, daemon=True).start()
         signals.wait()
     finally:
@@ -2597,6 +2609,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mo-from", default="+8613800138000", metavar="N", help="its sender (default %(default)s)")
     p.add_argument("--mo-to", default="1065888", metavar="N", help="its recipient (default %(default)s)")
     p.add_argument("--mo-subject", default=None, metavar="S", help="the Subject of the MO message (none by default)")
+    p.add_argument("--mo-version", metavar="NAME",
+                   help="the schema version it goes in, e.g. REL-5-MM7-1-2, as mm7bind mo --version (default: the "
+                        "dialect's; the standard dialect's REL-6-MM7-1-4)")
     p.add_argument("--mo-after", type=_delay, default=1.0, metavar="SECONDS",
                    help="how long after start it is sent (default %(default)s)")
     p.add_argument("--verbose", "-v", action="store_true", help="debug logging")
