@@ -2355,12 +2355,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
 class _Parser(argparse.ArgumentParser):
     """argparse's parser, saying what can be chosen where its words leave it out: a command or action
     missing (`mm7bind store`: the metavar hid the list) names them, and one mistyped (`mm7bind sned`)
-    names the nearest. The parsers of commands and actions are of this class too (add_subparsers)."""
+    names the nearest. The parsers of commands and actions are of this class too (add_subparsers).
+    `examples`: command lines shown at the end of --help as written (argparse would rewrap them)."""
+
+    def __init__(self, *args, examples: tuple[str, ...] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.examples = examples
+
+    def format_help(self) -> str:
+        text = super().format_help()
+        if self.examples:
+            text += "\nexamples:\n" + "".join(f"  {line}\n" for line in self.examples)
+        return text
 
     def _check_value(self, action: argparse.Action, value) -> None:
         try:
             super()._check_value(action, value)
-        except argparse.ArgumentError as exc:
+        except argparse.ArgumentError:
             import difflib  # noqa: PLC0415
 
             near = difflib.get_close_matches(str(value), [str(c) for c in action.choices or ()], n=1, cutoff=0.6)
@@ -2406,6 +2417,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("send", help="send a multimedia message (SubmitReq) to one or many recipients",
+                       examples=("mm7bind send --to +8613800138000 --subject Hello --text 'Hi there' --attach pic.jpg",
+                                 "mm7bind send -c mm7bind.toml --to-file numbers.csv --tag nov-promo --text 'Offer'  "
+                                 "# run again: resumes",
+                                 "mm7bind send --mmsc https://mmsc.example/mm7 --version REL-5-MM7-1-2 --to 13800138000 "
+                                 "--text hi --delivery-report"),
                        description="Send a SubmitReq to the MMSC of --mmsc or the configuration ([mmsc] urls; "
                                    "without either, the simulator's default http://127.0.0.1:9090/mm7).")
     with_config(p)
@@ -2453,7 +2469,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "([store] keep_days).")
     with_config(p)
     p.add_argument("--host", help="address to listen on (else [receiver] host; default {receiver.host})")
-    p.add_argument("--port", type=_port, help="(else [receiver] port; default {receiver.port})")
+    p.add_argument("--port", type=_port, help="port to listen on (0: one the system picks; else [receiver] port; "
+                   "default {receiver.port})")
     p.add_argument("--out", metavar="DIR", help="where received messages and content are written "
                                                 "(else [receiver] out_dir; default {receiver.out_dir})")
     p.add_argument("--handler", metavar="MODULE:OBJECT", help="your own handler instead of saving to --out")
@@ -2539,6 +2556,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_store_check)
 
     p = sub.add_parser("simulate", help="run a fake MMSC on loopback", formatter_class=_ServeHelp,
+                       examples=("mm7bind simulate --vasp-url http://127.0.0.1:8080/mm7",
+                                 "mm7bind simulate --dialect cmcc --port 9090 --vasp-url http://127.0.0.1:8080/mm7 "
+                                 "--mo-text 'hello' --mo-after 2",
+                                 "mm7bind simulate --report-status Rejected --recipient-status +8613800138001=Expired"),
                        description="A fake MMSC: takes SubmitReq, CancelReq, ReplaceReq and the extended ones, "
                                    "answers in the dialect, sends delivery reports and read replies to --vasp-url, "
                                    "MO on request (POST /control/deliver, or `mm7bind mo`). Under /control/ a test "
@@ -2547,8 +2568,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "a delivery report or read reply now (report, read) or one sent "
                                    "before again (resend), lists what came (messages, received), says it is "
                                    "up (health) and forgets it all (reset).")
-    p.add_argument("--host", default="127.0.0.1", help="(default %(default)s)")
-    p.add_argument("--port", type=_port, default=9090, help="(default %(default)s)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    p.add_argument("--port", type=_port, default=9090,
+                   help="port to listen on (0: one the system picks; default %(default)s)")
     p.add_argument("--dialect", default="standard", help="standard, cmcc, cmcc-sdk or mbuni (default %(default)s)")
     p.add_argument("--strict", action="store_true", help="refuse messages that deviate from their schema")
     p.add_argument("--no-quirks", action="store_true",
@@ -2617,7 +2639,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     p.set_defaults(func=cmd_simulate)
 
-    p = sub.add_parser("mo", help="make a running simulator send an MO message (DeliverReq)")
+    p = sub.add_parser("mo", help="make a running simulator send an MO message (DeliverReq)",
+                       examples=("mm7bind mo --text 'TD'",
+                                 "mm7bind mo --from +8613800138001 --to 1065888 --text hi --version REL-5-MM7-1-2"))
     p.add_argument("--simulator", default="http://127.0.0.1:9090", metavar="URL", type=_http_url,
                    help="the simulator (default %(default)s)")
     p.add_argument("--from", dest="sender", default="+8613800138000", metavar="N",
@@ -2643,7 +2667,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "request's version, its TransactionID echoed, nothing tolerated. The requests are "
                                    "real to the VASP (its handler runs): use a test instance.")
     p.add_argument("url", metavar="URL", type=_http_url, help="the VASP's MM7 endpoint")
-    p.add_argument("--version", action="append", metavar="VERSION",
+    p.add_argument("--version", action="append", metavar="NAME",
                    help="only this schema version, e.g. REL-5-MM7-1-2 (repeatable; default: every one)")
     p.add_argument("--operation", action="append", choices=("deliver", "report", "read-reply"),
                    help="only this operation (repeatable; default: all three)")
@@ -2666,14 +2690,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("versions", help="list the MM7 schema versions")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--json", action="store_true", help="a JSON list, one object a version")
     p.set_defaults(func=cmd_versions)
 
     p = sub.add_parser("version", help="print mm7bind's version, the China Mobile API version it sends and the "
                        "schema versions")
     p.set_defaults(func=cmd_version)
 
-    p = sub.add_parser("validate", help="check messages against their schema version")
+    p = sub.add_parser("validate", help="check messages against their schema version",
+                       examples=("mm7bind validate submit.xml", "mm7bind validate --lenient captures/",
+                                 "mm7bind validate --json mm7.pcap  # tcpdump -w's, each HTTP message in it"))
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="SOAP XML, MIME bodies, raw HTTP captures or packet captures (pcap, pcapng: each "
                         "HTTP message in them); a directory: every file in it, those that are no message at all (notes, "

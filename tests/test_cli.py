@@ -406,3 +406,25 @@ def test_every_option_and_argument_of_every_command_says_what_it_is():
                 yield " ".join(words), action.option_strings or action.dest
 
     assert list(bare(build_parser(), ["mm7bind"])) == []
+
+
+def test_the_examples_in_the_help_run_as_written():
+    """send, simulate, mo and validate --help end with command lines to start from (as written: not
+    rewrapped), each of which the command takes."""
+    import argparse
+    import shlex
+
+    from mm7bind.cli import build_parser
+
+    parser = build_parser()
+    [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    shown = {}
+    for name, sub in commands.choices.items():
+        for line in sub.examples:
+            shown.setdefault(name, []).append(line)
+            assert f"\n  {line}\n" in "\n" + sub.format_help().split("\nexamples:\n", 1)[1]
+            words = shlex.split(line, comments=True)
+            assert words[:2] == ["mm7bind", name], line
+            parser.parse_args(words[1:])  # (a usage error: SystemExit)
+    assert {"send", "simulate", "mo", "validate"} <= set(shown), shown
+
