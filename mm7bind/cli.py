@@ -2759,7 +2759,14 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         # (argparse leaves them to the top level, whose usage lists commands, not the options of
         # the one given: `send --too 1` would not show send's)
-        _command_parser(parser, args).error(f"unrecognized arguments: {' '.join(unknown)}")
+        command = _command_parser(parser, args)
+        import difflib  # noqa: PLC0415
+
+        options = [o for a in command._actions for o in a.option_strings if o.startswith("--")]
+        # (`send --too 1`, `--jsn`: the nearest option named, as a mistyped command is)
+        near = [f"{typed}: did you mean {m[0]}?" for typed in (u.partition("=")[0] for u in unknown if u.startswith("--"))
+                for m in [difflib.get_close_matches(typed, options, n=1, cutoff=0.7)] if m]
+        command.error(f"unrecognized arguments: {' '.join(unknown)}" + (f" ({'; '.join(near)})" if near else ""))
     _verbose = getattr(args, "verbose", False)
     if _verbose and args.command == "store":  # (send, serve, replay and simulate set up their own log)
         handler = logging.StreamHandler()

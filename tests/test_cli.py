@@ -191,7 +191,13 @@ def test_a_mistyped_option_is_said_by_its_command_with_the_commands_usage():
         proc = cli(*argv)
         err = proc.stderr.decode()
         assert proc.returncode == 2 and err.startswith(f"usage: {prog} ") and err.rstrip().endswith(
-            f"{prog}: error: unrecognized arguments: {' '.join(argv[len(prog.split()) - 1:])}"), err
+            f"{prog}: error: unrecognized arguments: {' '.join(argv[len(prog.split()) - 1:])}"
+            + (" (--too: did you mean --to?)" if "--too" in argv else "")), err
+    # (the nearest option of the command named, as a mistyped command is)
+    proc = cli("send", "--delivery-reports", "--jsn=1")
+    assert proc.stderr.decode().rstrip().endswith("unrecognized arguments: --delivery-reports --jsn=1 "
+                                                  "(--delivery-reports: did you mean --delivery-report?; "
+                                                  "--jsn: did you mean --json?)"), proc.stderr
 
 
 def test_inspect_and_validate_http_captures_and_mime_bodies(tmp_path):
