@@ -328,7 +328,7 @@ def _validated(path: str, lenient: bool, skip_unlike: bool = False) -> list[dict
     except DecodeError as exc:
         return [out | {"error": str(exc)}]
     if file is None and not is_packet_capture(data):
-        if skip_unlike and not _message_like(data):
+        if skip_unlike and data and not _message_like(data):  # (an empty file: a capture cut off, said unreadable)
             return [out | {"result": "skipped",
                            "error": "not an MM7 message, MIME body, HTTP capture or packet capture by its first bytes"}]
         try:

@@ -275,7 +275,7 @@ def test_validate_a_folder_skips_what_is_no_message_and_fails_what_is_one_unread
     # What looks like a message, an HTTP capture, MIME or XML (UTF-16 too), fails as unreadable all the same
     for name, data in (("cut.txt", b"POST /mm7 HTTP/1.1\r\nContent-Type: text/xml\r\n\r\n<env:Enve"),
                        ("body.mime", b"\r\n--b1\r\nContent-Type: text/xml\r\n\r\n<x/>\r\n"),
-                       ("wide.xml", "\ufeff<broken".encode("utf-16-le"))):
+                       ("wide.xml", "\ufeff<broken".encode("utf-16-le")), ("cut-off.pcap", b"")):
         (caps / name).write_bytes(data)
         proc = cli("validate", str(caps))
         assert proc.returncode == 2 and f"{caps / name}: unreadable: " in proc.stdout.decode(), proc.stdout
