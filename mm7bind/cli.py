@@ -275,24 +275,46 @@ def cmd_versions(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _expand(paths: list[str]) -> list[str]:
+def _expand(paths: list[str], folder_of: dict[str, str] | None = None) -> list[str]:
     """Files as given; a directory stands for the files in it and below (hidden ones left out), or
-    for itself when it has none (said unreadable: checking nothing is no success)."""
+    for itself when it has none (said unreadable: checking nothing is no success). `folder_of`, if
+    given, gets the directory each file found so came from."""
     out = []
     for path in paths:
         p = Path(path)
         if path != "-" and p.is_dir():
-            out += sorted(str(f) for f in p.rglob("*")
-                          if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)) or [path]
+            found = sorted(str(f) for f in p.rglob("*")
+                           if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts))
+            if folder_of is not None:
+                folder_of.update(dict.fromkeys(found, path))
+            out += found or [path]
         else:
             out.append(path)
     return out
 
 
-def _validated(path: str, lenient: bool) -> list[dict]:
+# What any MM7 message, MIME body or HTTP capture has at a line's start within its first bytes: a
+# tag (or one escaped as in HTML), a MIME boundary (a line of dashes alone is a Markdown rule), a
+# MIME or SOAP header, an HTTP start line (some samples lose its spaces: "POST/mm7HTTP/1.1")
+_MESSAGE_LIKE = re.compile(rb"^[ \t]*(?:<|&lt;|--+[^-\s]|(?:content-type|content-id|mime-version|soapaction)[ \t]*:"
+                           rb"|(?:post|put|get)[ \t]*/|http/\d)", re.IGNORECASE | re.MULTILINE)
+
+
+def _message_like(data: bytes) -> bool:
+    """Whether a file may be an MM7 message, MIME body or HTTP capture (a file read whole: a packet
+    capture and a compressed file are told by their magic before). Notes, READMEs and extracted
+    images in a folder of captures are not; UTF-16 text is read as its ASCII."""
+    head = data[:8192].replace(b"\x00", b"")
+    for bom in (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"):
+        head = head.removeprefix(bom)
+    return _MESSAGE_LIKE.search(head) is not None
+
+
+def _validated(path: str, lenient: bool, skip_unlike: bool = False) -> list[dict]:
     """What validate finds in one file, for each message in it (one, or a packet capture's): its
     result (valid, accepted, invalid, unreadable), the message's type and version when it was
-    read, the deviations, or the error."""
+    read, the deviations, or the error. With `skip_unlike` (a file found in a folder), one that is
+    no message at all (_message_like) is "skipped", its error saying why."""
     from .pcap import is_packet_capture  # noqa: PLC0415
 
     out = {"path": path, "result": "unreadable", "message_type": None, "version": None, "deviations": [],
@@ -306,6 +328,9 @@ def _validated(path: str, lenient: bool) -> list[dict]:
     except DecodeError as exc:
         return [out | {"error": str(exc)}]
     if file is None and not is_packet_capture(data):
+        if skip_unlike and data and not _message_like(data):  # (an empty file: a capture cut off, said unreadable)
+            return [out | {"result": "skipped",
+                           "error": "not an MM7 message, MIME body, HTTP capture or packet capture by its first bytes"}]
         try:
             env, _, _, _ = _decode_capture(data, strict=not lenient)
         except DecodeError as exc:
@@ -405,13 +430,14 @@ def _captured(msg: CapturedMessage) -> dict:
         "time": msg.time.isoformat() if msg.time else None, "start_line": msg.start_line}
 
 
-def cmd_validate(args: argparse.Namespace) -> int:
-    from .display import printable  # noqa: PLC0415
-    from .jsonable import deviation_json  # noqa: PLC0415
-    from .validation import without_namespaces  # noqa: PLC0415
-
-    worst, found = EXIT_OK, []
-    paths = _expand(args.paths)
+def _validations(given: list[str], lenient: bool):
+    """validate's results, file by file (each a list: a packet capture's messages), as they are
+    found: a big folder shows progress."""
+    folder_of: dict[str, str] = {}
+    paths = _expand(given, folder_of)
+    # (a file named is checked whatever it holds; in a folder, notes, READMEs and extracted images
+    # beside the captures are skipped, but a folder of nothing else had nothing checked: no success)
+    checked = dict.fromkeys(folder_of.values(), False)
     # Several packet captures are read as one (a ring buffer's files: a connection spanning two is
     # read whole), where the first of them comes
     captures = list(dict.fromkeys(_captures_among(paths))) if len(paths) > 1 else []
@@ -423,9 +449,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
             joined = True
             out = {"path": path, "result": "unreadable", "message_type": None, "version": None, "deviations": [],
                    "error": None}
-            results = _validated_capture(out, captures, path, args.lenient)
-        else:
-            results = _validated(path, args.lenient)
+            checked |= {folder_of[c]: True for c in captures if c in folder_of}
+            yield _validated_capture(out, captures, path, lenient)
+            continue
+        results = _validated(path, lenient, skip_unlike=path in folder_of)
+        if path in folder_of and any(f["result"] != "skipped" for f in results):
+            checked[folder_of[path]] = True
+        yield results
+    for folder in (f for f, any_checked in checked.items() if not any_checked):
+        skipped = sum(f == folder for f in folder_of.values())
+        yield [{"path": folder, "result": "unreadable", "message_type": None, "version": None, "deviations": [],
+                "error": f"a folder with no MM7 message or capture in it ({skipped} file(s) skipped)"}]
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .display import printable  # noqa: PLC0415
+    from .jsonable import deviation_json  # noqa: PLC0415
+    from .validation import without_namespaces  # noqa: PLC0415
+
+    worst, found = EXIT_OK, []
+    for results in _validations(args.paths, args.lenient):
         for f in results:
             worst = max(worst, {"unreadable": EXIT_UNREADABLE, "invalid": EXIT_INVALID}.get(f["result"], EXIT_OK))
             if args.json:
@@ -440,6 +483,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             # (errors and deviations quote what the file holds: no escape sequence reaches the terminal)
             if f["result"] == "unreadable":  # (each file as it is read: a big folder shows progress)
                 print(f"{where}: unreadable: {printable(f['error'])}")
+            elif f["result"] == "skipped":
+                print(f"{where}: skipped: {f['error']}")
             elif f["result"] == "invalid":
                 print(f"{where}: INVALID" + (f" ({f['message_type']}, {f['version']})" if f["message_type"] else ""))
             elif f["result"] == "accepted":
@@ -2099,6 +2144,18 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             if not eq or not recipient:
                 raise ValueError(f"--recipient-status takes RECIPIENT=STATUS, not {item!r}")
             recipient_status[recipient] = status
+        if args.mo_version is not None:  # (checked now: the MO goes later, from a thread, unseen if refused then)
+            from . import versions  # noqa: PLC0415
+
+            if args.mo_text is None:
+                raise ValueError("--mo-version goes with --mo-text")
+            try:
+                args.mo_version = versions.get(args.mo_version).name
+            except KeyError as exc:
+                raise ValueError(f"--mo-version: {exc.args[0]}") from None
+            if args.dialect != "standard":  # (as Simulator.deliver refuses it)
+                raise ValueError(f"--mo-version: the {args.dialect} dialect sends its MO in its own version: a "
+                                 "version is chosen in the standard dialect alone")
         config = SimulatorConfig(
             host=args.host, port=args.port, dialect=args.dialect, strict=args.strict, vasp_url=args.vasp_url,
             report_status=args.report_status, recipient_status=recipient_status, report_delay=args.report_delay,
@@ -2135,7 +2192,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         if args.mo_text is not None:
             def later() -> None:
                 time.sleep(args.mo_after)
-                sim.deliver(args.mo_from, [args.mo_to], args.mo_subject, text=args.mo_text)
+                sim.deliver(args.mo_from, [args.mo_to], args.mo_subject, text=args.mo_text, version=args.mo_version)
             threading.Thread(target=later, daemon=True).start()
         signals.wait()
     finally:
@@ -2315,6 +2372,43 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run(out=sys.stdout)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, saying what can be chosen where its words leave it out: a command or action
+    missing (`mm7bind store`: the metavar hid the list) names them, and one mistyped (`mm7bind sned`)
+    names the nearest. The parsers of commands and actions are of this class too (add_subparsers).
+    `examples`: command lines shown at the end of --help as written (argparse would rewrap them)."""
+
+    def __init__(self, *args, examples: tuple[str, ...] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.examples = examples
+
+    def format_help(self) -> str:
+        text = super().format_help()
+        if self.examples:
+            text += "\nexamples:\n" + "".join(f"  {line}\n" for line in self.examples)
+        return text
+
+    def _check_value(self, action: argparse.Action, value) -> None:
+        try:
+            super()._check_value(action, value)
+        except argparse.ArgumentError:
+            import difflib  # noqa: PLC0415
+
+            near = difflib.get_close_matches(str(value), [str(c) for c in action.choices or ()], n=1, cutoff=0.6)
+            if not near:
+                raise
+            listed = ", ".join(map(str, action.choices))
+            raise argparse.ArgumentError(
+                action, f"invalid choice: {value!r}: did you mean '{near[0]}'? (choose from {listed})") from None
+
+    def error(self, message: str) -> None:
+        subs = next((a for a in self._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if subs is not None and message.startswith("the following arguments are required:") \
+                and subs.metavar in message.split(":", 1)[1].replace(",", " ").split():
+            message += (f" (one of: {', '.join(subs.choices)}; `{self.prog} --help` says what each does)")
+        super().error(message)
+
+
 class _ServeHelp(argparse.HelpFormatter):
     """serve --help (and simulate's, naming where serve receives) with the configuration's [receiver]
     defaults, read when the help is shown: parsing any command line need not import the configuration."""
@@ -2329,7 +2423,7 @@ class _ServeHelp(argparse.HelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mm7bind", description="MM7 (3GPP TS 23.140) toolkit for VASPs")
+    parser = _Parser(prog="mm7bind", description="MM7 (3GPP TS 23.140) toolkit for VASPs")
     parser.add_argument("--version", action="version", version=f"mm7bind {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -2343,6 +2437,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("send", help="send a multimedia message (SubmitReq) to one or many recipients",
+                       examples=("mm7bind send --to +8613800138000 --subject Hello --text 'Hi there' --attach pic.jpg",
+                                 "mm7bind send -c mm7bind.toml --to-file numbers.csv --tag nov-promo --text 'Offer'  "
+                                 "# run again: resumes",
+                                 "mm7bind send --mmsc https://mmsc.example/mm7 --version REL-5-MM7-1-2 --to 13800138000 "
+                                 "--text hi --delivery-report"),
                        description="Send a SubmitReq to the MMSC of --mmsc or the configuration ([mmsc] urls; "
                                    "without either, the simulator's default http://127.0.0.1:9090/mm7).")
     with_config(p)
@@ -2390,7 +2489,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "([store] keep_days).")
     with_config(p)
     p.add_argument("--host", help="address to listen on (else [receiver] host; default {receiver.host})")
-    p.add_argument("--port", type=_port, help="(else [receiver] port; default {receiver.port})")
+    p.add_argument("--port", type=_port, help="port to listen on (0: one the system picks; else [receiver] port; "
+                   "default {receiver.port})")
     p.add_argument("--out", metavar="DIR", help="where received messages and content are written "
                                                 "(else [receiver] out_dir; default {receiver.out_dir})")
     p.add_argument("--handler", metavar="MODULE:OBJECT", help="your own handler instead of saving to --out")
@@ -2478,6 +2578,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_store_check)
 
     p = sub.add_parser("simulate", help="run a fake MMSC on loopback", formatter_class=_ServeHelp,
+                       examples=("mm7bind simulate --vasp-url http://127.0.0.1:8080/mm7",
+                                 "mm7bind simulate --dialect cmcc --port 9090 --vasp-url http://127.0.0.1:8080/mm7 "
+                                 "--mo-text 'hello' --mo-after 2",
+                                 "mm7bind simulate --report-status Rejected --recipient-status +8613800138001=Expired"),
                        description="A fake MMSC: takes SubmitReq, CancelReq, ReplaceReq and the extended ones, "
                                    "answers in the dialect, sends delivery reports and read replies to --vasp-url, "
                                    "MO on request (POST /control/deliver, or `mm7bind mo`). Under /control/ a test "
@@ -2486,8 +2590,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "a delivery report or read reply now (report, read) or one sent "
                                    "before again (resend), lists what came (messages, received), says it is "
                                    "up (health) and forgets it all (reset).")
-    p.add_argument("--host", default="127.0.0.1", help="(default %(default)s)")
-    p.add_argument("--port", type=_port, default=9090, help="(default %(default)s)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    p.add_argument("--port", type=_port, default=9090,
+                   help="port to listen on (0: one the system picks; default %(default)s)")
     p.add_argument("--dialect", default="standard", help="standard, cmcc, cmcc-sdk or mbuni (default %(default)s)")
     p.add_argument("--strict", action="store_true", help="refuse messages that deviate from their schema")
     p.add_argument("--no-quirks", action="store_true",
@@ -2548,12 +2653,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mo-from", default="+8613800138000", metavar="N", help="its sender (default %(default)s)")
     p.add_argument("--mo-to", default="1065888", metavar="N", help="its recipient (default %(default)s)")
     p.add_argument("--mo-subject", default=None, metavar="S", help="the Subject of the MO message (none by default)")
+    p.add_argument("--mo-version", metavar="NAME",
+                   help="the schema version it goes in, e.g. REL-5-MM7-1-2, as mm7bind mo --version (default: the "
+                        "dialect's; the standard dialect's REL-6-MM7-1-4)")
     p.add_argument("--mo-after", type=_delay, default=1.0, metavar="SECONDS",
                    help="how long after start it is sent (default %(default)s)")
     p.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     p.set_defaults(func=cmd_simulate)
 
-    p = sub.add_parser("mo", help="make a running simulator send an MO message (DeliverReq)")
+    p = sub.add_parser("mo", help="make a running simulator send an MO message (DeliverReq)",
+                       examples=("mm7bind mo --text 'TD'",
+                                 "mm7bind mo --from +8613800138001 --to 1065888 --text hi --version REL-5-MM7-1-2"))
     p.add_argument("--simulator", default="http://127.0.0.1:9090", metavar="URL", type=_http_url,
                    help="the simulator (default %(default)s)")
     p.add_argument("--from", dest="sender", default="+8613800138000", metavar="N",
@@ -2579,7 +2689,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "request's version, its TransactionID echoed, nothing tolerated. The requests are "
                                    "real to the VASP (its handler runs): use a test instance.")
     p.add_argument("url", metavar="URL", type=_http_url, help="the VASP's MM7 endpoint")
-    p.add_argument("--version", action="append", metavar="VERSION",
+    p.add_argument("--version", action="append", metavar="NAME",
                    help="only this schema version, e.g. REL-5-MM7-1-2 (repeatable; default: every one)")
     p.add_argument("--operation", action="append", choices=("deliver", "report", "read-reply"),
                    help="only this operation (repeatable; default: all three)")
@@ -2602,20 +2712,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("versions", help="list the MM7 schema versions")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--json", action="store_true", help="a JSON list, one object a version")
     p.set_defaults(func=cmd_versions)
 
     p = sub.add_parser("version", help="print mm7bind's version, the China Mobile API version it sends and the "
                        "schema versions")
     p.set_defaults(func=cmd_version)
 
-    p = sub.add_parser("validate", help="check messages against their schema version")
+    p = sub.add_parser("validate", help="check messages against their schema version",
+                       examples=("mm7bind validate submit.xml", "mm7bind validate --lenient captures/",
+                                 "mm7bind validate --json mm7.pcap  # tcpdump -w's, each HTTP message in it"))
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="SOAP XML, MIME bodies, raw HTTP captures or packet captures (pcap, pcapng: each "
-                        "HTTP message in them); a directory: every file in it ('-' for stdin)")
+                        "HTTP message in them); a directory: every file in it, those that are no message at all (notes, "
+                        "READMEs, images) skipped ('-' for stdin)")
     p.add_argument("--lenient", action="store_true", help="accept tolerated deviations and list them")
     p.add_argument("--json", action="store_true", help="a JSON list: each file's path, result (valid, accepted, "
-                   "invalid, unreadable), message_type, version, deviations or error (and a packet capture's "
+                   "invalid, unreadable, skipped), message_type, version, deviations or error (and a packet capture's "
                    "messages their capture: file, packet, connection, from, to, time, start_line)")
     p.set_defaults(func=cmd_validate)
 
@@ -2668,7 +2781,14 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         # (argparse leaves them to the top level, whose usage lists commands, not the options of
         # the one given: `send --too 1` would not show send's)
-        _command_parser(parser, args).error(f"unrecognized arguments: {' '.join(unknown)}")
+        command = _command_parser(parser, args)
+        import difflib  # noqa: PLC0415
+
+        options = [o for a in command._actions for o in a.option_strings if o.startswith("--")]
+        # (`send --too 1`, `--jsn`: the nearest option named, as a mistyped command is)
+        near = [f"{typed}: did you mean {m[0]}?" for typed in (u.partition("=")[0] for u in unknown if u.startswith("--"))
+                for m in [difflib.get_close_matches(typed, options, n=1, cutoff=0.7)] if m]
+        command.error(f"unrecognized arguments: {' '.join(unknown)}" + (f" ({'; '.join(near)})" if near else ""))
     _verbose = getattr(args, "verbose", False)
     if _verbose and args.command == "store":  # (send, serve, replay and simulate set up their own log)
         handler = logging.StreamHandler()

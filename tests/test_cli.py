@@ -161,6 +161,28 @@ def test_usage_errors():
     assert proc.returncode == 2
 
 
+def test_a_missing_command_or_action_is_said_with_the_ones_to_choose_from():
+    """`mm7bind store` said only "the following arguments are required: ACTION": the metavar hid
+    the list argparse would have shown, and the user was left to run --help."""
+    for argv, listed in (([], "demo, send, serve, "), (["store"], "inbox, show, sent, outbox, requeue, purge, check"),
+                         (["config"], "one of: check;")):
+        proc = cli(*argv)
+        err = proc.stderr.decode()
+        assert proc.returncode == 2 and "the following arguments are required:" in err and listed in err, err
+        assert f"`{' '.join(['mm7bind', *argv])} --help` says what each does" in err, err
+
+
+def test_a_mistyped_command_action_or_choice_is_said_with_the_nearest():
+    for argv, said in ((["sned"], "invalid choice: 'sned': did you mean 'send'?"),
+                       (["store", "inbx"], "invalid choice: 'inbx': did you mean 'inbox'?"),
+                       (["store", "inbox", "--state", "faild"], "invalid choice: 'faild': did you mean 'failed'?")):
+        proc = cli(*argv)
+        assert proc.returncode == 2 and said in proc.stderr.decode(), proc.stderr
+    proc = cli("xyzzy")  # (nothing near: the list alone)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and "invalid choice: 'xyzzy'" in err and "did you mean" not in err and "send" in err
+
+
 def test_a_mistyped_option_is_said_by_its_command_with_the_commands_usage():
     """`send --too 1` got the top level's usage (the list of commands) and "mm7bind: error": the
     command given says it, with its own options."""
@@ -169,7 +191,13 @@ def test_a_mistyped_option_is_said_by_its_command_with_the_commands_usage():
         proc = cli(*argv)
         err = proc.stderr.decode()
         assert proc.returncode == 2 and err.startswith(f"usage: {prog} ") and err.rstrip().endswith(
-            f"{prog}: error: unrecognized arguments: {' '.join(argv[len(prog.split()) - 1:])}"), err
+            f"{prog}: error: unrecognized arguments: {' '.join(argv[len(prog.split()) - 1:])}"
+            + (" (--too: did you mean --to?)" if "--too" in argv else "")), err
+    # (the nearest option of the command named, as a mistyped command is)
+    proc = cli("send", "--delivery-reports", "--jsn=1")
+    assert proc.stderr.decode().rstrip().endswith("unrecognized arguments: --delivery-reports --jsn=1 "
+                                                  "(--delivery-reports: did you mean --delivery-report?; "
+                                                  "--jsn: did you mean --json?)"), proc.stderr
 
 
 def test_inspect_and_validate_http_captures_and_mime_bodies(tmp_path):
@@ -224,6 +252,42 @@ def test_validate_a_directory(tmp_path):
     (tmp_path / "caps" / "more" / "\x1b]0;x\x07.xml").write_bytes(good)
     proc = cli("validate", str(tmp_path / "caps"))
     assert proc.returncode == 0 and b"\x1b" not in proc.stdout and b"\\x1b]0;x\\x07.xml: valid" in proc.stdout
+
+
+def test_validate_a_folder_skips_what_is_no_message_and_fails_what_is_one_unread(tmp_path):
+    """A samples folder's INDEX.md, README and notes counted as unreadable files: exit 2 on a folder
+    whose every message was valid."""
+    good = mm7.encode_envelope(mm7.CancelRsp(), transaction_id="t", version="REL-6-MM7-1-2")
+    caps = tmp_path / "caps"
+    caps.mkdir()
+    (caps / "a.xml").write_bytes(good)
+    (caps / "INDEX.md").write_text("# Samples\n\n---\n\n| file | from |\n|---|---|\n| a.xml | an MMSC |\n")
+    (caps / "README").write_text("Captured on the test MMSC, 2026-11-02.\n-- ops\n")
+    (caps / "pic.gif").write_bytes(b"GIF89a" + bytes(range(256)))  # (an attachment inspect --extract wrote)
+    proc = cli("validate", str(caps))
+    out = proc.stdout.decode()
+    assert proc.returncode == 0, out
+    assert f"{caps / 'a.xml'}: valid (CancelRsp, REL-6-MM7-1-2)" in out
+    assert all(f"{caps / name}: skipped: not an MM7 message" in out for name in ("INDEX.md", "README", "pic.gif")), out
+    by_path = {f["path"]: f["result"] for f in json.loads(cli("validate", "--json", str(caps)).stdout)}
+    assert by_path == {str(caps / "a.xml"): "valid", str(caps / "INDEX.md"): "skipped",
+                       str(caps / "README"): "skipped", str(caps / "pic.gif"): "skipped"}
+    # What looks like a message, an HTTP capture, MIME or XML (UTF-16 too), fails as unreadable all the same
+    for name, data in (("cut.txt", b"POST /mm7 HTTP/1.1\r\nContent-Type: text/xml\r\n\r\n<env:Enve"),
+                       ("body.mime", b"\r\n--b1\r\nContent-Type: text/xml\r\n\r\n<x/>\r\n"),
+                       ("wide.xml", "\ufeff<broken".encode("utf-16-le")), ("cut-off.pcap", b"")):
+        (caps / name).write_bytes(data)
+        proc = cli("validate", str(caps))
+        assert proc.returncode == 2 and f"{caps / name}: unreadable: " in proc.stdout.decode(), proc.stdout
+        (caps / name).unlink()
+    # A file named is checked whatever it holds
+    proc = cli("validate", str(caps / "INDEX.md"))
+    assert proc.returncode == 2 and "INDEX.md: unreadable: " in proc.stdout.decode()
+    # A folder of nothing but notes had nothing checked: no success
+    (caps / "a.xml").unlink()
+    proc = cli("validate", str(caps))
+    assert proc.returncode == 2 and proc.stdout.decode().rstrip().endswith(
+        f"{caps}: unreadable: a folder with no MM7 message or capture in it (3 file(s) skipped)"), proc.stdout
 
 
 def test_python_dash_m_mm7bind_runs_the_command():
@@ -348,3 +412,25 @@ def test_every_option_and_argument_of_every_command_says_what_it_is():
                 yield " ".join(words), action.option_strings or action.dest
 
     assert list(bare(build_parser(), ["mm7bind"])) == []
+
+
+def test_the_examples_in_the_help_run_as_written():
+    """send, simulate, mo and validate --help end with command lines to start from (as written: not
+    rewrapped), each of which the command takes."""
+    import argparse
+    import shlex
+
+    from mm7bind.cli import build_parser
+
+    parser = build_parser()
+    [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    shown = {}
+    for name, sub in commands.choices.items():
+        for line in sub.examples:
+            shown.setdefault(name, []).append(line)
+            assert f"\n  {line}\n" in "\n" + sub.format_help().split("\nexamples:\n", 1)[1]
+            words = shlex.split(line, comments=True)
+            assert words[:2] == ["mm7bind", name], line
+            parser.parse_args(words[1:])  # (a usage error: SystemExit)
+    assert {"send", "simulate", "mo", "validate"} <= set(shown), shown
+

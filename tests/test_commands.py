@@ -970,6 +970,34 @@ def test_the_simulator_signs_in_to_a_vasp_that_asks_for_credentials():
     assert proc.returncode == 2 and "none of Expired, Retrieved" in proc.stderr, proc.stderr
 
 
+def test_simulates_mo_goes_in_the_version_asked_as_mo_version_chooses_it():
+    """`mm7bind mo --version` chose an MO's version; simulate's own MO (--mo-text) had no way to."""
+    import queue
+
+    import mm7bind as mm7
+
+    got = queue.Queue()
+
+    class Inbox(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            got.put((msg.subject, ctx.version.name))
+
+    with mm7.serve(mm7.Receiver(Inbox()), port=0) as srv:
+        sim = Background("simulate", "--port", "0", "--vasp-url", srv.url + "/mm7", "--mo-text", "x",
+                         "--mo-subject", "old", "--mo-version", "REL-5-MM7-1-2", "--mo-after", "0")
+        try:
+            assert got.get(timeout=20) == ("old", "REL-5-MM7-1-2")
+        finally:
+            sim.stop()
+    # Refused where it is typed, not in the thread sending it later
+    for args, said in ((["--mo-version", "REL-5-MM7-1-2"], "--mo-version goes with --mo-text"),
+                       (["--mo-text", "x", "--mo-version", "REL-9"], "--mo-version: unknown MM7 schema version 'REL-9'"),
+                       (["--dialect", "cmcc", "--mo-text", "x", "--mo-version", "REL-5-MM7-1-2"],
+                        "--mo-version: the cmcc dialect sends its MO in its own version")):
+        proc = run("simulate", "--port", "0", *args, timeout=30)
+        assert proc.returncode == 2 and f"mm7bind simulate: {said}" in proc.stderr, proc.stderr
+
+
 def test_the_simulator_can_ask_the_vasp_for_credentials():
     import mm7bind as mm7
 
