@@ -994,7 +994,7 @@ def test_simulates_mo_goes_in_the_version_asked_as_mo_version_chooses_it():
                        (["--mo-text", "x", "--mo-version", "REL-9"], "--mo-version: unknown MM7 schema version 'REL-9'"),
                        (["--dialect", "cmcc", "--mo-text", "x", "--mo-version", "REL-5-MM7-1-2"],
                         "--mo-version: the cmcc dialect sends its MO in its own version")):
-        proc = run("simulate", "--port", "0", *args, timeout=30)
+        proc = run("simulate", "--port", "0", "--vasp-url", "http://127.0.0.1:9/mm7", *args, timeout=30)
         assert proc.returncode == 2 and f"mm7bind simulate: {said}" in proc.stderr, proc.stderr
 
 
