@@ -636,7 +636,8 @@ def decode(
         if not looks_xml:
             boundary = sniff_boundary(head)
             if boundary is None:
-                raise MimeError("no Content-Type, and the body is neither XML nor MIME")
+                raise MimeError("no Content-Type, and the body is empty" if len(head) < 4096 and not head.strip() else
+                                "no Content-Type, and the body is neither XML nor MIME")
     elif not ctype.startswith("multipart/"):
         if ctype not in XML_TYPES:
             if not looks_xml:

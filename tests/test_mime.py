@@ -701,6 +701,9 @@ def test_strict_mode_refuses_mime_deviations():
 
 @pytest.mark.parametrize(("data", "ctype", "pattern"), [
     (b"just words", None, "neither XML nor MIME"),
+    (b"", None, "the body is empty"),  # (a file cut to nothing: said so, not "neither XML nor MIME")
+    (b" \r\n", None, "the body is empty"),
+    (b" " * 5000 + b"just words", None, "neither XML nor MIME"),  # (blank as far as looked: not all of it)
     (b"just words", "multipart/related", "without a boundary"),
     (b"no delimiter here at all", "multipart/related; boundary=b1", "no part starts with the boundary"),
     (b"%PDF", "application/pdf", "unexpected Content-Type"),
