@@ -945,6 +945,8 @@ def check(cfg: Config) -> list[Problem]:
         err("receiver.request_timeout", "must be positive")
     if not r.store_wait > 0:
         err("receiver.store_wait", "must be more than 0 seconds")
+    elif r.store_wait > MAX_TIMEOUT:  # (past what a lock's wait holds: an OverflowError at start)
+        err("receiver.store_wait", f"at most {MAX_TIMEOUT} seconds (a year)")
     if r.max_body < 1024:
         err("receiver.max_body", "must be at least 1024 bytes")
     if r.path != "*" and not r.path.startswith("/"):
@@ -957,6 +959,8 @@ def check(cfg: Config) -> list[Problem]:
         err("receiver.forward_url", not_http_url(shown_url(r.forward_url)))
     if r.forward_timeout <= 0:
         err("receiver.forward_timeout", "must be more than 0 seconds")
+    elif r.forward_timeout > MAX_TIMEOUT:  # (as the forwarding handler refuses it: past what a socket's timeout holds)
+        err("receiver.forward_timeout", f"at most {MAX_TIMEOUT} seconds (a year)")
     if r.forward_secret and not r.forward_url:
         warn("receiver.forward_secret", "set without forward_url: nothing is forwarded", "handling")
     if bool(r.tls_cert) != bool(r.tls_key):

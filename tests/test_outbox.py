@@ -780,19 +780,23 @@ def test_a_server_error_about_one_request_holds_no_queue(store, code):
         client.close()
 
 
-@pytest.mark.parametrize("pause", [0, -1, float("nan"), float("inf"), "1", True])
+@pytest.mark.parametrize("pause", [0, -1, float("nan"), float("inf"), 1e10, 1e308, 10**30, "1", True])
 def test_a_pause_between_rounds_that_is_none_or_endless_is_refused(store, pause):
     """A poll of 0 (or less, or NaN) ran round after round with no pause — some hundred thousand
-    store queries a second — and an infinite one ended the worker at its first wait, leaving the
-    queue unsent. Retention's `every` is the same pause."""
+    store queries a second — and an infinite one, or one past what a wait can hold (1e10, 10**30:
+    an OverflowError), ended the worker at its first wait, leaving the queue unsent. Retention's
+    `every` is the same pause; a year is still taken."""
+    from mm7bind.client import MAX_TIMEOUT
     from mm7bind.store import Retention
 
     client = mm7.Client("http://127.0.0.1:9/mm7", store=store)
-    with pytest.raises(ValueError, match=r"^poll must be a positive number of seconds, not "):
+    with pytest.raises(ValueError, match=rf"^poll must be a positive number of seconds, at most {MAX_TIMEOUT} "
+                                         r"\(a year\), not "):
         Outbox(client, poll=pause)
-    with pytest.raises(ValueError, match=r"^every must be a positive number of seconds, not "):
+    with pytest.raises(ValueError, match=r"^every must be a positive number of seconds, at most .*, not "):
         Retention(store, keep=timedelta(days=1), every=pause)
     assert Outbox(client, poll=0.5).interval == 0.5
+    assert Retention(store, keep=timedelta(days=1), every=MAX_TIMEOUT).interval == MAX_TIMEOUT
     client.close()
 
 
