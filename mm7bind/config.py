@@ -892,6 +892,8 @@ def check(cfg: Config) -> list[Problem]:
         err("mmsc.max_attempts", "must be at least 1")
     if m.backoff < 0:
         err("mmsc.backoff", "cannot be negative")
+    elif m.backoff > MAX_TIMEOUT:  # (as the retry policy refuses it: past what a wait holds)
+        err("mmsc.backoff", f"at most {MAX_TIMEOUT} seconds (a year)")
     if m.rate_limit < 0:
         err("mmsc.rate_limit", "cannot be negative (0 means unlimited)")
     if m.max_message_size < 0:

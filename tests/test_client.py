@@ -954,6 +954,37 @@ def test_retry_policy_refuses_waits_that_are_no_number_of_seconds(setting, value
     assert RetryPolicy(**{setting: 0}).delay(1) >= 0  # 0 is a setting (no wait, no jitter)
 
 
+@pytest.mark.parametrize("setting, value", [("backoff", 1e10), ("max_backoff", 1e308), ("max_retry_after", 10**30),
+                                            ("jitter", 2), ("jitter", 1e308), ("max_attempts", math.nan),
+                                            ("max_attempts", 2.5), ("max_attempts", True), ("backoff", True)])
+def test_retry_policy_refuses_waits_no_clock_can_hold(setting, value, tmp_path):
+    """A backoff (or max_backoff) of 1e10 — "wait as long as it takes" — ended the sender at its
+    first retry with an OverflowError from the wait, as did a jitter of 1e308 (a fraction of the
+    wait: past 1 it made waits of none and of many times the backoff); a NaN max_attempts passed
+    "< 1". Refused when made, naming the setting; the configuration's backoff as well."""
+    from mm7bind import config
+    from mm7bind.client import MAX_TIMEOUT
+
+    with pytest.raises(ValueError, match=f"^{setting} must be "):
+        RetryPolicy(**{setting: value})
+    assert RetryPolicy(backoff=MAX_TIMEOUT, max_backoff=MAX_TIMEOUT, jitter=1).delay(2) <= 2 * MAX_TIMEOUT
+    if setting == "backoff" and value is not True:
+        (tmp_path / "c.toml").write_text(f"[mmsc]\nbackoff = {value!r}\n", encoding="utf-8")
+        _, problems = config.load(tmp_path / "c.toml", env={})
+        assert [str(p) for p in problems if p.level == "error"] == [
+            f"error: mmsc.backoff: at most {MAX_TIMEOUT} seconds (a year)"]
+
+
+def test_a_retry_after_many_attempts_waits_max_backoff():
+    """factor ** attempts past what a float holds (2.0 after 1024 attempts: max_attempts = 2000 in
+    the configuration) raised an OverflowError at that retry, ending the send: the wait is
+    long past max_backoff by then, and is max_backoff."""
+    policy = RetryPolicy(max_attempts=2000, jitter=0)
+    assert policy.delay(1100) == policy.max_backoff
+    assert RetryPolicy(max_attempts=2000, backoff=0, jitter=0).delay(1100) == 0
+    assert RetryPolicy(factor=1e308, jitter=0).delay(3) == 30.0
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.one_of(st.text(st.characters(max_codepoint=0xFF)), st.sampled_from(["\xb2", "1\xb9", "9" * 400])))
 def test_any_retry_after_header_is_a_wait_or_nothing(value):
