@@ -693,6 +693,7 @@ def _table_from_env(value: str) -> dict[str, str]:
     return table
 
 
+C_INT_MAX = 2**31 - 1  # the largest listen backlog the socket layer takes
 _WHOLE = re.compile(r"\s*[+-]?[0-9]+\s*")
 
 
@@ -941,6 +942,8 @@ def check(cfg: Config) -> list[Problem]:
         err("receiver.digest_qop", f"must be auth, auth-int or \"auth,auth-int\", not {r.digest_qop!r}")
     if r.threads < 1:
         err("receiver.threads", "must be at least 1")
+    if not 0 <= r.backlog <= C_INT_MAX:  # (past a C int, serve ended at start with an OverflowError)
+        err("receiver.backlog", f"must be from 0 to {C_INT_MAX}")
     if r.connection_limit < 1:
         err("receiver.connection_limit", "must be at least 1")
     if not r.request_timeout > 0:

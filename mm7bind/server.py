@@ -896,6 +896,9 @@ class EmbeddedServer:
                  trusted_proxy: str | None = None, on_incomplete: Callable[..., object] | None = None):
         if not 0 < request_timeout < math.inf:  # (NaN passed "<= 0", and served TLS without a deadline)
             raise ValueError("request_timeout must be a positive, finite number of seconds")
+        if isinstance(backlog, bool) or not isinstance(backlog, int) or not 0 <= backlog <= 2**31 - 1:
+            # (past a C int, the listen at start raised an OverflowError; negative, it was taken as 0)
+            raise ValueError(f"backlog must be a whole number from 0 to {2**31 - 1}, not {backlog!r}")
         if trusted_proxy is not None and ssl_context is not None:
             raise ValueError("trusted_proxy is for a proxy in front of the server: serving TLS itself, it has none")
         # (only from that address is X-Forwarded-For read, and only its last hop: the address the
