@@ -105,10 +105,12 @@ class Outbox(Periodic):
                              f"years), not {max_age!r}")
         if first_retry <= timedelta(0) or max_retry < first_retry:
             raise ValueError("first_retry must be positive and max_retry at least first_retry")
-        if batch < 1:  # (claiming none at a time, a round never ended)
-            raise ValueError("batch must be at least 1")
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
+        if max_retry > KEEP_MAX:  # (a retry's time past the year 9999: an OverflowError ended that round)
+            raise ValueError(f"max_retry must be at most {KEEP_MAX.days} days (a thousand years), not {max_retry!r}")
+        for name, count in (("batch", batch), ("concurrency", concurrency)):
+            # (claiming none at a time, a round never ended; NaN passed "< 1")
+            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                raise ValueError(f"{name} must be a whole number, at least 1, not {count!r}")
         interval = seconds_between_rounds("poll", poll)
         super().__init__()
         self.client, self.store = client, client.core.store
@@ -479,7 +481,10 @@ class Outbox(Periodic):
     def _pause(self, rounds: int, retry_after: float | None = None) -> timedelta:
         """The wait after `rounds` failed rounds: doubling from first_retry, or as long as the
         MMSC's Retry-After asks if that is longer (as the client's own waits go), at most max_retry."""
-        pause = min(self.max_retry, self.first_retry * 2 ** min(rounds - 1, 32))  # (2**n overflows timedelta)
+        try:
+            pause = min(self.max_retry, self.first_retry * 2 ** min(rounds - 1, 32))  # (2**n overflows timedelta)
+        except OverflowError:  # (a first_retry of a day, doubled 32 times, is past what a timedelta holds)
+            pause = self.max_retry
         if retry_after is not None:  # (bounded before it is a timedelta: a peer's number can overflow one)
             pause = max(pause, timedelta(seconds=min(retry_after, self.max_retry.total_seconds())))
         return pause

@@ -603,8 +603,44 @@ def test_the_mmscs_own_failure_page_holds_no_queue(store):
 
 def test_a_batch_of_none_is_refused_not_a_round_that_never_ends(store):
     client = mm7.Client("http://127.0.0.1:9/mm7", store=store)
-    with pytest.raises(ValueError, match="batch must be at least 1"):
+    with pytest.raises(ValueError, match="batch must be a whole number, at least 1"):
         Outbox(client, batch=0)
+    client.close()
+
+
+@pytest.mark.parametrize("setting, value", [("batch", float("nan")), ("batch", 2.5), ("concurrency", float("nan")),
+                                            ("concurrency", True), ("concurrency", 0),
+                                            ("max_retry", timedelta(days=999_999_999))])
+def test_an_outbox_count_or_pause_that_cannot_work_is_refused_when_made(store, setting, value):
+    """A NaN concurrency or batch passed "< 1"; a max_retry past a thousand years made a retry's
+    time past the year 9999 (an OverflowError, that round ended). Refused, naming the setting."""
+    client = mm7.Client("http://127.0.0.1:9/mm7", store=store)
+    with pytest.raises(ValueError, match=f"^{setting} must be "):
+        Outbox(client, **{setting: value})
+    client.close()
+
+
+def test_a_retry_after_many_rounds_of_a_long_first_retry_waits_max_retry(store):
+    """A first_retry of a day doubled 32 times is past what a timedelta holds: the 33rd failed
+    round raised an OverflowError, and the item was never rescheduled; it waits max_retry."""
+    client = mm7.Client("http://127.0.0.1:9/mm7", store=store)
+    outbox = Outbox(client, first_retry=timedelta(days=1), max_retry=timedelta(days=30))
+    assert outbox._pause(40) == timedelta(days=30) and outbox._pause(2) == timedelta(days=2)
+    client.close()
+
+
+@pytest.mark.parametrize("setting, value", [("concurrency", 0), ("concurrency", float("nan")), ("concurrency", 2.5),
+                                            ("keep", -1), ("keep", float("nan")), ("stop_after_unreachable", -1)])
+def test_a_campaign_count_that_cannot_work_is_refused_before_sending(store, setting, value):
+    """send_bulk took a concurrency of 0, NaN or -3 as 1 without a word, kept all but the last
+    results for a negative keep, and stopped at the first unreachable request for a negative
+    stop_after_unreachable: refused before anything is sent, naming the setting."""
+    from mm7bind.bulk import send_bulk
+
+    client = mm7.Client("http://127.0.0.1:9/mm7", store=store)
+    with pytest.raises(ValueError, match=f"^{setting} must be a whole number"):
+        send_bulk(client, mm7.SubmitReq(subject="x"), ["+8613800000000"], **{setting: value})
+    assert not list(store.sent())
     client.close()
 
 
