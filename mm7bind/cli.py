@@ -1582,8 +1582,10 @@ def _age_seconds(text: str) -> float:
 
 
 def _delay(text: str) -> float:
-    # (a negative one ended a timer thread in a traceback)
-    return _float_arg(text, lambda s: 0 <= s < float("inf"), "a number of seconds, 0 or more")
+    from .client import MAX_TIMEOUT  # noqa: PLC0415
+
+    # (a negative one ended a timer thread in a traceback; past a year, as the simulator refuses it)
+    return _float_arg(text, lambda s: 0 <= s <= MAX_TIMEOUT, f"a number of seconds from 0 to {MAX_TIMEOUT}")
 
 
 def _listen_hint(exc: Exception, port: str, host: str) -> int:
