@@ -810,7 +810,7 @@ def check(cfg: Config) -> list[Problem]:
     """Everything wrong with a configuration, each said plainly."""
     import ipaddress  # noqa: PLC0415
 
-    from .client import AUTH_MODES, MAX_TIMEOUT, header_problem, is_http_url, not_http_url  # noqa: PLC0415
+    from .client import AUTH_MODES, MAX_POOL_SIZE, MAX_TIMEOUT, header_problem, is_http_url, not_http_url  # noqa: PLC0415
     from .display import shown_url  # noqa: PLC0415
 
     out: list[Problem] = []
@@ -887,8 +887,8 @@ def check(cfg: Config) -> list[Problem]:
             err(f"mmsc.{name}", f"at most {MAX_TIMEOUT} seconds (a year; a request must never wait forever)")
     if m.upload_min_rate < 0:
         err("mmsc.upload_min_rate", "cannot be negative (0: a request's upload is bounded by upload_timeout alone)")
-    if m.pool_size < 1:
-        err("mmsc.pool_size", "must be at least 1")
+    if not 1 <= m.pool_size <= MAX_POOL_SIZE:  # (as the client refuses it)
+        err("mmsc.pool_size", f"must be from 1 to {MAX_POOL_SIZE}")
     if m.max_attempts < 1:
         err("mmsc.max_attempts", "must be at least 1")
     if m.backoff < 0:

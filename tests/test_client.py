@@ -311,13 +311,29 @@ def test_timeout():
         ClientConfig(urls=("http://x",), read_timeout=0)
 
 
-@pytest.mark.parametrize("pool_size", [0, -1])
-def test_a_pool_without_connections_is_refused_not_waited_on_forever(pool_size):
-    # (the configuration file checked it; the Python API let the first send wait for a connection
-    # there would never be, past every timeout)
+@pytest.mark.parametrize("pool_size", [0, -1, 2.5, math.nan, math.inf, True, 10**30])
+def test_a_pool_without_connections_is_refused_not_waited_on_forever(pool_size, tmp_path):
+    # (the configuration file checked 0; the Python API let the first send wait for a connection
+    # there would never be, past every timeout. 2.5 or NaN failed each send with a TypeError, and
+    # 10**30 held the first one for ever: the pool is made a slot at a time)
+    from mm7bind import config
+    from mm7bind.client import MAX_POOL_SIZE
+
     for make in (Client, AsyncClient):
-        with pytest.raises(ValueError, match="pool_size must be at least 1"):
+        with pytest.raises(ValueError, match=f"^pool_size must be a whole number from 1 to {MAX_POOL_SIZE}, not "):
             make("http://127.0.0.1:9/mm7", pool_size=pool_size)
+    if type(pool_size) is int:
+        (tmp_path / "c.toml").write_text(f"[mmsc]\npool_size = {pool_size}\n", encoding="utf-8")
+        _, problems = config.load(tmp_path / "c.toml", env={})
+        assert [str(p) for p in problems if p.level == "error"] == [
+            f"error: mmsc.pool_size: must be from 1 to {MAX_POOL_SIZE}"]
+
+
+@pytest.mark.parametrize("value", [0, math.nan, 2.5, True])
+def test_an_answer_bound_that_is_no_whole_number_is_refused(value):
+    """A NaN max_answer_bytes passed "< 1": answers of any size were kept, without a word."""
+    with pytest.raises(ValueError, match="^max_answer_bytes must be a whole number, at least 1, not "):
+        ClientConfig(urls=("http://127.0.0.1:9/mm7",), max_answer_bytes=value)
 
 
 @pytest.mark.parametrize("setting", ["connect_timeout", "read_timeout"])
