@@ -940,8 +940,10 @@ def check(cfg: Config) -> list[Problem]:
                                   "is let in (MM7BIND_RECEIVER_PASSWORD not set?)", "serving")
     if r.digest_qop.replace(" ", "") not in ("auth", "auth-int", "auth,auth-int", "auth-int,auth"):
         err("receiver.digest_qop", f"must be auth, auth-int or \"auth,auth-int\", not {r.digest_qop!r}")
-    if r.threads < 1:
-        err("receiver.threads", "must be at least 1")
+    from .server import MAX_THREADS  # noqa: PLC0415
+
+    if not 1 <= r.threads <= MAX_THREADS:  # (as the server refuses it)
+        err("receiver.threads", f"must be from 1 to {MAX_THREADS}")
     if not 0 <= r.backlog <= C_INT_MAX:  # (past a C int, serve ended at start with an OverflowError)
         err("receiver.backlog", f"must be from 0 to {C_INT_MAX}")
     if r.connection_limit < 1:

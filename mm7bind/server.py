@@ -869,6 +869,9 @@ def _adjust_waitress(server, request_timeout: float, keep_alive: bool = True,
     server.maintenance = maintenance
 
 
+MAX_THREADS = 10_000  # the most threads a server takes: each is started with it, 10**30 never ends starting
+
+
 @suggest_keywords
 class EmbeddedServer:
     """The receiver on a socket: `start()` runs it in a background thread, `serve_forever()` in this one.
@@ -896,6 +899,12 @@ class EmbeddedServer:
                  trusted_proxy: str | None = None, on_incomplete: Callable[..., object] | None = None):
         if not 0 < request_timeout < math.inf:  # (NaN passed "<= 0", and served TLS without a deadline)
             raise ValueError("request_timeout must be a positive, finite number of seconds")
+        for name, value, most in (("threads", threads, MAX_THREADS), ("connection_limit", connection_limit, None)):
+            # (threads = 10**30 held the start for ever, a thread made at a time; NaN or 2.5 failed it
+            # with a TypeError)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1 or most is not None and value > most:
+                raise ValueError(f"{name} must be a whole number, at least 1{f', at most {most}' if most else ''}, "
+                                 f"not {value!r}")
         if isinstance(backlog, bool) or not isinstance(backlog, int) or not 0 <= backlog <= 2**31 - 1:
             # (past a C int, the listen at start raised an OverflowError; negative, it was taken as 0)
             raise ValueError(f"backlog must be a whole number from 0 to {2**31 - 1}, not {backlog!r}")

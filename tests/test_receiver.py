@@ -2294,3 +2294,22 @@ def test_a_handler_sees_the_client_certificate_the_mmsc_presented(tmp_path):
         call_asgi(asgi, [out.to_bytes()], {"Content-Type": out.content_type},
                   extra_scope={"extensions": {"tls": tls}})
     assert [(c.subject, c.fingerprint) if c else None for c in seen] == [("CN=mmsc-c.example", fingerprint), None]
+
+
+@pytest.mark.parametrize("setting, value", [("threads", 0), ("threads", 2.5), ("threads", float("nan")),
+                                            ("threads", 10**30), ("threads", True), ("connection_limit", 0),
+                                            ("connection_limit", float("nan"))])
+def test_a_server_count_that_cannot_work_is_refused_when_made(setting, value, tmp_path):
+    """threads = 10**30 passed config check and held serve's start for ever, waitress starting a
+    thread at a time; 2.5 or NaN failed it with a TypeError. Refused, naming the setting, before
+    anything listens; config check says the range too."""
+    from mm7bind import config
+    from mm7bind.server import MAX_THREADS
+
+    with pytest.raises(ValueError, match=f"^{setting} must be a whole number, at least 1"):
+        mm7.serve(mm7.Receiver(store=mm7.MemoryStore()), port=0, **{setting: value})
+    if setting == "threads" and type(value) is int:
+        (tmp_path / "c.toml").write_text(f"[receiver]\nthreads = {value}\n", encoding="utf-8")
+        _, problems = config.load(tmp_path / "c.toml", env={})
+        assert [str(p) for p in problems if p.level == "error"] == [
+            f"error: receiver.threads: must be from 1 to {MAX_THREADS}"]
