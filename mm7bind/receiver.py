@@ -207,6 +207,9 @@ class ReceiverConfig:
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= most:
                 raise ValueError(f"{name} must be a number of seconds from 0 to {most} ({unit}), not {value!r}")
+        if isinstance(self.max_body, bool) or not isinstance(self.max_body, int) or self.max_body < 1:
+            # (a NaN max_body passed every comparison: bodies of any size taken, without a word)
+            raise ValueError(f"max_body must be a whole number of bytes, at least 1, not {self.max_body!r}")
 
 
 def _takes_msg_and_ctx(fn: Callable, kind: str) -> None:

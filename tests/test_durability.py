@@ -180,11 +180,13 @@ def test_a_store_wait_past_what_a_lock_can_wait_is_refused_when_given(seconds, t
 
 @pytest.mark.parametrize("setting, seconds", [("stale_after", float("inf")), ("stale_after", 1e12),
                                               ("stale_after", -1), ("repeat_wait", float("nan")),
-                                              ("repeat_wait", 1e10), ("stale_after", True)])
+                                              ("repeat_wait", 1e10), ("stale_after", True),
+                                              ("max_body", float("nan")), ("max_body", 0), ("max_body", 2.5)])
 def test_a_receiver_wait_that_no_clock_can_count_is_refused_when_given(setting, seconds):
     """A stale_after of inf (or past the year 1) failed each repeat of a message with an
-    OverflowError from the date arithmetic (answered 500): refused when the Receiver is made."""
-    with pytest.raises(ValueError, match=f"^{setting} must be a number of seconds from 0 to "):
+    OverflowError from the date arithmetic (answered 500), and a NaN max_body took bodies of any
+    size: refused when the Receiver is made."""
+    with pytest.raises(ValueError, match=f"^{setting} must be a (number of seconds from 0 to |whole number)"):
         mm7.Receiver(store=mm7.MemoryStore(), **{setting: seconds})
 
 
