@@ -26,7 +26,7 @@ from .arrival import UNKNOWN_FATE_STATUSES, may_have_arrived, no_mmsc_answered
 from .display import printable, shown_time
 from .errors import ConnectError, DecodeError, EncodeError, FaultError, HTTPStatusError, MM7Error, SendError
 from .periodic import Periodic, seconds_between_rounds
-from .sendonce import attempt_time, exchange_time, upload_time
+from .sendonce import attempt_time, exchange_time, held_for, upload_time
 from .store import OutboxItem, utcnow
 
 log = logging.getLogger("mm7bind.outbox")
@@ -207,7 +207,7 @@ class Outbox(Periodic):
         upload given longer: `upload_min_rate`) is leased for its own send, twice, when its turn comes."""
         # (more senders than the client's connections to an MMSC: the others wait their turn first)
         turns = -(-self.concurrency // max(1, getattr(self.client.config, "pool_size", 1)))
-        return max(timedelta(minutes=5), timedelta(seconds=2 * self.batch * turns * exchange_time(self.client.config)))
+        return max(timedelta(minutes=5), held_for(2 * self.batch * turns * exchange_time(self.client.config)))
 
     def run_once(self, now: datetime | None = None) -> list[OutboxItem]:
         """Send every item that is due now; → the items as they ended this round. Stops between
@@ -363,10 +363,11 @@ class Outbox(Periodic):
         larger = upload_time(self.client.config, size) > self.client.config.upload_timeout
         if left is not None and left < own and larger:
             # (a request larger than the lease counts on, over a slow link: a lease of its own size)
-            if not self.store.outbox_update(item.id, "sending", attempts=item.attempts, next_at=now + timedelta(
-                    seconds=own), status_code=item.status_code, error=item.error, lease_until=item.lease_until):
+            if not self.store.outbox_update(item.id, "sending", attempts=item.attempts, next_at=now + held_for(own),
+                                            status_code=item.status_code, error=item.error,
+                                            lease_until=item.lease_until):
                 return Round(self.store.outbox_get(item.id))  # (its lease ran out: another worker has it)
-            item = dataclasses.replace(item, lease_until=now + timedelta(seconds=own))
+            item = dataclasses.replace(item, lease_until=now + held_for(own))
             left = own
         if left is not None and left < need:
             if need <= self.lease.total_seconds() and not again:

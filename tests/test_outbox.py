@@ -1692,3 +1692,19 @@ def test_a_max_age_the_calendar_cannot_hold_is_refused_when_the_outbox_is_made(t
     (tmp_path / "c.toml").write_text("[outbox]\nmax_age_hours = 99999999\n", encoding="utf-8")
     assert [str(p) for p in load(tmp_path / "c.toml", env={})[1] if p.level == "error"] == [
         f"error: outbox.max_age_hours: at most {KEEP_MAX.days * 24} (a thousand years)"]
+
+
+def test_a_retry_policy_of_a_billion_attempts_claims_for_a_thousand_years_not_past_the_year_9999(store):
+    """max_attempts = 1000000000 ("retry for ever") or timeouts of a year each came to a claim's
+    lease past the year 9999: a tagged send, a campaign and every outbox round failed with an
+    OverflowError before the first request went out. Held that long is held for good: the lease
+    is at most store.KEEP_MAX."""
+    from mm7bind import sendonce
+    from mm7bind.store import KEEP_MAX, utcnow
+
+    client = mm7.Client("http://127.0.0.1:9/mm7", store=store, retry=mm7.RetryPolicy(max_attempts=10**9))
+    assert sendonce.lease(client.config) == KEEP_MAX
+    held, mine = sendonce.claim(store, "t-forever", client.config, extra=1e300)
+    assert mine and held.lease_until <= utcnow() + 2 * KEEP_MAX
+    assert Outbox(client, concurrency=10**30).lease == KEEP_MAX
+    client.close()
