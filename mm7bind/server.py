@@ -899,6 +899,9 @@ class EmbeddedServer:
                  trusted_proxy: str | None = None, on_incomplete: Callable[..., object] | None = None):
         if not 0 < request_timeout < math.inf:  # (NaN passed "<= 0", and served TLS without a deadline)
             raise ValueError("request_timeout must be a positive, finite number of seconds")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            # (70000 ended the start with an OverflowError from the socket layer)
+            raise ValueError(f"port must be a port number, 0 to 65535 (0 picks a free one), not {port!r}")
         for name, value, most in (("threads", threads, MAX_THREADS), ("connection_limit", connection_limit, None)):
             # (threads = 10**30 held the start for ever, a thread made at a time; NaN or 2.5 failed it
             # with a TypeError)

@@ -2308,6 +2308,9 @@ def test_a_server_count_that_cannot_work_is_refused_when_made(setting, value, tm
 
     with pytest.raises(ValueError, match=f"^{setting} must be a whole number, at least 1"):
         mm7.serve(mm7.Receiver(store=mm7.MemoryStore()), port=0, **{setting: value})
+    for port in (70000, -1, 80.0):  # (70000: an OverflowError from the socket layer)
+        with pytest.raises(ValueError, match="^port must be a port number, 0 to 65535"):
+            mm7.serve(mm7.Receiver(store=mm7.MemoryStore()), port=port)
     if setting == "threads" and type(value) is int:
         (tmp_path / "c.toml").write_text(f"[receiver]\nthreads = {value}\n", encoding="utf-8")
         _, problems = config.load(tmp_path / "c.toml", env={})
