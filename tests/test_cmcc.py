@@ -2135,6 +2135,19 @@ def test_a_number_past_a_java_int_is_an_error_naming_its_element(tmp_path, key, 
     assert [p.where for p in problems if p.level == "error"] == ["ConnConfig.xml:ServerMaxKeepAlive"]
 
 
+
+@pytest.mark.parametrize("key, setting", [("MaxKeepAliveRequests", "mmsc.pool_size"),
+                                          ("ServerMaxKeepAlive", "receiver.threads")])
+def test_more_connections_or_threads_than_mm7bind_takes_is_an_error_naming_the_element(tmp_path, key, setting):
+    """A ServerMaxKeepAlive of a million (threads each started with the receiver) was said as
+    receiver.threads' error, a setting the files do not have: said as their own element."""
+    conn = tmp_path / "ConnConfig.xml"
+    conn.write_text(re.sub(rf"<{key}>\d+<", f"<{key}>1000000<", CONN), encoding="utf-8")
+    problems = read_cmcc(mm7config(tmp_path), conn)[1]
+    assert [str(p) for p in problems if p.level == "error"] == [
+        f"error: ConnConfig.xml:{key}: 1000000 is more than mm7bind takes ({setting}: at most 10000)"]
+
+
 @pytest.mark.parametrize("backlog", [-1, 2**31, 99999999999, 10**30, 2.5, True])
 def test_a_listen_backlog_the_socket_layer_cannot_take_is_refused_when_given(tmp_path, backlog):
     """receiver.backlog = 99999999999 passed config check and ended serve at start with an

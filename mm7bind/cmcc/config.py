@@ -366,7 +366,19 @@ def read(path: str | Path | None, conn_path: str | Path | None = None,
     # what `MM7Config.get` says of them is what is used (mm7bind's own defaults are 10 and 4).
     m.pool_size = max(1, int(c.get("MaxKeepAliveRequests", CONN_KEYS["MaxKeepAliveRequests"][1])))
     r.threads = max(1, int(c.get("ServerMaxKeepAlive", CONN_KEYS["ServerMaxKeepAlive"][1])))
-    problems += [p for p in check(cfg) if not (log_folder_missing and p.where == "logging.file")]
+    # (more than the client and the server take: said as the file's element, not as mmsc.pool_size)
+    from ..client import MAX_POOL_SIZE  # noqa: PLC0415
+    from ..server import MAX_THREADS  # noqa: PLC0415
+
+    said_here = set()
+    for key, setting, value, most in (("MaxKeepAliveRequests", "mmsc.pool_size", m.pool_size, MAX_POOL_SIZE),
+                                      ("ServerMaxKeepAlive", "receiver.threads", r.threads, MAX_THREADS)):
+        if value > most:
+            problems.append(Problem("error", f"{Path(conn_path).name}:{key}", f"{value} is more than mm7bind takes "
+                                    f"({setting}: at most {most})"))
+            said_here.add(setting)
+    problems += [p for p in check(cfg) if not (log_folder_missing and p.where == "logging.file")
+                 and p.where not in said_here]
     return cfg, problems
 
 
