@@ -28,7 +28,6 @@ import heapq
 import itertools
 import json
 import logging
-import math
 import os
 import re
 import secrets
