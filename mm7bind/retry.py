@@ -163,6 +163,9 @@ class RateLimiter:
     def __post_init__(self) -> None:
         if not self.rate > 0:  # (NaN passed "<= 0": every wait came out NaN, and no send waited)
             raise ValueError("rate must be positive")
+        if isinstance(self.burst, bool) or not isinstance(self.burst, (int, float)) or not 0 < self.burst < math.inf:
+            # (a NaN burst made every wait NaN: no send waited, the limit gone without a word)
+            raise ValueError(f"burst must be a positive, finite number of requests, not {self.burst!r}")
         self._tokens = self.burst
         self._last = self.clock()
 

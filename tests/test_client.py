@@ -991,6 +991,15 @@ def test_retry_policy_refuses_waits_no_clock_can_hold(setting, value, tmp_path):
             f"error: mmsc.backoff: at most {MAX_TIMEOUT} seconds (a year)"]
 
 
+@pytest.mark.parametrize("burst", [math.nan, math.inf, 0, -1, True])
+def test_a_rate_limiters_burst_that_cannot_work_is_refused(burst):
+    """A NaN burst made every wait NaN: no send waited, the rate limit gone without a word."""
+    from mm7bind.retry import RateLimiter
+
+    with pytest.raises(ValueError, match="^burst must be a positive, finite number of requests"):
+        RateLimiter(5, burst=burst)
+
+
 def test_a_retry_after_many_attempts_waits_max_backoff():
     """factor ** attempts past what a float holds (2.0 after 1024 attempts: max_attempts = 2000 in
     the configuration) raised an OverflowError at that retry, ending the send: the wait is
