@@ -236,6 +236,12 @@ def campaign_tid_basis(store, tag: str | None, country_code: str | None) -> Call
     return lambda recipient: recipient_key(recipient, country_code)
 
 
+def _whole(name: str, value: object, least: int, more: str = "") -> None:
+    """A count given to a campaign: a whole number, at least `least` (else ValueError, naming it)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ValueError(f"{name} must be a whole number, at least {least}{more and f' ({more})'}, not {value!r}")
+
+
 def _plan(store, recipients: Iterable[str], tag: str | None, tries: Counter | None = None,
           keep: int | None = KEEP, resend_unanswered: bool = True,
           country_code: str | None = None, basis: Callable[[str], str] = str) -> tuple[list[str], BulkResult]:
@@ -244,6 +250,8 @@ def _plan(store, recipients: Iterable[str], tag: str | None, tries: Counter | No
     `resend_unanswered`, none whose request may have arrived (`maybe_delivered`). `tries` is
     filled with how many requests each recipient already has under the tag, by `basis(recipient)`
     (`campaign_tid_basis`)."""
+    if keep is not None:
+        _whole("keep", keep, 0, "or None: every one")  # (a negative one kept all but the last few)
     listed = [r.strip() if isinstance(r, str) else r for r in recipients]  # (as the store records them)
     # A recipient listed twice gets the message once, also written differently: lists merged from
     # two sources have "+86 138-0000-0001" and "+8613800000001", or "8613800000001", one phone.
@@ -562,6 +570,10 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str | m.Addres
     when `resend_unanswered` (None: as the client's `RetryPolicy.on_timeout` says, which sends
     again after no answer within one send too); else it is not sent, counted in `maybe_delivered`
     and named in `maybe_delivered_to` (the first `keep`)."""
+    # (0, NaN or a negative concurrency was taken as 1 without a word; a negative stop after
+    # unreachable requests stopped the campaign at the first one)
+    _whole("concurrency", concurrency, 1)
+    _whole("stop_after_unreachable", stop_after_unreachable, 0, "0: never stops")
     tries: Counter = Counter()
     basis = campaign_tid_basis(client.core.store, tag, _country_code(client))
     kinds: dict[str, m.Address] = {}
@@ -646,7 +658,7 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str | m.Addres
                     log.warning("the %s callback failed; the campaign goes on without it", name, exc_info=True)
 
     stopping = threading.Event()  # (set on Ctrl-C: ends the workers' pauses between attempts)
-    workers = max(1, concurrency)
+    workers = concurrency
     pool = ThreadPoolExecutor(workers)
     try:
         # A few requests queued ahead of the workers, not one per recipient: a pending future

@@ -1571,13 +1571,28 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
     return when
 
 
+# The largest whole number a count or a record's number can be: SQLite's integers (a --limit or an
+# ID past them failed with an OverflowError's traceback) and Python's slices stop there.
+_WHOLE_MAX = 2**63 - 1
+
+
 def _count(text: str) -> int:
     try:
         n = int(text)
     except ValueError:
         n = -1
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    if not 1 <= n <= _WHOLE_MAX:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to {_WHOLE_MAX}")
+    return n
+
+
+def _record_id(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= _WHOLE_MAX:  # (ids start at 1)
+        raise argparse.ArgumentTypeError(f"{text!r} is no record's number (a whole number from 1 to {_WHOLE_MAX})")
     return n
 
 
@@ -1614,8 +1629,10 @@ def _age_seconds(text: str) -> float:
 
 
 def _delay(text: str) -> float:
-    # (a negative one ended a timer thread in a traceback)
-    return _float_arg(text, lambda s: 0 <= s < float("inf"), "a number of seconds, 0 or more")
+    from .client import MAX_TIMEOUT  # noqa: PLC0415
+
+    # (a negative one ended a timer thread in a traceback; past a year, as the simulator refuses it)
+    return _float_arg(text, lambda s: 0 <= s <= MAX_TIMEOUT, f"a number of seconds from 0 to {MAX_TIMEOUT}")
 
 
 def _listen_hint(exc: Exception, port: str, host: str) -> int:
@@ -2502,7 +2519,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "give the --handler, --forward or --out that serve ran with, else the "
                                    "configuration's forwarding or saving runs.")
     with_config(p)
-    p.add_argument("--id", type=int, help="one stored message (any state)")
+    p.add_argument("--id", type=_record_id, help="one stored message (any state)")
     p.add_argument("--handler", metavar="MODULE:OBJECT",
                    help="the one serve runs (without it, as serve without it: forwarding or saving)")
     p.add_argument("--forward", metavar="URL", type=_http_url, help="forward to URL, as serve --forward does")
@@ -2531,7 +2548,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = ssub.add_parser("show", help="one received message as JSON: its record (headers, path, the answer its "
                                      "copies get) and the message decoded")
     with_config(s)
-    s.add_argument("id", type=int, metavar="ID", help="its number (the ID column of store inbox)")
+    s.add_argument("id", type=_record_id, metavar="ID", help="its number (the ID column of store inbox)")
     s.add_argument("--extract", metavar="DIR", help="write its attachments into DIR")
     s.add_argument("--raw", metavar="FILE", help="write it as received, its path and headers as stored (an HTTP "
                    "capture inspect and validate read)")
@@ -2554,7 +2571,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_store_outbox)
     s = ssub.add_parser("requeue", help="put failed or expired outbox items back in the queue (sent by serve)")
     with_config(s)
-    s.add_argument("ids", type=int, nargs="+", metavar="ID", help="their numbers (the ID column of store outbox)")
+    s.add_argument("ids", type=_record_id, nargs="+", metavar="ID", help="their numbers (the ID column of store outbox)")
     s.set_defaults(func=cmd_store_requeue)
     s = ssub.add_parser("purge", help="forget handled messages, sent records and sent outbox items older "
                                       "than an age (what a campaign in use or the outbox still needs stays)")

@@ -180,6 +180,9 @@ STREAM_ABOVE = 1024 * 1024  # bodies larger than this are streamed from their pa
 # The longest timeout taken, in seconds (a year): "wait for ever" written as 1e10 s is past what a
 # socket's timeout can hold, and the sync client raised an OverflowError once the request was out.
 MAX_TIMEOUT = 365 * 24 * 3600
+# The most connections a client keeps to one MMSC (carriers allow an SP a few dozen): the pool is
+# made a slot at a time at the first send, a million of them a second's wait, 10**30 one for ever.
+MAX_POOL_SIZE = 10_000
 
 
 @suggest_keywords
@@ -276,10 +279,14 @@ class ClientConfig:
         if self.rate_limit is not None and not self.rate_limit >= 0:  # (named as set: "rate" was RateLimiter's)
             raise ValueError(f"rate_limit must be positive (messages a second, per MMSC; 0 or None: no limit), "
                              f"not {self.rate_limit!r}")
-        if self.max_answer_bytes < 1:
-            raise ValueError("max_answer_bytes must be positive")
-        if self.pool_size < 1:  # (no connection to wait for: the first send waited forever)
-            raise ValueError("pool_size must be at least 1")
+        if isinstance(self.max_answer_bytes, bool) or not isinstance(self.max_answer_bytes, int) \
+                or self.max_answer_bytes < 1:  # (NaN passed "< 1": answers of any size kept)
+            raise ValueError(f"max_answer_bytes must be a whole number, at least 1, not {self.max_answer_bytes!r}")
+        if isinstance(self.pool_size, bool) or not isinstance(self.pool_size, int) \
+                or not 1 <= self.pool_size <= MAX_POOL_SIZE:
+            # (0: no connection to wait for, the first send waited forever; 2.5 or NaN failed each
+            # send with a TypeError; 10**30 held the first send for ever, the pool made a slot at a time)
+            raise ValueError(f"pool_size must be a whole number from 1 to {MAX_POOL_SIZE}, not {self.pool_size!r}")
         given = self.headers.items() if isinstance(self.headers, dict) else self.headers
         for name, value in (*given, ("User-Agent", self.user_agent), *self.profile.extra_headers):
             problem = header_problem(name, value)

@@ -693,6 +693,7 @@ def _table_from_env(value: str) -> dict[str, str]:
     return table
 
 
+C_INT_MAX = 2**31 - 1  # the largest listen backlog the socket layer takes
 _WHOLE = re.compile(r"\s*[+-]?[0-9]+\s*")
 
 
@@ -809,7 +810,7 @@ def check(cfg: Config) -> list[Problem]:
     """Everything wrong with a configuration, each said plainly."""
     import ipaddress  # noqa: PLC0415
 
-    from .client import AUTH_MODES, MAX_TIMEOUT, header_problem, is_http_url, not_http_url  # noqa: PLC0415
+    from .client import AUTH_MODES, MAX_POOL_SIZE, MAX_TIMEOUT, header_problem, is_http_url, not_http_url  # noqa: PLC0415
     from .display import shown_url  # noqa: PLC0415
 
     out: list[Problem] = []
@@ -886,12 +887,14 @@ def check(cfg: Config) -> list[Problem]:
             err(f"mmsc.{name}", f"at most {MAX_TIMEOUT} seconds (a year; a request must never wait forever)")
     if m.upload_min_rate < 0:
         err("mmsc.upload_min_rate", "cannot be negative (0: a request's upload is bounded by upload_timeout alone)")
-    if m.pool_size < 1:
-        err("mmsc.pool_size", "must be at least 1")
+    if not 1 <= m.pool_size <= MAX_POOL_SIZE:  # (as the client refuses it)
+        err("mmsc.pool_size", f"must be from 1 to {MAX_POOL_SIZE}")
     if m.max_attempts < 1:
         err("mmsc.max_attempts", "must be at least 1")
     if m.backoff < 0:
         err("mmsc.backoff", "cannot be negative")
+    elif m.backoff > MAX_TIMEOUT:  # (as the retry policy refuses it: past what a wait holds)
+        err("mmsc.backoff", f"at most {MAX_TIMEOUT} seconds (a year)")
     if m.rate_limit < 0:
         err("mmsc.rate_limit", "cannot be negative (0 means unlimited)")
     if m.max_message_size < 0:
@@ -937,14 +940,20 @@ def check(cfg: Config) -> list[Problem]:
                                   "is let in (MM7BIND_RECEIVER_PASSWORD not set?)", "serving")
     if r.digest_qop.replace(" ", "") not in ("auth", "auth-int", "auth,auth-int", "auth-int,auth"):
         err("receiver.digest_qop", f"must be auth, auth-int or \"auth,auth-int\", not {r.digest_qop!r}")
-    if r.threads < 1:
-        err("receiver.threads", "must be at least 1")
+    from .server import MAX_THREADS  # noqa: PLC0415
+
+    if not 1 <= r.threads <= MAX_THREADS:  # (as the server refuses it)
+        err("receiver.threads", f"must be from 1 to {MAX_THREADS}")
+    if not 0 <= r.backlog <= C_INT_MAX:  # (past a C int, serve ended at start with an OverflowError)
+        err("receiver.backlog", f"must be from 0 to {C_INT_MAX}")
     if r.connection_limit < 1:
         err("receiver.connection_limit", "must be at least 1")
     if not r.request_timeout > 0:
         err("receiver.request_timeout", "must be positive")
     if not r.store_wait > 0:
         err("receiver.store_wait", "must be more than 0 seconds")
+    elif r.store_wait > MAX_TIMEOUT:  # (past what a lock's wait holds: an OverflowError at start)
+        err("receiver.store_wait", f"at most {MAX_TIMEOUT} seconds (a year)")
     if r.max_body < 1024:
         err("receiver.max_body", "must be at least 1024 bytes")
     if r.path != "*" and not r.path.startswith("/"):
@@ -957,6 +966,8 @@ def check(cfg: Config) -> list[Problem]:
         err("receiver.forward_url", not_http_url(shown_url(r.forward_url)))
     if r.forward_timeout <= 0:
         err("receiver.forward_timeout", "must be more than 0 seconds")
+    elif r.forward_timeout > MAX_TIMEOUT:  # (as the forwarding handler refuses it: past what a socket's timeout holds)
+        err("receiver.forward_timeout", f"at most {MAX_TIMEOUT} seconds (a year)")
     if r.forward_secret and not r.forward_url:
         warn("receiver.forward_secret", "set without forward_url: nothing is forwarded", "handling")
     if bool(r.tls_cert) != bool(r.tls_key):

@@ -24,7 +24,7 @@ from urllib.parse import quote, unquote_to_bytes
 from . import gbk
 from .content import CHUNK, Blob, BlobWriter, BytesBlob, FileBlob, location_name
 from .errors import DecodeError, Deviation, LimitExceededError, MimeError  # noqa: F401 (mime.DecodeError)
-from .xmlsafe import charset_codec
+from .xmlsafe import charset_codec, whole_limits
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,9 @@ class MimeLimits:
     max_depth: int = 4  # multipart nesting
     max_header_bytes: int = 64 * 1024  # per part
     spool_threshold: int = 4 * 1024 * 1024  # parts larger than this go to a temporary file
+
+    def __post_init__(self) -> None:
+        whole_limits(self, spool_threshold=0)
 
 
 DEFAULT_MIME_LIMITS = MimeLimits()

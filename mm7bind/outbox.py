@@ -26,7 +26,7 @@ from .arrival import UNKNOWN_FATE_STATUSES, may_have_arrived, no_mmsc_answered
 from .display import printable, shown_time
 from .errors import ConnectError, DecodeError, EncodeError, FaultError, HTTPStatusError, MM7Error, SendError
 from .periodic import Periodic, seconds_between_rounds
-from .sendonce import attempt_time, exchange_time, upload_time
+from .sendonce import attempt_time, exchange_time, held_for, upload_time
 from .store import OutboxItem, utcnow
 
 log = logging.getLogger("mm7bind.outbox")
@@ -105,10 +105,12 @@ class Outbox(Periodic):
                              f"years), not {max_age!r}")
         if first_retry <= timedelta(0) or max_retry < first_retry:
             raise ValueError("first_retry must be positive and max_retry at least first_retry")
-        if batch < 1:  # (claiming none at a time, a round never ended)
-            raise ValueError("batch must be at least 1")
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
+        if max_retry > KEEP_MAX:  # (a retry's time past the year 9999: an OverflowError ended that round)
+            raise ValueError(f"max_retry must be at most {KEEP_MAX.days} days (a thousand years), not {max_retry!r}")
+        for name, count in (("batch", batch), ("concurrency", concurrency)):
+            # (claiming none at a time, a round never ended; NaN passed "< 1")
+            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                raise ValueError(f"{name} must be a whole number, at least 1, not {count!r}")
         interval = seconds_between_rounds("poll", poll)
         super().__init__()
         self.client, self.store = client, client.core.store
@@ -205,7 +207,7 @@ class Outbox(Periodic):
         upload given longer: `upload_min_rate`) is leased for its own send, twice, when its turn comes."""
         # (more senders than the client's connections to an MMSC: the others wait their turn first)
         turns = -(-self.concurrency // max(1, getattr(self.client.config, "pool_size", 1)))
-        return max(timedelta(minutes=5), timedelta(seconds=2 * self.batch * turns * exchange_time(self.client.config)))
+        return max(timedelta(minutes=5), held_for(2 * self.batch * turns * exchange_time(self.client.config)))
 
     def run_once(self, now: datetime | None = None) -> list[OutboxItem]:
         """Send every item that is due now; → the items as they ended this round. Stops between
@@ -361,10 +363,11 @@ class Outbox(Periodic):
         larger = upload_time(self.client.config, size) > self.client.config.upload_timeout
         if left is not None and left < own and larger:
             # (a request larger than the lease counts on, over a slow link: a lease of its own size)
-            if not self.store.outbox_update(item.id, "sending", attempts=item.attempts, next_at=now + timedelta(
-                    seconds=own), status_code=item.status_code, error=item.error, lease_until=item.lease_until):
+            if not self.store.outbox_update(item.id, "sending", attempts=item.attempts, next_at=now + held_for(own),
+                                            status_code=item.status_code, error=item.error,
+                                            lease_until=item.lease_until):
                 return Round(self.store.outbox_get(item.id))  # (its lease ran out: another worker has it)
-            item = dataclasses.replace(item, lease_until=now + timedelta(seconds=own))
+            item = dataclasses.replace(item, lease_until=now + held_for(own))
             left = own
         if left is not None and left < need:
             if need <= self.lease.total_seconds() and not again:
@@ -479,7 +482,10 @@ class Outbox(Periodic):
     def _pause(self, rounds: int, retry_after: float | None = None) -> timedelta:
         """The wait after `rounds` failed rounds: doubling from first_retry, or as long as the
         MMSC's Retry-After asks if that is longer (as the client's own waits go), at most max_retry."""
-        pause = min(self.max_retry, self.first_retry * 2 ** min(rounds - 1, 32))  # (2**n overflows timedelta)
+        try:
+            pause = min(self.max_retry, self.first_retry * 2 ** min(rounds - 1, 32))  # (2**n overflows timedelta)
+        except OverflowError:  # (a first_retry of a day, doubled 32 times, is past what a timedelta holds)
+            pause = self.max_retry
         if retry_after is not None:  # (bounded before it is a timedelta: a peer's number can overflow one)
             pause = max(pause, timedelta(seconds=min(retry_after, self.max_retry.total_seconds())))
         return pause

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from typing import Any, Self
 
@@ -15,10 +14,14 @@ log = logging.getLogger("mm7bind")
 def seconds_between_rounds(name: str, value: Any) -> float:
     """`value` (the setting called `name`) as a worker's pause between rounds, or ValueError: a
     pause of 0 or less, or NaN, ran round after round without one (thousands of store queries a
-    second); an infinite one ended the worker at its first wait (too long for the clock). A
-    timeout is checked with it too (ForwardingHandler): the same positive, finite seconds."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-        raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+    second); an infinite one, or one past what a wait can hold (1e10: an OverflowError from the
+    clock), ended the worker at its first wait. A timeout is checked with it too
+    (ForwardingHandler): the same positive seconds, at most a year, as the client's timeouts."""
+    from .client import MAX_TIMEOUT  # noqa: PLC0415
+
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_TIMEOUT:
+        raise ValueError(f"{name} must be a positive number of seconds, at most {MAX_TIMEOUT} (a year), "
+                         f"not {value!r}")
     return float(value)
 
 

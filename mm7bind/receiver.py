@@ -193,6 +193,24 @@ class ReceiverConfig:
     # recording its outcome: then the answer all the same). None: as long as the lock is held.
     store_wait: float | None = 5.0
 
+    def __post_init__(self) -> None:
+        # Refused when given, not at the request they would fail: a store_wait past what a lock's
+        # wait holds (1e10) raised an OverflowError at each store write, a stale_after past the
+        # year 1 (inf, 1e12) or NaN one at each repeat of a message, each answered 500.
+        from .client import MAX_TIMEOUT  # noqa: PLC0415
+        from .store import KEEP_MAX  # noqa: PLC0415
+
+        for name, most, unit in (("repeat_wait", MAX_TIMEOUT, "a year"), ("store_wait", MAX_TIMEOUT, "a year"),
+                                 ("stale_after", int(KEEP_MAX.total_seconds()), "a thousand years")):
+            value = getattr(self, name)
+            if name == "store_wait" and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= most:
+                raise ValueError(f"{name} must be a number of seconds from 0 to {most} ({unit}), not {value!r}")
+        if isinstance(self.max_body, bool) or not isinstance(self.max_body, int) or self.max_body < 1:
+            # (a NaN max_body passed every comparison: bodies of any size taken, without a word)
+            raise ValueError(f"max_body must be a whole number of bytes, at least 1, not {self.max_body!r}")
+
 
 def _takes_msg_and_ctx(fn: Callable, kind: str) -> None:
     """Refuse, when registered, a function that cannot be called as every message calls it,

@@ -53,13 +53,24 @@ class RetryPolicy:
     fail_over_codes: frozenset[int] = frozenset({4006})
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
-        for name in ("backoff", "factor", "max_backoff", "jitter", "max_retry_after"):
+        from .client import MAX_TIMEOUT  # noqa: PLC0415
+
+        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int) or self.max_attempts < 1:
+            # (NaN passed "< 1", and 2.5 or True were taken as whatever the attempts' count came to)
+            raise ValueError(f"max_attempts must be a whole number, at least 1, not {self.max_attempts!r}")
+        for name, most in (("backoff", MAX_TIMEOUT), ("factor", math.inf), ("max_backoff", MAX_TIMEOUT),
+                           ("jitter", 1), ("max_retry_after", MAX_TIMEOUT)):
             # (NaN passed every comparison in delay(): a NaN backoff waited max_backoff each time,
-            # a NaN jitter not at all; an infinite wait ended the sender with an OverflowError)
-            if not 0 <= getattr(self, name) < math.inf:
-                raise ValueError(f"{name} must be a finite number, 0 or more, not {getattr(self, name)!r}")
+            # a NaN jitter not at all; an infinite wait, or one past what a wait can hold (1e10),
+            # ended the sender with an OverflowError. A jitter is a fraction of the wait: past 1,
+            # some waits came out as none, and a huge one as a wait no clock holds.)
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 <= value < math.inf
+                                                                                       and value <= most):
+                said = "a finite number, 0 or more" if most == math.inf else (
+                    f"a fraction from 0 to {most}" if name == "jitter" else
+                    f"a number of seconds from 0 to {most} (a year)")
+                raise ValueError(f"{name} must be {said}, not {value!r}")
 
     @classmethod
     def never(cls) -> RetryPolicy:
@@ -102,7 +113,10 @@ class RetryPolicy:
 
     def delay(self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
         """Seconds to wait after failed attempt number `attempt` (1-based)."""
-        base = min(self.max_backoff, self.backoff * self.factor ** (attempt - 1))
+        try:
+            base = min(self.max_backoff, self.backoff * self.factor ** (attempt - 1))
+        except OverflowError:  # (factor ** attempt past a float: 2.0 after 1024 attempts) long past max_backoff
+            base = self.max_backoff if self.backoff else 0.0
         if self.jitter:
             base *= 1 + (rng or random).uniform(-self.jitter, self.jitter)
         if retry_after is not None:
@@ -149,6 +163,9 @@ class RateLimiter:
     def __post_init__(self) -> None:
         if not self.rate > 0:  # (NaN passed "<= 0": every wait came out NaN, and no send waited)
             raise ValueError("rate must be positive")
+        if isinstance(self.burst, bool) or not isinstance(self.burst, (int, float)) or not 0 < self.burst < math.inf:
+            # (a NaN burst made every wait NaN: no send waited, the limit gone without a word)
+            raise ValueError(f"burst must be a positive, finite number of requests, not {self.burst!r}")
         self._tokens = self.burst
         self._last = self.clock()
 

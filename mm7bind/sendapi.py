@@ -258,8 +258,10 @@ class SendApi:
 
     def __init__(self, client, *, token: str | None = None, allow=None, max_body: int = 20 * 1024 * 1024,
                  outbox=None, max_recipients: int = MAX_RECIPIENTS, max_parts: int = MAX_PARTS):
-        if max_recipients < 1 or max_parts < 1:
-            raise ValueError("max_recipients and max_parts must be at least 1")
+        for name, value in (("max_recipients", max_recipients), ("max_parts", max_parts), ("max_body", max_body)):
+            # (a NaN bound passed every comparison: no limit at all, without a word)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a whole number, at least 1, not {value!r}")
         self.client, self.allow, self.max_body, self.outbox = client, allow, max_body, outbox
         self.max_recipients, self.max_parts = max_recipients, max_parts
         problem = bearer_token_problem(token) if token else None

@@ -17,7 +17,7 @@ from datetime import timedelta
 from . import holders
 from .display import printable
 from .errors import STORE_ERRORS
-from .store import SendClaim, utcnow
+from .store import KEEP_MAX, SendClaim, utcnow
 
 log = logging.getLogger("mm7bind.store")
 _HOST = socket.gethostname()
@@ -83,10 +83,17 @@ def exchange_time(config, size: int | None = None) -> float:
     return attempts * attempt_time(config, size) + (attempts - 1) * pause_time(config)
 
 
+def held_for(seconds: float) -> timedelta:
+    """`seconds` as a claim's or lease's length, at most `store.KEEP_MAX`: held a thousand years
+    is held for good. (A retry policy of a billion attempts, "retry for ever", or timeouts of a
+    year each, came to a lease past the year 9999: an OverflowError before the first send.)"""
+    return timedelta(seconds=min(seconds, KEEP_MAX.total_seconds()))
+
+
 def lease(config, size: int | None = None) -> timedelta:
     """How long a claim is its holder's: twice what the request (of `size` bytes) can take, so
     that a live sender's claim never runs out under it."""
-    return max(timedelta(minutes=5), timedelta(seconds=2 * exchange_time(config, size)))
+    return max(timedelta(minutes=5), held_for(2 * exchange_time(config, size)))
 
 
 def rate_wait(config, senders: int) -> float:
@@ -103,7 +110,7 @@ def claim(store, transaction_id: str, config, fingerprint: str | None = None,
     seconds the send may wait beyond `exchange_time` (`rate_wait`), added to its lease; `size`:
     the request's bytes, if known (a large one's upload may take longer: `upload_time`)."""
     mine = SendClaim(transaction_id, f"{_holder()}:{uuid.uuid4().hex[:12]}",
-                     utcnow() + lease(config, size) + timedelta(seconds=extra), fingerprint)
+                     utcnow() + lease(config, size) + held_for(extra), fingerprint)
     held = store.send_claim(mine, _stale)
     return held, held is mine
 

@@ -920,6 +920,9 @@ def _as_peer_address(address: str) -> str:
     return str(getattr(ip, "ipv4_mapped", None) or ip)
 
 
+MAX_THREADS = 10_000  # the most threads a server takes: each is started with it, 10**30 never ends starting
+
+
 @suggest_keywords
 class EmbeddedServer:
     """The receiver on a socket: `start()` runs it in a background thread, `serve_forever()` in this one.
@@ -947,6 +950,18 @@ class EmbeddedServer:
                  trusted_proxy: str | None = None, on_incomplete: Callable[..., object] | None = None):
         if not 0 < request_timeout < math.inf:  # (NaN passed "<= 0", and served TLS without a deadline)
             raise ValueError("request_timeout must be a positive, finite number of seconds")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            # (70000 ended the start with an OverflowError from the socket layer)
+            raise ValueError(f"port must be a port number, 0 to 65535 (0 picks a free one), not {port!r}")
+        for name, value, most in (("threads", threads, MAX_THREADS), ("connection_limit", connection_limit, None)):
+            # (threads = 10**30 held the start for ever, a thread made at a time; NaN or 2.5 failed it
+            # with a TypeError)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1 or most is not None and value > most:
+                raise ValueError(f"{name} must be a whole number, at least 1{f', at most {most}' if most else ''}, "
+                                 f"not {value!r}")
+        if isinstance(backlog, bool) or not isinstance(backlog, int) or not 0 <= backlog <= 2**31 - 1:
+            # (past a C int, the listen at start raised an OverflowError; negative, it was taken as 0)
+            raise ValueError(f"backlog must be a whole number from 0 to {2**31 - 1}, not {backlog!r}")
         if trusted_proxy is not None and ssl_context is not None:
             raise ValueError("trusted_proxy is for a proxy in front of the server: serving TLS itself, it has none")
         if trusted_proxy not in (None, "*"):

@@ -28,7 +28,6 @@ import heapq
 import itertools
 import json
 import logging
-import math
 import os
 import re
 import secrets
@@ -128,17 +127,20 @@ class SimulatorConfig:
             if status not in {e.value for e in DeliveryStatus}:
                 raise ValueError(f"recipient_status of {recipient!r}: {status!r} is none of "
                                  f"{', '.join(e.value for e in DeliveryStatus)}")
-        if not all(0 <= delay < math.inf for delay in (self.report_delay, self.read_delay, self.report_retry_delay)):
-            # (nan ran at once, inf ended the report worker: nothing more was ever sent)
-            raise ValueError("report_delay, read_delay and report_retry_delay must be 0 or more seconds")
-        if self.max_recipients is not None and self.max_recipients < 1:
-            raise ValueError("max_recipients must be at least 1 (or None: no limit)")
-        if self.max_message_size is not None and self.max_message_size < 1:
-            raise ValueError("max_message_size must be at least 1 byte (or None: the dialect's)")
-        if self.report_attempts < 1:
-            raise ValueError("report_attempts must be at least 1")
-        if self.max_messages < 1:
-            raise ValueError("max_messages must be at least 1")
+        from .client import MAX_TIMEOUT  # noqa: PLC0415
+
+        if not all(0 <= delay <= MAX_TIMEOUT for delay in (self.report_delay, self.read_delay, self.report_retry_delay)):
+            # (nan ran at once, inf ended the report worker: nothing more was ever sent; a retry's
+            # pause of 1e10, slept while a deliver waited, ended it with an OverflowError)
+            raise ValueError(f"report_delay, read_delay and report_retry_delay must be 0 to {MAX_TIMEOUT} seconds "
+                             "(a year)")
+        for name, least, unit in (("max_recipients", 1, " (or None: no limit)"),
+                                  ("max_message_size", 1, " byte (or None: the dialect's)"),
+                                  ("report_attempts", 1, ""), ("max_messages", 1, "")):
+            value = getattr(self, name)  # (NaN passed "< 1")
+            if (value is not None or not unit) and (isinstance(value, bool) or not isinstance(value, int)
+                                                    or value < least):
+                raise ValueError(f"{name} must be a whole number, at least {least}{unit}, not {value!r}")
         if isinstance(self.vasp_verify, str) or self.vasp_cert:
             # (read now: the client for the VASP is made at its first report, whose failure a test sees late)
             from .client import _ssl_context  # noqa: PLC0415
@@ -187,8 +189,13 @@ class Trouble:
             raise ValueError("a trouble is an MM7 status or an HTTP status, not both")
         if self.text is not None and (self.status is None or not isinstance(self.text, str)):
             raise ValueError("text is a string, the StatusText of a status")
-        if not 0 <= self.delay < math.inf or (self.retry_after is not None and not 0 <= self.retry_after < math.inf):
-            raise ValueError("delay and retry_after must be 0 or more seconds")  # (JSON's Infinity and NaN too)
+        from .client import MAX_TIMEOUT  # noqa: PLC0415
+
+        # (JSON's Infinity and NaN too; a delay of 1e10, "never answer", failed that request with an
+        # OverflowError from the wait)
+        if not 0 <= self.delay <= MAX_TIMEOUT or (self.retry_after is not None
+                                                  and not 0 <= self.retry_after <= MAX_TIMEOUT):
+            raise ValueError(f"delay and retry_after must be 0 to {MAX_TIMEOUT} seconds (a year)")
         if not isinstance(self.in_response, bool) or (self.in_response and self.status is None):
             raise ValueError("in_response is true or false, and goes with a status (the one the response gives)")
         if self.drop is not None:

@@ -1143,6 +1143,12 @@ class SqliteStore:
                  read_only: bool = False):
         if durability not in ("power", "process"):
             raise ValueError("durability must be 'power' or 'process'")
+        if wait is not None:  # (past what a lock's wait holds, 1e10 or inf: an OverflowError, and a file left open)
+            from .client import MAX_TIMEOUT  # noqa: PLC0415
+
+            if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not 0 <= wait <= MAX_TIMEOUT:
+                raise ValueError(f"wait must be a number of seconds from 0 to {MAX_TIMEOUT} (a year), or None "
+                                 f"(as long as the lock is held), not {wait!r}")
         self.sync = "FULL" if durability == "power" else "NORMAL"
         self.path = str(path)
         self.read_only = bool(read_only)

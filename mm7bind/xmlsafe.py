@@ -39,6 +39,22 @@ class XmlLimits:
     # in reading each as an unknown attribute.
     max_attributes: int = 1000
 
+    def __post_init__(self) -> None:
+        whole_limits(self)
+
+
+def whole_limits(limits, **least: int) -> None:
+    """Each field of `limits` a whole number, at least 1 (or its `least`), else ValueError naming it:
+    a NaN bound passed every comparison (no limit at all, without a word), a float one failed the
+    request it met with a TypeError (a 500), and one below 1 refused every request."""
+    import dataclasses  # noqa: PLC0415
+
+    for f in dataclasses.fields(limits):
+        value, low = getattr(limits, f.name), least.get(f.name, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{type(limits).__name__}.{f.name} must be a whole number, at least {low}, "
+                             f"not {value!r}")
+
 
 DEFAULT_LIMITS = XmlLimits()
 

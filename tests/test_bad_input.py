@@ -487,3 +487,22 @@ def test_hostile_mime_gets_a_fault_naming_the_limit_and_the_server_serves_on():
                 continue
             assert head.startswith(b"HTTP/1.1 500 "), name
             assert (env.body.code, env.body.string, env.body.detail.status.code) == ("Client", said, 2007), name
+
+
+@pytest.mark.parametrize("make", ["MimeLimits", "XmlLimits"])
+@pytest.mark.parametrize("value", [0, -1, float("nan"), float("inf"), 1e10, 2.5, True])
+def test_a_limit_that_is_no_whole_number_is_refused_when_made(make, value):
+    """A NaN limit passed every comparison — no limit at all, without a word —, XmlLimits(max_depth=2.5)
+    failed each request it met with a TypeError (a 500 and a traceback), and a limit of 0 refused
+    every request: each is refused when the limits are made, naming the field. (spool_threshold
+    may be 0: every part is spooled.)"""
+    import dataclasses
+
+    cls = getattr(mm7, make)
+    for f in dataclasses.fields(cls):
+        if f.name == "spool_threshold" and value == 0:
+            assert cls(spool_threshold=0).spool_threshold == 0
+            continue
+        with pytest.raises(ValueError, match=rf"^{make}\.{f.name} must be a whole number, at least "):
+            cls(**{f.name: value})
+        assert getattr(cls(**{f.name: 10**30}), f.name) == 10**30

@@ -311,13 +311,29 @@ def test_timeout():
         ClientConfig(urls=("http://x",), read_timeout=0)
 
 
-@pytest.mark.parametrize("pool_size", [0, -1])
-def test_a_pool_without_connections_is_refused_not_waited_on_forever(pool_size):
-    # (the configuration file checked it; the Python API let the first send wait for a connection
-    # there would never be, past every timeout)
+@pytest.mark.parametrize("pool_size", [0, -1, 2.5, math.nan, math.inf, True, 10**30])
+def test_a_pool_without_connections_is_refused_not_waited_on_forever(pool_size, tmp_path):
+    # (the configuration file checked 0; the Python API let the first send wait for a connection
+    # there would never be, past every timeout. 2.5 or NaN failed each send with a TypeError, and
+    # 10**30 held the first one for ever: the pool is made a slot at a time)
+    from mm7bind import config
+    from mm7bind.client import MAX_POOL_SIZE
+
     for make in (Client, AsyncClient):
-        with pytest.raises(ValueError, match="pool_size must be at least 1"):
+        with pytest.raises(ValueError, match=f"^pool_size must be a whole number from 1 to {MAX_POOL_SIZE}, not "):
             make("http://127.0.0.1:9/mm7", pool_size=pool_size)
+    if type(pool_size) is int:
+        (tmp_path / "c.toml").write_text(f"[mmsc]\npool_size = {pool_size}\n", encoding="utf-8")
+        _, problems = config.load(tmp_path / "c.toml", env={})
+        assert [str(p) for p in problems if p.level == "error"] == [
+            f"error: mmsc.pool_size: must be from 1 to {MAX_POOL_SIZE}"]
+
+
+@pytest.mark.parametrize("value", [0, math.nan, 2.5, True])
+def test_an_answer_bound_that_is_no_whole_number_is_refused(value):
+    """A NaN max_answer_bytes passed "< 1": answers of any size were kept, without a word."""
+    with pytest.raises(ValueError, match="^max_answer_bytes must be a whole number, at least 1, not "):
+        ClientConfig(urls=("http://127.0.0.1:9/mm7",), max_answer_bytes=value)
 
 
 @pytest.mark.parametrize("setting", ["connect_timeout", "read_timeout"])
@@ -952,6 +968,46 @@ def test_retry_policy_refuses_waits_that_are_no_number_of_seconds(setting, value
     with pytest.raises(ValueError, match=setting):
         RetryPolicy(**{setting: value})
     assert RetryPolicy(**{setting: 0}).delay(1) >= 0  # 0 is a setting (no wait, no jitter)
+
+
+@pytest.mark.parametrize("setting, value", [("backoff", 1e10), ("max_backoff", 1e308), ("max_retry_after", 10**30),
+                                            ("jitter", 2), ("jitter", 1e308), ("max_attempts", math.nan),
+                                            ("max_attempts", 2.5), ("max_attempts", True), ("backoff", True)])
+def test_retry_policy_refuses_waits_no_clock_can_hold(setting, value, tmp_path):
+    """A backoff (or max_backoff) of 1e10 — "wait as long as it takes" — ended the sender at its
+    first retry with an OverflowError from the wait, as did a jitter of 1e308 (a fraction of the
+    wait: past 1 it made waits of none and of many times the backoff); a NaN max_attempts passed
+    "< 1". Refused when made, naming the setting; the configuration's backoff as well."""
+    from mm7bind import config
+    from mm7bind.client import MAX_TIMEOUT
+
+    with pytest.raises(ValueError, match=f"^{setting} must be "):
+        RetryPolicy(**{setting: value})
+    assert RetryPolicy(backoff=MAX_TIMEOUT, max_backoff=MAX_TIMEOUT, jitter=1).delay(2) <= 2 * MAX_TIMEOUT
+    if setting == "backoff" and value is not True:
+        (tmp_path / "c.toml").write_text(f"[mmsc]\nbackoff = {value!r}\n", encoding="utf-8")
+        _, problems = config.load(tmp_path / "c.toml", env={})
+        assert [str(p) for p in problems if p.level == "error"] == [
+            f"error: mmsc.backoff: at most {MAX_TIMEOUT} seconds (a year)"]
+
+
+@pytest.mark.parametrize("burst", [math.nan, math.inf, 0, -1, True])
+def test_a_rate_limiters_burst_that_cannot_work_is_refused(burst):
+    """A NaN burst made every wait NaN: no send waited, the rate limit gone without a word."""
+    from mm7bind.retry import RateLimiter
+
+    with pytest.raises(ValueError, match="^burst must be a positive, finite number of requests"):
+        RateLimiter(5, burst=burst)
+
+
+def test_a_retry_after_many_attempts_waits_max_backoff():
+    """factor ** attempts past what a float holds (2.0 after 1024 attempts: max_attempts = 2000 in
+    the configuration) raised an OverflowError at that retry, ending the send: the wait is
+    long past max_backoff by then, and is max_backoff."""
+    policy = RetryPolicy(max_attempts=2000, jitter=0)
+    assert policy.delay(1100) == policy.max_backoff
+    assert RetryPolicy(max_attempts=2000, backoff=0, jitter=0).delay(1100) == 0
+    assert RetryPolicy(factor=1e308, jitter=0).delay(3) == 30.0
 
 
 @settings(max_examples=200, deadline=None)

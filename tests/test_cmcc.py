@@ -2142,6 +2142,51 @@ def test_a_comment_inside_a_value_is_passed_over_as_jdom_did(tmp_path):
     assert (config.get("Password"), config.get("TimeOut")) == ("s3cret", 2000)
 
 
+@pytest.mark.parametrize("key", ["BackLog", "TimeOut", "ListenPort", "ReSendCount", "LogInterval", "MaxMessageSize"])
+@pytest.mark.parametrize("written", ["99999999999", "-99999999999", "1" + "0" * 30])
+def test_a_number_past_a_java_int_is_an_error_naming_its_element(tmp_path, key, written):
+    """The SDK's Integer.parseInt refused such a number. Taken, a BackLog of 99999999999 ended the
+    receiver's start with an OverflowError (config check had nothing to say), a TimeOut was said
+    as mmsc.read_timeout's error, a ReSendCount taken: each is now an error naming its element."""
+    cfg, problems = read_cmcc(mm7config(tmp_path, **{key: written}))
+    assert [str(p) for p in problems if p.level == "error"] == [
+        f"error: mm7Config.xml:{key}: {int(written)} is past what the SDK reads (a Java int: -2147483648 to "
+        "2147483647)"]
+    assert read_cmcc(mm7config(tmp_path, **{key: "2147483647"}))[0] is not None
+    conn = tmp_path / "ConnConfig.xml"
+    conn.write_text(CONN.replace("<ServerMaxKeepAlive>12<", f"<ServerMaxKeepAlive>{written}<"), encoding="utf-8")
+    problems = read_cmcc(mm7config(tmp_path), conn)[1]
+    assert [p.where for p in problems if p.level == "error"] == ["ConnConfig.xml:ServerMaxKeepAlive"]
+
+
+
+@pytest.mark.parametrize("key, setting", [("MaxKeepAliveRequests", "mmsc.pool_size"),
+                                          ("ServerMaxKeepAlive", "receiver.threads")])
+def test_more_connections_or_threads_than_mm7bind_takes_is_an_error_naming_the_element(tmp_path, key, setting):
+    """A ServerMaxKeepAlive of a million (threads each started with the receiver) was said as
+    receiver.threads' error, a setting the files do not have: said as their own element."""
+    conn = tmp_path / "ConnConfig.xml"
+    conn.write_text(re.sub(rf"<{key}>\d+<", f"<{key}>1000000<", CONN), encoding="utf-8")
+    problems = read_cmcc(mm7config(tmp_path), conn)[1]
+    assert [str(p) for p in problems if p.level == "error"] == [
+        f"error: ConnConfig.xml:{key}: 1000000 is more than mm7bind takes ({setting}: at most 10000)"]
+
+
+@pytest.mark.parametrize("backlog", [-1, 2**31, 99999999999, 10**30, 2.5, True])
+def test_a_listen_backlog_the_socket_layer_cannot_take_is_refused_when_given(tmp_path, backlog):
+    """receiver.backlog = 99999999999 passed config check and ended serve at start with an
+    OverflowError from the socket's listen; a negative one was taken as 0 without a word."""
+    from mm7bind import config
+
+    if not isinstance(backlog, (bool, float)):
+        (tmp_path / "c.toml").write_text(f"[receiver]\nbacklog = {backlog}\n", encoding="utf-8")
+        _, problems = config.load(tmp_path / "c.toml", env={})
+        assert [str(p) for p in problems if p.level == "error"] == [
+            "error: receiver.backlog: must be from 0 to 2147483647"]
+    with pytest.raises(ValueError, match="^backlog must be a whole number from 0 to 2147483647"):
+        mm7.serve(mm7.Receiver(store=mm7.MemoryStore()), port=0, backlog=backlog)
+
+
 @pytest.mark.parametrize(("written", "backlog"), [("0", 50), ("-5", 50), ("1", 1), ("200", 200)])
 def test_a_backlog_of_0_or_less_is_javas_default_as_in_the_sdk(tmp_path, written, backlog):
     """The SDK's ServerSocket took a backlog of 0 or less as Java's default, 50; it was read as 1,

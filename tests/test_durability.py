@@ -157,6 +157,39 @@ def test_store_wait_is_configured_under_receiver(tmp_path):
         load_checked(path)
 
 
+@pytest.mark.parametrize("seconds", [-1, float("nan"), float("inf"), 1e10, 1e308, 10**30, True])
+def test_a_store_wait_past_what_a_lock_can_wait_is_refused_when_given(seconds, tmp_path):
+    """store_wait = 1e10 ("wait for ever"): config check took it, and serve ended at start with an
+    OverflowError from the lock's wait; a Receiver took it and failed each message's store write
+    with one (answered 500). Refused by config check, the Receiver and the store alike; a year is
+    still taken."""
+    from mm7bind import config
+    from mm7bind.client import MAX_TIMEOUT
+
+    with pytest.raises(ValueError, match=f"^store_wait must be a number of seconds from 0 to {MAX_TIMEOUT}"):
+        mm7.Receiver(store=mm7.MemoryStore(), store_wait=seconds)
+    with pytest.raises(ValueError, match=f"^wait must be a number of seconds from 0 to {MAX_TIMEOUT}"):
+        SqliteStore(tmp_path / "m.db", wait=seconds)
+    assert mm7.Receiver(store=mm7.MemoryStore(), store_wait=MAX_TIMEOUT).config.store_wait == MAX_TIMEOUT
+    SqliteStore(tmp_path / "m.db", wait=MAX_TIMEOUT).close()
+    if not isinstance(seconds, bool) and seconds != float("inf") and seconds == seconds:  # (what TOML can say)
+        (tmp_path / "c.toml").write_text(f"[receiver]\nstore_wait = {seconds!r}\n", encoding="utf-8")
+        _, problems = config.load(tmp_path / "c.toml", env={})
+        assert [p.where for p in problems if p.level == "error"] == ["receiver.store_wait"]
+
+
+@pytest.mark.parametrize("setting, seconds", [("stale_after", float("inf")), ("stale_after", 1e12),
+                                              ("stale_after", -1), ("repeat_wait", float("nan")),
+                                              ("repeat_wait", 1e10), ("stale_after", True),
+                                              ("max_body", float("nan")), ("max_body", 0), ("max_body", 2.5)])
+def test_a_receiver_wait_that_no_clock_can_count_is_refused_when_given(setting, seconds):
+    """A stale_after of inf (or past the year 1) failed each repeat of a message with an
+    OverflowError from the date arithmetic (answered 500), and a NaN max_body took bodies of any
+    size: refused when the Receiver is made."""
+    with pytest.raises(ValueError, match=f"^{setting} must be a (number of seconds from 0 to |whole number)"):
+        mm7.Receiver(store=mm7.MemoryStore(), **{setting: seconds})
+
+
 # -- a store file damaged on disk: found by a check, before serve takes messages into it -----------
 
 

@@ -211,12 +211,21 @@ def test_a_new_message_never_comes_with_the_delivery_id_of_an_earlier_one(app):
     assert one == repeat != other and one.isascii()
 
 
-@pytest.mark.parametrize("timeout", [float("nan"), float("inf"), 0, -1])
-def test_a_timeout_that_is_no_number_of_seconds_is_refused_when_made(timeout):
-    """A NaN timeout failed every forward with a ValueError of the HTTP library, after the MMSC's
-    message had been taken: refused when the handler is made, as Client and Outbox refuse theirs."""
-    with pytest.raises(ValueError, match="timeout"):
+@pytest.mark.parametrize("timeout", [float("nan"), float("inf"), 0, -1, 1e10, 1e308, 10**30, True])
+def test_a_timeout_that_is_no_number_of_seconds_is_refused_when_made(timeout, tmp_path):
+    """A NaN timeout failed every forward with a ValueError of the HTTP library, one past what a
+    socket's timeout holds (1e10) with an OverflowError, after the MMSC's message had been taken:
+    refused when the handler is made, as Client and Outbox refuse theirs, and by config check."""
+    from mm7bind import config
+    from mm7bind.client import MAX_TIMEOUT
+
+    with pytest.raises(ValueError, match=f"^timeout must be a positive number of seconds, at most {MAX_TIMEOUT}"):
         ForwardingHandler("http://127.0.0.1:9/app", timeout=timeout)
+    assert ForwardingHandler("http://127.0.0.1:9/app", timeout=MAX_TIMEOUT).timeout == MAX_TIMEOUT
+    if not isinstance(timeout, bool) and timeout != float("inf") and timeout == timeout:  # (what TOML can say)
+        (tmp_path / "c.toml").write_text(f"[receiver]\nforward_timeout = {timeout!r}\n", encoding="utf-8")
+        _, problems = config.load(tmp_path / "c.toml", env={})
+        assert [p.where for p in problems if p.level == "error"] == ["receiver.forward_timeout"]
 
 
 def test_reports_carry_what_we_sent(app):

@@ -606,8 +606,44 @@ def test_the_mmscs_own_failure_page_holds_no_queue(store):
 
 def test_a_batch_of_none_is_refused_not_a_round_that_never_ends(store):
     client = mm7.Client("http://127.0.0.1:9/mm7", store=store)
-    with pytest.raises(ValueError, match="batch must be at least 1"):
+    with pytest.raises(ValueError, match="batch must be a whole number, at least 1"):
         Outbox(client, batch=0)
+    client.close()
+
+
+@pytest.mark.parametrize("setting, value", [("batch", float("nan")), ("batch", 2.5), ("concurrency", float("nan")),
+                                            ("concurrency", True), ("concurrency", 0),
+                                            ("max_retry", timedelta(days=999_999_999))])
+def test_an_outbox_count_or_pause_that_cannot_work_is_refused_when_made(store, setting, value):
+    """A NaN concurrency or batch passed "< 1"; a max_retry past a thousand years made a retry's
+    time past the year 9999 (an OverflowError, that round ended). Refused, naming the setting."""
+    client = mm7.Client("http://127.0.0.1:9/mm7", store=store)
+    with pytest.raises(ValueError, match=f"^{setting} must be "):
+        Outbox(client, **{setting: value})
+    client.close()
+
+
+def test_a_retry_after_many_rounds_of_a_long_first_retry_waits_max_retry(store):
+    """A first_retry of a day doubled 32 times is past what a timedelta holds: the 33rd failed
+    round raised an OverflowError, and the item was never rescheduled; it waits max_retry."""
+    client = mm7.Client("http://127.0.0.1:9/mm7", store=store)
+    outbox = Outbox(client, first_retry=timedelta(days=1), max_retry=timedelta(days=30))
+    assert outbox._pause(40) == timedelta(days=30) and outbox._pause(2) == timedelta(days=2)
+    client.close()
+
+
+@pytest.mark.parametrize("setting, value", [("concurrency", 0), ("concurrency", float("nan")), ("concurrency", 2.5),
+                                            ("keep", -1), ("keep", float("nan")), ("stop_after_unreachable", -1)])
+def test_a_campaign_count_that_cannot_work_is_refused_before_sending(store, setting, value):
+    """send_bulk took a concurrency of 0, NaN or -3 as 1 without a word, kept all but the last
+    results for a negative keep, and stopped at the first unreachable request for a negative
+    stop_after_unreachable: refused before anything is sent, naming the setting."""
+    from mm7bind.bulk import send_bulk
+
+    client = mm7.Client("http://127.0.0.1:9/mm7", store=store)
+    with pytest.raises(ValueError, match=f"^{setting} must be a whole number"):
+        send_bulk(client, mm7.SubmitReq(subject="x"), ["+8613800000000"], **{setting: value})
+    assert not list(store.sent())
     client.close()
 
 
@@ -783,19 +819,23 @@ def test_a_server_error_about_one_request_holds_no_queue(store, code):
         client.close()
 
 
-@pytest.mark.parametrize("pause", [0, -1, float("nan"), float("inf"), "1", True])
+@pytest.mark.parametrize("pause", [0, -1, float("nan"), float("inf"), 1e10, 1e308, 10**30, "1", True])
 def test_a_pause_between_rounds_that_is_none_or_endless_is_refused(store, pause):
     """A poll of 0 (or less, or NaN) ran round after round with no pause — some hundred thousand
-    store queries a second — and an infinite one ended the worker at its first wait, leaving the
-    queue unsent. Retention's `every` is the same pause."""
+    store queries a second — and an infinite one, or one past what a wait can hold (1e10, 10**30:
+    an OverflowError), ended the worker at its first wait, leaving the queue unsent. Retention's
+    `every` is the same pause; a year is still taken."""
+    from mm7bind.client import MAX_TIMEOUT
     from mm7bind.store import Retention
 
     client = mm7.Client("http://127.0.0.1:9/mm7", store=store)
-    with pytest.raises(ValueError, match=r"^poll must be a positive number of seconds, not "):
+    with pytest.raises(ValueError, match=rf"^poll must be a positive number of seconds, at most {MAX_TIMEOUT} "
+                                         r"\(a year\), not "):
         Outbox(client, poll=pause)
-    with pytest.raises(ValueError, match=r"^every must be a positive number of seconds, not "):
+    with pytest.raises(ValueError, match=r"^every must be a positive number of seconds, at most .*, not "):
         Retention(store, keep=timedelta(days=1), every=pause)
     assert Outbox(client, poll=0.5).interval == 0.5
+    assert Retention(store, keep=timedelta(days=1), every=MAX_TIMEOUT).interval == MAX_TIMEOUT
     client.close()
 
 
@@ -1655,3 +1695,19 @@ def test_a_max_age_the_calendar_cannot_hold_is_refused_when_the_outbox_is_made(t
     (tmp_path / "c.toml").write_text("[outbox]\nmax_age_hours = 99999999\n", encoding="utf-8")
     assert [str(p) for p in load(tmp_path / "c.toml", env={})[1] if p.level == "error"] == [
         f"error: outbox.max_age_hours: at most {KEEP_MAX.days * 24} (a thousand years)"]
+
+
+def test_a_retry_policy_of_a_billion_attempts_claims_for_a_thousand_years_not_past_the_year_9999(store):
+    """max_attempts = 1000000000 ("retry for ever") or timeouts of a year each came to a claim's
+    lease past the year 9999: a tagged send, a campaign and every outbox round failed with an
+    OverflowError before the first request went out. Held that long is held for good: the lease
+    is at most store.KEEP_MAX."""
+    from mm7bind import sendonce
+    from mm7bind.store import KEEP_MAX, utcnow
+
+    client = mm7.Client("http://127.0.0.1:9/mm7", store=store, retry=mm7.RetryPolicy(max_attempts=10**9))
+    assert sendonce.lease(client.config) == KEEP_MAX
+    held, mine = sendonce.claim(store, "t-forever", client.config, extra=1e300)
+    assert mine and held.lease_until <= utcnow() + 2 * KEEP_MAX
+    assert Outbox(client, concurrency=10**30).lease == KEEP_MAX
+    client.close()

@@ -1475,6 +1475,7 @@ def test_a_stop_says_how_many_requests_it_closed_unanswered_and_stop_now_cuts_it
     srv = mm7.serve(mm7.Receiver(Slow()), port=0, ssl_context=ssl_ctx).start()
     out = mm7.encode(deliver(), transaction_id="t-cut")
     answers = []
+    release_on_close = False
 
     def send():
         try:
@@ -1482,6 +1483,8 @@ def test_a_stop_says_how_many_requests_it_closed_unanswered_and_stop_now_cuts_it
                                          verify=str(tmp_path / "ca.pem") if tls else True).status_code)
         except requests.RequestException as exc:
             answers.append(type(exc).__name__)
+            if release_on_close:  # (its connection closed on it: the handler may end, its answer lost)
+                release.set()
 
     sender = threading.Thread(target=send)
     sender.start()
@@ -1511,21 +1514,18 @@ def test_a_stop_says_how_many_requests_it_closed_unanswered_and_stop_now_cuts_it
     started.clear()
     release.clear()
     srv = mm7.serve(mm7.Receiver(Slow()), port=0, ssl_context=ssl_ctx).start()
-    # The handler let go once the stop has said, after the grace, that it closes on it (a timer
-    # of a second let it go before that when the stopping thread was held up that long).
-    releasing = logging.Handler()
-    releasing.emit = lambda record: release.set()
-    releasing.setLevel(logging.WARNING)
+    # The handler let go once the stop has closed its connection, after the grace (a timer of a
+    # second let it go before the stop when the stopping thread was held up that long; let go at
+    # the stop's warning, it could answer before the closing).
+    release_on_close = True
     sender = threading.Thread(target=send)
     sender.start()
     try:
         assert started.wait(60)
-        logging.getLogger("mm7bind.server").addHandler(releasing)
         with caplog.at_level(logging.WARNING, logger="mm7bind.server"):
             assert srv.stop(grace=0.1) == 1  # (what `mm7bind serve` exits 5 for)
         sender.join(30)
     finally:
-        logging.getLogger("mm7bind.server").removeHandler(releasing)
         release.set()
     assert answers[1:] == ["ConnectionError"]  # (the handler done after the grace: its answer never went out)
     assert srv.stop() == 0
@@ -2383,3 +2383,25 @@ def test_a_handler_sees_the_client_certificate_the_mmsc_presented(tmp_path):
         call_asgi(asgi, [out.to_bytes()], {"Content-Type": out.content_type},
                   extra_scope={"extensions": {"tls": tls}})
     assert [(c.subject, c.fingerprint) if c else None for c in seen] == [("CN=mmsc-c.example", fingerprint), None]
+
+
+@pytest.mark.parametrize("setting, value", [("threads", 0), ("threads", 2.5), ("threads", float("nan")),
+                                            ("threads", 10**30), ("threads", True), ("connection_limit", 0),
+                                            ("connection_limit", float("nan"))])
+def test_a_server_count_that_cannot_work_is_refused_when_made(setting, value, tmp_path):
+    """threads = 10**30 passed config check and held serve's start for ever, waitress starting a
+    thread at a time; 2.5 or NaN failed it with a TypeError. Refused, naming the setting, before
+    anything listens; config check says the range too."""
+    from mm7bind import config
+    from mm7bind.server import MAX_THREADS
+
+    with pytest.raises(ValueError, match=f"^{setting} must be a whole number, at least 1"):
+        mm7.serve(mm7.Receiver(store=mm7.MemoryStore()), port=0, **{setting: value})
+    for port in (70000, -1, 80.0):  # (70000: an OverflowError from the socket layer)
+        with pytest.raises(ValueError, match="^port must be a port number, 0 to 65535"):
+            mm7.serve(mm7.Receiver(store=mm7.MemoryStore()), port=port)
+    if setting == "threads" and type(value) is int:
+        (tmp_path / "c.toml").write_text(f"[receiver]\nthreads = {value}\n", encoding="utf-8")
+        _, problems = config.load(tmp_path / "c.toml", env={})
+        assert [str(p) for p in problems if p.level == "error"] == [
+            f"error: receiver.threads: must be from 1 to {MAX_THREADS}"]

@@ -883,3 +883,14 @@ def test_a_send_ends_within_its_transaction_ids_claim():
         assert status == 502 and got["error"] == "NoTimeLeft" and got["may_have_arrived"] is False, got
         assert got["message"].startswith("not sent: no time for an attempt") and len(mmsc.requests) == 1
         assert len(sleeps) == waits and store.send_claim_get("late") is None  # (no wait; the claim given back)
+
+
+@pytest.mark.parametrize("setting", ["max_recipients", "max_parts", "max_body"])
+@pytest.mark.parametrize("value", [0, float("nan"), 2.5, True])
+def test_a_send_api_bound_that_is_no_whole_number_is_refused_when_made(setting, value):
+    """A NaN max_recipients (or max_parts, max_body) passed every comparison: a /send could name a
+    million recipients, without a word. Refused when the API is made, naming the setting."""
+    client = mm7.Client("http://127.0.0.1:9/mm7")
+    with pytest.raises(ValueError, match=f"^{setting} must be a whole number, at least 1, not "):
+        SendApi(client, **{setting: value})
+    client.close()

@@ -304,15 +304,38 @@ def test_a_simulator_started_again_after_a_stop_sends_its_reports():
 
 def test_delays_that_are_not_a_number_of_seconds_are_refused():
     """An infinite report delay ended the report worker (nothing more was sent), NaN ran at once;
-    JSON as Python reads it carries both to /control/fail."""
-    for delay in (math.inf, math.nan, -1):
-        with pytest.raises(ValueError, match="must be 0 or more seconds"):
-            Simulator(report_delay=delay)
+    JSON as Python reads it carries both to /control/fail. A delay of 1e10 ("never answer") failed
+    the request it met with an OverflowError from the wait, and a report_retry_delay of 1e10 a
+    deliver waiting for its reports: refused when given, as a year is still taken."""
+    from mm7bind.client import MAX_TIMEOUT
+
+    for setting in ("report_delay", "read_delay", "report_retry_delay"):
+        for delay in (math.inf, math.nan, -1, 1e10, 10**30):
+            with pytest.raises(ValueError, match=f"must be 0 to {MAX_TIMEOUT} seconds"):
+                Simulator(**{setting: delay})
+    assert Simulator(report_retry_delay=MAX_TIMEOUT).config.report_retry_delay == MAX_TIMEOUT
+    from mm7bind.cli import build_parser
+
+    for option in ("--report-delay", "--read-delay", "--report-retry-delay", "--mo-after"):
+        with pytest.raises(SystemExit):  # (as `mm7bind simulate` says it: a usage error, exit 2)
+            build_parser().parse_args(["simulate", option, "1e10"])
+        assert build_parser().parse_args(["simulate", option, str(MAX_TIMEOUT)])
     with Simulator() as sim:
-        for body in (b'{"delay": Infinity}', b'{"delay": NaN}', b'{"http_status": 503, "retry_after": Infinity}'):
+        for body in (b'{"delay": Infinity}', b'{"delay": NaN}', b'{"http_status": 503, "retry_after": Infinity}',
+                     b'{"delay": 1e10}', b'{"http_status": 503, "retry_after": 1e308}'):
             r = requests.post(f"{sim.server.url}/control/fail", data=body, timeout=10)
-            assert r.status_code == 400 and "must be 0 or more seconds" in r.json()["error"], r.text
+            assert r.status_code == 400 and f"must be 0 to {MAX_TIMEOUT} seconds" in r.json()["error"], r.text
+        with pytest.raises(ValueError, match="delay and retry_after must be 0 to "):
+            sim.fail_next(1, status=3000, delay=1e10)
         assert sim._troubles == []
+
+
+@pytest.mark.parametrize("setting, value", [("max_messages", float("nan")), ("report_attempts", float("nan")),
+                                            ("max_recipients", 2.5), ("max_message_size", True)])
+def test_simulator_counts_that_are_no_whole_number_are_refused(setting, value):
+    """A NaN max_messages or report_attempts passed "< 1" (a NaN report_attempts made no attempt)."""
+    with pytest.raises(ValueError, match=f"^{setting} must be a whole number, at least 1"):
+        Simulator(**{setting: value})
 
 
 def test_every_control_endpoint_answers_a_method_it_does_not_take_with_405_and_allow():
@@ -726,7 +749,7 @@ def test_the_messages_kept_are_bounded_the_oldest_dropped():
         with pytest.raises(mm7.FaultError, match="2006"):
             client.submit(m.SubmitReq(recipients=["+8613900000000"], linked_id=sim.mo_sent[0]["linked_id"][:-1] + "1"))
         assert client.submit(m.SubmitReq(recipients=["+8613900000000"], linked_id=sim.mo_sent[0]["linked_id"])).ok
-    with pytest.raises(ValueError, match="max_messages must be at least 1"):
+    with pytest.raises(ValueError, match="max_messages must be a whole number, at least 1"):
         Simulator(max_messages=0)
 
 
@@ -849,7 +872,7 @@ def test_a_providers_size_limit_is_set_for_any_dialect_in_place_of_the_dialects(
         rsp = sim.handle(out.to_bytes(), out.content_type, {})
         env = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"])
         assert (env.body.detail.status.code if env.is_fault else env.body.status.code) == code, settings
-    with pytest.raises(ValueError, match="max_message_size must be at least 1"):
+    with pytest.raises(ValueError, match="max_message_size must be a whole number, at least 1"):
         Simulator(max_message_size=0)
 
 

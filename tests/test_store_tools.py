@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -1437,3 +1438,24 @@ def test_purge_keeps_what_a_campaign_in_progress_and_the_outbox_still_need(store
     # once the campaign's last request is older than the age too, it goes as a whole
     assert store.purge(datetime.now(timezone.utc) + timedelta(seconds=1)).sent == 4
     assert sorted(r.transaction_id for r in store.sent()) == ["autumn-1", "waiting-1"]  # (their items still wait)
+
+
+@pytest.mark.parametrize("args", [["store", "inbox", "--limit", str(10**30)], ["store", "sent", "--limit", str(2**63)],
+                                  ["store", "outbox", "--limit", str(10**30)], ["store", "show", str(10**30)],
+                                  ["store", "requeue", "1", str(2**63)], ["replay", "--id", str(10**30)],
+                                  ["store", "show", "0"]])
+def test_a_limit_or_record_number_past_the_stores_integers_is_refused_as_a_usage_error(tmp_path, capsys, args):
+    """`--limit 1000000000000000000000000000000` ("all of them"), or an ID as large, ended in a
+    traceback (an OverflowError from SQLite, a ValueError from the listing's slice): a usage error
+    naming the option and its range, exit 2; the largest is taken."""
+    from mm7bind.cli import main
+
+    SqliteStore(tmp_path / "vasp.db").close()
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n')
+    with pytest.raises(SystemExit) as ended:
+        main([*args, "--config", str(tmp_path / "cfg.toml")])
+    assert ended.value.code == 2
+    assert re.search(r"error: argument (--limit|--id|ID): '\d+' is (not a whole number|no record's number \(a whole "
+                     r"number) from 1 to 9223372036854775807", capsys.readouterr().err)
+    for listing in ("inbox", "sent", "outbox"):
+        assert main(["store", listing, "--config", str(tmp_path / "cfg.toml"), "--limit", str(2**63 - 1)]) == 0

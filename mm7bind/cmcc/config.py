@@ -77,6 +77,7 @@ CONN_KEYS: dict[str, tuple[type, object]] = {
     "KeepAliveTimeout": (int, 50_000),
     "step": (int, 1),
 }
+JAVA_INT = (-2**31, 2**31 - 1)  # the numbers Integer.parseInt reads
 JAVA_TRIMMED = "".join(map(chr, range(0x21)))  # what Java's String.trim() removes: U+0000–U+0020
 LOG_RANGES = (("LogNum", 1, 9999, "files"), ("LogInterval", 1, 1440, "minutes"), ("LogSize", 1, 10_000, "KB"))
 MMSC_MAX_MESSAGE = 128 * 1024  # "目前最大支持128K" (manual §4.2.1, §4.2.3)
@@ -189,6 +190,19 @@ def _read(path: str | Path, keys: dict, root_name: str, namespace: str | None, p
     return values
 
 
+def _java_ints(values: dict[str, object], keys: dict[str, tuple[type, object]], where: str,
+               problems: list[Problem]) -> None:
+    """Each whole number past a Java int said as an error (the manual's value in its place, for the
+    checks after this one): the SDK's Integer.parseInt refused it; taken, a BackLog of 99999999999
+    ended the receiver's start with an OverflowError, a TimeOut or ListenPort was said as another
+    setting's error, a ReSendCount was taken."""
+    for key, value in list(values.items()):
+        if keys[key][0] is int and not JAVA_INT[0] <= int(value) <= JAVA_INT[1]:
+            problems.append(Problem("error", f"{where}:{key}", f"{value} is past what the SDK reads (a Java int: "
+                                    f"{JAVA_INT[0]} to {JAVA_INT[1]})"))
+            values[key] = keys[key][1]
+
+
 def read(path: str | Path | None, conn_path: str | Path | None = None,
          overrides: dict[str, object] | None = None) -> tuple[Config, list[Problem]]:
     """The mm7bind Config a pair of China Mobile files describes, and every problem found;
@@ -213,6 +227,7 @@ def read(path: str | Path | None, conn_path: str | Path | None = None,
             continue  # (they name the log file: no matter when there is none)
         how = "empty" if key in empty else "missing (the SDK read it as null)" if path is not None else "not set"
         problems.append(Problem("warning", f"{where}:{key}", f"{how}: {SDK_TEXTS[key]}"))
+    _java_ints(v, MM7_KEYS, where, problems)
     get = {k: v.get(k, d) for k, (_, d) in MM7_KEYS.items()}
     cfg = Config(source=str(path) if path is not None else "mm7Config.xml keys set in code")
     m, r, lg = cfg.mmsc, cfg.receiver, cfg.logging
@@ -336,8 +351,9 @@ def read(path: str | Path | None, conn_path: str | Path | None = None,
     if conn_path is not None:
         conn_problems: list[Problem] = []
         c = _read(conn_path, CONN_KEYS, "connection", None, conn_problems)
-        problems += conn_problems
         cw = Path(conn_path).name
+        _java_ints(c, CONN_KEYS, cw, conn_problems)
+        problems += conn_problems
         if not any(p.level == "error" and p.where == cw for p in conn_problems):  # (a file read at all)
             for key in _missing(CONN_SDK_REQUIRED, c, cw, conn_problems):
                 problems.append(Problem("warning", f"{cw}:{key}",
@@ -367,7 +383,19 @@ def read(path: str | Path | None, conn_path: str | Path | None = None,
     # what `MM7Config.get` says of them is what is used (mm7bind's own defaults are 10 and 4).
     m.pool_size = max(1, int(c.get("MaxKeepAliveRequests", CONN_KEYS["MaxKeepAliveRequests"][1])))
     r.threads = max(1, int(c.get("ServerMaxKeepAlive", CONN_KEYS["ServerMaxKeepAlive"][1])))
+    # (more than the client and the server take: said as the file's element, not as mmsc.pool_size)
+    from ..client import MAX_POOL_SIZE  # noqa: PLC0415
+    from ..server import MAX_THREADS  # noqa: PLC0415
+
+    said_here = set()
+    for key, setting, value, most in (("MaxKeepAliveRequests", "mmsc.pool_size", m.pool_size, MAX_POOL_SIZE),
+                                      ("ServerMaxKeepAlive", "receiver.threads", r.threads, MAX_THREADS)):
+        if value > most:
+            problems.append(Problem("error", f"{Path(conn_path).name}:{key}", f"{value} is more than mm7bind takes "
+                                    f"({setting}: at most {most})"))
+            said_here.add(setting)
     problems += [p for p in check(cfg) if not (log_folder_missing and p.where == "logging.file")
+                 and p.where not in said_here
                  and not (p.where == "mmsc.urls" and any(url in p.message for url in said_urls))]
     return cfg, problems
 
