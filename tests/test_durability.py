@@ -689,16 +689,15 @@ def test_an_outcome_kept_in_memory_is_written_when_the_process_exits_without_clo
         store.close()
 
 
-def test_a_process_exiting_while_its_store_stays_locked_waits_a_while_not_for_ever(tmp_path):
-    """The exit's try at kept outcomes gives up after EXIT_WAIT: the record stays "processing", said
-    in an ERROR line, rather than the process hanging until it is killed."""
+def _run_to_its_end(script: str, *args: str) -> tuple[int, bytes, bytes]:
+    """`script` run with `args` in a Python process of its own, to its end (killed past WAIT):
+    its exit status, output and errors."""
     import subprocess
     import sys
 
     from .conftest import ROOT
 
-    db = tmp_path / "vasp.db"
-    proc = subprocess.Popen([sys.executable, "-c", KEPT_AT_EXIT, str(db), "held"], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         out, err = proc.communicate(timeout=WAIT)
@@ -706,7 +705,15 @@ def test_a_process_exiting_while_its_store_stays_locked_waits_a_while_not_for_ev
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert proc.returncode == 0 and out == b"kept\n"
+    return proc.returncode, out, err
+
+
+def test_a_process_exiting_while_its_store_stays_locked_waits_a_while_not_for_ever(tmp_path):
+    """The exit's try at kept outcomes gives up after EXIT_WAIT: the record stays "processing", said
+    in an ERROR line, rather than the process hanging until it is killed."""
+    db = tmp_path / "vasp.db"
+    returncode, out, err = _run_to_its_end(KEPT_AT_EXIT, str(db), "held")
+    assert returncode == 0 and out == b"kept\n"
     assert b"could not be recorded before the process exited (it waited 0.5 s for the store) (StoreBusy" in err
     store = SqliteStore(db)
     try:
@@ -755,21 +762,9 @@ def test_an_outcome_being_retried_as_the_process_exits_is_waited_for_or_said_los
     the retry thread, without a word, even when the store came free as the process exited. The
     exit waits for that try, then writes what it kept again, or says in an ERROR line that the
     outcome is lost and what a replay will do."""
-    import subprocess
-    import sys
-
-    from .conftest import ROOT
-
     db = tmp_path / "vasp.db"
-    proc = subprocess.Popen([sys.executable, "-c", RETRYING_AT_EXIT, str(db), how], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    try:
-        out, err = proc.communicate(timeout=WAIT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0 and out == b"retrying\n", err
+    returncode, out, err = _run_to_its_end(RETRYING_AT_EXIT, str(db), how)
+    assert returncode == 0 and out == b"retrying\n", err
     store = SqliteStore(db)
     try:
         state = [(r.transaction_id, r.state) for r in store.inbox()]

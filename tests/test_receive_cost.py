@@ -241,8 +241,9 @@ def test_digest_answers_are_kept_spent_in_the_messages_transaction(tmp_path, mon
         assert db.execute("SELECT count(*) FROM digest_spent").fetchone()[0] == 4  # (not the stale one)
 
 
-def _python_calls(fn, *args) -> list[str]:
-    """The Python functions `fn(*args)` calls (their names, in order), itself left out."""
+def _python_calls(fn, *args, c_too: bool = False) -> list[str]:
+    """The functions `fn(*args)` calls (their names, in order), itself left out: those written in
+    Python, and with `c_too` those written in C as well."""
     import sys
 
     calls: list[str] = []
@@ -255,6 +256,8 @@ def _python_calls(fn, *args) -> list[str]:
                 calls.append(frame.f_code.co_name)
         elif event == "return":
             depth[0] -= 1
+        elif c_too and event == "c_call" and depth[0] >= 1:
+            calls.append(arg.__name__)
 
     sys.setprofile(seen)
     try:
@@ -314,31 +317,6 @@ def test_the_store_writes_a_message_without_a_generator_or_lambda_per_message(tm
     assert not {"<genexpr>", "<lambda>", "helper"} & set(calls), calls
 
 
-def _calls_made(fn) -> list[str]:
-    """The functions `fn()` calls, written in Python or in C (their names, in order), itself left out."""
-    import sys
-
-    calls: list[str] = []
-    depth = [0]
-
-    def seen(frame, event, arg):
-        if event == "call":
-            depth[0] += 1
-            if depth[0] > 1:
-                calls.append(frame.f_code.co_name)
-        elif event == "return":
-            depth[0] -= 1
-        elif event == "c_call" and depth[0] >= 1:
-            calls.append(arg.__name__)
-
-    sys.setprofile(seen)
-    try:
-        fn()
-    finally:
-        sys.setprofile(None)
-    return calls
-
-
 def test_a_part_header_asked_for_in_lower_case_is_found_without_another_call():
     # Asked for some 20 times a message: each look lowered the name asked for, and the first one
     # every name of the part, which the reader had lowered already (it hands them over).
@@ -347,10 +325,10 @@ def test_a_part_header_asked_for_in_lower_case_is_found_without_another_call():
     body = (b"--b\r\nContent-Type: text/plain; charset=utf-8\r\nContent-ID: <a>\r\n\r\nhi\r\n"
             b"--b\r\nContent-Type: image/jpeg\r\nContent-Id: <b>\r\nContent-ID: <c>\r\n\r\n\xff\xd8\r\n--b--\r\n")
     parts, _ = read_multipart(body, "b")
-    assert _calls_made(lambda: parts[1].headers.get("content-id")) == ["get"]
+    assert _python_calls(lambda: parts[1].headers.get("content-id"), c_too=True) == ["get"]
     assert parts[1].headers.get("content-id") == parts[1].headers.get("Content-ID") == "<b>"  # (the first)
     assert parts[0].headers.get("content-location") is None
-    assert _calls_made(lambda: parts[0].is_multipart) == ["is_multipart"]  # (said when the type was parsed)
+    assert _python_calls(lambda: parts[0].is_multipart, c_too=True) == ["is_multipart"]  # (said when the type was parsed)
 
 
 def test_decoding_a_deliver_req_takes_few_calls():
@@ -362,5 +340,5 @@ def test_decoding_a_deliver_req_takes_few_calls():
 
     ct, body = deliver("t-1")
     mm7.decode(body, ct)  # (what is cached on first use: cached)
-    calls = _calls_made(lambda: mm7.decode(body, ct))
+    calls = _python_calls(lambda: mm7.decode(body, ct), c_too=True)
     assert len(calls) <= 920, collections.Counter(calls).most_common(12)
