@@ -122,8 +122,8 @@ UNRESOLVED_HINT, UNREACHABLE_HINT = "cannot resolve", "no route to"
 def _host_port(url: str) -> str:
     """host:port of `url` (its scheme's port when it names none), without credentials; for a URL
     `is_http_url` takes (its port, if any, a number of 1-65535)."""
-    port = urlsplit(url).port
-    return f"{_host(url)}:{_DEFAULT_PORTS.get(urlsplit(url).scheme.lower(), 80) if port is None else port}"
+    parts = urlsplit(url)
+    return f"{_host(url)}:{_DEFAULT_PORTS.get(parts.scheme.lower(), 80) if parts.port is None else parts.port}"
 
 
 def _host(url: str) -> str:
