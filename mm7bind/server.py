@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
 
-from .chunked import ChunkedReader, FramingError
+from .chunked import BodyCutShort, ChunkedReader, FramingError
 from .deadline import DeadlineReader
 from .display import printable
 from .hints import suggest_keywords
@@ -631,6 +631,8 @@ class _ServerHandler(ServerHandler):
         told = getattr(self.request_handler, "on_incomplete", None)
         if isinstance(exc, TimeoutError) and told is not None:  # (the body's read ran past the deadline)
             told(peer, None, self.request_handler.length, f"not complete in time ({exc})")
+        elif isinstance(exc, BodyCutShort) and told is not None:  # (as waitress tells it: not malformed framing)
+            told(peer, exc.received, None, "the connection closed")
         elif isinstance(exc, (FramingError, TimeoutError)):
             log.warning("request from %s not taken: %s", peer, exc)
         elif isinstance(exc, OSError):

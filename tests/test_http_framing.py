@@ -133,6 +133,60 @@ def test_a_body_cut_short_is_logged_and_counted_as_incomplete(server_tls, end, c
     assert 'outcome="incomplete"' in rx.metrics.render()
 
 
+def send_and_close(srv, tls_context, wrap, data: bytes) -> bytes:
+    """Send `data`, end the connection's sending side (TLS closed properly: the server reads an
+    end, not an error) and read what the server answers until it has done with it."""
+    answer = b""
+    with wrap(socket.create_connection((srv.host, srv.port), timeout=30)) as sock:
+        sock.sendall(data)
+        if tls_context:
+            with contextlib.suppress(ssl.SSLError):  # (the server's answer comes before its close_notify)
+                sock.unwrap()
+                return answer
+        sock.shutdown(socket.SHUT_WR)
+        with contextlib.suppress(OSError):
+            while chunk := sock.recv(65536):
+                answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize("cut", ["in a chunk", "in a chunk-size line", "before the last chunk"])
+def test_a_chunked_body_cut_short_is_counted_as_incomplete_on_either_server(server_tls, cut, caplog):
+    """waitress counted a chunked body whose peer closed before its last chunk as incomplete;
+    the TLS server answered it 400 as malformed framing, logged and not counted."""
+    import logging
+
+    from mm7bind.metrics import Metrics
+
+    tls_context, _wrap = server_tls
+    rx = mm7.Receiver(Recorder(), metrics=Metrics())
+    out = mo("cut-3")
+    framed = chunked(out.to_bytes())
+    sent = {"in a chunk": framed[:1500], "in a chunk-size line": framed[:framed.index(b"\r\n", 1010) + 3],
+            "before the last chunk": framed[:-len(b"0\r\n")]}[cut]
+    caplog.set_level(logging.WARNING)
+    with mm7.serve(rx, port=0, ssl_context=tls_context, channel_timeout=30) as srv:
+        send_and_close(srv, tls_context, _wrap, head(out, "Transfer-Encoding: chunked") + sent)
+    said = [r.getMessage() for r in caplog.records if "not taken" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith("request from 127.0.0.1 not taken: the connection closed after ")
+    assert rx.metrics.value("mm7bind_received_total", outcome="incomplete") == 1
+
+
+def test_malformed_chunked_framing_is_no_incomplete_body(server_tls):
+    """Told apart from a body cut short: a chunk-size line that is no number is the peer's
+    framing, answered 400 and not counted as a body that never came whole."""
+    from mm7bind.metrics import Metrics
+
+    tls_context, wrap = server_tls
+    rx = mm7.Receiver(Recorder(), metrics=Metrics())
+    out = mo("bad-1")
+    with mm7.serve(rx, port=0, ssl_context=tls_context, channel_timeout=30) as srv:
+        answer = exchange(srv, wrap, head(out, "Transfer-Encoding: chunked")
+                          + b"3e8\r\n" + out.to_bytes()[:1000] + b"\r\nzz\r\n")
+    assert statuses(answer) == [400]
+    assert rx.metrics.value("mm7bind_received_total", outcome="incomplete") == 0
+
+
 def test_chunked_bodies_are_decoded_whatever_their_extensions_and_trailers(server_tls):
     tls_context, wrap = server_tls
     h = Recorder()
