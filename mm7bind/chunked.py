@@ -37,7 +37,7 @@ class ChunkedReader:
         self._raw = raw
         self._left = 0  # data still to read in the current chunk (0: a chunk-size line comes next)
         self._done = False
-        self._received = 0  # (data decoded so far: told with a body cut short)
+        self.received = 0  # data decoded so far (told with a body cut short)
 
     def read(self, size: int | None = -1) -> bytes:
         want = None if size is None or size < 0 else size
@@ -48,9 +48,9 @@ class ChunkedReader:
                 continue
             data = self._raw.read(self._left if want is None else min(self._left, want))
             if not data:
-                raise BodyCutShort(self._received)
+                raise BodyCutShort(self.received)
             out.append(data)
-            self._received += len(data)
+            self.received += len(data)
             self._left -= len(data)
             if want is not None:
                 want -= len(data)
@@ -63,7 +63,7 @@ class ChunkedReader:
         if len(line) > self.max_line:
             raise FramingError("chunked body: a line too long")
         if not line.endswith(b"\n"):  # (the stream's end: a line too long was caught above)
-            raise BodyCutShort(self._received)
+            raise BodyCutShort(self.received)
         return line
 
     def _start_chunk(self) -> None:

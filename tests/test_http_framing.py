@@ -187,6 +187,43 @@ def test_malformed_chunked_framing_is_no_incomplete_body(server_tls):
     assert rx.metrics.value("mm7bind_received_total", outcome="incomplete") == 0
 
 
+@pytest.mark.parametrize("end", ["closed", "overdue"])
+@pytest.mark.parametrize("sent", [b"POST /mm7 HTT", b"POST /mm7 HTTP/1.1\r\nHost: x\r\nContent-Le"])
+def test_a_request_cut_short_in_its_headers_is_counted_as_incomplete_on_either_server(server_tls, sent, end, caplog):
+    """Headers that never came whole: waitress logged the overdue ones only and counted none; the
+    TLS server took the stream's end for the end of the headers and handled what had come (a
+    "malformed" request), and an overdue one was a connection dropped, at INFO."""
+    import logging
+
+    from mm7bind.metrics import Metrics
+
+    tls_context, wrap = server_tls
+    rx = mm7.Receiver(Recorder(), metrics=Metrics())
+    caplog.set_level(logging.WARNING)
+    with mm7.serve(rx, port=0, ssl_context=tls_context, request_timeout=1, channel_timeout=30) as srv:
+        if end == "closed":
+            answer = send_and_close(srv, tls_context, wrap, sent)
+        else:
+            answer = exchange(srv, wrap, sent, timeout=30)
+    said = [r.getMessage() for r in caplog.records if "not taken" in r.getMessage() or "closed the" in r.getMessage()]
+    why = "the connection closed" if end == "closed" else "not complete after 1 s"
+    assert said == [f"request from 127.0.0.1 not taken: {why} in its headers"]
+    assert [line for line in rx.metrics.render().splitlines() if line.startswith("mm7bind_received_total")] == [
+        'mm7bind_received_total{operation="",outcome="incomplete",status=""} 1']
+    assert statuses(answer) == []
+
+
+def test_a_connection_closed_before_a_request_is_no_incomplete_one(server_tls):
+    """Empty lines and the end: no request began (a port check), nothing to count."""
+    from mm7bind.metrics import Metrics
+
+    tls_context, wrap = server_tls
+    rx = mm7.Receiver(Recorder(), metrics=Metrics())
+    with mm7.serve(rx, port=0, ssl_context=tls_context, channel_timeout=30) as srv:
+        assert send_and_close(srv, tls_context, wrap, b"\r\n") == b""
+    assert rx.metrics.value("mm7bind_received_total", outcome="incomplete") == 0
+
+
 def test_chunked_bodies_are_decoded_whatever_their_extensions_and_trailers(server_tls):
     tls_context, wrap = server_tls
     h = Recorder()
