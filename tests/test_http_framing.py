@@ -172,6 +172,26 @@ def test_a_chunked_body_cut_short_is_counted_as_incomplete_on_either_server(serv
     assert rx.metrics.value("mm7bind_received_total", outcome="incomplete") == 1
 
 
+def test_a_chunked_body_past_the_deadline_is_told_with_what_came_of_it(server_tls, caplog):
+    """The TLS server told no count for a chunked body past its deadline (it has no declared
+    length): the log said "some bytes", where waitress says how many."""
+    import logging
+    import re
+
+    from mm7bind.metrics import Metrics
+
+    tls_context, wrap = server_tls
+    rx = mm7.Receiver(Recorder(), metrics=Metrics())
+    out = mo("late-1")
+    caplog.set_level(logging.WARNING)
+    with mm7.serve(rx, port=0, ssl_context=tls_context, request_timeout=1, channel_timeout=30) as srv:
+        exchange(srv, wrap, head(out, "Transfer-Encoding: chunked") + chunked(out.to_bytes())[:1500], timeout=30)
+    said = [r.getMessage() for r in caplog.records if "not taken" in r.getMessage()]
+    assert len(said) == 1 and re.fullmatch(r"request from 127\.0\.0\.1 not taken: not complete .* after [0-9]+ "
+                                           r"bytes of its body", said[0]), said
+    assert rx.metrics.value("mm7bind_received_total", outcome="incomplete") == 1
+
+
 def test_malformed_chunked_framing_is_no_incomplete_body(server_tls):
     """Told apart from a body cut short: a chunk-size line that is no number is the peer's
     framing, answered 400 and not counted as a body that never came whole."""
