@@ -14,10 +14,21 @@ class FramingError(ValueError):
     400, nothing of it taken."""
 
 
+class BodyCutShort(FramingError):
+    """A chunked body whose stream ended before its last chunk (the peer closed): well framed as
+    far as it came, so not the peer's malformed framing but a request that never came whole.
+    `received`: the body's bytes decoded until then."""
+
+    def __init__(self, received: int) -> None:
+        super().__init__("chunked body cut short")
+        self.received = received
+
+
 class ChunkedReader:
     """The decoded body of a chunked request on `raw` (a buffered binary reader): `read` gives
     the chunks' data and ends (b"") after the last chunk and its trailer section, which is read
-    and dropped. Broken framing, or the stream ending before the last chunk, raises FramingError."""
+    and dropped. Broken framing raises FramingError; the stream ending before the last chunk,
+    BodyCutShort (one)."""
 
     max_line = 4096  # a chunk-size line with its extensions, or one trailer line
     max_trailer = 64 * 1024
@@ -26,6 +37,7 @@ class ChunkedReader:
         self._raw = raw
         self._left = 0  # data still to read in the current chunk (0: a chunk-size line comes next)
         self._done = False
+        self.received = 0  # data decoded so far (told with a body cut short)
 
     def read(self, size: int | None = -1) -> bytes:
         want = None if size is None or size < 0 else size
@@ -36,8 +48,9 @@ class ChunkedReader:
                 continue
             data = self._raw.read(self._left if want is None else min(self._left, want))
             if not data:
-                raise FramingError("chunked body cut short")
+                raise BodyCutShort(self.received)
             out.append(data)
+            self.received += len(data)
             self._left -= len(data)
             if want is not None:
                 want -= len(data)
@@ -49,8 +62,8 @@ class ChunkedReader:
         line = self._raw.readline(self.max_line + 1)
         if len(line) > self.max_line:
             raise FramingError("chunked body: a line too long")
-        if not line.endswith(b"\n"):
-            raise FramingError("chunked body cut short")
+        if not line.endswith(b"\n"):  # (the stream's end: a line too long was caught above)
+            raise BodyCutShort(self.received)
         return line
 
     def _start_chunk(self) -> None:

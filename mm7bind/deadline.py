@@ -19,6 +19,7 @@ class DeadlineReader:
 
     def __init__(self, raw, sock, timeout: float | None, deadline: float):
         self._raw, self._sock, self._timeout, self._deadline = raw, sock, timeout, deadline
+        self.received = 0  # bytes read through it (a buffered reader's partial line is lost with its error)
 
     def _bounded(self, read: Callable, *args):
         left = self._deadline - time.monotonic()
@@ -42,7 +43,9 @@ class DeadlineReader:
         return self._bounded(self._raw.readline, *args)
 
     def readinto(self, buf):
-        return self._bounded(self._raw.readinto, buf)
+        n = self._bounded(self._raw.readinto, buf)
+        self.received += n or 0
+        return n
 
     def __getattr__(self, name: str):
         return getattr(self._raw, name)

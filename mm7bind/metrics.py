@@ -35,7 +35,7 @@ HELP = {
                                           "rejected, failed, repeat, malformed, unsupported, challenged: a 401 to no "
                                           "or outdated credentials, unauthorized: a 401 to wrong ones or to a Digest "
                                           "answer spent already, forbidden, "
-                                          "too_large, incomplete: a body cut short, not_post, store_error, "
+                                          "too_large, incomplete: a request cut short, in its headers or its body, not_post, store_error, "
                                           "internal_error) and status code."),
     "mm7bind_replayed_total": ("counter", "Stored messages handed to the handler again by a replay (no request "
                                           "came), by operation, outcome (handled, rejected, failed) and status code."),

@@ -454,12 +454,16 @@ class Receiver:
 
     def incomplete(self, peer: str | None, received: int | None, declared: int | None,
                    why: str = "the connection closed") -> None:
-        """A request whose body never came whole (`why`: the peer closed, or fell silent past the
-        deadline; `received` of `declared` bytes, when known), logged and counted as the other
-        refusals are: without, an MMSC whose large MMS keeps failing mid-upload left no trace
-        but a connection closed (it sends the whole one again; what came is no message)."""
-        log.warning("request from %s not taken: %s after %s bytes of its body%s", peer, why,
-                    "some" if received is None else received, f" (of {declared})" if declared is not None else "")
+        """A request that never came whole (`why`: the peer closed, or fell silent past the
+        deadline; `received` of `declared` bytes of its body, when known; both None: it ended in
+        its headers, as `why` says), logged and counted as the other refusals are: without, an
+        MMSC whose large MMS keeps failing mid-upload left no trace but a connection closed (it
+        sends the whole one again; what came is no message)."""
+        if received is None and declared is None:
+            log.warning("request from %s not taken: %s", peer, why)
+        else:
+            log.warning("request from %s not taken: %s after %s bytes of its body%s", peer, why,
+                        "some" if received is None else received, f" (of {declared})" if declared is not None else "")
         self._count(None, "incomplete", None, time.monotonic())
 
     def _spend_unread(self, method: str, uri: str, authorization: str, peer: str | None) -> None:

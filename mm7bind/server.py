@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterable, Iterator
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
 
-from .chunked import ChunkedReader, FramingError
-from .deadline import DeadlineReader
+from .chunked import BodyCutShort, ChunkedReader, FramingError
+from .deadline import DeadlinePassed, DeadlineReader
 from .display import printable
 from .hints import suggest_keywords
 from .metrics import CONTENT_TYPE as METRICS_TYPE
@@ -486,12 +486,34 @@ class _QuietHandler(WSGIRequestHandler):
         # line or the body trickle in for ever.
         self.rfile.close()
         self.connection._io_refs += 1  # (as socket.makefile does: the socket outlives a close until this is closed)
-        self.rfile = io.BufferedReader(DeadlineReader(socket.SocketIO(self.connection, "rb"), self.connection,
-                                                      self.timeout, time.monotonic() + self.request_timeout))
+        self._reader = DeadlineReader(socket.SocketIO(self.connection, "rb"), self.connection,
+                                      self.timeout, time.monotonic() + self.request_timeout)
+        self.rfile = io.BufferedReader(self._reader)
 
     def handle(self) -> None:
-        """wsgiref's, with the body's reader and the error answers of our own."""
+        """wsgiref's, with the body's reader and the error answers of our own. A request whose
+        headers never came whole is told to `on_incomplete`, as waitress's server tells it."""
+        self._in_headers = True
+        try:
+            self._handle()
+        except _HeadersCutShort:
+            self._headers_cut_short("the connection closed")
+        except TimeoutError as exc:
+            if not self._in_headers or not self._reader.received:  # (no byte sent: no request)
+                raise
+            self._headers_cut_short(f"not complete after {self.request_timeout:g} s" if isinstance(
+                exc, DeadlinePassed) else f"silent for {self.timeout} s")
+
+    def _headers_cut_short(self, why: str) -> None:
+        self.close_connection = True
+        if self.on_incomplete is not None:
+            self.on_incomplete(self.client_address[0], None, None, f"{why} in its headers")
+        else:
+            log.warning("request from %s not taken: %s in its headers", self.client_address[0], why)
+
+    def _handle(self) -> None:
         self.raw_requestline = self.rfile.readline(65537)
+        _check_whole(self.raw_requestline, 65537)
         # Empty lines before the request line are passed over (RFC 9112 §2.2), as waitress does: the
         # standard library took the first for an empty request and closed the connection unanswered.
         # Within the header budget: more is a 400, where a fixed count of lines ended the connection
@@ -505,6 +527,7 @@ class _QuietHandler(WSGIRequestHandler):
                 self.send_error(400, f"more than {self.max_header} bytes of empty lines before the request line")
                 return
             self.raw_requestline = self.rfile.readline(65537)
+            _check_whole(self.raw_requestline, 65537)
         if len(self.raw_requestline) > 65536:
             self.requestline, self.request_version, self.command = "", "", ""
             self.send_error(414)
@@ -526,6 +549,7 @@ class _QuietHandler(WSGIRequestHandler):
                 return False
         finally:
             self.rfile = rfile
+        self._in_headers = False  # (what times out from here, a 100 Continue written or the body, is no header's)
         if self.request_version == "HTTP/0.9":  # (answered as 0.9, without status line and headers)
             self.request_version, self.close_connection = "HTTP/1.0", True  # (as waitress reads it)
         problem = self._framing()
@@ -630,13 +654,27 @@ class _ServerHandler(ServerHandler):
         exc, peer = exc_info[1], self.environ.get("REMOTE_ADDR")
         told = getattr(self.request_handler, "on_incomplete", None)
         if isinstance(exc, TimeoutError) and told is not None:  # (the body's read ran past the deadline)
-            told(peer, None, self.request_handler.length, f"not complete in time ({exc})")
+            told(peer, getattr(self.stdin, "received", None), self.request_handler.length,  # (a chunked body's count)
+                 f"not complete in time ({exc})")
+        elif isinstance(exc, BodyCutShort) and told is not None:  # (as waitress tells it: not malformed framing)
+            told(peer, exc.received, None, "the connection closed")
         elif isinstance(exc, (FramingError, TimeoutError)):
             log.warning("request from %s not taken: %s", peer, exc)
         elif isinstance(exc, OSError):
             log.info("connection from %s dropped: %s", peer, exc)
         else:
             log.error("request from %s: unexpected error", peer, exc_info=exc_info)
+
+
+class _HeadersCutShort(Exception):
+    """The connection ended in a request's line or headers: no request (the standard library
+    took the end of the stream for the end of the headers, and the request as it stood)."""
+
+
+def _check_whole(line: bytes, asked: int) -> None:
+    """A line read with `readline(asked)`: raises _HeadersCutShort if the stream ended in it."""
+    if line and len(line) < asked and not line.endswith(b"\n"):
+        raise _HeadersCutShort
 
 
 class _HeaderBudget:
@@ -648,8 +686,11 @@ class _HeaderBudget:
 
     def readline(self, limit: int = -1) -> bytes:
         if self.budget >= 0:  # (the request line alone may have spent it)
-            line = self.rfile.readline(self.budget + 1 if limit < 0 else min(limit, self.budget + 1))
+            asked = self.budget + 1 if limit < 0 else min(limit, self.budget + 1)
+            line = self.rfile.readline(asked)
             self.budget -= len(line)
+            if not line or (len(line) < asked and not line.endswith(b"\n")):
+                raise _HeadersCutShort  # (an empty line ends them: b"" is the stream's end)
         if self.budget < 0:
             raise http.client.HTTPException("request headers over max_header")
         return line
@@ -814,8 +855,9 @@ def _adjust_waitress(server, request_timeout: float, keep_alive: bool = True,
     and its connection is closed once it is out (a WSGI application may not say so itself: waitress
     refuses hop-by-hop headers from it). A body over its limit, which waitress refuses itself, is
     told to `on_too_large(peer, declared length or None)`. (waitress picks the server class itself:
-    its instance is adjusted.) A body cut short — the peer closed, or it ran past the deadline or
-    the channel timeout — is told to `on_incomplete`: waitress closes such a connection unsaid."""
+    its instance is adjusted.) A request cut short, in its headers or its body — the peer closed, or
+    it ran past the deadline or the channel timeout — is told to `on_incomplete`: waitress closes
+    such a connection unsaid."""
     from waitress.channel import HTTPChannel
     from waitress.parser import HTTPRequestParser, ParsingError
     from waitress.task import ErrorTask, WSGITask
@@ -868,8 +910,8 @@ def _adjust_waitress(server, request_timeout: float, keep_alive: bool = True,
             # (reached when the peer closes and when the maintenance closes the channel; the server's
             # own stop closes channels without it)
             request = self.request
-            if on_incomplete is not None and request is not None and request.headers_finished \
-                    and not request.completed and request.error is None:
+            if on_incomplete is not None and request is not None and not request.completed \
+                    and request.error is None and (request.headers_finished or request.header_plus.strip()):
                 self.request = None  # (said once)
                 if self.overdue:
                     why = f"not complete after {request_timeout:g} s"
@@ -877,8 +919,12 @@ def _adjust_waitress(server, request_timeout: float, keep_alive: bool = True,
                     why = f"silent for {server.adj.channel_timeout} s"
                 else:
                     why = "the connection closed"
-                on_incomplete(self.addr[0] if self.addr else None, request.body_bytes_received,
-                              None if request.chunked else request.content_length, why)
+                peer = self.addr[0] if self.addr else None
+                if request.headers_finished:
+                    on_incomplete(peer, request.body_bytes_received,
+                                  None if request.chunked else request.content_length, why)
+                else:  # (as the TLS server tells it)
+                    on_incomplete(peer, None, None, f"{why} in its headers")
             super().handle_close()
 
         def send_continue(self) -> None:
@@ -898,7 +944,7 @@ def _adjust_waitress(server, request_timeout: float, keep_alive: bool = True,
             request = channel.request  # the one being received; complete ones are in channel.requests
             if request is not None and request.started < cutoff and not channel.will_close:
                 channel.overdue = True
-                if on_incomplete is None or not request.headers_finished:  # (else the closing tells it)
+                if on_incomplete is None:  # (else the closing tells it)
                     log.warning("closed the connection from %s: its request was not complete after %g s",
                                 channel.addr[0] if channel.addr else "?", request_timeout)
                 channel.will_close = True
@@ -935,8 +981,9 @@ class EmbeddedServer:
     `max_body` before the app sees it, with keywords `method`, `uri` and `authorization` when it
     takes them (`serve` passes the receiver's, which logs and counts it, and keeps a Digest answer
     spent). `on_incomplete(peer, bytes received or None, declared length or None, why)` hears of
-    each body cut short (the peer closed, or its request ran past `request_timeout`), which
-    waitress drops without the app seeing it (`serve` passes `Receiver.incomplete`).
+    each request cut short (the peer closed, or its request ran past `request_timeout`), which
+    waitress drops without the app seeing it; one that ended in its headers with both None and
+    `why` saying so (`serve` passes `Receiver.incomplete`).
     `trusted_proxy`: the address of a reverse proxy in front (or "*"), whose X-Forwarded-For
     names the peer (REMOTE_ADDR: what the allow-list checks, the logs and the store keep); None,
     the socket's peer, whatever a request's headers say.
@@ -1148,6 +1195,6 @@ def serve(receiver: Receiver, host: str = "127.0.0.1", port: int = 8080, path: s
     `metrics_path` when it has some; the health check at `health_path`; other WSGI apps at the
     `mounts` prefixes."""
     kw.setdefault("on_too_large", receiver.too_large)  # (logged and counted like those the app refuses)
-    kw.setdefault("on_incomplete", receiver.incomplete)  # (a body cut short, which waitress drops unseen)
+    kw.setdefault("on_incomplete", receiver.incomplete)  # (a request cut short, which waitress drops unseen)
     return EmbeddedServer(wsgi_app(receiver, path, metrics_path, mounts, health_path), host, port,
                           max_body=receiver.config.max_body, path=path or "", **kw)

@@ -133,6 +133,117 @@ def test_a_body_cut_short_is_logged_and_counted_as_incomplete(server_tls, end, c
     assert 'outcome="incomplete"' in rx.metrics.render()
 
 
+def send_and_close(srv, tls_context, wrap, data: bytes) -> bytes:
+    """Send `data`, end the connection's sending side (TLS closed properly: the server reads an
+    end, not an error) and read what the server answers until it has done with it."""
+    answer = b""
+    with wrap(socket.create_connection((srv.host, srv.port), timeout=30)) as sock:
+        sock.sendall(data)
+        if tls_context:
+            with contextlib.suppress(ssl.SSLError):  # (the server's answer comes before its close_notify)
+                sock.unwrap()
+                return answer
+        sock.shutdown(socket.SHUT_WR)
+        with contextlib.suppress(OSError):
+            while chunk := sock.recv(65536):
+                answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize("cut", ["in a chunk", "in a chunk-size line", "before the last chunk"])
+def test_a_chunked_body_cut_short_is_counted_as_incomplete_on_either_server(server_tls, cut, caplog):
+    """waitress counted a chunked body whose peer closed before its last chunk as incomplete;
+    the TLS server answered it 400 as malformed framing, logged and not counted."""
+    import logging
+
+    from mm7bind.metrics import Metrics
+
+    tls_context, _wrap = server_tls
+    rx = mm7.Receiver(Recorder(), metrics=Metrics())
+    out = mo("cut-3")
+    framed = chunked(out.to_bytes())
+    sent = {"in a chunk": framed[:1500], "in a chunk-size line": framed[:framed.index(b"\r\n", 1010) + 3],
+            "before the last chunk": framed[:-len(b"0\r\n")]}[cut]
+    caplog.set_level(logging.WARNING)
+    with mm7.serve(rx, port=0, ssl_context=tls_context, channel_timeout=30) as srv:
+        send_and_close(srv, tls_context, _wrap, head(out, "Transfer-Encoding: chunked") + sent)
+    said = [r.getMessage() for r in caplog.records if "not taken" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith("request from 127.0.0.1 not taken: the connection closed after ")
+    assert rx.metrics.value("mm7bind_received_total", outcome="incomplete") == 1
+
+
+def test_a_chunked_body_past_the_deadline_is_told_with_what_came_of_it(server_tls, caplog):
+    """The TLS server told no count for a chunked body past its deadline (it has no declared
+    length): the log said "some bytes", where waitress says how many."""
+    import logging
+    import re
+
+    from mm7bind.metrics import Metrics
+
+    tls_context, wrap = server_tls
+    rx = mm7.Receiver(Recorder(), metrics=Metrics())
+    out = mo("late-1")
+    caplog.set_level(logging.WARNING)
+    with mm7.serve(rx, port=0, ssl_context=tls_context, request_timeout=1, channel_timeout=30) as srv:
+        exchange(srv, wrap, head(out, "Transfer-Encoding: chunked") + chunked(out.to_bytes())[:1500], timeout=30)
+    said = [r.getMessage() for r in caplog.records if "not taken" in r.getMessage()]
+    assert len(said) == 1 and re.fullmatch(r"request from 127\.0\.0\.1 not taken: not complete .* after [0-9]+ "
+                                           r"bytes of its body", said[0]), said
+    assert rx.metrics.value("mm7bind_received_total", outcome="incomplete") == 1
+
+
+def test_malformed_chunked_framing_is_no_incomplete_body(server_tls):
+    """Told apart from a body cut short: a chunk-size line that is no number is the peer's
+    framing, answered 400 and not counted as a body that never came whole."""
+    from mm7bind.metrics import Metrics
+
+    tls_context, wrap = server_tls
+    rx = mm7.Receiver(Recorder(), metrics=Metrics())
+    out = mo("bad-1")
+    with mm7.serve(rx, port=0, ssl_context=tls_context, channel_timeout=30) as srv:
+        answer = exchange(srv, wrap, head(out, "Transfer-Encoding: chunked")
+                          + b"3e8\r\n" + out.to_bytes()[:1000] + b"\r\nzz\r\n")
+    assert statuses(answer) == [400]
+    assert rx.metrics.value("mm7bind_received_total", outcome="incomplete") == 0
+
+
+@pytest.mark.parametrize("end", ["closed", "overdue"])
+@pytest.mark.parametrize("sent", [b"POST /mm7 HTT", b"POST /mm7 HTTP/1.1\r\nHost: x\r\nContent-Le"])
+def test_a_request_cut_short_in_its_headers_is_counted_as_incomplete_on_either_server(server_tls, sent, end, caplog):
+    """Headers that never came whole: waitress logged the overdue ones only and counted none; the
+    TLS server took the stream's end for the end of the headers and handled what had come (a
+    "malformed" request), and an overdue one was a connection dropped, at INFO."""
+    import logging
+
+    from mm7bind.metrics import Metrics
+
+    tls_context, wrap = server_tls
+    rx = mm7.Receiver(Recorder(), metrics=Metrics())
+    caplog.set_level(logging.WARNING)
+    with mm7.serve(rx, port=0, ssl_context=tls_context, request_timeout=1, channel_timeout=30) as srv:
+        if end == "closed":
+            answer = send_and_close(srv, tls_context, wrap, sent)
+        else:
+            answer = exchange(srv, wrap, sent, timeout=30)
+    said = [r.getMessage() for r in caplog.records if "not taken" in r.getMessage() or "closed the" in r.getMessage()]
+    why = "the connection closed" if end == "closed" else "not complete after 1 s"
+    assert said == [f"request from 127.0.0.1 not taken: {why} in its headers"]
+    assert [line for line in rx.metrics.render().splitlines() if line.startswith("mm7bind_received_total")] == [
+        'mm7bind_received_total{operation="",outcome="incomplete",status=""} 1']
+    assert statuses(answer) == []
+
+
+def test_a_connection_closed_before_a_request_is_no_incomplete_one(server_tls):
+    """Empty lines and the end: no request began (a port check), nothing to count."""
+    from mm7bind.metrics import Metrics
+
+    tls_context, wrap = server_tls
+    rx = mm7.Receiver(Recorder(), metrics=Metrics())
+    with mm7.serve(rx, port=0, ssl_context=tls_context, channel_timeout=30) as srv:
+        assert send_and_close(srv, tls_context, wrap, b"\r\n") == b""
+    assert rx.metrics.value("mm7bind_received_total", outcome="incomplete") == 0
+
+
 def test_chunked_bodies_are_decoded_whatever_their_extensions_and_trailers(server_tls):
     tls_context, wrap = server_tls
     h = Recorder()
