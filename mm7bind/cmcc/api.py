@@ -1156,7 +1156,7 @@ class MM7Receiver(MM7AbstractReceiver):
             with logging_for(cfg):
                 return receiver.too_large(peer, size)
 
-        def incomplete(*args):  # (a body cut short: likewise into the configuration's log file)
+        def incomplete(*args):  # (a request cut short: likewise into the configuration's log file)
             with logging_for(cfg):
                 return receiver.incomplete(*args)
 
