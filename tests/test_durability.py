@@ -758,6 +758,36 @@ def test_a_replay_of_what_is_in_hand_takes_only_the_claims_of_a_process_known_go
     store.close()
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+def test_two_serves_starting_together_hand_a_killed_runs_message_to_one_handler(tmp_path):
+    """Two replays at start on one store (two serves, each its own connection and lock descriptor)
+    race for the message a killed process left in hand: the claim lets one have it."""
+    import math
+    import signal
+    import threading
+
+    db = tmp_path / "vasp.db"
+    returncode, _, err = _run_to_its_end(KILLED_IN_THE_HANDLER, str(db))
+    assert returncode == -signal.SIGKILL, err
+    calls, results = [], []
+    together = threading.Barrier(2)
+
+    def serve_start() -> None:
+        store = SqliteStore(db)
+        receiver = mm7.Receiver(store=store)
+        receiver.on("deliver", lambda msg, ctx: calls.append(msg.subject))
+        together.wait(WAIT)
+        results.append(receiver.replay(stale_after=math.inf, states=("processing",)))
+        store.close()
+
+    starts = [threading.Thread(target=serve_start) for _ in range(2)]
+    for start in starts:
+        start.start()
+    for start in starts:
+        start.join(WAIT)
+    assert sorted(results) == [[], [(1, "handled")]] and calls == ["first"]
+
+
 KEPT_AT_EXIT = """
 import os, signal, sys, time, mm7bind as mm7
 from mm7bind import store as store_module
