@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import json
 import logging
+import math
 import os
 import re
 import shlex
@@ -1308,12 +1309,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cannot(f"cannot listen on {cfg.receiver.host}:{cfg.receiver.port}", exc)
         return _listen_hint(exc, "--port (or [receiver] port)", "--host (or [receiver] host)")
     retention = cfg.retention(store)
-    left = store.inbox(state="processing", limit=1)  # (a single serve per store: none is in hand yet)
+    replay_at_start = cfg.receiver.replay_at_start and not args.no_replay_at_start
+    left = _left_in_hand(store, taken=replay_at_start)
     if left:
         log.warning("messages a stopped run left half-handled are stored as 'processing' (the first #%d): "
-                    "`mm7bind replay` hands them to the handler again", left[0].id)
+                    "`mm7bind replay` hands them to the handler again", left[0])
     signals = _Signals()
     srv.start()
+    stop_replay = threading.Event()
+    replayer = threading.Thread(target=_replay_at_start, args=(receiver, store, stop_replay),
+                                name="mm7bind-replay-at-start", daemon=True) if replay_at_start else None
     why = None  # the signal that stops it
     cut_off = 0  # requests the stop closed unanswered
     try:
@@ -1321,6 +1326,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             retention.start()
         if outbox is not None:
             outbox.start()
+        if replayer is not None:  # (after the server: the MMSC is answered meanwhile)
+            replayer.start()
         if not _log_shares_stdout(cfg):  # (else, a terminal, the journal: stdout's line below says it)
             log.info("mm7bind %s receiving MM7 at %s%s (store %s)", __version__, srv.url, path or "/",
                      cfg.store.path)
@@ -1354,8 +1361,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         for worker in (retention, outbox):
             if worker is not None:
                 worker.stop(timeout=0)  # (told now, waited for below: they stop while the server does)
+        stop_replay.set()  # (the message in hand is finished; the rest wait for the next start)
         deadline = time.monotonic() + grace + 5
         cut_off = srv.stop(grace=grace)
+        while replayer is not None and replayer.is_alive() and not again and time.monotonic() < deadline:
+            replayer.join(0.1)
+        if replayer is not None and replayer.is_alive():
+            log.warning("replay at start: a message still in the handler was left; it stays 'processing' "
+                        "and the next start (or `mm7bind replay`) hands it to the handler again")
         for worker in (retention, outbox):  # (in steps: a second signal ends the wait)
             while worker is not None and worker.running() and not again and time.monotonic() < deadline:
                 worker.stop(timeout=0.1)
@@ -1369,6 +1382,45 @@ def cmd_serve(args: argparse.Namespace) -> int:
         store.close()
         log.info("stopped")
     return EXIT_CUT_OFF if cut_off else EXIT_OK
+
+
+def _left_in_hand(store, taken: bool) -> list[int]:
+    """The messages stored as 'processing' as serve starts (none is in hand of this run yet) that
+    it leaves to the operator: all, or with the replay at start, those whose claim's process is not
+    known to be gone (another host's, a boot before, one that runs: `holders.gone`)."""
+    from .holders import gone  # noqa: PLC0415
+
+    ids = store.inbox_ids("processing")
+    return [i for i in ids if not gone(getattr(store.inbox_get(i), "holder", None))] if taken else ids
+
+
+def _replay_at_start(receiver, store, stop: threading.Event) -> None:
+    """What a killed run of this host left 'processing' (answered 1000 maybe, so never sent again
+    by the MMSC), handed to the handler as `mm7bind replay` does it, claim for claim: a message
+    another process takes first (a second serve starting, a replay) is left to it. One line each,
+    and a count."""
+    from .display import printable  # noqa: PLC0415
+
+    try:
+        # (an infinite age: a claim is taken only when its process is known gone, never for its age)
+        done = receiver.replay(stale_after=math.inf, states=("processing",), stop=stop)
+    except Exception as exc:  # noqa: BLE001 (a thread's exception would go to stderr alone; serving goes on)
+        log.error("replay at start failed: %s: %s", type(exc).__name__, printable(str(exc)))
+        return
+    if not done:
+        log.debug("replay at start: no message a killed run of this host left 'processing'")
+        return
+    kept = store.unrecorded()
+    for record_id, state in done:
+        if state == "processing" and record_id in kept:
+            state = f"{kept[record_id]}, not recorded yet (the store is busy): written with its next write"
+        rec = store.inbox_get(record_id) if state in ("failed", "rejected") else None
+        (log.info if state in ("handled", "gone") else log.warning)(
+            "replay at start: #%d: %s%s", record_id, state,
+            f" ({printable(rec.error)})" if rec is not None and rec.error else "")
+    handled = sum(state == "handled" for _, state in done)
+    log.info("replay at start: %d message(s) a killed run left 'processing' handed to the handler again: "
+             "%d handled, %d not (`mm7bind replay` tries those again)", len(done), handled, len(done) - handled)
 
 
 def _stop_grace(cfg) -> float:
@@ -2512,6 +2564,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "(else [receiver] out_dir; default {receiver.out_dir})")
     p.add_argument("--handler", metavar="MODULE:OBJECT", help="your own handler instead of saving to --out")
     p.add_argument("--forward", metavar="URL", type=_http_url, help="post each message as JSON to your application at URL")
+    p.add_argument("--no-replay-at-start", action="store_true",
+                   help="leave the messages a killed run of this host left 'processing' to `mm7bind replay` "
+                        "(else [receiver] replay_at_start; by default they go to the handler as serve starts)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("replay", help="run the handler again for stored messages it failed on",

@@ -108,6 +108,8 @@ class ReceiverSection:
     keep_alive: bool = True  # false: each connection is closed once its answer is out ("Connection: close")
     request_timeout: float = 300  # seconds for a whole request to arrive (a peer trickling it is cut off)
     store_wait: float = 5.0  # seconds a request waits for a store locked elsewhere before its 3000 answer
+    # serve hands the messages a killed run of this host left "processing" to the handler as it starts
+    replay_at_start: bool = True
     metrics_path: str = ""  # e.g. "/metrics": Prometheus text there (allow-list applies); "" = none
     health_path: str = ""  # e.g. "/health": 200 while the store answers, else 503 (for load balancers)
     forward_url: str = ""  # post every request as JSON to this URL (your application) instead of saving it

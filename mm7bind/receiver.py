@@ -17,6 +17,7 @@ import inspect
 import json
 import logging
 import re
+import threading
 import time
 import traceback
 import uuid
@@ -739,7 +740,9 @@ class Receiver:
                         ", ".join(said), printable(exc), code)
             return self.plain_answer(env, plain)
 
-    def replay(self, record_id: int | None = None, stale_after: float | None = None) -> list[tuple[int, str]]:
+    def replay(self, record_id: int | None = None, stale_after: float | None = None, *,
+               states: tuple[str, ...] = ("failed", "processing"),
+               stop: threading.Event | None = None) -> list[tuple[int, str]]:
         """Run the handler again for failed messages, and for ones left "processing" longer than
         `stale_after` seconds (their worker died; by default the receiver's `stale_after`, after
         which a repeat takes one over too) or by a process of this machine that is gone (killed,
@@ -748,7 +751,10 @@ class Receiver:
         back ("processing"). A store locked elsewhere for longer than `store_wait` ends the
         replay there: that message comes back as "store busy", and the rest wait for the next
         one (an ERROR line says so); a store that cannot be written for another reason (a full
-        disk, a read-only file) ends it as well, the message as "store error"."""
+        disk, a read-only file) ends it as well, the message as "store error". `states`: those
+        listed without an id (("processing",) and an infinite `stale_after`: only what a process of
+        this machine that is gone left in hand, as serve takes at its start); `stop`, once set, begins
+        no further message."""
         if self.store is None:
             raise RuntimeError("replay needs a store")
         if stale_after is None:  # as a repeat takes one over: a receiver whose handler may take an hour says so
@@ -762,9 +768,11 @@ class Receiver:
         # Listed by id, each read when its turn comes: a day of failures can be more bodies than
         # the memory holds.
         listed = [(record_id, None)] if record_id is not None else [
-            (i, state) for state in ("failed", "processing") for i in self._inbox_ids(state)]
+            (i, state) for state in ("failed", "processing") if state in states for i in self._inbox_ids(state)]
         done = []
         for rec_id, listed_state in listed:
+            if stop is not None and stop.is_set():
+                break
             rec = self.store.inbox_get(rec_id)
             if rec is None or (listed_state is not None and rec.state != listed_state):
                 continue  # purged, or taken by another replay (or a repeat) since it was listed

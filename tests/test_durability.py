@@ -628,6 +628,166 @@ def test_a_message_answered_1000_whose_outcome_a_sigkill_cut_off_is_replayed_onc
     store.close()
 
 
+KILLED_IN_THE_HANDLER = """
+import os, signal, sys, mm7bind as mm7
+from tests.test_receiver import deliver, post
+path = sys.argv[1]
+
+class Handler(mm7.Handler):
+    def on_deliver(self, msg, ctx):  # (stored, claimed by this process, its outcome never recorded)
+        with open(path + ".calls", "a") as f:
+            f.write(msg.subject + "\\n")
+        os.kill(os.getpid(), signal.SIGKILL)
+
+post(mm7.wsgi_app(mm7.Receiver(Handler(), store=mm7.SqliteStore(path))), deliver(subject="first"), tid="cut-1")
+"""
+
+
+def _left_by_a_killed_run(tmp_path, *settings: str) -> tuple[Path, Path, Path]:
+    """A store whose one message a SIGKILLed process left 'processing', its handler called once
+    and no outcome recorded; a configuration of it (`settings` in [receiver], a DEBUG log file)
+    and the file the handlers note their calls in."""
+    import signal
+
+    db = tmp_path / "vasp.db"
+    returncode, _, err = _run_to_its_end(KILLED_IN_THE_HANDLER, str(db))
+    assert returncode == -signal.SIGKILL, err
+    store = SqliteStore(db)
+    assert [(r.transaction_id, r.state) for r in store.inbox()] == [("cut-1", "processing")]
+    store.close()
+    calls = Path(f"{db}.calls")
+    (tmp_path / "noting.py").write_text(  # (serve's handler: notes its call beside the killed one's)
+        "class Handler:\n    def on_deliver(self, msg, ctx):\n"
+        f"        with open({str(calls)!r}, 'a') as f:\n            f.write('replayed\\n')\n")
+    (tmp_path / "cfg.toml").write_text(
+        "[receiver]\nport = 0\n" + "".join(f"{s}\n" for s in settings) + f'[store]\npath = "{db}"\n'
+        f'[logging]\nlevel = "DEBUG"\nfile = "{tmp_path / "serve.log"}"\nrotate = "none"\n')
+    return db, calls, tmp_path / "serve.log"
+
+
+def _serve_until(tmp_path, log_file: Path, said: str, *options: str) -> str:
+    """`mm7bind serve` on the configuration until its log says `said`, then stopped: the log."""
+    import signal
+
+    from .test_commands import Background, _until
+
+    log_file.unlink(missing_ok=True)
+    serve = Background("serve", "--config", str(tmp_path / "cfg.toml"), "--handler", "noting:Handler", *options,
+                       cwd=tmp_path)
+    try:
+        _until(lambda: log_file.exists() and said in log_file.read_text(encoding="utf-8"), said)
+        serve.proc.send_signal(signal.SIGTERM)
+        assert serve.proc.wait(timeout=60) == 0, serve.output()
+    finally:
+        serve.stop()
+    return log_file.read_text(encoding="utf-8")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+def test_serve_hands_a_message_a_killed_run_left_processing_to_the_handler_at_start_once(tmp_path):
+    """A message whose outcome a SIGKILL cut off (here in its handler; one answered 1000 first the
+    MMSC never sends again) stayed 'processing' until an operator ran `mm7bind replay`: serve hands
+    it to the handler itself as it starts (its claim's process is gone), and a second start does not."""
+    db, calls, log_file = _left_by_a_killed_run(tmp_path)
+    lines = _serve_until(tmp_path, log_file, "replay at start: 1 message(s)")
+    assert "INFO mm7bind.serve replay at start: #1: handled" in lines
+    assert "1 handled, 0 not" in lines and "left half-handled" not in lines
+    assert calls.read_text().split() == ["first", "replayed"]
+    store = SqliteStore(db)
+    assert [(r.transaction_id, r.state) for r in store.inbox()] == [("cut-1", "handled")]
+    store.close()
+
+    lines = _serve_until(tmp_path, log_file, "replay at start: no message a killed run")
+    assert "#1" not in lines
+    assert calls.read_text().split() == ["first", "replayed"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+@pytest.mark.parametrize("off", [("--no-replay-at-start",), ("replay_at_start = false",)])
+def test_serve_without_the_replay_at_start_leaves_a_killed_runs_message_to_replay(tmp_path, off):
+    """For operators who replay by hand: the message stays 'processing', said at the start as before."""
+    db, calls, log_file = _left_by_a_killed_run(tmp_path, *(s for s in off if not s.startswith("--")))
+    lines = _serve_until(tmp_path, log_file, "receiving MM7 at", *(s for s in off if s.startswith("--")))
+    assert "WARNING mm7bind.serve messages a stopped run left half-handled are stored as 'processing' " \
+           "(the first #1)" in lines
+    assert "replay at start" not in lines
+    assert calls.read_text().split() == ["first"]
+    store = SqliteStore(db)
+    assert [(r.transaction_id, r.state) for r in store.inbox()] == [("cut-1", "processing")]
+    store.close()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+def test_a_replay_of_what_is_in_hand_takes_only_the_claims_of_a_process_known_gone(tmp_path):
+    """What serve replays at its start: of the messages stored, only the one a killed process left
+    in hand, not a failed one (replay's, by hand), nor one a live process claimed however long ago;
+    and nothing once told to stop."""
+    import math
+    import signal
+    import sqlite3
+    import threading
+    from datetime import timedelta
+
+    from mm7bind.store import utcnow
+
+    db = tmp_path / "vasp.db"
+    returncode, _, err = _run_to_its_end(KILLED_IN_THE_HANDLER, str(db))
+    assert returncode == -signal.SIGKILL, err
+    store = SqliteStore(db)
+    calls = []
+    receiver = mm7.Receiver(store=store)
+    receiver.on("deliver", lambda msg, ctx: calls.append(msg.subject))
+    for tid, state in (("failed-1", "failed"), ("live-1", "processing")):  # (claimed by this process)
+        out = mm7.encode(deliver(subject=tid), transaction_id=tid)
+        rec, _ = store.accept(kind="DeliverReq", transaction_id=tid, message_id=None, recipient=None, status=None,
+                              peer="p", content_type=out.content_type, body=out.to_bytes(),
+                              tid_key=f"DeliverReq|{tid}", report_key=None)
+        if state == "failed":
+            store.mark(rec.id, "failed", None, "boom")
+    with sqlite3.connect(db) as other:  # (its claim a day old: it is the holder that counts)
+        other.execute("UPDATE inbox SET claimed_at = ? WHERE transaction_id = 'live-1'",
+                      ((utcnow() - timedelta(days=1)).isoformat(),))
+    other.close()
+    stop = threading.Event()
+    stop.set()
+    assert receiver.replay(stale_after=math.inf, states=("processing",), stop=stop) == [] and calls == []
+    assert receiver.replay(stale_after=math.inf, states=("processing",)) == [(1, "handled")]
+    assert calls == ["first"]
+    assert {r.transaction_id: r.state for r in store.inbox()} == {
+        "cut-1": "handled", "failed-1": "failed", "live-1": "processing"}
+    store.close()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+def test_two_serves_starting_together_hand_a_killed_runs_message_to_one_handler(tmp_path):
+    """Two replays at start on one store (two serves, each its own connection and lock descriptor)
+    race for the message a killed process left in hand: the claim lets one have it."""
+    import math
+    import signal
+    import threading
+
+    db = tmp_path / "vasp.db"
+    returncode, _, err = _run_to_its_end(KILLED_IN_THE_HANDLER, str(db))
+    assert returncode == -signal.SIGKILL, err
+    calls, results = [], []
+    together = threading.Barrier(2)
+
+    def serve_start() -> None:
+        store = SqliteStore(db)
+        receiver = mm7.Receiver(store=store)
+        receiver.on("deliver", lambda msg, ctx: calls.append(msg.subject))
+        together.wait(WAIT)
+        results.append(receiver.replay(stale_after=math.inf, states=("processing",)))
+        store.close()
+
+    starts = [threading.Thread(target=serve_start) for _ in range(2)]
+    for start in starts:
+        start.start()
+    for start in starts:
+        start.join(WAIT)
+    assert sorted(results) == [[], [(1, "handled")]] and calls == ["first"]
+
+
 KEPT_AT_EXIT = """
 import os, signal, sys, time, mm7bind as mm7
 from mm7bind import store as store_module
