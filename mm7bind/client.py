@@ -274,11 +274,15 @@ class ClientConfig:
             if not 0 < getattr(self, name) <= MAX_TIMEOUT:
                 raise ValueError(f"timeouts must be positive and finite, at most {MAX_TIMEOUT} s (a year): a request "
                                  f"must never wait forever ({name} = {getattr(self, name)!r})")
-        if self.upload_min_rate is not None and not 0 < self.upload_min_rate < math.inf:
-            raise ValueError("upload_min_rate must be positive and finite (bytes a second), or None")
-        if self.rate_limit is not None and not self.rate_limit >= 0:  # (named as set: "rate" was RateLimiter's)
-            raise ValueError(f"rate_limit must be positive (messages a second, per MMSC; 0 or None: no limit), "
-                             f"not {self.rate_limit!r}")
+        # (a rate slower than one a year implied a wait past what a socket's timeout or a sleep
+        # holds: an OverflowError at the second send, or at the upload of a message's first bytes)
+        if self.upload_min_rate is not None and not 1 / MAX_TIMEOUT <= self.upload_min_rate < math.inf:
+            raise ValueError(f"upload_min_rate must be finite and at least 1/{MAX_TIMEOUT} (a byte a year), in bytes "
+                             f"a second, or None, not {self.upload_min_rate!r}")
+        if self.rate_limit is not None and not (self.rate_limit == 0 or 1 / MAX_TIMEOUT <= self.rate_limit):
+            # (named as set: "rate" was RateLimiter's)
+            raise ValueError(f"rate_limit must be at least 1/{MAX_TIMEOUT} (a message a year), in messages a second "
+                             f"per MMSC (0 or None: no limit), not {self.rate_limit!r}")
         if isinstance(self.max_answer_bytes, bool) or not isinstance(self.max_answer_bytes, int) \
                 or self.max_answer_bytes < 1:  # (NaN passed "< 1": answers of any size kept)
             raise ValueError(f"max_answer_bytes must be a whole number, at least 1, not {self.max_answer_bytes!r}")

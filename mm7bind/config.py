@@ -889,6 +889,8 @@ def check(cfg: Config) -> list[Problem]:
             err(f"mmsc.{name}", f"at most {MAX_TIMEOUT} seconds (a year; a request must never wait forever)")
     if m.upload_min_rate < 0:
         err("mmsc.upload_min_rate", "cannot be negative (0: a request's upload is bounded by upload_timeout alone)")
+    elif 0 < m.upload_min_rate < 1 / MAX_TIMEOUT:  # (as the client refuses it: a byte's wait past a year)
+        err("mmsc.upload_min_rate", f"at least 1/{MAX_TIMEOUT} (a byte a year), or 0")
     if not 1 <= m.pool_size <= MAX_POOL_SIZE:  # (as the client refuses it)
         err("mmsc.pool_size", f"must be from 1 to {MAX_POOL_SIZE}")
     if m.max_attempts < 1:
@@ -899,6 +901,8 @@ def check(cfg: Config) -> list[Problem]:
         err("mmsc.backoff", f"at most {MAX_TIMEOUT} seconds (a year)")
     if m.rate_limit < 0:
         err("mmsc.rate_limit", "cannot be negative (0 means unlimited)")
+    elif 0 < m.rate_limit < 1 / MAX_TIMEOUT:  # (as the client refuses it: a wait past a year between sends)
+        err("mmsc.rate_limit", f"at least 1/{MAX_TIMEOUT} (a message a year), or 0 for unlimited")
     if m.max_message_size < 0:
         err("mmsc.max_message_size", "cannot be negative (0: the dialect's limit)")
     if m.max_parts < 0 or 0 < m.max_parts < 3:

@@ -4,6 +4,7 @@ embedded TLS server reads requests this way, the client its answers."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -49,3 +50,16 @@ class DeadlineReader:
 
     def __getattr__(self, name: str):
         return getattr(self._raw, name)
+
+
+def wait_limit(timeout: float | None, name: str = "timeout") -> float | None:
+    """`timeout` as a lock's, a condition's or a thread's wait takes it: None, inf or past a year
+    (`client.MAX_TIMEOUT`) → None, no limit (a wait of ~300 years or more raised an OverflowError
+    before waiting at all). NaN is refused: a condition's wait for it never ended."""
+    from .client import MAX_TIMEOUT  # noqa: PLC0415
+
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or math.isnan(timeout):
+        raise ValueError(f"{name} must be a number of seconds (None or inf: no limit), not {timeout!r}")
+    return None if timeout > MAX_TIMEOUT else timeout

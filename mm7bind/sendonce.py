@@ -26,10 +26,13 @@ _HOST = socket.gethostname()
 def upload_time(config, size: int | None = None) -> float:
     """Seconds the upload of a request of `size` bytes may take under a client's `config`:
     `upload_timeout`, or as long as `size` takes at `upload_min_rate` bytes a second if that is
-    longer (a large message over a slow link). `size` None: not known, `upload_timeout`."""
+    longer (a large message over a slow link), but at most `client.MAX_TIMEOUT` (a year: past
+    what a socket's timeout holds). `size` None: not known, `upload_timeout`."""
+    from .client import MAX_TIMEOUT  # noqa: PLC0415
+
     upload = getattr(config, "upload_timeout", 0.0)  # (a configuration of one's own without it)
     rate = getattr(config, "upload_min_rate", None)
-    return max(upload, size / rate) if size and rate else upload
+    return max(upload, min(size / rate, MAX_TIMEOUT)) if size and rate else upload
 
 
 def attempt_time(config, size: int | None = None) -> float:

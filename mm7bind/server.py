@@ -995,8 +995,22 @@ class EmbeddedServer:
                  request_timeout: float = 300.0, path: str = "", keep_alive: bool = True,
                  on_too_large: Callable[[str | None, int | None], object] | None = None,
                  trusted_proxy: str | None = None, on_incomplete: Callable[..., object] | None = None):
+        from .client import MAX_TIMEOUT  # noqa: PLC0415
+
         if not 0 < request_timeout < math.inf:  # (NaN passed "<= 0", and served TLS without a deadline)
             raise ValueError("request_timeout must be a positive, finite number of seconds")
+        # (0 served TLS with reads that wait for nothing, every connection failed; NaN or inf failed
+        # the start in waitress; 1e10 each TLS connection with an OverflowError, past what a
+        # socket's timeout holds)
+        if isinstance(channel_timeout, bool) or not isinstance(channel_timeout, (int, float)) \
+                or not 1 <= channel_timeout <= MAX_TIMEOUT:
+            raise ValueError(f"channel_timeout must be a number of seconds from 1 to {MAX_TIMEOUT} (a year), "
+                             f"not {channel_timeout!r}")
+        # (0 or a negative answered every request 431: an MM7 request's head, its Content-Type's
+        # boundary and a Digest Authorization, takes a few hundred bytes)
+        if isinstance(max_header, bool) or not isinstance(max_header, int) or max_header < 1024:
+            raise ValueError(f"max_header must be a whole number of bytes (a request line and its headers), at least "
+                             f"1024, not {max_header!r}")
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             # (70000 ended the start with an OverflowError from the socket layer)
             raise ValueError(f"port must be a port number, 0 to 65535 (0 picks a free one), not {port!r}")

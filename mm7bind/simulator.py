@@ -42,6 +42,7 @@ from . import messages as m
 from . import versions
 from .codec import content_type_deviation, decode, encode, request_body, soap_action_deviation
 from .content import Content, Part, media_kind
+from .deadline import wait_limit
 from .display import mask_headers, printable, repr_showing_no_secret_header, shown_url
 from .envelope import Envelope, Fault, XmlStyle
 from .errors import (ConnectError, DecodeError, Deviation, EncodeError, FaultError, HTTPStatusError,
@@ -861,7 +862,7 @@ class Simulator:
             return [r for r in self._received if operation is None or r.operation == operation]
 
         with self._arrived:
-            self._arrived.wait_for(lambda: len(matching()) >= count, timeout)
+            self._arrived.wait_for(lambda: len(matching()) >= count, wait_limit(timeout))
             got, everything, door = matching(), list(self._received), dict(self._door)
         if len(got) >= count:
             return got
@@ -1536,7 +1537,7 @@ class Simulator:
         → True; when `timeout` came first, a false `Busy` saying what was left (`assert
         sim.wait_idle()` fails showing it, where a bare False said nothing)."""
         with self._wake:
-            if self._wake.wait_for(lambda: not self._queue and not self._running, timeout):
+            if self._wake.wait_for(lambda: not self._queue and not self._running, wait_limit(timeout)):
                 return True
             now = time.monotonic()
             left = sum(len(args[2]) - args[3] if fn == self._step else 1 for _, _, fn, args in self._queue)

@@ -7,6 +7,7 @@ import contextlib
 import functools
 import threading
 
+from .deadline import wait_limit
 from .metrics import Metrics
 from .receiver import HANDLED_KINDS, KIND_NAMES, Handler, Receiver, Reject, Unavailable, _response
 from .server import serve
@@ -164,7 +165,7 @@ class RunningReceiver:
             return [(msg, ctx) for msg, ctx in self.recorder.received if kind is None or msg.ELEMENT == kind]
 
         with self.recorder._lock:
-            self.recorder._lock.wait_for(lambda: len(matching()) >= count, timeout)
+            self.recorder._lock.wait_for(lambda: len(matching()) >= count, wait_limit(timeout))
             got, everything = matching(), list(self.recorder.received)
         if len(got) >= count:
             return got

@@ -1081,8 +1081,28 @@ def test_a_rate_limit_that_is_no_number_of_messages_a_second_is_refused(rate):
     # (NaN passed the check, and no send ever waited: the limit silently off)
     with pytest.raises(ValueError, match="rate must be positive"):
         RateLimiter(rate)
-    with pytest.raises(ValueError, match="^rate_limit must be positive"):  # (the setting as the caller named it)
+    with pytest.raises(ValueError, match="^rate_limit must be at least"):  # (the setting as the caller named it)
         Client("http://127.0.0.1:9/mm7", rate_limit=rate)  # (0 or None: no limit)
+
+
+def test_a_rate_slower_than_one_a_year_is_refused_where_given():
+    """A rate_limit of 1e-10 a second waited 1e10 s before the second send (an OverflowError from
+    the sleep: past what it holds); an upload_min_rate as slow gave a message's upload a bound no
+    socket's timeout holds. Refused where given, in the client and in the configuration's check
+    (which `mm7bind` commands run at start), as the timeouts past a year are."""
+    from mm7bind import config, sendonce
+    from mm7bind.client import MAX_TIMEOUT
+
+    for name, said in (("rate_limit", "a message a year"), ("upload_min_rate", "a byte a year")):
+        with pytest.raises(ValueError, match=f"^{name} must be .*at least 1/{MAX_TIMEOUT} \\({said}\\)"):
+            Client("http://127.0.0.1:9/mm7", **{name: 1e-10})
+        Client("http://127.0.0.1:9/mm7", **{name: 1 / MAX_TIMEOUT}).close()  # (the slowest taken)
+        cfg, problems = config.load(None, env={f"MM7BIND_MMSC_{name.upper()}": "1e-10"})
+        assert [(p.where, p.message) for p in config.check(cfg) if p.level == "error"] == \
+            [(f"mmsc.{name}", f"at least 1/{MAX_TIMEOUT} ({said}), or 0{' for unlimited' * (name == 'rate_limit')}")]
+    # A large message at the slowest upload rate taken: its upload's bound is a year, not past it.
+    slowest = ClientConfig(("http://mmsc.example/mm7",), upload_min_rate=1 / MAX_TIMEOUT)
+    assert sendonce.upload_time(slowest, 10_000_000) == MAX_TIMEOUT
 
 
 def test_a_client_setting_of_the_wrong_type_is_said_as_such_when_made():

@@ -1678,6 +1678,30 @@ def test_request_timeout_must_be_positive_and_finite(timeout, tls):
             server.stop()
 
 
+@pytest.mark.parametrize("tls", [False, True], ids=["waitress", "tls"])
+@pytest.mark.parametrize(("setting", "value"), [("channel_timeout", 0), ("channel_timeout", -5),
+                                                ("channel_timeout", float("nan")), ("channel_timeout", 1e10),
+                                                ("channel_timeout", float("inf")), ("channel_timeout", "60"),
+                                                ("max_header", 0), ("max_header", -1), ("max_header", 100),
+                                                ("max_header", 8192.0), ("max_header", True)])
+def test_a_server_limit_that_cannot_work_is_refused_where_given(setting, value, tls):
+    """channel_timeout 0 served TLS with reads waiting for nothing (every connection failed), NaN
+    or inf failed waitress's start, 1e10 each TLS connection with an OverflowError; max_header 0 or
+    a few bytes answered every request 431. Refused when the server is made, naming the setting."""
+    ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER) if tls else None
+    made = []
+    try:
+        with pytest.raises(ValueError, match=f"^{setting} must be .*, not {re.escape(repr(value))}$"):
+            made.append(mm7.serve(mm7.Receiver(), port=0, ssl_context=ssl_context, **{setting: value}))
+    finally:
+        for server in made:  # (made all the same: its socket closed again)
+            server.stop()
+    # (the bounds themselves are taken)
+    from mm7bind.client import MAX_TIMEOUT
+    for taken in ({"channel_timeout": 1}, {"channel_timeout": MAX_TIMEOUT}, {"max_header": 1024}):
+        mm7.serve(mm7.Receiver(), port=0, ssl_context=ssl_context, **taken).stop()
+
+
 @pytest.mark.parametrize("qop", ["auth", "auth-int"])
 def test_a_digest_header_sent_again_to_another_process_on_the_store_is_refused(tmp_path, qop):
     """Two processes (two receivers, each with its own DigestAuth and its own SqliteStore on one

@@ -1498,3 +1498,21 @@ def test_the_simulators_messages_and_requests_can_be_read_while_it_takes_more():
         assert sim.received[-1].operation == "SubmitReq" and sim.messages.get(first) is sim.messages[first]
         with pytest.raises(TypeError):
             sim.messages["x"] = None  # read-only: what the simulator keeps is its own
+
+
+@pytest.mark.parametrize("timeout", [float("inf"), 1e10])
+def test_a_wait_without_end_waits_for_what_comes(timeout):
+    """wait_for(timeout=inf) or 1e10 (past what a lock's wait holds) raised an OverflowError at
+    once: it waits, without a limit, for the request to come."""
+    got = []
+    with Simulator() as sim:
+        waiter = threading.Thread(target=lambda: got.append(sim.wait_for("SubmitReq", timeout=timeout)), daemon=True)
+        waiter.start()
+        waiter.join(0.2)
+        assert waiter.is_alive()  # (still waiting: nothing came)
+        with mm7.Client(sim.url) as c:
+            c.submit(m.SubmitReq(recipients=["+8613800000001"]))
+        waiter.join(10)
+        assert [r.operation for r in got[0]] == ["SubmitReq"]
+        with pytest.raises(ValueError, match="^timeout must be a number of seconds"):
+            sim.wait_for(timeout=float("nan"))  # (its wait never ended)

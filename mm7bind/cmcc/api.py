@@ -30,6 +30,7 @@ from ..codec import MessageTooLargeError
 from ..config import Config
 from ..content import BytesBlob, Content, Part, sniff_blob_type
 from ..content import text_charset as bytes_charset
+from ..deadline import wait_limit
 from ..errors import (
     ConnectError,
     DecodeError,
@@ -1182,7 +1183,7 @@ class MM7Receiver(MM7AbstractReceiver):
         if server is None or server.thread is None:
             return True
         try:
-            server.thread.join(timeout)
+            server.thread.join(wait_limit(timeout))
         except KeyboardInterrupt:
             self.stop()
             return True
