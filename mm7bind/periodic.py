@@ -6,6 +6,7 @@ import logging
 import threading
 from typing import Any, Self
 
+from .deadline import wait_limit
 from .errors import STORE_ERRORS, disk_full
 
 log = logging.getLogger("mm7bind")
@@ -96,7 +97,8 @@ class Periodic:
 
     def stop(self, timeout: float = 30.0) -> None:
         """End the worker: it starts no new round, and the one in hand gets up to `timeout` seconds
-        to end (`running()` tells whether it has)."""
+        to end (`running()` tells whether it has; None, inf or past a year: waited for)."""
+        timeout = wait_limit(timeout)  # (1e10 or inf raised an OverflowError from the thread's join)
         with self._starting:
             self._stop.set()
             self._wake.set()

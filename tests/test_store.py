@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import sqlite3
@@ -486,6 +487,32 @@ def test_background_work_says_store_trouble_once_and_when_it_is_over(caplog):
                                "disk is full): free some space there; trying again every 0.001 s")),
                     ("INFO", "mm7bind-periodic: the store works again")]
     assert not any(r.exc_info for r in caplog.records)
+
+
+@pytest.mark.parametrize("timeout", [math.inf, 1e10, None])
+def test_stopping_background_work_without_a_time_limit_waits_for_its_round(timeout):
+    """stop(timeout=inf) or 1e10 ("wait for ever") raised an OverflowError from the thread's join,
+    the worker left running; the round in hand is now waited for, however long."""
+    from mm7bind.periodic import Periodic
+
+    class Worker(Periodic):
+        interval = 0.001
+
+        def __init__(self):
+            super().__init__()
+            self.started, self.release, self.ended = threading.Event(), threading.Event(), threading.Event()
+
+        def run_once(self):
+            self.started.set()
+            self.release.wait(30)
+            self.ended.set()
+
+    worker = Worker()
+    worker.start()
+    assert worker.started.wait(30)
+    threading.Timer(0.2, worker.release.set).start()
+    worker.stop(timeout)
+    assert worker.ended.is_set() and not worker.running()
 
 
 def test_retention_says_a_full_disk_as_such(caplog):
