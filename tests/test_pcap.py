@@ -1240,13 +1240,9 @@ def test_a_pcapng_block_whose_closing_length_differs_from_its_opening_one_ends_t
     assert read_capture(intact).notes == []
 
 
-def test_a_capture_joined_out_of_time_order_reads_a_connection_on_both_sides_of_the_join_whole():
-    """`cat new.pcapng old.pcapng` (a ring buffer's files in the wrong order): a connection begun in
-    the old file and ended in the new one comes with its end first. Its SYN, coming after its other
-    packets, was taken for a new connection on the same ports: the request split in two, neither
-    read whole. A SYN from before a connection's first packet is its own; the step back is said."""
-    from mm7bind.pcap import read_capture_file
-
+def _rotated_conversation():
+    """A SubmitReq exchange whose connection the file's rotation cut in two, 5 s apart: the request,
+    the response, and the packets before and after the rotation."""
     request, response = submit()
     flow = Flow(time=1764000000.0).open()
     flow.send(True, request[:1000])
@@ -1254,7 +1250,17 @@ def test_a_capture_joined_out_of_time_order_reads_a_connection_on_both_sides_of_
     flow.time += 5  # (the file rotated)
     flow.send(True, request[1000:])
     flow.send(False, response)
-    newer = flow.close().packets[len(older):]
+    return request, response, older, flow.close().packets[len(older):]
+
+
+def test_a_capture_joined_out_of_time_order_reads_a_connection_on_both_sides_of_the_join_whole():
+    """`cat new.pcapng old.pcapng` (a ring buffer's files in the wrong order): a connection begun in
+    the old file and ended in the new one comes with its end first. Its SYN, coming after its other
+    packets, was taken for a new connection on the same ports: the request split in two, neither
+    read whole. A SYN from before a connection's first packet is its own; the step back is said."""
+    from mm7bind.pcap import read_capture_file
+
+    request, response, older, newer = _rotated_conversation()
     # (from a pipe, read once as it comes: the files joined in it are not put in time order first)
     capture = read_capture_file(Trickle(pcapng([[("ethernet", 6, newer)], [("ethernet", 6, older)]]), 1 << 20))
     assert [(m.connection, m.start_line, m.body) for m in capture.messages] == [
@@ -1284,14 +1290,7 @@ def test_files_joined_with_cat_out_of_time_order_are_read_in_time_order(tmp_path
     from mm7bind.cli import main
     from mm7bind.pcap import read_capture_file
 
-    request, response = submit()
-    flow = Flow(time=1764000000.0).open()
-    flow.send(True, request[:1000])
-    older = list(flow.packets)
-    flow.time += 5  # (the file rotated)
-    flow.send(True, request[1000:])
-    flow.send(False, response)
-    newer = flow.close().packets[len(older):]
+    request, response, older, newer = _rotated_conversation()
     other = conversation(Flow(client=("10.0.0.1", 40001), time=newer[-1].time + 120))
     first = newer + other.packets
     if join == "pcap":

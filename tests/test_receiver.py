@@ -1422,10 +1422,9 @@ def test_a_server_never_started_stops_at_once():
         assert not stopper.is_alive()
 
 
-@pytest.mark.parametrize("tls", [False, True], ids=["waitress", "tls"])
-def test_stopping_lets_requests_in_hand_finish(tls, tmp_path):
-    """stop() returns once the request in hand is answered (what a SIGTERM's exit waits for):
-    serving TLS too, where each connection's thread is a daemon the exit would cut off."""
+def _held_handler() -> tuple[type, threading.Event, threading.Event]:
+    """A handler class holding each DeliverReq in its handler until `release` is set, and the
+    events: `started` (one is in hand), `release`."""
     started, release = threading.Event(), threading.Event()
 
     class Slow(mm7.Handler):
@@ -1433,6 +1432,14 @@ def test_stopping_lets_requests_in_hand_finish(tls, tmp_path):
             started.set()
             release.wait(60)
 
+    return Slow, started, release
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["waitress", "tls"])
+def test_stopping_lets_requests_in_hand_finish(tls, tmp_path):
+    """stop() returns once the request in hand is answered (what a SIGTERM's exit waits for):
+    serving TLS too, where each connection's thread is a daemon the exit would cut off."""
+    Slow, started, release = _held_handler()
     ssl_ctx = local_tls(tmp_path).server if tls else None
     srv = mm7.serve(mm7.Receiver(Slow()), port=0, ssl_context=ssl_ctx).start()
     out = mm7.encode(deliver(), transaction_id="t-slow")
@@ -1464,13 +1471,7 @@ def test_a_stop_says_how_many_requests_it_closed_unanswered_and_stop_now_cuts_it
     """A handler still at work when the grace ran out was closed on without a word (waitress said
     only "1 thread(s) still running", on a logger of its own), and a second Ctrl-C could not end
     the wait: `mm7bind serve` went on waiting out the grace and 5 s more."""
-    started, release = threading.Event(), threading.Event()
-
-    class Slow(mm7.Handler):
-        def on_deliver(self, msg, ctx):
-            started.set()
-            release.wait(60)
-
+    Slow, started, release = _held_handler()
     ssl_ctx = local_tls(tmp_path).server if tls else None
     srv = mm7.serve(mm7.Receiver(Slow()), port=0, ssl_context=ssl_ctx).start()
     out = mm7.encode(deliver(), transaction_id="t-cut")
