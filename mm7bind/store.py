@@ -914,15 +914,18 @@ class _WriteLock:
         try:
             if self.fd is None:
                 self.fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            pause = 0.0001
             while True:
                 try:
                     _flock(self.fd, _LOCK_EX | _LOCK_NB)
                     return True
                 except BlockingIOError:
-                    if time.monotonic() >= deadline:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
                         self.thread_lock.release()
                         return False
-                    time.sleep(0.01)
+                    time.sleep(min(pause, left))
+                    pause = min(pause * 2, 0.01)
         except BaseException:
             self.thread_lock.release()
             raise

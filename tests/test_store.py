@@ -622,3 +622,44 @@ def test_opening_a_store_another_process_is_writing_says_it_waits(tmp_path, monk
         f"the store {tmp_path / 'inbox.db'} is being written by another process: waiting for it to finish"]
     assert len(opened) == 1 and opened[0].check() is None
     opened[0].close()
+
+
+def test_a_write_lock_held_by_another_process_is_polled_briefly_then_less_often(tmp_path, monkeypatch):
+    """With a deadline (the receiver's store_wait), the flock is tried without blocking: another
+    process's transaction holds it for a fraction of a millisecond, so the first waits are short
+    and double up to 10 ms (a fixed 10 ms wait per try left two gunicorn workers on one file no
+    faster than one), and none passes the deadline."""
+    import fcntl
+    import types
+
+    from mm7bind import store as store_module
+
+    lock = store_module._WriteLock(str(tmp_path / "vasp.db"))
+    other = os.open(lock.lock_path, os.O_RDWR | os.O_CREAT, 0o600)  # (another description: another holder)
+    fcntl.flock(other, fcntl.LOCK_EX)
+    slept = []
+    clock = [1000.0]
+
+    def sleep(seconds):
+        slept.append(seconds)
+        clock[0] += seconds
+        if len(slept) == 12:  # the other writer is done
+            fcntl.flock(other, fcntl.LOCK_UN)
+
+    # (the module's own name for time replaced, not the time module every other thread uses)
+    monkeypatch.setattr(store_module, "time", types.SimpleNamespace(sleep=sleep, monotonic=lambda: clock[0]))
+    try:
+        assert lock.acquire(1.0) is True
+        lock.__exit__(None, None, None)
+        assert slept[:8] == pytest.approx([0.0001, 0.0002, 0.0004, 0.0008, 0.0016, 0.0032, 0.0064, 0.01])
+        assert slept[8:] == pytest.approx([0.01] * 4)
+        fcntl.flock(other, fcntl.LOCK_EX)
+        slept.clear()
+        clock[0] = 2000.0
+        assert lock.acquire(0.025) is False  # given up at its deadline, not a wait past it
+        assert sum(slept) == pytest.approx(0.025)
+        assert lock.thread_lock.acquire(blocking=False)  # (and the thread lock let go)
+        lock.thread_lock.release()
+    finally:
+        os.close(other)
+        lock.close()
