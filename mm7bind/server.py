@@ -660,10 +660,30 @@ class _ServerHandler(ServerHandler):
             told(peer, exc.received, None, "the connection closed")
         elif isinstance(exc, (FramingError, TimeoutError)):
             log.warning("request from %s not taken: %s", peer, exc)
+        elif isinstance(exc, OSError) and self._peer_left():
+            log.debug("the answer to %s was not sent: the peer had closed the connection (%s)", peer, exc)
         elif isinstance(exc, OSError):
             log.info("connection from %s dropped: %s", peer, exc)
         else:
             log.error("request from %s: unexpected error", peer, exc_info=exc_info)
+
+    def handle_error(self) -> None:
+        # The error's answer (a body cut short: 400) written to a peer that closed without TLS's
+        # close_notify fails: that peer's request is told already (incomplete), once, as waitress
+        # tells it; the failed write escaped as a second WARNING ("TLS connection ... failed").
+        try:
+            super().handle_error()
+        except OSError as exc:
+            if not self._peer_left():
+                raise
+            log.debug("the answer to %s was not sent: the peer had closed the connection (%s)",
+                      self.environ.get("REMOTE_ADDR"), exc)
+
+    def _peer_left(self) -> bool:
+        """Whether the peer closed its side of the connection before its answer (its request is
+        said already: handled, or told incomplete): an answer that cannot go out is no news then."""
+        reader = getattr(self.request_handler, "_reader", None)
+        return bool(getattr(reader, "ended", False))
 
 
 class _HeadersCutShort(Exception):
