@@ -82,7 +82,7 @@ def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
             return [rsp.body]
         body = request_body(environ, length, limit)
         if len(body) < length:  # the peer closed before the end: what came is no whole message
-            receiver.incomplete(environ.get("REMOTE_ADDR"), len(body), length)
+            receiver.incomplete(environ.get("REMOTE_ADDR"), len(body), length, _why_cut(environ))
             start_response("400 Bad Request", [("Content-Type", "text/plain"), ("Content-Length", "23")])
             return [b"request body cut short\n"]
         headers = request_headers(environ)
@@ -95,6 +95,13 @@ def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
         return [rsp.body]
 
     return without_body_for_head(app)
+
+
+def _why_cut(environ: dict) -> str:
+    """Why a request's body ended before its length: the peer closed, or the embedded server,
+    stopping, closed the connection itself (it says so in `mm7bind.server_stopped`, an Event)."""
+    stopped = environ.get("mm7bind.server_stopped")
+    return "the server stopped" if stopped is not None and stopped.is_set() else "the connection closed"
 
 
 def _client_cert_of(environ: dict) -> ClientCert | None:
@@ -615,6 +622,7 @@ class _QuietHandler(WSGIRequestHandler):
         environ["CONTENT_LENGTH"] = "" if self.chunked else str(self.length or 0)
         environ["wsgi.input_terminated"] = True  # (the chunked reader ends where the body does)
         environ.pop("HTTP_TRANSFER_ENCODING", None)
+        environ["mm7bind.server_stopped"] = self.server.stopped  # (a body cut by our stop: not the peer's doing)
         if isinstance(self.connection, ssl.SSLSocket):  # (the client certificate, as mod_ssl exports it)
             try:
                 checked, der = self.connection.getpeercert(), self.connection.getpeercert(binary_form=True)
@@ -657,11 +665,11 @@ class _ServerHandler(ServerHandler):
             told(peer, getattr(self.stdin, "received", None), self.request_handler.length,  # (a chunked body's count)
                  f"not complete in time ({exc})")
         elif isinstance(exc, BodyCutShort) and told is not None:  # (as waitress tells it: not malformed framing)
-            told(peer, exc.received, None, "the connection closed")
+            told(peer, exc.received, None, _why_cut(self.environ))
         elif isinstance(exc, (FramingError, TimeoutError)):
             log.warning("request from %s not taken: %s", peer, exc)
         elif isinstance(exc, OSError) and self._peer_left():
-            log.debug("the answer to %s was not sent: the peer had closed the connection (%s)", peer, exc)
+            log.debug("the answer to %s was not sent: %s (%s)", peer, self._closed_by(), exc)
         elif isinstance(exc, OSError):
             log.info("connection from %s dropped: %s", peer, exc)
         else:
@@ -676,8 +684,11 @@ class _ServerHandler(ServerHandler):
         except OSError as exc:
             if not self._peer_left():
                 raise
-            log.debug("the answer to %s was not sent: the peer had closed the connection (%s)",
-                      self.environ.get("REMOTE_ADDR"), exc)
+            log.debug("the answer to %s was not sent: %s (%s)", self.environ.get("REMOTE_ADDR"), self._closed_by(), exc)
+
+    def _closed_by(self) -> str:
+        return "the server stopped" if _why_cut(self.environ) == "the server stopped" else \
+            "the peer had closed the connection"
 
     def _peer_left(self) -> bool:
         """Whether the peer closed its side of the connection before its answer (its request is
@@ -748,6 +759,7 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
         self._requests = 0  # requests read and not yet answered (daemon threads: stop() waits for these)
         self._connections: set[socket.socket] = set()  # ... and their connections (cut_off closes them)
         self._answered = threading.Condition()
+        self.stopped = threading.Event()  # cut_off() closed the connections in hand
 
     @contextlib.contextmanager
     def in_hand(self, connection: socket.socket | None = None) -> Iterator[None]:
@@ -766,6 +778,7 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     def cut_off(self) -> None:
         """Close the connections of the requests in hand, unanswered: their handlers' threads run
         on (daemons), but what they would answer can no longer go out."""
+        self.stopped.set()  # (before the closing: a body's read it ends is told as cut by the stop)
         with self._answered:
             connections = list(self._connections)
         for connection in connections:

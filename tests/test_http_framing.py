@@ -609,3 +609,33 @@ def test_a_tls_peer_leaving_mid_body_without_close_notify_is_one_warning_and_cou
     warned = [r.getMessage() for r in records if r.levelno >= logging.INFO]
     assert len(warned) == 1 and warned[0].startswith("request from 127.0.0.1 not taken: the connection closed after "), warned
     assert rx.metrics.value("mm7bind_received_total", outcome="incomplete") == 1
+
+
+@pytest.mark.parametrize("framing", ["Content-Length", "chunked"])
+def test_a_body_cut_by_a_stop_under_tls_says_the_server_stopped(framing, caplog):
+    """A stop closing a connection whose body was still coming (serving TLS: its request is in
+    hand from its headers on) told it as "the connection closed", the peer's doing as the log read."""
+    import logging
+    import time
+
+    from mm7bind.metrics import Metrics
+
+    tls = local_tls()
+    rx = mm7.Receiver(Recorder(), metrics=Metrics())
+    out = mo("stopped-1")
+    body = out.to_bytes()
+    sent = (head(out, f"Content-Length: {len(body)}") + body[:1000] if framing == "Content-Length"
+            else head(out, "Transfer-Encoding: chunked") + chunked(body)[:1500])
+    caplog.set_level(logging.WARNING)
+    srv = mm7.serve(rx, port=0, ssl_context=tls.server, channel_timeout=30).start()
+    with tls.client.wrap_socket(socket.create_connection((srv.host, srv.port), timeout=30),
+                                server_hostname="127.0.0.1") as sock:
+        sock.sendall(sent)
+        deadline = time.monotonic() + 30
+        while srv.server.requests_in_hand() == 0:  # (its headers read: the body's read under way)
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert srv.stop(grace=0.1) == 1
+    said = [r.getMessage() for r in caplog.records if "not taken" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith("request from 127.0.0.1 not taken: the server stopped after "), said
+    assert rx.metrics.value("mm7bind_received_total", outcome="incomplete") == 1
