@@ -333,7 +333,11 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
                 elif event == "lifespan.shutdown":
                     await send({"type": "lifespan.shutdown.complete"})
                     return
-        if scope["type"] != "http":
+        if scope["type"] == "websocket":  # refused as the protocol has it: closed before accepting (a 403)
+            if (await receive())["type"] == "websocket.connect":
+                await send({"type": "websocket.close", "code": 1008})
+            return
+        if scope["type"] != "http":  # (the spec's way to refuse a protocol one does not know)
             raise ValueError(f"mm7bind's ASGI app serves HTTP, not {scope['type']}")
         client = scope.get("client")
         send = _unless_gone(send, client[0] if client else None)
@@ -380,7 +384,11 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":  # the sender went away: nothing acknowledged, nothing to answer
-                receiver.incomplete(peer, size, declared if declared >= 0 else None)
+                if _body_cut(scope.get("method", "POST"), headers, declared, size):
+                    receiver.incomplete(peer, size, declared if declared >= 0 else None)
+                else:  # (a request without a body, a GET: whole, its client gone before its answer)
+                    log.debug("%s %s from %s: the client left before its answer", scope.get("method"),
+                              printable(here), peer)
                 return
             chunk = message.get("body", b"")
             chunks.append(chunk)
@@ -405,6 +413,15 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
 
 
 _FRAMING = ("Content-Length", "Transfer-Encoding")
+
+
+def _body_cut(method: str, headers: dict[str, str], declared: int, size: int) -> bool:
+    """Whether a client leaving after `size` bytes of its body left that body short: of its declared
+    length; without one, a body begun, chunked, or a POST's (HTTP/2 frames one without either
+    header). A GET or HEAD without either has none: its client leaving cut nothing."""
+    if declared >= 0:
+        return size < declared
+    return size > 0 or "Transfer-Encoding" in headers or method not in ("GET", "HEAD")
 
 
 def _asgi_client_cert(scope: dict) -> ClientCert | None:
