@@ -30,11 +30,15 @@ app.add_route("/mm7", mm7.asgi_app(receiver), methods=["POST"])
 async def mm7_endpoint(request: Request) -> Response:
     peer = request.client.host if request.client else None
     # The target with its query (a Digest answer covers it), the headers by their usual names
-    # (Starlette's are lower-case; ctx.headers["X-Carrier-Id"] as under the route), the body's
-    # framing left out, as the route hands them on.
+    # (Starlette's are lower-case; ctx.headers["X-Carrier-Id"] as under the route), a repeated
+    # one's values joined with ", " (RFC 9110 §5.3, as the route and WSGI servers hand them on;
+    # a dict of them kept the last alone), the body's framing left out.
     uri = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    headers = {name.title(): value for name, value in request.headers.items()
-               if name not in ("content-length", "transfer-encoding")}
+    headers: dict[str, str] = {}
+    for name, value in request.headers.items():  # (every field as it came, repeated ones too)
+        if name not in ("content-length", "transfer-encoding"):
+            name = name.title()
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
