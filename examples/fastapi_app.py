@@ -5,6 +5,7 @@
 
 from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 import mm7bind as mm7
 
@@ -39,14 +40,19 @@ async def mm7_endpoint(request: Request) -> Response:
         if name not in ("content-length", "transfer-encoding"):
             name = name.title()
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > receiver.config.max_body:  # (told the request: a Digest answer is kept spent, in the store)
-            rsp = await run_in_threadpool(receiver.too_large, peer, None, method=request.method, uri=uri,
-                                          authorization=headers.get("Authorization"))
-            break
-    else:
+    body, rsp = bytearray(), None
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > receiver.config.max_body:  # (told the request: a Digest answer is kept spent, in the store)
+                rsp = await run_in_threadpool(receiver.too_large, peer, None, method=request.method, uri=uri,
+                                              authorization=headers.get("Authorization"))
+                break
+    except ClientDisconnect:  # the MMSC left mid-body: logged and counted as the route does (it sends it again)
+        declared = request.headers.get("content-length")
+        receiver.incomplete(peer, len(body), int(declared) if declared and declared.isdigit() else None)
+        return Response(b"request body cut short\n", status_code=400)  # (to no one: the connection is gone)
+    if rsp is None:
         rsp = await run_in_threadpool(
             receiver.handle, bytes(body), headers.get("Content-Type"), headers, peer, request.method, uri,
         )

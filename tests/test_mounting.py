@@ -340,3 +340,34 @@ def test_fastapi_endpoint_keeps_every_value_of_a_repeated_header_as_the_route_do
 
     asyncio.run(post_both())
     assert {url: h["X-Carrier-Id"] for url, h in seen.items()} == {"/mm7": "42, 43", "/mm7-endpoint": "42, 43"}
+
+
+def test_fastapi_endpoint_tells_a_body_cut_short_as_the_route_does(example, caplog):
+    # The MMSC gone mid-body: Starlette's ClientDisconnect went up into the server (a traceback,
+    # a 500) and nothing was counted, where the route logs and counts the request incomplete.
+    pytest.importorskip("fastapi")
+    import asyncio
+    import logging
+
+    from mm7bind.metrics import Metrics
+
+    mod = example("fastapi_app")
+    mod.receiver.metrics = Metrics()
+    for path in ("/mm7", "/mm7-endpoint"):
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                 "scheme": "http", "path": path, "root_path": "", "query_string": b"",
+                 "headers": [(b"content-type", b"text/xml"), (b"content-length", b"100")],
+                 "client": ("10.0.0.7", 40000), "server": ("127.0.0.1", 8080)}
+        incoming = [{"type": "http.request", "body": b"x" * 40, "more_body": True}]
+
+        async def receive():
+            return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+        async def send(message):
+            pass
+
+        with caplog.at_level(logging.WARNING, logger="mm7bind"):
+            asyncio.run(mod.app(scope, receive, send))
+    said = [r.getMessage() for r in caplog.records if r.name == "mm7bind.receiver"]
+    assert said == ["request from 10.0.0.7 not taken: the connection closed after 40 bytes of its body (of 100)"] * 2
+    assert mod.receiver.metrics.value("mm7bind_received_total", outcome="incomplete") == 2
