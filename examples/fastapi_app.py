@@ -5,6 +5,7 @@
 
 from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 import mm7bind as mm7
 
@@ -30,19 +31,28 @@ app.add_route("/mm7", mm7.asgi_app(receiver), methods=["POST"])
 async def mm7_endpoint(request: Request) -> Response:
     peer = request.client.host if request.client else None
     # The target with its query (a Digest answer covers it), the headers by their usual names
-    # (Starlette's are lower-case; ctx.headers["X-Carrier-Id"] as under the route), the body's
-    # framing left out, as the route hands them on.
+    # (Starlette's are lower-case; ctx.headers["X-Carrier-Id"] as under the route), a repeated
+    # one's values joined with ", " (RFC 9110 §5.3, as the route and WSGI servers hand them on;
+    # a dict of them kept the last alone), the body's framing left out.
     uri = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    headers = {name.title(): value for name, value in request.headers.items()
-               if name not in ("content-length", "transfer-encoding")}
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > receiver.config.max_body:  # (told the request: a Digest answer is kept spent, in the store)
-            rsp = await run_in_threadpool(receiver.too_large, peer, None, method=request.method, uri=uri,
-                                          authorization=headers.get("Authorization"))
-            break
-    else:
+    headers: dict[str, str] = {}
+    for name, value in request.headers.items():  # (every field as it came, repeated ones too)
+        if name not in ("content-length", "transfer-encoding"):
+            name = name.title()
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    body, rsp = bytearray(), None
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > receiver.config.max_body:  # (told the request: a Digest answer is kept spent, in the store)
+                rsp = await run_in_threadpool(receiver.too_large, peer, None, method=request.method, uri=uri,
+                                              authorization=headers.get("Authorization"))
+                break
+    except ClientDisconnect:  # the MMSC left mid-body: logged and counted as the route does (it sends it again)
+        declared = request.headers.get("content-length")
+        receiver.incomplete(peer, len(body), int(declared) if declared and declared.isdigit() else None)
+        return Response(b"request body cut short\n", status_code=400)  # (to no one: the connection is gone)
+    if rsp is None:
         rsp = await run_in_threadpool(
             receiver.handle, bytes(body), headers.get("Content-Type"), headers, peer, request.method, uri,
         )

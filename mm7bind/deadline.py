@@ -21,6 +21,7 @@ class DeadlineReader:
     def __init__(self, raw, sock, timeout: float | None, deadline: float):
         self._raw, self._sock, self._timeout, self._deadline = raw, sock, timeout, deadline
         self.received = 0  # bytes read through it (a buffered reader's partial line is lost with its error)
+        self.ended = False  # a read found the stream's end: the peer closed its side
 
     def _bounded(self, read: Callable, *args):
         left = self._deadline - time.monotonic()
@@ -46,6 +47,7 @@ class DeadlineReader:
     def readinto(self, buf):
         n = self._bounded(self._raw.readinto, buf)
         self.received += n or 0
+        self.ended = self.ended or (n == 0 and len(buf) > 0)
         return n
 
     def __getattr__(self, name: str):

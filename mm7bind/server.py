@@ -82,7 +82,7 @@ def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
             return [rsp.body]
         body = request_body(environ, length, limit)
         if len(body) < length:  # the peer closed before the end: what came is no whole message
-            receiver.incomplete(environ.get("REMOTE_ADDR"), len(body), length)
+            receiver.incomplete(environ.get("REMOTE_ADDR"), len(body), length, _why_cut(environ))
             start_response("400 Bad Request", [("Content-Type", "text/plain"), ("Content-Length", "23")])
             return [b"request body cut short\n"]
         headers = request_headers(environ)
@@ -95,6 +95,13 @@ def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
         return [rsp.body]
 
     return without_body_for_head(app)
+
+
+def _why_cut(environ: dict) -> str:
+    """Why a request's body ended before its length: the peer closed, or the embedded server,
+    stopping, closed the connection itself (it says so in `mm7bind.server_stopped`, an Event)."""
+    stopped = environ.get("mm7bind.server_stopped")
+    return "the server stopped" if stopped is not None and stopped.is_set() else "the connection closed"
 
 
 def _client_cert_of(environ: dict) -> ClientCert | None:
@@ -326,7 +333,11 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
                 elif event == "lifespan.shutdown":
                     await send({"type": "lifespan.shutdown.complete"})
                     return
-        if scope["type"] != "http":
+        if scope["type"] == "websocket":  # refused as the protocol has it: closed before accepting (a 403)
+            if (await receive())["type"] == "websocket.connect":
+                await send({"type": "websocket.close", "code": 1008})
+            return
+        if scope["type"] != "http":  # (the spec's way to refuse a protocol one does not know)
             raise ValueError(f"mm7bind's ASGI app serves HTTP, not {scope['type']}")
         client = scope.get("client")
         send = _unless_gone(send, client[0] if client else None)
@@ -373,7 +384,11 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":  # the sender went away: nothing acknowledged, nothing to answer
-                receiver.incomplete(peer, size, declared if declared >= 0 else None)
+                if _body_cut(scope.get("method", "POST"), headers, declared, size):
+                    receiver.incomplete(peer, size, declared if declared >= 0 else None)
+                else:  # (a request without a body, a GET: whole, its client gone before its answer)
+                    log.debug("%s %s from %s: the client left before its answer", scope.get("method"),
+                              printable(here), peer)
                 return
             chunk = message.get("body", b"")
             chunks.append(chunk)
@@ -398,6 +413,15 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
 
 
 _FRAMING = ("Content-Length", "Transfer-Encoding")
+
+
+def _body_cut(method: str, headers: dict[str, str], declared: int, size: int) -> bool:
+    """Whether a client leaving after `size` bytes of its body left that body short: of its declared
+    length; without one, a body begun, chunked, or a POST's (HTTP/2 frames one without either
+    header). A GET or HEAD without either has none: its client leaving cut nothing."""
+    if declared >= 0:
+        return size < declared
+    return size > 0 or "Transfer-Encoding" in headers or method not in ("GET", "HEAD")
 
 
 def _asgi_client_cert(scope: dict) -> ClientCert | None:
@@ -615,6 +639,7 @@ class _QuietHandler(WSGIRequestHandler):
         environ["CONTENT_LENGTH"] = "" if self.chunked else str(self.length or 0)
         environ["wsgi.input_terminated"] = True  # (the chunked reader ends where the body does)
         environ.pop("HTTP_TRANSFER_ENCODING", None)
+        environ["mm7bind.server_stopped"] = self.server.stopped  # (a body cut by our stop: not the peer's doing)
         if isinstance(self.connection, ssl.SSLSocket):  # (the client certificate, as mod_ssl exports it)
             try:
                 checked, der = self.connection.getpeercert(), self.connection.getpeercert(binary_form=True)
@@ -657,13 +682,36 @@ class _ServerHandler(ServerHandler):
             told(peer, getattr(self.stdin, "received", None), self.request_handler.length,  # (a chunked body's count)
                  f"not complete in time ({exc})")
         elif isinstance(exc, BodyCutShort) and told is not None:  # (as waitress tells it: not malformed framing)
-            told(peer, exc.received, None, "the connection closed")
+            told(peer, exc.received, None, _why_cut(self.environ))
         elif isinstance(exc, (FramingError, TimeoutError)):
             log.warning("request from %s not taken: %s", peer, exc)
+        elif isinstance(exc, OSError) and self._peer_left():
+            log.debug("the answer to %s was not sent: %s (%s)", peer, self._closed_by(), exc)
         elif isinstance(exc, OSError):
             log.info("connection from %s dropped: %s", peer, exc)
         else:
             log.error("request from %s: unexpected error", peer, exc_info=exc_info)
+
+    def handle_error(self) -> None:
+        # The error's answer (a body cut short: 400) written to a peer that closed without TLS's
+        # close_notify fails: that peer's request is told already (incomplete), once, as waitress
+        # tells it; the failed write escaped as a second WARNING ("TLS connection ... failed").
+        try:
+            super().handle_error()
+        except OSError as exc:
+            if not self._peer_left():
+                raise
+            log.debug("the answer to %s was not sent: %s (%s)", self.environ.get("REMOTE_ADDR"), self._closed_by(), exc)
+
+    def _closed_by(self) -> str:
+        return "the server stopped" if _why_cut(self.environ) == "the server stopped" else \
+            "the peer had closed the connection"
+
+    def _peer_left(self) -> bool:
+        """Whether the peer closed its side of the connection before its answer (its request is
+        said already: handled, or told incomplete): an answer that cannot go out is no news then."""
+        reader = getattr(self.request_handler, "_reader", None)
+        return bool(getattr(reader, "ended", False))
 
 
 class _HeadersCutShort(Exception):
@@ -728,6 +776,7 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
         self._requests = 0  # requests read and not yet answered (daemon threads: stop() waits for these)
         self._connections: set[socket.socket] = set()  # ... and their connections (cut_off closes them)
         self._answered = threading.Condition()
+        self.stopped = threading.Event()  # cut_off() closed the connections in hand
 
     @contextlib.contextmanager
     def in_hand(self, connection: socket.socket | None = None) -> Iterator[None]:
@@ -746,6 +795,7 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     def cut_off(self) -> None:
         """Close the connections of the requests in hand, unanswered: their handlers' threads run
         on (daemons), but what they would answer can no longer go out."""
+        self.stopped.set()  # (before the closing: a body's read it ends is told as cut by the stop)
         with self._answered:
             connections = list(self._connections)
         for connection in connections:

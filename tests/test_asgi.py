@@ -208,3 +208,52 @@ def test_the_asgi_app_answers_as_the_wsgi_app():
             said.setdefault("content-length", str(len(wsgi["body"])))  # (the WSGI server's to add)
             assert (asgi["status"], asgi["headers"], asgi["body"]) == (wsgi["status"], said, wsgi["body"]), (
                 guard, method, path, headers.get("Content-Encoding"))
+
+
+def test_a_websocket_connect_is_refused_by_closing_it():
+    """A websocket handshake to the app (a scanner, a misrouted client) raised a ValueError into
+    the server, a traceback in its log each time: refused as the ASGI spec has it, a close
+    before accepting (the server answers 403)."""
+    scope = {"type": "websocket", "asgi": {"version": "3.0"}, "path": "/mm7", "root_path": "", "headers": [],
+             "query_string": b"", "client": ("10.0.0.7", 40000), "server": ("127.0.0.1", 8080), "subprotocols": []}
+    incoming, sent = [{"type": "websocket.connect"}], []
+
+    async def receive():
+        return incoming.pop(0) if incoming else {"type": "websocket.disconnect", "code": 1006}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(mm7.asgi_app(mm7.Receiver(), "/mm7")(scope, receive, send))
+    assert [m["type"] for m in sent] == ["websocket.close"]
+
+
+@pytest.mark.parametrize(("method", "headers", "cut"), [
+    ("GET", {}, False), ("HEAD", {}, False), ("POST", {"Content-Length": "0"}, False),
+    ("POST", {"Content-Length": "10"}, True), ("POST", {"Transfer-Encoding": "chunked"}, True),
+    ("POST", {}, True)])  # (HTTP/2 frames a body without either header)
+def test_a_client_leaving_before_a_body_is_incomplete_only_when_a_body_was_coming(method, headers, cut, caplog):
+    """A GET whose client left before its answer was logged as a POST's body cut short ("not
+    taken ... after 0 bytes of its body") and counted incomplete: it had no body to cut."""
+    from mm7bind.metrics import Metrics
+
+    rx = mm7.Receiver(metrics=Metrics())
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+             "scheme": "http", "path": "/mm7", "root_path": "", "query_string": b"",
+             "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+             "client": ("10.0.0.7", 40000), "server": ("127.0.0.1", 8080)}
+    sent = []
+
+    async def receive():  # (the client gone before the app read a byte)
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    with caplog.at_level(logging.WARNING):
+        asyncio.run(mm7.asgi_app(rx, "/mm7")(scope, receive, send))
+    assert sent == []
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert said == (["request from 10.0.0.7 not taken: the connection closed after 0 bytes of its body"
+                     + (" (of 10)" if "Content-Length" in headers else "")] if cut else [])
+    assert rx.metrics.value("mm7bind_received_total", outcome="incomplete") == (1 if cut else 0)

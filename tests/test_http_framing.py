@@ -566,3 +566,76 @@ def test_plain_http_to_the_tls_port_is_answered_400_saying_https(caplog):
     assert err.value.status == 400 and err.value.attempts == 1 and h.calls == []
     assert "plain HTTP was sent to it; use an https:// URL" in str(err.value), str(err.value)
     assert any("plain HTTP" in r.getMessage() and "https://" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("framing", ["Content-Length", "chunked"])
+def test_a_tls_peer_leaving_mid_body_without_close_notify_is_one_warning_and_counted(framing):
+    """A TLS peer gone mid-body without closing TLS (its process killed, its connection cut: no
+    close_notify, an SSL EOF to the server) is told as plain HTTP's is: one WARNING, counted as
+    incomplete. The failed write of the answer to it was a second line, a WARNING ("TLS
+    connection failed") after a chunked body, an INFO after one with a length."""
+    import logging
+    import threading
+
+    from mm7bind.metrics import Metrics
+
+    tls = local_tls()
+    rx = mm7.Receiver(Recorder(), metrics=Metrics())
+    out = mo("ragged-1")
+    body = out.to_bytes()
+    sent = (head(out, f"Content-Length: {len(body)}") + body[:1000] if framing == "Content-Length"
+            else head(out, "Transfer-Encoding: chunked") + chunked(body)[:1500])
+    records, last_word = [], threading.Event()
+
+    class Heard(logging.Handler):
+        def emit(self, record):
+            records.append(record)
+            if record.name == "mm7bind.server" and "POST /mm7" not in record.getMessage():
+                last_word.set()  # (the server's line on the answer that could not go out, at any level)
+
+    heard, logger = Heard(logging.DEBUG), logging.getLogger("mm7bind")
+    logger.addHandler(heard)
+    level, logger.level = logger.level, logging.DEBUG
+    try:
+        with mm7.serve(rx, port=0, ssl_context=tls.server, channel_timeout=30) as srv:
+            sock = tls.client.wrap_socket(socket.create_connection((srv.host, srv.port), timeout=30),
+                                          server_hostname="127.0.0.1")
+            sock.sendall(sent)
+            sock.close()  # (the socket closed under TLS: no close_notify sent)
+            assert last_word.wait(30)
+    finally:
+        logger.removeHandler(heard)
+        logger.setLevel(level)
+    warned = [r.getMessage() for r in records if r.levelno >= logging.INFO]
+    assert len(warned) == 1 and warned[0].startswith("request from 127.0.0.1 not taken: the connection closed after "), warned
+    assert rx.metrics.value("mm7bind_received_total", outcome="incomplete") == 1
+
+
+@pytest.mark.parametrize("framing", ["Content-Length", "chunked"])
+def test_a_body_cut_by_a_stop_under_tls_says_the_server_stopped(framing, caplog):
+    """A stop closing a connection whose body was still coming (serving TLS: its request is in
+    hand from its headers on) told it as "the connection closed", the peer's doing as the log read."""
+    import logging
+    import time
+
+    from mm7bind.metrics import Metrics
+
+    tls = local_tls()
+    rx = mm7.Receiver(Recorder(), metrics=Metrics())
+    out = mo("stopped-1")
+    body = out.to_bytes()
+    sent = (head(out, f"Content-Length: {len(body)}") + body[:1000] if framing == "Content-Length"
+            else head(out, "Transfer-Encoding: chunked") + chunked(body)[:1500])
+    caplog.set_level(logging.WARNING)
+    srv = mm7.serve(rx, port=0, ssl_context=tls.server, channel_timeout=30).start()
+    with tls.client.wrap_socket(socket.create_connection((srv.host, srv.port), timeout=30),
+                                server_hostname="127.0.0.1") as sock:
+        sock.sendall(sent)
+        deadline = time.monotonic() + 30
+        while srv.server.requests_in_hand() == 0:  # (its headers read: the body's read under way)
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert srv.stop(grace=0.1) == 1
+    said = [r.getMessage() for r in caplog.records if "not taken" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith("request from 127.0.0.1 not taken: the server stopped after "), said
+    assert rx.metrics.value("mm7bind_received_total", outcome="incomplete") == 1

@@ -308,3 +308,66 @@ def test_flask_served_by_werkzeug_answers_a_request_without_a_length(example):
     finally:
         srv.shutdown()
         thread.join(10)
+
+
+def test_fastapi_endpoint_keeps_every_value_of_a_repeated_header_as_the_route_does(example):
+    # A header sent twice (two X-Carrier-Id lines; a proxy's Via added to the client's): the
+    # endpoint kept the last value alone, where the route, and a WSGI server, join them.
+    pytest.importorskip("fastapi")
+    import asyncio
+
+    import httpx
+
+    mod = example("fastapi_app")
+    seen = {}
+
+    class Inbox(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            seen[msg.subject] = ctx.headers
+
+    mod.receiver.handler = Inbox()
+
+    async def post_both() -> None:
+        transport = httpx.ASGITransport(app=mod.app, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            for url in ("/mm7", "/mm7-endpoint"):
+                out = mm7.encode(mm7.DeliverReq(sender="+8613800000000", subject=url,
+                                                content=mm7.Content(parts=[mm7.Part.text("hi")])),
+                                 transaction_id=f"rep{url}")
+                r = await client.post(url, content=out.to_bytes(), headers=[
+                    ("Content-Type", out.content_type), ("X-Carrier-Id", "42"), ("X-Carrier-Id", "43")])
+                assert r.status_code == 200
+
+    asyncio.run(post_both())
+    assert {url: h["X-Carrier-Id"] for url, h in seen.items()} == {"/mm7": "42, 43", "/mm7-endpoint": "42, 43"}
+
+
+def test_fastapi_endpoint_tells_a_body_cut_short_as_the_route_does(example, caplog):
+    # The MMSC gone mid-body: Starlette's ClientDisconnect went up into the server (a traceback,
+    # a 500) and nothing was counted, where the route logs and counts the request incomplete.
+    pytest.importorskip("fastapi")
+    import asyncio
+    import logging
+
+    from mm7bind.metrics import Metrics
+
+    mod = example("fastapi_app")
+    mod.receiver.metrics = Metrics()
+    for path in ("/mm7", "/mm7-endpoint"):
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                 "scheme": "http", "path": path, "root_path": "", "query_string": b"",
+                 "headers": [(b"content-type", b"text/xml"), (b"content-length", b"100")],
+                 "client": ("10.0.0.7", 40000), "server": ("127.0.0.1", 8080)}
+        incoming = [{"type": "http.request", "body": b"x" * 40, "more_body": True}]
+
+        async def receive():
+            return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+        async def send(message):
+            pass
+
+        with caplog.at_level(logging.WARNING, logger="mm7bind"):
+            asyncio.run(mod.app(scope, receive, send))
+    said = [r.getMessage() for r in caplog.records if r.name == "mm7bind.receiver"]
+    assert said == ["request from 10.0.0.7 not taken: the connection closed after 40 bytes of its body (of 100)"] * 2
+    assert mod.receiver.metrics.value("mm7bind_received_total", outcome="incomplete") == 2

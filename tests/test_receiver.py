@@ -1301,8 +1301,8 @@ def test_asgi_app_lifespan_and_other_scopes():
 
     asyncio.run(app({"type": "lifespan"}, receive, send))
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
-    with pytest.raises(ValueError, match="websocket"):
-        call_asgi(app, [b""], {}, scope_type="websocket")
+    with pytest.raises(ValueError, match="webtransport"):  # (a protocol unknown: refused as the spec asks)
+        call_asgi(app, [b""], {}, scope_type="webtransport")
 
 
 def test_stopping_with_connections_still_open_is_clean():
