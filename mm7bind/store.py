@@ -546,6 +546,12 @@ class MemoryStore:
         return [r.id for r in self.inbox(state, kind, message_id=message_id, since=since, limit=limit,
                                          newest_first=newest_first)]  # (snapshots sharing the bodies: no copy)
 
+    def claims(self) -> dict[int, tuple[datetime, str | None]]:
+        """See `SqliteStore.claims`."""
+        with self._lock:
+            return {r.id: (r.claimed_at or r.received_at, r.holder) for r in sorted(self._inbox.values(), key=lambda r: r.id)
+                    if r.state == "processing"}
+
     def reports_for(self, message_id: str) -> list[InboxRecord]:
         return [r for r in self.inbox(message_id=message_id) if r.kind in REPORT_KINDS]
 
@@ -1914,6 +1920,14 @@ class SqliteStore:
         sql, args = _query("SELECT i.id FROM inbox i", self._inbox_conditions(state, kind, message_id, since), "i.id",
                            newest_first, limit)
         return [row[0] for row in self._conn().execute(sql, args)]
+
+    def claims(self) -> dict[int, tuple[datetime, str | None]]:
+        """The claims of the messages in hand ("processing"): id → (when it was claimed, the process
+        that claimed it, `InboxRecord.holder`), oldest first. Their bodies are not read: who holds
+        them is all a look at what is in hand needs."""
+        rows = self._conn().execute("SELECT id, COALESCE(claimed_at, received_at), holder FROM inbox"
+                                    " WHERE state = 'processing' ORDER BY id")
+        return {row[0]: (datetime.fromisoformat(row[1]), row[2]) for row in rows}
 
     @staticmethod
     def _inbox_conditions(state, kind, message_id, since) -> list[tuple[str, object]]:

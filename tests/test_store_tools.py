@@ -1046,6 +1046,67 @@ def test_the_replay_command_says_what_a_running_process_of_this_host_has_in_hand
         "replay): left to it"]
 
 
+@pytest.mark.skipif(holders.this_process() is None, reason="processes looked up in /proc")
+def test_the_replay_command_says_a_claim_whose_process_ended_during_it_as_such(tmp_path, monkeypatch, capsys):
+    """The replay leaves a message to the live process holding it, which then dies before the
+    replay ends: it said "claimed less than 0 s ago" (with --stale-after 0), its claim an hour old."""
+    from mm7bind.cli import main
+
+    store = SqliteStore(tmp_path / "vasp.db")
+    worker = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        _in_hand_of(store, worker.pid)
+        an_hour_ago = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
+        store._conn().execute("UPDATE inbox SET claimed_at = ? WHERE id = 1", (an_hour_ago,))
+        store.close()
+        (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n'
+                                           f'[receiver]\nout_dir = "{tmp_path / "out"}"\n')
+        replay = mm7.Receiver.replay
+
+        def replay_then_the_worker_dies(self, *args, **kw):
+            done = replay(self, *args, **kw)  # (the message left to the live worker)
+            worker.communicate(b"")
+            return done
+
+        monkeypatch.setattr(mm7.Receiver, "replay", replay_then_the_worker_dies)
+        assert main(["replay", "--config", str(tmp_path / "cfg.toml"), "--stale-after", "0"]) == 0
+    finally:
+        if worker.poll() is None:
+            worker.communicate(b"")
+    assert capsys.readouterr().out.splitlines() == [
+        "nothing to replay",
+        "1 message(s) in hand ('processing', the first #1) by a process that ran as this replay reached them and "
+        "has ended since: `mm7bind replay` again replays them"]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "memory"])
+def test_the_claims_in_hand_are_read_without_the_bodies(tmp_path, monkeypatch, kind):
+    """serve's look at what a killed run left in hand (`_left_in_hand`) read each 'processing'
+    record whole, its body too, to see its holder."""
+    from mm7bind.cli import _left_in_hand
+
+    store = SqliteStore(tmp_path / "vasp.db") if kind == "sqlite" else MemoryStore()
+    _in_hand_of(store, 1 << 30)  # (a pid of this machine that does not run: its claim is taken)
+    out = mm7.encode(mm7.DeliverReq(sender="+8613900000000", subject="other host"), transaction_id="w-2")
+    store.accept(kind="DeliverReq", transaction_id="w-2", message_id=None, recipient=None, status=None,
+                 peer="127.0.0.1", content_type=out.content_type, body=out.to_bytes(), tid_key="w-2",
+                 report_key=None)
+    holder = "other-host/boot/ns:4242:123"
+    if isinstance(store, MemoryStore):
+        store._inbox[2].holder = holder
+    else:
+        store._conn().execute("UPDATE inbox SET holder = ? WHERE id = 2", (holder,))
+    claims = store.claims()
+    assert list(claims) == [1, 2] and claims[2][1] == holder
+    assert claims[2][0] == store.inbox_get(2).claimed_at
+
+    def whole(record_id):
+        raise AssertionError(f"#{record_id} read whole")
+
+    monkeypatch.setattr(store, "inbox_get", whole)
+    assert _left_in_hand(store, taken=True) == [2]
+
+
 def test_a_replay_interrupted_in_the_handler_leaves_the_message_failed_not_in_hand(store):
     """Ctrl-C while the handler runs: the message stayed "processing", and the next replay, run at
     once, left it alone for stale_after (5 minutes) as in a live worker's hands."""
