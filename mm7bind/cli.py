@@ -1390,8 +1390,18 @@ def _left_in_hand(store, taken: bool) -> list[int]:
     known to be gone (another host's, a boot before, one that runs: `holders.gone`)."""
     from .holders import gone  # noqa: PLC0415
 
-    ids = store.inbox_ids("processing")
-    return [i for i in ids if not gone(getattr(store.inbox_get(i), "holder", None))] if taken else ids
+    if not taken:
+        return store.inbox_ids("processing")
+    return [i for i, (_, holder) in _claims(store).items() if not gone(holder)]
+
+
+def _claims(store) -> dict:
+    """The claims of the messages in hand, id → (when claimed, holder), their bodies unread (a store
+    of one's own without `claims`: read record by record)."""
+    if hasattr(store, "claims"):
+        return store.claims()
+    recs = (store.inbox_get(i) for i in store.inbox_ids("processing"))
+    return {r.id: (r.claimed_at or r.received_at, getattr(r, "holder", None)) for r in recs if r is not None}
 
 
 def _replay_at_start(receiver, store, stop: threading.Event) -> None:
@@ -1547,6 +1557,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"mm7bind replay: no stored message #{args.id}", file=sys.stderr)
         store.close()
         return EXIT_UNREADABLE
+    looked = datetime.now(timezone.utc)  # (the claims older than --stale-after then were stale for this replay)
     done = receiver.replay(args.id, stale_after=args.stale_after)
     kept = store.unrecorded()  # (handled, but the store stayed locked past store_wait: "processing" in it)
     for record_id, state in done:
@@ -1565,16 +1576,32 @@ def cmd_replay(args: argparse.Namespace) -> int:
         from .holders import running_elsewhere  # noqa: PLC0415
 
         replayed = {record_id for record_id, _ in done}
-        in_hand = [i for i in store.inbox_ids("processing") if i not in replayed]
-        live = [i for i in in_hand if running_elsewhere(getattr(store.inbox_get(i), "holder", None))]
+        in_hand = {i: claim for i, claim in _claims(store).items() if i not in replayed}
+        live = [i for i, (_, holder) in in_hand.items() if running_elsewhere(holder)]
         if live:  # (whatever --stale-after says: it may be at them right now)
             print(f"{len(live)} message(s) in hand ('processing', the first #{live[0]}) by a process of this host "
                   "that runs (serve, another replay): left to it")
-        in_hand = [i for i in in_hand if i not in live]
-        if in_hand:
-            print(f"{len(in_hand)} message(s) in hand ('processing', the first #{in_hand[0]}) claimed less than "
+        try:
+            stale_before = looked - timedelta(seconds=args.stale_after)
+        except OverflowError:  # (inf: no claim was stale)
+            stale_before = datetime.min.replace(tzinfo=timezone.utc)
+        # Said as what happened: a claim not stale as the replay looked; one made since (a worker
+        # took a new message meanwhile); or one stale, left because its process ran then and has
+        # ended since ("claimed less than 0 s ago" said those two with --stale-after 0).
+        fresh, since, ended = [], [], []
+        for i, (claimed_at, _) in in_hand.items():
+            if i not in live:
+                (since if claimed_at > looked else fresh if claimed_at > stale_before else ended).append(i)
+        if fresh:
+            print(f"{len(fresh)} message(s) in hand ('processing', the first #{fresh[0]}) claimed less than "
                   f"{args.stale_after:g} s ago: left to their worker (one of another host or of before a reboot, or "
                   "one here whose process cannot be read: if none runs, --stale-after 0 replays them)")
+        if since:
+            print(f"{len(since)} message(s) in hand ('processing', the first #{since[0]}) claimed while this replay "
+                  "ran: left to their worker")
+        if ended:
+            print(f"{len(ended)} message(s) in hand ('processing', the first #{ended[0]}) by a process that ran as "
+                  "this replay reached them and has ended since: `mm7bind replay` again replays them")
     if any(state == "store busy" for _, state in done):
         print(f"mm7bind replay: the store {cfg.store.path} stayed locked by another process for more than "
               f"{cfg.receiver.store_wait:g} s ([receiver] store_wait); the rest is left for the next replay",

@@ -546,6 +546,12 @@ class MemoryStore:
         return [r.id for r in self.inbox(state, kind, message_id=message_id, since=since, limit=limit,
                                          newest_first=newest_first)]  # (snapshots sharing the bodies: no copy)
 
+    def claims(self) -> dict[int, tuple[datetime, str | None]]:
+        """See `SqliteStore.claims`."""
+        with self._lock:
+            return {r.id: (r.claimed_at or r.received_at, r.holder) for r in sorted(self._inbox.values(), key=lambda r: r.id)
+                    if r.state == "processing"}
+
     def reports_for(self, message_id: str) -> list[InboxRecord]:
         return [r for r in self.inbox(message_id=message_id) if r.kind in REPORT_KINDS]
 
@@ -611,7 +617,10 @@ class MemoryStore:
                 out.inbox = len(old)
             # (what work in progress needs stays: as SqliteStore's `_purgeable_sent` says)
             waiting = [i for i in self._outbox.values() if i.state in OUTBOX_WAITING]
-            in_use = {r.tag for r in self._sent if _utc_text(r.sent_at) >= cutoff} | {i.tag for i in waiting}
+            given_up = [i for i in self._outbox.values() if i.state in ("failed", "expired")
+                        and ("failed" not in states or _utc_text(i.created_at) >= cutoff)]  # (those kept)
+            in_use = ({r.tag for r in self._sent if _utc_text(r.sent_at) >= cutoff} | {i.tag for i in waiting}
+                      | {i.tag for i in given_up})
             in_use.discard(None)
             waiting_tids = {i.transaction_id for i in waiting}
             gone = [r for r in self._sent if _utc_text(r.sent_at) < cutoff and r.tag not in in_use
@@ -976,6 +985,9 @@ DROP INDEX IF EXISTS outbox_due;
 CREATE INDEX IF NOT EXISTS outbox_claimable ON outbox (next_at) WHERE state IN ('queued', 'sending');
 CREATE INDEX IF NOT EXISTS outbox_tag ON outbox (tag) WHERE tag IS NOT NULL;
 CREATE INDEX IF NOT EXISTS outbox_transaction_id ON outbox (transaction_id);
+-- (the tags of items given up, which `store requeue` can put back, for a purge: its campaign is in use)
+-- (state in it too: the rows, whose state comes after their body, are not read)
+CREATE INDEX IF NOT EXISTS outbox_given_up ON outbox (tag, created_at, state) WHERE state IN ('failed', 'expired');
 CREATE TABLE IF NOT EXISTS send_claim (
     transaction_id TEXT PRIMARY KEY,
     holder TEXT NOT NULL,
@@ -1231,6 +1243,9 @@ class SqliteStore:
             if "tag" not in {row[1] for row in db.execute("PRAGMA table_info(sent)")}:
                 db.execute("ALTER TABLE sent ADD COLUMN tag TEXT")  # a file from before tags
             db.execute("CREATE INDEX IF NOT EXISTS sent_tag ON sent (tag) WHERE tag IS NOT NULL")
+            # (a purge finds the old records, and each tag's latest request, by it: reading the
+            # whole table, every hour, found them before)
+            db.execute("CREATE INDEX IF NOT EXISTS sent_tag_sent_at ON sent (tag, sent_at)")
             if "earlier_unanswered" not in {row[1] for row in db.execute("PRAGMA table_info(sent)")}:
                 # (a file from before it was kept: its records say none, as nothing was known)
                 db.execute("ALTER TABLE sent ADD COLUMN earlier_unanswered INTEGER NOT NULL DEFAULT 0")
@@ -1915,6 +1930,14 @@ class SqliteStore:
                            newest_first, limit)
         return [row[0] for row in self._conn().execute(sql, args)]
 
+    def claims(self) -> dict[int, tuple[datetime, str | None]]:
+        """The claims of the messages in hand ("processing"): id → (when it was claimed, the process
+        that claimed it, `InboxRecord.holder`), oldest first. Their bodies are not read: who holds
+        them is all a look at what is in hand needs."""
+        rows = self._conn().execute("SELECT id, COALESCE(claimed_at, received_at), holder FROM inbox"
+                                    " WHERE state = 'processing' ORDER BY id")
+        return {row[0]: (datetime.fromisoformat(row[1]), row[2]) for row in rows}
+
     @staticmethod
     def _inbox_conditions(state, kind, message_id, since) -> list[tuple[str, object]]:
         return [("i.state = ?", state or None), ("i.kind = ?", kind or None), ("i.message_id = ?", message_id),
@@ -1954,8 +1977,9 @@ class SqliteStore:
         sent outbox items (failed and expired ones too when `states` holds "failed": `store
         requeue` can put them back) and finished send claims older than `before` go too, unless
         `sent=False` or `bodies_only` (which deletes no record). What work in progress still
-        needs stays whatever its age (`_purgeable_sent`): a campaign's records while it is in use,
-        the records of outbox items waiting, and claims of sends under way. A repeat of a
+        needs stays whatever its age (`_purgeable_sent`): a campaign's records while it is in use
+        (a request of it newer, or an item of it waiting, or failed or expired and kept), the
+        records of outbox items waiting, and claims of sends under way. A repeat of a
         deleted message is taken as new: keep records longer than the MMSC keeps retrying (hours;
         days for a long outage).
         The space is reused by new records; VACUUM gives it back to the file system.
@@ -1988,7 +2012,7 @@ class SqliteStore:
             out.inbox = self._in_batches(old, "DELETE FROM inbox_body WHERE id IN ({ids})",
                                          "DELETE FROM inbox WHERE id IN ({ids})")
         if sent:
-            out.sent = self._in_batches(old_sent, "DELETE FROM sent WHERE id IN ({ids})")
+            out.sent = self._in_batches(old_sent, "DELETE FROM sent WHERE id IN ({ids})", deleting=True)
             out.outbox = self._in_batches(old_outbox, "DELETE FROM outbox WHERE id IN ({ids})")
             self._in_batches(old_claims, "DELETE FROM send_claim WHERE rowid IN ({ids})")
         if out.inbox:
@@ -2000,24 +2024,44 @@ class SqliteStore:
         """The selects of the sent records, outbox items and send claims a purge up to `cutoff`
         deletes (`failed`: failed and expired outbox items too). Kept whatever their age: a
         campaign's (a tag's) records and items while it is in use — a request of it newer than
-        the cutoff, or an item of it waiting in the outbox: a resumed run skips whom they say
-        were sent, and a campaign purged half-way sent them a second message — the records of
+        the cutoff, an item of it waiting in the outbox, or one given up (failed, expired) that
+        this purge keeps for `store requeue`: a resumed run skips whom they say were sent, and a
+        campaign purged half-way sent them a second message — the records of
         the requests outbox items waiting are (their worker, stopped between the MMSC's
         acceptance and marking the item sent, finds it accepted there), and the claims of sends
-        under way (their lease running). (The tags in use are noted once, for the whole purge,
-        in a table of this connection's own.)"""
+        under way (their lease running). (The tags in use, and those done, are noted once, for
+        the whole purge, in tables of this connection's own: found a tag at a time through
+        `sent_tag_sent_at`, the records of tags in use are never read, however many.)"""
         db.execute("CREATE TEMP TABLE IF NOT EXISTS purge_tags_in_use (tag TEXT PRIMARY KEY)")
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS purge_tags_done (tag TEXT PRIMARY KEY)")
         db.execute("DELETE FROM temp.purge_tags_in_use")
-        db.execute("INSERT OR IGNORE INTO temp.purge_tags_in_use SELECT tag FROM sent"
-                   " WHERE tag IS NOT NULL AND sent_at >= ?", (cutoff,))
+        db.execute("DELETE FROM temp.purge_tags_done")
+        # Each tag once, from the index (a seek per tag, not a read of every record), with its
+        # latest request: a tag's records are read only when they go.
+        db.execute("WITH RECURSIVE tags (tag) AS (SELECT min(tag) FROM sent UNION ALL"
+                   " SELECT (SELECT min(tag) FROM sent WHERE tag > tags.tag) FROM tags WHERE tags.tag IS NOT NULL)"
+                   " INSERT OR IGNORE INTO temp.purge_tags_in_use SELECT tag FROM tags WHERE tag IS NOT NULL"
+                   " AND (SELECT max(sent_at) FROM sent WHERE sent.tag = tags.tag) >= ?", (cutoff,))
         # (the waiting items found through their index, `outbox_claimable`, not the tags' (+tag): an
         # item's state comes after its body in the row, each tagged item's body read through otherwise)
         db.execute("INSERT OR IGNORE INTO temp.purge_tags_in_use SELECT tag FROM outbox"
                    " WHERE state IN ('queued', 'sending') AND +tag IS NOT NULL")
+        # Items given up that this purge keeps keep their campaign too: `store requeue` puts them
+        # back, and a campaign resumed meanwhile skips whom its records say were sent. (Forgotten
+        # while a paused campaign's items waited, it sent everyone a second message.) (+tag: found
+        # through `outbox_given_up`, not `outbox_tag`, which reads every tagged item's row)
+        db.execute("INSERT OR IGNORE INTO temp.purge_tags_in_use SELECT tag FROM outbox"
+                   " WHERE state IN ('failed', 'expired') AND +tag IS NOT NULL AND created_at >= ?",
+                   (cutoff if failed else "",))
+        db.execute("WITH RECURSIVE tags (tag) AS (SELECT min(tag) FROM sent UNION ALL"
+                   " SELECT (SELECT min(tag) FROM sent WHERE tag > tags.tag) FROM tags WHERE tags.tag IS NOT NULL)"
+                   " INSERT OR IGNORE INTO temp.purge_tags_done SELECT tag FROM tags WHERE tag IS NOT NULL"
+                   " AND tag NOT IN (SELECT tag FROM temp.purge_tags_in_use)")
         not_in_use = "(tag IS NULL OR tag NOT IN (SELECT tag FROM temp.purge_tags_in_use))"
-        old_sent = (f"SELECT id FROM sent s WHERE sent_at < ? AND {not_in_use} AND NOT EXISTS (SELECT 1 FROM"
-                    " outbox o WHERE o.transaction_id = s.transaction_id AND o.state IN ('queued', 'sending'))",
-                    (cutoff,))
+        # (the untagged records and those of the tags done, each found by `sent_tag_sent_at`)
+        old_sent = ("SELECT id FROM sent s WHERE (tag IS NULL OR tag IN (SELECT tag FROM temp.purge_tags_done))"
+                    " AND sent_at < ? AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.transaction_id = s.transaction_id"
+                    " AND o.state IN ('queued', 'sending'))", (cutoff,))
         done = OUTBOX_DONE if failed else ("sent",)
         old_outbox = (f"SELECT id FROM outbox WHERE state IN ({','.join('?' * len(done))}) AND created_at < ?"
                       f" AND {not_in_use}", (*done, cutoff))
@@ -2027,11 +2071,13 @@ class SqliteStore:
 
     PURGE_BATCH = 500  # rows per transaction: an accept waits for at most one batch, never the whole purge
 
-    def _in_batches(self, select: tuple[str, tuple], *statements: str) -> int:
+    def _in_batches(self, select: tuple[str, tuple], *statements: str, deleting: bool = False) -> int:
         """Run `statements` on the rows `select` (SQL and its arguments, the row's id first)
         finds, a batch per transaction, until none is left. (Each batch goes on from the last
         id of the one before: rows the select finds and a statement leaves, none, used to be read
-        again at every batch.)"""
+        again at every batch.) `deleting`: the statements delete every row found, and each batch
+        takes the first rows left in the order the select finds them (its index's): in id order,
+        rows found through an index were all found, and sorted, again at every batch."""
         sql, args = select
         column = sql.split()[1]  # ("SELECT id ...": the id selected)
         db = self._conn()
@@ -2041,8 +2087,10 @@ class SqliteStore:
             with self._write:
                 db.execute("BEGIN IMMEDIATE")
                 try:
-                    ids = [row[0] for row in db.execute(f"{sql} AND {column} > ? ORDER BY {column} LIMIT ?",
-                                                        (*args, after, self.PURGE_BATCH))]
+                    query, batch = ((f"{sql} LIMIT ?", (*args, self.PURGE_BATCH)) if deleting else
+                                    (f"{sql} AND {column} > ? ORDER BY {column} LIMIT ?",
+                                     (*args, after, self.PURGE_BATCH)))
+                    ids = [row[0] for row in db.execute(query, batch)]
                     marks = ",".join("?" * len(ids))
                     for statement in statements if ids else ():
                         db.execute(statement.format(ids=marks), ids)

@@ -369,7 +369,7 @@ def test_purge_works_in_batches_so_accepts_are_not_held_up(tmp_path, monkeypatch
         store.record_sent(SentRecord(f"s-{i}", "SubmitReq", "REL-6-MM7-1-4", ["1"]))
     commits = []
     real = store._in_batches
-    monkeypatch.setattr(store, "_in_batches", lambda *a: commits.append(real(*a)) or commits[-1])
+    monkeypatch.setattr(store, "_in_batches", lambda *a, **kw: commits.append(real(*a, **kw)) or commits[-1])
     statements = []
     store._conn().set_trace_callback(statements.append)
     later = datetime.now(timezone.utc) + timedelta(seconds=1)
@@ -1046,6 +1046,67 @@ def test_the_replay_command_says_what_a_running_process_of_this_host_has_in_hand
         "replay): left to it"]
 
 
+@pytest.mark.skipif(holders.this_process() is None, reason="processes looked up in /proc")
+def test_the_replay_command_says_a_claim_whose_process_ended_during_it_as_such(tmp_path, monkeypatch, capsys):
+    """The replay leaves a message to the live process holding it, which then dies before the
+    replay ends: it said "claimed less than 0 s ago" (with --stale-after 0), its claim an hour old."""
+    from mm7bind.cli import main
+
+    store = SqliteStore(tmp_path / "vasp.db")
+    worker = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        _in_hand_of(store, worker.pid)
+        an_hour_ago = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
+        store._conn().execute("UPDATE inbox SET claimed_at = ? WHERE id = 1", (an_hour_ago,))
+        store.close()
+        (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n'
+                                           f'[receiver]\nout_dir = "{tmp_path / "out"}"\n')
+        replay = mm7.Receiver.replay
+
+        def replay_then_the_worker_dies(self, *args, **kw):
+            done = replay(self, *args, **kw)  # (the message left to the live worker)
+            worker.communicate(b"")
+            return done
+
+        monkeypatch.setattr(mm7.Receiver, "replay", replay_then_the_worker_dies)
+        assert main(["replay", "--config", str(tmp_path / "cfg.toml"), "--stale-after", "0"]) == 0
+    finally:
+        if worker.poll() is None:
+            worker.communicate(b"")
+    assert capsys.readouterr().out.splitlines() == [
+        "nothing to replay",
+        "1 message(s) in hand ('processing', the first #1) by a process that ran as this replay reached them and "
+        "has ended since: `mm7bind replay` again replays them"]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "memory"])
+def test_the_claims_in_hand_are_read_without_the_bodies(tmp_path, monkeypatch, kind):
+    """serve's look at what a killed run left in hand (`_left_in_hand`) read each 'processing'
+    record whole, its body too, to see its holder."""
+    from mm7bind.cli import _left_in_hand
+
+    store = SqliteStore(tmp_path / "vasp.db") if kind == "sqlite" else MemoryStore()
+    _in_hand_of(store, 1 << 30)  # (a pid of this machine that does not run: its claim is taken)
+    out = mm7.encode(mm7.DeliverReq(sender="+8613900000000", subject="other host"), transaction_id="w-2")
+    store.accept(kind="DeliverReq", transaction_id="w-2", message_id=None, recipient=None, status=None,
+                 peer="127.0.0.1", content_type=out.content_type, body=out.to_bytes(), tid_key="w-2",
+                 report_key=None)
+    holder = "other-host/boot/ns:4242:123"
+    if isinstance(store, MemoryStore):
+        store._inbox[2].holder = holder
+    else:
+        store._conn().execute("UPDATE inbox SET holder = ? WHERE id = 2", (holder,))
+    claims = store.claims()
+    assert list(claims) == [1, 2] and claims[2][1] == holder
+    assert claims[2][0] == store.inbox_get(2).claimed_at
+
+    def whole(record_id):
+        raise AssertionError(f"#{record_id} read whole")
+
+    monkeypatch.setattr(store, "inbox_get", whole)
+    assert _left_in_hand(store, taken=True) == [2]
+
+
 def test_a_replay_interrupted_in_the_handler_leaves_the_message_failed_not_in_hand(store):
     """Ctrl-C while the handler runs: the message stayed "processing", and the next replay, run at
     once, left it alone for stale_after (5 minutes) as in a live worker's hands."""
@@ -1438,6 +1499,121 @@ def test_purge_keeps_what_a_campaign_in_progress_and_the_outbox_still_need(store
     # once the campaign's last request is older than the age too, it goes as a whole
     assert store.purge(datetime.now(timezone.utc) + timedelta(seconds=1)).sent == 4
     assert sorted(r.transaction_id for r in store.sent()) == ["autumn-1", "waiting-1"]  # (their items still wait)
+
+
+def test_purge_keeps_a_paused_campaign_whose_items_wait_for_requeue(store):
+    """A campaign stopped by an outage a month ago: its last items failed, kept for `store
+    requeue`, but its requests' records (and its sent items) were purged with the rest: resumed,
+    the campaign sent everyone it had reached a second message. Items given up keep their
+    campaign in use while the purge keeps them; with --include-failed they go, and it with them."""
+    from mm7bind import bulk
+
+    from .fake_http import FakeServer
+
+    month_ago = datetime.now(timezone.utc) - timedelta(days=40)
+    reached = ["+8613800000001", "+8613800000002"]
+    for i, rcpt in enumerate(reached):
+        store.record_sent(SentRecord(bulk.bulk_transaction_id("paused", rcpt, 0, store.installation_id()),
+                                     "SubmitReq", "REL-6-MM7-1-4", [rcpt], message_id=f"M-{i}", sent_at=month_ago,
+                                     status_code=1000, tag="paused"))
+    store.record_sent(SentRecord("ended-1", "SubmitReq", "REL-6-MM7-1-4", ["+8613800000009"], sent_at=month_ago,
+                                 status_code=1000, tag="ended"))
+    [item] = store.outbox_put_many([{"transaction_id": "paused-3", "tag": "paused", "content_type": "text/xml",
+                                     "body": b"<x/>", "due": month_ago, "expires_at": month_ago + timedelta(days=1),
+                                     "recipients": ["+8613800000003"]}])
+    store.outbox_update(item.id, "failed", attempts=5)
+    if isinstance(store, MemoryStore):
+        store._outbox[item.id].created_at = month_ago
+    else:
+        store._conn().execute("UPDATE outbox SET created_at = ? WHERE id = ?", (month_ago.isoformat(), item.id))
+
+    assert store.purge(timedelta(days=30), dry_run=True).sent == 1
+    assert store.purge(timedelta(days=30)) == mm7.store.Purged(sent=1)  # the campaign that ended, alone
+    assert {r.tag for r in store.sent()} == {"paused"} and [i.state for i in store.outbox()] == ["failed"]
+    with FakeServer() as mmsc, mm7.Client(mmsc.url, store=store) as client:  # resumed
+        result = bulk.send_bulk(client, mm7.SubmitReq(subject="s"), [*reached, "+8613800000004"], tag="paused")
+        assert [[str(a) for a in r.decode().body.recipients] for r in mmsc.requests] == [["+8613800000004"]]
+    assert (result.sent, result.skipped) == (1, 2)
+
+    # its failed item purged too (--include-failed), the campaign goes as a whole once its last request is old
+    later = datetime.now(timezone.utc) + timedelta(seconds=1)
+    assert store.purge(later, states=("handled", "rejected", "failed")) == mm7.store.Purged(sent=3, outbox=1)
+    assert store.sent() == [] and store.outbox() == []
+
+
+def test_purge_reads_the_records_that_go_not_every_newer_one(tmp_path):
+    """Retention purges hourly: each purge read the whole `sent` table (every record of the
+    days kept) to find the tags in use. Its work no longer grows with the records it keeps:
+    counted in SQLite's steps, the same for 300 newer records as for 3000."""
+    now = datetime.now(timezone.utc)
+
+    def steps(newer: int) -> tuple[int, mm7.store.Purged]:
+        store = SqliteStore(tmp_path / f"vasp-{newer}.db")
+        rows = [(f"n-{i}", (now - timedelta(minutes=i % 600)).isoformat(), [None, "label", f"c{i % 7}"][i % 3])
+                for i in range(newer)]
+        rows += [(f"o-{i}", (now - timedelta(days=40, seconds=i)).isoformat(), [None, "label", "ended"][i % 3])
+                 for i in range(30)]
+        db = store._conn()
+        with db:
+            db.executemany("INSERT INTO sent (transaction_id, operation, version, recipients, sent_at, attempts, tag)"
+                           " VALUES (?, 'SubmitReq', 'REL-6-MM7-1-4', '[]', ?, 1, ?)", rows)
+        counted = [0]
+
+        def step() -> int:
+            counted[0] += 1
+            return 0
+
+        db.set_progress_handler(step, 1)
+        purged = store.purge(timedelta(days=30))
+        db.set_progress_handler(None, 1)
+        # the old untagged records and the ended campaign's go; the label, used still, keeps its old ones
+        assert {r.transaction_id for r in store.sent() if r.transaction_id.startswith("o-")} == {
+            f"o-{i}" for i in range(1, 30, 3)}
+        store.close()
+        return counted[0], purged
+
+    (few, purged), (many, same) = steps(300), steps(3000)
+    assert purged == same == mm7.store.Purged(sent=20)
+    assert many < 2 * few  # (read record by record, ten times the records took ten times the steps)
+
+
+def test_purging_many_old_records_takes_steps_in_proportion(tmp_path, monkeypatch):
+    """The records that go, found through the index, were all found and sorted by id again at
+    each batch: ten times the old records took a hundred times the steps."""
+    monkeypatch.setattr(SqliteStore, "PURGE_BATCH", 10)
+    old = datetime.now(timezone.utc) - timedelta(days=40)
+
+    def steps(count: int) -> int:
+        store = SqliteStore(tmp_path / f"vasp-{count}.db")
+        db = store._conn()
+        with db:
+            db.executemany("INSERT INTO sent (transaction_id, operation, version, recipients, sent_at, attempts, tag)"
+                           " VALUES (?, 'SubmitReq', 'REL-6-MM7-1-4', '[]', ?, 1, ?)",
+                           [(f"o-{i}", (old + timedelta(seconds=i)).isoformat(), [None, f"c{i % 5}"][i % 2])
+                            for i in range(count)])
+        counted = [0]
+
+        def step() -> int:
+            counted[0] += 1
+            return 0
+
+        db.set_progress_handler(step, 1)
+        assert store.purge(timedelta(days=30)).sent == count and store.sent() == []
+        store.close()
+        return counted[0]
+
+    assert steps(3000) < 20 * steps(300)
+
+
+def test_a_store_from_before_the_purges_indexes_gets_them_as_it_is_opened(tmp_path):
+    store = SqliteStore(tmp_path / "vasp.db")
+    store._conn().execute("DROP INDEX sent_tag_sent_at")
+    store._conn().execute("DROP INDEX outbox_given_up")
+    store.close()
+    store = SqliteStore(tmp_path / "vasp.db")
+    names = {row[0] for row in store._conn().execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"sent_tag_sent_at", "outbox_given_up"} <= names
+    store.close()
 
 
 @pytest.mark.parametrize("args", [["store", "inbox", "--limit", str(10**30)], ["store", "sent", "--limit", str(2**63)],
