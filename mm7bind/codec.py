@@ -10,12 +10,15 @@ href by cid:, bare id or Content-Location, and records every deviation on the re
 from __future__ import annotations
 
 import binascii
+import bisect
 import dataclasses
 import hashlib
+import html
 import io
 import logging
 import mimetypes
 import os
+import posixpath
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -340,7 +343,14 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
         ctype = f'multipart/{mtype}{sep}boundary="{inner}"'  # (mixed: the SMIL, if any, is one part among them)
     container_cid = container_id if layout.bare_content_id else f"<{container_id}>"
     container = OutPart([("Content-Type", ctype), ("Content-ID", container_cid)], boundary=inner)
-    container.children = [_leaf(p, profile) for p in leaves]
+    locations = _unique_locations(leaves, profile)
+    # The SMIL's leaf last: its references are written as the others' locations are.
+    children = {i: _leaf(p, profile, locations[i]) for i, p in enumerate(leaves) if p is not smil}
+    sent_smil = smil
+    if smil is not None:
+        sent_smil = _smil_naming_sent_locations(smil, leaves, children)
+        children[0] = _leaf(sent_smil, profile, locations[0])
+    container.children = [children[i] for i in range(len(leaves))]
     _check_unique_ids(leaves, container_id, soap_id)
     fixed = [b for b in (profile.boundary, profile.inner_boundary) if b]
     if fixed:
@@ -350,7 +360,11 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
                                layout.padded_parts)
     content_type = (f'multipart/related{sep}boundary="{outer}"{sep}type="text/xml"{sep}'
                     f'start={_quote(f"<{soap_id}>")}')
-    sent = Content(parts=list(content.parts), smil=smil, content_id=container_id, multipart_type=mtype)
+    # (a part's own location made unique goes as such: what was sent, not the part the user holds)
+    parts = [p if locations[i] is None or p.content_location in (None, locations[i])
+             else dataclasses.replace(p, content_location=locations[i])
+             for i, p in enumerate(leaves) if p is not smil]
+    sent = Content(parts=parts, smil=sent_smil, content_id=container_id, multipart_type=mtype)
     return HttpMessage(content_type, Body(segments), {}, sent)
 
 
@@ -441,7 +455,120 @@ def _one_line(who: str, what: str, value: str, line: str) -> None:
                           f"line ({MAX_LINE} characters, RFC 5322) and cannot be folded: give a shorter one")
 
 
-def _leaf(part: Part, profile: Profile) -> OutPart:
+def _unique_locations(leaves: list[Part], profile: Profile) -> list[str | None]:
+    """The Content-Location (as a name) each leaf is sent with: its own, else one made up where the
+    layout names every part. Two parts of one name (two folders' photo.jpg) would have one
+    location, and a reader that finds parts by location would show the first for both: the first
+    keeps it (a SMIL that names it meant that one, as `Content.by_location` finds it), a later one
+    gets "-2", "-3"... before its extension (photo-2.jpg), a name no other part has. A name the
+    user gave a media part goes before the SMIL's (a generated one's "presentation.smil"), and
+    those before names made up: a SMIL names media by them."""
+    names: list[str | None] = []
+    ranks: list[int] = []
+    for i, part in enumerate(leaves):
+        location = part.content_location
+        ranks.append(1 if part.kind == "smil" and i == 0 else 0)
+        if not location and profile.layout.content_locations:  # (named as the peer names every part)
+            if not part.content_id:
+                ensure_content_id(part, part.filename or part.kind)
+            kind = part.content_type.lower()
+            location = part.filename or (part.content_id.partition("@")[0]
+                                         + (_EXTENSIONS.get(kind) or mimetypes.guess_extension(kind) or ""))
+            ranks[-1] = 2
+        names.append(location or None)
+    given = [name for name in names if name is not None]
+    taken = set(given)
+    if len(taken) == len(given):
+        return names
+    seen: set[str] = set()
+    unique = list(names)
+    for i in sorted(range(len(names)), key=ranks.__getitem__):  # (stable: in their order within a rank)
+        name = names[i]
+        if name is None:
+            continue
+        if name in seen:
+            stem, ext = posixpath.splitext(name)
+            n = 2
+            while (candidate := f"{stem}-{n}{ext}") in taken or candidate in seen:
+                n += 1
+            name = unique[i] = candidate
+        seen.add(name)
+    return unique
+
+
+def _smil_naming_sent_locations(smil: Part, leaves: list[Part], children: dict[int, OutPart]) -> Part:
+    """`smil` with each `src` that names a part by its Content-Location, spelt otherwise than the
+    header that is sent (as a name, "照片 1.jpg", where the header has the URL
+    "%E7%85%A7%E7%89%87%201.jpg"), written as that header is: a handset compares the two as
+    written (Android's), and a reader that percent-decodes both finds the part either way. Any
+    other reference, and the rest of the text, is left as it is. The SMIL itself when nothing is
+    to change, or when its bytes do not read back the same from its charset."""
+    written: dict[str, str] = {}  # a part's own location (as a name) -> the header's value
+    by_filename: dict[str, str] = {}  # a file name -> the location the layout made of it (first part of that name)
+    for i, part in enumerate(leaves):
+        header = next((v for k, v in children[i].headers if k == "Content-Location"), None) if i in children else None
+        if header is not None:
+            if part.content_location is not None:
+                written.setdefault(part.content_location, header)
+            elif part.filename:
+                by_filename.setdefault(part.filename, header)
+    if all(name == value for name, value in (*written.items(), *by_filename.items())):
+        return smil
+    ids = {(p.content_id or "").lower() for p in leaves}
+    data = smil.data
+    codec = charset_codec(smil.charset)[0] or "utf-8"
+    try:
+        text = data.decode(codec)
+        if text.encode(codec) != data:
+            return smil
+    except (UnicodeError, LookupError):
+        return smil
+    comments = _comment_spans(text)
+    comment_starts = [start for start, _end in comments]
+
+    def spelt_as_sent(m: re.Match) -> str:
+        before = bisect.bisect_right(comment_starts, m.start()) - 1  # (the comment it may be in)
+        if before >= 0 and m.start() < comments[before][1]:
+            return m.group(0)
+        raw = m.group(1) if m.group(1) is not None else m.group(2)
+        src = html.unescape(raw).strip()
+        if not src or src.lower().startswith("cid:") or _URL_SCHEME.match(src):
+            return m.group(0)
+        value = written.get(src) or written.get(location_name(src))
+        if value is None and src.lower() not in ids:
+            value = by_filename.get(src)
+        if value is None or value == src:
+            return m.group(0)
+        quote_char = '"' if m.group(1) is not None else "'"
+        escaped = value.replace("&", "&amp;").replace("<", "&lt;").replace(quote_char, "&quot;" if quote_char == '"'
+                                                                            else "&apos;")
+        return m.group(0)[:m.start(1 if m.group(1) is not None else 2) - m.start()] + escaped + quote_char
+
+    rewritten = _SRC_ATTRIBUTE.sub(spelt_as_sent, text)
+    if rewritten == text:
+        return smil
+    try:
+        return dataclasses.replace(smil, blob=BytesBlob(rewritten.encode(codec)))
+    except UnicodeError:
+        return smil
+
+
+_SRC_ATTRIBUTE = re.compile(r"""\bsrc\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)  # (content.smil_references')
+
+
+def _comment_spans(text: str) -> list[tuple[int, int]]:
+    """Where `text`'s comments are (one never closed is none, as `content.smil_references` reads it)."""
+    spans, pos = [], 0
+    while (start := text.find("<!--", pos)) >= 0 and (end := text.find("-->", start + 4)) >= 0:
+        spans.append((start, end + 3))
+        pos = end + 3
+    return spans
+
+
+_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def _leaf(part: Part, profile: Profile, location: str | None) -> OutPart:
     if not part.content_id:
         ensure_content_id(part, part.filename or part.kind)  # safe as made
     else:
@@ -464,11 +591,6 @@ def _leaf(part: Part, profile: Profile) -> OutPart:
     for what, name in (("file name", part.filename), ("Content-Location", part.content_location)):
         if name and _SURROGATE.search(name):  # (os.listdir's for bytes it cannot read, say)
             raise EncodeError(f"{part!r}: {what} {name!r} holds a lone surrogate, which no charset writes")
-    location = part.content_location
-    if not location and profile.layout.content_locations:  # (named as the peer names every part)
-        kind = part.content_type.lower()
-        location = part.filename or (part.content_id.partition("@")[0]
-                                     + (_EXTENSIONS.get(kind) or mimetypes.guess_extension(kind) or ""))
     name = part.filename or (location if profile.layout.content_locations else None)
     if name:
         params = format_filename_params("name", name, profile.filename_encoding, len("Content-Type: " + ctype))
@@ -484,7 +606,7 @@ def _leaf(part: Part, profile: Profile) -> OutPart:
         if len("Content-Location: " + written) > MAX_LINE:
             # A URL has no white space to fold at (a reader would keep it). The same name as the
             # file name (add_file's) travels in the name parameter, folded: a reference finds it there.
-            if part.content_location and location != part.filename:  # (one made up is left out)
+            if part.content_location and part.content_location != part.filename:  # (one made up is left out)
                 raise EncodeError(f"{part!r}: Content-Location {part.content_location!r} is {len(written)} "
                                   f"characters URL-escaped, too long for one header line ({MAX_LINE}); give a "
                                   "shorter one, or none")

@@ -58,6 +58,38 @@ def test_a_received_percent_encoded_location_is_forwarded_as_it_came():
     assert b"Content-Location: my%20photo.gif\r\n" in data and b"%2520" not in data
 
 
+def test_a_users_smil_naming_parts_as_their_files_are_named_names_them_as_their_locations_are_sent(tmp_path):
+    # A handset compares a src with the Content-Location as written (Android's): "照片 1.jpg"
+    # would match no "%E7%85%A7%E7%89%87%201.jpg", and the slide would be blank.
+    for name in ("照片 1.jpg", "my photo & me's.gif"):
+        (tmp_path / name).write_bytes(JPEG)
+    content = mm7.Content()
+    photo, other = content.add_file(tmp_path / "照片 1.jpg"), content.add_file(tmp_path / "my photo & me's.gif")
+    content.add_text("新年快乐", content_location="文字.txt")
+    text = ('<smil><body><par><img src="照片 1.jpg"/><text src=\'%E6%96%87%E5%AD%97.txt\'/></par>'
+            '<par><img src="my photo &amp; me&apos;s.gif"/><!-- <img src="照片 1.jpg"/> --></par>'
+            '<par><img src="cid:x"/><img src="http://example.com/a b.gif"/></par></body></smil>')
+    content.smil = mm7.Part.from_bytes(text.encode("gbk"), "application/smil", charset="gbk")
+    content.add_bytes(GIF, content_id="x")
+    data, env = sent(content)
+    got = env.body.content
+    heads = {p.headers["Content-Location"]: p for p in got.parts if "Content-Location" in p.headers}
+    assert b"Content-Location: %E7%85%A7%E7%89%87%201.jpg\r\n" in data
+    sent_text = got.smil.text_value
+    assert sent_text == text.replace('"照片 1.jpg"', '"%E7%85%A7%E7%89%87%201.jpg"', 1).replace(
+        "my photo &amp; me&apos;s.gif", "my%20photo%20&amp;%20me's.gif")  # the rest as it was, a comment too
+    srcs = mm7.content.smil_references(got.smil)
+    assert [heads.get(s) for s in srcs[:3]] == [got.parts[0], got.parts[2], got.parts[1]]  # found as written
+    assert [got.by_location(s) for s in srcs[:3]] == [got.parts[0], got.parts[2], got.parts[1]]  # found decoded
+    assert got.smil.charset == "gbk" and content.smil.data == text.encode("gbk")  # (the user's SMIL as it was)
+    assert photo.content_location == "照片 1.jpg" and other.content_location == "my photo & me's.gif"
+    # A layout that names every part (China Mobile's MMSC) names one by its file name: so does the SMIL.
+    named = mm7.Content(parts=[mm7.Part.from_bytes(JPEG, filename="照片 1.jpg")],
+                        smil=mm7.Part.from_bytes('<smil><body><img src="照片 1.jpg"/></body></smil>'.encode()))
+    got = sent(named, mm7.profiles.CMCC_MMSC)[1].body.content
+    assert mm7.content.smil_references(got.smil) == [got.parts[0].headers["Content-Location"]]
+
+
 def test_content_ids_made_from_chinese_file_names_are_valid_message_ids():
     # RFC 2392 / 5322: id-left is a dot-atom, which neither starts nor ends with a dot.
     dot_atom = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9.-]+")
@@ -379,14 +411,15 @@ def test_a_smil_written_on_chinese_windows_is_sent_with_its_charset(tmp_path):
     assert content.smil.charset == "gb2312"
     data, env = sent(content)
     assert b'Content-Type: application/smil; charset="gb2312"' in data
-    assert env.body.content.smil.text_value == '<smil><body><par><img src="新年.jpg"/></par></body></smil>'
+    # (its src as the Content-Location goes, URL-escaped: a handset compares the two as written)
+    assert env.body.content.smil.text_value == '<smil><body><par><img src="%E6%96%B0%E5%B9%B4.jpg"/></par></body></smil>'
     assert mm7.Part.from_bytes(b"<smil/>", charset="utf-8").charset == "utf-8"  # a label given is kept
     # "图片" in GBK is valid UTF-8 as well ("ͼƬ"): a declaration that names the charset is believed.
     declared = '<?xml version="1.0" encoding="GB2312"?><smil><body><par><img src="图片.jpg"/></par></body></smil>'
     content = mm7.Content(parts=[mm7.Part.from_bytes(JPEG, content_location="图片.jpg")],
                           smil=mm7.Part.from_bytes(declared.encode("gbk")))
     assert content.smil.charset == "GB2312"
-    assert sent(content)[1].body.content.smil.text_value == declared
+    assert sent(content)[1].body.content.smil.text_value == declared.replace("图片.jpg", "%E5%9B%BE%E7%89%87.jpg")
     undeclarable = mm7.Part.from_bytes(b'<?xml version="1.0" encoding="utf-16"?><smil/>')  # (8-bit: a slip)
     assert undeclarable.charset == "utf-8"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import html
 import io
 import os
 import re
@@ -896,6 +897,66 @@ def test_names_ids_and_charsets_survive_every_version_and_profile(parts, content
     assert got.parts == out.content.parts and got.smil == out.content.smil  # (type, charset, ids, names, bytes)
     if got.smil is not None:
         assert mm7.content.dangling_references(got, got.smil) == []  # (each slide shows its part)
+
+
+def shown_as_written(content: mm7.Content, src: str) -> mm7.Part | None:
+    """The part a handset shows for a SMIL `src` when it compares the reference with each part's
+    Content-Location, then Content-ID, as written, the first match winning (Android's lookup)."""
+    for header in ("Content-Location", "Content-ID"):
+        for part in content.parts:
+            value = part.headers.get(header)
+            if value is not None and (value.strip("<>") if header == "Content-ID" else value) == src:
+                return part
+    return None
+
+
+# A name as users' files have it: some the same, some needing URL escapes ("照片 1.jpg").
+SAME_NAMES = st.sampled_from(["photo.jpg", "照片 1.jpg", "photo-2.jpg", "a&b's.gif", "presentation.smil", "x"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(names=st.lists(SAME_NAMES, min_size=2, max_size=5), version=st.sampled_from([v.name for v in
+                                                                                     mm7.versions.all_versions()]),
+       preset=st.sampled_from([mm7.STANDARD, mm7.profiles.CMCC, mm7.profiles.CMCC_SDK, mm7.profiles.MBUNI,
+                               mm7.profiles.CMCC_MMSC]),
+       cte=st.sampled_from(["binary", "8bit", "base64", "quoted-printable"]),
+       filename_encoding=st.sampled_from(["rfc2231", "rfc2047"]), own_smil=st.booleans())
+def test_parts_of_one_name_go_under_locations_of_their_own_and_a_smil_naming_them_still_shows_them(
+        names, version, preset, cte, filename_encoding, own_smil):
+    profile = preset.replace(version=version, mm7_version=None, transfer_encoding=cte,
+                             filename_encoding=filename_encoding, max_message_size=None)
+    parts = [mm7.Part.from_bytes(b"GIF89a" + bytes([i]), "image/gif", filename=name, content_location=name)
+             for i, name in enumerate(names)]
+    # (a SMIL of the user's names each part as written, once per name: the first of that name is meant)
+    refs = list(dict.fromkeys(names))
+    smil = mm7.Part.from_bytes(("<smil><body>" + "".join(
+        f'<par><img src="{html.escape(n)}"/></par>' for n in refs) + "</body></smil>").encode(), "application/smil")
+    content = mm7.Content(parts, smil=smil if own_smil else None)
+    msg = mm7.SubmitReq(vaspid="1", recipients=["+8613800000000"], content=content)
+    out = mm7.encode(msg, transaction_id="t", profile=profile)
+    got = mm7.decode(out.to_bytes(), out.content_type).body.content
+    written = [p.headers.get("Content-Location") for p in got.all_parts()]
+    assert None not in written[-len(parts):]
+    written = [w for w in written if w is not None]
+    assert len(set(written)) == len(written)  # each part found by a location of its own
+    firsts = {}
+    for name, part in zip(names, got.parts):
+        firsts.setdefault(name, part)
+        if firsts[name] is part:
+            assert part.content_location == name  # the first of a name keeps it
+    assert [p.content_location for p in parts] == names  # (the user's parts as they were)
+    assert got.parts == out.content.parts and [p.data for p in got.parts] == [p.data for p in parts]
+    assert {n for n in names} == {p.filename for p in got.parts}  # (file names as given)
+    if own_smil:
+        srcs = mm7.content.smil_references(got.smil)
+        assert len(srcs) == len(refs)
+        for name, src in zip(refs, srcs):
+            assert shown_as_written(got, src) is firsts[name]  # a handset comparing as written
+            assert got.by_location(src) is firsts[name]  # a reader decoding the URL
+    for part in got.parts:  # the generated SMIL names each part by cid:, whatever its location
+        if not own_smil:
+            assert got.by_id(f"cid:{part.content_id}") is part
+
 
 
 @settings(max_examples=200, deadline=None)
