@@ -31,6 +31,14 @@ def _parse_auth_params(value: str, unescape: bool = True) -> dict[str, str]:
             for k, v1, v2 in _AUTH_PARAM.findall(value)}
 
 
+def _repeats_a_param(value: str) -> bool:
+    """Whether an answer names a parameter twice (`response=` twice): RFC 7235 §2.1 says each
+    appears at most once, and which one counts would be the reader's guess (the last won), so
+    such a header is refused as malformed rather than read one way."""
+    names = [k.lower() for k, _, _ in _AUTH_PARAM.findall(value)]
+    return len(names) != len(set(names))
+
+
 # A name starts where no word character goes before it, and nothing is given back once taken: a
 # search from every character of a word with no "=" after it took time quadratic in its length
 # (an Authorization header of 60 KB, most of a minute).
@@ -349,6 +357,8 @@ class DigestAuth:
         """(accepted, stale). `body`, the request's, is needed for qop=auth-int."""
         if not header or not header[:7].lower() == "digest ":
             return False, False
+        if _repeats_a_param(header[7:]):
+            return False, False
         p = _parse_auth_params(header[7:])
         if not (self._names_us(p) or self._names_us(_parse_auth_params(header[7:], unescape=False))):
             return False, False
@@ -416,7 +426,16 @@ _ABSOLUTE_FORM = re.compile(r"https?://", re.IGNORECASE)
 
 @dataclass
 class IPAllowList:
+    """The addresses and networks that may post. An empty one is refused when made: it either
+    admitted everyone (as it once did) or would refuse everyone; no list at all is `allow=None`."""
+
     networks: tuple
+
+    def __post_init__(self) -> None:
+        self.networks = tuple(self.networks)
+        if not self.networks:
+            raise ValueError("an allow-list needs at least one address or network "
+                             "(it would refuse every peer): for no allow-list, pass allow=None")
 
     @classmethod
     def parse(cls, items) -> IPAllowList:
@@ -433,8 +452,6 @@ class IPAllowList:
         return cls(tuple(networks))
 
     def allows(self, address: str | None) -> bool:
-        if not self.networks:
-            return True
         try:
             ip = ipaddress.ip_address((address or "").split("%", 1)[0])
         except ValueError:

@@ -831,6 +831,34 @@ def test_an_allow_list_of_one_address_as_text_or_of_ipv4_mapped_networks():
         mm7.auth.IPAllowList.parse("not-an-address")
 
 
+def test_an_empty_allow_list_is_refused_not_taken_as_none():
+    """IPAllowList(()) admitted every peer, while an empty `allow` in the configuration means no
+    list (None): an embedder building one from an empty list of their own left the door open."""
+    for made in (lambda: mm7.auth.IPAllowList(()), lambda: mm7.auth.IPAllowList.parse([])):
+        with pytest.raises(ValueError, match="allow=None"):
+            made()
+
+
+def test_a_digest_answer_naming_a_parameter_twice_is_refused():
+    """RFC 7235 §2.1: a parameter appears once. With `response=` twice the last won, so a header
+    with a wrong response first read as right; it is refused as malformed (401), whichever is right."""
+    auth = mm7.auth.DigestAuth("mmsc", "pw")
+    answer = mm7.auth.DigestAnswer("mmsc", "pw")
+    assert answer.take(auth.challenge())
+    right = answer.authorization("POST", "/mm7")
+    response = re.search(r'response="([^"]*)"', right).group(0)
+    for header in (right.replace(response, f'response="{"0" * 32}", {response}'),
+                   right.replace(response, f'{response}, response="{"0" * 32}"'),
+                   right.replace(response, f'{response}, REALM="mm7"')):
+        assert auth.check("POST", "/mm7", header) == (False, False), header
+    assert auth.check("POST", "/mm7", right) == (True, False)
+    out = mm7.encode(deliver(), transaction_id="t")
+    app = mm7.wsgi_app(mm7.Receiver(Recorder(), auth=auth))
+    header = answer.authorization("POST", "/mm7")
+    twice = header.replace('response="', f'response="{"0" * 32}", response="')
+    assert call_wsgi(app, out.to_bytes(), out.content_type, headers={"Authorization": twice})["status"] == 401
+
+
 def test_auth_over_a_real_socket():
     for auth, cls in ((mm7.auth.BasicAuth("mmsc", "pw"), requests.auth.HTTPBasicAuth),
                       (mm7.auth.DigestAuth("mmsc", "pw"), requests.auth.HTTPDigestAuth)):
