@@ -17,6 +17,8 @@ import os
 import re
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urlsplit
 
@@ -29,6 +31,14 @@ def _parse_auth_params(value: str, unescape: bool = True) -> dict[str, str]:
     # (`name*`: RFC 7616's username* for one beyond ASCII, RFC 8187's charset'lang'value)
     return {k.lower(): (_QUOTED_PAIR.sub(r"\1", v1) if unescape else v1) if v1 else v2
             for k, v1, v2 in _AUTH_PARAM.findall(value)}
+
+
+def _repeats_a_param(value: str) -> bool:
+    """Whether an answer names a parameter twice (`response=` twice): RFC 7235 §2.1 says each
+    appears at most once, and which one counts would be the reader's guess (the last won), so
+    such a header is refused as malformed rather than read one way."""
+    names = [k.lower() for k, _, _ in _AUTH_PARAM.findall(value)]
+    return len(names) != len(set(names))
 
 
 # A name starts where no word character goes before it, and nothing is given back once taken: a
@@ -344,10 +354,21 @@ class DigestAuth:
         return (f'Digest realm="{_quoted(self.realm)}", qop="{",".join(self._qops)}", algorithm={self.algorithm}, '
                 f'nonce="{self._nonce()}"{extra}')
 
+    def other_target(self, uri: str, header: str | None) -> str | None:
+        """The uri a Digest answer signs when it is not `uri`, the request's (None: it is, or the
+        header has none), for the log to say why it was refused: a server of one's own calling
+        `Receiver.handle` without the request's uri ("/" then) has every answer refused so."""
+        if not header or header[:7].lower() != "digest ":
+            return None
+        given = _parse_auth_params(header[7:]).get("uri")
+        return None if given is None or _names_target(given, uri) else given
+
     def check(self, method: str, uri: str, header: str | None,
               body: bytes | None = None) -> tuple[bool, bool]:
         """(accepted, stale). `body`, the request's, is needed for qop=auth-int."""
         if not header or not header[:7].lower() == "digest ":
+            return False, False
+        if _repeats_a_param(header[7:]):
             return False, False
         p = _parse_auth_params(header[7:])
         if not (self._names_us(p) or self._names_us(_parse_auth_params(header[7:], unescape=False))):
@@ -416,7 +437,16 @@ _ABSOLUTE_FORM = re.compile(r"https?://", re.IGNORECASE)
 
 @dataclass
 class IPAllowList:
+    """The addresses and networks that may post. An empty one is refused when made: it either
+    admitted everyone (as it once did) or would refuse everyone; no list at all is `allow=None`."""
+
     networks: tuple
+
+    def __post_init__(self) -> None:
+        self.networks = tuple(self.networks)
+        if not self.networks:
+            raise ValueError("an allow-list needs at least one address or network "
+                             "(it would refuse every peer): for no allow-list, pass allow=None")
 
     @classmethod
     def parse(cls, items) -> IPAllowList:
@@ -433,8 +463,6 @@ class IPAllowList:
         return cls(tuple(networks))
 
     def allows(self, address: str | None) -> bool:
-        if not self.networks:
-            return True
         try:
             ip = ipaddress.ip_address((address or "").split("%", 1)[0])
         except ValueError:
@@ -445,3 +473,61 @@ class IPAllowList:
 
 
 _MAPPED = ipaddress.ip_network("::ffff:0:0/96")  # IPv4 addresses as an IPv6 socket shows them
+
+
+class FailureLimit:
+    """Wrong credentials counted by peer: `failures` of them from one address within `cooldown`
+    seconds, and its requests are refused unchecked for `cooldown` seconds (the receiver answers
+    429 with Retry-After), so a peer cannot try passwords as fast as the server answers, nor
+    fill the log with a line for each. Thread-safe.
+
+    Bounded: it keeps at most `max_peers` addresses (those that failed longest ago forgotten
+    first), and an IPv6 peer counts by its /64, which one host commonly holds whole (else each of
+    its addresses had its own count). A peer is never refused longer than `cooldown` after its
+    last counted failure: a peer whose credentials were wrong is taken again once they are right
+    and its cool-down is over."""
+
+    def __init__(self, failures: int = 10, cooldown: float = 60.0, max_peers: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic):
+        if isinstance(failures, bool) or not isinstance(failures, int) or failures < 1:
+            raise ValueError(f"failures must be a whole number, at least 1, not {failures!r}")
+        if isinstance(cooldown, bool) or not isinstance(cooldown, (int, float)) or not 0 < cooldown <= 86_400:
+            raise ValueError(f"cooldown must be a number of seconds, more than 0 and at most 86400 (a day), "
+                             f"not {cooldown!r}")
+        self.failures, self.cooldown, self.max_peers, self._clock = failures, float(cooldown), max_peers, clock
+        # peer key → (the times of its recent failures, the end of its cool-down or 0); oldest first
+        self._peers: OrderedDict[str, tuple[list[float], float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(peer: str | None) -> str:
+        try:
+            ip = ipaddress.ip_address((peer or "").split("%", 1)[0])
+        except ValueError:
+            return peer or ""
+        if ip.version == 6:
+            if ip.ipv4_mapped is not None:  # (an IPv4 peer on a dual-stack socket: the same peer)
+                return str(ip.ipv4_mapped)
+            return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+        return str(ip)
+
+    def refused_for(self, peer: str | None) -> float:
+        """Seconds left of `peer`'s cool-down; 0 when its requests are checked."""
+        key, now = self._key(peer), self._clock()
+        with self._lock:
+            _, until = self._peers.get(key, ((), 0.0))
+            return max(0.0, until - now)
+
+    def failed(self, peer: str | None) -> bool:
+        """Count a wrong answer of `peer`'s; True when it starts a cool-down (say so once)."""
+        key, now = self._key(peer), self._clock()
+        with self._lock:
+            times, until = self._peers.pop(key, ([], 0.0))
+            times = [t for t in times if now - t < self.cooldown] + [now]
+            starts = len(times) >= self.failures and until <= now
+            if starts:
+                times, until = [], now + self.cooldown
+            self._peers[key] = (times, until)  # (last: the most recent)
+            while len(self._peers) > self.max_peers:
+                self._peers.popitem(last=False)
+            return starts

@@ -93,6 +93,10 @@ class ReceiverSection:
     digest_qop: str = "auth"  # what a Digest challenge offers: auth | auth-int | "auth,auth-int"
     username: str = ""
     password: str = field(default="", repr=False)
+    # Wrong credentials from one address this many times within auth_cooldown seconds: its requests
+    # are answered 429, unchecked, for auth_cooldown seconds; 0: no limit
+    auth_failures: int = 10
+    auth_cooldown: float = 60.0
     allow: list[str] = field(default_factory=list)
     # A reverse proxy's address (or "*"): its X-Forwarded-For names the peer, which allow checks
     trusted_proxy: str = ""
@@ -322,7 +326,7 @@ class Config:
             auth = auth_mod.DigestAuth(r.username, r.password, qop=r.digest_qop)
         allow = auth_mod.IPAllowList.parse(r.allow) if r.allow else None
         return {"auth": auth, "allow": allow, "strict": r.strict, "max_body": r.max_body, "profile": self.profile(),
-                "store_wait": r.store_wait}
+                "store_wait": r.store_wait, "auth_failures": r.auth_failures, "auth_cooldown": r.auth_cooldown}
 
     def ssl_context(self):
         """A server TLS context when the receiver serves TLS itself, else None; with
@@ -956,6 +960,10 @@ def check(cfg: Config) -> list[Problem]:
         err("receiver.connection_limit", "must be at least 1")
     if not r.request_timeout > 0:
         err("receiver.request_timeout", "must be positive")
+    if r.auth_failures < 0:
+        err("receiver.auth_failures", "must be 0 (no limit) or more")
+    if not 0 < r.auth_cooldown <= 86_400:
+        err("receiver.auth_cooldown", "must be more than 0 seconds, at most 86400 (a day)")
     if not r.store_wait > 0:
         err("receiver.store_wait", "must be more than 0 seconds")
     elif r.store_wait > MAX_TIMEOUT:  # (past what a lock's wait holds: an OverflowError at start)

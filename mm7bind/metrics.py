@@ -34,7 +34,8 @@ HELP = {
     "mm7bind_received_total": ("counter", "Requests the receiver answered, by operation, outcome (handled, "
                                           "rejected, failed, repeat, malformed, unsupported, challenged: a 401 to no "
                                           "or outdated credentials, unauthorized: a 401 to wrong ones or to a Digest "
-                                          "answer spent already, forbidden, "
+                                          "answer spent already, throttled: a 429 to an address in its cool-down after "
+                                          "too many wrong credentials, forbidden, "
                                           "too_large, incomplete: a request cut short, in its headers or its body, not_post, store_error, "
                                           "internal_error) and status code."),
     "mm7bind_replayed_total": ("counter", "Stored messages handed to the handler again by a replay (no request "

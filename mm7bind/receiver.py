@@ -16,6 +16,7 @@ import hashlib
 import inspect
 import json
 import logging
+import math
 import re
 import threading
 import time
@@ -29,7 +30,7 @@ from typing import Any, NamedTuple, TypeVar, overload
 from . import holders
 from . import messages as m
 from . import versions
-from .auth import IPAllowList
+from .auth import FailureLimit, IPAllowList
 from .binding import escape_text
 from .codec import (CONTENT_CODINGS, HttpMessage, content_type_deviation, decode, encode, request_body,
                     soap_action_deviation)
@@ -193,6 +194,11 @@ class ReceiverConfig:
     # How long a request waits for a store locked elsewhere, at each write (storing it: then 3000;
     # recording its outcome: then the answer all the same). None: as long as the lock is held.
     store_wait: float | None = 5.0
+    # Wrong credentials from one address (an IPv6 /64) this many times within auth_cooldown seconds:
+    # its requests are answered 429, unchecked, for auth_cooldown seconds (no password tried at the
+    # server's speed, no log line each). 0: no limit.
+    auth_failures: int = 10
+    auth_cooldown: float = 60.0
 
     def __post_init__(self) -> None:
         # Refused when given, not at the request they would fail: a store_wait past what a lock's
@@ -208,6 +214,12 @@ class ReceiverConfig:
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= most:
                 raise ValueError(f"{name} must be a number of seconds from 0 to {most} ({unit}), not {value!r}")
+        if isinstance(self.auth_failures, bool) or not isinstance(self.auth_failures, int) or self.auth_failures < 0:
+            raise ValueError(f"auth_failures must be a whole number, 0 for no limit, not {self.auth_failures!r}")
+        cooldown = self.auth_cooldown
+        if isinstance(cooldown, bool) or not isinstance(cooldown, (int, float)) or not 0 < cooldown <= 86_400:
+            raise ValueError(f"auth_cooldown must be a number of seconds, more than 0 and at most 86400 (a day), "
+                             f"not {cooldown!r}")
         if isinstance(self.max_body, bool) or not isinstance(self.max_body, int) or self.max_body < 1:
             # (a NaN max_body passed every comparison: bodies of any size taken, without a word)
             raise ValueError(f"max_body must be a whole number of bytes, at least 1, not {self.max_body!r}")
@@ -249,6 +261,8 @@ class Receiver:
         if metrics is not None and store is not None and hasattr(store, "open_counts"):
             metrics.watch_inbox(store)
         self.config = config or ReceiverConfig(**settings)
+        self._failures = (FailureLimit(self.config.auth_failures, self.config.auth_cooldown)
+                          if self.config.auth_failures else None)
         self.callables: dict[str, Callable] = {}
         self._answers: dict[tuple, tuple] = {}  # plain_answer's templates
         self._signatures: dict[tuple[Callable, str], bool] = {}  # _takes' answers, by (store method, name)
@@ -283,7 +297,9 @@ class Receiver:
                client_cert: ClientCert | None = None) -> Response:
         """One HTTP request from an MMSC (its body, Content-Type, headers, the peer's address, the
         certificate it presented) → the `Response` to send back (status, headers, body): for a
-        framework of your own; `wsgi_app` and `asgi_app` call it. Never raises for what a peer sent."""
+        framework of your own; `wsgi_app` and `asgi_app` call it. Never raises for what a peer sent.
+        `uri`: the request-target as received (path and query), which the store keeps and a Digest
+        answer signs: with `DigestAuth`, pass it, or every answer naming another is refused (401)."""
         started = time.monotonic()
         headers = headers or {}
         if log.isEnabledFor(logging.DEBUG):  # the payloads, as the client logs its own
@@ -311,6 +327,11 @@ class Receiver:
             return Response(403, [("Content-Type", "text/plain")], b"forbidden\n")
         spent = None
         if self.config.auth is not None:
+            refused_for = self._failures.refused_for(peer) if self._failures is not None else 0
+            if refused_for:  # (said once, as the cool-down began)
+                self._count(None, "throttled", None, started)
+                return Response(429, [("Retry-After", str(math.ceil(refused_for))), ("Content-Type", "text/plain")],
+                                b"too many wrong credentials: try again later\n")
             given = header_value(headers, "authorization")
             ok, stale = self.config.auth.check(method.upper(), uri, given, body)
             if ok and hasattr(self.config.auth, "spent"):  # (Digest: kept spent in the store, for every process)
@@ -320,7 +341,18 @@ class Receiver:
                 scheme = (given or "").partition(" ")[0].lower()
                 wrong = bool(scheme) and scheme == challenge.partition(" ")[0].lower() and not stale
                 if wrong:  # (no header, another scheme, an aged nonce: how a client learns what to send, not news)
-                    log.warning("refused request from %s: wrong %s credentials", peer, scheme.title())
+                    other = getattr(self.config.auth, "other_target", None)
+                    signed = other(uri, given) if other is not None else None
+                    if signed is None:
+                        log.warning("refused request from %s: wrong %s credentials", peer, scheme.title())
+                    else:  # (most likely a server of one's own not passing the request-target to handle)
+                        log.warning("refused request from %s: its Digest answer signs the uri %s, not this "
+                                    "request's, %s%s", peer, printable(signed), printable(uri),
+                                    " (Receiver.handle given no uri?)" if uri == "/" else "")
+                    if self._failures is not None and self._failures.failed(peer):
+                        log.warning("%d wrong credentials from %s within %g s: its requests are answered 429, "
+                                    "unchecked, for %g s", self._failures.failures, peer, self._failures.cooldown,
+                                    self._failures.cooldown)
                 self._count(None, "unauthorized" if wrong else "challenged", None, started)
                 return Response(401, [("WWW-Authenticate", challenge),
                                       ("Content-Type", "text/plain")], b"authentication required\n")

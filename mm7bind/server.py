@@ -237,7 +237,7 @@ def request_headers(environ: dict) -> dict[str, str]:
 
 REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
            405: "Method Not Allowed", 409: "Conflict", 413: "Request Entity Too Large",
-           415: "Unsupported Media Type", 500: "Internal Server Error",
+           415: "Unsupported Media Type", 429: "Too Many Requests", 500: "Internal Server Error",
            502: "Bad Gateway", 503: "Service Unavailable"}
 
 

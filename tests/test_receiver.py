@@ -831,6 +831,121 @@ def test_an_allow_list_of_one_address_as_text_or_of_ipv4_mapped_networks():
         mm7.auth.IPAllowList.parse("not-an-address")
 
 
+def test_an_empty_allow_list_is_refused_not_taken_as_none():
+    """IPAllowList(()) admitted every peer, while an empty `allow` in the configuration means no
+    list (None): an embedder building one from an empty list of their own left the door open."""
+    for made in (lambda: mm7.auth.IPAllowList(()), lambda: mm7.auth.IPAllowList.parse([])):
+        with pytest.raises(ValueError, match="allow=None"):
+            made()
+
+
+def test_a_digest_answer_naming_a_parameter_twice_is_refused():
+    """RFC 7235 §2.1: a parameter appears once. With `response=` twice the last won, so a header
+    with a wrong response first read as right; it is refused as malformed (401), whichever is right."""
+    auth = mm7.auth.DigestAuth("mmsc", "pw")
+    answer = mm7.auth.DigestAnswer("mmsc", "pw")
+    assert answer.take(auth.challenge())
+    right = answer.authorization("POST", "/mm7")
+    response = re.search(r'response="([^"]*)"', right).group(0)
+    for header in (right.replace(response, f'response="{"0" * 32}", {response}'),
+                   right.replace(response, f'{response}, response="{"0" * 32}"'),
+                   right.replace(response, f'{response}, REALM="mm7"')):
+        assert auth.check("POST", "/mm7", header) == (False, False), header
+    assert auth.check("POST", "/mm7", right) == (True, False)
+    out = mm7.encode(deliver(), transaction_id="t")
+    app = mm7.wsgi_app(mm7.Receiver(Recorder(), auth=auth))
+    header = answer.authorization("POST", "/mm7")
+    twice = header.replace('response="', f'response="{"0" * 32}", response="')
+    assert call_wsgi(app, out.to_bytes(), out.content_type, headers={"Authorization": twice})["status"] == 401
+
+
+def test_wrong_credentials_from_one_address_are_throttled_and_said_once(caplog):
+    """Each wrong Basic or Digest answer was a 401 and a WARNING line, so a peer could try
+    passwords as fast as the server answered and fill the log. `auth_failures` of them within
+    `auth_cooldown` seconds from one address: its requests are a 429 with Retry-After, unchecked
+    (the right password too: no oracle), without a line each, for the cool-down; then checked again."""
+    metrics = mm7.Metrics()
+    rcv = mm7.Receiver(Recorder(), metrics=metrics, auth=mm7.auth.BasicAuth("mmsc", "pw"),
+                       auth_failures=3, auth_cooldown=30)
+    now = [1000.0]
+    rcv._failures._clock = lambda: now[0]
+    out = mm7.encode(deliver(), transaction_id="t")
+    wrong, right = {"Authorization": "Basic bW1zYzp3cm9uZw=="}, {"Authorization": "Basic bW1zYzpwdw=="}
+
+    def status(headers, peer="192.0.2.1"):
+        return rcv.handle(out.to_bytes(), out.content_type, headers, peer=peer, uri="/mm7")
+
+    with caplog.at_level(logging.WARNING, logger="mm7bind.receiver"):
+        assert [status(wrong).status for _ in range(3)] == [401] * 3
+        for headers in (wrong, right, {}):
+            rsp = status(headers)
+            assert rsp.status == 429 and dict(rsp.headers)["Retry-After"] == "30"
+        assert status(right, peer="192.0.2.2").status == 200  # (another address: checked)
+        assert status({}, peer="::ffff:192.0.2.1").status == 429  # (the same peer on a dual-stack socket)
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum("wrong Basic credentials" in line for line in lines) == 3
+    assert sum("answered 429" in line for line in lines) == 1, lines
+    assert metrics.value("mm7bind_received_total", outcome="throttled") == 4
+    now[0] += 29.5
+    rsp = status(right)
+    assert rsp.status == 429 and dict(rsp.headers)["Retry-After"] == "1"
+    now[0] += 0.5  # (the cool-down over, the right credentials are taken at once)
+    assert status(right).status == 200
+    unlimited = mm7.Receiver(Recorder(), auth=mm7.auth.BasicAuth("mmsc", "pw"), auth_failures=0)
+    assert {unlimited.handle(out.to_bytes(), out.content_type, wrong, peer="192.0.2.1").status
+            for _ in range(20)} == {401}
+    for bad in ({"auth_failures": -1}, {"auth_failures": True}, {"auth_cooldown": 0}, {"auth_cooldown": float("nan")}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            mm7.ReceiverConfig(**bad)
+
+
+def test_the_failure_limit_forgets_old_failures_and_keeps_a_bounded_number_of_peers():
+    now = [0.0]
+    limit = mm7.auth.FailureLimit(failures=2, cooldown=10, max_peers=50, clock=lambda: now[0])
+    assert not limit.failed("192.0.2.1")
+    now[0] += 10  # (outside the window: forgotten, not the second)
+    assert not limit.failed("192.0.2.1")
+    assert limit.failed("192.0.2.1") and limit.refused_for("192.0.2.1") == 10
+    for i in range(1000):  # (an address each: no more than max_peers kept)
+        limit.failed(f"10.0.{i // 256}.{i % 256}")
+    assert len(limit._peers) == 50
+    assert not limit.failed("2001:db8::1") and limit.failed("2001:db8::2")  # (one /64, one peer)
+    assert limit.refused_for("2001:db8::ffff") and not limit.refused_for("2001:db8:0:1::1")
+
+
+def test_the_failure_limit_counts_the_peer_a_trusted_proxy_names():
+    """Behind a proxy every request comes from its address: the limit counts the peer its
+    X-Forwarded-For names, so one sender's wrong passwords do not shut out the others."""
+    rcv = mm7.Receiver(Recorder(), auth=mm7.auth.BasicAuth("mmsc", "pw"), auth_failures=2)
+    out = mm7.encode(deliver(), transaction_id="xff-limit")
+
+    def post(srv, forwarded, credentials):
+        return requests.post(srv.url + "/mm7", data=out.to_bytes(), timeout=10, auth=("mmsc", credentials),
+                             headers={**out.headers, "X-Forwarded-For": forwarded})
+
+    with mm7.serve(rcv, port=0, trusted_proxy="127.0.0.1") as srv:
+        assert [post(srv, "203.0.113.9", "guess").status_code for _ in range(3)] == [401, 401, 429]
+        assert post(srv, "203.0.113.9", "guess").headers["Retry-After"] == "60"
+        assert post(srv, "192.0.2.7", "pw").status_code == 200
+
+
+def test_a_digest_answer_for_another_uri_is_logged_as_such(caplog):
+    """`Receiver.handle`'s uri is "/" unless given: a server of one's own that does not pass it has
+    every Digest answer refused, which the log called wrong credentials. It names the uri now."""
+    auth = mm7.auth.DigestAuth("mmsc", "pw")
+    rcv = mm7.Receiver(Recorder(), auth=auth)
+    answer = mm7.auth.DigestAnswer("mmsc", "pw")
+    assert answer.take(auth.challenge())
+    out = mm7.encode(deliver(), transaction_id="t")
+    with caplog.at_level(logging.WARNING, logger="mm7bind.receiver"):
+        header = {"Authorization": answer.authorization("POST", "/mm7")}
+        assert rcv.handle(out.to_bytes(), out.content_type, header, peer="192.0.2.1").status == 401
+    assert "signs the uri /mm7, not this request's, / (Receiver.handle given no uri?)" in caplog.text
+    assert "wrong Digest credentials" not in caplog.text
+    header = {"Authorization": answer.authorization("POST", "/mm7")}
+    assert rcv.handle(out.to_bytes(), out.content_type, header, peer="192.0.2.1", uri="/mm7").status == 200
+
+
 def test_auth_over_a_real_socket():
     for auth, cls in ((mm7.auth.BasicAuth("mmsc", "pw"), requests.auth.HTTPBasicAuth),
                       (mm7.auth.DigestAuth("mmsc", "pw"), requests.auth.HTTPDigestAuth)):
@@ -1893,6 +2008,15 @@ def test_receiver_digest_qop_from_the_configuration(tmp_path):
     cfg, problems = config.load(path, env={})
     assert not [p for p in problems if p.level == "error"]
     assert 'qop="auth-int"' in cfg.receiver_settings()["auth"].challenge()
+    path.write_text('[receiver]\nauth = "basic"\nusername = "mmsc"\npassword = "pw"\nauth_failures = 3\n'
+                    'auth_cooldown = 5\n', encoding="utf-8")
+    cfg, problems = config.load(path, env={})
+    assert not [p for p in problems if p.level == "error"]
+    limit = mm7.Receiver(**cfg.receiver_settings())._failures
+    assert (limit.failures, limit.cooldown) == (3, 5)
+    path.write_text('[receiver]\nauth_failures = -1\nauth_cooldown = 0\n', encoding="utf-8")
+    _, problems = config.load(path, env={})
+    assert {p.where for p in problems if p.level == "error"} >= {"receiver.auth_failures", "receiver.auth_cooldown"}
 
 
 def test_digest_nonces_are_good_across_processes_with_the_same_credentials():
