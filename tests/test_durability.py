@@ -178,6 +178,46 @@ def test_a_store_wait_past_what_a_lock_can_wait_is_refused_when_given(seconds, t
         assert [p.where for p in problems if p.level == "error"] == ["receiver.store_wait"]
 
 
+@pytest.mark.parametrize("seconds", [-1, float("nan"), float("inf"), 1e10, True, "5"])
+@pytest.mark.parametrize("kind", ["sqlite", "memory"])
+def test_a_wait_no_lock_can_wait_is_refused_by_each_store_call(kind, seconds, tmp_path):
+    """The store's own wait was refused when given, not one call's: accept(wait=1e10) or inf
+    raised an OverflowError from the lock's wait, -1 or NaN a StoreBusy for a lock nobody held,
+    and a mark(wait=) so failed kept its outcome for the next write, lost if none came. Each call
+    refuses it as the store does, with nothing written; a year, 0 and None are taken."""
+    from mm7bind.client import MAX_TIMEOUT
+
+    store = SqliteStore(tmp_path / "m.db") if kind == "sqlite" else mm7.MemoryStore()
+
+    def accept(tid: str, wait):
+        return store.accept(kind="DeliverReq", transaction_id=tid, message_id=None, recipient=None, status=None,
+                            peer=None, content_type="text/xml", body=b"<x/>", tid_key=f"k:{tid}", report_key=None,
+                            wait=wait)
+
+    try:
+        rec, _ = accept("t-1", None)
+        calls = {"accept": lambda w: accept("t-2", w), "claim": lambda w: store.claim(rec.id, ("failed",), wait=w),
+                 "mark": lambda w: store.mark(rec.id, "handled", 1000, wait=w),
+                 "spend": lambda w: store.spend(("n:1", 1e12), wait=w)}
+        for name, call in calls.items():
+            with pytest.raises(ValueError, match=f"^wait must be a number of seconds from 0 to {MAX_TIMEOUT} "
+                                                 r"\(a year\), or None"):
+                call(seconds)
+        with pytest.raises(ValueError, match=f"^wait must be a number of seconds from 0 to {MAX_TIMEOUT}"):
+            store.check(wait=seconds)
+        with pytest.raises(ValueError, match=r"\(a year\), not None"):
+            store.check(wait=None)  # (a health check waits a while, not as long as the lock is held)
+        assert [r.transaction_id for r in store.inbox()] == ["t-1"] and store.inbox_get(rec.id).state == "processing"
+        for wait in (MAX_TIMEOUT, 0, 2.5):
+            store.mark(rec.id, "failed", 500, wait=wait)
+            assert store.claim(rec.id, ("failed",), wait=wait) is True
+        accept("t-2", MAX_TIMEOUT)
+        store.spend(("n:1", 1e12), wait=MAX_TIMEOUT)
+        assert store.check(wait=MAX_TIMEOUT) is None
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize("setting, seconds", [("stale_after", float("inf")), ("stale_after", 1e12),
                                               ("stale_after", -1), ("repeat_wait", float("nan")),
                                               ("repeat_wait", 1e10), ("stale_after", True),
