@@ -3,6 +3,9 @@
     uvicorn examples.fastapi_app:app
 """
 
+import asyncio
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
@@ -17,12 +20,21 @@ class Inbox(mm7.Handler):
 
 receiver = mm7.Receiver(Inbox(), store=mm7.SqliteStore("mm7-inbox.db"))
 
-app = FastAPI()
+mm7_app = mm7.asgi_app(receiver)
+
+
+@asynccontextmanager
+async def lifespan(_app):
+    yield
+    await asyncio.to_thread(mm7_app.close)  # (a route's app gets no lifespan: its worker threads end here)
+
+
+app = FastAPI(lifespan=lifespan)
 
 # 1. The ASGI app at one path (the receiver runs in a worker thread; the event loop never waits on
 #    it). A route, not `app.mount("/mm7", ...)`: a mount answers a POST to /mm7 with a redirect to
 #    /mm7/, which an MMSC does not follow.
-app.add_route("/mm7", mm7.asgi_app(receiver), methods=["POST"])
+app.add_route("/mm7", mm7_app, methods=["POST"])
 
 
 # 2. Or an endpoint: read the body (no more than max_body: a peer's 1 GB is refused, not held in

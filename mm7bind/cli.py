@@ -1317,7 +1317,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     signals = _Signals()
     srv.start()
     stop_replay = threading.Event()
-    replayer = threading.Thread(target=_replay_at_start, args=(receiver, store, stop_replay),
+    closer = _LastCloses(store)
+    replayer = threading.Thread(target=closer.after, args=(_replay_at_start, receiver, store, stop_replay),
                                 name="mm7bind-replay-at-start", daemon=True) if replay_at_start else None
     why = None  # the signal that stops it
     cut_off = 0  # requests the stop closed unanswered
@@ -1327,6 +1328,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if outbox is not None:
             outbox.start()
         if replayer is not None:  # (after the server: the MMSC is answered meanwhile)
+            closer.users += 1
             replayer.start()
         if not _log_shares_stdout(cfg):  # (else, a terminal, the journal: stdout's line below says it)
             log.info("mm7bind %s receiving MM7 at %s%s (store %s)", __version__, srv.url, path or "/",
@@ -1368,7 +1370,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             replayer.join(0.1)
         if replayer is not None and replayer.is_alive():
             log.warning("replay at start: a message still in the handler was left; it stays 'processing' "
-                        "and the next start (or `mm7bind replay`) hands it to the handler again")
+                        "and the next start (or `mm7bind replay`) hands it to the handler again (unless its "
+                        "outcome comes before the process ends: the store is closed after it)")
         for worker in (retention, outbox):  # (in steps: a second signal ends the wait)
             while worker is not None and worker.running() and not again and time.monotonic() < deadline:
                 worker.stop(timeout=0.1)
@@ -1379,9 +1382,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
                         "TransactionID, once its lease runs out")
         if client is not None:
             client.close()
-        store.close()
+        closer.done()
         log.info("stopped")
     return EXIT_CUT_OFF if cut_off else EXIT_OK
+
+
+class _LastCloses:
+    """serve's store, closed by the last of its users to end: the stop, and the replay at start
+    once started. A stop that gives up on a message in the replay's handler (a second signal, or
+    past the grace) closed the store under it: the handler's outcome then opened it again, its
+    connections never closed. The replay closes it after recording that outcome, if the process
+    has not ended meanwhile (then the message stays 'processing', for the next start)."""
+
+    def __init__(self, store) -> None:
+        self.store, self.users, self._lock = store, 1, threading.Lock()
+
+    def done(self) -> None:
+        with self._lock:
+            self.users -= 1
+            last = self.users == 0
+        if last:
+            self.store.close()
+
+    def after(self, fn, *args) -> None:
+        """`fn(*args)`, then `done()`: a user's whole work."""
+        try:
+            fn(*args)
+        finally:
+            self.done()
 
 
 def _left_in_hand(store, taken: bool) -> list[int]:

@@ -316,21 +316,28 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
     app's own, not the loop's default one (asyncio's DNS lookups and `to_thread` calls, which slow
     handlers filling it would hold up for the whole service). Paths, metrics and limits as
     `wsgi_app`; at `health_path` the load balancers' check of `health_app` (for any peer, as that
-    one mounted)."""
+    one mounted).
+
+    Its pool's threads end at the ASGI lifespan's shutdown (the app run on its own, under uvicorn
+    or hypercorn), or at `app.close()` (the app in a route of yours: in your lifespan's shutdown),
+    once the requests in hand are done; a request after that starts a pool again."""
     health = health_probe(receiver) if health_path is not None else None
-    pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="mm7bind-asgi")
+    pool = _AppPool(threads)
 
     async def in_pool(fn: Callable, *args, **kwargs):  # (asyncio.to_thread, in the app's pool)
         call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(pool, call)
+        return await asyncio.get_running_loop().run_in_executor(pool.get(), call)
 
     async def app(scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] == "lifespan":  # nothing to set up or tear down; say so, as the protocol asks
+        if scope["type"] == "lifespan":  # nothing to set up; the pool's threads to end at the shutdown
             while True:
                 event = (await receive())["type"]
                 if event == "lifespan.startup":
                     await send({"type": "lifespan.startup.complete"})
                 elif event == "lifespan.shutdown":
+                    # (their requests answered by now: a server shuts down once its connections have;
+                    # waited for in a thread, so that the loop goes on meanwhile)
+                    await asyncio.to_thread(pool.close)
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         if scope["type"] == "websocket":  # refused as the protocol has it: closed before accepting (a 403)
@@ -409,7 +416,35 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
                             **({"client_cert": cert} if cert else {}))
         await _asgi_answer(send, rsp.status, rsp.headers, rsp.body, head)
 
-    return _Asgi(app)
+    return _Asgi(app, pool.close)
+
+
+class _AppPool:
+    """`asgi_app`'s worker threads: made with the app (a `threads` no pool can have refused there),
+    shut down by `close`, made again by a request after it."""
+
+    def __init__(self, threads: int):
+        self.threads, self._lock = threads, threading.Lock()
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = self._made()
+
+    def _made(self) -> concurrent.futures.ThreadPoolExecutor:
+        return concurrent.futures.ThreadPoolExecutor(self.threads, thread_name_prefix="mm7bind-asgi")
+
+    def get(self) -> concurrent.futures.ThreadPoolExecutor:
+        pool = self._pool
+        if pool is None:
+            with self._lock:
+                if self._pool is None:
+                    self._pool = self._made()
+                pool = self._pool
+        return pool
+
+    def close(self) -> None:
+        """Shut the pool down, waiting for the calls in it to end (their threads with them)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
 
 
 _FRAMING = ("Content-Length", "Transfer-Encoding")
@@ -448,13 +483,19 @@ class _Asgi:
     """An ASGI app as an object, not a function: Starlette's `Route` (FastAPI's `add_route`) takes
     a plain function for a request handler of its own kind and only an object as an ASGI app."""
 
-    __slots__ = ("app",)
+    __slots__ = ("app", "_close")
 
-    def __init__(self, app: Callable):
-        self.app = app
+    def __init__(self, app: Callable, close: Callable[[], None]):
+        self.app, self._close = app, close
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         await self.app(scope, receive, send)
+
+    def close(self) -> None:
+        """End the app's worker threads once the requests in hand are done (what the ASGI lifespan's
+        shutdown does): for an app in a route of yours, whose lifespan is your application's.
+        Blocking: from the event loop, `await asyncio.to_thread(app.close)`."""
+        self._close()
 
 
 def _unless_gone(send: Callable, peer: str | None) -> Callable:

@@ -264,6 +264,21 @@ def _query(select: str, conditions: list[tuple[str, object]], order: str | None 
     return sql, args
 
 
+def _checked_wait(wait: float | None, bounded: bool = False) -> None:
+    """Refuse a `wait` for the store's lock that no wait can be (the store's own, or one call's:
+    `accept`, `claim`, `mark`, `spend`, `check`), where it enters rather than in the write: past
+    what a lock's wait holds (1e10, inf) one raised an OverflowError, a NaN or negative one a
+    StoreBusy for a lock nobody held, and a `mark` so failed left its outcome kept, then lost at
+    exit. `bounded`: None (as long as the lock is held) is refused too (`check` waits a while)."""
+    if wait is None and not bounded:
+        return
+    from .client import MAX_TIMEOUT  # noqa: PLC0415
+
+    if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not 0 <= wait <= MAX_TIMEOUT:
+        raise ValueError(f"wait must be a number of seconds from 0 to {MAX_TIMEOUT} (a year)"
+                         + ("" if bounded else ", or None (as long as the lock is held)") + f", not {wait!r}")
+
+
 def _limit(limit: int | None) -> int | None:
     """A listing's limit: None for all; never negative (SQLite would read -1 as "all", a list
     slice as "all but the last")."""
@@ -460,6 +475,7 @@ class MemoryStore:
                report_key, sent_transaction_id=None, wait: float | None = None,
                headers=None, path: str | None = None,
                spent: tuple[str, float] | None = None) -> tuple[InboxRecord, bool]:
+        _checked_wait(wait)
         with self._lock:
             if spent is not None:
                 self._spend(spent)
@@ -480,6 +496,7 @@ class MemoryStore:
 
     def spend(self, spent: tuple[str, float], *, wait: float | None = None) -> None:
         """See `SqliteStore.spend` (receivers sharing this store share what they spent)."""
+        _checked_wait(wait)
         with self._lock:
             self._spend(spent)
 
@@ -495,6 +512,7 @@ class MemoryStore:
     def claim(self, record_id: int, states: tuple[str, ...] = ("failed",), *,
               stale_before: datetime | None = None, wait: float | None = None, spare_live: bool = False) -> bool:
         """See `SqliteStore.claim`."""
+        _checked_wait(wait)
         others, stale = _claimable(states, stale_before)
         with self._lock:
             rec = self._inbox.get(record_id)
@@ -507,6 +525,7 @@ class MemoryStore:
 
     def mark(self, record_id: int, state: str, response_code: int | None = None, error: str | None = None, *,
              wait: float | None = None, answer: dict[str, Any] | None = None) -> None:
+        _checked_wait(wait)
         with self._lock:
             rec = self._inbox.get(record_id)
             if rec is not None:  # (purged meanwhile: nothing left to mark)
@@ -804,6 +823,7 @@ class MemoryStore:
 
     def check(self, reserve: int = 0, wait: float = 2.0) -> str | None:
         """See `SqliteStore.check`: memory always takes a message."""
+        _checked_wait(wait, bounded=True)
         return None
 
     def integrity(self, full: bool = False) -> list[str]:
@@ -1158,12 +1178,7 @@ class SqliteStore:
                  read_only: bool = False):
         if durability not in ("power", "process"):
             raise ValueError("durability must be 'power' or 'process'")
-        if wait is not None:  # (past what a lock's wait holds, 1e10 or inf: an OverflowError, and a file left open)
-            from .client import MAX_TIMEOUT  # noqa: PLC0415
-
-            if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not 0 <= wait <= MAX_TIMEOUT:
-                raise ValueError(f"wait must be a number of seconds from 0 to {MAX_TIMEOUT} (a year), or None "
-                                 f"(as long as the lock is held), not {wait!r}")
+        _checked_wait(wait)  # (past what a lock's wait holds, 1e10 or inf: an OverflowError, and a file left open)
         self.sync = "FULL" if durability == "power" else "NORMAL"
         self.path = str(path)
         self.read_only = bool(read_only)
@@ -1578,6 +1593,7 @@ class SqliteStore:
         transaction; one spent already, by any process on this file, raises `DigestReplayed` and
         nothing is stored.
         """
+        _checked_wait(wait)
         received_at = utcnow()
         kept, path = kept_headers(headers), _request_path(path)
         pending = _Pending((kind, transaction_id, message_id, recipient, status, peer, content_type,
@@ -1602,6 +1618,7 @@ class SqliteStore:
         (refused, or a copy of a message a release before stored, answered as its repeat).
         `DigestReplayed` when it was spent already. Not flushed to disk: a power cut losing it
         only lets its header be taken once more while its nonce lives."""
+        _checked_wait(wait)
         db = self._conn("NORMAL", busy=None)
         with self._locked(db, wait, wait):
             try:
@@ -1855,6 +1872,7 @@ class SqliteStore:
         `spare_live` (a replay): a claim of another process of this machine known to run still
         (`holders.running_elsewhere`) is left to it however old, checked in the same transaction.
         `wait`: as `accept`'s."""
+        _checked_wait(wait)
         others, stale = _claimable(states, stale_before)
         marks = ",".join("?" * len(others))
         db = self._conn(busy=None)
@@ -1890,6 +1908,7 @@ class SqliteStore:
         messages). `wait`: as `accept`'s; `answer`: what the answer said beside its code
         (`InboxRecord.answer`), as JSON. An outcome that cannot be written within `wait` (or
         for a full disk) raises nothing: it is kept, and written with the next write (`_keep`)."""
+        _checked_wait(wait)
         # The outcome need not reach the disk before the answer: the WAL is flushed in order by the
         # next durable commit, and an outcome lost in a crash only means the message is replayed.
         # It joins the group commit: under load, one transaction (one lock taken) records several
@@ -2345,6 +2364,7 @@ class SqliteStore:
         next message), and writes a row, waiting at most `wait` seconds for the write lock (held
         longer by another program, every arriving message would wait as long). Reading alone says
         nothing of a full disk, a read-only file or a lock held elsewhere."""
+        _checked_wait(wait, bounded=True)
         import shutil  # noqa: PLC0415
 
         try:

@@ -257,3 +257,59 @@ def test_a_client_leaving_before_a_body_is_incomplete_only_when_a_body_was_comin
     assert said == (["request from 10.0.0.7 not taken: the connection closed after 0 bytes of its body"
                      + (" (of 10)" if "Content-Length" in headers else "")] if cut else [])
     assert rx.metrics.value("mm7bind_received_total", outcome="incomplete") == (1 if cut else 0)
+
+
+def _pool_threads(before: set) -> set:
+    """The app pools' threads alive now that were not in `before`."""
+    return {t for t in threading.enumerate() if t.name.startswith("mm7bind-asgi") and t not in before}
+
+
+async def _lifespan(app, events: list[str]) -> list[str]:
+    """The ASGI lifespan protocol as a server drives it: `events` given in turn; what the app sent."""
+    incoming = [{"type": f"lifespan.{event}"} for event in events]
+    sent = []
+
+    async def receive():
+        return incoming.pop(0)
+
+    async def send(message):
+        sent.append(message["type"])
+
+    await app({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
+    return sent
+
+
+def test_the_lifespans_shutdown_ends_the_apps_worker_threads():
+    """The app's pool was never shut down: its threads stayed until the interpreter's exit, an
+    app made again (a reload, a test's app each) adding 16 more. The lifespan's shutdown ends them,
+    once the requests in hand are done."""
+    before = {t for t in threading.enumerate() if t.name.startswith("mm7bind-asgi")}
+    app = mm7.asgi_app(mm7.Receiver(store=MemoryStore()), "/mm7")
+
+    async def run() -> list[str]:
+        body, headers = delivery("life-1", "hello")
+        assert (await request(app, body, headers))["status"] == 200
+        assert _pool_threads(before)  # (the request ran in the app's own pool)
+        return await _lifespan(app, ["startup", "shutdown"])
+
+    assert asyncio.run(run()) == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert _pool_threads(before) == set()
+
+
+def test_closing_the_app_ends_its_worker_threads_and_a_later_request_is_still_answered():
+    """For an app in a route of one's own (its lifespan is the application's): `close()` ends
+    the pool's threads; a request after it is answered, in a pool made again."""
+    before = {t for t in threading.enumerate() if t.name.startswith("mm7bind-asgi")}
+    app = mm7.asgi_app(mm7.Receiver(store=MemoryStore()), "/mm7")
+    body, headers = delivery("close-1", "hello")
+    assert asyncio.run(request(app, body, headers))["status"] == 200
+    assert _pool_threads(before)
+    app.close()
+    assert _pool_threads(before) == set()
+    body, headers = delivery("close-2", "again")
+    assert asyncio.run(request(app, body, headers))["status"] == 200
+    app.close()
+    app.close()  # (twice: nothing more to end)
+    assert _pool_threads(before) == set()
+    with pytest.raises(ValueError):
+        mm7.asgi_app(mm7.Receiver(store=MemoryStore()), threads=0)  # (refused when made, not at a request)

@@ -2539,3 +2539,24 @@ def test_an_mmcontent_field_set_under_its_java_name_is_refused_not_kept_unsent()
             self.note = "kept"
 
     assert Mine().note == "kept"
+
+
+@pytest.mark.parametrize("timeout", [float("inf"), 1e10])
+def test_a_receivers_join_without_end_waits_until_it_is_stopped(timeout, tmp_path):
+    """join(timeout=inf) or 1e10 (past what a thread's join holds) raised an OverflowError at once,
+    where the manual's `for(;;);` waits: it waits, without a limit, until the receiver is stopped."""
+    receiver = cmcc.MM7Receiver(cmcc.MM7Config(mm7config(tmp_path, ListenPort="0", AuthenticationMode="0")))
+    receiver.start()
+    got = []
+    try:
+        waiter = threading.Thread(target=lambda: got.append(receiver.join(timeout=timeout)), daemon=True)
+        waiter.start()
+        waiter.join(0.2)
+        assert waiter.is_alive() and got == []  # (still waiting, not ended by an error)
+        with pytest.raises(ValueError, match="^timeout must be a number of seconds"):
+            receiver.join(timeout=float("nan"))
+        receiver.stop()
+        waiter.join(10)
+        assert got == [True]
+    finally:
+        receiver.stop()

@@ -5,6 +5,7 @@ store file damaged on disk (found by a check)."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -176,6 +177,46 @@ def test_a_store_wait_past_what_a_lock_can_wait_is_refused_when_given(seconds, t
         (tmp_path / "c.toml").write_text(f"[receiver]\nstore_wait = {seconds!r}\n", encoding="utf-8")
         _, problems = config.load(tmp_path / "c.toml", env={})
         assert [p.where for p in problems if p.level == "error"] == ["receiver.store_wait"]
+
+
+@pytest.mark.parametrize("seconds", [-1, float("nan"), float("inf"), 1e10, True, "5"])
+@pytest.mark.parametrize("kind", ["sqlite", "memory"])
+def test_a_wait_no_lock_can_wait_is_refused_by_each_store_call(kind, seconds, tmp_path):
+    """The store's own wait was refused when given, not one call's: accept(wait=1e10) or inf
+    raised an OverflowError from the lock's wait, -1 or NaN a StoreBusy for a lock nobody held,
+    and a mark(wait=) so failed kept its outcome for the next write, lost if none came. Each call
+    refuses it as the store does, with nothing written; a year, 0 and None are taken."""
+    from mm7bind.client import MAX_TIMEOUT
+
+    store = SqliteStore(tmp_path / "m.db") if kind == "sqlite" else mm7.MemoryStore()
+
+    def accept(tid: str, wait):
+        return store.accept(kind="DeliverReq", transaction_id=tid, message_id=None, recipient=None, status=None,
+                            peer=None, content_type="text/xml", body=b"<x/>", tid_key=f"k:{tid}", report_key=None,
+                            wait=wait)
+
+    try:
+        rec, _ = accept("t-1", None)
+        calls = {"accept": lambda w: accept("t-2", w), "claim": lambda w: store.claim(rec.id, ("failed",), wait=w),
+                 "mark": lambda w: store.mark(rec.id, "handled", 1000, wait=w),
+                 "spend": lambda w: store.spend(("n:1", 1e12), wait=w)}
+        for name, call in calls.items():
+            with pytest.raises(ValueError, match=f"^wait must be a number of seconds from 0 to {MAX_TIMEOUT} "
+                                                 r"\(a year\), or None"):
+                call(seconds)
+        with pytest.raises(ValueError, match=f"^wait must be a number of seconds from 0 to {MAX_TIMEOUT}"):
+            store.check(wait=seconds)
+        with pytest.raises(ValueError, match=r"\(a year\), not None"):
+            store.check(wait=None)  # (a health check waits a while, not as long as the lock is held)
+        assert [r.transaction_id for r in store.inbox()] == ["t-1"] and store.inbox_get(rec.id).state == "processing"
+        for wait in (MAX_TIMEOUT, 0, 2.5):
+            store.mark(rec.id, "failed", 500, wait=wait)
+            assert store.claim(rec.id, ("failed",), wait=wait) is True
+        accept("t-2", MAX_TIMEOUT)
+        store.spend(("n:1", 1e12), wait=MAX_TIMEOUT)
+        assert store.check(wait=MAX_TIMEOUT) is None
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize("setting, seconds", [("stale_after", float("inf")), ("stale_after", 1e12),
@@ -714,6 +755,84 @@ def test_serve_without_the_replay_at_start_leaves_a_killed_runs_message_to_repla
     assert calls.read_text().split() == ["first"]
     store = SqliteStore(db)
     assert [(r.transaction_id, r.state) for r in store.inbox()] == [("cut-1", "processing")]
+    store.close()
+
+
+HELD_AT_REPLAY = """
+import threading
+
+started, release, returned = threading.Event(), threading.Event(), threading.Event()
+
+class Handler:
+    def on_deliver(self, msg, ctx):
+        started.set()
+        release.wait(60)
+        returned.set()
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+def test_serve_stopped_at_once_leaves_the_store_open_to_the_message_its_replay_has_in_hand(tmp_path, monkeypatch):
+    """serve signalled twice (stop at once) while the message replayed at its start was in the
+    handler closed the store under that thread: the handler's outcome then opened it again,
+    connections no one closed. The stop leaves the store to the replay, which records the outcome
+    and closes it."""
+    import importlib
+    import logging
+    import signal
+    import threading
+
+    from mm7bind import cli
+
+    from .test_commands import _until
+
+    db, _calls, _log = _left_by_a_killed_run(tmp_path)
+    (tmp_path / "held_at_replay.py").write_text(HELD_AT_REPLAY, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    held = importlib.import_module("held_at_replay")
+    closed = []  # at each close: whether the replay's handler had the message in hand
+    real_close = SqliteStore.close
+
+    def close(store) -> None:
+        closed.append(held.started.is_set() and not held.returned.is_set())
+        real_close(store)
+
+    monkeypatch.setattr(SqliteStore, "close", close)
+    signals = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    loggers = {name: list(logging.getLogger(name).handlers) for name in ("mm7bind", "waitress")}
+
+    def stop_twice() -> None:
+        if held.started.wait(30):
+            os.kill(os.getpid(), signal.SIGTERM)
+            # (again once the first is taken, not coalesced with it: nothing in hand is waited for)
+            _until(lambda: "stopping (SIGTERM)" in _log.read_text(encoding="utf-8"), "stopping")
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    stopper = threading.Thread(target=stop_twice, daemon=True)
+    stopper.start()
+    replayer = None
+    try:
+        assert cli.main(["serve", "--config", str(tmp_path / "cfg.toml"), "--handler", "held_at_replay:Handler"]) == 0
+        [replayer] = [t for t in threading.enumerate() if t.name == "mm7bind-replay-at-start"]
+        assert "SIGTERM again: stopped without waiting" in _log.read_text(encoding="utf-8")
+        assert closed == []  # (not closed under the message in hand)
+        held.release.set()
+        replayer.join(10)
+        assert not replayer.is_alive() and closed == [False]  # (closed by the replay, after its outcome)
+    finally:
+        held.release.set()
+        stopper.join(10)
+        if replayer is not None:
+            replayer.join(10)
+        for sig, handler in signals.items():
+            signal.signal(sig, handler)
+        for name, handlers in loggers.items():
+            for handler in set(logging.getLogger(name).handlers) - set(handlers):
+                logging.getLogger(name).removeHandler(handler)
+                handler.close()
+        sys.modules.pop("held_at_replay", None)
+    store = SqliteStore(db)
+    assert [(r.transaction_id, r.state) for r in store.inbox()] == [("cut-1", "handled")]
     store.close()
 
 

@@ -371,3 +371,30 @@ def test_fastapi_endpoint_tells_a_body_cut_short_as_the_route_does(example, capl
     said = [r.getMessage() for r in caplog.records if r.name == "mm7bind.receiver"]
     assert said == ["request from 10.0.0.7 not taken: the connection closed after 40 bytes of its body (of 100)"] * 2
     assert mod.receiver.metrics.value("mm7bind_received_total", outcome="incomplete") == 2
+
+
+def test_fastapi_example_ends_the_routes_worker_threads_at_its_shutdown(example):
+    # A route's ASGI app never sees the lifespan (the application's): the example closes it in its
+    # own, or the app's pool threads stayed until the interpreter's exit.
+    pytest.importorskip("fastapi")
+    import asyncio
+    import threading
+
+    import httpx
+
+    from .test_asgi import _lifespan, _pool_threads
+
+    before = {t for t in threading.enumerate() if t.name.startswith("mm7bind-asgi")}
+    mod = example("fastapi_app")
+    data, ctype = request_bytes()
+
+    async def run() -> list[str]:
+        transport = httpx.ASGITransport(app=mod.app, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            r = await client.post("/mm7", content=data, headers={"Content-Type": ctype})
+            check(r.status_code, r.content, r.headers["content-type"])
+        assert _pool_threads(before)
+        return await _lifespan(mod.app, ["startup", "shutdown"])
+
+    assert asyncio.run(run()) == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert _pool_threads(before) == set()

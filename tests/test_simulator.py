@@ -1516,3 +1516,42 @@ def test_a_wait_without_end_waits_for_what_comes(timeout):
         assert [r.operation for r in got[0]] == ["SubmitReq"]
         with pytest.raises(ValueError, match="^timeout must be a number of seconds"):
             sim.wait_for(timeout=float("nan"))  # (its wait never ended)
+
+
+@pytest.mark.parametrize("timeout", [float("inf"), 1e10])
+def test_wait_idle_without_end_waits_for_the_report_on_its_way(timeout):
+    """wait_idle(timeout=inf) or 1e10 (past what a lock's wait holds) raised an OverflowError while
+    a report was on its way: it waits, without a limit, until the report is answered."""
+    handler, got = HeldReports(), []
+    with Simulator(report_delay=0) as sim, RunningReceiver(handler) as rcv:
+        sim.config.vasp_url = rcv.url
+        with mm7.Client(sim.url) as client:
+            client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True))
+        assert handler.arrived.wait(10)  # on its way: the VASP has not answered
+        waiter = threading.Thread(target=lambda: got.append(sim.wait_idle(timeout=timeout)), daemon=True)
+        waiter.start()
+        waiter.join(0.2)
+        assert waiter.is_alive() and got == []  # (still waiting, not ended by an error)
+        handler.release.set()
+        waiter.join(10)
+        assert got == [True]
+        with pytest.raises(ValueError, match="^timeout must be a number of seconds"):
+            sim.wait_idle(timeout=float("nan"))  # (its wait never ended)
+
+
+@pytest.mark.parametrize("timeout", [float("inf"), 1e10])
+def test_the_test_receivers_wait_without_end_waits_for_what_comes(timeout):
+    """RunningReceiver.wait_for(timeout=inf) or 1e10 raised an OverflowError at once: it waits,
+    without a limit, for the request to come."""
+    got = []
+    with Simulator(report_delay=0) as sim, RunningReceiver() as rcv:
+        waiter = threading.Thread(target=lambda: got.append(rcv.wait_for("deliver", timeout=timeout)), daemon=True)
+        waiter.start()
+        waiter.join(0.2)
+        assert waiter.is_alive() and got == []
+        sim.config.vasp_url = rcv.url
+        sim.deliver("+8613900000000", ["1065"], "an MO", text="hi")
+        waiter.join(10)
+        assert [msg.ELEMENT for msg, _ in got[0]] == ["DeliverReq"]
+        with pytest.raises(ValueError, match="^timeout must be a number of seconds"):
+            rcv.wait_for(timeout=float("nan"))
