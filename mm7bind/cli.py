@@ -1638,6 +1638,20 @@ def _count(text: str) -> int:
     return n
 
 
+def _concurrency(text: str) -> int:
+    """send --concurrency: each request in flight is a thread, and a send past the client's
+    pool_size waits for a connection; one of 10**9 started threads until the machine gave out."""
+    from .client import MAX_POOL_SIZE  # noqa: PLC0415
+
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= MAX_POOL_SIZE:  # (the most connections a client keeps: [mmsc] pool_size's bound)
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to {MAX_POOL_SIZE}")
+    return n
+
+
 def _record_id(text: str) -> int:
     try:
         n = int(text)
@@ -2532,8 +2546,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--delivery-report", action="store_true", help="ask for delivery reports")
     p.add_argument("--read-reply", action="store_true", help="ask for read replies")
     p.add_argument("--linked-id", metavar="ID", help="LinkedID of the MO message this answers")
-    p.add_argument("--concurrency", type=_count, default=4, metavar="N",
-                   help="parallel requests in bulk mode (default %(default)s)")
+    p.add_argument("--concurrency", type=_concurrency, default=4, metavar="N",
+                   help="parallel requests in bulk mode, at most 10000 (default %(default)s)")
     p.add_argument("--store", action="store_true", help="record what was sent in the configured store")
     p.add_argument("--tag", metavar="NAME", help="record under this name (a campaign) in the store; a run "
                    "started again skips recipients already accepted under it")

@@ -434,3 +434,20 @@ def test_the_examples_in_the_help_run_as_written():
             parser.parse_args(words[1:])  # (a usage error: SystemExit)
     assert {"send", "simulate", "mo", "validate"} <= set(shown), shown
 
+
+
+def test_send_concurrency_is_bounded_as_the_clients_pool_is():
+    """`send --concurrency 1000000000` was taken (any whole number to 2**63-1): each request in
+    flight is a thread, so a campaign started threads until the machine gave out. Bounded as
+    [mmsc] pool_size is (client.MAX_POOL_SIZE), the range named."""
+    from mm7bind.cli import build_parser
+    from mm7bind.client import MAX_POOL_SIZE
+
+    parser = build_parser()
+    for n in (1, MAX_POOL_SIZE):
+        assert parser.parse_args(["send", "--to", "13800138000", "--concurrency", str(n)]).concurrency == n
+    for given in (str(MAX_POOL_SIZE + 1), "1000000000", "0", "-4", "four"):
+        proc = cli("send", "--to", "13800138000", "--concurrency", given)
+        err = proc.stderr.decode()
+        assert proc.returncode == 2, err
+        assert f"argument --concurrency: {given!r} is not a whole number from 1 to {MAX_POOL_SIZE}" in err, err
