@@ -1736,6 +1736,32 @@ def _readable_file(text: str) -> str:
     return text
 
 
+def _password_file(text: str) -> str:
+    """--password-file: the password is the file's first line (its line end dropped), so that it is
+    not on the command line, where any user of the machine sees it (ps, /proc/PID/cmdline)."""
+    try:
+        with Path(text).open(encoding="utf-8-sig", newline="") as f:
+            line = f.readline()
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {text}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise argparse.ArgumentTypeError(f"{text} is not UTF-8 text") from None
+    password = line.removesuffix("\n").removesuffix("\r")
+    if not password:  # (an empty file, or a first line left blank: a password of none was surely not meant)
+        raise argparse.ArgumentTypeError(f"{text}: its first line is empty (the password goes there)")
+    return password
+
+
+def _add_password(p: argparse.ArgumentParser, option: str, with_user: str) -> None:
+    """--OPTION PASSWORD, or --OPTION-file FILE (the same setting; one or the other)."""
+    either = p.add_mutually_exclusive_group()
+    either.add_argument(option, metavar="PASSWORD",
+                        help=f"with {with_user} (any user of this machine can read it from the process list: "
+                             f"{option}-file is safer)")
+    either.add_argument(f"{option}-file", dest=option.removeprefix("--").replace("-", "_"), metavar="FILE",
+                        type=_password_file, help=f"{option} read from FILE's first line")
+
+
 def _kind_arg(text: str) -> str:
     """--kind: a short name or the element name; a typo is refused rather than matching nothing."""
     kind = _KINDS.get(text, text)
@@ -2211,7 +2237,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     try:
         if (args.username is None) != (args.password is None):
-            raise ValueError("--username and --password go together")
+            raise ValueError("--username and --password (or --password-file) go together")
         if args.vasp_key is not None and args.vasp_cert is None:
             raise ValueError("--vasp-key goes with --vasp-cert")
         if args.mo_text is not None and not args.vasp_url:  # (else a thread's traceback once --mo-after passed)
@@ -2366,7 +2392,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     from .probe import OPERATIONS, probe  # noqa: PLC0415
 
     if (args.username is None) != (args.password is None):
-        print("mm7bind probe: --username and --password go together", file=sys.stderr)
+        print("mm7bind probe: --username and --password (or --password-file) go together", file=sys.stderr)
         return EXIT_USAGE
     try:
         chosen = [versions.get(v).name for v in args.version] if args.version else None
@@ -2686,7 +2712,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "Mobile's MO and reports, Mbuni's Faults)")
     p.add_argument("--username", metavar="USER",
                    help="credentials the VASP must present (none asked by default)")
-    p.add_argument("--password", metavar="PASSWORD", help="with --username")
+    _add_password(p, "--password", "--username")
     p.add_argument("--auth", choices=("basic", "digest"), default="basic",
                    help="how the VASP must present them (default %(default)s)")
     p.add_argument("--digest-qop", default="auth", choices=("auth", "auth-int", "auth,auth-int"), metavar="QOP",
@@ -2697,7 +2723,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "`mm7bind serve` receives at http://{receiver.host}:{receiver.port}{receiver.path} "
                         "unless configured otherwise)")
     p.add_argument("--vasp-username", metavar="USER", help="credentials for the VASP (Basic, or Digest when asked)")
-    p.add_argument("--vasp-password", metavar="PASSWORD", help="with --vasp-username")
+    _add_password(p, "--vasp-password", "--vasp-username")
     p.add_argument("--vasp-ca", metavar="FILE", type=_readable_file,
                    help="CA certificate(s) to trust for an https --vasp-url (a self-signed test certificate)")
     p.add_argument("--vasp-cert", metavar="FILE", type=_readable_file,
@@ -2784,7 +2810,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the handset (default %(default)s)")
     p.add_argument("--to", default="1065888", metavar="N", help="the service's number (default %(default)s)")
     p.add_argument("--username", metavar="USER", help="credentials the VASP asks for")
-    p.add_argument("--password", metavar="PASSWORD", help="with --username")
+    _add_password(p, "--password", "--username")
     p.add_argument("--auth", choices=("auto", "basic", "digest"), default="auto",
                    help="how to present them (default %(default)s: Basic, or Digest when asked)")
     p.add_argument("--ca", metavar="FILE", type=_readable_file, help="CA certificate(s) to trust for https")
