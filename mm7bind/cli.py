@@ -1736,6 +1736,14 @@ def _readable_file(text: str) -> str:
     return text
 
 
+def _vaspid(text: str) -> str:
+    """--vaspid: a blank one went out as <VASPID></VASPID>, which MMSCs refuse (4001)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is blank: give the VASP's ID (China Mobile: its enterprise "
+                                         "code), or leave the option out")
+    return text
+
+
 def _password_file(text: str) -> str:
     """--password-file: the password is the file's first line (its line end dropped), so that it is
     not on the command line, where any user of the machine sees it (ps, /proc/PID/cmdline)."""
@@ -2557,7 +2565,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", action="append", metavar="ADDRESS", help="recipient (repeatable)")
     p.add_argument("--to-file", metavar="CSV", help="recipients, one per line (first column; '-' for stdin)")
     p.add_argument("--from", dest="sender", metavar="ADDRESS", help="SenderAddress (else the configuration's)")
-    p.add_argument("--vaspid", metavar="ID", help="VASPID (China Mobile: enterprise code)")
+    p.add_argument("--vaspid", metavar="ID", type=_vaspid, help="VASPID (China Mobile: enterprise code)")
     p.add_argument("--vasid", metavar="ID", help="VASID (China Mobile: service code)")
     p.add_argument("--service-code", metavar="CODE", help="ServiceCode (China Mobile: business code)")
     p.add_argument("--subject", help="the Subject")

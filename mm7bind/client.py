@@ -272,6 +272,10 @@ class ClientConfig:
                 raise ValueError(not_http_url(shown_url(url) if isinstance(url, str) else url, " of an MMSC"))
         if self.proxy is not None and not is_http_url(self.proxy):
             raise ValueError(f"proxy {not_http_url(shown_url(self.proxy))}")
+        if isinstance(self.vaspid, str) and not self.vaspid.strip():
+            # (it was filled into every request as <VASPID></VASPID>: valid to the schema, refused by
+            # MMSCs as 4001, improper identification, after the request went out)
+            raise ValueError(f"vaspid {self.vaspid!r} is blank: give the VASP's ID, or None to send none")
         if self.auth not in AUTH_MODES:
             raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}, not {self.auth!r}")
         if self.digest_qop not in (None, *QOPS):

@@ -480,3 +480,12 @@ def test_each_password_option_can_be_read_from_a_file_instead(tmp_path):
     assert proc.returncode == 2 and "argument --password-file: not allowed with argument --password" in err, err
     proc = cli("probe", "http://127.0.0.1:9/mm7", "--password-file", str(secret))  # (no --username: said as before)
     assert proc.returncode == 2 and "--username and --password (or --password-file) go together" in proc.stderr.decode()
+
+
+def test_send_refuses_a_blank_vaspid():
+    """`send --vaspid ""` (a variable left unset in a script) sent <VASPID></VASPID>, which the MMSC
+    answered 4001; refused before anything is sent."""
+    for blank in ("", "  "):
+        proc = cli("send", "--mmsc", "http://127.0.0.1:9/mm7", "--to", "13800138000", "--vaspid", blank)
+        err = proc.stderr.decode()
+        assert proc.returncode == 2 and f"argument --vaspid: {blank!r} is blank: give the VASP's ID" in err, err
