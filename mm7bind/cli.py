@@ -1639,8 +1639,8 @@ def _count(text: str) -> int:
 
 
 def _concurrency(text: str) -> int:
-    """send --concurrency: each request in flight is a thread, and a send past the client's
-    pool_size waits for a connection; one of 10**9 started threads until the machine gave out."""
+    """send --concurrency: each request in flight is a thread (and twice as many wait queued), and
+    past the client's pool_size a send only waits for a connection; 10**9 was taken, a thread a recipient."""
     from .client import MAX_POOL_SIZE  # noqa: PLC0415
 
     try:

@@ -2566,7 +2566,7 @@ def test_config_check_speaks_of_the_enterprise_code_for_china_mobile(tmp_path):
 
     def said(text: str) -> list[str]:
         (tmp_path / "c.toml").write_text('[mmsc]\nurls = ["http://127.0.0.1:9/mm7"]\n' + text, encoding="utf-8")
-        cfg, problems = config.load(tmp_path / "c.toml", env={})
+        _, problems = config.load(tmp_path / "c.toml", env={})
         return [str(p) for p in problems if p.where == "vasp.vaspid"]
 
     for dialect in ("cmcc", "cmcc-sdk"):

@@ -329,7 +329,7 @@ def test_a_url_whose_host_urlsplit_misreads_is_refused_where_it_is_given(capsys,
 
     (tmp_path / "c.toml").write_text('[mmsc]\nurls = ["http://[::1]x:80/mm7"]\nproxy = "http://[::1]x"\n'
                                      '[receiver]\nforward_url = "http://a[::1]/in"\n', encoding="utf-8")
-    cfg, problems = config.load(tmp_path / "c.toml", env={})
+    _, problems = config.load(tmp_path / "c.toml", env={})
     assert [str(p) for p in problems if p.level == "error"] == [
         "error: mmsc.urls: 'http://[::1]x:80/mm7' is not a usable URL: 'x:80' after the ] of its host (only :port "
         "may follow)",
