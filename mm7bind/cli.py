@@ -1693,6 +1693,20 @@ def _count(text: str) -> int:
     return n
 
 
+def _concurrency(text: str) -> int:
+    """send --concurrency: each request in flight is a thread (and twice as many wait queued), and
+    past the client's pool_size a send only waits for a connection; 10**9 was taken, a thread a recipient."""
+    from .client import MAX_POOL_SIZE  # noqa: PLC0415
+
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= MAX_POOL_SIZE:  # (the most connections a client keeps: [mmsc] pool_size's bound)
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to {MAX_POOL_SIZE}")
+    return n
+
+
 def _record_id(text: str) -> int:
     try:
         n = int(text)
@@ -1762,10 +1776,10 @@ def _listen_hint(exc: Exception, port: str, host: str) -> int:
 def _http_url(text: str) -> str:
     from .client import is_http_url, not_http_url  # noqa: PLC0415
 
-    if not is_http_url(text):
-        raise argparse.ArgumentTypeError(not_http_url(text))
     if re.search(r"[,\s]\s*https?://", text):  # (else one URL, to the first one's host with the rest as its path)
         raise argparse.ArgumentTypeError(f"{text!r} is several URLs in one: give the option once for each")
+    if not is_http_url(text):
+        raise argparse.ArgumentTypeError(not_http_url(text))
     return text
 
 
@@ -1775,6 +1789,40 @@ def _readable_file(text: str) -> str:
     except OSError as exc:
         raise argparse.ArgumentTypeError(f"cannot read {text}: {exc.strerror or exc}") from None
     return text
+
+
+def _vaspid(text: str) -> str:
+    """--vaspid: a blank one went out as <VASPID></VASPID>, which MMSCs refuse (4001)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is blank: give the VASP's ID (China Mobile: its enterprise "
+                                         "code), or leave the option out")
+    return text
+
+
+def _password_file(text: str) -> str:
+    """--password-file: the password is the file's first line (its line end dropped), so that it is
+    not on the command line, where any user of the machine sees it (ps, /proc/PID/cmdline)."""
+    try:
+        with Path(text).open(encoding="utf-8-sig", newline="") as f:
+            line = f.readline()
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {text}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise argparse.ArgumentTypeError(f"{text} is not UTF-8 text") from None
+    password = line.removesuffix("\n").removesuffix("\r")
+    if not password:  # (an empty file, or a first line left blank: a password of none was surely not meant)
+        raise argparse.ArgumentTypeError(f"{text}: its first line is empty (the password goes there)")
+    return password
+
+
+def _add_password(p: argparse.ArgumentParser, option: str, with_user: str) -> None:
+    """--OPTION PASSWORD, or --OPTION-file FILE (the same setting; one or the other)."""
+    either = p.add_mutually_exclusive_group()
+    either.add_argument(option, metavar="PASSWORD",
+                        help=f"with {with_user} (any user of this machine can read it from the process list: "
+                             f"{option}-file is safer)")
+    either.add_argument(f"{option}-file", dest=option.removeprefix("--").replace("-", "_"), metavar="FILE",
+                        type=_password_file, help=f"{option} read from FILE's first line")
 
 
 def _kind_arg(text: str) -> str:
@@ -2252,7 +2300,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     try:
         if (args.username is None) != (args.password is None):
-            raise ValueError("--username and --password go together")
+            raise ValueError("--username and --password (or --password-file) go together")
         if args.vasp_key is not None and args.vasp_cert is None:
             raise ValueError("--vasp-key goes with --vasp-cert")
         if args.mo_text is not None and not args.vasp_url:  # (else a thread's traceback once --mo-after passed)
@@ -2407,7 +2455,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     from .probe import OPERATIONS, probe  # noqa: PLC0415
 
     if (args.username is None) != (args.password is None):
-        print("mm7bind probe: --username and --password go together", file=sys.stderr)
+        print("mm7bind probe: --username and --password (or --password-file) go together", file=sys.stderr)
         return EXIT_USAGE
     try:
         chosen = [versions.get(v).name for v in args.version] if args.version else None
@@ -2572,7 +2620,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", action="append", metavar="ADDRESS", help="recipient (repeatable)")
     p.add_argument("--to-file", metavar="CSV", help="recipients, one per line (first column; '-' for stdin)")
     p.add_argument("--from", dest="sender", metavar="ADDRESS", help="SenderAddress (else the configuration's)")
-    p.add_argument("--vaspid", metavar="ID", help="VASPID (China Mobile: enterprise code)")
+    p.add_argument("--vaspid", metavar="ID", type=_vaspid, help="VASPID (China Mobile: enterprise code)")
     p.add_argument("--vasid", metavar="ID", help="VASID (China Mobile: service code)")
     p.add_argument("--service-code", metavar="CODE", help="ServiceCode (China Mobile: business code)")
     p.add_argument("--subject", help="the Subject")
@@ -2587,8 +2635,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--delivery-report", action="store_true", help="ask for delivery reports")
     p.add_argument("--read-reply", action="store_true", help="ask for read replies")
     p.add_argument("--linked-id", metavar="ID", help="LinkedID of the MO message this answers")
-    p.add_argument("--concurrency", type=_count, default=4, metavar="N",
-                   help="parallel requests in bulk mode (default %(default)s)")
+    p.add_argument("--concurrency", type=_concurrency, default=4, metavar="N",
+                   help="parallel requests in bulk mode, at most 10000 (default %(default)s)")
     p.add_argument("--store", action="store_true", help="record what was sent in the configured store")
     p.add_argument("--tag", metavar="NAME", help="record under this name (a campaign) in the store; a run "
                    "started again skips recipients already accepted under it")
@@ -2727,7 +2775,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "Mobile's MO and reports, Mbuni's Faults)")
     p.add_argument("--username", metavar="USER",
                    help="credentials the VASP must present (none asked by default)")
-    p.add_argument("--password", metavar="PASSWORD", help="with --username")
+    _add_password(p, "--password", "--username")
     p.add_argument("--auth", choices=("basic", "digest"), default="basic",
                    help="how the VASP must present them (default %(default)s)")
     p.add_argument("--digest-qop", default="auth", choices=("auth", "auth-int", "auth,auth-int"), metavar="QOP",
@@ -2738,7 +2786,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "`mm7bind serve` receives at http://{receiver.host}:{receiver.port}{receiver.path} "
                         "unless configured otherwise)")
     p.add_argument("--vasp-username", metavar="USER", help="credentials for the VASP (Basic, or Digest when asked)")
-    p.add_argument("--vasp-password", metavar="PASSWORD", help="with --vasp-username")
+    _add_password(p, "--vasp-password", "--vasp-username")
     p.add_argument("--vasp-ca", metavar="FILE", type=_readable_file,
                    help="CA certificate(s) to trust for an https --vasp-url (a self-signed test certificate)")
     p.add_argument("--vasp-cert", metavar="FILE", type=_readable_file,
@@ -2825,7 +2873,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the handset (default %(default)s)")
     p.add_argument("--to", default="1065888", metavar="N", help="the service's number (default %(default)s)")
     p.add_argument("--username", metavar="USER", help="credentials the VASP asks for")
-    p.add_argument("--password", metavar="PASSWORD", help="with --username")
+    _add_password(p, "--password", "--username")
     p.add_argument("--auth", choices=("auto", "basic", "digest"), default="auto",
                    help="how to present them (default %(default)s: Basic, or Digest when asked)")
     p.add_argument("--ca", metavar="FILE", type=_readable_file, help="CA certificate(s) to trust for https")

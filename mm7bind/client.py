@@ -75,7 +75,27 @@ def is_http_url(url: object) -> bool:
         parts = urlsplit(url)
     except ValueError:  # (an unbalanced [ in the host, a host NFKC makes another: no URL, not a crash)
         return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and _bad_port(parts.netloc) is None
+    return (parts.scheme in ("http", "https") and bool(parts.hostname) and _bad_authority(parts.netloc) is None
+            and _bad_port(parts.netloc) is None)
+
+
+def _bad_authority(netloc: str) -> str | None:
+    """What is wrong with a URL's host-and-port that urlsplit takes but no connection can go to
+    ("[::1]x:80": text after the bracket, which urlsplit drops; "a[::1]", "[::1]]"; a space), else None."""
+    hostport = netloc.rpartition("@")[2]
+    if found := re.search(r"[\s\x00-\x1f\x7f]", hostport):
+        return f"its host holds {found[0]!r}"
+    if "[" not in hostport and "]" not in hostport:
+        return None
+    written = re.fullmatch(r"([^\[\]]*)\[([^\[\]]*)\]([^\[\]]*)", hostport)
+    if written is None:
+        return f"its host {hostport!r} has brackets other than one [ ] around an IPv6 address"
+    before, _, after = written.groups()
+    if before:
+        return f"{before!r} before the [ of its host"
+    if after and not after.startswith(":"):
+        return f"{after!r} after the ] of its host (only :port may follow)"
+    return None
 
 
 def _bad_port(netloc: str) -> str | None:
@@ -97,6 +117,10 @@ def not_http_url(url: object, of: str = "") -> str:
         parts = urlsplit(url)
     except ValueError:
         parts = None
+    if (parts is not None and parts.scheme in ("http", "https") and parts.hostname
+            and (wrong := _bad_authority(parts.netloc)) is not None):
+        # (accepted, urlsplit dropping what follows the bracket: the request went to [::1] port 80)
+        return f"{url!r} is not a usable URL{of}: {wrong}"
     if (parts is not None and parts.scheme in ("http", "https") and parts.hostname  # (an IPv6 address unbracketed: no host)
             and (port := _bad_port(parts.netloc)) is not None):
         # (accepted, it failed only when sent: the sync client retried it as an MMSC that may have
@@ -248,6 +272,10 @@ class ClientConfig:
                 raise ValueError(not_http_url(shown_url(url) if isinstance(url, str) else url, " of an MMSC"))
         if self.proxy is not None and not is_http_url(self.proxy):
             raise ValueError(f"proxy {not_http_url(shown_url(self.proxy))}")
+        if isinstance(self.vaspid, str) and not self.vaspid.strip():
+            # (it was filled into every request as <VASPID></VASPID>: valid to the schema, refused by
+            # MMSCs as 4001, improper identification, after the request went out)
+            raise ValueError(f"vaspid {self.vaspid!r} is blank: give the VASP's ID, or None to send none")
         if self.auth not in AUTH_MODES:
             raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}, not {self.auth!r}")
         if self.digest_qop not in (None, *QOPS):

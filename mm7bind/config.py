@@ -847,6 +847,20 @@ def check(cfg: Config) -> list[Problem]:
     if cfg.vasp.country_code and not re.fullmatch(r"[1-9][0-9]{0,2}", cfg.vasp.country_code):
         err("vasp.country_code", f"must be a country calling code, 1 to 3 digits (86, 1, 44), not "
                                  f"{cfg.vasp.country_code!r}")
+    if cfg.vasp.vaspid and not cfg.vasp.vaspid.strip():  # (as the client refuses it)
+        err("vasp.vaspid", f"{cfg.vasp.vaspid!r} is blank: it would go as an empty VASPID, which MMSCs refuse "
+                           "(4001); give the VASP's ID, or leave it out")
+    elif cfg.mmsc.dialect in ("cmcc", "cmcc-sdk"):
+        # China Mobile's MMSC identifies, routes and bills by the enterprise code: a SubmitReq without
+        # one is answered 4001 (the schema makes it optional, the SDK's manual "required")
+        if not cfg.vasp.vaspid:
+            warn("vasp.vaspid", "not set: China Mobile requires the enterprise code (VASPID) in every "
+                                "SubmitReq, so each message must carry one or the MMSC answers 4001", "sending")
+        else:
+            from .cmcc.codes import check_enterprise_code  # noqa: PLC0415
+
+            for problem in check_enterprise_code(cfg.vasp.vaspid):
+                warn("vasp.vaspid", str(problem), "sending")
     m = cfg.mmsc
     if not m.urls:
         err("mmsc.urls", "at least one MMSC URL is needed")

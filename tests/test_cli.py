@@ -434,3 +434,58 @@ def test_the_examples_in_the_help_run_as_written():
             parser.parse_args(words[1:])  # (a usage error: SystemExit)
     assert {"send", "simulate", "mo", "validate"} <= set(shown), shown
 
+
+
+def test_send_concurrency_is_bounded_as_the_clients_pool_is():
+    """`send --concurrency 1000000000` was taken (any whole number to 2**63-1): each request in
+    flight is a thread, so a campaign started threads until the machine gave out. Bounded as
+    [mmsc] pool_size is (client.MAX_POOL_SIZE), the range named."""
+    from mm7bind.cli import build_parser
+    from mm7bind.client import MAX_POOL_SIZE
+
+    parser = build_parser()
+    for n in (1, MAX_POOL_SIZE):
+        assert parser.parse_args(["send", "--to", "13800138000", "--concurrency", str(n)]).concurrency == n
+    for given in (str(MAX_POOL_SIZE + 1), "1000000000", "0", "-4", "four"):
+        proc = cli("send", "--to", "13800138000", "--concurrency", given)
+        err = proc.stderr.decode()
+        assert proc.returncode == 2, err
+        assert f"argument --concurrency: {given!r} is not a whole number from 1 to {MAX_POOL_SIZE}" in err, err
+
+
+def test_each_password_option_can_be_read_from_a_file_instead(tmp_path):
+    """simulate's --password and --vasp-password and probe's --password were given on the command
+    line alone, where any user of the machine reads them (ps). Each has a --...-file: the file's
+    first line, its line end dropped (CRLF too, a BOM left out); one or the other, not both."""
+    from mm7bind.cli import build_parser
+
+    parser = build_parser()
+    secret = tmp_path / "secret"
+    secret.write_bytes("\ufeffs3cr\u00e9t #1\r\nnot this line\n".encode())
+    for argv, dest in ((["simulate", "--username", "u", "--password-file", str(secret)], "password"),
+                       (["simulate", "--vasp-username", "v", "--vasp-password-file", str(secret)], "vasp_password"),
+                       (["probe", "http://127.0.0.1:9/mm7", "--username", "u", "--password-file", str(secret)],
+                        "password")):
+        assert getattr(parser.parse_args(argv), dest) == "s3cr\u00e9t #1"
+        assert getattr(parser.parse_args([*argv[:-2], argv[-2].removesuffix("-file"), "typed"]), dest) == "typed"
+    (tmp_path / "blank").write_text("\nsecret\n", encoding="utf-8")
+    for option, value, said in (("--password-file", str(tmp_path / "none"), "cannot read"),
+                                ("--password-file", str(tmp_path / "blank"), "its first line is empty"),
+                                ("--vasp-password-file", str(tmp_path / "blank"), "its first line is empty")):
+        proc = cli("simulate", "--port", "0", option, value)
+        err = proc.stderr.decode()
+        assert proc.returncode == 2 and f"argument {option}: " in err and said in err, err
+    proc = cli("probe", "http://127.0.0.1:9/mm7", "--username", "u", "--password", "p", "--password-file", str(secret))
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and "argument --password-file: not allowed with argument --password" in err, err
+    proc = cli("probe", "http://127.0.0.1:9/mm7", "--password-file", str(secret))  # (no --username: said as before)
+    assert proc.returncode == 2 and "--username and --password (or --password-file) go together" in proc.stderr.decode()
+
+
+def test_send_refuses_a_blank_vaspid():
+    """`send --vaspid ""` (a variable left unset in a script) sent <VASPID></VASPID>, which the MMSC
+    answered 4001; refused before anything is sent."""
+    for blank in ("", "  "):
+        proc = cli("send", "--mmsc", "http://127.0.0.1:9/mm7", "--to", "13800138000", "--vaspid", blank)
+        err = proc.stderr.decode()
+        assert proc.returncode == 2 and f"argument --vaspid: {blank!r} is blank: give the VASP's ID" in err, err

@@ -2375,3 +2375,23 @@ def test_a_send_with_a_deadline_ends_with_the_status_it_was_answered_with_when_n
     assert r.status.code == 4006 and 1 <= r.attempts < 20 and len(srv.requests) == r.attempts
     [rec] = store.sent()
     assert (rec.transaction_id, rec.status_code, rec.attempts) == ("tid-deadline", 4006, r.attempts)
+
+
+def test_a_blank_vaspid_to_fill_in_is_refused_where_it_is_given(tmp_path):
+    """ClientConfig(vaspid="") (or "  ", or [vasp] vaspid = " ") filled every request with
+    <VASPID></VASPID>: valid to the schema, answered 4001 by MMSCs once it had gone out. Refused
+    when the client is made and by `config check`; None (and the file's "") sends none."""
+    from mm7bind import config
+
+    for blank in ("", "  ", "\t"):
+        with pytest.raises(ValueError) as err:
+            ClientConfig(urls=("http://127.0.0.1:9/mm7",), vaspid=blank)
+        assert str(err.value) == f"vaspid {blank!r} is blank: give the VASP's ID, or None to send none"
+    assert ClientConfig(urls=("http://127.0.0.1:9/mm7",), vaspid=None).vaspid is None
+    (tmp_path / "c.toml").write_text('[mmsc]\nurls = ["http://127.0.0.1:9/mm7"]\n[vasp]\nvaspid = " "\n', encoding="utf-8")
+    cfg, problems = config.load(tmp_path / "c.toml", env={})
+    assert [str(p) for p in problems if p.level == "error"] == [
+        "error: vasp.vaspid: ' ' is blank: it would go as an empty VASPID, which MMSCs refuse (4001); give the VASP's "
+        "ID, or leave it out"]
+    cfg.vasp.vaspid = ""
+    assert config.check(cfg) == [] and cfg.make_client().config.vaspid is None

@@ -2560,3 +2560,42 @@ def test_a_receivers_join_without_end_waits_until_it_is_stopped(timeout, tmp_pat
         assert got == [True]
     finally:
         receiver.stop()
+
+
+def test_a_submit_without_its_enterprise_code_is_refused_before_it_goes(tmp_path):
+    """The manual's "required" SP code (setVASPID): a SubmitReq without one, or with a blank one, went
+    out and China Mobile's MMSC answered 4001. Refused as a wrong message (-106) before anything is
+    sent."""
+    with FakeServer() as srv:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url))
+        for vaspid, said in ((None, "not set"), ("", "blank"), (" \t", "blank")):
+            req = submit_req()
+            req.vaspid = vaspid
+            res = sender.send(req)
+            assert isinstance(res, cmcc.MM7RSErrorRes) and res.status_code == -106, res
+            assert f"VASPID (企业代码) {said}: a SubmitReq needs the enterprise code" in res.status_detail
+        assert srv.requests == []
+        sender.send(submit_req())
+        assert len(srv.requests) == 1 and b"<VASPID>801234</VASPID>" in srv.requests[0].body
+
+
+def test_config_check_speaks_of_the_enterprise_code_for_china_mobile(tmp_path):
+    """`config check` said nothing of a missing or malformed VASPID under the cmcc dialects, whose
+    MMSC answers 4001 without a right one; mm7Config.xml has none to check (the SDK set it on each
+    request), and the standard dialect's optional one is not asked for."""
+    from mm7bind import config
+
+    def said(text: str) -> list[str]:
+        (tmp_path / "c.toml").write_text('[mmsc]\nurls = ["http://127.0.0.1:9/mm7"]\n' + text, encoding="utf-8")
+        _, problems = config.load(tmp_path / "c.toml", env={})
+        return [str(p) for p in problems if p.where == "vasp.vaspid"]
+
+    for dialect in ("cmcc", "cmcc-sdk"):
+        assert said(f'dialect = "{dialect}"\n') == [
+            "warning: vasp.vaspid: not set: China Mobile requires the enterprise code (VASPID) in every SubmitReq, "
+            "so each message must carry one or the MMSC answers 4001"]
+        assert said(f'dialect = "{dialect}"\n[vasp]\nvaspid = "12345"\n') == [
+            "warning: vasp.vaspid: enterprise code '12345' must be 6 digits [2.1-six-digits]"]
+        assert said(f'dialect = "{dialect}"\n[vasp]\nvaspid = "801234"\n') == []
+    assert said("") == [] and said('[vasp]\nvaspid = "ACME"\n') == []
+    assert [str(p) for p in read_cmcc(mm7config(tmp_path))[1] if "vaspid" in p.where.lower()] == []

@@ -298,6 +298,59 @@ def test_a_url_whose_port_no_connection_can_go_to_is_refused_when_it_is_given(ca
            "from 1 to 65535" in err and "Traceback" not in err, err
 
 
+def test_a_url_whose_host_urlsplit_misreads_is_refused_where_it_is_given(capsys, tmp_path):
+    """`http://[::1]x:80/`: urlsplit drops what follows the bracket, so it was taken as an MMSC at
+    [::1]; "a[::1]", "[::1]]" and a space in the host alike. Refused wherever a URL is given, the
+    URL named: the client (MMSC, proxy), the configuration (its MMSC URLs, proxy, forward URL),
+    China Mobile's mmscIP, the command's options."""
+    import pytest
+
+    import mm7bind as mm7
+    from mm7bind import config
+    from mm7bind.cli import main
+    from mm7bind.cmcc.config import NAMESPACE, read as read_cmcc
+
+    bad = [("http://[::1]x:80/mm7", "'x:80' after the ] of its host (only :port may follow)"),
+           ("http://sp:pw@[::1]x/mm7", "'x' after the ] of its host (only :port may follow)"),
+           ("http://a[::1]:80/mm7", "'a' before the [ of its host"),
+           ("https://[::1]]:80/mm7", "its host '[::1]]:80' has brackets other than one [ ] around an IPv6 address"),
+           ("http://mmsc example/mm7", "its host holds ' '")]
+    for url, why in bad:
+        shown = url.replace(":pw@", ":***@")  # (the password never in an error)
+        with pytest.raises(ValueError) as err:
+            mm7.ClientConfig(urls=("http://127.0.0.1:9/mm7", url))
+        assert str(err.value) == f"{shown!r} is not a usable URL of an MMSC: {why}"
+        with pytest.raises(ValueError) as err:
+            mm7.Client("http://127.0.0.1:9/mm7", proxy=url.removesuffix("/mm7"))
+        assert str(err.value) == f"proxy {shown.removesuffix('/mm7')!r} is not a usable URL: {why}"
+    for url in ("http://[::1]:8080/mm7", "http://[fe80::1%25eth0]:80/mm7", "http://sp:pw@[::1]/mm7",
+                "http://127.0.0.1/a[b]"):  # (brackets in the path are the path's)
+        mm7.ClientConfig(urls=(url,), proxy="http://[::1]:3128")
+
+    (tmp_path / "c.toml").write_text('[mmsc]\nurls = ["http://[::1]x:80/mm7"]\nproxy = "http://[::1]x"\n'
+                                     '[receiver]\nforward_url = "http://a[::1]/in"\n', encoding="utf-8")
+    _, problems = config.load(tmp_path / "c.toml", env={})
+    assert [str(p) for p in problems if p.level == "error"] == [
+        "error: mmsc.urls: 'http://[::1]x:80/mm7' is not a usable URL: 'x:80' after the ] of its host (only :port "
+        "may follow)",
+        "error: mmsc.proxy: 'http://[::1]x' is not a usable URL: 'x' after the ] of its host (only :port may follow)",
+        "error: receiver.forward_url: 'http://a[::1]/in' is not a usable URL: 'a' before the [ of its host"]
+    (tmp_path / "mm7Config.xml").write_text(f'<vasp:MM7Config xmlns:vasp="{NAMESPACE}"><mmscIP>http://[::1]x:80'
+                                            "</mmscIP></vasp:MM7Config>", encoding="utf-8")
+    assert "error: mmsc.urls: 'http://[::1]x:80/mm7' is not a usable URL: 'x:80' after the ] of its host (only " \
+           ":port may follow)" in [str(p) for p in read_cmcc(tmp_path / "mm7Config.xml")[1]]
+
+    for option in (["send", "--mmsc"], ["simulate", "--vasp-url"], ["serve", "--forward"], ["probe"]):
+        with pytest.raises(SystemExit) as exit_:  # (argparse's refusal of an option, as of any other)
+            main([*option, "http://[::1]x:80/mm7"])
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err
+        assert "'http://[::1]x:80/mm7' is not a usable URL: 'x:80' after the ] of its host" in err, err
+    with pytest.raises(SystemExit):  # (two URLs in one are said to be so, not "a space in its host")
+        main(["send", "--mmsc", "http://a/mm7, http://b/mm7"])
+    assert "is several URLs in one" in capsys.readouterr().err
+
+
 def test_version_help_says_all_the_command_prints(capsys):
     """`mm7bind version --help` spoke of two versions; the command prints the schema versions too."""
     import pytest

@@ -813,6 +813,12 @@ class MM7Sender:
             raise st.EmptyMessage()
         if not isinstance(req, (MM7SubmitReq, MM7CancelReq, MM7ReplaceReq)):
             raise st.WrongMessage("没有匹配的消息，请确认要发送的消息是否正确！")
+        vaspid = req.vaspid if isinstance(req, MM7SubmitReq) and req.vaspid is not None else self.client.config.vaspid
+        if isinstance(req, MM7SubmitReq) and (vaspid is None or isinstance(vaspid, str) and not vaspid.strip()):
+            # The manual's "required" SP code (§2.1, setVASPID): China Mobile's MMSC identifies and
+            # bills by it and answers a SubmitReq without one 4001 once it went out; the SDK sent it so.
+            raise st.WrongMessage(f"VASPID (企业代码) {'not set' if vaspid is None else 'blank'}: a SubmitReq needs the "
+                                  "enterprise code (set vaspid), else China Mobile's MMSC answers 4001")
         try:
             message = req.to_message(self.config.charset)
         except (TypeError, ValueError, KeyError, AttributeError, LookupError) as exc:  # a field it cannot take

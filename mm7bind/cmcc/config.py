@@ -394,8 +394,9 @@ def read(path: str | Path | None, conn_path: str | Path | None = None,
             problems.append(Problem("error", f"{Path(conn_path).name}:{key}", f"{value} is more than mm7bind takes "
                                     f"({setting}: at most {most})"))
             said_here.add(setting)
+    # (mm7Config.xml has no VASPID: the SDK's sender takes it on each request, setVASPID)
     problems += [p for p in check(cfg) if not (log_folder_missing and p.where == "logging.file")
-                 and p.where not in said_here
+                 and p.where not in said_here and p.where != "vasp.vaspid"
                  and not (p.where == "mmsc.urls" and any(url in p.message for url in said_urls))]
     return cfg, problems
 
