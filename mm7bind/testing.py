@@ -149,9 +149,7 @@ _SETTLE_TIMEOUT = 10.0
 def _seconds_within(value) -> float:
     """The assert_all_taken_within setting (a marker's number, or the ini option's text), checked."""
     try:
-        if isinstance(value, bool):
-            raise ValueError
-        seconds = float(value)
+        seconds = math.nan if isinstance(value, bool) else float(value)  # (True is no number of seconds)
     except (TypeError, ValueError):
         seconds = math.nan
     if not 0 <= seconds < math.inf:  # (nan too)

@@ -2333,7 +2333,7 @@ def test_the_wait_for_a_pooled_connection_does_not_count_against_the_answers_dea
         # The second's read_timeout: 2 s (the first's 30 s, read as it started, stays its own).
         c.transport.operation_timeout = (5, 2.0)
         pools = c.transport.session.get_adapter(srv.url).poolmanager.pools
-        (slots,) = [pools[key].pool for key in pools.keys()]  # (the first's: its one slot taken)
+        (slots,) = [pools[key].pool for key in pools.keys()]  # noqa: SIM118 (its iteration is refused; the first's, its one slot taken)
         taking = slots.get
 
         def waiting_its_turn(*args, **kwargs):
