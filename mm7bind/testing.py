@@ -44,6 +44,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import importlib
+import math
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -71,13 +72,17 @@ def pytest_addoption(parser) -> None:
     parser.addini("mm7_assert_all_taken", "fail a test using mm7_simulator when the VASP did not take a report, "
                   "read reply or MO (as mm7_simulator.assert_all_taken() at its end); a marker's "
                   "assert_all_taken= wins", type="bool", default=False)
+    parser.addini("mm7_assert_all_taken_within", "seconds: what the simulator has due this soon after a test's "
+                  "body is waited for and checked too (by mm7_assert_all_taken; later: not waited for); "
+                  "a marker's assert_all_taken_within= wins", default=str(_DUE_SOON))
 
 
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "mm7_simulator(**settings): SimulatorConfig settings (dialect=, strict=, "
                                        "auth=, report_status=, ...) for the mm7_simulator fixture, and "
                                        "assert_all_taken=True: the test fails on a report or MO the VASP "
-                                       "did not take")
+                                       "did not take (those due within assert_all_taken_within= seconds of "
+                                       "its end, 1 by default, waited for)")
     config.addinivalue_line("markers", "mm7_receiver(handler=None, **settings): your Handler and Receiver "
                                        "settings (auth=, strict=, ...) for the mm7_receiver fixture")
 
@@ -105,13 +110,14 @@ def mm7_simulator(request):
     `.assert_all_taken()`.
     `@pytest.mark.mm7_simulator(dialect=..., ...)` gives it other SimulatorConfig settings, and
     `assert_all_taken=True` (or the ini option mm7_assert_all_taken) fails the test, once its body
-    has passed, on a report, read reply or MO the VASP did not take."""
+    has passed, on a report, read reply or MO the VASP did not take: those sent and those due within
+    `assert_all_taken_within` seconds (or the ini option mm7_assert_all_taken_within; 1 s)."""
     from .simdefaults import FIXTURE_READ_DELAY, FIXTURE_REPORT_DELAY  # noqa: PLC0415
     from .simulator import Simulator, SimulatorConfig  # noqa: PLC0415
 
     settings = {"report_delay": FIXTURE_REPORT_DELAY, "read_delay": FIXTURE_READ_DELAY,
                 **_marked(request, "mm7_simulator")}
-    known = [f.name for f in dataclasses.fields(SimulatorConfig)] + ["assert_all_taken"]
+    known = [f.name for f in dataclasses.fields(SimulatorConfig)] + ["assert_all_taken", "assert_all_taken_within"]
     unknown = [name for name in settings if name not in known]
     if unknown:  # (said as the marker the test wrote, its own setting among those it may mean)
         from .hints import did_you_mean  # noqa: PLC0415
@@ -119,30 +125,50 @@ def mm7_simulator(request):
         raise TypeError(f"@pytest.mark.mm7_simulator got an unexpected setting {unknown[0]!r}"
                         + did_you_mean(unknown[0], known))
     all_taken = settings.pop("assert_all_taken", request.config.getini("mm7_assert_all_taken"))
+    within = _seconds_within(settings.pop("assert_all_taken_within",
+                                          request.config.getini("mm7_assert_all_taken_within")))
     with Simulator(SimulatorConfig(**settings)) as sim:
         if all_taken:
-            request.node.stash[_CHECKED_AT_THE_END] = sim
+            request.node.stash[_CHECKED_AT_THE_END] = sim, within
         yield sim
 
 
 # The simulator whose reports and MO are checked once the test has run (assert_all_taken=True).
 _CHECKED_AT_THE_END = pytest.StashKey[Any]()
 
-# What is due this soon after the test's end is waited for and checked; what is due later (a test
-# with report_delay=60) is not: the test did not wait for it either.
+# What is due this soon (seconds) after the test's end is waited for and checked; what is due later
+# (a test with report_delay=60) is not: the test did not wait for it either. The fixture's reports
+# and read replies are due within 0.2 s of a submit; a test with longer ones it means checked says
+# so: mm7_simulator(assert_all_taken_within=5), or the ini option mm7_assert_all_taken_within.
 _DUE_SOON = 1.0
+
+# How long the check waits for those on their way, past the last one due: an answer's time.
+_SETTLE_TIMEOUT = 10.0
+
+
+def _seconds_within(value) -> float:
+    """The assert_all_taken_within setting (a marker's number, or the ini option's text), checked."""
+    try:
+        seconds = math.nan if isinstance(value, bool) else float(value)  # (True is no number of seconds)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not 0 <= seconds < math.inf:  # (nan too)
+        raise ValueError(f"assert_all_taken_within must be a number of seconds, 0 or more, not {value!r}")
+    return seconds
 
 
 def _check_all_taken(item) -> None:
     """The end-of-test check of a test whose simulator has assert_all_taken."""
-    sim = item.stash.get(_CHECKED_AT_THE_END, None)
-    if sim is not None:
+    checked = item.stash.get(_CHECKED_AT_THE_END, None)
+    if checked is not None:
         from .simulator import _not_taken_said  # noqa: PLC0415
 
         __tracebackhide__ = True
-        if not sim._settled(_DUE_SOON, timeout=10.0):
-            raise AssertionError(f"assert_all_taken: reports or MO still on their way 10 s after the test: "
-                                 f"{sim.wait_idle(0)}")
+        sim, within = checked
+        timeout = within + _SETTLE_TIMEOUT  # (those due last given their time to be answered too)
+        if not sim._settled(within, timeout=timeout):
+            raise AssertionError(f"assert_all_taken: reports or MO still on their way {timeout:g} s after the "
+                                 f"test: {sim.wait_idle(0)}")
         left = sim.not_taken()
         if left:
             raise AssertionError("assert_all_taken: " + _not_taken_said(

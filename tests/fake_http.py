@@ -70,7 +70,9 @@ def default_responder(req: Request) -> Reply:
 
 
 class FakeServer:
-    def __init__(self, responder=default_responder, auth=None, ssl_context: ssl.SSLContext | None = None):
+    def __init__(self, responder=default_responder, auth=None, ssl_context: ssl.SSLContext | None = None,
+                 port: int = 0):
+        """`port`: 0 for any free one, else one of `port_refused_once_closed`'s."""
         self.responder = responder
         self.auth = auth
         self.requests: list[Request] = []
@@ -117,7 +119,7 @@ class FakeServer:
                 self.end_headers()
                 self.wfile.write(reply.body)
 
-        self.httpd = QuietHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = QuietHTTPServer(("127.0.0.1", port), Handler)  # (SO_REUSEADDR set: allow_reuse_address)
         self.httpd.daemon_threads = True
         if ssl_context is not None:
             self.httpd.socket = ssl_context.wrap_socket(self.httpd.socket, server_side=True)
@@ -231,6 +233,19 @@ def refused_port() -> int:
     return s.getsockname()[1]
 
 
+def port_refused_once_closed() -> int:
+    """A port for a server whose connections must be refused once it has stopped (an MMSC gone
+    down): held, like `refused_port`'s, by a socket bound and never listening, but with
+    SO_REUSEADDR, so that the server binds it beside (`FakeServer(port=)`, `TricklingServer(port=)`).
+    Its own port, closed and left free, may have been taken by another process by the time the
+    test connects again; this one stays held, and no bind to port 0 is given it."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0))
+    _HELD.append(s)
+    return s.getsockname()[1]
+
+
 def dead_url() -> str:
     """A loopback URL nothing listens on (connection refused: `refused_port`)."""
     return f"http://127.0.0.1:{refused_port()}/mm7"
@@ -273,9 +288,11 @@ class TricklingServer:
     head = b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 1000\r\n\r\n"
     drip = b" "  # (sent every 0.2 s after the head)
 
-    def __init__(self):
+    def __init__(self, port: int = 0):
+        """`port`: 0 for any free one, else one of `port_refused_once_closed`'s."""
         self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", port))
         self.listener.listen()
         self.stop = threading.Event()
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/mm7"

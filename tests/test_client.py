@@ -2311,14 +2311,43 @@ def test_the_wait_for_a_pooled_connection_does_not_count_against_the_answers_dea
     # RequestTimeout, "the MMSC may have it", and sent again by a retry.
     import threading
 
+    first_in, first_answers, second_waits = threading.Event(), threading.Event(), threading.Event()
+
+    def responder(req):  # (the first exchange lasts until the second sender has waited past its read_timeout)
+        first = not first_in.is_set()
+        first_in.set()
+        return Reply(**{**vars(default_responder(req)), "hold": first_answers if first else None})
+
+    def sender():
+        try:
+            outcomes.append(c.submit(submit()).ok)
+        except Exception as e:  # noqa: BLE001 (kept, to be shown by the assert)
+            outcomes.append(e)
+
     outcomes = []
-    with FakeServer(lambda req: Reply(**{**vars(default_responder(req)), "delay": 1.0})) as srv, \
-            client(srv.url, pool_size=1, connect_timeout=0.1, read_timeout=1.8, retry=RetryPolicy.never()) as c:
-        senders = [threading.Thread(target=lambda: outcomes.append(c.submit(submit()).ok)) for _ in range(2)]
-        for sender in senders:
-            sender.start()
-        for sender in senders:
-            sender.join(30)
+    with FakeServer(responder) as srv, \
+            client(srv.url, pool_size=1, connect_timeout=5, read_timeout=30, retry=RetryPolicy.never()) as c:
+        first = threading.Thread(target=sender)
+        first.start()
+        assert first_in.wait(30)
+        # The second's read_timeout: 2 s (the first's 30 s, read as it started, stays its own).
+        c.transport.operation_timeout = (5, 2.0)
+        pools = c.transport.session.get_adapter(srv.url).poolmanager.pools
+        (slots,) = [pools[key].pool for key in pools.keys()]  # noqa: SIM118 (its iteration is refused; the first's, its one slot taken)
+        taking = slots.get
+
+        def waiting_its_turn(*args, **kwargs):
+            second_waits.set()
+            return taking(*args, **kwargs)
+
+        slots.get = waiting_its_turn
+        second = threading.Thread(target=sender)
+        second.start()
+        assert second_waits.wait(30)
+        time.sleep(2.1)  # (not a synchronisation: its turn comes past 2 s, counted from before its wait)
+        first_answers.set()
+        first.join(30)
+        second.join(30)
     assert outcomes == [True, True] and len(srv.requests) == 2
 
 

@@ -35,6 +35,7 @@ from .fake_http import (
     _head_fields,
     dead_url,
     default_responder,
+    port_refused_once_closed,
     times_out_once,
 )
 
@@ -554,6 +555,9 @@ class SilentOnceServer(TricklingServer):
     """Takes one connection and never answers it, then stops listening: the next attempt finds the
     connection refused (an MMSC gone down after taking a request it never answered)."""
 
+    def __init__(self):
+        super().__init__(port_refused_once_closed())  # (refused once closed: nothing else takes its port)
+
     def _serve(self):
         try:
             conn, _ = self.listener.accept()
@@ -563,6 +567,18 @@ class SilentOnceServer(TricklingServer):
         while not self.stop.wait(0.05):
             pass
         conn.close()
+
+
+def test_a_server_on_a_port_kept_for_it_is_refused_once_stopped_and_its_port_is_given_to_no_other():
+    # (what the tests of an MMSC gone down count on: their own port, freed, may be another's by then)
+    port = port_refused_once_closed()
+    with FakeServer(port=port) as srv:
+        assert send(False, srv.url).ok
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    with socket.socket() as other, pytest.raises(OSError) as err:  # (still held: a port freed is bound here)
+        other.bind(("127.0.0.1", port))
+    assert err.value.errno == errno.EADDRINUSE
 
 
 @BOTH
@@ -599,10 +615,10 @@ def test_a_request_sent_again_goes_to_the_mmsc_that_may_have_it_from_an_earlier_
 @BOTH
 def test_a_request_sent_again_is_not_given_to_another_mmsc_while_the_one_that_may_have_it_takes_nothing(asynchronous):
     store, gave_up = MemoryStore(), threading.Event()
-    with FakeServer(scripted(Reply(hold=gave_up))) as silent:
+    with FakeServer(scripted(Reply(hold=gave_up)), port=port_refused_once_closed()) as silent:
         with pytest.raises(RequestTimeout):
             send(asynchronous, silent.url, store=store, gave_up=gave_up, retry=RetryPolicy.never())
-    gone = silent.url  # (closed: connections refused)
+    gone = silent.url  # (closed: connections refused, its port held by nothing else)
     with FakeServer() as other, pytest.raises(ConnectError) as err:
         send(asynchronous, (other.url, gone), store=store)
     assert other.requests == [] and err.value.url == gone and err.value.earlier_unanswered

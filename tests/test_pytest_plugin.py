@@ -54,7 +54,7 @@ def installed_as_declared(where: Path) -> Path:
     """A dist-info for mm7bind holding this tree's entry points, as pip would write it."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     info = where / f"mm7bind-{project['version']}.dist-info"
-    info.mkdir()
+    info.mkdir(exist_ok=True)  # (a test may run pytest in its project more than once)
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: mm7bind\nVersion: {project['version']}\n")
     lines = []
     for group, entries in project.get("entry-points", {}).items():
@@ -531,6 +531,57 @@ def test_a_suite_opts_in_with_the_ini_option_and_a_test_opts_out_with_the_marker
     proc = run_pytest(project, "-o", "mm7_assert_all_taken=true")
     assert "1 failed, 1 passed" in proc.stdout, said(proc)
     assert "FAILED test_mine.py::test_a_refusal_not_checked - AssertionError" in proc.stdout, said(proc)
+
+
+DUE_LATER = '''\
+import pytest
+import mm7bind
+
+
+class Refusing(mm7bind.Handler):
+    def on_delivery_report(self, msg, ctx):
+        raise mm7bind.Reject(4000, "not ours")
+
+
+def submit(mm7_simulator, mm7_receiver):
+    mm7_simulator.config.vasp_url = mm7_receiver.url
+    with mm7bind.Client(mm7_simulator.url) as client:
+        client.submit(mm7bind.SubmitReq(recipients=["+8613800138000"], subject="hi", delivery_report=True))
+
+
+@pytest.mark.mm7_simulator(assert_all_taken=True, report_delay=1.5)
+@pytest.mark.mm7_receiver(handler=Refusing())
+def test_a_refusal_due_past_the_window(mm7_simulator, mm7_receiver):
+    submit(mm7_simulator, mm7_receiver)
+
+
+@pytest.mark.mm7_simulator(assert_all_taken=True, report_delay=1.5, assert_all_taken_within=4)
+@pytest.mark.mm7_receiver(handler=Refusing())
+def test_a_refusal_due_within_a_wider_window(mm7_simulator, mm7_receiver):
+    submit(mm7_simulator, mm7_receiver)
+
+
+@pytest.mark.mm7_simulator(assert_all_taken=True, assert_all_taken_within=-1)
+def test_a_window_before_the_end(mm7_simulator):
+    pass
+'''
+
+
+def test_the_window_of_reports_due_after_the_test_is_a_setting(project):
+    # Fixed at 1 s, it left a test with report_delay=1.5 unchecked, whatever it meant: a marker
+    # (or the ini option, for a suite) widens it.
+    (project / "test_mine.py").write_text(DUE_LATER, encoding="utf-8")
+    proc = run_pytest(project)
+    assert "1 failed, 1 passed, 1 error" in proc.stdout, said(proc)
+    assert "FAILED test_mine.py::test_a_refusal_due_within_a_wider_window - " in proc.stdout, said(proc)
+    assert "AssertionError: assert_all_taken: the VASP did not take 1 report(s)" in proc.stdout, said(proc)
+    assert ("ValueError: assert_all_taken_within must be a number of seconds, 0 or more, not -1"
+            in proc.stdout), said(proc)
+    proc = run_pytest(project, "-o", "mm7_assert_all_taken_within=4", "-k", "past_the_window")
+    assert "1 failed, 2 deselected" in proc.stdout, said(proc)
+    proc = run_pytest(project, "-o", "mm7_assert_all_taken_within=soon", "-k", "past_the_window")
+    assert "ValueError: assert_all_taken_within must be a number of seconds, 0 or more, not 'soon'" in proc.stdout, \
+        said(proc)
 
 
 SHARED_MARKER = '''\

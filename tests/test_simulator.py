@@ -269,6 +269,19 @@ def test_cancelling_a_message_already_cancelled_or_replaced_is_not_possible():
         assert sim.messages[second.message_id].state == "replaced"
 
 
+def test_a_message_whose_content_a_replace_changed_is_still_pending_to_replace_or_cancel():
+    # (a ReplaceReq keeps the MessageID: unlike an extendedReplaceReq, it leaves no message behind)
+    with Simulator(report_delay=60) as sim, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        mid = client.submit(m.SubmitReq(recipients=["+8613800000000"])).message_id
+        for text in ("second", "third"):
+            content = mm7.Content(parts=[mm7.Part.text(text)])
+            assert client.send(m.ReplaceReq(message_id=mid, content=content)).status.code == 1000
+        assert sim.messages[mid].request.content.parts == content.parts
+        assert client.send(m.CancelReq(message_id=mid)).status.code == 1000
+        assert sim.messages[mid].state == "cancelled"
+        assert client.send(m.ReplaceReq(message_id=mid, content=content)).status.code == 3001
+
+
 def test_control_actions_refuse_a_misspelt_field_or_text_that_is_not_a_string():
     """A misspelt field used to be dropped without a word (an MO sent without its text), and a
     number for text failed with a traceback."""
