@@ -371,6 +371,18 @@ def test_a_body_not_complete_in_time_is_a_408_and_a_log_line_not_a_traceback(cap
     assert "Traceback" not in capsys.readouterr().err
 
 
+def _tls_request_cut_short(framing: str, transaction_id: str):
+    """A TLS server's context, a receiver counting what it takes, and the head and first part of a
+    DeliverReq's body in `framing` ("Content-Length" or "chunked"): a request whose rest never comes."""
+    from mm7bind.metrics import Metrics
+
+    out = mo(transaction_id)
+    body = out.to_bytes()
+    sent = (head(out, f"Content-Length: {len(body)}") + body[:1000] if framing == "Content-Length"
+            else head(out, "Transfer-Encoding: chunked") + chunked(body)[:1500])
+    return local_tls(), mm7.Receiver(Recorder(), metrics=Metrics()), sent
+
+
 def test_a_tls_peer_leaving_inside_its_request_line_is_a_log_line_not_a_traceback(caplog, capsys):
     """The request line cut short by the peer closing (without a TLS close_notify): the server went
     on with it and asked the broken TLS connection for the peer's certificate, whose ValueError
@@ -577,14 +589,7 @@ def test_a_tls_peer_leaving_mid_body_without_close_notify_is_one_warning_and_cou
     import logging
     import threading
 
-    from mm7bind.metrics import Metrics
-
-    tls = local_tls()
-    rx = mm7.Receiver(Recorder(), metrics=Metrics())
-    out = mo("ragged-1")
-    body = out.to_bytes()
-    sent = (head(out, f"Content-Length: {len(body)}") + body[:1000] if framing == "Content-Length"
-            else head(out, "Transfer-Encoding: chunked") + chunked(body)[:1500])
+    tls, rx, sent = _tls_request_cut_short(framing, "ragged-1")
     records, last_word = [], threading.Event()
 
     class Heard(logging.Handler):
@@ -618,14 +623,7 @@ def test_a_body_cut_by_a_stop_under_tls_says_the_server_stopped(framing, caplog)
     import logging
     import time
 
-    from mm7bind.metrics import Metrics
-
-    tls = local_tls()
-    rx = mm7.Receiver(Recorder(), metrics=Metrics())
-    out = mo("stopped-1")
-    body = out.to_bytes()
-    sent = (head(out, f"Content-Length: {len(body)}") + body[:1000] if framing == "Content-Length"
-            else head(out, "Transfer-Encoding: chunked") + chunked(body)[:1500])
+    tls, rx, sent = _tls_request_cut_short(framing, "stopped-1")
     caplog.set_level(logging.WARNING)
     srv = mm7.serve(rx, port=0, ssl_context=tls.server, channel_timeout=30).start()
     with tls.client.wrap_socket(socket.create_connection((srv.host, srv.port), timeout=30),
