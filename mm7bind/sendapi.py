@@ -314,10 +314,8 @@ class SendApi:
             if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode("utf-8"), self.token):
                 wrong = scheme.lower() == "bearer"  # (no token, or another scheme: not a guess to count)
                 log.warning("refused API request from %s: %s", peer, "wrong bearer token" if wrong else "no bearer token")
-                if wrong and self._failures is not None and self._failures.failed(peer):
-                    log.warning("%d wrong bearer tokens from %s within %g s: its API requests are answered 429, "
-                                "unchecked, for %g s", self._failures.failures, peer, self._failures.cooldown,
-                                self._failures.cooldown)
+                if wrong and self._failures is not None:
+                    self._failures.wrong(peer, log, "wrong bearer tokens", "its API requests")
                 rsp = _json(401, {"ok": False, "error": "unauthorized", "message": "a bearer token is required"})
                 rsp.headers.append(("WWW-Authenticate", 'Bearer realm="mm7bind"'))
                 return rsp

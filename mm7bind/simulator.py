@@ -41,7 +41,7 @@ from typing import Any
 
 from . import messages as m
 from . import versions
-from .auth import FailureLimit
+from .auth import FailureLimit, guessed
 from .codec import content_type_deviation, decode, encode, request_body, soap_action_deviation
 from .content import Content, Part, media_kind
 from .deadline import wait_limit
@@ -834,12 +834,8 @@ class Simulator:
             ok, stale = self.config.auth.check(method, uri, header, body)
             if not ok:
                 challenge = self.config.auth.challenge(stale)
-                scheme = (header or "").partition(" ")[0].lower()
-                # (no header, another scheme, an aged nonce: how a client learns what to send, not a guess)
-                wrong = bool(scheme) and scheme == challenge.partition(" ")[0].lower() and not stale
-                if wrong and limit is not None and limit.failed(peer):
-                    log.warning("%d wrong credentials from %s within %g s: its requests are answered 429, "
-                                "unchecked, for %g s", limit.failures, peer, limit.cooldown, limit.cooldown)
+                if limit is not None and guessed(header, challenge, stale):
+                    limit.wrong(peer, log)
                 return self._turned_away(Response(401, [("WWW-Authenticate", challenge)], b""))
         return None
 
