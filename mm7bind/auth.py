@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import hmac
 import ipaddress
+import logging
 import os
 import re
 import threading
@@ -31,6 +32,14 @@ def _parse_auth_params(value: str, unescape: bool = True) -> dict[str, str]:
     # (`name*`: RFC 7616's username* for one beyond ASCII, RFC 8187's charset'lang'value)
     return {k.lower(): (_QUOTED_PAIR.sub(r"\1", v1) if unescape else v1) if v1 else v2
             for k, v1, v2 in _AUTH_PARAM.findall(value)}
+
+
+def guessed(header: str | None, challenge: str, stale: bool) -> bool:
+    """Whether a refused Authorization header tried the challenged scheme (a wrong password, a
+    guess to count), rather than showing how a client learns what to send: no header, another
+    scheme, an answer right but for its Digest nonce's age."""
+    scheme = (header or "").partition(" ")[0].lower()
+    return bool(scheme) and scheme == challenge.partition(" ")[0].lower() and not stale
 
 
 def _repeats_a_param(value: str) -> bool:
@@ -517,6 +526,14 @@ class FailureLimit:
         with self._lock:
             _, until = self._peers.get(key, ((), 0.0))
             return max(0.0, until - now)
+
+    def wrong(self, peer: str | None, log: logging.Logger, what: str = "wrong credentials",
+              whose: str = "its requests") -> None:
+        """Count a wrong answer of `peer`'s, and say on `log` (the caller's) when it starts a
+        cool-down: the one line for the answers refused unchecked until it ends."""
+        if self.failed(peer):
+            log.warning("%d %s from %s within %g s: %s are answered 429, unchecked, for %g s",
+                        self.failures, what, peer, self.cooldown, whose, self.cooldown)
 
     def failed(self, peer: str | None) -> bool:
         """Count a wrong answer of `peer`'s; True when it starts a cool-down (say so once)."""

@@ -1693,6 +1693,21 @@ def _count(text: str) -> int:
     return n
 
 
+def _failures_arg(text: str) -> int:
+    """simulate --auth-failures: 0 is no limit."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if not 0 <= n <= _WHOLE_MAX:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 0 (no limit) to {_WHOLE_MAX}")
+    return n
+
+
+def _cooldown(text: str) -> float:
+    return _float_arg(text, lambda s: 0 < s <= 86_400, "a number of seconds, more than 0 and at most 86400 (a day)")
+
+
 def _concurrency(text: str) -> int:
     """send --concurrency: each request in flight is a thread (and twice as many wait queued), and
     past the client's pool_size a send only waits for a connection; 10**9 was taken, a thread a recipient."""
@@ -2284,6 +2299,7 @@ _SIMULATE_OPTIONS = (("read_status", "--read-status"), ("report_status", "--repo
                      ("report_attempts", "--report-attempts"), ("max_recipients", "--max-recipients"),
                      ("max_message_size", "--max-size"), ("max_messages", "--max-messages"),
                      ("vasp_cert", "--vasp-cert"), ("vasp_verify", "--vasp-ca"),
+                     ("auth_failures", "--auth-failures"), ("auth_cooldown", "--auth-cooldown"),
                      ("unknown dialect", "--dialect: unknown dialect"))
 
 
@@ -2337,6 +2353,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             vaspid=args.vaspid, vasid=args.vasid,
             vasp_username=args.vasp_username, vasp_password=args.vasp_password,
             vasp_verify=args.vasp_ca or True, auth=auth, max_messages=args.max_messages,
+            auth_failures=args.auth_failures, auth_cooldown=args.auth_cooldown,
             vasp_cert=(args.vasp_cert, args.vasp_key) if args.vasp_key else args.vasp_cert,
         )
     except ValueError as exc:
@@ -2781,6 +2798,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--digest-qop", default="auth", choices=("auth", "auth-int", "auth,auth-int"), metavar="QOP",
                    help="what a Digest challenge offers: auth, auth-int or auth,auth-int (default %(default)s; "
                         "auth-int: the body signed too)")
+    p.add_argument("--auth-failures", type=_failures_arg, default=0, metavar="N",
+                   help="wrong credentials from one address this many times within --auth-cooldown seconds: its "
+                        "requests are answered 429 with Retry-After, unchecked, for that long, as a hardened MMSC "
+                        "answers them (default %(default)s: no limit)")
+    p.add_argument("--auth-cooldown", type=_cooldown, default=60.0, metavar="SECONDS",
+                   help="the window --auth-failures counts in, and the cool-down after (default %(default)s)")
     p.add_argument("--vasp-url", metavar="URL", type=_http_url,
                    help="where delivery reports, read replies and MO go (none are sent without it; "
                         "`mm7bind serve` receives at http://{receiver.host}:{receiver.port}{receiver.path} "

@@ -130,6 +130,10 @@ class ApiSection:
     allow: list[str] = field(default_factory=list)  # the applications' addresses; empty = any
     max_recipients: int = 1000  # to, cc and bcc of one /send together; more is refused (400)
     max_parts: int = 100  # parts of one /send; more is refused (400)
+    # A wrong token from one address this many times within auth_cooldown seconds: its requests are
+    # answered 429, unchecked, for auth_cooldown seconds; 0: no limit
+    auth_failures: int = 10
+    auth_cooldown: float = 60.0
 
 
 @dataclass
@@ -284,7 +288,7 @@ class Config:
             return None
         return SendApi(client, token=a.token or None, allow=auth_mod.IPAllowList.parse(a.allow) if a.allow else None,
                        max_body=self.receiver.max_body, outbox=outbox, max_recipients=a.max_recipients,
-                       max_parts=a.max_parts)
+                       max_parts=a.max_parts, auth_failures=a.auth_failures, auth_cooldown=a.auth_cooldown)
 
     def make_outbox(self, client):
         """An outbox over `client` (which has the store), with [outbox] max_age_hours."""
@@ -1062,6 +1066,10 @@ def check(cfg: Config) -> list[Problem]:
     for name in ("max_recipients", "max_parts"):
         if getattr(a, name) < 1:
             err(f"api.{name}", "must be at least 1")
+    if a.auth_failures < 0:
+        err("api.auth_failures", "must be 0 (no limit) or more")
+    if not 0 < a.auth_cooldown <= 86_400:
+        err("api.auth_cooldown", "must be more than 0 seconds, at most 86400 (a day)")
     from .store import KEEP_MAX  # noqa: PLC0415
 
     if cfg.outbox.max_age_hours <= 0:

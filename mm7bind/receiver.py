@@ -30,7 +30,7 @@ from typing import Any, NamedTuple, TypeVar, overload
 from . import holders
 from . import messages as m
 from . import versions
-from .auth import FailureLimit, IPAllowList
+from .auth import FailureLimit, IPAllowList, guessed
 from .binding import escape_text
 from .codec import (CONTENT_CODINGS, HttpMessage, content_type_deviation, decode, encode, request_body,
                     soap_action_deviation)
@@ -338,9 +338,9 @@ class Receiver:
                 spent = self.config.auth.spent(given)
             if not ok:
                 challenge = self.config.auth.challenge(stale)  # (one nonce: the answer's)
-                scheme = (given or "").partition(" ")[0].lower()
-                wrong = bool(scheme) and scheme == challenge.partition(" ")[0].lower() and not stale
-                if wrong:  # (no header, another scheme, an aged nonce: how a client learns what to send, not news)
+                wrong = guessed(given, challenge, stale)
+                if wrong:
+                    scheme = given.partition(" ")[0]
                     other = getattr(self.config.auth, "other_target", None)
                     signed = other(uri, given) if other is not None else None
                     if signed is None:
@@ -349,10 +349,8 @@ class Receiver:
                         log.warning("refused request from %s: its Digest answer signs the uri %s, not this "
                                     "request's, %s%s", peer, printable(signed), printable(uri),
                                     " (Receiver.handle given no uri?)" if uri == "/" else "")
-                    if self._failures is not None and self._failures.failed(peer):
-                        log.warning("%d wrong credentials from %s within %g s: its requests are answered 429, "
-                                    "unchecked, for %g s", self._failures.failures, peer, self._failures.cooldown,
-                                    self._failures.cooldown)
+                    if self._failures is not None:
+                        self._failures.wrong(peer, log)
                 self._count(None, "unauthorized" if wrong else "challenged", None, started)
                 return Response(401, [("WWW-Authenticate", challenge),
                                       ("Content-Type", "text/plain")], b"authentication required\n")

@@ -30,6 +30,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import re
 import threading
 import time
@@ -41,7 +42,7 @@ from typing import Any
 from . import messages as m
 from . import sendonce
 from .arrival import may_have_arrived
-from .auth import bearer_token_problem
+from .auth import FailureLimit, bearer_token_problem
 from .bulk import recipient_key
 from .client import NoTimeLeft, sending_until
 from .codec import _CHARSET, _MEDIA_TYPE
@@ -254,10 +255,14 @@ class SendApi:
     applications' addresses. Without either, anyone who reaches the port can send: keep it on
     loopback. With an `outbox` (mm7bind.outbox.Outbox), `"queue": true` puts a message in it and
     answers 202 at once; GET /queue/<id> tells how it went. `max_recipients` (to, cc and bcc
-    together) and `max_parts` bound what one /send may ask for: more is a 400 naming the field."""
+    together) and `max_parts` bound what one /send may ask for: more is a 400 naming the field.
+    A wrong token from one address `auth_failures` times within `auth_cooldown` seconds: its
+    requests are answered 429 with Retry-After, unchecked, for `auth_cooldown` seconds, as the
+    receiver answers wrong credentials (`auth.FailureLimit`); `auth_failures=0`: no limit."""
 
     def __init__(self, client, *, token: str | None = None, allow=None, max_body: int = 20 * 1024 * 1024,
-                 outbox=None, max_recipients: int = MAX_RECIPIENTS, max_parts: int = MAX_PARTS):
+                 outbox=None, max_recipients: int = MAX_RECIPIENTS, max_parts: int = MAX_PARTS,
+                 auth_failures: int = 10, auth_cooldown: float = 60.0):
         for name, value in (("max_recipients", max_recipients), ("max_parts", max_parts), ("max_body", max_body)):
             # (a NaN bound passed every comparison: no limit at all, without a word)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -268,6 +273,13 @@ class SendApi:
         if problem is not None:
             raise ValueError(f"the API token {problem}")
         self.token = token.encode("ascii") if token else None
+        if isinstance(auth_failures, bool) or not isinstance(auth_failures, int) or auth_failures < 0:
+            raise ValueError(f"auth_failures must be a whole number, 0 for no limit, not {auth_failures!r}")
+        if (isinstance(auth_cooldown, bool) or not isinstance(auth_cooldown, (int, float))
+                or not 0 < auth_cooldown <= 86_400):
+            raise ValueError(f"auth_cooldown must be a number of seconds, more than 0 and at most 86400 (a day), "
+                             f"not {auth_cooldown!r}")
+        self._failures = FailureLimit(auth_failures, auth_cooldown) if auth_failures else None
         self._sending = 0  # sends under a claim at this moment (each may wait for the others' rate-limit turns)
         self._sending_lock = threading.Lock()
 
@@ -293,10 +305,17 @@ class SendApi:
             log.warning("refused API request from %s (not in the allow-list)", peer)
             raise ApiError(403, "this address may not send")
         if self.token is not None:
+            refused_for = self._failures.refused_for(peer) if self._failures is not None else 0
+            if refused_for:  # (said once, as the cool-down began)
+                rsp = _refusal(429, "too many wrong tokens: try again later")
+                rsp.headers.append(("Retry-After", str(math.ceil(refused_for))))
+                return rsp
             scheme, _, given = headers.get("authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode("utf-8"), self.token):
-                log.warning("refused API request from %s: %s", peer,
-                            "wrong bearer token" if scheme.lower() == "bearer" else "no bearer token")
+                wrong = scheme.lower() == "bearer"  # (no token, or another scheme: not a guess to count)
+                log.warning("refused API request from %s: %s", peer, "wrong bearer token" if wrong else "no bearer token")
+                if wrong and self._failures is not None:
+                    self._failures.wrong(peer, log, "wrong bearer tokens", "its API requests")
                 rsp = _json(401, {"ok": False, "error": "unauthorized", "message": "a bearer token is required"})
                 rsp.headers.append(("WWW-Authenticate", 'Bearer realm="mm7bind"'))
                 return rsp

@@ -28,6 +28,7 @@ import heapq
 import itertools
 import json
 import logging
+import math
 import os
 import re
 import secrets
@@ -40,6 +41,7 @@ from typing import Any
 
 from . import messages as m
 from . import versions
+from .auth import FailureLimit, guessed
 from .codec import content_type_deviation, decode, encode, request_body, soap_action_deviation
 from .content import Content, Part, media_kind
 from .deadline import wait_limit
@@ -93,6 +95,12 @@ class SimulatorConfig:
     report_attempts: int = 2
     report_retry_delay: float = 0.2
     auth: Any = None  # BasicAuth/DigestAuth the VASP must present
+    # Wrong credentials from one address (an IPv6 /64) this many times within auth_cooldown seconds:
+    # its requests are answered 429 with Retry-After, unchecked, for auth_cooldown seconds, as a
+    # hardened MMSC (and the receiver) answers them. 0, the default: no limit, as carriers' manuals
+    # (China Mobile's) describe none.
+    auth_failures: int = 0
+    auth_cooldown: float = 60.0
     # When set, a SubmitReq from another VASPID / VASID, or without one, is refused (4001), as is a
     # CancelReq or ReplaceReq naming another (they may leave it out: China Mobile's manual says so).
     vaspid: str | None = None
@@ -142,6 +150,12 @@ class SimulatorConfig:
             if (value is not None or not unit) and (isinstance(value, bool) or not isinstance(value, int)
                                                     or value < least):
                 raise ValueError(f"{name} must be a whole number, at least {least}{unit}, not {value!r}")
+        if isinstance(self.auth_failures, bool) or not isinstance(self.auth_failures, int) or self.auth_failures < 0:
+            raise ValueError(f"auth_failures must be a whole number, 0 for no limit, not {self.auth_failures!r}")
+        cooldown = self.auth_cooldown
+        if isinstance(cooldown, bool) or not isinstance(cooldown, (int, float)) or not 0 < cooldown <= 86_400:
+            raise ValueError(f"auth_cooldown must be a number of seconds, more than 0 and at most 86400 (a day), "
+                             f"not {cooldown!r}")
         if isinstance(self.vasp_verify, str) or self.vasp_cert:
             # (read now: the client for the VASP is made at its first report, whose failure a test sees late)
             from .client import _ssl_context  # noqa: PLC0415
@@ -389,7 +403,8 @@ _SERVED = ("SubmitReq", "CancelReq", "ReplaceReq", "extendedCancelReq", "extende
 
 
 # What a wait_for failure calls the answers given to requests not let in.
-_DOOR = {401: "401 (credentials missing or refused; a Digest challenge too)", 405: "405 (not a POST)"}
+_DOOR = {401: "401 (credentials missing or refused; a Digest challenge too)", 405: "405 (not a POST)",
+         429: "429 (too many wrong credentials from its address: auth_failures)"}
 
 
 def _described(r: Received) -> str:
@@ -615,7 +630,8 @@ class Simulator:
         self._linked = itertools.count(1)  # MO LinkedIDs, apart: an MO leaves the next MessageID as it was
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)  # (wakes wait_for when a request is kept)
-        self._door: dict[int, int] = {}  # HTTP status → requests answered so before being let in (401, 405)
+        self._door: dict[int, int] = {}  # HTTP status → requests answered so before being let in (401, 405, 429)
+        self._failures: FailureLimit | None = None  # wrong credentials by address (config.auth_failures)
         self._queue: list = []
         self._running = 0  # scheduled jobs taken off the queue and not finished yet
         self._seq = itertools.count()
@@ -709,7 +725,7 @@ class Simulator:
                 start_response("404 Not Found", [("Content-Type", "text/plain")])
                 return [b"not found\n"]
             headers = request_headers(environ)
-            rsp = self._refused_at_the_door(body, headers, method, route)
+            rsp = self._refused_at_the_door(body, headers, method, route, environ.get("REMOTE_ADDR"))
             trouble = None
             if rsp is None:
                 # Trouble is for a request the MMSC would serve: a Digest challenge (every Digest
@@ -785,6 +801,7 @@ class Simulator:
             self.mo_sent.clear()
             self._received.clear()
             self._door.clear()
+            self._failures = None  # (no address in a cool-down any more)
             self._sent.clear()
             self.linked_ids.clear()
 
@@ -793,23 +810,46 @@ class Simulator:
             return self._troubles.pop(0) if self._troubles else None
 
     def handle(self, body: bytes, content_type: str | None, headers: dict, method: str = "POST",
-               uri: str = "/mm7", trouble: Trouble | None = None) -> Response:
+               uri: str = "/mm7", trouble: Trouble | None = None, peer: str | None = None) -> Response:
         """One request from a VASP → the MMSC's answer (no I/O); `trouble` replaces the answer of
-        a request let in (the method and credentials right)."""
-        refused = self._refused_at_the_door(body, headers, method, uri)
+        a request let in (the method and credentials right); `peer`: its address, by which
+        `auth_failures` counts wrong credentials."""
+        refused = self._refused_at_the_door(body, headers, method, uri, peer)
         return refused if refused is not None else self._serve(body, content_type, trouble, headers)
 
-    def _refused_at_the_door(self, body: bytes, headers: dict, method: str, uri: str) -> Response | None:
-        """A 405 or 401 for a request not let in; None for one let in (checked once: a Digest
+    def _refused_at_the_door(self, body: bytes, headers: dict, method: str, uri: str,
+                             peer: str | None = None) -> Response | None:
+        """A 405, 401 or 429 for a request not let in; None for one let in (checked once: a Digest
         header is not taken twice)."""
         if method != "POST":
             return self._turned_away(Response(405, [("Allow", "POST")], b""))
         if self.config.auth is not None:
+            limit = self._failure_limit()
+            refused_for = limit.refused_for(peer) if limit is not None else 0
+            if refused_for:  # (said once, as the cool-down began)
+                return self._turned_away(Response(429, [("Retry-After", str(math.ceil(refused_for))),
+                                                        ("Content-Type", "text/plain")],
+                                                  b"too many wrong credentials: try again later\n"))
             header = header_value(headers, "authorization")
             ok, stale = self.config.auth.check(method, uri, header, body)
             if not ok:
-                return self._turned_away(Response(401, [("WWW-Authenticate", self.config.auth.challenge(stale))], b""))
+                challenge = self.config.auth.challenge(stale)
+                if limit is not None and guessed(header, challenge, stale):
+                    limit.wrong(peer, log)
+                return self._turned_away(Response(401, [("WWW-Authenticate", challenge)], b""))
         return None
+
+    def _failure_limit(self) -> FailureLimit | None:
+        """The count of wrong credentials by address, None without `auth_failures`; made again when
+        a test changes the settings on a running simulator (as it may change `vasp_url`)."""
+        failures, cooldown = self.config.auth_failures, self.config.auth_cooldown
+        if not failures:
+            return None
+        with self._lock:
+            limit = self._failures
+            if limit is None or (limit.failures, limit.cooldown) != (failures, cooldown):
+                limit = self._failures = FailureLimit(failures, cooldown)
+            return limit
 
     def _turned_away(self, rsp: Response) -> Response:
         # (counted for wait_for's failure: a client whose every request got a 401 was told "Received: nothing")

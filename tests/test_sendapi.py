@@ -894,3 +894,45 @@ def test_a_send_api_bound_that_is_no_whole_number_is_refused_when_made(setting, 
     with pytest.raises(ValueError, match=f"^{setting} must be a whole number, at least 1, not "):
         SendApi(client, **{setting: value})
     client.close()
+
+
+def test_wrong_tokens_from_one_address_are_throttled_and_said_once(caplog):
+    """A token tried as fast as the API answered, a log line each: `auth_failures` wrong tokens from
+    one address within `auth_cooldown` seconds and its requests are a 429 with Retry-After, unchecked
+    (the right token too), as the receiver answers wrong credentials; other addresses go on."""
+    api = SendApi(None, token="t0ken", auth_failures=3, auth_cooldown=30)
+    wrong, right = {"Authorization": "Bearer guess"}, {"Authorization": "Bearer t0ken"}
+    for _ in range(2):  # no token at all, or another scheme: not a guess, not counted
+        assert call(api, {"to": "1"}, peer="10.0.0.7")[0] == 401
+        assert call(api, {"to": "1"}, headers={"Authorization": "Basic eDp5"}, peer="10.0.0.7")[0] == 401
+    with caplog.at_level("WARNING", logger="mm7bind.sendapi"):
+        assert [call(api, {"to": "1"}, headers=wrong, peer="10.0.0.7")[0] for _ in range(3)] == [401] * 3
+        rsp = api.handle("POST", "/send", b"{}", right, "10.0.0.7")
+        assert rsp.status == 429 and 0 < int(dict(rsp.headers)["Retry-After"]) <= 30
+        assert json.loads(rsp.body) == {"ok": False, "error": "too many requests",
+                                        "message": "too many wrong tokens: try again later"}
+        assert call(api, {"to": "1"}, headers=wrong, peer="10.0.0.7")[0] == 429
+    said = [r.getMessage() for r in caplog.records]
+    assert said.count("refused API request from 10.0.0.7: wrong bearer token") == 3
+    assert [s for s in said if "answered 429" in s] == [
+        "3 wrong bearer tokens from 10.0.0.7 within 30 s: its API requests are answered 429, unchecked, for 30 s"]
+    # another address is checked still: the right token gets past (to the JSON, refused here)
+    assert call(api, {"to": 1}, headers=right, peer="10.0.0.8")[0] == 400
+    # no limit: auth_failures=0
+    unlimited = SendApi(None, token="t0ken", auth_failures=0)
+    assert {call(unlimited, {"to": "1"}, headers=wrong)[0] for _ in range(20)} == {401}
+    for bad in ({"auth_failures": -1}, {"auth_failures": True}, {"auth_cooldown": 0},
+                {"auth_cooldown": float("nan")}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            SendApi(None, token="t0ken", **bad)
+
+
+def test_the_api_section_sets_the_token_limit(tmp_path):
+    path = tmp_path / "mm7bind.toml"
+    path.write_text('[api]\npath = "/api"\ntoken = "t0ken"\nauth_failures = 2\nauth_cooldown = 5\n', encoding="utf-8")
+    cfg = mm7.config.load_checked(path)
+    api = cfg.make_send_api(None)
+    assert (api._failures.failures, api._failures.cooldown) == (2, 5.0)
+    path.write_text('[api]\nauth_failures = -1\nauth_cooldown = 0\n', encoding="utf-8")
+    _, problems = mm7.config.load(path, env={})
+    assert {p.where for p in problems if p.level == "error"} >= {"api.auth_failures", "api.auth_cooldown"}

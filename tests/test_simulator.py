@@ -1568,3 +1568,54 @@ def test_the_test_receivers_wait_without_end_waits_for_what_comes(timeout):
         assert [msg.ELEMENT for msg, _ in got[0]] == ["DeliverReq"]
         with pytest.raises(ValueError, match="^timeout must be a number of seconds"):
             rcv.wait_for(timeout=float("nan"))
+
+
+def test_auth_failures_makes_the_simulator_throttle_wrong_credentials_as_a_hardened_mmsc():
+    """A VASP tested against the simulator meets the 429 with Retry-After an MMSC that limits wrong
+    credentials gives, when asked (`auth_failures`); by default it answers each a 401, as carriers'
+    manuals describe no limit."""
+    submit = m.SubmitReq(recipients=["+8613800000000"])
+    with Simulator(auth=mm7.auth.BasicAuth("sp", "pw"), auth_failures=2, auth_cooldown=30) as sim, \
+            mm7.Client(sim.url, username="sp", password="wrong", retry=mm7.RetryPolicy.never()) as wrong, \
+            mm7.Client(sim.url, username="sp", password="pw", retry=mm7.RetryPolicy.never()) as right:
+        for _ in range(2):
+            with pytest.raises(mm7.errors.HTTPStatusError) as refused:
+                wrong.submit(submit)
+            assert refused.value.status == 401
+        with pytest.raises(mm7.errors.HTTPStatusError) as throttled:
+            right.submit(submit)  # unchecked in the cool-down: the right password too
+        assert throttled.value.status == 429 and 0 < throttled.value.retry_after <= 30
+        with pytest.raises(AssertionError, match=r"401 \(.*\): 2, 429 \(too many wrong credentials from its "
+                                                 r"address: auth_failures\): 1$"):
+            sim.wait_for("SubmitReq", timeout=0.1)
+        sim.reset()  # forgets the cool-down, as a fresh simulator would
+        assert right.submit(submit).ok
+    # the limit counts guesses, by address: no header or an aged Digest nonce is how a client learns
+    # what to send; another address is checked still
+    sim = Simulator(auth=mm7.auth.DigestAuth("sp", "pw"), auth_failures=1)
+    assert sim.handle(b"", None, {}, peer="10.0.0.1").status == 401
+    challenge = dict(sim.handle(b"", None, {}, peer="10.0.0.1").headers)["WWW-Authenticate"]
+    answer = mm7.auth.DigestAnswer("sp", "wrong")
+    assert answer.take(challenge)
+    guess = {"Authorization": answer.authorization("POST", "/mm7")}
+    assert sim.handle(b"", None, guess, peer="10.0.0.1").status == 401
+    assert sim.handle(b"", None, guess, peer="10.0.0.1").status == 429
+    assert sim.handle(b"", None, guess, peer="10.0.0.2").status == 401
+    # no limit by default
+    with Simulator(auth=mm7.auth.BasicAuth("sp", "pw")) as sim:
+        assert {requests.post(sim.url, auth=("sp", "wrong"), timeout=10).status_code for _ in range(15)} == {401}
+    for bad in ({"auth_failures": -1}, {"auth_failures": True}, {"auth_cooldown": 0},
+                {"auth_cooldown": float("nan")}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            mm7.simulator.SimulatorConfig(**bad)
+
+
+def test_simulate_takes_auth_failures():
+    from mm7bind.cli import build_parser
+
+    args = build_parser().parse_args(["simulate", "--auth-failures", "3", "--auth-cooldown", "5"])
+    assert (args.auth_failures, args.auth_cooldown) == (3, 5.0)
+    assert build_parser().parse_args(["simulate"]).auth_failures == 0
+    for option, value in (("--auth-failures", "-1"), ("--auth-cooldown", "0"), ("--auth-cooldown", "nan")):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["simulate", option, value])
