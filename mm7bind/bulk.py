@@ -25,7 +25,7 @@ from pathlib import Path
 from . import messages as m
 from . import sendonce
 from .arrival import ANSWERED, MAY_HAVE_ARRIVED, arrival, interrupted_arrival, may_have_arrived
-from .client import NoTimeLeft, ending_pauses_at, new_transaction_id, sending_until
+from .client import MAX_POOL_SIZE, NoTimeLeft, ending_pauses_at, new_transaction_id, sending_until
 from .errors import STORE_ERRORS, ConnectError, MM7Error
 from .store import OUTBOX_PENDING, utcnow
 
@@ -236,10 +236,12 @@ def campaign_tid_basis(store, tag: str | None, country_code: str | None) -> Call
     return lambda recipient: recipient_key(recipient, country_code)
 
 
-def _whole(name: str, value: object, least: int, more: str = "") -> None:
-    """A count given to a campaign: a whole number, at least `least` (else ValueError, naming it)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise ValueError(f"{name} must be a whole number, at least {least}{more and f' ({more})'}, not {value!r}")
+def _whole(name: str, value: object, least: int, more: str = "", most: int | None = None) -> None:
+    """A count given to a campaign: a whole number, at least `least`, at most `most` when given
+    (else ValueError, naming it and its range)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least or (most is not None and value > most):
+        bounds = f"at least {least}" if most is None else f"from {least} to {most}"
+        raise ValueError(f"{name} must be a whole number, {bounds}{more and f' ({more})'}, not {value!r}")
 
 
 def _plan(store, recipients: Iterable[str], tag: str | None, tries: Counter | None = None,
@@ -570,9 +572,11 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str | m.Addres
     when `resend_unanswered` (None: as the client's `RetryPolicy.on_timeout` says, which sends
     again after no answer within one send too); else it is not sent, counted in `maybe_delivered`
     and named in `maybe_delivered_to` (the first `keep`)."""
-    # (0, NaN or a negative concurrency was taken as 1 without a word; a negative stop after
-    # unreachable requests stopped the campaign at the first one)
-    _whole("concurrency", concurrency, 1)
+    # (0, NaN or a negative concurrency was taken as 1 without a word, and 10**9 started a thread
+    # for each recipient, only to wait for one of the client's connections, at most MAX_POOL_SIZE:
+    # bounded as send --concurrency is; a negative stop after unreachable requests stopped the
+    # campaign at the first one)
+    _whole("concurrency", concurrency, 1, most=MAX_POOL_SIZE)
     _whole("stop_after_unreachable", stop_after_unreachable, 0, "0: never stops")
     tries: Counter = Counter()
     basis = campaign_tid_basis(client.core.store, tag, _country_code(client))

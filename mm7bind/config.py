@@ -140,7 +140,7 @@ class ApiSection:
 class OutboxSection:
     enabled: bool = False  # serve sends what is queued (the send API's "queue": true, `mm7bind send --queue`)
     max_age_hours: float = 24  # a queued message no MMSC took by then (after it became due) expires
-    concurrency: int = 1  # requests in flight at once (as send --concurrency); rate_limit holds across them
+    concurrency: int = 1  # requests in flight at once (as send --concurrency: 1 to 10000); rate_limit holds across them
 
 
 @dataclass
@@ -1076,8 +1076,8 @@ def check(cfg: Config) -> list[Problem]:
         err("outbox.max_age_hours", "must be more than 0")
     elif cfg.outbox.max_age_hours > KEEP_MAX.days * 24:  # (as the outbox refuses it: an expiry past the year 9999)
         err("outbox.max_age_hours", f"at most {KEEP_MAX.days * 24} (a thousand years)")
-    if cfg.outbox.concurrency < 1:
-        err("outbox.concurrency", "must be at least 1")
+    if not 1 <= cfg.outbox.concurrency <= MAX_POOL_SIZE:  # (as the outbox refuses it: a thread an item in flight)
+        err("outbox.concurrency", f"must be from 1 to {MAX_POOL_SIZE}")
     if a.path and not a.token and not a.allow and r.host not in ("127.0.0.1", "::1", "localhost"):
         warn("api", "the send API listens beyond loopback with neither a token nor an allow-list: anyone can send",
              "serving")

@@ -209,6 +209,10 @@ class ForwardingHandler(Handler):
                  headers: dict[str, str] | None = None, include_data: bool = True, session=None):
         import requests  # noqa: PLC0415
 
+        from .client import is_http_url, not_http_url  # noqa: PLC0415
+
+        if not is_http_url(url):  # (as [receiver] forward_url and --forward: else each message failed when forwarded)
+            raise ValueError(not_http_url(shown_url(url) if isinstance(url, str) else url, " to forward to"))
         # (NaN or inf failed every forward with a ValueError from the HTTP library: refused here)
         self.url, self.timeout, self.include_data = url, seconds_between_rounds("timeout", timeout), include_data
         self.shown_url = shown_url(url)  # (errors are logged and stored: no password of the URL's)

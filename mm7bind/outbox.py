@@ -107,10 +107,16 @@ class Outbox(Periodic):
             raise ValueError("first_retry must be positive and max_retry at least first_retry")
         if max_retry > KEEP_MAX:  # (a retry's time past the year 9999: an OverflowError ended that round)
             raise ValueError(f"max_retry must be at most {KEEP_MAX.days} days (a thousand years), not {max_retry!r}")
-        for name, count in (("batch", batch), ("concurrency", concurrency)):
-            # (claiming none at a time, a round never ended; NaN passed "< 1")
-            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-                raise ValueError(f"{name} must be a whole number, at least 1, not {count!r}")
+        from .client import MAX_POOL_SIZE  # noqa: PLC0415
+
+        for name, count, most in (("batch", batch, None), ("concurrency", concurrency, MAX_POOL_SIZE)):
+            # (claiming none at a time, a round never ended; NaN passed "< 1"; each item in flight is
+            # a thread: 10**9 started one for every item due, only to wait for one of the client's
+            # connections, at most MAX_POOL_SIZE; bounded as send --concurrency is)
+            if isinstance(count, bool) or not isinstance(count, int) or count < 1 or (most is not None
+                                                                                      and count > most):
+                bounds = "at least 1" if most is None else f"from 1 to {most}"
+                raise ValueError(f"{name} must be a whole number, {bounds}, not {count!r}")
         interval = seconds_between_rounds("poll", poll)
         super().__init__()
         self.client, self.store = client, client.core.store

@@ -136,8 +136,13 @@ class SimulatorConfig:
             if status not in {e.value for e in DeliveryStatus}:
                 raise ValueError(f"recipient_status of {recipient!r}: {status!r} is none of "
                                  f"{', '.join(e.value for e in DeliveryStatus)}")
-        from .client import MAX_TIMEOUT  # noqa: PLC0415
+        from .client import MAX_TIMEOUT, is_http_url, not_http_url  # noqa: PLC0415
 
+        if self.vasp_url not in (None, "") and not is_http_url(self.vasp_url):
+            # (as simulate --vasp-url: else taken, and each report ended in a traceback logged, the
+            # client made for it refusing the URL "of an MMSC", listed by no not_taken())
+            shown = shown_url(self.vasp_url) if isinstance(self.vasp_url, str) else self.vasp_url
+            raise ValueError(f"vasp_url {not_http_url(shown)}")
         if not all(0 <= delay <= MAX_TIMEOUT for delay in (self.report_delay, self.read_delay, self.report_retry_delay)):
             # (nan ran at once, inf ended the report worker: nothing more was ever sent; a retry's
             # pause of 1e10, slept while a deliver waited, ended it with an OverflowError)

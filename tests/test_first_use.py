@@ -351,6 +351,38 @@ def test_a_url_whose_host_urlsplit_misreads_is_refused_where_it_is_given(capsys,
     assert "is several URLs in one" in capsys.readouterr().err
 
 
+def test_a_url_given_in_code_to_a_forwarding_handler_or_the_simulator_is_refused_when_made():
+    """`ForwardingHandler(url)` and `SimulatorConfig(vasp_url=)` took any text where `serve --forward`,
+    `[receiver] forward_url` and `simulate --vasp-url` refuse a malformed URL: each message then
+    failed when forwarded, each report ended in a traceback logged (listed by no `not_taken()`).
+    Refused when made, in the words the client and the options use, the password never shown."""
+    import pytest
+
+    from mm7bind.handlers import ForwardingHandler
+    from mm7bind.simulator import SimulatorConfig
+
+    bad = [("127.0.0.1:8080/in", "is not an http(s) URL{of} (no scheme: write http://127.0.0.1:8080/in, or https://)"),
+           ("ftp://app.example/in", "is not an http(s) URL{of}"),
+           ("http://app:pw@[::1]x/in", "is not a usable URL{of}: 'x' after the ] of its host (only :port may follow)"),
+           ("http://app.example:99999/in", "is not a usable URL{of}: its port '99999' is not a number from 1 to 65535")]
+    for url, why in bad:
+        shown = repr(url.replace(":pw@", ":***@"))
+        with pytest.raises(ValueError) as err:
+            ForwardingHandler(url)
+        assert str(err.value) == f"{shown} {why.format(of=' to forward to')}"
+        for made in (SimulatorConfig, Simulator):
+            with pytest.raises(ValueError) as err:
+                made(vasp_url=url)
+            assert str(err.value) == f"vasp_url {shown} {why.format(of='')}"
+    with pytest.raises(ValueError) as err:
+        ForwardingHandler(None)
+    assert str(err.value) == "None is not an http(s) URL to forward to"
+    assert ForwardingHandler("http://[::1]:8080/in").url == "http://[::1]:8080/in"
+    for none in (None, ""):  # (no VASP: messages delivered, no report sent)
+        assert SimulatorConfig(vasp_url=none).vasp_url == none
+    assert SimulatorConfig(vasp_url="https://sp:pw@vasp.example/mm7").vasp_url == "https://sp:pw@vasp.example/mm7"
+
+
 def test_version_help_says_all_the_command_prints(capsys):
     """`mm7bind version --help` spoke of two versions; the command prints the schema versions too."""
     import pytest

@@ -647,6 +647,36 @@ def test_a_campaign_count_that_cannot_work_is_refused_before_sending(store, sett
     client.close()
 
 
+def test_a_concurrency_past_the_client_s_bound_is_refused_as_send_concurrency_is(tmp_path, store):
+    """`[outbox] concurrency`, `Outbox(concurrency=)` and `send_bulk(concurrency=)` took any whole
+    number (10**9: a thread an item or request in flight, until the machine gave out), where
+    `send --concurrency` takes 1 to client.MAX_POOL_SIZE. Bounded alike, the setting and range named."""
+    from mm7bind.bulk import send_bulk
+    from mm7bind.client import MAX_POOL_SIZE
+    from mm7bind.config import load
+
+    client = mm7.Client("http://127.0.0.1:9/mm7", store=store)
+    assert Outbox(client, concurrency=MAX_POOL_SIZE).concurrency == MAX_POOL_SIZE
+    for too_many in (MAX_POOL_SIZE + 1, 10**9):
+        with pytest.raises(ValueError) as err:
+            Outbox(client, concurrency=too_many)
+        assert str(err.value) == f"concurrency must be a whole number, from 1 to {MAX_POOL_SIZE}, not {too_many}"
+        with pytest.raises(ValueError) as err:
+            send_bulk(client, mm7.SubmitReq(subject="x"), ["+8613800000000"], concurrency=too_many)
+        assert str(err.value) == f"concurrency must be a whole number, from 1 to {MAX_POOL_SIZE}, not {too_many}"
+    assert not list(store.sent())  # (refused before anything was sent)
+    client.close()
+
+    cfg_file = tmp_path / "mm7bind.toml"
+    refused = f"error: outbox.concurrency: must be from 1 to {MAX_POOL_SIZE}"
+    for given, said in ((MAX_POOL_SIZE, []), (MAX_POOL_SIZE + 1, [refused])):
+        cfg_file.write_text(f'[outbox]\nconcurrency = {given}\n', encoding="utf-8")
+        assert [str(p) for p in load(cfg_file, env={})[1]] == said
+    _, problems = load(None, env={"MM7BIND_OUTBOX_CONCURRENCY": "1000000000"})
+    assert [str(p) for p in problems] == [refused.replace("outbox.concurrency", "MM7BIND_OUTBOX_CONCURRENCY "
+                                                                                "(outbox.concurrency)")]
+
+
 def test_an_item_that_cannot_be_sent_at_all_says_nothing_of_an_outage(store, caplog):
     """An item the client cannot even build (a profile changed since it was put in: too large now)
     reached no MMSC: it must not end a hold as an answer does ("an MMSC answers again"), which sent
@@ -1088,7 +1118,7 @@ def test_the_outbox_s_concurrency_comes_from_the_config_file_or_the_environment(
         client.close()
     assert load(None, env={})[0].outbox.concurrency == 1  # one at a time unless asked
     cfg_file.write_text('[outbox]\nconcurrency = 0\n', encoding="utf-8")
-    assert [str(p) for p in load(cfg_file, env={})[1]] == ["error: outbox.concurrency: must be at least 1"]
+    assert [str(p) for p in load(cfg_file, env={})[1]] == ["error: outbox.concurrency: must be from 1 to 10000"]
 
 
 def test_the_lease_covers_sends_waiting_for_one_of_the_client_s_connections(store):
@@ -1703,11 +1733,12 @@ def test_a_retry_policy_of_a_billion_attempts_claims_for_a_thousand_years_not_pa
     OverflowError before the first request went out. Held that long is held for good: the lease
     is at most store.KEEP_MAX."""
     from mm7bind import sendonce
+    from mm7bind.client import MAX_POOL_SIZE
     from mm7bind.store import KEEP_MAX, utcnow
 
     client = mm7.Client("http://127.0.0.1:9/mm7", store=store, retry=mm7.RetryPolicy(max_attempts=10**9))
     assert sendonce.lease(client.config) == KEEP_MAX
     held, mine = sendonce.claim(store, "t-forever", client.config, extra=1e300)
     assert mine and held.lease_until <= utcnow() + 2 * KEEP_MAX
-    assert Outbox(client, concurrency=10**30).lease == KEEP_MAX
+    assert Outbox(client, concurrency=MAX_POOL_SIZE).lease == KEEP_MAX
     client.close()
