@@ -344,11 +344,13 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
     container_cid = container_id if layout.bare_content_id else f"<{container_id}>"
     container = OutPart([("Content-Type", ctype), ("Content-ID", container_cid)], boundary=inner)
     locations = _unique_locations(leaves, profile)
+    located = any(locations)
     # The SMIL's leaf last: its references are written as the others' locations are.
     children = {i: _leaf(p, profile, locations[i]) for i, p in enumerate(leaves) if p is not smil}
     sent_smil = smil
     if smil is not None:
-        sent_smil = _smil_naming_sent_locations(smil, leaves, children)
+        if located and _located_otherwise(leaves, locations, smil):
+            sent_smil = _smil_naming_sent_locations(smil, leaves, children)
         children[0] = _leaf(sent_smil, profile, locations[0])
     container.children = [children[i] for i in range(len(leaves))]
     _check_unique_ids(leaves, container_id, soap_id)
@@ -361,9 +363,10 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
     content_type = (f'multipart/related{sep}boundary="{outer}"{sep}type="text/xml"{sep}'
                     f'start={_quote(f"<{soap_id}>")}')
     # (a part's own location made unique goes as such: what was sent, not the part the user holds)
-    parts = [p if locations[i] is None or p.content_location in (None, locations[i])
-             else dataclasses.replace(p, content_location=locations[i])
-             for i, p in enumerate(leaves) if p is not smil]
+    parts = list(content.parts) if not located else [
+        p if locations[i] is None or p.content_location in (None, locations[i])
+        else dataclasses.replace(p, content_location=locations[i])
+        for i, p in enumerate(leaves) if p is not smil]
     sent = Content(parts=parts, smil=sent_smil, content_id=container_id, multipart_type=mtype)
     return HttpMessage(content_type, Body(segments), {}, sent)
 
@@ -464,22 +467,24 @@ def _unique_locations(leaves: list[Part], profile: Profile) -> list[str | None]:
     user gave a media part goes before the SMIL's (a generated one's "presentation.smil"), and
     those before names made up: a SMIL names media by them."""
     names: list[str | None] = []
-    ranks: list[int] = []
+    made_up: set[int] = set()
     for i, part in enumerate(leaves):
         location = part.content_location
-        ranks.append(1 if part.kind == "smil" and i == 0 else 0)
         if not location and profile.layout.content_locations:  # (named as the peer names every part)
             if not part.content_id:
                 ensure_content_id(part, part.filename or part.kind)
             kind = part.content_type.lower()
             location = part.filename or (part.content_id.partition("@")[0]
                                          + (_EXTENSIONS.get(kind) or mimetypes.guess_extension(kind) or ""))
-            ranks[-1] = 2
+            made_up.add(i)
         names.append(location or None)
+    if not any(names):  # (no part named by location: most messages)
+        return names
     given = [name for name in names if name is not None]
     taken = set(given)
-    if len(taken) == len(given):
+    if len(taken) == len(given):  # (the common case: every encode passes here)
         return names
+    ranks = [2 if i in made_up else 1 if i == 0 and part.kind == "smil" else 0 for i, part in enumerate(leaves)]
     seen: set[str] = set()
     unique = list(names)
     for i in sorted(range(len(names)), key=ranks.__getitem__):  # (stable: in their order within a rank)
@@ -494,6 +499,18 @@ def _unique_locations(leaves: list[Part], profile: Profile) -> list[str | None]:
             name = unique[i] = candidate
         seen.add(name)
     return unique
+
+
+def _located_otherwise(leaves: list[Part], locations: list[str | None], smil: Part) -> bool:
+    """Whether a part other than the SMIL goes with a Content-Location spelt otherwise than its own
+    location (or file name): escaped, or made unique. Only then may a SMIL's references need
+    writing as sent (`_smil_naming_sent_locations`); most messages have no such part."""
+    for part, location in zip(leaves, locations):
+        if location is not None and part is not smil:
+            own = part.content_location if part.content_location is not None else part.filename
+            if own and _location(location) != own:
+                return True
+    return False
 
 
 def _smil_naming_sent_locations(smil: Part, leaves: list[Part], children: dict[int, OutPart]) -> Part:
