@@ -484,6 +484,16 @@ class IPAllowList:
 _MAPPED = ipaddress.ip_network("::ffff:0:0/96")  # IPv4 addresses as an IPv6 socket shows them
 
 
+def check_failure_settings(failures, cooldown) -> None:
+    """The `auth_failures` and `auth_cooldown` settings (the receiver's, the simulator's, the send
+    API's): a whole number, 0 for no limit, and more than 0 seconds, at most a day."""
+    if isinstance(failures, bool) or not isinstance(failures, int) or failures < 0:
+        raise ValueError(f"auth_failures must be a whole number, 0 for no limit, not {failures!r}")
+    if isinstance(cooldown, bool) or not isinstance(cooldown, (int, float)) or not 0 < cooldown <= 86_400:
+        raise ValueError(f"auth_cooldown must be a number of seconds, more than 0 and at most 86400 (a day), "
+                         f"not {cooldown!r}")
+
+
 class FailureLimit:
     """Wrong credentials counted by peer: `failures` of them from one address within `cooldown`
     seconds, and its requests are refused unchecked for `cooldown` seconds (the receiver answers

@@ -30,7 +30,7 @@ from typing import Any, NamedTuple, TypeVar, overload
 from . import holders
 from . import messages as m
 from . import versions
-from .auth import FailureLimit, IPAllowList, guessed
+from .auth import FailureLimit, IPAllowList, check_failure_settings, guessed
 from .binding import escape_text
 from .codec import (CONTENT_CODINGS, HttpMessage, content_type_deviation, decode, encode, request_body,
                     soap_action_deviation)
@@ -214,12 +214,7 @@ class ReceiverConfig:
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= most:
                 raise ValueError(f"{name} must be a number of seconds from 0 to {most} ({unit}), not {value!r}")
-        if isinstance(self.auth_failures, bool) or not isinstance(self.auth_failures, int) or self.auth_failures < 0:
-            raise ValueError(f"auth_failures must be a whole number, 0 for no limit, not {self.auth_failures!r}")
-        cooldown = self.auth_cooldown
-        if isinstance(cooldown, bool) or not isinstance(cooldown, (int, float)) or not 0 < cooldown <= 86_400:
-            raise ValueError(f"auth_cooldown must be a number of seconds, more than 0 and at most 86400 (a day), "
-                             f"not {cooldown!r}")
+        check_failure_settings(self.auth_failures, self.auth_cooldown)
         if isinstance(self.max_body, bool) or not isinstance(self.max_body, int) or self.max_body < 1:
             # (a NaN max_body passed every comparison: bodies of any size taken, without a word)
             raise ValueError(f"max_body must be a whole number of bytes, at least 1, not {self.max_body!r}")

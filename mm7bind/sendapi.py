@@ -42,7 +42,7 @@ from typing import Any
 from . import messages as m
 from . import sendonce
 from .arrival import may_have_arrived
-from .auth import FailureLimit, bearer_token_problem
+from .auth import FailureLimit, bearer_token_problem, check_failure_settings
 from .bulk import recipient_key
 from .client import NoTimeLeft, sending_until
 from .codec import _CHARSET, _MEDIA_TYPE
@@ -273,12 +273,7 @@ class SendApi:
         if problem is not None:
             raise ValueError(f"the API token {problem}")
         self.token = token.encode("ascii") if token else None
-        if isinstance(auth_failures, bool) or not isinstance(auth_failures, int) or auth_failures < 0:
-            raise ValueError(f"auth_failures must be a whole number, 0 for no limit, not {auth_failures!r}")
-        if (isinstance(auth_cooldown, bool) or not isinstance(auth_cooldown, (int, float))
-                or not 0 < auth_cooldown <= 86_400):
-            raise ValueError(f"auth_cooldown must be a number of seconds, more than 0 and at most 86400 (a day), "
-                             f"not {auth_cooldown!r}")
+        check_failure_settings(auth_failures, auth_cooldown)
         self._failures = FailureLimit(auth_failures, auth_cooldown) if auth_failures else None
         self._sending = 0  # sends under a claim at this moment (each may wait for the others' rate-limit turns)
         self._sending_lock = threading.Lock()

@@ -41,7 +41,7 @@ from typing import Any
 
 from . import messages as m
 from . import versions
-from .auth import FailureLimit, guessed
+from .auth import FailureLimit, check_failure_settings, guessed
 from .codec import content_type_deviation, decode, encode, request_body, soap_action_deviation
 from .content import Content, Part, media_kind
 from .deadline import wait_limit
@@ -155,12 +155,7 @@ class SimulatorConfig:
             if (value is not None or not unit) and (isinstance(value, bool) or not isinstance(value, int)
                                                     or value < least):
                 raise ValueError(f"{name} must be a whole number, at least {least}{unit}, not {value!r}")
-        if isinstance(self.auth_failures, bool) or not isinstance(self.auth_failures, int) or self.auth_failures < 0:
-            raise ValueError(f"auth_failures must be a whole number, 0 for no limit, not {self.auth_failures!r}")
-        cooldown = self.auth_cooldown
-        if isinstance(cooldown, bool) or not isinstance(cooldown, (int, float)) or not 0 < cooldown <= 86_400:
-            raise ValueError(f"auth_cooldown must be a number of seconds, more than 0 and at most 86400 (a day), "
-                             f"not {cooldown!r}")
+        check_failure_settings(self.auth_failures, self.auth_cooldown)
         if isinstance(self.vasp_verify, str) or self.vasp_cert:
             # (read now: the client for the VASP is made at its first report, whose failure a test sees late)
             from .client import _ssl_context  # noqa: PLC0415
