@@ -1683,25 +1683,24 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
 _WHOLE_MAX = 2**63 - 1
 
 
-def _count(text: str) -> int:
+def _whole(text: str, least: int, most: int, unlike: str = "is not a whole number from {least} to {most}") -> int:
+    """`text` as a whole number from `least` to `most`, else the argparse error `unlike` says."""
     try:
         n = int(text)
     except ValueError:
-        n = -1
-    if not 1 <= n <= _WHOLE_MAX:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to {_WHOLE_MAX}")
+        n = None
+    if n is None or not least <= n <= most:
+        raise argparse.ArgumentTypeError(f"{text!r} " + unlike.format(least=least, most=most))
     return n
+
+
+def _count(text: str) -> int:
+    return _whole(text, 1, _WHOLE_MAX)
 
 
 def _failures_arg(text: str) -> int:
     """simulate --auth-failures: 0 is no limit."""
-    try:
-        n = int(text)
-    except ValueError:
-        n = -1
-    if not 0 <= n <= _WHOLE_MAX:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 0 (no limit) to {_WHOLE_MAX}")
-    return n
+    return _whole(text, 0, _WHOLE_MAX, "is not a whole number from {least} (no limit) to {most}")
 
 
 def _cooldown(text: str) -> float:
@@ -1711,25 +1710,14 @@ def _cooldown(text: str) -> float:
 def _concurrency(text: str) -> int:
     """send --concurrency: each request in flight is a thread (and twice as many wait queued), and
     past the client's pool_size a send only waits for a connection; 10**9 was taken, a thread a recipient."""
+    # (the most connections a client keeps: [mmsc] pool_size's bound)
     from .client import MAX_POOL_SIZE  # noqa: PLC0415
 
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if not 1 <= n <= MAX_POOL_SIZE:  # (the most connections a client keeps: [mmsc] pool_size's bound)
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to {MAX_POOL_SIZE}")
-    return n
+    return _whole(text, 1, MAX_POOL_SIZE)
 
 
 def _record_id(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if not 1 <= n <= _WHOLE_MAX:  # (ids start at 1)
-        raise argparse.ArgumentTypeError(f"{text!r} is no record's number (a whole number from 1 to {_WHOLE_MAX})")
-    return n
+    return _whole(text, 1, _WHOLE_MAX, "is no record's number (a whole number from {least} to {most})")  # (from 1)
 
 
 def _port(text: str) -> int:
