@@ -1683,7 +1683,8 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
 _WHOLE_MAX = 2**63 - 1
 
 
-def _whole(text: str, least: int, most: int, unlike: str = "is not a whole number from {least} to {most}") -> int:
+def _whole(text: str, least: int, most: int,
+           unlike: str = "is not a whole number from {least} to {most}") -> int:
     """`text` as a whole number from `least` to `most`, else the argparse error `unlike` says."""
     try:
         n = int(text)
@@ -1717,7 +1718,7 @@ def _concurrency(text: str) -> int:
 
 
 def _record_id(text: str) -> int:
-    return _whole(text, 1, _WHOLE_MAX, "is no record's number (a whole number from {least} to {most})")  # (from 1)
+    return _whole(text, 1, _WHOLE_MAX, "is no record's number (a whole number from {least} to {most})")
 
 
 def _port(text: str) -> int:
