@@ -1109,6 +1109,33 @@ def test_receive_servlet_and_reports(tmp_path):
     assert isinstance(rr, cmcc.MM7ReadReplyReq) and rr.mm_status == cmcc.ReadStatusCode.READ
 
 
+@pytest.mark.parametrize("status, number", [
+    ("Deferred", cmcc.MMStatus.INDETERMINATE), ("Unrecognised", cmcc.MMStatus.INDETERMINATE),
+    ("DeliveryConditionNotMet", cmcc.MMStatus.INDETERMINATE), ("Indeterminate", cmcc.MMStatus.INDETERMINATE),
+    ("Retrieved", cmcc.MMStatus.RETRIEVED)])
+def test_a_report_says_the_mmstatus_the_manuals_numbers_have_not(tmp_path, status, number):
+    """REL-6-MM7-1-0, China Mobile's version, has MMStatus values §5.2 has no number for: they are 4,
+    as in the SDK, and the word the MMSC wrote is there too (a Deferred message may still arrive)."""
+    seen = []
+
+    class Servlet(cmcc.MM7ReceiveServlet):
+        def do_delivery_report(self, req):
+            seen.append(req)
+
+        def do_read_reply(self, req):
+            seen.append(req)
+
+    app = Servlet(cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0")))
+    from .test_receiver import call_wsgi, read_reply, report
+
+    for msg in (report(mm_status=mm7.DeliveryStatus(status)), read_reply()):
+        out = mm7.encode(msg, transaction_id="r-1", version="REL-6-MM7-1-0")
+        assert call_wsgi(app, out.to_bytes(), out.content_type)["status"] == 200
+    dr, rr = seen
+    assert (dr.mm_status, dr.mm7_status) == (number, status)
+    assert (rr.mm_status, rr.mm7_status) == (cmcc.ReadStatusCode.READ, "Read")
+
+
 def test_what_the_answer_of_a_callback_means(tmp_path):
     """do_deliver's answer goes to the MMSC: a status below 2000 in the DeliverRsp; 2000 or more
     (an MM7DeliverRes too) as 3GPP answers an error, a Fault with VASPErrorRsp; None is success; an
