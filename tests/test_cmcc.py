@@ -73,6 +73,10 @@ def test_enterprise_service_business_and_operation_codes():
     assert codes.check_enterprise_code("801234") == []
     assert [p.rule for p in codes.check_enterprise_code("12345")] == ["2.1-six-digits"]
     assert [p.rule for p in codes.check_enterprise_code("901234")] == ["2.1-starts-with-8"]
+    # (§2.1: a 9XY code is an SP's SMS or WAP one, which an SP running those may give by mistake)
+    assert "nationwide SMS SP's code (9XY001–9XY500)" in str(codes.check_enterprise_code("901234")[0])
+    assert "nationwide WAP SP's code (9XY501–9XY999)" in str(codes.check_enterprise_code("901501")[0])
+    assert "SP's code" not in str(codes.check_enterprise_code("701234")[0])
     assert [p.rule for p in codes.check_enterprise_code("812000")] == ["2.1-not-000"]
     with pytest.raises(codes.CodeError) as err:
         codes.check_enterprise_code("x", strict=True)
