@@ -53,8 +53,8 @@ def check_enterprise_code(code: str, *, strict: bool = False) -> list[Problem]:
     if not re.fullmatch(r"[0-9]{6}", code or ""):
         out.append(Problem("2.1-six-digits", f"enterprise code {code!r} must be 6 digits{_digits_hint(code)}"))
     elif code[0] != "8":
-        out.append(Problem("2.1-starts-with-8", f"enterprise code {code} must start with 8 (8XY000–8XY999), the "
-                           f"MMS one{_other_service(code)}"))
+        out.append(Problem("2.1-starts-with-8", f"enterprise code {code} must start with 8 (8XY000–8XY999), "
+                           f"the MMS one{_other_service(code)}"))
     elif code.endswith("000"):
         out.append(Problem("2.1-not-000", f"enterprise code {code}: SP numbers run 8XY001–8XY999"))
     return _finish(out, strict)
