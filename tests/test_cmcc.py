@@ -73,6 +73,10 @@ def test_enterprise_service_business_and_operation_codes():
     assert codes.check_enterprise_code("801234") == []
     assert [p.rule for p in codes.check_enterprise_code("12345")] == ["2.1-six-digits"]
     assert [p.rule for p in codes.check_enterprise_code("901234")] == ["2.1-starts-with-8"]
+    # (§2.1: a 9XY code is an SP's SMS or WAP one, which an SP running those may give by mistake)
+    assert "nationwide SMS SP's code (9XY001–9XY500)" in str(codes.check_enterprise_code("901234")[0])
+    assert "nationwide WAP SP's code (9XY501–9XY999)" in str(codes.check_enterprise_code("901501")[0])
+    assert "SP's code" not in str(codes.check_enterprise_code("701234")[0])
     assert [p.rule for p in codes.check_enterprise_code("812000")] == ["2.1-not-000"]
     with pytest.raises(codes.CodeError) as err:
         codes.check_enterprise_code("x", strict=True)
@@ -1107,6 +1111,33 @@ def test_receive_servlet_and_reports(tmp_path):
     assert isinstance(dr, cmcc.MM7DeliveryReportReq) and dr.mm_status == cmcc.MMStatus.SYSTEM_REJECT
     assert dr.transaction_id == "dr-1" and dr.message_id == "m-1" and dr.mms_relay_server_id == "910010"  # (§4.4)
     assert isinstance(rr, cmcc.MM7ReadReplyReq) and rr.mm_status == cmcc.ReadStatusCode.READ
+
+
+@pytest.mark.parametrize("status, number", [
+    ("Deferred", cmcc.MMStatus.INDETERMINATE), ("Unrecognised", cmcc.MMStatus.INDETERMINATE),
+    ("DeliveryConditionNotMet", cmcc.MMStatus.INDETERMINATE), ("Indeterminate", cmcc.MMStatus.INDETERMINATE),
+    ("Retrieved", cmcc.MMStatus.RETRIEVED)])
+def test_a_report_says_the_mmstatus_the_manuals_numbers_have_not(tmp_path, status, number):
+    """REL-6-MM7-1-0, China Mobile's version, has MMStatus values §5.2 has no number for: they are 4,
+    as in the SDK, and the word the MMSC wrote is there too (a Deferred message may still arrive)."""
+    seen = []
+
+    class Servlet(cmcc.MM7ReceiveServlet):
+        def do_delivery_report(self, req):
+            seen.append(req)
+
+        def do_read_reply(self, req):
+            seen.append(req)
+
+    app = Servlet(cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0")))
+    from .test_receiver import call_wsgi, read_reply, report
+
+    for msg in (report(mm_status=mm7.DeliveryStatus(status)), read_reply()):
+        out = mm7.encode(msg, transaction_id="r-1", version="REL-6-MM7-1-0")
+        assert call_wsgi(app, out.to_bytes(), out.content_type)["status"] == 200
+    dr, rr = seen
+    assert (dr.mm_status, dr.mm7_status) == (number, status)
+    assert (rr.mm_status, rr.mm7_status) == (cmcc.ReadStatusCode.READ, "Read")
 
 
 def test_what_the_answer_of_a_callback_means(tmp_path):

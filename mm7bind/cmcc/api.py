@@ -915,6 +915,10 @@ class MM7DeliveryReportReq(MM7RSReq):
     time_stamp: datetime | None = None
     mm_status: int | None = None  # §5.2
     status_text: str | None = None
+    # The MMStatus as the MMSC wrote it ("Deferred", "Unrecognised", "DeliveryConditionNotMet"...):
+    # REL-6-MM7-1-0 has more than §5.2 numbers, and the SDK read every other one as 4, indeterminate
+    # (a Deferred report, whose message may still arrive, looked final).
+    mm7_status: str | None = None
 
 
 @dataclass
@@ -925,6 +929,7 @@ class MM7ReadReplyReq(MM7RSReq):
     time_stamp: datetime | None = None
     mm_status: int | None = None  # §5.3
     status_text: str | None = None
+    mm7_status: str | None = None  # the MMStatus as the MMSC wrote it ("Read", "Deleted", "Indeterminate")
 
 
 @dataclass
@@ -958,6 +963,12 @@ def _addr(a) -> str | None:
     return str(a) if a is not None else None
 
 
+def _status_word(value) -> str | None:
+    """An MMStatus as written (a known one by its schema spelling, another as it came), None when absent."""
+    text = str(getattr(value, "value", value) or "").strip()
+    return text or None
+
+
 def _deliver_req(msg: m.DeliverReq, ctx: Context) -> MM7DeliverReq:
     r = msg.recipients or m.Recipients()
     return MM7DeliverReq(
@@ -974,6 +985,7 @@ def _report_req(msg: m.DeliveryReportReq, ctx: Context) -> MM7DeliveryReportReq:
         transaction_id=ctx.transaction_id, mm7_version=msg.mm7_version, mms_relay_server_id=msg.relay_server_id,
         message_id=msg.message_id, recipient=_addr(msg.recipient), sender=_addr(msg.sender), time_stamp=msg.date,
         mm_status=st.MMStatus.from_mm7(msg.mm_status, msg.mm_status_extension), status_text=msg.status_text,
+        mm7_status=_status_word(msg.mm_status),
     )
 
 
@@ -982,6 +994,7 @@ def _read_req(msg: m.ReadReplyReq, ctx: Context) -> MM7ReadReplyReq:
         transaction_id=ctx.transaction_id, mm7_version=msg.mm7_version, mms_relay_server_id=msg.relay_server_id,
         message_id=msg.message_id, recipient=_addr(msg.recipient), sender=_addr(msg.sender),
         time_stamp=msg.time_stamp, mm_status=st.ReadStatusCode.from_mm7(msg.mm_status), status_text=msg.status_text,
+        mm7_status=_status_word(msg.mm_status),
     )
 
 

@@ -53,10 +53,20 @@ def check_enterprise_code(code: str, *, strict: bool = False) -> list[Problem]:
     if not re.fullmatch(r"[0-9]{6}", code or ""):
         out.append(Problem("2.1-six-digits", f"enterprise code {code!r} must be 6 digits{_digits_hint(code)}"))
     elif code[0] != "8":
-        out.append(Problem("2.1-starts-with-8", f"enterprise code {code} must start with 8 (8XY000–8XY999)"))
+        out.append(Problem("2.1-starts-with-8", f"enterprise code {code} must start with 8 (8XY000–8XY999), "
+                           f"the MMS one{_other_service(code)}"))
     elif code.endswith("000"):
         out.append(Problem("2.1-not-000", f"enterprise code {code}: SP numbers run 8XY001–8XY999"))
     return _finish(out, strict)
+
+
+def _other_service(code: str) -> str:
+    """What a 9XY code is (§2.1): China Mobile's too, of an SP's SMS or WAP services, which an SP
+    running those may take for its MMS code."""
+    if code[0] != "9" or code[3:] == "000":
+        return ""
+    service, numbers = ("SMS", "9XY001–9XY500") if code[3:] <= "500" else ("WAP", "9XY501–9XY999")
+    return f": {code} is a nationwide {service} SP's code ({numbers})"
 
 
 UNALLOCATED = [r"13[0-9][0-9]", r"20(0[1-9]|[1-9][0-9])", r"168[0-9]", r"186[0-9]", r"125[89]", r"172[0-9]", r"6[0-9]{3}",
