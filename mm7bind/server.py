@@ -551,8 +551,8 @@ class _QuietHandler(WSGIRequestHandler):
         # line or the body trickle in for ever.
         self.rfile.close()
         self.connection._io_refs += 1  # (as socket.makefile does: the socket outlives a close until this is closed)
-        self._reader = DeadlineReader(socket.SocketIO(self.connection, "rb"), self.connection,
-                                      self.timeout, time.monotonic() + self.request_timeout)
+        self._reader = _ConnectionReader(socket.SocketIO(self.connection, "rb"), self.connection,
+                                         self.timeout, time.monotonic() + self.request_timeout)
         self.rfile = io.BufferedReader(self._reader)
 
     def handle(self) -> None:
@@ -753,6 +753,20 @@ class _ServerHandler(ServerHandler):
         said already: handled, or told incomplete): an answer that cannot go out is no news then."""
         reader = getattr(self.request_handler, "_reader", None)
         return bool(getattr(reader, "ended", False))
+
+
+class _ConnectionReader(DeadlineReader):
+    """The TLS server's reader of a connection, a reset read as the stream's end (as waitress reads
+    it, and OpenSSL 3 mostly does): a request cut so is told and counted as one cut short. Raised,
+    the ConnectionResetError (some OpenSSL builds) was dropped by wsgiref's handler without a line
+    or a count."""
+
+    def readinto(self, buf):
+        try:
+            return super().readinto(buf)
+        except (ConnectionResetError, ConnectionAbortedError):
+            self.ended = True  # (the peer gone: an answer that cannot go out is no news)
+            return 0
 
 
 class _HeadersCutShort(Exception):

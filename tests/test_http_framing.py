@@ -616,6 +616,45 @@ def test_a_tls_peer_leaving_mid_body_without_close_notify_is_one_warning_and_cou
     assert rx.metrics.value("mm7bind_received_total", outcome="incomplete") == 1
 
 
+@pytest.mark.parametrize("framing", ["Content-Length", "chunked", "in its headers"])
+def test_a_tls_connection_reset_mid_request_is_one_warning_and_counted(framing, monkeypatch, caplog):
+    """A reset read as an error (ConnectionResetError: some OpenSSL builds raise it where OpenSSL 3
+    reads an end) is a request cut short like the others, as waitress tells it: in a body, wsgiref's
+    handler dropped that error without a line, a count or an answer; in the headers, it was an INFO
+    line, not counted. Injected under the server's reads: the connection's socket reads what the
+    peer sent, then raises as such a build does."""
+    import logging
+
+    from mm7bind import server as served
+
+    tls, rx, sent = _tls_request_cut_short("chunked" if framing == "chunked" else "Content-Length", "reset-1")
+    if framing == "in its headers":
+        sent = b"POST /mm7 HTTP/1.1\r\nHost: x\r\nContent-Le"
+    setup = served._QuietHandler.setup
+
+    def resetting_setup(self):
+        recv_into, given = self.request.recv_into, [0]
+
+        def recv_into_then_reset(buf, *args):
+            if given[0] >= len(sent):
+                raise ConnectionResetError(104, "Connection reset by peer")
+            given[0] += (n := recv_into(buf, *args))
+            return n
+
+        self.request.recv_into = recv_into_then_reset
+        setup(self)
+
+    monkeypatch.setattr(served._QuietHandler, "setup", resetting_setup)
+    caplog.set_level(logging.INFO)
+    with mm7.serve(rx, port=0, ssl_context=tls.server, channel_timeout=30) as srv:
+        answer = exchange(srv, lambda sock: tls.client.wrap_socket(sock, server_hostname="127.0.0.1"), sent, timeout=30)
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    why = "in its headers" if framing == "in its headers" else "after "
+    assert len(said) == 1 and said[0].startswith(f"request from 127.0.0.1 not taken: the connection closed {why}"), said
+    assert rx.metrics.value("mm7bind_received_total", outcome="incomplete") == 1
+    assert statuses(answer) == ([] if framing == "in its headers" else [400])
+
+
 @pytest.mark.parametrize("framing", ["Content-Length", "chunked"])
 def test_a_body_cut_by_a_stop_under_tls_says_the_server_stopped(framing, caplog):
     """A stop closing a connection whose body was still coming (serving TLS: its request is in
