@@ -685,3 +685,25 @@ def test_a_body_cut_by_a_stop_under_tls_says_the_server_stopped(framing, caplog)
     said = [r.getMessage() for r in caplog.records if "not taken" in r.getMessage()]
     assert len(said) == 1 and said[0].startswith("request from 127.0.0.1 not taken: the server stopped after "), said
     assert rx.metrics.value("mm7bind_received_total", outcome="incomplete") == 1
+
+
+def test_a_body_cut_by_a_stop_under_waitress_is_told_and_counted(caplog):
+    """waitress hands a request on once its body is whole: a stop closing a connection whose body
+    was still coming closed it without a line or a count (serving TLS, it was told: its request is
+    in hand from its headers on)."""
+    import logging
+
+    from mm7bind.metrics import Metrics
+
+    rx = mm7.Receiver(Recorder(), metrics=Metrics())
+    out = mo("stopped-2")
+    body = out.to_bytes()
+    caplog.set_level(logging.WARNING)
+    srv = mm7.serve(rx, port=0, channel_timeout=30).start()
+    with socket.create_connection((srv.host, srv.port), timeout=30) as sock:
+        sock.sendall(head(out, f"Content-Length: {len(body)}", "Expect: 100-continue"))
+        assert sock.recv(65536).startswith(b"HTTP/1.1 100 Continue")  # (its headers read: its body awaited)
+        srv.stop(grace=0.1)
+    said = [r.getMessage() for r in caplog.records if "not taken" in r.getMessage()]
+    assert said == [f"request from 127.0.0.1 not taken: the server stopped after 0 bytes of its body (of {len(body)})"]
+    assert rx.metrics.value("mm7bind_received_total", outcome="incomplete") == 1
