@@ -551,8 +551,8 @@ class _QuietHandler(WSGIRequestHandler):
         # line or the body trickle in for ever.
         self.rfile.close()
         self.connection._io_refs += 1  # (as socket.makefile does: the socket outlives a close until this is closed)
-        self._reader = DeadlineReader(socket.SocketIO(self.connection, "rb"), self.connection,
-                                      self.timeout, time.monotonic() + self.request_timeout)
+        self._reader = _ConnectionReader(socket.SocketIO(self.connection, "rb"), self.connection,
+                                         self.timeout, time.monotonic() + self.request_timeout)
         self.rfile = io.BufferedReader(self._reader)
 
     def handle(self) -> None:
@@ -753,6 +753,20 @@ class _ServerHandler(ServerHandler):
         said already: handled, or told incomplete): an answer that cannot go out is no news then."""
         reader = getattr(self.request_handler, "_reader", None)
         return bool(getattr(reader, "ended", False))
+
+
+class _ConnectionReader(DeadlineReader):
+    """The TLS server's reader of a connection, a reset read as the stream's end (as waitress reads
+    it, and OpenSSL 3 mostly does): a request cut so is told and counted as one cut short. Raised,
+    the ConnectionResetError (some OpenSSL builds) was dropped by wsgiref's handler without a line
+    or a count."""
+
+    def readinto(self, buf):
+        try:
+            return super().readinto(buf)
+        except (ConnectionResetError, ConnectionAbortedError):
+            self.ended = True  # (the peer gone: an answer that cannot go out is no news)
+            return 0
 
 
 class _HeadersCutShort(Exception):
@@ -999,16 +1013,22 @@ def _adjust_waitress(server, request_timeout: float, keep_alive: bool = True,
 
         def handle_close(self) -> None:
             # (reached when the peer closes and when the maintenance closes the channel; the server's
-            # own stop closes channels without it)
+            # own stop closes channels without it, and tells their requests itself: tell_cut)
+            self.tell_cut()
+            super().handle_close()
+
+        def tell_cut(self, why: str | None = None) -> None:
+            """Tell `on_incomplete` of the request being received, if one began (once: it is
+            dropped), the connection closing; `why` None: the peer's doing or a timeout's."""
             request = self.request
             if on_incomplete is not None and request is not None and not request.completed \
                     and request.error is None and (request.headers_finished or request.header_plus.strip()):
                 self.request = None  # (said once)
-                if self.overdue:
+                if why is None and self.overdue:
                     why = f"not complete after {request_timeout:g} s"
-                elif self.last_activity < time.time() - server.adj.channel_timeout:  # (waitress's own timeout)
-                    why = f"silent for {server.adj.channel_timeout} s"
-                else:
+                elif why is None and self.last_activity < time.time() - server.adj.channel_timeout:
+                    why = f"silent for {server.adj.channel_timeout} s"  # (waitress's own timeout)
+                elif why is None:
                     why = "the connection closed"
                 peer = self.addr[0] if self.addr else None
                 if request.headers_finished:
@@ -1016,7 +1036,6 @@ def _adjust_waitress(server, request_timeout: float, keep_alive: bool = True,
                                   None if request.chunked else request.content_length, why)
                 else:  # (as the TLS server tells it)
                     on_incomplete(peer, None, None, f"{why} in its headers")
-            super().handle_close()
 
         def send_continue(self) -> None:
             # waitress says "go on" to a request it has already refused (a declared body over its
@@ -1072,8 +1091,8 @@ class EmbeddedServer:
     `max_body` before the app sees it, with keywords `method`, `uri` and `authorization` when it
     takes them (`serve` passes the receiver's, which logs and counts it, and keeps a Digest answer
     spent). `on_incomplete(peer, bytes received or None, declared length or None, why)` hears of
-    each request cut short (the peer closed, or its request ran past `request_timeout`), which
-    waitress drops without the app seeing it; one that ended in its headers with both None and
+    each request cut short (the peer closed, its request ran past `request_timeout`, or a stop
+    closed its connection: "the server stopped"), which waitress drops without the app seeing it; one that ended in its headers with both None and
     `why` saying so (`serve` passes `Receiver.incomplete`).
     `trusted_proxy`: the address of a reverse proxy in front (or "*"), whose X-Forwarded-For
     names the peer (REMOTE_ADDR: what the allow-list checks, the logs and the store keep); None,
@@ -1215,7 +1234,7 @@ class EmbeddedServer:
                 while self._busy() and time.monotonic() < deadline and not self._hurry.wait(0.01):
                     pass
                 left = self._say_left(self._busy(), grace)
-                self._in_loop(lambda: wasyncore.close_all(self._map))
+                self._in_loop(self._close_all)
                 if not self._ended.wait(timeout=5):  # the loop never ran our closing: close from here
                     wasyncore.close_all(self._map)
                 # Handlers still running get 5 s more to leave the store as they would (their
@@ -1278,6 +1297,19 @@ class EmbeddedServer:
             self.server.trigger.pull_trigger(fn)
         except OSError:
             pass
+
+    def _close_all(self) -> None:
+        """Close every connection (in the server's loop). A request still arriving on one is told
+        to `on_incomplete` as cut by the stop: waitress hands a request on once it is whole, and
+        closed the connection of one still coming without a line or a count."""
+        from waitress import wasyncore  # noqa: PLC0415
+
+        try:
+            for channel in list(self._map.values()):
+                if hasattr(channel, "tell_cut"):  # (the connections; not the listener, nor the loop's trigger)
+                    channel.tell_cut("the server stopped")
+        finally:  # (a callback's error closes them all the same)
+            wasyncore.close_all(self._map)
 
     def _busy(self) -> int:
         """How many connections have a request in hand or an answer not yet sent (waitress's

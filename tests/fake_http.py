@@ -296,12 +296,19 @@ class TricklingServer:
         self.listener.listen()
         self.stop = threading.Event()
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/mm7"
-        threading.Thread(target=self._serve, daemon=True).start()
+        self.serving = threading.Thread(target=self._serve, daemon=True)
+        self.serving.start()
 
     def _serve(self):
+        # An accept waits 0.05 s at a time, the stop looked at between: the listener is closed once
+        # no accept holds it (closed under a waiting accept, it went on listening until that accept
+        # returned, and took the next connection).
+        self.listener.settimeout(0.05)
         while not self.stop.is_set():
             try:
                 conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
             threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
@@ -321,6 +328,7 @@ class TricklingServer:
 
     def __exit__(self, *exc):
         self.stop.set()
+        self.serving.join(5)  # (a subclass's own _serve may wait in an accept of its own: not for ever)
         self.listener.close()
 
 

@@ -581,6 +581,18 @@ def test_a_server_on_a_port_kept_for_it_is_refused_once_stopped_and_its_port_is_
     assert err.value.errno == errno.EADDRINUSE
 
 
+
+def test_a_trickling_server_once_stopped_is_refused_as_well():
+    """Its listener, closed while its own thread waited in accept(), went on listening until that
+    accept returned: the next connection was taken (and trickled to) where an MMSC gone down
+    refuses it."""
+    port = port_refused_once_closed()
+    with TricklingServer(port=port), socket.create_connection(("127.0.0.1", port), timeout=5) as first:
+        first.sendall(b"POST /mm7 HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+        assert first.recv(65536).startswith(b"HTTP/1.1 200")  # (taken: its loop back in accept by now)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
 @BOTH
 def test_after_an_attempt_without_answer_a_refused_connection_does_not_send_it_to_another_mmsc(asynchronous):
     # The first MMSC may have the message: the second would deliver another copy, which nothing
