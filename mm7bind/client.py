@@ -10,6 +10,7 @@ client of zeep's `AsyncTransport`. Both always set connect and read timeouts and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import dataclasses
 import functools
@@ -944,13 +945,14 @@ class ClientCore:
         answer: Result | None = None  # (or the answer it got, a status worth trying again)
         unanswered = p.unanswered  # an attempt got no answer: the MMSC may have taken it
         while True:
-            attempt += 1
-            tried.add(url)
-            wait = self.limiters[url].reserve() if url in self.limiters else 0.0
-            if not self.in_time(deadline, wait, p):
-                if url in self.limiters:
-                    self.limiters[url].give_back()
-                return self.out_of_time(p, last, answer, wait)
+            with self.between_attempts(p, attempt, url, unanswered, last):
+                attempt += 1
+                tried.add(url)
+                wait = self.limiters[url].reserve() if url in self.limiters else 0.0
+                if not self.in_time(deadline, wait, p):
+                    if url in self.limiters:
+                        self.limiters[url].give_back()
+                    return self.out_of_time(p, last, answer, wait)
             if wait > 0:
                 yield from self.step(Sleep(wait), p, attempt - 1, url, "waiting to send to", unanswered, last)
             outcome = yield from self.step(Post(url, p), p, attempt, url, "waiting for the answer from", True, last,
@@ -969,13 +971,27 @@ class ClientCore:
             # (a timeout, a connection lost after the request went out, a 500, a gateway's 502 or 504)
             if last is not None and may_have_arrived(last):
                 unanswered, p.unanswered_at = True, url
-            if not self.in_time(deadline, decision.delay, p):
-                return self.out_of_time(p, last, answer)
-            self.retried(p, attempt, decision)
+            with self.between_attempts(p, attempt, decision.url, unanswered, last):
+                if not self.in_time(deadline, decision.delay, p):
+                    return self.out_of_time(p, last, answer)
+                self.retried(p, attempt, decision)
             if decision.delay:
                 yield from self.step(Sleep(decision.delay), p, attempt, decision.url, "waiting to try again at",
                                      unanswered, last)
             url = decision.url
+
+    @contextlib.contextmanager
+    def between_attempts(self, p: Prepared, attempts: int, url: str, unanswered: bool, last: SendError | None):
+        """A Ctrl-C or a cancellation between an attempt's end and the next step (its pause, its
+        request) recorded as in that step: what the attempts so far may have delivered. (Not
+        recorded, it read as "may have arrived", the answer-being-read case, after a refused
+        connection that delivered nothing.) Before the first attempt the driver records it."""
+        try:
+            yield
+        except BaseException as exc:
+            if attempts and not isinstance(exc, Exception) and not hasattr(exc, "mm7_arrival"):
+                self.interrupted(p, attempts, url, exc, "waiting to try again at", unanswered, last)
+            raise
 
     def in_time(self, deadline: float | None, wait: float, p: Prepared) -> bool:
         """Whether an attempt of `p` after `wait` seconds can end by `deadline` (None: no deadline)."""

@@ -1655,6 +1655,31 @@ def test_a_send_interrupted_between_attempts_says_whether_an_earlier_one_may_hav
     assert refused.error.startswith("ConnectError")  # what the attempt ended with: sent again on resume
 
 
+def test_a_send_interrupted_after_an_attempt_before_its_pause_is_recorded_as_in_the_pause(monkeypatch):
+    """Ctrl-C between an attempt's end and the pause before the next (its "again in" line being
+    written): recorded as in the pause, not left unmarked, which read as "may have arrived" after
+    a refused connection that delivered nothing."""
+    from mm7bind.arrival import MAY_HAVE_ARRIVED, NOT_TAKEN, interrupted_arrival
+    from mm7bind.client import ClientCore
+
+    def interrupt(self, p, attempt, decision):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ClientCore, "retried", interrupt)
+    store = MemoryStore()
+    with client(dead_url(), store=store, sleep=lambda s: None) as c, pytest.raises(KeyboardInterrupt) as refused:
+        c.submit(submit(), transaction_id="tid-refused")
+    assert interrupted_arrival(refused.value) == NOT_TAKEN
+    with FakeServer(lambda req: Reply(delay=1.0)) as srv, \
+            client(srv.url, read_timeout=0.2, store=store, sleep=lambda s: None) as c, \
+            pytest.raises(KeyboardInterrupt) as timed_out:
+        c.submit(submit(), transaction_id="tid-timed-out")
+    assert interrupted_arrival(timed_out.value) == MAY_HAVE_ARRIVED
+    records = {rec.transaction_id: rec for rec in store.sent()}
+    assert records["tid-refused"].error.startswith("ConnectError")
+    assert records["tid-timed-out"].error.startswith("SendInterrupted: KeyboardInterrupt while waiting to try again")
+
+
 def test_a_send_interrupted_as_its_answer_is_read_is_recorded():
     store = MemoryStore()
     with FakeServer() as srv, client(srv.url, store=store) as c:

@@ -2408,8 +2408,7 @@ def test_a_send_interrupted_before_its_request_went_out_says_the_mmsc_did_not_ta
             said.append(line)
             if "again in" in line:
                 break
-        time.sleep(1)  # (said just before its wait begins: the wait is 30 s)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGINT)  # (said just before its wait begins, or in it: recorded alike)
         out, err = proc.communicate(timeout=30)
         err = "".join(said) + err
         assert proc.returncode == 130 and "Traceback" not in err, err
