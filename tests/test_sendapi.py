@@ -607,7 +607,7 @@ def test_config_check_warns_when_the_mmsc_could_use_the_send_api(tmp_path):
         return [str(p) for p in config.load(path)[1]]
 
     assert any("the MMSC could send through the API" in p for p in problems('allow = ["10.0.0.0/8"]\n'))
-    assert not any("api" in p for p in problems('allow = ["10.0.0.0/8"]\ntoken = "k"\n'))
+    assert not any("api" in p for p in problems('allow = ["10.0.0.0/8"]\ntoken = "k"\nauth_failures = 0\n'))
     assert not any("api" in p for p in problems('allow = ["192.168.1.10"]\n'))
     assert any("api.token" in p and "white space" in p for p in problems('token = "k "\n'))
     # a header's bytes reach the application as Latin-1: a token beyond ASCII could never match
@@ -993,3 +993,26 @@ def test_queueing_repeats_and_a_body_refused_unread_are_counted(sim, tmp_path):
     assert {o: metrics.value("mm7bind_api_requests_total", outcome=o) for o in ("queued", "repeat", "found", "conflict")
             } == {"queued": 1, "repeat": 1, "found": 1, "conflict": 1}
     assert SendApi(None).metrics is None  # (nothing counted without one)
+
+
+def test_config_check_warns_when_callers_behind_a_proxy_would_share_one_wrong_token_count(tmp_path):
+    """Wrong tokens are counted by address: behind a reverse proxy, without trusted_proxy, every
+    caller has the proxy's, so one caller's wrong tokens held up all the others for the cool-down,
+    and config check said nothing of it."""
+    from mm7bind import config
+
+    def warned(receiver: str, api: str = "") -> list[str]:
+        path = tmp_path / "cfg.toml"
+        path.write_text(f'[receiver]\n{receiver}[api]\npath = "/api"\ntoken = "k"\n{api}', encoding="utf-8")
+        return [str(p) for p in config.load(path)[1] if "api.auth_failures" in str(p)]
+
+    [said] = warned('host = "0.0.0.0"\n')
+    assert said.startswith("warning: api.auth_failures: ") and "[receiver] trusted_proxy" in said, said
+    assert warned('host = "0.0.0.0"\ntrusted_proxy = "10.0.0.5"\n') == []  # the callers told apart
+    assert warned('host = "0.0.0.0"\n', "auth_failures = 0\n") == []  # no limit, no count to share
+    assert warned('host = "127.0.0.1"\n') == []  # (on loopback, callers of this host)
+    # serving TLS itself it has no proxy in front (and trusted_proxy is refused there)
+    assert warned(f'host = "0.0.0.0"\ntls_cert = "{tmp_path / "c.pem"}"\ntls_key = "{tmp_path / "k.pem"}"\n') == []
+    path = tmp_path / "cfg.toml"  # a warning: serve starts all the same
+    path.write_text('[receiver]\nhost = "0.0.0.0"\n[api]\npath = "/api"\ntoken = "k"\n', encoding="utf-8")
+    assert all(p.level == "warning" for p in config.load(path)[1])
