@@ -305,8 +305,8 @@ class SendApi:
         """One answer in mm7bind_api_requests_total, by the operation its path names and its outcome."""
         if self.metrics is None:
             return
-        route = path.rstrip("/") or "/"
-        operation = "queue" if route.startswith("/queue/") else {"/send": "send", "/cancel": "cancel"}.get(route, "")
+        route = path.rstrip("/") or "/"  # (as _handle reads it: "/send/" is /send, "/queue/" a queue lookup)
+        operation = "queue" if path.startswith("/queue/") else {"/send": "send", "/cancel": "cancel"}.get(route, "")
         self.metrics.inc("mm7bind_api_requests_total", operation=operation, outcome=_outcome(operation, rsp, headers))
 
     def _handle(self, method: str, path: str, body: bytes, headers: dict[str, str], peer: str | None) -> Response:

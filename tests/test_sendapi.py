@@ -958,6 +958,7 @@ def test_every_answer_is_counted_by_operation_and_outcome(sim):
         assert call(api, {"to": "+8613800000000", "subjet": "typo"}, headers=right)[0] == 400
         assert call(api, {"message_id": "SIM-none"}, "/cancel", headers=right)[0] == 200
         assert call(api, {}, "/queue/7", method="GET", headers=right)[0] == 404
+        assert call(api, {}, "/queue/", method="GET", headers=right)[0] == 404
         assert call(api, {}, "/nowhere", headers=right)[0] == 404
         assert call(api, {}, "/send", method="GET", headers=right)[0] == 405
         assert call(api, {"to": "1"}, peer="10.0.0.7")[0] == 401  # no token: not a guess
@@ -966,7 +967,7 @@ def test_every_answer_is_counted_by_operation_and_outcome(sim):
     counted = {(dict(ls)["operation"], dict(ls)["outcome"]): v for (n, ls), v in metrics._counters.items()
                if n == "mm7bind_api_requests_total"}
     assert counted == {("send", "ok"): 1, ("send", "refused"): 1, ("send", "bad_request"): 1, ("cancel", "refused"): 1,
-                       ("queue", "not_found"): 1, ("", "not_found"): 1, ("send", "not_allowed"): 1,
+                       ("queue", "not_found"): 2, ("", "not_found"): 1, ("send", "not_allowed"): 1,
                        ("send", "challenged"): 1, ("send", "unauthorized"): 2, ("send", "throttled"): 2}, counted
     assert metrics.value("mm7bind_sent_total", operation="SubmitReq") == 2  # the sends themselves, by the client
     text = metrics.render()
