@@ -2789,8 +2789,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "auth-int: the body signed too)")
     p.add_argument("--auth-failures", type=_failures_arg, default=0, metavar="N",
                    help="wrong credentials from one address this many times within --auth-cooldown seconds: its "
-                        "requests are answered 429 with Retry-After, unchecked, for that long, as a hardened MMSC "
-                        "answers them (default %(default)s: no limit)")
+                        "MM7 requests are answered 429 with Retry-After, unchecked, for that long, as a hardened "
+                        "MMSC answers them (default %(default)s: no limit; /control/ asks no credentials and is "
+                        "never throttled)")
     p.add_argument("--auth-cooldown", type=_cooldown, default=60.0, metavar="SECONDS",
                    help="the window --auth-failures counts in, and the cool-down after (default %(default)s)")
     p.add_argument("--vasp-url", metavar="URL", type=_http_url,

@@ -1085,6 +1085,14 @@ def check(cfg: Config) -> list[Problem]:
         # (the send API shares the receiver's port: what the MMSC reaches, it reaches too)
         warn("api.allow", "admits addresses of receiver.allow (the MMSC's) and no token is set: the MMSC could "
                           "send through the API; set [api] token", "serving")
+    if (a.path and a.token and a.auth_failures and not r.trusted_proxy and not r.tls_cert
+            and r.host not in ("127.0.0.1", "::1", "localhost")):
+        # Bearer tokens over plain HTTP beyond loopback: most likely a proxy terminating TLS in front,
+        # whose address every caller then shares in the count (serving TLS itself, there is none).
+        warn("api.auth_failures", "wrong tokens are counted by the caller's address, and behind a reverse proxy "
+                                  "without receiver.trusted_proxy every caller has the proxy's: one caller's wrong "
+                                  "tokens hold up every other for auth_cooldown; name the proxy in "
+                                  "[receiver] trusted_proxy (or set auth_failures = 0)", "serving")
     if a.token and (why := bearer_token_problem(a.token)):  # (the send API refuses it in the same words)
         err("api.token", why)
     if cfg.store.durability not in ("power", "process"):

@@ -1,7 +1,8 @@
 """Counters and timings of what the client sent and the receiver received, in Prometheus' text
 format (for a scraper, `mm7bind serve`'s metrics path) and as plain numbers (for code and tests).
 
-Give one `Metrics` to a `Client` and a `Receiver` (`metrics=`); nothing is counted without one.
+Give one `Metrics` to a `Client` and a `Receiver` (`metrics=`; a `SendApi` counts in its client's);
+nothing is counted without one.
 Updating costs a lock and a dict lookup, so it stays on in production.
 """
 
@@ -45,6 +46,14 @@ HELP = {
     "mm7bind_inbox_messages": ("gauge", "Stored messages by state, handled ones aside: failed (waiting for "
                                         "replay), processing (in a handler's hands), rejected (refused by the "
                                         "handler, kept until purged)."),
+    "mm7bind_api_requests_total": ("counter", "Requests the send API answered, by operation (send, cancel, queue: a "
+                                              "GET /queue/<id>, or empty: no such path) and outcome (ok, refused: an "
+                                              "MMSC's answer other than a success, error: no MM7 answer (502), queued, "
+                                              "repeat: answered as the first request under its transaction_id, found: "
+                                              "a queued item looked up, bad_request, challenged: a 401 to no bearer "
+                                              "token, unauthorized: a 401 to a wrong one, throttled: a 429 to an "
+                                              "address in its cool-down after too many wrong tokens, forbidden, "
+                                              "not_found, not_allowed, conflict, too_large, store_error)."),
     "mm7bind_outbox_items": ("gauge", "Outbox items by state: queued (waiting to be sent), sending, sent, "
                                       "expired and failed (not sent)."),
 }

@@ -258,11 +258,13 @@ class SendApi:
     together) and `max_parts` bound what one /send may ask for: more is a 400 naming the field.
     A wrong token from one address `auth_failures` times within `auth_cooldown` seconds: its
     requests are answered 429 with Retry-After, unchecked, for `auth_cooldown` seconds, as the
-    receiver answers wrong credentials (`auth.FailureLimit`); `auth_failures=0`: no limit."""
+    receiver answers wrong credentials (`auth.FailureLimit`); `auth_failures=0`: no limit.
+    `metrics` (a `metrics.Metrics`; by default the client's) counts every answer in
+    mm7bind_api_requests_total by operation and outcome (`OUTCOMES`)."""
 
     def __init__(self, client, *, token: str | None = None, allow=None, max_body: int = 20 * 1024 * 1024,
                  outbox=None, max_recipients: int = MAX_RECIPIENTS, max_parts: int = MAX_PARTS,
-                 auth_failures: int = 10, auth_cooldown: float = 60.0):
+                 auth_failures: int = 10, auth_cooldown: float = 60.0, metrics=None):
         for name, value in (("max_recipients", max_recipients), ("max_parts", max_parts), ("max_body", max_body)):
             # (a NaN bound passed every comparison: no limit at all, without a word)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -275,6 +277,8 @@ class SendApi:
         self.token = token.encode("ascii") if token else None
         check_failure_settings(auth_failures, auth_cooldown)
         self._failures = FailureLimit(auth_failures, auth_cooldown) if auth_failures else None
+        # (the client's by default: `mm7bind serve` gives it the receiver's, served at metrics_path)
+        self.metrics = metrics if metrics is not None else getattr(getattr(client, "core", None), "metrics", None)
         self._sending = 0  # sends under a claim at this moment (each may wait for the others' rate-limit turns)
         self._sending_lock = threading.Lock()
 
@@ -282,10 +286,11 @@ class SendApi:
                peer: str | None = None) -> Response:
         """One API request (`path` below the API's own: "/send", "/cancel", "/queue/<id>") → the
         `Response` (status, headers, JSON body): a refusal is an answer (4xx, 502, 503)."""
+        headers = {k.lower(): v for k, v in (headers or {}).items()}
         try:
-            return self._handle(method.upper(), path, body, {k.lower(): v for k, v in (headers or {}).items()}, peer)
+            rsp = self._handle(method.upper(), path, body, headers, peer)
         except ApiError as exc:
-            return _refusal(exc.status, str(exc))
+            rsp = _refusal(exc.status, str(exc))
         except STORE_ERRORS as exc:  # a full disk, a locked file: before anything went out (the client's
             # own records and the claim's release log theirs), so the caller can ask again once it is fixed
             log.error("send API: the store failed: %s: %s", type(exc).__name__, exc)
@@ -293,7 +298,16 @@ class SendApi:
             done = "" if method.upper() in ("GET", "HEAD") else "nothing was sent or queued; "
             rsp = _refusal(503, f"the store cannot be used ({type(exc).__name__}: {exc}): {done}ask again later")
             rsp.headers.append(("Retry-After", "60"))
-            return rsp
+        self._count(path, rsp, headers)
+        return rsp
+
+    def _count(self, path: str, rsp: Response, headers: Mapping[str, str]) -> None:
+        """One answer in mm7bind_api_requests_total, by the operation its path names and its outcome."""
+        if self.metrics is None:
+            return
+        route = path.rstrip("/") or "/"  # (as _handle reads it: "/send/" is /send, "/queue/" a queue lookup)
+        operation = "queue" if path.startswith("/queue/") else {"/send": "send", "/cancel": "cancel"}.get(route, "")
+        self.metrics.inc("mm7bind_api_requests_total", operation=operation, outcome=_outcome(operation, rsp, headers))
 
     def _handle(self, method: str, path: str, body: bytes, headers: dict[str, str], peer: str | None) -> Response:
         if self.allow is not None and not self.allow.allows(peer):
@@ -521,6 +535,7 @@ class SendApi:
             length = -1
         if length > self.max_body:
             rsp = _refusal(413, f"body larger than {self.max_body} bytes")  # (as handle says it: not read)
+            self._count(environ.get("PATH_INFO", "") or "/", rsp, {})
         else:
             body = request_body(environ, length, self.max_body)  # (one byte past the limit: handle refuses it)
             rsp = self.handle(environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "") or "/", body,
@@ -528,6 +543,25 @@ class SendApi:
         start_response(f"{rsp.status} {REASONS.get(rsp.status, '')}",
                        rsp.headers + [("Content-Length", str(len(rsp.body)))])
         return [rsp.body]
+
+
+# An answer's outcome, as mm7bind_api_requests_total counts it: by its HTTP status, an answer of
+# the MMSC's (200) and a queueing (202) by what it says.
+OUTCOMES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "not_allowed",
+            409: "conflict", 413: "too_large", 429: "throttled", 502: "error", 503: "store_error"}
+
+
+def _outcome(operation: str, rsp: Response, headers: Mapping[str, str]) -> str:
+    if rsp.status in (200, 202):
+        if operation == "queue":  # (a question about an item, whatever its state)
+            return "found"
+        answer = json.loads(rsp.body)  # (an answer of a few fields: the message is not in it)
+        if answer.get("repeat"):
+            return "repeat"
+        return "queued" if rsp.status == 202 else "ok" if answer.get("ok") else "refused"
+    if rsp.status == 401 and headers.get("authorization", "").partition(" ")[0].lower() != "bearer":
+        return "challenged"  # (no token, or another scheme: as the receiver tells a missing one from a wrong one)
+    return OUTCOMES.get(rsp.status, "other")
 
 
 def _fingerprint(data: dict) -> str:

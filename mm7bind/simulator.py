@@ -19,7 +19,9 @@ Control endpoints (JSON), next to the MM7 path:
                                                  trouble (fail_next)
     POST /control/reset                          forget messages, requests, MO, scheduled reports and trouble (reset)
     GET  /control/health                         200 while it runs
-(HEAD as GET; another method: 405 with Allow. Never cached: Cache-Control: no-store.)
+(HEAD as GET; another method: 405 with Allow. Never cached: Cache-Control: no-store.) They ask no
+credentials, whatever `auth`, so `auth_failures` neither counts nor throttles them: a test reaches
+them from the address its VASP's wrong credentials put in a cool-down (and ends it with reset).
 """
 
 from __future__ import annotations
@@ -96,9 +98,9 @@ class SimulatorConfig:
     report_retry_delay: float = 0.2
     auth: Any = None  # BasicAuth/DigestAuth the VASP must present
     # Wrong credentials from one address (an IPv6 /64) this many times within auth_cooldown seconds:
-    # its requests are answered 429 with Retry-After, unchecked, for auth_cooldown seconds, as a
+    # its MM7 requests are answered 429 with Retry-After, unchecked, for auth_cooldown seconds, as a
     # hardened MMSC (and the receiver) answers them. 0, the default: no limit, as carriers' manuals
-    # (China Mobile's) describe none.
+    # (China Mobile's) describe none. The control endpoints ask no credentials: neither counted nor throttled.
     auth_failures: int = 0
     auth_cooldown: float = 60.0
     # When set, a SubmitReq from another VASPID / VASID, or without one, is refused (4001), as is a

@@ -309,7 +309,7 @@ def test_submit_from_json_names_schema_spellings_whatever_the_case():
 
 def test_serve_mounts_the_api(sim, tmp_path):
     cfg = tmp_path / "cfg.toml"
-    cfg.write_text(f'[receiver]\nport = 0\nhealth_path = "/health"\n'
+    cfg.write_text(f'[receiver]\nport = 0\nhealth_path = "/health"\nmetrics_path = "/metrics"\n'
                    f'[api]\npath = "/api"\ntoken = "k"\n[mmsc]\nurls = ["{sim.url}"]\n'
                    f'[vasp]\nvaspid = "800001"\n[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
     serve = Background("serve", "--config", str(cfg))
@@ -324,6 +324,12 @@ def test_serve_mounts_the_api(sim, tmp_path):
         assert requests.get(f"http://127.0.0.1:{port}/api/send", headers={"Authorization": "Bearer k"},
                             timeout=10).status_code == 405
         assert requests.get(f"http://127.0.0.1:{port}/health", timeout=10).text == "ok\n"
+        # the API's answers counted beside the receiver's, at its metrics path
+        scraped = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        for line in ('mm7bind_api_requests_total{operation="send",outcome="ok"} 1',
+                     'mm7bind_api_requests_total{operation="send",outcome="challenged"} 1',
+                     'mm7bind_api_requests_total{operation="send",outcome="not_allowed"} 1'):
+            assert line in scraped.splitlines(), scraped
     finally:
         out = serve.stop()
     assert f"send API at http://127.0.0.1:{port}/api/send" in out
@@ -601,7 +607,7 @@ def test_config_check_warns_when_the_mmsc_could_use_the_send_api(tmp_path):
         return [str(p) for p in config.load(path)[1]]
 
     assert any("the MMSC could send through the API" in p for p in problems('allow = ["10.0.0.0/8"]\n'))
-    assert not any("api" in p for p in problems('allow = ["10.0.0.0/8"]\ntoken = "k"\n'))
+    assert not any("api" in p for p in problems('allow = ["10.0.0.0/8"]\ntoken = "k"\nauth_failures = 0\n'))
     assert not any("api" in p for p in problems('allow = ["192.168.1.10"]\n'))
     assert any("api.token" in p and "white space" in p for p in problems('token = "k "\n'))
     # a header's bytes reach the application as Latin-1: a token beyond ASCII could never match
@@ -936,3 +942,78 @@ def test_the_api_section_sets_the_token_limit(tmp_path):
     path.write_text('[api]\nauth_failures = -1\nauth_cooldown = 0\n', encoding="utf-8")
     _, problems = mm7.config.load(path, env={})
     assert {p.where for p in problems if p.level == "error"} >= {"api.auth_failures", "api.auth_cooldown"}
+
+
+def test_every_answer_is_counted_by_operation_and_outcome(sim):
+    """What the API answered was only logged: a caller's wrong tokens, its throttling, the MMSC's
+    refusals had no counter a scraper could alert on."""
+    metrics = mm7.Metrics()
+    right, wrong = {"Authorization": "Bearer t0ken"}, {"Authorization": "Bearer guess"}
+    with mm7.Client(sim.url, metrics=metrics) as client:
+        api = SendApi(client, token="t0ken", auth_failures=2, auth_cooldown=30)
+        assert api.metrics is metrics  # (the client's, as serve gives it the receiver's)
+        assert call(api, {"to": "+8613800000000", "text": "hi"}, headers=right)[0] == 200
+        sim.fail_next(status=2002)
+        assert call(api, {"to": "+8613800000000", "text": "hi"}, headers=right)[1]["ok"] is False
+        assert call(api, {"to": "+8613800000000", "subjet": "typo"}, headers=right)[0] == 400
+        assert call(api, {"message_id": "SIM-none"}, "/cancel", headers=right)[0] == 200
+        assert call(api, {}, "/queue/7", method="GET", headers=right)[0] == 404
+        assert call(api, {}, "/queue/", method="GET", headers=right)[0] == 404
+        assert call(api, {}, "/nowhere", headers=right)[0] == 404
+        assert call(api, {}, "/send", method="GET", headers=right)[0] == 405
+        assert call(api, {"to": "1"}, peer="10.0.0.7")[0] == 401  # no token: not a guess
+        assert [call(api, {"to": "1"}, headers=wrong, peer="10.0.0.7")[0] for _ in range(2)] == [401, 401]
+        assert [call(api, {"to": "1"}, headers=h, peer="10.0.0.7")[0] for h in (wrong, right)] == [429, 429]
+    counted = {(dict(ls)["operation"], dict(ls)["outcome"]): v for (n, ls), v in metrics._counters.items()
+               if n == "mm7bind_api_requests_total"}
+    assert counted == {("send", "ok"): 1, ("send", "refused"): 1, ("send", "bad_request"): 1, ("cancel", "refused"): 1,
+                       ("queue", "not_found"): 2, ("", "not_found"): 1, ("send", "not_allowed"): 1,
+                       ("send", "challenged"): 1, ("send", "unauthorized"): 2, ("send", "throttled"): 2}, counted
+    assert metrics.value("mm7bind_sent_total", operation="SubmitReq") == 2  # the sends themselves, by the client
+    text = metrics.render()
+    assert "# TYPE mm7bind_api_requests_total counter" in text
+    assert 'mm7bind_api_requests_total{operation="send",outcome="throttled"} 2' in text
+
+
+def test_queueing_repeats_and_a_body_refused_unread_are_counted(sim, tmp_path):
+    from mm7bind.outbox import Outbox
+
+    metrics = mm7.Metrics()
+    store = mm7.MemoryStore()
+    with mm7.Client(sim.url, store=store) as client:
+        api = SendApi(client, outbox=Outbox(client), metrics=metrics, max_body=1000)
+        status, got = call(api, {"to": "+8613800000000", "text": "hi", "queue": True, "transaction_id": "q-1"})
+        assert status == 202
+        assert call(api, {"to": "+8613800000000", "text": "hi", "queue": True, "transaction_id": "q-1"})[0] == 202
+        assert call(api, {}, f"/queue/{got['queued']}", method="GET")[0] == 200
+        assert call(api, {"to": "+8613800000000", "text": "bye", "queue": True, "transaction_id": "q-1"})[0] == 409
+        environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/send", "CONTENT_LENGTH": "5000",
+                   "wsgi.input": io.BytesIO(b"x" * 5000)}
+        assert api.wsgi_app(environ, lambda status, headers: None) and metrics.value(
+            "mm7bind_api_requests_total", outcome="too_large") == 1
+    assert {o: metrics.value("mm7bind_api_requests_total", outcome=o) for o in ("queued", "repeat", "found", "conflict")
+            } == {"queued": 1, "repeat": 1, "found": 1, "conflict": 1}
+    assert SendApi(None).metrics is None  # (nothing counted without one)
+
+
+def test_config_check_warns_when_callers_behind_a_proxy_would_share_one_wrong_token_count(tmp_path):
+    """Wrong tokens are counted by address: behind a reverse proxy, without trusted_proxy, every
+    caller has the proxy's, so one caller's wrong tokens held up all the others for the cool-down,
+    and config check said nothing of it."""
+    from mm7bind import config
+
+    def warned(receiver: str, api: str = "") -> list[str]:
+        path = tmp_path / "cfg.toml"
+        path.write_text(f'[receiver]\n{receiver}[api]\npath = "/api"\ntoken = "k"\n{api}', encoding="utf-8")
+        return [str(p) for p in config.load(path)[1] if "api.auth_failures" in str(p)]
+
+    [said] = warned('host = "0.0.0.0"\n')
+    assert said.startswith("warning: api.auth_failures: ") and "[receiver] trusted_proxy" in said, said
+    assert warned('host = "0.0.0.0"\ntrusted_proxy = "10.0.0.5"\n') == []  # the callers told apart
+    assert warned('host = "0.0.0.0"\n', "auth_failures = 0\n") == []  # no limit, no count to share
+    assert warned('host = "127.0.0.1"\n') == []  # (on loopback, callers of this host)
+    # serving TLS itself it has no proxy in front (and trusted_proxy is refused there)
+    assert warned(f'host = "0.0.0.0"\ntls_cert = "{tmp_path / "c.pem"}"\ntls_key = "{tmp_path / "k.pem"}"\n') == []
+    path = tmp_path / "cfg.toml"  # a warning: serve starts all the same
+    path.write_text('[receiver]\nhost = "0.0.0.0"\n[api]\npath = "/api"\ntoken = "k"\n', encoding="utf-8")
+    assert all(p.level == "warning" for p in config.load(path)[1])

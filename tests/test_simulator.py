@@ -1610,6 +1610,20 @@ def test_auth_failures_makes_the_simulator_throttle_wrong_credentials_as_a_harde
             mm7.simulator.SimulatorConfig(**bad)
 
 
+def test_the_control_endpoints_are_outside_the_mm7_paths_failure_limit():
+    """The control API asks no credentials: a test reaches it from the address its VASP's wrong
+    credentials put in a cool-down, and credentials sent to it (right or wrong) are never counted."""
+    with Simulator(auth=mm7.auth.BasicAuth("sp", "pw"), auth_failures=1, auth_cooldown=30) as sim:
+        control = sim.server.url + "/control/"
+        for _ in range(5):  # wrong credentials to the control API: not counted against the MM7 path
+            assert requests.get(control + "health", auth=("sp", "wrong"), timeout=10).status_code == 200
+        assert requests.post(sim.url, auth=("sp", "wrong"), timeout=10).status_code == 401  # the first guess
+        assert requests.post(sim.url, auth=("sp", "pw"), timeout=10).status_code == 429  # the cool-down
+        assert requests.get(control + "received", timeout=10).status_code == 200  # the test reads on
+        assert requests.post(control + "reset", json={}, timeout=10).status_code == 200  # and ends it
+        assert requests.post(sim.url, auth=("sp", "pw"), timeout=10).status_code != 429
+
+
 def test_simulate_takes_auth_failures():
     from mm7bind.cli import build_parser
 
