@@ -9,7 +9,7 @@ sending host has the ones the network card fills in later.
 Read: pcap (either byte order, micro- or nanosecond times, the record headers of old patched
 libpcaps too: the "modified" format's, SuSE's, Red Hat's, Nokia's; files joined with cat, each with
 its own header, pcapng ones among them, read in the order of their times where the capture can be
-read again) and pcapng (any number of sections and interfaces,
+read again, else said) and pcapng (any number of sections and interfaces,
 enhanced, simple and obsolete packet blocks, each interface's time resolution and offset); links
 Ethernet and Linux cooked (SLL, SLL2; VLAN tags included, stacked too), raw IP, BSD loopback; IPv4
 and IPv6 (extension headers walked), fragmented packets put back together; tunnels unwrapped, each
@@ -330,11 +330,35 @@ def _opened_frames(source, first: list[str], notes: list[str], in_time_order: bo
             yield from _parts_in_time_order(source, start, parts, order, notes)
             return
         src = _source_at(source, start, 0)  # (from its start again)
+    once = None if not in_time_order else (
+        "the capture is gzip-compressed, read once as it inflates: gunzip it first" if gunzipped is not None else
+        "the capture comes from a pipe, read once: save it to a file first" if start is None else None)
     try:
-        yield from _frames(src, notes)
+        yield from _frames(src, notes) if once is None else _said_out_of_order(src, notes, once)
     finally:
         if gunzipped is not None and gunzipped.stopped:
             first.append(f"{gunzipped.stopped}: read as far as it inflates")
+
+
+def _said_out_of_order(src: _Source, notes: list[str], once: str):
+    """The frames of a capture read once (gzip-compressed, a pipe), whose files joined with cat out
+    of time order cannot be put in order: where one begins before those before it end, said (the
+    times going back are said too, but not why nor what to do)."""
+    parts: list[tuple[int, int]] = []
+    latest, part, said = None, 0, False  # (the latest time before the file being read, and which file it is)
+    for frame in _frames(src, notes, parts=parts):
+        when = frame[1]
+        if when is not None and not said:
+            if part and len(parts) > part and latest is not None and when < latest - _STEP_BACK:
+                inflated = " of the capture inflated" if "gzip" in once else ""
+                notes.append(f"a file joined with cat (a pcap file or pcapng section) at byte {parts[-1][0]}{inflated} "
+                             "begins before the ones before it end: files joined out of time order are read in the "
+                             f"order they are in, not of their times ({once} to have them read in time order, or "
+                             "write it in time order with reordercap)")
+                said = True
+            part = len(parts)
+            latest = when if latest is None else max(latest, when)
+        yield frame
 
 
 def _rewindable(source) -> int | None:

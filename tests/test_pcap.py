@@ -1387,6 +1387,10 @@ def test_a_capture_joined_out_of_time_order_reads_a_connection_on_both_sides_of_
         (1, "POST /mm7 HTTP/1.1", request.split(b"\r\n\r\n", 1)[1]),
         (1, "HTTP/1.1 200 OK", response.split(b"\r\n\r\n", 1)[1])]
     assert capture.notes == [
+        (f"a file joined with cat (a pcap file or pcapng section) at byte {len(pcapng([[('ethernet', 6, newer)]]))} "
+         "begins before the ones before it end: files joined out of time order are read in the order they are in, "
+         "not of their times (the capture comes from a pipe, read once: save it to a file first to have them read in "
+         "time order, or write it in time order with reordercap)"),
         (f"the capture's times go back {newer[-1].time - older[0].time:.3f} seconds at packet {len(newer) + 1}: "
          "files joined out of time order (cat, mergecap -a), or a clock set back; a connection whose packets lie on "
          "both sides of such a place may be read in pieces (reordercap writes the capture in time order)")]
@@ -1444,6 +1448,40 @@ def test_files_joined_with_cat_out_of_time_order_are_read_in_time_order(tmp_path
     in_order = read_capture(b"".join(reversed(parts)))
     assert [m.body for m in in_order.messages] == [m.body for m in capture.messages]
     assert not any("time order" in n for n in in_order.notes), in_order.notes
+
+
+def test_files_joined_out_of_time_order_in_a_capture_read_once_are_said_to_be_and_what_to_do():
+    """A gzip-compressed capture or a pipe is read once, as it comes: files joined with cat in it out
+    of time order cannot be read in the order of their times (as a file's are). Only the times going
+    back were said; now where, why and what to do (gunzip it, save it, reordercap)."""
+    import io
+
+    from mm7bind.pcap import read_capture_file
+
+    class Pipe(io.BytesIO):
+        def seekable(self):
+            return False
+
+    request, response, older, newer = _rotated_conversation()
+    other = conversation(Flow(client=("10.0.0.1", 40001), time=newer[-1].time + 120))
+    first = pcap(newer + other.packets)
+    joined = first + pcapng([[("ethernet", 6, older)]])
+    for capture, why in ((read_capture(gzip.compress(joined)), "the capture is gzip-compressed, read once as it "
+                          "inflates: gunzip it first"),
+                         (read_capture_file(Pipe(joined)), "the capture comes from a pipe, read once: save it to a "
+                          "file first")):
+        inflated = " of the capture inflated" if "gzip" in why else ""
+        said = [n for n in capture.notes if n.startswith("a file joined with cat")]
+        assert said == [f"a file joined with cat (a pcap file or pcapng section) at byte {len(first)}{inflated} begins "
+                        "before the ones before it end: files joined out of time order are read in the order they are "
+                        f"in, not of their times ({why} to have them read in time order, or write it in time order "
+                        "with reordercap)"], capture.notes
+    # (in time order, or a file read again in time order: nothing of the kind said)
+    in_order = pcapng([[("ethernet", 6, older)]]) + first
+    for capture in (read_capture(gzip.compress(in_order)), read_capture_file(Pipe(in_order)), read_capture(joined)):
+        assert not any(n.startswith("a file joined with cat") for n in capture.notes), capture.notes
+        assert [m.body for m in capture.messages][:2] == [request.split(b"\r\n\r\n", 1)[1],
+                                                          response.split(b"\r\n\r\n", 1)[1]]
 
 
 def test_a_connection_read_already_is_not_given_the_packets_from_before_it_as_late_ones():
@@ -1650,7 +1688,8 @@ def test_after_the_capture_s_times_go_back_connections_are_still_read_as_they_ar
             first = file.at
     assert first is not None and first < len(data) * 3 // 4, (first, len(data))
     assert stream.notes[0].startswith("another pcap file's header at byte")
-    assert stream.notes[1].startswith("the capture's times go back")
+    assert stream.notes[1].startswith("a file joined with cat (a pcap file or pcapng section) at byte")
+    assert stream.notes[2].startswith("the capture's times go back")
 
 
 def test_bytes_from_before_where_a_connection_was_joined_coming_after_it_was_read_are_said():
