@@ -10,7 +10,8 @@ Read: pcap (either byte order, micro- or nanosecond times, the record headers of
 libpcaps too: the "modified" format's, SuSE's, Red Hat's, Nokia's; files joined with cat, each with
 its own header, pcapng ones among them, read in the order of their times where the capture can be
 read again, else said) and pcapng (any number of sections and interfaces,
-enhanced, simple and obsolete packet blocks, each interface's time resolution and offset); links
+enhanced, simple and obsolete packet blocks, each interface's time resolution and offset, the records
+Wireshark numbers as frames among them counted); links
 Ethernet and Linux cooked (SLL, SLL2; VLAN tags included, stacked too), raw IP, BSD loopback; IPv4
 and IPv6 (extension headers walked), fragmented packets put back together; tunnels unwrapped, each
 packet inside read as one captured inside the tunnel (IP in IP, GRE, ERSPAN, VXLAN, Geneve; see
@@ -705,6 +706,8 @@ def _pcapng_frames(src: _Source, notes: list[str], number: int = 0, parts: list 
                 continue
             link, unit, _, offset = interfaces[iface]
             yield number, ((high << 32) | low) * unit + offset, link, body[20 : 20 + caplen], caplen < origlen
+        elif kind in _RECORDS:  # (no packet, but a frame of Wireshark's, numbered as it numbers them)
+            number += 1
         elif kind == 3 and len(body) >= 4:  # simple packet: interface 0, no time
             number += 1
             if not interfaces:  # (no link type to read it with)
@@ -716,6 +719,13 @@ def _pcapng_frames(src: _Source, notes: list[str], number: int = 0, parts: list 
             yield number, None, link, body[4 : 4 + caplen], caplen < origlen
     if len(head):
         notes.append(f"the file ends inside a block (byte {src.position}, its first {len(head)} bytes): cut short")
+
+
+# pcapng blocks that are no packets but records Wireshark shows as frames among them, so that a
+# packet's number is its frame number: a systemd journal entry, a Sysdig event (of its four kinds,
+# with flags or not), a custom block (Wireshark 4 on). Name resolution, interface statistics and
+# decryption secrets blocks are none.
+_RECORDS = frozenset((0x9, 0x204, 0x208, 0x216, 0x217, 0x221, 0x222, 0xBAD, 0x40000BAD))
 
 
 def _clock(options: bytes, order: str) -> tuple[float, int]:

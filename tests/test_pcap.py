@@ -177,6 +177,27 @@ def test_pcapng_simple_packets_and_ones_before_any_interface(order):
     assert read_capture(pcapng_simple(conversation().packets, order=order)).notes == []
 
 
+def test_pcapng_records_that_are_no_packets_are_numbered_as_wireshark_numbers_them():
+    """A message's packet is Wireshark's frame number. Wireshark shows a pcapng file's systemd
+    journal entries (a capture merged with the host's journal), Sysdig events and custom blocks as
+    frames among the packets: they were not counted, every packet after one was numbered too low.
+    Name resolution, interface statistics and decryption secrets blocks are no frames."""
+    from .pcapgen import _block
+
+    packets = conversation().packets
+    plain = pcapng([[("ethernet", 6, packets)]])
+    at = 28 + 32  # (past the section header and the interface description)
+    frames = (_block("<", 9, b"__REALTIME_TIMESTAMP=1764000000000000\nMESSAGE=mmsc reachable\n")
+              + _block("<", 0xBAD, struct.pack("<I", 32473) + b"mine") + _block("<", 0x204, bytes(24)))
+    others = (_block("<", 4, bytes(4)) + _block("<", 5, bytes(12))
+              + _block("<", 10, struct.pack("<II", 0x544C534B, 0)))
+    expected = read_capture(plain).messages
+    capture = read_capture(plain[:at] + others + frames + others + plain[at:])
+    assert capture.notes == []
+    assert [(m.start_line, m.body, m.packet) for m in capture.messages] == [
+        (m.start_line, m.body, m.packet + 3) for m in expected]
+
+
 def test_pcapng_time_offsets_apply_to_their_own_interface_and_section():
     # if_tsoffset: an interface's times counted from a moment other than 1970 (seconds added to
     # each); another interface, or the same one's number in the next section, has its own.
