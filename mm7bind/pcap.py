@@ -1010,14 +1010,21 @@ class _IP:
         kind, inner, problem = _unwrapped(protocol, payload)
         if kind is None:
             return None
+        # (a packet cut by the snapshot length ends inside a header: said as that, not as a broken header)
         if problem is not None:
-            self.problem(f"{kind} packet(s) with {problem}, skipped", number)
+            if cut and ("cut short" in problem or "past" in problem):
+                self.cut(number)
+            else:
+                self.problem(f"{kind} packet(s) with {problem}, skipped", number)
             return None
         if inner is None:
             return None
         version = inner[0] >> 4 if len(inner) else 0
         if not (version == 4 and len(inner) >= 20 or version == 6 and len(inner) >= 40):
-            self.problem(f"{kind} packet(s) holding no IP packet whole, skipped", number)
+            if cut:
+                self.cut(number)
+            else:
+                self.problem(f"{kind} packet(s) holding no IP packet whole, skipped", number)
             return None
         if len(tunnels) >= MAX_TUNNEL_DEPTH:
             self.problem(_TOO_DEEP, number)

@@ -405,6 +405,9 @@ def test_a_tunnels_outer_packets_fragmented_on_the_way_are_put_together_first():
         assert [(m.source, m.destination, m.start_line, m.headers, m.body, m.notes) for m in capture.messages] \
             == expected
         assert len(capture.notes) == 1 and "unwrapped from" in capture.notes[0], capture.notes
+    # (inner packets fragmented before they went into the tunnel: put together by the inner addresses)
+    capture = read_capture(pcap(pcapgen.tunnelled(fragmented(plain), pcapgen.vxlan), link="raw"))
+    assert [(m.source, m.destination, m.start_line, m.headers, m.body, m.notes) for m in capture.messages] == expected
     other = [Packet(p.time, pcapgen.ipv4_packet(17, pcapgen.udp(2049, p.ip))) for p in plain]  # (NFS, say)
     assert read_capture(pcap(fragmented(other), link="raw")) == Capture([], [])
 
@@ -450,6 +453,10 @@ def test_tunnel_headers_that_cannot_be_read_are_said_never_raise():
         capture = read_capture(pcap([Packet(1764000000.0, packet)], link="raw"))
         assert capture.messages == []
         assert len(capture.notes) == 1 and capture.notes[0].startswith(f"1 {note}"), (note, capture.notes)
+    # (a packet cut by the snapshot length inside a tunnel's header: said as cut, not as broken)
+    for snaplen in (20 + 8 + 4, 20 + 8 + 8 + 10, 20 + 8 + 8 + 14 + 12):
+        capture = read_capture(pcap([Packet(1764000000.0, pcapgen.vxlan(ip))], link="raw", snaplen=snaplen))
+        assert [n.split(" (")[0] for n in capture.notes] == ["1 packet(s) cut short by the capture's snapshot length"]
     # (other UDP, DNS say, is no tunnel: nothing said of it; nor is an ARP bridged in a tunnel, nor
     # a Geneve control packet)
     arp = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x06" + bytes(28)
