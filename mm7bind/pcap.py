@@ -903,7 +903,7 @@ class _IP:
     makes a few notes, not one for each)."""
 
     def __init__(self):
-        self.pending: dict[tuple, _Datagram] = {}  # (version, addresses, identification) → its fragments
+        self.pending: dict[tuple, _Datagram] = {}  # (version, addresses, identification...) → its fragments
         self.done: dict[tuple, tuple[float | None, int]] = {}  # the latest put together: (time, length)
         self.problems: dict[str, list[int]] = {}  # what → [how many, the first packet]
         self.cut_short: list[int] = []  # [how many, the first packet]: TCP packets cut by the snapshot length
@@ -956,8 +956,10 @@ class _IP:
             src, dst = bytes(ip[12:16]), bytes(ip[16:20])
             segment = ip[header:end]
             if flags_offset & 0x3FFF:  # more fragments, or not the first one
-                whole = self.fragment((4, src + dst, ident), (flags_offset & 0x1FFF) * 8, flags_offset & 0x2000,
-                                      segment, number, when, cut, 65535 - header,
+                # (the protocol too, as RFC 791 has it: an IP in IP packet's and the one inside may have
+                # the same addresses and identification, each fragmented)
+                whole = self.fragment((4, src + dst, ident, protocol), (flags_offset & 0x1FFF) * 8,
+                                      flags_offset & 0x2000, segment, number, when, cut, 65535 - header,
                                       wanted=protocol != _UDP or _tunnels_udp(segment, flags_offset & 0x1FFF))
                 if whole is None:
                     return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import ipaddress
 import json
 import random
 import struct
@@ -405,11 +406,24 @@ def test_a_tunnels_outer_packets_fragmented_on_the_way_are_put_together_first():
         assert [(m.source, m.destination, m.start_line, m.headers, m.body, m.notes) for m in capture.messages] \
             == expected
         assert len(capture.notes) == 1 and "unwrapped from" in capture.notes[0], capture.notes
+    # (an IP in IP packet fragmented, and fragments inside, with the same addresses and identification:
+    # each put together on its own, the outer one's not taken for the inner one's captured again)
+    same = [piece for n, packet in enumerate(plain)
+            for i, inner in enumerate(pcapgen.fragments(packet, 512, ident=10 * n))
+            for piece in pcapgen.fragments(Packet(inner.time, pcapgen.ipv4_packet(4, inner.ip, *_ends(inner.ip))),
+                                           256, ident=10 * n + i)]
+    capture = read_capture(pcap(same, link="raw"))
+    assert [(m.source, m.destination, m.start_line, m.headers, m.body, m.notes) for m in capture.messages] == expected
     # (inner packets fragmented before they went into the tunnel: put together by the inner addresses)
     capture = read_capture(pcap(pcapgen.tunnelled(fragmented(plain), pcapgen.vxlan), link="raw"))
     assert [(m.source, m.destination, m.start_line, m.headers, m.body, m.notes) for m in capture.messages] == expected
     other = [Packet(p.time, pcapgen.ipv4_packet(17, pcapgen.udp(2049, p.ip))) for p in plain]  # (NFS, say)
     assert read_capture(pcap(fragmented(other), link="raw")) == Capture([], [])
+
+
+def _ends(ip: bytes) -> tuple[str, str]:
+    """An IPv4 packet's source and destination."""
+    return str(ipaddress.ip_address(ip[12:16])), str(ipaddress.ip_address(ip[16:20]))
 
 
 def test_a_connection_captured_inside_and_outside_its_tunnel_is_read_once():
