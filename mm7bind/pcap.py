@@ -9,14 +9,17 @@ sending host has the ones the network card fills in later.
 Read: pcap (either byte order, micro- or nanosecond times, the record headers of old patched
 libpcaps too: the "modified" format's, SuSE's, Red Hat's, Nokia's; files joined with cat, each with
 its own header, pcapng ones among them, read in the order of their times where the capture can be
-read again) and pcapng (any number of sections and interfaces,
-enhanced, simple and obsolete packet blocks, each interface's time resolution and offset); links
+read again, else said) and pcapng (any number of sections and interfaces,
+enhanced, simple and obsolete packet blocks, each interface's time resolution and offset, the records
+Wireshark numbers as frames among them counted); links
 Ethernet and Linux cooked (SLL, SLL2; VLAN tags included, stacked too), raw IP, BSD loopback; IPv4
-and IPv6 (extension headers walked), fragmented packets put back together; TCP segments in any
+and IPv6 (extension headers walked), fragmented packets put back together; tunnels unwrapped, each
+packet inside read as one captured inside the tunnel (IP in IP, GRE, ERSPAN, VXLAN, Geneve; see
+_unwrapped); TCP segments in any
 order, repeated or overlapping, streams of any length; HTTP/1.x messages, a request's body left
 unsent after an early answer to its `Expect: 100-continue` told apart. What cannot be read (a
 packet cut short by the snapshot length, a segment or a fragment never captured, overlapping
-fragments, a connection that is not HTTP, a link of another kind, a tunnel's packets) is said in
+fragments, a connection that is not HTTP, a link of another kind, a tunnel's header) is said in
 `notes`, and reading goes on from the next message it can find; a record or block whose length no
 packet has, or a pcapng block whose length at its end is not the one at its start (a damaged file),
 ends the reading there, said too (as Wireshark stops there). A gzip-compressed capture is read inflated in pieces,
@@ -328,11 +331,35 @@ def _opened_frames(source, first: list[str], notes: list[str], in_time_order: bo
             yield from _parts_in_time_order(source, start, parts, order, notes)
             return
         src = _source_at(source, start, 0)  # (from its start again)
+    once = None if not in_time_order else (
+        "the capture is gzip-compressed, read once as it inflates: gunzip it first" if gunzipped is not None else
+        "the capture comes from a pipe, read once: save it to a file first" if start is None else None)
     try:
-        yield from _frames(src, notes)
+        yield from _frames(src, notes) if once is None else _said_out_of_order(src, notes, once)
     finally:
         if gunzipped is not None and gunzipped.stopped:
             first.append(f"{gunzipped.stopped}: read as far as it inflates")
+
+
+def _said_out_of_order(src: _Source, notes: list[str], once: str):
+    """The frames of a capture read once (gzip-compressed, a pipe), whose files joined with cat out
+    of time order cannot be put in order: where one begins before those before it end, said (the
+    times going back are said too, but not why nor what to do)."""
+    parts: list[tuple[int, int]] = []
+    latest, part, said = None, 0, False  # (the latest time before the file being read, and which file it is)
+    for frame in _frames(src, notes, parts=parts):
+        when = frame[1]
+        if when is not None and not said:
+            if part and len(parts) > part and latest is not None and when < latest - _STEP_BACK:
+                inflated = " of the capture inflated" if "gzip" in once else ""
+                notes.append(f"a file joined with cat (a pcap file or pcapng section) at byte {parts[-1][0]}{inflated} "
+                             "begins before the ones before it end: files joined out of time order are read in the "
+                             f"order they are in, not of their times ({once} to have them read in time order, or "
+                             "write it in time order with reordercap)")
+                said = True
+            part = len(parts)
+            latest = when if latest is None else max(latest, when)
+        yield frame
 
 
 def _rewindable(source) -> int | None:
@@ -679,6 +706,8 @@ def _pcapng_frames(src: _Source, notes: list[str], number: int = 0, parts: list 
                 continue
             link, unit, _, offset = interfaces[iface]
             yield number, ((high << 32) | low) * unit + offset, link, body[20 : 20 + caplen], caplen < origlen
+        elif kind in _RECORDS:  # (no packet, but a frame of Wireshark's, numbered as it numbers them)
+            number += 1
         elif kind == 3 and len(body) >= 4:  # simple packet: interface 0, no time
             number += 1
             if not interfaces:  # (no link type to read it with)
@@ -690,6 +719,13 @@ def _pcapng_frames(src: _Source, notes: list[str], number: int = 0, parts: list 
             yield number, None, link, body[4 : 4 + caplen], caplen < origlen
     if len(head):
         notes.append(f"the file ends inside a block (byte {src.position}, its first {len(head)} bytes): cut short")
+
+
+# pcapng blocks that are no packets but records Wireshark shows as frames among them, so that a
+# packet's number is its frame number: a systemd journal entry, a Sysdig event (of its four kinds,
+# with flags or not), a custom block (Wireshark 4 on). Name resolution, interface statistics and
+# decryption secrets blocks are none.
+_RECORDS = frozenset((0x9, 0x204, 0x208, 0x216, 0x217, 0x221, 0x222, 0xBAD, 0x40000BAD))
 
 
 def _clock(options: bytes, order: str) -> tuple[float, int]:
@@ -744,18 +780,106 @@ _TOO_MANY_PENDING = (f"fragmented IP packet(s) dropped unfinished: more than {MA
                      "fragments at once")
 _BAD_EXTENSIONS = "IPv6 packet(s) whose extension headers are out of place, repeated or cut short, skipped"
 _TOO_MANY_EXTENSIONS = f"IPv6 packet(s) with more than {MAX_EXTENSION_HEADERS} extension headers, skipped"
-# Tunnels whose traffic is not unwrapped: IP in IP (IPv4, IPv6 inside), GRE, and over UDP VXLAN (IANA's
-# port, Linux's and flannel's) and Geneve. A capture on a Kubernetes node's or a VPN gateway's outer
-# interface has its HTTP in them alone, and was read as nothing at all without a word.
-_TUNNELS, _UDP, _TUNNEL_PORTS = frozenset((4, 41, 47)), 17, frozenset((4789, 8472, 6081))
-_TUNNELLED = ("packet(s) tunnelled (IP in IP, GRE, VXLAN or Geneve: an overlay network's, a VPN's), the TCP in them "
-              "not read: capture inside the tunnel (on the container's, the pod's or the tunnel's own interface)")
+# Tunnels whose packets are unwrapped, each inner packet read as if captured inside the tunnel (its
+# connection known by the inner addresses): IP in IP (IPv4 or IPv6 in IPv4 or IPv6), GRE (IPv4, IPv6,
+# Ethernet bridged, ERSPAN's mirrored frames) and over UDP VXLAN (IANA's port, Linux's and flannel's)
+# and Geneve. A capture on a Kubernetes node's or a VPN gateway's outer interface has its HTTP in them
+# alone. Tunnels in tunnels are followed MAX_TUNNEL_DEPTH deep (a hostile capture's thousands of
+# layers are not), each layer's lengths checked: one that cannot be read is counted and said.
+_UDP, _IPIP, _IPV6_IN, _GRE = 17, 4, 41, 47
+_VXLAN_PORTS, _GENEVE_PORT = frozenset((4789, 8472)), 6081
+_TUNNEL_PORTS = _VXLAN_PORTS | {_GENEVE_PORT}
+_CARRIED = frozenset((_TCP, _IPIP, _IPV6_IN, _GRE))  # (IPv4 protocols whose fragments are put together)
+MAX_TUNNEL_DEPTH = 8
+_ETHER_IPV4, _ETHER_IPV6, _ETHER_BRIDGED, _ERSPAN, _ERSPAN3 = 0x0800, 0x86DD, 0x6558, 0x88BE, 0x22EB
+_TOO_DEEP = f"packet(s) in tunnels nested more than {MAX_TUNNEL_DEPTH} deep, skipped"
 
 
-def _tunnel(protocol: int, payload) -> bool:
-    """Whether an IP packet's payload of `protocol` is a tunnel's (see _TUNNELS)."""
-    return protocol in _TUNNELS or (protocol == _UDP and len(payload) >= 4
-                                    and int.from_bytes(payload[2:4], "big") in _TUNNEL_PORTS)
+def _unwrapped(protocol: int, payload) -> tuple[str | None, object, str | None]:
+    """A tunnel's packet opened: (its kind, the IP packet inside or None (no IP: an ARP bridged, a
+    control packet), why it cannot be read or None); (None, None, None): no tunnel's."""
+    if protocol in (_IPIP, _IPV6_IN):
+        return ("IPv4 in IP" if protocol == _IPIP else "IPv6 in IP"), payload, None
+    if protocol == _GRE:
+        return _gre(payload)
+    if protocol != _UDP or len(payload) < 8:
+        return None, None, None
+    port, length = struct.unpack_from("!HH", payload, 2)
+    if port not in _TUNNEL_PORTS:
+        return None, None, None
+    kind = "VXLAN" if port in _VXLAN_PORTS else "Geneve"
+    if length < 8 and length != 0:  # (0: an IPv6 jumbogram's, as long as its packet)
+        return kind, None, f"a UDP length of {length} bytes, shorter than its header"
+    data = payload[8 : length or len(payload)]
+    if kind == "VXLAN":
+        if len(data) < 8:
+            return kind, None, "its header cut short"
+        if not data[0] & 0x08:  # (no VNI: a receiver's tunnel end drops it)
+            return kind, None, "its header without the flag of a VXLAN network identifier"
+        return _in_ethernet(kind, data[8:])
+    if len(data) < 8:
+        return kind, None, "its header cut short"
+    if data[0] >> 6:
+        return kind, None, "a Geneve version other than 0"
+    end = 8 + (data[0] & 0x3F) * 4  # (past its options)
+    if end > len(data):
+        return kind, None, "its options reaching past the packet"
+    if data[1] & 0x80:  # (a control packet: no traffic of its own)
+        return kind, None, None
+    return _by_type(kind, int.from_bytes(data[2:4], "big"), data[end:])
+
+
+def _tunnels_udp(fragment, offset: int) -> bool:
+    """Whether a fragment of a UDP packet may be of a tunnel's: its port says so in the first one
+    alone (the others' packets are put together, as a tunnel's receiving end does, until it comes)."""
+    return bool(offset) or _unwrapped(_UDP, fragment)[0] is not None
+
+
+def _gre(payload) -> tuple[str, object, str | None]:
+    """A GRE packet opened (RFC 2784, its key and sequence number of RFC 2890; ERSPAN's types I, II
+    and III): see _unwrapped."""
+    if len(payload) < 4:
+        return "GRE", None, "its header cut short"
+    flags, protocol = struct.unpack_from("!HH", payload, 0)
+    if flags & 0x7:
+        return "GRE", None, "a GRE version other than 0 (PPTP's is 1)"
+    if flags & 0x4000:
+        return "GRE", None, "RFC 1701's source routing"
+    start = 4 + 4 * (bool(flags & 0x8000) + bool(flags & 0x2000) + bool(flags & 0x1000))  # checksum, key, sequence
+    if start > len(payload):
+        return "GRE", None, "its header cut short"
+    data = payload[start:]
+    if protocol == _ERSPAN and not flags & 0x1000:  # type I: the mirrored frame at once
+        return _in_ethernet("ERSPAN", data)
+    if protocol == _ERSPAN:  # type II: an 8-byte header
+        if len(data) < 8 or data[0] >> 4 != 1:
+            return "ERSPAN", None, "its type II header cut short or of another version"
+        return _in_ethernet("ERSPAN", data[8:])
+    if protocol == _ERSPAN3:  # type III: 12 bytes, and 8 more where its O flag says
+        if len(data) < 12 or data[0] >> 4 != 2:
+            return "ERSPAN", None, "its type III header cut short or of another version"
+        if (data[10] >> 2) & 0x1F:  # (its frame type: 0 is Ethernet)
+            return "ERSPAN", None, "a mirrored frame other than Ethernet"
+        end = 20 if data[11] & 1 else 12
+        if end > len(data):
+            return "ERSPAN", None, "its type III header cut short"
+        return _in_ethernet("ERSPAN", data[end:])
+    return _by_type("GRE", protocol, data)
+
+
+def _by_type(kind: str, protocol: int, data) -> tuple[str, object, str | None]:
+    """What a tunnel whose header names its payload's protocol type (an EtherType) carries."""
+    if protocol in (_ETHER_IPV4, _ETHER_IPV6):
+        return kind, data, None
+    if protocol == _ETHER_BRIDGED:
+        return _in_ethernet(kind, data)
+    return kind, None, "a payload other than IP or Ethernet (MPLS, PPP, NSH...)"
+
+
+def _in_ethernet(kind: str, frame) -> tuple[str, object, str | None]:
+    if len(frame) < 14:
+        return kind, None, "its Ethernet frame cut short"
+    return kind, _past_tags(frame, 12), None  # (None: not IP, an ARP say)
 
 
 class _Datagram:
@@ -779,10 +903,11 @@ class _IP:
     makes a few notes, not one for each)."""
 
     def __init__(self):
-        self.pending: dict[tuple, _Datagram] = {}  # (version, addresses, identification) → its fragments
+        self.pending: dict[tuple, _Datagram] = {}  # (version, addresses, identification...) → its fragments
         self.done: dict[tuple, tuple[float | None, int]] = {}  # the latest put together: (time, length)
         self.problems: dict[str, list[int]] = {}  # what → [how many, the first packet]
         self.cut_short: list[int] = []  # [how many, the first packet]: TCP packets cut by the snapshot length
+        self.unwrapped: dict[str, list[int]] = {}  # a kind of tunnel → [packets unwrapped, the first]
 
     def problem(self, what: str, number: int) -> None:
         self.problems.setdefault(what, [0, number])[0] += 1
@@ -796,7 +921,8 @@ class _IP:
             if not datagram.failed:
                 self.problem(_INCOMPLETE, datagram.first)
         self.pending.clear()
-        out = []
+        out = [f"{count} packet(s) unwrapped from {kind} tunnels, read as if captured inside them (the first: "
+               f"packet {packet(first)})" for kind, (count, first) in self.unwrapped.items()]
         if self.cut_short:  # (said once: with tcpdump -s 96 it is every packet with data)
             out.append(f"{self.cut_short[0]} packet(s) cut short by the capture's snapshot length (the first: "
                        f"packet {packet(self.cut_short[1])}): bytes are missing (tcpdump -s 0 keeps whole packets)")
@@ -812,21 +938,29 @@ class _IP:
                 self.problem(f"packet(s) of link type {link}, which is not read (Ethernet, Linux cooked, raw IP "
                              "and BSD loopback are: capture on such an interface), skipped", number)
             return None
+        return self._packet(ip, number, when, cut)
+
+    def _packet(self, ip, number: int, when: float | None, cut: bool, tunnels: tuple[str, ...] = ()):
+        """`segment` of an IP packet, captured as it is or inside the `tunnels` (outermost first)."""
         version = ip[0] >> 4 if ip else 0
         if version == 4 and len(ip) >= 20:
             header = (ip[0] & 0x0F) * 4
             total, ident, flags_offset = struct.unpack_from("!HHH", ip, 2)
-            if ip[9] != _TCP or header < 20:
-                if header >= 20 and not flags_offset & 0x1FFF and _tunnel(ip[9], ip[header:]):  # (a first fragment too)
-                    self.problem(_TUNNELLED, number)
+            protocol = ip[9]
+            if header < 20:
+                return None
+            if protocol not in _CARRIED and protocol != _UDP:
                 return None
             end = total if header <= total <= len(ip) else len(ip)  # (less Ethernet padding)
             cut = cut or total > len(ip)
             src, dst = bytes(ip[12:16]), bytes(ip[16:20])
             segment = ip[header:end]
             if flags_offset & 0x3FFF:  # more fragments, or not the first one
-                whole = self.fragment((4, src + dst, ident), (flags_offset & 0x1FFF) * 8, flags_offset & 0x2000,
-                                      segment, number, when, cut, 65535 - header)
+                # (the protocol too, as RFC 791 has it: an IP in IP packet's and the one inside may have
+                # the same addresses and identification, each fragmented)
+                whole = self.fragment((4, src + dst, ident, protocol), (flags_offset & 0x1FFF) * 8,
+                                      flags_offset & 0x2000, segment, number, when, cut, 65535 - header,
+                                      wanted=protocol != _UDP or _tunnels_udp(segment, flags_offset & 0x1FFF))
                 if whole is None:
                     return None
                 segment = memoryview(whole[0])
@@ -845,10 +979,11 @@ class _IP:
                 following, offset_flags, ident = struct.unpack_from("!BxHI", ip, pos)
                 offset, more = offset_flags & 0xFFF8, offset_flags & 1
                 if offset or more:
-                    if following not in (_TCP, _HOP_BY_HOP, _ROUTING, _FRAGMENT, _DESTINATION):
+                    if following not in (*_CARRIED, _UDP, _HOP_BY_HOP, _ROUTING, _FRAGMENT, _DESTINATION):
                         return None  # (another protocol's: not put together for nothing)
                     whole = self.fragment((6, src + dst, ident), offset, more, ip[pos + 8 : end], number, when, cut,
-                                          65535, following)
+                                          65535, following,
+                                          wanted=following != _UDP or _tunnels_udp(ip[pos + 8 : end], offset))
                     if whole is None:
                         return None
                     ip, protocol = memoryview(whole[0]), whole[1]
@@ -859,13 +994,11 @@ class _IP:
                 if found is None:
                     return None
                 nxt, pos = found
-            if nxt != _TCP:
-                if _tunnel(nxt, ip[pos:end]):
-                    self.problem(_TUNNELLED, number)
-                return None
-            segment = ip[pos:end]
+            protocol, segment = nxt, ip[pos:end]
         else:
             return None
+        if protocol != _TCP:
+            return self._unwrap(protocol, segment, number, when, cut, tunnels)
         if len(segment) < 20:
             return None
         if cut:
@@ -873,6 +1006,34 @@ class _IP:
         seq, _, offset_flags = struct.unpack_from("!IIH", segment, 4)
         # (each end as its address and port, packed: a connection's key, made into text only for one with data)
         return src + segment[0:2], dst + segment[2:4], seq, offset_flags & 0x3F, segment[(offset_flags >> 12) * 4 :]
+
+    def _unwrap(self, protocol: int, payload, number: int, when: float | None, cut: bool, tunnels: tuple[str, ...]):
+        """`segment` of the packet inside a tunnel's (see _unwrapped), or None."""
+        kind, inner, problem = _unwrapped(protocol, payload)
+        if kind is None:
+            return None
+        # (a packet cut by the snapshot length ends inside a header: said as that, not as a broken header)
+        if problem is not None:
+            if cut and ("cut short" in problem or "past" in problem):
+                self.cut(number)
+            else:
+                self.problem(f"{kind} packet(s) with {problem}, skipped", number)
+            return None
+        if inner is None:
+            return None
+        version = inner[0] >> 4 if len(inner) else 0
+        if not (version == 4 and len(inner) >= 20 or version == 6 and len(inner) >= 40):
+            if cut:
+                self.cut(number)
+            else:
+                self.problem(f"{kind} packet(s) holding no IP packet whole, skipped", number)
+            return None
+        if len(tunnels) >= MAX_TUNNEL_DEPTH:
+            self.problem(_TOO_DEEP, number)
+            return None
+        if kind not in tunnels:  # (a packet counted once for each kind of tunnel it is in)
+            self.unwrapped.setdefault(kind, [0, number])[0] += 1
+        return self._packet(inner, number, when, cut, (*tunnels, kind))
 
     def extensions(self, ip, nxt: int, pos: int, end: int, number: int, fragmented: bool) -> tuple[int, int] | None:
         """(the header that follows, where) past IPv6 extension headers: at a fragment header
@@ -894,9 +1055,10 @@ class _IP:
         return None
 
     def fragment(self, key: tuple, offset: int, more: int, data, number: int, when: float | None, cut: bool,
-                 limit: int, protocol: int | None = None) -> tuple[bytes, int | None] | None:
+                 limit: int, protocol: int | None = None, wanted: bool = True) -> tuple[bytes, int | None] | None:
         """A fragment taken in: (the packet's payload, and for IPv6 the header it begins with) once
-        all its fragments have come, else None."""
+        all its fragments have come, else None. Not `wanted` (a first fragment of UDP that is no
+        tunnel's): its packet is let go, nothing said."""
         done = self.done.get(key)
         if done is not None:
             # A fragment of a packet put together already, captured again (as a capture on all of
@@ -920,6 +1082,9 @@ class _IP:
                     self.problem(_TOO_MANY_PENDING, oldest.first)
             datagram = self.pending[key] = _Datagram(number, when)
         if datagram.failed:
+            return None
+        if not wanted:
+            datagram.failed, datagram.pieces = True, []
             return None
         if cut:  # (the snapshot length's note says its bytes are missing)
             self.cut(number)

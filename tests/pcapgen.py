@@ -93,14 +93,14 @@ def fragments(packet: Packet, size: int, ident: int = 0x1234, before: tuple[int,
             out.append(Packet(packet.time, header[:2] + struct.pack("!HHH", 20 + len(piece), ident, more | at // 8)
                               + header[8:] + piece))
         return out
-    kinds = (*before, 44, *after, 6)
+    kinds = (*before, 44, *after, ip[6])  # (its own payload's protocol: TCP, a tunnel's)
     unfragmentable = b"".join(extension(kind, kinds[i + 1]) for i, kind in enumerate(before))
     payload = b"".join(extension(kind, kinds[len(before) + 2 + i]) for i, kind in enumerate(after)) + ip[40:]
     out = []
     for at in range(0, len(payload), size):
         piece = payload[at : at + size]
         more = 1 if at + size < len(payload) else 0
-        head = struct.pack("!BBHI", after[0] if after else 6, 0, at | more, ident)
+        head = struct.pack("!BBHI", after[0] if after else ip[6], 0, at | more, ident)
         rest = unfragmentable + head + piece
         out.append(Packet(packet.time, ip[:4] + struct.pack("!HB", len(rest), kinds[0]) + ip[7:40] + rest))
     return out
@@ -232,3 +232,66 @@ def pcapng_simple(packets: list[Packet], link: str = "ethernet", order: str = "<
     out.append(_block(order, 1, struct.pack(order + "HHI", number, 0, snaplen)))
     out += [_block(order, 3, struct.pack(order + "I", len(wrap(p.ip))) + wrap(p.ip)) for p in packets]
     return b"".join(out)
+
+
+# -- tunnels: an IP packet as an overlay network or a VPN carries it --------------------------------
+
+
+def ipv4_packet(protocol: int, payload: bytes, src: str = "192.0.2.1", dst: str = "192.0.2.2", ident: int = 7) -> bytes:
+    """An IPv4 packet (an underlay's: a tunnel's outer one) of `protocol` carrying `payload`."""
+    return struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), ident, 0, 64, protocol, 0,
+                       ip_address(src).packed, ip_address(dst).packed) + payload
+
+
+def outer_ip(payload: bytes, protocol: int, version: int = 4) -> bytes:
+    return ipv4_packet(protocol, payload) if version == 4 else ipv6_packet(protocol, payload, "2001:db8:f::1",
+                                                                           "2001:db8:f::2")
+
+
+def udp(port: int, payload: bytes, source_port: int = 49152) -> bytes:
+    return struct.pack("!HHHH", source_port, port, 8 + len(payload), 0) + payload
+
+
+def vxlan(ip: bytes, port: int = 4789, vni: int = 42, version: int = 4) -> bytes:
+    """`ip` in an Ethernet frame in VXLAN (RFC 7348: its I flag, its network identifier)."""
+    return outer_ip(udp(port, struct.pack("!II", 0x08000000, vni << 8) + ethernet(ip)), 17, version)
+
+
+def geneve(ip: bytes, options: bytes = b"", bridged: bool = True, version: int = 4) -> bytes:
+    """`ip` in Geneve (RFC 8926), with `options` (a multiple of 4 bytes) and in an Ethernet frame
+    (`bridged`, as OVN sends it) or as it is (its EtherType the protocol type)."""
+    kind = 0x6558 if bridged else 0x0800 if ip[0] >> 4 == 4 else 0x86DD
+    header = struct.pack("!BBHI", len(options) // 4, 0, kind, 7 << 8) + options
+    return outer_ip(udp(6081, header + (ethernet(ip) if bridged else ip)), 17, version)
+
+
+def gre(ip: bytes, checksum: bool = False, key: int | None = None, sequence: int | None = None,
+        bridged: bool = False, version: int = 4) -> bytes:
+    """`ip` in GRE (RFC 2784, 2890): its optional fields as asked, as it is or in an Ethernet frame
+    (`bridged`: transparent Ethernet bridging, as gretap sends it)."""
+    flags = (0x8000 if checksum else 0) | (0x2000 if key is not None else 0) | (0x1000 if sequence is not None else 0)
+    kind = 0x6558 if bridged else 0x0800 if ip[0] >> 4 == 4 else 0x86DD
+    fields = ((b"\x00\x00\x00\x00" if checksum else b"") + (struct.pack("!I", key) if key is not None else b"")
+              + (struct.pack("!I", sequence) if sequence is not None else b""))
+    return outer_ip(struct.pack("!HH", flags, kind) + fields + (ethernet(ip) if bridged else ip), 47, version)
+
+
+def erspan(ip: bytes, kind: int = 2) -> bytes:
+    """`ip` in an Ethernet frame a switch mirrored with ERSPAN type I, II or III (over GRE)."""
+    if kind == 1:
+        return outer_ip(struct.pack("!HH", 0, 0x88BE) + ethernet(ip), 47)
+    if kind == 2:
+        header = struct.pack("!HHI", 0x1000 | 5, 0x0001, 0)  # (version 1, VLAN 5; session 1; index)
+        return outer_ip(struct.pack("!HHI", 0x1000, 0x88BE, 9) + header + ethernet(ip), 47)
+    header = struct.pack("!HHIHH", 0x2000 | 5, 1, 0, 0, 0x0001) + bytes(8)  # (version 2; its O flag: a subheader)
+    return outer_ip(struct.pack("!HHI", 0x1000, 0x22EB, 9) + header + ethernet(ip), 47)
+
+
+def ip_in_ip(ip: bytes, version: int = 4) -> bytes:
+    """`ip` in an IP packet of `version` (RFC 2003's IP in IP, or 6in4, 4in6, 6in6)."""
+    return outer_ip(ip, 4 if ip[0] >> 4 == 4 else 41, version)
+
+
+def tunnelled(packets: list[Packet], wrap) -> list[Packet]:
+    """Each of `packets` as a tunnel carries it: `wrap` of its IP packet."""
+    return [Packet(p.time, wrap(p.ip)) for p in packets]

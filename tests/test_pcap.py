@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import ipaddress
 import json
 import random
 import struct
@@ -17,8 +18,9 @@ from hypothesis import strategies as st
 
 import mm7bind as mm7
 from mm7bind.errors import DecodeError
-from mm7bind.pcap import is_packet_capture, read_capture
+from mm7bind.pcap import Capture, is_packet_capture, read_capture
 
+from . import pcapgen
 from .pcapgen import ACK, PSH, RST, Flow, Packet, ethernet, http, pcap, pcapng, pcapng_simple
 from .test_commands import ENV, ROOT, run
 
@@ -176,6 +178,27 @@ def test_pcapng_simple_packets_and_ones_before_any_interface(order):
     assert read_capture(pcapng_simple(conversation().packets, order=order)).notes == []
 
 
+def test_pcapng_records_that_are_no_packets_are_numbered_as_wireshark_numbers_them():
+    """A message's packet is Wireshark's frame number. Wireshark shows a pcapng file's systemd
+    journal entries (a capture merged with the host's journal), Sysdig events and custom blocks as
+    frames among the packets: they were not counted, every packet after one was numbered too low.
+    Name resolution, interface statistics and decryption secrets blocks are no frames."""
+    from .pcapgen import _block
+
+    packets = conversation().packets
+    plain = pcapng([[("ethernet", 6, packets)]])
+    at = 28 + 32  # (past the section header and the interface description)
+    frames = (_block("<", 9, b"__REALTIME_TIMESTAMP=1764000000000000\nMESSAGE=mmsc reachable\n")
+              + _block("<", 0xBAD, struct.pack("<I", 32473) + b"mine") + _block("<", 0x204, bytes(24)))
+    others = (_block("<", 4, bytes(4)) + _block("<", 5, bytes(12))
+              + _block("<", 10, struct.pack("<II", 0x544C534B, 0)))
+    expected = read_capture(plain).messages
+    capture = read_capture(plain[:at] + others + frames + others + plain[at:])
+    assert capture.notes == []
+    assert [(m.start_line, m.body, m.packet) for m in capture.messages] == [
+        (m.start_line, m.body, m.packet + 3) for m in expected]
+
+
 def test_pcapng_time_offsets_apply_to_their_own_interface_and_section():
     # if_tsoffset: an interface's times counted from a moment other than 1970 (seconds added to
     # each); another interface, or the same one's number in the next section, has its own.
@@ -321,33 +344,172 @@ def test_packets_on_a_link_that_is_not_read_are_said(tmp_path):
     assert "link type 127, which is not read" in proc.stdout, proc.stdout + proc.stderr
 
 
-def test_tunnelled_packets_are_said_not_read_as_nothing():
-    """A capture on an overlay network's outer interface (a Kubernetes node's: VXLAN, Geneve), or a
-    VPN gateway's (GRE, IP in IP), has its HTTP inside tunnels: it was read as no message at all,
-    nothing said. Such packets are counted and said (their TCP is not unwrapped)."""
-    from .pcapgen import ipv6_packet
+TUNNELS = {
+    "vxlan": pcapgen.vxlan, "vxlan-linux-port": functools.partial(pcapgen.vxlan, port=8472),
+    "vxlan-over-ipv6": functools.partial(pcapgen.vxlan, version=6),
+    "geneve": pcapgen.geneve, "geneve-options": functools.partial(pcapgen.geneve, options=bytes(4) + b"\x01" * 8),
+    "geneve-ip": functools.partial(pcapgen.geneve, bridged=False),
+    "gre": pcapgen.gre, "gre-checksum-key-sequence": functools.partial(pcapgen.gre, checksum=True, key=5, sequence=1),
+    "gre-key": functools.partial(pcapgen.gre, key=77), "gretap": functools.partial(pcapgen.gre, bridged=True),
+    "gre-over-ipv6": functools.partial(pcapgen.gre, version=6),
+    "erspan-1": functools.partial(pcapgen.erspan, kind=1), "erspan-2": pcapgen.erspan,
+    "erspan-3": functools.partial(pcapgen.erspan, kind=3),
+    "ip-in-ip": pcapgen.ip_in_ip, "ip-in-ipv6": functools.partial(pcapgen.ip_in_ip, version=6),
+    "vxlan-in-gre": lambda ip: pcapgen.gre(pcapgen.vxlan(ip), key=1),
+    "geneve-in-ip-in-ip": lambda ip: pcapgen.ip_in_ip(pcapgen.geneve(ip)),
+}
 
-    inner = conversation().packets
-    ip4 = functools.partial(struct.pack, "!BBHHHBBH4s4s", 0x45, 0)
 
-    def outer(protocol: int, payload: bytes) -> bytes:
-        return ip4(20 + len(payload), 7, 0, 64, protocol, 0, bytes([192, 0, 2, 1]), bytes([192, 0, 2, 2])) + payload
+def same_messages(got, expected) -> None:
+    """The messages of a capture read as those of another (the same traffic captured otherwise)."""
+    assert [(m.number, m.connection, m.source, m.destination, m.time, m.start_line, m.headers, m.body, m.notes,
+             m.packet) for m in got] == [
+        (m.number, m.connection, m.source, m.destination, m.time, m.start_line, m.headers, m.body, m.notes,
+         m.packet) for m in expected]
 
-    def udp(port: int, payload: bytes) -> bytes:
-        return struct.pack("!HHHH", 40000, port, 8 + len(payload), 0) + payload
 
-    vxlan = b"\x08\x00\x00\x00\x00\x00\x01\x00"
-    tunnelled = [outer(4, inner[0].ip), outer(47, b"\x00\x00\x08\x00" + inner[1].ip),
-                 outer(17, udp(4789, vxlan + ethernet(inner[2].ip))), outer(17, udp(8472, vxlan + ethernet(inner[3].ip))),
-                 ipv6_packet(17, udp(6081, bytes(8) + inner[4].ip)), ipv6_packet(4, inner[5].ip)]
-    capture = read_capture(pcap([Packet(1764000000.0 + n, ip) for n, ip in enumerate(tunnelled)], link="raw"))
+@pytest.mark.parametrize("ipv6", [False, True], ids=["ipv4", "ipv6"])
+@pytest.mark.parametrize("tunnel", list(TUNNELS))
+def test_mm7_traffic_inside_tunnels_is_read_as_without_them(tunnel, ipv6):
+    """A capture on an overlay network's outer interface (a Kubernetes node's: VXLAN, Geneve), a VPN
+    gateway's (GRE, IP in IP) or a switch's mirror session (ERSPAN) has its HTTP inside tunnels: it
+    was read as no message at all. Each packet is unwrapped, its connection known by the inner
+    addresses: the messages are those the same traffic captured inside the tunnel has."""
+    flow = Flow(("2001:db8::1", 40000), ("2001:db8::2", 8080)) if ipv6 else Flow()
+    plain = conversation(flow, mss=1200).packets
+    expected = read_capture(pcap(plain))
+    assert len(expected.messages) == 2 and expected.notes == []
+    capture = read_capture(pcap(pcapgen.tunnelled(plain, TUNNELS[tunnel]), link="raw"))
+    same_messages(capture.messages, expected.messages)
+    assert decoded(capture.messages[0]).body.ELEMENT == "SubmitReq" and decoded(capture.messages[1]).body.message_id == "m-1"
+    outermost = {"vxlan": "VXLAN", "geneve": "Geneve", "gre": "GRE", "gretap": "GRE", "erspan": "ERSPAN",
+                 "ip": "IPv6 in IP" if ipv6 else "IPv4 in IP"}[tunnel.split("-")[0]]
+    outermost = {"vxlan-in-gre": "GRE", "geneve-in-ip-in-ip": "IPv4 in IP"}.get(tunnel, outermost)
+    assert capture.notes[0] == (f"{len(plain)} packet(s) unwrapped from {outermost} tunnels, read as if captured "
+                                "inside them (the first: packet 1)")
+    assert all("unwrapped from" in note for note in capture.notes)
+
+
+def test_a_tunnels_outer_packets_fragmented_on_the_way_are_put_together_first():
+    """Tunnels' packets a router fragmented (the tunnel's overhead past the path's MTU) are put back
+    together before their inner packet is read, as the tunnel's end does; UDP's that are no
+    tunnel's are let go, nothing said."""
+    plain = conversation(mss=1200).packets
+    expected = [(m.source, m.destination, m.start_line, m.headers, m.body, m.notes)
+                for m in read_capture(pcap(plain)).messages]
+    for wrap in (functools.partial(pcapgen.gre, key=3), pcapgen.vxlan, pcapgen.geneve, pcapgen.ip_in_ip,
+                 functools.partial(pcapgen.vxlan, version=6), functools.partial(pcapgen.gre, version=6)):
+        outer = pcapgen.tunnelled(plain, wrap)
+        pieces = [piece for n, packet in enumerate(outer)  # (each packet's last fragment first)
+                  for piece in reversed(pcapgen.fragments(packet, 512, ident=n))]
+        capture = read_capture(pcap(pieces, link="raw"))
+        assert [(m.source, m.destination, m.start_line, m.headers, m.body, m.notes) for m in capture.messages] \
+            == expected
+        assert len(capture.notes) == 1 and "unwrapped from" in capture.notes[0], capture.notes
+    # (an IP in IP packet fragmented, and fragments inside, with the same addresses and identification:
+    # each put together on its own, the outer one's not taken for the inner one's captured again)
+    same = [piece for n, packet in enumerate(plain)
+            for i, inner in enumerate(pcapgen.fragments(packet, 512, ident=10 * n))
+            for piece in pcapgen.fragments(Packet(inner.time, pcapgen.ipv4_packet(4, inner.ip, *_ends(inner.ip))),
+                                           256, ident=10 * n + i)]
+    capture = read_capture(pcap(same, link="raw"))
+    assert [(m.source, m.destination, m.start_line, m.headers, m.body, m.notes) for m in capture.messages] == expected
+    # (inner packets fragmented before they went into the tunnel: put together by the inner addresses)
+    capture = read_capture(pcap(pcapgen.tunnelled(fragmented(plain), pcapgen.vxlan), link="raw"))
+    assert [(m.source, m.destination, m.start_line, m.headers, m.body, m.notes) for m in capture.messages] == expected
+    other = [Packet(p.time, pcapgen.ipv4_packet(17, pcapgen.udp(2049, p.ip))) for p in plain]  # (NFS, say)
+    assert read_capture(pcap(fragmented(other), link="raw")) == Capture([], [])
+
+
+def _ends(ip: bytes) -> tuple[str, str]:
+    """An IPv4 packet's source and destination."""
+    return str(ipaddress.ip_address(ip[12:16])), str(ipaddress.ip_address(ip[16:20]))
+
+
+def test_a_connection_captured_inside_and_outside_its_tunnel_is_read_once():
+    """`tcpdump -i any` on a Kubernetes node sees each packet on the pod's interface and again in
+    VXLAN on the node's: the same connection (the inner addresses), read once."""
+    plain = conversation(mss=1200).packets
+    expected = read_capture(pcap(plain)).messages
+    both = []
+    for packet, wrapped in zip(plain, pcapgen.tunnelled(plain, pcapgen.vxlan)):
+        both += [packet, Packet(packet.time + 0.00001, wrapped.ip)]
+    capture = read_capture(pcap(both, link="raw"))
+    assert [(m.start_line, m.body) for m in capture.messages] == [(m.start_line, m.body) for m in expected]
+
+
+def test_tunnel_headers_that_cannot_be_read_are_said_never_raise():
+    """Each layer's length is checked: a tunnel's header cut short, of another version or carrying
+    what is not read is a note, and the packet skipped; other UDP (DNS) is no tunnel's."""
+    ip = conversation().packets[3].ip
+    v4, v6 = pcapgen.ipv4_packet, pcapgen.ipv6_packet
+    broken = {
+        "VXLAN packet(s) with its header cut short": v4(17, pcapgen.udp(4789, b"\x08\x00\x00")),
+        "VXLAN packet(s) with its header without the flag": v4(17, pcapgen.udp(4789, bytes(8) + ethernet(ip))),
+        "VXLAN packet(s) with a UDP length of 4 bytes": v4(17, struct.pack("!HHHH", 1, 4789, 4, 0) + bytes(30)),
+        "VXLAN packet(s) with its Ethernet frame cut short": v4(17, pcapgen.udp(4789, b"\x08" + bytes(7) + bytes(10))),
+        "Geneve packet(s) with its options reaching past": v6(17, pcapgen.udp(6081, b"\x3f\x00\x65\x58" + bytes(12))),
+        "Geneve packet(s) with a Geneve version other than 0": v4(17, pcapgen.udp(6081, b"\x40" + bytes(7) + ip)),
+        "Geneve packet(s) with a payload other than IP": v4(17, pcapgen.udp(6081, b"\x00\x00\x88\x47" + bytes(4) + ip)),
+        "GRE packet(s) with its header cut short": v4(47, b"\xb0\x00\x08\x00\x00\x00"),
+        "GRE packet(s) with a GRE version other than 0": v4(47, b"\x30\x01\x88\x0b" + bytes(8) + ip),
+        "GRE packet(s) with RFC 1701's source routing": v4(47, b"\x40\x00\x08\x00" + bytes(4) + ip),
+        "ERSPAN packet(s) with its type II header cut short": v4(47, b"\x10\x00\x88\xbe" + bytes(4) + b"\x10"),
+        "ERSPAN packet(s) with its type III header cut short": v4(47, b"\x10\x00\x22\xeb" + bytes(4) + b"\x20" + bytes(10)
+                                                                 + b"\x01" + bytes(3)),
+        "ERSPAN packet(s) with a mirrored frame other than Ethernet": v4(47, b"\x10\x00\x22\xeb" + bytes(4) + b"\x20"
+                                                                        + bytes(9) + b"\x08\x00" + ethernet(ip)),
+        "IPv4 in IP packet(s) holding no IP packet whole": v4(4, ip[:19]),
+        "IPv6 in IP packet(s) holding no IP packet whole": v6(41, b"\x60" + bytes(20)),
+        "GRE packet(s) holding no IP packet whole": v4(47, b"\x00\x00\x08\x00" + b"\x45" + bytes(10)),
+    }
+    for note, packet in broken.items():
+        capture = read_capture(pcap([Packet(1764000000.0, packet)], link="raw"))
+        assert capture.messages == []
+        assert len(capture.notes) == 1 and capture.notes[0].startswith(f"1 {note}"), (note, capture.notes)
+    # (a packet cut by the snapshot length inside a tunnel's header: said as cut, not as broken)
+    for snaplen in (20 + 8 + 4, 20 + 8 + 8 + 10, 20 + 8 + 8 + 14 + 12):
+        capture = read_capture(pcap([Packet(1764000000.0, pcapgen.vxlan(ip))], link="raw", snaplen=snaplen))
+        assert [n.split(" (")[0] for n in capture.notes] == ["1 packet(s) cut short by the capture's snapshot length"]
+    # (other UDP, DNS say, is no tunnel: nothing said of it; nor is an ARP bridged in a tunnel, nor
+    # a Geneve control packet)
+    arp = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x06" + bytes(28)
+    for quiet in (v4(17, pcapgen.udp(53, bytes(12))), v4(17, pcapgen.udp(4789, b"\x08" + bytes(7) + arp)),
+                  v4(17, pcapgen.udp(6081, b"\x00\x80\x65\x58" + bytes(4) + arp))):
+        assert read_capture(pcap([Packet(1764000000.0, quiet)], link="raw")).messages == []
+    assert read_capture(pcap([Packet(1764000000.0, v4(17, pcapgen.udp(53, bytes(12))))], link="raw")).notes == []
+
+
+def test_tunnels_nested_past_a_depth_are_said_not_followed():
+    """A hostile capture's packet of thousands of IP in IP layers is not followed down (no
+    recursion past Python's limit): tunnels in tunnels are read MAX_TUNNEL_DEPTH deep."""
+    from mm7bind.pcap import MAX_TUNNEL_DEPTH
+
+    plain = conversation(mss=1200).packets
+
+    def deep(depth: int):
+        return lambda ip: functools.reduce(lambda inner, _: pcapgen.ip_in_ip(inner), range(depth), ip)
+
+    capture = read_capture(pcap(pcapgen.tunnelled(plain, deep(MAX_TUNNEL_DEPTH)), link="raw"))
+    same_messages(capture.messages, read_capture(pcap(plain)).messages)
+    capture = read_capture(pcap(pcapgen.tunnelled(plain, deep(MAX_TUNNEL_DEPTH + 1)), link="raw"))
     assert capture.messages == []
+    assert f"{len(plain)} packet(s) in tunnels nested more than {MAX_TUNNEL_DEPTH} deep, skipped (the first: packet 1)" \
+        in capture.notes
+    hostile = deep(3000)(plain[0].ip)
+    capture = read_capture(pcap([Packet(1764000000.0, hostile)], link="raw"))
     assert capture.notes == [
-        "6 packet(s) tunnelled (IP in IP, GRE, VXLAN or Geneve: an overlay network's, a VPN's), the TCP in them not "
-        "read: capture inside the tunnel (on the container's, the pod's or the tunnel's own interface) (the first: "
-        "packet 1)"]
-    # (other UDP, DNS say, is no tunnel: nothing said of it)
-    assert read_capture(pcap([Packet(1764000000.0, outer(17, udp(53, bytes(12))))], link="raw")).notes == []
+        "1 packet(s) unwrapped from IPv4 in IP tunnels, read as if captured inside them (the first: packet 1)",
+        f"1 packet(s) in tunnels nested more than {MAX_TUNNEL_DEPTH} deep, skipped (the first: packet 1)"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from([(17, 4789), (17, 8472), (17, 6081), (47, 0), (4, 0), (41, 0)]), st.binary(max_size=120))
+def test_any_bytes_in_a_tunnel_are_read_or_said_never_raise(tunnel, data):
+    protocol, port = tunnel
+    payload = pcapgen.udp(port, data) if port else data
+    for outer in (pcapgen.ipv4_packet(protocol, payload), pcapgen.ipv6_packet(protocol, payload)):
+        read_capture(pcap([Packet(1764000000.0, outer)], link="raw"))
 
 
 def test_a_gzip_compressed_capture_is_read_inflated(tmp_path):
@@ -1267,6 +1429,10 @@ def test_a_capture_joined_out_of_time_order_reads_a_connection_on_both_sides_of_
         (1, "POST /mm7 HTTP/1.1", request.split(b"\r\n\r\n", 1)[1]),
         (1, "HTTP/1.1 200 OK", response.split(b"\r\n\r\n", 1)[1])]
     assert capture.notes == [
+        (f"a file joined with cat (a pcap file or pcapng section) at byte {len(pcapng([[('ethernet', 6, newer)]]))} "
+         "begins before the ones before it end: files joined out of time order are read in the order they are in, "
+         "not of their times (the capture comes from a pipe, read once: save it to a file first to have them read in "
+         "time order, or write it in time order with reordercap)"),
         (f"the capture's times go back {newer[-1].time - older[0].time:.3f} seconds at packet {len(newer) + 1}: "
          "files joined out of time order (cat, mergecap -a), or a clock set back; a connection whose packets lie on "
          "both sides of such a place may be read in pieces (reordercap writes the capture in time order)")]
@@ -1324,6 +1490,40 @@ def test_files_joined_with_cat_out_of_time_order_are_read_in_time_order(tmp_path
     in_order = read_capture(b"".join(reversed(parts)))
     assert [m.body for m in in_order.messages] == [m.body for m in capture.messages]
     assert not any("time order" in n for n in in_order.notes), in_order.notes
+
+
+def test_files_joined_out_of_time_order_in_a_capture_read_once_are_said_to_be_and_what_to_do():
+    """A gzip-compressed capture or a pipe is read once, as it comes: files joined with cat in it out
+    of time order cannot be read in the order of their times (as a file's are). Only the times going
+    back were said; now where, why and what to do (gunzip it, save it, reordercap)."""
+    import io
+
+    from mm7bind.pcap import read_capture_file
+
+    class Pipe(io.BytesIO):
+        def seekable(self):
+            return False
+
+    request, response, older, newer = _rotated_conversation()
+    other = conversation(Flow(client=("10.0.0.1", 40001), time=newer[-1].time + 120))
+    first = pcap(newer + other.packets)
+    joined = first + pcapng([[("ethernet", 6, older)]])
+    for capture, why in ((read_capture(gzip.compress(joined)), "the capture is gzip-compressed, read once as it "
+                          "inflates: gunzip it first"),
+                         (read_capture_file(Pipe(joined)), "the capture comes from a pipe, read once: save it to a "
+                          "file first")):
+        inflated = " of the capture inflated" if "gzip" in why else ""
+        said = [n for n in capture.notes if n.startswith("a file joined with cat")]
+        assert said == [f"a file joined with cat (a pcap file or pcapng section) at byte {len(first)}{inflated} begins "
+                        "before the ones before it end: files joined out of time order are read in the order they are "
+                        f"in, not of their times ({why} to have them read in time order, or write it in time order "
+                        "with reordercap)"], capture.notes
+    # (in time order, or a file read again in time order: nothing of the kind said)
+    in_order = pcapng([[("ethernet", 6, older)]]) + first
+    for capture in (read_capture(gzip.compress(in_order)), read_capture_file(Pipe(in_order)), read_capture(joined)):
+        assert not any(n.startswith("a file joined with cat") for n in capture.notes), capture.notes
+        assert [m.body for m in capture.messages][:2] == [request.split(b"\r\n\r\n", 1)[1],
+                                                          response.split(b"\r\n\r\n", 1)[1]]
 
 
 def test_a_connection_read_already_is_not_given_the_packets_from_before_it_as_late_ones():
@@ -1530,7 +1730,8 @@ def test_after_the_capture_s_times_go_back_connections_are_still_read_as_they_ar
             first = file.at
     assert first is not None and first < len(data) * 3 // 4, (first, len(data))
     assert stream.notes[0].startswith("another pcap file's header at byte")
-    assert stream.notes[1].startswith("the capture's times go back")
+    assert stream.notes[1].startswith("a file joined with cat (a pcap file or pcapng section) at byte")
+    assert stream.notes[2].startswith("the capture's times go back")
 
 
 def test_bytes_from_before_where_a_connection_was_joined_coming_after_it_was_read_are_said():
