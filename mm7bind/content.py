@@ -18,7 +18,7 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -786,10 +786,14 @@ class Content:
                 or next((p for p in parts if (p.content_id or "").lower() == cid.lower()), None))
 
     def by_location(self, location: str) -> Part | None:
-        """The part with this Content-Location, given as the name or as a URL ("%20", "%E6%96%B0")."""
+        """The part with this Content-Location, given as the name or as a URL ("%20", "%E6%96%B0"),
+        whichever way the part's own is spelt."""
         parts = self.all_parts()
+        name = location_name(location)
         return (next((p for p in parts if p.content_location == location), None)
-                or next((p for p in parts if p.content_location == location_name(location)), None))
+                or next((p for p in parts if p.content_location == name), None)
+                or next((p for p in parts if p.content_location and location_name(p.content_location) == name),
+                        None))
 
     def save(self, folder: str | os.PathLike, numbered: bool = False) -> list[str]:
         """Write every part (SMIL first) into `folder` under its own name (see `file_name`);
@@ -914,22 +918,28 @@ def _named_id(content_id: str) -> str:
     return cid
 
 
-def dangling_references(content: Content, smil: Part) -> list[str]:
+def dangling_references(content: Content, smil: Part, sent_locations: Iterable[str] = ()) -> list[str]:
     """The references of `smil` that name no part of `content`: a `cid:` URL names a Content-ID;
-    anything else a Content-Location (as name or URL), a bare Content-ID (as China Mobile's SDK
-    users write them) or a file name (handsets look a reference up by all three). URLs of another
-    scheme (http:) are outside the message and not looked up. (The parts are looked up in tables
-    made once, as `Content.by_id` and `by_location` find them: each reference looked for among
-    all the parts, and among those missing so far, took time quadratic in a SMIL of many.)"""
+    anything else a Content-Location (as name or URL, whichever way the part's is spelt), a bare
+    Content-ID (as China Mobile's SDK users write them), a file name (handsets look a reference up
+    by all three), or one of `sent_locations`, the locations parts are sent under besides their own
+    (the encoder's: a later part of a name taken, photo-2.jpg). URLs of another scheme (http:) are
+    outside the message and not looked up. (The parts are looked up in tables made once, as
+    `Content.by_id` and `by_location` find them: each reference looked for among all the parts,
+    and among those missing so far, took time quadratic in a SMIL of many.)"""
     ids: dict[str, Part] = {}
     folded_ids: dict[str, Part] = {}
-    locations: dict[str, Part] = {}
+    locations: dict[str, Part | bool] = {}
     for part in content.all_parts():
         if part.content_id is not None:
             ids.setdefault(part.content_id, part)
         folded_ids.setdefault((part.content_id or "").lower(), part)
         if part.content_location is not None:
             locations.setdefault(part.content_location, part)
+            locations.setdefault(location_name(part.content_location), part)
+    for location in sent_locations:
+        locations.setdefault(location, True)
+        locations.setdefault(location_name(location), True)
     names = {part.filename for part in content.parts}
 
     def by_id(reference: str) -> Part | None:
