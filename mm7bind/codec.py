@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 from typing import BinaryIO
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 from . import envelope as soap
 from . import messages as m
@@ -37,7 +37,10 @@ from .content import (
     cid_url,
     dangling_references,
     ensure_content_id,
+    given_as_url,
     location_name,
+    location_url,
+    read_back,
     make_smil,
     new_content_id,
     smil_kind,
@@ -202,8 +205,9 @@ def _check_references(content: Content, smil: Part, profile: Profile) -> None:
     missing = dangling_references(content, smil)
     if missing:  # (only then the locations as sent: most SMILs name parts by their own)
         leaves = [smil, *content.parts]
-        sent = [location for part, location in zip(leaves, _unique_locations(leaves, profile))
-                if location is not None and location != part.content_location]
+        sent = [spelling for part, location in zip(leaves, _unique_locations(leaves, profile))
+                if location is not None and location != part.content_location
+                for spelling in (location, location_name(location_url(location, given_as_url(part))))]
         missing = dangling_references(content, smil, sent) if sent else missing
     if missing:
         raise EncodeError(f"the SMIL refers to {', '.join(map(repr, missing))}, which no part has as Content-ID "
@@ -371,8 +375,8 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
     # was sent, not the part the user holds)
     parts = list(content.parts) if not located else [
         p if locations[i] is None or p.content_location is None
-        or p.content_location == (read_back := location_name(_location(locations[i])))
-        else dataclasses.replace(p, content_location=read_back)
+        or p.content_location == (read := location_name(location_url(locations[i], given_as_url(p))))
+        else dataclasses.replace(p, content_location=read)
         for i, p in enumerate(leaves) if p is not smil]
     sent = Content(parts=parts, smil=sent_smil, content_id=container_id, multipart_type=mtype)
     return HttpMessage(content_type, Body(segments), {}, sent)
@@ -487,8 +491,9 @@ def _unique_locations(leaves: list[Part], profile: Profile) -> list[str | None]:
         names.append(location or None)
     if not any(names):  # (no part named by location: most messages)
         return names
-    # (compared as the names they spell: "a b.gif" and "a%20b.gif" are sent as one URL)
-    given = [location_name(name) for name in names if name is not None]
+    # (compared as written: the name "a b.gif" and the URL "a%20b.gif" are one header)
+    urls = [given_as_url(part) for part in leaves]
+    given = [location_url(name, urls[i]) for i, name in enumerate(names) if name is not None]
     taken = set(given)
     if len(taken) == len(given):  # (the common case: every encode passes here)
         return names
@@ -499,13 +504,13 @@ def _unique_locations(leaves: list[Part], profile: Profile) -> list[str | None]:
         name = names[i]
         if name is None:
             continue
-        if location_name(name) in seen:
+        if location_url(name, urls[i]) in seen:
             stem, ext = posixpath.splitext(name)
             n = 2
-            while (spelt := location_name(candidate := f"{stem}-{n}{ext}")) in taken or spelt in seen:
+            while (written := location_url(candidate := f"{stem}-{n}{ext}", urls[i])) in taken or written in seen:
                 n += 1
             name = unique[i] = candidate
-        seen.add(location_name(name))
+        seen.add(location_url(name, urls[i]))
     return unique
 
 
@@ -517,7 +522,7 @@ def _located_otherwise(leaves: list[Part], locations: list[str | None], smil: Pa
     for part, location in zip(leaves, locations):
         if location is not None and part is not smil:
             own = part.content_location if part.content_location is not None else part.filename
-            if own and (_location(location) != own or location_name(own) != own):
+            if own and (location_url(location, given_as_url(part)) != own or given_as_url(part)):
                 return True
     return False
 
@@ -540,14 +545,14 @@ def _smil_naming_sent_locations(smil: Part, leaves: list[Part], children: dict[i
         if header is not None:
             if part.content_location is not None:
                 written.setdefault(part.content_location, header)
-                written.setdefault(location_name(part.content_location), header)
+                written.setdefault(read_back(part), header)
             elif part.filename:
                 by_filename.setdefault(part.filename, header)
     for i, location in enumerate(locations):  # (after every part's own: those are named first)
         header = next((v for k, v in children[i].headers if k == "Content-Location"), None) if i in children else None
         if header is not None and location is not None:
             by_filename.setdefault(location, header)
-            by_filename.setdefault(location_name(location), header)
+            by_filename.setdefault(location_name(header), header)
     if all(name == value for name, value in (*written.items(), *by_filename.items())):
         return smil
     ids = frozenset((p.content_id or "").lower() for p in leaves)
@@ -658,7 +663,7 @@ def _leaf(part: Part, profile: Profile, location: str | None) -> OutPart:
         cte = "base64"
     headers = [("Content-Type", ctype), ("Content-Transfer-Encoding", cte), ("Content-ID", f"<{part.content_id}>")]
     if location:
-        written = _location(location)
+        written = location_url(location, given_as_url(part))
         if len("Content-Location: " + written) > MAX_LINE:
             # A URL has no white space to fold at (a reader would keep it). The same name as the
             # file name (add_file's) travels in the name parameter, folded: a reference finds it there.
@@ -686,22 +691,6 @@ def _charset_param(label: str) -> str:
     return label if codec is None or standard else soap.charset_label(codec).lower()
 
 
-def _location(location: str) -> str:
-    """Content-Location as written: a URL, as given when it is one already (nothing but URL
-    characters, each "%" starting an escape: "%E6%B5%8B.gif", as `location_name` reads it back),
-    else the name percent-encoded where URLs need it ("测.gif", "100%.jpg", "a%20b c.jpg"): escaped
-    once, never twice. (Locations repeat, e.g. the generated SMIL's, so each is encoded once.)"""
-    quoted = _LOCATIONS.get(location)
-    if quoted is None:
-        quoted = location if _AS_URL.fullmatch(location) else quote(location, safe=_URL_SAFE)
-        if len(_LOCATIONS) < 1024:
-            _LOCATIONS[location] = quoted
-    return quoted
-
-
-_URL_SAFE = "/:@!$&'()*+,;=-._~"  # (besides letters and digits: what a location keeps as it is)
-_AS_URL = re.compile(r"(?:[A-Za-z0-9/:@!$&'()*+,;=._~-]|%[0-9A-Fa-f]{2})*")
-_LOCATIONS: dict[str, str] = {}
 # The extension a part named after its Content-ID gets (MimeLayout.content_locations): what MMS
 # content types are, where the platform's table has none or an odd one.
 _EXTENSIONS = {"application/smil": ".smil", "text/plain": ".txt", "image/jpeg": ".jpg", "audio/amr": ".amr",

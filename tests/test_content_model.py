@@ -547,6 +547,16 @@ def test_a_location_given_escaped_is_sent_as_it_is_and_a_name_escaped_once(profi
             # the SMIL names the part as its header is written (a handset's lookup), and so as a name
             assert mm7.content.smil_references(got.smil) == [wire] and got.by_location(wire) is got.parts[0]
             assert content.parts[0].content_location == location and content.smil is smil  # (the user's as they were)
+    # A file's name is a name, whatever it holds (add_file names the location after it), as is one
+    # the layout makes up of a Content-ID: escaped, and read back as it is.
+    for part in [mm7.Part.from_bytes(GIF, "image/gif", filename="100%41.gif", content_location="100%41.gif"),
+                 mm7.Part.from_bytes(GIF, "image/gif", filename="测.gif", content_location="%E6%B5%8B.gif"),
+                 mm7.Part.from_bytes(GIF, "image/gif", content_id="x%41@sp")]:
+        named_by = part.filename or ("x%41.gif" if profile.layout.content_locations else None)
+        got = sent(mm7.Content(parts=[part]), profile)[1].body.content.parts[-1]
+        assert got.content_location == (None if named_by is None else "测.gif" if part.filename == "测.gif"
+                                        else named_by)
+        assert got.filename == (part.filename or (named_by if profile.layout.content_locations else None))
 
 
 @pytest.mark.parametrize("profile", PRESETS, ids=lambda p: p.name)
