@@ -507,7 +507,8 @@ def _unique_locations(leaves: list[Part], profile: Profile) -> list[str | None]:
         if location_url(name, urls[i]) in seen:
             stem, ext = posixpath.splitext(name)
             n = 2
-            while (written := location_url(candidate := f"{stem}-{n}{ext}", urls[i])) in taken or written in seen:
+            while ((written := location_url(candidate := f"{stem}-{n}{ext}", urls[i])) in taken
+                   or written in seen):
                 n += 1
             name = unique[i] = candidate
         seen.add(location_url(name, urls[i]))
@@ -539,7 +540,7 @@ def _smil_naming_sent_locations(smil: Part, leaves: list[Part], children: dict[i
     bytes do not read back the same from its charset. Worked out once for the same SMIL and parts
     (a campaign sends one content to each recipient)."""
     written: dict[str, str] = {}  # a part's own location (as given, and as a name) -> the header's value
-    by_filename: dict[str, str] = {}  # a file name, a location as sent -> that header (first part of that name)
+    by_filename: dict[str, str] = {}  # a file name, a location as sent -> that header (the first part's)
     for i, part in enumerate(leaves):
         header = next((v for k, v in children[i].headers if k == "Content-Location"), None) if i in children else None
         if header is not None:
@@ -549,8 +550,9 @@ def _smil_naming_sent_locations(smil: Part, leaves: list[Part], children: dict[i
             elif part.filename:
                 by_filename.setdefault(part.filename, header)
     for i, location in enumerate(locations):  # (after every part's own: those are named first)
-        header = next((v for k, v in children[i].headers if k == "Content-Location"), None) if i in children else None
-        if header is not None and location is not None:
+        header = (next((v for k, v in children[i].headers if k == "Content-Location"), None)
+                  if i in children and location is not None else None)
+        if header is not None:
             by_filename.setdefault(location, header)
             by_filename.setdefault(location_name(header), header)
     if all(name == value for name, value in (*written.items(), *by_filename.items())):

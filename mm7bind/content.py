@@ -484,7 +484,8 @@ def given_as_url(part: Part) -> bool:
     name "测.gif"), not as a name: nothing but URL characters, each "%" starting an escape, and not
     its file name (`add_file`'s location is the file's name: "100%41.jpg" is named so)."""
     location = part.content_location
-    return bool(location) and location != part.filename and "%" in location and bool(_AS_URL.fullmatch(location))
+    return (bool(location) and location != part.filename and "%" in location
+            and bool(_AS_URL.fullmatch(location)))
 
 
 def location_url(location: str, as_url: bool = False) -> str:
@@ -958,10 +959,10 @@ def dangling_references(content: Content, smil: Part, sent_locations: Iterable[s
     anything else a Content-Location (as name or URL, whichever way the part's is spelt), a bare
     Content-ID (as China Mobile's SDK users write them), a file name (handsets look a reference up
     by all three), or one of `sent_locations`, the locations parts are sent under besides their own
-    (the encoder's: a later part of a name taken, photo-2.jpg; as given, and as read back). URLs of another scheme (http:) are
-    outside the message and not looked up. (The parts are looked up in tables made once, as
-    `Content.by_id` and `by_location` find them: each reference looked for among all the parts,
-    and among those missing so far, took time quadratic in a SMIL of many.)"""
+    (the encoder's: a later part of a name taken, photo-2.jpg; as given, and as read back). URLs
+    of another scheme (http:) are outside the message and not looked up. (The parts are looked up
+    in tables made once, as `Content.by_id` and `by_location` find them: each reference looked for
+    among all the parts, and among those missing so far, took time quadratic in a SMIL of many.)"""
     ids: dict[str, Part] = {}
     folded_ids: dict[str, Part] = {}
     locations: dict[str, Part | bool] = {}

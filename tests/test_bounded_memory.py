@@ -282,7 +282,8 @@ def test_smils_written_as_sent_are_not_kept_when_large():
     def send(i: int) -> None:
         smil = mm7.Part.from_bytes('<smil><body><par><img src="照片.jpg"/></par></body></smil><!--'.encode()
                                    + b"%d" % i * 100_000 + b"-->", "application/smil")
-        content = mm7.Content(parts=[mm7.Part.from_bytes(jpeg, "image/jpeg", content_location="照片.jpg")], smil=smil)
+        content = mm7.Content(parts=[mm7.Part.from_bytes(jpeg, "image/jpeg", content_location="照片.jpg")],
+                              smil=smil)
         out = mm7.encode(mm7.SubmitReq(recipients=["+8613800000000"], content=content), transaction_id="t")
         assert b'src="%E7%85%A7%E7%89%87.jpg"' in out.to_bytes()
 

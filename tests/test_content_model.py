@@ -532,13 +532,16 @@ PRESETS = [mm7.STANDARD, CMCC, mm7.profiles.CMCC_SDK, mm7.profiles.MBUNI, mm7.pr
 def test_a_location_given_escaped_is_sent_as_it_is_and_a_name_escaped_once(profile):
     # "%E6%B5%8B.gif" went as "%25E6%25B5%258B.gif": a reader decoding it found "%E6%B5%8B.gif",
     # and a SMIL naming the part as the user wrote it named nothing a handset could find.
-    for location, wire, name in [("%E6%B5%8B.gif", "%E6%B5%8B.gif", "测.gif"), ("测.gif", "%E6%B5%8B.gif", "测.gif"),
-                                 ("100%.gif", "100%25.gif", "100%.gif"), ("a%20b c.gif", "a%2520b%20c.gif", "a%20b c.gif"),
+    for location, wire, name in [("%E6%B5%8B.gif", "%E6%B5%8B.gif", "测.gif"),
+                                 ("测.gif", "%E6%B5%8B.gif", "测.gif"),
+                                 ("100%.gif", "100%25.gif", "100%.gif"),
+                                 ("a%20b c.gif", "a%2520b%20c.gif", "a%20b c.gif"),
                                  ("my%20photo.gif", "my%20photo.gif", "my photo.gif")]:
         for src in {location, name, wire}:
             smil = mm7.Part.from_bytes(f'<smil><body><par><img src="{src}"/></par></body></smil>'.encode(),
                                        "application/smil")
-            content = mm7.Content(parts=[mm7.Part.from_bytes(GIF, "image/gif", content_location=location)], smil=smil)
+            content = mm7.Content(parts=[mm7.Part.from_bytes(GIF, "image/gif", content_location=location)],
+                                  smil=smil)
             assert content.by_location(src) is content.parts[0]
             data, env = sent(content, profile)
             got = env.body.content
@@ -546,7 +549,7 @@ def test_a_location_given_escaped_is_sent_as_it_is_and_a_name_escaped_once(profi
             assert got.parts[0].headers["Content-Location"] == wire and got.parts[0].content_location == name
             # the SMIL names the part as its header is written (a handset's lookup), and so as a name
             assert mm7.content.smil_references(got.smil) == [wire] and got.by_location(wire) is got.parts[0]
-            assert content.parts[0].content_location == location and content.smil is smil  # (the user's as they were)
+            assert content.parts[0].content_location == location and content.smil is smil  # (as they were)
     # A file's name is a name, whatever it holds (add_file names the location after it), as is one
     # the layout makes up of a Content-ID: escaped, and read back as it is.
     for part in [mm7.Part.from_bytes(GIF, "image/gif", filename="100%41.gif", content_location="100%41.gif"),
@@ -570,10 +573,12 @@ def test_a_smil_naming_a_part_by_the_location_it_is_sent_under_shows_it(profile)
                                   for i, n in enumerate(names)], smil=smil)
 
     for srcs, names, wires, shows in [
-            (["photo.jpg", "photo-2.jpg", "photo-3.jpg"], ["photo.jpg"] * 3, ["photo.jpg", "photo-2.jpg", "photo-3.jpg"],
-             [0, 1, 2]),
-            (["照片.jpg", "照片-2.jpg"], ["照片.jpg"] * 2, ["%E7%85%A7%E7%89%87.jpg", "%E7%85%A7%E7%89%87-2.jpg"], [0, 1]),
-            (["%E7%85%A7%E7%89%87-2.jpg"], ["照片.jpg"] * 2, ["%E7%85%A7%E7%89%87.jpg", "%E7%85%A7%E7%89%87-2.jpg"], [1]),
+            (["photo.jpg", "photo-2.jpg", "photo-3.jpg"], ["photo.jpg"] * 3,
+             ["photo.jpg", "photo-2.jpg", "photo-3.jpg"], [0, 1, 2]),
+            (["照片.jpg", "照片-2.jpg"], ["照片.jpg"] * 2,
+             ["%E7%85%A7%E7%89%87.jpg", "%E7%85%A7%E7%89%87-2.jpg"], [0, 1]),
+            (["%E7%85%A7%E7%89%87-2.jpg"], ["照片.jpg"] * 2,
+             ["%E7%85%A7%E7%89%87.jpg", "%E7%85%A7%E7%89%87-2.jpg"], [1]),
             # one location as a name and as a URL: one on the wire, so the second goes under another
             (["a b.gif", "a%20b.gif"], ["a b.gif", "a%20b.gif"], ["a%20b.gif", "a%20b-2.gif"], [0, 1])]:
         _, env = sent(content(srcs, names), profile)
@@ -607,7 +612,8 @@ def test_a_campaign_spells_its_smil_as_sent_once_not_once_a_recipient(monkeypatc
                                "application/smil")
     content = mm7.Content(parts=[mm7.Part.from_bytes(JPEG, content_location="照片.jpg")], smil=smil)
     with Simulator() as sim, mm7.Client(sim.url) as client:
-        result = bulk.send_bulk(client, mm7.SubmitReq(content=content), [f"+861380000000{i}" for i in range(6)])
+        result = bulk.send_bulk(client, mm7.SubmitReq(content=content),
+                                [f"+861380000000{i}" for i in range(6)])
         assert result.sent == 6
         smils = [r.message.content.smil.text_value for r in sim.received]
     assert len(written) == 1
