@@ -12,7 +12,6 @@ from __future__ import annotations
 import binascii
 import bisect
 import dataclasses
-import hashlib
 import html
 import io
 import logging
@@ -23,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 from typing import BinaryIO
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 from . import envelope as soap
 from . import messages as m
@@ -38,7 +37,10 @@ from .content import (
     cid_url,
     dangling_references,
     ensure_content_id,
+    given_as_url,
     location_name,
+    location_url,
+    read_back,
     make_smil,
     new_content_id,
     smil_kind,
@@ -143,7 +145,7 @@ def encode(
             if smil is not None:
                 content = dataclasses.replace(content, parts=[p for p in content.parts if p is not smil], smil=smil)
         if smil is not None:
-            _check_references(content, smil)
+            _check_references(content, smil, profile)
         _say_empty_parts(content, smil)
         if smil is None and profile.auto_smil and any(smil_kind(p) for p in content.parts):
             for part in content.parts:  # (checked before a SMIL names them, as their headers will)
@@ -191,15 +193,22 @@ def encode(
     return out
 
 
-def _check_references(content: Content, smil: Part) -> None:
+def _check_references(content: Content, smil: Part, profile: Profile) -> None:
     """A SMIL the user gave goes as it is, but each part it shows must be in the message: a
-    reference to nothing is a blank slide on the handset, found out only there."""
+    reference to nothing is a blank slide on the handset, found out only there. A part is named
+    by its own location, or by the one it is sent under (photo-2.jpg: `_unique_locations`)."""
     # (the SMIL's digest, not its bytes: 256 checks kept, a forwarded SMIL may be megabytes)
-    key = (hashlib.sha256(smil.data).digest(), tuple((p.content_id, p.content_location, p.filename)
-                                                     for p in content.parts))
+    key = (smil.sha256(), profile.layout.content_locations,
+           tuple((p.content_id, p.content_location, p.filename) for p in content.parts))
     if key in _CHECKED_SMILS:  # (the same content is sent again and again: bulk sending)
         return
     missing = dangling_references(content, smil)
+    if missing:  # (only then the locations as sent: most SMILs name parts by their own)
+        leaves = [smil, *content.parts]
+        sent = [spelling for part, location in zip(leaves, _unique_locations(leaves, profile))
+                if location is not None and location != part.content_location
+                for spelling in (location, location_name(location_url(location, given_as_url(part))))]
+        missing = dangling_references(content, smil, sent) if sent else missing
     if missing:
         raise EncodeError(f"the SMIL refers to {', '.join(map(repr, missing))}, which no part has as Content-ID "
                           "(cid:), Content-Location or file name")
@@ -350,7 +359,7 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
     sent_smil = smil
     if smil is not None:
         if located and _located_otherwise(leaves, locations, smil):
-            sent_smil = _smil_naming_sent_locations(smil, leaves, children)
+            sent_smil = _smil_naming_sent_locations(smil, leaves, children, locations)
         children[0] = _leaf(sent_smil, profile, locations[0])
     container.children = [children[i] for i in range(len(leaves))]
     _check_unique_ids(leaves, container_id, soap_id)
@@ -362,10 +371,12 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
                                layout.padded_parts)
     content_type = (f'multipart/related{sep}boundary="{outer}"{sep}type="text/xml"{sep}'
                     f'start={_quote(f"<{soap_id}>")}')
-    # (a part's own location made unique goes as such: what was sent, not the part the user holds)
+    # (a part's own location made unique, or given as a URL, goes as a reader reads it back: what
+    # was sent, not the part the user holds)
     parts = list(content.parts) if not located else [
-        p if locations[i] is None or p.content_location in (None, locations[i])
-        else dataclasses.replace(p, content_location=locations[i])
+        p if locations[i] is None or p.content_location is None
+        or p.content_location == (read := location_name(location_url(locations[i], given_as_url(p))))
+        else dataclasses.replace(p, content_location=read)
         for i, p in enumerate(leaves) if p is not smil]
     sent = Content(parts=parts, smil=sent_smil, content_id=container_id, multipart_type=mtype)
     return HttpMessage(content_type, Body(segments), {}, sent)
@@ -480,7 +491,9 @@ def _unique_locations(leaves: list[Part], profile: Profile) -> list[str | None]:
         names.append(location or None)
     if not any(names):  # (no part named by location: most messages)
         return names
-    given = [name for name in names if name is not None]
+    # (compared as written: the name "a b.gif" and the URL "a%20b.gif" are one header)
+    urls = [given_as_url(part) for part in leaves]
+    given = [location_url(name, urls[i]) for i, name in enumerate(names) if name is not None]
     taken = set(given)
     if len(taken) == len(given):  # (the common case: every encode passes here)
         return names
@@ -491,55 +504,88 @@ def _unique_locations(leaves: list[Part], profile: Profile) -> list[str | None]:
         name = names[i]
         if name is None:
             continue
-        if name in seen:
+        if location_url(name, urls[i]) in seen:
             stem, ext = posixpath.splitext(name)
             n = 2
-            while (candidate := f"{stem}-{n}{ext}") in taken or candidate in seen:
+            while ((written := location_url(candidate := f"{stem}-{n}{ext}", urls[i])) in taken
+                   or written in seen):
                 n += 1
             name = unique[i] = candidate
-        seen.add(name)
+        seen.add(location_url(name, urls[i]))
     return unique
 
 
 def _located_otherwise(leaves: list[Part], locations: list[str | None], smil: Part) -> bool:
     """Whether a part other than the SMIL goes with a Content-Location spelt otherwise than its own
-    location (or file name): escaped, or made unique. Only then may a SMIL's references need
-    writing as sent (`_smil_naming_sent_locations`); most messages have no such part."""
+    location (or file name): escaped, or made unique; or has a location given as a URL, which a
+    SMIL may name as the name it spells. Only then may a SMIL's references need writing as sent
+    (`_smil_naming_sent_locations`); most messages have no such part."""
     for part, location in zip(leaves, locations):
         if location is not None and part is not smil:
             own = part.content_location if part.content_location is not None else part.filename
-            if own and _location(location) != own:
+            if own and (location_url(location, given_as_url(part)) != own or given_as_url(part)):
                 return True
     return False
 
 
-def _smil_naming_sent_locations(smil: Part, leaves: list[Part], children: dict[int, OutPart]) -> Part:
+def _smil_naming_sent_locations(smil: Part, leaves: list[Part], children: dict[int, OutPart],
+                                locations: list[str | None]) -> Part:
     """`smil` with each `src` that names a part by its Content-Location, spelt otherwise than the
     header that is sent (as a name, "照片 1.jpg", where the header has the URL
     "%E7%85%A7%E7%89%87%201.jpg"), written as that header is: a handset compares the two as
-    written (Android's), and a reader that percent-decodes both finds the part either way. Any
-    other reference, and the rest of the text, is left as it is. The SMIL itself when nothing is
-    to change, or when its bytes do not read back the same from its charset."""
-    written: dict[str, str] = {}  # a part's own location (as a name) -> the header's value
-    by_filename: dict[str, str] = {}  # a file name -> the location the layout made of it (first part of that name)
+    written (Android's), and a reader that percent-decodes both finds the part either way. A part
+    is named by its own location as given or as the name it spells, or by the location it is
+    sent under (`locations`: "照片-2.jpg", a later part of a name taken). Any other reference, and
+    the rest of the text, is left as it is. The SMIL itself when nothing is to change, or when its
+    bytes do not read back the same from its charset. Worked out once for the same SMIL and parts
+    (a campaign sends one content to each recipient)."""
+    written: dict[str, str] = {}  # a part's own location (as given, and as a name) -> the header's value
+    by_filename: dict[str, str] = {}  # a file name, a location as sent -> that header (the first part's)
     for i, part in enumerate(leaves):
         header = next((v for k, v in children[i].headers if k == "Content-Location"), None) if i in children else None
         if header is not None:
             if part.content_location is not None:
                 written.setdefault(part.content_location, header)
+                written.setdefault(read_back(part), header)
             elif part.filename:
                 by_filename.setdefault(part.filename, header)
+    for i, location in enumerate(locations):  # (after every part's own: those are named first)
+        header = (next((v for k, v in children[i].headers if k == "Content-Location"), None)
+                  if i in children and location is not None else None)
+        if header is not None:
+            by_filename.setdefault(location, header)
+            by_filename.setdefault(location_name(header), header)
     if all(name == value for name, value in (*written.items(), *by_filename.items())):
         return smil
-    ids = {(p.content_id or "").lower() for p in leaves}
+    ids = frozenset((p.content_id or "").lower() for p in leaves)
+    key = (smil.sha256(), smil.charset, tuple(written.items()), tuple(by_filename.items()), ids)
+    blob = _SENT_SMILS.get(key, False)
+    if blob is False:
+        blob = _spelt_as_sent(smil, written, by_filename, ids)
+        if blob is None or blob.size <= _SENT_SMIL_BYTES:  # (a forwarded SMIL of megabytes is not kept)
+            if len(_SENT_SMILS) >= 32:
+                _SENT_SMILS.clear()
+            _SENT_SMILS[key] = blob
+    return smil if blob is None else dataclasses.replace(smil, blob=blob)
+
+
+# `_smil_naming_sent_locations`' work, by what it depends on: at most 32 SMILs of 32 KiB kept
+_SENT_SMILS: dict[tuple, BytesBlob | None] = {}
+_SENT_SMIL_BYTES = 32 * 1024
+
+
+def _spelt_as_sent(smil: Part, written: dict[str, str], by_filename: dict[str, str],
+                   ids: frozenset[str]) -> BytesBlob | None:
+    """The bytes of `smil` with its references spelt as sent (`_smil_naming_sent_locations`), or
+    None when they are as they were."""
     data = smil.data
     codec = charset_codec(smil.charset)[0] or "utf-8"
     try:
         text = data.decode(codec)
         if text.encode(codec) != data:
-            return smil
+            return None
     except (UnicodeError, LookupError):
-        return smil
+        return None
     comments = _comment_spans(text)
     comment_starts = [start for start, _end in comments]
 
@@ -553,7 +599,7 @@ def _smil_naming_sent_locations(smil: Part, leaves: list[Part], children: dict[i
             return m.group(0)
         value = written.get(src) or written.get(location_name(src))
         if value is None and src.lower() not in ids:
-            value = by_filename.get(src)
+            value = by_filename.get(src) or by_filename.get(location_name(src))
         if value is None or value == src:
             return m.group(0)
         quote_char = '"' if m.group(1) is not None else "'"
@@ -563,11 +609,11 @@ def _smil_naming_sent_locations(smil: Part, leaves: list[Part], children: dict[i
 
     rewritten = _SRC_ATTRIBUTE.sub(spelt_as_sent, text)
     if rewritten == text:
-        return smil
+        return None
     try:
-        return dataclasses.replace(smil, blob=BytesBlob(rewritten.encode(codec)))
+        return BytesBlob(rewritten.encode(codec))
     except UnicodeError:
-        return smil
+        return None
 
 
 _SRC_ATTRIBUTE = re.compile(r"""\bsrc\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)  # (content.smil_references')
@@ -619,7 +665,7 @@ def _leaf(part: Part, profile: Profile, location: str | None) -> OutPart:
         cte = "base64"
     headers = [("Content-Type", ctype), ("Content-Transfer-Encoding", cte), ("Content-ID", f"<{part.content_id}>")]
     if location:
-        written = _location(location)
+        written = location_url(location, given_as_url(part))
         if len("Content-Location: " + written) > MAX_LINE:
             # A URL has no white space to fold at (a reader would keep it). The same name as the
             # file name (add_file's) travels in the name parameter, folded: a reference finds it there.
@@ -647,18 +693,6 @@ def _charset_param(label: str) -> str:
     return label if codec is None or standard else soap.charset_label(codec).lower()
 
 
-def _location(location: str) -> str:
-    """Content-Location as written: percent-encoded where URLs need it (locations repeat, e.g. the
-    generated SMIL's, so each is encoded once)."""
-    quoted = _LOCATIONS.get(location)
-    if quoted is None:
-        quoted = quote(location, safe="/:@!$&'()*+,;=-._~")
-        if len(_LOCATIONS) < 1024:
-            _LOCATIONS[location] = quoted
-    return quoted
-
-
-_LOCATIONS: dict[str, str] = {}
 # The extension a part named after its Content-ID gets (MimeLayout.content_locations): what MMS
 # content types are, where the platform's table has none or an odd one.
 _EXTENSIONS = {"application/smil": ".smil", "text/plain": ".txt", "image/jpeg": ".jpg", "audio/amr": ".amr",

@@ -18,11 +18,11 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 from xml.sax.saxutils import quoteattr
 
 from . import durations, gbk
@@ -479,6 +479,43 @@ def location_name(location: str) -> str:
         return location
 
 
+def given_as_url(part: Part) -> bool:
+    """Whether `part`'s Content-Location was given as a URL ("%E6%B5%8B.gif", sent as it is, the
+    name "测.gif"), not as a name: nothing but URL characters, each "%" starting an escape, and not
+    its file name (`add_file`'s location is the file's name: "100%41.jpg" is named so)."""
+    location = part.content_location
+    return (bool(location) and location != part.filename and "%" in location
+            and bool(_AS_URL.fullmatch(location)))
+
+
+def location_url(location: str, as_url: bool = False) -> str:
+    """A Content-Location as written: `location` as it is when it is a URL given as such (`as_url`,
+    and nothing but URL characters, each "%" starting an escape), else the name percent-encoded
+    where URLs need it ("测.gif" → "%E6%B5%8B.gif", "100%.jpg" → "100%25.jpg"): escaped once, never
+    twice. (Locations repeat, e.g. the generated SMIL's, so each is encoded once.)"""
+    key = (location, as_url)
+    written = _LOCATION_URLS.get(key)
+    if written is None:
+        # (a lone surrogate, which no header carries, is refused where the header is written)
+        written = location if as_url and _AS_URL.fullmatch(location) else quote(location, safe=_URL_SAFE,
+                                                                                 errors="surrogatepass")
+        if len(_LOCATION_URLS) < 1024:
+            _LOCATION_URLS[key] = written
+    return written
+
+
+def read_back(part: Part) -> str | None:
+    """The name a reader reads `part`'s Content-Location as, once sent (`location_name` of it as
+    written): its own, but for a location given as a URL, the name that spells."""
+    location = part.content_location
+    return location_name(location) if location and given_as_url(part) else location
+
+
+_URL_SAFE = "/:@!$&'()*+,;=-._~"  # (besides letters and digits: what a location keeps as it is)
+_AS_URL = re.compile(r"(?:[A-Za-z0-9/:@!$&'()*+,;=._~-]|%[0-9A-Fa-f]{2})*")
+_LOCATION_URLS: dict[tuple[str, bool], str] = {}
+
+
 _CHARSET_CHECKED = 1024 * 1024  # bytes of a text read to find its charset (texts in MMS are small)
 
 
@@ -786,10 +823,13 @@ class Content:
                 or next((p for p in parts if (p.content_id or "").lower() == cid.lower()), None))
 
     def by_location(self, location: str) -> Part | None:
-        """The part with this Content-Location, given as the name or as a URL ("%20", "%E6%96%B0")."""
+        """The part with this Content-Location, given as the name or as a URL ("%20", "%E6%96%B0"),
+        whichever way the part's own is spelt."""
         parts = self.all_parts()
+        name = location_name(location)
         return (next((p for p in parts if p.content_location == location), None)
-                or next((p for p in parts if p.content_location == location_name(location)), None))
+                or next((p for p in parts if p.content_location == name), None)
+                or next((p for p in parts if given_as_url(p) and read_back(p) == name), None))
 
     def save(self, folder: str | os.PathLike, numbered: bool = False) -> list[str]:
         """Write every part (SMIL first) into `folder` under its own name (see `file_name`);
@@ -914,22 +954,27 @@ def _named_id(content_id: str) -> str:
     return cid
 
 
-def dangling_references(content: Content, smil: Part) -> list[str]:
+def dangling_references(content: Content, smil: Part, sent_locations: Iterable[str] = ()) -> list[str]:
     """The references of `smil` that name no part of `content`: a `cid:` URL names a Content-ID;
-    anything else a Content-Location (as name or URL), a bare Content-ID (as China Mobile's SDK
-    users write them) or a file name (handsets look a reference up by all three). URLs of another
-    scheme (http:) are outside the message and not looked up. (The parts are looked up in tables
-    made once, as `Content.by_id` and `by_location` find them: each reference looked for among
-    all the parts, and among those missing so far, took time quadratic in a SMIL of many.)"""
+    anything else a Content-Location (as name or URL, whichever way the part's is spelt), a bare
+    Content-ID (as China Mobile's SDK users write them), a file name (handsets look a reference up
+    by all three), or one of `sent_locations`, the locations parts are sent under besides their own
+    (the encoder's: a later part of a name taken, photo-2.jpg; as given, and as read back). URLs
+    of another scheme (http:) are outside the message and not looked up. (The parts are looked up
+    in tables made once, as `Content.by_id` and `by_location` find them: each reference looked for
+    among all the parts, and among those missing so far, took time quadratic in a SMIL of many.)"""
     ids: dict[str, Part] = {}
     folded_ids: dict[str, Part] = {}
-    locations: dict[str, Part] = {}
+    locations: dict[str, Part | bool] = {}
     for part in content.all_parts():
         if part.content_id is not None:
             ids.setdefault(part.content_id, part)
         folded_ids.setdefault((part.content_id or "").lower(), part)
         if part.content_location is not None:
             locations.setdefault(part.content_location, part)
+            locations.setdefault(read_back(part), part)
+    for location in sent_locations:
+        locations.setdefault(location, True)
     names = {part.filename for part in content.parts}
 
     def by_id(reference: str) -> Part | None:

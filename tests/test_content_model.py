@@ -523,3 +523,100 @@ def test_a_part_of_no_bytes_is_sent_with_a_warning_said_once(caplog):
          "(a broken picture, an empty slide)")]
     parts = mm7.decode(out.to_bytes(), out.content_type).body.content.parts
     assert [p.size for p in parts] == [5, 0]
+
+
+PRESETS = [mm7.STANDARD, CMCC, mm7.profiles.CMCC_SDK, mm7.profiles.MBUNI, mm7.profiles.CMCC_MMSC]
+
+
+@pytest.mark.parametrize("profile", PRESETS, ids=lambda p: p.name)
+def test_a_location_given_escaped_is_sent_as_it_is_and_a_name_escaped_once(profile):
+    # "%E6%B5%8B.gif" went as "%25E6%25B5%258B.gif": a reader decoding it found "%E6%B5%8B.gif",
+    # and a SMIL naming the part as the user wrote it named nothing a handset could find.
+    for location, wire, name in [("%E6%B5%8B.gif", "%E6%B5%8B.gif", "测.gif"),
+                                 ("测.gif", "%E6%B5%8B.gif", "测.gif"),
+                                 ("100%.gif", "100%25.gif", "100%.gif"),
+                                 ("a%20b c.gif", "a%2520b%20c.gif", "a%20b c.gif"),
+                                 ("my%20photo.gif", "my%20photo.gif", "my photo.gif")]:
+        for src in {location, name, wire}:
+            smil = mm7.Part.from_bytes(f'<smil><body><par><img src="{src}"/></par></body></smil>'.encode(),
+                                       "application/smil")
+            content = mm7.Content(parts=[mm7.Part.from_bytes(GIF, "image/gif", content_location=location)],
+                                  smil=smil)
+            assert content.by_location(src) is content.parts[0]
+            data, env = sent(content, profile)
+            got = env.body.content
+            assert b"%25E6" not in data
+            assert got.parts[0].headers["Content-Location"] == wire and got.parts[0].content_location == name
+            # the SMIL names the part as its header is written (a handset's lookup), and so as a name
+            assert mm7.content.smil_references(got.smil) == [wire] and got.by_location(wire) is got.parts[0]
+            assert content.parts[0].content_location == location and content.smil is smil  # (as they were)
+    # A file's name is a name, whatever it holds (add_file names the location after it), as is one
+    # the layout makes up of a Content-ID: escaped, and read back as it is.
+    for part in [mm7.Part.from_bytes(GIF, "image/gif", filename="100%41.gif", content_location="100%41.gif"),
+                 mm7.Part.from_bytes(GIF, "image/gif", filename="测.gif", content_location="%E6%B5%8B.gif"),
+                 mm7.Part.from_bytes(GIF, "image/gif", content_id="x%41@sp")]:
+        named_by = part.filename or ("x%41.gif" if profile.layout.content_locations else None)
+        got = sent(mm7.Content(parts=[part]), profile)[1].body.content.parts[-1]
+        assert got.content_location == (None if named_by is None else "测.gif" if part.filename == "测.gif"
+                                        else named_by)
+        assert got.filename == (part.filename or (named_by if profile.layout.content_locations else None))
+
+
+@pytest.mark.parametrize("profile", PRESETS, ids=lambda p: p.name)
+def test_a_smil_naming_a_part_by_the_location_it_is_sent_under_shows_it(profile):
+    # Parts of one name go as photo.jpg, photo-2.jpg...: a SMIL naming "photo-2.jpg", knowing the
+    # rule, was refused as naming nothing, though it names the second part as it is sent.
+    def content(srcs: list[str], names: list[str]) -> mm7.Content:
+        smil = mm7.Part.from_bytes(("<smil><body>" + "".join(f'<par><img src="{s}"/></par>' for s in srcs)
+                                    + "</body></smil>").encode(), "application/smil")
+        return mm7.Content(parts=[mm7.Part.from_bytes(JPEG + bytes([i]), "image/jpeg", content_location=n)
+                                  for i, n in enumerate(names)], smil=smil)
+
+    for srcs, names, wires, shows in [
+            (["photo.jpg", "photo-2.jpg", "photo-3.jpg"], ["photo.jpg"] * 3,
+             ["photo.jpg", "photo-2.jpg", "photo-3.jpg"], [0, 1, 2]),
+            (["照片.jpg", "照片-2.jpg"], ["照片.jpg"] * 2,
+             ["%E7%85%A7%E7%89%87.jpg", "%E7%85%A7%E7%89%87-2.jpg"], [0, 1]),
+            (["%E7%85%A7%E7%89%87-2.jpg"], ["照片.jpg"] * 2,
+             ["%E7%85%A7%E7%89%87.jpg", "%E7%85%A7%E7%89%87-2.jpg"], [1]),
+            # one location as a name and as a URL: one on the wire, so the second goes under another
+            (["a b.gif", "a%20b.gif"], ["a b.gif", "a%20b.gif"], ["a%20b.gif", "a%20b-2.gif"], [0, 1])]:
+        _, env = sent(content(srcs, names), profile)
+        got = env.body.content
+        assert [p.headers["Content-Location"] for p in got.parts] == wires
+        srcs_sent = mm7.content.smil_references(got.smil)
+        # found as written, as a handset looks, and as a name, as a reader decoding URLs does
+        assert [wires.index(s) for s in srcs_sent] == shows
+        assert [got.parts.index(got.by_location(s)) for s in srcs_sent] == shows
+    with pytest.raises(mm7.EncodeError, match="'photo-3.jpg'"):  # (two parts: there is no third)
+        sent(content(["photo-3.jpg"], ["photo.jpg"] * 2), profile)
+
+
+def test_a_campaign_spells_its_smil_as_sent_once_not_once_a_recipient(monkeypatch):
+    from mm7bind import bulk, codec
+    from mm7bind.simulator import Simulator
+
+    # A SMIL naming a part "照片.jpg" is sent naming it "%E7%85%A7%E7%89%87.jpg": its text was
+    # decoded, searched and written again for each recipient of a campaign.
+    written = []
+
+    class CountedSources:  # (the search of a SMIL's src attributes that writes them as sent)
+        def sub(self, repl, text):
+            written.append(1)
+            return real.sub(repl, text)
+
+    real = codec._SRC_ATTRIBUTE
+    monkeypatch.setattr(codec, "_SRC_ATTRIBUTE", CountedSources())
+    monkeypatch.setattr(codec, "_SENT_SMILS", {}, raising=False)
+    smil = mm7.Part.from_bytes('<smil><body><par><img src="照片.jpg"/></par></body></smil>'.encode(),
+                               "application/smil")
+    content = mm7.Content(parts=[mm7.Part.from_bytes(JPEG, content_location="照片.jpg")], smil=smil)
+    with Simulator() as sim, mm7.Client(sim.url) as client:
+        result = bulk.send_bulk(client, mm7.SubmitReq(content=content),
+                                [f"+861380000000{i}" for i in range(6)])
+        assert result.sent == 6
+        smils = [r.message.content.smil.text_value for r in sim.received]
+    assert len(written) == 1
+    assert len(smils) == 6 and all('src="%E7%85%A7%E7%89%87.jpg"' in text for text in smils)
+    sent(mm7.Content(parts=content.parts, smil=smil.from_bytes(smil.data + b" ", "application/smil")))
+    assert len(written) == 2  # (another SMIL is worked out anew)

@@ -911,7 +911,8 @@ def shown_as_written(content: mm7.Content, src: str) -> mm7.Part | None:
 
 
 # A name as users' files have it: some the same, some needing URL escapes ("照片 1.jpg").
-SAME_NAMES = st.sampled_from(["photo.jpg", "照片 1.jpg", "photo-2.jpg", "a&b's.gif", "presentation.smil", "x"])
+SAME_NAMES = st.sampled_from(["photo.jpg", "照片 1.jpg", "photo-2.jpg", "a&b's.gif", "presentation.smil", "x",
+                              "100%41.jpg", "%E7%85%A7%E7%89%87.jpg"])
 
 
 @settings(max_examples=100, deadline=None)
@@ -953,6 +954,17 @@ def test_parts_of_one_name_go_under_locations_of_their_own_and_a_smil_naming_the
         for name, src in zip(refs, srcs):
             assert shown_as_written(got, src) is firsts[name]  # a handset comparing as written
             assert got.by_location(src) is firsts[name]  # a reader decoding the URL
+        # A SMIL naming each part by the location it was sent under (photo-2.jpg) shows that part.
+        as_sent = [p.content_location for p in out.content.parts]
+        again = mm7.Content(parts, smil=mm7.Part.from_bytes(("<smil><body>" + "".join(
+            f'<par><img src="{html.escape(n)}"/></par>' for n in as_sent) + "</body></smil>").encode(),
+            "application/smil"))
+        out = mm7.encode(mm7.SubmitReq(vaspid="1", recipients=["+8613800000000"], content=again),
+                         transaction_id="t", profile=profile)
+        got_again = mm7.decode(out.to_bytes(), out.content_type).body.content
+        srcs = mm7.content.smil_references(got_again.smil)
+        assert [shown_as_written(got_again, s) for s in srcs] == got_again.parts
+        assert [got_again.by_location(s) for s in srcs] == got_again.parts
     for part in got.parts:  # the generated SMIL names each part by cid:, whatever its location
         if not own_smil:
             assert got.by_id(f"cid:{part.content_id}") is part
