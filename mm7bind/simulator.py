@@ -35,7 +35,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -164,6 +164,19 @@ class SimulatorConfig:
                 _ssl_context(self.vasp_verify, self.vasp_cert)
             except ValueError as exc:  # (TLSFileError: "verify: ..." or "cert: ...")
                 raise ValueError(f"vasp_{exc}") from None
+        object.__setattr__(self, "_checked", True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # A test changes a running simulator's settings (`sim.config.vasp_url = rcv.url`): the new
+        # value is checked as SimulatorConfig(...) checks it, the old one kept when refused. (An
+        # "ftp://..." vasp_url was taken, and each report ended in a traceback logged, listed by no
+        # not_taken(); a report_status of "Bogus", in one at each report.)
+        if self.__dict__.get("_checked"):
+            if name not in self.__dataclass_fields__:  # (a misspelt one was set, and did nothing)
+                raise AttributeError(f"SimulatorConfig has no setting {name!r}"
+                                     f"{did_you_mean(name, self.__dataclass_fields__)}")
+            replace(self, **{name: value})  # (the ValueError SimulatorConfig would raise)
+        super().__setattr__(name, value)
 
 
 @dataclass(frozen=True)
