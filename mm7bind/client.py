@@ -268,8 +268,9 @@ class ClientConfig:
         if not self.urls:
             raise ValueError("at least one MMSC URL is needed")
         for url in self.urls:  # refused here, not after every retry has failed on it
-            if not is_http_url(url):
-                raise ValueError(not_http_url(shown_url(url) if isinstance(url, str) else url, " of an MMSC"))
+            if not is_http_url(url):  # (an MMSC's client, the simulator's and probe's, sends to a VASP)
+                raise ValueError(not_http_url(shown_url(url) if isinstance(url, str) else url,
+                                              " of a VASP" if self.role == "mmsc" else " of an MMSC"))
         if self.proxy is not None and not is_http_url(self.proxy):
             raise ValueError(f"proxy {not_http_url(shown_url(self.proxy))}")
         if isinstance(self.vaspid, str) and not self.vaspid.strip():
