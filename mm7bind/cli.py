@@ -1795,12 +1795,14 @@ def _readable_file(text: str) -> str:
     return text
 
 
-def _vaspid(text: str) -> str:
-    """--vaspid: a blank one went out as <VASPID></VASPID>, which MMSCs refuse (4001)."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError(f"{text!r} is blank: give the VASP's ID (China Mobile: its enterprise "
-                                         "code), or leave the option out")
-    return text
+def _not_blank(what: str):
+    """--vaspid, --vasid, --service-code: a blank one went out as an empty element (<VASPID></VASPID>,
+    which MMSCs refuse: 4001), as ClientConfig refuses it."""
+    def check(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"{text!r} is blank: give {what}, or leave the option out")
+        return text
+    return check
 
 
 def _password_file(text: str) -> str:
@@ -2626,9 +2628,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", action="append", metavar="ADDRESS", help="recipient (repeatable)")
     p.add_argument("--to-file", metavar="CSV", help="recipients, one per line (first column; '-' for stdin)")
     p.add_argument("--from", dest="sender", metavar="ADDRESS", help="SenderAddress (else the configuration's)")
-    p.add_argument("--vaspid", metavar="ID", type=_vaspid, help="VASPID (China Mobile: enterprise code)")
-    p.add_argument("--vasid", metavar="ID", help="VASID (China Mobile: service code)")
-    p.add_argument("--service-code", metavar="CODE", help="ServiceCode (China Mobile: business code)")
+    p.add_argument("--vaspid", metavar="ID", type=_not_blank("the VASP's ID (China Mobile: its enterprise code)"),
+                   help="VASPID (China Mobile: enterprise code)")
+    p.add_argument("--vasid", metavar="ID", type=_not_blank("the service's ID (China Mobile: its service code)"),
+                   help="VASID (China Mobile: service code)")
+    p.add_argument("--service-code", metavar="CODE", type=_not_blank("the service code (China Mobile: its business "
+                                                                     "code)"),
+                   help="ServiceCode (China Mobile: business code)")
     p.add_argument("--subject", help="the Subject")
     p.add_argument("--text", help="a text part")
     p.add_argument("--attach", action="append", metavar="FILE", help="an attachment (repeatable)")

@@ -851,6 +851,10 @@ def check(cfg: Config) -> list[Problem]:
     if cfg.vasp.country_code and not re.fullmatch(r"[1-9][0-9]{0,2}", cfg.vasp.country_code):
         err("vasp.country_code", f"must be a country calling code, 1 to 3 digits (86, 1, 44), not "
                                  f"{cfg.vasp.country_code!r}")
+    for name, element in (("vasid", "VASID"), ("service_code", "ServiceCode")):
+        value = getattr(cfg.vasp, name)
+        if value and not value.strip():  # (as the client refuses it: "" is none, and none is sent)
+            err(f"vasp.{name}", f"{value!r} is blank: it would go as an empty {element}; give one, or leave it out")
     if cfg.vasp.vaspid and not cfg.vasp.vaspid.strip():  # (as the client refuses it)
         err("vasp.vaspid", f"{cfg.vasp.vaspid!r} is blank: it would go as an empty VASPID, which MMSCs refuse "
                            "(4001); give the VASP's ID, or leave it out")

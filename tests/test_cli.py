@@ -489,3 +489,13 @@ def test_send_refuses_a_blank_vaspid():
         proc = cli("send", "--mmsc", "http://127.0.0.1:9/mm7", "--to", "13800138000", "--vaspid", blank)
         err = proc.stderr.decode()
         assert proc.returncode == 2 and f"argument --vaspid: {blank!r} is blank: give the VASP's ID" in err, err
+
+
+def test_send_refuses_a_blank_vasid_or_service_code_as_a_blank_vaspid():
+    """`send --vasid ""` and `--service-code " "` sent an empty VASID or ServiceCode element;
+    refused before anything is sent, as --vaspid is."""
+    for option, what in (("--vasid", "the service's ID"), ("--service-code", "the service code")):
+        for blank in ("", "  "):
+            proc = cli("send", "--mmsc", "http://127.0.0.1:9/mm7", "--to", "13800138000", option, blank)
+            err = proc.stderr.decode()
+            assert proc.returncode == 2 and f"argument {option}: {blank!r} is blank: give {what}" in err, err
