@@ -29,7 +29,11 @@ from .profiles import DIALECTS, Profile
 
 ENV_PREFIX = "MM7BIND_"
 SECRET_SETTINGS = {"password", "forward_secret", "token"}  # never quoted in a problem
-NOT_SETTINGS = {"MM7BIND_SAMPLES"}  # the test suite's: where the reference captures are
+# The passwords of `simulate` and `probe`, which read no configuration: each its option's (--password,
+# --vasp-password) when neither the option nor its -file is given (named by the command's `_add_password`).
+COMMAND_PASSWORDS = {"MM7BIND_SIMULATE_PASSWORD", "MM7BIND_SIMULATE_VASP_PASSWORD", "MM7BIND_PROBE_PASSWORD"}
+# Not settings: those, and the test suite's variable (where the reference captures are).
+NOT_SETTINGS = {"MM7BIND_SAMPLES", *COMMAND_PASSWORDS}
 SIMULATOR_URL = "http://127.0.0.1:9090/mm7"  # `mm7bind simulate`'s: where requests go when no MMSC is configured
 
 
