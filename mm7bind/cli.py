@@ -2850,9 +2850,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-size", type=_count, metavar="BYTES",
                    help="refuse a larger request with 2004, as providers do (default: the dialect's, cmcc 100000, "
                         "mbuni 512000, standard none)")
-    p.add_argument("--vaspid", metavar="ID", help="refuse a SubmitReq from another VASPID, or none, with 4001 "
-                                                  "(and a CancelReq or ReplaceReq naming another)")
-    p.add_argument("--vasid", metavar="ID", help="the same for VASID")
+    p.add_argument("--vaspid", metavar="ID", type=_not_blank("the VASPID to require"),
+                   help="refuse a SubmitReq from another VASPID, or none, with 4001 (and a CancelReq or ReplaceReq "
+                        "naming another)")
+    p.add_argument("--vasid", metavar="ID", type=_not_blank("the VASID to require"), help="the same for VASID")
     p.add_argument("--max-messages", type=_count, default=10_000, metavar="N",
                    help="messages kept (and requests received, MO outcomes and LinkedIDs), the oldest forgotten beyond "
                         "(default %(default)s)")

@@ -156,6 +156,12 @@ class SimulatorConfig:
                                                     or value < least):
                 raise ValueError(f"{name} must be a whole number, at least {least}{unit}, not {value!r}")
         check_failure_settings(self.auth_failures, self.auth_cooldown)
+        for name, label in (("vaspid", "VASPID"), ("vasid", "VASID")):
+            value = getattr(self, name)
+            if isinstance(value, str) and not value.strip():
+                # ("" required none and checked nothing; " " refused every submit's own with 4001, as
+                # the client refuses a blank one to send)
+                raise ValueError(f"{name} {value!r} is blank: give the {label} to require, or None to take any")
         if isinstance(self.vasp_verify, str) or self.vasp_cert:
             # (read now: the client for the VASP is made at its first report, whose failure a test sees late)
             from .client import _ssl_context  # noqa: PLC0415

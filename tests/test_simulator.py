@@ -898,6 +898,28 @@ def test_a_configured_vaspid_or_vasid_refuses_a_submit_from_another_and_a_cancel
         assert client.send(m.CancelReq(message_id=mid)).ok and sim.messages[mid].state == "cancelled"
 
 
+def test_a_blank_vaspid_or_vasid_to_require_is_refused_as_the_client_refuses_one_to_send(capsys):
+    """SimulatorConfig(vaspid="") and `simulate --vasid ""` (a variable left unset in a script) were
+    taken: "" required nothing, silently; " " refused every submit with 4001 as from another VASP.
+    Refused when made, and when set on a running simulator; None takes any."""
+    from mm7bind.cli import build_parser
+
+    parser = build_parser()
+    for name in ("vaspid", "vasid"):
+        for blank in ("", "  "):
+            with pytest.raises(ValueError) as err:
+                Simulator(**{name: blank})
+            assert str(err.value) == f"{name} {blank!r} is blank: give the {name.upper()} to require, or None to take any"
+            with pytest.raises(SystemExit) as exited:
+                parser.parse_args(["simulate", f"--{name}", blank])
+            assert exited.value.code == 2
+            assert f"argument --{name}: {blank!r} is blank: give the {name.upper()} to require" in capsys.readouterr().err
+    sim = Simulator(vaspid="805555")
+    with pytest.raises(ValueError, match="^vasid ' ' is blank"):
+        sim.config.vasid = " "
+    assert sim.config.vasid is None
+
+
 def test_a_providers_size_limit_is_set_for_any_dialect_in_place_of_the_dialects():
     """Only the dialects had one (cmcc 100000 bytes, mbuni 512000), and the standard dialect took
     anything: a test of what a provider capping requests at 300 KB answers could not be written."""
