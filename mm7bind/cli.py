@@ -1795,12 +1795,14 @@ def _readable_file(text: str) -> str:
     return text
 
 
-def _vaspid(text: str) -> str:
-    """--vaspid: a blank one went out as <VASPID></VASPID>, which MMSCs refuse (4001)."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError(f"{text!r} is blank: give the VASP's ID (China Mobile: its enterprise "
-                                         "code), or leave the option out")
-    return text
+def _not_blank(what: str):
+    """--vaspid, --vasid, --service-code: a blank one went out as an empty element (<VASPID></VASPID>,
+    which MMSCs refuse: 4001), as ClientConfig refuses it."""
+    def check(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"{text!r} is blank: give {what}, or leave the option out")
+        return text
+    return check
 
 
 def _password_file(text: str) -> str:
@@ -1819,14 +1821,32 @@ def _password_file(text: str) -> str:
     return password
 
 
-def _add_password(p: argparse.ArgumentParser, option: str, with_user: str) -> None:
-    """--OPTION PASSWORD, or --OPTION-file FILE (the same setting; one or the other)."""
+def _password_variable(command: str, option: str) -> str:
+    """The environment variable that gives `command`'s password `option` (--vasp-password of simulate:
+    MM7BIND_SIMULATE_VASP_PASSWORD); config.COMMAND_PASSWORDS lists them, as no setting of its."""
+    return f"MM7BIND_{command.upper()}_{option.removeprefix('--').replace('-', '_').upper()}"
+
+
+def _add_password(p: argparse.ArgumentParser, command: str, option: str, with_user: str) -> None:
+    """--OPTION PASSWORD, or --OPTION-file FILE (the same setting; one or the other), else the
+    command's variable for it (`_password_given`)."""
     either = p.add_mutually_exclusive_group()
+    variable = _password_variable(command, option)
     either.add_argument(option, metavar="PASSWORD",
                         help=f"with {with_user} (any user of this machine can read it from the process list: "
-                             f"{option}-file is safer)")
+                             f"{option}-file or the variable {variable} is safer)")
     either.add_argument(f"{option}-file", dest=option.removeprefix("--").replace("-", "_"), metavar="FILE",
                         type=_password_file, help=f"{option} read from FILE's first line")
+
+
+def _password_given(args: argparse.Namespace, command: str, option: str, user: str) -> None:
+    """The password of `option` when neither it nor its -file was given, and its username (`user`,
+    the attribute) was: the command's variable's (MM7BIND_PROBE_PASSWORD), as the configuration's
+    passwords come from MM7BIND_MMSC_PASSWORD and MM7BIND_RECEIVER_PASSWORD; so a script or a
+    service passes it out of the process list and of any file. Set and empty, it gives none."""
+    dest = option.removeprefix("--").replace("-", "_")
+    if getattr(args, dest) is None and getattr(args, user) is not None:
+        setattr(args, dest, os.environ.get(_password_variable(command, option)) or None)
 
 
 def _kind_arg(text: str) -> str:
@@ -2303,9 +2323,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from .auth import BasicAuth, DigestAuth  # noqa: PLC0415
     from .simulator import Simulator, SimulatorConfig  # noqa: PLC0415
 
+    _password_given(args, "simulate", "--password", "username")
+    _password_given(args, "simulate", "--vasp-password", "vasp_username")
     try:
         if (args.username is None) != (args.password is None):
-            raise ValueError("--username and --password (or --password-file) go together")
+            raise ValueError("--username and --password (or --password-file, or MM7BIND_SIMULATE_PASSWORD) go "
+                             "together")
         if args.vasp_key is not None and args.vasp_cert is None:
             raise ValueError("--vasp-key goes with --vasp-cert")
         if args.mo_text is not None and not args.vasp_url:  # (else a thread's traceback once --mo-after passed)
@@ -2460,8 +2483,10 @@ def cmd_probe(args: argparse.Namespace) -> int:
     from .display import printable  # noqa: PLC0415
     from .probe import OPERATIONS, probe  # noqa: PLC0415
 
+    _password_given(args, "probe", "--password", "username")
     if (args.username is None) != (args.password is None):
-        print("mm7bind probe: --username and --password (or --password-file) go together", file=sys.stderr)
+        print("mm7bind probe: --username and --password (or --password-file, or MM7BIND_PROBE_PASSWORD) go together",
+              file=sys.stderr)
         return EXIT_USAGE
     try:
         chosen = [versions.get(v).name for v in args.version] if args.version else None
@@ -2626,9 +2651,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", action="append", metavar="ADDRESS", help="recipient (repeatable)")
     p.add_argument("--to-file", metavar="CSV", help="recipients, one per line (first column; '-' for stdin)")
     p.add_argument("--from", dest="sender", metavar="ADDRESS", help="SenderAddress (else the configuration's)")
-    p.add_argument("--vaspid", metavar="ID", type=_vaspid, help="VASPID (China Mobile: enterprise code)")
-    p.add_argument("--vasid", metavar="ID", help="VASID (China Mobile: service code)")
-    p.add_argument("--service-code", metavar="CODE", help="ServiceCode (China Mobile: business code)")
+    p.add_argument("--vaspid", metavar="ID", type=_not_blank("the VASP's ID (China Mobile: its enterprise code)"),
+                   help="VASPID (China Mobile: enterprise code)")
+    p.add_argument("--vasid", metavar="ID", type=_not_blank("the service's ID (China Mobile: its service code)"),
+                   help="VASID (China Mobile: service code)")
+    p.add_argument("--service-code", metavar="CODE", type=_not_blank("the service code (China Mobile: its business "
+                                                                     "code)"),
+                   help="ServiceCode (China Mobile: business code)")
     p.add_argument("--subject", help="the Subject")
     p.add_argument("--text", help="a text part")
     p.add_argument("--attach", action="append", metavar="FILE", help="an attachment (repeatable)")
@@ -2781,7 +2810,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "Mobile's MO and reports, Mbuni's Faults)")
     p.add_argument("--username", metavar="USER",
                    help="credentials the VASP must present (none asked by default)")
-    _add_password(p, "--password", "--username")
+    _add_password(p, "simulate", "--password", "--username")
     p.add_argument("--auth", choices=("basic", "digest"), default="basic",
                    help="how the VASP must present them (default %(default)s)")
     p.add_argument("--digest-qop", default="auth", choices=("auth", "auth-int", "auth,auth-int"), metavar="QOP",
@@ -2799,7 +2828,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "`mm7bind serve` receives at http://{receiver.host}:{receiver.port}{receiver.path} "
                         "unless configured otherwise)")
     p.add_argument("--vasp-username", metavar="USER", help="credentials for the VASP (Basic, or Digest when asked)")
-    _add_password(p, "--vasp-password", "--vasp-username")
+    _add_password(p, "simulate", "--vasp-password", "--vasp-username")
     p.add_argument("--vasp-ca", metavar="FILE", type=_readable_file,
                    help="CA certificate(s) to trust for an https --vasp-url (a self-signed test certificate)")
     p.add_argument("--vasp-cert", metavar="FILE", type=_readable_file,
@@ -2822,9 +2851,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-size", type=_count, metavar="BYTES",
                    help="refuse a larger request with 2004, as providers do (default: the dialect's, cmcc 100000, "
                         "mbuni 512000, standard none)")
-    p.add_argument("--vaspid", metavar="ID", help="refuse a SubmitReq from another VASPID, or none, with 4001 "
-                                                  "(and a CancelReq or ReplaceReq naming another)")
-    p.add_argument("--vasid", metavar="ID", help="the same for VASID")
+    p.add_argument("--vaspid", metavar="ID", type=_not_blank("the VASPID to require"),
+                   help="refuse a SubmitReq from another VASPID, or none, with 4001 (and a CancelReq or ReplaceReq "
+                        "naming another)")
+    p.add_argument("--vasid", metavar="ID", type=_not_blank("the VASID to require"), help="the same for VASID")
     p.add_argument("--max-messages", type=_count, default=10_000, metavar="N",
                    help="messages kept (and requests received, MO outcomes and LinkedIDs), the oldest forgotten beyond "
                         "(default %(default)s)")
@@ -2886,7 +2916,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the handset (default %(default)s)")
     p.add_argument("--to", default="1065888", metavar="N", help="the service's number (default %(default)s)")
     p.add_argument("--username", metavar="USER", help="credentials the VASP asks for")
-    _add_password(p, "--password", "--username")
+    _add_password(p, "probe", "--password", "--username")
     p.add_argument("--auth", choices=("auto", "basic", "digest"), default="auto",
                    help="how to present them (default %(default)s: Basic, or Digest when asked)")
     p.add_argument("--ca", metavar="FILE", type=_readable_file, help="CA certificate(s) to trust for https")

@@ -269,14 +269,20 @@ class ClientConfig:
         if not self.urls:
             raise ValueError("at least one MMSC URL is needed")
         for url in self.urls:  # refused here, not after every retry has failed on it
-            if not is_http_url(url):
-                raise ValueError(not_http_url(shown_url(url) if isinstance(url, str) else url, " of an MMSC"))
+            if not is_http_url(url):  # (an MMSC's client, the simulator's and probe's, sends to a VASP)
+                raise ValueError(not_http_url(shown_url(url) if isinstance(url, str) else url,
+                                              " of a VASP" if self.role == "mmsc" else " of an MMSC"))
         if self.proxy is not None and not is_http_url(self.proxy):
             raise ValueError(f"proxy {not_http_url(shown_url(self.proxy))}")
-        if isinstance(self.vaspid, str) and not self.vaspid.strip():
-            # (it was filled into every request as <VASPID></VASPID>: valid to the schema, refused by
-            # MMSCs as 4001, improper identification, after the request went out)
-            raise ValueError(f"vaspid {self.vaspid!r} is blank: give the VASP's ID, or None to send none")
+        for name, what in (("vaspid", "the VASP's ID"), ("vasid", "the service's ID"),
+                           ("service_code", "the service code")):
+            # (it was filled into every request as <VASPID></VASPID>, <VASID></VASID>, <ServiceCode>
+            # </ServiceCode>: valid to the schema, which sets no length, but an identity or a billing
+            # code of nothing; MMSCs refuse an empty VASPID as 4001, improper identification, after
+            # the request went out)
+            value = getattr(self, name)
+            if isinstance(value, str) and not value.strip():
+                raise ValueError(f"{name} {value!r} is blank: give {what}, or None to send none")
         if self.auth not in AUTH_MODES:
             raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}, not {self.auth!r}")
         if self.digest_qop not in (None, *QOPS):

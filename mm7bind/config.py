@@ -29,7 +29,11 @@ from .profiles import DIALECTS, Profile
 
 ENV_PREFIX = "MM7BIND_"
 SECRET_SETTINGS = {"password", "forward_secret", "token"}  # never quoted in a problem
-NOT_SETTINGS = {"MM7BIND_SAMPLES"}  # the test suite's: where the reference captures are
+# The passwords of `simulate` and `probe`, which read no configuration: each its option's (--password,
+# --vasp-password) when neither the option nor its -file is given (named by the command's `_add_password`).
+COMMAND_PASSWORDS = {"MM7BIND_SIMULATE_PASSWORD", "MM7BIND_SIMULATE_VASP_PASSWORD", "MM7BIND_PROBE_PASSWORD"}
+# Not settings: those, and the test suite's variable (where the reference captures are).
+NOT_SETTINGS = {"MM7BIND_SAMPLES", *COMMAND_PASSWORDS}
 SIMULATOR_URL = "http://127.0.0.1:9090/mm7"  # `mm7bind simulate`'s: where requests go when no MMSC is configured
 
 
@@ -851,6 +855,10 @@ def check(cfg: Config) -> list[Problem]:
     if cfg.vasp.country_code and not re.fullmatch(r"[1-9][0-9]{0,2}", cfg.vasp.country_code):
         err("vasp.country_code", f"must be a country calling code, 1 to 3 digits (86, 1, 44), not "
                                  f"{cfg.vasp.country_code!r}")
+    for name, element in (("vasid", "VASID"), ("service_code", "ServiceCode")):
+        value = getattr(cfg.vasp, name)
+        if value and not value.strip():  # (as the client refuses it: "" is none, and none is sent)
+            err(f"vasp.{name}", f"{value!r} is blank: it would go as an empty {element}; give one, or leave it out")
     if cfg.vasp.vaspid and not cfg.vasp.vaspid.strip():  # (as the client refuses it)
         err("vasp.vaspid", f"{cfg.vasp.vaspid!r} is blank: it would go as an empty VASPID, which MMSCs refuse "
                            "(4001); give the VASP's ID, or leave it out")

@@ -109,14 +109,15 @@ class Outbox(Periodic):
             raise ValueError(f"max_retry must be at most {KEEP_MAX.days} days (a thousand years), not {max_retry!r}")
         from .client import MAX_POOL_SIZE  # noqa: PLC0415
 
-        for name, count, most in (("batch", batch, None), ("concurrency", concurrency, MAX_POOL_SIZE)):
+        for name, count in (("batch", batch), ("concurrency", concurrency)):
             # (claiming none at a time, a round never ended; NaN passed "< 1"; each item in flight is
             # a thread: 10**9 started one for every item due, only to wait for one of the client's
-            # connections, at most MAX_POOL_SIZE; bounded as send --concurrency is)
-            if isinstance(count, bool) or not isinstance(count, int) or count < 1 or (most is not None
-                                                                                      and count > most):
-                bounds = "at least 1" if most is None else f"from 1 to {most}"
-                raise ValueError(f"{name} must be a whole number, {bounds}, not {count!r}")
+            # connections, at most MAX_POOL_SIZE; bounded as send --concurrency is. A batch is held
+            # under one lease, as long as sending all of it can take: a million claimed every item
+            # due for 87 years, never taken up again if this worker died; 10**30 failed every round
+            # with an OverflowError, SQLite's LIMIT holding no such number)
+            if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_POOL_SIZE:
+                raise ValueError(f"{name} must be a whole number, from 1 to {MAX_POOL_SIZE}, not {count!r}")
         interval = seconds_between_rounds("poll", poll)
         super().__init__()
         self.client, self.store = client, client.core.store

@@ -37,7 +37,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -158,6 +158,12 @@ class SimulatorConfig:
                                                     or value < least):
                 raise ValueError(f"{name} must be a whole number, at least {least}{unit}, not {value!r}")
         check_failure_settings(self.auth_failures, self.auth_cooldown)
+        for name, label in (("vaspid", "VASPID"), ("vasid", "VASID")):
+            value = getattr(self, name)
+            if isinstance(value, str) and not value.strip():
+                # ("" required none and checked nothing; " " refused every submit's own with 4001, as
+                # the client refuses a blank one to send)
+                raise ValueError(f"{name} {value!r} is blank: give the {label} to require, or None to take any")
         if isinstance(self.vasp_verify, str) or self.vasp_cert:
             # (read now: the client for the VASP is made at its first report, whose failure a test sees late)
             from .client import _ssl_context  # noqa: PLC0415
@@ -166,6 +172,19 @@ class SimulatorConfig:
                 _ssl_context(self.vasp_verify, self.vasp_cert)
             except ValueError as exc:  # (TLSFileError: "verify: ..." or "cert: ...")
                 raise ValueError(f"vasp_{exc}") from None
+        object.__setattr__(self, "_checked", True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # A test changes a running simulator's settings (`sim.config.vasp_url = rcv.url`): the new
+        # value is checked as SimulatorConfig(...) checks it, the old one kept when refused. (An
+        # "ftp://..." vasp_url was taken, and each report ended in a traceback logged, listed by no
+        # not_taken(); a report_status of "Bogus", in one at each report.)
+        if self.__dict__.get("_checked"):
+            if name not in self.__dataclass_fields__:  # (a misspelt one was set, and did nothing)
+                raise AttributeError(f"SimulatorConfig has no setting {name!r}"
+                                     f"{did_you_mean(name, self.__dataclass_fields__)}")
+            replace(self, **{name: value})  # (the ValueError SimulatorConfig would raise)
+        super().__setattr__(name, value)
 
 
 @dataclass(frozen=True)

@@ -479,7 +479,51 @@ def test_each_password_option_can_be_read_from_a_file_instead(tmp_path):
     err = proc.stderr.decode()
     assert proc.returncode == 2 and "argument --password-file: not allowed with argument --password" in err, err
     proc = cli("probe", "http://127.0.0.1:9/mm7", "--password-file", str(secret))  # (no --username: said as before)
-    assert proc.returncode == 2 and "--username and --password (or --password-file) go together" in proc.stderr.decode()
+    assert proc.returncode == 2 and ("--username and --password (or --password-file, or MM7BIND_PROBE_PASSWORD) go "
+                                     "together") in proc.stderr.decode()
+
+
+def test_each_password_option_can_be_given_by_an_environment_variable_the_option_winning(monkeypatch, capsys):
+    """simulate's and probe's passwords came from the command line or a file alone; the
+    configuration's (MM7BIND_MMSC_PASSWORD, MM7BIND_RECEIVER_PASSWORD) from the environment too.
+    Each option has its variable, read when neither the option nor its -file is given and its
+    username is; empty, it gives none. None of them is a setting `send` or `serve` warns about."""
+    import mm7bind as mm7
+    from mm7bind import config
+    from mm7bind.cli import _password_given, build_parser, main
+
+    parser = build_parser()
+    cases = ((["simulate", "--username", "u"], "simulate", "--password", "password", "username"),
+             (["simulate", "--vasp-username", "v"], "simulate", "--vasp-password", "vasp_password", "vasp_username"),
+             (["probe", "http://127.0.0.1:9/mm7", "--username", "u"], "probe", "--password", "password", "username"))
+    for argv, command, option, dest, user in cases:
+        variable = f"MM7BIND_{command.upper()}_{dest.upper()}"
+        assert variable in config.COMMAND_PASSWORDS and variable in " ".join(
+            " ".join(h.split()) for h in [parser._subparsers._group_actions[0].choices[command].format_help()])
+        monkeypatch.setenv(variable, "from-env")
+        for given, expected in (([], "from-env"), ([option, "typed"], "typed")):
+            args = parser.parse_args([*argv, *given])
+            _password_given(args, command, option, user)
+            assert getattr(args, dest) == expected
+        args = parser.parse_args(argv[:-2])  # (no username: the variable is not used)
+        _password_given(args, command, option, user)
+        assert getattr(args, dest) is None
+        monkeypatch.setenv(variable, "")
+        args = parser.parse_args(argv)
+        _password_given(args, command, option, user)
+        assert getattr(args, dest) is None
+    assert config.load(None, env=dict.fromkeys(config.COMMAND_PASSWORDS, "x"))[1] == []  # (no "names no known setting")
+
+    rx = mm7.Receiver(auth=mm7.auth.DigestAuth("mmsc", "secret"))
+    probe = ["probe", "--version", "REL-6-MM7-1-0", "--operation", "report", "--no-repeat", "--username", "mmsc"]
+    with mm7.serve(rx, port=0) as srv:
+        monkeypatch.setenv("MM7BIND_PROBE_PASSWORD", "secret")
+        assert main([*probe, srv.endpoint]) == 0
+        assert main([*probe, srv.endpoint, "--password", "wrong"]) == 1  # (the option wins)
+        capsys.readouterr()
+        monkeypatch.delenv("MM7BIND_PROBE_PASSWORD")
+        assert main([*probe, srv.endpoint]) == 2
+        assert "MM7BIND_PROBE_PASSWORD) go together" in capsys.readouterr().err
 
 
 def test_send_refuses_a_blank_vaspid():
@@ -489,3 +533,13 @@ def test_send_refuses_a_blank_vaspid():
         proc = cli("send", "--mmsc", "http://127.0.0.1:9/mm7", "--to", "13800138000", "--vaspid", blank)
         err = proc.stderr.decode()
         assert proc.returncode == 2 and f"argument --vaspid: {blank!r} is blank: give the VASP's ID" in err, err
+
+
+def test_send_refuses_a_blank_vasid_or_service_code_as_a_blank_vaspid():
+    """`send --vasid ""` and `--service-code " "` sent an empty VASID or ServiceCode element;
+    refused before anything is sent, as --vaspid is."""
+    for option, what in (("--vasid", "the service's ID"), ("--service-code", "the service code")):
+        for blank in ("", "  "):
+            proc = cli("send", "--mmsc", "http://127.0.0.1:9/mm7", "--to", "13800138000", option, blank)
+            err = proc.stderr.decode()
+            assert proc.returncode == 2 and f"argument {option}: {blank!r} is blank: give {what}" in err, err

@@ -2449,3 +2449,28 @@ def test_a_blank_vaspid_to_fill_in_is_refused_where_it_is_given(tmp_path):
         "ID, or leave it out"]
     cfg.vasp.vaspid = ""
     assert config.check(cfg) == [] and cfg.make_client().config.vaspid is None
+
+
+def test_a_blank_vasid_or_service_code_to_fill_in_is_refused_as_a_blank_vaspid_is(tmp_path):
+    """ClientConfig(vasid=" ") and service_code=" " (a [vasp] key, a variable, left blank) were
+    taken and filled into every request as <VASID> </VASID> and <ServiceCode> </ServiceCode>: an
+    identity and a billing code of nothing. Refused as a blank vaspid is, when the client is made
+    and by `config check`; None (and the file's "") sends none."""
+    from mm7bind import config
+
+    for name, what in (("vasid", "the service's ID"), ("service_code", "the service code")):
+        for blank in ("", "  ", "\t"):
+            with pytest.raises(ValueError) as err:
+                ClientConfig(urls=("http://127.0.0.1:9/mm7",), **{name: blank})
+            assert str(err.value) == f"{name} {blank!r} is blank: give {what}, or None to send none"
+        assert getattr(ClientConfig(urls=("http://127.0.0.1:9/mm7",), **{name: "1065"}), name) == "1065"
+    (tmp_path / "c.toml").write_text('[mmsc]\nurls = ["http://127.0.0.1:9/mm7"]\n[vasp]\nvasid = " "\n'
+                                     'service_code = "\t"\n', encoding="utf-8")
+    cfg, problems = config.load(tmp_path / "c.toml", env={})
+    assert [str(p) for p in problems if p.level == "error"] == [
+        "error: vasp.vasid: ' ' is blank: it would go as an empty VASID; give one, or leave it out",
+        "error: vasp.service_code: '\\t' is blank: it would go as an empty ServiceCode; give one, or leave it out"]
+    cfg.vasp.vasid = cfg.vasp.service_code = ""
+    assert config.check(cfg) == []
+    made = cfg.make_client().config
+    assert (made.vasid, made.service_code) == (None, None)

@@ -606,8 +606,20 @@ def test_the_mmscs_own_failure_page_holds_no_queue(store):
 
 def test_a_batch_of_none_is_refused_not_a_round_that_never_ends(store):
     client = mm7.Client("http://127.0.0.1:9/mm7", store=store)
-    with pytest.raises(ValueError, match="batch must be a whole number, at least 1"):
+    with pytest.raises(ValueError, match="batch must be a whole number, from 1 to 10000"):
         Outbox(client, batch=0)
+    client.close()
+
+
+@pytest.mark.parametrize("batch", [10_001, 10**30])
+def test_a_batch_beyond_the_bound_is_refused_not_claimed_for_decades(store, batch):
+    """A batch is held under one lease, as long as sending all of it can take: a million claimed every
+    item due for 87 years (never taken up again if the worker died); 10**30 failed each round with an
+    OverflowError from SQLite. Bounded as concurrency is (client.MAX_POOL_SIZE)."""
+    client = mm7.Client("http://127.0.0.1:9/mm7", store=store)
+    with pytest.raises(ValueError, match=rf"^batch must be a whole number, from 1 to 10000, not {batch}$"):
+        Outbox(client, batch=batch)
+    assert Outbox(client, batch=10_000).batch == 10_000
     client.close()
 
 

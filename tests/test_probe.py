@@ -188,3 +188,18 @@ def test_probe_prints_no_terminal_controls_from_the_receivers_status_text():
     with mm7.serve(mm7.Receiver(Handler()), port=0) as srv:
         proc = run("probe", srv.endpoint, "--version", "REL-6-MM7-1-0", "--operation", "deliver", "--no-repeat")
     assert "1000 OK\\x9b2J\\u202e" in proc.stdout and "\u009b" not in proc.stdout, proc.stdout
+
+
+def test_a_bad_url_given_to_probe_in_code_is_said_to_be_the_vasps_not_an_mmscs():
+    """probe("ftp://...") said "not an http(s) URL of an MMSC": the URL probed is a VASP's receiver.
+    So is a client's as an MMSC (the simulator's, sending reports)."""
+    with pytest.raises(ValueError) as err:
+        probe("ftp://vasp.example/mm7")
+    assert str(err.value) == "'ftp://vasp.example/mm7' is not an http(s) URL of a VASP's receiver"
+    with pytest.raises(ValueError) as err:  # (with a config of its own, whose URLs the probe's replaces)
+        probe("http://sp:pw@vasp.example:0/mm7", config=ClientConfig(urls=("http://mmsc.example/mm7",)))
+    assert str(err.value) == ("'http://sp:***@vasp.example:0/mm7' is not a usable URL of a VASP's receiver: its port "
+                              "'0' is not a number from 1 to 65535")
+    with pytest.raises(ValueError) as err:
+        ClientConfig(urls=("ftp://vasp.example/mm7",), role="mmsc")
+    assert str(err.value) == "'ftp://vasp.example/mm7' is not an http(s) URL of a VASP"

@@ -45,6 +45,30 @@ def test_wait_idle_waits_for_a_report_still_on_its_way():
         assert [msg.ELEMENT for msg, ctx in rcv.received] == ["DeliveryReportReq"]
 
 
+def test_a_running_simulators_settings_are_checked_when_changed_as_when_made():
+    """`sim.config.vasp_url = "ftp://..."` was taken: each report then ended in a traceback logged
+    (its client refusing the URL) and was listed by no not_taken(); a report_status no delivery
+    status names, at each report too; a misspelt setting was set and did nothing. Refused at once,
+    as SimulatorConfig(...) refuses them, the setting left as it was."""
+    with Simulator(report_delay=0) as sim, RunningReceiver() as rcv:
+        sim.config.vasp_url = rcv.url
+        with pytest.raises(ValueError, match=r"^vasp_url 'ftp://vasp.example/mm7' is not an http\(s\) URL$"):
+            sim.config.vasp_url = "ftp://vasp.example/mm7"
+        with pytest.raises(ValueError, match=r"^vasp_url 'http://sp:\*\*\*@vasp.example:99999/mm7' is not a usable"):
+            sim.config.vasp_url = "http://sp:pw@vasp.example:99999/mm7"
+        with pytest.raises(ValueError, match="^report_status 'Bogus' is none of"):
+            sim.config.report_status = "Bogus"
+        with pytest.raises(AttributeError, match=r"no setting 'vasp_ulr' \(did you mean vasp_url\?\)"):
+            sim.config.vasp_ulr = rcv.url
+        assert (sim.config.vasp_url, sim.config.report_status) == (rcv.url, "Retrieved")
+        with mm7.Client(sim.url) as client:
+            client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True))
+        rcv.wait_for("DeliveryReportReq")
+        assert sim.wait_idle() and sim.not_taken() == []
+        sim.config.vasp_url = None  # (still taken: no VASP, no reports)
+        assert sim.config.vasp_url is None
+
+
 def test_the_test_receiver_records_callables_registered_with_on_as_it_does_a_handlers_methods():
     # Receiver.on's callables are called instead of the handler: the recorder never saw them, and
     # wait_for ran out its timeout for a report that had come and been answered.
@@ -872,6 +896,28 @@ def test_a_configured_vaspid_or_vasid_refuses_a_submit_from_another_and_a_cancel
         with pytest.raises(mm7.FaultError, match="4001"):
             client.send(m.CancelReq(message_id=mid, vaspid="805555", vasid="5556"))
         assert client.send(m.CancelReq(message_id=mid)).ok and sim.messages[mid].state == "cancelled"
+
+
+def test_a_blank_vaspid_or_vasid_to_require_is_refused_as_the_client_refuses_one_to_send(capsys):
+    """SimulatorConfig(vaspid="") and `simulate --vasid ""` (a variable left unset in a script) were
+    taken: "" required nothing, silently; " " refused every submit with 4001 as from another VASP.
+    Refused when made, and when set on a running simulator; None takes any."""
+    from mm7bind.cli import build_parser
+
+    parser = build_parser()
+    for name in ("vaspid", "vasid"):
+        for blank in ("", "  "):
+            with pytest.raises(ValueError) as err:
+                Simulator(**{name: blank})
+            assert str(err.value) == f"{name} {blank!r} is blank: give the {name.upper()} to require, or None to take any"
+            with pytest.raises(SystemExit) as exited:
+                parser.parse_args(["simulate", f"--{name}", blank])
+            assert exited.value.code == 2
+            assert f"argument --{name}: {blank!r} is blank: give the {name.upper()} to require" in capsys.readouterr().err
+    sim = Simulator(vaspid="805555")
+    with pytest.raises(ValueError, match="^vasid ' ' is blank"):
+        sim.config.vasid = " "
+    assert sim.config.vasid is None
 
 
 def test_a_providers_size_limit_is_set_for_any_dialect_in_place_of_the_dialects():
