@@ -231,6 +231,27 @@ def test_a_receiver_wait_that_no_clock_can_count_is_refused_when_given(setting, 
         mm7.Receiver(store=mm7.MemoryStore(), **{setting: seconds})
 
 
+
+@pytest.mark.parametrize("setting, value", [("store_wait", 1e10), ("store_wait", float("nan")), ("store_wait", -1),
+                                            ("stale_after", float("inf")), ("repeat_wait", 1e10),
+                                            ("max_body", float("nan")), ("auth_failures", -1),
+                                            ("auth_cooldown", 0)])
+def test_a_setting_changed_after_the_receiver_is_made_is_checked_where_it_is_set(setting, value, store):
+    """receiver.config.store_wait = 1e10 after the Receiver was made was taken, then refused by the
+    store at each request: every message answered 500, none stored. Refused where it is set, the
+    setting left as it was; one that can be used is taken, and read by the next request."""
+    receiver = mm7.Receiver(store=store)
+    app = mm7.wsgi_app(receiver)
+    before = getattr(receiver.config, setting)
+    with pytest.raises(ValueError, match=f"^{setting} must be "):
+        setattr(receiver.config, setting, value)
+    assert getattr(receiver.config, setting) == before
+    assert post(app, deliver(), tid="c-1")["status"] == 200
+    receiver.config.store_wait = 0.5
+    assert receiver.config.store_wait == 0.5 and post(app, deliver(), tid="c-2")["status"] == 200
+    assert [r.state for r in store.inbox()] == ["handled", "handled"]
+
+
 # -- a store file damaged on disk: found by a check, before serve takes messages into it -----------
 
 
