@@ -858,6 +858,81 @@ def test_serve_stopped_at_once_leaves_the_store_open_to_the_message_its_replay_h
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+def test_serve_stopped_at_once_leaves_the_store_open_to_a_retention_round_in_hand(tmp_path, monkeypatch):
+    """serve signalled twice (stop at once) while its retention was purging closed the store under
+    that round: the purge then opened it again, connections no one closed. The stop leaves the
+    store to the round, which ends its purge (no error) and closes it."""
+    import logging
+    import signal
+    import threading
+
+    from mm7bind import cli
+    from mm7bind.store import Retention
+
+    from .test_commands import _until
+
+    db, log_file = tmp_path / "vasp.db", tmp_path / "serve.log"
+    (tmp_path / "cfg.toml").write_text(
+        f'[receiver]\nport = 0\n[store]\npath = "{db}"\nkeep_days = 30\n'
+        f'[logging]\nlevel = "DEBUG"\nfile = "{log_file}"\nrotate = "none"\n', encoding="utf-8")
+    (tmp_path / "noting.py").write_text("class Handler:\n    def on_deliver(self, msg, ctx):\n        pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    started, release, returned = threading.Event(), threading.Event(), threading.Event()
+    real_round = Retention.run_once
+
+    def held_round(retention, now=None):
+        started.set()
+        release.wait(60)
+        try:
+            return real_round(retention, now)
+        finally:
+            returned.set()
+
+    monkeypatch.setattr(Retention, "run_once", held_round)
+    closed, closing = [], threading.Event()  # at each close: (the store, whether the round was in hand)
+    real_close = SqliteStore.close
+
+    def close(store) -> None:
+        closed.append((store, started.is_set() and not returned.is_set()))
+        real_close(store)
+        closing.set()
+
+    monkeypatch.setattr(SqliteStore, "close", close)
+    signals = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    loggers = {name: list(logging.getLogger(name).handlers) for name in ("mm7bind", "waitress")}
+
+    def stop_twice() -> None:
+        if started.wait(30):
+            os.kill(os.getpid(), signal.SIGTERM)
+            _until(lambda: "stopping (SIGTERM)" in log_file.read_text(encoding="utf-8"), "stopping")
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    stopper = threading.Thread(target=stop_twice, daemon=True)
+    stopper.start()
+    try:
+        assert cli.main(["serve", "--config", str(tmp_path / "cfg.toml"), "--handler", "noting:Handler",
+                         "--no-replay-at-start"]) == 0
+        assert "SIGTERM again: stopped without waiting" in log_file.read_text(encoding="utf-8")
+        assert closed == []  # (not closed under the round in hand)
+        [worker] = [t for t in threading.enumerate() if t.name == "mm7bind-retention"]
+        release.set()
+        worker.join(10)
+        assert not worker.is_alive() and returned.is_set() and closing.wait(10)
+        [(store, in_round)] = closed
+        assert in_round is False and store._all == []  # (closed after the purge, nothing opened again)
+        assert "a round failed" not in log_file.read_text(encoding="utf-8")
+    finally:
+        release.set()
+        stopper.join(10)
+        for sig, handler in signals.items():
+            signal.signal(sig, handler)
+        for name, handlers in loggers.items():
+            for handler in set(logging.getLogger(name).handlers) - set(handlers):
+                logging.getLogger(name).removeHandler(handler)
+                handler.close()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
 def test_a_replay_of_what_is_in_hand_takes_only_the_claims_of_a_process_known_gone(tmp_path):
     """What serve replays at its start: of the messages stored, only the one a killed process left
     in hand, not a failed one (replay's, by hand), nor one a live process claimed however long ago;
