@@ -232,8 +232,8 @@ def test_a_receiver_wait_that_no_clock_can_count_is_refused_when_given(setting, 
 
 
 
-@pytest.mark.parametrize("setting, value", [("store_wait", 1e10), ("store_wait", float("nan")), ("store_wait", -1),
-                                            ("stale_after", float("inf")), ("repeat_wait", 1e10),
+@pytest.mark.parametrize("setting, value", [("store_wait", 1e10), ("store_wait", float("nan")),
+                                            ("store_wait", -1), ("stale_after", float("inf")), ("repeat_wait", 1e10),
                                             ("max_body", float("nan")), ("auth_failures", -1),
                                             ("auth_cooldown", 0)])
 def test_a_setting_changed_after_the_receiver_is_made_is_checked_where_it_is_set(setting, value, store):
