@@ -1261,8 +1261,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cfg.receiver.port = args.port
     _handling_options(cfg, args, "serve")
     _setup_logging(cfg, args, "serve")
-    for handler in logging.getLogger("mm7bind").handlers:  # (what waitress says of a stop, in the same log)
-        logging.getLogger("waitress").addHandler(handler)
+    _log_waitress_as_mm7bind()
     sends = bool(cfg.api.path or cfg.outbox.enabled)  # (else [mmsc] is not used)
     _say_warnings(cfg, ("serving",) + (("sending",) if sends else ()) + (() if args.handler else ("handling",)))
     handler = _handler(cfg, args, "serve")
@@ -1518,6 +1517,24 @@ def _setup_logging(cfg, args: argparse.Namespace, command: str) -> None:
         print(f"mm7bind {command}: cannot write the log file {cfg.logging.file}: {exc.strerror or exc} "
               "(see [logging] file)", file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
+
+
+def _log_waitress_as_mm7bind() -> None:
+    """What waitress says of a stop, in serve's log: the "mm7bind" logger's handlers on its logger
+    too, each once; those a serve before in this process put there and that have gone from
+    "mm7bind" since (replaced by `setup_logging`) are taken off, else each of its lines was
+    written twice, or to a closed log."""
+    ours, theirs = logging.getLogger("mm7bind").handlers, logging.getLogger("waitress")
+    for handler in list(theirs.handlers):
+        if getattr(handler, _SERVED, False) and handler not in ours:
+            theirs.removeHandler(handler)
+    for handler in ours:
+        if handler not in theirs.handlers:
+            setattr(handler, _SERVED, True)
+            theirs.addHandler(handler)
+
+
+_SERVED = "mm7bind_serve_log"  # marks a handler serve put on waitress's logger
 
 
 def _log_shares_stdout(cfg=None) -> bool:
