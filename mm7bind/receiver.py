@@ -268,11 +268,21 @@ class Receiver:
         if metrics is not None and store is not None and hasattr(store, "open_counts"):
             metrics.watch_inbox(store)
         self.config = config or ReceiverConfig(**settings)
-        self._failures = (FailureLimit(self.config.auth_failures, self.config.auth_cooldown)
-                          if self.config.auth_failures else None)
+        self._limit: tuple = ((), None)  # (settings, FailureLimit or None): see _failures
         self.callables: dict[str, Callable] = {}
         self._answers: dict[tuple, tuple] = {}  # plain_answer's templates
         self._signatures: dict[tuple[Callable, str], bool] = {}  # _takes' answers, by (store method, name)
+
+    @property
+    def _failures(self) -> FailureLimit | None:
+        """The count of wrong credentials for auth_failures and auth_cooldown as they are now: set
+        on a receiver that serves, they take effect at its next request (counted afresh)."""
+        settings = (self.config.auth_failures, self.config.auth_cooldown)
+        made, limit = self._limit
+        if made != settings:  # (two requests racing here make one each: a count or two lost, once)
+            limit = FailureLimit(*settings) if settings[0] else None
+            self._limit = (settings, limit)
+        return limit
 
     @overload
     def on(self, kind: str) -> Callable[[_F], _F]: ...

@@ -252,6 +252,20 @@ def test_a_setting_changed_after_the_receiver_is_made_is_checked_where_it_is_set
     assert [r.state for r in store.inbox()] == ["handled", "handled"]
 
 
+
+def test_a_wrong_credentials_limit_set_on_a_receiver_that_serves_takes_effect():
+    """auth_failures and auth_cooldown were read once, as the Receiver was made: set later, they
+    were checked and taken, and no request heeded them."""
+    receiver = mm7.Receiver(store=mm7.MemoryStore(), auth=mm7.auth.BasicAuth("mmsc", "pw"), auth_failures=0)
+    app = mm7.wsgi_app(receiver)
+    wrong = {"Authorization": "Basic bW1zYzp3cm9uZw=="}
+    assert [post(app, deliver(), tid="w", headers=wrong)["status"] for _ in range(3)] == [401] * 3  # no limit
+    receiver.config.auth_failures, receiver.config.auth_cooldown = 2, 30
+    assert [post(app, deliver(), tid="w", headers=wrong)["status"] for _ in range(3)] == [401, 401, 429]
+    receiver.config.auth_failures = 0
+    assert post(app, deliver(), tid="w", headers=wrong)["status"] == 401
+
+
 # -- a store file damaged on disk: found by a check, before serve takes messages into it -----------
 
 
