@@ -872,37 +872,50 @@ def test_serve_stopped_at_once_leaves_the_store_open_to_the_message_its_replay_h
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
-def test_serve_stopped_at_once_leaves_the_store_open_to_a_retention_round_in_hand(tmp_path, monkeypatch):
-    """serve signalled twice (stop at once) while its retention was purging closed the store under
-    that round: the purge then opened it again, connections no one closed. The stop leaves the
-    store to the round, which ends its purge (no error) and closes it."""
+@pytest.mark.parametrize("worker", ["retention", "outbox"])
+def test_serve_stopped_at_once_leaves_the_store_open_to_a_workers_round(worker, tmp_path, monkeypatch):
+    """serve signalled twice (stop at once) while its retention was purging (or its outbox sending)
+    closed the store under that round: the purge then opened it again, connections no one closed.
+    The stop leaves the store (and the client) to the round, which ends it (no error) and closes it."""
     import logging
     import signal
     import threading
 
     from mm7bind import cli
+    from mm7bind.client import Client
+    from mm7bind.outbox import Outbox
     from mm7bind.store import Retention
 
     from .test_commands import _until
 
     db, log_file = tmp_path / "vasp.db", tmp_path / "serve.log"
     (tmp_path / "cfg.toml").write_text(
-        f'[receiver]\nport = 0\n[store]\npath = "{db}"\nkeep_days = 30\n'
+        f'[receiver]\nport = 0\n[store]\npath = "{db}"\nkeep_days = {30 if worker == "retention" else 0}\n'
+        f'[outbox]\nenabled = {"true" if worker == "outbox" else "false"}\n'
         f'[logging]\nlevel = "DEBUG"\nfile = "{log_file}"\nrotate = "none"\n', encoding="utf-8")
     (tmp_path / "noting.py").write_text("class Handler:\n    def on_deliver(self, msg, ctx):\n        pass\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     started, release, returned = threading.Event(), threading.Event(), threading.Event()
-    real_round = Retention.run_once
+    kind = Retention if worker == "retention" else Outbox
+    real_round = kind.run_once
 
-    def held_round(retention, now=None):
+    def held_round(work, now=None):
         started.set()
         release.wait(60)
         try:
-            return real_round(retention, now)
+            return real_round(work, now)
         finally:
             returned.set()
 
-    monkeypatch.setattr(Retention, "run_once", held_round)
+    monkeypatch.setattr(kind, "run_once", held_round)
+    clients_closed = []  # at each client's close: whether the round was in hand
+    real_client_close = Client.close
+
+    def client_close(client) -> None:
+        clients_closed.append(started.is_set() and not returned.is_set())
+        real_client_close(client)
+
+    monkeypatch.setattr(Client, "close", client_close)
     closed, closing = [], threading.Event()  # at each close: (the store, whether the round was in hand)
     real_close = SqliteStore.close
 
@@ -928,11 +941,12 @@ def test_serve_stopped_at_once_leaves_the_store_open_to_a_retention_round_in_han
                          "--no-replay-at-start"]) == 0
         assert "SIGTERM again: stopped without waiting" in log_file.read_text(encoding="utf-8")
         assert closed == []  # (not closed under the round in hand)
-        [worker] = [t for t in threading.enumerate() if t.name == "mm7bind-retention"]
+        [thread] = [t for t in threading.enumerate() if t.name == kind.name]
         release.set()
-        worker.join(10)
-        assert not worker.is_alive() and returned.is_set() and closing.wait(10)
+        thread.join(10)
+        assert not thread.is_alive() and returned.is_set() and closing.wait(10)
         [(store, in_round)] = closed
+        assert clients_closed == ([False] if worker == "outbox" else [])
         assert in_round is False and store._all == []  # (closed after the purge, nothing opened again)
         assert "a round failed" not in log_file.read_text(encoding="utf-8")
     finally:
