@@ -1261,8 +1261,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cfg.receiver.port = args.port
     _handling_options(cfg, args, "serve")
     _setup_logging(cfg, args, "serve")
-    for handler in logging.getLogger("mm7bind").handlers:  # (what waitress says of a stop, in the same log)
-        logging.getLogger("waitress").addHandler(handler)
+    _log_waitress_as_mm7bind()
     sends = bool(cfg.api.path or cfg.outbox.enabled)  # (else [mmsc] is not used)
     _say_warnings(cfg, ("serving",) + (("sending",) if sends else ()) + (() if args.handler else ("handling",)))
     handler = _handler(cfg, args, "serve")
@@ -1317,7 +1316,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     signals = _Signals()
     srv.start()
     stop_replay = threading.Event()
-    closer = _LastCloses(store)
+    closer = _LastCloses(store, client)
     replayer = threading.Thread(target=closer.after, args=(_replay_at_start, receiver, store, stop_replay),
                                 name="mm7bind-replay-at-start", daemon=True) if replay_at_start else None
     why = None  # the signal that stops it
@@ -1380,28 +1379,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if outbox is not None and outbox.running():
             log.warning("outbox: a send still waiting for its MMSC was left; it goes again, with the same "
                         "TransactionID, once its lease runs out")
-        if client is not None:
-            client.close()
+        for worker in (retention, outbox):  # (a round not waited for: the store is closed once it ends)
+            if worker is not None and worker.running():
+                closer.start_after(worker.stop, None, name=f"{worker.name}-end")
         closer.done()
         log.info("stopped")
     return EXIT_CUT_OFF if cut_off else EXIT_OK
 
 
 class _LastCloses:
-    """serve's store, closed by the last of its users to end: the stop, and the replay at start
-    once started. A stop that gives up on a message in the replay's handler (a second signal, or
-    past the grace) closed the store under it: the handler's outcome then opened it again, its
-    connections never closed. The replay closes it after recording that outcome, if the process
-    has not ended meanwhile (then the message stays 'processing', for the next start)."""
+    """serve's store (and client), closed by the last of its users to end: the stop, the replay at
+    start once started, and a retention or outbox round the stop did not wait for. A stop that gives
+    up on a message in the replay's handler or on a worker's round (a second signal, or past the
+    grace) closed the store under it: the outcome then opened it again, its connections never
+    closed. The last of them closes it after recording its outcome, if the process has not ended
+    meanwhile (then a message stays 'processing', for the next start; an outbox item 'sending',
+    sent again with the same TransactionID once its lease runs out)."""
 
-    def __init__(self, store) -> None:
-        self.store, self.users, self._lock = store, 1, threading.Lock()
+    def __init__(self, store, client=None) -> None:
+        self.store, self.client, self.users, self._lock = store, client, 1, threading.Lock()
 
     def done(self) -> None:
         with self._lock:
             self.users -= 1
             last = self.users == 0
         if last:
+            if self.client is not None:  # (the outbox's sends, and the client's records, ended)
+                self.client.close()
             self.store.close()
 
     def after(self, fn, *args) -> None:
@@ -1410,6 +1414,13 @@ class _LastCloses:
             fn(*args)
         finally:
             self.done()
+
+    def start_after(self, fn, *args, name: str) -> None:
+        """A user more, whose work is `fn(*args)` in a daemon thread of its own (the end of a
+        worker's round the stop did not wait for: a second signal, or past the grace)."""
+        with self._lock:
+            self.users += 1
+        threading.Thread(target=self.after, args=(fn, *args), name=name, daemon=True).start()
 
 
 def _left_in_hand(store, taken: bool) -> list[int]:
@@ -1506,6 +1517,24 @@ def _setup_logging(cfg, args: argparse.Namespace, command: str) -> None:
         print(f"mm7bind {command}: cannot write the log file {cfg.logging.file}: {exc.strerror or exc} "
               "(see [logging] file)", file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
+
+
+def _log_waitress_as_mm7bind() -> None:
+    """What waitress says of a stop, in serve's log: the "mm7bind" logger's handlers on its logger
+    too, each once; those a serve before in this process put there and that have gone from
+    "mm7bind" since (replaced by `setup_logging`) are taken off, else each of its lines was
+    written twice, or to a closed log."""
+    ours, theirs = logging.getLogger("mm7bind").handlers, logging.getLogger("waitress")
+    for handler in list(theirs.handlers):
+        if getattr(handler, _SERVED, False) and handler not in ours:
+            theirs.removeHandler(handler)
+    for handler in ours:
+        if handler not in theirs.handlers:
+            setattr(handler, _SERVED, True)
+            theirs.addHandler(handler)
+
+
+_SERVED = "mm7bind_serve_log"  # marks a handler serve put on waitress's logger
 
 
 def _log_shares_stdout(cfg=None) -> bool:

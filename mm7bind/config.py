@@ -364,7 +364,9 @@ class Config:
 
     def setup_logging(self, verbose: bool = False) -> None:
         """A handler on the "mm7bind" logger as [logging] says (a file, rotated; else standard error,
-        the journal's way under systemd), at its level, or DEBUG with `verbose`."""
+        the journal's way under systemd), at its level, or DEBUG with `verbose`. Called again (a
+        second serve or replay in one process), it replaces the handler it added before (closed),
+        which would otherwise have written each line a second time; handlers of yours stay."""
         lg = self.logging
         root = logging.getLogger("mm7bind")
         root.setLevel(logging.DEBUG if verbose else getattr(logging, lg.level.upper(), logging.INFO))
@@ -390,7 +392,14 @@ class Config:
         else:
             handler = logging.StreamHandler()
         handler.setFormatter(formatter)
+        for earlier in [h for h in root.handlers if getattr(h, SET_UP, False)]:
+            root.removeHandler(earlier)
+            earlier.close()
+        setattr(handler, SET_UP, True)
         root.addHandler(handler)
+
+
+SET_UP = "mm7bind_set_up"  # marks the handler `Config.setup_logging` added (replaced when called again)
 
 
 def _stderr_is_the_journal() -> bool:

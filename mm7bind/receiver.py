@@ -201,23 +201,35 @@ class ReceiverConfig:
     auth_cooldown: float = 60.0
 
     def __post_init__(self) -> None:
-        # Refused when given, not at the request they would fail: a store_wait past what a lock's
-        # wait holds (1e10) raised an OverflowError at each store write, a stale_after past the
-        # year 1 (inf, 1e12) or NaN one at each repeat of a message, each answered 500.
-        from .client import MAX_TIMEOUT  # noqa: PLC0415
-        from .store import KEEP_MAX  # noqa: PLC0415
-
-        for name, most, unit in (("repeat_wait", MAX_TIMEOUT, "a year"), ("store_wait", MAX_TIMEOUT, "a year"),
-                                 ("stale_after", int(KEEP_MAX.total_seconds()), "a thousand years")):
-            value = getattr(self, name)
-            if name == "store_wait" and value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= most:
-                raise ValueError(f"{name} must be a number of seconds from 0 to {most} ({unit}), not {value!r}")
         check_failure_settings(self.auth_failures, self.auth_cooldown)
-        if isinstance(self.max_body, bool) or not isinstance(self.max_body, int) or self.max_body < 1:
-            # (a NaN max_body passed every comparison: bodies of any size taken, without a word)
-            raise ValueError(f"max_body must be a whole number of bytes, at least 1, not {self.max_body!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Each setting is checked as it is given, in the Receiver's keywords or set later
+        # (receiver.config.store_wait = ...: read by the next request), not refused by the store
+        # or the clock at each request, every message then answered 500.
+        _check_setting(name, value)
+        if name in ("auth_failures", "auth_cooldown") and hasattr(self, "auth_cooldown"):  # (made: both set)
+            check_failure_settings(value if name == "auth_failures" else self.auth_failures,
+                                   value if name == "auth_cooldown" else self.auth_cooldown)
+        object.__setattr__(self, name, value)
+
+
+def _check_setting(name: str, value: Any) -> None:
+    """A `ReceiverConfig` setting that no request could use, refused with a ValueError: a store_wait
+    past what a lock's wait holds (1e10) raised an OverflowError at each store write (later, the
+    store's refusal), a stale_after past the year 1 (inf, 1e12) or NaN one at each repeat of a
+    message, each answered 500; a NaN max_body passed every comparison (any size taken)."""
+    from .client import MAX_TIMEOUT  # noqa: PLC0415
+    from .store import KEEP_MAX  # noqa: PLC0415
+
+    seconds = {"repeat_wait": (MAX_TIMEOUT, "a year"), "store_wait": (MAX_TIMEOUT, "a year"),
+               "stale_after": (int(KEEP_MAX.total_seconds()), "a thousand years")}
+    if name in seconds and not (name == "store_wait" and value is None):
+        most, unit = seconds[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= most:
+            raise ValueError(f"{name} must be a number of seconds from 0 to {most} ({unit}), not {value!r}")
+    elif name == "max_body" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"max_body must be a whole number of bytes, at least 1, not {value!r}")
 
 
 def _takes_msg_and_ctx(fn: Callable, kind: str) -> None:
@@ -256,11 +268,21 @@ class Receiver:
         if metrics is not None and store is not None and hasattr(store, "open_counts"):
             metrics.watch_inbox(store)
         self.config = config or ReceiverConfig(**settings)
-        self._failures = (FailureLimit(self.config.auth_failures, self.config.auth_cooldown)
-                          if self.config.auth_failures else None)
+        self._limit: tuple = ((), None)  # (settings, FailureLimit or None): see _failures
         self.callables: dict[str, Callable] = {}
         self._answers: dict[tuple, tuple] = {}  # plain_answer's templates
         self._signatures: dict[tuple[Callable, str], bool] = {}  # _takes' answers, by (store method, name)
+
+    @property
+    def _failures(self) -> FailureLimit | None:
+        """The count of wrong credentials for auth_failures and auth_cooldown as they are now: set
+        on a receiver that serves, they take effect at its next request (counted afresh)."""
+        settings = (self.config.auth_failures, self.config.auth_cooldown)
+        made, limit = self._limit
+        if made != settings:  # (two requests racing here make one each: a count or two lost, once)
+            limit = FailureLimit(*settings) if settings[0] else None
+            self._limit = (settings, limit)
+        return limit
 
     @overload
     def on(self, kind: str) -> Callable[[_F], _F]: ...

@@ -527,6 +527,83 @@ def test_rotating_log_files(tmp_path):
     assert "mm7.log" in files and all(re.fullmatch(r"mm7_\d{12}\.\d{4}\.log", f) for f in files if f != "mm7.log")
 
 
+
+def test_logging_set_up_again_replaces_its_handler_and_keeps_yours(tmp_path):
+    """setup_logging called a second time in one process (a second serve, replay) added a second
+    handler on the same file: each line written twice from then on."""
+    import logging
+
+    from mm7bind.config import load
+
+    cfg, _ = load(None, env={})
+    cfg.logging.file, cfg.logging.rotate = str(tmp_path / "mm7.log"), "none"
+    root = logging.getLogger("mm7bind")
+    before = list(root.handlers)
+    yours = logging.FileHandler(tmp_path / "yours.log", encoding="utf-8")
+    root.addHandler(yours)
+    try:
+        cfg.setup_logging()
+        first = [h for h in root.handlers if h not in before and h is not yours]
+        cfg.setup_logging()
+        logging.getLogger("mm7bind.test").warning("once")
+        added = [h for h in root.handlers if h not in before and h is not yours]
+        assert len(first) == len(added) == 1 and first != added and yours in root.handlers
+    finally:
+        for h in set(root.handlers) - set(before):
+            h.close()
+            root.removeHandler(h)
+    assert (tmp_path / "mm7.log").read_text(encoding="utf-8").count("once") == 1
+    assert (tmp_path / "yours.log").read_text(encoding="utf-8").count("once") == 1
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+def test_serve_run_twice_in_one_process_logs_each_line_once(tmp_path, monkeypatch):
+    """The second serve of one process (cli.main called twice: a test, a wrapper of the command)
+    wrote each of its lines twice, by its handler and the first run's, and waitress's lines
+    three times (serve put the log's handlers on its logger at every run)."""
+    import logging
+    import signal
+    import threading
+
+    from mm7bind import cli
+
+    log_file = tmp_path / "serve.log"
+    (tmp_path / "cfg.toml").write_text(
+        f'[receiver]\nport = 0\n[store]\npath = "{tmp_path / "vasp.db"}"\n'
+        f'[logging]\nfile = "{log_file}"\nrotate = "none"\n', encoding="utf-8")
+    (tmp_path / "quiet.py").write_text("class Handler:\n    def on_deliver(self, msg, ctx):\n        pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    signals = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    loggers = {name: list(logging.getLogger(name).handlers) for name in ("mm7bind", "waitress")}
+
+    def stop_when_started(runs: int) -> None:
+        def started() -> bool:
+            return log_file.exists() and log_file.read_text(encoding="utf-8").count("receiving MM7") >= runs
+
+        _until(started, "started")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    try:
+        for runs in (1, 2):
+            stopper = threading.Thread(target=stop_when_started, args=(runs,), daemon=True)
+            stopper.start()
+            assert cli.main(["serve", "--config", str(tmp_path / "cfg.toml"), 
+                             "--handler", "quiet:Handler"]) == 0
+            stopper.join(30)
+            waitress = logging.getLogger("waitress").handlers
+            assert len(waitress) == len(set(waitress)) == len(loggers["waitress"]) + 1
+    finally:
+        for sig, handler in signals.items():
+            signal.signal(sig, handler)
+        for name, handlers in loggers.items():
+            for handler in set(logging.getLogger(name).handlers) - set(handlers):
+                logging.getLogger(name).removeHandler(handler)
+                handler.close()
+    lines = log_file.read_text(encoding="utf-8")
+    said = ("receiving MM7", "stopping (SIGTERM)", "mm7bind.serve stopped")
+    assert [lines.count(line) for line in said] == [2, 2, 2]
+
+
 def stored_failure(folder, transaction_id: str):
     """A store file holding one DeliverReq its handler failed on (answered 500, kept for replay)."""
     import mm7bind as mm7

@@ -231,6 +231,41 @@ def test_a_receiver_wait_that_no_clock_can_count_is_refused_when_given(setting, 
         mm7.Receiver(store=mm7.MemoryStore(), **{setting: seconds})
 
 
+
+@pytest.mark.parametrize("setting, value", [("store_wait", 1e10), ("store_wait", float("nan")),
+                                            ("store_wait", -1), ("stale_after", float("inf")), ("repeat_wait", 1e10),
+                                            ("max_body", float("nan")), ("auth_failures", -1),
+                                            ("auth_cooldown", 0)])
+def test_a_setting_changed_after_the_receiver_is_made_is_checked_where_it_is_set(setting, value, store):
+    """receiver.config.store_wait = 1e10 after the Receiver was made was taken, then refused by the
+    store at each request: every message answered 500, none stored. Refused where it is set, the
+    setting left as it was; one that can be used is taken, and read by the next request."""
+    receiver = mm7.Receiver(store=store)
+    app = mm7.wsgi_app(receiver)
+    before = getattr(receiver.config, setting)
+    with pytest.raises(ValueError, match=f"^{setting} must be "):
+        setattr(receiver.config, setting, value)
+    assert getattr(receiver.config, setting) == before
+    assert post(app, deliver(), tid="c-1")["status"] == 200
+    receiver.config.store_wait = 0.5
+    assert receiver.config.store_wait == 0.5 and post(app, deliver(), tid="c-2")["status"] == 200
+    assert [r.state for r in store.inbox()] == ["handled", "handled"]
+
+
+
+def test_a_wrong_credentials_limit_set_on_a_receiver_that_serves_takes_effect():
+    """auth_failures and auth_cooldown were read once, as the Receiver was made: set later, they
+    were checked and taken, and no request heeded them."""
+    receiver = mm7.Receiver(store=mm7.MemoryStore(), auth=mm7.auth.BasicAuth("mmsc", "pw"), auth_failures=0)
+    app = mm7.wsgi_app(receiver)
+    wrong = {"Authorization": "Basic bW1zYzp3cm9uZw=="}
+    assert [post(app, deliver(), tid="w", headers=wrong)["status"] for _ in range(3)] == [401] * 3  # no limit
+    receiver.config.auth_failures, receiver.config.auth_cooldown = 2, 30
+    assert [post(app, deliver(), tid="w", headers=wrong)["status"] for _ in range(3)] == [401, 401, 429]
+    receiver.config.auth_failures = 0
+    assert post(app, deliver(), tid="w", headers=wrong)["status"] == 401
+
+
 # -- a store file damaged on disk: found by a check, before serve takes messages into it -----------
 
 
@@ -834,6 +869,95 @@ def test_serve_stopped_at_once_leaves_the_store_open_to_the_message_its_replay_h
     store = SqliteStore(db)
     assert [(r.transaction_id, r.state) for r in store.inbox()] == [("cut-1", "handled")]
     store.close()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+@pytest.mark.parametrize("worker", ["retention", "outbox"])
+def test_serve_stopped_at_once_leaves_the_store_open_to_a_workers_round(worker, tmp_path, monkeypatch):
+    """serve signalled twice (stop at once) while its retention was purging (or its outbox sending)
+    closed the store under that round: the purge then opened it again, connections no one closed.
+    The stop leaves the store (and the client) to the round, which ends it (no error) and closes it."""
+    import logging
+    import signal
+    import threading
+
+    from mm7bind import cli
+    from mm7bind.client import Client
+    from mm7bind.outbox import Outbox
+    from mm7bind.store import Retention
+
+    from .test_commands import _until
+
+    db, log_file = tmp_path / "vasp.db", tmp_path / "serve.log"
+    (tmp_path / "cfg.toml").write_text(
+        f'[receiver]\nport = 0\n[store]\npath = "{db}"\nkeep_days = {30 if worker == "retention" else 0}\n'
+        f'[outbox]\nenabled = {"true" if worker == "outbox" else "false"}\n'
+        f'[logging]\nlevel = "DEBUG"\nfile = "{log_file}"\nrotate = "none"\n', encoding="utf-8")
+    (tmp_path / "noting.py").write_text("class Handler:\n    def on_deliver(self, msg, ctx):\n        pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    started, release, returned = threading.Event(), threading.Event(), threading.Event()
+    kind = Retention if worker == "retention" else Outbox
+    real_round = kind.run_once
+
+    def held_round(work, now=None):
+        started.set()
+        release.wait(60)
+        try:
+            return real_round(work, now)
+        finally:
+            returned.set()
+
+    monkeypatch.setattr(kind, "run_once", held_round)
+    clients_closed = []  # at each client's close: whether the round was in hand
+    real_client_close = Client.close
+
+    def client_close(client) -> None:
+        clients_closed.append(started.is_set() and not returned.is_set())
+        real_client_close(client)
+
+    monkeypatch.setattr(Client, "close", client_close)
+    closed, closing = [], threading.Event()  # at each close: (the store, whether the round was in hand)
+    real_close = SqliteStore.close
+
+    def close(store) -> None:
+        closed.append((store, started.is_set() and not returned.is_set()))
+        real_close(store)
+        closing.set()
+
+    monkeypatch.setattr(SqliteStore, "close", close)
+    signals = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    loggers = {name: list(logging.getLogger(name).handlers) for name in ("mm7bind", "waitress")}
+
+    def stop_twice() -> None:
+        if started.wait(30):
+            os.kill(os.getpid(), signal.SIGTERM)
+            _until(lambda: "stopping (SIGTERM)" in log_file.read_text(encoding="utf-8"), "stopping")
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    stopper = threading.Thread(target=stop_twice, daemon=True)
+    stopper.start()
+    try:
+        assert cli.main(["serve", "--config", str(tmp_path / "cfg.toml"), "--handler", "noting:Handler",
+                         "--no-replay-at-start"]) == 0
+        assert "SIGTERM again: stopped without waiting" in log_file.read_text(encoding="utf-8")
+        assert closed == []  # (not closed under the round in hand)
+        [thread] = [t for t in threading.enumerate() if t.name == kind.name]
+        release.set()
+        thread.join(10)
+        assert not thread.is_alive() and returned.is_set() and closing.wait(10)
+        [(store, in_round)] = closed
+        assert clients_closed == ([False] if worker == "outbox" else [])
+        assert in_round is False and store._all == []  # (closed after the purge, nothing opened again)
+        assert "a round failed" not in log_file.read_text(encoding="utf-8")
+    finally:
+        release.set()
+        stopper.join(10)
+        for sig, handler in signals.items():
+            signal.signal(sig, handler)
+        for name, handlers in loggers.items():
+            for handler in set(logging.getLogger(name).handlers) - set(handlers):
+                logging.getLogger(name).removeHandler(handler)
+                handler.close()
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
