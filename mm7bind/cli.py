@@ -882,7 +882,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     if args.verbose or cfg.logging.file:
         _setup_logging(cfg, args, "send")
     else:  # the outcome is printed below; the transaction log goes to stderr only with -v
-        logging.getLogger("mm7bind").addHandler(logging.NullHandler())
+        _command_log_handler("mm7bind", logging.NullHandler())
     resend = True if args.resend_unanswered else None  # (None: as retry_on_timeout says)
     with _sigterm_as_ctrl_c(), cfg.make_client(store=store, profile=profile) as client:
         if args.queue:
@@ -1509,6 +1509,18 @@ def _reopen_logs(cfg, tls_server=None) -> None:
              else "nothing to do (the log goes to standard error; configuration changes need a restart)")
 
 
+def _command_log_handler(name: str, handler: logging.Handler) -> None:
+    """`handler` on logger `name` for this command, in place of the one a command run before in
+    this process put there (`main` called again by a test or a wrapper: each line once, not once
+    a run so far). Handlers of the application's own are left."""
+    logger = logging.getLogger(name)
+    for old in [h for h in logger.handlers if getattr(h, "mm7bind_command", False)]:
+        logger.removeHandler(old)
+        old.close()
+    handler.mm7bind_command = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+
+
 def _setup_logging(cfg, args: argparse.Namespace, command: str) -> None:
     """The configured logging, or one line and exit 3 when its file cannot be opened."""
     try:
@@ -1597,13 +1609,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.verbose or cfg.logging.file:  # (what the handler does, as serve logs it)
         _setup_logging(cfg, args, "replay")
     else:  # each message's outcome is printed below; the log goes to stderr only with -v
-        logging.getLogger("mm7bind").addHandler(logging.NullHandler())
+        _command_log_handler("mm7bind", logging.NullHandler())
         # ... but for an outcome the store lost (locked past store_wait as the replay ends), which
         # the next replay hands to the handler again: no line printed below can say it.
         lost = logging.StreamHandler(sys.stderr)
         lost.setLevel(logging.ERROR)
         lost.setFormatter(logging.Formatter("mm7bind replay: %(message)s"))
-        logging.getLogger("mm7bind.store").addHandler(lost)
+        _command_log_handler("mm7bind.store", lost)
     handler = _handler(cfg, args, "replay")
     # A store another process keeps locked (a vacuum, a program holding a transaction) is waited
     # for as a request is, [receiver] store_wait, then said: never a silent wait without end. No
@@ -2529,7 +2541,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
                           read_timeout=args.timeout)
     # Each failure is in the probe's own report: the client's log lines (on stderr, in the library's
     # terms) said them again, out of order with it.
-    logging.getLogger("mm7bind").addHandler(logging.NullHandler())
+    _command_log_handler("mm7bind", logging.NullHandler())
 
     def said(r) -> None:
         if args.json:
@@ -3040,7 +3052,7 @@ def main(argv: list[str] | None = None) -> int:
     if _verbose and args.command == "store":  # (send, serve, replay and simulate set up their own log)
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-        logging.getLogger("mm7bind").addHandler(handler)
+        _command_log_handler("mm7bind", handler)
         logging.getLogger("mm7bind").setLevel(logging.DEBUG)
     try:
         return args.func(args)

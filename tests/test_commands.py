@@ -556,6 +556,36 @@ def test_logging_set_up_again_replaces_its_handler_and_keeps_yours(tmp_path):
     assert (tmp_path / "yours.log").read_text(encoding="utf-8").count("once") == 1
 
 
+def test_a_command_run_twice_in_one_process_puts_its_log_handler_there_once(tmp_path, capsys):
+    """`store -v`'s stderr handler, and probe's, send's and replay's quiet ones, were added again
+    at each `main` of one process: the second `store -v` said each line twice."""
+    import logging
+
+    from mm7bind import cli
+
+    from .fake_http import dead_url
+
+    from mm7bind.store import SqliteStore
+
+    (tmp_path / "c.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    SqliteStore(tmp_path / "vasp.db").close()
+    root = logging.getLogger("mm7bind")
+    before = list(root.handlers)
+    try:
+        for _ in range(2):
+            cli.main(["probe", dead_url(), "--timeout", "2"])
+            cli.main(["store", "inbox", "--config", str(tmp_path / "c.toml"), "-v"])
+        ours = [h for h in root.handlers if h not in before]
+        assert len(ours) == 1 and type(ours[0]) is logging.StreamHandler, ours  # (store's: probe's replaced)
+        capsys.readouterr()
+        logging.getLogger("mm7bind.test").warning("said once")
+        assert capsys.readouterr().err.count("said once") == 1
+    finally:
+        for h in set(root.handlers) - set(before):
+            root.removeHandler(h)
+            h.close()
+
+
 @pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
 def test_serve_run_twice_in_one_process_logs_each_line_once(tmp_path, monkeypatch):
     """The second serve of one process (cli.main called twice: a test, a wrapper of the command)
