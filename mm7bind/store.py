@@ -1008,6 +1008,9 @@ CREATE INDEX IF NOT EXISTS outbox_transaction_id ON outbox (transaction_id);
 -- (the tags of items given up, which `store requeue` can put back, for a purge: its campaign is in use)
 -- (state in it too: the rows, whose state comes after their body, are not read)
 CREATE INDEX IF NOT EXISTS outbox_given_up ON outbox (tag, created_at, state) WHERE state IN ('failed', 'expired');
+-- (the finished items a purge deletes, found a tag and a state at a time: the items it keeps, and
+-- their bodies, are not read; its queries name these states as written, or SQLite does not use it)
+CREATE INDEX IF NOT EXISTS outbox_done ON outbox (tag, state, created_at) WHERE state IN ('sent', 'failed', 'expired');
 CREATE TABLE IF NOT EXISTS send_claim (
     transaction_id TEXT PRIMARY KEY,
     holder TEXT NOT NULL,
@@ -1015,6 +1018,9 @@ CREATE TABLE IF NOT EXISTS send_claim (
     fingerprint TEXT,
     claimed_at TEXT NOT NULL
 );
+-- (the old claims a purge deletes, found without reading the newer ones: accepted claims are kept,
+-- one per request sent, as long as the records)
+CREATE INDEX IF NOT EXISTS send_claim_claimed_at ON send_claim (claimed_at);
 -- The store's own facts (its installation id, where records of a release before end).
 CREATE TABLE IF NOT EXISTS store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -2032,8 +2038,8 @@ class SqliteStore:
                                          "DELETE FROM inbox WHERE id IN ({ids})")
         if sent:
             out.sent = self._in_batches(old_sent, "DELETE FROM sent WHERE id IN ({ids})", deleting=True)
-            out.outbox = self._in_batches(old_outbox, "DELETE FROM outbox WHERE id IN ({ids})")
-            self._in_batches(old_claims, "DELETE FROM send_claim WHERE rowid IN ({ids})")
+            out.outbox = self._in_batches(old_outbox, "DELETE FROM outbox WHERE id IN ({ids})", deleting=True)
+            self._in_batches(old_claims, "DELETE FROM send_claim WHERE rowid IN ({ids})", deleting=True)
         if out.inbox:
             self._forget_old_keys(self._conn())
         return out
@@ -2053,8 +2059,10 @@ class SqliteStore:
         `sent_tag_sent_at`, the records of tags in use are never read, however many.)"""
         db.execute("CREATE TEMP TABLE IF NOT EXISTS purge_tags_in_use (tag TEXT PRIMARY KEY)")
         db.execute("CREATE TEMP TABLE IF NOT EXISTS purge_tags_done (tag TEXT PRIMARY KEY)")
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS purge_outbox_tags_done (tag TEXT PRIMARY KEY)")
         db.execute("DELETE FROM temp.purge_tags_in_use")
         db.execute("DELETE FROM temp.purge_tags_done")
+        db.execute("DELETE FROM temp.purge_outbox_tags_done")
         # Each tag once, from the index (a seek per tag, not a read of every record), with its
         # latest request: a tag's records are read only when they go.
         db.execute("WITH RECURSIVE tags (tag) AS (SELECT min(tag) FROM sent UNION ALL"
@@ -2076,14 +2084,26 @@ class SqliteStore:
                    " SELECT (SELECT min(tag) FROM sent WHERE tag > tags.tag) FROM tags WHERE tags.tag IS NOT NULL)"
                    " INSERT OR IGNORE INTO temp.purge_tags_done SELECT tag FROM tags WHERE tag IS NOT NULL"
                    " AND tag NOT IN (SELECT tag FROM temp.purge_tags_in_use)")
-        not_in_use = "(tag IS NULL OR tag NOT IN (SELECT tag FROM temp.purge_tags_in_use))"
+        # The finished items' tags, each once from `outbox_done` (an item's tag need not be a record's).
+        finished = "state IN ('sent', 'failed', 'expired')"  # (OUTBOX_DONE as the index says it: with ?s, or
+        # another wording, SQLite cannot tell the rows asked for are in it, and reads every row instead)
+        db.execute("WITH RECURSIVE tags (tag) AS ("
+                   f"SELECT (SELECT min(tag) FROM outbox WHERE {finished} AND tag IS NOT NULL) UNION ALL"
+                   f" SELECT (SELECT min(tag) FROM outbox WHERE {finished} AND tag > tags.tag) FROM tags"
+                   " WHERE tags.tag IS NOT NULL)"
+                   " INSERT OR IGNORE INTO temp.purge_outbox_tags_done SELECT tag FROM tags WHERE tag IS NOT NULL"
+                   " AND tag NOT IN (SELECT tag FROM temp.purge_tags_in_use)")
         # (the untagged records and those of the tags done, each found by `sent_tag_sent_at`)
         old_sent = ("SELECT id FROM sent s WHERE (tag IS NULL OR tag IN (SELECT tag FROM temp.purge_tags_done))"
                     " AND sent_at < ? AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.transaction_id = s.transaction_id"
                     " AND o.state IN ('queued', 'sending'))", (cutoff,))
+        # (the untagged items and those of the tags done, each state's found by `outbox_done`: a scan
+        # of the table read every item's row, request and all, at every purge)
         done = OUTBOX_DONE if failed else ("sent",)
-        old_outbox = (f"SELECT id FROM outbox WHERE state IN ({','.join('?' * len(done))}) AND created_at < ?"
-                      f" AND {not_in_use}", (*done, cutoff))
+        going = f"{finished} AND state IN ({','.join('?' * len(done))}) AND created_at < ?"
+        old_outbox = (f"SELECT id FROM outbox WHERE {going} AND tag IS NULL UNION ALL SELECT id FROM outbox"
+                      f" WHERE {going} AND tag IN (SELECT tag FROM temp.purge_outbox_tags_done)",
+                      (*done, cutoff, *done, cutoff))
         old_claims = ("SELECT rowid FROM send_claim WHERE claimed_at < ? AND (lease_until IS NULL OR lease_until <= ?)",
                       (cutoff, _utc_text(utcnow())))
         return old_sent, old_outbox, old_claims

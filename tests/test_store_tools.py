@@ -1605,14 +1605,107 @@ def test_purging_many_old_records_takes_steps_in_proportion(tmp_path, monkeypatc
     assert steps(3000) < 20 * steps(300)
 
 
+def _counted(db, work) -> tuple[int, int, object]:
+    """What `work()` cost on `db`: SQLite's VM steps, and the bytes read from files (the pages
+    fetched, requests in them; where the system counts them, else 0), with its answer."""
+    steps = [0]
+
+    def step() -> int:
+        steps[0] += 1
+        return 0
+
+    def read() -> int:
+        try:
+            with open("/proc/self/io") as io:
+                return next(int(line.split()[1]) for line in io if line.startswith("rchar:"))
+        except OSError:
+            return 0
+
+    db.set_progress_handler(step, 1)
+    before = read()
+    try:
+        answer = work()
+    finally:
+        db.set_progress_handler(None, 1)
+    return steps[0], read() - before, answer
+
+
+def test_purging_the_outbox_reads_the_items_that_go_not_those_kept(tmp_path):
+    """Each purge read every outbox item's row (state comes after the request in it) to find the
+    old finished ones: its work, and the requests it read, grew with the items kept. Found a tag
+    and a state at a time through `outbox_done`, the same for 300 newer items as for 3000."""
+    now = datetime.now(timezone.utc)
+    body = os.urandom(6000)  # (a request with an attachment: a page of its own)
+
+    def cost(newer: int) -> tuple[int, int, mm7.store.Purged]:
+        path = tmp_path / f"vasp-{newer}.db"
+        store = SqliteStore(path)
+        rows = [(f"n-{i}", [None, "label", f"c{i % 7}"][i % 3], now - timedelta(minutes=i % 600), "sent")
+                for i in range(newer)]
+        rows += [(f"o-{i}", [None, "label", "ended"][i % 3], now - timedelta(days=40, seconds=i),
+                  "failed" if i % 6 == 0 else "sent")
+                 for i in range(30)]
+        rows += [("waiting", "label", now, "queued")]  # (its campaign is in use: its old items stay)
+        db = store._conn()
+        db.execute("PRAGMA synchronous = OFF")  # (megabytes written: no flush of each checkpoint)
+        with db:
+            db.executemany("INSERT INTO outbox (transaction_id, tag, content_type, body, created_at, next_at,"
+                           " expires_at, state) VALUES (?, ?, 'text/xml', ?, ?, ?, ?, ?)",
+                           [(tid, tag, body, when.isoformat(), when.isoformat(), (when + timedelta(days=1)).isoformat(),
+                             state) for tid, tag, when, state in rows])
+        store.close()
+        store = SqliteStore(path)  # (nothing of it in memory: what the purge reads, it reads from the file)
+        steps, read, purged = _counted(store._conn(), lambda: store.purge(timedelta(days=30)))
+        # the old untagged and the ended campaign's sent items go; the label's, in use, stay, and failed ones
+        kept = {tid for (tid,) in store._conn().execute("SELECT transaction_id FROM outbox")}
+        assert {t for t in kept if t.startswith("o-")} == {f"o-{i}" for i in range(30) if i % 3 == 1 or i % 6 == 0}
+        assert len(kept) == newer + 16
+        store.close()
+        return steps, read, purged
+
+    (few, read_few, purged), (many, read_many, same) = cost(300), cost(3000)
+    assert purged == same == mm7.store.Purged(outbox=15)
+    assert many < 2 * few  # (read item by item, ten times the items took ten times the steps)
+    assert read_many < 2 * read_few + 100_000  # (... and their requests: 2 MB, then 20 MB)
+
+
+def test_purging_send_claims_reads_the_old_ones_not_every_newer_one(tmp_path):
+    """The claims of the requests the MMSC accepted are kept, one per request, as long as the
+    records: each purge read them all to find the old ones. Found through `send_claim_claimed_at`,
+    the same steps for 300 newer claims as for 3000; an old one whose send is under way stays."""
+    now = datetime.now(timezone.utc)
+
+    def cost(newer: int) -> int:
+        store = SqliteStore(tmp_path / f"vasp-{newer}.db")
+        rows = [(f"n-{i}", None, now - timedelta(minutes=i % 600)) for i in range(newer)]
+        rows += [(f"o-{i}", now + timedelta(minutes=5) if i % 3 == 0 else None, now - timedelta(days=40, seconds=i))
+                 for i in range(30)]
+        db = store._conn()
+        with db:
+            db.executemany("INSERT INTO send_claim (transaction_id, holder, lease_until, claimed_at)"
+                           " VALUES (?, 'host:1', ?, ?)",
+                           [(tid, lease.isoformat() if lease else None, when.isoformat()) for tid, lease, when in rows])
+        steps, _, purged = _counted(db, lambda: store.purge(timedelta(days=30)))
+        assert purged == mm7.store.Purged()  # (claims are not counted)
+        left = {tid for (tid,) in db.execute("SELECT transaction_id FROM send_claim")}
+        assert {t for t in left if t.startswith("o-")} == {f"o-{i}" for i in range(0, 30, 3)}
+        assert len(left) == newer + 10
+        store.close()
+        return steps
+
+    assert cost(3000) < 2 * cost(300)  # (read claim by claim, ten times the claims took ten times the steps)
+
+
 def test_a_store_from_before_the_purges_indexes_gets_them_as_it_is_opened(tmp_path):
     store = SqliteStore(tmp_path / "vasp.db")
     store._conn().execute("DROP INDEX sent_tag_sent_at")
     store._conn().execute("DROP INDEX outbox_given_up")
+    store._conn().execute("DROP INDEX outbox_done")
+    store._conn().execute("DROP INDEX send_claim_claimed_at")
     store.close()
     store = SqliteStore(tmp_path / "vasp.db")
     names = {row[0] for row in store._conn().execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert {"sent_tag_sent_at", "outbox_given_up"} <= names
+    assert {"sent_tag_sent_at", "outbox_given_up", "outbox_done", "send_claim_claimed_at"} <= names
     store.close()
 
 
