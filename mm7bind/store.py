@@ -401,6 +401,9 @@ CREATE INDEX IF NOT EXISTS inbox_state ON inbox (state);
 -- Only what has a MessageID (reports, read replies): a DeliverReq has none, and an entry for its
 -- NULL was one more page written per message, for a lookup that never asks for NULL.
 CREATE INDEX IF NOT EXISTS inbox_message_id ON inbox (message_id) WHERE message_id IS NOT NULL;
+-- The handled and rejected records by age, for a purge: those it keeps, nearly all, are not read
+-- (through inbox_state, each purge read every one's row). Its queries name these states as written.
+CREATE INDEX IF NOT EXISTS inbox_finished ON inbox (state, received_at) WHERE state IN ('handled', 'rejected');
 -- A report's key, unique, is made by `_report_key_index` (files before it hold it as the column's
 -- UNIQUE, of every row).
 -- Bodies live apart from the rows whose state changes, so that marking a message handled does not
@@ -2012,11 +2015,25 @@ class SqliteStore:
         _check_purge(states)
         sent = sent and not bodies_only  # bodies only: the tag's history and report links stay too
         cutoff = _cutoff(before)
-        marks = ",".join("?" * len(states))
-        old = (f"SELECT i.id FROM inbox i WHERE i.state IN ({marks}) AND i.received_at < ?", (*states, cutoff))
-        if bodies_only:  # (and their headers: a body purged before headers went with it too)
-            old = (old[0] + " AND (length(i.body) > 0 OR i.headers IS NOT NULL OR EXISTS"
-                   " (SELECT 1 FROM inbox_body b WHERE b.id = i.id AND length(b.body) > 0))", old[1])
+        # The handled and rejected records found by age through `inbox_finished` (its states as
+        # it names them, or SQLite cannot use it), a state at a time, the states' runs merged in
+        # its order (not sorted); those of other states (failed: few) through `inbox_state`, which
+        # had each purge read every handled record's row.
+        # (bodies only: and their headers; a body purged before headers went with it too)
+        with_body = (" AND (length(i.body) > 0 OR i.headers IS NOT NULL OR EXISTS"
+                     " (SELECT 1 FROM inbox_body b WHERE b.id = i.id AND length(b.body) > 0))") if bodies_only else ""
+        finished = list(dict.fromkeys(s for s in states if s in PURGEABLE))
+        others = [s for s in states if s not in PURGEABLE]
+        olds = []  # (select, the columns its rows are walked in: see _in_batches)
+        if finished:
+            runs = " UNION ALL ".join(
+                "SELECT i.id, i.received_at FROM inbox i WHERE i.state IN ('handled', 'rejected') AND i.state = ?"
+                f" AND i.received_at < ?{with_body}" for _ in finished)
+            olds.append(((f"SELECT id, received_at FROM ({runs}) WHERE 1 = 1",
+                          tuple(arg for state in finished for arg in (state, cutoff))), ("received_at", "id")))
+        if others:
+            olds.append(((f"SELECT i.id FROM inbox i WHERE i.state IN ({','.join('?' * len(others))})"
+                          f" AND i.received_at < ?{with_body}", (*others, cutoff)), None))
         out = Purged()
         db = self._conn()
         if sent:
@@ -2026,16 +2043,19 @@ class SqliteStore:
             def count(select: tuple[str, tuple]) -> int:
                 return db.execute(f"SELECT count(*) FROM ({select[0]})", select[1]).fetchone()[0]
 
-            out.bodies, out.inbox = (count(old), 0) if bodies_only else (0, count(old))
+            found = sum(count(old) for old, _ in olds)
+            out.bodies, out.inbox = (found, 0) if bodies_only else (0, found)
             if sent:
                 out.sent, out.outbox = count(old_sent), count(old_outbox)
             return out
-        if bodies_only:
-            out.bodies = self._in_batches(old, "UPDATE inbox_body SET body = X'' WHERE id IN ({ids})",
-                                          "UPDATE inbox SET body = X'', headers = NULL WHERE id IN ({ids})")
-        else:
-            out.inbox = self._in_batches(old, "DELETE FROM inbox_body WHERE id IN ({ids})",
-                                         "DELETE FROM inbox WHERE id IN ({ids})")
+        for old, by in olds:
+            if bodies_only:  # (the records stay: each batch goes on from the last one's, in the index's order)
+                out.bodies += self._in_batches(old, "UPDATE inbox_body SET body = X'' WHERE id IN ({ids})",
+                                               "UPDATE inbox SET body = X'', headers = NULL WHERE id IN ({ids})",
+                                               by=by)
+            else:
+                out.inbox += self._in_batches(old, "DELETE FROM inbox_body WHERE id IN ({ids})",
+                                              "DELETE FROM inbox WHERE id IN ({ids})", deleting=True)
         if sent:
             out.sent = self._in_batches(old_sent, "DELETE FROM sent WHERE id IN ({ids})", deleting=True)
             out.outbox = self._in_batches(old_outbox, "DELETE FROM outbox WHERE id IN ({ids})", deleting=True)
@@ -2110,26 +2130,35 @@ class SqliteStore:
 
     PURGE_BATCH = 500  # rows per transaction: an accept waits for at most one batch, never the whole purge
 
-    def _in_batches(self, select: tuple[str, tuple], *statements: str, deleting: bool = False) -> int:
+    def _in_batches(self, select: tuple[str, tuple], *statements: str, deleting: bool = False,
+                    by: tuple[str, str] | None = None) -> int:
         """Run `statements` on the rows `select` (SQL and its arguments, the row's id first)
         finds, a batch per transaction, until none is left. (Each batch goes on from the last
         id of the one before: rows the select finds and a statement leaves, none, used to be read
         again at every batch.) `deleting`: the statements delete every row found, and each batch
         takes the first rows left in the order the select finds them (its index's): in id order,
-        rows found through an index were all found, and sorted, again at every batch."""
+        rows found through an index were all found, and sorted, again at every batch. `by`: the
+        rows are walked in the order of these two columns, an index's (the select gives the id,
+        then the first), each batch going on from the last row of the one before."""
         sql, args = select
-        column = sql.split()[1]  # ("SELECT id ...": the id selected)
+        column = sql.split()[1].rstrip(",")  # ("SELECT id ...": the id selected)
         db = self._conn()
         total = 0
-        after = -1 << 63
+        after, by_after = -1 << 63, ("", -1 << 63)  # (by: every stored time is after "")
         while True:
             with self._write:
                 db.execute("BEGIN IMMEDIATE")
                 try:
-                    query, batch = ((f"{sql} LIMIT ?", (*args, self.PURGE_BATCH)) if deleting else
-                                    (f"{sql} AND {column} > ? ORDER BY {column} LIMIT ?",
-                                     (*args, after, self.PURGE_BATCH)))
-                    ids = [row[0] for row in db.execute(query, batch)]
+                    if deleting:
+                        query, batch = f"{sql} LIMIT ?", (*args, self.PURGE_BATCH)
+                    elif by is not None:
+                        query = f"{sql} AND ({by[0]}, {by[1]}) > (?, ?) ORDER BY {by[0]}, {by[1]} LIMIT ?"
+                        batch = (*args, *by_after, self.PURGE_BATCH)
+                    else:
+                        query, batch = (f"{sql} AND {column} > ? ORDER BY {column} LIMIT ?",
+                                        (*args, after, self.PURGE_BATCH))
+                    rows = db.execute(query, batch).fetchall()
+                    ids = [row[0] for row in rows]
                     marks = ",".join("?" * len(ids))
                     for statement in statements if ids else ():
                         db.execute(statement.format(ids=marks), ids)
@@ -2142,6 +2171,8 @@ class SqliteStore:
             if len(ids) < self.PURGE_BATCH:
                 return total
             after = ids[-1]
+            if by is not None:
+                by_after = (rows[-1][1], rows[-1][0])
 
     # -- outbox -------------------------------------------------------------------------------
 

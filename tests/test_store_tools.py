@@ -1649,10 +1649,12 @@ def test_purging_the_outbox_reads_the_items_that_go_not_those_kept(tmp_path):
         db = store._conn()
         db.execute("PRAGMA synchronous = OFF")  # (megabytes written: no flush of each checkpoint)
         with db:
+            db.execute("BEGIN")  # (one transaction: the store's connections commit each statement of their own)
             db.executemany("INSERT INTO outbox (transaction_id, tag, content_type, body, created_at, next_at,"
                            " expires_at, state) VALUES (?, ?, 'text/xml', ?, ?, ?, ?, ?)",
                            [(tid, tag, body, when.isoformat(), when.isoformat(), (when + timedelta(days=1)).isoformat(),
                              state) for tid, tag, when, state in rows])
+            db.execute("COMMIT")
         store.close()
         store = SqliteStore(path)  # (nothing of it in memory: what the purge reads, it reads from the file)
         steps, read, purged = _counted(store._conn(), lambda: store.purge(timedelta(days=30)))
@@ -1682,9 +1684,11 @@ def test_purging_send_claims_reads_the_old_ones_not_every_newer_one(tmp_path):
                  for i in range(30)]
         db = store._conn()
         with db:
+            db.execute("BEGIN")  # (one transaction: the store's connections commit each statement of their own)
             db.executemany("INSERT INTO send_claim (transaction_id, holder, lease_until, claimed_at)"
                            " VALUES (?, 'host:1', ?, ?)",
                            [(tid, lease.isoformat() if lease else None, when.isoformat()) for tid, lease, when in rows])
+            db.execute("COMMIT")
         steps, _, purged = _counted(db, lambda: store.purge(timedelta(days=30)))
         assert purged == mm7.store.Purged()  # (claims are not counted)
         left = {tid for (tid,) in db.execute("SELECT transaction_id FROM send_claim")}
@@ -1696,16 +1700,55 @@ def test_purging_send_claims_reads_the_old_ones_not_every_newer_one(tmp_path):
     assert cost(3000) < 2 * cost(300)  # (read claim by claim, ten times the claims took ten times the steps)
 
 
+@pytest.mark.parametrize("bodies_only", [False, True])
+def test_purging_received_records_reads_the_old_ones_not_every_newer_one(tmp_path, bodies_only):
+    """Found through the state index, every handled record's row was read at each purge (and with
+    a file of before bodies moved out of the rows, its body) to see its age. Found by age through
+    `inbox_finished`, the same steps for 300 newer records as for 3000, bodies only too; an old
+    failed record stays (it waits for replay)."""
+    now = datetime.now(timezone.utc)
+
+    def cost(newer: int) -> int:
+        store = SqliteStore(tmp_path / f"vasp-{newer}-{bodies_only}.db")
+        rows = [(f"n-{i}", now - timedelta(minutes=i % 600), ["handled", "rejected"][i % 5 == 0])
+                for i in range(newer)]
+        rows += [(f"o-{i}", now - timedelta(days=40, seconds=i), ["handled", "rejected", "failed"][i % 3])
+                 for i in range(30)]
+        db = store._conn()
+        with db:
+            db.execute("BEGIN")  # (one transaction: the store's connections commit each statement of their own)
+            db.executemany("INSERT INTO inbox (kind, transaction_id, body, received_at, state, headers)"
+                           " VALUES ('DeliverReq', ?, X'', ?, ?, '{}')",
+                           [(tid, when.isoformat(), state) for tid, when, state in rows])
+            db.execute("INSERT INTO inbox_body (id, body) SELECT id, X'3c782f3e' FROM inbox")
+            db.execute("COMMIT")
+        steps, _, purged = _counted(db, lambda: store.purge(timedelta(days=30), bodies_only=bodies_only))
+        assert purged == (mm7.store.Purged(bodies=20) if bodies_only else mm7.store.Purged(inbox=20))
+        left, bare = set(), set()
+        for tid, size in db.execute("SELECT transaction_id, length(b.body) FROM inbox i JOIN inbox_body b USING (id)"):
+            (left if size else bare).add(tid)
+        assert {t for t in left if t.startswith("o-")} == {f"o-{i}" for i in range(2, 30, 3)}
+        assert len(left) == newer + 10 and bare == ({f"o-{i}" for i in range(30) if i % 3 != 2} if bodies_only
+                                                    else set())
+        if bodies_only:  # (a second purge finds nothing more to take)
+            assert store.purge(timedelta(days=30), bodies_only=True) == mm7.store.Purged()
+        store.close()
+        return steps
+
+    assert cost(3000) < 2 * cost(300)  # (read record by record, ten times the records took ten times the steps)
+
+
 def test_a_store_from_before_the_purges_indexes_gets_them_as_it_is_opened(tmp_path):
     store = SqliteStore(tmp_path / "vasp.db")
     store._conn().execute("DROP INDEX sent_tag_sent_at")
     store._conn().execute("DROP INDEX outbox_given_up")
     store._conn().execute("DROP INDEX outbox_done")
     store._conn().execute("DROP INDEX send_claim_claimed_at")
+    store._conn().execute("DROP INDEX inbox_finished")
     store.close()
     store = SqliteStore(tmp_path / "vasp.db")
     names = {row[0] for row in store._conn().execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert {"sent_tag_sent_at", "outbox_given_up", "outbox_done", "send_claim_claimed_at"} <= names
+    assert {"sent_tag_sent_at", "outbox_given_up", "outbox_done", "send_claim_claimed_at", "inbox_finished"} <= names
     store.close()
 
 
