@@ -407,7 +407,8 @@ CREATE INDEX IF NOT EXISTS inbox_finished ON inbox (state, received_at) WHERE st
 -- A report's key, unique, is made by `_report_key_index` (files before it hold it as the column's
 -- UNIQUE, of every row).
 -- Bodies live apart from the rows whose state changes, so that marking a message handled does not
--- rewrite its body. (Files written before this table existed keep theirs in inbox.body.)
+-- rewrite its body. (Files written before this table existed keep theirs in inbox.body, but those
+-- of records in hand or waiting for replay: moved here as the file is opened, `_bodies_out_of_rows`.)
 CREATE TABLE IF NOT EXISTS inbox_body (
     id INTEGER PRIMARY KEY,
     body BLOB NOT NULL
@@ -1106,6 +1107,30 @@ def _report_key_index(db: sqlite3.Connection) -> None:
     db.execute("CREATE UNIQUE INDEX IF NOT EXISTS inbox_report_key ON inbox (report_key) WHERE report_key IS NOT NULL")
 
 
+def _bodies_out_of_rows(db: sqlite3.Connection) -> None:
+    """Move the bodies that records in hand or waiting for replay ("processing", "failed": a
+    claim takes them) keep in their rows, in a file written before bodies had a table of their
+    own, to that table: a claim's columns (claimed_at, holder) come after the body in the row,
+    and `claims()`, at each serve's start, read every such body through to reach them. Once per
+    file (noted in store_meta): no record gets its body in its row any more (a rejected one,
+    claimed only by a replay asking for it, keeps its own)."""
+    if db.execute("SELECT 1 FROM store_meta WHERE name = 'bodies_out_of_rows'").fetchone() is not None:
+        return
+    in_row = "state IN ('processing', 'failed') AND length(body) > 0"  # (a length read without the bytes)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute(f"INSERT OR IGNORE INTO inbox_body (id, body) SELECT id, body FROM inbox WHERE {in_row}")
+        # (a record with a body in each place shows the table's: its row's goes)
+        db.execute(f"UPDATE inbox SET body = X'' WHERE {in_row}"
+                   " AND EXISTS (SELECT 1 FROM inbox_body b WHERE b.id = inbox.id)")
+        db.execute("INSERT INTO store_meta (name, value) VALUES ('bodies_out_of_rows', ?)", (_utc_text(utcnow()),))
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
 def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -1287,6 +1312,7 @@ class SqliteStore:
             _partial_message_id_index(db)
             if inbox:
                 _report_key_index(db)
+                _bodies_out_of_rows(db)
                 self._find_old_keys(db)
             outbox = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
             if "fingerprint" not in outbox:

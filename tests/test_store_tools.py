@@ -1738,6 +1738,37 @@ def test_purging_received_records_reads_the_old_ones_not_every_newer_one(tmp_pat
     assert cost(3000) < 2 * cost(300)  # (read record by record, ten times the records took ten times the steps)
 
 
+def test_claims_of_a_file_from_before_bodies_moved_out_of_the_rows_leave_their_bodies_unread(tmp_path):
+    """In a file written before bodies had a table of their own, a record in hand keeps its body in
+    its row, before the claim's columns (claimed_at, holder): `claims()`, at each serve's start,
+    read every such body through. Opened, the file's records in hand or waiting for replay have
+    their bodies moved out of their rows, once; what a record says is unchanged."""
+    path = tmp_path / "vasp.db"
+    store = SqliteStore(path)
+    db = store._conn()
+    bodies = [os.urandom(200_000) for _ in range(10)]
+    db.execute("BEGIN")
+    db.executemany("INSERT INTO inbox (kind, transaction_id, body, received_at, state, holder)"
+                   " VALUES ('DeliverReq', ?, ?, ?, ?, 'host:1')",
+                   [(f"t-{i}", body, datetime.now(timezone.utc).isoformat(), ["processing", "failed"][i % 2])
+                    for i, body in enumerate(bodies)])
+    db.execute("INSERT INTO inbox (kind, transaction_id, body, received_at, state) VALUES"
+               " ('DeliverReq', 'done', X'3c782f3e', '2020-01-01T00:00:00+00:00', 'handled')")
+    db.execute("DELETE FROM store_meta WHERE name = 'bodies_out_of_rows'")  # (as in a file of then)
+    db.execute("COMMIT")
+    store.close()
+
+    store = SqliteStore(path)
+    steps, read, claims = _counted(store._conn(), store.claims)
+    assert sorted(claims) == [1, 3, 5, 7, 9] and {holder for _, holder in claims.values()} == {"host:1"}
+    assert read < 100_000  # (through their bodies: 1 MB)
+    assert [store.inbox_get(i + 1).body for i in range(10)] == bodies  # (replayed as they came)
+    assert store.inbox_get(11).body == b"<x/>"  # (a handled one's stays in its row: nothing to move)
+    assert store._conn().execute("SELECT count(*) FROM inbox WHERE length(body) > 0").fetchone()[0] == 1
+    assert store.purge(timedelta(days=1), bodies_only=True) == mm7.store.Purged(bodies=1)
+    store.close()
+
+
 def test_a_store_from_before_the_purges_indexes_gets_them_as_it_is_opened(tmp_path):
     store = SqliteStore(tmp_path / "vasp.db")
     store._conn().execute("DROP INDEX sent_tag_sent_at")
