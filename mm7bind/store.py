@@ -2053,13 +2053,13 @@ class SqliteStore:
         olds = []  # (select, the columns its rows are walked in: see _in_batches)
         if finished:
             runs = " UNION ALL ".join(
-                "SELECT i.id, i.received_at FROM inbox i WHERE i.state IN ('handled', 'rejected') AND i.state = ?"
-                f" AND i.received_at < ?{with_body}" for _ in finished)
+                ("SELECT i.id, i.received_at FROM inbox i WHERE i.state IN ('handled', 'rejected') AND i.state = ?"
+                 f" AND i.received_at < ?{with_body}") for _ in finished)
             olds.append(((f"SELECT id, received_at FROM ({runs}) WHERE 1 = 1",
                           tuple(arg for state in finished for arg in (state, cutoff))), ("received_at", "id")))
         if others:
-            olds.append(((f"SELECT i.id FROM inbox i WHERE i.state IN ({','.join('?' * len(others))})"
-                          f" AND i.received_at < ?{with_body}", (*others, cutoff)), None))
+            olds.append((((f"SELECT i.id FROM inbox i WHERE i.state IN ({','.join('?' * len(others))})"
+                           f" AND i.received_at < ?{with_body}"), (*others, cutoff)), None))
         out = Purged()
         db = self._conn()
         if sent:
@@ -2147,8 +2147,8 @@ class SqliteStore:
         # of the table read every item's row, request and all, at every purge)
         done = OUTBOX_DONE if failed else ("sent",)
         going = f"{finished} AND state IN ({','.join('?' * len(done))}) AND created_at < ?"
-        old_outbox = (f"SELECT id FROM outbox WHERE {going} AND tag IS NULL UNION ALL SELECT id FROM outbox"
-                      f" WHERE {going} AND tag IN (SELECT tag FROM temp.purge_outbox_tags_done)",
+        old_outbox = ((f"SELECT id FROM outbox WHERE {going} AND tag IS NULL UNION ALL SELECT id FROM outbox"
+                       f" WHERE {going} AND tag IN (SELECT tag FROM temp.purge_outbox_tags_done)"),
                       (*done, cutoff, *done, cutoff))
         old_claims = ("SELECT rowid FROM send_claim WHERE claimed_at < ? AND (lease_until IS NULL OR lease_until <= ?)",
                       (cutoff, _utc_text(utcnow())))

@@ -1759,7 +1759,7 @@ def test_claims_of_a_file_from_before_bodies_moved_out_of_the_rows_leave_their_b
     store.close()
 
     store = SqliteStore(path)
-    steps, read, claims = _counted(store._conn(), store.claims)
+    _, read, claims = _counted(store._conn(), store.claims)
     assert sorted(claims) == [1, 3, 5, 7, 9] and {holder for _, holder in claims.values()} == {"host:1"}
     assert read < 100_000  # (through their bodies: 1 MB)
     assert [store.inbox_get(i + 1).body for i in range(10)] == bodies  # (replayed as they came)
