@@ -1006,7 +1006,10 @@ CREATE TABLE IF NOT EXISTS outbox (
     earlier_rounds INTEGER NOT NULL DEFAULT 0
 );
 DROP INDEX IF EXISTS outbox_due;
-CREATE INDEX IF NOT EXISTS outbox_claimable ON outbox (next_at) WHERE state IN ('queued', 'sending');
+-- The items waiting, in the order they are claimed (next_at, id), with their state: counted by
+-- state (each metrics scrape), no row is read (its state comes after the request in it).
+DROP INDEX IF EXISTS outbox_claimable;
+CREATE INDEX IF NOT EXISTS outbox_waiting ON outbox (next_at, id, state) WHERE state IN ('queued', 'sending');
 CREATE INDEX IF NOT EXISTS outbox_tag ON outbox (tag) WHERE tag IS NOT NULL;
 CREATE INDEX IF NOT EXISTS outbox_transaction_id ON outbox (transaction_id);
 -- (the tags of items given up, which `store requeue` can put back, for a purge: its campaign is in use)
@@ -2115,7 +2118,7 @@ class SqliteStore:
                    " SELECT (SELECT min(tag) FROM sent WHERE tag > tags.tag) FROM tags WHERE tags.tag IS NOT NULL)"
                    " INSERT OR IGNORE INTO temp.purge_tags_in_use SELECT tag FROM tags WHERE tag IS NOT NULL"
                    " AND (SELECT max(sent_at) FROM sent WHERE sent.tag = tags.tag) >= ?", (cutoff,))
-        # (the waiting items found through their index, `outbox_claimable`, not the tags' (+tag): an
+        # (the waiting items found through their index, `outbox_waiting`, not the tags' (+tag): an
         # item's state comes after its body in the row, each tagged item's body read through otherwise)
         db.execute("INSERT OR IGNORE INTO temp.purge_tags_in_use SELECT tag FROM outbox"
                    " WHERE state IN ('queued', 'sending') AND +tag IS NOT NULL")
@@ -2404,8 +2407,12 @@ class SqliteStore:
     def outbox_counts(self) -> dict[str, int]:
         """How many outbox items are in each state."""
         counts = dict.fromkeys(OUTBOX_STATES, 0)
-        for state, n in self._conn().execute("SELECT state, count(*) FROM outbox GROUP BY state"):
-            counts[state] = n
+        # (the waiting and the finished ones each through their index, which holds the state, as
+        # the index names them: a scan of the table read every item's request to reach its state)
+        for group in ("('queued', 'sending')", "('sent', 'failed', 'expired')"):
+            for state, n in self._conn().execute(f"SELECT state, count(*) FROM outbox WHERE state IN {group}"
+                                                 " GROUP BY state"):
+                counts[state] = n
         return counts
 
     def outbox_get(self, item_id: int) -> OutboxItem | None:
