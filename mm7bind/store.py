@@ -2381,7 +2381,10 @@ class SqliteStore:
         """Items left "sending" whose lease has run out (their worker stopped) are queued again;
         ones a live worker holds are left to it."""
         with self._write:
-            return self._conn().execute("UPDATE outbox SET state = 'queued' WHERE state = 'sending' AND next_at <= ?",
+            # (the waiting items named as their index names them: SQLite reads no finished item's row,
+            # request and all, as a scan of the table did at each start)
+            return self._conn().execute("UPDATE outbox SET state = 'queued' WHERE state IN ('queued', 'sending')"
+                                        " AND state = 'sending' AND next_at <= ?",
                                         (_utc_text(now or utcnow()),)).rowcount
 
     def outbox_retry_now(self, now: datetime | None = None) -> int:
@@ -2389,8 +2392,9 @@ class SqliteStore:
         put in for a later time and never tried)."""
         now_text = _utc_text(now or utcnow())
         with self._write:
-            return self._conn().execute("UPDATE outbox SET next_at = ? WHERE state = 'queued' AND attempts > 0"
-                                        " AND next_at > ?", (now_text, now_text)).rowcount
+            return self._conn().execute("UPDATE outbox SET next_at = ? WHERE state IN ('queued', 'sending')"
+                                        " AND state = 'queued' AND attempts > 0 AND next_at > ?",
+                                        (now_text, now_text)).rowcount  # (through `outbox_waiting`, as above)
 
     @staticmethod
     def _outbox_row(row: sqlite3.Row) -> OutboxItem:

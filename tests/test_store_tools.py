@@ -1792,6 +1792,38 @@ def test_counting_the_outbox_reads_no_item_s_request(tmp_path):
     store.close()
 
 
+def test_an_outbox_starting_reads_the_waiting_items_not_the_finished_ones(tmp_path):
+    """At each start the outbox queues again what a stopped worker left "sending" and makes due
+    what waits out a pause: both scanned the table, reading every item's request (the finished
+    ones, kept for days, included) to reach its state. Through the waiting items' index, the
+    finished ones are not read."""
+    path = tmp_path / "vasp.db"
+    store = SqliteStore(path)
+    now = datetime.now(timezone.utc)
+    past, later = (now - timedelta(minutes=1)).isoformat(), (now + timedelta(hours=1)).isoformat()
+    rows = [(f"done-{i}", past, "sent", 1) for i in range(1000)]
+    rows += [("left", past, "sending", 1), ("held", later, "sending", 1), ("paused", later, "queued", 2),
+             ("planned", later, "queued", 0), ("due", past, "queued", 0)]
+    db = store._conn()
+    db.execute("PRAGMA synchronous = OFF")  # (megabytes written: no flush of each checkpoint)
+    db.execute("BEGIN")
+    db.executemany("INSERT INTO outbox (transaction_id, content_type, body, created_at, next_at, expires_at, state,"
+                   " attempts) VALUES (?, 'text/xml', ?, ?, ?, ?, ?, ?)",
+                   [(tid, os.urandom(6000), past, at, later, state, attempts) for tid, at, state, attempts in rows])
+    db.execute("COMMIT")
+    store.close()
+    store = SqliteStore(path)
+    _, read, changed = _counted(store._conn(), lambda: (store.outbox_recover(now), store.outbox_retry_now(now)))
+    assert changed == (1, 1)  # ("left" queued again; "paused" due now: not "planned", never tried, nor "held")
+    assert {tid: (state, at > now) for tid, state, at in (
+        (i.transaction_id, i.state, i.next_at) for i in map(store.outbox_get, store.outbox_ids()))
+        if not tid.startswith("done-")} == {"left": ("queued", False), "held": ("sending", True),
+                                            "paused": ("queued", False), "planned": ("queued", True),
+                                            "due": ("queued", False)}
+    assert read < 500_000  # (the finished items' requests: 6 MB)
+    store.close()
+
+
 def test_a_store_from_before_the_purges_indexes_gets_them_as_it_is_opened(tmp_path):
     store = SqliteStore(tmp_path / "vasp.db")
     store._conn().execute("DROP INDEX sent_tag_sent_at")
