@@ -1605,14 +1605,239 @@ def test_purging_many_old_records_takes_steps_in_proportion(tmp_path, monkeypatc
     assert steps(3000) < 20 * steps(300)
 
 
+def _counted(db, work) -> tuple[int, int, object]:
+    """What `work()` cost on `db`: SQLite's VM steps, and the bytes read from files (the pages
+    fetched, requests in them; where the system counts them, else 0), with its answer."""
+    steps = [0]
+
+    def step() -> int:
+        steps[0] += 1
+        return 0
+
+    def read() -> int:
+        try:
+            with open("/proc/self/io") as io:
+                return next(int(line.split()[1]) for line in io if line.startswith("rchar:"))
+        except OSError:
+            return 0
+
+    db.set_progress_handler(step, 1)
+    before = read()
+    try:
+        answer = work()
+    finally:
+        db.set_progress_handler(None, 1)
+    return steps[0], read() - before, answer
+
+
+def test_purging_the_outbox_reads_the_items_that_go_not_those_kept(tmp_path):
+    """Each purge read every outbox item's row (state comes after the request in it) to find the
+    old finished ones: its work, and the requests it read, grew with the items kept. Found a tag
+    and a state at a time through `outbox_done`, the same for 300 newer items as for 3000."""
+    now = datetime.now(timezone.utc)
+    body = os.urandom(6000)  # (a request with an attachment: a page of its own)
+
+    def cost(newer: int) -> tuple[int, int, mm7.store.Purged]:
+        path = tmp_path / f"vasp-{newer}.db"
+        store = SqliteStore(path)
+        rows = [(f"n-{i}", [None, "label", f"c{i % 7}"][i % 3], now - timedelta(minutes=i % 600), "sent")
+                for i in range(newer)]
+        rows += [(f"o-{i}", [None, "label", "ended"][i % 3], now - timedelta(days=40, seconds=i),
+                  "failed" if i % 6 == 0 else "sent")
+                 for i in range(30)]
+        rows += [("waiting", "label", now, "queued")]  # (its campaign is in use: its old items stay)
+        db = store._conn()
+        db.execute("PRAGMA synchronous = OFF")  # (megabytes written: no flush of each checkpoint)
+        with db:
+            db.execute("BEGIN")  # (one transaction: the store's connections commit each statement of their own)
+            db.executemany("INSERT INTO outbox (transaction_id, tag, content_type, body, created_at, next_at,"
+                           " expires_at, state) VALUES (?, ?, 'text/xml', ?, ?, ?, ?, ?)",
+                           [(tid, tag, body, when.isoformat(), when.isoformat(), (when + timedelta(days=1)).isoformat(),
+                             state) for tid, tag, when, state in rows])
+            db.execute("COMMIT")
+        store.close()
+        store = SqliteStore(path)  # (nothing of it in memory: what the purge reads, it reads from the file)
+        steps, read, purged = _counted(store._conn(), lambda: store.purge(timedelta(days=30)))
+        # the old untagged and the ended campaign's sent items go; the label's, in use, stay, and failed ones
+        kept = {tid for (tid,) in store._conn().execute("SELECT transaction_id FROM outbox")}
+        assert {t for t in kept if t.startswith("o-")} == {f"o-{i}" for i in range(30) if i % 3 == 1 or i % 6 == 0}
+        assert len(kept) == newer + 16
+        store.close()
+        return steps, read, purged
+
+    (few, read_few, purged), (many, read_many, same) = cost(300), cost(3000)
+    assert purged == same == mm7.store.Purged(outbox=15)
+    assert many < 2 * few  # (read item by item, ten times the items took ten times the steps)
+    assert read_many < 2 * read_few + 100_000  # (... and their requests: 2 MB, then 20 MB)
+
+
+def test_purging_send_claims_reads_the_old_ones_not_every_newer_one(tmp_path):
+    """The claims of the requests the MMSC accepted are kept, one per request, as long as the
+    records: each purge read them all to find the old ones. Found through `send_claim_claimed_at`,
+    the same steps for 300 newer claims as for 3000; an old one whose send is under way stays."""
+    now = datetime.now(timezone.utc)
+
+    def cost(newer: int) -> int:
+        store = SqliteStore(tmp_path / f"vasp-{newer}.db")
+        rows = [(f"n-{i}", None, now - timedelta(minutes=i % 600)) for i in range(newer)]
+        rows += [(f"o-{i}", now + timedelta(minutes=5) if i % 3 == 0 else None, now - timedelta(days=40, seconds=i))
+                 for i in range(30)]
+        db = store._conn()
+        with db:
+            db.execute("BEGIN")  # (one transaction: the store's connections commit each statement of their own)
+            db.executemany("INSERT INTO send_claim (transaction_id, holder, lease_until, claimed_at)"
+                           " VALUES (?, 'host:1', ?, ?)",
+                           [(tid, lease.isoformat() if lease else None, when.isoformat()) for tid, lease, when in rows])
+            db.execute("COMMIT")
+        steps, _, purged = _counted(db, lambda: store.purge(timedelta(days=30)))
+        assert purged == mm7.store.Purged()  # (claims are not counted)
+        left = {tid for (tid,) in db.execute("SELECT transaction_id FROM send_claim")}
+        assert {t for t in left if t.startswith("o-")} == {f"o-{i}" for i in range(0, 30, 3)}
+        assert len(left) == newer + 10
+        store.close()
+        return steps
+
+    assert cost(3000) < 2 * cost(300)  # (read claim by claim, ten times the claims took ten times the steps)
+
+
+@pytest.mark.parametrize("bodies_only", [False, True])
+def test_purging_received_records_reads_the_old_ones_not_every_newer_one(tmp_path, bodies_only):
+    """Found through the state index, every handled record's row was read at each purge (and with
+    a file of before bodies moved out of the rows, its body) to see its age. Found by age through
+    `inbox_finished`, the same steps for 300 newer records as for 3000, bodies only too; an old
+    failed record stays (it waits for replay)."""
+    now = datetime.now(timezone.utc)
+
+    def cost(newer: int) -> int:
+        store = SqliteStore(tmp_path / f"vasp-{newer}-{bodies_only}.db")
+        rows = [(f"n-{i}", now - timedelta(minutes=i % 600), ["handled", "rejected"][i % 5 == 0])
+                for i in range(newer)]
+        rows += [(f"o-{i}", now - timedelta(days=40, seconds=i), ["handled", "rejected", "failed"][i % 3])
+                 for i in range(30)]
+        db = store._conn()
+        with db:
+            db.execute("BEGIN")  # (one transaction: the store's connections commit each statement of their own)
+            db.executemany("INSERT INTO inbox (kind, transaction_id, body, received_at, state, headers)"
+                           " VALUES ('DeliverReq', ?, X'', ?, ?, '{}')",
+                           [(tid, when.isoformat(), state) for tid, when, state in rows])
+            db.execute("INSERT INTO inbox_body (id, body) SELECT id, X'3c782f3e' FROM inbox")
+            db.execute("COMMIT")
+        steps, _, purged = _counted(db, lambda: store.purge(timedelta(days=30), bodies_only=bodies_only))
+        assert purged == (mm7.store.Purged(bodies=20) if bodies_only else mm7.store.Purged(inbox=20))
+        left, bare = set(), set()
+        for tid, size in db.execute("SELECT transaction_id, length(b.body) FROM inbox i JOIN inbox_body b USING (id)"):
+            (left if size else bare).add(tid)
+        assert {t for t in left if t.startswith("o-")} == {f"o-{i}" for i in range(2, 30, 3)}
+        assert len(left) == newer + 10 and bare == ({f"o-{i}" for i in range(30) if i % 3 != 2} if bodies_only
+                                                    else set())
+        if bodies_only:  # (a second purge finds nothing more to take)
+            assert store.purge(timedelta(days=30), bodies_only=True) == mm7.store.Purged()
+        store.close()
+        return steps
+
+    assert cost(3000) < 2 * cost(300)  # (read record by record, ten times the records took ten times the steps)
+
+
+def test_claims_of_a_file_from_before_bodies_moved_out_of_the_rows_leave_their_bodies_unread(tmp_path):
+    """In a file written before bodies had a table of their own, a record in hand keeps its body in
+    its row, before the claim's columns (claimed_at, holder): `claims()`, at each serve's start,
+    read every such body through. Opened, the file's records in hand or waiting for replay have
+    their bodies moved out of their rows, once; what a record says is unchanged."""
+    path = tmp_path / "vasp.db"
+    store = SqliteStore(path)
+    db = store._conn()
+    bodies = [os.urandom(200_000) for _ in range(10)]
+    db.execute("BEGIN")
+    db.executemany("INSERT INTO inbox (kind, transaction_id, body, received_at, state, holder)"
+                   " VALUES ('DeliverReq', ?, ?, ?, ?, 'host:1')",
+                   [(f"t-{i}", body, datetime.now(timezone.utc).isoformat(), ["processing", "failed"][i % 2])
+                    for i, body in enumerate(bodies)])
+    db.execute("INSERT INTO inbox (kind, transaction_id, body, received_at, state) VALUES"
+               " ('DeliverReq', 'done', X'3c782f3e', '2020-01-01T00:00:00+00:00', 'handled')")
+    db.execute("DELETE FROM store_meta WHERE name = 'bodies_out_of_rows'")  # (as in a file of then)
+    db.execute("COMMIT")
+    store.close()
+
+    store = SqliteStore(path)
+    _, read, claims = _counted(store._conn(), store.claims)
+    assert sorted(claims) == [1, 3, 5, 7, 9] and {holder for _, holder in claims.values()} == {"host:1"}
+    assert read < 100_000  # (through their bodies: 1 MB)
+    assert [store.inbox_get(i + 1).body for i in range(10)] == bodies  # (replayed as they came)
+    assert store.inbox_get(11).body == b"<x/>"  # (a handled one's stays in its row: nothing to move)
+    assert store._conn().execute("SELECT count(*) FROM inbox WHERE length(body) > 0").fetchone()[0] == 1
+    assert store.purge(timedelta(days=1), bodies_only=True) == mm7.store.Purged(bodies=1)
+    store.close()
+
+
+def test_counting_the_outbox_reads_no_item_s_request(tmp_path):
+    """The outbox's counts by state (each metrics scrape asks) read every item's row, whose state
+    comes after its request: the whole queue, attachments and all. Counted through the indexes
+    of the waiting and the finished items, which hold the state, no request is read."""
+    path = tmp_path / "vasp.db"
+    store = SqliteStore(path)
+    now = datetime.now(timezone.utc).isoformat()
+    db = store._conn()
+    db.execute("PRAGMA synchronous = OFF")  # (megabytes written: no flush of each checkpoint)
+    db.execute("BEGIN")
+    db.executemany("INSERT INTO outbox (transaction_id, content_type, body, created_at, next_at, expires_at, state)"
+                   " VALUES (?, 'text/xml', ?, ?, ?, ?, ?)",
+                   [(f"t-{i}", os.urandom(6000), now, now, now, ["queued", "sent", "sent", "failed", "sending"][i % 5])
+                    for i in range(1000)])
+    db.execute("COMMIT")
+    store.close()
+    store = SqliteStore(path)
+    _, read, counts = _counted(store._conn(), store.outbox_counts)
+    assert counts == {"queued": 200, "sending": 200, "sent": 400, "failed": 200, "expired": 0}
+    assert read < 500_000  # (the requests: 6 MB)
+    store.close()
+
+
+def test_an_outbox_starting_reads_the_waiting_items_not_the_finished_ones(tmp_path):
+    """At each start the outbox queues again what a stopped worker left "sending" and makes due
+    what waits out a pause: both scanned the table, reading every item's request (the finished
+    ones, kept for days, included) to reach its state. Through the waiting items' index, the
+    finished ones are not read."""
+    path = tmp_path / "vasp.db"
+    store = SqliteStore(path)
+    now = datetime.now(timezone.utc)
+    past, later = (now - timedelta(minutes=1)).isoformat(), (now + timedelta(hours=1)).isoformat()
+    rows = [(f"done-{i}", past, "sent", 1) for i in range(1000)]
+    rows += [("left", past, "sending", 1), ("held", later, "sending", 1), ("paused", later, "queued", 2),
+             ("planned", later, "queued", 0), ("due", past, "queued", 0)]
+    db = store._conn()
+    db.execute("PRAGMA synchronous = OFF")  # (megabytes written: no flush of each checkpoint)
+    db.execute("BEGIN")
+    db.executemany("INSERT INTO outbox (transaction_id, content_type, body, created_at, next_at, expires_at, state,"
+                   " attempts) VALUES (?, 'text/xml', ?, ?, ?, ?, ?, ?)",
+                   [(tid, os.urandom(6000), past, at, later, state, attempts) for tid, at, state, attempts in rows])
+    db.execute("COMMIT")
+    store.close()
+    store = SqliteStore(path)
+    _, read, changed = _counted(store._conn(), lambda: (store.outbox_recover(now), store.outbox_retry_now(now)))
+    assert changed == (1, 1)  # ("left" queued again; "paused" due now: not "planned", never tried, nor "held")
+    assert {tid: (state, at > now) for tid, state, at in (
+        (i.transaction_id, i.state, i.next_at) for i in map(store.outbox_get, store.outbox_ids()))
+        if not tid.startswith("done-")} == {"left": ("queued", False), "held": ("sending", True),
+                                            "paused": ("queued", False), "planned": ("queued", True),
+                                            "due": ("queued", False)}
+    assert read < 500_000  # (the finished items' requests: 6 MB)
+    store.close()
+
+
 def test_a_store_from_before_the_purges_indexes_gets_them_as_it_is_opened(tmp_path):
     store = SqliteStore(tmp_path / "vasp.db")
     store._conn().execute("DROP INDEX sent_tag_sent_at")
     store._conn().execute("DROP INDEX outbox_given_up")
+    store._conn().execute("DROP INDEX outbox_done")
+    store._conn().execute("DROP INDEX send_claim_claimed_at")
+    store._conn().execute("DROP INDEX inbox_finished")
+    store._conn().execute("DROP INDEX outbox_waiting")  # (and the waiting items' index of then)
+    store._conn().execute("CREATE INDEX outbox_claimable ON outbox (next_at) WHERE state IN ('queued', 'sending')")
     store.close()
     store = SqliteStore(tmp_path / "vasp.db")
     names = {row[0] for row in store._conn().execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert {"sent_tag_sent_at", "outbox_given_up"} <= names
+    assert {"sent_tag_sent_at", "outbox_given_up", "outbox_done", "send_claim_claimed_at", "inbox_finished",
+            "outbox_waiting"} <= names and "outbox_claimable" not in names
     store.close()
 
 
