@@ -46,7 +46,7 @@ from . import versions
 from .auth import FailureLimit, check_failure_settings, guessed
 from .codec import content_type_deviation, decode, encode, request_body, soap_action_deviation
 from .content import Content, Part, media_kind
-from .deadline import wait_limit
+from .deadline import held_loop_hint, wait_limit
 from .display import mask_headers, printable, repr_showing_no_secret_header, shown_url
 from .envelope import Envelope, Fault, XmlStyle
 from .errors import (ConnectError, DecodeError, Deviation, EncodeError, FaultError, HTTPStatusError,
@@ -933,7 +933,8 @@ class Simulator:
         turned = ", ".join(f"{_DOOR.get(status, status)}: {n}" for status, n in sorted(door.items()))
         raise AssertionError(f"waited {timeout:g} s at {self.url if self.server else 'the simulator'} for {count} "
                              f"{operation or 'request'}(s), {len(got)} came. Received: {came}"
-                             + (f". Turned away before being read (by answer): {turned}" if turned else ""))
+                             + (f". Turned away before being read (by answer): {turned}" if turned else "")
+                             + held_loop_hint("simulator.wait_for, ..."))
 
     def _note(self, **what: Any) -> None:
         seen = getattr(self._answering, "seen", None)

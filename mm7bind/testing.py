@@ -128,10 +128,15 @@ def mm7_simulator(request):
     within = _seconds_within(settings.pop("assert_all_taken_within",
                                           request.config.getini("mm7_assert_all_taken_within")))
     with Simulator(SimulatorConfig(**settings)) as sim:
+        request.node.stash[_SIMULATOR] = sim  # (for the test's mm7_receiver: see _sender_said)
         if all_taken:
             request.node.stash[_CHECKED_AT_THE_END] = sim, within
         yield sim
 
+
+# The test's simulator, whichever fixture is set up first: a failed mm7_receiver.wait_for says
+# what it sends and where.
+_SIMULATOR = pytest.StashKey[Any]()
 
 # The simulator whose reports and MO are checked once the test has run (assert_all_taken=True).
 _CHECKED_AT_THE_END = pytest.StashKey[Any]()
@@ -208,6 +213,7 @@ def mm7_receiver(request):
     from .testreceiver import RunningReceiver  # noqa: PLC0415
 
     with RunningReceiver(**_marked(request, "mm7_receiver")) as rcv:
+        rcv.simulator = lambda: request.node.stash.get(_SIMULATOR, None)
         yield rcv
     if rcv.failures:
         # The receiver answered the MMSC a Fault and logged it, while the test, which seldom looks
