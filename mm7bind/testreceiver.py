@@ -9,7 +9,7 @@ import threading
 
 from .deadline import held_loop_hint, wait_limit
 from .metrics import Metrics
-from .receiver import (HANDLED_KINDS, KIND_NAMES, Handler, Receiver, Reject, Unavailable,
+from .receiver import (HANDLED_KINDS, KIND_NAMES, Handler, Receiver, Reject, Unavailable, _no_async_methods,
                        _response)
 from .server import serve
 from .store import MemoryStore
@@ -124,6 +124,7 @@ class RunningReceiver:
         if isinstance(handler, type):  # (its methods, called unbound, raised in the server, unseen by the test)
             raise TypeError(f"handler= takes a handler, not its class: {handler.__name__}() rather than "
                             f"{handler.__name__}")
+        _no_async_methods(handler)  # (the Receiver sees the recorder, not yours)
         self.handler = handler  # yours, or None
         self.recorder = RecordingHandler(handler)
         self.store = settings.pop("store", None) or MemoryStore()
