@@ -1356,7 +1356,8 @@ class Simulator:
             key = (cfg.dialect, profile.version, *vasp)  # (the dialects' quirks differ, not only versions)
             if key not in self._clients:
                 if not cfg.vasp_url:
-                    raise RuntimeError(f"{NO_VASP_URL} (simulate --vasp-url, SimulatorConfig.vasp_url)")
+                    raise RuntimeError(f"{NO_VASP_URL} (simulate --vasp-url, SimulatorConfig(vasp_url=...), or "
+                                       "on a running simulator, the mm7_simulator fixture's: config.vasp_url = ...)")
                 for old in [k for k in self._clients if k[2:] != vasp]:  # (that VASP is no longer ours)
                     self._clients.pop(old).close()
                 self._clients[key] = Client(
