@@ -195,7 +195,7 @@ class RunningReceiver:
             return (". The simulator sends no report, read reply or MO: its vasp_url is not set "
                     "(mm7_simulator.config.vasp_url = mm7_receiver.url)")
         if url != self.url:
-            return f". The simulator sends its reports, read replies and MO to {url}, not to this receiver"
+            return f". The simulator sends its reports, read replies and MO to {url}, this receiver is at {self.url}"
         said = ""
         asked = {"DeliveryReportReq": "delivery_report", "ReadReplyReq": "read_reply"}.get(kind or "")
         submits = [stored.request for stored in sim.messages.values()]
