@@ -71,7 +71,8 @@ def wait_limit(timeout: float | None, name: str = "timeout") -> float | None:
 def held_loop_hint(call: str) -> str:
     """What to add to a test helper's failed wait when it ran on a running asyncio event loop: a
     blocking wait there holds up the loop's every task, so a send the test left to a task of it
-    never went, and the wait's "nothing came" blamed the service. "" elsewhere."""
+    never went (or a VASP served by that loop never answered), and the wait's "nothing came" blamed
+    the service. "" elsewhere."""
     asyncio = sys.modules.get("asyncio")  # (not imported: no loop can be running)
     if asyncio is None:
         return ""
@@ -79,5 +80,5 @@ def held_loop_hint(call: str) -> str:
         asyncio.get_running_loop()
     except RuntimeError:
         return ""
-    return (f" (this wait ran on a running asyncio event loop, holding up its tasks meanwhile: one of them "
-            f"sending could not; `await asyncio.to_thread({call})` waits without holding the loop)")
+    return (f" (this wait ran on a running asyncio event loop, holding up its tasks meanwhile: one that was to "
+            f"send, or to answer, could not; `await asyncio.to_thread({call})` waits without holding the loop)")

@@ -266,6 +266,7 @@ class Busy:
     next_in: float | None  # seconds until the next is due
     running: int  # on their way (a report waiting for the VASP's answer)
     started: bool
+    held_loop: str = ""  # the wait ran on a running asyncio event loop: said (a VASP served by it could not answer)
 
     def __bool__(self) -> bool:
         return False
@@ -275,7 +276,7 @@ class Busy:
                                                   if self.next_in is not None else "")] if self.scheduled else []
         said += [f"{self.running} on its way (waiting for the VASP's answer)"] if self.running else []
         why = "" if self.started else " (the simulator is not running: start() it)"
-        return f"<not idle after {self.timeout:g} s: {', '.join(said) or 'nothing left'}{why}>"
+        return f"<not idle after {self.timeout:g} s: {', '.join(said) or 'nothing left'}{why}{self.held_loop}>"
 
     __str__ = __repr__
 
@@ -1605,7 +1606,8 @@ class Simulator:
             now = time.monotonic()
             left = sum(len(args[2]) - args[3] if fn == self._step else 1 for _, _, fn, args in self._queue)
             next_in = max(0.0, min(due for due, *_ in self._queue) - now) if self._queue else None
-            return Busy(timeout, left, next_in, self._running, self.server is not None and not self._stopping)
+            return Busy(timeout, left, next_in, self._running, self.server is not None and not self._stopping,
+                        held_loop_hint("simulator.wait_idle") if timeout else "")
 
     def not_taken(self) -> list[dict]:
         """The reports, read replies and MO whose last attempt the VASP did not take — refused (an

@@ -703,7 +703,8 @@ def test_a_failed_wait_says_why_nothing_came(project):
     for name, waited in (("test_the_simulators_wait_holding_the_loop", "simulator"),
                          ("test_the_receivers_wait_holding_the_loop", "mm7_receiver")):
         assert ("0 came" in failed[name] and "this wait ran on a running asyncio event loop, holding up its tasks "
-                f"meanwhile: one of them sending could not; `await asyncio.to_thread({waited}.wait_for, ...)`"
+                f"meanwhile: one that was to send, or to answer, could not; `await asyncio.to_thread({waited}.wait_for, "
+                "...)`"
                 in failed[name]), failed[name]
     for name in ("test_the_simulator_not_told_where_the_receiver_is", "test_a_report_not_yet_due"):
         assert "asyncio" not in failed[name]  # (said only where it is the reason)
