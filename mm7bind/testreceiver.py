@@ -124,7 +124,13 @@ class RunningReceiver:
         if isinstance(handler, type):  # (its methods, called unbound, raised in the server, unseen by the test)
             raise TypeError(f"handler= takes a handler, not its class: {handler.__name__}() rather than "
                             f"{handler.__name__}")
-        _no_async_methods(handler)  # (the Receiver sees the recorder, not yours)
+        # (the Receiver sees the recorder, not yours: its checks are made here)
+        if handler is not None and not any(hasattr(handler, method) for method in HANDLED_KINDS.values()):
+            # (a function: never called, what came recorded all the same, the test's own checks failing)
+            named = getattr(handler, "__qualname__", type(handler).__name__)
+            raise TypeError(f"handler= takes a Handler (on_deliver, on_delivery_report, on_read_reply), not {named}: "
+                            "a function goes in mm7_receiver.on(\"deliver\", fn)")
+        _no_async_methods(handler)
         self.handler = handler  # yours, or None
         self.recorder = RecordingHandler(handler)
         self.store = settings.pop("store", None) or MemoryStore()

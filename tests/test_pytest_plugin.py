@@ -248,16 +248,31 @@ def test_a_handlers_class_given(mm7_simulator, mm7_receiver):
     mm7_simulator.config.vasp_url = mm7_receiver.url
     mm7_simulator.deliver("+8613900000000", ["1065"], "an MO", text="hi")
     mm7_receiver.wait_for("DeliverReq")
+
+
+def on_mo(msg, ctx):
+    pass
+
+
+@pytest.mark.mm7_receiver(handler=on_mo)
+def test_a_function_given(mm7_simulator, mm7_receiver):
+    mm7_simulator.config.vasp_url = mm7_receiver.url
+    mm7_simulator.deliver("+8613900000000", ["1065"], "an MO", text="hi")
+    mm7_receiver.wait_for("DeliverReq")
 '''
 
 
 def test_a_handlers_class_for_the_handler_is_said_at_once(project):
     # Its methods were called unbound, raised in the receiver's thread, and the test passed all
-    # the same: the request was recorded whatever the handler did.
+    # the same: the request was recorded whatever the handler did. A function given was never
+    # called, and the test passed too (Receiver(fn) refuses it; the fixture's Receiver has the
+    # recorder, not the function).
     (project / "test_mine.py").write_text(A_CLASS, encoding="utf-8")
     proc = run_pytest(project)
-    assert "1 error" in proc.stdout and "TypeError: handler= takes a handler, not its class: Mine() rather than Mine" \
+    assert "2 errors" in proc.stdout and "TypeError: handler= takes a handler, not its class: Mine() rather than Mine" \
         in proc.stdout, said(proc)
+    assert ("TypeError: handler= takes a Handler (on_deliver, on_delivery_report, on_read_reply), not on_mo: a "
+            "function goes in mm7_receiver.on(\"deliver\", fn)") in proc.stdout, said(proc)
 
 
 A_BROKEN_HANDLER = '''\
