@@ -27,6 +27,13 @@ project with mm7bind installed:
                                                             # in_response=True (in a SubmitRsp, not a Fault)
         assert mm7bind.Client(mm7_simulator.url).submit(my_message).attempts == 2
 
+    def test_my_asyncio_service(mm7_simulator):
+        async def main():
+            sending = asyncio.create_task(my_service.send(my_message))   # on the event loop
+            [submit] = await asyncio.to_thread(mm7_simulator.wait_for, "SubmitReq")  # the loop left to it
+            await sending
+        asyncio.run(main())                                 # (an AsyncClient made in it, for it)
+
     @pytest.mark.mm7_simulator(dialect="cmcc", strict=True)   # SimulatorConfig settings
     @pytest.mark.mm7_receiver(handler=MyHandler(), auth=mm7bind.auth.BasicAuth("mmsc", "pw"))
     def test_my_handler(mm7_simulator, mm7_receiver): ...   # Receiver settings; .received all the same

@@ -9,8 +9,16 @@ import threading
 
 from .deadline import held_loop_hint, wait_limit
 from .metrics import Metrics
-from .receiver import (HANDLED_KINDS, KIND_NAMES, Handler, Receiver, Reject, Unavailable, _no_async_methods,
-                       _response)
+from .receiver import (
+    HANDLED_KINDS,
+    KIND_NAMES,
+    Handler,
+    Receiver,
+    Reject,
+    Unavailable,
+    _no_async_methods,
+    _response,
+)
 from .server import serve
 from .store import MemoryStore
 

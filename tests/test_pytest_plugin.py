@@ -702,24 +702,24 @@ def test_a_failed_wait_says_why_nothing_came(project):
     proc = run_pytest(project)
     out = proc.stdout
     assert proc.returncode == 1 and "6 failed, 1 passed" in out, said(proc)
-    errors = {line.split(" - ")[0].split("::")[1]: line for line in out.splitlines() if line.startswith("FAILED")}
-    assert len(errors) == 6, said(proc)
-    failed = dict(zip(re.findall(r"^_+ (test_\w+) _+$", out, re.M),
-                      re.split(r"^_+ test_\w+ _+$", out, flags=re.M)[1:]))
+    # (each failed test's section of the report, by its name)
+    failed = dict(zip(re.findall(r"^_+ (test_\w+) _+$", out, re.MULTILINE),
+                      re.split(r"^_+ test_\w+ _+$", out, flags=re.MULTILINE)[1:]))
+    assert len(failed) == 6, said(proc)
+    unset = failed["test_the_simulator_not_told_where_the_receiver_is"]
     assert ("The simulator sends no report, read reply or MO: its vasp_url is not set "
-            "(mm7_simulator.config.vasp_url = mm7_receiver.url)") in failed["test_the_simulator_not_told_where_the_receiver_is"]
-    assert re.search(r"The simulator sends its reports, read replies and MO to http://127\.0\.0\.1:9/elsewhere, this "
-                     r"receiver is at http://127\.0\.0\.1:\d+/mm7$", failed["test_the_simulator_sending_elsewhere"],
-                     re.M), failed["test_the_simulator_sending_elsewhere"]
-    assert ("None of the 1 message(s) the simulator has asked for one (read_reply=True in the SubmitReq)"
-            in failed["test_no_submit_asked_for_a_read_reply"])
-    assert re.search(r"The simulator has yet to send: \d+ scheduled, the next due in 5\d\.?\d* s",
-                     failed["test_a_report_not_yet_due"]), failed["test_a_report_not_yet_due"]
+            "(mm7_simulator.config.vasp_url = mm7_receiver.url)") in unset, unset
+    elsewhere = failed["test_the_simulator_sending_elsewhere"]
+    assert re.search(r"The simulator sends its reports, read replies and MO to http://127\.0\.0\.1:9/elsewhere, "
+                     r"this receiver is at http://127\.0\.0\.1:\d+/mm7$", elsewhere, re.MULTILINE), elsewhere
+    unasked = failed["test_no_submit_asked_for_a_read_reply"]
+    assert "None of the 1 message(s) the simulator has asked for one (read_reply=True in the SubmitReq)" in unasked
+    later = failed["test_a_report_not_yet_due"]
+    assert re.search(r"The simulator has yet to send: \d+ scheduled, the next due in 5\d\.?\d* s", later), later
     for name, waited in (("test_the_simulators_wait_holding_the_loop", "simulator"),
                          ("test_the_receivers_wait_holding_the_loop", "mm7_receiver")):
-        assert ("0 came" in failed[name] and "this wait ran on a running asyncio event loop, holding up its tasks "
-                f"meanwhile: one that was to send, or to answer, could not; `await asyncio.to_thread({waited}.wait_for, "
-                "...)`"
-                in failed[name]), failed[name]
+        assert ("0 came" in failed[name] and "this wait ran on a running asyncio event loop, holding up its "
+                "tasks meanwhile: one that was to send, or to answer, could not; `await asyncio.to_thread("
+                f"{waited}.wait_for, ...)`" in failed[name]), failed[name]
     for name in ("test_the_simulator_not_told_where_the_receiver_is", "test_a_report_not_yet_due"):
         assert "asyncio" not in failed[name]  # (said only where it is the reason)
