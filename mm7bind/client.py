@@ -2263,11 +2263,26 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         self._closing = False
         self._no_exchange = asyncio.Event()
         self._no_exchange.set()
+        self._loop: asyncio.AbstractEventLoop | None = None  # the one it first sent on (see _on_its_loop)
+
+    def _on_its_loop(self, doing: str) -> None:
+        """Refuse to go on from another event loop than the one it first sent on, whose are its
+        connections and turns: one AsyncClient kept across `asyncio.run`s (a test fixture's) failed
+        there with httpcore's "Event loop is closed", its close as well."""
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            first = "first sent on (since closed)" if self._loop.is_closed() else "first sent on"
+            raise RuntimeError(f"this AsyncClient cannot {doing} from another event loop than the one it {first}: "
+                               "its connections are that loop's. Make the AsyncClient in the coroutine that uses "
+                               "it (async with AsyncClient(...) inside asyncio.run), one for each event loop")
 
     async def send(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None) -> Result:
         """`Client.send`, awaited: any request as built → the `Result` of its MM7 response; a
         Fault raises `FaultError`, no usable answer another `SendError`, a message that cannot be
         built `EncodeError`, before anything goes out; `msg` may be what `prepare` made."""
+        self._on_its_loop("send")
         records: list[SentRecord] = []
         prepared, msg, transaction_id, tag = _given(msg, transaction_id, tag)
         content = getattr(msg, "content", None)
@@ -2485,6 +2500,7 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         """Send nothing more, and close the connections once the requests on their way have their
         answers (each within its timeouts), as the sync client's `close` lets them finish: cut off,
         an answer the MMSC sent was lost, and the send recorded as one it may have taken."""
+        self._on_its_loop("close")
         self._closing = True
         try:
             while self._exchanges:

@@ -5,6 +5,7 @@ embedded TLS server reads requests this way, the client its answers."""
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable
 
@@ -65,3 +66,19 @@ def wait_limit(timeout: float | None, name: str = "timeout") -> float | None:
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or math.isnan(timeout):
         raise ValueError(f"{name} must be a number of seconds (None or inf: no limit), not {timeout!r}")
     return None if timeout > MAX_TIMEOUT else timeout
+
+
+def held_loop_hint(call: str) -> str:
+    """What to add to a test helper's failed wait when it ran on a running asyncio event loop: a
+    blocking wait there holds up the loop's every task, so a send the test left to a task of it
+    never went (or a VASP served by that loop never answered), and the wait's "nothing came" blamed
+    the service. "" elsewhere."""
+    asyncio = sys.modules.get("asyncio")  # (not imported: no loop can be running)
+    if asyncio is None:
+        return ""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return ""
+    return (f" (this wait ran on a running asyncio event loop, holding up its tasks meanwhile: one that was to "
+            f"send, or to answer, could not; `await asyncio.to_thread({call})` waits without holding the loop)")

@@ -246,6 +246,26 @@ def _takes_msg_and_ctx(fn: Callable, kind: str) -> None:
     except TypeError as exc:
         raise TypeError(f"a function for {kind!r} must take (msg, ctx), as each message calls it: "
                         f"{getattr(fn, '__qualname__', fn)}{signature} does not ({exc})") from None
+    _not_async(fn, f"a function for {kind!r}")
+
+
+def _not_async(fn: Callable, what: str) -> None:
+    """Refuse, when registered, an `async def`: the receiver calls handlers in its server's threads
+    and never awaits them, so each message failed on the coroutine returned (a 3000 to the MMSC),
+    its code never run."""
+    import inspect  # noqa: PLC0415
+
+    if inspect.iscoroutinefunction(fn):
+        raise TypeError(f"{what} is called in the receiver's threads, not awaited: "
+                        f"{getattr(fn, '__qualname__', fn)} is an async def, which would never run. Write it "
+                        "as a plain def (work for an event loop of yours: asyncio.run_coroutine_threadsafe("
+                        "coro, loop).result())")
+
+
+def _no_async_methods(handler: Handler | None) -> None:
+    """Refuse a handler whose on_deliver, on_delivery_report or on_read_reply is an async def."""
+    for method in HANDLED_KINDS.values():
+        _not_async(getattr(handler, method, None), f"a handler's {method}")
 
 
 @suggest_keywords
@@ -262,6 +282,7 @@ class Receiver:
                             if isinstance(handler, type) else
                             f"handler must be a Handler (on_deliver, on_delivery_report, on_read_reply), not {named}: "
                             "a function goes in receiver.on(\"deliver\", fn)")
+        _no_async_methods(handler)
         self.handler = handler or Handler()
         self.store = store
         self.metrics = metrics  # a mm7bind.metrics.Metrics, counting every answer; None counts nothing

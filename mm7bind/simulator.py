@@ -46,7 +46,7 @@ from . import versions
 from .auth import FailureLimit, check_failure_settings, guessed
 from .codec import content_type_deviation, decode, encode, request_body, soap_action_deviation
 from .content import Content, Part, media_kind
-from .deadline import wait_limit
+from .deadline import held_loop_hint, wait_limit
 from .display import mask_headers, printable, repr_showing_no_secret_header, shown_url
 from .envelope import Envelope, Fault, XmlStyle
 from .errors import (ConnectError, DecodeError, Deviation, EncodeError, FaultError, HTTPStatusError,
@@ -266,6 +266,7 @@ class Busy:
     next_in: float | None  # seconds until the next is due
     running: int  # on their way (a report waiting for the VASP's answer)
     started: bool
+    held_loop: str = ""  # the wait ran on a running asyncio event loop: said (a VASP served by it could not answer)
 
     def __bool__(self) -> bool:
         return False
@@ -275,7 +276,7 @@ class Busy:
                                                   if self.next_in is not None else "")] if self.scheduled else []
         said += [f"{self.running} on its way (waiting for the VASP's answer)"] if self.running else []
         why = "" if self.started else " (the simulator is not running: start() it)"
-        return f"<not idle after {self.timeout:g} s: {', '.join(said) or 'nothing left'}{why}>"
+        return f"<not idle after {self.timeout:g} s: {', '.join(said) or 'nothing left'}{why}{self.held_loop}>"
 
     __str__ = __repr__
 
@@ -933,7 +934,8 @@ class Simulator:
         turned = ", ".join(f"{_DOOR.get(status, status)}: {n}" for status, n in sorted(door.items()))
         raise AssertionError(f"waited {timeout:g} s at {self.url if self.server else 'the simulator'} for {count} "
                              f"{operation or 'request'}(s), {len(got)} came. Received: {came}"
-                             + (f". Turned away before being read (by answer): {turned}" if turned else ""))
+                             + (f". Turned away before being read (by answer): {turned}" if turned else "")
+                             + held_loop_hint("simulator.wait_for, ..."))
 
     def _note(self, **what: Any) -> None:
         seen = getattr(self._answering, "seen", None)
@@ -1355,7 +1357,8 @@ class Simulator:
             key = (cfg.dialect, profile.version, *vasp)  # (the dialects' quirks differ, not only versions)
             if key not in self._clients:
                 if not cfg.vasp_url:
-                    raise RuntimeError(f"{NO_VASP_URL} (simulate --vasp-url, SimulatorConfig.vasp_url)")
+                    raise RuntimeError(f"{NO_VASP_URL} (simulate --vasp-url, SimulatorConfig(vasp_url=...), or "
+                                       "on a running simulator, the mm7_simulator fixture's: config.vasp_url = ...)")
                 for old in [k for k in self._clients if k[2:] != vasp]:  # (that VASP is no longer ours)
                     self._clients.pop(old).close()
                 self._clients[key] = Client(
@@ -1603,7 +1606,8 @@ class Simulator:
             now = time.monotonic()
             left = sum(len(args[2]) - args[3] if fn == self._step else 1 for _, _, fn, args in self._queue)
             next_in = max(0.0, min(due for due, *_ in self._queue) - now) if self._queue else None
-            return Busy(timeout, left, next_in, self._running, self.server is not None and not self._stopping)
+            return Busy(timeout, left, next_in, self._running, self.server is not None and not self._stopping,
+                        held_loop_hint("simulator.wait_idle") if timeout else "")
 
     def not_taken(self) -> list[dict]:
         """The reports, read replies and MO whose last attempt the VASP did not take — refused (an

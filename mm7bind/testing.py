@@ -27,6 +27,13 @@ project with mm7bind installed:
                                                             # in_response=True (in a SubmitRsp, not a Fault)
         assert mm7bind.Client(mm7_simulator.url).submit(my_message).attempts == 2
 
+    def test_my_asyncio_service(mm7_simulator):
+        async def main():
+            sending = asyncio.create_task(my_service.send(my_message))   # on the event loop
+            [submit] = await asyncio.to_thread(mm7_simulator.wait_for, "SubmitReq")  # the loop left to it
+            await sending
+        asyncio.run(main())                                 # (an AsyncClient made in it, for it)
+
     @pytest.mark.mm7_simulator(dialect="cmcc", strict=True)   # SimulatorConfig settings
     @pytest.mark.mm7_receiver(handler=MyHandler(), auth=mm7bind.auth.BasicAuth("mmsc", "pw"))
     def test_my_handler(mm7_simulator, mm7_receiver): ...   # Receiver settings; .received all the same
@@ -128,10 +135,15 @@ def mm7_simulator(request):
     within = _seconds_within(settings.pop("assert_all_taken_within",
                                           request.config.getini("mm7_assert_all_taken_within")))
     with Simulator(SimulatorConfig(**settings)) as sim:
+        request.node.stash[_SIMULATOR] = sim  # (for the test's mm7_receiver: see _sender_said)
         if all_taken:
             request.node.stash[_CHECKED_AT_THE_END] = sim, within
         yield sim
 
+
+# The test's simulator, whichever fixture is set up first: a failed mm7_receiver.wait_for says
+# what it sends and where.
+_SIMULATOR = pytest.StashKey[Any]()
 
 # The simulator whose reports and MO are checked once the test has run (assert_all_taken=True).
 _CHECKED_AT_THE_END = pytest.StashKey[Any]()
@@ -208,6 +220,7 @@ def mm7_receiver(request):
     from .testreceiver import RunningReceiver  # noqa: PLC0415
 
     with RunningReceiver(**_marked(request, "mm7_receiver")) as rcv:
+        rcv.simulator = lambda: request.node.stash.get(_SIMULATOR, None)
         yield rcv
     if rcv.failures:
         # The receiver answered the MMSC a Fault and logged it, while the test, which seldom looks

@@ -7,9 +7,18 @@ import contextlib
 import functools
 import threading
 
-from .deadline import wait_limit
+from .deadline import held_loop_hint, wait_limit
 from .metrics import Metrics
-from .receiver import HANDLED_KINDS, KIND_NAMES, Handler, Receiver, Reject, Unavailable, _response
+from .receiver import (
+    HANDLED_KINDS,
+    KIND_NAMES,
+    Handler,
+    Receiver,
+    Reject,
+    Unavailable,
+    _no_async_methods,
+    _response,
+)
 from .server import serve
 from .store import MemoryStore
 
@@ -123,6 +132,13 @@ class RunningReceiver:
         if isinstance(handler, type):  # (its methods, called unbound, raised in the server, unseen by the test)
             raise TypeError(f"handler= takes a handler, not its class: {handler.__name__}() rather than "
                             f"{handler.__name__}")
+        # (the Receiver sees the recorder, not yours: its checks are made here)
+        if handler is not None and not any(hasattr(handler, method) for method in HANDLED_KINDS.values()):
+            # (a function: never called, what came recorded all the same, the test's own checks failing)
+            named = getattr(handler, "__qualname__", type(handler).__name__)
+            raise TypeError(f"handler= takes a Handler (on_deliver, on_delivery_report, on_read_reply), not {named}: "
+                            "a function goes in mm7_receiver.on(\"deliver\", fn)")
+        _no_async_methods(handler)
         self.handler = handler  # yours, or None
         self.recorder = RecordingHandler(handler)
         self.store = settings.pop("store", None) or MemoryStore()
@@ -130,6 +146,9 @@ class RunningReceiver:
         self.receiver = _RecordingReceiver(self.recorder, store=self.store, metrics=self.metrics, **settings)
         self.server = serve(self.receiver, port=0, path="/mm7")
         self.url = ""
+        # () → the simulator of the same test, or None (the fixture sets it): what it says of
+        # its sending goes into a failed wait's words
+        self.simulator = None
 
     def on(self, kind: str, fn=None):
         """`Receiver.on`: register a callable for "deliver", "delivery_report" or "read_reply" (a
@@ -174,7 +193,36 @@ class RunningReceiver:
         refused_text = ", ".join(f"{o}: {n}" for o, n in refused.items() if n)
         raise AssertionError(f"waited {timeout:g} s at {self.url} for {count} {kind or 'request'}(s), "
                              f"{len(got)} came. Handed to the handler: {came}"
-                             + (f". Refused before the handler (by outcome): {refused_text}" if refused_text else ""))
+                             + (f". Refused before the handler (by outcome): {refused_text}" if refused_text else "")
+                             + self._sender_said(kind)
+                             + held_loop_hint("mm7_receiver.wait_for, ..."))
+
+    def _sender_said(self, kind: str | None) -> str:
+        """What the test's simulator (`simulator`, when it has one) says of what it sends here: the
+        usual reasons nothing came are on its side — its vasp_url not set to this receiver, no submit
+        asking for a report, reports not yet due."""
+        sim = self.simulator() if self.simulator is not None else None
+        if sim is None:
+            return ""
+        url = sim.config.vasp_url
+        if url is None:
+            return (". The simulator sends no report, read reply or MO: its vasp_url is not set "
+                    "(mm7_simulator.config.vasp_url = mm7_receiver.url)")
+        if url != self.url:
+            return f". The simulator sends its reports, read replies and MO to {url}, this receiver is at {self.url}"
+        said = ""
+        asked = {"DeliveryReportReq": "delivery_report", "ReadReplyReq": "read_reply"}.get(kind or "")
+        submits = [stored.request for stored in sim.messages.values()]
+        if asked and submits and not any(getattr(request, asked, None) for request in submits):
+            said += (f". None of the {len(submits)} message(s) the simulator has asked for one "
+                     f"({asked}=True in the SubmitReq)")
+        idle = sim.wait_idle(0)
+        if not idle:  # (a report_delay longer than the wait, say)
+            left = [f"{idle.scheduled} scheduled" + (f", the next due in {idle.next_in:.3g} s"
+                                                      if idle.next_in is not None else "")] if idle.scheduled else []
+            left += [f"{idle.running} on its way"] if idle.running else []
+            said += f". The simulator has yet to send: {'; '.join(left)}"
+        return said
 
     def __enter__(self) -> RunningReceiver:
         self.server.start()

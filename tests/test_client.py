@@ -1875,6 +1875,33 @@ def test_a_retry_the_closed_async_client_refuses_is_recorded_as_its_first_attemp
     assert rec.error.startswith("SendInterrupted: RuntimeError while waiting to send to") and "may have" in rec.error
 
 
+def test_an_async_client_kept_across_event_loops_says_it_serves_the_one_it_sent_on():
+    # Made once (a test fixture's) and used in one asyncio.run after another, its second send failed
+    # with httpcore's "Event loop is closed", and so did its aclose(): the connections it kept were
+    # the first loop's. Said in words that tell what to do; nothing sent or recorded.
+    store = MemoryStore()
+    with FakeServer() as srv:
+        c = AsyncClient(srv.url, store=store)
+        assert asyncio.run(c.submit(submit())).ok
+        for doing, again in (("send", lambda: c.submit(submit())), ("close", c.aclose)):
+            with pytest.raises(RuntimeError) as err:
+                asyncio.run(again())
+            assert str(err.value) == (
+                f"this AsyncClient cannot {doing} from another event loop than the one it first sent on (since "
+                "closed): its connections are that loop's. Make the AsyncClient in the coroutine that uses it "
+                "(async with AsyncClient(...) inside asyncio.run), one for each event loop")
+        assert len(srv.requests) == 1 and len(store.sent()) == 1
+
+    async def closed_where_made():  # (and on its own loop, as ever: sent, closed, refused as closed)
+        async with AsyncClient(srv.url) as other:
+            assert (await other.submit(submit())).ok
+        with pytest.raises(RuntimeError, match="closed: nothing more is sent"):
+            await other.submit(submit())
+
+    with FakeServer() as srv:
+        asyncio.run(closed_where_made())
+
+
 def test_pool_size_bounds_the_connections_to_an_mmsc_however_many_threads_send():
     # More threads than pool_size wait for a pooled connection: they did open one each, then drop
     # it (with a warning per request), so the connections an MMSC saw were unbounded.

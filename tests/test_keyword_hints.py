@@ -78,6 +78,31 @@ def test_a_function_that_cannot_take_msg_and_ctx_is_refused_when_registered():
         rx.on("deliver", fine)
 
 
+def test_an_async_handler_is_refused_when_registered():
+    """An `async def on_deliver` (natural beside an AsyncClient) was taken, then its coroutine was
+    returned unawaited for every message: its code never ran, each message answered 3000."""
+    from mm7bind.testreceiver import RunningReceiver
+
+    class AsyncInbox(mm7.Handler):
+        async def on_delivery_report(self, msg, ctx):
+            return None
+
+    for made in (lambda: mm7.Receiver(AsyncInbox()), lambda: RunningReceiver(AsyncInbox())):  # (the fixture's too)
+        with pytest.raises(TypeError) as err:
+            made()
+        assert str(err.value).startswith(
+            "a handler's on_delivery_report is called in the receiver's threads, not awaited: "
+            "test_an_async_handler_is_refused_when_registered.<locals>.AsyncInbox.on_delivery_report is an "
+            "async def, which would never run. Write it as a plain def"), err.value
+    rx = mm7.Receiver()
+    with pytest.raises(TypeError, match=r"^a function for 'deliver' is called in the receiver's threads, not "
+                                        r"awaited: .*\.got is an async def"):
+        @rx.on("deliver")
+        async def got(msg, ctx):
+            return None
+    assert rx.callables == {}
+
+
 def test_a_handler_failing_without_a_store_says_the_mmsc_sends_it_again(caplog):
     rx = mm7.Receiver()
 

@@ -248,16 +248,31 @@ def test_a_handlers_class_given(mm7_simulator, mm7_receiver):
     mm7_simulator.config.vasp_url = mm7_receiver.url
     mm7_simulator.deliver("+8613900000000", ["1065"], "an MO", text="hi")
     mm7_receiver.wait_for("DeliverReq")
+
+
+def on_mo(msg, ctx):
+    pass
+
+
+@pytest.mark.mm7_receiver(handler=on_mo)
+def test_a_function_given(mm7_simulator, mm7_receiver):
+    mm7_simulator.config.vasp_url = mm7_receiver.url
+    mm7_simulator.deliver("+8613900000000", ["1065"], "an MO", text="hi")
+    mm7_receiver.wait_for("DeliverReq")
 '''
 
 
 def test_a_handlers_class_for_the_handler_is_said_at_once(project):
     # Its methods were called unbound, raised in the receiver's thread, and the test passed all
-    # the same: the request was recorded whatever the handler did.
+    # the same: the request was recorded whatever the handler did. A function given was never
+    # called, and the test passed too (Receiver(fn) refuses it; the fixture's Receiver has the
+    # recorder, not the function).
     (project / "test_mine.py").write_text(A_CLASS, encoding="utf-8")
     proc = run_pytest(project)
-    assert "1 error" in proc.stdout and "TypeError: handler= takes a handler, not its class: Mine() rather than Mine" \
+    assert "2 errors" in proc.stdout and "TypeError: handler= takes a handler, not its class: Mine() rather than Mine" \
         in proc.stdout, said(proc)
+    assert ("TypeError: handler= takes a Handler (on_deliver, on_delivery_report, on_read_reply), not on_mo: a "
+            "function goes in mm7_receiver.on(\"deliver\", fn)") in proc.stdout, said(proc)
 
 
 A_BROKEN_HANDLER = '''\
@@ -605,3 +620,106 @@ def test_a_tests_change_to_its_simulators_settings_does_not_reach_the_next_test(
     (project / "test_mine.py").write_text(SHARED_MARKER, encoding="utf-8")
     proc = run_pytest(project)
     assert "2 passed" in proc.stdout, said(proc)
+
+
+WHY_NOTHING_CAME = '''\
+import asyncio
+
+import pytest
+import mm7bind
+
+
+def submit(sim, **settings):
+    with mm7bind.Client(sim.url) as client:
+        return client.submit(mm7bind.SubmitReq(recipients=["+8613800138000"], **settings))
+
+
+def test_the_simulator_not_told_where_the_receiver_is(mm7_receiver, mm7_simulator):
+    submit(mm7_simulator, delivery_report=True)
+    mm7_receiver.wait_for("DeliveryReportReq", timeout=0.2)
+
+
+def test_the_simulator_sending_elsewhere(mm7_simulator, mm7_receiver):
+    mm7_simulator.config.vasp_url = "http://127.0.0.1:9/elsewhere"
+    submit(mm7_simulator, delivery_report=True)
+    mm7_receiver.wait_for("delivery_report", timeout=0.2)
+
+
+def test_no_submit_asked_for_a_read_reply(mm7_simulator, mm7_receiver):
+    mm7_simulator.config.vasp_url = mm7_receiver.url
+    submit(mm7_simulator, delivery_report=True)
+    mm7_receiver.wait_for("ReadReplyReq", timeout=0.5)
+
+
+@pytest.mark.mm7_simulator(report_delay=60)
+def test_a_report_not_yet_due(mm7_simulator, mm7_receiver):
+    mm7_simulator.config.vasp_url = mm7_receiver.url
+    submit(mm7_simulator, delivery_report=True)
+    mm7_receiver.wait_for("DeliveryReportReq", timeout=0.2)
+
+
+def send_later(sim):
+    async def sending():
+        async with mm7bind.AsyncClient(sim.url) as client:
+            return await client.submit(mm7bind.SubmitReq(recipients=["+8613800138000"], delivery_report=True))
+    return asyncio.create_task(sending())
+
+
+def test_the_simulators_wait_holding_the_loop(mm7_simulator):
+    async def main():
+        task = send_later(mm7_simulator)
+        mm7_simulator.wait_for("SubmitReq", timeout=0.2)
+        await task
+    asyncio.run(main())
+
+
+def test_the_receivers_wait_holding_the_loop(mm7_simulator, mm7_receiver):
+    mm7_simulator.config.vasp_url = mm7_receiver.url
+    async def main():
+        task = send_later(mm7_simulator)
+        mm7_receiver.wait_for("DeliveryReportReq", timeout=0.2)
+        await task
+    asyncio.run(main())
+
+
+def test_waits_in_a_thread_leave_the_loop_to_its_tasks(mm7_simulator, mm7_receiver):
+    mm7_simulator.config.vasp_url = mm7_receiver.url
+    async def main():
+        task = send_later(mm7_simulator)
+        [submit] = await asyncio.to_thread(mm7_simulator.wait_for, "SubmitReq")
+        [(report, ctx)] = await asyncio.to_thread(mm7_receiver.wait_for, "DeliveryReportReq")
+        assert report.message_id == submit.message_id == (await task).message_id
+    asyncio.run(main())
+'''
+
+
+def test_a_failed_wait_says_why_nothing_came(project):
+    # A report waited for in vain said "Handed to the handler: nothing", whatever kept it: most
+    # often the simulator never told where the receiver is, or no submit asking for one. And a
+    # wait run on the event loop of an asyncio test held up the task that was to send: "nothing
+    # came", the service blamed.
+    (project / "test_mine.py").write_text(WHY_NOTHING_CAME, encoding="utf-8")
+    proc = run_pytest(project)
+    out = proc.stdout
+    assert proc.returncode == 1 and "6 failed, 1 passed" in out, said(proc)
+    # (each failed test's section of the report, by its name)
+    failed = dict(zip(re.findall(r"^_+ (test_\w+) _+$", out, re.MULTILINE),
+                      re.split(r"^_+ test_\w+ _+$", out, flags=re.MULTILINE)[1:]))
+    assert len(failed) == 6, said(proc)
+    unset = failed["test_the_simulator_not_told_where_the_receiver_is"]
+    assert ("The simulator sends no report, read reply or MO: its vasp_url is not set "
+            "(mm7_simulator.config.vasp_url = mm7_receiver.url)") in unset, unset
+    elsewhere = failed["test_the_simulator_sending_elsewhere"]
+    assert re.search(r"The simulator sends its reports, read replies and MO to http://127\.0\.0\.1:9/elsewhere, "
+                     r"this receiver is at http://127\.0\.0\.1:\d+/mm7$", elsewhere, re.MULTILINE), elsewhere
+    unasked = failed["test_no_submit_asked_for_a_read_reply"]
+    assert "None of the 1 message(s) the simulator has asked for one (read_reply=True in the SubmitReq)" in unasked
+    later = failed["test_a_report_not_yet_due"]
+    assert re.search(r"The simulator has yet to send: \d+ scheduled, the next due in 5\d\.?\d* s", later), later
+    for name, waited in (("test_the_simulators_wait_holding_the_loop", "simulator"),
+                         ("test_the_receivers_wait_holding_the_loop", "mm7_receiver")):
+        assert ("0 came" in failed[name] and "this wait ran on a running asyncio event loop, holding up its "
+                "tasks meanwhile: one that was to send, or to answer, could not; `await asyncio.to_thread("
+                f"{waited}.wait_for, ...)`" in failed[name]), failed[name]
+    for name in ("test_the_simulator_not_told_where_the_receiver_is", "test_a_report_not_yet_due"):
+        assert "asyncio" not in failed[name]  # (said only where it is the reason)

@@ -45,6 +45,39 @@ def test_wait_idle_waits_for_a_report_still_on_its_way():
         assert [msg.ELEMENT for msg, ctx in rcv.received] == ["DeliveryReportReq"]
 
 
+def test_wait_idle_run_on_the_event_loop_serving_the_vasp_says_it_held_it_up():
+    # A VASP of asyncio's serving on the loop that called wait_idle() could not answer meanwhile:
+    # "1 on its way (waiting for the VASP's answer)", the VASP blamed for the wait's own doing.
+    import asyncio
+
+    async def main(sim):
+        served = asyncio.Event()
+
+        async def vasp(reader, writer):  # (reached once wait_idle has let go of the loop)
+            served.set()
+            writer.close()
+
+        server = await asyncio.start_server(vasp, "127.0.0.1", 0)
+        sim.config.vasp_url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/mm7"
+        with mm7.Client(sim.url) as client:
+            client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True))
+        busy = sim.wait_idle(timeout=0.5)
+        assert not busy and busy.running == 1
+        assert str(busy).endswith("(this wait ran on a running asyncio event loop, holding up its tasks meanwhile: "
+                                  "one that was to send, or to answer, could not; `await asyncio.to_thread("
+                                  "simulator.wait_idle)` waits without holding the loop)>"), busy
+        await served.wait()
+        server.close()
+
+    with Simulator(report_delay=0, report_attempts=1) as sim:
+        asyncio.run(main(sim))
+        assert sim.wait_idle()
+        sim.config.report_delay = 60
+        with mm7.Client(sim.url) as client:
+            client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True))
+        assert "asyncio" not in str(sim.wait_idle(timeout=0.05))  # (said only where it is the reason)
+
+
 def test_a_running_simulators_settings_are_checked_when_changed_as_when_made():
     """`sim.config.vasp_url = "ftp://..."` was taken: each report then ended in a traceback logged
     (its client refusing the URL) and was listed by no not_taken(); a report_status no delivery

@@ -87,6 +87,16 @@ def test_credentials_refused_name_the_simulators_own_settings():
     assert f"the VASP refused the credentials: check {words}" in said["wrong"], said
 
 
+def test_an_mo_with_no_vasp_to_go_to_names_the_setting_of_a_running_simulator_too():
+    """It named `SimulatorConfig.vasp_url` alone: a test with the fixtures sets it on the running
+    simulator (mm7_simulator.config.vasp_url = mm7_receiver.url), and was not told it could."""
+    with Simulator() as sim, pytest.raises(RuntimeError) as err:
+        sim.deliver("+8613900000000", ["1065"], "nowhere", text="hi")
+    assert str(err.value) == ("no VASP URL configured (simulate --vasp-url, SimulatorConfig(vasp_url=...), or on a "
+                              "running simulator, the mm7_simulator fixture's: config.vasp_url = ...)")
+    assert sim.mo_sent == []
+
+
 def test_a_client_certificate_that_cannot_be_used_is_said_when_the_simulator_is_configured(tmp_path):
     (tmp_path / "not-a-cert.pem").write_text("nothing", encoding="utf-8")
     for cert in (str(tmp_path / "gone.pem"), str(tmp_path / "not-a-cert.pem")):
