@@ -145,6 +145,36 @@ def test_characters_an_encoding_lacks_go_as_character_references():
         assert mm7.decode_envelope(data, strict=True).body.subject == "中€😀"
 
 
+NAMES = [  # (Status fields, the name that holds the character)
+    ({"details_xml": "<v:reasonñ xmlns:v='urn:v'>x</v:reasonñ>"}, "reasonñ"),
+    ({"details_xml": "<a bñ='1'>x</a>"}, "bñ"),
+    ({"details": "x", "details_attributes": {"{urn:v}refñ": "1"}}, "refñ"),
+    ({"details_xml": "<a\u30fb>x</a\u30fb>"}, "a\u30fb"),
+]
+
+
+@pytest.mark.parametrize("engine", ["direct", "xsdata"])
+@pytest.mark.parametrize("encoding", ["GB2312", "GBK"])
+def test_a_name_the_encoding_lacks_a_character_of_is_refused_naming_it(encoding, engine):
+    # A name takes no character reference: written as one, the envelope was malformed (lxml's raw
+    # XMLSyntaxError from the check, or sent so with validate=False).
+    for fields, name in NAMES:
+        msg = mm7.SubmitRsp(mm7_version="6.8.0", message_id="m", status=mm7.Status(4000, "t", **fields))
+        for validate in (True, False):
+            with pytest.raises(mm7.EncodeError, match=f"name '.*{name}' cannot be written in {encoding}"):
+                mm7.encode_envelope(msg, transaction_id="t", version="REL-6-MM7-1-4", engine=engine, validate=validate,
+                                    style=mm7.XmlStyle(encoding=encoding))
+        data = mm7.encode_envelope(msg, transaction_id="t", version="REL-6-MM7-1-4", engine=engine,
+                                   style=mm7.XmlStyle(encoding="GB18030"))
+        assert mm7.decode_envelope(data, strict=True).body == msg
+    # in values the same characters go as references
+    msg = mm7.SubmitRsp(mm7_version="6.8.0", message_id="m", status=mm7.Status(
+        4000, "t", details_xml="<a b='ñ\u30fb&gt;'>ñ\u30fb</a>", details_attributes={"k": "ñ\u30fb"}))
+    data = mm7.encode_envelope(msg, transaction_id="t", version="REL-6-MM7-1-4", engine=engine,
+                               style=mm7.XmlStyle(encoding=encoding))
+    assert mm7.decode_envelope(data, strict=True).body == msg
+
+
 @pytest.mark.parametrize("encoding", ENCODINGS[1:])
 def test_an_undeclared_encoding_is_checked_as_its_charset_parameter_names_it(encoding):
     # Without a declaration the bytes are named by the charset parameter alone. A message that
