@@ -538,7 +538,8 @@ class _Encoder:
             value = value.astimezone(self.options.timezone)
         elif value.tzinfo is None:
             value = value.astimezone()  # naive means local time: say which offset that is
-        if value.utcoffset() % _MINUTE:
+        offset = value.utcoffset()  # (None from a tzinfo that gives none: written without one, as before)
+        if offset is not None and offset % _MINUTE:
             # xs:dateTime offsets are whole minutes, and xsdata drops the seconds of one (a zone's
             # local mean time before standard time, Asia/Shanghai's +08:05:43 in 1900): another
             # instant. In UTC it is the same one.

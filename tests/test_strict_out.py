@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 
 import pytest
 from lxml import etree
@@ -320,6 +320,19 @@ def test_a_datetime_whose_offset_has_seconds_goes_in_utc():
     data = mm7.encode_envelope(dataclasses.replace(msg, time_stamp=datetime(1900, 1, 1, tzinfo=timezone.utc)),
                                transaction_id="t", version="REL-6-MM7-1-4", style=mm7.XmlStyle(timezone=NEW_YORK_LMT))
     assert b"<TimeStamp>1900-01-01T00:00:00Z</TimeStamp>" in data
+
+
+def test_a_tzinfo_that_gives_no_offset_still_writes_the_time():
+    class Floating(tzinfo):
+        def utcoffset(self, dt):
+            return None
+
+        def dst(self, dt):
+            return None
+
+    msg = mm7.SubmitReq(mm7_version="6.8.0", recipients=["1"], time_stamp=datetime(2024, 1, 1, 12, tzinfo=Floating()))
+    data = mm7.encode_envelope(msg, transaction_id="t", version="REL-6-MM7-1-4")
+    assert b"<TimeStamp>2024-01-01T12:00:00</TimeStamp>" in data
 
 
 @pytest.mark.parametrize("offset", [timedelta(hours=14, minutes=1), timedelta(hours=-23, minutes=-59)])
