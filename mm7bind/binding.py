@@ -13,7 +13,7 @@ import re
 import sys
 import typing
 from collections.abc import Callable
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 from enum import Enum
 from functools import cache
 from typing import Any
@@ -38,6 +38,7 @@ from .xmlsafe import (
 )
 
 log = logging.getLogger("mm7bind.binding")
+_MINUTE = timedelta(minutes=1)
 
 # One context for the whole process: building class metadata is the expensive part of xsdata.
 CONTEXT = XmlContext()
@@ -534,9 +535,15 @@ class _Encoder:
 
     def zoned(self, value: datetime) -> datetime:
         if self.options.timezone is not None:
-            return value.astimezone(self.options.timezone)
-        if value.tzinfo is None:
-            return value.astimezone()  # naive means local time: say which offset that is
+            value = value.astimezone(self.options.timezone)
+        elif value.tzinfo is None:
+            value = value.astimezone()  # naive means local time: say which offset that is
+        offset = value.utcoffset()  # (None from a tzinfo that gives none: written without one, as before)
+        if offset is not None and offset % _MINUTE:
+            # xs:dateTime offsets are whole minutes, and xsdata drops the seconds of one (a zone's
+            # local mean time before standard time, Asia/Shanghai's +08:05:43 in 1900): another
+            # instant. In UTC it is the same one.
+            value = value.astimezone(timezone.utc)
         return value
 
 

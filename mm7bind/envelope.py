@@ -224,20 +224,97 @@ def encode(
     elif engine == "direct":
         text, proven = _encode_text(body, tid, version, style, options, mm7_prefix, content_ref)
         head = f'<?xml version="1.0" encoding="{label}"?>\n' if style.xml_declaration else ""
-        data = (head + text).encode(style.encoding, errors="xmlcharrefreplace")
+        data = _in_encoding(head + text, style.encoding)
+        # (a reference where a name held the character would be malformed: the check says so)
+        proven = proven and not _references_needed(text, style.encoding)
     else:
         raise ValueError(f"unknown engine {engine!r} (direct or xsdata)")
     if validate == "always" or (validate and not proven):
+        checked = _as_parsers_read_it(data, style)
         try:
-            etree.fromstring(data, validating_parser(version))
+            etree.fromstring(checked, validating_parser(version))
         except etree.XMLSyntaxError as exc:
-            issues = validate_element(etree.fromstring(data, hardened_parser()), version) or [exc.msg]
+            try:
+                issues = validate_element(etree.fromstring(checked, hardened_parser()), version) or [exc.msg]
+            except etree.XMLSyntaxError as malformed:  # (not well-formed: nothing to validate)
+                issues = [malformed.msg]
             raise EncodeError(f"the {_kind(body)} would not be valid {version.name}: " + "; ".join(map(str, issues))) from None
     if namespace is not None:  # (the same document, checked above, declaring the other namespace)
         text, _ = _encode_text(body, tid, version, style, options, mm7_prefix, content_ref, namespace)
         head = f'<?xml version="1.0" encoding="{label}"?>\n' if style.xml_declaration else ""
-        data = (head + text).encode(style.encoding, errors="xmlcharrefreplace")
+        data = _in_encoding(head + text, style.encoding)
     return data
+
+
+# Characters Python's GB2312 codec writes as bytes that GBK and GB18030 read as others: its A1AA is
+# U+2015, theirs U+2014; its A1A4 U+30FB, theirs U+00B7. Most readers take GB2312 as GBK (ours reads
+# it as GB18030), so these go as character references, which every reader takes alike.
+_AMBIGUOUS = {"gb2312": re.compile("[\u2015\u30fb]")}
+
+
+@cache
+def _ambiguous_in(encoding: str) -> re.Pattern | None:
+    return _AMBIGUOUS.get(codecs.lookup(encoding).name)
+
+
+def _references_needed(text: str, encoding: str) -> bool:
+    ambiguous = _ambiguous_in(encoding)
+    return ambiguous is not None and ambiguous.search(text) is not None
+
+
+def _in_encoding(text: str, encoding: str) -> bytes:
+    """`text` in `encoding`, a character it lacks (or writes ambiguously) as a character reference;
+    EncodeError for one in a name (a vendor's element or attribute name), which takes none."""
+    ambiguous = _ambiguous_in(encoding)
+    if ambiguous is None or ambiguous.search(text) is None:
+        try:
+            return text.encode(encoding)
+        except UnicodeEncodeError:
+            pass
+    _check_names(text, encoding, ambiguous)
+    if ambiguous is not None:
+        text = ambiguous.sub(lambda c: f"&#{ord(c.group())};", text)
+    return text.encode(encoding, errors="xmlcharrefreplace")
+
+
+# Our markup as both engines write it: "<" and ">" only around tags (escaped in text and in
+# attribute values), each attribute value quoted; what is left of a tag without them is its names.
+_TAG = re.compile(r"<[^>]*>")
+_QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
+_NAME_AROUND = r"[^\s</>=]*"
+
+
+_REFERENCE = re.compile(r"&#(x[0-9a-fA-F]+|[0-9]+);")
+
+
+def _check_names(text: str, encoding: str, ambiguous: re.Pattern | None) -> None:
+    """EncodeError for a name holding a character `encoding` lacks (or writes ambiguously), or
+    holding a character reference already (xsdata's serializer writes one for such a character)."""
+    for tag in _TAG.finditer(text):
+        names = _QUOTED.sub(" ", tag.group())
+        if (ref := _REFERENCE.search(names)) is not None:
+            names = _REFERENCE.sub(lambda r: chr(int("0" + r[1], 0) if r[1][0] == "x" else int(r[1])), names)
+            bad = chr(int("0" + ref[1], 0) if ref[1][0] == "x" else int(ref[1]))
+        elif ambiguous is not None and (found := ambiguous.search(names)) is not None:
+            bad = found.group()
+        else:
+            try:
+                names.encode(encoding)
+                continue
+            except UnicodeEncodeError as exc:
+                bad = names[exc.start]
+        name = re.search(_NAME_AROUND + re.escape(bad) + _NAME_AROUND, names).group()
+        raise EncodeError(f"the name {name!r} cannot be written in {charset_label(encoding)}: a name takes no "
+                          f"character reference for U+{ord(bad):04X} (UTF-8 or GB18030 write it)")
+
+
+def _as_parsers_read_it(data: bytes, style: XmlStyle) -> bytes:
+    """The document as a parser reads it on its own: without a declaration, bytes in another
+    encoding than UTF-8 are named only by the charset parameter that carries them, so the same
+    text is checked in UTF-8 (read as they are, they are malformed from the first such character)."""
+    if style.xml_declaration or codecs.lookup(style.encoding).name == "utf-8":
+        return data
+    return data.decode(style.encoding).encode("utf-8")
 
 
 @cache
@@ -272,7 +349,9 @@ def _encode_objects(body, transaction_id, version, style, options, mm7_prefix, l
     text = _serializer(label, style.xml_declaration).render(
         envelope, ns_map={style.envelope_prefix: SOAP_NS, mm7_prefix: version.namespace}
     )
-    return text.encode(style.encoding, errors="xmlcharrefreplace")
+    if "&#" in text:  # (the serializer wrote a character the encoding lacks as a reference: in a name?)
+        _check_names(text, style.encoding, None)
+    return _in_encoding(text, style.encoding)
 
 
 def _encode_text(body, transaction_id, version, style, options, mm7_prefix, content_ref,

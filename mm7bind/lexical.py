@@ -35,10 +35,19 @@ _URI = re.compile(r"[A-Za-z0-9._~:/?#@!$&'()*+,;=-]+")
 # refuses ":", ":x" and "1:x", which no relative reference can be either.
 _SCHEME_COLON = re.compile(r"[^/?#]*:")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+# An authority ("//" first, or after the scheme): libxml2 refuses a port that is not a number it
+# takes ("//a:b", "http://a:/", ten digits) and a second "@" in it. One with neither ":" nor a
+# second "@" is proven; a port or a password is left to the schema check.
+_AUTHORITY = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*:)?//([^/?#]*)")
 
 
 def _any_uri(text: str) -> bool:
-    return _URI.fullmatch(text) is not None and (_SCHEME_COLON.match(text) is None or _SCHEME.match(text) is not None)
+    if _URI.fullmatch(text) is None or text.count("#") > 1:  # (a fragment holds no "#": libxml2 refuses "a#b#c")
+        return False
+    if _SCHEME_COLON.match(text) is not None and _SCHEME.match(text) is None:
+        return False
+    authority = _AUTHORITY.match(text)
+    return authority is None or (":" not in authority.group(1) and authority.group(1).count("@") <= 1)
 
 
 _BUILTIN: dict[str, Check] = {"string": _ANY, "anyURI": _any_uri}

@@ -205,6 +205,25 @@ def test_a_bracket_outside_an_ipv6_host_is_not_proven_a_uri():
     assert written is not None and written[1]
 
 
+def test_a_second_hash_or_an_authority_libxml2_refuses_is_not_proven_a_uri():
+    """libxml2 refuses an xs:anyURI with a second "#" (a fragment holds none), a port that is no
+    number ("//a:b", "http://a:/", "http://a:80x/"), or two "@" in its authority: the fast check
+    had proven such an href valid and the invalid envelope went out unchecked. Plain hosts and
+    one user stay proven; a port is left to the schema check."""
+    version = mm7.versions.get("REL-6-MM7-1-4")
+    for href in ("cid:a#b#c", "##", "a#b#", "//a:b", "http://a:/", "http://a:80x/", "http://a:9999999999/",
+                 "//a@b@c", "http://a:b@c:d/"):
+        written = _write(m.ReplaceReq(message_id="m1", content_ref=m.ContentRef(href=href)), version, "0")
+        assert written is None or not written[1], href
+        with pytest.raises(EncodeError, match="anyURI"):
+            mm7.encode_envelope(m.ReplaceReq(mm7_version="6.8.0", message_id="m1", content_ref=m.ContentRef(href=href)),
+                                transaction_id="0", version=version)
+    for href in ("cid:a#b", "http://ua.example/profile.xml", "http://u@host/x?y#z", "//host/p", "a/b//c:d", "#frag"):
+        written = _write(m.ReplaceReq(message_id="m1", content_ref=m.ContentRef(href=href)), version, "0")
+        assert written is not None and written[1], href
+        assert validation.validate_element(etree.fromstring(written[0], hardened_parser()), version) == [], href
+
+
 def test_a_colon_that_ends_no_scheme_is_not_proven_a_uri():
     """A ":" before the first "/", "?" or "#" ends a scheme, which starts with a letter: libxml2
     refuses an href ":", ":x" or "1:x" as xs:anyURI, which the fast check had proven valid (found
