@@ -5,13 +5,15 @@ Each case is reproducible from SEED and its index (the failure message names bot
 mutations applied). `decode` must give an Envelope or raise a DecodeError, nothing else;
 `handle` must answer every request (a Client Fault, a 413 or a 415: never an internal error), and
 a request answered 1000 must be in the store. The reference captures are used in place where
-present; the messages mm7bind writes itself are fuzzed either way.
+present; the messages mm7bind writes itself are fuzzed either way. MM7BIND_FUZZ_SEED and
+MM7BIND_FUZZ_SCALE (a multiple of the case counts) run it longer, or from elsewhere.
 """
 
 from __future__ import annotations
 
 import gzip
 import logging
+import os
 import random
 import re
 from datetime import UTC, datetime
@@ -24,9 +26,10 @@ from mm7bind.store import SqliteStore
 
 from .conftest import sample_files
 
-SEED = 20261127
-DECODE_CASES = 700
-RECEIVER_CASES = 250
+SEED = int(os.environ.get("MM7BIND_FUZZ_SEED", "20261127"))
+SCALE = float(os.environ.get("MM7BIND_FUZZ_SCALE", "1"))
+DECODE_CASES = int(700 * SCALE)
+RECEIVER_CASES = int(250 * SCALE)
 
 
 def _own_messages() -> list[tuple[str, bytes, str | None]]:
