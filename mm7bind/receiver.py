@@ -1313,7 +1313,10 @@ def _unnamed_key(msg: m.Message) -> str | None:
     if not isinstance(stamp, datetime):
         return None
     if stamp.tzinfo is not None:  # (one instant however it is written: Z, +08:00)
-        stamp = stamp.astimezone(timezone.utc)
+        try:
+            stamp = stamp.astimezone(timezone.utc)
+        except OverflowError:  # (9999-12-31T23:59:59-14:00 is in year 10000 in UTC: kept as written)
+            pass
     said = f"{_identity(msg)}|{stamp.replace(microsecond=0).isoformat()}"
     return f"{msg.ELEMENT}||{hashlib.sha256(said.encode()).hexdigest()[:32]}"
 

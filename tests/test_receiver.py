@@ -2427,6 +2427,25 @@ def test_a_deliver_req_without_a_transaction_id_is_a_repeat_when_it_says_the_sam
     assert len(calls) == 4 and len(store.inbox()) == 4
 
 
+@pytest.mark.parametrize("year, hours", [(9999, -14), (1, 14)], ids=["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
+def test_a_deliver_req_without_a_transaction_id_stamped_at_the_ends_of_the_calendar_is_taken(store, year, hours):
+    """A valid xs:dateTime whose instant falls outside the years 1-9999 in UTC keys the message as
+    it is written: it was a 3000 "internal error" (OverflowError), answered again to every retry,
+    the message never taken."""
+    from datetime import datetime, timedelta, timezone
+
+    stamp = datetime(year, 12 if year > 1 else 1, 31 if year > 1 else 1, 23 if year > 1 else 0, 59 if year > 1 else 0,
+                     59 if year > 1 else 0, tzinfo=timezone(timedelta(hours=hours)))
+    rcv = mm7.Receiver(store=store)
+    out = mm7.encode(deliver(subject="hi", time_stamp=stamp), transaction_id="t-1", version="REL-6-MM7-1-4")
+    body = _without_transaction_id(out.to_bytes(), "absent")
+    for _ in range(2):  # (the copy: a repeat of the first)
+        rsp = rcv.handle(body, out.content_type, {"SOAPAction": '""'}, peer="127.0.0.1")
+        assert rsp.status == 200 and mm7.decode(rsp.body).body.status.code == 1000
+    [record] = store.inbox()
+    assert record.state == "handled" and mm7.decode(record.body, record.content_type).body.time_stamp == stamp
+
+
 def test_copies_of_messages_stored_by_the_release_before_with_its_digest_are_repeats(tmp_path):
     """The release before digested a message with its TimeStamp in: a copy of a message it
     stored, arriving after the upgrade, is found by that key of then and answered as a repeat;
