@@ -541,6 +541,41 @@ def test_an_official_file_copied_over_a_reconstructed_one_is_refused_until_impor
     assert target.read_bytes() == data
     assert run(project, "check").returncode == 0
 
+@pytest.mark.parametrize(("origin", "extra", "said"), [
+    ("official", "", "as official without its url and sha256"),
+    ("official", 'url = "REL-6-MM7-1-4.xsd"\n', "as official without its sha256"),
+    ("3GPP", "", "records REL-6-MM7-1-4's origin as '3GPP', which is neither of reconstructed, official"),
+], ids=["no-provenance", "no-sha256", "unknown-origin"])
+def test_an_official_origin_written_by_hand_is_refused_until_imported(project, origin, extra, said):
+    """The official file copied over schemas/' own, and versions.toml's `origin` changed by hand to
+    get past the reconstructed mark: the file would pass for the 3GPP one with nothing saying where it
+    came from, nor letting `check` see it edited since. Each command refuses, saying how to take it in."""
+    target = project / "schemas" / "REL-6-MM7-1-4.xsd"
+    data = official_layout()
+    target.write_bytes(data)
+    manifest = project / "schemas" / "versions.toml"
+    text = manifest.read_text()
+    start = text.index('[versions."REL-6-MM7-1-4"]')
+    manifest.write_text(text[:start] + text[start:].replace('origin = "reconstructed"\n',
+                                                            f'origin = "{origin}"\n{extra}', 1))
+    before = snapshot(project)
+    for command in ("generate", "check"):
+        proc = run(project, command)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert said in proc.stderr, proc.stderr
+        if origin == "official":
+            assert "python -m tools.regen import schemas/REL-6-MM7-1-4.xsd" in proc.stderr
+    assert snapshot(project) == before
+    if origin != "official":
+        return
+    proc = run(project, "import", "schemas/REL-6-MM7-1-4.xsd")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    entry = tomllib.loads(manifest.read_text())["versions"]["REL-6-MM7-1-4"]
+    assert (entry["origin"], entry["url"], entry["sha256"]) == (
+        "official", "REL-6-MM7-1-4.xsd", hashlib.sha256(data).hexdigest())
+    assert run(project, "check").returncode == 0
+
+
 EXTENDED_EARLIER = """
 import sys, pathlib
 root = pathlib.Path(sys.argv[1])

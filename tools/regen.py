@@ -372,10 +372,28 @@ def generated_files(root: Path) -> dict[str, Path]:
 RECONSTRUCTED_MARK = b"as reconstructed by the mm7bind project"
 
 
+# What versions.toml may say a file is (see MANIFEST_HEADER).
+ORIGINS = ("reconstructed", "official")
+
+
 def check_origins(manifest: Manifest, overrides: dict[str, bytes]) -> None:
-    """Each file versions.toml calls reconstructed says it is."""
+    """Each file versions.toml calls reconstructed says it is; each it calls official has where it
+    came from recorded, as `import` records it."""
     for entry in manifest.versions.values():
-        if entry.origin != "reconstructed":
+        if entry.origin not in ORIGINS:
+            raise RegenError(f"versions.toml records {entry.name}'s origin as {entry.origin!r}, which is neither "
+                             f"of {', '.join(ORIGINS)}")
+        if entry.origin == "official":
+            # (an origin edited by hand: the file would pass for the 3GPP one with nothing saying
+            # which file it is, and `check` could not tell it edited since)
+            unrecorded = [key for key in ("url", "sha256") if not getattr(entry, key)]
+            if len(entry.includes_sha256) != len(entry.includes):
+                unrecorded.append("includes_sha256")
+            if unrecorded:
+                raise RegenError(
+                    f"versions.toml records {entry.name} (schemas/{entry.file}) as official without its "
+                    f"{' and '.join(unrecorded)}: where the file came from is not recorded. Take it in with "
+                    f"python -m tools.regen import schemas/{entry.file}, which records them")
             continue
         try:
             data = overrides.get(entry.file) or (SCHEMAS / entry.file).read_bytes()
