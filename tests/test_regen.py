@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mm7bind.messages import MESSAGE_TYPES
-from tools.regen import package_name
+from tools.regen import namespace_key, package_name
 
 from .conftest import ROOT
 from .layouts import OFFICIAL_STYLE, official_layout
@@ -198,6 +198,28 @@ def test_import_under_another_versions_name_is_refused(project, tmp_path):
     assert snapshot(project) == before
 
 
+@pytest.mark.parametrize("tail", ["rel-6-mm7-1-4", "REL-6-MM7-1-4/", "REL-6-MM7-1-4.xsd"])
+def test_import_under_another_versions_name_is_refused_however_the_namespace_is_spelt(project, tmp_path, tail):
+    """A file whose namespace spells REL-6-MM7-1-4's otherwise (as carriers' copies do) is that
+    version's too: mm7bind reads a message so spelt as REL-6-MM7-1-4's. Filed as REL-6-MM7-1-3, it
+    would take REL-6-MM7-1-4's messages in that spelling, and a trailing slash, for REL-6-MM7-1-3's.
+    Without --version it is taken as REL-6-MM7-1-4, in its spelling."""
+    source = tmp_path / "carrier.xsd"
+    source.write_bytes(official_like().replace(b"schema/REL-6-MM7-1-4", b"schema/" + tail.encode()))
+    before = snapshot(project)
+    proc = run(project, "import", str(source), "--version", "REL-6-MM7-1-3")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "is that of REL-6-MM7-1-4" in proc.stderr and "--version REL-6-MM7-1-4" in proc.stderr
+    assert snapshot(project) == before
+    if tail != "rel-6-mm7-1-4":
+        return
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "REL-6-MM7-1-4's namespace changes" in proc.stdout
+    entry = tomllib.loads((project / "schemas" / "versions.toml").read_text())["versions"]["REL-6-MM7-1-4"]
+    assert entry["namespace"].endswith("/rel-6-mm7-1-4") and entry["origin"] == "official"
+
+
 def test_import_takes_the_version_from_the_namespace(project, tmp_path):
     """Whatever the file is called, its namespace names the version it is."""
     source = tmp_path / "mm7-schema-from-3gpp.xsd"
@@ -222,6 +244,32 @@ def test_generate_refuses_two_versions_with_one_namespace(project):
         assert proc.returncode == 2, proc.stdout + proc.stderr
         assert "REL-6-MM7-1-3 and REL-6-MM7-1-4 both have the namespace" in proc.stderr
     assert snapshot(project) == before
+
+
+def test_generate_refuses_two_versions_with_one_namespace_spelt_two_ways(project):
+    """mm7bind tells namespaces apart as peers spell them (case, a trailing slash, https): two
+    versions whose namespaces differ only so would be read as one."""
+    manifest = project / "schemas" / "versions.toml"
+    text = manifest.read_text()
+    manifest.write_text(text.replace('namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-3"',
+                                     'namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4/"'))
+    before = snapshot(project)
+    for command in ("generate", "check"):
+        proc = run(project, command)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert "REL-6-MM7-1-3 and REL-6-MM7-1-4 have one namespace spelt two ways" in proc.stderr, proc.stderr
+    assert snapshot(project) == before
+
+
+@pytest.mark.parametrize("namespace", [
+    "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+    "https://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/rel-6-mm7-1-4/",
+    " http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-5-MM7-1-2.xsd\n",
+    "HTTP://WWW.3GPP.ORG/ftp/Specs/archive/23_series/23.140/schema/REL-5-MM7-1-2",
+])
+def test_the_tool_tells_namespaces_apart_as_mm7bind_does(namespace):
+    from mm7bind.versions import _spelling
+    assert namespace_key(namespace) == _spelling(namespace)
 
 
 def new_version_schema(mm7version: str | None = None, read_status: str | None = None) -> str:

@@ -408,12 +408,25 @@ def check_origins(manifest: Manifest, overrides: dict[str, bytes]) -> None:
 
 
 def check_namespaces(manifest: Manifest) -> None:
-    """Each version has a namespace of its own: the generated packages are keyed by namespace."""
-    seen: dict[str, str] = {}
+    """Each version has a namespace of its own: the generated packages are keyed by namespace, and
+    mm7bind reads a message in the version whose namespace it spells (`namespace_key`)."""
+    seen: dict[str, VersionEntry] = {}
     for entry in manifest.versions.values():
-        other = seen.setdefault(entry.namespace, entry.name)
-        if other != entry.name:
-            raise RegenError(f"{other} and {entry.name} both have the namespace {entry.namespace}")
+        other = seen.setdefault(namespace_key(entry.namespace), entry)
+        if other is entry:
+            continue
+        if other.namespace == entry.namespace:
+            raise RegenError(f"{other.name} and {entry.name} both have the namespace {entry.namespace}")
+        raise RegenError(f"{other.name} and {entry.name} have one namespace spelt two ways ({other.namespace}, "
+                         f"{entry.namespace}): mm7bind would read messages of the one as the other's")
+
+
+def namespace_key(namespace: str) -> str:
+    """A namespace as mm7bind tells namespaces apart on the wire (`versions.by_spelling`): peers vary
+    the case, the scheme, white space, a slash or ".xsd" at the end, so those count for nothing."""
+    key = re.sub(r"\s+", "", namespace).lower()
+    key = re.sub(r"^https?://", "", key).rstrip("/")
+    return key.removesuffix(".xsd")
 
 
 def generate(manifest: Manifest | None = None) -> None:
@@ -674,8 +687,9 @@ def newest_first(values: list[str]) -> list[str]:
 
 
 def version_of_namespace(namespace: str) -> str | None:
-    """The version name a namespace ends in (``.../REL-6-MM7-1-4`` → ``REL-6-MM7-1-4``)."""
-    tail = namespace.rstrip("/").rsplit("/", 1)[-1]
+    """The version name a namespace ends in (``.../REL-6-MM7-1-4`` → ``REL-6-MM7-1-4``), however it
+    is spelt (``.../rel-6-mm7-1-4/``): mm7bind reads a message in such a namespace as that version's."""
+    tail = namespace_key(namespace).rsplit("/", 1)[-1].upper()
     return tail if VERSION_NAME.match(tail) else None
 
 
