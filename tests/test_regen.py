@@ -836,6 +836,28 @@ def test_generate_refuses_a_schema_in_the_folder_that_refers_to_other_files(proj
     assert snapshot(project) == before
 
 
+@pytest.mark.parametrize("location", ["{url}/soap/envelope/", "envelope.xsd"], ids=["url", "beside"])
+def test_where_a_file_says_the_envelope_is_nothing_is_fetched_or_read(project, tmp_path, counting_server, location):
+    """An official file names the SOAP envelope schema by a URL (or a carrier's copy by a file
+    beside it): import, check, generate and the runtime (validation of what is written and read,
+    every operation) all use the project's own copy, and nothing is fetched from where the file says."""
+    location = location.format(url=counting_server.url)
+    text = OFFICIAL_STYLE.read_text()
+    assert text.count('schemaLocation="http://schemas.xmlsoap.org/soap/envelope/"') == 1
+    source = tmp_path / "REL-6-MM7-1-4.xsd"
+    source.write_text(text.replace('schemaLocation="http://schemas.xmlsoap.org/soap/envelope/"',
+                                   f'schemaLocation="{location}"'))
+    (tmp_path / "envelope.xsd").write_text("not a schema: never read")
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    imported = snapshot(project)
+    assert "schemas/envelope.xsd" not in imported
+    assert run(project, "check").returncode == 0
+    assert run(project, "generate").returncode == 0 and snapshot(project) == imported
+    assert round_trip(project, "REL-6-MM7-1-4") == sorted(MESSAGE_TYPES)
+    assert counting_server.requested == []
+
+
 def test_import_refuses_a_dtd(project, tmp_path):
     """Entities could pull local files or endless text into generated code; an XSD needs no DTD."""
     text = OFFICIAL_STYLE.read_text()
