@@ -307,6 +307,49 @@ def test_a_new_version_sends_the_newest_mm7version_its_schema_lists(project, tmp
                                      "5.10.0", "5.8.0", "5.6.0", "5.5.0", "5.3.0"]
 
 
+SENDS_BY_DEFAULT = """
+import sys, pathlib
+root = pathlib.Path(sys.argv[1])
+import mm7bind, mm7bind.generated, mm7bind.schemas
+mm7bind.generated.__path__[:] = [str(root / 'generated')]
+mm7bind.schemas.__path__[:] = [str(root / 'schemas')]
+import mm7bind.versions as V
+V.schema_dir = lambda: root / 'schemas'
+v = V.get(sys.argv[2])
+data = mm7bind.encode_envelope(mm7bind.SubmitReq(recipients=['+8613800000000']), transaction_id='t-1', version=v,
+                               validate='always')
+print(mm7bind.decode_envelope(data, strict=True).body.mm7_version)
+"""
+
+
+@pytest.mark.parametrize(("version", "left_out", "expected", "said"), [
+    # (an erratum schema that added no MM7Version value: 6.4.0, inferred, is not REL-6-MM7-1-1's)
+    ("REL-6-MM7-1-1", "6.4.0|6.5.0|6.6.0|6.8.0", ["6.3.0", "5.10.0", "5.8.0", "5.6.0", "5.5.0", "5.3.0"],
+     "REL-6-MM7-1-1's MM7Version 6.4.0 left out: not in the schema's list"),
+    ("REL-6-MM7-1-4", "6.6.0", ["6.8.0", "6.5.0", "6.4.0", "6.3.0", "5.10.0", "5.8.0", "5.6.0", "5.5.0", "5.3.0"],
+     "REL-6-MM7-1-4's MM7Version 6.6.0 left out: not in the schema's list"),
+])
+def test_an_official_file_settles_a_versions_mm7version_values(project, tmp_path, version, left_out, expected, said):
+    """versions.toml's MM7Version values for a version the project inferred give way to the official
+    file's enumeration: one it leaves out would be refused by the schema mm7bind validates what it
+    writes with (the default one: nothing could be sent in that version). The rest are kept, the
+    default first; where none is left, the file's values, newest first."""
+    text = OFFICIAL_STYLE.read_text().replace("REL-6-MM7-1-4", version)
+    text, count = re.subn(rf'\n *<enumeration value="({left_out.replace(".", "[.]")})"/>', "", text)
+    assert count == len(left_out.split("|"))
+    source = tmp_path / f"{version}.xsd"
+    source.write_text(text)
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert said in proc.stdout, proc.stdout
+    assert ("is sent by default" in proc.stdout) == (version == "REL-6-MM7-1-1")
+    entry = tomllib.loads((project / "schemas" / "versions.toml").read_text())["versions"][version]
+    assert entry["mm7_versions"] == expected
+    sent = subprocess.run([sys.executable, "-c", SENDS_BY_DEFAULT, str(project), version], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert sent.returncode == 0 and sent.stdout.split() == [expected[0]], sent.stdout + sent.stderr
+
+
 def test_an_mm7version_type_written_inside_the_element_is_read(project, tmp_path):
     """Not some other anonymous enumeration of the file (here a read status, declared after it)."""
     text = new_version_schema(

@@ -716,11 +716,22 @@ def import_schema(source: str, version: str | None, mm7_versions: list[str] | No
         # (a carrier's spelling, say: what goes on the wire changes with it)
         print(f"note: {version}'s namespace changes from {previous.namespace} to {namespace}: "
               "messages in this version are sent in the new one")
-    values = mm7_versions or (previous.mm7_versions if previous else None) or newest_first(enumerated)
+    if mm7_versions or previous is None:
+        values = mm7_versions or newest_first(enumerated)
+    else:
+        # The file settles what versions.toml inferred: a value its MM7Version enumeration leaves
+        # out, the schema refuses, and mm7bind, validating what it writes, could not send it (the
+        # default one, nothing at all in this version). The default stays if the schema lists it.
+        values = [value for value in previous.mm7_versions if not enumerated or value in enumerated]
+        left_out = [value for value in previous.mm7_versions if value not in values]
+        values = values or newest_first(enumerated)
+        if left_out:
+            print(f"note: {version}'s MM7Version {', '.join(left_out)} left out: not in the schema's list "
+                  f"{enumerated}" + (f"; {values[0]} is sent by default, not {previous.mm7_versions[0]}"
+                                     if values[0] != previous.mm7_versions[0] else ""))
     if not values:
         raise RegenError(f"no MM7Version values known for {version}: pass --mm7-version X.Y.Z")
-    # Keep the default (first) value if the schema still accepts it.
-    if enumerated and values[0] not in enumerated:
+    if enumerated and values[0] not in enumerated:  # (as --mm7-version says)
         print(f"note: {values[0]} is not in the schema's MM7Version list {enumerated}")
     target = SCHEMAS / f"{version}.xsd"
     check_part_names(manifest, version, target.name, parts)
@@ -977,8 +988,9 @@ def main(argv: list[str] | None = None) -> int:
                                        "does not end in one (default: the one the file's namespace names)")
     imp.add_argument("--mm7-version", action="append", dest="mm7_versions", metavar="X.Y.Z",
                      help="an MM7Version value for this namespace; repeat for several, the first is sent by "
-                          "default (default: the values versions.toml has for the version, or for a new one "
-                          "those the schema enumerates, newest first)")
+                          "default (default: the values versions.toml has for the version that the schema "
+                          "takes, or, for a new version or when it takes none of them, those the schema "
+                          "enumerates, newest first)")
     args = parser.parse_args(argv)
     try:
         with ProjectLock(args.command + (f" {args.source}" if args.command == "import" else "")):
