@@ -1048,6 +1048,33 @@ def test_a_carrier_copy_with_bom_crlf_and_other_prefixes_generates_the_same_clas
     assert round_trip(project, "REL-6-MM7-1-4") == sorted(MESSAGE_TYPES)
 
 
+@pytest.mark.parametrize("encoding", ["ISO-8859-1", "UTF-16"])
+def test_a_file_in_another_encoding_generates_the_same_classes(project, tmp_path, encoding):
+    """A file that declares another encoding than UTF-8 (and is in it: documentation with characters
+    outside ASCII, a UTF-16 byte-order mark) is kept as it is, generates the classes of the UTF-8
+    file, and mm7bind validates what it writes against it."""
+    plain = tmp_path / "plain" / "REL-6-MM7-1-4.xsd"
+    plain.parent.mkdir()
+    plain.write_bytes(official_like())
+    assert run(project, "import", str(plain)).returncode == 0
+    expected = {k: v for k, v in snapshot(project).items() if k.startswith("generated/")}
+    text = official_like().decode().replace('encoding="UTF-8"', f'encoding="{encoding}"', 1)
+    text = text.replace("layout test.", "layout test, \u00a9 3GPP \u00e9dition.", 1)
+    assert f'encoding="{encoding}"' in text and "\u00e9dition" in text
+    data = text.encode(encoding.replace("UTF-16", "utf-16"))
+    other = tmp_path / "other" / "REL-6-MM7-1-4.xsd"
+    other.parent.mkdir()
+    other.write_bytes(data)
+    proc = run(project, "import", str(other))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (project / "schemas" / "REL-6-MM7-1-4.xsd").read_bytes() == data
+    assert {k: v for k, v in snapshot(project).items() if k.startswith("generated/")} == expected
+    assert run(project, "check").returncode == 0
+    sent = subprocess.run([sys.executable, "-c", SENDS_BY_DEFAULT, str(project), "REL-6-MM7-1-4"], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert sent.returncode == 0 and sent.stdout.split() == ["6.8.0"], sent.stdout + sent.stderr
+
+
 OTHER_XSDATA = """
 import importlib.metadata, sys
 sys.path.insert(0, sys.argv[1])
