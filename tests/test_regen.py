@@ -1219,6 +1219,28 @@ def test_a_part_of_another_namespace_is_refused(project, tmp_path):
     assert snapshot(project) == before
 
 
+@pytest.mark.parametrize(("edit", "said"), [
+    (lambda text: text.replace('pairing = "confirmed"\n', 'pairing = "confirmed"\nsource = "TS 23.140"\n', 1),
+     '[versions."REL-5-MM7-1-0"] has source, which mm7bind does not know (a version\'s keys: file, includes,'),
+    (lambda text: text.replace('package = "rel5_mm7_1_1"\n', "", 1),
+     '[versions."REL-5-MM7-1-1"] lacks package (a version\'s keys:'),
+    (lambda text: text.replace('[versions."REL-6-MM7-1-0"]', '[versions."REL-6-MM7-1-0"', 1),
+     "schemas/versions.toml is not valid TOML: "),
+], ids=["unknown-key", "missing-key", "not-toml"])
+def test_a_manifest_edited_by_hand_into_what_the_tools_cannot_read_is_named(project, tmp_path, edit, said):
+    """Each command says what in versions.toml it cannot read (exit code 2), rather than a traceback."""
+    manifest = project / "schemas" / "versions.toml"
+    manifest.write_text(edit(manifest.read_text()))
+    source = tmp_path / "REL-6-MM7-1-4.xsd"
+    source.write_bytes(official_like())
+    before = snapshot(project)
+    for command in (["generate"], ["check"], ["import", str(source)]):
+        proc = run(project, *command)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+        assert said in proc.stderr, proc.stderr
+    assert snapshot(project) == before
+
+
 def test_the_manifest_is_as_import_writes_it():
     """An import rewrites versions.toml: the file as committed is what the tool writes, so an import
     changes the imported version's entry alone."""

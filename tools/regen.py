@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import difflib
 import filecmp
 import hashlib
@@ -92,7 +93,23 @@ class Manifest:
 
     @classmethod
     def load(cls, path: Path = MANIFEST) -> Manifest:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        # (a hand edit the tools cannot read is named, not a traceback: mm7bind reads the file too)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise RegenError(f"schemas/{path.name} is not valid TOML: {exc}") from exc
+        keys = {f.name for f in dataclasses.fields(VersionEntry)} - {"name"}
+        required = {f.name for f in dataclasses.fields(VersionEntry)
+                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING} - {"name"}
+        if not isinstance(data.get("envelope"), dict) or not isinstance(data.get("versions"), dict):
+            raise RegenError(f"schemas/{path.name} needs an [envelope] table and [versions.\"NAME\"] tables")
+        for name, entry in data["versions"].items():
+            unknown, missing = sorted(set(entry) - keys), sorted(required - set(entry))
+            if unknown or missing:
+                said = [f"has {', '.join(unknown)}, which mm7bind does not know"] if unknown else []
+                said += [f"lacks {', '.join(missing)}"] if missing else []
+                raise RegenError(f"schemas/{path.name}: [versions.\"{name}\"] {' and '.join(said)} (a version's "
+                                 f"keys: {', '.join(sorted(keys))})")
         versions = {
             name: VersionEntry(name=name, **entry) for name, entry in data["versions"].items()
         }
