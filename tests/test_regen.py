@@ -272,6 +272,27 @@ def test_the_tool_tells_namespaces_apart_as_mm7bind_does(namespace):
     assert namespace_key(namespace) == _spelling(namespace)
 
 
+@pytest.mark.parametrize("edited", ["manifest", "schema"])
+def test_a_file_whose_namespace_is_not_the_manifests_is_refused(project, edited):
+    """versions.toml's namespace for a version, or the file's own (edited in place), changed without
+    the other: xsdata would write the version's classes to a package named after the URL
+    (generated/org/...), remove the version's package, and `check` would then call that up to date."""
+    old = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-5-MM7-1-0"
+    new = old.replace("REL-5-MM7-1-0", "REL-5-MM7-1-9")
+    target = project / "schemas" / ("versions.toml" if edited == "manifest" else "REL-5-MM7-1-0.xsd")
+    text = target.read_text()
+    assert old in text
+    target.write_text(text.replace(f'"{old}"', f'"{new}"'))
+    before = snapshot(project)
+    for command in ("generate", "check"):
+        proc = run(project, command)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        found, given = (old, new) if edited == "manifest" else (new, old)
+        assert (f"schemas/REL-5-MM7-1-0.xsd has the target namespace {found}, and versions.toml gives "
+                f"REL-5-MM7-1-0 the namespace {given}") in proc.stderr, proc.stderr
+    assert snapshot(project) == before and not (project / "generated" / "org").exists()
+
+
 def new_version_schema(mm7version: str | None = None, read_status: str | None = None) -> str:
     """The official-style fixture as a new REL-6-MM7-1-5, with MM7Version's and ReadReplyReq's
     MMStatus declarations replaced when given."""

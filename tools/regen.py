@@ -202,6 +202,12 @@ def stage_schemas(manifest: Manifest, dest: Path, overrides: dict[str, bytes] | 
                     raise RegenError(f"cannot read schemas/{name}: {exc}") from exc
             root = parse_schema(data, f"schemas/{name}", entry.includes)
             part = name != entry.file
+            # (xsdata files classes by the file's namespace: under another one than versions.toml
+            # names, they would land in a package of its own, and the version's would be gone)
+            if not part and root.get("targetNamespace") != entry.namespace:
+                raise RegenError(f"schemas/{name} has the target namespace {root.get('targetNamespace')}, and "
+                                 f"versions.toml gives {entry.name} the namespace {entry.namespace}: a file is taken "
+                                 f"in with python -m tools.regen import, which records its namespace")
             for ref in root.iterchildren(f"{{{XS_NS}}}import", f"{{{XS_NS}}}include"):
                 if ref.tag == f"{{{XS_NS}}}import" and ref.get("namespace") == SOAP_NS:
                     ref.set("schemaLocation", "../soap-envelope.xsd" if part else "soap-envelope.xsd")
