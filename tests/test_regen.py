@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mm7bind.messages import MESSAGE_TYPES
-from tools.regen import package_name
+from tools.regen import namespace_key, package_name
 
 from .conftest import ROOT
 from .layouts import OFFICIAL_STYLE, official_layout
@@ -198,6 +198,28 @@ def test_import_under_another_versions_name_is_refused(project, tmp_path):
     assert snapshot(project) == before
 
 
+@pytest.mark.parametrize("tail", ["rel-6-mm7-1-4", "REL-6-MM7-1-4/", "REL-6-MM7-1-4.xsd"])
+def test_import_under_another_versions_name_is_refused_however_the_namespace_is_spelt(project, tmp_path, tail):
+    """A file whose namespace spells REL-6-MM7-1-4's otherwise (as carriers' copies do) is that
+    version's too: mm7bind reads a message so spelt as REL-6-MM7-1-4's. Filed as REL-6-MM7-1-3, it
+    would take REL-6-MM7-1-4's messages in that spelling, and a trailing slash, for REL-6-MM7-1-3's.
+    Without --version it is taken as REL-6-MM7-1-4, in its spelling."""
+    source = tmp_path / "carrier.xsd"
+    source.write_bytes(official_like().replace(b"schema/REL-6-MM7-1-4", b"schema/" + tail.encode()))
+    before = snapshot(project)
+    proc = run(project, "import", str(source), "--version", "REL-6-MM7-1-3")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "is that of REL-6-MM7-1-4" in proc.stderr and "--version REL-6-MM7-1-4" in proc.stderr
+    assert snapshot(project) == before
+    if tail != "rel-6-mm7-1-4":
+        return
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "REL-6-MM7-1-4's namespace changes" in proc.stdout
+    entry = tomllib.loads((project / "schemas" / "versions.toml").read_text())["versions"]["REL-6-MM7-1-4"]
+    assert entry["namespace"].endswith("/rel-6-mm7-1-4") and entry["origin"] == "official"
+
+
 def test_import_takes_the_version_from_the_namespace(project, tmp_path):
     """Whatever the file is called, its namespace names the version it is."""
     source = tmp_path / "mm7-schema-from-3gpp.xsd"
@@ -222,6 +244,53 @@ def test_generate_refuses_two_versions_with_one_namespace(project):
         assert proc.returncode == 2, proc.stdout + proc.stderr
         assert "REL-6-MM7-1-3 and REL-6-MM7-1-4 both have the namespace" in proc.stderr
     assert snapshot(project) == before
+
+
+def test_generate_refuses_two_versions_with_one_namespace_spelt_two_ways(project):
+    """mm7bind tells namespaces apart as peers spell them (case, a trailing slash, https): two
+    versions whose namespaces differ only so would be read as one."""
+    manifest = project / "schemas" / "versions.toml"
+    text = manifest.read_text()
+    manifest.write_text(text.replace('namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-3"',
+                                     'namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4/"'))
+    before = snapshot(project)
+    for command in ("generate", "check"):
+        proc = run(project, command)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert "REL-6-MM7-1-3 and REL-6-MM7-1-4 have one namespace spelt two ways" in proc.stderr, proc.stderr
+    assert snapshot(project) == before
+
+
+@pytest.mark.parametrize("namespace", [
+    "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+    "https://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/rel-6-mm7-1-4/",
+    " http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-5-MM7-1-2.xsd\n",
+    "HTTP://WWW.3GPP.ORG/ftp/Specs/archive/23_series/23.140/schema/REL-5-MM7-1-2",
+])
+def test_the_tool_tells_namespaces_apart_as_mm7bind_does(namespace):
+    from mm7bind.versions import _spelling
+    assert namespace_key(namespace) == _spelling(namespace)
+
+
+@pytest.mark.parametrize("edited", ["manifest", "schema"])
+def test_a_file_whose_namespace_is_not_the_manifests_is_refused(project, edited):
+    """versions.toml's namespace for a version, or the file's own (edited in place), changed without
+    the other: xsdata would write the version's classes to a package named after the URL
+    (generated/org/...), remove the version's package, and `check` would then call that up to date."""
+    old = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-5-MM7-1-0"
+    new = old.replace("REL-5-MM7-1-0", "REL-5-MM7-1-9")
+    target = project / "schemas" / ("versions.toml" if edited == "manifest" else "REL-5-MM7-1-0.xsd")
+    text = target.read_text()
+    assert old in text
+    target.write_text(text.replace(f'"{old}"', f'"{new}"'))
+    before = snapshot(project)
+    for command in ("generate", "check"):
+        proc = run(project, command)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        found, given = (old, new) if edited == "manifest" else (new, old)
+        assert (f"schemas/REL-5-MM7-1-0.xsd has the target namespace {found}, and versions.toml gives "
+                f"REL-5-MM7-1-0 the namespace {given}") in proc.stderr, proc.stderr
+    assert snapshot(project) == before and not (project / "generated" / "org").exists()
 
 
 def new_version_schema(mm7version: str | None = None, read_status: str | None = None) -> str:
@@ -257,6 +326,49 @@ def test_a_new_version_sends_the_newest_mm7version_its_schema_lists(project, tmp
     entry = imported_entry(project, tmp_path, text)
     assert entry["mm7_versions"] == ["6.10.0", "6.9.0", "6.8.0", "6.6.0", "6.5.0", "6.4.0", "6.3.0",
                                      "5.10.0", "5.8.0", "5.6.0", "5.5.0", "5.3.0"]
+
+
+SENDS_BY_DEFAULT = """
+import sys, pathlib
+root = pathlib.Path(sys.argv[1])
+import mm7bind, mm7bind.generated, mm7bind.schemas
+mm7bind.generated.__path__[:] = [str(root / 'generated')]
+mm7bind.schemas.__path__[:] = [str(root / 'schemas')]
+import mm7bind.versions as V
+V.schema_dir = lambda: root / 'schemas'
+v = V.get(sys.argv[2])
+data = mm7bind.encode_envelope(mm7bind.SubmitReq(recipients=['+8613800000000']), transaction_id='t-1', version=v,
+                               validate='always')
+print(mm7bind.decode_envelope(data, strict=True).body.mm7_version)
+"""
+
+
+@pytest.mark.parametrize(("version", "left_out", "expected", "said"), [
+    # (an erratum schema that added no MM7Version value: 6.4.0, inferred, is not REL-6-MM7-1-1's)
+    ("REL-6-MM7-1-1", "6.4.0|6.5.0|6.6.0|6.8.0", ["6.3.0", "5.10.0", "5.8.0", "5.6.0", "5.5.0", "5.3.0"],
+     "REL-6-MM7-1-1's MM7Version 6.4.0 left out: not in the schema's list"),
+    ("REL-6-MM7-1-4", "6.6.0", ["6.8.0", "6.5.0", "6.4.0", "6.3.0", "5.10.0", "5.8.0", "5.6.0", "5.5.0", "5.3.0"],
+     "REL-6-MM7-1-4's MM7Version 6.6.0 left out: not in the schema's list"),
+])
+def test_an_official_file_settles_a_versions_mm7version_values(project, tmp_path, version, left_out, expected, said):
+    """versions.toml's MM7Version values for a version the project inferred give way to the official
+    file's enumeration: one it leaves out would be refused by the schema mm7bind validates what it
+    writes with (the default one: nothing could be sent in that version). The rest are kept, the
+    default first; where none is left, the file's values, newest first."""
+    text = OFFICIAL_STYLE.read_text().replace("REL-6-MM7-1-4", version)
+    text, count = re.subn(rf'\n *<enumeration value="({left_out.replace(".", "[.]")})"/>', "", text)
+    assert count == len(left_out.split("|"))
+    source = tmp_path / f"{version}.xsd"
+    source.write_text(text)
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert said in proc.stdout, proc.stdout
+    assert ("is sent by default" in proc.stdout) == (version == "REL-6-MM7-1-1")
+    entry = tomllib.loads((project / "schemas" / "versions.toml").read_text())["versions"][version]
+    assert entry["mm7_versions"] == expected
+    sent = subprocess.run([sys.executable, "-c", SENDS_BY_DEFAULT, str(project), version], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert sent.returncode == 0 and sent.stdout.split() == [expected[0]], sent.stdout + sent.stderr
 
 
 def test_an_mm7version_type_written_inside_the_element_is_read(project, tmp_path):
@@ -541,6 +653,41 @@ def test_an_official_file_copied_over_a_reconstructed_one_is_refused_until_impor
     assert target.read_bytes() == data
     assert run(project, "check").returncode == 0
 
+@pytest.mark.parametrize(("origin", "extra", "said"), [
+    ("official", "", "as official without its url and sha256"),
+    ("official", 'url = "REL-6-MM7-1-4.xsd"\n', "as official without its sha256"),
+    ("3GPP", "", "records REL-6-MM7-1-4's origin as '3GPP', which is neither of reconstructed, official"),
+], ids=["no-provenance", "no-sha256", "unknown-origin"])
+def test_an_official_origin_written_by_hand_is_refused_until_imported(project, origin, extra, said):
+    """The official file copied over schemas/' own, and versions.toml's `origin` changed by hand to
+    get past the reconstructed mark: the file would pass for the 3GPP one with nothing saying where it
+    came from, nor letting `check` see it edited since. Each command refuses, saying how to take it in."""
+    target = project / "schemas" / "REL-6-MM7-1-4.xsd"
+    data = official_layout()
+    target.write_bytes(data)
+    manifest = project / "schemas" / "versions.toml"
+    text = manifest.read_text()
+    start = text.index('[versions."REL-6-MM7-1-4"]')
+    manifest.write_text(text[:start] + text[start:].replace('origin = "reconstructed"\n',
+                                                            f'origin = "{origin}"\n{extra}', 1))
+    before = snapshot(project)
+    for command in ("generate", "check"):
+        proc = run(project, command)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert said in proc.stderr, proc.stderr
+        if origin == "official":
+            assert "python -m tools.regen import schemas/REL-6-MM7-1-4.xsd" in proc.stderr
+    assert snapshot(project) == before
+    if origin != "official":
+        return
+    proc = run(project, "import", "schemas/REL-6-MM7-1-4.xsd")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    entry = tomllib.loads(manifest.read_text())["versions"]["REL-6-MM7-1-4"]
+    assert (entry["origin"], entry["url"], entry["sha256"]) == (
+        "official", "REL-6-MM7-1-4.xsd", hashlib.sha256(data).hexdigest())
+    assert run(project, "check").returncode == 0
+
+
 EXTENDED_EARLIER = """
 import sys, pathlib
 root = pathlib.Path(sys.argv[1])
@@ -753,6 +900,28 @@ def test_generate_refuses_a_schema_in_the_folder_that_refers_to_other_files(proj
     assert snapshot(project) == before
 
 
+@pytest.mark.parametrize("location", ["{url}/soap/envelope/", "envelope.xsd"], ids=["url", "beside"])
+def test_where_a_file_says_the_envelope_is_nothing_is_fetched_or_read(project, tmp_path, counting_server, location):
+    """An official file names the SOAP envelope schema by a URL (or a carrier's copy by a file
+    beside it): import, check, generate and the runtime (validation of what is written and read,
+    every operation) all use the project's own copy, and nothing is fetched from where the file says."""
+    location = location.format(url=counting_server.url)
+    text = OFFICIAL_STYLE.read_text()
+    assert text.count('schemaLocation="http://schemas.xmlsoap.org/soap/envelope/"') == 1
+    source = tmp_path / "REL-6-MM7-1-4.xsd"
+    source.write_text(text.replace('schemaLocation="http://schemas.xmlsoap.org/soap/envelope/"',
+                                   f'schemaLocation="{location}"'))
+    (tmp_path / "envelope.xsd").write_text("not a schema: never read")
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    imported = snapshot(project)
+    assert "schemas/envelope.xsd" not in imported
+    assert run(project, "check").returncode == 0
+    assert run(project, "generate").returncode == 0 and snapshot(project) == imported
+    assert round_trip(project, "REL-6-MM7-1-4") == sorted(MESSAGE_TYPES)
+    assert counting_server.requested == []
+
+
 def test_import_refuses_a_dtd(project, tmp_path):
     """Entities could pull local files or endless text into generated code; an XSD needs no DTD."""
     text = OFFICIAL_STYLE.read_text()
@@ -900,6 +1069,33 @@ def test_a_carrier_copy_with_bom_crlf_and_other_prefixes_generates_the_same_clas
     assert round_trip(project, "REL-6-MM7-1-4") == sorted(MESSAGE_TYPES)
 
 
+@pytest.mark.parametrize("encoding", ["ISO-8859-1", "UTF-16"])
+def test_a_file_in_another_encoding_generates_the_same_classes(project, tmp_path, encoding):
+    """A file that declares another encoding than UTF-8 (and is in it: documentation with characters
+    outside ASCII, a UTF-16 byte-order mark) is kept as it is, generates the classes of the UTF-8
+    file, and mm7bind validates what it writes against it."""
+    plain = tmp_path / "plain" / "REL-6-MM7-1-4.xsd"
+    plain.parent.mkdir()
+    plain.write_bytes(official_like())
+    assert run(project, "import", str(plain)).returncode == 0
+    expected = {k: v for k, v in snapshot(project).items() if k.startswith("generated/")}
+    text = official_like().decode().replace('encoding="UTF-8"', f'encoding="{encoding}"', 1)
+    text = text.replace("layout test.", "layout test, \u00a9 3GPP \u00e9dition.", 1)
+    assert f'encoding="{encoding}"' in text and "\u00e9dition" in text
+    data = text.encode(encoding.replace("UTF-16", "utf-16"))
+    other = tmp_path / "other" / "REL-6-MM7-1-4.xsd"
+    other.parent.mkdir()
+    other.write_bytes(data)
+    proc = run(project, "import", str(other))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (project / "schemas" / "REL-6-MM7-1-4.xsd").read_bytes() == data
+    assert {k: v for k, v in snapshot(project).items() if k.startswith("generated/")} == expected
+    assert run(project, "check").returncode == 0
+    sent = subprocess.run([sys.executable, "-c", SENDS_BY_DEFAULT, str(project), "REL-6-MM7-1-4"], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert sent.returncode == 0 and sent.stdout.split() == ["6.8.0"], sent.stdout + sent.stderr
+
+
 OTHER_XSDATA = """
 import importlib.metadata, sys
 sys.path.insert(0, sys.argv[1])
@@ -1041,6 +1237,28 @@ def test_a_part_of_another_namespace_is_refused(project, tmp_path):
     before = snapshot(project)
     proc = run(project, "import", str(tmp_path / "REL-6-MM7-1-4.xsd"))
     assert proc.returncode == 2 and "has another target namespace" in proc.stderr, proc.stdout + proc.stderr
+    assert snapshot(project) == before
+
+
+@pytest.mark.parametrize(("edit", "said"), [
+    (lambda text: text.replace('pairing = "confirmed"\n', 'pairing = "confirmed"\nsource = "TS 23.140"\n', 1),
+     '[versions."REL-5-MM7-1-0"] has source, which mm7bind does not know (a version\'s keys: file, includes,'),
+    (lambda text: text.replace('package = "rel5_mm7_1_1"\n', "", 1),
+     '[versions."REL-5-MM7-1-1"] lacks package (a version\'s keys:'),
+    (lambda text: text.replace('[versions."REL-6-MM7-1-0"]', '[versions."REL-6-MM7-1-0"', 1),
+     "schemas/versions.toml is not valid TOML: "),
+], ids=["unknown-key", "missing-key", "not-toml"])
+def test_a_manifest_edited_by_hand_into_what_the_tools_cannot_read_is_named(project, tmp_path, edit, said):
+    """Each command says what in versions.toml it cannot read (exit code 2), rather than a traceback."""
+    manifest = project / "schemas" / "versions.toml"
+    manifest.write_text(edit(manifest.read_text()))
+    source = tmp_path / "REL-6-MM7-1-4.xsd"
+    source.write_bytes(official_like())
+    before = snapshot(project)
+    for command in (["generate"], ["check"], ["import", str(source)]):
+        proc = run(project, *command)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+        assert said in proc.stderr, proc.stderr
     assert snapshot(project) == before
 
 

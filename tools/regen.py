@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import difflib
 import filecmp
 import hashlib
@@ -92,7 +93,23 @@ class Manifest:
 
     @classmethod
     def load(cls, path: Path = MANIFEST) -> Manifest:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        # (a hand edit the tools cannot read is named, not a traceback: mm7bind reads the file too)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise RegenError(f"schemas/{path.name} is not valid TOML: {exc}") from exc
+        keys = {f.name for f in dataclasses.fields(VersionEntry)} - {"name"}
+        required = {f.name for f in dataclasses.fields(VersionEntry)
+                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING} - {"name"}
+        if not isinstance(data.get("envelope"), dict) or not isinstance(data.get("versions"), dict):
+            raise RegenError(f"schemas/{path.name} needs an [envelope] table and [versions.\"NAME\"] tables")
+        for name, entry in data["versions"].items():
+            unknown, missing = sorted(set(entry) - keys), sorted(required - set(entry))
+            if unknown or missing:
+                said = [f"has {', '.join(unknown)}, which mm7bind does not know"] if unknown else []
+                said += [f"lacks {', '.join(missing)}"] if missing else []
+                raise RegenError(f"schemas/{path.name}: [versions.\"{name}\"] {' and '.join(said)} (a version's "
+                                 f"keys: {', '.join(sorted(keys))})")
         versions = {
             name: VersionEntry(name=name, **entry) for name, entry in data["versions"].items()
         }
@@ -185,6 +202,12 @@ def stage_schemas(manifest: Manifest, dest: Path, overrides: dict[str, bytes] | 
                     raise RegenError(f"cannot read schemas/{name}: {exc}") from exc
             root = parse_schema(data, f"schemas/{name}", entry.includes)
             part = name != entry.file
+            # (xsdata files classes by the file's namespace: under another one than versions.toml
+            # names, they would land in a package of its own, and the version's would be gone)
+            if not part and root.get("targetNamespace") != entry.namespace:
+                raise RegenError(f"schemas/{name} has the target namespace {root.get('targetNamespace')}, and "
+                                 f"versions.toml gives {entry.name} the namespace {entry.namespace}: a file is taken "
+                                 f"in with python -m tools.regen import, which records its namespace")
             for ref in root.iterchildren(f"{{{XS_NS}}}import", f"{{{XS_NS}}}include"):
                 if ref.tag == f"{{{XS_NS}}}import" and ref.get("namespace") == SOAP_NS:
                     ref.set("schemaLocation", "../soap-envelope.xsd" if part else "soap-envelope.xsd")
@@ -372,10 +395,28 @@ def generated_files(root: Path) -> dict[str, Path]:
 RECONSTRUCTED_MARK = b"as reconstructed by the mm7bind project"
 
 
+# What versions.toml may say a file is (see MANIFEST_HEADER).
+ORIGINS = ("reconstructed", "official")
+
+
 def check_origins(manifest: Manifest, overrides: dict[str, bytes]) -> None:
-    """Each file versions.toml calls reconstructed says it is."""
+    """Each file versions.toml calls reconstructed says it is; each it calls official has where it
+    came from recorded, as `import` records it."""
     for entry in manifest.versions.values():
-        if entry.origin != "reconstructed":
+        if entry.origin not in ORIGINS:
+            raise RegenError(f"versions.toml records {entry.name}'s origin as {entry.origin!r}, which is neither "
+                             f"of {', '.join(ORIGINS)}")
+        if entry.origin == "official":
+            # (an origin edited by hand: the file would pass for the 3GPP one with nothing saying
+            # which file it is, and `check` could not tell it edited since)
+            unrecorded = [key for key in ("url", "sha256") if not getattr(entry, key)]
+            if len(entry.includes_sha256) != len(entry.includes):
+                unrecorded.append("includes_sha256")
+            if unrecorded:
+                raise RegenError(
+                    f"versions.toml records {entry.name} (schemas/{entry.file}) as official without its "
+                    f"{' and '.join(unrecorded)}: where the file came from is not recorded. Take it in with "
+                    f"python -m tools.regen import schemas/{entry.file}, which records them")
             continue
         try:
             data = overrides.get(entry.file) or (SCHEMAS / entry.file).read_bytes()
@@ -390,12 +431,25 @@ def check_origins(manifest: Manifest, overrides: dict[str, bytes]) -> None:
 
 
 def check_namespaces(manifest: Manifest) -> None:
-    """Each version has a namespace of its own: the generated packages are keyed by namespace."""
-    seen: dict[str, str] = {}
+    """Each version has a namespace of its own: the generated packages are keyed by namespace, and
+    mm7bind reads a message in the version whose namespace it spells (`namespace_key`)."""
+    seen: dict[str, VersionEntry] = {}
     for entry in manifest.versions.values():
-        other = seen.setdefault(entry.namespace, entry.name)
-        if other != entry.name:
-            raise RegenError(f"{other} and {entry.name} both have the namespace {entry.namespace}")
+        other = seen.setdefault(namespace_key(entry.namespace), entry)
+        if other is entry:
+            continue
+        if other.namespace == entry.namespace:
+            raise RegenError(f"{other.name} and {entry.name} both have the namespace {entry.namespace}")
+        raise RegenError(f"{other.name} and {entry.name} have one namespace spelt two ways ({other.namespace}, "
+                         f"{entry.namespace}): mm7bind would read messages of the one as the other's")
+
+
+def namespace_key(namespace: str) -> str:
+    """A namespace as mm7bind tells namespaces apart on the wire (`versions.by_spelling`): peers vary
+    the case, the scheme, white space, a slash or ".xsd" at the end, so those count for nothing."""
+    key = re.sub(r"\s+", "", namespace).lower()
+    key = re.sub(r"^https?://", "", key).rstrip("/")
+    return key.removesuffix(".xsd")
 
 
 def generate(manifest: Manifest | None = None) -> None:
@@ -656,8 +710,9 @@ def newest_first(values: list[str]) -> list[str]:
 
 
 def version_of_namespace(namespace: str) -> str | None:
-    """The version name a namespace ends in (``.../REL-6-MM7-1-4`` → ``REL-6-MM7-1-4``)."""
-    tail = namespace.rstrip("/").rsplit("/", 1)[-1]
+    """The version name a namespace ends in (``.../REL-6-MM7-1-4`` → ``REL-6-MM7-1-4``), however it
+    is spelt (``.../rel-6-mm7-1-4/``): mm7bind reads a message in such a namespace as that version's."""
+    tail = namespace_key(namespace).rsplit("/", 1)[-1].upper()
     return tail if VERSION_NAME.match(tail) else None
 
 
@@ -684,11 +739,22 @@ def import_schema(source: str, version: str | None, mm7_versions: list[str] | No
         # (a carrier's spelling, say: what goes on the wire changes with it)
         print(f"note: {version}'s namespace changes from {previous.namespace} to {namespace}: "
               "messages in this version are sent in the new one")
-    values = mm7_versions or (previous.mm7_versions if previous else None) or newest_first(enumerated)
+    if mm7_versions or previous is None:
+        values = mm7_versions or newest_first(enumerated)
+    else:
+        # The file settles what versions.toml inferred: a value its MM7Version enumeration leaves
+        # out, the schema refuses, and mm7bind, validating what it writes, could not send it (the
+        # default one, nothing at all in this version). The default stays if the schema lists it.
+        values = [value for value in previous.mm7_versions if not enumerated or value in enumerated]
+        left_out = [value for value in previous.mm7_versions if value not in values]
+        values = values or newest_first(enumerated)
+        if left_out:
+            print(f"note: {version}'s MM7Version {', '.join(left_out)} left out: not in the schema's list "
+                  f"{enumerated}" + (f"; {values[0]} is sent by default, not {previous.mm7_versions[0]}"
+                                     if values[0] != previous.mm7_versions[0] else ""))
     if not values:
         raise RegenError(f"no MM7Version values known for {version}: pass --mm7-version X.Y.Z")
-    # Keep the default (first) value if the schema still accepts it.
-    if enumerated and values[0] not in enumerated:
+    if enumerated and values[0] not in enumerated:  # (as --mm7-version says)
         print(f"note: {values[0]} is not in the schema's MM7Version list {enumerated}")
     target = SCHEMAS / f"{version}.xsd"
     check_part_names(manifest, version, target.name, parts)
@@ -945,8 +1011,9 @@ def main(argv: list[str] | None = None) -> int:
                                        "does not end in one (default: the one the file's namespace names)")
     imp.add_argument("--mm7-version", action="append", dest="mm7_versions", metavar="X.Y.Z",
                      help="an MM7Version value for this namespace; repeat for several, the first is sent by "
-                          "default (default: the values versions.toml has for the version, or for a new one "
-                          "those the schema enumerates, newest first)")
+                          "default (default: the values versions.toml has for the version that the schema "
+                          "takes, or, for a new version or when it takes none of them, those the schema "
+                          "enumerates, newest first)")
     args = parser.parse_args(argv)
     try:
         with ProjectLock(args.command + (f" {args.source}" if args.command == "import" else "")):
