@@ -29,7 +29,7 @@ from urllib.parse import quote
 from . import holders
 from .arrival import may_have_arrived
 from .display import is_secret_header
-from .errors import STORE_ERRORS
+from .errors import STORE_ERRORS, StoreClosed
 from .periodic import Periodic, seconds_between_rounds
 from .status import is_success
 
@@ -324,16 +324,6 @@ def _check_purge(states: tuple[str, ...]) -> None:
 class StoreBusy(sqlite3.OperationalError):
     """The store stayed locked (by another process, or a long write of ours) longer than the caller
     would wait."""
-
-
-class StoreClosed(sqlite3.ProgrammingError):
-    """The store was closed (`close()`): nothing is read or written through it any more. A store
-    error as those its users handle already (`errors.STORE_ERRORS`): a worker's round still at it
-    when the store was closed ends as on a store it cannot write, nothing reopened behind the close."""
-
-    def __init__(self, path: str = "") -> None:
-        super().__init__(f"the store{' ' + path if path else ''} was closed: nothing more is read or written "
-                         "through it")
 
 
 class _OpenLock:

@@ -1826,3 +1826,23 @@ def test_an_item_claimed_again_whose_turn_came_late_again_is_not_sent_past_its_l
     assert sends == {"ob-late-0": 1, "ob-late-1": 1, "ob-late-2": 1}
     assert took == []  # (leased for its own send first: not the other worker's to take)
     assert sorted((i.id, i.state) for i in done) == [(i.id, "sent") for i in items]
+
+
+def test_a_worker_whose_store_is_closed_under_it_ends_and_opens_nothing_again(tmp_path, caplog):
+    """An application that stopped the outbox with a timeout and closed the store while a round
+    was still in hand (or never stopped it): the worker's next calls opened the store again, and
+    the connections stayed open; then it tried again every `poll`, for good. The store now refuses
+    (StoreClosed) and the worker ends, in one line."""
+    store = mm7.SqliteStore(tmp_path / "vasp.db")
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store)
+        outbox = Outbox(client, poll=0.05).start()
+        store.close()
+        outbox.wake()
+        outbox._thread.join(20)
+        ended = not outbox.running()
+        outbox.stop(timeout=5)
+        client.close()
+    assert ended and store._all == [] and store._write.fd is None
+    assert [r.getMessage() for r in caplog.records if "closed while it ran" in r.getMessage()] == [
+        "mm7bind-outbox: its store was closed while it ran: the worker ends"]
