@@ -262,6 +262,17 @@ class SendInterrupted(SendError):
     arrived). The caller gets the cancellation itself."""
 
 
+class StoreClosed(sqlite3.ProgrammingError):
+    """The store was closed (`close()`): nothing is read or written through it any more. A store
+    error as those its users handle already (`errors.STORE_ERRORS`): a worker's round still at it
+    when the store was closed ends as on a store it cannot write, nothing reopened behind the close
+    (a `Periodic` worker ends with it)."""
+
+    def __init__(self, path: str = "") -> None:
+        super().__init__(f"the store{' ' + path if path else ''} was closed: nothing more is read or written "
+                         "through it")
+
+
 # What a store in trouble raises — a full disk, a file locked by another program, a broken or
 # read-only file: conditions an operator fixes, reported in one line rather than as a bug's traceback.
 STORE_ERRORS = (sqlite3.Error, OSError)

@@ -205,16 +205,21 @@ class Outbox(Periodic):
 
     @property
     def lease(self) -> timedelta:
-        """How long claimed items are this worker's: twice what sending them can take at worst
-        (every attempt waiting out its timeouts, the upload's included, and the pauses between, an
-        MMSC's Retry-After included: `sendonce.exchange_time`), so that a live worker's items are
-        never taken by another (a send never outlasts its item's lease: see `_send`), and a dead
-        one's go out again before long (with the default batch of one, timeouts and retries,
-        within the hour; at the next start of its own process). An item too large for it (its
-        upload given longer: `upload_min_rate`) is leased for its own send, twice, when its turn comes."""
-        # (more senders than the client's connections to an MMSC: the others wait their turn first)
-        turns = -(-self.concurrency // max(1, getattr(self.client.config, "pool_size", 1)))
-        return max(timedelta(minutes=5), held_for(2 * self.batch * turns * exchange_time(self.client.config)))
+        """How long claimed items are this worker's: twice what sending the batch can take at worst
+        with its parallelism (every attempt waiting out its timeouts, the upload's included, and the
+        pauses between, an MMSC's Retry-After included: `sendonce.exchange_time`; `concurrency`
+        sends at once, on at most `pool_size` connections, the sends of the batch before still in
+        flight waited for as well), so that a live worker's items are never taken by another (a
+        send never outlasts its item's lease: see `_send`; an item whose turn came late anyway is
+        claimed again for its own send), and a dead one's go out again before long (with the
+        default batch of one, timeouts and retries, within the hour; at the next start of its own
+        process). An item too large for it (its upload given longer: `upload_min_rate`) is leased
+        for its own send, twice, when its turn comes."""
+        # (at most this many exchanges at once: the threads, and the client's connections to an
+        # MMSC; up to concurrency - 1 sends of the batch before still hold them as the batch begins)
+        at_once = max(1, min(self.concurrency, getattr(self.client.config, "pool_size", 1)))
+        turns = -(-(self.batch + self.concurrency - 1) // at_once)
+        return max(timedelta(minutes=5), held_for(2 * turns * exchange_time(self.client.config)))
 
     def run_once(self, now: datetime | None = None) -> list[OutboxItem]:
         """Send every item that is due now; → the items as they ended this round. Stops between
@@ -381,7 +386,15 @@ class Outbox(Periodic):
                 # (an item claimed with others, its turn come late: claimed again, with a lease of its own)
                 self._unclaim(item)
                 return Round(self.store.outbox_get(item.id), put_back=True)
-            left = need  # (a lease shorter than one attempt: that one attempt)
+            # (claimed again and late once more, or a lease shorter than one attempt: the item's
+            # lease made its own send's, while it is still this worker's; sent past the lease it
+            # had, another worker that took the item meanwhile sent it too)
+            if not self.store.outbox_update(item.id, "sending", attempts=item.attempts, next_at=now + held_for(own),
+                                            status_code=item.status_code, error=item.error,
+                                            lease_until=item.lease_until):
+                return Round(self.store.outbox_get(item.id))  # (its lease ran out: another worker has it)
+            item = dataclasses.replace(item, lease_until=now + held_for(own))
+            left = own
         if key is None or not hasattr(self.store, "send_claim"):  # (a store of one's own, without claims)
             return self._exchange(item, msg, attempts, now, stop, left)
         held, mine = sendonce.claim(self.store, key, self.client.config, size=size)

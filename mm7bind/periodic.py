@@ -7,7 +7,7 @@ import threading
 from typing import Any, Self
 
 from .deadline import wait_limit
-from .errors import STORE_ERRORS, disk_full
+from .errors import STORE_ERRORS, StoreClosed, disk_full
 
 log = logging.getLogger("mm7bind")
 
@@ -72,6 +72,10 @@ class Periodic:
         while not stop.is_set():
             try:
                 self.run_once()
+            except StoreClosed:  # (closed under it, by the application: no later round can use it either)
+                if not stop.is_set():
+                    log.warning("%s: its store was closed while it ran: the worker ends", self.name)
+                return
             except STORE_ERRORS as exc:  # a full disk, a locked file: one line, again only when it changes
                 trouble = f"{type(exc).__name__}: {exc}"
                 if trouble != failing and disk_full(exc):

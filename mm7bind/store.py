@@ -29,7 +29,7 @@ from urllib.parse import quote
 from . import holders
 from .arrival import may_have_arrived
 from .display import is_secret_header
-from .errors import STORE_ERRORS
+from .errors import STORE_ERRORS, StoreClosed
 from .periodic import Periodic, seconds_between_rounds
 from .status import is_success
 
@@ -326,6 +326,24 @@ class StoreBusy(sqlite3.OperationalError):
     would wait."""
 
 
+class _OpenLock:
+    """`MemoryStore`'s lock, refusing once the store is closed: what each of its calls takes."""
+
+    __slots__ = ("lock", "closed")
+
+    def __init__(self) -> None:
+        self.lock, self.closed = threading.Lock(), False
+
+    def __enter__(self) -> None:
+        self.lock.acquire()
+        if self.closed:
+            self.lock.release()
+            raise StoreClosed("in memory")
+
+    def __exit__(self, *exc) -> None:
+        self.lock.release()
+
+
 class DigestReplayed(Exception):
     """The Digest answer (nonce and count) a request came with was spent already, by this process
     or another on the same store: a header captured on the way, sent again."""
@@ -465,7 +483,7 @@ class MemoryStore:
         self._keys: dict[str, int] = {}
         self._claims: dict[str, SendClaim] = {}
         self._spent: dict[str, float] = {}  # Digest answers spent: key → when its nonce goes stale
-        self._lock = threading.Lock()
+        self._lock = _OpenLock()  # (closed: every call raises StoreClosed, as SqliteStore's do)
         self._installation = secrets.token_hex(8)
 
     def installation_id(self) -> str:
@@ -546,7 +564,8 @@ class MemoryStore:
 
     def inbox_stored_before(self, *tid_keys: str) -> dict[str, InboxRecord]:
         """See `SqliteStore.inbox_stored_before`: none here."""
-        return {}
+        with self._lock:
+            return {}
 
     def inbox_get(self, record_id: int) -> InboxRecord | None:
         with self._lock:
@@ -580,7 +599,8 @@ class MemoryStore:
 
     def unrecorded(self) -> dict[int, str]:
         """Outcomes not recorded yet: none here (a memory store is never locked)."""
-        return {}
+        with self._lock:
+            return {}
 
     def open_counts(self) -> dict[str, int]:
         with self._lock:
@@ -826,19 +846,26 @@ class MemoryStore:
         return found[:_limit(limit)]
 
     def check(self, reserve: int = 0, wait: float = 2.0) -> str | None:
-        """See `SqliteStore.check`: memory always takes a message."""
+        """See `SqliteStore.check`: memory always takes a message, until the store is closed."""
         _checked_wait(wait, bounded=True)
+        if self._lock.closed:
+            return f"StoreClosed: {StoreClosed('in memory')}"
         return None
 
     def integrity(self, full: bool = False) -> list[str]:
         """See `SqliteStore.integrity`: memory is never damaged on disk."""
-        return []
+        with self._lock:
+            return []
 
     def vacuum(self) -> None:
         """Nothing to give back: purged records are gone from memory already (as SqliteStore's)."""
+        with self._lock:
+            pass
 
     def close(self) -> None:
-        pass
+        """See `SqliteStore.close`: every call after it raises StoreClosed; closing again does nothing."""
+        with self._lock.lock:  # (a call in hand in another thread ends first)
+            self._lock.closed = True
 
 
 try:  # POSIX; elsewhere threads are kept apart by the lock, processes by SQLite's busy handler
@@ -919,9 +946,17 @@ class _WriteLock:
         # (`locks` False: a read-only store, which makes no lock file; its writes fail anyway)
         self.lock_path = path + ".lock" if locks and path != ":memory:" and _flock is not None else None
         self.fd: int | None = None  # opened on first use, closed by close()
+        self.shut = False  # its store closed: taken no more (nor its file opened again)
+
+    def _refuse_if_shut(self) -> None:
+        """(Holding thread_lock.) Its store closed: let go, StoreClosed."""
+        if self.shut:
+            self.thread_lock.release()
+            raise StoreClosed(self.lock_path[:-len(".lock")] if self.lock_path else "")
 
     def __enter__(self) -> _WriteLock:
         self.thread_lock.acquire()
+        self._refuse_if_shut()
         if self.lock_path is not None:
             try:
                 if self.fd is None:
@@ -942,6 +977,7 @@ class _WriteLock:
         deadline = time.monotonic() + timeout
         if not self.thread_lock.acquire(timeout=max(0.0, timeout)):
             return False
+        self._refuse_if_shut()
         if self.lock_path is None:
             return True
         try:
@@ -965,9 +1001,12 @@ class _WriteLock:
 
     def close(self) -> None:
         with self.thread_lock:
-            if self.fd is not None:
-                os.close(self.fd)
-                self.fd = None
+            self._close_file()
+
+    def _close_file(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 SENT_SCHEMA = """
@@ -1243,6 +1282,7 @@ class SqliteStore:
         if self.read_only:
             self._target, self._uri = f"file:{quote(os.path.abspath(self.path))}?mode=ro", True
         self._local = threading.local()
+        self._closed = False  # (close(): every call after it raises StoreClosed, nothing is opened again)
         self._group: dict[str, sqlite3.Connection] = {}  # (see _group_conn)
         self._all: list[sqlite3.Connection] = []
         self._busy: dict[int, int] = {}  # each connection's busy timeout (ms) as last set, by id
@@ -1490,6 +1530,8 @@ class SqliteStore:
         on one connection makes the other re-read the WAL's index (measured: ~10 µs a message).
         Its statements wait `busy` ms for a lock held elsewhere (None: for `_locked`, which sets it).
         (Group commits, outcomes among them, have connections of their own: `_group_conn`.)"""
+        if self._closed:
+            raise StoreClosed(self.path)
         name = "db" if sync is None or sync == self.sync else "db_" + sync
         db = getattr(self._local, name, None)
         if db is None:
@@ -1503,6 +1545,8 @@ class SqliteStore:
         """The connection group commits are written on, whichever thread leads (one at a time):
         each thread writing on its own, every batch found its connection's cached pages stale
         (another connection had written since) and read them again."""
+        if self._closed:
+            raise StoreClosed(self.path)
         name = "db" if sync is None or sync == self.sync else "db_" + sync
         db = self._group.get(name)
         if db is None:
@@ -1520,6 +1564,9 @@ class SqliteStore:
         db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT}")
         db.row_factory = sqlite3.Row
         with self._lock:
+            if self._closed:  # (closed while it was being opened: not kept open behind the close)
+                db.close()
+                raise StoreClosed(self.path)
             self._all.append(db)
             self._busy[id(db)] = BUSY_TIMEOUT
         return db
@@ -2491,6 +2538,8 @@ class SqliteStore:
         try:
             found = [row[0] for row in self._conn().execute(
                 "PRAGMA integrity_check" if full else "PRAGMA quick_check")]
+        except StoreClosed:  # (not damage found)
+            raise
         except sqlite3.DatabaseError as exc:  # (damaged beyond what the check can walk)
             return [f"{type(exc).__name__}: {exc}"]
         return [] if found == ["ok"] else [line for row in found for line in row.splitlines() if line.strip()]
@@ -2524,16 +2573,28 @@ class SqliteStore:
                       _REPLAYED_AFTER_LOSS.get(p.row[0], "hands it to the handler again"))
 
     def close(self) -> None:
+        """Write the outcomes kept in memory (`unrecorded`), then close the file: every call after
+        it raises `StoreClosed` (a worker still at it when the store was closed under it opened a
+        connection of its own again, which nothing closed, and its writes went on without a word).
+        A write in hand in another thread ends first; closing again does nothing."""
+        if self._closed:
+            return
         if self._unrecorded:
             self._write_kept()
-        with self._lock:
-            for db in self._all:
-                db.close()
-            self._all.clear()
-            self._busy.clear()
-            self._group = {}
-        self._local = threading.local()
-        self._write.close()
+        with self._write.thread_lock:  # (a write in hand, another thread's transaction, ends first)
+            if self._closed:
+                return
+            with self._lock:
+                self._closed = True
+                for db in self._all:
+                    db.close()
+                self._all.clear()
+                self._busy.clear()
+                self._group = {}
+            self._local = threading.local()
+            self._write.shut = True
+            self._write._close_file()
+        _open_stores.discard(self)
 
 
 @dataclass

@@ -1754,3 +1754,95 @@ def test_a_retry_policy_of_a_billion_attempts_claims_for_a_thousand_years_not_pa
     assert mine and held.lease_until <= utcnow() + 2 * KEEP_MAX
     assert Outbox(client, concurrency=MAX_POOL_SIZE).lease == KEEP_MAX
     client.close()
+
+
+def test_a_dead_worker_s_batch_goes_out_once_sending_it_in_parallel_could_have_ended(store):
+    """A batch was leased for as long as sending its items one after the other could take, each
+    waiting for every other sender's turn at the connections: 10,000 items sent ten at a time were
+    held for 319 days by a worker that died, never sent meanwhile. The lease is now what sending
+    the batch can take with its parallelism (the sends of the batch before still in flight
+    counted), twice: another worker takes the dead one's items once it runs out."""
+    from mm7bind.sendonce import exchange_time
+
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store, pool_size=10)
+        dead, alive = (Outbox(client, batch=10_000, concurrency=10, max_age=timedelta(days=3650)) for _ in range(2))
+        items = [dead.put(mm7.SubmitReq(recipients=[f"+861380000000{i}"]), transaction_id=f"ob-dead-{i}")
+                 for i in range(3)]
+        t0 = utcnow()
+        assert len(store.outbox_claim(t0, dead.batch, dead.lease)) == 3  # (and the worker died)
+        turns = -(-(10_000 + 10 - 1) // 10)
+        ends = t0 + timedelta(seconds=2 * turns * exchange_time(client.config))
+        assert alive.run_once(ends - timedelta(seconds=1)) == []  # (a live worker's, until then)
+        done = alive.run_once(ends + timedelta(seconds=1))
+        client.close()
+    assert sorted((i.id, i.state) for i in done) == [(i.id, "sent") for i in items] and len(sim.messages) == 3
+
+
+def test_an_item_claimed_again_whose_turn_came_late_again_is_not_sent_past_its_lease(store, monkeypatch):
+    """An item put back (its turn came late in its claim's lease) and claimed again, whose turn came
+    late in that claim too, was sent past its lease, given one attempt: another worker taking the
+    item once the lease ran out sent it as well. It is now leased for its own send first, while it
+    is still this worker's; taken by another worker meanwhile, it is left to that one."""
+    import mm7bind.outbox as outbox_module
+
+    from mm7bind.sendonce import attempt_time
+
+    class ShortLease(Outbox):
+        lease = property(lambda self: timedelta(seconds=1000))
+
+    clock = [utcnow()]
+    monkeypatch.setattr(outbox_module, "utcnow", lambda: clock[0])
+    t0 = clock[0]
+    sends: dict[str, int] = {}
+    with Simulator(SimulatorConfig()) as sim:
+        client, other = mm7.Client(sim.url, store=store), mm7.Client(sim.url, store=store)
+        assert 5 < attempt_time(client.config) < 1000
+        for c in (client, other):
+            def counted(msg, *, transaction_id, _send=c.send, **kwargs):
+                sends[transaction_id] = sends.get(transaction_id, 0) + 1
+                return _send(msg, transaction_id=transaction_id, **kwargs)
+            c.send = counted
+        send = client.send
+        took: list = []
+
+        def slow_send(msg, *, transaction_id, **kwargs):
+            if transaction_id == "ob-late-2":  # (a worker elsewhere, once this claim's lease ran out)
+                took.extend(Outbox(other).run_once(t0 + timedelta(seconds=2000)))
+            result = send(msg, transaction_id=transaction_id, **kwargs)
+            if transaction_id == "ob-late-0":  # (most of the first claim's lease: the two after it put back)
+                clock[0] = t0 + timedelta(seconds=995)
+            elif transaction_id == "ob-late-1":  # (most of the second's, within it)
+                clock[0] = t0 + timedelta(seconds=1990)
+            return result
+
+        client.send = slow_send
+        outbox = ShortLease(client, batch=3)
+        items = [outbox.put(mm7.SubmitReq(recipients=[f"+86138000000{i}"]), transaction_id=f"ob-late-{i}")
+                 for i in range(3)]
+        done = outbox.run_once()
+        client.close()
+        other.close()
+    assert sends == {"ob-late-0": 1, "ob-late-1": 1, "ob-late-2": 1}
+    assert took == []  # (leased for its own send first: not the other worker's to take)
+    assert sorted((i.id, i.state) for i in done) == [(i.id, "sent") for i in items]
+
+
+def test_a_worker_whose_store_is_closed_under_it_ends_and_opens_nothing_again(tmp_path, caplog):
+    """An application that stopped the outbox with a timeout and closed the store while a round
+    was still in hand (or never stopped it): the worker's next calls opened the store again, and
+    the connections stayed open; then it tried again every `poll`, for good. The store now refuses
+    (StoreClosed) and the worker ends, in one line."""
+    store = mm7.SqliteStore(tmp_path / "vasp.db")
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store)
+        outbox = Outbox(client, poll=0.05).start()
+        store.close()
+        outbox.wake()
+        outbox._thread.join(20)
+        ended = not outbox.running()
+        outbox.stop(timeout=5)
+        client.close()
+    assert ended and store._all == [] and store._write.fd is None
+    assert [r.getMessage() for r in caplog.records if "closed while it ran" in r.getMessage()] == [
+        "mm7bind-outbox: its store was closed while it ran: the worker ends"]

@@ -663,3 +663,94 @@ def test_a_write_lock_held_by_another_process_is_polled_briefly_then_less_often(
     finally:
         os.close(other)
         lock.close()
+
+
+def _closed_store_calls(store):
+    """A call of each kind a worker left running makes on its store: writes, reads, a claim, a check."""
+    from datetime import timedelta
+
+    from mm7bind.store import utcnow
+
+    now = utcnow()
+    return {
+        "accept": lambda: accept(store, "after-close"),
+        "mark": lambda: store.mark(1, "handled"),
+        "claim": lambda: store.claim(1),
+        "record_sent": lambda: store.record_sent(SentRecord("t", "SubmitReq", "6.3.0", ["1"], None, None, now,
+                                                            1000, "Success")),
+        "sent": lambda: store.sent(),
+        "inbox": lambda: store.inbox(),
+        "outbox_put_many": lambda: store.outbox_put_many([{
+            "transaction_id": "t", "tag": None, "content_type": "text/xml", "body": b"<x/>", "due": now,
+            "expires_at": now + timedelta(days=1), "recipients": []}]),
+        "outbox_claim": lambda: store.outbox_claim(now),
+        "outbox_update": lambda: store.outbox_update(1, "sent", attempts=1),
+        "outbox_counts": lambda: store.outbox_counts(),
+        "purge": lambda: store.purge(timedelta(days=1)),
+        "vacuum": lambda: store.vacuum(),
+        "integrity": lambda: store.integrity(),
+    }
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "memory"])
+def test_a_closed_store_refuses_every_call_and_opens_nothing_again(tmp_path, kind):
+    """A store used after close() (a worker's round a stop did not wait for) opened a connection
+    again in each thread that used it, which nothing closed (nor the lock file it opened again), and
+    its writes went on as if nothing had happened. Every call now raises StoreClosed, a store error
+    (`errors.STORE_ERRORS`, which the receiver, the outbox and the client handle already); its
+    health check says so; closing again does nothing; the memory store does the same."""
+    from mm7bind.errors import STORE_ERRORS
+    from mm7bind.store import MemoryStore, StoreClosed
+
+    store = SqliteStore(tmp_path / "vasp.db") if kind == "sqlite" else MemoryStore()
+    accept(store, "before-close")
+    store.close()
+    refused = {}
+    for name, call in _closed_store_calls(store).items():
+        with pytest.raises(StoreClosed) as raised:
+            call()
+        refused[name] = isinstance(raised.value, STORE_ERRORS)
+    assert all(refused.values()), refused
+    assert store.check().startswith("StoreClosed: ")
+    store.close()  # (again: nothing to do)
+    if kind == "sqlite":
+        assert store._all == [] and store._group == {} and store._write.fd is None  # (nothing reopened)
+        reopened = SqliteStore(tmp_path / "vasp.db")  # (nothing written after the close)
+        assert [r.transaction_id for r in reopened.inbox()] == ["before-close"] and reopened.sent() == []
+        reopened.close()
+
+
+def test_close_waits_for_another_thread_s_transaction_in_hand(tmp_path):
+    """close() from one thread closed the connections of another thread in the middle of its
+    transaction: its COMMIT failed, what it wrote lost. The close now waits for a write in hand
+    (the store's write lock), and what it wrote is there."""
+    store = SqliteStore(tmp_path / "vasp.db")
+    store.outbox_counts()  # (the file made)
+    began, go, failed = threading.Event(), threading.Event(), []
+
+    def write() -> None:
+        try:
+            with store._write:  # (as every write of the store holds it, for its transaction)
+                db = store._conn()
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("INSERT INTO store_meta (name, value) VALUES ('in-hand', 'yes')")
+                began.set()
+                go.wait(WAIT)
+                db.execute("COMMIT")
+        except Exception as exc:  # noqa: BLE001 (what the test looks at)
+            failed.append(exc)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    assert began.wait(WAIT)
+    closer = threading.Thread(target=store.close)
+    closer.start()
+    closer.join(0.3)
+    waited = closer.is_alive()
+    go.set()
+    writer.join(WAIT)
+    closer.join(WAIT)
+    assert failed == [] and waited
+    reopened = SqliteStore(tmp_path / "vasp.db")
+    assert reopened._conn().execute("SELECT value FROM store_meta WHERE name = 'in-hand'").fetchone()[0] == "yes"
+    reopened.close()
