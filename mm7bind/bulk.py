@@ -74,7 +74,8 @@ _DECIMAL = re.compile(r"\+?\d{5,}\.0+")  # 13800000001.0: a number column pandas
 # What a recipient looks like: a number (spaces, dashes, dots, brackets; "tel:", a "/TYPE=PLMN" suffix), a
 # short code, or an e-mail address. A first row that looks like none, with too few digits to be a number
 # with words beside it ("13800000001 张三"), is a header: "Phone 1" and "手机号1" went out as recipients.
-_NUMBER = re.compile(r"(?:tel:)?[+(]?[\d\s().\-]*\d[\d\s().\-]*(?:/TYPE=\w+)?", re.IGNORECASE)
+# ("(+86) 138 0000 0001", as contact lists export it, is one too)
+_NUMBER = re.compile(r"(?:tel:)?(?:\(\+|[+(])?[\d\s().\-]*\d[\d\s().\-]*(?:/TYPE=\w+)?", re.IGNORECASE)
 _LINE_END = re.compile(r"\r\n|\r|\n")  # a CSV's row ends (str.splitlines also splits at \x1c, \x85, \u2028...)
 
 
@@ -166,20 +167,23 @@ _SPACING = re.compile(r"^tel:|/TYPE=\w+$|[\s().\-]", re.IGNORECASE)
 
 def recipient_key(recipient: str, country_code: str | None = None) -> str:
     """What tells recipients apart: a number without its spacing (spaces, dashes, dots, brackets),
-    a leading "+", "tel:" or a "/TYPE=PLMN" suffix — "+86 138-0000-0001" and "8613800000001" are
-    one; anything else (an e-mail address) as it is. With the `country_code` of numbers written
+    a leading "+" or "00" (the international prefix), "tel:" or a "/TYPE=PLMN" suffix — "+86
+    138-0000-0001", "(+86) 138 0000 0001", "0086 138 0000 0001" and "8613800000001" are one;
+    anything else (an e-mail address) as it is. With the `country_code` of numbers written
     nationally ("86"), a number is its E.164 form: "+8613800000001", "8613800000001",
     "008613800000001" (00: the international prefix), "13800000001" and "013800000001" (0: the trunk
     prefix) are one, "8613800000001"; one that begins with the country code is taken as written
     internationally already, and one of fewer than 8 digits without "+" or "00" is a short code,
     kept as it is. Without one, a national and an international spelling stay two: which country
     a number is in is not known."""
-    if not isinstance(recipient, str) or (recipient.isdigit() and not country_code) \
+    if not isinstance(recipient, str) or (recipient.isdigit() and not country_code and recipient[:2] != "00") \
             or not _NUMBER.fullmatch(recipient):
         return recipient
     number = _SPACING.sub("", recipient)
     if not country_code:
-        return number.removeprefix("+")
+        # ("008613800000001", as the same list exported elsewhere writes it, went out as a second message:
+        # no number of any country begins with 00 but after the international prefix)
+        return number[2:] if number.startswith("00") and len(number) > 2 else number.removeprefix("+")
     if number.startswith("+"):
         return number[1:]
     if number.startswith("00"):

@@ -770,6 +770,28 @@ def test_one_number_written_differently_gets_the_message_once_and_a_resume_knows
         assert len(sim.messages) == 5
 
 
+def test_a_number_written_with_the_international_prefix_00_is_the_one_written_with_a_plus():
+    """"0086 138 0000 0001" and "008613800000001" (the international prefix as dialled) and
+    "(+86) 138 0000 0001" (as contact lists export it) are "+8613800000001": without a country
+    code each got a message of its own, and a campaign resumed from a list spelling it so sent
+    again to those it had reached."""
+    from mm7bind.bulk import recipient_claim, send_bulk
+    from mm7bind.simulator import Simulator
+
+    spellings = ["+8613800000001", "0086 138 0000 0001", "008613800000001", "(+86) 138 0000 0001",
+                 "0086-138-0000-0001/TYPE=PLMN"]
+    assert len({recipient_claim("t", r) for r in spellings}) == 1
+    store = mm7.MemoryStore()
+    with Simulator() as sim, mm7.Client(sim.url, store=store) as client:
+        template = mm7.SubmitReq(recipients=["0"], subject="x")
+        result = send_bulk(client, template, [*spellings, "00123456", "123456"], tag="t")
+        assert (result.sent, result.repeated) == (2, 5) and list(result.message_ids) == ["+8613800000001",
+                                                                                         "00123456"]
+        again = send_bulk(client, template, ["008613800000001", "+8613800000002"], tag="t")
+        assert (again.sent, again.skipped) == (1, 1) and list(again.message_ids) == ["+8613800000002"]
+        assert len(sim.messages) == 3
+
+
 def test_with_a_country_code_a_national_and_an_international_spelling_are_one_recipient(tmp_path):
     """+8613800000001, 8613800000001, 13800000001 and 008613800000001 are one phone in China: a
     campaign listing them sent it four messages, and the claims and resumes told them apart too.
@@ -783,7 +805,7 @@ def test_with_a_country_code_a_national_and_an_international_spelling_are_one_re
 
     spellings = ["13800000001", "+8613800000001", "8613800000001", "008613800000001", "0138 0000 0001"]
     assert len({recipient_claim("t", r, "86") for r in spellings}) == 1
-    assert len({recipient_claim("t", r) for r in spellings}) == 4  # (without one: as before)
+    assert len({recipient_claim("t", r) for r in spellings}) == 3  # (without one: 00 is international still)
     assert [bulk.recipient_key(r, "86") for r in ("10086", "1065888", "a@example.com", "+12125550100")] == [
         "10086", "1065888", "a@example.com", "12125550100"]
     assert bulk.recipient_key("2125550100", "1") == bulk.recipient_key("+1 (212) 555-0100", "1") == "12125550100"
