@@ -91,7 +91,9 @@ def read_recipients(path: str | Path, data: bytes | None = None) -> list[str]:
     lost) is a ValueError, as is one written with a decimal part (13800000001.0), a value with
     neither a digit nor an "@" (a column of names first: "姓名,手机号"), or an address holding a
     control character (naming its line: rows end at CR, LF or CRLF alone; U+2028 or \\x1e in a
-    cell is part of it). `data`: its bytes, already read (standard input); `path` then only names it."""
+    cell is part of it). A number comes without its spacing, as `messages.written_address` sends
+    it ("+86 138-0000-0001": "+8613800000001"). `data`: its bytes, already read (standard input);
+    `path` then only names it."""
     if data is None:
         data = Path(path).read_bytes()
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -146,13 +148,13 @@ def read_recipients(path: str | Path, data: bytes | None = None) -> list[str]:
         if problem := m.address_problem(value):
             raise ValueError(f"{path}, line {reader.line_num}: the address {value!r} {problem}")
         try:  # ("姓名,手机号": a request per name, each a Number nobody has)
-            m.written_address(value)
+            written = m.written_address(value)
         except ValueError as exc:
             said = str(exc) if m.written_kind(value) else (
                 f"{value!r} is no number or e-mail address: the recipients go in the first column (to send it as it "
                 f"is all the same, write its kind before it: \"Number:{value}\")")
             raise ValueError(f"{path}, line {reader.line_num}: {said}") from None
-        out.append(value)
+        out.append(written if isinstance(written, str) else value)  # (a number without its spacing)
     return out
 
 

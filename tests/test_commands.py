@@ -315,6 +315,24 @@ def test_send_reads_the_recipients_from_stdin_with_to_file_dash(simulator):
     assert proc.returncode == 2 and proc.stderr.startswith("mm7bind send: standard input, line 3: "), proc.stderr
 
 
+def test_numbers_written_with_spacing_are_sent_without_it(simulator, tmp_path):
+    """A list exported as people write numbers ("+86 138-0000-0001", "(+86) 138 0000 0002",
+    "138.0000.0003") went out so, and an MMSC refuses such a Number as no address: every recipient
+    of the campaign failed. Each goes as its digits; a kind written before one keeps it as written."""
+    from mm7bind.bulk import read_recipients
+
+    listed = "phone\n+86 138-0000-0001\n(+86) 138 0000 0002\n138.0000.0003\ntel:+86 138 0000 0004\n"
+    assert read_recipients("x.csv", listed.encode()) == ["+8613800000001", "+8613800000002", "13800000003",
+                                                         "tel:+8613800000004"]
+    (tmp_path / "to.csv").write_text(listed.replace("tel:", ""), encoding="utf-8")
+    proc = run("send", "--mmsc", simulator.url, "--to-file", str(tmp_path / "to.csv"), "--to", "+86 (138) 0000 0005",
+               "--text", "x", "--quiet")
+    assert proc.returncode == 0 and proc.stdout.startswith("sent 5, failed 0, 5 recipients"), proc.stdout + proc.stderr
+    assert sorted(m["recipients"][0] for m in messages(simulator)) == [
+        "+8613800000001", "+8613800000002", "+8613800000004", "+8613800000005", "13800000003"]
+    assert str(mm7.messages.written_address("Number:+86 138 0000 0006")) == "+86 138 0000 0006"  # (as written)
+
+
 def test_a_recipient_file_that_lists_nobody_is_named_as_such(tmp_path):
     # (it said "give at least one recipient (--to or --to-file)" to someone who gave --to-file)
     (tmp_path / "header-only.csv").write_text("号码,姓名\n", encoding="utf-8")
@@ -865,7 +883,8 @@ def test_a_header_row_with_a_digit_in_it_is_a_header_not_a_recipient():
     # what a recipient in the first row looks like is one, whatever else is written beside it
     for first in ("13800000001", "+86 138-0000-0001", "tel:+8613800000001", "+8613800000001/TYPE=PLMN", "10086",
                   "a@example.com", "13800000001 张三", "(010) 1234 5678"):
-        assert read_recipients("x.csv", f"{first}\r\n13800000002\r\n".encode()) == [first, "13800000002"], first
+        sent = {"+86 138-0000-0001": "+8613800000001", "(010) 1234 5678": "01012345678"}.get(first, first)  # (unspaced)
+        assert read_recipients("x.csv", f"{first}\r\n13800000002\r\n".encode()) == [sent, "13800000002"], first
 
 
 def test_numbers_that_are_not_finite_are_configuration_errors(tmp_path):
