@@ -210,7 +210,8 @@ def written_address(text: str, *, recipient: bool = True) -> Address | str:
         raise ValueError(f"{text!r} is no phone number, short code or e-mail address (it has neither a digit nor an "
                          f"@): to send it as it is, write its kind before it, \"Number:{text}\" (or ShortCode:, "
                          "RFC2822Address:)")
-    if recipient and _WRITTEN_NUMBER.fullmatch(text) and sum(ch.isdigit() for ch in text) >= 5:  # ("1.5": as it is)
+    if recipient and _NUMBER_SPACING.search(text) and _WRITTEN_NUMBER.fullmatch(text) \
+            and sum(ch.isdigit() for ch in text) >= 5:  # ("1.5": as it is)
         return _NUMBER_SPACING.sub("", text)
     return text
 

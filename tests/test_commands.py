@@ -803,8 +803,8 @@ def test_a_number_written_with_the_international_prefix_00_is_the_one_written_wi
     with Simulator() as sim, mm7.Client(sim.url, store=store) as client:
         template = mm7.SubmitReq(recipients=["0"], subject="x")
         result = send_bulk(client, template, [*spellings, "00123456", "123456"], tag="t")
-        assert (result.sent, result.repeated) == (2, 5) and list(result.message_ids) == ["+8613800000001",
-                                                                                         "00123456"]
+        assert (result.sent, result.repeated) == (2, 5) and sorted(result.message_ids) == ["+8613800000001",
+                                                                                           "00123456"]
         again = send_bulk(client, template, ["008613800000001", "+8613800000002"], tag="t")
         assert (again.sent, again.skipped) == (1, 1) and list(again.message_ids) == ["+8613800000002"]
         assert len(sim.messages) == 3
