@@ -375,6 +375,7 @@ def test_a_campaign_stops_when_the_mmsc_is_down_and_resumes_once_it_is_back(tmp_
     out = json.loads(proc.stdout)
     assert proc.returncode == 4 and out["unreachable"] is True
     assert (out["sent"], out["failed"]) == (0, UNREACHABLE_STOP)
+    assert out["not_tried"] == 30 - UNREACHABLE_STOP  # (as the text says it: what the same command sends later)
     proc = run(*send, "--quiet")
     assert proc.returncode == 4 and f"mm7bind send: stopped: no MMSC could be reached ({UNREACHABLE_STOP} requests" in proc.stderr
     assert f"{30 - UNREACHABLE_STOP} recipients not tried" in proc.stderr and "--tag promo" in proc.stderr
