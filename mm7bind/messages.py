@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -198,7 +199,8 @@ def written_address(text: str, *, recipient: bool = True) -> Address | str:
     ValueError saying how to send it all the same; a sender (`recipient=False`) is kept (an MMSC
     may show a name, or put its own in). A recipient's number goes without its spacing (spaces,
     dashes, dots, brackets): "+86 138-0000-0001" is sent as "+8613800000001" (as written, an
-    MMSC refuses it as no address: every recipient of a list exported so was refused)."""
+    MMSC refuses it as no address: every recipient of a list exported so was refused), and one
+    written in full-width characters ("＋８６ １３８...") in ASCII."""
     text = text.strip()
     kind = written_kind(text)
     if kind is not None:
@@ -210,6 +212,13 @@ def written_address(text: str, *, recipient: bool = True) -> Address | str:
         raise ValueError(f"{text!r} is no phone number, short code or e-mail address (it has neither a digit nor an "
                          f"@): to send it as it is, write its kind before it, \"Number:{text}\" (or ShortCode:, "
                          "RFC2822Address:)")
+    if recipient and not text.isascii():
+        # Full-width digits, "＋", "－", "（）" and the ideographic space, as a Chinese input method
+        # types them in a spreadsheet: they went out so (no MMSC reads "１３８..." as a number), and
+        # were another recipient than the same number in ASCII digits.
+        plain = unicodedata.normalize("NFKC", text)
+        if plain.isascii() and _WRITTEN_NUMBER.fullmatch(plain):
+            text = plain
     if recipient and _NUMBER_SPACING.search(text) and _WRITTEN_NUMBER.fullmatch(text) \
             and sum(ch.isdigit() for ch in text) >= 5:  # ("1.5": as it is)
         return _NUMBER_SPACING.sub("", text)

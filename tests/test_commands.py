@@ -333,6 +333,23 @@ def test_numbers_written_with_spacing_are_sent_without_it(simulator, tmp_path):
     assert str(mm7.messages.written_address("Number:+86 138 0000 0006")) == "+86 138 0000 0006"  # (as written)
 
 
+def test_numbers_typed_in_full_width_characters_are_sent_in_ascii():
+    """A Chinese input method in full-width mode types "１３８００００００００１" and "＋８６": such a
+    number went out as typed, which no MMSC reads as a number, and was another recipient than the
+    same one in ASCII digits (sent twice)."""
+    from mm7bind.bulk import read_recipients, recipient_key
+
+    listed = "手机号\r\n１３８０００００００１\r\n＋８６ １３８－００００－０００２\r\n（＋８６）１３８　００００　０００３\r\n"
+    for encoding in ("utf-8", "gb18030"):
+        assert read_recipients("x.csv", listed.encode(encoding)) == ["13800000001", "+8613800000002",
+                                                                     "+8613800000003"], encoding
+    full_width = str.maketrans("0123456789+-() ", "０１２３４５６７８９＋－（）\u3000")
+    assert "+86 138-0000-0002".translate(full_width) == "＋８６　１３８－００００－０００２"
+    assert {recipient_key(mm7.messages.written_address(r)) for r in ("+86 138-0000-0002".translate(full_width),
+                                                                     "+8613800000002")} == {"8613800000002"}
+    assert mm7.messages.written_address("张三 13800000001") == "张三 13800000001"  # (no number: as it is)
+
+
 def test_a_recipient_file_that_lists_nobody_is_named_as_such(tmp_path):
     # (it said "give at least one recipient (--to or --to-file)" to someone who gave --to-file)
     (tmp_path / "header-only.csv").write_text("号码,姓名\n", encoding="utf-8")
