@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
-import io
 import logging
 import re
 import threading
@@ -74,8 +73,10 @@ _DECIMAL = re.compile(r"\+?\d{5,}\.0+")  # 13800000001.0: a number column pandas
 # What a recipient looks like: a number (spaces, dashes, dots, brackets; "tel:", a "/TYPE=PLMN" suffix), a
 # short code, or an e-mail address. A first row that looks like none, with too few digits to be a number
 # with words beside it ("13800000001 张三"), is a header: "Phone 1" and "手机号1" went out as recipients.
-_NUMBER = re.compile(r"(?:tel:)?[+(]?[\d\s().\-]*\d[\d\s().\-]*(?:/TYPE=\w+)?", re.IGNORECASE)
+# ("(+86) 138 0000 0001", as contact lists export it, is one too)
+_NUMBER = re.compile(r"(?:tel:)?(?:\(\+|[+(])?[\d\s().\-]*\d[\d\s().\-]*(?:/TYPE=\w+)?", re.IGNORECASE)
 _LINE_END = re.compile(r"\r\n|\r|\n")  # a CSV's row ends (str.splitlines also splits at \x1c, \x85, \u2028...)
+_CSV_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")  # a line with its end, as a file opened with newline=""
 
 
 def read_recipients(path: str | Path, data: bytes | None = None) -> list[str]:
@@ -90,7 +91,9 @@ def read_recipients(path: str | Path, data: bytes | None = None) -> list[str]:
     lost) is a ValueError, as is one written with a decimal part (13800000001.0), a value with
     neither a digit nor an "@" (a column of names first: "姓名,手机号"), or an address holding a
     control character (naming its line: rows end at CR, LF or CRLF alone; U+2028 or \\x1e in a
-    cell is part of it). `data`: its bytes, already read (standard input); `path` then only names it."""
+    cell is part of it). A number comes without its spacing, as `messages.written_address` sends
+    it ("+86 138-0000-0001": "+8613800000001"). `data`: its bytes, already read (standard input);
+    `path` then only names it."""
     if data is None:
         data = Path(path).read_bytes()
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -103,6 +106,7 @@ def read_recipients(path: str | Path, data: bytes | None = None) -> list[str]:
                 text = data.decode("gb18030")
             except UnicodeDecodeError:
                 raise ValueError(f"{path} is neither UTF-8, UTF-16 nor GBK/GB18030 text") from None
+    del data  # (decoded: a large list's bytes are not held beside its text while it is read)
     # (blank lines before the first row, or Excel's "sep=;" line, must not hide the header: it was
     # sent to as a recipient, and a tab-separated file was read as commas)
     lines = [line for line in (line.strip(" ") for line in _LINE_END.split(text[:4096])) if line]
@@ -116,7 +120,9 @@ def read_recipients(path: str | Path, data: bytes | None = None) -> list[str]:
     out = []
     header = True  # (the first row with a value may be one)
     header_text = None  # (that row, if it was one)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    # (a line at a time from the text: a StringIO of it took 4 bytes a character, 12 MB more for a
+    # list of 200,000 numbers than the text itself)
+    reader = csv.reader((line.group() for line in _CSV_LINE.finditer(text)), delimiter=delimiter)
     for row in reader:
         # (a BOM mid-file, from files joined with `cat`, and zero-width spaces pasted from a web page
         # or a chat are no whitespace to strip(): "\ufeff138..." went out, and was not "138..." either
@@ -145,13 +151,13 @@ def read_recipients(path: str | Path, data: bytes | None = None) -> list[str]:
         if problem := m.address_problem(value):
             raise ValueError(f"{path}, line {reader.line_num}: the address {value!r} {problem}")
         try:  # ("姓名,手机号": a request per name, each a Number nobody has)
-            m.written_address(value)
+            written = m.written_address(value)
         except ValueError as exc:
             said = str(exc) if m.written_kind(value) else (
                 f"{value!r} is no number or e-mail address: the recipients go in the first column (to send it as it "
                 f"is all the same, write its kind before it: \"Number:{value}\")")
             raise ValueError(f"{path}, line {reader.line_num}: {said}") from None
-        out.append(value)
+        out.append(written if isinstance(written, str) else value)  # (a number without its spacing)
     return out
 
 
@@ -166,20 +172,23 @@ _SPACING = re.compile(r"^tel:|/TYPE=\w+$|[\s().\-]", re.IGNORECASE)
 
 def recipient_key(recipient: str, country_code: str | None = None) -> str:
     """What tells recipients apart: a number without its spacing (spaces, dashes, dots, brackets),
-    a leading "+", "tel:" or a "/TYPE=PLMN" suffix — "+86 138-0000-0001" and "8613800000001" are
-    one; anything else (an e-mail address) as it is. With the `country_code` of numbers written
+    a leading "+" or "00" (the international prefix), "tel:" or a "/TYPE=PLMN" suffix — "+86
+    138-0000-0001", "(+86) 138 0000 0001", "0086 138 0000 0001" and "8613800000001" are one;
+    anything else (an e-mail address) as it is. With the `country_code` of numbers written
     nationally ("86"), a number is its E.164 form: "+8613800000001", "8613800000001",
     "008613800000001" (00: the international prefix), "13800000001" and "013800000001" (0: the trunk
     prefix) are one, "8613800000001"; one that begins with the country code is taken as written
     internationally already, and one of fewer than 8 digits without "+" or "00" is a short code,
     kept as it is. Without one, a national and an international spelling stay two: which country
     a number is in is not known."""
-    if not isinstance(recipient, str) or (recipient.isdigit() and not country_code) \
+    if not isinstance(recipient, str) or (recipient.isdigit() and not country_code and recipient[:2] != "00") \
             or not _NUMBER.fullmatch(recipient):
         return recipient
     number = _SPACING.sub("", recipient)
     if not country_code:
-        return number.removeprefix("+")
+        # ("008613800000001", as the same list exported elsewhere writes it, went out as a second message:
+        # no number of any country begins with 00 but after the international prefix)
+        return number[2:] if number.startswith("00") and len(number) > 2 else number.removeprefix("+")
     if number.startswith("+"):
         return number[1:]
     if number.startswith("00"):

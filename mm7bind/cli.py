@@ -985,7 +985,10 @@ def cmd_send(args: argparse.Namespace) -> int:
         bar.done(result)
     if args.json:
         shown = {k: v for k, v in dataclasses.asdict(result).items() if k != "keep"}
-        print(_json(shown | {"interrupted": result.interrupted}))
+        # (not_tried: what an interruption or an unreachable MMSC left, which the text says and a
+        # script had to work out from total, sent and failed)
+        print(_json(shown | {"interrupted": result.interrupted,
+                             "not_tried": result.total - result.sent - result.failed}))
         return _bulk_exit(result)
     print(f"sent {result.sent}, failed {result.failed}, {result.total} recipients in {result.elapsed:.1f} s "
           f"({result.rate:.1f}/s)")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -182,6 +183,10 @@ def address_problem(value: str) -> str | None:
 
 
 _KINDS = {k.value.lower(): k for k in AddressKind}  # (the element names, in any case)
+# A number as people write it: digits with spaces, dashes, dots or brackets between ("+86 138-0000-0001",
+# "(+86) 138 0000 0001", "138.0000.0001"), "tel:" before, "/TYPE=PLMN" after.
+_WRITTEN_NUMBER = re.compile(r"(?:tel:)?(?:\(\+|[+(])?[\d\s().\-]*\d[\d\s().\-]*(?:/TYPE=\w+)?", re.IGNORECASE)
+_NUMBER_SPACING = re.compile(r"[\s().\-]")
 
 
 def written_address(text: str, *, recipient: bool = True) -> Address | str:
@@ -192,7 +197,10 @@ def written_address(text: str, *, recipient: bool = True) -> Address | str:
     digit a Number. One with neither ("abc", a name, a column's header) is no phone number, short
     code or e-mail address: as a `recipient` it went out as a Number nobody has, and is a
     ValueError saying how to send it all the same; a sender (`recipient=False`) is kept (an MMSC
-    may show a name, or put its own in)."""
+    may show a name, or put its own in). A recipient's number goes without its spacing (spaces,
+    dashes, dots, brackets): "+86 138-0000-0001" is sent as "+8613800000001" (as written, an
+    MMSC refuses it as no address: every recipient of a list exported so was refused), and one
+    written in full-width characters ("＋８６ １３８...") in ASCII."""
     text = text.strip()
     kind = written_kind(text)
     if kind is not None:
@@ -204,6 +212,16 @@ def written_address(text: str, *, recipient: bool = True) -> Address | str:
         raise ValueError(f"{text!r} is no phone number, short code or e-mail address (it has neither a digit nor an "
                          f"@): to send it as it is, write its kind before it, \"Number:{text}\" (or ShortCode:, "
                          "RFC2822Address:)")
+    if recipient and not text.isascii():
+        # Full-width digits, "＋", "－", "（）" and the ideographic space, as a Chinese input method
+        # types them in a spreadsheet: they went out so (no MMSC reads "１３８..." as a number), and
+        # were another recipient than the same number in ASCII digits.
+        plain = unicodedata.normalize("NFKC", text)
+        if plain.isascii() and _WRITTEN_NUMBER.fullmatch(plain):
+            text = plain
+    if recipient and _NUMBER_SPACING.search(text) and _WRITTEN_NUMBER.fullmatch(text) \
+            and sum(ch.isdigit() for ch in text) >= 5:  # ("1.5": as it is)
+        return _NUMBER_SPACING.sub("", text)
     return text
 
 

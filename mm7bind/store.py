@@ -630,7 +630,7 @@ class MemoryStore:
         """See `SqliteStore.sent_by_message_id`."""
         with self._lock:
             found = [r for r in reversed(self._sent) if r.message_id == message_id and r.operation == "SubmitReq"]
-        return next((r for r in found if recipient in r.recipients), found[0] if found else None)
+        return _sent_to_first(found, recipient)
 
     def sent_by_transaction_id(self, transaction_id: str) -> SentRecord | None:
         with self._lock:
@@ -1625,7 +1625,7 @@ class SqliteStore:
             "SELECT * FROM sent WHERE message_id = ? AND operation = 'SubmitReq' ORDER BY id DESC", (message_id,)
         ).fetchall()
         found = [self._sent_row(row) for row in rows]
-        return next((r for r in found if recipient in r.recipients), found[0] if found else None)
+        return _sent_to_first(found, recipient)
 
     def submits(self, tag: str) -> Iterator[SentRecord]:
         """Every SubmitReq record under `tag`, oldest first, read one at a time: a campaign of a
@@ -2624,7 +2624,30 @@ def reports_about(store, rec: SentRecord) -> list[InboxRecord]:
         return []
     return [r for r in store.reports_for(rec.message_id)
             if (r.sent_transaction_id == rec.transaction_id if r.sent_transaction_id
-                else r.recipient is None or r.recipient in rec.recipients)]
+                else r.recipient is None or _sent_to(rec.recipients, r.recipient))]
+
+
+def _sent_to(recipients: list[str], recipient: str) -> bool:
+    """Whether an MMSC's report about `recipient` is about one of a request's `recipients`: as
+    written, or the same number written another way (`bulk.recipient_key`: "8613800000001" for
+    our "+8613800000001", as many MMSCs write it back)."""
+    if recipient in recipients:
+        return True
+    from .bulk import recipient_key  # noqa: PLC0415 (bulk reads the store)
+
+    key = recipient_key(recipient)
+    return any(recipient_key(r) == key for r in recipients)
+
+
+def _sent_to_first(found: list[SentRecord], recipient: str | None) -> SentRecord | None:
+    """Of the requests given one MessageID (the latest first), the one sent to `recipient` (a
+    report's): as written first, else written another way (another request's report went to the
+    latest: two of our messages with one MessageID, a report writing "8613800000001" for the
+    "+8613800000001" sent to); else the latest."""
+    if recipient is None:
+        return found[0] if found else None
+    return next((r for r in found if recipient in r.recipients), None) or next(
+        (r for r in found if _sent_to(r.recipients, recipient)), found[0] if found else None)
 
 
 def _latest_submits(records) -> Iterator[SentRecord]:

@@ -315,6 +315,41 @@ def test_send_reads_the_recipients_from_stdin_with_to_file_dash(simulator):
     assert proc.returncode == 2 and proc.stderr.startswith("mm7bind send: standard input, line 3: "), proc.stderr
 
 
+def test_numbers_written_with_spacing_are_sent_without_it(simulator, tmp_path):
+    """A list exported as people write numbers ("+86 138-0000-0001", "(+86) 138 0000 0002",
+    "138.0000.0003") went out so, and an MMSC refuses such a Number as no address: every recipient
+    of the campaign failed. Each goes as its digits; a kind written before one keeps it as written."""
+    from mm7bind.bulk import read_recipients
+
+    listed = "phone\n+86 138-0000-0001\n(+86) 138 0000 0002\n138.0000.0003\ntel:+86 138 0000 0004\n"
+    assert read_recipients("x.csv", listed.encode()) == ["+8613800000001", "+8613800000002", "13800000003",
+                                                         "tel:+8613800000004"]
+    (tmp_path / "to.csv").write_text(listed.replace("tel:", ""), encoding="utf-8")
+    proc = run("send", "--mmsc", simulator.url, "--to-file", str(tmp_path / "to.csv"), "--to", "+86 (138) 0000 0005",
+               "--text", "x", "--quiet")
+    assert proc.returncode == 0 and proc.stdout.startswith("sent 5, failed 0, 5 recipients"), proc.stdout + proc.stderr
+    assert sorted(m["recipients"][0] for m in messages(simulator)) == [
+        "+8613800000001", "+8613800000002", "+8613800000004", "+8613800000005", "13800000003"]
+    assert str(mm7.messages.written_address("Number:+86 138 0000 0006")) == "+86 138 0000 0006"  # (as written)
+
+
+def test_numbers_typed_in_full_width_characters_are_sent_in_ascii():
+    """A Chinese input method in full-width mode types "１３８００００００００１" and "＋８６": such a
+    number went out as typed, which no MMSC reads as a number, and was another recipient than the
+    same one in ASCII digits (sent twice)."""
+    from mm7bind.bulk import read_recipients, recipient_key
+
+    listed = "手机号\r\n１３８０００００００１\r\n＋８６ １３８－００００－０００２\r\n（＋８６）１３８　００００　０００３\r\n"
+    for encoding in ("utf-8", "gb18030"):
+        assert read_recipients("x.csv", listed.encode(encoding)) == ["13800000001", "+8613800000002",
+                                                                     "+8613800000003"], encoding
+    full_width = str.maketrans("0123456789+-() ", "０１２３４５６７８９＋－（）\u3000")
+    assert "+86 138-0000-0002".translate(full_width) == "＋８６　１３８－００００－０００２"
+    assert {recipient_key(mm7.messages.written_address(r)) for r in ("+86 138-0000-0002".translate(full_width),
+                                                                     "+8613800000002")} == {"8613800000002"}
+    assert mm7.messages.written_address("张三 13800000001") == "张三 13800000001"  # (no number: as it is)
+
+
 def test_a_recipient_file_that_lists_nobody_is_named_as_such(tmp_path):
     # (it said "give at least one recipient (--to or --to-file)" to someone who gave --to-file)
     (tmp_path / "header-only.csv").write_text("号码,姓名\n", encoding="utf-8")
@@ -357,6 +392,7 @@ def test_a_campaign_stops_when_the_mmsc_is_down_and_resumes_once_it_is_back(tmp_
     out = json.loads(proc.stdout)
     assert proc.returncode == 4 and out["unreachable"] is True
     assert (out["sent"], out["failed"]) == (0, UNREACHABLE_STOP)
+    assert out["not_tried"] == 30 - UNREACHABLE_STOP  # (as the text says it: what the same command sends later)
     proc = run(*send, "--quiet")
     assert proc.returncode == 4 and f"mm7bind send: stopped: no MMSC could be reached ({UNREACHABLE_STOP} requests" in proc.stderr
     assert f"{30 - UNREACHABLE_STOP} recipients not tried" in proc.stderr and "--tag promo" in proc.stderr
@@ -770,6 +806,28 @@ def test_one_number_written_differently_gets_the_message_once_and_a_resume_knows
         assert len(sim.messages) == 5
 
 
+def test_a_number_written_with_the_international_prefix_00_is_the_one_written_with_a_plus():
+    """"0086 138 0000 0001" and "008613800000001" (the international prefix as dialled) and
+    "(+86) 138 0000 0001" (as contact lists export it) are "+8613800000001": without a country
+    code each got a message of its own, and a campaign resumed from a list spelling it so sent
+    again to those it had reached."""
+    from mm7bind.bulk import recipient_claim, send_bulk
+    from mm7bind.simulator import Simulator
+
+    spellings = ["+8613800000001", "0086 138 0000 0001", "008613800000001", "(+86) 138 0000 0001",
+                 "0086-138-0000-0001/TYPE=PLMN"]
+    assert len({recipient_claim("t", r) for r in spellings}) == 1
+    store = mm7.MemoryStore()
+    with Simulator() as sim, mm7.Client(sim.url, store=store) as client:
+        template = mm7.SubmitReq(recipients=["0"], subject="x")
+        result = send_bulk(client, template, [*spellings, "00123456", "123456"], tag="t")
+        assert (result.sent, result.repeated) == (2, 5) and sorted(result.message_ids) == ["+8613800000001",
+                                                                                           "00123456"]
+        again = send_bulk(client, template, ["008613800000001", "+8613800000002"], tag="t")
+        assert (again.sent, again.skipped) == (1, 1) and list(again.message_ids) == ["+8613800000002"]
+        assert len(sim.messages) == 3
+
+
 def test_with_a_country_code_a_national_and_an_international_spelling_are_one_recipient(tmp_path):
     """+8613800000001, 8613800000001, 13800000001 and 008613800000001 are one phone in China: a
     campaign listing them sent it four messages, and the claims and resumes told them apart too.
@@ -783,7 +841,7 @@ def test_with_a_country_code_a_national_and_an_international_spelling_are_one_re
 
     spellings = ["13800000001", "+8613800000001", "8613800000001", "008613800000001", "0138 0000 0001"]
     assert len({recipient_claim("t", r, "86") for r in spellings}) == 1
-    assert len({recipient_claim("t", r) for r in spellings}) == 4  # (without one: as before)
+    assert len({recipient_claim("t", r) for r in spellings}) == 3  # (without one: 00 is international still)
     assert [bulk.recipient_key(r, "86") for r in ("10086", "1065888", "a@example.com", "+12125550100")] == [
         "10086", "1065888", "a@example.com", "12125550100"]
     assert bulk.recipient_key("2125550100", "1") == bulk.recipient_key("+1 (212) 555-0100", "1") == "12125550100"
@@ -843,7 +901,8 @@ def test_a_header_row_with_a_digit_in_it_is_a_header_not_a_recipient():
     # what a recipient in the first row looks like is one, whatever else is written beside it
     for first in ("13800000001", "+86 138-0000-0001", "tel:+8613800000001", "+8613800000001/TYPE=PLMN", "10086",
                   "a@example.com", "13800000001 张三", "(010) 1234 5678"):
-        assert read_recipients("x.csv", f"{first}\r\n13800000002\r\n".encode()) == [first, "13800000002"], first
+        sent = {"+86 138-0000-0001": "+8613800000001", "(010) 1234 5678": "01012345678"}.get(first, first)  # (unspaced)
+        assert read_recipients("x.csv", f"{first}\r\n13800000002\r\n".encode()) == [sent, "13800000002"], first
 
 
 def test_numbers_that_are_not_finite_are_configuration_errors(tmp_path):

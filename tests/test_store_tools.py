@@ -126,6 +126,29 @@ def test_two_sends_given_one_message_id_each_get_their_own_reports(store):
     assert [r.transaction_id for r in store.reports_for("SIM1")] == ["r-new", "r-old", "r-again"]
 
 
+def test_a_report_writing_our_recipient_another_way_is_attributed_to_the_send_to_them(store):
+    """Many MMSCs write a recipient back without its "+" ("8613800000001" for our "+8613800000001"):
+    of two campaigns' sends given one MessageID, such a report went to the latest, the other's
+    recipient left "no report yet"; and one that came before its send was recorded was listed under
+    no send at all."""
+    store.record_sent(SentRecord("spring-1", "SubmitReq", "REL-6-MM7-1-4", ["+8613800000001"], message_id="SIM1",
+                                 status_code=1000, tag="spring"))
+    store.record_sent(SentRecord("summer-1", "SubmitReq", "REL-6-MM7-1-4", ["+8613700000001"], message_id="SIM1",
+                                 status_code=1000, tag="summer"))
+    rx = mm7.Receiver(mm7.Handler(), store=store)
+    assert post(rx, report("SIM1", "8613800000001", "Retrieved"), "r-spring") == 200
+    assert [r.sent_transaction_id for r in store.reports_for("SIM1")] == ["spring-1"]
+    spring, summer = mm7.store.summarize(store, "spring"), mm7.store.summarize(store, "summer")
+    assert (spring.delivery, spring.awaiting, summer.delivery, summer.awaiting) == ({"Retrieved": 1}, 0, {}, 1)
+    # a report that came before its send was recorded (matched to none): listed under it all the same
+    assert post(rx, report("SIM2", "8613900000001", "Retrieved"), "r-early") == 200
+    store.record_sent(SentRecord("autumn-1", "SubmitReq", "REL-6-MM7-1-4", ["+8613900000001"], message_id="SIM2",
+                                 status_code=1000, tag="autumn"))
+    assert [r.transaction_id for r in mm7.store.reports_about(store, store.sent_by_transaction_id("autumn-1"))] == [
+        "r-early"]
+    assert mm7.store.summarize(store, "autumn").delivery == {"Retrieved": 1}
+
+
 def test_store_sent_lists_under_each_send_only_its_own_reports(tmp_path):
     db, cfg = tmp_path / "vasp.db", tmp_path / "cfg.toml"
     store = SqliteStore(db)
