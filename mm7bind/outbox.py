@@ -338,6 +338,15 @@ class Outbox(Periodic):
                 f"; Retry-After {retry_after:g} s" if retry_after is not None else "",
                 shown_time(self.held_until), waiting)
 
+    def _own_lease(self, item: OutboxItem, now: datetime, seconds: float) -> OutboxItem | None:
+        """`item` leased for `seconds` from `now`, for its own send, while the lease it has is still
+        this worker's; None when it is not (it ran out: another worker may have the item)."""
+        until = now + held_for(seconds)
+        if not self.store.outbox_update(item.id, "sending", attempts=item.attempts, next_at=until,
+                                        status_code=item.status_code, error=item.error, lease_until=item.lease_until):
+            return None
+        return dataclasses.replace(item, lease_until=until)
+
     def _send(self, item: OutboxItem, now: datetime, stop: threading.Event | None = None, again: bool = False) -> Round:
         """One item's round. `again`: put back once this round already (its turn came late), and
         claimed anew: sent now, with what its lease has left (at least one attempt)."""
@@ -375,12 +384,10 @@ class Outbox(Periodic):
         larger = upload_time(self.client.config, size) > self.client.config.upload_timeout
         if left is not None and left < own and larger:
             # (a request larger than the lease counts on, over a slow link: a lease of its own size)
-            if not self.store.outbox_update(item.id, "sending", attempts=item.attempts, next_at=now + held_for(own),
-                                            status_code=item.status_code, error=item.error,
-                                            lease_until=item.lease_until):
+            leased = self._own_lease(item, now, own)
+            if leased is None:
                 return Round(self.store.outbox_get(item.id))  # (its lease ran out: another worker has it)
-            item = dataclasses.replace(item, lease_until=now + held_for(own))
-            left = own
+            item, left = leased, own
         if left is not None and left < need:
             if need <= self.lease.total_seconds() and not again:
                 # (an item claimed with others, its turn come late: claimed again, with a lease of its own)
@@ -389,12 +396,10 @@ class Outbox(Periodic):
             # (claimed again and late once more, or a lease shorter than one attempt: the item's
             # lease made its own send's, while it is still this worker's; sent past the lease it
             # had, another worker that took the item meanwhile sent it too)
-            if not self.store.outbox_update(item.id, "sending", attempts=item.attempts, next_at=now + held_for(own),
-                                            status_code=item.status_code, error=item.error,
-                                            lease_until=item.lease_until):
+            leased = self._own_lease(item, now, own)
+            if leased is None:
                 return Round(self.store.outbox_get(item.id))  # (its lease ran out: another worker has it)
-            item = dataclasses.replace(item, lease_until=now + held_for(own))
-            left = own
+            item, left = leased, own
         if key is None or not hasattr(self.store, "send_claim"):  # (a store of one's own, without claims)
             return self._exchange(item, msg, attempts, now, stop, left)
         held, mine = sendonce.claim(self.store, key, self.client.config, size=size)
