@@ -232,6 +232,10 @@ class ClientConfig:
     # is longer: 120 s alone failed every multi-MB message over a slow link. None: upload_timeout alone.
     upload_min_rate: float | None = 16 * 1024
     pool_size: int = 10  # connections per MMSC, kept alive; at most this many: further senders wait for one
+    # A kept connection idle longer than this is dialled again before it is used (None: kept however
+    # long): a NAT or firewall that forgets idle connections silently made the next request wait
+    # out read_timeout. China Mobile's KeepAliveTimeout, whose 50 s this is.
+    idle_timeout: float | None = 50.0
     # An MM7 answer is a few kilobytes: a longer one (a proxy's stream, a wrong port) is refused
     # once this much has come, not read into memory whole.
     max_answer_bytes: int = 4 * 1024 * 1024
@@ -303,6 +307,10 @@ class ClientConfig:
             value = getattr(self, name)  # (None: no limit, for the rates)
             if isinstance(value, (str, bytes, bool)) or (value is None and unit == " of seconds"):
                 raise TypeError(f"{name} must be a number{unit}, not {value!r}")
+        if self.idle_timeout is not None and (isinstance(self.idle_timeout, (str, bytes, bool))
+                                              or not 0 < self.idle_timeout <= MAX_TIMEOUT):
+            raise ValueError(f"idle_timeout must be a number of seconds, more than 0 and at most {MAX_TIMEOUT} "
+                             f"(a year), or None: kept however long, not {self.idle_timeout!r}")
         for name in ("connect_timeout", "read_timeout", "upload_timeout"):
             # (NaN passed a "<= 0" check, then failed every send with a bare ValueError; inf, or
             # 1e10, with an OverflowError)
@@ -1577,8 +1585,9 @@ class _DeadlineSocket:
         return getattr(self._sock, name)
 
 
-def _adapter_class():
-    """requests' HTTPAdapter, its connections reading answers by `_answer_deadline`."""
+def _adapter_class(idle_timeout: float | None = None):
+    """requests' HTTPAdapter, its connections reading answers by `_answer_deadline`, a connection
+    idle for more than `idle_timeout` seconds closed when its turn comes (None: kept however long)."""
     import http.client  # noqa: PLC0415
 
     from requests.adapters import HTTPAdapter  # noqa: PLC0415
@@ -1736,6 +1745,15 @@ def _adapter_class():
             if not _progress.slot:  # (a Ctrl-C while waiting its turn: no slot was taken)
                 _progress.unslotted = self
             raise
+        since = getattr(conn, "mm7_idle_since", None)
+        if idle_timeout is not None and since is not None and conn.sock is not None \
+                and time.monotonic() - since > idle_timeout:
+            # A NAT or firewall on the way forgets an idle connection without a word: a request on
+            # it goes nowhere and waits out read_timeout, then goes again. (A connection the MMSC
+            # closed is seen by urllib3 as dropped; this one looks alive.) Dialled again instead.
+            log.debug("connection to %s idle %.0f s (idle_timeout %g s): closed, dialled again", self.host,
+                      time.monotonic() - since, idle_timeout)
+            conn.close()
         return conn
 
     def put_conn(self, base, conn):  # noqa: ANN001, ANN202
@@ -1748,6 +1766,8 @@ def _adapter_class():
             if conn is not None:
                 conn.close()
             return
+        if conn is not None:
+            conn.mm7_idle_since = time.monotonic()
         try:
             base._put_conn(self, conn)
         except FullPoolError:  # (closed by urllib3: one connection fewer kept, no answer lost)
@@ -2014,7 +2034,8 @@ class Client(_Operations[Result]):
 
         config = self._setup(urls, config, store, sleep, settings, metrics)
         session = requests.Session()
-        adapter = _adapter_class()(pool_connections=max(1, len(config.urls)), pool_maxsize=config.pool_size,
+        adapter = _adapter_class(config.idle_timeout)(pool_connections=max(1, len(config.urls)),
+                                                      pool_maxsize=config.pool_size,
                                    max_retries=0, pool_block=True)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
@@ -2248,7 +2269,8 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         verify = self._tls = _ssl_context(config.verify, config.cert)
         # (a transport of our own: the socket options, `UNSENT_AT_MOST`, are its to give)
         connections = httpx.Limits(max_connections=config.pool_size * len(config.urls),
-                                   max_keepalive_connections=config.pool_size * len(config.urls))
+                                   max_keepalive_connections=config.pool_size * len(config.urls),
+                                   keepalive_expiry=config.idle_timeout)
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout), auth=auth, trust_env=False,
             transport=httpx.AsyncHTTPTransport(verify=verify, limits=connections, trust_env=False, proxy=config.proxy,

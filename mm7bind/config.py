@@ -55,6 +55,7 @@ class MmscSection:
     # ... or as long as a large request takes at this many bytes a second, if longer; 0: upload_timeout alone
     upload_min_rate: float = 16384.0
     pool_size: int = 10
+    idle_timeout: float = 50.0  # seconds a kept connection may idle before it is dialled again; 0: no limit
     verify: bool = True
     ca_file: str = ""
     client_cert: str = ""
@@ -247,6 +248,7 @@ class Config:
             "connect_timeout": m.connect_timeout,
             "read_timeout": m.read_timeout, "upload_timeout": m.upload_timeout,
             "upload_min_rate": m.upload_min_rate or None, "pool_size": m.pool_size,
+            "idle_timeout": m.idle_timeout or None,
             "verify": m.ca_file if (m.verify and m.ca_file) else m.verify, "cert": cert,
             "proxy": m.proxy or None,
             "headers": tuple(m.headers.items()) + ((("Connection", "close"),) if not m.keep_alive else ()),
@@ -932,6 +934,8 @@ def check(cfg: Config) -> list[Problem]:
         err("mmsc.upload_min_rate", f"at least 1/{MAX_TIMEOUT} (a byte a year), or 0")
     if not 1 <= m.pool_size <= MAX_POOL_SIZE:  # (as the client refuses it)
         err("mmsc.pool_size", f"must be from 1 to {MAX_POOL_SIZE}")
+    if not 0 <= m.idle_timeout <= MAX_TIMEOUT:  # (as the client refuses it; NaN too)
+        err("mmsc.idle_timeout", f"from 0 (no limit) to {MAX_TIMEOUT} seconds (a year)")
     if m.max_attempts < 1:
         err("mmsc.max_attempts", "must be at least 1")
     if m.backoff < 0:

@@ -2501,3 +2501,37 @@ def test_a_blank_vasid_or_service_code_to_fill_in_is_refused_as_a_blank_vaspid_i
     assert config.check(cfg) == []
     made = cfg.make_client().config
     assert (made.vasid, made.service_code) == (None, None)
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_a_connection_idle_past_idle_timeout_is_dialled_again_and_one_within_it_reused(asynchronous):
+    """A NAT or firewall forgetting an idle connection silently made the next request on it wait
+    out read_timeout (China Mobile's KeepAliveTimeout, 50 s, had no effect): a connection idle
+    longer than idle_timeout is dialled again. (The async client's expired after httpx's 5 s.)"""
+
+    def ports(srv, **kw) -> list[int]:
+        async def main():
+            async with AsyncClient(srv.url, retry=NO_WAIT, **kw) as c:
+                for _ in range(2):
+                    assert (await c.submit(submit())).ok
+                    await asyncio.sleep(0.4)
+
+        if asynchronous:
+            asyncio.run(main())
+        else:
+            with client(srv.url, **kw) as c:
+                for _ in range(2):
+                    assert c.submit(submit()).ok
+                    time.sleep(0.4)
+        return [r.peer_port for r in srv.requests[-2:]]
+
+    with FakeServer() as srv:
+        first, second = ports(srv, idle_timeout=0.1)
+        assert first != second  # (idle 0.4 s: a new connection)
+        first, second = ports(srv)  # (the default, 50 s)
+        assert first == second
+        first, second = ports(srv, idle_timeout=None)
+        assert first == second
+    for wrong in (0, -1, math.nan, "50", True, 1e10):
+        with pytest.raises(ValueError, match="idle_timeout"):
+            ClientConfig(urls=("http://127.0.0.1:9/mm7",), idle_timeout=wrong)

@@ -178,7 +178,10 @@ def test_config_files_map_onto_settings(tmp_path):
     with pytest.raises(KeyError, match="neither"):
         sdk.get("NoSuchKey")
     warned = {p.where.split(":")[-1] for p in problems if p.level == "warning"}
-    assert {"MinKeepAliveRequests", "ScanInterval", "KeepAliveTimeout", "step", "mmscURL"} <= warned
+    assert {"MinKeepAliveRequests", "ScanInterval", "step", "mmscURL"} <= warned
+    # KeepAliveTimeout (ms) is the client's idle limit (it had no effect, with a warning saying so)
+    assert "KeepAliveTimeout" not in warned and cfg.mmsc.idle_timeout == 50.0
+    assert cfg.make_client().config.idle_timeout == 50.0
     profile = cfg.profile()
     assert profile.version == "REL-6-MM7-1-0" and profile.xml.encoding == "GB2312"
 
@@ -2061,7 +2064,9 @@ def test_conn_config_keys_the_sdk_needed_are_said_when_left_out(tmp_path):
     missing = {p.where.split(":")[-1]: p for p in problems if p.message.startswith("missing")}
     assert set(missing) == {"MaxKeepAliveRequests", "MinKeepAliveRequests", "KeepAliveTimeout", "step"}
     assert all(p.level == "warning" for p in missing.values()) and "using 30" in missing["MaxKeepAliveRequests"].message
-    assert cfg.mmsc.pool_size == 30 and cfg.receiver.threads == 12
+    assert cfg.mmsc.pool_size == 30 and cfg.receiver.threads == 12 and cfg.mmsc.idle_timeout == 50.0
+    conn.write_text(CONN.replace("<KeepAliveTimeout>50000<", "<KeepAliveTimeout>0<"), encoding="utf-8")
+    assert read_cmcc(mm7config(tmp_path), conn)[0].make_client().config.idle_timeout is None  # (0: no limit)
     conn.write_text(CONN, encoding="utf-8")  # the manual's file: nothing missing (ScanInterval is V1.5.6's)
     assert not [p for p in read_cmcc(mm7config(tmp_path), conn)[1] if p.message.startswith("missing")]
 

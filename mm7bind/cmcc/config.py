@@ -375,13 +375,15 @@ def read(path: str | Path | None, conn_path: str | Path | None = None,
                 problems.append(Problem("warning", f"{cw}:{key}", f"{c[key]} is read as 1: {what}"))
         for key, why in (("MinKeepAliveRequests", "connections are opened when first needed"),
                          ("ScanInterval", "the pool checks a connection when it is reused"),
-                         ("KeepAliveTimeout", "idle connections are dropped by the server, and redialled"),
                          ("step", "the pool grows one connection at a time up to MaxKeepAliveRequests")):
             if key in c:
                 problems.append(Problem("warning", f"{cw}:{key}", f"no effect: {why}"))
     # The manual's values when left out (V1.5.7 §4.2.1: 30 and 30), with or without a ConnConfig.xml:
     # what `MM7Config.get` says of them is what is used (mm7bind's own defaults are 10 and 4).
     m.pool_size = max(1, int(c.get("MaxKeepAliveRequests", CONN_KEYS["MaxKeepAliveRequests"][1])))
+    # (milliseconds; 0 or less: kept however long, as the SDK's pool never dropped them then)
+    idle_ms = int(c.get("KeepAliveTimeout", CONN_KEYS["KeepAliveTimeout"][1]))
+    m.idle_timeout = idle_ms / 1000 if idle_ms > 0 else 0.0
     r.threads = max(1, int(c.get("ServerMaxKeepAlive", CONN_KEYS["ServerMaxKeepAlive"][1])))
     # (more than the client and the server take: said as the file's element, not as mmsc.pool_size)
     from ..client import MAX_POOL_SIZE  # noqa: PLC0415
