@@ -657,6 +657,7 @@ def test_the_chinese_mmscs_mo_and_reports_reach_the_callbacks_and_forward_intact
         assert isinstance(report, cmcc.MM7DeliveryReportReq) and report.message_id == res.message_id
         assert report.mm_status == cmcc.MMStatus.SYSTEM_REJECT and report.time_stamp is not None
         assert report.recipient == "+8618703815655" and report.sender == "10085"
+        assert report.mms_status_error_code == "130"  # (MM1's code of Rejected)
 
 
 def test_chinese_gateways_delivery_reports_reach_do_delivery_report(tmp_path, samples_dir):
@@ -685,11 +686,11 @@ def test_chinese_gateways_delivery_reports_reach_do_delivery_report(tmp_path, sa
         receiver.stop()
     china = timezone(timedelta(hours=8))
     assert [(r.transaction_id, r.mms_relay_server_id, r.message_id, r.recipient, r.sender, r.time_stamp,
-             r.mm_status, r.status_text) for r in got] == [
+             r.mm_status, r.status_text, r.mms_status_error_code) for r in got] == [
         ("dLj160WywOJ0", "877101", "MessageID001", "8613161608360", "1065580001",
-         datetime(2010, 2, 10, 9, 14, 39, tzinfo=china), cmcc.MMStatus.RETRIEVED, "1000"),
+         datetime(2010, 2, 10, 9, 14, 39, tzinfo=china), cmcc.MMStatus.RETRIEVED, "1000", "129"),
         ("t-2", "902500", "M2", "13900000000", "10085", datetime(2014, 3, 24, 10, 34, 50, tzinfo=china),
-         cmcc.MMStatus.SYSTEM_REJECT, "OK")]
+         cmcc.MMStatus.SYSTEM_REJECT, "OK", "130")]
 
 
 DELIVER_WITH_SHOWN_CC = """<?xml version="1.0" encoding="UTF-8"?>
@@ -1139,7 +1140,7 @@ def test_a_report_says_the_mmstatus_the_manuals_numbers_have_not(tmp_path, statu
         out = mm7.encode(msg, transaction_id="r-1", version="REL-6-MM7-1-0")
         assert call_wsgi(app, out.to_bytes(), out.content_type)["status"] == 200
     dr, rr = seen
-    assert (dr.mm_status, dr.mm7_status) == (number, status)
+    assert (dr.mm_status, dr.mm7_status, dr.mms_status_error_code) == (number, status, None)  # (no vendor element)
     assert (rr.mm_status, rr.mm7_status) == (cmcc.ReadStatusCode.READ, "Read")
 
 

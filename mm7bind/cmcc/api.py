@@ -919,6 +919,10 @@ class MM7DeliveryReportReq(MM7RSReq):
     # REL-6-MM7-1-0 has more than §5.2 numbers, and the SDK read every other one as 4, indeterminate
     # (a Deferred report, whose message may still arrive, looked final).
     mm7_status: str | None = None
+    # China Mobile's and China Unicom's gateways write MMSStatusErrorCode after MMStatus (129 beside
+    # Retrieved: MM1's X-Mms-Status code), an element of no schema: as written, None when absent.
+    # The SDK's decoder never read it, so its reports had no getter for it.
+    mms_status_error_code: str | None = None
 
 
 @dataclass
@@ -969,6 +973,15 @@ def _status_word(value) -> str | None:
     return text or None
 
 
+def _vendor_text(msg: m.Message, name: str) -> str | None:
+    """The text of a vendor element of the body (kept by the codec in `extras`), None when absent."""
+    lowered = name.lower()
+    for extra in msg.extras:
+        if extra.name.lower() == lowered and extra.path.count("/") == 4:  # (/Envelope/Body/Req/Name)
+            return (extra.text or "").strip() or None
+    return None
+
+
 def _deliver_req(msg: m.DeliverReq, ctx: Context) -> MM7DeliverReq:
     r = msg.recipients or m.Recipients()
     return MM7DeliverReq(
@@ -985,7 +998,7 @@ def _report_req(msg: m.DeliveryReportReq, ctx: Context) -> MM7DeliveryReportReq:
         transaction_id=ctx.transaction_id, mm7_version=msg.mm7_version, mms_relay_server_id=msg.relay_server_id,
         message_id=msg.message_id, recipient=_addr(msg.recipient), sender=_addr(msg.sender), time_stamp=msg.date,
         mm_status=st.MMStatus.from_mm7(msg.mm_status, msg.mm_status_extension), status_text=msg.status_text,
-        mm7_status=_status_word(msg.mm_status),
+        mm7_status=_status_word(msg.mm_status), mms_status_error_code=_vendor_text(msg, "MMSStatusErrorCode"),
     )
 
 
