@@ -2616,6 +2616,36 @@ def test_a_submit_without_its_enterprise_code_is_refused_before_it_goes(tmp_path
         assert len(srv.requests) == 1 and b"<VASPID>801234</VASPID>" in srv.requests[0].body
 
 
+def test_a_submit_without_its_service_or_business_code_goes_as_the_sdk_sent_it_saying_so(tmp_path, caplog):
+    """VASID and ServiceCode, "required" in the manual (§4.2.2.1): the SDK's encoder printed
+    "服务代码VASID不许为空！" and "业务代码ServiceCode不许为空！" and sent the message all the same. So
+    does the layer, saying those words in the log, once per sender: nothing was said. SenderAddress and
+    ChargedPartyID, "required" too, the SDK sent without a word, and so does this."""
+    caplog.set_level(logging.WARNING, logger="mm7bind.cmcc")
+
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "mm7bind.cmcc" and r.levelno == logging.WARNING]
+
+    with FakeServer() as srv:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url))
+        caplog.clear()
+        assert sender.send(submit_req()).status_code == 1000  # (no sender_address nor charged_party_id: not a word)
+        assert warnings() == []
+        for _ in range(2):
+            bare = submit_req()
+            bare.vasid, bare.service_code, bare.sender_address = None, " ", None
+            assert isinstance(sender.send(bare), cmcc.MM7SubmitRes)
+        said = warnings()
+        assert len(said) == 2, said
+        assert said[0].startswith("SubmitReq without a VASID (服务代码VASID不许为空！, as the SDK said): sent as it is")
+        assert said[1].startswith("SubmitReq without a ServiceCode (业务代码ServiceCode不许为空！, as the SDK said)")
+        assert len(srv.requests) == 3 and b"<VASID>" not in srv.requests[1].body
+        # Another sender says it again (its log may be another MMSC's).
+        caplog.clear()
+        cmcc.MM7Sender(sender.config).send(bare)
+        assert [w.split(" (")[0] for w in warnings()] == ["SubmitReq without a VASID", "SubmitReq without a ServiceCode"]
+
+
 def test_config_check_speaks_of_the_enterprise_code_for_china_mobile(tmp_path):
     """`config check` said nothing of a missing or malformed VASPID under the cmcc dialects, whose
     MMSC answers 4001 without a right one; mm7Config.xml has none to check (the SDK set it on each

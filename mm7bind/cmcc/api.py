@@ -765,6 +765,7 @@ class MM7Sender:
         self.accept_transaction_id_mismatch = accept_transaction_id_mismatch
         self.config: MM7Config | None = None
         self.client: Client | None = None
+        self._said_missing: set[str] = set()  # the SubmitReq fields a warning was logged for
         if config is not None:
             self.set_config(config)
 
@@ -806,6 +807,25 @@ class MM7Sender:
                                  status_text=exc.text_zh, status_detail=exc.detail, error=error,
                                  earlier_unanswered=exc.earlier_unanswered, may_have_arrived=exc.may_have_arrived)
 
+    # The manual's other "required" codes of a SubmitReq that the SDK's encoder missed (§4.2.2.1):
+    # it printed these words and sent the message all the same, as this does, saying them in the log
+    # (once per sender for each). SenderAddress and ChargedPartyID, "required" too, it sent without a word.
+    _SDK_SAYS_MISSING = (("vasid", "VASID", "服务代码VASID不许为空！", "the service code China Mobile's MMSC routes "
+                          "by and reports come back to (manual §2.2)"),
+                         ("service_code", "ServiceCode", "业务代码ServiceCode不许为空！", "the business code China "
+                          "Mobile bills by (manual §2.3)"))
+
+    def _say_missing_codes(self, req: MM7SubmitReq) -> None:
+        for name, element, sdk_words, what in self._SDK_SAYS_MISSING:
+            value = getattr(req, name)
+            if value is None:
+                value = getattr(self.client.config, name, None)  # (the configuration's [vasp] one fills it in)
+            if name in self._said_missing or (value is not None and (not isinstance(value, str) or value.strip())):
+                continue
+            self._said_missing.add(name)
+            log.warning("SubmitReq without a %s (%s, as the SDK said): sent as it is, as the SDK sent it; it is %s: "
+                        "set %s (said once per sender)", element, sdk_words, what, name)
+
     def _send(self, req) -> MM7RSRes:
         if self.client is None:
             raise st.SystemError_("no configuration: MM7Sender(config) or set_config(config) first")
@@ -819,6 +839,8 @@ class MM7Sender:
             # bills by it and answers a SubmitReq without one 4001 once it went out; the SDK sent it so.
             raise st.WrongMessage(f"VASPID (企业代码) {'not set' if vaspid is None else 'blank'}: a SubmitReq needs the "
                                   "enterprise code (set vaspid), else China Mobile's MMSC answers 4001")
+        if isinstance(req, MM7SubmitReq):
+            self._say_missing_codes(req)
         try:
             message = req.to_message(self.config.charset)
         except (TypeError, ValueError, KeyError, AttributeError, LookupError) as exc:  # a field it cannot take
