@@ -2646,6 +2646,25 @@ def test_a_submit_without_its_service_or_business_code_goes_as_the_sdk_sent_it_s
         assert [w.split(" (")[0] for w in warnings()] == ["SubmitReq without a VASID", "SubmitReq without a ServiceCode"]
 
 
+def test_a_recipient_given_as_a_string_is_one_recipient_not_one_per_digit(tmp_path):
+    """The SDK's setTo/setCc/setBcc took a List; `to=deliver_req.sender`, one number as a str, was
+    split into its characters, and the Submit went to eleven one-digit "numbers". It is one recipient,
+    and add_to/add_cc add to it; None is none (-106: no recipient)."""
+    with FakeServer() as srv:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url))
+        req = cmcc.MM7SubmitReq(vaspid="801234", vasid="8888", service_code="111201", to="13900000000")
+        req.cc = cmcc.DisplayOnly("13800000000")
+        req.add_cc("13700000000")
+        assert (req.to, req.cc) == (["13900000000"], ["13800000000", "13700000000"])
+        assert sender.send(req).status_code == 1000
+        [sent] = srv.requests
+        sent_to = mm7.decode(sent.body, sent.headers["Content-Type"]).body.recipients
+        assert [(a.value, a.display_only) for a in sent_to.to + sent_to.cc] == [
+            ("13900000000", False), ("13800000000", True), ("13700000000", False)]
+        res = sender.send(cmcc.MM7SubmitReq(vaspid="801234", to=None))
+        assert res.status_code == -106 and "Recipients is required" in res.status_detail and len(srv.requests) == 1
+
+
 def test_config_check_speaks_of_the_enterprise_code_for_china_mobile(tmp_path):
     """`config check` said nothing of a missing or malformed VASPID under the cmcc dialects, whose
     MMSC answers 4001 without a right one; mm7Config.xml has none to check (the SDK set it on each

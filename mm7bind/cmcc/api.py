@@ -610,6 +610,13 @@ class MM7SubmitReq(MM7VASPReq):
     content: MMContent | None = None
     distribution_indicator: bool | None = None
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in ("to", "cc", "bcc") and (value is None or isinstance(value, str)):
+            # The SDK's setTo/setCc/setBcc took a List; a number given as a str (to=deliver_req.sender)
+            # was split into its characters, each sent as a recipient: it is the one address it is.
+            value = [] if value is None else [value]
+        super().__setattr__(name, value)
+
     def add_to(self, address: str) -> None:
         self.to.append(address)
 
