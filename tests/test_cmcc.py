@@ -3,10 +3,12 @@ and the manual's §4.3 flow against `mm7bind simulate --dialect cmcc`."""
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import logging
 import os
+import pickle
 import re
 import threading
 import time
@@ -850,6 +852,42 @@ def test_a_field_set_under_its_java_name_is_refused_not_kept_unsent():
         res.StatusCode = 2001
     res.status_code, req.vaspid = 2001, "801235"  # the fields themselves, as ever
     assert (res.status_code, req.vaspid) == (2001, "801235")
+
+
+def test_a_method_called_under_its_java_name_says_its_python_one(tmp_path):
+    """The manual's flows copied as written (submitReq.setVASPID(...), MMContent.createFromFile(...),
+    res.getStatusCode()) failed with a bare AttributeError: it names the field or method to use."""
+    cfg = cmcc.MM7Config(mm7config(tmp_path))
+    req, res, content = submit_req(), cmcc.MM7SubmitRes(), cmcc.MMContent()
+    for call, said in (
+            (lambda: req.setVASPID("801234"), r"MM7SubmitReq has no setVASPID \(set the field: \.vaspid = value\)"),
+            (lambda: req.addTo("139"), r"MM7SubmitReq has no addTo \(it is add_to\)"),
+            (lambda: req.isChargedPartyIDExist(), r"\(\.charged_party_id is not None\)"),
+            (lambda: res.getStatusCode(), r"MM7SubmitRes has no getStatusCode \(read the field: \.status_code\)"),
+            (lambda: cmcc.MM7DeliveryReportReq().getMMSRelayServerID(), r"\.mms_relay_server_id\)"),
+            (lambda: cmcc.MMContent.createFromFile("f:\\yellow.gif"), r"MMContent has no createFromFile \(it is create_from_file\)"),
+            (lambda: content.setContentID("1.gif"), r"\.content_id = value"),
+            (lambda: content.addSubContent(content), r"it is add_sub_content"),
+            (lambda: cfg.setConnConfigName("ConnConfig.xml"), r"it is set_conn_config_name"),
+            (lambda: cfg.getMMSCURL(), r'MM7Config has no getMMSCURL \(\.get\("MMSCURL"\)\)'),
+            (lambda: cfg.setPassword("x"), r'\(\.set\("Password", value\)\)'),
+            (lambda: cmcc.MM7Sender().setConfig(cfg), r"MM7Sender has no setConfig \(it is set_config\)"),
+            (lambda: cmcc.MM7Receiver().setConfig(cfg), r"MM7Receiver has no setConfig \(it is set_config\)"),
+            (lambda: req.frobnicate, r"^MM7SubmitReq has no frobnicate$")):
+        with pytest.raises(AttributeError, match=said):
+            call()
+    # What looks for an attribute that is not there goes on as before, and a property failing with
+    # an AttributeError of its own says that one.
+    assert not hasattr(req, "VASPID") and getattr(cmcc.MM7Receiver(), "Config", None) is None
+    assert copy.deepcopy(req) == req and pickle.loads(pickle.dumps(req)) == req
+
+    class Part(cmcc.MMContent):
+        @property
+        def broken(self):
+            return self.not_there
+
+    with pytest.raises(AttributeError, match=r"^Part has no not_there$"):
+        Part().broken
 
 
 def test_the_sdk_class_hierarchy():

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -58,10 +60,58 @@ from .logs import logging_for, logging_started, start_logging
 log = logging.getLogger("mm7bind.cmcc")
 
 # ---------------------------------------------------------------------------------------------
+# The SDK's Java names
+
+
+def _java_name_hint(owner: object, name: str) -> str:
+    """How the SDK's method `name` (setVASPID, getStatusCode, isContentIDExist, addSubContent) is
+    written here, as a hint for an AttributeError; "" when it is none of them."""
+    flat = {n.replace("_", "").lower(): n for n in dir(owner) if not n.startswith("_")}
+    key = name.lower()
+    if key in flat:  # addTo, createFromFile, getSubContentByID, setConnConfigName
+        return f" (it is {flat[key]})"
+    found = re.fullmatch(r"(get|set|is)(\w+?)(exist)?", key)
+    target = flat.get(found[2]) if found else None
+    if target is None:
+        return ""
+    static = inspect.getattr_static(owner, target, None)  # (a property is not run: it may load files)
+    if callable(static) or isinstance(static, (classmethod, staticmethod)):
+        return ""
+    if found[1] == "set":
+        return f" (set the field: .{target} = value)"
+    return f" (.{target} is not None)" if found[3] else f" (read the field: .{target})"
+
+
+_ABSENT = object()
+
+
+class _JavaNames:
+    """An SDK method called under its Java name (`req.setVASPID(...)`, the manual's flows copied as
+    written) fails with an AttributeError naming the Python field or method, not a bare one."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # (copy, pickle and the like look for their own names)
+            raise AttributeError(name)
+        if inspect.getattr_static(self, name, _ABSENT) is not _ABSENT:
+            # a property that failed with an AttributeError of its own: that one, not a hint
+            return object.__getattribute__(self, name)
+        raise AttributeError(f"{type(self).__name__} has no {name}{_java_name_hint(self, name)}")
+
+
+class _JavaNamesOfClass(type):
+    """The same for the class's own methods (`MMContent.createFromFile(path)`)."""
+
+    def __getattr__(cls, name: str) -> Any:
+        if name.startswith("_") or inspect.getattr_static(cls, name, _ABSENT) is not _ABSENT:
+            raise AttributeError(name)
+        raise AttributeError(f"{cls.__name__} has no {name}{_java_name_hint(cls, name)}")
+
+
+# ---------------------------------------------------------------------------------------------
 # Configuration
 
 
-class MM7Config:
+class MM7Config(_JavaNames):
     """mm7Config.xml (and ConnConfig.xml), as `MM7Config(path)` + `set_conn_config_name(path)`;
     `get(key)` and `set(key, value)` for the SDK's getters and setters."""
 
@@ -114,6 +164,18 @@ class MM7Config:
                 for problem in unfiled:  # (the handler alone: wherever else they went, they went)
                     handler.handle(logging.LogRecord("mm7bind.config", logging.WARNING, __file__, 0, "%s",
                                                      (problem,), None))
+
+    def __getattr__(self, name: str) -> Any:
+        # getMMSCURL(), setPassword(p): the SDK's getters and setters of the files' keys are get and set
+        found = re.fullmatch(r"(get|set)([A-Za-z]+)", name)
+        if found:
+            from .config import CONN_KEYS, MM7_KEYS  # noqa: PLC0415
+
+            key = self.GETTER_NAMES.get(found[2], found[2])
+            if key in MM7_KEYS or (found[1] == "get" and key in CONN_KEYS):
+                call = f'.get("{found[2]}")' if found[1] == "get" else f'.set("{found[2]}", value)'
+                raise AttributeError(f"{type(self).__name__} has no {name} ({call})")
+        return super().__getattr__(name)
 
     # The SDK's getters whose names are not their element's (getMMSCURL() reads <mmscURL>, ...).
     GETTER_NAMES = {"MMSCURL": "mmscURL", "MmscURL": "mmscURL", "MMSCIP": "mmscIP", "MmscIP": "mmscIP",
@@ -259,7 +321,7 @@ class MM7Config:
 # Content
 
 
-class MMContent:
+class MMContent(_JavaNames, metaclass=_JavaNamesOfClass):
     """A content body (manual §4.2.3): a leaf part, or a container of sub-contents.
 
     The charset of a text part is its own `charset`, else the `charset=` of its content type
@@ -563,7 +625,7 @@ def _to_send(addresses: list) -> list:
 
 
 @dataclass
-class MM7Message:
+class MM7Message(_JavaNames):
     transaction_id: str | None = None
     mm7_version: str | None = None  # the SDK fixed 6.3.0; the dialect's default here
 
@@ -754,7 +816,7 @@ class MM7RSErrorRes(MM7RSRes):
     may_have_arrived: bool = field(default=False, compare=False)
 
 
-class MM7Sender:
+class MM7Sender(_JavaNames):
     """`send(req)` → the MMSC's answer: `MM7SubmitRes` / `MM7CancelRes` / `MM7ReplaceRes`, or an
     `MM7RSErrorRes` (the MMSC's error, or the API's own negative code). Thread-safe: one sender can
     serve many threads. `errors="raise"`: the API's own errors raised instead; `store`: sends
@@ -1112,7 +1174,7 @@ class _Bridge(Handler):
         return self._answer("do_read_reply", self.target.do_read_reply(_read_req(msg, ctx)), m.ReadReplyRsp)
 
 
-class MM7AbstractReceiver:
+class MM7AbstractReceiver(_JavaNames):
     """The SDK's interface of the callbacks an SP implements, shared by `MM7Receiver` and
     `MM7ReceiveServlet`. do_* default to success (the SDK's default doDeliveryReport/doReadReply
     returned no status)."""
