@@ -300,11 +300,13 @@ def test_api_errors_in_their_situations(tmp_path):
         bad_priority.priority = "urgent!"
         bad_subject = submit_req()
         bad_subject.subject = "bell \x07"
+        bool_expiry = submit_req(expiry_date=True)  # (went as one second from now: PT1S)
         returning = cmcc.MM7Sender(sender.config)  # the SDK's way, and the default
         text_content = submit_req()
         text_content.content = "多媒体消息的内容"  # as the manual's §4.2.2.1 sample has it
         for req, why in ((no_recipient, "Recipients is required"), (bad_priority, "urgent!"),
-                         (bad_subject, "character U.0007"), (text_content, r"MMContent.create_from_string\(text\)")):
+                         (bad_subject, "character U.0007"), (text_content, r"MMContent.create_from_string\(text\)"),
+                         (bool_expiry, "True is no time")):
             with pytest.raises(cst.WrongMessage, match=why):
                 sender.send(req)
             res = returning.send(req)

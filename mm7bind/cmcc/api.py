@@ -574,6 +574,8 @@ def _when(value: datetime | int | timedelta | None):
     """Absolute (datetime) or relative (seconds, as the SDK's long) time."""
     if value is None or isinstance(value, (datetime, timedelta)):
         return value
+    if isinstance(value, bool):  # (an int to Python: True went as one second from now)
+        raise ValueError(f"{value!r} is no time: a datetime, or the seconds from now (an int or a timedelta)")
     return timedelta(seconds=int(value))
 
 
