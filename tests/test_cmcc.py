@@ -3,10 +3,12 @@ and the manual's §4.3 flow against `mm7bind simulate --dialect cmcc`."""
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import logging
 import os
+import pickle
 import re
 import threading
 import time
@@ -298,11 +300,13 @@ def test_api_errors_in_their_situations(tmp_path):
         bad_priority.priority = "urgent!"
         bad_subject = submit_req()
         bad_subject.subject = "bell \x07"
+        bool_expiry = submit_req(expiry_date=True)  # (went as one second from now: PT1S)
         returning = cmcc.MM7Sender(sender.config)  # the SDK's way, and the default
         text_content = submit_req()
         text_content.content = "多媒体消息的内容"  # as the manual's §4.2.2.1 sample has it
         for req, why in ((no_recipient, "Recipients is required"), (bad_priority, "urgent!"),
-                         (bad_subject, "character U.0007"), (text_content, r"MMContent.create_from_string\(text\)")):
+                         (bad_subject, "character U.0007"), (text_content, r"MMContent.create_from_string\(text\)"),
+                         (bool_expiry, "True is no time")):
             with pytest.raises(cst.WrongMessage, match=why):
                 sender.send(req)
             res = returning.send(req)
@@ -657,6 +661,7 @@ def test_the_chinese_mmscs_mo_and_reports_reach_the_callbacks_and_forward_intact
         assert isinstance(report, cmcc.MM7DeliveryReportReq) and report.message_id == res.message_id
         assert report.mm_status == cmcc.MMStatus.SYSTEM_REJECT and report.time_stamp is not None
         assert report.recipient == "+8618703815655" and report.sender == "10085"
+        assert report.mms_status_error_code == "130"  # (MM1's code of Rejected)
 
 
 def test_chinese_gateways_delivery_reports_reach_do_delivery_report(tmp_path, samples_dir):
@@ -685,11 +690,11 @@ def test_chinese_gateways_delivery_reports_reach_do_delivery_report(tmp_path, sa
         receiver.stop()
     china = timezone(timedelta(hours=8))
     assert [(r.transaction_id, r.mms_relay_server_id, r.message_id, r.recipient, r.sender, r.time_stamp,
-             r.mm_status, r.status_text) for r in got] == [
+             r.mm_status, r.status_text, r.mms_status_error_code) for r in got] == [
         ("dLj160WywOJ0", "877101", "MessageID001", "8613161608360", "1065580001",
-         datetime(2010, 2, 10, 9, 14, 39, tzinfo=china), cmcc.MMStatus.RETRIEVED, "1000"),
+         datetime(2010, 2, 10, 9, 14, 39, tzinfo=china), cmcc.MMStatus.RETRIEVED, "1000", "129"),
         ("t-2", "902500", "M2", "13900000000", "10085", datetime(2014, 3, 24, 10, 34, 50, tzinfo=china),
-         cmcc.MMStatus.SYSTEM_REJECT, "OK")]
+         cmcc.MMStatus.SYSTEM_REJECT, "OK", "130")]
 
 
 DELIVER_WITH_SHOWN_CC = """<?xml version="1.0" encoding="UTF-8"?>
@@ -849,6 +854,42 @@ def test_a_field_set_under_its_java_name_is_refused_not_kept_unsent():
         res.StatusCode = 2001
     res.status_code, req.vaspid = 2001, "801235"  # the fields themselves, as ever
     assert (res.status_code, req.vaspid) == (2001, "801235")
+
+
+def test_a_method_called_under_its_java_name_says_its_python_one(tmp_path):
+    """The manual's flows copied as written (submitReq.setVASPID(...), MMContent.createFromFile(...),
+    res.getStatusCode()) failed with a bare AttributeError: it names the field or method to use."""
+    cfg = cmcc.MM7Config(mm7config(tmp_path))
+    req, res, content = submit_req(), cmcc.MM7SubmitRes(), cmcc.MMContent()
+    for call, said in (
+            (lambda: req.setVASPID("801234"), r"MM7SubmitReq has no setVASPID \(set the field: \.vaspid = value\)"),
+            (lambda: req.addTo("139"), r"MM7SubmitReq has no addTo \(it is add_to\)"),
+            (lambda: req.isChargedPartyIDExist(), r"\(\.charged_party_id is not None\)"),
+            (lambda: res.getStatusCode(), r"MM7SubmitRes has no getStatusCode \(read the field: \.status_code\)"),
+            (lambda: cmcc.MM7DeliveryReportReq().getMMSRelayServerID(), r"\.mms_relay_server_id\)"),
+            (lambda: cmcc.MMContent.createFromFile("f:\\yellow.gif"), r"MMContent has no createFromFile \(it is create_from_file\)"),
+            (lambda: content.setContentID("1.gif"), r"\.content_id = value"),
+            (lambda: content.addSubContent(content), r"it is add_sub_content"),
+            (lambda: cfg.setConnConfigName("ConnConfig.xml"), r"it is set_conn_config_name"),
+            (lambda: cfg.getMMSCURL(), r'MM7Config has no getMMSCURL \(\.get\("MMSCURL"\)\)'),
+            (lambda: cfg.setPassword("x"), r'\(\.set\("Password", value\)\)'),
+            (lambda: cmcc.MM7Sender().setConfig(cfg), r"MM7Sender has no setConfig \(it is set_config\)"),
+            (lambda: cmcc.MM7Receiver().setConfig(cfg), r"MM7Receiver has no setConfig \(it is set_config\)"),
+            (lambda: req.frobnicate, r"^MM7SubmitReq has no frobnicate$")):
+        with pytest.raises(AttributeError, match=said):
+            call()
+    # What looks for an attribute that is not there goes on as before, and a property failing with
+    # an AttributeError of its own says that one.
+    assert not hasattr(req, "VASPID") and getattr(cmcc.MM7Receiver(), "Config", None) is None
+    assert copy.deepcopy(req) == req and pickle.loads(pickle.dumps(req)) == req
+
+    class Part(cmcc.MMContent):
+        @property
+        def broken(self):
+            return self.not_there
+
+    with pytest.raises(AttributeError, match=r"^Part has no not_there$"):
+        Part().broken
 
 
 def test_the_sdk_class_hierarchy():
@@ -1139,7 +1180,7 @@ def test_a_report_says_the_mmstatus_the_manuals_numbers_have_not(tmp_path, statu
         out = mm7.encode(msg, transaction_id="r-1", version="REL-6-MM7-1-0")
         assert call_wsgi(app, out.to_bytes(), out.content_type)["status"] == 200
     dr, rr = seen
-    assert (dr.mm_status, dr.mm7_status) == (number, status)
+    assert (dr.mm_status, dr.mm7_status, dr.mms_status_error_code) == (number, status, None)  # (no vendor element)
     assert (rr.mm_status, rr.mm7_status) == (cmcc.ReadStatusCode.READ, "Read")
 
 
@@ -2613,6 +2654,55 @@ def test_a_submit_without_its_enterprise_code_is_refused_before_it_goes(tmp_path
         assert srv.requests == []
         sender.send(submit_req())
         assert len(srv.requests) == 1 and b"<VASPID>801234</VASPID>" in srv.requests[0].body
+
+
+def test_a_submit_without_its_service_or_business_code_goes_as_the_sdk_sent_it_saying_so(tmp_path, caplog):
+    """VASID and ServiceCode, "required" in the manual (§4.2.2.1): the SDK's encoder printed
+    "服务代码VASID不许为空！" and "业务代码ServiceCode不许为空！" and sent the message all the same. So
+    does the layer, saying those words in the log, once per sender: nothing was said. SenderAddress and
+    ChargedPartyID, "required" too, the SDK sent without a word, and so does this."""
+    caplog.set_level(logging.WARNING, logger="mm7bind.cmcc")
+
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "mm7bind.cmcc" and r.levelno == logging.WARNING]
+
+    with FakeServer() as srv:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url))
+        caplog.clear()
+        assert sender.send(submit_req()).status_code == 1000  # (no sender_address nor charged_party_id: not a word)
+        assert warnings() == []
+        for _ in range(2):
+            bare = submit_req()
+            bare.vasid, bare.service_code, bare.sender_address = None, " ", None
+            assert isinstance(sender.send(bare), cmcc.MM7SubmitRes)
+        said = warnings()
+        assert len(said) == 2, said
+        assert said[0].startswith("SubmitReq without a VASID (服务代码VASID不许为空！, as the SDK said): sent as it is")
+        assert said[1].startswith("SubmitReq without a ServiceCode (业务代码ServiceCode不许为空！, as the SDK said)")
+        assert len(srv.requests) == 3 and b"<VASID>" not in srv.requests[1].body
+        # Another sender says it again (its log may be another MMSC's).
+        caplog.clear()
+        cmcc.MM7Sender(sender.config).send(bare)
+        assert [w.split(" (")[0] for w in warnings()] == ["SubmitReq without a VASID", "SubmitReq without a ServiceCode"]
+
+
+def test_a_recipient_given_as_a_string_is_one_recipient_not_one_per_digit(tmp_path):
+    """The SDK's setTo/setCc/setBcc took a List; `to=deliver_req.sender`, one number as a str, was
+    split into its characters, and the Submit went to eleven one-digit "numbers". It is one recipient,
+    and add_to/add_cc add to it; None is none (-106: no recipient)."""
+    with FakeServer() as srv:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url))
+        req = cmcc.MM7SubmitReq(vaspid="801234", vasid="8888", service_code="111201", to="13900000000")
+        req.cc = cmcc.DisplayOnly("13800000000")
+        req.add_cc("13700000000")
+        assert (req.to, req.cc) == (["13900000000"], ["13800000000", "13700000000"])
+        assert sender.send(req).status_code == 1000
+        [sent] = srv.requests
+        sent_to = mm7.decode(sent.body, sent.headers["Content-Type"]).body.recipients
+        assert [(a.value, a.display_only) for a in sent_to.to + sent_to.cc] == [
+            ("13900000000", False), ("13800000000", True), ("13700000000", False)]
+        res = sender.send(cmcc.MM7SubmitReq(vaspid="801234", to=None))
+        assert res.status_code == -106 and "Recipients is required" in res.status_detail and len(srv.requests) == 1
 
 
 def test_config_check_speaks_of_the_enterprise_code_for_china_mobile(tmp_path):

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -58,10 +60,58 @@ from .logs import logging_for, logging_started, start_logging
 log = logging.getLogger("mm7bind.cmcc")
 
 # ---------------------------------------------------------------------------------------------
+# The SDK's Java names
+
+
+def _java_name_hint(owner: object, name: str) -> str:
+    """How the SDK's method `name` (setVASPID, getStatusCode, isContentIDExist, addSubContent) is
+    written here, as a hint for an AttributeError; "" when it is none of them."""
+    flat = {n.replace("_", "").lower(): n for n in dir(owner) if not n.startswith("_")}
+    key = name.lower()
+    if key in flat:  # addTo, createFromFile, getSubContentByID, setConnConfigName
+        return f" (it is {flat[key]})"
+    found = re.fullmatch(r"(get|set|is)(\w+?)(exist)?", key)
+    target = flat.get(found[2]) if found else None
+    if target is None:
+        return ""
+    static = inspect.getattr_static(owner, target, None)  # (a property is not run: it may load files)
+    if callable(static) or isinstance(static, (classmethod, staticmethod)):
+        return ""
+    if found[1] == "set":
+        return f" (set the field: .{target} = value)"
+    return f" (.{target} is not None)" if found[3] else f" (read the field: .{target})"
+
+
+_ABSENT = object()
+
+
+class _JavaNames:
+    """An SDK method called under its Java name (`req.setVASPID(...)`, the manual's flows copied as
+    written) fails with an AttributeError naming the Python field or method, not a bare one."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # (copy, pickle and the like look for their own names)
+            raise AttributeError(name)
+        if inspect.getattr_static(self, name, _ABSENT) is not _ABSENT:
+            # a property that failed with an AttributeError of its own: that one, not a hint
+            return object.__getattribute__(self, name)
+        raise AttributeError(f"{type(self).__name__} has no {name}{_java_name_hint(self, name)}")
+
+
+class _JavaNamesOfClass(type):
+    """The same for the class's own methods (`MMContent.createFromFile(path)`)."""
+
+    def __getattr__(cls, name: str) -> Any:
+        if name.startswith("_") or inspect.getattr_static(cls, name, _ABSENT) is not _ABSENT:
+            raise AttributeError(name)
+        raise AttributeError(f"{cls.__name__} has no {name}{_java_name_hint(cls, name)}")
+
+
+# ---------------------------------------------------------------------------------------------
 # Configuration
 
 
-class MM7Config:
+class MM7Config(_JavaNames):
     """mm7Config.xml (and ConnConfig.xml), as `MM7Config(path)` + `set_conn_config_name(path)`;
     `get(key)` and `set(key, value)` for the SDK's getters and setters."""
 
@@ -114,6 +164,18 @@ class MM7Config:
                 for problem in unfiled:  # (the handler alone: wherever else they went, they went)
                     handler.handle(logging.LogRecord("mm7bind.config", logging.WARNING, __file__, 0, "%s",
                                                      (problem,), None))
+
+    def __getattr__(self, name: str) -> Any:
+        # getMMSCURL(), setPassword(p): the SDK's getters and setters of the files' keys are get and set
+        found = re.fullmatch(r"(get|set)([A-Za-z]+)", name)
+        if found:
+            from .config import CONN_KEYS, MM7_KEYS  # noqa: PLC0415
+
+            key = self.GETTER_NAMES.get(found[2], found[2])
+            if key in MM7_KEYS or (found[1] == "get" and key in CONN_KEYS):
+                call = f'.get("{found[2]}")' if found[1] == "get" else f'.set("{found[2]}", value)'
+                raise AttributeError(f"{type(self).__name__} has no {name} ({call})")
+        return super().__getattr__(name)
 
     # The SDK's getters whose names are not their element's (getMMSCURL() reads <mmscURL>, ...).
     GETTER_NAMES = {"MMSCURL": "mmscURL", "MmscURL": "mmscURL", "MMSCIP": "mmscIP", "MmscIP": "mmscIP",
@@ -259,7 +321,7 @@ class MM7Config:
 # Content
 
 
-class MMContent:
+class MMContent(_JavaNames, metaclass=_JavaNamesOfClass):
     """A content body (manual §4.2.3): a leaf part, or a container of sub-contents.
 
     The charset of a text part is its own `charset`, else the `charset=` of its content type
@@ -512,6 +574,8 @@ def _when(value: datetime | int | timedelta | None):
     """Absolute (datetime) or relative (seconds, as the SDK's long) time."""
     if value is None or isinstance(value, (datetime, timedelta)):
         return value
+    if isinstance(value, bool):  # (an int to Python: True went as one second from now)
+        raise ValueError(f"{value!r} is no time: a datetime, or the seconds from now (an int or a timedelta)")
     return timedelta(seconds=int(value))
 
 
@@ -563,7 +627,7 @@ def _to_send(addresses: list) -> list:
 
 
 @dataclass
-class MM7Message:
+class MM7Message(_JavaNames):
     transaction_id: str | None = None
     mm7_version: str | None = None  # the SDK fixed 6.3.0; the dialect's default here
 
@@ -609,6 +673,13 @@ class MM7SubmitReq(MM7VASPReq):
     charged_party: int | None = None  # 0 Sender, 1 Recipient, 2 Both, 3 Neither, 4 ThirdParty
     content: MMContent | None = None
     distribution_indicator: bool | None = None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in ("to", "cc", "bcc") and (value is None or isinstance(value, str)):
+            # The SDK's setTo/setCc/setBcc took a List; a number given as a str (to=deliver_req.sender)
+            # was split into its characters, each sent as a recipient: it is the one address it is.
+            value = [] if value is None else [value]
+        super().__setattr__(name, value)
 
     def add_to(self, address: str) -> None:
         self.to.append(address)
@@ -747,7 +818,7 @@ class MM7RSErrorRes(MM7RSRes):
     may_have_arrived: bool = field(default=False, compare=False)
 
 
-class MM7Sender:
+class MM7Sender(_JavaNames):
     """`send(req)` → the MMSC's answer: `MM7SubmitRes` / `MM7CancelRes` / `MM7ReplaceRes`, or an
     `MM7RSErrorRes` (the MMSC's error, or the API's own negative code). Thread-safe: one sender can
     serve many threads. `errors="raise"`: the API's own errors raised instead; `store`: sends
@@ -765,6 +836,7 @@ class MM7Sender:
         self.accept_transaction_id_mismatch = accept_transaction_id_mismatch
         self.config: MM7Config | None = None
         self.client: Client | None = None
+        self._said_missing: set[str] = set()  # the SubmitReq fields a warning was logged for
         if config is not None:
             self.set_config(config)
 
@@ -806,6 +878,25 @@ class MM7Sender:
                                  status_text=exc.text_zh, status_detail=exc.detail, error=error,
                                  earlier_unanswered=exc.earlier_unanswered, may_have_arrived=exc.may_have_arrived)
 
+    # The manual's other "required" codes of a SubmitReq that the SDK's encoder missed (§4.2.2.1):
+    # it printed these words and sent the message all the same, as this does, saying them in the log
+    # (once per sender for each). SenderAddress and ChargedPartyID, "required" too, it sent without a word.
+    _SDK_SAYS_MISSING = (("vasid", "VASID", "服务代码VASID不许为空！", "the service code China Mobile's MMSC routes "
+                          "by and reports come back to (manual §2.2)"),
+                         ("service_code", "ServiceCode", "业务代码ServiceCode不许为空！", "the business code China "
+                          "Mobile bills by (manual §2.3)"))
+
+    def _say_missing_codes(self, req: MM7SubmitReq) -> None:
+        for name, element, sdk_words, what in self._SDK_SAYS_MISSING:
+            value = getattr(req, name)
+            if value is None:
+                value = getattr(self.client.config, name, None)  # (the configuration's [vasp] one fills it in)
+            if name in self._said_missing or (value is not None and (not isinstance(value, str) or value.strip())):
+                continue
+            self._said_missing.add(name)
+            log.warning("SubmitReq without a %s (%s, as the SDK said): sent as it is, as the SDK sent it; it is %s: "
+                        "set %s (said once per sender)", element, sdk_words, what, name)
+
     def _send(self, req) -> MM7RSRes:
         if self.client is None:
             raise st.SystemError_("no configuration: MM7Sender(config) or set_config(config) first")
@@ -819,6 +910,8 @@ class MM7Sender:
             # bills by it and answers a SubmitReq without one 4001 once it went out; the SDK sent it so.
             raise st.WrongMessage(f"VASPID (企业代码) {'not set' if vaspid is None else 'blank'}: a SubmitReq needs the "
                                   "enterprise code (set vaspid), else China Mobile's MMSC answers 4001")
+        if isinstance(req, MM7SubmitReq):
+            self._say_missing_codes(req)
         try:
             message = req.to_message(self.config.charset)
         except (TypeError, ValueError, KeyError, AttributeError, LookupError) as exc:  # a field it cannot take
@@ -919,6 +1012,10 @@ class MM7DeliveryReportReq(MM7RSReq):
     # REL-6-MM7-1-0 has more than §5.2 numbers, and the SDK read every other one as 4, indeterminate
     # (a Deferred report, whose message may still arrive, looked final).
     mm7_status: str | None = None
+    # China Mobile's and China Unicom's gateways write MMSStatusErrorCode after MMStatus (129 beside
+    # Retrieved: MM1's X-Mms-Status code), an element of no schema: as written, None when absent.
+    # The SDK's decoder never read it, so its reports had no getter for it.
+    mms_status_error_code: str | None = None
 
 
 @dataclass
@@ -969,6 +1066,15 @@ def _status_word(value) -> str | None:
     return text or None
 
 
+def _vendor_text(msg: m.Message, name: str) -> str | None:
+    """The text of a vendor element of the body (kept by the codec in `extras`), None when absent."""
+    lowered = name.lower()
+    for extra in msg.extras:
+        if extra.name.lower() == lowered and extra.path.count("/") == 4:  # (/Envelope/Body/Req/Name)
+            return (extra.text or "").strip() or None
+    return None
+
+
 def _deliver_req(msg: m.DeliverReq, ctx: Context) -> MM7DeliverReq:
     r = msg.recipients or m.Recipients()
     return MM7DeliverReq(
@@ -985,7 +1091,7 @@ def _report_req(msg: m.DeliveryReportReq, ctx: Context) -> MM7DeliveryReportReq:
         transaction_id=ctx.transaction_id, mm7_version=msg.mm7_version, mms_relay_server_id=msg.relay_server_id,
         message_id=msg.message_id, recipient=_addr(msg.recipient), sender=_addr(msg.sender), time_stamp=msg.date,
         mm_status=st.MMStatus.from_mm7(msg.mm_status, msg.mm_status_extension), status_text=msg.status_text,
-        mm7_status=_status_word(msg.mm_status),
+        mm7_status=_status_word(msg.mm_status), mms_status_error_code=_vendor_text(msg, "MMSStatusErrorCode"),
     )
 
 
@@ -1070,7 +1176,7 @@ class _Bridge(Handler):
         return self._answer("do_read_reply", self.target.do_read_reply(_read_req(msg, ctx)), m.ReadReplyRsp)
 
 
-class MM7AbstractReceiver:
+class MM7AbstractReceiver(_JavaNames):
     """The SDK's interface of the callbacks an SP implements, shared by `MM7Receiver` and
     `MM7ReceiveServlet`. do_* default to success (the SDK's default doDeliveryReport/doReadReply
     returned no status)."""
