@@ -482,10 +482,18 @@ def location_name(location: str) -> str:
 def given_as_url(part: Part) -> bool:
     """Whether `part`'s Content-Location was given as a URL ("%E6%B5%8B.gif", sent as it is, the
     name "测.gif"), not as a name: nothing but URL characters, each "%" starting an escape, and not
-    its file name (`add_file`'s location is the file's name: "100%41.jpg" is named so)."""
+    its file name (`add_file`'s location is the file's name: "100%41.jpg" is named so) unless it
+    came so in the part's Content-Location header as received (a GBK peer's "%C4%E3.jpg" with
+    name="%C4%E3.jpg": forwarded, the URL goes on as it came, not escaped again to "%25C4%25E3.jpg")."""
     location = part.content_location
-    return (bool(location) and location != part.filename and "%" in location
-            and bool(_AS_URL.fullmatch(location)))
+    return (bool(location) and "%" in location and bool(_AS_URL.fullmatch(location))
+            and (location != part.filename or _received_location(part) == location))
+
+
+def _received_location(part: Part) -> str | None:
+    """The Content-Location header of a received part, as it came (stripped); None for a part made here."""
+    return next((value.strip() for name, value in part.headers.items() if name.lower() == "content-location"),
+                None)
 
 
 def location_url(location: str, as_url: bool = False) -> str:

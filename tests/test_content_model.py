@@ -563,6 +563,29 @@ def test_a_location_given_escaped_is_sent_as_it_is_and_a_name_escaped_once(profi
 
 
 @pytest.mark.parametrize("profile", PRESETS, ids=lambda p: p.name)
+def test_a_received_location_of_gbk_escapes_is_forwarded_as_it_came(profile):
+    # A GBK peer sends Content-Location: %C4%E3.gif with name="%C4%E3.gif" (the same escapes). The
+    # location equal to the file name was taken for a name and forwarded escaped again,
+    # "%25C4%25E3.gif", and the SMIL's reference rewritten to that spelling: a location the peer
+    # never wrote. A received location that is a valid URL goes on as it came.
+    smil = mm7.Part.from_bytes(b'<smil><body><par><img src="%C4%E3.gif"/></par></body></smil>', "application/smil")
+    made = mm7.Part.from_bytes(GIF, "image/gif", content_location="%C4%E3.gif", filename="%C4%E3.gif")
+    out = mm7.encode(mm7.SubmitReq(recipients=["+8613800000000"], content=mm7.Content(parts=[made], smil=smil)),
+                     transaction_id="t", profile=profile)
+    # (made here, the location is the file's name: escaped, as a file named so is)
+    assert re.search(rb"Content-Location: ?%25C4%25E3\.gif\r\n", out.to_bytes())
+    received = out.to_bytes().replace(b"%25C4%25E3", b"%C4%E3")
+    got = mm7.decode(received, out.content_type).body.content
+    assert got.parts[0].content_location == got.parts[0].filename == "%C4%E3.gif"
+    data, env = sent(got, profile)
+    assert b"%25C4" not in data and re.search(rb"Content-Location: ?%C4%E3\.gif\r\n", data)
+    forwarded = env.body.content
+    assert forwarded.parts[0].headers["Content-Location"] == "%C4%E3.gif"
+    assert mm7.content.smil_references(forwarded.smil) == ["%C4%E3.gif"]
+    assert forwarded.by_location("%C4%E3.gif") is forwarded.parts[0]
+
+
+@pytest.mark.parametrize("profile", PRESETS, ids=lambda p: p.name)
 def test_a_smil_naming_a_part_by_the_location_it_is_sent_under_shows_it(profile):
     # Parts of one name go as photo.jpg, photo-2.jpg...: a SMIL naming "photo-2.jpg", knowing the
     # rule, was refused as naming nothing, though it names the second part as it is sent.
