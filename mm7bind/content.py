@@ -8,6 +8,7 @@ decoder spooled a large part into. Nothing here reads a whole file unless asked 
 from __future__ import annotations
 
 import codecs
+import functools
 import hashlib
 import html
 import io
@@ -18,6 +19,7 @@ import re
 import shutil
 import tempfile
 import threading
+import types
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -643,6 +645,26 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_ids.reset)  # a forked worker must not repeat its parent's ids
 
 
+class _constructor:  # noqa: N801 (used as a decorator, as classmethod is)
+    """A classmethod that is no attribute of an instance: `Part.text("hello")` makes a part, and
+    `part.text` on a part raises an AttributeError saying where its text is (`text_value`), where
+    the classmethod gave a bound constructor, so `part.text == "hello"` was silently False."""
+
+    def __init__(self, func: Callable) -> None:
+        self.func = func
+        functools.update_wrapper(self, func)
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: object, owner: type | None = None) -> Callable:
+        if instance is not None:
+            kind = type(instance).__name__
+            raise AttributeError(f"{kind}.{self.name}() makes a new part; the text of this one is "
+                                 f"{kind.lower()}.text_value", name=self.name, obj=instance)
+        return types.MethodType(self.func, owner)
+
+
 @dataclass(eq=False)
 class Part:
     """One content part. `content_type` has no parameters; the charset of text goes in `charset`."""
@@ -670,7 +692,7 @@ class Part:
         part = cls(blob, content_type or sniff_blob_type(blob, kw.get("filename")), **kw)
         return part._with_found_charset("charset" in kw)
 
-    @classmethod
+    @_constructor
     def text(cls, text: str, charset: str = "utf-8", content_type: str = "text/plain", **kw) -> Part:
         """A text part: `text` written in `charset` (an `EncodeError` if it cannot be); `kw` as
         `from_bytes`'s."""

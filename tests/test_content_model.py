@@ -643,3 +643,19 @@ def test_a_campaign_spells_its_smil_as_sent_once_not_once_a_recipient(monkeypatc
     assert len(smils) == 6 and all('src="%E7%85%A7%E7%89%87.jpg"' in text for text in smils)
     sent(mm7.Content(parts=content.parts, smil=smil.from_bytes(smil.data + b" ", "application/smil")))
     assert len(written) == 2  # (another SMIL is worked out anew)
+
+
+def test_part_text_makes_a_part_and_on_a_part_says_where_its_text_is():
+    # `Part.text` is a constructor: on a part it was that constructor, bound, so `part.text ==
+    # "hello"` was False whatever the part held, silently. On a part it is an error naming text_value.
+    part = mm7.Part.text("hello", content_id="t@sp")
+    assert part.text_value == "hello" and part.content_id == "t@sp" and part.charset == "utf-8"
+    with pytest.raises(AttributeError, match=r"Part\.text\(\) makes a new part; the text of this one is part\.text_value"):
+        part.text == "hello"  # noqa: B015
+    assert not hasattr(part, "text") and mm7.Content().add_text("hi").text_value == "hi"
+
+    class Note(mm7.Part):
+        pass
+
+    assert type(Note.text("x")) is Note  # (as a classmethod: the class it is called on)
+    assert "A text part" in mm7.Part.text.__doc__
