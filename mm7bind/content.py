@@ -694,12 +694,14 @@ class Part:
 
     @_constructor
     def text(cls, text: str, charset: str = "utf-8", content_type: str = "text/plain", **kw) -> Part:
-        """A text part: `text` written in `charset` (an `EncodeError` if it cannot be); `kw` as
-        `from_bytes`'s."""
+        """A text part: `text` written in `charset` (an `EncodeError` if it cannot be, or not so
+        that it reads back the same: GB2312's U+2015 and U+30FB); `kw` as `from_bytes`'s."""
         try:
             data = text.encode(charset)
         except (ValueError, LookupError) as exc:  # (ValueError: unencodable text, or a NUL in the name)
             raise EncodeError(f"text cannot be written in {charset}: {exc}") from None
+        if codecs.lookup(charset).name == "gb2312" and (found := gbk.AMBIGUOUS_IN_GB2312.search(text)):
+            raise EncodeError(f"text cannot be written in {charset}: {gbk.ambiguity(found.group())}")
         return cls(BytesBlob(data), content_type, charset=charset, **kw)
 
     @classmethod
