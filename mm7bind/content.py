@@ -645,7 +645,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_ids.reset)  # a forked worker must not repeat its parent's ids
 
 
-class _constructor:  # noqa: N801 (used as a decorator, as classmethod is)
+class _constructor:  # (lower case: a decorator, as classmethod is)
     """A classmethod that is no attribute of an instance: `Part.text("hello")` makes a part, and
     `part.text` on a part raises an AttributeError saying where its text is (`text_value`), where
     the classmethod gave a bound constructor, so `part.text == "hello"` was silently False."""
