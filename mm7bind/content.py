@@ -8,6 +8,7 @@ decoder spooled a large part into. Nothing here reads a whole file unless asked 
 from __future__ import annotations
 
 import codecs
+import functools
 import hashlib
 import html
 import io
@@ -18,6 +19,7 @@ import re
 import shutil
 import tempfile
 import threading
+import types
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -482,10 +484,18 @@ def location_name(location: str) -> str:
 def given_as_url(part: Part) -> bool:
     """Whether `part`'s Content-Location was given as a URL ("%E6%B5%8B.gif", sent as it is, the
     name "测.gif"), not as a name: nothing but URL characters, each "%" starting an escape, and not
-    its file name (`add_file`'s location is the file's name: "100%41.jpg" is named so)."""
+    its file name (`add_file`'s location is the file's name: "100%41.jpg" is named so) unless it
+    came so in the part's Content-Location header as received (a GBK peer's "%C4%E3.jpg" with
+    name="%C4%E3.jpg": forwarded, the URL goes on as it came, not escaped again to "%25C4%25E3.jpg")."""
     location = part.content_location
-    return (bool(location) and location != part.filename and "%" in location
-            and bool(_AS_URL.fullmatch(location)))
+    return (bool(location) and "%" in location and bool(_AS_URL.fullmatch(location))
+            and (location != part.filename or _received_location(part) == location))
+
+
+def _received_location(part: Part) -> str | None:
+    """The Content-Location header of a received part, as it came (stripped); None for a part made here."""
+    return next((value.strip() for name, value in part.headers.items() if name.lower() == "content-location"),
+                None)
 
 
 def location_url(location: str, as_url: bool = False) -> str:
@@ -635,6 +645,26 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_ids.reset)  # a forked worker must not repeat its parent's ids
 
 
+class _constructor:  # (lower case: a decorator, as classmethod is)
+    """A classmethod that is no attribute of an instance: `Part.text("hello")` makes a part, and
+    `part.text` on a part raises an AttributeError saying where its text is (`text_value`), where
+    the classmethod gave a bound constructor, so `part.text == "hello"` was silently False."""
+
+    def __init__(self, func: Callable) -> None:
+        self.func = func
+        functools.update_wrapper(self, func)
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: object, owner: type | None = None) -> Callable:
+        if instance is not None:
+            kind = type(instance).__name__
+            raise AttributeError(f"{kind}.{self.name}() makes a new part; the text of this one is "
+                                 f"{kind.lower()}.text_value", name=self.name, obj=instance)
+        return types.MethodType(self.func, owner)
+
+
 @dataclass(eq=False)
 class Part:
     """One content part. `content_type` has no parameters; the charset of text goes in `charset`."""
@@ -662,14 +692,16 @@ class Part:
         part = cls(blob, content_type or sniff_blob_type(blob, kw.get("filename")), **kw)
         return part._with_found_charset("charset" in kw)
 
-    @classmethod
+    @_constructor
     def text(cls, text: str, charset: str = "utf-8", content_type: str = "text/plain", **kw) -> Part:
-        """A text part: `text` written in `charset` (an `EncodeError` if it cannot be); `kw` as
-        `from_bytes`'s."""
+        """A text part: `text` written in `charset` (an `EncodeError` if it cannot be, or not so
+        that it reads back the same: GB2312's U+2015 and U+30FB); `kw` as `from_bytes`'s."""
         try:
             data = text.encode(charset)
         except (ValueError, LookupError) as exc:  # (ValueError: unencodable text, or a NUL in the name)
             raise EncodeError(f"text cannot be written in {charset}: {exc}") from None
+        if codecs.lookup(charset).name == "gb2312" and (found := gbk.AMBIGUOUS_IN_GB2312.search(text)):
+            raise EncodeError(f"text cannot be written in {charset}: {gbk.ambiguity(found.group())}")
         return cls(BytesBlob(data), content_type, charset=charset, **kw)
 
     @classmethod

@@ -107,3 +107,17 @@ def _is_word(run: str, text: str, start: int) -> bool:
     if scripts == {"Latin"}:
         return before.isalpha() or after.isalpha()
     return len(run) >= 2
+
+
+# Characters Python's GB2312 codec writes as bytes that GBK and GB18030 read as others, as most
+# readers of "gb2312" do (mm7bind reads it as GB18030): its A1AA is U+2015, theirs U+2014; its A1A4
+# U+30FB, theirs U+00B7. Text holding one reads back otherwise than it was written.
+AMBIGUOUS_IN_GB2312 = re.compile("[\u2015\u30fb]")
+_READ_AS = {"\u2015": "\u2014", "\u30fb": "\u00b7"}
+
+
+def ambiguity(char: str) -> str:
+    """Why `char` (one of `AMBIGUOUS_IN_GB2312`) cannot go in GB2312, and which charset holds it."""
+    holder = "gbk or gb18030" if char != "\u30fb" else "gb18030 or utf-8"  # (GBK has no U+30FB)
+    return (f"U+{ord(char):04X} goes as {char.encode('gb2312').hex().upper()}, which GBK and GB18030 "
+            f"readers read as U+{ord(_READ_AS[char]):04X}: write it in {holder}")

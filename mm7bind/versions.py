@@ -96,9 +96,41 @@ def schema_dir() -> Path:
     return Path(str(resources.files("mm7bind.schemas")))
 
 
+class ManifestError(ValueError):
+    """schemas/versions.toml cannot be read as a list of versions (a hand edit, say): which file and
+    what in it, rather than a TypeError from deep inside ``import mm7bind``."""
+
+
+_KEYS = frozenset(f.name for f in dataclasses.fields(Version)) - {"name"}
+_REQUIRED = frozenset(f.name for f in dataclasses.fields(Version)
+                      if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING) - {"name"}
+
+
+def _manifest() -> dict:
+    path = schema_dir() / "versions.toml"
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ManifestError(f"{path} is not valid TOML: {exc}") from None
+    if not isinstance(data.get("envelope"), dict) or not isinstance(data.get("versions"), dict):
+        raise ManifestError(f'{path} needs an [envelope] table and [versions."NAME"] tables')
+    # (refused as `python -m tools.regen check` refuses it: a key mm7bind does not know is a
+    # misspelling or a newer tool's, and either way the version it belongs to is not what it says)
+    for name, entry in data["versions"].items():
+        if not isinstance(entry, dict):
+            raise ManifestError(f'{path}: versions."{name}" is no table')
+        unknown, missing = sorted(set(entry) - _KEYS), sorted(_REQUIRED - set(entry))
+        if unknown or missing:
+            said = [f"has {', '.join(unknown)}, which mm7bind does not know"] if unknown else []
+            said += [f"lacks {', '.join(missing)}"] if missing else []
+            raise ManifestError(f'{path}: [versions."{name}"] {" and ".join(said)} '
+                                f"(a version's keys: {', '.join(sorted(_KEYS))})")
+    return data
+
+
 @cache
 def _registry() -> dict[str, Version]:
-    data = tomllib.loads((schema_dir() / "versions.toml").read_text(encoding="utf-8"))
+    data = _manifest()
     versions = {}
     for name, entry in data["versions"].items():
         entry = dict(entry)
@@ -111,8 +143,7 @@ def _registry() -> dict[str, Version]:
 
 @cache
 def envelope_schema_path() -> Path:
-    data = tomllib.loads((schema_dir() / "versions.toml").read_text(encoding="utf-8"))
-    return schema_dir() / data["envelope"]["file"]
+    return schema_dir() / _manifest()["envelope"]["file"]
 
 
 def all_versions() -> list[Version]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 
@@ -260,3 +261,27 @@ def test_bytes_that_are_not_chinese_text_stay_unlabelled(data):
 ])
 def test_an_rfc2231_name_without_its_charset_is_read_as_raw_bytes_are(param, name):
     assert mm7.mime.parse_params(f"image/gif; {param}")[1]["name"] == name
+
+
+@pytest.mark.parametrize(("text", "charset", "refused"), [
+    # Python's GB2312 writes U+2015 as A1AA and U+30FB as A1A4, which GBK and GB18030 (and so
+    # text_value, and most handsets) read as U+2014 and U+00B7: a text part that read back otherwise
+    # than it was written. Said instead, naming a charset that holds it.
+    ("破折号―号", "gb2312", "U+2015 goes as A1AA, which GBK and GB18030 readers read as U+2014: write it in gbk"),
+    ("中点・号", "GB2312", "U+30FB goes as A1A4, which GBK and GB18030 readers read as U+00B7: write it in gb18030"),
+    ("中点・号", "euc-cn", "U+30FB goes as A1A4"),
+    ("中点・号", "gbk", "can't encode character '\\u30fb'"),
+    ("约翰·史密斯——说", "gb2312", "can't encode character '\\xb7'"),
+    ("约翰·史密斯——破折号―", "gbk", None),
+    ("约翰・史密斯―说", "gb18030", None),
+    ("中文内容", "gb2312", None),
+])
+def test_a_text_part_in_a_gb_charset_reads_back_as_it_was_written(text, charset, refused):
+    if refused:
+        with pytest.raises(mm7.EncodeError, match=re.escape(refused)):
+            mm7.Part.text(text, charset)
+        return
+    part = mm7.Part.text(text, charset)
+    assert part.data.decode(charset) == text and part.text_value == text
+    out = mm7.encode(mm7.SubmitReq(recipients=["+8613800000000"], content=mm7.Content(parts=[part])), transaction_id="t")
+    assert mm7.decode(out.to_bytes(), out.content_type).body.content.parts[0].text_value == text

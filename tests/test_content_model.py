@@ -563,6 +563,29 @@ def test_a_location_given_escaped_is_sent_as_it_is_and_a_name_escaped_once(profi
 
 
 @pytest.mark.parametrize("profile", PRESETS, ids=lambda p: p.name)
+def test_a_received_location_of_gbk_escapes_is_forwarded_as_it_came(profile):
+    # A GBK peer sends Content-Location: %C4%E3.gif with name="%C4%E3.gif" (the same escapes). The
+    # location equal to the file name was taken for a name and forwarded escaped again,
+    # "%25C4%25E3.gif", and the SMIL's reference rewritten to that spelling: a location the peer
+    # never wrote. A received location that is a valid URL goes on as it came.
+    smil = mm7.Part.from_bytes(b'<smil><body><par><img src="%C4%E3.gif"/></par></body></smil>', "application/smil")
+    made = mm7.Part.from_bytes(GIF, "image/gif", content_location="%C4%E3.gif", filename="%C4%E3.gif")
+    out = mm7.encode(mm7.SubmitReq(recipients=["+8613800000000"], content=mm7.Content(parts=[made], smil=smil)),
+                     transaction_id="t", profile=profile)
+    # (made here, the location is the file's name: escaped, as a file named so is)
+    assert re.search(rb"Content-Location: ?%25C4%25E3\.gif\r\n", out.to_bytes())
+    received = out.to_bytes().replace(b"%25C4%25E3", b"%C4%E3")
+    got = mm7.decode(received, out.content_type).body.content
+    assert got.parts[0].content_location == got.parts[0].filename == "%C4%E3.gif"
+    data, env = sent(got, profile)
+    assert b"%25C4" not in data and re.search(rb"Content-Location: ?%C4%E3\.gif\r\n", data)
+    forwarded = env.body.content
+    assert forwarded.parts[0].headers["Content-Location"] == "%C4%E3.gif"
+    assert mm7.content.smil_references(forwarded.smil) == ["%C4%E3.gif"]
+    assert forwarded.by_location("%C4%E3.gif") is forwarded.parts[0]
+
+
+@pytest.mark.parametrize("profile", PRESETS, ids=lambda p: p.name)
 def test_a_smil_naming_a_part_by_the_location_it_is_sent_under_shows_it(profile):
     # Parts of one name go as photo.jpg, photo-2.jpg...: a SMIL naming "photo-2.jpg", knowing the
     # rule, was refused as naming nothing, though it names the second part as it is sent.
@@ -620,3 +643,19 @@ def test_a_campaign_spells_its_smil_as_sent_once_not_once_a_recipient(monkeypatc
     assert len(smils) == 6 and all('src="%E7%85%A7%E7%89%87.jpg"' in text for text in smils)
     sent(mm7.Content(parts=content.parts, smil=smil.from_bytes(smil.data + b" ", "application/smil")))
     assert len(written) == 2  # (another SMIL is worked out anew)
+
+
+def test_part_text_makes_a_part_and_on_a_part_says_where_its_text_is():
+    # `Part.text` is a constructor: on a part it was that constructor, bound, so `part.text ==
+    # "hello"` was False whatever the part held, silently. On a part it is an error naming text_value.
+    part = mm7.Part.text("hello", content_id="t@sp")
+    assert part.text_value == "hello" and part.content_id == "t@sp" and part.charset == "utf-8"
+    with pytest.raises(AttributeError, match=r"Part\.text\(\) makes a new part; the text of this one is part\.text_value"):
+        part.text == "hello"  # noqa: B015
+    assert not hasattr(part, "text") and mm7.Content().add_text("hi").text_value == "hi"
+
+    class Note(mm7.Part):
+        pass
+
+    assert type(Note.text("x")) is Note  # (as a classmethod: the class it is called on)
+    assert "A text part" in mm7.Part.text.__doc__

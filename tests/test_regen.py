@@ -371,6 +371,54 @@ def test_an_official_file_settles_a_versions_mm7version_values(project, tmp_path
     assert sent.returncode == 0 and sent.stdout.split() == [expected[0]], sent.stdout + sent.stderr
 
 
+@pytest.mark.parametrize(("added", "expected_tail", "pairing"), [
+    # (an older value: the newest of Release 6, 6.8.0, is still the one the pairing confirmed)
+    (["6.2.0"], ["6.2.0"], "confirmed"),
+    # (a later one: the confirmed pairing was of 6.8.0, which is no longer the newest it lists)
+    (["6.9.0", "6.2.0"], ["6.9.0", "6.2.0"], "inferred"),
+])
+def test_an_official_file_adds_the_mm7version_values_a_known_version_lacks(project, tmp_path, added,
+                                                                             expected_tail, pairing):
+    """An official file listing MM7Version values versions.toml does not have for a version it
+    knows: they were dropped (only values left out were settled), so the registry no longer listed
+    what the schema takes (`mm7bind versions`, the probe's check of an answer's MM7Version, the
+    tests holding the two equal). Added after those kept; the default stays."""
+    before = tomllib.loads((project / "schemas" / "versions.toml").read_text())["versions"]["REL-6-MM7-1-4"]
+    text = OFFICIAL_STYLE.read_text()
+    listed = "".join(f'<enumeration value="{value}"/>' for value in added)
+    text, count = re.subn(r'(<enumeration value="6\.8\.0"/>)', rf"\1{listed}", text)
+    assert count == 1
+    source = tmp_path / "REL-6-MM7-1-4.xsd"
+    source.write_text(text)
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"note: REL-6-MM7-1-4's MM7Version {', '.join(expected_tail)} added" in proc.stdout, proc.stdout
+    assert ("pairing is \"inferred\" now, not \"confirmed\"" in proc.stdout) == (pairing == "inferred")
+    entry = tomllib.loads((project / "schemas" / "versions.toml").read_text())["versions"]["REL-6-MM7-1-4"]
+    assert entry["mm7_versions"] == before["mm7_versions"] + expected_tail and entry["pairing"] == pairing
+    listed = subprocess.run([sys.executable, "-c", LISTED_AND_TAKEN, str(project), "REL-6-MM7-1-4"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    registry, schema = listed.stdout.splitlines()
+    assert registry == schema and "6.2.0" in registry
+
+
+LISTED_AND_TAKEN = """
+import sys, pathlib
+root = pathlib.Path(sys.argv[1])
+import mm7bind, mm7bind.generated, mm7bind.schemas
+mm7bind.generated.__path__[:] = [str(root / 'generated')]
+mm7bind.schemas.__path__[:] = [str(root / 'schemas')]
+import mm7bind.versions as V
+from mm7bind.binding import field_enum_values
+V.schema_dir = lambda: root / 'schemas'
+V._registry.cache_clear()
+v = V.get(sys.argv[2])
+print(sorted(v.mm7_versions))
+print(sorted(field_enum_values(v, 'SubmitReq', 'MM7Version')))
+"""
+
+
 def test_an_mm7version_type_written_inside_the_element_is_read(project, tmp_path):
     """Not some other anonymous enumeration of the file (here a read status, declared after it)."""
     text = new_version_schema(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from lxml import etree
 
@@ -33,6 +35,45 @@ def test_lookup_forms():
     assert versions.get(v) is v
     with pytest.raises(KeyError, match="known: REL-5-MM7-1-0"):
         versions.get("REL-7-MM7-1-0")
+
+
+@pytest.fixture
+def manifest_copy(tmp_path, monkeypatch):
+    """versions.toml copied where the registry reads it, to be edited; the caches read afresh."""
+    copy = tmp_path / "versions.toml"
+    copy.write_text((versions.schema_dir() / "versions.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    caches = [versions._registry, versions._namespaces, versions._spellings, versions._latest,
+              versions.envelope_schema_path]
+    monkeypatch.setattr(versions, "schema_dir", lambda: tmp_path)
+    for cached in caches:
+        cached.cache_clear()
+    yield copy
+    monkeypatch.undo()
+    for cached in caches:
+        cached.cache_clear()
+
+
+@pytest.mark.parametrize(("edit", "said"), [
+    (lambda text: text.replace('pairing = "confirmed"\n', 'pairing = "confirmed"\nsource = "TS 23.140"\n', 1),
+     '[versions."REL-5-MM7-1-0"] has source, which mm7bind does not know (a version\'s keys: file, includes,'),
+    (lambda text: text.replace('package = "rel5_mm7_1_1"\n', "", 1),
+     '[versions."REL-5-MM7-1-1"] lacks package (a version\'s keys:'),
+    (lambda text: text.replace('[versions."REL-6-MM7-1-0"]', '[versions."REL-6-MM7-1-0"', 1), "is not valid TOML: "),
+], ids=["unknown-key", "missing-key", "not-toml"])
+def test_a_manifest_edited_by_hand_is_named_with_what_is_wrong_in_it(manifest_copy, edit, said):
+    # A key the registry did not know was a bare TypeError (Version.__init__() got an unexpected
+    # keyword argument) from `import mm7bind`, naming neither the file nor the version.
+    manifest_copy.write_text(edit(manifest_copy.read_text(encoding="utf-8")), encoding="utf-8")
+    for read in (versions.all_versions, versions.envelope_schema_path):
+        with pytest.raises(versions.ManifestError) as caught:
+            read()
+        assert str(caught.value).startswith(str(manifest_copy)) and said in str(caught.value)
+
+
+def test_the_registry_takes_the_keys_the_tools_write():
+    from tools.regen import VersionEntry
+
+    assert versions._KEYS == {f.name for f in dataclasses.fields(VersionEntry)} - {"name"}
 
 
 def test_closest_versions_for_odd_namespaces():

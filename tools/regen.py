@@ -709,6 +709,16 @@ def newest_first(values: list[str]) -> list[str]:
     return sorted(values, key=key, reverse=True)
 
 
+def own_newest(version: str, values: list[str]) -> str | None:
+    """The newest of `values` of `version`'s own release (``REL-6-…``: 6.x.y), as
+    `mm7bind.versions.Version.nominal_mm7_version` finds it: the one `pairing` is about."""
+    release = VERSION_NAME.match(version)
+    numbers = [(tuple(int(n) for n in value.split(".")), value) for value in values
+               if re.fullmatch(r"\d{1,4}\.\d{1,4}\.\d{1,4}", value)]
+    own = [(number, value) for number, value in numbers if release and number[0] == int(release.group(1))]
+    return max(own)[1] if own else None
+
+
 def version_of_namespace(namespace: str) -> str | None:
     """The version name a namespace ends in (``.../REL-6-MM7-1-4`` → ``REL-6-MM7-1-4``), however it
     is spelt (``.../rel-6-mm7-1-4/``): mm7bind reads a message in such a namespace as that version's."""
@@ -739,6 +749,7 @@ def import_schema(source: str, version: str | None, mm7_versions: list[str] | No
         # (a carrier's spelling, say: what goes on the wire changes with it)
         print(f"note: {version}'s namespace changes from {previous.namespace} to {namespace}: "
               "messages in this version are sent in the new one")
+    pairing = previous.pairing if previous else "inferred"
     if mm7_versions or previous is None:
         values = mm7_versions or newest_first(enumerated)
     else:
@@ -747,11 +758,24 @@ def import_schema(source: str, version: str | None, mm7_versions: list[str] | No
         # default one, nothing at all in this version). The default stays if the schema lists it.
         values = [value for value in previous.mm7_versions if not enumerated or value in enumerated]
         left_out = [value for value in previous.mm7_versions if value not in values]
-        values = values or newest_first(enumerated)
+        # A value it lists that versions.toml does not is one the schema takes: mm7bind reads a
+        # body without a namespace by it (`versions.reading_of_mm7_version`), so it is added, after
+        # those kept (the default stays the default).
+        added = newest_first([value for value in enumerated if value not in previous.mm7_versions])
+        values = values + added if values else newest_first(enumerated)
         if left_out:
             print(f"note: {version}'s MM7Version {', '.join(left_out)} left out: not in the schema's list "
                   f"{enumerated}" + (f"; {values[0]} is sent by default, not {previous.mm7_versions[0]}"
                                      if values[0] != previous.mm7_versions[0] else ""))
+        if added:
+            print(f"note: {version}'s MM7Version {', '.join(added)} added: in the schema's list {enumerated}")
+        # `pairing` is about the newest value of the version's own release: one added past it is
+        # not what the sources confirmed
+        before, after = own_newest(version, previous.mm7_versions), own_newest(version, values)
+        if after != before and pairing != "inferred":
+            print(f"note: {version}'s pairing is \"inferred\" now, not \"{pairing}\": that was of MM7Version "
+                  f"{before}, and the schema lists {after}, a later one")
+            pairing = "inferred"
     if not values:
         raise RegenError(f"no MM7Version values known for {version}: pass --mm7-version X.Y.Z")
     if enumerated and values[0] not in enumerated:  # (as --mm7-version says)
@@ -766,7 +790,7 @@ def import_schema(source: str, version: str | None, mm7_versions: list[str] | No
         mm7_versions=list(values),
         note=previous.note if previous else "",
         # (an official file says which values its schema takes, not which one it was published with)
-        pairing=previous.pairing if previous else "inferred",
+        pairing=pairing,
         origin="official",
         url=origin_url,
         sha256=hashlib.sha256(data).hexdigest(),
