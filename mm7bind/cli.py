@@ -915,7 +915,9 @@ def cmd_send(args: argparse.Namespace) -> int:
                 print("mm7bind send: note: [outbox] enabled is false here: nothing sends them until "
                       "`mm7bind serve` runs with [outbox] enabled = true on this store", file=sys.stderr)
             return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
-        if len(recipients) == 1:
+        # (by the option, not the count: a --to-file of one recipient printed one send's JSON, and
+        # a script reading a campaign's counts from it found none)
+        if len(recipients) == 1 and not args.to_file:
             from .client import new_transaction_id  # noqa: PLC0415
 
             tid = new_transaction_id()  # (known before it goes: an interrupted send can name it)
