@@ -270,7 +270,9 @@ def _plan(store, recipients: Iterable[str], tag: str | None, tries: Counter | No
     `resend_unanswered`, none whose request may have arrived (`maybe_delivered`); without
     `retry_refused`, none the MMSC last refused for good (`refused_for_good`: `refused_before`).
     `tries` is filled with how many requests each recipient already has under the tag, by
-    `basis(recipient)` (`campaign_tid_basis`)."""
+    `basis(recipient)` (`campaign_tid_basis`). A recipient whose last request got no answer goes
+    again as that request was written, when the list now spells it otherwise ("8613800000001"
+    for "+8613800000001") and its TransactionID would differ: under the one it had."""
     if keep is not None:
         _whole("keep", keep, 0, "or None: every one")  # (a negative one kept all but the last few)
     listed = [r.strip() if isinstance(r, str) else r for r in recipients]  # (as the store records them)
@@ -287,6 +289,7 @@ def _plan(store, recipients: Iterable[str], tag: str | None, tries: Counter | No
         done: set[str] = set()
         unsure: set[str] = set()
         refused: set[str] = set()  # (keys: refused for good, by the last answer to them)
+        unanswered: dict[str, str] = {}  # key → the recipient as its last request, unanswered, wrote it
         for rec in tag_submits(store, tag):
             if rec.ok:
                 done.update(rec.recipients)
@@ -299,6 +302,10 @@ def _plan(store, recipients: Iterable[str], tag: str | None, tries: Counter | No
             # refused for a while, it is tried again)
             for r in rec.recipients:
                 key = recipient_key(r, country_code)
+                if _unanswered(rec):
+                    unanswered[key] = r
+                else:
+                    unanswered.pop(key, None)
                 if refused_for_good(rec):
                     refused.add(key)
                 else:
@@ -322,7 +329,12 @@ def _plan(store, recipients: Iterable[str], tag: str | None, tries: Counter | No
             elif key in refused:
                 not_again.append(r)
             else:
-                todo.append(r)
+                # (the TransactionID is derived from the recipient as written, without a country
+                # code: "+8613800000001" left unanswered went again as "8613800000001" under a new
+                # one, and an MMSC that had the first took it for a second message)
+                earlier = unanswered.get(key)
+                todo.append(earlier if earlier is not None and isinstance(r, str) and basis(earlier) != basis(r)
+                            else r)
         result = BulkResult(total=len(todo), skipped=len(unique) - len(todo) - len(held) - len(not_again),
                             repeated=len(listed) - len(unique), keep=keep, maybe_delivered=len(held),
                             refused_before=len(not_again))

@@ -133,6 +133,30 @@ def test_a_stop_after_refused_that_is_no_whole_number_is_refused():
                 send_bulk(client, mm7.SubmitReq(subject="x"), ["+8613800000000"], stop_after_refused=value)
 
 
+def test_without_a_country_code_a_recipient_spelled_anew_goes_again_under_its_transaction_id(store):
+    """One recipient to the campaign ("+8613800000001" and "8613800000001"), but its TransactionID
+    was derived from it as written: left unanswered, it went again from a list spelling it
+    otherwise under a new one, and an MMSC that had the first took it for another message. It goes
+    again as that request went (its TransactionID, its address); queued, the same."""
+    from mm7bind.bulk import bulk_transaction_id, installation, queue_bulk, send_bulk
+
+    tids = {}
+    for tag in ("sent", "queued"):
+        tids[tag] = bulk_transaction_id(tag, "+8613800000001", 0, installation(store))
+        store.record_sent(mm7.SentRecord(
+            transaction_id=tids[tag], operation="SubmitReq", version="REL-6-MM7-1-4", recipients=["+8613800000001"],
+            message_id=None, url=None, status_code=None, status_text=None,
+            error="RequestTimeout: no answer within 0.3 s", attempts=1, tag=tag))
+    with FakeServer() as mmsc, mm7.Client(mmsc.url, store=store) as client:
+        resumed = send_bulk(client, mm7.SubmitReq(subject="camp"), ["8613800000001"], tag="sent")
+        queued = queue_bulk(Outbox(client), mm7.SubmitReq(subject="camp"), ["008613800000001"], tag="queued")
+    assert (resumed.sent, resumed.earlier_unanswered) == (1, 1)
+    [req] = mmsc.requests
+    assert req.decode().transaction_id == tids["sent"]
+    [item] = store.outbox(tag="queued")
+    assert queued.sent == 1 and (item.transaction_id, item.recipients) == (tids["queued"], ["+8613800000001"])
+
+
 def config(tmp_path, url: str) -> str:
     path = tmp_path / "cfg.toml"
     path.write_text(f'[mmsc]\nurls = ["{url}"]\n[store]\npath = "{(tmp_path / "vasp.db").as_posix()}"\n',
