@@ -25,7 +25,8 @@ from . import messages as m
 from . import sendonce
 from .arrival import ANSWERED, MAY_HAVE_ARRIVED, arrival, interrupted_arrival, may_have_arrived
 from .client import MAX_POOL_SIZE, NoTimeLeft, ending_pauses_at, new_transaction_id, sending_until
-from .errors import STORE_ERRORS, ConnectError, MM7Error
+from .errors import STORE_ERRORS, ConnectError, FaultError, HTTPStatusError, MM7Error
+from .status import StatusClass, classify, is_retryable
 from .store import OUTBOX_PENDING, utcnow
 
 log = logging.getLogger("mm7bind.bulk")
@@ -50,11 +51,18 @@ class BulkResult:
     # may have it, and retries on timeout are off (`resend_unanswered` sends them)
     maybe_delivered: int = 0
     maybe_delivered_to: list[str] = field(default_factory=list)  # (the first `keep`)
+    # not sent again on resuming under the tag: the MMSC refused them for good before (a 2xxx, or a
+    # 3xxx/4xxx no retry mends: `refused_for_good`); `retry_refused` sends them
+    refused_before: int = 0
+    refused_before_to: list[str] = field(default_factory=list)  # (the first `keep`)
     repeated: int = 0  # recipients listed more than once (sent once)
     elapsed: float = 0.0
     interrupted: bool = False  # stopped (Ctrl-C) before every recipient was tried (or queued)
     batches: int = 0  # (queue_bulk) commits made to the outbox: `sent` items in all
     unreachable: bool = False  # stopped because no MMSC took a connection (UNREACHABLE_STOP in a row)
+    # stopped because the MMSC refused `stop_after_refused` requests in a row alike (REFUSED_STOP): its
+    # words for the refusal ("4001 Improper identification"), else None
+    stopped_by_refusal: str | None = None
     message_ids: dict[str, str] = field(default_factory=dict)  # recipient → MessageID (the first `keep`)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (recipient, why) (the first `keep`)
     keep: int | None = field(default=KEEP, repr=False)  # None: every one
@@ -255,12 +263,16 @@ def _whole(name: str, value: object, least: int, more: str = "", most: int | Non
 
 def _plan(store, recipients: Iterable[str], tag: str | None, tries: Counter | None = None,
           keep: int | None = KEEP, resend_unanswered: bool = True,
-          country_code: str | None = None, basis: Callable[[str], str] = str) -> tuple[list[str], BulkResult]:
+          country_code: str | None = None, basis: Callable[[str], str] = str,
+          retry_refused: bool = False) -> tuple[list[str], BulkResult]:
     """Who still needs the message: each recipient once (`recipient_key`), and under a tag (with a
     store) none the MMSC already accepted one for, nor one waiting in the outbox for it; without
-    `resend_unanswered`, none whose request may have arrived (`maybe_delivered`). `tries` is
-    filled with how many requests each recipient already has under the tag, by `basis(recipient)`
-    (`campaign_tid_basis`)."""
+    `resend_unanswered`, none whose request may have arrived (`maybe_delivered`); without
+    `retry_refused`, none the MMSC last refused for good (`refused_for_good`: `refused_before`).
+    `tries` is filled with how many requests each recipient already has under the tag, by
+    `basis(recipient)` (`campaign_tid_basis`). A recipient whose last request got no answer goes
+    again as that request was written, when the list now spells it otherwise ("8613800000001"
+    for "+8613800000001") and its TransactionID would differ: under the one it had."""
     if keep is not None:
         _whole("keep", keep, 0, "or None: every one")  # (a negative one kept all but the last few)
     listed = [r.strip() if isinstance(r, str) else r for r in recipients]  # (as the store records them)
@@ -276,13 +288,28 @@ def _plan(store, recipients: Iterable[str], tag: str | None, tries: Counter | No
         # (a record at a time: read whole, a million-request campaign's records took a gigabyte to resume)
         done: set[str] = set()
         unsure: set[str] = set()
+        refused: set[str] = set()  # (keys: refused for good, by the last answer to them)
+        unanswered: dict[str, str] = {}  # key → the recipient as its last request, unanswered, wrote it
         for rec in tag_submits(store, tag):
             if rec.ok:
                 done.update(rec.recipients)
-            elif not resend_unanswered and _maybe_arrived(rec):
+                continue
+            if not resend_unanswered and _maybe_arrived(rec):
                 unsure.update(rec.recipients)
             elif tries is not None and not _unanswered(rec):  # (those accepted are not sent again: not counted)
                 tries.update(basis(r) for r in rec.recipients)
+            # (their last request decides: refused for good, then sent again by retry_refused and
+            # refused for a while, it is tried again)
+            for r in rec.recipients:
+                key = recipient_key(r, country_code)
+                if _unanswered(rec):
+                    unanswered[key] = r
+                else:
+                    unanswered.pop(key, None)
+                if refused_for_good(rec):
+                    refused.add(key)
+                else:
+                    refused.discard(key)
         waiting = ("queued", "sending", "sent")
         if hasattr(store, "outbox_recipients"):
             done |= store.outbox_recipients(tag, waiting)
@@ -290,16 +317,29 @@ def _plan(store, recipients: Iterable[str], tag: str | None, tries: Counter | No
             done |= {r for item in store.outbox(tag=tag) if item.state in waiting for r in item.recipients}
         done = {recipient_key(r, country_code) for r in done}
         unsure = {recipient_key(r, country_code) for r in unsure} - done
-        held, todo = [], []
+        if retry_refused:
+            refused.clear()
+        held, not_again, todo = [], [], []
         for r in unique:
             key = recipient_key(r, country_code)
+            if key in done:
+                continue
             if key in unsure:
                 held.append(r)
-            elif key not in done:
-                todo.append(r)
-        result = BulkResult(total=len(todo), skipped=len(unique) - len(todo) - len(held),
-                            repeated=len(listed) - len(unique), keep=keep, maybe_delivered=len(held))
+            elif key in refused:
+                not_again.append(r)
+            else:
+                # (the TransactionID is derived from the recipient as written, without a country
+                # code: "+8613800000001" left unanswered went again as "8613800000001" under a new
+                # one, and an MMSC that had the first took it for a second message)
+                earlier = unanswered.get(key)
+                todo.append(earlier if earlier is not None and isinstance(r, str) and basis(earlier) != basis(r)
+                            else r)
+        result = BulkResult(total=len(todo), skipped=len(unique) - len(todo) - len(held) - len(not_again),
+                            repeated=len(listed) - len(unique), keep=keep, maybe_delivered=len(held),
+                            refused_before=len(not_again))
         result.maybe_delivered_to = held if keep is None else held[:keep]
+        result.refused_before_to = not_again if keep is None else not_again[:keep]
         return todo, result
     return todo, BulkResult(total=len(todo), skipped=len(unique) - len(todo), repeated=len(listed) - len(unique),
                             keep=keep)
@@ -333,6 +373,20 @@ def _unanswered(rec) -> bool:
     return rec.status_code is None and rec.error is not None and arrival(rec.error) != ANSWERED
 
 
+def refused_for_good(rec) -> bool:
+    """Whether a recorded request was refused in a way no retry mends: a status (in a response or a
+    Fault) of a client error (2xxx), or a server or service error `status.is_retryable` does not
+    call passing (4001 improper identification, 3001 not possible; not 3000, 4006), answered to
+    every attempt. An HTTP error without an MM7 status, or a code of no known class, is not: the
+    cause may be passing, and a request the MMSC refused never arrived."""
+    if rec.ok or rec.status_code is None or _unanswered(rec):
+        return False
+    return classify(rec.status_code) in _REFUSING and not is_retryable(rec.status_code)
+
+
+_REFUSING = (StatusClass.CLIENT_ERROR, StatusClass.SERVER_ERROR, StatusClass.SERVICE_ERROR)
+
+
 def _maybe_arrived(rec) -> bool:
     """Whether the MMSC may have a recorded request it did not accept: it got no MM7 answer and
     may have arrived (`mm7bind.arrival`), or was answered only after an attempt that got none."""
@@ -353,7 +407,7 @@ def _resends(client, resend_unanswered: bool | None) -> bool:
 
 def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str | m.Address], *, tag: str | None = None,
                at=None, stop: threading.Event | None = None, keep: int | None = KEEP,
-               resend_unanswered: bool | None = None) -> BulkResult:
+               resend_unanswered: bool | None = None, retry_refused: bool = False) -> BulkResult:
     """Put `template` for each recipient in `outbox` (sent by whoever runs its worker: `mm7bind
     serve` with [outbox] enabled), due now or `at` a time. With a `tag`, recipients already
     accepted or already waiting under it are skipped, so queueing a campaign twice queues it once.
@@ -375,12 +429,15 @@ def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str | m.Addre
     A recipient whose earlier request under the tag got no answer (it may have arrived) is queued
     again, with that TransactionID, only when `resend_unanswered` (None: the client's
     `RetryPolicy.on_timeout`); else it is counted in `maybe_delivered` and named in
-    `maybe_delivered_to`."""
+    `maybe_delivered_to`. One the MMSC last refused for good under the tag (`refused_for_good`)
+    is queued again only with `retry_refused`; else it is counted in `refused_before` and named in
+    `refused_before_to`."""
     tries: Counter = Counter()
     basis = campaign_tid_basis(outbox.store, tag, _country_code(outbox.client))
     kinds: dict[str, m.Address] = {}
     recipients, result = _plan(outbox.store, _by_value(recipients, kinds), tag, tries, keep,
-                               _resends(outbox.client, resend_unanswered), _country_code(outbox.client), basis)
+                               _resends(outbox.client, resend_unanswered), _country_code(outbox.client), basis,
+                               retry_refused)
     started = time.monotonic()
     # Each item keeps its own encoded copy, and a batch is built in memory before its commit: 500
     # copies of a 2 MB video took a gigabyte at once. Fewer to a batch as the message grows.
@@ -481,21 +538,30 @@ class MaybeDelivered(Exception):
     (the MMSC may have it), and requests that may have arrived are not sent again."""
 
 
-def send_tagged(client, msg: m.SubmitReq, tag: str, *, resend_unanswered: bool | None = None):
+class RefusedBefore(Exception):
+    """`send_tagged` did not send: the MMSC refused the last request of the tag to the recipient for
+    good (`refused_for_good`), and such recipients are not sent again (`retry_refused`)."""
+
+
+def send_tagged(client, msg: m.SubmitReq, tag: str, *, resend_unanswered: bool | None = None,
+                retry_refused: bool = False):
     """Send `msg` (to one recipient) under `tag` as a `send_bulk` to that recipient does: → the
     client's Result, or None when the MMSC already accepted it under the tag (or it waits in the
     outbox), or another run is sending it right now. Raises what `client.submit` raises, and
     `MaybeDelivered` for a request that may have arrived not sent again (`send_bulk`'s
-    `resend_unanswered`), and `NoTimeLeft` when no attempt could end within the recipient's claim
+    `resend_unanswered`), `RefusedBefore` for a recipient refused for good not sent again
+    (`retry_refused`), and `NoTimeLeft` when no attempt could end within the recipient's claim
     (the client's rate limit, kept busy by other senders, held it back that long): nothing sent."""
     [rcpt] = [str(a) for a in msg.recipients]
     tries: Counter = Counter()
     basis = campaign_tid_basis(client.core.store, tag, _country_code(client))
     todo, planned = _plan(client.core.store, [rcpt], tag, tries, resend_unanswered=_resends(client, resend_unanswered),
-                          country_code=_country_code(client), basis=basis)
+                          country_code=_country_code(client), basis=basis, retry_refused=retry_refused)
     if planned.maybe_delivered:
         raise MaybeDelivered(f"{rcpt}: an earlier request under tag {tag!r} got no answer and the MMSC may have "
                              "it: not sent again (retries on timeout are off)")
+    if planned.refused_before:
+        raise RefusedBefore(f"{rcpt}: the MMSC refused it for good under tag {tag!r} before: not sent again")
     if not todo:
         return None
     tid = _next_tid(tag, basis(todo[0]), tries, installation(client.core.store))
@@ -543,13 +609,30 @@ def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str, senders: int = 1
 
 
 UNREACHABLE_STOP = 10  # requests in a row no MMSC took a connection for (each after its retries): stop
+REFUSED_STOP = 10  # requests in a row the MMSC refused alike (one status code, one HTTP status): stop
+
+
+def _refusal(r=None, exc: BaseException | None = None) -> tuple[int, str] | None:
+    """What a request the MMSC answered and refused is told apart by, for REFUSED_STOP, and its
+    words: its status code (in a response or a Fault: "4001 Improper identification"; the texts
+    of one code may differ, naming the recipient), or the HTTP status of an error answered without
+    one ("HTTP 401"); None for one accepted or not answered."""
+    status = r.status if r is not None else exc.status if isinstance(exc, FaultError) else None
+    if r is not None and r.ok:
+        return None
+    if status is not None:
+        return status.code, f"{status.code} {status.text}"
+    if isinstance(exc, HTTPStatusError):
+        return -exc.status, f"HTTP {exc.status}"
+    return None
 
 
 def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str | m.Address], *, concurrency: int = 4,
               progress: Callable[[BulkResult], None] | None = None, tag: str | None = None,
               stop_after_unreachable: int = UNREACHABLE_STOP, keep: int | None = KEEP,
               on_outcome: Callable[[str, str | None, str | None], None] | None = None,
-              resend_unanswered: bool | None = None) -> BulkResult:
+              resend_unanswered: bool | None = None, stop_after_refused: int = REFUSED_STOP,
+              retry_refused: bool = False) -> BulkResult:
     """Send `template` to each recipient (a string for `Address.parse`, or an `Address` of its own kind,
     as `messages.written_address` gives for "ShortCode:1065888"). With a `tag` (and a client with a store) every request is
     recorded under it, and recipients the MMSC already accepted a message for under that tag are
@@ -568,6 +651,11 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str | m.Addres
     rather than every remaining recipient waiting out its retries to fail the same way; under a
     tag, the same run started again later sends the rest. 0: never stop.
 
+    Likewise when the MMSC refused `stop_after_refused` requests in a row alike (one status code,
+    or one HTTP status without one: wrong credentials, a service not provisioned, a VASP over its
+    quota refuse every recipient so): nothing new starts, and `stopped_by_refusal` says the
+    refusal ("4001 Improper identification"), rather than the whole list being refused. 0: never.
+
     Only a few requests wait ahead of the workers (twice `concurrency`), and the result keeps the
     first `keep` MessageIDs and failures (None: every one; its counts are exact either way), so a
     campaign's memory is its list of recipients, not a pending task nor a result per recipient.
@@ -580,18 +668,23 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str | m.Addres
     was answered only after an attempt that got none) is sent again, with that TransactionID, only
     when `resend_unanswered` (None: as the client's `RetryPolicy.on_timeout` says, which sends
     again after no answer within one send too); else it is not sent, counted in `maybe_delivered`
-    and named in `maybe_delivered_to` (the first `keep`)."""
+    and named in `maybe_delivered_to` (the first `keep`). A recipient whose last request under the
+    tag the MMSC refused for good (`refused_for_good`: a 2xxx such as 2002 Address Error, or a
+    3xxx/4xxx no retry mends, such as 4001) is sent again only with `retry_refused` (once what
+    caused it is mended); else it is counted in `refused_before` and named in `refused_before_to`
+    (the first `keep`). One refused for a while (3000, 4006, an HTTP error) is sent again."""
     # (0, NaN or a negative concurrency was taken as 1 without a word, and 10**9 started a thread
     # for each recipient, only to wait for one of the client's connections, at most MAX_POOL_SIZE:
     # bounded as send --concurrency is; a negative stop after unreachable requests stopped the
     # campaign at the first one)
     _whole("concurrency", concurrency, 1, most=MAX_POOL_SIZE)
     _whole("stop_after_unreachable", stop_after_unreachable, 0, "0: never stops")
+    _whole("stop_after_refused", stop_after_refused, 0, "0: never stops")
     tries: Counter = Counter()
     basis = campaign_tid_basis(client.core.store, tag, _country_code(client))
     kinds: dict[str, m.Address] = {}
     recipients, result = _plan(client.core.store, _by_value(recipients, kinds), tag, tries, keep,
-                               _resends(client, resend_unanswered), _country_code(client), basis)
+                               _resends(client, resend_unanswered), _country_code(client), basis, retry_refused)
     resumable = tag is not None and client.core.store is not None
     # (every request of the campaign is the template to one recipient: its size, once)
     size = sendonce.request_size(client, _to_one(template, recipients[0], kinds)) if resumable and recipients else None
@@ -599,11 +692,12 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str | m.Addres
     lock = threading.Lock()
     started = time.monotonic()
     unreached_in_a_row = 0
+    refused_alike: tuple[int | None, int] = (None, 0)  # (the last refusal, and how many in a row)
     callbacks = {"progress": progress, "on_outcome": on_outcome}  # (each dropped when it fails)
 
     def one(rcpt: str) -> None:
-        nonlocal unreached_in_a_row
-        if result.unreachable or stopping.is_set():  # (not tried: the run says how many are left)
+        nonlocal unreached_in_a_row, refused_alike
+        if result.unreachable or result.stopped_by_refusal or stopping.is_set():  # (not tried: the run says how many are left)
             return
         msg = _to_one(template, rcpt, kinds)
         # (known before it goes, with a store: its record says how an interrupted send ended)
@@ -624,29 +718,40 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str | m.Addres
                     result.elapsed = time.monotonic() - started
                 return
             ok, why, unsure = r.ok, f"{r.status.code} {r.status.text}", False
+            refusal = _refusal(r)
         except ConnectError as exc:  # (refused by every MMSC, each try: it never went out)
-            ok, why, r, unsure = False, f"{type(exc).__name__}: {exc}", None, False
+            ok, why, r, unsure, refusal = False, f"{type(exc).__name__}: {exc}", None, False, None
             with lock:
                 unreached_in_a_row += 1
                 if stop_after_unreachable and unreached_in_a_row >= stop_after_unreachable:
                     result.unreachable = True
         except MM7Error as exc:
             ok, why, r, unsure = False, f"{type(exc).__name__}: {exc}", None, may_have_arrived(exc)
+            refusal = _refusal(exc=exc)
         except STORE_ERRORS as exc:  # (the claim could not be taken: not sent)
-            ok, why, r, unsure = False, f"not sent: the store failed: {type(exc).__name__}: {exc}", None, False
+            ok, why, r, unsure, refusal = False, f"not sent: the store failed: {type(exc).__name__}: {exc}", None, \
+                False, None
         except NoTimeLeft as exc:  # (its claim's lease ran out before an attempt could start: not sent)
-            ok, why, r, unsure = False, f"not sent: {exc}", None, False
+            ok, why, r, unsure, refusal = False, f"not sent: {exc}", None, False, None
         except KeyboardInterrupt as exc:  # Ctrl-C ended its pause between attempts: not tried again
             # (as the client marked it: without a store, every such one was counted as one the MMSC
             # may have, a 503 or a refused connection before it too)
             ok, r, why = False, None, "interrupted while waiting to try again"
-            unsure = interrupted_arrival(exc) == MAY_HAVE_ARRIVED
+            unsure, refusal = interrupted_arrival(exc) == MAY_HAVE_ARRIVED, None
             rec = _recorded(client.core.store, tid) if tid is not None else None
             if rec is not None and rec.error:  # (how its last attempt ended; without a record: unknown)
                 why, unsure = f"{why} ({rec.error})", may_have_arrived(rec.error)
         with lock:
             if r is not None:  # an MMSC answered
                 unreached_in_a_row = 0
+            # (only refusals alike, one after another, stop it: one accepted, or refused otherwise,
+            # says the MMSC takes requests, and the refusals are the recipients')
+            code = refusal[0] if refusal is not None else None
+            same = code is not None and code == refused_alike[0]
+            refused_alike = (code, refused_alike[1] + 1 if same else 1)
+            if refusal is not None and stop_after_refused and refused_alike[1] >= stop_after_refused \
+                    and not result.stopped_by_refusal:
+                result.stopped_by_refusal = refusal[1]
             if ok:
                 result.sent += 1
                 result.earlier_unanswered += bool(getattr(r, "earlier_unanswered", False))  # (a client of one's own: none)
@@ -682,7 +787,7 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str | m.Addres
                 finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in finished:
                     future.result()
-            if result.unreachable:
+            if result.unreachable or result.stopped_by_refusal:
                 break
             in_flight.add(pool.submit(one, rcpt))
         for future in in_flight:

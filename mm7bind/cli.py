@@ -787,7 +787,8 @@ def _mis_encoded_argument(args: argparse.Namespace, paths: tuple[str, ...]) -> s
 def cmd_send(args: argparse.Namespace) -> int:
     from . import messages as m  # noqa: PLC0415
     from . import versions  # noqa: PLC0415
-    from .bulk import UNREACHABLE_STOP, MaybeDelivered, queue_bulk, read_recipients, send_bulk, send_tagged  # noqa: PLC0415
+    from .bulk import UNREACHABLE_STOP, MaybeDelivered, RefusedBefore, queue_bulk, read_recipients, send_bulk  # noqa: PLC0415
+    from .bulk import send_tagged  # noqa: PLC0415
     from .arrival import MAY_HAVE_ARRIVED, interrupted_arrival  # noqa: PLC0415
     from .display import printable, shown_time  # noqa: PLC0415
 
@@ -890,7 +891,7 @@ def cmd_send(args: argparse.Namespace) -> int:
             try:
                 with _stop_between_batches(stop):
                     result = queue_bulk(cfg.make_outbox(client), template, recipients, tag=args.tag, at=args.at,
-                                        stop=stop, resend_unanswered=resend)
+                                        stop=stop, resend_unanswered=resend, retry_refused=args.retry_refused)
             except MM7Error as exc:
                 return _not_queued(args, exc, "", EXIT_REFUSED)
             except STORE_ERRORS as exc:  # (a store locked by another process past its wait, a full disk)
@@ -900,6 +901,8 @@ def cmd_send(args: argparse.Namespace) -> int:
                 print(_json({"queued": result.sent, "skipped": result.skipped, "repeated": result.repeated,
                              "maybe_delivered": result.maybe_delivered,
                              "maybe_delivered_to": result.maybe_delivered_to,
+                             "refused_before": result.refused_before,
+                             "refused_before_to": result.refused_before_to,
                                   "at": args.at.isoformat() if args.at else None, "batches": result.batches,
                                   "interrupted": result.interrupted, "not_queued": left,
                                   "items": {r: int(v.removeprefix("queued #")) for r, v in result.message_ids.items()}}))
@@ -909,13 +912,16 @@ def cmd_send(args: argparse.Namespace) -> int:
                 if result.skipped:
                     print(f"skipped {result.skipped} recipients already accepted or queued under tag {args.tag!r}")
                 _say_maybe_delivered(result)
+                _say_refused_before(result)
             if result.interrupted:
                 print(f"mm7bind send: interrupted: {_committed(result, args.tag)}", file=sys.stderr)
             if not cfg.outbox.enabled:
                 print("mm7bind send: note: [outbox] enabled is false here: nothing sends them until "
                       "`mm7bind serve` runs with [outbox] enabled = true on this store", file=sys.stderr)
             return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
-        if len(recipients) == 1:
+        # (by the option, not the count: a --to-file of one recipient printed one send's JSON, and
+        # a script reading a campaign's counts from it found none)
+        if len(recipients) == 1 and not args.to_file:
             from .client import new_transaction_id  # noqa: PLC0415
 
             tid = new_transaction_id()  # (known before it goes: an interrupted send can name it)
@@ -923,12 +929,20 @@ def cmd_send(args: argparse.Namespace) -> int:
                 if args.tag is not None and store is not None:  # as a campaign of one: never sent twice
                     tid = None  # (the tag's own, chosen as the campaign's are)
                     try:
-                        r = send_tagged(client, template, args.tag, resend_unanswered=resend)
+                        r = send_tagged(client, template, args.tag, resend_unanswered=resend,
+                                        retry_refused=args.retry_refused)
                     except MaybeDelivered as exc:
                         if args.json:
                             print(_json(_outcome(ok=False, error="maybe-delivered", message=str(exc), tag=args.tag)))
                         else:
                             print(printable(f"mm7bind send: not sent: {exc}; --resend-unanswered sends it again"),
+                                  file=sys.stderr)
+                        return EXIT_REFUSED
+                    except RefusedBefore as exc:
+                        if args.json:
+                            print(_json(_outcome(ok=False, error="refused-before", message=str(exc), tag=args.tag)))
+                        else:
+                            print(printable(f"mm7bind send: not sent: {exc}; --retry-refused sends it again"),
                                   file=sys.stderr)
                         return EXIT_REFUSED
                     if r is None:
@@ -979,7 +993,8 @@ def cmd_send(args: argparse.Namespace) -> int:
         bar = _Progress(enabled=not args.quiet and not args.json)
         try:
             result = send_bulk(client, template, recipients, concurrency=args.concurrency, progress=bar.update,
-                               tag=args.tag, resend_unanswered=resend)
+                               tag=args.tag, resend_unanswered=resend, stop_after_refused=args.stop_after_refused,
+                               retry_refused=args.retry_refused)
         except STORE_ERRORS as exc:  # (the tag's records could not be read: nothing went out)
             return _not_sent(args, exc, "mm7bind send: not sent: the store failed", EXIT_UNREADABLE)
         bar.done(result)
@@ -1013,6 +1028,13 @@ def cmd_send(args: argparse.Namespace) -> int:
         print(f"mm7bind send: stopped: no MMSC could be reached ({UNREACHABLE_STOP} requests in a row, each after its retries); "
               f"{left} recipients not tried; once it is back, {again}" + (f" ({simulator}: {hint})" if hint else ""),
               file=sys.stderr)
+    elif result.stopped_by_refusal:
+        left = result.total - result.sent - result.failed
+        again = (f"once that is mended, the same command with --retry-refused sends to those refused and the "
+                 f"{left} not tried" if args.tag else "give --tag NAME (with a store) to be able to resume where a "
+                 "run stopped")
+        print(printable(f"mm7bind send: stopped: the MMSC refused {args.stop_after_refused} requests in a row alike "
+                        f"({result.stopped_by_refusal}); {left} recipients not tried; {again}"), file=sys.stderr)
     elif hint:  # (a run too short to stop: the simulator's address, tried by default, said once all the same)
         print(f"mm7bind send: {simulator}: {hint}", file=sys.stderr)
     if result.skipped:
@@ -1022,6 +1044,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         print(f"{result.repeated} recipients were listed more than once, or one number written two ways "
               "(sent once)")
     _say_maybe_delivered(result)
+    _say_refused_before(result)
     for rcpt, why in result.failures[:10]:
         print(printable(f"  failed {rcpt}: {why}"))
     if len(result.failures) > 10:
@@ -1107,6 +1130,20 @@ def _say_maybe_delivered(result) -> None:
         print(printable(f"  maybe delivered {rcpt}"))
     if result.maybe_delivered > 10:
         print(f"  ... and {result.maybe_delivered - 10} more")
+
+
+def _say_refused_before(result) -> None:
+    """The recipients a resumed campaign did not send to again: the MMSC refused them for good."""
+    from .display import printable  # noqa: PLC0415
+
+    if not result.refused_before:
+        return
+    print(f"not sent again: {result.refused_before} recipients the MMSC refused for good before (a 2xxx status, or "
+          "a 3xxx/4xxx no retry mends; --retry-refused sends them again)")
+    for rcpt in result.refused_before_to[:10]:
+        print(printable(f"  refused before {rcpt}"))
+    if result.refused_before > 10:
+        print(f"  ... and {result.refused_before - 10} more")
 
 
 def _simulator_hint(said: str | None) -> str:
@@ -1759,6 +1796,11 @@ def _concurrency(text: str) -> int:
     from .client import MAX_POOL_SIZE  # noqa: PLC0415
 
     return _whole(text, 1, MAX_POOL_SIZE)
+
+
+def _refused_stop(text: str) -> int:
+    """send --stop-after-refused: 0 never stops."""
+    return _whole(text, 0, _WHOLE_MAX, "is not a whole number from {least} (never stop) to {most}")
 
 
 def _record_id(text: str) -> int:
@@ -2722,6 +2764,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resend-unanswered", action="store_true",
                    help="with --tag and [mmsc] retry_on_timeout = false: send again, with the same TransactionID, "
                         "to recipients whose earlier request got no answer (the MMSC may have it)")
+    p.add_argument("--retry-refused", action="store_true",
+                   help="with --tag: send again to recipients the MMSC refused for good before (a 2xxx status, or a "
+                        "3xxx/4xxx no retry mends, such as 4001); a run started again skips them otherwise")
+    p.add_argument("--stop-after-refused", type=_refused_stop, default=10, metavar="N",  # (bulk.REFUSED_STOP)
+                   help="stop when the MMSC refused N requests in a row alike (one status code: wrong credentials "
+                        "refuse every one); 0: never (default %(default)s)")
     p.add_argument("--queue", action="store_true",
                    help="put the messages in the store's outbox for `mm7bind serve` to send ([outbox] enabled)")
     p.add_argument("--at", metavar="TIME", type=_when_at, help="with --queue: not before this (ISO 8601, e.g. "

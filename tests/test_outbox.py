@@ -214,8 +214,8 @@ def test_requeue_command(tmp_path):
 
 
 def test_a_campaign_item_a_direct_run_has_reached_since_is_not_queued_again(tmp_path):
-    """`send --queue --tag T`, an item refused (failed); `send --tag T` then reached its recipient
-    (a failed item is not waiting, so the direct run sends it); `store requeue` of the item sent
+    """`send --queue --tag T`, an item refused (failed); `send --tag T --retry-refused` then reached its
+    recipient (a failed item is not waiting, so the direct run sends it); `store requeue` of the item sent
     them a second message. It is left alone now, saying why; an item nobody reached is queued."""
     from mm7bind.bulk import queue_bulk, send_bulk
 
@@ -232,7 +232,7 @@ def test_a_campaign_item_a_direct_run_has_reached_since_is_not_queued_again(tmp_
         sim.fail_next(2, status=2001)
         assert [i.state for i in outbox.run_once()] == ["failed", "failed", "sent"]
         # (the second is not reached; the first, from a list that writes it another way)
-        direct = send_bulk(client, template, ["8613800000001"], tag="camp")
+        direct = send_bulk(client, template, ["8613800000001"], tag="camp", retry_refused=True)
         assert direct.sent == 1 and len(sim.messages) == 2
         assert not outbox.requeue(first)
         assert store.outbox_get(first).state == "failed"

@@ -1105,7 +1105,7 @@ def test_ctrl_c_ends_a_campaigns_pauses_between_attempts_not_only_what_comes_aft
 @pytest.mark.parametrize("when", ["in flight", "planned"])
 def test_a_campaign_item_requeued_while_a_direct_run_sends_to_its_recipient_goes_once(store, monkeypatch, when):
     """`store requeue` of a campaign's failed item checked the tag's records, and a direct run
-    (`send --tag`) of the campaign was sending to its recipient that moment ("in flight": nothing
+    (`send --tag --retry-refused`) of the campaign was sending to its recipient that moment ("in flight": nothing
     accepted yet), or had planned to before the item was queued again ("planned": a failed item is
     not waiting, and the item's TransactionID is not the one the run sends with): the outbox sent
     the item too. The two now claim the recipient: whoever comes second does not send."""
@@ -1138,7 +1138,7 @@ def test_a_campaign_item_requeued_while_a_direct_run_sends_to_its_recipient_goes
 
             monkeypatch.setattr(bulk, "_plan", plan_then_requeue)
         thread = threading.Thread(target=lambda: direct.append(
-            bulk.send_bulk(client, template, [recipient], concurrency=1, tag="camp")))
+            bulk.send_bulk(client, template, [recipient], concurrency=1, tag="camp", retry_refused=True)))
         thread.start()
         if when == "in flight":
             deadline = time.monotonic() + 20

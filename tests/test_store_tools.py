@@ -418,7 +418,7 @@ def test_a_tagged_bulk_send_resumes_without_sending_anyone_twice(tmp_path):
     with Simulator(SimulatorConfig()) as sim:
         client = mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never())
         template = mm7.SubmitReq(subject="新年快乐")
-        sim.fail_next(3, status=4004)  # the first three are refused
+        sim.fail_next(3, status=3000)  # the first three are refused (for a while: sent again on resuming)
         first = send_bulk(client, template, numbers + [n + " " for n in numbers[:2]], concurrency=1, tag="newyear")
         assert (first.sent, first.failed, first.skipped, first.repeated) == (9, 3, 0, 2)
         again = send_bulk(client, template, [" " + n for n in numbers], concurrency=3, tag="newyear")  # started again
@@ -730,7 +730,7 @@ def test_a_request_in_flight_when_a_campaign_died_goes_again_with_its_transactio
 
     numbers = ["+8613800000000", "+8613800000001", "+8613800000002"]
     with Simulator(SimulatorConfig()) as sim:
-        sim.fail_next(1, status=4004)  # the first is refused (and recorded)
+        sim.fail_next(1, status=3000)  # the first is refused for a while (and recorded)
         first = mm7.Client(sim.url, store=Crashing(tmp_path / "vasp.db"), retry=mm7.RetryPolicy.never())
         send_bulk(first, mm7.SubmitReq(subject="s"), numbers, concurrency=1, tag="c")
         first.close()

@@ -1,0 +1,213 @@
+"""Campaigns resumed and stopped by how the MMSC refuses them: a recipient refused for good is not
+sent again, a refusal for a while is; a campaign the MMSC refuses alike, request after request,
+stops; and the command's output is a campaign's whenever a recipient file is given."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+import mm7bind as mm7
+from mm7bind.outbox import Outbox
+
+from .fake_http import FakeServer, Reply, default_responder, mm7_reply, times_out_once
+
+
+def refusing(codes: dict[str, int]):
+    """An MMSC answering the recipients of `codes` with that status (in a SubmitRsp), the others accepted."""
+
+    def answer(req):
+        env = req.decode()
+        [to] = [str(a) for a in env.body.recipients]
+        if to in codes:
+            return mm7_reply(mm7.SubmitRsp(status=mm7.Status(codes[to]), message_id="-"), env)
+        return default_responder(req)
+
+    return answer
+
+
+def sent_to(server: FakeServer) -> list[str]:
+    return [str(a) for req in server.requests for a in req.decode().body.recipients]
+
+
+def test_a_resumed_campaign_sends_again_only_to_those_refused_for_a_while(store):
+    """Resumed under its tag, a campaign sent again to every recipient the MMSC had refused, those
+    it refused for good too (2002 Address Error, 4001 Improper identification), each time: they
+    are held back (`refused_before`), those refused for a while (3000, 4006) are sent again, and
+    `retry_refused` sends the others too."""
+    from mm7bind.bulk import RefusedBefore, queue_bulk, send_bulk, send_tagged
+
+    rcpts = [f"+861380000000{i}" for i in range(5)]
+    codes = {rcpts[0]: 2002, rcpts[1]: 4001, rcpts[2]: 3000, rcpts[3]: 4006}
+    template = mm7.SubmitReq(subject="camp")
+    with FakeServer(refusing(codes)) as mmsc:
+        client = mm7.Client(mmsc.url, store=store, retry=mm7.RetryPolicy.never())
+        first = send_bulk(client, template, rcpts, tag="promo", concurrency=1)
+        assert (first.sent, first.failed) == (1, 4)
+        resumed = send_bulk(client, template, rcpts, tag="promo", concurrency=1)
+        assert sent_to(mmsc)[5:] == [rcpts[2], rcpts[3]]
+        assert (resumed.total, resumed.skipped, resumed.refused_before) == (2, 1, 2)
+        assert resumed.refused_before_to == rcpts[:2]
+        one = mm7.SubmitReq(subject="camp", recipients=mm7.Recipients(to=[rcpts[0]]))
+        with pytest.raises(RefusedBefore):
+            send_tagged(client, one, "promo")
+        queued = queue_bulk(Outbox(client), template, rcpts, tag="promo")
+        assert (queued.sent, queued.refused_before_to) == (2, rcpts[:2])  # (those refused for a while)
+        assert len(mmsc.requests) == 7
+        codes.clear()  # (mended: the address, the credentials)
+        again = send_bulk(client, template, rcpts[:2], tag="promo", retry_refused=True)
+        client.close()
+    assert (again.sent, again.refused_before) == (2, 0)
+    assert sorted(sent_to(mmsc)[7:]) == rcpts[:2]
+
+
+def test_a_refusal_after_an_unanswered_attempt_is_not_one_for_good(store):
+    """Refused for good only after an attempt that got no answer, the MMSC may have the message: a
+    resumed run sends it again under its TransactionID (so that the MMSC can tell), as before."""
+    from mm7bind.bulk import send_bulk
+
+    gave_up = threading.Event()
+    replies = iter([Reply(hold=gave_up), "refuse"])
+
+    def answer(req):
+        reply = next(replies, None)
+        if reply == "refuse":
+            return mm7_reply(mm7.SubmitRsp(status=mm7.Status(2002), message_id="-"), req.decode())
+        return reply or default_responder(req)
+
+    with FakeServer(answer) as mmsc:
+        client = mm7.Client(mmsc.url, store=store, retry=mm7.RetryPolicy(max_attempts=2, backoff=0.0, jitter=0.0))
+        times_out_once(client, gave_up)
+        first = send_bulk(client, mm7.SubmitReq(subject="camp"), ["+8613800000001"], tag="late")
+        resumed = send_bulk(client, mm7.SubmitReq(subject="camp"), ["+8613800000001"], tag="late")
+        client.close()
+    assert (first.failed, resumed.sent, resumed.refused_before) == (1, 1, 0)
+    assert len({req.decode().transaction_id for req in mmsc.requests}) == 1
+
+
+@pytest.mark.parametrize("refusal", ["status", "fault", "http"])
+def test_a_campaign_every_request_of_which_is_refused_alike_stops(refusal):
+    """Wrong credentials refuse every recipient alike: the campaign went through the whole list,
+    each refused; after `stop_after_refused` refusals in a row alike it stops, and says why."""
+    from mm7bind.bulk import send_bulk
+
+    def answer(req):
+        env = req.decode()
+        if refusal == "status":
+            return mm7_reply(mm7.SubmitRsp(status=mm7.Status(4001), message_id="-"), env)
+        if refusal == "fault":
+            return mm7_reply(mm7.Fault(code="Client", detail=mm7.RSErrorRsp(status=mm7.Status(4001))), env, 500)
+        return Reply(403, b"forbidden", {"Content-Type": "text/plain"})
+
+    rcpts = [f"+86138000{i:05d}" for i in range(40)]
+    with FakeServer(answer) as mmsc, mm7.Client(mmsc.url, retry=mm7.RetryPolicy.never()) as client:
+        stopped = send_bulk(client, mm7.SubmitReq(subject="camp"), rcpts, stop_after_refused=5, concurrency=1)
+        never = send_bulk(client, mm7.SubmitReq(subject="camp"), rcpts[:8], stop_after_refused=0)
+    assert (stopped.sent, stopped.failed) == (0, 5) and len(mmsc.requests) == 5 + 8
+    assert stopped.stopped_by_refusal == ("HTTP 403" if refusal == "http" else "4001 Improper identification")
+    assert (never.failed, never.stopped_by_refusal) == (8, None)
+
+
+def test_refusals_of_several_kinds_or_among_accepted_ones_do_not_stop_a_campaign():
+    """Refusals that are the recipients' (an address here, another there, accepted ones between)
+    do not stop it: only `stop_after_refused` alike in a row do."""
+    from mm7bind.bulk import send_bulk
+
+    rcpts = [f"+86138000{i:05d}" for i in range(12)]
+    codes = {r: (2002 if i % 2 else 2003) for i, r in enumerate(rcpts[:8])}  # (two kinds, in turn)
+    codes.update({r: 2002 for r in rcpts[9:]})  # (an accepted one, then three alike)
+    with FakeServer(refusing(codes)) as mmsc, mm7.Client(mmsc.url, retry=mm7.RetryPolicy.never()) as client:
+        result = send_bulk(client, mm7.SubmitReq(subject="camp"), rcpts, stop_after_refused=4, concurrency=1)
+    assert (result.sent, result.failed, result.stopped_by_refusal) == (1, 11, None)
+    assert len(mmsc.requests) == 12
+
+
+def test_a_stop_after_refused_that_is_no_whole_number_is_refused():
+    from mm7bind.bulk import send_bulk
+
+    with mm7.Client("http://127.0.0.1:9/mm7") as client:
+        for value in (-1, 1.5, True):
+            with pytest.raises(ValueError, match="stop_after_refused"):
+                send_bulk(client, mm7.SubmitReq(subject="x"), ["+8613800000000"], stop_after_refused=value)
+
+
+def test_without_a_country_code_a_recipient_spelled_anew_goes_again_under_its_transaction_id(store):
+    """One recipient to the campaign ("+8613800000001" and "8613800000001"), but its TransactionID
+    was derived from it as written: left unanswered, it went again from a list spelling it
+    otherwise under a new one, and an MMSC that had the first took it for another message. It goes
+    again as that request went (its TransactionID, its address); queued, the same."""
+    from mm7bind.bulk import bulk_transaction_id, installation, queue_bulk, send_bulk
+
+    tids = {}
+    for tag in ("sent", "queued"):
+        tids[tag] = bulk_transaction_id(tag, "+8613800000001", 0, installation(store))
+        store.record_sent(mm7.SentRecord(
+            transaction_id=tids[tag], operation="SubmitReq", version="REL-6-MM7-1-4", recipients=["+8613800000001"],
+            message_id=None, url=None, status_code=None, status_text=None,
+            error="RequestTimeout: no answer within 0.3 s", attempts=1, tag=tag))
+    with FakeServer() as mmsc, mm7.Client(mmsc.url, store=store) as client:
+        resumed = send_bulk(client, mm7.SubmitReq(subject="camp"), ["8613800000001"], tag="sent")
+        queued = queue_bulk(Outbox(client), mm7.SubmitReq(subject="camp"), ["008613800000001"], tag="queued")
+    assert (resumed.sent, resumed.earlier_unanswered) == (1, 1)
+    [req] = mmsc.requests
+    assert req.decode().transaction_id == tids["sent"]
+    [item] = store.outbox(tag="queued")
+    assert queued.sent == 1 and (item.transaction_id, item.recipients) == (tids["queued"], ["+8613800000001"])
+
+
+def config(tmp_path, url: str) -> str:
+    path = tmp_path / "cfg.toml"
+    path.write_text(f'[mmsc]\nurls = ["{url}"]\n[store]\npath = "{(tmp_path / "vasp.db").as_posix()}"\n',
+                    encoding="utf-8")
+    return str(path)
+
+
+def test_send_with_a_recipient_file_of_one_prints_a_campaign_s_json(tmp_path, capsys):
+    """The output's shape is the option's: a --to-file listing one recipient printed one send's JSON
+    (message_id, status), and a script reading a campaign's counts found none."""
+    from mm7bind.cli import main
+
+    (tmp_path / "one.csv").write_text("+8613800000001\n", encoding="utf-8")
+    with FakeServer() as mmsc:
+        assert main(["send", "--mmsc", mmsc.url, "--to-file", str(tmp_path / "one.csv"), "--text", "x",
+                     "--json"]) == 0
+        campaign = json.loads(capsys.readouterr().out)
+        assert main(["send", "--mmsc", mmsc.url, "--to", "+8613800000001", "--text", "x", "--json"]) == 0
+        single = json.loads(capsys.readouterr().out)
+    assert (campaign["total"], campaign["sent"], campaign["not_tried"]) == (1, 1, 0)
+    assert list(campaign["message_ids"]) == ["+8613800000001"] and "status" not in campaign
+    assert single["ok"] is True and "total" not in single
+
+
+def test_send_stops_a_campaign_refused_alike_and_resumes_it_with_retry_refused(tmp_path, capsys):
+    from mm7bind.cli import main
+
+    (tmp_path / "to.csv").write_text("".join(f"+86138000{i:05d}\n" for i in range(30)), encoding="utf-8")
+    refused = threading.Event()
+    refused.set()
+
+    def answer(req):
+        if refused.is_set():
+            return mm7_reply(mm7.SubmitRsp(status=mm7.Status(4001), message_id="-"), req.decode())
+        return default_responder(req)
+
+    with FakeServer(answer) as mmsc:
+        cfg = config(tmp_path, mmsc.url)
+        send = ["send", "--config", cfg, "--to-file", str(tmp_path / "to.csv"), "--text", "x", "--tag", "t",
+                "--concurrency", "1", "--quiet"]
+        assert main([*send, "--stop-after-refused", "3", "--json"]) == 1
+        stopped = json.loads(capsys.readouterr().out)
+        assert (stopped["failed"], stopped["not_tried"]) == (3, 27)
+        assert stopped["stopped_by_refusal"] == "4001 Improper identification"
+        assert main([*send, "--stop-after-refused", "3"]) == 1
+        said = capsys.readouterr()
+        assert "stopped: the MMSC refused 3 requests in a row alike (4001 Improper identification)" in said.err
+        assert "not sent again: 3 recipients the MMSC refused for good" in said.out, said.out
+        refused.clear()  # (the credentials mended)
+        assert main(send) == 0
+        assert "sent 24, failed 0" in capsys.readouterr().out
+        assert main([*send, "--retry-refused"]) == 0
+        assert "sent 6, failed 0" in capsys.readouterr().out
+    assert len(mmsc.requests) == 3 + 3 + 24 + 6
