@@ -26,7 +26,6 @@ from . import sendonce
 from .arrival import ANSWERED, MAY_HAVE_ARRIVED, arrival, interrupted_arrival, may_have_arrived
 from .client import MAX_POOL_SIZE, NoTimeLeft, ending_pauses_at, new_transaction_id, sending_until
 from .errors import STORE_ERRORS, ConnectError, FaultError, HTTPStatusError, MM7Error
-from .status import StatusClass, classify, is_retryable
 from .store import OUTBOX_PENDING, utcnow
 
 log = logging.getLogger("mm7bind.bulk")
@@ -51,8 +50,8 @@ class BulkResult:
     # may have it, and retries on timeout are off (`resend_unanswered` sends them)
     maybe_delivered: int = 0
     maybe_delivered_to: list[str] = field(default_factory=list)  # (the first `keep`)
-    # not sent again on resuming under the tag: the MMSC refused them for good before (a 2xxx, or a
-    # 3xxx/4xxx no retry mends: `refused_for_good`); `retry_refused` sends them
+    # not sent again on resuming under the tag: the MMSC refused them for good before (their address:
+    # `refused_for_good`); `retry_refused` sends them
     refused_before: int = 0
     refused_before_to: list[str] = field(default_factory=list)  # (the first `keep`)
     repeated: int = 0  # recipients listed more than once (sent once)
@@ -374,17 +373,19 @@ def _unanswered(rec) -> bool:
 
 
 def refused_for_good(rec) -> bool:
-    """Whether a recorded request was refused in a way no retry mends: a status (in a response or a
-    Fault) of a client error (2xxx), or a server or service error `status.is_retryable` does not
-    call passing (4001 improper identification, 3001 not possible; not 3000, 4006), answered to
-    every attempt. An HTTP error without an MM7 status, or a code of no known class, is not: the
-    cause may be passing, and a request the MMSC refused never arrived."""
+    """Whether a recorded request was refused for its recipient, in a way no retry mends: 2002
+    Address Error or 2003 Address Not Found (`RECIPIENT_REFUSALS`), in a response or a Fault,
+    answered to every attempt. Other refusals, however final (4001 improper identification, 2004
+    content refused, 4007 service denied), are the message's or the account's: they refuse every
+    recipient alike, and once mended (the credentials, the content) a resumed run sends to those
+    they refused, without being asked. A request refused after an attempt that got no answer is
+    not one: the MMSC may have it."""
     if rec.ok or rec.status_code is None or _unanswered(rec):
         return False
-    return classify(rec.status_code) in _REFUSING and not is_retryable(rec.status_code)
+    return rec.status_code in RECIPIENT_REFUSALS
 
 
-_REFUSING = (StatusClass.CLIENT_ERROR, StatusClass.SERVER_ERROR, StatusClass.SERVICE_ERROR)
+RECIPIENT_REFUSALS = frozenset((2002, 2003))  # (TS 23.140's address errors: the recipient's, not the message's)
 
 
 def _maybe_arrived(rec) -> bool:
@@ -669,10 +670,10 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str | m.Addres
     when `resend_unanswered` (None: as the client's `RetryPolicy.on_timeout` says, which sends
     again after no answer within one send too); else it is not sent, counted in `maybe_delivered`
     and named in `maybe_delivered_to` (the first `keep`). A recipient whose last request under the
-    tag the MMSC refused for good (`refused_for_good`: a 2xxx such as 2002 Address Error, or a
-    3xxx/4xxx no retry mends, such as 4001) is sent again only with `retry_refused` (once what
-    caused it is mended); else it is counted in `refused_before` and named in `refused_before_to`
-    (the first `keep`). One refused for a while (3000, 4006, an HTTP error) is sent again."""
+    tag the MMSC refused for its address (`refused_for_good`: 2002 Address Error, 2003 Address Not
+    Found) is sent again only with `retry_refused`; else it is counted in `refused_before` and
+    named in `refused_before_to` (the first `keep`). Any other refusal is sent again (one for a
+    while, 3000, 4006, an HTTP error; one of the message or the account, 4001, once mended)."""
     # (0, NaN or a negative concurrency was taken as 1 without a word, and 10**9 started a thread
     # for each recipient, only to wait for one of the client's connections, at most MAX_POOL_SIZE:
     # bounded as send --concurrency is; a negative stop after unreachable requests stopped the

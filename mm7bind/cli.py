@@ -1138,8 +1138,8 @@ def _say_refused_before(result) -> None:
 
     if not result.refused_before:
         return
-    print(f"not sent again: {result.refused_before} recipients the MMSC refused for good before (a 2xxx status, or "
-          "a 3xxx/4xxx no retry mends; --retry-refused sends them again)")
+    print(f"not sent again: {result.refused_before} recipients the MMSC refused for their address before (2002 or "
+          "2003; --retry-refused sends them again)")
     for rcpt in result.refused_before_to[:10]:
         print(printable(f"  refused before {rcpt}"))
     if result.refused_before > 10:
@@ -2765,8 +2765,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --tag and [mmsc] retry_on_timeout = false: send again, with the same TransactionID, "
                         "to recipients whose earlier request got no answer (the MMSC may have it)")
     p.add_argument("--retry-refused", action="store_true",
-                   help="with --tag: send again to recipients the MMSC refused for good before (a 2xxx status, or a "
-                        "3xxx/4xxx no retry mends, such as 4001); a run started again skips them otherwise")
+                   help="with --tag: send again to recipients the MMSC refused for their address before (2002 "
+                        "Address Error, 2003 Address Not Found); a run started again skips them otherwise")
     p.add_argument("--stop-after-refused", type=_refused_stop, default=10, metavar="N",  # (bulk.REFUSED_STOP)
                    help="stop when the MMSC refused N requests in a row alike (one status code: wrong credentials "
                         "refuse every one); 0: never (default %(default)s)")

@@ -34,13 +34,14 @@ def sent_to(server: FakeServer) -> list[str]:
 
 def test_a_resumed_campaign_sends_again_only_to_those_refused_for_a_while(store):
     """Resumed under its tag, a campaign sent again to every recipient the MMSC had refused, those
-    it refused for good too (2002 Address Error, 4001 Improper identification), each time: they
-    are held back (`refused_before`), those refused for a while (3000, 4006) are sent again, and
+    it refused for their address too (2002 Address Error, 2003 Address Not Found), each time: they
+    are held back (`refused_before`); those refused for a while (3000) or for the account (4001
+    Improper identification: every recipient alike, mended by the credentials) are sent again, and
     `retry_refused` sends the others too."""
     from mm7bind.bulk import RefusedBefore, queue_bulk, send_bulk, send_tagged
 
     rcpts = [f"+861380000000{i}" for i in range(5)]
-    codes = {rcpts[0]: 2002, rcpts[1]: 4001, rcpts[2]: 3000, rcpts[3]: 4006}
+    codes = {rcpts[0]: 2002, rcpts[1]: 2003, rcpts[2]: 3000, rcpts[3]: 4001}
     template = mm7.SubmitReq(subject="camp")
     with FakeServer(refusing(codes)) as mmsc:
         client = mm7.Client(mmsc.url, store=store, retry=mm7.RetryPolicy.never())
@@ -182,15 +183,20 @@ def test_send_with_a_recipient_file_of_one_prints_a_campaign_s_json(tmp_path, ca
 
 
 def test_send_stops_a_campaign_refused_alike_and_resumes_it_with_retry_refused(tmp_path, capsys):
+    """Refused for the account (4001) it stops, and once the credentials are mended the same command
+    sends to everyone, those refused included; refused for their address (2002), recipients are
+    held back until --retry-refused."""
     from mm7bind.cli import main
 
-    (tmp_path / "to.csv").write_text("".join(f"+86138000{i:05d}\n" for i in range(30)), encoding="utf-8")
-    refused = threading.Event()
-    refused.set()
+    rcpts = [f"+86138000{i:05d}" for i in range(30)]
+    (tmp_path / "to.csv").write_text("".join(f"{r}\n" for r in rcpts), encoding="utf-8")
+    refusing = {"all": 4001}
 
     def answer(req):
-        if refused.is_set():
-            return mm7_reply(mm7.SubmitRsp(status=mm7.Status(4001), message_id="-"), req.decode())
+        env = req.decode()
+        code = refusing.get("all") or refusing.get(str(env.body.recipients.to[0]))
+        if code:
+            return mm7_reply(mm7.SubmitRsp(status=mm7.Status(code), message_id="-"), env)
         return default_responder(req)
 
     with FakeServer(answer) as mmsc:
@@ -201,13 +207,19 @@ def test_send_stops_a_campaign_refused_alike_and_resumes_it_with_retry_refused(t
         stopped = json.loads(capsys.readouterr().out)
         assert (stopped["failed"], stopped["not_tried"]) == (3, 27)
         assert stopped["stopped_by_refusal"] == "4001 Improper identification"
-        assert main([*send, "--stop-after-refused", "3"]) == 1
+        assert main([*send, "--stop-after-refused", "3"]) == 1  # (the same three, refused alike again)
         said = capsys.readouterr()
         assert "stopped: the MMSC refused 3 requests in a row alike (4001 Improper identification)" in said.err
-        assert "not sent again: 3 recipients the MMSC refused for good" in said.out, said.out
-        refused.clear()  # (the credentials mended)
+        assert "refused before" not in said.out, said.out
+        refusing.clear()  # (the credentials mended; two addresses are wrong)
+        refusing.update({rcpts[0]: 2002, rcpts[5]: 2002})
+        assert main(send) == 1
+        said = capsys.readouterr().out  # (a refusal of the account's is not the recipients': no flag needed)
+        assert "sent 28, failed 2" in said, said
         assert main(send) == 0
-        assert "sent 24, failed 0" in capsys.readouterr().out
+        said = capsys.readouterr().out
+        assert "not sent again: 2 recipients the MMSC refused for their address before" in said, said
+        refusing.clear()  # (the addresses mended)
         assert main([*send, "--retry-refused"]) == 0
-        assert "sent 6, failed 0" in capsys.readouterr().out
-    assert len(mmsc.requests) == 3 + 3 + 24 + 6
+        assert "sent 2, failed 0" in capsys.readouterr().out
+    assert len(mmsc.requests) == 3 + 3 + 30 + 2
