@@ -73,9 +73,11 @@ def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
             return [b"not found\n"]
         limit = receiver.config.max_body
         try:
-            length = int(environ.get("CONTENT_LENGTH") or -1)
+            length = declared_length(environ.get("CONTENT_LENGTH"))
         except ValueError:
-            length = -1
+            _say_bad_length(environ.get("CONTENT_LENGTH"), environ.get("REMOTE_ADDR"))
+            start_response("400 Bad Request", [("Content-Type", "text/plain"), ("Content-Length", str(len(BAD_LENGTH)))])
+            return [BAD_LENGTH]
         if length > limit:
             rsp = receiver.too_large(environ.get("REMOTE_ADDR"), length, **_request_of(environ))
             start_response(f"{rsp.status} {REASONS[rsp.status]}", rsp.headers)
@@ -95,6 +97,29 @@ def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
         return [rsp.body]
 
     return without_body_for_head(app)
+
+
+def declared_length(value: str | None) -> int:
+    """A request's Content-Length as a WSGI or ASGI server hands it on: -1 for none; a ValueError
+    for one that is not ASCII digits (RFC 9110 §8.6), or a list of differing ones (the same one
+    repeated, "10, 10", is that one). int() alone took "1_0", "+10" and other scripts' digits
+    ("١٠") for 10: the body was read by a length the peer never wrote, or no server framed it by."""
+    if value is None or not value.strip(" \t"):
+        return -1
+    given = {v.strip(" \t") for v in value.split(",")}
+    if len(given) != 1 or not all(v.isascii() and v.isdigit() for v in given):
+        raise ValueError(f"invalid Content-Length {value!r}")
+    return int(given.pop())  # (a ValueError too past int()'s 4300 digits: no body is that long)
+
+
+def _say_bad_length(value: str | None, peer: str | None) -> None:
+    """The line for a request refused (400, BAD_LENGTH) for a Content-Length no server should have
+    passed on: waitress and the TLS server refuse it themselves; another server may not."""
+    log.warning("request from %s not taken: its Content-Length %r is not a length (digits only, RFC 9110 §8.6)",
+                peer, value)
+
+
+BAD_LENGTH = b"invalid Content-Length\n"
 
 
 def _why_cut(environ: dict) -> str:
@@ -375,11 +400,12 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
         for raw_name, raw_value in scope.get("headers", ()):
             name, value = raw_name.decode("latin-1").title(), raw_value.decode("latin-1")
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        try:
-            declared = int(headers.get("Content-Length", -1))
-        except ValueError:
-            declared = -1
         peer = scope.get("client")[0] if scope.get("client") else None
+        try:
+            declared = declared_length(headers.get("Content-Length"))
+        except ValueError:
+            _say_bad_length(headers.get("Content-Length"), peer)
+            return await _asgi_answer(send, 400, [("Content-Type", "text/plain")], BAD_LENGTH, head)
         refused = {"method": scope.get("method", "POST"), "authorization": headers.get("Authorization"),
                    "uri": full + ("?" + scope["query_string"].decode("latin-1") if scope.get("query_string") else "")}
         # (too_large, as handle, runs in a worker thread: it keeps a Digest answer spent in the

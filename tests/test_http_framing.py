@@ -707,3 +707,68 @@ def test_a_body_cut_by_a_stop_under_waitress_is_told_and_counted(caplog):
     said = [r.getMessage() for r in caplog.records if "not taken" in r.getMessage()]
     assert said == [f"request from 127.0.0.1 not taken: the server stopped after 0 bytes of its body (of {len(body)})"]
     assert rx.metrics.value("mm7bind_received_total", outcome="incomplete") == 1
+
+
+# A Content-Length int() reads but RFC 9110 §8.6 does not (digits 0-9 alone): "20_480" and other
+# scripts' digits were taken for the body's length (waitress and the TLS server refuse such a
+# request themselves; another WSGI or ASGI server may hand it on).
+_NOT_LENGTHS = [lambda n: f"{n // 1000}_{n % 1000:03d}", lambda n: str(n).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")),
+                lambda n: f"+{n}", lambda n: f"{n}, {n + 1}"]
+
+
+@pytest.mark.parametrize("written", _NOT_LENGTHS, ids=["underscore", "arabic-indic", "plus", "two-lengths"])
+def test_the_wsgi_app_refuses_a_content_length_that_is_not_ascii_digits(written, caplog):
+    import io
+    import logging
+
+    h = Recorder()
+    out = mo("cl-wsgi")
+    body = out.to_bytes()
+    app = mm7.wsgi_app(mm7.Receiver(h), "/mm7")
+    said = {}
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/mm7", "SCRIPT_NAME": "", "QUERY_STRING": "",
+               "CONTENT_TYPE": out.content_type, "CONTENT_LENGTH": written(len(body)), "wsgi.input": io.BytesIO(body),
+               "REMOTE_ADDR": "127.0.0.1", "SERVER_NAME": "test", "SERVER_PORT": "80", "wsgi.url_scheme": "http"}
+    caplog.set_level(logging.WARNING)
+    answer = b"".join(app(environ, lambda status, headers: said.update(status=status, headers=dict(headers))))
+    assert (said["status"], answer) == ("400 Bad Request", b"invalid Content-Length\n")
+    assert said["headers"]["Content-Length"] == str(len(answer))
+    assert h.calls == []
+    assert [r.getMessage() for r in caplog.records] == [
+        f"request from 127.0.0.1 not taken: its Content-Length {written(len(body))!r} is not a length "
+        "(digits only, RFC 9110 §8.6)"]
+
+
+def test_the_wsgi_app_takes_a_content_length_repeated_alike_or_with_white_space():
+    import io
+
+    h = Recorder()
+    out = mo("cl-same")
+    body = out.to_bytes()
+    app = mm7.wsgi_app(mm7.Receiver(h), "/mm7")
+    for written in (f"{len(body)}, {len(body)}", f" {len(body)}\t", f"00{len(body)}"):
+        said = {}
+        environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/mm7", "CONTENT_TYPE": out.content_type,
+                   "CONTENT_LENGTH": written, "wsgi.input": io.BytesIO(body), "REMOTE_ADDR": "127.0.0.1"}
+        b"".join(app(environ, lambda status, headers: said.update(status=status)))
+        assert said["status"] == "200 OK", written
+    assert len(h.calls) == 3
+
+
+@pytest.mark.parametrize("written", _NOT_LENGTHS, ids=["underscore", "arabic-indic", "plus", "two-lengths"])
+def test_the_asgi_app_refuses_a_content_length_that_is_not_ascii_digits(written):
+    import asyncio
+
+    from .test_asgi import request
+
+    h = Recorder()
+    out = mo("cl-asgi")
+    body = out.to_bytes()
+    app = mm7.asgi_app(mm7.Receiver(h), "/mm7")
+    try:
+        answer = asyncio.run(request(app, body, {"Content-Type": out.content_type,
+                                                 "Content-Length": written(len(body))}))
+    finally:
+        app.close()
+    assert (answer["status"], answer["body"]) == (400, b"invalid Content-Length\n")
+    assert h.calls == []

@@ -511,6 +511,43 @@ def test_control_answers_are_not_cached():
         assert [r.headers.get("Cache-Control") for r in answers] == ["no-store"] * len(answers)
 
 
+def _call(app, method: str, path: str, body: bytes, length: str) -> tuple[str, dict, bytes, int]:
+    """One request straight through the simulator's WSGI app (as another server would hand it on):
+    its status, headers, body, and how much of the request's body the app read."""
+    import io
+
+    stream, said = io.BytesIO(body), {}
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "CONTENT_LENGTH": length, "wsgi.input": stream,
+               "REMOTE_ADDR": "127.0.0.1"}
+    answer = b"".join(app(environ, lambda status, headers: said.update(status=status, headers=dict(headers))))
+    return said["status"], said["headers"], answer, stream.tell()
+
+
+def test_the_control_api_refuses_a_body_over_its_limit_unread_and_a_length_that_is_not_digits():
+    """A control request's body was read whole, however long (under another server than the
+    simulator's own, which stops at its 20 MiB); its Content-Length read by int(), which takes
+    "1_0" and other scripts' digits ("١٠") for 10."""
+    from mm7bind.simulator import CONTROL_MAX_BODY
+
+    sim = Simulator()
+    app = sim.wsgi_app()
+    mo = json.dumps({"from": "+8613800000000", "text": "x" * CONTROL_MAX_BODY}).encode()
+    status, headers, answer, read = _call(app, "POST", "/control/deliver", mo, str(len(mo)))
+    assert (status, read) == ("413 Request Entity Too Large", 0)
+    assert json.loads(answer) == {"error": f"a control request's body takes at most {CONTROL_MAX_BODY} bytes"}
+    assert headers["Cache-Control"] == "no-store"
+    assert sim.mo_sent == [] and sim.control("GET", "messages", b"") == (200, [])
+    fail = b'{"status": 3000}'
+    for written in ("1_6", "١٦", "+16"):
+        status, _, answer, read = _call(app, "POST", "/control/fail", fail, written)
+        assert (status, json.loads(answer), read) == ("400 Bad Request", {"error": "invalid Content-Length (digits only)"}, 0)
+        status, _, answer, read = _call(app, "POST", "/mm7", b"x" * 16, written)
+        assert (status, answer, read) == ("400 Bad Request", b"invalid Content-Length\n", 0)
+    assert sim._troubles == []
+    status, _, answer, _ = _call(app, "POST", "/control/fail", fail, str(len(fail)))  # (digits: taken)
+    assert (status, json.loads(answer)) == ("200 OK", {"queued": 1})
+
+
 @pytest.mark.parametrize("vasp, asked", [(False, True), (True, False)])
 def test_a_message_is_delivered_whether_or_not_a_report_was_asked_for_or_can_be_sent(vasp, asked):
     """Without a report asked for, or a VASP URL to send it to, a message stayed "accepted" for
