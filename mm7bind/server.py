@@ -1244,8 +1244,9 @@ class EmbeddedServer:
     def stop(self, grace: float = 5.0) -> int:
         """Stop accepting, give requests in hand up to `grace` seconds to finish and their answers
         to go out, then close every connection (an MMSC whose answer was cut off sends again, and
-        the store answers the copy). Requests still in hand then are counted in a WARNING line;
-        → how many they were (0: every request was answered)."""
+        the store answers the copy). A request whose body is still arriving is in hand (either
+        server). Requests still in hand then are counted in a WARNING line; → how many they were
+        (0: every request was answered)."""
         left = 0
         # The loop runs in start()'s thread or in whichever thread called serve_forever().
         if self.ssl_context is None:
@@ -1339,15 +1340,24 @@ class EmbeddedServer:
 
     def _busy(self) -> int:
         """How many connections have a request in hand or an answer not yet sent (waitress's
-        channel state; anything else counts as idle)."""
+        channel state; anything else counts as idle). A request whose headers came and whose body
+        is still arriving is in hand, as serving TLS: a stop gave it no grace to arrive (waitress
+        hands a request on once it is whole) and did not count it among those cut off."""
         return sum(1 for ch in list(self._map.values())
-                   if getattr(ch, "requests", None) or getattr(ch, "total_outbufs_len", 0))
+                   if getattr(ch, "requests", None) or getattr(ch, "total_outbufs_len", 0) or _arriving(ch))
 
     def __enter__(self) -> EmbeddedServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _arriving(channel) -> bool:  # noqa: ANN001
+    """Whether a waitress channel is receiving a request's body: its headers read, the request
+    neither whole nor refused (a refusal completes it: its answer is then what is in hand)."""
+    request = getattr(channel, "request", None)
+    return request is not None and request.headers_finished and not request.completed
 
 
 @suggest_keywords

@@ -690,7 +690,8 @@ def test_a_body_cut_by_a_stop_under_tls_says_the_server_stopped(framing, caplog)
 def test_a_body_cut_by_a_stop_under_waitress_is_told_and_counted(caplog):
     """waitress hands a request on once its body is whole: a stop closing a connection whose body
     was still coming closed it without a line or a count (serving TLS, it was told: its request is
-    in hand from its headers on)."""
+    in hand from its headers on), and stop() did not count it among those cut off (serving TLS, it
+    did: `mm7bind serve` exits 5)."""
     import logging
 
     from mm7bind.metrics import Metrics
@@ -703,10 +704,50 @@ def test_a_body_cut_by_a_stop_under_waitress_is_told_and_counted(caplog):
     with socket.create_connection((srv.host, srv.port), timeout=30) as sock:
         sock.sendall(head(out, f"Content-Length: {len(body)}", "Expect: 100-continue"))
         assert sock.recv(65536).startswith(b"HTTP/1.1 100 Continue")  # (its headers read: its body awaited)
-        srv.stop(grace=0.1)
+        assert srv.stop(grace=0.1) == 1
     said = [r.getMessage() for r in caplog.records if "not taken" in r.getMessage()]
     assert said == [f"request from 127.0.0.1 not taken: the server stopped after 0 bytes of its body (of {len(body)})"]
     assert rx.metrics.value("mm7bind_received_total", outcome="incomplete") == 1
+
+
+def test_a_stop_under_waitress_gives_a_body_still_arriving_its_grace(caplog):
+    """A stop found no request in hand while a body was still arriving (waitress hands a request
+    on once it is whole) and closed its connection at once; serving TLS, that request had the
+    grace to arrive and be answered."""
+    import logging
+    import threading
+
+    h = Recorder()
+    rx = mm7.Receiver(h)
+    out = mo("stopped-3")
+    body = out.to_bytes()
+    srv = mm7.serve(rx, port=0, channel_timeout=30).start()
+    busy, looked = srv._busy, threading.Event()
+
+    def looked_at() -> int:  # (the stop's first look at what is in hand: the listener is closed by then)
+        found = busy()
+        looked.set()
+        return found
+
+    srv._busy = looked_at
+    caplog.set_level(logging.WARNING)
+    left = []
+    with socket.create_connection((srv.host, srv.port), timeout=30) as sock:
+        sock.sendall(head(out, f"Content-Length: {len(body)}", "Expect: 100-continue", "Connection: close"))
+        assert sock.recv(65536).startswith(b"HTTP/1.1 100 Continue")  # (its headers read: its body awaited)
+        stopper = threading.Thread(target=lambda: left.append(srv.stop(grace=30)))
+        stopper.start()
+        try:
+            assert looked.wait(30)
+            sock.sendall(body)
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        finally:
+            stopper.join(60)
+    assert statuses(answer) == [200] and left == [0]
+    assert [msg.subject for msg in h.calls] == ["hi"]
+    assert [r.getMessage() for r in caplog.records] == []
 
 
 # A Content-Length int() reads but RFC 9110 §8.6 does not (digits 0-9 alone): "20_480" and other
