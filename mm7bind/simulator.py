@@ -59,7 +59,8 @@ from .profiles import CMCC, CMCC_MMSC, DIALECTS, Profile
 from .receiver import (ReceiverConfig, Response, encode_reply, fault_status, refusal_status, soap_refusal,
                        unsupported_encoding, what_it_said)
 from .retry import RetryPolicy
-from .server import BAD_LENGTH, REASONS, EmbeddedServer, declared_length, request_headers, without_body_for_head
+from .server import (BAD_LENGTH, REASONS, EmbeddedServer, _target_of, declared_length, request_headers,
+                     without_body_for_head)
 from .simdefaults import MAX_RECIPIENTS, READ_DELAY, REPORT_DELAY
 from .status import DeliveryStatus, ReadStatus, RequestStatus, is_success, lookup
 
@@ -763,7 +764,9 @@ class Simulator:
                 start_response("404 Not Found", [("Content-Type", "text/plain")])
                 return [b"not found\n"]
             headers = request_headers(environ)
-            rsp = self._refused_at_the_door(body, headers, method, route, environ.get("REMOTE_ADDR"))
+            # (the target with its query, as a Digest answer signs it: the path alone refused every one
+            # signing a URL with a query)
+            rsp = self._refused_at_the_door(body, headers, method, _target_of(environ), environ.get("REMOTE_ADDR"))
             trouble = None
             if rsp is None:
                 # Trouble is for a request the MMSC would serve: a Digest challenge (every Digest

@@ -879,6 +879,22 @@ def test_scripted_trouble_is_for_a_request_let_in_not_a_digest_challenge(auth):
         assert client.submit(m.SubmitReq(recipients=["+8613800000000"])).ok and len(sim.messages) == 1
 
 
+def test_a_digest_answer_signing_a_url_with_a_query_is_taken():
+    """A Digest answer signs the request-target with its query (RFC 7616 §3.4), as the client
+    sends it to an MMSC URL with one: the simulator checked it against the path alone, and
+    refused every request with 401."""
+    checker = mm7.auth.DigestAuth("vasp", "pw")
+    with Simulator(auth=checker, report_delay=60) as sim, \
+            mm7.Client(sim.url + "?vasp=1&x=%2F", username="vasp", password="pw", auth="digest",
+                       retry=mm7.RetryPolicy.never()) as client:
+        assert client.submit(m.SubmitReq(recipients=["+8613800000000"])).ok and len(sim.messages) == 1
+        answer = mm7.auth.DigestAnswer("vasp", "pw")  # (signed for another query: not this request's)
+        assert answer.take(requests.post(sim.url + "?vasp=1", timeout=10).headers["WWW-Authenticate"])
+        signed = answer.authorization("POST", "/mm7?vasp=2")
+        refused = requests.post(sim.url + "?vasp=1", data=b"x", headers={"Authorization": signed}, timeout=10)
+        assert refused.status_code == 401 and len(sim.received) == 1
+
+
 @pytest.mark.parametrize("dialect, version", [("cmcc", "REL-6-MM7-1-4"), ("mbuni", "REL-5-MM7-1-0")])
 def test_a_message_over_the_size_limit_is_refused_echoing_its_transaction_id(dialect, version):
     """The Fault (2004) for a message larger than the dialect takes had an empty TransactionID, and
