@@ -759,6 +759,19 @@ class _ServerHandler(ServerHandler):
         else:
             log.error("request from %s: unexpected error", peer, exc_info=exc_info)
 
+    def finish_response(self) -> None:
+        # wsgiref's run() drops a reset or a broken pipe met writing the answer without a word: the
+        # request was handled (stored) and its answer lost, which explains the MMSC's copy to come.
+        try:
+            super().finish_response()
+        except (ConnectionAbortedError, BrokenPipeError, ConnectionResetError) as exc:
+            self._said_unsent = True
+            log.debug("the answer (HTTP %s) to %s was not sent: the connection closed under it (%s: %s)",
+                      (self.status or "").partition(" ")[0], self.environ.get("REMOTE_ADDR"), type(exc).__name__, exc)
+            raise
+
+    _said_unsent = False
+
     def handle_error(self) -> None:
         # The error's answer (a body cut short: 400) written to a peer that closed without TLS's
         # close_notify fails: that peer's request is told already (incomplete), once, as waitress
@@ -766,6 +779,8 @@ class _ServerHandler(ServerHandler):
         try:
             super().handle_error()
         except OSError as exc:
+            if self._said_unsent:  # (finish_response said it)
+                return
             if not self._peer_left():
                 raise
             log.debug("the answer to %s was not sent: %s (%s)", self.environ.get("REMOTE_ADDR"), self._closed_by(), exc)

@@ -813,3 +813,38 @@ def test_the_asgi_app_refuses_a_content_length_that_is_not_ascii_digits(written)
         app.close()
     assert (answer["status"], answer["body"]) == (400, b"invalid Content-Length\n")
     assert h.calls == []
+
+
+def test_a_tls_connection_reset_while_its_answer_is_written_is_a_debug_line(monkeypatch, caplog):
+    """wsgiref's handler drops a reset (or a broken pipe) met writing the answer without a word:
+    the message was handled and stored, its answer lost, and nothing said why the MMSC sent it
+    again. Injected under the server's writes: the connection's socket raises as a reset one does."""
+    import logging
+
+    from mm7bind import server as served
+
+    tls, rx, _ = _tls_request_cut_short("Content-Length", "reset-2")
+    out = mo("reset-2")
+    body = out.to_bytes()
+    setup = served._QuietHandler.setup
+
+    def resetting_setup(self):
+        setup(self)
+
+        def sendall(data, *args):
+            raise ConnectionResetError(104, "Connection reset by peer")
+
+        self.request.sendall = sendall
+
+    monkeypatch.setattr(served._QuietHandler, "setup", resetting_setup)
+    caplog.set_level(logging.DEBUG, logger="mm7bind.server")
+    with mm7.serve(rx, port=0, ssl_context=tls.server, channel_timeout=30) as srv:
+        answer = exchange(srv, lambda sock: tls.client.wrap_socket(sock, server_hostname="127.0.0.1"),
+                          head(out, f"Content-Length: {len(body)}") + body, timeout=30)
+    assert answer == b""
+    assert [msg.subject for msg in rx.handler.calls] == ["hi"]  # (handled: its answer alone was lost)
+    said = [r for r in caplog.records if r.name == "mm7bind.server" and "not sent" in r.getMessage()]
+    assert [(r.levelno, r.getMessage()) for r in said] == [
+        (logging.DEBUG, "the answer (HTTP 200) to 127.0.0.1 was not sent: the connection closed under it "
+                        "(ConnectionResetError: [Errno 104] Connection reset by peer)")]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO] == []
