@@ -1368,7 +1368,7 @@ class EmbeddedServer:
         self.stop()
 
 
-def _arriving(channel) -> bool:  # noqa: ANN001
+def _arriving(channel) -> bool:
     """Whether a waitress channel is receiving a request's body: its headers read, the request
     neither whole nor refused (a refusal completes it: its answer is then what is in hand)."""
     request = getattr(channel, "request", None)
