@@ -647,7 +647,7 @@ class _QuietHandler(WSGIRequestHandler):
         if problem is not None:
             self.send_error(*problem)
             return False
-        if self.length is not None and self.length > self.max_body:
+        if self.too_long or self.length is not None and self.length > self.max_body:
             # Refused before the go-ahead and before the body, as waitress does: a client holding
             # back 50 MB for a 100 Continue must hear 413, not send it all to be refused after.
             try:
@@ -675,7 +675,7 @@ class _QuietHandler(WSGIRequestHandler):
     def _framing(self) -> tuple[int, str] | None:
         """What is wrong with how the request delimits its body (None: nothing); sets `chunked`
         and `length` (None: no body)."""
-        self.chunked, self.length = False, None
+        self.chunked, self.length, self.too_long = False, None, False
         # A line that is no field ("Content-Length : 5") ends the standard library's header section,
         # the fields after it left unread: the request cannot be read as its sender meant it.
         unread = email.errors.MissingHeaderBodySeparatorDefect
@@ -695,7 +695,8 @@ class _QuietHandler(WSGIRequestHandler):
                 return 501, "only the chunked transfer coding is supported"
             self.chunked = True
         elif lengths:
-            self.length = int(lengths.pop())
+            self.length = _length_of(lengths.pop())
+            self.too_long = self.length is None
         return None
 
     def get_environ(self) -> dict:
@@ -721,6 +722,14 @@ class _QuietHandler(WSGIRequestHandler):
     def log_message(self, fmt, *args):
         # (the request line is the peer's: printable, as the standard library's own log_message makes it)
         log.debug("%s %s", self.client_address[0], printable(fmt % args))
+
+
+def _length_of(digits: str) -> int | None:
+    """A Content-Length of ASCII digits as a number; None for one of more digits than int()
+    converts (4300, Python's guard against slow conversions): a length no body has, over any
+    max_body (its ValueError escaped as an unexpected error, and the request went unanswered)."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 4000 else None
 
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -1010,6 +1019,8 @@ def _adjust_waitress(server, request_timeout: float, keep_alive: bool = True,
     from waitress.utilities import RequestEntityTooLarge
 
     class Parser(HTTPRequestParser):
+        too_long = False  # (a Content-Length of more digits than int() converts)
+
         def __init__(self, adj) -> None:
             super().__init__(adj)
             self.started = time.time()  # (waitress's maintenance clock)
@@ -1018,6 +1029,13 @@ def _adjust_waitress(server, request_timeout: float, keep_alive: bool = True,
             try:
                 super().parse_header(header_plus)
             except ValueError as exc:
+                length = self.headers.get("CONTENT_LENGTH", "")
+                if "path" in vars(self) and not self.chunked and length.isascii() and length.isdigit():
+                    # The target split, the Content-Length's int() refused it: more digits than
+                    # int() converts, a length no body has (it was answered as a bad URI). Refused
+                    # as over max_body, as a length it could read is (the body is not read).
+                    self.too_long, self.content_length = True, self.adj.max_request_body_size
+                    return
                 # waitress lets urlsplit's ValueError out (an absolute-form target with an
                 # unbalanced [ in its host): the connection was closed with no answer.
                 raise ParsingError(f"Bad URI: {exc}") from None
@@ -1039,7 +1057,7 @@ def _adjust_waitress(server, request_timeout: float, keep_alive: bool = True,
                 target = (getattr(request, "path", None) or "/") + (f"?{request.query}" if getattr(
                     request, "query", None) else "")
                 _tell_too_large(on_too_large, self.channel.addr[0] if self.channel.addr else None,
-                                None if request.chunked else request.content_length,
+                                None if request.chunked or request.too_long else request.content_length,
                                 getattr(request, "command", None) or "POST", target,
                                 getattr(request, "headers", {}).get("AUTHORIZATION"))
             super().execute()

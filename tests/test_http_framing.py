@@ -848,3 +848,22 @@ def test_a_tls_connection_reset_while_its_answer_is_written_is_a_debug_line(monk
         (logging.DEBUG, ("the answer (HTTP 200) to 127.0.0.1 was not sent: the connection closed under it "
                          "(ConnectionResetError: [Errno 104] Connection reset by peer)"))]
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO] == []
+
+
+def test_a_content_length_of_more_digits_than_int_converts_is_refused_as_too_large(server_tls, caplog):
+    """A length of 5000 digits is well-formed, and over any max_body: int() refuses it past 4300
+    digits, and the TLS server let its ValueError out (an ERROR line with a traceback, the
+    connection closed unanswered), waitress answered it as a bad URI. Both refuse it as too large."""
+    import logging
+
+    from mm7bind.metrics import Metrics
+
+    tls_context, wrap = server_tls
+    told = []
+    rx = mm7.Receiver(Recorder(), metrics=Metrics())
+    caplog.set_level(logging.WARNING)
+    with mm7.serve(rx, port=0, ssl_context=tls_context,
+                   on_too_large=lambda peer, size, **request: told.append(size)) as srv:
+        answer = exchange(srv, wrap, b"POST /mm7 HTTP/1.1\r\nHost: x\r\nContent-Length: 0" + b"9" * 5000 + b"\r\n\r\n")
+    assert statuses(answer) == [413] and told == [None]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
