@@ -50,7 +50,7 @@ from .content import Content, Part
 from .errors import STORE_ERRORS, EncodeError, FaultError, MM7Error, SendError
 from .hints import unknown_fields
 from .receiver import Response
-from .server import REASONS, request_body, request_headers
+from .server import REASONS, declared_length, request_body, request_headers
 from .store import utcnow
 
 log = logging.getLogger("mm7bind.api")
@@ -530,10 +530,13 @@ class SendApi:
         """`handle` as a WSGI app, to mount at the API's path:
         `serve(..., mounts={"/api": api.wsgi_app})`."""
         try:
-            length = int(environ.get("CONTENT_LENGTH") or -1)
-        except ValueError:
-            length = -1
-        if length > self.max_body:
+            length = declared_length(environ.get("CONTENT_LENGTH"))
+        except ValueError:  # ("1_0", "+10", "١٠": int() read them as 10, a length the client never wrote)
+            length = None
+        if length is None:
+            rsp = _refusal(400, "invalid Content-Length (digits only)")
+            self._count(environ.get("PATH_INFO", "") or "/", rsp, {})
+        elif length > self.max_body:
             rsp = _refusal(413, f"body larger than {self.max_body} bytes")  # (as handle says it: not read)
             self._count(environ.get("PATH_INFO", "") or "/", rsp, {})
         else:

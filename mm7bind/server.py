@@ -73,9 +73,11 @@ def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
             return [b"not found\n"]
         limit = receiver.config.max_body
         try:
-            length = int(environ.get("CONTENT_LENGTH") or -1)
+            length = declared_length(environ.get("CONTENT_LENGTH"))
         except ValueError:
-            length = -1
+            _say_bad_length(environ.get("CONTENT_LENGTH"), environ.get("REMOTE_ADDR"))
+            start_response("400 Bad Request", [("Content-Type", "text/plain"), ("Content-Length", str(len(BAD_LENGTH)))])
+            return [BAD_LENGTH]
         if length > limit:
             rsp = receiver.too_large(environ.get("REMOTE_ADDR"), length, **_request_of(environ))
             start_response(f"{rsp.status} {REASONS[rsp.status]}", rsp.headers)
@@ -95,6 +97,29 @@ def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
         return [rsp.body]
 
     return without_body_for_head(app)
+
+
+def declared_length(value: str | None) -> int:
+    """A request's Content-Length as a WSGI or ASGI server hands it on: -1 for none; a ValueError
+    for one that is not ASCII digits (RFC 9110 §8.6), or a list of differing ones (the same one
+    repeated, "10, 10", is that one). int() alone took "1_0", "+10" and other scripts' digits
+    ("١٠") for 10: the body was read by a length the peer never wrote, or no server framed it by."""
+    if value is None or not value.strip(" \t"):
+        return -1
+    given = {v.strip(" \t") for v in value.split(",")}
+    if len(given) != 1 or not all(v.isascii() and v.isdigit() for v in given):
+        raise ValueError(f"invalid Content-Length {value!r}")
+    return int(given.pop())  # (a ValueError too past int()'s 4300 digits: no body is that long)
+
+
+def _say_bad_length(value: str | None, peer: str | None) -> None:
+    """The line for a request refused (400, BAD_LENGTH) for a Content-Length no server should have
+    passed on: waitress and the TLS server refuse it themselves; another server may not."""
+    log.warning("request from %s not taken: its Content-Length %r is not a length (digits only, RFC 9110 §8.6)",
+                peer, value)
+
+
+BAD_LENGTH = b"invalid Content-Length\n"
 
 
 def _why_cut(environ: dict) -> str:
@@ -375,11 +400,12 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
         for raw_name, raw_value in scope.get("headers", ()):
             name, value = raw_name.decode("latin-1").title(), raw_value.decode("latin-1")
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        try:
-            declared = int(headers.get("Content-Length", -1))
-        except ValueError:
-            declared = -1
         peer = scope.get("client")[0] if scope.get("client") else None
+        try:
+            declared = declared_length(headers.get("Content-Length"))
+        except ValueError:
+            _say_bad_length(headers.get("Content-Length"), peer)
+            return await _asgi_answer(send, 400, [("Content-Type", "text/plain")], BAD_LENGTH, head)
         refused = {"method": scope.get("method", "POST"), "authorization": headers.get("Authorization"),
                    "uri": full + ("?" + scope["query_string"].decode("latin-1") if scope.get("query_string") else "")}
         # (too_large, as handle, runs in a worker thread: it keeps a Digest answer spent in the
@@ -621,7 +647,7 @@ class _QuietHandler(WSGIRequestHandler):
         if problem is not None:
             self.send_error(*problem)
             return False
-        if self.length is not None and self.length > self.max_body:
+        if self.too_long or self.length is not None and self.length > self.max_body:
             # Refused before the go-ahead and before the body, as waitress does: a client holding
             # back 50 MB for a 100 Continue must hear 413, not send it all to be refused after.
             try:
@@ -649,7 +675,7 @@ class _QuietHandler(WSGIRequestHandler):
     def _framing(self) -> tuple[int, str] | None:
         """What is wrong with how the request delimits its body (None: nothing); sets `chunked`
         and `length` (None: no body)."""
-        self.chunked, self.length = False, None
+        self.chunked, self.length, self.too_long = False, None, False
         # A line that is no field ("Content-Length : 5") ends the standard library's header section,
         # the fields after it left unread: the request cannot be read as its sender meant it.
         unread = email.errors.MissingHeaderBodySeparatorDefect
@@ -669,7 +695,8 @@ class _QuietHandler(WSGIRequestHandler):
                 return 501, "only the chunked transfer coding is supported"
             self.chunked = True
         elif lengths:
-            self.length = int(lengths.pop())
+            self.length = _length_of(lengths.pop())
+            self.too_long = self.length is None
         return None
 
     def get_environ(self) -> dict:
@@ -695,6 +722,14 @@ class _QuietHandler(WSGIRequestHandler):
     def log_message(self, fmt, *args):
         # (the request line is the peer's: printable, as the standard library's own log_message makes it)
         log.debug("%s %s", self.client_address[0], printable(fmt % args))
+
+
+def _length_of(digits: str) -> int | None:
+    """A Content-Length of ASCII digits as a number; None for one of more digits than int()
+    converts (4300, Python's guard against slow conversions): a length no body has, over any
+    max_body (its ValueError escaped as an unexpected error, and the request went unanswered)."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 4000 else None
 
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -733,6 +768,19 @@ class _ServerHandler(ServerHandler):
         else:
             log.error("request from %s: unexpected error", peer, exc_info=exc_info)
 
+    def finish_response(self) -> None:
+        # wsgiref's run() drops a reset or a broken pipe met writing the answer without a word: the
+        # request was handled (stored) and its answer lost, which explains the MMSC's copy to come.
+        try:
+            super().finish_response()
+        except (ConnectionAbortedError, BrokenPipeError, ConnectionResetError) as exc:
+            self._said_unsent = True
+            log.debug("the answer (HTTP %s) to %s was not sent: the connection closed under it (%s: %s)",
+                      (self.status or "").partition(" ")[0], self.environ.get("REMOTE_ADDR"), type(exc).__name__, exc)
+            raise
+
+    _said_unsent = False
+
     def handle_error(self) -> None:
         # The error's answer (a body cut short: 400) written to a peer that closed without TLS's
         # close_notify fails: that peer's request is told already (incomplete), once, as waitress
@@ -740,6 +788,8 @@ class _ServerHandler(ServerHandler):
         try:
             super().handle_error()
         except OSError as exc:
+            if self._said_unsent:  # (finish_response said it)
+                return
             if not self._peer_left():
                 raise
             log.debug("the answer to %s was not sent: %s (%s)", self.environ.get("REMOTE_ADDR"), self._closed_by(), exc)
@@ -969,6 +1019,8 @@ def _adjust_waitress(server, request_timeout: float, keep_alive: bool = True,
     from waitress.utilities import RequestEntityTooLarge
 
     class Parser(HTTPRequestParser):
+        too_long = False  # (a Content-Length of more digits than int() converts)
+
         def __init__(self, adj) -> None:
             super().__init__(adj)
             self.started = time.time()  # (waitress's maintenance clock)
@@ -977,6 +1029,13 @@ def _adjust_waitress(server, request_timeout: float, keep_alive: bool = True,
             try:
                 super().parse_header(header_plus)
             except ValueError as exc:
+                length = self.headers.get("CONTENT_LENGTH", "")
+                if "path" in vars(self) and not self.chunked and length.isascii() and length.isdigit():
+                    # The target split, the Content-Length's int() refused it: more digits than
+                    # int() converts, a length no body has (it was answered as a bad URI). Refused
+                    # as over max_body, as a length it could read is (the body is not read).
+                    self.too_long, self.content_length = True, self.adj.max_request_body_size
+                    return
                 # waitress lets urlsplit's ValueError out (an absolute-form target with an
                 # unbalanced [ in its host): the connection was closed with no answer.
                 raise ParsingError(f"Bad URI: {exc}") from None
@@ -998,7 +1057,7 @@ def _adjust_waitress(server, request_timeout: float, keep_alive: bool = True,
                 target = (getattr(request, "path", None) or "/") + (f"?{request.query}" if getattr(
                     request, "query", None) else "")
                 _tell_too_large(on_too_large, self.channel.addr[0] if self.channel.addr else None,
-                                None if request.chunked else request.content_length,
+                                None if request.chunked or request.too_long else request.content_length,
                                 getattr(request, "command", None) or "POST", target,
                                 getattr(request, "headers", {}).get("AUTHORIZATION"))
             super().execute()
@@ -1218,8 +1277,9 @@ class EmbeddedServer:
     def stop(self, grace: float = 5.0) -> int:
         """Stop accepting, give requests in hand up to `grace` seconds to finish and their answers
         to go out, then close every connection (an MMSC whose answer was cut off sends again, and
-        the store answers the copy). Requests still in hand then are counted in a WARNING line;
-        → how many they were (0: every request was answered)."""
+        the store answers the copy). A request whose body is still arriving is in hand (either
+        server). Requests still in hand then are counted in a WARNING line; → how many they were
+        (0: every request was answered)."""
         left = 0
         # The loop runs in start()'s thread or in whichever thread called serve_forever().
         if self.ssl_context is None:
@@ -1313,15 +1373,24 @@ class EmbeddedServer:
 
     def _busy(self) -> int:
         """How many connections have a request in hand or an answer not yet sent (waitress's
-        channel state; anything else counts as idle)."""
+        channel state; anything else counts as idle). A request whose headers came and whose body
+        is still arriving is in hand, as serving TLS: a stop gave it no grace to arrive (waitress
+        hands a request on once it is whole) and did not count it among those cut off."""
         return sum(1 for ch in list(self._map.values())
-                   if getattr(ch, "requests", None) or getattr(ch, "total_outbufs_len", 0))
+                   if getattr(ch, "requests", None) or getattr(ch, "total_outbufs_len", 0) or _arriving(ch))
 
     def __enter__(self) -> EmbeddedServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _arriving(channel) -> bool:
+    """Whether a waitress channel is receiving a request's body: its headers read, the request
+    neither whole nor refused (a refusal completes it: its answer is then what is in hand)."""
+    request = getattr(channel, "request", None)
+    return request is not None and request.headers_finished and not request.completed
 
 
 @suggest_keywords

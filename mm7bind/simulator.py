@@ -59,7 +59,8 @@ from .profiles import CMCC, CMCC_MMSC, DIALECTS, Profile
 from .receiver import (ReceiverConfig, Response, encode_reply, fault_status, refusal_status, soap_refusal,
                        unsupported_encoding, what_it_said)
 from .retry import RetryPolicy
-from .server import REASONS, EmbeddedServer, request_headers, without_body_for_head
+from .server import (BAD_LENGTH, REASONS, EmbeddedServer, _target_of, declared_length, request_headers,
+                     without_body_for_head)
 from .simdefaults import MAX_RECIPIENTS, READ_DELAY, REPORT_DELAY
 from .status import DeliveryStatus, ReadStatus, RequestStatus, is_success, lookup
 
@@ -546,6 +547,8 @@ TROUBLE_FIELDS = ("count", "status", "http_status", "retry_after", "delay", "tex
 CONTROL_FIELDS = {"deliver": ("from", "to", "subject", "text", "linked_id", "priority", "version"),
                   "report": ("message_id", "recipient", "status"), "read": ("message_id", "recipient", "status"),
                   "resend": ("transaction_id",), "fail": TROUBLE_FIELDS, "reset": ()}
+# The largest body a control request may have (more: 413, unread): a deliver's text, with room to spare.
+CONTROL_MAX_BODY = 1024 * 1024
 # The methods each control endpoint answers (HEAD as GET): another one is a 405 naming these.
 CONTROL_METHODS = {"messages": ("GET", "HEAD"), "received": ("GET", "HEAD"), "health": ("GET", "HEAD"),
                    **{action: ("POST",) for action in CONTROL_FIELDS}}
@@ -727,27 +730,43 @@ class Simulator:
     def wsgi_app(self) -> Callable:
         path = self.config.path
 
+        def in_json(status: int, payload: Any, start_response: Callable, action: str = "") -> list[bytes]:
+            data = json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
+            # (the state of the moment: a proxy or client cache would show messages and reports as they were)
+            headers = [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(data))),
+                       ("Cache-Control", "no-store")]
+            if status == 405:
+                headers.append(("Allow", ", ".join(CONTROL_METHODS[action])))
+            start_response(f"{status} {REASONS.get(status, 'Error')}", headers)
+            return [data]
+
         def app(environ, start_response):
             method = environ.get("REQUEST_METHOD", "GET")
             route = environ.get("PATH_INFO", "")
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            body = environ["wsgi.input"].read(length) if length else b""
-            if route.startswith("/control/"):
+            control = route.startswith("/control/")
+            try:
+                length = declared_length(environ.get("CONTENT_LENGTH"))
+            except ValueError:  # ("1_0" or "١٠": read as 10 by int(), a length the client never wrote)
+                if control:
+                    return in_json(400, {"error": "invalid Content-Length (digits only)"}, start_response)
+                start_response("400 Bad Request", [("Content-Type", "text/plain"),
+                                                   ("Content-Length", str(len(BAD_LENGTH)))])
+                return [BAD_LENGTH]
+            if control and length > CONTROL_MAX_BODY:  # (refused unread: a control request is a few fields)
+                return in_json(413, {"error": f"a control request's body takes at most {CONTROL_MAX_BODY} bytes"},
+                               start_response)
+            body = environ["wsgi.input"].read(length) if length > 0 else b""
+            if control:
                 action = route[len("/control/"):]
                 status, payload = self.control(method, action, body, can_drop=_closes_unanswered(environ))
-                data = json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
-                # (the state of the moment: a proxy or client cache would show messages and reports as they were)
-                headers = [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(data))),
-                           ("Cache-Control", "no-store")]
-                if status == 405:
-                    headers.append(("Allow", ", ".join(CONTROL_METHODS[action])))
-                start_response(f"{status} {REASONS.get(status, 'Error')}", headers)
-                return [data]
+                return in_json(status, payload, start_response, action)
             if route != path:
                 start_response("404 Not Found", [("Content-Type", "text/plain")])
                 return [b"not found\n"]
             headers = request_headers(environ)
-            rsp = self._refused_at_the_door(body, headers, method, route, environ.get("REMOTE_ADDR"))
+            # (the target with its query, as a Digest answer signs it: the path alone refused every one
+            # signing a URL with a query)
+            rsp = self._refused_at_the_door(body, headers, method, _target_of(environ), environ.get("REMOTE_ADDR"))
             trouble = None
             if rsp is None:
                 # Trouble is for a request the MMSC would serve: a Digest challenge (every Digest

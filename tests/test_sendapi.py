@@ -261,6 +261,15 @@ def test_refusals_unreachable_mmscs_and_access(sim):
         {"REQUEST_METHOD": "POST", "PATH_INFO": "/send", "CONTENT_LENGTH": "11", "wsgi.input": None},
         lambda status, headers: answered.append(status))
     assert answered == ["413 Request Entity Too Large"] and json.loads(b"".join(body)) == too_large
+    # a Content-Length that is not ASCII digits (int() read "1_0", "+10" and "١٠" as 10): 400, unread
+    for written in ("1_0", "+10", "١٠", "10, 11"):
+        answered.clear()
+        body = SendApi(None).wsgi_app(
+            {"REQUEST_METHOD": "POST", "PATH_INFO": "/send", "CONTENT_LENGTH": written, "wsgi.input": None},
+            lambda status, headers: answered.append(status))
+        assert answered == ["400 Bad Request"], written
+        assert json.loads(b"".join(body)) == {"ok": False, "error": "bad request",
+                                              "message": "invalid Content-Length (digits only)"}
 
 
 class _Socket:

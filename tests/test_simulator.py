@@ -511,6 +511,43 @@ def test_control_answers_are_not_cached():
         assert [r.headers.get("Cache-Control") for r in answers] == ["no-store"] * len(answers)
 
 
+def _call(app, method: str, path: str, body: bytes, length: str) -> tuple[str, dict, bytes, int]:
+    """One request straight through the simulator's WSGI app (as another server would hand it on):
+    its status, headers, body, and how much of the request's body the app read."""
+    import io
+
+    stream, said = io.BytesIO(body), {}
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "CONTENT_LENGTH": length, "wsgi.input": stream,
+               "REMOTE_ADDR": "127.0.0.1"}
+    answer = b"".join(app(environ, lambda status, headers: said.update(status=status, headers=dict(headers))))
+    return said["status"], said["headers"], answer, stream.tell()
+
+
+def test_the_control_api_refuses_a_body_over_its_limit_unread_and_a_length_that_is_not_digits():
+    """A control request's body was read whole, however long (under another server than the
+    simulator's own, which stops at its 20 MiB); its Content-Length read by int(), which takes
+    "1_0" and other scripts' digits ("١٠") for 10."""
+    from mm7bind.simulator import CONTROL_MAX_BODY
+
+    sim = Simulator()
+    app = sim.wsgi_app()
+    mo = json.dumps({"from": "+8613800000000", "text": "x" * CONTROL_MAX_BODY}).encode()
+    status, headers, answer, read = _call(app, "POST", "/control/deliver", mo, str(len(mo)))
+    assert (status, read) == ("413 Request Entity Too Large", 0)
+    assert json.loads(answer) == {"error": f"a control request's body takes at most {CONTROL_MAX_BODY} bytes"}
+    assert headers["Cache-Control"] == "no-store"
+    assert sim.mo_sent == [] and sim.control("GET", "messages", b"") == (200, [])
+    fail = b'{"status": 3000}'
+    for written in ("1_6", "١٦", "+16"):
+        status, _, answer, read = _call(app, "POST", "/control/fail", fail, written)
+        assert (status, json.loads(answer), read) == ("400 Bad Request", {"error": "invalid Content-Length (digits only)"}, 0)
+        status, _, answer, read = _call(app, "POST", "/mm7", b"x" * 16, written)
+        assert (status, answer, read) == ("400 Bad Request", b"invalid Content-Length\n", 0)
+    assert sim._troubles == []
+    status, _, answer, _ = _call(app, "POST", "/control/fail", fail, str(len(fail)))  # (digits: taken)
+    assert (status, json.loads(answer)) == ("200 OK", {"queued": 1})
+
+
 @pytest.mark.parametrize("vasp, asked", [(False, True), (True, False)])
 def test_a_message_is_delivered_whether_or_not_a_report_was_asked_for_or_can_be_sent(vasp, asked):
     """Without a report asked for, or a VASP URL to send it to, a message stayed "accepted" for
@@ -840,6 +877,22 @@ def test_scripted_trouble_is_for_a_request_let_in_not_a_digest_challenge(auth):
             client.submit(m.SubmitReq(recipients=["+8613800000000"]))
         assert info.value.status == 503
         assert client.submit(m.SubmitReq(recipients=["+8613800000000"])).ok and len(sim.messages) == 1
+
+
+def test_a_digest_answer_signing_a_url_with_a_query_is_taken():
+    """A Digest answer signs the request-target with its query (RFC 7616 §3.4), as the client
+    sends it to an MMSC URL with one: the simulator checked it against the path alone, and
+    refused every request with 401."""
+    checker = mm7.auth.DigestAuth("vasp", "pw")
+    with Simulator(auth=checker, report_delay=60) as sim, \
+            mm7.Client(sim.url + "?vasp=1&x=%2F", username="vasp", password="pw", auth="digest",
+                       retry=mm7.RetryPolicy.never()) as client:
+        assert client.submit(m.SubmitReq(recipients=["+8613800000000"])).ok and len(sim.messages) == 1
+        answer = mm7.auth.DigestAnswer("vasp", "pw")  # (signed for another query: not this request's)
+        assert answer.take(requests.post(sim.url + "?vasp=1", timeout=10).headers["WWW-Authenticate"])
+        signed = answer.authorization("POST", "/mm7?vasp=2")
+        refused = requests.post(sim.url + "?vasp=1", data=b"x", headers={"Authorization": signed}, timeout=10)
+        assert refused.status_code == 401 and len(sim.received) == 1
 
 
 @pytest.mark.parametrize("dialect, version", [("cmcc", "REL-6-MM7-1-4"), ("mbuni", "REL-5-MM7-1-0")])
