@@ -27,7 +27,7 @@ from xsdata.formats.dataclass.serializers import XmlSerializer
 from xsdata.formats.dataclass.serializers.config import SerializerConfig
 from xsdata.formats.dataclass.serializers.writers import DEFAULT_XML_WRITER
 
-from . import binding, lexical, versions
+from . import binding, gbk, lexical, versions
 from . import messages as m
 from .errors import (
     DecodeError,
@@ -246,10 +246,9 @@ def encode(
     return data
 
 
-# Characters Python's GB2312 codec writes as bytes that GBK and GB18030 read as others: its A1AA is
-# U+2015, theirs U+2014; its A1A4 U+30FB, theirs U+00B7. Most readers take GB2312 as GBK (ours reads
-# it as GB18030), so these go as character references, which every reader takes alike.
-_AMBIGUOUS = {"gb2312": re.compile("[\u2015\u30fb]")}
+# Characters Python's GB2312 codec writes as bytes that GBK and GB18030 read as others (see gbk):
+# they go as character references, which every reader takes alike.
+_AMBIGUOUS = {"gb2312": gbk.AMBIGUOUS_IN_GB2312}
 
 
 @cache

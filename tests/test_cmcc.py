@@ -2725,3 +2725,15 @@ def test_config_check_speaks_of_the_enterprise_code_for_china_mobile(tmp_path):
         assert said(f'dialect = "{dialect}"\n[vasp]\nvaspid = "801234"\n') == []
     assert said("") == [] and said('[vasp]\nvaspid = "ACME"\n') == []
     assert [str(p) for p in read_cmcc(mm7config(tmp_path))[1] if "vaspid" in p.where.lower()] == []
+
+
+def test_text_in_the_configuration_s_gb2312_with_a_character_gbk_reads_otherwise_goes_in_utf_8():
+    """The configuration's GB2312 wrote U+2015 and U+30FB as bytes GBK readers (most handsets, and
+    mm7bind) read as U+2014 and U+00B7: such text goes in UTF-8, as text GB2312 cannot hold does."""
+    for text in ("甲―乙", "甲・乙"):
+        part = cmcc.MMContent.create_from_string(text).to_part("GB2312")
+        assert part.charset.lower() == "utf-8" and part.text_value == text
+    plain = cmcc.MMContent.create_from_string("甲乙").to_part("GB2312")
+    assert plain.charset.lower() == "gb2312" and plain.text_value == "甲乙"
+    with pytest.raises(mm7.EncodeError, match="U\\+2015"):
+        cmcc.MMContent.create_from_string("甲―乙", charset="GB2312")

@@ -13,6 +13,7 @@ returned them (so the manual's `instanceof` checks work unchanged), the exceptio
 
 from __future__ import annotations
 
+import codecs
 import copy
 import dataclasses
 import inspect
@@ -25,6 +26,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from .. import gbk
 from .. import messages as m
 from ..arrival import may_have_arrived
 from ..client import Client
@@ -468,11 +470,19 @@ class MMContent(_JavaNames, metaclass=_JavaNamesOfClass):
             # (ASCII alone keeps the configuration's charset: it holds ASCII as well)
             charset = bytes_charset(blob, if_ascii=None) or charset
         if self._text is not None:
+            # (GB2312's U+2015 and U+30FB are written as bytes GBK readers take for other
+            # characters: as unfit as a character it lacks, `gbk.AMBIGUOUS_IN_GB2312`)
+            ambiguous = (charset is not None and codecs.lookup(charset).name == "gb2312"
+                         and gbk.AMBIGUOUS_IN_GB2312.search(self._text))
             try:
+                if ambiguous:
+                    raise UnicodeEncodeError(charset, self._text, ambiguous.start(), ambiguous.end(),
+                                             gbk.ambiguity(ambiguous.group()))
                 blob = BytesBlob(self._text.encode(charset or "UTF-8"))
-            except UnicodeEncodeError:
+            except UnicodeEncodeError as exc:
                 if self.text_charset() is not None:  # the SP chose it: said, never mislabelled
-                    raise EncodeError(f"text {self.content_id or ''} cannot be written in {charset}") from None
+                    why = f" ({exc.reason})" if ambiguous else ""
+                    raise EncodeError(f"text {self.content_id or ''} cannot be written in {charset}{why}") from None
                 # only the configuration's default cannot hold it: UTF-8, labelled as such
                 charset, blob = "UTF-8", BytesBlob(self._text.encode("utf-8"))
         return Part(blob, ctype, charset=charset,
