@@ -68,8 +68,8 @@ def hostile_message(cls, version, rng: random.Random) -> m.Message:
         changes["service_code_attributes"] = {k: hostile(rng) for k in msg.service_code_attributes}
     status = getattr(msg, "status", None)
     if isinstance(status, mm7.Status) and status.details_xml:  # text, details and attributes all written
-        # (Details is mixed content, read with the white space around its text dropped: freecontent.text_of)
-        changes["status"] = mm7.Status(status.code, hostile(rng), details=hostile(rng).strip() or "x",
+        # (Details is mixed content: its text, white space and all, reads back as sent)
+        changes["status"] = mm7.Status(status.code, hostile(rng), details=hostile(rng),
                                        details_attributes={k: hostile(rng) for k in status.details_attributes})
     return dataclasses.replace(msg, **changes)
 
@@ -109,8 +109,8 @@ def test_faults_with_hostile_text_are_written_valid_and_read_back_equal(version)
         rng = random.Random(f"{version.name}/fault/{seed}")
         for detail_cls in (mm7.RSErrorRsp, mm7.VASPErrorRsp):
             detail = hostile_message(detail_cls, version, rng)
-            # (faultstring is read with the white space around it dropped; faultactor is a URI)
-            fault = mm7.Fault(code=rng.choice(["Client", "Server"]), string=hostile(rng).strip() or "x",
+            # (faultstring is an xs:string, read as sent; faultactor is a URI)
+            fault = mm7.Fault(code=rng.choice(["Client", "Server"]), string=hostile(rng),
                               actor=f"http://mmsc.example/mm7?a={seed}&b='<{seed}>'", detail=detail)
             data = mm7.encode_envelope(fault, transaction_id="f-1", version=version, style=style)
             assert_valid(data, version, style)
