@@ -356,6 +356,11 @@ DURATIONS = [  # (sent, read back)
     ("PT0S", timedelta(0)),
     ("-P1D", -timedelta(days=1)),
     ("PT36H", timedelta(hours=36)),
+    # finer than a microsecond: no timedelta is that length (nor is zero), kept as text
+    ("PT0.0000001S", "PT0.0000001S"),
+    ("-PT1.0000004S", "-PT1.0000004S"),
+    ("PT0.0000010S", timedelta(microseconds=1)),  # (trailing zeros are no finer)
+    ("PT100000000000.000001S", timedelta(seconds=100000000000, microseconds=1)),  # (past a float's precision)
 ]
 
 
