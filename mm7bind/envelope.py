@@ -216,6 +216,12 @@ def encode(
     for where, text in texts:
         if (bad := invalid_xml_char(text)) is not None:
             raise EncodeError(f"{where}: character U+{ord(bad):04X} cannot be sent in XML")
+    if isinstance(body, m.Message):
+        # Told by the name the caller gave it (to[2]), which its place in the XML does not say.
+        for where, text in m.address_fields(body):
+            if (bad := invalid_xml_char(text)) is not None:
+                raise EncodeError(f"{where}: the address {text!r} holds character U+{ord(bad):04X}, "
+                                  "which XML cannot carry")
     options = _options(style.timezone, style.drop_unsupported)
     # A Fault's detail resets the default namespace; a prefix reads better there.
     mm7_prefix = style.mm7_prefix or ("mm7" if isinstance(body, Fault) else None)

@@ -216,10 +216,18 @@ def forbidden_placements(version: mm7.Version):
                 base, **{name: getattr(base, name) + bad + "z"})
     submit = full_message(mm7.SubmitReq, version)
     yield "subject", "Subject", lambda bad: dataclasses.replace(submit, subject="s" + bad)
-    yield "a recipient", "To", lambda bad: dataclasses.replace(submit, recipients=mm7.Recipients(to=[mm7.Number("1" + bad)]))
-    yield "an e-mail recipient", "To", lambda bad: dataclasses.replace(
-        submit, recipients=mm7.Recipients(to=[mm7.RFC2822Address(f"a{bad}@b")]))
-    yield "the sender", "SenderAddress", lambda bad: dataclasses.replace(submit, sender_address=mm7.ShortCode("1" + bad))
+    # An address by the name its caller gave it, which its place in the XML (Recipients/To) does not tell.
+    yield "a recipient", "to[2]: ", lambda bad: dataclasses.replace(
+        submit, recipients=mm7.Recipients(to=["1", mm7.Number("2" + bad)]))
+    yield "an e-mail recipient", "bcc[1]: ", lambda bad: dataclasses.replace(
+        submit, recipients=mm7.Recipients(to="1", bcc=[mm7.RFC2822Address(f"a{bad}@b")]))
+    yield "the sender", "sender_address: ", lambda bad: dataclasses.replace(
+        submit, sender_address=mm7.ShortCode("1" + bad))
+    deliver = full_message(mm7.DeliverReq, version)
+    yield "a DeliverReq's sender", "sender: ", lambda bad: dataclasses.replace(deliver, sender="1" + bad + "2")
+    if deliver.previously_sent_by:
+        yield "an earlier forwarder", "previously_sent_by[1]: ", lambda bad: dataclasses.replace(
+            deliver, previously_sent_by=[m.UserAgent(address="1" + bad + "2")])
     yield "a ServiceCode attribute", "@plan", lambda bad: dataclasses.replace(submit, service_code_attributes={"plan": bad})
     yield "the content href", "Content", lambda bad: dataclasses.replace(submit, content_ref=mm7.ContentRef(href="cid:a" + bad))
     yield "StatusText", "StatusText", lambda bad: mm7.SubmitRsp(mm7_version=version.default_mm7_version,
