@@ -376,6 +376,12 @@ class Status:
     details_attributes: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        # int() takes a bool (Status(True) went out as code 1) and cuts a fraction off (2000.5 as
+        # 2000): both are a mistake, not a status code.
+        if isinstance(self.code, bool):
+            raise TypeError(f"Status: code {self.code!r} is a bool, not a status code")
+        if isinstance(self.code, float) and not self.code.is_integer():
+            raise ValueError(f"Status: code {self.code!r} is not a whole number")
         self.code = int(self.code)
         if self.text is None:
             self.text = lookup(self.code).text

@@ -255,6 +255,22 @@ def test_characters_xml_cannot_carry_are_refused_naming_the_field(version):
                                 version=version)
 
 
+def test_a_status_code_that_is_not_a_whole_number_is_refused():
+    """int() takes True as 1 and 2000.5 as 2000: a Status so made went out with another code."""
+    for code in (True, False):
+        with pytest.raises(TypeError, match="bool"):
+            mm7.Status(code)
+        with pytest.raises(TypeError, match="bool"):
+            mm7.Reject(code)
+    with pytest.raises(ValueError, match="whole number"):
+        mm7.Status(2000.5)
+    assert mm7.Status(2000.0).code == mm7.Status("2000").code == mm7.Reject(2000).status.code == 2000
+    status = mm7.Status(1000)
+    status.code = True  # (set afterwards: the encoder refuses it)
+    with pytest.raises(mm7.EncodeError, match="StatusCode"):
+        mm7.encode_envelope(mm7.SubmitRsp(status=status, message_id="m"), transaction_id="t", version=VERSIONS[-1])
+
+
 # ---------------------------------------------------------------------------------------------
 # Times
 
