@@ -1287,9 +1287,10 @@ def test_a_soap_1_2_fault_is_read_by_its_code_reason_and_detail(code, detail, at
     assert str(err.value) == says and err.value.attempts == attempts == len(srv.requests)
 
 
-def test_a_fault_without_words_is_named_by_its_code():
+@pytest.mark.parametrize("words", [b"", b"<faultstring> \n </faultstring>"])  # (read as sent: white space alone)
+def test_a_fault_without_words_is_named_by_its_code(words):
     body = (b'<?xml version="1.0"?><e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body>'
-            b'<e:Fault><faultcode>e:Client</faultcode></e:Fault></e:Body></e:Envelope>')
+            b"<e:Fault><faultcode>e:Client</faultcode>" + words + b"</e:Fault></e:Body></e:Envelope>")
     with FakeServer(lambda req: Reply(500, body, {"Content-Type": "text/xml"})) as srv, \
             client(srv.url) as c, pytest.raises(FaultError) as err:
         c.submit(submit())
