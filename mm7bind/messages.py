@@ -192,19 +192,25 @@ def address_fields(msg: Any) -> Iterable[tuple[str, str]]:
     problem with one is told by that name, not by its place in the XML."""
     for name in _field_names(type(msg)):
         value = getattr(msg, name)
-        if isinstance(value, (Address, str)) and name in _ADDRESS_FIELDS:
-            yield name, str(value)
+        if isinstance(value, Address) or (isinstance(value, str) and name in _ADDRESS_FIELDS):
+            yield from _text_of(name, value)
         elif isinstance(value, Recipients):
             for kind in ("to", "cc", "bcc"):
                 for i, address in enumerate(getattr(value, kind), 1):
-                    yield f"{kind}[{i}]", str(address)
-        elif name == "previously_sent_by" and value:
+                    yield from _text_of(f"{kind}[{i}]", address)
+        elif name == "previously_sent_by" and isinstance(value, list):
             for i, agent in enumerate(value, 1):
-                if isinstance(agent, UserAgent) and isinstance(agent.address, (Address, str)):
-                    yield f"{name}[{i}]", str(agent.address)
+                if isinstance(agent, UserAgent):
+                    yield from _text_of(f"{name}[{i}]", agent.address)
 
 
-_ADDRESS_FIELDS = frozenset({"sender_address", "sender", "recipient"})
+def _text_of(name: str, address: Any) -> Iterable[tuple[str, str]]:
+    text = address.value if isinstance(address, Address) else address
+    if isinstance(text, str):
+        yield name, text
+
+
+_ADDRESS_FIELDS = frozenset({"sender_address", "sender", "recipient"})  # (an address given as text)
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
