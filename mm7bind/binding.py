@@ -1188,7 +1188,8 @@ def scalar_in(raw: Any) -> Any:
             return str(raw)
         # Seconds from the text, not xsdata's float: a fraction finer than a microsecond (PT0.0000001S)
         # would round to another length, or to zero, which says something else; kept as written.
-        whole, fraction = _SECONDS.search(str(raw)).groups() if raw.seconds else ("0", None)
+        found = _SECONDS.search(str(raw)) if raw.seconds else None
+        whole, fraction = found.groups() if found is not None else ("%d" % (raw.seconds or 0), None)
         fraction = (fraction or "").rstrip("0")
         if len(fraction) > 6:
             return str(raw)
