@@ -1186,12 +1186,23 @@ def scalar_in(raw: Any) -> Any:
     if isinstance(raw, XmlDuration):
         if raw.years or raw.months:
             return str(raw)
+        # Seconds from the text, not xsdata's float: a fraction finer than a microsecond (PT0.0000001S)
+        # would round to another length, or to zero, which says something else; kept as written.
+        found = _SECONDS.search(str(raw)) if raw.seconds else None
+        whole, fraction = found.groups() if found is not None else ("%d" % (raw.seconds or 0), None)
+        fraction = (fraction or "").rstrip("0")
+        if len(fraction) > 6:
+            return str(raw)
         try:  # (by component: whole days and hours stay exact, where a sum of seconds in a float would not)
-            value = timedelta(days=raw.days or 0, hours=raw.hours or 0, minutes=raw.minutes or 0, seconds=raw.seconds or 0)
+            value = timedelta(days=raw.days or 0, hours=raw.hours or 0, minutes=raw.minutes or 0,
+                              seconds=int(whole), microseconds=int(fraction.ljust(6, "0")))
             return -value if raw.negative else value
         except OverflowError:  # valid, but past timedelta's 999999999 days: kept as written, as P1M is
             return str(raw)
     return raw
+
+
+_SECONDS = re.compile(r"(\d+)(?:\.(\d*))?S$")
 
 
 def _leaf_address(leaf: Any, kind: str) -> m.Address:

@@ -735,7 +735,8 @@ class ClientCore:
                     return mixed_up
             code = body_msg.status.code if body_msg.status else None
             error = FaultError(
-                f"{p.message.ELEMENT} refused: " + (f"{code} {body_msg.status.text}" if code else body_msg.string
+                # (faultstring is read as sent: its white space is no words here)
+                f"{p.message.ELEMENT} refused: " + (f"{code} {body_msg.status.text}" if code else body_msg.string.strip()
                                                      or f"a {body_msg.code} Fault without words"),
                 fault=body_msg, http_status=status, **kw,
             )

@@ -20,7 +20,6 @@ import os
 import posixpath
 import re
 from dataclasses import dataclass, field
-from functools import cache
 from typing import BinaryIO
 from urllib.parse import unquote
 
@@ -247,31 +246,9 @@ def _check_addresses(msg: m.Message) -> None:
     place (to[2], sender_address) and shown escaped: XML carries a line break or a DEL, so the
     MMSC would get it, and refuse or misroute the message. What a peer sent is decoded as it came;
     an MMSC's messages (the simulator's) are its to choose."""
-    for name in _field_names(type(msg)):
-        value = getattr(msg, name)
-        if not isinstance(value, _ADDRESSES):  # (most fields: one test)
-            continue
-        if isinstance(value, m.Address):
-            _check_address(name, value)
-        else:
-            for kind in ("to", "cc", "bcc"):
-                for i, address in enumerate(getattr(value, kind), 1):  # (to[1]: the first, as the send API counts)
-                    _check_address(f"{kind}[{i}]", address)
-
-
-_ADDRESSES = (m.Address, m.Recipients)
-
-
-@cache
-def _field_names(cls: type) -> tuple[str, ...]:
-    """A message class's field names: `dataclasses.fields` builds its tuple anew on every call."""
-    return tuple(f.name for f in dataclasses.fields(cls))
-
-
-def _check_address(where: str, address: m.Address) -> None:
-    problem = m.address_problem(address.value) if isinstance(address.value, str) else None
-    if problem:
-        raise EncodeError(f"{where}: the address {address.value!r} {problem}: no MMSC takes it in an address")
+    for where, value in m.address_fields(msg):
+        if problem := m.address_problem(value):
+            raise EncodeError(f"{where}: the address {value!r} {problem}: no MMSC takes it in an address")
 
 
 def _without_plus(value):

@@ -104,7 +104,9 @@ class XmlStyle:
 class Fault:
     """A SOAP 1.1 Fault; `detail` holds RSErrorRsp (from the MMSC) or VASPErrorRsp (from the VASP)."""
 
-    code: str = "Server"  # Client (the request was wrong) or Server; the local part of faultcode
+    # Client (the request was wrong) or Server: SOAP's codes by their local name, a code of
+    # another namespace as "{namespace}local"
+    code: str = "Server"
     string: str = ""
     actor: str | None = None
     detail: m.RSErrorRsp | m.VASPErrorRsp | None = None
@@ -214,6 +216,12 @@ def encode(
     for where, text in texts:
         if (bad := invalid_xml_char(text)) is not None:
             raise EncodeError(f"{where}: character U+{ord(bad):04X} cannot be sent in XML")
+    if isinstance(body, m.Message):
+        # Told by the name the caller gave it (to[2]), which its place in the XML does not say.
+        for where, text in m.address_fields(body):
+            if (bad := invalid_xml_char(text)) is not None:
+                raise EncodeError(f"{where}: the address {text!r} holds character U+{ord(bad):04X}, "
+                                  "which XML cannot carry")
     options = _options(style.timezone, style.drop_unsupported)
     # A Fault's detail resets the default namespace; a prefix reads better there.
     mm7_prefix = style.mm7_prefix or ("mm7" if isinstance(body, Fault) else None)
@@ -544,8 +552,17 @@ def _soap12_text(el: etree._Element | None, child: str) -> str:
         return ""
     for c in el:
         if isinstance(c.tag, str) and _qname(c).localname == child:
-            return "".join(c.itertext()).strip()
+            return "".join(c.itertext())
     return ""
+
+
+def _collapsed(text: str | None) -> str:
+    """`text` as XSD's whiteSpace="collapse" reads it (xs:QName, xs:anyURI): XML's white space
+    characters alone, not every character Python calls a space."""
+    return " ".join(_XML_SPACE.split(text or "")).strip(" ")
+
+
+_XML_SPACE = re.compile(r"[ \t\r\n]+")
 
 
 def _drop_encoding_style(el: etree._Element | None) -> None:
@@ -916,33 +933,41 @@ class _Reader:
         code_el = parts.get("faultcode")
         # A SOAP 1.2 Fault (read as 1.1, with its deviation) says its code in Code/Value and its
         # words in Reason/Text: a Sender fault read as the default "Server" was sent again.
-        soap12_code = _soap12_text(parts.get("Code"), "Value").rpartition(":")[2]
+        soap12_code = _collapsed(_soap12_text(parts.get("Code"), "Value")).rpartition(":")[2]
         if (code_el is None or not (code_el.text or "").strip()) and soap12_code:
             fault.code = {"Receiver": "Server", "Sender": "Client"}.get(soap12_code, soap12_code)
         elif code_el is None or not (code_el.text or "").strip():
             self.dev.add("fault-missing", "/Envelope/Body/Fault", "no faultcode")
             fault.code = "Server"
         else:
-            raw = code_el.text.strip()
+            raw = _collapsed(code_el.text)  # (an xs:QName)
             prefix, _, local = raw.rpartition(":")
+            namespace = code_el.nsmap.get(prefix) if prefix else None
+            fault.code = local
             if not prefix:
                 self.dev.add("faultcode-unqualified", "/Envelope/Body/Fault/faultcode", f"{raw!r} has no namespace prefix")
                 self._soap_qname(code_el, raw)
-            elif code_el.nsmap.get(prefix) != SOAP_NS:
-                if code_el.nsmap.get(prefix) not in WRONG_SOAP_NS:
-                    self.dev.add("faultcode-namespace", "/Envelope/Body/Fault/faultcode", f"prefix {prefix!r} is not SOAP's")
+            elif namespace is None:  # (a prefix declared nowhere: read as SOAP's, the usual meaning)
+                self.dev.add("faultcode-namespace", "/Envelope/Body/Fault/faultcode",
+                             f"prefix {prefix!r} is not declared; {local!r} read as SOAP's")
                 self._soap_qname(code_el, local)
-            fault.code = local
+            elif namespace in WRONG_SOAP_NS:
+                self._soap_qname(code_el, local)
+            elif namespace != SOAP_NS:
+                # A code of another namespace is valid SOAP 1.1 and means what that namespace says:
+                # kept qualified, so that it is not taken for SOAP's Client or Server.
+                fault.code = f"{{{namespace}}}{local}"
+        # faultstring is an xs:string: read as sent; faultactor an xs:anyURI, its white space collapsed.
         string_el = parts.get("faultstring")
         if string_el is None and "Reason" in parts:
             fault.string = _soap12_text(parts["Reason"], "Text")
         elif string_el is None:
             self.dev.add("fault-missing", "/Envelope/Body/Fault", "no faultstring")
         else:
-            fault.string = "".join(string_el.itertext()).strip()
+            fault.string = "".join(string_el.itertext())
         actor_el = parts.get("faultactor")
         if actor_el is not None:
-            fault.actor = (actor_el.text or "").strip() or None
+            fault.actor = _collapsed(actor_el.text) or None
         mm7_el = None
         version = header_version
         detail_el = parts.get("detail", parts.get("Detail"))  # (SOAP 1.2's name)
@@ -964,7 +989,7 @@ class _Reader:
                     break
             if mm7_el is None:
                 fault.detail_text = "".join(detail_el.itertext()).strip() or None
-        if mm7_el is None and (found := _STATUS_IN_STRING.fullmatch(fault.string)):
+        if mm7_el is None and (found := _STATUS_IN_STRING.fullmatch(fault.string.strip())):
             # Without it a client would go by the HTTP 500 alone and retry a permanent refusal.
             code, text = found.groups()
             fault.string_status = m.Status(int(code), text.strip() or None)

@@ -159,7 +159,8 @@ def own_attributes(el: etree._Element) -> tuple[tuple[str, str], ...]:
 
 
 def text_of(content: Content) -> str | None:
-    """All the text, as the `details` field holds it (stripped; None when there is none)."""
+    """All the text, as the `details` field holds it: as sent (mixed content, which XML leaves as
+    it is); None when there is none, or only the white space that lays out elements."""
     parts: list[str] = []
 
     def walk(items: Content) -> None:
@@ -170,7 +171,8 @@ def text_of(content: Content) -> str | None:
                 walk(item.content)
 
     walk(content)
-    return "".join(parts).strip() or None
+    text = "".join(parts)
+    return text if text.strip() or (text and not has_elements(content)) else None
 
 
 def has_elements(content: Content) -> bool:

@@ -25,6 +25,7 @@ from . import freecontent
 from .content import Content
 from .hints import suggest_keywords
 from .status import DeliveryStatus, ReadStatus, StatusExtension, StatusInfo, lookup
+from .xmlsafe import invalid_xml_char
 
 __all__ = [
     "Address",
@@ -179,7 +180,46 @@ def address_problem(value: str) -> str | None:
     """Why `value` cannot be sent as an address (the character, as U+XXXX), or None when it can.
     Only what we send is checked: an address a peer sent is read and kept as it came."""
     bad = _NOT_IN_ADDRESS.search(value)
-    return None if bad is None else f"holds a control character (U+{ord(bad.group()):04X})"
+    if bad is not None:
+        return f"holds a control character (U+{ord(bad.group()):04X})"
+    other = invalid_xml_char(value)  # (a surrogate, U+FFFE, U+FFFF)
+    return None if other is None else f"holds a character XML cannot carry (U+{ord(other):04X})"
+
+
+def address_fields(msg: Any) -> Iterable[tuple[str, str]]:
+    """The addresses of a message as (the name its user knows it by, its text): ``sender_address``,
+    ``to[2]`` (counted from 1, as the send API counts), ``previously_sent_by[1]``; so that a
+    problem with one is told by that name, not by its place in the XML."""
+    for name in _field_names(type(msg)):
+        value = getattr(msg, name)
+        if isinstance(value, Address) or (isinstance(value, str) and name in _ADDRESS_FIELDS):
+            yield from _text_of(name, value)
+        elif isinstance(value, Recipients):
+            for kind in ("to", "cc", "bcc"):
+                for i, address in enumerate(getattr(value, kind), 1):
+                    yield from _text_of(f"{kind}[{i}]", address)
+        elif name == "previously_sent_by" and isinstance(value, list):
+            for i, agent in enumerate(value, 1):
+                if isinstance(agent, UserAgent):
+                    yield from _text_of(f"{name}[{i}]", agent.address)
+
+
+def _text_of(name: str, address: Any) -> Iterable[tuple[str, str]]:
+    text = address.value if isinstance(address, Address) else address
+    if isinstance(text, str):
+        yield name, text
+
+
+_ADDRESS_FIELDS = frozenset({"sender_address", "sender", "recipient"})  # (an address given as text)
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    """A message class's field names: `dataclasses.fields` builds its tuple anew on every call."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
 
 
 _KINDS = {k.value.lower(): k for k in AddressKind}  # (the element names, in any case)
@@ -342,6 +382,12 @@ class Status:
     details_attributes: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        # int() takes a bool (Status(True) went out as code 1) and cuts a fraction off (2000.5 as
+        # 2000): both are a mistake, not a status code.
+        if isinstance(self.code, bool):
+            raise TypeError(f"Status: code {self.code!r} is a bool, not a status code")
+        if isinstance(self.code, float) and not self.code.is_integer():
+            raise ValueError(f"Status: code {self.code!r} is not a whole number")
         self.code = int(self.code)
         if self.text is None:
             self.text = lookup(self.code).text

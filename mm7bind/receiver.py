@@ -74,7 +74,7 @@ class Reject(Exception):
 
     def __init__(self, status: int | m.Status = RequestStatus.SERVICE_ERROR, text: str | None = None,
                  details: str | None = None):
-        self.status = status if isinstance(status, m.Status) else m.Status(int(status), text, details)
+        self.status = status if isinstance(status, m.Status) else m.Status(status, text, details)
         super().__init__(f"{self.status.code} {self.status.text}")
 
 
@@ -1054,7 +1054,8 @@ def _response(msg: m.Message, outcome: Any) -> m.Message:
     if isinstance(outcome, m.Message):
         raise TypeError(f"a handler for {msg.ELEMENT} must answer {rsp_cls.ELEMENT}, not {outcome.ELEMENT}")
     try:
-        status = outcome if isinstance(outcome, m.Status) else m.Status(int(outcome) if outcome is not None else 1000)
+        # (a bool is refused there: a handler answering True sent status code 1)
+        status = outcome if isinstance(outcome, m.Status) else m.Status(1000 if outcome is None else outcome)
     except (TypeError, ValueError):
         raise TypeError(f"a handler for {msg.ELEMENT} answers a status code, a Status, {rsp_cls.ELEMENT} or None, "
                         f"not {outcome!r}") from None

@@ -486,12 +486,15 @@ class MemoryStore:
         self._lock = _OpenLock()  # (closed: every call raises StoreClosed, as SqliteStore's do)
         self._installation = secrets.token_hex(8)
 
+    # (answers known without a look, refused all the same once closed, as every call is)
     def installation_id(self) -> str:
-        return self._installation
+        with self._lock:
+            return self._installation
 
     def campaign_tids_as_written(self, tag: str) -> bool:
         """See `SqliteStore.campaign_tids_as_written` (none here: a store in memory is new)."""
-        return False
+        with self._lock:
+            return False
 
     def accept(self, *, kind, transaction_id, message_id, recipient, status, peer, content_type, body, tid_key,
                report_key, sent_transaction_id=None, wait: float | None = None,
@@ -554,7 +557,11 @@ class MemoryStore:
                 rec.state, rec.response_code, rec.error, rec.answer = state, response_code, error, dict(answer or {})
                 rec.attempts += 1
 
-    holds_old_keys = False  # (nothing in memory outlives an upgrade: see SqliteStore.holds_old_keys)
+    @property
+    def holds_old_keys(self) -> bool:
+        """False: nothing in memory outlives an upgrade (see `SqliteStore.holds_old_keys`)."""
+        with self._lock:
+            return False
 
     def inbox_by_key(self, tid_key: str) -> InboxRecord | None:
         """See `SqliteStore.inbox_by_key`."""
@@ -1435,6 +1442,8 @@ class SqliteStore:
         TransactionIDs are derived with (`bulk.bulk_transaction_id`): another installation
         running a campaign under the same tag gives other ones. "" for a store that held a
         campaign's requests before it had one: they keep the TransactionIDs they had."""
+        if self._closed:  # (known or not, refused as every call after close() is)
+            raise StoreClosed(self.path)
         if self._installation is None:  # (read-only: as its writer made it; none made yet: "")
             try:
                 row = self._conn().execute("SELECT value FROM store_meta WHERE name = 'installation'").fetchone()
@@ -1450,6 +1459,8 @@ class SqliteStore:
         (`inbox_stored_before`). False once they are purged (by this process or another: looked
         at again every OLD_KEYS_RECHECK seconds), older than OLD_KEYS_WINDOW, or in a file that
         never had any: then no request pays for that look."""
+        if self._closed:  # (an answer from memory would go on after close(), as no other call does)
+            raise StoreClosed(self.path)
         if self._old_keys_through and time.monotonic() - self._old_keys_checked >= OLD_KEYS_RECHECK:
             try:
                 self._forget_old_keys(self._conn())

@@ -1287,9 +1287,10 @@ def test_a_soap_1_2_fault_is_read_by_its_code_reason_and_detail(code, detail, at
     assert str(err.value) == says and err.value.attempts == attempts == len(srv.requests)
 
 
-def test_a_fault_without_words_is_named_by_its_code():
+@pytest.mark.parametrize("words", [b"", b"<faultstring> \n </faultstring>"])  # (read as sent: white space alone)
+def test_a_fault_without_words_is_named_by_its_code(words):
     body = (b'<?xml version="1.0"?><e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body>'
-            b'<e:Fault><faultcode>e:Client</faultcode></e:Fault></e:Body></e:Envelope>')
+            b"<e:Fault><faultcode>e:Client</faultcode>" + words + b"</e:Fault></e:Body></e:Envelope>")
     with FakeServer(lambda req: Reply(500, body, {"Content-Type": "text/xml"})) as srv, \
             client(srv.url) as c, pytest.raises(FaultError) as err:
         c.submit(submit())
@@ -2409,6 +2410,8 @@ def test_the_wait_for_a_pooled_connection_does_not_count_against_the_answers_dea
      "bcc[1]: the address '10\\x0065'", "0000"),
     (mm7.SubmitReq(recipients=["1"], sender_address=mm7.RFC2822Address("a@b.c\u2028X: y")), "sender_address:", "2028"),
     (mm7.ReplaceReq(message_id="m1", sender_address=mm7.Number("1\x7f")), "sender_address:", "007F"),
+    # (nor one XML cannot carry at all: named as the caller knows it, not by its place in the XML)
+    (mm7.SubmitReq(recipients=mm7.Recipients(to=["1", "2\ufffe3"])), "to[2]: the address '2\\ufffe3'", "FFFE"),
 ])
 def test_an_address_with_a_control_character_is_not_sent(message, where, char):
     """XML carries a line break, DEL or U+2028 as it is: the MMSC got "1\\n2" and refused or misrouted it."""

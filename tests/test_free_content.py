@@ -62,7 +62,8 @@ def test_structured_details_are_kept_alongside_their_text(version, engine):
     data = submit_rsp(version)
     env = mm7.decode_envelope(data, strict=True, engine=engine)  # valid as it stands
     status = env.body.status
-    assert status.details == "quota day\n        limit & more\n        tail"  # (its text, as before)
+    # (its text as sent: Details is mixed content, whose white space XML leaves as it is)
+    assert status.details == "\n        quota day\n        limit & more\n        tail"
     assert status.details_attributes == {"{urn:example:carrier}ref": "E-42", "lang": "en"}
     kept = etree.fromstring(f"<d>{status.details_xml}</d>")
     error = kept.find("{urn:example:carrier}error")
@@ -204,8 +205,20 @@ def test_an_xsi_type_given_in_details_xml_is_written_with_its_declaration():
 
 def test_text_only_details_read_and_write_as_before():
     env = mm7.decode_envelope(submit_rsp(V6, "<Details>  quota &lt;exceeded&gt; </Details>"), strict=True)
-    assert env.body.status == mm7.Status(4006, "Service unavailable", "quota <exceeded>")
+    # (the white space around the text too: mixed content, read as sent)
+    assert env.body.status == mm7.Status(4006, "Service unavailable", "  quota <exceeded> ")
     assert env.body.status.details_xml is None and env.body.status.details_attributes == {}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_details_text_reads_back_as_sent(engine):
+    for details in ("  two  spaces \n", "\t", "x\n"):
+        status = mm7.Status(4006, details=details)
+        data = mm7.encode_envelope(mm7.VASPErrorRsp(status=status), transaction_id="t", version=V6)
+        assert mm7.decode_envelope(data, strict=True, engine=engine).body.status == status
+    # The white space that only lays out elements is no text.
+    env = mm7.decode_envelope(submit_rsp(V6, "<Details>\n  <x:a xmlns:x='urn:x'/>\n</Details>"), engine=engine)
+    assert env.body.status.details is None and env.body.status.details_xml is not None
 
 
 def test_details_xml_given_by_the_user():

@@ -459,7 +459,7 @@ def test_failed_message_resent_by_the_mmsc_is_processed_again(store):
 
 
 def test_a_handler_answer_that_is_no_answer_fails_the_message_for_replay(store):
-    answers = iter([mm7.ReadReplyRsp(), "ok", None])
+    answers = iter([mm7.ReadReplyRsp(), "ok", True, None])  # (True went out as status code 1)
 
     class Confused(mm7.Handler):
         def on_deliver(self, msg, ctx):
@@ -467,7 +467,7 @@ def test_a_handler_answer_that_is_no_answer_fails_the_message_for_replay(store):
 
     rcv = mm7.Receiver(Confused(), store=store, repeat_wait=0.05)
     app = mm7.wsgi_app(rcv)
-    for _ in range(2):  # the wrong response, then something that is no status at all
+    for _ in range(3):  # the wrong response, then what is no status at all
         rsp = post(app, deliver(), tid="q")
         assert rsp["status"] == 500 and mm7.decode(rsp["body"]).body.status.code == 3000
         [rec] = store.inbox()

@@ -689,6 +689,10 @@ def _closed_store_calls(store):
         "purge": lambda: store.purge(timedelta(days=1)),
         "vacuum": lambda: store.vacuum(),
         "integrity": lambda: store.integrity(),
+        # (answered from memory once known: refused all the same)
+        "installation_id": lambda: store.installation_id(),
+        "holds_old_keys": lambda: store.holds_old_keys,
+        "campaign_tids_as_written": lambda: store.campaign_tids_as_written("c"),
     }
 
 
@@ -704,6 +708,8 @@ def test_a_closed_store_refuses_every_call_and_opens_nothing_again(tmp_path, kin
 
     store = SqliteStore(tmp_path / "vasp.db") if kind == "sqlite" else MemoryStore()
     accept(store, "before-close")
+    known = store.installation_id(), store.holds_old_keys, store.campaign_tids_as_written("c")  # (kept in memory)
+    assert known[1:] == (False, False)
     store.close()
     refused = {}
     for name, call in _closed_store_calls(store).items():

@@ -68,8 +68,8 @@ def hostile_message(cls, version, rng: random.Random) -> m.Message:
         changes["service_code_attributes"] = {k: hostile(rng) for k in msg.service_code_attributes}
     status = getattr(msg, "status", None)
     if isinstance(status, mm7.Status) and status.details_xml:  # text, details and attributes all written
-        # (Details is mixed content, read with the white space around its text dropped: freecontent.text_of)
-        changes["status"] = mm7.Status(status.code, hostile(rng), details=hostile(rng).strip() or "x",
+        # (Details is mixed content: its text, white space and all, reads back as sent)
+        changes["status"] = mm7.Status(status.code, hostile(rng), details=hostile(rng),
                                        details_attributes={k: hostile(rng) for k in status.details_attributes})
     return dataclasses.replace(msg, **changes)
 
@@ -109,8 +109,8 @@ def test_faults_with_hostile_text_are_written_valid_and_read_back_equal(version)
         rng = random.Random(f"{version.name}/fault/{seed}")
         for detail_cls in (mm7.RSErrorRsp, mm7.VASPErrorRsp):
             detail = hostile_message(detail_cls, version, rng)
-            # (faultstring is read with the white space around it dropped; faultactor is a URI)
-            fault = mm7.Fault(code=rng.choice(["Client", "Server"]), string=hostile(rng).strip() or "x",
+            # (faultstring is an xs:string, read as sent; faultactor is a URI)
+            fault = mm7.Fault(code=rng.choice(["Client", "Server"]), string=hostile(rng),
                               actor=f"http://mmsc.example/mm7?a={seed}&b='<{seed}>'", detail=detail)
             data = mm7.encode_envelope(fault, transaction_id="f-1", version=version, style=style)
             assert_valid(data, version, style)
@@ -216,10 +216,18 @@ def forbidden_placements(version: mm7.Version):
                 base, **{name: getattr(base, name) + bad + "z"})
     submit = full_message(mm7.SubmitReq, version)
     yield "subject", "Subject", lambda bad: dataclasses.replace(submit, subject="s" + bad)
-    yield "a recipient", "To", lambda bad: dataclasses.replace(submit, recipients=mm7.Recipients(to=[mm7.Number("1" + bad)]))
-    yield "an e-mail recipient", "To", lambda bad: dataclasses.replace(
-        submit, recipients=mm7.Recipients(to=[mm7.RFC2822Address(f"a{bad}@b")]))
-    yield "the sender", "SenderAddress", lambda bad: dataclasses.replace(submit, sender_address=mm7.ShortCode("1" + bad))
+    # An address by the name its caller gave it, which its place in the XML (Recipients/To) does not tell.
+    yield "a recipient", "to[2]: ", lambda bad: dataclasses.replace(
+        submit, recipients=mm7.Recipients(to=["1", mm7.Number("2" + bad)]))
+    yield "an e-mail recipient", "bcc[1]: ", lambda bad: dataclasses.replace(
+        submit, recipients=mm7.Recipients(to="1", bcc=[mm7.RFC2822Address(f"a{bad}@b")]))
+    yield "the sender", "sender_address: ", lambda bad: dataclasses.replace(
+        submit, sender_address=mm7.ShortCode("1" + bad))
+    deliver = full_message(mm7.DeliverReq, version)
+    yield "a DeliverReq's sender", "sender: ", lambda bad: dataclasses.replace(deliver, sender="1" + bad + "2")
+    if deliver.previously_sent_by:
+        yield "an earlier forwarder", "previously_sent_by[1]: ", lambda bad: dataclasses.replace(
+            deliver, previously_sent_by=[m.UserAgent(address="1" + bad + "2")])
     yield "a ServiceCode attribute", "@plan", lambda bad: dataclasses.replace(submit, service_code_attributes={"plan": bad})
     yield "the content href", "Content", lambda bad: dataclasses.replace(submit, content_ref=mm7.ContentRef(href="cid:a" + bad))
     yield "StatusText", "StatusText", lambda bad: mm7.SubmitRsp(mm7_version=version.default_mm7_version,
@@ -245,6 +253,22 @@ def test_characters_xml_cannot_carry_are_refused_naming_the_field(version):
         with pytest.raises(mm7.EncodeError, match="TransactionID.*U\\+0000"):
             mm7.encode_envelope(mm7.SubmitRsp(mm7_version=version.default_mm7_version), transaction_id="t\x00",
                                 version=version)
+
+
+def test_a_status_code_that_is_not_a_whole_number_is_refused():
+    """int() takes True as 1 and 2000.5 as 2000: a Status so made went out with another code."""
+    for code in (True, False):
+        with pytest.raises(TypeError, match="bool"):
+            mm7.Status(code)
+        with pytest.raises(TypeError, match="bool"):
+            mm7.Reject(code)
+    with pytest.raises(ValueError, match="whole number"):
+        mm7.Status(2000.5)
+    assert mm7.Status(2000.0).code == mm7.Status("2000").code == mm7.Reject(2000).status.code == 2000
+    status = mm7.Status(1000)
+    status.code = True  # (set afterwards: the encoder refuses it)
+    with pytest.raises(mm7.EncodeError, match="StatusCode"):
+        mm7.encode_envelope(mm7.SubmitRsp(status=status, message_id="m"), transaction_id="t", version=VERSIONS[-1])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -356,6 +380,11 @@ DURATIONS = [  # (sent, read back)
     ("PT0S", timedelta(0)),
     ("-P1D", -timedelta(days=1)),
     ("PT36H", timedelta(hours=36)),
+    # finer than a microsecond: no timedelta is that length (nor is zero), kept as text
+    ("PT0.0000001S", "PT0.0000001S"),
+    ("-PT1.0000004S", "-PT1.0000004S"),
+    ("PT0.0000010S", timedelta(microseconds=1)),  # (trailing zeros are no finer)
+    ("PT100000000000.000001S", timedelta(seconds=100000000000, microseconds=1)),  # (past a float's precision)
 ]
 
 

@@ -482,6 +482,40 @@ def test_fault_status_only_in_faultstring(string, text):
     assert env.body.status == mm7.Status(3001, text)
 
 
+def test_fault_texts_read_back_as_sent_but_for_what_their_types_collapse():
+    # faultstring is an xs:string (kept as sent); faultcode an xs:QName and faultactor an
+    # xs:anyURI, whose white space XSD collapses.
+    fault = ("<e:Fault><faultcode>\n  e:Server </faultcode><faultstring>  3001 Server\n  busy </faultstring>"
+             "<faultactor>\t http://mmsc.example/mm7 \n</faultactor></e:Fault>")
+    for engine in ("direct", "xsdata"):
+        env = mm7.decode_envelope(envelope(fault), engine=engine)
+        assert env.body.code == "Server" and env.body.string == "  3001 Server\n  busy "
+        assert env.body.actor == "http://mmsc.example/mm7"
+        assert env.body.status == mm7.Status(3001, "Server\n  busy")  # (a status read from it, all the same)
+    sent = mm7.Fault(code="Client", string=" two  spaces\n", actor="urn:x")
+    data = mm7.encode_envelope(sent, transaction_id="t", version="REL-6-MM7-1-4")
+    assert mm7.decode_envelope(data, strict=True).body == sent
+
+
+def test_a_fault_code_of_another_namespace_keeps_it():
+    """A code in a namespace of the MMSC's own is valid SOAP 1.1, and not SOAP's Client: read as
+    {namespace}local, it is not taken for the sender's fault (retried by the HTTP status)."""
+    fault = ('<e:Fault><faultcode xmlns:v="urn:vendor">v:Client</faultcode><faultstring>busy</faultstring>'
+             "</e:Fault>")
+    for engine in ("direct", "xsdata"):
+        env = mm7.decode_envelope(envelope(fault), strict=True, engine=engine)
+        assert env.body.code == "{urn:vendor}Client" and env.deviations == []
+    assert mm7.RetryPolicy().retries_fault(env.body, 503)
+    again = mm7.encode_envelope(env.body, transaction_id="t", version="REL-6-MM7-1-4")
+    assert mm7.decode_envelope(again, strict=True).body == env.body
+    # SOAP's own code under any prefix bound to it, and under a prefix declared nowhere (read as SOAP's)
+    own = fault.replace('xmlns:v="urn:vendor"', f'xmlns:v="{SOAP}"')
+    assert mm7.decode_envelope(envelope(own), strict=True).body.code == "Client"
+    undeclared = tolerant(envelope(fault.replace(' xmlns:v="urn:vendor"', "")), {"faultcode-namespace"})
+    assert undeclared.body.code == "Client"
+    assert not mm7.RetryPolicy().retries_fault(undeclared.body, 503)
+
+
 def test_fault_string_without_a_leading_status_is_not_read_as_one():
     for string in ("Server busy, retry 3001", "500 Internal Server Error", "30011"):
         fault = f"<e:Fault><faultcode>e:Server</faultcode><faultstring>{string}</faultstring></e:Fault>"
