@@ -2054,6 +2054,7 @@ class Client(_Operations[Result]):
             upload_min_rate=config.upload_min_rate,
         )
         self.session = session
+        self._closed = False  # (close(): nothing more is sent, as the AsyncClient's aclose)
         self._tls = None  # (made when first needed: see `lost`)
         if isinstance(config.verify, str) or config.cert:
             # CA and certificate files read now: one missing or unreadable failed every send, as a
@@ -2084,6 +2085,11 @@ class Client(_Operations[Result]):
                 if not posted and not isinstance(exc, Exception) and not hasattr(exc, "mm7_arrival"):
                     exc.mm7_arrival = NOT_TAKEN  # type: ignore[attr-defined]  (while it was encoded: nothing went out)
                 raise
+            if isinstance(action, Post) and self._closed:
+                # (requests' session, closed, dialled anew: a closed client went on sending. A
+                # first attempt, or a retry: recorded as the attempts before it ended.)
+                steps.throw(NotSent(RuntimeError("the Client is closed: nothing more is sent")))
+                raise AssertionError("unreachable")  # pragma: no cover (the core raises the RuntimeError)
             posted = posted or isinstance(action, Post)
             try:
                 if isinstance(action, Sleep):
@@ -2151,7 +2157,10 @@ class Client(_Operations[Result]):
         return self._tls
 
     def close(self) -> None:
-        """Close the pooled connections (the end of a `with` block does)."""
+        """Send nothing more (a send, or a retry, after it is a RuntimeError, as the AsyncClient's),
+        and close the pooled connections (the end of a `with` block does). Requests on their way
+        in other threads end with their answers."""
+        self._closed = True
         self.session.close()
 
     def __enter__(self) -> Client:
