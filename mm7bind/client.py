@@ -825,12 +825,13 @@ class ClientCore:
         """What ran out (`Failure.ran_out`), with its seconds and the setting(s) that give them
         (`size`: the request's bytes, which its upload's bound grows with)."""
         c = self.config
+        read_timeout = (self.setting_names or {}).get("read_timeout", "read_timeout")  # (the simulator's vasp_timeout)
         if which == "connect":
             return f"no connection within {c.connect_timeout:g} s (connect_timeout)"
         if which == "body":
-            return f"the answer began but did not come whole within {c.read_timeout:g} s (read_timeout)"
+            return f"the answer began but did not come whole within {c.read_timeout:g} s ({read_timeout})"
         if which == "send":
-            return f"the MMSC took no more of the request for {c.read_timeout:g} s (read_timeout)"
+            return f"the MMSC took no more of the request for {c.read_timeout:g} s ({read_timeout})"
         if which == "upload":
             bound = upload_time(c, size)
             if bound > c.upload_timeout:
@@ -838,8 +839,8 @@ class ClientCore:
                         f"{c.upload_min_rate:.0f} bytes a second)")
             return f"the request did not go out whole within {c.upload_timeout:g} s (upload_timeout)"
         if which == "exchange":
-            return f"the answer's head did not come whole within {c.read_timeout:g} s of the request sent (read_timeout)"
-        return f"no answer within {c.read_timeout:g} s (read_timeout)"
+            return f"the answer's head did not come whole within {c.read_timeout:g} s of the request sent ({read_timeout})"
+        return f"no answer within {c.read_timeout:g} s ({read_timeout})"
 
     def on_transport_error(self, p: Prepared, attempt: int, url: str, kind: str, exc: Exception,
                            tried: set[str], timed_out: str | None = None, partly_sent: bool = False) -> Retry:

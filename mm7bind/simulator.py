@@ -60,7 +60,7 @@ from .receiver import (ReceiverConfig, Response, encode_reply, fault_status, ref
                        unsupported_encoding, what_it_said)
 from .retry import RetryPolicy
 from .server import REASONS, EmbeddedServer, request_headers, without_body_for_head
-from .simdefaults import MAX_RECIPIENTS, READ_DELAY, REPORT_DELAY
+from .simdefaults import MAX_RECIPIENTS, READ_DELAY, REPORT_DELAY, VASP_TIMEOUT
 from .status import DeliveryStatus, ReadStatus, RequestStatus, is_success, lookup
 
 # What a report or MO to send says when there is nowhere to send it (`mm7bind mo` adds its hint).
@@ -96,6 +96,9 @@ class SimulatorConfig:
     # all; the waits double.
     report_attempts: int = 2
     report_retry_delay: float = 0.2
+    # How long each attempt of a report, read reply or MO waits for the VASP's answer (seconds; a
+    # connection is waited for 5 s at most): a deliver() to a stuck VASP returns after report_attempts of it.
+    vasp_timeout: float = VASP_TIMEOUT
     auth: Any = None  # BasicAuth/DigestAuth the VASP must present
     # Wrong credentials from one address (an IPv6 /64) this many times within auth_cooldown seconds:
     # its MM7 requests are answered 429 with Retry-After, unchecked, for auth_cooldown seconds, as a
@@ -150,6 +153,10 @@ class SimulatorConfig:
             # pause of 1e10, slept while a deliver waited, ended it with an OverflowError)
             raise ValueError(f"report_delay, read_delay and report_retry_delay must be 0 to {MAX_TIMEOUT} seconds "
                              "(a year)")
+        if isinstance(self.vasp_timeout, bool) or not isinstance(self.vasp_timeout, (int, float)) or not (
+                0 < self.vasp_timeout <= MAX_TIMEOUT):  # (None, 0, nan: a report must never wait for ever)
+            raise ValueError(f"vasp_timeout must be a number of seconds, more than 0 and at most {MAX_TIMEOUT} "
+                             f"(a year), not {self.vasp_timeout!r}")
         for name, least, unit in (("max_recipients", 1, " (or None: no limit)"),
                                   ("max_message_size", 1, " byte (or None: the dialect's)"),
                                   ("report_attempts", 1, ""), ("max_messages", 1, "")):
@@ -551,7 +558,8 @@ CONTROL_METHODS = {"messages": ("GET", "HEAD"), "received": ("GET", "HEAD"), "he
                    **{action: ("POST",) for action in CONTROL_FIELDS}}
 
 # The simulator's TLS settings toward the VASP, named in the hint on a TLS failure reaching it.
-_SETTINGS = {"cert": "vasp_cert (simulate --vasp-cert, --vasp-key)",
+_SETTINGS = {"read_timeout": "vasp_timeout (simulate --vasp-timeout)",
+             "cert": "vasp_cert (simulate --vasp-cert, --vasp-key)",
              "verify": "vasp_verify (simulate --vasp-ca)",
              "credentials": "vasp_username and vasp_password (simulate --vasp-username, --vasp-password)"}
 
@@ -1352,7 +1360,8 @@ class Simulator:
         cfg = self.config
         # The VASP as configured now: a test may point a running simulator at another receiver,
         # or give it other credentials, between two reports (a client made before kept the old ones).
-        vasp = (cfg.vasp_url, cfg.vasp_username, cfg.vasp_password, cfg.vasp_verify, cfg.vasp_cert, cfg.quirks)
+        vasp = (cfg.vasp_url, cfg.vasp_username, cfg.vasp_password, cfg.vasp_verify, cfg.vasp_cert, cfg.quirks,
+                cfg.vasp_timeout)
         with self._clients_lock:
             key = (cfg.dialect, profile.version, *vasp)  # (the dialects' quirks differ, not only versions)
             if key not in self._clients:
@@ -1367,7 +1376,7 @@ class Simulator:
                     auth="auto",  # Basic, or Digest when the VASP asks for it
                     verify=cfg.vasp_verify, cert=cfg.vasp_cert,
                     retry=RetryPolicy.never(),  # (sent again from the schedule: see _send)
-                    connect_timeout=5, read_timeout=30)
+                    connect_timeout=min(5, cfg.vasp_timeout), read_timeout=cfg.vasp_timeout)
                 self._clients[key].core.setting_names = _SETTINGS  # (the simulator's, not a Client's)
                 self._clients[key].core.failures_said_by_caller = True  # (in _send, with the next attempt)
             return self._clients[key]

@@ -1045,7 +1045,8 @@ def test_delays_and_counts_are_checked_where_they_are_typed_naming_the_option():
     for args in (["simulate", "--mo-text", "hi", "--mo-after", "-1"], ["simulate", "--report-delay", "-1"],
                  ["simulate", "--read-delay", "inf"], ["simulate", "--report-retry-delay", "nan"],
                  ["simulate", "--report-attempts", "0"], ["simulate", "--max-recipients", "0"],
-                 ["simulate", "--max-messages", "0"], ["replay", "--stale-after", "-5"]):
+                 ["simulate", "--max-messages", "0"], ["simulate", "--vasp-timeout", "0"],
+                 ["replay", "--stale-after", "-5"]):
         port = ["--port", "0"] if args[0] == "simulate" else []  # (were one taken: no fixed port held)
         proc = run(args[0], *port, *args[1:], timeout=30)
         assert proc.returncode == 2 and f"error: argument {args[-2]}: '{args[-1]}'" in proc.stderr, (args, proc.stderr)
@@ -1076,10 +1077,12 @@ def test_simulate_waits_before_reports_and_read_replies_as_a_simulator_config_do
 
     args = build_parser().parse_args(["simulate"])
     config = SimulatorConfig()
-    assert (args.report_delay, args.read_delay) == (config.report_delay, config.read_delay)
-    assert (mm7_simulator.config.report_delay, mm7_simulator.config.read_delay) == (
-        simdefaults.FIXTURE_REPORT_DELAY, simdefaults.FIXTURE_READ_DELAY)
+    assert (args.report_delay, args.read_delay, args.vasp_timeout) == (
+        config.report_delay, config.read_delay, config.vasp_timeout)
+    assert (mm7_simulator.config.report_delay, mm7_simulator.config.read_delay, mm7_simulator.config.vasp_timeout) == (
+        simdefaults.FIXTURE_REPORT_DELAY, simdefaults.FIXTURE_READ_DELAY, simdefaults.FIXTURE_VASP_TIMEOUT)
     assert simdefaults.FIXTURE_REPORT_DELAY < config.report_delay and simdefaults.FIXTURE_READ_DELAY < config.read_delay
+    assert simdefaults.FIXTURE_VASP_TIMEOUT < config.vasp_timeout == 30
 
 
 def test_simulate_keeps_the_latest_max_messages():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -161,6 +162,29 @@ def test_a_report_or_read_reply_is_recorded_with_the_recipient_it_is_about():
                                  time_stamp=stamp, mm_status=mm7.ReadStatus.READ))
     assert [(r.operation, r.recipients) for r in store.sent()] == [
         ("DeliveryReportReq", ["+8613800000003"]), ("ReadReplyReq", ["10658"])]
+
+
+def test_a_report_or_mo_waits_vasp_timeout_for_the_vasps_answer():
+    """The simulator's client waited a fixed 30 s for each attempt: a deliver() to a VASP whose
+    handler was stuck held the test a minute (two attempts), whatever it set."""
+    import threading
+
+    from .fake_http import Reply
+
+    hold = threading.Event()  # (the VASP never answers until the test's end)
+    with FakeServer(lambda req: Reply(hold=hold)) as vasp:
+        try:
+            with Simulator(vasp_url=vasp.url, vasp_timeout=0.3, report_attempts=2, report_retry_delay=0) as sim:
+                outcome = sim.deliver("+8613900000000", ["1065"], text="hi")
+                assert outcome["attempts"] == 2 and len(vasp.requests) == 2, outcome
+                assert "no answer within 0.3 s (vasp_timeout (simulate --vasp-timeout))" in outcome["error"], outcome
+                sim.config.vasp_timeout = 0.5  # (a running simulator's: from the next on)
+                assert "no answer within 0.5 s" in sim.deliver("+8613900000000", ["1065"], text="hi")["error"]
+        finally:
+            hold.set()
+    for wrong in (0, -1, math.nan, math.inf, None, "5", True):
+        with pytest.raises(ValueError, match=r"^vasp_timeout must be a number of seconds, more than 0"):
+            SimulatorConfig(vasp_timeout=wrong)
 
 
 def test_assert_all_taken_waits_for_the_reports_due_and_says_when_they_did_not_go():
