@@ -916,14 +916,15 @@ class Simulator:
             self._arrived.notify_all()
         return rsp
 
-    def wait_for(self, operation: str | None = None, count: int = 1, timeout: float = 10.0) -> list[Received]:
+    def wait_for(self, operation: str | None = None, count: int = 1,
+                 timeout: float | None = 10.0) -> list[Received]:
         """Wait until `count` requests (`operation`: "SubmitReq", "CancelReq", "ReplaceReq",
         "extendedCancelReq", "extendedReplaceReq"; any without) are in `received`, answered → their
         `Received`, whatever they were answered (a refusal too: its `status` says). Counted since the
         start (or `reset`), not since the last call: waiting for one more is `count=len(first) + 1`.
         For a service that sends on its own time (a queue, a thread): if they do not come within
-        `timeout` seconds, an AssertionError says what came instead, and how many were turned away
-        unread (401, 405)."""
+        `timeout` seconds (None: no limit), an AssertionError says what came instead, and how many
+        were turned away unread (401, 405)."""
         __tracebackhide__ = True  # (the user's test is where it failed, not this helper)
         if operation is not None and operation not in _SERVED:  # (a slip would wait out the timeout, then blame the VASP)
             raise ValueError(f"operation must be one of {', '.join(_SERVED)} (or None for any), not {operation!r}")
@@ -1604,10 +1605,10 @@ class Simulator:
                     self._running -= 1
                     self._wake.notify_all()
 
-    def wait_idle(self, timeout: float = 10.0) -> bool | Busy:
+    def wait_idle(self, timeout: float | None = 10.0) -> bool | Busy:
         """Wait until every scheduled report has gone out and been answered (for tests and the demo):
         nothing scheduled, nothing on its way (a report waiting for the VASP's answer is busy).
-        → True; when `timeout` came first, a false `Busy` saying what was left (`assert
+        → True (`timeout` None: no limit); when `timeout` came first, a false `Busy` saying what was left (`assert
         sim.wait_idle()` fails showing it, where a bare False said nothing)."""
         with self._wake:
             if self._wake.wait_for(lambda: not self._queue and not self._running, wait_limit(timeout)):
@@ -1626,17 +1627,18 @@ class Simulator:
             outcomes = [*(o for s in self._messages.values() for o in s.reports), *self.mo_sent]
         return [o for o in outcomes if "error" in o or not is_success(o.get("status", 0))]
 
-    def assert_all_taken(self, timeout: float | None = 10.0) -> None:
+    def assert_all_taken(self, timeout: float | None = 10.0, *, wait: bool = True) -> None:
         """An AssertionError listing each report, read reply or MO the VASP did not take (`not_taken`),
-        by TransactionID, recipient and what the VASP answered. Waits first, up to `timeout` seconds,
-        for those scheduled or on their way (`wait_idle`; None: looks at those sent so far), and
-        fails if they did not all go in time: a test calling it right after a submit is not
-        passed before its reports were sent."""
-        if timeout is not None:
+        by TransactionID, recipient and what the VASP answered. Waits first, up to `timeout` seconds
+        (None: no limit, as every wait of the simulator's and the receiver's fixture), for those
+        scheduled or on their way (`wait_idle`), and fails if they did not all go in time: a test
+        calling it right after a submit is not passed before its reports were sent. `wait=False`:
+        looks at those sent so far, waiting for none."""
+        if wait:
             idle = self.wait_idle(timeout)
             if not idle:
-                raise AssertionError(f"reports or MO still to go: {idle} (a longer timeout, or None to look "
-                                     "only at those sent so far)")
+                raise AssertionError(f"reports or MO still to go: {idle} (a longer timeout, None for no limit, or "
+                                     "wait=False to look only at those sent so far)")
         left = self.not_taken()
         if left:
             raise AssertionError(_not_taken_said(left, "a test meaning it to refuse them does not call "

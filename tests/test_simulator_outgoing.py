@@ -194,8 +194,33 @@ def test_assert_all_taken_waits_for_the_reports_due_and_says_when_they_did_not_g
             client.submit(m.SubmitReq(recipients=["+8613800138000"], delivery_report=True))
         with pytest.raises(AssertionError, match=r"reports or MO still to go: <not idle after 0\.1 s: 1 scheduled"):
             sim.assert_all_taken(timeout=0.1)
-        sim.assert_all_taken(timeout=None)  # (none sent yet: none refused)
+        sim.assert_all_taken(wait=False)  # (none sent yet: none refused)
         assert sim.not_taken() == []
+
+
+def test_assert_all_taken_with_no_timeout_waits_as_long_as_it_takes_as_every_wait_of_the_fixtures():
+    """timeout=None was "no limit" to wait_for and wait_idle, and "no wait" to assert_all_taken: a
+    report on its way, refused a moment later, passed it."""
+    import threading
+
+    from .fake_http import Reply
+
+    answer = threading.Event()  # (the VASP answers the report only once set: 500, refused)
+    with FakeServer(lambda req: Reply(status=500, hold=answer)) as vasp, \
+            Simulator(vasp_url=vasp.url, report_delay=0, report_attempts=1) as sim:
+        with mm7.Client(sim.url) as client:
+            client.submit(m.SubmitReq(recipients=["+8613800138000"], delivery_report=True))
+        # (answered a while after the call: a wait that is none looks before, and finds nothing refused)
+        later = threading.Timer(0.5, answer.set)
+        later.start()
+        try:
+            with pytest.raises(AssertionError, match=r"did not take 1 report\(s\)[^\n]*\n  "
+                                                     r"DeliveryReportReq tid=.* HTTPStatusError: HTTP 500"):
+                sim.assert_all_taken(timeout=None)
+        finally:
+            later.cancel()
+            answer.set()
+        assert len(vasp.requests) == 1
 
 
 def test_an_mo_goes_in_the_version_asked_from_code_the_control_endpoint_and_mm7bind_mo():
