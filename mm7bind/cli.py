@@ -2435,7 +2435,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         # (as serve: an address that cannot be listened on is a setting to change)
         return _listen_hint(exc, "--port", "--host")
     try:
-        _echo(f"MMSC simulator ({args.dialect}) at {sim.url}; control at {sim.server.url}/control/; Ctrl-C stops")
+        _echo(f"MMSC simulator ({args.dialect}) at {sim.url}; control at {sim.control_url}; Ctrl-C stops")
         if args.mo_text is not None:
             def later() -> None:
                 time.sleep(args.mo_after)

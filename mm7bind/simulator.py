@@ -699,6 +699,12 @@ class Simulator:
     def url(self) -> str:
         return self.server.url + self.config.path
 
+    @property
+    def control_url(self) -> str:
+        """Where its control endpoints are (JSON, no credentials asked: `control_url + "deliver"`,
+        "messages", "fail", ...), whatever the MM7 `path`: the URL `simulate` prints after "control at"."""
+        return self.server.url + "/control/"
+
     def start(self) -> Simulator:
         """Serve (again, after `stop`: the MMSC back from an outage, the same messages and IDs)."""
         self._halting.clear()
