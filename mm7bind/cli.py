@@ -2391,6 +2391,7 @@ def _check_store_at_start(cfg, store) -> None:
 _SIMULATE_OPTIONS = (("read_status", "--read-status"), ("report_status", "--report-status"),
                      ("recipient_status", "--recipient-status"), ("report_delay", "--report-delay"),
                      ("read_delay", "--read-delay"), ("report_retry_delay", "--report-retry-delay"),
+                     ("vasp_timeout", "--vasp-timeout"),
                      ("report_attempts", "--report-attempts"), ("max_recipients", "--max-recipients"),
                      ("max_message_size", "--max-size"), ("max_messages", "--max-messages"),
                      ("vasp_cert", "--vasp-cert"), ("vasp_verify", "--vasp-ca"),
@@ -2446,7 +2447,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             host=args.host, port=args.port, dialect=args.dialect, strict=args.strict, vasp_url=args.vasp_url,
             report_status=args.report_status, recipient_status=recipient_status, report_delay=args.report_delay,
             read_delay=args.read_delay, read_status=args.read_status, report_attempts=args.report_attempts,
-            report_retry_delay=args.report_retry_delay, max_recipients=args.max_recipients,
+            report_retry_delay=args.report_retry_delay, vasp_timeout=args.vasp_timeout,
+            max_recipients=args.max_recipients,
             require_smil=args.require_smil, max_message_size=args.max_size, quirks=not args.no_quirks,
             vaspid=args.vaspid, vasid=args.vasid,
             vasp_username=args.vasp_username, vasp_password=args.vasp_password,
@@ -2475,7 +2477,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         # (as serve: an address that cannot be listened on is a setting to change)
         return _listen_hint(exc, "--port", "--host")
     try:
-        _echo(f"MMSC simulator ({args.dialect}) at {sim.url}; control at {sim.server.url}/control/; Ctrl-C stops")
+        _echo(f"MMSC simulator ({args.dialect}) at {sim.url}; control at {sim.control_url}; Ctrl-C stops")
         if args.mo_text is not None:
             def later() -> None:
                 time.sleep(args.mo_after)
@@ -2955,6 +2957,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "or 4006 status: as RetryPolicy retries), in all (default %(default)s)")
     p.add_argument("--report-retry-delay", type=_delay, default=0.2, metavar="SECONDS",
                    help="wait before the second try, doubling after (default %(default)s)")
+    p.add_argument("--vasp-timeout", type=_seconds, default=simdefaults.VASP_TIMEOUT, metavar="SECONDS",
+                   help="how long each try waits for the VASP's answer (default %(default)s)")
     p.add_argument("--read-status", default="Read", metavar="STATUS",
                    help="what read replies say: Read, Deleted or Indeterminate (default %(default)s)")
     p.add_argument("--read-delay", type=_delay, default=simdefaults.READ_DELAY, metavar="SECONDS",

@@ -826,12 +826,13 @@ class ClientCore:
         """What ran out (`Failure.ran_out`), with its seconds and the setting(s) that give them
         (`size`: the request's bytes, which its upload's bound grows with)."""
         c = self.config
+        read_timeout = (self.setting_names or {}).get("read_timeout", "read_timeout")  # (the simulator's vasp_timeout)
         if which == "connect":
             return f"no connection within {c.connect_timeout:g} s (connect_timeout)"
         if which == "body":
-            return f"the answer began but did not come whole within {c.read_timeout:g} s (read_timeout)"
+            return f"the answer began but did not come whole within {c.read_timeout:g} s ({read_timeout})"
         if which == "send":
-            return f"the MMSC took no more of the request for {c.read_timeout:g} s (read_timeout)"
+            return f"the MMSC took no more of the request for {c.read_timeout:g} s ({read_timeout})"
         if which == "upload":
             bound = upload_time(c, size)
             if bound > c.upload_timeout:
@@ -839,8 +840,8 @@ class ClientCore:
                         f"{c.upload_min_rate:.0f} bytes a second)")
             return f"the request did not go out whole within {c.upload_timeout:g} s (upload_timeout)"
         if which == "exchange":
-            return f"the answer's head did not come whole within {c.read_timeout:g} s of the request sent (read_timeout)"
-        return f"no answer within {c.read_timeout:g} s (read_timeout)"
+            return f"the answer's head did not come whole within {c.read_timeout:g} s of the request sent ({read_timeout})"
+        return f"no answer within {c.read_timeout:g} s ({read_timeout})"
 
     def on_transport_error(self, p: Prepared, attempt: int, url: str, kind: str, exc: Exception,
                            tried: set[str], timed_out: str | None = None, partly_sent: bool = False) -> Retry:
@@ -2055,6 +2056,7 @@ class Client(_Operations[Result]):
             upload_min_rate=config.upload_min_rate,
         )
         self.session = session
+        self._closed = False  # (close(): nothing more is sent, as the AsyncClient's aclose)
         self._tls = None  # (made when first needed: see `lost`)
         if isinstance(config.verify, str) or config.cert:
             # CA and certificate files read now: one missing or unreadable failed every send, as a
@@ -2085,6 +2087,11 @@ class Client(_Operations[Result]):
                 if not posted and not isinstance(exc, Exception) and not hasattr(exc, "mm7_arrival"):
                     exc.mm7_arrival = NOT_TAKEN  # type: ignore[attr-defined]  (while it was encoded: nothing went out)
                 raise
+            if isinstance(action, Post) and self._closed:
+                # (requests' session, closed, dialled anew: a closed client went on sending. A
+                # first attempt, or a retry: recorded as the attempts before it ended.)
+                steps.throw(NotSent(RuntimeError("the Client is closed: nothing more is sent")))
+                raise AssertionError("unreachable")  # pragma: no cover (the core raises the RuntimeError)
             posted = posted or isinstance(action, Post)
             try:
                 if isinstance(action, Sleep):
@@ -2152,7 +2159,10 @@ class Client(_Operations[Result]):
         return self._tls
 
     def close(self) -> None:
-        """Close the pooled connections (the end of a `with` block does)."""
+        """Send nothing more (a send, or a retry, after it is a RuntimeError, as the AsyncClient's),
+        and close the pooled connections (the end of a `with` block does). Requests on their way
+        in other threads end with their answers."""
+        self._closed = True
         self.session.close()
 
     def __enter__(self) -> Client:

@@ -19,7 +19,7 @@ from .content import safe_name
 from .display import is_secret_header, printable, shown_url
 from .jsonable import deviation_json, to_jsonable
 from .periodic import seconds_between_rounds
-from .receiver import Context, Handler, Unavailable
+from .receiver import Context, Handler, Unavailable, _no_async_methods
 from .store import sync_dir
 
 log = logging.getLogger("mm7bind.serve")
@@ -388,4 +388,8 @@ def load_handler(spec: str) -> Handler:
             raise ValueError(f"cannot load {spec}: {attr}() raised {type(exc).__name__}: {exc}") from exc
     if not isinstance(obj, Handler) and not any(hasattr(obj, a) for a in ("on_deliver", "on_delivery_report", "on_read_reply")):
         raise ValueError(f"{spec} is not a handler (it needs on_deliver / on_delivery_report / on_read_reply)")
+    try:  # (what the receiver would refuse, said as the others here: a line, not a traceback)
+        _no_async_methods(obj)
+    except TypeError as exc:
+        raise ValueError(f"cannot load {spec}: {exc}") from exc
     return obj

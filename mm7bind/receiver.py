@@ -263,9 +263,33 @@ def _not_async(fn: Callable, what: str) -> None:
 
 
 def _no_async_methods(handler: Handler | None) -> None:
-    """Refuse a handler whose on_deliver, on_delivery_report or on_read_reply is an async def."""
+    """Refuse a handler whose on_deliver, on_delivery_report or on_read_reply is an async def, or
+    which has a method named on_... that is none of them (`_no_misspelt_methods`)."""
     for method in HANDLED_KINDS.values():
         _not_async(getattr(handler, method, None), f"a handler's {method}")
+    _no_misspelt_methods(handler)
+
+
+def _no_misspelt_methods(handler: Handler | None) -> None:
+    """Refuse a handler with a method named on_... that the receiver never calls (on_report,
+    on_delivery, on_readreply): a slip, whose code never ran while a Handler's default answered
+    every such message 1000 — the MMSC told it was taken, the message lost. The on_ names are the
+    receiver's: a method of the handler's own is named otherwise."""
+    if handler is None:
+        return
+    known = list(HANDLED_KINDS.values())
+    for name in dir(handler):
+        if not name.startswith("on_") or name in known:
+            continue
+        try:
+            value = inspect.getattr_static(handler, name)
+        except AttributeError:  # (listed by a __dir__ of its own, and not there)
+            continue
+        if callable(value) or isinstance(value, (staticmethod, classmethod)):
+            named = getattr(type(handler), "__qualname__", type(handler).__name__)
+            raise TypeError(f"{named}.{name} would never be called{did_you_mean(name, known)}: the receiver "
+                            f"calls {', '.join(known[:-1])} and {known[-1]} (one not overridden answers the MMSC "
+                            "success, the message lost); a method of your own is named without on_")
 
 
 @suggest_keywords

@@ -13,6 +13,12 @@ READ_DELAY = 1.0
 FIXTURE_REPORT_DELAY = 0.1
 FIXTURE_READ_DELAY = 0.2
 
+# How long a report, read reply or MO waits for the VASP's answer, each attempt (SimulatorConfig.vasp_timeout):
+# an MMSC's 30 s; the fixture's shorter, so a test whose handler is stuck (a deliver() waits for it,
+# each of report_attempts) fails in seconds, within its wait_for's 10, not a minute.
+VASP_TIMEOUT = 30.0
+FIXTURE_VASP_TIMEOUT = 5.0
+
 # The most recipients (To, Cc and Bcc) one SubmitReq may name (more: 3003), as an MMSC caps them:
 # every recipient is a delivery to schedule and report. mm7bind's own send API takes as many.
 MAX_RECIPIENTS = 1000

@@ -61,7 +61,7 @@ from .receiver import (ReceiverConfig, Response, encode_reply, fault_status, ref
 from .retry import RetryPolicy
 from .server import (BAD_LENGTH, REASONS, EmbeddedServer, _target_of, declared_length, request_headers,
                      without_body_for_head)
-from .simdefaults import MAX_RECIPIENTS, READ_DELAY, REPORT_DELAY
+from .simdefaults import MAX_RECIPIENTS, READ_DELAY, REPORT_DELAY, VASP_TIMEOUT
 from .status import DeliveryStatus, ReadStatus, RequestStatus, is_success, lookup
 
 # What a report or MO to send says when there is nowhere to send it (`mm7bind mo` adds its hint).
@@ -97,6 +97,9 @@ class SimulatorConfig:
     # all; the waits double.
     report_attempts: int = 2
     report_retry_delay: float = 0.2
+    # How long each attempt of a report, read reply or MO waits for the VASP's answer (seconds; a
+    # connection is waited for 5 s at most): a deliver() to a stuck VASP returns after report_attempts of it.
+    vasp_timeout: float = VASP_TIMEOUT
     auth: Any = None  # BasicAuth/DigestAuth the VASP must present
     # Wrong credentials from one address (an IPv6 /64) this many times within auth_cooldown seconds:
     # its MM7 requests are answered 429 with Retry-After, unchecked, for auth_cooldown seconds, as a
@@ -151,6 +154,10 @@ class SimulatorConfig:
             # pause of 1e10, slept while a deliver waited, ended it with an OverflowError)
             raise ValueError(f"report_delay, read_delay and report_retry_delay must be 0 to {MAX_TIMEOUT} seconds "
                              "(a year)")
+        if isinstance(self.vasp_timeout, bool) or not isinstance(self.vasp_timeout, (int, float)) or not (
+                0 < self.vasp_timeout <= MAX_TIMEOUT):  # (None, 0, nan: a report must never wait for ever)
+            raise ValueError(f"vasp_timeout must be a number of seconds, more than 0 and at most {MAX_TIMEOUT} "
+                             f"(a year), not {self.vasp_timeout!r}")
         for name, least, unit in (("max_recipients", 1, " (or None: no limit)"),
                                   ("max_message_size", 1, " byte (or None: the dialect's)"),
                                   ("report_attempts", 1, ""), ("max_messages", 1, "")):
@@ -554,7 +561,8 @@ CONTROL_METHODS = {"messages": ("GET", "HEAD"), "received": ("GET", "HEAD"), "he
                    **{action: ("POST",) for action in CONTROL_FIELDS}}
 
 # The simulator's TLS settings toward the VASP, named in the hint on a TLS failure reaching it.
-_SETTINGS = {"cert": "vasp_cert (simulate --vasp-cert, --vasp-key)",
+_SETTINGS = {"read_timeout": "vasp_timeout (simulate --vasp-timeout)",
+             "cert": "vasp_cert (simulate --vasp-cert, --vasp-key)",
              "verify": "vasp_verify (simulate --vasp-ca)",
              "credentials": "vasp_username and vasp_password (simulate --vasp-username, --vasp-password)"}
 
@@ -693,6 +701,12 @@ class Simulator:
     @property
     def url(self) -> str:
         return self.server.url + self.config.path
+
+    @property
+    def control_url(self) -> str:
+        """Where its control endpoints are (JSON, no credentials asked: `control_url + "deliver"`,
+        "messages", "fail", ...), whatever the MM7 `path`: the URL `simulate` prints after "control at"."""
+        return self.server.url + "/control/"
 
     def start(self) -> Simulator:
         """Serve (again, after `stop`: the MMSC back from an outage, the same messages and IDs)."""
@@ -927,14 +941,15 @@ class Simulator:
             self._arrived.notify_all()
         return rsp
 
-    def wait_for(self, operation: str | None = None, count: int = 1, timeout: float = 10.0) -> list[Received]:
+    def wait_for(self, operation: str | None = None, count: int = 1,
+                 timeout: float | None = 10.0) -> list[Received]:
         """Wait until `count` requests (`operation`: "SubmitReq", "CancelReq", "ReplaceReq",
         "extendedCancelReq", "extendedReplaceReq"; any without) are in `received`, answered → their
         `Received`, whatever they were answered (a refusal too: its `status` says). Counted since the
         start (or `reset`), not since the last call: waiting for one more is `count=len(first) + 1`.
         For a service that sends on its own time (a queue, a thread): if they do not come within
-        `timeout` seconds, an AssertionError says what came instead, and how many were turned away
-        unread (401, 405)."""
+        `timeout` seconds (None: no limit), an AssertionError says what came instead, and how many
+        were turned away unread (401, 405)."""
         __tracebackhide__ = True  # (the user's test is where it failed, not this helper)
         if operation is not None and operation not in _SERVED:  # (a slip would wait out the timeout, then blame the VASP)
             raise ValueError(f"operation must be one of {', '.join(_SERVED)} (or None for any), not {operation!r}")
@@ -1371,7 +1386,8 @@ class Simulator:
         cfg = self.config
         # The VASP as configured now: a test may point a running simulator at another receiver,
         # or give it other credentials, between two reports (a client made before kept the old ones).
-        vasp = (cfg.vasp_url, cfg.vasp_username, cfg.vasp_password, cfg.vasp_verify, cfg.vasp_cert, cfg.quirks)
+        vasp = (cfg.vasp_url, cfg.vasp_username, cfg.vasp_password, cfg.vasp_verify, cfg.vasp_cert, cfg.quirks,
+                cfg.vasp_timeout)
         with self._clients_lock:
             key = (cfg.dialect, profile.version, *vasp)  # (the dialects' quirks differ, not only versions)
             if key not in self._clients:
@@ -1386,7 +1402,7 @@ class Simulator:
                     auth="auto",  # Basic, or Digest when the VASP asks for it
                     verify=cfg.vasp_verify, cert=cfg.vasp_cert,
                     retry=RetryPolicy.never(),  # (sent again from the schedule: see _send)
-                    connect_timeout=5, read_timeout=30)
+                    connect_timeout=min(5, cfg.vasp_timeout), read_timeout=cfg.vasp_timeout)
                 self._clients[key].core.setting_names = _SETTINGS  # (the simulator's, not a Client's)
                 self._clients[key].core.failures_said_by_caller = True  # (in _send, with the next attempt)
             return self._clients[key]
@@ -1614,10 +1630,10 @@ class Simulator:
                     self._running -= 1
                     self._wake.notify_all()
 
-    def wait_idle(self, timeout: float = 10.0) -> bool | Busy:
+    def wait_idle(self, timeout: float | None = 10.0) -> bool | Busy:
         """Wait until every scheduled report has gone out and been answered (for tests and the demo):
         nothing scheduled, nothing on its way (a report waiting for the VASP's answer is busy).
-        → True; when `timeout` came first, a false `Busy` saying what was left (`assert
+        → True (`timeout` None: no limit); when `timeout` came first, a false `Busy` saying what was left (`assert
         sim.wait_idle()` fails showing it, where a bare False said nothing)."""
         with self._wake:
             if self._wake.wait_for(lambda: not self._queue and not self._running, wait_limit(timeout)):
@@ -1636,17 +1652,18 @@ class Simulator:
             outcomes = [*(o for s in self._messages.values() for o in s.reports), *self.mo_sent]
         return [o for o in outcomes if "error" in o or not is_success(o.get("status", 0))]
 
-    def assert_all_taken(self, timeout: float | None = 10.0) -> None:
+    def assert_all_taken(self, timeout: float | None = 10.0, *, wait: bool = True) -> None:
         """An AssertionError listing each report, read reply or MO the VASP did not take (`not_taken`),
-        by TransactionID, recipient and what the VASP answered. Waits first, up to `timeout` seconds,
-        for those scheduled or on their way (`wait_idle`; None: looks at those sent so far), and
-        fails if they did not all go in time: a test calling it right after a submit is not
-        passed before its reports were sent."""
-        if timeout is not None:
+        by TransactionID, recipient and what the VASP answered. Waits first, up to `timeout` seconds
+        (None: no limit, as every wait of the simulator's and the receiver's fixture), for those
+        scheduled or on their way (`wait_idle`), and fails if they did not all go in time: a test
+        calling it right after a submit is not passed before its reports were sent. `wait=False`:
+        looks at those sent so far, waiting for none."""
+        if wait:
             idle = self.wait_idle(timeout)
             if not idle:
-                raise AssertionError(f"reports or MO still to go: {idle} (a longer timeout, or None to look "
-                                     "only at those sent so far)")
+                raise AssertionError(f"reports or MO still to go: {idle} (a longer timeout, None for no limit, or "
+                                     "wait=False to look only at those sent so far)")
         left = self.not_taken()
         if left:
             raise AssertionError(_not_taken_said(left, "a test meaning it to refuse them does not call "

@@ -112,18 +112,19 @@ def _marked(request, name: str) -> dict:
 @pytest.fixture
 def mm7_simulator(request):
     """A running MMSC simulator (standard dialect, messages delivered and reported after 0.1 s,
-    read after 0.2 s: sooner than SimulatorConfig's defaults, see `mm7bind.simdefaults`); `.url`,
+    read after 0.2 s, the VASP's answer waited for 5 s: sooner than SimulatorConfig's defaults, see
+    `mm7bind.simdefaults`); `.url`,
     `.messages`, `.received`, `.wait_for(operation)`, `.fail_next(...)`, `.deliver(...)`,
     `.assert_all_taken()`.
     `@pytest.mark.mm7_simulator(dialect=..., ...)` gives it other SimulatorConfig settings, and
     `assert_all_taken=True` (or the ini option mm7_assert_all_taken) fails the test, once its body
     has passed, on a report, read reply or MO the VASP did not take: those sent and those due within
     `assert_all_taken_within` seconds (or the ini option mm7_assert_all_taken_within; 1 s)."""
-    from .simdefaults import FIXTURE_READ_DELAY, FIXTURE_REPORT_DELAY  # noqa: PLC0415
+    from .simdefaults import FIXTURE_READ_DELAY, FIXTURE_REPORT_DELAY, FIXTURE_VASP_TIMEOUT  # noqa: PLC0415
     from .simulator import Simulator, SimulatorConfig  # noqa: PLC0415
 
     settings = {"report_delay": FIXTURE_REPORT_DELAY, "read_delay": FIXTURE_READ_DELAY,
-                **_marked(request, "mm7_simulator")}
+                "vasp_timeout": FIXTURE_VASP_TIMEOUT, **_marked(request, "mm7_simulator")}
     known = [f.name for f in dataclasses.fields(SimulatorConfig)] + ["assert_all_taken", "assert_all_taken_within"]
     unknown = [name for name in settings if name not in known]
     if unknown:  # (said as the marker the test wrote, its own setting among those it may mean)

@@ -168,12 +168,12 @@ class RunningReceiver:
         """(message, context) of every request handed to the handler, in the order it was done with them."""
         return self.recorder.received
 
-    def wait_for(self, kind: str | None = None, count: int = 1, timeout: float = 10.0) -> list:
+    def wait_for(self, kind: str | None = None, count: int = 1, timeout: float | None = 10.0) -> list:
         """Wait until `count` requests (of `kind`: "DeliverReq", "DeliveryReportReq",
         "ReadReplyReq", or as `on` names them, "deliver" ...; any without) have come and your
         handler is done with them → their (message, context) pairs; counted in `received`, all
         that came since the start, not since the last call (one more: `count=len(first) + 1`). If they do not come within
-        `timeout` seconds, an AssertionError says what did, and what was refused."""
+        `timeout` seconds (None: no limit), an AssertionError says what did, and what was refused."""
         __tracebackhide__ = True  # (the user's test is where it failed, not this helper)
         kind = KIND_NAMES.get(kind, kind)  # (kind=None is not a key: stays None)
         if kind is not None and kind not in HANDLED_KINDS:  # (a slip would wait out the timeout, then blame the sender)

@@ -1836,6 +1836,33 @@ def test_a_closed_async_client_refuses_to_send_and_records_nothing():
     assert store.sent() == []  # (nothing went out: no record of a request the MMSC may have)
 
 
+def test_a_closed_client_refuses_to_send_as_the_async_one_does_and_records_nothing():
+    # The sync client went on sending after close(): requests' closed session dialled anew.
+    store = MemoryStore()
+    with FakeServer() as srv:
+        c = Client(srv.url, store=store)
+        assert c.submit(submit()).ok
+        c.close()
+        with pytest.raises(RuntimeError, match="^the Client is closed: nothing more is sent$"):
+            c.submit(submit(), transaction_id="tid-after-close")
+        assert len(srv.requests) == 1
+    assert "tid-after-close" not in [r.transaction_id for r in store.sent()]  # (nothing went: nothing recorded)
+
+
+def test_a_retry_the_closed_client_refuses_is_recorded_as_its_first_attempt_ended():
+    # As the AsyncClient's: closed between two attempts, the first (timed out: the MMSC may have it) is recorded so.
+    store = MemoryStore()
+    with FakeServer(lambda req: Reply(delay=1.0)) as srv:
+        c = Client(srv.url, store=store, read_timeout=0.2, retry=RetryPolicy(max_attempts=2, on_timeout=True),
+                   sleep=lambda seconds: c.close())  # (closed while it waits to try again)
+        with pytest.raises(RuntimeError, match="closed"):
+            c.submit(submit(), transaction_id="tid-retry-refused")
+        assert len(srv.requests) == 1
+    [rec] = store.sent()
+    assert rec.transaction_id == "tid-retry-refused" and rec.attempts == 1
+    assert rec.error.startswith("SendInterrupted: RuntimeError while waiting to send to") and "may have" in rec.error
+
+
 def test_closing_an_async_client_lets_the_requests_on_their_way_have_their_answers():
     # aclose() cut off a request the MMSC had and was answering: its answer was lost, and the send
     # recorded as one the MMSC may have taken (the sync client's close lets a send under way end).

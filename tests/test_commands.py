@@ -1045,7 +1045,8 @@ def test_delays_and_counts_are_checked_where_they_are_typed_naming_the_option():
     for args in (["simulate", "--mo-text", "hi", "--mo-after", "-1"], ["simulate", "--report-delay", "-1"],
                  ["simulate", "--read-delay", "inf"], ["simulate", "--report-retry-delay", "nan"],
                  ["simulate", "--report-attempts", "0"], ["simulate", "--max-recipients", "0"],
-                 ["simulate", "--max-messages", "0"], ["replay", "--stale-after", "-5"]):
+                 ["simulate", "--max-messages", "0"], ["simulate", "--vasp-timeout", "0"],
+                 ["replay", "--stale-after", "-5"]):
         port = ["--port", "0"] if args[0] == "simulate" else []  # (were one taken: no fixed port held)
         proc = run(args[0], *port, *args[1:], timeout=30)
         assert proc.returncode == 2 and f"error: argument {args[-2]}: '{args[-1]}'" in proc.stderr, (args, proc.stderr)
@@ -1076,10 +1077,12 @@ def test_simulate_waits_before_reports_and_read_replies_as_a_simulator_config_do
 
     args = build_parser().parse_args(["simulate"])
     config = SimulatorConfig()
-    assert (args.report_delay, args.read_delay) == (config.report_delay, config.read_delay)
-    assert (mm7_simulator.config.report_delay, mm7_simulator.config.read_delay) == (
-        simdefaults.FIXTURE_REPORT_DELAY, simdefaults.FIXTURE_READ_DELAY)
+    assert (args.report_delay, args.read_delay, args.vasp_timeout) == (
+        config.report_delay, config.read_delay, config.vasp_timeout)
+    assert (mm7_simulator.config.report_delay, mm7_simulator.config.read_delay, mm7_simulator.config.vasp_timeout) == (
+        simdefaults.FIXTURE_REPORT_DELAY, simdefaults.FIXTURE_READ_DELAY, simdefaults.FIXTURE_VASP_TIMEOUT)
     assert simdefaults.FIXTURE_REPORT_DELAY < config.report_delay and simdefaults.FIXTURE_READ_DELAY < config.read_delay
+    assert simdefaults.FIXTURE_VASP_TIMEOUT < config.vasp_timeout == 30
 
 
 def test_simulate_keeps_the_latest_max_messages():
@@ -2234,6 +2237,8 @@ def test_mo_reaches_a_loopback_simulator_whatever_proxy_the_environment_names():
     ("import os\nX = os.environ['MM7BIND_TEST_NO_SUCH_VARIABLE']\n", "X", "raised KeyError: 'MM7BIND_TEST_NO_SUCH"),
     ("def f(:\n", "f", "raised SyntaxError: "),
     ("def make():\n    raise RuntimeError('database down')\n", "make", "make() raised RuntimeError: database down"),
+    ("import mm7bind\nclass H(mm7bind.Handler):\n    def on_report(self, msg, ctx):\n        pass\n", "H",
+     "H.on_report would never be called (did you mean on_delivery_report?)"),
 ])
 def test_a_handler_failing_as_it_is_loaded_is_one_line_and_exit_2_its_traceback_with_v(tmp_path, module, spec, said):
     """A --handler whose module fails as it is imported (or whose factory fails) ended serve with a

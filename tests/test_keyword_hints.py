@@ -103,6 +103,43 @@ def test_an_async_handler_is_refused_when_registered():
     assert rx.callables == {}
 
 
+@pytest.mark.parametrize("slip, meant", [("on_report", "on_delivery_report"), ("on_delivery", "on_deliver"),
+                                         ("on_readreply", "on_read_reply"), ("on_mo", None)])
+def test_a_handler_with_a_misspelt_method_is_refused_when_registered(slip, meant):
+    """`on_report` beside a Handler's on_delivery_report was taken: never called, the default
+    answered every report 1000, the MMSC told it was taken, and the report lost."""
+    from mm7bind.testreceiver import RunningReceiver
+
+    def called(self, msg, ctx):
+        raise AssertionError("never called")
+
+    class Inbox(mm7.Handler):
+        pass
+
+    setattr(Inbox, slip, called)
+    duck = type("Duck", (), {"on_deliver": called, slip: staticmethod(called)})  # (no Handler: the same names)
+    hint = f" (did you mean {meant}?)" if meant else ""
+    for handler in (Inbox(), duck()):
+        for made in (mm7.Receiver, RunningReceiver):  # (the fixture's too)
+            with pytest.raises(TypeError) as err:
+                made(handler)
+            assert str(err.value) == (
+                f"{type(handler).__qualname__}.{slip} would never be called{hint}: the receiver calls on_deliver, "
+                "on_delivery_report and on_read_reply (one not overridden answers the MMSC success, the message "
+                "lost); a method of your own is named without on_"), err.value
+
+    class Fine(mm7.Handler):
+        on_time = True  # (not a method: a setting of its own)
+
+        def on_delivery_report(self, msg, ctx):
+            return None
+
+        def _on_report(self):  # (its own, named apart)
+            return None
+
+    mm7.Receiver(Fine())
+
+
 def test_a_handler_failing_without_a_store_says_the_mmsc_sends_it_again(caplog):
     rx = mm7.Receiver()
 

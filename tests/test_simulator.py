@@ -548,6 +548,15 @@ def test_the_control_api_refuses_a_body_over_its_limit_unread_and_a_length_that_
     assert (status, json.loads(answer)) == ("200 OK", {"queued": 1})
 
 
+def test_the_control_url_is_a_property_whatever_the_mm7_path():
+    """`url` was there for the MM7 path, the control endpoints' URL made by hand from `server.url`."""
+    with Simulator(path="/vasp/mm7") as sim:
+        assert sim.url == f"{sim.server.url}/vasp/mm7" and sim.control_url == f"{sim.server.url}/control/"
+        assert requests.get(sim.control_url + "health", timeout=5).json()["ok"] is True
+        said = requests.post(sim.control_url + "deliver", json={"from": "+8613900000000", "text": "hi"}, timeout=30)
+        assert said.status_code == 400 and "no VASP URL configured" in said.json()["error"], said.text
+
+
 @pytest.mark.parametrize("vasp, asked", [(False, True), (True, False)])
 def test_a_message_is_delivered_whether_or_not_a_report_was_asked_for_or_can_be_sent(vasp, asked):
     """Without a report asked for, or a VASP URL to send it to, a message stayed "accepted" for

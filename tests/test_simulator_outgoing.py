@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -163,6 +164,29 @@ def test_a_report_or_read_reply_is_recorded_with_the_recipient_it_is_about():
         ("DeliveryReportReq", ["+8613800000003"]), ("ReadReplyReq", ["10658"])]
 
 
+def test_a_report_or_mo_waits_vasp_timeout_for_the_vasps_answer():
+    """The simulator's client waited a fixed 30 s for each attempt: a deliver() to a VASP whose
+    handler was stuck held the test a minute (two attempts), whatever it set."""
+    import threading
+
+    from .fake_http import Reply
+
+    hold = threading.Event()  # (the VASP never answers until the test's end)
+    with FakeServer(lambda req: Reply(hold=hold)) as vasp:
+        try:
+            with Simulator(vasp_url=vasp.url, vasp_timeout=0.3, report_attempts=2, report_retry_delay=0) as sim:
+                outcome = sim.deliver("+8613900000000", ["1065"], text="hi")
+                assert outcome["attempts"] == 2 and len(vasp.requests) == 2, outcome
+                assert "no answer within 0.3 s (vasp_timeout (simulate --vasp-timeout))" in outcome["error"], outcome
+                sim.config.vasp_timeout = 0.5  # (a running simulator's: from the next on)
+                assert "no answer within 0.5 s" in sim.deliver("+8613900000000", ["1065"], text="hi")["error"]
+        finally:
+            hold.set()
+    for wrong in (0, -1, math.nan, math.inf, None, "5", True):
+        with pytest.raises(ValueError, match=r"^vasp_timeout must be a number of seconds, more than 0"):
+            SimulatorConfig(vasp_timeout=wrong)
+
+
 def test_assert_all_taken_waits_for_the_reports_due_and_says_when_they_did_not_go():
     # (a report due in a minute: not yet refused nor taken, so not passed as taken)
     with Simulator(SimulatorConfig(report_delay=60, vasp_url="http://127.0.0.1:9/mm7")) as sim:
@@ -170,8 +194,33 @@ def test_assert_all_taken_waits_for_the_reports_due_and_says_when_they_did_not_g
             client.submit(m.SubmitReq(recipients=["+8613800138000"], delivery_report=True))
         with pytest.raises(AssertionError, match=r"reports or MO still to go: <not idle after 0\.1 s: 1 scheduled"):
             sim.assert_all_taken(timeout=0.1)
-        sim.assert_all_taken(timeout=None)  # (none sent yet: none refused)
+        sim.assert_all_taken(wait=False)  # (none sent yet: none refused)
         assert sim.not_taken() == []
+
+
+def test_assert_all_taken_with_no_timeout_waits_as_long_as_it_takes_as_every_wait_of_the_fixtures():
+    """timeout=None was "no limit" to wait_for and wait_idle, and "no wait" to assert_all_taken: a
+    report on its way, refused a moment later, passed it."""
+    import threading
+
+    from .fake_http import Reply
+
+    answer = threading.Event()  # (the VASP answers the report only once set: 500, refused)
+    with FakeServer(lambda req: Reply(status=500, hold=answer)) as vasp, \
+            Simulator(vasp_url=vasp.url, report_delay=0, report_attempts=1) as sim:
+        with mm7.Client(sim.url) as client:
+            client.submit(m.SubmitReq(recipients=["+8613800138000"], delivery_report=True))
+        # (answered a while after the call: a wait that is none looks before, and finds nothing refused)
+        later = threading.Timer(0.5, answer.set)
+        later.start()
+        try:
+            with pytest.raises(AssertionError, match=r"did not take 1 report\(s\)[^\n]*\n  "
+                                                     r"DeliveryReportReq tid=.* HTTPStatusError: HTTP 500"):
+                sim.assert_all_taken(timeout=None)
+        finally:
+            later.cancel()
+            answer.set()
+        assert len(vasp.requests) == 1
 
 
 def test_an_mo_goes_in_the_version_asked_from_code_the_control_endpoint_and_mm7bind_mo():
