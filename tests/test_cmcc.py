@@ -2737,3 +2737,35 @@ def test_text_in_the_configuration_s_gb2312_with_a_character_gbk_reads_otherwise
     assert plain.charset.lower() == "gb2312" and plain.text_value == "甲乙"
     with pytest.raises(mm7.EncodeError, match="U\\+2015"):
         cmcc.MMContent.create_from_string("甲―乙", charset="GB2312")
+
+
+def test_a_send_in_hand_ends_on_its_client_when_set_config_replaces_it(tmp_path):
+    """set_config closed the client it replaced at once: a send another thread had begun on it
+    ended in "the Client is closed", an exception the API does not name, where it would have had
+    its answer. The old client is closed once its last send ends."""
+    arrived, release = threading.Event(), threading.Event()
+
+    def answer(req):
+        if not arrived.is_set():
+            arrived.set()
+            release.wait(30)  # (the first request's answer held back until the configuration changed)
+        return default_responder(req)
+
+    with FakeServer(answer) as srv:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url, ReSendCount="0", TimeOut="30000"), errors="raise")
+        first = sender.client
+        results = []
+        worker = threading.Thread(target=lambda: results.append(sender.send(submit_req())))
+        worker.start()
+        assert arrived.wait(10)
+        try:
+            (tmp_path / "new").mkdir()
+            sender.set_config(cmcc_config(tmp_path / "new", srv.url, ReSendCount="0"))
+            assert sender.client is not first and not first._closed  # (still sending)
+        finally:
+            release.set()
+        worker.join(30)
+        assert [r.status_code for r in results] == [1000]
+        assert first._closed  # (its last send ended: closed then)
+        assert sender.send(submit_req()).status_code == 1000  # (on the new one)
+        sender.close()

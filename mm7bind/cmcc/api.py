@@ -847,6 +847,11 @@ class MM7Sender(_JavaNames):
         self.config: MM7Config | None = None
         self.client: Client | None = None
         self._said_missing: set[str] = set()  # the SubmitReq fields a warning was logged for
+        # Sends in hand by client: one a set_config replaced is closed when its last send ends (closed
+        # at once, a send another thread had begun on it ended in "the Client is closed").
+        self._in_hand: dict[Client, int] = {}
+        self._retired: set[Client] = set()
+        self._clients = threading.Lock()
         if config is not None:
             self.set_config(config)
 
@@ -859,20 +864,45 @@ class MM7Sender(_JavaNames):
         config._start_logging()
         with logging_for(config.config):
             config.config.say_warnings(("sending",))
-        if self.client is not None:
-            self.client.close()
-        self.config, self.client = config, client
+        with self._clients:
+            old, self.config, self.client = self.client, config, client
+            if old is not None and self._in_hand.get(old):
+                self._retired.add(old)
+                old = None
+        if old is not None:
+            old.close()
+
+    def _taken(self) -> tuple[MM7Config | None, Client | None]:
+        with self._clients:
+            config, client = self.config, self.client
+            if client is not None:
+                self._in_hand[client] = self._in_hand.get(client, 0) + 1
+        return config, client
+
+    def _given_back(self, client: Client | None) -> None:
+        if client is None:
+            return
+        with self._clients:
+            left = self._in_hand[client] = self._in_hand[client] - 1
+            if left:
+                return
+            del self._in_hand[client]
+            if client not in self._retired:
+                return
+            self._retired.discard(client)
+        client.close()
 
     def get_config(self) -> MM7Config | None:
         """The SDK's `getConfig()` (as `.config`): ported beside `set_config`, it is there too."""
         return self.config
 
     def send(self, req: MM7SubmitReq | MM7CancelReq | MM7ReplaceReq | None) -> MM7RSRes:
+        config, client = self._taken()  # (the pair it starts with, whatever set_config does meanwhile)
         try:
-            if self.config is None:
-                return self._send(req)
-            with logging_for(self.config.config):  # into this MMSC's log file, not another's
-                return self._send(req)
+            if config is None:
+                return self._send(req, config, client)
+            with logging_for(config.config):  # into this MMSC's log file, not another's
+                return self._send(req, config, client)
         except st.APIError as exc:
             cause = exc.__cause__
             exc.earlier_unanswered = bool(getattr(cause, "earlier_unanswered", False))
@@ -887,6 +917,8 @@ class MM7Sender(_JavaNames):
             return MM7RSErrorRes(transaction_id=tid, request_transaction_id=tid, status_code=exc.code,
                                  status_text=exc.text_zh, status_detail=exc.detail, error=error,
                                  earlier_unanswered=exc.earlier_unanswered, may_have_arrived=exc.may_have_arrived)
+        finally:
+            self._given_back(client)
 
     # The manual's other "required" codes of a SubmitReq that the SDK's encoder missed (§4.2.2.1):
     # it printed these words and sent the message all the same, as this does, saying them in the log
@@ -896,38 +928,38 @@ class MM7Sender(_JavaNames):
                          ("service_code", "ServiceCode", "业务代码ServiceCode不许为空！", "the business code China "
                           "Mobile bills by (manual §2.3)"))
 
-    def _say_missing_codes(self, req: MM7SubmitReq) -> None:
+    def _say_missing_codes(self, req: MM7SubmitReq, client: Client) -> None:
         for name, element, sdk_words, what in self._SDK_SAYS_MISSING:
             value = getattr(req, name)
             if value is None:
-                value = getattr(self.client.config, name, None)  # (the configuration's [vasp] one fills it in)
+                value = getattr(client.config, name, None)  # (the configuration's [vasp] one fills it in)
             if name in self._said_missing or (value is not None and (not isinstance(value, str) or value.strip())):
                 continue
             self._said_missing.add(name)
             log.warning("SubmitReq without a %s (%s, as the SDK said): sent as it is, as the SDK sent it; it is %s: "
                         "set %s (said once per sender)", element, sdk_words, what, name)
 
-    def _send(self, req) -> MM7RSRes:
-        if self.client is None:
+    def _send(self, req, config: MM7Config | None, client: Client | None) -> MM7RSRes:
+        if client is None:
             raise st.SystemError_("no configuration: MM7Sender(config) or set_config(config) first")
         if req is None:
             raise st.EmptyMessage()
         if not isinstance(req, (MM7SubmitReq, MM7CancelReq, MM7ReplaceReq)):
             raise st.WrongMessage("没有匹配的消息，请确认要发送的消息是否正确！")
-        vaspid = req.vaspid if isinstance(req, MM7SubmitReq) and req.vaspid is not None else self.client.config.vaspid
+        vaspid = req.vaspid if isinstance(req, MM7SubmitReq) and req.vaspid is not None else client.config.vaspid
         if isinstance(req, MM7SubmitReq) and (vaspid is None or isinstance(vaspid, str) and not vaspid.strip()):
             # The manual's "required" SP code (§2.1, setVASPID): China Mobile's MMSC identifies and
             # bills by it and answers a SubmitReq without one 4001 once it went out; the SDK sent it so.
             raise st.WrongMessage(f"VASPID (企业代码) {'not set' if vaspid is None else 'blank'}: a SubmitReq needs the "
                                   "enterprise code (set vaspid), else China Mobile's MMSC answers 4001")
         if isinstance(req, MM7SubmitReq):
-            self._say_missing_codes(req)
+            self._say_missing_codes(req, client)
         try:
-            message = req.to_message(self.config.charset)
+            message = req.to_message(config.charset)
         except (TypeError, ValueError, KeyError, AttributeError, LookupError) as exc:  # a field it cannot take
             raise st.WrongMessage(f"{type(exc).__name__}: {exc}") from exc
         try:
-            result = self.client.send(message, transaction_id=req.transaction_id)
+            result = client.send(message, transaction_id=req.transaction_id)
         except MessageTooLargeError as exc:
             raise st.MessageTooLarge(str(exc)) from exc
         except EncodeError as exc:  # a message that cannot be written (a required field missing...)
