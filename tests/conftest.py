@@ -103,6 +103,25 @@ def serve_in_this_process():
                 handler.close()
 
 
+@contextlib.contextmanager
+def traced_memory():
+    """Python's allocations while the block runs, measured by tracemalloc: `peak`, the most held
+    at once; `held`, what is still held at its end once garbage is collected (what was set up
+    before the block, a first call's caches, is not counted). Read both after the block."""
+    import gc
+    import tracemalloc
+    from types import SimpleNamespace
+
+    memory = SimpleNamespace(peak=None, held=None)
+    tracemalloc.start()
+    try:
+        yield memory
+        gc.collect()
+        memory.held, memory.peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+
 @pytest.fixture
 def inflater_feeds(monkeypatch) -> list[int]:
     """The compressed bytes each call of a zlib inflater is given, in order: what an inflater is
