@@ -2415,15 +2415,14 @@ def test_send_says_when_an_attachment_holds_no_bytes(tmp_path):
 
 
 def test_a_resumed_send_lists_what_may_have_arrived_without_retries_on_timeout(tmp_path):
-    from .fake_http import FakeServer, Reply, default_responder
+    from .fake_http import FakeServer, Reply, scripted
 
     gave_up = threading.Event()
-    silent_once = iter([Reply(hold=gave_up)])
     settings = f'[store]\npath = "{tmp_path / "vasp.db"}"\n[mmsc]\nmax_attempts = 1\nretry_on_timeout = false\n'
     (tmp_path / "c.toml").write_text(settings, encoding="utf-8")
     # (the short read timeout for the one request meant to get no answer, alone)
     (tmp_path / "short.toml").write_text(settings + "read_timeout = 0.3\n", encoding="utf-8")
-    with FakeServer(lambda req: next(silent_once, None) or default_responder(req)) as srv:
+    with FakeServer(scripted(Reply(hold=gave_up))) as srv:
         args = ("send", "--mmsc", srv.url, "--to", "+8613800000001", "--to", "+8613800000002",
                 "--text", "x", "--tag", "t", "--concurrency", "1", "--quiet")
         first = run("send", "--config", str(tmp_path / "short.toml"), "--mmsc", srv.url, "--to", "+8613800000001",
