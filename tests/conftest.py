@@ -81,6 +81,47 @@ def inbox_file_before(path, column: str):
         db.close()
 
 
+@contextlib.contextmanager
+def serve_in_this_process():
+    """Around `cli.main(["serve", ...])` run in the test's own process: serve's signal handlers
+    (SIGINT, SIGTERM, SIGHUP) and the handlers it puts on the mm7bind and waitress loggers are
+    put back as they were after, those it added closed (their log files let go), so that the
+    rest of the suite runs with pytest's. Yields each logger's handlers as they were before."""
+    import logging
+    import signal
+
+    signals = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    loggers = {name: list(logging.getLogger(name).handlers) for name in ("mm7bind", "waitress")}
+    try:
+        yield {name: list(handlers) for name, handlers in loggers.items()}
+    finally:
+        for sig, handler in signals.items():
+            signal.signal(sig, handler)
+        for name, handlers in loggers.items():
+            for handler in set(logging.getLogger(name).handlers) - set(handlers):
+                logging.getLogger(name).removeHandler(handler)
+                handler.close()
+
+
+@contextlib.contextmanager
+def traced_memory():
+    """Python's allocations while the block runs, measured by tracemalloc: `peak`, the most held
+    at once; `held`, what is still held at its end once garbage is collected (what was set up
+    before the block, a first call's caches, is not counted). Read both after the block."""
+    import gc
+    import tracemalloc
+    from types import SimpleNamespace
+
+    memory = SimpleNamespace(peak=None, held=None)
+    tracemalloc.start()
+    try:
+        yield memory
+        gc.collect()
+        memory.held, memory.peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+
 @pytest.fixture
 def inflater_feeds(monkeypatch) -> list[int]:
     """The compressed bytes each call of a zlib inflater is given, in order: what an inflater is

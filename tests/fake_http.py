@@ -69,6 +69,13 @@ def default_responder(req: Request) -> Reply:
     return mm7_reply(rsp(**kwargs), env)
 
 
+def scripted(*replies: Reply, then=default_responder):
+    """A responder giving `replies` in turn to the first requests, then answering by `then` (as an
+    MMSC does, by default): `scripted(Reply(hold=gave_up))`, an MMSC leaving its first unanswered."""
+    given = iter(replies)
+    return lambda req: next(given, None) or then(req)
+
+
 class FakeServer:
     def __init__(self, responder=default_responder, auth=None, ssl_context: ssl.SSLContext | None = None,
                  port: int = 0):

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tracemalloc
 
 import mm7bind as mm7
 from mm7bind.content import FileBlob, SpooledBlob
 from mm7bind.mime import MimeLimits, read_multipart
 
+from .conftest import traced_memory
 from .streams import Trickle
 
 SIZE = 50 * 1000 * 1000
@@ -30,8 +30,7 @@ def test_fifty_megabytes_in_bounded_memory(tmp_path):
     assert isinstance(part.blob, FileBlob)
     msg = mm7.SubmitReq(recipients=["+8613800000000"], content=content)
     wire = tmp_path / "body"
-    tracemalloc.start()
-    try:
+    with traced_memory() as memory:
         for cte in ("binary", "base64"):
             out = mm7.encode(msg, transaction_id="big", profile=mm7.Profile(transfer_encoding=cte))
             with open(wire, "wb") as f:
@@ -44,11 +43,8 @@ def test_fifty_megabytes_in_bounded_memory(tmp_path):
             assert isinstance(got.blob, SpooledBlob) and got.size == SIZE
             assert got.sha256() == digest.hexdigest()
             del env, got
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
     # Python allocations stay a small multiple of the 1 MiB read buffer and 4 MiB spool threshold.
-    assert peak < 16 * 1024 * 1024, f"peak Python allocation {peak / 2**20:.1f} MiB"
+    assert memory.peak < 16 * 1024 * 1024, f"peak Python allocation {memory.peak / 2**20:.1f} MiB"
 
 
 def test_thousands_of_elements_in_a_long_namespace_in_bounded_memory():
@@ -62,15 +58,11 @@ def test_thousands_of_elements_in_a_long_namespace_in_bounded_memory():
     doc = (xml.replace(ns6, ns6.replace("/REL-6", "/" + "x" * 420 + "/REL-6"))
            .replace("<Subject>", "<x/>" * 20000 + "<Subject>")
            .replace("<Sender>", "<Priority>Low</Priority><Sender>")).encode()  # (out of order: reordered)
-    tracemalloc.start()
-    try:
+    with traced_memory() as memory:
         env = mm7.decode_envelope(doc)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
     assert env.message.subject == "hello" and env.message.priority == mm7.Priority.LOW
     assert len(env.message.extras) == 100 and "element-order" in {d.code for d in env.deviations}
-    assert peak < 4 * 1024 * 1024, f"peak Python allocation {peak / 2**20:.1f} MiB"
+    assert memory.peak < 4 * 1024 * 1024, f"peak Python allocation {memory.peak / 2**20:.1f} MiB"
 
 
 def test_a_quoted_printable_line_without_end_in_bounded_memory():
@@ -79,14 +71,11 @@ def test_a_quoted_printable_line_without_end_in_bounded_memory():
     # copied 2,000 times (quadratic time: 4 s for 1 MB in 7-byte reads). Now at most 64 KiB wait.
     line = b"abc=3D" * (2 * 1024 * 1024 // 6)
     body = b"--b\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" + line + b"\r\n--b--\r\n"
-    tracemalloc.start()
-    try:
+    with traced_memory() as memory:
         parts, _ = read_multipart(Trickle(body, 1000), "b", MimeLimits(spool_threshold=64 * 1024))
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
     assert isinstance(parts[0].blob, SpooledBlob) and parts[0].blob.read() == b"abc=" * (len(line) // 6)
-    assert peak < 2 * 1024 * 1024, f"peak Python allocation {peak / 2**20:.1f} MiB"  # (the read buffer: 1 MiB)
+    # (the read buffer takes 1 MiB of it)
+    assert memory.peak < 2 * 1024 * 1024, f"peak Python allocation {memory.peak / 2**20:.1f} MiB"
 
 
 def test_a_campaign_keeps_a_few_requests_queued_not_one_per_recipient(monkeypatch):
@@ -134,14 +123,10 @@ def test_a_delimiter_line_padded_without_end_in_bounded_memory():
     pad = b" " * (6 * 1024 * 1024)
     body = (b"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b" + pad + b"\r\nnot a part\r\n"
             b"--b\r\nContent-Type: text/plain\r\n\r\ny\r\n--b--" + pad)
-    tracemalloc.start()
-    try:
+    with traced_memory() as memory:
         parts, devs = read_multipart(Trickle(body, 64 * 1024), "b", MimeLimits(spool_threshold=64 * 1024))
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
     assert [p.blob.read() for p in parts] == [b"x\r\n--b" + pad + b"\r\nnot a part", b"y"] and devs == []
-    assert peak < 3 * 1024 * 1024, f"peak Python allocation {peak / 2**20:.1f} MiB"
+    assert memory.peak < 3 * 1024 * 1024, f"peak Python allocation {memory.peak / 2**20:.1f} MiB"
     # Padding as senders write it is padding.
     parts, _ = read_multipart(body.replace(pad, b" " * 998), "b")
     assert [p.blob.read() for p in parts] == [b"x", b"not a part", b"y"]
@@ -153,14 +138,10 @@ def test_a_long_preamble_read_from_a_stream_in_bounded_memory():
 
     preamble = b"a preamble no one reads\r\n" * (12 * 1024 * 1024 // 25)
     body = preamble + b"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b--\r\n"
-    tracemalloc.start()
-    try:
+    with traced_memory() as memory:
         parts, devs = read_multipart(Trickle(body, 64 * 1024), "b")
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
     assert [p.blob.read() for p in parts] == [b"x"] and devs == []
-    assert peak < 3 * 1024 * 1024, f"peak Python allocation {peak / 2**20:.1f} MiB"
+    assert memory.peak < 3 * 1024 * 1024, f"peak Python allocation {memory.peak / 2**20:.1f} MiB"
     # Wherever the reads and what was dropped end, a delimiter starts a line: "x--b" is preamble.
     for size in range(4 * CHUNK - 8, 4 * CHUNK + 8):
         for pad in (b"\n", b"x"):
@@ -186,16 +167,12 @@ def test_a_resumed_campaign_reads_its_records_one_at_a_time(tmp_path):
                                          message_id=f"M{i:012d}", url="http://127.0.0.1:9090/mm7", status_code=1000,
                                          status_text="Success", tag="big"))
         listed = [f"+86138{i:08d}" for i in range(n + 100)]
-        tracemalloc.start()
-        try:
+        with traced_memory() as memory:
             todo, result = bulk._plan(store, listed, "big", Counter())
-            _, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
     finally:
         store.close()
     assert todo == listed[n:] and result.skipped == n
-    assert peak < 400 * n, f"peak Python allocation {peak / n:.0f} bytes a record"
+    assert memory.peak < 400 * n, f"peak Python allocation {memory.peak / n:.0f} bytes a record"
 
 
 def test_a_campaign_result_keeps_counts_and_a_bounded_few_not_an_entry_per_recipient():
@@ -236,22 +213,17 @@ def test_many_bare_ampersands_are_repaired_in_bounded_memory():
     from mm7bind.xmlsafe import repair_unescaped_text
 
     text = "<a><Subject>" + "a&b" * 200_000 + "</Subject><x>" + "c & d&amp;" * 50_000 + "</x></a>"
-    tracemalloc.start()
-    try:
+    with traced_memory() as memory:
         out, found = repair_unescaped_text(text)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
     assert out == text.replace("&", "&amp;").replace("&amp;amp;", "&amp;") and found.ampersands == 250_000
-    assert peak < 5 * len(out), f"peak Python allocation {peak / 2**20:.1f} MiB for {len(out) / 2**20:.1f} MiB"
+    assert memory.peak < 5 * len(out), \
+        f"peak Python allocation {memory.peak / 2**20:.1f} MiB for {len(out) / 2**20:.1f} MiB"
 
 
 def test_smils_checked_before_sending_are_remembered_by_digest_not_kept():
     # A SMIL found to name only parts that are sent is not checked again (a campaign sends one
     # content to every recipient): the last 256 were remembered by their bytes, so forwarding
     # messages of large SMILs kept up to 256 of them for the life of the process.
-    import gc
-
     gif = b"GIF89a" + bytes(30)
 
     def send(i: int) -> None:
@@ -261,22 +233,16 @@ def test_smils_checked_before_sending_are_remembered_by_digest_not_kept():
         mm7.encode(mm7.SubmitReq(recipients=["+8613800000000"], content=content), transaction_id="t").to_bytes()
 
     send(0)  # (what the first encoding sets up, not counted)
-    tracemalloc.start()
-    try:
+    with traced_memory() as memory:
         for i in range(1, 20):
             send(i)
-        gc.collect()
-        held, _ = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert held < 1024 * 1024, f"{held / 2**20:.1f} MiB held after sending"  # (19 SMILs of 100-200 KB)
+    # (19 SMILs of 100-200 KB)
+    assert memory.held < 1024 * 1024, f"{memory.held / 2**20:.1f} MiB held after sending"
 
 
 def test_smils_written_as_sent_are_not_kept_when_large():
     # A SMIL naming a part "照片.jpg" goes naming it "%E7%85%A7%E7%89%87.jpg", worked out once for
     # a campaign: forwarded messages' large SMILs are not kept for that.
-    import gc
-
     jpeg = b"\xff\xd8\xff\xe0" + bytes(30)
 
     def send(i: int) -> None:
@@ -288,38 +254,27 @@ def test_smils_written_as_sent_are_not_kept_when_large():
         assert b'src="%E7%85%A7%E7%89%87.jpg"' in out.to_bytes()
 
     send(0)  # (what the first encoding sets up, not counted)
-    tracemalloc.start()
-    try:
+    with traced_memory() as memory:
         for i in range(1, 20):
             send(i)
-        gc.collect()
-        held, _ = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert held < 1024 * 1024, f"{held / 2**20:.1f} MiB held after sending"  # (19 SMILs of 100-200 KB)
+    # (19 SMILs of 100-200 KB)
+    assert memory.held < 1024 * 1024, f"{memory.held / 2**20:.1f} MiB held after sending"
 
 
 def test_charset_names_no_codec_has_are_not_kept():
     # Python's encodings package keeps every name it is asked about and does not know, for the
     # life of the process: a peer naming a new charset in each message, or one of 20 KB, grew
     # the process without end. Such a name is still said to be unknown, and the text read.
-    import gc
-
     xml = mm7.encode_envelope(mm7.DeliverReq(sender="+8613800000000", subject="hello", recipients=["1065"]),
                               transaction_id="t", version="REL-6-MM7-1-4")
     mm7.decode(xml, 'text/xml; charset="x-first"')  # (what the first reading sets up, not counted)
-    tracemalloc.start()
-    try:
+    with traced_memory() as memory:
         for i in range(300):
             env = mm7.decode(xml, f'text/xml; charset="x-{i}-{"y" * 20_000}"')
             assert env.message.subject == "hello"
             env = mm7.decode(xml, f'text/xml; charset="x-{i}"')
         del env
-        gc.collect()
-        held, _ = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert held < 1024 * 1024, f"{held / 2**20:.1f} MiB held after 600 messages"
+    assert memory.held < 1024 * 1024, f"{memory.held / 2**20:.1f} MiB held after 600 messages"
     from mm7bind.xmlsafe import charset_codec
 
     assert [charset_codec(n) for n in ("GBK", "cp1252", "UTF-16LE", "ks_c_5601-1987", "x-9", "base64")] == [
@@ -334,11 +289,7 @@ def test_a_recipient_file_is_read_in_little_more_than_its_numbers_take(tmp_path)
     n = 50_000
     path = tmp_path / "numbers.csv"
     path.write_text("phone\n" + "".join(f"+86 138{i:08d}\n" for i in range(n)), encoding="utf-8")
-    tracemalloc.start()
-    try:
+    with traced_memory() as memory:
         recipients = read_recipients(path)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
     assert len(recipients) == n and recipients[-1] == f"+86138{n - 1:08d}"
-    assert peak < 120 * n, f"peak Python allocation {peak / n:.0f} bytes a line"
+    assert memory.peak < 120 * n, f"peak Python allocation {memory.peak / n:.0f} bytes a line"

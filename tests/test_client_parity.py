@@ -34,8 +34,8 @@ from .fake_http import (
     TricklingServer,
     _head_fields,
     dead_url,
-    default_responder,
     port_refused_once_closed,
+    scripted,
     times_out_once,
 )
 
@@ -66,12 +66,6 @@ def send(asynchronous: bool, url: str, msg: mm7.SubmitReq | None = None, *,
         if gave_up is not None:
             times_out_once(c, gave_up)
         return c.submit(msg, transaction_id="tid-parity")
-
-
-def scripted(*replies):
-    """A responder giving `replies` in turn, then answering normally."""
-    given = iter(replies)
-    return lambda req: next(given, None) or default_responder(req)
 
 
 # -- another request's answer -----------------------------------------------------------------
@@ -653,9 +647,8 @@ def test_a_refusal_after_an_attempt_that_got_no_answer_says_the_mmsc_may_have_it
         return mm7_reply(fault, req.decode(), 500)
 
     gave_up = threading.Event()
-    silent = iter([Reply(hold=gave_up)])
     store = MemoryStore()
-    with FakeServer(lambda req: next(silent, None) or refuse(req)) as srv, pytest.raises(FaultError) as err:
+    with FakeServer(scripted(Reply(hold=gave_up), then=refuse)) as srv, pytest.raises(FaultError) as err:
         send(asynchronous, srv.url, store=store, gave_up=gave_up)
     assert err.value.status.code == 4006 and err.value.earlier_unanswered and may_have_arrived(err.value)
     assert "the MMSC may have taken it: TransactionID tid-parity" in str(err.value)

@@ -18,7 +18,7 @@ import requests
 
 import mm7bind as mm7
 
-from .conftest import ROOT
+from .conftest import ROOT, serve_in_this_process
 from .fake_http import refused_port
 from .tls import local_tls, write_mutual_tls
 
@@ -639,8 +639,6 @@ def test_serve_run_twice_in_one_process_logs_each_line_once(tmp_path, monkeypatc
         f'[logging]\nfile = "{log_file}"\nrotate = "none"\n', encoding="utf-8")
     (tmp_path / "quiet.py").write_text("class Handler:\n    def on_deliver(self, msg, ctx):\n        pass\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    signals = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    loggers = {name: list(logging.getLogger(name).handlers) for name in ("mm7bind", "waitress")}
 
     def stop_when_started(runs: int) -> None:
         def started() -> bool:
@@ -649,22 +647,15 @@ def test_serve_run_twice_in_one_process_logs_each_line_once(tmp_path, monkeypatc
         _until(started, "started")
         os.kill(os.getpid(), signal.SIGTERM)
 
-    try:
+    with serve_in_this_process() as before:
         for runs in (1, 2):
             stopper = threading.Thread(target=stop_when_started, args=(runs,), daemon=True)
             stopper.start()
-            assert cli.main(["serve", "--config", str(tmp_path / "cfg.toml"), 
+            assert cli.main(["serve", "--config", str(tmp_path / "cfg.toml"),
                              "--handler", "quiet:Handler"]) == 0
             stopper.join(30)
             waitress = logging.getLogger("waitress").handlers
-            assert len(waitress) == len(set(waitress)) == len(loggers["waitress"]) + 1
-    finally:
-        for sig, handler in signals.items():
-            signal.signal(sig, handler)
-        for name, handlers in loggers.items():
-            for handler in set(logging.getLogger(name).handlers) - set(handlers):
-                logging.getLogger(name).removeHandler(handler)
-                handler.close()
+            assert len(waitress) == len(set(waitress)) == len(before["waitress"]) + 1
     lines = log_file.read_text(encoding="utf-8")
     said = ("receiving MM7", "stopping (SIGTERM)", "mm7bind.serve stopped")
     assert [lines.count(line) for line in said] == [2, 2, 2]
@@ -2429,15 +2420,14 @@ def test_send_says_when_an_attachment_holds_no_bytes(tmp_path):
 
 
 def test_a_resumed_send_lists_what_may_have_arrived_without_retries_on_timeout(tmp_path):
-    from .fake_http import FakeServer, Reply, default_responder
+    from .fake_http import FakeServer, Reply, scripted
 
     gave_up = threading.Event()
-    silent_once = iter([Reply(hold=gave_up)])
     settings = f'[store]\npath = "{tmp_path / "vasp.db"}"\n[mmsc]\nmax_attempts = 1\nretry_on_timeout = false\n'
     (tmp_path / "c.toml").write_text(settings, encoding="utf-8")
     # (the short read timeout for the one request meant to get no answer, alone)
     (tmp_path / "short.toml").write_text(settings + "read_timeout = 0.3\n", encoding="utf-8")
-    with FakeServer(lambda req: next(silent_once, None) or default_responder(req)) as srv:
+    with FakeServer(scripted(Reply(hold=gave_up))) as srv:
         args = ("send", "--mmsc", srv.url, "--to", "+8613800000001", "--to", "+8613800000002",
                 "--text", "x", "--tag", "t", "--concurrency", "1", "--quiet")
         first = run("send", "--config", str(tmp_path / "short.toml"), "--mmsc", srv.url, "--to", "+8613800000001",

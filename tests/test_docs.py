@@ -1060,6 +1060,29 @@ def test_the_commands_taking_the_configuration_are_those_the_readme_names():
     assert {n for n, p in top.items() if takes(p, "-v")} == verbose
 
 
+def readme_between(start: str, end: str, joined: bool = False) -> str:
+    """The README from `start` up to the next `end` (`joined`: read with each run of whitespace
+    as one space, for a sentence written across lines)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    if joined:
+        text = " ".join(text.split())
+    part = text[text.index(start):]
+    return part[: part.index(end, 1)]
+
+
+def unnamed(keys: set[str], text: str, named: str = r"\w+") -> list[str]:
+    """The keys `text` does not name: not among its words (or what the pattern `named` finds)."""
+    return sorted(keys - set(re.findall(named, text)))
+
+
+def json_help(command: str) -> str:
+    """The help `command`'s --json option gives."""
+    from mm7bind.cli import build_parser
+
+    [text] = [a.help for a in _subcommands(build_parser())[command]._actions if "--json" in a.option_strings]
+    return text
+
+
 def test_the_keys_the_readme_gives_inspects_json_are_the_ones_it_prints(tmp_path, capsys):
     """`inspect` was said to print "version, type, TransactionID, ... attachments (type, id,
     location, size, sha256)": its keys are message_type, transaction_id, content_type, content_id,
@@ -1083,17 +1106,14 @@ def test_the_keys_the_readme_gives_inspects_json_are_the_ones_it_prints(tmp_path
     keys = set(printed) | {k for part in printed["attachments"] for k in part} | set(printed["http"])
     assert {"message_type", "transaction_id", "content_id", "filename", "extracted"} <= keys  # (what it made)
 
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    entry = text[text.index("\nmm7bind inspect "):]
-    entry = entry[: entry.index("```")]
-    assert sorted(keys - set(re.findall(r"\w+", entry))) == []
+    assert unnamed(keys, readme_between("\nmm7bind inspect ", "```")) == []
 
 
 def test_the_keys_the_readme_and_the_help_give_mos_json_are_the_ones_it_prints(capsys):
     """`mo --json` printed a `message_id` (null) that neither the README nor its help named."""
     import json
 
-    from mm7bind.cli import build_parser, main
+    from mm7bind.cli import main
     from mm7bind.simulator import Simulator
     from mm7bind.testreceiver import RunningReceiver
 
@@ -1103,12 +1123,8 @@ def test_the_keys_the_readme_and_the_help_give_mos_json_are_the_ones_it_prints(c
     keys = set(json.loads(capsys.readouterr().out))
     assert {"operation", "message_id", "transaction_id", "status"} <= keys
 
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    entry = text[text.index("\nmm7bind mo "):]
-    entry = entry[: entry.index("\nmm7bind ", 1)]
-    [json_help] = [a.help for a in _subcommands(build_parser())["mo"]._actions if "--json" in a.option_strings]
-    assert (sorted(keys - set(re.findall(r"\w+", entry))), sorted(keys - set(re.findall(r"\w+", json_help)))) \
-        == ([], [])
+    entry = readme_between("\nmm7bind mo ", "\nmm7bind ")
+    assert (unnamed(keys, entry), unnamed(keys, json_help("mo"))) == ([], [])
 
 
 def test_the_keys_the_readme_gives_send_queue_json_are_the_ones_it_prints(tmp_path, monkeypatch, capsys):
@@ -1125,10 +1141,8 @@ def test_the_keys_the_readme_gives_send_queue_json_are_the_ones_it_prints(tmp_pa
     keys = set(json.loads(capsys.readouterr().out))
     assert {"queued", "items"} <= keys
 
-    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
-    said = text[text.index("with `--queue`, `queued`"):]
-    said = said[: said.index("`store sent --summary --json`")]
-    assert sorted(keys - set(re.findall(r"`(\w+)`", said))) == []
+    said = readme_between("with `--queue`, `queued`", "`store sent --summary --json`", joined=True)
+    assert unnamed(keys, said, r"`(\w+)`") == []
 
 
 def test_the_keys_the_readme_gives_the_forwarded_json_are_the_ones_posted():
@@ -1149,10 +1163,8 @@ def test_the_keys_the_readme_gives_the_forwarded_json_are_the_ones_posted():
     keys = set(posted) | {k for part in posted["parts"] for k in part}
     assert {"content_location", "filename", "smil", "data", "text"} <= keys
 
-    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
-    said = text[text.index("**Services in other languages**"):]
-    said = said[: said.index(" — with `X-MM7bind-Event`")]
-    assert sorted(keys - set(re.findall(r"`(\w+)`", said))) == []
+    said = readme_between("**Services in other languages**", " — with `X-MM7bind-Event`", joined=True)
+    assert unnamed(keys, said, r"`(\w+)`") == []
 
 
 def test_the_keys_the_readme_and_the_help_give_validates_json_are_the_ones_it_prints(tmp_path, capsys):
@@ -1161,7 +1173,7 @@ def test_the_keys_the_readme_and_the_help_give_validates_json_are_the_ones_it_pr
     import json
 
     import mm7bind as mm7
-    from mm7bind.cli import build_parser, main
+    from mm7bind.cli import main
 
     from .pcapgen import Flow, http, pcap
 
@@ -1178,12 +1190,8 @@ def test_the_keys_the_readme_and_the_help_give_validates_json_are_the_ones_it_pr
     keys = {k for entry in printed for k in entry} | {k for entry in printed for k in entry.get("capture", {})}
     assert "capture" in keys and "start_line" in keys
 
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    entry = text[text.index("\nmm7bind validate "):]
-    entry = entry[: entry.index("\nmm7bind ", 1)]
-    [json_help] = [a.help for a in _subcommands(build_parser())["validate"]._actions if "--json" in a.option_strings]
-    assert (sorted(keys - set(re.findall(r"\w+", entry))), sorted(keys - set(re.findall(r"\w+", json_help)))) \
-        == ([], [])
+    entry = readme_between("\nmm7bind validate ", "\nmm7bind ")
+    assert (unnamed(keys, entry), unnamed(keys, json_help("validate"))) == ([], [])
 
 
 def test_the_keys_the_readme_gives_a_reports_outcome_are_the_ones_answered():
@@ -1202,10 +1210,8 @@ def test_the_keys_the_readme_gives_a_reports_outcome_are_the_ones_answered():
     keys = {k for outcome in outcomes for k in outcome}
     assert {"operation", "message_id", "recipient", "status"} <= keys
 
-    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
-    said = text[text.index("both answer the outcome ("):]
-    said = said[: said.index("), or ")]
-    assert sorted(keys - set(re.findall(r"`(\w+)`", said))) == []
+    said = readme_between("both answer the outcome (", "), or ", joined=True)
+    assert unnamed(keys, said, r"`(\w+)`") == []
 
 
 def test_the_keys_the_readme_gives_the_send_apis_queue_answers_are_the_ones_answered():
@@ -1228,9 +1234,8 @@ def test_the_keys_the_readme_gives_the_send_apis_queue_answers_are_the_ones_answ
     keys = set(json.loads(queued.body)) | set(json.loads(state.body))
     assert {"queued", "due", "id", "state", "created_at", "next_at"} <= keys
 
-    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
-    said = text[text.index("With `[outbox] enabled = true`, a message sent with"):]
-    said = said[: said.index("A method a path does not take")]
+    said = readme_between("With `[outbox] enabled = true`, a message sent with", "A method a path does not take",
+                          joined=True)
     assert sorted(keys - set(re.findall(r'`\{?"?(\w+)', said)) - set(re.findall(r'"(\w+)"', said))) == []
 
 
@@ -1277,10 +1282,7 @@ def test_the_keys_the_readme_gives_versions_json_are_the_ones_it_prints(capsys):
     assert main(["versions", "--json"]) == 0
     keys = {k for entry in json.loads(capsys.readouterr().out) for k in entry}
     assert "mm7_versions" in keys
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    entry = text[text.index("\nmm7bind versions "):]
-    entry = entry[: entry.index("\nmm7bind ", 1)]
-    assert sorted(keys - set(re.findall(r"\w+", entry))) == []
+    assert unnamed(keys, readme_between("\nmm7bind versions ", "\nmm7bind ")) == []
 
 
 def test_every_setting_of_the_client_and_the_receiver_is_in_the_readme():

@@ -14,6 +14,7 @@ import mm7bind as mm7
 from mm7bind.handlers import SavingHandler
 from mm7bind.store import SqliteStore
 
+from .conftest import serve_in_this_process
 from .test_receiver import deliver, post
 
 
@@ -813,7 +814,6 @@ def test_serve_stopped_at_once_leaves_the_store_open_to_the_message_its_replay_h
     connections no one closed. The stop leaves the store to the replay, which records the outcome
     and closes it."""
     import importlib
-    import logging
     import signal
     import threading
 
@@ -833,8 +833,6 @@ def test_serve_stopped_at_once_leaves_the_store_open_to_the_message_its_replay_h
         real_close(store)
 
     monkeypatch.setattr(SqliteStore, "close", close)
-    signals = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    loggers = {name: list(logging.getLogger(name).handlers) for name in ("mm7bind", "waitress")}
 
     def stop_twice() -> None:
         if held.started.wait(30):
@@ -843,29 +841,25 @@ def test_serve_stopped_at_once_leaves_the_store_open_to_the_message_its_replay_h
             _until(lambda: "stopping (SIGTERM)" in _log.read_text(encoding="utf-8"), "stopping")
             os.kill(os.getpid(), signal.SIGTERM)
 
-    stopper = threading.Thread(target=stop_twice, daemon=True)
-    stopper.start()
     replayer = None
-    try:
-        assert cli.main(["serve", "--config", str(tmp_path / "cfg.toml"), "--handler", "held_at_replay:Handler"]) == 0
-        [replayer] = [t for t in threading.enumerate() if t.name == "mm7bind-replay-at-start"]
-        assert "SIGTERM again: stopped without waiting" in _log.read_text(encoding="utf-8")
-        assert closed == []  # (not closed under the message in hand)
-        held.release.set()
-        replayer.join(10)
-        assert not replayer.is_alive() and closed == [False]  # (closed by the replay, after its outcome)
-    finally:
-        held.release.set()
-        stopper.join(10)
-        if replayer is not None:
+    with serve_in_this_process():
+        stopper = threading.Thread(target=stop_twice, daemon=True)
+        stopper.start()
+        try:
+            assert cli.main(["serve", "--config", str(tmp_path / "cfg.toml"),
+                             "--handler", "held_at_replay:Handler"]) == 0
+            [replayer] = [t for t in threading.enumerate() if t.name == "mm7bind-replay-at-start"]
+            assert "SIGTERM again: stopped without waiting" in _log.read_text(encoding="utf-8")
+            assert closed == []  # (not closed under the message in hand)
+            held.release.set()
             replayer.join(10)
-        for sig, handler in signals.items():
-            signal.signal(sig, handler)
-        for name, handlers in loggers.items():
-            for handler in set(logging.getLogger(name).handlers) - set(handlers):
-                logging.getLogger(name).removeHandler(handler)
-                handler.close()
-        sys.modules.pop("held_at_replay", None)
+            assert not replayer.is_alive() and closed == [False]  # (closed by the replay, after its outcome)
+        finally:
+            held.release.set()
+            stopper.join(10)
+            if replayer is not None:
+                replayer.join(10)
+            sys.modules.pop("held_at_replay", None)
     store = SqliteStore(db)
     assert [(r.transaction_id, r.state) for r in store.inbox()] == [("cut-1", "handled")]
     store.close()
@@ -877,7 +871,6 @@ def test_serve_stopped_at_once_leaves_the_store_open_to_a_workers_round(worker, 
     """serve signalled twice (stop at once) while its retention was purging (or its outbox sending)
     closed the store under that round: the purge then opened it again, connections no one closed.
     The stop leaves the store (and the client) to the round, which ends it (no error) and closes it."""
-    import logging
     import signal
     import threading
 
@@ -925,8 +918,6 @@ def test_serve_stopped_at_once_leaves_the_store_open_to_a_workers_round(worker, 
         closing.set()
 
     monkeypatch.setattr(SqliteStore, "close", close)
-    signals = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    loggers = {name: list(logging.getLogger(name).handlers) for name in ("mm7bind", "waitress")}
 
     def stop_twice() -> None:
         if started.wait(30):
@@ -934,30 +925,25 @@ def test_serve_stopped_at_once_leaves_the_store_open_to_a_workers_round(worker, 
             _until(lambda: "stopping (SIGTERM)" in log_file.read_text(encoding="utf-8"), "stopping")
             os.kill(os.getpid(), signal.SIGTERM)
 
-    stopper = threading.Thread(target=stop_twice, daemon=True)
-    stopper.start()
-    try:
-        assert cli.main(["serve", "--config", str(tmp_path / "cfg.toml"), "--handler", "noting:Handler",
-                         "--no-replay-at-start"]) == 0
-        assert "SIGTERM again: stopped without waiting" in log_file.read_text(encoding="utf-8")
-        assert closed == []  # (not closed under the round in hand)
-        [thread] = [t for t in threading.enumerate() if t.name == kind.name]
-        release.set()
-        thread.join(10)
-        assert not thread.is_alive() and returned.is_set() and closing.wait(10)
-        [(store, in_round)] = closed
-        assert clients_closed == ([False] if worker == "outbox" else [])
-        assert in_round is False and store._all == []  # (closed after the purge, nothing opened again)
-        assert "a round failed" not in log_file.read_text(encoding="utf-8")
-    finally:
-        release.set()
-        stopper.join(10)
-        for sig, handler in signals.items():
-            signal.signal(sig, handler)
-        for name, handlers in loggers.items():
-            for handler in set(logging.getLogger(name).handlers) - set(handlers):
-                logging.getLogger(name).removeHandler(handler)
-                handler.close()
+    with serve_in_this_process():
+        stopper = threading.Thread(target=stop_twice, daemon=True)
+        stopper.start()
+        try:
+            assert cli.main(["serve", "--config", str(tmp_path / "cfg.toml"), "--handler", "noting:Handler",
+                             "--no-replay-at-start"]) == 0
+            assert "SIGTERM again: stopped without waiting" in log_file.read_text(encoding="utf-8")
+            assert closed == []  # (not closed under the round in hand)
+            [thread] = [t for t in threading.enumerate() if t.name == kind.name]
+            release.set()
+            thread.join(10)
+            assert not thread.is_alive() and returned.is_set() and closing.wait(10)
+            [(store, in_round)] = closed
+            assert clients_closed == ([False] if worker == "outbox" else [])
+            assert in_round is False and store._all == []  # (closed after the purge, nothing opened again)
+            assert "a round failed" not in log_file.read_text(encoding="utf-8")
+        finally:
+            release.set()
+            stopper.join(10)
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX signals")

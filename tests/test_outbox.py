@@ -1334,13 +1334,11 @@ def test_an_item_tried_again_goes_to_the_mmsc_its_unanswered_round_went_to(store
     """A round whose last MMSC did not answer leaves the message perhaps with that MMSC: the next
     round sends it there (the one MMSC that can recognise the repeat), not to the first one
     configured, which would deliver a second copy; accepted, its record says perhaps twice."""
-    from .fake_http import FakeServer, Reply, default_responder, times_out_once
+    from .fake_http import FakeServer, Reply, scripted, times_out_once
 
-    first_replies = iter([Reply(503)])  # (took nothing: on to the second MMSC at once)
     gave_up = threading.Event()
-    silent_once = iter([Reply(hold=gave_up)])
-    with FakeServer(lambda req: next(first_replies, None) or default_responder(req)) as first, \
-            FakeServer(lambda req: next(silent_once, None) or default_responder(req)) as second:
+    # (the first took nothing: on to the second MMSC at once, which leaves it unanswered)
+    with FakeServer(scripted(Reply(503))) as first, FakeServer(scripted(Reply(hold=gave_up))) as second:
         client = mm7.Client((first.url, second.url), store=store,
                             retry=mm7.RetryPolicy(max_attempts=2, backoff=0.0, jitter=0.0))
         times_out_once(client, gave_up, url=second.url)
@@ -1394,13 +1392,10 @@ def test_an_item_kept_to_the_mmsc_that_may_have_it_does_not_hold_the_queue_when_
 def test_a_resumed_campaign_sends_a_request_that_got_no_answer_to_the_mmsc_that_may_have_it(store):
     from mm7bind.bulk import send_bulk
 
-    from .fake_http import FakeServer, Reply, default_responder, times_out_once
+    from .fake_http import FakeServer, Reply, scripted, times_out_once
 
-    first_replies = iter([Reply(503)])
     gave_up = threading.Event()
-    silent_once = iter([Reply(hold=gave_up)])
-    with FakeServer(lambda req: next(first_replies, None) or default_responder(req)) as first, \
-            FakeServer(lambda req: next(silent_once, None) or default_responder(req)) as second:
+    with FakeServer(scripted(Reply(503))) as first, FakeServer(scripted(Reply(hold=gave_up))) as second:
         client = mm7.Client((first.url, second.url), store=store,
                             retry=mm7.RetryPolicy(max_attempts=2, backoff=0.0, jitter=0.0))
         times_out_once(client, gave_up, url=second.url)
@@ -1419,9 +1414,8 @@ def test_a_resumed_campaign_sends_a_request_refused_after_an_unanswered_attempt_
     resumed, it goes again under the TransactionID it had, to that MMSC, not as a new request."""
     from mm7bind.bulk import send_bulk
 
-    from .fake_http import FakeServer, Reply, default_responder, mm7_reply, times_out_once
+    from .fake_http import FakeServer, Reply, default_responder, mm7_reply, scripted, times_out_once
 
-    first_replies = iter([Reply(503)])
     gave_up = threading.Event()
     second_replies = iter([Reply(hold=gave_up), "busy"])
 
@@ -1431,8 +1425,7 @@ def test_a_resumed_campaign_sends_a_request_refused_after_an_unanswered_attempt_
             return mm7_reply(mm7.SubmitRsp(status=mm7.Status(3000), message_id="-"), req.decode())
         return reply or default_responder(req)
 
-    with FakeServer(lambda req: next(first_replies, None) or default_responder(req)) as first, \
-            FakeServer(second_answer) as second:
+    with FakeServer(scripted(Reply(503))) as first, FakeServer(second_answer) as second:
         client = mm7.Client((first.url, second.url), store=store,
                             retry=mm7.RetryPolicy(max_attempts=3, backoff=0.0, jitter=0.0))
         times_out_once(client, gave_up, url=second.url)
@@ -1447,11 +1440,10 @@ def test_a_resumed_campaign_sends_a_request_refused_after_an_unanswered_attempt_
 
 
 def test_an_item_kept_to_the_mmsc_that_may_have_it_does_not_hold_the_queue_when_that_one_is_unavailable(store):
-    from .fake_http import FakeServer, Reply, mm7_reply
+    from .fake_http import FakeServer, Reply, mm7_reply, scripted
 
-    silent_once = iter([Reply(delay=1.0)])
     busy = mm7.Fault(code="Server", detail=mm7.RSErrorRsp(status=mm7.Status(4006)))
-    with FakeServer(lambda req: next(silent_once, None) or mm7_reply(busy, req.decode(), 500)) as kept, \
+    with FakeServer(scripted(Reply(delay=1.0), then=lambda req: mm7_reply(busy, req.decode(), 500))) as kept, \
             FakeServer() as other:
         client = mm7.Client(kept.url, store=store, read_timeout=0.3, retry=mm7.RetryPolicy.never())
         Outbox(client).put(mm7.SubmitReq(recipients=["+8613800000000"], subject="x"), transaction_id="ob-busy")
@@ -1472,12 +1464,11 @@ def test_without_retries_on_timeout_a_resumed_campaign_holds_back_what_may_have_
     again under the TransactionID it had. Queueing the campaign again holds it back alike."""
     from mm7bind.bulk import MaybeDelivered, queue_bulk, send_bulk, send_tagged
 
-    from .fake_http import FakeServer, Reply, default_responder, times_out_once
+    from .fake_http import FakeServer, Reply, scripted, times_out_once
 
     gave_up = threading.Event()
-    silent_once = iter([Reply(hold=gave_up)])
     rcpts = ["+8613800000001", "+8613800000002"]
-    with FakeServer(lambda req: next(silent_once, None) or default_responder(req)) as srv:
+    with FakeServer(scripted(Reply(hold=gave_up))) as srv:
         client = mm7.Client(srv.url, store=store,
                             retry=mm7.RetryPolicy(max_attempts=2, backoff=0.0, jitter=0.0, on_timeout=False))
         times_out_once(client, gave_up)
@@ -1508,12 +1499,11 @@ def test_with_a_country_code_a_campaign_s_transaction_id_is_its_recipient_s_what
     on the recipient knows it as the campaign's."""
     from mm7bind.bulk import bulk_transaction_id, campaign_claim, queue_bulk, recipient_claim, send_bulk
 
-    from .fake_http import FakeServer, Reply, default_responder, times_out_once
+    from .fake_http import FakeServer, Reply, scripted, times_out_once
 
     gave_up = threading.Event()
-    silent_once = iter([Reply(hold=gave_up)])
     store = mm7.SqliteStore(tmp_path / "vasp.db")
-    with FakeServer(lambda req: next(silent_once, None) or default_responder(req)) as mmsc:
+    with FakeServer(scripted(Reply(hold=gave_up))) as mmsc:
         with mm7.Client(mmsc.url, store=store, country_code="86", retry=mm7.RetryPolicy(max_attempts=1)) as client:
             times_out_once(client, gave_up)
             first = send_bulk(client, mm7.SubmitReq(subject="camp"), ["13800138000"], tag="cc")
@@ -1574,11 +1564,10 @@ def test_two_installations_under_one_tag_give_the_mmsc_other_transaction_ids_and
 
     from mm7bind.bulk import queue_bulk, send_bulk
 
-    from .fake_http import FakeServer, Reply, default_responder, times_out_once
+    from .fake_http import FakeServer, Reply, scripted, times_out_once
 
     gave_up = threading.Event()
-    silent_once = iter([Reply(hold=gave_up)])
-    with FakeServer(lambda req: next(silent_once, None) or default_responder(req)) as mmsc:
+    with FakeServer(scripted(Reply(hold=gave_up))) as mmsc:
         tids = []
         for name in ("a", "b"):
             with mm7.Client(mmsc.url, store=mm7.SqliteStore(tmp_path / f"{name}.db"),

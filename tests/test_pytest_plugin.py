@@ -73,6 +73,13 @@ def run_pytest(project: Path, *args: str, env: dict | None = None) -> subprocess
                           capture_output=True, text=True, timeout=180, check=False)
 
 
+def run_user_tests(project: Path, source: str, *args: str,
+                   env: dict | None = None) -> subprocess.CompletedProcess:
+    """pytest run over `source` as the user's test file, test_mine.py (the project's by default)."""
+    (project / "test_mine.py").write_text(source, encoding="utf-8")
+    return run_pytest(project, *args, env=env)
+
+
 @pytest.fixture
 def project(tmp_path):
     where = tmp_path / "project"
@@ -85,23 +92,28 @@ def said(proc: subprocess.CompletedProcess) -> str:
     return proc.stdout[-4000:] + proc.stderr[-3000:]
 
 
-@pytest.mark.parametrize("how", ["autoloaded", "-p", "pytest_plugins", "-p without autoload",
-                                 "-p mm7bind without autoload", "-p both"])
+NO_AUTOLOAD = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+
+# The ways the documentation gives to load the plugin: pytest's arguments and environment (a
+# conftest.py's pytest_plugins where named so).
+LOADED = {
+    "autoloaded": ([], {}),
+    "-p": (["-p", "mm7bind.testing"], {}),
+    "pytest_plugins": ([], {}),
+    "-p without autoload": (["-p", "mm7bind.testing"], NO_AUTOLOAD),
+    "-p mm7bind without autoload": (["-p", "mm7bind"], NO_AUTOLOAD),
+    "-p both": (["-p", "mm7bind", "-p", "mm7bind.testing"], {}),
+}
+
+
+@pytest.mark.parametrize("how", list(LOADED))
 def test_the_plugin_loads_every_documented_way(project, how):
     # Pointing at the plugin's module under another name, the entry point made pytest refuse to
     # start ("Plugin already registered under a different name") when a user also named the
     # module: with -p, or in a conftest's pytest_plugins, as pytest's documentation shows.
-    args, env = [], {}
-    if how == "-p":
-        args = ["-p", "mm7bind.testing"]
-    elif how == "pytest_plugins":
+    args, env = LOADED[how]
+    if how == "pytest_plugins":
         (project / "conftest.py").write_text('pytest_plugins = ["mm7bind.testing"]\n')
-    elif how == "-p without autoload":
-        args, env = ["-p", "mm7bind.testing"], {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    elif how == "-p mm7bind without autoload":
-        args, env = ["-p", "mm7bind"], {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    elif how == "-p both":
-        args = ["-p", "mm7bind", "-p", "mm7bind.testing"]
     proc = run_pytest(project, *args, env=env)
     assert proc.returncode == 0 and "2 passed" in proc.stdout, said(proc)
 
@@ -162,8 +174,7 @@ def test_the_failed_tests_servers_were_stopped():
 def test_what_a_user_sees_your_handler_recorded_a_clear_wait_and_servers_stopped_after_a_failure(project):
     # With a handler of one's own, `received` stayed empty, and there was no way to wait for a
     # request but polling it: a test waiting for a report that never came said only `[] == [...]`.
-    (project / "test_mine.py").write_text(BEHAVIOUR, encoding="utf-8")
-    proc = run_pytest(project)
+    proc = run_user_tests(project, BEHAVIOUR)
     out = proc.stdout
     assert proc.returncode == 1 and "2 failed, 2 passed" in out, said(proc)
     assert ("AssertionError: waited 0.2 s at http://127.0.0.1:" in out
@@ -194,10 +205,9 @@ def test_loading_the_plugin_imported_nothing_heavy(pytestconfig):
 def test_a_project_that_does_not_use_the_plugin_does_not_pay_for_it(project, how):
     # pytest loads the plugin in every project on a machine where mm7bind is installed: importing
     # the whole package (the XML bindings, the client, the receiver, the store) took half a second.
-    (project / "test_mine.py").write_text(NOTHING_HEAVY.format(plugin=str(ROOT / "mm7bind" / "testing.py"),
-                                                               heavy=HEAVY), encoding="utf-8")
-    args, env = ([], {}) if how == "autoloaded" else (["-p", "mm7bind.testing"], {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
-    proc = run_pytest(project, *args, env=env)
+    source = NOTHING_HEAVY.format(plugin=str(ROOT / "mm7bind" / "testing.py"), heavy=HEAVY)
+    args, env = LOADED[how]
+    proc = run_user_tests(project, source, *args, env=env)
     assert proc.returncode == 0 and "1 passed" in proc.stdout, said(proc)
 
 
@@ -225,8 +235,7 @@ def test_a_setting_not_named(mm7_simulator):
 def test_markers_of_a_module_a_class_and_a_test_add_up_and_settings_must_be_named(project):
     # Only the closest marker was read: a module's pytestmark lost its settings to a test's own
     # marker; a setting given without its name was dropped and the test ran with the default.
-    (project / "test_mine.py").write_text(MARKERS, encoding="utf-8")
-    proc = run_pytest(project)
+    proc = run_user_tests(project, MARKERS)
     out = proc.stdout
     assert "1 passed, 1 error" in out, said(proc)
     assert ("TypeError: @pytest.mark.mm7_simulator takes settings by name (e.g. mm7_simulator(dialect=\"cmcc\")), "
@@ -267,8 +276,7 @@ def test_a_handlers_class_for_the_handler_is_said_at_once(project):
     # the same: the request was recorded whatever the handler did. A function given was never
     # called, and the test passed too (Receiver(fn) refuses it; the fixture's Receiver has the
     # recorder, not the function).
-    (project / "test_mine.py").write_text(A_CLASS, encoding="utf-8")
-    proc = run_pytest(project)
+    proc = run_user_tests(project, A_CLASS)
     assert "2 errors" in proc.stdout and "TypeError: handler= takes a handler, not its class: Mine() rather than Mine" \
         in proc.stdout, said(proc)
     assert ("TypeError: handler= takes a Handler (on_deliver, on_delivery_report, on_read_reply), not on_mo: a "
@@ -317,8 +325,7 @@ def test_a_handler_saying_it_is_unavailable(mm7_simulator, mm7_receiver):
 
 def test_a_bug_in_your_handler_fails_the_test(project):
     # The receiver answered the MMSC a Fault and logged the traceback, and the test passed.
-    (project / "test_mine.py").write_text(A_BROKEN_HANDLER, encoding="utf-8")
-    proc = run_pytest(project)
+    proc = run_user_tests(project, A_BROKEN_HANDLER)
     assert "3 passed, 1 error" in proc.stdout, said(proc)
     assert "ERROR test_mine.py::test_a_handler_with_a_bug - AssertionError" in proc.stdout, said(proc)
     assert ("AssertionError: your handler failed on" in proc.stdout
@@ -386,8 +393,7 @@ def test_a_response_that_cannot_be_sent_meant_to_fail(mm7_simulator, mm7_receive
 def test_a_handler_returning_what_is_no_answer_fails_the_test(project):
     # The receiver counts it as failed (a Server Fault, the message kept for replay) while the
     # test, seeing it recorded in `received`, passed.
-    (project / "test_mine.py").write_text(A_HANDLER_ANSWERING_NOTHING_VALID, encoding="utf-8")
-    proc = run_pytest(project)
+    proc = run_user_tests(project, A_HANDLER_ANSWERING_NOTHING_VALID)
     assert "10 passed, 3 errors" in proc.stdout, said(proc)
     assert "ERROR test_mine.py::test_a_handler_returning_a_dict - AssertionError" in proc.stdout, said(proc)
     # An answer the receiver cannot encode fails the message there (a Server Fault, kept for
@@ -445,8 +451,7 @@ def test_all_taken(mm7_simulator, mm7_receiver):
 def test_reports_and_mo_the_vasp_refused_fail_the_test_only_when_asserted(project):
     # A refusal was kept in `reports` / `mo_sent` and logged, the test passing: a test may mean
     # it, so only one asking (assert_all_taken) fails, saying which and what the VASP answered.
-    (project / "test_mine.py").write_text(A_VASP_THAT_REFUSES, encoding="utf-8")
-    proc = run_pytest(project)
+    proc = run_user_tests(project, A_VASP_THAT_REFUSES)
     assert "1 failed, 2 passed" in proc.stdout, said(proc)
     assert "FAILED test_mine.py::test_refusals_asserted - AssertionError" in proc.stdout, said(proc)
     assert "the VASP did not take 2 report(s) or MO the simulator sent" in proc.stdout, said(proc)
@@ -526,8 +531,7 @@ def test_a_test_opting_in_fails_on_a_report_the_vasp_did_not_take(project):
     # A report or MO the VASP refused passed silently unless the test called assert_all_taken:
     # a marker (or the ini option, for a whole suite) makes every test check it after its body,
     # while the test's receiver still runs; one meaning the refusal opts out.
-    (project / "test_mine.py").write_text(CHECKED_AT_THE_END, encoding="utf-8")
-    proc = run_pytest(project)
+    proc = run_user_tests(project, CHECKED_AT_THE_END)
     assert "2 failed, 4 passed, 1 error" in proc.stdout, said(proc)
     assert ("TypeError: @pytest.mark.mm7_simulator got an unexpected setting 'assert_all_taking' (did you mean "
             "assert_all_taken?)") in proc.stdout, said(proc)
@@ -541,9 +545,9 @@ def test_a_test_opting_in_fails_on_a_report_the_vasp_did_not_take(project):
 
 def test_a_suite_opts_in_with_the_ini_option_and_a_test_opts_out_with_the_marker(project):
     body = CHECKED_AT_THE_END[:CHECKED_AT_THE_END.index("@pytest.mark.mm7_simulator(assert_all_taken=True)")]
-    (project / "test_mine.py").write_text(body + CHECKED_AT_THE_END[CHECKED_AT_THE_END.index(
-        "@pytest.mark.mm7_receiver(handler=Refusing())\ndef test_a_refusal_not_checked"):], encoding="utf-8")
-    proc = run_pytest(project, "-o", "mm7_assert_all_taken=true")
+    source = body + CHECKED_AT_THE_END[CHECKED_AT_THE_END.index(
+        "@pytest.mark.mm7_receiver(handler=Refusing())\ndef test_a_refusal_not_checked"):]
+    proc = run_user_tests(project, source, "-o", "mm7_assert_all_taken=true")
     assert "1 failed, 1 passed" in proc.stdout, said(proc)
     assert "FAILED test_mine.py::test_a_refusal_not_checked - AssertionError" in proc.stdout, said(proc)
 
@@ -585,8 +589,7 @@ def test_a_window_before_the_end(mm7_simulator):
 def test_the_window_of_reports_due_after_the_test_is_a_setting(project):
     # Fixed at 1 s, it left a test with report_delay=1.5 unchecked, whatever it meant: a marker
     # (or the ini option, for a suite) widens it.
-    (project / "test_mine.py").write_text(DUE_LATER, encoding="utf-8")
-    proc = run_pytest(project)
+    proc = run_user_tests(project, DUE_LATER)
     assert "1 failed, 1 passed, 1 error" in proc.stdout, said(proc)
     assert "FAILED test_mine.py::test_a_refusal_due_within_a_wider_window - " in proc.stdout, said(proc)
     assert "AssertionError: assert_all_taken: the VASP did not take 1 report(s)" in proc.stdout, said(proc)
@@ -617,8 +620,7 @@ def test_two(mm7_simulator):
 def test_a_tests_change_to_its_simulators_settings_does_not_reach_the_next_test(project):
     # The settings dict of a module's marker was the simulator's own: a test changing
     # config.recipient_status changed it for every test after it in the module.
-    (project / "test_mine.py").write_text(SHARED_MARKER, encoding="utf-8")
-    proc = run_pytest(project)
+    proc = run_user_tests(project, SHARED_MARKER)
     assert "2 passed" in proc.stdout, said(proc)
 
 
@@ -698,8 +700,7 @@ def test_a_failed_wait_says_why_nothing_came(project):
     # often the simulator never told where the receiver is, or no submit asking for one. And a
     # wait run on the event loop of an asyncio test held up the task that was to send: "nothing
     # came", the service blamed.
-    (project / "test_mine.py").write_text(WHY_NOTHING_CAME, encoding="utf-8")
-    proc = run_pytest(project)
+    proc = run_user_tests(project, WHY_NOTHING_CAME)
     out = proc.stdout
     assert proc.returncode == 1 and "6 failed, 1 passed" in out, said(proc)
     # (each failed test's section of the report, by its name)

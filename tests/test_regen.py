@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import re
 import shutil
 import subprocess
 import sys
+import threading
 import tomllib
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -29,6 +33,26 @@ def project(tmp_path) -> Path:
     for name in ("schemas", "generated", "tools"):
         shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
     return tmp_path
+
+
+# The head of each script `in_project` runs: mm7bind, imported from this tree, reads its schemas
+# and its generated classes from the scratch copy named first on the command line (`root`).
+IN_PROJECT = """\
+import sys, pathlib
+root = pathlib.Path(sys.argv[1])
+import mm7bind, mm7bind.generated, mm7bind.schemas
+mm7bind.generated.__path__[:] = [str(root / 'generated')]
+mm7bind.schemas.__path__[:] = [str(root / 'schemas')]
+import mm7bind.versions as V
+V.schema_dir = lambda: root / 'schemas'
+"""
+
+
+def in_project(project: Path, script: str, *args: str) -> subprocess.CompletedProcess:
+    """`script` run by a Python of its own with mm7bind pointed at `project` (IN_PROJECT first);
+    `args` follow the project on its command line, from sys.argv[2]."""
+    return subprocess.run([sys.executable, "-c", IN_PROJECT + script, str(project), *args],
+                          capture_output=True, text=True, cwd=ROOT)
 
 
 def test_generated_is_up_to_date():
@@ -90,15 +114,6 @@ def test_imported_schema_binds_through_the_public_api(project, tmp_path):
     source.write_bytes(official_like())
     assert run(project, "import", str(source), "--version", "REL-6-MM7-1-4").returncode == 0
     script = (
-        "import sys, importlib.util, pathlib\n"
-        "import mm7bind\n"
-        "root = pathlib.Path(sys.argv[1])\n"
-        # Point the installed package's generated/schemas at the scratch copy.
-        "import mm7bind.generated, mm7bind.schemas\n"
-        "mm7bind.generated.__path__[:] = [str(root / 'generated')]\n"
-        "mm7bind.schemas.__path__[:] = [str(root / 'schemas')]\n"
-        "import mm7bind.versions as V\n"
-        "V.schema_dir = lambda: root / 'schemas'\n"
         "v = V.get('REL-6-MM7-1-4')\n"
         "assert v.origin == 'official', v\n"
         "assert v.element_class('SubmitReq').__mro__[1].__name__ == 'SubmitReqType'\n"
@@ -107,7 +122,7 @@ def test_imported_schema_binds_through_the_public_api(project, tmp_path):
         "assert env.body.subject == 's', env\n"
         "print('ok')\n"
     )
-    proc = subprocess.run([sys.executable, "-c", script, str(project)], capture_output=True, text=True)
+    proc = in_project(project, script)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stdout + proc.stderr
 
 
@@ -150,34 +165,37 @@ def test_import_a_new_version_needs_its_mm7version(project, tmp_path):
     assert list(manifest["versions"])[-1] == "REL-6-MM7-1-5"
 
 
-def test_import_from_a_url(project, tmp_path):
-    import functools
-    import threading
-    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+@contextlib.contextmanager
+def serving(folder: Path, handler: type[SimpleHTTPRequestHandler] = SimpleHTTPRequestHandler):
+    """`folder`'s files served over HTTP on 127.0.0.1 by `handler`, quietly; yields the server's
+    URL (no trailing slash)."""
 
+    class Quiet(handler):
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_import_from_a_url(project, tmp_path):
     served = tmp_path / "www"
     served.mkdir()
     data = official_like()
     (served / "REL-6-MM7-1-4.xsd").write_bytes(data)
-
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(served)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{httpd.server_address[1]}/REL-6-MM7-1-4.xsd"
+    with serving(served) as server:
+        url = f"{server}/REL-6-MM7-1-4.xsd"
         proc = run(project, "import", url, "--version", "REL-6-MM7-1-4")
         assert proc.returncode == 0, proc.stdout + proc.stderr
         entry = tomllib.loads((project / "schemas" / "versions.toml").read_text())["versions"]["REL-6-MM7-1-4"]
         assert entry["url"] == url and entry["sha256"] == hashlib.sha256(data).hexdigest()
         missing = run(project, "import", url.replace(".xsd", "-nope.xsd"), "--version", "REL-6-MM7-1-4")
         assert missing.returncode == 2 and "cannot download" in missing.stderr
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def snapshot(project: Path) -> dict[str, bytes]:
@@ -186,23 +204,13 @@ def snapshot(project: Path) -> dict[str, bytes]:
             if p.is_file() and "__pycache__" not in p.parts}
 
 
-def test_import_under_another_versions_name_is_refused(project, tmp_path):
+@pytest.mark.parametrize("tail", ["REL-6-MM7-1-4", "rel-6-mm7-1-4", "REL-6-MM7-1-4/", "REL-6-MM7-1-4.xsd"])
+def test_import_under_another_versions_name_is_refused(project, tmp_path, tail):
     """A REL-6-MM7-1-4 file filed as REL-6-MM7-1-3 would give two versions one namespace and
-    replace REL-6-MM7-1-4's generated classes; the tool says which version the file is."""
-    source = tmp_path / "official.xsd"
-    source.write_bytes(official_like())
-    before = snapshot(project)
-    proc = run(project, "import", str(source), "--version", "REL-6-MM7-1-3")
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "is that of REL-6-MM7-1-4" in proc.stderr and "--version REL-6-MM7-1-4" in proc.stderr
-    assert snapshot(project) == before
-
-
-@pytest.mark.parametrize("tail", ["rel-6-mm7-1-4", "REL-6-MM7-1-4/", "REL-6-MM7-1-4.xsd"])
-def test_import_under_another_versions_name_is_refused_however_the_namespace_is_spelt(project, tmp_path, tail):
-    """A file whose namespace spells REL-6-MM7-1-4's otherwise (as carriers' copies do) is that
-    version's too: mm7bind reads a message so spelt as REL-6-MM7-1-4's. Filed as REL-6-MM7-1-3, it
-    would take REL-6-MM7-1-4's messages in that spelling, and a trailing slash, for REL-6-MM7-1-3's.
+    replace REL-6-MM7-1-4's generated classes; the tool says which version the file is. So too
+    for a file whose namespace spells REL-6-MM7-1-4's otherwise (as carriers' copies do): mm7bind
+    reads a message so spelt as REL-6-MM7-1-4's. Filed as REL-6-MM7-1-3, it would take
+    REL-6-MM7-1-4's messages in that spelling, and a trailing slash, for REL-6-MM7-1-3's.
     Without --version it is taken as REL-6-MM7-1-4, in its spelling."""
     source = tmp_path / "carrier.xsd"
     source.write_bytes(official_like().replace(b"schema/REL-6-MM7-1-4", b"schema/" + tail.encode()))
@@ -233,31 +241,26 @@ def test_import_takes_the_version_from_the_namespace(project, tmp_path):
     assert run(project, "check").returncode == 0
 
 
-def test_generate_refuses_two_versions_with_one_namespace(project):
+@pytest.mark.parametrize(("namespace", "said"), [
+    ("REL-6-MM7-1-4", "REL-6-MM7-1-3 and REL-6-MM7-1-4 both have the namespace"),
+    # mm7bind tells namespaces apart as peers spell them (case, a trailing slash, https): two
+    # versions whose namespaces differ only so would be read as one
+    ("REL-6-MM7-1-4/", "REL-6-MM7-1-3 and REL-6-MM7-1-4 have one namespace spelt two ways"),
+], ids=["same", "spelt-two-ways"])
+def test_generate_refuses_two_versions_with_one_namespace(project, namespace, said):
+    """REL-6-MM7-1-3's namespace in the manifest edited into REL-6-MM7-1-4's: generate and check
+    refuse, naming both, and leave the tree alone."""
     manifest = project / "schemas" / "versions.toml"
+    schema = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/"
     text = manifest.read_text()
-    manifest.write_text(text.replace('namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-3"',
-                                     'namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"'))
+    theirs = f'namespace = "{schema}REL-6-MM7-1-3"'
+    assert theirs in text
+    manifest.write_text(text.replace(theirs, f'namespace = "{schema}{namespace}"'))
     before = snapshot(project)
     for command in ("generate", "check"):
         proc = run(project, command)
         assert proc.returncode == 2, proc.stdout + proc.stderr
-        assert "REL-6-MM7-1-3 and REL-6-MM7-1-4 both have the namespace" in proc.stderr
-    assert snapshot(project) == before
-
-
-def test_generate_refuses_two_versions_with_one_namespace_spelt_two_ways(project):
-    """mm7bind tells namespaces apart as peers spell them (case, a trailing slash, https): two
-    versions whose namespaces differ only so would be read as one."""
-    manifest = project / "schemas" / "versions.toml"
-    text = manifest.read_text()
-    manifest.write_text(text.replace('namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-3"',
-                                     'namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4/"'))
-    before = snapshot(project)
-    for command in ("generate", "check"):
-        proc = run(project, command)
-        assert proc.returncode == 2, proc.stdout + proc.stderr
-        assert "REL-6-MM7-1-3 and REL-6-MM7-1-4 have one namespace spelt two ways" in proc.stderr, proc.stderr
+        assert said in proc.stderr, proc.stderr
     assert snapshot(project) == before
 
 
@@ -329,13 +332,6 @@ def test_a_new_version_sends_the_newest_mm7version_its_schema_lists(project, tmp
 
 
 SENDS_BY_DEFAULT = """
-import sys, pathlib
-root = pathlib.Path(sys.argv[1])
-import mm7bind, mm7bind.generated, mm7bind.schemas
-mm7bind.generated.__path__[:] = [str(root / 'generated')]
-mm7bind.schemas.__path__[:] = [str(root / 'schemas')]
-import mm7bind.versions as V
-V.schema_dir = lambda: root / 'schemas'
 v = V.get(sys.argv[2])
 data = mm7bind.encode_envelope(mm7bind.SubmitReq(recipients=['+8613800000000']), transaction_id='t-1', version=v,
                                validate='always')
@@ -366,8 +362,7 @@ def test_an_official_file_settles_a_versions_mm7version_values(project, tmp_path
     assert ("is sent by default" in proc.stdout) == (version == "REL-6-MM7-1-1")
     entry = tomllib.loads((project / "schemas" / "versions.toml").read_text())["versions"][version]
     assert entry["mm7_versions"] == expected
-    sent = subprocess.run([sys.executable, "-c", SENDS_BY_DEFAULT, str(project), version], capture_output=True,
-                          text=True, cwd=ROOT)
+    sent = in_project(project, SENDS_BY_DEFAULT, version)
     assert sent.returncode == 0 and sent.stdout.split() == [expected[0]], sent.stdout + sent.stderr
 
 
@@ -442,13 +437,7 @@ def test_an_mm7version_enumeration_on_a_base_type_is_read(project, tmp_path):
 
 
 REFERENCED_ENUMERATIONS = """
-import sys, pathlib
-root, config_file = pathlib.Path(sys.argv[1]), sys.argv[2]
-import mm7bind, mm7bind.generated, mm7bind.schemas
-mm7bind.generated.__path__[:] = [str(root / 'generated')]
-mm7bind.schemas.__path__[:] = [str(root / 'schemas')]
-import mm7bind.versions as V
-V.schema_dir = lambda: root / 'schemas'
+config_file = sys.argv[2]
 from mm7bind import config, status
 from mm7bind.binding import field_enum_values
 v = V.get('REL-6-MM7-1-5')
@@ -474,8 +463,7 @@ def test_enumerations_of_elements_declared_globally_are_read(project, tmp_path):
     config_file = tmp_path / "mm7bind.toml"
     config_file.write_text('[mmsc]\nurls = ["http://127.0.0.1:9/mm7"]\nversion = "REL-6-MM7-1-5"\n'
                            'mm7_version = "6.7.0"\n', encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-c", REFERENCED_ENUMERATIONS, str(project), str(config_file)],
-                          capture_output=True, text=True, cwd=ROOT)
+    proc = in_project(project, REFERENCED_ENUMERATIONS, str(config_file))
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stdout + proc.stderr
 
 
@@ -487,16 +475,9 @@ OFFICIAL_STYLE_REL5 = Path(__file__).parent / "schemas" / "official-style-REL-5-
 OFFICIAL_STYLE_REL6_1_0 = Path(__file__).parent / "schemas" / "official-style-REL-6-MM7-1-0.xsd"
 
 ROUND_TRIP = """
-import sys, pathlib
-root, tests, name = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
-import mm7bind, mm7bind.generated, mm7bind.schemas
+tests, name = sys.argv[2], sys.argv[3]
 from lxml import etree
 from mm7bind.validation import validate_element
-# Point the package's generated/ and schemas/ at the scratch copy.
-mm7bind.generated.__path__[:] = [str(root / 'generated')]
-mm7bind.schemas.__path__[:] = [str(root / 'schemas')]
-import mm7bind.versions as V
-V.schema_dir = lambda: root / 'schemas'
 sys.path.insert(0, tests)
 from builders import full_message
 from mm7bind import messages as m
@@ -538,13 +519,6 @@ print(' '.join(sorted(done)))
 """
 
 VERSIONS_SHOWN = """
-import sys, pathlib
-root = pathlib.Path(sys.argv[1])
-import mm7bind, mm7bind.generated, mm7bind.schemas
-mm7bind.generated.__path__[:] = [str(root / 'generated')]
-mm7bind.schemas.__path__[:] = [str(root / 'schemas')]
-import mm7bind.versions as V
-V.schema_dir = lambda: root / 'schemas'
 from mm7bind import cli
 sys.exit(cli.main(['versions']))
 """
@@ -555,8 +529,7 @@ EXTENDED = {"extendedCancelReq", "extendedCancelRsp", "extendedReplaceReq", "ext
 def round_trip(project: Path, version: str) -> list[str]:
     """The operations that encode, validate and decode in `version` with `project`'s schemas and
     classes (ROUND_TRIP, in a process of its own)."""
-    proc = subprocess.run([sys.executable, "-c", ROUND_TRIP, str(project), str(Path(__file__).parent), version],
-                          capture_output=True, text=True, cwd=ROOT)
+    proc = in_project(project, ROUND_TRIP, str(Path(__file__).parent), version)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout.split()
 
@@ -576,8 +549,7 @@ def test_an_official_style_file_drops_in(project, fixture, version, operations):
     assert run(project, "check").returncode == 0
     bindings = (project / "generated" / package_name(version) / "bindings.py").read_text()
     assert "class MultiAddressType" in bindings and "class SubmitRequest" not in bindings
-    shown = subprocess.run([sys.executable, "-c", VERSIONS_SHOWN, str(project)], capture_output=True, text=True,
-                           cwd=ROOT)
+    shown = in_project(project, VERSIONS_SHOWN)
     assert shown.returncode == 0, shown.stderr
     origins = {line.split()[0]: line.rsplit(" ", 1)[-1] for line in shown.stdout.splitlines()}
     recorded = tomllib.loads((ROOT / "schemas" / "versions.toml").read_text())["versions"]
@@ -588,13 +560,6 @@ def test_an_official_style_file_drops_in(project, fixture, version, operations):
 
 
 EXTENSION_POINTS = """
-import sys, pathlib
-root = pathlib.Path(sys.argv[1])
-import mm7bind, mm7bind.generated, mm7bind.schemas
-mm7bind.generated.__path__[:] = [str(root / 'generated')]
-mm7bind.schemas.__path__[:] = [str(root / 'schemas')]
-import mm7bind.versions as V
-V.schema_dir = lambda: root / 'schemas'
 from mm7bind.validation import validate_element
 from mm7bind.xmlsafe import parse_xml
 v = V.get('REL-6-MM7-1-4')
@@ -662,8 +627,7 @@ def test_a_file_in_the_official_layout_drops_in(project, tmp_path, envelope_impo
     assert run(project, "generate").returncode == 0
     assert snapshot(project) == imported
     assert round_trip(project, "REL-6-MM7-1-4") == sorted(MESSAGE_TYPES)
-    proc = subprocess.run([sys.executable, "-c", EXTENSION_POINTS, str(project)], capture_output=True, text=True,
-                          cwd=ROOT)
+    proc = in_project(project, EXTENSION_POINTS)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     ext = ("/Envelope/Body/SubmitReq/Ext", "urn:x", "1")
     tail = ("/Envelope/Body/SubmitReq/Tail", "urn:x", "2")
@@ -737,13 +701,6 @@ def test_an_official_origin_written_by_hand_is_refused_until_imported(project, o
 
 
 EXTENDED_EARLIER = """
-import sys, pathlib
-root = pathlib.Path(sys.argv[1])
-import mm7bind, mm7bind.generated, mm7bind.schemas
-mm7bind.generated.__path__[:] = [str(root / 'generated')]
-mm7bind.schemas.__path__[:] = [str(root / 'schemas')]
-import mm7bind.versions as V
-V.schema_dir = lambda: root / 'schemas'
 from mm7bind.simulator import Simulator
 sim = Simulator()
 for name in ('REL-6-MM7-1-1', 'REL-6-MM7-1-2', 'REL-6-MM7-1-3'):
@@ -772,8 +729,7 @@ def test_an_official_rel6_file_before_1_4_with_the_extended_operations_has_them(
     source.write_text(text)
     proc = run(project, "import", str(source))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    proc = subprocess.run([sys.executable, "-c", EXTENDED_EARLIER, str(project)], capture_output=True, text=True,
-                          cwd=ROOT)
+    proc = in_project(project, EXTENDED_EARLIER)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.splitlines() == [
         "REL-6-MM7-1-1 refused: extendedCancelReq does not exist in REL-6-MM7-1-1 (extended operations are in "
@@ -786,15 +742,9 @@ def test_an_official_rel6_file_before_1_4_with_the_extended_operations_has_them(
 
 
 TWO_CONTENTS = """
-import re, sys, pathlib
-root = pathlib.Path(sys.argv[1])
-import mm7bind, mm7bind.generated, mm7bind.schemas
-mm7bind.generated.__path__[:] = [str(root / 'generated')]
-mm7bind.schemas.__path__[:] = [str(root / 'schemas')]
-import mm7bind.versions as V
+import re
 from mm7bind.validation import validate_element
 from mm7bind.xmlsafe import parse_xml
-V.schema_dir = lambda: root / 'schemas'
 v = V.get('REL-6-MM7-1-4')
 msg = mm7bind.DeliverReq(sender='+8613800000000', content_ref=mm7bind.ContentRef('cid:a'))
 data = mm7bind.encode_envelope(msg, transaction_id='t-1', version=v)
@@ -823,7 +773,7 @@ def test_a_schema_with_several_contents_reads_the_first_and_reports_the_rest(pro
     source.write_text(text)
     proc = run(project, "import", str(source))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    proc = subprocess.run([sys.executable, "-c", TWO_CONTENTS, str(project)], capture_output=True, text=True, cwd=ROOT)
+    proc = in_project(project, TWO_CONTENTS)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     reported = "[('repeated-element', '/Envelope/Body/DeliverReq/Content')]"
     assert proc.stdout.splitlines() == [f"{engine} cid:a Content True {reported}" for engine in ("direct", "xsdata")] + [
@@ -832,13 +782,6 @@ def test_a_schema_with_several_contents_reads_the_first_and_reports_the_rest(pro
 
 
 PLAIN_HEADER = """
-import sys, pathlib
-root = pathlib.Path(sys.argv[1])
-import mm7bind, mm7bind.generated, mm7bind.schemas
-mm7bind.generated.__path__[:] = [str(root / 'generated')]
-mm7bind.schemas.__path__[:] = [str(root / 'schemas')]
-import mm7bind.versions as V
-V.schema_dir = lambda: root / 'schemas'
 msg = mm7bind.SubmitReq(recipients=['+8613800000000'], subject='s')
 for engine in ('direct', 'xsdata'):
     data = mm7bind.encode_envelope(msg, transaction_id='t-1', version='REL-6-MM7-1-4', engine=engine)
@@ -859,7 +802,7 @@ def test_a_transaction_id_declared_without_soap_attributes_is_written_without_th
     source.write_text(text[:start] + '  <element name="TransactionID" type="string"/>\n' + text[end:])
     proc = run(project, "import", str(source))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    proc = subprocess.run([sys.executable, "-c", PLAIN_HEADER, str(project)], capture_output=True, text=True, cwd=ROOT)
+    proc = in_project(project, PLAIN_HEADER)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stdout + proc.stderr
 
 
@@ -868,8 +811,7 @@ class CountingServer:
     asked for: a schema tool that fetches what a file names shows up here."""
 
     def __init__(self):
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from http.server import BaseHTTPRequestHandler
 
         self.requested: list[str] = []
         requested = self.requested
@@ -1139,8 +1081,7 @@ def test_a_file_in_another_encoding_generates_the_same_classes(project, tmp_path
     assert (project / "schemas" / "REL-6-MM7-1-4.xsd").read_bytes() == data
     assert {k: v for k, v in snapshot(project).items() if k.startswith("generated/")} == expected
     assert run(project, "check").returncode == 0
-    sent = subprocess.run([sys.executable, "-c", SENDS_BY_DEFAULT, str(project), "REL-6-MM7-1-4"], capture_output=True,
-                          text=True, cwd=ROOT)
+    sent = in_project(project, SENDS_BY_DEFAULT, "REL-6-MM7-1-4")
     assert sent.returncode == 0 and sent.stdout.split() == ["6.8.0"], sent.stdout + sent.stderr
 
 
@@ -1212,36 +1153,28 @@ def split(text: str) -> tuple[str, str]:
     return text, f'<?xml version="1.0" encoding="UTF-8"?>\n{opening}{"".join(types)}\n</schema>\n'
 
 
+def split_in(folder: Path) -> str:
+    """`split`'s two files written in `folder` (made), REL-6-MM7-1-4.xsd and the mm7-types.xsd
+    it includes, to be imported or served from there; returns the part's text."""
+    main, part = split(OFFICIAL_STYLE.read_text())
+    folder.mkdir()
+    (folder / "REL-6-MM7-1-4.xsd").write_text(main)
+    (folder / "mm7-types.xsd").write_text(part)
+    return part
+
+
 @pytest.mark.parametrize("by_url", [False, True], ids=["file", "url"])
 def test_a_file_split_into_parts_imports_with_them(project, tmp_path, by_url):
     """A file that includes a common types file beside it (in its folder, or at its URL): import
     takes the part along into schemas/, lists it in the manifest, and mm7bind validates, encodes
     and decodes every operation with the two."""
-    import functools
-    import threading
-    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-
     from .xsd_model import Schema
 
-    main, part = split(OFFICIAL_STYLE.read_text())
     served = tmp_path / "www"
-    served.mkdir()
-    (served / "REL-6-MM7-1-4.xsd").write_text(main)
-    (served / "mm7-types.xsd").write_text(part)
-
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(served)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        source = (f"http://127.0.0.1:{httpd.server_address[1]}/REL-6-MM7-1-4.xsd" if by_url
-                  else str(served / "REL-6-MM7-1-4.xsd"))
+    part = split_in(served)
+    with serving(served) as server:
+        source = f"{server}/REL-6-MM7-1-4.xsd" if by_url else str(served / "REL-6-MM7-1-4.xsd")
         proc = run(project, "import", source)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "with mm7-types.xsd" in proc.stdout
     assert (project / "schemas" / "mm7-types.xsd").read_text() == part
@@ -1491,15 +1424,8 @@ def test_a_url_is_recorded_without_its_credentials_and_query(project, tmp_path):
     """A URL's user name, password, query (a download token) and fragment are neither recorded
     in versions.toml, which is committed, nor shown; the parts of a split file are fetched with
     the token too, from the same server."""
-    import functools
-    import threading
-    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-
-    main, part = split(OFFICIAL_STYLE.read_text())
     served = tmp_path / "www"
-    served.mkdir()
-    (served / "REL-6-MM7-1-4.xsd").write_text(main)
-    (served / "mm7-types.xsd").write_text(part)
+    split_in(served)
     asked = []
 
     class TokenOnly(SimpleHTTPRequestHandler):
@@ -1510,18 +1436,10 @@ def test_a_url_is_recorded_without_its_credentials_and_query(project, tmp_path):
                 return
             super().do_GET()
 
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(TokenOnly, directory=str(served)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        base = f"http://127.0.0.1:{httpd.server_address[1]}/REL-6-MM7-1-4.xsd"
+    with serving(served, TokenOnly) as server:
+        base = f"{server}/REL-6-MM7-1-4.xsd"
         proc = run(project, "import", base + "?token=s3cret#top")
         refused = run(project, "import", base.replace(".xsd", "-nope.xsd") + "?token=s3cret")
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert asked[:2] == ["/REL-6-MM7-1-4.xsd?token=s3cret", "/mm7-types.xsd?token=s3cret"]
     manifest = (project / "schemas" / "versions.toml").read_text()
@@ -1538,15 +1456,9 @@ def test_a_url_with_a_user_and_password_downloads_with_them(project, tmp_path):
     """user:password@ in an http URL is sent as HTTP Basic credentials (for the parts too), and
     recorded nowhere."""
     import base64
-    import functools
-    import threading
-    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
-    main, part = split(OFFICIAL_STYLE.read_text())
     served = tmp_path / "www"
-    served.mkdir()
-    (served / "REL-6-MM7-1-4.xsd").write_text(main)
-    (served / "mm7-types.xsd").write_text(part)
+    split_in(served)
     expected = "Basic " + base64.b64encode(b"mm7 user:p@ss").decode()
 
     class BasicOnly(SimpleHTTPRequestHandler):
@@ -1559,21 +1471,13 @@ def test_a_url_with_a_user_and_password_downloads_with_them(project, tmp_path):
                 return
             super().do_GET()
 
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(BasicOnly, directory=str(served)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        port = httpd.server_address[1]
-        proc = run(project, "import", f"http://mm7%20user:p%40ss@127.0.0.1:{port}/REL-6-MM7-1-4.xsd")
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(served, BasicOnly) as server:
+        address = server.removeprefix("http://")
+        proc = run(project, "import", f"http://mm7%20user:p%40ss@{address}/REL-6-MM7-1-4.xsd")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     manifest = (project / "schemas" / "versions.toml").read_text()
     entry = tomllib.loads(manifest)["versions"]["REL-6-MM7-1-4"]
-    assert entry["url"] == f"http://127.0.0.1:{port}/REL-6-MM7-1-4.xsd" and entry["includes"] == ["mm7-types.xsd"]
+    assert entry["url"] == f"{server}/REL-6-MM7-1-4.xsd" and entry["includes"] == ["mm7-types.xsd"]
     assert "p%40ss" not in manifest + proc.stdout + proc.stderr
 
 
@@ -1588,13 +1492,6 @@ def test_recorded_url(given, recorded):
 
 
 EARLIER_EXTENSIONS = """
-import sys, pathlib
-root = pathlib.Path(sys.argv[1])
-import mm7bind, mm7bind.generated, mm7bind.schemas
-mm7bind.generated.__path__[:] = [str(root / 'generated')]
-mm7bind.schemas.__path__[:] = [str(root / 'schemas')]
-import mm7bind.versions as V
-V.schema_dir = lambda: root / 'schemas'
 from mm7bind.validation import validate_element
 from mm7bind.xmlsafe import parse_xml
 v = V.get('REL-6-MM7-1-3')
@@ -1618,8 +1515,7 @@ def test_an_earlier_versions_extension_points_are_kept_where_the_newest_schema_h
     source.write_bytes(official_layout().replace(b"REL-6-MM7-1-4", b"REL-6-MM7-1-3"))
     proc = run(project, "import", str(source))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    proc = subprocess.run([sys.executable, "-c", EARLIER_EXTENSIONS, str(project)], capture_output=True, text=True,
-                          cwd=ROOT, check=False)
+    proc = in_project(project, EARLIER_EXTENSIONS)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     extras = [("/Envelope/Body/SubmitReq/Ext", "1"), ("/Envelope/Body/SubmitReq/@flag", "on")]
     codes = ["extension-element", "extension-attribute"]

@@ -731,13 +731,12 @@ def test_a_405_allows_every_method_the_path_answers(sim):
 def test_an_answer_after_an_attempt_that_got_no_answer_says_the_mmsc_may_have_it_twice(tmp_path):
     """Within one send, or across a 502 the caller asked again after (the same transaction_id): the
     answer, and a repeat's answered from the record, say `earlier_unanswered`."""
-    from .fake_http import FakeServer, Reply, default_responder, mm7_reply, times_out_once
+    from .fake_http import FakeServer, Reply, default_responder, mm7_reply, scripted, times_out_once
 
     # (each request meant to time out waits 0.3 s for an answer held until it gave up; every other
     # answer gets the client's read_timeout)
     gave_up, lost_once, refused = threading.Event(), threading.Event(), threading.Event()
-    silent = iter([Reply(hold=gave_up)])
-    with FakeServer(lambda req: next(silent, None) or default_responder(req)) as srv, \
+    with FakeServer(scripted(Reply(hold=gave_up))) as srv, \
             mm7.Client(srv.url, store=mm7.SqliteStore(tmp_path / "vasp.db"),
                        retry=mm7.RetryPolicy(max_attempts=2, backoff=0.0, jitter=0.0)) as client:
         times_out_once(client, gave_up)
@@ -759,8 +758,7 @@ def test_an_answer_after_an_attempt_that_got_no_answer_says_the_mmsc_may_have_it
         assert status == 200 and got["ok"] and got["earlier_unanswered"] is True, got
         # Refused after an attempt that got no answer: not accepted now, perhaps taken before.
         busy = mm7.Fault(code="Server", detail=mm7.RSErrorRsp(status=mm7.Status(4006)))
-        replies = iter([Reply(hold=refused)])
-        srv.responder = lambda req: next(replies, None) or mm7_reply(busy, req.decode(), 500)
+        srv.responder = scripted(Reply(hold=refused), then=lambda req: mm7_reply(busy, req.decode(), 500))
         times_out_once(client, refused)
         status, got = call(api, {"to": "+8613800000003", "text": "hi"})
         assert status == 200 and got["ok"] is False and got["status"] == 4006 and got["earlier_unanswered"] is True
@@ -769,11 +767,10 @@ def test_an_answer_after_an_attempt_that_got_no_answer_says_the_mmsc_may_have_it
 def test_a_queued_item_sent_after_an_attempt_that_got_no_answer_says_so(tmp_path):
     from mm7bind.outbox import Outbox
 
-    from .fake_http import FakeServer, Reply, default_responder, times_out_once
+    from .fake_http import FakeServer, Reply, scripted, times_out_once
 
     gave_up = threading.Event()  # (the first attempt alone waits 0.3 s, for an answer held until then)
-    silent = iter([Reply(hold=gave_up)])
-    with FakeServer(lambda req: next(silent, None) or default_responder(req)) as srv, \
+    with FakeServer(scripted(Reply(hold=gave_up))) as srv, \
             mm7.Client(srv.url, store=mm7.SqliteStore(tmp_path / "vasp.db"),
                        retry=mm7.RetryPolicy(max_attempts=2, backoff=0.0, jitter=0.0)) as client:
         times_out_once(client, gave_up)

@@ -1564,70 +1564,6 @@ def test_purge_keeps_a_paused_campaign_whose_items_wait_for_requeue(store):
     assert store.sent() == [] and store.outbox() == []
 
 
-def test_purge_reads_the_records_that_go_not_every_newer_one(tmp_path):
-    """Retention purges hourly: each purge read the whole `sent` table (every record of the
-    days kept) to find the tags in use. Its work no longer grows with the records it keeps:
-    counted in SQLite's steps, the same for 300 newer records as for 3000."""
-    now = datetime.now(timezone.utc)
-
-    def steps(newer: int) -> tuple[int, mm7.store.Purged]:
-        store = SqliteStore(tmp_path / f"vasp-{newer}.db")
-        rows = [(f"n-{i}", (now - timedelta(minutes=i % 600)).isoformat(), [None, "label", f"c{i % 7}"][i % 3])
-                for i in range(newer)]
-        rows += [(f"o-{i}", (now - timedelta(days=40, seconds=i)).isoformat(), [None, "label", "ended"][i % 3])
-                 for i in range(30)]
-        db = store._conn()
-        with db:
-            db.executemany("INSERT INTO sent (transaction_id, operation, version, recipients, sent_at, attempts, tag)"
-                           " VALUES (?, 'SubmitReq', 'REL-6-MM7-1-4', '[]', ?, 1, ?)", rows)
-        counted = [0]
-
-        def step() -> int:
-            counted[0] += 1
-            return 0
-
-        db.set_progress_handler(step, 1)
-        purged = store.purge(timedelta(days=30))
-        db.set_progress_handler(None, 1)
-        # the old untagged records and the ended campaign's go; the label, used still, keeps its old ones
-        assert {r.transaction_id for r in store.sent() if r.transaction_id.startswith("o-")} == {
-            f"o-{i}" for i in range(1, 30, 3)}
-        store.close()
-        return counted[0], purged
-
-    (few, purged), (many, same) = steps(300), steps(3000)
-    assert purged == same == mm7.store.Purged(sent=20)
-    assert many < 2 * few  # (read record by record, ten times the records took ten times the steps)
-
-
-def test_purging_many_old_records_takes_steps_in_proportion(tmp_path, monkeypatch):
-    """The records that go, found through the index, were all found and sorted by id again at
-    each batch: ten times the old records took a hundred times the steps."""
-    monkeypatch.setattr(SqliteStore, "PURGE_BATCH", 10)
-    old = datetime.now(timezone.utc) - timedelta(days=40)
-
-    def steps(count: int) -> int:
-        store = SqliteStore(tmp_path / f"vasp-{count}.db")
-        db = store._conn()
-        with db:
-            db.executemany("INSERT INTO sent (transaction_id, operation, version, recipients, sent_at, attempts, tag)"
-                           " VALUES (?, 'SubmitReq', 'REL-6-MM7-1-4', '[]', ?, 1, ?)",
-                           [(f"o-{i}", (old + timedelta(seconds=i)).isoformat(), [None, f"c{i % 5}"][i % 2])
-                            for i in range(count)])
-        counted = [0]
-
-        def step() -> int:
-            counted[0] += 1
-            return 0
-
-        db.set_progress_handler(step, 1)
-        assert store.purge(timedelta(days=30)).sent == count and store.sent() == []
-        store.close()
-        return counted[0]
-
-    assert steps(3000) < 20 * steps(300)
-
-
 def _counted(db, work) -> tuple[int, int, object]:
     """What `work()` cost on `db`: SQLite's VM steps, and the bytes read from files (the pages
     fetched, requests in them; where the system counts them, else 0), with its answer."""
@@ -1651,6 +1587,56 @@ def _counted(db, work) -> tuple[int, int, object]:
     finally:
         db.set_progress_handler(None, 1)
     return steps[0], read() - before, answer
+
+
+def _sent_records(store, rows) -> None:
+    """SubmitReq records written straight into `store`'s file: (transaction_id, sent_at, tag) each."""
+    with store._conn() as db:
+        db.executemany("INSERT INTO sent (transaction_id, operation, version, recipients, sent_at, attempts, tag)"
+                       " VALUES (?, 'SubmitReq', 'REL-6-MM7-1-4', '[]', ?, 1, ?)", rows)
+
+
+def test_purge_reads_the_records_that_go_not_every_newer_one(tmp_path):
+    """Retention purges hourly: each purge read the whole `sent` table (every record of the
+    days kept) to find the tags in use. Its work no longer grows with the records it keeps:
+    counted in SQLite's steps, the same for 300 newer records as for 3000."""
+    now = datetime.now(timezone.utc)
+
+    def cost(newer: int) -> tuple[int, mm7.store.Purged]:
+        store = SqliteStore(tmp_path / f"vasp-{newer}.db")
+        rows = [(f"n-{i}", (now - timedelta(minutes=i % 600)).isoformat(), [None, "label", f"c{i % 7}"][i % 3])
+                for i in range(newer)]
+        rows += [(f"o-{i}", (now - timedelta(days=40, seconds=i)).isoformat(), [None, "label", "ended"][i % 3])
+                 for i in range(30)]
+        _sent_records(store, rows)
+        steps, _, purged = _counted(store._conn(), lambda: store.purge(timedelta(days=30)))
+        # the old untagged records and the ended campaign's go; the label, used still, keeps its old ones
+        assert {r.transaction_id for r in store.sent() if r.transaction_id.startswith("o-")} == {
+            f"o-{i}" for i in range(1, 30, 3)}
+        store.close()
+        return steps, purged
+
+    (few, purged), (many, same) = cost(300), cost(3000)
+    assert purged == same == mm7.store.Purged(sent=20)
+    assert many < 2 * few  # (read record by record, ten times the records took ten times the steps)
+
+
+def test_purging_many_old_records_takes_steps_in_proportion(tmp_path, monkeypatch):
+    """The records that go, found through the index, were all found and sorted by id again at
+    each batch: ten times the old records took a hundred times the steps."""
+    monkeypatch.setattr(SqliteStore, "PURGE_BATCH", 10)
+    old = datetime.now(timezone.utc) - timedelta(days=40)
+
+    def cost(count: int) -> int:
+        store = SqliteStore(tmp_path / f"vasp-{count}.db")
+        _sent_records(store, [(f"o-{i}", (old + timedelta(seconds=i)).isoformat(), [None, f"c{i % 5}"][i % 2])
+                              for i in range(count)])
+        steps, _, purged = _counted(store._conn(), lambda: store.purge(timedelta(days=30)))
+        assert purged.sent == count and store.sent() == []
+        store.close()
+        return steps
+
+    assert cost(3000) < 20 * cost(300)
 
 
 def test_purging_the_outbox_reads_the_items_that_go_not_those_kept(tmp_path):
