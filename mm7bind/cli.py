@@ -2511,7 +2511,14 @@ def cmd_mo(args: argparse.Namespace) -> int:
     session.trust_env = False  # (an http_proxy of the environment would take even a loopback simulator's requests)
     try:
         with session:
-            r = session.post(base + "/control/deliver", json=payload, timeout=30)
+            # (the simulator answers once the VASP did, or gave up: with its defaults, a VASP that
+            # never answers takes two attempts of vasp_timeout, a minute; a fixed 30 s blamed the simulator)
+            r = session.post(base + "/control/deliver", json=payload, timeout=(min(5.0, args.timeout), args.timeout))
+    except requests.ReadTimeout:
+        print(f"mm7bind mo: the simulator at {base} gave no outcome within {args.timeout:g} s: it may still be "
+              "waiting for the VASP's answer (its vasp_timeout, 30 s an attempt by default) — the MO may or may not "
+              "have arrived; --timeout waits longer", file=sys.stderr)
+        return EXIT_REFUSED
     except requests.RequestException as exc:
         from .client import REFUSED_HINT, _host_port, _refused, transport_reason  # noqa: PLC0415
         # (the words send uses, not urllib3's repr; what to look at first, as send says it)
@@ -2991,6 +2998,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", metavar="NAME",
                    help="the schema version it goes in, e.g. REL-5-MM7-1-2 (default: the dialect's; the standard "
                         "dialect's REL-6-MM7-1-4)")
+    p.add_argument("--timeout", type=_seconds, default=120.0, metavar="SECONDS",
+                   help="how long to wait for the simulator's outcome, which waits for the VASP's answer, each "
+                        "attempt up to its vasp_timeout (default %(default)g)")
     p.add_argument("--json", action="store_true",
                    help="the simulator's outcome as one JSON object (operation, message_id: null, as an MO "
                         "has none, transaction_id, linked_id, attempts, status or error)")

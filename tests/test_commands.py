@@ -19,7 +19,7 @@ import requests
 import mm7bind as mm7
 
 from .conftest import ROOT, serve_in_this_process
-from .fake_http import refused_port
+from .fake_http import FakeServer, default_responder, refused_port
 from .tls import local_tls, write_mutual_tls
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -2625,3 +2625,24 @@ def test_a_recipient_that_is_no_number_short_code_or_e_mail_address_is_refused_u
     assert sorted(sent[:2]) == sorted(sent[2:4]) == [("Number", "abc"), ("ShortCode", "10086")]  # (in any order)
     assert sent[4:] == [("RFC2822Address", "ops")]
     assert "skipped: ops was accepted" in proc.stdout  # (the tag's record names it by its value)
+
+
+def test_mo_waiting_past_its_timeout_for_a_simulator_still_at_the_vasp_blames_neither_reachability():
+    """mo waited a fixed 30 s for the simulator, which waits each attempt up to its vasp_timeout for
+    the VASP (30 s twice by default): a VASP that never answers read as "cannot reach the simulator"."""
+    from mm7bind.simulator import Simulator
+
+    release = threading.Event()
+
+    def stuck(req):
+        release.wait(30)
+        return default_responder(req)
+
+    with FakeServer(stuck) as vasp, Simulator(vasp_url=vasp.url + "/mm7", vasp_timeout=20) as sim:
+        try:
+            proc = run("mo", "--simulator", sim.server.url, "--timeout", "1")
+        finally:
+            release.set()
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith("mm7bind mo: the simulator at ") and "gave no outcome within 1 s" in proc.stderr
+    assert "cannot reach" not in proc.stderr and "--timeout waits longer" in proc.stderr, proc.stderr
