@@ -911,8 +911,7 @@ def cmd_send(args: argparse.Namespace) -> int:
                 print(f"queued {result.sent} message(s){when} in {cfg.store.path}")
                 if result.skipped:
                     print(f"skipped {result.skipped} recipients already accepted or queued under tag {args.tag!r}")
-                _say_maybe_delivered(result)
-                _say_refused_before(result)
+                _say_held_back(result)
             if result.interrupted:
                 print(f"mm7bind send: interrupted: {_committed(result, args.tag)}", file=sys.stderr)
             if not cfg.outbox.enabled:
@@ -1043,8 +1042,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     if result.repeated:
         print(f"{result.repeated} recipients were listed more than once, or one number written two ways "
               "(sent once)")
-    _say_maybe_delivered(result)
-    _say_refused_before(result)
+    _say_held_back(result)
     for rcpt, why in result.failures[:10]:
         print(printable(f"  failed {rcpt}: {why}"))
     if len(result.failures) > 10:
@@ -1118,32 +1116,24 @@ def _not_queued(args: argparse.Namespace, exc: MM7Error, why: str, code: int) ->
     return code
 
 
-def _say_maybe_delivered(result) -> None:
-    """The recipients a resumed campaign held back: their request may have arrived."""
+def _say_held_back(result) -> None:
+    """The recipients a resumed campaign did not send to again: those whose request may have
+    arrived, and those the MMSC refused for their address (ten of each named)."""
     from .display import printable  # noqa: PLC0415
 
-    if not result.maybe_delivered:
-        return
-    print(f"not sent again: {result.maybe_delivered} recipients whose earlier request got no answer, the MMSC may "
-          "have it (retry_on_timeout = false; --resend-unanswered sends them with the same TransactionID)")
-    for rcpt in result.maybe_delivered_to[:10]:
-        print(printable(f"  maybe delivered {rcpt}"))
-    if result.maybe_delivered > 10:
-        print(f"  ... and {result.maybe_delivered - 10} more")
-
-
-def _say_refused_before(result) -> None:
-    """The recipients a resumed campaign did not send to again: the MMSC refused them for good."""
-    from .display import printable  # noqa: PLC0415
-
-    if not result.refused_before:
-        return
-    print(f"not sent again: {result.refused_before} recipients the MMSC refused for their address before (2002 or "
-          "2003; --retry-refused sends them again)")
-    for rcpt in result.refused_before_to[:10]:
-        print(printable(f"  refused before {rcpt}"))
-    if result.refused_before > 10:
-        print(f"  ... and {result.refused_before - 10} more")
+    for count, names, label, why in (
+            (result.maybe_delivered, result.maybe_delivered_to, "maybe delivered",
+             "whose earlier request got no answer, the MMSC may have it (retry_on_timeout = false; "
+             "--resend-unanswered sends them with the same TransactionID)"),
+            (result.refused_before, result.refused_before_to, "refused before",
+             "the MMSC refused for their address before (2002 or 2003; --retry-refused sends them again)")):
+        if not count:
+            continue
+        print(f"not sent again: {count} recipients {why}")
+        for rcpt in names[:10]:
+            print(printable(f"  {label} {rcpt}"))
+        if count > 10:
+            print(f"  ... and {count - 10} more")
 
 
 def _simulator_hint(said: str | None) -> str:
