@@ -188,7 +188,14 @@ def _decode_capture(data: bytes, strict: bool = False) -> tuple[Envelope, str | 
     start_line, headers, body = split_http(data)
     body, notes = http_body(headers, body) if start_line else (body, [])
     ctype = header_value(headers, "content-type")
-    env = decode(body, ctype, strict=strict)
+    try:
+        env = decode(body, ctype, strict=strict)
+    except DecodeError as exc:
+        if not notes:
+            raise
+        # (a body cut short fails as a MIME or XML error: the notes say why)
+        exc.args = (f"{exc} (the saved HTTP message: {'; '.join(notes)})", *exc.args[1:])
+        raise
     if start_line and not start_line.startswith("HTTP/"):
         _said_by_request(env, headers)
     return env, start_line, headers, notes

@@ -574,6 +574,35 @@ def test_a_saved_http_message_with_a_chunked_or_compressed_body_is_read_as_a_cap
     assert "notes" not in json.loads(run("inspect", str(path)).stdout)["http"]
 
 
+def test_a_saved_http_message_whose_content_length_is_not_its_bodys_says_so(tmp_path):
+    # A saved message's Content-Length was not looked at: a capture cut short then failed as a bare
+    # XML or MIME error, and a vendor document's made-up length (45454 on a 2 KB request) went unsaid
+    _, response = submit()
+    body = response.split(b"\r\n\r\n", 1)[1]
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/xml; charset=utf-8\r\nContent-Length: "
+    for name, length, saved, notes in [
+        ("exact", b"%d" % len(body), body, None),
+        ("repeated", b"%d, %d" % (len(body), len(body)), body, None),  # (as some proxies send it: one length)
+        ("length past the body", b"45454", body,
+         [f"its Content-Length says 45454 bytes, {len(body)} were saved (cut short, or its line ends changed "
+          "when it was saved): the body is read as saved"]),
+        ("length short of the body", b"100", body, [f"its Content-Length says 100 bytes, {len(body)} were saved: the body is read as saved"]),
+        ("placeholder", b"nnnn", body, ["its Content-Length (nnnn) is no length: the body is read as saved"]),
+    ]:
+        path = tmp_path / f"{name.replace(' ', '-')}.http"
+        path.write_bytes(head + length + b"\r\n\r\n" + saved)
+        inspected = json.loads(run("inspect", str(path)).stdout)
+        assert inspected["message_type"] == "SubmitRsp" and inspected["http"].get("notes") == notes, inspected
+    # cut short in the saving: the decode error says why
+    path = tmp_path / "cut.http"
+    path.write_bytes(head + b"%d" % len(body) + b"\r\n\r\n" + body[:-40])
+    proc = run("inspect", str(path))
+    assert proc.returncode == 2
+    said = json.loads(proc.stdout)["message"]
+    assert said.endswith(f"(the saved HTTP message: its Content-Length says {len(body)} bytes, {len(body) - 40} were "
+                         "saved (cut short, or its line ends changed when it was saved): the body is read as saved)"), said
+
+
 def test_a_gzip_file_is_inflated_within_a_bound_and_a_broken_one_said_to_be(tmp_path, monkeypatch):
     from mm7bind import pcap as module
     from mm7bind.pcap import gunzip
