@@ -188,15 +188,18 @@ def _decode_capture(data: bytes, strict: bool = False) -> tuple[Envelope, str | 
     start_line, headers, body = split_http(data)
     body, notes = http_body(headers, body) if start_line else (body, [])
     ctype = header_value(headers, "content-type")
+    request = bool(start_line) and not start_line.startswith("HTTP/")
     try:
         env = decode(body, ctype, strict=strict)
     except DecodeError as exc:
+        if request:
+            _said_by_refused_request(exc, headers)
         if not notes:
             raise
         # (a body cut short fails as a MIME or XML error: the notes say why)
         exc.args = (f"{exc} (the saved HTTP message: {'; '.join(notes)})", *exc.args[1:])
         raise
-    if start_line and not start_line.startswith("HTTP/"):
+    if request:
         _said_by_request(env, headers)
     return env, start_line, headers, notes
 
@@ -209,6 +212,19 @@ def _said_by_request(env: Envelope, headers: dict[str, str]) -> None:
     action = soap_action_deviation(header_value(headers, "soapaction"), env)
     if action is not None:
         env.deviations.insert(0, action)
+
+
+def _said_by_refused_request(exc: DecodeError, headers: dict[str, str]) -> None:
+    """The same for a request strict validation refused having read it whole: its SOAPAction is
+    listed among the refusal's deviations, as in --lenient's (left out, fixing what was listed
+    brought up one more)."""
+    from .codec import soap_action_deviation  # noqa: PLC0415
+    from .mime import header_value  # noqa: PLC0415
+
+    if isinstance(exc, ValidationError) and exc.envelope is not None:
+        action = soap_action_deviation(header_value(headers, "soapaction"), exc.envelope)
+        if action is not None:
+            exc.deviations.insert(0, action)
 
 
 def _named(args) -> str:
@@ -367,6 +383,8 @@ def _validated_capture(out: dict, source, path: str, lenient: bool) -> list[dict
             try:
                 env = decode(msg.body, header_value(msg.headers, "content-type"), strict=not lenient)
             except DecodeError as exc:
+                if msg.is_request:
+                    _said_by_refused_request(exc, msg.headers)
                 found.append((len(keys) - 1, entry | _validation(None, exc)))
                 continue
             if msg.is_request:

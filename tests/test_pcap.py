@@ -2019,3 +2019,29 @@ def test_several_files_one_of_them_joined_with_cat_out_of_time_order_are_numbere
     assert [(m.source, m.file, m.packet) for m in messages if m.start_line.startswith("POST")] == [
         ("10.0.0.1:40001", a, len(newer.packets) + 4), ("10.0.0.1:40002", a, 4), ("10.0.0.1:40003", b, 4)], \
         stream.notes
+
+
+def test_strict_validate_lists_a_refused_request_s_soapaction_among_its_deviations(tmp_path):
+    # --lenient listed a request's SOAPAction (the MM7 namespace URI, as Skycore's documentation
+    # sends it) with the rest; strict validation, refusing the body for another slip, left it out,
+    # so fixing what was listed brought up one more — in a saved request and in a packet capture
+    msg = mm7.SubmitReq(vaspid="800001", vasid="1065888", recipients=["+8613800138000"],
+                        content=mm7.Content(parts=[mm7.Part.text("hello")]))
+    out = mm7.encode(msg, transaction_id="cap-1", version="REL-6-MM7-1-4")
+    body = out.to_bytes().replace(b">6.8.0<", b">6.7.0<")  # (no MM7Version of REL-6-MM7-1-4's: refused when strict)
+    namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"
+    request = http("POST /mm7 HTTP/1.1", {"Host": "mmsc", "Content-Type": out.content_type,
+                                          "SOAPAction": f'"{namespace}"', "Content-Length": str(len(body))}, body)
+    saved = tmp_path / "request.http"
+    saved.write_bytes(request)
+    captured = tmp_path / "request.pcap"
+    flow = Flow().open()
+    flow.send(True, request, 700)
+    captured.write_bytes(pcap(flow.close().packets))
+    for path in (saved, captured):
+        for lenient in ([], ["--lenient"]):
+            proc = run("validate", "--json", *lenient, str(path))
+            [result] = json.loads(proc.stdout)
+            assert result["result"] == ("accepted" if lenient else "invalid"), result
+            codes = [d["code"] for d in result["deviations"]]
+            assert codes[0] == "soap-action" and "schema" in codes, (path.name, lenient, result)
