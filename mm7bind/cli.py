@@ -37,6 +37,7 @@ from .errors import (
     DecodeError,
     EncodeError,
     MM7Error,
+    NotSOAPError,
     RequestTimeout,
     ValidationError,
 )
@@ -188,8 +189,18 @@ def _decode_capture(data: bytes, strict: bool = False) -> tuple[Envelope, str | 
     start_line, headers, body = split_http(data)
     body, notes = http_body(headers, body) if start_line else (body, [])
     ctype = header_value(headers, "content-type")
-    env = decode(body, ctype, strict=strict)
-    if start_line and not start_line.startswith("HTTP/"):
+    request = bool(start_line) and not start_line.startswith("HTTP/")
+    try:
+        env = decode(body, ctype, strict=strict)
+    except DecodeError as exc:
+        if request:
+            _said_by_refused_request(exc, headers)
+        if not notes:
+            raise
+        # (a body cut short fails as a MIME or XML error: the notes say why)
+        exc.args = (f"{exc} (the saved HTTP message: {'; '.join(notes)})", *exc.args[1:])
+        raise
+    if request:
         _said_by_request(env, headers)
     return env, start_line, headers, notes
 
@@ -202,6 +213,19 @@ def _said_by_request(env: Envelope, headers: dict[str, str]) -> None:
     action = soap_action_deviation(header_value(headers, "soapaction"), env)
     if action is not None:
         env.deviations.insert(0, action)
+
+
+def _said_by_refused_request(exc: DecodeError, headers: dict[str, str]) -> None:
+    """The same for a request strict validation refused having read it whole: its SOAPAction is
+    listed among the refusal's deviations, as in --lenient's (left out, fixing what was listed
+    brought up one more)."""
+    from .codec import soap_action_deviation  # noqa: PLC0415
+    from .mime import header_value  # noqa: PLC0415
+
+    if isinstance(exc, ValidationError) and exc.envelope is not None:
+        action = soap_action_deviation(header_value(headers, "soapaction"), exc.envelope)
+        if action is not None:
+            exc.deviations.insert(0, action)
 
 
 def _named(args) -> str:
@@ -311,6 +335,21 @@ def _message_like(data: bytes) -> bool:
     return _MESSAGE_LIKE.search(head) is not None
 
 
+def _content_document(data: bytes, exc: DecodeError) -> bool:
+    """Whether a file that is no SOAP envelope is a content part's XML document (SMIL, SVG,
+    XHTML), as inspect --extract writes beside the captures, rather than an MM7 message without
+    its envelope (a bare SubmitReq, Body or Fault), or a MIME body or HTTP message whose SOAP part
+    is none: messages that cannot be read."""
+    from .messages import MESSAGE_TYPES  # noqa: PLC0415
+
+    root = getattr(exc, "root", None) if isinstance(exc, NotSOAPError) else None
+    head = data[:64].replace(b"\x00", b"")  # (UTF-16's NULs gone, as _message_like reads it)
+    for bom in (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"):
+        head = head.removeprefix(bom)
+    return (bool(root) and head.lstrip().startswith(b"<") and root not in MESSAGE_TYPES
+            and root not in ("Envelope", "Header", "Body", "Fault", "TransactionID"))
+
+
 def _validated(path: str, lenient: bool, skip_unlike: bool = False) -> list[dict]:
     """What validate finds in one file, for each message in it (one, or a packet capture's): its
     result (valid, accepted, invalid, unreadable), the message's type and version when it was
@@ -335,6 +374,9 @@ def _validated(path: str, lenient: bool, skip_unlike: bool = False) -> list[dict
         try:
             env, _, _, _ = _decode_capture(data, strict=not lenient)
         except DecodeError as exc:
+            if skip_unlike and _content_document(data, exc):
+                return [out | {"result": "skipped", "error": f"an XML document, no MM7 message (root element "
+                               f"{exc.root}): a content part, as inspect --extract writes one"}]
             return [out | _validation(None, exc)]
         return [out | _validation(env)]
     return _validated_capture(out, file or data, path, lenient)
@@ -360,6 +402,8 @@ def _validated_capture(out: dict, source, path: str, lenient: bool) -> list[dict
             try:
                 env = decode(msg.body, header_value(msg.headers, "content-type"), strict=not lenient)
             except DecodeError as exc:
+                if msg.is_request:
+                    _said_by_refused_request(exc, msg.headers)
                 found.append((len(keys) - 1, entry | _validation(None, exc)))
                 continue
             if msg.is_request:
@@ -3039,7 +3083,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="SOAP XML, MIME bodies, raw HTTP captures or packet captures (pcap, pcapng: each "
                         "HTTP message in them); a directory: every file in it, those that are no message at all (notes, "
-                        "READMEs, images) skipped ('-' for stdin)")
+                        "READMEs, images, extracted SMIL) skipped ('-' for stdin)")
     p.add_argument("--lenient", action="store_true", help="accept tolerated deviations and list them")
     p.add_argument("--json", action="store_true", help="a JSON list: each file's path, result (valid, accepted, "
                    "invalid, unreadable, skipped), message_type, version, deviations or error (and a packet capture's "

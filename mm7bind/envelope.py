@@ -691,7 +691,9 @@ class _Reader:
         root = self.root
         qn = _qname(root)
         if qn.localname != "Envelope":
-            raise NotSOAPError(f"the document is not a SOAP envelope (root element {qn.localname})")
+            err = NotSOAPError(f"the document is not a SOAP envelope (root element {qn.localname})")
+            err.root = qn.localname
+            raise err
         self.soap_element(root, "/Envelope")
         header = body = None
         for child in root:

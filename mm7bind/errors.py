@@ -77,9 +77,11 @@ class LimitExceededError(DecodeError):
 
 
 class NotSOAPError(DecodeError):
-    """Well-formed XML that is not a SOAP 1.1 envelope with a body element."""
+    """Well-formed XML that is not a SOAP 1.1 envelope with a body element. `root`: the document's
+    root element's local name where that is what is not SOAP (a SMIL part: "smil"), else None."""
 
     code = "not-soap"
+    root: str | None = None
 
 
 class UnknownNamespaceError(DecodeError):

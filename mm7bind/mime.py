@@ -1247,6 +1247,8 @@ def sniff_boundary(head: bytes) -> str | None:
     for line in head.splitlines()[:50]:
         line = line.rstrip()
         if line.startswith(b"--") and len(line) > 2 and not line.endswith(b"--"):
-            return line[2:].decode("latin-1")
+            # (as part headers are decoded: a typographic quote copied from a document reads as
+            # itself in the error that refuses it, not as three Latin-1 letters)
+            return _decode_header_bytes(line[2:])
     return None
 

@@ -1869,12 +1869,32 @@ def http_body(headers: dict[str, str], body: bytes) -> tuple[bytes, list[str]]:
         body, _, complete = _dechunk(body, 0)
         notes.append("its body was sent chunked: shown joined" if complete else
                      "its chunked body is cut short: what there is of it is shown")
+    else:
+        notes.extend(_length_note(headers, len(body)))
     encoding = (header_value(headers, "content-encoding") or "").strip().lower()
     if encoding in ("gzip", "x-gzip", "deflate") and body:
         body = _inflate(body, encoding, notes, [0])
     elif encoding not in ("", "identity") and body:
         notes.append(f"its body was sent with Content-Encoding {encoding}, which is not undone: shown as saved")
     return body, notes
+
+
+def _length_note(headers: dict[str, str], saved: int) -> list[str]:
+    """A saved message's Content-Length against the body saved with it. Said, never acted on: a
+    body shorter was cut short (or its CRLFs made LFs by an editor), one longer had bytes added; a
+    document's example often carries a made-up length. The body is read as saved either way — a
+    decode error that follows is then explained by this note."""
+    lengths = {v.strip() for v in (header_value(headers, "content-length") or "").split(",")} - {""}
+    if not lengths:
+        return []
+    text = next(iter(lengths)) if len(lengths) == 1 else ""
+    if not (text.isascii() and text.isdigit()):
+        return [f"its Content-Length ({', '.join(sorted(lengths))}) is no length: the body is read as saved"]
+    said = int(text)
+    if saved == said:
+        return []
+    why = " (cut short, or its line ends changed when it was saved)" if saved < said else ""
+    return [f"its Content-Length says {said} bytes, {saved} were saved{why}: the body is read as saved"]
 
 
 def _dechunk(run: bytes, pos: int) -> tuple[bytes, int, bool]:

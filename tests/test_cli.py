@@ -264,21 +264,29 @@ def test_validate_a_folder_skips_what_is_no_message_and_fails_what_is_one_unread
     (caps / "INDEX.md").write_text("# Samples\n\n---\n\n| file | from |\n|---|---|\n| a.xml | an MMSC |\n")
     (caps / "README").write_text("Captured on the test MMSC, 2026-11-02.\n-- ops\n")
     (caps / "pic.gif").write_bytes(b"GIF89a" + bytes(range(256)))  # (an attachment inspect --extract wrote)
+    # ... and its SMIL, XML but no message: it was unreadable, exit 2 on a folder of valid messages
+    (caps / "main.smil").write_bytes(b'<smil><body><par dur="5000ms"><img src="pic.gif"/></par></body></smil>')
     proc = cli("validate", str(caps))
     out = proc.stdout.decode()
     assert proc.returncode == 0, out
     assert f"{caps / 'a.xml'}: valid (CancelRsp, REL-6-MM7-1-2)" in out
     assert all(f"{caps / name}: skipped: not an MM7 message" in out for name in ("INDEX.md", "README", "pic.gif")), out
+    assert f"{caps / 'main.smil'}: skipped: an XML document, no MM7 message (root element smil)" in out, out
     by_path = {f["path"]: f["result"] for f in json.loads(cli("validate", "--json", str(caps)).stdout)}
     assert by_path == {str(caps / "a.xml"): "valid", str(caps / "INDEX.md"): "skipped",
-                       str(caps / "README"): "skipped", str(caps / "pic.gif"): "skipped"}
-    # What looks like a message, an HTTP capture, MIME or XML (UTF-16 too), fails as unreadable all the same
+                       str(caps / "README"): "skipped", str(caps / "pic.gif"): "skipped",
+                       str(caps / "main.smil"): "skipped"}
+    (caps / "main.smil").unlink()
+    # What looks like a message, an HTTP capture, MIME or XML (UTF-16 too), fails as unreadable all the same,
+    # and so does an MM7 message without its SOAP envelope
+    bare = b'<SubmitReq xmlns="http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"/>'
     for name, data in (("cut.txt", b"POST /mm7 HTTP/1.1\r\nContent-Type: text/xml\r\n\r\n<env:Enve"),
                        ("body.mime", b"\r\n--b1\r\nContent-Type: text/xml\r\n\r\n<x/>\r\n"),
+                       ("bare.xml", bare), ("body.xml", b"<Body><SubmitReq/></Body>"),
                        ("wide.xml", "\ufeff<broken".encode("utf-16-le")), ("cut-off.pcap", b"")):
         (caps / name).write_bytes(data)
         proc = cli("validate", str(caps))
-        assert proc.returncode == 2 and f"{caps / name}: unreadable: " in proc.stdout.decode(), proc.stdout
+        assert proc.returncode == 2 and f"{caps / name}: unreadable: " in proc.stdout.decode(), (name, proc.stdout)
         (caps / name).unlink()
     # A file named is checked whatever it holds
     proc = cli("validate", str(caps / "INDEX.md"))

@@ -715,6 +715,14 @@ def test_not_mime(data, ctype, pattern):
         mm7.decode(data, ctype)
 
 
+def test_a_sniffed_boundary_that_is_not_ascii_is_quoted_as_written():
+    # A body without its headers, copied from a document with typographic quotes: the error quoted
+    # the delimiter line's UTF-8 bytes read as Latin-1 ('\xe2\x80\x9d' for a closing quote)
+    data = "--NextPart_01\u201d\r\nContent-Type: text/xml\r\n\r\n<a/>\r\n--NextPart_01\u201d--\r\n".encode()
+    with pytest.raises(mm7.MimeError, match="boundary 'NextPart_01\u201d' is not a valid MIME boundary"):
+        mm7.decode(data, None)
+
+
 def test_undecodable_base64():
     data = mime([(["Content-Type: text/xml"], soap_xml()), content_part(["Content-Transfer-Encoding: base64"],
                                                                           b"!!!not base64***")])

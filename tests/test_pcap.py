@@ -574,6 +574,35 @@ def test_a_saved_http_message_with_a_chunked_or_compressed_body_is_read_as_a_cap
     assert "notes" not in json.loads(run("inspect", str(path)).stdout)["http"]
 
 
+def test_a_saved_http_message_whose_content_length_is_not_its_bodys_says_so(tmp_path):
+    # A saved message's Content-Length was not looked at: a capture cut short then failed as a bare
+    # XML or MIME error, and a vendor document's made-up length (45454 on a 2 KB request) went unsaid
+    _, response = submit()
+    body = response.split(b"\r\n\r\n", 1)[1]
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/xml; charset=utf-8\r\nContent-Length: "
+    for name, length, saved, notes in [
+        ("exact", b"%d" % len(body), body, None),
+        ("repeated", b"%d, %d" % (len(body), len(body)), body, None),  # (as some proxies send it: one length)
+        ("length past the body", b"45454", body,
+         [f"its Content-Length says 45454 bytes, {len(body)} were saved (cut short, or its line ends changed "
+          "when it was saved): the body is read as saved"]),
+        ("length short of the body", b"100", body, [f"its Content-Length says 100 bytes, {len(body)} were saved: the body is read as saved"]),
+        ("placeholder", b"nnnn", body, ["its Content-Length (nnnn) is no length: the body is read as saved"]),
+    ]:
+        path = tmp_path / f"{name.replace(' ', '-')}.http"
+        path.write_bytes(head + length + b"\r\n\r\n" + saved)
+        inspected = json.loads(run("inspect", str(path)).stdout)
+        assert inspected["message_type"] == "SubmitRsp" and inspected["http"].get("notes") == notes, inspected
+    # cut short in the saving: the decode error says why
+    path = tmp_path / "cut.http"
+    path.write_bytes(head + b"%d" % len(body) + b"\r\n\r\n" + body[:-40])
+    proc = run("inspect", str(path))
+    assert proc.returncode == 2
+    said = json.loads(proc.stdout)["message"]
+    assert said.endswith(f"(the saved HTTP message: its Content-Length says {len(body)} bytes, {len(body) - 40} were "
+                         "saved (cut short, or its line ends changed when it was saved): the body is read as saved)"), said
+
+
 def test_a_gzip_file_is_inflated_within_a_bound_and_a_broken_one_said_to_be(tmp_path, monkeypatch):
     from mm7bind import pcap as module
     from mm7bind.pcap import gunzip
@@ -1990,3 +2019,29 @@ def test_several_files_one_of_them_joined_with_cat_out_of_time_order_are_numbere
     assert [(m.source, m.file, m.packet) for m in messages if m.start_line.startswith("POST")] == [
         ("10.0.0.1:40001", a, len(newer.packets) + 4), ("10.0.0.1:40002", a, 4), ("10.0.0.1:40003", b, 4)], \
         stream.notes
+
+
+def test_strict_validate_lists_a_refused_request_s_soapaction_among_its_deviations(tmp_path):
+    # --lenient listed a request's SOAPAction (the MM7 namespace URI, as Skycore's documentation
+    # sends it) with the rest; strict validation, refusing the body for another slip, left it out,
+    # so fixing what was listed brought up one more — in a saved request and in a packet capture
+    msg = mm7.SubmitReq(vaspid="800001", vasid="1065888", recipients=["+8613800138000"],
+                        content=mm7.Content(parts=[mm7.Part.text("hello")]))
+    out = mm7.encode(msg, transaction_id="cap-1", version="REL-6-MM7-1-4")
+    body = out.to_bytes().replace(b">6.8.0<", b">6.7.0<")  # (no MM7Version of REL-6-MM7-1-4's: refused when strict)
+    namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"
+    request = http("POST /mm7 HTTP/1.1", {"Host": "mmsc", "Content-Type": out.content_type,
+                                          "SOAPAction": f'"{namespace}"', "Content-Length": str(len(body))}, body)
+    saved = tmp_path / "request.http"
+    saved.write_bytes(request)
+    captured = tmp_path / "request.pcap"
+    flow = Flow().open()
+    flow.send(True, request, 700)
+    captured.write_bytes(pcap(flow.close().packets))
+    for path in (saved, captured):
+        for lenient in ([], ["--lenient"]):
+            proc = run("validate", "--json", *lenient, str(path))
+            [result] = json.loads(proc.stdout)
+            assert result["result"] == ("accepted" if lenient else "invalid"), result
+            codes = [d["code"] for d in result["deviations"]]
+            assert codes[0] == "soap-action" and "schema" in codes, (path.name, lenient, result)
