@@ -54,6 +54,9 @@ HELP = {
                                               "token, unauthorized: a 401 to a wrong one, throttled: a 429 to an "
                                               "address in its cool-down after too many wrong tokens, forbidden, "
                                               "not_found, not_allowed, conflict, too_large, store_error)."),
+    "mm7bind_api_request_seconds": ("histogram", "Time the send API took to answer a request, its body read, by "
+                                                 "operation (as mm7bind_api_requests_total): a send's includes the "
+                                                 "MMSC's answer, retries and the client's rate limit included."),
     "mm7bind_outbox_items": ("gauge", "Outbox items by state: queued (waiting to be sent), sending, sent, "
                                       "expired and failed (not sent)."),
 }
@@ -137,6 +140,11 @@ class Metrics:
     def replayed(self, operation: str, outcome: str, status: int | None) -> None:
         """One stored message `replay()` handed to the handler again, and how it went."""
         self.inc("mm7bind_replayed_total", operation=operation, outcome=outcome, status=_status(status))
+
+    def api_answered(self, operation: str, outcome: str, seconds: float) -> None:
+        """One request the send API answered: its outcome, and how long the answer took."""
+        self.inc("mm7bind_api_requests_total", operation=operation, outcome=outcome)
+        self.observe("mm7bind_api_request_seconds", seconds, operation=operation)
 
     def watch_inbox(self, store) -> None:
         """Report the store's unhandled messages (failed, processing, rejected) as a gauge: summed
