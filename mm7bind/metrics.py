@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import logging
 import math
+import re
 import threading
 from collections.abc import Callable, Iterable
 
@@ -62,6 +63,12 @@ HELP = {
 }
 
 
+# The format's names; "le" is a histogram bucket's own label, and names starting "__" Prometheus keeps.
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_HISTOGRAM_SERIES = ("_bucket", "_sum", "_count")
+
+
 class _Histogram:
     __slots__ = ("counts", "total", "count")
 
@@ -80,6 +87,7 @@ class Metrics:
         self._histograms: dict[tuple[str, tuple[tuple[str, str], ...]], _Histogram] = {}
         self._gauges: dict[str, Callable[[], Iterable[tuple[dict[str, str], float]]]] = {}
         self._watched: dict[str, dict[object, object]] = {}  # gauge name → the stores it sums, by identity
+        self._kinds = {name: kind for name, (kind, _) in HELP.items()}  # each name's one kind: counter, ...
 
     def inc(self, name: str, amount: float = 1, **labels: object) -> None:
         """Add `amount` (0 or more: a counter only goes up, and a scraper takes a fall for a restart)."""
@@ -87,14 +95,19 @@ class Metrics:
             raise ValueError(f"a counter only goes up: {name} cannot be increased by {amount!r}")
         key = (name, _labels(labels))
         with self._lock:
+            if key not in self._counters:  # (checked once per label set: updating stays a lookup)
+                self._check(name, "counter", key[1])
             self._counters[key] = self._counters.get(key, 0) + amount
 
     def observe(self, name: str, seconds: float, **labels: object) -> None:
         """Add a timing to a histogram (its buckets, sum and count)."""
+        if math.isnan(seconds):  # (its sum would be NaN for good, and it went into the first bucket)
+            raise ValueError(f"{name}: a timing cannot be NaN")
         key = (name, _labels(labels))
         with self._lock:
             h = self._histograms.get(key)
             if h is None:
+                self._check(name, "histogram", key[1])
                 h = self._histograms[key] = _Histogram()
             i = bisect.bisect_left(BUCKETS, seconds)
             if i < len(BUCKETS):
@@ -104,7 +117,31 @@ class Metrics:
 
     def gauge(self, name: str, read: Callable[[], Iterable[tuple[dict[str, str], float]]]) -> None:
         """A value read when the metrics are rendered: `read()` → [(labels, value), ...]."""
+        with self._lock:
+            self._check(name, "gauge", ())
         self._gauges[name] = read
+
+    def _check(self, name: str, kind: str, labels: tuple[tuple[str, str], ...]) -> None:
+        """Refuse (ValueError) what would make the text unreadable to a scraper: a name or label
+        name outside the format's, a name used as two kinds (one TYPE line for both), a name one
+        of a histogram's series would also have ("x_count" beside histogram "x"). Under the lock."""
+        known = self._kinds.get(name)
+        if known is None:
+            if not _METRIC_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a metric name: letters, digits, _ and :, not first a digit")
+            for other, other_kind in self._kinds.items():
+                for histogram, series in ((name, other), (other, name)):
+                    if (kind if histogram == name else other_kind) == "histogram" and series in {
+                            histogram + s for s in _HISTOGRAM_SERIES}:
+                        raise ValueError(f"{series} would be read as a series of histogram {histogram} "
+                                         f"({histogram}_bucket, _sum, _count)")
+            self._kinds[name] = kind
+        elif known != kind:
+            raise ValueError(f"{name} is a {known}, not a {kind}")
+        for label, _ in labels:
+            if not _LABEL_NAME.fullmatch(label) or label.startswith("__") or (kind == "histogram" and label == "le"):
+                raise ValueError(f"{label!r} cannot name a label of {name}: letters, digits and _, not first a digit, "
+                                 "not starting __" + (", not le (the buckets')" if kind == "histogram" else ""))
 
     def value(self, name: str, **labels: object) -> float:
         """The sum of a counter over every label set that has `labels` (all of them without)."""
@@ -192,7 +229,9 @@ class Metrics:
         names = sorted({n for n, _ in counters} | {n for n, _ in histograms} | set(gauges))
         out: list[str] = []
         for name in names:
-            kind, text = HELP.get(name, ("untyped", name))
+            kind, text = HELP.get(name, (self._kinds.get(name, "untyped"), name))
+            if kind == "counter" and not name.endswith("_total"):  # (a counter's name ends so: an own one
+                kind = "untyped"  # named otherwise goes out as before, its samples as they are)
             out.append(f"# HELP {name} {text}")
             out.append(f"# TYPE {name} {kind}")
             for (n, ls), v in sorted(counters.items()):

@@ -639,3 +639,35 @@ def test_every_side_s_metrics_read_strictly_after_traffic(tmp_path):
                         "mm7bind_api_request_seconds"}, families
     assert samples['mm7bind_outbox_items{state="sent"}'] == 1
     assert samples['mm7bind_api_request_seconds_count{operation="send"}'] == 3
+
+
+def test_metrics_of_ones_own_go_out_as_their_kind_and_names_the_format_refuses_are_refused():
+    """`observe` on a name of one's own went out as an untyped family whose _bucket, _sum and
+    _count lines a scraper reads as three other metrics; a name or label outside the format's, a
+    name used as two kinds, or a bucket's own label "le" broke the text for every metric."""
+    metrics = Metrics()
+    metrics.observe("app_lookup_seconds", 0.2, table="users")
+    metrics.inc("app_lookups_total", table="users")
+    metrics.inc("app_events_count", 3)  # (a counter's name ends in _total: this one goes out untyped, as before)
+    text = metrics.render()
+    samples = parse(text)
+    assert "# TYPE app_lookup_seconds histogram" in text and "# TYPE app_lookups_total counter" in text
+    assert "# TYPE app_events_count untyped" in text and samples["app_events_count"] == 3
+    assert samples['app_lookup_seconds_bucket{table="users",le="+Inf"}'] == 1
+    refused = {
+        "is not a metric name": lambda: metrics.inc("app-errors_total"),
+        "cannot name a label": lambda: metrics.inc("app_lookups_total", **{"table-name": "users"}),
+        "not le": lambda: metrics.observe("app_lookup_seconds", 0.1, le="0.5"),
+        "not starting __": lambda: metrics.inc("app_lookups_total", __name__="x"),
+        "is a histogram, not a counter": lambda: metrics.inc("mm7bind_receive_seconds"),
+        "is a counter, not a histogram": lambda: metrics.observe("app_lookups_total", 1.0),
+        "is a counter, not a gauge": lambda: metrics.gauge("mm7bind_sent_total", list),
+        "series of histogram mm7bind_send_seconds": lambda: metrics.inc("mm7bind_send_seconds_count"),
+        "series of histogram app_lookup_seconds": lambda: metrics.inc("app_lookup_seconds_sum"),
+        "series of histogram app_events": lambda: metrics.observe("app_events", 1.0),  # (the other way round)
+        "cannot be NaN": lambda: metrics.observe("app_lookup_seconds", float("nan"), table="users"),
+    }
+    for problem, call in refused.items():
+        with pytest.raises(ValueError, match=re.escape(problem)):
+            call()
+    assert parse(metrics.render()) == samples  # (nothing refused was kept)
