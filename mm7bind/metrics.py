@@ -88,6 +88,7 @@ class Metrics:
         self._gauges: dict[str, Callable[[], Iterable[tuple[dict[str, str], float]]]] = {}
         self._watched: dict[str, dict[object, object]] = {}  # gauge name → the stores it sums, by identity
         self._kinds = {name: kind for name, (kind, _) in HELP.items()}  # each name's one kind: counter, ...
+        self._unreadable: dict[str, str] = {}  # gauge name → what it failed with last (said once)
 
     def inc(self, name: str, amount: float = 1, **labels: object) -> None:
         """Add `amount` (0 or more: a counter only goes up, and a scraper takes a fall for a restart)."""
@@ -223,9 +224,16 @@ class Metrics:
             try:
                 gauges[name] = [(_labels(ls), v) for ls, v in read()]
             except STORE_ERRORS as exc:  # a store that cannot answer now: the counters still go out
-                log.warning("metrics: %s could not be read: %s: %s", name, type(exc).__name__, exc)
-            except Exception:  # noqa: BLE001 (anything else: a bug's traceback, and the rest still goes out)
-                log.warning("metrics: %s could not be read", name, exc_info=True)
+                if self._failed(name, f"{type(exc).__name__}: {exc}"):
+                    log.warning("metrics: %s could not be read: %s: %s", name, type(exc).__name__, exc)
+            except Exception as exc:  # noqa: BLE001 (anything else: a bug's traceback, and the rest still goes out)
+                if self._failed(name, repr(exc)):
+                    log.warning("metrics: %s could not be read", name, exc_info=True)
+            else:
+                with self._lock:
+                    was = self._unreadable.pop(name, None)
+                if was is not None:
+                    log.info("metrics: %s read again", name)
         names = sorted({n for n, _ in counters} | {n for n, _ in histograms} | set(gauges))
         out: list[str] = []
         for name in names:
@@ -250,6 +258,16 @@ class Metrics:
             for ls, v in sorted(gauges.get(name, ())):
                 out.append(f"{name}{_text(ls)} {_number(v)}")
         return "\n".join(out) + "\n"
+
+    def _failed(self, name: str, why: str) -> bool:
+        """Whether a gauge's failure is news to log: a scraper asks every few seconds, and a store
+        locked for an hour made a line each time; said again once it fails otherwise, or was read."""
+        with self._lock:
+            news = self._unreadable.get(name) != why
+            self._unreadable[name] = why
+        if not news:
+            log.debug("metrics: %s could not be read, still: %s", name, why)
+        return news
 
     def wsgi_app(self, environ: dict, start_response: Callable) -> list[bytes]:
         """The metrics as a WSGI app (GET only)."""

@@ -671,3 +671,35 @@ def test_metrics_of_ones_own_go_out_as_their_kind_and_names_the_format_refuses_a
         with pytest.raises(ValueError, match=re.escape(problem)):
             call()
     assert parse(metrics.render()) == samples  # (nothing refused was kept)
+
+
+def test_a_gauge_that_stays_unreadable_is_said_once_and_again_when_it_reads(caplog):
+    """A scraper asks every few seconds: a store locked for an hour made a WARNING each time."""
+    import logging
+    import sqlite3
+
+    metrics, trouble = Metrics(), []
+
+    def read():
+        if trouble:
+            raise trouble[-1]
+        return [({"state": "failed"}, 1)]
+
+    metrics.gauge("mm7bind_inbox_messages", read)
+    with caplog.at_level(logging.INFO, logger="mm7bind.metrics"):
+        trouble.append(sqlite3.OperationalError("database is locked"))
+        for _ in range(3):
+            assert "mm7bind_inbox_messages{" not in metrics.render()
+        trouble.append(sqlite3.OperationalError("disk I/O error"))  # (another trouble: news)
+        metrics.render()
+        metrics.render()
+        trouble.clear()
+        assert parse(metrics.render())['mm7bind_inbox_messages{state="failed"}'] == 1
+        metrics.render()
+        trouble.append(sqlite3.OperationalError("database is locked"))
+        metrics.render()
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", "metrics: mm7bind_inbox_messages could not be read: OperationalError: database is locked"),
+        ("WARNING", "metrics: mm7bind_inbox_messages could not be read: OperationalError: disk I/O error"),
+        ("INFO", "metrics: mm7bind_inbox_messages read again"),
+        ("WARNING", "metrics: mm7bind_inbox_messages could not be read: OperationalError: database is locked")]
