@@ -31,8 +31,10 @@ HELP = {
     "mm7bind_sent_earlier_unanswered_total": ("counter", "Requests the MMSC accepted after an attempt that got no "
                                                          "answer (of mm7bind_sent_total's ok, by operation): it may "
                                                          "have taken them twice."),
-    "mm7bind_send_attempts_total": ("counter", "HTTP attempts the client made (retries and fail-over included)."),
-    "mm7bind_send_seconds": ("histogram", "Time from the first attempt to the outcome, retries included."),
+    "mm7bind_send_attempts_total": ("counter", "HTTP attempts the client made (retries and fail-over included), "
+                                               "by operation."),
+    "mm7bind_send_seconds": ("histogram", "Time from the first attempt to the outcome, retries included, by "
+                                          "operation."),
     "mm7bind_received_total": ("counter", "Requests the receiver answered, by operation, outcome (handled, "
                                           "rejected, failed, repeat, malformed, unsupported, challenged: a 401 to no "
                                           "or outdated credentials, unauthorized: a 401 to wrong ones or to a Digest "
@@ -42,7 +44,8 @@ HELP = {
                                           "internal_error) and status code."),
     "mm7bind_replayed_total": ("counter", "Stored messages handed to the handler again by a replay (no request "
                                           "came), by operation, outcome (handled, rejected, failed) and status code."),
-    "mm7bind_receive_seconds": ("histogram", "Time to decode, store, handle and answer a request."),
+    "mm7bind_receive_seconds": ("histogram", "Time to decode, store, handle and answer a request, by operation (as "
+                                              "mm7bind_received_total)."),
     "mm7bind_deviations_total": ("counter", "Tolerated deviations from the schema in received messages, by code."),
     "mm7bind_inbox_messages": ("gauge", "Stored messages by state, handled ones aside: failed (waiting for "
                                         "replay), processing (in a handler's hands), rejected (refused by the "

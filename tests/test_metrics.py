@@ -629,7 +629,8 @@ def test_every_side_s_metrics_read_strictly_after_traffic(tmp_path):
             client.submit(mm7.SubmitReq(recipients=["+8613800000001"]))
             outbox.run_once()
             client.close()
-        samples = parse(metrics.render())
+        text = metrics.render()
+        samples = parse(text)
     finally:
         store.close()
     families = {re.sub(r"(_bucket|_sum|_count)?\{.*", "", k) for k in samples}
@@ -638,6 +639,11 @@ def test_every_side_s_metrics_read_strictly_after_traffic(tmp_path):
                         "mm7bind_send_seconds", "mm7bind_outbox_items", "mm7bind_api_requests_total",
                         "mm7bind_api_request_seconds"}, families
     assert samples['mm7bind_outbox_items{state="sent"}'] == 1
+    # each label a family carries is named in its HELP (a scraper's reader has nothing else)
+    helps = {line.split()[2]: line for line in text.splitlines() if line.startswith("# HELP ")}
+    unexplained = {(family, label) for key in samples for family in [re.sub(r"(_bucket|_sum|_count)?\{.*", "", key)]
+                   for label in re.findall(r'([a-z_]+)="', key) if label != "le" and label not in helps[family]}
+    assert unexplained == set(), unexplained
     assert samples['mm7bind_api_request_seconds_count{operation="send"}'] == 3
 
 
