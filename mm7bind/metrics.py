@@ -70,6 +70,7 @@ HELP = {
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _HISTOGRAM_SERIES = ("_bucket", "_sum", "_count")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class _Histogram:
@@ -142,7 +143,10 @@ class Metrics:
             self._kinds[name] = kind
         elif known != kind:
             raise ValueError(f"{name} is a {known}, not a {kind}")
-        for label, _ in labels:
+        for label, value in labels:
+            if _SURROGATE.search(value):  # (the text is UTF-8: encoding it failed every scrape after)
+                raise ValueError(f"{name}: label {label}={value!r} holds half a character (a lone surrogate), "
+                                 "which UTF-8 cannot write")
             if not _LABEL_NAME.fullmatch(label) or label.startswith("__") or (kind == "histogram" and label == "le"):
                 raise ValueError(f"{label!r} cannot name a label of {name}: letters, digits and _, not first a digit, "
                                  "not starting __" + (", not le (the buckets')" if kind == "histogram" else ""))

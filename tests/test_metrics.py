@@ -672,11 +672,14 @@ def test_metrics_of_ones_own_go_out_as_their_kind_and_names_the_format_refuses_a
         "series of histogram app_lookup_seconds": lambda: metrics.inc("app_lookup_seconds_sum"),
         "series of histogram app_events": lambda: metrics.observe("app_events", 1.0),  # (the other way round)
         "cannot be NaN": lambda: metrics.observe("app_lookup_seconds", float("nan"), table="users"),
+        # (bytes read with surrogateescape: encoding the text failed, every scrape after lost)
+        "lone surrogate": lambda: metrics.inc("app_lookups_total", table=b"us\xffers".decode("utf-8", "surrogateescape")),
     }
     for problem, call in refused.items():
         with pytest.raises(ValueError, match=re.escape(problem)):
             call()
     assert parse(metrics.render()) == samples  # (nothing refused was kept)
+    assert metrics.wsgi_app({"REQUEST_METHOD": "GET"}, lambda status, headers: None)
 
 
 def test_a_gauge_that_stays_unreadable_is_said_once_and_again_when_it_reads(caplog):
