@@ -339,6 +339,10 @@ def test_serve_mounts_the_api(sim, tmp_path):
                      'mm7bind_api_requests_total{operation="send",outcome="challenged"} 1',
                      'mm7bind_api_requests_total{operation="send",outcome="not_allowed"} 1'):
             assert line in scraped.splitlines(), scraped
+        from .exposition import read_exposition
+
+        timed = read_exposition(scraped)  # (the whole scrape, read strictly) and timed as counted
+        assert timed['mm7bind_api_request_seconds_count{operation="send"}'] == 3
     finally:
         out = serve.stop()
     assert f"send API at http://127.0.0.1:{port}/api/send" in out
