@@ -17,6 +17,7 @@ from mm7bind.simulator import Simulator, SimulatorConfig
 from .exposition import read_exposition
 from .test_tolerance import DELIVER_UNQUALIFIED, envelope
 
+
 def parse(text: str) -> dict[str, float]:
     """The exposition text as {sample with labels: value}, read strictly (`exposition`)."""
     return read_exposition(text)
