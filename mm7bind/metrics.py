@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import logging
 import math
+import re
 import threading
 from collections.abc import Callable, Iterable
 
@@ -30,8 +31,10 @@ HELP = {
     "mm7bind_sent_earlier_unanswered_total": ("counter", "Requests the MMSC accepted after an attempt that got no "
                                                          "answer (of mm7bind_sent_total's ok, by operation): it may "
                                                          "have taken them twice."),
-    "mm7bind_send_attempts_total": ("counter", "HTTP attempts the client made (retries and fail-over included)."),
-    "mm7bind_send_seconds": ("histogram", "Time from the first attempt to the outcome, retries included."),
+    "mm7bind_send_attempts_total": ("counter", "HTTP attempts the client made (retries and fail-over included), "
+                                               "by operation."),
+    "mm7bind_send_seconds": ("histogram", "Time from the first attempt to the outcome, retries included, by "
+                                          "operation."),
     "mm7bind_received_total": ("counter", "Requests the receiver answered, by operation, outcome (handled, "
                                           "rejected, failed, repeat, malformed, unsupported, challenged: a 401 to no "
                                           "or outdated credentials, unauthorized: a 401 to wrong ones or to a Digest "
@@ -41,7 +44,8 @@ HELP = {
                                           "internal_error) and status code."),
     "mm7bind_replayed_total": ("counter", "Stored messages handed to the handler again by a replay (no request "
                                           "came), by operation, outcome (handled, rejected, failed) and status code."),
-    "mm7bind_receive_seconds": ("histogram", "Time to decode, store, handle and answer a request."),
+    "mm7bind_receive_seconds": ("histogram", "Time to decode, store, handle and answer a request, by operation (as "
+                                              "mm7bind_received_total)."),
     "mm7bind_deviations_total": ("counter", "Tolerated deviations from the schema in received messages, by code."),
     "mm7bind_inbox_messages": ("gauge", "Stored messages by state, handled ones aside: failed (waiting for "
                                         "replay), processing (in a handler's hands), rejected (refused by the "
@@ -54,9 +58,19 @@ HELP = {
                                               "token, unauthorized: a 401 to a wrong one, throttled: a 429 to an "
                                               "address in its cool-down after too many wrong tokens, forbidden, "
                                               "not_found, not_allowed, conflict, too_large, store_error)."),
+    "mm7bind_api_request_seconds": ("histogram", "Time the send API took to answer a request, its body read, by "
+                                                 "operation (as mm7bind_api_requests_total): a send's includes the "
+                                                 "MMSC's answer, retries and the client's rate limit included."),
     "mm7bind_outbox_items": ("gauge", "Outbox items by state: queued (waiting to be sent), sending, sent, "
                                       "expired and failed (not sent)."),
 }
+
+
+# The format's names; "le" is a histogram bucket's own label, and names starting "__" Prometheus keeps.
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_HISTOGRAM_SERIES = ("_bucket", "_sum", "_count")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class _Histogram:
@@ -77,6 +91,8 @@ class Metrics:
         self._histograms: dict[tuple[str, tuple[tuple[str, str], ...]], _Histogram] = {}
         self._gauges: dict[str, Callable[[], Iterable[tuple[dict[str, str], float]]]] = {}
         self._watched: dict[str, dict[object, object]] = {}  # gauge name → the stores it sums, by identity
+        self._kinds = {name: kind for name, (kind, _) in HELP.items()}  # each name's one kind: counter, ...
+        self._unreadable: dict[str, str] = {}  # gauge name → what it failed with last (said once)
 
     def inc(self, name: str, amount: float = 1, **labels: object) -> None:
         """Add `amount` (0 or more: a counter only goes up, and a scraper takes a fall for a restart)."""
@@ -84,14 +100,19 @@ class Metrics:
             raise ValueError(f"a counter only goes up: {name} cannot be increased by {amount!r}")
         key = (name, _labels(labels))
         with self._lock:
+            if key not in self._counters:  # (checked once per label set: updating stays a lookup)
+                self._check(name, "counter", key[1])
             self._counters[key] = self._counters.get(key, 0) + amount
 
     def observe(self, name: str, seconds: float, **labels: object) -> None:
         """Add a timing to a histogram (its buckets, sum and count)."""
+        if math.isnan(seconds):  # (its sum would be NaN for good, and it went into the first bucket)
+            raise ValueError(f"{name}: a timing cannot be NaN")
         key = (name, _labels(labels))
         with self._lock:
             h = self._histograms.get(key)
             if h is None:
+                self._check(name, "histogram", key[1])
                 h = self._histograms[key] = _Histogram()
             i = bisect.bisect_left(BUCKETS, seconds)
             if i < len(BUCKETS):
@@ -101,7 +122,34 @@ class Metrics:
 
     def gauge(self, name: str, read: Callable[[], Iterable[tuple[dict[str, str], float]]]) -> None:
         """A value read when the metrics are rendered: `read()` → [(labels, value), ...]."""
+        with self._lock:
+            self._check(name, "gauge", ())
         self._gauges[name] = read
+
+    def _check(self, name: str, kind: str, labels: tuple[tuple[str, str], ...]) -> None:
+        """Refuse (ValueError) what would make the text unreadable to a scraper: a name or label
+        name outside the format's, a name used as two kinds (one TYPE line for both), a name one
+        of a histogram's series would also have ("x_count" beside histogram "x"). Under the lock."""
+        known = self._kinds.get(name)
+        if known is None:
+            if not _METRIC_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a metric name: letters, digits, _ and :, not first a digit")
+            for other, other_kind in self._kinds.items():
+                for histogram, series in ((name, other), (other, name)):
+                    if (kind if histogram == name else other_kind) == "histogram" and series in {
+                            histogram + s for s in _HISTOGRAM_SERIES}:
+                        raise ValueError(f"{series} would be read as a series of histogram {histogram} "
+                                         f"({histogram}_bucket, _sum, _count)")
+            self._kinds[name] = kind
+        elif known != kind:
+            raise ValueError(f"{name} is a {known}, not a {kind}")
+        for label, value in labels:
+            if _SURROGATE.search(value):  # (the text is UTF-8: encoding it failed every scrape after)
+                raise ValueError(f"{name}: label {label}={value!r} holds half a character (a lone surrogate), "
+                                 "which UTF-8 cannot write")
+            if not _LABEL_NAME.fullmatch(label) or label.startswith("__") or (kind == "histogram" and label == "le"):
+                raise ValueError(f"{label!r} cannot name a label of {name}: letters, digits and _, not first a digit, "
+                                 "not starting __" + (", not le (the buckets')" if kind == "histogram" else ""))
 
     def value(self, name: str, **labels: object) -> float:
         """The sum of a counter over every label set that has `labels` (all of them without)."""
@@ -137,6 +185,11 @@ class Metrics:
     def replayed(self, operation: str, outcome: str, status: int | None) -> None:
         """One stored message `replay()` handed to the handler again, and how it went."""
         self.inc("mm7bind_replayed_total", operation=operation, outcome=outcome, status=_status(status))
+
+    def api_answered(self, operation: str, outcome: str, seconds: float) -> None:
+        """One request the send API answered: its outcome, and how long the answer took."""
+        self.inc("mm7bind_api_requests_total", operation=operation, outcome=outcome)
+        self.observe("mm7bind_api_request_seconds", seconds, operation=operation)
 
     def watch_inbox(self, store) -> None:
         """Report the store's unhandled messages (failed, processing, rejected) as a gauge: summed
@@ -178,13 +231,22 @@ class Metrics:
             try:
                 gauges[name] = [(_labels(ls), v) for ls, v in read()]
             except STORE_ERRORS as exc:  # a store that cannot answer now: the counters still go out
-                log.warning("metrics: %s could not be read: %s: %s", name, type(exc).__name__, exc)
-            except Exception:  # noqa: BLE001 (anything else: a bug's traceback, and the rest still goes out)
-                log.warning("metrics: %s could not be read", name, exc_info=True)
+                if self._failed(name, f"{type(exc).__name__}: {exc}"):
+                    log.warning("metrics: %s could not be read: %s: %s", name, type(exc).__name__, exc)
+            except Exception as exc:  # noqa: BLE001 (anything else: a bug's traceback, and the rest still goes out)
+                if self._failed(name, repr(exc)):
+                    log.warning("metrics: %s could not be read", name, exc_info=True)
+            else:
+                with self._lock:
+                    was = self._unreadable.pop(name, None)
+                if was is not None:
+                    log.info("metrics: %s read again", name)
         names = sorted({n for n, _ in counters} | {n for n, _ in histograms} | set(gauges))
         out: list[str] = []
         for name in names:
-            kind, text = HELP.get(name, ("untyped", name))
+            kind, text = HELP.get(name, (self._kinds.get(name, "untyped"), name))
+            if kind == "counter" and not name.endswith("_total"):  # (a counter's name ends so: an own one
+                kind = "untyped"  # named otherwise goes out as before, its samples as they are)
             out.append(f"# HELP {name} {text}")
             out.append(f"# TYPE {name} {kind}")
             for (n, ls), v in sorted(counters.items()):
@@ -203,6 +265,16 @@ class Metrics:
             for ls, v in sorted(gauges.get(name, ())):
                 out.append(f"{name}{_text(ls)} {_number(v)}")
         return "\n".join(out) + "\n"
+
+    def _failed(self, name: str, why: str) -> bool:
+        """Whether a gauge's failure is news to log: a scraper asks every few seconds, and a store
+        locked for an hour made a line each time; said again once it fails otherwise, or was read."""
+        with self._lock:
+            news = self._unreadable.get(name) != why
+            self._unreadable[name] = why
+        if not news:
+            log.debug("metrics: %s could not be read, still: %s", name, why)
+        return news
 
     def wsgi_app(self, environ: dict, start_response: Callable) -> list[bytes]:
         """The metrics as a WSGI app (GET only)."""

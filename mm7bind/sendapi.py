@@ -260,7 +260,8 @@ class SendApi:
     requests are answered 429 with Retry-After, unchecked, for `auth_cooldown` seconds, as the
     receiver answers wrong credentials (`auth.FailureLimit`); `auth_failures=0`: no limit.
     `metrics` (a `metrics.Metrics`; by default the client's) counts every answer in
-    mm7bind_api_requests_total by operation and outcome (`OUTCOMES`)."""
+    mm7bind_api_requests_total by operation and outcome (`OUTCOMES`), and times it in
+    mm7bind_api_request_seconds by operation."""
 
     def __init__(self, client, *, token: str | None = None, allow=None, max_body: int = 20 * 1024 * 1024,
                  outbox=None, max_recipients: int = MAX_RECIPIENTS, max_parts: int = MAX_PARTS,
@@ -286,6 +287,7 @@ class SendApi:
                peer: str | None = None) -> Response:
         """One API request (`path` below the API's own: "/send", "/cancel", "/queue/<id>") → the
         `Response` (status, headers, JSON body): a refusal is an answer (4xx, 502, 503)."""
+        started = time.monotonic()
         headers = {k.lower(): v for k, v in (headers or {}).items()}
         try:
             rsp = self._handle(method.upper(), path, body, headers, peer)
@@ -298,16 +300,17 @@ class SendApi:
             done = "" if method.upper() in ("GET", "HEAD") else "nothing was sent or queued; "
             rsp = _refusal(503, f"the store cannot be used ({type(exc).__name__}: {exc}): {done}ask again later")
             rsp.headers.append(("Retry-After", "60"))
-        self._count(path, rsp, headers)
+        self._count(path, rsp, headers, started)
         return rsp
 
-    def _count(self, path: str, rsp: Response, headers: Mapping[str, str]) -> None:
-        """One answer in mm7bind_api_requests_total, by the operation its path names and its outcome."""
+    def _count(self, path: str, rsp: Response, headers: Mapping[str, str], started: float) -> None:
+        """One answer in mm7bind_api_requests_total, by the operation its path names and its outcome,
+        and its time in mm7bind_api_request_seconds."""
         if self.metrics is None:
             return
         route = path.rstrip("/") or "/"  # (as _handle reads it: "/send/" is /send, "/queue/" a queue lookup)
         operation = "queue" if path.startswith("/queue/") else {"/send": "send", "/cancel": "cancel"}.get(route, "")
-        self.metrics.inc("mm7bind_api_requests_total", operation=operation, outcome=_outcome(operation, rsp, headers))
+        self.metrics.api_answered(operation, _outcome(operation, rsp, headers), time.monotonic() - started)
 
     def _handle(self, method: str, path: str, body: bytes, headers: dict[str, str], peer: str | None) -> Response:
         if self.allow is not None and not self.allow.allows(peer):
@@ -529,16 +532,17 @@ class SendApi:
     def wsgi_app(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         """`handle` as a WSGI app, to mount at the API's path:
         `serve(..., mounts={"/api": api.wsgi_app})`."""
+        started = time.monotonic()
         try:
             length = declared_length(environ.get("CONTENT_LENGTH"))
         except ValueError:  # ("1_0", "+10", "١٠": int() read them as 10, a length the client never wrote)
             length = None
         if length is None:
             rsp = _refusal(400, "invalid Content-Length (digits only)")
-            self._count(environ.get("PATH_INFO", "") or "/", rsp, {})
+            self._count(environ.get("PATH_INFO", "") or "/", rsp, {}, started)
         elif length > self.max_body:
             rsp = _refusal(413, f"body larger than {self.max_body} bytes")  # (as handle says it: not read)
-            self._count(environ.get("PATH_INFO", "") or "/", rsp, {})
+            self._count(environ.get("PATH_INFO", "") or "/", rsp, {}, started)
         else:
             body = request_body(environ, length, self.max_body)  # (one byte past the limit: handle refuses it)
             rsp = self.handle(environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "") or "/", body,

@@ -3,6 +3,7 @@ with the right labels, and the text a Prometheus scraper reads is well-formed.""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -13,28 +14,13 @@ from mm7bind.auth import BasicAuth, IPAllowList
 from mm7bind.metrics import BUCKETS, Metrics
 from mm7bind.simulator import Simulator, SimulatorConfig
 
+from .exposition import read_exposition
 from .test_tolerance import DELIVER_UNQUALIFIED, envelope
-
-LINE = re.compile(r'^([a-z_][a-z0-9_]*)(\{(?:[a-z_]+="(?:[^"\\\n]|\\.)*",?)*\})? (-?[0-9.]+(?:e[+-]?[0-9]+)?|\+Inf)$')
 
 
 def parse(text: str) -> dict[str, float]:
-    """The exposition text as {sample with labels: value}, checking every line's form."""
-    assert text.endswith("\n")
-    samples, typed = {}, set()
-    for line in text.splitlines():
-        if line.startswith("# TYPE "):
-            typed.add(line.split()[2])
-            continue
-        if line.startswith("# HELP "):
-            continue
-        m = LINE.match(line)
-        assert m, f"not a sample line: {line!r}"
-        assert m.group(1).removesuffix("_bucket").removesuffix("_sum").removesuffix("_count") in typed
-        sample = line.rsplit(" ", 1)[0]
-        assert sample not in samples, f"{sample} twice"
-        samples[sample] = float(m.group(3))
-    return samples
+    """The exposition text as {sample with labels: value}, read strictly (`exposition`)."""
+    return read_exposition(text)
 
 
 class Picky(mm7.Handler):
@@ -587,3 +573,143 @@ def test_values_that_are_not_finite_are_written_as_the_format_spells_them():
                                                      ({"state": "c"}, math.nan)])
     lines = metrics.render().splitlines()
     assert [line.rsplit(" ", 1)[1] for line in lines if not line.startswith("#")] == ["+Inf", "-Inf", "NaN"]
+
+
+def test_the_strict_reader_refuses_what_a_scraper_would_misread():
+    # (the reader's own checks: each of these once passed a looser one)
+    good = ('# HELP a_total A.\n# TYPE a_total counter\na_total{x="1"} 2\n'
+            '# TYPE h_seconds histogram\nh_seconds_bucket{le="1"} 1\nh_seconds_bucket{le="+Inf"} 2\n'
+            'h_seconds_sum 3.5\nh_seconds_count 2\n')
+    assert read_exposition(good) == {'a_total{x="1"}': 2, 'h_seconds_bucket{le="1"}': 1,
+                                     'h_seconds_bucket{le="+Inf"}': 2, "h_seconds_sum": 3.5, "h_seconds_count": 2}
+    broken = {
+        "HELP of a_total twice": good.replace("# TYPE a_total", "# HELP a_total B.\n# TYPE a_total"),
+        "TYPE of a_total after its samples": good + "# TYPE a_total counter\n",
+        "comes before (or without)": 'b_total 1\n' + good,
+        "not together": good + 'a_total{x="2"} 1\n',
+        "does not end in _total": good.replace("a_total", "a_count"),
+        "not cumulative": good.replace('{le="1"} 1', '{le="1"} 3'),
+        "!= _count": good.replace("h_seconds_count 2", "h_seconds_count 5"),
+        "no +Inf bucket": good.replace('h_seconds_bucket{le="+Inf"} 2\n', ""),
+        "bad escape": good.replace("A.", "A\\tB."),  # (HELP text escapes \\ and \\n alone)
+        "bad label": good.replace('x="1"', 'x="a\\tb"'),
+        "twice": good.replace('a_total{x="1"} 2\n', 'a_total{x="1"} 2\na_total{x="1"} 3\n'),
+    }
+    for problem, text in broken.items():
+        with pytest.raises(AssertionError, match=re.escape(problem)):
+            read_exposition(text)
+
+
+def test_every_side_s_metrics_read_strictly_after_traffic(tmp_path):
+    """The receiver, the client, the outbox and the send API counting in one Metrics, as under
+    `mm7bind serve`: what a scrape gets after some of each is the format a strict reader takes."""
+    from mm7bind.outbox import Outbox
+    from mm7bind.sendapi import SendApi
+
+    metrics, store = Metrics(), mm7.SqliteStore(tmp_path / "vasp.db")
+    try:
+        rx = mm7.Receiver(Picky(), store=store, metrics=metrics)
+        for tid, subject in (("r-1", "hi"), ("r-1", "hi"), ("r-2", "no"), ("r-3", "boom")):
+            post(rx, mm7.DeliverReq(sender="+8613900000000", subject=subject), tid)
+        rx.handle(b"<not xml", "text/xml", {}, "127.0.0.1")
+        rx.handle(envelope(DELIVER_UNQUALIFIED), "text/xml", {}, "127.0.0.1")
+        with Simulator(SimulatorConfig()) as sim:
+            client = mm7.Client(sim.url, store=store, metrics=metrics,
+                                retry=mm7.RetryPolicy(max_attempts=2, backoff=0))
+            outbox = Outbox(client)
+            api = SendApi(client, outbox=outbox, token="t0ken")
+            right = {"Authorization": "Bearer t0ken"}
+            for body, path, headers in (({"to": "+8613800000000", "text": "hi"}, "/send", right),
+                                        ({"to": "+8613800000000", "queue": True}, "/send", right),
+                                        ({"to": "+8613800000000"}, "/send", {}),
+                                        ({"message_id": "SIM-none"}, "/cancel", right),
+                                        ({}, "/nowhere", right)):
+                api.handle("POST", path, json.dumps(body).encode(), headers, "127.0.0.1")
+            api.handle("GET", "/queue/1", b"", right, "127.0.0.1")
+            sim.fail_next(1, http_status=503)
+            client.submit(mm7.SubmitReq(recipients=["+8613800000001"]))
+            outbox.run_once()
+            client.close()
+        text = metrics.render()
+        samples = parse(text)
+    finally:
+        store.close()
+    families = {re.sub(r"(_bucket|_sum|_count)?\{.*", "", k) for k in samples}
+    assert families >= {"mm7bind_received_total", "mm7bind_receive_seconds", "mm7bind_deviations_total",
+                        "mm7bind_inbox_messages", "mm7bind_sent_total", "mm7bind_send_attempts_total",
+                        "mm7bind_send_seconds", "mm7bind_outbox_items", "mm7bind_api_requests_total",
+                        "mm7bind_api_request_seconds"}, families
+    assert samples['mm7bind_outbox_items{state="sent"}'] == 1
+    # each label a family carries is named in its HELP (a scraper's reader has nothing else)
+    helps = {line.split()[2]: line for line in text.splitlines() if line.startswith("# HELP ")}
+    unexplained = {(family, label) for key in samples for family in [re.sub(r"(_bucket|_sum|_count)?\{.*", "", key)]
+                   for label in re.findall(r'([a-z_]+)="', key) if label != "le" and label not in helps[family]}
+    assert unexplained == set(), unexplained
+    assert samples['mm7bind_api_request_seconds_count{operation="send"}'] == 3
+
+
+def test_metrics_of_ones_own_go_out_as_their_kind_and_names_the_format_refuses_are_refused():
+    """`observe` on a name of one's own went out as an untyped family whose _bucket, _sum and
+    _count lines a scraper reads as three other metrics; a name or label outside the format's, a
+    name used as two kinds, or a bucket's own label "le" broke the text for every metric."""
+    metrics = Metrics()
+    metrics.observe("app_lookup_seconds", 0.2, table="users")
+    metrics.inc("app_lookups_total", table="users")
+    metrics.inc("app_events_count", 3)  # (a counter's name ends in _total: this one goes out untyped, as before)
+    text = metrics.render()
+    samples = parse(text)
+    assert "# TYPE app_lookup_seconds histogram" in text and "# TYPE app_lookups_total counter" in text
+    assert "# TYPE app_events_count untyped" in text and samples["app_events_count"] == 3
+    assert samples['app_lookup_seconds_bucket{table="users",le="+Inf"}'] == 1
+    refused = {
+        "is not a metric name": lambda: metrics.inc("app-errors_total"),
+        "cannot name a label": lambda: metrics.inc("app_lookups_total", **{"table-name": "users"}),
+        "not le": lambda: metrics.observe("app_lookup_seconds", 0.1, le="0.5"),
+        "not starting __": lambda: metrics.inc("app_lookups_total", __name__="x"),
+        "is a histogram, not a counter": lambda: metrics.inc("mm7bind_receive_seconds"),
+        "is a counter, not a histogram": lambda: metrics.observe("app_lookups_total", 1.0),
+        "is a counter, not a gauge": lambda: metrics.gauge("mm7bind_sent_total", list),
+        "series of histogram mm7bind_send_seconds": lambda: metrics.inc("mm7bind_send_seconds_count"),
+        "series of histogram app_lookup_seconds": lambda: metrics.inc("app_lookup_seconds_sum"),
+        "series of histogram app_events": lambda: metrics.observe("app_events", 1.0),  # (the other way round)
+        "cannot be NaN": lambda: metrics.observe("app_lookup_seconds", float("nan"), table="users"),
+        # (bytes read with surrogateescape: encoding the text failed, every scrape after lost)
+        "lone surrogate": lambda: metrics.inc("app_lookups_total", table=b"us\xffers".decode("utf-8", "surrogateescape")),
+    }
+    for problem, call in refused.items():
+        with pytest.raises(ValueError, match=re.escape(problem)):
+            call()
+    assert parse(metrics.render()) == samples  # (nothing refused was kept)
+    assert metrics.wsgi_app({"REQUEST_METHOD": "GET"}, lambda status, headers: None)
+
+
+def test_a_gauge_that_stays_unreadable_is_said_once_and_again_when_it_reads(caplog):
+    """A scraper asks every few seconds: a store locked for an hour made a WARNING each time."""
+    import logging
+    import sqlite3
+
+    metrics, trouble = Metrics(), []
+
+    def read():
+        if trouble:
+            raise trouble[-1]
+        return [({"state": "failed"}, 1)]
+
+    metrics.gauge("mm7bind_inbox_messages", read)
+    with caplog.at_level(logging.INFO, logger="mm7bind.metrics"):
+        trouble.append(sqlite3.OperationalError("database is locked"))
+        for _ in range(3):
+            assert "mm7bind_inbox_messages{" not in metrics.render()
+        trouble.append(sqlite3.OperationalError("disk I/O error"))  # (another trouble: news)
+        metrics.render()
+        metrics.render()
+        trouble.clear()
+        assert parse(metrics.render())['mm7bind_inbox_messages{state="failed"}'] == 1
+        metrics.render()
+        trouble.append(sqlite3.OperationalError("database is locked"))
+        metrics.render()
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", "metrics: mm7bind_inbox_messages could not be read: OperationalError: database is locked"),
+        ("WARNING", "metrics: mm7bind_inbox_messages could not be read: OperationalError: disk I/O error"),
+        ("INFO", "metrics: mm7bind_inbox_messages read again"),
+        ("WARNING", "metrics: mm7bind_inbox_messages could not be read: OperationalError: database is locked")]

@@ -339,6 +339,10 @@ def test_serve_mounts_the_api(sim, tmp_path):
                      'mm7bind_api_requests_total{operation="send",outcome="challenged"} 1',
                      'mm7bind_api_requests_total{operation="send",outcome="not_allowed"} 1'):
             assert line in scraped.splitlines(), scraped
+        from .exposition import read_exposition
+
+        timed = read_exposition(scraped)  # (the whole scrape, read strictly) and timed as counted
+        assert timed['mm7bind_api_request_seconds_count{operation="send"}'] == 3
     finally:
         out = serve.stop()
     assert f"send API at http://127.0.0.1:{port}/api/send" in out
@@ -1023,3 +1027,34 @@ def test_config_check_warns_when_callers_behind_a_proxy_would_share_one_wrong_to
     path = tmp_path / "cfg.toml"  # a warning: serve starts all the same
     path.write_text('[receiver]\nhost = "0.0.0.0"\n[api]\npath = "/api"\ntoken = "k"\n', encoding="utf-8")
     assert all(p.level == "warning" for p in config.load(path)[1])
+
+
+def test_each_answer_is_timed_by_operation_through_the_wsgi_app(sim):
+    """The API's answers were counted, not timed: a slow MMSC behind /send showed in the client's
+    mm7bind_send_seconds only, not as what the applications calling the API waited."""
+    from .exposition import read_exposition
+
+    metrics = mm7.Metrics()
+
+    def wsgi(method, path, body=b""):
+        environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "CONTENT_LENGTH": str(len(body)),
+                   "CONTENT_TYPE": "application/json", "wsgi.input": io.BytesIO(body), "REMOTE_ADDR": "127.0.0.1"}
+        said = []
+        b"".join(api.wsgi_app(environ, lambda status, headers: said.append(status)))
+        return int(said[0].split()[0])
+
+    with mm7.Client(sim.url, metrics=metrics) as client:
+        api = SendApi(client, max_body=1000)
+        sim.fail_next(1, delay=0.3)  # (served, after 0.3 s)
+        assert wsgi("POST", "/send", json.dumps({"to": "+8613800000000", "text": "hi"}).encode()) == 200
+        assert wsgi("POST", "/cancel", json.dumps({"message_id": "SIM-none"}).encode()) == 200
+        assert wsgi("GET", "/send") == 405
+        assert wsgi("POST", "/send", b"x" * 2000) == 413  # (refused unread: timed all the same)
+    samples = read_exposition(metrics.render())
+    for operation, n in (("send", 3), ("cancel", 1)):
+        assert samples[f'mm7bind_api_request_seconds_count{{operation="{operation}"}}'] == n == metrics.value(
+            "mm7bind_api_requests_total", operation=operation)
+    send = 'mm7bind_api_request_seconds_bucket{operation="send",le="%s"}'
+    assert samples[send % "0.25"] == 2 and samples[send % "+Inf"] == 3  # the slow one above 0.25 s
+    assert samples['mm7bind_api_request_seconds_sum{operation="send"}'] >= 0.3
+    assert "# TYPE mm7bind_api_request_seconds histogram" in metrics.render()
