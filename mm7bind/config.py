@@ -146,6 +146,12 @@ class OutboxSection:
     enabled: bool = False  # serve sends what is queued (the send API's "queue": true, `mm7bind send --queue`)
     max_age_hours: float = 24  # a queued message no MMSC took by then (after it became due) expires
     concurrency: int = 1  # requests in flight at once (as send --concurrency: 1 to 10000); rate_limit holds across them
+    # after this many sends in a row the MMSC refused alike (4001, an HTTP 401 or 403: credentials it
+    # refuses), sending pauses (items kept queued) for refused_pause_minutes, doubling while it still
+    # refuses so, up to refused_pause_max_minutes; 0: never (each refused item fails)
+    stop_after_refused: int = 10
+    refused_pause_minutes: float = 5
+    refused_pause_max_minutes: float = 60
 
 
 @dataclass
@@ -302,8 +308,11 @@ class Config:
 
         from .outbox import Outbox  # noqa: PLC0415
 
-        return Outbox(client, max_age=timedelta(hours=self.outbox.max_age_hours),
-                      concurrency=self.outbox.concurrency)
+        o = self.outbox
+        return Outbox(client, max_age=timedelta(hours=o.max_age_hours), concurrency=o.concurrency,
+                      stop_after_refused=o.stop_after_refused,
+                      refused_pause=timedelta(minutes=o.refused_pause_minutes),
+                      refused_pause_max=timedelta(minutes=o.refused_pause_max_minutes))
 
     def make_handler(self, spec: str | None = None, echo=None):
         """The handler `serve` and `replay` run: `spec` ("module:object"), else forwarding to
@@ -1099,6 +1108,14 @@ def check(cfg: Config) -> list[Problem]:
         err("outbox.max_age_hours", f"at most {KEEP_MAX.days * 24} (a thousand years)")
     if not 1 <= cfg.outbox.concurrency <= MAX_POOL_SIZE:  # (as the outbox refuses it: a thread an item in flight)
         err("outbox.concurrency", f"must be from 1 to {MAX_POOL_SIZE}")
+    if cfg.outbox.stop_after_refused < 0:
+        err("outbox.stop_after_refused", "must be 0 (never pause) or more")
+    if cfg.outbox.refused_pause_minutes <= 0:
+        err("outbox.refused_pause_minutes", "must be more than 0")
+    elif cfg.outbox.refused_pause_max_minutes < cfg.outbox.refused_pause_minutes:
+        err("outbox.refused_pause_max_minutes", "must be at least refused_pause_minutes")
+    elif cfg.outbox.refused_pause_max_minutes > KEEP_MAX.days * 24 * 60:  # (as the outbox refuses it)
+        err("outbox.refused_pause_max_minutes", f"at most {KEEP_MAX.days * 24 * 60} (a thousand years)")
     if a.path and not a.token and not a.allow and r.host not in ("127.0.0.1", "::1", "localhost"):
         warn("api", "the send API listens beyond loopback with neither a token nor an allow-list: anyone can send",
              "serving")

@@ -13,6 +13,7 @@ import logging
 import math
 import re
 import threading
+import weakref
 from collections.abc import Callable, Iterable
 
 from .errors import STORE_ERRORS
@@ -63,6 +64,9 @@ HELP = {
                                                  "MMSC's answer, retries and the client's rate limit included."),
     "mm7bind_outbox_items": ("gauge", "Outbox items by state: queued (waiting to be sent), sending, sent, "
                                       "expired and failed (not sent)."),
+    "mm7bind_outbox_refusal_paused": ("gauge", "Outbox workers whose sending is paused because the MMSC refused "
+                                               "stop_after_refused requests in a row alike (credentials it refuses: "
+                                               "4001, an HTTP 401 or 403): 1 while one is, else 0."),
 }
 
 
@@ -93,6 +97,7 @@ class Metrics:
         self._watched: dict[str, dict[object, object]] = {}  # gauge name → the stores it sums, by identity
         self._kinds = {name: kind for name, (kind, _) in HELP.items()}  # each name's one kind: counter, ...
         self._unreadable: dict[str, str] = {}  # gauge name → what it failed with last (said once)
+        self._watched_outboxes: weakref.WeakSet = weakref.WeakSet()  # (their pauses after refusals)
 
     def inc(self, name: str, amount: float = 1, **labels: object) -> None:
         """Add `amount` (0 or more: a counter only goes up, and a scraper takes a fall for a restart)."""
@@ -200,6 +205,20 @@ class Metrics:
     def watch_outbox(self, store) -> None:
         """Report the store's outbox items by state as a gauge (summed as `watch_inbox`'s)."""
         self._watch("mm7bind_outbox_items", store, "outbox_counts")
+
+    def watch_outbox_pause(self, outbox) -> None:
+        """Report how many of the outboxes watched have their sending paused after refusals alike
+        (`Outbox.paused_by_refusal`): 0 or 1 for the one worker `serve` runs."""
+        with self._lock:  # (weakly: an outbox a reload replaced no longer counts once it is gone)
+            outboxes = self._watched_outboxes
+            outboxes.add(outbox)
+
+        def read() -> list[tuple[dict[str, str], float]]:
+            with self._lock:
+                watched = list(outboxes)
+            return [({}, sum(1 for each in watched if each.paused_by_refusal()))]
+
+        self.gauge("mm7bind_outbox_refusal_paused", read)
 
     def _watch(self, name: str, store, method: str) -> None:
         with self._lock:

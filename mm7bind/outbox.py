@@ -5,6 +5,8 @@ commits it to the store; a worker sends what is due through the client (its retr
 included) and, while no MMSC answers or one answers with a status worth trying again, tries later
 with growing pauses until `max_age`. What an MMSC refuses for good is marked failed, with its status.
 While no MMSC answers, or every one tried says it is unavailable (4006), the whole queue waits.
+When the MMSC refuses `stop_after_refused` sends in a row alike (bad credentials: 4001, an HTTP 401
+or 403), sending pauses, the refused items queued again, and one item tries again after the pause.
 """
 
 from __future__ import annotations
@@ -44,12 +46,16 @@ class Round(NamedTuple):
     retry_after: float | None = None
     accepted: bool = False  # (the MMSC took it this round)
     put_back: bool = False  # (its turn came too late in its claim's lease: queued again, due, not tried)
+    refusal: tuple[int, str] | None = None  # (the MMSC answered and refused it: `bulk._refusal`'s key and words)
 
 
 NO_ANSWER, UNAVAILABLE = "no MMSC answered", "no MMSC available"
 # HTTP refusals of the request as it is written (malformed, too large, a type not taken), not of our
 # settings (401, 403, 404: a configuration fixed, it goes): sent again, it is refused again.
 REFUSED_AS_WRITTEN = frozenset({400, 413, 415})
+# (stop_after_refused's default, 10, is a direct run's: `bulk.REFUSED_STOP`)
+REFUSED_PAUSE = timedelta(minutes=5)  # the first pause after stop_after_refused refusals alike; it doubles
+REFUSED_PAUSE_MAX = timedelta(hours=1)  # ... up to this, while the one item tried after each is refused so too
 
 
 def accepted_under_tag(store, items, country_code: str | None = None) -> dict:
@@ -87,13 +93,19 @@ class Outbox(Periodic):
     as sending them can take, after which another worker may take them as abandoned).
     `concurrency` items are sent at once (one by default: in the order they became due); the
     client's rate_limit holds across them.
+    After `stop_after_refused` sends in a row the MMSC refused alike (one status code, or one HTTP
+    status without one: `bulk.REFUSED_STOP`, 10, by default; 0: never), sending pauses for
+    `refused_pause`, doubling while the one item sent after each pause is refused so too, up to
+    `refused_pause_max`: the refused items are queued again, not failed, and go once the cause is
+    mended (credentials an MMSC refuses every request for). Any accepted send ends it.
     """
 
     name = "mm7bind-outbox"
 
     def __init__(self, client, *, max_age: timedelta = timedelta(hours=24),
                  first_retry: timedelta = timedelta(seconds=30), max_retry: timedelta = timedelta(hours=1),
-                 poll: float = 1.0, batch: int = 1, concurrency: int = 1):
+                 poll: float = 1.0, batch: int = 1, concurrency: int = 1, stop_after_refused: int = 10,
+                 refused_pause: timedelta = REFUSED_PAUSE, refused_pause_max: timedelta = REFUSED_PAUSE_MAX):
         if client.core.store is None:
             raise ValueError("an outbox keeps its messages in the client's store: give the client a store")
         from .store import KEEP_MAX  # noqa: PLC0415
@@ -118,11 +130,18 @@ class Outbox(Periodic):
             # with an OverflowError, SQLite's LIMIT holding no such number)
             if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_POOL_SIZE:
                 raise ValueError(f"{name} must be a whole number, from 1 to {MAX_POOL_SIZE}, not {count!r}")
+        if isinstance(stop_after_refused, bool) or not isinstance(stop_after_refused, int) or stop_after_refused < 0:
+            raise ValueError(f"stop_after_refused must be a whole number, 0 (never) or more, not {stop_after_refused!r}")
+        if not isinstance(refused_pause, timedelta) or not isinstance(refused_pause_max, timedelta) \
+                or refused_pause <= timedelta(0) or not refused_pause <= refused_pause_max <= KEEP_MAX:
+            raise ValueError(f"refused_pause must be positive and refused_pause_max at least refused_pause, at most "
+                             f"{KEEP_MAX.days} days, not {refused_pause!r} and {refused_pause_max!r}")
         interval = seconds_between_rounds("poll", poll)
         super().__init__()
         self.client, self.store = client, client.core.store
         if client.core.metrics is not None:  # the client's sends are counted there; so is the queue
             client.core.metrics.watch_outbox(self.store)
+            client.core.metrics.watch_outbox_pause(self)
         self.max_age, self.first_retry, self.max_retry = max_age, first_retry, max_retry
         self.interval, self.batch, self.concurrency = interval, batch, concurrency
         # While no MMSC answers at all, or those answering say they are unavailable (an overload,
@@ -131,6 +150,16 @@ class Outbox(Periodic):
         # and a log line, and on a busy MMSC adds to its load.
         self.held_until: datetime | None = None
         self._outage_rounds = 0
+        # Refusals alike in a row (bad credentials refuse every request the same way): past
+        # `stop_after_refused` sending pauses (`refused_until`, for the reason `refused_by`) rather
+        # than failing the whole queue one item after another; the streak's items are queued again.
+        self.stop_after_refused, self.refused_pause, self.refused_pause_max = (
+            stop_after_refused, refused_pause, refused_pause_max)
+        self.refused_until: datetime | None = None
+        self.refused_by: str | None = None
+        self._refused_alike: tuple[int | None, int] = (None, 0)  # (the last refusal's key, how many in a row)
+        self._refused_items: list[int] = []  # (the streak's items, until it pauses)
+        self._refused_pauses = 0
 
     def put(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None,
             at: datetime | None = None) -> OutboxItem:
@@ -246,9 +275,10 @@ class Outbox(Periodic):
                     put_back.add(item.id)
                     returned = True
                     continue
-                done.append(outcome.item)
                 if outcome.tried:
                     self._outage(now or utcnow(), outcome.hold, outcome.retry_after)
+                    outcome = self._refused(now or utcnow(), outcome, done)
+                done.append(outcome.item)
             if len(items) < self.batch and not returned:
                 break
         return done
@@ -290,7 +320,6 @@ class Outbox(Periodic):
                         put_back.add(outcome.item.id)
                         claimed_all = False
                         continue
-                    done.append(outcome.item)
                     if outcome.tried:
                         # (those in flight when a hold began failing the same way are that round of
                         # the outage, not further ones: N at once doubled the pause N - 1 times)
@@ -298,6 +327,8 @@ class Outbox(Periodic):
                         self._outage(now or utcnow(), outcome.hold, outcome.retry_after, anew)
                         if outcome.hold is not None and anew:
                             held_from = started
+                        outcome = self._refused(now or utcnow(), outcome, done)
+                    done.append(outcome.item)
         finally:
             try:
                 while pending:  # (after an error: what had not started is not left "sending" for a lease)
@@ -306,7 +337,76 @@ class Outbox(Periodic):
                 pool.shutdown(wait=True)  # what is in flight finishes, and is recorded by its own thread
 
     def _holding(self, now: datetime | None) -> bool:
-        return self.held_until is not None and (now or utcnow()) < self.held_until
+        return any(until is not None and (now or utcnow()) < until for until in (self.held_until, self.refused_until))
+
+    def paused_by_refusal(self, now: datetime | None = None) -> bool:
+        """Whether sending is paused now after `stop_after_refused` refusals alike."""
+        return self.refused_until is not None and (now or utcnow()) < self.refused_until
+
+    def _refused(self, now: datetime, outcome: Round, done: list[OutboxItem]) -> Round:
+        """After each item tried: an accepted one ends a streak of refusals alike (and a pause); one
+        refused like the ones before it adds to the streak, which past `stop_after_refused` pauses
+        sending and queues its items again (one refused during the pause, in flight when it began,
+        or the one tried after it, goes back too); one refused otherwise, or answered about its
+        recipient (2002, 2003: the MMSC read past the account), starts over. One that got no
+        answer tells nothing of it. Items of `done` (this round's) queued again are shown so."""
+        from .bulk import RECIPIENT_REFUSALS  # noqa: PLC0415
+
+        if outcome.hold is not None and not outcome.accepted:
+            return outcome
+        refusal = outcome.refusal if outcome.refusal is not None and outcome.refusal[0] not in RECIPIENT_REFUSALS \
+            else None
+        if refusal is None:
+            if self._refused_pauses:
+                log.info("outbox: the MMSC %s again; sending goes on",
+                         "accepts" if outcome.accepted else "answers otherwise than with that refusal")
+            self._refused_alike, self._refused_items = (None, 0), []
+            self._refused_pauses, self.refused_until, self.refused_by = 0, None, None
+            return outcome
+        key, count = self._refused_alike
+        count = count + 1 if key == refusal[0] else 1
+        if key != refusal[0]:
+            self._refused_items = []
+        self._refused_alike = (refusal[0], count)
+        self._refused_items.append(outcome.item.id)
+        if not self.stop_after_refused or count < self.stop_after_refused:
+            return outcome
+        if not self.paused_by_refusal(now):
+            self._refused_pauses += 1
+            try:
+                pause = min(self.refused_pause_max, self.refused_pause * 2 ** min(self._refused_pauses - 1, 32))
+            except OverflowError:
+                pause = self.refused_pause_max
+            self.refused_until, self.refused_by = now + pause, refusal[1]
+            again = [self._queue_again(item_id) for item_id in self._refused_items]
+            done[:] = [(self.store.outbox_get(i.id) or i) if i.id in self._refused_items else i for i in done]
+            waiting = self.store.outbox_counts().get("queued", 0)
+            if self._refused_pauses == 1:
+                log.warning("outbox: the MMSC refused %d requests in a row alike (%s): sending paused until %s, "
+                            "%d item(s) waiting (the %d refused queued again, not failed). Check what it "
+                            "refuses — the account it knows us by (vasp_id, vas_id, username, password), the "
+                            "URL, the service's state at the MMSC's side; sending tries one item again by "
+                            "itself when the pause ends", count, printable(refusal[1]),
+                            shown_time(self.refused_until), waiting, sum(again))
+            else:
+                log.info("outbox: still refused (%s); sending paused until %s, %d item(s) waiting",
+                         printable(refusal[1]), shown_time(self.refused_until), waiting)
+        else:  # (in flight when the pause began: back with the others)
+            self._queue_again(outcome.item.id)
+        self._refused_items = []
+        return Round(self.store.outbox_get(outcome.item.id) or outcome.item, outcome.tried, outcome.hold,
+                     outcome.retry_after, refusal=outcome.refusal)
+
+    def _queue_again(self, item_id: int) -> bool:
+        """A refused item of a streak of refusals alike, failed by its round, queued again: due once
+        the pause ends (one waiting for a later round stays as it is)."""
+        item = self.store.outbox_get(item_id)
+        if item is None or item.state != "failed":
+            return False
+        return self.store.outbox_update(item.id, "queued", attempts=item.attempts, next_at=self.refused_until,
+                                        status_code=item.status_code,
+                                        error=f"{item.error} (sending paused: refused {self._refused_alike[1]} "
+                                              "times in a row alike)")
 
     def _unclaim(self, item: OutboxItem) -> None:
         self.store.outbox_update(item.id, "queued", attempts=item.attempts, next_at=item.next_at,
@@ -426,6 +526,7 @@ class Outbox(Periodic):
         """One round of `item`: the client's send, ended by `stop` between attempts, and within
         `left` seconds (its lease) if given."""
         from .client import NoTimeLeft, ending_pauses_at, sending_until  # noqa: PLC0415
+        from .bulk import _refusal  # noqa: PLC0415
 
         try:
             with ending_pauses_at(stop) if stop is not None else contextlib.nullcontext(), \
@@ -449,17 +550,22 @@ class Outbox(Periodic):
             policy = self.client.config.retry
             hold = (UNAVAILABLE, str(exc)) if policy.fails_over_fault(exc.fault, exc.http_status) \
                 and not self._kept_to_one(exc.earlier_unanswered) else None
+            refusal = _refusal(exc=exc)
             if not policy.retries_fault(exc.fault, exc.http_status):
                 return Round(self._end(item, "failed", attempts, status_code=code, error=str(exc)), True, hold,
-                             exc.retry_after)
+                             exc.retry_after, refusal=refusal)
             return Round(self._later(item, attempts, now, code, str(exc), exc.retry_after), True, hold,
-                         exc.retry_after)
+                         exc.retry_after, refusal=refusal)
         except SendError as exc:  # no MM7 answer: unreachable, timed out, HTTP error
             # (a gateway's 502/503/504 too: the MMSC behind it is down for the next item as well)
             took_nothing = isinstance(exc, ConnectError) or exc.partly_sent or (
                 isinstance(exc, HTTPStatusError) and exc.status not in UNKNOWN_FATE_STATUSES)  # (its last attempt)
             hold = (NO_ANSWER, str(exc)) if no_mmsc_answered(exc) and not (
                 took_nothing and self._kept_to_one(exc.earlier_unanswered)) else None
+            # (an HTTP refusal of our settings — 401, 403, 404 — alike for every item; not one of the
+            # request as written, nor a gateway's 5xx, the outage's)
+            refusal = _refusal(exc=exc) if isinstance(exc, HTTPStatusError) and 400 <= exc.status < 500 \
+                and exc.status not in REFUSED_AS_WRITTEN else None
             if isinstance(exc, HTTPStatusError) and exc.status in REFUSED_AS_WRITTEN and not exc.earlier_unanswered:
                 return Round(self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}"), True, hold)
             if not self.client.config.retry.on_timeout and may_have_arrived(exc):  # (a second copy is worse)
@@ -467,7 +573,7 @@ class Outbox(Periodic):
                                        "arrived; not sent again: retries on timeout are off)"), True, hold,
                              exc.retry_after)
             return Round(self._later(item, attempts, now, None, f"{type(exc).__name__}: {exc}", exc.retry_after),
-                         True, hold, exc.retry_after)
+                         True, hold, exc.retry_after, refusal=refusal)
         except MM7Error as exc:
             return Round(self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}"), tried=True)
         except Exception as exc:  # noqa: BLE001 (a bug of ours: the item waits for a later round, not for a restart)
@@ -487,7 +593,7 @@ class Outbox(Periodic):
             ended = self._later(item, attempts, now, code, result.status.text, result.retry_after)
         else:
             ended = self._end(item, "failed", attempts, status_code=code, error=result.status.text)
-        return Round(ended, True, hold, result.retry_after)
+        return Round(ended, True, hold, result.retry_after, refusal=_refusal(result))
 
     def _kept_to_one(self, earlier_unanswered: bool) -> bool:
         """Whether a send whose MMSC took nothing at its last attempt (refused, unavailable) said
@@ -536,7 +642,10 @@ class Outbox(Periodic):
                         state)
             return self.store.outbox_get(item.id)
         if state in ("failed", "expired"):
-            log.warning("outbox #%d tid=%s %s after %d round(s): %s", item.id, printable(item.transaction_id), state,
+            # (the one item tried after a pause for refusals alike, refused so again, is queued
+            # again at once: the pause's own line says so, not a WARNING of a failure each time)
+            again = self._refused_pauses and status_code is not None and self._refused_alike[0] == status_code
+            log.log(logging.INFO if again else logging.WARNING, "outbox #%d tid=%s %s after %d round(s): %s", item.id, printable(item.transaction_id), state,
                         attempts, printable(error))
         return self.store.outbox_get(item.id)
 

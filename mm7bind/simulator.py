@@ -470,13 +470,41 @@ def _well_formed(address: m.Address) -> bool:
 
 def _seconds_until(when: m.When | None) -> float:
     """How long an EarliestDeliveryTime holds a message from now: 0 when it is past or none. A time
-    without a zone is taken as UTC; a duration in months or years (kept as text) is not waited for."""
+    without a zone is taken as UTC; a duration the binding keeps as text (in months or years: "P1M",
+    a fraction finer than a microsecond: "PT1.0000004S", one past what a timedelta holds) is counted
+    from now, months and years on the calendar (a month from 31 January: the end of February)."""
     if isinstance(when, timedelta):
         return max(0.0, when.total_seconds())
     if isinstance(when, datetime):
         aware = when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
         return max(0.0, (aware - datetime.now(timezone.utc)).total_seconds())
+    if isinstance(when, str):
+        return _duration_seconds(when.strip(), datetime.now(timezone.utc))
     return 0.0
+
+
+def _duration_seconds(text: str, now: datetime) -> float:
+    """The seconds from `now` an xs:duration text spans (0 for a negative one, or text that is none;
+    past the year 9999, as long as the calendar goes)."""
+    from xsdata.models.datatype import XmlDuration  # noqa: PLC0415
+
+    try:
+        d = XmlDuration(text)
+    except ValueError:  # (no duration: a peer's text the binding kept)
+        return 0.0
+    if d.negative:
+        return 0.0
+    end = datetime.max.replace(tzinfo=timezone.utc)
+    try:
+        months = now.month - 1 + (d.years or 0) * 12 + (d.months or 0)
+        year, month = now.year + months // 12, months % 12 + 1
+        last_day = ((datetime(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)).day
+                    if year < 9999 or month < 12 else 31)
+        then = now.replace(year=year, month=month, day=min(now.day, last_day))
+        then += timedelta(days=d.days or 0, hours=d.hours or 0, minutes=d.minutes or 0)
+        return max(0.0, (then - now).total_seconds() + (d.seconds or 0))
+    except (OverflowError, ValueError):  # (past the year 9999)
+        return max(0.0, (end - now).total_seconds())
 
 
 # What a delivery status makes of a message: no longer pending (a CancelReq is too late), but for

@@ -1835,3 +1835,127 @@ def test_a_worker_whose_store_is_closed_under_it_ends_and_opens_nothing_again(tm
     assert ended and store._all == [] and store._write.fd is None
     assert [r.getMessage() for r in caplog.records if "closed while it ran" in r.getMessage()] == [
         "mm7bind-outbox: its store was closed while it ran: the worker ends"]
+
+
+def test_refusals_alike_pause_the_queue_and_it_goes_on_once_the_cause_is_mended(store, caplog):
+    """Credentials the MMSC refuses (4001) refuse every item alike: after `stop_after_refused` of
+    them sending pauses — the refused items queued again, not failed — and the one item tried after
+    the pause, refused so too, doubles it; once the MMSC accepts, every item goes."""
+    from mm7bind.metrics import Metrics
+
+    with Simulator(SimulatorConfig()) as sim:
+        metrics = Metrics()
+        client = mm7.Client(sim.url, store=store, metrics=metrics, retry=mm7.RetryPolicy.never())
+        outbox = Outbox(client, stop_after_refused=3, refused_pause=timedelta(minutes=5),
+                        refused_pause_max=timedelta(minutes=8))
+        items = outbox.put_many([mm7.SubmitReq(recipients=[str(n)], subject=str(n)) for n in range(6)])
+        sim.fail_next(3 + 1 + 1, status=4001, text="Improper identification")
+        now = utcnow()
+        with caplog.at_level("WARNING", logger="mm7bind.outbox"):
+            first = outbox.run_once(now)
+        assert [i.id for i in first] == [i.id for i in items[:3]]  # the others wait, untried
+        assert all(i.state == "queued" and i.status_code == 4001 for i in first)
+        assert all(i.next_at == now + timedelta(minutes=5) for i in first)
+        assert store.outbox_counts()["failed"] == 0 and store.outbox_counts()["queued"] == 6
+        [warning] = [r for r in caplog.records if "in a row alike" in r.getMessage()]
+        assert warning.levelname == "WARNING" and "refused 3 requests in a row alike (4001 Improper identification)" in warning.getMessage()
+        assert "vasp_id" in warning.getMessage()
+        assert outbox.paused_by_refusal(now) and "mm7bind_outbox_refusal_paused 1" in metrics.render()
+        assert outbox.run_once(now + timedelta(minutes=4)) == []  # the pause holds
+        # After it one item is tried: refused so again, the pause doubles (up to its cap, 8 min),
+        # with no further WARNING
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="mm7bind.outbox"):
+            [probe] = outbox.run_once(now + timedelta(minutes=5))
+            assert probe.state == "queued" and probe.next_at == now + timedelta(minutes=5 + 8)
+            [probe] = outbox.run_once(now + timedelta(minutes=13))
+            assert probe.state == "queued" and probe.next_at == now + timedelta(minutes=13 + 8)
+        assert [r for r in caplog.records if r.levelname == "WARNING"] == []
+        # The credentials mended at the MMSC's side: everything goes after the pause
+        done = outbox.run_once(now + timedelta(minutes=21))
+        assert sorted(i.id for i in done) == sorted(i.id for i in items) and {i.state for i in done} == {"sent"}
+        assert len(sim.messages) == 6 and not outbox.paused_by_refusal(now + timedelta(minutes=21))
+        assert "mm7bind_outbox_refusal_paused 0" in metrics.render()
+        client.close()
+
+
+def test_refusals_otherwise_or_interrupted_by_an_acceptance_fail_each_item_and_0_never_pauses(store):
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never())
+        outbox = Outbox(client, stop_after_refused=2)
+        outbox.put_many([mm7.SubmitReq(recipients=[str(n)]) for n in range(5)])
+        sim.fail_next(1, status=4001)
+        sim.fail_next(1, status=2004)  # (another refusal: the streak starts over)
+        sim.fail_next(1, status=4001)
+        done = outbox.run_once()
+        assert [i.state for i in done] == ["failed", "failed", "failed", "sent", "sent"]
+        assert not outbox.paused_by_refusal()
+        # 0: never paused; each refused item fails, as before
+        never = Outbox(client, stop_after_refused=0)
+        never.put_many([mm7.SubmitReq(recipients=[str(n)]) for n in range(4)])
+        sim.fail_next(4, status=4001)
+        assert [i.state for i in never.run_once()] == ["failed"] * 4
+        client.close()
+
+
+def test_http_refusals_of_our_settings_alike_pause_the_queue_too(store):
+    """A 401 (a password the MMSC's HTTP server refuses) is tried again round after round by each
+    item: after `stop_after_refused` in a row, the queue waits instead, as for a 4001."""
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never())
+        outbox = Outbox(client, stop_after_refused=2, first_retry=timedelta(seconds=30))
+        outbox.put_many([mm7.SubmitReq(recipients=[str(n)]) for n in range(4)])
+        sim.fail_next(2, http_status=401)
+        now = utcnow()
+        done = outbox.run_once(now)
+        assert len(done) == 2 and {i.state for i in done} == {"queued"} and outbox.paused_by_refusal(now)
+        assert outbox.refused_by == "HTTP 401" and sim.messages == {}
+        assert {i.state for i in outbox.run_once(now + timedelta(minutes=5))} == {"sent"}
+        assert len(sim.messages) == 4
+        client.close()
+
+
+def test_the_pause_after_refusals_comes_from_the_config_file_and_check_knows_its_keys(tmp_path, store):
+    from mm7bind.config import load
+
+    cfg_file = tmp_path / "mm7bind.toml"
+    cfg_file.write_text('[outbox]\nstop_after_refused = 4\nrefused_pause_minutes = 2\n'
+                        'refused_pause_max_minutes = 30\n', encoding="utf-8")
+    cfg, problems = load(cfg_file, env={"MM7BIND_OUTBOX_STOP_AFTER_REFUSED": "0"})
+    assert problems == []
+    client = mm7.Client("http://127.0.0.1:9/mm7", store=store)
+    outbox = cfg.make_outbox(client)
+    assert (outbox.stop_after_refused, outbox.refused_pause, outbox.refused_pause_max) == (
+        0, timedelta(minutes=2), timedelta(minutes=30))
+    from mm7bind.bulk import REFUSED_STOP
+
+    default = load(None, env={})[0].make_outbox(client)
+    assert Outbox(client).stop_after_refused == REFUSED_STOP  # (a direct run's)
+    assert (default.stop_after_refused, default.refused_pause, default.refused_pause_max) == (
+        10, timedelta(minutes=5), timedelta(hours=1))
+    with pytest.raises(ValueError, match="stop_after_refused"):
+        Outbox(client, stop_after_refused=-1)
+    client.close()
+    cfg_file.write_text('[outbox]\nstop_after_refused = -1\nrefused_pause_minutes = 9\n'
+                        'refused_pause_max_minutes = 8\n', encoding="utf-8")
+    assert [str(p) for p in load(cfg_file, env={})[1]] == [
+        "error: outbox.stop_after_refused: must be 0 (never pause) or more",
+        "error: outbox.refused_pause_max_minutes: must be at least refused_pause_minutes"]
+
+
+def test_refusals_alike_of_sends_in_flight_at_once_are_queued_again_too(store):
+    """With concurrency, the items in flight when the pause began, refused alike, go back to the
+    queue with the others: none fails."""
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never())
+        outbox = Outbox(client, stop_after_refused=2, concurrency=3)
+        outbox.put_many([mm7.SubmitReq(recipients=[str(n)]) for n in range(6)])
+        sim.fail_next(100, status=4001)  # (every request, however many are in flight when the pause begins)
+        now = utcnow()
+        done = outbox.run_once(now)
+        assert len(done) >= 2 and {i.state for i in done} == {"queued"} and store.outbox_counts()["failed"] == 0
+        assert outbox.paused_by_refusal(now)
+        sim.reset()  # (mended)
+        outbox.run_once(now + timedelta(minutes=5))
+        assert store.outbox_counts()["sent"] == 6 and len(sim.messages) == 6
+        client.close()

@@ -622,6 +622,36 @@ def test_a_message_is_held_until_its_earliest_delivery_time():
         assert client.send(m.CancelReq(message_id=past)).status.code == 3001
 
 
+def test_an_earliest_delivery_time_kept_as_duration_text_holds_the_message_too():
+    """A duration the binding keeps as text — in months ("P1M"), or with a fraction finer than a
+    microsecond — was no hold: the message was delivered at once. It is counted from now, months on
+    the calendar."""
+    from datetime import datetime, timezone
+
+    from mm7bind.simulator import _duration_seconds
+
+    with Simulator(report_delay=0) as sim, RunningReceiver() as rcv, \
+            mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        sim.config.vasp_url = rcv.url
+
+        def submit(earliest) -> str:
+            return client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True,
+                                             earliest_delivery_time=earliest)).message_id
+
+        later = [submit("P1M"), submit("P1Y"), submit("PT3600.0000004S")]
+        now = submit(None)
+        [(report, _)] = rcv.wait_for("DeliveryReportReq")
+        assert report.message_id == now
+        assert [sim.messages[mid].state for mid in later] == ["accepted"] * 3
+    start = datetime(2026, 1, 31, 12, tzinfo=timezone.utc)
+    day = 86400
+    assert _duration_seconds("P1M", start) == 28 * day  # (to the end of February)
+    assert _duration_seconds("P1Y2M", start) == (365 + 31 + 28) * day  # (to 31 March 2027)
+    assert _duration_seconds("P1DT1.0000004S", start) == day + 1.0000004
+    assert _duration_seconds("-P1M", start) == _duration_seconds("not one", start) == 0
+    assert _duration_seconds("P99999999Y", start) == (datetime.max.replace(tzinfo=timezone.utc) - start).total_seconds()
+
+
 def test_a_delay_longer_than_the_clock_can_count_does_not_end_the_report_worker():
     """A wait beyond what the platform's clock counts raised OverflowError in the report worker,
     which ended: no report was sent again. An EarliestDeliveryTime from a VASP can ask for one."""
