@@ -267,7 +267,7 @@ def _plan(store, recipients: Iterable[str], tag: str | None, tries: Counter | No
     """Who still needs the message: each recipient once (`recipient_key`), and under a tag (with a
     store) none the MMSC already accepted one for, nor one waiting in the outbox for it; without
     `resend_unanswered`, none whose request may have arrived (`maybe_delivered`); without
-    `retry_refused`, none the MMSC last refused for good (`refused_for_good`: `refused_before`).
+    `retry_refused`, none the MMSC last refused for its address (`refused_for_good`: `refused_before`).
     `tries` is filled with how many requests each recipient already has under the tag, by
     `basis(recipient)` (`campaign_tid_basis`). A recipient whose last request got no answer goes
     again as that request was written, when the list now spells it otherwise ("8613800000001"
@@ -430,7 +430,7 @@ def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str | m.Addre
     A recipient whose earlier request under the tag got no answer (it may have arrived) is queued
     again, with that TransactionID, only when `resend_unanswered` (None: the client's
     `RetryPolicy.on_timeout`); else it is counted in `maybe_delivered` and named in
-    `maybe_delivered_to`. One the MMSC last refused for good under the tag (`refused_for_good`)
+    `maybe_delivered_to`. One the MMSC last refused for its address under the tag (`refused_for_good`)
     is queued again only with `retry_refused`; else it is counted in `refused_before` and named in
     `refused_before_to`."""
     tries: Counter = Counter()
@@ -550,7 +550,7 @@ def send_tagged(client, msg: m.SubmitReq, tag: str, *, resend_unanswered: bool |
     client's Result, or None when the MMSC already accepted it under the tag (or it waits in the
     outbox), or another run is sending it right now. Raises what `client.submit` raises, and
     `MaybeDelivered` for a request that may have arrived not sent again (`send_bulk`'s
-    `resend_unanswered`), `RefusedBefore` for a recipient refused for good not sent again
+    `resend_unanswered`), `RefusedBefore` for a recipient refused for its address not sent again
     (`retry_refused`), and `NoTimeLeft` when no attempt could end within the recipient's claim
     (the client's rate limit, kept busy by other senders, held it back that long): nothing sent."""
     [rcpt] = [str(a) for a in msg.recipients]
@@ -562,7 +562,8 @@ def send_tagged(client, msg: m.SubmitReq, tag: str, *, resend_unanswered: bool |
         raise MaybeDelivered(f"{rcpt}: an earlier request under tag {tag!r} got no answer and the MMSC may have "
                              "it: not sent again (retries on timeout are off)")
     if planned.refused_before:
-        raise RefusedBefore(f"{rcpt}: the MMSC refused it for good under tag {tag!r} before: not sent again")
+        raise RefusedBefore(f"{rcpt}: the MMSC refused its address under tag {tag!r} before (2002 or 2003): not sent "
+                            "again")
     if not todo:
         return None
     tid = _next_tid(tag, basis(todo[0]), tries, installation(client.core.store))

@@ -974,19 +974,13 @@ def cmd_send(args: argparse.Namespace) -> int:
                     try:
                         r = send_tagged(client, template, args.tag, resend_unanswered=resend,
                                         retry_refused=args.retry_refused)
-                    except MaybeDelivered as exc:
+                    except (MaybeDelivered, RefusedBefore) as exc:  # (held back, as a campaign's would be)
+                        error, flag = (("maybe-delivered", "--resend-unanswered") if isinstance(exc, MaybeDelivered)
+                                       else ("refused-before", "--retry-refused"))
                         if args.json:
-                            print(_json(_outcome(ok=False, error="maybe-delivered", message=str(exc), tag=args.tag)))
+                            print(_json(_outcome(ok=False, error=error, message=str(exc), tag=args.tag)))
                         else:
-                            print(printable(f"mm7bind send: not sent: {exc}; --resend-unanswered sends it again"),
-                                  file=sys.stderr)
-                        return EXIT_REFUSED
-                    except RefusedBefore as exc:
-                        if args.json:
-                            print(_json(_outcome(ok=False, error="refused-before", message=str(exc), tag=args.tag)))
-                        else:
-                            print(printable(f"mm7bind send: not sent: {exc}; --retry-refused sends it again"),
-                                  file=sys.stderr)
+                            print(printable(f"mm7bind send: not sent: {exc}; {flag} sends it again"), file=sys.stderr)
                         return EXIT_REFUSED
                     if r is None:
                         if args.json:

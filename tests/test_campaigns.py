@@ -223,3 +223,26 @@ def test_send_stops_a_campaign_refused_alike_and_resumes_it_with_retry_refused(t
         assert main([*send, "--retry-refused"]) == 0
         assert "sent 2, failed 0" in capsys.readouterr().out
     assert len(mmsc.requests) == 3 + 3 + 30 + 2
+
+
+def test_one_send_under_a_tag_to_a_recipient_refused_for_its_address_is_not_sent_again(tmp_path, capsys):
+    """`send --to N --tag T` is a campaign of one: a recipient the MMSC refused for its address
+    under the tag is held back, saying which flag sends it (exit 1), in words or in JSON."""
+    from mm7bind.cli import main
+
+    def answer(req):
+        return mm7_reply(mm7.SubmitRsp(status=mm7.Status(2003), message_id="-"), req.decode())
+
+    with FakeServer(answer) as mmsc:
+        send = ["send", "--config", config(tmp_path, mmsc.url), "--to", "+8613800000001", "--text", "x",
+                "--tag", "t", "--quiet"]
+        assert main(send) == 1
+        capsys.readouterr()
+        assert main(send) == 1
+        said = capsys.readouterr().err
+        assert said.startswith("mm7bind send: not sent: +8613800000001: the MMSC refused its address under tag")
+        assert said.rstrip().endswith("--retry-refused sends it again"), said
+        assert main([*send, "--json"]) == 1
+        assert json.loads(capsys.readouterr().out)["error"] == "refused-before"
+        assert main([*send, "--retry-refused"]) == 1  # (sent, and refused again)
+    assert len(mmsc.requests) == 2
