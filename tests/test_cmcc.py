@@ -180,12 +180,28 @@ def test_config_files_map_onto_settings(tmp_path):
     with pytest.raises(KeyError, match="neither"):
         sdk.get("NoSuchKey")
     warned = {p.where.split(":")[-1] for p in problems if p.level == "warning"}
-    assert {"MinKeepAliveRequests", "ScanInterval", "step", "mmscURL"} <= warned
+    # (MinKeepAliveRequests 1 and step 1, the SDK's file's, are what the pool does: not warned of)
+    assert {"ScanInterval", "mmscURL"} <= warned and not {"MinKeepAliveRequests", "step"} & warned
     # KeepAliveTimeout (ms) is the client's idle limit (it had no effect, with a warning saying so)
     assert "KeepAliveTimeout" not in warned and cfg.mmsc.idle_timeout == 50.0
     assert cfg.make_client().config.idle_timeout == 50.0
     profile = cfg.profile()
     assert profile.version == "REL-6-MM7-1-0" and profile.xml.encoding == "GB2312"
+
+
+def test_the_sdks_own_conn_config_reads_without_a_warning_and_other_pool_values_are_said(tmp_path):
+    """The ConnConfig.xml China Mobile shipped (MinKeepAliveRequests 1, step 1, no ScanInterval) warned
+    "no effect" at every start, and leaving those keys out warned "missing": no file read clean. The
+    values the pool follows anyway are taken without a word; others still say they have no effect."""
+    shipped = CONN.replace("<ScanInterval>300</ScanInterval>", "")
+    (tmp_path / "ConnConfig.xml").write_text(shipped, encoding="utf-8")
+    _, problems = read_cmcc(mm7config(tmp_path, mmscURL="/mm7"), tmp_path / "ConnConfig.xml")
+    assert [p for p in problems if p.where.startswith("ConnConfig.xml")] == []
+    tuned = shipped.replace("<MinKeepAliveRequests>1<", "<MinKeepAliveRequests>5<").replace("<step>1<", "<step>2<")
+    (tmp_path / "ConnConfig.xml").write_text(tuned, encoding="utf-8")
+    _, problems = read_cmcc(mm7config(tmp_path, mmscURL="/mm7"), tmp_path / "ConnConfig.xml")
+    assert sorted(p.where for p in problems if p.message.startswith("no effect")) == [
+        "ConnConfig.xml:MinKeepAliveRequests", "ConnConfig.xml:step"]
 
 
 def test_digest_setting_is_the_qop_chosen_when_offered_several(tmp_path):
