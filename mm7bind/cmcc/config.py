@@ -121,6 +121,13 @@ def _read(path: str | Path, keys: dict, root_name: str, namespace: str | None, p
         data = Path(path).read_bytes()
     except OSError as exc:
         said = f"cannot read: {exc.strerror or exc}"
+        if isinstance(exc, FileNotFoundError):
+            # (the SDK's examples give "./config/..." paths: taken from the working directory, not the
+            # program's folder, which a program started from elsewhere does not find)
+            if not Path(path).is_absolute():
+                said += f" ({path}, from the working directory {Path.cwd()})"
+            if root_name == "connection":
+                said += "; without one, give no ConnConfig.xml: the manual's link settings are used"
         problems.append(Problem("error", where, said))
         return {}
     try:
