@@ -311,6 +311,19 @@ def _message_like(data: bytes) -> bool:
     return _MESSAGE_LIKE.search(head) is not None
 
 
+# A SMIL presentation: XML, but a part of a message (what `serve` saves beside a message's other
+# parts, and `inspect --extract` writes), never an MM7 message of its own
+_SMIL = re.compile(rb"\A\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*|<!DOCTYPE[^>]*>\s*)*<smil[\s>/]",
+                   re.IGNORECASE | re.DOTALL)
+
+
+def _smil(data: bytes) -> bool:
+    head = data[:8192].replace(b"\x00", b"")
+    for bom in (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"):
+        head = head.removeprefix(bom)
+    return _SMIL.match(head) is not None
+
+
 def _validated(path: str, lenient: bool, skip_unlike: bool = False) -> list[dict]:
     """What validate finds in one file, for each message in it (one, or a packet capture's): its
     result (valid, accepted, invalid, unreadable), the message's type and version when it was
@@ -332,6 +345,8 @@ def _validated(path: str, lenient: bool, skip_unlike: bool = False) -> list[dict
         if skip_unlike and data and not _message_like(data):  # (an empty file: a capture cut off, said unreadable)
             return [out | {"result": "skipped",
                            "error": "not an MM7 message, MIME body, HTTP capture or packet capture by its first bytes"}]
+        if skip_unlike and _smil(data):
+            return [out | {"result": "skipped", "error": "a SMIL presentation (a message's part), not an MM7 message"}]
         try:
             env, _, _, _ = _decode_capture(data, strict=not lenient)
         except DecodeError as exc:
@@ -436,7 +451,7 @@ def _validations(given: list[str], lenient: bool):
     found: a big folder shows progress."""
     folder_of: dict[str, str] = {}
     paths = _expand(given, folder_of)
-    # (a file named is checked whatever it holds; in a folder, notes, READMEs and extracted images
+    # (a file named is checked whatever it holds; in a folder, notes, READMEs, extracted images and SMILs
     # beside the captures are skipped, but a folder of nothing else had nothing checked: no success)
     checked = dict.fromkeys(folder_of.values(), False)
     # Several packet captures are read as one (a ring buffer's files: a connection spanning two is
@@ -3049,7 +3064,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="SOAP XML, MIME bodies, raw HTTP captures or packet captures (pcap, pcapng: each "
                         "HTTP message in them); a directory: every file in it, those that are no message at all (notes, "
-                        "READMEs, images) skipped ('-' for stdin)")
+                        "READMEs, images, SMIL presentations) skipped ('-' for stdin)")
     p.add_argument("--lenient", action="store_true", help="accept tolerated deviations and list them")
     p.add_argument("--json", action="store_true", help="a JSON list: each file's path, result (valid, accepted, "
                    "invalid, unreadable, skipped), message_type, version, deviations or error (and a packet capture's "
