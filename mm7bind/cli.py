@@ -480,7 +480,7 @@ def _validations(given: list[str], lenient: bool):
     found: a big folder shows progress."""
     folder_of: dict[str, str] = {}
     paths = _expand(given, folder_of)
-    # (a file named is checked whatever it holds; in a folder, notes, READMEs and extracted images
+    # (a file named is checked whatever it holds; in a folder, notes, READMEs, extracted images and SMILs
     # beside the captures are skipped, but a folder of nothing else had nothing checked: no success)
     checked = dict.fromkeys(folder_of.values(), False)
     # Several packet captures are read as one (a ring buffer's files: a connection spanning two is

@@ -288,6 +288,15 @@ def test_validate_a_folder_skips_what_is_no_message_and_fails_what_is_one_unread
         proc = cli("validate", str(caps))
         assert proc.returncode == 2 and f"{caps / name}: unreadable: " in proc.stdout.decode(), (name, proc.stdout)
         (caps / name).unlink()
+    # A SMIL presentation (what inspect --extract and serve write beside the other parts) is XML, but
+    # no message: skipped, not an unreadable file failing the folder
+    (caps / "presentation.smil").write_bytes(b'<?xml version="1.0" encoding="utf-8"?>\n<!-- slides -->\n'
+                                             b'<smil xmlns="http://www.w3.org/2001/SMIL20/Language"><body/></smil>')
+    proc = cli("validate", str(caps))
+    said = proc.stdout.decode()
+    assert proc.returncode == 0 and f"{caps / 'presentation.smil'}: skipped: an XML document, no MM7 message (root element smil)" in said
+    assert "presentation.smil: unreadable: " in cli("validate", str(caps / "presentation.smil")).stdout.decode()
+    (caps / "presentation.smil").unlink()
     # A file named is checked whatever it holds
     proc = cli("validate", str(caps / "INDEX.md"))
     assert proc.returncode == 2 and "INDEX.md: unreadable: " in proc.stdout.decode()

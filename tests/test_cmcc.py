@@ -23,6 +23,7 @@ from mm7bind import cmcc
 from mm7bind.cmcc import codes
 from mm7bind.cmcc import status as cst
 from mm7bind.cmcc.config import read as read_cmcc
+from mm7bind.config import ConfigError
 from mm7bind.profiles import CMCC, CMCC_SDK
 from mm7bind.simulator import Simulator, SimulatorConfig
 
@@ -180,12 +181,46 @@ def test_config_files_map_onto_settings(tmp_path):
     with pytest.raises(KeyError, match="neither"):
         sdk.get("NoSuchKey")
     warned = {p.where.split(":")[-1] for p in problems if p.level == "warning"}
-    assert {"MinKeepAliveRequests", "ScanInterval", "step", "mmscURL"} <= warned
+    # (MinKeepAliveRequests 1 and step 1, the SDK's file's, are what the pool does: not warned of)
+    assert {"ScanInterval", "mmscURL"} <= warned and not {"MinKeepAliveRequests", "step"} & warned
     # KeepAliveTimeout (ms) is the client's idle limit (it had no effect, with a warning saying so)
     assert "KeepAliveTimeout" not in warned and cfg.mmsc.idle_timeout == 50.0
     assert cfg.make_client().config.idle_timeout == 50.0
     profile = cfg.profile()
     assert profile.version == "REL-6-MM7-1-0" and profile.xml.encoding == "GB2312"
+
+
+def test_the_sdks_own_conn_config_reads_without_a_warning_and_other_pool_values_are_said(tmp_path):
+    """The ConnConfig.xml China Mobile shipped (MinKeepAliveRequests 1, step 1, no ScanInterval) warned
+    "no effect" at every start, and leaving those keys out warned "missing": no file read clean. The
+    values the pool follows anyway are taken without a word; others still say they have no effect."""
+    shipped = CONN.replace("<ScanInterval>300</ScanInterval>", "")
+    (tmp_path / "ConnConfig.xml").write_text(shipped, encoding="utf-8")
+    _, problems = read_cmcc(mm7config(tmp_path, mmscURL="/mm7"), tmp_path / "ConnConfig.xml")
+    assert [p for p in problems if p.where.startswith("ConnConfig.xml")] == []
+    tuned = shipped.replace("<MinKeepAliveRequests>1<", "<MinKeepAliveRequests>5<").replace("<step>1<", "<step>2<")
+    (tmp_path / "ConnConfig.xml").write_text(tuned, encoding="utf-8")
+    _, problems = read_cmcc(mm7config(tmp_path, mmscURL="/mm7"), tmp_path / "ConnConfig.xml")
+    assert sorted(p.where for p in problems if p.message.startswith("no effect")) == [
+        "ConnConfig.xml:MinKeepAliveRequests", "ConnConfig.xml:step"]
+
+
+def test_a_config_file_not_found_is_said_with_where_it_was_looked_for(tmp_path, monkeypatch):
+    """The SDK's examples name "./config/mm7Config.xml" and "./config/ConnConfig.xml": run from another
+    folder, or without a ConnConfig.xml, the error said "ConnConfig.xml: cannot read: No such file or
+    directory" — not where it was looked for, nor that the file may be left out."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config").mkdir()
+    mm7config(tmp_path / "config", mmscURL="/mm7")
+    _, problems = read_cmcc("./config/mm7Config.xml", "./config/ConnConfig.xml")
+    [said] = [p for p in problems if p.level == "error"]
+    assert said.where == "ConnConfig.xml" and said.message == (
+        f"cannot read: No such file or directory (./config/ConnConfig.xml, from the working directory {tmp_path}); "
+        "without one, give no ConnConfig.xml: the manual's link settings are used")
+    monkeypatch.chdir(tmp_path / "config")
+    with pytest.raises(ConfigError, match=r"mm7Config.xml: cannot read: No such file or directory "
+                       r"\(\./config/mm7Config\.xml, from the working directory .*config\)$"):
+        cmcc.MM7Sender(cmcc.MM7Config("./config/mm7Config.xml"))
 
 
 def test_digest_setting_is_the_qop_chosen_when_offered_several(tmp_path):

@@ -41,8 +41,8 @@ def test_the_example_configurations_are_valid(tmp_path):
 
 
 def test_the_readme_china_mobile_configuration_is_read_without_a_problem(tmp_path):
-    """The mm7Config.xml the README shows (a user writes one from it) is read as it says: no error,
-    no warning, sending to the simulator's address and receiving on port 8088."""
+    """The mm7Config.xml and ConnConfig.xml the README shows (a user writes them from it) are read as
+    it says: no error, no warning, sending to the simulator's address and receiving on port 8088."""
     from mm7bind.cmcc.config import read as read_cmcc
     from mm7bind.config import SIMULATOR_URL
 
@@ -53,6 +53,12 @@ def test_the_readme_china_mobile_configuration_is_read_without_a_problem(tmp_pat
     cfg, problems = read_cmcc(str(path))
     assert problems == []
     assert cfg.mmsc.urls == [SIMULATOR_URL] and cfg.receiver.port == 8088
+    # ... and so with the ConnConfig.xml it shows, which the China Mobile example names
+    [conn] = re.findall(r"```xml\n(<\?xml[^`]*?<connection>.*?)```", text, re.S)
+    (tmp_path / "ConnConfig.xml").write_text(conn, encoding="utf-8")
+    cfg, problems = read_cmcc(str(path), str(tmp_path / "ConnConfig.xml"))
+    assert problems == []
+    assert (cfg.mmsc.pool_size, cfg.receiver.threads, cfg.mmsc.idle_timeout) == (30, 30, 50.0)
 
 
 def test_every_name_the_readme_uses_exists():

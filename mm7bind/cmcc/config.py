@@ -120,7 +120,15 @@ def _read(path: str | Path, keys: dict, root_name: str, namespace: str | None, p
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        problems.append(Problem("error", where, f"cannot read: {exc.strerror or exc}"))
+        said = f"cannot read: {exc.strerror or exc}"
+        if isinstance(exc, FileNotFoundError):
+            # (the SDK's examples give "./config/..." paths: taken from the working directory, not the
+            # program's folder, which a program started from elsewhere does not find)
+            if not Path(path).is_absolute():
+                said += f" ({path}, from the working directory {Path.cwd()})"
+            if root_name == "connection":
+                said += "; without one, give no ConnConfig.xml: the manual's link settings are used"
+        problems.append(Problem("error", where, said))
         return {}
     try:
         root = parse_xml(data, where=where).root
@@ -373,10 +381,13 @@ def read(path: str | Path | None, conn_path: str | Path | None = None,
                           ("ServerMaxKeepAlive", "one request answered at a time")):
             if key in c and int(c[key]) < 1:
                 problems.append(Problem("warning", f"{cw}:{key}", f"{c[key]} is read as 1: {what}"))
-        for key, why in (("MinKeepAliveRequests", "connections are opened when first needed"),
-                         ("ScanInterval", "the pool checks a connection when it is reused"),
-                         ("step", "the pool grows one connection at a time up to MaxKeepAliveRequests")):
-            if key in c:
+        # Said only where the value asks for what the pool does not do: the SDK's own file (and the
+        # manual's) has MinKeepAliveRequests 1 and step 1, which the pool does anyway, and leaving
+        # them out is warned of above — every ConnConfig.xml warned at each start otherwise.
+        for key, does, why in (("MinKeepAliveRequests", (0, 1), "connections are opened when first needed"),
+                               ("ScanInterval", (), "the pool checks a connection when it is reused"),
+                               ("step", (1,), "the pool grows one connection at a time up to MaxKeepAliveRequests")):
+            if key in c and int(c[key]) not in does:
                 problems.append(Problem("warning", f"{cw}:{key}", f"no effect: {why}"))
     # The manual's values when left out (V1.5.7 §4.2.1: 30 and 30), with or without a ConnConfig.xml:
     # what `MM7Config.get` says of them is what is used (mm7bind's own defaults are 10 and 4).
