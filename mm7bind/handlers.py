@@ -380,7 +380,11 @@ def load_handler(spec: str) -> Handler:
     try:
         obj = getattr(module, attr)
     except AttributeError:
-        raise ValueError(f"cannot load {spec}: module {module_name!r} has no attribute {attr!r}") from None
+        from .hints import did_you_mean  # noqa: PLC0415
+
+        public = (n for n in dir(module) if not n.startswith("_"))
+        raise ValueError(f"cannot load {spec}: module {module_name!r} has no attribute {attr!r}"
+                         f"{did_you_mean(attr, public)}") from None
     if isinstance(obj, type) or (callable(obj) and not isinstance(obj, Handler)):
         try:
             obj = obj()

@@ -2230,6 +2230,8 @@ def test_mo_reaches_a_loopback_simulator_whatever_proxy_the_environment_names():
     ("def make():\n    raise RuntimeError('database down')\n", "make", "make() raised RuntimeError: database down"),
     ("import mm7bind\nclass H(mm7bind.Handler):\n    def on_report(self, msg, ctx):\n        pass\n", "H",
      "H.on_report would never be called (did you mean on_delivery_report?)"),
+    ("import mm7bind\nclass Inbox(mm7bind.Handler):\n    pass\n", "Inbx",
+     "module 'userhandler' has no attribute 'Inbx' (did you mean Inbox?)"),
 ])
 def test_a_handler_failing_as_it_is_loaded_is_one_line_and_exit_2_its_traceback_with_v(tmp_path, module, spec, said):
     """A --handler whose module fails as it is imported (or whose factory fails) ended serve with a
