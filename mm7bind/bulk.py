@@ -747,11 +747,12 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str | m.Addres
             if r is not None:  # an MMSC answered
                 unreached_in_a_row = 0
             # (only refusals alike, one after another, stop it: one accepted, or refused otherwise,
-            # says the MMSC takes requests, and the refusals are the recipients')
-            code = refusal[0] if refusal is not None else None
+            # says the MMSC takes requests, and the refusals are the recipients'; so is an address
+            # refused, 2002 or 2003, however many in a row: a list's block of dead numbers)
+            code = refusal[0] if refusal is not None and refusal[0] not in RECIPIENT_REFUSALS else None
             same = code is not None and code == refused_alike[0]
             refused_alike = (code, refused_alike[1] + 1 if same else 1)
-            if refusal is not None and stop_after_refused and refused_alike[1] >= stop_after_refused \
+            if code is not None and stop_after_refused and refused_alike[1] >= stop_after_refused \
                     and not result.stopped_by_refusal:
                 result.stopped_by_refusal = refusal[1]
             if ok:

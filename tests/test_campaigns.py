@@ -246,3 +246,18 @@ def test_one_send_under_a_tag_to_a_recipient_refused_for_its_address_is_not_sent
         assert json.loads(capsys.readouterr().out)["error"] == "refused-before"
         assert main([*send, "--retry-refused"]) == 1  # (sent, and refused again)
     assert len(mmsc.requests) == 2
+
+
+def test_addresses_refused_in_a_row_are_the_recipients_and_do_not_stop_the_run():
+    """2002 or 2003 to one recipient after another (a list's block of dead numbers) says the MMSC
+    reads past the account: the run goes on, where refusals alike of another code stop it."""
+    from mm7bind.bulk import send_bulk
+
+    rcpts = [f"+86138000000{i:02d}" for i in range(8)]
+    codes = {r: 2002 for r in rcpts[:6]}
+    with FakeServer(refusing(codes)) as mmsc:
+        client = mm7.Client(mmsc.url, retry=mm7.RetryPolicy.never())
+        result = send_bulk(client, mm7.SubmitReq(subject="camp"), rcpts, concurrency=1, stop_after_refused=3)
+        client.close()
+    assert (result.failed, result.sent, result.stopped_by_refusal) == (6, 2, None)
+    assert len(mmsc.requests) == 8
