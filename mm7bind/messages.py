@@ -190,7 +190,7 @@ def address_fields(msg: Any) -> Iterable[tuple[str, str]]:
     """The addresses of a message as (the name its user knows it by, its text): ``sender_address``,
     ``to[2]`` (counted from 1, as the send API counts), ``previously_sent_by[1]``; so that a
     problem with one is told by that name, not by its place in the XML."""
-    for name in _field_names(type(msg)):
+    for name in _address_field_names(type(msg)):
         value = getattr(msg, name)
         if isinstance(value, Address) or (isinstance(value, str) and name in _ADDRESS_FIELDS):
             yield from _text_of(name, value)
@@ -211,16 +211,21 @@ def _text_of(name: str, address: Any) -> Iterable[tuple[str, str]]:
 
 
 _ADDRESS_FIELDS = frozenset({"sender_address", "sender", "recipient"})  # (an address given as text)
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
-def _field_names(cls: type) -> tuple[str, ...]:
-    """A message class's field names: `dataclasses.fields` builds its tuple anew on every call."""
-    names = _FIELD_NAMES.get(cls)
+def _address_field_names(cls: type) -> tuple[str, ...]:
+    """The fields of a message class that may hold an address (by their declared type, or their
+    name for text): walked at every encode, twice, the others (most of them) not looked at."""
+    names = _ADDRESS_FIELD_NAMES.get(cls)
     if names is None:
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+        names = _ADDRESS_FIELD_NAMES[cls] = tuple(
+            f.name for f in dataclasses.fields(cls)
+            if f.name in _ADDRESS_FIELDS or f.name == "previously_sent_by"
+            or any(word in str(f.type) for word in ("Address", "Recipients", "UserAgent")))
     return names
 
+
+_ADDRESS_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 _KINDS = {k.value.lower(): k for k in AddressKind}  # (the element names, in any case)
 # A number as people write it: digits with spaces, dashes, dots or brackets between ("+86 138-0000-0001",
