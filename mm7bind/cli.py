@@ -288,15 +288,20 @@ def cmd_versions(args: argparse.Namespace) -> int:
     from . import versions  # noqa: PLC0415
 
     rows = versions.all_versions()
+    # The MM7Version sent by default is said apart: listed by number, REL-6-MM7-1-4's would read
+    # as 5.3.0 first, and REL-5-MM7-1-2 sends 5.3.0, not its own 5.5.0.
     if args.json:
         print(_json([
-            {"name": v.name, "namespace": v.namespace, "mm7_versions": _by_number(v.mm7_versions), "origin": v.origin}
+            {"name": v.name, "namespace": v.namespace, "mm7_versions": _by_number(v.mm7_versions),
+             "default_mm7_version": v.default_mm7_version, "nominal_mm7_version": v.nominal_mm7_version,
+             "pairing": v.pairing, "origin": v.origin}
             for v in rows
         ], indent=2))
         return EXIT_OK
     width = max(len(v.name) for v in rows)
     for v in rows:
-        print(f"{v.name:<{width}}  {v.namespace}  {', '.join(_by_number(v.mm7_versions))}  ({v.origin})")
+        print(f"{v.name:<{width}}  {v.namespace}  MM7Version {', '.join(_by_number(v.mm7_versions))}; "
+              f"sends {v.default_mm7_version}  ({v.origin})")
     return EXIT_OK
 
 

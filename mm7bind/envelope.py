@@ -900,7 +900,9 @@ class _Reader:
             version, why = header_version, "the TransactionID's namespace"
             if version is None:
                 mm7v = next((c.text for c in el if _qname(c).localname == "MM7Version"), None)
-                version, why = versions.reading_of_mm7_version((mm7v or "").strip())
+                # (of the schemas that have the operation: 6.3.0 alone names REL-6-MM7-1-0, which has
+                # no extendedCancelReq)
+                version, why = versions.reading_of_mm7_version((mm7v or "").strip(), qn.localname)
                 if version is None:
                     version, why = versions.latest(), f"the newest ({why})"
             self.dev.add("unqualified-body", path, f"MM7 element in no namespace read as {version.name}, {why}")

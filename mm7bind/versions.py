@@ -253,34 +253,51 @@ def _number(value: str | None) -> tuple[int, int, int] | None:
     return (int(found[1]), int(found[2]), int(found[3])) if found else None
 
 
-def for_mm7_version(value: str) -> Version | None:
-    """The version whose namespace normally goes with an MM7Version value (used when a body has none)."""
-    return reading_of_mm7_version(value)[0]
+def for_mm7_version(value: str, element: str | None = None) -> Version | None:
+    """The version whose namespace normally goes with an MM7Version value (used when a body has
+    none); `element`, the body element's name, leaves out the schemas that lack it."""
+    return reading_of_mm7_version(value, element)[0]
 
 
-def reading_of_mm7_version(value: str) -> tuple[Version | None, str]:
+# How well a namespace's pairing with its MM7Version is attested, best first.
+_PAIRING_RANK = {"confirmed": 0, "one source": 1, "inferred": 2}
+
+
+def reading_of_mm7_version(value: str, element: str | None = None) -> tuple[Version | None, str]:
     """The version a body without a namespace is read in from its MM7Version, and why that one.
 
-    A value the manifest pairs with a namespace gives that namespace (the first, for one every Rel-5
-    schema lists). Another value of a known release gives the earliest schema of that release
-    whose values reach it: the sender implements a TS 23.140 version that schema was written for
-    or one before it (5.2.0, older than every schema's, gives REL-5-MM7-1-0; 6.7.0 gives
-    REL-6-MM7-1-4, the first after 6.6.0); one later than all of them, the newest of the release.
+    Only schemas that define `element` (the body element's name, when given) are candidates: an
+    extendedCancelReq with 6.3.0 is REL-6-MM7-1-4's, which lists 6.3.0, not REL-6-MM7-1-0's, which
+    has no such operation. Among them, the schema the value is the own version of (its
+    `nominal_mm7_version`); of several (5.5.0: REL-5-MM7-1-1 and 1-2), the best attested pairing,
+    then the earliest. Else the first schema of the value's release listing it (6.3.0 for an
+    extended operation); else the earliest of that release whose own version reaches it: the
+    sender implements a TS 23.140 version that schema was written for or one before it (5.2.0,
+    older than every schema's, gives REL-5-MM7-1-0; 6.7.0 gives REL-6-MM7-1-4, the first after
+    6.6.0); one later than all of them, the newest of the release.
     """
     said = _number(value)
     if said is None:
         return None, f"MM7Version {value!r} is no x.y.z version" if value else "no MM7Version"
-    for v in _registry().values():
-        if v.default_mm7_version == value or (len(v.mm7_versions) == 1 and value in v.mm7_versions):
-            return v, f"the schema MM7Version {value} goes with"
     same = [v for v in _registry().values() if v.release == said[0]]
     if not same:
         return None, f"no schema of Release {said[0]}, which MM7Version {value} is of"
+    if element is not None:
+        same = [v for v in same if v.element_class(element) is not None]
+        if not same:
+            return None, f"no Release {said[0]} schema, which MM7Version {value} is of, has {element}"
+    own = [v for v in same if v.nominal_mm7_version == value]
+    if own:
+        best = min(own, key=lambda v: _PAIRING_RANK.get(v.pairing, len(_PAIRING_RANK)))  # (the earliest of a tie)
+        if len(own) == 1:
+            return best, f"the schema MM7Version {value} goes with"
+        return best, f"the schema MM7Version {value} goes with ({best.pairing}; {', '.join(v.name for v in own)} name it)"
+    listing = next((v for v in same if value in v.mm7_versions), None)
+    if listing is not None:
+        return listing, f"the first schema listing MM7Version {value}"
     for v in same:
         nominal = v.nominal_mm7_version
         if nominal is not None and _number(nominal) >= said:
-            if value in v.mm7_versions:
-                return v, f"the first schema listing MM7Version {value}"
             if v is same[0]:
                 return v, f"the earliest Release {said[0]} schema: MM7Version {value} is older than {nominal}, its own"
             return v, f"the earliest Release {said[0]} schema made for MM7Version {value} or a later one ({nominal})"

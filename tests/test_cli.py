@@ -28,10 +28,20 @@ def test_versions():
     # "official" for one imported with tools.regen (tests/test_regen.py shows one).
     manifest = tomllib.loads((mm7.versions.schema_dir() / "versions.toml").read_text(encoding="utf-8"))
     assert [line.rsplit(" ", 1)[-1] for line in lines] == [f"({e['origin']})" for e in manifest["versions"].values()]
+    # The MM7Version sent is the manifest's first, said apart from the list (in number order):
+    # REL-6-MM7-1-4's list starts with 5.3.0, and REL-5-MM7-1-2 sends 5.3.0, not its own 5.5.0.
+    for line, entry in zip(lines, manifest["versions"].values(), strict=True):
+        assert line.endswith(f"; sends {entry['mm7_versions'][0]}  ({entry['origin']})"), line
+    assert "MM7Version 5.3.0, 5.5.0, 5.6.0, 5.8.0, 5.10.0, 6.3.0" in lines[-1]
     data = json.loads(cli("versions", "--json").stdout)
-    assert data[6] == {"name": "REL-6-MM7-1-0", "mm7_versions": ["6.3.0"],
+    assert data[6] == {"name": "REL-6-MM7-1-0", "mm7_versions": ["6.3.0"], "default_mm7_version": "6.3.0",
+                       "nominal_mm7_version": "6.3.0", "pairing": manifest["versions"]["REL-6-MM7-1-0"]["pairing"],
                        "origin": manifest["versions"]["REL-6-MM7-1-0"]["origin"],
                        "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-0"}
+    assert [(e["name"], e["default_mm7_version"], e["pairing"]) for e in data] == [
+        (name, e["mm7_versions"][0], e["pairing"]) for name, e in manifest["versions"].items()]
+    rel5_2 = next(v for v in data if v["name"] == "REL-5-MM7-1-2")
+    assert (rel5_2["default_mm7_version"], rel5_2["nominal_mm7_version"]) == ("5.3.0", "5.5.0")
     rel5_last = next(v for v in data if v["name"] == "REL-5-MM7-1-5")["mm7_versions"]
     assert rel5_last[-1] == "5.10.0" and rel5_last.index("5.8.0") < rel5_last.index("5.10.0")  # numbers, not text
 

@@ -77,6 +77,8 @@ def test_unqualified_body_and_header_use_the_mm7version():
 @pytest.mark.parametrize(("sent", "read_as"), [
     ("5.2.0", "REL-5-MM7-1-0"),  # older than every Rel-5 schema's value: the first Rel-5 schema
     ("5.3.0", "REL-5-MM7-1-0"),
+    # The own version of REL-5-MM7-1-1 (inferred) and of 1-2 (one source): the better attested
+    ("5.5.0", "REL-5-MM7-1-2"),
     ("6.3.0", "REL-6-MM7-1-0"),
     # Between 1-3's 6.6.0 and 1-4's 6.8.0: the first schema made for it, as real traffic pairs them
     # (its enumeration leaves 6.7.0 out: a `schema` deviation, as in that namespace)
@@ -94,6 +96,34 @@ def test_an_unqualified_body_is_read_in_the_schema_its_mm7version_goes_with(sent
     assert codes(env) == {"unqualified-body", "unqualified-header"} | ({"schema"} if sent == "6.7.0" else set())
     [said] = [d for d in env.deviations if d.code == "unqualified-body"]
     assert f"read as {read_as}" in said.message and (sent in said.message or "goes with" in said.message), said
+
+
+@pytest.mark.parametrize("sent", ["6.3.0", "6.5.0", "6.8.0"])
+def test_an_unqualified_extended_operation_is_read_in_a_schema_that_has_it(sent):
+    """6.3.0 is REL-6-MM7-1-0's own version, but that schema has no extendedCancelReq: the body is
+    read in REL-6-MM7-1-4, whose enumeration lists 6.3.0, and an MMSC carries it out there,
+    answering in that namespace and the caller's MM7Version (not 4003, no such operation)."""
+    from mm7bind.simulator import Simulator
+
+    sim = Simulator()
+    submitted = sim.handle(mm7.encode(mm7.SubmitReq(recipients=["+8613800000000"]), transaction_id="s-1",
+                                      version="REL-6-MM7-1-4").to_bytes(), "text/xml", {})
+    message_id = mm7.decode(submitted.body, dict(submitted.headers)["Content-Type"]).body.message_id
+    body = (f"<extendedCancelReq><MM7Version>{sent}</MM7Version><SenderIdentification/>"
+            f"<CancelID>{message_id}</CancelID></extendedCancelReq>")
+    data = envelope(body, tid="<TransactionID>x</TransactionID>")
+    env = tolerant(data, {"unqualified-body", "unqualified-header"})
+    assert codes(env) == {"unqualified-body", "unqualified-header"}, env.deviations
+    assert env.version.name == "REL-6-MM7-1-4" and env.body.cancel_id == message_id
+    rsp = sim.handle(data, "text/xml", {})
+    back = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"])
+    assert not back.is_fault and isinstance(back.body, mm7.ExtendedCancelRsp), back.body
+    assert (back.version.name, back.transaction_id, back.body.mm7_version) == ("REL-6-MM7-1-4", "x", sent)
+    assert back.body.status.code == 1000
+    # No Rel-5 schema has it: read in the newest, saying why
+    rel5 = envelope(body.replace(sent, "5.3.0"), tid="<TransactionID>x</TransactionID>")
+    [said] = [d for d in mm7.decode_envelope(rel5).deviations if d.code == "unqualified-body"]
+    assert "read as REL-6-MM7-1-4" in said.message and "extendedCancelReq" in said.message, said
 
 
 def test_an_unqualified_body_without_a_usable_mm7version_says_the_newest_was_assumed():

@@ -127,6 +127,34 @@ def test_the_receiver_answers_in_the_callers_namespace_and_mm7version(version, p
                 assert rsp.status == 200 and isinstance(env.body, m.RESPONSE_FOR[cls.ELEMENT]), where
 
 
+class OwnVersion(mm7.Handler):
+    """Answers with an MM7Version of its own choosing."""
+
+    def __init__(self, mm7_version: str):
+        self.mm7_version = mm7_version
+
+    def on_deliver(self, msg, ctx):
+        return m.DeliverRsp(mm7_version=self.mm7_version, status=mm7.Status(1000))
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=ids)
+def test_a_response_the_handler_gives_its_own_mm7version_goes_with_it(version, caplog):
+    """The caller's MM7Version is what a response without one gets; one the handler set is sent as
+    it is where the caller's schema takes it, and where not, the handler has failed: a Fault
+    (3000), in the caller's namespace and MM7Version, and the error logged."""
+    request = mm7.encode(minimal(m.DeliverReq), transaction_id="t-1", version=version).to_bytes()
+    for chosen in ("5.5.0", "6.8.0"):
+        rsp = mm7.Receiver(OwnVersion(chosen)).handle(request, "text/xml")
+        back = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"])
+        assert (back.version, back.transaction_id) == (version, "t-1"), chosen
+        if valid_mm7_version(version, chosen):
+            assert rsp.status == 200 and back.body.mm7_version == chosen, chosen
+        else:
+            assert back.is_fault and back.body.detail.status.code == 3000, chosen
+            assert back.body.detail.mm7_version == version.default_mm7_version, chosen
+            assert f"'{chosen}' is not valid in {version.name}" in caplog.text, chosen
+
+
 @pytest.mark.parametrize("version", VERSIONS, ids=ids)
 def test_an_mm7version_of_a_later_release_than_the_namespace_is_reported_and_echoed(version):
     """6.3.0 in a REL-5 namespace (7.0.0 in a REL-6 one) is a value no schema of the namespace's
