@@ -738,7 +738,7 @@ class ClientCore:
                 # (faultstring is read as sent: its white space is no words here)
                 f"{p.message.ELEMENT} refused: " + (f"{code} {body_msg.status.text}" if code else body_msg.string.strip()
                                                      or f"a {body_msg.code} Fault without words"),
-                fault=body_msg, http_status=status, **kw,
+                fault=body_msg, http_status=status, deviations=env.deviations, **kw,
             )
             retryable = policy.retries_fault(body_msg, status)
             # (a Fault without an MM7 status says by its HTTP status: a Server fault in a 503 is an

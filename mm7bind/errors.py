@@ -240,12 +240,16 @@ class HTTPStatusError(SendError):
 
 
 class FaultError(SendError):
-    """The MMSC answered with a SOAP Fault (with HTTP 500 or 200); `fault.detail` is its RSErrorRsp."""
+    """The MMSC answered with a SOAP Fault (with HTTP 500 or 200); `fault.detail` is its RSErrorRsp.
+    `deviations`: how the answer departed from the schema, as a `Result` lists them (a Fault read
+    from a non-standard shape says so there)."""
 
-    def __init__(self, message: str, *, fault: Fault, http_status: int, **kw):
+    def __init__(self, message: str, *, fault: Fault, http_status: int,
+                 deviations: list[Deviation] | tuple[Deviation, ...] = (), **kw):
         super().__init__(message, **kw)
         self.fault = fault
         self.http_status = http_status
+        self.deviations = list(deviations)
 
     @property
     def status(self) -> Status | None:

@@ -105,6 +105,24 @@ def test_fault_with_rserrorrsp(http_status):
         assert len(srv.requests) == 1
 
 
+def test_a_fault_error_lists_the_deviations_its_answer_was_read_with():
+    """A Result lists how its answer departed from the schema; a FaultError kept none of it, so a
+    Fault read from a non-standard shape (a status taken from faultstring, an unprefixed code)
+    could not be told from a standard one."""
+    def responder(req):
+        env = req.decode()
+        xml = (f'<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Header>'
+               f'<TransactionID xmlns="{env.version.namespace}">{env.transaction_id}</TransactionID></e:Header>'
+               "<e:Body><e:Fault><faultcode>Client</faultcode><faultstring>2002 no such number</faultstring>"
+               "</e:Fault></e:Body></e:Envelope>")
+        return Reply(500, xml.encode(), {"Content-Type": "text/xml"})
+
+    with FakeServer(responder) as srv, client(srv.url) as c, pytest.raises(FaultError) as err:
+        c.submit(submit())
+    assert err.value.status == mm7.Status(2002, "no such number")
+    assert {d.code for d in err.value.deviations} == {"faultcode-unqualified", "fault-status-in-string"}
+
+
 @pytest.mark.parametrize("detail, string", [
     ('<detail><MM7VASPErrorRsp xmlns="{ns}"><MM7Version>6.8.0</MM7Version><Status><StatusCode>4004</StatusCode>'
      "</Status></MM7VASPErrorRsp></detail>", "refused"),
