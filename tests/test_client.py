@@ -2457,6 +2457,10 @@ def test_the_wait_for_a_pooled_connection_does_not_count_against_the_answers_dea
     (mm7.ReplaceReq(message_id="m1", sender_address=mm7.Number("1\x7f")), "sender_address:", "007F"),
     # (nor one XML cannot carry at all: named as the caller knows it, not by its place in the XML)
     (mm7.SubmitReq(recipients=mm7.Recipients(to=["1", "2\ufffe3"])), "to[2]: the address '2\\ufffe3'", "FFFE"),
+    # (at an end too: taken off as white space, the message went to another address than written)
+    (mm7.SubmitReq(recipients=["+8613800000000\x1f"]), "to[1]: the address '+8613800000000\\x1f'", "001F"),
+    (mm7.SubmitReq(recipients=["1"], sender_address="\u20281065"), "sender_address: the address '\\u20281065'",
+     "2028"),
 ])
 def test_an_address_with_a_control_character_is_not_sent(message, where, char):
     """XML carries a line break, DEL or U+2028 as it is: the MMSC got "1\\n2" and refused or misrouted it."""
@@ -2468,6 +2472,16 @@ def test_an_address_with_a_control_character_is_not_sent(message, where, char):
         assert str(err.value).startswith(where) and f"(U+{char})" in str(err.value), err.value
         assert str(err.value).isprintable()  # (shown escaped: a log line is not split)
         assert sim.messages == {}
+
+
+def test_an_address_is_read_without_the_white_space_around_it():
+    """A line's end, a cell's padding, an ideographic space: taken off; a control character is not
+    (`test_an_address_with_a_control_character_is_not_sent`)."""
+    for written in (" +8613800000000\r\n", "\t+8613800000000", "+8613800000000\u3000", "\xa0+8613800000000"):
+        assert mm7.Address.parse(written) == mm7.Number("+8613800000000")
+        assert mm7.messages.written_address(written) == "+8613800000000"
+    assert mm7.Address.parse("\x1ca@b.c").value == "\x1ca@b.c"
+    assert mm7.messages.written_address("Number: 1065\x85") == mm7.Number("1065\x85")
 
 
 def test_a_received_address_with_a_control_character_is_read_as_it_came():
