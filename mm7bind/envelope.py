@@ -546,6 +546,14 @@ def _qname(el: etree._Element) -> _Name:
 _ENVELOPE, _HEADER, _BODY = (f"{{{SOAP_NS}}}{n}" for n in ("Envelope", "Header", "Body"))
 
 
+def _mm7_status(el: etree._Element | None) -> etree._Element | None:
+    """`el` when it is an MM7 Status (in an MM7 namespace, or in none), else None."""
+    if el is None or not isinstance(el.tag, str):
+        return None
+    name = _qname(el)
+    return el if name.localname == "Status" and (name.namespace is None or is_mm7_namespace(name.namespace)) else None
+
+
 def _out_of_namespace(el: etree._Element, namespace: str) -> None:
     """`el` and the elements inside it in `namespace` put in no namespace, in place."""
     for node in el.iter():
@@ -937,7 +945,7 @@ class _Reader:
                 continue
             cq = _qname(child)
             path = f"/Envelope/Body/Fault/{cq.localname}"
-            if cq.namespace is not None:
+            if cq.namespace is not None and not (cq.localname == "Status" and is_mm7_namespace(cq.namespace)):
                 self.dev.add("qualified-fault-child", path, f"{cq.localname} should be unqualified")
                 child.tag = cq.localname
             _drop_encoding_style(child)
@@ -983,6 +991,13 @@ class _Reader:
         mm7_el = None
         version = header_version
         detail_el = parts.get("detail", parts.get("Detail"))  # (SOAP 1.2's name)
+        where = "in detail"
+        if _mm7_status(parts.get("Status")) is not None and (
+                detail_el is None or not any(isinstance(c.tag, str) for c in detail_el)):
+            if detail_el is None:  # (where detail would be: put in one, as meant)
+                detail_el = etree.SubElement(el, "detail")
+            detail_el.append(parts["Status"])
+            where = "directly in Fault"
         if detail_el is not None:
             for child in detail_el:
                 if not isinstance(child.tag, str):
@@ -1007,6 +1022,10 @@ class _Reader:
                     mm7_el = child
                     version = self.content_version(child, header_version)
                     break
+            status_el = next((c for c in detail_el if _mm7_status(c) is not None), None) if mm7_el is None else None
+            if status_el is not None:
+                mm7_el = self.status_alone(status_el, where)
+                version = self.content_version(mm7_el, header_version)
             if mm7_el is None:
                 # Read as sent, as faultstring and Status/Details are: its white space may be the
                 # peer's layout of a text (a stack trace, lines of a table); white space alone says nothing.
@@ -1019,6 +1038,20 @@ class _Reader:
             self.dev.add("fault-status-in-string", "/Envelope/Body/Fault/faultstring",
                          f"no error response in detail; status {code} read from faultstring")
         return fault, mm7_el, version
+
+    def status_alone(self, status_el: etree._Element, where: str) -> etree._Element:
+        """A Status in detail without the error response around it (its status says whether to
+        send again, and what was refused) put in one: the VASP's VASPErrorRsp where the answer is to
+        an MMSC's request, else the MMSC's RSErrorRsp (the two are alike but for their names)."""
+        answers_the_mmsc = self.expect is not None and m.MESSAGE_TYPES[self.expect].DIRECTION == "vasp->rs"
+        name = "VASPErrorRsp" if answers_the_mmsc else "RSErrorRsp"
+        namespace = _qname(status_el).namespace
+        wrapper = etree.Element(etree.QName(namespace, name).text if namespace else name)
+        status_el.addprevious(wrapper)
+        wrapper.append(status_el)  # (moved, not copied)
+        self.dev.add("detail-status", f"/Envelope/Body/Fault/detail/{name}",
+                     f"Status {where} without the error response around it, read as an {name}'s")
+        return wrapper
 
     def soap12_code(self, code_el: etree._Element | None) -> str:
         """A SOAP 1.2 Fault's Code as a SOAP 1.1 faultcode, or "" without one: its Value resolved

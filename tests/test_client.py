@@ -127,6 +127,7 @@ def test_a_fault_error_lists_the_deviations_its_answer_was_read_with():
     ('<detail><MM7VASPErrorRsp xmlns="{ns}"><MM7Version>6.8.0</MM7Version><Status><StatusCode>4004</StatusCode>'
      "</Status></MM7VASPErrorRsp></detail>", "refused"),
     ("", "4004 Validation error"),
+    ("<detail><Status><StatusCode>4004</StatusCode></Status></detail>", "refused"),
 ])
 def test_service_error_in_a_nonstandard_fault_is_not_retried(detail, string):
     """A 4xxx refusal in a Fault the schema does not describe is still a refusal, not an HTTP 500 to retry."""

@@ -548,6 +548,29 @@ def test_a_fault_code_of_another_namespace_keeps_it():
     assert not mm7.RetryPolicy().retries_fault(undeclared.body, 503)
 
 
+STATUS_2002 = "<Status><StatusCode>2002</StatusCode><StatusText>Address Error</StatusText></Status>"
+
+
+@pytest.mark.parametrize(("fault", "where"), [
+    (f"<detail>{STATUS_2002}</detail>", "in detail"),
+    (f'<detail><m:Status xmlns:m="{{ns}}REL-6-MM7-1-0">{STATUS_2002[8:-9].replace("<", "<m:").replace("<m:/", "</m:")}'
+     "</m:Status></detail>", "in detail"),
+    (STATUS_2002, "directly in Fault"),
+    (f"{STATUS_2002}<detail>\n</detail>", "directly in Fault"),
+])
+def test_a_status_in_a_fault_without_its_error_response_is_read(fault, where):
+    """A Status with no RSErrorRsp around it was passed over (in detail, with no deviation at all):
+    a permanent 2002 in a Server Fault was sent again by its HTTP 500, and said nowhere."""
+    data = envelope("<e:Fault><faultcode>e:Server</faultcode><faultstring>x</faultstring>" + fault + "</e:Fault>")
+    env = tolerant(data, {"detail-status"})
+    assert isinstance(env.body.detail, mm7.RSErrorRsp) and env.body.status == mm7.Status(2002, "Address Error")
+    assert env.body.detail_text is None and not mm7.RetryPolicy().retries_fault(env.body, 500)
+    [said] = [d for d in env.deviations if d.code == "detail-status"]
+    assert said.path == "/Envelope/Body/Fault/detail/RSErrorRsp" and where in said.message
+    # the answer to an MMSC's request (the simulator's DeliverReq) is the VASP's error response
+    assert isinstance(mm7.decode_envelope(data, expect="DeliverRsp").body.detail, mm7.VASPErrorRsp)
+
+
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 
 
