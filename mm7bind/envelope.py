@@ -1071,8 +1071,9 @@ class _Reader:
         sub = _collapsed("".join(sub_el.itertext())) if sub_el is not None else ""
         if sub:
             sub_ns, sub_local = self.resolved_qname(sub_el, sub, "/Envelope/Body/Fault/Code/Subcode/Value", own=False)
+            named = f"{{{sub_ns}}}{sub_local}" if sub_ns else sub_local
             self.dev.add("soap12-subcode", "/Envelope/Body/Fault/Code/Subcode",
-                         f"Subcode {'{' + sub_ns + '}' if sub_ns else ''}{sub_local} read as faultcode {code}.{sub_local}")
+                         f"Subcode {named} read as faultcode {code}.{sub_local}")
             code = f"{code}.{sub_local}"
         return code
 
