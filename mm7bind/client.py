@@ -705,7 +705,7 @@ class ClientCore:
         except DecodeError as exc:
             env = None
             if status < 400:
-                error = ProtocolError(f"unreadable answer (HTTP {status}): {exc}", **kw)
+                error = ProtocolError(f"unreadable answer (HTTP {status}): {exc}", body=body, http_status=status, **kw)
                 error.__cause__ = exc  # (which kind of unreadable: callers map them apart)
                 return self.give_up(p, error)
         if env is None:
@@ -714,7 +714,7 @@ class ClientCore:
                                     + (f": {_snippet(body)}" if body.strip() else ""),
                                     status=status, body=body, headers=dict(headers), **kw)
             if status < 400:
-                error = ProtocolError(f"empty answer (HTTP {status}) from {shown}", **kw)
+                error = ProtocolError(f"empty answer (HTTP {status}) from {shown}", body=body, http_status=status, **kw)
             # A gateway's 502 or 504, the MMSC's own 500: it may have the request, as after a timeout.
             retryable = policy.retries_http(status) and (policy.on_timeout or not may_have_arrived(error))
             return self.again_or_raise(p, attempt, url, error, retryable, retry_after, tried,
@@ -746,7 +746,8 @@ class ClientCore:
             return self.again_or_raise(p, attempt, url, error, retryable, retry_after, tried,
                                        elsewhere=policy.fails_over_fault(body_msg, status))
         if not isinstance(body_msg, expected):
-            return self.give_up(p, ProtocolError(f"expected {expected.ELEMENT}, got {body_msg.ELEMENT}", **kw))
+            return self.give_up(p, ProtocolError(f"expected {expected.ELEMENT}, got {body_msg.ELEMENT}", body=body,
+                                                 http_status=status, **kw))
         devs = list(env.deviations)
         if env.transaction_id != p.transaction_id:
             if env.transaction_id is not None:

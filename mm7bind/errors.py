@@ -258,7 +258,14 @@ class FaultError(SendError):
 
 
 class ProtocolError(SendError):
-    """The answer could not be read as the MM7 response we asked for."""
+    """The answer could not be read as the MM7 response we asked for. `body` and `http_status`:
+    the answer's bytes and HTTP status where one came (an HTML page with HTTP 200, XML cut short,
+    another operation's response), b"" and None where none did (an answer past its size bound)."""
+
+    def __init__(self, message: str, *, body: bytes = b"", http_status: int | None = None, **kw):
+        super().__init__(message, **kw)
+        self.body = body
+        self.http_status = http_status
 
 
 class SendInterrupted(SendError):

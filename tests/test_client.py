@@ -269,6 +269,17 @@ def test_http_and_protocol_errors(reply, error, pattern):
         assert err.value.attempts == 1 and len(srv.requests) == 1
         if error is HTTPStatusError:
             assert err.value.status == 404 and b"not here" in err.value.body
+        else:  # (an answer that is no MM7 answer, an HTML page or a Fault cut short: its bytes kept to look at)
+            assert (err.value.http_status, err.value.body) == (200, reply.body)
+
+
+def test_a_fault_cut_short_keeps_its_bytes():
+    broken = (b'<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body><e:Fault>'
+              b"<faultcode>e:Server</faultcode><faultstring>out of memory</faultstring>")
+    with FakeServer(lambda req: Reply(200, broken, {"Content-Type": "text/xml"})) as srv, client(srv.url) as c, \
+            pytest.raises(ProtocolError, match="unreadable answer") as err:
+        c.submit(submit())
+    assert err.value.body == broken and err.value.http_status == 200
 
 
 @pytest.mark.parametrize("status", [301, 302, 307])
@@ -283,8 +294,9 @@ def test_redirects_are_reported_not_followed(status):
 
 def test_wrong_response_type_is_a_protocol_error():
     with FakeServer(lambda req: mm7_reply(mm7.CancelRsp(), req.decode())) as srv, client(srv.url) as c:
-        with pytest.raises(ProtocolError, match="expected SubmitRsp, got CancelRsp"):
+        with pytest.raises(ProtocolError, match="expected SubmitRsp, got CancelRsp") as err:
             c.submit(submit())
+    assert b"CancelRsp" in err.value.body and err.value.http_status == 200
 
 
 def test_transaction_id_mismatch_is_reported(caplog):
