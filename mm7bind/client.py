@@ -735,8 +735,10 @@ class ClientCore:
                     return mixed_up
             code = body_msg.status.code if body_msg.status else None
             error = FaultError(
-                # (faultstring is read as sent: its white space is no words here)
+                # (faultstring and detail are read as sent: their white space is no words here; a
+                # detail's text is the MMSC's words where faultstring has none)
                 f"{p.message.ELEMENT} refused: " + (f"{code} {body_msg.status.text}" if code else body_msg.string.strip()
+                                                     or _words(body_msg.detail_text or "")
                                                      or f"a {body_msg.code} Fault without words"),
                 fault=body_msg, http_status=status, deviations=env.deviations, **kw,
             )
@@ -1353,6 +1355,12 @@ def _shortened(text: str, limit: int = 300) -> str:
 def _snippet(body: bytes, limit: int = 200) -> str:
     text = body[:limit].decode("utf-8", "replace").replace("\r", " ").replace("\n", " ").strip()
     return text + ("…" if len(body) > limit else "")
+
+
+def _words(text: str, limit: int = 200) -> str:
+    """`text` on one line, its runs of white space one space (a stack trace's layout), cut at `limit`."""
+    text = " ".join(text.split())
+    return text[:limit] + ("…" if len(text) > limit else "")
 
 
 def dump(direction: str, url: str, headers: dict, body) -> None:

@@ -1328,6 +1328,18 @@ def test_a_fault_without_words_is_named_by_its_code(words):
     assert str(err.value) == "SubmitReq refused: a Client Fault without words"
 
 
+def test_a_fault_whose_words_are_only_in_its_detail_is_named_by_them():
+    """`<faultstring/>` and the reason in detail (free text): "a Server Fault without words" hid it."""
+    body = (b'<?xml version="1.0"?><e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body>'
+            b"<e:Fault><faultcode>e:Server</faultcode><faultstring/><detail>\n  database\n  unavailable\n</detail>"
+            b"</e:Fault></e:Body></e:Envelope>")
+    with FakeServer(lambda req: Reply(500, body, {"Content-Type": "text/xml"})) as srv, \
+            client(srv.url) as c, pytest.raises(FaultError) as err:
+        c.submit(submit())
+    assert str(err.value).startswith("SubmitReq refused: database unavailable")
+    assert err.value.fault.detail_text == "\n  database\n  unavailable\n"  # (as sent)
+
+
 def test_a_client_fault_without_a_status_is_final():
     def refuse(req):
         return mm7_reply(mm7.Fault(code="Client", string="Invalid recipient"), req.decode(), 500)
