@@ -869,8 +869,8 @@ def cmd_send(args: argparse.Namespace) -> int:
     # (before any is sent: a bulk run would fail them one by one; --to-file's were checked as it was
     # read, naming their line)
     for i, r in enumerate(args.to or [], 1):
-        if problem := m.address_problem(r.strip()):
-            print(f"mm7bind send: --to #{i}: the address {r.strip()!r} {problem}", file=sys.stderr)
+        if problem := m.address_problem(m.trimmed_address(r)):
+            print(f"mm7bind send: --to #{i}: the address {m.trimmed_address(r)!r} {problem}", file=sys.stderr)
             return EXIT_USAGE
         try:  # (one rule with the send API and recipient files: "abc" is refused, "Number:abc" sent as written)
             m.written_address(r)
@@ -912,8 +912,8 @@ def cmd_send(args: argparse.Namespace) -> int:
     if args.sender is not None and not args.sender.strip():
         print("mm7bind send: an empty --from", file=sys.stderr)
         return EXIT_USAGE
-    if args.sender is not None and (problem := m.address_problem(args.sender.strip())):
-        print(f"mm7bind send: --from: the address {args.sender.strip()!r} {problem}", file=sys.stderr)
+    if args.sender is not None and (problem := m.address_problem(m.trimmed_address(args.sender))):
+        print(f"mm7bind send: --from: the address {m.trimmed_address(args.sender)!r} {problem}", file=sys.stderr)
         return EXIT_USAGE
     try:  # (read as --to is: "ShortCode:1065888", a VASP's usual sender, goes as one)
         sender = m.written_address(args.sender, recipient=False) if args.sender else None

@@ -705,7 +705,7 @@ class ClientCore:
         except DecodeError as exc:
             env = None
             if status < 400:
-                error = ProtocolError(f"unreadable answer (HTTP {status}): {exc}", **kw)
+                error = ProtocolError(f"unreadable answer (HTTP {status}): {exc}", body=body, http_status=status, **kw)
                 error.__cause__ = exc  # (which kind of unreadable: callers map them apart)
                 return self.give_up(p, error)
         if env is None:
@@ -714,7 +714,7 @@ class ClientCore:
                                     + (f": {_snippet(body)}" if body.strip() else ""),
                                     status=status, body=body, headers=dict(headers), **kw)
             if status < 400:
-                error = ProtocolError(f"empty answer (HTTP {status}) from {shown}", **kw)
+                error = ProtocolError(f"empty answer (HTTP {status}) from {shown}", body=body, http_status=status, **kw)
             # A gateway's 502 or 504, the MMSC's own 500: it may have the request, as after a timeout.
             retryable = policy.retries_http(status) and (policy.on_timeout or not may_have_arrived(error))
             return self.again_or_raise(p, attempt, url, error, retryable, retry_after, tried,
@@ -735,10 +735,12 @@ class ClientCore:
                     return mixed_up
             code = body_msg.status.code if body_msg.status else None
             error = FaultError(
-                # (faultstring is read as sent: its white space is no words here)
+                # (faultstring and detail are read as sent: their white space is no words here; a
+                # detail's text is the MMSC's words where faultstring has none)
                 f"{p.message.ELEMENT} refused: " + (f"{code} {body_msg.status.text}" if code else body_msg.string.strip()
+                                                     or _words(body_msg.detail_text or "")
                                                      or f"a {body_msg.code} Fault without words"),
-                fault=body_msg, http_status=status, **kw,
+                fault=body_msg, http_status=status, deviations=env.deviations, **kw,
             )
             retryable = policy.retries_fault(body_msg, status)
             # (a Fault without an MM7 status says by its HTTP status: a Server fault in a 503 is an
@@ -746,7 +748,8 @@ class ClientCore:
             return self.again_or_raise(p, attempt, url, error, retryable, retry_after, tried,
                                        elsewhere=policy.fails_over_fault(body_msg, status))
         if not isinstance(body_msg, expected):
-            return self.give_up(p, ProtocolError(f"expected {expected.ELEMENT}, got {body_msg.ELEMENT}", **kw))
+            return self.give_up(p, ProtocolError(f"expected {expected.ELEMENT}, got {body_msg.ELEMENT}", body=body,
+                                                 http_status=status, **kw))
         devs = list(env.deviations)
         if env.transaction_id != p.transaction_id:
             if env.transaction_id is not None:
@@ -1352,6 +1355,12 @@ def _shortened(text: str, limit: int = 300) -> str:
 def _snippet(body: bytes, limit: int = 200) -> str:
     text = body[:limit].decode("utf-8", "replace").replace("\r", " ").replace("\n", " ").strip()
     return text + ("…" if len(body) > limit else "")
+
+
+def _words(text: str, limit: int = 200) -> str:
+    """`text` on one line, its runs of white space one space (a stack trace's layout), cut at `limit`."""
+    text = " ".join(text.split())
+    return text[:limit] + ("…" if len(text) > limit else "")
 
 
 def dump(direction: str, url: str, headers: dict, body) -> None:

@@ -546,14 +546,32 @@ def _qname(el: etree._Element) -> _Name:
 _ENVELOPE, _HEADER, _BODY = (f"{{{SOAP_NS}}}{n}" for n in ("Envelope", "Header", "Body"))
 
 
+def _mm7_status(el: etree._Element | None) -> etree._Element | None:
+    """`el` when it is an MM7 Status (in an MM7 namespace, or in none), else None."""
+    if el is None or not isinstance(el.tag, str):
+        return None
+    name = _qname(el)
+    return el if name.localname == "Status" and (name.namespace is None or is_mm7_namespace(name.namespace)) else None
+
+
+def _out_of_namespace(el: etree._Element, namespace: str) -> None:
+    """`el` and the elements inside it in `namespace` put in no namespace, in place."""
+    for node in el.iter():
+        if isinstance(node.tag, str) and _qname(node).namespace == namespace:
+            node.tag = _qname(node).localname
+
+
 def _soap12_text(el: etree._Element | None, child: str) -> str:
-    """The text of a SOAP 1.2 Fault part's first `child` (Code's Value, Reason's Text), or ""."""
+    """The text of a SOAP 1.2 Fault part's first `child` (Reason's Text), or ""."""
+    found = _soap12_child(el, child)
+    return "" if found is None else "".join(found.itertext())
+
+
+def _soap12_child(el: etree._Element | None, child: str) -> etree._Element | None:
+    """A SOAP 1.2 Fault part's first `child` (Code's Value or Subcode), in any namespace, or None."""
     if el is None:
-        return ""
-    for c in el:
-        if isinstance(c.tag, str) and _qname(c).localname == child:
-            return "".join(c.itertext())
-    return ""
+        return None
+    return next((c for c in el if isinstance(c.tag, str) and _qname(c).localname == child), None)
 
 
 def _collapsed(text: str | None) -> str:
@@ -929,7 +947,7 @@ class _Reader:
                 continue
             cq = _qname(child)
             path = f"/Envelope/Body/Fault/{cq.localname}"
-            if cq.namespace is not None:
+            if cq.namespace is not None and not (cq.localname == "Status" and is_mm7_namespace(cq.namespace)):
                 self.dev.add("qualified-fault-child", path, f"{cq.localname} should be unqualified")
                 child.tag = cq.localname
             _drop_encoding_style(child)
@@ -937,9 +955,9 @@ class _Reader:
         code_el = parts.get("faultcode")
         # A SOAP 1.2 Fault (read as 1.1, with its deviation) says its code in Code/Value and its
         # words in Reason/Text: a Sender fault read as the default "Server" was sent again.
-        soap12_code = _collapsed(_soap12_text(parts.get("Code"), "Value")).rpartition(":")[2]
+        soap12_code = self.soap12_code(parts.get("Code"))
         if (code_el is None or not (code_el.text or "").strip()) and soap12_code:
-            fault.code = {"Receiver": "Server", "Sender": "Client"}.get(soap12_code, soap12_code)
+            fault.code = soap12_code
         elif code_el is None or not (code_el.text or "").strip():
             self.dev.add("fault-missing", "/Envelope/Body/Fault", "no faultcode")
             fault.code = "Server"
@@ -975,13 +993,28 @@ class _Reader:
         mm7_el = None
         version = header_version
         detail_el = parts.get("detail", parts.get("Detail"))  # (SOAP 1.2's name)
+        where = "in detail"
+        if _mm7_status(parts.get("Status")) is not None and (
+                detail_el is None or not any(isinstance(c.tag, str) for c in detail_el)):
+            if detail_el is None:  # (where detail would be: put in one, as meant)
+                detail_el = etree.SubElement(el, "detail")
+            detail_el.append(parts["Status"])
+            where = "directly in Fault"
         if detail_el is not None:
             for child in detail_el:
                 if not isinstance(child.tag, str):
                     continue
                 cq = _qname(child)
                 if cq.namespace is not None and not is_mm7_namespace(cq.namespace):
-                    continue
+                    if cq.localname not in DETAIL_ALIASES and cq.localname not in ("RSErrorRsp", "VASPErrorRsp"):
+                        continue  # (another application's detail entry: valid SOAP, not ours to read)
+                    # An error response in no MM7 namespace (SOAP's, inherited from a default
+                    # declaration, or a vendor's): its status says whether to send again, so it
+                    # is read as one in no namespace is, in the header's version or its MM7Version's.
+                    self.dev.add("detail-namespace", f"/Envelope/Body/Fault/detail/{cq.localname}",
+                                 f"{cq.localname} in {cq.namespace}, not an MM7 namespace: read as MM7")
+                    _out_of_namespace(child, cq.namespace)
+                    cq = _qname(child)
                 if cq.localname in DETAIL_ALIASES:
                     alias = DETAIL_ALIASES[cq.localname]
                     self.dev.add("element-name", f"/Envelope/Body/Fault/detail/{cq.localname}", f"read as {alias}")
@@ -991,8 +1024,15 @@ class _Reader:
                     mm7_el = child
                     version = self.content_version(child, header_version)
                     break
+            status_el = next((c for c in detail_el if _mm7_status(c) is not None), None) if mm7_el is None else None
+            if status_el is not None:
+                mm7_el = self.status_alone(status_el, where)
+                version = self.content_version(mm7_el, header_version)
             if mm7_el is None:
-                fault.detail_text = "".join(detail_el.itertext()).strip() or None
+                # Read as sent, as faultstring and Status/Details are: its white space may be the
+                # peer's layout of a text (a stack trace, lines of a table); white space alone says nothing.
+                text = "".join(detail_el.itertext())
+                fault.detail_text = text if text.strip() else None
         if mm7_el is None and (found := _STATUS_IN_STRING.fullmatch(fault.string.strip())):
             # Without it a client would go by the HTTP 500 alone and retry a permanent refusal.
             code, text = found.groups()
@@ -1000,6 +1040,62 @@ class _Reader:
             self.dev.add("fault-status-in-string", "/Envelope/Body/Fault/faultstring",
                          f"no error response in detail; status {code} read from faultstring")
         return fault, mm7_el, version
+
+    def status_alone(self, status_el: etree._Element, where: str) -> etree._Element:
+        """A Status in detail without the error response around it (its status says whether to
+        send again, and what was refused) put in one: the VASP's VASPErrorRsp where the answer is to
+        an MMSC's request, else the MMSC's RSErrorRsp (the two are alike but for their names)."""
+        answers_the_mmsc = self.expect is not None and m.MESSAGE_TYPES[self.expect].DIRECTION == "vasp->rs"
+        name = "VASPErrorRsp" if answers_the_mmsc else "RSErrorRsp"
+        namespace = _qname(status_el).namespace
+        wrapper = etree.Element(etree.QName(namespace, name).text if namespace else name)
+        status_el.addprevious(wrapper)
+        wrapper.append(status_el)  # (moved, not copied)
+        self.dev.add("detail-status", f"/Envelope/Body/Fault/detail/{name}",
+                     f"Status {where} without the error response around it, read as an {name}'s")
+        return wrapper
+
+    def soap12_code(self, code_el: etree._Element | None) -> str:
+        """A SOAP 1.2 Fault's Code as a SOAP 1.1 faultcode, or "" without one: its Value resolved
+        as faultcode's QName is (SOAP's Sender and Receiver are 1.1's Client and Server, a code of
+        another namespace "{namespace}local"), and a Subcode's local name after a dot, as SOAP 1.1
+        writes a more specific code ("Client.Authentication"); the Subcode's namespace is said in
+        a deviation, as that form has no room for it."""
+        value_el = _soap12_child(code_el, "Value")
+        raw = _collapsed("".join(value_el.itertext())) if value_el is not None else ""
+        if not raw:
+            return ""
+        namespace, local = self.resolved_qname(value_el, raw, "/Envelope/Body/Fault/Code/Value")
+        if namespace is not None:
+            return f"{{{namespace}}}{local}"
+        code = {"Receiver": "Server", "Sender": "Client"}.get(local, local)
+        sub_el = _soap12_child(_soap12_child(code_el, "Subcode"), "Value")
+        sub = _collapsed("".join(sub_el.itertext())) if sub_el is not None else ""
+        if sub:
+            sub_ns, sub_local = self.resolved_qname(sub_el, sub, "/Envelope/Body/Fault/Code/Subcode/Value", own=False)
+            named = f"{{{sub_ns}}}{sub_local}" if sub_ns else sub_local
+            self.dev.add("soap12-subcode", "/Envelope/Body/Fault/Code/Subcode",
+                         f"Subcode {named} read as faultcode {code}.{sub_local}")
+            code = f"{code}.{sub_local}"
+        return code
+
+    def resolved_qname(self, el: etree._Element, raw: str, path: str, own: bool = True) -> tuple[str | None, str]:
+        """A fault code's QName (collapsed `raw`, the text of `el`) as (namespace, local name): the
+        namespace None for SOAP's own (1.1 or 1.2, or a prefix declared nowhere, reported); with
+        `own` an unprefixed name is SOAP's too, reported, else in no namespace."""
+        prefix, _, local = raw.rpartition(":")
+        namespace = el.nsmap.get(prefix or None)
+        if not prefix:
+            if own:
+                self.dev.add("faultcode-unqualified", path, f"{raw!r} has no namespace prefix")
+                return None, local
+            return namespace, local
+        if namespace is None:  # (a prefix declared nowhere: read as SOAP's, the usual meaning)
+            self.dev.add("faultcode-namespace", path, f"prefix {prefix!r} is not declared; {local!r} read as SOAP's")
+            return None, local
+        if namespace == SOAP_NS or namespace in WRONG_SOAP_NS:
+            return None, local
+        return namespace, local
 
     @staticmethod
     def _soap_qname(code_el: etree._Element, local: str) -> None:

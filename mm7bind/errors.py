@@ -240,12 +240,16 @@ class HTTPStatusError(SendError):
 
 
 class FaultError(SendError):
-    """The MMSC answered with a SOAP Fault (with HTTP 500 or 200); `fault.detail` is its RSErrorRsp."""
+    """The MMSC answered with a SOAP Fault (with HTTP 500 or 200); `fault.detail` is its RSErrorRsp.
+    `deviations`: how the answer departed from the schema, as a `Result` lists them (a Fault read
+    from a non-standard shape says so there)."""
 
-    def __init__(self, message: str, *, fault: Fault, http_status: int, **kw):
+    def __init__(self, message: str, *, fault: Fault, http_status: int,
+                 deviations: list[Deviation] | tuple[Deviation, ...] = (), **kw):
         super().__init__(message, **kw)
         self.fault = fault
         self.http_status = http_status
+        self.deviations = list(deviations)
 
     @property
     def status(self) -> Status | None:
@@ -254,7 +258,14 @@ class FaultError(SendError):
 
 
 class ProtocolError(SendError):
-    """The answer could not be read as the MM7 response we asked for."""
+    """The answer could not be read as the MM7 response we asked for. `body` and `http_status`:
+    the answer's bytes and HTTP status where one came (an HTML page with HTTP 200, XML cut short,
+    another operation's response), b"" and None where none did (an answer past its size bound)."""
+
+    def __init__(self, message: str, *, body: bytes = b"", http_status: int | None = None, **kw):
+        super().__init__(message, **kw)
+        self.body = body
+        self.http_status = http_status
 
 
 class SendInterrupted(SendError):

@@ -159,7 +159,7 @@ class Address:
             return text
         if not isinstance(text, str):
             raise TypeError(f"an address must be a str or Address, not {type(text).__name__}")
-        text = text.strip()
+        text = trimmed_address(text)
         return cls(text, AddressKind.RFC2822 if "@" in text else AddressKind.NUMBER)
 
     @property
@@ -174,6 +174,19 @@ class Address:
 # C0 and C1 controls, DEL, and the Unicode line and paragraph separators: no MMSC takes them in an
 # address (a NUL ends it early, a line break splits it), and a log line that shows one is split.
 _NOT_IN_ADDRESS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+# The white space around an address taken off as it is read from a person (a line's end, a cell's
+# padding, an ideographic space): all Python strips but the controls `_NOT_IN_ADDRESS` refuses
+# (tab, CR and LF aside). An address ending in U+001F or U+2028 is a corrupt one, refused by its
+# name when sent, not quietly made another.
+_ADDRESS_EDGE_SPACE = " \t\n\r\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
+                      "\u202f\u205f\u3000"
+
+
+def trimmed_address(text: str) -> str:
+    """`text` without the white space around it, its control characters kept (`address_problem`)."""
+    return text.strip(_ADDRESS_EDGE_SPACE)
 
 
 def address_problem(value: str) -> str | None:
@@ -246,13 +259,13 @@ def written_address(text: str, *, recipient: bool = True) -> Address | str:
     dashes, dots, brackets): "+86 138-0000-0001" is sent as "+8613800000001" (as written, an
     MMSC refuses it as no address: every recipient of a list exported so was refused), and one
     written in full-width characters ("＋８６ １３８...") in ASCII."""
-    text = text.strip()
+    text = trimmed_address(text)
     kind = written_kind(text)
     if kind is not None:
-        rest = text.partition(":")[2]
+        rest = trimmed_address(text.partition(":")[2])
         if not rest.strip():
             raise ValueError(f"{text!r} names the kind {kind.value} and no address after it")
-        return Address(rest.strip(), kind)
+        return Address(rest, kind)
     if recipient and "@" not in text and not any(ch.isdigit() for ch in text):
         raise ValueError(f"{text!r} is no phone number, short code or e-mail address (it has neither a digit nor an "
                          f"@): to send it as it is, write its kind before it, \"Number:{text}\" (or ShortCode:, "

@@ -118,7 +118,7 @@ def submit_from_json(data: Any, *, max_recipients: int = MAX_RECIPIENTS, max_par
                 known = ", ".join(e.value for e in enum)
                 raise ApiError(400, f"{key}: {fields[key]!r} is not one of {known}") from None
     if "sender_address" in fields:  # (as a recipient is read: "ShortCode:1065888" one of that kind)
-        _check_address("sender_address", fields["sender_address"].strip())
+        _check_address("sender_address", m.trimmed_address(fields["sender_address"]))
         try:
             fields["sender_address"] = m.written_address(fields["sender_address"], recipient=False)
         except ValueError as exc:
@@ -179,7 +179,7 @@ def _addresses(data: dict, key: str) -> list[m.Address | str]:
     out = []
     for i, v in enumerate(value, 1):  # (counted from 1, as parts[1] is the first part)
         where = f"{key}[{i}]" if isinstance(data[key], list) else key
-        _check_address(where, v.strip())
+        _check_address(where, m.trimmed_address(v))
         try:
             out.append(m.written_address(v))
         except ValueError as exc:

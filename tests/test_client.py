@@ -105,10 +105,29 @@ def test_fault_with_rserrorrsp(http_status):
         assert len(srv.requests) == 1
 
 
+def test_a_fault_error_lists_the_deviations_its_answer_was_read_with():
+    """A Result lists how its answer departed from the schema; a FaultError kept none of it, so a
+    Fault read from a non-standard shape (a status taken from faultstring, an unprefixed code)
+    could not be told from a standard one."""
+    def responder(req):
+        env = req.decode()
+        xml = (f'<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Header>'
+               f'<TransactionID xmlns="{env.version.namespace}">{env.transaction_id}</TransactionID></e:Header>'
+               "<e:Body><e:Fault><faultcode>Client</faultcode><faultstring>2002 no such number</faultstring>"
+               "</e:Fault></e:Body></e:Envelope>")
+        return Reply(500, xml.encode(), {"Content-Type": "text/xml"})
+
+    with FakeServer(responder) as srv, client(srv.url) as c, pytest.raises(FaultError) as err:
+        c.submit(submit())
+    assert err.value.status == mm7.Status(2002, "no such number")
+    assert {d.code for d in err.value.deviations} == {"faultcode-unqualified", "fault-status-in-string"}
+
+
 @pytest.mark.parametrize("detail, string", [
     ('<detail><MM7VASPErrorRsp xmlns="{ns}"><MM7Version>6.8.0</MM7Version><Status><StatusCode>4004</StatusCode>'
      "</Status></MM7VASPErrorRsp></detail>", "refused"),
     ("", "4004 Validation error"),
+    ("<detail><Status><StatusCode>4004</StatusCode></Status></detail>", "refused"),
 ])
 def test_service_error_in_a_nonstandard_fault_is_not_retried(detail, string):
     """A 4xxx refusal in a Fault the schema does not describe is still a refusal, not an HTTP 500 to retry."""
@@ -250,6 +269,17 @@ def test_http_and_protocol_errors(reply, error, pattern):
         assert err.value.attempts == 1 and len(srv.requests) == 1
         if error is HTTPStatusError:
             assert err.value.status == 404 and b"not here" in err.value.body
+        else:  # (an answer that is no MM7 answer, an HTML page or a Fault cut short: its bytes kept to look at)
+            assert (err.value.http_status, err.value.body) == (200, reply.body)
+
+
+def test_a_fault_cut_short_keeps_its_bytes():
+    broken = (b'<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body><e:Fault>'
+              b"<faultcode>e:Server</faultcode><faultstring>out of memory</faultstring>")
+    with FakeServer(lambda req: Reply(200, broken, {"Content-Type": "text/xml"})) as srv, client(srv.url) as c, \
+            pytest.raises(ProtocolError, match="unreadable answer") as err:
+        c.submit(submit())
+    assert err.value.body == broken and err.value.http_status == 200
 
 
 @pytest.mark.parametrize("status", [301, 302, 307])
@@ -264,8 +294,9 @@ def test_redirects_are_reported_not_followed(status):
 
 def test_wrong_response_type_is_a_protocol_error():
     with FakeServer(lambda req: mm7_reply(mm7.CancelRsp(), req.decode())) as srv, client(srv.url) as c:
-        with pytest.raises(ProtocolError, match="expected SubmitRsp, got CancelRsp"):
+        with pytest.raises(ProtocolError, match="expected SubmitRsp, got CancelRsp") as err:
             c.submit(submit())
+    assert b"CancelRsp" in err.value.body and err.value.http_status == 200
 
 
 def test_transaction_id_mismatch_is_reported(caplog):
@@ -1295,6 +1326,18 @@ def test_a_fault_without_words_is_named_by_its_code(words):
             client(srv.url) as c, pytest.raises(FaultError) as err:
         c.submit(submit())
     assert str(err.value) == "SubmitReq refused: a Client Fault without words"
+
+
+def test_a_fault_whose_words_are_only_in_its_detail_is_named_by_them():
+    """`<faultstring/>` and the reason in detail (free text): "a Server Fault without words" hid it."""
+    body = (b'<?xml version="1.0"?><e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body>'
+            b"<e:Fault><faultcode>e:Server</faultcode><faultstring/><detail>\n  database\n  unavailable\n</detail>"
+            b"</e:Fault></e:Body></e:Envelope>")
+    with FakeServer(lambda req: Reply(500, body, {"Content-Type": "text/xml"})) as srv, \
+            client(srv.url) as c, pytest.raises(FaultError) as err:
+        c.submit(submit())
+    assert str(err.value).startswith("SubmitReq refused: database unavailable")
+    assert err.value.fault.detail_text == "\n  database\n  unavailable\n"  # (as sent)
 
 
 def test_a_client_fault_without_a_status_is_final():
@@ -2439,6 +2482,10 @@ def test_the_wait_for_a_pooled_connection_does_not_count_against_the_answers_dea
     (mm7.ReplaceReq(message_id="m1", sender_address=mm7.Number("1\x7f")), "sender_address:", "007F"),
     # (nor one XML cannot carry at all: named as the caller knows it, not by its place in the XML)
     (mm7.SubmitReq(recipients=mm7.Recipients(to=["1", "2\ufffe3"])), "to[2]: the address '2\\ufffe3'", "FFFE"),
+    # (at an end too: taken off as white space, the message went to another address than written)
+    (mm7.SubmitReq(recipients=["+8613800000000\x1f"]), "to[1]: the address '+8613800000000\\x1f'", "001F"),
+    (mm7.SubmitReq(recipients=["1"], sender_address="\u20281065"), "sender_address: the address '\\u20281065'",
+     "2028"),
 ])
 def test_an_address_with_a_control_character_is_not_sent(message, where, char):
     """XML carries a line break, DEL or U+2028 as it is: the MMSC got "1\\n2" and refused or misrouted it."""
@@ -2450,6 +2497,16 @@ def test_an_address_with_a_control_character_is_not_sent(message, where, char):
         assert str(err.value).startswith(where) and f"(U+{char})" in str(err.value), err.value
         assert str(err.value).isprintable()  # (shown escaped: a log line is not split)
         assert sim.messages == {}
+
+
+def test_an_address_is_read_without_the_white_space_around_it():
+    """A line's end, a cell's padding, an ideographic space: taken off; a control character is not
+    (`test_an_address_with_a_control_character_is_not_sent`)."""
+    for written in (" +8613800000000\r\n", "\t+8613800000000", "+8613800000000\u3000", "\xa0+8613800000000"):
+        assert mm7.Address.parse(written) == mm7.Number("+8613800000000")
+        assert mm7.messages.written_address(written) == "+8613800000000"
+    assert mm7.Address.parse("\x1ca@b.c").value == "\x1ca@b.c"
+    assert mm7.messages.written_address("Number: 1065\x85") == mm7.Number("1065\x85")
 
 
 def test_a_received_address_with_a_control_character_is_read_as_it_came():

@@ -417,6 +417,7 @@ def test_send_refuses_an_address_with_a_control_character(tmp_path):
             (("--to", "1", "--to-file", str(numbers)),
              f"{numbers}, line 2: the address '+86138\\x1b[2J00000002' holds a control character (U+001B)"),
             (("--to", "1", "--from", "10\x7f65"), "--from: the address '10\\x7f65' holds a control character (U+007F)"),
+            (("--to", "1\x1f"), "--to #1: the address '1\\x1f' holds a control character (U+001F)"),
         ]:
             proc = run("send", "--mmsc", sim.url, *args)
             assert proc.returncode == 2 and proc.stderr == f"mm7bind send: {said}\n", (args, proc.stderr)

@@ -107,6 +107,8 @@ def test_a_message_sent_as_json_reaches_the_mmsc(sim):
     ({"to": "1", "cc": ["2", "3", "4\u0000"]}, "cc[3]: the address '4\\x00' holds a control character (U+0000)"),
     ({"to": "1", "bcc": "2\r3"}, "bcc: the address '2\\r3'"),
     ({"to": "1", "sender_address": "10\t65"}, "sender_address: the address '10\\t65' holds a control character"),
+    ({"to": "13800000001\x1c"}, "to: the address '13800000001\\x1c' holds a control character (U+001C)"),
+    ({"to": "1", "sender_address": "\u20291065"}, "sender_address: the address '\\u20291065' holds a control"),
 ])
 def test_what_cannot_be_built_is_a_400_that_says_why(sim, body, message):
     with mm7.Client(sim.url) as client:

@@ -484,6 +484,38 @@ def test_fault_with_free_text_detail():
     assert env.version.name == "REL-6-MM7-1-4"  # from the header
 
 
+def test_free_text_in_a_fault_detail_reads_as_sent():
+    """Detail is mixed content, as faultstring and Status/Details are (read as sent): its text was
+    stripped, a peer's layout of it (a stack trace's first indent) lost; white space alone is none."""
+    fault = ("<e:Fault><faultcode>e:Server</faultcode><faultstring>down</faultstring>"
+             "<detail>{}</detail></e:Fault>")
+    for engine in ("direct", "xsdata"):
+        env = mm7.decode_envelope(envelope(fault.format("\n  maintenance\n  until 04:00\n")), engine=engine)
+        assert env.body.detail_text == "\n  maintenance\n  until 04:00\n"
+        assert mm7.decode_envelope(envelope(fault.format(" \n\t")), engine=engine).body.detail_text is None
+
+
+@pytest.mark.parametrize("namespace", ["urn:vendor:mm7", SOAP])
+@pytest.mark.parametrize("name, cls", [("RSErrorRsp", mm7.RSErrorRsp), ("MM7VASPErrorRsp", mm7.VASPErrorRsp)])
+def test_an_error_response_in_a_fault_detail_in_no_mm7_namespace_is_read(namespace, name, cls):
+    """An RSErrorRsp in a vendor's namespace, or in SOAP's (a default declaration inherited), was
+    passed over as another application's detail entry, with no deviation: its status lost, and
+    detail_text the run-together text of its elements ("6.8.02002Address Error")."""
+    fault = f"""<e:Fault><faultcode>e:Server</faultcode><faultstring>refused</faultstring><detail>
+      <{name} xmlns="{namespace}"><MM7Version>6.8.0</MM7Version><Status>
+      <StatusCode>2002</StatusCode><StatusText>Address Error</StatusText></Status></{name}></detail></e:Fault>"""
+    env = tolerant(envelope(fault), {"detail-namespace"})
+    assert isinstance(env.body.detail, cls) and env.body.status == mm7.Status(2002, "Address Error")
+    assert env.body.detail_text is None and env.version.name == "REL-6-MM7-1-4"  # (the header's)
+    said = next(d for d in env.deviations if d.code == "detail-namespace")
+    assert said.path == f"/Envelope/Body/Fault/detail/{name}" and namespace in said.message
+    # (a permanent refusal in a Server Fault is not sent again, as it would be by its HTTP 500)
+    assert not mm7.RetryPolicy().retries_fault(env.body, 500)
+    # another application's detail entry is SOAP's to allow: passed over, its text kept
+    other = fault.replace(name, "Trace")
+    assert mm7.decode_envelope(envelope(other)).body.detail is None
+
+
 @pytest.mark.parametrize("name, cls", [("MM7VASPErrorRsp", mm7.VASPErrorRsp), ("MM7RSErrorRsp", mm7.RSErrorRsp)])
 def test_fault_detail_under_a_vendor_element_name(name, cls):
     fault = f"""<e:Fault><faultcode>e:Client</faultcode><faultstring>refused</faultstring><detail>
@@ -544,6 +576,53 @@ def test_a_fault_code_of_another_namespace_keeps_it():
     undeclared = tolerant(envelope(fault.replace(' xmlns:v="urn:vendor"', "")), {"faultcode-namespace"})
     assert undeclared.body.code == "Client"
     assert not mm7.RetryPolicy().retries_fault(undeclared.body, 503)
+
+
+STATUS_2002 = "<Status><StatusCode>2002</StatusCode><StatusText>Address Error</StatusText></Status>"
+
+
+@pytest.mark.parametrize(("fault", "where"), [
+    (f"<detail>{STATUS_2002}</detail>", "in detail"),
+    (f'<detail><m:Status xmlns:m="{{ns}}REL-6-MM7-1-0">{STATUS_2002[8:-9].replace("<", "<m:").replace("<m:/", "</m:")}'
+     "</m:Status></detail>", "in detail"),
+    (STATUS_2002, "directly in Fault"),
+    (f"{STATUS_2002}<detail>\n</detail>", "directly in Fault"),
+])
+def test_a_status_in_a_fault_without_its_error_response_is_read(fault, where):
+    """A Status with no RSErrorRsp around it was passed over (in detail, with no deviation at all):
+    a permanent 2002 in a Server Fault was sent again by its HTTP 500, and said nowhere."""
+    data = envelope("<e:Fault><faultcode>e:Server</faultcode><faultstring>x</faultstring>" + fault + "</e:Fault>")
+    env = tolerant(data, {"detail-status"})
+    assert isinstance(env.body.detail, mm7.RSErrorRsp) and env.body.status == mm7.Status(2002, "Address Error")
+    assert env.body.detail_text is None and not mm7.RetryPolicy().retries_fault(env.body, 500)
+    [said] = [d for d in env.deviations if d.code == "detail-status"]
+    assert said.path == "/Envelope/Body/Fault/detail/RSErrorRsp" and where in said.message
+    # the answer to an MMSC's request (the simulator's DeliverReq) is the VASP's error response
+    assert isinstance(mm7.decode_envelope(data, expect="DeliverRsp").body.detail, mm7.VASPErrorRsp)
+
+
+SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
+
+
+@pytest.mark.parametrize(("code", "read", "said"), [
+    ("<f:Value>f:Sender</f:Value>", "Client", None),
+    ("<f:Value>f:Receiver</f:Value>", "Server", None),
+    # a code of another namespace keeps it, as a SOAP 1.1 faultcode's does: not taken for Receiver's
+    ('<f:Value xmlns:v="urn:vendor">v:Sender</f:Value>', "{urn:vendor}Sender", None),
+    ("<f:Value>v:Receiver</f:Value>", "Server", "faultcode-namespace"),  # (a prefix declared nowhere)
+    # a Subcode, after a dot as SOAP 1.1 writes a narrower code; its namespace said in the deviation
+    ('<f:Value>f:Sender</f:Value><f:Subcode><f:Value xmlns:v="urn:vendor">v:BadAddress</f:Value></f:Subcode>',
+     "Client.BadAddress", "soap12-subcode"),
+])
+def test_a_soap_1_2_fault_code_resolves_its_qname(code, read, said):
+    fault = (f'<f:Fault xmlns:f="{SOAP12}"><f:Code>{code}</f:Code><f:Reason><f:Text xml:lang="en">no</f:Text>'
+             "</f:Reason></f:Fault>")
+    env = mm7.decode_envelope(envelope(fault, soap=SOAP12))
+    assert env.body.code == read and env.body.string == "no"
+    if said is not None:
+        dev = next(d for d in env.deviations if d.code == said)
+        assert "urn:vendor" in dev.message if said == "soap12-subcode" else "'v'" in dev.message
+    assert mm7.RetryPolicy().retries_fault(env.body, 503) is (read == "Server" or read.startswith("{"))
 
 
 def test_fault_string_without_a_leading_status_is_not_read_as_one():
