@@ -920,10 +920,13 @@ class MM7Sender(_JavaNames):
         finally:
             self._given_back(client)
 
-    # The manual's other "required" codes of a SubmitReq that the SDK's encoder missed (§4.2.2.1):
-    # it printed these words and sent the message all the same, as this does, saying them in the log
-    # (once per sender for each). SenderAddress and ChargedPartyID, "required" too, it sent without a word.
-    _SDK_SAYS_MISSING = (("vasid", "VASID", "服务代码VASID不许为空！", "the service code China Mobile's MMSC routes "
+    # The manual's "required" codes of a SubmitReq that the SDK's encoder missed (§4.2.2.1): it
+    # printed these words and sent the message all the same, as this does, saying them in the log
+    # (once per sender for each) — the manual's own §4.2.5 example sets no VASPID. SenderAddress and
+    # ChargedPartyID, "required" too, it sent without a word.
+    _SDK_SAYS_MISSING = (("vaspid", "VASPID", "SP代码VASPID不许为空！", "the enterprise code China Mobile's MMSC "
+                          "identifies and bills the SP by, answering 4001 without it (manual §2.1)"),
+                         ("vasid", "VASID", "服务代码VASID不许为空！", "the service code China Mobile's MMSC routes "
                           "by and reports come back to (manual §2.2)"),
                          ("service_code", "ServiceCode", "业务代码ServiceCode不许为空！", "the business code China "
                           "Mobile bills by (manual §2.3)"))
@@ -946,12 +949,11 @@ class MM7Sender(_JavaNames):
             raise st.EmptyMessage()
         if not isinstance(req, (MM7SubmitReq, MM7CancelReq, MM7ReplaceReq)):
             raise st.WrongMessage("没有匹配的消息，请确认要发送的消息是否正确！")
-        vaspid = req.vaspid if isinstance(req, MM7SubmitReq) and req.vaspid is not None else client.config.vaspid
-        if isinstance(req, MM7SubmitReq) and (vaspid is None or isinstance(vaspid, str) and not vaspid.strip()):
-            # The manual's "required" SP code (§2.1, setVASPID): China Mobile's MMSC identifies and
-            # bills by it and answers a SubmitReq without one 4001 once it went out; the SDK sent it so.
-            raise st.WrongMessage(f"VASPID (企业代码) {'not set' if vaspid is None else 'blank'}: a SubmitReq needs the "
-                                  "enterprise code (set vaspid), else China Mobile's MMSC answers 4001")
+        vaspid = getattr(req, "vaspid", None)
+        if isinstance(vaspid, str) and not vaspid.strip():
+            # (it would go as <VASPID></VASPID>, the code of no SP, which MMSCs answer 4001; one left
+            # unset goes without, as the SDK sent it, saying so: `_say_missing_codes`)
+            raise st.WrongMessage("VASPID (企业代码) blank: give the enterprise code (set vaspid), or leave it unset")
         if isinstance(req, MM7SubmitReq):
             self._say_missing_codes(req, client)
         try:
