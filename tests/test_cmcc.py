@@ -2862,3 +2862,37 @@ def test_a_send_in_hand_ends_on_its_client_when_set_config_replaces_it(tmp_path)
         assert sender.send(submit_req()).status_code == 1000  # (on the new one)
         sender.close()
 
+
+def test_times_given_as_text_go_as_the_times_they_write_or_are_refused_saying_so(tmp_path):
+    """The SDK's time setters took a Date or a long; a port passing text, as the manual writes a time
+    (§4.2.2.1: "2004-02-09T10:21:07"), had it passed on unread: a TimeStamp went without its zone
+    (a datetime goes with the local one), an ExpiryDate failed as int("2026-…") and "20261201" went
+    as 234 days from now. Text is read as the time it writes — the same on the wire as the datetime —
+    or an MM7 duration where a relative time goes; anything else is -106 naming the field."""
+    def sent(req) -> dict[str, str]:
+        body = mm7.encode(req.to_message(), transaction_id="t", profile=CMCC).to_bytes().decode("latin-1")
+        return dict(re.findall(r"<(TimeStamp|ExpiryDate|EarliestDeliveryTime)>([^<]*)<", body))
+
+    as_text = sent(submit_req(time_stamp="2004-02-09T10:21:07", expiry_date=" 2026-12-01T10:00:00 ",
+                              earliest_delivery_time="P1D"))
+    as_values = sent(submit_req(time_stamp=datetime(2004, 2, 9, 10, 21, 7), expiry_date=datetime(2026, 12, 1, 10),
+                                earliest_delivery_time=timedelta(days=1)))
+    assert as_text == as_values and as_text["EarliestDeliveryTime"] == "P1D"
+    # (with a zone: the local time the text wrote, as a datetime without one is)
+    assert datetime.fromisoformat(as_text["TimeStamp"]) == datetime(2004, 2, 9, 10, 21, 7).astimezone()
+    zoned = sent(submit_req(expiry_date="2026-12-01T02:00:00Z"))
+    assert zoned == sent(submit_req(expiry_date=datetime(2026, 12, 1, 2, tzinfo=timezone.utc)))
+    replace = cmcc.MM7ReplaceReq(message_id="m-1", time_stamp="2004-02-09T10:21:07", earliest_delivery_time="PT2H")
+    assert sent(replace) == {"TimeStamp": as_text["TimeStamp"], "EarliestDeliveryTime": "PT2H"}
+    with FakeServer() as srv:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url))
+        for given, said in (({"expiry_date": "tomorrow"}, "expiry_date 'tomorrow' is no time"),
+                            ({"expiry_date": "20261201"}, r"seconds from now are an int"),
+                            ({"reply_charging": True, "reply_deadline": "2004-02-09 10:21:07"}, "reply_deadline"),
+                            ({"time_stamp": "P1D"}, "time_stamp 'P1D' is no time"),
+                            ({"earliest_delivery_time": "2004-02-30T10:00:00"}, "earliest_delivery_time")):
+            res = sender.send(submit_req(**given))
+            assert isinstance(res, cmcc.MM7RSErrorRes) and res.status_code == -106, (given, res)
+            assert re.search(said, res.status_detail), (said, res.status_detail)
+        assert srv.requests == []
+
