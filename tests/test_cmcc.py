@@ -2896,3 +2896,29 @@ def test_times_given_as_text_go_as_the_times_they_write_or_are_refused_saying_so
             assert re.search(said, res.status_detail), (said, res.status_detail)
         assert srv.requests == []
 
+
+def test_the_apis_own_errors_carry_the_sdks_words_beside_the_manuals(tmp_path):
+    """`status_text` of the API's own codes is the manual's §7 words (the contract: 接收失败); the SDK
+    wrote its own into StatusText, and so into its logs ([Comments={-102;接收失败！}]), which an SP's
+    log watch matches: `status_text_sdk` has them, and `text_sdk` on each error class. The MMSC's
+    own text is the same in both, as the SDK passed it on."""
+    assert {code: cls.text_sdk for code, cls in cmcc.API_ERRORS.items()} == {
+        -100: "系统错误！", -101: "超时发送失败！", -102: "接收失败！", -103: "没有返回正确的消息", -104: "Socket不通！",
+        -105: "待发送的消息为空!", -106: "没有匹配的消息，请确认要发送的消息是否正确！", -107: "错误！接收到的消息为空！",
+        -108: "Bad Request", -109: "XML解析错误！", -110: "Server could not fulfill the request", -111: "Server error",
+        -113: "消息内容的尺寸超出允许发送的大小！"}
+    assert cst.ReadTimeout.text_sdk == "接收失败！"  # (a timeout reached the SP as the SDK's -102)
+
+    def refusing(req):
+        env = req.decode()
+        return mm7_reply(mm7.Fault(code="Client", detail=mm7.RSErrorRsp(status=mm7.Status(2002, "号码错误"))), env, 500)
+
+    with FakeServer(lambda req: Reply(500, b"")) as empty, FakeServer(refusing) as refuses:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, empty.url, ReSendCount="0"))
+        results = [sender.send(None), sender.send(cmcc.MM7DeliverRes()), sender.send(submit_req())]
+        sender.set_config(cmcc_config(tmp_path, refuses.url, ReSendCount="0"))
+        results.append(sender.send(submit_req()))
+    assert [(r.status_code, r.status_text, r.status_text_sdk) for r in results] == [
+        (-105, "待发送的消息为空", "待发送的消息为空!"), (-106, "发送消息不正确", "没有匹配的消息，请确认要发送的消息是否正确！"),
+        (-107, "接收消息为空", "错误！接收到的消息为空！"), (2002, "号码错误", "号码错误")]
+    assert cmcc.MM7SubmitRes(status_code=1000, status_text="成功").status_text_sdk == "成功"

@@ -836,6 +836,13 @@ class MM7RSRes(MM7Message):
             return error.text_zh if error is not None else None
         return st.status_text(self.status_code)
 
+    @property
+    def status_text_sdk(self) -> str | None:
+        """The StatusText SDK V1.5.3 gave: for the API's own negative codes its words, as its logs
+        show them (−102 接收失败！, −110 "Server could not fulfill the request"), where `status_text`
+        has the manual's §7 words (接收失败); the MMSC's text as it came, as the SDK passed it on."""
+        error = st.API_ERRORS.get(self.status_code) if self.status_code is not None and self.status_code < 0 else None
+        return error.text_sdk if error is not None else self.status_text
 
 
 @dataclass
