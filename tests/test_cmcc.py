@@ -2688,6 +2688,8 @@ def test_a_submit_without_its_enterprise_code_goes_as_the_sdk_sent_it_saying_so(
             res = sender.send(req)
             assert isinstance(res, cmcc.MM7RSErrorRes) and res.status_code == -106, res
             assert "VASPID (企业代码) blank" in res.status_detail
+        for other in (cmcc.MM7CancelReq(vaspid=" ", message_id="m-1"), cmcc.MM7ReplaceReq(vaspid="", message_id="m-1")):
+            assert sender.send(other).status_code == -106
         assert srv.requests == []
         caplog.clear()
         for _ in range(2):
