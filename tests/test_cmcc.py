@@ -2674,21 +2674,80 @@ def test_a_receivers_join_without_end_waits_until_it_is_stopped(timeout, tmp_pat
         receiver.stop()
 
 
-def test_a_submit_without_its_enterprise_code_is_refused_before_it_goes(tmp_path):
-    """The manual's "required" SP code (setVASPID): a SubmitReq without one, or with a blank one, went
-    out and China Mobile's MMSC answered 4001. Refused as a wrong message (-106) before anything is
-    sent."""
+def test_a_submit_without_its_enterprise_code_goes_as_the_sdk_sent_it_saying_so(tmp_path, caplog):
+    """The manual's "required" SP code (setVASPID): the SDK printed "SP代码VASPID不许为空！" and sent a
+    SubmitReq without one all the same — the manual's own §4.2.5 example sets none. It was refused
+    here as -106, so that example failed as written: it goes, with the SDK's words in the log. A
+    blank one (it would go as an empty element, the code of no SP) is still -106, nothing sent."""
+    caplog.set_level(logging.WARNING, logger="mm7bind.cmcc")
     with FakeServer() as srv:
         sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url))
-        for vaspid, said in ((None, "not set"), ("", "blank"), (" \t", "blank")):
+        for vaspid in ("", " \t"):
             req = submit_req()
             req.vaspid = vaspid
             res = sender.send(req)
             assert isinstance(res, cmcc.MM7RSErrorRes) and res.status_code == -106, res
-            assert f"VASPID (企业代码) {said}: a SubmitReq needs the enterprise code" in res.status_detail
+            assert "VASPID (企业代码) blank" in res.status_detail
+        for other in (cmcc.MM7CancelReq(vaspid=" ", message_id="m-1"), cmcc.MM7ReplaceReq(vaspid="", message_id="m-1")):
+            assert sender.send(other).status_code == -106
         assert srv.requests == []
+        caplog.clear()
+        for _ in range(2):
+            unset = submit_req()
+            unset.vaspid = None
+            assert isinstance(sender.send(unset), cmcc.MM7SubmitRes)
+        said = [r.getMessage() for r in caplog.records if r.name == "mm7bind.cmcc" and r.levelno == logging.WARNING]
+        assert len(said) == 1 and said[0].startswith(
+            "SubmitReq without a VASPID (SP代码VASPID不许为空！, as the SDK said): sent as it is"), said
+        assert len(srv.requests) == 2 and b"<VASPID>" not in srv.requests[0].body
         sender.send(submit_req())
-        assert len(srv.requests) == 1 and b"<VASPID>801234</VASPID>" in srv.requests[0].body
+        assert b"<VASPID>801234</VASPID>" in srv.requests[2].body
+
+
+def test_the_manuals_send_example_works_as_written(tmp_path):
+    """§4.2.5, ported line by line: mm7Config.xml and ConnConfig.xml, an MM7Sender, a SubmitReq with
+    TransactionID 11111111, one addTo, VASID 1234, ServiceCode 123 and Subject 测试 (no VASPID, no
+    SenderAddress), MULTIPART_MIXED content of a GIF from a file (ContentID 1.gif) and a text
+    (2.txt), sent, and its status read from the MM7SubmitRes."""
+    (tmp_path / "f").mkdir()
+    gif = tmp_path / "f" / "yellow.gif"
+    gif.write_bytes(b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff,\x00\x00\x00\x00\x01\x00\x01\x00"
+                    b"\x00\x02\x02D\x01\x00;")
+    conn = tmp_path / "ConnConfig.xml"
+    conn.write_text("<connection><KeepAlive>on</KeepAlive><MaxKeepAliveRequests>30</MaxKeepAliveRequests>"
+                    "<ServerMaxKeepAlive>30</ServerMaxKeepAlive><MinKeepAliveRequests>1</MinKeepAliveRequests>"
+                    "<KeepAliveTimeout>50000</KeepAliveTimeout><step>1</step></connection>", encoding="utf-8")
+    with FakeServer() as srv:
+        mm7_config = cmcc_config(tmp_path, srv.url)
+        mm7_config.set_conn_config_name(conn)
+        mm7_sender = cmcc.MM7Sender(mm7_config)
+        submit = cmcc.MM7SubmitReq()
+        submit.transaction_id = "11111111"
+        submit.add_to("13915002000")
+        submit.vasid = "1234"
+        submit.service_code = "123"
+        submit.subject = "测试"
+        content = cmcc.MMContent()
+        content.content_type = cmcc.MMConstants.ContentType.MULTIPART_MIXED
+        sub1 = cmcc.MMContent.create_from_file(str(gif))
+        sub1.content_id = "1.gif"
+        sub1.content_type = cmcc.MMConstants.ContentType.GIF
+        content.add_sub_content(sub1)
+        sub2 = cmcc.MMContent.create_from_string("This is a Test2!")
+        sub2.content_id = "2.txt"
+        sub2.content_type = cmcc.MMConstants.ContentType.TEXT
+        content.add_sub_content(sub2)
+        submit.content = content
+        res = mm7_sender.send(submit)
+        assert isinstance(res, cmcc.MM7SubmitRes), res
+        assert res.status_code == 1000 and res.status_text and res.transaction_id == "11111111"
+        [sent] = srv.requests
+        msg = mm7.decode(sent.body, sent.headers["Content-Type"]).body
+        assert (msg.vaspid, msg.vasid, msg.service_code, msg.subject) == (None, "1234", "123", "测试")
+        assert [str(a) for a in msg.recipients.to] == ["13915002000"]
+        assert [(p.content_id, p.content_type) for p in msg.content.parts] == [("1.gif", "image/gif"),
+                                                                              ("2.txt", "text/plain")]
+        assert msg.content.parts[1].text_value == "This is a Test2!"
 
 
 def test_a_submit_without_its_service_or_business_code_goes_as_the_sdk_sent_it_saying_so(tmp_path, caplog):
@@ -2804,3 +2863,64 @@ def test_a_send_in_hand_ends_on_its_client_when_set_config_replaces_it(tmp_path)
         assert first._closed  # (its last send ended: closed then)
         assert sender.send(submit_req()).status_code == 1000  # (on the new one)
         sender.close()
+
+
+def test_times_given_as_text_go_as_the_times_they_write_or_are_refused_saying_so(tmp_path):
+    """The SDK's time setters took a Date or a long; a port passing text, as the manual writes a time
+    (§4.2.2.1: "2004-02-09T10:21:07"), had it passed on unread: a TimeStamp went without its zone
+    (a datetime goes with the local one), an ExpiryDate failed as int("2026-…") and "20261201" went
+    as 234 days from now. Text is read as the time it writes — the same on the wire as the datetime —
+    or an MM7 duration where a relative time goes; anything else is -106 naming the field."""
+    def sent(req) -> dict[str, str]:
+        body = mm7.encode(req.to_message(), transaction_id="t", profile=CMCC).to_bytes().decode("latin-1")
+        return dict(re.findall(r"<(TimeStamp|ExpiryDate|EarliestDeliveryTime)>([^<]*)<", body))
+
+    as_text = sent(submit_req(time_stamp="2004-02-09T10:21:07", expiry_date=" 2026-12-01T10:00:00 ",
+                              earliest_delivery_time="P1D"))
+    as_values = sent(submit_req(time_stamp=datetime(2004, 2, 9, 10, 21, 7), expiry_date=datetime(2026, 12, 1, 10),
+                                earliest_delivery_time=timedelta(days=1)))
+    assert as_text == as_values and as_text["EarliestDeliveryTime"] == "P1D"
+    # (with a zone: the local time the text wrote, as a datetime without one is)
+    assert datetime.fromisoformat(as_text["TimeStamp"]) == datetime(2004, 2, 9, 10, 21, 7).astimezone()
+    zoned = sent(submit_req(expiry_date="2026-12-01T02:00:00Z"))
+    assert zoned == sent(submit_req(expiry_date=datetime(2026, 12, 1, 2, tzinfo=timezone.utc)))
+    replace = cmcc.MM7ReplaceReq(message_id="m-1", time_stamp="2004-02-09T10:21:07", earliest_delivery_time="PT2H")
+    assert sent(replace) == {"TimeStamp": as_text["TimeStamp"], "EarliestDeliveryTime": "PT2H"}
+    with FakeServer() as srv:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url))
+        for given, said in (({"expiry_date": "tomorrow"}, "expiry_date 'tomorrow' is no time"),
+                            ({"expiry_date": "20261201"}, r"seconds from now are an int"),
+                            ({"reply_charging": True, "reply_deadline": "2004-02-09 10:21:07"}, "reply_deadline"),
+                            ({"time_stamp": "P1D"}, "time_stamp 'P1D' is no time"),
+                            ({"earliest_delivery_time": "2004-02-30T10:00:00"}, "earliest_delivery_time")):
+            res = sender.send(submit_req(**given))
+            assert isinstance(res, cmcc.MM7RSErrorRes) and res.status_code == -106, (given, res)
+            assert re.search(said, res.status_detail), (said, res.status_detail)
+        assert srv.requests == []
+
+
+def test_the_apis_own_errors_carry_the_sdks_words_beside_the_manuals(tmp_path):
+    """`status_text` of the API's own codes is the manual's §7 words (the contract: 接收失败); the SDK
+    wrote its own into StatusText, and so into its logs ([Comments={-102;接收失败！}]), which an SP's
+    log watch matches: `status_text_sdk` has them, and `text_sdk` on each error class. The MMSC's
+    own text is the same in both, as the SDK passed it on."""
+    assert {code: cls.text_sdk for code, cls in cmcc.API_ERRORS.items()} == {
+        -100: "系统错误！", -101: "超时发送失败！", -102: "接收失败！", -103: "没有返回正确的消息", -104: "Socket不通！",
+        -105: "待发送的消息为空!", -106: "没有匹配的消息，请确认要发送的消息是否正确！", -107: "错误！接收到的消息为空！",
+        -108: "Bad Request", -109: "XML解析错误！", -110: "Server could not fulfill the request", -111: "Server error",
+        -113: "消息内容的尺寸超出允许发送的大小！"}
+    assert cst.ReadTimeout.text_sdk == "接收失败！"  # (a timeout reached the SP as the SDK's -102)
+
+    def refusing(req):
+        env = req.decode()
+        return mm7_reply(mm7.Fault(code="Client", detail=mm7.RSErrorRsp(status=mm7.Status(2002, "号码错误"))), env, 500)
+
+    with FakeServer(lambda req: Reply(500, b"")) as empty, FakeServer(refusing) as refuses:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, empty.url, ReSendCount="0"))
+        results = [sender.send(None), sender.send(cmcc.MM7DeliverRes()), sender.send(submit_req())]
+        sender.set_config(cmcc_config(tmp_path, refuses.url, ReSendCount="0"))
+        results.append(sender.send(submit_req()))
+    assert [(r.status_code, r.status_text, r.status_text_sdk) for r in results] == [
+        (-105, "待发送的消息为空", "待发送的消息为空!"), (-106, "发送消息不正确", "没有匹配的消息，请确认要发送的消息是否正确！"),
+        (-107, "接收消息为空", "错误！接收到的消息为空！"), (2002, "号码错误", "号码错误")]
+    assert cmcc.MM7SubmitRes(status_code=1000, status_text="成功").status_text_sdk == "成功"

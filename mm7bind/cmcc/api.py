@@ -580,13 +580,47 @@ def _content_of(content: MMContent | None, charset: str) -> Content | None:
     return content.to_content(charset) if content is not None else None
 
 
-def _when(value: datetime | int | timedelta | None):
-    """Absolute (datetime) or relative (seconds, as the SDK's long) time."""
+# A time written out: the manual's form (§4.2.2.1: "2004-02-09T10:21:07"), with a zone if any; and
+# a relative one as MM7 writes it, an xs:duration ("P1D", "PT2H30M").
+_WRITTEN_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})?")
+_WRITTEN_DURATION = re.compile(r"P(?=\d|T\d)(\d+Y)?(\d+M)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?")
+
+
+def _written(text: str, name: str, relative: bool) -> datetime | str:
+    """A time given as text, as the value it means: the manual's "2004-02-09T10:21:07" as that
+    datetime (local time without a zone, as a datetime without one is: the text and the datetime
+    go the same), an xs:duration ("P1D") as written, where a relative time may go. The SDK's
+    setters took a Date or a long, never text; passed on unread, text went out as it was (a
+    TimeStamp without its zone) or failed as int("…"), or went as seconds ("20261201")."""
+    written = text.strip()
+    if _WRITTEN_TIME.fullmatch(written):
+        try:
+            return datetime.fromisoformat(written[:-1] + "+00:00" if written.endswith("Z") else written)
+        except ValueError as exc:  # (2004-02-30T…)
+            raise ValueError(f"{name} {text!r} is no time: {exc}") from None
+    if relative and _WRITTEN_DURATION.fullmatch(written):
+        return written
+    forms = ('a datetime, the seconds from now (an int or a timedelta), "yyyy-MM-ddTHH:mm:ss" '
+             '("2004-02-09T10:21:07", a zone after it if any) or a duration ("P1D", "PT2H")') if relative else (
+             'a datetime or "yyyy-MM-ddTHH:mm:ss" ("2004-02-09T10:21:07", a zone after it if any)')
+    digits = " (seconds from now are an int: int(text))" if relative and written.isdigit() else ""
+    raise ValueError(f"{name} {text!r} is no time{digits}: {forms}")
+
+
+def _when(value: datetime | int | timedelta | str | None, name: str = "time"):
+    """Absolute (datetime) or relative (seconds, as the SDK's long) time; text as `_written` reads it."""
     if value is None or isinstance(value, (datetime, timedelta)):
         return value
+    if isinstance(value, str):
+        return _written(value, name, relative=True)
     if isinstance(value, bool):  # (an int to Python: True went as one second from now)
         raise ValueError(f"{value!r} is no time: a datetime, or the seconds from now (an int or a timedelta)")
     return timedelta(seconds=int(value))
+
+
+def _stamp(value: datetime | str | None, name: str = "time_stamp") -> datetime | None:
+    """A TimeStamp: a datetime, or text as `_written` reads an absolute time."""
+    return _written(value, name, relative=False) if isinstance(value, str) else value
 
 
 def _numbered(table: dict, value: int | None, name: str, meanings: str):
@@ -669,13 +703,13 @@ class MM7SubmitReq(MM7VASPReq):
     bcc: list[str] = field(default_factory=list)
     linked_id: str | None = None
     message_class: str | None = None
-    time_stamp: datetime | None = None
-    expiry_date: datetime | int | timedelta | None = None
-    earliest_delivery_time: datetime | int | timedelta | None = None
+    time_stamp: datetime | str | None = None
+    expiry_date: datetime | int | timedelta | str | None = None
+    earliest_delivery_time: datetime | int | timedelta | str | None = None
     delivery_report: bool | None = None
     read_reply: bool | None = None
     reply_charging: bool = False
-    reply_deadline: datetime | int | timedelta | None = None
+    reply_deadline: datetime | int | timedelta | str | None = None
     reply_charging_size: int | None = None
     priority: int | None = None  # 0 low, 1 normal, 2 high
     subject: str | None = None
@@ -707,7 +741,8 @@ class MM7SubmitReq(MM7VASPReq):
         # size alone asked for nothing in the SDK (it wrote them inside a ReplyCharging set with
         # setReplyCharging only), and reply_charging=False with them must not ask either.
         if self.reply_charging is True:
-            rc = m.ReplyCharging(size=self.reply_charging_size, deadline=_when(self.reply_deadline))
+            rc = m.ReplyCharging(size=self.reply_charging_size,
+                                 deadline=_when(self.reply_deadline, "reply_deadline"))
         content = _content_of(self.content, charset)
         recipients = m.Recipients(to=_to_send(self.to), cc=_to_send(self.cc), bcc=_to_send(self.bcc))
         if len(recipients) and all(a.display_only for a in recipients):
@@ -717,8 +752,9 @@ class MM7SubmitReq(MM7VASPReq):
             mm7_version=self.mm7_version, vaspid=self.vaspid, vasid=self.vasid, service_code=self.service_code,
             sender_address=self.sender_address, charged_party_id=self.charged_party_id,
             recipients=recipients, linked_id=self.linked_id,
-            message_class=_message_class(self.message_class), time_stamp=self.time_stamp,
-            expiry_date=_when(self.expiry_date), earliest_delivery_time=_when(self.earliest_delivery_time),
+            message_class=_message_class(self.message_class), time_stamp=_stamp(self.time_stamp),
+            expiry_date=_when(self.expiry_date, "expiry_date"),
+            earliest_delivery_time=_when(self.earliest_delivery_time, "earliest_delivery_time"),
             delivery_report=self.delivery_report, read_reply=self.read_reply, reply_charging=rc,
             priority=_numbered(Priority.TO_MM7, self.priority, "priority", "0 (low), 1 (normal) or 2 (high)"),
             subject=self.subject,
@@ -749,8 +785,8 @@ class MM7ReplaceReq(MM7VASPReq):
     vasid: str | None = None
     message_id: str | None = None
     service_code: str | None = None
-    time_stamp: datetime | None = None
-    earliest_delivery_time: datetime | int | timedelta | None = None
+    time_stamp: datetime | str | None = None
+    earliest_delivery_time: datetime | int | timedelta | str | None = None
     read_reply: bool | None = None
     allow_adaptations: bool = True
     content: MMContent | None = None
@@ -759,8 +795,9 @@ class MM7ReplaceReq(MM7VASPReq):
     def to_message(self, charset: str = "UTF-8") -> m.ReplaceReq:
         return m.ReplaceReq(
             mm7_version=self.mm7_version, vaspid=self.vaspid, vasid=self.vasid, message_id=self.message_id,
-            service_code=self.service_code, time_stamp=self.time_stamp,
-            earliest_delivery_time=_when(self.earliest_delivery_time), read_reply=self.read_reply,
+            service_code=self.service_code, time_stamp=_stamp(self.time_stamp),
+            earliest_delivery_time=_when(self.earliest_delivery_time, "earliest_delivery_time"),
+            read_reply=self.read_reply,
             distribution_indicator=self.distribution_indicator,
             content=_content_of(self.content, charset),
             content_ref=m.ContentRef(href="cid:content", allow_adaptations=False)
@@ -798,6 +835,14 @@ class MM7RSRes(MM7Message):
             error = st.API_ERRORS.get(self.status_code)
             return error.text_zh if error is not None else None
         return st.status_text(self.status_code)
+
+    @property
+    def status_text_sdk(self) -> str | None:
+        """The StatusText SDK V1.5.3 gave: for the API's own negative codes its words, as its logs
+        show them (−102 接收失败！, −110 "Server could not fulfill the request"), where `status_text`
+        has the manual's §7 words (接收失败); the MMSC's text as it came, as the SDK passed it on."""
+        error = st.API_ERRORS.get(self.status_code) if self.status_code is not None and self.status_code < 0 else None
+        return error.text_sdk if error is not None else self.status_text
 
 
 @dataclass
@@ -920,10 +965,13 @@ class MM7Sender(_JavaNames):
         finally:
             self._given_back(client)
 
-    # The manual's other "required" codes of a SubmitReq that the SDK's encoder missed (§4.2.2.1):
-    # it printed these words and sent the message all the same, as this does, saying them in the log
-    # (once per sender for each). SenderAddress and ChargedPartyID, "required" too, it sent without a word.
-    _SDK_SAYS_MISSING = (("vasid", "VASID", "服务代码VASID不许为空！", "the service code China Mobile's MMSC routes "
+    # The manual's "required" codes of a SubmitReq that the SDK's encoder missed (§4.2.2.1): it
+    # printed these words and sent the message all the same, as this does, saying them in the log
+    # (once per sender for each) — the manual's own §4.2.5 example sets no VASPID. SenderAddress and
+    # ChargedPartyID, "required" too, it sent without a word.
+    _SDK_SAYS_MISSING = (("vaspid", "VASPID", "SP代码VASPID不许为空！", "the enterprise code China Mobile's MMSC "
+                          "identifies and bills the SP by, answering 4001 without it (manual §2.1)"),
+                         ("vasid", "VASID", "服务代码VASID不许为空！", "the service code China Mobile's MMSC routes "
                           "by and reports come back to (manual §2.2)"),
                          ("service_code", "ServiceCode", "业务代码ServiceCode不许为空！", "the business code China "
                           "Mobile bills by (manual §2.3)"))
@@ -946,12 +994,11 @@ class MM7Sender(_JavaNames):
             raise st.EmptyMessage()
         if not isinstance(req, (MM7SubmitReq, MM7CancelReq, MM7ReplaceReq)):
             raise st.WrongMessage("没有匹配的消息，请确认要发送的消息是否正确！")
-        vaspid = req.vaspid if isinstance(req, MM7SubmitReq) and req.vaspid is not None else client.config.vaspid
-        if isinstance(req, MM7SubmitReq) and (vaspid is None or isinstance(vaspid, str) and not vaspid.strip()):
-            # The manual's "required" SP code (§2.1, setVASPID): China Mobile's MMSC identifies and
-            # bills by it and answers a SubmitReq without one 4001 once it went out; the SDK sent it so.
-            raise st.WrongMessage(f"VASPID (企业代码) {'not set' if vaspid is None else 'blank'}: a SubmitReq needs the "
-                                  "enterprise code (set vaspid), else China Mobile's MMSC answers 4001")
+        vaspid = getattr(req, "vaspid", None)
+        if isinstance(vaspid, str) and not vaspid.strip():
+            # (it would go as <VASPID></VASPID>, the code of no SP, which MMSCs answer 4001; one left
+            # unset goes without, as the SDK sent it, saying so: `_say_missing_codes`)
+            raise st.WrongMessage("VASPID (企业代码) blank: give the enterprise code (set vaspid), or leave it unset")
         if isinstance(req, MM7SubmitReq):
             self._say_missing_codes(req, client)
         try:

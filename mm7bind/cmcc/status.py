@@ -80,6 +80,10 @@ class APIError(Exception):
     code = -100
     text_zh = "系统错误"
     text_en = "System error"
+    # The StatusText SDK V1.5.3 gave the code, as its logs show it ([Comments={-102;接收失败！}]): the
+    # manual's words (text_zh, the contract) but for their punctuation, and for −107 and −110 its own.
+    # To −100 and −109 it appended 原因： and the Java exception, which is `detail` here.
+    text_sdk = "系统错误！"
     may_have_arrived = False
     earlier_unanswered = False
 
@@ -88,24 +92,30 @@ class APIError(Exception):
         super().__init__(f"{self.code} {self.text_zh} ({self.text_en})" + (f": {detail}" if detail else ""))
 
 
-def _error(name: str, code: int, zh: str, en: str) -> type[APIError]:
-    return type(name, (APIError,), {"code": code, "text_zh": zh, "text_en": en, "__doc__": f"{code}: {en}."})
+def _error(name: str, code: int, zh: str, en: str, sdk: str) -> type[APIError]:
+    return type(name, (APIError,), {"code": code, "text_zh": zh, "text_en": en, "text_sdk": sdk,
+                                    "__doc__": f"{code}: {en}."})
 
 
-SystemError_ = _error("SystemError_", -100, "系统错误", "System error")
-SendTimeout = _error("SendTimeout", -101, "超时发送失败", "Send failed: timeout")
-ReceiveFailed = _error("ReceiveFailed", -102, "接收失败", "Receive failed")
+SystemError_ = _error("SystemError_", -100, "系统错误", "System error", "系统错误！")
+SendTimeout = _error("SendTimeout", -101, "超时发送失败", "Send failed: timeout", "超时发送失败！")
+ReceiveFailed = _error("ReceiveFailed", -102, "接收失败", "Receive failed", "接收失败！")
 # Never raised: V1.5.3 could not reach its own -103 (a failed write, then a re-send bringing nothing),
 # and a failed write cannot be told from a failed read here either (both are -102). Kept for the table.
-NoCorrectMessage = _error("NoCorrectMessage", -103, "没有返回正确的消息", "No correct message returned")
-SocketUnreachable = _error("SocketUnreachable", -104, "Socket不通", "Socket unreachable")
-EmptyMessage = _error("EmptyMessage", -105, "待发送的消息为空", "The message to send is empty")
-WrongMessage = _error("WrongMessage", -106, "发送消息不正确", "Wrong message to send")
-EmptyResponse = _error("EmptyResponse", -107, "接收消息为空", "The received message is empty")
-BadRequest = _error("BadRequest", -108, "Bad Request", "Bad Request (no XML in the answer)")
-XMLParseError = _error("XMLParseError", -109, "XML解析错误", "XML parse error")
-ServerFault = _error("ServerFault", -110, "Server Could not fulfill the request", "The answer is a SOAP Fault")
-ServerError = _error("ServerError", -111, "Server error", "The answer is not the response to this request")
+NoCorrectMessage = _error("NoCorrectMessage", -103, "没有返回正确的消息", "No correct message returned", "没有返回正确的消息")
+SocketUnreachable = _error("SocketUnreachable", -104, "Socket不通", "Socket unreachable", "Socket不通！")
+EmptyMessage = _error("EmptyMessage", -105, "待发送的消息为空", "The message to send is empty", "待发送的消息为空!")
+# (the SDK's words for a request that is no Submit, Cancel or Replace, its only -106)
+WrongMessage = _error("WrongMessage", -106, "发送消息不正确", "Wrong message to send",
+                      "没有匹配的消息，请确认要发送的消息是否正确！")
+EmptyResponse = _error("EmptyResponse", -107, "接收消息为空", "The received message is empty", "错误！接收到的消息为空！")
+# (the SDK meant to give the HTTP status line's text, but looked for "HTTP1.1": always "Bad Request")
+BadRequest = _error("BadRequest", -108, "Bad Request", "Bad Request (no XML in the answer)", "Bad Request")
+XMLParseError = _error("XMLParseError", -109, "XML解析错误", "XML parse error", "XML解析错误！")
+ServerFault = _error("ServerFault", -110, "Server Could not fulfill the request", "The answer is a SOAP Fault",
+                     "Server could not fulfill the request")
+ServerError = _error("ServerError", -111, "Server error", "The answer is not the response to this request",
+                     "Server error")
 # V1.5.3 kept its -101 to itself: a read that timed out ReSendCount times reached the application as
 # -102, like every other failure to receive an answer. A subclass, so it can still be told apart; of
 # SendTimeout too, so a port written to the manual's -101 catches its timeouts with `except SendTimeout`.
@@ -113,7 +123,7 @@ ServerError = _error("ServerError", -111, "Server error", "The answer is not the
 ReadTimeout: type[APIError] = type("ReadTimeout", (ReceiveFailed, SendTimeout), {
     "text_en": "Receive failed: no answer in time", "__doc__": "-102: no answer within TimeOut."})
 MessageTooLarge = _error("MessageTooLarge", -113, "消息内容的尺寸超出允许发送的大小",
-                         "The message is larger than allowed")
+                         "The message is larger than allowed", "消息内容的尺寸超出允许发送的大小！")
 
 API_ERRORS = {cls.code: cls for cls in (SystemError_, SendTimeout, ReceiveFailed, NoCorrectMessage, SocketUnreachable,
                                         EmptyMessage, WrongMessage, EmptyResponse, BadRequest, XMLParseError,
