@@ -160,6 +160,8 @@ class Outbox(Periodic):
         self._refused_alike: tuple[int | None, int] = (None, 0)  # (the last refusal's key, how many in a row)
         self._refused_items: list[int] = []  # (the streak's items, until it pauses)
         self._refused_pauses = 0
+        self._untold: list[tuple[OutboxItem, str]] = []  # (the streak's failures, logged once it is known they stay so)
+        self._resume_pause()
 
     def put(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None,
             at: datetime | None = None) -> OutboxItem:
@@ -255,10 +257,17 @@ class Outbox(Periodic):
         items once `stop()` is called (what it claimed and did not send goes back to the queue), and
         a send waiting between attempts (a backoff, a Retry-After, the rate limit) stops waiting:
         its item goes back to the queue, due at once, to go again with its TransactionID."""
+        try:
+            return self._round(now)
+        finally:
+            self._tell_failed_refusals()
+
+    def _round(self, now: datetime | None) -> list[OutboxItem]:
         done: list[OutboxItem] = []
         stop = self._stopping()
         if self._holding(now):
-            return done  # an outage: the queue waits as a whole
+            self._expire_held(now or utcnow())
+            return done  # an outage, or refusals alike: the queue waits as a whole
         if self.concurrency > 1:
             return self._run_concurrently(now, done, stop)
         put_back: set[int] = set()  # (claimed again, and listed once they are tried: not twice)
@@ -336,6 +345,25 @@ class Outbox(Periodic):
             finally:
                 pool.shutdown(wait=True)  # what is in flight finishes, and is recorded by its own thread
 
+    def _expire_held(self, now: datetime) -> None:
+        """While the whole queue waits, the items whose deadline passes expire then (as a round
+        would expire them, its last one due at the deadline: `first_retry` after it), told in one
+        line with why they were not sent: not left "queued" until the pause ends, then expired one
+        by one, nor sent late."""
+        if not hasattr(self.store, "outbox_expire"):  # (a store of one's own)
+            return
+        if self.paused_by_refusal(now):
+            why = (f"not sent before it expired: sending was paused, the MMSC refusing requests in a row alike "
+                   f"({self.refused_by})")
+        else:
+            why = "not sent before it expired: sending was held, no MMSC answering or taking requests"
+        gone = self.store.outbox_expire(now - self.first_retry, why)
+        if gone:
+            shown = ", ".join(f"#{i.id} tid={printable(i.transaction_id)}" for i in gone[:10])
+            log.warning("outbox: %d item(s) expired while %s: %s%s", len(gone),
+                        "sending was paused after refusals alike" if self.paused_by_refusal(now)
+                        else "sending was held", shown, f" and {len(gone) - 10} more" if len(gone) > 10 else "")
+
     def _holding(self, now: datetime | None) -> bool:
         return any(until is not None and (now or utcnow()) < until for until in (self.held_until, self.refused_until))
 
@@ -349,7 +377,9 @@ class Outbox(Periodic):
         sending and queues its items again (one refused during the pause, in flight when it began,
         or the one tried after it, goes back too); one refused otherwise, or answered about its
         recipient (2002, 2003: the MMSC read past the account), starts over. One that got no
-        answer tells nothing of it. Items of `done` (this round's) queued again are shown so."""
+        answer tells nothing of it. Items of `done` (this round's) queued again are shown so.
+        The streak's failures are told in one line once it is known they stay failed (it ended
+        otherwise, or the round did): not a WARNING each, then the pause's own saying the contrary."""
         from .bulk import RECIPIENT_REFUSALS  # noqa: PLC0415
 
         if outcome.hold is not None and not outcome.accepted:
@@ -357,18 +387,24 @@ class Outbox(Periodic):
         refusal = outcome.refusal if outcome.refusal is not None and outcome.refusal[0] not in RECIPIENT_REFUSALS \
             else None
         if refusal is None:
+            self._tell_failed_refusals()
             if self._refused_pauses:
                 log.info("outbox: the MMSC %s again; sending goes on",
                          "accepts" if outcome.accepted else "answers otherwise than with that refusal")
             self._refused_alike, self._refused_items = (None, 0), []
-            self._refused_pauses, self.refused_until, self.refused_by = 0, None, None
+            if self._refused_pauses or self.refused_until is not None:
+                self._refused_pauses, self.refused_until, self.refused_by = 0, None, None
+                self._keep_pause()
             return outcome
         key, count = self._refused_alike
         count = count + 1 if key == refusal[0] else 1
         if key != refusal[0]:
+            self._tell_failed_refusals()
             self._refused_items = []
         self._refused_alike = (refusal[0], count)
         self._refused_items.append(outcome.item.id)
+        if outcome.item.state == "failed" and self.stop_after_refused:
+            self._untold.append((outcome.item, refusal[1]))
         if not self.stop_after_refused or count < self.stop_after_refused:
             return outcome
         if not self.paused_by_refusal(now):
@@ -378,6 +414,7 @@ class Outbox(Periodic):
             except OverflowError:
                 pause = self.refused_pause_max
             self.refused_until, self.refused_by = now + pause, refusal[1]
+            self._keep_pause()
             again = [self._queue_again(item_id) for item_id in self._refused_items]
             done[:] = [(self.store.outbox_get(i.id) or i) if i.id in self._refused_items else i for i in done]
             waiting = self.store.outbox_counts().get("queued", 0)
@@ -393,9 +430,72 @@ class Outbox(Periodic):
                          printable(refusal[1]), shown_time(self.refused_until), waiting)
         else:  # (in flight when the pause began: back with the others)
             self._queue_again(outcome.item.id)
-        self._refused_items = []
+        self._refused_items, self._untold = [], []
         return Round(self.store.outbox_get(outcome.item.id) or outcome.item, outcome.tried, outcome.hold,
                      outcome.retry_after, refusal=outcome.refusal)
+
+    def _tell_failed_refusals(self) -> None:
+        """One WARNING for the items a streak of refusals alike failed that no pause queued again
+        (the streak ended short of `stop_after_refused`, or the round did): each was logged at INFO
+        only, while a pause could still take it back."""
+        untold, self._untold = self._untold, []
+        if not untold:
+            return
+        shown = ", ".join(f"#{i.id} tid={printable(i.transaction_id)}" for i, _ in untold[:10])
+        more = f" and {len(untold) - 10} more" if len(untold) > 10 else ""
+        log.warning("outbox: %d item(s) failed, refused by the MMSC (%s): %s%s", len(untold),
+                    printable(untold[-1][1]), shown, more)
+
+    def _settings_mark(self) -> str:
+        """What the client's settings an MMSC refuses requests alike for (its URLs, the account,
+        the certificate) come to, as a salted slow digest: a worker started again with them
+        unchanged keeps the pause a refusal began; changed (credentials mended), it goes at once.
+        (Slow and salted: the store holds no guessable trace of the password.)"""
+        import hashlib  # noqa: PLC0415
+
+        cfg = self.client.config
+        said = repr((tuple(cfg.urls), getattr(cfg.profile, "name", str(cfg.profile)), cfg.username, cfg.password,
+                     cfg.auth, str(cfg.cert), str(cfg.verify), cfg.proxy, tuple(cfg.headers), cfg.vaspid, cfg.vasid,
+                     cfg.service_code, str(cfg.sender_address)))
+        salt = self.store.installation_id() if hasattr(self.store, "installation_id") else ""
+        return hashlib.pbkdf2_hmac("sha256", said.encode("utf-8", "surrogatepass"), f"outbox-pause:{salt}".encode(),
+                                   100_000).hex()
+
+    def _keep_pause(self) -> None:
+        """Keep the pause after refusals alike in the store (or forget it once it ended), for a
+        worker started later on it: started again with the same settings, it goes on waiting,
+        instead of sending `stop_after_refused` requests the MMSC refuses at each start."""
+        if not hasattr(self.store, "set_outbox_pause"):  # (a store of one's own)
+            return
+        if self.refused_until is None:
+            self.store.set_outbox_pause(None)
+            return
+        self.store.set_outbox_pause({"until": self.refused_until.isoformat(), "by": self.refused_by,
+                                     "key": self._refused_alike[0], "count": self._refused_alike[1],
+                                     "pauses": self._refused_pauses, "settings": self._settings_mark()})
+
+    def _resume_pause(self) -> None:
+        """Take up a pause after refusals alike that a worker before kept in the store, if the
+        client's settings are those it was refused with (see `_keep_pause`); else forget it."""
+        kept = self.store.outbox_pause() if hasattr(self.store, "outbox_pause") else None
+        if not kept or not self.stop_after_refused:
+            return
+        try:
+            until = datetime.fromisoformat(kept["until"])
+            key, count, pauses = int(kept["key"]), int(kept["count"]), int(kept["pauses"])
+            by, same = str(kept["by"]), kept.get("settings") == self._settings_mark()
+        except (KeyError, TypeError, ValueError):
+            same = False
+        if not same:
+            log.info("outbox: a pause after refusals alike was kept for other settings: sending goes on")
+            self.store.set_outbox_pause(None)
+            return
+        self.refused_until, self.refused_by, self._refused_pauses = until, by, pauses
+        self._refused_alike = (key, max(count, self.stop_after_refused))
+        if self.paused_by_refusal():
+            log.warning("outbox: sending stays paused until %s: the MMSC refused requests in a row alike (%s) "
+                        "with these settings; sending tries one item again by itself when the pause ends",
+                        shown_time(until), printable(by))
 
     def _queue_again(self, item_id: int) -> bool:
         """A refused item of a streak of refusals alike, failed by its round, queued again: due once
@@ -552,8 +652,9 @@ class Outbox(Periodic):
                 and not self._kept_to_one(exc.earlier_unanswered) else None
             refusal = _refusal(exc=exc)
             if not policy.retries_fault(exc.fault, exc.http_status):
-                return Round(self._end(item, "failed", attempts, status_code=code, error=str(exc)), True, hold,
-                             exc.retry_after, refusal=refusal)
+                return Round(self._end(item, "failed", attempts, status_code=code, error=str(exc),
+                                       quiet=self._may_pause(refusal, hold)), True, hold, exc.retry_after,
+                             refusal=refusal)
             return Round(self._later(item, attempts, now, code, str(exc), exc.retry_after), True, hold,
                          exc.retry_after, refusal=refusal)
         except SendError as exc:  # no MM7 answer: unreachable, timed out, HTTP error
@@ -589,11 +690,21 @@ class Outbox(Periodic):
         # included) are about this request: one item's pause, not the queue's.
         hold = (UNAVAILABLE, f"{code} {result.status.text} from {result.url}") \
             if policy.fails_over(code=code) and not self._kept_to_one(result.earlier_unanswered) else None
+        refusal = _refusal(result)
         if policy.retries_status(code):
             ended = self._later(item, attempts, now, code, result.status.text, result.retry_after)
         else:
-            ended = self._end(item, "failed", attempts, status_code=code, error=result.status.text)
-        return Round(ended, True, hold, result.retry_after, refusal=_refusal(result))
+            ended = self._end(item, "failed", attempts, status_code=code, error=result.status.text,
+                              quiet=self._may_pause(refusal, hold))
+        return Round(ended, True, hold, result.retry_after, refusal=refusal)
+
+    def _may_pause(self, refusal: tuple[int, str] | None, hold: tuple[str, str] | None) -> bool:
+        """Whether a refusal counts toward a pause after refusals alike (`_refused` takes it):
+        the item it fails may be queued again, and its failure is told once the streak is known."""
+        from .bulk import RECIPIENT_REFUSALS  # noqa: PLC0415
+
+        return bool(self.stop_after_refused) and hold is None and refusal is not None \
+            and refusal[0] not in RECIPIENT_REFUSALS
 
     def _kept_to_one(self, earlier_unanswered: bool) -> bool:
         """Whether a send whose MMSC took nothing at its last attempt (refused, unavailable) said
@@ -634,7 +745,10 @@ class Outbox(Periodic):
         return self._end(item, "queued", attempts, next_at=next_at, status_code=code, error=error)
 
     def _end(self, item: OutboxItem, state: str, attempts: int, *, next_at: datetime | None = None,
-             message_id: str | None = None, status_code: int | None = None, error: str | None = None) -> OutboxItem:
+             message_id: str | None = None, status_code: int | None = None, error: str | None = None,
+             quiet: bool = False) -> OutboxItem:
+        """Record how `item`'s round ended; a failure or an expiry is logged (a WARNING, or `quiet`:
+        INFO, for one a streak of refusals alike may yet queue again: `_refused` tells of it)."""
         if not self.store.outbox_update(item.id, state, attempts=attempts, next_at=next_at, message_id=message_id,
                                         status_code=status_code, error=error, lease_until=item.lease_until):
             log.warning("outbox #%d tid=%s: its lease ran out while it was being sent and another worker has it "
@@ -642,11 +756,8 @@ class Outbox(Periodic):
                         state)
             return self.store.outbox_get(item.id)
         if state in ("failed", "expired"):
-            # (the one item tried after a pause for refusals alike, refused so again, is queued
-            # again at once: the pause's own line says so, not a WARNING of a failure each time)
-            again = self._refused_pauses and status_code is not None and self._refused_alike[0] == status_code
-            log.log(logging.INFO if again else logging.WARNING, "outbox #%d tid=%s %s after %d round(s): %s", item.id, printable(item.transaction_id), state,
-                        attempts, printable(error))
+            log.log(logging.INFO if quiet else logging.WARNING, "outbox #%d tid=%s %s after %d round(s): %s", item.id,
+                    printable(item.transaction_id), state, attempts, printable(error))
         return self.store.outbox_get(item.id)
 
     # -- the worker (Periodic's thread runs run_once) ------------------------------------------
