@@ -47,6 +47,7 @@ class Round(NamedTuple):
     accepted: bool = False  # (the MMSC took it this round)
     put_back: bool = False  # (its turn came too late in its claim's lease: queued again, due, not tried)
     refusal: tuple[int, str] | None = None  # (the MMSC answered and refused it: `bulk._refusal`'s key and words)
+    held: bool = False  # (refused for good, but kept queued until it is known whether sending pauses: `_hold`)
 
 
 NO_ANSWER, UNAVAILABLE = "no MMSC answered", "no MMSC available"
@@ -158,9 +159,10 @@ class Outbox(Periodic):
         self.refused_until: datetime | None = None
         self.refused_by: str | None = None
         self._refused_alike: tuple[int | None, int] = (None, 0)  # (the last refusal's key, how many in a row)
-        self._refused_items: list[int] = []  # (the streak's items, until it pauses)
         self._refused_pauses = 0
-        self._untold: list[tuple[OutboxItem, str]] = []  # (the streak's failures, logged once it is known they stay so)
+        # (the streak's items refused for good, kept queued until a pause takes them or it is known
+        # none will: (item id, the hold's end, the refusal's words))
+        self._held: list[tuple[int, datetime, str]] = []
         self._resume_pause()
 
     def put(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None,
@@ -257,10 +259,12 @@ class Outbox(Periodic):
         items once `stop()` is called (what it claimed and did not send goes back to the queue), and
         a send waiting between attempts (a backoff, a Retry-After, the rate limit) stops waiting:
         its item goes back to the queue, due at once, to go again with its TransactionID."""
+        done: list[OutboxItem] = []
         try:
-            return self._round(now)
+            done = self._round(now)
         finally:
-            self._tell_failed_refusals()
+            self._fail_held(done)
+        return done
 
     def _round(self, now: datetime | None) -> list[OutboxItem]:
         done: list[OutboxItem] = []
@@ -353,10 +357,12 @@ class Outbox(Periodic):
         if not hasattr(self.store, "outbox_expire"):  # (a store of one's own)
             return
         if self.paused_by_refusal(now):
-            why = (f"not sent before it expired: sending was paused, the MMSC refusing requests in a row alike "
+            why = (f"expired while sending was paused, the MMSC refusing requests in a row alike "
                    f"({self.refused_by})")
         else:
-            why = "not sent before it expired: sending was held, no MMSC answering or taking requests"
+            why = "expired while sending was held, no MMSC answering or taking requests"
+        # (not "not sent": an earlier round's request may have arrived, its answer lost; its error
+        # follows, and `store outbox` tells what the client's records say of it)
         gone = self.store.outbox_expire(now - self.first_retry, why)
         if gone:
             shown = ", ".join(f"#{i.id} tid={printable(i.transaction_id)}" for i in gone[:10])
@@ -387,11 +393,11 @@ class Outbox(Periodic):
         refusal = outcome.refusal if outcome.refusal is not None and outcome.refusal[0] not in RECIPIENT_REFUSALS \
             else None
         if refusal is None:
-            self._tell_failed_refusals()
+            self._fail_held(done)
             if self._refused_pauses:
                 log.info("outbox: the MMSC %s again; sending goes on",
                          "accepts" if outcome.accepted else "answers otherwise than with that refusal")
-            self._refused_alike, self._refused_items = (None, 0), []
+            self._refused_alike = (None, 0)
             if self._refused_pauses or self.refused_until is not None:
                 self._refused_pauses, self.refused_until, self.refused_by = 0, None, None
                 self._keep_pause()
@@ -399,12 +405,10 @@ class Outbox(Periodic):
         key, count = self._refused_alike
         count = count + 1 if key == refusal[0] else 1
         if key != refusal[0]:
-            self._tell_failed_refusals()
-            self._refused_items = []
+            self._fail_held(done)
         self._refused_alike = (refusal[0], count)
-        self._refused_items.append(outcome.item.id)
-        if outcome.item.state == "failed" and self.stop_after_refused:
-            self._untold.append((outcome.item, refusal[1]))
+        if outcome.held:
+            self._held.append((outcome.item.id, outcome.item.next_at, refusal[1]))
         if not self.stop_after_refused or count < self.stop_after_refused:
             return outcome
         if not self.paused_by_refusal(now):
@@ -415,8 +419,7 @@ class Outbox(Periodic):
                 pause = self.refused_pause_max
             self.refused_until, self.refused_by = now + pause, refusal[1]
             self._keep_pause()
-            again = [self._queue_again(item_id) for item_id in self._refused_items]
-            done[:] = [(self.store.outbox_get(i.id) or i) if i.id in self._refused_items else i for i in done]
+            again = self._queue_held_again(done)
             waiting = self.store.outbox_counts().get("queued", 0)
             if self._refused_pauses == 1:
                 log.warning("outbox: the MMSC refused %d requests in a row alike (%s): sending paused until %s, "
@@ -424,27 +427,65 @@ class Outbox(Periodic):
                             "refuses — the account it knows us by (vasp_id, vas_id, username, password), the "
                             "URL, the service's state at the MMSC's side; sending tries one item again by "
                             "itself when the pause ends", count, printable(refusal[1]),
-                            shown_time(self.refused_until), waiting, sum(again))
+                            shown_time(self.refused_until), waiting, again)
             else:
                 log.info("outbox: still refused (%s); sending paused until %s, %d item(s) waiting",
                          printable(refusal[1]), shown_time(self.refused_until), waiting)
         else:  # (in flight when the pause began: back with the others)
-            self._queue_again(outcome.item.id)
-        self._refused_items, self._untold = [], []
+            self._queue_held_again(done)
         return Round(self.store.outbox_get(outcome.item.id) or outcome.item, outcome.tried, outcome.hold,
                      outcome.retry_after, refusal=outcome.refusal)
 
-    def _tell_failed_refusals(self) -> None:
-        """One WARNING for the items a streak of refusals alike failed that no pause queued again
-        (the streak ended short of `stop_after_refused`, or the round did): each was logged at INFO
-        only, while a pause could still take it back."""
-        untold, self._untold = self._untold, []
-        if not untold:
+    def _hold(self, item: OutboxItem, attempts: int, now: datetime, code: int | None, error: str,
+              refusal: tuple[int, str] | None, hold: tuple[str, str] | None) -> tuple[OutboxItem, bool]:
+        """An item the MMSC refused for good: failed — unless the refusal counts toward a pause
+        after refusals alike (`_may_pause`): then it stays queued, not due before the round has
+        ended, until a pause takes it (queued again) or it is known none will (`_fail_held`). A
+        state said "failed" is never taken back: a send API's caller told so may send the message
+        again under another TransactionID, and the outbox's copy would go as well once the pause
+        ended. (A worker stopped meanwhile leaves it queued: sent again, with its TransactionID.)
+        → the item as it ended, and whether it is held."""
+        if not self._may_pause(refusal, hold):
+            return self._end(item, "failed", attempts, status_code=code, error=error), False
+        log.info("outbox #%d tid=%s refused (%s): kept until it is known whether sending pauses for refusals "
+                 "alike", item.id, printable(item.transaction_id), printable(error))
+        return self._end(item, "queued", attempts, next_at=now + self.refused_pause_max + self.lease,
+                         status_code=code, error=error), True
+
+    def _queue_held_again(self, done: list[OutboxItem]) -> int:
+        """The streak's held items queued again, due once the pause ends (→ how many); `done`'s
+        copies of them shown so."""
+        held, self._held = self._held, []
+        again = set()
+        for item_id, until, _ in held:
+            item = self.store.outbox_get(item_id)
+            if item is not None and item.state == "queued" and item.next_at == until and self.store.outbox_update(
+                    item.id, "queued", attempts=item.attempts, next_at=self.refused_until, status_code=item.status_code,
+                    error=f"{item.error} (sending paused: refused {self._refused_alike[1]} times in a row alike)"):
+                again.add(item_id)
+        done[:] = [(self.store.outbox_get(i.id) or i) if i.id in again else i for i in done]
+        return len(again)
+
+    def _fail_held(self, done: list[OutboxItem]) -> None:
+        """The streak's held items failed, no pause having taken them (the streak ended short of
+        `stop_after_refused`, or the round did), told in one WARNING (each was an INFO line, while a
+        pause could still take it back); `done`'s copies of them shown so."""
+        held, self._held = self._held, []
+        failed: list[OutboxItem] = []
+        for item_id, until, _ in held:
+            item = self.store.outbox_get(item_id)
+            # (as it was held: not one another worker took meanwhile, or one `store requeue` put back)
+            if item is not None and item.state == "queued" and item.next_at == until and self.store.outbox_update(
+                    item.id, "failed", attempts=item.attempts, status_code=item.status_code, error=item.error):
+                failed.append(item)
+        if not failed:
             return
-        shown = ", ".join(f"#{i.id} tid={printable(i.transaction_id)}" for i, _ in untold[:10])
-        more = f" and {len(untold) - 10} more" if len(untold) > 10 else ""
-        log.warning("outbox: %d item(s) failed, refused by the MMSC (%s): %s%s", len(untold),
-                    printable(untold[-1][1]), shown, more)
+        gone = {i.id for i in failed}
+        done[:] = [(self.store.outbox_get(i.id) or i) if i.id in gone else i for i in done]
+        shown = ", ".join(f"#{i.id} tid={printable(i.transaction_id)}" for i in failed[:10])
+        more = f" and {len(failed) - 10} more" if len(failed) > 10 else ""
+        log.warning("outbox: %d item(s) failed, refused by the MMSC (%s): %s%s", len(failed), printable(held[-1][2]),
+                    shown, more)
 
     def _settings_mark(self) -> str:
         """What the client's settings an MMSC refuses requests alike for (its URLs, the account,
@@ -490,23 +531,14 @@ class Outbox(Periodic):
             log.info("outbox: a pause after refusals alike was kept for other settings: sending goes on")
             self.store.set_outbox_pause(None)
             return
-        self.refused_until, self.refused_by, self._refused_pauses = until, by, pauses
+        # (a clock set back since, from a time ahead, would make it a pause of that much more)
+        self.refused_until = min(until, utcnow() + self.refused_pause_max)
+        self.refused_by, self._refused_pauses = by, pauses
         self._refused_alike = (key, max(count, self.stop_after_refused))
         if self.paused_by_refusal():
             log.warning("outbox: sending stays paused until %s: the MMSC refused requests in a row alike (%s) "
                         "with these settings; sending tries one item again by itself when the pause ends",
-                        shown_time(until), printable(by))
-
-    def _queue_again(self, item_id: int) -> bool:
-        """A refused item of a streak of refusals alike, failed by its round, queued again: due once
-        the pause ends (one waiting for a later round stays as it is)."""
-        item = self.store.outbox_get(item_id)
-        if item is None or item.state != "failed":
-            return False
-        return self.store.outbox_update(item.id, "queued", attempts=item.attempts, next_at=self.refused_until,
-                                        status_code=item.status_code,
-                                        error=f"{item.error} (sending paused: refused {self._refused_alike[1]} "
-                                              "times in a row alike)")
+                        shown_time(self.refused_until), printable(by))
 
     def _unclaim(self, item: OutboxItem) -> None:
         self.store.outbox_update(item.id, "queued", attempts=item.attempts, next_at=item.next_at,
@@ -652,9 +684,8 @@ class Outbox(Periodic):
                 and not self._kept_to_one(exc.earlier_unanswered) else None
             refusal = _refusal(exc=exc)
             if not policy.retries_fault(exc.fault, exc.http_status):
-                return Round(self._end(item, "failed", attempts, status_code=code, error=str(exc),
-                                       quiet=self._may_pause(refusal, hold)), True, hold, exc.retry_after,
-                             refusal=refusal)
+                ended, held = self._hold(item, attempts, now, code, str(exc), refusal, hold)
+                return Round(ended, True, hold, exc.retry_after, refusal=refusal, held=held)
             return Round(self._later(item, attempts, now, code, str(exc), exc.retry_after), True, hold,
                          exc.retry_after, refusal=refusal)
         except SendError as exc:  # no MM7 answer: unreachable, timed out, HTTP error
@@ -690,17 +721,16 @@ class Outbox(Periodic):
         # included) are about this request: one item's pause, not the queue's.
         hold = (UNAVAILABLE, f"{code} {result.status.text} from {result.url}") \
             if policy.fails_over(code=code) and not self._kept_to_one(result.earlier_unanswered) else None
-        refusal = _refusal(result)
+        refusal, held = _refusal(result), False
         if policy.retries_status(code):
             ended = self._later(item, attempts, now, code, result.status.text, result.retry_after)
         else:
-            ended = self._end(item, "failed", attempts, status_code=code, error=result.status.text,
-                              quiet=self._may_pause(refusal, hold))
-        return Round(ended, True, hold, result.retry_after, refusal=refusal)
+            ended, held = self._hold(item, attempts, now, code, result.status.text, refusal, hold)
+        return Round(ended, True, hold, result.retry_after, refusal=refusal, held=held)
 
     def _may_pause(self, refusal: tuple[int, str] | None, hold: tuple[str, str] | None) -> bool:
-        """Whether a refusal counts toward a pause after refusals alike (`_refused` takes it):
-        the item it fails may be queued again, and its failure is told once the streak is known."""
+        """Whether a refusal counts toward a pause after refusals alike (`_refused` takes it): the
+        item it refuses for good is held (`_hold`)."""
         from .bulk import RECIPIENT_REFUSALS  # noqa: PLC0415
 
         return bool(self.stop_after_refused) and hold is None and refusal is not None \
@@ -745,10 +775,7 @@ class Outbox(Periodic):
         return self._end(item, "queued", attempts, next_at=next_at, status_code=code, error=error)
 
     def _end(self, item: OutboxItem, state: str, attempts: int, *, next_at: datetime | None = None,
-             message_id: str | None = None, status_code: int | None = None, error: str | None = None,
-             quiet: bool = False) -> OutboxItem:
-        """Record how `item`'s round ended; a failure or an expiry is logged (a WARNING, or `quiet`:
-        INFO, for one a streak of refusals alike may yet queue again: `_refused` tells of it)."""
+             message_id: str | None = None, status_code: int | None = None, error: str | None = None) -> OutboxItem:
         if not self.store.outbox_update(item.id, state, attempts=attempts, next_at=next_at, message_id=message_id,
                                         status_code=status_code, error=error, lease_until=item.lease_until):
             log.warning("outbox #%d tid=%s: its lease ran out while it was being sent and another worker has it "
@@ -756,8 +783,8 @@ class Outbox(Periodic):
                         state)
             return self.store.outbox_get(item.id)
         if state in ("failed", "expired"):
-            log.log(logging.INFO if quiet else logging.WARNING, "outbox #%d tid=%s %s after %d round(s): %s", item.id,
-                    printable(item.transaction_id), state, attempts, printable(error))
+            log.warning("outbox #%d tid=%s %s after %d round(s): %s", item.id, printable(item.transaction_id), state,
+                        attempts, printable(error))
         return self.store.outbox_get(item.id)
 
     # -- the worker (Periodic's thread runs run_once) ------------------------------------------

@@ -1981,7 +1981,8 @@ def test_items_whose_deadline_passes_during_a_pause_expire_then_told_in_one_line
             assert outbox.run_once(now + timedelta(minutes=21)) == []  # (still paused)
         assert store.outbox_counts()["expired"] == 4 and store.outbox_counts()["queued"] == 0
         gone = [store.outbox_get(i.id) for i in items]
-        assert all(i.state == "expired" and "sending was paused" in i.error and "4001 Improper identification"
+        assert all(i.state == "expired" and i.error.startswith("expired while sending was paused, the MMSC refusing")
+                   and "4001 Improper identification"
                    in i.error for i in gone)
         assert "4001 Improper identification" in gone[0].error.split("(", 2)[-1]  # (its own error kept after)
         lines = [r for r in caplog.records if r.levelname == "WARNING"]
@@ -2052,6 +2053,9 @@ def test_a_pause_after_refusals_holds_across_a_restart_with_the_same_settings_on
         [probe] = again.run_once(now + timedelta(minutes=5))  # the pause over: one item, refused so again
         assert probe.state == "queued" and sim.fail_next(0) == 96
         assert again.refused_until == now + timedelta(minutes=5 + 10)  # (doubled)
+        # A pause kept until a time the clock has since been set back from is no longer than its bound
+        store.set_outbox_pause({**store.outbox_pause(), "until": (now + timedelta(days=365)).isoformat()})
+        assert utcnow() < Outbox(client, stop_after_refused=3).refused_until <= utcnow() + timedelta(hours=1)
         client.close()
         store.close()
 
@@ -2064,3 +2068,26 @@ def test_a_pause_after_refusals_holds_across_a_restart_with_the_same_settings_on
         assert len(sim.messages) == 5
         client.close()
         store.close()
+
+
+def test_an_item_said_failed_is_never_queued_again_by_a_pause_that_comes_later(store, caplog):
+    """Refusals alike are held queued while a pause may yet take them; once an item is said
+    failed (the streak stopped short at the round's end) it stays so: a pause in a later round
+    queued it again, and a caller of the send API told "failed" that sent the message again under
+    another TransactionID had it go twice once the pause ended."""
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never())
+        outbox = Outbox(client, stop_after_refused=3)
+        first = outbox.put_many([mm7.SubmitReq(recipients=[str(n)]) for n in range(2)])
+        sim.fail_next(2, status=4001, text="Improper identification")
+        assert [i.state for i in outbox.run_once()] == ["failed", "failed"]
+        later = outbox.put_many([mm7.SubmitReq(recipients=[str(n)]) for n in range(2, 4)])
+        sim.fail_next(1, status=4001, text="Improper identification")
+        now = utcnow()
+        outbox.run_once(now)  # (the third refusal alike in a row: sending pauses)
+        assert outbox.paused_by_refusal(now)
+        assert [store.outbox_get(i.id).state for i in first + later] == ["failed", "failed", "queued", "queued"]
+        outbox.run_once(now + timedelta(minutes=5))
+        assert sorted(r for m in sim.messages.values() for r in m.recipients) == ["2", "3"]
+        assert [store.outbox_get(i.id).state for i in first] == ["failed", "failed"]
+        client.close()
