@@ -364,6 +364,13 @@ class Outbox(Periodic):
         # (not "not sent": an earlier round's request may have arrived, its answer lost; its error
         # follows, and `store outbox` tells what the client's records say of it)
         gone = self.store.outbox_expire(now - self.first_retry, why)
+        taken = [(i, rec) for i in gone if (rec := self._taken_before(i)) is not None]
+        for item, rec in taken:  # (a worker died between the MMSC's acceptance and marking it sent)
+            self.store.outbox_update(item.id, "sent", attempts=item.attempts, message_id=rec.message_id,
+                                     status_code=rec.status_code)
+            log.warning("outbox #%d tid=%s was accepted before (its worker stopped before marking it sent): sent, "
+                        "not expired", item.id, printable(item.transaction_id))
+        gone = [i for i in gone if i.id not in {t.id for t, _ in taken}]
         if gone:
             shown = ", ".join(f"#{i.id} tid={printable(i.transaction_id)}" for i in gone[:10])
             log.warning("outbox: %d item(s) expired while %s: %s%s", len(gone),
@@ -443,7 +450,7 @@ class Outbox(Periodic):
         ended, until a pause takes it (queued again) or it is known none will (`_fail_held`). A
         state said "failed" is never taken back: a send API's caller told so may send the message
         again under another TransactionID, and the outbox's copy would go as well once the pause
-        ended. (A worker stopped meanwhile leaves it queued: sent again, with its TransactionID.)
+        ended. (A worker killed meanwhile leaves it queued: sent again, with its TransactionID.)
         → the item as it ended, and whether it is held."""
         if not self._may_pause(refusal, hold):
             return self._end(item, "failed", attempts, status_code=code, error=error), False
@@ -583,16 +590,18 @@ class Outbox(Periodic):
         """One item's round. `again`: put back once this round already (its turn came late), and
         claimed anew: sent now, with what its lease has left (at least one attempt)."""
         attempts = item.attempts + 1
-        if now > item.expires_at + self.first_retry:  # its worker was away well past the deadline (the
-            # last round is due right at it): a stale message is not sent
-            return Round(self._end(item, "expired", item.attempts, status_code=item.status_code,
-                                   error=f"not sent before it expired ({item.error or 'never tried'})"))
+        # (looked for before the deadline: one the MMSC took, said "expired", was sent again under
+        # another TransactionID by a caller told so)
         taken = self._taken_before(item)
         if taken is not None:  # a worker died between the MMSC's acceptance and marking it sent
             log.warning("outbox #%d tid=%s was accepted before (its worker stopped before marking it sent): not "
                         "sent again", item.id, item.transaction_id)
             return Round(self._end(item, "sent", attempts, message_id=taken.message_id,
                                    status_code=taken.status_code))
+        if now > item.expires_at + self.first_retry:  # its worker was away well past the deadline (the
+            # last round is due right at it): a stale message is not sent
+            return Round(self._end(item, "expired", item.attempts, status_code=item.status_code,
+                                   error=f"not sent before it expired ({item.error or 'never tried'})"))
         try:
             msg = decode(item.body, item.content_type).body
         except MM7Error as exc:  # (it was ours when put in: only a changed profile gets here)

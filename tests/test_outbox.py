@@ -2053,6 +2053,12 @@ def test_a_pause_after_refusals_holds_across_a_restart_with_the_same_settings_on
         [probe] = again.run_once(now + timedelta(minutes=5))  # the pause over: one item, refused so again
         assert probe.state == "queued" and sim.fail_next(0) == 96
         assert again.refused_until == now + timedelta(minutes=5 + 10)  # (doubled)
+        cfg = tmp_path / "cfg.toml"
+        cfg.write_text(f'[store]\npath = "{path}"\n', encoding="utf-8")
+        from .test_commands import run
+
+        shown = run("store", "outbox", "--config", str(cfg)).stdout.splitlines()
+        assert shown[-1].startswith("sending paused until ") and "(4001 Improper identification)" in shown[-1]
         # A pause kept until a time the clock has since been set back from is no longer than its bound
         store.set_outbox_pause({**store.outbox_pause(), "until": (now + timedelta(days=365)).isoformat()})
         assert utcnow() < Outbox(client, stop_after_refused=3).refused_until <= utcnow() + timedelta(hours=1)
@@ -2090,4 +2096,27 @@ def test_an_item_said_failed_is_never_queued_again_by_a_pause_that_comes_later(s
         outbox.run_once(now + timedelta(minutes=5))
         assert sorted(r for m in sim.messages.values() for r in m.recipients) == ["2", "3"]
         assert [store.outbox_get(i.id).state for i in first] == ["failed", "failed"]
+        client.close()
+
+
+@pytest.mark.parametrize("paused", [False, True])
+def test_an_item_the_mmsc_took_before_its_worker_died_is_sent_not_expired_however_late(store, paused):
+    """A worker that died between the MMSC's acceptance and marking the item sent, the next one
+    coming after the item's deadline (or while sending is paused, the item's deadline passing):
+    the item was said "expired" — a message the MMSC had taken, which a caller told so sends again
+    under another TransactionID. The client's record of the acceptance is looked at first."""
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never())
+        outbox = Outbox(client, max_age=timedelta(minutes=10), stop_after_refused=1)
+        item = outbox.put(mm7.SubmitReq(recipients=["1"], subject="taken"))
+        [claimed] = store.outbox_claim(utcnow(), lease=timedelta(0))  # (its lease run out at once)
+        taken = client.send(mm7.decode(claimed.body, claimed.content_type).body, transaction_id=item.transaction_id)
+        assert taken.ok  # ... and the worker died here
+        store.outbox_recover()
+        later = utcnow() + timedelta(minutes=20)
+        if paused:  # (sending paused after a refusal, the item's deadline passing meanwhile)
+            outbox.refused_until, outbox.refused_by = later + timedelta(minutes=5), "4001 Improper identification"
+        assert outbox.run_once(later) in ([], [store.outbox_get(item.id)])
+        done = store.outbox_get(item.id)
+        assert (done.state, done.message_id) == ("sent", taken.message_id) and len(sim.messages) == 1
         client.close()
