@@ -6,7 +6,8 @@ included) and, while no MMSC answers or one answers with a status worth trying a
 with growing pauses until `max_age`. What an MMSC refuses for good is marked failed, with its status.
 While no MMSC answers, or every one tried says it is unavailable (4006), the whole queue waits.
 When the MMSC refuses `stop_after_refused` sends in a row alike (bad credentials: 4001, an HTTP 401
-or 403), sending pauses, the refused items queued again, and one item tries again after the pause.
+or 403), sending pauses, the refused items queued again, and one item tries again after the pause;
+the pause is kept in the store, for a worker started again with the settings the MMSC refused.
 """
 
 from __future__ import annotations
@@ -98,7 +99,9 @@ class Outbox(Periodic):
     status without one: `bulk.REFUSED_STOP`, 10, by default; 0: never), sending pauses for
     `refused_pause`, doubling while the one item sent after each pause is refused so too, up to
     `refused_pause_max`: the refused items are queued again, not failed, and go once the cause is
-    mended (credentials an MMSC refuses every request for). Any accepted send ends it.
+    mended (credentials an MMSC refuses every request for). Any accepted send ends it. The pause
+    is kept in the store: an outbox made on it later, with the client settings the MMSC refused,
+    goes on with it (other settings: sending goes at once).
     """
 
     name = "mm7bind-outbox"

@@ -1075,9 +1075,6 @@ DROP INDEX IF EXISTS outbox_due;
 -- state (each metrics scrape), no row is read (its state comes after the request in it).
 DROP INDEX IF EXISTS outbox_claimable;
 CREATE INDEX IF NOT EXISTS outbox_waiting ON outbox (next_at, id, state) WHERE state IN ('queued', 'sending');
--- (the waiting items past their deadline, which a pause of the whole queue expires: found without
--- reading the others' rows)
-CREATE INDEX IF NOT EXISTS outbox_expiring ON outbox (expires_at, state) WHERE state IN ('queued', 'sending');
 CREATE INDEX IF NOT EXISTS outbox_tag ON outbox (tag) WHERE tag IS NOT NULL;
 CREATE INDEX IF NOT EXISTS outbox_transaction_id ON outbox (transaction_id);
 -- (the tags of items given up, which `store requeue` can put back, for a purge: its campaign is in use)
@@ -1398,6 +1395,10 @@ class SqliteStore:
                 for item_id, next_at in db.execute("SELECT id, next_at FROM outbox").fetchall():
                     db.execute("UPDATE outbox SET expires_at = ? WHERE id = ?",
                                (_utc_text(datetime.fromisoformat(next_at) + timedelta(days=1)), item_id))
+            # The waiting items past their deadline, which a pause of the whole queue expires, found
+            # without reading the others' rows (made here: a file of then has its expires_at by now)
+            db.execute("CREATE INDEX IF NOT EXISTS outbox_expiring ON outbox (expires_at, state)"
+                       " WHERE state IN ('queued', 'sending')")
             self._installation = _installation_id(db)
             self._as_written_through = _tids_as_written_through(db)
         finally:
