@@ -2244,9 +2244,27 @@ def cmd_store_outbox(args: argparse.Namespace) -> int:
             to = ", ".join(i.recipients[:2]) + (f" +{len(i.recipients) - 2}" if len(i.recipients) > 2 else "")
             label = f"{i.transaction_id} {i.tag or '-'} → {to or '?'} {what}"
             print(f"{i.id:>6}  {shown_time(i.created_at)}  {i.state:8}  {i.attempts:>5}  {status:>6}  {printable(label)}")
+        _say_outbox_pause(store)
         return EXIT_OK
     finally:
         store.close()
+
+
+def _say_outbox_pause(store) -> None:
+    """The pause after refusals alike the outbox's worker kept in the store, while it lasts: why
+    the queued items are not going (the worker's WARNING said it once, in a log perhaps not read)."""
+    from .display import printable, shown_time  # noqa: PLC0415
+    from .store import utcnow  # noqa: PLC0415
+
+    pause = store.outbox_pause() if hasattr(store, "outbox_pause") else None
+    try:
+        until = datetime.fromisoformat(pause["until"]) if pause else None
+    except (KeyError, TypeError, ValueError):
+        return
+    if until is not None and until > utcnow():
+        print(f"sending paused until {shown_time(until)}: the MMSC refused requests in a row alike "
+              f"({printable(str(pause.get('by')))}); once mended (the account, the URL), restarting the worker with "
+              "the new settings sends at once")
 
 
 def _outbox_fate(store, item) -> dict:

@@ -77,6 +77,10 @@ _HISTOGRAM_SERIES = ("_bucket", "_sum", "_count")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+class _Unwritable(ValueError):
+    """A gauge's sample the text format cannot carry (its label's name)."""
+
+
 class _Histogram:
     __slots__ = ("counts", "total", "count")
 
@@ -179,11 +183,14 @@ class Metrics:
         self.inc("mm7bind_send_attempts_total", attempts, operation=operation)
         self.observe("mm7bind_send_seconds", seconds, operation=operation)
 
-    def received(self, operation: str | None, outcome: str, status: int | None, seconds: float,
+    def received(self, operation: str | None, outcome: str, status: int | None, seconds: float | None,
                  deviations: Iterable = ()) -> None:
-        """One request the receiver took or refused: its outcome, its timing, its deviations' codes."""
+        """One request the receiver took or refused: its outcome, its timing (None: not known, as
+        for a request cut short whose start the server did not say: counted, not timed, rather than
+        taken as 0 s), its deviations' codes."""
         self.inc("mm7bind_received_total", operation=operation or "", outcome=outcome, status=_status(status))
-        self.observe("mm7bind_receive_seconds", seconds, operation=operation or "")
+        if seconds is not None:
+            self.observe("mm7bind_receive_seconds", seconds, operation=operation or "")
         for d in deviations:
             self.inc("mm7bind_deviations_total", code=d.code)
 
@@ -248,7 +255,18 @@ class Metrics:
         gauges = {}
         for name, read in list(self._gauges.items()):
             try:
-                gauges[name] = [(_labels(ls), v) for ls, v in read()]
+                samples = [(_labels(ls), v) for ls, v in read()]
+                with self._lock:  # (a gauge's labels are known when read: checked as a counter's are)
+                    try:
+                        for ls, _ in samples:
+                            self._check(name, "gauge", ls)
+                    except ValueError as exc:
+                        raise _Unwritable(str(exc)) from None
+                gauges[name] = samples
+            except _Unwritable as exc:  # (a label the format has no room for: the gauge is left out, the
+                # text stays readable; written as it was, a scraper refused the whole of it)
+                if self._failed(name, str(exc)):
+                    log.warning("metrics: %s left out: %s", name, exc)
             except STORE_ERRORS as exc:  # a store that cannot answer now: the counters still go out
                 if self._failed(name, f"{type(exc).__name__}: {exc}"):
                     log.warning("metrics: %s could not be read: %s: %s", name, type(exc).__name__, exc)

@@ -6,7 +6,8 @@ included) and, while no MMSC answers or one answers with a status worth trying a
 with growing pauses until `max_age`. What an MMSC refuses for good is marked failed, with its status.
 While no MMSC answers, or every one tried says it is unavailable (4006), the whole queue waits.
 When the MMSC refuses `stop_after_refused` sends in a row alike (bad credentials: 4001, an HTTP 401
-or 403), sending pauses, the refused items queued again, and one item tries again after the pause.
+or 403), sending pauses, the refused items queued again, and one item tries again after the pause;
+the pause is kept in the store, for a worker started again with the settings the MMSC refused.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class Round(NamedTuple):
     accepted: bool = False  # (the MMSC took it this round)
     put_back: bool = False  # (its turn came too late in its claim's lease: queued again, due, not tried)
     refusal: tuple[int, str] | None = None  # (the MMSC answered and refused it: `bulk._refusal`'s key and words)
+    held: bool = False  # (refused for good, but kept queued until it is known whether sending pauses: `_hold`)
 
 
 NO_ANSWER, UNAVAILABLE = "no MMSC answered", "no MMSC available"
@@ -97,7 +99,9 @@ class Outbox(Periodic):
     status without one: `bulk.REFUSED_STOP`, 10, by default; 0: never), sending pauses for
     `refused_pause`, doubling while the one item sent after each pause is refused so too, up to
     `refused_pause_max`: the refused items are queued again, not failed, and go once the cause is
-    mended (credentials an MMSC refuses every request for). Any accepted send ends it.
+    mended (credentials an MMSC refuses every request for). Any accepted send ends it. The pause
+    is kept in the store: an outbox made on it later, with the client settings the MMSC refused,
+    goes on with it (other settings: sending goes at once).
     """
 
     name = "mm7bind-outbox"
@@ -158,8 +162,11 @@ class Outbox(Periodic):
         self.refused_until: datetime | None = None
         self.refused_by: str | None = None
         self._refused_alike: tuple[int | None, int] = (None, 0)  # (the last refusal's key, how many in a row)
-        self._refused_items: list[int] = []  # (the streak's items, until it pauses)
         self._refused_pauses = 0
+        # (the streak's items refused for good, kept queued until a pause takes them or it is known
+        # none will: (item id, the hold's end, the refusal's words))
+        self._held: list[tuple[int, datetime, str]] = []
+        self._resume_pause()
 
     def put(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None,
             at: datetime | None = None) -> OutboxItem:
@@ -256,9 +263,18 @@ class Outbox(Periodic):
         a send waiting between attempts (a backoff, a Retry-After, the rate limit) stops waiting:
         its item goes back to the queue, due at once, to go again with its TransactionID."""
         done: list[OutboxItem] = []
+        try:
+            done = self._round(now)
+        finally:
+            self._fail_held(done)
+        return done
+
+    def _round(self, now: datetime | None) -> list[OutboxItem]:
+        done: list[OutboxItem] = []
         stop = self._stopping()
         if self._holding(now):
-            return done  # an outage: the queue waits as a whole
+            self._expire_held(now or utcnow())
+            return done  # an outage, or refusals alike: the queue waits as a whole
         if self.concurrency > 1:
             return self._run_concurrently(now, done, stop)
         put_back: set[int] = set()  # (claimed again, and listed once they are tried: not twice)
@@ -336,6 +352,34 @@ class Outbox(Periodic):
             finally:
                 pool.shutdown(wait=True)  # what is in flight finishes, and is recorded by its own thread
 
+    def _expire_held(self, now: datetime) -> None:
+        """While the whole queue waits, the items whose deadline passes expire then (as a round
+        would expire them, its last one due at the deadline: `first_retry` after it), told in one
+        line with why they were not sent: not left "queued" until the pause ends, then expired one
+        by one, nor sent late."""
+        if not hasattr(self.store, "outbox_expire"):  # (a store of one's own)
+            return
+        if self.paused_by_refusal(now):
+            why = (f"expired while sending was paused, the MMSC refusing requests in a row alike "
+                   f"({self.refused_by})")
+        else:
+            why = "expired while sending was held, no MMSC answering or taking requests"
+        # (not "not sent": an earlier round's request may have arrived, its answer lost; its error
+        # follows, and `store outbox` tells what the client's records say of it)
+        gone = self.store.outbox_expire(now - self.first_retry, why)
+        taken = [(i, rec) for i in gone if (rec := self._taken_before(i)) is not None]
+        for item, rec in taken:  # (a worker died between the MMSC's acceptance and marking it sent)
+            self.store.outbox_update(item.id, "sent", attempts=item.attempts, message_id=rec.message_id,
+                                     status_code=rec.status_code)
+            log.warning("outbox #%d tid=%s was accepted before (its worker stopped before marking it sent): sent, "
+                        "not expired", item.id, printable(item.transaction_id))
+        gone = [i for i in gone if i.id not in {t.id for t, _ in taken}]
+        if gone:
+            shown = ", ".join(f"#{i.id} tid={printable(i.transaction_id)}" for i in gone[:10])
+            log.warning("outbox: %d item(s) expired while %s: %s%s", len(gone),
+                        "sending was paused after refusals alike" if self.paused_by_refusal(now)
+                        else "sending was held", shown, f" and {len(gone) - 10} more" if len(gone) > 10 else "")
+
     def _holding(self, now: datetime | None) -> bool:
         return any(until is not None and (now or utcnow()) < until for until in (self.held_until, self.refused_until))
 
@@ -349,7 +393,9 @@ class Outbox(Periodic):
         sending and queues its items again (one refused during the pause, in flight when it began,
         or the one tried after it, goes back too); one refused otherwise, or answered about its
         recipient (2002, 2003: the MMSC read past the account), starts over. One that got no
-        answer tells nothing of it. Items of `done` (this round's) queued again are shown so."""
+        answer tells nothing of it. Items of `done` (this round's) queued again are shown so.
+        The streak's failures are told in one line once it is known they stay failed (it ended
+        otherwise, or the round did): not a WARNING each, then the pause's own saying the contrary."""
         from .bulk import RECIPIENT_REFUSALS  # noqa: PLC0415
 
         if outcome.hold is not None and not outcome.accepted:
@@ -357,18 +403,22 @@ class Outbox(Periodic):
         refusal = outcome.refusal if outcome.refusal is not None and outcome.refusal[0] not in RECIPIENT_REFUSALS \
             else None
         if refusal is None:
+            self._fail_held(done)
             if self._refused_pauses:
                 log.info("outbox: the MMSC %s again; sending goes on",
                          "accepts" if outcome.accepted else "answers otherwise than with that refusal")
-            self._refused_alike, self._refused_items = (None, 0), []
-            self._refused_pauses, self.refused_until, self.refused_by = 0, None, None
+            self._refused_alike = (None, 0)
+            if self._refused_pauses or self.refused_until is not None:
+                self._refused_pauses, self.refused_until, self.refused_by = 0, None, None
+                self._keep_pause()
             return outcome
         key, count = self._refused_alike
         count = count + 1 if key == refusal[0] else 1
         if key != refusal[0]:
-            self._refused_items = []
+            self._fail_held(done)
         self._refused_alike = (refusal[0], count)
-        self._refused_items.append(outcome.item.id)
+        if outcome.held:
+            self._held.append((outcome.item.id, outcome.item.next_at, refusal[1]))
         if not self.stop_after_refused or count < self.stop_after_refused:
             return outcome
         if not self.paused_by_refusal(now):
@@ -378,8 +428,8 @@ class Outbox(Periodic):
             except OverflowError:
                 pause = self.refused_pause_max
             self.refused_until, self.refused_by = now + pause, refusal[1]
-            again = [self._queue_again(item_id) for item_id in self._refused_items]
-            done[:] = [(self.store.outbox_get(i.id) or i) if i.id in self._refused_items else i for i in done]
+            self._keep_pause()
+            again = self._queue_held_again(done)
             waiting = self.store.outbox_counts().get("queued", 0)
             if self._refused_pauses == 1:
                 log.warning("outbox: the MMSC refused %d requests in a row alike (%s): sending paused until %s, "
@@ -387,26 +437,118 @@ class Outbox(Periodic):
                             "refuses — the account it knows us by (vasp_id, vas_id, username, password), the "
                             "URL, the service's state at the MMSC's side; sending tries one item again by "
                             "itself when the pause ends", count, printable(refusal[1]),
-                            shown_time(self.refused_until), waiting, sum(again))
+                            shown_time(self.refused_until), waiting, again)
             else:
                 log.info("outbox: still refused (%s); sending paused until %s, %d item(s) waiting",
                          printable(refusal[1]), shown_time(self.refused_until), waiting)
         else:  # (in flight when the pause began: back with the others)
-            self._queue_again(outcome.item.id)
-        self._refused_items = []
+            self._queue_held_again(done)
         return Round(self.store.outbox_get(outcome.item.id) or outcome.item, outcome.tried, outcome.hold,
                      outcome.retry_after, refusal=outcome.refusal)
 
-    def _queue_again(self, item_id: int) -> bool:
-        """A refused item of a streak of refusals alike, failed by its round, queued again: due once
-        the pause ends (one waiting for a later round stays as it is)."""
-        item = self.store.outbox_get(item_id)
-        if item is None or item.state != "failed":
-            return False
-        return self.store.outbox_update(item.id, "queued", attempts=item.attempts, next_at=self.refused_until,
-                                        status_code=item.status_code,
-                                        error=f"{item.error} (sending paused: refused {self._refused_alike[1]} "
-                                              "times in a row alike)")
+    def _hold(self, item: OutboxItem, attempts: int, now: datetime, code: int | None, error: str,
+              refusal: tuple[int, str] | None, hold: tuple[str, str] | None) -> tuple[OutboxItem, bool]:
+        """An item the MMSC refused for good: failed — unless the refusal counts toward a pause
+        after refusals alike (`_may_pause`): then it stays queued, not due before the round has
+        ended, until a pause takes it (queued again) or it is known none will (`_fail_held`). A
+        state said "failed" is never taken back: a send API's caller told so may send the message
+        again under another TransactionID, and the outbox's copy would go as well once the pause
+        ended. (A worker killed meanwhile leaves it queued: sent again, with its TransactionID.)
+        → the item as it ended, and whether it is held."""
+        if not self._may_pause(refusal, hold):
+            return self._end(item, "failed", attempts, status_code=code, error=error), False
+        log.info("outbox #%d tid=%s refused (%s): kept until it is known whether sending pauses for refusals "
+                 "alike", item.id, printable(item.transaction_id), printable(error))
+        return self._end(item, "queued", attempts, next_at=now + self.refused_pause_max + self.lease,
+                         status_code=code, error=error), True
+
+    def _queue_held_again(self, done: list[OutboxItem]) -> int:
+        """The streak's held items queued again, due once the pause ends (→ how many); `done`'s
+        copies of them shown so."""
+        held, self._held = self._held, []
+        again = set()
+        for item_id, until, _ in held:
+            item = self.store.outbox_get(item_id)
+            if item is not None and item.state == "queued" and item.next_at == until and self.store.outbox_update(
+                    item.id, "queued", attempts=item.attempts, next_at=self.refused_until, status_code=item.status_code,
+                    error=f"{item.error} (sending paused: refused {self._refused_alike[1]} times in a row alike)"):
+                again.add(item_id)
+        done[:] = [(self.store.outbox_get(i.id) or i) if i.id in again else i for i in done]
+        return len(again)
+
+    def _fail_held(self, done: list[OutboxItem]) -> None:
+        """The streak's held items failed, no pause having taken them (the streak ended short of
+        `stop_after_refused`, or the round did), told in one WARNING (each was an INFO line, while a
+        pause could still take it back); `done`'s copies of them shown so."""
+        held, self._held = self._held, []
+        failed: list[OutboxItem] = []
+        for item_id, until, _ in held:
+            item = self.store.outbox_get(item_id)
+            # (as it was held: not one another worker took meanwhile, or one `store requeue` put back)
+            if item is not None and item.state == "queued" and item.next_at == until and self.store.outbox_update(
+                    item.id, "failed", attempts=item.attempts, status_code=item.status_code, error=item.error):
+                failed.append(item)
+        if not failed:
+            return
+        gone = {i.id for i in failed}
+        done[:] = [(self.store.outbox_get(i.id) or i) if i.id in gone else i for i in done]
+        shown = ", ".join(f"#{i.id} tid={printable(i.transaction_id)}" for i in failed[:10])
+        more = f" and {len(failed) - 10} more" if len(failed) > 10 else ""
+        log.warning("outbox: %d item(s) failed, refused by the MMSC (%s): %s%s", len(failed), printable(held[-1][2]),
+                    shown, more)
+
+    def _settings_mark(self) -> str:
+        """What the client's settings an MMSC refuses requests alike for (its URLs, the account,
+        the certificate) come to, as a salted slow digest: a worker started again with them
+        unchanged keeps the pause a refusal began; changed (credentials mended), it goes at once.
+        (Slow and salted: the store holds no guessable trace of the password.)"""
+        import hashlib  # noqa: PLC0415
+
+        cfg = self.client.config
+        said = repr((tuple(cfg.urls), getattr(cfg.profile, "name", str(cfg.profile)), cfg.username, cfg.password,
+                     cfg.auth, str(cfg.cert), str(cfg.verify), cfg.proxy, tuple(cfg.headers), cfg.vaspid, cfg.vasid,
+                     cfg.service_code, str(cfg.sender_address)))
+        salt = self.store.installation_id() if hasattr(self.store, "installation_id") else ""
+        return hashlib.pbkdf2_hmac("sha256", said.encode("utf-8", "surrogatepass"), f"outbox-pause:{salt}".encode(),
+                                   100_000).hex()
+
+    def _keep_pause(self) -> None:
+        """Keep the pause after refusals alike in the store (or forget it once it ended), for a
+        worker started later on it: started again with the same settings, it goes on waiting,
+        instead of sending `stop_after_refused` requests the MMSC refuses at each start."""
+        if not hasattr(self.store, "set_outbox_pause"):  # (a store of one's own)
+            return
+        if self.refused_until is None:
+            self.store.set_outbox_pause(None)
+            return
+        self.store.set_outbox_pause({"until": self.refused_until.isoformat(), "by": self.refused_by,
+                                     "key": self._refused_alike[0], "count": self._refused_alike[1],
+                                     "pauses": self._refused_pauses, "settings": self._settings_mark()})
+
+    def _resume_pause(self) -> None:
+        """Take up a pause after refusals alike that a worker before kept in the store, if the
+        client's settings are those it was refused with (see `_keep_pause`); else forget it."""
+        kept = self.store.outbox_pause() if hasattr(self.store, "outbox_pause") else None
+        if not kept or not self.stop_after_refused:
+            return
+        try:
+            until = datetime.fromisoformat(kept["until"])
+            key, count, pauses = int(kept["key"]), int(kept["count"]), int(kept["pauses"])
+            by, same = str(kept["by"]), kept.get("settings") == self._settings_mark()
+        except (KeyError, TypeError, ValueError):
+            same = False
+        if not same:
+            log.info("outbox: a pause after refusals alike was kept for other settings: sending goes on")
+            self.store.set_outbox_pause(None)
+            return
+        # (a clock set back since, from a time ahead, would make it a pause of that much more)
+        self.refused_until = min(until, utcnow() + self.refused_pause_max)
+        self.refused_by, self._refused_pauses = by, pauses
+        self._refused_alike = (key, max(count, self.stop_after_refused))
+        if self.paused_by_refusal():
+            log.warning("outbox: sending stays paused until %s: the MMSC refused requests in a row alike (%s) "
+                        "with these settings; sending tries one item again by itself when the pause ends",
+                        shown_time(self.refused_until), printable(by))
 
     def _unclaim(self, item: OutboxItem) -> None:
         self.store.outbox_update(item.id, "queued", attempts=item.attempts, next_at=item.next_at,
@@ -451,16 +593,18 @@ class Outbox(Periodic):
         """One item's round. `again`: put back once this round already (its turn came late), and
         claimed anew: sent now, with what its lease has left (at least one attempt)."""
         attempts = item.attempts + 1
-        if now > item.expires_at + self.first_retry:  # its worker was away well past the deadline (the
-            # last round is due right at it): a stale message is not sent
-            return Round(self._end(item, "expired", item.attempts, status_code=item.status_code,
-                                   error=f"not sent before it expired ({item.error or 'never tried'})"))
+        # (looked for before the deadline: one the MMSC took, said "expired", was sent again under
+        # another TransactionID by a caller told so)
         taken = self._taken_before(item)
         if taken is not None:  # a worker died between the MMSC's acceptance and marking it sent
             log.warning("outbox #%d tid=%s was accepted before (its worker stopped before marking it sent): not "
                         "sent again", item.id, item.transaction_id)
             return Round(self._end(item, "sent", attempts, message_id=taken.message_id,
                                    status_code=taken.status_code))
+        if now > item.expires_at + self.first_retry:  # its worker was away well past the deadline (the
+            # last round is due right at it): a stale message is not sent
+            return Round(self._end(item, "expired", item.attempts, status_code=item.status_code,
+                                   error=f"not sent before it expired ({item.error or 'never tried'})"))
         try:
             msg = decode(item.body, item.content_type).body
         except MM7Error as exc:  # (it was ours when put in: only a changed profile gets here)
@@ -552,8 +696,8 @@ class Outbox(Periodic):
                 and not self._kept_to_one(exc.earlier_unanswered) else None
             refusal = _refusal(exc=exc)
             if not policy.retries_fault(exc.fault, exc.http_status):
-                return Round(self._end(item, "failed", attempts, status_code=code, error=str(exc)), True, hold,
-                             exc.retry_after, refusal=refusal)
+                ended, held = self._hold(item, attempts, now, code, str(exc), refusal, hold)
+                return Round(ended, True, hold, exc.retry_after, refusal=refusal, held=held)
             return Round(self._later(item, attempts, now, code, str(exc), exc.retry_after), True, hold,
                          exc.retry_after, refusal=refusal)
         except SendError as exc:  # no MM7 answer: unreachable, timed out, HTTP error
@@ -589,11 +733,20 @@ class Outbox(Periodic):
         # included) are about this request: one item's pause, not the queue's.
         hold = (UNAVAILABLE, f"{code} {result.status.text} from {result.url}") \
             if policy.fails_over(code=code) and not self._kept_to_one(result.earlier_unanswered) else None
+        refusal, held = _refusal(result), False
         if policy.retries_status(code):
             ended = self._later(item, attempts, now, code, result.status.text, result.retry_after)
         else:
-            ended = self._end(item, "failed", attempts, status_code=code, error=result.status.text)
-        return Round(ended, True, hold, result.retry_after, refusal=_refusal(result))
+            ended, held = self._hold(item, attempts, now, code, result.status.text, refusal, hold)
+        return Round(ended, True, hold, result.retry_after, refusal=refusal, held=held)
+
+    def _may_pause(self, refusal: tuple[int, str] | None, hold: tuple[str, str] | None) -> bool:
+        """Whether a refusal counts toward a pause after refusals alike (`_refused` takes it): the
+        item it refuses for good is held (`_hold`)."""
+        from .bulk import RECIPIENT_REFUSALS  # noqa: PLC0415
+
+        return bool(self.stop_after_refused) and hold is None and refusal is not None \
+            and refusal[0] not in RECIPIENT_REFUSALS
 
     def _kept_to_one(self, earlier_unanswered: bool) -> bool:
         """Whether a send whose MMSC took nothing at its last attempt (refused, unavailable) said
@@ -642,10 +795,7 @@ class Outbox(Periodic):
                         state)
             return self.store.outbox_get(item.id)
         if state in ("failed", "expired"):
-            # (the one item tried after a pause for refusals alike, refused so again, is queued
-            # again at once: the pause's own line says so, not a WARNING of a failure each time)
-            again = self._refused_pauses and status_code is not None and self._refused_alike[0] == status_code
-            log.log(logging.INFO if again else logging.WARNING, "outbox #%d tid=%s %s after %d round(s): %s", item.id, printable(item.transaction_id), state,
+            log.warning("outbox #%d tid=%s %s after %d round(s): %s", item.id, printable(item.transaction_id), state,
                         attempts, printable(error))
         return self.store.outbox_get(item.id)
 

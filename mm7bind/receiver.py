@@ -546,18 +546,20 @@ class Receiver:
         return Response(413, [("Content-Type", "text/plain")], b"request body too large\n")
 
     def incomplete(self, peer: str | None, received: int | None, declared: int | None,
-                   why: str = "the connection closed") -> None:
+                   why: str = "the connection closed", started: float | None = None) -> None:
         """A request that never came whole (`why`: the peer closed, or fell silent past the
         deadline; `received` of `declared` bytes of its body, when known; both None: it ended in
         its headers, as `why` says), logged and counted as the other refusals are: without, an
         MMSC whose large MMS keeps failing mid-upload left no trace but a connection closed (it
-        sends the whole one again; what came is no message)."""
+        sends the whole one again; what came is no message). `started`: when it began
+        (`time.monotonic()`), for its timing; None: counted, not timed (not as 0 s: an upload
+        cut after a minute would pull the timings down)."""
         if received is None and declared is None:
             log.warning("request from %s not taken: %s", peer, why)
         else:
             log.warning("request from %s not taken: %s after %s bytes of its body%s", peer, why,
                         "some" if received is None else received, f" (of {declared})" if declared is not None else "")
-        self._count(None, "incomplete", None, time.monotonic())
+        self._count(None, "incomplete", None, started)
 
     def _spend_unread(self, method: str, uri: str, authorization: str, peer: str | None) -> None:
         """Keep the Digest answer of a request refused before its body was read spent, here and
@@ -972,14 +974,15 @@ class Receiver:
         fault = Fault(code=code, string=status_obj.text, detail=m.VASPErrorRsp(status=status_obj))
         return self._fault_response(fault, env, version, tid, namespace, mm7_version)
 
-    def _count(self, operation: str | None, outcome: str, status: int | None, started: float,
+    def _count(self, operation: str | None, outcome: str, status: int | None, started: float | None,
                deviations=(), replay: bool = False) -> None:
         if self.metrics is None:
             return
         if replay:  # no request came: counted apart, or the MMSC's traffic would seem to grow
             self.metrics.replayed(operation, outcome, status)
         else:
-            self.metrics.received(operation, outcome, status, time.monotonic() - started, deviations)
+            self.metrics.received(operation, outcome, status,
+                                  None if started is None else time.monotonic() - started, deviations)
 
     def _mark(self, record: InboxRecord | None, state: str, code: int | None, error: str | None,
               answer: dict[str, Any] | None = None) -> None:

@@ -51,6 +51,7 @@ def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
     health = health_app(receiver) if health_path is not None else None
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        began = time.monotonic()  # (a body cut short is timed from here: its headers had come)
         here = environ.get("PATH_INFO", "")
         # (a POST there is an MMSC's when the receiver takes that path too: path None, any path)
         mm7_post = environ.get("REQUEST_METHOD") == "POST" and _receives(path, here)
@@ -84,7 +85,7 @@ def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
             return [rsp.body]
         body = request_body(environ, length, limit)
         if len(body) < length:  # the peer closed before the end: what came is no whole message
-            receiver.incomplete(environ.get("REMOTE_ADDR"), len(body), length, _why_cut(environ))
+            receiver.incomplete(environ.get("REMOTE_ADDR"), len(body), length, _why_cut(environ), began)
             start_response("400 Bad Request", [("Content-Type", "text/plain"), ("Content-Length", "23")])
             return [b"request body cut short\n"]
         headers = request_headers(environ)
@@ -354,6 +355,7 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
         return await asyncio.get_running_loop().run_in_executor(pool.get(), call)
 
     async def app(scope: dict, receive: Callable, send: Callable) -> None:
+        began = time.monotonic()  # (a body cut short is timed from here: its headers had come)
         if scope["type"] == "lifespan":  # nothing to set up; the pool's threads to end at the shutdown
             while True:
                 event = (await receive())["type"]
@@ -418,7 +420,7 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
             message = await receive()
             if message["type"] == "http.disconnect":  # the sender went away: nothing acknowledged, nothing to answer
                 if _body_cut(scope.get("method", "POST"), headers, declared, size):
-                    receiver.incomplete(peer, size, declared if declared >= 0 else None)
+                    receiver.incomplete(peer, size, declared if declared >= 0 else None, started=began)
                 else:  # (a request without a body, a GET: whole, its client gone before its answer)
                     log.debug("%s %s from %s: the client left before its answer", scope.get("method"),
                               printable(here), peer)
@@ -572,6 +574,7 @@ class _QuietHandler(WSGIRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        self.began = time.monotonic()  # (one request a connection: a request cut short is timed from here)
         # The deadline bounds each recv, under the buffer: a buffered read or readline loops over
         # recvs until its line or length is there, so a deadline checked per call let one header
         # line or the body trickle in for ever.
@@ -598,9 +601,13 @@ class _QuietHandler(WSGIRequestHandler):
     def _headers_cut_short(self, why: str) -> None:
         self.close_connection = True
         if self.on_incomplete is not None:
-            self.on_incomplete(self.client_address[0], None, None, f"{why} in its headers")
+            self.tell_incomplete(self.client_address[0], None, None, f"{why} in its headers")
         else:
             log.warning("request from %s not taken: %s in its headers", self.client_address[0], why)
+
+    def tell_incomplete(self, *told) -> None:
+        """`on_incomplete(*told)`, with when the request began if it takes that (`_takes_started`)."""
+        self.on_incomplete(*told, **({"started": self.began} if _takes_started(self.on_incomplete) else {}))
 
     def _handle(self) -> None:
         self.raw_requestline = self.rfile.readline(65537)
@@ -753,7 +760,8 @@ class _ServerHandler(ServerHandler):
 
     def log_exception(self, exc_info) -> None:
         exc, peer = exc_info[1], self.environ.get("REMOTE_ADDR")
-        told = getattr(self.request_handler, "on_incomplete", None)
+        told = self.request_handler.tell_incomplete if getattr(self.request_handler, "on_incomplete", None) \
+            is not None else None
         if isinstance(exc, TimeoutError) and told is not None:  # (the body's read ran past the deadline)
             told(peer, getattr(self.stdin, "received", None), self.request_handler.length,  # (a chunked body's count)
                  f"not complete in time ({exc})")
@@ -1000,6 +1008,16 @@ def _answer_plain_http(request) -> None:
         raw.detach()  # (the request's to close)
 
 
+def _takes_started(told: Callable | None) -> bool:
+    """Whether an `on_incomplete` callable takes `started=` (`Receiver.incomplete` does; one of
+    an application's own may take the four arguments alone)."""
+    try:
+        params = inspect.signature(told).parameters.values() if told is not None else ()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "started" or p.kind is p.VAR_KEYWORD for p in params)
+
+
 def _adjust_waitress(server, request_timeout: float, keep_alive: bool = True,
                      on_too_large: Callable[[str | None, int | None], object] | None = None,
                      on_incomplete: Callable[..., object] | None = None) -> None:
@@ -1015,6 +1033,8 @@ def _adjust_waitress(server, request_timeout: float, keep_alive: bool = True,
     such a connection unsaid."""
     from waitress.channel import HTTPChannel
     from waitress.parser import HTTPRequestParser, ParsingError
+
+    timed = _takes_started(on_incomplete)
     from waitress.task import ErrorTask, WSGITask
     from waitress.utilities import RequestEntityTooLarge
 
@@ -1090,11 +1110,14 @@ def _adjust_waitress(server, request_timeout: float, keep_alive: bool = True,
                 elif why is None:
                     why = "the connection closed"
                 peer = self.addr[0] if self.addr else None
+                # (when it began, on the monotonic clock: waitress's own is the wall clock; told to
+                # a callable that takes it, as `Receiver.incomplete` does)
+                began = {"started": time.monotonic() - max(0.0, time.time() - request.started)} if timed else {}
                 if request.headers_finished:
                     on_incomplete(peer, request.body_bytes_received,
-                                  None if request.chunked else request.content_length, why)
+                                  None if request.chunked else request.content_length, why, **began)
                 else:  # (as the TLS server tells it)
-                    on_incomplete(peer, None, None, f"{why} in its headers")
+                    on_incomplete(peer, None, None, f"{why} in its headers", **began)
 
         def send_continue(self) -> None:
             # waitress says "go on" to a request it has already refused (a declared body over its
@@ -1152,7 +1175,8 @@ class EmbeddedServer:
     spent). `on_incomplete(peer, bytes received or None, declared length or None, why)` hears of
     each request cut short (the peer closed, its request ran past `request_timeout`, or a stop
     closed its connection: "the server stopped"), which waitress drops without the app seeing it; one that ended in its headers with both None and
-    `why` saying so (`serve` passes `Receiver.incomplete`).
+    `why` saying so (`serve` passes `Receiver.incomplete`); one taking `started=` is told when the
+    request began too (a `time.monotonic()`), for its timing.
     `trusted_proxy`: the address of a reverse proxy in front (or "*"), whose X-Forwarded-For
     names the peer (REMOTE_ADDR: what the allow-list checks, the logs and the store keep); None,
     the socket's peer, whatever a request's headers say.

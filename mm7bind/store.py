@@ -485,6 +485,7 @@ class MemoryStore:
         self._spent: dict[str, float] = {}  # Digest answers spent: key → when its nonce goes stale
         self._lock = _OpenLock()  # (closed: every call raises StoreClosed, as SqliteStore's do)
         self._installation = secrets.token_hex(8)
+        self._pause: dict | None = None  # (the outbox's pause after refusals alike: `set_outbox_pause`)
 
     # (answers known without a look, refused all the same once closed, as every call is)
     def installation_id(self) -> str:
@@ -821,6 +822,24 @@ class MemoryStore:
             for item in waiting:
                 item.next_at = now
             return len(waiting)
+
+    def outbox_expire(self, before: datetime, why: str) -> list[OutboxItem]:
+        """See `SqliteStore.outbox_expire`."""
+        with self._lock:
+            gone = [i for i in self._outbox.values() if i.state == "queued" and i.expires_at < before]
+            for item in gone:
+                item.state, item.error = "expired", f"{why} ({item.error or 'never tried'})"
+            return [dataclasses.replace(i) for i in gone]
+
+    def outbox_pause(self) -> dict | None:
+        """See `SqliteStore.outbox_pause`."""
+        with self._lock:
+            return dict(self._pause) if self._pause else None
+
+    def set_outbox_pause(self, pause: dict | None) -> None:
+        """See `SqliteStore.set_outbox_pause`."""
+        with self._lock:
+            self._pause = dict(pause) if pause else None
 
     def outbox_counts(self) -> dict[str, int]:
         with self._lock:
@@ -1376,6 +1395,10 @@ class SqliteStore:
                 for item_id, next_at in db.execute("SELECT id, next_at FROM outbox").fetchall():
                     db.execute("UPDATE outbox SET expires_at = ? WHERE id = ?",
                                (_utc_text(datetime.fromisoformat(next_at) + timedelta(days=1)), item_id))
+            # The waiting items past their deadline, which a pause of the whole queue expires, found
+            # without reading the others' rows (made here: a file of then has its expires_at by now)
+            db.execute("CREATE INDEX IF NOT EXISTS outbox_expiring ON outbox (expires_at, state)"
+                       " WHERE state IN ('queued', 'sending')")
             self._installation = _installation_id(db)
             self._as_written_through = _tids_as_written_through(db)
         finally:
@@ -2453,6 +2476,53 @@ class SqliteStore:
             return self._conn().execute("UPDATE outbox SET next_at = ? WHERE state IN ('queued', 'sending')"
                                         " AND state = 'queued' AND attempts > 0 AND next_at > ?",
                                         (now_text, now_text)).rowcount  # (through `outbox_waiting`, as above)
+
+    def outbox_expire(self, before: datetime, why: str) -> list[OutboxItem]:
+        """Queued items whose deadline (`expires_at`) is before `before` expire now, `why` said in
+        their error before the one they had (a pause of the whole queue kept them unsent: they are
+        told so when it passes, not at the first round after it); → those items. Items in a worker's
+        hands ("sending") are left to it."""
+        db = self._conn()
+        with self._write:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                # (through `outbox_expiring`: only the items past their deadline are read)
+                rows = db.execute("SELECT * FROM outbox WHERE state IN ('queued', 'sending') AND state = 'queued'"
+                                  " AND expires_at < ?", (_utc_text(before),)).fetchall()
+                if rows:
+                    marks = ",".join("?" * len(rows))
+                    db.execute(f"UPDATE outbox SET state = 'expired', error = ? || ' (' || COALESCE(error, 'never"
+                               f" tried') || ')' WHERE state = 'queued' AND id IN ({marks})",
+                               [why, *(r["id"] for r in rows)])
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        return [dataclasses.replace(self._outbox_row(r), state="expired",
+                                    error=f"{why} ({r['error'] or 'never tried'})") for r in rows]
+
+    def outbox_pause(self) -> dict | None:
+        """The outbox's pause after refusals alike, as `set_outbox_pause` kept it, or None."""
+        try:
+            row = self._conn().execute("SELECT value FROM store_meta WHERE name = 'outbox_refusal_pause'").fetchone()
+        except sqlite3.OperationalError:  # (a file from before store_meta, opened read only)
+            return None
+        try:
+            pause = json.loads(row[0]) if row is not None else None
+        except ValueError:
+            return None
+        return pause if isinstance(pause, dict) else None
+
+    def set_outbox_pause(self, pause: dict | None) -> None:
+        """Keep the outbox's pause after refusals alike (a dict of JSON values) for a worker started
+        later on this store, or forget it (None)."""
+        with self._write:
+            if pause is None:
+                self._conn().execute("DELETE FROM store_meta WHERE name = 'outbox_refusal_pause'")
+            else:
+                self._conn().execute("INSERT OR REPLACE INTO store_meta (name, value) VALUES ('outbox_refusal_pause', ?)",
+                                     (json.dumps(pause),))
 
     @staticmethod
     def _outbox_row(row: sqlite3.Row) -> OutboxItem:

@@ -6,6 +6,7 @@ WSGI server, which leaves all of this to the application unless the server does 
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import ssl
 
@@ -131,6 +132,14 @@ def test_a_body_cut_short_is_logged_and_counted_as_incomplete(server_tls, end, c
     assert said == [f"request from 127.0.0.1 not taken: {why} after {received} bytes of its body (of {len(body)})"]
     assert rx.metrics.value("mm7bind_received_total", outcome="incomplete") == 1
     assert 'outcome="incomplete"' in rx.metrics.render()
+    if end == "overdue":  # (timed from its start, as long as it was given: not as 0 s)
+        assert rx.metrics.count("mm7bind_receive_seconds") == 1 and seconds_taken(rx) >= 1.8
+
+
+def seconds_taken(rx) -> float:
+    """The receiver's mm7bind_receive_seconds sum, of the requests without an operation."""
+    [taken] = re.findall(r'^mm7bind_receive_seconds_sum\{operation=""\} (\S+)$', rx.metrics.render(), re.M)
+    return float(taken)
 
 
 def send_and_close(srv, tls_context, wrap, data: bytes) -> bytes:
@@ -192,6 +201,17 @@ def test_a_chunked_body_past_the_deadline_is_told_with_what_came_of_it(server_tl
     assert rx.metrics.value("mm7bind_received_total", outcome="incomplete") == 1
 
 
+def test_an_on_incomplete_of_ones_own_taking_four_arguments_is_told_as_before(server_tls):
+    """The embedded servers tell `Receiver.incomplete` when a request began (`started=`): an
+    application's own callable, written for the four arguments, is still called with those."""
+    tls_context, wrap = server_tls
+    told = []
+    with mm7.serve(mm7.Receiver(Recorder()), port=0, ssl_context=tls_context, request_timeout=30, channel_timeout=30,
+                   on_incomplete=lambda peer, received, declared, why: told.append((received, declared, why))) as srv:
+        send_and_close(srv, tls_context, wrap, b"POST /mm7 HTTP/1.1\r\nHost: x\r\nContent-Le")
+    assert told == [(None, None, "the connection closed in its headers")]
+
+
 def test_malformed_chunked_framing_is_no_incomplete_body(server_tls):
     """Told apart from a body cut short: a chunk-size line that is no number is the peer's
     framing, answered 400 and not counted as a body that never came whole."""
@@ -231,6 +251,8 @@ def test_a_request_cut_short_in_its_headers_is_counted_as_incomplete_on_either_s
     assert [line for line in rx.metrics.render().splitlines() if line.startswith("mm7bind_received_total")] == [
         'mm7bind_received_total{operation="",outcome="incomplete",status=""} 1']
     assert statuses(answer) == []
+    if end == "overdue":  # (timed from its start: not as 0 s)
+        assert seconds_taken(rx) >= 0.9
 
 
 def test_a_connection_closed_before_a_request_is_no_incomplete_one(server_tls):

@@ -713,3 +713,34 @@ def test_a_gauge_that_stays_unreadable_is_said_once_and_again_when_it_reads(capl
         ("WARNING", "metrics: mm7bind_inbox_messages could not be read: OperationalError: disk I/O error"),
         ("INFO", "metrics: mm7bind_inbox_messages read again"),
         ("WARNING", "metrics: mm7bind_inbox_messages could not be read: OperationalError: database is locked")]
+
+
+def test_a_gauge_of_ones_own_with_a_label_the_format_refuses_is_left_out_not_written(caplog):
+    """A gauge's labels come when it is read: one named outside the format's ("queue-name") went
+    out as it was, and a scraper refused the whole text, every other metric with it."""
+    import logging
+
+    metrics = Metrics()
+    metrics.inc("app_lookups_total", table="users")
+    metrics.gauge("app_queue_depth", lambda: [({"queue-name": "a"}, 3)])
+    metrics.gauge("app_workers", lambda: [({"pool": "main"}, 2)])
+    with caplog.at_level(logging.INFO, logger="mm7bind.metrics"):
+        samples = parse(metrics.render())
+        metrics.render()  # (said once, as a gauge that cannot be read)
+    assert samples == {'app_lookups_total{table="users"}': 1, 'app_workers{pool="main"}': 2}
+    assert [(r.levelname, r.getMessage()[:61]) for r in caplog.records] == [
+        ("WARNING", "metrics: app_queue_depth left out: 'queue-name' cannot name a")]
+
+
+def test_a_request_whose_start_is_not_known_is_counted_not_timed_as_0_s():
+    """A request cut short told without when it began pulled the timings down as a 0 s request;
+    told with it, it is timed from then."""
+    import time
+
+    rx = mm7.Receiver(Picky(), metrics=Metrics())
+    rx.incomplete("192.0.2.1", 10, 100)
+    assert rx.metrics.value("mm7bind_received_total", outcome="incomplete") == 1
+    assert rx.metrics.count("mm7bind_receive_seconds") == 0
+    rx.incomplete("192.0.2.1", 10, 100, started=time.monotonic() - 30)
+    assert rx.metrics.count("mm7bind_receive_seconds") == 1
+    assert parse(rx.metrics.render())['mm7bind_receive_seconds_sum{operation=""}'] >= 30

@@ -1959,3 +1959,164 @@ def test_refusals_alike_of_sends_in_flight_at_once_are_queued_again_too(store):
         outbox.run_once(now + timedelta(minutes=5))
         assert store.outbox_counts()["sent"] == 6 and len(sim.messages) == 6
         client.close()
+
+
+def test_items_whose_deadline_passes_during_a_pause_expire_then_told_in_one_line(store, caplog):
+    """An item whose deadline passes while sending is paused after refusals alike is expired then,
+    saying why, with one line for all: not left "queued" until the pause ends (an hour and more
+    while the MMSC refuses every request), nor sent late."""
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never())
+        outbox = Outbox(client, stop_after_refused=2, max_age=timedelta(minutes=20),
+                        first_retry=timedelta(seconds=30), refused_pause=timedelta(hours=1),
+                        refused_pause_max=timedelta(hours=1))
+        items = outbox.put_many([mm7.SubmitReq(recipients=[str(n)]) for n in range(4)])
+        sim.fail_next(2, status=4001, text="Improper identification")
+        now = utcnow()
+        outbox.run_once(now)
+        assert outbox.paused_by_refusal(now) and store.outbox_counts()["queued"] == 4
+        assert outbox.run_once(now + timedelta(minutes=10)) == [] and store.outbox_counts()["expired"] == 0
+        caplog.clear()
+        with caplog.at_level("INFO", logger="mm7bind.outbox"):
+            assert outbox.run_once(now + timedelta(minutes=21)) == []  # (still paused)
+        assert store.outbox_counts()["expired"] == 4 and store.outbox_counts()["queued"] == 0
+        gone = [store.outbox_get(i.id) for i in items]
+        assert all(i.state == "expired" and i.error.startswith("expired while sending was paused, the MMSC refusing")
+                   and "4001 Improper identification"
+                   in i.error for i in gone)
+        assert "4001 Improper identification" in gone[0].error.split("(", 2)[-1]  # (its own error kept after)
+        lines = [r for r in caplog.records if r.levelname == "WARNING"]
+        assert len(lines) == 1 and lines[0].getMessage().startswith(
+            "outbox: 4 item(s) expired while sending was paused after refusals alike: #")
+        sim.reset()
+        assert outbox.run_once(now + timedelta(hours=1, minutes=1)) == [] and sim.messages == {}
+        client.close()
+
+
+def test_a_streak_of_refusals_that_pauses_logs_the_pause_alone_and_one_that_does_not_one_line(store, caplog):
+    """The refusals alike a pause queues again are not each logged as a failure first (a WARNING
+    "failed" each, then the pause's line saying they were queued again); those of a streak that
+    stops short of the pause are told failed, in one line."""
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never())
+        short = Outbox(client, stop_after_refused=3)
+        few = short.put_many([mm7.SubmitReq(recipients=[str(n)]) for n in range(3)])
+        sim.fail_next(2, status=4001, text="Improper identification")
+        now = utcnow()
+        with caplog.at_level("WARNING", logger="mm7bind.outbox"):
+            assert [i.state for i in short.run_once(now)] == ["failed", "failed", "sent"]
+        [line] = [r.getMessage() for r in caplog.records]
+        assert line == (f"outbox: 2 item(s) failed, refused by the MMSC (4001 Improper identification): "
+                        f"#{few[0].id} tid={few[0].transaction_id}, #{few[1].id} tid={few[1].transaction_id}")
+        caplog.clear()
+        outbox = Outbox(client, stop_after_refused=3)
+        outbox.put_many([mm7.SubmitReq(recipients=[str(n)]) for n in range(5)])
+        sim.fail_next(3, status=4001, text="Improper identification")
+        with caplog.at_level("WARNING", logger="mm7bind.outbox"):
+            outbox.run_once()
+        assert store.outbox_counts()["failed"] == 2 and outbox.paused_by_refusal()
+        assert [r.getMessage()[:52] for r in caplog.records] == [
+            "outbox: the MMSC refused 3 requests in a row alike ("]
+        client.close()
+
+
+def test_a_pause_after_refusals_holds_across_a_restart_with_the_same_settings_only(tmp_path, caplog):
+    """A worker started again (a crash loop, a reload) with the settings the MMSC refused goes on
+    waiting out the pause: it does not send `stop_after_refused` requests refused alike at each
+    start; once the pause ends one item is tried, and refused so, the pause doubles at once. With
+    other settings (the password mended) it sends at once."""
+    from mm7bind.metrics import Metrics
+
+    path = tmp_path / "vasp.db"
+    with Simulator(SimulatorConfig()) as sim:
+        store = mm7.SqliteStore(path)
+        client = mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never(), username="u", password="old")
+        outbox = Outbox(client, stop_after_refused=3)
+        outbox.put_many([mm7.SubmitReq(recipients=[str(n)]) for n in range(5)])
+        sim.fail_next(100, status=4001, text="Improper identification")
+        now = utcnow()
+        outbox.run_once(now)
+        assert outbox.paused_by_refusal(now) and sim.fail_next(0) == 97
+        client.close()
+        store.close()
+
+        store = mm7.SqliteStore(path)
+        metrics = Metrics()
+        client = mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never(), username="u", password="old",
+                            metrics=metrics)
+        with caplog.at_level("WARNING", logger="mm7bind.outbox"):
+            again = Outbox(client, stop_after_refused=3)
+        assert again.paused_by_refusal() and again.refused_by == "4001 Improper identification"
+        assert "mm7bind_outbox_refusal_paused 1" in metrics.render()
+        assert any("stays paused" in r.getMessage() for r in caplog.records)
+        assert again.run_once(now + timedelta(minutes=1)) == [] and sim.fail_next(0) == 97  # nothing sent
+        [probe] = again.run_once(now + timedelta(minutes=5))  # the pause over: one item, refused so again
+        assert probe.state == "queued" and sim.fail_next(0) == 96
+        assert again.refused_until == now + timedelta(minutes=5 + 10)  # (doubled)
+        cfg = tmp_path / "cfg.toml"
+        cfg.write_text(f'[store]\npath = "{path}"\n', encoding="utf-8")
+        from .test_commands import run
+
+        shown = run("store", "outbox", "--config", str(cfg)).stdout.splitlines()
+        assert shown[-1].startswith("sending paused until ") and "(4001 Improper identification)" in shown[-1]
+        # A pause kept until a time the clock has since been set back from is no longer than its bound
+        store.set_outbox_pause({**store.outbox_pause(), "until": (now + timedelta(days=365)).isoformat()})
+        assert utcnow() < Outbox(client, stop_after_refused=3).refused_until <= utcnow() + timedelta(hours=1)
+        client.close()
+        store.close()
+
+        store = mm7.SqliteStore(path)
+        client = mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never(), username="u", password="new")
+        mended = Outbox(client, stop_after_refused=3)
+        assert not mended.paused_by_refusal() and store.outbox_pause() is None
+        sim.reset()
+        assert {i.state for i in mended.run_once(now + timedelta(minutes=16))} == {"sent"}
+        assert len(sim.messages) == 5
+        client.close()
+        store.close()
+
+
+def test_an_item_said_failed_is_never_queued_again_by_a_pause_that_comes_later(store, caplog):
+    """Refusals alike are held queued while a pause may yet take them; once an item is said
+    failed (the streak stopped short at the round's end) it stays so: a pause in a later round
+    queued it again, and a caller of the send API told "failed" that sent the message again under
+    another TransactionID had it go twice once the pause ended."""
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never())
+        outbox = Outbox(client, stop_after_refused=3)
+        first = outbox.put_many([mm7.SubmitReq(recipients=[str(n)]) for n in range(2)])
+        sim.fail_next(2, status=4001, text="Improper identification")
+        assert [i.state for i in outbox.run_once()] == ["failed", "failed"]
+        later = outbox.put_many([mm7.SubmitReq(recipients=[str(n)]) for n in range(2, 4)])
+        sim.fail_next(1, status=4001, text="Improper identification")
+        now = utcnow()
+        outbox.run_once(now)  # (the third refusal alike in a row: sending pauses)
+        assert outbox.paused_by_refusal(now)
+        assert [store.outbox_get(i.id).state for i in first + later] == ["failed", "failed", "queued", "queued"]
+        outbox.run_once(now + timedelta(minutes=5))
+        assert sorted(r for m in sim.messages.values() for r in m.recipients) == ["2", "3"]
+        assert [store.outbox_get(i.id).state for i in first] == ["failed", "failed"]
+        client.close()
+
+
+@pytest.mark.parametrize("paused", [False, True])
+def test_an_item_the_mmsc_took_before_its_worker_died_is_sent_not_expired_however_late(store, paused):
+    """A worker that died between the MMSC's acceptance and marking the item sent, the next one
+    coming after the item's deadline (or while sending is paused, the item's deadline passing):
+    the item was said "expired" — a message the MMSC had taken, which a caller told so sends again
+    under another TransactionID. The client's record of the acceptance is looked at first."""
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never())
+        outbox = Outbox(client, max_age=timedelta(minutes=10), stop_after_refused=1)
+        item = outbox.put(mm7.SubmitReq(recipients=["1"], subject="taken"))
+        [claimed] = store.outbox_claim(utcnow(), lease=timedelta(0))  # (its lease run out at once)
+        taken = client.send(mm7.decode(claimed.body, claimed.content_type).body, transaction_id=item.transaction_id)
+        assert taken.ok  # ... and the worker died here
+        store.outbox_recover()
+        later = utcnow() + timedelta(minutes=20)
+        if paused:  # (sending paused after a refusal, the item's deadline passing meanwhile)
+            outbox.refused_until, outbox.refused_by = later + timedelta(minutes=5), "4001 Improper identification"
+        assert outbox.run_once(later) in ([], [store.outbox_get(item.id)])
+        done = store.outbox_get(item.id)
+        assert (done.state, done.message_id) == ("sent", taken.message_id) and len(sim.messages) == 1
+        client.close()

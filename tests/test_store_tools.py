@@ -780,6 +780,7 @@ def test_a_file_from_the_outboxs_first_days_is_upgraded_in_place(tmp_path):
     store = SqliteStore(tmp_path / "older.db")
     store.close()
     old = sqlite3.connect(tmp_path / "older.db")
+    old.execute("DROP INDEX outbox_expiring")  # (a file of then had no index on the column it had not)
     old.execute("ALTER TABLE outbox DROP COLUMN expires_at")
     old.execute("ALTER TABLE outbox DROP COLUMN recipients")
     old.execute("INSERT INTO outbox (transaction_id, content_type, body, created_at, next_at, state)"
