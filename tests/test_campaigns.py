@@ -12,7 +12,7 @@ import pytest
 import mm7bind as mm7
 from mm7bind.outbox import Outbox
 
-from .fake_http import FakeServer, Reply, default_responder, mm7_reply, times_out_once
+from .fake_http import FakeServer, Reply, dead_url, default_responder, mm7_reply, times_out_once
 
 
 def refusing(codes: dict[str, int]):
@@ -109,6 +109,43 @@ def test_a_campaign_every_request_of_which_is_refused_alike_stops(refusal):
     assert (stopped.sent, stopped.failed) == (0, 5) and len(mmsc.requests) == 5 + 8
     assert stopped.stopped_by_refusal == ("HTTP 403" if refusal == "http" else "4001 Improper identification")
     assert (never.failed, never.stopped_by_refusal) == (8, None)
+
+
+@pytest.mark.parametrize("silence", ["timeout", "hang-up"])
+def test_a_campaign_no_request_of_which_is_answered_stops(silence):
+    """An MMSC that takes every connection and answers none (it hangs, or hangs up once the request
+    is in) had the run go through the whole list, each recipient waiting out its retries and left
+    "may have arrived"; as an MMSC refusing connections, it stops after `stop_after_unreachable`."""
+    from mm7bind.bulk import send_bulk
+
+    never = threading.Event()
+    reply = Reply(hold=never) if silence == "timeout" else Reply(drop=True)
+    rcpts = [f"+86138000{i:05d}" for i in range(30)]
+    try:
+        with FakeServer(lambda req: reply) as mmsc, \
+                mm7.Client(mmsc.url, read_timeout=0.2, retry=mm7.RetryPolicy.never()) as client:
+            result = send_bulk(client, mm7.SubmitReq(subject="camp"), rcpts, stop_after_unreachable=4,
+                               concurrency=1)
+    finally:
+        never.set()
+    assert (result.unreachable, result.failed, result.may_have_arrived) == (True, 4, 4)
+    assert len(mmsc.requests) == 4
+
+
+def test_an_answer_between_requests_that_reached_no_mmsc_starts_their_count_again():
+    """A refused connection, then a Fault from the other MMSC, in turn: an MMSC answers, the run
+    goes on (only a refused connection answered in a response started the count again)."""
+    from mm7bind.bulk import send_bulk
+
+    def answer(req):
+        return mm7_reply(mm7.Fault(code="Client", detail=mm7.RSErrorRsp(status=mm7.Status(2002))), req.decode(), 500)
+
+    rcpts = [f"+86138000{i:05d}" for i in range(8)]
+    with FakeServer(answer) as mmsc, mm7.Client((dead_url(), mmsc.url), round_robin=True,
+                                                retry=mm7.RetryPolicy.never()) as client:
+        result = send_bulk(client, mm7.SubmitReq(subject="camp"), rcpts, stop_after_unreachable=2, concurrency=1)
+    assert (result.unreachable, result.failed) == (False, 8)
+    assert len(mmsc.requests) == 4
 
 
 def test_refusals_of_several_kinds_or_among_accepted_ones_do_not_stop_a_campaign():
