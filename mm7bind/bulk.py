@@ -23,10 +23,9 @@ from pathlib import Path
 
 from . import messages as m
 from . import sendonce
-from .arrival import ANSWERED, MAY_HAVE_ARRIVED, arrival, interrupted_arrival, may_have_arrived
+from .arrival import ANSWERED, MAY_HAVE_ARRIVED, arrival, interrupted_arrival, may_have_arrived, no_mmsc_answered
 from .client import MAX_POOL_SIZE, NoTimeLeft, ending_pauses_at, new_transaction_id, sending_until
-from .errors import (STORE_ERRORS, ConnectError, FaultError, HTTPStatusError, MM7Error, ProtocolError,
-                     TransportError)
+from .errors import STORE_ERRORS, ConnectError, FaultError, HTTPStatusError, MM7Error, ProtocolError
 from .store import OUTBOX_PENDING, utcnow
 
 log = logging.getLogger("mm7bind.bulk")
@@ -59,7 +58,8 @@ class BulkResult:
     elapsed: float = 0.0
     interrupted: bool = False  # stopped (Ctrl-C) before every recipient was tried (or queued)
     batches: int = 0  # (queue_bulk) commits made to the outbox: `sent` items in all
-    # stopped because no MMSC answered (UNREACHABLE_STOP in a row): no connection, a timeout, the connection lost
+    # stopped because no MMSC answered (UNREACHABLE_STOP in a row): no connection, a timeout, the connection
+    # lost, a gateway's 502 or 504, a 503
     unreachable: bool = False
     # stopped because the MMSC refused `stop_after_refused` requests in a row alike (REFUSED_STOP): its
     # words for the refusal ("4001 Improper identification"), else None
@@ -620,13 +620,14 @@ def _refusal(r=None, exc: BaseException | None = None) -> tuple[int, str] | None
     """What a request the MMSC answered and refused is told apart by, for REFUSED_STOP, and its
     words: its status code (in a response or a Fault: "4001 Improper identification"; the texts
     of one code may differ, naming the recipient), or the HTTP status of an error answered without
-    one ("HTTP 401"); None for one accepted or not answered."""
+    one ("HTTP 401"); None for one accepted or not answered — a gateway's 502 or 504, a 503 included
+    (`arrival.no_mmsc_answered`: no MMSC there to answer, counted toward UNREACHABLE_STOP)."""
     status = r.status if r is not None else exc.status if isinstance(exc, FaultError) else None
     if r is not None and r.ok:
         return None
     if status is not None:
         return status.code, f"{status.code} {status.text}"
-    if isinstance(exc, HTTPStatusError):
+    if isinstance(exc, HTTPStatusError) and not no_mmsc_answered(exc):
         return -exc.status, f"HTTP {exc.status}"
     return None
 
@@ -652,7 +653,7 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str | m.Addres
 
     When `stop_after_unreachable` requests in a row got no answer from any MMSC (each after the
     client's retries and fail-over: no connection, a timeout, the connection lost after the request
-    went out), the MMSC is down: nothing new starts (`unreachable` set), rather than every remaining
+    went out, a gateway's 502 or 504, a 503), the MMSC is down: nothing new starts (`unreachable` set), rather than every remaining
     recipient waiting out its retries to fail the same way; under a tag, the same run started again
     later sends the rest. Any answer between (a refusal too) starts the count again. 0: never stop.
 
@@ -748,8 +749,9 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str | m.Addres
         with lock:
             # (a timeout or a connection lost after the request went out is no MMSC answering, as a
             # refused connection is not: an MMSC that takes connections and never answers had every
-            # recipient of the list wait out its retries, each one "may have arrived", to the end)
-            if isinstance(exc_seen, TransportError):
+            # recipient of the list wait out its retries, each one "may have arrived", to the end;
+            # a gateway's 504s among timeouts, told apart as refusals, never stopped it either)
+            if exc_seen is not None and no_mmsc_answered(exc_seen):  # (a 502, 503 or 504 too, as the outbox has it)
                 unreached_in_a_row += 1
                 if stop_after_unreachable and unreached_in_a_row >= stop_after_unreachable:
                     result.unreachable = True

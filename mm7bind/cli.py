@@ -1063,7 +1063,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         again = (f"the same command (`--tag {args.tag}`) sends only to those the MMSC has not accepted"
                  if args.tag else "give --tag NAME (with a store) to be able to resume where a run stopped")
         print(f"mm7bind send: stopped: no MMSC could be reached ({UNREACHABLE_STOP} requests in a row, each after "
-              "its retries, got no connection or no answer); "
+              "its retries, met no connection, no answer or an MMSC unavailable); "
               f"{left} recipients not tried; once it is back, {again}" + (f" ({simulator}: {hint})" if hint else ""),
               file=sys.stderr)
     elif result.stopped_by_refusal:

@@ -4,6 +4,7 @@ stops; and the command's output is a campaign's whenever a recipient file is giv
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 
@@ -111,24 +112,30 @@ def test_a_campaign_every_request_of_which_is_refused_alike_stops(refusal):
     assert (never.failed, never.stopped_by_refusal) == (8, None)
 
 
-@pytest.mark.parametrize("silence", ["timeout", "hang-up"])
+@pytest.mark.parametrize("silence", ["timeout", "hang-up", "gateway", "unavailable"])
 def test_a_campaign_no_request_of_which_is_answered_stops(silence):
     """An MMSC that takes every connection and answers none (it hangs, or hangs up once the request
     is in) had the run go through the whole list, each recipient waiting out its retries and left
-    "may have arrived"; as an MMSC refusing connections, it stops after `stop_after_unreachable`."""
+    "may have arrived"; so did a gateway timing out in turn with a hang-up (each told apart as a
+    refusal of its own). As an MMSC refusing connections, it stops after `stop_after_unreachable`,
+    and so does one answering 503 (unavailable, it took nothing), not as a refusal."""
     from mm7bind.bulk import send_bulk
 
     never = threading.Event()
-    reply = Reply(hold=never) if silence == "timeout" else Reply(drop=True)
+    replies = {"timeout": [Reply(hold=never)], "hang-up": [Reply(drop=True)],
+               "gateway": [Reply(504, b"<html>gateway time-out</html>", {"Content-Type": "text/html"}),
+                           Reply(drop=True)],
+               "unavailable": [Reply(503, b"busy", {"Content-Type": "text/plain"})]}[silence]
     rcpts = [f"+86138000{i:05d}" for i in range(30)]
     try:
-        with FakeServer(lambda req: reply) as mmsc, \
+        with FakeServer(lambda req, given=itertools.cycle(replies): next(given)) as mmsc, \
                 mm7.Client(mmsc.url, read_timeout=0.2, retry=mm7.RetryPolicy.never()) as client:
             result = send_bulk(client, mm7.SubmitReq(subject="camp"), rcpts, stop_after_unreachable=4,
                                concurrency=1)
     finally:
         never.set()
-    assert (result.unreachable, result.failed, result.may_have_arrived) == (True, 4, 4)
+    assert (result.unreachable, result.stopped_by_refusal, result.failed) == (True, None, 4)
+    assert result.may_have_arrived == (0 if silence == "unavailable" else 4)
     assert len(mmsc.requests) == 4
 
 
