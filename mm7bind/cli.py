@@ -1068,7 +1068,8 @@ def cmd_send(args: argparse.Namespace) -> int:
               file=sys.stderr)
     elif result.stopped_by_refusal:
         left = result.total - result.sent - result.failed
-        again = (f"once that is mended, the same command with --retry-refused sends to those refused and the "
+        # (no flag: a refusal alike is never the address's, 2002 or 2003, the only ones a resumed run holds back)
+        again = (f"once that is mended, the same command (`--tag {args.tag}`) sends to those refused and the "
                  f"{left} not tried" if args.tag else "give --tag NAME (with a store) to be able to resume where a "
                  "run stopped")
         print(printable(f"mm7bind send: stopped: the MMSC refused {args.stop_after_refused} requests in a row alike "

@@ -254,6 +254,8 @@ def test_send_stops_a_campaign_refused_alike_and_resumes_it_with_retry_refused(t
         assert main([*send, "--stop-after-refused", "3"]) == 1  # (the same three, refused alike again)
         said = capsys.readouterr()
         assert "stopped: the MMSC refused 3 requests in a row alike (4001 Improper identification)" in said.err
+        # (what it says sends them is what does, below: no flag, which holds back only addresses refused)
+        assert "the same command (`--tag t`) sends to those refused and the 27 not tried" in said.err, said.err
         assert "refused before" not in said.out, said.out
         refusing.clear()  # (the credentials mended; two addresses are wrong)
         refusing.update({rcpts[0]: 2002, rcpts[5]: 2002})
