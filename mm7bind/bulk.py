@@ -23,9 +23,9 @@ from pathlib import Path
 
 from . import messages as m
 from . import sendonce
-from .arrival import ANSWERED, MAY_HAVE_ARRIVED, arrival, interrupted_arrival, may_have_arrived
+from .arrival import ANSWERED, MAY_HAVE_ARRIVED, arrival, interrupted_arrival, may_have_arrived, no_mmsc_answered
 from .client import MAX_POOL_SIZE, NoTimeLeft, ending_pauses_at, new_transaction_id, sending_until
-from .errors import STORE_ERRORS, ConnectError, FaultError, HTTPStatusError, MM7Error
+from .errors import STORE_ERRORS, ConnectError, FaultError, HTTPStatusError, MM7Error, ProtocolError
 from .store import OUTBOX_PENDING, utcnow
 
 log = logging.getLogger("mm7bind.bulk")
@@ -58,7 +58,9 @@ class BulkResult:
     elapsed: float = 0.0
     interrupted: bool = False  # stopped (Ctrl-C) before every recipient was tried (or queued)
     batches: int = 0  # (queue_bulk) commits made to the outbox: `sent` items in all
-    unreachable: bool = False  # stopped because no MMSC took a connection (UNREACHABLE_STOP in a row)
+    # stopped because no MMSC answered (UNREACHABLE_STOP in a row): no connection, a timeout, the connection
+    # lost, a gateway's 502 or 504, a 503
+    unreachable: bool = False
     # stopped because the MMSC refused `stop_after_refused` requests in a row alike (REFUSED_STOP): its
     # words for the refusal ("4001 Improper identification"), else None
     stopped_by_refusal: str | None = None
@@ -610,7 +612,7 @@ def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str, senders: int = 1
         sendonce.done(store, held, accepted)
 
 
-UNREACHABLE_STOP = 10  # requests in a row no MMSC took a connection for (each after its retries): stop
+UNREACHABLE_STOP = 10  # requests in a row no MMSC answered (each after its retries): stop
 REFUSED_STOP = 10  # requests in a row the MMSC refused alike (one status code, one HTTP status): stop
 
 
@@ -618,13 +620,14 @@ def _refusal(r=None, exc: BaseException | None = None) -> tuple[int, str] | None
     """What a request the MMSC answered and refused is told apart by, for REFUSED_STOP, and its
     words: its status code (in a response or a Fault: "4001 Improper identification"; the texts
     of one code may differ, naming the recipient), or the HTTP status of an error answered without
-    one ("HTTP 401"); None for one accepted or not answered."""
+    one ("HTTP 401"); None for one accepted or not answered — a gateway's 502 or 504, a 503 included
+    (`arrival.no_mmsc_answered`: no MMSC there to answer, counted toward UNREACHABLE_STOP)."""
     status = r.status if r is not None else exc.status if isinstance(exc, FaultError) else None
     if r is not None and r.ok:
         return None
     if status is not None:
         return status.code, f"{status.code} {status.text}"
-    if isinstance(exc, HTTPStatusError):
+    if isinstance(exc, HTTPStatusError) and not no_mmsc_answered(exc):
         return -exc.status, f"HTTP {exc.status}"
     return None
 
@@ -648,10 +651,11 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str | m.Addres
     rate limit, kept busy by other senders too, would hold past it is not made (a failure, "not
     sent: no time for an attempt ..."), and the same run started again sends it.
 
-    When `stop_after_unreachable` requests in a row found no MMSC taking connections (each after
-    the client's retries and fail-over), the MMSC is down: nothing new starts (`unreachable` set),
-    rather than every remaining recipient waiting out its retries to fail the same way; under a
-    tag, the same run started again later sends the rest. 0: never stop.
+    When `stop_after_unreachable` requests in a row got no answer from any MMSC (each after the
+    client's retries and fail-over: no connection, a timeout, the connection lost after the request
+    went out, a gateway's 502 or 504, a 503), the MMSC is down: nothing new starts (`unreachable` set), rather than every remaining
+    recipient waiting out its retries to fail the same way; under a tag, the same run started again
+    later sends the rest. Any answer between (a refusal too) starts the count again. 0: never stop.
 
     Likewise when the MMSC refused `stop_after_refused` requests in a row alike (one status code,
     or one HTTP status without one: wrong credentials, a service not provisioned, a VASP over its
@@ -705,6 +709,7 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str | m.Addres
         # (known before it goes, with a store: its record says how an interrupted send ended)
         tid = _next_tid(tag, basis(rcpt), tries, own) if resumable else (
             new_transaction_id() if client.core.store is not None else None)
+        exc_seen: BaseException | None = None  # (what the send raised: whether an MMSC answered)
         try:
             with ending_pauses_at(stopping):
                 if resumable:
@@ -723,11 +728,9 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str | m.Addres
             refusal = _refusal(r)
         except ConnectError as exc:  # (refused by every MMSC, each try: it never went out)
             ok, why, r, unsure, refusal = False, f"{type(exc).__name__}: {exc}", None, False, None
-            with lock:
-                unreached_in_a_row += 1
-                if stop_after_unreachable and unreached_in_a_row >= stop_after_unreachable:
-                    result.unreachable = True
+            exc_seen = exc
         except MM7Error as exc:
+            exc_seen = exc
             ok, why, r, unsure = False, f"{type(exc).__name__}: {exc}", None, may_have_arrived(exc)
             refusal = _refusal(exc=exc)
         except STORE_ERRORS as exc:  # (the claim could not be taken: not sent)
@@ -744,7 +747,15 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str | m.Addres
             if rec is not None and rec.error:  # (how its last attempt ended; without a record: unknown)
                 why, unsure = f"{why} ({rec.error})", may_have_arrived(rec.error)
         with lock:
-            if r is not None:  # an MMSC answered
+            # (a timeout or a connection lost after the request went out is no MMSC answering, as a
+            # refused connection is not: an MMSC that takes connections and never answers had every
+            # recipient of the list wait out its retries, each one "may have arrived", to the end;
+            # a gateway's 504s among timeouts, told apart as refusals, never stopped it either)
+            if exc_seen is not None and no_mmsc_answered(exc_seen):  # (a 502, 503 or 504 too, as the outbox has it)
+                unreached_in_a_row += 1
+                if stop_after_unreachable and unreached_in_a_row >= stop_after_unreachable:
+                    result.unreachable = True
+            elif r is not None or isinstance(exc_seen, (FaultError, HTTPStatusError, ProtocolError)):  # answered
                 unreached_in_a_row = 0
             # (only refusals alike, one after another, stop it: one accepted, or refused otherwise,
             # says the MMSC takes requests, and the refusals are the recipients'; so is an address

@@ -1067,12 +1067,14 @@ def cmd_send(args: argparse.Namespace) -> int:
         left = result.total - result.sent - result.failed
         again = (f"the same command (`--tag {args.tag}`) sends only to those the MMSC has not accepted"
                  if args.tag else "give --tag NAME (with a store) to be able to resume where a run stopped")
-        print(f"mm7bind send: stopped: no MMSC could be reached ({UNREACHABLE_STOP} requests in a row, each after its retries); "
+        print(f"mm7bind send: stopped: no MMSC could be reached ({UNREACHABLE_STOP} requests in a row, each after "
+              "its retries, met no connection, no answer or an MMSC unavailable); "
               f"{left} recipients not tried; once it is back, {again}" + (f" ({simulator}: {hint})" if hint else ""),
               file=sys.stderr)
     elif result.stopped_by_refusal:
         left = result.total - result.sent - result.failed
-        again = (f"once that is mended, the same command with --retry-refused sends to those refused and the "
+        # (no flag: a refusal alike is never the address's, 2002 or 2003, the only ones a resumed run holds back)
+        again = (f"once that is mended, the same command (`--tag {args.tag}`) sends to those refused and the "
                  f"{left} not tried" if args.tag else "give --tag NAME (with a store) to be able to resume where a "
                  "run stopped")
         print(printable(f"mm7bind send: stopped: the MMSC refused {args.stop_after_refused} requests in a row alike "

@@ -4,6 +4,7 @@ stops; and the command's output is a campaign's whenever a recipient file is giv
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 
@@ -12,7 +13,7 @@ import pytest
 import mm7bind as mm7
 from mm7bind.outbox import Outbox
 
-from .fake_http import FakeServer, Reply, default_responder, mm7_reply, times_out_once
+from .fake_http import FakeServer, Reply, dead_url, default_responder, mm7_reply, times_out_once
 
 
 def refusing(codes: dict[str, int]):
@@ -109,6 +110,49 @@ def test_a_campaign_every_request_of_which_is_refused_alike_stops(refusal):
     assert (stopped.sent, stopped.failed) == (0, 5) and len(mmsc.requests) == 5 + 8
     assert stopped.stopped_by_refusal == ("HTTP 403" if refusal == "http" else "4001 Improper identification")
     assert (never.failed, never.stopped_by_refusal) == (8, None)
+
+
+@pytest.mark.parametrize("silence", ["timeout", "hang-up", "gateway", "unavailable"])
+def test_a_campaign_no_request_of_which_is_answered_stops(silence):
+    """An MMSC that takes every connection and answers none (it hangs, or hangs up once the request
+    is in) had the run go through the whole list, each recipient waiting out its retries and left
+    "may have arrived"; so did a gateway timing out in turn with a hang-up (each told apart as a
+    refusal of its own). As an MMSC refusing connections, it stops after `stop_after_unreachable`,
+    and so does one answering 503 (unavailable, it took nothing), not as a refusal."""
+    from mm7bind.bulk import send_bulk
+
+    never = threading.Event()
+    replies = {"timeout": [Reply(hold=never)], "hang-up": [Reply(drop=True)],
+               "gateway": [Reply(504, b"<html>gateway time-out</html>", {"Content-Type": "text/html"}),
+                           Reply(drop=True)],
+               "unavailable": [Reply(503, b"busy", {"Content-Type": "text/plain"})]}[silence]
+    rcpts = [f"+86138000{i:05d}" for i in range(30)]
+    try:
+        with FakeServer(lambda req, given=itertools.cycle(replies): next(given)) as mmsc, \
+                mm7.Client(mmsc.url, read_timeout=0.2, retry=mm7.RetryPolicy.never()) as client:
+            result = send_bulk(client, mm7.SubmitReq(subject="camp"), rcpts, stop_after_unreachable=4,
+                               concurrency=1)
+    finally:
+        never.set()
+    assert (result.unreachable, result.stopped_by_refusal, result.failed) == (True, None, 4)
+    assert result.may_have_arrived == (0 if silence == "unavailable" else 4)
+    assert len(mmsc.requests) == 4
+
+
+def test_an_answer_between_requests_that_reached_no_mmsc_starts_their_count_again():
+    """A refused connection, then a Fault from the other MMSC, in turn: an MMSC answers, the run
+    goes on (only a refused connection answered in a response started the count again)."""
+    from mm7bind.bulk import send_bulk
+
+    def answer(req):
+        return mm7_reply(mm7.Fault(code="Client", detail=mm7.RSErrorRsp(status=mm7.Status(2002))), req.decode(), 500)
+
+    rcpts = [f"+86138000{i:05d}" for i in range(8)]
+    with FakeServer(answer) as mmsc, mm7.Client((dead_url(), mmsc.url), round_robin=True,
+                                                retry=mm7.RetryPolicy.never()) as client:
+        result = send_bulk(client, mm7.SubmitReq(subject="camp"), rcpts, stop_after_unreachable=2, concurrency=1)
+    assert (result.unreachable, result.failed) == (False, 8)
+    assert len(mmsc.requests) == 4
 
 
 def test_refusals_of_several_kinds_or_among_accepted_ones_do_not_stop_a_campaign():
@@ -210,6 +254,8 @@ def test_send_stops_a_campaign_refused_alike_and_resumes_it_with_retry_refused(t
         assert main([*send, "--stop-after-refused", "3"]) == 1  # (the same three, refused alike again)
         said = capsys.readouterr()
         assert "stopped: the MMSC refused 3 requests in a row alike (4001 Improper identification)" in said.err
+        # (what it says sends them is what does, below: no flag, which holds back only addresses refused)
+        assert "the same command (`--tag t`) sends to those refused and the 27 not tried" in said.err, said.err
         assert "refused before" not in said.out, said.out
         refusing.clear()  # (the credentials mended; two addresses are wrong)
         refusing.update({rcpts[0]: 2002, rcpts[5]: 2002})
