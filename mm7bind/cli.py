@@ -1437,8 +1437,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             replayer.join(0.1)
         if replayer is not None and replayer.is_alive():
             log.warning("replay at start: a message still in the handler was left; it stays 'processing' "
-                        "and the next start (or `mm7bind replay`) hands it to the handler again (unless its "
-                        "outcome comes before the process ends: the store is closed after it)")
+                        "and `mm7bind replay` hands it to the handler again (unless its outcome comes before "
+                        "the process ends: the store is closed after it; a start does not: it cannot tell this "
+                        "from a message whose handler crashed the process)")
         for worker in (retention, outbox):  # (in steps: a second signal ends the wait)
             while worker is not None and worker.running() and not again and time.monotonic() < deadline:
                 worker.stop(timeout=0.1)
@@ -1520,7 +1521,7 @@ def _replay_at_start(receiver, store, stop: threading.Event) -> None:
 
     try:
         # (an infinite age: a claim is taken only when its process is known gone, never for its age)
-        done = receiver.replay(stale_after=math.inf, states=("processing",), stop=stop)
+        done = receiver.replay(stale_after=math.inf, states=("processing",), stop=stop, at_start=True)
     except Exception as exc:  # noqa: BLE001 (a thread's exception would go to stderr alone; serving goes on)
         log.error("replay at start failed: %s: %s", type(exc).__name__, printable(str(exc)))
         return
@@ -1529,15 +1530,24 @@ def _replay_at_start(receiver, store, stop: threading.Event) -> None:
         return
     kept = store.unrecorded()
     for record_id, state in done:
+        if state == "not handed again":  # (said once a start: what it is, and what to do)
+            log.error("replay at start: #%d: not handed to the handler again: a start before did, and its "
+                      "process ended before the outcome (the handler crashed it: out of memory, a fault in "
+                      "native code? or it was killed then); it stays 'processing': `mm7bind replay --id %d` "
+                      "hands it on once the cause is found", record_id, record_id)
+            continue
         if state == "processing" and record_id in kept:
             state = f"{kept[record_id]}, not recorded yet (the store is busy): written with its next write"
         rec = store.inbox_get(record_id) if state in ("failed", "rejected") else None
         (log.info if state in ("handled", "gone") else log.warning)(
             "replay at start: #%d: %s%s", record_id, state,
             f" ({printable(rec.error)})" if rec is not None and rec.error else "")
-    handled = sum(state == "handled" for _, state in done)
-    log.info("replay at start: %d message(s) a killed run left 'processing' handed to the handler again: "
-             "%d handled, %d not (`mm7bind replay` tries those again)", len(done), handled, len(done) - handled)
+    handed = [state for _, state in done if state != "not handed again"]
+    handled = handed.count("handled")
+    if handed:
+        log.info("replay at start: %d message(s) a killed run left 'processing' handed to the handler again: "
+                 "%d handled, %d not (`mm7bind replay` tries those again)", len(handed), handled,
+                 len(handed) - handled)
 
 
 def _stop_grace(cfg) -> float:

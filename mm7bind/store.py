@@ -155,6 +155,12 @@ OUTBOX_DONE = ("sent", "failed", "expired")  # outbox items nothing more will ha
 OUTBOX_PENDING = ("queued", "sending", "sent")  # outbox items that are going, or went, to the MMSC
 OUTBOX_WAITING = ("queued", "sending")  # outbox items not sent yet, nor given up
 OPEN_STATES = ("processing", "failed", "rejected")  # every state but handled
+# The error a replay at serve's start writes with its claim (`claim(note=)`), replaced by the outcome:
+# a message still "processing" with it, its process gone, ended that process in its handler (out of
+# memory, a fault in native code) or was in hand when it was killed. Not handed to the handler at a
+# start again: a message that crashes the process each time would crash every start, a supervisor
+# restarting serve in a loop (until it gives up, and nothing is received).
+IN_HAND_AT_START = "in the handler of a replay at serve's start when its process ended (or still there)"
 
 
 HEADERS_KEPT_MAX = 16 * 1024  # bytes of JSON: a carrier header is a few dozen; whatever the server let in
@@ -535,7 +541,8 @@ class MemoryStore:
         self._spent[key] = until
 
     def claim(self, record_id: int, states: tuple[str, ...] = ("failed",), *,
-              stale_before: datetime | None = None, wait: float | None = None, spare_live: bool = False) -> bool:
+              stale_before: datetime | None = None, wait: float | None = None, spare_live: bool = False,
+              note: str | None = None) -> bool:
         """See `SqliteStore.claim`."""
         _checked_wait(wait)
         others, stale = _claimable(states, stale_before)
@@ -546,6 +553,7 @@ class MemoryStore:
                     spare_live and holders.running_elsewhere(rec.holder)))):
                 return False
             rec.state, rec.claimed_at, rec.holder = "processing", utcnow(), holders.this_process()
+            rec.error = note if note is not None else rec.error
             return True
 
     def mark(self, record_id: int, state: str, response_code: int | None = None, error: str | None = None, *,
@@ -1957,7 +1965,8 @@ class SqliteStore:
         return _Locked(self, db, timeout, wait)
 
     def claim(self, record_id: int, states: tuple[str, ...] = ("failed",), *,
-              stale_before: datetime | None = None, wait: float | None = None, spare_live: bool = False) -> bool:
+              stale_before: datetime | None = None, wait: float | None = None, spare_live: bool = False,
+              note: str | None = None) -> bool:
         """Take a record in one of `states` for processing (it becomes "processing", claimed now);
         False if it is in none of them: someone else has it, or had it. "processing" among the
         states takes a record only if its claim is older than `stale_before` (its worker died),
@@ -1967,6 +1976,8 @@ class SqliteStore:
         moment ago (say, a repeat of a message that failed long ago) is never taken from it.
         `spare_live` (a replay): a claim of another process of this machine known to run still
         (`holders.running_elsewhere`) is left to it however old, checked in the same transaction.
+        `note`: written as its `error` with the claim (`IN_HAND_AT_START`: what a process that ends
+        with it in hand leaves said); without it the error of a try before stays until the outcome.
         `wait`: as `accept`'s."""
         _checked_wait(wait)
         others, stale = _claimable(states, stale_before)
@@ -1988,10 +1999,10 @@ class SqliteStore:
                     elif row is not None and spare_live and holders.running_elsewhere(row[0]):
                         return False  # (its worker may be at it right now)
                 cur = db.execute(
-                    f"UPDATE inbox SET state = 'processing', claimed_at = ?, holder = ? WHERE id = ? AND"
-                    f" (state IN ({marks}) OR (state = 'processing' AND"
+                    "UPDATE inbox SET state = 'processing', claimed_at = ?, holder = ?, error = COALESCE(?, error)"
+                    f" WHERE id = ? AND (state IN ({marks}) OR (state = 'processing' AND"
                     " (COALESCE(claimed_at, received_at) < ? OR holder = ?)))",
-                    (_utc_text(utcnow()), holders.this_process(), record_id, *others, stale, dead))
+                    (_utc_text(utcnow()), holders.this_process(), note, record_id, *others, stale, dead))
         finally:
             if kept is not None:
                 with self._batch:

@@ -780,6 +780,48 @@ def test_serve_hands_a_message_a_killed_run_left_processing_to_the_handler_at_st
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+def test_a_message_whose_handler_crashes_serve_at_its_start_is_not_handed_on_at_the_next_start(tmp_path):
+    """A message whose handler ends the process (out of memory, a fault in native code: here a
+    SIGKILL) was handed to it again at every start, each start crashing: a supervisor restarting
+    serve in a loop, then giving up, and nothing more received. A start hands it on once; the next
+    one leaves it 'processing', says so in one ERROR line, and receives; `mm7bind replay` takes it."""
+    import signal
+
+    from .test_commands import Background
+
+    db, calls, log_file = _left_by_a_killed_run(tmp_path)
+    (tmp_path / "noting.py").write_text(  # (serve's handler: notes its call, then ends its process)
+        "import os, signal\n\nclass Handler:\n    def on_deliver(self, msg, ctx):\n"
+        f"        with open({str(calls)!r}, 'a') as f:\n            f.write('replayed\\n')\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n")
+    crashed = Background("serve", "--config", str(tmp_path / "cfg.toml"), "--handler", "noting:Handler",
+                         cwd=tmp_path)
+    try:
+        assert crashed.proc.wait(timeout=60) == -signal.SIGKILL, crashed.output()
+    finally:
+        crashed.stop()
+    assert calls.read_text().split() == ["first", "replayed"]
+
+    lines = _serve_until(tmp_path, log_file, "receiving MM7 at")
+    assert ("ERROR mm7bind.serve replay at start: #1: not handed to the handler again: a start before did, "
+            "and its process ended before the outcome") in lines
+    assert "message(s) a killed run left" not in lines, lines
+    assert calls.read_text().split() == ["first", "replayed"]
+    store = SqliteStore(db)
+    assert [(r.transaction_id, r.state) for r in store.inbox()] == [("cut-1", "processing")]
+    store.close()
+
+    (tmp_path / "noting.py").write_text(  # (the cause found: replayed by hand, once)
+        "class Handler:\n    def on_deliver(self, msg, ctx):\n"
+        f"        with open({str(calls)!r}, 'a') as f:\n            f.write('by hand\\n')\n")
+    from .test_commands import run
+
+    assert "#1: handled" in run("replay", "--config", str(tmp_path / "cfg.toml"), "--handler", "noting:Handler",
+                                cwd=tmp_path).stdout
+    assert calls.read_text().split() == ["first", "replayed", "by", "hand"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
 @pytest.mark.parametrize("off", [("--no-replay-at-start",), ("replay_at_start = false",)])
 def test_serve_without_the_replay_at_start_leaves_a_killed_runs_message_to_replay(tmp_path, off):
     """For operators who replay by hand: the message stays 'processing', said at the start as before."""

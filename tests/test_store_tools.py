@@ -1869,3 +1869,32 @@ def test_a_limit_or_record_number_past_the_stores_integers_is_refused_as_a_usage
                      r"number) from 1 to 9223372036854775807", capsys.readouterr().err)
     for listing in ("inbox", "sent", "outbox"):
         assert main(["store", listing, "--config", str(tmp_path / "cfg.toml"), "--limit", str(2**63 - 1)]) == 0
+
+
+def test_a_replay_at_start_notes_its_claim_and_never_takes_a_message_its_process_ended_with(store, monkeypatch):
+    """serve's replay at its start hands a message a gone process left in hand to the handler once:
+    its claim says so in the record, and a message still in hand under such a claim, its process
+    gone (the handler crashed it), is not handed on at a start again; a replay by hand takes it."""
+    import math
+
+    from mm7bind.store import IN_HAND_AT_START
+
+    seen = []
+
+    class Noting(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            seen.append(store.inbox_get(ctx.record.id).error)
+
+    rx = mm7.Receiver(Noting(), store=store)
+    assert post(rx, mm7.DeliverReq(sender="+8613900000000", subject="x"), "d-1") == 200
+    assert store.claim(1, ("handled",))  # (in hand of a process that then ended)
+    monkeypatch.setattr(holders, "gone", lambda holder: True)
+    assert rx.replay(stale_after=math.inf, states=("processing",), at_start=True) == [(1, "handled")]
+    assert seen == [None, IN_HAND_AT_START]
+    assert store.inbox_get(1).error is None  # (the outcome replaces the note)
+
+    assert store.claim(1, ("handled",), note=IN_HAND_AT_START)  # (... and this time its process ended in it)
+    assert rx.replay(stale_after=math.inf, states=("processing",), at_start=True) == [(1, "not handed again")]
+    assert len(seen) == 2 and store.inbox_get(1).state == "processing"
+    assert rx.replay() == [(1, "handled")]
+    assert len(seen) == 3
