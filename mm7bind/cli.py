@@ -2024,10 +2024,17 @@ def _what(rec) -> str:
     return f"{sender or '?'} → {to or '?'}" + (f": {subject}" if subject else "")
 
 
-def _record_json(rec) -> dict:
+def _fields_json(rec) -> dict:
+    """Every field of a store's record as JSON, null (or [] or {}) when it holds none: each object of
+    a listing has the same keys, so a script reads row["error"] or row["message_id"] of any row (to_jsonable
+    leaves empty ones out, which suits a decoded message, not a table's rows)."""
     from .jsonable import to_jsonable  # noqa: PLC0415
 
-    out = to_jsonable(rec)
+    return {f.name: to_jsonable(getattr(rec, f.name)) for f in dataclasses.fields(rec) if not f.name.startswith("_")}
+
+
+def _record_json(rec) -> dict:
+    out = _fields_json(rec)
     out.pop("body", None)
     out["body_size"] = len(rec.body)
     return out
@@ -2161,7 +2168,6 @@ def cmd_store_show(args: argparse.Namespace) -> int:
 
 def cmd_store_sent(args: argparse.Namespace) -> int:
     from .display import printable, shown_time  # noqa: PLC0415
-    from .jsonable import to_jsonable  # noqa: PLC0415
     from .store import reports_about  # noqa: PLC0415
 
     if args.summary:
@@ -2179,7 +2185,7 @@ def cmd_store_sent(args: argparse.Namespace) -> int:
     if args.json:
         rows = []
         for r, about in zip(found, reports, strict=True):
-            row = to_jsonable(r)
+            row = _fields_json(r)
             row["reports"] = [_record_json(x) for x in about]
             rows.append(row)
         print(_json(rows, indent=2))
@@ -2214,7 +2220,6 @@ def cmd_store_sent(args: argparse.Namespace) -> int:
 
 def cmd_store_outbox(args: argparse.Namespace) -> int:
     from .display import printable, shown_time  # noqa: PLC0415
-    from .jsonable import to_jsonable  # noqa: PLC0415
 
     store = _open_store(args, reading=True)
     try:
@@ -2224,7 +2229,7 @@ def cmd_store_outbox(args: argparse.Namespace) -> int:
         found = (item for item in map(store.outbox_get, ids) if item is not None)  # (None: purged meanwhile)
         if args.json:
             internal = ("body", "lease_until", "fingerprint")
-            items = [{k: v for k, v in to_jsonable(i).items() if k not in internal} | _outbox_fate(store, i)
+            items = [{k: v for k, v in _fields_json(i).items() if k not in internal} | _outbox_fate(store, i)
                      for i in found]
             print(_json(items, indent=2))
             return EXIT_OK

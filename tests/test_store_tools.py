@@ -1898,3 +1898,40 @@ def test_a_replay_at_start_notes_its_claim_and_never_takes_a_message_its_process
     assert len(seen) == 2 and store.inbox_get(1).state == "processing"
     assert rx.replay() == [(1, "handled")]
     assert len(seen) == 3
+
+
+def test_the_json_listings_give_every_field_of_every_row_null_when_it_has_none(tmp_path):
+    """`store inbox --json` left out what a record did not hold (a handled message's error, a failed
+    one's response_code, a MessageID), `store sent --json` a request that got no answer's message_id
+    and status_code, `store outbox --json` an item's error: a script reading row["response_code"]
+    met a KeyError on some rows only. Every row now has every key, null (or empty) when unset."""
+    db = tmp_path / "vasp.db"
+    store = SqliteStore(db)
+    fill(store)
+    store.record_sent(SentRecord("s-3", "SubmitReq", "REL-6-MM7-1-4", ["+8613800000003"],
+                                 error="ReadTimeout: no answer"))
+    due = datetime.now(timezone.utc)
+    [item] = store.outbox_put_many([{"transaction_id": "o-1", "tag": None, "content_type": "text/xml", "body": b"<x/>",
+                                     "due": due, "expires_at": due + timedelta(days=1), "recipients": ["+861"]}])
+    store.outbox_update(item.id, "sent", attempts=1, message_id="M9", status_code=1000)
+    store.outbox_put_many([{"transaction_id": "o-2", "tag": "t", "content_type": "text/xml", "body": b"<x/>",
+                            "due": due, "expires_at": due + timedelta(days=1), "recipients": []}])
+    store.close()
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f'[store]\npath = "{db}"\n', encoding="utf-8")
+
+    rows = json.loads(run("store", "inbox", "--config", str(cfg), "--json").stdout)
+    failed = next(r for r in rows if r["state"] == "failed")
+    assert failed["response_code"] is None and "handler down" in failed["error"]
+    assert next(r for r in rows if r["state"] == "handled")["error"] is None
+    assert len({tuple(r) for r in rows}) == 1 and "message_id" in rows[0] and "body" not in rows[0]
+    sent = json.loads(run("store", "sent", "--config", str(cfg), "--json").stdout)
+    unanswered = next(r for r in sent if r["transaction_id"] == "s-3")
+    assert unanswered["message_id"] is None and unanswered["status_code"] is None and unanswered["reports"] == []
+    assert len({tuple(r) for r in sent}) == 1
+    assert len({tuple(r) for r in sent[0]["reports"] + rows}) == 1  # (a report is listed as the inbox lists it)
+    items = json.loads(run("store", "outbox", "--config", str(cfg), "--json").stdout)
+    assert len(items) == 2 and len({tuple(i) for i in items}) == 1
+    assert items[-1]["message_id"] is None and items[-1]["recipients"] == [] and items[0]["error"] is None
+    shown = json.loads(run("store", "show", str(failed["id"]), "--config", str(cfg)).stdout)
+    assert shown["record"] == failed
