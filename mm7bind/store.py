@@ -332,6 +332,17 @@ class StoreBusy(sqlite3.OperationalError):
     would wait."""
 
 
+class StoreMoved(sqlite3.OperationalError):
+    """The store's file is no longer at its path (renamed, removed, or another file put there: a backup
+    restored, a symbolic link pointed elsewhere) since the store opened it: nothing is written. Written
+    on, what was acknowledged went to a file no later start opens; a connection opened at the path
+    made a new file there, sharing the -wal of the moved one, and both lost what that held."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"the store file {path} was moved, removed or replaced since this process opened it: "
+                         "nothing more is written to it (restart the process to open the file at that path)")
+
+
 class _OpenLock:
     """`MemoryStore`'s lock, refusing once the store is closed: what each of its calls takes."""
 
@@ -962,6 +973,30 @@ class _WriteLock:
         self.lock_path = path + ".lock" if locks and path != ":memory:" and _flock is not None else None
         self.fd: int | None = None  # opened on first use, closed by close()
         self.shut = False  # its store closed: taken no more (nor its file opened again)
+        # (device, inode) of the store's file as it was opened: each write, once the lock is taken,
+        # checks its path still names it (`check_file`); None: not checked (in memory, read-only)
+        self.file_id: tuple[int, int] | None = None
+        self.db_path = path
+
+    def check_file(self) -> None:
+        """StoreMoved when the store's path no longer names the file it opened (a stat: next to a
+        write's flush, nothing)."""
+        if self.file_id is None:
+            return
+        try:
+            st = os.stat(self.db_path)
+        except FileNotFoundError:
+            raise StoreMoved(self.db_path) from None
+        if (st.st_dev, st.st_ino) != self.file_id:
+            raise StoreMoved(self.db_path)
+
+    def _checked(self) -> None:
+        """(Holding the lock.) `check_file`, letting the lock go when it raises."""
+        try:
+            self.check_file()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
 
     def _refuse_if_shut(self) -> None:
         """(Holding thread_lock.) Its store closed: let go, StoreClosed."""
@@ -980,6 +1015,7 @@ class _WriteLock:
             except BaseException:
                 self.thread_lock.release()
                 raise
+        self._checked()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -994,6 +1030,7 @@ class _WriteLock:
             return False
         self._refuse_if_shut()
         if self.lock_path is None:
+            self._checked()
             return True
         try:
             if self.fd is None:
@@ -1002,7 +1039,7 @@ class _WriteLock:
             while True:
                 try:
                     _flock(self.fd, _LOCK_EX | _LOCK_NB)
-                    return True
+                    break
                 except BlockingIOError:
                     left = deadline - time.monotonic()
                     if left <= 0:
@@ -1013,6 +1050,8 @@ class _WriteLock:
         except BaseException:
             self.thread_lock.release()
             raise
+        self._checked()
+        return True
 
     def close(self) -> None:
         with self.thread_lock:
@@ -1305,6 +1344,9 @@ class SqliteStore:
         # One writer at a time: SQLite's own busy handler would make waiters sleep in millisecond
         # steps; a lock hands over at once.
         self._write = _WriteLock(self.path, locks=not self.read_only)
+        if not self._memory and not self.read_only:
+            st = os.stat(self.path)
+            self._write.file_id = (st.st_dev, st.st_ino)
         self._batch = threading.Lock()  # guards the writes waiting for the next group commit, and who leads
         self._queue: list[_Pending] = []
         self._leader = False
@@ -1533,7 +1575,8 @@ class SqliteStore:
         self._lock = threading.Lock()
         if self._write.fd is not None:
             os.close(self._write.fd)  # (our copy only: the parent's stays open, and so does its lock)
-        self._write = _WriteLock(self.path, locks=not self.read_only)
+        self._write, watched = _WriteLock(self.path, locks=not self.read_only), self._write.file_id
+        self._write.file_id = watched
         self._batch = threading.Lock()
         self._queue = []
         self._leader = False
@@ -1573,6 +1616,9 @@ class SqliteStore:
         return db
 
     def _connect(self, sync: str | None) -> sqlite3.Connection:
+        # (a file no longer at the path: a connection opened there would make a new one, and share
+        # the moved file's -wal, which its connections still write)
+        self._write.check_file()
         db = sqlite3.connect(self._target, timeout=30, isolation_level=None, check_same_thread=False,
                              uri=self._uri)
         if self._memory:

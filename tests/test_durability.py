@@ -148,6 +148,50 @@ def test_a_store_another_mm7bind_process_is_writing_is_answered_3000_after_store
     assert store.inbox() == []
 
 
+@pytest.mark.parametrize("how", ["renamed", "replaced", "removed"])
+def test_a_store_file_moved_away_under_the_receiver_is_answered_3000_and_loses_nothing_acknowledged(tmp_path, how,
+                                                                                                  caplog):
+    """The store's file renamed (an operator tidying up), replaced (a backup put in its place) or
+    removed while the receiver ran: its connections wrote on to the file no longer at the path,
+    answering 1000 for messages no later start would find, and a connection a new thread opened made
+    a new file there, sharing the moved one's -wal: at the end neither held even the messages
+    stored before. Now each write first checks the path still names the file: a Server Fault
+    (3000, HTTP 500), the MMSC sends it again, and the ERROR line says why."""
+    import shutil
+    import threading
+
+    path = tmp_path / "vasp.db"
+    store = SqliteStore(path)
+    app = mm7.wsgi_app(mm7.Receiver(store=store))
+    assert post(app, deliver(subject="before"), tid="m-1")["status"] == 200
+    moved = tmp_path / "moved.db"
+    if how == "replaced":  # (a copy of the file as it was, put in its place: another file at the path)
+        shutil.copyfile(path, moved)
+        os.replace(moved, path)
+    else:
+        os.rename(path, moved)
+        if how == "removed":
+            moved = None
+
+    answers = [post(app, deliver(subject="after"), tid="m-2")]
+    thread = threading.Thread(target=lambda: answers.append(post(app, deliver(subject="after"), tid="m-3")))
+    thread.start()
+    thread.join()
+    assert [a["status"] for a in answers] == [500, 500] and all(b"3000" in a["body"] for a in answers)
+    assert caplog.text.count("was moved, removed or replaced since this process opened it") == 2
+    assert "moved, removed or replaced" in store.check()
+    assert path.exists() == (how == "replaced")  # (no new file made at the path)
+    store.close()
+    if moved is not None:  # what was acknowledged is in the moved file (with its -wal, where SQLite left it)
+        if how == "renamed":
+            os.rename(moved, path)
+        again = SqliteStore(path)
+        try:
+            assert [r.transaction_id for r in again.inbox()] == ["m-1"]
+        finally:
+            again.close()
+
+
 def test_store_wait_is_configured_under_receiver(tmp_path):
     from mm7bind.config import ConfigError, load_checked
 
