@@ -2079,7 +2079,7 @@ def _open_store(args, cfg=None, wait: float | None = None, *, say_busy: bool = T
 
 
 def cmd_store_inbox(args: argparse.Namespace) -> int:
-    from .display import shown_time  # noqa: PLC0415
+    from .display import printable, shown_time  # noqa: PLC0415
 
     store = _open_store(args, reading=True)
     try:
@@ -2098,6 +2098,9 @@ def cmd_store_inbox(args: argparse.Namespace) -> int:
         for r in found:
             code = "" if r.response_code is None else str(r.response_code)
             print(f"{r.id:>6}  {shown_time(r.received_at)}  {r.kind:17}  {r.state:10}  {code:>4}  {_summary(r)}")
+            if r.error:  # why it failed (or was refused), and how often: what --json says, as store sent shows it
+                tried = f"after {r.attempts} tries: " if r.attempts > 1 else ""
+                print(f"{'':6}  {'':19}  {printable(tried + r.error)}")
         return EXIT_OK
     finally:
         store.close()

@@ -294,7 +294,10 @@ def test_store_commands(tmp_path):
     proc = run("store", "inbox", "--config", str(cfg))
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0].split()[:3] == ["ID", "RECEIVED", "KIND"] and len(lines) == 8
+    assert lines[0].split()[:3] == ["ID", "RECEIVED", "KIND"] and len(lines) == 9
+    # Why the failed one failed, under its line, as --json and store sent say it
+    failed_at = next(i for i, line in enumerate(lines) if " failed " in line)
+    assert lines[failed_at + 1].strip() == "RuntimeError: handler down"
     assert lines[-1].endswith("→ ?: hi\\n    99  forged\\u202e")
     assert "+8613900000000 → 1065888: 你好" in proc.stdout and "M1 +8613800000002: Deferred" in proc.stdout
     proc = run("store", "inbox", "--config", str(cfg), "--state", "failed", "--json")
@@ -1935,3 +1938,19 @@ def test_the_json_listings_give_every_field_of_every_row_null_when_it_has_none(t
     assert items[-1]["message_id"] is None and items[-1]["recipients"] == [] and items[0]["error"] is None
     shown = json.loads(run("store", "show", str(failed["id"]), "--config", str(cfg)).stdout)
     assert shown["record"] == failed
+
+
+def test_store_inbox_says_under_a_failed_message_why_and_how_often_it_failed(tmp_path):
+    """The listing said "failed" and no more: why (its handler's error, which --json gives) took a
+    `store show` per message, and a message its handler fails on each time looked like one failed once."""
+    db = tmp_path / "vasp.db"
+    store = SqliteStore(db)
+    rx = mm7.Receiver(Keep(), store=store)
+    for _ in range(3):  # (the MMSC's copies: each hands it to the handler again)
+        assert post(rx, mm7.DeliverReq(sender="+8613900000000", subject="explode"), "d-9") == 500
+    assert post(rx, mm7.DeliverReq(sender="+8613900000000", subject="fine"), "d-10") == 200
+    store.close()
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{db}"\n', encoding="utf-8")
+    lines = run("store", "inbox", "--config", str(tmp_path / "cfg.toml")).stdout.splitlines()
+    assert len(lines) == 4 and " failed " in lines[1] and " handled " in lines[3]
+    assert lines[2] == " " * 29 + "after 3 tries: RuntimeError: handler down"
