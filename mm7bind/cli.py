@@ -2384,6 +2384,12 @@ def cmd_store_purge(args: argparse.Namespace) -> int:
     outbox = f", {done.outbox} {'finished' if args.include_failed else 'sent'} outbox items" if done.outbox else ""
     print(f"{verb} {done.inbox} received records and {done.sent} sent records{outbox} "
           f"from before {shown_time(before)}")
+    if done.inbox and before > datetime.now(timezone.utc) - timedelta(days=1):
+        # (as config check warns of keep_days under 1: the records are how repeats are recognised)
+        sys.stdout.flush()
+        print("mm7bind store purge: note: an age under a day: a copy of a purged message that an MMSC still sends "
+              "(its answer lost on the way) is taken as new and handled again; --bodies-only keeps the records",
+              file=sys.stderr)
     return EXIT_OK
 
 
