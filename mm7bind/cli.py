@@ -1444,8 +1444,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             replayer.join(0.1)
         if replayer is not None and replayer.is_alive():
             log.warning("replay at start: a message still in the handler was left; it stays 'processing' "
-                        "and the next start (or `mm7bind replay`) hands it to the handler again (unless its "
-                        "outcome comes before the process ends: the store is closed after it)")
+                        "and `mm7bind replay` hands it to the handler again (unless its outcome comes before "
+                        "the process ends: the store is closed after it; a start does not: it cannot tell this "
+                        "from a message whose handler crashed the process)")
         for worker in (retention, outbox):  # (in steps: a second signal ends the wait)
             while worker is not None and worker.running() and not again and time.monotonic() < deadline:
                 worker.stop(timeout=0.1)
@@ -1527,7 +1528,7 @@ def _replay_at_start(receiver, store, stop: threading.Event) -> None:
 
     try:
         # (an infinite age: a claim is taken only when its process is known gone, never for its age)
-        done = receiver.replay(stale_after=math.inf, states=("processing",), stop=stop)
+        done = receiver.replay(stale_after=math.inf, states=("processing",), stop=stop, at_start=True)
     except Exception as exc:  # noqa: BLE001 (a thread's exception would go to stderr alone; serving goes on)
         log.error("replay at start failed: %s: %s", type(exc).__name__, printable(str(exc)))
         return
@@ -1536,15 +1537,24 @@ def _replay_at_start(receiver, store, stop: threading.Event) -> None:
         return
     kept = store.unrecorded()
     for record_id, state in done:
+        if state == "not handed again":  # (said once a start: what it is, and what to do)
+            log.error("replay at start: #%d: not handed to the handler again: a start before did, and its "
+                      "process ended before the outcome (the handler crashed it: out of memory, a fault in "
+                      "native code? or it was killed then); it stays 'processing': `mm7bind replay --id %d` "
+                      "hands it on once the cause is found", record_id, record_id)
+            continue
         if state == "processing" and record_id in kept:
             state = f"{kept[record_id]}, not recorded yet (the store is busy): written with its next write"
         rec = store.inbox_get(record_id) if state in ("failed", "rejected") else None
         (log.info if state in ("handled", "gone") else log.warning)(
             "replay at start: #%d: %s%s", record_id, state,
             f" ({printable(rec.error)})" if rec is not None and rec.error else "")
-    handled = sum(state == "handled" for _, state in done)
-    log.info("replay at start: %d message(s) a killed run left 'processing' handed to the handler again: "
-             "%d handled, %d not (`mm7bind replay` tries those again)", len(done), handled, len(done) - handled)
+    handed = [state for _, state in done if state != "not handed again"]
+    handled = handed.count("handled")
+    if handed:
+        log.info("replay at start: %d message(s) a killed run left 'processing' handed to the handler again: "
+                 "%d handled, %d not (`mm7bind replay` tries those again)", len(handed), handled,
+                 len(handed) - handled)
 
 
 def _stop_grace(cfg) -> float:
@@ -2021,10 +2031,17 @@ def _what(rec) -> str:
     return f"{sender or '?'} → {to or '?'}" + (f": {subject}" if subject else "")
 
 
-def _record_json(rec) -> dict:
+def _fields_json(rec) -> dict:
+    """Every field of a store's record as JSON, null (or [] or {}) when it holds none: each object of
+    a listing has the same keys, so a script reads row["error"] or row["message_id"] of any row (to_jsonable
+    leaves empty ones out, which suits a decoded message, not a table's rows)."""
     from .jsonable import to_jsonable  # noqa: PLC0415
 
-    out = to_jsonable(rec)
+    return {f.name: to_jsonable(getattr(rec, f.name)) for f in dataclasses.fields(rec) if not f.name.startswith("_")}
+
+
+def _record_json(rec) -> dict:
+    out = _fields_json(rec)
     out.pop("body", None)
     out["body_size"] = len(rec.body)
     return out
@@ -2069,7 +2086,7 @@ def _open_store(args, cfg=None, wait: float | None = None, *, say_busy: bool = T
 
 
 def cmd_store_inbox(args: argparse.Namespace) -> int:
-    from .display import shown_time  # noqa: PLC0415
+    from .display import printable, shown_time  # noqa: PLC0415
 
     store = _open_store(args, reading=True)
     try:
@@ -2088,6 +2105,9 @@ def cmd_store_inbox(args: argparse.Namespace) -> int:
         for r in found:
             code = "" if r.response_code is None else str(r.response_code)
             print(f"{r.id:>6}  {shown_time(r.received_at)}  {r.kind:17}  {r.state:10}  {code:>4}  {_summary(r)}")
+            if r.error:  # why it failed (or was refused), and how often: what --json says, as store sent shows it
+                tried = f"after {r.attempts} tries: " if r.attempts > 1 else ""
+                print(f"{'':6}  {'':19}  {printable(tried + r.error)}")
         return EXIT_OK
     finally:
         store.close()
@@ -2158,7 +2178,6 @@ def cmd_store_show(args: argparse.Namespace) -> int:
 
 def cmd_store_sent(args: argparse.Namespace) -> int:
     from .display import printable, shown_time  # noqa: PLC0415
-    from .jsonable import to_jsonable  # noqa: PLC0415
     from .store import reports_about  # noqa: PLC0415
 
     if args.summary:
@@ -2176,7 +2195,7 @@ def cmd_store_sent(args: argparse.Namespace) -> int:
     if args.json:
         rows = []
         for r, about in zip(found, reports, strict=True):
-            row = to_jsonable(r)
+            row = _fields_json(r)
             row["reports"] = [_record_json(x) for x in about]
             rows.append(row)
         print(_json(rows, indent=2))
@@ -2211,7 +2230,6 @@ def cmd_store_sent(args: argparse.Namespace) -> int:
 
 def cmd_store_outbox(args: argparse.Namespace) -> int:
     from .display import printable, shown_time  # noqa: PLC0415
-    from .jsonable import to_jsonable  # noqa: PLC0415
 
     store = _open_store(args, reading=True)
     try:
@@ -2221,7 +2239,7 @@ def cmd_store_outbox(args: argparse.Namespace) -> int:
         found = (item for item in map(store.outbox_get, ids) if item is not None)  # (None: purged meanwhile)
         if args.json:
             internal = ("body", "lease_until", "fingerprint")
-            items = [{k: v for k, v in to_jsonable(i).items() if k not in internal} | _outbox_fate(store, i)
+            items = [{k: v for k, v in _fields_json(i).items() if k not in internal} | _outbox_fate(store, i)
                      for i in found]
             print(_json(items, indent=2))
             return EXIT_OK
@@ -2391,6 +2409,12 @@ def cmd_store_purge(args: argparse.Namespace) -> int:
     outbox = f", {done.outbox} {'finished' if args.include_failed else 'sent'} outbox items" if done.outbox else ""
     print(f"{verb} {done.inbox} received records and {done.sent} sent records{outbox} "
           f"from before {shown_time(before)}")
+    if done.inbox and before > datetime.now(timezone.utc) - timedelta(days=1):
+        # (as config check warns of keep_days under 1: the records are how repeats are recognised)
+        sys.stdout.flush()
+        print("mm7bind store purge: note: an age under a day: a copy of a purged message that an MMSC still sends "
+              "(its answer lost on the way) is taken as new and handled again; --bodies-only keeps the records",
+              file=sys.stderr)
     return EXIT_OK
 
 

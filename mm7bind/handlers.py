@@ -74,12 +74,15 @@ class SavingHandler(Handler):
             self._write(msg, ctx, work)
             if self.sync:  # the contents on the disk before the name that shows them complete
                 _sync_folder(work)
-            if ctx.record is None:  # no store, so no record number: never over another message's folder
+            earlier = _earlier_copy(folder, ctx.record) if ctx.record is not None else None
+            if earlier is None:  # never over another message's folder: no store, so no record number;
+                # or one of the same number and TransactionID that another store's message (a second
+                # serve's, a store started anew over the same out_dir) was saved in
                 folder = _rename_to_free(work, folder)
-            else:
-                if folder.exists():  # an earlier attempt's copy (a message is handled by one worker at a time)
-                    shutil.rmtree(folder)
-                work.rename(folder)
+            else:  # this message's, an earlier attempt's (a message is handled by one worker at a time)
+                shutil.rmtree(earlier)
+                work.rename(earlier)
+                folder = earlier
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
@@ -92,7 +95,8 @@ class SavingHandler(Handler):
     def _write(msg: m.Message, ctx: Context, folder: Path) -> None:
         data = to_jsonable(msg)
         data.pop("content", None)
-        info = {"transaction_id": ctx.transaction_id, "version": ctx.version.name if ctx.version else None,
+        info = {"record": _record_mark(ctx.record),
+                "transaction_id": ctx.transaction_id, "version": ctx.version.name if ctx.version else None,
                 "peer": ctx.peer, "headers": passed_headers(ctx),
                 "deviations": [deviation_json(d) for d in ctx.deviations], "message": data}
         content = getattr(msg, "content", None)
@@ -129,6 +133,30 @@ def _or(value: object, missing: str) -> str:
 def _report_line(msg: m.DeliveryReportReq | m.ReadReplyReq, about: str = "") -> str:
     return (f"{_or(msg.message_id, '(no MessageID)')}{about} for {_or(msg.recipient, '(no recipient)')}: "
             f"{_or(msg.mm_status, '(no MMStatus)')}")
+
+
+def _record_mark(record) -> dict | None:
+    """What tells the stored message a folder was saved for from another one given the same
+    number and TransactionID by another store: its number and when it came."""
+    if record is None:
+        return None
+    return {"id": record.id, "received_at": record.received_at.isoformat()}
+
+
+def _earlier_copy(folder: Path, record) -> Path | None:
+    """The folder an earlier attempt saved `record`'s message in: `folder`, or `folder`-2, -3...
+    (when another message had that name), its message.json naming that record; None when none did."""
+    for n in itertools.count(1):
+        candidate = folder if n == 1 else folder.with_name(f"{folder.name}-{n}")
+        if not candidate.exists():
+            return None
+        try:
+            saved = json.loads((candidate / "message.json").read_text(encoding="utf-8")).get("record")
+        except (OSError, ValueError, AttributeError):  # (not one of ours, or cut short: not this message's)
+            saved = None
+        if saved == _record_mark(record):
+            return candidate
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _work_folder(folder: Path) -> Path:

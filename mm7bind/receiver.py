@@ -51,7 +51,7 @@ from .jsonable import to_jsonable
 from .mime import Body, MimeLimits, header_value
 from .profiles import STANDARD, Profile
 from .status import RequestStatus, is_retryable, lookup
-from .store import DigestReplayed, InboxRecord, SentRecord, StoreBusy, sifted_headers, utcnow
+from .store import IN_HAND_AT_START, DigestReplayed, InboxRecord, SentRecord, StoreBusy, sifted_headers, utcnow
 from .xmlsafe import DEFAULT_LIMITS, XmlLimits, declaration_readable, invalid_xml_char, printable_in_xml
 
 log = logging.getLogger("mm7bind.receiver")
@@ -836,7 +836,7 @@ class Receiver:
 
     def replay(self, record_id: int | None = None, stale_after: float | None = None, *,
                states: tuple[str, ...] = ("failed", "processing"),
-               stop: threading.Event | None = None) -> list[tuple[int, str]]:
+               stop: threading.Event | None = None, at_start: bool = False) -> list[tuple[int, str]]:
         """Run the handler again for failed messages, and for ones left "processing" longer than
         `stale_after` seconds (their worker died; by default the receiver's `stale_after`, after
         which a repeat takes one over too) or by a process of this machine that is gone (killed,
@@ -848,7 +848,10 @@ class Receiver:
         disk, a read-only file) ends it as well, the message as "store error". `states`: those
         listed without an id (("processing",) and an infinite `stale_after`: only what a process of
         this machine that is gone left in hand, as serve takes at its start); `stop`, once set, begins
-        no further message."""
+        no further message. `at_start` (serve's replay as it starts): each claim notes it
+        (`store.IN_HAND_AT_START`), and a message whose process ended with such a claim (its
+        handler crashed the process, or it was killed then) is not taken again but comes back as
+        "not handed again": a start never hands a message to the handler twice."""
         if self.store is None:
             raise RuntimeError("replay needs a store")
         if stale_after is None:  # as a repeat takes one over: a receiver whose handler may take an hour says so
@@ -880,6 +883,15 @@ class Receiver:
             # A claim of another live process of this machine (serve's worker, another replay) is
             # left to it whatever its age: it may be at that message right now.
             spare = {"spare_live": True} if self._takes(self.store.claim, "spare_live") else {}
+            if at_start and self._takes(self.store.claim, "note"):
+                if rec.state == "processing" and rec.error == IN_HAND_AT_START and holders.gone(
+                        getattr(rec, "holder", None)):
+                    # A start before handed it on and its process ended in the handler: taken again,
+                    # a message that crashes the process would crash each start, a supervisor
+                    # restarting serve in a loop. Left to `mm7bind replay` (and the MMSC's copies).
+                    done.append((rec.id, "not handed again"))
+                    continue
+                spare["note"] = IN_HAND_AT_START
             try:
                 claimed = self.store.claim(rec.id, states, stale_before=stale_before, wait=self.config.store_wait,
                                            **spare)

@@ -155,6 +155,12 @@ OUTBOX_DONE = ("sent", "failed", "expired")  # outbox items nothing more will ha
 OUTBOX_PENDING = ("queued", "sending", "sent")  # outbox items that are going, or went, to the MMSC
 OUTBOX_WAITING = ("queued", "sending")  # outbox items not sent yet, nor given up
 OPEN_STATES = ("processing", "failed", "rejected")  # every state but handled
+# The error a replay at serve's start writes with its claim (`claim(note=)`), replaced by the outcome:
+# a message still "processing" with it, its process gone, ended that process in its handler (out of
+# memory, a fault in native code) or was in hand when it was killed. Not handed to the handler at a
+# start again: a message that crashes the process each time would crash every start, a supervisor
+# restarting serve in a loop (until it gives up, and nothing is received).
+IN_HAND_AT_START = "in the handler of a replay at serve's start when its process ended (or still there)"
 
 
 HEADERS_KEPT_MAX = 16 * 1024  # bytes of JSON: a carrier header is a few dozen; whatever the server let in
@@ -324,6 +330,17 @@ def _check_purge(states: tuple[str, ...]) -> None:
 class StoreBusy(sqlite3.OperationalError):
     """The store stayed locked (by another process, or a long write of ours) longer than the caller
     would wait."""
+
+
+class StoreMoved(sqlite3.OperationalError):
+    """The store's file is no longer at its path (renamed, removed, or another file put there: a backup
+    restored, a symbolic link pointed elsewhere) since the store opened it: nothing is written. Written
+    on, what was acknowledged went to a file no later start opens; a connection opened at the path
+    made a new file there, sharing the -wal of the moved one, and both lost what that held."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"the store file {path} was moved, removed or replaced since this process opened it: "
+                         "nothing more is written to it (restart the process to open the file at that path)")
 
 
 class _OpenLock:
@@ -536,7 +553,8 @@ class MemoryStore:
         self._spent[key] = until
 
     def claim(self, record_id: int, states: tuple[str, ...] = ("failed",), *,
-              stale_before: datetime | None = None, wait: float | None = None, spare_live: bool = False) -> bool:
+              stale_before: datetime | None = None, wait: float | None = None, spare_live: bool = False,
+              note: str | None = None) -> bool:
         """See `SqliteStore.claim`."""
         _checked_wait(wait)
         others, stale = _claimable(states, stale_before)
@@ -547,6 +565,7 @@ class MemoryStore:
                     spare_live and holders.running_elsewhere(rec.holder)))):
                 return False
             rec.state, rec.claimed_at, rec.holder = "processing", utcnow(), holders.this_process()
+            rec.error = note if note is not None else rec.error
             return True
 
     def mark(self, record_id: int, state: str, response_code: int | None = None, error: str | None = None, *,
@@ -973,6 +992,30 @@ class _WriteLock:
         self.lock_path = path + ".lock" if locks and path != ":memory:" and _flock is not None else None
         self.fd: int | None = None  # opened on first use, closed by close()
         self.shut = False  # its store closed: taken no more (nor its file opened again)
+        # (device, inode) of the store's file as it was opened: each write, once the lock is taken,
+        # checks its path still names it (`check_file`); None: not checked (in memory, read-only)
+        self.file_id: tuple[int, int] | None = None
+        self.db_path = path
+
+    def check_file(self) -> None:
+        """StoreMoved when the store's path no longer names the file it opened (a stat: next to a
+        write's flush, nothing)."""
+        if self.file_id is None:
+            return
+        try:
+            st = os.stat(self.db_path)
+        except FileNotFoundError:
+            raise StoreMoved(self.db_path) from None
+        if (st.st_dev, st.st_ino) != self.file_id:
+            raise StoreMoved(self.db_path)
+
+    def _checked(self) -> None:
+        """(Holding the lock.) `check_file`, letting the lock go when it raises."""
+        try:
+            self.check_file()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
 
     def _refuse_if_shut(self) -> None:
         """(Holding thread_lock.) Its store closed: let go, StoreClosed."""
@@ -991,6 +1034,7 @@ class _WriteLock:
             except BaseException:
                 self.thread_lock.release()
                 raise
+        self._checked()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -1005,6 +1049,7 @@ class _WriteLock:
             return False
         self._refuse_if_shut()
         if self.lock_path is None:
+            self._checked()
             return True
         try:
             if self.fd is None:
@@ -1013,7 +1058,7 @@ class _WriteLock:
             while True:
                 try:
                     _flock(self.fd, _LOCK_EX | _LOCK_NB)
-                    return True
+                    break
                 except BlockingIOError:
                     left = deadline - time.monotonic()
                     if left <= 0:
@@ -1024,6 +1069,8 @@ class _WriteLock:
         except BaseException:
             self.thread_lock.release()
             raise
+        self._checked()
+        return True
 
     def close(self) -> None:
         with self.thread_lock:
@@ -1316,6 +1363,9 @@ class SqliteStore:
         # One writer at a time: SQLite's own busy handler would make waiters sleep in millisecond
         # steps; a lock hands over at once.
         self._write = _WriteLock(self.path, locks=not self.read_only)
+        if not self._memory and not self.read_only:
+            st = os.stat(self.path)
+            self._write.file_id = (st.st_dev, st.st_ino)
         self._batch = threading.Lock()  # guards the writes waiting for the next group commit, and who leads
         self._queue: list[_Pending] = []
         self._leader = False
@@ -1548,7 +1598,8 @@ class SqliteStore:
         self._lock = threading.Lock()
         if self._write.fd is not None:
             os.close(self._write.fd)  # (our copy only: the parent's stays open, and so does its lock)
-        self._write = _WriteLock(self.path, locks=not self.read_only)
+        self._write, watched = _WriteLock(self.path, locks=not self.read_only), self._write.file_id
+        self._write.file_id = watched
         self._batch = threading.Lock()
         self._queue = []
         self._leader = False
@@ -1588,6 +1639,9 @@ class SqliteStore:
         return db
 
     def _connect(self, sync: str | None) -> sqlite3.Connection:
+        # (a file no longer at the path: a connection opened there would make a new one, and share
+        # the moved file's -wal, which its connections still write)
+        self._write.check_file()
         db = sqlite3.connect(self._target, timeout=30, isolation_level=None, check_same_thread=False,
                              uri=self._uri)
         if self._memory:
@@ -1980,7 +2034,8 @@ class SqliteStore:
         return _Locked(self, db, timeout, wait)
 
     def claim(self, record_id: int, states: tuple[str, ...] = ("failed",), *,
-              stale_before: datetime | None = None, wait: float | None = None, spare_live: bool = False) -> bool:
+              stale_before: datetime | None = None, wait: float | None = None, spare_live: bool = False,
+              note: str | None = None) -> bool:
         """Take a record in one of `states` for processing (it becomes "processing", claimed now);
         False if it is in none of them: someone else has it, or had it. "processing" among the
         states takes a record only if its claim is older than `stale_before` (its worker died),
@@ -1990,6 +2045,8 @@ class SqliteStore:
         moment ago (say, a repeat of a message that failed long ago) is never taken from it.
         `spare_live` (a replay): a claim of another process of this machine known to run still
         (`holders.running_elsewhere`) is left to it however old, checked in the same transaction.
+        `note`: written as its `error` with the claim (`IN_HAND_AT_START`: what a process that ends
+        with it in hand leaves said); without it the error of a try before stays until the outcome.
         `wait`: as `accept`'s."""
         _checked_wait(wait)
         others, stale = _claimable(states, stale_before)
@@ -2011,10 +2068,10 @@ class SqliteStore:
                     elif row is not None and spare_live and holders.running_elsewhere(row[0]):
                         return False  # (its worker may be at it right now)
                 cur = db.execute(
-                    f"UPDATE inbox SET state = 'processing', claimed_at = ?, holder = ? WHERE id = ? AND"
-                    f" (state IN ({marks}) OR (state = 'processing' AND"
+                    "UPDATE inbox SET state = 'processing', claimed_at = ?, holder = ?, error = COALESCE(?, error)"
+                    f" WHERE id = ? AND (state IN ({marks}) OR (state = 'processing' AND"
                     " (COALESCE(claimed_at, received_at) < ? OR holder = ?)))",
-                    (_utc_text(utcnow()), holders.this_process(), record_id, *others, stale, dead))
+                    (_utc_text(utcnow()), holders.this_process(), note, record_id, *others, stale, dead))
         finally:
             if kept is not None:
                 with self._batch:

@@ -148,6 +148,50 @@ def test_a_store_another_mm7bind_process_is_writing_is_answered_3000_after_store
     assert store.inbox() == []
 
 
+@pytest.mark.parametrize("how", ["renamed", "replaced", "removed"])
+def test_a_store_file_moved_away_under_the_receiver_is_answered_3000_and_loses_nothing_acknowledged(tmp_path, how,
+                                                                                                  caplog):
+    """The store's file renamed (an operator tidying up), replaced (a backup put in its place) or
+    removed while the receiver ran: its connections wrote on to the file no longer at the path,
+    answering 1000 for messages no later start would find, and a connection a new thread opened made
+    a new file there, sharing the moved one's -wal: at the end neither held even the messages
+    stored before. Now each write first checks the path still names the file: a Server Fault
+    (3000, HTTP 500), the MMSC sends it again, and the ERROR line says why."""
+    import shutil
+    import threading
+
+    path = tmp_path / "vasp.db"
+    store = SqliteStore(path)
+    app = mm7.wsgi_app(mm7.Receiver(store=store))
+    assert post(app, deliver(subject="before"), tid="m-1")["status"] == 200
+    moved = tmp_path / "moved.db"
+    if how == "replaced":  # (a copy of the file as it was, put in its place: another file at the path)
+        shutil.copyfile(path, moved)
+        os.replace(moved, path)
+    else:
+        os.rename(path, moved)
+        if how == "removed":
+            moved = None
+
+    answers = [post(app, deliver(subject="after"), tid="m-2")]
+    thread = threading.Thread(target=lambda: answers.append(post(app, deliver(subject="after"), tid="m-3")))
+    thread.start()
+    thread.join()
+    assert [a["status"] for a in answers] == [500, 500] and all(b"3000" in a["body"] for a in answers)
+    assert caplog.text.count("was moved, removed or replaced since this process opened it") == 2
+    assert "moved, removed or replaced" in store.check()
+    assert path.exists() == (how == "replaced")  # (no new file made at the path)
+    store.close()
+    if moved is not None:  # what was acknowledged is in the moved file (with its -wal, where SQLite left it)
+        if how == "renamed":
+            os.rename(moved, path)
+        again = SqliteStore(path)
+        try:
+            assert [r.transaction_id for r in again.inbox()] == ["m-1"]
+        finally:
+            again.close()
+
+
 def test_store_wait_is_configured_under_receiver(tmp_path):
     from mm7bind.config import ConfigError, load_checked
 
@@ -777,6 +821,48 @@ def test_serve_hands_a_message_a_killed_run_left_processing_to_the_handler_at_st
     lines = _serve_until(tmp_path, log_file, "replay at start: no message a killed run")
     assert "#1" not in lines
     assert calls.read_text().split() == ["first", "replayed"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+def test_a_message_whose_handler_crashes_serve_at_its_start_is_not_handed_on_at_the_next_start(tmp_path):
+    """A message whose handler ends the process (out of memory, a fault in native code: here a
+    SIGKILL) was handed to it again at every start, each start crashing: a supervisor restarting
+    serve in a loop, then giving up, and nothing more received. A start hands it on once; the next
+    one leaves it 'processing', says so in one ERROR line, and receives; `mm7bind replay` takes it."""
+    import signal
+
+    from .test_commands import Background
+
+    db, calls, log_file = _left_by_a_killed_run(tmp_path)
+    (tmp_path / "noting.py").write_text(  # (serve's handler: notes its call, then ends its process)
+        "import os, signal\n\nclass Handler:\n    def on_deliver(self, msg, ctx):\n"
+        f"        with open({str(calls)!r}, 'a') as f:\n            f.write('replayed\\n')\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n")
+    crashed = Background("serve", "--config", str(tmp_path / "cfg.toml"), "--handler", "noting:Handler",
+                         cwd=tmp_path)
+    try:
+        assert crashed.proc.wait(timeout=60) == -signal.SIGKILL, crashed.output()
+    finally:
+        crashed.stop()
+    assert calls.read_text().split() == ["first", "replayed"]
+
+    lines = _serve_until(tmp_path, log_file, "receiving MM7 at")
+    assert ("ERROR mm7bind.serve replay at start: #1: not handed to the handler again: a start before did, "
+            "and its process ended before the outcome") in lines
+    assert "message(s) a killed run left" not in lines, lines
+    assert calls.read_text().split() == ["first", "replayed"]
+    store = SqliteStore(db)
+    assert [(r.transaction_id, r.state) for r in store.inbox()] == [("cut-1", "processing")]
+    store.close()
+
+    (tmp_path / "noting.py").write_text(  # (the cause found: replayed by hand, once)
+        "class Handler:\n    def on_deliver(self, msg, ctx):\n"
+        f"        with open({str(calls)!r}, 'a') as f:\n            f.write('by hand\\n')\n")
+    from .test_commands import run
+
+    assert "#1: handled" in run("replay", "--config", str(tmp_path / "cfg.toml"), "--handler", "noting:Handler",
+                                cwd=tmp_path).stdout
+    assert calls.read_text().split() == ["first", "replayed", "by", "hand"]
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX signals")

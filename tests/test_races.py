@@ -721,6 +721,36 @@ def test_a_message_saved_again_replaces_its_folder_and_a_folder_appears_whole(st
     assert {"01-presentation.smil", "02-a.txt", "03-a.txt"} <= set(first)
 
 
+def test_a_message_of_another_store_saved_under_the_same_name_is_kept_not_replaced(tmp_path):
+    """Two stores' messages numbered alike under one TransactionID (a second serve, for another
+    MMSC, saving into the same out_dir; a store started anew over it; an MMSC's constant "0000"):
+    the second one's saving took the first one's folder for an earlier attempt of its own and
+    deleted it. Now only a folder whose message.json names this very record (number and arrival)
+    is replaced; another gets the next free name, and a replay of either finds its own."""
+    import json
+
+    from mm7bind.handlers import SavingHandler
+    from mm7bind.store import SqliteStore
+
+    out = tmp_path / "received"
+    stores = [SqliteStore(tmp_path / "one.db"), SqliteStore(tmp_path / "two.db")]
+    try:
+        apps = [mm7.wsgi_app(mm7.Receiver(SavingHandler(out, echo=lambda line: None), store=s)) for s in stores]
+        assert post(apps[0], deliver(subject="one"), tid="0000")["status"] == 200
+        assert post(apps[1], deliver(subject="two"), tid="0000")["status"] == 200
+        replayed = mm7.Receiver(SavingHandler(out, echo=lambda line: None), store=stores[1]).replay(1, stale_after=0)
+        assert replayed == [(1, "handled")]  # (saved again: into its own folder, the -2)
+        assert post(apps[0], deliver(subject="three"), tid="0001")["status"] == 200
+    finally:
+        for s in stores:
+            s.close()
+    folders = sorted((out / "DeliverReq").iterdir())
+    assert [f.name for f in folders] == ["000001-0000", "000001-0000-2", "000002-0001"]
+    saved = [json.loads((f / "message.json").read_text("utf-8")) for f in folders]
+    assert [s["message"]["subject"] for s in saved] == ["one", "two", "three"]
+    assert [s["record"]["id"] for s in saved] == [1, 1, 2]
+
+
 def test_without_a_store_messages_sharing_a_transaction_id_keep_a_folder_each(tmp_path):
     from mm7bind.handlers import SavingHandler
 

@@ -294,7 +294,10 @@ def test_store_commands(tmp_path):
     proc = run("store", "inbox", "--config", str(cfg))
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0].split()[:3] == ["ID", "RECEIVED", "KIND"] and len(lines) == 8
+    assert lines[0].split()[:3] == ["ID", "RECEIVED", "KIND"] and len(lines) == 9
+    # Why the failed one failed, under its line, as --json and store sent say it
+    failed_at = next(i for i, line in enumerate(lines) if " failed " in line)
+    assert lines[failed_at + 1].strip() == "RuntimeError: handler down"
     assert lines[-1].endswith("→ ?: hi\\n    99  forged\\u202e")
     assert "+8613900000000 → 1065888: 你好" in proc.stdout and "M1 +8613800000002: Deferred" in proc.stdout
     proc = run("store", "inbox", "--config", str(cfg), "--state", "failed", "--json")
@@ -1202,7 +1205,7 @@ def test_a_store_this_user_cannot_write_is_listed_read_only_and_left_untouched(t
             assert code == (1 if args[0] == "check" else 0), out.err
             return out.out
 
-        assert command("inbox").count("\n") == 7 and "DeliverReq" in command("inbox")
+        assert command("inbox").count("\n") == 8 and "DeliverReq" in command("inbox")
         assert json.loads(command("show", "5"))["message"]["fields"]["subject"] == "你好"
         assert "+8613800000001, +8613800000002" in command("sent", "--message-id", "M1")
         assert json.loads(command("sent", "--tag", "spring", "--summary", "--json"))["accepted"] == 1
@@ -1361,7 +1364,7 @@ def test_a_store_whose_lock_file_this_user_cannot_take_is_read_read_only(tmp_pat
         lock.chmod(0o400)
     try:
         assert main(["store", "inbox", "--config", str(tmp_path / "cfg.toml")]) == 0
-        assert capsys.readouterr().out.count("\n") == 7
+        assert capsys.readouterr().out.count("\n") == 8  # (the heading, six records, the failed one's error)
         assert main(["store", "check", "--config", str(tmp_path / "cfg.toml")]) == 1
         assert capsys.readouterr().out.startswith("takes messages: no, opened read-only")
     finally:
@@ -1870,3 +1873,102 @@ def test_a_limit_or_record_number_past_the_stores_integers_is_refused_as_a_usage
                      r"number) from 1 to 9223372036854775807", capsys.readouterr().err)
     for listing in ("inbox", "sent", "outbox"):
         assert main(["store", listing, "--config", str(tmp_path / "cfg.toml"), "--limit", str(2**63 - 1)]) == 0
+
+
+def test_a_replay_at_start_notes_its_claim_and_never_takes_a_message_its_process_ended_with(store, monkeypatch):
+    """serve's replay at its start hands a message a gone process left in hand to the handler once:
+    its claim says so in the record, and a message still in hand under such a claim, its process
+    gone (the handler crashed it), is not handed on at a start again; a replay by hand takes it."""
+    import math
+
+    from mm7bind.store import IN_HAND_AT_START
+
+    seen = []
+
+    class Noting(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            seen.append(store.inbox_get(ctx.record.id).error)
+
+    rx = mm7.Receiver(Noting(), store=store)
+    assert post(rx, mm7.DeliverReq(sender="+8613900000000", subject="x"), "d-1") == 200
+    assert store.claim(1, ("handled",))  # (in hand of a process that then ended)
+    monkeypatch.setattr(holders, "gone", lambda holder: True)
+    assert rx.replay(stale_after=math.inf, states=("processing",), at_start=True) == [(1, "handled")]
+    assert seen == [None, IN_HAND_AT_START]
+    assert store.inbox_get(1).error is None  # (the outcome replaces the note)
+
+    assert store.claim(1, ("handled",), note=IN_HAND_AT_START)  # (... and this time its process ended in it)
+    assert rx.replay(stale_after=math.inf, states=("processing",), at_start=True) == [(1, "not handed again")]
+    assert len(seen) == 2 and store.inbox_get(1).state == "processing"
+    assert rx.replay() == [(1, "handled")]
+    assert len(seen) == 3
+
+
+def test_the_json_listings_give_every_field_of_every_row_null_when_it_has_none(tmp_path):
+    """`store inbox --json` left out what a record did not hold (a handled message's error, a failed
+    one's response_code, a MessageID), `store sent --json` a request that got no answer's message_id
+    and status_code, `store outbox --json` an item's error: a script reading row["response_code"]
+    met a KeyError on some rows only. Every row now has every key, null (or empty) when unset."""
+    db = tmp_path / "vasp.db"
+    store = SqliteStore(db)
+    fill(store)
+    store.record_sent(SentRecord("s-3", "SubmitReq", "REL-6-MM7-1-4", ["+8613800000003"],
+                                 error="ReadTimeout: no answer"))
+    due = datetime.now(timezone.utc)
+    [item] = store.outbox_put_many([{"transaction_id": "o-1", "tag": None, "content_type": "text/xml", "body": b"<x/>",
+                                     "due": due, "expires_at": due + timedelta(days=1), "recipients": ["+861"]}])
+    store.outbox_update(item.id, "sent", attempts=1, message_id="M9", status_code=1000)
+    store.outbox_put_many([{"transaction_id": "o-2", "tag": "t", "content_type": "text/xml", "body": b"<x/>",
+                            "due": due, "expires_at": due + timedelta(days=1), "recipients": []}])
+    store.close()
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f'[store]\npath = "{db}"\n', encoding="utf-8")
+
+    rows = json.loads(run("store", "inbox", "--config", str(cfg), "--json").stdout)
+    failed = next(r for r in rows if r["state"] == "failed")
+    assert failed["response_code"] is None and "handler down" in failed["error"]
+    assert next(r for r in rows if r["state"] == "handled")["error"] is None
+    assert len({tuple(r) for r in rows}) == 1 and "message_id" in rows[0] and "body" not in rows[0]
+    sent = json.loads(run("store", "sent", "--config", str(cfg), "--json").stdout)
+    unanswered = next(r for r in sent if r["transaction_id"] == "s-3")
+    assert unanswered["message_id"] is None and unanswered["status_code"] is None and unanswered["reports"] == []
+    assert len({tuple(r) for r in sent}) == 1
+    assert len({tuple(r) for r in sent[0]["reports"] + rows}) == 1  # (a report is listed as the inbox lists it)
+    items = json.loads(run("store", "outbox", "--config", str(cfg), "--json").stdout)
+    assert len(items) == 2 and len({tuple(i) for i in items}) == 1
+    assert items[-1]["message_id"] is None and items[-1]["recipients"] == [] and items[0]["error"] is None
+    shown = json.loads(run("store", "show", str(failed["id"]), "--config", str(cfg)).stdout)
+    assert shown["record"] == failed
+
+
+def test_store_inbox_says_under_a_failed_message_why_and_how_often_it_failed(tmp_path):
+    """The listing said "failed" and no more: why (its handler's error, which --json gives) took a
+    `store show` per message, and a message its handler fails on each time looked like one failed once."""
+    db = tmp_path / "vasp.db"
+    store = SqliteStore(db)
+    rx = mm7.Receiver(Keep(), store=store)
+    for _ in range(3):  # (the MMSC's copies: each hands it to the handler again)
+        assert post(rx, mm7.DeliverReq(sender="+8613900000000", subject="explode"), "d-9") == 500
+    assert post(rx, mm7.DeliverReq(sender="+8613900000000", subject="fine"), "d-10") == 200
+    store.close()
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{db}"\n', encoding="utf-8")
+    lines = run("store", "inbox", "--config", str(tmp_path / "cfg.toml")).stdout.splitlines()
+    assert len(lines) == 4 and " failed " in lines[1] and " handled " in lines[3]
+    assert lines[2] == " " * 29 + "after 3 tries: RuntimeError: handler down"
+
+
+def test_purging_records_under_a_day_old_says_what_it_costs(tmp_path):
+    """config check warns of keep_days under a day; `store purge --older-than 2h` said nothing,
+    though a copy of a purged message the MMSC still sends is then handled a second time."""
+    db = tmp_path / "vasp.db"
+    store = SqliteStore(db)
+    fill(store)
+    store.close()
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{db}"\n', encoding="utf-8")
+    note = "note: an age under a day: a copy of a purged message that an MMSC still sends"
+    proc = run("store", "purge", "--config", str(tmp_path / "cfg.toml"), "--older-than", "0s", "--dry-run")
+    assert proc.returncode == 0 and proc.stdout.startswith("would remove 5 received records") and note in proc.stderr
+    proc = run("store", "purge", "--config", str(tmp_path / "cfg.toml"), "--older-than", "0s", "--bodies-only")
+    assert proc.returncode == 0 and proc.stdout.startswith("removed 5 bodies") and proc.stderr == ""
+    proc = run("store", "purge", "--config", str(tmp_path / "cfg.toml"), "--older-than", "2d")
+    assert proc.returncode == 0 and proc.stdout.startswith("removed 0 received records") and proc.stderr == ""
