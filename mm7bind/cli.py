@@ -3000,7 +3000,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="after the SubmitReq, never before its delivery report (default %(default)s)")
     p.add_argument("--mo-text", metavar="TEXT", help="send one MO message with this text after start")
     p.add_argument("--mo-from", default="+8613800138000", metavar="N", help="its sender (default %(default)s)")
-    p.add_argument("--mo-to", default="1065888", metavar="N", help="its recipient (default %(default)s)")
+    p.add_argument("--mo-to", default="1065888", metavar="N",
+                   help="its recipient, a Number (ShortCode:N sends a ShortCode; default %(default)s)")
     p.add_argument("--mo-subject", default=None, metavar="S", help="the Subject of the MO message (none by default)")
     p.add_argument("--mo-version", metavar="NAME",
                    help="the schema version it goes in, e.g. REL-5-MM7-1-2, as mm7bind mo --version (default: the "
@@ -3012,12 +3013,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("mo", help="make a running simulator send an MO message (DeliverReq)",
                        examples=("mm7bind mo --text 'TD'",
-                                 "mm7bind mo --from +8613800138001 --to 1065888 --text hi --version REL-5-MM7-1-2"))
+                                 "mm7bind mo --from +8613800138001 --to 1065888 --text hi --version REL-5-MM7-1-2",
+                                 "mm7bind mo --to ShortCode:1065888 --text hi  # <ShortCode> in its Recipients"))
     p.add_argument("--simulator", default="http://127.0.0.1:9090", metavar="URL", type=_http_url,
                    help="the simulator (default %(default)s)")
     p.add_argument("--from", dest="sender", default="+8613800138000", metavar="N",
                    help="the handset (default %(default)s)")
-    p.add_argument("--to", action="append", metavar="N", help="the service's number (repeatable; default 1065888)")
+    p.add_argument("--to", action="append", metavar="N",
+                   help="the service's number, sent as a Number, as China Mobile's MMSC writes it (ShortCode:N "
+                        "sends a ShortCode; repeatable; default 1065888)")
     p.add_argument("--subject", help="the Subject (none by default)")
     p.add_argument("--text", default="hello", help="the text part (default %(default)s)")
     p.add_argument("--linked-id", metavar="ID", help="LinkedID (the message this answers)")
@@ -3048,7 +3052,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-repeat", action="store_true", help="do not send a request again")
     p.add_argument("--from", dest="sender", default="+8613800138000", metavar="N",
                    help="the handset (default %(default)s)")
-    p.add_argument("--to", default="1065888", metavar="N", help="the service's number (default %(default)s)")
+    p.add_argument("--to", default="1065888", metavar="N",
+                   help="the service's number, a Number (ShortCode:N sends a ShortCode; default %(default)s)")
     p.add_argument("--username", metavar="USER", help="credentials the VASP asks for")
     _add_password(p, "probe", "--password", "--username")
     p.add_argument("--auth", choices=("auto", "basic", "digest"), default="auto",
