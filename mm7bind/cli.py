@@ -1919,6 +1919,20 @@ def _not_blank(what: str):
     return check
 
 
+def _written_address(recipient: bool):
+    """An MO's recipient or sender (mo --to/--from, probe's, simulate --mo-to/--mo-from), read as
+    `send` reads one: refused here, not by the simulator later (from simulate's thread, a traceback)."""
+    def check(text: str) -> str:
+        from .messages import written_address  # noqa: PLC0415
+
+        try:
+            written_address(text, recipient=recipient)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
+    return check
+
+
 def _password_file(text: str) -> str:
     """--password-file: the password is the file's first line (its line end dropped), so that it is
     not on the command line, where any user of the machine sees it (ps, /proc/PID/cmdline)."""
@@ -2999,8 +3013,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--read-delay", type=_delay, default=simdefaults.READ_DELAY, metavar="SECONDS",
                    help="after the SubmitReq, never before its delivery report (default %(default)s)")
     p.add_argument("--mo-text", metavar="TEXT", help="send one MO message with this text after start")
-    p.add_argument("--mo-from", default="+8613800138000", metavar="N", help="its sender (default %(default)s)")
-    p.add_argument("--mo-to", default="1065888", metavar="N",
+    p.add_argument("--mo-from", default="+8613800138000", metavar="N", type=_written_address(False),
+                   help="its sender (default %(default)s)")
+    p.add_argument("--mo-to", default="1065888", metavar="N", type=_written_address(True),
                    help="its recipient, a Number (ShortCode:N sends a ShortCode; default %(default)s)")
     p.add_argument("--mo-subject", default=None, metavar="S", help="the Subject of the MO message (none by default)")
     p.add_argument("--mo-version", metavar="NAME",
@@ -3017,9 +3032,9 @@ def build_parser() -> argparse.ArgumentParser:
                                  "mm7bind mo --to ShortCode:1065888 --text hi  # <ShortCode> in its Recipients"))
     p.add_argument("--simulator", default="http://127.0.0.1:9090", metavar="URL", type=_http_url,
                    help="the simulator (default %(default)s)")
-    p.add_argument("--from", dest="sender", default="+8613800138000", metavar="N",
+    p.add_argument("--from", dest="sender", default="+8613800138000", metavar="N", type=_written_address(False),
                    help="the handset (default %(default)s)")
-    p.add_argument("--to", action="append", metavar="N",
+    p.add_argument("--to", action="append", metavar="N", type=_written_address(True),
                    help="the service's number, sent as a Number, as China Mobile's MMSC writes it (ShortCode:N "
                         "sends a ShortCode; repeatable; default 1065888)")
     p.add_argument("--subject", help="the Subject (none by default)")
@@ -3050,9 +3065,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--operation", action="append", choices=("deliver", "report", "read-reply"),
                    help="only this operation (repeatable; default: all three)")
     p.add_argument("--no-repeat", action="store_true", help="do not send a request again")
-    p.add_argument("--from", dest="sender", default="+8613800138000", metavar="N",
+    p.add_argument("--from", dest="sender", default="+8613800138000", metavar="N", type=_written_address(False),
                    help="the handset (default %(default)s)")
-    p.add_argument("--to", default="1065888", metavar="N",
+    p.add_argument("--to", default="1065888", metavar="N", type=_written_address(True),
                    help="the service's number, a Number (ShortCode:N sends a ShortCode; default %(default)s)")
     p.add_argument("--username", metavar="USER", help="credentials the VASP asks for")
     _add_password(p, "probe", "--password", "--username")

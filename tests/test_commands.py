@@ -1511,6 +1511,22 @@ def test_mo_aimed_at_something_that_is_not_a_simulator_says_so(tmp_path):
     assert "is not an mm7bind simulator" in proc.stderr and "HTTP 404" in proc.stderr
 
 
+def test_an_mo_address_that_is_none_is_a_usage_error_not_a_traceback_later():
+    """simulate --mo-to abc started, and its MO, sent from a thread after --mo-after, ended in a
+    traceback; mo --to and probe --to sent it for the simulator or the VASP to find wrong. Each is
+    refused as `send --to` refuses it: one line, exit 2, nothing started."""
+    sim = ("simulate", "--port", "0", "--vasp-url", "http://127.0.0.1:9/mm7", "--mo-text", "hi", "--mo-after", "0")
+    for args in ((*sim, "--mo-to", "abc"), (*sim, "--mo-from", "ShortCode:"),
+                 ("mo", "--simulator", "http://127.0.0.1:9", "--to", "abc"),
+                 ("mo", "--simulator", "http://127.0.0.1:9", "--from", "Number: "),
+                 ("probe", "http://127.0.0.1:9/mm7", "--to", "abc")):
+        proc = run(*args, timeout=30)  # (simulate, started, runs until stopped)
+        said = proc.stderr.splitlines()[-1]
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert said.startswith(f"mm7bind {args[0]}: error: argument --") and (
+            "is no phone number, short code or e-mail address" in said or "and no address after it" in said), said
+
+
 def test_mo_says_its_outcome_in_a_line_and_gives_the_simulators_json_with_json():
     """mo printed the simulator's JSON whatever came of it (exit 0 when the VASP refused it):
     a line now, on stdout when the VASP took it, else on stderr, exit 1; --json as before."""
