@@ -350,6 +350,26 @@ def _content_document(data: bytes, exc: DecodeError) -> bool:
             and root not in ("Envelope", "Header", "Body", "Fault", "TransactionID"))
 
 
+_SAVED_BY_SERVE_HEAD = "what `mm7bind serve` saved"
+_SAVED_BY_SERVE = (_SAVED_BY_SERVE_HEAD + " (the message decoded): `mm7bind store show {id} --raw - | mm7bind validate -` "
+                   "checks it as it came")
+
+
+def _saved_by_serve(path: str, data: bytes) -> str | None:
+    """The message.json `serve` writes beside a received message's parts, said as such, with the
+    command that gives what validate reads (the store's record: the folder's number), else None."""
+    if Path(path).name != "message.json":
+        return None
+    try:
+        saved = json.loads(data)
+    except ValueError:
+        return None
+    if not (isinstance(saved, dict) and {"transaction_id", "message", "deviations"} <= saved.keys()):
+        return None
+    number = Path(path).parent.name.partition("-")[0]  # (<n>-<TransactionID>: n the store's record, 0 without one)
+    return _SAVED_BY_SERVE.format(id=int(number) if number.isdigit() and int(number) else "ID")
+
+
 def _validated(path: str, lenient: bool, skip_unlike: bool = False) -> list[dict]:
     """What validate finds in one file, for each message in it (one, or a packet capture's): its
     result (valid, accepted, invalid, unreadable), the message's type and version when it was
@@ -369,8 +389,8 @@ def _validated(path: str, lenient: bool, skip_unlike: bool = False) -> list[dict
         return [out | {"error": str(exc)}]
     if file is None and not is_packet_capture(data):
         if skip_unlike and data and not _message_like(data):  # (an empty file: a capture cut off, said unreadable)
-            return [out | {"result": "skipped",
-                           "error": "not an MM7 message, MIME body, HTTP capture or packet capture by its first bytes"}]
+            return [out | {"result": "skipped", "error": _saved_by_serve(path, data) or
+                           "not an MM7 message, MIME body, HTTP capture or packet capture by its first bytes"}]
         try:
             env, _, _, _ = _decode_capture(data, strict=not lenient)
         except DecodeError as exc:
@@ -483,6 +503,7 @@ def _validations(given: list[str], lenient: bool):
     # (a file named is checked whatever it holds; in a folder, notes, READMEs, extracted images and SMILs
     # beside the captures are skipped, but a folder of nothing else had nothing checked: no success)
     checked = dict.fromkeys(folder_of.values(), False)
+    serving: dict[str, bool] = {}  # the folders holding what `serve` saved
     # Several packet captures are read as one (a ring buffer's files: a connection spanning two is
     # read whole), where the first of them comes
     captures = list(dict.fromkeys(_captures_among(paths))) if len(paths) > 1 else []
@@ -500,11 +521,15 @@ def _validations(given: list[str], lenient: bool):
         results = _validated(path, lenient, skip_unlike=path in folder_of)
         if path in folder_of and any(f["result"] != "skipped" for f in results):
             checked[folder_of[path]] = True
+        if path in folder_of and any(f["error"] and f["error"].startswith(_SAVED_BY_SERVE_HEAD) for f in results):
+            serving[folder_of[path]] = True
         yield results
     for folder in (f for f, any_checked in checked.items() if not any_checked):
         skipped = sum(f == folder for f in folder_of.values())
+        # (serve's out folder, given as the messages received: where those are)
+        saved = ("; " + _SAVED_BY_SERVE.format(id="ID").replace("checks it", "checks one")) if serving.get(folder) else ""
         yield [{"path": folder, "result": "unreadable", "message_type": None, "version": None, "deviations": [],
-                "error": f"a folder with no MM7 message or capture in it ({skipped} file(s) skipped)"}]
+                "error": f"a folder with no MM7 message or capture in it ({skipped} file(s) skipped){saved}"}]
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -2116,7 +2141,8 @@ def cmd_store_show(args: argparse.Namespace) -> int:
     if not rec.body:
         out["message"] = None  # purged: the record is all there is
         if args.raw or args.extract:  # (a script asking for the file must not find it silently missing)
-            print(_json(out, indent=2))
+            if args.raw != "-":  # (stdout is for the message alone then)
+                print(_json(out, indent=2))
             print(f"mm7bind store show: the body of #{rec.id} was purged: nothing to write", file=sys.stderr)
             return EXIT_REFUSED
     else:
@@ -2145,13 +2171,20 @@ def cmd_store_show(args: argparse.Namespace) -> int:
                      f"Content-Type: {rec.content_type or 'text/xml'}",
                      *(f"{k}: {v}" for k, v in rec.headers.items() if k.lower() not in skipped),
                      f"Content-Length: {len(rec.body)}"]
-            try:
-                Path(args.raw).write_bytes("\r\n".join(lines).encode("latin-1", "replace") + b"\r\n\r\n" + rec.body)
-            except OSError as exc:
-                print(f"mm7bind store show: cannot write {args.raw}: {exc.strerror or exc}", file=sys.stderr)
-                return EXIT_USAGE
-            out["raw"] = args.raw
-    print(_json(out, indent=2))
+            raw = "\r\n".join(lines).encode("latin-1", "replace") + b"\r\n\r\n" + rec.body
+            if args.raw == "-":  # (to stdout, alone: `store show N --raw - | mm7bind validate -`)
+                sys.stdout.flush()
+                sys.stdout.buffer.write(raw)
+                sys.stdout.buffer.flush()
+            else:
+                try:
+                    Path(args.raw).write_bytes(raw)
+                except OSError as exc:
+                    print(f"mm7bind store show: cannot write {args.raw}: {exc.strerror or exc}", file=sys.stderr)
+                    return EXIT_USAGE
+                out["raw"] = args.raw
+    if args.raw != "-":
+        print(_json(out, indent=2))
     if args.extract and undecodable is not None:  # (a script asking for the files must not find them
         # silently missing; --raw writes its bytes all the same)
         from .display import printable  # noqa: PLC0415
@@ -2887,7 +2920,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("id", type=_record_id, metavar="ID", help="its number (the ID column of store inbox)")
     s.add_argument("--extract", metavar="DIR", help="write its attachments into DIR")
     s.add_argument("--raw", metavar="FILE", help="write it as received, its path and headers as stored (an HTTP "
-                   "capture inspect and validate read)")
+                   "capture inspect and validate read; '-': to stdout, in place of the JSON)")
     s.set_defaults(func=cmd_store_show)
     s = ssub.add_parser("sent", help="list sent requests with the delivery reports and read replies about them")
     with_config(s)
