@@ -2751,15 +2751,16 @@ class _Parser(argparse.ArgumentParser):
     names the nearest. The parsers of commands and actions are of this class too (add_subparsers).
     `examples`: command lines shown at the end of --help as written (argparse would rewrap them)."""
 
-    def __init__(self, *args, examples: tuple[str, ...] = (), **kwargs):
+    def __init__(self, *args, examples: tuple[str, ...] = (), notes: str = "", **kwargs):
         super().__init__(*args, **kwargs)
         self.examples = examples
+        self.notes = notes
 
     def format_help(self) -> str:
         text = super().format_help()
         if self.examples:
             text += "\nexamples:\n" + "".join(f"  {line}\n" for line in self.examples)
-        return text
+        return text + self.notes
 
     def _check_value(self, action: argparse.Action, value) -> None:
         try:
@@ -2795,8 +2796,30 @@ class _ServeHelp(argparse.HelpFormatter):
         return text
 
 
+# What every command's exit status means (`mm7bind --help`; README "The command" says more of each)
+_EXIT_MEANINGS = {
+    EXIT_OK: "done",
+    EXIT_REFUSED: "refused, some failed, or invalid (validate)",
+    EXIT_USAGE: "bad arguments, or input that cannot be read",
+    EXIT_CONFIG: "bad configuration, or an address serve or simulate cannot listen on",
+    EXIT_UNREACHABLE: "no MMSC (for probe and mo: the VASP, the simulator) could be reached",
+    EXIT_CUT_OFF: "serve stopped with requests in hand, closed unanswered",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C; for send, SIGTERM too)",
+    EXIT_BROKEN_PIPE: "the output's reader went away (mm7bind store inbox | head)",
+}
+
+_TOP_NOTES = (
+    "\nexit status:\n" + "".join(f"  {code:<4} {words}\n" for code, words in _EXIT_MEANINGS.items())
+    + "\nenvironment:\n"
+      "  MM7BIND_<SECTION>_<KEY>   a setting of the configuration, over --config's file\n"
+      "                            (MM7BIND_MMSC_URLS, MM7BIND_MMSC_PASSWORD, MM7BIND_RECEIVER_PORT ...)\n"
+      "  MM7BIND_PROBE_PASSWORD, MM7BIND_SIMULATE_PASSWORD, MM7BIND_SIMULATE_VASP_PASSWORD\n"
+      "                            a command's password, when its option and -file are not given\n"
+    + "\n`mm7bind COMMAND --help` says what COMMAND takes, with examples.\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="mm7bind", description="MM7 (3GPP TS 23.140) toolkit for VASPs")
+    parser = _Parser(prog="mm7bind", description="MM7 (3GPP TS 23.140) toolkit for VASPs", notes=_TOP_NOTES)
     parser.add_argument("--version", action="version", version=f"mm7bind {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -2863,6 +2886,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_send)
 
     p = sub.add_parser("serve", help="receive MO messages and reports (the VASP side)", formatter_class=_ServeHelp,
+                       examples=("mm7bind serve --port 8088 --out received  # each message under received/",
+                                 "mm7bind serve -c mm7bind.toml --handler myapp.mm7:Inbox  # your own mm7bind.Handler",
+                                 "mm7bind serve --forward http://127.0.0.1:5000/mm7-in  # each message as JSON to "
+                                 "your application"),
                        description="Receive DeliverReq, DeliveryReportReq and ReadReplyReq ([receiver] settings): "
                                    "each is stored before the answer, then saved under --out, passed to "
                                    "--handler or forwarded to --forward. The configuration (--config) adds "
@@ -2884,6 +2911,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("replay", help="run the handler again for stored messages it failed on",
+                       examples=("mm7bind replay -c mm7bind.toml --handler myapp.mm7:Inbox",
+                                 "mm7bind replay --id 42 --out received  # one message, whatever its state"),
                        description="Hand failed (or, with --id, any) stored messages to the handler again: "
                                    "give the --handler, --forward or --out that serve ran with, else the "
                                    "configuration's forwarding or saving runs.")
@@ -2905,7 +2934,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("store", help="look into the store: received and sent messages, reports; purge old ones")
     ssub = p.add_subparsers(dest="store_command", required=True, metavar="ACTION")
-    s = ssub.add_parser("inbox", help="list received messages and reports, the latest last (--limit keeps the latest)")
+    s = ssub.add_parser("inbox", help="list received messages and reports, the latest last (--limit keeps the latest)",
+                        examples=("mm7bind store inbox --state failed --since 2h",
+                                  "mm7bind store inbox --kind delivery-report --message-id SIM123 --json"))
     with_config(s)
     s.add_argument("--state", choices=["processing", "handled", "rejected", "failed"],
                    help="only those in this state (failed: what replay takes)")
@@ -2915,7 +2946,9 @@ def build_parser() -> argparse.ArgumentParser:
     listing(s)
     s.set_defaults(func=cmd_store_inbox)
     s = ssub.add_parser("show", help="one received message as JSON: its record (headers, path, the answer its "
-                                     "copies get) and the message decoded")
+                                     "copies get) and the message decoded",
+                        examples=("mm7bind store show 12 --extract parts/",
+                                  "mm7bind store show 12 --raw - | mm7bind validate -  # checked as it came"))
     with_config(s)
     s.add_argument("id", type=_record_id, metavar="ID", help="its number (the ID column of store inbox)")
     s.add_argument("--extract", metavar="DIR", help="write its attachments into DIR")
@@ -2943,7 +2976,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("ids", type=_record_id, nargs="+", metavar="ID", help="their numbers (the ID column of store outbox)")
     s.set_defaults(func=cmd_store_requeue)
     s = ssub.add_parser("purge", help="forget handled messages, sent records and sent outbox items older "
-                                      "than an age (what a campaign in use or the outbox still needs stays)")
+                                      "than an age (what a campaign in use or the outbox still needs stays)",
+                        examples=("mm7bind store purge --older-than 30d --dry-run  # counts, changes nothing",
+                                  "mm7bind store purge -c mm7bind.toml --older-than 2026-10-01 --vacuum"))
     with_config(s)
     s.add_argument("--older-than", required=True, metavar="AGE|TIME", type=_when_arg,
                    help="e.g. 30d, 12h, 2026-10-01")
@@ -3087,6 +3122,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_mo)
 
     p = sub.add_parser("probe", help="check a VASP's receiver answers every MMSC request in every version",
+                       examples=("mm7bind probe http://127.0.0.1:8080/mm7",
+                                 "mm7bind probe https://vasp.example/mm7 --version REL-5-MM7-1-2 --username mmsc "
+                                 "--json  # its password from MM7BIND_PROBE_PASSWORD"),
                        description="Sends a DeliverReq, a DeliveryReportReq and a ReadReplyReq in each schema "
                                    "version to URL as an MMSC would (and the first again, as an MMSC that got no "
                                    "answer does), and checks each answer: the right response, success, in the "
@@ -3137,7 +3175,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "messages their capture: file, packet, connection, from, to, time, start_line)")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("inspect", help="decode a message and print it as JSON")
+    p = sub.add_parser("inspect", help="decode a message and print it as JSON",
+                       examples=("mm7bind inspect submit.xml", "mm7bind inspect --extract parts/ capture.http",
+                                 "mm7bind inspect mm7.pcap  # tcpdump -w's: every HTTP message in it"))
     p.add_argument("paths", nargs="+", metavar="PATH", help="SOAP XML, MIME body, raw HTTP capture or packet capture "
                    "(pcap, pcapng: {messages: every HTTP message in it, notes}) ('-' for stdin); several packet "
                    "capture files (a ring buffer's) are read as one capture, in time order")
@@ -3147,7 +3187,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("config", help="configuration tools")
     csub = p.add_subparsers(dest="config_command", required=True, metavar="ACTION")
-    c = csub.add_parser("check", help="report every problem in a configuration file")
+    c = csub.add_parser("check", help="report every problem in a configuration file",
+                        examples=("mm7bind config check mm7bind.toml",
+                                  "mm7bind config check mm7Config.xml --conn-config ConnConfig.xml"))
     c.add_argument("file", metavar="FILE", help="mm7bind TOML, or China Mobile mm7Config.xml")
     c.add_argument("--conn-config", metavar="FILE", help="ConnConfig.xml to check with mm7Config.xml")
     c.set_defaults(func=cmd_config_check)
