@@ -2582,6 +2582,14 @@ def cmd_mo(args: argparse.Namespace) -> int:
                "linked_id": args.linked_id, "priority": args.priority}
     if args.version is not None:  # (not sent otherwise: a simulator of a release before refuses a field it does not know)
         payload["version"] = args.version
+    def failed(why: str, code: int) -> int:
+        # (with --json, as send --json: the one object on stdout, a script finding no JSON at all otherwise)
+        if args.json:
+            print(_json({"operation": "DeliverReq", "status": None, "error": why}))
+        else:
+            print(f"mm7bind mo: {why}", file=sys.stderr)
+        return code
+
     session = requests.Session()
     session.trust_env = False  # (an http_proxy of the environment would take even a loopback simulator's requests)
     try:
@@ -2590,10 +2598,9 @@ def cmd_mo(args: argparse.Namespace) -> int:
             # never answers takes two attempts of vasp_timeout, a minute; a fixed 30 s blamed the simulator)
             r = session.post(base + "/control/deliver", json=payload, timeout=(min(5.0, args.timeout), args.timeout))
     except requests.ReadTimeout:
-        print(f"mm7bind mo: the simulator at {base} gave no outcome within {args.timeout:g} s: it may still be "
-              "waiting for the VASP's answer (its vasp_timeout, 30 s an attempt by default) — the MO may or may not "
-              "have arrived; --timeout waits longer", file=sys.stderr)
-        return EXIT_REFUSED
+        return failed(f"the simulator at {base} gave no outcome within {args.timeout:g} s: it may still be "
+                      "waiting for the VASP's answer (its vasp_timeout, 30 s an attempt by default) — the MO may or "
+                      "may not have arrived; --timeout waits longer", EXIT_REFUSED)
     except requests.RequestException as exc:
         from .client import REFUSED_HINT, _host_port, _refused, transport_reason  # noqa: PLC0415
         # (the words send uses, not urllib3's repr; what to look at first, as send says it)
@@ -2602,14 +2609,12 @@ def cmd_mo(args: argparse.Namespace) -> int:
         if _refused(exc):
             why = (f"{REFUSED_HINT} {_host_port(base)}: is `mm7bind simulate` running, and at that address "
                    f"(--simulator URL)? ({why})")
-        print(f"mm7bind mo: cannot reach the simulator at {base}: {why}", file=sys.stderr)
-        return EXIT_UNREACHABLE
+        return failed(f"cannot reach the simulator at {base}: {why}", EXIT_UNREACHABLE)
     try:
         answer = r.json()
     except ValueError:  # something else listens there (the VASP's own receiver, a web server)
-        print(f"mm7bind mo: {base} is not an mm7bind simulator: /control/deliver answered HTTP {r.status_code} "
-              "without JSON", file=sys.stderr)
-        return EXIT_REFUSED
+        return failed(f"{base} is not an mm7bind simulator: /control/deliver answered HTTP {r.status_code} "
+                      "without JSON", EXIT_REFUSED)
     from .display import printable  # noqa: PLC0415
     from .status import is_success, lookup  # noqa: PLC0415
 

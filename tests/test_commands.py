@@ -1504,6 +1504,21 @@ def test_a_configuration_path_that_is_a_folder_is_a_problem_not_a_traceback(tmp_
     assert proc.returncode == 3 and "Traceback" not in proc.stderr and "cannot read" in proc.stderr
 
 
+def test_mo_json_gives_its_object_when_no_simulator_answered_too():
+    """`mo --json` printed nothing on stdout when it reached no simulator, or something else (a
+    script reading its JSON found none): its one object, as `send --json`, with the error; the
+    exit codes as without --json."""
+    from .fake_http import dead_url
+
+    with mm7.serve(mm7.Receiver(), port=0) as srv:  # a VASP's receiver: its answers are no JSON
+        for url, code, said in ((dead_url(), 4, "cannot reach the simulator at"),
+                                (srv.url, 1, "is not an mm7bind simulator")):
+            proc = run("mo", "--simulator", url, "--json")
+            assert (proc.returncode, proc.stderr) == (code, ""), proc.stderr
+            outcome = json.loads(proc.stdout)
+            assert (outcome["operation"], outcome["status"]) == ("DeliverReq", None) and said in outcome["error"]
+
+
 def test_mo_aimed_at_something_that_is_not_a_simulator_says_so(tmp_path):
     with mm7.serve(mm7.Receiver(), port=0) as srv:  # a VASP's receiver: its answers are no JSON
         proc = run("mo", "--simulator", srv.url + "/mm7", "--text", "hi")
