@@ -2128,6 +2128,11 @@ def cmd_store_inbox(args: argparse.Namespace) -> int:
 def cmd_store_show(args: argparse.Namespace) -> int:
     from .codec import decode  # noqa: PLC0415
 
+    if args.raw == "-" and sys.stdout.isatty():
+        # (the bytes as received, an image's among them: escape sequences the terminal would act on)
+        print("mm7bind store show: --raw - writes the message's bytes as received, not for a terminal: pipe them "
+              "(| mm7bind validate -) or give a FILE", file=sys.stderr)
+        return EXIT_USAGE
     store = _open_store(args, reading=True)
     try:
         rec = store.inbox_get(args.id)

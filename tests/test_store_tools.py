@@ -1908,3 +1908,14 @@ def test_validate_of_what_serve_saved_says_how_to_check_the_messages_as_they_cam
                                  capture_output=True, env=ENV, timeout=120)
         assert (checked.returncode, checked.stdout.decode()) == (0, f"-: valid ({kind}, REL-6-MM7-1-4)\n"), checked
     assert not (tmp_path / "-").exists()  # (not a file named "-")
+    # ... but not to a terminal, which the bytes as received (an image's) would drive
+    import pty
+
+    terminal, tty = pty.openpty()
+    try:
+        shown = subprocess.run([sys.executable, "-m", "mm7bind.cli", "store", "show", "1", "--raw", "-",
+                                "--config", str(cfg)], stdout=tty, stderr=subprocess.PIPE, env=ENV, timeout=120)
+    finally:
+        os.close(tty)
+        os.close(terminal)
+    assert shown.returncode == 2 and b"not for a terminal: pipe them" in shown.stderr, shown.stderr
