@@ -2602,6 +2602,10 @@ def cmd_mo(args: argparse.Namespace) -> int:
             # (the simulator answers once the VASP did, or gave up: with its defaults, a VASP that
             # never answers takes two attempts of vasp_timeout, a minute; a fixed 30 s blamed the simulator)
             r = session.post(base + "/control/deliver", json=payload, timeout=(min(5.0, args.timeout), args.timeout))
+    except KeyboardInterrupt:
+        # (the simulator goes on with the MO it was asked for: stopping mo stops no delivery)
+        return failed("interrupted before the simulator's outcome: it may have sent the MO all the same, and goes on "
+                      "trying the VASP", EXIT_INTERRUPTED)
     except requests.ReadTimeout:
         return failed(f"the simulator at {base} gave no outcome within {args.timeout:g} s: it may still be "
                       "waiting for the VASP's answer (its vasp_timeout, 30 s an attempt by default) — the MO may or "

@@ -1519,6 +1519,34 @@ def test_mo_json_gives_its_object_when_no_simulator_answered_too():
             assert (outcome["operation"], outcome["status"]) == ("DeliverReq", None) and said in outcome["error"]
 
 
+def test_mo_interrupted_says_the_simulator_may_send_the_mo_all_the_same():
+    """Ctrl-C while the simulator waits for the VASP said "mm7bind mo: interrupted", and --json gave
+    no JSON: the simulator goes on with the MO, which may reach the VASP all the same."""
+    from .fake_http import FakeServer, Reply
+
+    arrived, release = threading.Event(), threading.Event()
+
+    def hold(req):  # a simulator waiting for a VASP that does not answer
+        arrived.set()
+        release.wait(60)
+        return Reply(503)
+
+    with FakeServer(hold) as srv:
+        try:
+            for extra in (["--json"], []):
+                arrived.clear()
+                proc = subprocess.Popen([*CTRL_C_ABLE, "mo", "--simulator", srv.url, *extra], cwd=ROOT, env=ENV,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                assert arrived.wait(30)
+                proc.send_signal(signal.SIGINT)
+                out, err = proc.communicate(timeout=30)
+                assert proc.returncode == 130 and "Traceback" not in err, err
+                said = json.loads(out)["error"] if extra else err
+                assert "interrupted before the simulator's outcome: it may have sent the MO" in said, out + err
+        finally:
+            release.set()
+
+
 def test_mo_aimed_at_something_that_is_not_a_simulator_says_so(tmp_path):
     with mm7.serve(mm7.Receiver(), port=0) as srv:  # a VASP's receiver: its answers are no JSON
         proc = run("mo", "--simulator", srv.url + "/mm7", "--text", "hi")
