@@ -355,6 +355,26 @@ def _content_document(data: bytes, exc: DecodeError) -> bool:
             and root not in ("Envelope", "Header", "Body", "Fault", "TransactionID"))
 
 
+_SAVED_BY_SERVE_HEAD = "what `mm7bind serve` saved"
+_SAVED_BY_SERVE = (_SAVED_BY_SERVE_HEAD + " (the message decoded): `mm7bind store show {id} --raw - | mm7bind validate -` "
+                   "checks it as it came")
+
+
+def _saved_by_serve(path: str, data: bytes) -> str | None:
+    """The message.json `serve` writes beside a received message's parts, said as such, with the
+    command that gives what validate reads (the store's record: the folder's number), else None."""
+    if Path(path).name != "message.json":
+        return None
+    try:
+        saved = json.loads(data)
+    except ValueError:
+        return None
+    if not (isinstance(saved, dict) and {"transaction_id", "message", "deviations"} <= saved.keys()):
+        return None
+    number = Path(path).parent.name.partition("-")[0]  # (<n>-<TransactionID>: n the store's record, 0 without one)
+    return _SAVED_BY_SERVE.format(id=int(number) if number.isdigit() and int(number) else "ID")
+
+
 def _validated(path: str, lenient: bool, skip_unlike: bool = False) -> list[dict]:
     """What validate finds in one file, for each message in it (one, or a packet capture's): its
     result (valid, accepted, invalid, unreadable), the message's type and version when it was
@@ -374,8 +394,8 @@ def _validated(path: str, lenient: bool, skip_unlike: bool = False) -> list[dict
         return [out | {"error": str(exc)}]
     if file is None and not is_packet_capture(data):
         if skip_unlike and data and not _message_like(data):  # (an empty file: a capture cut off, said unreadable)
-            return [out | {"result": "skipped",
-                           "error": "not an MM7 message, MIME body, HTTP capture or packet capture by its first bytes"}]
+            return [out | {"result": "skipped", "error": _saved_by_serve(path, data) or
+                           "not an MM7 message, MIME body, HTTP capture or packet capture by its first bytes"}]
         try:
             env, _, _, _ = _decode_capture(data, strict=not lenient)
         except DecodeError as exc:
@@ -488,6 +508,7 @@ def _validations(given: list[str], lenient: bool):
     # (a file named is checked whatever it holds; in a folder, notes, READMEs, extracted images and SMILs
     # beside the captures are skipped, but a folder of nothing else had nothing checked: no success)
     checked = dict.fromkeys(folder_of.values(), False)
+    serving: dict[str, bool] = {}  # the folders holding what `serve` saved
     # Several packet captures are read as one (a ring buffer's files: a connection spanning two is
     # read whole), where the first of them comes
     captures = list(dict.fromkeys(_captures_among(paths))) if len(paths) > 1 else []
@@ -505,11 +526,15 @@ def _validations(given: list[str], lenient: bool):
         results = _validated(path, lenient, skip_unlike=path in folder_of)
         if path in folder_of and any(f["result"] != "skipped" for f in results):
             checked[folder_of[path]] = True
+        if path in folder_of and any(f["error"] and f["error"].startswith(_SAVED_BY_SERVE_HEAD) for f in results):
+            serving[folder_of[path]] = True
         yield results
     for folder in (f for f, any_checked in checked.items() if not any_checked):
         skipped = sum(f == folder for f in folder_of.values())
+        # (serve's out folder, given as the messages received: where those are)
+        saved = ("; " + _SAVED_BY_SERVE.format(id="ID").replace("checks it", "checks one")) if serving.get(folder) else ""
         yield [{"path": folder, "result": "unreadable", "message_type": None, "version": None, "deviations": [],
-                "error": f"a folder with no MM7 message or capture in it ({skipped} file(s) skipped)"}]
+                "error": f"a folder with no MM7 message or capture in it ({skipped} file(s) skipped){saved}"}]
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -1936,6 +1961,20 @@ def _not_blank(what: str):
     return check
 
 
+def _written_address(recipient: bool):
+    """An MO's recipient or sender (mo --to/--from, probe's, simulate --mo-to/--mo-from), read as
+    `send` reads one: refused here, not by the simulator later (from simulate's thread, a traceback)."""
+    def check(text: str) -> str:
+        from .messages import written_address  # noqa: PLC0415
+
+        try:
+            written_address(text, recipient=recipient)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
+    return check
+
+
 def _password_file(text: str) -> str:
     """--password-file: the password is the file's first line (its line end dropped), so that it is
     not on the command line, where any user of the machine sees it (ps, /proc/PID/cmdline)."""
@@ -2116,6 +2155,11 @@ def cmd_store_inbox(args: argparse.Namespace) -> int:
 def cmd_store_show(args: argparse.Namespace) -> int:
     from .codec import decode  # noqa: PLC0415
 
+    if args.raw == "-" and sys.stdout.isatty():
+        # (the bytes as received, an image's among them: escape sequences the terminal would act on)
+        print("mm7bind store show: --raw - writes the message's bytes as received, not for a terminal: pipe them "
+              "(| mm7bind validate -) or give a FILE", file=sys.stderr)
+        return EXIT_USAGE
     store = _open_store(args, reading=True)
     try:
         rec = store.inbox_get(args.id)
@@ -2129,7 +2173,8 @@ def cmd_store_show(args: argparse.Namespace) -> int:
     if not rec.body:
         out["message"] = None  # purged: the record is all there is
         if args.raw or args.extract:  # (a script asking for the file must not find it silently missing)
-            print(_json(out, indent=2))
+            if args.raw != "-":  # (stdout is for the message alone then)
+                print(_json(out, indent=2))
             print(f"mm7bind store show: the body of #{rec.id} was purged: nothing to write", file=sys.stderr)
             return EXIT_REFUSED
     else:
@@ -2158,13 +2203,20 @@ def cmd_store_show(args: argparse.Namespace) -> int:
                      f"Content-Type: {rec.content_type or 'text/xml'}",
                      *(f"{k}: {v}" for k, v in rec.headers.items() if k.lower() not in skipped),
                      f"Content-Length: {len(rec.body)}"]
-            try:
-                Path(args.raw).write_bytes("\r\n".join(lines).encode("latin-1", "replace") + b"\r\n\r\n" + rec.body)
-            except OSError as exc:
-                print(f"mm7bind store show: cannot write {args.raw}: {exc.strerror or exc}", file=sys.stderr)
-                return EXIT_USAGE
-            out["raw"] = args.raw
-    print(_json(out, indent=2))
+            raw = "\r\n".join(lines).encode("latin-1", "replace") + b"\r\n\r\n" + rec.body
+            if args.raw == "-":  # (to stdout, alone: `store show N --raw - | mm7bind validate -`)
+                sys.stdout.flush()
+                sys.stdout.buffer.write(raw)
+                sys.stdout.buffer.flush()
+            else:
+                try:
+                    Path(args.raw).write_bytes(raw)
+                except OSError as exc:
+                    print(f"mm7bind store show: cannot write {args.raw}: {exc.strerror or exc}", file=sys.stderr)
+                    return EXIT_USAGE
+                out["raw"] = args.raw
+    if args.raw != "-":
+        print(_json(out, indent=2))
     if args.extract and undecodable is not None:  # (a script asking for the files must not find them
         # silently missing; --raw writes its bytes all the same)
         from .display import printable  # noqa: PLC0415
@@ -2584,6 +2636,14 @@ def cmd_mo(args: argparse.Namespace) -> int:
                "linked_id": args.linked_id, "priority": args.priority}
     if args.version is not None:  # (not sent otherwise: a simulator of a release before refuses a field it does not know)
         payload["version"] = args.version
+    def failed(why: str, code: int) -> int:
+        # (with --json, as send --json: the one object on stdout, a script finding no JSON at all otherwise)
+        if args.json:
+            print(_json({"operation": "DeliverReq", "status": None, "error": why}))
+        else:
+            print(f"mm7bind mo: {why}", file=sys.stderr)
+        return code
+
     session = requests.Session()
     session.trust_env = False  # (an http_proxy of the environment would take even a loopback simulator's requests)
     try:
@@ -2591,11 +2651,14 @@ def cmd_mo(args: argparse.Namespace) -> int:
             # (the simulator answers once the VASP did, or gave up: with its defaults, a VASP that
             # never answers takes two attempts of vasp_timeout, a minute; a fixed 30 s blamed the simulator)
             r = session.post(base + "/control/deliver", json=payload, timeout=(min(5.0, args.timeout), args.timeout))
+    except KeyboardInterrupt:
+        # (the simulator goes on with the MO it was asked for: stopping mo stops no delivery)
+        return failed("interrupted before the simulator's outcome: it may have sent the MO all the same, and goes on "
+                      "trying the VASP", EXIT_INTERRUPTED)
     except requests.ReadTimeout:
-        print(f"mm7bind mo: the simulator at {base} gave no outcome within {args.timeout:g} s: it may still be "
-              "waiting for the VASP's answer (its vasp_timeout, 30 s an attempt by default) — the MO may or may not "
-              "have arrived; --timeout waits longer", file=sys.stderr)
-        return EXIT_REFUSED
+        return failed(f"the simulator at {base} gave no outcome within {args.timeout:g} s: it may still be "
+                      "waiting for the VASP's answer (its vasp_timeout, 30 s an attempt by default) — the MO may or "
+                      "may not have arrived; --timeout waits longer", EXIT_REFUSED)
     except requests.RequestException as exc:
         from .client import REFUSED_HINT, _host_port, _refused, transport_reason  # noqa: PLC0415
         # (the words send uses, not urllib3's repr; what to look at first, as send says it)
@@ -2604,14 +2667,12 @@ def cmd_mo(args: argparse.Namespace) -> int:
         if _refused(exc):
             why = (f"{REFUSED_HINT} {_host_port(base)}: is `mm7bind simulate` running, and at that address "
                    f"(--simulator URL)? ({why})")
-        print(f"mm7bind mo: cannot reach the simulator at {base}: {why}", file=sys.stderr)
-        return EXIT_UNREACHABLE
+        return failed(f"cannot reach the simulator at {base}: {why}", EXIT_UNREACHABLE)
     try:
         answer = r.json()
     except ValueError:  # something else listens there (the VASP's own receiver, a web server)
-        print(f"mm7bind mo: {base} is not an mm7bind simulator: /control/deliver answered HTTP {r.status_code} "
-              "without JSON", file=sys.stderr)
-        return EXIT_REFUSED
+        return failed(f"{base} is not an mm7bind simulator: /control/deliver answered HTTP {r.status_code} "
+                      "without JSON", EXIT_REFUSED)
     from .display import printable  # noqa: PLC0415
     from .status import is_success, lookup  # noqa: PLC0415
 
@@ -2753,15 +2814,16 @@ class _Parser(argparse.ArgumentParser):
     names the nearest. The parsers of commands and actions are of this class too (add_subparsers).
     `examples`: command lines shown at the end of --help as written (argparse would rewrap them)."""
 
-    def __init__(self, *args, examples: tuple[str, ...] = (), **kwargs):
+    def __init__(self, *args, examples: tuple[str, ...] = (), notes: str = "", **kwargs):
         super().__init__(*args, **kwargs)
         self.examples = examples
+        self.notes = notes
 
     def format_help(self) -> str:
         text = super().format_help()
         if self.examples:
             text += "\nexamples:\n" + "".join(f"  {line}\n" for line in self.examples)
-        return text
+        return text + self.notes
 
     def _check_value(self, action: argparse.Action, value) -> None:
         try:
@@ -2797,8 +2859,30 @@ class _ServeHelp(argparse.HelpFormatter):
         return text
 
 
+# What every command's exit status means (`mm7bind --help`; README "The command" says more of each)
+_EXIT_MEANINGS = {
+    EXIT_OK: "done",
+    EXIT_REFUSED: "refused, some failed, or invalid (validate)",
+    EXIT_USAGE: "bad arguments, or input that cannot be read",
+    EXIT_CONFIG: "bad configuration, or an address serve or simulate cannot listen on",
+    EXIT_UNREACHABLE: "no MMSC (for probe and mo: the VASP, the simulator) could be reached",
+    EXIT_CUT_OFF: "serve stopped with requests in hand, closed unanswered",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C; for send, SIGTERM too)",
+    EXIT_BROKEN_PIPE: "the output's reader went away (mm7bind store inbox | head)",
+}
+
+_TOP_NOTES = (
+    "\nexit status:\n" + "".join(f"  {code:<4} {words}\n" for code, words in _EXIT_MEANINGS.items())
+    + "\nenvironment:\n"
+      "  MM7BIND_<SECTION>_<KEY>   a setting of the configuration, over --config's file\n"
+      "                            (MM7BIND_MMSC_URLS, MM7BIND_MMSC_PASSWORD, MM7BIND_RECEIVER_PORT ...)\n"
+      "  MM7BIND_PROBE_PASSWORD, MM7BIND_SIMULATE_PASSWORD, MM7BIND_SIMULATE_VASP_PASSWORD\n"
+      "                            a command's password, when its option and -file are not given\n"
+    + "\n`mm7bind COMMAND --help` says what COMMAND takes, with examples.\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="mm7bind", description="MM7 (3GPP TS 23.140) toolkit for VASPs")
+    parser = _Parser(prog="mm7bind", description="MM7 (3GPP TS 23.140) toolkit for VASPs", notes=_TOP_NOTES)
     parser.add_argument("--version", action="version", version=f"mm7bind {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -2865,6 +2949,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_send)
 
     p = sub.add_parser("serve", help="receive MO messages and reports (the VASP side)", formatter_class=_ServeHelp,
+                       examples=("mm7bind serve --port 8088 --out received  # each message under received/",
+                                 "mm7bind serve -c mm7bind.toml --handler myapp.mm7:Inbox  # your own mm7bind.Handler",
+                                 "mm7bind serve --forward http://127.0.0.1:5000/mm7-in  # each message as JSON to "
+                                 "your application"),
                        description="Receive DeliverReq, DeliveryReportReq and ReadReplyReq ([receiver] settings): "
                                    "each is stored before the answer, then saved under --out, passed to "
                                    "--handler or forwarded to --forward. The configuration (--config) adds "
@@ -2886,6 +2974,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("replay", help="run the handler again for stored messages it failed on",
+                       examples=("mm7bind replay -c mm7bind.toml --handler myapp.mm7:Inbox",
+                                 "mm7bind replay --id 42 --out received  # one message, whatever its state"),
                        description="Hand failed (or, with --id, any) stored messages to the handler again: "
                                    "give the --handler, --forward or --out that serve ran with, else the "
                                    "configuration's forwarding or saving runs.")
@@ -2907,7 +2997,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("store", help="look into the store: received and sent messages, reports; purge old ones")
     ssub = p.add_subparsers(dest="store_command", required=True, metavar="ACTION")
-    s = ssub.add_parser("inbox", help="list received messages and reports, the latest last (--limit keeps the latest)")
+    s = ssub.add_parser("inbox", help="list received messages and reports, the latest last (--limit keeps the latest)",
+                        examples=("mm7bind store inbox --state failed --since 2h",
+                                  "mm7bind store inbox --kind delivery-report --message-id SIM123 --json"))
     with_config(s)
     s.add_argument("--state", choices=["processing", "handled", "rejected", "failed"],
                    help="only those in this state (failed: what replay takes)")
@@ -2917,12 +3009,14 @@ def build_parser() -> argparse.ArgumentParser:
     listing(s)
     s.set_defaults(func=cmd_store_inbox)
     s = ssub.add_parser("show", help="one received message as JSON: its record (headers, path, the answer its "
-                                     "copies get) and the message decoded")
+                                     "copies get) and the message decoded",
+                        examples=("mm7bind store show 12 --extract parts/",
+                                  "mm7bind store show 12 --raw - | mm7bind validate -  # checked as it came"))
     with_config(s)
     s.add_argument("id", type=_record_id, metavar="ID", help="its number (the ID column of store inbox)")
     s.add_argument("--extract", metavar="DIR", help="write its attachments into DIR")
     s.add_argument("--raw", metavar="FILE", help="write it as received, its path and headers as stored (an HTTP "
-                   "capture inspect and validate read)")
+                   "capture inspect and validate read; '-': to stdout, in place of the JSON)")
     s.set_defaults(func=cmd_store_show)
     s = ssub.add_parser("sent", help="list sent requests with the delivery reports and read replies about them")
     with_config(s)
@@ -2945,7 +3039,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("ids", type=_record_id, nargs="+", metavar="ID", help="their numbers (the ID column of store outbox)")
     s.set_defaults(func=cmd_store_requeue)
     s = ssub.add_parser("purge", help="forget handled messages, sent records and sent outbox items older "
-                                      "than an age (what a campaign in use or the outbox still needs stays)")
+                                      "than an age (what a campaign in use or the outbox still needs stays)",
+                        examples=("mm7bind store purge --older-than 30d --dry-run  # counts, changes nothing",
+                                  "mm7bind store purge -c mm7bind.toml --older-than 2026-10-01 --vacuum"))
     with_config(s)
     s.add_argument("--older-than", required=True, metavar="AGE|TIME", type=_when_arg,
                    help="e.g. 30d, 12h, 2026-10-01")
@@ -3048,8 +3144,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--read-delay", type=_delay, default=simdefaults.READ_DELAY, metavar="SECONDS",
                    help="after the SubmitReq, never before its delivery report (default %(default)s)")
     p.add_argument("--mo-text", metavar="TEXT", help="send one MO message with this text after start")
-    p.add_argument("--mo-from", default="+8613800138000", metavar="N", help="its sender (default %(default)s)")
-    p.add_argument("--mo-to", default="1065888", metavar="N", help="its recipient (default %(default)s)")
+    p.add_argument("--mo-from", default="+8613800138000", metavar="N", type=_written_address(False),
+                   help="its sender (default %(default)s)")
+    p.add_argument("--mo-to", default="1065888", metavar="N", type=_written_address(True),
+                   help="its recipient, a Number (ShortCode:N sends a ShortCode; default %(default)s)")
     p.add_argument("--mo-subject", default=None, metavar="S", help="the Subject of the MO message (none by default)")
     p.add_argument("--mo-version", metavar="NAME",
                    help="the schema version it goes in, e.g. REL-5-MM7-1-2, as mm7bind mo --version (default: the "
@@ -3061,12 +3159,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("mo", help="make a running simulator send an MO message (DeliverReq)",
                        examples=("mm7bind mo --text 'TD'",
-                                 "mm7bind mo --from +8613800138001 --to 1065888 --text hi --version REL-5-MM7-1-2"))
+                                 "mm7bind mo --from +8613800138001 --to 1065888 --text hi --version REL-5-MM7-1-2",
+                                 "mm7bind mo --to ShortCode:1065888 --text hi  # <ShortCode> in its Recipients"))
     p.add_argument("--simulator", default="http://127.0.0.1:9090", metavar="URL", type=_http_url,
                    help="the simulator (default %(default)s)")
-    p.add_argument("--from", dest="sender", default="+8613800138000", metavar="N",
+    p.add_argument("--from", dest="sender", default="+8613800138000", metavar="N", type=_written_address(False),
                    help="the handset (default %(default)s)")
-    p.add_argument("--to", action="append", metavar="N", help="the service's number (repeatable; default 1065888)")
+    p.add_argument("--to", action="append", metavar="N", type=_written_address(True),
+                   help="the service's number, sent as a Number, as China Mobile's MMSC writes it (ShortCode:N "
+                        "sends a ShortCode; repeatable; default 1065888)")
     p.add_argument("--subject", help="the Subject (none by default)")
     p.add_argument("--text", default="hello", help="the text part (default %(default)s)")
     p.add_argument("--linked-id", metavar="ID", help="LinkedID (the message this answers)")
@@ -3084,6 +3185,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_mo)
 
     p = sub.add_parser("probe", help="check a VASP's receiver answers every MMSC request in every version",
+                       examples=("mm7bind probe http://127.0.0.1:8080/mm7",
+                                 "mm7bind probe https://vasp.example/mm7 --version REL-5-MM7-1-2 --username mmsc "
+                                 "--json  # its password from MM7BIND_PROBE_PASSWORD"),
                        description="Sends a DeliverReq, a DeliveryReportReq and a ReadReplyReq in each schema "
                                    "version to URL as an MMSC would (and the first again, as an MMSC that got no "
                                    "answer does), and checks each answer: the right response, success, in the "
@@ -3095,9 +3199,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--operation", action="append", choices=("deliver", "report", "read-reply"),
                    help="only this operation (repeatable; default: all three)")
     p.add_argument("--no-repeat", action="store_true", help="do not send a request again")
-    p.add_argument("--from", dest="sender", default="+8613800138000", metavar="N",
+    p.add_argument("--from", dest="sender", default="+8613800138000", metavar="N", type=_written_address(False),
                    help="the handset (default %(default)s)")
-    p.add_argument("--to", default="1065888", metavar="N", help="the service's number (default %(default)s)")
+    p.add_argument("--to", default="1065888", metavar="N", type=_written_address(True),
+                   help="the service's number, a Number (ShortCode:N sends a ShortCode; default %(default)s)")
     p.add_argument("--username", metavar="USER", help="credentials the VASP asks for")
     _add_password(p, "probe", "--password", "--username")
     p.add_argument("--auth", choices=("auto", "basic", "digest"), default="auto",
@@ -3133,7 +3238,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "messages their capture: file, packet, connection, from, to, time, start_line)")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("inspect", help="decode a message and print it as JSON")
+    p = sub.add_parser("inspect", help="decode a message and print it as JSON",
+                       examples=("mm7bind inspect submit.xml", "mm7bind inspect --extract parts/ capture.http",
+                                 "mm7bind inspect mm7.pcap  # tcpdump -w's: every HTTP message in it"))
     p.add_argument("paths", nargs="+", metavar="PATH", help="SOAP XML, MIME body, raw HTTP capture or packet capture "
                    "(pcap, pcapng: {messages: every HTTP message in it, notes}) ('-' for stdin); several packet "
                    "capture files (a ring buffer's) are read as one capture, in time order")
@@ -3143,7 +3250,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("config", help="configuration tools")
     csub = p.add_subparsers(dest="config_command", required=True, metavar="ACTION")
-    c = csub.add_parser("check", help="report every problem in a configuration file")
+    c = csub.add_parser("check", help="report every problem in a configuration file",
+                        examples=("mm7bind config check mm7bind.toml",
+                                  "mm7bind config check mm7Config.xml --conn-config ConnConfig.xml"))
     c.add_argument("file", metavar="FILE", help="mm7bind TOML, or China Mobile mm7Config.xml")
     c.add_argument("--conn-config", metavar="FILE", help="ConnConfig.xml to check with mm7Config.xml")
     c.set_defaults(func=cmd_config_check)

@@ -57,6 +57,8 @@ class ProbeResult:
 def probe_message(operation: str, sender: str, recipient: str, n: int) -> m.Message:
     """The request `probe` sends for `operation`, marked as a probe's wherever text can say so."""
     now = datetime.now(timezone.utc).replace(microsecond=0)
+    # (as `send` reads an address: "ShortCode:1065888" is a ShortCode, not a Number of that text)
+    sender, recipient = (m.Address.parse(m.written_address(a, recipient=False)) for a in (sender, recipient))
     if operation == "DeliverReq":
         return m.DeliverReq(sender=m.Address.parse(sender), recipients=m.Recipients(to=[recipient]),
                             subject="mm7bind probe", time_stamp=now, linked_id=f"mm7bind-probe-{n}",

@@ -1598,9 +1598,16 @@ class Simulator:
             self.linked_ids[linked_id] = None
             while len(self.linked_ids) > self.config.max_messages:
                 del self.linked_ids[next(iter(self.linked_ids))]
+        # Addresses read as `send` reads them: "ShortCode:1065888" is a ShortCode (it went out as a
+        # Number "ShortCode:1065888", which the VASP took for a handset's)
+        if isinstance(recipients, (str, m.Address)):
+            recipients = [recipients]
+        to = [a if isinstance(a, m.Address) else m.written_address(a) for a in recipients]
+        if isinstance(sender, str):
+            sender = m.written_address(sender, recipient=False)
         msg = m.DeliverReq(
             relay_server_id=self.config.relay_server_id, sender=m.Address.parse(sender),
-            recipients=m.Recipients(to=recipients), subject=subject, linked_id=linked_id,
+            recipients=m.Recipients(to=to), subject=subject, linked_id=linked_id,
             time_stamp=datetime.now(timezone.utc), priority=priority, content=content if content.parts else None,
         )
         return self._send(None, msg, linked_id=linked_id, wait=True, version=schema)

@@ -442,24 +442,49 @@ def test_every_option_and_argument_of_every_command_says_what_it_is():
 
 
 def test_the_examples_in_the_help_run_as_written():
-    """send, simulate, mo and validate --help end with command lines to start from (as written: not
-    rewrapped), each of which the command takes."""
+    """The commands' --help end with command lines to start from (as written: not rewrapped), each
+    of which the command takes (each of a pipeline's mm7bind commands); serve, replay, probe,
+    inspect, store's inbox, show and purge, and config check showed none."""
     import argparse
     import shlex
 
     from mm7bind.cli import build_parser
 
     parser = build_parser()
-    [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+
+    def walk(p, words):
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield [*words, name], sub
+                    yield from walk(sub, [*words, name])
+
     shown = {}
-    for name, sub in commands.choices.items():
+    for words, sub in walk(parser, []):
         for line in sub.examples:
-            shown.setdefault(name, []).append(line)
+            shown.setdefault(" ".join(words), []).append(line)
             assert f"\n  {line}\n" in "\n" + sub.format_help().split("\nexamples:\n", 1)[1]
-            words = shlex.split(line, comments=True)
-            assert words[:2] == ["mm7bind", name], line
-            parser.parse_args(words[1:])  # (a usage error: SystemExit)
-    assert {"send", "simulate", "mo", "validate"} <= set(shown), shown
+            commands = [shlex.split(command, comments=True) for command in line.split(" | ")]
+            assert commands[0][: len(words) + 1] == ["mm7bind", *words], line
+            for command in commands:
+                assert command[0] == "mm7bind", line
+                parser.parse_args(command[1:])  # (a usage error: SystemExit)
+    assert {"send", "simulate", "mo", "validate", "serve", "replay", "probe", "inspect", "store inbox",
+            "store show", "store purge", "config check"} <= set(shown), shown
+
+
+def test_the_top_help_says_every_exit_status_and_the_environment_variables():
+    """`mm7bind --help` said neither what its exit statuses mean nor which environment variables
+    it reads (README alone did): both listed now, every exit status the commands return."""
+    from mm7bind import cli
+    from mm7bind.config import COMMAND_PASSWORDS
+
+    text = cli.build_parser().format_help()
+    statuses = text.split("\nexit status:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    codes = {int(line.split()[0]) for line in statuses}
+    assert codes == {value for name, value in vars(cli).items() if name.startswith("EXIT_") and isinstance(value, int)}
+    environment = text.split("\nenvironment:\n", 1)[1]
+    assert "MM7BIND_<SECTION>_<KEY>" in environment and all(name in environment for name in COMMAND_PASSWORDS)
 
 
 

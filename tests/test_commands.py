@@ -1505,11 +1505,70 @@ def test_a_configuration_path_that_is_a_folder_is_a_problem_not_a_traceback(tmp_
     assert proc.returncode == 3 and "Traceback" not in proc.stderr and "cannot read" in proc.stderr
 
 
+def test_mo_json_gives_its_object_when_no_simulator_answered_too():
+    """`mo --json` printed nothing on stdout when it reached no simulator, or something else (a
+    script reading its JSON found none): its one object, as `send --json`, with the error; the
+    exit codes as without --json."""
+    from .fake_http import dead_url
+
+    with mm7.serve(mm7.Receiver(), port=0) as srv:  # a VASP's receiver: its answers are no JSON
+        for url, code, said in ((dead_url(), 4, "cannot reach the simulator at"),
+                                (srv.url, 1, "is not an mm7bind simulator")):
+            proc = run("mo", "--simulator", url, "--json")
+            assert (proc.returncode, proc.stderr) == (code, ""), proc.stderr
+            outcome = json.loads(proc.stdout)
+            assert (outcome["operation"], outcome["status"]) == ("DeliverReq", None) and said in outcome["error"]
+
+
+def test_mo_interrupted_says_the_simulator_may_send_the_mo_all_the_same():
+    """Ctrl-C while the simulator waits for the VASP said "mm7bind mo: interrupted", and --json gave
+    no JSON: the simulator goes on with the MO, which may reach the VASP all the same."""
+    from .fake_http import FakeServer, Reply
+
+    arrived, release = threading.Event(), threading.Event()
+
+    def hold(req):  # a simulator waiting for a VASP that does not answer
+        arrived.set()
+        release.wait(60)
+        return Reply(503)
+
+    with FakeServer(hold) as srv:
+        try:
+            for extra in (["--json"], []):
+                arrived.clear()
+                proc = subprocess.Popen([*CTRL_C_ABLE, "mo", "--simulator", srv.url, *extra], cwd=ROOT, env=ENV,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                assert arrived.wait(30)
+                proc.send_signal(signal.SIGINT)
+                out, err = proc.communicate(timeout=30)
+                assert proc.returncode == 130 and "Traceback" not in err, err
+                said = json.loads(out)["error"] if extra else err
+                assert "interrupted before the simulator's outcome: it may have sent the MO" in said, out + err
+        finally:
+            release.set()
+
+
 def test_mo_aimed_at_something_that_is_not_a_simulator_says_so(tmp_path):
     with mm7.serve(mm7.Receiver(), port=0) as srv:  # a VASP's receiver: its answers are no JSON
         proc = run("mo", "--simulator", srv.url + "/mm7", "--text", "hi")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "is not an mm7bind simulator" in proc.stderr and "HTTP 404" in proc.stderr
+
+
+def test_an_mo_address_that_is_none_is_a_usage_error_not_a_traceback_later():
+    """simulate --mo-to abc started, and its MO, sent from a thread after --mo-after, ended in a
+    traceback; mo --to and probe --to sent it for the simulator or the VASP to find wrong. Each is
+    refused as `send --to` refuses it: one line, exit 2, nothing started."""
+    sim = ("simulate", "--port", "0", "--vasp-url", "http://127.0.0.1:9/mm7", "--mo-text", "hi", "--mo-after", "0")
+    for args in ((*sim, "--mo-to", "abc"), (*sim, "--mo-from", "ShortCode:"),
+                 ("mo", "--simulator", "http://127.0.0.1:9", "--to", "abc"),
+                 ("mo", "--simulator", "http://127.0.0.1:9", "--from", "Number: "),
+                 ("probe", "http://127.0.0.1:9/mm7", "--to", "abc")):
+        proc = run(*args, timeout=30)  # (simulate, started, runs until stopped)
+        said = proc.stderr.splitlines()[-1]
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert said.startswith(f"mm7bind {args[0]}: error: argument --") and (
+            "is no phone number, short code or e-mail address" in said or "and no address after it" in said), said
 
 
 def test_mo_says_its_outcome_in_a_line_and_gives_the_simulators_json_with_json():

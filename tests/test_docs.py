@@ -595,7 +595,8 @@ def test_the_readme_api_and_client_examples_run(tmp_path, monkeypatch):
     assert [r.tag for r in mm7.SqliteStore(str(tmp_path / "mm7.db")).sent(tag="newyear")] == ["newyear"]
 
 
-def test_the_readme_receiver_example_runs(tmp_path, monkeypatch):
+def test_the_readme_receiver_example_runs(tmp_path, monkeypatch, capsys):
+    """... and says where it receives (copied as a program, it served without a word)."""
     monkeypatch.chdir(tmp_path)  # (its store, inbox.db, is made here)
     ns: dict = {"save": lambda *args: None}
     block = adapted(python_block("import mm7bind as mm7\n\nclass Inbox(mm7.Handler):\n"), {
@@ -605,6 +606,7 @@ def test_the_readme_receiver_example_runs(tmp_path, monkeypatch):
     exec(compile(block, "README.md (the receiver)", "exec"), ns)  # noqa: S102 (the README's own code)
     server = ns["server"]
     assert server.endpoint == f"http://127.0.0.1:{server.port}/mm7"
+    assert capsys.readouterr().out == f"receiving MM7 at {server.endpoint}\n"
     assert callable(ns["app"]) and isinstance(ns["receiver"], ns["mm7"].Receiver)
 
 

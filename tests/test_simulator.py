@@ -1804,3 +1804,25 @@ def test_simulate_takes_auth_failures():
     for option, value in (("--auth-failures", "-1"), ("--auth-cooldown", "0"), ("--auth-cooldown", "nan")):
         with pytest.raises(SystemExit):
             build_parser().parse_args(["simulate", option, value])
+
+
+def test_an_mo_addressed_with_its_kind_goes_as_that_kind():
+    """`mm7bind mo --to ShortCode:1065888`, as `send --to` reads it: a ShortCode "1065888" (it went
+    out as a Number "ShortCode:1065888", which no VASP could tell from a handset's); a plain number
+    stays a Number, as China Mobile's MMSC writes its services' numbers (<Number>10085)."""
+    from mm7bind.probe import probe_message
+
+    with Simulator(report_delay=60) as sim, RunningReceiver() as rcv:
+        sim.config.vasp_url = rcv.url
+        r = requests.post(f"{sim.server.url}/control/deliver", timeout=10, json={
+            "from": "Number:+8613900000000", "to": ["ShortCode:1065888", "1065"], "text": "hi"})
+        assert r.json()["status"] == 1000, r.json()
+        r = requests.post(f"{sim.server.url}/control/deliver", timeout=10, json={"from": "+86139", "to": ["abc"]})
+        assert r.status_code == 400 and "no phone number, short code or e-mail address" in r.json()["error"]
+        [(mo, _)] = rcv.received
+    assert [(a.kind.value, a.value) for a in mo.recipients.to] == [("ShortCode", "1065888"), ("Number", "1065")]
+    assert (mo.sender.kind.value, mo.sender.value) == ("Number", "+8613900000000")
+    probe = probe_message("DeliverReq", "+8613900000000", "shortcode:1065888", 1)
+    assert [(a.kind.value, a.value) for a in probe.recipients.to] == [("ShortCode", "1065888")]
+    report = probe_message("DeliveryReportReq", "+8613900000000", "ShortCode:1065888", 1)
+    assert (report.sender.kind.value, report.sender.value) == ("ShortCode", "1065888")

@@ -1972,3 +1972,53 @@ def test_purging_records_under_a_day_old_says_what_it_costs(tmp_path):
     assert proc.returncode == 0 and proc.stdout.startswith("removed 5 bodies") and proc.stderr == ""
     proc = run("store", "purge", "--config", str(tmp_path / "cfg.toml"), "--older-than", "2d")
     assert proc.returncode == 0 and proc.stdout.startswith("removed 0 received records") and proc.stderr == ""
+
+
+def test_validate_of_what_serve_saved_says_how_to_check_the_messages_as_they_came(tmp_path):
+    """`mm7bind validate received/` (serve's --out) found "no MM7 message" and stopped there: serve
+    saves each message decoded (message.json, its parts), and the store keeps it as it came. The
+    folder is still no success (exit 2), but each message.json names the command that checks its
+    message, and `store show ID --raw -` writes it to stdout for `validate -`."""
+    from mm7bind.handlers import SavingHandler
+
+    from .test_commands import ENV
+
+    db, out = tmp_path / "vasp.db", tmp_path / "received"
+    store = SqliteStore(db)
+    rx = mm7.Receiver(SavingHandler(out, sync=False), store=store)
+    for tid, msg in (("d-1", mm7.DeliverReq(sender="+8613900000000", recipients=["1065888"], subject="你好",
+                                             content=mm7.Content(parts=[mm7.Part.text("hi")]))),
+                     ("r-1", report("M1", "+8613800000001", "Retrieved"))):
+        sent = mm7.encode(msg, transaction_id=tid)
+        assert rx.handle(sent.to_bytes(), sent.content_type, {"SOAPAction": '""'}, "127.0.0.1").status == 200
+    store.close()
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f'[store]\npath = "{db}"\n', encoding="utf-8")
+
+    proc = run("validate", str(out))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    for n, kind in ((1, "DeliverReq"), (2, "DeliveryReportReq")):
+        [saved] = (out / kind).glob("*/message.json")
+        assert (f"{saved}: skipped: what `mm7bind serve` saved (the message decoded): `mm7bind store show {n} "
+                "--raw - | mm7bind validate -` checks it as it came") in proc.stdout, proc.stdout
+    assert proc.stdout.splitlines()[-1].startswith(f"{out}: unreadable: a folder with no MM7 message or capture in "
+                                                   "it (4 file(s) skipped); what `mm7bind serve` saved"), proc.stdout
+    for n, kind in ((1, "DeliverReq"), (2, "DeliveryReportReq")):
+        shown = subprocess.run([sys.executable, "-m", "mm7bind.cli", "store", "show", str(n), "--raw", "-",
+                                "--config", str(cfg)], capture_output=True, env=ENV, timeout=120, cwd=tmp_path)
+        assert shown.returncode == 0 and shown.stdout.startswith(b"POST /"), shown.stdout + shown.stderr
+        checked = subprocess.run([sys.executable, "-m", "mm7bind.cli", "validate", "-"], input=shown.stdout,
+                                 capture_output=True, env=ENV, timeout=120)
+        assert (checked.returncode, checked.stdout.decode()) == (0, f"-: valid ({kind}, REL-6-MM7-1-4)\n"), checked
+    assert not (tmp_path / "-").exists()  # (not a file named "-")
+    # ... but not to a terminal, which the bytes as received (an image's) would drive
+    import pty
+
+    terminal, tty = pty.openpty()
+    try:
+        shown = subprocess.run([sys.executable, "-m", "mm7bind.cli", "store", "show", "1", "--raw", "-",
+                                "--config", str(cfg)], stdout=tty, stderr=subprocess.PIPE, env=ENV, timeout=120)
+    finally:
+        os.close(tty)
+        os.close(terminal)
+    assert shown.returncode == 2 and b"not for a terminal: pipe them" in shown.stderr, shown.stderr
