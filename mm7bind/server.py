@@ -1280,7 +1280,13 @@ class EmbeddedServer:
         self.server.tls_context = self.ssl_context = ssl_context
 
     def serve_forever(self) -> None:
-        """Serve in this thread until `stop()` (from another thread, or a signal handler)."""
+        """Serve in this thread until `stop()` (from another thread, or a signal handler). On a
+        server already serving from `start()` (a with block), wait here for its stop instead: a
+        second loop over the same connections would read and close them under the first."""
+        if self.thread is not None and self.thread is not threading.current_thread():
+            while not self._ended.wait(0.5):  # (with a timeout: Ctrl-C reaches the main thread)
+                pass
+            return
         self._looping.set()
         try:
             if self.ssl_context is None:

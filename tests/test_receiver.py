@@ -1464,6 +1464,27 @@ def test_stop_ends_serve_forever_run_in_any_thread(tls, tmp_path):
         session.close()
 
 
+@pytest.mark.parametrize("tls", [False, True])
+def test_serve_forever_on_a_server_a_with_block_started_waits_for_its_stop(tls, tmp_path):
+    """README's receiver runs `server.serve_forever()` inside `with mm7.serve(...) as server`, whose
+    start() already serves in a thread: a second loop over the same sockets ran beside the first.
+    It now waits for the stop and serves nothing itself."""
+    ssl_ctx = local_tls(tmp_path).server if tls else None
+    with mm7.serve(mm7.Receiver(), port=0, ssl_context=ssl_ctx) as srv:
+        loops = []
+        inner = srv.server.run if not tls else srv.server.serve_forever
+        setattr(srv.server, "serve_forever" if tls else "run", lambda *a, **k: (loops.append(1), inner(*a, **k)))
+        waiting = threading.Thread(target=srv.serve_forever, daemon=True)
+        waiting.start()
+        out = mm7.encode(deliver(), transaction_id="t")
+        r = requests.post(srv.url + "/mm7", data=out.to_bytes(), headers=out.headers, timeout=5,
+                          verify=str(tmp_path / "ca.pem") if tls else True)
+        assert r.status_code == 200
+        assert waiting.is_alive()
+    waiting.join(timeout=10)
+    assert not waiting.is_alive() and loops == []
+
+
 def test_x_forwarded_for_names_the_peer_only_from_the_configured_proxy():
     """Behind a reverse proxy every request comes from its address: with `trusted_proxy` its
     X-Forwarded-For (the last hop) is what the allow-list checks; without, or from another
