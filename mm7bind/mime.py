@@ -812,7 +812,31 @@ class _Reader:
             if not window:
                 del buf[:pos]
                 pos, hi = 0, len(buf)
+        # The epilogue, what follows the closing delimiter, is ignored as MIME says; a delimiter
+        # line in it is a part its sender meant, closed out early: said, not dropped unsaid.
+        # (A stream's is read to its end for it, in pieces: bounded memory, within its limit.)
+        at = pos
+        while not self.epilogue(buf, at, hi, delim, path):
+            at = max(at, hi - len(delim) - 2)  # (a delimiter line not yet whole is looked for again)
+            if not window and at > CHUNK * 4:
+                del buf[: at - 1]  # (less the byte before: a delimiter must start a line)
+                at, hi = 1, len(buf)
+            if not fill():
+                break
         return self.unpadded(parts, path) if bare and depth > 1 else parts
+
+    def epilogue(self, buf, start: int, hi: int, delim: bytes, path: str) -> bool:
+        """Whether the epilogue from `start` to `hi` holds a delimiter line of the boundary that
+        opens a part (`delim` at a line's start, the byte before `start` included, and not closing
+        again), said as `mime-epilogue`."""
+        start = max(start - 1, 0)
+        if buf.find(b"\n" + delim, start, hi) < 0:  # (the usual epilogue: none, or nothing at all)
+            return False
+        if re.compile(re.escape(b"\n" + delim) + rb"(?:[^-]|-[^-])").search(buf, start, hi) is None:
+            return False
+        self.note("mime-epilogue", path, f"a part after the closing {delim.decode('ascii')}--: MIME's "
+                                                "epilogue, ignored")
+        return True
 
     def unpadded(self, parts: list[InPart], path: str) -> list[InPart]:
         """A Chinese MMSC (its MO capture) ends every part of the content with an empty line before
@@ -929,6 +953,8 @@ class _Reader:
             if part.is_multipart:
                 self.nested(part, depth)
             parts.append(part)
+        if not bare:
+            self.epilogue(buf, pos + 2, hi, delim, path)  # (after the closing line's CRLF)
         return self.unpadded(parts, path) if bare and depth > 1 else parts
 
     def headers(self, buf, pos: int, fill, path: str, end) -> tuple[Headers, int]:

@@ -306,6 +306,32 @@ def test_folded_headers_preamble_epilogue_and_padding():
     assert env.body.content.parts[0].filename == "note.txt"
 
 
+@pytest.mark.parametrize("how", ["bytes", "padded", "stream", "trickle"])
+def test_a_part_after_the_closing_delimiter_is_said_not_dropped_unsaid(how):
+    """MIME ignores the epilogue, and so do we; but a part in it, after a delimiter closed early,
+    was dropped without a word while the message was acknowledged. It is said (mime-epilogue),
+    wherever the body's reader finds it: in memory, in the general reader (padding after a
+    boundary), from a stream however it arrives, in a nested multipart."""
+    from .streams import Trickle
+
+    lost = b"--b1\r\nContent-Type: text/plain\r\n\r\nlost\r\n--b1--\r\n"
+    pad = b" " if how == "padded" else b""
+    data = mime([(["Content-Type: text/xml"], soap_xml()), content_part()], epilogue=b"\r\n" + lost, pad=pad)
+    source = {"stream": io.BytesIO(data), "trickle": Trickle(data, 5)}.get(how, data)
+    env = mm7.decode(source, 'multipart/related; boundary="b1"; type="text/xml"')
+    assert [(d.code, d.path) for d in env.deviations] == [("mime-epilogue", "")]
+    assert "a part after the closing --b1--" in env.deviations[0].message
+    assert [p.data for p in env.body.content.parts] == [b"hello"]
+    # A nested multipart's too; text after a closing line, or a closing line again, is none.
+    inner = mime([(["Content-Type: text/plain"], b"one")], boundary="in", epilogue=lost.replace(b"b1", b"in"))
+    env = decode(mime([(["Content-Type: text/xml"], soap_xml()),
+                       (["Content-ID: <content-1>", 'Content-Type: multipart/mixed; boundary="in"'], inner)]))
+    assert [(d.code, d.path) for d in env.deviations] == [("mime-epilogue", "/part[2]")]
+    for epilogue in (b"trailing text\r\n--b1-- again\r\n", b"--b1--\r\n", b"x--b1\r\n", b"--b1"):
+        env = decode(mime([(["Content-Type: text/xml"], soap_xml()), content_part()], epilogue=epilogue, pad=pad))
+        assert env.deviations == [], epilogue
+
+
 def test_boundary_starting_with_dashes_and_capitalised_parameters():
     data = mime([(["Content-Type:text/xml;charset=\"UTF-8\""], soap_xml()), content_part()], boundary="--NextPart_0_1")
     env = decode(data, 'Multipart/Related; Boundary="--NextPart_0_1"; Type="text/xml"; Start="<s>"')
