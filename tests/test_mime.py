@@ -332,6 +332,25 @@ def test_a_part_after_the_closing_delimiter_is_said_not_dropped_unsaid(how):
         assert env.deviations == [], epilogue
 
 
+def test_a_soap_part_that_cannot_be_read_says_what_the_mime_said_of_it():
+    """The error for a root part that is no SOAP XML said only what the XML parser saw ("Start tag
+    expected"); what the MIME said of that part — the part a start= names, its type, a transfer
+    encoding not undone — was dropped with the deviations. It is said with the error now, and the
+    deviations go with it."""
+    import gzip
+
+    data = mime([(["Content-Type: text/xml", "Content-ID: <s>"], soap_xml()), content_part(cid="<c1>")])
+    with pytest.raises(mm7.MalformedXMLError, match=re.escape(
+            "(/part[2] is the part start=<c1> names; /part[2]: the SOAP part is labelled text/plain)")) as caught:
+        decode(data, 'multipart/related; boundary="b1"; type="text/xml"; start="<c1>"')
+    assert "soap-content-type" in {d.code for d in caught.value.deviations}
+    zipped = mime([(["Content-Type: text/xml", "Content-Transfer-Encoding: gzip"], gzip.compress(soap_xml(), mtime=0)),
+                   content_part()])
+    with pytest.raises(mm7.DecodeError, match=re.escape(
+            "(/part[1]: unknown Content-Transfer-Encoding 'gzip', read as binary)")):
+        decode(zipped)
+
+
 def test_boundary_starting_with_dashes_and_capitalised_parameters():
     data = mime([(["Content-Type:text/xml;charset=\"UTF-8\""], soap_xml()), content_part()], boundary="--NextPart_0_1")
     env = decode(data, 'Multipart/Related; Boundary="--NextPart_0_1"; Type="text/xml"; Start="<s>"')
