@@ -770,6 +770,7 @@ class _Reader:
             part_path = f"{path}/part[{len(parts) + 1}]"
             headers, pos = self.headers(buf, pos, fill, part_path, lambda: hi)
             part = InPart(headers, path=part_path)
+            self.coded(part)
             sink = self.sink(part)
             try:
                 if window:
@@ -824,6 +825,14 @@ class _Reader:
             if not fill():
                 break
         return self.unpadded(parts, path) if bare and depth > 1 else parts
+
+    def coded(self, part: InPart) -> None:
+        """Say a part with a Content-Encoding (HTTP's header, which MIME has not): its bytes are
+        kept as they came, compressed — an image that is gzip is no image — not taken unsaid."""
+        coding = part.headers.get("content-encoding")
+        if coding is not None and coding.strip().lower() not in ("", "identity"):
+            self.note("mime-content-encoding", part.path, f"Content-Encoding {coding.strip()!r} on a part (HTTP's "
+                                                          "header, not MIME's): its bytes kept as they came, not decoded")
 
     def epilogue(self, buf, start: int, hi: int, delim: bytes, path: str) -> bool:
         """Whether the epilogue from `start` to `hi` holds a delimiter line of the boundary that
@@ -941,6 +950,7 @@ class _Reader:
             if self.count > self.limits.max_parts:
                 raise LimitExceededError(f"{path or 'body'}: more than {self.limits.max_parts} MIME parts")
             part = InPart(Headers(items, first), path=f"{path}/part[{len(parts) + 1}]")
+            self.coded(part)
             cte = part.headers.get("content-transfer-encoding")
             if cte is None or cte in _AS_THEY_ARE or cte.lower() in _AS_THEY_ARE:  # a view of the bytes as they are
                 if end - head_end - 4 > self.limits.max_part_bytes:

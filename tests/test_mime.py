@@ -351,6 +351,24 @@ def test_a_soap_part_that_cannot_be_read_says_what_the_mime_said_of_it():
         decode(zipped)
 
 
+@pytest.mark.parametrize("pad", [b"", b" "])
+def test_a_part_with_a_content_encoding_is_said_its_bytes_kept(pad):
+    """Content-Encoding is HTTP's, no MIME part header: a part sent with one (gzip) was kept as its
+    compressed bytes without a word — a JPEG that is gzip, shown as a JPEG. It is said, the bytes
+    kept as they came (in memory as written, and by the general reader)."""
+    import gzip
+
+    zipped = gzip.compress(b"\xff\xd8 a picture", mtime=0)
+    data = mime([(["Content-Type: text/xml"], soap_xml()),
+                 (["Content-ID: <content-1>", "Content-Type: image/jpeg", "Content-Encoding: gzip"], zipped)], pad=pad)
+    env = decode(data)
+    assert [(d.code, d.path) for d in env.deviations] == [("mime-content-encoding", "/part[2]")]
+    assert "Content-Encoding 'gzip' on a part" in env.deviations[0].message
+    assert env.body.content.parts[0].data == zipped
+    plain = mime([(["Content-Type: text/xml"], soap_xml()), content_part(["Content-Encoding: identity"])], pad=pad)
+    assert decode(plain).deviations == []
+
+
 def test_boundary_starting_with_dashes_and_capitalised_parameters():
     data = mime([(["Content-Type:text/xml;charset=\"UTF-8\""], soap_xml()), content_part()], boundary="--NextPart_0_1")
     env = decode(data, 'Multipart/Related; Boundary="--NextPart_0_1"; Type="text/xml"; Start="<s>"')
