@@ -835,7 +835,7 @@ def decode(
 
 
 # MIME deviations that may say why the part read as the SOAP XML could not be read as such.
-_ROOT_SAID = frozenset({"mime-start", "mime-root", "soap-content-type", "mime-cte-unknown"})
+_ROOT_SAID = frozenset({"mime-start", "mime-root", "soap-content-type", "mime-cte-unknown", "mime-content-encoding"})
 
 
 def _finish(env: soap.Envelope, strict: bool) -> soap.Envelope:

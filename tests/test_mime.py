@@ -349,6 +349,9 @@ def test_a_soap_part_that_cannot_be_read_says_what_the_mime_said_of_it():
     with pytest.raises(mm7.DecodeError, match=re.escape(
             "(/part[1]: unknown Content-Transfer-Encoding 'gzip', read as binary)")):
         decode(zipped)
+    zipped = zipped.replace(b"Content-Transfer-Encoding: gzip", b"Content-Encoding: gzip")
+    with pytest.raises(mm7.DecodeError, match=re.escape("(/part[1]: Content-Encoding 'gzip' on a part")):
+        decode(zipped)
 
 
 @pytest.mark.parametrize("pad", [b"", b" "])
