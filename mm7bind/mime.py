@@ -950,7 +950,8 @@ class _Reader:
             if self.count > self.limits.max_parts:
                 raise LimitExceededError(f"{path or 'body'}: more than {self.limits.max_parts} MIME parts")
             part = InPart(Headers(items, first), path=f"{path}/part[{len(parts) + 1}]")
-            self.coded(part)
+            if first is None or "content-encoding" in first:  # (no call for the usual part)
+                self.coded(part)
             cte = part.headers.get("content-transfer-encoding")
             if cte is None or cte in _AS_THEY_ARE or cte.lower() in _AS_THEY_ARE:  # a view of the bytes as they are
                 if end - head_end - 4 > self.limits.max_part_bytes:
@@ -963,8 +964,8 @@ class _Reader:
             if part.is_multipart:
                 self.nested(part, depth)
             parts.append(part)
-        if not bare:
-            self.epilogue(buf, pos + 2, hi, delim, path)  # (after the closing line's CRLF)
+        if not bare and buf.find(line, pos + 1, hi) >= 0:  # (after the closing line's CRLF: one search)
+            self.epilogue(buf, pos + 2, hi, delim, path)
         return self.unpadded(parts, path) if bare and depth > 1 else parts
 
     def headers(self, buf, pos: int, fill, path: str, end) -> tuple[Headers, int]:
