@@ -41,7 +41,9 @@ class ChunkedReader:
 
     def read(self, size: int | None = -1) -> bytes:
         want = None if size is None or size < 0 else size
-        out: list[bytes] = []
+        # (one buffer: a list of each chunk's bytes held an object of some 40 bytes for each, and
+        # a body sent in chunks of 2 bytes — 10 MB in 5 million chunks — held 650 MB)
+        out = bytearray()
         while not self._done and (want is None or want > 0):
             if self._left == 0:
                 self._start_chunk()
@@ -49,14 +51,14 @@ class ChunkedReader:
             data = self._raw.read(self._left if want is None else min(self._left, want))
             if not data:
                 raise BodyCutShort(self.received)
-            out.append(data)
+            out += data
             self.received += len(data)
             self._left -= len(data)
             if want is not None:
                 want -= len(data)
             if self._left == 0:
                 self._end_chunk()
-        return b"".join(out)
+        return bytes(out)
 
     def _line(self) -> bytes:
         line = self._raw.readline(self.max_line + 1)

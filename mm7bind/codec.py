@@ -814,11 +814,28 @@ def decode(
     xml_size = root.blob.size if root.blob else 0
     if xml_size > xml_limits.max_bytes:
         raise LimitExceededError(f"the SOAP part is {xml_size} bytes, more than {xml_limits.max_bytes}")
-    env = soap.decode(root.blob.read() if root.blob else b"", charset_hint=root.params.get("charset"), limits=xml_limits, expect=expect)
+    try:
+        env = soap.decode(root.blob.read() if root.blob else b"", charset_hint=root.params.get("charset"),
+                          limits=xml_limits, expect=expect)
+    except DecodeError as exc:
+        # What the MIME said of the part read as the SOAP XML is often why it is none (the part
+        # a start= names, a transfer encoding not undone): said with the error, not lost with it.
+        why = [f"{d.path}: {d.message}" if d.path else d.message
+               for d in devs if d.code in _ROOT_SAID and d.path in ("", root.path)]
+        if why and start is not None and (root.content_id or "").lower() == start.lower():
+            why.insert(0, f"{root.path} is the part start=<{start}> names")
+        if why:
+            exc.args = (f"{exc} ({'; '.join(why)})", *exc.args[1:])
+        exc.deviations[:0] = devs
+        raise
     devs += env.deviations
     env.deviations = devs
     _attach(env, others)
     return _finish(env, strict)
+
+
+# MIME deviations that may say why the part read as the SOAP XML could not be read as such.
+_ROOT_SAID = frozenset({"mime-start", "mime-root", "soap-content-type", "mime-cte-unknown", "mime-content-encoding"})
 
 
 def _finish(env: soap.Envelope, strict: bool) -> soap.Envelope:

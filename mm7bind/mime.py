@@ -770,6 +770,7 @@ class _Reader:
             part_path = f"{path}/part[{len(parts) + 1}]"
             headers, pos = self.headers(buf, pos, fill, part_path, lambda: hi)
             part = InPart(headers, path=part_path)
+            self.coded(part)
             sink = self.sink(part)
             try:
                 if window:
@@ -812,7 +813,39 @@ class _Reader:
             if not window:
                 del buf[:pos]
                 pos, hi = 0, len(buf)
+        # The epilogue, what follows the closing delimiter, is ignored as MIME says; a delimiter
+        # line in it is a part its sender meant, closed out early: said, not dropped unsaid.
+        # (A stream's is read to its end for it, in pieces: bounded memory, within its limit.)
+        at = pos
+        while not self.epilogue(buf, at, hi, delim, path):
+            at = max(at, hi - len(delim) - 2)  # (a delimiter line not yet whole is looked for again)
+            if not window and at > CHUNK * 4:
+                del buf[: at - 1]  # (less the byte before: a delimiter must start a line)
+                at, hi = 1, len(buf)
+            if not fill():
+                break
         return self.unpadded(parts, path) if bare and depth > 1 else parts
+
+    def coded(self, part: InPart) -> None:
+        """Say a part with a Content-Encoding (HTTP's header, which MIME has not): its bytes are
+        kept as they came, compressed — an image that is gzip is no image — not taken unsaid."""
+        coding = part.headers.get("content-encoding")
+        if coding is not None and coding.strip().lower() not in ("", "identity"):
+            self.note("mime-content-encoding", part.path, f"Content-Encoding {coding.strip()!r} on a part (HTTP's "
+                                                          "header, not MIME's): its bytes kept as they came, not decoded")
+
+    def epilogue(self, buf, start: int, hi: int, delim: bytes, path: str) -> bool:
+        """Whether the epilogue from `start` to `hi` holds a delimiter line of the boundary that
+        opens a part (`delim` at a line's start, the byte before `start` included, and not closing
+        again), said as `mime-epilogue`."""
+        start = max(start - 1, 0)
+        if buf.find(b"\n" + delim, start, hi) < 0:  # (the usual epilogue: none, or nothing at all)
+            return False
+        if re.compile(re.escape(b"\n" + delim) + rb"(?:[^-]|-[^-])").search(buf, start, hi) is None:
+            return False
+        self.note("mime-epilogue", path, f"a part after the closing {delim.decode('ascii')}--: MIME's "
+                                                "epilogue, ignored")
+        return True
 
     def unpadded(self, parts: list[InPart], path: str) -> list[InPart]:
         """A Chinese MMSC (its MO capture) ends every part of the content with an empty line before
@@ -917,6 +950,8 @@ class _Reader:
             if self.count > self.limits.max_parts:
                 raise LimitExceededError(f"{path or 'body'}: more than {self.limits.max_parts} MIME parts")
             part = InPart(Headers(items, first), path=f"{path}/part[{len(parts) + 1}]")
+            if first is None or "content-encoding" in first:  # (no call for the usual part)
+                self.coded(part)
             cte = part.headers.get("content-transfer-encoding")
             if cte is None or cte in _AS_THEY_ARE or cte.lower() in _AS_THEY_ARE:  # a view of the bytes as they are
                 if end - head_end - 4 > self.limits.max_part_bytes:
@@ -929,6 +964,8 @@ class _Reader:
             if part.is_multipart:
                 self.nested(part, depth)
             parts.append(part)
+        if not bare and buf.find(line, pos + 1, hi) >= 0:  # (after the closing line's CRLF: one search)
+            self.epilogue(buf, pos + 2, hi, delim, path)
         return self.unpadded(parts, path) if bare and depth > 1 else parts
 
     def headers(self, buf, pos: int, fill, path: str, end) -> tuple[Headers, int]:

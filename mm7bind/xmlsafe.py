@@ -143,9 +143,9 @@ _OTHER_NAMES: set[str] = set()  # names of no codec of Python's asked about so f
 _OTHER_NAMES_MAX = 256
 
 
-# Python's own text codecs that no peer means as a charset: host names, escapes, and "undefined"
-# (which refuses every byte).
-_NOT_CHARSETS = {"idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape"}
+# Python's own text codecs that no peer means as a charset: host names, escapes, "undefined"
+# (which refuses every byte), and "charmap" (its table given by the caller: without one, Latin-1).
+_NOT_CHARSETS = {"idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape", "charmap"}
 
 
 def decode_text(

@@ -210,6 +210,40 @@ def test_the_asgi_app_answers_as_the_wsgi_app():
                 guard, method, path, headers.get("Content-Encoding"))
 
 
+def test_a_body_in_many_small_messages_is_gathered_in_memory_proportional_to_it():
+    """A server hands the app a body in as many messages as it came in pieces (HTTP/2 frames of
+    a byte, say): each message's bytes were held as an object of their own until the last, some
+    40 bytes for 2, so a body of 20 MB so sent held 400 MB. It is now gathered in one buffer."""
+    from .conftest import traced_memory
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "2", "method": "POST", "scheme": "http",
+             "path": "/mm7", "root_path": "", "query_string": b"", "headers": [(b"content-type", b"multipart/related")],
+             "client": ("10.0.0.7", 40000), "server": ("127.0.0.1", 8080)}
+    app = mm7.asgi_app(mm7.Receiver(mm7.Handler(), store=MemoryStore()), "/mm7")
+
+    def post(pieces: int) -> list[dict]:
+        given, sent = [0], []
+
+        async def receive():
+            given[0] += 1
+            return {"type": "http.request", "body": bytes((97, 98)), "more_body": given[0] < pieces}
+
+        async def send(message):
+            sent.append(message)
+
+        asyncio.run(app(scope, receive, send))
+        return sent
+
+    try:
+        post(1)  # (what a first request sets up, not counted)
+        with traced_memory() as memory:
+            sent = post(100_000)
+    finally:
+        app.close()
+    assert sent[0]["status"] == 500 and b"without a boundary" in sent[1]["body"]  # (read whole, and refused)
+    assert memory.peak < 4 * 200_000, f"{memory.peak} bytes held at once for a body of 200000"
+
+
 def test_a_websocket_connect_is_refused_by_closing_it():
     """A websocket handshake to the app (a scanner, a misrouted client) raised a ValueError into
     the server, a traceback in its log each time: refused as the ASGI spec has it, a close

@@ -456,6 +456,21 @@ class Pieces:
         return self.raw.readline(limit)
 
 
+def test_a_body_in_tiny_chunks_is_read_in_memory_proportional_to_it():
+    """The TLS server's reader kept each chunk's bytes as an object of its own until the body was
+    whole: 40 bytes and more for a chunk of 2, so 10 MB sent in 5 million of them held 650 MB.
+    The body is now gathered in one buffer."""
+    import io
+
+    from .conftest import traced_memory
+
+    data = b"ab" * 100_000
+    wire = io.BufferedReader(io.BytesIO(chunked(data, 2) + b"\r\n"))
+    with traced_memory() as memory:
+        assert ChunkedReader(wire).read(len(data) + 1) == data
+    assert memory.peak < 4 * len(data), f"{memory.peak} bytes held at once for a body of {len(data)}"
+
+
 def test_the_chunked_reader_reads_in_any_amounts_and_refuses_what_is_not_chunked():
     data = bytes(range(256)) * 40
     for amount in (1, 7, 1000, -1):

@@ -306,6 +306,72 @@ def test_folded_headers_preamble_epilogue_and_padding():
     assert env.body.content.parts[0].filename == "note.txt"
 
 
+@pytest.mark.parametrize("how", ["bytes", "padded", "stream", "trickle"])
+def test_a_part_after_the_closing_delimiter_is_said_not_dropped_unsaid(how):
+    """MIME ignores the epilogue, and so do we; but a part in it, after a delimiter closed early,
+    was dropped without a word while the message was acknowledged. It is said (mime-epilogue),
+    wherever the body's reader finds it: in memory, in the general reader (padding after a
+    boundary), from a stream however it arrives, in a nested multipart."""
+    from .streams import Trickle
+
+    lost = b"--b1\r\nContent-Type: text/plain\r\n\r\nlost\r\n--b1--\r\n"
+    pad = b" " if how == "padded" else b""
+    data = mime([(["Content-Type: text/xml"], soap_xml()), content_part()], epilogue=b"\r\n" + lost, pad=pad)
+    source = {"stream": io.BytesIO(data), "trickle": Trickle(data, 5)}.get(how, data)
+    env = mm7.decode(source, 'multipart/related; boundary="b1"; type="text/xml"')
+    assert [(d.code, d.path) for d in env.deviations] == [("mime-epilogue", "")]
+    assert "a part after the closing --b1--" in env.deviations[0].message
+    assert [p.data for p in env.body.content.parts] == [b"hello"]
+    # A nested multipart's too; text after a closing line, or a closing line again, is none.
+    inner = mime([(["Content-Type: text/plain"], b"one")], boundary="in", epilogue=lost.replace(b"b1", b"in"))
+    env = decode(mime([(["Content-Type: text/xml"], soap_xml()),
+                       (["Content-ID: <content-1>", 'Content-Type: multipart/mixed; boundary="in"'], inner)]))
+    assert [(d.code, d.path) for d in env.deviations] == [("mime-epilogue", "/part[2]")]
+    for epilogue in (b"trailing text\r\n--b1-- again\r\n", b"--b1--\r\n", b"x--b1\r\n", b"--b1"):
+        env = decode(mime([(["Content-Type: text/xml"], soap_xml()), content_part()], epilogue=epilogue, pad=pad))
+        assert env.deviations == [], epilogue
+
+
+def test_a_soap_part_that_cannot_be_read_says_what_the_mime_said_of_it():
+    """The error for a root part that is no SOAP XML said only what the XML parser saw ("Start tag
+    expected"); what the MIME said of that part — the part a start= names, its type, a transfer
+    encoding not undone — was dropped with the deviations. It is said with the error now, and the
+    deviations go with it."""
+    import gzip
+
+    data = mime([(["Content-Type: text/xml", "Content-ID: <s>"], soap_xml()), content_part(cid="<c1>")])
+    with pytest.raises(mm7.MalformedXMLError, match=re.escape(
+            "(/part[2] is the part start=<c1> names; /part[2]: the SOAP part is labelled text/plain)")) as caught:
+        decode(data, 'multipart/related; boundary="b1"; type="text/xml"; start="<c1>"')
+    assert "soap-content-type" in {d.code for d in caught.value.deviations}
+    zipped = mime([(["Content-Type: text/xml", "Content-Transfer-Encoding: gzip"], gzip.compress(soap_xml(), mtime=0)),
+                   content_part()])
+    with pytest.raises(mm7.DecodeError, match=re.escape(
+            "(/part[1]: unknown Content-Transfer-Encoding 'gzip', read as binary)")):
+        decode(zipped)
+    zipped = zipped.replace(b"Content-Transfer-Encoding: gzip", b"Content-Encoding: gzip")
+    with pytest.raises(mm7.DecodeError, match=re.escape("(/part[1]: Content-Encoding 'gzip' on a part")):
+        decode(zipped)
+
+
+@pytest.mark.parametrize("pad", [b"", b" "])
+def test_a_part_with_a_content_encoding_is_said_its_bytes_kept(pad):
+    """Content-Encoding is HTTP's, no MIME part header: a part sent with one (gzip) was kept as its
+    compressed bytes without a word — a JPEG that is gzip, shown as a JPEG. It is said, the bytes
+    kept as they came (in memory as written, and by the general reader)."""
+    import gzip
+
+    zipped = gzip.compress(b"\xff\xd8 a picture", mtime=0)
+    data = mime([(["Content-Type: text/xml"], soap_xml()),
+                 (["Content-ID: <content-1>", "Content-Type: image/jpeg", "Content-Encoding: gzip"], zipped)], pad=pad)
+    env = decode(data)
+    assert [(d.code, d.path) for d in env.deviations] == [("mime-content-encoding", "/part[2]")]
+    assert "Content-Encoding 'gzip' on a part" in env.deviations[0].message
+    assert env.body.content.parts[0].data == zipped
+    plain = mime([(["Content-Type: text/xml"], soap_xml()), content_part(["Content-Encoding: identity"])], pad=pad)
+    assert decode(plain).deviations == []
+
+
 def test_boundary_starting_with_dashes_and_capitalised_parameters():
     data = mime([(["Content-Type:text/xml;charset=\"UTF-8\""], soap_xml()), content_part()], boundary="--NextPart_0_1")
     env = decode(data, 'Multipart/Related; Boundary="--NextPart_0_1"; Type="text/xml"; Start="<s>"')
