@@ -1677,20 +1677,46 @@ class _Body:
                 spans = None
                 body = bytes(pieces[first][at : at + self.spans[1] - self.spans[0]])
         if spans is not None:
-            out = bytearray()  # (one buffer: a piece an object of its own cost 40 bytes a chunk of 2)
-            for k in range(0, len(spans), 2):
-                begin, end = spans[k], spans[k + 1]
-                i = bisect_right(starts, begin) - 1
-                while begin < end:
-                    at = begin - starts[i]
-                    take = min(end - begin, len(pieces[i]) - at)
-                    out += pieces[i][at : at + take]
-                    begin += take
-                    i += 1
-            body = bytes(out)
+            body = _joined(self._pieces(spans, starts, pieces))
         if self.encoding in ("gzip", "x-gzip", "deflate") and body:
             body = _inflate(body, self.encoding, self.msg.notes, inflated)
         self.msg.body = body
+
+    @staticmethod
+    def _pieces(spans: array, starts, pieces):
+        for k in range(0, len(spans), 2):
+            begin, end = spans[k], spans[k + 1]
+            i = bisect_right(starts, begin) - 1
+            while begin < end:
+                at = begin - starts[i]
+                take = min(end - begin, len(pieces[i]) - at)
+                yield pieces[i][at : at + take]
+                begin += take
+                i += 1
+
+
+# A body's pieces (views into the capture's segments: no copy) are joined from a list of them,
+# one allocation of the body's exact size, unless they are many and small (a chunked body cut
+# fine): a view of its own for each of millions of pieces of a byte or two cost a hundred times the
+# body; then one growing buffer, about twice the body at the most.
+_FEW_PIECES = 4096
+_SMALL_PIECE = 256  # bytes on average: under it, a view's ~200 bytes outweigh its piece
+
+
+def _joined(pieces) -> bytes:
+    few: list | None = []
+    many, size = None, 0
+    for piece in pieces:
+        if many is not None:
+            many += piece
+            continue
+        few.append(piece)
+        size += len(piece)
+        if len(few) > _FEW_PIECES and size < len(few) * _SMALL_PIECE:
+            many, few = bytearray().join(few), None
+    if many is not None:
+        return bytes(many)
+    return bytes(few[0]) if len(few) == 1 else b"".join(few)
 
 
 class _Answers:
@@ -1910,10 +1936,8 @@ def _length_note(headers: dict[str, str], saved: int) -> list[str]:
 
 def _dechunk(run: bytes, pos: int) -> tuple[bytes, int, bool]:
     spans, end, complete = _chunks(run, pos)
-    out, view = bytearray(), memoryview(run)
-    for k in range(0, len(spans), 2):
-        out += view[spans[k] : spans[k + 1]]
-    return bytes(out), end, complete
+    view = memoryview(run)
+    return _joined(view[spans[k] : spans[k + 1]] for k in range(0, len(spans), 2)), end, complete
 
 
 def _chunks(run: bytes, pos: int) -> tuple[array, int, bool]:
