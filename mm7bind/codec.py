@@ -808,6 +808,12 @@ def decode(
     devs += mime_devs
     root, others = _root(parts, params.get("start"), devs)
     _note_bare_id(root, devs)
+    if root.content_id:  # (a cid: reference to it, the href or the SMIL's, may find either)
+        same = root.content_id.lower()
+        for node in (n for p in others for n in _nodes(p)):
+            if (node.content_id or "").lower() == same:
+                devs.append(Deviation("mime-duplicate-content-id", node.path,
+                                      f"Content-ID <{node.content_id}> of the SOAP part too"))
     start = strip_id(params.get("start"))
     if ctype == "multipart/related" and (start is None or (root.content_id or "").lower() == start.lower()):
         _check_related_type(params.get("type"), root, "", devs)  # (a start naming no part: said as such)
@@ -925,6 +931,14 @@ def _root(parts: list[InPart], start: str | None, devs: list[Deviation]) -> tupl
                                                         "only ignoring case"))
         if root is None:
             devs.append(Deviation("mime-start", "", f"start={start!r} matches no part; the first part is the SOAP part"))
+        elif root.content_type not in XML_TYPES and not _looks_like_xml(root):
+            # A start= naming the content (its container, the SMIL) rather than the SOAP part: the
+            # one part labelled XML is read as the SOAP part, and the message not refused for a slip.
+            xml_parts = [p for p in parts if p is not root and p.content_type in XML_TYPES]
+            if len(xml_parts) == 1:
+                devs.append(Deviation("mime-start", "", f"start={start!r} names {root.path} ({root.content_type}), "
+                                                        f"not XML; the SOAP part is {xml_parts[0].path}"))
+                root = xml_parts[0]
     if root is None:
         root = parts[0]
         if root.content_type not in XML_TYPES:
@@ -935,6 +949,21 @@ def _root(parts: list[InPart], start: str | None, devs: list[Deviation]) -> tupl
     if root.content_type not in XML_TYPES:
         devs.append(Deviation("soap-content-type", root.path, f"the SOAP part is labelled {root.content_type}"))
     return root, [p for p in parts if p is not root]
+
+
+def _looks_like_xml(part: InPart) -> bool:
+    """Whether a part's bytes begin as XML does (after a byte order mark and white space)."""
+    if part.blob is None:
+        return False
+    with part.blob.open() as f:
+        head = f.read(256)
+    for bom, codec in ((b"\xef\xbb\xbf", None), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+        if head.startswith(bom):
+            head = head[len(bom):]
+            if codec is not None:
+                head = head.decode(codec, "ignore").encode("ascii", "ignore")
+            break
+    return head.lstrip(b" \t\r\n").startswith(b"<")
 
 
 CONTENT_MESSAGES = (m.SubmitReq, m.DeliverReq, m.ReplaceReq, m.ExtendedReplaceReq)
@@ -1082,6 +1111,13 @@ def _note_bare_id(part: InPart, devs: list[Deviation]) -> None:
     if raw_cid and raw_cid[0] != "<" and not raw_cid.strip().startswith("<") and not any(
             d.code == _noted_cid for d in devs):
         devs.append(Deviation(_noted_cid, part.path, f"Content-ID {raw_cid!r} without angle brackets"))
+
+
+def _nodes(part: InPart):
+    """`part` and every part inside it."""
+    yield part
+    for child in part.children if part.is_multipart else ():
+        yield from _nodes(child)
 
 
 def _multiparts(part: InPart):

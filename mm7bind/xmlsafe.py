@@ -64,6 +64,7 @@ _WIDE_WITHOUT_BOM = {(True, True, True, False): "utf-32-be", (False, True, True,
                      (True, False, True, False): "utf-16-be", (False, True, False, True): "utf-16-le"}
 _DECL = re.compile(r"\A(\s*)<\?xml\b([^>]*?)\?>")
 _ENCODING = re.compile(r"""\bencoding\s*=\s*["']([^"']*)["']""")
+_VERSION = re.compile(r"""\bversion\s*=\s*["']([^"']*)["']""")
 _FORBIDDEN = re.compile(r"<!(DOCTYPE|ENTITY)\b", re.IGNORECASE)
 _FORBIDDEN_BYTES = re.compile(rb"<!(DOCTYPE|ENTITY)\b", re.IGNORECASE)
 # libxml2, validating while it parses, joins an element's text anew at each of its pieces (a
@@ -298,8 +299,11 @@ def parse_xml(
             declared_bom = _WIDE_WITHOUT_BOM.get(tuple(b == 0 for b in data[:4]))
         head = data[:400].decode("latin-1")
         m = _DECL.match(head)
+        if m is None and declared_bom not in (None, "utf-8"):  # (a 16- or 32-bit declaration)
+            m = _DECL.match(data[:1600].decode(declared_bom, "ignore").lstrip("\ufeff"))
         declared = declared_bom
         if m:
+            _check_version(m.group(2), where, devs)
             enc = _ENCODING.search(m.group(2))
             if enc and not declared_bom:
                 declared = enc.group(1)
@@ -372,6 +376,17 @@ def _wide(charset: str | None) -> bool:
     """Whether a charset name means a 16- or 32-bit encoding (UTF-16, UCS-2, UTF-32)."""
     codec = charset_codec(charset)[0]
     return codec is not None and codec.startswith(("utf-16", "utf-32"))
+
+
+def _check_version(declaration: str, where: str, devs: list[Deviation]) -> None:
+    """An XML declaration's version other than 1.0 (or none: it is required), read as 1.0 as
+    libxml2 reads it, said: XML 1.1 rules (NEL line ends, more control characters) are not
+    applied, and a document meant for them may read otherwise."""
+    version = _VERSION.search(declaration)
+    if version is None:
+        devs.append(Deviation("xml-declaration", where, "an XML declaration without its version: read as XML 1.0"))
+    elif version.group(1) != "1.0":
+        devs.append(Deviation("xml-declaration", where, f"XML version {version.group(1)!r}: read as XML 1.0"))
 
 
 def _parse_decoded(data: bytes, declared: str | None, charset_hint: str | None, where: str,

@@ -339,7 +339,8 @@ def test_a_soap_part_that_cannot_be_read_says_what_the_mime_said_of_it():
     deviations go with it."""
     import gzip
 
-    data = mime([(["Content-Type: text/xml", "Content-ID: <s>"], soap_xml()), content_part(cid="<c1>")])
+    # (no part labelled XML beside it: one would be read as the SOAP part, said as a deviation)
+    data = mime([(["Content-Type: application/octet-stream", "Content-ID: <s>"], soap_xml()), content_part(cid="<c1>")])
     with pytest.raises(mm7.MalformedXMLError, match=re.escape(
             "(/part[2] is the part start=<c1> names; /part[2]: the SOAP part is labelled text/plain)")) as caught:
         decode(data, 'multipart/related; boundary="b1"; type="text/xml"; start="<c1>"')
@@ -489,6 +490,55 @@ def test_a_start_matching_a_content_id_only_ignoring_case_is_reported():
     parts = [(["Content-Type: text/xml", "Content-ID: <Soap-1>"], soap_xml()), content_part()]
     env = decode(mime(parts), 'multipart/related; boundary=b1; start="<soap-1>"')
     assert codes(env) == {"mime-start"} and env.body.content.parts[0].data == b"hello"
+
+
+def test_a_start_naming_the_content_rather_than_the_soap_part_takes_the_xml_part_and_says_so():
+    """An MMSC that names its content (or the SMIL) in start=: the part labelled XML is the SOAP
+    part; the message was refused as not XML before."""
+    xml = soap_xml('<DeliverReq><MM7Version>6.8.0</MM7Version><Sender><Number>1</Number></Sender>'
+                   '<Content href="cid:content-1"/></DeliverReq>')
+    parts = [(["Content-Type: text/xml", "Content-ID: <soap>"], xml),
+             (["Content-Type: image/jpeg", "Content-ID: <content-1>"], b"\xff\xd8\xff\xe0 jpeg")]
+    env = decode(mime(parts), 'multipart/related; boundary=b1; type="text/xml"; start="<content-1>"')
+    assert codes(env) == {"mime-start"}
+    assert "not XML; the SOAP part is /part[1]" in next(d.message for d in env.deviations if d.code == "mime-start")
+    assert env.body.content.parts[0].data == b"\xff\xd8\xff\xe0 jpeg"
+
+
+@pytest.mark.parametrize("named", [
+    b"<?xml version='1.0'?><x/>",  # XML under another label: read as the part start= names
+    b"\xef\xbb\xbf  <x/>",
+])
+def test_a_start_naming_a_part_that_is_xml_under_another_label_is_still_that_part(named):
+    parts = [(["Content-Type: text/xml"], soap_xml()),
+             (["Content-Type: text/plain", "Content-ID: <other>"], named)]
+    with pytest.raises(mm7.DecodeError):
+        decode(mime(parts), 'multipart/related; boundary=b1; start="<other>"')
+
+
+def test_a_start_naming_a_non_xml_part_with_two_xml_parts_beside_it_is_not_guessed():
+    parts = [(["Content-Type: image/gif", "Content-ID: <pic>"], b"GIF89a"),
+             (["Content-Type: text/xml"], soap_xml()), (["Content-Type: text/xml"], soap_xml())]
+    with pytest.raises(mm7.DecodeError, match="start=<pic>"):
+        decode(mime(parts), 'multipart/related; boundary=b1; start="<pic>"')
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_an_attachment_with_the_soap_parts_content_id_is_reported(nested):
+    """A cid: reference to that id (the href's, the SMIL's) may find either part: said, as two
+    attachments sharing one are."""
+    xml = soap_xml('<DeliverReq><MM7Version>6.8.0</MM7Version><Sender><Number>1</Number></Sender>'
+                   '<Content href="cid:content-1"/></DeliverReq>')
+    leaf = (["Content-Type: text/plain", "Content-ID: <SOAP>"], b"it")
+    content = ((["Content-Type: multipart/mixed; boundary=in", "Content-ID: <content-1>"], mime([leaf], boundary="in"))
+               if nested else (["Content-Type: text/plain", "Content-ID: <content-1>"], b"one"))
+    parts = [(["Content-Type: text/xml", "Content-ID: <soap>"], xml), content] + ([] if nested else [leaf])
+    env = decode(mime(parts), 'multipart/related; boundary=b1; type="text/xml"; start="<soap>"')
+    dup = [d for d in env.deviations if d.code == "mime-duplicate-content-id"]
+    assert [d.message for d in dup] == ["Content-ID <SOAP> of the SOAP part too"]
+    assert dup[0].path == ("/part[2]/part[1]" if nested else "/part[3]")
+    plain = [(["Content-Type: text/xml", "Content-ID: <soap>"], xml), (["Content-Type: text/plain", "Content-ID: <content-1>"], b"one")]
+    assert "mime-duplicate-content-id" not in codes(decode(mime(plain), 'multipart/related; boundary=b1; type="text/xml"; start="<soap>"'))
 
 
 def test_cid_href_resolved_by_content_location_when_no_part_has_that_id():

@@ -956,6 +956,22 @@ class TestCharsets:
         env = tolerant(b"\r\n  " + self.make("ok", "UTF-8", "utf-8"), {"xml-declaration"})
         assert env.body.message_id == "1"
 
+    @pytest.mark.parametrize(("decl", "codec", "said"), [
+        ('<?xml version="1.1" encoding="UTF-8"?>', "utf-8", "XML version '1.1'"),
+        ('<?xml version="2.0" encoding="GBK"?>', "gbk", "XML version '2.0'"),
+        ("<?xml version='1.1'?>", "utf-16", "XML version '1.1'"),
+        ('<?xml encoding="UTF-8"?>', "utf-8", "without its version"),
+    ])
+    def test_a_declaration_of_another_xml_version_than_1_0_is_read_as_1_0_and_said(self, decl, codec, said):
+        data = envelope(self.BODY.replace("{text}", "成功"), decl=decl).decode().encode(codec)
+        env = tolerant(data, {"xml-declaration"})
+        assert env.body.status.text == "成功"
+        assert said in next(d.message for d in env.deviations if d.code == "xml-declaration")
+
+    def test_a_1_0_declaration_in_single_quotes_is_no_deviation(self):
+        data = envelope(self.BODY.replace("{text}", "ok"), decl="<?xml version='1.0' encoding='UTF-8'?>")
+        assert codes(mm7.decode_envelope(data, strict=True)) == set()
+
     def test_transport_charset_hint_used_without_declaration(self):
         data = envelope(self.BODY.replace("{text}", "成功"), decl="").decode().encode("gbk")
         env = mm7.decode_envelope(data, charset_hint="GBK", strict=True)
