@@ -916,13 +916,18 @@ class _Reader:
         path = f"/Envelope/Body/{qn.localname}"
         if qn.namespace is None:
             version, why = header_version, "the TransactionID's namespace"
-            if version is None:
+            # (not a TransactionID's version that lacks the operation: an extendedCancelReq under a
+            # REL-6-MM7-1-0 one is read in a schema that has it, as one without a TransactionID is)
+            lacking = version is not None and qn.localname in m.MESSAGE_TYPES and version.element_class(qn.localname) is None
+            if version is None or lacking:
                 mm7v = next((c.text for c in el if _qname(c).localname == "MM7Version"), None)
                 # (of the schemas that have the operation: 6.3.0 alone names REL-6-MM7-1-0, which has
                 # no extendedCancelReq)
                 version, why = versions.reading_of_mm7_version((mm7v or "").strip(), qn.localname)
                 if version is None:
                     version, why = versions.latest(), f"the newest ({why})"
+                if lacking:
+                    why += f"; the TransactionID's namespace, {header_version.name}'s, has no {qn.localname}"
             self.dev.add("unqualified-body", path, f"MM7 element in no namespace read as {version.name}, {why}")
             return version
         version = self.version_of(qn.namespace, path)
