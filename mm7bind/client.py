@@ -605,6 +605,7 @@ class ClientCore:
         # A program that says each failed send in its own line (with what it does next) sets this:
         # the client's line for a failure or a Fault goes down to DEBUG, not said twice.
         self.failures_said_by_caller = False
+        self.later_said: set[str] = set()  # messages' MM7Versions of a later release, said once each
 
     @property
     def peer(self) -> str:
@@ -629,6 +630,7 @@ class ClientCore:
         if direction == "vasp->rs":
             msg = self.with_defaults(msg)
         tid = transaction_id or new_transaction_id()
+        self.check_mm7_version(msg)
         http = encode(msg, transaction_id=tid, profile=self.config.profile)
         if self.config.rewrite is not None:
             from .mime import Body  # noqa: PLC0415
@@ -636,6 +638,25 @@ class ClientCore:
             http = HttpMessage(http.content_type, Body([self.config.rewrite(http.to_bytes())]), http.headers, http.content)
         headers = {"User-Agent": self.config.user_agent, **dict(self.config.headers), **http.headers}
         return Prepared(msg, tid, http, headers, tag=tag)
+
+    def check_mm7_version(self, msg: m.Message) -> None:
+        """A WARNING, once per value, for a message's own MM7Version of a later release than the
+        schema version it is sent in (6.8.0 to a REL-5-MM7-1-2 peer): the x.y.z pattern of such a
+        schema takes it, but no schema of its release lists it, and an MMSC that checks the one
+        against the other refuses it (4002, as a strict mm7bind receiver does). The profile's own
+        `mm7_version` is `config check`'s to say. Sent as it is: a peer may want just that."""
+        value = (msg.mm7_version or "").strip()
+        if not value or value == self.config.profile.mm7_version or value in self.later_said:
+            return
+        version = versions.get(self.config.profile.version)
+        release = versions.release_of(value)
+        if release is None or release <= version.release:
+            return
+        if len(self.later_said) < 64:  # (values come from messages: kept bounded)
+            self.later_said.add(value)
+        log.warning("%s carries MM7Version %s, of Release %d, sent in %s (Release %d): %s that checks the one "
+                    "against the other refuses it (4002); said once for this value", msg.ELEMENT, value, release,
+                    version.name, version.release, "an MMSC" if self.config.role == "vasp" else "a VASP")
 
     def body(self, p: Prepared):
         """Bytes for ordinary messages; the rewindable stream for large ones."""

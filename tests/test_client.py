@@ -2622,3 +2622,33 @@ def test_a_connection_idle_past_idle_timeout_is_dialled_again_and_one_within_it_
     for wrong in (0, -1, math.nan, "50", True, 1e10):
         with pytest.raises(ValueError, match="idle_timeout"):
             ClientConfig(urls=("http://127.0.0.1:9/mm7",), idle_timeout=wrong)
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_a_message_whose_mm7version_is_of_a_later_release_than_the_peers_is_sent_with_a_warning(asynchronous,
+                                                                                                  caplog):
+    """6.8.0 in a REL-5-MM7-1-2 request: its x.y.z pattern takes it, so it went without a word, and
+    an MMSC that checks one against the other (a strict mm7bind's: 4002) refused every one. Said
+    once for the value; the profile's own MM7Version, and one of the namespace's release, are not."""
+    profile = mm7.profiles.STANDARD.replace(version="REL-5-MM7-1-2")
+    later, same = submit(mm7_version="6.8.0"), submit(mm7_version="5.5.0")
+    with FakeServer() as srv, caplog.at_level(logging.WARNING, logger="mm7bind.client"):
+        if asynchronous:
+            async def send():
+                async with AsyncClient(srv.url, profile=profile) as c:
+                    return [await c.submit(msg) for msg in (later, later, same)]
+            results = asyncio.run(send())
+        else:
+            with client(srv.url, profile=profile) as c:
+                results = [c.submit(msg) for msg in (later, later, same)]
+    assert all(r.ok for r in results)
+    assert [r.decode().body.mm7_version for r in srv.requests] == ["6.8.0", "6.8.0", "5.5.0"]  # (sent as they are)
+    said = [r.getMessage() for r in caplog.records if "MM7Version" in r.getMessage()]
+    assert said == ["SubmitReq carries MM7Version 6.8.0, of Release 6, sent in REL-5-MM7-1-2 (Release 5): an MMSC "
+                    "that checks the one against the other refuses it (4002); said once for this value"]
+    caplog.clear()
+    own = mm7.profiles.STANDARD.replace(version="REL-5-MM7-1-2", mm7_version="6.3.0")  # (config check's to say)
+    with FakeServer() as srv, client(srv.url, profile=own) as c, \
+            caplog.at_level(logging.WARNING, logger="mm7bind.client"):
+        assert c.submit(submit()).ok and c.submit(submit(mm7_version="6.3.0")).ok
+    assert not [r for r in caplog.records if "MM7Version" in r.getMessage()]
