@@ -583,6 +583,18 @@ def _collapsed(text: str | None) -> str:
 _XML_SPACE = re.compile(r"[ \t\r\n]+")
 
 
+def _detail_text(detail_el: etree._Element) -> str | None:
+    """The text of a Fault's detail that holds no error response; None for white space alone. A
+    text alone is read as sent, as faultstring and Status/Details are: its white space may be the
+    peer's layout (a stack trace, lines of a table). Of another application's elements, each text
+    goes on a line of its own, without the white space around it: run together, the entries
+    ``<code>E42</code><reason>disk full</reason>`` read "E42disk full"."""
+    if not any(isinstance(child.tag, str) for child in detail_el):
+        text = "".join(detail_el.itertext())
+        return text if text.strip() else None
+    return "\n".join(piece.strip() for piece in detail_el.itertext() if piece.strip()) or None
+
+
 def _drop_encoding_style(el: etree._Element | None) -> None:
     """SOAP's encodingStyle taken off an element of the envelope: SOAP 1.1 allows it on any element,
     the envelope schema (which admits only other namespaces' attributes on Envelope, Header and
@@ -1034,10 +1046,7 @@ class _Reader:
                 mm7_el = self.status_alone(status_el, where)
                 version = self.content_version(mm7_el, header_version)
             if mm7_el is None:
-                # Read as sent, as faultstring and Status/Details are: its white space may be the
-                # peer's layout of a text (a stack trace, lines of a table); white space alone says nothing.
-                text = "".join(detail_el.itertext())
-                fault.detail_text = text if text.strip() else None
+                fault.detail_text = _detail_text(detail_el)
         if mm7_el is None and (found := _STATUS_IN_STRING.fullmatch(fault.string.strip())):
             # Without it a client would go by the HTTP 500 alone and retry a permanent refusal.
             code, text = found.groups()

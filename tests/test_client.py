@@ -1340,6 +1340,20 @@ def test_a_fault_whose_words_are_only_in_its_detail_is_named_by_them():
     assert err.value.fault.detail_text == "\n  database\n  unavailable\n"  # (as sent)
 
 
+def test_the_texts_of_several_detail_entries_are_not_run_together():
+    """Another application's entries in a detail (an error code, then its reason): their texts were
+    joined as they came, "E42disk full"; each is a line of detail_text, the error's words one line."""
+    body = (b'<?xml version="1.0"?><e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body>'
+            b'<e:Fault><faultcode>e:Server</faultcode><faultstring/><detail><x:code xmlns:x="urn:x">E42</x:code>'
+            b'<x:reason xmlns:x="urn:x"> disk <x:b>full</x:b></x:reason>\n  see log</detail>'
+            b"</e:Fault></e:Body></e:Envelope>")
+    with FakeServer(lambda req: Reply(500, body, {"Content-Type": "text/xml"})) as srv, \
+            client(srv.url) as c, pytest.raises(FaultError) as err:
+        c.submit(submit())
+    assert err.value.fault.detail_text == "E42\ndisk\nfull\nsee log"
+    assert str(err.value).startswith("SubmitReq refused: E42 disk full see log")
+
+
 def test_a_client_fault_without_a_status_is_final():
     def refuse(req):
         return mm7_reply(mm7.Fault(code="Client", string="Invalid recipient"), req.decode(), 500)
