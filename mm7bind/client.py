@@ -49,6 +49,7 @@ from .errors import (
     Deviation,
     FaultError,
     HTTPStatusError,
+    MalformedXMLError,
     ProtocolError,
     RequestTimeout,
     SendError,
@@ -721,10 +722,11 @@ class ClientCore:
             error = HTTPStatusError(f"HTTP {status} from {shown}" + (f" (redirect to {where}, not followed)" if where else ""),
                                     status=status, body=body, headers=dict(headers), **kw)
             return self.again_or_raise(p, attempt, url, error, policy.retries_http(status), retry_after, tried)
+        unread: DecodeError | None = None
         try:
             env = decode(body, ctype, expect=m.RESPONSE_FOR[p.message.ELEMENT].ELEMENT) if body.strip() else None
         except DecodeError as exc:
-            env = None
+            env, unread = None, exc
             if status < 400:
                 error = ProtocolError(f"unreadable answer (HTTP {status}): {exc}", body=body, http_status=status, **kw)
                 error.__cause__ = exc  # (which kind of unreadable: callers map them apart)
@@ -732,11 +734,21 @@ class ClientCore:
         if env is None:
             hint = self.http_hint(status, url, headers)
             error = HTTPStatusError(f"HTTP {status} from {shown}" + (f" ({hint})" if hint else "")
-                                    + (f": {_snippet(body)}" if body.strip() else ""),
+                                    + (f": {_snippet(body)}" if body.strip() else "")
+                                    # (XML that is not well-formed: why, as it may look like a Fault)
+                                    + (f" (no Fault read from it: {unread})"
+                                       if isinstance(unread, MalformedXMLError) else ""),
                                     status=status, body=body, headers=dict(headers), **kw)
+            error.__cause__ = unread  # (which kind of unreadable, as for an answer under 400)
             if status < 400:
                 error = ProtocolError(f"empty answer (HTTP {status}) from {shown}", body=body, http_status=status, **kw)
             # A gateway's 502 or 504, the MMSC's own 500: it may have the request, as after a timeout.
+            # So may a 500 whose body is no Fault we can read — not well-formed, cut short, an HTML
+            # page —, whatever it looks like: a refusal is told by the Fault read, not guessed from
+            # bytes (a "Client" in a cut-off body may be anything), and an MMSC that wrote half an
+            # answer failed somewhere, perhaps once it had queued the request. It goes as the
+            # policy says of a 500 (`http_statuses`, `on_timeout`): a refusal sent again is refused
+            # again, a message lost unawares is the worse outcome.
             retryable = policy.retries_http(status) and (policy.on_timeout or not may_have_arrived(error))
             return self.again_or_raise(p, attempt, url, error, retryable, retry_after, tried,
                                        elsewhere=policy.fails_over(http_status=status))

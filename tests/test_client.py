@@ -2666,3 +2666,23 @@ def test_a_message_whose_mm7version_is_of_a_later_release_than_the_peers_is_sent
             caplog.at_level(logging.WARNING, logger="mm7bind.client"):
         assert c.submit(submit()).ok and c.submit(submit(mm7_version="6.3.0")).ok
     assert not [r for r in caplog.records if "MM7Version" in r.getMessage()]
+
+
+@pytest.mark.parametrize("on_timeout", [True, False])
+def test_a_500_whose_body_is_no_readable_fault_goes_as_a_500_without_one(on_timeout):
+    """A Fault cut short looks like a refusal ("Client") but is none we read: a 500 without a Fault,
+    which the MMSC may have taken — sent again as the policy says (`on_timeout`), not taken for the
+    final refusal its first bytes suggest. The error says why no Fault was read; its cause is that."""
+    from mm7bind.errors import MalformedXMLError
+
+    body = (b'<?xml version="1.0"?><e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body>'
+            b"<e:Fault><faultcode>e:Client</faultcode><faultstring>bad recip")
+    policy = dataclasses.replace(NO_WAIT, on_timeout=on_timeout)
+    with FakeServer(lambda req: Reply(500, body, {"Content-Type": "text/xml"})) as srv, \
+            client(srv.url, retry=policy) as c, pytest.raises(HTTPStatusError) as err:
+        c.submit(submit())
+    assert err.value.status == 500 and len(srv.requests) == err.value.attempts == (3 if on_timeout else 1)
+    assert isinstance(err.value.__cause__, MalformedXMLError)
+    assert "<faultstring>bad recip (no Fault read from it: SOAP envelope: not well-formed XML" in str(err.value)
+    assert str(err.value).endswith("(the MMSC may have taken it: TransactionID "
+                                   f"{srv.requests[0].decode().transaction_id})")
