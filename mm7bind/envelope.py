@@ -980,22 +980,13 @@ class _Reader:
             fault.code = "Server"
         else:
             raw = _collapsed(code_el.text)  # (an xs:QName)
-            prefix, _, local = raw.rpartition(":")
-            namespace = code_el.nsmap.get(prefix) if prefix else None
-            fault.code = local
-            if not prefix:
-                self.dev.add("faultcode-unqualified", "/Envelope/Body/Fault/faultcode", f"{raw!r} has no namespace prefix")
-                self._soap_qname(code_el, raw)
-            elif namespace is None:  # (a prefix declared nowhere: read as SOAP's, the usual meaning)
-                self.dev.add("faultcode-namespace", "/Envelope/Body/Fault/faultcode",
-                             f"prefix {prefix!r} is not declared; {local!r} read as SOAP's")
-                self._soap_qname(code_el, local)
-            elif namespace in WRONG_SOAP_NS:
-                self._soap_qname(code_el, local)
-            elif namespace != SOAP_NS:
-                # A code of another namespace is valid SOAP 1.1 and means what that namespace says:
-                # kept qualified, so that it is not taken for SOAP's Client or Server.
-                fault.code = f"{{{namespace}}}{local}"
+            namespace, local = self.resolved_qname(code_el, raw, "/Envelope/Body/Fault/faultcode")
+            # A code of another namespace is valid SOAP 1.1 and means what that namespace says:
+            # kept qualified, so that it is not taken for SOAP's Client or Server.
+            fault.code = local if namespace is None else f"{{{namespace}}}{local}"
+            prefix = raw.rpartition(":")[0]
+            if namespace is None and not (prefix and code_el.nsmap.get(prefix) == SOAP_NS):
+                self._soap_qname(code_el, local)  # (as SOAP's, for the schema check that follows)
         # faultstring is an xs:string: read as sent; faultactor an xs:anyURI, its white space collapsed.
         string_el = parts.get("faultstring")
         if string_el is None and "Reason" in parts:

@@ -594,6 +594,9 @@ def test_a_fault_code_of_another_namespace_keeps_it():
     undeclared = tolerant(envelope(fault.replace(' xmlns:v="urn:vendor"', "")), {"faultcode-namespace"})
     assert undeclared.body.code == "Client"
     assert not mm7.RetryPolicy().retries_fault(undeclared.body, 503)
+    # Under a prefix bound to the Rel-5 examples' misspelt SOAP namespace: SOAP's, as its envelope is
+    misspelt = envelope(fault.replace('xmlns:v="urn:vendor"', 'xmlns:v="http://schemas.xmlsoap.org/soap/soap-envelope"'))
+    assert [mm7.decode_envelope(misspelt, strict=strict).body.code for strict in (False, True)] == ["Client"] * 2
 
 
 STATUS_2002 = "<Status><StatusCode>2002</StatusCode><StatusText>Address Error</StatusText></Status>"
