@@ -2658,8 +2658,8 @@ def test_a_message_whose_mm7version_is_of_a_later_release_than_the_peers_is_sent
     assert all(r.ok for r in results)
     assert [r.decode().body.mm7_version for r in srv.requests] == ["6.8.0", "6.8.0", "5.5.0"]  # (sent as they are)
     said = [r.getMessage() for r in caplog.records if "MM7Version" in r.getMessage()]
-    assert said == ["SubmitReq carries MM7Version 6.8.0, of Release 6, sent in REL-5-MM7-1-2 (Release 5): an MMSC "
-                    "that checks the one against the other refuses it (4002); said once for this value"]
+    assert said == [("SubmitReq carries MM7Version 6.8.0, of Release 6, sent in REL-5-MM7-1-2 (Release 5): an MMSC "
+                     "that checks the one against the other refuses it (4002); said once for this value")]
     caplog.clear()
     own = mm7.profiles.STANDARD.replace(version="REL-5-MM7-1-2", mm7_version="6.3.0")  # (config check's to say)
     with FakeServer() as srv, client(srv.url, profile=own) as c, \
