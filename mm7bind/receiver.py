@@ -737,8 +737,8 @@ class Receiver:
         """The handler's answer encoded (raising what it cannot be sent for). A response whose
         `mm7_version` the caller's schema refuses, or one of a later release than it (6.8.0 to a
         REL-5 caller: a pattern of ours takes it, a reader that checks refuses it), goes with the
-        caller's, said in a WARNING once per value: the message is handled, and a 3000 for it had
-        the MMSC send it again and again, each copy handled anew and refused alike."""
+        caller's, said in a WARNING once per value: the message is handled, and a 3000 for it would
+        have the MMSC send it again and again, each copy handled anew and refused alike."""
         if response is not outcome:  # (a response built here from a status: its template will do)
             return self.plain_answer(env, response)
         value, version = response.mm7_version, env.version or versions.latest()
