@@ -49,6 +49,7 @@ from .errors import (
     Deviation,
     FaultError,
     HTTPStatusError,
+    MalformedXMLError,
     ProtocolError,
     RequestTimeout,
     SendError,
@@ -605,6 +606,7 @@ class ClientCore:
         # A program that says each failed send in its own line (with what it does next) sets this:
         # the client's line for a failure or a Fault goes down to DEBUG, not said twice.
         self.failures_said_by_caller = False
+        self.later_said: set[str] = set()  # messages' MM7Versions of a later release, said once each
 
     @property
     def peer(self) -> str:
@@ -629,6 +631,7 @@ class ClientCore:
         if direction == "vasp->rs":
             msg = self.with_defaults(msg)
         tid = transaction_id or new_transaction_id()
+        self.check_mm7_version(msg)
         http = encode(msg, transaction_id=tid, profile=self.config.profile)
         if self.config.rewrite is not None:
             from .mime import Body  # noqa: PLC0415
@@ -636,6 +639,25 @@ class ClientCore:
             http = HttpMessage(http.content_type, Body([self.config.rewrite(http.to_bytes())]), http.headers, http.content)
         headers = {"User-Agent": self.config.user_agent, **dict(self.config.headers), **http.headers}
         return Prepared(msg, tid, http, headers, tag=tag)
+
+    def check_mm7_version(self, msg: m.Message) -> None:
+        """A WARNING, once per value, for a message's own MM7Version of a later release than the
+        schema version it is sent in (6.8.0 to a REL-5-MM7-1-2 peer): the x.y.z pattern of such a
+        schema takes it, but no schema of its release lists it, and an MMSC that checks the one
+        against the other refuses it (4002, as a strict mm7bind receiver does). The profile's own
+        `mm7_version` is `config check`'s to say. Sent as it is: a peer may want just that."""
+        value = (msg.mm7_version or "").strip()
+        if not value or value == self.config.profile.mm7_version or value in self.later_said:
+            return
+        version = versions.get(self.config.profile.version)
+        release = versions.release_of(value)
+        if release is None or release <= version.release:
+            return
+        if len(self.later_said) < 64:  # (values come from messages: kept bounded)
+            self.later_said.add(value)
+        log.warning("%s carries MM7Version %s, of Release %d, sent in %s (Release %d): %s that checks the one "
+                    "against the other refuses it (4002); said once for this value", msg.ELEMENT, value, release,
+                    version.name, version.release, "an MMSC" if self.config.role == "vasp" else "a VASP")
 
     def body(self, p: Prepared):
         """Bytes for ordinary messages; the rewindable stream for large ones."""
@@ -700,10 +722,11 @@ class ClientCore:
             error = HTTPStatusError(f"HTTP {status} from {shown}" + (f" (redirect to {where}, not followed)" if where else ""),
                                     status=status, body=body, headers=dict(headers), **kw)
             return self.again_or_raise(p, attempt, url, error, policy.retries_http(status), retry_after, tried)
+        unread: DecodeError | None = None
         try:
             env = decode(body, ctype, expect=m.RESPONSE_FOR[p.message.ELEMENT].ELEMENT) if body.strip() else None
         except DecodeError as exc:
-            env = None
+            env, unread = None, exc
             if status < 400:
                 error = ProtocolError(f"unreadable answer (HTTP {status}): {exc}", body=body, http_status=status, **kw)
                 error.__cause__ = exc  # (which kind of unreadable: callers map them apart)
@@ -711,11 +734,21 @@ class ClientCore:
         if env is None:
             hint = self.http_hint(status, url, headers)
             error = HTTPStatusError(f"HTTP {status} from {shown}" + (f" ({hint})" if hint else "")
-                                    + (f": {_snippet(body)}" if body.strip() else ""),
+                                    + (f": {_snippet(body)}" if body.strip() else "")
+                                    # (XML that is not well-formed: why, as it may look like a Fault)
+                                    + (f" (no Fault read from it: {unread})"
+                                       if isinstance(unread, MalformedXMLError) else ""),
                                     status=status, body=body, headers=dict(headers), **kw)
+            error.__cause__ = unread  # (which kind of unreadable, as for an answer under 400)
             if status < 400:
                 error = ProtocolError(f"empty answer (HTTP {status}) from {shown}", body=body, http_status=status, **kw)
             # A gateway's 502 or 504, the MMSC's own 500: it may have the request, as after a timeout.
+            # So may a 500 whose body is no Fault we can read — not well-formed, cut short, an HTML
+            # page —, whatever it looks like: a refusal is told by the Fault read, not guessed from
+            # bytes (a "Client" in a cut-off body may be anything), and an MMSC that wrote half an
+            # answer failed somewhere, perhaps once it had queued the request. It goes as the
+            # policy says of a 500 (`http_statuses`, `on_timeout`): a refusal sent again is refused
+            # again, a message lost unawares is the worse outcome.
             retryable = policy.retries_http(status) and (policy.on_timeout or not may_have_arrived(error))
             return self.again_or_raise(p, attempt, url, error, retryable, retry_after, tried,
                                        elsewhere=policy.fails_over(http_status=status))

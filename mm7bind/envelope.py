@@ -583,6 +583,18 @@ def _collapsed(text: str | None) -> str:
 _XML_SPACE = re.compile(r"[ \t\r\n]+")
 
 
+def _detail_text(detail_el: etree._Element) -> str | None:
+    """The text of a Fault's detail that holds no error response; None for white space alone. A
+    text alone is read as sent, as faultstring and Status/Details are: its white space may be the
+    peer's layout (a stack trace, lines of a table). Of another application's elements, each text
+    goes on a line of its own, without the white space around it: run together, the entries
+    ``<code>E42</code><reason>disk full</reason>`` read "E42disk full"."""
+    if not any(isinstance(child.tag, str) for child in detail_el):
+        text = "".join(detail_el.itertext())
+        return text if text.strip() else None
+    return "\n".join(piece.strip() for piece in detail_el.itertext() if piece.strip()) or None
+
+
 def _drop_encoding_style(el: etree._Element | None) -> None:
     """SOAP's encodingStyle taken off an element of the envelope: SOAP 1.1 allows it on any element,
     the envelope schema (which admits only other namespaces' attributes on Envelope, Header and
@@ -916,13 +928,18 @@ class _Reader:
         path = f"/Envelope/Body/{qn.localname}"
         if qn.namespace is None:
             version, why = header_version, "the TransactionID's namespace"
-            if version is None:
+            # (not a TransactionID's version that lacks the operation: an extendedCancelReq under a
+            # REL-6-MM7-1-0 one is read in a schema that has it, as one without a TransactionID is)
+            lacking = version is not None and qn.localname in m.MESSAGE_TYPES and version.element_class(qn.localname) is None
+            if version is None or lacking:
                 mm7v = next((c.text for c in el if _qname(c).localname == "MM7Version"), None)
                 # (of the schemas that have the operation: 6.3.0 alone names REL-6-MM7-1-0, which has
                 # no extendedCancelReq)
                 version, why = versions.reading_of_mm7_version((mm7v or "").strip(), qn.localname)
                 if version is None:
                     version, why = versions.latest(), f"the newest ({why})"
+                if lacking:
+                    why += f"; the TransactionID's namespace, {header_version.name}'s, has no {qn.localname}"
             self.dev.add("unqualified-body", path, f"MM7 element in no namespace read as {version.name}, {why}")
             return version
         version = self.version_of(qn.namespace, path)
@@ -963,22 +980,13 @@ class _Reader:
             fault.code = "Server"
         else:
             raw = _collapsed(code_el.text)  # (an xs:QName)
-            prefix, _, local = raw.rpartition(":")
-            namespace = code_el.nsmap.get(prefix) if prefix else None
-            fault.code = local
-            if not prefix:
-                self.dev.add("faultcode-unqualified", "/Envelope/Body/Fault/faultcode", f"{raw!r} has no namespace prefix")
-                self._soap_qname(code_el, raw)
-            elif namespace is None:  # (a prefix declared nowhere: read as SOAP's, the usual meaning)
-                self.dev.add("faultcode-namespace", "/Envelope/Body/Fault/faultcode",
-                             f"prefix {prefix!r} is not declared; {local!r} read as SOAP's")
-                self._soap_qname(code_el, local)
-            elif namespace in WRONG_SOAP_NS:
-                self._soap_qname(code_el, local)
-            elif namespace != SOAP_NS:
-                # A code of another namespace is valid SOAP 1.1 and means what that namespace says:
-                # kept qualified, so that it is not taken for SOAP's Client or Server.
-                fault.code = f"{{{namespace}}}{local}"
+            namespace, local = self.resolved_qname(code_el, raw, "/Envelope/Body/Fault/faultcode")
+            # A code of another namespace is valid SOAP 1.1 and means what that namespace says:
+            # kept qualified, so that it is not taken for SOAP's Client or Server.
+            fault.code = local if namespace is None else f"{{{namespace}}}{local}"
+            prefix = raw.rpartition(":")[0]
+            if namespace is None and not (prefix and code_el.nsmap.get(prefix) == SOAP_NS):
+                self._soap_qname(code_el, local)  # (as SOAP's, for the schema check that follows)
         # faultstring is an xs:string: read as sent; faultactor an xs:anyURI, its white space collapsed.
         string_el = parts.get("faultstring")
         if string_el is None and "Reason" in parts:
@@ -1029,10 +1037,7 @@ class _Reader:
                 mm7_el = self.status_alone(status_el, where)
                 version = self.content_version(mm7_el, header_version)
             if mm7_el is None:
-                # Read as sent, as faultstring and Status/Details are: its white space may be the
-                # peer's layout of a text (a stack trace, lines of a table); white space alone says nothing.
-                text = "".join(detail_el.itertext())
-                fault.detail_text = text if text.strip() else None
+                fault.detail_text = _detail_text(detail_el)
         if mm7_el is None and (found := _STATUS_IN_STRING.fullmatch(fault.string.strip())):
             # Without it a client would go by the HTTP 500 alone and retry a permanent refusal.
             code, text = found.groups()

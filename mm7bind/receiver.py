@@ -317,6 +317,7 @@ class Receiver:
         self.callables: dict[str, Callable] = {}
         self._answers: dict[tuple, tuple] = {}  # plain_answer's templates
         self._signatures: dict[tuple[Callable, str], bool] = {}  # _takes' answers, by (store method, name)
+        self._mm7_versions_said: set[tuple[str, str]] = set()  # (version, MM7Version) _handler_answer said
 
     @property
     def _failures(self) -> FailureLimit | None:
@@ -733,9 +734,40 @@ class Receiver:
         return found if same else None
 
     def _handler_answer(self, env: Envelope, response: m.Message, outcome: Any) -> Response:
-        """The handler's answer encoded (raising what it cannot be sent for)."""
-        # (a response built here from a status: its template will do)
-        return self.plain_answer(env, response) if response is not outcome else self.answer(env, response)
+        """The handler's answer encoded (raising what it cannot be sent for). A response whose
+        `mm7_version` the caller's schema refuses, or one of a later release than it (6.8.0 to a
+        REL-5 caller: a pattern of ours takes it, a reader that checks refuses it), goes with the
+        caller's, said in a WARNING once per value: the message is handled, and a 3000 for it would
+        have the MMSC send it again and again, each copy handled anew and refused alike."""
+        if response is not outcome:  # (a response built here from a status: its template will do)
+            return self.plain_answer(env, response)
+        value, version = response.mm7_version, env.version or versions.latest()
+        release = versions.release_of(value)
+        why = f"of Release {release}, {version.name} of Release {version.release}" if (
+            release is not None and release > version.release) else None
+        failure: EncodeError | None = None
+        if why is None:
+            try:
+                return self.answer(env, response)
+            except EncodeError as exc:
+                if value is None:
+                    raise
+                failure, why = exc, str(exc)
+        try:
+            answer = self.answer(env, dataclasses.replace(response, mm7_version=None))
+        except EncodeError:
+            if failure is not None:
+                raise failure from None  # (something else the answer cannot carry: the handler's failure)
+            raise
+        key = (version.name, value)
+        if key not in self._mm7_versions_said:
+            if len(self._mm7_versions_said) >= 64:  # (values come from handlers: kept bounded)
+                self._mm7_versions_said.clear()
+            self._mm7_versions_said.add(key)
+            log.warning("the handler's %s gives MM7Version %s, which the caller's schema refuses (%s): answered "
+                        "with the caller's; said once for this value", response.ELEMENT, printable(value),
+                        printable(why))
+        return answer
 
     def _sent_about(self, msg) -> SentRecord | None:
         """Our SubmitReq a report is about: by its MessageID and, as two of ours may share one

@@ -39,7 +39,9 @@ class RetryPolicy:
     # recognise a repeated TransactionID. True: sent again, a lost message being the worse outcome
     # (a Result then says `earlier_unanswered`); False: never sent twice by us.
     on_timeout: bool = True
-    # 500 only when no Fault came with it; 429: a rate limit in front of the MMSC (took nothing: "later")
+    # 500 only when no Fault came with it (a body that reads as none, not well-formed or cut short, is
+    # none: a refusal is told by the Fault read, not guessed); 429: a rate limit in front of the
+    # MMSC (took nothing: "later")
     http_statuses: frozenset[int] = frozenset({429, 500, 502, 503, 504})
     # Besides every 3xxx but FINAL_SERVER_ERRORS (3001, 3003, 3004), which a code named here retries.
     retry_codes: frozenset[int] = frozenset({4006})

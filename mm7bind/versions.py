@@ -253,6 +253,12 @@ def _number(value: str | None) -> tuple[int, int, int] | None:
     return (int(found[1]), int(found[2]), int(found[3])) if found else None
 
 
+def release_of(value: str | None) -> int | None:
+    """The 3GPP release an MM7Version value is of (6 for 6.8.0); None for one that is no x.y.z."""
+    said = _number((value or "").strip())
+    return said[0] if said else None
+
+
 def for_mm7_version(value: str, element: str | None = None) -> Version | None:
     """The version whose namespace normally goes with an MM7Version value (used when a body has
     none); `element`, the body element's name, leaves out the schemas that lack it."""

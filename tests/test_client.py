@@ -1340,6 +1340,20 @@ def test_a_fault_whose_words_are_only_in_its_detail_is_named_by_them():
     assert err.value.fault.detail_text == "\n  database\n  unavailable\n"  # (as sent)
 
 
+def test_the_texts_of_several_detail_entries_are_not_run_together():
+    """Another application's entries in a detail (an error code, then its reason): their texts were
+    joined as they came, "E42disk full"; each is a line of detail_text, the error's words one line."""
+    body = (b'<?xml version="1.0"?><e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body>'
+            b'<e:Fault><faultcode>e:Server</faultcode><faultstring/><detail><x:code xmlns:x="urn:x">E42</x:code>'
+            b'<x:reason xmlns:x="urn:x"> disk <x:b>full</x:b></x:reason>\n  see log</detail>'
+            b"</e:Fault></e:Body></e:Envelope>")
+    with FakeServer(lambda req: Reply(500, body, {"Content-Type": "text/xml"})) as srv, \
+            client(srv.url) as c, pytest.raises(FaultError) as err:
+        c.submit(submit())
+    assert err.value.fault.detail_text == "E42\ndisk\nfull\nsee log"
+    assert str(err.value).startswith("SubmitReq refused: E42 disk full see log")
+
+
 def test_a_client_fault_without_a_status_is_final():
     def refuse(req):
         return mm7_reply(mm7.Fault(code="Client", string="Invalid recipient"), req.decode(), 500)
@@ -2622,3 +2636,53 @@ def test_a_connection_idle_past_idle_timeout_is_dialled_again_and_one_within_it_
     for wrong in (0, -1, math.nan, "50", True, 1e10):
         with pytest.raises(ValueError, match="idle_timeout"):
             ClientConfig(urls=("http://127.0.0.1:9/mm7",), idle_timeout=wrong)
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_a_message_whose_mm7version_is_of_a_later_release_than_the_peers_is_sent_with_a_warning(asynchronous,
+                                                                                                  caplog):
+    """6.8.0 in a REL-5-MM7-1-2 request: its x.y.z pattern takes it, so it went without a word, and
+    an MMSC that checks one against the other (a strict mm7bind's: 4002) refused every one. Said
+    once for the value; the profile's own MM7Version, and one of the namespace's release, are not."""
+    profile = mm7.profiles.STANDARD.replace(version="REL-5-MM7-1-2")
+    later, same = submit(mm7_version="6.8.0"), submit(mm7_version="5.5.0")
+    with FakeServer() as srv, caplog.at_level(logging.WARNING, logger="mm7bind.client"):
+        if asynchronous:
+            async def send():
+                async with AsyncClient(srv.url, profile=profile) as c:
+                    return [await c.submit(msg) for msg in (later, later, same)]
+            results = asyncio.run(send())
+        else:
+            with client(srv.url, profile=profile) as c:
+                results = [c.submit(msg) for msg in (later, later, same)]
+    assert all(r.ok for r in results)
+    assert [r.decode().body.mm7_version for r in srv.requests] == ["6.8.0", "6.8.0", "5.5.0"]  # (sent as they are)
+    said = [r.getMessage() for r in caplog.records if "MM7Version" in r.getMessage()]
+    assert said == [("SubmitReq carries MM7Version 6.8.0, of Release 6, sent in REL-5-MM7-1-2 (Release 5): an MMSC "
+                     "that checks the one against the other refuses it (4002); said once for this value")]
+    caplog.clear()
+    own = mm7.profiles.STANDARD.replace(version="REL-5-MM7-1-2", mm7_version="6.3.0")  # (config check's to say)
+    with FakeServer() as srv, client(srv.url, profile=own) as c, \
+            caplog.at_level(logging.WARNING, logger="mm7bind.client"):
+        assert c.submit(submit()).ok and c.submit(submit(mm7_version="6.3.0")).ok
+    assert not [r for r in caplog.records if "MM7Version" in r.getMessage()]
+
+
+@pytest.mark.parametrize("on_timeout", [True, False])
+def test_a_500_whose_body_is_no_readable_fault_goes_as_a_500_without_one(on_timeout):
+    """A Fault cut short looks like a refusal ("Client") but is none we read: a 500 without a Fault,
+    which the MMSC may have taken — sent again as the policy says (`on_timeout`), not taken for the
+    final refusal its first bytes suggest. The error says why no Fault was read; its cause is that."""
+    from mm7bind.errors import MalformedXMLError
+
+    body = (b'<?xml version="1.0"?><e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body>'
+            b"<e:Fault><faultcode>e:Client</faultcode><faultstring>bad recip")
+    policy = dataclasses.replace(NO_WAIT, on_timeout=on_timeout)
+    with FakeServer(lambda req: Reply(500, body, {"Content-Type": "text/xml"})) as srv, \
+            client(srv.url, retry=policy) as c, pytest.raises(HTTPStatusError) as err:
+        c.submit(submit())
+    assert err.value.status == 500 and len(srv.requests) == err.value.attempts == (3 if on_timeout else 1)
+    assert isinstance(err.value.__cause__, MalformedXMLError)
+    assert "<faultstring>bad recip (no Fault read from it: SOAP envelope: not well-formed XML" in str(err.value)
+    assert str(err.value).endswith("(the MMSC may have taken it: TransactionID "
+                                   f"{srv.requests[0].decode().transaction_id})")

@@ -126,6 +126,24 @@ def test_an_unqualified_extended_operation_is_read_in_a_schema_that_has_it(sent)
     assert "read as REL-6-MM7-1-4" in said.message and "extendedCancelReq" in said.message, said
 
 
+@pytest.mark.parametrize("sent", ["6.3.0", "6.8.0"])
+def test_an_unqualified_operation_the_transaction_ids_version_lacks_is_read_in_one_that_has_it(sent):
+    """A TransactionID in REL-6-MM7-1-0's namespace decided an unqualified extendedCancelReq's
+    schema, which has no such operation: read there, `not-in-version`, refused strict (4003 or
+    4004 to the MMSC). Its MM7Version names one that has it, as without a namespace in the header."""
+    body = (f"<extendedCancelReq><MM7Version>{sent}</MM7Version><SenderIdentification/>"
+            "<CancelID>m-1</CancelID></extendedCancelReq>")
+    tid = '<m:TransactionID xmlns:m="{ns}REL-6-MM7-1-0" e:mustUnderstand="1">x</m:TransactionID>'
+    env = mm7.decode_envelope(envelope(body, tid=tid))
+    assert env.version.name == "REL-6-MM7-1-4" and env.body.cancel_id == "m-1", env.deviations
+    assert "not-in-version" not in codes(env), env.deviations
+    [said] = [d for d in env.deviations if d.code == "unqualified-body"]
+    assert "read as REL-6-MM7-1-4" in said.message and "REL-6-MM7-1-0's, has no extendedCancelReq" in said.message
+    # An operation the TransactionID's version has is still read in it
+    rsp = "<SubmitRsp><MM7Version>6.8.0</MM7Version><Status><StatusCode>1000</StatusCode></Status></SubmitRsp>"
+    assert mm7.decode_envelope(envelope(rsp, tid=tid)).version.name == "REL-6-MM7-1-0"
+
+
 def test_an_unqualified_body_without_a_usable_mm7version_says_the_newest_was_assumed():
     body = "<DeliveryReportRsp><MM7Version>7.0.0</MM7Version><Status><StatusCode>1000</StatusCode>" \
            "<StatusText>OK</StatusText></Status></DeliveryReportRsp>"
@@ -576,6 +594,9 @@ def test_a_fault_code_of_another_namespace_keeps_it():
     undeclared = tolerant(envelope(fault.replace(' xmlns:v="urn:vendor"', "")), {"faultcode-namespace"})
     assert undeclared.body.code == "Client"
     assert not mm7.RetryPolicy().retries_fault(undeclared.body, 503)
+    # Under a prefix bound to the Rel-5 examples' misspelt SOAP namespace: SOAP's, as its envelope is
+    misspelt = envelope(fault.replace('xmlns:v="urn:vendor"', 'xmlns:v="http://schemas.xmlsoap.org/soap/soap-envelope"'))
+    assert [mm7.decode_envelope(misspelt, strict=strict).body.code for strict in (False, True)] == ["Client"] * 2
 
 
 STATUS_2002 = "<Status><StatusCode>2002</StatusCode><StatusText>Address Error</StatusText></Status>"
