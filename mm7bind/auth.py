@@ -110,8 +110,9 @@ def _body_hash(fn, body) -> str:  # noqa: ANN001
 
 def digest_response(*, username: str, password: str, realm: str, nonce: str, method: str, uri: str,
                     algorithm: str | None = "MD5", qop: str | None = "auth", nc: str = "", cnonce: str = "",
-                    body=None) -> str:  # noqa: ANN001
-    """RFC 7616's request-digest: the one computation both sides make (RFC 2069 when qop is None)."""
+                    body=None, charset: str = "utf-8") -> str:  # noqa: ANN001
+    """RFC 7616's request-digest: the one computation both sides make (RFC 2069 when qop is None).
+    `charset`: the one the credentials are written in (RFC 7616's, and ours, UTF-8)."""
     fn, sess = _algorithm(algorithm) or (None, False)
     if fn is None:
         raise ValueError(f"unknown Digest algorithm {algorithm!r}")
@@ -119,7 +120,7 @@ def digest_response(*, username: str, password: str, realm: str, nonce: str, met
     def h(text: str) -> str:
         return fn(text.encode("utf-8")).hexdigest()
 
-    ha1 = h(f"{username}:{realm}:{password}")
+    ha1 = fn(f"{username}:{realm}:{password}".encode(charset)).hexdigest()
     if sess:
         ha1 = h(f"{ha1}:{nonce}:{cnonce}")
     ha2 = h(f"{method}:{uri}:{_body_hash(fn, body)}") if qop == "auth-int" else h(f"{method}:{uri}")
@@ -243,7 +244,7 @@ class BasicAuth:
     def _written(self) -> list[bytes]:
         """Our "user:password" in each charset it is sent in (those that can write it)."""
         text, found = f"{self.username}:{self.password}", []
-        for charset in _BASIC_CHARSETS:
+        for charset in _CREDENTIAL_CHARSETS:
             try:
                 written = text.encode(charset)
             except UnicodeEncodeError:
@@ -253,7 +254,17 @@ class BasicAuth:
         return found
 
 
-_BASIC_CHARSETS = ("utf-8", "gb18030", "latin-1")
+# The charsets credentials are taken in: RFC 7617's and RFC 7616's UTF-8; GB18030 (GBK's superset,
+# its characters written alike), China Mobile's SDK's on a Chinese system; Latin-1, older clients'.
+_CREDENTIAL_CHARSETS = ("utf-8", "gb18030", "latin-1")
+
+
+def _writes(charset: str, text: str) -> bool:
+    try:
+        text.encode(charset)
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass
@@ -354,14 +365,33 @@ class DigestAuth:
             return "bad"
         return "stale" if time.time() - ts > self.nonce_lifetime else "ok"
 
-    def _names_us(self, params: dict[str, str]) -> bool:
-        """Whether an answer's username and realm are ours."""
-        return _username(params) == self.username and params.get("realm") == self.realm
+    def _written_in(self, params: dict[str, str]) -> list[str]:
+        """The charsets in which an answer's username and realm are ours (none: not ours), those
+        its client wrote our credentials in to sign them. RFC 7616's `username*`, and a name as
+        ours: UTF-8. A name beyond ASCII written as it is (curl and browsers write UTF-8, China
+        Mobile's SDK GBK; the servers hand the header on read as Latin-1): each charset writing
+        ours in its bytes, as Basic takes them (a name in UTF-8 was refused, a right password too)."""
+        realm = params.get("realm")
+        if "username*" in params:
+            return ["utf-8"] if _username(params) == self.username and realm == self.realm else []
+        user = params.get("username")
+        if user is None or realm is None:
+            return []
+        found = ["utf-8"] if (user, realm) == (self.username, self.realm) else []
+        try:
+            written = f"{user}\0{realm}".encode("latin-1")
+        except UnicodeEncodeError:  # (not bytes read as Latin-1: a str of a framework of one's own)
+            return found
+        ours = f"{self.username}\0{self.realm}"
+        found += [charset for charset in _CREDENTIAL_CHARSETS
+                  if charset not in found and _writes(charset, ours) and ours.encode(charset) == written]
+        return found
 
     def challenge(self, stale: bool = False) -> str:
+        # (charset=UTF-8, RFC 7616 §3.3: how a client is to write credentials beyond ASCII)
         extra = ", stale=true" if stale else ""
         return (f'Digest realm="{_quoted(self.realm)}", qop="{",".join(self._qops)}", algorithm={self.algorithm}, '
-                f'nonce="{self._nonce()}"{extra}')
+                f'nonce="{self._nonce()}", charset=UTF-8{extra}')
 
     def other_target(self, uri: str, header: str | None) -> str | None:
         """The uri a Digest answer signs when it is not `uri`, the request's (None: it is, or the
@@ -380,7 +410,8 @@ class DigestAuth:
         if _repeats_a_param(header[7:]):
             return False, False
         p = _parse_auth_params(header[7:])
-        if not (self._names_us(p) or self._names_us(_parse_auth_params(header[7:], unescape=False))):
+        charsets = self._written_in(p) or self._written_in(_parse_auth_params(header[7:], unescape=False))
+        if not charsets:
             return False, False
         state = self._nonce_state(p.get("nonce", ""))
         if state == "bad":
@@ -392,15 +423,25 @@ class DigestAuth:
             return False, False  # (RFC 2069 clients, without qop, only where plain auth is all we ask)
         if qop == "auth-int" and body is None:
             return False, False
-        expected = digest_response(username=self.username, password=self.password, realm=self.realm,
-                                   nonce=p["nonce"], method=method, uri=p.get("uri", ""),
-                                   algorithm=self.algorithm, qop=qop, nc=p.get("nc", ""),
-                                   cnonce=p.get("cnonce", ""), body=body)
+        # (in each charset writing our credentials in other bytes: a password beyond ASCII may be
+        # written in any of them, as with Basic)
+        signed: dict[bytes, str] = {}
+        for charset in charsets:
+            if _writes(charset, self.password):
+                signed.setdefault(f"{self.username}:{self.realm}:{self.password}".encode(charset), charset)
+        expected = [digest_response(username=self.username, password=self.password, realm=self.realm,
+                                    nonce=p["nonce"], method=method, uri=p.get("uri", ""),
+                                    algorithm=self.algorithm, qop=qop, nc=p.get("nc", ""),
+                                    cnonce=p.get("cnonce", ""), body=body, charset=charset)
+                    for charset in signed.values()]
         # The uri in the header must be the request's, or the digest is not for it.
         if not _names_target(p.get("uri"), uri):
             return False, False
         # (as bytes: compare_digest raises on a str beyond ASCII, and a header read as Latin-1 may hold one)
-        if not hmac.compare_digest(expected.encode(), p.get("response", "").encode("utf-8", "surrogatepass")):
+        given, right = p.get("response", "").encode("utf-8", "surrogatepass"), False
+        for one in expected:  # (each compared, whichever matches: the time says none of them)
+            right |= hmac.compare_digest(one.encode(), given)
+        if not right:
             return False, False
         if state == "stale":  # (RFC 7616 §3.3: said only to an answer right but for its nonce's age, which
             return False, True  # a client answers anew without asking for a password; a wrong one is told so)

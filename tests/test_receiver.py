@@ -1154,6 +1154,45 @@ def test_digest_username_and_realm_with_a_backslash_or_a_quote():
     assert len(h.calls) == 2
 
 
+@pytest.mark.parametrize(("username", "password", "charset"), [
+    ("用户", "密码1", "utf-8"),  # curl, browsers
+    ("用户", "密码1", "gbk"),  # China Mobile's SDK on a Chinese system
+    ("sp", "密码1", "gbk"),  # (only the password beyond ASCII)
+    ("josé", "pässwörd", "latin-1"),
+])
+def test_a_digest_username_beyond_ascii_written_as_it_is_is_taken(username, password, charset):
+    """Clients write a username beyond ASCII into a Digest answer as it is, in their charset, and
+    sign the credentials in it, rather than as RFC 7616's username*. Only username* was read: every
+    such answer was refused, its password right. The challenge says charset=UTF-8 (RFC 7616 §3.3)."""
+    import hashlib
+    from urllib.parse import urlsplit
+
+    def md5(data: bytes) -> str:
+        return hashlib.md5(data).hexdigest()
+
+    h = Recorder()
+    with mm7.serve(mm7.Receiver(h, auth=mm7.auth.DigestAuth(username, password)), port=0) as srv:
+        out = mm7.encode(deliver(), transaction_id="raw-1")
+        first = requests.post(srv.endpoint, data=out.to_bytes(), headers=out.headers, timeout=10)
+        assert first.status_code == 401 and "charset=UTF-8" in first.headers["WWW-Authenticate"]
+        nonce = mm7.auth._challenges(first.headers["WWW-Authenticate"])[0]["nonce"]
+        path = urlsplit(srv.endpoint).path
+
+        def answer(secret: str, nc: str) -> bytes:
+            ha1 = md5(f"{username}:mm7:{secret}".encode(charset))
+            response = md5(f"{ha1}:{nonce}:{nc}:c0ffee:auth:{md5(f'POST:{path}'.encode())}".encode())
+            return (f'Digest username="{username}", realm="mm7", nonce="{nonce}", uri="{path}", '
+                    f'response="{response}", qop=auth, nc={nc}, cnonce="c0ffee"').encode(charset)
+
+        for secret, nc, status in ((password + "x", "00000001", 401), (password, "00000002", 200)):
+            rsp = requests.post(srv.endpoint, data=out.to_bytes(), timeout=10,
+                                headers={**out.headers, "Authorization": answer(secret, nc)})
+            assert rsp.status_code == status, secret
+            if status == 401:  # (a wrong password is told so, not taken for an aged nonce)
+                assert "stale" not in rsp.headers["WWW-Authenticate"]
+    assert len(h.calls) == 1
+
+
 def test_digest_says_stale_only_to_an_answer_right_but_for_its_nonces_age():
     """RFC 7616 §3.3: stale=true tells a client its credentials are right and only the nonce aged,
     so it answers again without asking for a password. An aged nonce with a wrong password got it
