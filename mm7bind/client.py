@@ -1851,7 +1851,8 @@ def _transport_class():
             try:
                 if type(message) is not bytes or session.trust_env or session.params:  # streams, environment, query
                     resp = session.post(address, data=message, headers=headers, timeout=self.operation_timeout,
-                                        allow_redirects=False, stream=True)
+                                        allow_redirects=False, stream=True,
+                                        auth=self.known(address)[1] if session.auth is None else None)
                 else:
                     resp = session.send(self.prepare(address, message, headers), timeout=self.operation_timeout,
                                         allow_redirects=False, proxies=session.proxies, stream=True)
@@ -1898,20 +1899,29 @@ def _transport_class():
             resp._content, resp._content_consumed = b"".join(chunks), True
             return resp
 
+        def known(self, address: str) -> tuple[str, Any]:
+            """`address` as requests normalises it, and Basic auth for the credentials in it (None:
+            none), once per configured URL. Written in UTF-8, as RFC 7617 says and the async client
+            writes them: requests writes them in Latin-1, and raised UnicodeEncodeError for a name
+            or password beyond it."""
+            known = self._urls.get(address)
+            if known is None:
+                p = requests.PreparedRequest()
+                p.prepare_url(address, None)
+                url_auth = get_auth_from_url(p.url)
+                if len(self._urls) > 64:
+                    self._urls.clear()
+                known = self._urls[address] = (p.url, HTTPBasicAuth(*(part.encode("utf-8") for part in url_auth))
+                                               if any(url_auth) else None)
+            return known
+
         def prepare(self, address: str, body: bytes, headers: dict) -> requests.PreparedRequest:
             """The request `session.post(address, data=body, headers=headers)` would send, built
             directly: the same merged headers, cookies, hooks and auth, without requests' general
             preparation of every call (re-parsing the URL, copying cookie jars, checking what kind
             of body it got), which cost a small message's send about a fifth of its time."""
             session = self.session
-            known = self._urls.get(address)
-            if known is None:  # once per configured URL: requests' own normalisation, credentials in it
-                p = requests.PreparedRequest()
-                p.prepare_url(address, None)
-                url_auth = get_auth_from_url(p.url)
-                if len(self._urls) > 64:
-                    self._urls.clear()
-                known = self._urls[address] = (p.url, HTTPBasicAuth(*url_auth) if any(url_auth) else None)
+            known = self.known(address)
             p = requests.PreparedRequest()
             p.method, p.url = "POST", known[0]
             merged = CaseInsensitiveDict(session.headers)

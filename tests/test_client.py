@@ -865,6 +865,24 @@ def test_cookies_from_the_mmsc_and_credentials_in_the_url():
         assert first.header("Cookie") is None and second.header("Cookie") == "route=node-2"
 
 
+@pytest.mark.parametrize("size", [1000, 3 * 1024 * 1024])  # (bytes, and a stream)
+@pytest.mark.parametrize("username", ["用户", "josé"])
+def test_credentials_beyond_ascii_in_the_url_go_as_basic_in_utf_8(username, size):
+    """As RFC 7617 says and the async client writes them: the sync one wrote them in Latin-1,
+    as requests does, and raised a bare UnicodeEncodeError for a name beyond it."""
+    import base64
+    from urllib.parse import quote
+
+    payload = bytes(range(256)) * (size // 256)
+    msg = submit(content=mm7.Content(parts=[mm7.Part.from_bytes(payload, "image/jpeg")]))
+    with FakeServer(auth=mm7.auth.BasicAuth(username, "pässwort")) as srv:
+        url = srv.url.replace("http://", f"http://{quote(username)}:{quote('pässwort')}@")
+        with client(url) as c:
+            assert c.submit(msg).ok
+        [req] = srv.requests
+    assert req.header("Authorization") == "Basic " + base64.b64encode(f"{username}:pässwort".encode()).decode()
+
+
 def test_keep_alive_off_closes_every_connection(tmp_path):
     """China Mobile's KeepAlive=off (mmsc.keep_alive = false): each request says Connection: close,
     and the next one opens a new connection."""
