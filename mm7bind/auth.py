@@ -132,13 +132,31 @@ def digest_response(*, username: str, password: str, realm: str, nonce: str, met
 def _challenges(header: str) -> list[dict[str, str]]:
     """The Digest challenges in a WWW-Authenticate value (several may share one header, with
     other schemes between them)."""
-    pieces = re.split(r"(?:^|,)\s*(?=[A-Za-z][\w-]*\s+[\w-]+\s*=)", header)
-    found = []
-    for piece in pieces:
-        scheme, _, rest = piece.strip().partition(" ")
-        if scheme.lower() == "digest":
-            found.append(_parse_auth_params(rest))
+    return [params for scheme, params in _schemes(header) if scheme.lower() == "digest"]
+
+
+def _schemes(header: str) -> list[tuple[str, dict[str, str]]]:
+    """The challenges in a WWW-Authenticate value, in order: (scheme as written, its parameters).
+    RFC 9110 §11.6.1: challenges and their parameters are one comma-separated list, a challenge
+    starting where a token is followed by a space (`Basic realm="a", Digest realm="b", nonce=...`).
+    Commas and words in a quoted string are its own: a realm "MMSC, Digest gw=1" split the list
+    there, and the challenge lost its nonce and was not answered."""
+    found: list[tuple[str, dict[str, str]]] = []
+    for element in _LIST_ELEMENT.findall(header):
+        element = element.strip()
+        if found and _PARAM_START.match(element):  # (a parameter of the challenge before it)
+            found[-1][1].update(_parse_auth_params(element))
+        elif started := _CHALLENGE_START.match(element):  # (a scheme, perhaps with its first parameter)
+            found.append((started.group(1), _parse_auth_params(started.group(2) or "")))
     return found
+
+
+# An element of a comma-separated list: up to a comma outside a quoted string (one left open runs
+# to the end); nothing given back once taken, so a long header is read in one pass.
+_LIST_ELEMENT = re.compile(r'(?:[^,"]++|"(?:[^"\\]++|\\.)*+"?)++', re.DOTALL)
+_TOKEN = r"[!#$%&'*+.^_`|~\w-]++"
+_PARAM_START = re.compile(rf"{_TOKEN}\s*+=")
+_CHALLENGE_START = re.compile(rf"({_TOKEN})(?:\s++(.*))?\Z", re.DOTALL)
 
 
 class DigestAnswer:

@@ -38,6 +38,7 @@ from .codec import HttpMessage, decode, encode
 from .arrival import EARLIER_UNANSWERED, MAY_HAVE_ARRIVED, NOT_TAKEN, PARTLY_SENT, arrival, may_have_arrived
 from .auth import QOPS, DigestAnswer
 from .auth import _challenges as _digest_challenges
+from .auth import _schemes as _auth_schemes
 from .content import Content
 from .deadline import DeadlinePassed, DeadlineReader
 from .display import printable, repr_showing_no_secret_header, shown_http, shown_url
@@ -804,10 +805,11 @@ class ClientCore:
         if status != 401:
             return ""
         challenge = header_value(headers, "www-authenticate") or ""
-        wanted = challenge.split(None, 1)[0].capitalize() if challenge.strip() else ""
+        schemes = [scheme.capitalize() for scheme, _ in _auth_schemes(challenge)]
+        wanted = schemes[0] if schemes else ""
         # (every scheme offered: an MMSC offering Basic and Digest refused the one we sent for its
         # credentials, not for its scheme)
-        offered = {w.capitalize() for w in re.findall(r"(?:^|,)\s*([A-Za-z][\w-]*)(?=\s+[\w-]+\s*=)", challenge)}
+        offered = set(schemes)
         c = self.config
         peer = self.peer
         in_url = urlsplit(url).username is not None  # (sent as Basic, whatever `auth` says)

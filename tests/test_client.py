@@ -465,6 +465,9 @@ class _Challenging:
     # (offered both: the scheme we sent was one of them)
     (_Challenging('Basic realm="mm7", Digest realm="mm7", nonce="n1", qop="auth"'),
      {"username": "sp", "password": "wrong", "auth": "digest"}, "refused the credentials: check username and password"),
+    # (a scheme's name in a quoted string is not offered)
+    (_Challenging('Basic realm="MM7, Digest gw=1"'), {"username": "sp", "password": "secret", "auth": "digest"},
+     'asks for Basic, auth is "digest": set auth = "basic" (or "auto")'),
     # (an algorithm we cannot answer: no answer was sent, the password is not the matter)
     (_Challenging('Digest realm="mm7", nonce="n1", qop="auth", algorithm=SHA-512-256'),
      {"username": "sp", "password": "secret", "auth": "auto"},
@@ -1450,6 +1453,23 @@ def test_digest_answer_with_auth_int_signs_the_body():
     assert both.take('Digest realm="r", nonce="m", algorithm=MD5, qop="auth", '
                      'Digest realm="r", nonce="s", algorithm=SHA-256, qop="auth"')
     assert 'nonce="s"' in both.authorization("POST", "/", b"")
+
+
+def test_challenges_are_one_list_and_a_quoted_string_keeps_its_commas():
+    """RFC 9110 §11.6.1: challenges and their parameters are one comma-separated list. A realm
+    with a comma and words, "MM7, Digest gw=1", split it there: the challenge lost its nonce and
+    went unanswered (the error blaming its algorithm), and the scheme in it counted as offered."""
+    header = ('Newauth realm="apps", type=1, title="Login to \\"apps\\"", Basic realm="simple", '
+              'Digest realm="MM7, Digest gw=1", nonce="n1", qop="auth,auth-int", Negotiate')
+    schemes = mm7.auth._schemes(header)
+    assert [scheme for scheme, _ in schemes] == ["Newauth", "Basic", "Digest", "Negotiate"]
+    assert schemes[0][1] == {"realm": "apps", "type": "1", "title": 'Login to "apps"'}
+    answer = mm7.auth.DigestAnswer("sp", "pw")
+    assert answer.take(header) and answer.challenge == {"realm": "MM7, Digest gw=1", "nonce": "n1",
+                                                        "qop": "auth,auth-int"}
+    auth = mm7.auth.DigestAuth("sp", "secret", realm="MM7, Digest gw=1")
+    with FakeServer(auth=auth) as srv, client(srv.url, username="sp", password="secret", auth="digest") as c:
+        assert c.submit(submit()).ok and srv.unauthorized == 1
 
 
 @pytest.mark.parametrize("qop, algorithm, size", [
