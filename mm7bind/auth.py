@@ -229,6 +229,14 @@ class DigestAnswer:
         return "Digest " + ", ".join(fields)
 
 
+def _check_realm(realm: str) -> None:
+    """A realm the challenge can carry: a header's bytes are Latin-1, and a line break or other
+    control character would end it (one beyond Latin-1 made every request an internal error, a
+    500, as the server wrote its 401)."""
+    if not isinstance(realm, str) or not realm.isprintable() or not _writes("latin-1", realm):
+        raise ValueError(f"realm must be printable Latin-1 (a header carries no other characters), not {realm!r}")
+
+
 def _quoted(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
@@ -238,6 +246,9 @@ class BasicAuth:
     username: str
     password: str = field(repr=False)  # (a repr of it, or of a configuration holding it, is logged and shown)
     realm: str = "mm7"
+
+    def __post_init__(self) -> None:
+        _check_realm(self.realm)
 
     def challenge(self, stale: bool = False) -> str:
         return f'Basic realm="{_quoted(self.realm)}", charset="UTF-8"'  # (RFC 7617 §2.1: how to write non-ASCII)
@@ -314,6 +325,7 @@ class DigestAuth:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        _check_realm(self.realm)
         if self.key is None:
             secret = f"{self.username}\0{self.realm}\0{self.password}".encode()
             self.key = hmac.new(b"mm7bind digest nonce key", secret, hashlib.sha256).digest()

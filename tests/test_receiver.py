@@ -1193,6 +1193,21 @@ def test_a_digest_username_beyond_ascii_written_as_it_is_is_taken(username, pass
     assert len(h.calls) == 1
 
 
+def test_a_realm_no_challenge_can_carry_is_refused_when_made():
+    """A header's bytes are Latin-1: a realm beyond it made every request an internal error (a
+    500, as the server wrote its 401), and a line break would end the header."""
+    for realm in ("中国移动", "mm7\r\nX-Injected: 1"):
+        for cls in (mm7.auth.BasicAuth, mm7.auth.DigestAuth):
+            with pytest.raises(ValueError, match="realm must be printable Latin-1"):
+                cls("sp", "pw", realm=realm)
+    h = Recorder()
+    for auth in (mm7.auth.BasicAuth("sp", "pw", realm="Zürich"), mm7.auth.DigestAuth("sp", "pw", realm="Zürich")):
+        with mm7.serve(mm7.Receiver(h, auth=auth), port=0) as srv:
+            with mm7.Client(srv.endpoint, username="sp", password="pw", auth="auto", role="mmsc") as c:
+                assert c.send(deliver()).ok
+    assert len(h.calls) == 2
+
+
 def test_digest_says_stale_only_to_an_answer_right_but_for_its_nonces_age():
     """RFC 7616 §3.3: stale=true tells a client its credentials are right and only the nonce aged,
     so it answers again without asking for a password. An aged nonce with a wrong password got it
