@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -317,6 +318,7 @@ class DigestAuth:
     nonce_lifetime: float = 300.0
     # Signs nonces. Derived from the credentials unless given: gunicorn workers (or hosts behind one
     # address) with a random key each refused one another's nonces, costing a challenge per connection.
+    # Derived slowly (`_nonce_key`): a nonce is given to anyone who asks, so its MAC tests a guess.
     key: bytes | None = field(default=None, repr=False)
     qop: str = "auth"
     algorithm: str = "MD5"
@@ -326,9 +328,10 @@ class DigestAuth:
 
     def __post_init__(self) -> None:
         _check_realm(self.realm)
+        self._keys_taken: tuple[bytes, ...] = ()
         if self.key is None:
-            secret = f"{self.username}\0{self.realm}\0{self.password}".encode()
-            self.key = hmac.new(b"mm7bind digest nonce key", secret, hashlib.sha256).digest()
+            self.key = _nonce_key(self.username, self.realm, self.password)
+            self._keys_taken = (_nonce_key_before(self.username, self.realm, self.password),)
         self._qops = [q.strip().lower() for q in self.qop.split(",") if q.strip()]
         if not self._qops or any(q not in QOPS for q in self._qops):
             raise ValueError(f"qop must be auth, auth-int or both, not {self.qop!r}")
@@ -377,12 +380,12 @@ class DigestAuth:
         key = hashlib.sha256(f"{nonce}|{count}".encode()).hexdigest()[:32]
         return key, ts + self.nonce_lifetime
 
-    def _nonce(self, ts: int | None = None, salt: str | None = None) -> str:
+    def _nonce(self, ts: int | None = None, salt: str | None = None, key: bytes | None = None) -> str:
         """Its time, a random salt (each challenge its own nonce, so that two clients challenged in
         the same second do not share one and its counts), and our MAC over both."""
         ts = int(time.time()) if ts is None else ts
         salt = os.urandom(6).hex() if salt is None else salt
-        mac = hmac.new(self.key, f"{ts}:{salt}".encode(), hashlib.sha256).hexdigest()[:32]
+        mac = hmac.new(key or self.key, f"{ts}:{salt}".encode(), hashlib.sha256).hexdigest()[:32]
         return base64.b64encode(f"{ts}:{salt}:{mac}".encode()).decode()
 
     def _nonce_state(self, nonce: str) -> str:
@@ -391,7 +394,10 @@ class DigestAuth:
             ts = int(ts_text)
         except (ValueError, binascii.Error, UnicodeDecodeError):
             return "bad"
-        if not hmac.compare_digest(self._nonce(ts, salt), nonce):
+        signed = False
+        for key in (self.key, *self._keys_taken):  # (a nonce of a host of the release before, upgraded later)
+            signed |= hmac.compare_digest(self._nonce(ts, salt, key), nonce)
+        if not signed:
             return "bad"
         return "stale" if time.time() - ts > self.nonce_lifetime else "ok"
 
@@ -478,6 +484,27 @@ class DigestAuth:
         if not self._fresh(p["nonce"], p.get("nc") if "qop" in p else None):
             return False, True  # a repeat: an honest client answers the stale challenge at once
         return True, False
+
+
+@functools.lru_cache(maxsize=64)
+def _nonce_key(username: str, realm: str, password: str) -> bytes:
+    """The key signing nonces, derived from the credentials slowly: anyone who can connect gets a
+    nonce, no credentials needed, and its MAC tells a guess of the password right or wrong offline,
+    past `FailureLimit`'s count of guesses sent. One HMAC of them let a guess be tested at a hash's
+    speed (a six-digit password, as China Mobile's SDK asks for, all tried in seconds); PBKDF2
+    makes each cost as many. (Once per credentials and process: about a tenth of a second.)"""
+    secret = f"{username}\0{realm}\0{password}".encode()
+    return hashlib.pbkdf2_hmac("sha256", secret, b"mm7bind digest nonce key", _NONCE_KEY_ROUNDS)
+
+
+_NONCE_KEY_ROUNDS = 200_000
+
+
+def _nonce_key_before(username: str, realm: str, password: str) -> bytes:
+    """The key the release before signed nonces with: they are taken still (not given), so hosts
+    upgraded one at a time behind one address take each other's."""
+    secret = f"{username}\0{realm}\0{password}".encode()
+    return hmac.new(b"mm7bind digest nonce key", secret, hashlib.sha256).digest()
 
 
 def _names_target(given: str | None, uri: str) -> bool:

@@ -2046,6 +2046,33 @@ def test_receivers_sharing_a_memory_store_share_the_digest_answers_spent():
     assert calls == ["first"] and len(store.inbox()) == 1
 
 
+def test_a_digest_nonce_is_no_cheap_test_of_a_password_guess():
+    """Anyone who can connect gets a nonce, no credentials needed. Its MAC was keyed with one HMAC
+    of the credentials, so a nonce told a guess of the password right or wrong offline, at a hash's
+    speed, past auth_failures' count of guesses sent. The key is derived slowly now; nonces the
+    release before signed are still taken (hosts behind one address upgraded one at a time)."""
+    import base64
+    import hashlib
+    import hmac
+
+    auth = mm7.auth.DigestAuth("sp", "123456")
+    nonce = mm7.auth._challenges(auth.challenge())[0]["nonce"]
+    ts, salt, mac = base64.b64decode(nonce).decode().split(":")
+
+    def cheap_mac(password: str) -> str:
+        key = hmac.new(b"mm7bind digest nonce key", f"sp\0mm7\0{password}".encode(), hashlib.sha256).digest()
+        return hmac.new(key, f"{ts}:{salt}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    assert not any(cheap_mac(f"{guess:06d}") == mac for guess in range(123_400, 123_500))
+    before = base64.b64encode(f"{ts}:{salt}:{cheap_mac('123456')}".encode()).decode()
+    answer = mm7.auth.DigestAnswer("sp", "123456")
+    assert answer.take(f'Digest realm="mm7", qop="auth", algorithm=MD5, nonce="{before}"')
+    assert auth.check("POST", "/mm7", answer.authorization("POST", "/mm7")) == (True, False)
+    forged = base64.b64encode(f"{ts}:{salt}:{cheap_mac('654321')}".encode()).decode()
+    assert answer.take(f'Digest realm="mm7", qop="auth", algorithm=MD5, nonce="{forged}"')
+    assert auth.check("POST", "/mm7", answer.authorization("POST", "/mm7")) == (False, False)
+
+
 def test_digest_auth_int_covers_the_body():
     auth = mm7.auth.DigestAuth("mmsc", "pw", qop="auth-int", algorithm="SHA-256")
     answer = mm7.auth.DigestAnswer("mmsc", "pw")
