@@ -1948,6 +1948,14 @@ def _transport_class():
     return MM7Transport
 
 
+def _back_to_basic(mode: str, digest: DigestAnswer, challenge: str | None, answers: int) -> bool:
+    """auto: whether a 401 with no Digest challenge to take, to a request signed with Digest, asks
+    for Basic (an MMSC whose Digest was turned off): that request goes again with Basic, and the
+    next ones too, until an MMSC asks for Digest again. (Else each send failed until a restart.)"""
+    return mode == "auto" and not answers and digest.challenge is not None and any(
+        scheme.lower() == "basic" for scheme, _ in _auth_schemes(challenge or ""))
+
+
 def _requests_auth(mode: str, username: str, password: str, qop: str | None = None):
     """requests' auth for `mode`. Digest is ours (requests' own answers qop=auth only, so an MMSC
     asking for auth-int got no answer); each thread keeps its own nonce and count, as requests does."""
@@ -1983,8 +1991,13 @@ def _requests_auth(mode: str, username: str, password: str, qop: str | None = No
         def on_401(self, resp, **kwargs):  # noqa: ANN001, ANN003, ANN201
             for answers in range(2):  # one answer, and one more when the server only says the nonce aged
                 challenge = resp.headers.get("WWW-Authenticate")
-                if resp.status_code != 401 or (answers and not DigestAnswer.stale(challenge)) \
-                        or not answer().take(challenge):
+                if resp.status_code != 401 or (answers and not DigestAnswer.stale(challenge)):
+                    return resp
+                if answer().take(challenge):
+                    signer = sign
+                elif _back_to_basic(mode, answer(), challenge, answers):
+                    local.digest, signer = None, basic
+                else:
                     return resp
                 request = resp.request
                 resp.content  # noqa: B018 (read to the end, so the connection can be used again)
@@ -1995,7 +2008,7 @@ def _requests_auth(mode: str, username: str, password: str, qop: str | None = No
                 retry._mm7_pos = getattr(request, "_mm7_pos", 0)
                 extract_cookies_to_jar(retry._cookies, request, resp.raw)
                 retry.prepare_cookies(retry._cookies)
-                sign(retry)
+                signer(retry)
                 answered = resp.connection.send(retry, **kwargs)
                 answered.history.append(resp)
                 answered.request = retry
@@ -2037,11 +2050,16 @@ def _httpx_auth(mode: str, username: str, password: str, qop: str | None = None)
             response = yield request
             for answers in range(2):  # one answer, and one more when only the nonce aged
                 challenge = response.headers.get("WWW-Authenticate")
-                if response.status_code != 401 or (answers and not DigestAnswer.stale(challenge)) \
-                        or not digest.take(challenge):
+                if response.status_code != 401 or (answers and not DigestAnswer.stale(challenge)):
                     return
-                request.headers["Authorization"] = digest.authorization(request.method, target,
-                                                                        request.content)
+                if digest.take(challenge):
+                    request.headers["Authorization"] = digest.authorization(request.method, target,
+                                                                            request.content)
+                elif _back_to_basic(mode, digest, challenge, answers):
+                    digest.challenge = None
+                    request = next(basic.auth_flow(request))
+                else:
+                    return
                 response = yield request
 
     return Digest()

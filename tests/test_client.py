@@ -650,6 +650,36 @@ def test_the_async_client_without_its_extra_says_how_to_install_it(monkeypatch):
         AsyncClient("http://127.0.0.1:9/mm7")
 
 
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_auto_auth_goes_back_to_basic_when_the_mmsc_asks_for_it(asynchronous):
+    """auto: Basic, and Digest once the MMSC asks for it. An MMSC whose Digest was then turned off
+    answered our Digest answers with a Basic challenge, which went unanswered: every send failed
+    until the client was made again. The request goes again with Basic, the next ones with Basic."""
+    with FakeServer(auth=mm7.auth.DigestAuth("sp", "secret")) as srv:
+        def turned_to_basic(result: mm7.Result) -> None:
+            assert result.ok and srv.unauthorized == 1  # (Digest, once challenged)
+            srv.auth = mm7.auth.BasicAuth("sp", "secret")
+
+        if asynchronous:
+            async def main():
+                async with AsyncClient(srv.url, username="sp", password="secret", auth="auto", retry=NO_WAIT) as c:
+                    turned_to_basic(await c.submit(submit()))
+                    return [(await c.submit(submit())).ok for _ in range(2)]
+
+            assert asyncio.run(main()) == [True, True]
+        else:
+            with client(srv.url, username="sp", password="secret", auth="auto") as c:
+                turned_to_basic(c.submit(submit()))
+                assert c.submit(submit()).ok and c.submit(submit()).ok
+        assert srv.unauthorized == 2 and len(srv.requests) == 3
+        assert [r.header("Authorization").split()[0] for r in srv.requests] == ["Digest", "Basic", "Basic"]
+    # (a Basic challenge to a request that went with Basic: refused, sent once)
+    with FakeServer(auth=mm7.auth.BasicAuth("sp", "secret")) as srv, \
+            client(srv.url, username="sp", password="wrong", auth="auto") as c, pytest.raises(HTTPStatusError):
+        c.submit(submit())
+    assert srv.unauthorized == 1
+
+
 def test_auto_auth_in_the_async_client():
     async def main():
         for server_auth in (mm7.auth.BasicAuth("sp", "secret"), mm7.auth.DigestAuth("sp", "secret")):
