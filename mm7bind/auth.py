@@ -424,10 +424,11 @@ class DigestAuth:
         return found
 
     def challenge(self, stale: bool = False) -> str:
-        # (charset=UTF-8, RFC 7616 §3.3: how a client is to write credentials beyond ASCII)
+        # (charset=UTF-8, RFC 7616 §3.3: how a client is to write credentials beyond ASCII; before
+        # the nonce, which ends the challenge as it did, for clients that read it as the last)
         extra = ", stale=true" if stale else ""
         return (f'Digest realm="{_quoted(self.realm)}", qop="{",".join(self._qops)}", algorithm={self.algorithm}, '
-                f'nonce="{self._nonce()}", charset=UTF-8{extra}')
+                f'charset=UTF-8, nonce="{self._nonce()}"{extra}')
 
     def other_target(self, uri: str, header: str | None) -> str | None:
         """The uri a Digest answer signs when it is not `uri`, the request's (None: it is, or the
