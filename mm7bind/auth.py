@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -110,8 +111,9 @@ def _body_hash(fn, body) -> str:  # noqa: ANN001
 
 def digest_response(*, username: str, password: str, realm: str, nonce: str, method: str, uri: str,
                     algorithm: str | None = "MD5", qop: str | None = "auth", nc: str = "", cnonce: str = "",
-                    body=None) -> str:  # noqa: ANN001
-    """RFC 7616's request-digest: the one computation both sides make (RFC 2069 when qop is None)."""
+                    body=None, charset: str = "utf-8") -> str:  # noqa: ANN001
+    """RFC 7616's request-digest: the one computation both sides make (RFC 2069 when qop is None).
+    `charset`: the one the credentials are written in (RFC 7616's, and ours, UTF-8)."""
     fn, sess = _algorithm(algorithm) or (None, False)
     if fn is None:
         raise ValueError(f"unknown Digest algorithm {algorithm!r}")
@@ -119,7 +121,7 @@ def digest_response(*, username: str, password: str, realm: str, nonce: str, met
     def h(text: str) -> str:
         return fn(text.encode("utf-8")).hexdigest()
 
-    ha1 = h(f"{username}:{realm}:{password}")
+    ha1 = fn(f"{username}:{realm}:{password}".encode(charset)).hexdigest()
     if sess:
         ha1 = h(f"{ha1}:{nonce}:{cnonce}")
     ha2 = h(f"{method}:{uri}:{_body_hash(fn, body)}") if qop == "auth-int" else h(f"{method}:{uri}")
@@ -131,13 +133,31 @@ def digest_response(*, username: str, password: str, realm: str, nonce: str, met
 def _challenges(header: str) -> list[dict[str, str]]:
     """The Digest challenges in a WWW-Authenticate value (several may share one header, with
     other schemes between them)."""
-    pieces = re.split(r"(?:^|,)\s*(?=[A-Za-z][\w-]*\s+[\w-]+\s*=)", header)
-    found = []
-    for piece in pieces:
-        scheme, _, rest = piece.strip().partition(" ")
-        if scheme.lower() == "digest":
-            found.append(_parse_auth_params(rest))
+    return [params for scheme, params in _schemes(header) if scheme.lower() == "digest"]
+
+
+def _schemes(header: str) -> list[tuple[str, dict[str, str]]]:
+    """The challenges in a WWW-Authenticate value, in order: (scheme as written, its parameters).
+    RFC 9110 §11.6.1: challenges and their parameters are one comma-separated list, a challenge
+    starting where a token is followed by a space (`Basic realm="a", Digest realm="b", nonce=...`).
+    Commas and words in a quoted string are its own: a realm "MMSC, Digest gw=1" split the list
+    there, and the challenge lost its nonce and was not answered."""
+    found: list[tuple[str, dict[str, str]]] = []
+    for element in _LIST_ELEMENT.findall(header):
+        element = element.strip()
+        if found and _PARAM_START.match(element):  # (a parameter of the challenge before it)
+            found[-1][1].update(_parse_auth_params(element))
+        elif started := _CHALLENGE_START.match(element):  # (a scheme, perhaps with its first parameter)
+            found.append((started.group(1), _parse_auth_params(started.group(2) or "")))
     return found
+
+
+# An element of a comma-separated list: up to a comma outside a quoted string (one left open runs
+# to the end); nothing given back once taken, so a long header is read in one pass.
+_LIST_ELEMENT = re.compile(r'(?:[^,"]++|"(?:[^"\\]++|\\.)*+"?)++', re.DOTALL)
+_TOKEN = r"[!#$%&'*+.^_`|~\w-]++"
+_PARAM_START = re.compile(rf"{_TOKEN}\s*+=")
+_CHALLENGE_START = re.compile(rf"({_TOKEN})(?:\s++(.*))?\Z", re.DOTALL)
 
 
 class DigestAnswer:
@@ -210,6 +230,14 @@ class DigestAnswer:
         return "Digest " + ", ".join(fields)
 
 
+def _check_realm(realm: str) -> None:
+    """A realm the challenge can carry: a header's bytes are Latin-1, and a line break or other
+    control character would end it (one beyond Latin-1 made every request an internal error, a
+    500, as the server wrote its 401)."""
+    if not isinstance(realm, str) or not realm.isprintable() or not _writes("latin-1", realm):
+        raise ValueError(f"realm must be printable Latin-1 (a header carries no other characters), not {realm!r}")
+
+
 def _quoted(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
@@ -219,6 +247,9 @@ class BasicAuth:
     username: str
     password: str = field(repr=False)  # (a repr of it, or of a configuration holding it, is logged and shown)
     realm: str = "mm7"
+
+    def __post_init__(self) -> None:
+        _check_realm(self.realm)
 
     def challenge(self, stale: bool = False) -> str:
         return f'Basic realm="{_quoted(self.realm)}", charset="UTF-8"'  # (RFC 7617 §2.1: how to write non-ASCII)
@@ -243,7 +274,7 @@ class BasicAuth:
     def _written(self) -> list[bytes]:
         """Our "user:password" in each charset it is sent in (those that can write it)."""
         text, found = f"{self.username}:{self.password}", []
-        for charset in _BASIC_CHARSETS:
+        for charset in _CREDENTIAL_CHARSETS:
             try:
                 written = text.encode(charset)
             except UnicodeEncodeError:
@@ -253,7 +284,17 @@ class BasicAuth:
         return found
 
 
-_BASIC_CHARSETS = ("utf-8", "gb18030", "latin-1")
+# The charsets credentials are taken in: RFC 7617's and RFC 7616's UTF-8; GB18030 (GBK's superset,
+# its characters written alike), China Mobile's SDK's on a Chinese system; Latin-1, older clients'.
+_CREDENTIAL_CHARSETS = ("utf-8", "gb18030", "latin-1")
+
+
+def _writes(charset: str, text: str) -> bool:
+    try:
+        text.encode(charset)
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass
@@ -277,6 +318,7 @@ class DigestAuth:
     nonce_lifetime: float = 300.0
     # Signs nonces. Derived from the credentials unless given: gunicorn workers (or hosts behind one
     # address) with a random key each refused one another's nonces, costing a challenge per connection.
+    # Derived slowly (`_nonce_key`): a nonce is given to anyone who asks, so its MAC tests a guess.
     key: bytes | None = field(default=None, repr=False)
     qop: str = "auth"
     algorithm: str = "MD5"
@@ -285,9 +327,11 @@ class DigestAuth:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        _check_realm(self.realm)
+        self._keys_taken: tuple[bytes, ...] = ()
         if self.key is None:
-            secret = f"{self.username}\0{self.realm}\0{self.password}".encode()
-            self.key = hmac.new(b"mm7bind digest nonce key", secret, hashlib.sha256).digest()
+            self.key = _nonce_key(self.username, self.realm, self.password)
+            self._keys_taken = (_nonce_key_before(self.username, self.realm, self.password),)
         self._qops = [q.strip().lower() for q in self.qop.split(",") if q.strip()]
         if not self._qops or any(q not in QOPS for q in self._qops):
             raise ValueError(f"qop must be auth, auth-int or both, not {self.qop!r}")
@@ -336,12 +380,12 @@ class DigestAuth:
         key = hashlib.sha256(f"{nonce}|{count}".encode()).hexdigest()[:32]
         return key, ts + self.nonce_lifetime
 
-    def _nonce(self, ts: int | None = None, salt: str | None = None) -> str:
+    def _nonce(self, ts: int | None = None, salt: str | None = None, key: bytes | None = None) -> str:
         """Its time, a random salt (each challenge its own nonce, so that two clients challenged in
         the same second do not share one and its counts), and our MAC over both."""
         ts = int(time.time()) if ts is None else ts
         salt = os.urandom(6).hex() if salt is None else salt
-        mac = hmac.new(self.key, f"{ts}:{salt}".encode(), hashlib.sha256).hexdigest()[:32]
+        mac = hmac.new(key or self.key, f"{ts}:{salt}".encode(), hashlib.sha256).hexdigest()[:32]
         return base64.b64encode(f"{ts}:{salt}:{mac}".encode()).decode()
 
     def _nonce_state(self, nonce: str) -> str:
@@ -350,18 +394,41 @@ class DigestAuth:
             ts = int(ts_text)
         except (ValueError, binascii.Error, UnicodeDecodeError):
             return "bad"
-        if not hmac.compare_digest(self._nonce(ts, salt), nonce):
+        signed = False
+        for key in (self.key, *self._keys_taken):  # (a nonce of a host of the release before, upgraded later)
+            signed |= hmac.compare_digest(self._nonce(ts, salt, key), nonce)
+        if not signed:
             return "bad"
         return "stale" if time.time() - ts > self.nonce_lifetime else "ok"
 
-    def _names_us(self, params: dict[str, str]) -> bool:
-        """Whether an answer's username and realm are ours."""
-        return _username(params) == self.username and params.get("realm") == self.realm
+    def _written_in(self, params: dict[str, str]) -> list[str]:
+        """The charsets in which an answer's username and realm are ours (none: not ours), those
+        its client wrote our credentials in to sign them. RFC 7616's `username*`, and a name as
+        ours: UTF-8. A name beyond ASCII written as it is (curl and browsers write UTF-8, China
+        Mobile's SDK GBK; the servers hand the header on read as Latin-1): each charset writing
+        ours in its bytes, as Basic takes them (a name in UTF-8 was refused, a right password too)."""
+        realm = params.get("realm")
+        if "username*" in params:
+            return ["utf-8"] if _username(params) == self.username and realm == self.realm else []
+        user = params.get("username")
+        if user is None or realm is None:
+            return []
+        found = ["utf-8"] if (user, realm) == (self.username, self.realm) else []
+        try:
+            written = f"{user}\0{realm}".encode("latin-1")
+        except UnicodeEncodeError:  # (not bytes read as Latin-1: a str of a framework of one's own)
+            return found
+        ours = f"{self.username}\0{self.realm}"
+        found += [charset for charset in _CREDENTIAL_CHARSETS
+                  if charset not in found and _writes(charset, ours) and ours.encode(charset) == written]
+        return found
 
     def challenge(self, stale: bool = False) -> str:
+        # (charset=UTF-8, RFC 7616 §3.3: how a client is to write credentials beyond ASCII; before
+        # the nonce, which ends the challenge as it did, for clients that read it as the last)
         extra = ", stale=true" if stale else ""
         return (f'Digest realm="{_quoted(self.realm)}", qop="{",".join(self._qops)}", algorithm={self.algorithm}, '
-                f'nonce="{self._nonce()}"{extra}')
+                f'charset=UTF-8, nonce="{self._nonce()}"{extra}')
 
     def other_target(self, uri: str, header: str | None) -> str | None:
         """The uri a Digest answer signs when it is not `uri`, the request's (None: it is, or the
@@ -380,7 +447,8 @@ class DigestAuth:
         if _repeats_a_param(header[7:]):
             return False, False
         p = _parse_auth_params(header[7:])
-        if not (self._names_us(p) or self._names_us(_parse_auth_params(header[7:], unescape=False))):
+        charsets = self._written_in(p) or self._written_in(_parse_auth_params(header[7:], unescape=False))
+        if not charsets:
             return False, False
         state = self._nonce_state(p.get("nonce", ""))
         if state == "bad":
@@ -392,21 +460,52 @@ class DigestAuth:
             return False, False  # (RFC 2069 clients, without qop, only where plain auth is all we ask)
         if qop == "auth-int" and body is None:
             return False, False
-        expected = digest_response(username=self.username, password=self.password, realm=self.realm,
-                                   nonce=p["nonce"], method=method, uri=p.get("uri", ""),
-                                   algorithm=self.algorithm, qop=qop, nc=p.get("nc", ""),
-                                   cnonce=p.get("cnonce", ""), body=body)
+        # (in each charset writing our credentials in other bytes: a password beyond ASCII may be
+        # written in any of them, as with Basic)
+        signed: dict[bytes, str] = {}
+        for charset in charsets:
+            if _writes(charset, self.password):
+                signed.setdefault(f"{self.username}:{self.realm}:{self.password}".encode(charset), charset)
+        expected = [digest_response(username=self.username, password=self.password, realm=self.realm,
+                                    nonce=p["nonce"], method=method, uri=p.get("uri", ""),
+                                    algorithm=self.algorithm, qop=qop, nc=p.get("nc", ""),
+                                    cnonce=p.get("cnonce", ""), body=body, charset=charset)
+                    for charset in signed.values()]
         # The uri in the header must be the request's, or the digest is not for it.
         if not _names_target(p.get("uri"), uri):
             return False, False
         # (as bytes: compare_digest raises on a str beyond ASCII, and a header read as Latin-1 may hold one)
-        if not hmac.compare_digest(expected.encode(), p.get("response", "").encode("utf-8", "surrogatepass")):
+        given, right = p.get("response", "").encode("utf-8", "surrogatepass"), False
+        for one in expected:  # (each compared, whichever matches: the time says none of them)
+            right |= hmac.compare_digest(one.encode(), given)
+        if not right:
             return False, False
         if state == "stale":  # (RFC 7616 §3.3: said only to an answer right but for its nonce's age, which
             return False, True  # a client answers anew without asking for a password; a wrong one is told so)
         if not self._fresh(p["nonce"], p.get("nc") if "qop" in p else None):
             return False, True  # a repeat: an honest client answers the stale challenge at once
         return True, False
+
+
+@functools.lru_cache(maxsize=64)
+def _nonce_key(username: str, realm: str, password: str) -> bytes:
+    """The key signing nonces, derived from the credentials slowly: anyone who can connect gets a
+    nonce, no credentials needed, and its MAC tells a guess of the password right or wrong offline,
+    past `FailureLimit`'s count of guesses sent. One HMAC of them let a guess be tested at a hash's
+    speed (a six-digit password, as China Mobile's SDK asks for, all tried in seconds); PBKDF2
+    makes each cost as many. (Once per credentials and process: about a tenth of a second.)"""
+    secret = f"{username}\0{realm}\0{password}".encode()
+    return hashlib.pbkdf2_hmac("sha256", secret, b"mm7bind digest nonce key", _NONCE_KEY_ROUNDS)
+
+
+_NONCE_KEY_ROUNDS = 200_000
+
+
+def _nonce_key_before(username: str, realm: str, password: str) -> bytes:
+    """The key the release before signed nonces with: they are taken still (not given), so hosts
+    upgraded one at a time behind one address take each other's."""
+    secret = f"{username}\0{realm}\0{password}".encode()
+    return hmac.new(b"mm7bind digest nonce key", secret, hashlib.sha256).digest()
 
 
 def _names_target(given: str | None, uri: str) -> bool:

@@ -38,6 +38,7 @@ from .codec import HttpMessage, decode, encode
 from .arrival import EARLIER_UNANSWERED, MAY_HAVE_ARRIVED, NOT_TAKEN, PARTLY_SENT, arrival, may_have_arrived
 from .auth import QOPS, DigestAnswer
 from .auth import _challenges as _digest_challenges
+from .auth import _schemes as _auth_schemes
 from .content import Content
 from .deadline import DeadlinePassed, DeadlineReader
 from .display import printable, repr_showing_no_secret_header, shown_http, shown_url
@@ -837,10 +838,11 @@ class ClientCore:
         if status != 401:
             return ""
         challenge = header_value(headers, "www-authenticate") or ""
-        wanted = challenge.split(None, 1)[0].capitalize() if challenge.strip() else ""
+        schemes = [scheme.capitalize() for scheme, _ in _auth_schemes(challenge)]
+        wanted = schemes[0] if schemes else ""
         # (every scheme offered: an MMSC offering Basic and Digest refused the one we sent for its
         # credentials, not for its scheme)
-        offered = {w.capitalize() for w in re.findall(r"(?:^|,)\s*([A-Za-z][\w-]*)(?=\s+[\w-]+\s*=)", challenge)}
+        offered = set(schemes)
         c = self.config
         peer = self.peer
         in_url = urlsplit(url).username is not None  # (sent as Basic, whatever `auth` says)
@@ -1884,7 +1886,8 @@ def _transport_class():
             try:
                 if type(message) is not bytes or session.trust_env or session.params:  # streams, environment, query
                     resp = session.post(address, data=message, headers=headers, timeout=self.operation_timeout,
-                                        allow_redirects=False, stream=True)
+                                        allow_redirects=False, stream=True,
+                                        auth=self.known(address)[1] if session.auth is None else None)
                 else:
                     resp = session.send(self.prepare(address, message, headers), timeout=self.operation_timeout,
                                         allow_redirects=False, proxies=session.proxies, stream=True)
@@ -1931,20 +1934,29 @@ def _transport_class():
             resp._content, resp._content_consumed = b"".join(chunks), True
             return resp
 
+        def known(self, address: str) -> tuple[str, Any]:
+            """`address` as requests normalises it, and Basic auth for the credentials in it (None:
+            none), once per configured URL. Written in UTF-8, as RFC 7617 says and the async client
+            writes them: requests writes them in Latin-1, and raised UnicodeEncodeError for a name
+            or password beyond it."""
+            known = self._urls.get(address)
+            if known is None:
+                p = requests.PreparedRequest()
+                p.prepare_url(address, None)
+                url_auth = get_auth_from_url(p.url)
+                if len(self._urls) > 64:
+                    self._urls.clear()
+                known = self._urls[address] = (p.url, HTTPBasicAuth(*(part.encode("utf-8") for part in url_auth))
+                                               if any(url_auth) else None)
+            return known
+
         def prepare(self, address: str, body: bytes, headers: dict) -> requests.PreparedRequest:
             """The request `session.post(address, data=body, headers=headers)` would send, built
             directly: the same merged headers, cookies, hooks and auth, without requests' general
             preparation of every call (re-parsing the URL, copying cookie jars, checking what kind
             of body it got), which cost a small message's send about a fifth of its time."""
             session = self.session
-            known = self._urls.get(address)
-            if known is None:  # once per configured URL: requests' own normalisation, credentials in it
-                p = requests.PreparedRequest()
-                p.prepare_url(address, None)
-                url_auth = get_auth_from_url(p.url)
-                if len(self._urls) > 64:
-                    self._urls.clear()
-                known = self._urls[address] = (p.url, HTTPBasicAuth(*url_auth) if any(url_auth) else None)
+            known = self.known(address)
             p = requests.PreparedRequest()
             p.method, p.url = "POST", known[0]
             merged = CaseInsensitiveDict(session.headers)
@@ -1967,6 +1979,14 @@ def _transport_class():
             return p
 
     return MM7Transport
+
+
+def _back_to_basic(mode: str, digest: DigestAnswer, challenge: str | None, answers: int) -> bool:
+    """auto: whether a 401 with no Digest challenge to take, to a request signed with Digest, asks
+    for Basic (an MMSC whose Digest was turned off): that request goes again with Basic, and the
+    next ones too, until an MMSC asks for Digest again. (Else each send failed until a restart.)"""
+    return mode == "auto" and not answers and digest.challenge is not None and any(
+        scheme.lower() == "basic" for scheme, _ in _auth_schemes(challenge or ""))
 
 
 def _requests_auth(mode: str, username: str, password: str, qop: str | None = None):
@@ -2004,8 +2024,13 @@ def _requests_auth(mode: str, username: str, password: str, qop: str | None = No
         def on_401(self, resp, **kwargs):  # noqa: ANN001, ANN003, ANN201
             for answers in range(2):  # one answer, and one more when the server only says the nonce aged
                 challenge = resp.headers.get("WWW-Authenticate")
-                if resp.status_code != 401 or (answers and not DigestAnswer.stale(challenge)) \
-                        or not answer().take(challenge):
+                if resp.status_code != 401 or (answers and not DigestAnswer.stale(challenge)):
+                    return resp
+                if answer().take(challenge):
+                    signer = sign
+                elif _back_to_basic(mode, answer(), challenge, answers):
+                    local.digest, signer = None, basic
+                else:
                     return resp
                 request = resp.request
                 resp.content  # noqa: B018 (read to the end, so the connection can be used again)
@@ -2016,7 +2041,7 @@ def _requests_auth(mode: str, username: str, password: str, qop: str | None = No
                 retry._mm7_pos = getattr(request, "_mm7_pos", 0)
                 extract_cookies_to_jar(retry._cookies, request, resp.raw)
                 retry.prepare_cookies(retry._cookies)
-                sign(retry)
+                signer(retry)
                 answered = resp.connection.send(retry, **kwargs)
                 answered.history.append(resp)
                 answered.request = retry
@@ -2058,11 +2083,16 @@ def _httpx_auth(mode: str, username: str, password: str, qop: str | None = None)
             response = yield request
             for answers in range(2):  # one answer, and one more when only the nonce aged
                 challenge = response.headers.get("WWW-Authenticate")
-                if response.status_code != 401 or (answers and not DigestAnswer.stale(challenge)) \
-                        or not digest.take(challenge):
+                if response.status_code != 401 or (answers and not DigestAnswer.stale(challenge)):
                     return
-                request.headers["Authorization"] = digest.authorization(request.method, target,
-                                                                        request.content)
+                if digest.take(challenge):
+                    request.headers["Authorization"] = digest.authorization(request.method, target,
+                                                                            request.content)
+                elif _back_to_basic(mode, digest, challenge, answers):
+                    digest.challenge = None
+                    request = next(basic.auth_flow(request))
+                else:
+                    return
                 response = yield request
 
     return Digest()

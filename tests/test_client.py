@@ -465,6 +465,9 @@ class _Challenging:
     # (offered both: the scheme we sent was one of them)
     (_Challenging('Basic realm="mm7", Digest realm="mm7", nonce="n1", qop="auth"'),
      {"username": "sp", "password": "wrong", "auth": "digest"}, "refused the credentials: check username and password"),
+    # (a scheme's name in a quoted string is not offered)
+    (_Challenging('Basic realm="MM7, Digest gw=1"'), {"username": "sp", "password": "secret", "auth": "digest"},
+     'asks for Basic, auth is "digest": set auth = "basic" (or "auto")'),
     # (an algorithm we cannot answer: no answer was sent, the password is not the matter)
     (_Challenging('Digest realm="mm7", nonce="n1", qop="auth", algorithm=SHA-512-256'),
      {"username": "sp", "password": "secret", "auth": "auto"},
@@ -645,6 +648,36 @@ def test_the_async_client_without_its_extra_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "httpx", None)  # (as where it is not installed: importing it fails)
     with pytest.raises(ImportError, match=r"AsyncClient needs httpx: pip install 'mm7bind\[async\]'"):
         AsyncClient("http://127.0.0.1:9/mm7")
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_auto_auth_goes_back_to_basic_when_the_mmsc_asks_for_it(asynchronous):
+    """auto: Basic, and Digest once the MMSC asks for it. An MMSC whose Digest was then turned off
+    answered our Digest answers with a Basic challenge, which went unanswered: every send failed
+    until the client was made again. The request goes again with Basic, the next ones with Basic."""
+    with FakeServer(auth=mm7.auth.DigestAuth("sp", "secret")) as srv:
+        def turned_to_basic(result: mm7.Result) -> None:
+            assert result.ok and srv.unauthorized == 1  # (Digest, once challenged)
+            srv.auth = mm7.auth.BasicAuth("sp", "secret")
+
+        if asynchronous:
+            async def main():
+                async with AsyncClient(srv.url, username="sp", password="secret", auth="auto", retry=NO_WAIT) as c:
+                    turned_to_basic(await c.submit(submit()))
+                    return [(await c.submit(submit())).ok for _ in range(2)]
+
+            assert asyncio.run(main()) == [True, True]
+        else:
+            with client(srv.url, username="sp", password="secret", auth="auto") as c:
+                turned_to_basic(c.submit(submit()))
+                assert c.submit(submit()).ok and c.submit(submit()).ok
+        assert srv.unauthorized == 2 and len(srv.requests) == 3
+        assert [r.header("Authorization").split()[0] for r in srv.requests] == ["Digest", "Basic", "Basic"]
+    # (a Basic challenge to a request that went with Basic: refused, sent once)
+    with FakeServer(auth=mm7.auth.BasicAuth("sp", "secret")) as srv, \
+            client(srv.url, username="sp", password="wrong", auth="auto") as c, pytest.raises(HTTPStatusError):
+        c.submit(submit())
+    assert srv.unauthorized == 1
 
 
 def test_auto_auth_in_the_async_client():
@@ -863,6 +896,24 @@ def test_cookies_from_the_mmsc_and_credentials_in_the_url():
             assert c.submit(submit()).ok and c.submit(submit()).ok
         first, second = srv.requests
         assert first.header("Cookie") is None and second.header("Cookie") == "route=node-2"
+
+
+@pytest.mark.parametrize("size", [1000, 3 * 1024 * 1024])  # (bytes, and a stream)
+@pytest.mark.parametrize("username", ["用户", "josé"])
+def test_credentials_beyond_ascii_in_the_url_go_as_basic_in_utf_8(username, size):
+    """As RFC 7617 says and the async client writes them: the sync one wrote them in Latin-1,
+    as requests does, and raised a bare UnicodeEncodeError for a name beyond it."""
+    import base64
+    from urllib.parse import quote
+
+    payload = bytes(range(256)) * (size // 256)
+    msg = submit(content=mm7.Content(parts=[mm7.Part.from_bytes(payload, "image/jpeg")]))
+    with FakeServer(auth=mm7.auth.BasicAuth(username, "pässwort")) as srv:
+        url = srv.url.replace("http://", f"http://{quote(username)}:{quote('pässwort')}@")
+        with client(url) as c:
+            assert c.submit(msg).ok
+        [req] = srv.requests
+    assert req.header("Authorization") == "Basic " + base64.b64encode(f"{username}:pässwort".encode()).decode()
 
 
 def test_keep_alive_off_closes_every_connection(tmp_path):
@@ -1446,6 +1497,23 @@ def test_digest_answer_with_auth_int_signs_the_body():
     assert both.take('Digest realm="r", nonce="m", algorithm=MD5, qop="auth", '
                      'Digest realm="r", nonce="s", algorithm=SHA-256, qop="auth"')
     assert 'nonce="s"' in both.authorization("POST", "/", b"")
+
+
+def test_challenges_are_one_list_and_a_quoted_string_keeps_its_commas():
+    """RFC 9110 §11.6.1: challenges and their parameters are one comma-separated list. A realm
+    with a comma and words, "MM7, Digest gw=1", split it there: the challenge lost its nonce and
+    went unanswered (the error blaming its algorithm), and the scheme in it counted as offered."""
+    header = ('Newauth realm="apps", type=1, title="Login to \\"apps\\"", Basic realm="simple", '
+              'Digest realm="MM7, Digest gw=1", nonce="n1", qop="auth,auth-int", Negotiate')
+    schemes = mm7.auth._schemes(header)
+    assert [scheme for scheme, _ in schemes] == ["Newauth", "Basic", "Digest", "Negotiate"]
+    assert schemes[0][1] == {"realm": "apps", "type": "1", "title": 'Login to "apps"'}
+    answer = mm7.auth.DigestAnswer("sp", "pw")
+    assert answer.take(header) and answer.challenge == {"realm": "MM7, Digest gw=1", "nonce": "n1",
+                                                        "qop": "auth,auth-int"}
+    auth = mm7.auth.DigestAuth("sp", "secret", realm="MM7, Digest gw=1")
+    with FakeServer(auth=auth) as srv, client(srv.url, username="sp", password="secret", auth="digest") as c:
+        assert c.submit(submit()).ok and srv.unauthorized == 1
 
 
 @pytest.mark.parametrize("qop, algorithm, size", [

@@ -1154,6 +1154,60 @@ def test_digest_username_and_realm_with_a_backslash_or_a_quote():
     assert len(h.calls) == 2
 
 
+@pytest.mark.parametrize(("username", "password", "charset"), [
+    ("用户", "密码1", "utf-8"),  # curl, browsers
+    ("用户", "密码1", "gbk"),  # China Mobile's SDK on a Chinese system
+    ("sp", "密码1", "gbk"),  # (only the password beyond ASCII)
+    ("josé", "pässwörd", "latin-1"),
+])
+def test_a_digest_username_beyond_ascii_written_as_it_is_is_taken(username, password, charset):
+    """Clients write a username beyond ASCII into a Digest answer as it is, in their charset, and
+    sign the credentials in it, rather than as RFC 7616's username*. Only username* was read: every
+    such answer was refused, its password right. The challenge says charset=UTF-8 (RFC 7616 §3.3)."""
+    import hashlib
+    from urllib.parse import urlsplit
+
+    def md5(data: bytes) -> str:
+        return hashlib.md5(data).hexdigest()
+
+    h = Recorder()
+    with mm7.serve(mm7.Receiver(h, auth=mm7.auth.DigestAuth(username, password)), port=0) as srv:
+        out = mm7.encode(deliver(), transaction_id="raw-1")
+        first = requests.post(srv.endpoint, data=out.to_bytes(), headers=out.headers, timeout=10)
+        assert first.status_code == 401 and "charset=UTF-8" in first.headers["WWW-Authenticate"]
+        nonce = mm7.auth._challenges(first.headers["WWW-Authenticate"])[0]["nonce"]
+        path = urlsplit(srv.endpoint).path
+
+        def answer(secret: str, nc: str) -> bytes:
+            ha1 = md5(f"{username}:mm7:{secret}".encode(charset))
+            response = md5(f"{ha1}:{nonce}:{nc}:c0ffee:auth:{md5(f'POST:{path}'.encode())}".encode())
+            return (f'Digest username="{username}", realm="mm7", nonce="{nonce}", uri="{path}", '
+                    f'response="{response}", qop=auth, nc={nc}, cnonce="c0ffee"').encode(charset)
+
+        for secret, nc, status in ((password + "x", "00000001", 401), (password, "00000002", 200)):
+            rsp = requests.post(srv.endpoint, data=out.to_bytes(), timeout=10,
+                                headers={**out.headers, "Authorization": answer(secret, nc)})
+            assert rsp.status_code == status, secret
+            if status == 401:  # (a wrong password is told so, not taken for an aged nonce)
+                assert "stale" not in rsp.headers["WWW-Authenticate"]
+    assert len(h.calls) == 1
+
+
+def test_a_realm_no_challenge_can_carry_is_refused_when_made():
+    """A header's bytes are Latin-1: a realm beyond it made every request an internal error (a
+    500, as the server wrote its 401), and a line break would end the header."""
+    for realm in ("中国移动", "mm7\r\nX-Injected: 1"):
+        for cls in (mm7.auth.BasicAuth, mm7.auth.DigestAuth):
+            with pytest.raises(ValueError, match="realm must be printable Latin-1"):
+                cls("sp", "pw", realm=realm)
+    h = Recorder()
+    for auth in (mm7.auth.BasicAuth("sp", "pw", realm="Zürich"), mm7.auth.DigestAuth("sp", "pw", realm="Zürich")):
+        with mm7.serve(mm7.Receiver(h, auth=auth), port=0) as srv:
+            with mm7.Client(srv.endpoint, username="sp", password="pw", auth="auto", role="mmsc") as c:
+                assert c.send(deliver()).ok
+    assert len(h.calls) == 2
+
+
 def test_digest_says_stale_only_to_an_answer_right_but_for_its_nonces_age():
     """RFC 7616 §3.3: stale=true tells a client its credentials are right and only the nonce aged,
     so it answers again without asking for a password. An aged nonce with a wrong password got it
@@ -1990,6 +2044,33 @@ def test_receivers_sharing_a_memory_store_share_the_digest_answers_spent():
         out = mm7.encode(deliver(subject=subject), transaction_id=subject, version="REL-6-MM7-1-4")
         assert rcv.handle(out.to_bytes(), out.content_type, headers, "127.0.0.1", uri="/mm7").status == status
     assert calls == ["first"] and len(store.inbox()) == 1
+
+
+def test_a_digest_nonce_is_no_cheap_test_of_a_password_guess():
+    """Anyone who can connect gets a nonce, no credentials needed. Its MAC was keyed with one HMAC
+    of the credentials, so a nonce told a guess of the password right or wrong offline, at a hash's
+    speed, past auth_failures' count of guesses sent. The key is derived slowly now; nonces the
+    release before signed are still taken (hosts behind one address upgraded one at a time)."""
+    import base64
+    import hashlib
+    import hmac
+
+    auth = mm7.auth.DigestAuth("sp", "123456")
+    nonce = mm7.auth._challenges(auth.challenge())[0]["nonce"]
+    ts, salt, mac = base64.b64decode(nonce).decode().split(":")
+
+    def cheap_mac(password: str) -> str:
+        key = hmac.new(b"mm7bind digest nonce key", f"sp\0mm7\0{password}".encode(), hashlib.sha256).digest()
+        return hmac.new(key, f"{ts}:{salt}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    assert not any(cheap_mac(f"{guess:06d}") == mac for guess in range(123_400, 123_500))
+    before = base64.b64encode(f"{ts}:{salt}:{cheap_mac('123456')}".encode()).decode()
+    answer = mm7.auth.DigestAnswer("sp", "123456")
+    assert answer.take(f'Digest realm="mm7", qop="auth", algorithm=MD5, nonce="{before}"')
+    assert auth.check("POST", "/mm7", answer.authorization("POST", "/mm7")) == (True, False)
+    forged = base64.b64encode(f"{ts}:{salt}:{cheap_mac('654321')}".encode()).decode()
+    assert answer.take(f'Digest realm="mm7", qop="auth", algorithm=MD5, nonce="{forged}"')
+    assert auth.check("POST", "/mm7", answer.authorization("POST", "/mm7")) == (False, False)
 
 
 def test_digest_auth_int_covers_the_body():
