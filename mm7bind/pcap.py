@@ -19,7 +19,8 @@ IP, GRE, PPTP's GRE, ERSPAN, VXLAN, Geneve; see _unwrapped), a VXLAN or Geneve n
 kept apart from another's; TCP segments in any
 order, repeated or overlapping, streams of any length; HTTP/1.x messages, a request's body left
 unsent after an early answer to its `Expect: 100-continue` told apart. What cannot be read (a
-packet cut short by the snapshot length, a segment or a fragment never captured, overlapping
+packet cut short by the snapshot length, a segment or a fragment never captured (the last ones
+before a FIN too), overlapping
 fragments, a connection that is not HTTP, a link of another kind, a tunnel's header) is said in
 `notes`, and reading goes on from the next message it can find; a record or block whose length no
 packet has, or a pcapng block whose length at its end is not the one at its start (a damaged file),
@@ -1288,7 +1289,7 @@ _DROPPED = object()
 class _Direction:
     """What one end of a connection sent, made once it sends data."""
 
-    __slots__ = ("floor", "gaps", "last", "segments", "start")
+    __slots__ = ("fin", "floor", "gaps", "last", "segments", "start")
 
     def __init__(self, seq: int, start: int | None):
         self.segments: list[tuple[int, int, float | None, bytes]] = []  # (position, packet, time, data)
@@ -1296,12 +1297,18 @@ class _Direction:
         self.start = start  # the position of its first byte, once its SYN is seen
         self.floor: int | None = None  # once read: the position its bytes read end at
         self.gaps: list[tuple[int, int]] | None = None  # once read: (position, end) of bytes not captured
+        self.fin: int | None = None  # the position its FIN says its bytes end at (until read)
 
     def nearest(self, seq: int) -> int:
         """A sequence number as a position in the stream: the one nearest the latest segment's
         (sequence numbers wrap every 4 GiB; positions count on, so a stream may go past 2 GiB)."""
         step = (seq - self.last) & _SEQ_MASK
         return self.last + (step - (1 << 32) if step >= _HALF else step)
+
+    def lost_end(self) -> bool:
+        """Whether its FIN says it sent bytes after those read (or, not read yet, after its first
+        sequence number): with no segment to read, bytes never captured."""
+        return None not in (self.fin, self.start) and self.fin > (self.start if self.floor is None else self.floor)
 
     def read_already(self, position: int, length: int) -> bool:
         """Whether bytes at `position` were all there when this side was read (a repeat of them)."""
@@ -1432,6 +1439,18 @@ class _Connections:
             if conn.ended == 3:
                 self.closing_bytes += len(payload)
                 self.due = self.due or self.closing_bytes > self.grace_bytes
+        if flags & _FIN and not flags & _SYN:
+            # (where its bytes end: those before it never captured, its last segments, or all of them where
+            # its first sequence number is known, are said as a gap is; not read as the stream's end)
+            fin = (seq + len(payload)) & _SEQ_MASK
+            start = conn.start0 if which == 0 else conn.start1
+            if side is None and start is not None and fin != start:
+                side = _Direction(start, start)
+                if conn.sides is None:
+                    conn.sides = [None, None]
+                conn.sides[which] = side
+            if side is not None:
+                side.fin = side.nearest(fin)
 
     def tick(self, when: float, number: int) -> None:
         """The capture's time at a packet. One far from the time so far (past a grace or an idle
@@ -1665,7 +1684,7 @@ def _stream(side: _Direction | None) -> tuple[list[tuple[int, bytes]], list[tupl
     each begins in it, and its bytes: views into the capture, of which the bodies are made once
     the runs are read and let go): segments in sequence order, each byte taken once (the first
     captured of it). A side read before (its connection idle) goes on from where that ended."""
-    if side is None or not side.segments:
+    if side is None or not side.segments and not side.lost_end():
         return [], [], [], []
     # Joined mid-stream (no SYN): it begins at the earliest byte captured
     if side.start is None:
@@ -1695,6 +1714,9 @@ def _stream(side: _Direction | None) -> tuple[list[tuple[int, bytes]], list[tupl
         runs[-1][1].append(data)
         end += len(data)
     del ordered
+    fin, side.fin = side.fin, None
+    if fin is not None and fin - base > (end or 0):  # (its last bytes never captured: see _Connections.add)
+        gaps.append((end or 0, fin - base - (end or 0)))
     side.segments = []  # (let go before the runs are joined: they are in `runs` and `times` now)
     if end is not None:
         side.floor = base + end
@@ -1724,7 +1746,8 @@ _STATUS_LINE = re.compile(rb"HTTP/1\.[01] [1-5][0-9][0-9][^\r\n]*\r?\n")
 
 def _http_messages(conn: _Connection, notes: list[str], inflated: list[int],
                    twins: _Twins | None = None) -> list[CapturedMessage]:
-    if conn.sides is None or not any(side and side.segments for side in conn.sides):  # (read on: nothing new)
+    if conn.sides is None or not any(side and (side.segments or side.lost_end()) for side in conn.sides):
+        # (read on: nothing new)
         return []
     # (a connection read whole at once, both ways: one that may be another's NAT twin)
     whole = conn.read != "idle" and all(side is not None and side.floor is None for side in conn.sides)
@@ -1773,7 +1796,8 @@ def _http_messages(conn: _Connection, notes: list[str], inflated: list[int],
         side.segments = [(side.start + at, packet, when, bytes(run[at - run_offset :]))]
         side.floor = side.start + at
         conn.held += len(side.segments[0][3])
-    if not requests and not responses and not held:  # (one note for it, not one for each side's bytes as well)
+    # (one note for it, not one for each side's bytes as well; bytes none of which were captured, said as such)
+    if not requests and not responses and not held and any(stream[0] for stream in streams):
         del notes[said:]
         first = streams[client][0][0][1][:3] if streams[client][0] else b""
         if first[:1] == b"\x16" and first[1:2] == b"\x03":  # (a TLS handshake record)

@@ -240,6 +240,43 @@ def test_a_lost_segment_is_said_and_the_next_message_on_the_connection_is_still_
     assert decoded(second).transaction_id == "cap-2" and decoded(answer).body.message_id == "m-1"
 
 
+def test_bytes_lost_before_a_fin_are_said_not_read_as_the_end_of_the_stream():
+    """The FIN's sequence number says where a side's bytes end: a last segment never captured (a
+    body running to the connection's close, shown as if whole), or a last response never captured
+    (as if the server had not answered), is said, as a gap between segments is."""
+    flow = Flow().open()
+    flow.send(True, http("GET /mm7/status HTTP/1.1", {"Host": "mmsc"}))
+    sent = flow.send(False, http("HTTP/1.0 200 OK", {"Content-Type": "text/plain"}, b"x" * 1200), 500)
+    flow.packets.remove(sent[-1])  # never captured
+    capture = read_capture(pcap(flow.close().packets))
+    request, answer = capture.messages
+    assert answer.body == b"x" * (1000 - len(http("HTTP/1.0 200 OK", {"Content-Type": "text/plain"})))
+    lost = len(http("HTTP/1.0 200 OK", {"Content-Type": "text/plain"}, b"x" * 1200)) - 1000
+    assert capture.notes == [f"connection 1 (10.0.0.1:40000 → 10.0.0.2:8080): {lost} bytes from 10.0.0.2:8080 were not "
+                             "captured (after byte 1000): the message they were in is shown cut short, or left out "
+                             "if its start is missing"]
+    # (a keep-alive connection's last answer lost whole; and a side none of whose bytes were captured)
+    for lose_first in (False, True):
+        flow = Flow().open()
+        request, response = submit()
+        flow.send(True, request)
+        first = flow.send(False, response)
+        flow.send(True, request.replace(b"cap-1", b"cap-2"))
+        for packet in flow.send(False, response) + (first if lose_first else []):
+            flow.packets.remove(packet)
+        capture = read_capture(pcap(flow.close().packets))
+        assert [m.start_line for m in capture.messages] == [
+            "POST /mm7 HTTP/1.1", *["HTTP/1.1 200 OK"] * (not lose_first), "POST /mm7 HTTP/1.1"]
+        after = 0 if lose_first else len(response)
+        assert capture.notes == [f"connection 1 (10.0.0.1:40000 → 10.0.0.2:8080): {len(response) * (1 + lose_first)} "
+                                 f"bytes from 10.0.0.2:8080 were not captured (after byte {after}): the message they "
+                                 "were in is shown cut short, or left out if its start is missing"]
+    # (a FIN repeated, and one after every byte was captured: nothing said)
+    flow = conversation()
+    flow.packets.append(flow.packets[-1])
+    assert read_capture(pcap(flow.packets)).notes == []
+
+
 def test_chunked_bodies_100_continue_gzip_and_a_response_to_head():
     request, response = submit()
     head, _, body = request.partition(b"\r\n\r\n")
@@ -784,11 +821,12 @@ def test_a_file_cut_short_and_packets_cut_by_the_snapshot_length():
         ("20 packet(s) cut short by the capture's snapshot length (the first: packet 4): bytes are missing "
          "(tcpdump -s 0 keeps whole packets)")]
     gaps = [n for n in short.notes if "were not captured" in n]
-    assert len(gaps) == 2 and "bytes from 10.0.0.1:40000 were not captured, in 17 places" in gaps[0]
+    # (the last segments' tails too, which only the FINs say were sent)
+    assert len(gaps) == 3 and "bytes from 10.0.0.1:40000 were not captured, in 18 places" in gaps[0]
     unread = [n for n in short.notes if "could not be read" in n]
     assert unread[0].endswith("18 places in what 10.0.0.1:40000 sent could not be read as HTTP messages; the first: "
                               "a message from 10.0.0.1:40000 whose headers were not all captured, left out")
-    assert len(short.notes) == 5
+    assert len(short.notes) == 6
     with pytest.raises(DecodeError, match="not a packet capture"):
         read_capture(b"<soap/>")
 
