@@ -17,7 +17,7 @@ session), raw IP, BSD loopback; IPv4 and IPv6 (extension headers walked), fragme
 back together; tunnels unwrapped, each packet inside read as one captured inside the tunnel (IP in
 IP, GRE, PPTP's GRE, ERSPAN, VXLAN, Geneve; see _unwrapped), a VXLAN or Geneve network's connections
 kept apart from another's; TCP segments in any
-order, repeated or overlapping, streams of any length; HTTP/1.x messages, a request's body left
+order, repeated or overlapping (a repeat of other bytes said), streams of any length; HTTP/1.x messages, a request's body left
 unsent after an early answer to its `Expect: 100-continue` told apart. What cannot be read (a
 packet cut short by the snapshot length, a segment or a fragment never captured (the last ones
 before a FIN too), overlapping
@@ -1289,7 +1289,7 @@ _DROPPED = object()
 class _Direction:
     """What one end of a connection sent, made once it sends data."""
 
-    __slots__ = ("fin", "floor", "gaps", "last", "segments", "start")
+    __slots__ = ("differ", "fin", "floor", "gaps", "last", "segments", "start")
 
     def __init__(self, seq: int, start: int | None):
         self.segments: list[tuple[int, int, float | None, bytes]] = []  # (position, packet, time, data)
@@ -1298,6 +1298,7 @@ class _Direction:
         self.floor: int | None = None  # once read: the position its bytes read end at
         self.gaps: list[tuple[int, int]] | None = None  # once read: (position, end) of bytes not captured
         self.fin: int | None = None  # the position its FIN says its bytes end at (until read)
+        self.differ: list[int] | None = None  # once read: [segments repeating bytes with others, the first's offset]
 
     def nearest(self, seq: int) -> int:
         """A sequence number as a position in the stream: the one nearest the latest segment's
@@ -1668,6 +1669,26 @@ class _Twins:
         return None
 
 
+def _repeats(run: tuple[int, list], times: list[tuple[int, int, float | None]], off: int, data) -> bool:
+    """Whether a segment's bytes at `off` taken already are the same as those taken (a
+    retransmission's are; two connections' read as one, or a middlebox's rewriting, differ), as
+    far as the `run` being made (its offset and pieces, the last of `times`) holds them."""
+    start, pieces = run
+    if off < start:  # (bytes read before, its connection idle: gone)
+        data, off = data[start - off :], start
+    first = len(times) - len(pieces)  # (the run's pieces are the last of `times`)
+    i = bisect_right(times, off, lo=first, key=itemgetter(0)) - 1 - first
+    done = 0
+    while done < len(data) and i < len(pieces):
+        at = off + done - times[first + i][0]
+        take = min(len(pieces[i]) - at, len(data) - done)
+        if bytes(pieces[i][at : at + take]) != bytes(data[done : done + take]):
+            return False
+        done += take
+        i += 1
+    return True
+
+
 def _digest(runs: list[tuple[int, bytes]]) -> bytes:
     digest = hashlib.sha256()
     for off, run in runs:
@@ -1696,10 +1717,13 @@ def _stream(side: _Direction | None) -> tuple[list[tuple[int, bytes]], list[tupl
     times: list[tuple[int, int, float | None]] = []
     gaps: list[tuple[int, int]] = []
     end: int | None = None if side.floor is None else side.floor - base  # where the bytes taken so far end
+    side.differ = None
     for position, number, when, data in ordered:
         off = position - base
         if off < 0:  # (bytes before the stream's first: a retransmission of the SYN's, or not this connection's)
             data, off = data[-off:], 0
+        if runs and off < end and not _repeats(runs[-1], times, off, data[: end - off]):
+            side.differ = [side.differ[0] + 1, side.differ[1]] if side.differ else [1, off]
         if not data or (end is not None and off + len(data) <= end):
             continue  # all of it taken already: a retransmission
         if end is None or off > end or not runs:
@@ -1752,6 +1776,7 @@ def _http_messages(conn: _Connection, notes: list[str], inflated: list[int],
     # (a connection read whole at once, both ways: one that may be another's NAT twin)
     whole = conn.read != "idle" and all(side is not None and side.floor is None for side in conn.sides)
     streams = [_stream(side) for side in conn.sides]  # (the segments are joined: not kept twice)
+    differing = [(which, side.differ) for which, side in enumerate(conn.sides) if side is not None and side.differ]
     bodies: list[_Body] = []  # (each message's body, made once both sides are read: in the order they were)
 
     def sends(who, start: re.Pattern) -> bool:  # (at its start, else anywhere: joined mid-message)
@@ -1780,6 +1805,10 @@ def _http_messages(conn: _Connection, notes: list[str], inflated: list[int],
                          "any on a node sees both), read once, as that one")
         return []
     said = len(notes)
+    for which, (count, off) in differing:
+        notes.append(f"{name}: {count} segment(s) from {conn.end(which)} repeated bytes captured already with other "
+                     f"bytes (the first at byte {off}): the bytes captured first are read (a middlebox rewriting "
+                     "a retransmission, or two connections' packets taken as one's)")
     # The responses are read as the requests need them: which request one answers depends on the
     # methods before it (HEAD), and whether a request's body was sent may depend on its answer.
     methods: list[str] = []

@@ -277,6 +277,32 @@ def test_bytes_lost_before_a_fin_are_said_not_read_as_the_end_of_the_stream():
     assert read_capture(pcap(flow.packets)).notes == []
 
 
+def test_a_retransmission_with_other_bytes_than_those_captured_first_is_said():
+    """A segment repeating bytes captured already is read as a retransmission, its bytes dropped:
+    where they differ (a middlebox rewriting, two connections' packets taken as one's) it is said,
+    not passed over; a retransmission of the same bytes, whole or overlapping, is not."""
+    request, response = submit()
+    flow = Flow().open()
+    sent = flow.send(True, request, 500)
+    flow.send(False, response, 500)
+    flow.close()
+    # (the third segment again, and 500 bytes from the middle of it into the fourth: the same bytes)
+    same = flow.packets + [sent[2], Packet(sent[3].time, sent[2].ip[:24] + struct.pack("!I", 1001 + 1100)
+                                           + sent[2].ip[28:40] + request[1100:1600])]
+    capture = read_capture(pcap(same))
+    assert capture.notes == [] and [m.body for m in capture.messages] == [m.body for m in read_capture(pcap(
+        flow.packets)).messages]
+    other = sent[2].ip[:40] + bytes(len(sent[2].ip) - 40)
+    for repeat in ([Packet(sent[2].time + 1, other)], [Packet(sent[1].time - 0.0001, other)]):
+        capture = read_capture(pcap(sorted(flow.packets + repeat, key=lambda p: p.time)))
+        assert capture.notes == ["connection 1 (10.0.0.1:40000 → 10.0.0.2:8080): 1 segment(s) from 10.0.0.1:40000 "
+                                 "repeated bytes captured already with other bytes (the first at byte 1000): the "
+                                 "bytes captured first are read (a middlebox rewriting a retransmission, or two "
+                                 "connections' packets taken as one's)"]
+    # (captured first, the other bytes are the ones read: said all the same)
+    assert capture.messages[0].body != read_capture(pcap(flow.packets)).messages[0].body
+
+
 def test_chunked_bodies_100_continue_gzip_and_a_response_to_head():
     request, response = submit()
     head, _, body = request.partition(b"\r\n\r\n")
