@@ -13,7 +13,7 @@ read again, else said) and pcapng (any number of sections and interfaces,
 enhanced, simple and obsolete packet blocks, each interface's time resolution and offset, the records
 Wireshark numbers as frames among them counted); links
 Ethernet and Linux cooked (SLL, SLL2; VLAN tags included, stacked too; MPLS labels, a PPPoE
-session), raw IP, BSD loopback; IPv4 and IPv6 (extension headers walked), fragmented packets put
+session, 802.1ah, MACsec integrity alone), raw IP, BSD loopback; IPv4 and IPv6 (extension headers walked), fragmented packets put
 back together; tunnels unwrapped, each packet inside read as one captured inside the tunnel (IP in
 IP, GRE, PPTP's GRE, ERSPAN, VXLAN, Geneve; see _unwrapped), a VXLAN or Geneve network's connections
 kept apart from another's; TCP segments in any
@@ -787,9 +787,9 @@ _TOO_MANY_EXTENSIONS = f"IPv6 packet(s) with more than {MAX_EXTENSION_HEADERS} e
 # connection known by the inner addresses, and its overlay network: see _overlay): IP in IP (IPv4 or
 # IPv6 in IPv4 or IPv6), GRE (IPv4, IPv6, MPLS, PPP, Ethernet bridged, ERSPAN's mirrored frames), PPTP's
 # GRE version 1 and over UDP VXLAN (IANA's port, Linux's and flannel's) and Geneve; on a link, or in a
-# tunnel's Ethernet frame, MPLS labels and a PPPoE session's header are read past as a tunnel's. A
-# capture on a Kubernetes node's, a VPN gateway's or a provider's core link has its HTTP in them
-# alone. Tunnels in tunnels are followed MAX_TUNNEL_DEPTH deep (a hostile capture's thousands of
+# tunnel's Ethernet frame, MPLS labels, a PPPoE session's header, 802.1ah's and MACsec's are read past as
+# a tunnel's. A capture on a Kubernetes node's, a VPN gateway's or a provider's core link has its
+# HTTP in them alone. Tunnels in tunnels are followed MAX_TUNNEL_DEPTH deep (a hostile capture's thousands of
 # layers are not), each layer's lengths checked: one that cannot be read is counted and said.
 _UDP, _IPIP, _IPV6_IN, _GRE = 17, 4, 41, 47
 _VXLAN_PORTS, _GENEVE_PORT = frozenset((4789, 8472)), 6081
@@ -899,12 +899,12 @@ def _by_type(kind: str, protocol: int, data) -> tuple[str, object, str | None]:
     return kind, None, "a payload other than IP, Ethernet, MPLS or PPP (NSH, say)"
 
 
-def _in_ethernet(kind: str, frame, mpls: bool = True) -> tuple[str, object, str | None]:
+def _in_ethernet(kind: str, frame, outer: bool = True) -> tuple[str, object, str | None]:
     """The IP packet in a tunnel's Ethernet frame (None: not IP, an ARP say), past its VLAN tags,
-    and its MPLS labels or PPPoE header where it has them (not `mpls`: in an MPLS pseudowire)."""
+    MPLS labels... as _past_tags reads them (not `outer`: in an MPLS pseudowire)."""
     if len(frame) < 14:
         return kind, None, "its Ethernet frame cut short"
-    return kind, *_past_tags(frame, 12, mpls)[1:]
+    return kind, *_past_tags(frame, 12, outer)[1:]
 
 
 def _pptp(flags: int, protocol: int, payload) -> tuple[str, object, str | None]:
@@ -960,7 +960,7 @@ def _mpls(kind: str, data, ethernet: bool = True) -> tuple[str, object, str | No
     if first in (4, 6):
         return kind, payload, None
     if first == 0 and ethernet:
-        return _in_ethernet(kind, payload[4:], mpls=False)
+        return _in_ethernet(kind, payload[4:], outer=False)
     if first == 1:
         return kind, None, None
     if first is None:
@@ -1232,22 +1232,30 @@ def _address(packed: bytes) -> str:
 _VLAN_TAGS = (b"\x81\x00", b"\x88\xa8", b"\x91\x00")
 
 
-def _past_tags(frame: bytes, pos: int, mpls: bool = True) -> tuple[str | None, object, str | None]:
+def _past_tags(frame: bytes, pos: int, outer: bool = True) -> tuple[str | None, object, str | None]:
     """The IP packet after the protocol type at `pos`, and the VLAN tags (stacked or not) it
     announces, each a tag's fields and the next type: (None, it or None (not IP), None); or after
-    an MPLS label stack (not `mpls`: in an MPLS pseudowire's frame, said) or a PPPoE session's
-    header, as _unwrapped says a tunnel's ("MPLS", "PPPoE")."""
+    an MPLS label stack, a PPPoE session's header, 802.1ah's I-tag and customer's frame or an
+    802.1AE SecTAG, as _unwrapped says a tunnel's ("MPLS", "PPPoE", "802.1ah", "MACsec"). Not
+    `outer` (in the frame of an MPLS pseudowire, 802.1ah or MACsec), none of those three again:
+    said (a hostile frame's thousands of them are not followed)."""
     while frame[pos : pos + 2] in _VLAN_TAGS:
         pos += 4
-    return _of_type(frame[pos : pos + 2], frame[pos + 2 :], mpls)
+    return _of_type(frame[pos : pos + 2], frame[pos + 2 :], outer)
 
 
-def _of_type(kind, payload, mpls: bool = True) -> tuple[str | None, object, str | None]:
+_NESTED = {b"\x88\x47": "MPLS", b"\x88\x48": "MPLS", b"\x88\xe7": "802.1ah", b"\x88\xe5": "MACsec"}
+
+
+def _of_type(kind, payload, outer: bool = True) -> tuple[str | None, object, str | None]:
     """The IP packet in a link's `payload` of protocol type `kind` (2 bytes): see _past_tags."""
     if kind in (b"\x08\x00", b"\x86\xdd"):
         return None, payload, None
+    if not outer and bytes(kind) in _NESTED:
+        name = _NESTED[bytes(kind)]
+        return name, None, f"{name} inside an MPLS pseudowire, 802.1ah or MACsec, not read"
     if kind in (b"\x88\x47", b"\x88\x48"):
-        return ("MPLS", None, "MPLS in an MPLS pseudowire, not read") if not mpls else _mpls("MPLS", payload)
+        return _mpls("MPLS", payload)
     if kind == b"\x88\x64":  # (PPPoE's session stage: a version and type, a code, the session, the length)
         if len(payload) < 6:
             return "PPPoE", None, "its header cut short"
@@ -1255,6 +1263,19 @@ def _of_type(kind, payload, mpls: bool = True) -> tuple[str | None, object, str 
         if 6 + length > len(payload):
             return "PPPoE", None, "its PPP frame cut short"
         return _ppp("PPPoE", payload[6 : 6 + length])
+    if kind == b"\x88\xe7":  # (802.1ah provider backbone bridging, MAC in MAC: its I-tag, then the customer's frame)
+        if len(payload) < 4 + 14:
+            return "802.1ah", None, "its customer's frame cut short"
+        return "802.1ah", *_past_tags(payload[4:], 12, outer=False)[1:]
+    if kind == b"\x88\xe5":  # (802.1AE MACsec: its SecTAG, 8 bytes or 16 with its SCI, and its ICV after the data)
+        if len(payload) < 6:
+            return "MACsec", None, "its SecTAG cut short"
+        if payload[0] & 0x0C:  # (E, C: the data encrypted, or changed)
+            return "MACsec", None, "its data encrypted (802.1AE), which cannot be read"
+        tag = 14 if payload[0] & 0x20 else 6  # (past the EtherType: the SecTAG's rest)
+        if len(payload) < tag + 2:
+            return "MACsec", None, "its SecTAG cut short"
+        return "MACsec", *_of_type(payload[tag : tag + 2], payload[tag + 2 :], outer=False)[1:]
     return None, None, None
 
 

@@ -338,3 +338,21 @@ def pptp(ip: bytes, sequence: int | None = 1, ack: int | None = None, compressed
 
 LINKS.update({"mpls": (1, mpls_ethernet), "mpls+pseudowire": (1, lambda ip: mpls_ethernet(ip, pseudowire=True)),
               "pppoe": (1, pppoe)})
+
+
+def pbb(ip: bytes) -> bytes:
+    """An Ethernet frame of 802.1ah provider backbone bridging (MAC in MAC): the backbone's
+    addresses and B-tag, its I-tag (service 0x1234), and the customer's frame."""
+    return (b"\x02\x00\x00\x00\x00\x0b" + b"\x02\x00\x00\x00\x00\x0a" + b"\x88\xa8\x00\x07" + b"\x88\xe7"
+            + struct.pack("!I", 0x1234) + ethernet(ip))
+
+
+def macsec(ip: bytes, sci: bool = True) -> bytes:
+    """An Ethernet frame under 802.1AE MACsec integrity alone (its data not encrypted): the
+    SecTAG (its SCI where `sci`), the data's EtherType and the data, the ICV."""
+    kind = b"\x08\x00" if ip[0] >> 4 == 4 else b"\x86\xdd"
+    tag = bytes([0x20 if sci else 0, 0]) + struct.pack("!I", 1) + (bytes(range(8)) if sci else b"")
+    return b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01" + b"\x88\xe5" + tag + kind + ip + bytes(16)
+
+
+LINKS.update({"pbb": (1, pbb), "macsec": (1, macsec), "macsec-no-sci": (1, lambda ip: macsec(ip, sci=False))})

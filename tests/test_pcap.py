@@ -484,11 +484,13 @@ def test_mm7_traffic_inside_tunnels_is_read_as_without_them(tunnel, ipv6):
 
 
 @pytest.mark.parametrize("ipv6", [False, True], ids=["ipv4", "ipv6"])
-@pytest.mark.parametrize("link", ["mpls", "mpls+pseudowire", "pppoe", "vlan+mpls", "sll+mpls", "sll2+mpls"])
+@pytest.mark.parametrize("link", ["mpls", "mpls+pseudowire", "pppoe", "vlan+mpls", "sll+mpls", "sll2+mpls", "pbb",
+                                  "macsec", "macsec-no-sci"])
 def test_mpls_labels_and_pppoe_sessions_on_the_link_are_read_past(link, ipv6):
     """A capture on a provider's core link (MPLS: IP under its labels, or an Ethernet pseudowire's
-    frames) or on a broadband access concentrator's (PPPoE) was read as no message, and nothing
-    said: the packets under them are read as those captured without them."""
+    frames; 802.1ah's MAC in MAC), on a broadband access concentrator's (PPPoE) or on a link
+    under MACsec integrity alone was read as no message, and nothing said: the packets under them
+    are read as those captured without them."""
     flow = Flow(("2001:db8::1", 40000), ("2001:db8::2", 8080)) if ipv6 else Flow()
     plain = conversation(flow, mss=1200).packets
     expected = read_capture(pcap(plain))
@@ -503,7 +505,7 @@ def test_mpls_labels_and_pppoe_sessions_on_the_link_are_read_past(link, ipv6):
         data = pcap(plain, link=link)
     capture = read_capture(data)
     same_messages(capture.messages, expected.messages)
-    kind = "PPPoE" if link == "pppoe" else "MPLS"
+    kind = {"pppoe": "PPPoE", "pbb": "802.1ah", "macsec": "MACsec"}.get(link.split("-")[0], "MPLS")
     assert capture.notes == [(f"{len(plain)} packet(s) unwrapped from {kind} tunnels, read as if captured inside them "
                               "(the first: packet 1)")]
 
@@ -520,6 +522,11 @@ def test_what_mpls_or_pppoe_carries_that_is_not_read_is_said():
         "PPPoE packet(s) with its PPP frame cut short": head + b"\x88\x64" + struct.pack("!BBHH", 0x11, 0, 1, 900) + ip,
         "PPPoE packet(s) with a PPP payload compressed or encrypted": head + b"\x88\x64"
                                                                       + struct.pack("!BBHH", 0x11, 0, 1, 3) + b"\x00\xfd\x00",
+        "MACsec packet(s) with its data encrypted (802.1AE), which cannot be read": head + b"\x88\xe5\x2c\x00"
+                                                                                    + bytes(12) + ip + bytes(16),
+        "802.1ah packet(s) with 802.1ah inside an MPLS pseudowire, 802.1ah or MACsec": head + b"\x88\xe7" + bytes(4)
+                                                                                        + head + b"\x88\xe7" + bytes(4)
+                                                                                        + head + b"\x08\x00" + ip,
     }
     for note, frame in said.items():
         capture = read_capture(pcap([Packet(1764000000.0, frame)], link="raw")[:20] + struct.pack("<I", 1)
@@ -633,7 +640,7 @@ def test_tunnel_headers_that_cannot_be_read_are_said_never_raise():
         "GRE packet(s) with an MPLS payload other than IP or an Ethernet pseudowire": v4(47, b"\x00\x00\x88\x47"
                                                                                          + b"\x00\x01\x01\x40"
                                                                                          + b"\x80" + bytes(40)),
-        "GRE packet(s) with MPLS in an MPLS pseudowire": v4(47, b"\x00\x00\x88\x47" + b"\x00\x01\x01\x40" + bytes(4)
+        "GRE packet(s) with MPLS inside an MPLS pseudowire, 802.1ah or MACsec, not read": v4(47, b"\x00\x00\x88\x47" + b"\x00\x01\x01\x40" + bytes(4)
                                                             + pcapgen.mpls_ethernet(ip)),
         "GRE packet(s) with RFC 1701's source routing": v4(47, b"\x40\x00\x08\x00" + bytes(4) + ip),
         "ERSPAN packet(s) with its type II header cut short": v4(47, b"\x10\x00\x88\xbe" + bytes(4) + b"\x10"),
@@ -695,7 +702,8 @@ def test_any_bytes_in_a_tunnel_are_read_or_said_never_raise(tunnel, data):
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from([b"\x88\x47", b"\x88\x48", b"\x88\x64", b"\x81\x00\x00\x01\x88\x47"]), st.binary(max_size=120))
+@given(st.sampled_from([b"\x88\x47", b"\x88\x48", b"\x88\x64", b"\x81\x00\x00\x01\x88\x47", b"\x88\xe7",
+                        b"\x88\xe5"]), st.binary(max_size=120))
 def test_any_bytes_under_mpls_labels_or_pppoe_are_read_or_said_never_raise(kind, data):
     frame = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01" + kind + data
     for wrap in (lambda f: f, lambda f: pcapgen.gre(f, bridged=False)[:20] + b"\x00\x00\x65\x58" + f):
