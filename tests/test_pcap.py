@@ -252,9 +252,9 @@ def test_bytes_lost_before_a_fin_are_said_not_read_as_the_end_of_the_stream():
     request, answer = capture.messages
     assert answer.body == b"x" * (1000 - len(http("HTTP/1.0 200 OK", {"Content-Type": "text/plain"})))
     lost = len(http("HTTP/1.0 200 OK", {"Content-Type": "text/plain"}, b"x" * 1200)) - 1000
-    assert capture.notes == [f"connection 1 (10.0.0.1:40000 → 10.0.0.2:8080): {lost} bytes from 10.0.0.2:8080 were not "
-                             "captured (after byte 1000): the message they were in is shown cut short, or left out "
-                             "if its start is missing"]
+    assert capture.notes == [(f"connection 1 (10.0.0.1:40000 → 10.0.0.2:8080): {lost} bytes from 10.0.0.2:8080 were "
+                              "not captured (after byte 1000): the message they were in is shown cut short, or left "
+                              "out if its start is missing")]
     # (a keep-alive connection's last answer lost whole; and a side none of whose bytes were captured)
     for lose_first in (False, True):
         flow = Flow().open()
@@ -268,9 +268,9 @@ def test_bytes_lost_before_a_fin_are_said_not_read_as_the_end_of_the_stream():
         assert [m.start_line for m in capture.messages] == [
             "POST /mm7 HTTP/1.1", *["HTTP/1.1 200 OK"] * (not lose_first), "POST /mm7 HTTP/1.1"]
         after = 0 if lose_first else len(response)
-        assert capture.notes == [f"connection 1 (10.0.0.1:40000 → 10.0.0.2:8080): {len(response) * (1 + lose_first)} "
-                                 f"bytes from 10.0.0.2:8080 were not captured (after byte {after}): the message they "
-                                 "were in is shown cut short, or left out if its start is missing"]
+        assert capture.notes == [(f"connection 1 (10.0.0.1:40000 → 10.0.0.2:8080): {len(response) * (1 + lose_first)} "
+                                  f"bytes from 10.0.0.2:8080 were not captured (after byte {after}): the message they "
+                                  "were in is shown cut short, or left out if its start is missing")]
     # (a FIN repeated, and one after every byte was captured: nothing said)
     flow = conversation()
     flow.packets.append(flow.packets[-1])
@@ -295,10 +295,10 @@ def test_a_retransmission_with_other_bytes_than_those_captured_first_is_said():
     other = sent[2].ip[:40] + bytes(len(sent[2].ip) - 40)
     for repeat in ([Packet(sent[2].time + 1, other)], [Packet(sent[1].time - 0.0001, other)]):
         capture = read_capture(pcap(sorted(flow.packets + repeat, key=lambda p: p.time)))
-        assert capture.notes == ["connection 1 (10.0.0.1:40000 → 10.0.0.2:8080): 1 segment(s) from 10.0.0.1:40000 "
-                                 "repeated bytes captured already with other bytes (the first at byte 1000): the "
-                                 "bytes captured first are read (a middlebox rewriting a retransmission, or two "
-                                 "connections' packets taken as one's)"]
+        assert capture.notes == [("connection 1 (10.0.0.1:40000 → 10.0.0.2:8080): 1 segment(s) from 10.0.0.1:40000 "
+                                  "repeated bytes captured already with other bytes (the first at byte 1000): the "
+                                  "bytes captured first are read (a middlebox rewriting a retransmission, or two "
+                                  "connections' packets taken as one's)")]
     # (captured first, the other bytes are the ones read: said all the same)
     assert capture.messages[0].body != read_capture(pcap(flow.packets)).messages[0].body
 
