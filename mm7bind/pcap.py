@@ -1743,7 +1743,8 @@ def _stream(side: _Direction | None) -> tuple[list[tuple[int, bytes]], list[tupl
         off = position - base
         if off < 0:  # (bytes before the stream's first: a retransmission of the SYN's, or not this connection's)
             data, off = data[-off:], 0
-        if runs and off < end and not _repeats(runs[-1], times, off, data[: end - off]):
+        # (a repeat of one byte is none: a keep-alive's, whose byte Windows sends as garbage)
+        if runs and off < end and len(data) > 1 and not _repeats(runs[-1], times, off, data[: end - off]):
             side.differ = [side.differ[0] + 1, side.differ[1]] if side.differ else [1, off]
         if not data or (end is not None and off + len(data) <= end):
             continue  # all of it taken already: a retransmission
