@@ -12,13 +12,15 @@ its own header, pcapng ones among them, read in the order of their times where t
 read again, else said) and pcapng (any number of sections and interfaces,
 enhanced, simple and obsolete packet blocks, each interface's time resolution and offset, the records
 Wireshark numbers as frames among them counted); links
-Ethernet and Linux cooked (SLL, SLL2; VLAN tags included, stacked too), raw IP, BSD loopback; IPv4
-and IPv6 (extension headers walked), fragmented packets put back together; tunnels unwrapped, each
-packet inside read as one captured inside the tunnel (IP in IP, GRE, ERSPAN, VXLAN, Geneve; see
-_unwrapped); TCP segments in any
-order, repeated or overlapping, streams of any length; HTTP/1.x messages, a request's body left
+Ethernet and Linux cooked (SLL, SLL2; VLAN tags included, stacked too; MPLS labels, a PPPoE
+session, 802.1ah, MACsec integrity alone), raw IP, BSD loopback; IPv4 and IPv6 (extension headers walked), fragmented packets put
+back together; tunnels unwrapped, each packet inside read as one captured inside the tunnel (IP in
+IP, GRE, PPTP's GRE, ERSPAN, VXLAN, Geneve; see _unwrapped), a VXLAN or Geneve network's connections
+kept apart from another's; TCP segments in any
+order, repeated or overlapping (a repeat of other bytes said), streams of any length; HTTP/1.x messages, a request's body left
 unsent after an early answer to its `Expect: 100-continue` told apart. What cannot be read (a
-packet cut short by the snapshot length, a segment or a fragment never captured, overlapping
+packet cut short by the snapshot length, a segment or a fragment never captured (the last ones
+before a FIN too), overlapping
 fragments, a connection that is not HTTP, a link of another kind, a tunnel's header) is said in
 `notes`, and reading goes on from the next message it can find; a record or block whose length no
 packet has, or a pcapng block whose length at its end is not the one at its start (a damaged file),
@@ -782,10 +784,12 @@ _TOO_MANY_PENDING = (f"fragmented IP packet(s) dropped unfinished: more than {MA
 _BAD_EXTENSIONS = "IPv6 packet(s) whose extension headers are out of place, repeated or cut short, skipped"
 _TOO_MANY_EXTENSIONS = f"IPv6 packet(s) with more than {MAX_EXTENSION_HEADERS} extension headers, skipped"
 # Tunnels whose packets are unwrapped, each inner packet read as if captured inside the tunnel (its
-# connection known by the inner addresses): IP in IP (IPv4 or IPv6 in IPv4 or IPv6), GRE (IPv4, IPv6,
-# Ethernet bridged, ERSPAN's mirrored frames) and over UDP VXLAN (IANA's port, Linux's and flannel's)
-# and Geneve. A capture on a Kubernetes node's or a VPN gateway's outer interface has its HTTP in them
-# alone. Tunnels in tunnels are followed MAX_TUNNEL_DEPTH deep (a hostile capture's thousands of
+# connection known by the inner addresses, and its overlay network: see _overlay): IP in IP (IPv4 or
+# IPv6 in IPv4 or IPv6), GRE (IPv4, IPv6, MPLS, PPP, Ethernet bridged, ERSPAN's mirrored frames), PPTP's
+# GRE version 1 and over UDP VXLAN (IANA's port, Linux's and flannel's) and Geneve; on a link, or in a
+# tunnel's Ethernet frame, MPLS labels, a PPPoE session's header, 802.1ah's and MACsec's are read past as
+# a tunnel's. A capture on a Kubernetes node's, a VPN gateway's or a provider's core link has its
+# HTTP in them alone. Tunnels in tunnels are followed MAX_TUNNEL_DEPTH deep (a hostile capture's thousands of
 # layers are not), each layer's lengths checked: one that cannot be read is counted and said.
 _UDP, _IPIP, _IPV6_IN, _GRE = 17, 4, 41, 47
 _VXLAN_PORTS, _GENEVE_PORT = frozenset((4789, 8472)), 6081
@@ -793,6 +797,7 @@ _TUNNEL_PORTS = _VXLAN_PORTS | {_GENEVE_PORT}
 _CARRIED = frozenset((_TCP, _IPIP, _IPV6_IN, _GRE))  # (IPv4 protocols whose fragments are put together)
 MAX_TUNNEL_DEPTH = 8
 _ETHER_IPV4, _ETHER_IPV6, _ETHER_BRIDGED, _ERSPAN, _ERSPAN3 = 0x0800, 0x86DD, 0x6558, 0x88BE, 0x22EB
+_ETHER_MPLS, _ETHER_PPP = (0x8847, 0x8848), 0x880B
 _TOO_DEEP = f"packet(s) in tunnels nested more than {MAX_TUNNEL_DEPTH} deep, skipped"
 
 
@@ -836,14 +841,27 @@ def _tunnels_udp(fragment, offset: int) -> bool:
     return bool(offset) or _unwrapped(_UDP, fragment)[0] is not None
 
 
+def _overlay(kind: str, payload) -> bytes:
+    """The overlay network a tunnel's packet is in, as part of its connection's key: VXLAN's and
+    Geneve's network identifier (VNI), which keeps apart the tenants whose addresses, and even
+    whole connections' addresses and ports, are the same; b"" for other tunnels (their packets
+    are the inner addresses' alone). Its text ends with a NUL, which no text has (see
+    _Connection.end)."""
+    if kind not in ("VXLAN", "Geneve"):
+        return b""
+    return f"{kind} network {int.from_bytes(payload[12:15], 'big')}\0".encode()
+
+
 def _gre(payload) -> tuple[str, object, str | None]:
     """A GRE packet opened (RFC 2784, its key and sequence number of RFC 2890; ERSPAN's types I, II
     and III): see _unwrapped."""
     if len(payload) < 4:
         return "GRE", None, "its header cut short"
     flags, protocol = struct.unpack_from("!HH", payload, 0)
+    if flags & 0x7 == 1:
+        return _pptp(flags, protocol, payload)
     if flags & 0x7:
-        return "GRE", None, "a GRE version other than 0 (PPTP's is 1)"
+        return "GRE", None, "a GRE version other than 0 and 1 (PPTP's)"
     if flags & 0x4000:
         return "GRE", None, "RFC 1701's source routing"
     start = 4 + 4 * (bool(flags & 0x8000) + bool(flags & 0x2000) + bool(flags & 0x1000))  # checksum, key, sequence
@@ -874,13 +892,80 @@ def _by_type(kind: str, protocol: int, data) -> tuple[str, object, str | None]:
         return kind, data, None
     if protocol == _ETHER_BRIDGED:
         return _in_ethernet(kind, data)
-    return kind, None, "a payload other than IP or Ethernet (MPLS, PPP, NSH...)"
+    if protocol in _ETHER_MPLS:
+        return _mpls(kind, data)
+    if protocol == _ETHER_PPP:
+        return _ppp(kind, data)
+    return kind, None, "a payload other than IP, Ethernet, MPLS or PPP (NSH, say)"
 
 
-def _in_ethernet(kind: str, frame) -> tuple[str, object, str | None]:
+def _in_ethernet(kind: str, frame, outer: bool = True) -> tuple[str, object, str | None]:
+    """The IP packet in a tunnel's Ethernet frame (None: not IP, an ARP say), past its VLAN tags,
+    MPLS labels... as _past_tags reads them (not `outer`: in an MPLS pseudowire)."""
     if len(frame) < 14:
         return kind, None, "its Ethernet frame cut short"
-    return kind, _past_tags(frame, 12), None  # (None: not IP, an ARP say)
+    return kind, *_past_tags(frame, 12, outer)[1:]
+
+
+def _pptp(flags: int, protocol: int, payload) -> tuple[str, object, str | None]:
+    """PPTP's GRE, version 1 (RFC 2637): its key the payload's length and the call's ID, then a
+    sequence number (flag S) and an acknowledgment number (flag A), and a PPP frame."""
+    if not flags & 0x2000 or protocol != _ETHER_PPP:
+        return "PPTP", None, "a GRE version 1 header without PPTP's key or PPP"
+    start = 8 + 4 * bool(flags & 0x1000) + 4 * bool(flags & 0x0080)
+    if start > len(payload):
+        return "PPTP", None, "its header cut short"
+    length = struct.unpack_from("!H", payload, 4)[0]
+    if not length:  # (an acknowledgment alone)
+        return "PPTP", None, None
+    if start + length > len(payload):
+        return "PPTP", None, "its PPP frame cut short"
+    return _ppp("PPTP", payload[start : start + length])
+
+
+def _ppp(kind: str, frame) -> tuple[str, object, str | None]:
+    """The IP packet in a PPP frame (RFC 1661; its address and control bytes and a protocol
+    compressed to one byte, as a link may agree to send them: RFC 1662, 1661's PFC)."""
+    if frame[:2] == b"\xff\x03":
+        frame = frame[2:]
+    if not len(frame) or (not frame[0] & 1 and len(frame) < 2):
+        return kind, None, "its PPP frame cut short"
+    protocol, frame = (frame[0], frame[1:]) if frame[0] & 1 else (int.from_bytes(frame[:2], "big"), frame[2:])
+    if protocol in (0x21, 0x57):  # IPv4, IPv6
+        return kind, frame, None
+    if protocol in (0xFD, 0xFB):
+        return kind, None, "a PPP payload compressed or encrypted (MPPE), which cannot be read"
+    if protocol >= 0x8000:  # (the link's own control packets, LCP, IPCP: no traffic)
+        return kind, None, None
+    return kind, None, f"a PPP payload of protocol 0x{protocol:04x}, not IP"
+
+
+MAX_LABELS = 16  # MPLS labels in one stack (a real one has two or three)
+
+
+def _mpls(kind: str, data, ethernet: bool = True) -> tuple[str, object, str | None]:
+    """The payload of an MPLS label stack (RFC 3032), which does not name it: IP told by its
+    version, as routers and Wireshark tell it; an Ethernet pseudowire's frame (RFC 4448) after its
+    control word, whose first 4 bits are 0 (RFC 4385); an associated channel's (OAM, 1) none. An
+    Ethernet pseudowire sent without a control word cannot be told from IP: not read."""
+    for pos in range(0, 4 * MAX_LABELS, 4):
+        if pos + 4 > len(data):
+            return kind, None, "its MPLS label stack cut short"
+        if data[pos + 2] & 1:  # (the bottom of the stack)
+            break
+    else:
+        return kind, None, f"more than {MAX_LABELS} MPLS labels"
+    payload = data[pos + 4 :]
+    first = payload[0] >> 4 if len(payload) else None
+    if first in (4, 6):
+        return kind, payload, None
+    if first == 0 and ethernet:
+        return _in_ethernet(kind, payload[4:], outer=False)
+    if first == 1:
+        return kind, None, None
+    if first is None:
+        return kind, None, "its MPLS payload cut short"
+    return kind, None, "an MPLS payload other than IP or an Ethernet pseudowire with its control word"
 
 
 class _Datagram:
@@ -933,7 +1018,9 @@ class _IP:
     def segment(self, link: int, frame: bytes, number: int, when: float | None, cut: bool):
         """(source, destination, seq, flags, payload) of a TCP segment, or None (not TCP, or a
         fragment of a packet not complete yet)."""
-        ip = _ip_packet(link, frame)
+        kind, ip, problem = _ip_packet(link, frame)
+        if kind is not None:  # (MPLS labels, a PPPoE session: read past as a tunnel's header)
+            return self._inside(kind, ip, problem, number, when, cut, (), b"")
         if ip is None:
             if link not in _LINKS:  # (else a capture of Wi-Fi frames, say, read as nothing at all without a word)
                 self.problem(f"packet(s) of link type {link}, which is not read (Ethernet, Linux cooked, raw IP "
@@ -941,8 +1028,10 @@ class _IP:
             return None
         return self._packet(ip, number, when, cut)
 
-    def _packet(self, ip, number: int, when: float | None, cut: bool, tunnels: tuple[str, ...] = ()):
-        """`segment` of an IP packet, captured as it is or inside the `tunnels` (outermost first)."""
+    def _packet(self, ip, number: int, when: float | None, cut: bool, tunnels: tuple[str, ...] = (),
+                network: bytes = b""):
+        """`segment` of an IP packet, captured as it is or inside the `tunnels` (outermost first);
+        `network`: the overlay networks it is in (see _overlay), b"" none."""
         version = ip[0] >> 4 if ip else 0
         if version == 4 and len(ip) >= 20:
             header = (ip[0] & 0x0F) * 4
@@ -959,7 +1048,7 @@ class _IP:
             if flags_offset & 0x3FFF:  # more fragments, or not the first one
                 # (the protocol too, as RFC 791 has it: an IP in IP packet's and the one inside may have
                 # the same addresses and identification, each fragmented)
-                whole = self.fragment((4, src + dst, ident, protocol), (flags_offset & 0x1FFF) * 8,
+                whole = self.fragment((4, src + dst, ident, protocol, network), (flags_offset & 0x1FFF) * 8,
                                       flags_offset & 0x2000, segment, number, when, cut, 65535 - header,
                                       wanted=protocol != _UDP or _tunnels_udp(segment, flags_offset & 0x1FFF))
                 if whole is None:
@@ -982,8 +1071,8 @@ class _IP:
                 if offset or more:
                     if following not in (*_CARRIED, _UDP, _HOP_BY_HOP, _ROUTING, _FRAGMENT, _DESTINATION):
                         return None  # (another protocol's: not put together for nothing)
-                    whole = self.fragment((6, src + dst, ident), offset, more, ip[pos + 8 : end], number, when, cut,
-                                          65535, following,
+                    whole = self.fragment((6, src + dst, ident, network), offset, more, ip[pos + 8 : end], number,
+                                          when, cut, 65535, following,
                                           wanted=following != _UDP or _tunnels_udp(ip[pos + 8 : end], offset))
                     if whole is None:
                         return None
@@ -999,20 +1088,27 @@ class _IP:
         else:
             return None
         if protocol != _TCP:
-            return self._unwrap(protocol, segment, number, when, cut, tunnels)
+            return self._unwrap(protocol, segment, number, when, cut, tunnels, network)
         if len(segment) < 20:
             return None
         if cut:
             self.cut(number)
         seq, _, offset_flags = struct.unpack_from("!IIH", segment, 4)
         # (each end as its address and port, packed: a connection's key, made into text only for one with data)
-        return src + segment[0:2], dst + segment[2:4], seq, offset_flags & 0x3F, segment[(offset_flags >> 12) * 4 :]
+        return (src + segment[0:2], dst + segment[2:4], seq, offset_flags & 0x3F, segment[(offset_flags >> 12) * 4 :],
+                network)
 
-    def _unwrap(self, protocol: int, payload, number: int, when: float | None, cut: bool, tunnels: tuple[str, ...]):
+    def _unwrap(self, protocol: int, payload, number: int, when: float | None, cut: bool, tunnels: tuple[str, ...],
+                network: bytes):
         """`segment` of the packet inside a tunnel's (see _unwrapped), or None."""
         kind, inner, problem = _unwrapped(protocol, payload)
         if kind is None:
             return None
+        return self._inside(kind, inner, problem, number, when, cut, tunnels, network + _overlay(kind, payload))
+
+    def _inside(self, kind: str, inner, problem: str | None, number: int, when: float | None, cut: bool,
+                tunnels: tuple[str, ...], network: bytes):
+        """`segment` of a tunnel's packet opened (see _unwrapped), or None."""
         # (a packet cut by the snapshot length ends inside a header: said as that, not as a broken header)
         if problem is not None:
             if cut and ("cut short" in problem or "past" in problem):
@@ -1034,7 +1130,7 @@ class _IP:
             return None
         if kind not in tunnels:  # (a packet counted once for each kind of tunnel it is in)
             self.unwrapped.setdefault(kind, [0, number])[0] += 1
-        return self._packet(inner, number, when, cut, (*tunnels, kind))
+        return self._packet(inner, number, when, cut, (*tunnels, kind), network)
 
     def extensions(self, ip, nxt: int, pos: int, end: int, number: int, fragmented: bool) -> tuple[int, int] | None:
         """(the header that follows, where) past IPv6 extension headers: at a fragment header
@@ -1136,31 +1232,72 @@ def _address(packed: bytes) -> str:
 _VLAN_TAGS = (b"\x81\x00", b"\x88\xa8", b"\x91\x00")
 
 
-def _past_tags(frame: bytes, pos: int) -> bytes | None:
+def _past_tags(frame: bytes, pos: int, outer: bool = True) -> tuple[str | None, object, str | None]:
     """The IP packet after the protocol type at `pos`, and the VLAN tags (stacked or not) it
-    announces, each a tag's fields and the next type."""
+    announces, each a tag's fields and the next type: (None, it or None (not IP), None); or after
+    an MPLS label stack, a PPPoE session's header, 802.1ah's I-tag and customer's frame or an
+    802.1AE SecTAG, as _unwrapped says a tunnel's ("MPLS", "PPPoE", "802.1ah", "MACsec"). Not
+    `outer` (in the frame of an MPLS pseudowire, 802.1ah or MACsec), none of those three again:
+    said (a hostile frame's thousands of them are not followed)."""
     while frame[pos : pos + 2] in _VLAN_TAGS:
         pos += 4
-    return frame[pos + 2 :] if frame[pos : pos + 2] in (b"\x08\x00", b"\x86\xdd") else None
+    return _of_type(frame[pos : pos + 2], frame[pos + 2 :], outer)
 
 
-def _ip_packet(link: int, frame: bytes) -> bytes | None:
+_NESTED = {b"\x88\x47": "MPLS", b"\x88\x48": "MPLS", b"\x88\xe7": "802.1ah", b"\x88\xe5": "MACsec"}
+
+
+def _of_type(kind, payload, outer: bool = True) -> tuple[str | None, object, str | None]:
+    """The IP packet in a link's `payload` of protocol type `kind` (2 bytes): see _past_tags."""
+    if kind in (b"\x08\x00", b"\x86\xdd"):
+        return None, payload, None
+    if not outer and bytes(kind) in _NESTED:
+        name = _NESTED[bytes(kind)]
+        return name, None, f"{name} inside an MPLS pseudowire, 802.1ah or MACsec, not read"
+    if kind in (b"\x88\x47", b"\x88\x48"):
+        return _mpls("MPLS", payload)
+    if kind == b"\x88\x64":  # (PPPoE's session stage: a version and type, a code, the session, the length)
+        if len(payload) < 6:
+            return "PPPoE", None, "its header cut short"
+        length = struct.unpack_from("!H", payload, 4)[0]
+        if 6 + length > len(payload):
+            return "PPPoE", None, "its PPP frame cut short"
+        return _ppp("PPPoE", payload[6 : 6 + length])
+    if kind == b"\x88\xe7":  # (802.1ah provider backbone bridging, MAC in MAC: its I-tag, then the customer's frame)
+        if len(payload) < 4 + 14:
+            return "802.1ah", None, "its customer's frame cut short"
+        return "802.1ah", *_past_tags(payload[4:], 12, outer=False)[1:]
+    if kind == b"\x88\xe5":  # (802.1AE MACsec: its SecTAG, 8 bytes or 16 with its SCI, and its ICV after the data)
+        if len(payload) < 6:
+            return "MACsec", None, "its SecTAG cut short"
+        if payload[0] & 0x0C:  # (E, C: the data encrypted, or changed)
+            return "MACsec", None, "its data encrypted (802.1AE), which cannot be read"
+        tag = 14 if payload[0] & 0x20 else 6  # (past the EtherType: the SecTAG's rest)
+        if len(payload) < tag + 2:
+            return "MACsec", None, "its SecTAG cut short"
+        return "MACsec", *_of_type(payload[tag : tag + 2], payload[tag + 2 :], outer=False)[1:]
+    return None, None, None
+
+
+def _ip_packet(link: int, frame: bytes) -> tuple[str | None, object, str | None]:
+    """A frame's IP packet, as _past_tags says it."""
     if link == _ETHERNET:
         return _past_tags(frame, 12)
     if link in (_RAW, _IPV4, _IPV6, *_RAW_ALIASES):
-        return frame
+        return None, frame, None
     # Linux cooked: a VLAN tag libpcap put back where the kernel took it off (as it does on
-    # Ethernet) follows the header, its protocol type 0x8100 (SLL2: its own first field)
+    # Ethernet) follows the header, its protocol type 0x8100 (SLL2: its own first field, the rest
+    # of the header between it and the tag)
     if link == _SLL:
         return _past_tags(frame, 14)
     if link == _SLL2:
         if frame[0:2] in _VLAN_TAGS:
             return _past_tags(frame, 22)
-        return frame[20:] if frame[0:2] in (b"\x08\x00", b"\x86\xdd") else None
+        return _of_type(frame[0:2], frame[20:]) if len(frame) >= 20 else (None, None, None)
     if link in (_NULL, _LOOP):  # the address family, in the capturing host's byte order (LOOP: network)
         family = {struct.unpack("<I", frame[:4])[0], struct.unpack(">I", frame[:4])[0]} if len(frame) >= 4 else set()
-        return frame[4:] if family & {2, 10, 24, 28, 30} else None
-    return None
+        return None, frame[4:] if family & {2, 10, 24, 28, 30} else None, None
+    return None, None, None
 
 
 # -- TCP ---------------------------------------------------------------------------------------------
@@ -1173,7 +1310,7 @@ _DROPPED = object()
 class _Direction:
     """What one end of a connection sent, made once it sends data."""
 
-    __slots__ = ("floor", "gaps", "last", "segments", "start")
+    __slots__ = ("differ", "fin", "floor", "gaps", "last", "segments", "start")
 
     def __init__(self, seq: int, start: int | None):
         self.segments: list[tuple[int, int, float | None, bytes]] = []  # (position, packet, time, data)
@@ -1181,12 +1318,19 @@ class _Direction:
         self.start = start  # the position of its first byte, once its SYN is seen
         self.floor: int | None = None  # once read: the position its bytes read end at
         self.gaps: list[tuple[int, int]] | None = None  # once read: (position, end) of bytes not captured
+        self.fin: int | None = None  # the position its FIN says its bytes end at (until read)
+        self.differ: list[int] | None = None  # once read: [segments repeating bytes with others, the first's offset]
 
     def nearest(self, seq: int) -> int:
         """A sequence number as a position in the stream: the one nearest the latest segment's
         (sequence numbers wrap every 4 GiB; positions count on, so a stream may go past 2 GiB)."""
         step = (seq - self.last) & _SEQ_MASK
         return self.last + (step - (1 << 32) if step >= _HALF else step)
+
+    def lost_end(self) -> bool:
+        """Whether its FIN says it sent bytes after those read (or, not read yet, after its first
+        sequence number): with no segment to read, bytes never captured."""
+        return None not in (self.fin, self.start) and self.fin > (self.start if self.floor is None else self.floor)
 
     def read_already(self, position: int, length: int) -> bool:
         """Whether bytes at `position` were all there when this side was read (a repeat of them)."""
@@ -1200,12 +1344,15 @@ class _Connection:
     """A TCP connection, kept small until data comes (a SYN scan, or a capture of many refused or
     idle connections, makes hundreds of thousands with none)."""
 
-    __slots__ = ("client", "closed", "ended", "first", "held", "key", "late", "number", "read", "seen", "sides",
-                 "start0", "start1")
+    __slots__ = ("client", "closed", "ended", "first", "held", "key", "late", "network", "number", "read", "seen",
+                 "sides", "start0", "start1")
 
-    def __init__(self, number: int, key: bytes, client: int):
+    def __init__(self, number: int, key: bytes, client: int, network: bytes = b""):
         self.number = number
-        self.key = key  # both ends packed (address, port), in byte order: either way, one key
+        # its overlay network (see _overlay), and both ends packed (address, port), in byte order:
+        # either way, one key
+        self.key = key
+        self.network = network
         self.client = client  # which end is the client (0, 1): who sent the SYN, else the first sender
         self.start0 = self.start1 = None  # each end's first sequence number, from its SYN
         self.sides: list[_Direction | None] | None = None  # each end's data, once there is any
@@ -1219,12 +1366,14 @@ class _Connection:
 
     def end(self, which: int) -> str:
         """An end as "address:port"."""
-        half = len(self.key) // 2
-        packed = self.key[:half] if which == 0 else self.key[half:]
+        ends = self.key[len(self.network) :]
+        half = len(ends) // 2
+        packed = ends[:half] if which == 0 else ends[half:]
         return f"{_address(packed[:-2])}:{int.from_bytes(packed[-2:], 'big')}"
 
     def name(self) -> str:
-        return f"connection {self.number} ({self.end(self.client)} → {self.end(1 - self.client)})"
+        inside = "".join(f" in {n}" for n in self.network.decode().split("\0") if n)
+        return f"connection {self.number} ({self.end(self.client)} → {self.end(1 - self.client)}{inside})"
 
 
 class _Connections:
@@ -1256,8 +1405,8 @@ class _Connections:
         self.where = None  # (several files read as one) packet number → (its file, its number there)
         self.twins = _Twins()
 
-    def add(self, when, number, src: bytes, dst: bytes, seq: int, flags: int, payload) -> None:
-        key, which = (src + dst, 0) if src <= dst else (dst + src, 1)
+    def add(self, when, number, src: bytes, dst: bytes, seq: int, flags: int, payload, network: bytes = b"") -> None:
+        key, which = (network + src + dst, 0) if src <= dst else (network + dst + src, 1)
         if when is not None:
             self.tick(when, number)
         conn = self.current.pop(key, None)  # (put back last: the latest active)
@@ -1273,7 +1422,7 @@ class _Connections:
             conn = None
         if conn is None:
             self.count += 1
-            conn = _Connection(self.count, key, which)
+            conn = _Connection(self.count, key, which, network)
         self.current[key] = conn
         if when is not None:
             if self.odd is not None and self.odd[1] == number:
@@ -1312,6 +1461,18 @@ class _Connections:
             if conn.ended == 3:
                 self.closing_bytes += len(payload)
                 self.due = self.due or self.closing_bytes > self.grace_bytes
+        if flags & _FIN and not flags & _SYN:
+            # (where its bytes end: those before it never captured, its last segments, or all of them where
+            # its first sequence number is known, are said as a gap is; not read as the stream's end)
+            fin = (seq + len(payload)) & _SEQ_MASK
+            start = conn.start0 if which == 0 else conn.start1
+            if side is None and start is not None and fin != start:
+                side = _Direction(start, start)
+                if conn.sides is None:
+                    conn.sides = [None, None]
+                conn.sides[which] = side
+            if side is not None:
+                side.fin = side.nearest(fin)
 
     def tick(self, when: float, number: int) -> None:
         """The capture's time at a packet. One far from the time so far (past a grace or an idle
@@ -1482,7 +1643,10 @@ class _Connections:
 # same bytes both ways, each way's first and last bytes captured within _TWIN_GAP seconds of its
 # twin's, an end's address translated (a client sending the same bytes again, even at once, keeps
 # its address), and the sequence numbers one way at least the same (NAT keeps them; a firewall
-# randomizing them shifts the side it guards alone; two connections' random ones never agree).
+# randomizing them shifts the side it guards alone; two connections' random ones never agree). So is
+# one captured inside and outside its overlay network's tunnel (`tcpdump -i any` on a Kubernetes
+# node sees a pod's packets on its interface and in VXLAN on the node's), which its network keeps
+# apart from the other (see _overlay): the same ends, and the sequence numbers both ways the same.
 _TWIN_GAP = 0.1
 _TWINS_KEPT = 1024  # connections read lately, kept small (digests, ends, times), as twins of those read next
 
@@ -1495,9 +1659,10 @@ class _Twins:
         self.kept: dict[tuple[bytes, bytes], list[tuple]] = {}
         self.count = 0
 
-    def seen(self, conn: _Connection, streams, client: int) -> str | None:
-        """The name of a connection read before that `conn` (its streams just made) is the NAT
-        twin of, else None (and `conn` is kept, as a twin for later ones)."""
+    def seen(self, conn: _Connection, streams, client: int) -> tuple[str, bool] | None:
+        """The name of a connection read before that `conn` (its streams just made) is the twin
+        of, and whether an address translation is between them (else a tunnel); None: none (and
+        `conn` is kept, as a twin for later ones)."""
         ways = (client, 1 - client)
         times = [[when for _, _, when in streams[w][1]] for w in ways]
         if not all(times) or None in times[0] or None in times[1]:
@@ -1506,13 +1671,15 @@ class _Twins:
         ends = tuple(conn.end(w) for w in ways)
         starts = tuple(conn.sides[w].start & _SEQ_MASK for w in ways)
         span = tuple((min(t), max(t)) for t in times)
-        for name, their_ends, their_starts, their_span in self.kept.get(key, ()):
+        for name, their_ends, their_starts, their_span, their_network in self.kept.get(key, ()):
             moved = [(a, b) for a, b in zip(ends, their_ends) if a != b]
-            if moved and all(a.rpartition(":")[0] != b.rpartition(":")[0] for a, b in moved) \
-                    and any(a == b for a, b in zip(starts, their_starts)) \
+            translated = bool(moved) and all(a.rpartition(":")[0] != b.rpartition(":")[0] for a, b in moved) \
+                and any(a == b for a, b in zip(starts, their_starts))
+            tunnelled = not moved and conn.network != their_network and starts == their_starts
+            if (translated or tunnelled) \
                     and all(abs(a - b) <= _TWIN_GAP for s, t in zip(span, their_span) for a, b in zip(s, t)):
-                return name
-        self.kept.setdefault(key, []).append((conn.name(), ends, starts, span))
+                return name, translated
+        self.kept.setdefault(key, []).append((conn.name(), ends, starts, span, conn.network))
         self.count += 1
         if self.count > _TWINS_KEPT:  # (the oldest let go)
             oldest = next(iter(self.kept))
@@ -1521,6 +1688,26 @@ class _Twins:
                 del self.kept[oldest]
             self.count -= 1
         return None
+
+
+def _repeats(run: tuple[int, list], times: list[tuple[int, int, float | None]], off: int, data) -> bool:
+    """Whether a segment's bytes at `off` taken already are the same as those taken (a
+    retransmission's are; two connections' read as one, or a middlebox's rewriting, differ), as
+    far as the `run` being made (its offset and pieces, the last of `times`) holds them."""
+    start, pieces = run
+    if off < start:  # (bytes read before, its connection idle: gone)
+        data, off = data[start - off :], start
+    first = len(times) - len(pieces)  # (the run's pieces are the last of `times`)
+    i = bisect_right(times, off, lo=first, key=itemgetter(0)) - 1 - first
+    done = 0
+    while done < len(data) and i < len(pieces):
+        at = off + done - times[first + i][0]
+        take = min(len(pieces[i]) - at, len(data) - done)
+        if bytes(pieces[i][at : at + take]) != bytes(data[done : done + take]):
+            return False
+        done += take
+        i += 1
+    return True
 
 
 def _digest(runs: list[tuple[int, bytes]]) -> bytes:
@@ -1539,7 +1726,7 @@ def _stream(side: _Direction | None) -> tuple[list[tuple[int, bytes]], list[tupl
     each begins in it, and its bytes: views into the capture, of which the bodies are made once
     the runs are read and let go): segments in sequence order, each byte taken once (the first
     captured of it). A side read before (its connection idle) goes on from where that ended."""
-    if side is None or not side.segments:
+    if side is None or not side.segments and not side.lost_end():
         return [], [], [], []
     # Joined mid-stream (no SYN): it begins at the earliest byte captured
     if side.start is None:
@@ -1551,10 +1738,14 @@ def _stream(side: _Direction | None) -> tuple[list[tuple[int, bytes]], list[tupl
     times: list[tuple[int, int, float | None]] = []
     gaps: list[tuple[int, int]] = []
     end: int | None = None if side.floor is None else side.floor - base  # where the bytes taken so far end
+    side.differ = None
     for position, number, when, data in ordered:
         off = position - base
         if off < 0:  # (bytes before the stream's first: a retransmission of the SYN's, or not this connection's)
             data, off = data[-off:], 0
+        # (a repeat of one byte is none: a keep-alive's, whose byte Windows sends as garbage)
+        if runs and off < end and len(data) > 1 and not _repeats(runs[-1], times, off, data[: end - off]):
+            side.differ = [side.differ[0] + 1, side.differ[1]] if side.differ else [1, off]
         if not data or (end is not None and off + len(data) <= end):
             continue  # all of it taken already: a retransmission
         if end is None or off > end or not runs:
@@ -1569,6 +1760,9 @@ def _stream(side: _Direction | None) -> tuple[list[tuple[int, bytes]], list[tupl
         runs[-1][1].append(data)
         end += len(data)
     del ordered
+    fin, side.fin = side.fin, None
+    if fin is not None and fin - base > (end or 0):  # (its last bytes never captured: see _Connections.add)
+        gaps.append((end or 0, fin - base - (end or 0)))
     side.segments = []  # (let go before the runs are joined: they are in `runs` and `times` now)
     if end is not None:
         side.floor = base + end
@@ -1598,11 +1792,13 @@ _STATUS_LINE = re.compile(rb"HTTP/1\.[01] [1-5][0-9][0-9][^\r\n]*\r?\n")
 
 def _http_messages(conn: _Connection, notes: list[str], inflated: list[int],
                    twins: _Twins | None = None) -> list[CapturedMessage]:
-    if conn.sides is None or not any(side and side.segments for side in conn.sides):  # (read on: nothing new)
+    if conn.sides is None or not any(side and (side.segments or side.lost_end()) for side in conn.sides):
+        # (read on: nothing new)
         return []
     # (a connection read whole at once, both ways: one that may be another's NAT twin)
     whole = conn.read != "idle" and all(side is not None and side.floor is None for side in conn.sides)
     streams = [_stream(side) for side in conn.sides]  # (the segments are joined: not kept twice)
+    differing = [(which, side.differ) for which, side in enumerate(conn.sides) if side is not None and side.differ]
     bodies: list[_Body] = []  # (each message's body, made once both sides are read: in the order they were)
 
     def sends(who, start: re.Pattern) -> bool:  # (at its start, else anywhere: joined mid-message)
@@ -1620,11 +1816,21 @@ def _http_messages(conn: _Connection, notes: list[str], inflated: list[int],
     conn.client = client  # (kept: an idle connection read on has it)
     name = conn.name()
     if whole and twins is not None and (twin := twins.seen(conn, streams, client)) is not None:
-        notes.append(f"{name}: the same bytes both ways as {twin}, moments apart, its ends translated: one "
-                     "connection captured twice, before and after an address translation (NAT: a container's "
-                     "published port, a masqueraded client; tcpdump -i any sees both), read once, as that one")
+        twin, translated = twin
+        if translated:
+            notes.append(f"{name}: the same bytes both ways as {twin}, moments apart, its ends translated: one "
+                         "connection captured twice, before and after an address translation (NAT: a container's "
+                         "published port, a masqueraded client; tcpdump -i any sees both), read once, as that one")
+        else:
+            notes.append(f"{name}: the same bytes and sequence numbers both ways as {twin}, moments apart: one "
+                         "connection captured twice, inside and outside its overlay network's tunnel (tcpdump -i "
+                         "any on a node sees both), read once, as that one")
         return []
     said = len(notes)
+    for which, (count, off) in differing:
+        notes.append(f"{name}: {count} segment(s) from {conn.end(which)} repeated bytes captured already with other "
+                     f"bytes (the first at byte {off}): the bytes captured first are read (a middlebox rewriting "
+                     "a retransmission, or two connections' packets taken as one's)")
     # The responses are read as the requests need them: which request one answers depends on the
     # methods before it (HEAD), and whether a request's body was sent may depend on its answer.
     methods: list[str] = []
@@ -1641,7 +1847,8 @@ def _http_messages(conn: _Connection, notes: list[str], inflated: list[int],
         side.segments = [(side.start + at, packet, when, bytes(run[at - run_offset :]))]
         side.floor = side.start + at
         conn.held += len(side.segments[0][3])
-    if not requests and not responses and not held:  # (one note for it, not one for each side's bytes as well)
+    # (one note for it, not one for each side's bytes as well; bytes none of which were captured, said as such)
+    if not requests and not responses and not held and any(stream[0] for stream in streams):
         del notes[said:]
         first = streams[client][0][0][1][:3] if streams[client][0] else b""
         if first[:1] == b"\x16" and first[1:2] == b"\x03":  # (a TLS handshake record)

@@ -295,3 +295,64 @@ def ip_in_ip(ip: bytes, version: int = 4) -> bytes:
 def tunnelled(packets: list[Packet], wrap) -> list[Packet]:
     """Each of `packets` as a tunnel carries it: `wrap` of its IP packet."""
     return [Packet(p.time, wrap(p.ip)) for p in packets]
+
+
+# -- carriers' encapsulations: MPLS, PPP ------------------------------------------------------------
+
+
+def labels(payload: bytes, stack: tuple[int, ...] = (16, 1001)) -> bytes:
+    """`payload` under an MPLS label stack (RFC 3032: the last label its bottom)."""
+    return b"".join(struct.pack("!I", label << 12 | (0x100 if i == len(stack) - 1 else 0) | 64)
+                    for i, label in enumerate(stack)) + payload
+
+
+def mpls_ethernet(ip: bytes, stack: tuple[int, ...] = (16, 1001), pseudowire: bool = False) -> bytes:
+    """An Ethernet frame of MPLS (a provider's core link): `ip` under its labels, or in an Ethernet
+    pseudowire's frame (RFC 4448) after its control word."""
+    payload = b"\x00\x00\x00\x07" + ethernet(ip) if pseudowire else ip
+    return b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01" + b"\x88\x47" + labels(payload, stack)
+
+
+def ppp(ip: bytes, compressed: bool = False) -> bytes:
+    """`ip` in a PPP frame: its address, control and 2-byte protocol fields, or neither and 1 byte
+    (`compressed`, as a link agreeing to ACFC and PFC sends it)."""
+    protocol = 0x21 if ip[0] >> 4 == 4 else 0x57
+    return (bytes([protocol]) if compressed else b"\xff\x03" + struct.pack("!H", protocol)) + ip
+
+
+def pppoe(ip: bytes) -> bytes:
+    """An Ethernet frame of a PPPoE session (RFC 2516: no address and control fields)."""
+    frame = ppp(ip)[2:]
+    return (b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01" + b"\x88\x64"
+            + struct.pack("!BBHH", 0x11, 0, 0x2A, len(frame)) + frame)
+
+
+def pptp(ip: bytes, sequence: int | None = 1, ack: int | None = None, compressed: bool = False) -> bytes:
+    """`ip` in PPTP's GRE (version 1, RFC 2637): its key the PPP frame's length and the call's ID."""
+    frame = ppp(ip, compressed)
+    flags = 0x2001 | (0x1000 if sequence is not None else 0) | (0x0080 if ack is not None else 0)
+    fields = (struct.pack("!I", sequence) if sequence is not None else b"") + (struct.pack("!I", ack) if ack is not None
+                                                                               else b"")
+    return outer_ip(struct.pack("!HHHH", flags, 0x880B, len(frame), 7) + fields + frame, 47)
+
+
+LINKS.update({"mpls": (1, mpls_ethernet), "mpls+pseudowire": (1, lambda ip: mpls_ethernet(ip, pseudowire=True)),
+              "pppoe": (1, pppoe)})
+
+
+def pbb(ip: bytes) -> bytes:
+    """An Ethernet frame of 802.1ah provider backbone bridging (MAC in MAC): the backbone's
+    addresses and B-tag, its I-tag (service 0x1234), and the customer's frame."""
+    return (b"\x02\x00\x00\x00\x00\x0b" + b"\x02\x00\x00\x00\x00\x0a" + b"\x88\xa8\x00\x07" + b"\x88\xe7"
+            + struct.pack("!I", 0x1234) + ethernet(ip))
+
+
+def macsec(ip: bytes, sci: bool = True) -> bytes:
+    """An Ethernet frame under 802.1AE MACsec integrity alone (its data not encrypted): the
+    SecTAG (its SCI where `sci`), the data's EtherType and the data, the ICV."""
+    kind = b"\x08\x00" if ip[0] >> 4 == 4 else b"\x86\xdd"
+    tag = bytes([0x20 if sci else 0, 0]) + struct.pack("!I", 1) + (bytes(range(8)) if sci else b"")
+    return b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01" + b"\x88\xe5" + tag + kind + ip + bytes(16)
+
+
+LINKS.update({"pbb": (1, pbb), "macsec": (1, macsec), "macsec-no-sci": (1, lambda ip: macsec(ip, sci=False))})
