@@ -1006,10 +1006,14 @@ class Simulator:
 
     def _serve_request(self, body: bytes, content_type: str | None, trouble: Trouble | None,
                        headers: Mapping[str, str]) -> Response:
+        limit = self.config.max_message_size or self.profile.max_message_size
         if trouble is not None and trouble.http_status is not None:
+            # Answered before it is served, but read for `received` all the same: a test of a client's
+            # retry after a 503 checks that the request sent again is the same one (its TransactionID),
+            # which a record of "not MM7" could not show.
+            self._read_for_the_record(body, content_type, headers, limit)
             extra = [("Retry-After", f"{trouble.retry_after:g}")] if trouble.retry_after is not None else []
             return Response(trouble.http_status, [("Content-Type", "text/plain"), *extra], b"scripted trouble\n")
-        limit = self.config.max_message_size or self.profile.max_message_size
         if limit is not None and len(body) > limit:
             # (not decoded, a message that size: what its first bytes name, so the Fault echoes its
             # TransactionID, in its version, as every other answer does)
@@ -1083,6 +1087,21 @@ class Simulator:
                 rsp.headers.append(("Retry-After", f"{trouble.retry_after:g}"))
             return rsp
         return self._operation(env, msg)
+
+    def _read_for_the_record(self, body: bytes, content_type: str | None, headers: Mapping[str, str],
+                             limit: int | None) -> None:
+        """What a request answered by a bare HTTP error said, noted for its `Received` (as tolerantly
+        as any other is read; one that cannot be read stays "not MM7"): never refused, never served."""
+        if limit is not None and len(body) > limit:
+            return
+        try:
+            if header_value(headers, "content-encoding") is not None:
+                body, _ = request_body(body, header_value(headers, "content-encoding"),
+                                       limit if limit is not None else _INFLATED_AT_MOST)
+            env = decode(body, content_type)
+        except DecodeError:  # (an unknown coding and one inflating past the limit too)
+            return
+        self._note(env=env)
 
     def _refused_in_response(self, env: Envelope, msg: m.Message, trouble: Trouble) -> Response:
         """A scripted error in the operation's own response (HTTP 200), the request not served."""

@@ -1826,3 +1826,23 @@ def test_an_mo_addressed_with_its_kind_goes_as_that_kind():
     assert [(a.kind.value, a.value) for a in probe.recipients.to] == [("ShortCode", "1065888")]
     report = probe_message("DeliveryReportReq", "+8613900000000", "ShortCode:1065888", 1)
     assert (report.sender.kind.value, report.sender.value) == ("ShortCode", "1065888")
+
+
+def test_a_request_answered_by_a_scripted_http_error_is_kept_as_read():
+    """A request met by fail_next(http_status=503) was kept as "not MM7" (no operation, no
+    TransactionID): a test of a client's retry could neither wait_for both submits nor check that
+    the one sent again was the same request, its TransactionID reused."""
+    with Simulator(report_delay=60) as sim, mm7.Client(
+            sim.url, retry=mm7.RetryPolicy(max_attempts=2, backoff=0)) as client:
+        sim.fail_next(http_status=503)
+        result = client.submit(m.SubmitReq(recipients=["+8613800000000"], subject="again"))
+        first, second = sim.wait_for("SubmitReq", count=2, timeout=5)
+        assert (first.http_status, first.status, first.message_id) == (503, None, None)
+        assert first.message.subject == "again" and first.version == "REL-6-MM7-1-4"
+        assert first.transaction_id == second.transaction_id == result.transaction_id
+        assert (second.http_status, second.status, second.message_id) == (200, 1000, result.message_id)
+        assert len(sim.messages) == 1  # (the first was answered, not served)
+        requests.post(sim.url, data=b"not xml", headers={"Content-Type": "text/xml"}, timeout=10)
+        sim.fail_next(http_status=502)
+        assert requests.post(sim.url, data=b"not xml", headers={"Content-Type": "text/xml"}, timeout=10).status_code == 502
+        assert [(r.operation, r.http_status) for r in sim.received[2:]] == [(None, 500), (None, 502)]
