@@ -111,6 +111,9 @@ class SimulatorConfig:
     # CancelReq or ReplaceReq naming another (they may leave it out: China Mobile's manual says so).
     vaspid: str | None = None
     vasid: str | None = None
+    # The VASP's short code, as an MMSC has it provisioned: the Sender of the reports and read replies
+    # about a SubmitReq that names no SenderAddress and no VASID (`mm7bind mo` sends to it by default).
+    vasp_short_code: str = "1065888"
     # MessageIDs: this prefix, the run_id and a count (SIM<run_id>-000001); None: the dialect's form
     # (mbuni: its queue file's name at its host, qf<run_id>.<n>.x<pid>.<n % 100>@<relay_server_id>; the
     # others SIM).
@@ -166,6 +169,8 @@ class SimulatorConfig:
                                                     or value < least):
                 raise ValueError(f"{name} must be a whole number, at least {least}{unit}, not {value!r}")
         check_failure_settings(self.auth_failures, self.auth_cooldown)
+        if not isinstance(self.vasp_short_code, str) or not self.vasp_short_code.strip():
+            raise ValueError(f"vasp_short_code must be the VASP's short code, not {self.vasp_short_code!r}")
         for name, label in (("vaspid", "VASPID"), ("vasid", "VASID")):
             value = getattr(self, name)
             if isinstance(value, str) and not value.strip():
@@ -335,6 +340,9 @@ class StoredMessage:
     # Whom it goes to: the request's, or for an extendedReplaceReq (which names none) the replaced message's.
     recipients: list[str] | None = None
     addresses: list[m.Address] | None = field(default=None, repr=False)  # the same, as the VASP wrote them
+    # The sender its reports and read replies name: for an extendedReplaceReq (which has no
+    # SenderAddress) the replaced message's; None: the request's (see Simulator._sender_of).
+    sender: m.Address | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.recipients is None:
@@ -1288,6 +1296,7 @@ class Simulator:
         mid = self._new_id()
         stored = StoredMessage(mid, env.transaction_id or "", msg, env.version, datetime.now(timezone.utc),
                                deviations=env.deviations)
+        stored.sender = self._sender_of(stored)  # (as configured now, as its fates: see _schedule_reports)
         with self._lock:
             self._keep(stored)
         log.info("SubmitReq tid=%s → MessageID %s for %d recipient(s)", printable(env.transaction_id), mid,
@@ -1405,7 +1414,7 @@ class Simulator:
         # all the VASP hears from now on (the replaced message is never delivered).
         stored = StoredMessage(mid, env.transaction_id or "", msg, env.version, datetime.now(timezone.utc),
                                deviations=env.deviations, recipients=list(old.recipients or []),
-                               addresses=list(old.addresses or []))
+                               addresses=list(old.addresses or []), sender=self._sender_of(old))
         with self._lock:
             self._keep(stored)
         self._schedule_reports(stored, msg)
@@ -1455,8 +1464,16 @@ class Simulator:
             return self._clients[key]
 
     def _sender_of(self, stored: StoredMessage) -> m.Address:
-        req = stored.request
-        return getattr(req, "sender_address", None) or m.ShortCode(getattr(req, "vasid", None) or "0")
+        """The sender a message's reports and read replies name, as its recipients saw it: its
+        SenderAddress; without one, the VASP's short code, as an MMSC has it provisioned: the
+        request's VASID, else `vasp_short_code` (a made-up "0" went, which no handset shows)."""
+        if stored.sender is not None:
+            return stored.sender
+        req, cfg = stored.request, self.config
+        named = getattr(req, "sender_address", None)
+        if named:
+            return named
+        return m.ShortCode(getattr(req, "vasid", None) or cfg.vasp_short_code)
 
     def _reached(self, message_id: str, recipient: str, status: str, report: bool) -> None:
         """The message's fate at `recipient`, as scheduled: retrieved (so no longer cancellable)

@@ -1846,3 +1846,27 @@ def test_a_request_answered_by_a_scripted_http_error_is_kept_as_read():
         sim.fail_next(http_status=502)
         assert requests.post(sim.url, data=b"not xml", headers={"Content-Type": "text/xml"}, timeout=10).status_code == 502
         assert [(r.operation, r.http_status) for r in sim.received[2:]] == [(None, 500), (None, 502)]
+
+
+def test_reports_name_the_sender_the_recipients_saw():
+    """A submit without SenderAddress or VASID had its reports and read replies name ShortCode "0",
+    no address any handset shows; an extendedReplaceReq's (which carries no SenderAddress) the same,
+    though the message it replaced named its sender."""
+    with Simulator(report_delay=0.05, read_delay=0.05) as sim, RunningReceiver() as rcv, \
+            mm7.Client(sim.url) as client:
+        sim.config.vasp_url = rcv.url
+        plain = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True, read_reply=True))
+        sim.config.vasp_short_code = "10655"
+        own = client.submit(m.SubmitReq(recipients=["+8613800000001"], delivery_report=True))
+        first = client.submit(m.SubmitReq(recipients=["+8613800000002"], sender_address=m.Number("+8613900000000"),
+                                          delivery_report=True))
+        second = client.send(m.ExtendedReplaceReq(replace_id=first.message_id, vasid="5555", delivery_report=True))
+        rcv.wait_for("DeliveryReportReq", count=3)
+        rcv.wait_for("ReadReplyReq")
+        said = {(msg.ELEMENT, msg.message_id): (msg.sender.kind.value, msg.sender.value) for msg, _ in rcv.received}
+        assert said == {("DeliveryReportReq", plain.message_id): ("ShortCode", "1065888"),
+                        ("ReadReplyReq", plain.message_id): ("ShortCode", "1065888"),
+                        ("DeliveryReportReq", own.message_id): ("ShortCode", "10655"),
+                        ("DeliveryReportReq", second.message_id): ("Number", "+8613900000000")}
+        with pytest.raises(ValueError, match="vasp_short_code"):
+            sim.config.vasp_short_code = " "
