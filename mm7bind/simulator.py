@@ -423,6 +423,9 @@ class Received:
     trouble: Trouble | None = None  # what fail_next scripted for it
     deviations: list = field(default_factory=list)
     received_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    # The HTTP body as it came (compressed, if sent so): for a test of the wire format itself — the
+    # MIME layout, boundaries, part headers, transfer encodings — which `message` no longer shows.
+    body: bytes = field(default=b"", repr=False)
 
     __repr__ = repr_showing_no_secret_header  # (its headers may carry the VASP's credentials)
 
@@ -970,7 +973,7 @@ class Simulator:
             http_status=rsp.status, status=status.code if status is not None else None,
             status_text=status.text if status is not None else None,
             message_id=getattr(answered, "message_id", None) or named, trouble=trouble,
-            deviations=list(env.deviations if env is not None else seen.get("deviations", ())))
+            deviations=list(env.deviations if env is not None else seen.get("deviations", ())), body=body)
         with self._lock:
             self._received.append(record)
             del self._received[:-self.config.max_messages]

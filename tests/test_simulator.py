@@ -1870,3 +1870,22 @@ def test_reports_name_the_sender_the_recipients_saw():
                         ("DeliveryReportReq", second.message_id): ("Number", "+8613900000000")}
         with pytest.raises(ValueError, match="vasp_short_code"):
             sim.config.vasp_short_code = " "
+
+
+def test_every_request_is_kept_with_its_body_as_it_came():
+    """`received` had the decoded message and the headers, not the bytes: a test of what a client
+    puts on the wire (its MIME layout, boundaries, a part's transfer encoding) had nothing to check."""
+    import gzip
+
+    out = mm7.encode(m.SubmitReq(recipients=["+8613800000000"], content=mm7.Content(
+        parts=[mm7.Part.from_bytes(b"\x89PNG-ish", "image/png")])), transaction_id="t-raw")
+    with Simulator(report_delay=60) as sim:
+        sent = out.to_bytes()
+        assert requests.post(sim.url, data=sent, headers={"Content-Type": out.content_type}, timeout=10).ok
+        squeezed = gzip.compress(sent)
+        assert requests.post(sim.url, data=squeezed, timeout=10, headers={
+            "Content-Type": out.content_type, "Content-Encoding": "gzip"}).ok
+        plain, compressed = sim.wait_for("SubmitReq", count=2, timeout=5)
+        assert (plain.body, compressed.body) == (sent, squeezed)  # (as they came: compressed, if sent so)
+        assert plain.message.content.parts[0].data == b"\x89PNG-ish"
+        assert "PNG" not in repr(plain)  # (a repr that is logged and shown stays a line)
