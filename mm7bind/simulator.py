@@ -961,14 +961,17 @@ class Simulator:
             self._answering.seen = None
         from requests.structures import CaseInsensitiveDict  # noqa: PLC0415
 
-        env, answered = seen.get("env"), seen.get("answered")
+        env, answered, said = seen.get("env"), seen.get("answered"), seen.get("said")
         msg = env.message if env is not None else None
         status = answered.status if answered is not None else seen.get("status")
         named = getattr(msg, "message_id", None) or getattr(msg, "cancel_id", None) or getattr(msg, "replace_id", None)
+        if env is not None:
+            tid, version = env.transaction_id, env.version
+        else:  # (one not read — too large, broken —: what its first bytes named, as its Fault echoes)
+            tid, version = (said.transaction_id, said.version) if said is not None else (None, None)
         record = Received(
-            operation=msg.ELEMENT if msg is not None else None,
-            transaction_id=env.transaction_id if env is not None else None,
-            version=env.version.name if env is not None and env.version is not None else None,
+            operation=msg.ELEMENT if msg is not None else None, transaction_id=tid,
+            version=version.name if version is not None else None,
             message=msg, headers=CaseInsensitiveDict(headers or {}), content_type=content_type,
             http_status=rsp.status, status=status.code if status is not None else None,
             status_text=status.text if status is not None else None,
@@ -1028,8 +1031,10 @@ class Simulator:
         if limit is not None and len(body) > limit:
             # (not decoded, a message that size: what its first bytes name, so the Fault echoes its
             # TransactionID, in its version, as every other answer does)
+            said = what_it_said(body)
+            self._note(said=said)  # (for `received`: its TransactionID and version)
             return self.fault(None, "Client", RequestStatus.MULTIMEDIA_CONTENT_REFUSED,
-                              f"message of {len(body)} bytes, more than {limit}", said=what_it_said(body))
+                              f"message of {len(body)} bytes, more than {limit}", said=said)
         heard: list[Deviation] = []  # (what the HTTP headers say wrong: noted, never refused)
         if header_value(headers, "content-encoding") is not None:
             inflated = self._inflated(body, header_value(headers, "content-encoding"), limit)
@@ -1044,10 +1049,11 @@ class Simulator:
         except DecodeError as exc:
             log.warning("refused: %s", printable(exc))  # (the VASP's words quoted: no forged line)
             self._note(deviations=heard + (exc.deviations or []))
+            said = what_it_said(body)
+            self._note(said=said)  # (for `received`: what it named, whatever the answer echoes)
             refusal = soap_refusal(exc.deviations or ())
             if refusal is not None:
-                return self._soap_fault(None, refusal, what_it_said(body))
-            said = what_it_said(body)
+                return self._soap_fault(None, refusal, said)
             if self._mbuni_quirks:  # (Mbuni answers a request it could not read with TransactionID "none")
                 said = said._replace(transaction_id=None)
             return self.fault(None, "Client", refusal_status(exc), said=said)

@@ -1889,3 +1889,23 @@ def test_every_request_is_kept_with_its_body_as_it_came():
         assert (plain.body, compressed.body) == (sent, squeezed)  # (as they came: compressed, if sent so)
         assert plain.message.content.parts[0].data == b"\x89PNG-ish"
         assert "PNG" not in repr(plain)  # (a repr that is logged and shown stays a line)
+
+
+def test_a_request_refused_unread_is_kept_with_the_transaction_id_and_version_it_named():
+    """A request too large to read (2004), or too broken (2007), was kept without TransactionID or
+    version, though its Fault echoed both: a test of a client's handling of the refusal could not
+    tie the record to the request it sent."""
+    big = mm7.Content(parts=[mm7.Part.from_bytes(bytes(4000), "image/jpeg")])
+    with Simulator(report_delay=60, max_message_size=3000) as sim, mm7.Client(
+            sim.url, retry=mm7.RetryPolicy.never(), profile=mm7.Profile(version="REL-5-MM7-1-2")) as client:
+        with pytest.raises(mm7.FaultError) as info:
+            client.submit(m.SubmitReq(recipients=["+8613800000000"], content=big))
+        out = mm7.encode(m.SubmitReq(recipients=["+8613800000000"]), transaction_id="t-broken",
+                         version="REL-6-MM7-1-0")
+        cut = out.to_bytes()[:-40]  # (its envelope never closed)
+        assert requests.post(sim.url, data=cut, headers={"Content-Type": out.content_type}, timeout=10).status_code == 500
+        large, broken = sim.received
+        assert (large.operation, large.status, large.transaction_id, large.version) == (
+            None, 2004, info.value.transaction_id, "REL-5-MM7-1-2")
+        assert (broken.operation, broken.status, broken.transaction_id, broken.version) == (
+            None, 2007, "t-broken", "REL-6-MM7-1-0")
