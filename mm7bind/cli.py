@@ -2579,7 +2579,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             report_retry_delay=args.report_retry_delay, vasp_timeout=args.vasp_timeout,
             max_recipients=args.max_recipients,
             require_smil=args.require_smil, max_message_size=args.max_size, quirks=not args.no_quirks,
-            vaspid=args.vaspid, vasid=args.vasid,
+            vaspid=args.vaspid, vasid=args.vasid, vasp_short_code=args.vasp_short_code,
             vasp_username=args.vasp_username, vasp_password=args.vasp_password,
             vasp_verify=args.vasp_ca or True, auth=auth, max_messages=args.max_messages,
             auth_failures=args.auth_failures, auth_cooldown=args.auth_cooldown,
@@ -3129,6 +3129,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refuse a SubmitReq from another VASPID, or none, with 4001 (and a CancelReq or ReplaceReq "
                         "naming another)")
     p.add_argument("--vasid", metavar="ID", type=_not_blank("the VASID to require"), help="the same for VASID")
+    p.add_argument("--vasp-short-code", metavar="CODE", default="1065888", type=_not_blank("the VASP's short code"),
+                   help="the Sender of the reports and read replies about a SubmitReq naming no SenderAddress and "
+                        "no VASID: the VASP's short code, as the MMSC has it provisioned (default: %(default)s)")
     p.add_argument("--max-messages", type=_count, default=10_000, metavar="N",
                    help="messages kept (and requests received, MO outcomes and LinkedIDs), the oldest forgotten beyond "
                         "(default %(default)s)")

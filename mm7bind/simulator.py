@@ -111,6 +111,9 @@ class SimulatorConfig:
     # CancelReq or ReplaceReq naming another (they may leave it out: China Mobile's manual says so).
     vaspid: str | None = None
     vasid: str | None = None
+    # The VASP's short code, as an MMSC has it provisioned: the Sender of the reports and read replies
+    # about a SubmitReq that names no SenderAddress and no VASID (`mm7bind mo` sends to it by default).
+    vasp_short_code: str = "1065888"
     # MessageIDs: this prefix, the run_id and a count (SIM<run_id>-000001); None: the dialect's form
     # (mbuni: its queue file's name at its host, qf<run_id>.<n>.x<pid>.<n % 100>@<relay_server_id>; the
     # others SIM).
@@ -166,6 +169,8 @@ class SimulatorConfig:
                                                     or value < least):
                 raise ValueError(f"{name} must be a whole number, at least {least}{unit}, not {value!r}")
         check_failure_settings(self.auth_failures, self.auth_cooldown)
+        if not isinstance(self.vasp_short_code, str) or not self.vasp_short_code.strip():
+            raise ValueError(f"vasp_short_code must be the VASP's short code, not {self.vasp_short_code!r}")
         for name, label in (("vaspid", "VASPID"), ("vasid", "VASID")):
             value = getattr(self, name)
             if isinstance(value, str) and not value.strip():
@@ -335,6 +340,9 @@ class StoredMessage:
     # Whom it goes to: the request's, or for an extendedReplaceReq (which names none) the replaced message's.
     recipients: list[str] | None = None
     addresses: list[m.Address] | None = field(default=None, repr=False)  # the same, as the VASP wrote them
+    # The sender its reports and read replies name: for an extendedReplaceReq (which has no
+    # SenderAddress) the replaced message's; None: the request's (see Simulator._sender_of).
+    sender: m.Address | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.recipients is None:
@@ -415,6 +423,9 @@ class Received:
     trouble: Trouble | None = None  # what fail_next scripted for it
     deviations: list = field(default_factory=list)
     received_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    # The HTTP body as it came (compressed, if sent so): for a test of the wire format itself — the
+    # MIME layout, boundaries, part headers, transfer encodings — which `message` no longer shows.
+    body: bytes = field(default=b"", repr=False)
 
     __repr__ = repr_showing_no_secret_header  # (its headers may carry the VASP's credentials)
 
@@ -950,19 +961,22 @@ class Simulator:
             self._answering.seen = None
         from requests.structures import CaseInsensitiveDict  # noqa: PLC0415
 
-        env, answered = seen.get("env"), seen.get("answered")
+        env, answered, said = seen.get("env"), seen.get("answered"), seen.get("said")
         msg = env.message if env is not None else None
         status = answered.status if answered is not None else seen.get("status")
         named = getattr(msg, "message_id", None) or getattr(msg, "cancel_id", None) or getattr(msg, "replace_id", None)
+        if env is not None:
+            tid, version = env.transaction_id, env.version
+        else:  # (one not read — too large, broken —: what its first bytes named, as its Fault echoes)
+            tid, version = (said.transaction_id, said.version) if said is not None else (None, None)
         record = Received(
-            operation=msg.ELEMENT if msg is not None else None,
-            transaction_id=env.transaction_id if env is not None else None,
-            version=env.version.name if env is not None and env.version is not None else None,
+            operation=msg.ELEMENT if msg is not None else None, transaction_id=tid,
+            version=version.name if version is not None else None,
             message=msg, headers=CaseInsensitiveDict(headers or {}), content_type=content_type,
             http_status=rsp.status, status=status.code if status is not None else None,
             status_text=status.text if status is not None else None,
             message_id=getattr(answered, "message_id", None) or named, trouble=trouble,
-            deviations=list(env.deviations if env is not None else seen.get("deviations", ())))
+            deviations=list(env.deviations if env is not None else seen.get("deviations", ())), body=body)
         with self._lock:
             self._received.append(record)
             del self._received[:-self.config.max_messages]
@@ -1006,15 +1020,21 @@ class Simulator:
 
     def _serve_request(self, body: bytes, content_type: str | None, trouble: Trouble | None,
                        headers: Mapping[str, str]) -> Response:
+        limit = self.config.max_message_size or self.profile.max_message_size
         if trouble is not None and trouble.http_status is not None:
+            # Answered before it is served, but read for `received` all the same: a test of a client's
+            # retry after a 503 checks that the request sent again is the same one (its TransactionID),
+            # which a record of "not MM7" could not show.
+            self._read_for_the_record(body, content_type, headers, limit)
             extra = [("Retry-After", f"{trouble.retry_after:g}")] if trouble.retry_after is not None else []
             return Response(trouble.http_status, [("Content-Type", "text/plain"), *extra], b"scripted trouble\n")
-        limit = self.config.max_message_size or self.profile.max_message_size
         if limit is not None and len(body) > limit:
             # (not decoded, a message that size: what its first bytes name, so the Fault echoes its
             # TransactionID, in its version, as every other answer does)
+            said = what_it_said(body)
+            self._note(said=said)  # (for `received`: its TransactionID and version)
             return self.fault(None, "Client", RequestStatus.MULTIMEDIA_CONTENT_REFUSED,
-                              f"message of {len(body)} bytes, more than {limit}", said=what_it_said(body))
+                              f"message of {len(body)} bytes, more than {limit}", said=said)
         heard: list[Deviation] = []  # (what the HTTP headers say wrong: noted, never refused)
         if header_value(headers, "content-encoding") is not None:
             inflated = self._inflated(body, header_value(headers, "content-encoding"), limit)
@@ -1029,10 +1049,11 @@ class Simulator:
         except DecodeError as exc:
             log.warning("refused: %s", printable(exc))  # (the VASP's words quoted: no forged line)
             self._note(deviations=heard + (exc.deviations or []))
+            said = what_it_said(body)
+            self._note(said=said)  # (for `received`: what it named, whatever the answer echoes)
             refusal = soap_refusal(exc.deviations or ())
             if refusal is not None:
-                return self._soap_fault(None, refusal, what_it_said(body))
-            said = what_it_said(body)
+                return self._soap_fault(None, refusal, said)
             if self._mbuni_quirks:  # (Mbuni answers a request it could not read with TransactionID "none")
                 said = said._replace(transaction_id=None)
             return self.fault(None, "Client", refusal_status(exc), said=said)
@@ -1083,6 +1104,21 @@ class Simulator:
                 rsp.headers.append(("Retry-After", f"{trouble.retry_after:g}"))
             return rsp
         return self._operation(env, msg)
+
+    def _read_for_the_record(self, body: bytes, content_type: str | None, headers: Mapping[str, str],
+                             limit: int | None) -> None:
+        """What a request answered by a bare HTTP error said, noted for its `Received` (as tolerantly
+        as any other is read; one that cannot be read stays "not MM7"): never refused, never served."""
+        if limit is not None and len(body) > limit:
+            return
+        try:
+            if header_value(headers, "content-encoding") is not None:
+                body, _ = request_body(body, header_value(headers, "content-encoding"),
+                                       limit if limit is not None else _INFLATED_AT_MOST)
+            env = decode(body, content_type)
+        except DecodeError:  # (an unknown coding and one inflating past the limit too)
+            return
+        self._note(env=env)
 
     def _refused_in_response(self, env: Envelope, msg: m.Message, trouble: Trouble) -> Response:
         """A scripted error in the operation's own response (HTTP 200), the request not served."""
@@ -1269,6 +1305,7 @@ class Simulator:
         mid = self._new_id()
         stored = StoredMessage(mid, env.transaction_id or "", msg, env.version, datetime.now(timezone.utc),
                                deviations=env.deviations)
+        stored.sender = self._sender_of(stored)  # (as configured now, as its fates: see _schedule_reports)
         with self._lock:
             self._keep(stored)
         log.info("SubmitReq tid=%s → MessageID %s for %d recipient(s)", printable(env.transaction_id), mid,
@@ -1386,7 +1423,7 @@ class Simulator:
         # all the VASP hears from now on (the replaced message is never delivered).
         stored = StoredMessage(mid, env.transaction_id or "", msg, env.version, datetime.now(timezone.utc),
                                deviations=env.deviations, recipients=list(old.recipients or []),
-                               addresses=list(old.addresses or []))
+                               addresses=list(old.addresses or []), sender=self._sender_of(old))
         with self._lock:
             self._keep(stored)
         self._schedule_reports(stored, msg)
@@ -1436,8 +1473,16 @@ class Simulator:
             return self._clients[key]
 
     def _sender_of(self, stored: StoredMessage) -> m.Address:
-        req = stored.request
-        return getattr(req, "sender_address", None) or m.ShortCode(getattr(req, "vasid", None) or "0")
+        """The sender a message's reports and read replies name, as its recipients saw it: its
+        SenderAddress; without one, the VASP's short code, as an MMSC has it provisioned: the
+        request's VASID, else `vasp_short_code` (a made-up "0" went, which no handset shows)."""
+        if stored.sender is not None:
+            return stored.sender
+        req, cfg = stored.request, self.config
+        named = getattr(req, "sender_address", None)
+        if named:
+            return named
+        return m.ShortCode(getattr(req, "vasid", None) or cfg.vasp_short_code)
 
     def _reached(self, message_id: str, recipient: str, status: str, report: bool) -> None:
         """The message's fate at `recipient`, as scheduled: retrieved (so no longer cancellable)

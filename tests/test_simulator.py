@@ -1826,3 +1826,86 @@ def test_an_mo_addressed_with_its_kind_goes_as_that_kind():
     assert [(a.kind.value, a.value) for a in probe.recipients.to] == [("ShortCode", "1065888")]
     report = probe_message("DeliveryReportReq", "+8613900000000", "ShortCode:1065888", 1)
     assert (report.sender.kind.value, report.sender.value) == ("ShortCode", "1065888")
+
+
+def test_a_request_answered_by_a_scripted_http_error_is_kept_as_read():
+    """A request met by fail_next(http_status=503) was kept as "not MM7" (no operation, no
+    TransactionID): a test of a client's retry could neither wait_for both submits nor check that
+    the one sent again was the same request, its TransactionID reused."""
+    with Simulator(report_delay=60) as sim, mm7.Client(
+            sim.url, retry=mm7.RetryPolicy(max_attempts=2, backoff=0)) as client:
+        sim.fail_next(http_status=503)
+        result = client.submit(m.SubmitReq(recipients=["+8613800000000"], subject="again"))
+        first, second = sim.wait_for("SubmitReq", count=2, timeout=5)
+        assert (first.http_status, first.status, first.message_id) == (503, None, None)
+        assert first.message.subject == "again" and first.version == "REL-6-MM7-1-4"
+        assert first.transaction_id == second.transaction_id == result.transaction_id
+        assert (second.http_status, second.status, second.message_id) == (200, 1000, result.message_id)
+        assert len(sim.messages) == 1  # (the first was answered, not served)
+        requests.post(sim.url, data=b"not xml", headers={"Content-Type": "text/xml"}, timeout=10)
+        sim.fail_next(http_status=502)
+        assert requests.post(sim.url, data=b"not xml", headers={"Content-Type": "text/xml"}, timeout=10).status_code == 502
+        assert [(r.operation, r.http_status) for r in sim.received[2:]] == [(None, 500), (None, 502)]
+
+
+def test_reports_name_the_sender_the_recipients_saw():
+    """A submit without SenderAddress or VASID had its reports and read replies name ShortCode "0",
+    no address any handset shows; an extendedReplaceReq's (which carries no SenderAddress) the same,
+    though the message it replaced named its sender."""
+    with Simulator(report_delay=0.05, read_delay=0.05) as sim, RunningReceiver() as rcv, \
+            mm7.Client(sim.url) as client:
+        sim.config.vasp_url = rcv.url
+        plain = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True, read_reply=True))
+        sim.config.vasp_short_code = "10655"
+        own = client.submit(m.SubmitReq(recipients=["+8613800000001"], delivery_report=True))
+        first = client.submit(m.SubmitReq(recipients=["+8613800000002"], sender_address=m.Number("+8613900000000"),
+                                          delivery_report=True))
+        second = client.send(m.ExtendedReplaceReq(replace_id=first.message_id, vasid="5555", delivery_report=True))
+        rcv.wait_for("DeliveryReportReq", count=3)
+        rcv.wait_for("ReadReplyReq")
+        said = {(msg.ELEMENT, msg.message_id): (msg.sender.kind.value, msg.sender.value) for msg, _ in rcv.received}
+        assert said == {("DeliveryReportReq", plain.message_id): ("ShortCode", "1065888"),
+                        ("ReadReplyReq", plain.message_id): ("ShortCode", "1065888"),
+                        ("DeliveryReportReq", own.message_id): ("ShortCode", "10655"),
+                        ("DeliveryReportReq", second.message_id): ("Number", "+8613900000000")}
+        with pytest.raises(ValueError, match="vasp_short_code"):
+            sim.config.vasp_short_code = " "
+
+
+def test_every_request_is_kept_with_its_body_as_it_came():
+    """`received` had the decoded message and the headers, not the bytes: a test of what a client
+    puts on the wire (its MIME layout, boundaries, a part's transfer encoding) had nothing to check."""
+    import gzip
+
+    out = mm7.encode(m.SubmitReq(recipients=["+8613800000000"], content=mm7.Content(
+        parts=[mm7.Part.from_bytes(b"\x89PNG-ish", "image/png")])), transaction_id="t-raw")
+    with Simulator(report_delay=60) as sim:
+        sent = out.to_bytes()
+        assert requests.post(sim.url, data=sent, headers={"Content-Type": out.content_type}, timeout=10).ok
+        squeezed = gzip.compress(sent)
+        assert requests.post(sim.url, data=squeezed, timeout=10, headers={
+            "Content-Type": out.content_type, "Content-Encoding": "gzip"}).ok
+        plain, compressed = sim.wait_for("SubmitReq", count=2, timeout=5)
+        assert (plain.body, compressed.body) == (sent, squeezed)  # (as they came: compressed, if sent so)
+        assert plain.message.content.parts[0].data == b"\x89PNG-ish"
+        assert "PNG" not in repr(plain)  # (a repr that is logged and shown stays a line)
+
+
+def test_a_request_refused_unread_is_kept_with_the_transaction_id_and_version_it_named():
+    """A request too large to read (2004), or too broken (2007), was kept without TransactionID or
+    version, though its Fault echoed both: a test of a client's handling of the refusal could not
+    tie the record to the request it sent."""
+    big = mm7.Content(parts=[mm7.Part.from_bytes(bytes(4000), "image/jpeg")])
+    with Simulator(report_delay=60, max_message_size=3000) as sim, mm7.Client(
+            sim.url, retry=mm7.RetryPolicy.never(), profile=mm7.Profile(version="REL-5-MM7-1-2")) as client:
+        with pytest.raises(mm7.FaultError) as info:
+            client.submit(m.SubmitReq(recipients=["+8613800000000"], content=big))
+        out = mm7.encode(m.SubmitReq(recipients=["+8613800000000"]), transaction_id="t-broken",
+                         version="REL-6-MM7-1-0")
+        cut = out.to_bytes()[:-40]  # (its envelope never closed)
+        assert requests.post(sim.url, data=cut, headers={"Content-Type": out.content_type}, timeout=10).status_code == 500
+        large, broken = sim.received
+        assert (large.operation, large.status, large.transaction_id, large.version) == (
+            None, 2004, info.value.transaction_id, "REL-5-MM7-1-2")
+        assert (broken.operation, broken.status, broken.transaction_id, broken.version) == (
+            None, 2007, "t-broken", "REL-6-MM7-1-0")
