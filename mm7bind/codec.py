@@ -35,6 +35,7 @@ from .content import (
     Part,
     cid_url,
     dangling_references,
+    decode_part_text,
     ensure_content_id,
     given_as_url,
     location_name,
@@ -1064,7 +1065,7 @@ _TEXT_CHECKED = 256 * 1024  # text parts up to this size are decoded once on arr
 def _check_text(part: Part, path: str, devs: list[Deviation]) -> None:
     """Report how a text part's bytes fit its charset label (what `text_value` will make of them)."""
     try:
-        _text, _codec, found = decode_text(part.data, part.charset, None, path)
+        _text, _codec, found = decode_part_text(part.data, part.charset, path)
     except DecodeError as exc:
         devs.append(Deviation("charset-unreadable", path, f"{exc} (text_value reads it as UTF-8 with U+FFFD)"))
         return
