@@ -44,6 +44,7 @@ from .content import (
     make_smil,
     new_content_id,
     smil_kind,
+    sniff_blob_type,
 )
 from .envelope import Envelope  # noqa: F401 (what decode returns, importable beside it)
 from .errors import (
@@ -1117,6 +1118,14 @@ def _part(leaf: InPart, devs: list[Deviation]) -> Part:
             "application/octet-stream")
         devs.append(Deviation("mime-content-type", leaf.path, f"Content-Type {ctype!r} read as {fixed}"))
         ctype = fixed
+    if leaf.untyped and leaf.blob is not None:
+        # RFC 2045 makes a part without a Content-Type text/plain; handsets and gateways leave it
+        # out of pictures, sounds and the SMIL too, which read as text no handler takes for them.
+        found = sniff_blob_type(leaf.blob, disposition.get("filename") or params.get("name") or leaf.content_location)
+        if found not in ("text/plain", "application/octet-stream"):
+            devs.append(Deviation("mime-content-type", leaf.path, f"no Content-Type; read as {found}, as its "
+                                                                  f"bytes or its name say"))
+            ctype = found
     charset = params.get("charset")
     if charset is not None and not _CHARSET.fullmatch(charset):
         m = _CHARSET.search(charset)

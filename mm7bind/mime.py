@@ -553,11 +553,13 @@ class InPart:
     _ctype: tuple[str, dict[str, str], bool] | None = field(default=None, repr=False)
     _cid: object = field(default=_UNSET, repr=False)
     _unsplit: bool = field(default=False, repr=False)  # a multipart whose boundary nobody could tell
+    untyped: bool = field(default=False, repr=False)  # no Content-Type given: text/plain by default (once parsed)
 
     def _parsed(self) -> tuple[str, dict[str, str], bool]:
         if self._ctype is None:  # parsed once: the reader and the codec both ask often
             main, params = parse_params(self.headers.get("content-type") or "")
-            main = main or "text/plain"
+            if not main:
+                main, self.untyped = "text/plain", True
             self._ctype = (main, params, main.startswith("multipart/"))
         return self._ctype
 
