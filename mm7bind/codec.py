@@ -79,7 +79,7 @@ from .mime import (
 )
 from .profiles import STANDARD, Profile
 from .tolerance import Collector
-from .xmlsafe import DEFAULT_LIMITS, XmlLimits, charset_codec, decode_text
+from .xmlsafe import DEFAULT_LIMITS, XmlLimits, charset_codec
 
 XML_TYPES = ("text/xml", "application/xml", "application/soap+xml")
 GZIP_MAGIC = b"\x1f\x8b"
