@@ -985,6 +985,31 @@ class Content:
                 or next((p for p in parts if p.content_location == name), None)
                 or next((p for p in parts if given_as_url(p) and read_back(p) == name), None))
 
+    def by_reference(self, src: str) -> Part | None:
+        """The part a SMIL `src` names, looked up as handsets do: a `cid:` URL by its Content-ID
+        (as `by_id`); anything else as a Content-Location (as `by_location`), a bare Content-ID,
+        or a file name. Then, as handsets' SMIL is written: the same ignoring case ("IMG_01.JPG"
+        for img_01.jpg), and by the last segment of a path on either side ("./photo.jpg",
+        "images/photo.jpg", "file:///sdcard/photo.jpg", a location "/sdcard/DCIM/photo.jpg").
+        None for a URL of another scheme (http:, outside the message) and for one no part answers."""
+        return _References(self.all_parts()).find(src)
+
+    def in_smil_order(self) -> list[Part]:
+        """The parts (not the SMIL) in the order its presentation shows them — each where a SMIL
+        `src` first names it (`by_reference`) — then those it names not, in the message's order.
+        Handsets write the parts in any order (the SMIL last, the text after the picture): what
+        an MO's sender saw is the SMIL's order. Without a SMIL, the parts as they came."""
+        if self.smil is None:
+            return list(self.parts)
+        refs = _References(self.parts)  # (tables made once: a SMIL of many references stays linear)
+        ordered: dict[int, Part] = {}
+        for src in dict.fromkeys(smil_references(self.smil)):
+            part = refs.find(src)
+            if part is not None:
+                ordered.setdefault(id(part), part)
+        ordered.update((id(p), p) for p in self.parts if id(p) not in ordered)
+        return list(ordered.values())
+
     def save(self, folder: str | os.PathLike, numbered: bool = False) -> list[str]:
         """Write every part (SMIL first) into `folder` under its own name (see `file_name`);
         `numbered` puts each part's position in front ("01-presentation.smil"). Names already
@@ -1150,6 +1175,46 @@ def dangling_references(content: Content, smil: Part, sent_locations: Iterable[s
         if not found:
             missing[src] = None
     return list(missing)
+
+
+class _References:
+    """The parts a SMIL's references may name, in tables made once (see `Content.by_reference`)."""
+
+    def __init__(self, parts: list[Part]) -> None:
+        self.ids: dict[str, Part] = {}
+        self.folded_ids: dict[str, Part] = {}
+        self.names: dict[str, Part] = {}  # Content-Location as given and as read back, then file names
+        self.folded: dict[str, Part] = {}  # any of those, and the Content-ID, ignoring case
+        self.leaves: dict[str, Part] = {}  # and their last path segment
+        for part in parts:
+            if part.content_id is not None:
+                self.ids.setdefault(part.content_id, part)
+                self.folded_ids.setdefault(part.content_id.lower(), part)
+            for name in (part.content_location, read_back(part), part.filename):
+                if name:
+                    self.names.setdefault(name, part)
+        for part in parts:  # (after every exact name: an exact name of a later part wins over a loose one)
+            for name in (part.content_location, read_back(part), part.filename, part.content_id):
+                if name:
+                    self.folded.setdefault(name.lower(), part)
+                    if leaf := name.lower().rsplit("/", 1)[-1]:
+                        self.leaves.setdefault(leaf, part)
+
+    def find(self, src: str) -> Part | None:
+        src = src.strip()
+        if not src:
+            return None
+        if src[:4].lower() == "cid:":
+            cid = _named_id(src)
+            return self.ids.get(cid) or self.folded_ids.get(cid.lower())
+        if _SCHEME.match(src) and src[:5].lower() != "file:":
+            return None  # (outside the message)
+        name = location_name(src)
+        cid = _named_id(src)
+        found = (self.names.get(src) or self.names.get(name) or self.ids.get(cid) or self.folded_ids.get(cid.lower())
+                 or self.folded.get(name.lower()))
+        leaf = name.lower().rsplit("/", 1)[-1]
+        return found or (self.leaves.get(leaf) if leaf else None)
 
 
 SHORTEST_SLIDE_MS = 1000  # a slide a handset shows at all
