@@ -596,14 +596,16 @@ def decode_encoded_words(el: etree._Element, collector: Collector) -> None:
         # thousands of addresses)
         if not raw or "=?" not in raw or next(node.iterancestors(details), None) is not None:
             continue
-        if (decoded := decode_words(raw)) != raw:
+        notes: list[str] = []
+        if (decoded := decode_words(raw, notes)) != raw:
             if (bad := invalid_xml_char(decoded)) is not None:
                 # (a NUL or a control character: no XML text, nor any sensible subject or address)
                 collector.add("encoded-word", readable_path(node), f"RFC 2047 encoded words {raw!r} decode to "
                                                                    f"U+{ord(bad):04X}, which XML cannot carry: kept as sent")
                 continue
             node.text = decoded
-            collector.add("encoded-word", readable_path(node), f"RFC 2047 encoded words {raw!r} decoded")
+            said = "".join(f"; {note}" for note in notes)  # (a charset their label is not)
+            collector.add("encoded-word", readable_path(node), f"RFC 2047 encoded words {raw!r} decoded{said}")
 
 
 def _note_control_edges(node: etree._Element, raw: str, details: str, collector: Collector) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import codecs
 import io
 import re
@@ -336,3 +337,40 @@ def test_a_text_part_in_a_gb_charset_reads_back_as_it_was_written(text, charset,
     assert part.data.decode(charset) == text and part.text_value == text
     out = mm7.encode(mm7.SubmitReq(recipients=["+8613800000000"], content=mm7.Content(parts=[part])), transaction_id="t")
     assert mm7.decode(out.to_bytes(), out.content_type).body.content.parts[0].text_value == text
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+GBK_WISH = "新年快乐".encode("gbk")
+
+
+@pytest.mark.parametrize("subject", [
+    # one character's bytes cut into two words (encoders fold long values anywhere): each word alone
+    # read as U+FFFD before
+    f"=?gb2312?B?{b64(GBK_WISH[:3])}?= =?gb2312?B?{b64(GBK_WISH[3:])}?=",
+    f"=?GBK?Q?=D0=C2=C4?=\r\n =?gbk?Q?=EA=BF=EC=C0=D6?=",
+    f"=?utf-8?B?{b64('新年快乐'.encode()[:4])}?= =?UTF-8?B?{b64('新年快乐'.encode()[4:])}?=",
+])
+def test_a_subject_whose_characters_are_cut_between_encoded_words_is_read_whole(subject):
+    env = mm7.decode(envelope(subject).encode(), "text/xml")
+    assert env.message.subject == "新年快乐" and codes(env.deviations) == {"encoded-word"}
+
+
+@pytest.mark.parametrize(("subject", "read_as"), [
+    (f"=?utf-8?B?{b64(GBK_WISH)}?=", "GB18030"),  # (U+FFFD before)
+    (f"=?gb2312?B?{b64('新年快乐'.encode())}?=", "UTF-8"),  # ("鏂板勾蹇..." before)
+    (f"=?iso-8859-1?B?{b64(GBK_WISH)}?=", "GB18030"),  # ("ÐÂÄê¿ìÀÖ" before)
+])
+def test_encoded_words_in_another_charset_than_their_label_are_read_as_it_and_said(subject, read_as):
+    env = mm7.decode(envelope(subject).encode(), "text/xml")
+    [said] = env.deviations
+    assert env.message.subject == "新年快乐" and said.code == "encoded-word" and f"bytes are {read_as}" in said.message
+
+
+def test_encoded_words_of_two_charsets_or_apart_are_read_each_alone():
+    subject = f"=?gb2312?B?{b64('新年'.encode('gbk'))}?= =?utf-8?B?{b64('快乐'.encode())}?= and =?us-ascii?Q?ok?="
+    env = mm7.decode(envelope(subject).encode(), "text/xml")
+    assert env.message.subject == "新年快乐 and ok"
+    assert mm7.decode(envelope("=?iso-8859-1?Q?Gr=FC=DFe?=").encode(), "text/xml").message.subject == "Grüße"
