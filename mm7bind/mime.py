@@ -216,17 +216,10 @@ def _decodes(data: bytes, codec: str) -> bool:
     return True
 
 
-def _decode_in(data: bytes, charset: str | None, default: str | None) -> str:
-    """`data` in the charset a header names (GB2312 read as GB18030; `default` without one, or as
-    raw header bytes are read if None), else as UTF-8 with U+FFFD: a name no charset has (or one of
-    Python's codecs that is none) included."""
-    if not charset and default is None:
-        return _decode_header_bytes(data)
-    codec = charset_codec(charset)[0] if charset else default
-    try:
-        return data.decode(codec or "utf-8")
-    except (LookupError, ValueError):  # (ValueError: a UnicodeError, or a NUL in the name)
-        return data.decode("utf-8", "replace")
+def _decode_in(data: bytes, charset: str | None) -> str:
+    """An RFC 2231 value's bytes in the charset it names (GB2312 read as GB18030; bytes in another
+    charset than named read as an encoded word's are), or as raw header bytes are when it names none."""
+    return _decode_word_bytes(data, charset, None) if charset else _decode_header_bytes(data)
 
 
 def _split_params(value: str) -> list[str]:
@@ -326,12 +319,12 @@ def _parse_params(value: str) -> tuple[str, dict[str, str]]:
                 raw += unquote_to_bytes(val)
                 continue
             if raw:
-                text.append(_decode_in(raw, charset, None))
+                text.append(_decode_in(raw, charset))
                 raw = b""
             # ASCII, by the RFC; raw 8-bit text (name*0="新") was read with the header already
             text.append(val)
         if raw:
-            text.append(_decode_in(raw, charset, None))
+            text.append(_decode_in(raw, charset))
         params[base] = "".join(text)
     return main, params
 

@@ -374,3 +374,12 @@ def test_encoded_words_of_two_charsets_or_apart_are_read_each_alone():
     env = mm7.decode(envelope(subject).encode(), "text/xml")
     assert env.message.subject == "新年快乐 and ok"
     assert mm7.decode(envelope("=?iso-8859-1?Q?Gr=FC=DFe?=").encode(), "text/xml").message.subject == "Grüße"
+
+
+@pytest.mark.parametrize(("label", "encoding"), [("utf-8", "gbk"), ("gb2312", "utf-8"), ("iso-8859-1", "gbk")])
+def test_an_rfc2231_name_in_another_charset_than_it_names_is_read_as_it(label, encoding):
+    escaped = "".join(f"%{byte:02X}" for byte in "新年.jpg".encode(encoding))
+    assert mm7.mime.parse_params(f"attachment; filename*={label}''{escaped}")[1]["filename"] == "新年.jpg"
+    half = len(escaped) // 2 // 3 * 3  # (continuations cut between characters' bytes too)
+    continued = f"attachment; filename*0*={label}''{escaped[:half]}; filename*1*={escaped[half:]}"
+    assert mm7.mime.parse_params(continued)[1]["filename"] == "新年.jpg"
