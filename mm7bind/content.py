@@ -448,12 +448,25 @@ def file_name(part: Part) -> str:
     name = part.filename or part.content_location
     if not name and part.content_id:
         name = part.content_id.split("@", 1)[0] or part.content_id
-    name = safe_name(name or "")
+    name = safe_name(_unescaped(name) if name and "%" in name else name or "")
     if not name:
         name = "presentation" if part.kind == "smil" else part.kind
     if not _HAS_EXTENSION.search(name):
         name += extension_for(part.content_type)
     return name
+
+
+def _unescaped(name: str) -> str:
+    """A name given as a URL whose escapes are no UTF-8 (a GBK peer's "%C4%E3.gif", kept so to be
+    forwarded as it came; UTF-8 escapes are decoded as parts are read) as the name its bytes
+    spell, read as raw bytes in a header are (UTF-8, else GBK): "你.gif". Anything else as it is."""
+    if not _AS_URL.fullmatch(name) or location_name(name) != name:
+        return name
+    from urllib.parse import unquote_to_bytes  # noqa: PLC0415
+
+    from .mime import _decode_header_bytes  # noqa: PLC0415 (mime builds on this module)
+
+    return _decode_header_bytes(unquote_to_bytes(name))
 
 
 def text_of(data: bytes, charset: str | None) -> str:

@@ -708,3 +708,15 @@ def test_an_exact_name_wins_over_one_only_alike_in_case_or_path():
     assert c.by_reference("photo.jpg") is third  # (exact, though two parts before are alike)
     assert c.by_reference("Photo.jpg") is second  # (alike in case, before alike in its path's last segment)
     assert c.by_reference("other/Photo.jpg") is first  # (the first whose last segment is alike)
+
+
+def test_a_gbk_peers_escaped_names_are_saved_as_the_names_they_spell(tmp_path):
+    # "%C4%E3.gif" (GBK's 你) stays the location as it came, to be forwarded so; saved, it was a
+    # file named "%C4%E3.gif". UTF-8 escapes are decoded as parts are read; a "%" that starts no
+    # escape is part of the name.
+    parts = [mm7.Part.from_bytes(GIF, "image/gif", content_location="%C4%E3.gif", filename="%C4%E3.gif"),
+             mm7.Part.from_bytes(GIF, "image/gif", content_location="%D0%C2%C4%EA"),
+             mm7.Part.from_bytes(GIF, "image/gif", content_location="100%.gif"),
+             mm7.Part.from_bytes(GIF, "image/gif", content_location="%C4%E3%2F..%2F..%2Fup.gif")]
+    assert mm7.Content(parts=parts).save(tmp_path) == ["你.gif", "新年.gif", "100%.gif", "up.gif"]
+    assert parts[0].content_location == "%C4%E3.gif"  # (the part as it came)
