@@ -488,7 +488,8 @@ def decode_part_text(data: bytes, charset: str | None, where: str) -> tuple:
     bytes of its ASCII characters, say so), little-endian text labelled UTF-16 without a byte
     order mark (Windows and Android write it so; RFC 2781 makes it big-endian), and UTF-8 or
     Chinese text labelled in a charset of one byte a character (ISO-8859-1, windows-1252), which
-    reads any bytes, as gibberish ("ÐÂÄê" for GBK's "新年"). Each said as a charset-mismatch."""
+    reads any bytes, as gibberish ("ÐÂÄê" for GBK's "新年"). Each said as a charset-mismatch
+    (charset-undeclared for text without a label)."""
     try:
         codec = _LABEL_CODECS[charset]  # (without a call: this runs for each text part received)
     except KeyError:
@@ -497,7 +498,7 @@ def decode_part_text(data: bytes, charset: str | None, where: str) -> tuple:
     if data[:2] in _UTF16_MARKS or b"\x00" in data or codec in _SIXTEEN_BIT:
         found = _sixteen_bit(data, codec)
     elif codec in _ONE_BYTE_LATIN and not data.isascii():
-        found = "utf-8" if _valid_utf8(data) else "gb18030" if gbk.text_charset(data, final=True) else None
+        found = "utf-8" if _decodes(data, "utf-8") else "gb18030" if gbk.text_charset(data, final=True) else None
         found = found and (found, "")
     if found is None:
         return (_decoder or _xml_decoder())(data, charset, None, where)
@@ -531,17 +532,11 @@ def _xml_decoder() -> Callable:
 
     _decoder = decode_text
     return decode_text
+
+
 _UTF16_MARKS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 _ONE_BYTE_LATIN = {"iso8859-1", "cp1252", "iso8859-15", "latin-1"}
 _SIXTEEN_BIT = {"utf-16", "utf-16-le", "utf-16-be"}
-
-
-def _valid_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def _sixteen_bit(data: bytes, codec: str | None) -> tuple[str, str] | None:

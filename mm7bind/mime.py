@@ -22,7 +22,7 @@ from typing import BinaryIO
 from urllib.parse import quote, unquote_to_bytes
 
 from . import gbk
-from .content import CHUNK, Blob, BlobWriter, BytesBlob, FileBlob, location_name
+from .content import _ONE_BYTE_LATIN, CHUNK, Blob, BlobWriter, BytesBlob, FileBlob, _decodes, location_name
 from .errors import DecodeError, Deviation, LimitExceededError, MimeError  # noqa: F401 (mime.DecodeError)
 from .xmlsafe import _as_utf8_text, charset_codec, whole_limits
 
@@ -179,9 +179,6 @@ def decode_words(value: str, notes: list[str] | None = None) -> str:
     return "".join(out)
 
 
-_ONE_BYTE_LATIN = {"iso8859-1", "cp1252", "iso8859-15", "latin-1"}
-
-
 def _decode_word_bytes(data: bytes, charset: str, notes: list[str] | None) -> str:
     """The bytes of encoded words in the charset they name (US-ASCII when none), else in the one
     they are in (as a text part's: `content.decode_part_text`), else UTF-8 with U+FFFD."""
@@ -194,26 +191,14 @@ def _decode_word_bytes(data: bytes, charset: str, notes: list[str] | None) -> st
     if text is not None and codec == "gb18030" and not data.isascii():
         read = "utf-8" if _as_utf8_text(data) is not None else None  # (UTF-8 Chinese: never GBK text)
     elif text is not None and codec in _ONE_BYTE_LATIN and not data.isascii():
-        read = "utf-8" if _valid_utf8(data) else "gb18030" if gbk.text_charset(data, final=True) else None
+        read = "utf-8" if _decodes(data, "utf-8") else "gb18030" if gbk.text_charset(data, final=True) else None
     elif text is None:
-        read = "utf-8" if _valid_utf8(data) else "gb18030" if _decodes(data, "gb18030") else None
+        read = "utf-8" if _decodes(data, "utf-8") else "gb18030" if _decodes(data, "gb18030") else None
     if read is None:
         return text if text is not None else data.decode("utf-8", "replace")
     if notes is not None:
         notes.append(f"labelled {charset!r}, the bytes are {read.upper()}")
     return data.decode(read)
-
-
-def _valid_utf8(data: bytes) -> bool:
-    return _decodes(data, "utf-8")
-
-
-def _decodes(data: bytes, codec: str) -> bool:
-    try:
-        data.decode(codec)
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def _decode_in(data: bytes, charset: str | None) -> str:
