@@ -35,6 +35,7 @@ from .content import (
     Part,
     cid_url,
     dangling_references,
+    decode_part_text,
     ensure_content_id,
     given_as_url,
     location_name,
@@ -43,6 +44,7 @@ from .content import (
     make_smil,
     new_content_id,
     smil_kind,
+    sniff_blob_type,
 )
 from .envelope import Envelope  # noqa: F401 (what decode returns, importable beside it)
 from .errors import (
@@ -77,7 +79,7 @@ from .mime import (
 )
 from .profiles import STANDARD, Profile
 from .tolerance import Collector
-from .xmlsafe import DEFAULT_LIMITS, XmlLimits, charset_codec, decode_text
+from .xmlsafe import DEFAULT_LIMITS, XmlLimits, charset_codec
 
 XML_TYPES = ("text/xml", "application/xml", "application/soap+xml")
 GZIP_MAGIC = b"\x1f\x8b"
@@ -808,12 +810,6 @@ def decode(
     devs += mime_devs
     root, others = _root(parts, params.get("start"), devs)
     _note_bare_id(root, devs)
-    if root.content_id:  # (a cid: reference to it, the href or the SMIL's, may find either)
-        same = root.content_id.lower()
-        for node in (n for p in others for n in _nodes(p)):
-            if (node.content_id or "").lower() == same:
-                devs.append(Deviation("mime-duplicate-content-id", node.path,
-                                      f"Content-ID <{node.content_id}> of the SOAP part too"))
     start = strip_id(params.get("start"))
     if ctype == "multipart/related" and (start is None or (root.content_id or "").lower() == start.lower()):
         _check_related_type(params.get("type"), root, "", devs)  # (a start naming no part: said as such)
@@ -836,7 +832,7 @@ def decode(
         raise
     devs += env.deviations
     env.deviations = devs
-    _attach(env, others)
+    _attach(env, others, root.content_id)
     return _finish(env, strict)
 
 
@@ -969,7 +965,7 @@ def _looks_like_xml(part: InPart) -> bool:
 CONTENT_MESSAGES = (m.SubmitReq, m.DeliverReq, m.ReplaceReq, m.ExtendedReplaceReq)
 
 
-def _attach(env: soap.Envelope, others: list[InPart]) -> None:
+def _attach(env: soap.Envelope, others: list[InPart], soap_id: str | None = None) -> None:
     msg = env.message
     if not isinstance(msg, CONTENT_MESSAGES):
         if others:
@@ -983,7 +979,7 @@ def _attach(env: soap.Envelope, others: list[InPart]) -> None:
         return
     target = _resolve(msg.content_ref.href if msg.content_ref else None, others, env.deviations, where)
     before = len(env.deviations)
-    msg.content = _content(target, others, env.deviations)
+    msg.content = _content(target, others, env.deviations, soap_id)
     if len(env.deviations) - before > Collector.MAX_LISTED:  # (one slip per part: listed as the XML's are)
         parts = Collector()
         parts.extend(env.deviations[before:])
@@ -1043,10 +1039,15 @@ def _by_id(parts: list[InPart], cid: str, href: str, devs: list[Deviation],
     return None
 
 
-def _content(target: InPart, others: list[InPart], devs: list[Deviation]) -> Content:
+def _content(target: InPart, others: list[InPart], devs: list[Deviation], soap_id: str | None = None) -> Content:
+    # (`soap_id`: the SOAP part's Content-ID; a part of the content with it too is said, as two
+    # parts sharing one are: a cid: reference to it, the href's or the SMIL's, may find either)
+    soap_id = soap_id.lower() if soap_id else None
     containers = [target] + ([p for p in others if p is not target] if not target.is_multipart else [])
     for node in (n for c in containers for n in _multiparts(c)):  # (the leaves: in _part)
         _note_bare_id(node, devs)
+        if soap_id and node.content_id and node.content_id.lower() == soap_id:
+            devs.append(Deviation("mime-duplicate-content-id", node.path, f"Content-ID <{node.content_id}> of the SOAP part too"))
         if node not in containers:  # (a Content is one list of parts: what nests in it is said, not lost unsaid)
             devs.append(Deviation("mime-nested", node.path, f"{node.content_type} inside the content, read as its "
                                                             f"{len(node.leaves())} part(s) beside the others"))
@@ -1064,10 +1065,11 @@ def _content(target: InPart, others: list[InPart], devs: list[Deviation]) -> Con
         if part.kind == "text" and part.size <= _TEXT_CHECKED:
             _check_text(part, leaf.path, devs)
         if part.content_id:
-            if part.content_id.lower() in ids:  # (a cid: finds the first: this one is shown nowhere)
-                devs.append(Deviation("mime-duplicate-content-id", leaf.path,
-                                      f"Content-ID <{part.content_id}> of an earlier part too"))
-            ids.add(part.content_id.lower())
+            low = part.content_id.lower()
+            if low in ids or low == soap_id:  # (a cid: finds the first: this one is shown nowhere)
+                whose = "the SOAP part" if low == soap_id else "an earlier part"
+                devs.append(Deviation("mime-duplicate-content-id", leaf.path, f"Content-ID <{part.content_id}> of {whose} too"))
+            ids.add(low)
     smil = None
     if target.is_multipart:
         start = strip_id(target.params.get("start"))
@@ -1093,7 +1095,7 @@ _TEXT_CHECKED = 256 * 1024  # text parts up to this size are decoded once on arr
 def _check_text(part: Part, path: str, devs: list[Deviation]) -> None:
     """Report how a text part's bytes fit its charset label (what `text_value` will make of them)."""
     try:
-        _text, _codec, found = decode_text(part.data, part.charset, None, path)
+        _text, _codec, found = decode_part_text(part.data, part.charset, path)
     except DecodeError as exc:
         devs.append(Deviation("charset-unreadable", path, f"{exc} (text_value reads it as UTF-8 with U+FFFD)"))
         return
@@ -1111,13 +1113,6 @@ def _note_bare_id(part: InPart, devs: list[Deviation]) -> None:
     if raw_cid and raw_cid[0] != "<" and not raw_cid.strip().startswith("<") and not any(
             d.code == _noted_cid for d in devs):
         devs.append(Deviation(_noted_cid, part.path, f"Content-ID {raw_cid!r} without angle brackets"))
-
-
-def _nodes(part: InPart):
-    """`part` and every part inside it."""
-    yield part
-    for child in part.children if part.is_multipart else ():
-        yield from _nodes(child)
 
 
 def _multiparts(part: InPart):
@@ -1152,6 +1147,14 @@ def _part(leaf: InPart, devs: list[Deviation]) -> Part:
             "application/octet-stream")
         devs.append(Deviation("mime-content-type", leaf.path, f"Content-Type {ctype!r} read as {fixed}"))
         ctype = fixed
+    if leaf.untyped and leaf.blob is not None:
+        # RFC 2045 makes a part without a Content-Type text/plain; handsets and gateways leave it
+        # out of pictures, sounds and the SMIL too, which read as text no handler takes for them.
+        found = sniff_blob_type(leaf.blob, disposition.get("filename") or params.get("name") or leaf.content_location)
+        if found not in ("text/plain", "application/octet-stream"):
+            devs.append(Deviation("mime-content-type", leaf.path, f"no Content-Type; read as {found}, as its "
+                                                                  f"bytes or its name say"))
+            ctype = found
     charset = params.get("charset")
     if charset is not None and not _CHARSET.fullmatch(charset):
         m = _CHARSET.search(charset)

@@ -448,7 +448,7 @@ def file_name(part: Part) -> str:
     name = part.filename or part.content_location
     if not name and part.content_id:
         name = part.content_id.split("@", 1)[0] or part.content_id
-    name = safe_name(name or "")
+    name = safe_name(_unescaped(name) if name and "%" in name else name or "")
     if not name:
         name = "presentation" if part.kind == "smil" else part.kind
     if not _HAS_EXTENSION.search(name):
@@ -456,18 +456,151 @@ def file_name(part: Part) -> str:
     return name
 
 
+def _unescaped(name: str) -> str:
+    """A name given as a URL whose escapes are no UTF-8 (a GBK peer's "%C4%E3.gif", kept so to be
+    forwarded as it came; UTF-8 escapes are decoded as parts are read) as the name its bytes
+    spell, read as raw bytes in a header are (UTF-8, else GBK): "你.gif". Anything else as it is."""
+    if not _AS_URL.fullmatch(name) or location_name(name) != name:
+        return name
+    from urllib.parse import unquote_to_bytes  # noqa: PLC0415
+
+    from .mime import _decode_header_bytes  # noqa: PLC0415 (mime builds on this module)
+
+    return _decode_header_bytes(unquote_to_bytes(name))
+
+
 def text_of(data: bytes, charset: str | None) -> str:
-    """`data` as text in `charset` (unknown or wrong labels recovered as `xmlsafe.decode_text`
+    """`data` as text in `charset` (unknown or wrong labels recovered as `decode_part_text`
     does), else as UTF-8 with U+FFFD for what is not."""
     from .errors import DecodeError  # noqa: PLC0415
-    from .xmlsafe import decode_text  # noqa: PLC0415
 
     try:
-        text = decode_text(data, charset, None, "part")[0]
+        text = decode_part_text(data, charset, "part")[0]
     except DecodeError:  # in no charset at all: what can be read, rather than no text
         text = data.decode("utf-8", "replace")
     # (a byte order mark is no character of the text: kept, an MO "\ufeffTD" is no keyword "TD")
     return text.removeprefix("\ufeff")
+
+
+def decode_part_text(data: bytes, charset: str | None, where: str) -> tuple:
+    """A text part's bytes as text → (text, codec, deviations), as `xmlsafe.decode_text` reads
+    them, and besides: 16-bit text under another label or none (a byte order mark, or the zero
+    bytes of its ASCII characters, say so), little-endian text labelled UTF-16 without a byte
+    order mark (Windows and Android write it so; RFC 2781 makes it big-endian), and UTF-8 or
+    Chinese text labelled in a charset of one byte a character (ISO-8859-1, windows-1252), which
+    reads any bytes, as gibberish ("ÐÂÄê" for GBK's "新年"). Each said as a charset-mismatch
+    (charset-undeclared for text without a label)."""
+    try:
+        codec = _LABEL_CODECS[charset]  # (without a call: this runs for each text part received)
+    except KeyError:
+        codec = _label_codec(charset)
+    found = None
+    if data[:2] in _UTF16_MARKS or b"\x00" in data or codec in _SIXTEEN_BIT:
+        found = _sixteen_bit(data, codec)
+    elif codec in _ONE_BYTE_LATIN and not data.isascii():
+        found = "utf-8" if _decodes(data, "utf-8") else "gb18030" if gbk.text_charset(data, final=True) else None
+        found = found and (found, "")
+    if found is None:
+        return (_decoder or _xml_decoder())(data, charset, None, where)
+    from .errors import Deviation  # noqa: PLC0415
+
+    order, how = found
+    if charset is None:  # (as `decode_text` says of unlabelled text that is not UTF-8)
+        return data.decode(order), order, [Deviation("charset-undeclared", where, f"no charset named and the bytes "
+                                                                                  f"are not UTF-8; read as {order}{how}")]
+    return data.decode(order), order, [Deviation("charset-mismatch", where, f"labelled {charset!r}, but the bytes "
+                                                                             f"are {order.upper()} text{how}")]
+
+
+def _label_codec(charset: str | None) -> str | None:
+    """The Python codec of a charset label (`xmlsafe.charset_codec`), kept for the next part."""
+    from .xmlsafe import charset_codec  # noqa: PLC0415
+
+    codec = charset_codec(charset)[0] if charset else None
+    if len(_LABEL_CODECS) < 256:  # (labels are few; a hostile peer's new one a message is not kept)
+        _LABEL_CODECS[charset] = codec
+    return codec
+
+
+_LABEL_CODECS: dict[str | None, str | None] = {}
+_decoder: Callable | None = None  # `xmlsafe.decode_text`, once imported (xmlsafe brings lxml)
+
+
+def _xml_decoder() -> Callable:
+    global _decoder  # noqa: PLW0603
+    from .xmlsafe import decode_text  # noqa: PLC0415
+
+    _decoder = decode_text
+    return decode_text
+
+
+_UTF16_MARKS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+_ONE_BYTE_LATIN = {"iso8859-1", "cp1252", "iso8859-15", "latin-1"}
+_SIXTEEN_BIT = {"utf-16", "utf-16-le", "utf-16-be"}
+
+
+def _sixteen_bit(data: bytes, codec: str | None) -> tuple[str, str] | None:
+    """(codec, how it shows) for `data` when it is 16-bit text its label (`codec`, a Python codec
+    name, or None) does not read right: a byte order mark under another label or none, or the
+    other byte order than the label's. None when the label reads it, or it is no 16-bit text."""
+    if codec in ("utf-32", "utf-32-le", "utf-32-be"):
+        return None
+    if data[:2] in _UTF16_MARKS:
+        order = "utf-16-le" if data[:2] == codecs.BOM_UTF16_LE else "utf-16-be"
+        if codec in ("utf-16", order) or not _decodes(data[2:], order):
+            return None  # (read by its mark, as the label says)
+        return "utf-16", " (a byte order mark)"  # (which Python's utf-16 reads, and drops)
+    order = _byte_order(data, codec in _SIXTEEN_BIT)
+    if order is None or order == codec or (codec == "utf-16" and order == "utf-16-be"):
+        return None
+    return order, " without a byte order mark"
+
+
+def _decodes(data: bytes, codec: str) -> bool:
+    try:
+        data.decode(codec)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+# What 16-bit text of a message holds: ASCII, CJK symbols and punctuation, CJK ideographs, the
+# full-width forms. Read in the wrong byte order, the same text is mostly other characters.
+_COMMON_16 = re.compile("[\t\n\r\x20-\x7e\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+
+
+def _byte_order(data: bytes, labelled_16: bool) -> str | None:
+    """"utf-16-le" or "utf-16-be" for bytes that are 16-bit text in that byte order, without a
+    mark: the zero bytes of ASCII characters, in half the pairs or more, stand mostly on one side
+    of each pair (a stray NUL, a C string's end, makes no 8-bit text 16-bit). Text labelled
+    16-bit with fewer (Chinese alone) is in the order whose reading is more characters of a
+    message. Either way its reading must be nine in ten such characters. None when neither
+    order is (an odd length, 8-bit text, binary, both readings alike). (8-bit text whose every
+    other character is a NUL is read as 16-bit: the two cannot be told apart, and the second is
+    what handsets send.)"""
+    if len(data) % 2 or not data:
+        return None
+    high_first, low_first = data[0::2].count(0), data[1::2].count(0)
+    most, least = max(high_first, low_first), min(high_first, low_first)
+    # (four characters at least: "a\0", say, is as likely UTF-8 with a NUL as "a" in 16 bits)
+    if most * 4 >= len(data) >= 8 and least * 2 < most:
+        order = "utf-16-be" if high_first > low_first else "utf-16-le"
+        return order if _message_share(data, order) >= 0.9 else None
+    if not labelled_16:
+        return None
+    be, le = _message_share(data, "utf-16-be"), _message_share(data, "utf-16-le")
+    return None if max(be, le) < 0.9 or be == le else "utf-16-be" if be > le else "utf-16-le"
+
+
+def _message_share(data: bytes, order: str) -> float:
+    """The share of characters of a message (`_COMMON_16`) in `data` read in `order`; 0 unread."""
+    try:
+        text = data.decode(order)
+    except UnicodeDecodeError:
+        return 0.0
+    return len(_COMMON_16.findall(text)) / len(text)
+
+
 
 
 def location_name(location: str) -> str:
@@ -863,6 +996,31 @@ class Content:
                 or next((p for p in parts if p.content_location == name), None)
                 or next((p for p in parts if given_as_url(p) and read_back(p) == name), None))
 
+    def by_reference(self, src: str) -> Part | None:
+        """The part a SMIL `src` names, looked up as handsets do: a `cid:` URL by its Content-ID
+        (as `by_id`); anything else as a Content-Location (as `by_location`), a bare Content-ID,
+        or a file name. Then, as handsets' SMIL is written: the same ignoring case ("IMG_01.JPG"
+        for img_01.jpg), and by the last segment of a path on either side ("./photo.jpg",
+        "images/photo.jpg", "file:///sdcard/photo.jpg", a location "/sdcard/DCIM/photo.jpg").
+        None for a URL of another scheme (http:, outside the message) and for one no part answers."""
+        return _References(self.all_parts()).find(src)
+
+    def in_smil_order(self) -> list[Part]:
+        """The parts (not the SMIL) in the order its presentation shows them — each where a SMIL
+        `src` first names it (`by_reference`) — then those it names not, in the message's order.
+        Handsets write the parts in any order (the SMIL last, the text after the picture): what
+        an MO's sender saw is the SMIL's order. Without a SMIL, the parts as they came."""
+        if self.smil is None:
+            return list(self.parts)
+        refs = _References(self.parts)  # (tables made once: a SMIL of many references stays linear)
+        ordered: dict[int, Part] = {}
+        for src in dict.fromkeys(smil_references(self.smil)):
+            part = refs.find(src)
+            if part is not None:
+                ordered.setdefault(id(part), part)
+        ordered.update((id(p), p) for p in self.parts if id(p) not in ordered)
+        return list(ordered.values())
+
     def save(self, folder: str | os.PathLike, numbered: bool = False) -> list[str]:
         """Write every part (SMIL first) into `folder` under its own name (see `file_name`);
         `numbered` puts each part's position in front ("01-presentation.smil"). Names already
@@ -1028,6 +1186,46 @@ def dangling_references(content: Content, smil: Part, sent_locations: Iterable[s
         if not found:
             missing[src] = None
     return list(missing)
+
+
+class _References:
+    """The parts a SMIL's references may name, in tables made once (see `Content.by_reference`)."""
+
+    def __init__(self, parts: list[Part]) -> None:
+        self.ids: dict[str, Part] = {}
+        self.folded_ids: dict[str, Part] = {}
+        self.names: dict[str, Part] = {}  # Content-Location as given and as read back, then file names
+        self.folded: dict[str, Part] = {}  # any of those, and the Content-ID, ignoring case
+        self.leaves: dict[str, Part] = {}  # and their last path segment
+        for part in parts:
+            if part.content_id is not None:
+                self.ids.setdefault(part.content_id, part)
+                self.folded_ids.setdefault(part.content_id.lower(), part)
+            for name in (part.content_location, read_back(part), part.filename):
+                if name:
+                    self.names.setdefault(name, part)
+        for part in parts:  # (after every exact name: an exact name of a later part wins over a loose one)
+            for name in (part.content_location, read_back(part), part.filename, part.content_id):
+                if name:
+                    self.folded.setdefault(name.lower(), part)
+                    if leaf := name.lower().rsplit("/", 1)[-1]:
+                        self.leaves.setdefault(leaf, part)
+
+    def find(self, src: str) -> Part | None:
+        src = src.strip()
+        if not src:
+            return None
+        if src[:4].lower() == "cid:":
+            cid = _named_id(src)
+            return self.ids.get(cid) or self.folded_ids.get(cid.lower())
+        if _SCHEME.match(src) and src[:5].lower() != "file:":
+            return None  # (outside the message)
+        name = location_name(src)
+        cid = _named_id(src)
+        found = (self.names.get(src) or self.names.get(name) or self.ids.get(cid) or self.folded_ids.get(cid.lower())
+                 or self.folded.get(name.lower()))
+        leaf = name.lower().rsplit("/", 1)[-1]
+        return found or (self.leaves.get(leaf) if leaf else None)
 
 
 SHORTEST_SLIDE_MS = 1000  # a slide a handset shows at all

@@ -22,9 +22,9 @@ from typing import BinaryIO
 from urllib.parse import quote, unquote_to_bytes
 
 from . import gbk
-from .content import CHUNK, Blob, BlobWriter, BytesBlob, FileBlob, location_name
+from .content import _ONE_BYTE_LATIN, CHUNK, Blob, BlobWriter, BytesBlob, FileBlob, _decodes, location_name
 from .errors import DecodeError, Deviation, LimitExceededError, MimeError  # noqa: F401 (mime.DecodeError)
-from .xmlsafe import charset_codec, whole_limits
+from .xmlsafe import _as_utf8_text, charset_codec, whole_limits
 
 
 @dataclass(frozen=True)
@@ -135,44 +135,76 @@ def _decode_header_bytes(raw: bytes) -> str:
 _ENCODED_WORD = re.compile(r"=\?([^?\s]*)\?([bBqQ])\?([^?\s]*)\?=")
 
 
-def decode_words(value: str) -> str:
+def decode_words(value: str, notes: list[str] | None = None) -> str:
     """RFC 2047 encoded words (``=?GB2312?B?...?=``), with GB2312 read as GB18030. White space
-    between two words goes with them (RFC 2047 §6.2); a word that cannot be decoded stays as it is."""
+    between two words goes with them (RFC 2047 §6.2); a word that cannot be decoded stays as it is.
+    Adjacent words of one charset are decoded as one run of bytes: encoders (handsets' among them)
+    cut a long value anywhere, a character's bytes into two words. Bytes their label does not read
+    (GBK labelled UTF-8, UTF-8 labelled GB2312, Chinese labelled ISO-8859-1) are read as what they
+    are, said in `notes` when given."""
     if "=?" not in value:
         return value
-    out = []
+    out: list[str] = []
+    run: tuple[str, bytearray] | None = None  # (the charset, the bytes) of the words decoded so far in a run
     pos, after_word = 0, False
     for word in _ENCODED_WORD.finditer(value):
         charset, encoding, text = word.groups()
+        charset = charset.split("*", 1)[0]  # ("utf-8*en": RFC 2231 §5)
         try:
             raw = text.encode("ascii")
             if encoding in "bB":
                 data = binascii.a2b_base64(raw + b"=" * (-len(raw) % 4))  # (padding left out is added)
             else:
                 data = binascii.a2b_qp(raw, header=True)  # ("_" is a space)
-            decoded = _decode_in(data, charset.split("*", 1)[0], "ascii")  # ("utf-8*en": RFC 2231 §5)
         except (binascii.Error, ValueError):  # (ValueError: text that is not ASCII)
-            decoded = None
+            data = None
         between = value[pos : word.start()]
-        if between and not (after_word and decoded is not None and between.isspace()):
-            out.append(between)
-        out.append(word.group(0) if decoded is None else decoded)
-        pos, after_word = word.end(), decoded is not None
+        joined = after_word and data is not None and (not between or between.isspace())
+        if run is not None and joined and run[0].lower() == charset.lower():
+            run[1].extend(data)
+        else:
+            if run is not None:
+                out.append(_decode_word_bytes(bytes(run[1]), run[0], notes))
+                run = None
+            if between and not joined:
+                out.append(between)
+            if data is None:
+                out.append(word.group(0))
+            else:
+                run = (charset, bytearray(data))
+        pos, after_word = word.end(), data is not None
+    if run is not None:
+        out.append(_decode_word_bytes(bytes(run[1]), run[0], notes))
     out.append(value[pos:])
     return "".join(out)
 
 
-def _decode_in(data: bytes, charset: str | None, default: str | None) -> str:
-    """`data` in the charset a header names (GB2312 read as GB18030; `default` without one, or as
-    raw header bytes are read if None), else as UTF-8 with U+FFFD: a name no charset has (or one of
-    Python's codecs that is none) included."""
-    if not charset and default is None:
-        return _decode_header_bytes(data)
-    codec = charset_codec(charset)[0] if charset else default
+def _decode_word_bytes(data: bytes, charset: str, notes: list[str] | None) -> str:
+    """The bytes of encoded words in the charset they name (US-ASCII when none), else in the one
+    they are in (as a text part's: `content.decode_part_text`), else UTF-8 with U+FFFD."""
+    codec = charset_codec(charset)[0] if charset else "ascii"
+    read = None
     try:
-        return data.decode(codec or "utf-8")
+        text = data.decode(codec or "utf-8")
     except (LookupError, ValueError):  # (ValueError: a UnicodeError, or a NUL in the name)
-        return data.decode("utf-8", "replace")
+        text = None
+    if text is not None and codec == "gb18030" and not data.isascii():
+        read = "utf-8" if _as_utf8_text(data) is not None else None  # (UTF-8 Chinese: never GBK text)
+    elif text is not None and codec in _ONE_BYTE_LATIN and not data.isascii():
+        read = "utf-8" if _decodes(data, "utf-8") else "gb18030" if gbk.text_charset(data, final=True) else None
+    elif text is None:
+        read = "utf-8" if _decodes(data, "utf-8") else "gb18030" if _decodes(data, "gb18030") else None
+    if read is None:
+        return text if text is not None else data.decode("utf-8", "replace")
+    if notes is not None:
+        notes.append(f"labelled {charset!r}, the bytes are {read.upper()}")
+    return data.decode(read)
+
+
+def _decode_in(data: bytes, charset: str | None) -> str:
+    """An RFC 2231 value's bytes in the charset it names (GB2312 read as GB18030; bytes in another
+    charset than named read as an encoded word's are), or as raw header bytes are when it names none."""
+    return _decode_word_bytes(data, charset, None) if charset else _decode_header_bytes(data)
 
 
 def _split_params(value: str) -> list[str]:
@@ -272,12 +304,12 @@ def _parse_params(value: str) -> tuple[str, dict[str, str]]:
                 raw += unquote_to_bytes(val)
                 continue
             if raw:
-                text.append(_decode_in(raw, charset, None))
+                text.append(_decode_in(raw, charset))
                 raw = b""
             # ASCII, by the RFC; raw 8-bit text (name*0="新") was read with the header already
             text.append(val)
         if raw:
-            text.append(_decode_in(raw, charset, None))
+            text.append(_decode_in(raw, charset))
         params[base] = "".join(text)
     return main, params
 
@@ -553,11 +585,13 @@ class InPart:
     _ctype: tuple[str, dict[str, str], bool] | None = field(default=None, repr=False)
     _cid: object = field(default=_UNSET, repr=False)
     _unsplit: bool = field(default=False, repr=False)  # a multipart whose boundary nobody could tell
+    untyped: bool = field(default=False, repr=False)  # no Content-Type given: text/plain by default (once parsed)
 
     def _parsed(self) -> tuple[str, dict[str, str], bool]:
         if self._ctype is None:  # parsed once: the reader and the codec both ask often
             main, params = parse_params(self.headers.get("content-type") or "")
-            main = main or "text/plain"
+            if not main:
+                main, self.untyped = "text/plain", True
             self._ctype = (main, params, main.startswith("multipart/"))
         return self._ctype
 

@@ -17,6 +17,7 @@ from lxml import etree
 
 from . import binding, versions
 from . import messages as m
+from .messages import _ADDRESS_EDGE_SPACE, trimmed_address
 from .errors import Deviation
 from .mime import decode_words
 from .validation import at_extension_point, readable_path
@@ -404,9 +405,10 @@ class Normalizer:
         return True
 
     def wrap_plain_address(self, el: etree._Element, path: str) -> None:
-        text = el.text.strip()
+        text = el.text
         form = "RFC2822Address" if "@" in text else "Number"
         el.text = None
+        # (white space and all: read without it as any address is, a control character said there)
         etree.SubElement(el, f"{{{self.ns}}}{form}").text = text
         self.dev.add("plain-text-address", path, f"address without Number/RFC2822Address/ShortCode read as {form}")
 
@@ -557,11 +559,20 @@ def _fix_date(text: str) -> str:
 
 # Values peers send as RFC 2047 encoded words (mail habits; the CMCC world's GB2312 subjects).
 ENCODED_WORD_ELEMENTS = ("Subject", "RFC2822Address")
+# Addresses, whose text is read without the white space around it (Python's, which takes U+0085,
+# U+2028 and U+001C-U+001F for white space too).
+ADDRESS_ELEMENTS = ("Number", "ShortCode", "RFC2822Address")
+_PLAIN_EDGE = frozenset(map(chr, range(0x21, 0x7F)))  # (an address that starts and ends so: no call)
 
 
 @cache
 def _encoded_word_tags(ns: str | None) -> tuple[str, ...]:
     return tuple(f"{{{ns}}}{n}" if ns else n for n in ENCODED_WORD_ELEMENTS)
+
+
+@cache
+def _address_tags(ns: str | None) -> frozenset[str]:
+    return frozenset(f"{{{ns}}}{n}" if ns else n for n in ADDRESS_ELEMENTS)
 
 
 def decode_encoded_words(el: etree._Element, collector: Collector) -> None:
@@ -574,20 +585,43 @@ def decode_encoded_words(el: etree._Element, collector: Collector) -> None:
     tag = el.tag
     ns = tag[1:tag.find("}")] if tag[:1] == "{" else None
     details = f"{{{ns}}}Details" if ns else "Details"
-    for node in el.iter(*_encoded_word_tags(ns)):
+    words, addresses = _encoded_word_tags(ns), _address_tags(ns)
+    for node in el.iter(*words, *addresses):
         raw = node.text
+        if raw and node.tag in addresses and (raw[0] not in _PLAIN_EDGE or raw[-1] not in _PLAIN_EDGE):
+            _note_control_edges(node, raw, details, collector)
+        if node.tag not in words:
+            continue
         # (the ancestors looked at only for a text with encoded words: a message may have
         # thousands of addresses)
         if not raw or "=?" not in raw or next(node.iterancestors(details), None) is not None:
             continue
-        if (decoded := decode_words(raw)) != raw:
+        notes: list[str] = []
+        if (decoded := decode_words(raw, notes)) != raw:
             if (bad := invalid_xml_char(decoded)) is not None:
                 # (a NUL or a control character: no XML text, nor any sensible subject or address)
                 collector.add("encoded-word", readable_path(node), f"RFC 2047 encoded words {raw!r} decode to "
                                                                    f"U+{ord(bad):04X}, which XML cannot carry: kept as sent")
                 continue
             node.text = decoded
-            collector.add("encoded-word", readable_path(node), f"RFC 2047 encoded words {raw!r} decoded")
+            said = "".join(f"; {note}" for note in notes)  # (a charset their label is not)
+            collector.add("encoded-word", readable_path(node), f"RFC 2047 encoded words {raw!r} decoded{said}")
+
+
+def _note_control_edges(node: etree._Element, raw: str, details: str, collector: Collector) -> None:
+    """An address read from a peer whose text starts or ends with a control character (U+0085,
+    U+2028, U+001F...): read without it, as white space is, but said, for no address holds one
+    (the send API refuses such an address by its name; read, it would silently be another)."""
+    if next(node.iterancestors(details), None) is not None:
+        return
+    stripped = raw.strip()
+    if stripped == trimmed_address(raw):
+        return
+    edges = raw[: len(raw) - len(raw.lstrip())] + raw[len(raw.rstrip()) :]
+    dropped = {c for c in edges if c not in _ADDRESS_EDGE_SPACE}
+    shown = ", ".join(f"U+{ord(c):04X}" for c in sorted(dropped))
+    collector.add("address-control", readable_path(node), f"address {stripped!r} read without the control "
+                                                          f"character(s) {shown} around it")
 
 
 def version_of_namespace(ns: str | None) -> tuple[Version | None, list[Deviation]]:

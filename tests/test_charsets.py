@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import codecs
 import io
 import re
 
@@ -122,6 +124,55 @@ def test_text_parts_without_a_charset_are_read_as_their_bytes_say(text, encoding
     env = mm7.decode(body, 'multipart/related; boundary="b1"')
     [part] = env.message.content.parts
     assert part.charset is None and part.text_value == text and codes(env.deviations) == expected
+
+
+def received_text(content_type: str, data: bytes) -> tuple[mm7.Part, set[str]]:
+    """The text part of a DeliverReq whose part came with `content_type` and `data`, and the deviation codes."""
+    body = (b'--b1\r\nContent-Type: text/xml\r\n\r\n'
+            + envelope("s").replace("</Subject>", '</Subject><Content href="cid:c"/>').encode()
+            + f"\r\n--b1\r\nContent-Type: {content_type}\r\nContent-ID: <c>\r\n\r\n".encode() + data + b"\r\n--b1--\r\n")
+    env = mm7.decode(body, 'multipart/related; boundary="b1"')
+    [part] = env.message.content.parts
+    return part, codes(env.deviations)
+
+
+MO_TEXT = "新年快乐，恭喜发财"
+
+
+@pytest.mark.parametrize(("content_type", "data", "said"), [
+    # A byte order mark under an 8-bit label or none (a handset's UTF-16 text relabelled by a gateway,
+    # Mbuni dropping the label): read as UTF-16 in its order, where UTF-8 and GB18030 read nothing.
+    ("text/plain; charset=utf-8", codecs.BOM_UTF16_LE + MO_TEXT.encode("utf-16-le"), "charset-mismatch"),
+    ("text/plain; charset=us-ascii", codecs.BOM_UTF16_BE + MO_TEXT.encode("utf-16-be"), "charset-mismatch"),
+    ("text/plain", codecs.BOM_UTF16_LE + MO_TEXT.encode("utf-16-le"), "charset-undeclared"),
+    # Little-endian without a mark (Windows, Android) under UTF-16, which RFC 2781 makes big-endian
+    ("text/plain; charset=utf-16", MO_TEXT.encode("utf-16-le"), "charset-mismatch"),
+    ("text/plain; charset=ucs-2", (MO_TEXT + " TD").encode("utf-16-le"), "charset-mismatch"),
+    # ASCII in 16 bits under an 8-bit label: the zero bytes say which order
+    ("text/plain; charset=utf-8", "TD 退订".encode("utf-16-le"), "charset-mismatch"),
+    # GBK and UTF-8 text under a one-byte label (ISO-8859-1, MMS's default for 8-bit text), which
+    # reads any bytes: "ÐÂÄê¿ìÀÖ" before
+    ("text/plain; charset=iso-8859-1", MO_TEXT.encode("gbk"), "charset-mismatch"),
+    ("text/plain; charset=windows-1252", MO_TEXT.encode("gbk"), "charset-mismatch"),
+    ("text/plain; charset=ISO-8859-1", MO_TEXT.encode("utf-8"), "charset-mismatch"),
+])
+def test_text_under_a_label_it_is_not_in_is_read_as_what_it_is_and_said(content_type, data, said):
+    part, found = received_text(content_type, data)
+    assert part.text_value.removesuffix(" TD").removeprefix("TD ") in (MO_TEXT, "退订") and said in found
+    assert part.data == data  # (the bytes as they came: forwarded, they go on so)
+
+
+@pytest.mark.parametrize(("content_type", "text", "encoding"), [
+    ("text/plain; charset=iso-8859-1", "Grüße aus Köln", "latin-1"),
+    ("text/plain; charset=windows-1252", "café crème, naïve — “quoted”", "cp1252"),
+    ("text/plain; charset=utf-16", MO_TEXT, "utf-16-be"),
+    ("text/plain; charset=utf-16", "hello TD", "utf-16-be"),
+    ("text/plain; charset=utf-16le", MO_TEXT, "utf-16"),  # (its mark and its label agree)
+    ("text/plain; charset=utf-8", "TD\x00", "utf-8"),  # (a C string's end is no 16-bit text)
+])
+def test_text_in_the_charset_of_its_label_is_read_so_without_a_word(content_type, text, encoding):
+    part, found = received_text(content_type, text.encode(encoding))
+    assert part.text_value == text and not {c for c in found if c.startswith("charset-")}
 
 
 @pytest.mark.parametrize("label", ["utf-16", "UTF-16", "iso-10646-ucs-2", "ucs-2"])
@@ -286,3 +337,49 @@ def test_a_text_part_in_a_gb_charset_reads_back_as_it_was_written(text, charset,
     assert part.data.decode(charset) == text and part.text_value == text
     out = mm7.encode(mm7.SubmitReq(recipients=["+8613800000000"], content=mm7.Content(parts=[part])), transaction_id="t")
     assert mm7.decode(out.to_bytes(), out.content_type).body.content.parts[0].text_value == text
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+GBK_WISH = "新年快乐".encode("gbk")
+
+
+@pytest.mark.parametrize("subject", [
+    # one character's bytes cut into two words (encoders fold long values anywhere): each word alone
+    # read as U+FFFD before
+    f"=?gb2312?B?{b64(GBK_WISH[:3])}?= =?gb2312?B?{b64(GBK_WISH[3:])}?=",
+    f"=?GBK?Q?=D0=C2=C4?=\r\n =?gbk?Q?=EA=BF=EC=C0=D6?=",
+    f"=?utf-8?B?{b64('新年快乐'.encode()[:4])}?= =?UTF-8?B?{b64('新年快乐'.encode()[4:])}?=",
+])
+def test_a_subject_whose_characters_are_cut_between_encoded_words_is_read_whole(subject):
+    env = mm7.decode(envelope(subject).encode(), "text/xml")
+    assert env.message.subject == "新年快乐" and codes(env.deviations) == {"encoded-word"}
+
+
+@pytest.mark.parametrize(("subject", "read_as"), [
+    (f"=?utf-8?B?{b64(GBK_WISH)}?=", "GB18030"),  # (U+FFFD before)
+    (f"=?gb2312?B?{b64('新年快乐'.encode())}?=", "UTF-8"),  # ("鏂板勾蹇..." before)
+    (f"=?iso-8859-1?B?{b64(GBK_WISH)}?=", "GB18030"),  # ("ÐÂÄê¿ìÀÖ" before)
+])
+def test_encoded_words_in_another_charset_than_their_label_are_read_as_it_and_said(subject, read_as):
+    env = mm7.decode(envelope(subject).encode(), "text/xml")
+    [said] = env.deviations
+    assert env.message.subject == "新年快乐" and said.code == "encoded-word" and f"bytes are {read_as}" in said.message
+
+
+def test_encoded_words_of_two_charsets_or_apart_are_read_each_alone():
+    subject = f"=?gb2312?B?{b64('新年'.encode('gbk'))}?= =?utf-8?B?{b64('快乐'.encode())}?= and =?us-ascii?Q?ok?="
+    env = mm7.decode(envelope(subject).encode(), "text/xml")
+    assert env.message.subject == "新年快乐 and ok"
+    assert mm7.decode(envelope("=?iso-8859-1?Q?Gr=FC=DFe?=").encode(), "text/xml").message.subject == "Grüße"
+
+
+@pytest.mark.parametrize(("label", "encoding"), [("utf-8", "gbk"), ("gb2312", "utf-8"), ("iso-8859-1", "gbk")])
+def test_an_rfc2231_name_in_another_charset_than_it_names_is_read_as_it(label, encoding):
+    escaped = "".join(f"%{byte:02X}" for byte in "新年.jpg".encode(encoding))
+    assert mm7.mime.parse_params(f"attachment; filename*={label}''{escaped}")[1]["filename"] == "新年.jpg"
+    half = len(escaped) // 2 // 3 * 3  # (continuations cut between characters' bytes too)
+    continued = f"attachment; filename*0*={label}''{escaped[:half]}; filename*1*={escaped[half:]}"
+    assert mm7.mime.parse_params(continued)[1]["filename"] == "新年.jpg"

@@ -659,3 +659,64 @@ def test_part_text_makes_a_part_and_on_a_part_says_where_its_text_is():
 
     assert type(Note.text("x")) is Note  # (as a classmethod: the class it is called on)
     assert "A text part" in mm7.Part.text.__doc__
+
+
+def handset_mo() -> bytes:
+    """A DeliverReq as handsets' MO arrives: the content a multipart/mixed holding a
+    multipart/related (the SMIL last, parts written in another order than it shows them) and an
+    attachment; the SMIL names a part by its Content-Location in other case, one by `cid:` and a
+    Content-ID sent without angle brackets, one by a path to a bare name."""
+    smil = ('<smil><head><layout><region id="Image"/><region id="Text"/></layout></head><body>'
+            '<par dur="5000ms"><img src="IMG_0001.JPG" region="Image"/><text src="cid:txt01" region="Text"/></par>'
+            '<par dur="5000ms"><audio src="./sdcard/voice.amr"/></par></body></smil>').encode()
+    related = [(b"Content-Type: audio/amr\r\nContent-Location: voice.amr", AMR),
+               (b"Content-Type: text/plain; charset=utf-8\r\nContent-ID: txt01\r\nContent-Location: text_0.txt",
+                "周末一起吃饭".encode()),
+               (b"Content-Type: image/jpeg\r\nContent-Location: img_0001.jpg\r\nContent-ID: <1>", JPEG),
+               (b"Content-Type: application/smil\r\nContent-ID: <smil>\r\nContent-Location: smil.xml", smil)]
+    inner = b"".join(b"--rel\r\n" + h + b"\r\n\r\n" + d + b"\r\n" for h, d in related) + b"--rel--"
+    mixed = (b'--mix\r\nContent-Type: multipart/related; boundary=rel; type="application/smil"; start="<smil>"'
+             b"\r\n\r\n" + inner + b"\r\n--mix\r\nContent-Type: image/gif\r\nContent-Location: extra.gif\r\n\r\n"
+             + GIF + b"\r\n--mix--")
+    ns = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-0"
+    soap = (f'<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Header><TransactionID xmlns="{ns}">'
+            f't</TransactionID></e:Header><e:Body><DeliverReq xmlns="{ns}"><MM7Version>6.3.0</MM7Version>'
+            f'<Sender><Number>+8613800138000</Number></Sender><Content href="cid:mo"/></DeliverReq></e:Body></e:Envelope>')
+    return (b"--b1\r\nContent-Type: text/xml\r\n\r\n" + soap.encode() + b"\r\n--b1\r\n"
+            b"Content-Type: multipart/mixed; boundary=mix\r\nContent-ID: <mo>\r\n\r\n" + mixed + b"\r\n--b1--\r\n")
+
+
+def test_a_handler_gets_a_handsets_parts_in_the_order_its_smil_shows_them():
+    c = mm7.decode(handset_mo(), 'multipart/related; boundary="b1"').body.content
+    assert c.smil is not None and [p.content_location for p in c.parts] == [
+        "voice.amr", "text_0.txt", "img_0001.jpg", "extra.gif"]
+    # The picture, its caption, the sound (as the slides show them), then the attachment no slide shows
+    assert [p.content_location for p in c.in_smil_order()] == ["img_0001.jpg", "text_0.txt", "voice.amr", "extra.gif"]
+    assert c.by_reference("IMG_0001.JPG") is c.parts[2] and c.by_reference("cid:txt01") is c.parts[1]
+    assert c.by_reference("./sdcard/voice.amr") is c.parts[0] and c.by_reference("file:///sdcard/voice.amr") is c.parts[0]
+    assert c.by_reference("text_0.txt") is c.parts[1] and c.by_reference("txt01") is c.parts[1]  # (a bare Content-ID)
+    assert c.by_reference("http://example.com/img_0001.jpg") is None and c.by_reference("missing.jpg") is None
+    assert c.in_smil_order()[1].text_value == "周末一起吃饭"
+    assert mm7.Content(parts=list(c.parts)).in_smil_order() == c.parts  # (no SMIL: as they came)
+
+
+def test_an_exact_name_wins_over_one_only_alike_in_case_or_path():
+    first = mm7.Part.from_bytes(JPEG, "image/jpeg", content_location="dir/photo.jpg")
+    second = mm7.Part.from_bytes(GIF, "image/gif", content_location="PHOTO.JPG")
+    third = mm7.Part.from_bytes(GIF, "image/gif", content_location="photo.jpg")
+    c = mm7.Content(parts=[first, second, third])
+    assert c.by_reference("photo.jpg") is third  # (exact, though two parts before are alike)
+    assert c.by_reference("Photo.jpg") is second  # (alike in case, before alike in its path's last segment)
+    assert c.by_reference("other/Photo.jpg") is first  # (the first whose last segment is alike)
+
+
+def test_a_gbk_peers_escaped_names_are_saved_as_the_names_they_spell(tmp_path):
+    # "%C4%E3.gif" (GBK's 你) stays the location as it came, to be forwarded so; saved, it was a
+    # file named "%C4%E3.gif". UTF-8 escapes are decoded as parts are read; a "%" that starts no
+    # escape is part of the name.
+    parts = [mm7.Part.from_bytes(GIF, "image/gif", content_location="%C4%E3.gif", filename="%C4%E3.gif"),
+             mm7.Part.from_bytes(GIF, "image/gif", content_location="%D0%C2%C4%EA"),
+             mm7.Part.from_bytes(GIF, "image/gif", content_location="100%.gif"),
+             mm7.Part.from_bytes(GIF, "image/gif", content_location="%C4%E3%2F..%2F..%2Fup.gif")]
+    assert mm7.Content(parts=parts).save(tmp_path) == ["你.gif", "新年.gif", "100%.gif", "up.gif"]
+    assert parts[0].content_location == "%C4%E3.gif"  # (the part as it came)

@@ -387,3 +387,31 @@ def test_the_validators_own_words_reach_the_application_first_time_and_on_replay
     proc = run("store", "show", "1", "--config", str(cfg))
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["message"]["deviations"] == first
+
+
+def test_the_saving_handler_writes_a_handsets_parts_in_the_order_its_smil_shows_them(tmp_path):
+    # A handset's MO: the SMIL last, the parts in another order than its slides, a GBK text
+    # labelled ISO-8859-1. Saved, the files are numbered as the slides show them, and message.json
+    # holds each text as it reads (its bytes stay as they came).
+    from mm7bind.handlers import SavingHandler
+
+    smil = b'<smil><body><par><img src="PIC.JPG"/><text src="cid:t"/></par></body></smil>'
+    related = [(b"Content-Type: text/plain; charset=iso-8859-1\r\nContent-ID: t\r\nContent-Location: t.txt",
+                "周末见".encode("gbk")),
+               (b"Content-Type: image/jpeg\r\nContent-Location: pic.jpg", b"\xff\xd8\xff\xe0" + bytes(40)),
+               (b"Content-Type: application/smil\r\nContent-ID: <s>", smil)]
+    inner = b"".join(b"--in\r\n" + h + b"\r\n\r\n" + d + b"\r\n" for h, d in related) + b"--in--"
+    ns = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"
+    body = (b"--b1\r\nContent-Type: text/xml\r\n\r\n"
+            + (f'<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Header><TransactionID xmlns="{ns}">'
+               f't-1</TransactionID></e:Header><e:Body><DeliverReq xmlns="{ns}"><MM7Version>6.8.0</MM7Version><Sender>'
+               f'<Number>+8613800138000</Number></Sender><Content href="cid:c"/></DeliverReq></e:Body></e:Envelope>').encode()
+            + b'\r\n--b1\r\nContent-Type: multipart/related; boundary=in; start="<s>"\r\nContent-ID: <c>\r\n\r\n'
+            + inner + b"\r\n--b1--\r\n")
+    saving = mm7.Receiver(SavingHandler(tmp_path / "out", echo=lambda line: None))
+    assert saving.handle(body, 'multipart/related; boundary="b1"', {}, "10.1.2.3").status == 200
+    [folder] = (tmp_path / "out" / "DeliverReq").iterdir()
+    parts = json.loads((folder / "message.json").read_text(encoding="utf-8"))["parts"]
+    assert [p["file"] for p in parts] == ["01-s.smil", "02-pic.jpg", "03-t.txt"]
+    assert parts[2]["text"] == "周末见" and "text" not in parts[1]
+    assert (folder / "03-t.txt").read_bytes() == "周末见".encode("gbk")

@@ -377,6 +377,30 @@ def test_plain_text_email_sender_and_capitalised_booleans():
     assert msg.recipients.to == [mm7.Number("+861", display_only=True)]
 
 
+@pytest.mark.parametrize("edge", ["\u2028", "\u0085", "\u2029"])
+def test_a_control_character_around_a_peers_address_is_dropped_and_said(edge):
+    # Python's strip() takes these for white space: the address was read without them, silently,
+    # while the send API refuses the same address by its name. Read so still, but said.
+    body = f"""<DeliverReq xmlns="{{ns}}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>
+      <Sender><Number>+8613800138000{edge}</Number></Sender>
+      <Recipients><To><ShortCode>\n  {edge}10658  \n</ShortCode></To></Recipients></DeliverReq>"""
+    env = tolerant(envelope(body), {"address-control"})
+    assert env.body.sender == mm7.Number("+8613800138000") and env.body.recipients.to == [mm7.ShortCode("10658")]
+    said = [d for d in env.deviations if d.code == "address-control"]
+    assert [d.path.rsplit("/", 2)[-2:] for d in said] == [["Sender", "Number"], ["To", "ShortCode"]]
+    assert f"U+{ord(edge):04X}" in said[0].message and "+8613800138000" in said[0].message
+    plain = body.replace("<Number>+8613800138000", "+8613800138000").replace(f"{edge}</Number>", edge)
+    env = tolerant(envelope(plain), {"plain-text-address", "address-control"})  # (<Sender>+86…</Sender>)
+    assert env.body.sender == mm7.Number("+8613800138000")
+
+
+def test_white_space_around_an_address_is_no_deviation():
+    body = """<DeliverReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>
+      <Sender><Number>\n\t +8613800138000\u3000\u00a0</Number></Sender></DeliverReq>"""
+    env = mm7.decode_envelope(envelope(body))
+    assert env.deviations == [] and env.body.sender == mm7.Number("+8613800138000")
+
+
 def test_prefixed_href_and_whitespace_inside_content():
     body = """<m:DeliverReq xmlns:m="{ns}REL-6-MM7-1-4"><m:MM7Version>6.8.0</m:MM7Version>
       <m:Sender><m:Number>+3859100010010/TYPE=PLMN</m:Number></m:Sender>
