@@ -101,6 +101,9 @@ def charset_codec(name: str | None) -> tuple[str | None, bool]:
     key = name.strip().strip('"').lower()
     if key in _ALIASES:
         return _ALIASES[key], key in _STRICT_NAMES or key in ("gb_2312-80", "cp936")
+    found = _FOUND.get(key)
+    if found is not None:
+        return found, True
     if not _may_look_up(key):
         return None, False
     try:
@@ -111,7 +114,14 @@ def charset_codec(name: str | None) -> tuple[str | None, bool]:
     # encoding) and Python's own codecs are no character set.
     if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_CHARSETS:
         return None, False
+    if len(_FOUND) < 256:  # (names known are few: "utf-8" was looked up in two registries a part)
+        _FOUND[key] = info.name
     return info.name, True
+
+
+# Names found a charset for (`charset_codec`), kept: only those, so that a codec an application
+# registers later for a name not found still is.
+_FOUND: dict[str, str] = {}
 
 
 def _may_look_up(key: str) -> bool:
