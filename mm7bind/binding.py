@@ -1592,9 +1592,41 @@ def _reader(var: XmlVar) -> Callable[[str], Any]:
                 return general(text)
 
         return read_int
+    elif types == (XmlDateTime,):
+
+        def read_datetime(text: str) -> Any:
+            # The usual form, read in a few calls (xsdata's parser takes some sixty a value, one a
+            # character); anything else (white space, a year past 9999, 24:00:00, a leap second, a
+            # zone past 14:00) as before.
+            found = _PLAIN_DATETIME.fullmatch(text)
+            if found is None:
+                return general(text)
+            y, mo, d, h, mi, sec, fraction, zone, sign, zh, zm = found.groups()
+            offset = None
+            if zone == "Z":
+                offset = 0
+            elif zone:
+                offset = int(zh) * 60 + int(zm)
+                if offset > 14 * 60 or int(zm) > 59:
+                    return general(text)
+                offset = -offset if sign == "-" else offset
+            try:
+                datetime(int(y), int(mo), int(d), int(h), int(mi), int(sec))  # (a date that exists)
+            except ValueError:
+                return general(text)
+            return XmlDateTime(int(y), int(mo), int(d), int(h), int(mi), int(sec),
+                               int(fraction.ljust(9, "0")) if fraction else 0, offset)
+
+        return read_datetime
     if known:
         return lambda text: known[text] if text in known else general(text)
     return general
+
+
+# xs:dateTime as nearly every sender writes it: four-digit year, seconds, up to nine digits of
+# fraction, a zone or none.
+_PLAIN_DATETIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)T([01]\d|2[0-3]):([0-5]\d):([0-5]\d)(?:\.(\d{1,9}))?"
+                             r"(Z|([+-])(\d\d):(\d\d))?", re.ASCII)
 
 
 def _element_value(node, var: XmlVar | None, target: type | None) -> Any:
