@@ -444,7 +444,11 @@ class _Encoder:
         self.address_ids[value] = where
 
     def recipients(self, var: XmlVar, rcpts: m.Recipients, where: str) -> Any:
-        roles = {c.local_name: c for c in _choice_var(var.clazz).elements.values()}
+        # (To, Cc and Bcc are an unbounded choice in TS 23.140's schemas; a file that has them as
+        # a sequence gets them in its order)
+        choice = _choice_var(var.clazz)
+        roles = ({c.local_name: c for c in choice.elements.values()} if choice is not None
+                 else {k: v for k, v in _index(var.clazz).items() if k in ("To", "Cc", "Bcc")})
         items = []
         for role, addrs in (("To", rcpts.to), ("Cc", rcpts.cc), ("Bcc", rcpts.bcc)):
             if addrs:

@@ -1228,7 +1228,12 @@ def test_a_part_of_another_namespace_is_refused(project, tmp_path):
      '[versions."REL-5-MM7-1-1"] lacks package (a version\'s keys:'),
     (lambda text: text.replace('[versions."REL-6-MM7-1-0"]', '[versions."REL-6-MM7-1-0"', 1),
      "schemas/versions.toml is not valid TOML: "),
-], ids=["unknown-key", "missing-key", "not-toml"])
+    # (a value where a table belongs: its characters were taken for keys, or a TypeError)
+    (lambda text: text + '\n[versions]\n"REL-7-MM7-1-0" = "REL-7-MM7-1-0.xsd"\n',
+     'schemas/versions.toml: versions."REL-7-MM7-1-0" is no table'),
+    (lambda text: text + '\n[versions]\n"REL-7-MM7-1-0" = 7\n',
+     'schemas/versions.toml: versions."REL-7-MM7-1-0" is no table'),
+], ids=["unknown-key", "missing-key", "not-toml", "string-not-table", "number-not-table"])
 def test_a_manifest_edited_by_hand_into_what_the_tools_cannot_read_is_named(project, tmp_path, edit, said):
     """Each command says what in versions.toml it cannot read (exit code 2), rather than a traceback."""
     manifest = project / "schemas" / "versions.toml"
@@ -1631,3 +1636,32 @@ def test_an_import_is_on_disk_before_its_note_commits_it_and_the_note_before_it_
     assert finished and max(finished) < removed
     assert any(e[0] == "fsync" and e[1] == "schemas" and max(finished) < i < removed for i, e in enumerate(events))
     assert any(e[0] == "fsync" and e[1] == "." and max(finished) < i < removed for i, e in enumerate(events))
+
+
+RECIPIENTS_AS_SEQUENCE = """
+from lxml import etree
+from mm7bind.validation import validate_element
+v = V.get('REL-6-MM7-1-4')
+msg = mm7bind.SubmitReq(vaspid='800001', vasid='1065888', mm7_version=v.default_mm7_version,
+                        recipients=mm7bind.Recipients(to=['+8613800000000'], cc=[mm7bind.ShortCode('1234')]))
+data = mm7bind.encode_envelope(msg, transaction_id='t-1', version=v)
+assert validate_element(etree.fromstring(data), v) == [], data
+assert b'<Recipients><To><Number>+8613800000000</Number></To><Cc><ShortCode>1234</ShortCode></Cc>' in data, data
+assert mm7bind.decode_envelope(data, strict=True).body == msg
+"""
+
+
+def test_a_file_with_recipients_as_a_sequence_encodes(project, tmp_path):
+    """A schema that has To, Cc and Bcc as a sequence rather than TS 23.140's unbounded choice:
+    its messages are written in its order (encoding failed with an AttributeError)."""
+    text = OFFICIAL_STYLE.read_text()
+    choice = re.search(r'(<complexType name="recipientsType">\s*)<choice maxOccurs="unbounded">(.*?)</choice>',
+                       text, re.S)
+    assert choice, "the fixture's recipientsType"
+    roles = choice.group(2).replace('"/>', '" minOccurs="0"/>')
+    source = tmp_path / "REL-6-MM7-1-4.xsd"
+    source.write_text(text.replace(choice.group(0), f"{choice.group(1)}<sequence>{roles}</sequence>"))
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = in_project(project, RECIPIENTS_AS_SEQUENCE)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -104,6 +104,8 @@ class Manifest:
         if not isinstance(data.get("envelope"), dict) or not isinstance(data.get("versions"), dict):
             raise RegenError(f"schemas/{path.name} needs an [envelope] table and [versions.\"NAME\"] tables")
         for name, entry in data["versions"].items():
+            if not isinstance(entry, dict):
+                raise RegenError(f'schemas/{path.name}: versions."{name}" is no table')
             unknown, missing = sorted(set(entry) - keys), sorted(required - set(entry))
             if unknown or missing:
                 said = [f"has {', '.join(unknown)}, which mm7bind does not know"] if unknown else []
