@@ -3284,7 +3284,6 @@ def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    global _verbose  # (one command a process)
     _escape_what_stdout_cannot_encode()
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
@@ -3299,6 +3298,46 @@ def main(argv: list[str] | None = None) -> int:
         near = [f"{typed}: did you mean {m[0]}?" for typed in (u.partition("=")[0] for u in unknown if u.startswith("--"))
                 for m in [difflib.get_close_matches(typed, options, n=1, cutoff=0.7)] if m]
         command.error(f"unrecognized arguments: {' '.join(unknown)}" + (f" ({'; '.join(near)})" if near else ""))
+    with _logging_put_back():
+        return _run(args)
+
+
+# The loggers a command sets up for its run: the root one (simulate's basicConfig), the package's
+# (its level, -v, the [logging] handler), the store's (replay's line for a lost outcome), the
+# simulator's (a filter) and waitress's (serve's log on it).
+_COMMAND_LOGGERS = ("", "mm7bind", "mm7bind.store", "mm7bind.simulator", "waitress")
+
+
+@contextlib.contextmanager
+def _logging_put_back():
+    """The levels, handlers and filters of the loggers a command sets up, as they were before it
+    ran; the handlers it added are closed (their files let go). `main` called by a program or a
+    test would otherwise leave "mm7bind" at DEBUG, logging on to the command's stream or file."""
+    saved = {name: (logger.level, list(logger.handlers), list(logger.filters))
+             for name in _COMMAND_LOGGERS for logger in [logging.getLogger(name)]}
+    try:
+        yield
+    finally:
+        added: list[logging.Handler] = []
+        for name, (level, handlers, filters) in saved.items():
+            logger = logging.getLogger(name)
+            for handler in list(logger.handlers):
+                logger.removeHandler(handler)
+                if handler not in handlers and handler not in added:
+                    added.append(handler)
+            for handler in handlers:  # (in their order; one the command replaced, back)
+                logger.addHandler(handler)
+            for kept in list(logger.filters):
+                logger.removeFilter(kept)
+            for kept in filters:
+                logger.addFilter(kept)
+            logger.setLevel(level)
+        for handler in added:
+            handler.close()
+
+
+def _run(args: argparse.Namespace) -> int:
+    global _verbose  # (one command a process)
     _verbose = getattr(args, "verbose", False)
     if _verbose and args.command == "store":  # (send, serve, replay and simulate set up their own log)
         handler = logging.StreamHandler()
