@@ -2210,7 +2210,11 @@ def cmd_store_show(args: argparse.Namespace) -> int:
                 sys.stdout.buffer.flush()
             else:
                 try:
-                    Path(args.raw).write_bytes(raw)
+                    _write_new_file(args.raw, raw)
+                except FileExistsError:
+                    print(f"mm7bind store show: {args.raw} exists: not written over (another name, or "
+                          f"--raw - > {args.raw} to replace it)", file=sys.stderr)
+                    return EXIT_USAGE
                 except OSError as exc:
                     print(f"mm7bind store show: cannot write {args.raw}: {exc.strerror or exc}", file=sys.stderr)
                     return EXIT_USAGE
@@ -2226,6 +2230,27 @@ def cmd_store_show(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_REFUSED
     return EXIT_OK
+
+
+def _write_new_file(path: str, data: bytes) -> None:
+    """`data` in a file made at `path`, FileExistsError where a regular file is already (as extracted
+    parts are never written over one). What is not one, /dev/null or the pipe of a shell's >(...),
+    is written to; a file left part-written (a full disk) is taken away."""
+    try:
+        out = open(path, "xb")  # noqa: SIM115 (made here or not at all, never through a link found there)
+    except FileExistsError:
+        if os.path.isfile(path) or os.path.islink(path) and not os.path.exists(path):
+            raise
+        with open(path, "wb") as stream:
+            stream.write(data)
+        return
+    try:
+        with out:
+            out.write(data)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
 
 
 def cmd_store_sent(args: argparse.Namespace) -> int:
@@ -3016,7 +3041,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("id", type=_record_id, metavar="ID", help="its number (the ID column of store inbox)")
     s.add_argument("--extract", metavar="DIR", help="write its attachments into DIR")
     s.add_argument("--raw", metavar="FILE", help="write it as received, its path and headers as stored (an HTTP "
-                   "capture inspect and validate read; '-': to stdout, in place of the JSON)")
+                   "capture inspect and validate read; never over a file already there; '-': to stdout, in "
+                   "place of the JSON)")
     s.set_defaults(func=cmd_store_show)
     s = ssub.add_parser("sent", help="list sent requests with the delivery reports and read replies about them")
     with_config(s)
