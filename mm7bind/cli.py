@@ -2759,8 +2759,10 @@ def cmd_probe(args: argparse.Namespace) -> int:
     # Each failure is in the probe's own report: the client's log lines (on stderr, in the library's
     # terms) said them again, out of order with it.
     _command_log_handler("mm7bind", logging.NullHandler())
+    heard = []  # (what a Ctrl-C leaves: --json prints it, as it would have printed all)
 
     def said(r) -> None:
+        heard.append(r)
         if args.json:
             return
         outcome = "ok" if r.ok else "FAILED"
@@ -2778,12 +2780,21 @@ def cmd_probe(args: argparse.Namespace) -> int:
         except TLSFileError as exc:
             print(f"mm7bind probe: {'--ca' if exc.setting == 'verify' else '--cert'}: {exc.why}", file=sys.stderr)
             return EXIT_USAGE
-    results = probe(args.url, version_names=chosen, operations=operations, repeat=not args.no_repeat,
-                    sender=args.sender, recipient=args.to, config=config, on_result=said,
-                    setting_names=_PROBE_SETTINGS)
+
+    def shown(results) -> str:
+        return _json([dataclasses.asdict(r) | {"ok": r.ok, "unreachable": r.unreachable} for r in results], indent=2)
+
+    try:
+        results = probe(args.url, version_names=chosen, operations=operations, repeat=not args.no_repeat,
+                        sender=args.sender, recipient=args.to, config=config, on_result=said,
+                        setting_names=_PROBE_SETTINGS)
+    except KeyboardInterrupt:  # (main says it, exit 130; the text lines were printed as they came)
+        if args.json:
+            print(shown(heard))
+        raise
     failed = [r for r in results if not r.ok]
     if args.json:
-        print(_json([dataclasses.asdict(r) | {"ok": r.ok, "unreachable": r.unreachable} for r in results], indent=2))
+        print(shown(results))
     else:
         print(f"{len(results) - len(failed)} of {len(results)} answered as they should")
     if results and results[-1].unreachable:
