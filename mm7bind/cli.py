@@ -356,8 +356,19 @@ def _content_document(data: bytes, exc: DecodeError) -> bool:
 
 
 _SAVED_BY_SERVE_HEAD = "what `mm7bind serve` saved"
-_SAVED_BY_SERVE = (_SAVED_BY_SERVE_HEAD + " (the message decoded): `mm7bind store show {id} --raw - | mm7bind validate -` "
-                   "checks it as it came")
+_SAVED_BY_SERVE = (_SAVED_BY_SERVE_HEAD + " (the message decoded): `mm7bind store show {id}{config} --raw - | "
+                   "mm7bind validate -` checks it as it came{whose}")
+
+
+def _saved_by_serve_hint(id: int | str) -> str:
+    """_SAVED_BY_SERVE for record `id`, with `-c CONFIG` where the store a command finds without
+    one (the variables', else mm7bind.db here) is not there: serve ran with a configuration
+    naming its store, and `store show` without it says only "no store"."""
+    from .config import load  # noqa: PLC0415
+
+    if Path(load(None)[0].store.path).exists():
+        return _SAVED_BY_SERVE.format(id=id, config="", whose="")
+    return _SAVED_BY_SERVE.format(id=id, config=" -c CONFIG", whose=" (CONFIG: the configuration serve ran with)")
 
 
 def _saved_by_serve(path: str, data: bytes) -> str | None:
@@ -372,7 +383,7 @@ def _saved_by_serve(path: str, data: bytes) -> str | None:
     if not (isinstance(saved, dict) and {"transaction_id", "message", "deviations"} <= saved.keys()):
         return None
     number = Path(path).parent.name.partition("-")[0]  # (<n>-<TransactionID>: n the store's record, 0 without one)
-    return _SAVED_BY_SERVE.format(id=int(number) if number.isdigit() and int(number) else "ID")
+    return _saved_by_serve_hint(int(number) if number.isdigit() and int(number) else "ID")
 
 
 def _validated(path: str, lenient: bool, skip_unlike: bool = False) -> list[dict]:
@@ -532,7 +543,7 @@ def _validations(given: list[str], lenient: bool):
     for folder in (f for f, any_checked in checked.items() if not any_checked):
         skipped = sum(f == folder for f in folder_of.values())
         # (serve's out folder, given as the messages received: where those are)
-        saved = ("; " + _SAVED_BY_SERVE.format(id="ID").replace("checks it", "checks one")) if serving.get(folder) else ""
+        saved = ("; " + _saved_by_serve_hint("ID").replace("checks it", "checks one")) if serving.get(folder) else ""
         yield [{"path": folder, "result": "unreadable", "message_type": None, "version": None, "deviations": [],
                 "error": f"a folder with no MM7 message or capture in it ({skipped} file(s) skipped){saved}"}]
 

@@ -2021,12 +2021,21 @@ def test_validate_of_what_serve_saved_says_how_to_check_the_messages_as_they_cam
     cfg = tmp_path / "cfg.toml"
     cfg.write_text(f'[store]\npath = "{db}"\n', encoding="utf-8")
 
-    proc = run("validate", str(out))
+    # (here the store found without a configuration, mm7bind.db, is not there: the command of the
+    # hint names one, else it said "no store at mm7bind.db")
+    proc = run("validate", str(out), cwd=tmp_path)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     for n, kind in ((1, "DeliverReq"), (2, "DeliveryReportReq")):
         [saved] = (out / kind).glob("*/message.json")
         assert (f"{saved}: skipped: what `mm7bind serve` saved (the message decoded): `mm7bind store show {n} "
-                "--raw - | mm7bind validate -` checks it as it came") in proc.stdout, proc.stdout
+                "-c CONFIG --raw - | mm7bind validate -` checks it as it came (CONFIG: the configuration serve "
+                "ran with)") in proc.stdout, proc.stdout
+    (tmp_path / "here").mkdir()
+    (tmp_path / "here" / "mm7bind.db").write_bytes(db.read_bytes())  # (serve's store, the default one)
+    proc = run("validate", str(out), cwd=tmp_path / "here")
+    [saved] = (out / "DeliverReq").glob("*/message.json")
+    assert (f"{saved}: skipped: what `mm7bind serve` saved (the message decoded): `mm7bind store show 1 "
+            "--raw - | mm7bind validate -` checks it as it came\n") in proc.stdout, proc.stdout
     assert proc.stdout.splitlines()[-1].startswith(f"{out}: unreadable: a folder with no MM7 message or capture in "
                                                    "it (4 file(s) skipped); what `mm7bind serve` saved"), proc.stdout
     for n, kind in ((1, "DeliverReq"), (2, "DeliveryReportReq")):
