@@ -356,8 +356,19 @@ def _content_document(data: bytes, exc: DecodeError) -> bool:
 
 
 _SAVED_BY_SERVE_HEAD = "what `mm7bind serve` saved"
-_SAVED_BY_SERVE = (_SAVED_BY_SERVE_HEAD + " (the message decoded): `mm7bind store show {id} --raw - | mm7bind validate -` "
-                   "checks it as it came")
+_SAVED_BY_SERVE = (_SAVED_BY_SERVE_HEAD + " (the message decoded): `mm7bind store show {id}{config} --raw - | "
+                   "mm7bind validate -` checks it as it came{whose}")
+
+
+def _saved_by_serve_hint(id: int | str) -> str:
+    """_SAVED_BY_SERVE for record `id`, with `-c CONFIG` where the store a command finds without
+    one (the variables', else mm7bind.db here) is not there: serve ran with a configuration
+    naming its store, and `store show` without it says only "no store"."""
+    from .config import load  # noqa: PLC0415
+
+    if Path(load(None)[0].store.path).exists():
+        return _SAVED_BY_SERVE.format(id=id, config="", whose="")
+    return _SAVED_BY_SERVE.format(id=id, config=" -c CONFIG", whose=" (CONFIG: the configuration serve ran with)")
 
 
 def _saved_by_serve(path: str, data: bytes) -> str | None:
@@ -372,7 +383,7 @@ def _saved_by_serve(path: str, data: bytes) -> str | None:
     if not (isinstance(saved, dict) and {"transaction_id", "message", "deviations"} <= saved.keys()):
         return None
     number = Path(path).parent.name.partition("-")[0]  # (<n>-<TransactionID>: n the store's record, 0 without one)
-    return _SAVED_BY_SERVE.format(id=int(number) if number.isdigit() and int(number) else "ID")
+    return _saved_by_serve_hint(int(number) if number.isdigit() and int(number) else "ID")
 
 
 def _validated(path: str, lenient: bool, skip_unlike: bool = False) -> list[dict]:
@@ -532,7 +543,7 @@ def _validations(given: list[str], lenient: bool):
     for folder in (f for f, any_checked in checked.items() if not any_checked):
         skipped = sum(f == folder for f in folder_of.values())
         # (serve's out folder, given as the messages received: where those are)
-        saved = ("; " + _SAVED_BY_SERVE.format(id="ID").replace("checks it", "checks one")) if serving.get(folder) else ""
+        saved = ("; " + _saved_by_serve_hint("ID").replace("checks it", "checks one")) if serving.get(folder) else ""
         yield [{"path": folder, "result": "unreadable", "message_type": None, "version": None, "deviations": [],
                 "error": f"a folder with no MM7 message or capture in it ({skipped} file(s) skipped){saved}"}]
 
@@ -2210,7 +2221,11 @@ def cmd_store_show(args: argparse.Namespace) -> int:
                 sys.stdout.buffer.flush()
             else:
                 try:
-                    Path(args.raw).write_bytes(raw)
+                    _write_new_file(args.raw, raw)
+                except FileExistsError:
+                    print(f"mm7bind store show: {args.raw} exists: not written over (another name, or "
+                          f"--raw - > {args.raw} to replace it)", file=sys.stderr)
+                    return EXIT_USAGE
                 except OSError as exc:
                     print(f"mm7bind store show: cannot write {args.raw}: {exc.strerror or exc}", file=sys.stderr)
                     return EXIT_USAGE
@@ -2226,6 +2241,27 @@ def cmd_store_show(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_REFUSED
     return EXIT_OK
+
+
+def _write_new_file(path: str, data: bytes) -> None:
+    """`data` in a file made at `path`, FileExistsError where a regular file is already (as extracted
+    parts are never written over one). What is not one, /dev/null or the pipe of a shell's >(...),
+    is written to; a file left part-written (a full disk) is taken away."""
+    try:
+        out = open(path, "xb")  # noqa: SIM115 (made here or not at all, never through a link found there)
+    except FileExistsError:
+        if os.path.isfile(path) or os.path.islink(path) and not os.path.exists(path):
+            raise
+        with open(path, "wb") as stream:
+            stream.write(data)
+        return
+    try:
+        with out:
+            out.write(data)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
 
 
 def cmd_store_sent(args: argparse.Namespace) -> int:
@@ -2734,8 +2770,10 @@ def cmd_probe(args: argparse.Namespace) -> int:
     # Each failure is in the probe's own report: the client's log lines (on stderr, in the library's
     # terms) said them again, out of order with it.
     _command_log_handler("mm7bind", logging.NullHandler())
+    heard = []  # (what a Ctrl-C leaves: --json prints it, as it would have printed all)
 
     def said(r) -> None:
+        heard.append(r)
         if args.json:
             return
         outcome = "ok" if r.ok else "FAILED"
@@ -2753,12 +2791,21 @@ def cmd_probe(args: argparse.Namespace) -> int:
         except TLSFileError as exc:
             print(f"mm7bind probe: {'--ca' if exc.setting == 'verify' else '--cert'}: {exc.why}", file=sys.stderr)
             return EXIT_USAGE
-    results = probe(args.url, version_names=chosen, operations=operations, repeat=not args.no_repeat,
-                    sender=args.sender, recipient=args.to, config=config, on_result=said,
-                    setting_names=_PROBE_SETTINGS)
+
+    def shown(results) -> str:
+        return _json([dataclasses.asdict(r) | {"ok": r.ok, "unreachable": r.unreachable} for r in results], indent=2)
+
+    try:
+        results = probe(args.url, version_names=chosen, operations=operations, repeat=not args.no_repeat,
+                        sender=args.sender, recipient=args.to, config=config, on_result=said,
+                        setting_names=_PROBE_SETTINGS)
+    except KeyboardInterrupt:  # (main says it, exit 130; the text lines were printed as they came)
+        if args.json:
+            print(shown(heard))
+        raise
     failed = [r for r in results if not r.ok]
     if args.json:
-        print(_json([dataclasses.asdict(r) | {"ok": r.ok, "unreachable": r.unreachable} for r in results], indent=2))
+        print(shown(results))
     else:
         print(f"{len(results) - len(failed)} of {len(results)} answered as they should")
     if results and results[-1].unreachable:
@@ -3016,7 +3063,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("id", type=_record_id, metavar="ID", help="its number (the ID column of store inbox)")
     s.add_argument("--extract", metavar="DIR", help="write its attachments into DIR")
     s.add_argument("--raw", metavar="FILE", help="write it as received, its path and headers as stored (an HTTP "
-                   "capture inspect and validate read; '-': to stdout, in place of the JSON)")
+                   "capture inspect and validate read; never over a file already there; '-': to stdout, in "
+                   "place of the JSON)")
     s.set_defaults(func=cmd_store_show)
     s = ssub.add_parser("sent", help="list sent requests with the delivery reports and read replies about them")
     with_config(s)
@@ -3287,7 +3335,6 @@ def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    global _verbose  # (one command a process)
     _escape_what_stdout_cannot_encode()
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
@@ -3302,6 +3349,46 @@ def main(argv: list[str] | None = None) -> int:
         near = [f"{typed}: did you mean {m[0]}?" for typed in (u.partition("=")[0] for u in unknown if u.startswith("--"))
                 for m in [difflib.get_close_matches(typed, options, n=1, cutoff=0.7)] if m]
         command.error(f"unrecognized arguments: {' '.join(unknown)}" + (f" ({'; '.join(near)})" if near else ""))
+    with _logging_put_back():
+        return _run(args)
+
+
+# The loggers a command sets up for its run: the root one (simulate's basicConfig), the package's
+# (its level, -v, the [logging] handler), the store's (replay's line for a lost outcome), the
+# simulator's (a filter) and waitress's (serve's log on it).
+_COMMAND_LOGGERS = ("", "mm7bind", "mm7bind.store", "mm7bind.simulator", "waitress")
+
+
+@contextlib.contextmanager
+def _logging_put_back():
+    """The levels, handlers and filters of the loggers a command sets up, as they were before it
+    ran; the handlers it added are closed (their files let go). `main` called by a program or a
+    test would otherwise leave "mm7bind" at DEBUG, logging on to the command's stream or file."""
+    saved = {name: (logger.level, list(logger.handlers), list(logger.filters))
+             for name in _COMMAND_LOGGERS for logger in [logging.getLogger(name)]}
+    try:
+        yield
+    finally:
+        added: list[logging.Handler] = []
+        for name, (level, handlers, filters) in saved.items():
+            logger = logging.getLogger(name)
+            for handler in list(logger.handlers):
+                logger.removeHandler(handler)
+                if handler not in handlers and handler not in added:
+                    added.append(handler)
+            for handler in handlers:  # (in their order; one the command replaced, back)
+                logger.addHandler(handler)
+            for kept in list(logger.filters):
+                logger.removeFilter(kept)
+            for kept in filters:
+                logger.addFilter(kept)
+            logger.setLevel(level)
+        for handler in added:
+            handler.close()
+
+
+def _run(args: argparse.Namespace) -> int:
+    global _verbose  # (one command a process)
     _verbose = getattr(args, "verbose", False)
     if _verbose and args.command == "store":  # (send, serve, replay and simulate set up their own log)
         handler = logging.StreamHandler()

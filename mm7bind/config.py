@@ -64,6 +64,13 @@ class MmscSection:
     max_attempts: int = 3
     backoff: float = 0.5
     retry_on_timeout: bool = True  # false: a request that got no answer (it may have arrived) is not sent again
+    # RetryPolicy's lists (NUMBER_LISTS): MM7 status codes sent again besides 3xxx but 3001, 3003, 3004;
+    # those never sent again; HTTP statuses without an MM7 answer sent again. Then the most seconds
+    # an MMSC's Retry-After is waited.
+    retry_codes: list[int] = field(default_factory=lambda: [4006])
+    no_retry_codes: list[int] = field(default_factory=list)
+    http_statuses: list[int] = field(default_factory=lambda: [429, 500, 502, 503, 504])
+    max_retry_after: float = 300.0
     # true: an answer with another TransactionID than the request's is taken (an MMSC writing its own)
     accept_transaction_id_mismatch: bool = False
     rate_limit: float = 0.0  # messages per second per MMSC; 0: unlimited
@@ -259,7 +266,9 @@ class Config:
             "proxy": m.proxy or None,
             "headers": tuple(m.headers.items()) + ((("Connection", "close"),) if not m.keep_alive else ()),
             "round_robin": m.round_robin, "accept_transaction_id_mismatch": m.accept_transaction_id_mismatch,
-            "retry": RetryPolicy(max_attempts=m.max_attempts, backoff=m.backoff, on_timeout=m.retry_on_timeout),
+            "retry": RetryPolicy(max_attempts=m.max_attempts, backoff=m.backoff, on_timeout=m.retry_on_timeout,
+                                 retry_codes=frozenset(m.retry_codes), no_retry_codes=frozenset(m.no_retry_codes),
+                                 http_statuses=frozenset(m.http_statuses), max_retry_after=m.max_retry_after),
             "rate_limit": m.rate_limit or None, "vaspid": v.vaspid or None, "vasid": v.vasid or None,
             "service_code": v.service_code or None,
             # (read as --from is: "ShortCode:1065888" one of that kind)
@@ -609,7 +618,8 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> t
                 problems.append(Problem("error", where, "unknown setting" + (
                     f" (a setting of {holders})" if holders else did_you_mean(key, known))))
                 continue
-            ok, converted, why = _convert(getattr(target, key), value)
+            ok, converted, why = (_convert_numbers(value) if key in NUMBER_LISTS
+                                  else _convert(getattr(target, key), value))
             if not ok:
                 if key in SECRET_SETTINGS:  # (said without the value: it may be the secret, mistyped)
                     why = f"expected text, got a {type(value).__name__}"
@@ -768,6 +778,23 @@ def _convert(default: Any, value: Any) -> tuple[bool, Any, str]:
     if not isinstance(value, (str, int, float)) or isinstance(value, bool):  # (true is no name, "True" none either)
         return False, None, f"expected text, got {_toml_repr(value)}"
     return True, str(value), ""
+
+
+NUMBER_LISTS = {"retry_codes", "no_retry_codes", "http_statuses"}  # settings that are lists of whole numbers
+
+
+def _convert_numbers(value: Any) -> tuple[bool, Any, str]:
+    """A list of whole numbers, from TOML's (`[4006, 4008]`, or one: `4006`) or a variable's items."""
+    items = value if isinstance(value, list) else [value]
+    numbers = []
+    for item in items:
+        if isinstance(item, int) and not isinstance(item, bool):
+            numbers.append(item)
+        elif isinstance(item, str) and _WHOLE.fullmatch(item) and len(item.strip()) <= 20:
+            numbers.append(int(item))
+        else:
+            return False, None, f"expected a list of whole numbers, got {_toml_repr(value)}"
+    return True, numbers, ""
 
 
 def _toml_repr(value: Any) -> str:
@@ -951,6 +978,15 @@ def check(cfg: Config) -> list[Problem]:
         err("mmsc.backoff", "cannot be negative")
     elif m.backoff > MAX_TIMEOUT:  # (as the retry policy refuses it: past what a wait holds)
         err("mmsc.backoff", f"at most {MAX_TIMEOUT} seconds (a year)")
+    for name, low, high, what in (("retry_codes", 1000, 9999, "MM7 status codes"),
+                                  ("no_retry_codes", 1000, 9999, "MM7 status codes"),
+                                  ("http_statuses", 400, 599, "HTTP error statuses")):
+        if wrong := [n for n in getattr(m, name) if not low <= n <= high]:
+            err(f"mmsc.{name}", f"{', '.join(map(str, wrong))}: not {what} ({low} to {high})")
+    if both := sorted(set(m.retry_codes) & set(m.no_retry_codes)):
+        err("mmsc.no_retry_codes", f"{', '.join(map(str, both))} also in retry_codes: say whether it is sent again")
+    if not 0 <= m.max_retry_after <= MAX_TIMEOUT:  # (as the retry policy refuses it: past what a wait holds)
+        err("mmsc.max_retry_after", f"from 0 to {MAX_TIMEOUT} seconds (a year)")
     if m.rate_limit < 0:
         err("mmsc.rate_limit", "cannot be negative (0 means unlimited)")
     elif 0 < m.rate_limit < 1 / MAX_TIMEOUT:  # (as the client refuses it: a wait past a year between sends)

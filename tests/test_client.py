@@ -1603,6 +1603,41 @@ def test_the_configuration_can_turn_retries_on_timeout_off(tmp_path):
     assert config.Config().client_settings()["retry"].on_timeout is True
 
 
+def test_the_configuration_sets_the_retry_policys_codes_statuses_and_retry_after_cap(tmp_path):
+    """retry_codes, no_retry_codes, http_statuses and max_retry_after could be given a RetryPolicy
+    in code only: a configuration's were refused as unknown settings."""
+    from mm7bind import config
+
+    path = tmp_path / "c.toml"
+    path.write_text("[mmsc]\nretry_codes = [4006, 4008]\nno_retry_codes = 3000\nhttp_statuses = [503]\n"
+                    "max_retry_after = 60\n", encoding="utf-8")
+    cfg, problems = config.load(str(path), env={})
+    assert problems == []
+    retry = cfg.client_settings()["retry"]
+    assert (retry.retry_codes, retry.no_retry_codes, retry.http_statuses, retry.max_retry_after) == (
+        {4006, 4008}, {3000}, {503}, 60.0)
+    assert not retry.retries_status(3000) and retry.retries_status(4008) and not retry.retries_http(500)
+    # (given by variables: items separated by commas)
+    cfg, problems = config.load(None, env={"MM7BIND_MMSC_HTTP_STATUSES": "429, 503"})
+    assert problems == [] and cfg.client_settings()["retry"].http_statuses == {429, 503}
+    # The defaults are RetryPolicy's own.
+    default = config.Config().client_settings()["retry"]
+    assert (default.retry_codes, default.no_retry_codes, default.http_statuses, default.max_retry_after) == (
+        RetryPolicy.retry_codes, RetryPolicy.no_retry_codes, RetryPolicy.http_statuses, RetryPolicy.max_retry_after)
+    path.write_text('[mmsc]\nretry_codes = [4006, "soon"]\nno_retry_codes = [3000, 20]\nhttp_statuses = [200]\n'
+                    "max_retry_after = -1\n", encoding="utf-8")
+    _, problems = config.load(str(path), env={})
+    assert sorted(str(p) for p in problems) == [
+        "error: mmsc.http_statuses: 200: not HTTP error statuses (400 to 599)",
+        "error: mmsc.max_retry_after: from 0 to 31536000 seconds (a year)",
+        "error: mmsc.no_retry_codes: 20: not MM7 status codes (1000 to 9999)",
+        "error: mmsc.retry_codes: expected a list of whole numbers, got [4006, 'soon']"]
+    path.write_text("[mmsc]\nretry_codes = [4006, 4008]\nno_retry_codes = [4008]\n", encoding="utf-8")
+    _, problems = config.load(str(path), env={})
+    assert [str(p) for p in problems] == [
+        "error: mmsc.no_retry_codes: 4008 also in retry_codes: say whether it is sent again"]
+
+
 def test_an_answer_larger_than_the_limit_is_not_read_into_memory():
     # An MM7 answer is a few kilobytes: an endless one must not be read whole (nor until the read
     # timeout, which a steady stream never reaches per read) before it is refused.

@@ -203,3 +203,27 @@ def test_a_bad_url_given_to_probe_in_code_is_said_to_be_the_vasps_not_an_mmscs()
     with pytest.raises(ValueError) as err:
         ClientConfig(urls=("ftp://vasp.example/mm7",), role="mmsc")
     assert str(err.value) == "'ftp://vasp.example/mm7' is not an http(s) URL of a VASP"
+
+
+def test_probe_json_interrupted_prints_what_it_measured(monkeypatch, capsys):
+    """Ctrl-C during `probe --json` printed nothing on stdout: the answers measured so far were
+    lost to a script reading the JSON. They are printed, and the exit is 130 as documented."""
+    from mm7bind import cli
+    import mm7bind.probe
+
+    real = mm7bind.probe.probe
+
+    def interrupted_after_the_first(*args, on_result=None, **kwargs):
+        def heard(result):
+            on_result(result)
+            raise KeyboardInterrupt  # (as Ctrl-C while the next request waits)
+
+        return real(*args, on_result=heard, **kwargs)
+
+    monkeypatch.setattr(mm7bind.probe, "probe", interrupted_after_the_first)
+    url = f"http://127.0.0.1:{refused_port()}/mm7"
+    assert cli.main(["probe", url, "--json", "--timeout", "2"]) == 130
+    out, err = capsys.readouterr()
+    shown = json.loads(out)
+    assert len(shown) == 1 and shown[0]["unreachable"] is True and shown[0]["ok"] is False, shown
+    assert err == "mm7bind probe: interrupted\n"

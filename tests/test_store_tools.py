@@ -1329,6 +1329,32 @@ def test_store_show_says_it_extracted_nothing_from_a_message_it_cannot_decode(tm
     assert (tmp_path / "raw.http").read_bytes().endswith(b"\r\n\r\n--b\r\nnot mime at all")
 
 
+def test_store_show_raw_does_not_write_over_a_file_already_there(tmp_path, capsys):
+    """`store show ID --raw FILE` wrote over a FILE already there without a word (a capture kept
+    for a report, another message's): refused, exit 2, the file left as it was. A FILE that is no
+    regular file (/dev/null, a pipe of the shell's >(...)) is written as before."""
+    from mm7bind.cli import main
+
+    db = tmp_path / "vasp.db"
+    store = SqliteStore(db)
+    store.accept(kind="DeliverReq", transaction_id="u-1", message_id=None, recipient=None, status=None,
+                 peer="127.0.0.1", content_type="multipart/related; boundary=b", body=b"--b\r\nnot mime at all",
+                 tid_key="u-1", report_key=None, path="/mm7")
+    store.close()
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{db}"\n', encoding="utf-8")
+    kept = tmp_path / "kept.http"
+    kept.write_bytes(b"a capture of another message")
+    code = main(["store", "show", "1", "--raw", str(kept), "--config", str(tmp_path / "cfg.toml")])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "", out
+    assert err == (f"mm7bind store show: {kept} exists: not written over (another name, or --raw - > {kept} "
+                   "to replace it)\n"), err
+    assert kept.read_bytes() == b"a capture of another message"
+    if os.path.exists(os.devnull) and os.name == "posix":
+        assert main(["store", "show", "1", "--raw", os.devnull, "--config", str(tmp_path / "cfg.toml")]) == 0
+        assert json.loads(capsys.readouterr().out)["raw"] == os.devnull
+
+
 def test_store_show_says_why_it_cannot_decode_without_the_stored_bytes_driving_the_terminal(tmp_path, capsys):
     """What a stored body that does not decode is said to lack quotes what the MMSC sent (here its
     Content-Type): an escape sequence in it reached the terminal on stderr as it was."""
@@ -1995,12 +2021,21 @@ def test_validate_of_what_serve_saved_says_how_to_check_the_messages_as_they_cam
     cfg = tmp_path / "cfg.toml"
     cfg.write_text(f'[store]\npath = "{db}"\n', encoding="utf-8")
 
-    proc = run("validate", str(out))
+    # (here the store found without a configuration, mm7bind.db, is not there: the command of the
+    # hint names one, else it said "no store at mm7bind.db")
+    proc = run("validate", str(out), cwd=tmp_path)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     for n, kind in ((1, "DeliverReq"), (2, "DeliveryReportReq")):
         [saved] = (out / kind).glob("*/message.json")
         assert (f"{saved}: skipped: what `mm7bind serve` saved (the message decoded): `mm7bind store show {n} "
-                "--raw - | mm7bind validate -` checks it as it came") in proc.stdout, proc.stdout
+                "-c CONFIG --raw - | mm7bind validate -` checks it as it came (CONFIG: the configuration serve "
+                "ran with)") in proc.stdout, proc.stdout
+    (tmp_path / "here").mkdir()
+    (tmp_path / "here" / "mm7bind.db").write_bytes(db.read_bytes())  # (serve's store, the default one)
+    proc = run("validate", str(out), cwd=tmp_path / "here")
+    [saved] = (out / "DeliverReq").glob("*/message.json")
+    assert (f"{saved}: skipped: what `mm7bind serve` saved (the message decoded): `mm7bind store show 1 "
+            "--raw - | mm7bind validate -` checks it as it came\n") in proc.stdout, proc.stdout
     assert proc.stdout.splitlines()[-1].startswith(f"{out}: unreadable: a folder with no MM7 message or capture in "
                                                    "it (4 file(s) skipped); what `mm7bind serve` saved"), proc.stdout
     for n, kind in ((1, "DeliverReq"), (2, "DeliveryReportReq")):
