@@ -1308,12 +1308,8 @@ def test_a_purge_finding_the_disk_full_says_so(tmp_path, monkeypatch, capsys):
 
 
 
-def test_store_show_says_it_extracted_nothing_from_a_message_it_cannot_decode(tmp_path, capsys):
-    """A stored body that no longer decodes (a receiver of one's own with larger limits, a release
-    reading it otherwise): `store show --extract DIR` wrote no file and exited 0, as if the message
-    had no attachments. --raw still writes its bytes."""
-    from mm7bind.cli import main
-
+def _store_of_one_undecodable(tmp_path) -> None:
+    """A store holding one message (#1) whose body is no MIME, and cfg.toml naming it."""
     db = tmp_path / "vasp.db"
     store = SqliteStore(db)
     store.accept(kind="DeliverReq", transaction_id="u-1", message_id=None, recipient=None, status=None,
@@ -1321,6 +1317,15 @@ def test_store_show_says_it_extracted_nothing_from_a_message_it_cannot_decode(tm
                  tid_key="u-1", report_key=None, path="/mm7")
     store.close()
     (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{db}"\n', encoding="utf-8")
+
+
+def test_store_show_says_it_extracted_nothing_from_a_message_it_cannot_decode(tmp_path, capsys):
+    """A stored body that no longer decodes (a receiver of one's own with larger limits, a release
+    reading it otherwise): `store show --extract DIR` wrote no file and exited 0, as if the message
+    had no attachments. --raw still writes its bytes."""
+    from mm7bind.cli import main
+
+    _store_of_one_undecodable(tmp_path)
     code = main(["store", "show", "1", "--extract", str(tmp_path / "parts"), "--raw", str(tmp_path / "raw.http"),
                  "--config", str(tmp_path / "cfg.toml")])
     out, err = capsys.readouterr()
@@ -1335,13 +1340,7 @@ def test_store_show_raw_does_not_write_over_a_file_already_there(tmp_path, capsy
     regular file (/dev/null, a pipe of the shell's >(...)) is written as before."""
     from mm7bind.cli import main
 
-    db = tmp_path / "vasp.db"
-    store = SqliteStore(db)
-    store.accept(kind="DeliverReq", transaction_id="u-1", message_id=None, recipient=None, status=None,
-                 peer="127.0.0.1", content_type="multipart/related; boundary=b", body=b"--b\r\nnot mime at all",
-                 tid_key="u-1", report_key=None, path="/mm7")
-    store.close()
-    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{db}"\n', encoding="utf-8")
+    _store_of_one_undecodable(tmp_path)
     kept = tmp_path / "kept.http"
     kept.write_bytes(b"a capture of another message")
     code = main(["store", "show", "1", "--raw", str(kept), "--config", str(tmp_path / "cfg.toml")])
