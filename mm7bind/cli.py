@@ -2525,6 +2525,7 @@ _SIMULATE_OPTIONS = (("read_status", "--read-status"), ("report_status", "--repo
                      ("max_message_size", "--max-size"), ("max_messages", "--max-messages"),
                      ("vasp_cert", "--vasp-cert"), ("vasp_verify", "--vasp-ca"),
                      ("auth_failures", "--auth-failures"), ("auth_cooldown", "--auth-cooldown"),
+                     ("accepted_versions", "--accept-version"),
                      ("unknown dialect", "--dialect: unknown dialect"))
 
 
@@ -2584,6 +2585,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             vasp_verify=args.vasp_ca or True, auth=auth, max_messages=args.max_messages,
             auth_failures=args.auth_failures, auth_cooldown=args.auth_cooldown,
             vasp_cert=(args.vasp_cert, args.vasp_key) if args.vasp_key else args.vasp_cert,
+            accepted_versions=tuple(args.accept_version) if args.accept_version else None,
         )
     except ValueError as exc:
         print(f"mm7bind simulate: {_as_option(str(exc), _SIMULATE_OPTIONS)}", file=sys.stderr)
@@ -3129,6 +3131,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refuse a SubmitReq from another VASPID, or none, with 4001 (and a CancelReq or ReplaceReq "
                         "naming another)")
     p.add_argument("--vasid", metavar="ID", type=_not_blank("the VASID to require"), help="the same for VASID")
+    p.add_argument("--accept-version", action="append", metavar="NAME",
+                   help="take requests in this schema version alone, e.g. REL-6-MM7-1-0 (repeatable), as a carrier "
+                        "is set up for a VASP: one in another is refused with 4002, Unsupported version, in its own "
+                        "(default: any)")
     p.add_argument("--vasp-short-code", metavar="CODE", default="1065888", type=_not_blank("the VASP's short code"),
                    help="the Sender of the reports and read replies about a SubmitReq naming no SenderAddress and "
                         "no VASID: the VASP's short code, as the MMSC has it provisioned (default: %(default)s)")

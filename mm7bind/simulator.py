@@ -111,6 +111,10 @@ class SimulatorConfig:
     # CancelReq or ReplaceReq naming another (they may leave it out: China Mobile's manual says so).
     vaspid: str | None = None
     vasid: str | None = None
+    # The schema versions taken (names: "REL-6-MM7-1-0"), as a carrier's MMSC is set up for a VASP: a
+    # request in another (its namespace, any operation) is refused with 4002, Unsupported version, in a
+    # Fault written in the request's own version. None: any.
+    accepted_versions: tuple[str, ...] | None = None
     # The VASP's short code, as an MMSC has it provisioned: the Sender of the reports and read replies
     # about a SubmitReq that names no SenderAddress and no VASID (`mm7bind mo` sends to it by default).
     vasp_short_code: str = "1065888"
@@ -171,6 +175,8 @@ class SimulatorConfig:
         check_failure_settings(self.auth_failures, self.auth_cooldown)
         if not isinstance(self.vasp_short_code, str) or not self.vasp_short_code.strip():
             raise ValueError(f"vasp_short_code must be the VASP's short code, not {self.vasp_short_code!r}")
+        if self.accepted_versions is not None:
+            _accepted(self.accepted_versions)  # (a ValueError for a name no schema has)
         for name, label in (("vaspid", "VASPID"), ("vasid", "VASID")):
             value = getattr(self, name)
             if isinstance(value, str) and not value.strip():
@@ -198,6 +204,18 @@ class SimulatorConfig:
                                      f"{did_you_mean(name, self.__dataclass_fields__)}")
             replace(self, **{name: value})  # (the ValueError SimulatorConfig would raise)
         super().__setattr__(name, value)
+
+
+def _accepted(names: Sequence[str]) -> frozenset[str]:
+    """`SimulatorConfig.accepted_versions` as the versions' own names ("6-1-0" and the namespace URI
+    are REL-6-MM7-1-0): a ValueError for one no schema has, or for a bare string (read letter by letter)."""
+    if isinstance(names, str) or not isinstance(names, (tuple, list, set, frozenset)) or not names:
+        raise ValueError(f"accepted_versions must be schema version names, ('REL-6-MM7-1-0',), or None for any, "
+                         f"not {names!r}")
+    try:
+        return frozenset(versions.get(name).name for name in names)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"accepted_versions: {exc.args[0] if isinstance(exc, KeyError) else exc}") from None
 
 
 @dataclass(frozen=True)
@@ -1067,6 +1085,10 @@ class Simulator:
         if refusal is not None:
             log.warning("refused: %s (SOAP %s)", refusal.string, refusal.code)
             return self._soap_fault(env, refusal)
+        unaccepted = self._version_refused(env)
+        if unaccepted is not None:  # (before strictness: the version is what is wrong, not a deviation)
+            log.warning("refused: %s", unaccepted)
+            return self.fault(env, "Client", fault_status(RequestStatus.UNSUPPORTED_VERSION, None, unaccepted))
         if strictly is not None:
             log.warning("refused: %s", printable(strictly))
             return self.fault(env, "Client", refusal_status(strictly))
@@ -1104,6 +1126,20 @@ class Simulator:
                 rsp.headers.append(("Retry-After", f"{trouble.retry_after:g}"))
             return rsp
         return self._operation(env, msg)
+
+    def _version_refused(self, env: Envelope) -> str | None:
+        """What is said of a request in a version not among `accepted_versions` (None: taken). Its
+        namespace decides: one no schema has (read with the closest) is none of them."""
+        if self.config.accepted_versions is None:
+            return None
+        accepted = _accepted(self.config.accepted_versions)
+        version = env.version
+        if env.namespace is not None and versions.by_spelling(env.namespace) is not version:
+            version = None  # (an unknown namespace, read as the closest version)
+        if version is not None and version.name in accepted:
+            return None
+        came = version.name if version is not None else printable(str(env.namespace))[:100]
+        return f"{came} is not taken here, only {', '.join(sorted(accepted, key=versions.sort_key))}"
 
     def _read_for_the_record(self, body: bytes, content_type: str | None, headers: Mapping[str, str],
                              limit: int | None) -> None:

@@ -1909,3 +1909,37 @@ def test_a_request_refused_unread_is_kept_with_the_transaction_id_and_version_it
             None, 2004, info.value.transaction_id, "REL-5-MM7-1-2")
         assert (broken.operation, broken.status, broken.transaction_id, broken.version) == (
             None, 2007, "t-broken", "REL-6-MM7-1-0")
+
+
+def test_a_simulator_taking_some_versions_refuses_another_with_4002_in_the_callers_version():
+    """A carrier's MMSC is set up for the versions a VASP was given: accepted_versions refuses a
+    request in another (any operation), a Fault 4002 written in the caller's own version."""
+    with Simulator(accepted_versions=("REL-6-MM7-1-0", "5-1-2")) as sim, \
+            mm7.Client(sim.url, profile=mm7.Profile(version="REL-6-MM7-1-0")) as rel6, \
+            mm7.Client(sim.url, profile=mm7.Profile(version="REL-5-MM7-1-2")) as rel5:
+        assert rel6.submit(m.SubmitReq(recipients=["+8613800000000"])).status.code == 1000
+        assert rel5.submit(m.SubmitReq(recipients=["+8613800000000"])).status.code == 1000
+        assert len(sim.messages) == 2
+    sim = Simulator(accepted_versions=["REL-6-MM7-1-0"])
+    for request in (m.SubmitReq(recipients=["+8613800000000"]), m.CancelReq(message_id="SIM-1")):
+        out = mm7.encode(request, transaction_id="t-v", version="REL-5-MM7-1-2")
+        rsp = sim.handle(out.to_bytes(), out.content_type, {})
+        env = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"])
+        assert rsp.status == 500 and env.is_fault and env.transaction_id == "t-v"
+        assert env.version.name == "REL-5-MM7-1-2" and env.body.code == "Client"
+        status = env.body.detail.status
+        assert (status.code, status.text) == (4002, "Unsupported version")
+        assert status.details == "REL-5-MM7-1-2 is not taken here, only REL-6-MM7-1-0"
+        assert (sim.received[-1].operation, sim.received[-1].version, sim.received[-1].status) == (
+            request.ELEMENT, "REL-5-MM7-1-2", 4002)
+    assert not sim.messages
+    # A namespace no schema has, read with the closest version, is none of those taken.
+    out = mm7.encode(m.SubmitReq(recipients=["+8613800000000"]), transaction_id="t-x", version="REL-6-MM7-1-0")
+    unknown = out.to_bytes().replace(b"REL-6-MM7-1-0", b"REL-6-MM7-1-9")
+    env = mm7.decode((rsp := sim.handle(unknown, out.content_type, {})).body, dict(rsp.headers)["Content-Type"])
+    assert env.body.detail.status.code == 4002 and "REL-6-MM7-1-9" in env.body.detail.status.details
+    for wrong in ("REL-6-MM7-1-0", ("REL-9-MM7-9-9",), ()):
+        with pytest.raises(ValueError, match="accepted_versions"):
+            Simulator(accepted_versions=wrong)
+    with pytest.raises(ValueError, match="accepted_versions"):
+        sim.config.accepted_versions = ("nope",)
