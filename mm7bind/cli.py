@@ -2525,7 +2525,7 @@ _SIMULATE_OPTIONS = (("read_status", "--read-status"), ("report_status", "--repo
                      ("max_message_size", "--max-size"), ("max_messages", "--max-messages"),
                      ("vasp_cert", "--vasp-cert"), ("vasp_verify", "--vasp-ca"),
                      ("auth_failures", "--auth-failures"), ("auth_cooldown", "--auth-cooldown"),
-                     ("accepted_versions", "--accept-version"),
+                     ("accepted_versions", "--accept-version"), ("refused_recipients", "--refuse-recipient"),
                      ("unknown dialect", "--dialect: unknown dialect"))
 
 
@@ -2561,6 +2561,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             if not eq or not recipient:
                 raise ValueError(f"--recipient-status takes RECIPIENT=STATUS, not {item!r}")
             recipient_status[recipient] = status
+        refused_recipients = {}
+        for item in args.refuse_recipient or ():
+            recipient, eq, code = item.rpartition("=")
+            if not eq or not recipient or not code.strip().isdigit():
+                raise ValueError(f"--refuse-recipient takes RECIPIENT=CODE (a status code: 2002, 3002...), "
+                                 f"not {item!r}")
+            refused_recipients[recipient] = int(code)
         if args.mo_version is not None:  # (checked now: the MO goes later, from a thread, unseen if refused then)
             from . import versions  # noqa: PLC0415
 
@@ -2586,6 +2593,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             auth_failures=args.auth_failures, auth_cooldown=args.auth_cooldown,
             vasp_cert=(args.vasp_cert, args.vasp_key) if args.vasp_key else args.vasp_cert,
             accepted_versions=tuple(args.accept_version) if args.accept_version else None,
+            refused_recipients=refused_recipients,
         )
     except ValueError as exc:
         print(f"mm7bind simulate: {_as_option(str(exc), _SIMULATE_OPTIONS)}", file=sys.stderr)
@@ -3116,6 +3124,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recipient-status", action="append", metavar="RECIPIENT=STATUS",
                    help="one recipient's delivery status, as the submit wrote it (repeatable; the others: "
                         "--report-status)")
+    p.add_argument("--refuse-recipient", action="append", metavar="RECIPIENT=CODE",
+                   help="refuse this recipient at submit with this status, e.g. +8613800138009=2002 (repeatable; "
+                        "a SubmitReq to others too is taken for them, answered 1100 Partial success)")
     p.add_argument("--report-delay", type=_delay, default=simdefaults.REPORT_DELAY, metavar="SECONDS",
                    help="delivery (and its report) after the SubmitReq, or its EarliestDeliveryTime "
                         "(default %(default)s)")

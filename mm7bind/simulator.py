@@ -89,6 +89,11 @@ class SimulatorConfig:
     report_status: str = "Retrieved"  # what every recipient's delivery report says
     # Some recipients' own, in place of report_status (as the submit wrote them): {"+8613800000001": "Rejected"}.
     recipient_status: dict[str, str] = field(default_factory=dict)
+    # Recipients the MMSC refuses at submit (as the submit wrote them), with the status it gives:
+    # {"+8613800000009": 2002}. A SubmitReq to none but these is refused with the first one's in a Fault;
+    # one to others too is taken for those alone, answered 1100, Partial success (China Mobile's
+    # dialects: 1001), its Details naming each refused one and its code: reports go to the others.
+    refused_recipients: dict[str, int] = field(default_factory=dict)
     report_delay: float = REPORT_DELAY
     read_status: str = "Read"
     read_delay: float = READ_DELAY
@@ -149,6 +154,11 @@ class SimulatorConfig:
             if status not in {e.value for e in DeliveryStatus}:
                 raise ValueError(f"recipient_status of {recipient!r}: {status!r} is none of "
                                  f"{', '.join(e.value for e in DeliveryStatus)}")
+        for recipient, code in self.refused_recipients.items():
+            if not isinstance(recipient, str) or isinstance(code, bool) or not isinstance(code, int) or not (
+                    2000 <= code <= 9999):  # (a success is no refusal)
+                raise ValueError(f"refused_recipients of {recipient!r}: {code!r} is no error status code "
+                                 "(2000-9999: 2002, Address Error, 3xxx...)")
         from .client import MAX_TIMEOUT, is_http_url, not_http_url  # noqa: PLC0415
 
         if self.vasp_url not in (None, "") and not is_http_url(self.vasp_url):
@@ -361,6 +371,9 @@ class StoredMessage:
     # The sender its reports and read replies name: for an extendedReplaceReq (which has no
     # SenderAddress) the replaced message's; None: the request's (see Simulator._sender_of).
     sender: m.Address | None = field(default=None, repr=False)
+    # The recipients the submit named that the MMSC refused (`refused_recipients`), with the status
+    # given each: left out of `recipients`, never delivered to.
+    refused: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.recipients is None:
@@ -411,7 +424,7 @@ class StoredMessage:
         return {
             "message_id": self.message_id, "transaction_id": self.transaction_id, "operation": msg.ELEMENT,
             "version": self.version.name, "state": self.state, "received_at": self.received_at.isoformat(),
-            "recipients": list(self.recipients or []),
+            "recipients": list(self.recipients or []), "refused": dict(self.refused),
             "vaspid": getattr(msg, "vaspid", None), "vasid": getattr(msg, "vasid", None),
             "service_code": str(msg.service_code) if getattr(msg, "service_code", None) is not None else None,
             "sender": str(msg.sender_address) if getattr(msg, "sender_address", None) is not None else None,
@@ -574,6 +587,7 @@ def _worth_sending_again(exc: SendError) -> bool:
 _INFLATED_AT_MOST = ReceiverConfig.max_body
 
 CHINA_MOBILE = ("cmcc", "cmcc-sdk")  # the dialects of China Mobile's MMSC
+_CMCC_PARTIAL_SUCCESS = 1001  # (its manual's 部分成功, where TS 23.140 has 1100)
 
 # What China Mobile's SDK (V1.5.3) writes into every request of a kind: a plain-text SenderAddress
 # and no <Content href> in a SubmitReq; a CancelReq or ReplaceReq declaring the namespace under a
@@ -1338,9 +1352,16 @@ class Simulator:
             known = not msg.linked_id or msg.linked_id in self.linked_ids or msg.linked_id in self._messages
         if not known:
             return self.fault(env, "Client", RequestStatus.LINKED_ID_NOT_FOUND, f"no message {msg.linked_id} to link to")
+        refused = self._refused_recipients(msg)
+        if refused is not None and refused[1]:  # every recipient refused
+            code, said = refused[0], refused[2]
+            return self.fault(env, "Client" if code < 3000 else "Server", fault_status(code, None, said))
         mid = self._new_id()
         stored = StoredMessage(mid, env.transaction_id or "", msg, env.version, datetime.now(timezone.utc),
-                               deviations=env.deviations)
+                               deviations=env.deviations,
+                               recipients=None if refused is None else [str(a) for a in msg.recipients
+                                                                        if str(a) not in refused[3]],
+                               refused={} if refused is None else refused[3])
         stored.sender = self._sender_of(stored)  # (as configured now, as its fates: see _schedule_reports)
         with self._lock:
             self._keep(stored)
@@ -1354,7 +1375,26 @@ class Simulator:
             log.warning("SubmitReq tid=%s asks for %s: none are sent, %s (simulate --vasp-url, "
                         "SimulatorConfig.vasp_url; said once)", printable(env.transaction_id), asked, NO_VASP_URL)
         self._schedule_reports(stored, msg)
+        if refused is not None:
+            partial = _CMCC_PARTIAL_SUCCESS if self.config.dialect in CHINA_MOBILE else RequestStatus.PARTIAL_SUCCESS
+            return self.answer(env, m.SubmitRsp(message_id=mid, status=fault_status(partial, None, refused[2])))
         return self.answer(env, m.SubmitRsp(message_id=mid))
+
+    def _refused_recipients(self, msg: m.SubmitReq) -> tuple[int, bool, str, dict[str, int]] | None:
+        """None when `refused_recipients` refuses none of `msg`'s; else (the first refused one's status,
+        whether every recipient delivered to is refused, what is said of them, {recipient: status}).
+        A displayOnly address, delivered to none, is refused none."""
+        own = self.config.refused_recipients
+        if not own:
+            return None
+        named = list(dict.fromkeys(str(a) for a in msg.recipients if not a.display_only))
+        refused = {r: own[r] for r in named if r in own}
+        if not refused:
+            return None
+        listed = [f"{printable(r)[:100]}: {code} {lookup(code).text}" for r, code in list(refused.items())[:10]]
+        more = f" and {len(refused) - 10} more" if len(refused) > 10 else ""
+        said = f"recipient(s) refused: {'; '.join(listed)}{more}"
+        return next(iter(refused.values())), len(refused) == len(named), said, refused
 
     def _schedule_reports(self, stored: StoredMessage, msg) -> None:
         """Each recipient's delivery, `report_delay` from now (from `msg`'s EarliestDeliveryTime, when

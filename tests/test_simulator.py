@@ -1943,3 +1943,61 @@ def test_a_simulator_taking_some_versions_refuses_another_with_4002_in_the_calle
             Simulator(accepted_versions=wrong)
     with pytest.raises(ValueError, match="accepted_versions"):
         sim.config.accepted_versions = ("nope",)
+
+
+def test_recipients_refused_at_submit_are_answered_as_an_mmsc_does_and_get_no_report():
+    """refused_recipients: a SubmitReq to none but those is refused with the first one's status (a
+    Fault), one to others too is taken for those alone, 1100 Partial success naming the refused in
+    Details (China Mobile's dialects: 1001), and only those taken are delivered and reported on."""
+    blocked, barred, fine = "+8613800000009", "+8613800000008", "+8613800000001"
+    with Simulator(report_delay=0, refused_recipients={blocked: 2002, barred: 3002}) as sim, \
+            RunningReceiver() as rcv, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        sim.config.vasp_url = rcv.url
+        with pytest.raises(mm7.FaultError) as refused:
+            client.submit(m.SubmitReq(recipients=m.Recipients(to=[barred], cc=[blocked]), delivery_report=True))
+        status = refused.value.status
+        assert refused.value.fault.code == "Server" and (status.code, status.text) == (3002, "Message rejected")
+        assert status.details == f"recipient(s) refused: {barred}: 3002 Message rejected; {blocked}: 2002 Address Error"
+        assert not sim.messages and sim.received[-1].status == 3002
+        with pytest.raises(mm7.FaultError) as refused:
+            client.submit(m.SubmitReq(recipients=[blocked]))
+        assert refused.value.fault.code == "Client" and refused.value.status.code == 2002
+        result = client.submit(m.SubmitReq(recipients=[blocked, fine], delivery_report=True))
+        assert result.ok and result.status.code == 1100
+        assert result.status.details == f"recipient(s) refused: {blocked}: 2002 Address Error"
+        stored = sim.messages[result.message_id]
+        assert (stored.recipients, stored.refused) == ([fine], {blocked: 2002})
+        assert sim.wait_idle()
+        assert [str(msg.recipient) for msg, _ in rcv.received] == [fine]
+        with pytest.raises(ValueError, match="was not delivered to"):
+            sim.send_report(result.message_id, blocked)
+        assert client.submit(m.SubmitReq(recipients=[fine])).status.code == 1000
+    cmcc = Simulator(dialect="cmcc", refused_recipients={"13800000009": 2002})
+    out = mm7.encode(china_mobile_submit(recipients=["13800000009", "13800000001"]), transaction_id="t-p",
+                     profile=mm7.profiles.CMCC)
+    rsp = cmcc.handle(out.to_bytes(), out.content_type, {})
+    status = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"]).body.status
+    assert (status.code, status.text) == (1001, "部分成功") and "13800000009: 2002" in status.details
+    for wrong in (1000, "2002", True):
+        with pytest.raises(ValueError, match="refused_recipients of '1'"):
+            Simulator(refused_recipients={"1": wrong})
+
+
+def test_simulate_takes_the_versions_it_accepts_and_the_recipients_it_refuses():
+    from .test_commands import Background
+
+    sim = Background("simulate", "--port", "0", "--accept-version", "REL-6-MM7-1-0", "--accept-version", "5-1-2",
+                     "--refuse-recipient", "13800138009/TYPE=PLMN=2002")
+    try:
+        port = sim.port()
+        sim.wait_for(f"http://127.0.0.1:{port}/control/health")
+        url = f"http://127.0.0.1:{port}/mm7"
+        with mm7.Client(url, retry=mm7.RetryPolicy.never(), profile=mm7.Profile(version="REL-5-MM7-1-2")) as rel5, \
+                mm7.Client(url, retry=mm7.RetryPolicy.never(), profile=mm7.Profile(version="REL-6-MM7-1-4")) as rel6:
+            result = rel5.submit(m.SubmitReq(recipients=["13800138009/TYPE=PLMN", "13800138001"]))
+            assert result.status.code == 1100 and "13800138009/TYPE=PLMN: 2002" in result.status.details
+            with pytest.raises(mm7.FaultError) as refused:
+                rel6.submit(m.SubmitReq(recipients=["13800138001"]))
+            assert refused.value.status.code == 4002
+    finally:
+        sim.stop()
