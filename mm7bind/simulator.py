@@ -1,8 +1,8 @@
 """A fake MMSC for development and tests: `mm7bind simulate`, or `Simulator` from code.
 
 It accepts SubmitReq, CancelReq, ReplaceReq, extendedCancelReq and extendedReplaceReq in any
-schema version, validates them (strict: refuses any deviation the way a strict carrier would;
-lenient: accepts and logs them), assigns MessageIDs and keeps the messages, and sends
+schema version (or those `accepted_versions` names), validates them (strict: refuses any deviation
+the way a strict carrier would; lenient: accepts and logs them), assigns MessageIDs and keeps the messages, and sends
 DeliveryReportReq and ReadReplyReq back to the VASP when a submit asked for them. DeliverReq (mobile
 originated) is sent on demand: `simulator.deliver(...)`, or POST /control/deliver. Dialects reproduce
 the habits of particular MMSCs (see `mm7bind.profiles.DIALECTS`).
