@@ -2564,7 +2564,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         refused_recipients = {}
         for item in args.refuse_recipient or ():
             recipient, eq, code = item.rpartition("=")
-            if not eq or not recipient or not code.strip().isdigit():
+            if not eq or not recipient or not (code.strip().isascii() and code.strip().isdigit()):
                 raise ValueError(f"--refuse-recipient takes RECIPIENT=CODE (a status code: 2002, 3002...), "
                                  f"not {item!r}")
             refused_recipients[recipient] = int(code)

@@ -1984,7 +1984,13 @@ def test_recipients_refused_at_submit_are_answered_as_an_mmsc_does_and_get_no_re
 
 
 def test_simulate_takes_the_versions_it_accepts_and_the_recipients_it_refuses():
-    from .test_commands import Background
+    from .test_commands import Background, run
+
+    for option, value, said in (("--accept-version", "REL-9-MM7-1-0", "--accept-version: unknown MM7 schema version"),
+                                ("--refuse-recipient", "1=\u0662\u0660\u0660\u0662", "takes RECIPIENT=CODE"),
+                                ("--refuse-recipient", "1=1000", "--refuse-recipient of '1': 1000 is no error")):
+        proc = run("simulate", "--port", "0", option, value)
+        assert proc.returncode == 2 and said in proc.stderr, proc.stderr
 
     sim = Background("simulate", "--port", "0", "--accept-version", "REL-6-MM7-1-0", "--accept-version", "5-1-2",
                      "--refuse-recipient", "13800138009/TYPE=PLMN=2002")
