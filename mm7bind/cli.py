@@ -2561,6 +2561,7 @@ _SIMULATE_OPTIONS = (("read_status", "--read-status"), ("report_status", "--repo
                      ("max_message_size", "--max-size"), ("max_messages", "--max-messages"),
                      ("vasp_cert", "--vasp-cert"), ("vasp_verify", "--vasp-ca"),
                      ("auth_failures", "--auth-failures"), ("auth_cooldown", "--auth-cooldown"),
+                     ("accepted_versions", "--accept-version"), ("refused_recipients", "--refuse-recipient"),
                      ("unknown dialect", "--dialect: unknown dialect"))
 
 
@@ -2596,6 +2597,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             if not eq or not recipient:
                 raise ValueError(f"--recipient-status takes RECIPIENT=STATUS, not {item!r}")
             recipient_status[recipient] = status
+        refused_recipients = {}
+        for item in args.refuse_recipient or ():
+            recipient, eq, code = item.rpartition("=")
+            if not eq or not recipient or not (code.strip().isascii() and code.strip().isdigit()):
+                raise ValueError(f"--refuse-recipient takes RECIPIENT=CODE (a status code: 2002, 3002...), "
+                                 f"not {item!r}")
+            refused_recipients[recipient] = int(code)
         if args.mo_version is not None:  # (checked now: the MO goes later, from a thread, unseen if refused then)
             from . import versions  # noqa: PLC0415
 
@@ -2620,6 +2628,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             vasp_verify=args.vasp_ca or True, auth=auth, max_messages=args.max_messages,
             auth_failures=args.auth_failures, auth_cooldown=args.auth_cooldown,
             vasp_cert=(args.vasp_cert, args.vasp_key) if args.vasp_key else args.vasp_cert,
+            accepted_versions=tuple(args.accept_version) if args.accept_version else None,
+            refused_recipients=refused_recipients,
         )
     except ValueError as exc:
         print(f"mm7bind simulate: {_as_option(str(exc), _SIMULATE_OPTIONS)}", file=sys.stderr)
@@ -3162,6 +3172,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recipient-status", action="append", metavar="RECIPIENT=STATUS",
                    help="one recipient's delivery status, as the submit wrote it (repeatable; the others: "
                         "--report-status)")
+    p.add_argument("--refuse-recipient", action="append", metavar="RECIPIENT=CODE",
+                   help="refuse this recipient at submit with this status, e.g. +8613800138009=2002 (repeatable; "
+                        "a SubmitReq to others too is taken for them, answered 1100 Partial success)")
     p.add_argument("--report-delay", type=_delay, default=simdefaults.REPORT_DELAY, metavar="SECONDS",
                    help="delivery (and its report) after the SubmitReq, or its EarliestDeliveryTime "
                         "(default %(default)s)")
@@ -3177,6 +3190,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refuse a SubmitReq from another VASPID, or none, with 4001 (and a CancelReq or ReplaceReq "
                         "naming another)")
     p.add_argument("--vasid", metavar="ID", type=_not_blank("the VASID to require"), help="the same for VASID")
+    p.add_argument("--accept-version", action="append", metavar="NAME",
+                   help="take requests in this schema version alone, e.g. REL-6-MM7-1-0 (repeatable), as a carrier "
+                        "is set up for a VASP: one in another is refused with 4002, Unsupported version, in its own "
+                        "(default: any)")
     p.add_argument("--vasp-short-code", metavar="CODE", default="1065888", type=_not_blank("the VASP's short code"),
                    help="the Sender of the reports and read replies about a SubmitReq naming no SenderAddress and "
                         "no VASID: the VASP's short code, as the MMSC has it provisioned (default: %(default)s)")

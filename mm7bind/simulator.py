@@ -1,8 +1,8 @@
 """A fake MMSC for development and tests: `mm7bind simulate`, or `Simulator` from code.
 
 It accepts SubmitReq, CancelReq, ReplaceReq, extendedCancelReq and extendedReplaceReq in any
-schema version, validates them (strict: refuses any deviation the way a strict carrier would;
-lenient: accepts and logs them), assigns MessageIDs and keeps the messages, and sends
+schema version (or those `accepted_versions` names), validates them (strict: refuses any deviation
+the way a strict carrier would; lenient: accepts and logs them), assigns MessageIDs and keeps the messages, and sends
 DeliveryReportReq and ReadReplyReq back to the VASP when a submit asked for them. DeliverReq (mobile
 originated) is sent on demand: `simulator.deliver(...)`, or POST /control/deliver. Dialects reproduce
 the habits of particular MMSCs (see `mm7bind.profiles.DIALECTS`).
@@ -89,6 +89,11 @@ class SimulatorConfig:
     report_status: str = "Retrieved"  # what every recipient's delivery report says
     # Some recipients' own, in place of report_status (as the submit wrote them): {"+8613800000001": "Rejected"}.
     recipient_status: dict[str, str] = field(default_factory=dict)
+    # Recipients the MMSC refuses at submit (as the submit wrote them), with the status it gives:
+    # {"+8613800000009": 2002}. A SubmitReq to none but these is refused with the first one's in a Fault;
+    # one to others too is taken for those alone, answered 1100, Partial success (China Mobile's
+    # dialects: 1001), its Details naming each refused one and its code: reports go to the others.
+    refused_recipients: dict[str, int] = field(default_factory=dict)
     report_delay: float = REPORT_DELAY
     read_status: str = "Read"
     read_delay: float = READ_DELAY
@@ -111,6 +116,10 @@ class SimulatorConfig:
     # CancelReq or ReplaceReq naming another (they may leave it out: China Mobile's manual says so).
     vaspid: str | None = None
     vasid: str | None = None
+    # The schema versions taken (names: "REL-6-MM7-1-0"), as a carrier's MMSC is set up for a VASP: a
+    # request in another (its namespace, any operation) is refused with 4002, Unsupported version, in a
+    # Fault written in the request's own version. None: any.
+    accepted_versions: tuple[str, ...] | None = None
     # The VASP's short code, as an MMSC has it provisioned: the Sender of the reports and read replies
     # about a SubmitReq that names no SenderAddress and no VASID (`mm7bind mo` sends to it by default).
     vasp_short_code: str = "1065888"
@@ -145,6 +154,11 @@ class SimulatorConfig:
             if status not in {e.value for e in DeliveryStatus}:
                 raise ValueError(f"recipient_status of {recipient!r}: {status!r} is none of "
                                  f"{', '.join(e.value for e in DeliveryStatus)}")
+        for recipient, code in self.refused_recipients.items():
+            if not isinstance(recipient, str) or isinstance(code, bool) or not isinstance(code, int) or not (
+                    2000 <= code <= 9999):  # (a success is no refusal)
+                raise ValueError(f"refused_recipients of {recipient!r}: {code!r} is no error status code "
+                                 "(2000-9999: 2002, Address Error, 3xxx...)")
         from .client import MAX_TIMEOUT, is_http_url, not_http_url  # noqa: PLC0415
 
         if self.vasp_url not in (None, "") and not is_http_url(self.vasp_url):
@@ -171,6 +185,8 @@ class SimulatorConfig:
         check_failure_settings(self.auth_failures, self.auth_cooldown)
         if not isinstance(self.vasp_short_code, str) or not self.vasp_short_code.strip():
             raise ValueError(f"vasp_short_code must be the VASP's short code, not {self.vasp_short_code!r}")
+        if self.accepted_versions is not None:
+            _accepted(self.accepted_versions)  # (a ValueError for a name no schema has)
         for name, label in (("vaspid", "VASPID"), ("vasid", "VASID")):
             value = getattr(self, name)
             if isinstance(value, str) and not value.strip():
@@ -198,6 +214,18 @@ class SimulatorConfig:
                                      f"{did_you_mean(name, self.__dataclass_fields__)}")
             replace(self, **{name: value})  # (the ValueError SimulatorConfig would raise)
         super().__setattr__(name, value)
+
+
+def _accepted(names: Sequence[str]) -> frozenset[str]:
+    """`SimulatorConfig.accepted_versions` as the versions' own names ("6-1-0" and the namespace URI
+    are REL-6-MM7-1-0): a ValueError for one no schema has, or for a bare string (read letter by letter)."""
+    if isinstance(names, str) or not isinstance(names, (tuple, list, set, frozenset)) or not names:
+        raise ValueError(f"accepted_versions must be schema version names, ('REL-6-MM7-1-0',), or None for any, "
+                         f"not {names!r}")
+    try:
+        return frozenset(versions.get(name).name for name in names)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"accepted_versions: {exc.args[0] if isinstance(exc, KeyError) else exc}") from None
 
 
 @dataclass(frozen=True)
@@ -343,6 +371,9 @@ class StoredMessage:
     # The sender its reports and read replies name: for an extendedReplaceReq (which has no
     # SenderAddress) the replaced message's; None: the request's (see Simulator._sender_of).
     sender: m.Address | None = field(default=None, repr=False)
+    # The recipients the submit named that the MMSC refused (`refused_recipients`), with the status
+    # given each: left out of `recipients`, never delivered to.
+    refused: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.recipients is None:
@@ -393,7 +424,7 @@ class StoredMessage:
         return {
             "message_id": self.message_id, "transaction_id": self.transaction_id, "operation": msg.ELEMENT,
             "version": self.version.name, "state": self.state, "received_at": self.received_at.isoformat(),
-            "recipients": list(self.recipients or []),
+            "recipients": list(self.recipients or []), "refused": dict(self.refused),
             "vaspid": getattr(msg, "vaspid", None), "vasid": getattr(msg, "vasid", None),
             "service_code": str(msg.service_code) if getattr(msg, "service_code", None) is not None else None,
             "sender": str(msg.sender_address) if getattr(msg, "sender_address", None) is not None else None,
@@ -556,6 +587,7 @@ def _worth_sending_again(exc: SendError) -> bool:
 _INFLATED_AT_MOST = ReceiverConfig.max_body
 
 CHINA_MOBILE = ("cmcc", "cmcc-sdk")  # the dialects of China Mobile's MMSC
+_CMCC_PARTIAL_SUCCESS = 1001  # (its manual's 部分成功, where TS 23.140 has 1100)
 
 # What China Mobile's SDK (V1.5.3) writes into every request of a kind: a plain-text SenderAddress
 # and no <Content href> in a SubmitReq; a CancelReq or ReplaceReq declaring the namespace under a
@@ -1067,6 +1099,10 @@ class Simulator:
         if refusal is not None:
             log.warning("refused: %s (SOAP %s)", refusal.string, refusal.code)
             return self._soap_fault(env, refusal)
+        unaccepted = self._version_refused(env)
+        if unaccepted is not None:  # (before strictness: the version is what is wrong, not a deviation)
+            log.warning("refused: %s", unaccepted)
+            return self.fault(env, "Client", fault_status(RequestStatus.UNSUPPORTED_VERSION, None, unaccepted))
         if strictly is not None:
             log.warning("refused: %s", printable(strictly))
             return self.fault(env, "Client", refusal_status(strictly))
@@ -1104,6 +1140,20 @@ class Simulator:
                 rsp.headers.append(("Retry-After", f"{trouble.retry_after:g}"))
             return rsp
         return self._operation(env, msg)
+
+    def _version_refused(self, env: Envelope) -> str | None:
+        """What is said of a request in a version not among `accepted_versions` (None: taken). Its
+        namespace decides: one no schema has (read with the closest) is none of them."""
+        if self.config.accepted_versions is None:
+            return None
+        accepted = _accepted(self.config.accepted_versions)
+        version = env.version
+        if env.namespace is not None and versions.by_spelling(env.namespace) is not version:
+            version = None  # (an unknown namespace, read as the closest version)
+        if version is not None and version.name in accepted:
+            return None
+        came = version.name if version is not None else printable(str(env.namespace))[:100]
+        return f"{came} is not taken here, only {', '.join(sorted(accepted, key=versions.sort_key))}"
 
     def _read_for_the_record(self, body: bytes, content_type: str | None, headers: Mapping[str, str],
                              limit: int | None) -> None:
@@ -1302,9 +1352,16 @@ class Simulator:
             known = not msg.linked_id or msg.linked_id in self.linked_ids or msg.linked_id in self._messages
         if not known:
             return self.fault(env, "Client", RequestStatus.LINKED_ID_NOT_FOUND, f"no message {msg.linked_id} to link to")
+        refused = self._refused_recipients(msg)
+        if refused is not None and refused[1]:  # every recipient refused
+            code, said = refused[0], refused[2]
+            return self.fault(env, "Client" if code < 3000 else "Server", fault_status(code, None, said))
         mid = self._new_id()
         stored = StoredMessage(mid, env.transaction_id or "", msg, env.version, datetime.now(timezone.utc),
-                               deviations=env.deviations)
+                               deviations=env.deviations,
+                               recipients=None if refused is None else [str(a) for a in msg.recipients
+                                                                        if str(a) not in refused[3]],
+                               refused={} if refused is None else refused[3])
         stored.sender = self._sender_of(stored)  # (as configured now, as its fates: see _schedule_reports)
         with self._lock:
             self._keep(stored)
@@ -1318,7 +1375,26 @@ class Simulator:
             log.warning("SubmitReq tid=%s asks for %s: none are sent, %s (simulate --vasp-url, "
                         "SimulatorConfig.vasp_url; said once)", printable(env.transaction_id), asked, NO_VASP_URL)
         self._schedule_reports(stored, msg)
+        if refused is not None:
+            partial = _CMCC_PARTIAL_SUCCESS if self.config.dialect in CHINA_MOBILE else RequestStatus.PARTIAL_SUCCESS
+            return self.answer(env, m.SubmitRsp(message_id=mid, status=fault_status(partial, None, refused[2])))
         return self.answer(env, m.SubmitRsp(message_id=mid))
+
+    def _refused_recipients(self, msg: m.SubmitReq) -> tuple[int, bool, str, dict[str, int]] | None:
+        """None when `refused_recipients` refuses none of `msg`'s; else (the first refused one's status,
+        whether every recipient delivered to is refused, what is said of them, {recipient: status}).
+        A displayOnly address, delivered to none, is refused none."""
+        own = self.config.refused_recipients
+        if not own:
+            return None
+        named = list(dict.fromkeys(str(a) for a in msg.recipients if not a.display_only))
+        refused = {r: own[r] for r in named if r in own}
+        if not refused:
+            return None
+        listed = [f"{printable(r)[:100]}: {code} {lookup(code).text}" for r, code in list(refused.items())[:10]]
+        more = f" and {len(refused) - 10} more" if len(refused) > 10 else ""
+        said = f"recipient(s) refused: {'; '.join(listed)}{more}"
+        return next(iter(refused.values())), len(refused) == len(named), said, refused
 
     def _schedule_reports(self, stored: StoredMessage, msg) -> None:
         """Each recipient's delivery, `report_delay` from now (from `msg`'s EarliestDeliveryTime, when

@@ -1909,3 +1909,101 @@ def test_a_request_refused_unread_is_kept_with_the_transaction_id_and_version_it
             None, 2004, info.value.transaction_id, "REL-5-MM7-1-2")
         assert (broken.operation, broken.status, broken.transaction_id, broken.version) == (
             None, 2007, "t-broken", "REL-6-MM7-1-0")
+
+
+def test_a_simulator_taking_some_versions_refuses_another_with_4002_in_the_callers_version():
+    """A carrier's MMSC is set up for the versions a VASP was given: accepted_versions refuses a
+    request in another (any operation), a Fault 4002 written in the caller's own version."""
+    with Simulator(accepted_versions=("REL-6-MM7-1-0", "5-1-2")) as sim, \
+            mm7.Client(sim.url, profile=mm7.Profile(version="REL-6-MM7-1-0")) as rel6, \
+            mm7.Client(sim.url, profile=mm7.Profile(version="REL-5-MM7-1-2")) as rel5:
+        assert rel6.submit(m.SubmitReq(recipients=["+8613800000000"])).status.code == 1000
+        assert rel5.submit(m.SubmitReq(recipients=["+8613800000000"])).status.code == 1000
+        assert len(sim.messages) == 2
+    sim = Simulator(accepted_versions=["REL-6-MM7-1-0"])
+    for request in (m.SubmitReq(recipients=["+8613800000000"]), m.CancelReq(message_id="SIM-1")):
+        out = mm7.encode(request, transaction_id="t-v", version="REL-5-MM7-1-2")
+        rsp = sim.handle(out.to_bytes(), out.content_type, {})
+        env = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"])
+        assert rsp.status == 500 and env.is_fault and env.transaction_id == "t-v"
+        assert env.version.name == "REL-5-MM7-1-2" and env.body.code == "Client"
+        status = env.body.detail.status
+        assert (status.code, status.text) == (4002, "Unsupported version")
+        assert status.details == "REL-5-MM7-1-2 is not taken here, only REL-6-MM7-1-0"
+        assert (sim.received[-1].operation, sim.received[-1].version, sim.received[-1].status) == (
+            request.ELEMENT, "REL-5-MM7-1-2", 4002)
+    assert not sim.messages
+    # A namespace no schema has, read with the closest version, is none of those taken.
+    out = mm7.encode(m.SubmitReq(recipients=["+8613800000000"]), transaction_id="t-x", version="REL-6-MM7-1-0")
+    unknown = out.to_bytes().replace(b"REL-6-MM7-1-0", b"REL-6-MM7-1-9")
+    env = mm7.decode((rsp := sim.handle(unknown, out.content_type, {})).body, dict(rsp.headers)["Content-Type"])
+    assert env.body.detail.status.code == 4002 and "REL-6-MM7-1-9" in env.body.detail.status.details
+    for wrong in ("REL-6-MM7-1-0", ("REL-9-MM7-9-9",), ()):
+        with pytest.raises(ValueError, match="accepted_versions"):
+            Simulator(accepted_versions=wrong)
+    with pytest.raises(ValueError, match="accepted_versions"):
+        sim.config.accepted_versions = ("nope",)
+
+
+def test_recipients_refused_at_submit_are_answered_as_an_mmsc_does_and_get_no_report():
+    """refused_recipients: a SubmitReq to none but those is refused with the first one's status (a
+    Fault), one to others too is taken for those alone, 1100 Partial success naming the refused in
+    Details (China Mobile's dialects: 1001), and only those taken are delivered and reported on."""
+    blocked, barred, fine = "+8613800000009", "+8613800000008", "+8613800000001"
+    with Simulator(report_delay=0, refused_recipients={blocked: 2002, barred: 3002}) as sim, \
+            RunningReceiver() as rcv, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        sim.config.vasp_url = rcv.url
+        with pytest.raises(mm7.FaultError) as refused:
+            client.submit(m.SubmitReq(recipients=m.Recipients(to=[barred], cc=[blocked]), delivery_report=True))
+        status = refused.value.status
+        assert refused.value.fault.code == "Server" and (status.code, status.text) == (3002, "Message rejected")
+        assert status.details == f"recipient(s) refused: {barred}: 3002 Message rejected; {blocked}: 2002 Address Error"
+        assert not sim.messages and sim.received[-1].status == 3002
+        with pytest.raises(mm7.FaultError) as refused:
+            client.submit(m.SubmitReq(recipients=[blocked]))
+        assert refused.value.fault.code == "Client" and refused.value.status.code == 2002
+        result = client.submit(m.SubmitReq(recipients=[blocked, fine], delivery_report=True))
+        assert result.ok and result.status.code == 1100
+        assert result.status.details == f"recipient(s) refused: {blocked}: 2002 Address Error"
+        stored = sim.messages[result.message_id]
+        assert (stored.recipients, stored.refused) == ([fine], {blocked: 2002})
+        assert sim.wait_idle()
+        assert [str(msg.recipient) for msg, _ in rcv.received] == [fine]
+        with pytest.raises(ValueError, match="was not delivered to"):
+            sim.send_report(result.message_id, blocked)
+        assert client.submit(m.SubmitReq(recipients=[fine])).status.code == 1000
+    cmcc = Simulator(dialect="cmcc", refused_recipients={"13800000009": 2002})
+    out = mm7.encode(china_mobile_submit(recipients=["13800000009", "13800000001"]), transaction_id="t-p",
+                     profile=mm7.profiles.CMCC)
+    rsp = cmcc.handle(out.to_bytes(), out.content_type, {})
+    status = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"]).body.status
+    assert (status.code, status.text) == (1001, "部分成功") and "13800000009: 2002" in status.details
+    for wrong in (1000, "2002", True):
+        with pytest.raises(ValueError, match="refused_recipients of '1'"):
+            Simulator(refused_recipients={"1": wrong})
+
+
+def test_simulate_takes_the_versions_it_accepts_and_the_recipients_it_refuses():
+    from .test_commands import Background, run
+
+    for option, value, said in (("--accept-version", "REL-9-MM7-1-0", "--accept-version: unknown MM7 schema version"),
+                                ("--refuse-recipient", "1=\u0662\u0660\u0660\u0662", "takes RECIPIENT=CODE"),
+                                ("--refuse-recipient", "1=1000", "--refuse-recipient of '1': 1000 is no error")):
+        proc = run("simulate", "--port", "0", option, value)
+        assert proc.returncode == 2 and said in proc.stderr, proc.stderr
+
+    sim = Background("simulate", "--port", "0", "--accept-version", "REL-6-MM7-1-0", "--accept-version", "5-1-2",
+                     "--refuse-recipient", "13800138009/TYPE=PLMN=2002")
+    try:
+        port = sim.port()
+        sim.wait_for(f"http://127.0.0.1:{port}/control/health")
+        url = f"http://127.0.0.1:{port}/mm7"
+        with mm7.Client(url, retry=mm7.RetryPolicy.never(), profile=mm7.Profile(version="REL-5-MM7-1-2")) as rel5, \
+                mm7.Client(url, retry=mm7.RetryPolicy.never(), profile=mm7.Profile(version="REL-6-MM7-1-4")) as rel6:
+            result = rel5.submit(m.SubmitReq(recipients=["13800138009/TYPE=PLMN", "13800138001"]))
+            assert result.status.code == 1100 and "13800138009/TYPE=PLMN: 2002" in result.status.details
+            with pytest.raises(mm7.FaultError) as refused:
+                rel6.submit(m.SubmitReq(recipients=["13800138001"]))
+            assert refused.value.status.code == 4002
+    finally:
+        sim.stop()
