@@ -331,6 +331,21 @@ def test_a_new_version_sends_the_newest_mm7version_its_schema_lists(project, tmp
                                      "5.10.0", "5.8.0", "5.6.0", "5.5.0", "5.3.0"]
 
 
+def test_import_refuses_an_mm7version_the_schema_does_not_list(project, tmp_path):
+    """An --mm7-version value outside the schema's MM7Version enumeration would be refused by the
+    schema in every message mm7bind validates: the import says so and leaves schemas/ alone."""
+    source = tmp_path / "REL-6-MM7-1-5.xsd"
+    source.write_text(new_version_schema())
+    before = snapshot(project)
+    proc = run(project, "import", str(source), "--mm7-version", "6.9.0")
+    assert proc.returncode == 2 and "6.9.0: not in the schema's MM7Version list" in proc.stderr, proc.stderr
+    assert snapshot(project) == before
+    proc = run(project, "import", str(source), "--mm7-version", "6.8.0")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    manifest = tomllib.loads((project / "schemas" / "versions.toml").read_text())
+    assert manifest["versions"]["REL-6-MM7-1-5"]["mm7_versions"] == ["6.8.0"]
+
+
 SENDS_BY_DEFAULT = """
 v = V.get(sys.argv[2])
 data = mm7bind.encode_envelope(mm7bind.SubmitReq(recipients=['+8613800000000']), transaction_id='t-1', version=v,

@@ -780,8 +780,12 @@ def import_schema(source: str, version: str | None, mm7_versions: list[str] | No
             pairing = "inferred"
     if not values:
         raise RegenError(f"no MM7Version values known for {version}: pass --mm7-version X.Y.Z")
-    if enumerated and values[0] not in enumerated:  # (as --mm7-version says)
-        print(f"note: {values[0]} is not in the schema's MM7Version list {enumerated}")
+    # A value the schema's enumeration refuses could never be sent: mm7bind validates what it writes,
+    # and the version's default would fail every message.
+    refused = [value for value in values if enumerated and value not in enumerated]
+    if refused:
+        raise RegenError(f"--mm7-version {', '.join(refused)}: not in the schema's MM7Version list "
+                         f"{enumerated}, which would refuse every message sent with it")
     target = SCHEMAS / f"{version}.xsd"
     check_part_names(manifest, version, target.name, parts)
     manifest.versions[version] = VersionEntry(
