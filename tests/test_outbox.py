@@ -2122,3 +2122,34 @@ def test_an_item_the_mmsc_took_before_its_worker_died_is_sent_not_expired_howeve
         done = store.outbox_get(item.id)
         assert (done.state, done.message_id) == ("sent", taken.message_id) and len(sim.messages) == 1
         client.close()
+
+
+def test_a_running_worker_takes_up_a_pause_another_worker_on_the_store_kept_with_its_settings(tmp_path, caplog):
+    """Two workers on one store (two processes): once one pauses after refusals alike, the other,
+    already running, waits too as it claims its next items — it went on sending requests the MMSC
+    refused alike until its own streak paused it. A worker with other settings goes on."""
+    path = tmp_path / "vasp.db"
+    with Simulator(SimulatorConfig()) as sim:
+        stores = [mm7.SqliteStore(path) for _ in range(3)]
+        clients = [mm7.Client(sim.url, store=s, retry=mm7.RetryPolicy.never(), username="u", password=p)
+                   for s, p in zip(stores, ("old", "old", "new"))]
+        first, second, mended = (Outbox(c, stop_after_refused=3) for c in clients)
+        first.put_many([mm7.SubmitReq(recipients=[str(n)]) for n in range(6)])
+        sim.fail_next(100, status=4001, text="Improper identification")
+        now = utcnow()
+        first.run_once(now)
+        assert first.paused_by_refusal(now) and sim.fail_next(0) == 97
+        with caplog.at_level("WARNING", logger="mm7bind.outbox"):
+            assert second.run_once(now + timedelta(seconds=1)) == [] and sim.fail_next(0) == 97  # nothing sent
+        assert second.paused_by_refusal(now) and second.refused_until == first.refused_until
+        assert second.refused_by == "4001 Improper identification"
+        assert any("another worker on this store" in r.getMessage() for r in caplog.records)
+        [probe] = second.run_once(first.refused_until)  # the pause over: one item, refused so, pauses again
+        assert probe.state == "queued" and sim.fail_next(0) == 96 and second.paused_by_refusal(first.refused_until)
+        sim.reset()  # (the password mended: accepted)
+        assert {i.state for i in mended.run_once(now + timedelta(seconds=2))} == {"sent"} and len(sim.messages) == 2
+        assert not mended.paused_by_refusal(now)
+        for c in clients:
+            c.close()
+        for s in stores:
+            s.close()
