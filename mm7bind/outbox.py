@@ -84,6 +84,12 @@ def accepted_under_tag(store, items, country_code: str | None = None) -> dict:
     return found
 
 
+# How far back a clock set back (an NTP step, a virtual machine resumed) is looked past for an
+# item's acceptance (`Outbox._taken_before`); an acceptance of its TransactionID from longer before the
+# item was put in is another message's that had it (a caller's own TransactionIDs used again).
+CLOCK_STEP_BACK = timedelta(hours=1)
+
+
 class Outbox(Periodic):
     """A durable queue in front of a `Client` (which must have a store).
 
@@ -806,9 +812,15 @@ class Outbox(Periodic):
 
     def _taken_before(self, item: OutboxItem):
         """The client's record of an acceptance of this very request (its TransactionID, since the
-        item was put in), or None."""
+        item was put in — or up to CLOCK_STEP_BACK before, for the same recipients under the same
+        tag: the clock set back between the put and the send made the item look younger than its
+        acceptance, and it went again under that TransactionID), or None."""
         rec = self.store.sent_by_transaction_id(item.transaction_id)
-        if rec is not None and rec.ok and rec.sent_at >= item.created_at:
+        if rec is None or not rec.ok:
+            return None
+        if rec.sent_at >= item.created_at or (
+                rec.sent_at >= item.created_at - CLOCK_STEP_BACK and rec.tag == item.tag
+                and item.recipients and sorted(rec.recipients) == sorted(item.recipients)):
             return rec
         return None
 

@@ -2153,3 +2153,30 @@ def test_a_running_worker_takes_up_a_pause_another_worker_on_the_store_kept_with
             c.close()
         for s in stores:
             s.close()
+
+
+@pytest.mark.parametrize("case", ["clock_set_back", "other_recipients", "long_before"])
+def test_an_acceptance_recorded_under_a_clock_set_back_still_marks_its_item_sent(store, case):
+    """The MMSC accepted an item, its worker died before marking it sent, and the clock was set back
+    meanwhile (an NTP step): the acceptance, dated before the item was put in, was not taken for its
+    own, and the item went again under the same TransactionID. Another message's acceptance of that
+    TransactionID (other recipients, or long before: a caller's TransactionID used again) is not it."""
+    import dataclasses
+
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never())
+        outbox = Outbox(client)
+        item = outbox.put(mm7.SubmitReq(recipients=["1"], subject="taken"), transaction_id="order-17")
+        taken = client.send(mm7.SubmitReq(recipients=["2" if case == "other_recipients" else "1"]),
+                            transaction_id="order-17")
+        assert taken.ok  # ... and the worker died here, the clock set back
+        back = timedelta(hours=2) if case == "long_before" else timedelta(minutes=3)
+        rec = store.sent_by_transaction_id("order-17")
+        store.record_sent(dataclasses.replace(rec, sent_at=item.created_at - back))
+        [done] = outbox.run_once()
+        assert done.state == "sent"
+        if case == "clock_set_back":
+            assert done.message_id == taken.message_id and len(sim.messages) == 1  # not sent again
+        else:
+            assert done.message_id != taken.message_id and len(sim.messages) == 2
+        client.close()
