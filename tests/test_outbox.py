@@ -2180,3 +2180,31 @@ def test_an_acceptance_recorded_under_a_clock_set_back_still_marks_its_item_sent
         else:
             assert done.message_id != taken.message_id and len(sim.messages) == 2
         client.close()
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_a_pause_another_worker_keeps_during_a_round_stops_the_round_at_its_next_claim(store, concurrency):
+    """Another worker on the store pausing while this one's round goes on: this one stops at its
+    next claim, not at its next round, and its own item refused alike meanwhile waits out the pause
+    with the others (queued again, not failed)."""
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never())
+        other, outbox = Outbox(client, stop_after_refused=3), Outbox(client, stop_after_refused=3, concurrency=concurrency)
+        outbox.put_many([mm7.SubmitReq(recipients=[str(n)]) for n in range(6)])
+        claim, claims = store.outbox_claim, []
+
+        def claim_then_pause(*args, **kw):  # (the other worker pauses once this one's first items are claimed)
+            items = claim(*args, **kw)
+            claims.append(len(items))
+            if len(claims) == 1:
+                other.refused_until, other.refused_by = utcnow() + timedelta(minutes=5), "4001 Improper identification"
+                other._refused_alike, other._refused_pauses = (4001, 3), 1
+                other._keep_pause()
+            return items
+
+        store.outbox_claim = claim_then_pause
+        sim.fail_next(100, status=4001, text="Improper identification")
+        done = outbox.run_once()  # (the first item, refused alike, waits with the others: not failed)
+        assert len(claims) == 1 and outbox.paused_by_refusal() and sim.fail_next(0) == 99
+        assert [i.state for i in done] == ["queued"] and store.outbox_counts()["queued"] == 6
+        client.close()
