@@ -84,6 +84,12 @@ def accepted_under_tag(store, items, country_code: str | None = None) -> dict:
     return found
 
 
+# How far back a clock set back (an NTP step, a virtual machine resumed) is looked past for an
+# item's acceptance (`Outbox._taken_before`); an acceptance of its TransactionID from longer before the
+# item was put in is another message's that had it (a caller's own TransactionIDs used again).
+CLOCK_STEP_BACK = timedelta(hours=1)
+
+
 class Outbox(Periodic):
     """A durable queue in front of a `Client` (which must have a store).
 
@@ -166,6 +172,8 @@ class Outbox(Periodic):
         # (the streak's items refused for good, kept queued until a pause takes them or it is known
         # none will: (item id, the hold's end, the refusal's words))
         self._held: list[tuple[int, datetime, str]] = []
+        self._mark: tuple[str, str] | None = None  # (the settings said, and their mark: see _settings_mark)
+        self._pause_seen: dict | None = None  # (the pause in the store as last read or written here)
         self._resume_pause()
 
     def put(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None,
@@ -272,13 +280,18 @@ class Outbox(Periodic):
     def _round(self, now: datetime | None) -> list[OutboxItem]:
         done: list[OutboxItem] = []
         stop = self._stopping()
+        self._notice_kept_pause(now, done)
         if self._holding(now):
             self._expire_held(now or utcnow())
             return done  # an outage, or refusals alike: the queue waits as a whole
         if self.concurrency > 1:
             return self._run_concurrently(now, done, stop)
         put_back: set[int] = set()  # (claimed again, and listed once they are tried: not twice)
+        claims = 0
         while not stop.is_set():
+            if claims and self._notice_kept_pause(now, done):  # (another worker paused since the round began)
+                break
+            claims += 1
             items = self.store.outbox_claim(now or utcnow(), self.batch, self.lease)
             returned = False
             for i, item in enumerate(items):
@@ -317,6 +330,8 @@ class Outbox(Periodic):
                     while pending:
                         self._unclaim(pending.popleft())
                 while len(in_flight) < self.concurrency:
+                    if not pending and not claimed_all and started and self._notice_kept_pause(now, done):
+                        claimed_all = True  # (another worker paused since this round began)
                     if not pending and not claimed_all:
                         items = self.store.outbox_claim(now or utcnow(), self.batch, self.lease)
                         claimed_all = len(items) < self.batch
@@ -508,9 +523,13 @@ class Outbox(Periodic):
         said = repr((tuple(cfg.urls), getattr(cfg.profile, "name", str(cfg.profile)), cfg.username, cfg.password,
                      cfg.auth, str(cfg.cert), str(cfg.verify), cfg.proxy, tuple(cfg.headers), cfg.vaspid, cfg.vasid,
                      cfg.service_code, str(cfg.sender_address)))
+        if self._mark is not None and self._mark[0] == said:  # (its digest is slow: made once per settings)
+            return self._mark[1]
         salt = self.store.installation_id() if hasattr(self.store, "installation_id") else ""
-        return hashlib.pbkdf2_hmac("sha256", said.encode("utf-8", "surrogatepass"), f"outbox-pause:{salt}".encode(),
+        mark = hashlib.pbkdf2_hmac("sha256", said.encode("utf-8", "surrogatepass"), f"outbox-pause:{salt}".encode(),
                                    100_000).hex()
+        self._mark = (said, mark)
+        return mark
 
     def _keep_pause(self) -> None:
         """Keep the pause after refusals alike in the store (or forget it once it ended), for a
@@ -520,10 +539,29 @@ class Outbox(Periodic):
             return
         if self.refused_until is None:
             self.store.set_outbox_pause(None)
+            self._pause_seen = None
             return
-        self.store.set_outbox_pause({"until": self.refused_until.isoformat(), "by": self.refused_by,
-                                     "key": self._refused_alike[0], "count": self._refused_alike[1],
-                                     "pauses": self._refused_pauses, "settings": self._settings_mark()})
+        pause = {"until": self.refused_until.isoformat(), "by": self.refused_by, "key": self._refused_alike[0],
+                 "count": self._refused_alike[1], "pauses": self._refused_pauses, "settings": self._settings_mark()}
+        self.store.set_outbox_pause(pause)
+        self._pause_seen = pause
+
+    def _kept_pause(self, kept: dict) -> tuple[datetime, str, int, int, int] | None:
+        """A pause kept in the store, if it was kept with this client's settings: (until, by,
+        key, count, pauses); else (other settings, or not read) None."""
+        try:
+            until = datetime.fromisoformat(kept["until"])
+            key, count, pauses = int(kept["key"]), int(kept["count"]), int(kept["pauses"])
+            by, same = str(kept["by"]), kept.get("settings") == self._settings_mark()
+        except (KeyError, TypeError, ValueError):
+            return None
+        return (until, by, key, count, pauses) if same else None
+
+    def _take_up(self, until: datetime, by: str, key: int, count: int, pauses: int) -> None:
+        # (a clock set back since, from a time ahead, would make it a pause of that much more)
+        self.refused_until = min(until, utcnow() + self.refused_pause_max)
+        self.refused_by, self._refused_pauses = by, pauses
+        self._refused_alike = (key, max(count, self.stop_after_refused))
 
     def _resume_pause(self) -> None:
         """Take up a pause after refusals alike that a worker before kept in the store, if the
@@ -531,24 +569,41 @@ class Outbox(Periodic):
         kept = self.store.outbox_pause() if hasattr(self.store, "outbox_pause") else None
         if not kept or not self.stop_after_refused:
             return
-        try:
-            until = datetime.fromisoformat(kept["until"])
-            key, count, pauses = int(kept["key"]), int(kept["count"]), int(kept["pauses"])
-            by, same = str(kept["by"]), kept.get("settings") == self._settings_mark()
-        except (KeyError, TypeError, ValueError):
-            same = False
-        if not same:
+        pause = self._kept_pause(kept)
+        if pause is None:
             log.info("outbox: a pause after refusals alike was kept for other settings: sending goes on")
             self.store.set_outbox_pause(None)
             return
-        # (a clock set back since, from a time ahead, would make it a pause of that much more)
-        self.refused_until = min(until, utcnow() + self.refused_pause_max)
-        self.refused_by, self._refused_pauses = by, pauses
-        self._refused_alike = (key, max(count, self.stop_after_refused))
+        self._pause_seen = kept
+        self._take_up(*pause)
         if self.paused_by_refusal():
             log.warning("outbox: sending stays paused until %s: the MMSC refused requests in a row alike (%s) "
                         "with these settings; sending tries one item again by itself when the pause ends",
-                        shown_time(self.refused_until), printable(by))
+                        shown_time(self.refused_until), printable(pause[1]))
+
+    def _notice_kept_pause(self, now: datetime | None, done: list[OutboxItem]) -> bool:
+        """Before claiming items: a pause after refusals alike another worker on this store kept
+        since (`_keep_pause`) is taken up, if it was kept with this client's settings and goes on
+        past this worker's own — else this worker went on sending what the MMSC refuses alike until
+        its own streak paused it, or until it was started again. One read of the store; the slow
+        settings mark is made once. (Another worker's pause ended, or kept for other settings, is
+        left to it: this one's own sends tell.) → whether it was taken up."""
+        if not self.stop_after_refused or not hasattr(self.store, "outbox_pause"):
+            return False
+        kept = self.store.outbox_pause()
+        if not kept or kept == self._pause_seen:
+            return False
+        self._pause_seen = kept
+        pause = self._kept_pause(kept)
+        now = now or utcnow()
+        if pause is None or pause[0] <= now or (self.refused_until is not None and pause[0] <= self.refused_until):
+            return False
+        self._take_up(*pause)
+        self._queue_held_again(done)  # (this worker's own refusals alike so far wait with the rest)
+        log.warning("outbox: sending paused until %s: another worker on this store was refused requests in a row "
+                    "alike (%s) with these settings; sending tries one item again by itself when the pause ends",
+                    shown_time(self.refused_until), printable(pause[1]))
+        return self.paused_by_refusal(now)
 
     def _unclaim(self, item: OutboxItem) -> None:
         self.store.outbox_update(item.id, "queued", attempts=item.attempts, next_at=item.next_at,
@@ -757,9 +812,15 @@ class Outbox(Periodic):
 
     def _taken_before(self, item: OutboxItem):
         """The client's record of an acceptance of this very request (its TransactionID, since the
-        item was put in), or None."""
+        item was put in — or up to CLOCK_STEP_BACK before, for the same recipients under the same
+        tag: the clock set back between the put and the send made the item look younger than its
+        acceptance, and it went again under that TransactionID), or None."""
         rec = self.store.sent_by_transaction_id(item.transaction_id)
-        if rec is not None and rec.ok and rec.sent_at >= item.created_at:
+        if rec is None or not rec.ok:
+            return None
+        if rec.sent_at >= item.created_at or (
+                rec.sent_at >= item.created_at - CLOCK_STEP_BACK and rec.tag == item.tag
+                and item.recipients and sorted(rec.recipients) == sorted(item.recipients)):
             return rec
         return None
 

@@ -318,6 +318,10 @@ class Receiver:
         self._answers: dict[tuple, tuple] = {}  # plain_answer's templates
         self._signatures: dict[tuple[Callable, str], bool] = {}  # _takes' answers, by (store method, name)
         self._mm7_versions_said: set[tuple[str, str]] = set()  # (version, MM7Version) _handler_answer said
+        # A store that cannot take messages (a full disk): (its error as said, when it began, how many
+        # refused) — one ERROR as it begins, one WARNING once a message is stored again, not one each.
+        self._store_trouble: tuple[str, float, int] | None = None
+        self._store_trouble_lock = threading.Lock()
 
     @property
     def _failures(self) -> FailureLimit | None:
@@ -693,11 +697,24 @@ class Receiver:
             return Response(401, [("WWW-Authenticate", self.config.auth.challenge(True)),
                                   ("Content-Type", "text/plain")], b"authentication required\n")
         except STORE_ERRORS as exc:  # a full disk, a locked file: the operator's to fix, said in one line
-            log.error("%s tid=%s from %s not stored (%s: %s): answered 3000, the MMSC will send it again",
-                      msg.ELEMENT, printable(env.transaction_id), peer, type(exc).__name__, exc,
-                      extra={"mm7": _fields(msg, ctx, RequestStatus.SERVER_ERROR, started, "store_error")})
+            said = f"{type(exc).__name__}: {exc}"
+            with self._store_trouble_lock:  # (the first refusal of an incident, or one failing otherwise: ERROR)
+                begins = self._store_trouble is None or self._store_trouble[0] != said
+                since, refused = (time.monotonic(), 0) if self._store_trouble is None else self._store_trouble[1:]
+                self._store_trouble = (said, since, refused + 1)
+            log.log(logging.ERROR if begins else logging.DEBUG,
+                    "%s tid=%s from %s not stored (%s): answered 3000, the MMSC will send it again%s",
+                    msg.ELEMENT, printable(env.transaction_id), peer, said,
+                    "; further ones refused so are counted, told once a message is stored again" if begins else "",
+                    extra={"mm7": _fields(msg, ctx, RequestStatus.SERVER_ERROR, started, "store_error")})
             self._count(msg.ELEMENT, "store_error", RequestStatus.SERVER_ERROR, started, env.deviations)
             return self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR, "the VASP could not store it")
+        if self._store_trouble is not None:
+            with self._store_trouble_lock:
+                trouble, self._store_trouble = self._store_trouble, None
+            if trouble is not None:
+                log.warning("the store takes messages again: %d refused (answered 3000) over %.0f s while it "
+                            "could not (%s)", trouble[2], time.monotonic() - trouble[1], trouble[0])
         ctx.sent = sent
         return stored
 

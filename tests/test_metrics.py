@@ -373,7 +373,8 @@ def test_a_store_that_cannot_take_a_message_is_one_line_a_count_and_a_503(tmp_pa
     [line] = [r for r in caplog.records if r.name == "mm7bind.receiver"]
     assert line.levelname == "ERROR" and line.exc_info is None
     assert line.getMessage() == ("DeliverReq tid=full-1 from 10.0.0.1 not stored (OperationalError: database or "
-                                 "disk is full): answered 3000, the MMSC will send it again")
+                                 "disk is full): answered 3000, the MMSC will send it again; further ones refused "
+                                 "so are counted, told once a message is stored again")
     assert metrics.value("mm7bind_received_total", operation="DeliverReq", outcome="store_error", status="3000") == 1
     store.close()
 

@@ -2122,3 +2122,89 @@ def test_an_item_the_mmsc_took_before_its_worker_died_is_sent_not_expired_howeve
         done = store.outbox_get(item.id)
         assert (done.state, done.message_id) == ("sent", taken.message_id) and len(sim.messages) == 1
         client.close()
+
+
+def test_a_running_worker_takes_up_a_pause_another_worker_on_the_store_kept_with_its_settings(tmp_path, caplog):
+    """Two workers on one store (two processes): once one pauses after refusals alike, the other,
+    already running, waits too as it claims its next items — it went on sending requests the MMSC
+    refused alike until its own streak paused it. A worker with other settings goes on."""
+    path = tmp_path / "vasp.db"
+    with Simulator(SimulatorConfig()) as sim:
+        stores = [mm7.SqliteStore(path) for _ in range(3)]
+        clients = [mm7.Client(sim.url, store=s, retry=mm7.RetryPolicy.never(), username="u", password=p)
+                   for s, p in zip(stores, ("old", "old", "new"))]
+        first, second, mended = (Outbox(c, stop_after_refused=3) for c in clients)
+        first.put_many([mm7.SubmitReq(recipients=[str(n)]) for n in range(6)])
+        sim.fail_next(100, status=4001, text="Improper identification")
+        now = utcnow()
+        first.run_once(now)
+        assert first.paused_by_refusal(now) and sim.fail_next(0) == 97
+        with caplog.at_level("WARNING", logger="mm7bind.outbox"):
+            assert second.run_once(now + timedelta(seconds=1)) == [] and sim.fail_next(0) == 97  # nothing sent
+        assert second.paused_by_refusal(now) and second.refused_until == first.refused_until
+        assert second.refused_by == "4001 Improper identification"
+        assert any("another worker on this store" in r.getMessage() for r in caplog.records)
+        [probe] = second.run_once(first.refused_until)  # the pause over: one item, refused so, pauses again
+        assert probe.state == "queued" and sim.fail_next(0) == 96 and second.paused_by_refusal(first.refused_until)
+        sim.reset()  # (the password mended: accepted)
+        assert {i.state for i in mended.run_once(now + timedelta(seconds=2))} == {"sent"} and len(sim.messages) == 2
+        assert not mended.paused_by_refusal(now)
+        for c in clients:
+            c.close()
+        for s in stores:
+            s.close()
+
+
+@pytest.mark.parametrize("case", ["clock_set_back", "other_recipients", "long_before"])
+def test_an_acceptance_recorded_under_a_clock_set_back_still_marks_its_item_sent(store, case):
+    """The MMSC accepted an item, its worker died before marking it sent, and the clock was set back
+    meanwhile (an NTP step): the acceptance, dated before the item was put in, was not taken for its
+    own, and the item went again under the same TransactionID. Another message's acceptance of that
+    TransactionID (other recipients, or long before: a caller's TransactionID used again) is not it."""
+    import dataclasses
+
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never())
+        outbox = Outbox(client)
+        item = outbox.put(mm7.SubmitReq(recipients=["1"], subject="taken"), transaction_id="order-17")
+        taken = client.send(mm7.SubmitReq(recipients=["2" if case == "other_recipients" else "1"]),
+                            transaction_id="order-17")
+        assert taken.ok  # ... and the worker died here, the clock set back
+        back = timedelta(hours=2) if case == "long_before" else timedelta(minutes=3)
+        rec = store.sent_by_transaction_id("order-17")
+        store.record_sent(dataclasses.replace(rec, sent_at=item.created_at - back))
+        [done] = outbox.run_once()
+        assert done.state == "sent"
+        if case == "clock_set_back":
+            assert done.message_id == taken.message_id and len(sim.messages) == 1  # not sent again
+        else:
+            assert done.message_id != taken.message_id and len(sim.messages) == 2
+        client.close()
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_a_pause_another_worker_keeps_during_a_round_stops_the_round_at_its_next_claim(store, concurrency):
+    """Another worker on the store pausing while this one's round goes on: this one stops at its
+    next claim, not at its next round, and its own item refused alike meanwhile waits out the pause
+    with the others (queued again, not failed)."""
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never())
+        other, outbox = Outbox(client, stop_after_refused=3), Outbox(client, stop_after_refused=3, concurrency=concurrency)
+        outbox.put_many([mm7.SubmitReq(recipients=[str(n)]) for n in range(6)])
+        claim, claims = store.outbox_claim, []
+
+        def claim_then_pause(*args, **kw):  # (the other worker pauses once this one's first items are claimed)
+            items = claim(*args, **kw)
+            claims.append(len(items))
+            if len(claims) == 1:
+                other.refused_until, other.refused_by = utcnow() + timedelta(minutes=5), "4001 Improper identification"
+                other._refused_alike, other._refused_pauses = (4001, 3), 1
+                other._keep_pause()
+            return items
+
+        store.outbox_claim = claim_then_pause
+        sim.fail_next(100, status=4001, text="Improper identification")
+        done = outbox.run_once()  # (the first item, refused alike, waits with the others: not failed)
+        assert len(claims) == 1 and outbox.paused_by_refusal() and sim.fail_next(0) == 99
+        assert [i.state for i in done] == ["queued"] and store.outbox_counts()["queued"] == 6
+        client.close()

@@ -2677,3 +2677,32 @@ def test_a_server_count_that_cannot_work_is_refused_when_made(setting, value, tm
         _, problems = config.load(tmp_path / "c.toml", env={})
         assert [str(p) for p in problems if p.level == "error"] == [
             f"error: receiver.threads: must be from 1 to {MAX_THREADS}"]
+
+
+def test_a_full_disk_is_one_error_as_it_begins_and_one_warning_once_messages_are_stored_again(store, caplog):
+    """While the disk is full every message is refused (a 3000 fault, as before), but told in one
+    ERROR, not one each — a flood of lines on the disk that is full — then one WARNING, with the
+    count, once a message is stored again."""
+    import sqlite3
+
+    accept = store.accept
+
+    def full(**kw):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    app = mm7.wsgi_app(mm7.Receiver(mm7.Handler(), store=store))
+    caplog.set_level(logging.INFO, logger="mm7bind.receiver")
+    store.accept = full
+    for n in range(3):
+        rsp = post(app, mm7.DeliverReq(sender="+8613900000000", subject="x"), tid=f"full-{n}")
+        assert rsp["status"] == 500 and b"3000" in rsp["body"]
+    store.accept = accept
+    assert post(app, mm7.DeliverReq(sender="+8613900000000", subject="x"), tid="room")["status"] == 200
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [level for level, _ in said] == ["ERROR", "WARNING"], said
+    assert said[0][1].startswith("DeliverReq tid=full-0 from ") and "database or disk is full" in said[0][1]
+    assert said[1][1].startswith("the store takes messages again: 3 refused (answered 3000) over ")
+    assert said[1][1].endswith("(OperationalError: database or disk is full)")
+    store.accept = full  # (full again: a new incident, a new ERROR)
+    assert post(app, mm7.DeliverReq(sender="+8613900000000", subject="x"), tid="full-again")["status"] == 500
+    assert [r.levelname for r in caplog.records if r.levelno >= logging.WARNING][-1] == "ERROR"
