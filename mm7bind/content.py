@@ -498,7 +498,7 @@ def decode_part_text(data: bytes, charset: str | None, where: str) -> tuple:
     if data[:2] in _UTF16_MARKS or b"\x00" in data or codec in _SIXTEEN_BIT:
         found = _sixteen_bit(data, codec)
     elif codec in _ONE_BYTE_LATIN and not data.isascii():
-        found = "utf-8" if _decodes(data, "utf-8") else "gb18030" if gbk.text_charset(data, final=True) else None
+        found = "utf-8" if decodes(data, "utf-8") else "gb18030" if gbk.text_charset(data, final=True) else None
         found = found and (found, "")
     if found is None:
         return (_decoder or _xml_decoder())(data, charset, None, where)
@@ -547,7 +547,7 @@ def _sixteen_bit(data: bytes, codec: str | None) -> tuple[str, str] | None:
         return None
     if data[:2] in _UTF16_MARKS:
         order = "utf-16-le" if data[:2] == codecs.BOM_UTF16_LE else "utf-16-be"
-        if codec in ("utf-16", order) or not _decodes(data[2:], order):
+        if codec in ("utf-16", order) or not decodes(data[2:], order):
             return None  # (read by its mark, as the label says)
         return "utf-16", " (a byte order mark)"  # (which Python's utf-16 reads, and drops)
     order = _byte_order(data, codec in _SIXTEEN_BIT)
@@ -556,7 +556,8 @@ def _sixteen_bit(data: bytes, codec: str | None) -> tuple[str, str] | None:
     return order, " without a byte order mark"
 
 
-def _decodes(data: bytes, codec: str) -> bool:
+def decodes(data: bytes, codec: str) -> bool:
+    """Whether `data` reads in `codec` without an error."""
     try:
         data.decode(codec)
     except UnicodeDecodeError:

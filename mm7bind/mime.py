@@ -22,7 +22,7 @@ from typing import BinaryIO
 from urllib.parse import quote, unquote_to_bytes
 
 from . import gbk
-from .content import _ONE_BYTE_LATIN, CHUNK, Blob, BlobWriter, BytesBlob, FileBlob, _decodes, location_name
+from .content import _ONE_BYTE_LATIN, CHUNK, Blob, BlobWriter, BytesBlob, FileBlob, decodes, location_name
 from .errors import DecodeError, Deviation, LimitExceededError, MimeError  # noqa: F401 (mime.DecodeError)
 from .xmlsafe import _as_utf8_text, charset_codec, whole_limits
 
@@ -191,9 +191,9 @@ def _decode_word_bytes(data: bytes, charset: str, notes: list[str] | None) -> st
     if text is not None and codec == "gb18030" and not data.isascii():
         read = "utf-8" if _as_utf8_text(data) is not None else None  # (UTF-8 Chinese: never GBK text)
     elif text is not None and codec in _ONE_BYTE_LATIN and not data.isascii():
-        read = "utf-8" if _decodes(data, "utf-8") else "gb18030" if gbk.text_charset(data, final=True) else None
+        read = "utf-8" if decodes(data, "utf-8") else "gb18030" if gbk.text_charset(data, final=True) else None
     elif text is None:
-        read = "utf-8" if _decodes(data, "utf-8") else "gb18030" if _decodes(data, "gb18030") else None
+        read = "utf-8" if decodes(data, "utf-8") else "gb18030" if decodes(data, "gb18030") else None
     if read is None:
         return text if text is not None else data.decode("utf-8", "replace")
     if notes is not None:

@@ -32,7 +32,7 @@ from ..arrival import may_have_arrived
 from ..client import Client
 from ..codec import MessageTooLargeError
 from ..config import Config
-from ..content import BytesBlob, Content, Part, sniff_blob_type
+from ..content import BytesBlob, Content, Part, decodes, sniff_blob_type
 from ..content import text_charset as bytes_charset
 from ..deadline import wait_limit
 from ..errors import (
@@ -556,16 +556,8 @@ def _charset_of_bytes(part: Part) -> str:
     if part.charset and charset_codec(part.charset)[0] == codec:
         return part.charset
     if codec == "gb18030":  # (how GB2312 and GBK are read): the narrowest name that fits
-        return next((name for name in ("GB2312", "GBK") if _fits(data, name)), "GB18030")
+        return next((name for name in ("GB2312", "GBK") if decodes(data, name)), "GB18030")
     return {"utf-8": "UTF-8", "utf-16-be": "UTF-16BE"}.get(codec, codec)
-
-
-def _fits(data: bytes, charset: str) -> bool:
-    try:
-        data.decode(charset)
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 # ---------------------------------------------------------------------------------------------
