@@ -685,7 +685,6 @@ def test_a_message_saved_again_replaces_its_folder_and_a_folder_appears_whole(st
     """The first attempt saved the message and then failed (its echo hit a closed stdout); the
     MMSC's repeat saves it again: one copy of each part, not a second set beside the first. And a
     program watching the output folder never finds a message's folder half-written."""
-    from mm7bind.content import Content
     from mm7bind.handlers import SavingHandler
 
     out = tmp_path / "received"
@@ -696,14 +695,16 @@ def test_a_message_saved_again_replaces_its_folder_and_a_folder_appears_whole(st
         if len(echoes) == 1:
             raise BrokenPipeError("stdout is gone")
 
-    saving = Content.save
+    from mm7bind import handlers
+
+    saving = handlers.save_files
     seen_while_saving = []
 
-    def watched_save(content, folder, numbered=False):
+    def watched_save(folder, files):
         seen_while_saving.append(sorted(p.name for p in (out / "DeliverReq").iterdir() if not p.name.startswith(".")))
-        return saving(content, folder, numbered=numbered)
+        return saving(folder, files)
 
-    monkeypatch.setattr(Content, "save", watched_save)
+    monkeypatch.setattr(handlers, "save_files", watched_save)
     app = mm7.wsgi_app(mm7.Receiver(SavingHandler(out, echo=echo), store=store))
     msg = deliver(content=mm7.Content(parts=[mm7.Part.text("你好", filename="a.txt"),
                                              mm7.Part.text("again", filename="a.txt")]))

@@ -256,10 +256,11 @@ def test_store_show_raw_writes_the_path_percent_encoded_as_a_request_line_has_it
     cfg = tmp_path / "cfg.toml"
     cfg.write_text(f'[store]\npath = "{db}"\n', encoding="utf-8")
     for rec, line in ((spaced, "POST /vasp/my%20mo HTTP/1.1"), (chinese, "POST /vasp/%E7%9F%AD%E4%BF%A1%25 HTTP/1.1")):
-        proc = run("store", "show", str(rec.id), "--config", str(cfg), "--raw", str(tmp_path / "mo.http"))
+        raw = tmp_path / f"mo-{rec.id}.http"  # (a file there already is not written over)
+        proc = run("store", "show", str(rec.id), "--config", str(cfg), "--raw", str(raw))
         assert proc.returncode == 0 and proc.stderr == "", proc.stderr
-        assert (tmp_path / "mo.http").read_bytes().split(b"\r\n")[0].decode("ascii") == line
-        shown = json.loads(run("inspect", str(tmp_path / "mo.http")).stdout)
+        assert raw.read_bytes().split(b"\r\n")[0].decode("ascii") == line
+        shown = json.loads(run("inspect", str(raw)).stdout)
         assert shown["transaction_id"] == rec.transaction_id and shown["http"]["start_line"] == line
 
 
