@@ -976,9 +976,10 @@ class Content:
         """Append `Part.from_bytes(data, content_type, **kw)` → it."""
         return self.add(Part.from_bytes(data, content_type, **kw))
 
-    def all_parts(self) -> list[Part]:
-        """The SMIL (when there is one) followed by the parts."""
-        return ([self.smil] if self.smil else []) + list(self.parts)
+    def all_parts(self, in_smil_order: bool = False) -> list[Part]:
+        """The SMIL (when there is one) followed by the parts (`in_smil_order`: as its slides show
+        them, `in_smil_order()`)."""
+        return ([self.smil] if self.smil else []) + (self.in_smil_order() if in_smil_order else list(self.parts))
 
     def by_id(self, content_id: str) -> Part | None:
         """The part a Content-ID or a `cid:` URL (a SMIL `src`) names: "<x>", "x", "cid:x" and
@@ -1022,12 +1023,13 @@ class Content:
         ordered.update((id(p), p) for p in self.parts if id(p) not in ordered)
         return list(ordered.values())
 
-    def save(self, folder: str | os.PathLike, numbered: bool = False) -> list[str]:
-        """Write every part (SMIL first) into `folder` under its own name (see `file_name`);
-        `numbered` puts each part's position in front ("01-presentation.smil"). Names already
-        taken get "-2", "-3"... → the names written, in order."""
+    def save(self, folder: str | os.PathLike, numbered: bool = False, in_smil_order: bool = False) -> list[str]:
+        """Write every part (SMIL first; `in_smil_order`: the others as its slides show them) into
+        `folder` under its own name (see `file_name`); `numbered` puts each part's position in
+        front ("01-presentation.smil"). Names already taken get "-2", "-3"... → the names written,
+        in order (that of `all_parts(in_smil_order)`)."""
         return save_files(folder, [(f"{i:02d}-{file_name(part)}" if numbered else file_name(part), part.blob.open)
-                                   for i, part in enumerate(self.all_parts(), 1)])
+                                   for i, part in enumerate(self.all_parts(in_smil_order), 1)])
 
     @property
     def total_size(self) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import messages as m
 from .client import transport_reason
-from .content import file_name, safe_name, save_files
+from .content import safe_name
 from .display import is_secret_header, printable, shown_url
 from .jsonable import deviation_json, to_jsonable
 from .periodic import seconds_between_rounds
@@ -103,9 +103,8 @@ class SavingHandler(Handler):
         if content is not None:
             # The SMIL, then the parts as its slides show them (handsets write them in any order),
             # each text's text beside it, read in the charset its bytes are in, as forwarded.
-            parts = ([content.smil] if content.smil is not None else []) + content.in_smil_order()
-            names = save_files(folder, [(f"{i:02d}-{file_name(part)}", part.blob.open)
-                                        for i, part in enumerate(parts, 1)])
+            parts = content.all_parts(in_smil_order=True)
+            names = content.save(folder, numbered=True, in_smil_order=True)
             info["parts"] = [{"file": name, "content_type": part.content_type, "size": part.size}
                              | ({"text": part.text_value} if part.content_type.startswith("text/") else {})
                              for name, part in zip(names, parts, strict=True)]

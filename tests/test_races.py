@@ -695,16 +695,16 @@ def test_a_message_saved_again_replaces_its_folder_and_a_folder_appears_whole(st
         if len(echoes) == 1:
             raise BrokenPipeError("stdout is gone")
 
-    from mm7bind import handlers
+    from mm7bind.content import Content
 
-    saving = handlers.save_files
+    saving = Content.save
     seen_while_saving = []
 
-    def watched_save(folder, files):
+    def watched_save(content, folder, **options):
         seen_while_saving.append(sorted(p.name for p in (out / "DeliverReq").iterdir() if not p.name.startswith(".")))
-        return saving(folder, files)
+        return saving(content, folder, **options)
 
-    monkeypatch.setattr(handlers, "save_files", watched_save)
+    monkeypatch.setattr(Content, "save", watched_save)
     app = mm7.wsgi_app(mm7.Receiver(SavingHandler(out, echo=echo), store=store))
     msg = deliver(content=mm7.Content(parts=[mm7.Part.text("你好", filename="a.txt"),
                                              mm7.Part.text("again", filename="a.txt")]))
