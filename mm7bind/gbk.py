@@ -5,9 +5,10 @@ Chinese handsets, Windows' Notepad ("ANSI") and China Mobile's SDK write GB2312/
 almost any bytes, so it is taken only when its reading is Chinese and no other reading is likely:
 UTF-8 Chinese is three bytes a character, which GB2312 never reads as Chinese characters alone;
 Latin-1, Shift_JIS and Big5 land mostly outside GB2312 or in its kana, symbols and user-defined
-rows. EUC-KR has GB2312's very shape, but Korean lands in a third of its rows of Chinese characters
-alone, which a Chinese text of a dozen characters does not: a shorter Korean text is taken for
-Chinese (nothing an SP in China exchanges messages with writes EUC-KR).
+rows (Latin-1's accented letters side by side, "éé", land on Chinese characters: a word's few
+letters are taken as Latin). EUC-KR has GB2312's very shape, but Korean lands in a third of its
+rows of Chinese characters alone, which a Chinese text of a dozen characters does not: a shorter
+Korean text is taken for Chinese (nothing an SP in China exchanges messages with writes EUC-KR).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def text_charset(head: bytes, final: bool) -> str | None:
         text = codecs.getincrementaldecoder("gbk")().decode(head, final=final)
     except UnicodeDecodeError:
         return None
+    if _latin_words(head):
+        return None
     ascii_count = len(text.encode("ascii", "ignore"))
     others = len(text) - ascii_count
     if not others or _CONTROL.search(text):
@@ -51,6 +54,24 @@ def text_charset(head: bytes, final: bool) -> str | None:
     return "gb2312" if in_gb2312 == others else "gbk"
 
 
+def _latin_words(head: bytes) -> bool:
+    """Whether each run of 8-bit bytes, read as Latin-1, is a few letters inside a word ("créée",
+    "ações", "größe"): European text in ISO-8859-1 or windows-1252, though GB2312 reads "éé" and
+    "çõ" as Chinese characters. GBK Chinese read so is runs of four bytes and more ("ÐÂÄê" for
+    "新年"), or signs ("¿ì"), or stands apart from Latin letters."""
+    runs = 0
+    for run in _EIGHT_BIT_RUN.finditer(head):
+        start, end = run.span()
+        if end - start > 3 or not _LATIN1_LETTERS.fullmatch(run.group()):
+            return False
+        if not (head[start - 1 : start].isalpha() or head[end : end + 1].isalpha()):  # (ASCII letters)
+            return False
+        runs += 1
+    return runs > 0
+
+
+_EIGHT_BIT_RUN = re.compile(rb"[\x80-\xff]+")
+_LATIN1_LETTERS = re.compile(rb"[\xc0-\xd6\xd8-\xf6\xf8-\xff]+")  # (not \xd7 and \xf7: × and ÷)
 _GB2312_PAIR = re.compile(rb"[\xa1-\xf7][\xa1-\xfe]")  # (ASCII between pairs: the search stays aligned)
 _KOREAN_SHAPED = 12
 
