@@ -8,6 +8,13 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests draw the same examples on every run (a run that passed passes again, one that
+# failed fails again); MM7BIND_HYPOTHESIS=explore draws new ones each run, to hunt for bugs.
+settings.register_profile("fixed", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", print_blob=True)
+settings.load_profile("explore" if os.environ.get("MM7BIND_HYPOTHESIS") == "explore" else "fixed")
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = Path(os.environ.get("MM7BIND_SAMPLES", ROOT.parent / "shared" / "reference" / "samples"))
