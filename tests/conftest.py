@@ -11,10 +11,10 @@ import pytest
 from hypothesis import settings
 
 # Property tests draw the same examples on every run (a run that passed passes again, one that
-# failed fails again); MM7BIND_HYPOTHESIS=explore draws new ones each run, to hunt for bugs.
+# failed fails again); HYPOTHESIS_PROFILE=explore draws new ones each run, to hunt for bugs.
 settings.register_profile("fixed", derandomize=True, database=None, print_blob=True)
 settings.register_profile("explore", print_blob=True)
-settings.load_profile("explore" if os.environ.get("MM7BIND_HYPOTHESIS") == "explore" else "fixed")
+settings.load_profile("explore" if os.environ.get("HYPOTHESIS_PROFILE") == "explore" else "fixed")
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = Path(os.environ.get("MM7BIND_SAMPLES", ROOT.parent / "shared" / "reference" / "samples"))
