@@ -38,7 +38,6 @@ from .errors import (
     EncodeError,
     MM7Error,
     NotSOAPError,
-    RequestTimeout,
     ValidationError,
 )
 
@@ -874,7 +873,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     from . import versions  # noqa: PLC0415
     from .bulk import UNREACHABLE_STOP, MaybeDelivered, RefusedBefore, queue_bulk, read_recipients, send_bulk  # noqa: PLC0415
     from .bulk import send_tagged  # noqa: PLC0415
-    from .arrival import MAY_HAVE_ARRIVED, interrupted_arrival  # noqa: PLC0415
+    from .arrival import MAY_HAVE_ARRIVED, interrupted_arrival, no_mmsc_answered  # noqa: PLC0415
     from .display import printable, shown_time  # noqa: PLC0415
 
     mis_encoded = _mis_encoded_argument(args, ("attach", "smil", "to_file", "config", "conn_config"))
@@ -1032,12 +1031,15 @@ def cmd_send(args: argparse.Namespace) -> int:
                         return EXIT_OK
                 else:
                     r = client.submit(template, tag=args.tag, transaction_id=tid)
-            except (ConnectError, RequestTimeout) as exc:
-                return _not_sent(args, exc, "mm7bind send: not sent", EXIT_UNREACHABLE,
-                                 hint=_simulator_hint(exc.hint) if default and isinstance(exc, ConnectError) else "")
             except EncodeError as exc:  # our arguments, not the MMSC's doing: nothing went out
                 return _not_sent(args, exc, "mm7bind send: cannot build the message", EXIT_USAGE)
             except MM7Error as exc:
+                # (no MMSC answered, by the rule a campaign's exit goes by too, `_bulk_exit`: a gateway's
+                # 502, 503 or 504 and a connection lost exited 1, "refused", as if the MMSC had refused it)
+                if no_mmsc_answered(exc):
+                    return _not_sent(args, exc, "mm7bind send: not sent", EXIT_UNREACHABLE,
+                                     hint=_simulator_hint(exc.hint) if default and isinstance(exc, ConnectError)
+                                     else "")
                 return _not_sent(args, exc, "mm7bind send: refused", EXIT_REFUSED)
             except STORE_ERRORS as exc:  # (the claim could not be taken: nothing went out)
                 return _not_sent(args, exc, "mm7bind send: not sent: the store failed", EXIT_UNREADABLE)
@@ -1238,14 +1240,18 @@ def _simulator_hint(said: str | None) -> str:
 
 
 def _bulk_exit(result) -> int:
+    """A campaign's exit status: EXIT_UNREACHABLE when no MMSC answered — it stopped for that
+    (`unreachable`), or every request it tried failed without an MM7 answer (`unanswered`, by the
+    rule a single send's exit goes by: `arrival.no_mmsc_answered`), however few they were."""
     if result.interrupted:
         return EXIT_INTERRUPTED
     if result.failed == 0:
         return EXIT_OK
-    if result.unreachable:
+    # (by the counts, not the failures' text: that took a connection refused or a timeout, not a
+    # gateway's 502, 503 or 504 nor a connection lost, and only the first `keep` failures were read)
+    if result.unreachable or (result.sent == 0 and result.unanswered == result.failed):
         return EXIT_UNREACHABLE
-    unreachable = all(why.startswith(("ConnectError", "RequestTimeout")) for _, why in result.failures)
-    return EXIT_UNREACHABLE if result.sent == 0 and unreachable else EXIT_REFUSED
+    return EXIT_REFUSED
 
 
 def _outcome(**given) -> dict:
