@@ -359,15 +359,39 @@ _SAVED_BY_SERVE = (_SAVED_BY_SERVE_HEAD + " (the message decoded): `mm7bind stor
                    "mm7bind validate -` checks it as it came{whose}")
 
 
-def _saved_by_serve_hint(id: int | str) -> str:
-    """_SAVED_BY_SERVE for record `id`, with `-c CONFIG` where the store a command finds without
-    one (the variables', else mm7bind.db here) is not there: serve ran with a configuration
-    naming its store, and `store show` without it says only "no store"."""
+def _saved_by_serve_hint(id: int | str, mark: object = None) -> str:
+    """_SAVED_BY_SERVE for record `id`, with `-c CONFIG` unless the store a command finds without
+    one (the variables', else mm7bind.db here) is the one serve saved it from: its record `id`
+    the message `mark` names (message.json's "record": its number and when it came). Not there,
+    `store show` without it says only "no store"; another store there (serve ran with a
+    configuration naming its own), it shows another message under that number."""
     from .config import load  # noqa: PLC0415
 
-    if Path(load(None)[0].store.path).exists():
+    if _default_store_holds(load(None)[0].store.path, mark):
         return _SAVED_BY_SERVE.format(id=id, config="", whose="")
     return _SAVED_BY_SERVE.format(id=id, config=" -c CONFIG", whose=" (CONFIG: the configuration serve ran with)")
+
+
+def _default_store_holds(path: str, mark: object) -> bool:
+    """Whether the store at `path` holds the message serve saved with `mark` (message.json's
+    "record"; without one, whether there is a store at all: nothing to tell it by)."""
+    from .store import SqliteStore  # noqa: PLC0415
+
+    if not Path(path).exists():
+        return False
+    if not (isinstance(mark, dict) and isinstance(mark.get("id"), int) and isinstance(mark.get("received_at"), str)):
+        return True
+    try:  # (read only: a hint writes nothing, not even a lock file, beside a store)
+        store = SqliteStore(path, read_only=True, wait=1)
+    except Exception:  # (not a store, a newer one, busy: it cannot be told to hold it)
+        return False
+    try:
+        rec = store.inbox_get(mark["id"])
+    except Exception:
+        return False
+    finally:
+        store.close()
+    return rec is not None and rec.received_at.isoformat() == mark["received_at"]
 
 
 def _saved_by_serve(path: str, data: bytes) -> str | None:
@@ -382,7 +406,7 @@ def _saved_by_serve(path: str, data: bytes) -> str | None:
     if not (isinstance(saved, dict) and {"transaction_id", "message", "deviations"} <= saved.keys()):
         return None
     number = Path(path).parent.name.partition("-")[0]  # (<n>-<TransactionID>: n the store's record, 0 without one)
-    return _saved_by_serve_hint(int(number) if number.isdigit() and int(number) else "ID")
+    return _saved_by_serve_hint(int(number) if number.isdigit() and int(number) else "ID", saved.get("record"))
 
 
 def _validated(path: str, lenient: bool, skip_unlike: bool = False) -> list[dict]:
@@ -518,7 +542,7 @@ def _validations(given: list[str], lenient: bool):
     # (a file named is checked whatever it holds; in a folder, notes, READMEs, extracted images and SMILs
     # beside the captures are skipped, but a folder of nothing else had nothing checked: no success)
     checked = dict.fromkeys(folder_of.values(), False)
-    serving: dict[str, bool] = {}  # the folders holding what `serve` saved
+    serving: dict[str, bool] = {}  # the folders holding what `serve` saved: whether their hint needs -c CONFIG
     # Several packet captures are read as one (a ring buffer's files: a connection spanning two is
     # read whole), where the first of them comes
     captures = list(dict.fromkeys(_captures_among(paths))) if len(paths) > 1 else []
@@ -536,13 +560,16 @@ def _validations(given: list[str], lenient: bool):
         results = _validated(path, lenient, skip_unlike=path in folder_of)
         if path in folder_of and any(f["result"] != "skipped" for f in results):
             checked[folder_of[path]] = True
-        if path in folder_of and any(f["error"] and f["error"].startswith(_SAVED_BY_SERVE_HEAD) for f in results):
-            serving[folder_of[path]] = True
+        said = next((f["error"] for f in results if f["error"] and f["error"].startswith(_SAVED_BY_SERVE_HEAD)), None)
+        if path in folder_of and said is not None:  # (with -c CONFIG as its messages' hints: their store is known)
+            serving.setdefault(folder_of[path], " -c CONFIG " in said)
         yield results
     for folder in (f for f, any_checked in checked.items() if not any_checked):
         skipped = sum(f == folder for f in folder_of.values())
         # (serve's out folder, given as the messages received: where those are)
-        saved = ("; " + _saved_by_serve_hint("ID").replace("checks it", "checks one")) if serving.get(folder) else ""
+        saved = "" if folder not in serving else "; " + _SAVED_BY_SERVE.format(
+            id="ID", config=" -c CONFIG" if serving[folder] else "",
+            whose=" (CONFIG: the configuration serve ran with)" if serving[folder] else "").replace("checks it", "checks one")
         yield [{"path": folder, "result": "unreadable", "message_type": None, "version": None, "deviations": [],
                 "error": f"a folder with no MM7 message or capture in it ({skipped} file(s) skipped){saved}"}]
 

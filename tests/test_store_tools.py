@@ -2044,6 +2044,24 @@ def test_validate_of_what_serve_saved_says_how_to_check_the_messages_as_they_cam
         checked = subprocess.run([sys.executable, "-m", "mm7bind.cli", "validate", "-"], input=shown.stdout,
                                  capture_output=True, env=ENV, timeout=120)
         assert (checked.returncode, checked.stdout.decode()) == (0, f"-: valid ({kind}, REL-6-MM7-1-4)\n"), checked
+    # Another store where a command finds one without a configuration (serve ran with its own): its
+    # record 1 is another message, which `store show 1` showed as if it were this one; the hint
+    # named no -c CONFIG
+    (tmp_path / "elsewhere").mkdir()
+    other = SqliteStore(tmp_path / "elsewhere" / "mm7bind.db")
+    sent = mm7.encode(mm7.DeliverReq(sender="+8613700000000", recipients=["10086"], subject="other"),
+                      transaction_id="x-1")
+    assert mm7.Receiver(store=other).handle(sent.to_bytes(), sent.content_type, {"SOAPAction": '""'},
+                                            "127.0.0.1").status == 200
+    other.close()
+    there = sorted((tmp_path / "elsewhere").iterdir())
+    proc = run("validate", str(out), cwd=tmp_path / "elsewhere")
+    [saved] = (out / "DeliverReq").glob("*/message.json")
+    assert (f"{saved}: skipped: what `mm7bind serve` saved (the message decoded): `mm7bind store show 1 -c CONFIG "
+            "--raw - | mm7bind validate -` checks it as it came (CONFIG: the configuration serve ran with)\n"
+            ) in proc.stdout, proc.stdout
+    assert "-c CONFIG" in proc.stdout.splitlines()[-1], proc.stdout
+    assert sorted((tmp_path / "elsewhere").iterdir()) == there  # (read, nothing written beside it)
     assert not (tmp_path / "-").exists()  # (not a file named "-")
     # ... but not to a terminal, which the bytes as received (an image's) would drive
     import pty
