@@ -2955,7 +2955,7 @@ _EXIT_MEANINGS = {
     EXIT_REFUSED: "refused, some failed, or invalid (validate)",
     EXIT_USAGE: "bad arguments, or input that cannot be read",
     EXIT_CONFIG: "bad configuration, or an address serve or simulate cannot listen on",
-    EXIT_UNREACHABLE: "no MMSC (for probe and mo: the VASP, the simulator) could be reached",
+    EXIT_UNREACHABLE: "no MMSC answered: none reached, none in time, a 502/503/504 (probe, mo: the VASP, the simulator)",
     EXIT_CUT_OFF: "serve stopped with requests in hand, closed unanswered",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C; for send, SIGTERM too)",
     EXIT_BROKEN_PIPE: "the output's reader went away (mm7bind store inbox | head)",
