@@ -970,6 +970,13 @@ def cmd_send(args: argparse.Namespace) -> int:
     if args.at is not None and not args.queue:
         print("mm7bind send: --at needs --queue (the outbox holds the messages until then)", file=sys.stderr)
         return EXIT_USAGE
+    # (they choose what a run resumed under a tag sends again: without one they did nothing, unsaid,
+    # and a user who meant to send those recipients again sent every one of the list)
+    for given, flag in ((args.resend_unanswered, "--resend-unanswered"), (args.retry_refused, "--retry-refused")):
+        if given and args.tag is None:
+            print(f"mm7bind send: {flag} needs --tag (it chooses whom a run resumed under the tag sends to again)",
+                  file=sys.stderr)
+            return EXIT_USAGE
     store = _store(cfg, command="send") if args.store or args.tag or args.queue else None
     if args.sender is not None and not args.sender.strip():
         print("mm7bind send: an empty --from", file=sys.stderr)
