@@ -2870,7 +2870,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
 def cmd_config_check(args: argparse.Namespace) -> int:
     from .config import load  # noqa: PLC0415
 
-    if args.file.lower().endswith(".xml"):
+    if args.file is not None and args.file.lower().endswith(".xml"):
         from .cmcc.config import check_cmcc  # noqa: PLC0415
 
         problems = check_cmcc(args.file, args.conn_config)
@@ -2879,12 +2879,15 @@ def cmd_config_check(args: argparse.Namespace) -> int:
               "holds those settings itself)", file=sys.stderr)
         return EXIT_USAGE
     else:
+        # (without FILE: what the commands run on without --config, the MM7BIND_ variables over the
+        # defaults — a container's configuration — which could not be checked before it was used)
         _, problems = load(args.file)
     for p in problems:
         print(p)
     errors = sum(p.level == "error" for p in problems)
     warnings = len(problems) - errors
-    print(f"{args.file}: {errors} error(s), {warnings} warning(s)")
+    named = args.file if args.file is not None else "the MM7BIND_ variables over the defaults (no FILE)"
+    print(f"{named}: {errors} error(s), {warnings} warning(s)")
     return EXIT_CONFIG if errors else EXIT_OK
 
 
@@ -3360,8 +3363,12 @@ def build_parser() -> argparse.ArgumentParser:
     csub = p.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     c = csub.add_parser("check", help="report every problem in a configuration file",
                         examples=("mm7bind config check mm7bind.toml",
-                                  "mm7bind config check mm7Config.xml --conn-config ConnConfig.xml"))
-    c.add_argument("file", metavar="FILE", help="mm7bind TOML, or China Mobile mm7Config.xml")
+                                  "mm7bind config check mm7Config.xml --conn-config ConnConfig.xml",
+                                  "mm7bind config check  # the MM7BIND_ variables alone, as the commands read them"))
+    c.add_argument("file", metavar="FILE", nargs="?",
+                   help="mm7bind TOML (the MM7BIND_ variables over it, as the commands read it), or China Mobile "
+                        "mm7Config.xml; none: the variables over the defaults, what the commands use without "
+                        "--config")
     c.add_argument("--conn-config", metavar="FILE", help="ConnConfig.xml to check with mm7Config.xml")
     c.set_defaults(func=cmd_config_check)
     _describe(parser)

@@ -610,3 +610,20 @@ def test_the_flags_of_a_resumed_campaign_need_its_tag(capsys, tmp_path, monkeypa
         assert capsys.readouterr().err == (f"mm7bind send: {flag} needs --tag (it chooses whom a run resumed under "
                                            "the tag sends to again)\n")
     assert list(tmp_path.iterdir()) == []  # (no store made)
+
+
+def test_config_check_without_a_file_checks_the_variables_the_commands_run_on(capsys, monkeypatch):
+    """The commands run without --config on the MM7BIND_ variables over the defaults (a container's
+    configuration); `config check` insisted on a FILE, so that configuration could be checked only
+    by running a command on it."""
+    from mm7bind.cli import main
+
+    for name in [n for n in os.environ if n.startswith("MM7BIND_")]:
+        monkeypatch.delenv(name)
+    assert main(["config", "check"]) == 0
+    assert capsys.readouterr().out == "the MM7BIND_ variables over the defaults (no FILE): 0 error(s), 0 warning(s)\n"
+    monkeypatch.setenv("MM7BIND_MMSC_URLS", "ftp://mmsc.example/mm7")
+    assert main(["config", "check"]) == 3
+    assert capsys.readouterr().out == (
+        "error: MM7BIND_MMSC_URLS (mmsc.urls): 'ftp://mmsc.example/mm7' is not an http(s) URL\n"
+        "the MM7BIND_ variables over the defaults (no FILE): 1 error(s), 0 warning(s)\n")
