@@ -1151,8 +1151,16 @@ def cmd_send(args: argparse.Namespace) -> int:
                  "run stopped")
         print(printable(f"mm7bind send: stopped: the MMSC refused {args.stop_after_refused} requests in a row alike "
                         f"({result.stopped_by_refusal}); {left} recipients not tried; {again}"), file=sys.stderr)
-    elif hint:  # (a run too short to stop: the simulator's address, tried by default, said once all the same)
-        print(f"mm7bind send: {simulator}: {hint}", file=sys.stderr)
+    else:
+        if result.failed and not result.sent and result.unanswered == result.failed:
+            # (a run too short to stop, none of whose requests an MMSC answered: exit 4, as a stopped
+            # one, said as that one says it, with what running it again does)
+            again = (f"the same command (`--tag {args.tag}`) sends to them" if args.tag
+                     else "give --tag NAME (with a store) to be able to resume where a run stopped")
+            print(f"mm7bind send: no MMSC answered: each of the {result.failed} requests, after its retries, met no "
+                  f"connection, no answer or an MMSC unavailable; once it is back, {again}", file=sys.stderr)
+        if hint:  # (a run too short to stop: the simulator's address, tried by default, said once all the same)
+            print(f"mm7bind send: {simulator}: {hint}", file=sys.stderr)
     if result.skipped:
         # (not "accepted" alone: one waiting in the outbox, or another run's, may not have gone yet)
         print(f"skipped {result.skipped} recipients already accepted, queued or being sent under tag {args.tag!r}")

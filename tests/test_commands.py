@@ -394,6 +394,11 @@ def test_no_mmsc_answering_exits_4_by_one_rule_for_one_message_and_any_campaign(
             out = json.loads(proc.stdout)
             assert proc.returncode == 4, (status, proc.stdout)
             assert (out["sent"], out["failed"], out["unanswered"], out["unreachable"]) == (0, 3, 3, False)
+    proc = run("send", "-c", str(cfg), "--to-file", str(numbers), "--text", "x", "--quiet")  # (said, as a stop is)
+    assert proc.returncode == 4 and proc.stderr == (
+        "mm7bind send: no MMSC answered: each of the 3 requests, after its retries, met no connection, no answer or "
+        "an MMSC unavailable; once it is back, give --tag NAME (with a store) to be able to resume where a run "
+        "stopped\n"), proc.stderr
 
     def one_refusal(req):  # (the MMSC is there: it answered one with a Fault, 503 for the rest)
         if len(server.requests) == 1:
@@ -2164,7 +2169,8 @@ def test_a_send_that_got_no_answer_is_said_to_be_one_the_mmsc_may_have_taken():
 
     with FakeServer(lose) as srv:
         proc = run("send", "--mmsc", srv.url, "--to", "1", "--text", "x")
-    assert proc.returncode == 1 and proc.stdout == "" and len(set(seen)) == 1, proc.stderr
+    # (exit 4: no MMSC answered, as for a timeout or a refused connection, and a campaign failing alike)
+    assert proc.returncode == 4 and proc.stdout == "" and len(set(seen)) == 1, proc.stderr
     assert proc.stderr.startswith("mm7bind send: no answer: HTTP exchange with "), proc.stderr
     assert proc.stderr.endswith(f" (the MMSC may have taken it: TransactionID {seen[0]})\n"), proc.stderr
 
