@@ -381,17 +381,22 @@ def _default_store_holds(path: str, mark: object) -> bool:
         return False
     if not (isinstance(mark, dict) and isinstance(mark.get("id"), int) and isinstance(mark.get("received_at"), str)):
         return True
-    try:  # (read only: a hint writes nothing, not even a lock file, beside a store)
-        store = SqliteStore(path, read_only=True, wait=1)
-    except Exception:  # (not a store, a newer one, busy: it cannot be told to hold it)
-        return False
+    if path not in _HINT_STORES:
+        try:  # (read only: a hint writes nothing, not even a lock file, beside a store)
+            _HINT_STORES[path] = SqliteStore(path, read_only=True, wait=1)
+        except Exception:  # (not a store, a newer one, busy: it cannot be told to hold it)
+            _HINT_STORES[path] = None
+    store = _HINT_STORES[path]
     try:
-        rec = store.inbox_get(mark["id"])
+        rec = store.inbox_get(mark["id"]) if store is not None else None
     except Exception:
         return False
-    finally:
-        store.close()
     return rec is not None and rec.received_at.isoformat() == mark["received_at"]
+
+
+# The stores `_default_store_holds` opened, by path (None: one that could not be opened), for the
+# run of validate that asks (it closes them): a folder of serve's thousands of files is one opening.
+_HINT_STORES: dict[str, object] = {}
 
 
 def _saved_by_serve(path: str, data: bytes) -> str | None:
@@ -575,6 +580,16 @@ def _validations(given: list[str], lenient: bool):
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    try:
+        return _validate_paths(args)
+    finally:  # (the stores the hints about serve's files looked into: opened once a run, not once a file)
+        for store in _HINT_STORES.values():
+            if store is not None:
+                store.close()
+        _HINT_STORES.clear()
+
+
+def _validate_paths(args: argparse.Namespace) -> int:
     from .display import printable  # noqa: PLC0415
     from .jsonable import deviation_json  # noqa: PLC0415
     from .validation import without_namespaces  # noqa: PLC0415
