@@ -2074,3 +2074,36 @@ def test_validate_of_what_serve_saved_says_how_to_check_the_messages_as_they_cam
         os.close(tty)
         os.close(terminal)
     assert shown.returncode == 2 and b"not for a terminal: pipe them" in shown.stderr, shown.stderr
+
+
+def test_validate_opens_the_store_its_hints_look_into_once_a_run(tmp_path, monkeypatch, capsys):
+    """Each message.json's hint looks its record up in the store found without a configuration: it
+    opened that store once a file (milliseconds each: half a minute for serve's folder of ten
+    thousand). Once a run now, and closed at its end."""
+    from mm7bind import store as store_module
+    from mm7bind.cli import main
+    from mm7bind.handlers import SavingHandler
+
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("MM7BIND_")]:
+        monkeypatch.delenv(name)
+    store = SqliteStore(tmp_path / "mm7bind.db")
+    rx = mm7.Receiver(SavingHandler(tmp_path / "received", sync=False), store=store)
+    for n in range(3):
+        sent = mm7.encode(report(f"M{n}", "+8613800000001", "Retrieved"), transaction_id=f"r-{n}")
+        assert rx.handle(sent.to_bytes(), sent.content_type, {"SOAPAction": '""'}, "127.0.0.1").status == 200
+    store.close()
+    opened = []
+
+    class Counted(SqliteStore):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            opened.append(self)
+
+    monkeypatch.setattr(store_module, "SqliteStore", Counted)
+    assert main(["validate", "received"]) == 2
+    out = capsys.readouterr().out
+    assert all(f"`mm7bind store show {n} --raw - | mm7bind validate -`" in out for n in (1, 2, 3)), out
+    assert len(opened) == 1 and opened[0].read_only
+    with pytest.raises(store_module.StoreClosed):  # (closed at the run's end)
+        opened[0].inbox_get(1)
