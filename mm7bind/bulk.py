@@ -45,6 +45,9 @@ class BulkResult:
     earlier_unanswered: int = 0
     failed: int = 0
     may_have_arrived: int = 0  # of the failed: no answer came, the MMSC may have taken it (`mm7bind.arrival`)
+    # of the failed: no MMSC answered (`arrival.no_mmsc_answered`: no connection, a timeout, the
+    # connection lost, a gateway's 502 or 504, a 503), each after its retries
+    unanswered: int = 0
     skipped: int = 0  # already sent under the same tag (an earlier, interrupted run)
     # not sent again on resuming under the tag: an earlier request to them got no answer, the MMSC
     # may have it, and retries on timeout are off (`resend_unanswered` sends them)
@@ -774,6 +777,7 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str | m.Addres
             else:
                 result.failed += 1
                 result.may_have_arrived += unsure
+                result.unanswered += exc_seen is not None and no_mmsc_answered(exc_seen)
                 if result._kept(result.failures):
                     result.failures.append((rcpt, why))
             result.elapsed = time.monotonic() - started

@@ -38,7 +38,6 @@ from .errors import (
     EncodeError,
     MM7Error,
     NotSOAPError,
-    RequestTimeout,
     ValidationError,
 )
 
@@ -360,15 +359,44 @@ _SAVED_BY_SERVE = (_SAVED_BY_SERVE_HEAD + " (the message decoded): `mm7bind stor
                    "mm7bind validate -` checks it as it came{whose}")
 
 
-def _saved_by_serve_hint(id: int | str) -> str:
-    """_SAVED_BY_SERVE for record `id`, with `-c CONFIG` where the store a command finds without
-    one (the variables', else mm7bind.db here) is not there: serve ran with a configuration
-    naming its store, and `store show` without it says only "no store"."""
+def _saved_by_serve_hint(id: int | str, mark: object = None) -> str:
+    """_SAVED_BY_SERVE for record `id`, with `-c CONFIG` unless the store a command finds without
+    one (the variables', else mm7bind.db here) is the one serve saved it from: its record `id`
+    the message `mark` names (message.json's "record": its number and when it came). Not there,
+    `store show` without it says only "no store"; another store there (serve ran with a
+    configuration naming its own), it shows another message under that number."""
     from .config import load  # noqa: PLC0415
 
-    if Path(load(None)[0].store.path).exists():
+    if _default_store_holds(load(None)[0].store.path, mark):
         return _SAVED_BY_SERVE.format(id=id, config="", whose="")
     return _SAVED_BY_SERVE.format(id=id, config=" -c CONFIG", whose=" (CONFIG: the configuration serve ran with)")
+
+
+def _default_store_holds(path: str, mark: object) -> bool:
+    """Whether the store at `path` holds the message serve saved with `mark` (message.json's
+    "record"; without one, whether there is a store at all: nothing to tell it by)."""
+    from .store import SqliteStore  # noqa: PLC0415
+
+    if not Path(path).exists():
+        return False
+    if not (isinstance(mark, dict) and isinstance(mark.get("id"), int) and isinstance(mark.get("received_at"), str)):
+        return True
+    if path not in _HINT_STORES:
+        try:  # (read only: a hint writes nothing, not even a lock file, beside a store)
+            _HINT_STORES[path] = SqliteStore(path, read_only=True, wait=1)
+        except Exception:  # (not a store, a newer one, busy: it cannot be told to hold it)
+            _HINT_STORES[path] = None
+    store = _HINT_STORES[path]
+    try:
+        rec = store.inbox_get(mark["id"]) if store is not None else None
+    except Exception:
+        return False
+    return rec is not None and rec.received_at.isoformat() == mark["received_at"]
+
+
+# The stores `_default_store_holds` opened, by path (None: one that could not be opened), for the
+# run of validate that asks (it closes them): a folder of serve's thousands of files is one opening.
+_HINT_STORES: dict[str, object] = {}
 
 
 def _saved_by_serve(path: str, data: bytes) -> str | None:
@@ -383,7 +411,7 @@ def _saved_by_serve(path: str, data: bytes) -> str | None:
     if not (isinstance(saved, dict) and {"transaction_id", "message", "deviations"} <= saved.keys()):
         return None
     number = Path(path).parent.name.partition("-")[0]  # (<n>-<TransactionID>: n the store's record, 0 without one)
-    return _saved_by_serve_hint(int(number) if number.isdigit() and int(number) else "ID")
+    return _saved_by_serve_hint(int(number) if number.isdigit() and int(number) else "ID", saved.get("record"))
 
 
 def _validated(path: str, lenient: bool, skip_unlike: bool = False) -> list[dict]:
@@ -519,7 +547,7 @@ def _validations(given: list[str], lenient: bool):
     # (a file named is checked whatever it holds; in a folder, notes, READMEs, extracted images and SMILs
     # beside the captures are skipped, but a folder of nothing else had nothing checked: no success)
     checked = dict.fromkeys(folder_of.values(), False)
-    serving: dict[str, bool] = {}  # the folders holding what `serve` saved
+    serving: dict[str, bool] = {}  # the folders holding what `serve` saved: whether their hint needs -c CONFIG
     # Several packet captures are read as one (a ring buffer's files: a connection spanning two is
     # read whole), where the first of them comes
     captures = list(dict.fromkeys(_captures_among(paths))) if len(paths) > 1 else []
@@ -537,18 +565,31 @@ def _validations(given: list[str], lenient: bool):
         results = _validated(path, lenient, skip_unlike=path in folder_of)
         if path in folder_of and any(f["result"] != "skipped" for f in results):
             checked[folder_of[path]] = True
-        if path in folder_of and any(f["error"] and f["error"].startswith(_SAVED_BY_SERVE_HEAD) for f in results):
-            serving[folder_of[path]] = True
+        said = next((f["error"] for f in results if f["error"] and f["error"].startswith(_SAVED_BY_SERVE_HEAD)), None)
+        if path in folder_of and said is not None:  # (with -c CONFIG as its messages' hints: their store is known)
+            serving.setdefault(folder_of[path], " -c CONFIG " in said)
         yield results
     for folder in (f for f, any_checked in checked.items() if not any_checked):
         skipped = sum(f == folder for f in folder_of.values())
         # (serve's out folder, given as the messages received: where those are)
-        saved = ("; " + _saved_by_serve_hint("ID").replace("checks it", "checks one")) if serving.get(folder) else ""
+        saved = "" if folder not in serving else "; " + _SAVED_BY_SERVE.format(
+            id="ID", config=" -c CONFIG" if serving[folder] else "",
+            whose=" (CONFIG: the configuration serve ran with)" if serving[folder] else "").replace("checks it", "checks one")
         yield [{"path": folder, "result": "unreadable", "message_type": None, "version": None, "deviations": [],
                 "error": f"a folder with no MM7 message or capture in it ({skipped} file(s) skipped){saved}"}]
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    try:
+        return _validate_paths(args)
+    finally:  # (the stores the hints about serve's files looked into: opened once a run, not once a file)
+        for store in _HINT_STORES.values():
+            if store is not None:
+                store.close()
+        _HINT_STORES.clear()
+
+
+def _validate_paths(args: argparse.Namespace) -> int:
     from .display import printable  # noqa: PLC0415
     from .jsonable import deviation_json  # noqa: PLC0415
     from .validation import without_namespaces  # noqa: PLC0415
@@ -874,7 +915,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     from . import versions  # noqa: PLC0415
     from .bulk import UNREACHABLE_STOP, MaybeDelivered, RefusedBefore, queue_bulk, read_recipients, send_bulk  # noqa: PLC0415
     from .bulk import send_tagged  # noqa: PLC0415
-    from .arrival import MAY_HAVE_ARRIVED, interrupted_arrival  # noqa: PLC0415
+    from .arrival import MAY_HAVE_ARRIVED, interrupted_arrival, no_mmsc_answered  # noqa: PLC0415
     from .display import printable, shown_time  # noqa: PLC0415
 
     mis_encoded = _mis_encoded_argument(args, ("attach", "smil", "to_file", "config", "conn_config"))
@@ -944,6 +985,13 @@ def cmd_send(args: argparse.Namespace) -> int:
     if args.at is not None and not args.queue:
         print("mm7bind send: --at needs --queue (the outbox holds the messages until then)", file=sys.stderr)
         return EXIT_USAGE
+    # (they choose what a run resumed under a tag sends again: without one they did nothing, unsaid,
+    # and a user who meant to send those recipients again sent every one of the list)
+    for given, flag in ((args.resend_unanswered, "--resend-unanswered"), (args.retry_refused, "--retry-refused")):
+        if given and args.tag is None:
+            print(f"mm7bind send: {flag} needs --tag (it chooses whom a run resumed under the tag sends to again)",
+                  file=sys.stderr)
+            return EXIT_USAGE
     store = _store(cfg, command="send") if args.store or args.tag or args.queue else None
     if args.sender is not None and not args.sender.strip():
         print("mm7bind send: an empty --from", file=sys.stderr)
@@ -1032,12 +1080,15 @@ def cmd_send(args: argparse.Namespace) -> int:
                         return EXIT_OK
                 else:
                     r = client.submit(template, tag=args.tag, transaction_id=tid)
-            except (ConnectError, RequestTimeout) as exc:
-                return _not_sent(args, exc, "mm7bind send: not sent", EXIT_UNREACHABLE,
-                                 hint=_simulator_hint(exc.hint) if default and isinstance(exc, ConnectError) else "")
             except EncodeError as exc:  # our arguments, not the MMSC's doing: nothing went out
                 return _not_sent(args, exc, "mm7bind send: cannot build the message", EXIT_USAGE)
             except MM7Error as exc:
+                # (no MMSC answered, by the rule a campaign's exit goes by too, `_bulk_exit`: a gateway's
+                # 502, 503 or 504 and a connection lost exited 1, "refused", as if the MMSC had refused it)
+                if no_mmsc_answered(exc):
+                    return _not_sent(args, exc, "mm7bind send: not sent", EXIT_UNREACHABLE,
+                                     hint=_simulator_hint(exc.hint) if default and isinstance(exc, ConnectError)
+                                     else "")
                 return _not_sent(args, exc, "mm7bind send: refused", EXIT_REFUSED)
             except STORE_ERRORS as exc:  # (the claim could not be taken: nothing went out)
                 return _not_sent(args, exc, "mm7bind send: not sent: the store failed", EXIT_UNREADABLE)
@@ -1115,8 +1166,16 @@ def cmd_send(args: argparse.Namespace) -> int:
                  "run stopped")
         print(printable(f"mm7bind send: stopped: the MMSC refused {args.stop_after_refused} requests in a row alike "
                         f"({result.stopped_by_refusal}); {left} recipients not tried; {again}"), file=sys.stderr)
-    elif hint:  # (a run too short to stop: the simulator's address, tried by default, said once all the same)
-        print(f"mm7bind send: {simulator}: {hint}", file=sys.stderr)
+    else:
+        if result.failed and not result.sent and result.unanswered == result.failed:
+            # (a run too short to stop, none of whose requests an MMSC answered: exit 4, as a stopped
+            # one, said as that one says it, with what running it again does)
+            again = (f"the same command (`--tag {args.tag}`) sends to them" if args.tag
+                     else "give --tag NAME (with a store) to be able to resume where a run stopped")
+            print(f"mm7bind send: no MMSC answered: each of the {result.failed} requests, after its retries, met no "
+                  f"connection, no answer or an MMSC unavailable; once it is back, {again}", file=sys.stderr)
+        if hint:  # (a run too short to stop: the simulator's address, tried by default, said once all the same)
+            print(f"mm7bind send: {simulator}: {hint}", file=sys.stderr)
     if result.skipped:
         # (not "accepted" alone: one waiting in the outbox, or another run's, may not have gone yet)
         print(f"skipped {result.skipped} recipients already accepted, queued or being sent under tag {args.tag!r}")
@@ -1238,14 +1297,18 @@ def _simulator_hint(said: str | None) -> str:
 
 
 def _bulk_exit(result) -> int:
+    """A campaign's exit status: EXIT_UNREACHABLE when no MMSC answered — it stopped for that
+    (`unreachable`), or every request it tried failed without an MM7 answer (`unanswered`, by the
+    rule a single send's exit goes by: `arrival.no_mmsc_answered`), however few they were."""
     if result.interrupted:
         return EXIT_INTERRUPTED
     if result.failed == 0:
         return EXIT_OK
-    if result.unreachable:
+    # (by the counts, not the failures' text: that took a connection refused or a timeout, not a
+    # gateway's 502, 503 or 504 nor a connection lost, and only the first `keep` failures were read)
+    if result.unreachable or (result.sent == 0 and result.unanswered == result.failed):
         return EXIT_UNREACHABLE
-    unreachable = all(why.startswith(("ConnectError", "RequestTimeout")) for _, why in result.failures)
-    return EXIT_UNREACHABLE if result.sent == 0 and unreachable else EXIT_REFUSED
+    return EXIT_REFUSED
 
 
 def _outcome(**given) -> dict:
@@ -2830,7 +2893,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
 def cmd_config_check(args: argparse.Namespace) -> int:
     from .config import load  # noqa: PLC0415
 
-    if args.file.lower().endswith(".xml"):
+    if args.file is not None and args.file.lower().endswith(".xml"):
         from .cmcc.config import check_cmcc  # noqa: PLC0415
 
         problems = check_cmcc(args.file, args.conn_config)
@@ -2839,12 +2902,15 @@ def cmd_config_check(args: argparse.Namespace) -> int:
               "holds those settings itself)", file=sys.stderr)
         return EXIT_USAGE
     else:
+        # (without FILE: what the commands run on without --config, the MM7BIND_ variables over the
+        # defaults — a container's configuration — which could not be checked before it was used)
         _, problems = load(args.file)
     for p in problems:
         print(p)
     errors = sum(p.level == "error" for p in problems)
     warnings = len(problems) - errors
-    print(f"{args.file}: {errors} error(s), {warnings} warning(s)")
+    named = args.file if args.file is not None else "the MM7BIND_ variables over the defaults (no FILE)"
+    print(f"{named}: {errors} error(s), {warnings} warning(s)")
     return EXIT_CONFIG if errors else EXIT_OK
 
 
@@ -2922,7 +2988,7 @@ _EXIT_MEANINGS = {
     EXIT_REFUSED: "refused, some failed, or invalid (validate)",
     EXIT_USAGE: "bad arguments, or input that cannot be read",
     EXIT_CONFIG: "bad configuration, or an address serve or simulate cannot listen on",
-    EXIT_UNREACHABLE: "no MMSC (for probe and mo: the VASP, the simulator) could be reached",
+    EXIT_UNREACHABLE: "no MMSC answered: none reached, none in time, a 502/503/504 (probe, mo: the VASP, the simulator)",
     EXIT_CUT_OFF: "serve stopped with requests in hand, closed unanswered",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C; for send, SIGTERM too)",
     EXIT_BROKEN_PIPE: "the output's reader went away (mm7bind store inbox | head)",
@@ -3320,8 +3386,12 @@ def build_parser() -> argparse.ArgumentParser:
     csub = p.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     c = csub.add_parser("check", help="report every problem in a configuration file",
                         examples=("mm7bind config check mm7bind.toml",
-                                  "mm7bind config check mm7Config.xml --conn-config ConnConfig.xml"))
-    c.add_argument("file", metavar="FILE", help="mm7bind TOML, or China Mobile mm7Config.xml")
+                                  "mm7bind config check mm7Config.xml --conn-config ConnConfig.xml",
+                                  "mm7bind config check  # the MM7BIND_ variables alone, as the commands read them"))
+    c.add_argument("file", metavar="FILE", nargs="?",
+                   help="mm7bind TOML (the MM7BIND_ variables over it, as the commands read it), or China Mobile "
+                        "mm7Config.xml; none: the variables over the defaults, what the commands use without "
+                        "--config")
     c.add_argument("--conn-config", metavar="FILE", help="ConnConfig.xml to check with mm7Config.xml")
     c.set_defaults(func=cmd_config_check)
     _describe(parser)

@@ -588,6 +588,7 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> t
             continue
         from_env[(section, name)] = key
     cfg = Config(source=source)
+    refused: set[str] = set()  # settings whose value could not be read (their default stands in)
     for section, values in data.items():
         if section not in SECTIONS and not isinstance(values, dict):  # `port = 8080` above every [section]
             holders = _sections_with(section)
@@ -624,9 +625,10 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> t
                 if key in SECRET_SETTINGS:  # (said without the value: it may be the secret, mistyped)
                     why = f"expected text, got a {type(value).__name__}"
                 problems.append(Problem("error", where, why))
+                refused.add(f"{section}.{key}")
                 continue
             setattr(target, key, converted)
-    for problem in check(cfg):  # (a value a variable gave: the variable named, not only the file's key)
+    for problem in _checked(cfg, frozenset(refused)):  # (a value a variable gave: the variable named, not only the file's key)
         section, _, name = problem.where.partition(".")
         if (section, name) in from_env:
             problem.where = f"{from_env[section, name]} ({problem.where})"
@@ -793,7 +795,11 @@ def _convert_numbers(value: Any) -> tuple[bool, Any, str]:
         elif isinstance(item, str) and _WHOLE.fullmatch(item) and len(item.strip()) <= 20:
             numbers.append(int(item))
         else:
-            return False, None, f"expected a list of whole numbers, got {_toml_repr(value)}"
+            # (`retry_codes = "4006, 4008"`: a list in words, written as TOML writes one)
+            listed = re.findall(r"\d+", value) if isinstance(value, str) else []
+            how = f" (a list is written [{', '.join(listed)}])" if listed and re.fullmatch(
+                r"[\s\d,;]+", value) else ""
+            return False, None, f"expected a list of whole numbers, got {_toml_repr(value)}{how}"
     return True, numbers, ""
 
 
@@ -869,6 +875,14 @@ def _overlap(some: list, others: list) -> bool:
 
 def check(cfg: Config) -> list[Problem]:
     """Everything wrong with a configuration, each said plainly."""
+    return _checked(cfg, refused=frozenset())
+
+
+def _checked(cfg: Config, refused: frozenset[str]) -> list[Problem]:
+    """`check`, but for the settings `refused` ("mmsc.retry_codes": a value written that could not
+    be read, its error said already): the default standing in for it is compared with no other
+    setting — `retry_codes = "4006, 4008"` beside `no_retry_codes = [4006]` was said to clash too,
+    two errors for one mistake, the second about a value nobody wrote."""
     import ipaddress  # noqa: PLC0415
 
     from .client import AUTH_MODES, MAX_POOL_SIZE, MAX_TIMEOUT, header_problem, is_http_url, not_http_url  # noqa: PLC0415
@@ -983,7 +997,9 @@ def check(cfg: Config) -> list[Problem]:
                                   ("http_statuses", 400, 599, "HTTP error statuses")):
         if wrong := [n for n in getattr(m, name) if not low <= n <= high]:
             err(f"mmsc.{name}", f"{', '.join(map(str, wrong))}: not {what} ({low} to {high})")
-    if both := sorted(set(m.retry_codes) & set(m.no_retry_codes)):
+    both = [] if {"mmsc.retry_codes", "mmsc.no_retry_codes"} & refused else sorted(
+        set(m.retry_codes) & set(m.no_retry_codes))
+    if both:
         err("mmsc.no_retry_codes", f"{', '.join(map(str, both))} also in retry_codes: say whether it is sent again")
     if not 0 <= m.max_retry_after <= MAX_TIMEOUT:  # (as the retry policy refuses it: past what a wait holds)
         err("mmsc.max_retry_after", f"from 0 to {MAX_TIMEOUT} seconds (a year)")

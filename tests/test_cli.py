@@ -595,3 +595,35 @@ def test_send_refuses_a_blank_vasid_or_service_code_as_a_blank_vaspid():
             proc = cli("send", "--mmsc", "http://127.0.0.1:9/mm7", "--to", "13800138000", option, blank)
             err = proc.stderr.decode()
             assert proc.returncode == 2 and f"argument {option}: {blank!r} is blank: give {what}" in err, err
+
+
+def test_the_flags_of_a_resumed_campaign_need_its_tag(capsys, tmp_path, monkeypatch):
+    """--resend-unanswered and --retry-refused choose whom a run resumed under --tag sends to again:
+    without --tag they did nothing, unsaid (a user meaning to send to those again sent the whole
+    list, held back from no one and told nothing). A usage error, as --at without --queue is,
+    before anything is sent or a store is opened."""
+    from mm7bind.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    for flag in ("--resend-unanswered", "--retry-refused"):
+        assert main(["send", "--mmsc", "http://127.0.0.1:9/mm7", "--to", "1", "--text", "x", flag]) == 2
+        assert capsys.readouterr().err == (f"mm7bind send: {flag} needs --tag (it chooses whom a run resumed under "
+                                           "the tag sends to again)\n")
+    assert list(tmp_path.iterdir()) == []  # (no store made)
+
+
+def test_config_check_without_a_file_checks_the_variables_the_commands_run_on(capsys, monkeypatch):
+    """The commands run without --config on the MM7BIND_ variables over the defaults (a container's
+    configuration); `config check` insisted on a FILE, so that configuration could be checked only
+    by running a command on it."""
+    from mm7bind.cli import main
+
+    for name in [n for n in os.environ if n.startswith("MM7BIND_")]:
+        monkeypatch.delenv(name)
+    assert main(["config", "check"]) == 0
+    assert capsys.readouterr().out == "the MM7BIND_ variables over the defaults (no FILE): 0 error(s), 0 warning(s)\n"
+    monkeypatch.setenv("MM7BIND_MMSC_URLS", "ftp://mmsc.example/mm7")
+    assert main(["config", "check"]) == 3
+    assert capsys.readouterr().out == (
+        "error: MM7BIND_MMSC_URLS (mmsc.urls): 'ftp://mmsc.example/mm7' is not an http(s) URL\n"
+        "the MM7BIND_ variables over the defaults (no FILE): 1 error(s), 0 warning(s)\n")

@@ -1636,6 +1636,15 @@ def test_the_configuration_sets_the_retry_policys_codes_statuses_and_retry_after
     _, problems = config.load(str(path), env={})
     assert [str(p) for p in problems] == [
         "error: mmsc.no_retry_codes: 4008 also in retry_codes: say whether it is sent again"]
+    # One mistake, one error: retry_codes unreadable, its default [4006] stood in and was said to
+    # clash with no_retry_codes too, a value nobody wrote; a list written as text says how to write it
+    path.write_text('[mmsc]\nretry_codes = "4006, 4008"\nno_retry_codes = [4006]\n', encoding="utf-8")
+    _, problems = config.load(str(path), env={})
+    assert [str(p) for p in problems] == [
+        "error: mmsc.retry_codes: expected a list of whole numbers, got '4006, 4008' (a list is written [4006, 4008])"]
+    _, problems = config.load(str(path), env={"MM7BIND_MMSC_RETRY_CODES": "4006,soon"})
+    assert [str(p) for p in problems] == ["error: MM7BIND_MMSC_RETRY_CODES (mmsc.retry_codes): expected a list of "
+                                          "whole numbers, got ['4006', 'soon']"]
 
 
 def test_an_answer_larger_than_the_limit_is_not_read_into_memory():

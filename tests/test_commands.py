@@ -369,6 +369,49 @@ def test_bulk_partial_failure_exit_code(tmp_path):
     assert proc.returncode == 4 and "sent 0, failed 2" in proc.stdout and "ConnectError" in proc.stdout
 
 
+def test_no_mmsc_answering_exits_4_by_one_rule_for_one_message_and_any_campaign(tmp_path):
+    """Exit 4 when no MMSC answered — every request without an MM7 answer: a connection refused or
+    lost, a timeout, a gateway's 502 or 504, a 503 — for a single send and a campaign too short to
+    stop alike. A gateway's 503s or a connection lost exited 1 ("refused"), though a campaign long
+    enough to stop for them exited 4; an MMSC that answered, if only with a refusal, is still 1."""
+    from .fake_http import Reply, mm7_reply
+
+    def mmsc(status: int | None):
+        def respond(req):
+            return Reply(drop=True) if status is None else Reply(status, b"<html>no upstream</html>")
+        return respond
+
+    numbers = tmp_path / "to.csv"
+    numbers.write_text("+8613800000001\n+8613800000002\n+8613800000003\n", encoding="utf-8")
+    for status in (502, 503, 504, None):  # (None: the connection closed without an answer)
+        with FakeServer(mmsc(status)) as server:
+            cfg = tmp_path / "c.toml"
+            cfg.write_text(f'[mmsc]\nurls = ["{server.url}"]\nmax_attempts = 1\n', encoding="utf-8")
+            proc = run("send", "-c", str(cfg), "--to", "+8613800000001", "--text", "x")
+            assert proc.returncode == 4 and proc.stderr.startswith("mm7bind send: "), (status, proc.stderr)
+            assert "refused" not in proc.stderr.split(":", 2)[1], (status, proc.stderr)
+            proc = run("send", "-c", str(cfg), "--to-file", str(numbers), "--text", "x", "--json")
+            out = json.loads(proc.stdout)
+            assert proc.returncode == 4, (status, proc.stdout)
+            assert (out["sent"], out["failed"], out["unanswered"], out["unreachable"]) == (0, 3, 3, False)
+    proc = run("send", "-c", str(cfg), "--to-file", str(numbers), "--text", "x", "--quiet")  # (said, as a stop is)
+    assert proc.returncode == 4 and proc.stderr == (
+        "mm7bind send: no MMSC answered: each of the 3 requests, after its retries, met no connection, no answer or "
+        "an MMSC unavailable; once it is back, give --tag NAME (with a store) to be able to resume where a run "
+        "stopped\n"), proc.stderr
+
+    def one_refusal(req):  # (the MMSC is there: it answered one with a Fault, 503 for the rest)
+        if len(server.requests) == 1:
+            return mm7_reply(mm7.Fault(code="Client", detail=mm7.RSErrorRsp(status=mm7.Status(4001))), req.decode(), 500)
+        return Reply(503)
+
+    with FakeServer(one_refusal) as server:
+        cfg.write_text(f'[mmsc]\nurls = ["{server.url}"]\nmax_attempts = 1\n', encoding="utf-8")
+        proc = run("send", "-c", str(cfg), "--to-file", str(numbers), "--text", "x", "--json", "--concurrency", "1")
+        out = json.loads(proc.stdout)
+        assert proc.returncode == 1 and (out["failed"], out["unanswered"]) == (3, 2), proc.stdout
+
+
 def test_a_campaign_stops_when_the_mmsc_is_down_and_resumes_once_it_is_back(tmp_path):
     from mm7bind.bulk import UNREACHABLE_STOP
     from mm7bind.simulator import Simulator
@@ -2126,7 +2169,8 @@ def test_a_send_that_got_no_answer_is_said_to_be_one_the_mmsc_may_have_taken():
 
     with FakeServer(lose) as srv:
         proc = run("send", "--mmsc", srv.url, "--to", "1", "--text", "x")
-    assert proc.returncode == 1 and proc.stdout == "" and len(set(seen)) == 1, proc.stderr
+    # (exit 4: no MMSC answered, as for a timeout or a refused connection, and a campaign failing alike)
+    assert proc.returncode == 4 and proc.stdout == "" and len(set(seen)) == 1, proc.stderr
     assert proc.stderr.startswith("mm7bind send: no answer: HTTP exchange with "), proc.stderr
     assert proc.stderr.endswith(f" (the MMSC may have taken it: TransactionID {seen[0]})\n"), proc.stderr
 

@@ -2044,6 +2044,24 @@ def test_validate_of_what_serve_saved_says_how_to_check_the_messages_as_they_cam
         checked = subprocess.run([sys.executable, "-m", "mm7bind.cli", "validate", "-"], input=shown.stdout,
                                  capture_output=True, env=ENV, timeout=120)
         assert (checked.returncode, checked.stdout.decode()) == (0, f"-: valid ({kind}, REL-6-MM7-1-4)\n"), checked
+    # Another store where a command finds one without a configuration (serve ran with its own): its
+    # record 1 is another message, which `store show 1` showed as if it were this one; the hint
+    # named no -c CONFIG
+    (tmp_path / "elsewhere").mkdir()
+    other = SqliteStore(tmp_path / "elsewhere" / "mm7bind.db")
+    sent = mm7.encode(mm7.DeliverReq(sender="+8613700000000", recipients=["10086"], subject="other"),
+                      transaction_id="x-1")
+    assert mm7.Receiver(store=other).handle(sent.to_bytes(), sent.content_type, {"SOAPAction": '""'},
+                                            "127.0.0.1").status == 200
+    other.close()
+    there = sorted((tmp_path / "elsewhere").iterdir())
+    proc = run("validate", str(out), cwd=tmp_path / "elsewhere")
+    [saved] = (out / "DeliverReq").glob("*/message.json")
+    assert (f"{saved}: skipped: what `mm7bind serve` saved (the message decoded): `mm7bind store show 1 -c CONFIG "
+            "--raw - | mm7bind validate -` checks it as it came (CONFIG: the configuration serve ran with)\n"
+            ) in proc.stdout, proc.stdout
+    assert "-c CONFIG" in proc.stdout.splitlines()[-1], proc.stdout
+    assert sorted((tmp_path / "elsewhere").iterdir()) == there  # (read, nothing written beside it)
     assert not (tmp_path / "-").exists()  # (not a file named "-")
     # ... but not to a terminal, which the bytes as received (an image's) would drive
     import pty
@@ -2056,3 +2074,36 @@ def test_validate_of_what_serve_saved_says_how_to_check_the_messages_as_they_cam
         os.close(tty)
         os.close(terminal)
     assert shown.returncode == 2 and b"not for a terminal: pipe them" in shown.stderr, shown.stderr
+
+
+def test_validate_opens_the_store_its_hints_look_into_once_a_run(tmp_path, monkeypatch, capsys):
+    """Each message.json's hint looks its record up in the store found without a configuration: it
+    opened that store once a file (milliseconds each: half a minute for serve's folder of ten
+    thousand). Once a run now, and closed at its end."""
+    from mm7bind import store as store_module
+    from mm7bind.cli import main
+    from mm7bind.handlers import SavingHandler
+
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("MM7BIND_")]:
+        monkeypatch.delenv(name)
+    store = SqliteStore(tmp_path / "mm7bind.db")
+    rx = mm7.Receiver(SavingHandler(tmp_path / "received", sync=False), store=store)
+    for n in range(3):
+        sent = mm7.encode(report(f"M{n}", "+8613800000001", "Retrieved"), transaction_id=f"r-{n}")
+        assert rx.handle(sent.to_bytes(), sent.content_type, {"SOAPAction": '""'}, "127.0.0.1").status == 200
+    store.close()
+    opened = []
+
+    class Counted(SqliteStore):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            opened.append(self)
+
+    monkeypatch.setattr(store_module, "SqliteStore", Counted)
+    assert main(["validate", "received"]) == 2
+    out = capsys.readouterr().out
+    assert all(f"`mm7bind store show {n} --raw - | mm7bind validate -`" in out for n in (1, 2, 3)), out
+    assert len(opened) == 1 and opened[0].read_only
+    with pytest.raises(store_module.StoreClosed):  # (closed at the run's end)
+        opened[0].inbox_get(1)
