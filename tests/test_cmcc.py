@@ -2966,3 +2966,20 @@ def test_sub_contents_found_by_location_and_id_as_the_sdk_found_them_and_as_a_sm
     content.to_content().save(tmp_path / "saved")
     assert sorted(p.name for p in (tmp_path / "saved").iterdir()) == ["a-2.txt", "a.txt", "presentation.smil", "图.gif",
                                                                       "新.gif"]
+
+
+def test_a_part_without_a_type_takes_it_from_its_content_id_written_with_angle_brackets_too():
+    """§4.3: a part may leave out its ContentType when it has a ContentID, whose extension gives it.
+    An id given as the header writes it, "<2.txt>" (the SDK wrote setContentID's string as the
+    header, brackets and all, so SPs wrote them), is the id "2.txt" wherever the id is used; its
+    text went as application/octet-stream, which a handset does not show."""
+    root = cmcc.MMContent()
+    root.content_type = cmcc.ContentType.MULTIPART_MIXED
+    for cid, data in (("<2.txt>", b"plain words"), ("<3.txt>", "中文".encode("gbk")), ("4.txt", b"bare id")):
+        sub = cmcc.MMContent.create_from_bytes(data)
+        sub.content_id = cid
+        root.add_sub_content(sub)
+    parts = root.to_content("GB2312").parts
+    assert [p.content_type for p in parts] == ["text/plain"] * 3
+    assert [p.content_id for p in parts] == ["2.txt", "3.txt", "4.txt"]
+    assert parts[1].charset.lower() in ("gb2312", "gbk") and parts[1].text_value == "中文"

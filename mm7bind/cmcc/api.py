@@ -466,8 +466,10 @@ class MMContent(_JavaNames, metaclass=_JavaNamesOfClass):
     def _type(self) -> str:
         if self.content_type:
             return str(self.content_type).split(";", 1)[0].strip()
-        # §4.3: a part may leave out its type if it has a ContentID; the type follows from it.
-        return sniff_blob_type(self._blob or BytesBlob(self.content), self.content_id or self.content_location)
+        # §4.3: a part may leave out its type if it has a ContentID; the type follows from it
+        # (from "2.txt" when given as the header writes it, "<2.txt>", as it is sent).
+        named = self.content_id.strip("<>") if self.content_id else None
+        return sniff_blob_type(self._blob or BytesBlob(self.content), named or self.content_location)
 
     def to_part(self, default_charset: str = "UTF-8") -> Part:
         """This part for mm7bind; `default_charset` (the configuration's) for text without one."""
