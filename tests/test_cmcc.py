@@ -2962,6 +2962,8 @@ def test_sub_contents_found_by_location_and_id_as_the_sdk_found_them_and_as_a_sm
     for named in ("图.gif", "<图.gif>", "cid:图.gif", "cid:%E5%9B%BE.gif"):
         assert content.get_sub_content_by_id(named) is picture, named
     assert content.get_sub_content_by_id("cid:n") is new and content.get_sub_content_by_id("cid:x") is None
+    assert content.get_sub_content_by_id(None) is None and content.get_sub_content_by_location(None) is None
+    assert content.get_sub_content_by_location("") is None and content.get_sub_content_by_id("") is None
     # saved under the name it spells; forwarded, the Content-ID goes on as that name
     content.to_content().save(tmp_path / "saved")
     assert sorted(p.name for p in (tmp_path / "saved").iterdir()) == ["a-2.txt", "a.txt", "presentation.smil", "图.gif",

@@ -446,6 +446,8 @@ class MMContent(_JavaNames, metaclass=_JavaNamesOfClass):
     def get_sub_content_by_id(self, content_id: str) -> MMContent | None:
         """The first sub-content with this Content-ID, "<x>" or "x" (the SDK's compared the string
         as given), or named by a SMIL's `cid:` URL ("cid:x", "cid:%E5%9B%BE.gif"); None for none."""
+        if not content_id:  # (none names no part: not the first without an id)
+            return None
         subs = [s for s in self.sub_contents if s.content_id]
         cid, named = content_id.strip("<>"), _named_id(content_id)
         return (next((s for s in subs if s.content_id.strip("<>") == cid), None)
@@ -456,6 +458,8 @@ class MMContent(_JavaNames, metaclass=_JavaNamesOfClass):
         the first in the order they came. Also as the URL a SMIL `src` writes ("%E6%96%B0.gif"),
         which a received part's location is read back from ("新.gif"; the SDK kept the header as
         written, so its SPs looked parts up by the URL); None for none."""
+        if not location:
+            return None
         subs = [s for s in self.sub_contents if s.content_location]
         name = location_name(location)
         return (next((s for s in subs if s.content_location == location), None)
