@@ -2919,3 +2919,69 @@ def test_the_apis_own_errors_carry_the_sdks_words_beside_the_manuals(tmp_path):
         (-105, "待发送的消息为空", "待发送的消息为空!"), (-106, "发送消息不正确", "没有匹配的消息，请确认要发送的消息是否正确！"),
         (-107, "接收消息为空", "错误！接收到的消息为空！"), (2002, "号码错误", "号码错误")]
     assert cmcc.MM7SubmitRes(status_code=1000, status_text="成功").status_text_sdk == "成功"
+
+
+def test_sub_contents_found_by_location_and_id_as_the_sdk_found_them_and_as_a_smil_names_them(tmp_path):
+    """The SDK's getSubContentByLocation / getSubContentByID gave the first sub-content whose header
+    was the string given. Parts of one Content-Location (two handsets' "a.txt"): the first, in the
+    order they came. A received location is read back as the name it spells ("新.gif"), so the URL
+    a SMIL `src` writes ("%E6%96%B0.gif", the header as the SDK kept it) must find it too, as must a
+    `cid:` URL its Content-ID; and a Content-ID in raw GBK bytes is read as the name it spells."""
+    from .test_receiver import call_wsgi, deliver
+
+    gif = b"GIF89a" + bytes(10)
+    parts = [mm7.Part.from_bytes("一".encode("gb2312"), "text/plain", charset="GB2312", content_location="a.txt"),
+             mm7.Part.from_bytes("二".encode("gb2312"), "text/plain", charset="GB2312", content_location="b.txt"),
+             mm7.Part.from_bytes(gif, "image/gif", content_location="新.gif", content_id="n"),
+             mm7.Part.from_bytes(gif + b"2", "image/gif", content_id="图.gif")]
+    out = mm7.encode(deliver(content=mm7.Content(parts=parts)), transaction_id="mo-1", version="REL-6-MM7-1-0")
+    body = out.to_bytes()
+    assert b"Content-Location: %E6%96%B0.gif" in body and "<图.gif>".encode() in body
+    # as a GBK peer sends them: two parts of one location, a Content-ID in GBK bytes
+    body = body.replace(b"Content-Location: b.txt", b"Content-Location: a.txt")
+    body = body.replace("<图.gif>".encode(), "<图.gif>".encode("gbk"))
+    got = []
+
+    class Servlet(cmcc.MM7ReceiveServlet):
+        def do_deliver(self, req):
+            got.append(req.content)
+            return cmcc.MM7DeliverRes()
+
+    app = Servlet(cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0")))
+    assert call_wsgi(app, body, out.content_type)["status"] == 200
+    [content] = got
+    smil, first, second, new, picture = content.sub_contents  # (the SMIL the encoder made, first)
+    assert smil.content_type == cmcc.ContentType.SMIL
+    assert first.content_location == second.content_location == "a.txt"
+    assert content.get_sub_content_by_location("a.txt") is first and first.content_as_string == "一"
+    assert new.content_location == "新.gif"
+    assert content.get_sub_content_by_location("新.gif") is new
+    assert content.get_sub_content_by_location("%E6%96%B0.gif") is new  # as a SMIL src writes it
+    assert content.get_sub_content_by_location("%E6%96%B0.jpg") is None
+    assert picture.content_id == "图.gif" and picture.content == gif + b"2"
+    for named in ("图.gif", "<图.gif>", "cid:图.gif", "cid:%E5%9B%BE.gif"):
+        assert content.get_sub_content_by_id(named) is picture, named
+    assert content.get_sub_content_by_id("cid:n") is new and content.get_sub_content_by_id("cid:x") is None
+    assert content.get_sub_content_by_id(None) is None and content.get_sub_content_by_location(None) is None
+    assert content.get_sub_content_by_location("") is None and content.get_sub_content_by_id("") is None
+    # saved under the name it spells; forwarded, the Content-ID goes on as that name
+    content.to_content().save(tmp_path / "saved")
+    assert sorted(p.name for p in (tmp_path / "saved").iterdir()) == ["a-2.txt", "a.txt", "presentation.smil", "图.gif",
+                                                                      "新.gif"]
+
+
+def test_a_part_without_a_type_takes_it_from_its_content_id_written_with_angle_brackets_too():
+    """§4.3: a part may leave out its ContentType when it has a ContentID, whose extension gives it.
+    An id given as the header writes it, "<2.txt>" (the SDK wrote setContentID's string as the
+    header, brackets and all, so SPs wrote them), is the id "2.txt" wherever the id is used; its
+    text went as application/octet-stream, which a handset does not show."""
+    root = cmcc.MMContent()
+    root.content_type = cmcc.ContentType.MULTIPART_MIXED
+    for cid, data in (("<2.txt>", b"plain words"), ("<3.txt>", "中文".encode("gbk")), ("4.txt", b"bare id")):
+        sub = cmcc.MMContent.create_from_bytes(data)
+        sub.content_id = cid
+        root.add_sub_content(sub)
+    parts = root.to_content("GB2312").parts
+    assert [p.content_type for p in parts] == ["text/plain"] * 3
+    assert [p.content_id for p in parts] == ["2.txt", "3.txt", "4.txt"]
+    assert parts[1].charset.lower() in ("gb2312", "gbk") and parts[1].text_value == "中文"

@@ -32,7 +32,7 @@ from ..arrival import may_have_arrived
 from ..client import Client
 from ..codec import MessageTooLargeError
 from ..config import Config
-from ..content import BytesBlob, Content, Part, decodes, sniff_blob_type
+from ..content import BytesBlob, Content, Part, _named_id, decodes, location_name, sniff_blob_type
 from ..content import text_charset as bytes_charset
 from ..deadline import wait_limit
 from ..errors import (
@@ -444,19 +444,36 @@ class MMContent(_JavaNames, metaclass=_JavaNamesOfClass):
         self.sub_contents.append(sub)
 
     def get_sub_content_by_id(self, content_id: str) -> MMContent | None:
-        cid = content_id.strip("<>")
-        return next((s for s in self.sub_contents if s.content_id and s.content_id.strip("<>") == cid), None)
+        """The first sub-content with this Content-ID, "<x>" or "x" (the SDK's compared the string
+        as given), or named by a SMIL's `cid:` URL ("cid:x", "cid:%E5%9B%BE.gif"); None for none."""
+        if not content_id:  # (none names no part: not the first without an id)
+            return None
+        subs = [s for s in self.sub_contents if s.content_id]
+        cid, named = content_id.strip("<>"), _named_id(content_id)
+        return (next((s for s in subs if s.content_id.strip("<>") == cid), None)
+                or next((s for s in subs if s.content_id.strip("<>") == named), None))
 
     def get_sub_content_by_location(self, location: str) -> MMContent | None:
-        return next((s for s in self.sub_contents if s.content_location == location), None)
+        """The first sub-content with this Content-Location, as the SDK's: of parts of one location,
+        the first in the order they came. Also as the URL a SMIL `src` writes ("%E6%96%B0.gif"),
+        which a received part's location is read back from ("新.gif"; the SDK kept the header as
+        written, so its SPs looked parts up by the URL); None for none."""
+        if not location:
+            return None
+        subs = [s for s in self.sub_contents if s.content_location]
+        name = location_name(location)
+        return (next((s for s in subs if s.content_location == location), None)
+                or next((s for s in subs if s.content_location == name), None))
 
     # -- to and from mm7bind --------------------------------------------------------------------
 
     def _type(self) -> str:
         if self.content_type:
             return str(self.content_type).split(";", 1)[0].strip()
-        # §4.3: a part may leave out its type if it has a ContentID; the type follows from it.
-        return sniff_blob_type(self._blob or BytesBlob(self.content), self.content_id or self.content_location)
+        # §4.3: a part may leave out its type if it has a ContentID; the type follows from it
+        # (from "2.txt" when given as the header writes it, "<2.txt>", as it is sent).
+        named = self.content_id.strip("<>") if self.content_id else None
+        return sniff_blob_type(self._blob or BytesBlob(self.content), named or self.content_location)
 
     def to_part(self, default_charset: str = "UTF-8") -> Part:
         """This part for mm7bind; `default_charset` (the configuration's) for text without one."""
