@@ -469,13 +469,14 @@ class Received:
         a wire-format check reads; the whole of each, for every request kept, would make the list
         as large as the traffic)."""
         head = self.body[:RECEIVED_BODY_SHOWN]
-        return {"body_size": len(self.body), "body_head": head.decode("utf-8", "replace"),
-                "body_truncated": len(self.body) > len(head), "operation": self.operation, "transaction_id": self.transaction_id, "version": self.version,
+        return {"operation": self.operation, "transaction_id": self.transaction_id, "version": self.version,
                 "mm7_version": getattr(self.message, "mm7_version", None), "message_id": self.message_id,
                 "http_status": self.http_status, "status": self.status, "status_text": self.status_text,
                 "trouble": {k: v for k, v in vars(self.trouble).items() if v is not None} if self.trouble else None,
                 "headers": mask_headers(self.headers), "content_type": self.content_type,
-                **_deviations_json(self.deviations), "received_at": self.received_at.isoformat()}
+                **_deviations_json(self.deviations), "received_at": self.received_at.isoformat(),
+                "body_size": len(self.body), "body_head": head.decode("utf-8", "replace"),
+                "body_truncated": len(self.body) > len(head)}
 
 
 # How much of each request's body /control/received shows (`body_head`; `body_size` is the whole's).
@@ -1012,7 +1013,7 @@ class Simulator:
             # (a status alone: a delay was waited out, an HTTP error or a drop met whatever the request)
             with self._lock:
                 self._troubles.insert(0, trouble)
-            log.info("scripted trouble kept for the next request: this one was refused before it (%s)",
+            log.info("scripted trouble kept for the next request: this one was refused before it (HTTP %d)",
                      rsp.status)
             trouble = None
         env, answered, said = seen.get("env"), seen.get("answered"), seen.get("said")
