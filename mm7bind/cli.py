@@ -3258,11 +3258,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vasid", metavar="ID", type=_not_blank("the VASID to require"), help="the same for VASID")
     p.add_argument("--accept-version", action="append", metavar="NAME",
                    help="take requests in this schema version alone, e.g. REL-6-MM7-1-0 (repeatable), as a carrier "
-                        "is set up for a VASP: one in another is refused with 4002, Unsupported version, in its own "
-                        "(default: any)")
+                        "is set up for a VASP: one in another, or whose MM7Version claims a later version than its "
+                        "namespace goes with, is refused with 4002, Unsupported version, in its own (default: any)")
     p.add_argument("--vasp-short-code", metavar="CODE", default="1065888", type=_not_blank("the VASP's short code"),
                    help="the Sender of the reports and read replies about a SubmitReq naming no SenderAddress and "
-                        "no VASID: the VASP's short code, as the MMSC has it provisioned (default: %(default)s)")
+                        "no VASID (mbuni: whatever VASID): the VASP's short code, as the MMSC has it provisioned "
+                        "(default: %(default)s)")
     p.add_argument("--max-messages", type=_count, default=10_000, metavar="N",
                    help="messages kept (and requests received, MO outcomes and LinkedIDs), the oldest forgotten beyond "
                         "(default %(default)s)")

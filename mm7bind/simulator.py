@@ -117,11 +117,14 @@ class SimulatorConfig:
     vaspid: str | None = None
     vasid: str | None = None
     # The schema versions taken (names: "REL-6-MM7-1-0"), as a carrier's MMSC is set up for a VASP: a
-    # request in another (its namespace, any operation) is refused with 4002, Unsupported version, in a
-    # Fault written in the request's own version. None: any.
+    # request in another (its namespace, any operation), or whose MM7Version claims a later version
+    # than its namespace goes with (6.8.0 in REL-6-MM7-1-0) and not one taken, is refused with 4002,
+    # Unsupported version, in a Fault written in the request's own version (mbuni: in its own,
+    # REL-5-MM7-1-0, as all its answers). An earlier MM7Version (5.3.0) is taken. None: any.
     accepted_versions: tuple[str, ...] | None = None
     # The VASP's short code, as an MMSC has it provisioned: the Sender of the reports and read replies
-    # about a SubmitReq that names no SenderAddress and no VASID (`mm7bind mo` sends to it by default).
+    # about a SubmitReq that names no SenderAddress and no VASID (in the mbuni dialect, whatever VASID
+    # it names, as Mbuni does) (`mm7bind mo` sends to it by default).
     vasp_short_code: str = "1065888"
     # MessageIDs: this prefix, the run_id and a count (SIM<run_id>-000001); None: the dialect's form
     # (mbuni: its queue file's name at its host, qf<run_id>.<n>.x<pid>.<n % 100>@<relay_server_id>; the
@@ -461,14 +464,23 @@ class Received:
     __repr__ = repr_showing_no_secret_header  # (its headers may carry the VASP's credentials)
 
     def summary(self) -> dict:
-        """As /control/received gives it (secret-looking header values masked)."""
+        """As /control/received gives it (secret-looking header values masked): the body's size and
+        its first RECEIVED_BODY_SHOWN bytes as text (the SOAP XML, the MIME headers and boundaries
+        a wire-format check reads; the whole of each, for every request kept, would make the list
+        as large as the traffic)."""
+        head = self.body[:RECEIVED_BODY_SHOWN]
         return {"operation": self.operation, "transaction_id": self.transaction_id, "version": self.version,
                 "mm7_version": getattr(self.message, "mm7_version", None), "message_id": self.message_id,
                 "http_status": self.http_status, "status": self.status, "status_text": self.status_text,
                 "trouble": {k: v for k, v in vars(self.trouble).items() if v is not None} if self.trouble else None,
                 "headers": mask_headers(self.headers), "content_type": self.content_type,
-                **_deviations_json(self.deviations), "received_at": self.received_at.isoformat()}
+                **_deviations_json(self.deviations), "received_at": self.received_at.isoformat(),
+                "body_size": len(self.body), "body_head": head.decode("utf-8", "replace"),
+                "body_truncated": len(self.body) > len(head)}
 
+
+# How much of each request's body /control/received shows (`body_head`; `body_size` is the whole's).
+RECEIVED_BODY_SHOWN = 4096
 
 # The operations an MMSC serves, as `Simulator.wait_for` names them.
 _SERVED = ("SubmitReq", "CancelReq", "ReplaceReq", "extendedCancelReq", "extendedReplaceReq")
@@ -867,7 +879,7 @@ class Simulator:
                     # gone) held the stop up for the server's grace and more, each test's teardown too.
                     rsp = Response(503, [("Content-Type", "text/plain")], b"stopping\n")
                 else:
-                    rsp = self._serve(body, environ.get("CONTENT_TYPE"), trouble, headers)
+                    rsp = self._serve(body, environ.get("CONTENT_TYPE"), trouble, headers, give_back=True)
                     if trouble is not None and trouble.drop == "before-answer":
                         log.info("scripted trouble: connection closed without the answer (HTTP %d)", rsp.status)
                         from waitress.channel import ClientDisconnected  # noqa: PLC0415
@@ -984,8 +996,11 @@ class Simulator:
         return rsp
 
     def _serve(self, body: bytes, content_type: str | None, trouble: Trouble | None,
-               headers: dict | None = None) -> Response:
-        """The answer to a request let in, the request kept in `received` with it."""
+               headers: dict | None = None, give_back: bool = False) -> Response:
+        """The answer to a request let in, the request kept in `received` with it. `give_back`:
+        `trouble` came from fail_next's queue, and goes back first in it when the request was
+        refused before it could meet it (its version, a strict deviation, its VASPID...): the
+        next request the MMSC serves gets it, as one a 401 turned away leaves it."""
         seen = self._answering.seen = {}  # (what the answer was made of, noted on the way: see _note)
         try:
             rsp = self._serve_request(body, content_type, trouble, headers or {})
@@ -993,6 +1008,14 @@ class Simulator:
             self._answering.seen = None
         from requests.structures import CaseInsensitiveDict  # noqa: PLC0415
 
+        if (give_back and trouble is not None and trouble.status is not None and not trouble.delay
+                and not seen.get("trouble_met")):
+            # (a status alone: a delay was waited out, an HTTP error or a drop met whatever the request)
+            with self._lock:
+                self._troubles.insert(0, trouble)
+            log.info("scripted trouble kept for the next request: this one was refused before it (HTTP %d)",
+                     rsp.status)
+            trouble = None
         env, answered, said = seen.get("env"), seen.get("answered"), seen.get("said")
         msg = env.message if env is not None else None
         status = answered.status if answered is not None else seen.get("status")
@@ -1121,7 +1144,8 @@ class Simulator:
                               f"{msg.ELEMENT} is not an operation of {answering.name}")
         refusal = self._identification_refused(msg)
         if refusal is not None:
-            return self.fault(env, "Client", *refusal)
+            return self._refuse(env, "Client", *refusal)
+        self._note(trouble_met=True)  # (a scripted status answers it from here on)
         if trouble is not None and trouble.in_response and trouble.status >= 2000:
             return self._refused_in_response(env, msg, trouble)
         if trouble is not None and trouble.status is not None and trouble.status < 2000:
@@ -1142,18 +1166,32 @@ class Simulator:
         return self._operation(env, msg)
 
     def _version_refused(self, env: Envelope) -> str | None:
-        """What is said of a request in a version not among `accepted_versions` (None: taken). Its
-        namespace decides: one no schema has (read with the closest) is none of them."""
+        """What is said of a request in a version not among `accepted_versions` (None: taken): its
+        namespace (one no schema has, read with the closest, is none of them), then its MM7Version."""
         if self.config.accepted_versions is None:
             return None
         accepted = _accepted(self.config.accepted_versions)
         version = env.version
         if env.namespace is not None and versions.by_spelling(env.namespace) is not version:
             version = None  # (an unknown namespace, read as the closest version)
-        if version is not None and version.name in accepted:
+        only = ", ".join(sorted(accepted, key=versions.sort_key))
+        if version is None or version.name not in accepted:
+            came = version.name if version is not None else printable(str(env.namespace))[:100]
+            return f"{came} is not taken here, only {only}"
+        # The MM7Version is the TS 23.140 version the VASP claims to speak: one later than its
+        # namespace goes with (of a later release, or the confirmed own version of a later schema)
+        # is a version the MMSC was not set up for, as providers pair them (6.8.0 with REL-6-MM7-1-4
+        # alone), unless the schema it goes with is taken too. Earlier ones are taken: later schemas
+        # keep listing them, and real traffic sends 5.3.0 with any namespace.
+        later = next((d for d in env.deviations if d.code in ("mm7version-namespace", "mm7version-pairing")), None)
+        if later is None:
             return None
-        came = version.name if version is not None else printable(str(env.namespace))[:100]
-        return f"{came} is not taken here, only {', '.join(sorted(accepted, key=versions.sort_key))}"
+        said = (getattr(env.message, "mm7_version", None) or "").strip()
+        claimed = versions.for_mm7_version(said, env.message.ELEMENT if env.message is not None else None)
+        if claimed is not None and claimed.name in accepted:
+            return None
+        return (f"MM7Version {printable(said)[:40]} in {version.name} is not taken here"
+                + (f" (it goes with {claimed.name})" if claimed is not None else "") + f", only {only}")
 
     def _read_for_the_record(self, body: bytes, content_type: str | None, headers: Mapping[str, str],
                              limit: int | None) -> None:
@@ -1334,28 +1372,38 @@ class Simulator:
             return f"qf{self.run_id}.{count}.x{os.getpid() % 1000}.{count % 100}@{self.config.relay_server_id}"
         return f"{'SIM' if prefix is None else prefix}{self.run_id}-{count:06d}"
 
+    def _refuse(self, env: Envelope, code: str, status: int | m.Status, text: str | None = None) -> Response:
+        """A Fault refusing a request the MMSC read and would serve but for what it asks (its
+        recipients, content, a message it does not have), said in the log as the other refusals are."""
+        said = text if text is not None else (status.details or status.text if isinstance(status, m.Status) else "")
+        log.warning("refused: %s tid=%s: %d %s", env.message.ELEMENT if env.message is not None else "request",
+                    printable(env.transaction_id), status.code if isinstance(status, m.Status) else status,
+                    printable(said))
+        return self.fault(env, code, status, text)
+
     def _submit(self, env: Envelope, msg: m.SubmitReq) -> Response:
         if not msg.recipients:
-            return self.fault(env, "Client", RequestStatus.ADDRESS_ERROR, "no recipients")
+            return self._refuse(env, "Client", RequestStatus.ADDRESS_ERROR, "no recipients")
         bad = next((a for a in msg.recipients if not _well_formed(a)), None)
         if bad is not None:  # (whatever the mode: not a schema deviation, an address no MMSC can deliver to)
-            return self.fault(env, "Client", RequestStatus.ADDRESS_ERROR,
-                              f"{bad.kind} {str(bad)[:100]!r} is no address")
+            return self._refuse(env, "Client", RequestStatus.ADDRESS_ERROR,
+                                f"{bad.kind} {str(bad)[:100]!r} is no address")
         count = len(msg.recipients.to) + len(msg.recipients.cc) + len(msg.recipients.bcc)
         if self.config.max_recipients is not None and count > self.config.max_recipients:
-            return self.fault(env, "Server", RequestStatus.MULTIPLE_ADDRESSES_NOT_SUPPORTED,
-                              f"{count} recipients, at most {self.config.max_recipients} per SubmitReq")
+            return self._refuse(env, "Server", RequestStatus.MULTIPLE_ADDRESSES_NOT_SUPPORTED,
+                                f"{count} recipients, at most {self.config.max_recipients} per SubmitReq")
         if self.config.require_smil and not (msg.content is not None and any(
                 media_kind(p.content_type) == "smil" for p in msg.content.all_parts())):
-            return self.fault(env, "Client", RequestStatus.MULTIMEDIA_CONTENT_REFUSED, "no SMIL presentation")
+            return self._refuse(env, "Client", RequestStatus.MULTIMEDIA_CONTENT_REFUSED, "no SMIL presentation")
         with self._lock:
             known = not msg.linked_id or msg.linked_id in self.linked_ids or msg.linked_id in self._messages
         if not known:
-            return self.fault(env, "Client", RequestStatus.LINKED_ID_NOT_FOUND, f"no message {msg.linked_id} to link to")
+            return self._refuse(env, "Client", RequestStatus.LINKED_ID_NOT_FOUND,
+                                f"no message {msg.linked_id} to link to")
         refused = self._refused_recipients(msg)
         if refused is not None and refused[1]:  # every recipient refused
             code, said = refused[0], refused[2]
-            return self.fault(env, "Client" if code < 3000 else "Server", fault_status(code, None, said))
+            return self._refuse(env, "Client" if code < 3000 else "Server", fault_status(code, None, said))
         mid = self._new_id()
         stored = StoredMessage(mid, env.transaction_id or "", msg, env.version, datetime.now(timezone.utc),
                                deviations=env.deviations,
@@ -1365,8 +1413,8 @@ class Simulator:
         stored.sender = self._sender_of(stored)  # (as configured now, as its fates: see _schedule_reports)
         with self._lock:
             self._keep(stored)
-        log.info("SubmitReq tid=%s → MessageID %s for %d recipient(s)", printable(env.transaction_id), mid,
-                 len(msg.recipients))
+        log.info("SubmitReq tid=%s → MessageID %s for %d recipient(s)%s", printable(env.transaction_id), mid,
+                 len(stored.recipients or ()), f"; {printable(refused[2])}" if refused is not None else "")
         if (msg.delivery_report or msg.read_reply) and not self.config.vasp_url and not self._said_no_vasp:
             # (a first try, `simulate` beside `serve`, waited for reports that were never to come)
             self._said_no_vasp = True
@@ -1551,13 +1599,19 @@ class Simulator:
     def _sender_of(self, stored: StoredMessage) -> m.Address:
         """The sender a message's reports and read replies name, as its recipients saw it: its
         SenderAddress; without one, the VASP's short code, as an MMSC has it provisioned: the
-        request's VASID, else `vasp_short_code` (a made-up "0" went, which no handset shows)."""
+        request's VASID, else `vasp_short_code` (a made-up "0" went, which no handset shows); in the
+        mbuni dialect `vasp_short_code` always."""
         if stored.sender is not None:
             return stored.sender
         req, cfg = stored.request, self.config
         named = getattr(req, "sender_address", None)
         if named:
             return named
+        if cfg.dialect == "mbuni":
+            # Mbuni's MMSC gives a submit without SenderAddress its VASP's first provisioned short
+            # code as sender, whatever VASID it names, and writes one of more than 6 digits as a Number.
+            code = cfg.vasp_short_code.strip()
+            return m.Number(code) if self._mbuni_quirks and len(code) > 6 else m.ShortCode(code)
         return m.ShortCode(getattr(req, "vasid", None) or cfg.vasp_short_code)
 
     def _reached(self, message_id: str, recipient: str, status: str, report: bool) -> None:

@@ -2007,3 +2007,123 @@ def test_simulate_takes_the_versions_it_accepts_and_the_recipients_it_refuses():
             assert refused.value.status.code == 4002
     finally:
         sim.stop()
+
+
+def test_the_mbuni_dialect_names_its_provisioned_short_code_as_the_sender_of_reports_whatever_the_vasid():
+    """Mbuni's MMSC gives a submit without SenderAddress the VASP's provisioned short code as sender
+    (a Number when longer than 6 digits, as it writes addresses), not its VASID; the mbuni dialect
+    named the VASID, as the standard one does."""
+    with Simulator(dialect="mbuni", report_delay=0.05) as sim, RunningReceiver() as rcv, \
+            mm7.Client(sim.url) as client:
+        sim.config.vasp_url = rcv.url
+        long_code = client.submit(m.SubmitReq(recipients=["+8613800000000"], vasid="5555", delivery_report=True))
+        rcv.wait_for("DeliveryReportReq")
+        sim.config.vasp_short_code = "10655"
+        short = client.submit(m.SubmitReq(recipients=["+8613800000001"], vasid="5555", delivery_report=True))
+        rcv.wait_for("DeliveryReportReq", count=2)
+        said = {msg.message_id: (msg.sender.kind.value, msg.sender.value) for msg, _ in rcv.received}
+        assert said == {long_code.message_id: ("Number", "1065888"), short.message_id: ("ShortCode", "10655")}
+    with Simulator(report_delay=0.05) as sim, RunningReceiver() as rcv, mm7.Client(sim.url) as client:
+        sim.config.vasp_url = rcv.url  # (the standard dialect: the VASID, as an MMSC routing by it)
+        client.submit(m.SubmitReq(recipients=["+8613800000000"], vasid="5555", delivery_report=True))
+        (msg, _), = rcv.wait_for("DeliveryReportReq")
+        assert (msg.sender.kind.value, msg.sender.value) == ("ShortCode", "5555")
+
+
+def test_the_mbuni_dialect_refuses_a_version_not_taken_in_its_own_version():
+    """Mbuni answers everything in REL-5-MM7-1-0: its 4002 for a version not taken too."""
+    sim = Simulator(dialect="mbuni", accepted_versions=["REL-5-MM7-1-0"])
+    out = mm7.encode(m.SubmitReq(recipients=["+8613800000000"]), transaction_id="t-v", version="REL-5-MM7-1-2")
+    rsp = sim.handle(out.to_bytes(), out.content_type, {})
+    env = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"])
+    assert rsp.status == 200 and env.is_fault and env.version.name == "REL-5-MM7-1-0"
+    assert env.body.detail.status.code == 4002 and env.transaction_id == "t-v"
+
+
+def _with_mm7_version(version: str, mm7_version: str, tid: str = "t-mv") -> tuple[bytes, str]:
+    out = mm7.encode(m.SubmitReq(recipients=["+8613800000000"]), transaction_id=tid, version=version)
+    own = mm7.versions.get(version).default_mm7_version.encode()
+    body = out.to_bytes().replace(b">" + own + b"<", b">" + mm7_version.encode() + b"<")
+    assert mm7_version.encode() in body
+    return body, out.content_type
+
+
+@pytest.mark.parametrize(("namespace", "mm7_version", "accepted", "taken"), [
+    ("REL-5-MM7-1-0", "6.8.0", ("REL-5-MM7-1-0",), False),  # a later release than its namespace
+    ("REL-6-MM7-1-0", "6.8.0", ("REL-6-MM7-1-0",), False),  # REL-6-MM7-1-4's own version
+    ("REL-6-MM7-1-0", "6.8.0", ("REL-6-MM7-1-0", "REL-6-MM7-1-4"), True),  # ...which is taken too
+    ("REL-6-MM7-1-4", "5.3.0", ("REL-6-MM7-1-4",), True),  # earlier: listed, sent with any namespace
+    ("REL-5-MM7-1-2", "5.3.0", ("REL-5-MM7-1-2",), True),
+    ("REL-6-MM7-1-0", "6.3.0", ("REL-6-MM7-1-0",), True),
+])
+def test_accepted_versions_reads_the_mm7version_too(namespace, mm7_version, accepted, taken):
+    """accepted_versions looked at the namespace alone: a request in a namespace taken claiming a
+    later TS 23.140 version in its MM7Version (6.8.0 in REL-5-MM7-1-0) was served, where a provider
+    set up for that namespace refuses it (6.8.0 goes with REL-6-MM7-1-4 alone)."""
+    sim = Simulator(accepted_versions=accepted, report_delay=60)
+    body, content_type = _with_mm7_version(namespace, mm7_version)
+    rsp = sim.handle(body, content_type, {})
+    env = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"])
+    if taken:
+        assert rsp.status == 200 and env.message.status.code == 1000 and len(sim.messages) == 1
+        return
+    assert rsp.status == 500 and env.is_fault and env.version.name == namespace
+    status = env.body.detail.status
+    assert status.code == 4002 and f"MM7Version {mm7_version} in {namespace} is not taken here" in status.details
+    assert not sim.messages and sim.received[-1].status == 4002
+
+
+def test_a_request_refused_before_its_scripted_trouble_leaves_it_to_the_next():
+    """fail_next scripted the next request's trouble, but one refused first — in a version not taken,
+    from another VASID — used it up: the test's retried SubmitReq was served, its scripted 3000 lost."""
+    sim = Simulator(accepted_versions=["REL-6-MM7-1-4"], vasid="5555", report_delay=60)
+    with sim, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        sim.fail_next(status=3000)
+        out = mm7.encode(m.SubmitReq(recipients=["+8613800000000"], vasid="5555"), transaction_id="t-old",
+                         version="REL-5-MM7-1-2")
+        assert requests.post(sim.url, data=out.to_bytes(), headers={"Content-Type": out.content_type},
+                             timeout=10).status_code == 500
+        with pytest.raises(mm7.FaultError) as info:
+            client.submit(m.SubmitReq(recipients=["+8613800000000"], vasid="9999"))
+        assert info.value.status.code == 4001
+        with pytest.raises(mm7.FaultError) as info:
+            client.submit(m.SubmitReq(recipients=["+8613800000000"], vasid="5555"))
+        assert info.value.status.code == 3000
+        assert client.submit(m.SubmitReq(recipients=["+8613800000000"], vasid="5555")).status.code == 1000
+        assert [(r.status, r.trouble is not None) for r in sim.received] == [
+            (4002, False), (4001, False), (3000, True), (1000, False)]
+        # A trouble met whatever the request (an HTTP error, a delay) is spent on a refused one as before.
+        sim.fail_next(http_status=503)
+        assert requests.post(sim.url, data=out.to_bytes(), headers={"Content-Type": out.content_type},
+                             timeout=10).status_code == 503
+        assert client.submit(m.SubmitReq(recipients=["+8613800000000"], vasid="5555")).status.code == 1000
+
+
+def test_submit_refusals_are_logged_and_received_json_shows_the_body(caplog):
+    """A submit refused for its recipients (refused_recipients, a bad address) was answered without a
+    line in the log, where the other refusals have one; a partial success said it was for all the
+    recipients named. /control/received gave no body at all: a script checking the wire format had
+    nothing to read."""
+    import logging
+
+    sim = Simulator(refused_recipients={"+8613800000009": 2002}, report_delay=60)
+    with sim, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client, \
+            caplog.at_level(logging.INFO, logger="mm7bind.simulator"):
+        with pytest.raises(mm7.FaultError):
+            client.submit(m.SubmitReq(recipients=["+8613800000009"]), transaction_id="t-all")
+        partial = client.submit(m.SubmitReq(recipients=["+8613800000009", "+8613800000001"]),
+                                transaction_id="t-some")
+        big = client.submit(m.SubmitReq(recipients=["+8613800000001"], content=mm7.Content(
+            parts=[mm7.Part.from_bytes(b"x" * 10_000, "image/png")])), transaction_id="t-big")
+        said = [r.getMessage() for r in caplog.records]
+        assert any(line.startswith("refused: SubmitReq tid=t-all: 2002") and "+8613800000009" in line
+                   for line in said), said
+        assert any(f"MessageID {partial.message_id} for 1 recipient(s); recipient(s) refused: +8613800000009"
+                   in line for line in said), said
+        shown = requests.get(sim.control_url + "received", timeout=10).json()
+    assert [r["transaction_id"] for r in shown] == ["t-all", "t-some", "t-big"]
+    assert all(r["body_size"] == len(kept.body) for r, kept in zip(shown, sim.received))
+    small, large = shown[0], shown[2]
+    assert not small["body_truncated"] and "t-all" in small["body_head"] and "SubmitReq" in small["body_head"]
+    assert large["body_truncated"] and large["body_size"] > 10_000 and len(large["body_head"]) <= 4096
+    assert big.message_id
