@@ -960,6 +960,27 @@ def test_encoded_words_beside_plain_text_long_values_and_broken_words():
     assert decode_words("=?x?q?a" * 20000) == "=?x?q?a" * 20000
 
 
+def test_joined_utf16_encoded_words_keep_no_byte_order_mark_of_a_later_word():
+    # Each UTF-16 word begins with its own byte order mark; joined as one run of bytes (a character
+    # may be cut between words), the second word's mark was read as a U+FEFF inside the subject.
+    import base64
+
+    from mm7bind.mime import decode_words
+
+    def word(label: str, data: bytes) -> str:
+        return f"=?{label}?B?{base64.b64encode(data).decode()}?="
+
+    assert decode_words(word("UTF-16", b"\xff\xfe" + "你好".encode("utf-16-le")) + " "
+                        + word("UTF-16", b"\xff\xfe" + "世界".encode("utf-16-le"))) == "你好世界"
+    big = b"\xfe\xff" + "新年快乐".encode("utf-16-be")
+    assert decode_words(word("utf-16", big[:5]) + "\r\n " + word("utf-16", big[5:])) == "新年快乐"  # (cut in a unit)
+    assert decode_words(word("UTF-16BE", big) + " " + word("UTF-16BE", big)) == "新年快乐新年快乐"
+    assert decode_words(word("UTF-16LE", b"\xff\xfe" + "好".encode("utf-16-le"))) == "好"
+    # A later word marked in the other order is read in its own.
+    assert decode_words(word("UTF-16", b"\xff\xfe" + "你".encode("utf-16-le")) + " "
+                        + word("UTF-16", b"\xfe\xff" + "好".encode("utf-16-be"))) == "你好"
+
+
 # ---------------------------------------------------------------------------------------------
 # Properties
 
