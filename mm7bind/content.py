@@ -1191,6 +1191,35 @@ def dangling_references(content: Content, smil: Part, sent_locations: Iterable[s
     return list(missing)
 
 
+def unresolved_references(content: Content) -> list[str]:
+    """The references of `content`'s SMIL that name no part as `Content.by_reference` looks them
+    up (each once, as written): a slide a handset shows blank. URLs of another scheme than cid:
+    and file: (http:, outside the message) are not looked up. [] without a SMIL. (Asked of every
+    message received: a SMIL in memory whose every `src` is "cid:" and a part's Content-ID, as
+    most are written, is told so without its text decoded or its references looked up one by one.)"""
+    smil = content.smil
+    if smil is None:
+        return []
+    data = smil.blob.in_memory()
+    data = bytes(data) if data is not None and len(data) <= _QUICKLY_CHECKED else b"\x00"  # (a view: a copy)
+    if data.isascii() and b"\x00" not in data and b"%" not in data and b"&" not in data and b"<!--" not in data:
+        ids = {"cid:" + part.content_id for part in content.parts if part.content_id}
+        if {double or single for double, single in _SRC.findall(data.decode("ascii"))} <= ids:
+            return []
+    refs = _References(content.all_parts())
+    missing: dict[str, None] = {}
+    for src in smil_references(smil):
+        if src in missing:
+            continue
+        outside = _SCHEME.match(src) and src[:4].lower() != "cid:" and src[:5].lower() != "file:"
+        if not outside and refs.find(src) is None:
+            missing[src] = None
+    return list(missing)
+
+
+_QUICKLY_CHECKED = 64 * 1024  # (a SMIL larger, in memory or not, is read as text)
+
+
 class _References:
     """The parts a SMIL's references may name, in tables made once (see `Content.by_reference`)."""
 

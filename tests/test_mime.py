@@ -291,6 +291,42 @@ def test_clean_fixture_has_no_deviations():
     assert env.deviations == [] and env.body.content.parts[0].data == b"hello"
 
 
+def _mo_with_smil(smil: bytes, extra: list[tuple[list[str], bytes]] = ()) -> mm7.Envelope:
+    """A flat DeliverReq: the SMIL the href names, a picture (Content-ID pic, Content-Location
+    IMG_01.JPG) and a text (Content-ID txt, no location), and `extra` parts."""
+    return decode(mime([(["Content-Type: text/xml"], soap_xml()),
+                        (["Content-ID: <content-1>", "Content-Type: application/smil"], smil),
+                        (["Content-ID: <pic>", "Content-Location: IMG_01.JPG", "Content-Type: image/jpeg"],
+                         b"\xff\xd8\xff\xe0jpeg"),
+                        (["Content-ID: <txt>", "Content-Type: text/plain; charset=utf-8"], "你好".encode()),
+                        *extra]))
+
+
+def test_smil_references_that_name_no_part_are_said_at_decode():
+    # A slide naming a part the message does not have (an MMSC that dropped a part, a handset's
+    # stale SMIL) was read without a word: the handset shows it blank, the application never knew.
+    env = _mo_with_smil(b'<smil><body><par><img src="cid:pic"/><text src="cid:gone"/></par>'
+                        b'<par><img src="cid:gone"/><audio src="voice.amr"/></par></body></smil>')
+    [dev] = [d for d in env.deviations if d.code == "smil-dangling"]
+    assert "'cid:gone', 'voice.amr'" in dev.message and dev.path == "/part[2]"
+    assert env.body.content.by_reference("cid:pic") is not None
+    # Found as handsets look them up (a location ignoring case, a path's last segment, a bare
+    # Content-ID), or outside the message (http:): nothing said, whatever the SMIL's charset.
+    for smil in (b'<smil><body><par><img src="cid:pic"/><text src="cid:txt"/></par></body></smil>',
+                 b'<smil><body><par><img src="./img_01.jpg"/><text src="txt"/></par></body></smil>',
+                 b'<smil><body><par><img src="http://example.com/a.gif"/><text src=\'cid:%74xt\'/></par></body></smil>',
+                 '<smil><body><!-- 旧 --><par><img src="IMG_01.JPG"/></par></body></smil>'.encode("gbk")):
+        assert "smil-dangling" not in codes(_mo_with_smil(smil)), smil
+    # Strict decoding reads such a message (a handset's slip, no protocol's): said, not refused.
+    body = mime([(["Content-Type: text/xml"], soap_xml()),
+                 (["Content-ID: <content-1>", "Content-Type: application/smil"], b'<smil><img src="cid:x"/></smil>')])
+    assert codes(mm7.decode(body, 'multipart/related; boundary="b1"; type="text/xml"', strict=True)) == {"smil-dangling"}
+    # Past ten references to nothing, the rest counted.
+    many = b"<smil>" + b"".join(b'<img src="cid:n%d"/>' % i for i in range(25)) + b"</smil>"
+    [dev] = [d for d in _mo_with_smil(many).deviations if d.code == "smil-dangling"]
+    assert "'cid:n9' and 15 more" in dev.message and "cid:n10" not in dev.message
+
+
 def test_lf_only_line_ends():
     env = decode(mime([(["Content-Type: text/xml"], soap_xml()), content_part()], nl=b"\n"))
     assert codes(env) == {"mime-bare-lf"} and env.body.content.parts[0].data == b"hello"
