@@ -1003,8 +1003,9 @@ class Content:
         (as `by_id`); anything else as a Content-Location (as `by_location`), a bare Content-ID,
         or a file name. Then, as handsets' SMIL is written: the same ignoring case ("IMG_01.JPG"
         for img_01.jpg), and by the last segment of a path on either side ("./photo.jpg",
-        "images/photo.jpg", "file:///sdcard/photo.jpg", a location "/sdcard/DCIM/photo.jpg").
-        None for a URL of another scheme (http:, outside the message) and for one no part answers."""
+        "images/photo.jpg", "file:///sdcard/photo.jpg", a location "/sdcard/DCIM/photo.jpg"); and
+        a reference not found so, as the name its bytes spell in GBK (a GBK SMIL without a charset,
+        read as UTF-8: "ͼƬ.jpg" for "图片.jpg"). None for a URL of another scheme (http:, outside the message) and for one no part answers."""
         return _References(self.all_parts()).find(src)
 
     def in_smil_order(self) -> list[Part]:
@@ -1243,10 +1244,23 @@ class _References:
                     if leaf := name.lower().rsplit("/", 1)[-1]:
                         self.leaves.setdefault(leaf, part)
 
-    def find(self, src: str) -> Part | None:
+    def find(self, src: str, again: bool = True) -> Part | None:
         src = src.strip()
         if not src:
             return None
+        found = self._find(src)
+        if found is None and again and not src.isascii():
+            # A handset's SMIL in GBK without a charset: a short name's bytes are often UTF-8 as
+            # well ("图片" is "ͼƬ"), and the SMIL is read so; the name its bytes spell in GBK, as a
+            # raw name in a part's headers is read (`mime._decode_header_bytes`), is looked up too.
+            try:
+                other = src.encode("utf-8").decode("gb18030")
+            except UnicodeError:
+                return None
+            return self.find(other, again=False) if other != src else None
+        return found
+
+    def _find(self, src: str) -> Part | None:
         if src[:4].lower() == "cid:":
             cid = _named_id(src)
             return self.ids.get(cid) or self.folded_ids.get(cid.lower())

@@ -327,6 +327,24 @@ def test_smil_references_that_name_no_part_are_said_at_decode():
     assert "'cid:n9' and 15 more" in dev.message and "cid:n10" not in dev.message
 
 
+def test_a_gbk_smil_without_a_charset_finds_parts_whose_gbk_names_are_utf8_as_well():
+    # A handset's SMIL in GBK, no charset: "图片" in GBK (CD BC C6 AC) is UTF-8 as well ("ͼƬ"), so
+    # the SMIL reads "ͼƬ.jpg", while the part's raw GBK name reads "图片.jpg": the slide named no
+    # part (said as smil-dangling, put last in SMIL order, found by no by_reference).
+    gbk = "图片".encode("gbk")
+    smil = b'<smil><body><par><text src="cid:t"/></par><par><img src="' + gbk + b'.jpg"/></par></body></smil>'
+    env = decode(mime([(["Content-Type: text/xml"], soap_xml()),
+                       (["Content-ID: <content-1>", "Content-Type: application/smil"], smil),
+                       (["Content-Type: image/jpeg; name=NAME.jpg"], b"\xff\xd8\xff\xe0jpeg"),
+                       (["Content-ID: <t>", "Content-Type: text/plain; charset=utf-8"], "你好".encode())]
+                      ).replace(b"NAME", gbk))  # (the name's raw bytes in the header)
+    content = env.body.content
+    assert "smil-dangling" not in codes(env)
+    assert content.parts[0].filename == "图片.jpg" and content.by_reference("ͼƬ.jpg") is content.parts[0]
+    assert [p.content_type for p in content.in_smil_order()] == ["text/plain", "image/jpeg"]
+    assert content.by_reference("ͼƬ.png") is None  # (another name still names nothing)
+
+
 def test_lf_only_line_ends():
     env = decode(mime([(["Content-Type: text/xml"], soap_xml()), content_part()], nl=b"\n"))
     assert codes(env) == {"mime-bare-lf"} and env.body.content.parts[0].data == b"hello"
