@@ -45,6 +45,7 @@ from .content import (
     new_content_id,
     smil_kind,
     sniff_blob_type,
+    unresolved_references,
 )
 from .envelope import Envelope  # noqa: F401 (what decode returns, importable beside it)
 from .errors import (
@@ -1083,10 +1084,22 @@ def _content(target: InPart, others: list[InPart], devs: list[Deviation], soap_i
         # Flat layout: the SMIL is the part the href names (alone, or with the others beside it),
         # else one beside it: parts spread at the top level are one content, its SMIL among them.
         smil = next((p for p in parts if p.kind == "smil"), None)
+    smil_path = ""
     if smil is not None:
-        parts.remove(smil)
-    return Content(parts=parts, smil=smil, content_id=target.content_id,
-                   multipart_type=target.content_type.split("/", 1)[1] if target.is_multipart else None)
+        at = parts.index(smil)
+        smil_path = leaves[at].path
+        del parts[at]
+    content = Content(parts=parts, smil=smil, content_id=target.content_id,
+                      multipart_type=target.content_type.split("/", 1)[1] if target.is_multipart else None)
+    if smil is not None and (missing := unresolved_references(content)):
+        shown = ", ".join(map(repr, missing[:_LISTED_REFERENCES]))
+        more = f" and {len(missing) - _LISTED_REFERENCES} more" if len(missing) > _LISTED_REFERENCES else ""
+        devs.append(Deviation("smil-dangling", smil_path, f"the SMIL refers to {shown}{more}, which no part of the "
+                                                      "message is: a slide the handset showed blank"))
+    return content
+
+
+_LISTED_REFERENCES = 10  # (a SMIL of a thousand references to nothing: the first ones named, the rest counted)
 
 
 _TEXT_CHECKED = 256 * 1024  # text parts up to this size are decoded once on arrival, to report their charset

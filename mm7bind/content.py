@@ -1003,8 +1003,9 @@ class Content:
         (as `by_id`); anything else as a Content-Location (as `by_location`), a bare Content-ID,
         or a file name. Then, as handsets' SMIL is written: the same ignoring case ("IMG_01.JPG"
         for img_01.jpg), and by the last segment of a path on either side ("./photo.jpg",
-        "images/photo.jpg", "file:///sdcard/photo.jpg", a location "/sdcard/DCIM/photo.jpg").
-        None for a URL of another scheme (http:, outside the message) and for one no part answers."""
+        "images/photo.jpg", "file:///sdcard/photo.jpg", a location "/sdcard/DCIM/photo.jpg"); and
+        a reference not found so, as the name its bytes spell in GBK (a GBK SMIL without a charset,
+        read as UTF-8: "ͼƬ.jpg" for "图片.jpg"). None for a URL of another scheme (http:, outside the message) and for one no part answers."""
         return _References(self.all_parts()).find(src)
 
     def in_smil_order(self) -> list[Part]:
@@ -1191,6 +1192,35 @@ def dangling_references(content: Content, smil: Part, sent_locations: Iterable[s
     return list(missing)
 
 
+def unresolved_references(content: Content) -> list[str]:
+    """The references of `content`'s SMIL that name no part as `Content.by_reference` looks them
+    up (each once, as written): a slide a handset shows blank. URLs of another scheme than cid:
+    and file: (http:, outside the message) are not looked up. [] without a SMIL. (Asked of every
+    message received: a SMIL in memory whose every `src` is "cid:" and a part's Content-ID, as
+    most are written, is told so without its text decoded or its references looked up one by one.)"""
+    smil = content.smil
+    if smil is None:
+        return []
+    data = smil.blob.in_memory()
+    data = bytes(data) if data is not None and len(data) <= _QUICKLY_CHECKED else b"\x00"  # (a view: a copy)
+    if data.isascii() and b"\x00" not in data and b"%" not in data and b"&" not in data and b"<!--" not in data:
+        ids = {"cid:" + part.content_id for part in content.parts if part.content_id}
+        if {double or single for double, single in _SRC.findall(data.decode("ascii"))} <= ids:
+            return []
+    refs = _References(content.all_parts())
+    missing: dict[str, None] = {}
+    for src in smil_references(smil):
+        if src in missing:
+            continue
+        outside = _SCHEME.match(src) and src[:4].lower() != "cid:" and src[:5].lower() != "file:"
+        if not outside and refs.find(src) is None:
+            missing[src] = None
+    return list(missing)
+
+
+_QUICKLY_CHECKED = 64 * 1024  # (a SMIL larger, in memory or not, is read as text)
+
+
 class _References:
     """The parts a SMIL's references may name, in tables made once (see `Content.by_reference`)."""
 
@@ -1214,10 +1244,23 @@ class _References:
                     if leaf := name.lower().rsplit("/", 1)[-1]:
                         self.leaves.setdefault(leaf, part)
 
-    def find(self, src: str) -> Part | None:
+    def find(self, src: str, again: bool = True) -> Part | None:
         src = src.strip()
         if not src:
             return None
+        found = self._find(src)
+        if found is None and again and not src.isascii():
+            # A handset's SMIL in GBK without a charset: a short name's bytes are often UTF-8 as
+            # well ("图片" is "ͼƬ"), and the SMIL is read so; the name its bytes spell in GBK, as a
+            # raw name in a part's headers is read (`mime._decode_header_bytes`), is looked up too.
+            try:
+                other = src.encode("utf-8").decode("gb18030")
+            except UnicodeError:
+                return None
+            return self.find(other, again=False) if other != src else None
+        return found
+
+    def _find(self, src: str) -> Part | None:
         if src[:4].lower() == "cid:":
             cid = _named_id(src)
             return self.ids.get(cid) or self.folded_ids.get(cid.lower())

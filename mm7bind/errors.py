@@ -35,7 +35,7 @@ class Deviation:
 
 
 # Reported but not refused, strict mode included: no schema violation, and what real peers do.
-NOT_REFUSED = frozenset({"mm7version-pairing", "extension-element", "extension-attribute"})
+NOT_REFUSED = frozenset({"mm7version-pairing", "extension-element", "extension-attribute", "smil-dangling"})
 
 
 def refusable(deviations: list[Deviation]) -> list[Deviation]:

@@ -103,9 +103,13 @@ class SavingHandler(Handler):
         if content is not None:
             # The SMIL, then the parts as its slides show them (handsets write them in any order),
             # each text's text beside it, read in the charset its bytes are in, as forwarded.
+            # Each with its place in the message as sent ("message_order", as forwarded: the
+            # SMIL 1, then the parts as they came), to put them back in that order.
             parts = content.all_parts(in_smil_order=True)
+            as_sent = {id(part): n for n, part in enumerate(content.all_parts(), 1)}
             names = content.save(folder, numbered=True, in_smil_order=True)
-            info["parts"] = [{"file": name, "content_type": part.content_type, "size": part.size}
+            info["parts"] = [{"file": name, "content_type": part.content_type, "size": part.size,
+                              "message_order": as_sent[id(part)]}
                              | ({"text": part.text_value} if part.content_type.startswith("text/") else {})
                              for name, part in zip(names, parts, strict=True)]
         (folder / "message.json").write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -215,9 +219,10 @@ class ForwardingHandler(Handler):
 
     The body: `event` (deliver, delivery_report, read_reply), `transaction_id`, `version`,
     `record_id`, `peer`, `replay`, `headers` (the request's HTTP headers but its credentials, so
-    a carrier routing header reaches the application), `message` (the fields), `parts` (content type, charset,
-    Content-ID and -Location, file name, size, sha256, `data` in base64, and `text` for text
-    parts), `sent` (for reports: the SubmitReq we sent, when the store knows it), `deviations`
+    a carrier routing header reaches the application), `message` (the fields), `parts` (in the
+    message's order, the SMIL first: content type, charset, Content-ID and -Location, file name,
+    size, sha256, `smil_order` (its place as the SMIL shows the parts), `data` in base64, and
+    `text` for text parts), `sent` (for reports: the SubmitReq we sent, when the store knows it), `deviations`
     (each `code`, `path`, `message` and `details`, the validator's own words or "").
     Headers: `X-MM7bind-Event`, `X-MM7bind-Delivery` (the same on every retry of one message, never
     the same for two, `delivery_id`: the application can drop repeats), `X-MM7bind-Timestamp` (Unix seconds) and, with a `secret`,
@@ -270,10 +275,15 @@ class ForwardingHandler(Handler):
         fields.pop("content", None)
         parts = []
         content = getattr(msg, "content", None)
+        # The parts as the message has them (it may be sent on as it came), each with its place as
+        # the SMIL shows them ("smil_order": the SMIL 1, then the parts as its slides show them —
+        # the number the saving handler writes before its file).
+        shown = ({id(part): n for n, part in enumerate(content.all_parts(in_smil_order=True), 1)}
+                 if content is not None else {})
         for part in content.all_parts() if content is not None else []:
             item = {"content_type": part.content_type, "charset": part.charset, "content_id": part.content_id,
                     "content_location": part.content_location, "filename": part.filename, "size": part.size,
-                    "sha256": part.sha256(), "smil": part is content.smil}
+                    "sha256": part.sha256(), "smil": part is content.smil, "smil_order": shown[id(part)]}
             if part.content_type.startswith("text/"):
                 item["text"] = part.text_value
             if self.include_data:

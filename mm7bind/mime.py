@@ -160,23 +160,41 @@ def decode_words(value: str, notes: list[str] | None = None) -> str:
             data = None
         between = value[pos : word.start()]
         joined = after_word and data is not None and (not between or between.isspace())
-        if run is not None and joined and run[0].lower() == charset.lower():
+        # (16-bit words each begin with their byte order mark: the run is read in its order, each
+        # word's mark left out, not read as a U+FEFF inside the text; a word marked in the other
+        # order begins a run of its own)
+        order, data = _marked_order(data, charset) if data is not None and data[:2] in _MARKS_16 else (None, data)
+        if run is not None and joined and run[0].lower() == charset.lower() and order in (None, run[2]):
             run[1].extend(data)
         else:
             if run is not None:
-                out.append(_decode_word_bytes(bytes(run[1]), run[0], notes))
+                out.append(_decode_word_bytes(bytes(run[1]), run[2] or run[0], notes))
                 run = None
             if between and not joined:
                 out.append(between)
             if data is None:
                 out.append(word.group(0))
             else:
-                run = (charset, bytearray(data))
+                run = (charset, bytearray(data), order)
         pos, after_word = word.end(), data is not None
     if run is not None:
-        out.append(_decode_word_bytes(bytes(run[1]), run[0], notes))
+        out.append(_decode_word_bytes(bytes(run[1]), run[2] or run[0], notes))
     out.append(value[pos:])
     return "".join(out)
+
+
+_MARKS_16 = {b"\xfe\xff": "utf-16-be", b"\xff\xfe": "utf-16-le"}
+
+
+def _marked_order(data: bytes, charset: str) -> tuple[str | None, bytes]:
+    """(the byte order its mark names, the bytes without it) for an encoded word's bytes labelled
+    UTF-16 (or UTF-16BE/LE, the mark's order theirs) that begin with a byte order mark; else
+    (None, the bytes as they are)."""
+    codec = charset_codec(charset)[0]
+    order = _MARKS_16[data[:2]]
+    if codec in ("utf-16", order):
+        return order, data[2:]
+    return None, data
 
 
 def _decode_word_bytes(data: bytes, charset: str, notes: list[str] | None) -> str:

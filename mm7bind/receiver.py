@@ -677,7 +677,8 @@ class Receiver:
             more = {"headers": sifted_headers(headers)} if self._takes(self.store.accept, "headers") else {}
             if uri is not None and self._takes(self.store.accept, "path"):  # (`store show --raw`'s request line)
                 more["path"] = uri
-            earlier = self._stored_before_upgrade(env) if env.transaction_id else None
+            earlier = (self._stored_before_upgrade(env) or self._stored_under_text_read(env, keys[0])
+                       if env.transaction_id else None)
             if spent and earlier is not None:  # (no accept to write it with)
                 self.store.spend(spent.pop(), wait=self.config.store_wait)
             elif spent:
@@ -749,6 +750,21 @@ class Receiver:
         same = first.message is not None and first.message.ELEMENT == msg.ELEMENT and (
             _identity(first.message) == _identity(msg))
         return found if same else None
+
+    def _stored_under_text_read(self, env: Envelope, tid_key: str | None) -> InboxRecord | None:
+        """The first copy of this message, when a release before stored it under the key it gave a
+        text part by its `text_value` (`_identity(as_read=True)`), where this one counts the part
+        as its label reads it: text the label does not read (or that the charset detection reads
+        otherwise). Looked up for such messages alone, one lookup more for each; text labelled
+        right has the key it always had."""
+        msg = env.message
+        content = getattr(msg, "content", None)
+        find = getattr(self.store, "inbox_by_key", None)
+        if content is None or find is None or not any(
+                part.kind == "text" and _label_text(part) != part.text_value for part in content.parts):
+            return None
+        before = f"{msg.ELEMENT}|{env.transaction_id}|{_identity(msg, as_read=True)}"
+        return find(before) if before != tid_key else None
 
     def _handler_answer(self, env: Envelope, response: m.Message, outcome: Any) -> Response:
         """The handler's answer encoded (raising what it cannot be sent for). A response whose
@@ -1353,28 +1369,55 @@ _NOT_IDENTITY_BEFORE = frozenset({"relay_server_id", "content_ref", "mm7_version
 _NOT_IDENTITY = _NOT_IDENTITY_BEFORE | _STAMPS
 
 
-def _identity(msg: m.Message, left_out: frozenset[str] = _NOT_IDENTITY) -> str:
+def _identity(msg: m.Message, left_out: frozenset[str] = _NOT_IDENTITY, *, as_read: bool = False) -> str:
     """A digest of what a message says: its fields as read and its parts' bytes, not the MIME
     around them (an MMSC's copy often has a new boundary). A TransactionID alone does not tell
     messages apart: MMSCs sharing one counter, a counter started over, a constant placeholder
     ("0000") would have the second message answered as a repeat of the first, and lost. The SMIL
     is left out: a sender making one for each copy names the parts by Content-IDs made anew. A
-    text part counts by its text (line ends made alike): a copy written in another charset, or
-    with CRLF for LF, has other bytes and says the same."""
+    text part counts by its text as its label reads it (line ends made alike): a copy written in
+    another charset, or with CRLF for LF, has other bytes and says the same; text its label does
+    not read counts by its bytes (`_part_identity`). `as_read`: each text by its `text_value`, as
+    the release before digested it (`_text_key_before`)."""
     said = {name: getattr(msg, name) for name in _identity_fields(type(msg), left_out)}
     content = getattr(msg, "content", None)
-    parts = [_part_identity(part) for part in content.parts
+    parts = [_part_identity(part, as_read) for part in content.parts
              if not (part.content_type or "").lower().startswith("application/smil")] if content is not None else []
     text = _IDENTITY_JSON.encode([to_jsonable(said), parts])
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def _part_identity(part) -> str:
-    """A part's share of `_identity`: the digest of its bytes, or of a text part's text."""
+def _part_identity(part, as_read: bool = False) -> str:
+    """A part's share of `_identity`: the digest of its bytes, or of a text part's text as its
+    label reads it (`_label_text`; GBK labelled ISO-8859-1 as the Latin letters it reads as), or of
+    its bytes when the label does not read it (GBK labelled UTF-8). Never what `text_value` makes of
+    mislabelled text: that is the charset detection's guess, which a later release may guess
+    better, and a copy the MMSC sends again across such an upgrade was a new message, handled
+    twice. `as_read`: by `text_value`, as the releases before (`Receiver._stored_under_text_read`)."""
     if part.kind != "text":
         return part.blob.sha256()
-    text = part.text_value.replace("\r\n", "\n").replace("\r", "\n")
+    text = part.text_value if as_read else _label_text(part)
+    if text is None:
+        return part.blob.sha256()
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     return "text:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _label_text(part) -> str | None:
+    """A text part's text as its charset label alone reads it (UTF-8 without one; GB2312 as
+    GB18030, as `text_value`; UTF-16 without a byte order mark big-endian; a mark is no
+    character), without the charset detection `text_value` falls back on: None for bytes the
+    label does not read, or a label unknown."""
+    from .xmlsafe import charset_codec  # noqa: PLC0415
+
+    codec = charset_codec(part.charset)[0] if part.charset else "utf-8"
+    data = part.data
+    if codec == "utf-16" and data[:2] not in (b"\xff\xfe", b"\xfe\xff"):
+        codec = "utf-16-be"  # (RFC 2781; Python's own reads the machine's order)
+    try:
+        return data.decode(codec).removeprefix("\ufeff") if codec else None
+    except (UnicodeDecodeError, LookupError):
+        return None
 
 
 # What `_identity` writes its digest's text with: made once (json.dumps with these arguments makes

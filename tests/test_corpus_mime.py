@@ -81,6 +81,9 @@ def test_large_nokia_style_capture_smil_last():
     [jpeg] = c.parts
     assert jpeg.filename == "flowers_6.jpg" and jpeg.size > 290_000 and jpeg.data[:2] == b"\xff\xd8"
     assert env.body.sender is None  # the capture has no Sender: a schema deviation, not a failure
+    # Its SMIL shows "flowers_.jpg", a name no part has (the picture is flowers_6.jpg): said.
+    assert [d.message for d in env.deviations if d.code == "smil-dangling"] == [
+        "the SMIL refers to 'flowers_.jpg', which no part of the message is: a slide the handset showed blank"]
 
 
 def test_xmmc_capture_prefixed_href_and_raw_images():

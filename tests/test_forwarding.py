@@ -389,7 +389,7 @@ def test_the_validators_own_words_reach_the_application_first_time_and_on_replay
     assert json.loads(proc.stdout)["message"]["deviations"] == first
 
 
-def test_the_saving_handler_writes_a_handsets_parts_in_the_order_its_smil_shows_them(tmp_path):
+def test_the_saving_handler_writes_a_handsets_parts_in_the_order_its_smil_shows_them_forwarding_as_sent(tmp_path):
     # A handset's MO: the SMIL last, the parts in another order than its slides, a GBK text
     # labelled ISO-8859-1. Saved, the files are numbered as the slides show them, and message.json
     # holds each text as it reads (its bytes stay as they came).
@@ -415,3 +415,12 @@ def test_the_saving_handler_writes_a_handsets_parts_in_the_order_its_smil_shows_
     assert [p["file"] for p in parts] == ["01-s.smil", "02-pic.jpg", "03-t.txt"]
     assert parts[2]["text"] == "周末见" and "text" not in parts[1]
     assert (folder / "03-t.txt").read_bytes() == "周末见".encode("gbk")
+    # Forwarded, the parts keep the message's order (it may be sent on as it came); each says its
+    # place as the SMIL shows them, which is the saved file's number, and a saved part its place
+    # in the message, as forwarded: either order is had from either handler.
+    assert [p["message_order"] for p in parts] == [1, 3, 2]
+    env = mm7.decode(body, 'multipart/related; boundary="b1"')
+    ctx = mm7.Context(transaction_id="t-1", version=env.version, deviations=env.deviations, peer=None, headers={})
+    posted = ForwardingHandler("http://127.0.0.1:9/app").payload("deliver", env.body, ctx)["parts"]
+    assert [(p.get("content_location"), p["smil_order"]) for p in posted] == [(None, 1), ("t.txt", 3), ("pic.jpg", 2)]
+    assert [p["smil"] for p in posted] == [True, False, False]

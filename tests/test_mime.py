@@ -291,6 +291,60 @@ def test_clean_fixture_has_no_deviations():
     assert env.deviations == [] and env.body.content.parts[0].data == b"hello"
 
 
+def _mo_with_smil(smil: bytes, extra: list[tuple[list[str], bytes]] = ()) -> mm7.Envelope:
+    """A flat DeliverReq: the SMIL the href names, a picture (Content-ID pic, Content-Location
+    IMG_01.JPG) and a text (Content-ID txt, no location), and `extra` parts."""
+    return decode(mime([(["Content-Type: text/xml"], soap_xml()),
+                        (["Content-ID: <content-1>", "Content-Type: application/smil"], smil),
+                        (["Content-ID: <pic>", "Content-Location: IMG_01.JPG", "Content-Type: image/jpeg"],
+                         b"\xff\xd8\xff\xe0jpeg"),
+                        (["Content-ID: <txt>", "Content-Type: text/plain; charset=utf-8"], "你好".encode()),
+                        *extra]))
+
+
+def test_smil_references_that_name_no_part_are_said_at_decode():
+    # A slide naming a part the message does not have (an MMSC that dropped a part, a handset's
+    # stale SMIL) was read without a word: the handset shows it blank, the application never knew.
+    env = _mo_with_smil(b'<smil><body><par><img src="cid:pic"/><text src="cid:gone"/></par>'
+                        b'<par><img src="cid:gone"/><audio src="voice.amr"/></par></body></smil>')
+    [dev] = [d for d in env.deviations if d.code == "smil-dangling"]
+    assert "'cid:gone', 'voice.amr'" in dev.message and dev.path == "/part[2]"
+    assert env.body.content.by_reference("cid:pic") is not None
+    # Found as handsets look them up (a location ignoring case, a path's last segment, a bare
+    # Content-ID), or outside the message (http:): nothing said, whatever the SMIL's charset.
+    for smil in (b'<smil><body><par><img src="cid:pic"/><text src="cid:txt"/></par></body></smil>',
+                 b'<smil><body><par><img src="./img_01.jpg"/><text src="txt"/></par></body></smil>',
+                 b'<smil><body><par><img src="http://example.com/a.gif"/><text src=\'cid:%74xt\'/></par></body></smil>',
+                 '<smil><body><!-- 旧 --><par><img src="IMG_01.JPG"/></par></body></smil>'.encode("gbk")):
+        assert "smil-dangling" not in codes(_mo_with_smil(smil)), smil
+    # Strict decoding reads such a message (a handset's slip, no protocol's): said, not refused.
+    body = mime([(["Content-Type: text/xml"], soap_xml()),
+                 (["Content-ID: <content-1>", "Content-Type: application/smil"], b'<smil><img src="cid:x"/></smil>')])
+    assert codes(mm7.decode(body, 'multipart/related; boundary="b1"; type="text/xml"', strict=True)) == {"smil-dangling"}
+    # Past ten references to nothing, the rest counted.
+    many = b"<smil>" + b"".join(b'<img src="cid:n%d"/>' % i for i in range(25)) + b"</smil>"
+    [dev] = [d for d in _mo_with_smil(many).deviations if d.code == "smil-dangling"]
+    assert "'cid:n9' and 15 more" in dev.message and "cid:n10" not in dev.message
+
+
+def test_a_gbk_smil_without_a_charset_finds_parts_whose_gbk_names_are_utf8_as_well():
+    # A handset's SMIL in GBK, no charset: "图片" in GBK (CD BC C6 AC) is UTF-8 as well ("ͼƬ"), so
+    # the SMIL reads "ͼƬ.jpg", while the part's raw GBK name reads "图片.jpg": the slide named no
+    # part (said as smil-dangling, put last in SMIL order, found by no by_reference).
+    gbk = "图片".encode("gbk")
+    smil = b'<smil><body><par><text src="cid:t"/></par><par><img src="' + gbk + b'.jpg"/></par></body></smil>'
+    env = decode(mime([(["Content-Type: text/xml"], soap_xml()),
+                       (["Content-ID: <content-1>", "Content-Type: application/smil"], smil),
+                       (["Content-Type: image/jpeg; name=NAME.jpg"], b"\xff\xd8\xff\xe0jpeg"),
+                       (["Content-ID: <t>", "Content-Type: text/plain; charset=utf-8"], "你好".encode())]
+                      ).replace(b"NAME", gbk))  # (the name's raw bytes in the header)
+    content = env.body.content
+    assert "smil-dangling" not in codes(env)
+    assert content.parts[0].filename == "图片.jpg" and content.by_reference("ͼƬ.jpg") is content.parts[0]
+    assert [p.content_type for p in content.in_smil_order()] == ["text/plain", "image/jpeg"]
+    assert content.by_reference("ͼƬ.png") is None  # (another name still names nothing)
+
+
 def test_lf_only_line_ends():
     env = decode(mime([(["Content-Type: text/xml"], soap_xml()), content_part()], nl=b"\n"))
     assert codes(env) == {"mime-bare-lf"} and env.body.content.parts[0].data == b"hello"
@@ -958,6 +1012,27 @@ def test_encoded_words_beside_plain_text_long_values_and_broken_words():
     assert decode_words("=?utf-8?B?5paH?= =?utf-8?B?A?= =?GB2312?B?1tDOxA==?=") == "文 =?utf-8?B?A?= 中文"
     assert decode_words("=?utf-8?q?a_b?= \r\n =?utf-8?q?c?=, =?utf-8*en?Q?d?=") == "a bc, d"
     assert decode_words("=?x?q?a" * 20000) == "=?x?q?a" * 20000
+
+
+def test_joined_utf16_encoded_words_keep_no_byte_order_mark_of_a_later_word():
+    # Each UTF-16 word begins with its own byte order mark; joined as one run of bytes (a character
+    # may be cut between words), the second word's mark was read as a U+FEFF inside the subject.
+    import base64
+
+    from mm7bind.mime import decode_words
+
+    def word(label: str, data: bytes) -> str:
+        return f"=?{label}?B?{base64.b64encode(data).decode()}?="
+
+    assert decode_words(word("UTF-16", b"\xff\xfe" + "你好".encode("utf-16-le")) + " "
+                        + word("UTF-16", b"\xff\xfe" + "世界".encode("utf-16-le"))) == "你好世界"
+    big = b"\xfe\xff" + "新年快乐".encode("utf-16-be")
+    assert decode_words(word("utf-16", big[:5]) + "\r\n " + word("utf-16", big[5:])) == "新年快乐"  # (cut in a unit)
+    assert decode_words(word("UTF-16BE", big) + " " + word("UTF-16BE", big)) == "新年快乐新年快乐"
+    assert decode_words(word("UTF-16LE", b"\xff\xfe" + "好".encode("utf-16-le"))) == "好"
+    # A later word marked in the other order is read in its own.
+    assert decode_words(word("UTF-16", b"\xff\xfe" + "你".encode("utf-16-le")) + " "
+                        + word("UTF-16", b"\xfe\xff" + "好".encode("utf-16-be"))) == "你好"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2353,6 +2353,54 @@ def test_a_copy_re_encoded_in_every_way_an_mmsc_may_is_still_a_repeat(store):
     assert calls == [["你好\n再见"], ["你好\n再会"]]
 
 
+def test_a_copy_of_a_mislabelled_message_is_a_repeat_across_a_change_of_the_charset_detection(store, monkeypatch):
+    """A text part's share of the duplicate key was its text as the charset detection read it: a
+    GBK text labelled ISO-8859-1, taken before an upgrade that reads it otherwise and sent again
+    by the MMSC after it, was a new message, handled twice. It counts as its label reads it now
+    (its bytes, when the label does not read them); a record keyed by the text as read, as the
+    release before keyed it, is still found, and text labelled right keeps its key."""
+    from mm7bind import content as content_module
+    from mm7bind import receiver
+
+    calls = []
+    rcv = mm7.Receiver(store=store)
+    rcv.on("deliver", lambda msg, ctx: calls.append([p.text_value for p in msg.content.parts]))
+    app = mm7.wsgi_app(rcv)
+
+    def mo(tid: str, data: bytes, charset: str) -> mm7.HttpMessage:
+        part = mm7.Part.from_bytes(data, "text/plain", charset=charset)
+        return mm7.encode(deliver(content=mm7.Content(parts=[part])), transaction_id=tid, version="REL-6-MM7-1-4")
+
+    gbk = "周末一起吃饭吧".encode("gbk")
+    for tid, charset in (("mis-1", "iso-8859-1"), ("mis-2", "utf-8")):  # (read as Latin letters; not read)
+        out = mo(tid, gbk, charset)
+        assert call_wsgi(app, out.to_bytes(), out.content_type)["status"] == 200
+    assert calls == [["周末一起吃饭吧"], ["周末一起吃饭吧"]]
+    with monkeypatch.context() as later:  # a release whose detection reads such text otherwise
+        later.setattr(content_module, "text_of", lambda data, charset: data.decode("gb18030")[::-1])
+        for tid, charset in (("mis-1", "iso-8859-1"), ("mis-2", "utf-8")):
+            out = mo(tid, gbk, charset)
+            assert mm7.decode(out.to_bytes(), out.content_type).body.content.parts[0].text_value != "周末一起吃饭吧"
+            assert call_wsgi(app, out.to_bytes(), out.content_type)["status"] == 200
+    assert len(calls) == 2 and len(store.inbox()) == 2
+
+    # Stored by the release before, under the key of the text as its detection read it: found.
+    out = mo("mis-3", gbk, "iso-8859-1")
+    msg = mm7.decode(out.to_bytes(), out.content_type).body
+    before = f"DeliverReq|mis-3|{receiver._identity(msg, as_read=True)}"
+    assert before != receiver._keys(msg, "mis-3")[0]
+    record, _ = store.accept(kind="DeliverReq", transaction_id="mis-3", message_id=None, recipient=None, status=None,
+                             peer=None, content_type=out.content_type, body=out.to_bytes(), tid_key=before,
+                             report_key=None)
+    store.mark(record.id, "handled", 1000)
+    assert call_wsgi(app, out.to_bytes(), out.content_type)["status"] == 200
+    assert len(calls) == 2 and len(store.inbox()) == 3
+    # Text labelled right: the key it always had (its text, whatever charset the copy is in).
+    ok = mo("ok-1", "你好".encode("gb2312"), "gb2312")
+    right = mm7.decode(ok.to_bytes(), ok.content_type).body
+    assert receiver._identity(right) == receiver._identity(right, as_read=True)
+
+
 def test_a_copy_of_a_message_stored_by_the_release_before_is_still_a_repeat(tmp_path, monkeypatch):
     """Records of the release before carry the duplicate key of then, the element and the
     TransactionID alone. A copy of such a message arriving after the upgrade (the MMSC retrying)
