@@ -410,7 +410,11 @@ class Receiver:
                     scheme = given.partition(" ")[0]
                     other = getattr(self.config.auth, "other_target", None)
                     signed = other(uri, given) if other is not None else None
-                    if signed is None:
+                    malformed = getattr(self.config.auth, "malformed", None)
+                    flaw = malformed(given) if malformed is not None else None
+                    if flaw is not None:
+                        log.warning("refused request from %s: its Digest answer %s", peer, printable(flaw))
+                    elif signed is None:
                         log.warning("refused request from %s: wrong %s credentials", peer, scheme.title())
                     else:  # (most likely a server of one's own not passing the request-target to handle)
                         log.warning("refused request from %s: its Digest answer signs the uri %s, not this "
