@@ -66,7 +66,7 @@ def _username(params: dict[str, str]) -> str | None:
     _lang, _, encoded = rest.partition("'")
     try:
         return unquote(encoded, encoding=charset or "utf-8", errors="strict")
-    except (LookupError, UnicodeDecodeError):
+    except (LookupError, ValueError):  # (a codec's other errors too: "undefined" raises UnicodeError, a 500 it was)
         return None
 
 

@@ -158,3 +158,20 @@ def test_auth_int_hashes_the_body_once_whatever_charsets_the_password_is_tried_i
     # (and the body still counts: another is refused)
     header = answer.authorization("POST", "/mm7", body)
     assert auth.check("POST", "/mm7", header, body + b"!") == (False, False)
+
+
+@pytest.mark.parametrize("charset", ["undefined", "idna", "utf-7", "zlib_codec", "no-such-charset"])
+def test_a_username_star_in_a_charset_no_name_decodes_in_is_a_401_not_an_internal_error(charset, caplog):
+    """RFC 8187's charset of `username*` is the sender's word: one whose decoder raises other than a
+    decoding error (Python's "undefined" codec raises UnicodeError) made each such request, from
+    anyone, a 500 with a traceback in the log, and uncounted by the failure limit."""
+    auth = auth_mod.DigestAuth("mmsc", "pw")
+    nonce = params(auth.challenge())["nonce"]
+    header = (f"Digest username*={charset}''%6d%6d%73%63%ff, realm=\"mm7\", nonce=\"{nonce}\", uri=\"/mm7\", "
+              f'response="{"0" * 32}", qop=auth, nc=00000001, cnonce="c"')
+    assert auth.check("POST", "/mm7", header) == (False, False)
+    rcv = mm7.Receiver(auth=auth)
+    out = mm7.encode(mm7.DeliverReq(recipients=["1065888"], sender="+8613800000000"), transaction_id="t")
+    with caplog.at_level(logging.WARNING, logger="mm7bind.receiver"):
+        rsp = rcv.handle(out.to_bytes(), out.content_type, {"Authorization": header}, peer="192.0.2.1", uri="/mm7")
+    assert rsp.status == 401 and "wrong Digest credentials" in caplog.text
