@@ -511,6 +511,46 @@ class DigestAuth:
         given = _parse_auth_params(header[7:]).get("uri")
         return None if given is None or _names_target(given, uri) else given
 
+    def _signed(self, p: dict[str, str], method: str, body, algorithm: str,
+                charsets: list[str]) -> bool:
+        """Whether answer `p`'s response is our credentials' with `algorithm`, written in one of `charsets`."""
+        qop = p.get("qop")
+        # (the body, the same whatever charset the password is written in, hashed once)
+        body_hash = _BodyHash(_body_hash(_algorithm(algorithm)[0], body)) if qop == "auth-int" else None
+        # (in each charset writing our credentials in other bytes: a password beyond ASCII may be
+        # written in any of them, as with Basic)
+        signed: dict[bytes, str] = {}
+        for charset in charsets:
+            if _writes(charset, self.password):
+                signed.setdefault(f"{self.username}:{self.realm}:{self.password}".encode(charset), charset)
+        expected = [digest_response(username=self.username, password=self.password, realm=self.realm,
+                                    nonce=p["nonce"], method=method, uri=p.get("uri", ""),
+                                    algorithm=algorithm, qop=qop, nc=p.get("nc", ""),
+                                    cnonce=p.get("cnonce", ""), body=body_hash, charset=charset)
+                    for charset in signed.values()]
+        # (as bytes: compare_digest raises on a str beyond ASCII, and a header read as Latin-1 may hold one)
+        given, right = p.get("response", "").encode("utf-8", "surrogatepass"), False
+        for one in expected:  # (each compared, whichever matches: the time says none of them)
+            right |= hmac.compare_digest(one.encode(), given)
+        return right
+
+    def computed_with(self, method: str, header: str | None, body: bytes | None = None) -> str | None:
+        """The algorithm a refused answer naming SHA-512-256 was computed with when it is SHA-256
+        (curl before 8.8 does so: its hashes are SHA-256's), for the log to say so; None otherwise.
+        Never taken as right: only said."""
+        name = self.algorithm.upper()
+        if not name.startswith("SHA-512-256") or not header or header[:7].lower() != "digest ":
+            return None
+        p = _parse_auth_params(header[7:])
+        instead = "SHA-256" + self.algorithm[len("SHA-512-256"):]  # (its -sess as written)
+        if p.get("algorithm", "").upper() != name or "nonce" not in p or (p.get("qop") == "auth-int" and body is None):
+            return None
+        hashed = p.get("userhash", "").lower() == "true"
+        if hashed and p.get("username", "").lower() == userhash(self.username, self.realm, instead):
+            p = {**p, "userhash": "false", "username": self.username}  # (its name hashed with the same mistake)
+        charsets = self._written_in(p)
+        return instead if charsets and self._signed(p, method, body, instead, charsets) else None
+
     def check(self, method: str, uri: str, header: str | None,
               body: bytes | None = None) -> tuple[bool, bool]:
         """(accepted, stale). `body`, the request's, is needed for qop=auth-int."""
@@ -534,27 +574,10 @@ class DigestAuth:
             return False, False
         if qop is not None and not (p.get("nc") and p.get("cnonce")):
             return False, False  # (RFC 7616 §3.4: both go with qop; without a count, nothing says a repeat)
-        # (the body, the same whatever charset the password is written in, hashed once)
-        body_hash = _BodyHash(_body_hash(_algorithm(self.algorithm)[0], body)) if qop == "auth-int" else None
-        # (in each charset writing our credentials in other bytes: a password beyond ASCII may be
-        # written in any of them, as with Basic)
-        signed: dict[bytes, str] = {}
-        for charset in charsets:
-            if _writes(charset, self.password):
-                signed.setdefault(f"{self.username}:{self.realm}:{self.password}".encode(charset), charset)
-        expected = [digest_response(username=self.username, password=self.password, realm=self.realm,
-                                    nonce=p["nonce"], method=method, uri=p.get("uri", ""),
-                                    algorithm=self.algorithm, qop=qop, nc=p.get("nc", ""),
-                                    cnonce=p.get("cnonce", ""), body=body_hash, charset=charset)
-                    for charset in signed.values()]
         # The uri in the header must be the request's, or the digest is not for it.
         if not _names_target(p.get("uri"), uri):
             return False, False
-        # (as bytes: compare_digest raises on a str beyond ASCII, and a header read as Latin-1 may hold one)
-        given, right = p.get("response", "").encode("utf-8", "surrogatepass"), False
-        for one in expected:  # (each compared, whichever matches: the time says none of them)
-            right |= hmac.compare_digest(one.encode(), given)
-        if not right:
+        if not self._signed(p, method, body, self.algorithm, charsets):
             return False, False
         if state == "stale":  # (RFC 7616 §3.3: said only to an answer right but for its nonce's age, which
             return False, True  # a client answers anew without asking for a password; a wrong one is told so)

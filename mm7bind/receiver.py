@@ -412,8 +412,14 @@ class Receiver:
                     signed = other(uri, given) if other is not None else None
                     malformed = getattr(self.config.auth, "malformed", None)
                     flaw = malformed(given) if malformed is not None else None
+                    computed_with = getattr(self.config.auth, "computed_with", None)
+                    mistaken = computed_with(method.upper(), given, body) if computed_with is not None else None
                     if flaw is not None:
                         log.warning("refused request from %s: its Digest answer %s", peer, printable(flaw))
+                    elif mistaken is not None:
+                        log.warning("refused request from %s: its Digest answer names %s but is computed with %s "
+                                    "(as curl before 8.8 does): serve it algorithm=%s", peer,
+                                    self.config.auth.algorithm, mistaken, mistaken)
                     elif signed is None:
                         log.warning("refused request from %s: wrong %s credentials", peer, scheme.title())
                     else:  # (most likely a server of one's own not passing the request-target to handle)

@@ -175,3 +175,52 @@ def test_a_username_star_in_a_charset_no_name_decodes_in_is_a_401_not_an_interna
     with caplog.at_level(logging.WARNING, logger="mm7bind.receiver"):
         rsp = rcv.handle(out.to_bytes(), out.content_type, {"Authorization": header}, peer="192.0.2.1", uri="/mm7")
     assert rsp.status == 401 and "wrong Digest credentials" in caplog.text
+
+
+@needs_sha512_256
+@pytest.mark.parametrize(("algorithm", "hashed"), [("SHA-512-256", False), ("SHA-512-256-sess", False),
+                                                   ("SHA-512-256", True)])
+def test_an_answer_naming_sha_512_256_computed_with_sha_256_is_refused_and_said_so(algorithm, hashed, caplog):
+    """curl before 8.8 answers SHA-512-256 with SHA-256's hashes (its name's hash too, with userhash):
+    refused, as any answer not computed with the algorithm it names, and the log says what it is
+    rather than "wrong credentials", which sent the operator after the password."""
+    auth = auth_mod.DigestAuth("sp", "pw", algorithm=algorithm, userhash=hashed)
+    rcv = mm7.Receiver(auth=auth)
+    out = mm7.encode(mm7.DeliverReq(recipients=["1065888"], sender="+8613800000000"), transaction_id="t")
+    instead = algorithm.replace("SHA-512-256", "SHA-256")
+
+    def curls_answer(password):
+        answer = auth_mod.DigestAnswer("sp", password)
+        assert answer.take(auth.challenge().replace(f"algorithm={algorithm}", f"algorithm={instead}"))
+        return answer.authorization("POST", "/mm7").replace(f"algorithm={instead}", f"algorithm={algorithm}")
+
+    header = curls_answer("pw")
+    assert ("userhash=true" in header) is hashed
+    assert auth.check("POST", "/mm7", header) == (False, False)
+    assert auth.computed_with("POST", header) == instead
+    with caplog.at_level(logging.WARNING, logger="mm7bind.receiver"):
+        rsp = rcv.handle(out.to_bytes(), out.content_type, {"Authorization": header}, peer="192.0.2.1", uri="/mm7")
+        assert rsp.status == 401
+        assert (f"its Digest answer names {algorithm} but is computed with {instead} (as curl before 8.8 does): "
+                f"serve it algorithm={instead}") in caplog.text
+        caplog.clear()
+        wrong = curls_answer("guess")
+        assert auth.computed_with("POST", wrong) is None
+        rcv.handle(out.to_bytes(), out.content_type, {"Authorization": wrong}, peer="192.0.2.1", uri="/mm7")
+        assert "wrong Digest credentials" in caplog.text and "curl" not in caplog.text
+    # (a right answer says nothing of the kind)
+    answer = auth_mod.DigestAnswer("sp", "pw")
+    assert answer.take(auth.challenge())
+    assert auth.computed_with("POST", answer.authorization("POST", "/mm7")) is None
+
+
+def test_a_digest_answer_naming_a_parameter_twice_is_logged_as_such(caplog):
+    auth = auth_mod.DigestAuth("mmsc", "pw")
+    answer = auth_mod.DigestAnswer("mmsc", "pw")
+    assert answer.take(auth.challenge())
+    twice = answer.authorization("POST", "/mm7").replace('response="', f'response="{"0" * 32}", response="')
+    rcv = mm7.Receiver(auth=auth)
+    out = mm7.encode(mm7.DeliverReq(recipients=["1065888"], sender="+8613800000000"), transaction_id="t")
+    with caplog.at_level(logging.WARNING, logger="mm7bind.receiver"):
+        rsp = rcv.handle(out.to_bytes(), out.content_type, {"Authorization": twice}, peer="192.0.2.1", uri="/mm7")
+    assert rsp.status == 401 and "its Digest answer names a parameter twice" in caplog.text
