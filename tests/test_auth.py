@@ -3,6 +3,7 @@ requires: computed from the RFC's numbers, not from our own code's."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
@@ -224,3 +225,21 @@ def test_a_digest_answer_naming_a_parameter_twice_is_logged_as_such(caplog):
     with caplog.at_level(logging.WARNING, logger="mm7bind.receiver"):
         rsp = rcv.handle(out.to_bytes(), out.content_type, {"Authorization": twice}, peer="192.0.2.1", uri="/mm7")
     assert rsp.status == 401 and "its Digest answer names a parameter twice" in caplog.text
+
+
+@needs_sha512_256
+def test_both_clients_send_to_a_receiver_asking_for_sha_512_256_sess_userhash_and_auth_int():
+    """Over a socket: the sync client (requests) and the async one (httpx) answer the challenge."""
+    auth = auth_mod.DigestAuth("用户", "pässwörd", algorithm="SHA-512-256-sess", qop="auth-int", userhash=True)
+    msg = mm7.DeliverReq(sender="+8613800000000", recipients=["1065888"])
+    kw = {"username": "用户", "password": "pässwörd", "auth": "digest", "role": "mmsc",
+          "retry": mm7.RetryPolicy(max_attempts=1)}
+    with mm7.serve(mm7.Receiver(auth=auth), port=0) as srv:
+        with mm7.Client(srv.endpoint, **kw) as client:
+            assert client.send(msg).ok and client.send(msg).ok
+
+        async def send_async():
+            async with mm7.AsyncClient(srv.endpoint, **kw) as client:
+                return (await client.send(msg)).ok and (await client.send(msg)).ok
+
+        assert asyncio.run(send_async())
