@@ -130,8 +130,8 @@ def _body_hash(fn, body) -> str:  # noqa: ANN001
 
 @dataclass(frozen=True)
 class _BodyHash:
-    """A body's hash computed already: the server signs with each charset the credentials may be
-    written in, the body being the same in each (it was read and hashed once for each)."""
+    """A body's hash computed already: the server checks an answer in each charset the credentials
+    may be written in, the body being the same in each (it was hashed once for each of them)."""
     hexdigest: str
 
 
