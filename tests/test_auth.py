@@ -243,3 +243,23 @@ def test_both_clients_send_to_a_receiver_asking_for_sha_512_256_sess_userhash_an
                 return (await client.send(msg)).ok and (await client.send(msg)).ok
 
         assert asyncio.run(send_async())
+
+
+def test_the_receivers_digest_algorithm_and_userhash_from_the_configuration(tmp_path):
+    """`mm7bind serve` could only challenge with MD5: [receiver] digest_algorithm and digest_userhash."""
+    from mm7bind import config
+
+    path = tmp_path / "c.toml"
+    path.write_text('[receiver]\nauth = "digest"\nusername = "mmsc"\npassword = "pw"\ndigest_algorithm = "SHA-256-sess"\n'
+                    "digest_userhash = true\n", encoding="utf-8")
+    cfg, problems = config.load(path, env={})
+    assert not [p for p in problems if p.level == "error"], problems
+    challenge = cfg.receiver_settings()["auth"].challenge()
+    assert "algorithm=SHA-256-sess" in challenge and "userhash=true" in challenge
+    cfg, problems = config.load(path, env={"MM7BIND_RECEIVER_DIGEST_USERHASH": "false"})
+    assert "userhash" not in cfg.receiver_settings()["auth"].challenge()
+    path.write_text('[receiver]\nauth = "digest"\nusername = "mmsc"\npassword = "pw"\ndigest_algorithm = "SHA-1"\n',
+                    encoding="utf-8")
+    _, problems = config.load(path, env={})
+    [problem] = [p for p in problems if p.level == "error"]
+    assert problem.where == "receiver.digest_algorithm" and "unknown Digest algorithm 'SHA-1'" in problem.message
