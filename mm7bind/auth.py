@@ -528,8 +528,9 @@ class DigestAuth:
                                     algorithm=algorithm, qop=qop, nc=p.get("nc", ""),
                                     cnonce=p.get("cnonce", ""), body=body_hash, charset=charset)
                     for charset in signed.values()]
-        # (as bytes: compare_digest raises on a str beyond ASCII, and a header read as Latin-1 may hold one)
-        given, right = p.get("response", "").encode("utf-8", "surrogatepass"), False
+        # (as bytes: compare_digest raises on a str beyond ASCII, and a header read as Latin-1 may hold one;
+        # in either case: RFC 7616 writes hex in lower case, some clients in upper, the same digest)
+        given, right = p.get("response", "").lower().encode("utf-8", "surrogatepass"), False
         for one in expected:  # (each compared, whichever matches: the time says none of them)
             right |= hmac.compare_digest(one.encode(), given)
         return right

@@ -263,3 +263,16 @@ def test_the_receivers_digest_algorithm_and_userhash_from_the_configuration(tmp_
     _, problems = config.load(path, env={})
     [problem] = [p for p in problems if p.level == "error"]
     assert problem.where == "receiver.digest_algorithm" and "unknown Digest algorithm 'SHA-1'" in problem.message
+
+
+def test_a_digest_response_in_upper_case_hex_is_the_same_digest():
+    """RFC 7616 writes the response in lower-case hex; some clients write it in upper case (and
+    servers refusing it are reported to their makers): the same digest, taken."""
+    auth = auth_mod.DigestAuth("mmsc", "pw")
+    answer = auth_mod.DigestAnswer("mmsc", "pw")
+    assert answer.take(auth.challenge())
+    header = answer.authorization("POST", "/mm7")
+    response = params(header)["response"]
+    assert auth.check("POST", "/mm7", header.replace(response, response.upper())) == (True, False)
+    wrong = answer.authorization("POST", "/mm7")
+    assert auth.check("POST", "/mm7", wrong.replace(params(wrong)["response"], response.upper())) == (False, False)
