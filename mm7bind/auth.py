@@ -66,13 +66,32 @@ def _username(params: dict[str, str]) -> str | None:
     _lang, _, encoded = rest.partition("'")
     try:
         return unquote(encoded, encoding=charset or "utf-8", errors="strict")
-    except (LookupError, UnicodeDecodeError):
+    except (LookupError, ValueError):  # (a codec's other errors too: "undefined" raises UnicodeError, a 500 it was)
         return None
 
 
 # RFC 7616's algorithms (MD5 first: what MMSCs and China Mobile's SDK speak); "-sess" variants too.
+# SHA-512-256 is FIPS 180-4's SHA-512/256 (its own initial values, truncated), which hashlib has only
+# where its OpenSSL does: without it, it is not spoken (never another hash under its name).
 _HASHES = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
+if "sha512_256" in hashlib.algorithms_available:
+    _HASHES["SHA-512-256"] = functools.partial(hashlib.new, "sha512_256")
 QOPS = ("auth", "auth-int")
+# The algorithms a client prefers when offered several: the strongest first.
+_STRENGTH = ("SHA-512-256", "SHA-512-256-SESS", "SHA-256", "SHA-256-SESS", "MD5", "MD5-SESS")
+
+
+def digest_algorithms() -> list[str]:
+    """The Digest algorithms spoken here (each with its -sess too): SHA-512-256 only where
+    hashlib has SHA-512/256."""
+    return list(_HASHES)
+
+
+def _unknown_algorithm(name: str) -> str:
+    """Why `name` is no algorithm we speak, in words."""
+    if name.upper().removesuffix("-SESS") == "SHA-512-256":
+        return f"Digest algorithm {name} needs SHA-512/256, which this Python's hashlib (its OpenSSL) lacks"
+    return f"unknown Digest algorithm {name!r}"
 
 
 def bearer_token_problem(token: str) -> str | None:
@@ -109,14 +128,30 @@ def _body_hash(fn, body) -> str:  # noqa: ANN001
     return h.hexdigest()
 
 
+@dataclass(frozen=True)
+class _BodyHash:
+    """A body's hash computed already: the server checks an answer in each charset the credentials
+    may be written in, the body being the same in each (it was hashed once for each of them)."""
+    hexdigest: str
+
+
+def userhash(username: str, realm: str, algorithm: str | None = "MD5", charset: str = "utf-8") -> str:
+    """RFC 7616 §3.4.4: the username a client sends with `userhash=true`, H(username:realm)."""
+    fn, _ = _algorithm(algorithm) or (None, False)
+    if fn is None:
+        raise ValueError(_unknown_algorithm(algorithm or "MD5"))
+    return fn(f"{username}:{realm}".encode(charset)).hexdigest()
+
+
 def digest_response(*, username: str, password: str, realm: str, nonce: str, method: str, uri: str,
                     algorithm: str | None = "MD5", qop: str | None = "auth", nc: str = "", cnonce: str = "",
                     body=None, charset: str = "utf-8") -> str:  # noqa: ANN001
     """RFC 7616's request-digest: the one computation both sides make (RFC 2069 when qop is None).
-    `charset`: the one the credentials are written in (RFC 7616's, and ours, UTF-8)."""
+    `charset`: the one the credentials are written in (RFC 7616's, and ours, UTF-8). With
+    userhash, the username signed is still the name itself (RFC 7616 §3.4.4)."""
     fn, sess = _algorithm(algorithm) or (None, False)
     if fn is None:
-        raise ValueError(f"unknown Digest algorithm {algorithm!r}")
+        raise ValueError(_unknown_algorithm(algorithm or "MD5"))
 
     def h(text: str) -> str:
         return fn(text.encode("utf-8")).hexdigest()
@@ -124,7 +159,10 @@ def digest_response(*, username: str, password: str, realm: str, nonce: str, met
     ha1 = fn(f"{username}:{realm}:{password}".encode(charset)).hexdigest()
     if sess:
         ha1 = h(f"{ha1}:{nonce}:{cnonce}")
-    ha2 = h(f"{method}:{uri}:{_body_hash(fn, body)}") if qop == "auth-int" else h(f"{method}:{uri}")
+    if qop == "auth-int":
+        ha2 = h(f"{method}:{uri}:{body.hexdigest if isinstance(body, _BodyHash) else _body_hash(fn, body)}")
+    else:
+        ha2 = h(f"{method}:{uri}")
     if qop is None:
         return h(f"{ha1}:{nonce}:{ha2}")
     return h(f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
@@ -166,7 +204,8 @@ class DigestAnswer:
 
     `qop` is the one to use when the server offers several (China Mobile's `<Digest>` setting):
     by default "auth"; "auth-int" also signs the body. Of several challenges the strongest
-    algorithm we speak wins. Not thread-safe: give each thread its own (counts must grow in the
+    algorithm we speak wins; a challenge with `userhash=true` is answered with the username
+    hashed (RFC 7616 §3.4.4). Not thread-safe: give each thread its own (counts must grow in the
     order requests arrive)."""
 
     def __init__(self, username: str, password: str, qop: str | None = None):
@@ -193,9 +232,9 @@ class DigestAnswer:
             usable.append((c, qop))
         if not usable:
             return False
-        rank = {"SHA-256": 0, "SHA-256-SESS": 1, "MD5": 2, "MD5-SESS": 3}
+        rank = {name: i for i, name in enumerate(_STRENGTH)}
         self.challenge, self._qop = min(usable,
-                                        key=lambda u: rank.get(u[0].get("algorithm", "MD5").upper(), 9))
+                                        key=lambda u: rank.get(u[0].get("algorithm", "MD5").upper(), 99))
         self._count = 0
         return True
 
@@ -216,9 +255,15 @@ class DigestAnswer:
         response = digest_response(username=self.username, password=self.password, realm=c.get("realm", ""),
                                    nonce=c["nonce"], method=method, uri=uri, algorithm=algorithm,
                                    qop=self._qop, nc=nc, cnonce=cnonce, body=body)
-        # (a username beyond ASCII as RFC 7616's username*: no header carries it as it is)
-        user = (f'username="{_quoted(self.username)}"' if self.username.isascii()
-                else f"username*=UTF-8''{quote(self.username, safe='')}")
+        # (a username beyond ASCII as RFC 7616's username*: no header carries it as it is; asked
+        # for userhash, §3.4.4, the name's hash instead, which is hex)
+        hashed = c.get("userhash", "").lower() == "true"
+        if hashed:
+            user = f'username="{userhash(self.username, c.get("realm", ""), algorithm)}"'
+        elif self.username.isascii():
+            user = f'username="{_quoted(self.username)}"'
+        else:
+            user = f"username*=UTF-8''{quote(self.username, safe='')}"
         fields = [user, f'realm="{_quoted(c.get("realm", ""))}"',
                   f'nonce="{_quoted(c["nonce"])}"', f'uri="{_quoted(uri)}"', f'response="{response}"']
         if algorithm:
@@ -227,6 +272,8 @@ class DigestAnswer:
             fields.append(f'opaque="{_quoted(c["opaque"])}"')
         if self._qop is not None:
             fields += [f"qop={self._qop}", f"nc={nc}", f'cnonce="{cnonce}"']
+        if hashed:
+            fields.append("userhash=true")
         return "Digest " + ", ".join(fields)
 
 
@@ -301,7 +348,9 @@ def _writes(charset: str, text: str) -> bool:
 class DigestAuth:
     """RFC 7616 Digest: MD5 and qop=auth by default (what MMSCs and China Mobile's SDK speak);
     `qop="auth-int"` (or "auth,auth-int") also covers the body, `algorithm` may be MD5-sess,
-    SHA-256 or SHA-256-sess.
+    SHA-256, SHA-256-sess, SHA-512-256 or SHA-512-256-sess (where hashlib has SHA-512/256);
+    `userhash=True` asks clients to hash the username (RFC 7616 §3.4.4). With qop, an answer
+    without nc and cnonce is refused (`malformed` says why).
 
     A header seen once is not taken again: with qop, each count (nc) of a nonce serves once, and
     may come after a higher one by up to `NC_WINDOW` (an MMSC sending on several connections at
@@ -322,6 +371,9 @@ class DigestAuth:
     key: bytes | None = field(default=None, repr=False)
     qop: str = "auth"
     algorithm: str = "MD5"
+    # RFC 7616 §3.4.4: the challenge asks clients to send H(username:realm) for the name, which then
+    # does not show on the way; an answer with the name itself is taken too (clients without it).
+    userhash: bool = False
     # nonce → (its last use, highest nc, the counts used within NC_WINDOW below it)
     _seen: dict = field(default_factory=dict, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -336,7 +388,7 @@ class DigestAuth:
         if not self._qops or any(q not in QOPS for q in self._qops):
             raise ValueError(f"qop must be auth, auth-int or both, not {self.qop!r}")
         if _algorithm(self.algorithm) is None:
-            raise ValueError(f"unknown Digest algorithm {self.algorithm!r}")
+            raise ValueError(_unknown_algorithm(self.algorithm))
 
     NC_WINDOW = 64
 
@@ -408,6 +460,13 @@ class DigestAuth:
         Mobile's SDK GBK; the servers hand the header on read as Latin-1): each charset writing
         ours in its bytes, as Basic takes them (a name in UTF-8 was refused, a right password too)."""
         realm = params.get("realm")
+        if params.get("userhash", "").lower() == "true":  # (the name hashed, in the charset it was written in)
+            given = params.get("username", "").lower()
+            ours = f"{self.username}:{self.realm}"
+            return [charset for charset in _CREDENTIAL_CHARSETS
+                    if realm is not None and _writes(charset, ours)
+                    and realm in (self.realm, self.realm.encode(charset).decode("latin-1"))
+                    and given == userhash(self.username, self.realm, self.algorithm, charset)]
         if "username*" in params:
             return ["utf-8"] if _username(params) == self.username and realm == self.realm else []
         user = params.get("username")
@@ -427,8 +486,21 @@ class DigestAuth:
         # (charset=UTF-8, RFC 7616 §3.3: how a client is to write credentials beyond ASCII; before
         # the nonce, which ends the challenge as it did, for clients that read it as the last)
         extra = ", stale=true" if stale else ""
+        hashed = "userhash=true, " if self.userhash else ""
         return (f'Digest realm="{_quoted(self.realm)}", qop="{",".join(self._qops)}", algorithm={self.algorithm}, '
-                f'charset=UTF-8, nonce="{self._nonce()}"{extra}')
+                f'charset=UTF-8, {hashed}nonce="{self._nonce()}"{extra}')
+
+    def malformed(self, header: str | None) -> str | None:
+        """What makes a Digest answer one `check` refuses whatever its credentials, in words for
+        the log (None: nothing of the kind, or no Digest answer)."""
+        if not header or header[:7].lower() != "digest ":
+            return None
+        if _repeats_a_param(header[7:]):
+            return "names a parameter twice"
+        p = _parse_auth_params(header[7:])
+        if "qop" in p and not (p.get("nc") and p.get("cnonce")):
+            return f"has qop={p['qop']} without nc and cnonce, which RFC 7616 requires with it"
+        return None
 
     def other_target(self, uri: str, header: str | None) -> str | None:
         """The uri a Digest answer signs when it is not `uri`, the request's (None: it is, or the
@@ -438,6 +510,47 @@ class DigestAuth:
             return None
         given = _parse_auth_params(header[7:]).get("uri")
         return None if given is None or _names_target(given, uri) else given
+
+    def _signed(self, p: dict[str, str], method: str, body, algorithm: str,
+                charsets: list[str]) -> bool:
+        """Whether answer `p`'s response is our credentials' with `algorithm`, written in one of `charsets`."""
+        qop = p.get("qop")
+        # (the body, the same whatever charset the password is written in, hashed once)
+        body_hash = _BodyHash(_body_hash(_algorithm(algorithm)[0], body)) if qop == "auth-int" else None
+        # (in each charset writing our credentials in other bytes: a password beyond ASCII may be
+        # written in any of them, as with Basic)
+        signed: dict[bytes, str] = {}
+        for charset in charsets:
+            if _writes(charset, self.password):
+                signed.setdefault(f"{self.username}:{self.realm}:{self.password}".encode(charset), charset)
+        expected = [digest_response(username=self.username, password=self.password, realm=self.realm,
+                                    nonce=p["nonce"], method=method, uri=p.get("uri", ""),
+                                    algorithm=algorithm, qop=qop, nc=p.get("nc", ""),
+                                    cnonce=p.get("cnonce", ""), body=body_hash, charset=charset)
+                    for charset in signed.values()]
+        # (as bytes: compare_digest raises on a str beyond ASCII, and a header read as Latin-1 may hold one;
+        # in either case: RFC 7616 writes hex in lower case, some clients in upper, the same digest)
+        given, right = p.get("response", "").lower().encode("utf-8", "surrogatepass"), False
+        for one in expected:  # (each compared, whichever matches: the time says none of them)
+            right |= hmac.compare_digest(one.encode(), given)
+        return right
+
+    def computed_with(self, method: str, header: str | None, body: bytes | None = None) -> str | None:
+        """The algorithm a refused answer naming SHA-512-256 was computed with when it is SHA-256
+        (curl before 8.8 does so: its hashes are SHA-256's), for the log to say so; None otherwise.
+        Never taken as right: only said."""
+        name = self.algorithm.upper()
+        if not name.startswith("SHA-512-256") or not header or header[:7].lower() != "digest ":
+            return None
+        p = _parse_auth_params(header[7:])
+        instead = "SHA-256" + self.algorithm[len("SHA-512-256"):]  # (its -sess as written)
+        if p.get("algorithm", "").upper() != name or "nonce" not in p or (p.get("qop") == "auth-int" and body is None):
+            return None
+        hashed = p.get("userhash", "").lower() == "true"
+        if hashed and p.get("username", "").lower() == userhash(self.username, self.realm, instead):
+            p = {**p, "userhash": "false", "username": self.username}  # (its name hashed with the same mistake)
+        charsets = self._written_in(p)
+        return instead if charsets and self._signed(p, method, body, instead, charsets) else None
 
     def check(self, method: str, uri: str, header: str | None,
               body: bytes | None = None) -> tuple[bool, bool]:
@@ -460,25 +573,12 @@ class DigestAuth:
             return False, False  # (RFC 2069 clients, without qop, only where plain auth is all we ask)
         if qop == "auth-int" and body is None:
             return False, False
-        # (in each charset writing our credentials in other bytes: a password beyond ASCII may be
-        # written in any of them, as with Basic)
-        signed: dict[bytes, str] = {}
-        for charset in charsets:
-            if _writes(charset, self.password):
-                signed.setdefault(f"{self.username}:{self.realm}:{self.password}".encode(charset), charset)
-        expected = [digest_response(username=self.username, password=self.password, realm=self.realm,
-                                    nonce=p["nonce"], method=method, uri=p.get("uri", ""),
-                                    algorithm=self.algorithm, qop=qop, nc=p.get("nc", ""),
-                                    cnonce=p.get("cnonce", ""), body=body, charset=charset)
-                    for charset in signed.values()]
+        if qop is not None and not (p.get("nc") and p.get("cnonce")):
+            return False, False  # (RFC 7616 §3.4: both go with qop; without a count, nothing says a repeat)
         # The uri in the header must be the request's, or the digest is not for it.
         if not _names_target(p.get("uri"), uri):
             return False, False
-        # (as bytes: compare_digest raises on a str beyond ASCII, and a header read as Latin-1 may hold one)
-        given, right = p.get("response", "").encode("utf-8", "surrogatepass"), False
-        for one in expected:  # (each compared, whichever matches: the time says none of them)
-            right |= hmac.compare_digest(one.encode(), given)
-        if not right:
+        if not self._signed(p, method, body, self.algorithm, charsets):
             return False, False
         if state == "stale":  # (RFC 7616 §3.3: said only to an answer right but for its nonce's age, which
             return False, True  # a client answers anew without asking for a password; a wrong one is told so)

@@ -36,7 +36,7 @@ from . import messages as m
 from . import tlsrefusal, versions
 from .codec import HttpMessage, decode, encode
 from .arrival import EARLIER_UNANSWERED, MAY_HAVE_ARRIVED, NOT_TAKEN, PARTLY_SENT, arrival, may_have_arrived
-from .auth import QOPS, DigestAnswer
+from .auth import QOPS, DigestAnswer, digest_algorithms
 from .auth import _challenges as _digest_challenges
 from .auth import _schemes as _auth_schemes
 from .content import Content
@@ -856,8 +856,10 @@ class ClientCore:
                     + (" with username and password" if c.username is None else ""))
         unspoken = _unspoken_digest(challenge) if c.username is not None and c.auth != "basic" else None
         if unspoken:  # (no answer was sent: the password is not the matter)
-            return (f"{peer} asks for Digest with {unspoken}, which mm7bind does not answer: it speaks MD5 "
-                    "and SHA-256 (and their -sess), qop auth and auth-int")
+            spoken = digest_algorithms()
+            lacking = "" if "SHA-512-256" in spoken else " (SHA-512-256 needs SHA-512/256, which this Python's hashlib lacks)"
+            return (f"{peer} asks for Digest with {unspoken}, which mm7bind does not answer: it speaks "
+                    f"{', '.join(spoken[:-1])} and {spoken[-1]} (and their -sess), qop auth and auth-int{lacking}")
         return f"{peer} refused the credentials: check {credentials}"
 
     def timeout_words(self, which: str, size: int | None = None) -> str:

@@ -103,6 +103,8 @@ class ReceiverSection:
     threads: int = 4
     auth: str = "none"  # none | basic | digest
     digest_qop: str = "auth"  # what a Digest challenge offers: auth | auth-int | "auth,auth-int"
+    digest_algorithm: str = "MD5"  # MD5, SHA-256, SHA-512-256, or one of them -sess
+    digest_userhash: bool = False  # the challenge asks clients to send the username hashed (RFC 7616)
     username: str = ""
     password: str = field(default="", repr=False)
     # Wrong credentials from one address this many times within auth_cooldown seconds: its requests
@@ -351,7 +353,8 @@ class Config:
         if r.auth == "basic":
             auth = auth_mod.BasicAuth(r.username, r.password)
         elif r.auth == "digest":
-            auth = auth_mod.DigestAuth(r.username, r.password, qop=r.digest_qop)
+            auth = auth_mod.DigestAuth(r.username, r.password, qop=r.digest_qop, algorithm=r.digest_algorithm,
+                                       userhash=r.digest_userhash)
         allow = auth_mod.IPAllowList.parse(r.allow) if r.allow else None
         return {"auth": auth, "allow": allow, "strict": r.strict, "max_body": r.max_body, "profile": self.profile(),
                 "store_wait": r.store_wait, "auth_failures": r.auth_failures, "auth_cooldown": r.auth_cooldown}
@@ -1050,6 +1053,11 @@ def _checked(cfg: Config, refused: frozenset[str]) -> list[Problem]:
                                   "is let in (MM7BIND_RECEIVER_PASSWORD not set?)", "serving")
     if r.digest_qop.replace(" ", "") not in ("auth", "auth-int", "auth,auth-int", "auth-int,auth"):
         err("receiver.digest_qop", f"must be auth, auth-int or \"auth,auth-int\", not {r.digest_qop!r}")
+    from .auth import _algorithm, _unknown_algorithm  # noqa: PLC0415
+
+    if not isinstance(r.digest_algorithm, str) or _algorithm(r.digest_algorithm) is None:
+        err("receiver.digest_algorithm", _unknown_algorithm(str(r.digest_algorithm)) +
+            " (MD5, SHA-256 or SHA-512-256, or one of them -sess)")
     from .server import MAX_THREADS  # noqa: PLC0415
 
     if not 1 <= r.threads <= MAX_THREADS:  # (as the server refuses it)

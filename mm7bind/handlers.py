@@ -267,6 +267,13 @@ class ForwardingHandler(Handler):
         # (a session given is the caller's, maybe shared with the rest of its program: not altered)
         self.session = session
         self.headers = dict(headers or {})
+        # Credentials in the URL go as Basic written in UTF-8, as the client sends them (RFC 7617):
+        # requests wrote them in Latin-1, and failed every forward for a name or password beyond it.
+        from requests.auth import HTTPBasicAuth  # noqa: PLC0415
+        from requests.utils import get_auth_from_url  # noqa: PLC0415
+
+        in_url = get_auth_from_url(url)
+        self._url_auth = HTTPBasicAuth(*(part.encode("utf-8") for part in in_url)) if any(in_url) else None
 
     def payload(self, event: str, msg: m.Message, ctx: Context) -> dict:
         import base64  # noqa: PLC0415
@@ -315,7 +322,9 @@ class ForwardingHandler(Handler):
         deadline = time.monotonic() + self.timeout
         _answer_deadline.at = deadline
         try:
-            with self.session.post(self.url, data=body, headers=headers, timeout=self.timeout,
+            # (a session's own auth, as requests has it, goes before the URL's)
+            auth = self._url_auth if getattr(self.session, "auth", None) is None else None
+            with self.session.post(self.url, data=body, headers=headers, timeout=self.timeout, auth=auth,
                                    allow_redirects=False, stream=True) as answer:
                 # Only so much of the answer is read: it is a status at most, and a runaway
                 # application must not fill our memory; nor, trickling it, hold us past the timeout.

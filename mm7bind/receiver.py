@@ -410,12 +410,23 @@ class Receiver:
                     scheme = given.partition(" ")[0]
                     other = getattr(self.config.auth, "other_target", None)
                     signed = other(uri, given) if other is not None else None
-                    if signed is None:
-                        log.warning("refused request from %s: wrong %s credentials", peer, scheme.title())
-                    else:  # (most likely a server of one's own not passing the request-target to handle)
+                    malformed = getattr(self.config.auth, "malformed", None)
+                    flaw = malformed(given) if malformed is not None else None
+                    computed_with = getattr(self.config.auth, "computed_with", None)
+                    mistaken = (computed_with(method.upper(), given, body)
+                                if computed_with is not None and flaw is None and signed is None else None)
+                    if flaw is not None:
+                        log.warning("refused request from %s: its Digest answer %s", peer, printable(flaw))
+                    elif signed is not None:  # (most likely a server of one's own not passing the request-target)
                         log.warning("refused request from %s: its Digest answer signs the uri %s, not this "
                                     "request's, %s%s", peer, printable(signed), printable(uri),
                                     " (Receiver.handle given no uri?)" if uri == "/" else "")
+                    elif mistaken is not None:
+                        log.warning("refused request from %s: its Digest answer names %s but is computed with %s "
+                                    "(as curl before 8.8 does): serve it algorithm=%s", peer,
+                                    self.config.auth.algorithm, mistaken, mistaken)
+                    else:
+                        log.warning("refused request from %s: wrong %s credentials", peer, scheme.title())
                     if self._failures is not None:
                         self._failures.wrong(peer, log)
                 self._count(None, "unauthorized" if wrong else "challenged", None, started)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import hashlib
 import io
 import logging
 import math
@@ -469,9 +470,9 @@ class _Challenging:
     (_Challenging('Basic realm="MM7, Digest gw=1"'), {"username": "sp", "password": "secret", "auth": "digest"},
      'asks for Basic, auth is "digest": set auth = "basic" (or "auto")'),
     # (an algorithm we cannot answer: no answer was sent, the password is not the matter)
-    (_Challenging('Digest realm="mm7", nonce="n1", qop="auth", algorithm=SHA-512-256'),
+    (_Challenging('Digest realm="mm7", nonce="n1", qop="auth", algorithm=SHA-512'),
      {"username": "sp", "password": "secret", "auth": "auto"},
-     "asks for Digest with algorithm SHA-512-256, qop auth, which mm7bind does not answer: it speaks MD5"),
+     "asks for Digest with algorithm SHA-512, qop auth, which mm7bind does not answer: it speaks MD5"),
 ])
 def test_an_http_401_says_which_credentials_setting_to_change(server_auth, settings, says):
     """A bare "HTTP 401" left the user to guess whether credentials were missing, sent with the
@@ -485,6 +486,19 @@ def test_an_http_401_says_which_credentials_setting_to_change(server_auth, setti
     assert err.value.status == 401 and says in str(err.value), str(err.value)
     password = settings.get("password") or (userinfo or ":").split(":")[1]
     assert not password or password not in str(err.value)
+
+
+def test_an_http_401_asking_for_sha_512_256_without_it_in_hashlib_says_so(monkeypatch):
+    """Where hashlib lacks SHA-512/256 (some OpenSSL builds), a challenge asking for SHA-512-256 is
+    not answered with another hash, and the error says what is missing."""
+    monkeypatch.setattr(mm7.auth, "_HASHES", {"MD5": hashlib.md5, "SHA-256": hashlib.sha256})
+    with FakeServer(auth=_Challenging('Digest realm="mm7", nonce="n1", qop="auth", algorithm=SHA-512-256')) as srv, \
+            client(srv.url, username="sp", password="secret", auth="digest") as c, \
+            pytest.raises(HTTPStatusError) as err:
+        c.submit(submit())
+    assert ("asks for Digest with algorithm SHA-512-256, qop auth, which mm7bind does not answer: it speaks MD5 "
+            "and SHA-256 (and their -sess), qop auth and auth-int (SHA-512-256 needs SHA-512/256, which this "
+            "Python's hashlib lacks)") in str(err.value)
 
 
 def test_an_http_401_to_the_simulators_client_names_the_vasp():

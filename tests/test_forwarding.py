@@ -147,6 +147,24 @@ def test_a_session_given_is_used_as_it_is(app, monkeypatch):
     assert ForwardingHandler(app.url).session.trust_env is False  # (the default one: no proxy inherited)
 
 
+@pytest.mark.parametrize(("userinfo", "credentials"), [
+    ("us%C3%A9r:p%C3%A4ss", "usér:päss"),  # (Latin-1 characters: requests wrote them in Latin-1)
+    ("%E7%94%A8%E6%88%B7:%E5%AF%86%E7%A0%81", "用户:密码"),  # (beyond it: requests failed every forward)
+    ("sp:secret", "sp:secret")])
+def test_credentials_in_the_url_go_as_basic_in_utf_8_as_the_client_sends_them(app, userinfo, credentials):
+    rx = mm7.Receiver(ForwardingHandler(app.url.replace("://", f"://{userinfo}@")), store=mm7.MemoryStore())
+    status, answer = post(rx, mo(), "c-1")
+    assert status == 200 and answer.body.status.code == 1000
+    scheme, _, encoded = app.got[0][0]["Authorization"].partition(" ")
+    assert scheme == "Basic" and base64.b64decode(encoded) == credentials.encode("utf-8")
+    # A session's own auth goes before the URL's, as requests has it.
+    session = requests.Session()
+    session.auth = ("own", "auth")
+    rx = mm7.Receiver(ForwardingHandler(app.url.replace("://", f"://{userinfo}@"), session=session))
+    assert post(rx, mo(), "c-2")[0] == 200
+    assert base64.b64decode(app.got[1][0]["Authorization"].split()[1]) == b"own:auth"
+
+
 @pytest.mark.parametrize("later", [b'{"status": 4006, "text": "busy"}', b'{"status": 3000}'])
 def test_an_application_that_says_later_gets_the_message_again(app, later):
     """4006 (busy) or a server error from the application is no refusal: a message marked rejected

@@ -1,0 +1,278 @@
+"""HTTP Digest against RFC 7616's own examples, its SHA-512-256 and userhash, and the answers it
+requires: computed from the RFC's numbers, not from our own code's."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+
+import pytest
+
+import mm7bind as mm7
+from mm7bind import auth as auth_mod
+
+# RFC 7616 §3.9.1
+MUFASA = {"username": "Mufasa", "password": "Circle of Life", "realm": "http-auth@example.org",
+          "nonce": "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v", "method": "GET", "uri": "/dir/index.html",
+          "qop": "auth", "nc": "00000001", "cnonce": "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ"}
+
+# RFC 7616 §3.9.2, with its erratum 4897: the RFC's own hashes were made with a draft of
+# SHA-512/256; these are those of FIPS 180-4's, which the erratum gives.
+JASON = {"username": "J\u00e4s\u00f8n Doe", "password": "Secret, or not?", "realm": "api@example.org",
+         "nonce": "5TsQWLVdgBdmrQ0XsxbDODV+57QdFR34I9HAbC/RVvkK", "method": "GET", "uri": "/doe.json",
+         "qop": "auth", "nc": "00000001", "cnonce": "NTg6RKcb9boFIAS3KrFK9BGeh+iDa/sm6jUMp2wds69v"}
+JASON_USERHASH = "793263caabb707a56211940d90411ea4a575adeccb7e360aeb624ed06ece9b0b"
+JASON_RESPONSE = "3798d4131c277846293534c3edc11bd8a5e4cdcbff78b05db9d95eeb1cec68a5"
+
+needs_sha512_256 = pytest.mark.skipif(
+    "sha512_256" not in hashlib.algorithms_available,
+    reason="this Python's hashlib (its OpenSSL) has no SHA-512/256: SHA-512-256 is not spoken here")
+
+
+def params(header: str) -> dict[str, str]:
+    return {k.lower(): v1 or v2 for k, v1, v2 in re.findall(r'(\w+\*?)=(?:"([^"]*)"|([^\s,]+))', header)}
+
+
+@pytest.mark.parametrize(("algorithm", "expected"), [
+    ("MD5", "8ca523f5e9506fed4657c9700eebdbec"),
+    ("SHA-256", "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1")])
+def test_the_request_digest_of_rfc_7616s_examples(algorithm, expected):
+    assert auth_mod.digest_response(algorithm=algorithm, **MUFASA) == expected
+
+
+@needs_sha512_256
+def test_sha_512_256_is_fips_180_4s_and_rfc_7616s():
+    """SHA-512-256 is SHA-512/256 (SHA-512 with its own initial values, truncated), not SHA-512's
+    first half: FIPS 180-4's example of "abc", then RFC 7616 §3.9.2 (errata 4897) with userhash."""
+    fips = "53048e2681941ef99b2e29b76b4c7dabe4c2d0c634fc6d46e0e2f13107e7af23"
+    assert auth_mod._HASHES["SHA-512-256"](b"abc").hexdigest() == fips
+    assert hashlib.sha512(b"abc").hexdigest()[:64] != fips
+    assert auth_mod.userhash(JASON["username"], JASON["realm"], "SHA-512-256") == JASON_USERHASH
+    assert auth_mod.digest_response(algorithm="SHA-512-256", **JASON) == JASON_RESPONSE
+
+
+@needs_sha512_256
+def test_the_client_answers_rfc_7616s_sha_512_256_challenge_with_the_username_hashed():
+    """A challenge asking for SHA-512-256 and userhash found no answer (an MMSC offering only it
+    was never answered); now it is answered as RFC 7616 §3.9.2 shows, the username hashed."""
+    challenge = ('Digest realm="api@example.org", qop="auth", algorithm=SHA-512-256, '
+                 f'nonce="{JASON["nonce"]}", opaque="HRPCssKJSGjCrkzDg8OhwpzCiGPChXYjwrI2QmXDnsOS", '
+                 'charset=UTF-8, userhash=true')
+    answer = auth_mod.DigestAnswer(JASON["username"], JASON["password"])
+    assert answer.take(challenge)
+    p = params(answer.authorization("GET", "/doe.json"))
+    assert p["username"] == JASON_USERHASH and p["userhash"] == "true" and "username*" not in p
+    assert p["algorithm"] == "SHA-512-256" and p["qop"] == "auth" and p["nc"] == "00000001"
+    assert p["opaque"] == "HRPCssKJSGjCrkzDg8OhwpzCiGPChXYjwrI2QmXDnsOS"
+    assert p["response"] == auth_mod.digest_response(algorithm="SHA-512-256", **{**JASON, "cnonce": p["cnonce"]})
+    # (the RFC's own cnonce: its response)
+    assert auth_mod.digest_response(algorithm="SHA-512-256", **{**JASON, "cnonce": JASON["cnonce"]}) == JASON_RESPONSE
+    # Of several challenges, the strongest.
+    both = answer.take('Digest realm="r", qop="auth", nonce="n1", algorithm=SHA-256, '
+                       'Digest realm="r", qop="auth", nonce="n2", algorithm=SHA-512-256-sess')
+    assert both and answer.challenge["nonce"] == "n2"
+
+
+@needs_sha512_256
+@pytest.mark.parametrize("algorithm", ["SHA-512-256", "SHA-512-256-sess", "MD5", "SHA-256"])
+def test_the_server_asks_for_sha_512_256_and_userhash_and_takes_the_answers(algorithm):
+    auth = auth_mod.DigestAuth("J\u00e4s\u00f8n Doe", "Secret, or not?", realm="api@example.org",
+                               algorithm=algorithm, userhash=True)
+    challenge = auth.challenge()
+    assert f"algorithm={algorithm}" in challenge and "userhash=true" in challenge
+    answer = auth_mod.DigestAnswer("J\u00e4s\u00f8n Doe", "Secret, or not?")
+    assert answer.take(challenge)
+    header = answer.authorization("POST", "/mm7")
+    assert "userhash=true" in header and "J%C3%A4s" not in header
+    assert auth.check("POST", "/mm7", header) == (True, False)
+    # A client not hashing the name (userhash is its choice) is taken too; a wrong password is not.
+    plain = answer.authorization("POST", "/mm7").replace("userhash=true", "userhash=false")
+    plain = re.sub(r'username="[0-9a-f]+"', lambda _: "username*=UTF-8''J%C3%A4s%C3%B8n%20Doe", plain)
+    assert auth.check("POST", "/mm7", plain) == (True, False)  # (the response signs the name itself either way)
+    unhashed = auth_mod.DigestAnswer("J\u00e4s\u00f8n Doe", "Secret, or not?")
+    assert unhashed.take(auth.challenge().replace("userhash=true, ", ""))
+    assert auth.check("POST", "/mm7", unhashed.authorization("POST", "/mm7")) == (True, False)
+    wrong = auth_mod.DigestAnswer("J\u00e4s\u00f8n Doe", "Secret")
+    assert wrong.take(challenge)
+    assert auth.check("POST", "/mm7", wrong.authorization("POST", "/mm7")) == (False, False)
+    other = auth_mod.DigestAnswer("Jason Doe", "Secret, or not?")  # (another name's hash)
+    assert other.take(challenge)
+    assert auth.check("POST", "/mm7", other.authorization("POST", "/mm7")) == (False, False)
+
+
+def test_without_sha_512_256_it_is_said_and_no_other_hash_is_taken_for_it(monkeypatch):
+    """Where hashlib lacks SHA-512/256 (some OpenSSL builds), the server refuses to be made with
+    it, saying why, and a client offered only it does not answer with another hash."""
+    monkeypatch.setattr(auth_mod, "_HASHES", {"MD5": hashlib.md5, "SHA-256": hashlib.sha256})
+    with pytest.raises(ValueError, match="SHA-512/256, which this Python's hashlib"):
+        auth_mod.DigestAuth("a", "b", algorithm="SHA-512-256-sess")
+    answer = auth_mod.DigestAnswer("a", "b")
+    assert not answer.take('Digest realm="r", qop="auth", nonce="n", algorithm=SHA-512-256')
+    assert answer.take('Digest realm="r", qop="auth", nonce="n", algorithm=SHA-512-256, '
+                       'Digest realm="r", qop="auth", nonce="m", algorithm=SHA-256')
+    assert answer.challenge["nonce"] == "m"
+
+
+def test_a_digest_answer_with_qop_but_no_nc_or_cnonce_is_refused_and_logged(caplog):
+    """RFC 7616 §3.4: with qop, nc and cnonce are sent too. An answer without them, its response
+    computed with them empty, was taken, and its count (none) guarded nothing."""
+    auth = auth_mod.DigestAuth("mmsc", "pw")
+    nonce = params(auth.challenge())["nonce"]
+    for missing in ("nc", "cnonce", "both"):
+        nc = "" if missing in ("nc", "both") else "00000001"
+        cnonce = "" if missing in ("cnonce", "both") else "0a4f113b"
+        response = auth_mod.digest_response(username="mmsc", password="pw", realm="mm7", nonce=nonce,
+                                            method="POST", uri="/mm7", qop="auth", nc=nc, cnonce=cnonce)
+        header = (f'Digest username="mmsc", realm="mm7", nonce="{nonce}", uri="/mm7", response="{response}", '
+                  f'qop=auth' + (f", nc={nc}" if nc else "") + (f', cnonce="{cnonce}"' if cnonce else ""))
+        assert auth.check("POST", "/mm7", header) == (False, False), missing
+        assert "without nc and cnonce" in auth.malformed(header)
+    rcv = mm7.Receiver(auth=auth)
+    out = mm7.encode(mm7.DeliverReq(recipients=["1065888"], sender="+8613800000000"), transaction_id="t")
+    with caplog.at_level(logging.WARNING, logger="mm7bind.receiver"):
+        rsp = rcv.handle(out.to_bytes(), out.content_type, {"Authorization": header}, peer="192.0.2.1", uri="/mm7")
+    assert rsp.status == 401
+    assert "its Digest answer has qop=auth without nc and cnonce, which RFC 7616 requires" in caplog.text
+    assert "wrong Digest credentials" not in caplog.text
+    # The complete answer is taken, and says nothing malformed.
+    answer = auth_mod.DigestAnswer("mmsc", "pw")
+    assert answer.take(auth.challenge())
+    right = answer.authorization("POST", "/mm7")
+    assert auth.malformed(right) is None and auth.check("POST", "/mm7", right) == (True, False)
+
+
+def test_auth_int_hashes_the_body_once_whatever_charsets_the_password_is_tried_in(monkeypatch):
+    """A password beyond ASCII is checked as written in UTF-8, GB18030 and Latin-1: the body, the
+    same in each, was read and hashed for each (three times a large message's work)."""
+    auth = auth_mod.DigestAuth("mmsc", "pässwörd", qop="auth-int")
+    answer = auth_mod.DigestAnswer("mmsc", "pässwörd")
+    assert answer.take(auth.challenge())
+    body = b"the message" * 1000
+    header = answer.authorization("POST", "/mm7", body)
+    hashed = []
+    real = auth_mod._body_hash
+    monkeypatch.setattr(auth_mod, "_body_hash", lambda fn, b: hashed.append(b) or real(fn, b))
+    assert auth.check("POST", "/mm7", header, body) == (True, False)
+    assert len(hashed) == 1
+    # (and the body still counts: another is refused)
+    header = answer.authorization("POST", "/mm7", body)
+    assert auth.check("POST", "/mm7", header, body + b"!") == (False, False)
+
+
+@pytest.mark.parametrize("charset", ["undefined", "idna", "utf-7", "zlib_codec", "no-such-charset"])
+def test_a_username_star_in_a_charset_no_name_decodes_in_is_a_401_not_an_internal_error(charset, caplog):
+    """RFC 8187's charset of `username*` is the sender's word: one whose decoder raises other than a
+    decoding error (Python's "undefined" codec raises UnicodeError) made each such request, from
+    anyone, a 500 with a traceback in the log, and uncounted by the failure limit."""
+    auth = auth_mod.DigestAuth("mmsc", "pw")
+    nonce = params(auth.challenge())["nonce"]
+    header = (f"Digest username*={charset}''%6d%6d%73%63%ff, realm=\"mm7\", nonce=\"{nonce}\", uri=\"/mm7\", "
+              f'response="{"0" * 32}", qop=auth, nc=00000001, cnonce="c"')
+    assert auth.check("POST", "/mm7", header) == (False, False)
+    rcv = mm7.Receiver(auth=auth)
+    out = mm7.encode(mm7.DeliverReq(recipients=["1065888"], sender="+8613800000000"), transaction_id="t")
+    with caplog.at_level(logging.WARNING, logger="mm7bind.receiver"):
+        rsp = rcv.handle(out.to_bytes(), out.content_type, {"Authorization": header}, peer="192.0.2.1", uri="/mm7")
+    assert rsp.status == 401 and "wrong Digest credentials" in caplog.text
+
+
+@needs_sha512_256
+@pytest.mark.parametrize(("algorithm", "hashed"), [("SHA-512-256", False), ("SHA-512-256-sess", False),
+                                                   ("SHA-512-256", True)])
+def test_an_answer_naming_sha_512_256_computed_with_sha_256_is_refused_and_said_so(algorithm, hashed, caplog):
+    """curl before 8.8 answers SHA-512-256 with SHA-256's hashes (its name's hash too, with userhash):
+    refused, as any answer not computed with the algorithm it names, and the log says what it is
+    rather than "wrong credentials", which sent the operator after the password."""
+    auth = auth_mod.DigestAuth("sp", "pw", algorithm=algorithm, userhash=hashed)
+    rcv = mm7.Receiver(auth=auth)
+    out = mm7.encode(mm7.DeliverReq(recipients=["1065888"], sender="+8613800000000"), transaction_id="t")
+    instead = algorithm.replace("SHA-512-256", "SHA-256")
+
+    def curls_answer(password):
+        answer = auth_mod.DigestAnswer("sp", password)
+        assert answer.take(auth.challenge().replace(f"algorithm={algorithm}", f"algorithm={instead}"))
+        return answer.authorization("POST", "/mm7").replace(f"algorithm={instead}", f"algorithm={algorithm}")
+
+    header = curls_answer("pw")
+    assert ("userhash=true" in header) is hashed
+    assert auth.check("POST", "/mm7", header) == (False, False)
+    assert auth.computed_with("POST", header) == instead
+    with caplog.at_level(logging.WARNING, logger="mm7bind.receiver"):
+        rsp = rcv.handle(out.to_bytes(), out.content_type, {"Authorization": header}, peer="192.0.2.1", uri="/mm7")
+        assert rsp.status == 401
+        assert (f"its Digest answer names {algorithm} but is computed with {instead} (as curl before 8.8 does): "
+                f"serve it algorithm={instead}") in caplog.text
+        caplog.clear()
+        wrong = curls_answer("guess")
+        assert auth.computed_with("POST", wrong) is None
+        rcv.handle(out.to_bytes(), out.content_type, {"Authorization": wrong}, peer="192.0.2.1", uri="/mm7")
+        assert "wrong Digest credentials" in caplog.text and "curl" not in caplog.text
+    # (a right answer says nothing of the kind)
+    answer = auth_mod.DigestAnswer("sp", "pw")
+    assert answer.take(auth.challenge())
+    assert auth.computed_with("POST", answer.authorization("POST", "/mm7")) is None
+
+
+def test_a_digest_answer_naming_a_parameter_twice_is_logged_as_such(caplog):
+    auth = auth_mod.DigestAuth("mmsc", "pw")
+    answer = auth_mod.DigestAnswer("mmsc", "pw")
+    assert answer.take(auth.challenge())
+    twice = answer.authorization("POST", "/mm7").replace('response="', f'response="{"0" * 32}", response="')
+    rcv = mm7.Receiver(auth=auth)
+    out = mm7.encode(mm7.DeliverReq(recipients=["1065888"], sender="+8613800000000"), transaction_id="t")
+    with caplog.at_level(logging.WARNING, logger="mm7bind.receiver"):
+        rsp = rcv.handle(out.to_bytes(), out.content_type, {"Authorization": twice}, peer="192.0.2.1", uri="/mm7")
+    assert rsp.status == 401 and "its Digest answer names a parameter twice" in caplog.text
+
+
+@needs_sha512_256
+def test_both_clients_send_to_a_receiver_asking_for_sha_512_256_sess_userhash_and_auth_int():
+    """Over a socket: the sync client (requests) and the async one (httpx) answer the challenge."""
+    auth = auth_mod.DigestAuth("用户", "pässwörd", algorithm="SHA-512-256-sess", qop="auth-int", userhash=True)
+    msg = mm7.DeliverReq(sender="+8613800000000", recipients=["1065888"])
+    kw = {"username": "用户", "password": "pässwörd", "auth": "digest", "role": "mmsc",
+          "retry": mm7.RetryPolicy(max_attempts=1)}
+    with mm7.serve(mm7.Receiver(auth=auth), port=0) as srv:
+        with mm7.Client(srv.endpoint, **kw) as client:
+            assert client.send(msg).ok and client.send(msg).ok
+
+        async def send_async():
+            async with mm7.AsyncClient(srv.endpoint, **kw) as client:
+                return (await client.send(msg)).ok and (await client.send(msg)).ok
+
+        assert asyncio.run(send_async())
+
+
+def test_the_receivers_digest_algorithm_and_userhash_from_the_configuration(tmp_path):
+    """`mm7bind serve` could only challenge with MD5: [receiver] digest_algorithm and digest_userhash."""
+    from mm7bind import config
+
+    path = tmp_path / "c.toml"
+    path.write_text('[receiver]\nauth = "digest"\nusername = "mmsc"\npassword = "pw"\ndigest_algorithm = "SHA-256-sess"\n'
+                    "digest_userhash = true\n", encoding="utf-8")
+    cfg, problems = config.load(path, env={})
+    assert not [p for p in problems if p.level == "error"], problems
+    challenge = cfg.receiver_settings()["auth"].challenge()
+    assert "algorithm=SHA-256-sess" in challenge and "userhash=true" in challenge
+    cfg, problems = config.load(path, env={"MM7BIND_RECEIVER_DIGEST_USERHASH": "false"})
+    assert "userhash" not in cfg.receiver_settings()["auth"].challenge()
+    path.write_text('[receiver]\nauth = "digest"\nusername = "mmsc"\npassword = "pw"\ndigest_algorithm = "SHA-1"\n',
+                    encoding="utf-8")
+    _, problems = config.load(path, env={})
+    [problem] = [p for p in problems if p.level == "error"]
+    assert problem.where == "receiver.digest_algorithm" and "unknown Digest algorithm 'SHA-1'" in problem.message
+
+
+def test_a_digest_response_in_upper_case_hex_is_the_same_digest():
+    """RFC 7616 writes the response in lower-case hex; some clients write it in upper case (and
+    servers refusing it are reported to their makers): the same digest, taken."""
+    auth = auth_mod.DigestAuth("mmsc", "pw")
+    answer = auth_mod.DigestAnswer("mmsc", "pw")
+    assert answer.take(auth.challenge())
+    header = answer.authorization("POST", "/mm7")
+    response = params(header)["response"]
+    assert auth.check("POST", "/mm7", header.replace(response, response.upper())) == (True, False)
+    wrong = answer.authorization("POST", "/mm7")
+    assert auth.check("POST", "/mm7", wrong.replace(params(wrong)["response"], response.upper())) == (False, False)
