@@ -1871,7 +1871,7 @@ class _Body:
 
     __slots__ = ("encoding", "msg", "run", "side", "spans")
 
-    def __init__(self, msg: CapturedMessage, side: int, run: int, spans: array, encoding: str):
+    def __init__(self, msg: CapturedMessage, side: int, run: int, spans: array, encoding: tuple):
         self.msg, self.side, self.run, self.spans, self.encoding = msg, side, run, spans, encoding
 
     def make(self, parts, inflated: list[int]) -> None:
@@ -1885,9 +1885,7 @@ class _Body:
                 body = bytes(pieces[first][at : at + self.spans[1] - self.spans[0]])
         if spans is not None:
             body = _joined(self._pieces(spans, starts, pieces))
-        if self.encoding in ("gzip", "x-gzip", "deflate") and body:
-            body = _inflate(body, self.encoding, self.msg.notes, inflated)
-        self.msg.body = body
+        self.msg.body = _decoded(body, self.encoding, self.msg.notes, inflated)
 
     @staticmethod
     def _pieces(spans: array, starts, pieces):
@@ -2040,11 +2038,7 @@ def _read(stream, requests: bool, conn: _Connection, source: str, destination: s
                     msg_notes.append("a body without a length, and the connection's end was not captured")
             if len(spans) == 2 and spans[0] >= spans[1]:  # (a length's span with nothing captured of it;
                 spans = array("q")                          # _chunks lists none empty)
-            encoding = (header_value(headers, "content-encoding") or "").strip().lower()
-            if encoding not in ("", "identity", "gzip", "x-gzip", "deflate") and spans:
-                # (br, zstd: its decoding error alone would puzzle)
-                msg_notes.append(f"its body was sent with Content-Encoding {encoding}, which is not undone: "
-                                 "shown as captured")
+            encoding = _codings(headers, msg_notes if spans else None, "shown as captured")
             if held is not None and last and not whole:  # (its rest may come: read then)
                 held[side] = run_offset + pos
                 break
@@ -2115,12 +2109,7 @@ def http_body(headers: dict[str, str], body: bytes) -> tuple[bytes, list[str]]:
                      "its chunked body is cut short: what there is of it is shown")
     else:
         notes.extend(_length_note(headers, len(body)))
-    encoding = (header_value(headers, "content-encoding") or "").strip().lower()
-    if encoding in ("gzip", "x-gzip", "deflate") and body:
-        body = _inflate(body, encoding, notes, [0])
-    elif encoding not in ("", "identity") and body:
-        notes.append(f"its body was sent with Content-Encoding {encoding}, which is not undone: shown as saved")
-    return body, notes
+    return _decoded(body, _codings(headers, notes if body else None, "shown as saved"), notes, [0]), notes
 
 
 def _length_note(headers: dict[str, str], saved: int) -> list[str]:
@@ -2178,25 +2167,65 @@ def _chunks(run: bytes, pos: int) -> tuple[array, int, bool]:
         pos += 2 if run[pos : pos + 2] == b"\r\n" else 1 if run[pos : pos + 1] == b"\n" else 0
 
 
-def _inflate(body: bytes, encoding: str, notes: list[str], inflated: list[int]) -> bytes:
+_INFLATES = ("gzip", "x-gzip", "deflate")
+
+
+def _codings(headers: dict[str, str], notes: list[str] | None, shown: str) -> tuple[tuple[str, str], ...]:
+    """The codings to undo on a message's body, in the order to undo them: its Transfer-Encoding's
+    but chunked (`gzip, chunked`: sent gzip-compressed, then chunked; chunks are joined apart), the
+    last applied first, then its Content-Encoding's; each (header, coding). One not undone (br,
+    zstd: its decoding error alone would puzzle) is said in `notes` (None: no body to say it of),
+    and the codings before it are not undone either."""
+    undo = []
+    for header in ("Transfer-Encoding", "Content-Encoding"):
+        listed = [c.strip() for c in (header_value(headers, header) or "").lower().split(",")]
+        undo += [(header, c) for c in reversed(listed) if c not in ("", "identity", "chunked")]
+    for k, (header, coding) in enumerate(undo):
+        if coding not in _INFLATES:
+            if notes is not None:
+                notes.append(f"its body was sent with {header} {coding}, which is not undone: {shown}")
+            return tuple(undo[:k])
+    return tuple(undo)
+
+
+def _decoded(body: bytes, codings: tuple[tuple[str, str], ...], notes: list[str], inflated: list[int]) -> bytes:
+    """`body` with its `codings` (see _codings) undone in turn, each said; one that cannot be
+    (a bomb too) said, the body then as it is."""
+    for header, coding in codings:
+        if not body:
+            break
+        body, done = _inflate(body, coding, notes, inflated, "" if header == "Content-Encoding" else header)
+        if not done:
+            break
+    return body
+
+
+def _inflate(body: bytes, encoding: str, notes: list[str], inflated: list[int], header: str = "") -> tuple[bytes, bool]:
     """`body` inflated as the receiver inflates one (gzip's members in turn, deflate zlib's or
-    raw), what inflates of one cut short too; `inflated` holds the bytes the capture's bodies have
-    inflated to so far."""
+    raw), what inflates of one cut short too, and whether it was; `inflated` holds the bytes the
+    capture's bodies have inflated to so far. A bomb (past MAX_INFLATED, or past what is left of
+    MAX_INFLATED_TOTAL: every message is held) is said and its body shown as captured: one
+    message's, not the reading of the whole capture, given up."""
     limit = min(MAX_INFLATED, MAX_INFLATED_TOTAL - inflated[0])
+    sent = f"{header} {encoding}" if header else encoding
     try:
         out, cut = inflate_body(body, "deflate" if encoding == "deflate" else "gzip", limit, partial=True)
     except LimitExceededError:
         if limit == MAX_INFLATED:
-            raise LimitExceededError(f"a {encoding} body inflates past {MAX_INFLATED} bytes") from None
-        raise LimitExceededError(f"the capture's gzip and deflate bodies inflate past {MAX_INFLATED_TOTAL} bytes "
-                                 "in all") from None
+            notes.append(f"its {sent} body inflates past {MAX_INFLATED} bytes (a decompression bomb, or more than "
+                         "is read): not inflated, shown as captured")
+        else:
+            notes.append(f"its {sent} body is not inflated: the capture's gzip and deflate bodies inflate past "
+                         f"{MAX_INFLATED_TOTAL} bytes in all (decompression bombs, or more than is held): shown "
+                         "as captured")
+        return body, False
     except DecodeError as exc:
-        notes.append(f"its {encoding} body could not be inflated ({_cause(exc)}): shown as captured")
-        return body
+        notes.append(f"its {sent} body could not be inflated ({_cause(exc)}): shown as captured")
+        return body, False
     inflated[0] += len(out)
-    notes.append(f"its {encoding} body is cut short: what inflates of it is shown" if cut else
-                 f"its body was sent {encoding}: shown inflated")
-    return out
+    notes.append(f"its {sent} body is cut short: what inflates of it is shown" if cut else
+                 f"its body was sent {'with ' + sent if header else sent}: shown inflated")
+    return out, True
 
 
 def _cause(exc: DecodeError) -> str:

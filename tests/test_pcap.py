@@ -381,8 +381,66 @@ def test_gzip_bodies_inflate_within_a_budget_for_the_whole_capture(monkeypatch):
         flow.send(True, b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
         flow.send(False, b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(zipped)
                   + zipped)
-    with pytest.raises(DecodeError, match="inflate past 2500000 bytes in all"):
-        read_capture(pcap(flow.packets))
+    # Past the budget, a body is not inflated and its message says why; the capture is read all the same
+    # (a bomb ended the reading of the whole capture, the messages before and after it lost)
+    flow.send(True, b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+    responses = [m for m in read_capture(pcap(flow.packets)).messages if not m.is_request]
+    assert [len(m.body) for m in responses] == [900_000] * 2 + [len(zipped)] * 2
+    assert responses[2].body == zipped and responses[2].notes == [
+        "its gzip body is not inflated: the capture's gzip and deflate bodies inflate past 2500000 bytes in all "
+        "(decompression bombs, or more than is held): shown as captured"]
+    assert read_capture(pcap(flow.packets)).messages[-1].start_line == "GET /after HTTP/1.1"
+
+
+def test_a_decompression_bomb_is_said_in_its_message_and_the_capture_read_on(monkeypatch):
+    """A body inflating past MAX_INFLATED raised LimitExceededError out of read_capture: one
+    message of a 2 GB capture made every other one unreadable. It is said in its notes, shown as
+    captured, and the rest is read."""
+    import mm7bind.pcap
+
+    monkeypatch.setattr(mm7bind.pcap, "MAX_INFLATED", 1_000_000)
+    bomb = gzip.compress(bytes(5_000_000))
+    flow = Flow().open()
+    flow.send(True, b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+    flow.send(False, b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(bomb) + bomb)
+    conversation(flow)
+    messages = read_capture(pcap(flow.close().packets)).messages
+    assert [m.start_line for m in messages] == ["GET /x HTTP/1.1", "HTTP/1.1 200 OK", "POST /mm7 HTTP/1.1",
+                                                "HTTP/1.1 200 OK"]
+    assert messages[1].body == bomb and messages[1].notes == [
+        "its gzip body inflates past 1000000 bytes (a decompression bomb, or more than is read): not inflated, "
+        "shown as captured"]
+    assert messages[3].body == submit()[1].split(b"\r\n\r\n", 1)[1]
+
+
+def test_a_body_sent_with_a_transfer_encoding_gzip_is_inflated():
+    """`Transfer-Encoding: gzip, chunked` (a coding of the transfer, undone by the receiving end):
+    the chunks were joined but the body shown compressed, without a word. Each coding is undone in
+    turn, the last applied first, a Content-Encoding's after the Transfer-Encoding's, each said."""
+    from mm7bind.pcap import http_body
+
+    xml = submit()[1].split(b"\r\n\r\n", 1)[1]
+    zipped = gzip.compress(xml)
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(zipped[k : k + 100]), zipped[k : k + 100])
+                       for k in range(0, len(zipped), 100)) + b"0\r\n\r\n"
+    twice = gzip.compress(zipped)
+    for headers, body, notes in [
+            ({"Transfer-Encoding": "gzip, chunked"}, chunked,
+             ["its body was sent with Transfer-Encoding gzip: shown inflated"]),
+            ({"Transfer-Encoding": "gzip,chunked", "Content-Encoding": "gzip"},
+             b"%x\r\n%s\r\n0\r\n\r\n" % (len(twice), twice),
+             ["its body was sent with Transfer-Encoding gzip: shown inflated", "its body was sent gzip: shown inflated"]),
+            ({"Transfer-Encoding": "br, chunked"}, chunked,  # (not undone: said, as a Content-Encoding br is)
+             ["its body was sent with Transfer-Encoding br, which is not undone: shown as captured"])]:
+        flow = Flow().open()
+        flow.send(True, b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+        flow.send(False, http("HTTP/1.1 200 OK", {"Content-Type": "text/xml", **headers}, body))
+        [_, rsp] = read_capture(pcap(flow.close().packets)).messages
+        assert rsp.notes == notes
+        assert rsp.body == (zipped if "br" in headers["Transfer-Encoding"] else xml)
+        # (a message saved on its own: the same)
+        assert http_body(headers, body) == (rsp.body, ["its body was sent chunked: shown joined"] +
+                                            [n.replace("captured", "saved") for n in notes])
 
 
 def test_a_capture_begun_mid_connection_and_a_port_used_again():
