@@ -13,7 +13,7 @@ read again, else said) and pcapng (any number of sections and interfaces,
 enhanced, simple and obsolete packet blocks, each interface's time resolution and offset, the records
 Wireshark numbers as frames among them counted); links
 Ethernet and Linux cooked (SLL, SLL2; VLAN tags included, stacked too; MPLS labels, a PPPoE
-session, 802.1ah, MACsec integrity alone), raw IP, BSD loopback; IPv4 and IPv6 (extension headers walked), fragmented packets put
+session, 802.1ah, MACsec integrity alone; 802.3's LLC and SNAP), PPP and Cisco HDLC, raw IP, BSD loopback; IPv4 and IPv6 (extension headers walked), fragmented packets put
 back together; tunnels unwrapped, each packet inside read as one captured inside the tunnel (IP in
 IP, GRE, PPTP's GRE, ERSPAN, VXLAN, Geneve; see _unwrapped), a VXLAN or Geneve network's connections
 kept apart from another's; TCP segments in any
@@ -762,8 +762,10 @@ def _time(seconds: float | None) -> datetime | None:
 
 
 _ETHERNET, _RAW, _NULL, _LOOP, _SLL, _SLL2, _IPV4, _IPV6 = 1, 101, 0, 108, 113, 276, 228, 229
+_PPP, _PPP_HDLC, _C_HDLC = 9, 50, 104  # (a serial link's, or a router's WAN side: PPP, Cisco HDLC)
 _RAW_ALIASES = (12, 14)  # raw IP on some systems' own link numbers
-_LINKS = frozenset((_ETHERNET, _RAW, _NULL, _LOOP, _SLL, _SLL2, _IPV4, _IPV6, *_RAW_ALIASES))
+_LINKS = frozenset((_ETHERNET, _RAW, _NULL, _LOOP, _SLL, _SLL2, _IPV4, _IPV6, _PPP, _PPP_HDLC, _C_HDLC,
+                    *_RAW_ALIASES))
 _SYN, _ACK, _FIN, _RST = 0x02, 0x10, 0x01, 0x04
 _TCP, _HOP_BY_HOP, _ROUTING, _FRAGMENT, _DESTINATION = 6, 0, 43, 44, 60
 
@@ -1023,8 +1025,8 @@ class _IP:
             return self._inside(kind, ip, problem, number, when, cut, (), b"")
         if ip is None:
             if link not in _LINKS:  # (else a capture of Wi-Fi frames, say, read as nothing at all without a word)
-                self.problem(f"packet(s) of link type {link}, which is not read (Ethernet, Linux cooked, raw IP "
-                             "and BSD loopback are: capture on such an interface), skipped", number)
+                self.problem(f"packet(s) of link type {link}, which is not read (Ethernet, Linux cooked, PPP, "
+                             "Cisco HDLC, raw IP and BSD loopback are: capture on such an interface), skipped", number)
             return None
         return self._packet(ip, number, when, cut)
 
@@ -1230,6 +1232,7 @@ def _address(packed: bytes) -> str:
 
 
 _VLAN_TAGS = (b"\x81\x00", b"\x88\xa8", b"\x91\x00")
+_LLC_SNAP = b"\xaa\xaa\x03\x00\x00\x00"  # (LLC: SNAP's SAPs, unnumbered; SNAP: the OUI of EtherTypes)
 
 
 def _past_tags(frame: bytes, pos: int, outer: bool = True) -> tuple[str | None, object, str | None]:
@@ -1241,6 +1244,8 @@ def _past_tags(frame: bytes, pos: int, outer: bool = True) -> tuple[str | None, 
     said (a hostile frame's thousands of them are not followed)."""
     while frame[pos : pos + 2] in _VLAN_TAGS:
         pos += 4
+    if frame[pos + 2 : pos + 8] == _LLC_SNAP and int.from_bytes(frame[pos : pos + 2], "big") <= 1500:
+        pos += 8  # (an 802.3 frame: its length where the type is, then LLC's and SNAP's headers and the type)
     return _of_type(frame[pos : pos + 2], frame[pos + 2 :], outer)
 
 
@@ -1294,6 +1299,13 @@ def _ip_packet(link: int, frame: bytes) -> tuple[str | None, object, str | None]
         if frame[0:2] in _VLAN_TAGS:
             return _past_tags(frame, 22)
         return _of_type(frame[0:2], frame[20:]) if len(frame) >= 20 else (None, None, None)
+    if link == _C_HDLC or (link == _PPP_HDLC and frame[:1] in (b"\x0f", b"\x8f")):
+        # Cisco HDLC: its address (unicast, broadcast), control, and an EtherType (libpcap writes a
+        # serial link's either kind as PPP_HDLC)
+        return _of_type(frame[2:4], frame[4:]) if len(frame) >= 4 else (None, None, None)
+    if link in (_PPP, _PPP_HDLC):
+        kind, ip, problem = _ppp("PPP", frame)
+        return (None, ip, None) if ip is not None else (kind, None, problem)
     if link in (_NULL, _LOOP):  # the address family, in the capturing host's byte order (LOOP: network)
         family = {struct.unpack("<I", frame[:4])[0], struct.unpack(">I", frame[:4])[0]} if len(frame) >= 4 else set()
         return None, frame[4:] if family & {2, 10, 24, 28, 30} else None, None

@@ -83,12 +83,14 @@ def test_a_submit_and_its_answer_are_read_from_a_tcpdump_capture():
     assert decoded(rsp).body.message_id == "m-1"
 
 
-@pytest.mark.parametrize("link", ["ethernet", "raw", "sll", "sll2", "null", "loop", "qinq", "sll+vlan", "sll2+vlan"])
+@pytest.mark.parametrize("link", ["ethernet", "raw", "sll", "sll2", "null", "loop", "qinq", "sll+vlan", "sll2+vlan",
+                                  "snap", "ppp", "ppp+compressed", "ppp_hdlc", "ppp_hdlc+cisco", "c_hdlc"])
 @pytest.mark.parametrize("order,nano", [("<", False), (">", True)])
 @pytest.mark.parametrize("ipv6", [False, True])
 def test_every_link_byte_order_and_time_resolution(link, order, nano, ipv6):
     # (Linux cooked with a VLAN tag: `tcpdump -i any` on a host whose VLAN traffic keeps its tags
-    # was read as nothing, and nothing said)
+    # was read as nothing, and nothing said; so were a serial link's PPP or Cisco HDLC, and 802.3
+    # frames with LLC and SNAP headers, each said a link not read)
     flow = conversation(Flow(client=("2001:db8::1", 40000), server=("2001:db8::2", 80)) if ipv6 else None)
     data = pcap(flow.packets, link=link, order=order, nano=nano)
     assert is_packet_capture(data)
@@ -481,8 +483,8 @@ def test_packets_on_a_link_that_is_not_read_are_said(tmp_path):
     # note: `validate` said only that no message held MM7, with nothing on why.
     data = bytearray(pcap(conversation().packets))
     struct.pack_into("<I", data, 20, 127)
-    note = ("14 packet(s) of link type 127, which is not read (Ethernet, Linux cooked, raw IP and BSD loopback are: "
-            "capture on such an interface), skipped (the first: packet 1)")
+    note = ("14 packet(s) of link type 127, which is not read (Ethernet, Linux cooked, PPP, Cisco HDLC, raw IP and "
+            "BSD loopback are: capture on such an interface), skipped (the first: packet 1)")
     assert read_capture(bytes(data)).messages == [] and read_capture(bytes(data)).notes == [note]
     path = tmp_path / "wifi.pcap"
     path.write_bytes(bytes(data))
