@@ -1357,7 +1357,7 @@ class _Connection:
     idle connections, makes hundreds of thousands with none)."""
 
     __slots__ = ("client", "closed", "ended", "first", "held", "key", "late", "network", "number", "read", "seen",
-                 "sides", "start0", "start1")
+                 "sides", "start0", "start1", "twin")
 
     def __init__(self, number: int, key: bytes, client: int, network: bytes = b""):
         self.number = number
@@ -1375,6 +1375,7 @@ class _Connection:
         self.held = 0  # bytes of data held
         self.read: str | None = None  # once read: "closed" (a late segment is said), "idle" (read on)
         self.late = 0  # segments with bytes not read that came after it was read closed
+        self.twin = False  # read as another's twin (see _Twins): its later parts, if any, are not read again
 
     def end(self, which: int) -> str:
         """An end as "address:port"."""
@@ -1807,9 +1808,12 @@ def _http_messages(conn: _Connection, notes: list[str], inflated: list[int],
     if conn.sides is None or not any(side and (side.segments or side.lost_end()) for side in conn.sides):
         # (read on: nothing new)
         return []
-    # (a connection read whole at once, both ways: one that may be another's NAT twin)
-    whole = conn.read != "idle" and all(side is not None and side.floor is None for side in conn.sides)
     streams = [_stream(side) for side in conn.sides]  # (the segments are joined: not kept twice)
+    if conn.twin:  # (read as another's twin before, idle: its later parts are that one's too, said once)
+        return []
+    # (each part read of a connection with bytes both ways, whole or up to an idle time (a kept-alive
+    # one read on, each time as its twin is): one that may be another's twin)
+    both = all(side is not None for side in conn.sides)
     differing = [(which, side.differ) for which, side in enumerate(conn.sides) if side is not None and side.differ]
     bodies: list[_Body] = []  # (each message's body, made once both sides are read: in the order they were)
 
@@ -1827,8 +1831,9 @@ def _http_messages(conn: _Connection, notes: list[str], inflated: list[int],
     server = 1 - client
     conn.client = client  # (kept: an idle connection read on has it)
     name = conn.name()
-    if whole and twins is not None and (twin := twins.seen(conn, streams, client)) is not None:
+    if both and twins is not None and (twin := twins.seen(conn, streams, client)) is not None:
         twin, translated = twin
+        conn.twin = True
         if translated:
             notes.append(f"{name}: the same bytes both ways as {twin}, moments apart, its ends translated: one "
                          "connection captured twice, before and after an address translation (NAT: a container's "

@@ -673,6 +673,37 @@ def test_a_connection_captured_inside_and_outside_its_tunnel_is_read_once():
            "twice, inside and outside its overlay network's tunnel" in " ".join(capture.notes)
 
 
+def test_a_keep_alive_connection_idle_long_captured_inside_and_outside_its_tunnel_is_read_once():
+    """Only a connection read whole was checked for a twin: one idle past IDLE between its
+    exchanges (a kept-alive MM7 connection, read on when it sends again) was shown twice, every
+    message of it, and the copy's stall in the middle of a message (kept back, read whole once its
+    rest came) made its later messages unreadable. Each part read is checked."""
+    request, response = submit()
+    keep = Flow().open()
+    keep.send(True, request, 1200)
+    keep.send(False, response, 1200)
+    keep.time += 2000  # (past IDLE)
+    keep.send(True, request[:500], 1200)  # (stalled in the middle of its message: kept back)
+    keep.time += 2000
+    keep.send(True, request[500:], 1200)
+    keep.send(False, response, 1200)
+    plain = keep.close().packets
+    expected = [(m.start_line, m.body) for m in read_capture(pcap(plain)).messages]
+    assert len(expected) == 4
+    both = []
+    for packet, wrapped in zip(plain, pcapgen.tunnelled(plain, pcapgen.vxlan)):
+        both += [packet, Packet(packet.time + 0.00001, wrapped.ip)]
+    # (other connections meanwhile, as a busy capture has them: the capture's time goes on past IDLE)
+    others = [p for n in range(4) for p in Flow(client=("10.0.0.9", 50000 + n), time=plain[0].time + 1000 * (n + 1),
+                                               packets=[]).open().close().packets]
+    for first_inside in (False, True):
+        ordered = both if not first_inside else [p for k in range(0, len(both), 2) for p in both[k : k + 2][::-1]]
+        capture = read_capture(pcap(sorted(ordered + others, key=lambda p: p.time), link="raw"))
+        assert [(m.start_line, m.body) for m in capture.messages] == expected, capture.notes
+        twice = [n for n in capture.notes if "captured twice, inside and outside" in n]
+        assert len(twice) == 1, capture.notes
+
+
 def test_tunnel_headers_that_cannot_be_read_are_said_never_raise():
     """Each layer's length is checked: a tunnel's header cut short, of another version or carrying
     what is not read is a note, and the packet skipped; other UDP (DNS) is no tunnel's."""
