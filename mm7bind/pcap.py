@@ -15,8 +15,8 @@ Wireshark numbers as frames among them counted); links
 Ethernet and Linux cooked (SLL, SLL2; VLAN tags included, stacked too; MPLS labels, a PPPoE
 session, 802.1ah, MACsec integrity alone; 802.3's LLC and SNAP), PPP and Cisco HDLC, raw IP, BSD loopback; IPv4 and IPv6 (extension headers walked), fragmented packets put
 back together; tunnels unwrapped, each packet inside read as one captured inside the tunnel (IP in
-IP, GRE, PPTP's GRE, ERSPAN, VXLAN, Geneve; see _unwrapped), a VXLAN or Geneve network's connections
-kept apart from another's; TCP segments in any
+IP, GRE, PPTP's GRE, ERSPAN, VXLAN, Geneve; see _unwrapped), a VXLAN, Geneve or NVGRE network's
+connections kept apart from another's, a VLAN's from another VLAN's; TCP segments in any
 order, repeated or overlapping (a repeat of other bytes said), streams of any length; HTTP/1.x messages, a request's body left
 unsent after an early answer to its `Expect: 100-continue` told apart. What cannot be read (a
 packet cut short by the snapshot length, a segment or a fragment never captured (the last ones
@@ -845,13 +845,42 @@ def _tunnels_udp(fragment, offset: int) -> bool:
 
 def _overlay(kind: str, payload) -> bytes:
     """The overlay network a tunnel's packet is in, as part of its connection's key: VXLAN's and
-    Geneve's network identifier (VNI), which keeps apart the tenants whose addresses, and even
-    whole connections' addresses and ports, are the same; b"" for other tunnels (their packets
-    are the inner addresses' alone). Its text ends with a NUL, which no text has (see
+    Geneve's network identifier (VNI), NVGRE's virtual subnet (VSID: GRE's key, bridging
+    Ethernet), which keep apart the tenants whose addresses, and even whole connections' addresses
+    and ports, are the same; b"" for other tunnels (their packets are the inner addresses' alone:
+    an MPLS label and a PPTP call ID are each direction's own, so that the two halves of one
+    connection differ in them). Its text ends with a NUL, which no text has (see
     _Connection.end)."""
+    if kind == "GRE" and len(payload) >= 12:
+        flags, protocol = struct.unpack_from("!HH", payload, 0)
+        if flags & 0x2000 and not flags & 0x7 and protocol == _ETHER_BRIDGED:
+            at = 4 + 4 * bool(flags & 0x8000)  # (the key, after a checksum)
+            return f"NVGRE network {int.from_bytes(payload[at : at + 3], 'big')}\0".encode()
     if kind not in ("VXLAN", "Geneve"):
         return b""
     return f"{kind} network {int.from_bytes(payload[12:15], 'big')}\0".encode()
+
+
+def _vlan(link: int, frame) -> bytes:
+    """The VLAN a frame's tags put it in (stacked tags: each one's ID, the outer first), as part
+    of its connection's key (see _overlay): two tenants' or sites' connections with the same
+    addresses and ports on a trunk are kept apart. A packet routed from one VLAN to another on
+    the same trunk, or captured on a VLAN's interface and again tagged on its parent's (`tcpdump
+    -i any`), is its connection's twin (see _Twins), read once. VLAN 0 (a priority tag alone) is
+    none. b"": no tag."""
+    if link == _ETHERNET:
+        ids, pos = [], 12
+    elif link == _SLL:
+        ids, pos = [], 14
+    elif link == _SLL2 and frame[0:2] in _VLAN_TAGS and len(frame) >= 22:
+        ids, pos = [int.from_bytes(frame[20:22], "big") & 0xFFF], 22
+    else:
+        return b""
+    while frame[pos : pos + 2] in _VLAN_TAGS and len(frame) >= pos + 4:
+        ids.append(int.from_bytes(frame[pos + 2 : pos + 4], "big") & 0xFFF)
+        pos += 4
+    ids = [str(i) for i in ids if i]
+    return f"VLAN {'.'.join(ids)}\0".encode() if ids else b""
 
 
 def _gre(payload) -> tuple[str, object, str | None]:
@@ -1021,14 +1050,15 @@ class _IP:
         """(source, destination, seq, flags, payload) of a TCP segment, or None (not TCP, or a
         fragment of a packet not complete yet)."""
         kind, ip, problem = _ip_packet(link, frame)
+        network = _vlan(link, frame)
         if kind is not None:  # (MPLS labels, a PPPoE session: read past as a tunnel's header)
-            return self._inside(kind, ip, problem, number, when, cut, (), b"")
+            return self._inside(kind, ip, problem, number, when, cut, (), network)
         if ip is None:
             if link not in _LINKS:  # (else a capture of Wi-Fi frames, say, read as nothing at all without a word)
                 self.problem(f"packet(s) of link type {link}, which is not read (Ethernet, Linux cooked, PPP, "
                              "Cisco HDLC, raw IP and BSD loopback are: capture on such an interface), skipped", number)
             return None
-        return self._packet(ip, number, when, cut)
+        return self._packet(ip, number, when, cut, network=network)
 
     def _packet(self, ip, number: int, when: float | None, cut: bool, tunnels: tuple[str, ...] = (),
                 network: bytes = b""):
@@ -1674,8 +1704,8 @@ class _Twins:
 
     def seen(self, conn: _Connection, streams, client: int) -> tuple[str, bool] | None:
         """The name of a connection read before that `conn` (its streams just made) is the twin
-        of, and whether an address translation is between them (else a tunnel); None: none (and
-        `conn` is kept, as a twin for later ones)."""
+        of, and whether an address translation is between them (else a tunnel, or a VLAN); None:
+        none (and `conn` is kept, as a twin for later ones)."""
         ways = (client, 1 - client)
         times = [[when for _, _, when in streams[w][1]] for w in ways]
         if not all(times) or None in times[0] or None in times[1]:
@@ -1691,7 +1721,8 @@ class _Twins:
             tunnelled = not moved and conn.network != their_network and starts == their_starts
             if (translated or tunnelled) \
                     and all(abs(a - b) <= _TWIN_GAP for s, t in zip(span, their_span) for a, b in zip(s, t)):
-                return name, translated
+                return name, "translated" if translated else "tunnel" if _tunnels(conn.network) != _tunnels(
+                    their_network) else "VLAN"
         self.kept.setdefault(key, []).append((conn.name(), ends, starts, span, conn.network))
         self.count += 1
         if self.count > _TWINS_KEPT:  # (the oldest let go)
@@ -1701,6 +1732,11 @@ class _Twins:
                 del self.kept[oldest]
             self.count -= 1
         return None
+
+
+def _tunnels(network: bytes) -> list[bytes]:
+    """A connection's overlay networks, its VLANs left out."""
+    return [n for n in network.split(b"\0") if n and not n.startswith(b"VLAN ")]
 
 
 def _repeats(run: tuple[int, list], times: list[tuple[int, int, float | None]], off: int, data) -> bool:
@@ -1832,12 +1868,16 @@ def _http_messages(conn: _Connection, notes: list[str], inflated: list[int],
     conn.client = client  # (kept: an idle connection read on has it)
     name = conn.name()
     if both and twins is not None and (twin := twins.seen(conn, streams, client)) is not None:
-        twin, translated = twin
+        twin, between = twin
         conn.twin = True
-        if translated:
+        if between == "translated":
             notes.append(f"{name}: the same bytes both ways as {twin}, moments apart, its ends translated: one "
                          "connection captured twice, before and after an address translation (NAT: a container's "
                          "published port, a masqueraded client; tcpdump -i any sees both), read once, as that one")
+        elif between == "VLAN":
+            notes.append(f"{name}: the same bytes and sequence numbers both ways as {twin}, moments apart: one "
+                         "connection captured twice, on two VLANs or tagged and not (a router's two sides on one "
+                         "trunk; tcpdump -i any on a VLAN's interface and its parent's), read once, as that one")
         else:
             notes.append(f"{name}: the same bytes and sequence numbers both ways as {twin}, moments apart: one "
                          "connection captured twice, inside and outside its overlay network's tunnel (tcpdump -i "

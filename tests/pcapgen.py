@@ -180,7 +180,8 @@ def cisco_hdlc(ip: bytes) -> bytes:
 LINKS = {"ethernet": (1, ethernet), "snap": (1, snap), "ppp": (9, lambda ip: ppp(ip)), "ppp_hdlc": (50, lambda ip: ppp(ip)),
          "ppp_hdlc+cisco": (50, cisco_hdlc), "c_hdlc": (104, cisco_hdlc), "ppp+compressed": (9, lambda ip: ppp(ip, True)), "raw": (101, lambda ip: ip), "sll": (113, sll), "sll2": (276, sll2),
          "null": (0, null), "loop": (108, loop), "qinq": (1, qinq), "sll+vlan": (113, lambda ip: sll(ip, 42)),
-         "sll2+vlan": (276, lambda ip: sll2(ip, 42))}
+         "sll2+vlan": (276, lambda ip: sll2(ip, 42)), "vlan10": (1, lambda ip: ethernet(ip, 10)),
+         "vlan20": (1, lambda ip: ethernet(ip, 20)), "sll+vlan10": (113, lambda ip: sll(ip, 10))}
 
 
 # -- files ----------------------------------------------------------------------------------------

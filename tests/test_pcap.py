@@ -704,6 +704,41 @@ def test_a_keep_alive_connection_idle_long_captured_inside_and_outside_its_tunne
         assert len(twice) == 1, capture.notes
 
 
+def test_connections_with_the_same_ends_on_two_vlans_or_nvgre_networks_are_read_apart():
+    """Two tenants' (or sites') connections with the same addresses and ports, each on its own
+    VLAN of one trunk or in its own NVGRE virtual subnet, were taken for one: their packets made
+    one broken stream. The VLAN, as a VXLAN network, is part of a connection's key."""
+    request, response = submit()
+    first = conversation(Flow(seq={"c": 1000, "s": 900000}))
+    second = conversation(Flow(seq={"c": 5_000_000, "s": 70_000_000}, time=first.packets[0].time + 0.0005))
+    expected = [(m.start_line, m.body) for m in read_capture(pcap(first.packets)).messages]
+    for data, networks in [
+            (pcapng([[("vlan10", 6, first.packets), ("vlan20", 6, second.packets)]]), ("VLAN 10", "VLAN 20")),
+            (pcap(pcapgen.tunnelled(first.packets, lambda ip: pcapgen.gre(ip, key=7 << 8, bridged=True))
+                  + pcapgen.tunnelled(second.packets, lambda ip: pcapgen.gre(ip, key=8 << 8, bridged=True)),
+                  link="raw"), ("NVGRE network 7", "NVGRE network 8"))]:
+        capture = read_capture(data)
+        assert [(m.connection, m.start_line, m.body) for m in capture.messages] == [
+            (c, line, body) for (line, body) in expected for c in (1, 2)], capture.notes
+        assert [n for n in capture.notes if "connection" in n] == [], capture.notes
+        assert all(m.notes == [] for m in capture.messages)
+
+
+def test_a_connection_captured_on_two_vlans_or_tagged_and_not_is_read_once():
+    """A packet routed between two VLANs of one trunk (a router on a stick, its trunk mirrored),
+    or captured on a VLAN's interface and again tagged on its parent's (`tcpdump -i any`): the
+    same connection twice, read once, said."""
+    plain = conversation().packets
+    expected = [(m.start_line, m.body) for m in read_capture(pcap(plain)).messages]
+    again = [Packet(p.time + 0.0001, p.ip) for p in plain]
+    for one, other, where in [("vlan10", "vlan20", "in VLAN 20"), ("sll+vlan10", "sll", "")]:
+        capture = read_capture(pcapng([[(one, 6, plain), (other, 6, again)]]))
+        assert [(m.start_line, m.body) for m in capture.messages] == expected, capture.notes
+        name = f"connection 2 (10.0.0.1:40000 → 10.0.0.2:8080{' ' + where if where else ''})"
+        assert [n.split(": ")[0] for n in capture.notes] == [name], capture.notes
+        assert "captured twice, on two VLANs or tagged and not" in capture.notes[0]
+
+
 def test_tunnel_headers_that_cannot_be_read_are_said_never_raise():
     """Each layer's length is checked: a tunnel's header cut short, of another version or carrying
     what is not read is a note, and the packet skipped; other UDP (DNS) is no tunnel's."""
