@@ -1118,10 +1118,16 @@ class _IP:
                 nxt, pos = found
             protocol, segment = nxt, ip[pos:end]
         else:
+            if cut and version in (4, 6):  # (cut inside its IP header)
+                self.cut(number)
             return None
         if protocol != _TCP:
             return self._unwrap(protocol, segment, number, when, cut, tunnels, network)
-        if len(segment) < 20:
+        if len(segment) < 20:  # (cut inside its header, as `tcpdump -s 64` cuts an IPv6 packet on a VLAN: said)
+            if cut:
+                self.cut(number)
+            else:
+                self.problem("TCP segment(s) shorter than a TCP header, skipped", number)
             return None
         if cut:
             self.cut(number)

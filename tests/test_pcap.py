@@ -2285,6 +2285,19 @@ def test_connections_with_the_same_bytes_that_are_no_nat_twins_are_each_read(sec
     assert sorted(m.connection for m in capture.messages) == [1, 1, 2, 2] and capture.notes == []
 
 
+def test_packets_cut_inside_their_tcp_or_ip_header_by_the_snapshot_length_are_said():
+    """A snapshot length cutting a packet inside its TCP header (`tcpdump -s 64`, an IPv6 packet
+    on a VLAN) or its IP header: every packet was skipped without a word, the capture read as no
+    message and no note."""
+    v6 = Flow(client=("2001:db8::1", 40000), server=("2001:db8::2", 80))
+    for flow, link, snaplen in [(Flow(), "ethernet", 14 + 20 + 10), (v6, "vlan10", 64), (Flow(), "ethernet", 24)]:
+        packets = conversation(flow).packets
+        capture = read_capture(pcap(packets, link=link, snaplen=snaplen))
+        assert capture.messages == []
+        assert capture.notes == [f"{len(packets)} packet(s) cut short by the capture's snapshot length (the first: "
+                                 "packet 1): bytes are missing (tcpdump -s 0 keeps whole packets)"]
+
+
 def test_packets_named_in_the_notes_of_several_files_are_counted_in_their_own(tmp_path):
     """Read as one capture, the files' packets were named in the notes by their count over all the
     files, which no file opened alone has."""
