@@ -1453,6 +1453,7 @@ class _Connections:
         self.inflated = [0]  # bytes inflated so far, over every connection
         self.where = None  # (several files read as one) packet number → (its file, its number there)
         self.twins = _Twins()
+        self.skipped: dict[str, list[int]] = {}  # a kind of connection skipped → [how many, the latest not said]
 
     def add(self, when, number, src: bytes, dst: bytes, seq: int, flags: int, payload, network: bytes = b"") -> None:
         key, which = (network + src + dst, 0) if src <= dst else (network + dst + src, 1)
@@ -1650,6 +1651,14 @@ class _Connections:
         if self.where is not None:
             for msg in messages:
                 msg.file, msg.packet = self.where(msg.packet)
+        skipped = next((kind for kind in (_TLS_SKIPPED, _NOT_HTTP_SKIPPED) if len(notes) == 1
+                        and notes[0].endswith(kind)), None)
+        if skipped is not None:
+            count = self.skipped.setdefault(skipped, [0, 0])
+            count[0] += 1
+            if count[0] > _SKIPPED_SAID:
+                count[1] = max(count[1], conn.number)
+                notes = []
         if notes:  # (a capture of a SYN scan has hundreds of thousands with none)
             self.notes.append((conn.number, notes))
         if conn.read is None:
@@ -1679,6 +1688,10 @@ class _Connections:
                             + ": files joined out of time order (cat, mergecap -a), or a clock set back; a connection "
                             "whose packets lie on both sides of such a place may be read in pieces (reordercap "
                             "writes the capture in time order)")
+        for kind, (count, latest) in self.skipped.items():
+            if count > _SKIPPED_SAID:
+                notes.append(f"{count - _SKIPPED_SAID} more connection(s){kind} as well (the last: connection "
+                             f"{latest})")
         for conn in self.lately:
             notes.append(f"{conn.name()}: {conn.late} segment(s) with bytes not read came after it had closed "
                          f"both ways and {self.grace:g} more seconds of the capture passed (or its bytes were let "
@@ -1845,6 +1858,14 @@ _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _STATUS_LINE = re.compile(rb"HTTP/1\.[01] [1-5][0-9][0-9][^\r\n]*\r?\n")
 
 
+_TLS_SKIPPED = (": TLS, skipped (its HTTP can be read only in a capture on the plain side of the TLS: behind the "
+                "proxy ending it, or with the keys)")
+_NOT_HTTP_SKIPPED = ": no HTTP/1.x in it (HTTP/2 or another protocol), skipped"
+# Connections skipped so said one by one, of each kind, before the rest are counted (a capture of a
+# busy host's every port has tens of thousands of TLS connections: a note for each buried the rest)
+_SKIPPED_SAID = 5
+
+
 def _http_messages(conn: _Connection, notes: list[str], inflated: list[int],
                    twins: _Twins | None = None) -> list[CapturedMessage]:
     if conn.sides is None or not any(side and (side.segments or side.lost_end()) for side in conn.sides):
@@ -1914,11 +1935,12 @@ def _http_messages(conn: _Connection, notes: list[str], inflated: list[int],
     if not requests and not responses and not held and any(stream[0] for stream in streams):
         del notes[said:]
         first = streams[client][0][0][1][:3] if streams[client][0] else b""
-        if first[:1] == b"\x16" and first[1:2] == b"\x03":  # (a TLS handshake record)
-            notes.append(f"{name}: TLS, skipped (its HTTP can be read only in a capture on the plain side of the "
-                         "TLS: behind the proxy ending it, or with the keys)")
+        # (a TLS record: a handshake's, or where the capture joined it mid-connection or it is read on
+        # after an idle time, application data's, an alert's, a cipher change's)
+        if first[:1] in (b"\x14", b"\x15", b"\x16", b"\x17") and first[1:2] == b"\x03":
+            notes.append(f"{name}{_TLS_SKIPPED}")
         else:
-            notes.append(f"{name}: no HTTP/1.x in it (HTTP/2 or another protocol), skipped")
+            notes.append(f"{name}{_NOT_HTTP_SKIPPED}")
     # The runs let go before the bodies are made of the capture's bytes: a run and the bodies cut
     # from it were both held at once, a message's size twice over the capture's own
     parts = [streams[0][3], streams[1][3]]

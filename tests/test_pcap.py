@@ -445,6 +445,29 @@ def test_a_body_sent_with_a_transfer_encoding_gzip_is_inflated():
                                             [n.replace("captured", "saved") for n in notes])
 
 
+def test_many_connections_skipped_are_counted_past_a_few_said():
+    """A capture of a busy host's every port: a note for each of tens of thousands of TLS
+    connections buried what mattered. A few of each kind are said, the rest counted. A TLS
+    connection joined mid-way (its first record application data's, not a handshake's) was said to
+    be "no HTTP/1.x (HTTP/2 or another protocol)"."""
+    packets = []
+    for n in range(8):
+        flow = Flow(client=("10.0.0.1", 41000 + n), server=("10.0.0.2", 443), time=1764000000.0 + n)
+        flow.send(True, b"\x17\x03\x03\x00\x40" + bytes(64))  # (joined mid-connection: no SYN, no handshake)
+        packets += flow.packets
+    other = Flow(client=("10.0.0.1", 42000), time=1764000010.0).open()
+    other.send(True, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes(100))
+    packets += other.packets + conversation(Flow(time=1764000020.0)).packets
+    capture = read_capture(pcap(packets))
+    assert len(capture.messages) == 2
+    tls = [n for n in capture.notes if n.endswith("or with the keys)")]
+    assert [n.split(":")[0] for n in tls] == [f"connection {n} (10.0.0.1" for n in range(1, 6)]
+    assert capture.notes == tls + [
+        "connection 9 (10.0.0.1:42000 → 10.0.0.2:8080): no HTTP/1.x in it (HTTP/2 or another protocol), skipped",
+        "3 more connection(s): TLS, skipped (its HTTP can be read only in a capture on the plain side of the TLS: "
+        "behind the proxy ending it, or with the keys) as well (the last: connection 8)"]
+
+
 def test_a_capture_begun_mid_connection_and_a_port_used_again():
     request, response = submit()
     late = Flow()
