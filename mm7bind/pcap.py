@@ -1129,9 +1129,12 @@ class _IP:
             else:
                 self.problem("TCP segment(s) shorter than a TCP header, skipped", number)
             return None
+        seq, _, offset_flags = struct.unpack_from("!IIH", segment, 4)
+        if offset_flags >> 12 < 5:  # (a damaged packet, which TCP drops: its header's own bytes were read as data)
+            self.problem("TCP segment(s) whose header length is under 20 bytes, skipped", number)
+            return None
         if cut:
             self.cut(number)
-        seq, _, offset_flags = struct.unpack_from("!IIH", segment, 4)
         # (each end as its address and port, packed: a connection's key, made into text only for one with data)
         return (src + segment[0:2], dst + segment[2:4], seq, offset_flags & 0x3F, segment[(offset_flags >> 12) * 4 :],
                 network)

@@ -2321,6 +2321,20 @@ def test_packets_cut_inside_their_tcp_or_ip_header_by_the_snapshot_length_are_sa
                                  "packet 1): bytes are missing (tcpdump -s 0 keeps whole packets)"]
 
 
+def test_a_tcp_segment_whose_header_length_is_impossible_is_said_and_skipped():
+    """A damaged segment whose data offset is under 5 words was read with its own header as data
+    (garbage in the middle of a message, its good copy after it taken as a repeat)."""
+    packets = conversation().packets
+    for offset in (0, 4):
+        broken = bytearray(packets[4].ip)  # (a segment of the request)
+        broken[20 + 12] = (offset << 4) | (broken[20 + 12] & 0x0F)
+        capture = read_capture(pcap(packets[:4] + [Packet(packets[4].time, bytes(broken))]
+                                    + [Packet(packets[4].time + 0.01, packets[4].ip)] + packets[5:]))
+        assert [m.body for m in capture.messages] == [m.body for m in read_capture(pcap(packets)).messages]
+        assert capture.notes == ["1 TCP segment(s) whose header length is under 20 bytes, skipped (the first: "
+                                 "packet 5)"]
+
+
 def test_packets_named_in_the_notes_of_several_files_are_counted_in_their_own(tmp_path):
     """Read as one capture, the files' packets were named in the notes by their count over all the
     files, which no file opened alone has."""
