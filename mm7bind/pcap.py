@@ -13,10 +13,10 @@ read again, else said) and pcapng (any number of sections and interfaces,
 enhanced, simple and obsolete packet blocks, each interface's time resolution and offset, the records
 Wireshark numbers as frames among them counted); links
 Ethernet and Linux cooked (SLL, SLL2; VLAN tags included, stacked too; MPLS labels, a PPPoE
-session, 802.1ah, MACsec integrity alone), raw IP, BSD loopback; IPv4 and IPv6 (extension headers walked), fragmented packets put
+session, 802.1ah, MACsec integrity alone; 802.3's LLC and SNAP), PPP and Cisco HDLC, raw IP, BSD loopback; IPv4 and IPv6 (extension headers walked), fragmented packets put
 back together; tunnels unwrapped, each packet inside read as one captured inside the tunnel (IP in
-IP, GRE, PPTP's GRE, ERSPAN, VXLAN, Geneve; see _unwrapped), a VXLAN or Geneve network's connections
-kept apart from another's; TCP segments in any
+IP, GRE, PPTP's GRE, ERSPAN, VXLAN, Geneve; see _unwrapped), a VXLAN, Geneve or NVGRE network's
+connections kept apart from another's, a VLAN's from another VLAN's; TCP segments in any
 order, repeated or overlapping (a repeat of other bytes said), streams of any length; HTTP/1.x messages, a request's body left
 unsent after an early answer to its `Expect: 100-continue` told apart. What cannot be read (a
 packet cut short by the snapshot length, a segment or a fragment never captured (the last ones
@@ -762,8 +762,10 @@ def _time(seconds: float | None) -> datetime | None:
 
 
 _ETHERNET, _RAW, _NULL, _LOOP, _SLL, _SLL2, _IPV4, _IPV6 = 1, 101, 0, 108, 113, 276, 228, 229
+_PPP, _PPP_HDLC, _C_HDLC = 9, 50, 104  # (a serial link's, or a router's WAN side: PPP, Cisco HDLC)
 _RAW_ALIASES = (12, 14)  # raw IP on some systems' own link numbers
-_LINKS = frozenset((_ETHERNET, _RAW, _NULL, _LOOP, _SLL, _SLL2, _IPV4, _IPV6, *_RAW_ALIASES))
+_LINKS = frozenset((_ETHERNET, _RAW, _NULL, _LOOP, _SLL, _SLL2, _IPV4, _IPV6, _PPP, _PPP_HDLC, _C_HDLC,
+                    *_RAW_ALIASES))
 _SYN, _ACK, _FIN, _RST = 0x02, 0x10, 0x01, 0x04
 _TCP, _HOP_BY_HOP, _ROUTING, _FRAGMENT, _DESTINATION = 6, 0, 43, 44, 60
 
@@ -843,13 +845,42 @@ def _tunnels_udp(fragment, offset: int) -> bool:
 
 def _overlay(kind: str, payload) -> bytes:
     """The overlay network a tunnel's packet is in, as part of its connection's key: VXLAN's and
-    Geneve's network identifier (VNI), which keeps apart the tenants whose addresses, and even
-    whole connections' addresses and ports, are the same; b"" for other tunnels (their packets
-    are the inner addresses' alone). Its text ends with a NUL, which no text has (see
+    Geneve's network identifier (VNI), NVGRE's virtual subnet (VSID: GRE's key, bridging
+    Ethernet), which keep apart the tenants whose addresses, and even whole connections' addresses
+    and ports, are the same; b"" for other tunnels (their packets are the inner addresses' alone:
+    an MPLS label and a PPTP call ID are each direction's own, so that the two halves of one
+    connection differ in them). Its text ends with a NUL, which no text has (see
     _Connection.end)."""
+    if kind == "GRE" and len(payload) >= 12:
+        flags, protocol = struct.unpack_from("!HH", payload, 0)
+        if flags & 0x2000 and not flags & 0x7 and protocol == _ETHER_BRIDGED:
+            at = 4 + 4 * bool(flags & 0x8000)  # (the key, after a checksum)
+            return f"NVGRE network {int.from_bytes(payload[at : at + 3], 'big')}\0".encode()
     if kind not in ("VXLAN", "Geneve"):
         return b""
     return f"{kind} network {int.from_bytes(payload[12:15], 'big')}\0".encode()
+
+
+def _vlan(link: int, frame) -> bytes:
+    """The VLAN a frame's tags put it in (stacked tags: each one's ID, the outer first), as part
+    of its connection's key (see _overlay): two tenants' or sites' connections with the same
+    addresses and ports on a trunk are kept apart. A packet routed from one VLAN to another on
+    the same trunk, or captured on a VLAN's interface and again tagged on its parent's (`tcpdump
+    -i any`), is its connection's twin (see _Twins), read once. VLAN 0 (a priority tag alone) is
+    none. b"": no tag."""
+    if link == _ETHERNET:
+        ids, pos = [], 12
+    elif link == _SLL:
+        ids, pos = [], 14
+    elif link == _SLL2 and frame[0:2] in _VLAN_TAGS and len(frame) >= 22:
+        ids, pos = [int.from_bytes(frame[20:22], "big") & 0xFFF], 22
+    else:
+        return b""
+    while frame[pos : pos + 2] in _VLAN_TAGS and len(frame) >= pos + 4:
+        ids.append(int.from_bytes(frame[pos + 2 : pos + 4], "big") & 0xFFF)
+        pos += 4
+    ids = [str(i) for i in ids if i]
+    return f"VLAN {'.'.join(ids)}\0".encode() if ids else b""
 
 
 def _gre(payload) -> tuple[str, object, str | None]:
@@ -1019,14 +1050,15 @@ class _IP:
         """(source, destination, seq, flags, payload) of a TCP segment, or None (not TCP, or a
         fragment of a packet not complete yet)."""
         kind, ip, problem = _ip_packet(link, frame)
+        network = _vlan(link, frame)
         if kind is not None:  # (MPLS labels, a PPPoE session: read past as a tunnel's header)
-            return self._inside(kind, ip, problem, number, when, cut, (), b"")
+            return self._inside(kind, ip, problem, number, when, cut, (), network)
         if ip is None:
             if link not in _LINKS:  # (else a capture of Wi-Fi frames, say, read as nothing at all without a word)
-                self.problem(f"packet(s) of link type {link}, which is not read (Ethernet, Linux cooked, raw IP "
-                             "and BSD loopback are: capture on such an interface), skipped", number)
+                self.problem(f"packet(s) of link type {link}, which is not read (Ethernet, Linux cooked, PPP, "
+                             "Cisco HDLC, raw IP and BSD loopback are: capture on such an interface), skipped", number)
             return None
-        return self._packet(ip, number, when, cut)
+        return self._packet(ip, number, when, cut, network=network)
 
     def _packet(self, ip, number: int, when: float | None, cut: bool, tunnels: tuple[str, ...] = (),
                 network: bytes = b""):
@@ -1086,14 +1118,23 @@ class _IP:
                 nxt, pos = found
             protocol, segment = nxt, ip[pos:end]
         else:
+            if cut and version in (4, 6):  # (cut inside its IP header)
+                self.cut(number)
             return None
         if protocol != _TCP:
             return self._unwrap(protocol, segment, number, when, cut, tunnels, network)
-        if len(segment) < 20:
+        if len(segment) < 20:  # (cut inside its header, as `tcpdump -s 64` cuts an IPv6 packet on a VLAN: said)
+            if cut:
+                self.cut(number)
+            else:
+                self.problem("TCP segment(s) shorter than a TCP header, skipped", number)
+            return None
+        seq, _, offset_flags = struct.unpack_from("!IIH", segment, 4)
+        if offset_flags >> 12 < 5:  # (a damaged packet, which TCP drops: its header's own bytes were read as data)
+            self.problem("TCP segment(s) whose header length is under 20 bytes, skipped", number)
             return None
         if cut:
             self.cut(number)
-        seq, _, offset_flags = struct.unpack_from("!IIH", segment, 4)
         # (each end as its address and port, packed: a connection's key, made into text only for one with data)
         return (src + segment[0:2], dst + segment[2:4], seq, offset_flags & 0x3F, segment[(offset_flags >> 12) * 4 :],
                 network)
@@ -1230,6 +1271,7 @@ def _address(packed: bytes) -> str:
 
 
 _VLAN_TAGS = (b"\x81\x00", b"\x88\xa8", b"\x91\x00")
+_LLC_SNAP = b"\xaa\xaa\x03\x00\x00\x00"  # (LLC: SNAP's SAPs, unnumbered; SNAP: the OUI of EtherTypes)
 
 
 def _past_tags(frame: bytes, pos: int, outer: bool = True) -> tuple[str | None, object, str | None]:
@@ -1241,6 +1283,8 @@ def _past_tags(frame: bytes, pos: int, outer: bool = True) -> tuple[str | None, 
     said (a hostile frame's thousands of them are not followed)."""
     while frame[pos : pos + 2] in _VLAN_TAGS:
         pos += 4
+    if frame[pos + 2 : pos + 8] == _LLC_SNAP and int.from_bytes(frame[pos : pos + 2], "big") <= 1500:
+        pos += 8  # (an 802.3 frame: its length where the type is, then LLC's and SNAP's headers and the type)
     return _of_type(frame[pos : pos + 2], frame[pos + 2 :], outer)
 
 
@@ -1294,6 +1338,13 @@ def _ip_packet(link: int, frame: bytes) -> tuple[str | None, object, str | None]
         if frame[0:2] in _VLAN_TAGS:
             return _past_tags(frame, 22)
         return _of_type(frame[0:2], frame[20:]) if len(frame) >= 20 else (None, None, None)
+    if link == _C_HDLC or (link == _PPP_HDLC and frame[:1] in (b"\x0f", b"\x8f")):
+        # Cisco HDLC: its address (unicast, broadcast), control, and an EtherType (libpcap writes a
+        # serial link's either kind as PPP_HDLC)
+        return _of_type(frame[2:4], frame[4:]) if len(frame) >= 4 else (None, None, None)
+    if link in (_PPP, _PPP_HDLC):
+        kind, ip, problem = _ppp("PPP", frame)
+        return (None, ip, None) if ip is not None else (kind, None, problem)
     if link in (_NULL, _LOOP):  # the address family, in the capturing host's byte order (LOOP: network)
         family = {struct.unpack("<I", frame[:4])[0], struct.unpack(">I", frame[:4])[0]} if len(frame) >= 4 else set()
         return None, frame[4:] if family & {2, 10, 24, 28, 30} else None, None
@@ -1345,7 +1396,7 @@ class _Connection:
     idle connections, makes hundreds of thousands with none)."""
 
     __slots__ = ("client", "closed", "ended", "first", "held", "key", "late", "network", "number", "read", "seen",
-                 "sides", "start0", "start1")
+                 "sides", "start0", "start1", "twin")
 
     def __init__(self, number: int, key: bytes, client: int, network: bytes = b""):
         self.number = number
@@ -1363,6 +1414,7 @@ class _Connection:
         self.held = 0  # bytes of data held
         self.read: str | None = None  # once read: "closed" (a late segment is said), "idle" (read on)
         self.late = 0  # segments with bytes not read that came after it was read closed
+        self.twin = False  # read as another's twin (see _Twins): its later parts, if any, are not read again
 
     def end(self, which: int) -> str:
         """An end as "address:port"."""
@@ -1404,6 +1456,7 @@ class _Connections:
         self.inflated = [0]  # bytes inflated so far, over every connection
         self.where = None  # (several files read as one) packet number → (its file, its number there)
         self.twins = _Twins()
+        self.skipped: dict[str, list[int]] = {}  # a kind of connection skipped → [how many, the latest not said]
 
     def add(self, when, number, src: bytes, dst: bytes, seq: int, flags: int, payload, network: bytes = b"") -> None:
         key, which = (network + src + dst, 0) if src <= dst else (network + dst + src, 1)
@@ -1601,6 +1654,14 @@ class _Connections:
         if self.where is not None:
             for msg in messages:
                 msg.file, msg.packet = self.where(msg.packet)
+        skipped = next((kind for kind in (_TLS_SKIPPED, _NOT_HTTP_SKIPPED) if len(notes) == 1
+                        and notes[0].endswith(kind)), None)
+        if skipped is not None:
+            count = self.skipped.setdefault(skipped, [0, 0])
+            count[0] += 1
+            if count[0] > _SKIPPED_SAID:
+                count[1] = max(count[1], conn.number)
+                notes = []
         if notes:  # (a capture of a SYN scan has hundreds of thousands with none)
             self.notes.append((conn.number, notes))
         if conn.read is None:
@@ -1630,6 +1691,10 @@ class _Connections:
                             + ": files joined out of time order (cat, mergecap -a), or a clock set back; a connection "
                             "whose packets lie on both sides of such a place may be read in pieces (reordercap "
                             "writes the capture in time order)")
+        for kind, (count, latest) in self.skipped.items():
+            if count > _SKIPPED_SAID:
+                notes.append(f"{count - _SKIPPED_SAID} more connection(s){kind} as well (the last: connection "
+                             f"{latest})")
         for conn in self.lately:
             notes.append(f"{conn.name()}: {conn.late} segment(s) with bytes not read came after it had closed "
                          f"both ways and {self.grace:g} more seconds of the capture passed (or its bytes were let "
@@ -1661,8 +1726,8 @@ class _Twins:
 
     def seen(self, conn: _Connection, streams, client: int) -> tuple[str, bool] | None:
         """The name of a connection read before that `conn` (its streams just made) is the twin
-        of, and whether an address translation is between them (else a tunnel); None: none (and
-        `conn` is kept, as a twin for later ones)."""
+        of, and whether an address translation is between them (else a tunnel, or a VLAN); None:
+        none (and `conn` is kept, as a twin for later ones)."""
         ways = (client, 1 - client)
         times = [[when for _, _, when in streams[w][1]] for w in ways]
         if not all(times) or None in times[0] or None in times[1]:
@@ -1678,7 +1743,8 @@ class _Twins:
             tunnelled = not moved and conn.network != their_network and starts == their_starts
             if (translated or tunnelled) \
                     and all(abs(a - b) <= _TWIN_GAP for s, t in zip(span, their_span) for a, b in zip(s, t)):
-                return name, translated
+                return name, "translated" if translated else "tunnel" if _tunnels(conn.network) != _tunnels(
+                    their_network) else "VLAN"
         self.kept.setdefault(key, []).append((conn.name(), ends, starts, span, conn.network))
         self.count += 1
         if self.count > _TWINS_KEPT:  # (the oldest let go)
@@ -1688,6 +1754,11 @@ class _Twins:
                 del self.kept[oldest]
             self.count -= 1
         return None
+
+
+def _tunnels(network: bytes) -> list[bytes]:
+    """A connection's overlay networks, its VLANs left out."""
+    return [n for n in network.split(b"\0") if n and not n.startswith(b"VLAN ")]
 
 
 def _repeats(run: tuple[int, list], times: list[tuple[int, int, float | None]], off: int, data) -> bool:
@@ -1790,14 +1861,25 @@ _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _STATUS_LINE = re.compile(rb"HTTP/1\.[01] [1-5][0-9][0-9][^\r\n]*\r?\n")
 
 
+_TLS_SKIPPED = (": TLS, skipped (its HTTP can be read only in a capture on the plain side of the TLS: behind the "
+                "proxy ending it, or with the keys)")
+_NOT_HTTP_SKIPPED = ": no HTTP/1.x in it (HTTP/2 or another protocol), skipped"
+# Connections skipped so said one by one, of each kind, before the rest are counted (a capture of a
+# busy host's every port has tens of thousands of TLS connections: a note for each buried the rest)
+_SKIPPED_SAID = 5
+
+
 def _http_messages(conn: _Connection, notes: list[str], inflated: list[int],
                    twins: _Twins | None = None) -> list[CapturedMessage]:
     if conn.sides is None or not any(side and (side.segments or side.lost_end()) for side in conn.sides):
         # (read on: nothing new)
         return []
-    # (a connection read whole at once, both ways: one that may be another's NAT twin)
-    whole = conn.read != "idle" and all(side is not None and side.floor is None for side in conn.sides)
     streams = [_stream(side) for side in conn.sides]  # (the segments are joined: not kept twice)
+    if conn.twin:  # (read as another's twin before, idle: its later parts are that one's too, said once)
+        return []
+    # (each part read of a connection with bytes both ways, whole or up to an idle time (a kept-alive
+    # one read on, each time as its twin is): one that may be another's twin)
+    both = all(side is not None for side in conn.sides)
     differing = [(which, side.differ) for which, side in enumerate(conn.sides) if side is not None and side.differ]
     bodies: list[_Body] = []  # (each message's body, made once both sides are read: in the order they were)
 
@@ -1815,12 +1897,17 @@ def _http_messages(conn: _Connection, notes: list[str], inflated: list[int],
     server = 1 - client
     conn.client = client  # (kept: an idle connection read on has it)
     name = conn.name()
-    if whole and twins is not None and (twin := twins.seen(conn, streams, client)) is not None:
-        twin, translated = twin
-        if translated:
+    if both and twins is not None and (twin := twins.seen(conn, streams, client)) is not None:
+        twin, between = twin
+        conn.twin = True
+        if between == "translated":
             notes.append(f"{name}: the same bytes both ways as {twin}, moments apart, its ends translated: one "
                          "connection captured twice, before and after an address translation (NAT: a container's "
                          "published port, a masqueraded client; tcpdump -i any sees both), read once, as that one")
+        elif between == "VLAN":
+            notes.append(f"{name}: the same bytes and sequence numbers both ways as {twin}, moments apart: one "
+                         "connection captured twice, on two VLANs or tagged and not (a router's two sides on one "
+                         "trunk; tcpdump -i any on a VLAN's interface and its parent's), read once, as that one")
         else:
             notes.append(f"{name}: the same bytes and sequence numbers both ways as {twin}, moments apart: one "
                          "connection captured twice, inside and outside its overlay network's tunnel (tcpdump -i "
@@ -1851,11 +1938,12 @@ def _http_messages(conn: _Connection, notes: list[str], inflated: list[int],
     if not requests and not responses and not held and any(stream[0] for stream in streams):
         del notes[said:]
         first = streams[client][0][0][1][:3] if streams[client][0] else b""
-        if first[:1] == b"\x16" and first[1:2] == b"\x03":  # (a TLS handshake record)
-            notes.append(f"{name}: TLS, skipped (its HTTP can be read only in a capture on the plain side of the "
-                         "TLS: behind the proxy ending it, or with the keys)")
+        # (a TLS record: a handshake's, or where the capture joined it mid-connection or it is read on
+        # after an idle time, application data's, an alert's, a cipher change's)
+        if first[:1] in (b"\x14", b"\x15", b"\x16", b"\x17") and first[1:2] == b"\x03":
+            notes.append(f"{name}{_TLS_SKIPPED}")
         else:
-            notes.append(f"{name}: no HTTP/1.x in it (HTTP/2 or another protocol), skipped")
+            notes.append(f"{name}{_NOT_HTTP_SKIPPED}")
     # The runs let go before the bodies are made of the capture's bytes: a run and the bodies cut
     # from it were both held at once, a message's size twice over the capture's own
     parts = [streams[0][3], streams[1][3]]
@@ -1871,7 +1959,7 @@ class _Body:
 
     __slots__ = ("encoding", "msg", "run", "side", "spans")
 
-    def __init__(self, msg: CapturedMessage, side: int, run: int, spans: array, encoding: str):
+    def __init__(self, msg: CapturedMessage, side: int, run: int, spans: array, encoding: tuple):
         self.msg, self.side, self.run, self.spans, self.encoding = msg, side, run, spans, encoding
 
     def make(self, parts, inflated: list[int]) -> None:
@@ -1885,9 +1973,7 @@ class _Body:
                 body = bytes(pieces[first][at : at + self.spans[1] - self.spans[0]])
         if spans is not None:
             body = _joined(self._pieces(spans, starts, pieces))
-        if self.encoding in ("gzip", "x-gzip", "deflate") and body:
-            body = _inflate(body, self.encoding, self.msg.notes, inflated)
-        self.msg.body = body
+        self.msg.body = _decoded(body, self.encoding, self.msg.notes, inflated)
 
     @staticmethod
     def _pieces(spans: array, starts, pieces):
@@ -2040,11 +2126,7 @@ def _read(stream, requests: bool, conn: _Connection, source: str, destination: s
                     msg_notes.append("a body without a length, and the connection's end was not captured")
             if len(spans) == 2 and spans[0] >= spans[1]:  # (a length's span with nothing captured of it;
                 spans = array("q")                          # _chunks lists none empty)
-            encoding = (header_value(headers, "content-encoding") or "").strip().lower()
-            if encoding not in ("", "identity", "gzip", "x-gzip", "deflate") and spans:
-                # (br, zstd: its decoding error alone would puzzle)
-                msg_notes.append(f"its body was sent with Content-Encoding {encoding}, which is not undone: "
-                                 "shown as captured")
+            encoding = _codings(headers, msg_notes if spans else None, "shown as captured")
             if held is not None and last and not whole:  # (its rest may come: read then)
                 held[side] = run_offset + pos
                 break
@@ -2115,12 +2197,7 @@ def http_body(headers: dict[str, str], body: bytes) -> tuple[bytes, list[str]]:
                      "its chunked body is cut short: what there is of it is shown")
     else:
         notes.extend(_length_note(headers, len(body)))
-    encoding = (header_value(headers, "content-encoding") or "").strip().lower()
-    if encoding in ("gzip", "x-gzip", "deflate") and body:
-        body = _inflate(body, encoding, notes, [0])
-    elif encoding not in ("", "identity") and body:
-        notes.append(f"its body was sent with Content-Encoding {encoding}, which is not undone: shown as saved")
-    return body, notes
+    return _decoded(body, _codings(headers, notes if body else None, "shown as saved"), notes, [0]), notes
 
 
 def _length_note(headers: dict[str, str], saved: int) -> list[str]:
@@ -2178,25 +2255,65 @@ def _chunks(run: bytes, pos: int) -> tuple[array, int, bool]:
         pos += 2 if run[pos : pos + 2] == b"\r\n" else 1 if run[pos : pos + 1] == b"\n" else 0
 
 
-def _inflate(body: bytes, encoding: str, notes: list[str], inflated: list[int]) -> bytes:
+_INFLATES = ("gzip", "x-gzip", "deflate")
+
+
+def _codings(headers: dict[str, str], notes: list[str] | None, shown: str) -> tuple[tuple[str, str], ...]:
+    """The codings to undo on a message's body, in the order to undo them: its Transfer-Encoding's
+    but chunked (`gzip, chunked`: sent gzip-compressed, then chunked; chunks are joined apart), the
+    last applied first, then its Content-Encoding's; each (header, coding). One not undone (br,
+    zstd: its decoding error alone would puzzle) is said in `notes` (None: no body to say it of),
+    and the codings before it are not undone either."""
+    undo = []
+    for header in ("Transfer-Encoding", "Content-Encoding"):
+        listed = [c.strip() for c in (header_value(headers, header) or "").lower().split(",")]
+        undo += [(header, c) for c in reversed(listed) if c not in ("", "identity", "chunked")]
+    for k, (header, coding) in enumerate(undo):
+        if coding not in _INFLATES:
+            if notes is not None:
+                notes.append(f"its body was sent with {header} {coding}, which is not undone: {shown}")
+            return tuple(undo[:k])
+    return tuple(undo)
+
+
+def _decoded(body: bytes, codings: tuple[tuple[str, str], ...], notes: list[str], inflated: list[int]) -> bytes:
+    """`body` with its `codings` (see _codings) undone in turn, each said; one that cannot be
+    (a bomb too) said, the body then as it is."""
+    for header, coding in codings:
+        if not body:
+            break
+        body, done = _inflate(body, coding, notes, inflated, "" if header == "Content-Encoding" else header)
+        if not done:
+            break
+    return body
+
+
+def _inflate(body: bytes, encoding: str, notes: list[str], inflated: list[int], header: str = "") -> tuple[bytes, bool]:
     """`body` inflated as the receiver inflates one (gzip's members in turn, deflate zlib's or
-    raw), what inflates of one cut short too; `inflated` holds the bytes the capture's bodies have
-    inflated to so far."""
+    raw), what inflates of one cut short too, and whether it was; `inflated` holds the bytes the
+    capture's bodies have inflated to so far. A bomb (past MAX_INFLATED, or past what is left of
+    MAX_INFLATED_TOTAL: every message is held) is said and its body shown as captured: one
+    message's, not the reading of the whole capture, given up."""
     limit = min(MAX_INFLATED, MAX_INFLATED_TOTAL - inflated[0])
+    sent = f"{header} {encoding}" if header else encoding
     try:
         out, cut = inflate_body(body, "deflate" if encoding == "deflate" else "gzip", limit, partial=True)
     except LimitExceededError:
         if limit == MAX_INFLATED:
-            raise LimitExceededError(f"a {encoding} body inflates past {MAX_INFLATED} bytes") from None
-        raise LimitExceededError(f"the capture's gzip and deflate bodies inflate past {MAX_INFLATED_TOTAL} bytes "
-                                 "in all") from None
+            notes.append(f"its {sent} body inflates past {MAX_INFLATED} bytes (a decompression bomb, or more than "
+                         "is read): not inflated, shown as captured")
+        else:
+            notes.append(f"its {sent} body is not inflated: the capture's gzip and deflate bodies inflate past "
+                         f"{MAX_INFLATED_TOTAL} bytes in all (decompression bombs, or more than is held): shown "
+                         "as captured")
+        return body, False
     except DecodeError as exc:
-        notes.append(f"its {encoding} body could not be inflated ({_cause(exc)}): shown as captured")
-        return body
+        notes.append(f"its {sent} body could not be inflated ({_cause(exc)}): shown as captured")
+        return body, False
     inflated[0] += len(out)
-    notes.append(f"its {encoding} body is cut short: what inflates of it is shown" if cut else
-                 f"its body was sent {encoding}: shown inflated")
-    return out
+    notes.append(f"its {sent} body is cut short: what inflates of it is shown" if cut else
+                 f"its body was sent {'with ' + sent if header else sent}: shown inflated")
+    return out, True
 
 
 def _cause(exc: DecodeError) -> str:

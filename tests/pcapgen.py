@@ -164,9 +164,24 @@ def qinq(ip: bytes) -> bytes:
     return b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01" + b"\x88\xa8\x00\x05\x81\x00\x00\x2a" + kind + ip
 
 
-LINKS = {"ethernet": (1, ethernet), "raw": (101, lambda ip: ip), "sll": (113, sll), "sll2": (276, sll2),
+def snap(ip: bytes) -> bytes:
+    """An 802.3 frame: its length where Ethernet II has the type, an LLC header and SNAP's (the
+    type after a zero OUI), as some routers and older stacks send IP."""
+    kind = b"\x08\x00" if ip[0] >> 4 == 4 else b"\x86\xdd"
+    return (b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01" + struct.pack("!H", min(8 + len(ip), 1500))
+            + b"\xaa\xaa\x03\x00\x00\x00" + kind + ip)
+
+
+def cisco_hdlc(ip: bytes) -> bytes:
+    """Cisco HDLC: its address (unicast), control, and the protocol's EtherType."""
+    return b"\x0f\x00" + (b"\x08\x00" if ip[0] >> 4 == 4 else b"\x86\xdd") + ip
+
+
+LINKS = {"ethernet": (1, ethernet), "snap": (1, snap), "ppp": (9, lambda ip: ppp(ip)), "ppp_hdlc": (50, lambda ip: ppp(ip)),
+         "ppp_hdlc+cisco": (50, cisco_hdlc), "c_hdlc": (104, cisco_hdlc), "ppp+compressed": (9, lambda ip: ppp(ip, True)), "raw": (101, lambda ip: ip), "sll": (113, sll), "sll2": (276, sll2),
          "null": (0, null), "loop": (108, loop), "qinq": (1, qinq), "sll+vlan": (113, lambda ip: sll(ip, 42)),
-         "sll2+vlan": (276, lambda ip: sll2(ip, 42))}
+         "sll2+vlan": (276, lambda ip: sll2(ip, 42)), "vlan10": (1, lambda ip: ethernet(ip, 10)),
+         "vlan20": (1, lambda ip: ethernet(ip, 20)), "sll+vlan10": (113, lambda ip: sll(ip, 10))}
 
 
 # -- files ----------------------------------------------------------------------------------------

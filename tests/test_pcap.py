@@ -83,12 +83,14 @@ def test_a_submit_and_its_answer_are_read_from_a_tcpdump_capture():
     assert decoded(rsp).body.message_id == "m-1"
 
 
-@pytest.mark.parametrize("link", ["ethernet", "raw", "sll", "sll2", "null", "loop", "qinq", "sll+vlan", "sll2+vlan"])
+@pytest.mark.parametrize("link", ["ethernet", "raw", "sll", "sll2", "null", "loop", "qinq", "sll+vlan", "sll2+vlan",
+                                  "snap", "ppp", "ppp+compressed", "ppp_hdlc", "ppp_hdlc+cisco", "c_hdlc"])
 @pytest.mark.parametrize("order,nano", [("<", False), (">", True)])
 @pytest.mark.parametrize("ipv6", [False, True])
 def test_every_link_byte_order_and_time_resolution(link, order, nano, ipv6):
     # (Linux cooked with a VLAN tag: `tcpdump -i any` on a host whose VLAN traffic keeps its tags
-    # was read as nothing, and nothing said)
+    # was read as nothing, and nothing said; so were a serial link's PPP or Cisco HDLC, and 802.3
+    # frames with LLC and SNAP headers, each said a link not read)
     flow = conversation(Flow(client=("2001:db8::1", 40000), server=("2001:db8::2", 80)) if ipv6 else None)
     data = pcap(flow.packets, link=link, order=order, nano=nano)
     assert is_packet_capture(data)
@@ -381,8 +383,89 @@ def test_gzip_bodies_inflate_within_a_budget_for_the_whole_capture(monkeypatch):
         flow.send(True, b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
         flow.send(False, b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(zipped)
                   + zipped)
-    with pytest.raises(DecodeError, match="inflate past 2500000 bytes in all"):
-        read_capture(pcap(flow.packets))
+    # Past the budget, a body is not inflated and its message says why; the capture is read all the same
+    # (a bomb ended the reading of the whole capture, the messages before and after it lost)
+    flow.send(True, b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+    responses = [m for m in read_capture(pcap(flow.packets)).messages if not m.is_request]
+    assert [len(m.body) for m in responses] == [900_000] * 2 + [len(zipped)] * 2
+    assert responses[2].body == zipped and responses[2].notes == [
+        "its gzip body is not inflated: the capture's gzip and deflate bodies inflate past 2500000 bytes in all "
+        "(decompression bombs, or more than is held): shown as captured"]
+    assert read_capture(pcap(flow.packets)).messages[-1].start_line == "GET /after HTTP/1.1"
+
+
+def test_a_decompression_bomb_is_said_in_its_message_and_the_capture_read_on(monkeypatch):
+    """A body inflating past MAX_INFLATED raised LimitExceededError out of read_capture: one
+    message of a 2 GB capture made every other one unreadable. It is said in its notes, shown as
+    captured, and the rest is read."""
+    import mm7bind.pcap
+
+    monkeypatch.setattr(mm7bind.pcap, "MAX_INFLATED", 1_000_000)
+    bomb = gzip.compress(bytes(5_000_000))
+    flow = Flow().open()
+    flow.send(True, b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+    flow.send(False, b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(bomb) + bomb)
+    conversation(flow)
+    messages = read_capture(pcap(flow.close().packets)).messages
+    assert [m.start_line for m in messages] == ["GET /x HTTP/1.1", "HTTP/1.1 200 OK", "POST /mm7 HTTP/1.1",
+                                                "HTTP/1.1 200 OK"]
+    assert messages[1].body == bomb and messages[1].notes == [
+        "its gzip body inflates past 1000000 bytes (a decompression bomb, or more than is read): not inflated, "
+        "shown as captured"]
+    assert messages[3].body == submit()[1].split(b"\r\n\r\n", 1)[1]
+
+
+def test_a_body_sent_with_a_transfer_encoding_gzip_is_inflated():
+    """`Transfer-Encoding: gzip, chunked` (a coding of the transfer, undone by the receiving end):
+    the chunks were joined but the body shown compressed, without a word. Each coding is undone in
+    turn, the last applied first, a Content-Encoding's after the Transfer-Encoding's, each said."""
+    from mm7bind.pcap import http_body
+
+    xml = submit()[1].split(b"\r\n\r\n", 1)[1]
+    zipped = gzip.compress(xml)
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(zipped[k : k + 100]), zipped[k : k + 100])
+                       for k in range(0, len(zipped), 100)) + b"0\r\n\r\n"
+    twice = gzip.compress(zipped)
+    for headers, body, notes in [
+            ({"Transfer-Encoding": "gzip, chunked"}, chunked,
+             ["its body was sent with Transfer-Encoding gzip: shown inflated"]),
+            ({"Transfer-Encoding": "gzip,chunked", "Content-Encoding": "gzip"},
+             b"%x\r\n%s\r\n0\r\n\r\n" % (len(twice), twice),
+             ["its body was sent with Transfer-Encoding gzip: shown inflated", "its body was sent gzip: shown inflated"]),
+            ({"Transfer-Encoding": "br, chunked"}, chunked,  # (not undone: said, as a Content-Encoding br is)
+             ["its body was sent with Transfer-Encoding br, which is not undone: shown as captured"])]:
+        flow = Flow().open()
+        flow.send(True, b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+        flow.send(False, http("HTTP/1.1 200 OK", {"Content-Type": "text/xml", **headers}, body))
+        [_, rsp] = read_capture(pcap(flow.close().packets)).messages
+        assert rsp.notes == notes
+        assert rsp.body == (zipped if "br" in headers["Transfer-Encoding"] else xml)
+        # (a message saved on its own: the same)
+        assert http_body(headers, body) == (rsp.body, ["its body was sent chunked: shown joined"] +
+                                            [n.replace("captured", "saved") for n in notes])
+
+
+def test_many_connections_skipped_are_counted_past_a_few_said():
+    """A capture of a busy host's every port: a note for each of tens of thousands of TLS
+    connections buried what mattered. A few of each kind are said, the rest counted. A TLS
+    connection joined mid-way (its first record application data's, not a handshake's) was said to
+    be "no HTTP/1.x (HTTP/2 or another protocol)"."""
+    packets = []
+    for n in range(8):
+        flow = Flow(client=("10.0.0.1", 41000 + n), server=("10.0.0.2", 443), time=1764000000.0 + n)
+        flow.send(True, b"\x17\x03\x03\x00\x40" + bytes(64))  # (joined mid-connection: no SYN, no handshake)
+        packets += flow.packets
+    other = Flow(client=("10.0.0.1", 42000), time=1764000010.0).open()
+    other.send(True, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes(100))
+    packets += other.packets + conversation(Flow(time=1764000020.0)).packets
+    capture = read_capture(pcap(packets))
+    assert len(capture.messages) == 2
+    tls = [n for n in capture.notes if n.endswith("or with the keys)")]
+    assert [n.split(":")[0] for n in tls] == [f"connection {n} (10.0.0.1" for n in range(1, 6)]
+    assert capture.notes == tls + [
+        "connection 9 (10.0.0.1:42000 → 10.0.0.2:8080): no HTTP/1.x in it (HTTP/2 or another protocol), skipped",
+        "3 more connection(s): TLS, skipped (its HTTP can be read only in a capture on the plain side of the TLS: "
+        "behind the proxy ending it, or with the keys) as well (the last: connection 8)"]
 
 
 def test_a_capture_begun_mid_connection_and_a_port_used_again():
@@ -423,8 +506,8 @@ def test_packets_on_a_link_that_is_not_read_are_said(tmp_path):
     # note: `validate` said only that no message held MM7, with nothing on why.
     data = bytearray(pcap(conversation().packets))
     struct.pack_into("<I", data, 20, 127)
-    note = ("14 packet(s) of link type 127, which is not read (Ethernet, Linux cooked, raw IP and BSD loopback are: "
-            "capture on such an interface), skipped (the first: packet 1)")
+    note = ("14 packet(s) of link type 127, which is not read (Ethernet, Linux cooked, PPP, Cisco HDLC, raw IP and "
+            "BSD loopback are: capture on such an interface), skipped (the first: packet 1)")
     assert read_capture(bytes(data)).messages == [] and read_capture(bytes(data)).notes == [note]
     path = tmp_path / "wifi.pcap"
     path.write_bytes(bytes(data))
@@ -611,6 +694,72 @@ def test_a_connection_captured_inside_and_outside_its_tunnel_is_read_once():
     assert "connection 2 (10.0.0.1:40000 → 10.0.0.2:8080 in VXLAN network 42): the same bytes and sequence numbers " \
            "both ways as connection 1 (10.0.0.1:40000 → 10.0.0.2:8080), moments apart: one connection captured " \
            "twice, inside and outside its overlay network's tunnel" in " ".join(capture.notes)
+
+
+def test_a_keep_alive_connection_idle_long_captured_inside_and_outside_its_tunnel_is_read_once():
+    """Only a connection read whole was checked for a twin: one idle past IDLE between its
+    exchanges (a kept-alive MM7 connection, read on when it sends again) was shown twice, every
+    message of it, and the copy's stall in the middle of a message (kept back, read whole once its
+    rest came) made its later messages unreadable. Each part read is checked."""
+    request, response = submit()
+    keep = Flow().open()
+    keep.send(True, request, 1200)
+    keep.send(False, response, 1200)
+    keep.time += 2000  # (past IDLE)
+    keep.send(True, request[:500], 1200)  # (stalled in the middle of its message: kept back)
+    keep.time += 2000
+    keep.send(True, request[500:], 1200)
+    keep.send(False, response, 1200)
+    plain = keep.close().packets
+    expected = [(m.start_line, m.body) for m in read_capture(pcap(plain)).messages]
+    assert len(expected) == 4
+    both = []
+    for packet, wrapped in zip(plain, pcapgen.tunnelled(plain, pcapgen.vxlan)):
+        both += [packet, Packet(packet.time + 0.00001, wrapped.ip)]
+    # (other connections meanwhile, as a busy capture has them: the capture's time goes on past IDLE)
+    others = [p for n in range(4) for p in Flow(client=("10.0.0.9", 50000 + n), time=plain[0].time + 1000 * (n + 1),
+                                               packets=[]).open().close().packets]
+    for first_inside in (False, True):
+        ordered = both if not first_inside else [p for k in range(0, len(both), 2) for p in both[k : k + 2][::-1]]
+        capture = read_capture(pcap(sorted(ordered + others, key=lambda p: p.time), link="raw"))
+        assert [(m.start_line, m.body) for m in capture.messages] == expected, capture.notes
+        twice = [n for n in capture.notes if "captured twice, inside and outside" in n]
+        assert len(twice) == 1, capture.notes
+
+
+def test_connections_with_the_same_ends_on_two_vlans_or_nvgre_networks_are_read_apart():
+    """Two tenants' (or sites') connections with the same addresses and ports, each on its own
+    VLAN of one trunk or in its own NVGRE virtual subnet, were taken for one: their packets made
+    one broken stream. The VLAN, as a VXLAN network, is part of a connection's key."""
+    request, response = submit()
+    first = conversation(Flow(seq={"c": 1000, "s": 900000}))
+    second = conversation(Flow(seq={"c": 5_000_000, "s": 70_000_000}, time=first.packets[0].time + 0.0005))
+    expected = [(m.start_line, m.body) for m in read_capture(pcap(first.packets)).messages]
+    for data, networks in [
+            (pcapng([[("vlan10", 6, first.packets), ("vlan20", 6, second.packets)]]), ("VLAN 10", "VLAN 20")),
+            (pcap(pcapgen.tunnelled(first.packets, lambda ip: pcapgen.gre(ip, key=7 << 8, bridged=True))
+                  + pcapgen.tunnelled(second.packets, lambda ip: pcapgen.gre(ip, key=8 << 8, bridged=True)),
+                  link="raw"), ("NVGRE network 7", "NVGRE network 8"))]:
+        capture = read_capture(data)
+        assert [(m.connection, m.start_line, m.body) for m in capture.messages] == [
+            (c, line, body) for (line, body) in expected for c in (1, 2)], capture.notes
+        assert [n for n in capture.notes if "connection" in n] == [], capture.notes
+        assert all(m.notes == [] for m in capture.messages)
+
+
+def test_a_connection_captured_on_two_vlans_or_tagged_and_not_is_read_once():
+    """A packet routed between two VLANs of one trunk (a router on a stick, its trunk mirrored),
+    or captured on a VLAN's interface and again tagged on its parent's (`tcpdump -i any`): the
+    same connection twice, read once, said."""
+    plain = conversation().packets
+    expected = [(m.start_line, m.body) for m in read_capture(pcap(plain)).messages]
+    again = [Packet(p.time + 0.0001, p.ip) for p in plain]
+    for one, other, where in [("vlan10", "vlan20", "in VLAN 20"), ("sll+vlan10", "sll", "")]:
+        capture = read_capture(pcapng([[(one, 6, plain), (other, 6, again)]]))
+        assert [(m.start_line, m.body) for m in capture.messages] == expected, capture.notes
+        name = f"connection 2 (10.0.0.1:40000 → 10.0.0.2:8080{' ' + where if where else ''})"
+        assert [n.split(": ")[0] for n in capture.notes] == [name], capture.notes
+        assert "captured twice, on two VLANs or tagged and not" in capture.notes[0]
 
 
 def test_tunnel_headers_that_cannot_be_read_are_said_never_raise():
@@ -2157,6 +2306,33 @@ def test_connections_with_the_same_bytes_that_are_no_nat_twins_are_each_read(sec
     packets = twins({"client": ("203.0.113.7", 50000)}, second, later)
     capture = read_capture(pcap(packets))
     assert sorted(m.connection for m in capture.messages) == [1, 1, 2, 2] and capture.notes == []
+
+
+def test_packets_cut_inside_their_tcp_or_ip_header_by_the_snapshot_length_are_said():
+    """A snapshot length cutting a packet inside its TCP header (`tcpdump -s 64`, an IPv6 packet
+    on a VLAN) or its IP header: every packet was skipped without a word, the capture read as no
+    message and no note."""
+    v6 = Flow(client=("2001:db8::1", 40000), server=("2001:db8::2", 80))
+    for flow, link, snaplen in [(Flow(), "ethernet", 14 + 20 + 10), (v6, "vlan10", 64), (Flow(), "ethernet", 24)]:
+        packets = conversation(flow).packets
+        capture = read_capture(pcap(packets, link=link, snaplen=snaplen))
+        assert capture.messages == []
+        assert capture.notes == [f"{len(packets)} packet(s) cut short by the capture's snapshot length (the first: "
+                                 "packet 1): bytes are missing (tcpdump -s 0 keeps whole packets)"]
+
+
+def test_a_tcp_segment_whose_header_length_is_impossible_is_said_and_skipped():
+    """A damaged segment whose data offset is under 5 words was read with its own header as data
+    (garbage in the middle of a message, its good copy after it taken as a repeat)."""
+    packets = conversation().packets
+    for offset in (0, 4):
+        broken = bytearray(packets[4].ip)  # (a segment of the request)
+        broken[20 + 12] = (offset << 4) | (broken[20 + 12] & 0x0F)
+        capture = read_capture(pcap(packets[:4] + [Packet(packets[4].time, bytes(broken))]
+                                    + [Packet(packets[4].time + 0.01, packets[4].ip)] + packets[5:]))
+        assert [m.body for m in capture.messages] == [m.body for m in read_capture(pcap(packets)).messages]
+        assert capture.notes == ["1 TCP segment(s) whose header length is under 20 bytes, skipped (the first: "
+                                 "packet 5)"]
 
 
 def test_packets_named_in_the_notes_of_several_files_are_counted_in_their_own(tmp_path):
