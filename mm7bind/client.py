@@ -1179,6 +1179,7 @@ class ClientCore:
                 status_code=status.code if status else None, status_text=status.text if status else None,
                 error=f"{type(error).__name__}: {error}" if error else None, attempts=info["attempts"],
                 linked_id=getattr(msg, "linked_id", None), tag=p.tag, earlier_unanswered=p.unanswered,
+                outbox_item=getattr(_progress, "outbox_item", None),
             ))
 
     def _record(self, rec: SentRecord) -> None:
@@ -1564,6 +1565,21 @@ class sending_until:
 
     def __exit__(self, *exc) -> None:
         _progress.until = self.before
+
+
+class sending_for_item:
+    """In this thread, while in the `with`, the store's records of what is sent name the outbox
+    item (its id) it is sent for: the outbox tells an acceptance of the item's own from another
+    request's under its TransactionID by it, whatever the clock said (`Outbox._taken_before`)."""
+
+    def __init__(self, item_id: int):
+        self.item_id = item_id
+
+    def __enter__(self) -> None:
+        self.before, _progress.outbox_item = getattr(_progress, "outbox_item", None), self.item_id
+
+    def __exit__(self, *exc) -> None:
+        _progress.outbox_item = self.before
 
 
 def _pause(sleep, seconds: float) -> None:

@@ -85,8 +85,10 @@ def accepted_under_tag(store, items, country_code: str | None = None) -> dict:
 
 
 # How far back a clock set back (an NTP step, a virtual machine resumed) is looked past for an
-# item's acceptance (`Outbox._taken_before`); an acceptance of its TransactionID from longer before the
-# item was put in is another message's that had it (a caller's own TransactionIDs used again).
+# item's acceptance recorded without the item's id (`Outbox._taken_before`: sent otherwise, or
+# recorded by a release before records named their items); an acceptance of its TransactionID from
+# longer before the item was put in is another message's that had it (a caller's own TransactionIDs
+# used again). One naming the item is its own, however far the clock went back.
 CLOCK_STEP_BACK = timedelta(hours=1)
 
 
@@ -160,6 +162,7 @@ class Outbox(Periodic):
         # and a log line, and on a busy MMSC adds to its load.
         self.held_until: datetime | None = None
         self._outage_rounds = 0
+        self._held_mark: int | None = None  # (the store's sent records as the hold began: `_answered_elsewhere`)
         # Refusals alike in a row (bad credentials refuse every request the same way): past
         # `stop_after_refused` sending pauses (`refused_until`, for the reason `refused_by`) rather
         # than failing the whole queue one item after another; the streak's items are queued again.
@@ -281,6 +284,7 @@ class Outbox(Periodic):
         done: list[OutboxItem] = []
         stop = self._stopping()
         self._notice_kept_pause(now, done)
+        self._answered_elsewhere(now)
         if self._holding(now):
             self._expire_held(now or utcnow())
             return done  # an outage, or refusals alike: the queue waits as a whole
@@ -623,10 +627,11 @@ class Outbox(Periodic):
         if hold is None:
             if self._outage_rounds:
                 log.info("outbox: an MMSC answers again; sending goes on")
-            self._outage_rounds, self.held_until = 0, None
+            self._outage_rounds, self.held_until, self._held_mark = 0, None, None
             return
         self._outage_rounds += 1
         self.held_until = now + self._pause(self._outage_rounds, retry_after)
+        self._held_mark = self.store.sent_mark() if hasattr(self.store, "sent_mark") else None
         waiting = self.store.outbox_counts().get("queued", 0)
         what, why = hold
         log.log(logging.WARNING if self._outage_rounds == 1 else logging.INFO,
@@ -634,6 +639,20 @@ class Outbox(Periodic):
                 "still " if self._outage_rounds > 1 else "", what, why,
                 f"; Retry-After {retry_after:g} s" if retry_after is not None else "",
                 shown_time(self.held_until), waiting)
+
+    def _answered_elsewhere(self, now: datetime | None) -> None:
+        """While the whole queue waits out an outage: a request another sender on this store (a
+        worker of this process or another, a direct run) had accepted by one of this client's
+        MMSCs since the hold's last failure ends it, as an acceptance of this worker's own would —
+        else it waited out its own pause, up to `max_retry`, with the MMSC back. One read of the
+        store's latest records while held (none otherwise); nothing written."""
+        if self._held_mark is None or self.held_until is None or (now or utcnow()) >= self.held_until:
+            return
+        from .display import shown_url  # noqa: PLC0415
+
+        if self.store.accepted_since_mark(self._held_mark, [shown_url(u) for u in self.client.config.urls]):
+            log.info("outbox: another sender on this store had a request accepted by the MMSC; sending goes on")
+            self._outage_rounds, self.held_until, self._held_mark = 0, None, None
 
     def _own_lease(self, item: OutboxItem, now: datetime, seconds: float) -> OutboxItem | None:
         """`item` leased for `seconds` from `now`, for its own send, while the lease it has is still
@@ -724,12 +743,13 @@ class Outbox(Periodic):
                   stop: threading.Event | None, left: float | None = None) -> Round:
         """One round of `item`: the client's send, ended by `stop` between attempts, and within
         `left` seconds (its lease) if given."""
-        from .client import NoTimeLeft, ending_pauses_at, sending_until  # noqa: PLC0415
+        from .client import NoTimeLeft, ending_pauses_at, sending_for_item, sending_until  # noqa: PLC0415
         from .bulk import _refusal  # noqa: PLC0415
 
         try:
             with ending_pauses_at(stop) if stop is not None else contextlib.nullcontext(), \
-                    sending_until(time.monotonic() + left) if left is not None else contextlib.nullcontext():
+                    sending_until(time.monotonic() + left) if left is not None else contextlib.nullcontext(), \
+                    sending_for_item(item.id):
                 result = self.client.send(msg, transaction_id=item.transaction_id, tag=item.tag)
         except NoTimeLeft as exc:  # (its rate limit's wait would outlast the lease: nothing sent)
             return Round(self._end(item, "queued", item.attempts, next_at=now + self.first_retry,
@@ -811,13 +831,18 @@ class Outbox(Periodic):
         return earlier_unanswered and len(self.client.config.urls) > 1
 
     def _taken_before(self, item: OutboxItem):
-        """The client's record of an acceptance of this very request (its TransactionID, since the
-        item was put in — or up to CLOCK_STEP_BACK before, for the same recipients under the same
-        tag: the clock set back between the put and the send made the item look younger than its
-        acceptance, and it went again under that TransactionID), or None."""
+        """The client's record of an acceptance of this very request, or None: one that names the
+        item (the outbox sent it: `SentRecord.outbox_item`), whatever the clock said then — one
+        naming another item is another message's under its TransactionID (a caller's own used
+        again). One naming none (sent otherwise, or recorded before records named their items):
+        its TransactionID's, since the item was put in — or up to CLOCK_STEP_BACK before, for the
+        same recipients under the same tag: the clock set back between the put and the send made
+        the item look younger than its acceptance, and it went again under that TransactionID."""
         rec = self.store.sent_by_transaction_id(item.transaction_id)
         if rec is None or not rec.ok:
             return None
+        if getattr(rec, "outbox_item", None) is not None:
+            return rec if rec.outbox_item == item.id else None
         if rec.sent_at >= item.created_at or (
                 rec.sent_at >= item.created_at - CLOCK_STEP_BACK and rec.tag == item.tag
                 and item.recipients and sorted(rec.recipients) == sorted(item.recipients)):
