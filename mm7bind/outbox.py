@@ -27,7 +27,8 @@ from . import sendonce
 from .codec import decode, encode
 from .arrival import UNKNOWN_FATE_STATUSES, may_have_arrived, no_mmsc_answered
 from .display import printable, shown_time
-from .errors import ConnectError, DecodeError, EncodeError, FaultError, HTTPStatusError, MM7Error, SendError
+from .errors import (STORE_ERRORS, ConnectError, DecodeError, EncodeError, FaultError, HTTPStatusError, MM7Error,
+                     SendError)
 from .periodic import Periodic, seconds_between_rounds
 from .sendonce import attempt_time, exchange_time, held_for, upload_time
 from .store import OutboxItem, utcnow
@@ -177,6 +178,11 @@ class Outbox(Periodic):
         self._held: list[tuple[int, datetime, str]] = []
         self._mark: tuple[str, str] | None = None  # (the settings said, and their mark: see _settings_mark)
         self._pause_seen: dict | None = None  # (the pause in the store as last read or written here)
+        # Items the MMSC accepted that the store could not mark sent (a full disk): the client's own
+        # record of the acceptance most often failed too, and once the item's lease ran out it was
+        # claimed again and sent a second time. This worker remembers them: {item id: (its
+        # TransactionID, MessageID, status code)}, marked sent when it takes them up again.
+        self._accepted_unrecorded: dict[int, tuple[str, str | None, int | None]] = {}
         self._resume_pause()
 
     def put(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None,
@@ -667,6 +673,13 @@ class Outbox(Periodic):
         """One item's round. `again`: put back once this round already (its turn came late), and
         claimed anew: sent now, with what its lease has left (at least one attempt)."""
         attempts = item.attempts + 1
+        kept = self._accepted_unrecorded.get(item.id)
+        if kept is not None and kept[0] == item.transaction_id:  # (taken again once its lease ran out)
+            log.warning("outbox #%d tid=%s was accepted before (the store could not record it then): not sent "
+                        "again", item.id, printable(item.transaction_id))
+            ended = self._end(item, "sent", attempts, message_id=kept[1], status_code=kept[2])
+            self._accepted_unrecorded.pop(item.id, None)
+            return Round(ended)
         # (looked for before the deadline: one the MMSC took, said "expired", was sent again under
         # another TransactionID by a caller told so)
         taken = self._taken_before(item)
@@ -874,8 +887,15 @@ class Outbox(Periodic):
 
     def _end(self, item: OutboxItem, state: str, attempts: int, *, next_at: datetime | None = None,
              message_id: str | None = None, status_code: int | None = None, error: str | None = None) -> OutboxItem:
-        if not self.store.outbox_update(item.id, state, attempts=attempts, next_at=next_at, message_id=message_id,
-                                        status_code=status_code, error=error, lease_until=item.lease_until):
+        try:
+            updated = self.store.outbox_update(item.id, state, attempts=attempts, next_at=next_at,
+                                               message_id=message_id, status_code=status_code, error=error,
+                                               lease_until=item.lease_until)
+        except STORE_ERRORS:
+            if state == "sent":  # (kept here, the round's failure raised on: see _accepted_unrecorded)
+                self._accepted_unrecorded[item.id] = (item.transaction_id, message_id, status_code)
+            raise
+        if not updated:
             log.warning("outbox #%d tid=%s: its lease ran out while it was being sent and another worker has it "
                         "(or has sent it): this round's outcome (%s) is not recorded", item.id, item.transaction_id,
                         state)

@@ -2281,3 +2281,34 @@ def test_an_acceptance_names_the_outbox_item_it_was_sent_for(store, case):
             [again] = outbox.run_once()
             assert (again.id, again.state) == (second.id, "sent") and again.message_id != done.message_id
             assert len(sim.messages) == 2 and store.sent_by_transaction_id("order-17").outbox_item == second.id
+
+
+def test_an_acceptance_the_full_store_could_not_record_is_not_sent_again_by_its_worker(store):
+    """The MMSC accepted an item while the disk was full: neither the client's record nor the
+    item's state could be written, and once space was freed and the item's lease ran out it was
+    claimed again and sent a second time. Its worker remembers the acceptance and marks it sent."""
+    import sqlite3
+
+    with Simulator(SimulatorConfig()) as sim, mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never()) as client:
+        outbox = Outbox(client)
+        item = outbox.put(mm7.SubmitReq(recipients=["1"]))
+        record_sent, update = store.record_sent, store.outbox_update
+
+        def full(*args, **kw):
+            raise sqlite3.OperationalError("database or disk is full")
+
+        def full_once_sent(item_id, state, **kw):
+            if state == "sent":
+                full()
+            return update(item_id, state, **kw)
+
+        store.record_sent, store.outbox_update = full, full_once_sent
+        with pytest.raises(sqlite3.OperationalError):
+            outbox.run_once()
+        store.record_sent, store.outbox_update = record_sent, update  # (space freed)
+        assert len(sim.messages) == 1 and store.sent_by_transaction_id(item.transaction_id) is None
+        later = utcnow() + timedelta(hours=1)  # (its lease run out)
+        assert store.outbox_recover(later) == 1
+        [done] = outbox.run_once(later)
+        assert (done.id, done.state, done.message_id) == (item.id, "sent", next(iter(sim.messages)))
+        assert len(sim.messages) == 1  # not sent again
