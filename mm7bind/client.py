@@ -670,7 +670,10 @@ class ClientCore:
     def first_url(self) -> str:
         urls = self.config.urls
         if self.config.round_robin:
-            return urls[next(self._turns) % len(urls)]
+            # (an outbox item's every round starts at one MMSC, its id's turn, whatever was sent
+            # before it by this process or the one before: `sending_for_item`)
+            item = getattr(_progress, "outbox_item", None)
+            return urls[(item if item is not None else next(self._turns)) % len(urls)]
         return urls[0]
 
     def fail_over_url(self, p: Prepared, url: str, tried: set[str]) -> str | None:
@@ -1570,7 +1573,11 @@ class sending_until:
 class sending_for_item:
     """In this thread, while in the `with`, the store's records of what is sent name the outbox
     item (its id) it is sent for: the outbox tells an acceptance of the item's own from another
-    request's under its TransactionID by it, whatever the clock said (`Outbox._taken_before`)."""
+    request's under its TransactionID by it, whatever the clock said (`Outbox._taken_before`).
+    With `round_robin`, the send starts at the item's own turn of the URLs (its id's), not the next
+    one: a send cut short with no record of it (the process killed while the MMSC had the request)
+    goes again, from the next process, to the MMSC that may have it, which can tell a repeat of
+    its TransactionID — another MMSC delivered a second copy."""
 
     def __init__(self, item_id: int):
         self.item_id = item_id

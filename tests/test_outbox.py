@@ -2312,3 +2312,43 @@ def test_an_acceptance_the_full_store_could_not_record_is_not_sent_again_by_its_
         [done] = outbox.run_once(later)
         assert (done.id, done.state, done.message_id) == (item.id, "sent", next(iter(sim.messages)))
         assert len(sim.messages) == 1  # not sent again
+
+
+def test_an_item_sent_round_robin_goes_again_to_the_mmsc_that_may_have_it_after_its_process_died(store):
+    """With `round_robin`, an item's send began at the next MMSC in this process's turn; its
+    process killed while that MMSC had the request (no record of the send: it never ended), the
+    next process's first turn sent it to another MMSC, which cannot tell the repeat of its
+    TransactionID: delivered twice. Each round of an item now starts at its own turn of the URLs."""
+    from .fake_http import FakeServer, Reply, default_responder
+
+    arrived, released = threading.Event(), threading.Event()
+
+    def held_once(req):  # (the item's first copy is never answered while its process lives)
+        if req.decode().transaction_id == "order-1" and not arrived.is_set():
+            arrived.set()
+            return Reply(hold=released)
+        return default_responder(req)
+
+    with FakeServer(held_once) as a, FakeServer(held_once) as b:
+        urls = (a.url, b.url)
+        before = mm7.Client(urls, round_robin=True, store=store, retry=mm7.RetryPolicy.never())
+        worker = None
+        try:
+            assert before.submit(mm7.SubmitReq(recipients=["0"])).ok  # (a turn taken before the item's)
+            Outbox(before).put(mm7.SubmitReq(recipients=["1"]), transaction_id="order-1")
+            worker = threading.Thread(target=Outbox(before).run_once, daemon=True)
+            worker.start()
+            assert arrived.wait(10)  # ... and its process is killed here
+            assert store.sent_by_transaction_id("order-1") is None
+            with mm7.Client(urls, round_robin=True, store=store, retry=mm7.RetryPolicy.never()) as after:
+                later = utcnow() + timedelta(hours=1)  # (the next start, the item's lease run out)
+                assert store.outbox_recover(later) == 1
+                [done] = Outbox(after).run_once(later)
+            assert done.state == "sent"
+            went = [srv for srv in (a, b) for req in srv.requests if req.decode().transaction_id == "order-1"]
+            assert len(went) == 2 and went[0] is went[1], [srv.url for srv in went]
+        finally:
+            released.set()
+            if worker is not None:
+                worker.join(30)
+            before.close()
