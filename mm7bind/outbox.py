@@ -56,6 +56,7 @@ NO_ANSWER, UNAVAILABLE = "no MMSC answered", "no MMSC available"
 # HTTP refusals of the request as it is written (malformed, too large, a type not taken), not of our
 # settings (401, 403, 404: a configuration fixed, it goes): sent again, it is refused again.
 REFUSED_AS_WRITTEN = frozenset({400, 413, 415})
+THROTTLED = 429  # (Too Many Requests: not a refusal of the request, nor of our settings)
 # (stop_after_refused's default, 10, is a direct run's: `bulk.REFUSED_STOP`)
 REFUSED_PAUSE = timedelta(minutes=5)  # the first pause after stop_after_refused refusals alike; it doubles
 REFUSED_PAUSE_MAX = timedelta(hours=1)  # ... up to this, while the one item tried after each is refused so too
@@ -794,10 +795,16 @@ class Outbox(Periodic):
                 isinstance(exc, HTTPStatusError) and exc.status not in UNKNOWN_FATE_STATUSES)  # (its last attempt)
             hold = (NO_ANSWER, str(exc)) if no_mmsc_answered(exc) and not (
                 took_nothing and self._kept_to_one(exc.earlier_unanswered)) else None
+            # (429 Too Many Requests: the MMSC throttling us, as 4006 says it in MM7 — the next item
+            # is refused so too, so the whole queue waits, as long as its Retry-After asks; counted as
+            # a refusal alike, ten of them paused sending for minutes, telling to check the account)
+            throttled = isinstance(exc, HTTPStatusError) and exc.status == THROTTLED
+            if throttled and not self._kept_to_one(exc.earlier_unanswered):
+                hold = (UNAVAILABLE, str(exc))
             # (an HTTP refusal of our settings — 401, 403, 404 — alike for every item; not one of the
             # request as written, nor a gateway's 5xx, the outage's)
             refusal = _refusal(exc=exc) if isinstance(exc, HTTPStatusError) and 400 <= exc.status < 500 \
-                and exc.status not in REFUSED_AS_WRITTEN else None
+                and exc.status not in REFUSED_AS_WRITTEN and not throttled else None
             if isinstance(exc, HTTPStatusError) and exc.status in REFUSED_AS_WRITTEN and not exc.earlier_unanswered:
                 return Round(self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}"), True, hold)
             if not self.client.config.retry.on_timeout and may_have_arrived(exc):  # (a second copy is worse)

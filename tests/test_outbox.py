@@ -2352,3 +2352,33 @@ def test_an_item_sent_round_robin_goes_again_to_the_mmsc_that_may_have_it_after_
             if worker is not None:
                 worker.join(30)
             before.close()
+
+
+def test_an_mmsc_throttling_with_http_429_holds_the_queue_as_long_as_its_retry_after_asks(store, caplog):
+    """An HTTP 429 (Too Many Requests) is the MMSC saying what 4006 says in MM7: the next item is
+    refused so too. The whole queue waits, as long as its Retry-After asks (or the outage's pause),
+    one item tried a round — it was counted as a refusal alike: each item sent in turn, refused,
+    until ten in a row paused sending for five minutes with a WARNING to check the account."""
+    import logging
+
+    from .fake_http import FakeServer, Reply, default_responder
+
+    throttling = [True]
+
+    def mmsc(req):
+        return Reply(429, b"slow down", {"Retry-After": "45"}) if throttling[0] else default_responder(req)
+
+    with FakeServer(mmsc) as srv, mm7.Client(srv.url, store=store, retry=mm7.RetryPolicy.never()) as client:
+        outbox = Outbox(client, first_retry=timedelta(seconds=30))
+        outbox.put_many([mm7.SubmitReq(recipients=[str(n)]) for n in range(12)])
+        now = utcnow()
+        with caplog.at_level(logging.INFO, logger="mm7bind.outbox"):
+            [tried] = outbox.run_once(now)
+        assert tried.state == "queued" and "429" in tried.error and len(srv.requests) == 1
+        assert outbox.held_until == now + timedelta(seconds=45) and not outbox.paused_by_refusal(now)
+        [said] = [r for r in caplog.records if r.getMessage().startswith("outbox: no MMSC available (")]
+        assert said.levelname == "WARNING" and "Retry-After 45 s" in said.getMessage()
+        assert outbox.run_once(now + timedelta(seconds=44)) == [] and len(srv.requests) == 1
+        throttling[0] = False
+        assert {i.state for i in outbox.run_once(now + timedelta(seconds=46))} == {"sent"}
+        assert store.outbox_counts()["sent"] == 12 and outbox.held_until is None
