@@ -608,6 +608,10 @@ class ClientCore:
         # the client's line for a failure or a Fault goes down to DEBUG, not said twice.
         self.failures_said_by_caller = False
         self.later_said: set[str] = set()  # messages' MM7Versions of a later release, said once each
+        # A store that cannot record sends (a full disk): (its error as said, when it began, how many
+        # not recorded) — one ERROR as it begins, one WARNING once a send is recorded again.
+        self._record_trouble: tuple[str, float, int] | None = None
+        self._record_lock = threading.Lock()
 
     @property
     def peer(self) -> str:
@@ -670,7 +674,10 @@ class ClientCore:
     def first_url(self) -> str:
         urls = self.config.urls
         if self.config.round_robin:
-            return urls[next(self._turns) % len(urls)]
+            # (an outbox item's every round starts at one MMSC, its id's turn, whatever was sent
+            # before it by this process or the one before: `sending_for_item`)
+            item = getattr(_progress, "outbox_item", None)
+            return urls[(item if item is not None else next(self._turns)) % len(urls)]
         return urls[0]
 
     def fail_over_url(self, p: Prepared, url: str, tried: set[str]) -> str | None:
@@ -1181,19 +1188,38 @@ class ClientCore:
                 status_code=status.code if status else None, status_text=status.text if status else None,
                 error=f"{type(error).__name__}: {error}" if error else None, attempts=info["attempts"],
                 linked_id=getattr(msg, "linked_id", None), tag=p.tag, earlier_unanswered=p.unanswered,
+                outbox_item=getattr(_progress, "outbox_item", None),
             ))
 
     def _record(self, rec: SentRecord) -> None:
         """Record what was sent. A store that fails here must not turn a message the MMSC took into
-        an error: its sender would send it again. Logged instead, with what the record held."""
+        an error: its sender would send it again. Logged instead, with what the record held: at
+        ERROR as the trouble begins (a full disk, a locked file), the rest at DEBUG and counted, told
+        in one WARNING once a record is written again — not an ERROR per message of a campaign's
+        thousands, on the very disk that is full (each send's own line says how it ended)."""
         try:
             self.store.record_sent(rec)
         except STORE_ERRORS as exc:  # a full disk, a locked file: the operator's to fix, in one line
-            log.error("%s tid=%s (status %s) could not be recorded in the store: %s: %s", rec.operation,
-                      rec.transaction_id, rec.status_code, type(exc).__name__, exc)
+            said = f"{type(exc).__name__}: {exc}"
+            with self._record_lock:
+                begins = self._record_trouble is None or self._record_trouble[0] != said
+                since, lost = (time.monotonic(), 0) if self._record_trouble is None else self._record_trouble[1:]
+                self._record_trouble = (said, since, lost + 1)
+            log.log(logging.ERROR if begins else logging.DEBUG,
+                    "%s tid=%s (status %s) could not be recorded in the store: %s%s", rec.operation,
+                    printable(rec.transaction_id), rec.status_code, said,
+                    "; further ones not recorded are counted, told once one is recorded again" if begins else "")
+            return
         except Exception:  # noqa: BLE001 (whatever else: a bug's traceback)
             log.exception("%s tid=%s (status %s) could not be recorded in the store", rec.operation,
                           rec.transaction_id, rec.status_code)
+            return
+        if self._record_trouble is not None:
+            with self._record_lock:
+                trouble, self._record_trouble = self._record_trouble, None
+            if trouble is not None:
+                log.warning("the store records sends again: %d not recorded over %.0f s while it could not (%s)",
+                            trouble[2], time.monotonic() - trouble[1], trouble[0])
 
 
 def _unspoken_digest(challenge: str) -> str | None:
@@ -1566,6 +1592,25 @@ class sending_until:
 
     def __exit__(self, *exc) -> None:
         _progress.until = self.before
+
+
+class sending_for_item:
+    """In this thread, while in the `with`, the store's records of what is sent name the outbox
+    item (its id) it is sent for: the outbox tells an acceptance of the item's own from another
+    request's under its TransactionID by it, whatever the clock said (`Outbox._taken_before`).
+    With `round_robin`, the send starts at the item's own turn of the URLs (its id's), not the next
+    one: a send cut short with no record of it (the process killed while the MMSC had the request)
+    goes again, from the next process, to the MMSC that may have it, which can tell a repeat of
+    its TransactionID — another MMSC delivered a second copy."""
+
+    def __init__(self, item_id: int):
+        self.item_id = item_id
+
+    def __enter__(self) -> None:
+        self.before, _progress.outbox_item = getattr(_progress, "outbox_item", None), self.item_id
+
+    def __exit__(self, *exc) -> None:
+        _progress.outbox_item = self.before
 
 
 def _pause(sleep, seconds: float) -> None:

@@ -27,7 +27,8 @@ from . import sendonce
 from .codec import decode, encode
 from .arrival import UNKNOWN_FATE_STATUSES, may_have_arrived, no_mmsc_answered
 from .display import printable, shown_time
-from .errors import ConnectError, DecodeError, EncodeError, FaultError, HTTPStatusError, MM7Error, SendError
+from .errors import (STORE_ERRORS, ConnectError, DecodeError, EncodeError, FaultError, HTTPStatusError, MM7Error,
+                     SendError)
 from .periodic import Periodic, seconds_between_rounds
 from .sendonce import attempt_time, exchange_time, held_for, upload_time
 from .store import OutboxItem, utcnow
@@ -55,6 +56,7 @@ NO_ANSWER, UNAVAILABLE = "no MMSC answered", "no MMSC available"
 # HTTP refusals of the request as it is written (malformed, too large, a type not taken), not of our
 # settings (401, 403, 404: a configuration fixed, it goes): sent again, it is refused again.
 REFUSED_AS_WRITTEN = frozenset({400, 413, 415})
+THROTTLED = 429  # (Too Many Requests: not a refusal of the request, nor of our settings)
 # (stop_after_refused's default, 10, is a direct run's: `bulk.REFUSED_STOP`)
 REFUSED_PAUSE = timedelta(minutes=5)  # the first pause after stop_after_refused refusals alike; it doubles
 REFUSED_PAUSE_MAX = timedelta(hours=1)  # ... up to this, while the one item tried after each is refused so too
@@ -85,8 +87,10 @@ def accepted_under_tag(store, items, country_code: str | None = None) -> dict:
 
 
 # How far back a clock set back (an NTP step, a virtual machine resumed) is looked past for an
-# item's acceptance (`Outbox._taken_before`); an acceptance of its TransactionID from longer before the
-# item was put in is another message's that had it (a caller's own TransactionIDs used again).
+# item's acceptance recorded without the item's id (`Outbox._taken_before`: sent otherwise, or
+# recorded by a release before records named their items); an acceptance of its TransactionID from
+# longer before the item was put in is another message's that had it (a caller's own TransactionIDs
+# used again). One naming the item is its own, however far the clock went back.
 CLOCK_STEP_BACK = timedelta(hours=1)
 
 
@@ -160,6 +164,7 @@ class Outbox(Periodic):
         # and a log line, and on a busy MMSC adds to its load.
         self.held_until: datetime | None = None
         self._outage_rounds = 0
+        self._held_mark: int | None = None  # (the store's sent records as the hold began: `_answered_elsewhere`)
         # Refusals alike in a row (bad credentials refuse every request the same way): past
         # `stop_after_refused` sending pauses (`refused_until`, for the reason `refused_by`) rather
         # than failing the whole queue one item after another; the streak's items are queued again.
@@ -174,6 +179,11 @@ class Outbox(Periodic):
         self._held: list[tuple[int, datetime, str]] = []
         self._mark: tuple[str, str] | None = None  # (the settings said, and their mark: see _settings_mark)
         self._pause_seen: dict | None = None  # (the pause in the store as last read or written here)
+        # Items the MMSC accepted that the store could not mark sent (a full disk): the client's own
+        # record of the acceptance most often failed too, and once the item's lease ran out it was
+        # claimed again and sent a second time. This worker remembers them: {item id: (its
+        # TransactionID, MessageID, status code)}, marked sent when it takes them up again.
+        self._accepted_unrecorded: dict[int, tuple[str, str | None, int | None]] = {}
         self._resume_pause()
 
     def put(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None,
@@ -281,6 +291,7 @@ class Outbox(Periodic):
         done: list[OutboxItem] = []
         stop = self._stopping()
         self._notice_kept_pause(now, done)
+        self._answered_elsewhere(now)
         if self._holding(now):
             self._expire_held(now or utcnow())
             return done  # an outage, or refusals alike: the queue waits as a whole
@@ -623,10 +634,11 @@ class Outbox(Periodic):
         if hold is None:
             if self._outage_rounds:
                 log.info("outbox: an MMSC answers again; sending goes on")
-            self._outage_rounds, self.held_until = 0, None
+            self._outage_rounds, self.held_until, self._held_mark = 0, None, None
             return
         self._outage_rounds += 1
         self.held_until = now + self._pause(self._outage_rounds, retry_after)
+        self._held_mark = self.store.sent_mark() if hasattr(self.store, "sent_mark") else None
         waiting = self.store.outbox_counts().get("queued", 0)
         what, why = hold
         log.log(logging.WARNING if self._outage_rounds == 1 else logging.INFO,
@@ -634,6 +646,20 @@ class Outbox(Periodic):
                 "still " if self._outage_rounds > 1 else "", what, why,
                 f"; Retry-After {retry_after:g} s" if retry_after is not None else "",
                 shown_time(self.held_until), waiting)
+
+    def _answered_elsewhere(self, now: datetime | None) -> None:
+        """While the whole queue waits out an outage: a request another sender on this store (a
+        worker of this process or another, a direct run) had accepted by one of this client's
+        MMSCs since the hold's last failure ends it, as an acceptance of this worker's own would —
+        else it waited out its own pause, up to `max_retry`, with the MMSC back. One read of the
+        store's latest records while held (none otherwise); nothing written."""
+        if self._held_mark is None or self.held_until is None or (now or utcnow()) >= self.held_until:
+            return
+        from .display import shown_url  # noqa: PLC0415
+
+        if self.store.accepted_since_mark(self._held_mark, [shown_url(u) for u in self.client.config.urls]):
+            log.info("outbox: another sender on this store had a request accepted by the MMSC; sending goes on")
+            self._outage_rounds, self.held_until, self._held_mark = 0, None, None
 
     def _own_lease(self, item: OutboxItem, now: datetime, seconds: float) -> OutboxItem | None:
         """`item` leased for `seconds` from `now`, for its own send, while the lease it has is still
@@ -648,6 +674,13 @@ class Outbox(Periodic):
         """One item's round. `again`: put back once this round already (its turn came late), and
         claimed anew: sent now, with what its lease has left (at least one attempt)."""
         attempts = item.attempts + 1
+        kept = self._accepted_unrecorded.get(item.id)
+        if kept is not None and kept[0] == item.transaction_id:  # (taken again once its lease ran out)
+            log.warning("outbox #%d tid=%s was accepted before (the store could not record it then): not sent "
+                        "again", item.id, printable(item.transaction_id))
+            ended = self._end(item, "sent", attempts, message_id=kept[1], status_code=kept[2])
+            self._accepted_unrecorded.pop(item.id, None)
+            return Round(ended)
         # (looked for before the deadline: one the MMSC took, said "expired", was sent again under
         # another TransactionID by a caller told so)
         taken = self._taken_before(item)
@@ -724,12 +757,13 @@ class Outbox(Periodic):
                   stop: threading.Event | None, left: float | None = None) -> Round:
         """One round of `item`: the client's send, ended by `stop` between attempts, and within
         `left` seconds (its lease) if given."""
-        from .client import NoTimeLeft, ending_pauses_at, sending_until  # noqa: PLC0415
+        from .client import NoTimeLeft, ending_pauses_at, sending_for_item, sending_until  # noqa: PLC0415
         from .bulk import _refusal  # noqa: PLC0415
 
         try:
             with ending_pauses_at(stop) if stop is not None else contextlib.nullcontext(), \
-                    sending_until(time.monotonic() + left) if left is not None else contextlib.nullcontext():
+                    sending_until(time.monotonic() + left) if left is not None else contextlib.nullcontext(), \
+                    sending_for_item(item.id):
                 result = self.client.send(msg, transaction_id=item.transaction_id, tag=item.tag)
         except NoTimeLeft as exc:  # (its rate limit's wait would outlast the lease: nothing sent)
             return Round(self._end(item, "queued", item.attempts, next_at=now + self.first_retry,
@@ -761,10 +795,16 @@ class Outbox(Periodic):
                 isinstance(exc, HTTPStatusError) and exc.status not in UNKNOWN_FATE_STATUSES)  # (its last attempt)
             hold = (NO_ANSWER, str(exc)) if no_mmsc_answered(exc) and not (
                 took_nothing and self._kept_to_one(exc.earlier_unanswered)) else None
+            # (429 Too Many Requests: the MMSC throttling us, as 4006 says it in MM7 — the next item
+            # is refused so too, so the whole queue waits, as long as its Retry-After asks; counted as
+            # a refusal alike, ten of them paused sending for minutes, telling to check the account)
+            throttled = isinstance(exc, HTTPStatusError) and exc.status == THROTTLED
+            if throttled and not self._kept_to_one(exc.earlier_unanswered):
+                hold = (UNAVAILABLE, str(exc))
             # (an HTTP refusal of our settings — 401, 403, 404 — alike for every item; not one of the
             # request as written, nor a gateway's 5xx, the outage's)
             refusal = _refusal(exc=exc) if isinstance(exc, HTTPStatusError) and 400 <= exc.status < 500 \
-                and exc.status not in REFUSED_AS_WRITTEN else None
+                and exc.status not in REFUSED_AS_WRITTEN and not throttled else None
             if isinstance(exc, HTTPStatusError) and exc.status in REFUSED_AS_WRITTEN and not exc.earlier_unanswered:
                 return Round(self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}"), True, hold)
             if not self.client.config.retry.on_timeout and may_have_arrived(exc):  # (a second copy is worse)
@@ -811,13 +851,18 @@ class Outbox(Periodic):
         return earlier_unanswered and len(self.client.config.urls) > 1
 
     def _taken_before(self, item: OutboxItem):
-        """The client's record of an acceptance of this very request (its TransactionID, since the
-        item was put in — or up to CLOCK_STEP_BACK before, for the same recipients under the same
-        tag: the clock set back between the put and the send made the item look younger than its
-        acceptance, and it went again under that TransactionID), or None."""
+        """The client's record of an acceptance of this very request, or None: one that names the
+        item (the outbox sent it: `SentRecord.outbox_item`), whatever the clock said then — one
+        naming another item is another message's under its TransactionID (a caller's own used
+        again). One naming none (sent otherwise, or recorded before records named their items):
+        its TransactionID's, since the item was put in — or up to CLOCK_STEP_BACK before, for the
+        same recipients under the same tag: the clock set back between the put and the send made
+        the item look younger than its acceptance, and it went again under that TransactionID."""
         rec = self.store.sent_by_transaction_id(item.transaction_id)
         if rec is None or not rec.ok:
             return None
+        if getattr(rec, "outbox_item", None) is not None:
+            return rec if rec.outbox_item == item.id else None
         if rec.sent_at >= item.created_at or (
                 rec.sent_at >= item.created_at - CLOCK_STEP_BACK and rec.tag == item.tag
                 and item.recipients and sorted(rec.recipients) == sorted(item.recipients)):
@@ -849,8 +894,15 @@ class Outbox(Periodic):
 
     def _end(self, item: OutboxItem, state: str, attempts: int, *, next_at: datetime | None = None,
              message_id: str | None = None, status_code: int | None = None, error: str | None = None) -> OutboxItem:
-        if not self.store.outbox_update(item.id, state, attempts=attempts, next_at=next_at, message_id=message_id,
-                                        status_code=status_code, error=error, lease_until=item.lease_until):
+        try:
+            updated = self.store.outbox_update(item.id, state, attempts=attempts, next_at=next_at,
+                                               message_id=message_id, status_code=status_code, error=error,
+                                               lease_until=item.lease_until)
+        except STORE_ERRORS:
+            if state == "sent":  # (kept here, the round's failure raised on: see _accepted_unrecorded)
+                self._accepted_unrecorded[item.id] = (item.transaction_id, message_id, status_code)
+            raise
+        if not updated:
             log.warning("outbox #%d tid=%s: its lease ran out while it was being sent and another worker has it "
                         "(or has sent it): this round's outcome (%s) is not recorded", item.id, item.transaction_id,
                         state)

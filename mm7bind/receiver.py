@@ -606,9 +606,11 @@ class Receiver:
                     return stored
                 record, new = stored
                 if new:
+                    self._store_works()
                     break
                 try:
                     repeat = self._repeat(env, record, ctx, started)
+                    self._store_works()  # (a repeat: once its outcome is read)
                     if repeat is not None:
                         answer, code = repeat
                         self._count(msg.ELEMENT, "repeat", code, started, env.deviations)
@@ -623,10 +625,13 @@ class Receiver:
                     failure: Exception = exc
                 except STORE_ERRORS as exc:  # (stored already: the MMSC's next copy is answered from it)
                     failure = exc
-                log.error("%s tid=%s from %s repeated, but the store could not be asked its outcome (%s: %s): "
-                          "answered 3000", msg.ELEMENT, printable(env.transaction_id), peer,
-                          type(failure).__name__, failure,
-                          extra={"mm7": _fields(msg, ctx, RequestStatus.SERVER_ERROR, started, "store_error")})
+                said = f"{type(failure).__name__}: {failure}"
+                begins = self._store_failed(said)  # (a store that cannot answer: as one that cannot store)
+                log.log(logging.ERROR if begins else logging.DEBUG,
+                        "%s tid=%s from %s repeated, but the store could not be asked its outcome (%s): "
+                        "answered 3000%s", msg.ELEMENT, printable(env.transaction_id), peer, said,
+                        "; further ones refused so are counted, told once a message is stored again" if begins
+                        else "", extra={"mm7": _fields(msg, ctx, RequestStatus.SERVER_ERROR, started, "store_error")})
                 self._count(msg.ELEMENT, "store_error", RequestStatus.SERVER_ERROR, started, env.deviations)
                 return self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR,
                                   "the VASP could not process it")
@@ -710,10 +715,7 @@ class Receiver:
                                   ("Content-Type", "text/plain")], b"authentication required\n")
         except STORE_ERRORS as exc:  # a full disk, a locked file: the operator's to fix, said in one line
             said = f"{type(exc).__name__}: {exc}"
-            with self._store_trouble_lock:  # (the first refusal of an incident, or one failing otherwise: ERROR)
-                begins = self._store_trouble is None or self._store_trouble[0] != said
-                since, refused = (time.monotonic(), 0) if self._store_trouble is None else self._store_trouble[1:]
-                self._store_trouble = (said, since, refused + 1)
+            begins = self._store_failed(said)
             log.log(logging.ERROR if begins else logging.DEBUG,
                     "%s tid=%s from %s not stored (%s): answered 3000, the MMSC will send it again%s",
                     msg.ELEMENT, printable(env.transaction_id), peer, said,
@@ -721,14 +723,29 @@ class Receiver:
                     extra={"mm7": _fields(msg, ctx, RequestStatus.SERVER_ERROR, started, "store_error")})
             self._count(msg.ELEMENT, "store_error", RequestStatus.SERVER_ERROR, started, env.deviations)
             return self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR, "the VASP could not store it")
-        if self._store_trouble is not None:
-            with self._store_trouble_lock:
-                trouble, self._store_trouble = self._store_trouble, None
-            if trouble is not None:
-                log.warning("the store takes messages again: %d refused (answered 3000) over %.0f s while it "
-                            "could not (%s)", trouble[2], time.monotonic() - trouble[1], trouble[0])
         ctx.sent = sent
         return stored
+
+    def _store_failed(self, said: str) -> bool:
+        """A message answered 3000, the store failing with `said` (storing it, or reading a repeat's
+        outcome): counted for the incident; → whether it begins one (the first, or the store failing
+        otherwise than before), said at ERROR, the rest at DEBUG until `_store_works`."""
+        with self._store_trouble_lock:
+            begins = self._store_trouble is None or self._store_trouble[0] != said
+            since, refused = (time.monotonic(), 0) if self._store_trouble is None else self._store_trouble[1:]
+            self._store_trouble = (said, since, refused + 1)
+        return begins
+
+    def _store_works(self) -> None:
+        """The store took a message (or told a repeat's outcome): an incident it ends is told, in one
+        WARNING with how many messages were answered 3000 meanwhile and for how long."""
+        if self._store_trouble is None:
+            return
+        with self._store_trouble_lock:
+            trouble, self._store_trouble = self._store_trouble, None
+        if trouble is not None:
+            log.warning("the store takes messages again: %d refused (answered 3000) over %.0f s while it "
+                        "could not (%s)", trouble[2], time.monotonic() - trouble[1], trouble[0])
 
     def _stored_before_upgrade(self, env: Envelope) -> InboxRecord | None:
         """The first copy of this message, when a release before stored it under a key of then: its

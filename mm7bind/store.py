@@ -61,6 +61,7 @@ class SentRecord:
     # An attempt before the last one (of this send, or of an earlier send of this TransactionID) got
     # no answer: accepted, the MMSC may have it twice; not accepted, it may have it all the same.
     earlier_unanswered: bool = False
+    outbox_item: int | None = None  # the outbox item it was sent for (its id), if an outbox sent it
 
     @property
     def ok(self) -> bool:
@@ -503,6 +504,8 @@ class MemoryStore:
         self._lock = _OpenLock()  # (closed: every call raises StoreClosed, as SqliteStore's do)
         self._installation = secrets.token_hex(8)
         self._pause: dict | None = None  # (the outbox's pause after refusals alike: `set_outbox_pause`)
+        self._sent_count = 0  # (records ever kept: `sent_mark`)
+        self._accepted_at: dict[str | None, int] = {}  # URL → the count at its latest acceptance
 
     # (answers known without a look, refused all the same once closed, as every call is)
     def installation_id(self) -> str:
@@ -641,6 +644,19 @@ class MemoryStore:
         with self._lock:
             self._sent.append(rec)
             self._by_tid[rec.transaction_id] = rec
+            self._sent_count += 1
+            if rec.ok:
+                self._accepted_at[rec.url] = self._sent_count
+
+    def sent_mark(self) -> int:
+        """See `SqliteStore.sent_mark`."""
+        with self._lock:
+            return self._sent_count
+
+    def accepted_since_mark(self, mark: int, urls: list[str]) -> bool:
+        """See `SqliteStore.accepted_since_mark`."""
+        with self._lock:
+            return any(self._accepted_at.get(url, 0) > mark for url in urls)
 
     def sent(self, *, message_id: str | None = None, recipient: str | None = None, since: datetime | None = None,
              tag: str | None = None, limit: int | None = None, newest_first: bool = False) -> list[SentRecord]:
@@ -1417,6 +1433,10 @@ class SqliteStore:
             if "earlier_unanswered" not in {row[1] for row in db.execute("PRAGMA table_info(sent)")}:
                 # (a file from before it was kept: its records say none, as nothing was known)
                 db.execute("ALTER TABLE sent ADD COLUMN earlier_unanswered INTEGER NOT NULL DEFAULT 0")
+            if "outbox_item" not in {row[1] for row in db.execute("PRAGMA table_info(sent)")}:
+                # (a file from before it was kept: its records name no item, and the outbox tells its
+                # items' acceptances by their time, recipients and tag)
+                db.execute("ALTER TABLE sent ADD COLUMN outbox_item INTEGER")
             inbox = {row[1] for row in db.execute("PRAGMA table_info(inbox)")}
             if inbox and "claimed_at" not in inbox:  # a file from before claims were stamped
                 db.execute("ALTER TABLE inbox ADD COLUMN claimed_at TEXT")
@@ -1672,12 +1692,28 @@ class SqliteStore:
         with self._write:
             self._conn().execute(
                 "INSERT INTO sent (transaction_id, operation, version, recipients, message_id, url, sent_at,"
-                " status_code, status_text, error, attempts, linked_id, tag, earlier_unanswered)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " status_code, status_text, error, attempts, linked_id, tag, earlier_unanswered, outbox_item)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (rec.transaction_id, rec.operation, rec.version, json.dumps(rec.recipients), rec.message_id,
                  rec.url, _utc_text(rec.sent_at), rec.status_code, rec.status_text, rec.error, rec.attempts,
-                 rec.linked_id, rec.tag, int(bool(rec.earlier_unanswered))),
+                 rec.linked_id, rec.tag, int(bool(rec.earlier_unanswered)), rec.outbox_item),
             )
+
+    def sent_mark(self) -> int:
+        """Where the sent records end now (the latest one's id, 0 for none): for
+        `accepted_since_mark`."""
+        return self._conn().execute("SELECT max(id) FROM sent").fetchone()[0] or 0
+
+    def accepted_since_mark(self, mark: int, urls: list[str]) -> bool:
+        """Whether a request sent to one of `urls` (as recorded: `display.shown_url`) was accepted
+        (a 1xxx status) in a record kept after `mark` (`sent_mark`), by any sender on this store.
+        (The records after the mark alone are read, by their ids.)"""
+        if not urls:
+            return False
+        row = self._conn().execute(
+            "SELECT 1 FROM sent WHERE id > ? AND error IS NULL AND status_code >= 1000 AND status_code < 2000"
+            f" AND url IN ({', '.join('?' * len(urls))}) LIMIT 1", (mark, *urls)).fetchone()
+        return row is not None
 
     @staticmethod
     def _sent_row(row: sqlite3.Row) -> SentRecord:
@@ -1689,6 +1725,7 @@ class SqliteStore:
             tag=row["tag"],
             # (a file from before the column, read-only: not upgraded, its records say none)
             earlier_unanswered=bool(row["earlier_unanswered"]) if "earlier_unanswered" in row.keys() else False,
+            outbox_item=row["outbox_item"] if "outbox_item" in row.keys() else None,
         )
 
     def sent(self, *, message_id: str | None = None, recipient: str | None = None, since: datetime | None = None,

@@ -2812,3 +2812,31 @@ def test_a_500_whose_body_is_no_readable_fault_goes_as_a_500_without_one(on_time
     assert "<faultstring>bad recip (no Fault read from it: SOAP envelope: not well-formed XML" in str(err.value)
     assert str(err.value).endswith("(the MMSC may have taken it: TransactionID "
                                    f"{srv.requests[0].decode().transaction_id})")
+
+
+def test_a_store_that_cannot_record_sends_is_one_error_an_incident_and_one_warning_after(caplog):
+    """A full disk under a campaign: each accepted send not recorded was an ERROR line, thousands of
+    them on the disk that is full. One ERROR as it begins, the rest counted (DEBUG), one WARNING
+    with the count once a send is recorded again; a store failing otherwise is a new incident."""
+    import logging
+
+    failing = ["disk full"]
+
+    class Full(MemoryStore):
+        def record_sent(self, rec):
+            if failing:
+                raise OSError(failing[0])
+            super().record_sent(rec)
+
+    store = Full()
+    with FakeServer() as srv, client(srv.url, store=store) as c, caplog.at_level(logging.INFO, "mm7bind.client"):
+        assert all(c.submit(submit()).ok for _ in range(3))
+        failing[:] = []
+        assert c.submit(submit()).ok and len(store.sent()) == 1
+        failing[:] = ["read-only file system"]
+        assert c.submit(submit()).ok
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [level for level, _ in said] == ["ERROR", "WARNING", "ERROR"], said
+    assert "could not be recorded in the store: OSError: disk full; further ones" in said[0][1]
+    assert said[1][1].startswith("the store records sends again: 3 not recorded over ")
+    assert said[1][1].endswith("(OSError: disk full)") and "read-only file system" in said[2][1]

@@ -792,6 +792,37 @@ def test_an_mmsc_saying_it_is_unavailable_holds_the_queue(store, caplog, how):
         client.close()
 
 
+def test_a_hold_ends_when_another_sender_on_the_store_has_a_request_accepted_by_the_mmsc(store, caplog):
+    """Two workers on one store, both held by 4006, their pauses grown apart: once one of them has
+    a request accepted, the other's hold ends at its next round — it waited out its own pause, the
+    MMSC back. An acceptance by another MMSC, or one before the hold's last failure, tells nothing."""
+    import logging
+
+    from mm7bind.store import SentRecord
+
+    with Simulator(SimulatorConfig()) as sim, mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never()) as a, \
+            mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never()) as b:
+        quick = Outbox(a, first_retry=timedelta(seconds=10))
+        slow = Outbox(b, first_retry=timedelta(seconds=300))
+        quick.put(mm7.SubmitReq(recipients=["1"]))
+        quick.put(mm7.SubmitReq(recipients=["2"]))
+        sim.fail_next(2, status=4006)
+        now = utcnow()
+        [held_quick] = quick.run_once(now)
+        store.record_sent(SentRecord("elsewhere", "SubmitReq", "REL-6-MM7-1-4", ["3"], url="http://other.example/mm7",
+                                     status_code=1000))  # (another MMSC's acceptance)
+        [held_slow] = slow.run_once(now)
+        assert (held_quick.status_code, held_slow.status_code) == (4006, 4006)
+        assert slow.held_until == now + timedelta(seconds=300)
+        assert slow.run_once(now + timedelta(seconds=11)) == [] and slow.held_until is not None
+        assert [i.state for i in quick.run_once(now + timedelta(seconds=11))] == ["sent"]  # (its own item)
+        late = slow.put(mm7.SubmitReq(recipients=["4"]))
+        with caplog.at_level(logging.INFO, logger="mm7bind.outbox"):
+            assert [(i.id, i.state) for i in slow.run_once(now + timedelta(seconds=12))] == [(late.id, "sent")]
+        assert slow.held_until is None
+        assert "another sender on this store had a request accepted by the MMSC; sending goes on" in caplog.text
+
+
 @pytest.mark.parametrize(("fault_code", "held"), [("Server", True), ("Client", False)])
 def test_a_fault_without_a_status_over_503_holds_the_queue_if_it_is_the_server_s(store, fault_code, held):
     from .fake_http import FakeServer, mm7_reply
@@ -2208,3 +2239,146 @@ def test_a_pause_another_worker_keeps_during_a_round_stops_the_round_at_its_next
         assert len(claims) == 1 and outbox.paused_by_refusal() and sim.fail_next(0) == 99
         assert [i.state for i in done] == ["queued"] and store.outbox_counts()["queued"] == 6
         client.close()
+
+
+@pytest.mark.parametrize("case", ["clock_set_back_far", "another_item"])
+def test_an_acceptance_names_the_outbox_item_it_was_sent_for(store, case):
+    """The store's record of what the outbox sent names the item: an acceptance of it is its own
+    however far the clock was set back before its worker could mark it sent (it was looked for
+    up to an hour back, by recipients and tag: further back, the item went again under the same
+    TransactionID) — and an acceptance of another item that had the same TransactionID (a
+    caller's own used again), however near in time and alike, is not its own (it was taken for it,
+    and the second message never sent)."""
+    import dataclasses
+
+    with Simulator(SimulatorConfig()) as sim, mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never()) as client:
+        outbox = Outbox(client)
+        first = outbox.put(mm7.SubmitReq(recipients=["1"], subject="taken"), transaction_id="order-17")
+        if case == "clock_set_back_far":
+            update = store.outbox_update
+
+            def dies_before_marking_sent(item_id, state, **kw):
+                if state == "sent":
+                    raise KeyboardInterrupt  # (the worker's process ends here)
+                return update(item_id, state, **kw)
+
+            store.outbox_update = dies_before_marking_sent
+            with pytest.raises(KeyboardInterrupt):
+                outbox.run_once()
+            store.outbox_update = update
+            rec = store.sent_by_transaction_id("order-17")
+            assert rec.ok and rec.outbox_item == first.id
+            store.record_sent(dataclasses.replace(rec, sent_at=first.created_at - timedelta(hours=3)))
+            later = utcnow() + timedelta(hours=1)  # (its lease run out)
+            assert store.outbox_recover(later) == 1  # (the next start)
+            [done] = outbox.run_once(later)
+            assert (done.id, done.state, done.message_id) == (first.id, "sent", rec.message_id)
+            assert len(sim.messages) == 1  # not sent again
+        else:
+            [done] = outbox.run_once()
+            assert done.state == "sent" and store.sent_by_transaction_id("order-17").outbox_item == first.id
+            second = outbox.put(mm7.SubmitReq(recipients=["1"], subject="taken"), transaction_id="order-17")
+            [again] = outbox.run_once()
+            assert (again.id, again.state) == (second.id, "sent") and again.message_id != done.message_id
+            assert len(sim.messages) == 2 and store.sent_by_transaction_id("order-17").outbox_item == second.id
+
+
+def test_an_acceptance_the_full_store_could_not_record_is_not_sent_again_by_its_worker(store):
+    """The MMSC accepted an item while the disk was full: neither the client's record nor the
+    item's state could be written, and once space was freed and the item's lease ran out it was
+    claimed again and sent a second time. Its worker remembers the acceptance and marks it sent."""
+    import sqlite3
+
+    with Simulator(SimulatorConfig()) as sim, mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never()) as client:
+        outbox = Outbox(client)
+        item = outbox.put(mm7.SubmitReq(recipients=["1"]))
+        record_sent, update = store.record_sent, store.outbox_update
+
+        def full(*args, **kw):
+            raise sqlite3.OperationalError("database or disk is full")
+
+        def full_once_sent(item_id, state, **kw):
+            if state == "sent":
+                full()
+            return update(item_id, state, **kw)
+
+        store.record_sent, store.outbox_update = full, full_once_sent
+        with pytest.raises(sqlite3.OperationalError):
+            outbox.run_once()
+        store.record_sent, store.outbox_update = record_sent, update  # (space freed)
+        assert len(sim.messages) == 1 and store.sent_by_transaction_id(item.transaction_id) is None
+        later = utcnow() + timedelta(hours=1)  # (its lease run out)
+        assert store.outbox_recover(later) == 1
+        [done] = outbox.run_once(later)
+        assert (done.id, done.state, done.message_id) == (item.id, "sent", next(iter(sim.messages)))
+        assert len(sim.messages) == 1  # not sent again
+
+
+def test_an_item_sent_round_robin_goes_again_to_the_mmsc_that_may_have_it_after_its_process_died(store):
+    """With `round_robin`, an item's send began at the next MMSC in this process's turn; its
+    process killed while that MMSC had the request (no record of the send: it never ended), the
+    next process's first turn sent it to another MMSC, which cannot tell the repeat of its
+    TransactionID: delivered twice. Each round of an item now starts at its own turn of the URLs."""
+    from .fake_http import FakeServer, Reply, default_responder
+
+    arrived, released = threading.Event(), threading.Event()
+
+    def held_once(req):  # (the item's first copy is never answered while its process lives)
+        if req.decode().transaction_id == "order-1" and not arrived.is_set():
+            arrived.set()
+            return Reply(hold=released)
+        return default_responder(req)
+
+    with FakeServer(held_once) as a, FakeServer(held_once) as b:
+        urls = (a.url, b.url)
+        before = mm7.Client(urls, round_robin=True, store=store, retry=mm7.RetryPolicy.never())
+        worker = None
+        try:
+            assert before.submit(mm7.SubmitReq(recipients=["0"])).ok  # (a turn taken before the item's)
+            Outbox(before).put(mm7.SubmitReq(recipients=["1"]), transaction_id="order-1")
+            worker = threading.Thread(target=Outbox(before).run_once, daemon=True)
+            worker.start()
+            assert arrived.wait(10)  # ... and its process is killed here
+            assert store.sent_by_transaction_id("order-1") is None
+            with mm7.Client(urls, round_robin=True, store=store, retry=mm7.RetryPolicy.never()) as after:
+                later = utcnow() + timedelta(hours=1)  # (the next start, the item's lease run out)
+                assert store.outbox_recover(later) == 1
+                [done] = Outbox(after).run_once(later)
+            assert done.state == "sent"
+            went = [srv for srv in (a, b) for req in srv.requests if req.decode().transaction_id == "order-1"]
+            assert len(went) == 2 and went[0] is went[1], [srv.url for srv in went]
+        finally:
+            released.set()
+            if worker is not None:
+                worker.join(30)
+            before.close()
+
+
+def test_an_mmsc_throttling_with_http_429_holds_the_queue_as_long_as_its_retry_after_asks(store, caplog):
+    """An HTTP 429 (Too Many Requests) is the MMSC saying what 4006 says in MM7: the next item is
+    refused so too. The whole queue waits, as long as its Retry-After asks (or the outage's pause),
+    one item tried a round — it was counted as a refusal alike: each item sent in turn, refused,
+    until ten in a row paused sending for five minutes with a WARNING to check the account."""
+    import logging
+
+    from .fake_http import FakeServer, Reply, default_responder
+
+    throttling = [True]
+
+    def mmsc(req):
+        return Reply(429, b"slow down", {"Retry-After": "45"}) if throttling[0] else default_responder(req)
+
+    with FakeServer(mmsc) as srv, mm7.Client(srv.url, store=store, retry=mm7.RetryPolicy.never()) as client:
+        outbox = Outbox(client, first_retry=timedelta(seconds=30))
+        outbox.put_many([mm7.SubmitReq(recipients=[str(n)]) for n in range(12)])
+        now = utcnow()
+        with caplog.at_level(logging.INFO, logger="mm7bind.outbox"):
+            [tried] = outbox.run_once(now)
+        assert tried.state == "queued" and "429" in tried.error and len(srv.requests) == 1
+        assert outbox.held_until == now + timedelta(seconds=45) and not outbox.paused_by_refusal(now)
+        [said] = [r for r in caplog.records if r.getMessage().startswith("outbox: no MMSC available (")]
+        assert said.levelname == "WARNING" and "Retry-After 45 s" in said.getMessage()
+        assert outbox.run_once(now + timedelta(seconds=44)) == [] and len(srv.requests) == 1
+        throttling[0] = False
+        assert {i.state for i in outbox.run_once(now + timedelta(seconds=46))} == {"sent"}
+        assert store.outbox_counts()["sent"] == 12 and outbox.held_until is None

@@ -2754,3 +2754,43 @@ def test_a_full_disk_is_one_error_as_it_begins_and_one_warning_once_messages_are
     store.accept = full  # (full again: a new incident, a new ERROR)
     assert post(app, mm7.DeliverReq(sender="+8613900000000", subject="x"), tid="full-again")["status"] == 500
     assert [r.levelname for r in caplog.records if r.levelno >= logging.WARNING][-1] == "ERROR"
+
+
+def test_repeats_whose_outcome_cannot_be_read_are_one_error_an_incident_and_one_warning_after(store, caplog):
+    """A store that cannot tell a repeated message's earlier outcome answers each copy 3000 (as
+    before), told in one ERROR as the trouble begins, not one per message, and one WARNING, with
+    the count, once an outcome is read again — as a store that cannot take messages is told."""
+    import sqlite3
+
+    class FailsFirst(mm7.Handler):
+        def __init__(self):
+            self.seen = []
+
+        def on_deliver(self, msg, ctx):
+            self.seen.append(ctx.transaction_id)
+            if self.seen.count(ctx.transaction_id) == 1:
+                raise mm7.Unavailable("down")
+
+    handler = FailsFirst()
+    app = mm7.wsgi_app(mm7.Receiver(handler, store=store))
+    for n in range(3):  # (each failed once: its repeat is the store's to claim)
+        assert post(app, mm7.DeliverReq(sender="+8613900000000", subject="x"), tid=f"r-{n}")["status"] == 500
+    claim = store.claim
+
+    def broken(*args, **kw):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    caplog.set_level(logging.INFO, logger="mm7bind.receiver")
+    caplog.clear()  # (the handler's own failures above are not the store's)
+    store.claim = broken
+    for n in range(3):
+        rsp = post(app, mm7.DeliverReq(sender="+8613900000000", subject="x"), tid=f"r-{n}")
+        assert rsp["status"] == 500 and b"3000" in rsp["body"]
+    store.claim = claim
+    assert post(app, mm7.DeliverReq(sender="+8613900000000", subject="x"), tid="r-0")["status"] == 200
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [level for level, _ in said] == ["ERROR", "WARNING"], said
+    assert said[0][1].startswith("DeliverReq tid=r-0 from ") and "could not be asked its outcome" in said[0][1]
+    assert said[1][1].startswith("the store takes messages again: 3 refused (answered 3000) over ")
+    assert said[1][1].endswith("(OperationalError: disk I/O error)")
+    assert handler.seen.count("r-0") == 2 and store.inbox_get(1).state == "handled"

@@ -478,8 +478,9 @@ def test_files_from_before_tags_are_upgraded_in_place(tmp_path):
     old.commit()
     old.close()
     store = SqliteStore(tmp_path / "older.db")
-    store.record_sent(SentRecord("t-new", "SubmitReq", "REL-6-MM7-1-4", ["2"], tag="x"))
-    assert [(r.transaction_id, r.tag) for r in store.sent()] == [("t-old", None), ("t-new", "x")]
+    store.record_sent(SentRecord("t-new", "SubmitReq", "REL-6-MM7-1-4", ["2"], tag="x", outbox_item=7))
+    assert [(r.transaction_id, r.tag, r.outbox_item) for r in store.sent()] == [
+        ("t-old", None, None), ("t-new", "x", 7)]  # (a record from before items were named: none)
     assert [r.transaction_id for r in store.sent(tag="x")] == ["t-new"]
     store.close()
     SqliteStore(tmp_path / "older.db").close()  # opening an upgraded file again changes nothing
