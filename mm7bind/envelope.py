@@ -583,16 +583,22 @@ def _collapsed(text: str | None) -> str:
 _XML_SPACE = re.compile(r"[ \t\r\n]+")
 
 
-def _detail_text(detail_el: etree._Element) -> str | None:
-    """The text of a Fault's detail that holds no error response; None for white space alone. A
-    text alone is read as sent, as faultstring and Status/Details are: its white space may be the
-    peer's layout (a stack trace, lines of a table). Of another application's elements, each text
-    goes on a line of its own, without the white space around it: run together, the entries
+def _detail_text(detail_el: etree._Element, error_rsp: etree._Element | None = None) -> str | None:
+    """The text of a Fault's detail beside its error response `error_rsp` (or all of it, without
+    one); None for white space alone. A text alone is read as sent, as faultstring and
+    Status/Details are: its white space may be the peer's layout (a stack trace, lines of a table).
+    Beside elements (another application's, or the error response), each text goes on a line of its
+    own, without the white space around it: run together, the entries
     ``<code>E42</code><reason>disk full</reason>`` read "E42disk full"."""
     if not any(isinstance(child.tag, str) for child in detail_el):
         text = "".join(detail_el.itertext())
         return text if text.strip() else None
-    return "\n".join(piece.strip() for piece in detail_el.itertext() if piece.strip()) or None
+    pieces = [detail_el.text]
+    for child in detail_el:
+        if child is not error_rsp:  # (the error response's own words are its status')
+            pieces.extend(child.itertext() if isinstance(child.tag, str) else ())
+        pieces.append(child.tail)
+    return "\n".join(piece.strip() for piece in pieces if piece and piece.strip()) or None
 
 
 def _drop_encoding_style(el: etree._Element | None) -> None:
@@ -1036,8 +1042,8 @@ class _Reader:
             if status_el is not None:
                 mm7_el = self.status_alone(status_el, where)
                 version = self.content_version(mm7_el, header_version)
-            if mm7_el is None:
-                fault.detail_text = _detail_text(detail_el)
+            # (text beside the error response is the peer's words too: "disk full<RSErrorRsp>")
+            fault.detail_text = _detail_text(detail_el, mm7_el)
         if mm7_el is None and (found := _STATUS_IN_STRING.fullmatch(fault.string.strip())):
             # Without it a client would go by the HTTP 500 alone and retry a permanent refusal.
             code, text = found.groups()

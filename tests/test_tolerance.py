@@ -537,6 +537,24 @@ def test_free_text_in_a_fault_detail_reads_as_sent():
         assert mm7.decode_envelope(envelope(fault.format(" \n\t")), engine=engine).body.detail_text is None
 
 
+def test_text_beside_the_error_response_in_a_fault_detail_is_kept():
+    """Text beside an RSErrorRsp in detail ("disk full", another application's entry) was dropped,
+    though it is the MMSC's own words for what went wrong: it is Fault.detail_text, each text a
+    line, and the free text is reported (detail holds elements only)."""
+    fault = """<e:Fault><faultcode>e:Server</faultcode><faultstring>refused</faultstring><detail>
+      disk full<RSErrorRsp xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><Status>
+      <StatusCode>3001</StatusCode><StatusText>Not Possible</StatusText></Status></RSErrorRsp>
+      <x:trace xmlns:x="urn:x">E42 <x:at>store.c:12</x:at></x:trace></detail></e:Fault>"""
+    env = tolerant(envelope(fault), {"schema"})
+    assert env.body.status == mm7.Status(3001, "Not Possible")
+    assert env.body.detail_text == "disk full\nE42\nstore.c:12"
+    said = next(d for d in env.deviations if d.code == "schema")
+    assert said.path == "/Envelope/Body/Fault/detail"
+    # another application's entry beside it is valid SOAP: its text kept all the same
+    valid = fault.replace("disk full", "")
+    assert mm7.decode_envelope(envelope(valid), strict=True).body.detail_text == "E42\nstore.c:12"
+
+
 @pytest.mark.parametrize("namespace", ["urn:vendor:mm7", SOAP])
 @pytest.mark.parametrize("name, cls", [("RSErrorRsp", mm7.RSErrorRsp), ("MM7VASPErrorRsp", mm7.VASPErrorRsp)])
 def test_an_error_response_in_a_fault_detail_in_no_mm7_namespace_is_read(namespace, name, cls):
