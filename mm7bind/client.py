@@ -651,8 +651,8 @@ class ClientCore:
         if not value or value == self.config.profile.mm7_version or value in self.later_said:
             return
         version = versions.get(self.config.profile.version)
-        release = versions.release_of(value)
-        if release is None or release <= version.release:
+        release = versions.later_release(value, version)
+        if release is None:
             return
         if len(self.later_said) < 64:  # (values come from messages: kept bounded)
             self.later_said.add(value)

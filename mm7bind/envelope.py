@@ -634,10 +634,6 @@ def _asks_to_be_understood(entry: etree._Element) -> bool:
             and entry.get(_ACTOR, _NEXT).strip() == _NEXT)
 
 
-_RELEASE_OF_NAMESPACE = re.compile(r"/REL-(\d{1,4})-MM7-\d{1,4}-\d{1,4}/?$", re.IGNORECASE)
-_RELEASE_OF_MM7_VERSION = re.compile(r"(\d{1,4})\.\d{1,4}\.\d{1,4}")
-
-
 class _Reader:
     def __init__(self, root: etree._Element, dev: Collector, engine: str = "direct", valid_as: Version | None = None,
                  expect: str | None = None):
@@ -677,12 +673,11 @@ class _Reader:
         if body is None or env.version is None:
             return
         value = (body.mm7_version or "").strip()
-        said = _RELEASE_OF_MM7_VERSION.fullmatch(value)
+        said = versions.release_of(value)
         # (a namespace we know spelt otherwise, "….xsd" say, is of its version's release)
-        named = _RELEASE_OF_NAMESPACE.search(env.namespace or "")
-        release = int(named.group(1)) if named else env.version.release
+        release = versions.namespace_release(env.namespace, env.version)
         where = "/Envelope/Body/Fault/detail/" if isinstance(env.body, Fault) else "/Envelope/Body/"
-        if said is not None and int(said.group(1)) == release and env.version.release == release and (
+        if said == release and env.version.release == release and (
                 env.namespace is None or versions.by_spelling(env.namespace) is env.version):
             # (a namespace we do not know, read as its release's newest, says nothing of its pairing)
             why = versions.later_than_paired(env.version, value)
@@ -690,10 +685,10 @@ class _Reader:
                 self.dev.add("mm7version-pairing", f"{where}{body.ELEMENT}/MM7Version",
                              f"MM7Version {value} with namespace {env.namespace or env.version.namespace}: {why}")
             return
-        if said is None or int(said.group(1)) <= release:
+        if versions.later_release(value, env.version, env.namespace) is None:
             return
         self.dev.add("mm7version-namespace", f"{where}{body.ELEMENT}/MM7Version",
-                     f"MM7Version {value} is of Release {said.group(1)}, the namespace "
+                     f"MM7Version {value} is of Release {said}, the namespace "
                      f"{env.namespace or env.version.namespace} of Release {release}")
 
     def read_plain(self) -> Envelope | None:
@@ -874,12 +869,16 @@ class _Reader:
         path = "/Envelope/Header/TransactionID"
         ns = _qname(tid_el).namespace
         # Compared as sent: an invented namespace in both places is one namespace, though read as
-        # a known version; an unqualified body has taken the header's version.
-        body_ns = body_ns or (version.namespace if version is not None else None)
+        # a known version. A body in no namespace has no namespace to differ in: only where it was
+        # read in another version than the header's (an extendedCancelReq under a REL-6-MM7-1-0
+        # TransactionID) is that said, as what it is.
         if ns is None:
             self.dev.add("unqualified-header", path, "TransactionID in no namespace (SOAP needs qualified headers)")
         elif body_ns is not None and ns != body_ns:
             self.dev.add("header-namespace", path, f"TransactionID in {ns}, the body in {body_ns}")
+        elif body_ns is None and version is not None and version_of_namespace(ns)[0] is not version:
+            self.dev.add("header-namespace", path, f"TransactionID in {ns}, the body in no namespace, "
+                                                   f"read as {version.name}")
         if version is not None and ns != version.namespace:
             tid_el.tag = f"{{{version.namespace}}}TransactionID"
         if len(tid_el):

@@ -227,6 +227,22 @@ def test_header_and_body_in_the_same_invented_namespace():
     assert other.transaction_id == "t"
 
 
+def test_header_namespace_says_a_body_in_no_namespace_is_in_none():
+    """A body in no namespace was said to be "in" the namespace of the version it was read as: an
+    extendedCancelReq under a REL-6-MM7-1-0 TransactionID is in no namespace, read as REL-6-MM7-1-4;
+    one read in the header's own version (an invented REL-6-MM7-6-7's) differs from it in nothing."""
+    cancel = ("<extendedCancelReq><MM7Version>6.3.0</MM7Version><SenderIdentification><VASPID>a</VASPID>"
+              "</SenderIdentification><CancelID>m</CancelID></extendedCancelReq>")
+    tid = '<TransactionID xmlns="{ns}REL-6-MM7-1-0">t</TransactionID>'
+    env = tolerant(envelope(cancel, tid=tid), {"header-namespace", "unqualified-body"})
+    [said] = [d for d in env.deviations if d.code == "header-namespace"]
+    assert said.message == f"TransactionID in {NS}REL-6-MM7-1-0, the body in no namespace, read as REL-6-MM7-1-4"
+    rsp = ("<SubmitRsp><MM7Version>6.8.0</MM7Version><Status><StatusCode>1000</StatusCode>"
+           "<StatusText>OK</StatusText></Status><MessageID>1</MessageID></SubmitRsp>")
+    env = tolerant(envelope(rsp, tid=tid.replace("1-0", "6-7")), {"unqualified-body", "unknown-version"})
+    assert "header-namespace" not in codes(env) and env.version.name == "REL-6-MM7-1-4"
+
+
 def test_whitespace_around_transaction_id():
     tid = '<m:TransactionID xmlns:m="{ns}REL-6-MM7-1-4">\n\t  vas00324-dlvr\n  </m:TransactionID>'
     body = '<DeliverRsp xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><Status><StatusCode>1000' \
