@@ -655,8 +655,8 @@ class ClientCore:
         if not value or value == self.config.profile.mm7_version or value in self.later_said:
             return
         version = versions.get(self.config.profile.version)
-        release = versions.release_of(value)
-        if release is None or release <= version.release:
+        release = versions.later_release(value, version)
+        if release is None:
             return
         if len(self.later_said) < 64:  # (values come from messages: kept bounded)
             self.later_said.add(value)
@@ -774,15 +774,8 @@ class ClientCore:
                 mixed_up = self.mismatched(p, url, env.transaction_id, "Fault", kw)
                 if mixed_up is not None:
                     return mixed_up
-            code = body_msg.status.code if body_msg.status else None
-            error = FaultError(
-                # (faultstring and detail are read as sent: their white space is no words here; a
-                # detail's text is the MMSC's words where faultstring has none)
-                f"{p.message.ELEMENT} refused: " + (f"{code} {body_msg.status.text}" if code else body_msg.string.strip()
-                                                     or _words(body_msg.detail_text or "")
-                                                     or f"a {body_msg.code} Fault without words"),
-                fault=body_msg, http_status=status, deviations=env.deviations, **kw,
-            )
+            error = FaultError(f"{p.message.ELEMENT} refused: {_fault_words(body_msg)}", fault=body_msg,
+                               http_status=status, deviations=env.deviations, **kw)
             retryable = policy.retries_fault(body_msg, status)
             # (a Fault without an MM7 status says by its HTTP status: a Server fault in a 503 is an
             # MMSC unavailable, as the outbox reads it, and the next MMSC is tried at once)
@@ -1418,6 +1411,17 @@ def _shortened(text: str, limit: int = 300) -> str:
 def _snippet(body: bytes, limit: int = 200) -> str:
     text = body[:limit].decode("utf-8", "replace").replace("\r", " ").replace("\n", " ").strip()
     return text + ("…" if len(body) > limit else "")
+
+
+def _fault_words(fault: Fault) -> str:
+    """What a Fault says: its status, else its faultstring; then its detail's text, the MMSC's words
+    beside or in place of them ("3001 Not possible (disk full)"), else its code alone. (faultstring
+    and detail are read as sent: their white space is no words here.)"""
+    said = f"{fault.status.code} {fault.status.text}" if fault.status else fault.string.strip()
+    beside = _words(fault.detail_text or "")
+    if said and beside:
+        return f"{said} ({beside})"
+    return said or beside or f"a {fault.code} Fault without words"
 
 
 def _words(text: str, limit: int = 200) -> str:

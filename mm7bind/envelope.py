@@ -583,16 +583,22 @@ def _collapsed(text: str | None) -> str:
 _XML_SPACE = re.compile(r"[ \t\r\n]+")
 
 
-def _detail_text(detail_el: etree._Element) -> str | None:
-    """The text of a Fault's detail that holds no error response; None for white space alone. A
-    text alone is read as sent, as faultstring and Status/Details are: its white space may be the
-    peer's layout (a stack trace, lines of a table). Of another application's elements, each text
-    goes on a line of its own, without the white space around it: run together, the entries
+def _detail_text(detail_el: etree._Element, error_rsp: etree._Element | None = None) -> str | None:
+    """The text of a Fault's detail beside its error response `error_rsp` (or all of it, without
+    one); None for white space alone. A text alone is read as sent, as faultstring and
+    Status/Details are: its white space may be the peer's layout (a stack trace, lines of a table).
+    Beside elements (another application's, or the error response), each text goes on a line of its
+    own, without the white space around it: run together, the entries
     ``<code>E42</code><reason>disk full</reason>`` read "E42disk full"."""
     if not any(isinstance(child.tag, str) for child in detail_el):
         text = "".join(detail_el.itertext())
         return text if text.strip() else None
-    return "\n".join(piece.strip() for piece in detail_el.itertext() if piece.strip()) or None
+    pieces = [detail_el.text]
+    for child in detail_el:
+        if child is not error_rsp:  # (the error response's own words are its status')
+            pieces.extend(child.itertext() if isinstance(child.tag, str) else ())
+        pieces.append(child.tail)
+    return "\n".join(piece.strip() for piece in pieces if piece and piece.strip()) or None
 
 
 def _drop_encoding_style(el: etree._Element | None) -> None:
@@ -626,10 +632,6 @@ def _asks_to_be_understood(entry: etree._Element) -> bool:
     spelling and not SOAP 1.1's, means it as plainly.)"""
     return ((entry.get(_MUST_UNDERSTAND) or "").strip() in ("1", "true")
             and entry.get(_ACTOR, _NEXT).strip() == _NEXT)
-
-
-_RELEASE_OF_NAMESPACE = re.compile(r"/REL-(\d{1,4})-MM7-\d{1,4}-\d{1,4}/?$", re.IGNORECASE)
-_RELEASE_OF_MM7_VERSION = re.compile(r"(\d{1,4})\.\d{1,4}\.\d{1,4}")
 
 
 class _Reader:
@@ -671,12 +673,11 @@ class _Reader:
         if body is None or env.version is None:
             return
         value = (body.mm7_version or "").strip()
-        said = _RELEASE_OF_MM7_VERSION.fullmatch(value)
+        said = versions.release_of(value)
         # (a namespace we know spelt otherwise, "….xsd" say, is of its version's release)
-        named = _RELEASE_OF_NAMESPACE.search(env.namespace or "")
-        release = int(named.group(1)) if named else env.version.release
+        release = versions.namespace_release(env.namespace, env.version)
         where = "/Envelope/Body/Fault/detail/" if isinstance(env.body, Fault) else "/Envelope/Body/"
-        if said is not None and int(said.group(1)) == release and env.version.release == release and (
+        if said == release and env.version.release == release and (
                 env.namespace is None or versions.by_spelling(env.namespace) is env.version):
             # (a namespace we do not know, read as its release's newest, says nothing of its pairing)
             why = versions.later_than_paired(env.version, value)
@@ -684,10 +685,10 @@ class _Reader:
                 self.dev.add("mm7version-pairing", f"{where}{body.ELEMENT}/MM7Version",
                              f"MM7Version {value} with namespace {env.namespace or env.version.namespace}: {why}")
             return
-        if said is None or int(said.group(1)) <= release:
+        if versions.later_release(value, env.version, env.namespace) is None:
             return
         self.dev.add("mm7version-namespace", f"{where}{body.ELEMENT}/MM7Version",
-                     f"MM7Version {value} is of Release {said.group(1)}, the namespace "
+                     f"MM7Version {value} is of Release {said}, the namespace "
                      f"{env.namespace or env.version.namespace} of Release {release}")
 
     def read_plain(self) -> Envelope | None:
@@ -868,12 +869,16 @@ class _Reader:
         path = "/Envelope/Header/TransactionID"
         ns = _qname(tid_el).namespace
         # Compared as sent: an invented namespace in both places is one namespace, though read as
-        # a known version; an unqualified body has taken the header's version.
-        body_ns = body_ns or (version.namespace if version is not None else None)
+        # a known version. A body in no namespace has no namespace to differ in: only where it was
+        # read in another version than the header's (an extendedCancelReq under a REL-6-MM7-1-0
+        # TransactionID) is that said, as what it is.
         if ns is None:
             self.dev.add("unqualified-header", path, "TransactionID in no namespace (SOAP needs qualified headers)")
         elif body_ns is not None and ns != body_ns:
             self.dev.add("header-namespace", path, f"TransactionID in {ns}, the body in {body_ns}")
+        elif body_ns is None and version is not None and version_of_namespace(ns)[0] is not version:
+            self.dev.add("header-namespace", path, f"TransactionID in {ns}, the body in no namespace, "
+                                                   f"read as {version.name}")
         if version is not None and ns != version.namespace:
             tid_el.tag = f"{{{version.namespace}}}TransactionID"
         if len(tid_el):
@@ -1036,8 +1041,8 @@ class _Reader:
             if status_el is not None:
                 mm7_el = self.status_alone(status_el, where)
                 version = self.content_version(mm7_el, header_version)
-            if mm7_el is None:
-                fault.detail_text = _detail_text(detail_el)
+            # (text beside the error response is the peer's words too: "disk full<RSErrorRsp>")
+            fault.detail_text = _detail_text(detail_el, mm7_el)
         if mm7_el is None and (found := _STATUS_IN_STRING.fullmatch(fault.string.strip())):
             # Without it a client would go by the HTTP 500 alone and retry a permanent refusal.
             code, text = found.groups()

@@ -803,9 +803,8 @@ class Receiver:
         if response is not outcome:  # (a response built here from a status: its template will do)
             return self.plain_answer(env, response)
         value, version = response.mm7_version, env.version or versions.latest()
-        release = versions.release_of(value)
-        why = f"of Release {release}, {version.name} of Release {version.release}" if (
-            release is not None and release > version.release) else None
+        release = versions.later_release(value, version)
+        why = None if release is None else f"of Release {release}, {version.name} of Release {version.release}"
         failure: EncodeError | None = None
         if why is None:
             try:
@@ -1285,7 +1284,8 @@ def refusal_status(exc: DecodeError) -> m.Status:
 def encode_reply(body: m.Message | Fault, env: Envelope | None, version: versions.Version, transaction_id: str,
                  profile: Profile, namespace: str | None = None, mm7_version: str | None = None) -> HttpMessage:
     """An answer (a response, or a Fault with an error response) in `version` as `profile` writes
-    it. Its MM7Version, unless the answer sets one, is the caller's when that is valid in `version`,
+    it. Its MM7Version, unless the answer sets one, is the caller's when that is valid in `version`
+    and of no later release than its namespace (6.3.0 in a REL-5 one: `versions.later_release`),
     else `version`'s own default — never the profile's `mm7_version`, which is what we send as a
     client (a China Mobile profile's 6.3.0 is no answer to a Rel-5 caller, nor even valid in
     REL-5-MM7-1-5). Nor does the profile's `max_message_size` apply: that is the MMSC's limit on
@@ -1308,6 +1308,10 @@ def encode_reply(body: m.Message | Fault, env: Envelope | None, version: version
     if target is None or target.mm7_version is not None:
         return encode(body, transaction_id=transaction_id, version=version, profile=profile, namespace=namespace)
     callers = (env.message.mm7_version if env.message is not None else None) if env is not None else mm7_version
+    if versions.later_release(callers, version, namespace) is not None:
+        # (6.3.0 in a REL-5 namespace: an early Rel-5 schema's x.y.z pattern takes it, but no Rel-5
+        # schema lists it, and a reader that checks the two, ours included, refuses it)
+        callers = None
     if callers and callers != version.default_mm7_version:
         try:
             return encode(_with_version(body, callers), transaction_id=transaction_id, version=version, profile=profile,

@@ -259,6 +259,28 @@ def release_of(value: str | None) -> int | None:
     return said[0] if said else None
 
 
+_RELEASE_OF_NAMESPACE = re.compile(r"/REL-(\d{1,4})-MM7-\d{1,4}-\d{1,4}/?$", re.IGNORECASE)
+
+
+def namespace_release(namespace: str | None, version: Version | str) -> int:
+    """The release of `namespace` as a peer wrote it, read as `version`: the one it names (an
+    unknown REL-5-MM7-1-9 is of Release 5, whatever version it is read as), else `version`'s."""
+    named = _RELEASE_OF_NAMESPACE.search(namespace or "")
+    return int(named.group(1)) if named else get(version).release
+
+
+def later_release(value: str | None, version: Version | str, namespace: str | None = None) -> int | None:
+    """The release of MM7Version `value` where it is later than its namespace's (`namespace` as
+    written, else `version`'s; `namespace_release`): 6 for 6.3.0 with REL-5-MM7-1-2. No schema of
+    the namespace's release lists such a value, whatever x.y.z pattern an early one takes, and a
+    peer that checks the one against the other refuses it (4002): our reader reports it
+    (`mm7version-namespace`), the client warns of it, the receiver answers with another. None for
+    a value of the same or an earlier release, and for one that is no x.y.z. `version`: a
+    `Version` or its name."""
+    said = release_of(value)
+    return said if said is not None and said > namespace_release(namespace, version) else None
+
+
 def for_mm7_version(value: str, element: str | None = None) -> Version | None:
     """The version whose namespace normally goes with an MM7Version value (used when a body has
     none); `element`, the body element's name, leaves out the schemas that lack it."""

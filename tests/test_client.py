@@ -1419,6 +1419,27 @@ def test_the_texts_of_several_detail_entries_are_not_run_together():
     assert str(err.value).startswith("SubmitReq refused: E42 disk full see log")
 
 
+def test_a_faults_detail_text_beside_its_status_is_in_the_error():
+    """`<detail>disk full<RSErrorRsp>…` : the MMSC's words beside its status were dropped, the
+    error said only "3001 Not Possible"; they follow it, as a faultstring's detail text does."""
+    rsp = ('<RSErrorRsp xmlns="http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4">'
+           "<MM7Version>6.8.0</MM7Version><Status><StatusCode>2001</StatusCode><StatusText>Operation restricted"
+           "</StatusText></Status></RSErrorRsp>").encode()
+    body = (b'<?xml version="1.0"?><e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body>'
+            b"<e:Fault><faultcode>e:Client</faultcode><faultstring>no</faultstring><detail>\n quota\n used up "
+            + rsp + b"</detail></e:Fault></e:Body></e:Envelope>")
+    with FakeServer(lambda req: Reply(500, body, {"Content-Type": "text/xml"})) as srv, \
+            client(srv.url) as c, pytest.raises(FaultError) as err:
+        c.submit(submit())
+    assert str(err.value) == "SubmitReq refused: 2001 Operation restricted (quota used up)"
+    assert err.value.fault.detail_text == "quota\n used up" and err.value.status.code == 2001
+    # a faultstring's words are followed by the detail's as well
+    with FakeServer(lambda req: Reply(500, body.replace(rsp, b""), {"Content-Type": "text/xml"})) as srv, \
+            client(srv.url) as c, pytest.raises(FaultError) as err:
+        c.submit(submit())
+    assert str(err.value).startswith("SubmitReq refused: no (quota used up)")
+
+
 def test_a_client_fault_without_a_status_is_final():
     def refuse(req):
         return mm7_reply(mm7.Fault(code="Client", string="Invalid recipient"), req.decode(), 500)

@@ -145,6 +145,25 @@ def test_answers_echo_the_callers_mm7version_when_valid():
     assert rsp["status"] == 200 and env.body.mm7_version == "6.8.0"
 
 
+@pytest.mark.parametrize("namespace", ["REL-5-MM7-1-0", "REL-5-MM7-1-9"])  # (one we know, one we do not)
+def test_a_later_release_mm7version_is_not_echoed_in_an_earlier_namespace(namespace):
+    """6.3.0 in a REL-5 namespace: REL-5-MM7-1-0's x.y.z pattern takes it, but no Rel-5 schema lists
+    it, and our own reader reports it (mm7version-namespace; 4002 when strict): the answer echoed it,
+    so a strict mm7bind MMSC refused our DeliverRsp. It carries the namespace's own version, in
+    the answer and in a Fault's RSErrorRsp alike."""
+    data = mm7.encode(deliver(mm7_version="5.3.0"), transaction_id="t", version="REL-5-MM7-1-0").to_bytes()
+    data = data.replace(b"<MM7Version>5.3.0<", b"<MM7Version>6.3.0<").replace(b"REL-5-MM7-1-0", namespace.encode())
+    assert "mm7version-namespace" in {d.code for d in mm7.decode(data).deviations}
+    ok = call_wsgi(mm7.wsgi_app(mm7.Receiver()), data, "text/xml")
+    refused = call_wsgi(mm7.wsgi_app(mm7.Receiver(strict=True)), data, "text/xml")
+    for rsp, status in ((ok, 200), (refused, 500)):
+        env = mm7.decode(rsp["body"])
+        assert "mm7version-namespace" not in {d.code for d in env.deviations}  # (said of a 6.3.0 echoed)
+        body = env.body.detail if env.is_fault else env.body
+        assert rsp["status"] == status and body.mm7_version == "5.3.0" and namespace.encode() in rsp["body"]
+    assert mm7.decode(refused["body"]).body.status.code == 4002
+
+
 @pytest.mark.parametrize("profile", [mm7.profiles.STANDARD, mm7.profiles.CMCC], ids=["standard", "cmcc"])
 def test_status_answers_from_a_template_are_the_encoder_s_bytes(profile):
     rcv = mm7.Receiver(profile=profile)

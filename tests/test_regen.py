@@ -157,6 +157,11 @@ def test_import_a_new_version_needs_its_mm7version(project, tmp_path):
     source.write_text(schema)
     proc = run(project, "import", str(source), "--version", "REL-6-MM7-1-5")
     assert proc.returncode == 2 and "--mm7-version" in proc.stderr
+    # a value the pattern refuses was taken, and every message sent with it refused by the schema
+    before = snapshot(project)
+    proc = run(project, "import", str(source), "--version", "REL-6-MM7-1-5", "--mm7-version", "6.9")
+    assert proc.returncode == 2 and "6.9: does not match the schema's MM7Version pattern" in proc.stderr, proc.stderr
+    assert snapshot(project) == before
     proc = run(project, "import", str(source), "--version", "REL-6-MM7-1-5", "--mm7-version", "6.9.0")
     assert proc.returncode == 0, proc.stderr
     assert (project / "generated" / "rel6_mm7_1_5" / "bindings.py").is_file()

@@ -227,6 +227,22 @@ def test_header_and_body_in_the_same_invented_namespace():
     assert other.transaction_id == "t"
 
 
+def test_header_namespace_says_a_body_in_no_namespace_is_in_none():
+    """A body in no namespace was said to be "in" the namespace of the version it was read as: an
+    extendedCancelReq under a REL-6-MM7-1-0 TransactionID is in no namespace, read as REL-6-MM7-1-4;
+    one read in the header's own version (an invented REL-6-MM7-6-7's) differs from it in nothing."""
+    cancel = ("<extendedCancelReq><MM7Version>6.3.0</MM7Version><SenderIdentification><VASPID>a</VASPID>"
+              "</SenderIdentification><CancelID>m</CancelID></extendedCancelReq>")
+    tid = '<TransactionID xmlns="{ns}REL-6-MM7-1-0">t</TransactionID>'
+    env = tolerant(envelope(cancel, tid=tid), {"header-namespace", "unqualified-body"})
+    [said] = [d for d in env.deviations if d.code == "header-namespace"]
+    assert said.message == f"TransactionID in {NS}REL-6-MM7-1-0, the body in no namespace, read as REL-6-MM7-1-4"
+    rsp = ("<SubmitRsp><MM7Version>6.8.0</MM7Version><Status><StatusCode>1000</StatusCode>"
+           "<StatusText>OK</StatusText></Status><MessageID>1</MessageID></SubmitRsp>")
+    env = tolerant(envelope(rsp, tid=tid.replace("1-0", "6-7")), {"unqualified-body", "unknown-version"})
+    assert "header-namespace" not in codes(env) and env.version.name == "REL-6-MM7-1-4"
+
+
 def test_whitespace_around_transaction_id():
     tid = '<m:TransactionID xmlns:m="{ns}REL-6-MM7-1-4">\n\t  vas00324-dlvr\n  </m:TransactionID>'
     body = '<DeliverRsp xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><Status><StatusCode>1000' \
@@ -535,6 +551,24 @@ def test_free_text_in_a_fault_detail_reads_as_sent():
         env = mm7.decode_envelope(envelope(fault.format("\n  maintenance\n  until 04:00\n")), engine=engine)
         assert env.body.detail_text == "\n  maintenance\n  until 04:00\n"
         assert mm7.decode_envelope(envelope(fault.format(" \n\t")), engine=engine).body.detail_text is None
+
+
+def test_text_beside_the_error_response_in_a_fault_detail_is_kept():
+    """Text beside an RSErrorRsp in detail ("disk full", another application's entry) was dropped,
+    though it is the MMSC's own words for what went wrong: it is Fault.detail_text, each text a
+    line, and the free text is reported (detail holds elements only)."""
+    fault = """<e:Fault><faultcode>e:Server</faultcode><faultstring>refused</faultstring><detail>
+      disk full<RSErrorRsp xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><Status>
+      <StatusCode>3001</StatusCode><StatusText>Not Possible</StatusText></Status></RSErrorRsp>
+      <x:trace xmlns:x="urn:x">E42 <x:at>store.c:12</x:at></x:trace></detail></e:Fault>"""
+    env = tolerant(envelope(fault), {"schema"})
+    assert env.body.status == mm7.Status(3001, "Not Possible")
+    assert env.body.detail_text == "disk full\nE42\nstore.c:12"
+    said = next(d for d in env.deviations if d.code == "schema")
+    assert said.path == "/Envelope/Body/Fault/detail"
+    # another application's entry beside it is valid SOAP: its text kept all the same
+    valid = fault.replace("disk full", "")
+    assert mm7.decode_envelope(envelope(valid), strict=True).body.detail_text == "E42\nstore.c:12"
 
 
 @pytest.mark.parametrize("namespace", ["urn:vendor:mm7", SOAP])

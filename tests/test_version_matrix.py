@@ -47,6 +47,13 @@ def valid_mm7_version(version: mm7.Version, value: str | None) -> bool:
     return bool(value) and (value in enumerated if enumerated else re.fullmatch(r"\d+\.\d+\.\d+", value) is not None)
 
 
+def echoed(version: mm7.Version, value: str | None) -> bool:
+    """Whether an answer in `version` carries the caller's `value`: one its schema takes, and of
+    no later release than its namespace (6.3.0 in a REL-5 one, which a pattern takes and no schema
+    of the release lists, is answered with the namespace's own)."""
+    return valid_mm7_version(version, value) and not later_release(value, version.namespace)
+
+
 def callers_mm7_versions(version: mm7.Version) -> list[str | None]:
     """What callers send: each value the manifest pairs with the namespace, values seen in the wild
     that some schemas refuse (5.2.0, 6.7.0), and none at all."""
@@ -54,9 +61,9 @@ def callers_mm7_versions(version: mm7.Version) -> list[str | None]:
 
 
 def answered(body: bytes, headers) -> mm7.Envelope:
-    """An answer, with no deviation but the one an echoed MM7Version of a later release than the
-    namespace is (a Rel-5 caller that sent 6.7.0 gets 6.7.0 back, as it sent), or one later than
-    the namespace is confirmed to go with (REL-6-MM7-1-0's caller that sent 6.7.0)."""
+    """An answer, with no deviation but the one an MM7Version later than the namespace is
+    confirmed to go with is (REL-6-MM7-1-0's caller that sent 6.7.0 gets 6.7.0 back, as it sent;
+    one of a later release than the namespace, 6.7.0 from a Rel-5 caller, is not echoed)."""
     env = mm7.decode(body, dict(headers)["Content-Type"])
     sent = answer_mm7_version(env)
     crossed = later_release(sent, env.namespace or env.version.namespace)
@@ -118,7 +125,7 @@ def test_the_receiver_answers_in_the_callers_namespace_and_mm7version(version, p
         for sent in callers_mm7_versions(version):
             rsp = receiver.handle(with_mm7_version(request, version, sent), "text/xml")
             env = answered(rsp.body, rsp.headers)
-            expected = sent if valid_mm7_version(version, sent) else version.default_mm7_version
+            expected = sent if echoed(version, sent) else version.default_mm7_version
             where = f"{cls.ELEMENT} with MM7Version {sent}"
             assert (env.version, env.transaction_id) == (version, "t-1"), where
             assert answer_mm7_version(env) == expected, where
@@ -165,11 +172,11 @@ def test_a_response_the_handler_gives_its_own_mm7version_goes_with_it(version, c
 
 
 @pytest.mark.parametrize("version", VERSIONS, ids=ids)
-def test_an_mm7version_of_a_later_release_than_the_namespace_is_reported_and_echoed(version):
+def test_an_mm7version_of_a_later_release_than_the_namespace_is_reported_and_not_echoed(version):
     """6.3.0 in a REL-5 namespace (7.0.0 in a REL-6 one) is a value no schema of the namespace's
     release lists, whatever our reconstructed x.y.z pattern takes: `mm7version-namespace` at the
     MM7Version, in a request and in a Fault's detail alike; the answer in the caller's namespace
-    and, where its schema takes it, MM7Version. An earlier release's value (5.3.0 in REL-6-MM7-1-4,
+    and its version's default MM7Version (echoed, it was what our own reader reports). An earlier release's value (5.3.0 in REL-6-MM7-1-4,
     which its enumeration lists) or another of the same release is no such disagreement."""
     later = ["6.3.0", "6.8.0"] if version.release == 5 else ["7.0.0"]
     receiver = mm7.Receiver(Refuser())
@@ -187,7 +194,7 @@ def test_an_mm7version_of_a_later_release_than_the_namespace_is_reported_and_ech
             assert env.version is version and env.body.mm7_version == sent, where
             rsp = receiver.handle(data, "text/xml")
             back = answered(rsp.body, rsp.headers)
-            expected = sent if valid_mm7_version(version, sent) else version.default_mm7_version
+            expected = sent if echoed(version, sent) else version.default_mm7_version
             assert (back.version, answer_mm7_version(back)) == (version, expected), where
     fault = mm7.Fault(code="Server", string="down", detail=mm7.VASPErrorRsp(status=mm7.Status(3001)))
     data = mm7.encode_envelope(fault, transaction_id="t-2", version=version).replace(
@@ -245,14 +252,14 @@ def test_an_mm7version_later_than_its_namespace_goes_with_is_reported_not_refuse
 
 def test_a_strict_mmsc_refuses_an_mm7version_of_a_later_release_as_an_unsupported_version():
     """What a schema-validating carrier would do with REL-5-MM7-1-2 and 6.3.0: 4002, in the
-    caller's namespace and, as every answer, its MM7Version, which the namespace's x.y.z pattern
-    takes (the refusal came in the version's default, 5.5.0)."""
+    caller's namespace and the version's default MM7Version: the x.y.z pattern takes 6.3.0,
+    but no Rel-5 schema lists it (the reason for the refusal), so it is not echoed."""
     version = mm7.versions.get("REL-5-MM7-1-2")
     request = mm7.encode(minimal(m.SubmitReq), transaction_id="t-1", version=version).to_bytes()
     rsp = Simulator(strict=True).handle(with_mm7_version(request, version, "6.3.0"), "text/xml", {})
     back = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"])
     assert back.is_fault and back.body.detail.status.code == 4002 and back.version is version
-    assert back.transaction_id == "t-1" and back.body.detail.mm7_version == "6.3.0"
+    assert back.transaction_id == "t-1" and back.body.detail.mm7_version == version.default_mm7_version
 
 
 # How real MMSCs write a known namespace otherwise: a string compare takes each for another.
@@ -376,7 +383,7 @@ def test_the_simulator_answers_as_its_dialect_does(version, dialect):
                 assert env.is_fault and env.body.status.code == 4003, where
                 return env
         else:
-            expected = sent if valid_mm7_version(version, sent) else version.default_mm7_version
+            expected = sent if echoed(version, sent) else version.default_mm7_version
             assert (env.version, answer_mm7_version(env)) == (version, expected), where
         assert not env.is_fault, where
         return env

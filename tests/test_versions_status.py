@@ -149,6 +149,18 @@ def test_validate_element_takes_a_version_or_its_name():
     assert by_name and by_name == mm7.validation.validate_element(root, mm7.versions.get("REL-5-MM7-1-2"))
 
 
+def test_later_release_is_the_namespaces_release_compared():
+    """The one check the reader, the client's warning and the receiver's answers share."""
+    rel5 = versions.get("REL-5-MM7-1-0")
+    assert versions.later_release("6.3.0", rel5) == 6 and versions.later_release(" 6.3.0 ", "REL-5-MM7-1-0") == 6
+    assert [versions.later_release(v, rel5) for v in ("5.10.0", "5.2.0", "4.0.0", "6.x", None)] == [None] * 5
+    assert versions.later_release("6.3.0", versions.get("REL-6-MM7-1-0")) is None
+    # a namespace as written is of the release it names, whatever version it is read as
+    unknown = versions.MM7_NS_BASE + "REL-7-MM7-1-0"
+    assert versions.later_release("7.0.0", versions.latest(), unknown) is None
+    assert versions.later_release("7.0.0", versions.latest()) == 7
+
+
 def test_later_than_paired_takes_a_version_or_its_name():
     """The API page writes `versions.later_than_paired(version, "6.5.0")`; a name (as `get`,
     `validate_element` and the rest take one) was an AttributeError."""

@@ -628,9 +628,9 @@ MM7_ELEMENTS = (
 )
 
 
-def inspect_schema(data: bytes, parts: dict[str, bytes]) -> tuple[str, list[str]]:
-    """Target namespace and the MM7Version enumeration (if the schema has one) of a file and the
-    parts it includes."""
+def inspect_schema(data: bytes, parts: dict[str, bytes]) -> tuple[str, list[str], list[list[str]]]:
+    """Target namespace, the MM7Version enumeration (if the schema has one) and its patterns (if it
+    has some: `mm7version_patterns`) of a file and the parts it includes."""
     root = parse_schema(data, "the file", None)
     tns = root.get("targetNamespace") or ""
     if not tns.startswith(MM7_NS_PREFIX):
@@ -651,7 +651,7 @@ def inspect_schema(data: bytes, parts: dict[str, bytes]) -> tuple[str, list[str]
     if missing:
         print(f"note: the file declares no {', '.join(missing)}: those messages cannot be sent or read "
               "in this version")
-    return tns, mm7version_values(whole)
+    return tns, mm7version_values(whole), mm7version_patterns(whole)
 
 
 # A schema split over more files than this is not an MM7 schema (and the includes may loop).
@@ -682,25 +682,62 @@ def mm7version_values(root: etree._Element) -> list[str]:
     """The values MM7Version's simple type enumerates: a named type, wherever the file declares
     it, or one written inside the element; the enumeration may sit on a type it restricts. Empty
     when there is none (a pattern, say)."""
+    simple, named = _mm7version_type(root)
+    for _ in range(len(named) + 1):  # (a derivation loop is an invalid schema: stop anyway)
+        if simple is None:
+            return []
+        values = [e.get("value") for e in simple.iter(f"{{{XS_NS}}}enumeration")]
+        restriction = simple.find(f"{{{XS_NS}}}restriction")
+        base = restriction.get("base") if restriction is not None else None
+        if values or not base or base.split(":")[-1] not in named:
+            return values
+        simple = named[base.split(":")[-1]]
+    return []
+
+
+def _mm7version_type(root: etree._Element) -> tuple[etree._Element | None, dict[str, etree._Element]]:
+    """MM7Version's simple type (named, or written inside the element) and the file's named ones."""
     named = {st.get("name"): st for st in root.iter(f"{{{XS_NS}}}simpleType") if st.get("name")}
     for el in root.iter(f"{{{XS_NS}}}element"):
         if el.get("name") != "MM7Version":
             continue
-        if el.get("type"):
-            simple = named.get(el.get("type").split(":")[-1])
-        else:
-            simple = el.find(f"{{{XS_NS}}}simpleType")
+        simple = named.get(el.get("type").split(":")[-1]) if el.get("type") else el.find(f"{{{XS_NS}}}simpleType")
+        if simple is not None:
+            return simple, named
+    return None, named
+
+
+def mm7version_patterns(root: etree._Element) -> list[list[str]]:
+    """The pattern facets of MM7Version's simple type, a list for each step of its derivation: a
+    value must match one of each step's (XSD ORs a step's patterns and ANDs the steps'). Empty
+    when it has none (an enumeration, say)."""
+    simple, named = _mm7version_type(root)
+    steps: list[list[str]] = []
+    for _ in range(len(named) + 1):  # (a derivation loop is an invalid schema: stop anyway)
         if simple is None:
+            break
+        restriction = simple.find(f"{{{XS_NS}}}restriction")
+        if restriction is None:
+            break
+        patterns = [p.get("value") for p in restriction.iterchildren(f"{{{XS_NS}}}pattern") if p.get("value")]
+        if patterns:
+            steps.append(patterns)
+        base = (restriction.get("base") or "").split(":")[-1]
+        simple = named.get(base)
+    return steps
+
+
+def matches_patterns(value: str, steps: list[list[str]]) -> bool:
+    """Whether `value` matches one pattern of each step (`mm7version_patterns`), an XSD pattern read
+    as Python's regular expression anchored at both ends (the two agree on what MM7Version
+    patterns use: digits, classes, escaped dots); one Python cannot read is not held against it."""
+    for patterns in steps:
+        try:
+            if not any(re.fullmatch(pattern, value) for pattern in patterns):
+                return False
+        except re.error:
             continue
-        for _ in range(len(named) + 1):  # (a derivation loop is an invalid schema: stop anyway)
-            values = [e.get("value") for e in simple.iter(f"{{{XS_NS}}}enumeration")]
-            restriction = simple.find(f"{{{XS_NS}}}restriction")
-            base = restriction.get("base") if restriction is not None else None
-            if values or not base or base.split(":")[-1] not in named:
-                return values
-            simple = named[base.split(":")[-1]]
-        return []
-    return []
+    return True
 
 
 def newest_first(values: list[str]) -> list[str]:
@@ -732,7 +769,7 @@ def import_schema(source: str, version: str | None, mm7_versions: list[str] | No
     manifest = Manifest.load()
     data, origin_url = read_source(source)
     parts = read_parts(source, data)
-    namespace, enumerated = inspect_schema(data, parts)
+    namespace, enumerated, patterns = inspect_schema(data, parts)
     named = version_of_namespace(namespace)
     if version is None:
         if named is None:
@@ -786,6 +823,12 @@ def import_schema(source: str, version: str | None, mm7_versions: list[str] | No
     if refused:
         raise RegenError(f"--mm7-version {', '.join(refused)}: not in the schema's MM7Version list "
                          f"{enumerated}, which would refuse every message sent with it")
+    # (a schema giving MM7Version by a pattern alone takes only what matches it, as a list does)
+    refused = [value for value in values if not matches_patterns(value, patterns)]
+    if refused:
+        raise RegenError(f"--mm7-version {', '.join(refused)}: does not match the schema's MM7Version pattern "
+                         f"{' and '.join(' or '.join(step) for step in patterns)}, which would refuse every "
+                         "message sent with it")
     target = SCHEMAS / f"{version}.xsd"
     check_part_names(manifest, version, target.name, parts)
     manifest.versions[version] = VersionEntry(
