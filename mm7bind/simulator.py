@@ -1481,7 +1481,7 @@ class Simulator:
         VASP submitted: both name a VASPID, and they differ."""
         theirs, asking = getattr(stored.request, "vaspid", None), getattr(msg, "vaspid", None)
         if theirs and asking and theirs != asking:
-            return self.fault(env, "Client", RequestStatus.OPERATION_RESTRICTED,
+            return self._refuse(env, "Client", RequestStatus.OPERATION_RESTRICTED,
                               f"message {stored.message_id} is another VASP's")
         return None
 
@@ -1490,7 +1490,7 @@ class Simulator:
         stored = self._lookup(mid)
         rsp_cls = m.CancelRsp if isinstance(msg, m.CancelReq) else m.ExtendedCancelRsp
         if stored is None:
-            return self.fault(env, "Client", RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {mid}")
+            return self._refuse(env, "Client", RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {mid}")
         if (refused := self._not_theirs(env, msg, stored)) is not None:
             return refused
         # Check and set as one, under the lock the report worker takes: else a "Retrieved" report at
@@ -1508,12 +1508,12 @@ class Simulator:
         """Mbuni's MMSC finds a message no longer queued (delivered, cancelled) nowhere: 2005, a Fault."""
         if not self._mbuni_quirks:
             return None
-        return self.fault(env, "Client", RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {mid} queued ({state})")
+        return self._refuse(env, "Client", RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {mid} queued ({state})")
 
     def _replace(self, env: Envelope, msg: m.ReplaceReq) -> Response:
         stored = self._lookup(msg.message_id)
         if stored is None:
-            return self.fault(env, "Client", RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {msg.message_id}")
+            return self._refuse(env, "Client", RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {msg.message_id}")
         if (refused := self._not_theirs(env, msg, stored)) is not None:
             return refused
         with self._lock:  # (as in _cancel: no report may deliver it in between)
@@ -1528,7 +1528,7 @@ class Simulator:
     def _extended_replace(self, env: Envelope, msg: m.ExtendedReplaceReq) -> Response:
         old = self._lookup(msg.replace_id)
         if old is None:
-            return self.fault(env, "Client", RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {msg.replace_id}")
+            return self._refuse(env, "Client", RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {msg.replace_id}")
         if (refused := self._not_theirs(env, msg, old)) is not None:
             return refused
         with self._lock:  # (checked and set as one, as in _cancel)

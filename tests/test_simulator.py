@@ -2127,3 +2127,24 @@ def test_submit_refusals_are_logged_and_received_json_shows_the_body(caplog):
     assert not small["body_truncated"] and "t-all" in small["body_head"] and "SubmitReq" in small["body_head"]
     assert large["body_truncated"] and large["body_size"] > 10_000 and len(large["body_head"]) <= 4096
     assert big.message_id
+
+
+def test_cancel_and_replace_refusals_are_logged_as_submit_refusals_are(caplog):
+    """A cancel or replace of a message the MMSC does not have (2005), or another VASP's (2001),
+    was answered with no line in the log, where a refused submit has one."""
+    import logging
+
+    sim = Simulator(report_delay=60)
+    with sim, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client, \
+            caplog.at_level(logging.INFO, logger="mm7bind.simulator"):
+        mine = client.submit(m.SubmitReq(vaspid="sp-a", recipients=["+8613800000001"]), transaction_id="t-sub")
+        with pytest.raises(mm7.FaultError, match="2005"):
+            client.cancel(m.CancelReq(message_id="nowhere"), transaction_id="t-cancel")
+        with pytest.raises(mm7.FaultError, match="2005"):
+            client.replace(m.ReplaceReq(message_id="nowhere"), transaction_id="t-replace")
+        with pytest.raises(mm7.FaultError, match="2001"):
+            client.cancel(m.CancelReq(vaspid="sp-b", message_id=mine.message_id), transaction_id="t-theirs")
+        said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(line.startswith("refused: CancelReq tid=t-cancel: 2005 no message nowhere") for line in said), said
+    assert any(line.startswith("refused: ReplaceReq tid=t-replace: 2005") for line in said), said
+    assert any(line.startswith("refused: CancelReq tid=t-theirs: 2001") for line in said), said
