@@ -876,6 +876,21 @@ def _overlap(some: list, others: list) -> bool:
     return any(a.version == b.version and a.overlaps(b) for a in some for b in others)
 
 
+def _exposed_credentials(url: str) -> bool:
+    """A plain http URL whose credentials cross a network: to an application on this host
+    (localhost, a loopback address), they go nowhere a listener could read them."""
+    import ipaddress  # noqa: PLC0415
+
+    parts = urlsplit(url)
+    if parts.scheme != "http" or parts.password is None:
+        return False
+    host = (parts.hostname or "").lower()
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host != "localhost" and not host.endswith(".localhost")
+
+
 def check(cfg: Config) -> list[Problem]:
     """Everything wrong with a configuration, each said plainly."""
     return _checked(cfg, refused=frozenset())
@@ -1086,6 +1101,9 @@ def _checked(cfg: Config, refused: frozenset[str]) -> list[Problem]:
         err("receiver.health_path", "must start with / and differ from receiver.path and metrics_path")
     if r.forward_url and not is_http_url(r.forward_url):
         err("receiver.forward_url", not_http_url(shown_url(r.forward_url)))
+    elif r.forward_url and _exposed_credentials(r.forward_url):
+        warn("receiver.forward_url", f"Basic credentials over plain http can be read on the way: "
+                                     f"{shown_url(r.forward_url)}", "handling")
     if r.forward_timeout <= 0:
         err("receiver.forward_timeout", "must be more than 0 seconds")
     elif r.forward_timeout > MAX_TIMEOUT:  # (as the forwarding handler refuses it: past what a socket's timeout holds)

@@ -1005,6 +1005,29 @@ def test_the_upload_timeout_comes_from_the_config_file_or_the_environment(tmp_pa
     assert [p.where for p in config.check(cfg) if p.level == "error"] == ["mmsc.upload_timeout"]
 
 
+@pytest.mark.parametrize(("url", "warned"), [
+    ("http://app:pw@10.0.0.5:8000/mm7", True),
+    ("http://app:pw@apps.example.com/mm7", True),
+    ("https://app:pw@apps.example.com/mm7", False),
+    ("http://app:pw@127.0.0.1:8000/mm7", False),  # (an application on this host: nothing on the way)
+    ("http://app:pw@localhost/mm7", False),
+    ("http://[::1]:8000/mm7", False),
+    ("http://apps.example.com/mm7", False),  # (no credentials)
+])
+def test_config_check_warns_of_basic_credentials_in_a_plain_http_forward_url(tmp_path, url, warned):
+    """The MMSC's URLs were checked for credentials sent in the clear; the forwarding URL, which
+    the receiver posts each message to with its user and password as Basic, was not."""
+    from mm7bind import config
+
+    (tmp_path / "c.toml").write_text(f'[receiver]\nforward_url = "{url}"\n', encoding="utf-8")
+    (tmp_path / "c.toml").chmod(0o600)  # (a file holding credentials others can read is said too)
+    cfg, problems = config.load(tmp_path / "c.toml", env={})
+    said = [p for p in config.check(cfg) if p.where == "receiver.forward_url"]
+    assert not [p for p in problems if p.level == "error"] and [p.level for p in said] == (
+        ["warning"] if warned else []), said
+    assert all("pw" not in p.message and "Basic credentials over plain http" in p.message for p in said)
+
+
 def test_the_upload_min_rate_comes_from_the_config_file_or_the_environment(tmp_path):
     from mm7bind import config
 
