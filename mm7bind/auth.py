@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urlsplit
 
+from .display import printable
+
 
 def _parse_auth_params(value: str, unescape: bool = True) -> dict[str, str]:
     """The parameters of a challenge or an answer, a quoted value's quoted-pairs undone (RFC 9110
@@ -41,6 +43,28 @@ def guessed(header: str | None, challenge: str, stale: bool) -> bool:
     scheme, an answer right but for its Digest nonce's age."""
     scheme = (header or "").partition(" ")[0].lower()
     return bool(scheme) and scheme == challenge.partition(" ")[0].lower() and not stale
+
+
+def why_refused(auth, method: str, uri: str, header: str, body: bytes | None) -> str:
+    """What was wrong with a refused answer that tried the challenged scheme (`guessed`), as far
+    as the server can tell, for its log: a malformed Digest answer, one signing another uri, one
+    computed with another algorithm than it names, else wrong credentials."""
+    other = getattr(auth, "other_target", None)
+    signed = other(uri, header) if other is not None else None
+    malformed = getattr(auth, "malformed", None)
+    flaw = malformed(header) if malformed is not None else None
+    computed_with = getattr(auth, "computed_with", None)
+    mistaken = (computed_with(method, header, body)
+                if computed_with is not None and flaw is None and signed is None else None)
+    if flaw is not None:
+        return f"its Digest answer {printable(flaw)}"
+    if signed is not None:  # (most likely a server of one's own not passing the request-target)
+        return (f"its Digest answer signs the uri {printable(signed)}, not this request's, {printable(uri)}"
+                + (" (Receiver.handle given no uri?)" if uri == "/" else ""))
+    if mistaken is not None:
+        return (f"its Digest answer names {auth.algorithm} but is computed with {mistaken} (as curl before 8.8 "
+                f"does): serve it algorithm={mistaken}")
+    return f"wrong {header.partition(' ')[0].title()} credentials"
 
 
 def _repeats_a_param(value: str) -> bool:

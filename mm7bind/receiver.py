@@ -30,7 +30,7 @@ from typing import Any, NamedTuple, TypeVar, overload
 from . import holders
 from . import messages as m
 from . import versions
-from .auth import FailureLimit, IPAllowList, check_failure_settings, guessed
+from .auth import FailureLimit, IPAllowList, check_failure_settings, guessed, why_refused
 from .binding import escape_text
 from .codec import (CONTENT_CODINGS, HttpMessage, content_type_deviation, decode, encode, request_body,
                     soap_action_deviation)
@@ -407,26 +407,8 @@ class Receiver:
                 challenge = self.config.auth.challenge(stale)  # (one nonce: the answer's)
                 wrong = guessed(given, challenge, stale)
                 if wrong:
-                    scheme = given.partition(" ")[0]
-                    other = getattr(self.config.auth, "other_target", None)
-                    signed = other(uri, given) if other is not None else None
-                    malformed = getattr(self.config.auth, "malformed", None)
-                    flaw = malformed(given) if malformed is not None else None
-                    computed_with = getattr(self.config.auth, "computed_with", None)
-                    mistaken = (computed_with(method.upper(), given, body)
-                                if computed_with is not None and flaw is None and signed is None else None)
-                    if flaw is not None:
-                        log.warning("refused request from %s: its Digest answer %s", peer, printable(flaw))
-                    elif signed is not None:  # (most likely a server of one's own not passing the request-target)
-                        log.warning("refused request from %s: its Digest answer signs the uri %s, not this "
-                                    "request's, %s%s", peer, printable(signed), printable(uri),
-                                    " (Receiver.handle given no uri?)" if uri == "/" else "")
-                    elif mistaken is not None:
-                        log.warning("refused request from %s: its Digest answer names %s but is computed with %s "
-                                    "(as curl before 8.8 does): serve it algorithm=%s", peer,
-                                    self.config.auth.algorithm, mistaken, mistaken)
-                    else:
-                        log.warning("refused request from %s: wrong %s credentials", peer, scheme.title())
+                    log.warning("refused request from %s: %s", peer,
+                                why_refused(self.config.auth, method.upper(), uri, given, body))
                     if self._failures is not None:
                         self._failures.wrong(peer, log)
                 self._count(None, "unauthorized" if wrong else "challenged", None, started)

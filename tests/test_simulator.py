@@ -934,6 +934,27 @@ def test_a_digest_answer_signing_a_url_with_a_query_is_taken():
         assert refused.status_code == 401 and len(sim.received) == 1
 
 
+def test_refused_credentials_are_logged_with_what_was_wrong_as_the_receiver_logs_them(caplog):
+    """A VASP whose credentials the simulator refused saw a bare 401 and nothing in the log; the
+    receiver says why (wrong credentials, a Digest answer signing another uri): so does the simulator."""
+    import logging
+
+    with Simulator(auth=mm7.auth.DigestAuth("vasp", "pw"), report_delay=60) as sim, \
+            caplog.at_level(logging.INFO, logger="mm7bind.simulator"):
+        with mm7.Client(sim.url, username="vasp", password="nope", auth="digest",
+                        retry=mm7.RetryPolicy.never()) as client, pytest.raises(mm7.HTTPStatusError):
+            client.submit(m.SubmitReq(recipients=["+8613800000000"]))
+        answer = mm7.auth.DigestAnswer("vasp", "pw")
+        assert answer.take(requests.post(sim.url, timeout=10).headers["WWW-Authenticate"])
+        signed = answer.authorization("POST", "/elsewhere")
+        assert requests.post(sim.url, data=b"x", headers={"Authorization": signed}, timeout=10).status_code == 401
+        said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "refused request from 127.0.0.1: wrong Digest credentials" in said, said
+    assert any(line.startswith("refused request from 127.0.0.1: its Digest answer signs the uri /elsewhere, not "
+                               "this request's, /mm7") for line in said), said
+    assert not sim.received
+
+
 @pytest.mark.parametrize("dialect, version", [("cmcc", "REL-6-MM7-1-4"), ("mbuni", "REL-5-MM7-1-0")])
 def test_a_message_over_the_size_limit_is_refused_echoing_its_transaction_id(dialect, version):
     """The Fault (2004) for a message larger than the dialect takes had an empty TransactionID, and
