@@ -611,6 +611,7 @@ class ClientCore:
         # A store that cannot record sends (a full disk): (its error as said, when it began, how many
         # not recorded) — one ERROR as it begins, one WARNING once a send is recorded again.
         self._record_trouble: tuple[str, float, int] | None = None
+        self._read_trouble: tuple[str, float, int] | None = None  # (the same, for reading earlier sends)
         self._record_lock = threading.Lock()
 
     @property
@@ -699,9 +700,22 @@ class ClientCore:
         try:
             rec = self.store.sent_by_transaction_id(transaction_id)
         except STORE_ERRORS as exc:  # (sent as if new: a record not read must not stop the message)
-            log.warning("tid=%s: its earlier sends could not be read from the store: %s: %s",
-                        printable(transaction_id), type(exc).__name__, exc)
+            said = f"{type(exc).__name__}: {exc}"
+            with self._record_lock:  # (as _record's trouble: one WARNING an incident, not one a send)
+                begins = self._read_trouble is None or self._read_trouble[0] != said
+                since, unread = (time.monotonic(), 0) if self._read_trouble is None else self._read_trouble[1:]
+                self._read_trouble = (said, since, unread + 1)
+            log.log(logging.WARNING if begins else logging.DEBUG,
+                    "tid=%s: its earlier sends could not be read from the store, sent as new: %s%s",
+                    printable(transaction_id), said,
+                    "; further ones are counted, told once the store is read again" if begins else "")
             return None
+        if self._read_trouble is not None:
+            with self._record_lock:
+                trouble, self._read_trouble = self._read_trouble, None
+            if trouble is not None:
+                log.warning("the store's earlier sends are read again: %d sent as new over %.0f s while they could "
+                            "not be (%s)", trouble[2], time.monotonic() - trouble[1], trouble[0])
         if rec is None or rec.ok:
             return None
         unanswered = rec.status_code is None and rec.error is not None and may_have_arrived(rec.error)

@@ -9,6 +9,7 @@ import hashlib
 import io
 import logging
 import math
+import sqlite3
 import ssl
 import sys
 import time
@@ -2861,3 +2862,33 @@ def test_a_store_that_cannot_record_sends_is_one_error_an_incident_and_one_warni
     assert "could not be recorded in the store: OSError: disk full; further ones" in said[0][1]
     assert said[1][1].startswith("the store records sends again: 3 not recorded over ")
     assert said[1][1].endswith("(OSError: disk full)") and "read-only file system" in said[2][1]
+
+
+def test_a_store_whose_earlier_sends_cannot_be_read_is_one_warning_an_incident_and_one_after(caplog):
+    """A send that names its TransactionID asks the store where an earlier send of it went; a store
+    that could not be read was a WARNING for every send of a campaign. One as it begins, the rest
+    counted, one with the count once the store is read again; another error is a new incident."""
+    import logging
+
+    failing = ["database is locked"]
+
+    class Locked(MemoryStore):
+        def sent_by_transaction_id(self, transaction_id):
+            if failing:
+                raise sqlite3.OperationalError(failing[0])
+            return super().sent_by_transaction_id(transaction_id)
+
+    store = Locked()
+    with FakeServer() as srv, client(srv.url, store=store) as c, caplog.at_level(logging.INFO, "mm7bind.client"):
+        assert all(c.submit(submit(), transaction_id=f"t-{n}").ok for n in range(3))
+        failing[:] = []
+        assert c.submit(submit(), transaction_id="t-3").ok
+        failing[:] = ["disk I/O error"]
+        assert c.submit(submit(), transaction_id="t-4").ok
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [level for level, _ in said] == ["WARNING", "WARNING", "WARNING"], said
+    assert said[0][1].startswith("tid=t-0: its earlier sends could not be read from the store, sent as new: "
+                                 "OperationalError: database is locked; further ones are counted")
+    assert said[1][1].startswith("the store's earlier sends are read again: 3 sent as new over ")
+    assert said[1][1].endswith("(OperationalError: database is locked)") and "disk I/O error" in said[2][1]
+    assert len(store.sent()) == 5  # (each sent, and recorded)
