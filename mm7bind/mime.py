@@ -633,7 +633,12 @@ class InPart:
         """The location as a name: RFC 2047 words and URL escapes ("%20", UTF-8 "%E6%96%B0")
         decoded, so it reads, compares and is written again (escaped once) as the sender meant."""
         loc = self.headers.get("content-location")
-        return location_name(decode_words(loc.strip())) if loc else None
+        if not loc:
+            return None
+        loc = loc.strip()
+        if len(loc) >= 2 and loc[0] == loc[-1] == '"':  # (a URI is never quoted, but some write it as a name)
+            loc = re.sub(r"\\(.)", r"\1", loc[1:-1])
+        return location_name(decode_words(loc))
 
     @property
     def is_multipart(self) -> bool:

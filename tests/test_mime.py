@@ -612,6 +612,23 @@ def test_cid_href_resolved_by_content_location_when_no_part_has_that_id():
     assert "href-location" in codes(env) and "href-dangling" not in codes(env)
 
 
+def test_a_quoted_content_location_is_read_as_the_name_inside_its_quotes():
+    """Some handsets quote a Content-Location as a file name ("蚛.gif" in quotes): the quotes were
+    kept as part of the name, the SMIL's src="蚛.gif" found nothing, and saved it was _蚛.gif_.gif."""
+    smil = '<smil><body><par><img src="蚛.gif"/><text src="a b.txt"/></par></body></smil>'.encode()
+    xml = soap_xml('<DeliverReq><MM7Version>6.8.0</MM7Version><Sender><Number>1</Number></Sender>'
+                   '<Content href="cid:pres"/></DeliverReq>')
+    env = decode(mime([(["Content-Type: text/xml"], xml),
+                       (["Content-Type: multipart/related; boundary=inner"],
+                        mime([(["Content-ID: <pres>", "Content-Type: application/smil"], smil),
+                              (['Content-Location: "%E8%9A%9B.gif"', "Content-Type: image/gif"], GIF),
+                              (['Content-Location: "a b.txt"', "Content-Type: text/plain"], b"hi")],
+                             boundary="inner"))]))
+    content = env.body.content
+    assert [p.content_location for p in content.parts] == ["蚛.gif", "a b.txt"]
+    assert "smil-dangling" not in codes(env) and content.by_reference("蚛.gif").data == GIF
+
+
 def test_flat_parts_with_the_href_naming_the_smil():
     smil = b'<smil><body><par><img src="cid:pic"/></par></body></smil>'
     xml = soap_xml('<DeliverReq><MM7Version>6.8.0</MM7Version><Sender><Number>1</Number></Sender>'
