@@ -58,6 +58,7 @@ from .errors import (
     TransportError,
 )
 from .hints import suggest_keywords
+from .incident import Incident
 from .mime import header_value
 from .profiles import STANDARD, Profile
 from .retry import RateLimiter, RetryPolicy, parse_retry_after
@@ -608,11 +609,10 @@ class ClientCore:
         # the client's line for a failure or a Fault goes down to DEBUG, not said twice.
         self.failures_said_by_caller = False
         self.later_said: set[str] = set()  # messages' MM7Versions of a later release, said once each
-        # A store that cannot record sends (a full disk): (its error as said, when it began, how many
-        # not recorded) — one ERROR as it begins, one WARNING once a send is recorded again.
-        self._record_trouble: tuple[str, float, int] | None = None
-        self._read_trouble: tuple[str, float, int] | None = None  # (the same, for reading earlier sends)
-        self._record_lock = threading.Lock()
+        # A store that cannot record sends (a full disk): one ERROR as it begins, one WARNING once a
+        # send is recorded again.
+        self._record_trouble = Incident()
+        self._read_trouble = Incident()  # (the same, for reading earlier sends)
 
     @property
     def peer(self) -> str:
@@ -701,21 +701,16 @@ class ClientCore:
             rec = self.store.sent_by_transaction_id(transaction_id)
         except STORE_ERRORS as exc:  # (sent as if new: a record not read must not stop the message)
             said = f"{type(exc).__name__}: {exc}"
-            with self._record_lock:  # (as _record's trouble: one WARNING an incident, not one a send)
-                begins = self._read_trouble is None or self._read_trouble[0] != said
-                since, unread = (time.monotonic(), 0) if self._read_trouble is None else self._read_trouble[1:]
-                self._read_trouble = (said, since, unread + 1)
+            begins = self._read_trouble.failed(said)  # (as _record's: one WARNING an incident, not one a send)
             log.log(logging.WARNING if begins else logging.DEBUG,
                     "tid=%s: its earlier sends could not be read from the store, sent as new: %s%s",
                     printable(transaction_id), said,
                     "; further ones are counted, told once the store is read again" if begins else "")
             return None
-        if self._read_trouble is not None:
-            with self._record_lock:
-                trouble, self._read_trouble = self._read_trouble, None
-            if trouble is not None:
-                log.warning("the store's earlier sends are read again: %d sent as new over %.0f s while they could "
-                            "not be (%s)", trouble[2], time.monotonic() - trouble[1], trouble[0])
+        ended = self._read_trouble.over()
+        if ended is not None:
+            log.warning("the store's earlier sends are read again: %d sent as new over %.0f s while they could "
+                        "not be (%s)", ended.count, ended.seconds, ended.said)
         if rec is None or rec.ok:
             return None
         unanswered = rec.status_code is None and rec.error is not None and may_have_arrived(rec.error)
@@ -1208,10 +1203,7 @@ class ClientCore:
             self.store.record_sent(rec)
         except STORE_ERRORS as exc:  # a full disk, a locked file: the operator's to fix, in one line
             said = f"{type(exc).__name__}: {exc}"
-            with self._record_lock:
-                begins = self._record_trouble is None or self._record_trouble[0] != said
-                since, lost = (time.monotonic(), 0) if self._record_trouble is None else self._record_trouble[1:]
-                self._record_trouble = (said, since, lost + 1)
+            begins = self._record_trouble.failed(said)
             log.log(logging.ERROR if begins else logging.DEBUG,
                     "%s tid=%s (status %s) could not be recorded in the store: %s%s", rec.operation,
                     printable(rec.transaction_id), rec.status_code, said,
@@ -1221,12 +1213,10 @@ class ClientCore:
             log.exception("%s tid=%s (status %s) could not be recorded in the store", rec.operation,
                           rec.transaction_id, rec.status_code)
             return
-        if self._record_trouble is not None:
-            with self._record_lock:
-                trouble, self._record_trouble = self._record_trouble, None
-            if trouble is not None:
-                log.warning("the store records sends again: %d not recorded over %.0f s while it could not (%s)",
-                            trouble[2], time.monotonic() - trouble[1], trouble[0])
+        ended = self._record_trouble.over()
+        if ended is not None:
+            log.warning("the store records sends again: %d not recorded over %.0f s while it could not (%s)",
+                        ended.count, ended.seconds, ended.said)
 
 
 def _unspoken_digest(challenge: str) -> str | None:

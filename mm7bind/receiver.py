@@ -47,6 +47,7 @@ from .errors import (
     refusable,
 )
 from .hints import did_you_mean, suggest_keywords
+from .incident import Incident
 from .jsonable import to_jsonable
 from .mime import Body, MimeLimits, header_value
 from .profiles import STANDARD, Profile
@@ -318,10 +319,9 @@ class Receiver:
         self._answers: dict[tuple, tuple] = {}  # plain_answer's templates
         self._signatures: dict[tuple[Callable, str], bool] = {}  # _takes' answers, by (store method, name)
         self._mm7_versions_said: set[tuple[str, str]] = set()  # (version, MM7Version) _handler_answer said
-        # A store that cannot take messages (a full disk): (its error as said, when it began, how many
-        # refused) — one ERROR as it begins, one WARNING once a message is stored again, not one each.
-        self._store_trouble: tuple[str, float, int] | None = None
-        self._store_trouble_lock = threading.Lock()
+        # A store that cannot take messages (a full disk): one ERROR as it begins, one WARNING once a
+        # message is stored again, not one each.
+        self._store_trouble = Incident()
 
     @property
     def _failures(self) -> FailureLimit | None:
@@ -712,22 +712,15 @@ class Receiver:
         """A message answered 3000, the store failing with `said` (storing it, or reading a repeat's
         outcome): counted for the incident; → whether it begins one (the first, or the store failing
         otherwise than before), said at ERROR, the rest at DEBUG until `_store_works`."""
-        with self._store_trouble_lock:
-            begins = self._store_trouble is None or self._store_trouble[0] != said
-            since, refused = (time.monotonic(), 0) if self._store_trouble is None else self._store_trouble[1:]
-            self._store_trouble = (said, since, refused + 1)
-        return begins
+        return self._store_trouble.failed(said)
 
     def _store_works(self) -> None:
         """The store took a message (or told a repeat's outcome): an incident it ends is told, in one
         WARNING with how many messages were answered 3000 meanwhile and for how long."""
-        if self._store_trouble is None:
-            return
-        with self._store_trouble_lock:
-            trouble, self._store_trouble = self._store_trouble, None
-        if trouble is not None:
+        ended = self._store_trouble.over()
+        if ended is not None:
             log.warning("the store takes messages again: %d refused (answered 3000) over %.0f s while it "
-                        "could not (%s)", trouble[2], time.monotonic() - trouble[1], trouble[0])
+                        "could not (%s)", ended.count, ended.seconds, ended.said)
 
     def _stored_before_upgrade(self, env: Envelope) -> InboxRecord | None:
         """The first copy of this message, when a release before stored it under a key of then: its

@@ -354,7 +354,7 @@ GBK_WISH = "新年快乐".encode("gbk")
     # one character's bytes cut into two words (encoders fold long values anywhere): each word alone
     # read as U+FFFD before
     f"=?gb2312?B?{b64(GBK_WISH[:3])}?= =?gb2312?B?{b64(GBK_WISH[3:])}?=",
-    f"=?GBK?Q?=D0=C2=C4?=\r\n =?gbk?Q?=EA=BF=EC=C0=D6?=",
+    "=?GBK?Q?=D0=C2=C4?=\r\n =?gbk?Q?=EA=BF=EC=C0=D6?=",
     f"=?utf-8?B?{b64('新年快乐'.encode()[:4])}?= =?UTF-8?B?{b64('新年快乐'.encode()[4:])}?=",
 ])
 def test_a_subject_whose_characters_are_cut_between_encoded_words_is_read_whole(subject):

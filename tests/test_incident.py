@@ -1,0 +1,49 @@
+"""The incident counter behind "said once, counted, told when it is over" (the client's records,
+its reads of earlier sends, the receiver's store)."""
+
+import threading
+
+from mm7bind.incident import Incident
+
+
+def test_an_incident_is_begun_once_counted_and_ended_once():
+    incident = Incident()
+    assert incident.over() is None  # (no incident: a success says nothing)
+    assert incident.failed("OperationalError: database or disk is full") is True
+    assert incident.failed("OperationalError: database or disk is full") is False
+    assert incident.failed("OperationalError: database or disk is full") is False
+    ended = incident.over()
+    assert (ended.said, ended.count) == ("OperationalError: database or disk is full", 3)
+    assert ended.seconds >= 0
+    assert incident.over() is None  # told once
+    assert incident.failed("OperationalError: database or disk is full") is True  # a new incident
+
+
+def test_a_failure_said_otherwise_is_said_again_and_counted_in_the_same_incident():
+    incident = Incident()
+    assert incident.failed("OperationalError: database is locked")
+    assert incident.failed("OperationalError: database or disk is full")  # (the operator must hear of it)
+    ended = incident.over()
+    assert (ended.said, ended.count) == ("OperationalError: database or disk is full", 2)
+
+
+def test_threads_failing_together_begin_one_incident_and_lose_no_count():
+    incident, begun = Incident(), []
+    go = threading.Barrier(8)
+
+    def fail():
+        go.wait()
+        for _ in range(500):
+            if incident.failed("OSError: [Errno 28] No space left on device"):
+                begun.append(1)
+
+    threads = [threading.Thread(target=fail) for _ in range(8)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert len(begun) == 1
+    ends = []
+    enders = [threading.Thread(target=lambda: ends.append(incident.over())) for _ in range(8)]
+    [t.start() for t in enders]
+    [t.join() for t in enders]
+    told = [e for e in ends if e is not None]
+    assert len(told) == 1 and told[0].count == 4000
