@@ -286,6 +286,13 @@ class Trouble:
                                  "http_status and retry_after (delay: when it is dropped)")
 
 
+# The answer to a request held by a scripted delay when stop() ends the wait: a request held for a
+# client's timeout test (its client long gone) held the stop up for the server's grace and more,
+# each test's teardown too.
+def _answer_when_stopped() -> Response:
+    return Response(503, [("Content-Type", "text/plain")], b"stopping\n")
+
+
 # How a scripted drop loses the answer (Trouble.drop).
 DROPS = ("before-answer", "mid-answer")
 
@@ -874,10 +881,10 @@ class Simulator:
                     # (raised under another server, its error page answered a request served all the same)
                     log.error("scripted trouble: %s", _CANNOT_DROP)
                     rsp = Response(500, [("Content-Type", "text/plain; charset=utf-8")], f"{_CANNOT_DROP}\n".encode())
-                elif trouble is not None and trouble.delay and self._halting.wait(trouble.delay):
-                    # Stopped meanwhile: a request held for a client's timeout test (its client long
-                    # gone) held the stop up for the server's grace and more, each test's teardown too.
-                    rsp = Response(503, [("Content-Type", "text/plain")], b"stopping\n")
+                elif (trouble is not None and trouble.delay and trouble.status is None
+                      and self._halting.wait(trouble.delay)):
+                    # (a delay with a status is waited where the status meets the request: _serve_request)
+                    rsp = _answer_when_stopped()
                 else:
                     rsp = self._serve(body, environ.get("CONTENT_TYPE"), trouble, headers, give_back=True)
                     if trouble is not None and trouble.drop == "before-answer":
@@ -1006,14 +1013,14 @@ class Simulator:
         next request the MMSC serves gets it, as one a 401 turned away leaves it."""
         seen = self._answering.seen = {}  # (what the answer was made of, noted on the way: see _note)
         try:
-            rsp = self._serve_request(body, content_type, trouble, headers or {})
+            rsp = self._serve_request(body, content_type, trouble, headers or {}, hold=give_back)
         finally:
             self._answering.seen = None
         from requests.structures import CaseInsensitiveDict  # noqa: PLC0415
 
-        if (give_back and trouble is not None and trouble.status is not None and not trouble.delay
-                and not seen.get("trouble_met")):
-            # (a status alone: a delay was waited out, an HTTP error or a drop met whatever the request)
+        if give_back and trouble is not None and trouble.status is not None and not seen.get("trouble_met"):
+            # (a status, and the delay scripted with it, not yet waited: an HTTP error, a drop or a delay
+            # alone met whatever the request)
             with self._lock:
                 self._troubles.insert(0, trouble)
             log.info("scripted trouble kept for the next request: this one was refused before it (HTTP %d)",
@@ -1077,7 +1084,10 @@ class Simulator:
             seen.update(what)
 
     def _serve_request(self, body: bytes, content_type: str | None, trouble: Trouble | None,
-                       headers: Mapping[str, str]) -> Response:
+                       headers: Mapping[str, str], hold: bool = False) -> Response:
+        """`hold`: wait out the delay scripted with a status when the request meets it (a request
+        refused before, for its version or a strict deviation, is answered at once, the trouble left
+        to the next: see _serve); `wsgi_app` holds, `handle` (no I/O) answers at once."""
         limit = self.config.max_message_size or self.profile.max_message_size
         if trouble is not None and trouble.http_status is not None:
             # Answered before it is served, but read for `received` all the same: a test of a client's
@@ -1149,6 +1159,9 @@ class Simulator:
         if refusal is not None:
             return self._refuse(env, "Client", *refusal)
         self._note(trouble_met=True)  # (a scripted status answers it from here on)
+        if hold and trouble is not None and trouble.status is not None and trouble.delay \
+                and self._halting.wait(trouble.delay):
+            return _answer_when_stopped()  # (stopped meanwhile: see wsgi_app)
         if trouble is not None and trouble.in_response and trouble.status >= 2000:
             return self._refused_in_response(env, msg, trouble)
         if trouble is not None and trouble.status is not None and trouble.status < 2000:

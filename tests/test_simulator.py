@@ -2169,3 +2169,35 @@ def test_cancel_and_replace_refusals_are_logged_as_submit_refusals_are(caplog):
     assert any(line.startswith("refused: CancelReq tid=t-cancel: 2005 no message nowhere") for line in said), said
     assert any(line.startswith("refused: ReplaceReq tid=t-replace: 2005") for line in said), said
     assert any(line.startswith("refused: CancelReq tid=t-theirs: 2001") for line in said), said
+
+
+def test_a_request_refused_before_a_delayed_scripted_status_leaves_both_to_the_next():
+    """fail_next(status=3000, delay=...) was used up by a request refused before it (a version not
+    taken, another VASID): that one waited out the delay, and the SubmitReq the test meant got 1000,
+    where a status scripted alone went on to it. Both go on now; the refused one is answered at once."""
+    sim = Simulator(accepted_versions=["REL-6-MM7-1-4"], vasid="5555", report_delay=60)
+    with sim, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        scripted = sim.fail_next(status=3000, delay=0.2) and mm7.simulator.Trouble(status=3000, delay=0.2)
+        old = mm7.encode(m.SubmitReq(recipients=["+8613800000000"], vasid="5555"), transaction_id="t-old",
+                         version="REL-5-MM7-1-2")
+        assert requests.post(sim.url, data=old.to_bytes(), headers={"Content-Type": old.content_type},
+                             timeout=10).status_code == 500
+        with pytest.raises(mm7.FaultError) as info:
+            client.submit(m.SubmitReq(recipients=["+8613800000000"], vasid="9999"))
+        assert info.value.status.code == 4001
+        with pytest.raises(mm7.FaultError) as info:
+            client.submit(m.SubmitReq(recipients=["+8613800000000"], vasid="5555"))
+        assert info.value.status.code == 3000
+        assert [(r.status, r.trouble) for r in sim.received] == [(4002, None), (4001, None), (3000, scripted)]
+        # In the operation's own response too; and a refused request does not wait out the delay (a
+        # minute here: the refusal comes at once, the trouble is still there for reset to forget).
+        sim.fail_next(status=2001, in_response=True, delay=60)
+        assert requests.post(sim.url, data=old.to_bytes(), headers={"Content-Type": old.content_type},
+                             timeout=30).status_code == 500
+        assert sim.fail_next(0) == 1 and sim.received[-1].trouble is None
+        sim.reset()
+        sim.fail_next(status=2001, in_response=True, delay=0.1)
+        with pytest.raises(mm7.FaultError, match="4001"):
+            client.submit(m.SubmitReq(recipients=["+8613800000000"], vasid="9999"))
+        rsp = client.submit(m.SubmitReq(recipients=["+8613800000000"], vasid="5555"))
+        assert rsp.status.code == 2001 and sim.received[-1].trouble.delay == 0.1 and not sim.messages
