@@ -162,3 +162,35 @@ def test_a_request_without_a_content_type_is_read_and_reported_as_the_receiver_d
     assert status_of(env) == (4004 if strict else 1000) and env.transaction_id == "no-type"
     assert [d.code for d in sim.received[0].deviations] == ["soap-content-type"]
     assert [[d.code for d in s.deviations] for s in sim.messages.values()] == ([] if strict else [["soap-content-type"]])
+
+
+@pytest.mark.parametrize("dialect", ["standard", "mbuni"])
+def test_mm7version_6_7_0_in_rel_6_1_4_is_refused_strict_in_words_naming_what_to_send(dialect):
+    """6.7.0 with REL-6-MM7-1-4 is real traffic (InstantCom's default MM7Version), but not a value
+    that schema lists: a strict simulator refuses it as a carrier validating against the schema
+    does, and as the strict receiver does (4002) — and said so in libxml2's words alone, "not an
+    element of the set {...}", the set in no order and nothing of what to send. Lenient, it is taken,
+    the deviation noted."""
+    version = mm7.versions.get("REL-6-MM7-1-4")
+    out = mm7.encode(m.SubmitReq(recipients=["+8613800000000"]), transaction_id="t-670", version=version)
+    data = out.to_bytes().replace(b">6.8.0<", b">6.7.0<")
+    headers = {"SOAPAction": '""'}
+    sim = Simulator(strict=True, dialect=dialect)
+    env = answered(sim.handle(data, out.content_type, headers))
+    status = env.body.detail.status
+    assert env.is_fault and status.code == 4002 and env.transaction_id == "t-670"
+    text = status.details if dialect == "mbuni" else status.text  # (Mbuni's StatusText is the code's own)
+    assert text.startswith("MM7Version 6.7.0 is not one REL-6-MM7-1-4 lists (6.8.0, 6.6.0, 6.5.0, 6.4.0, 6.3.0, "
+                           "5.10.0, 5.8.0, 5.6.0, 5.5.0, 5.3.0): a carrier validating requests against the schema "
+                           "refuses it; send 6.8.0, the namespace's own")
+    assert "[facet 'enumeration']" in status.details  # (libxml2's own words kept)
+    assert sim.received[-1].status == 4002 and not sim.messages
+    # Another deviation too: named after it.
+    worse = answered(sim.handle(data.replace(b"<Recipients>", b"<Unheard>1</Unheard><Recipients>"),
+                                out.content_type, headers)).body.detail.status
+    assert "; and 1 more deviation(s): [unknown-element]" in (worse.details if dialect == "mbuni" else worse.text)
+    assert "Unheard" in (worse.details if dialect == "mbuni" else worse.text)
+    lenient = Simulator(dialect=dialect)
+    assert status_of(answered(lenient.handle(data, out.content_type, headers))) == 1000
+    [stored] = lenient.messages.values()
+    assert [(d.code, d.path) for d in stored.deviations] == [("schema", "/Envelope/Body/SubmitReq/MM7Version")]
