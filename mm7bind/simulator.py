@@ -44,7 +44,7 @@ from typing import Any
 from . import messages as m
 from . import versions
 from .auth import FailureLimit, check_failure_settings, guessed, why_refused
-from .codec import content_type_deviation, decode, encode, request_body, soap_action_deviation
+from .codec import CONTENT_CODINGS, content_type_deviation, decode, encode, request_body, soap_action_deviation
 from .content import Content, Part, media_kind
 from .deadline import held_loop_hint, wait_limit
 from .display import mask_headers, printable, repr_showing_no_secret_header, shown_url
@@ -53,6 +53,7 @@ from .errors import (ConnectError, DecodeError, Deviation, EncodeError, FaultErr
                      LimitExceededError, SendError, TransportError, UnsupportedEncodingError, ValidationError,
                      refusable)
 from .hints import did_you_mean, suggest_keywords, unknown_fields
+from .inflating import GZIP, MAX_GZIP_MEMBERS, RAW, ZLIB, Inflating
 from .jsonable import deviation_json
 from .mime import header_value
 from .profiles import CMCC, CMCC_MMSC, DIALECTS, Profile
@@ -471,23 +472,66 @@ class Received:
     __repr__ = repr_showing_no_secret_header  # (its headers may carry the VASP's credentials)
 
     def summary(self) -> dict:
-        """As /control/received gives it (secret-looking header values masked): the body's size and
-        its first RECEIVED_BODY_SHOWN bytes as text (the SOAP XML, the MIME headers and boundaries
-        a wire-format check reads; the whole of each, for every request kept, would make the list
-        as large as the traffic)."""
-        head = self.body[:RECEIVED_BODY_SHOWN]
+        """As /control/received gives it (secret-looking header values masked): the body's size as
+        it came and its first RECEIVED_BODY_SHOWN bytes as text (the SOAP XML, the MIME headers and
+        boundaries a wire-format check reads; the whole of each, for every request kept, would make
+        the list as large as the traffic) — of a compressed body, inflated, `body_inflated` naming
+        the coding undone (compressed bytes shown as text were noise)."""
+        inflated = _inflated_head(self.body, header_value(self.headers, "content-encoding"))
+        coding, head, more = inflated if inflated is not None else (None, self.body[:RECEIVED_BODY_SHOWN],
+                                                                  len(self.body) > RECEIVED_BODY_SHOWN)
         return {"operation": self.operation, "transaction_id": self.transaction_id, "version": self.version,
                 "mm7_version": getattr(self.message, "mm7_version", None), "message_id": self.message_id,
                 "http_status": self.http_status, "status": self.status, "status_text": self.status_text,
                 "trouble": {k: v for k, v in vars(self.trouble).items() if v is not None} if self.trouble else None,
                 "headers": mask_headers(self.headers), "content_type": self.content_type,
                 **_deviations_json(self.deviations), "received_at": self.received_at.isoformat(),
-                "body_size": len(self.body), "body_head": head.decode("utf-8", "replace"),
-                "body_truncated": len(self.body) > len(head)}
+                "body_size": len(self.body), "body_inflated": coding, "body_head": head.decode("utf-8", "replace"),
+                "body_truncated": more}
 
 
-# How much of each request's body /control/received shows (`body_head`; `body_size` is the whole's).
+# How much of each request's body /control/received shows (`body_head`; `body_size` is the whole's,
+# as it came: compressed, if sent so).
 RECEIVED_BODY_SHOWN = 4096
+
+
+def _inflated_head(body: bytes, coding: str | None) -> tuple[str, bytes, bool] | None:
+    """(the coding, the first RECEIVED_BODY_SHOWN bytes it inflates to, whether it inflates to more) of
+    a body under one Content-Encoding the simulator undoes (gzip, x-gzip, deflate: zlib's or raw); None
+    for one under none, several, or one it does not undo, and for bytes that do not inflate (a body sent
+    plain under the header: shown as it came). Only the head is inflated: a bomb is never held."""
+    applied = [c for c in (c.strip().lower() for c in (coding or "").split(",")) if c and c != "identity"]
+    if len(applied) != 1 or applied[0] not in CONTENT_CODINGS or not body:
+        return None
+    for wbits in (GZIP,) if applied[0] != "deflate" else (ZLIB, RAW):
+        reading = _Head(body, wbits)
+        try:
+            head = reading.read(RECEIVED_BODY_SHOWN + 1)
+        except DecodeError:
+            continue
+        if head:
+            return applied[0], head[:RECEIVED_BODY_SHOWN], len(head) > RECEIVED_BODY_SHOWN
+    return None
+
+
+class _Head(Inflating):
+    """A body's head inflated: what inflates of it, the body ending, or damaged, where it may (it
+    was read whole, or refused, when it came)."""
+
+    max_members = MAX_GZIP_MEMBERS
+    salvage = True  # (a body damaged after its head: the head shown all the same)
+
+    def limit(self) -> int:
+        return RECEIVED_BODY_SHOWN + 1
+
+    def cut_short(self) -> None:
+        return None
+
+    def unreadable(self, exc) -> None:  # noqa: ANN001
+        return None
+
+    def trailing(self, count: int) -> None:
+        return None
 
 # The operations an MMSC serves, as `Simulator.wait_for` names them.
 _SERVED = ("SubmitReq", "CancelReq", "ReplaceReq", "extendedCancelReq", "extendedReplaceReq")

@@ -194,3 +194,31 @@ def test_mm7version_6_7_0_in_rel_6_1_4_is_refused_strict_in_words_naming_what_to
     assert status_of(answered(lenient.handle(data, out.content_type, headers))) == 1000
     [stored] = lenient.messages.values()
     assert [(d.code, d.path) for d in stored.deviations] == [("schema", "/Envelope/Body/SubmitReq/MM7Version")]
+
+
+def test_received_shows_the_head_of_a_compressed_body_inflated_and_says_so():
+    """/control/received's body_head showed a gzip body's compressed bytes as text (noise, where a
+    wire-format check looks for the SOAP XML and the MIME boundaries). It shows the head inflated,
+    `body_inflated` naming the coding undone; body_size stays the size as it came, compressed."""
+    out = submit("t-small")
+    small = out.to_bytes()
+    big = mm7.encode(m.SubmitReq(recipients=["+8613800000000"], content=mm7.Content(
+        parts=[mm7.Part.from_bytes(b"x" * 10_000, "image/png")])), transaction_id="t-big")
+    with Simulator(report_delay=60) as sim:
+        for body, coding, sent in ((gzip.compress(small), "gzip", out), (zlib.compress(big.to_bytes()), "deflate", big),
+                                   (small, "gzip", out), (small, None, out)):  # (the third: plain under the header)
+            headers = {"Content-Type": sent.content_type, "SOAPAction": '""'}
+            if coding is not None:
+                headers["Content-Encoding"] = coding
+            assert requests.post(sim.url, data=body, headers=headers, timeout=10).status_code == 200
+        shown = requests.get(sim.control_url + "received", timeout=10).json()
+    gz, deflated, plain_under_gzip, plain = shown
+    assert (gz["body_inflated"], gz["body_size"], gz["body_truncated"]) == ("gzip", len(gzip.compress(small)), False)
+    assert gz["body_head"] == small.decode("utf-8") and "t-small" in gz["body_head"]
+    assert deflated["body_inflated"] == "deflate" and deflated["body_truncated"]
+    assert deflated["body_size"] == len(zlib.compress(big.to_bytes())) < 4096  # (as it came)
+    assert deflated["body_head"] == big.to_bytes()[:4096].decode("utf-8", "replace")
+    assert "t-big" in deflated["body_head"] and big.content_type.split('boundary="')[1][:20] in deflated["body_head"]
+    for as_it_came in (plain_under_gzip, plain):
+        assert as_it_came["body_inflated"] is None and as_it_came["body_head"] == small.decode("utf-8")
+        assert as_it_came["body_size"] == len(small) and not as_it_came["body_truncated"]
