@@ -1611,7 +1611,9 @@ class Simulator:
         with self._lock:  # (as in _cancel: no report may deliver it in between)
             state = stored.state
             if state == "accepted" and msg.content is not None:
-                stored.request.content = msg.content
+                # (a copy: the SubmitReq itself is `received`'s record of the request as it came,
+                # which a ReplaceReq after it changed)
+                stored.request = replace(stored.request, content=msg.content)
         if state != "accepted":
             return self._too_late(env, msg.message_id, state) or self.answer(
                 env, m.ReplaceRsp(status=m.Status(RequestStatus.NOT_POSSIBLE, f"message {state}")))

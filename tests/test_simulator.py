@@ -2201,3 +2201,19 @@ def test_a_request_refused_before_a_delayed_scripted_status_leaves_both_to_the_n
             client.submit(m.SubmitReq(recipients=["+8613800000000"], vasid="9999"))
         rsp = client.submit(m.SubmitReq(recipients=["+8613800000000"], vasid="5555"))
         assert rsp.status.code == 2001 and sim.received[-1].trouble.delay == 0.1 and not sim.messages
+
+
+def test_a_replace_changes_the_message_kept_not_the_submit_received_as_it_came():
+    """A ReplaceReq changed the content of the SubmitReq object itself, which `received` keeps as
+    the request came: a test checking what its VASP submitted, after replacing it, saw the new
+    content there."""
+    with Simulator(report_delay=60) as sim, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        first = client.submit(m.SubmitReq(recipients=["+8613800000001"], content=mm7.Content(
+            parts=[mm7.Part.text("first words")])))
+        assert client.replace(m.ReplaceReq(message_id=first.message_id, content=mm7.Content(
+            parts=[mm7.Part.text("second words")]))).ok
+        submitted, replaced = sim.received[0].message, sim.messages[first.message_id].request
+        assert [p.data for p in submitted.content.parts] == [b"first words"]
+        assert [p.data for p in replaced.content.parts] == [b"second words"]
+        assert [p.data for p in sim.received[1].message.content.parts] == [b"second words"]
+        assert replaced.recipients == submitted.recipients and replaced.ELEMENT == "SubmitReq"
