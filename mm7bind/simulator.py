@@ -412,10 +412,11 @@ class StoredMessage:
         return self._written_as
 
     def _delivered_to(self) -> list[str]:
-        """The recipients it reaches: a displayOnly address is shown to them, not delivered to."""
+        """The recipients it reaches, each once (one named in To and Cc gets one copy, one report, one
+        read reply): a displayOnly address is shown to them, not delivered to."""
         if self._delivered is None:
             shown = {str(a) for a in self.addresses or () if a.display_only}
-            self._delivered = [r for r in self.recipients or () if r not in shown]
+            self._delivered = list(dict.fromkeys(r for r in self.recipients or () if r not in shown))
         return self._delivered
 
     def _reaches(self, recipient: str) -> bool:

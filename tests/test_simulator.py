@@ -2217,3 +2217,21 @@ def test_a_replace_changes_the_message_kept_not_the_submit_received_as_it_came()
         assert [p.data for p in replaced.content.parts] == [b"second words"]
         assert [p.data for p in sim.received[1].message.content.parts] == [b"second words"]
         assert replaced.recipients == submitted.recipients and replaced.ELEMENT == "SubmitReq"
+
+
+def test_a_recipient_named_twice_gets_one_delivery_one_report_and_one_read_reply():
+    """A SubmitReq naming a recipient in To and in Cc (or twice in To) had it delivered to twice: two
+    DeliveryReportReq and two ReadReplyReq, each under a TransactionID of its own, where an MMSC
+    delivers one copy to an address."""
+    with Simulator(report_delay=0, read_delay=0) as sim, RunningReceiver() as rcv, \
+            mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        sim.config.vasp_url = rcv.url
+        sent = client.submit(m.SubmitReq(recipients=m.Recipients(
+            to=["+8613800000001", "+8613800000002", "+8613800000001"], cc=["+8613800000001"],
+            bcc=["+8613800000002"]), delivery_report=True, read_reply=True))
+        assert sim.wait_idle(10)
+        stored = sim.messages[sent.message_id]
+        assert sorted((r["operation"], r["recipient"]) for r in stored.reports) == [
+            ("DeliveryReportReq", "+8613800000001"), ("DeliveryReportReq", "+8613800000002"),
+            ("ReadReplyReq", "+8613800000001"), ("ReadReplyReq", "+8613800000002")]
+        assert stored.state == "delivered" and len(stored.recipients) == 5  # (as the submit named them)
