@@ -1171,14 +1171,15 @@ def test_a_scripted_success_other_than_1000_is_served_with_its_response_saying_i
         assert client.submit(china_mobile_submit()).status.code == 1000
 
 
-def test_a_request_held_by_a_scripted_delay_does_not_hold_up_the_simulators_stop(caplog):
+@pytest.mark.parametrize("trouble", [{}, {"status": 1100}, {"status": 3000}])  # (a delay with a status: waited later)
+def test_a_request_held_by_a_scripted_delay_does_not_hold_up_the_simulators_stop(caplog, trouble):
     """A timeout test scripts a delay longer than its client waits: the request, its client long gone,
     kept a server thread until the delay ended, and stop() (each fixture's teardown) waited out the
     server's grace for it and gave up on it still running, then served it all the same."""
     caplog.set_level("WARNING")
     sim = Simulator().start()
     try:
-        sim.fail_next(delay=60)
+        sim.fail_next(delay=60, **trouble)
         with mm7.Client(sim.url, read_timeout=0.3, retry=mm7.RetryPolicy.never()) as client:
             with pytest.raises(mm7.TransportError):
                 client.submit(m.SubmitReq(recipients=["+8613800000000"]))
