@@ -222,3 +222,24 @@ def test_received_shows_the_head_of_a_compressed_body_inflated_and_says_so():
     for as_it_came in (plain_under_gzip, plain):
         assert as_it_came["body_inflated"] is None and as_it_came["body_head"] == small.decode("utf-8")
         assert as_it_came["body_size"] == len(small) and not as_it_came["body_truncated"]
+
+
+def test_received_is_summed_up_without_holding_the_lock_requests_are_served_under(monkeypatch):
+    """/control/received made each request's summary (a compressed body's head inflated) holding
+    the simulator's lock, which every request served takes: a list of thousands held them all up."""
+    sim = Simulator()
+    out = submit()
+    for coding in ("gzip", None):
+        sim.handle(gzip.compress(out.to_bytes()) if coding else out.to_bytes(), out.content_type,
+                   {"Content-Encoding": coding} if coding else {})
+    held = []
+    summary = mm7.simulator.Received.summary
+
+    def watched(record):
+        held.append(sim._lock.locked())
+        return summary(record)
+
+    monkeypatch.setattr(mm7.simulator.Received, "summary", watched)
+    status, shown = sim.control("GET", "received", b"")
+    assert status == 200 and [r["body_inflated"] for r in shown] == ["gzip", None]
+    assert held == [False, False]
