@@ -2022,6 +2022,11 @@ class Simulator:
                     and not isinstance(args[k], str)]  # (deliver's and report's are all text but "to")
         if not_text:
             return 400, {"error": f"{not_text[0]} must be a string"}
+        to = args.get("to")
+        if route == "deliver" and to is not None and not isinstance(to, str) and not (
+                isinstance(to, list) and all(isinstance(a, str) for a in to)):
+            # (a number in the list was a 500, the server's error page; a dict was read by its keys)
+            return 400, {"error": "to must be a string or a list of strings (the recipients)"}
         if route == "reset":
             self.reset()
             return 200, {"ok": True}

@@ -356,6 +356,11 @@ def test_control_actions_refuse_a_misspelt_field_or_text_that_is_not_a_string():
             400, {"error": "status must be a string"})
         assert post("fail", {"count": 1, "http_stauts": 503}) == (
             400, {"error": "unknown field(s): http_stauts (did you mean http_status?)"})
+        # The recipients, a string or a list of them: a number in the list was the server's 500 page,
+        # a number alone "'int' object is not iterable", an object read by its keys.
+        for to in ([1], [None], 5, {"+8613800000000": 1}, [["+8613800000000"]]):
+            assert post("deliver", {"from": "+8613900000000", "to": to}) == (
+                400, {"error": "to must be a string or a list of strings (the recipients)"}), to
         assert rcv.received == [] and sim.mo_sent == []
         assert post("deliver", {"from": "+8613900000000", "text": "hi"})[1]["status"] == 1000
 
