@@ -589,6 +589,21 @@ def _seconds_until(when: m.When | None) -> float:
     return 0.0
 
 
+def _expires_by(expiry: m.When | None, seconds: float) -> bool:
+    """Whether an ExpiryDate (a time, or a duration from now) comes within `seconds` from now, or
+    has passed; never for none, or text the binding kept that is no duration."""
+    if expiry is None:
+        return False
+    if isinstance(expiry, str):
+        from xsdata.models.datatype import XmlDuration  # noqa: PLC0415
+
+        try:
+            XmlDuration(expiry.strip())
+        except ValueError:
+            return False
+    return _seconds_until(expiry) <= seconds
+
+
 def _duration_seconds(text: str, now: datetime) -> float:
     """The seconds from `now` an xs:duration text spans (0 for a negative one, or text that is none;
     past the year 9999, as long as the calendar goes)."""
@@ -1543,6 +1558,12 @@ class Simulator:
         held = _seconds_until(getattr(msg, "earliest_delivery_time", None))
         # (the statuses as configured now: a test changing them later changes the next submit's)
         fate = _Fates(dict(self.config.recipient_status), self.config.report_status)
+        if _expires_by(getattr(msg, "expiry_date", None), held + self.config.report_delay):
+            # Its ExpiryDate comes before it could reach anyone (a short one, one past — a time
+            # written in another zone than meant —, one before its EarliestDeliveryTime): it
+            # expires at the MMSC, reported so, as a VASP's expiry handling wants it tested.
+            fate = _Fates({}, DeliveryStatus.EXPIRED.value)
+            log.info("message %s expires before it is delivered: reported Expired", stored.message_id)
         recipients = stored._delivered_to()
         self.schedule_each(held + self.config.report_delay, recipients, self._reached_as, stored.message_id,
                            fate, bool(msg.delivery_report))

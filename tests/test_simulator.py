@@ -2241,3 +2241,32 @@ def test_a_recipient_named_twice_gets_one_delivery_one_report_and_one_read_reply
             ("DeliveryReportReq", "+8613800000001"), ("DeliveryReportReq", "+8613800000002"),
             ("ReadReplyReq", "+8613800000001"), ("ReadReplyReq", "+8613800000002")]
         assert stored.state == "delivered" and len(stored.recipients) == 5  # (as the submit named them)
+
+
+def test_a_message_whose_expiry_date_comes_before_its_delivery_is_reported_expired():
+    """A SubmitReq whose ExpiryDate passed before the MMSC could deliver it (a short one, one already
+    past, one before its EarliestDeliveryTime) was delivered all the same: reported Retrieved, read,
+    where an MMSC reports it Expired — a VASP's expiry handling could not be tested."""
+    from datetime import datetime, timedelta, timezone
+
+    past = datetime.now(timezone.utc) - timedelta(hours=1)
+    with Simulator(report_delay=0.2, read_delay=0) as sim, RunningReceiver() as rcv, \
+            mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        sim.config.vasp_url = rcv.url
+
+        def submitted(**fields) -> str:
+            return client.submit(m.SubmitReq(recipients=["+8613800000001"], delivery_report=True, read_reply=True,
+                                             **fields)).message_id
+
+        short, gone, held = submitted(expiry_date="PT0.1S"), submitted(expiry_date=past), \
+            submitted(expiry_date="PT0.3S", earliest_delivery_time="PT0.5S")
+        later, none = submitted(expiry_date=timedelta(days=2)), submitted()
+        assert sim.wait_idle(10)
+        said = {mid: [(r["operation"], r["status"]) for r in sim.messages[mid].reports] for mid in sim.messages}
+        states = {mid: sim.messages[mid].state for mid in sim.messages}
+    for mid in (short, gone, held):
+        assert said[mid] == [("DeliveryReportReq", 1000)] and states[mid] == "undelivered"
+    for mid in (later, none):
+        assert said[mid] == [("DeliveryReportReq", 1000), ("ReadReplyReq", 1000)] and states[mid] == "delivered"
+    reports = {msg.message_id: msg.mm_status.value for msg, _ in rcv.received if msg.ELEMENT == "DeliveryReportReq"}
+    assert reports == {short: "Expired", gone: "Expired", held: "Expired", later: "Retrieved", none: "Retrieved"}
