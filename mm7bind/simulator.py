@@ -722,8 +722,8 @@ _last_run = [0]  # (the last run ID's milliseconds: two simulators made in one m
 
 def _said_of_an_unlisted_mm7_version(env: Envelope, refusal: ValidationError) -> m.Status | None:
     """The Status of a strict refusal for an MM7Version its namespace's schema does not list (6.7.0
-    in REL-6-MM7-1-4, which real traffic carries: InstantCom's default), said in words a VASP
-    acts on — the values the schema lists and the one to send — where libxml2's enumeration
+    in REL-6-MM7-1-4, which real traffic carries: InstantCom's samples pair them, 6.7.0 its default
+    MM7Version), said in words a VASP acts on — the values the schema lists and the one to send — where libxml2's enumeration
     message named a set in no order; its words stay in Details. None for any other refusal.
 
     Refused, not noted: the reader finds no mismatch in an earlier value of the namespace's own
