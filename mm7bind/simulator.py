@@ -44,7 +44,7 @@ from typing import Any
 from . import messages as m
 from . import versions
 from .auth import FailureLimit, check_failure_settings, guessed, why_refused
-from .codec import content_type_deviation, decode, encode, request_body, soap_action_deviation
+from .codec import CONTENT_CODINGS, content_type_deviation, decode, encode, request_body, soap_action_deviation
 from .content import Content, Part, media_kind
 from .deadline import held_loop_hint, wait_limit
 from .display import mask_headers, printable, repr_showing_no_secret_header, shown_url
@@ -53,6 +53,7 @@ from .errors import (ConnectError, DecodeError, Deviation, EncodeError, FaultErr
                      LimitExceededError, SendError, TransportError, UnsupportedEncodingError, ValidationError,
                      refusable)
 from .hints import did_you_mean, suggest_keywords, unknown_fields
+from .inflating import GZIP, MAX_GZIP_MEMBERS, RAW, ZLIB, Inflating
 from .jsonable import deviation_json
 from .mime import header_value
 from .profiles import CMCC, CMCC_MMSC, DIALECTS, Profile
@@ -286,6 +287,13 @@ class Trouble:
                                  "http_status and retry_after (delay: when it is dropped)")
 
 
+# The answer to a request held by a scripted delay when stop() ends the wait: a request held for a
+# client's timeout test (its client long gone) held the stop up for the server's grace and more,
+# each test's teardown too.
+def _answer_when_stopped() -> Response:
+    return Response(503, [("Content-Type", "text/plain")], b"stopping\n")
+
+
 # How a scripted drop loses the answer (Trouble.drop).
 DROPS = ("before-answer", "mid-answer")
 
@@ -404,10 +412,11 @@ class StoredMessage:
         return self._written_as
 
     def _delivered_to(self) -> list[str]:
-        """The recipients it reaches: a displayOnly address is shown to them, not delivered to."""
+        """The recipients it reaches, each once (one named in To and Cc gets one copy, one report, one
+        read reply): a displayOnly address is shown to them, not delivered to."""
         if self._delivered is None:
             shown = {str(a) for a in self.addresses or () if a.display_only}
-            self._delivered = [r for r in self.recipients or () if r not in shown]
+            self._delivered = list(dict.fromkeys(r for r in self.recipients or () if r not in shown))
         return self._delivered
 
     def _reaches(self, recipient: str) -> bool:
@@ -464,23 +473,66 @@ class Received:
     __repr__ = repr_showing_no_secret_header  # (its headers may carry the VASP's credentials)
 
     def summary(self) -> dict:
-        """As /control/received gives it (secret-looking header values masked): the body's size and
-        its first RECEIVED_BODY_SHOWN bytes as text (the SOAP XML, the MIME headers and boundaries
-        a wire-format check reads; the whole of each, for every request kept, would make the list
-        as large as the traffic)."""
-        head = self.body[:RECEIVED_BODY_SHOWN]
+        """As /control/received gives it (secret-looking header values masked): the body's size as
+        it came and its first RECEIVED_BODY_SHOWN bytes as text (the SOAP XML, the MIME headers and
+        boundaries a wire-format check reads; the whole of each, for every request kept, would make
+        the list as large as the traffic) — of a compressed body, inflated, `body_inflated` naming
+        the coding undone (compressed bytes shown as text were noise)."""
+        inflated = _inflated_head(self.body, header_value(self.headers, "content-encoding"))
+        coding, head, more = inflated if inflated is not None else (None, self.body[:RECEIVED_BODY_SHOWN],
+                                                                  len(self.body) > RECEIVED_BODY_SHOWN)
         return {"operation": self.operation, "transaction_id": self.transaction_id, "version": self.version,
                 "mm7_version": getattr(self.message, "mm7_version", None), "message_id": self.message_id,
                 "http_status": self.http_status, "status": self.status, "status_text": self.status_text,
                 "trouble": {k: v for k, v in vars(self.trouble).items() if v is not None} if self.trouble else None,
                 "headers": mask_headers(self.headers), "content_type": self.content_type,
                 **_deviations_json(self.deviations), "received_at": self.received_at.isoformat(),
-                "body_size": len(self.body), "body_head": head.decode("utf-8", "replace"),
-                "body_truncated": len(self.body) > len(head)}
+                "body_size": len(self.body), "body_inflated": coding, "body_head": head.decode("utf-8", "replace"),
+                "body_truncated": more}
 
 
-# How much of each request's body /control/received shows (`body_head`; `body_size` is the whole's).
+# How much of each request's body /control/received shows (`body_head`; `body_size` is the whole's,
+# as it came: compressed, if sent so).
 RECEIVED_BODY_SHOWN = 4096
+
+
+def _inflated_head(body: bytes, coding: str | None) -> tuple[str, bytes, bool] | None:
+    """(the coding, the first RECEIVED_BODY_SHOWN bytes it inflates to, whether it inflates to more) of
+    a body under one Content-Encoding the simulator undoes (gzip, x-gzip, deflate: zlib's or raw); None
+    for one under none, several, or one it does not undo, and for bytes that do not inflate (a body sent
+    plain under the header: shown as it came). Only the head is inflated: a bomb is never held."""
+    applied = [c for c in (c.strip().lower() for c in (coding or "").split(",")) if c and c != "identity"]
+    if len(applied) != 1 or applied[0] not in CONTENT_CODINGS or not body:
+        return None
+    for wbits in (GZIP,) if applied[0] != "deflate" else (ZLIB, RAW):
+        reading = _Head(body, wbits)
+        try:
+            head = reading.read(RECEIVED_BODY_SHOWN + 1)
+        except DecodeError:
+            continue
+        if head:
+            return applied[0], head[:RECEIVED_BODY_SHOWN], len(head) > RECEIVED_BODY_SHOWN
+    return None
+
+
+class _Head(Inflating):
+    """A body's head inflated: what inflates of it, the body ending, or damaged, where it may (it
+    was read whole, or refused, when it came)."""
+
+    max_members = MAX_GZIP_MEMBERS
+    salvage = True  # (a body damaged after its head: the head shown all the same)
+
+    def limit(self) -> int:
+        return RECEIVED_BODY_SHOWN + 1
+
+    def cut_short(self) -> None:
+        return None
+
+    def unreadable(self, exc) -> None:  # noqa: ANN001
+        return None
+
+    def trailing(self, count: int) -> None:
+        return None
 
 # The operations an MMSC serves, as `Simulator.wait_for` names them.
 _SERVED = ("SubmitReq", "CancelReq", "ReplaceReq", "extendedCancelReq", "extendedReplaceReq")
@@ -535,6 +587,21 @@ def _seconds_until(when: m.When | None) -> float:
     if isinstance(when, str):
         return _duration_seconds(when.strip(), datetime.now(timezone.utc))
     return 0.0
+
+
+def _expires_by(expiry: m.When | None, seconds: float) -> bool:
+    """Whether an ExpiryDate (a time, or a duration from now) comes within `seconds` from now, or
+    has passed; never for none, or text the binding kept that is no duration."""
+    if expiry is None:
+        return False
+    if isinstance(expiry, str):
+        from xsdata.models.datatype import XmlDuration  # noqa: PLC0415
+
+        try:
+            XmlDuration(expiry.strip())
+        except ValueError:
+            return False
+    return _seconds_until(expiry) <= seconds
 
 
 def _duration_seconds(text: str, now: datetime) -> float:
@@ -651,6 +718,37 @@ _SETTINGS = {"read_timeout": "vasp_timeout (simulate --vasp-timeout)",
 
 _runs_lock = threading.Lock()
 _last_run = [0]  # (the last run ID's milliseconds: two simulators made in one millisecond differ too)
+
+
+def _said_of_an_unlisted_mm7_version(env: Envelope, refusal: ValidationError) -> m.Status | None:
+    """The Status of a strict refusal for an MM7Version its namespace's schema does not list (6.7.0
+    in REL-6-MM7-1-4, which real traffic carries: InstantCom's samples pair them, 6.7.0 its default
+    MM7Version), said in words a VASP acts on — the values the schema lists and the one to send — where libxml2's enumeration
+    message named a set in no order; its words stay in Details. None for any other refusal.
+
+    Refused, not noted: the reader finds no mismatch in an earlier value of the namespace's own
+    release only because later schemas keep listing such values (`versions.later_than_paired`),
+    and this one they do not list, so a carrier validating requests against the schema refuses it
+    (4002), as a strict mm7bind receiver does. Lenient, the simulator takes it, the deviation noted."""
+    from .binding import field_enum_values  # noqa: PLC0415
+
+    msg, version = env.message, env.version
+    if msg is None or version is None or (env.namespace is not None and versions.by_spelling(env.namespace) is not version):
+        return None  # (a namespace no schema has, read as the closest: its list is no list of the peer's)
+    about = [d for d in refusal.deviations if d.path.endswith(f"/{msg.ELEMENT}/MM7Version")
+             and d.code in ("schema", "mm7version-namespace")]  # (the second: its release, said in the first's words)
+    unlisted = [d for d in about if d.code == "schema"]
+    value = (getattr(msg, "mm7_version", None) or "").strip()
+    listed = field_enum_values(version, msg.ELEMENT, "MM7Version")
+    if not unlisted or not listed or value in listed or versions.release_of(value) is None:
+        return None  # (no x.y.z at all: libxml2's pattern message says so)
+    said = (f"MM7Version {printable(value)[:40]} is not one {version.name} lists ({', '.join(listed)}): "
+            f"a carrier validating requests against the schema refuses it; send {version.nominal_mm7_version}, "
+            f"the namespace's own")
+    others = [d for d in refusal.deviations if d not in about]
+    if others:
+        said += f"; and {len(others)} more deviation(s): " + "; ".join(map(str, others[:4]))
+    return fault_status(refusal.status_code, said, refusal.details)
 
 
 def _new_run_id() -> str:
@@ -874,10 +972,10 @@ class Simulator:
                     # (raised under another server, its error page answered a request served all the same)
                     log.error("scripted trouble: %s", _CANNOT_DROP)
                     rsp = Response(500, [("Content-Type", "text/plain; charset=utf-8")], f"{_CANNOT_DROP}\n".encode())
-                elif trouble is not None and trouble.delay and self._halting.wait(trouble.delay):
-                    # Stopped meanwhile: a request held for a client's timeout test (its client long
-                    # gone) held the stop up for the server's grace and more, each test's teardown too.
-                    rsp = Response(503, [("Content-Type", "text/plain")], b"stopping\n")
+                elif (trouble is not None and trouble.delay and trouble.status is None
+                      and self._halting.wait(trouble.delay)):
+                    # (a delay with a status is waited where the status meets the request: _serve_request)
+                    rsp = _answer_when_stopped()
                 else:
                     rsp = self._serve(body, environ.get("CONTENT_TYPE"), trouble, headers, give_back=True)
                     if trouble is not None and trouble.drop == "before-answer":
@@ -1006,14 +1104,14 @@ class Simulator:
         next request the MMSC serves gets it, as one a 401 turned away leaves it."""
         seen = self._answering.seen = {}  # (what the answer was made of, noted on the way: see _note)
         try:
-            rsp = self._serve_request(body, content_type, trouble, headers or {})
+            rsp = self._serve_request(body, content_type, trouble, headers or {}, hold=give_back)
         finally:
             self._answering.seen = None
         from requests.structures import CaseInsensitiveDict  # noqa: PLC0415
 
-        if (give_back and trouble is not None and trouble.status is not None and not trouble.delay
-                and not seen.get("trouble_met")):
-            # (a status alone: a delay was waited out, an HTTP error or a drop met whatever the request)
+        if give_back and trouble is not None and trouble.status is not None and not seen.get("trouble_met"):
+            # (a status, and the delay scripted with it, not yet waited: an HTTP error, a drop or a delay
+            # alone met whatever the request)
             with self._lock:
                 self._troubles.insert(0, trouble)
             log.info("scripted trouble kept for the next request: this one was refused before it (HTTP %d)",
@@ -1077,7 +1175,10 @@ class Simulator:
             seen.update(what)
 
     def _serve_request(self, body: bytes, content_type: str | None, trouble: Trouble | None,
-                       headers: Mapping[str, str]) -> Response:
+                       headers: Mapping[str, str], hold: bool = False) -> Response:
+        """`hold`: wait out the delay scripted with a status when the request meets it (a request
+        refused before, for its version or a strict deviation, is answered at once, the trouble left
+        to the next: see _serve); `wsgi_app` holds, `handle` (no I/O) answers at once."""
         limit = self.config.max_message_size or self.profile.max_message_size
         if trouble is not None and trouble.http_status is not None:
             # Answered before it is served, but read for `received` all the same: a test of a client's
@@ -1130,8 +1231,9 @@ class Simulator:
             log.warning("refused: %s", unaccepted)
             return self.fault(env, "Client", fault_status(RequestStatus.UNSUPPORTED_VERSION, None, unaccepted))
         if strictly is not None:
-            log.warning("refused: %s", printable(strictly))
-            return self.fault(env, "Client", refusal_status(strictly))
+            unlisted = _said_of_an_unlisted_mm7_version(env, strictly)
+            log.warning("refused: %s", printable(unlisted.text if unlisted is not None else strictly))
+            return self.fault(env, "Client", unlisted or refusal_status(strictly))
         if env.deviations:
             log.info("accepted with %d deviation(s): %s", len(env.deviations),
                      printable("; ".join(map(str, env.deviations[:8]))))
@@ -1149,6 +1251,9 @@ class Simulator:
         if refusal is not None:
             return self._refuse(env, "Client", *refusal)
         self._note(trouble_met=True)  # (a scripted status answers it from here on)
+        if hold and trouble is not None and trouble.status is not None and trouble.delay \
+                and self._halting.wait(trouble.delay):
+            return _answer_when_stopped()  # (stopped meanwhile: see wsgi_app)
         if trouble is not None and trouble.in_response and trouble.status >= 2000:
             return self._refused_in_response(env, msg, trouble)
         if trouble is not None and trouble.status is not None and trouble.status < 2000:
@@ -1453,6 +1558,12 @@ class Simulator:
         held = _seconds_until(getattr(msg, "earliest_delivery_time", None))
         # (the statuses as configured now: a test changing them later changes the next submit's)
         fate = _Fates(dict(self.config.recipient_status), self.config.report_status)
+        if _expires_by(getattr(msg, "expiry_date", None), held + self.config.report_delay):
+            # Its ExpiryDate comes before it could reach anyone (a short one, one past — a time
+            # written in another zone than meant —, one before its EarliestDeliveryTime): it
+            # expires at the MMSC, reported so, as a VASP's expiry handling wants it tested.
+            fate = _Fates({}, DeliveryStatus.EXPIRED.value)
+            log.info("message %s expires before it is delivered: reported Expired", stored.message_id)
         recipients = stored._delivered_to()
         self.schedule_each(held + self.config.report_delay, recipients, self._reached_as, stored.message_id,
                            fate, bool(msg.delivery_report))
@@ -1522,7 +1633,9 @@ class Simulator:
         with self._lock:  # (as in _cancel: no report may deliver it in between)
             state = stored.state
             if state == "accepted" and msg.content is not None:
-                stored.request.content = msg.content
+                # (a copy: the SubmitReq itself is `received`'s record of the request as it came,
+                # which a ReplaceReq after it changed)
+                stored.request = replace(stored.request, content=msg.content)
         if state != "accepted":
             return self._too_late(env, msg.message_id, state) or self.answer(
                 env, m.ReplaceRsp(status=m.Status(RequestStatus.NOT_POSSIBLE, f"message {state}")))
@@ -1908,7 +2021,10 @@ class Simulator:
                 return 200, [s.summary() for s in self._messages.values()]
         if route == "received":
             with self._lock:
-                return 200, [r.summary() for r in self._received]
+                kept = list(self._received)
+            # (summed up outside the lock: a record never changes once kept, and each compressed body's
+            # head is inflated, which a list of thousands should not hold every request up for)
+            return 200, [r.summary() for r in kept]
         if route == "health":
             with self._lock:
                 count = len(self._messages)
@@ -1927,6 +2043,11 @@ class Simulator:
                     and not isinstance(args[k], str)]  # (deliver's and report's are all text but "to")
         if not_text:
             return 400, {"error": f"{not_text[0]} must be a string"}
+        to = args.get("to")
+        if route == "deliver" and to is not None and not isinstance(to, str) and not (
+                isinstance(to, list) and all(isinstance(a, str) for a in to)):
+            # (a number in the list was a 500, the server's error page; a dict was read by its keys)
+            return 400, {"error": "to must be a string or a list of strings (the recipients)"}
         if route == "reset":
             self.reset()
             return 200, {"ok": True}

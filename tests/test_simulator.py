@@ -356,6 +356,11 @@ def test_control_actions_refuse_a_misspelt_field_or_text_that_is_not_a_string():
             400, {"error": "status must be a string"})
         assert post("fail", {"count": 1, "http_stauts": 503}) == (
             400, {"error": "unknown field(s): http_stauts (did you mean http_status?)"})
+        # The recipients, a string or a list of them: a number in the list was the server's 500 page,
+        # a number alone "'int' object is not iterable", an object read by its keys.
+        for to in ([1], [None], 5, {"+8613800000000": 1}, [["+8613800000000"]]):
+            assert post("deliver", {"from": "+8613900000000", "to": to}) == (
+                400, {"error": "to must be a string or a list of strings (the recipients)"}), to
         assert rcv.received == [] and sim.mo_sent == []
         assert post("deliver", {"from": "+8613900000000", "text": "hi"})[1]["status"] == 1000
 
@@ -1171,14 +1176,15 @@ def test_a_scripted_success_other_than_1000_is_served_with_its_response_saying_i
         assert client.submit(china_mobile_submit()).status.code == 1000
 
 
-def test_a_request_held_by_a_scripted_delay_does_not_hold_up_the_simulators_stop(caplog):
+@pytest.mark.parametrize("trouble", [{}, {"status": 1100}, {"status": 3000}])  # (a delay with a status: waited later)
+def test_a_request_held_by_a_scripted_delay_does_not_hold_up_the_simulators_stop(caplog, trouble):
     """A timeout test scripts a delay longer than its client waits: the request, its client long gone,
     kept a server thread until the delay ended, and stop() (each fixture's teardown) waited out the
     server's grace for it and gave up on it still running, then served it all the same."""
     caplog.set_level("WARNING")
     sim = Simulator().start()
     try:
-        sim.fail_next(delay=60)
+        sim.fail_next(delay=60, **trouble)
         with mm7.Client(sim.url, read_timeout=0.3, retry=mm7.RetryPolicy.never()) as client:
             with pytest.raises(mm7.TransportError):
                 client.submit(m.SubmitReq(recipients=["+8613800000000"]))
@@ -2169,3 +2175,98 @@ def test_cancel_and_replace_refusals_are_logged_as_submit_refusals_are(caplog):
     assert any(line.startswith("refused: CancelReq tid=t-cancel: 2005 no message nowhere") for line in said), said
     assert any(line.startswith("refused: ReplaceReq tid=t-replace: 2005") for line in said), said
     assert any(line.startswith("refused: CancelReq tid=t-theirs: 2001") for line in said), said
+
+
+def test_a_request_refused_before_a_delayed_scripted_status_leaves_both_to_the_next():
+    """fail_next(status=3000, delay=...) was used up by a request refused before it (a version not
+    taken, another VASID): that one waited out the delay, and the SubmitReq the test meant got 1000,
+    where a status scripted alone went on to it. Both go on now; the refused one is answered at once."""
+    sim = Simulator(accepted_versions=["REL-6-MM7-1-4"], vasid="5555", report_delay=60)
+    with sim, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        scripted = sim.fail_next(status=3000, delay=0.2) and mm7.simulator.Trouble(status=3000, delay=0.2)
+        old = mm7.encode(m.SubmitReq(recipients=["+8613800000000"], vasid="5555"), transaction_id="t-old",
+                         version="REL-5-MM7-1-2")
+        assert requests.post(sim.url, data=old.to_bytes(), headers={"Content-Type": old.content_type},
+                             timeout=10).status_code == 500
+        with pytest.raises(mm7.FaultError) as info:
+            client.submit(m.SubmitReq(recipients=["+8613800000000"], vasid="9999"))
+        assert info.value.status.code == 4001
+        with pytest.raises(mm7.FaultError) as info:
+            client.submit(m.SubmitReq(recipients=["+8613800000000"], vasid="5555"))
+        assert info.value.status.code == 3000
+        assert [(r.status, r.trouble) for r in sim.received] == [(4002, None), (4001, None), (3000, scripted)]
+        # In the operation's own response too; and a refused request does not wait out the delay (a
+        # minute here: the refusal comes at once, the trouble is still there for reset to forget).
+        sim.fail_next(status=2001, in_response=True, delay=60)
+        assert requests.post(sim.url, data=old.to_bytes(), headers={"Content-Type": old.content_type},
+                             timeout=30).status_code == 500
+        assert sim.fail_next(0) == 1 and sim.received[-1].trouble is None
+        sim.reset()
+        sim.fail_next(status=2001, in_response=True, delay=0.1)
+        with pytest.raises(mm7.FaultError, match="4001"):
+            client.submit(m.SubmitReq(recipients=["+8613800000000"], vasid="9999"))
+        rsp = client.submit(m.SubmitReq(recipients=["+8613800000000"], vasid="5555"))
+        assert rsp.status.code == 2001 and sim.received[-1].trouble.delay == 0.1 and not sim.messages
+
+
+def test_a_replace_changes_the_message_kept_not_the_submit_received_as_it_came():
+    """A ReplaceReq changed the content of the SubmitReq object itself, which `received` keeps as
+    the request came: a test checking what its VASP submitted, after replacing it, saw the new
+    content there."""
+    with Simulator(report_delay=60) as sim, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        first = client.submit(m.SubmitReq(recipients=["+8613800000001"], content=mm7.Content(
+            parts=[mm7.Part.text("first words")])))
+        assert client.replace(m.ReplaceReq(message_id=first.message_id, content=mm7.Content(
+            parts=[mm7.Part.text("second words")]))).ok
+        submitted, replaced = sim.received[0].message, sim.messages[first.message_id].request
+        assert [p.data for p in submitted.content.parts] == [b"first words"]
+        assert [p.data for p in replaced.content.parts] == [b"second words"]
+        assert [p.data for p in sim.received[1].message.content.parts] == [b"second words"]
+        assert replaced.recipients == submitted.recipients and replaced.ELEMENT == "SubmitReq"
+
+
+def test_a_recipient_named_twice_gets_one_delivery_one_report_and_one_read_reply():
+    """A SubmitReq naming a recipient in To and in Cc (or twice in To) had it delivered to twice: two
+    DeliveryReportReq and two ReadReplyReq, each under a TransactionID of its own, where an MMSC
+    delivers one copy to an address."""
+    with Simulator(report_delay=0, read_delay=0) as sim, RunningReceiver() as rcv, \
+            mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        sim.config.vasp_url = rcv.url
+        sent = client.submit(m.SubmitReq(recipients=m.Recipients(
+            to=["+8613800000001", "+8613800000002", "+8613800000001"], cc=["+8613800000001"],
+            bcc=["+8613800000002"]), delivery_report=True, read_reply=True))
+        assert sim.wait_idle(10)
+        stored = sim.messages[sent.message_id]
+        assert sorted((r["operation"], r["recipient"]) for r in stored.reports) == [
+            ("DeliveryReportReq", "+8613800000001"), ("DeliveryReportReq", "+8613800000002"),
+            ("ReadReplyReq", "+8613800000001"), ("ReadReplyReq", "+8613800000002")]
+        assert stored.state == "delivered" and len(stored.recipients) == 5  # (as the submit named them)
+
+
+def test_a_message_whose_expiry_date_comes_before_its_delivery_is_reported_expired():
+    """A SubmitReq whose ExpiryDate passed before the MMSC could deliver it (a short one, one already
+    past, one before its EarliestDeliveryTime) was delivered all the same: reported Retrieved, read,
+    where an MMSC reports it Expired — a VASP's expiry handling could not be tested."""
+    from datetime import datetime, timedelta, timezone
+
+    past = datetime.now(timezone.utc) - timedelta(hours=1)
+    with Simulator(report_delay=0.2, read_delay=0) as sim, RunningReceiver() as rcv, \
+            mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        sim.config.vasp_url = rcv.url
+
+        def submitted(**fields) -> str:
+            return client.submit(m.SubmitReq(recipients=["+8613800000001"], delivery_report=True, read_reply=True,
+                                             **fields)).message_id
+
+        short, gone, held = submitted(expiry_date="PT0.1S"), submitted(expiry_date=past), \
+            submitted(expiry_date="PT0.3S", earliest_delivery_time="PT0.5S")
+        later, none = submitted(expiry_date=timedelta(days=2)), submitted()
+        assert sim.wait_idle(10)
+        said = {mid: [(r["operation"], r["status"]) for r in sim.messages[mid].reports] for mid in sim.messages}
+        states = {mid: sim.messages[mid].state for mid in sim.messages}
+    for mid in (short, gone, held):
+        assert said[mid] == [("DeliveryReportReq", 1000)] and states[mid] == "undelivered"
+    for mid in (later, none):
+        assert said[mid] == [("DeliveryReportReq", 1000), ("ReadReplyReq", 1000)] and states[mid] == "delivered"
+    reports = {msg.message_id: msg.mm_status.value for msg, _ in rcv.received if msg.ELEMENT == "DeliveryReportReq"}
+    assert reports == {short: "Expired", gone: "Expired", held: "Expired", later: "Retrieved", none: "Retrieved"}

@@ -162,3 +162,88 @@ def test_a_request_without_a_content_type_is_read_and_reported_as_the_receiver_d
     assert status_of(env) == (4004 if strict else 1000) and env.transaction_id == "no-type"
     assert [d.code for d in sim.received[0].deviations] == ["soap-content-type"]
     assert [[d.code for d in s.deviations] for s in sim.messages.values()] == ([] if strict else [["soap-content-type"]])
+
+
+@pytest.mark.parametrize("dialect", ["standard", "mbuni"])
+def test_mm7version_6_7_0_in_rel_6_1_4_is_refused_strict_in_words_naming_what_to_send(dialect):
+    """6.7.0 with REL-6-MM7-1-4 is real traffic (InstantCom's default MM7Version), but not a value
+    that schema lists: a strict simulator refuses it as a carrier validating against the schema
+    does, and as the strict receiver does (4002) — and said so in libxml2's words alone, "not an
+    element of the set {...}", the set in no order and nothing of what to send. Lenient, it is taken,
+    the deviation noted."""
+    version = mm7.versions.get("REL-6-MM7-1-4")
+    out = mm7.encode(m.SubmitReq(recipients=["+8613800000000"]), transaction_id="t-670", version=version)
+    data = out.to_bytes().replace(b">6.8.0<", b">6.7.0<")
+    headers = {"SOAPAction": '""'}
+    sim = Simulator(strict=True, dialect=dialect)
+    env = answered(sim.handle(data, out.content_type, headers))
+    status = env.body.detail.status
+    assert env.is_fault and status.code == 4002 and env.transaction_id == "t-670"
+    text = status.details if dialect == "mbuni" else status.text  # (Mbuni's StatusText is the code's own)
+    assert text.startswith("MM7Version 6.7.0 is not one REL-6-MM7-1-4 lists (6.8.0, 6.6.0, 6.5.0, 6.4.0, 6.3.0, "
+                           "5.10.0, 5.8.0, 5.6.0, 5.5.0, 5.3.0): a carrier validating requests against the schema "
+                           "refuses it; send 6.8.0, the namespace's own")
+    assert "[facet 'enumeration']" in status.details  # (libxml2's own words kept)
+    assert sim.received[-1].status == 4002 and not sim.messages
+    # Another deviation too: named after it.
+    worse = answered(sim.handle(data.replace(b"<Recipients>", b"<Unheard>1</Unheard><Recipients>"),
+                                out.content_type, headers)).body.detail.status
+    assert "; and 1 more deviation(s): [unknown-element]" in (worse.details if dialect == "mbuni" else worse.text)
+    assert "Unheard" in (worse.details if dialect == "mbuni" else worse.text)
+    # As the strict receiver refuses a DeliverReq so (same code; its words are libxml2's).
+    mo = mm7.encode(m.DeliverReq(sender="+8613900000000", recipients=m.Recipients(to=["1065"])),
+                    transaction_id="t-mo", version=version).to_bytes().replace(b">6.8.0<", b">6.7.0<")
+    assert status_of(answered(mm7.Receiver(strict=True).handle(mo, "text/xml", headers))) == 4002
+    lenient = Simulator(dialect=dialect)
+    assert status_of(answered(lenient.handle(data, out.content_type, headers))) == 1000
+    [stored] = lenient.messages.values()
+    assert [(d.code, d.path) for d in stored.deviations] == [("schema", "/Envelope/Body/SubmitReq/MM7Version")]
+
+
+def test_received_shows_the_head_of_a_compressed_body_inflated_and_says_so():
+    """/control/received's body_head showed a gzip body's compressed bytes as text (noise, where a
+    wire-format check looks for the SOAP XML and the MIME boundaries). It shows the head inflated,
+    `body_inflated` naming the coding undone; body_size stays the size as it came, compressed."""
+    out = submit("t-small")
+    small = out.to_bytes()
+    big = mm7.encode(m.SubmitReq(recipients=["+8613800000000"], content=mm7.Content(
+        parts=[mm7.Part.from_bytes(b"x" * 10_000, "image/png")])), transaction_id="t-big")
+    with Simulator(report_delay=60) as sim:
+        for body, coding, sent in ((gzip.compress(small), "gzip", out), (zlib.compress(big.to_bytes()), "deflate", big),
+                                   (small, "gzip", out), (small, None, out)):  # (the third: plain under the header)
+            headers = {"Content-Type": sent.content_type, "SOAPAction": '""'}
+            if coding is not None:
+                headers["Content-Encoding"] = coding
+            assert requests.post(sim.url, data=body, headers=headers, timeout=10).status_code == 200
+        shown = requests.get(sim.control_url + "received", timeout=10).json()
+    gz, deflated, plain_under_gzip, plain = shown
+    assert (gz["body_inflated"], gz["body_size"], gz["body_truncated"]) == ("gzip", len(gzip.compress(small)), False)
+    assert gz["body_head"] == small.decode("utf-8") and "t-small" in gz["body_head"]
+    assert deflated["body_inflated"] == "deflate" and deflated["body_truncated"]
+    assert deflated["body_size"] == len(zlib.compress(big.to_bytes())) < 4096  # (as it came)
+    assert deflated["body_head"] == big.to_bytes()[:4096].decode("utf-8", "replace")
+    assert "t-big" in deflated["body_head"] and big.content_type.split('boundary="')[1][:20] in deflated["body_head"]
+    for as_it_came in (plain_under_gzip, plain):
+        assert as_it_came["body_inflated"] is None and as_it_came["body_head"] == small.decode("utf-8")
+        assert as_it_came["body_size"] == len(small) and not as_it_came["body_truncated"]
+
+
+def test_received_is_summed_up_without_holding_the_lock_requests_are_served_under(monkeypatch):
+    """/control/received made each request's summary (a compressed body's head inflated) holding
+    the simulator's lock, which every request served takes: a list of thousands held them all up."""
+    sim = Simulator()
+    out = submit()
+    for coding in ("gzip", None):
+        sim.handle(gzip.compress(out.to_bytes()) if coding else out.to_bytes(), out.content_type,
+                   {"Content-Encoding": coding} if coding else {})
+    held = []
+    summary = mm7.simulator.Received.summary
+
+    def watched(record):
+        held.append(sim._lock.locked())
+        return summary(record)
+
+    monkeypatch.setattr(mm7.simulator.Received, "summary", watched)
+    status, shown = sim.control("GET", "received", b"")
+    assert status == 200 and [r["body_inflated"] for r in shown] == ["gzip", None]
+    assert held == [False, False]
