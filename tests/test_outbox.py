@@ -2354,6 +2354,62 @@ def test_an_item_sent_round_robin_goes_again_to_the_mmsc_that_may_have_it_after_
             before.close()
 
 
+def test_an_item_that_failed_over_goes_again_to_the_mmsc_that_may_have_it_after_its_process_died(store):
+    """An item's send went to the first MMSC, which was unavailable (4006), and failed over to the
+    second; its process killed while the second had the request (no record of the send: it never
+    ended), the next round started at the first MMSC again, which took it: delivered twice. Where
+    an attempt goes after a fail-over is noted in the store before it goes; the next round goes
+    there first. A send that goes where its rounds start notes nothing (no write per item)."""
+    from .fake_http import FakeServer, Reply, default_responder, mm7_reply
+
+    arrived, released = threading.Event(), threading.Event()
+    busy = [True]
+
+    def first(req):  # (unavailable while the item's first process lives)
+        if busy[0]:
+            return mm7_reply(mm7.SubmitRsp(status=mm7.Status(4006, "Service unavailable"), message_id="-"),
+                             req.decode())
+        return default_responder(req)
+
+    def second(req):  # (the item's copy is never answered while its process lives)
+        if req.decode().transaction_id == "order-1" and not arrived.is_set():
+            arrived.set()
+            return Reply(hold=released)
+        return default_responder(req)
+
+    noted = []
+    attempt_at = store.outbox_attempt_at
+    store.outbox_attempt_at = lambda *args: noted.append(args[1]) or attempt_at(*args)
+    with FakeServer(first) as a, FakeServer(second) as b:
+        retry = mm7.RetryPolicy(max_attempts=2, backoff=0.01)
+        before = mm7.Client((a.url, b.url), store=store, retry=retry)
+        worker = None
+        try:
+            Outbox(before).put(mm7.SubmitReq(recipients=["1"]), transaction_id="order-1")
+            worker = threading.Thread(target=Outbox(before).run_once, daemon=True)
+            worker.start()
+            assert arrived.wait(10)  # ... and its process is killed here
+            assert store.sent_by_transaction_id("order-1") is None
+            assert [i.attempt_url for i in store.outbox("sending")] == [b.url]
+            busy[0] = False  # (the first MMSC takes requests again)
+            with mm7.Client((a.url, b.url), store=store, retry=retry) as after:
+                later = utcnow() + timedelta(hours=1)  # (the next start, the item's lease run out)
+                assert store.outbox_recover(later) == 1
+                [done] = Outbox(after).run_once(later)
+                assert done.state == "sent" and done.attempt_url is None
+                Outbox(after).put(mm7.SubmitReq(recipients=["2"]))
+                [other] = Outbox(after).run_once(later)
+                assert other.state == "sent"
+            assert [len([r for r in srv.requests if r.decode().transaction_id == "order-1"]) for srv in (a, b)] \
+                == [1, 2]  # (the first MMSC refused it, unavailable; the second has it twice: a repeat it knows)
+            assert noted == [b.url]  # (one note, for the fail-over; none for the sends that went where they start)
+        finally:
+            released.set()
+            if worker is not None:
+                worker.join(30)
+            before.close()
+
+
 def test_an_mmsc_throttling_with_http_429_holds_the_queue_as_long_as_its_retry_after_asks(store, caplog):
     """An HTTP 429 (Too Many Requests) is the MMSC saying what 4006 says in MM7: the next item is
     refused so too. The whole queue waits, as long as its Retry-After asks (or the outage's pause),
