@@ -1148,7 +1148,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     status_code INTEGER,
     error TEXT,
     earlier_rounds INTEGER NOT NULL DEFAULT 0,
-    attempt_url TEXT
+    attempt_url TEXT,
+    holder TEXT
 );
 DROP INDEX IF EXISTS outbox_due;
 -- The items waiting, in the order they are claimed (next_at, id), with their state: counted by
@@ -1479,6 +1480,8 @@ class SqliteStore:
                 db.execute("ALTER TABLE outbox ADD COLUMN earlier_rounds INTEGER NOT NULL DEFAULT 0")
             if "attempt_url" not in outbox:  # a file from before attempts after a fail-over were noted
                 db.execute("ALTER TABLE outbox ADD COLUMN attempt_url TEXT")
+            if "holder" not in outbox:  # ... and before a claim named its process
+                db.execute("ALTER TABLE outbox ADD COLUMN holder TEXT")
             if "expires_at" not in outbox:  # ... and before items expired: a day after they were due, as then
                 db.execute("ALTER TABLE outbox ADD COLUMN expires_at TEXT NOT NULL DEFAULT ''")
                 for item_id, next_at in db.execute("SELECT id, next_at FROM outbox").fetchall():
@@ -2532,8 +2535,8 @@ class SqliteStore:
                                   " ORDER BY next_at, id LIMIT ?", (_utc_text(now), limit)).fetchall()
                 if rows:
                     marks = ",".join("?" * len(rows))
-                    db.execute(f"UPDATE outbox SET state = 'sending', next_at = ? WHERE id IN ({marks})",
-                               [_utc_text(now + lease), *(r["id"] for r in rows)])
+                    db.execute(f"UPDATE outbox SET state = 'sending', next_at = ?, holder = ? WHERE id IN ({marks})",
+                               [_utc_text(now + lease), holders.this_process(), *(r["id"] for r in rows)])
                 db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:
@@ -2587,13 +2590,25 @@ class SqliteStore:
 
     def outbox_recover(self, now: datetime | None = None) -> int:
         """Items left "sending" whose lease has run out (their worker stopped) are queued again;
-        ones a live worker holds are left to it."""
+        so are those of a process of this machine known to be gone, due at once (`holders.gone`: a
+        worker killed, restarted at once — they waited out their lease, up to half an hour for a
+        large batch); ones a live worker holds are left to it."""
+        now_text = _utc_text(now or utcnow())
+        db = self._conn()
         with self._write:
             # (the waiting items named as their index names them: SQLite reads no finished item's row,
             # request and all, as a scan of the table did at each start)
-            return self._conn().execute("UPDATE outbox SET state = 'queued' WHERE state IN ('queued', 'sending')"
-                                        " AND state = 'sending' AND next_at <= ?",
-                                        (_utc_text(now or utcnow()),)).rowcount
+            recovered = db.execute("UPDATE outbox SET state = 'queued' WHERE state IN ('queued', 'sending')"
+                                   " AND state = 'sending' AND next_at <= ?", (now_text,)).rowcount
+            # (those still under lease: a batch or a few, each worker's; their holders looked up once)
+            dead = [h for (h,) in db.execute("SELECT DISTINCT holder FROM outbox WHERE state IN ('queued', 'sending')"
+                                             " AND state = 'sending' AND holder IS NOT NULL").fetchall()
+                    if holders.gone(h)]
+            for holder in dead:
+                recovered += db.execute("UPDATE outbox SET state = 'queued', next_at = ? WHERE state IN"
+                                        " ('queued', 'sending') AND state = 'sending' AND holder = ?",
+                                        (now_text, holder)).rowcount
+            return recovered
 
     def outbox_retry_now(self, now: datetime | None = None) -> int:
         """Items queued again after a failed round, waiting out their pause, are due now (not those

@@ -2438,3 +2438,30 @@ def test_an_mmsc_throttling_with_http_429_holds_the_queue_as_long_as_its_retry_a
         throttling[0] = False
         assert {i.state for i in outbox.run_once(now + timedelta(seconds=46))} == {"sent"}
         assert store.outbox_counts()["sent"] == 12 and outbox.held_until is None
+
+
+@pytest.mark.skipif(__import__("mm7bind.holders").holders.this_process() is None,
+                    reason="no /proc telling a process's start time")
+def test_items_a_killed_worker_held_are_sent_at_the_next_start_not_once_their_lease_runs_out(tmp_path):
+    """A worker killed with items claimed left them "sending" for their lease: restarted at once,
+    the outbox sent nothing of them for five minutes, up to half an hour for a batch of a hundred
+    sent ten at a time. A claim now names its process: one known to be gone (`holders.gone`)
+    loses its items at the next start; a live worker's are left to it."""
+    from mm7bind import holders
+
+    with Simulator(SimulatorConfig()) as sim:
+        store = mm7.SqliteStore(tmp_path / "vasp.db")
+        client = mm7.Client(sim.url, store=store)
+        outbox = Outbox(client)
+        dead, live = (outbox.put(mm7.SubmitReq(recipients=[n])) for n in ("1", "2"))
+        now = utcnow()
+        assert [i.id for i in store.outbox_claim(now, 2, timedelta(minutes=30))] == [dead.id, live.id]
+        machine, pid, start = holders.this_process().rsplit(":", 2)
+        killed = f"{machine}:{pid}:{int(start) - 1}"  # (our pid, an earlier process's: the one killed)
+        store._conn().execute("UPDATE outbox SET holder = ? WHERE id = ?", (killed, dead.id))
+        assert store.outbox_recover(now + timedelta(seconds=1)) == 1  # (the next start, at once)
+        [sent] = outbox.run_once(now + timedelta(seconds=1))
+        assert (sent.id, sent.state) == (dead.id, "sent") and len(sim.messages) == 1
+        assert store.outbox_get(live.id).state == "sending"  # (this process's own: a live worker's)
+        client.close()
+        store.close()
