@@ -25,6 +25,7 @@ from . import messages as m
 from . import sendonce
 from .arrival import ANSWERED, MAY_HAVE_ARRIVED, arrival, interrupted_arrival, may_have_arrived, no_mmsc_answered
 from .client import MAX_POOL_SIZE, NoTimeLeft, ending_pauses_at, new_transaction_id, sending_until
+from .display import printable
 from .errors import STORE_ERRORS, ConnectError, FaultError, HTTPStatusError, MM7Error, ProtocolError
 from .store import OUTBOX_PENDING, utcnow
 
@@ -617,6 +618,9 @@ def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str, senders: int = 1
 
 UNREACHABLE_STOP = 10  # requests in a row no MMSC answered (each after its retries): stop
 REFUSED_STOP = 10  # requests in a row the MMSC refused alike (one status code, one HTTP status): stop
+THROTTLED = 429  # (Too Many Requests: the MMSC's rate limit, not a refusal; the run waits it out)
+THROTTLED_WAIT = 30.0  # seconds a run waits after an HTTP 429 without a Retry-After (the outbox's first_retry)
+THROTTLED_TRIES = 10  # times one recipient is sent again after waiting out a 429; then it failed
 
 
 def _refusal(r=None, exc: BaseException | None = None) -> tuple[int, str] | None:
@@ -624,13 +628,14 @@ def _refusal(r=None, exc: BaseException | None = None) -> tuple[int, str] | None
     words: its status code (in a response or a Fault: "4001 Improper identification"; the texts
     of one code may differ, naming the recipient), or the HTTP status of an error answered without
     one ("HTTP 401"); None for one accepted or not answered — a gateway's 502 or 504, a 503 included
-    (`arrival.no_mmsc_answered`: no MMSC there to answer, counted toward UNREACHABLE_STOP)."""
+    (`arrival.no_mmsc_answered`: no MMSC there to answer, counted toward UNREACHABLE_STOP) — and
+    for an HTTP 429, the MMSC's rate limit, which a run (and the outbox's queue) waits out."""
     status = r.status if r is not None else exc.status if isinstance(exc, FaultError) else None
     if r is not None and r.ok:
         return None
     if status is not None:
         return status.code, f"{status.code} {status.text}"
-    if isinstance(exc, HTTPStatusError) and not no_mmsc_answered(exc):
+    if isinstance(exc, HTTPStatusError) and not no_mmsc_answered(exc) and exc.status != THROTTLED:
         return -exc.status, f"HTTP {exc.status}"
     return None
 
@@ -703,6 +708,27 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str | m.Addres
     unreached_in_a_row = 0
     refused_alike: tuple[int | None, int] = (None, 0)  # (the last refusal, and how many in a row)
     callbacks = {"progress": progress, "on_outcome": on_outcome}  # (each dropped when it fails)
+    throttled_until = 0.0  # (time.monotonic()'s: no request starts before, the MMSC's 429 said so)
+
+    def throttle(exc: HTTPStatusError) -> None:
+        nonlocal throttled_until
+        asked = exc.retry_after if exc.retry_after is not None else THROTTLED_WAIT
+        until = time.monotonic() + min(max(asked, 0.0), client.config.retry.max_retry_after)
+        with lock:
+            if until > throttled_until:
+                if throttled_until <= time.monotonic():  # (one line as a wait begins, not one per worker)
+                    log.warning("the MMSC throttles (%s): no request starts for %.0f s", printable(str(exc)),
+                                until - time.monotonic())
+                throttled_until = until
+
+    def wait_out_throttle() -> bool:
+        """Wait until the MMSC's 429 lets requests start again; False when Ctrl-C ended the run meanwhile."""
+        while not stopping.is_set():
+            left = throttled_until - time.monotonic()
+            if left <= 0:
+                return True
+            stopping.wait(left)
+        return False
 
     def one(rcpt: str) -> None:
         nonlocal unreached_in_a_row, refused_alike
@@ -712,43 +738,55 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str | m.Addres
         # (known before it goes, with a store: its record says how an interrupted send ended)
         tid = _next_tid(tag, basis(rcpt), tries, own) if resumable else (
             new_transaction_id() if client.core.store is not None else None)
-        exc_seen: BaseException | None = None  # (what the send raised: whether an MMSC answered)
-        try:
-            with ending_pauses_at(stopping):
-                if resumable:
-                    r = _send_claimed(client, msg, tag, tid, workers, size)
-                elif tid is not None:
-                    r = client.submit(msg, tag=tag, transaction_id=tid)
-                else:
-                    r = client.submit(msg, tag=tag)
-            if r is None:  # another run has it (or had it accepted between our plan and now)
-                with lock:
-                    result.total -= 1
-                    result.skipped += 1
-                    result.elapsed = time.monotonic() - started
-                return
-            ok, why, unsure = r.ok, f"{r.status.code} {r.status.text}", False
-            refusal = _refusal(r)
-        except ConnectError as exc:  # (refused by every MMSC, each try: it never went out)
-            ok, why, r, unsure, refusal = False, f"{type(exc).__name__}: {exc}", None, False, None
-            exc_seen = exc
-        except MM7Error as exc:
-            exc_seen = exc
-            ok, why, r, unsure = False, f"{type(exc).__name__}: {exc}", None, may_have_arrived(exc)
-            refusal = _refusal(exc=exc)
-        except STORE_ERRORS as exc:  # (the claim could not be taken: not sent)
-            ok, why, r, unsure, refusal = False, f"not sent: the store failed: {type(exc).__name__}: {exc}", None, \
-                False, None
-        except NoTimeLeft as exc:  # (its claim's lease ran out before an attempt could start: not sent)
-            ok, why, r, unsure, refusal = False, f"not sent: {exc}", None, False, None
-        except KeyboardInterrupt as exc:  # Ctrl-C ended its pause between attempts: not tried again
-            # (as the client marked it: without a store, every such one was counted as one the MMSC
-            # may have, a 503 or a refused connection before it too)
-            ok, r, why = False, None, "interrupted while waiting to try again"
-            unsure, refusal = interrupted_arrival(exc) == MAY_HAVE_ARRIVED, None
-            rec = _recorded(client.core.store, tid) if tid is not None else None
-            if rec is not None and rec.error:  # (how its last attempt ended; without a record: unknown)
-                why, unsure = f"{why} ({rec.error})", may_have_arrived(rec.error)
+        if not wait_out_throttle():  # (Ctrl-C while the run waited out the MMSC's 429: not tried)
+            return
+        throttles = 0
+        while True:
+            exc_seen: BaseException | None = None  # (what the send raised: whether an MMSC answered)
+            try:
+                with ending_pauses_at(stopping):
+                    if resumable:
+                        r = _send_claimed(client, msg, tag, tid, workers, size)
+                    elif tid is not None:
+                        r = client.submit(msg, tag=tag, transaction_id=tid)
+                    else:
+                        r = client.submit(msg, tag=tag)
+                if r is None:  # another run has it (or had it accepted between our plan and now)
+                    with lock:
+                        result.total -= 1
+                        result.skipped += 1
+                        result.elapsed = time.monotonic() - started
+                    return
+                ok, why, unsure = r.ok, f"{r.status.code} {r.status.text}", False
+                refusal = _refusal(r)
+            except ConnectError as exc:  # (refused by every MMSC, each try: it never went out)
+                ok, why, r, unsure, refusal = False, f"{type(exc).__name__}: {exc}", None, False, None
+                exc_seen = exc
+            except MM7Error as exc:
+                exc_seen = exc
+                ok, why, r, unsure = False, f"{type(exc).__name__}: {exc}", None, may_have_arrived(exc)
+                refusal = _refusal(exc=exc)
+            except STORE_ERRORS as exc:  # (the claim could not be taken: not sent)
+                ok, why, r, unsure, refusal = False, f"not sent: the store failed: {type(exc).__name__}: {exc}", None, \
+                    False, None
+            except NoTimeLeft as exc:  # (its claim's lease ran out before an attempt could start: not sent)
+                ok, why, r, unsure, refusal = False, f"not sent: {exc}", None, False, None
+            except KeyboardInterrupt as exc:  # Ctrl-C ended its pause between attempts: not tried again
+                # (as the client marked it: without a store, every such one was counted as one the MMSC
+                # may have, a 503 or a refused connection before it too)
+                ok, r, why = False, None, "interrupted while waiting to try again"
+                unsure, refusal = interrupted_arrival(exc) == MAY_HAVE_ARRIVED, None
+                rec = _recorded(client.core.store, tid) if tid is not None else None
+                if rec is not None and rec.error:  # (how its last attempt ended; without a record: unknown)
+                    why, unsure = f"{why} ({rec.error})", may_have_arrived(rec.error)
+            if isinstance(exc_seen, HTTPStatusError) and exc_seen.status == THROTTLED \
+                    and throttles < THROTTLED_TRIES and not stopping.is_set():
+                # (the MMSC's rate limit: the run waits as long as it asks, then sends it again)
+                throttles += 1
+                throttle(exc_seen)
+                if wait_out_throttle():
+                    continue
+            break  # (Ctrl-C while it waited: counted as the 429 left it)
         with lock:
             # (a timeout or a connection lost after the request went out is no MMSC answering, as a
             # refused connection is not: an MMSC that takes connections and never answers had every

@@ -697,6 +697,9 @@ class ClientCore:
         within one do: another MMSC would deliver a second copy."""
         if self.store is None or transaction_id is None:
             return None
+        resume_at = getattr(_progress, "resume_at", None)
+        if resume_at is not None:  # (an outbox item's last attempt, its end never recorded: `sending_for_item`)
+            return resume_at
         try:
             rec = self.store.sent_by_transaction_id(transaction_id)
         except STORE_ERRORS as exc:  # (sent as if new: a record not read must not stop the message)
@@ -1609,16 +1612,22 @@ class sending_for_item:
     With `round_robin`, the send starts at the item's own turn of the URLs (its id's), not the next
     one: a send cut short with no record of it (the process killed while the MMSC had the request)
     goes again, from the next process, to the MMSC that may have it, which can tell a repeat of
-    its TransactionID — another MMSC delivered a second copy."""
+    its TransactionID — another MMSC delivered a second copy.
+    `resume_at`: the MMSC (its URL as shown) an attempt of the item's last round went to, whose
+    end was never recorded (its process killed): the send goes there first, as to one that may
+    have it. `note_attempt(url)` is called before each attempt (its URL as configured), for the
+    outbox to note where it goes (`OutboxItem.attempt_url`)."""
 
-    def __init__(self, item_id: int):
-        self.item_id = item_id
+    def __init__(self, item_id: int, resume_at: str | None = None, note_attempt=None):  # noqa: ANN001
+        self.item_id, self.resume_at, self.note_attempt = item_id, resume_at, note_attempt
 
     def __enter__(self) -> None:
-        self.before, _progress.outbox_item = getattr(_progress, "outbox_item", None), self.item_id
+        self.before = tuple(getattr(_progress, name, None) for name in ("outbox_item", "resume_at", "note_attempt"))
+        _progress.outbox_item, _progress.resume_at, _progress.note_attempt = (
+            self.item_id, self.resume_at, self.note_attempt)
 
     def __exit__(self, *exc) -> None:
-        _progress.outbox_item = self.before
+        _progress.outbox_item, _progress.resume_at, _progress.note_attempt = self.before
 
 
 def _pause(sleep, seconds: float) -> None:
@@ -2220,6 +2229,8 @@ class Client(_Operations[Result]):
                 steps.throw(NotSent(RuntimeError("the Client is closed: nothing more is sent")))
                 raise AssertionError("unreachable")  # pragma: no cover (the core raises the RuntimeError)
             posted = posted or isinstance(action, Post)
+            if isinstance(action, Post) and getattr(_progress, "note_attempt", None) is not None:
+                _progress.note_attempt(action.url)  # (an outbox item's: where it goes, noted before it goes)
             try:
                 if isinstance(action, Sleep):
                     _pause(self.sleep, action.seconds)

@@ -618,7 +618,8 @@ class Outbox(Periodic):
 
     def _unclaim(self, item: OutboxItem) -> None:
         self.store.outbox_update(item.id, "queued", attempts=item.attempts, next_at=item.next_at,
-                                 status_code=item.status_code, error=item.error, lease_until=item.lease_until)
+                                 status_code=item.status_code, error=item.error, lease_until=item.lease_until,
+                                 **self._attempt_kept(item))
 
     def _outage(self, now: datetime, hold: tuple[str, str] | None, retry_after: float | None,
                 anew: bool = True) -> None:
@@ -760,10 +761,11 @@ class Outbox(Periodic):
         from .client import NoTimeLeft, ending_pauses_at, sending_for_item, sending_until  # noqa: PLC0415
         from .bulk import _refusal  # noqa: PLC0415
 
+        note = self._attempt_noter(item)
         try:
             with ending_pauses_at(stop) if stop is not None else contextlib.nullcontext(), \
                     sending_until(time.monotonic() + left) if left is not None else contextlib.nullcontext(), \
-                    sending_for_item(item.id):
+                    sending_for_item(item.id, item.attempt_url, note):
                 result = self.client.send(msg, transaction_id=item.transaction_id, tag=item.tag)
         except NoTimeLeft as exc:  # (its rate limit's wait would outlast the lease: nothing sent)
             return Round(self._end(item, "queued", item.attempts, next_at=now + self.first_retry,
@@ -771,6 +773,7 @@ class Outbox(Periodic):
         except KeyboardInterrupt:
             if stop is None or not stop.is_set():  # (a Ctrl-C of run_once's own caller)
                 raise
+            item = dataclasses.replace(item, attempt_url=None)  # (the client's record of the send says it now)
             # stop() while the send waited between attempts (its store record says how its last
             # one ended): the round is not counted, the item is due at once for the next worker
             return Round(self._end(item, "queued", item.attempts, next_at=item.next_at, status_code=item.status_code,
@@ -779,6 +782,7 @@ class Outbox(Periodic):
         except (DecodeError, EncodeError) as exc:  # (not built: nothing went out, nothing learnt of the MMSCs)
             return Round(self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}"))
         except FaultError as exc:
+            item = dataclasses.replace(item, attempt_url=None)  # (the client's record of the send says it now)
             code = exc.status.code if exc.status else None
             policy = self.client.config.retry
             hold = (UNAVAILABLE, str(exc)) if policy.fails_over_fault(exc.fault, exc.http_status) \
@@ -790,6 +794,7 @@ class Outbox(Periodic):
             return Round(self._later(item, attempts, now, code, str(exc), exc.retry_after), True, hold,
                          exc.retry_after, refusal=refusal)
         except SendError as exc:  # no MM7 answer: unreachable, timed out, HTTP error
+            item = dataclasses.replace(item, attempt_url=None)  # (the client's record of the send says it now)
             # (a gateway's 502/503/504 too: the MMSC behind it is down for the next item as well)
             took_nothing = isinstance(exc, ConnectError) or exc.partly_sent or (
                 isinstance(exc, HTTPStatusError) and exc.status not in UNKNOWN_FATE_STATUSES)  # (its last attempt)
@@ -817,8 +822,10 @@ class Outbox(Periodic):
             return Round(self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}"), tried=True)
         except Exception as exc:  # noqa: BLE001 (a bug of ours: the item waits for a later round, not for a restart)
             log.exception("outbox #%d tid=%s: internal error", item.id, item.transaction_id)
+            item = dataclasses.replace(item, attempt_url=note.noted)  # (kept: how that send ended is not known)
             return Round(self._later(item, attempts, now, None, f"internal error: {type(exc).__name__}: {exc}"),
                          tried=True)
+        item = dataclasses.replace(item, attempt_url=None)  # (answered: the client's record says it now)
         if result.ok:
             return Round(self._end(item, "sent", attempts, message_id=result.message_id,
                                    status_code=result.status.code), tried=True, accepted=True)
@@ -834,6 +841,37 @@ class Outbox(Periodic):
         else:
             ended, held = self._hold(item, attempts, now, code, result.status.text, refusal, hold)
         return Round(ended, True, hold, result.retry_after, refusal=refusal, held=held)
+
+    def _attempt_noter(self, item: OutboxItem):  # noqa: ANN202
+        """What the client calls before each attempt of `item`'s send: its URL noted in the store
+        when it is not the one noted last (at first, the item's `attempt_url`, or the MMSC its rounds
+        start at, which needs no note: one write per fail-over, none for a send that goes where it
+        starts). A worker killed then, the next round goes first to the MMSC that may have it."""
+        from .client import sending_for_item  # noqa: PLC0415
+        from .display import shown_url  # noqa: PLC0415
+
+        with sending_for_item(item.id):  # (the round's first MMSC: with round_robin, the item's turn)
+            first = shown_url(self.client.core.first_url())
+        store = self.store
+
+        def note(url: str) -> None:
+            shown = shown_url(url)
+            if shown == (note.noted or first) or not hasattr(store, "outbox_attempt_at"):
+                return
+            try:
+                store.outbox_attempt_at(item.id, shown, item.lease_until)
+            except STORE_ERRORS as exc:  # (sent as before: a note not written must not stop the message)
+                log.warning("outbox #%d tid=%s: where its attempt goes (%s) could not be noted in the store: %s: %s",
+                            item.id, printable(item.transaction_id), shown, type(exc).__name__, exc)
+                return
+            note.noted = shown
+
+        note.noted = item.attempt_url
+        return note
+
+    def _attempt_kept(self, item: OutboxItem) -> dict:
+        """`outbox_update`'s word on the item's noted attempt (a store of one's own may note none)."""
+        return {"attempt_url": item.attempt_url} if hasattr(self.store, "outbox_attempt_at") else {}
 
     def _may_pause(self, refusal: tuple[int, str] | None, hold: tuple[str, str] | None) -> bool:
         """Whether a refusal counts toward a pause after refusals alike (`_refused` takes it): the
@@ -897,7 +935,7 @@ class Outbox(Periodic):
         try:
             updated = self.store.outbox_update(item.id, state, attempts=attempts, next_at=next_at,
                                                message_id=message_id, status_code=status_code, error=error,
-                                               lease_until=item.lease_until)
+                                               lease_until=item.lease_until, **self._attempt_kept(item))
         except STORE_ERRORS:
             if state == "sent":  # (kept here, the round's failure raised on: see _accepted_unrecorded)
                 self._accepted_unrecorded[item.id] = (item.transaction_id, message_id, status_code)

@@ -119,6 +119,10 @@ class OutboxItem:
     lease_until: datetime | None = None  # set by a claim: the item is its claimer's until then
     fingerprint: str | None = None  # of the request it was put in for (the send API's repeats compare it)
     earlier_rounds: int = 0  # rounds it had before it was put back in the queue (`outbox_requeue`)
+    # The MMSC (its URL as shown: no password) an attempt of its round went to, when it failed over
+    # from the one its rounds start at (`outbox_attempt_at`): its process killed then, that MMSC
+    # may have it, and its next round goes there first. None once the round's end is recorded.
+    attempt_url: str | None = None
 
 
 @dataclass
@@ -295,6 +299,7 @@ def _limit(limit: int | None) -> int | None:
 
 
 OUTBOX_LEASE = timedelta(minutes=10)  # how long a claimed outbox item is its worker's
+KEEP_ATTEMPT_URL = object()  # (`outbox_update`'s default: the item's attempt_url as it is)
 
 
 # The longest a retention keeps records (a thousand years): some 740,000 days before now is
@@ -818,7 +823,7 @@ class MemoryStore:
 
     def outbox_update(self, item_id: int, state: str, *, attempts: int, next_at: datetime | None = None,
                       message_id: str | None = None, status_code: int | None = None, error: str | None = None,
-                      lease_until: datetime | None = None) -> bool:
+                      lease_until: datetime | None = None, attempt_url=KEEP_ATTEMPT_URL) -> bool:
         """See `SqliteStore.outbox_update`."""
         with self._lock:
             item = self._outbox.get(item_id)
@@ -829,6 +834,17 @@ class MemoryStore:
                 state, attempts, message_id, status_code, error)
             if next_at is not None:
                 item.next_at = next_at
+            if attempt_url is not KEEP_ATTEMPT_URL:
+                item.attempt_url = attempt_url
+            return True
+
+    def outbox_attempt_at(self, item_id: int, url: str, lease_until: datetime | None) -> bool:
+        """See `SqliteStore.outbox_attempt_at`."""
+        with self._lock:
+            item = self._outbox.get(item_id)
+            if item is None or item.state != "sending" or (lease_until is not None and item.next_at != lease_until):
+                return False
+            item.attempt_url = url
             return True
 
     def outbox_requeue(self, item_id: int, expires_at: datetime) -> bool:
@@ -1131,7 +1147,9 @@ CREATE TABLE IF NOT EXISTS outbox (
     message_id TEXT,
     status_code INTEGER,
     error TEXT,
-    earlier_rounds INTEGER NOT NULL DEFAULT 0
+    earlier_rounds INTEGER NOT NULL DEFAULT 0,
+    attempt_url TEXT,
+    holder TEXT
 );
 DROP INDEX IF EXISTS outbox_due;
 -- The items waiting, in the order they are claimed (next_at, id), with their state: counted by
@@ -1460,6 +1478,10 @@ class SqliteStore:
                 db.execute("ALTER TABLE outbox ADD COLUMN recipients TEXT NOT NULL DEFAULT '[]'")
             if "earlier_rounds" not in outbox:  # a file from before requeue restarted the rounds
                 db.execute("ALTER TABLE outbox ADD COLUMN earlier_rounds INTEGER NOT NULL DEFAULT 0")
+            if "attempt_url" not in outbox:  # a file from before attempts after a fail-over were noted
+                db.execute("ALTER TABLE outbox ADD COLUMN attempt_url TEXT")
+            if "holder" not in outbox:  # ... and before a claim named its process
+                db.execute("ALTER TABLE outbox ADD COLUMN holder TEXT")
             if "expires_at" not in outbox:  # ... and before items expired: a day after they were due, as then
                 db.execute("ALTER TABLE outbox ADD COLUMN expires_at TEXT NOT NULL DEFAULT ''")
                 for item_id, next_at in db.execute("SELECT id, next_at FROM outbox").fetchall():
@@ -2513,8 +2535,8 @@ class SqliteStore:
                                   " ORDER BY next_at, id LIMIT ?", (_utc_text(now), limit)).fetchall()
                 if rows:
                     marks = ",".join("?" * len(rows))
-                    db.execute(f"UPDATE outbox SET state = 'sending', next_at = ? WHERE id IN ({marks})",
-                               [_utc_text(now + lease), *(r["id"] for r in rows)])
+                    db.execute(f"UPDATE outbox SET state = 'sending', next_at = ?, holder = ? WHERE id IN ({marks})",
+                               [_utc_text(now + lease), holders.this_process(), *(r["id"] for r in rows)])
                 db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:
@@ -2524,21 +2546,35 @@ class SqliteStore:
 
     def outbox_update(self, item_id: int, state: str, *, attempts: int, next_at: datetime | None = None,
                       message_id: str | None = None, status_code: int | None = None, error: str | None = None,
-                      lease_until: datetime | None = None) -> bool:
+                      lease_until: datetime | None = None, attempt_url=KEEP_ATTEMPT_URL) -> bool:
         """Record how an item ended its round; False if nothing was changed. With the
         `lease_until` its claim gave, only while that claim holds: a worker whose lease ran out
         (it hung, or the clock jumped) no longer owns the item, and its outcome must not undo the
-        new holder's. Except "sent": the MMSC took the message, whoever tried meanwhile."""
+        new holder's. Except "sent": the MMSC took the message, whoever tried meanwhile.
+        `attempt_url`: its `OutboxItem.attempt_url` from now (None: the round's end recorded; by
+        default it is left as it is)."""
         fence, args = "", []
         if lease_until is not None:
             fence, args = (" AND state != 'sent'", []) if state == "sent" else (
                 " AND state = 'sending' AND next_at = ?", [_utc_text(lease_until)])
+        keep = attempt_url is KEEP_ATTEMPT_URL
         with self._write:
             return self._conn().execute(
                 "UPDATE outbox SET state = ?, attempts = ?, next_at = COALESCE(?, next_at), message_id = ?,"
-                " status_code = ?, error = ? WHERE id = ?" + fence,
-                (state, attempts, _utc_text(next_at) if next_at else None, message_id, status_code, error, item_id,
-                 *args)).rowcount == 1
+                " status_code = ?, error = ?, attempt_url = CASE WHEN ? THEN attempt_url ELSE ? END WHERE id = ?"
+                + fence,
+                (state, attempts, _utc_text(next_at) if next_at else None, message_id, status_code, error,
+                 keep, None if keep else attempt_url, item_id, *args)).rowcount == 1
+
+    def outbox_attempt_at(self, item_id: int, url: str, lease_until: datetime | None) -> bool:
+        """Note, before it goes, that an attempt of a claimed item's send goes to `url` (as
+        shown: no password), while the claim that gave `lease_until` holds; False if not noted.
+        Its process killed before the round's end is recorded, that MMSC may have the request:
+        its next round goes there first (another MMSC would deliver a second copy)."""
+        fence, args = ("", []) if lease_until is None else (" AND next_at = ?", [_utc_text(lease_until)])
+        with self._write:
+            return self._conn().execute("UPDATE outbox SET attempt_url = ? WHERE id = ? AND state = 'sending'"
+                                        + fence, (url, item_id, *args)).rowcount == 1
 
     def outbox_requeue(self, item_id: int, expires_at: datetime) -> bool:
         """Put a failed or expired item back in the queue, due now, until `expires_at` (say, once
@@ -2554,13 +2590,25 @@ class SqliteStore:
 
     def outbox_recover(self, now: datetime | None = None) -> int:
         """Items left "sending" whose lease has run out (their worker stopped) are queued again;
-        ones a live worker holds are left to it."""
+        so are those of a process of this machine known to be gone, due at once (`holders.gone`: a
+        worker killed, restarted at once — they waited out their lease, up to half an hour for a
+        large batch); ones a live worker holds are left to it."""
+        now_text = _utc_text(now or utcnow())
+        db = self._conn()
         with self._write:
             # (the waiting items named as their index names them: SQLite reads no finished item's row,
             # request and all, as a scan of the table did at each start)
-            return self._conn().execute("UPDATE outbox SET state = 'queued' WHERE state IN ('queued', 'sending')"
-                                        " AND state = 'sending' AND next_at <= ?",
-                                        (_utc_text(now or utcnow()),)).rowcount
+            recovered = db.execute("UPDATE outbox SET state = 'queued' WHERE state IN ('queued', 'sending')"
+                                   " AND state = 'sending' AND next_at <= ?", (now_text,)).rowcount
+            # (those still under lease: a batch or a few, each worker's; their holders looked up once)
+            dead = [h for (h,) in db.execute("SELECT DISTINCT holder FROM outbox WHERE state IN ('queued', 'sending')"
+                                             " AND state = 'sending' AND holder IS NOT NULL").fetchall()
+                    if holders.gone(h)]
+            for holder in dead:
+                recovered += db.execute("UPDATE outbox SET state = 'queued', next_at = ? WHERE state IN"
+                                        " ('queued', 'sending') AND state = 'sending' AND holder = ?",
+                                        (now_text, holder)).rowcount
+            return recovered
 
     def outbox_retry_now(self, now: datetime | None = None) -> int:
         """Items queued again after a failed round, waiting out their pause, are due now (not those
@@ -2628,7 +2676,8 @@ class SqliteStore:
             message_id=row["message_id"], status_code=row["status_code"], error=row["error"],
             fingerprint=row["fingerprint"],
             # (a file from before the column, opened read only; a Row's `in` looks at its values)
-            earlier_rounds=row["earlier_rounds"] if "earlier_rounds" in row.keys() else 0)  # noqa: SIM118
+            earlier_rounds=row["earlier_rounds"] if "earlier_rounds" in row.keys() else 0,  # noqa: SIM118
+            attempt_url=row["attempt_url"] if "attempt_url" in row.keys() else None)  # noqa: SIM118
 
     def outbox_counts(self) -> dict[str, int]:
         """How many outbox items are in each state."""

@@ -307,3 +307,32 @@ def test_addresses_refused_in_a_row_are_the_recipients_and_do_not_stop_the_run()
         client.close()
     assert (result.failed, result.sent, result.stopped_by_refusal) == (6, 2, None)
     assert len(mmsc.requests) == 8
+
+
+@pytest.mark.parametrize("tagged", [False, True])
+def test_a_campaign_the_mmsc_throttles_with_http_429_waits_as_asked_and_does_not_stop(tmp_path, tagged):
+    """An HTTP 429 (Too Many Requests) is the MMSC's rate limit, not a refusal: the outbox's queue
+    waits it out. A direct run counted it as a refusal alike: `stop_after_refused` of them in a row
+    stopped the campaign, "HTTP 429", the rest of the list unsent. It now waits as long as the
+    Retry-After asks before any request starts, then sends the recipient again."""
+    from mm7bind.bulk import send_bulk
+
+    throttled = [2]
+
+    def answer(req):
+        if throttled[0]:
+            throttled[0] -= 1
+            return Reply(429, b"slow down", {"Content-Type": "text/plain", "Retry-After": "1"})
+        return default_responder(req)
+
+    rcpts = [f"+86138000{i:05d}" for i in range(4)]
+    store = mm7.SqliteStore(tmp_path / "vasp.db") if tagged else None  # (a resumable run: each recipient claimed)
+    with FakeServer(answer) as mmsc, mm7.Client(mmsc.url, retry=mm7.RetryPolicy.never(), store=store) as client:
+        result = send_bulk(client, mm7.SubmitReq(subject="camp"), rcpts, stop_after_refused=2, concurrency=1,
+                           tag="camp" if tagged else None)
+    assert (result.sent, result.failed, result.stopped_by_refusal) == (4, 0, None)
+    assert sent_to(mmsc) == [rcpts[0]] * 3 + rcpts[1:]
+    assert result.elapsed >= 2  # (each Retry-After waited out)
+    if tagged:
+        assert len({r.transaction_id for r in store.sent(tag="camp")}) == 4  # (sent again under its TransactionID)
+        store.close()

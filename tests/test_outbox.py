@@ -2354,6 +2354,62 @@ def test_an_item_sent_round_robin_goes_again_to_the_mmsc_that_may_have_it_after_
             before.close()
 
 
+def test_an_item_that_failed_over_goes_again_to_the_mmsc_that_may_have_it_after_its_process_died(store):
+    """An item's send went to the first MMSC, which was unavailable (4006), and failed over to the
+    second; its process killed while the second had the request (no record of the send: it never
+    ended), the next round started at the first MMSC again, which took it: delivered twice. Where
+    an attempt goes after a fail-over is noted in the store before it goes; the next round goes
+    there first. A send that goes where its rounds start notes nothing (no write per item)."""
+    from .fake_http import FakeServer, Reply, default_responder, mm7_reply
+
+    arrived, released = threading.Event(), threading.Event()
+    busy = [True]
+
+    def first(req):  # (unavailable while the item's first process lives)
+        if busy[0]:
+            return mm7_reply(mm7.SubmitRsp(status=mm7.Status(4006, "Service unavailable"), message_id="-"),
+                             req.decode())
+        return default_responder(req)
+
+    def second(req):  # (the item's copy is never answered while its process lives)
+        if req.decode().transaction_id == "order-1" and not arrived.is_set():
+            arrived.set()
+            return Reply(hold=released)
+        return default_responder(req)
+
+    noted = []
+    attempt_at = store.outbox_attempt_at
+    store.outbox_attempt_at = lambda *args: noted.append(args[1]) or attempt_at(*args)
+    with FakeServer(first) as a, FakeServer(second) as b:
+        retry = mm7.RetryPolicy(max_attempts=2, backoff=0.01)
+        before = mm7.Client((a.url, b.url), store=store, retry=retry)
+        worker = None
+        try:
+            Outbox(before).put(mm7.SubmitReq(recipients=["1"]), transaction_id="order-1")
+            worker = threading.Thread(target=Outbox(before).run_once, daemon=True)
+            worker.start()
+            assert arrived.wait(10)  # ... and its process is killed here
+            assert store.sent_by_transaction_id("order-1") is None
+            assert [i.attempt_url for i in store.outbox("sending")] == [b.url]
+            busy[0] = False  # (the first MMSC takes requests again)
+            with mm7.Client((a.url, b.url), store=store, retry=retry) as after:
+                later = utcnow() + timedelta(hours=1)  # (the next start, the item's lease run out)
+                assert store.outbox_recover(later) == 1
+                [done] = Outbox(after).run_once(later)
+                assert done.state == "sent" and done.attempt_url is None
+                Outbox(after).put(mm7.SubmitReq(recipients=["2"]))
+                [other] = Outbox(after).run_once(later)
+                assert other.state == "sent"
+            assert [len([r for r in srv.requests if r.decode().transaction_id == "order-1"]) for srv in (a, b)] \
+                == [1, 2]  # (the first MMSC refused it, unavailable; the second has it twice: a repeat it knows)
+            assert noted == [b.url]  # (one note, for the fail-over; none for the sends that went where they start)
+        finally:
+            released.set()
+            if worker is not None:
+                worker.join(30)
+            before.close()
+
+
 def test_an_mmsc_throttling_with_http_429_holds_the_queue_as_long_as_its_retry_after_asks(store, caplog):
     """An HTTP 429 (Too Many Requests) is the MMSC saying what 4006 says in MM7: the next item is
     refused so too. The whole queue waits, as long as its Retry-After asks (or the outage's pause),
@@ -2382,3 +2438,30 @@ def test_an_mmsc_throttling_with_http_429_holds_the_queue_as_long_as_its_retry_a
         throttling[0] = False
         assert {i.state for i in outbox.run_once(now + timedelta(seconds=46))} == {"sent"}
         assert store.outbox_counts()["sent"] == 12 and outbox.held_until is None
+
+
+@pytest.mark.skipif(__import__("mm7bind.holders").holders.this_process() is None,
+                    reason="no /proc telling a process's start time")
+def test_items_a_killed_worker_held_are_sent_at_the_next_start_not_once_their_lease_runs_out(tmp_path):
+    """A worker killed with items claimed left them "sending" for their lease: restarted at once,
+    the outbox sent nothing of them for five minutes, up to half an hour for a batch of a hundred
+    sent ten at a time. A claim now names its process: one known to be gone (`holders.gone`)
+    loses its items at the next start; a live worker's are left to it."""
+    from mm7bind import holders
+
+    with Simulator(SimulatorConfig()) as sim:
+        store = mm7.SqliteStore(tmp_path / "vasp.db")
+        client = mm7.Client(sim.url, store=store)
+        outbox = Outbox(client)
+        dead, live = (outbox.put(mm7.SubmitReq(recipients=[n])) for n in ("1", "2"))
+        now = utcnow()
+        assert [i.id for i in store.outbox_claim(now, 2, timedelta(minutes=30))] == [dead.id, live.id]
+        machine, pid, start = holders.this_process().rsplit(":", 2)
+        killed = f"{machine}:{pid}:{int(start) - 1}"  # (our pid, an earlier process's: the one killed)
+        store._conn().execute("UPDATE outbox SET holder = ? WHERE id = ?", (killed, dead.id))
+        assert store.outbox_recover(now + timedelta(seconds=1)) == 1  # (the next start, at once)
+        [sent] = outbox.run_once(now + timedelta(seconds=1))
+        assert (sent.id, sent.state) == (dead.id, "sent") and len(sim.messages) == 1
+        assert store.outbox_get(live.id).state == "sending"  # (this process's own: a live worker's)
+        client.close()
+        store.close()
