@@ -45,6 +45,9 @@ UNAVAILABLE_STATUSES = GATEWAY_STATUSES | {503}
 # HTTP statuses without a Fault after which the MMSC may have the request: a gateway's, and the
 # MMSC's own failure (500: an error page, an empty answer), which may have come after it took it.
 UNKNOWN_FATE_STATUSES = GATEWAY_STATUSES | {500}
+# Too Many Requests: the MMSC's rate limit, waited out (its Retry-After) by a campaign and the outbox
+# alike, never a refusal of the request nor of our settings.
+THROTTLED = 429
 
 # By error class name, as a SentRecord's `error` starts with it (HTTPStatusError: by its status).
 _BY_KIND = {

@@ -23,7 +23,8 @@ from pathlib import Path
 
 from . import messages as m
 from . import sendonce
-from .arrival import ANSWERED, MAY_HAVE_ARRIVED, arrival, interrupted_arrival, may_have_arrived, no_mmsc_answered
+from .arrival import (ANSWERED, MAY_HAVE_ARRIVED, THROTTLED, arrival, interrupted_arrival, may_have_arrived,
+                      no_mmsc_answered)
 from .client import MAX_POOL_SIZE, NoTimeLeft, ending_pauses_at, new_transaction_id, sending_until
 from .display import printable
 from .errors import STORE_ERRORS, ConnectError, FaultError, HTTPStatusError, MM7Error, ProtocolError
@@ -618,7 +619,6 @@ def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str, senders: int = 1
 
 UNREACHABLE_STOP = 10  # requests in a row no MMSC answered (each after its retries): stop
 REFUSED_STOP = 10  # requests in a row the MMSC refused alike (one status code, one HTTP status): stop
-THROTTLED = 429  # (Too Many Requests: the MMSC's rate limit, not a refusal; the run waits it out)
 THROTTLED_WAIT = 30.0  # seconds a run waits after an HTTP 429 without a Retry-After (the outbox's first_retry)
 THROTTLED_TRIES = 10  # times one recipient is sent again after waiting out a 429; then it failed
 

@@ -25,7 +25,7 @@ from typing import NamedTuple, Self
 from . import messages as m
 from . import sendonce
 from .codec import decode, encode
-from .arrival import UNKNOWN_FATE_STATUSES, may_have_arrived, no_mmsc_answered
+from .arrival import THROTTLED, UNKNOWN_FATE_STATUSES, may_have_arrived, no_mmsc_answered
 from .display import printable, shown_time
 from .errors import (STORE_ERRORS, ConnectError, DecodeError, EncodeError, FaultError, HTTPStatusError, MM7Error,
                      SendError)
@@ -56,7 +56,6 @@ NO_ANSWER, UNAVAILABLE = "no MMSC answered", "no MMSC available"
 # HTTP refusals of the request as it is written (malformed, too large, a type not taken), not of our
 # settings (401, 403, 404: a configuration fixed, it goes): sent again, it is refused again.
 REFUSED_AS_WRITTEN = frozenset({400, 413, 415})
-THROTTLED = 429  # (Too Many Requests: not a refusal of the request, nor of our settings)
 # (stop_after_refused's default, 10, is a direct run's: `bulk.REFUSED_STOP`)
 REFUSED_PAUSE = timedelta(minutes=5)  # the first pause after stop_after_refused refusals alike; it doubles
 REFUSED_PAUSE_MAX = timedelta(hours=1)  # ... up to this, while the one item tried after each is refused so too
