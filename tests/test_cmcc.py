@@ -3027,3 +3027,31 @@ def test_a_part_named_in_chinese_goes_with_an_ascii_content_id_its_smil_and_look
         assert received.get_sub_content_by_id(named).content == gif, named
     assert received.get_sub_content_by_id("文%.txt").content_as_string == "你好"
     assert received.get_sub_content_by_location("新.gif").content == gif + b"2"
+
+
+def test_a_lookup_by_location_or_id_finds_the_exact_one_before_one_spelt_the_other_way():
+    """A name ("新.gif") or a URL ("%E6%96%B0.gif") finds a part of exactly that location (or id)
+    first, wherever it is among the parts; only when none has it, the one spelt the other way."""
+    def part(location=None, content_id=None):
+        sub = cmcc.MMContent.create_from_bytes(b"GIF89a")
+        sub.content_location, sub.content_id = location, content_id
+        return sub
+
+    root = cmcc.MMContent()
+    url, name = part(location="%E6%96%B0.gif"), part(location="新.gif")
+    for sub in (url, name):
+        root.add_sub_content(sub)
+    assert root.get_sub_content_by_location("新.gif") is name
+    assert root.get_sub_content_by_location("%E6%96%B0.gif") is url
+    alone = cmcc.MMContent()
+    alone.add_sub_content(url)
+    assert alone.get_sub_content_by_location("新.gif") is url  # the URL spells that name
+    assert alone.get_sub_content_by_location("%E6%96%B0.jpg") is None
+    ids = cmcc.MMContent()
+    sent, named = part(content_id="%E5%9B%BE.gif"), part(content_id="图.gif")
+    for sub in (sent, named):
+        ids.add_sub_content(sub)
+    assert ids.get_sub_content_by_id("图.gif") is named and ids.get_sub_content_by_id("<%E5%9B%BE.gif>") is sent
+    only_sent = cmcc.MMContent()
+    only_sent.add_sub_content(sent)
+    assert only_sent.get_sub_content_by_id("图.gif") is sent

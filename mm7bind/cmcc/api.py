@@ -461,13 +461,17 @@ class MMContent(_JavaNames, metaclass=_JavaNamesOfClass):
         """The first sub-content with this Content-Location, as the SDK's: of parts of one location,
         the first in the order they came. Also as the URL a SMIL `src` writes ("%E6%96%B0.gif"),
         which a received part's location is read back from ("新.gif"; the SDK kept the header as
-        written, so its SPs looked parts up by the URL); None for none."""
+        written, so its SPs looked parts up by the URL), and a part located by a URL by the name it
+        spells; a part of exactly the location given comes first. None for none."""
         if not location:
             return None
         subs = [s for s in self.sub_contents if s.content_location]
         name = location_name(location)
+        # (a part located by exactly this string wins over one whose location only spells it the
+        # other way, wherever they are: an SP's "%E6%96%B0.gif" is found by "新.gif" when no part has that)
         return (next((s for s in subs if s.content_location == location), None)
-                or next((s for s in subs if s.content_location == name), None))
+                or next((s for s in subs if s.content_location == name), None)
+                or next((s for s in subs if location_name(s.content_location) == name), None))
 
     # -- to and from mm7bind --------------------------------------------------------------------
 
