@@ -2996,7 +2996,8 @@ def test_a_part_named_in_chinese_goes_with_an_ascii_content_id_its_smil_and_look
     root = cmcc.MMContent()
     root.content_type, root.content_id = cmcc.ContentType.MULTIPART_RELATED, "内容"
     smil = cmcc.MMContent.create_from_string('<smil><body><par><img src="cid:图.gif"/><text src=\'cid:文%.txt\'/>'
-                                             '<img src="新.gif"/></par></body></smil>', "UTF-8")
+                                             '<img src="新.gif"/><img src="图.gif"/><img src="http://x/图.gif"/>'
+                                             '</par></body></smil>', "UTF-8")
     smil.content_type, smil.content_id = cmcc.ContentType.SMIL, "start.smil"
     picture = cmcc.MMContent.create_from_bytes(gif)
     picture.content_type, picture.content_id = cmcc.ContentType.GIF, "图.gif"
@@ -3019,6 +3020,9 @@ def test_a_part_named_in_chinese_goes_with_an_ascii_content_id_its_smil_and_look
     content = request.decode().body.content
     sent_smil = content.smil.text_value
     assert 'src="cid:%E5%9B%BE.gif"' in sent_smil and "src='cid:%E6%96%87%25.txt'" in sent_smil
+    # a bare id (no part has it as a location) as its header, as a location is; a URL elsewhere as it was
+    assert 'src="%E5%9B%BE.gif"' in sent_smil and 'src="%E6%96%B0.gif"' in sent_smil
+    assert 'src="http://x/图.gif"' in sent_smil
     assert content.by_reference("cid:%E5%9B%BE.gif").content_id == "%E5%9B%BE.gif"
     assert content.by_id("图.gif").data == gif and content.by_id("cid:文%25.txt").text_value == "你好"
     assert content.by_reference("新.gif").data == gif + b"2" and not mm7.content.unresolved_references(content)

@@ -447,7 +447,8 @@ class MMContent(_JavaNames, metaclass=_JavaNamesOfClass):
 
     def get_sub_content_by_id(self, content_id: str) -> MMContent | None:
         """The first sub-content with this Content-ID, "<x>" or "x" (the SDK's compared the string
-        as given), or named by a SMIL's `cid:` URL ("cid:x", "cid:%E5%9B%BE.gif"); None for none."""
+        as given), or named by a SMIL's `cid:` URL ("cid:x", "cid:%E5%9B%BE.gif"); then one whose id
+        was sent as its UTF-8 escapes ("<%E5%9B%BE.gif>") by the name it spells; None for none."""
         if not content_id:  # (none names no part: not the first without an id)
             return None
         subs = [s for s in self.sub_contents if s.content_id]
@@ -573,10 +574,12 @@ def wire_id(content_id: str) -> str:
         return content_id
 
 
-def _smil_naming_sent_ids(smil: Part, sent_ids: dict[str, str]) -> Part:
+def _smil_naming_sent_ids(smil: Part, sent_ids: dict[str, str], names: frozenset[str]) -> Part:
     """`smil` with each `src="cid:..."` naming a part whose id goes otherwise (`wire_id`) written
-    as that id is sent; anything else as it was. The SMIL itself when its text cannot be read back
-    from its charset (it goes as it is, a reference unchanged)."""
+    as that id is sent, and a bare id so named (`src="图.gif"`, as SDK users wrote them) when no
+    part has it among its `names` (Content-Location, file name: a handset looks it up there first);
+    anything else as it was. The SMIL itself when its text cannot be read back from its charset
+    (it goes as it is, a reference unchanged)."""
     codec = python_charset(smil.charset or "UTF-8")
     try:
         text = smil.data.decode(codec)
@@ -585,8 +588,13 @@ def _smil_naming_sent_ids(smil: Part, sent_ids: dict[str, str]) -> Part:
 
     def as_sent(match: re.Match) -> str:
         src = html.unescape(match.group(3)).strip()
-        sent = sent_ids.get(_named_id(src)) if src[:4].lower() == "cid:" else None
-        return match.group(0) if sent is None else f"{match.group(1)}cid:{sent}{match.group(4)}"
+        if src[:4].lower() == "cid:":
+            sent = sent_ids.get(_named_id(src))
+            return match.group(0) if sent is None else f"{match.group(1)}cid:{sent}{match.group(4)}"
+        if src in names or location_name(src) in names or _URL_SCHEME.match(src):
+            return match.group(0)
+        sent = sent_ids.get(src) or sent_ids.get(location_name(src))
+        return match.group(0) if sent is None else f"{match.group(1)}{sent}{match.group(4)}"
 
     rewritten = _CID_SRC.sub(as_sent, text)
     if rewritten == text:
@@ -594,6 +602,7 @@ def _smil_naming_sent_ids(smil: Part, sent_ids: dict[str, str]) -> Part:
     return dataclasses.replace(smil, blob=BytesBlob(rewritten.encode(codec)))
 
 
+_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # (http: is outside the message)
 _CID_SRC = re.compile(r"""(\bsrc\s*=\s*(["']))(.*?)(\2)""", re.IGNORECASE)
 
 
@@ -636,9 +645,9 @@ def _content_of(content: MMContent | None, charset: str) -> Content | None:
 def _with_ascii_ids(content: Content) -> Content:
     """`content` as it is sent. A part named in Chinese ("图.gif", as the SDK let SPs name them)
     goes with its id's UTF-8 bytes percent-encoded (a header is ASCII on the wire: a GBK-only MMSC
-    garbles UTF-8), and the SMIL's `cid:` URLs of it as that same string: handsets compare the two
-    as written, a reader that decodes the escapes (ours: `get_sub_content_by_id`, `Content.by_id`)
-    finds it by its name. (A Content-Location goes as its URL already: `content.location_url`.)"""
+    garbles UTF-8), and the SMIL's `cid:` URLs of it (and its bare id) as that same string:
+    handsets compare the two as written, a reader that decodes the escapes (ours:
+    `get_sub_content_by_id`, `Content.by_id`) finds it by its name. (A Content-Location goes as its URL already: `content.location_url`.)"""
     leaves = [*([content.smil] if content.smil is not None else []), *content.parts]
     sent_ids = {p.content_id: wire_id(p.content_id) for p in leaves if p.content_id}
     sent_ids = {cid: sent for cid, sent in sent_ids.items() if sent != cid}
@@ -651,7 +660,8 @@ def _with_ascii_ids(content: Content) -> Content:
 
     smil = content.smil
     if smil is not None:
-        smil = sent(_smil_naming_sent_ids(smil, sent_ids) if sent_ids else smil)
+        names = frozenset(n for p in content.parts for n in (p.content_location, p.filename) if n)
+        smil = sent(_smil_naming_sent_ids(smil, sent_ids, names) if sent_ids else smil)
     return dataclasses.replace(content, parts=[sent(p) for p in content.parts], smil=smil, content_id=root_id)
 
 
