@@ -987,7 +987,8 @@ class Content:
         cid = _named_id(content_id)
         parts = self.all_parts()
         return (next((p for p in parts if p.content_id == cid), None)
-                or next((p for p in parts if (p.content_id or "").lower() == cid.lower()), None))
+                or next((p for p in parts if (p.content_id or "").lower() == cid.lower()), None)
+                or next((p for p in parts if p.content_id and id_name(p.content_id) == cid), None))
 
     def by_location(self, location: str) -> Part | None:
         """The part with this Content-Location, given as the name or as a URL ("%20", "%E6%96%B0"),
@@ -1138,6 +1139,13 @@ def cid_url(content_id: str, every_percent: bool = False) -> str:
 _PERCENT_ESCAPE = re.compile(r"%(?=[0-9A-Fa-f]{2})")
 
 
+def id_name(content_id: str) -> str:
+    """The name a Content-ID spells: a non-ASCII id is sent percent-encoded in UTF-8 (a header is
+    ASCII on the wire: "<%E5%9B%BE.gif>" for "图.gif"), read back here so a lookup by the name
+    finds it. An id that is no such escape stays as it is (as `location_name`)."""
+    return location_name(content_id)
+
+
 def _named_id(content_id: str) -> str:
     """The Content-ID a reference names, as `Content.by_id` reads it."""
     from .mime import strip_id  # noqa: PLC0415 (mime builds on this module)
@@ -1171,9 +1179,11 @@ def dangling_references(content: Content, smil: Part, sent_locations: Iterable[s
         locations.setdefault(location, True)
     names = {part.filename for part in content.parts}
 
+    named_ids = {id_name(cid): part for cid, part in reversed(ids.items()) if "%" in cid}
+
     def by_id(reference: str) -> Part | None:
         cid = _named_id(reference)
-        return ids.get(cid) or folded_ids.get(cid.lower())
+        return ids.get(cid) or folded_ids.get(cid.lower()) or named_ids.get(cid)
 
     missing: dict[str, None] = {}
     for src in smil_references(smil):
@@ -1227,6 +1237,7 @@ class _References:
     def __init__(self, parts: list[Part]) -> None:
         self.ids: dict[str, Part] = {}
         self.folded_ids: dict[str, Part] = {}
+        self.named_ids: dict[str, Part] = {}  # the names percent-encoded ids spell (`id_name`)
         self.names: dict[str, Part] = {}  # Content-Location as given and as read back, then file names
         self.folded: dict[str, Part] = {}  # any of those, and the Content-ID, ignoring case
         self.leaves: dict[str, Part] = {}  # and their last path segment
@@ -1234,6 +1245,8 @@ class _References:
             if part.content_id is not None:
                 self.ids.setdefault(part.content_id, part)
                 self.folded_ids.setdefault(part.content_id.lower(), part)
+                if "%" in part.content_id:  # (after the exact ids and their case: the name a sent id spells)
+                    self.named_ids.setdefault(id_name(part.content_id), part)
             for name in (part.content_location, read_back(part), part.filename):
                 if name:
                     self.names.setdefault(name, part)
@@ -1263,13 +1276,13 @@ class _References:
     def _find(self, src: str) -> Part | None:
         if src[:4].lower() == "cid:":
             cid = _named_id(src)
-            return self.ids.get(cid) or self.folded_ids.get(cid.lower())
+            return self.ids.get(cid) or self.folded_ids.get(cid.lower()) or self.named_ids.get(cid)
         if _SCHEME.match(src) and src[:5].lower() != "file:":
             return None  # (outside the message)
         name = location_name(src)
         cid = _named_id(src)
         found = (self.names.get(src) or self.names.get(name) or self.ids.get(cid) or self.folded_ids.get(cid.lower())
-                 or self.folded.get(name.lower()))
+                 or self.named_ids.get(cid) or self.folded.get(name.lower()))
         leaf = name.lower().rsplit("/", 1)[-1]
         return found or (self.leaves.get(leaf) if leaf else None)
 

@@ -2985,3 +2985,77 @@ def test_a_part_without_a_type_takes_it_from_its_content_id_written_with_angle_b
     assert [p.content_type for p in parts] == ["text/plain"] * 3
     assert [p.content_id for p in parts] == ["2.txt", "3.txt", "4.txt"]
     assert parts[1].charset.lower() in ("gb2312", "gbk") and parts[1].text_value == "中文"
+
+
+def test_a_part_named_in_chinese_goes_with_an_ascii_content_id_its_smil_and_lookups_still_find(tmp_path):
+    """The SDK let SPs name parts in Chinese; a header is ASCII on the wire (a GBK-only MMSC
+    garbles UTF-8). The id goes as its UTF-8 bytes percent-encoded, the SMIL's `cid:` URL of it as
+    that same string (handsets compare them as written), and a reader finds the part by the name
+    it spells, by the URL, and by the header as sent. A Content-Location goes as its URL alike."""
+    gif = b"GIF89a" + bytes(10)
+    root = cmcc.MMContent()
+    root.content_type, root.content_id = cmcc.ContentType.MULTIPART_RELATED, "内容"
+    smil = cmcc.MMContent.create_from_string('<smil><body><par><img src="cid:图.gif"/><text src=\'cid:文%.txt\'/>'
+                                             '<img src="新.gif"/><img src="图.gif"/><img src="http://x/图.gif"/>'
+                                             '</par></body></smil>', "UTF-8")
+    smil.content_type, smil.content_id = cmcc.ContentType.SMIL, "start.smil"
+    picture = cmcc.MMContent.create_from_bytes(gif)
+    picture.content_type, picture.content_id = cmcc.ContentType.GIF, "图.gif"
+    text = cmcc.MMContent.create_from_string("你好", "GB2312")
+    text.content_type, text.content_id = cmcc.ContentType.TEXT, "文%.txt"
+    located = cmcc.MMContent.create_from_bytes(gif + b"2")
+    located.content_type, located.content_location = cmcc.ContentType.GIF, "新.gif"
+    for sub in (smil, picture, text, located):
+        root.add_sub_content(sub)
+    with FakeServer() as srv:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url))
+        assert sender.send(submit_req(content=root)).status_code == 1000
+        [request] = srv.requests
+    head_lines = [line for line in request.body.split(b"\r\n") if line.lower().startswith(b"content-")]
+    assert all(line.isascii() for line in head_lines), [line for line in head_lines if not line.isascii()]
+    assert b"Content-ID: <%E5%9B%BE.gif>" in request.body and b"Content-ID: <%E6%96%87%25.txt>" in request.body
+    assert b"Content-Location: %E6%96%B0.gif" in request.body
+    # the caller's parts keep their names
+    assert picture.content_id == "图.gif" and root.content_id == "内容"
+    content = request.decode().body.content
+    sent_smil = content.smil.text_value
+    assert 'src="cid:%E5%9B%BE.gif"' in sent_smil and "src='cid:%E6%96%87%25.txt'" in sent_smil
+    # a bare id (no part has it as a location) as its header, as a location is; a URL elsewhere as it was
+    assert 'src="%E5%9B%BE.gif"' in sent_smil and 'src="%E6%96%B0.gif"' in sent_smil
+    assert 'src="http://x/图.gif"' in sent_smil
+    assert content.by_reference("cid:%E5%9B%BE.gif").content_id == "%E5%9B%BE.gif"
+    assert content.by_id("图.gif").data == gif and content.by_id("cid:文%25.txt").text_value == "你好"
+    assert content.by_reference("新.gif").data == gif + b"2" and not mm7.content.unresolved_references(content)
+    received = cmcc.MMContent.from_content(content)
+    for named in ("图.gif", "<图.gif>", "cid:%E5%9B%BE.gif", "%E5%9B%BE.gif"):
+        assert received.get_sub_content_by_id(named).content == gif, named
+    assert received.get_sub_content_by_id("文%.txt").content_as_string == "你好"
+    assert received.get_sub_content_by_location("新.gif").content == gif + b"2"
+
+
+def test_a_lookup_by_location_or_id_finds_the_exact_one_before_one_spelt_the_other_way():
+    """A name ("新.gif") or a URL ("%E6%96%B0.gif") finds a part of exactly that location (or id)
+    first, wherever it is among the parts; only when none has it, the one spelt the other way."""
+    def part(location=None, content_id=None):
+        sub = cmcc.MMContent.create_from_bytes(b"GIF89a")
+        sub.content_location, sub.content_id = location, content_id
+        return sub
+
+    root = cmcc.MMContent()
+    url, name = part(location="%E6%96%B0.gif"), part(location="新.gif")
+    for sub in (url, name):
+        root.add_sub_content(sub)
+    assert root.get_sub_content_by_location("新.gif") is name
+    assert root.get_sub_content_by_location("%E6%96%B0.gif") is url
+    alone = cmcc.MMContent()
+    alone.add_sub_content(url)
+    assert alone.get_sub_content_by_location("新.gif") is url  # the URL spells that name
+    assert alone.get_sub_content_by_location("%E6%96%B0.jpg") is None
+    ids = cmcc.MMContent()
+    sent, named = part(content_id="%E5%9B%BE.gif"), part(content_id="图.gif")
+    for sub in (sent, named):
+        ids.add_sub_content(sub)
+    assert ids.get_sub_content_by_id("图.gif") is named and ids.get_sub_content_by_id("<%E5%9B%BE.gif>") is sent
+    only_sent = cmcc.MMContent()
+    only_sent.add_sub_content(sent)
+    assert only_sent.get_sub_content_by_id("图.gif") is sent
