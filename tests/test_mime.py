@@ -1052,6 +1052,34 @@ def test_joined_utf16_encoded_words_keep_no_byte_order_mark_of_a_later_word():
                         + word("UTF-16", b"\xfe\xff" + "好".encode("utf-16-be"))) == "你好"
 
 
+def test_a_utf16_encoded_word_without_a_byte_order_mark_is_big_endian_unless_only_little_endian_reads():
+    # RFC 2781: UTF-16 without a mark is big-endian. It was read in the machine's order
+    # (little-endian), "新年快乐" as "沆瑞뾫꺐". Handsets write little-endian without a mark too:
+    # read so when that reading alone is a message's text, and said.
+    import base64
+
+    from mm7bind.mime import decode_words
+
+    def word(label: str, data: bytes) -> str:
+        return f"=?{label}?B?{base64.b64encode(data).decode()}?="
+
+    for text in ("新年快乐", "Hi 你好", "OK"):
+        notes: list[str] = []
+        assert decode_words(word("UTF-16", text.encode("utf-16-be")), notes) == text and notes == []
+        assert decode_words(word("utf-16", text.encode("utf-16-le")), notes) == text
+        assert notes == ["labelled 'utf-16' without a byte order mark (big-endian, RFC 2781), the bytes are UTF-16LE"]
+    # Cut between words, joined as one run first; a reading neither way makes plausible is big-endian.
+    big = "新年快乐".encode("utf-16-be")
+    assert decode_words(word("UTF-16", big[:3]) + " " + word("UTF-16", big[3:])) == "新年快乐"
+    assert decode_words(word("UTF-16", "\ue000\ue001".encode("utf-16-be"))) == "\ue000\ue001"
+    # A file name's RFC 2231 value labelled UTF-16 is read alike.
+    from urllib.parse import quote
+
+    for order in ("utf-16-be", "utf-16-le"):
+        value = quote("新年.gif".encode(order))
+        assert mm7.mime.parse_params(f"image/gif; name*=utf-16''{value}")[1]["name"] == "新年.gif"
+
+
 # ---------------------------------------------------------------------------------------------
 # Properties
 
