@@ -327,6 +327,20 @@ def test_smil_references_that_name_no_part_are_said_at_decode():
     assert "'cid:n9' and 15 more" in dev.message and "cid:n10" not in dev.message
 
 
+def test_an_empty_smil_part_is_said_never_refused():
+    # A SMIL of no bytes, or white space alone, presents nothing: it was read without a word.
+    for smil, held in ((b"", "no bytes"), (b"  \r\n\t", "5 bytes of white space"),
+                       ("\ufeff \n".encode("utf-16"), "8 bytes of white space")):
+        env = _mo_with_smil(smil)
+        [dev] = [d for d in env.deviations if d.code == "smil-empty"]
+        assert held in dev.message and dev.path == "/part[2]" and "smil-dangling" not in codes(env)
+        assert [p.content_id for p in env.body.content.in_smil_order()] == ["pic", "txt"]
+    body = mime([(["Content-Type: text/xml"], soap_xml()),
+                 (["Content-ID: <content-1>", "Content-Type: application/smil"], b" ")])
+    assert codes(mm7.decode(body, 'multipart/related; boundary="b1"; type="text/xml"', strict=True)) == {"smil-empty"}
+    assert "smil-empty" not in codes(_mo_with_smil(b"<smil/>"))
+
+
 def test_a_gbk_smil_without_a_charset_finds_parts_whose_gbk_names_are_utf8_as_well():
     # A handset's SMIL in GBK, no charset: "图片" in GBK (CD BC C6 AC) is UTF-8 as well ("ͼƬ"), so
     # the SMIL reads "ͼƬ.jpg", while the part's raw GBK name reads "图片.jpg": the slide named no
