@@ -207,7 +207,7 @@ def _check_references(content: Content, smil: Part, profile: Profile) -> None:
     missing = dangling_references(content, smil)
     if missing:  # (only then the locations as sent: most SMILs name parts by their own)
         leaves = [smil, *content.parts]
-        sent = [spelling for part, location in zip(leaves, _unique_locations(leaves, profile))
+        sent = [(part, spelling) for part, location in zip(leaves, _unique_locations(leaves, profile))
                 if location is not None and location != part.content_location
                 for spelling in (location, location_name(location_url(location, given_as_url(part))))]
         missing = dangling_references(content, smil, sent) if sent else missing

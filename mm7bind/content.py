@@ -1148,48 +1148,21 @@ def _named_id(content_id: str) -> str:
     return cid
 
 
-def dangling_references(content: Content, smil: Part, sent_locations: Iterable[str] = ()) -> list[str]:
-    """The references of `smil` that name no part of `content`: a `cid:` URL names a Content-ID;
-    anything else a Content-Location (as name or URL, whichever way the part's is spelt), a bare
-    Content-ID (as China Mobile's SDK users write them), a file name (handsets look a reference up
-    by all three), or one of `sent_locations`, the locations parts are sent under besides their own
-    (the encoder's: a later part of a name taken, photo-2.jpg; as given, and as read back). URLs
-    of another scheme (http:) are outside the message and not looked up. (The parts are looked up
-    in tables made once, as `Content.by_id` and `by_location` find them: each reference looked for
-    among all the parts, and among those missing so far, took time quadratic in a SMIL of many.)"""
-    ids: dict[str, Part] = {}
-    folded_ids: dict[str, Part] = {}
-    locations: dict[str, Part | bool] = {}
-    for part in content.all_parts():
-        if part.content_id is not None:
-            ids.setdefault(part.content_id, part)
-        folded_ids.setdefault((part.content_id or "").lower(), part)
-        if part.content_location is not None:
-            locations.setdefault(part.content_location, part)
-            locations.setdefault(read_back(part), part)
-    for location in sent_locations:
-        locations.setdefault(location, True)
-    names = {part.filename for part in content.parts}
-
-    def by_id(reference: str) -> Part | None:
-        cid = _named_id(reference)
-        return ids.get(cid) or folded_ids.get(cid.lower())
-
-    missing: dict[str, None] = {}
-    for src in smil_references(smil):
-        if src in missing:
-            continue
-        if src.lower().startswith("cid:"):
-            found = by_id(src)
-        elif src and _SCHEME.match(src):
-            continue
-        else:
-            name = location_name(src)
-            found = (locations.get(src) or locations.get(name) or by_id(src)
-                     or src in names or name in names) if src else None
-        if not found:
-            missing[src] = None
-    return list(missing)
+def dangling_references(content: Content, smil: Part, sent_locations: Iterable[tuple[Part, str]] = ()) -> list[str]:
+    """The references of `smil` that name no part of `content` as a reader of the message finds
+    them, ours (`Content.by_reference`, `unresolved_references`) as handsets: a `cid:` URL by its
+    Content-ID; anything else as a Content-Location, a bare Content-ID or a file name, then
+    ignoring case and by a path's last segment — or as one of `sent_locations`, (part, location)
+    pairs of the locations parts are sent under besides their own (the encoder's: a later part of
+    a name taken, photo-2.jpg; as given, and as read back). URLs of another scheme than cid: and
+    file: (http:) are outside the message and not looked up. One rule for the encoder's check and
+    the decoder's `smil-dangling`: a SMIL the encoder refuses is one a reader shows a blank slide
+    for, and one it sends is read without a word. (The parts are looked up in tables made once: a
+    SMIL of many references is checked in linear time.)"""
+    refs = _References(content.all_parts())
+    for part, location in sent_locations:
+        refs.also(location, part)
+    return _missing_references(smil, refs)
 
 
 def unresolved_references(content: Content) -> list[str]:
@@ -1207,7 +1180,12 @@ def unresolved_references(content: Content) -> list[str]:
         ids = {"cid:" + part.content_id for part in content.parts if part.content_id}
         if {double or single for double, single in _SRC.findall(data.decode("ascii"))} <= ids:
             return []
-    refs = _References(content.all_parts())
+    return _missing_references(smil, _References(content.all_parts()))
+
+
+def _missing_references(smil: Part, refs: _References) -> list[str]:
+    """The references of `smil` (each once, as written) that `refs` finds no part for, but URLs
+    outside the message (another scheme than cid: and file:)."""
     missing: dict[str, None] = {}
     for src in smil_references(smil):
         if src in missing:
@@ -1243,6 +1221,13 @@ class _References:
                     self.folded.setdefault(name.lower(), part)
                     if leaf := name.lower().rsplit("/", 1)[-1]:
                         self.leaves.setdefault(leaf, part)
+
+    def also(self, name: str, part: Part) -> None:
+        """`part` found by `name` besides its own names (a location the encoder sends it under)."""
+        self.names.setdefault(name, part)
+        self.folded.setdefault(name.lower(), part)
+        if leaf := name.lower().rsplit("/", 1)[-1]:
+            self.leaves.setdefault(leaf, part)
 
     def find(self, src: str, again: bool = True) -> Part | None:
         src = src.strip()

@@ -158,6 +158,25 @@ def test_a_users_smil_must_name_parts_that_are_sent():
             sent(content(src, **kw))
 
 
+def test_the_encoder_checks_a_users_smil_by_the_rule_the_decoder_finds_its_parts_by():
+    # The encoder's check was stricter than the decoder's smil-dangling: a SMIL naming a part as
+    # handsets (and `Content.by_reference`) find it — another case, a path, a file: URL — was
+    # refused, though read back each slide showed its part. A file: URL naming nothing, which the
+    # decoder says is a blank slide, went without a word. One rule now, either way.
+    def content(src: str, **kw) -> mm7.Content:
+        smil = mm7.Part.from_bytes(f'<smil><body><par><img src="{src}" region="Image"/></par></body></smil>'.encode(),
+                                   "application/smil")
+        return mm7.Content(parts=[mm7.Part.from_bytes(GIF, "image/gif", **kw)], smil=smil)
+
+    for src, kw in [("IMG_01.GIF", {"content_location": "img_01.gif"}), ("./img_01.gif", {"content_location": "img_01.gif"}),
+                    ("file:///sdcard/DCIM/card.gif", {"filename": "card.gif"}), ("images/PIC", {"content_id": "pic"})]:
+        _data, env = sent(content(src, **kw))
+        assert "smil-dangling" not in {d.code for d in env.deviations}, src
+        assert env.body.content.by_reference(src) is env.body.content.parts[0], src
+    with pytest.raises(mm7.EncodeError, match="file:///sdcard/gone.gif"):
+        sent(content("file:///sdcard/gone.gif", filename="card.gif"))
+
+
 def test_a_smil_of_many_references_is_checked_against_the_parts_once(monkeypatch):
     # Each reference was looked for among all the parts (five passes) and among those missing so
     # far: a forwarded SMIL of 8,000 slides took 1.6 s to check, of 100,000 minutes.
@@ -173,8 +192,8 @@ def test_a_smil_of_many_references_is_checked_against_the_parts_once(monkeypatch
     real = mm7.Content.all_parts
     monkeypatch.setattr(mm7.Content, "all_parts", lambda self: listed.append(1) or real(self))
     missing = dangling_references(mm7.Content(parts=parts, smil=smil), smil)
-    # ("cid:" names no id: the SMIL itself, which has none, as Content.by_id finds it)
-    assert missing == [f"cid:id{i}@sp" for i in range(50, 60)] + ["", "gone.gif"]  # (each once, in order)
+    # ("cid:" names no Content-ID, so no part, as `Content.by_reference` finds none)
+    assert missing == [f"cid:id{i}@sp" for i in range(50, 60)] + ["", "cid:", "gone.gif"]  # (each once, in order)
     assert len(listed) == 1
 
 
