@@ -1091,7 +1091,12 @@ def _content(target: InPart, others: list[InPart], devs: list[Deviation], soap_i
         del parts[at]
     content = Content(parts=parts, smil=smil, content_id=target.content_id,
                       multipart_type=target.content_type.split("/", 1)[1] if target.is_multipart else None)
-    if smil is not None and (missing := unresolved_references(content)):
+    if smil is not None and smil.size <= _BLANK_CHECKED and not smil.text_value.strip():
+        # (a handset's or a gateway's slip, read without a word: the parts are there; never refused)
+        held = f"{smil.size} bytes of white space" if smil.size else "no bytes"
+        devs.append(Deviation("smil-empty", smil_path, f"the SMIL part holds {held}, no presentation: the parts "
+                                                       "are in the order they came"))
+    elif smil is not None and (missing := unresolved_references(content)):
         shown = ", ".join(map(repr, missing[:_LISTED_REFERENCES]))
         more = f" and {len(missing) - _LISTED_REFERENCES} more" if len(missing) > _LISTED_REFERENCES else ""
         devs.append(Deviation("smil-dangling", smil_path, f"the SMIL refers to {shown}{more}, which no part of the "
@@ -1099,6 +1104,7 @@ def _content(target: InPart, others: list[InPart], devs: list[Deviation], soap_i
     return content
 
 
+_BLANK_CHECKED = 64  # (a SMIL this small is read as text to find it blank; none is: "<smil/>" is the least)
 _LISTED_REFERENCES = 10  # (a SMIL of a thousand references to nothing: the first ones named, the rest counted)
 
 

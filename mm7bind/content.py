@@ -1217,7 +1217,12 @@ def unresolved_references(content: Content) -> list[str]:
         ids = {"cid:" + part.content_id for part in content.parts if part.content_id}
         if {double or single for double, single in _SRC.findall(data.decode("ascii"))} <= ids:
             return []
-    refs = _References(content.all_parts())
+    return _missing_references(smil, _References(content.all_parts()))
+
+
+def _missing_references(smil: Part, refs: _References) -> list[str]:
+    """The references of `smil` (each once, as written) that `refs` finds no part for, but URLs
+    outside the message (another scheme than cid: and file:)."""
     missing: dict[str, None] = {}
     for src in smil_references(smil):
         if src in missing:

@@ -35,7 +35,8 @@ class Deviation:
 
 
 # Reported but not refused, strict mode included: no schema violation, and what real peers do.
-NOT_REFUSED = frozenset({"mm7version-pairing", "extension-element", "extension-attribute", "smil-dangling"})
+NOT_REFUSED = frozenset({"mm7version-pairing", "extension-element", "extension-attribute", "smil-dangling",
+                         "smil-empty"})
 
 
 def refusable(deviations: list[Deviation]) -> list[Deviation]:

@@ -22,7 +22,8 @@ from typing import BinaryIO
 from urllib.parse import quote, unquote_to_bytes
 
 from . import gbk
-from .content import _ONE_BYTE_LATIN, CHUNK, Blob, BlobWriter, BytesBlob, FileBlob, decodes, location_name
+from .content import (_ONE_BYTE_LATIN, CHUNK, Blob, BlobWriter, BytesBlob, FileBlob, _byte_order, decodes,
+                      location_name)
 from .errors import DecodeError, Deviation, LimitExceededError, MimeError  # noqa: F401 (mime.DecodeError)
 from .xmlsafe import _as_utf8_text, charset_codec, whole_limits
 
@@ -202,6 +203,13 @@ def _decode_word_bytes(data: bytes, charset: str, notes: list[str] | None) -> st
     they are in (as a text part's: `content.decode_part_text`), else UTF-8 with U+FFFD."""
     codec = charset_codec(charset)[0] if charset else "ascii"
     read = None
+    if codec == "utf-16":  # (no byte order mark: a marked run comes in the order its mark named)
+        # RFC 2781: big-endian. Handsets write little-endian too (Windows' and Android's order):
+        # read so when that reading alone is the text of a message (`content._byte_order`), said.
+        codec = "utf-16-le" if _byte_order(data, True) == "utf-16-le" else "utf-16-be"
+        if codec == "utf-16-le" and notes is not None:
+            notes.append(f"labelled {charset!r} without a byte order mark (big-endian, RFC 2781), "
+                         "the bytes are UTF-16LE")
     try:
         text = data.decode(codec or "utf-8")
     except (LookupError, ValueError):  # (ValueError: a UnicodeError, or a NUL in the name)

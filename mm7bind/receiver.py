@@ -675,8 +675,8 @@ class Receiver:
             more = {"headers": sifted_headers(headers)} if self._takes(self.store.accept, "headers") else {}
             if uri is not None and self._takes(self.store.accept, "path"):  # (`store show --raw`'s request line)
                 more["path"] = uri
-            earlier = (self._stored_before_upgrade(env) or self._stored_under_text_read(env, keys[0])
-                       if env.transaction_id else None)
+            earlier = ((self._stored_before_upgrade(env) if env.transaction_id else None)
+                       or self._stored_under_text_read(env, keys[0]))
             if spent and earlier is not None:  # (no accept to write it with)
                 self.store.spend(spent.pop(), wait=self.config.store_wait)
             elif spent:
@@ -759,15 +759,17 @@ class Receiver:
         text part by its `text_value` (`_identity(as_read=True)`), where this one counts the part
         as its label reads it: text the label does not read (or that the charset detection reads
         otherwise). Looked up for such messages alone, one lookup more for each; text labelled
-        right has the key it always had."""
+        right has the key it always had. A DeliverReq without a TransactionID alike: its key of
+        then is `_unnamed_key`'s with the text as read."""
         msg = env.message
         content = getattr(msg, "content", None)
         find = getattr(self.store, "inbox_by_key", None)
-        if content is None or find is None or not any(
+        if content is None or find is None or tid_key is None or not any(
                 part.kind == "text" and _label_text(part) != part.text_value for part in content.parts):
             return None
-        before = f"{msg.ELEMENT}|{env.transaction_id}|{_identity(msg, as_read=True)}"
-        return find(before) if before != tid_key else None
+        before = (f"{msg.ELEMENT}|{env.transaction_id}|{_identity(msg, as_read=True)}" if env.transaction_id
+                  else _unnamed_key(msg, as_read=True))
+        return find(before) if before is not None and before != tid_key else None
 
     def _handler_answer(self, env: Envelope, response: m.Message, outcome: Any) -> Response:
         """The handler's answer encoded (raising what it cannot be sent for). A response whose
@@ -1443,11 +1445,12 @@ def _identity_fields(cls: type, left_out: frozenset[str] = _NOT_IDENTITY) -> tup
     return names
 
 
-def _unnamed_key(msg: m.Message) -> str | None:
+def _unnamed_key(msg: m.Message, as_read: bool = False) -> str | None:
     """The duplicate key of a DeliverReq without a TransactionID: what it says, and when it says
     it was sent, to the second. A copy of one (an MMSC sending no TransactionID retries too) says
     the same; two messages a subscriber sent alike are stamped apart. None without a TimeStamp:
-    nothing then tells a copy from a second message, and each is handled."""
+    nothing then tells a copy from a second message, and each is handled. `as_read`: the key the
+    release before gave it (`_identity(as_read=True)`, `Receiver._stored_under_text_read`)."""
     stamp = getattr(msg, "time_stamp", None) if isinstance(msg, m.DeliverReq) else None
     if not isinstance(stamp, datetime):
         return None
@@ -1456,7 +1459,7 @@ def _unnamed_key(msg: m.Message) -> str | None:
             stamp = stamp.astimezone(timezone.utc)
         except OverflowError:  # (9999-12-31T23:59:59-14:00 is in year 10000 in UTC: kept as written)
             pass
-    said = f"{_identity(msg)}|{stamp.replace(microsecond=0).isoformat()}"
+    said = f"{_identity(msg, as_read=as_read)}|{stamp.replace(microsecond=0).isoformat()}"
     return f"{msg.ELEMENT}||{hashlib.sha256(said.encode()).hexdigest()[:32]}"
 
 

@@ -327,6 +327,20 @@ def test_smil_references_that_name_no_part_are_said_at_decode():
     assert "'cid:n9' and 15 more" in dev.message and "cid:n10" not in dev.message
 
 
+def test_an_empty_smil_part_is_said_never_refused():
+    # A SMIL of no bytes, or white space alone, presents nothing: it was read without a word.
+    for smil, held in ((b"", "no bytes"), (b"  \r\n\t", "5 bytes of white space"),
+                       ("\ufeff \n".encode("utf-16"), "8 bytes of white space")):
+        env = _mo_with_smil(smil)
+        [dev] = [d for d in env.deviations if d.code == "smil-empty"]
+        assert held in dev.message and dev.path == "/part[2]" and "smil-dangling" not in codes(env)
+        assert [p.content_id for p in env.body.content.in_smil_order()] == ["pic", "txt"]
+    body = mime([(["Content-Type: text/xml"], soap_xml()),
+                 (["Content-ID: <content-1>", "Content-Type: application/smil"], b" ")])
+    assert codes(mm7.decode(body, 'multipart/related; boundary="b1"; type="text/xml"', strict=True)) == {"smil-empty"}
+    assert "smil-empty" not in codes(_mo_with_smil(b"<smil/>"))
+
+
 def test_a_gbk_smil_without_a_charset_finds_parts_whose_gbk_names_are_utf8_as_well():
     # A handset's SMIL in GBK, no charset: "图片" in GBK (CD BC C6 AC) is UTF-8 as well ("ͼƬ"), so
     # the SMIL reads "ͼƬ.jpg", while the part's raw GBK name reads "图片.jpg": the slide named no
@@ -1050,6 +1064,34 @@ def test_joined_utf16_encoded_words_keep_no_byte_order_mark_of_a_later_word():
     # A later word marked in the other order is read in its own.
     assert decode_words(word("UTF-16", b"\xff\xfe" + "你".encode("utf-16-le")) + " "
                         + word("UTF-16", b"\xfe\xff" + "好".encode("utf-16-be"))) == "你好"
+
+
+def test_a_utf16_encoded_word_without_a_byte_order_mark_is_big_endian_unless_only_little_endian_reads():
+    # RFC 2781: UTF-16 without a mark is big-endian. It was read in the machine's order
+    # (little-endian), "新年快乐" as "沆瑞뾫꺐". Handsets write little-endian without a mark too:
+    # read so when that reading alone is a message's text, and said.
+    import base64
+
+    from mm7bind.mime import decode_words
+
+    def word(label: str, data: bytes) -> str:
+        return f"=?{label}?B?{base64.b64encode(data).decode()}?="
+
+    for text in ("新年快乐", "Hi 你好", "OK"):
+        notes: list[str] = []
+        assert decode_words(word("UTF-16", text.encode("utf-16-be")), notes) == text and notes == []
+        assert decode_words(word("utf-16", text.encode("utf-16-le")), notes) == text
+        assert notes == ["labelled 'utf-16' without a byte order mark (big-endian, RFC 2781), the bytes are UTF-16LE"]
+    # Cut between words, joined as one run first; a reading neither way makes plausible is big-endian.
+    big = "新年快乐".encode("utf-16-be")
+    assert decode_words(word("UTF-16", big[:3]) + " " + word("UTF-16", big[3:])) == "新年快乐"
+    assert decode_words(word("UTF-16", "\ue000\ue001".encode("utf-16-be"))) == "\ue000\ue001"
+    # A file name's RFC 2231 value labelled UTF-16 is read alike.
+    from urllib.parse import quote
+
+    for order in ("utf-16-be", "utf-16-le"):
+        value = quote("新年.gif".encode(order))
+        assert mm7.mime.parse_params(f"image/gif; name*=utf-16''{value}")[1]["name"] == "新年.gif"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import os
@@ -2418,6 +2419,41 @@ def test_a_copy_of_a_mislabelled_message_is_a_repeat_across_a_change_of_the_char
     ok = mo("ok-1", "你好".encode("gb2312"), "gb2312")
     right = mm7.decode(ok.to_bytes(), ok.content_type).body
     assert receiver._identity(right) == receiver._identity(right, as_read=True)
+
+
+def test_a_copy_of_a_mislabelled_message_without_a_transaction_id_is_a_repeat_across_the_upgrade(store):
+    """A DeliverReq without a TransactionID is keyed by what it says and its TimeStamp; a text part
+    counted there by its text as the charset detection read it in the release before. Stored so,
+    a mislabelled one (GBK labelled ISO-8859-1) the MMSC sent again after the upgrade was looked
+    up under its new key alone: a new message, handled twice. It is looked up under the key of
+    then too, as one with a TransactionID is."""
+    import hashlib
+    from datetime import datetime, timezone
+
+    from mm7bind import receiver
+
+    calls = []
+    rcv = mm7.Receiver(store=store)
+    rcv.on("deliver", lambda msg, ctx: calls.append(msg.time_stamp))
+    app = mm7.wsgi_app(rcv)
+    part = mm7.Part.from_bytes("周末一起吃饭吧".encode("gbk"), "text/plain", charset="iso-8859-1")
+    sent = deliver(content=mm7.Content(parts=[part]), time_stamp=datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
+    out = mm7.encode(sent, transaction_id="t-1", version="REL-6-MM7-1-4")
+    body = _without_transaction_id(out.to_bytes(), "absent")
+    msg = mm7.decode(body, out.content_type).body
+    said = f"{receiver._identity(msg, as_read=True)}|2026-01-02T03:04:05+00:00"  # (the key of then)
+    before = "DeliverReq||" + hashlib.sha256(said.encode()).hexdigest()[:32]
+    assert before != receiver._keys(msg, None)[0]
+    record, _ = store.accept(kind="DeliverReq", transaction_id=None, message_id=None, recipient=None, status=None,
+                             peer=None, content_type=out.content_type, body=body, tid_key=before, report_key=None)
+    store.mark(record.id, "handled", 1000)
+    assert call_wsgi(app, body, out.content_type)["status"] == 200
+    assert calls == [] and len(store.inbox()) == 1
+    # Another message stamped another second is no copy of it.
+    later = mm7.encode(dataclasses.replace(sent, time_stamp=datetime(2026, 1, 2, 3, 4, 6, tzinfo=timezone.utc)),
+                       transaction_id="t-1", version="REL-6-MM7-1-4")
+    assert call_wsgi(app, _without_transaction_id(later.to_bytes(), "absent"), later.content_type)["status"] == 200
+    assert len(calls) == 1 and len(store.inbox()) == 2
 
 
 def test_a_copy_of_a_message_stored_by_the_release_before_is_still_a_repeat(tmp_path, monkeypatch):
