@@ -30,7 +30,7 @@ from typing import Any, NamedTuple, TypeVar, overload
 from . import holders
 from . import messages as m
 from . import versions
-from .auth import FailureLimit, IPAllowList, check_failure_settings, guessed, why_refused
+from .auth import FailureLimit, IPAllowList, challenge_headers, check_failure_settings, guessed, why_refused
 from .binding import escape_text
 from .codec import (CONTENT_CODINGS, HttpMessage, content_type_deviation, decode, encode, request_body,
                     soap_action_deviation)
@@ -404,16 +404,15 @@ class Receiver:
             if ok and hasattr(self.config.auth, "spent"):  # (Digest: kept spent in the store, for every process)
                 spent = self.config.auth.spent(given)
             if not ok:
-                challenge = self.config.auth.challenge(stale)  # (one nonce: the answer's)
-                wrong = guessed(given, challenge, stale)
+                challenges = challenge_headers(self.config.auth, stale)  # (a nonce each: the answer's)
+                wrong = guessed(given, challenges[0][1], stale)
                 if wrong:
                     log.warning("refused request from %s: %s", peer,
                                 why_refused(self.config.auth, method.upper(), uri, given, body))
                     if self._failures is not None:
                         self._failures.wrong(peer, log)
                 self._count(None, "unauthorized" if wrong else "challenged", None, started)
-                return Response(401, [("WWW-Authenticate", challenge),
-                                      ("Content-Type", "text/plain")], b"authentication required\n")
+                return Response(401, [*challenges, ("Content-Type", "text/plain")], b"authentication required\n")
         if spent is None or getattr(self.store, "spend", None) is None or not self._takes(self.store.accept, "spent"):
             return self._authorized(body, content_type, headers, peer, uri, started, client_cert)
         # Kept spent whatever becomes of the request: with the message, in the transaction that
@@ -693,7 +692,7 @@ class Receiver:
             log.warning("refused %s tid=%s from %s: its Digest answer was used already (a captured request "
                         "sent again?)", msg.ELEMENT, printable(env.transaction_id), peer)
             self._count(msg.ELEMENT, "unauthorized", None, started, env.deviations)
-            return Response(401, [("WWW-Authenticate", self.config.auth.challenge(True)),
+            return Response(401, [*challenge_headers(self.config.auth, True),
                                   ("Content-Type", "text/plain")], b"authentication required\n")
         except STORE_ERRORS as exc:  # a full disk, a locked file: the operator's to fix, said in one line
             said = f"{type(exc).__name__}: {exc}"
