@@ -537,6 +537,12 @@ class DigestAuth:
         if _repeats_a_param(header[7:]):
             return "names a parameter twice"
         p = _parse_auth_params(header[7:])
+        if self._named(p) is None:  # (a client answering MD5 whatever it is offered: not a wrong password)
+            named = f"algorithm={p['algorithm']}" if "algorithm" in p else "no algorithm (MD5)"
+            offered = ", ".join(self.algorithms)
+            fix = ("" if _algorithm(p.get("algorithm")) is None else
+                   f': offer it too, "{offered}, {p.get("algorithm", "MD5")}", for such clients')
+            return f"names {named}, which is not offered (only {offered}){fix}"
         if "qop" in p and not (p.get("nc") and p.get("cnonce")):
             return f"has qop={p['qop']} without nc and cnonce, which RFC 7616 requires with it"
         return None

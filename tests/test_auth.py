@@ -423,3 +423,28 @@ def test_a_curl_answer_to_a_server_offering_several_says_which_to_offer_first(ca
         "offer SHA-256 too, before SHA-512-256")
     both = auth_mod.DigestAuth("sp", "pw", algorithm="SHA-512-256, SHA-256")  # (its nonces signed alike)
     assert auth_mod.why_refused(both, "POST", "/mm7", header, None).endswith("offer SHA-256 before SHA-512-256")
+
+
+def test_an_answer_with_an_algorithm_not_offered_is_logged_as_such_not_as_a_wrong_password(caplog):
+    """A client answering MD5 whatever it is offered (many do, naming no algorithm), to a receiver
+    offering SHA-256 only: refused, and the log said "wrong Digest credentials", which sent the
+    operator after a password that was right. It says which algorithm, and how to take it."""
+    auth = auth_mod.DigestAuth("mmsc", "pw", algorithm="SHA-256")
+    rcv = mm7.Receiver(auth=auth)
+    out = mm7.encode(mm7.DeliverReq(recipients=["1065888"], sender="+8613800000000"), transaction_id="t")
+    md5 = auth_mod.DigestAnswer("mmsc", "pw")
+    assert md5.take(auth.challenge().replace("algorithm=SHA-256, ", ""))
+    unnamed = md5.authorization("POST", "/mm7")
+    assert "algorithm" not in unnamed
+    sha1 = unnamed.replace("Digest ", "Digest algorithm=SHA-1, ")
+    with caplog.at_level(logging.WARNING, logger="mm7bind.receiver"):
+        for header in (unnamed, sha1):
+            rsp = rcv.handle(out.to_bytes(), out.content_type, {"Authorization": header}, peer="192.0.2.1", uri="/mm7")
+            assert rsp.status == 401
+    assert ('its Digest answer names no algorithm (MD5), which is not offered (only SHA-256): offer it too, '
+            '"SHA-256, MD5", for such clients') in caplog.text
+    assert "names algorithm=SHA-1, which is not offered (only SHA-256)\n" in caplog.text + "\n"
+    assert "wrong Digest credentials" not in caplog.text
+    # Offered too, the same answer is taken.
+    both = auth_mod.DigestAuth("mmsc", "pw", algorithm="SHA-256, MD5")
+    assert both.check("POST", "/mm7", md5.authorization("POST", "/mm7")) == (True, False)
