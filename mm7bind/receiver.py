@@ -148,6 +148,15 @@ class Response:
     body: bytes
 
 
+def _joined(headers: list[tuple[str, str]]) -> dict[str, str]:
+    """An answer's headers for its DEBUG line, a repeated one's values joined as one list (RFC 9110
+    §5.3): a dict of them showed the last alone, one challenge of a Digest 401 offering several."""
+    joined: dict[str, str] = {}
+    for name, value in headers:
+        joined[name] = f"{joined[name]}, {value}" if name in joined else value
+    return joined
+
+
 def unsupported_encoding(exc: Exception) -> Response:
     """The 415 for a request in a Content-Encoding we do not undo, naming the ones we do."""
     return Response(415, [("Accept-Encoding", ", ".join(CONTENT_CODINGS)), ("Content-Type", "text/plain")],
@@ -380,7 +389,7 @@ class Receiver:
             self._count(None, "internal_error", RequestStatus.SERVER_ERROR, started)
             rsp = self.fault(None, None, "Server", RequestStatus.SERVER_ERROR, "internal error")
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("HTTP %d to %s\n%s", rsp.status, peer, shown_http(dict(rsp.headers), rsp.body))
+            log.debug("HTTP %d to %s\n%s", rsp.status, peer, shown_http(_joined(rsp.headers), rsp.body))
         return rsp
 
     def _handle(self, body: bytes, content_type: str | None, headers: Mapping[str, str], peer: str | None,

@@ -448,3 +448,14 @@ def test_an_answer_with_an_algorithm_not_offered_is_logged_as_such_not_as_a_wron
     # Offered too, the same answer is taken.
     both = auth_mod.DigestAuth("mmsc", "pw", algorithm="SHA-256, MD5")
     assert both.check("POST", "/mm7", md5.authorization("POST", "/mm7")) == (True, False)
+
+
+def test_the_receivers_debug_line_shows_each_challenge_of_a_401(caplog):
+    """The DEBUG line of an answer showed its headers as a dict: of a 401 offering SHA-256 and MD5,
+    the MD5 challenge alone, while the client was sent both."""
+    rcv = mm7.Receiver(auth=auth_mod.DigestAuth("mmsc", "pw", algorithm="SHA-256, MD5"))
+    out = mm7.encode(mm7.DeliverReq(recipients=["1065888"], sender="+8613800000000"), transaction_id="t")
+    with caplog.at_level(logging.DEBUG, logger="mm7bind.receiver"):
+        assert rcv.handle(out.to_bytes(), out.content_type, {}, peer="192.0.2.1", uri="/mm7").status == 401
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("HTTP 401")]
+    assert "algorithm=SHA-256" in line and "algorithm=MD5" in line
