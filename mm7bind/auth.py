@@ -408,6 +408,11 @@ class DigestAuth:
 
     def __post_init__(self) -> None:
         _check_realm(self.realm)
+        # (checked here: "300" made every request a 500 as its age was compared, 0 or less every
+        # nonce stale at once, each request refused after its one answer to the stale challenge)
+        if isinstance(self.nonce_lifetime, bool) or not isinstance(self.nonce_lifetime, (int, float)) \
+                or not self.nonce_lifetime > 0:
+            raise ValueError(f"nonce_lifetime must be a number of seconds, more than 0, not {self.nonce_lifetime!r}")
         self._keys_taken: tuple[bytes, ...] = ()
         if self.key is None:
             self.key = _nonce_key(self.username, self.realm, self.password)

@@ -459,3 +459,12 @@ def test_the_receivers_debug_line_shows_each_challenge_of_a_401(caplog):
         assert rcv.handle(out.to_bytes(), out.content_type, {}, peer="192.0.2.1", uri="/mm7").status == 401
     [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("HTTP 401")]
     assert "algorithm=SHA-256" in line and "algorithm=MD5" in line
+
+
+@pytest.mark.parametrize("lifetime", ["300", 0, -1, float("nan"), True])
+def test_a_nonce_lifetime_that_is_no_positive_number_is_refused_when_made(lifetime):
+    """DigestAuth(nonce_lifetime="300") was taken, and every request was a 500 (its nonce's age
+    compared with a str); 0 or less made every nonce stale at once, every request refused."""
+    with pytest.raises(ValueError, match="nonce_lifetime must be a number of seconds, more than 0"):
+        auth_mod.DigestAuth("mmsc", "pw", nonce_lifetime=lifetime)
+    assert auth_mod.DigestAuth("mmsc", "pw", nonce_lifetime=2).nonce_lifetime == 2
