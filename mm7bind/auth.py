@@ -20,7 +20,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urlsplit
 
@@ -62,8 +62,12 @@ def why_refused(auth, method: str, uri: str, header: str, body: bytes | None) ->
         return (f"its Digest answer signs the uri {printable(signed)}, not this request's, {printable(uri)}"
                 + (" (Receiver.handle given no uri?)" if uri == "/" else ""))
     if mistaken is not None:
-        return (f"its Digest answer names {auth.algorithm} but is computed with {mistaken} (as curl before 8.8 "
-                f"does): serve it algorithm={mistaken}")
+        named = _parse_auth_params(header[7:]).get("algorithm", "")
+        offered = getattr(auth, "algorithms", (mistaken,))
+        fix = (f"serve it algorithm={mistaken}" if len(offered) == 1 else
+               f"offer {mistaken} before {named}" if mistaken.upper() in (a.upper() for a in offered) else
+               f"offer {mistaken} too, before {named}")
+        return f"its Digest answer names {named} but is computed with {mistaken} (as curl before 8.8 does): {fix}"
     return f"wrong {header.partition(' ')[0].title()} credentials"
 
 
@@ -101,8 +105,6 @@ _HASHES = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
 if "sha512_256" in hashlib.algorithms_available:
     _HASHES["SHA-512-256"] = functools.partial(hashlib.new, "sha512_256")
 QOPS = ("auth", "auth-int")
-# The algorithms a client prefers when offered several: the strongest first.
-_STRENGTH = ("SHA-512-256", "SHA-512-256-SESS", "SHA-256", "SHA-256-SESS", "MD5", "MD5-SESS")
 
 
 def digest_algorithms() -> list[str]:
@@ -227,8 +229,9 @@ class DigestAnswer:
     nonce and a growing count until the server calls the nonce stale.
 
     `qop` is the one to use when the server offers several (China Mobile's `<Digest>` setting):
-    by default "auth"; "auth-int" also signs the body. Of several challenges the strongest
-    algorithm we speak wins; a challenge with `userhash=true` is answered with the username
+    by default "auth"; "auth-int" also signs the body. Of several challenges the first we can
+    answer is taken (RFC 7616 §3.7: a server lists them in its order of preference, and a client
+    uses the topmost it supports); a challenge with `userhash=true` is answered with the username
     hashed (RFC 7616 §3.4.4). Not thread-safe: give each thread its own (counts must grow in the
     order requests arrive)."""
 
@@ -256,9 +259,7 @@ class DigestAnswer:
             usable.append((c, qop))
         if not usable:
             return False
-        rank = {name: i for i, name in enumerate(_STRENGTH)}
-        self.challenge, self._qop = min(usable,
-                                        key=lambda u: rank.get(u[0].get("algorithm", "MD5").upper(), 99))
+        self.challenge, self._qop = usable[0]
         self._count = 0
         return True
 
@@ -372,7 +373,10 @@ def _writes(charset: str, text: str) -> bool:
 class DigestAuth:
     """RFC 7616 Digest: MD5 and qop=auth by default (what MMSCs and China Mobile's SDK speak);
     `qop="auth-int"` (or "auth,auth-int") also covers the body, `algorithm` may be MD5-sess,
-    SHA-256, SHA-256-sess, SHA-512-256 or SHA-512-256-sess (where hashlib has SHA-512/256);
+    SHA-256, SHA-256-sess, SHA-512-256 or SHA-512-256-sess (where hashlib has SHA-512/256), or
+    several, in the order of preference ("SHA-256, MD5", or a list): a 401 then holds a challenge
+    for each (RFC 7616 §3.7), each with its own nonce, so that a server preferring SHA-256 still
+    takes the clients speaking only MD5, and an answer is checked with the algorithm it names;
     `userhash=True` asks clients to hash the username (RFC 7616 §3.4.4). With qop, an answer
     without nc and cnonce is refused (`malformed` says why).
 
@@ -394,7 +398,7 @@ class DigestAuth:
     # Derived slowly (`_nonce_key`): a nonce is given to anyone who asks, so its MAC tests a guess.
     key: bytes | None = field(default=None, repr=False)
     qop: str = "auth"
-    algorithm: str = "MD5"
+    algorithm: str | Sequence[str] = "MD5"  # one, or several in the order of preference
     # RFC 7616 §3.4.4: the challenge asks clients to send H(username:realm) for the name, which then
     # does not show on the way; an answer with the name itself is taken too (clients without it).
     userhash: bool = False
@@ -404,6 +408,11 @@ class DigestAuth:
 
     def __post_init__(self) -> None:
         _check_realm(self.realm)
+        # (checked here: "300" made every request a 500 as its age was compared, 0 or less every
+        # nonce stale at once, each request refused after its one answer to the stale challenge)
+        if isinstance(self.nonce_lifetime, bool) or not isinstance(self.nonce_lifetime, (int, float)) \
+                or not self.nonce_lifetime > 0:
+            raise ValueError(f"nonce_lifetime must be a number of seconds, more than 0, not {self.nonce_lifetime!r}")
         self._keys_taken: tuple[bytes, ...] = ()
         if self.key is None:
             self.key = _nonce_key(self.username, self.realm, self.password)
@@ -411,8 +420,7 @@ class DigestAuth:
         self._qops = [q.strip().lower() for q in self.qop.split(",") if q.strip()]
         if not self._qops or any(q not in QOPS for q in self._qops):
             raise ValueError(f"qop must be auth, auth-int or both, not {self.qop!r}")
-        if _algorithm(self.algorithm) is None:
-            raise ValueError(_unknown_algorithm(self.algorithm))
+        self.algorithms = _offered_algorithms(self.algorithm)
 
     NC_WINDOW = 64
 
@@ -477,7 +485,12 @@ class DigestAuth:
             return "bad"
         return "stale" if time.time() - ts > self.nonce_lifetime else "ok"
 
-    def _written_in(self, params: dict[str, str]) -> list[str]:
+    def _named(self, params: dict[str, str]) -> str | None:
+        """The algorithm of ours an answer names (as we spell it), None for one we did not offer."""
+        named = params.get("algorithm", "MD5").upper()  # (none named: MD5, RFC 7616 §3.3)
+        return next((a for a in self.algorithms if a.upper() == named), None)
+
+    def _written_in(self, params: dict[str, str], algorithm: str) -> list[str]:
         """The charsets in which an answer's username and realm are ours (none: not ours), those
         its client wrote our credentials in to sign them. RFC 7616's `username*`, and a name as
         ours: UTF-8. A name beyond ASCII written as it is (curl and browsers write UTF-8, China
@@ -490,7 +503,7 @@ class DigestAuth:
             return [charset for charset in _CREDENTIAL_CHARSETS
                     if realm is not None and _writes(charset, ours)
                     and realm in (self.realm, self.realm.encode(charset).decode("latin-1"))
-                    and given == userhash(self.username, self.realm, self.algorithm, charset)]
+                    and given == userhash(self.username, self.realm, algorithm, charset)]
         if "username*" in params:
             return ["utf-8"] if _username(params) == self.username and realm == self.realm else []
         user = params.get("username")
@@ -507,12 +520,19 @@ class DigestAuth:
         return found
 
     def challenge(self, stale: bool = False) -> str:
+        """The challenges (`challenges`) as one WWW-Authenticate value, which RFC 9110 allows; a
+        server sends them as headers of their own (`challenge_headers`), as clients best read them."""
+        return ", ".join(self.challenges(stale))
+
+    def challenges(self, stale: bool = False) -> list[str]:
+        """A challenge for each algorithm offered, the preferred first (RFC 7616 §3.7), each with
+        its own nonce (as each 401 has: no two clients share one, nor its counts)."""
         # (charset=UTF-8, RFC 7616 §3.3: how a client is to write credentials beyond ASCII; before
         # the nonce, which ends the challenge as it did, for clients that read it as the last)
         extra = ", stale=true" if stale else ""
         hashed = "userhash=true, " if self.userhash else ""
-        return (f'Digest realm="{_quoted(self.realm)}", qop="{",".join(self._qops)}", algorithm={self.algorithm}, '
-                f'charset=UTF-8, {hashed}nonce="{self._nonce()}"{extra}')
+        return [f'Digest realm="{_quoted(self.realm)}", qop="{",".join(self._qops)}", algorithm={algorithm}, '
+                f'charset=UTF-8, {hashed}nonce="{self._nonce()}"{extra}' for algorithm in self.algorithms]
 
     def malformed(self, header: str | None) -> str | None:
         """What makes a Digest answer one `check` refuses whatever its credentials, in words for
@@ -522,6 +542,12 @@ class DigestAuth:
         if _repeats_a_param(header[7:]):
             return "names a parameter twice"
         p = _parse_auth_params(header[7:])
+        if self._named(p) is None:  # (a client answering MD5 whatever it is offered: not a wrong password)
+            named = f"algorithm={p['algorithm']}" if "algorithm" in p else "no algorithm (MD5)"
+            offered = ", ".join(self.algorithms)
+            fix = ("" if _algorithm(p.get("algorithm")) is None else
+                   f': offer it too, "{offered}, {p.get("algorithm", "MD5")}", for such clients')
+            return f"names {named}, which is not offered (only {offered}){fix}"
         if "qop" in p and not (p.get("nc") and p.get("cnonce")):
             return f"has qop={p['qop']} without nc and cnonce, which RFC 7616 requires with it"
         return None
@@ -563,17 +589,19 @@ class DigestAuth:
         """The algorithm a refused answer naming SHA-512-256 was computed with when it is SHA-256
         (curl before 8.8 does so: its hashes are SHA-256's), for the log to say so; None otherwise.
         Never taken as right: only said."""
-        name = self.algorithm.upper()
-        if not name.startswith("SHA-512-256") or not header or header[:7].lower() != "digest ":
+        if not header or header[:7].lower() != "digest ":
             return None
         p = _parse_auth_params(header[7:])
-        instead = "SHA-256" + self.algorithm[len("SHA-512-256"):]  # (its -sess as written)
-        if p.get("algorithm", "").upper() != name or "nonce" not in p or (p.get("qop") == "auth-int" and body is None):
+        named = self._named(p)
+        if named is None or not named.upper().startswith("SHA-512-256"):
+            return None
+        instead = "SHA-256" + named[len("SHA-512-256"):]  # (its -sess as written)
+        if "nonce" not in p or (p.get("qop") == "auth-int" and body is None):
             return None
         hashed = p.get("userhash", "").lower() == "true"
         if hashed and p.get("username", "").lower() == userhash(self.username, self.realm, instead):
             p = {**p, "userhash": "false", "username": self.username}  # (its name hashed with the same mistake)
-        charsets = self._written_in(p)
+        charsets = self._written_in(p, instead)
         return instead if charsets and self._signed(p, method, body, instead, charsets) else None
 
     def check(self, method: str, uri: str, header: str | None,
@@ -584,13 +612,15 @@ class DigestAuth:
         if _repeats_a_param(header[7:]):
             return False, False
         p = _parse_auth_params(header[7:])
-        charsets = self._written_in(p) or self._written_in(_parse_auth_params(header[7:], unescape=False))
+        algorithm = self._named(p)  # (of those offered, the one the answer is computed with)
+        if algorithm is None:
+            return False, False
+        charsets = (self._written_in(p, algorithm)
+                    or self._written_in(_parse_auth_params(header[7:], unescape=False), algorithm))
         if not charsets:
             return False, False
         state = self._nonce_state(p.get("nonce", ""))
         if state == "bad":
-            return False, False
-        if p.get("algorithm", "MD5").upper() != self.algorithm.upper():
             return False, False
         qop = p.get("qop")
         if (qop is not None and qop not in self._qops) or (qop is None and self._qops != ["auth"]):
@@ -602,7 +632,7 @@ class DigestAuth:
         # The uri in the header must be the request's, or the digest is not for it.
         if not _names_target(p.get("uri"), uri):
             return False, False
-        if not self._signed(p, method, body, self.algorithm, charsets):
+        if not self._signed(p, method, body, algorithm, charsets):
             return False, False
         if state == "stale":  # (RFC 7616 §3.3: said only to an answer right but for its nonce's age, which
             return False, True  # a client answers anew without asking for a password; a wrong one is told so)
@@ -630,6 +660,36 @@ def _nonce_key_before(username: str, realm: str, password: str) -> bytes:
     upgraded one at a time behind one address take each other's."""
     secret = f"{username}\0{realm}\0{password}".encode()
     return hmac.new(b"mm7bind digest nonce key", secret, hashlib.sha256).digest()
+
+
+def _offered_algorithms(algorithm: str | Sequence[str]) -> tuple[str, ...]:
+    """The Digest algorithms a server offers, in its order: one name, several separated by commas
+    ("SHA-256, MD5", as in a configuration file), or a sequence of names; each once."""
+    names = algorithm.split(",") if isinstance(algorithm, str) else list(algorithm)
+    offered: list[str] = []
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"a Digest algorithm is a name, not {name!r}")
+        name = name.strip()
+        if not name:  # (not MD5, which an answer naming none means: "SHA-256," is a slip)
+            raise ValueError(f"an empty Digest algorithm name in {algorithm!r}")
+        if _algorithm(name) is None:
+            raise ValueError(_unknown_algorithm(name))
+        if name.upper() in (a.upper() for a in offered):
+            raise ValueError(f"Digest algorithm {name} is offered twice")
+        offered.append(name)
+    if not offered:
+        raise ValueError("at least one Digest algorithm is offered")
+    return tuple(offered)
+
+
+def challenge_headers(auth, stale: bool = False) -> list[tuple[str, str]]:
+    """The WWW-Authenticate headers of a 401: one per challenge (Digest offering several
+    algorithms: one each, in its order of preference, RFC 7616 §3.7), as clients best read them;
+    an authenticator with only `challenge` (one of one's own), its one."""
+    challenges = getattr(auth, "challenges", None)
+    values = challenges(stale) if challenges is not None else [auth.challenge(stale)]
+    return [("WWW-Authenticate", value) for value in values]
 
 
 def _names_target(given: str | None, uri: str) -> bool:

@@ -103,7 +103,9 @@ class ReceiverSection:
     threads: int = 4
     auth: str = "none"  # none | basic | digest
     digest_qop: str = "auth"  # what a Digest challenge offers: auth | auth-int | "auth,auth-int"
-    digest_algorithm: str = "MD5"  # MD5, SHA-256, SHA-512-256, or one of them -sess
+    # MD5, SHA-256, SHA-512-256, or one of them -sess; several in the order of preference ("SHA-256, MD5"):
+    # a challenge for each, so that clients speaking only MD5 are still let in
+    digest_algorithm: str = "MD5"
     digest_userhash: bool = False  # the challenge asks clients to send the username hashed (RFC 7616)
     username: str = ""
     password: str = field(default="", repr=False)
@@ -1068,11 +1070,13 @@ def _checked(cfg: Config, refused: frozenset[str]) -> list[Problem]:
                                   "is let in (MM7BIND_RECEIVER_PASSWORD not set?)", "serving")
     if r.digest_qop.replace(" ", "") not in ("auth", "auth-int", "auth,auth-int", "auth-int,auth"):
         err("receiver.digest_qop", f"must be auth, auth-int or \"auth,auth-int\", not {r.digest_qop!r}")
-    from .auth import _algorithm, _unknown_algorithm  # noqa: PLC0415
+    from .auth import _offered_algorithms  # noqa: PLC0415
 
-    if not isinstance(r.digest_algorithm, str) or _algorithm(r.digest_algorithm) is None:
-        err("receiver.digest_algorithm", _unknown_algorithm(str(r.digest_algorithm)) +
-            " (MD5, SHA-256 or SHA-512-256, or one of them -sess)")
+    try:
+        _offered_algorithms(r.digest_algorithm if isinstance(r.digest_algorithm, str) else "")
+    except ValueError as exc:
+        err("receiver.digest_algorithm", f"{exc} (MD5, SHA-256 or SHA-512-256, or one of them -sess; "
+            'several in the order of preference, "SHA-256, MD5")')
     from .server import MAX_THREADS  # noqa: PLC0415
 
     if not 1 <= r.threads <= MAX_THREADS:  # (as the server refuses it)

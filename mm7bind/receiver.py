@@ -30,7 +30,7 @@ from typing import Any, NamedTuple, TypeVar, overload
 from . import holders
 from . import messages as m
 from . import versions
-from .auth import FailureLimit, IPAllowList, check_failure_settings, guessed, why_refused
+from .auth import FailureLimit, IPAllowList, challenge_headers, check_failure_settings, guessed, why_refused
 from .binding import escape_text
 from .codec import (CONTENT_CODINGS, HttpMessage, content_type_deviation, decode, encode, request_body,
                     soap_action_deviation)
@@ -147,6 +147,15 @@ class Response:
     status: int
     headers: list[tuple[str, str]]
     body: bytes
+
+
+def _joined(headers: list[tuple[str, str]]) -> dict[str, str]:
+    """An answer's headers for its DEBUG line, a repeated one's values joined as one list (RFC 9110
+    §5.3): a dict of them showed the last alone, one challenge of a Digest 401 offering several."""
+    joined: dict[str, str] = {}
+    for name, value in headers:
+        joined[name] = f"{joined[name]}, {value}" if name in joined else value
+    return joined
 
 
 def unsupported_encoding(exc: Exception) -> Response:
@@ -380,7 +389,7 @@ class Receiver:
             self._count(None, "internal_error", RequestStatus.SERVER_ERROR, started)
             rsp = self.fault(None, None, "Server", RequestStatus.SERVER_ERROR, "internal error")
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("HTTP %d to %s\n%s", rsp.status, peer, shown_http(dict(rsp.headers), rsp.body))
+            log.debug("HTTP %d to %s\n%s", rsp.status, peer, shown_http(_joined(rsp.headers), rsp.body))
         return rsp
 
     def _handle(self, body: bytes, content_type: str | None, headers: Mapping[str, str], peer: str | None,
@@ -404,16 +413,15 @@ class Receiver:
             if ok and hasattr(self.config.auth, "spent"):  # (Digest: kept spent in the store, for every process)
                 spent = self.config.auth.spent(given)
             if not ok:
-                challenge = self.config.auth.challenge(stale)  # (one nonce: the answer's)
-                wrong = guessed(given, challenge, stale)
+                challenges = challenge_headers(self.config.auth, stale)  # (a nonce each: the answer's)
+                wrong = guessed(given, challenges[0][1], stale)
                 if wrong:
                     log.warning("refused request from %s: %s", peer,
                                 why_refused(self.config.auth, method.upper(), uri, given, body))
                     if self._failures is not None:
                         self._failures.wrong(peer, log)
                 self._count(None, "unauthorized" if wrong else "challenged", None, started)
-                return Response(401, [("WWW-Authenticate", challenge),
-                                      ("Content-Type", "text/plain")], b"authentication required\n")
+                return Response(401, [*challenges, ("Content-Type", "text/plain")], b"authentication required\n")
         if spent is None or getattr(self.store, "spend", None) is None or not self._takes(self.store.accept, "spent"):
             return self._authorized(body, content_type, headers, peer, uri, started, client_cert)
         # Kept spent whatever becomes of the request: with the message, in the transaction that
@@ -693,7 +701,7 @@ class Receiver:
             log.warning("refused %s tid=%s from %s: its Digest answer was used already (a captured request "
                         "sent again?)", msg.ELEMENT, printable(env.transaction_id), peer)
             self._count(msg.ELEMENT, "unauthorized", None, started, env.deviations)
-            return Response(401, [("WWW-Authenticate", self.config.auth.challenge(True)),
+            return Response(401, [*challenge_headers(self.config.auth, True),
                                   ("Content-Type", "text/plain")], b"authentication required\n")
         except STORE_ERRORS as exc:  # a full disk, a locked file: the operator's to fix, said in one line
             said = f"{type(exc).__name__}: {exc}"

@@ -43,7 +43,7 @@ from typing import Any
 
 from . import messages as m
 from . import versions
-from .auth import FailureLimit, check_failure_settings, guessed, why_refused
+from .auth import FailureLimit, challenge_headers, check_failure_settings, guessed, why_refused
 from .codec import CONTENT_CODINGS, content_type_deviation, decode, encode, request_body, soap_action_deviation
 from .content import Content, Part, media_kind
 from .deadline import held_loop_hint, wait_limit
@@ -1069,13 +1069,13 @@ class Simulator:
             header = header_value(headers, "authorization")
             ok, stale = self.config.auth.check(method, uri, header, body)
             if not ok:
-                challenge = self.config.auth.challenge(stale)
-                if guessed(header, challenge, stale):
+                challenges = challenge_headers(self.config.auth, stale)
+                if guessed(header, challenges[0][1], stale):
                     log.warning("refused request from %s: %s", peer,
                                 why_refused(self.config.auth, method, uri, header, body))
                     if limit is not None:
                         limit.wrong(peer, log)
-                return self._turned_away(Response(401, [("WWW-Authenticate", challenge)], b""))
+                return self._turned_away(Response(401, challenges, b""))
         return None
 
     def _failure_limit(self) -> FailureLimit | None:

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import http.client
 import logging
 import re
+import time
+from urllib.parse import urlsplit
 
 import pytest
 
 import mm7bind as mm7
 from mm7bind import auth as auth_mod
+from mm7bind.simulator import Simulator
 
 # RFC 7616 §3.9.1
 MUFASA = {"username": "Mufasa", "password": "Circle of Life", "realm": "http-auth@example.org",
@@ -69,10 +73,10 @@ def test_the_client_answers_rfc_7616s_sha_512_256_challenge_with_the_username_ha
     assert p["response"] == auth_mod.digest_response(algorithm="SHA-512-256", **{**JASON, "cnonce": p["cnonce"]})
     # (the RFC's own cnonce: its response)
     assert auth_mod.digest_response(algorithm="SHA-512-256", **{**JASON, "cnonce": JASON["cnonce"]}) == JASON_RESPONSE
-    # Of several challenges, the strongest.
+    # Of several challenges, the first (RFC 7616 §3.7: the server's preferred), not the strongest.
     both = answer.take('Digest realm="r", qop="auth", nonce="n1", algorithm=SHA-256, '
                        'Digest realm="r", qop="auth", nonce="n2", algorithm=SHA-512-256-sess')
-    assert both and answer.challenge["nonce"] == "n2"
+    assert both and answer.challenge["nonce"] == "n1"
 
 
 @needs_sha512_256
@@ -276,3 +280,191 @@ def test_a_digest_response_in_upper_case_hex_is_the_same_digest():
     assert auth.check("POST", "/mm7", header.replace(response, response.upper())) == (True, False)
     wrong = answer.authorization("POST", "/mm7")
     assert auth.check("POST", "/mm7", wrong.replace(params(wrong)["response"], response.upper())) == (False, False)
+
+
+def _post(url: str, authorization: str | None = None) -> tuple[int, list[str]]:
+    """A DeliverReq posted over a socket: the status, and the WWW-Authenticate headers as sent."""
+    parts = urlsplit(url)
+    out = mm7.encode(mm7.DeliverReq(recipients=["1065888"], sender="+8613800000000"), transaction_id="t")
+    headers = {"Content-Type": out.content_type, **({"Authorization": authorization} if authorization else {})}
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        conn.request("POST", parts.path, body=out.to_bytes(), headers=headers)
+        rsp = conn.getresponse()
+        rsp.read()
+        return rsp.status, rsp.msg.get_all("WWW-Authenticate") or []
+    finally:
+        conn.close()
+
+
+def test_a_receiver_offering_several_algorithms_challenges_with_each_and_takes_each():
+    """RFC 7616 §3.7: a server preferring SHA-256 offers MD5 too, one WWW-Authenticate header per
+    algorithm in its order of preference, each with its own nonce; an answer is checked with the
+    algorithm it names. (One algorithm only could be offered: preferring SHA-256 shut out the
+    clients speaking only MD5, older curl and China Mobile's SDK among them.)"""
+    auth = auth_mod.DigestAuth("mmsc", "pw", algorithm="SHA-256, MD5")
+    with mm7.serve(mm7.Receiver(auth=auth), port=0) as srv:
+        status, challenges = _post(srv.endpoint)
+        assert status == 401 and len(challenges) == 2  # (headers of their own, through waitress)
+        assert [params(c)["algorithm"] for c in challenges] == ["SHA-256", "MD5"]
+        assert params(challenges[0])["nonce"] != params(challenges[1])["nonce"]
+        for challenge in challenges:  # (a client speaking only that one)
+            answer = auth_mod.DigestAnswer("mmsc", "pw")
+            assert answer.take(challenge)
+            assert _post(srv.endpoint, answer.authorization("POST", "/mm7"))[0] == 200
+        # An answer computed with MD5 but naming SHA-256, or naming one not offered: refused.
+        md5 = auth_mod.DigestAnswer("mmsc", "pw")
+        assert md5.take(challenges[1])
+        assert _post(srv.endpoint, md5.authorization("POST", "/mm7").replace("algorithm=MD5", "algorithm=SHA-256"))[0] == 401
+        sess = auth_mod.DigestAnswer("mmsc", "pw")
+        assert sess.take(challenges[1].replace("algorithm=MD5", "algorithm=MD5-sess"))
+        status, again = _post(srv.endpoint, sess.authorization("POST", "/mm7"))
+        assert status == 401 and len(again) == 2 and "stale" not in again[0]
+    # An aged nonce, answered right with the algorithm of either challenge: stale, and each challenge says so.
+    aged = auth._nonce(int(time.time() - auth.nonce_lifetime - 60))
+    for challenge in challenges:
+        answer = auth_mod.DigestAnswer("mmsc", "pw")
+        assert answer.take(challenge.replace(params(challenge)["nonce"], aged))
+        assert auth.check("POST", "/mm7", answer.authorization("POST", "/mm7")) == (False, True)
+    assert all(c.endswith("stale=true") for c in auth.challenges(stale=True))
+    # One value holding both (RFC 9110 allows it), for an authenticator's one `challenge`.
+    assert _challenge_algorithms(auth.challenge()) == ["SHA-256", "MD5"]
+
+
+def _challenge_algorithms(header: str) -> list[str]:
+    return [c.get("algorithm") for c in auth_mod._challenges(header)]
+
+
+def test_the_asgi_app_and_the_simulator_send_each_challenge_as_a_header_of_its_own():
+    auth = auth_mod.DigestAuth("mmsc", "pw", algorithm=["MD5", "SHA-256"])
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "scheme": "http", "path": "/mm7", "root_path": "", "query_string": b"", "headers": [],
+             "client": ("10.0.0.7", 40000), "server": ("127.0.0.1", 8080)}
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(mm7.asgi_app(mm7.Receiver(auth=auth), "/mm7")(scope, receive, send))
+    assert sent[0]["status"] == 401
+    headers = [v.decode() for k, v in sent[0]["headers"] if k == b"www-authenticate"]
+    assert [params(h)["algorithm"] for h in headers] == ["MD5", "SHA-256"]
+
+    with Simulator(auth=auth, report_delay=60) as sim:
+        status, challenges = _post(sim.url)
+    assert status == 401 and [params(c)["algorithm"] for c in challenges] == ["MD5", "SHA-256"]
+
+
+class _Recording(auth_mod.DigestAuth):
+    """A DigestAuth keeping the algorithm each answer names."""
+
+    def check(self, method, uri, header, body=None):
+        if header:
+            self.named.append(params(header).get("algorithm"))
+        return super().check(method, uri, header, body)
+
+
+@pytest.mark.parametrize(("offered", "answered"), [("MD5, SHA-256", "MD5"), ("SHA-256, MD5", "SHA-256")])
+def test_both_clients_answer_the_first_challenge_they_speak(offered, answered):
+    """RFC 7616 §3.7: the server lists its challenges in its order of preference, and a client
+    uses the first it supports. The clients took the strongest, overriding an MMSC that prefers
+    MD5 (one whose SHA-256 is there for others, or broken)."""
+    auth = _Recording("sp", "pw", algorithm=offered)
+    auth.named = []
+    msg = mm7.DeliverReq(sender="+8613800000000", recipients=["1065888"])
+    kw = {"username": "sp", "password": "pw", "auth": "digest", "role": "mmsc",
+          "retry": mm7.RetryPolicy(max_attempts=1)}
+    with mm7.serve(mm7.Receiver(auth=auth), port=0) as srv:
+        with mm7.Client(srv.endpoint, **kw) as client:
+            assert client.send(msg).ok
+
+        async def send_async():
+            async with mm7.AsyncClient(srv.endpoint, **kw) as client:
+                return (await client.send(msg)).ok
+
+        assert asyncio.run(send_async())
+    assert auth.named == [answered, answered]  # (each client: asking unsigned, then its answer)
+
+
+def test_several_digest_algorithms_in_the_configuration(tmp_path):
+    from mm7bind import config
+
+    path = tmp_path / "c.toml"
+    text = '[receiver]\nauth = "digest"\nusername = "mmsc"\npassword = "pw"\ndigest_algorithm = "{}"\n'
+    path.write_text(text.format("SHA-256-sess, MD5"), encoding="utf-8")
+    cfg, problems = config.load(path, env={})
+    assert not [p for p in problems if p.level == "error"], problems
+    assert _challenge_algorithms(cfg.receiver_settings()["auth"].challenge()) == ["SHA-256-sess", "MD5"]
+    for wrong, says in [("SHA-256, SHA-1", "unknown Digest algorithm 'SHA-1'"), ("SHA-256,", "an empty Digest algorithm"),
+                        ("MD5, md5", "Digest algorithm md5 is offered twice")]:
+        path.write_text(text.format(wrong), encoding="utf-8")
+        _, problems = config.load(path, env={})
+        [problem] = [p for p in problems if p.level == "error"]
+        assert problem.where == "receiver.digest_algorithm" and says in problem.message
+        with pytest.raises(ValueError, match=says):
+            auth_mod.DigestAuth("mmsc", "pw", algorithm=wrong)
+
+
+@needs_sha512_256
+def test_a_curl_answer_to_a_server_offering_several_says_which_to_offer_first(caplog):
+    """curl before 8.8 answering SHA-512-256 with SHA-256's hashes, to a receiver offering
+    SHA-512-256 and MD5: the log names the algorithm the answer names, and the fix."""
+    auth = auth_mod.DigestAuth("sp", "pw", algorithm="SHA-512-256, MD5")
+    answer = auth_mod.DigestAnswer("sp", "pw")
+    assert answer.take(auth.challenges()[0].replace("algorithm=SHA-512-256", "algorithm=SHA-256"))
+    header = answer.authorization("POST", "/mm7").replace("algorithm=SHA-256", "algorithm=SHA-512-256")
+    assert auth.check("POST", "/mm7", header) == (False, False)
+    assert auth.computed_with("POST", header) == "SHA-256"
+    assert auth_mod.why_refused(auth, "POST", "/mm7", header, None) == (
+        "its Digest answer names SHA-512-256 but is computed with SHA-256 (as curl before 8.8 does): "
+        "offer SHA-256 too, before SHA-512-256")
+    both = auth_mod.DigestAuth("sp", "pw", algorithm="SHA-512-256, SHA-256")  # (its nonces signed alike)
+    assert auth_mod.why_refused(both, "POST", "/mm7", header, None).endswith("offer SHA-256 before SHA-512-256")
+
+
+def test_an_answer_with_an_algorithm_not_offered_is_logged_as_such_not_as_a_wrong_password(caplog):
+    """A client answering MD5 whatever it is offered (many do, naming no algorithm), to a receiver
+    offering SHA-256 only: refused, and the log said "wrong Digest credentials", which sent the
+    operator after a password that was right. It says which algorithm, and how to take it."""
+    auth = auth_mod.DigestAuth("mmsc", "pw", algorithm="SHA-256")
+    rcv = mm7.Receiver(auth=auth)
+    out = mm7.encode(mm7.DeliverReq(recipients=["1065888"], sender="+8613800000000"), transaction_id="t")
+    md5 = auth_mod.DigestAnswer("mmsc", "pw")
+    assert md5.take(auth.challenge().replace("algorithm=SHA-256, ", ""))
+    unnamed = md5.authorization("POST", "/mm7")
+    assert "algorithm" not in unnamed
+    sha1 = unnamed.replace("Digest ", "Digest algorithm=SHA-1, ")
+    with caplog.at_level(logging.WARNING, logger="mm7bind.receiver"):
+        for header in (unnamed, sha1):
+            rsp = rcv.handle(out.to_bytes(), out.content_type, {"Authorization": header}, peer="192.0.2.1", uri="/mm7")
+            assert rsp.status == 401
+    assert ('its Digest answer names no algorithm (MD5), which is not offered (only SHA-256): offer it too, '
+            '"SHA-256, MD5", for such clients') in caplog.text
+    assert "names algorithm=SHA-1, which is not offered (only SHA-256)\n" in caplog.text + "\n"
+    assert "wrong Digest credentials" not in caplog.text
+    # Offered too, the same answer is taken.
+    both = auth_mod.DigestAuth("mmsc", "pw", algorithm="SHA-256, MD5")
+    assert both.check("POST", "/mm7", md5.authorization("POST", "/mm7")) == (True, False)
+
+
+def test_the_receivers_debug_line_shows_each_challenge_of_a_401(caplog):
+    """The DEBUG line of an answer showed its headers as a dict: of a 401 offering SHA-256 and MD5,
+    the MD5 challenge alone, while the client was sent both."""
+    rcv = mm7.Receiver(auth=auth_mod.DigestAuth("mmsc", "pw", algorithm="SHA-256, MD5"))
+    out = mm7.encode(mm7.DeliverReq(recipients=["1065888"], sender="+8613800000000"), transaction_id="t")
+    with caplog.at_level(logging.DEBUG, logger="mm7bind.receiver"):
+        assert rcv.handle(out.to_bytes(), out.content_type, {}, peer="192.0.2.1", uri="/mm7").status == 401
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("HTTP 401")]
+    assert "algorithm=SHA-256" in line and "algorithm=MD5" in line
+
+
+@pytest.mark.parametrize("lifetime", ["300", 0, -1, float("nan"), True])
+def test_a_nonce_lifetime_that_is_no_positive_number_is_refused_when_made(lifetime):
+    """DigestAuth(nonce_lifetime="300") was taken, and every request was a 500 (its nonce's age
+    compared with a str); 0 or less made every nonce stale at once, every request refused."""
+    with pytest.raises(ValueError, match="nonce_lifetime must be a number of seconds, more than 0"):
+        auth_mod.DigestAuth("mmsc", "pw", nonce_lifetime=lifetime)
+    assert auth_mod.DigestAuth("mmsc", "pw", nonce_lifetime=2).nonce_lifetime == 2

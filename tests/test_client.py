@@ -1528,11 +1528,12 @@ def test_digest_answer_with_auth_int_signs_the_body():
     # Offered only what we do not speak: no answer.
     assert not mm7.auth.DigestAnswer("sp", "pw").take('Digest realm="r", nonce="n", qop="auth-conf"')
     assert not mm7.auth.DigestAnswer("sp", "pw").take('Digest realm="r", nonce="n", algorithm=SHA-512')
-    # Several challenges: the strongest algorithm.
+    # Several challenges: the first we speak, the server's preferred (RFC 7616 §3.7).
     both = mm7.auth.DigestAnswer("sp", "pw")
-    assert both.take('Digest realm="r", nonce="m", algorithm=MD5, qop="auth", '
+    assert both.take('Digest realm="r", nonce="x", algorithm=SHA-512, qop="auth", '
+                     'Digest realm="r", nonce="m", algorithm=MD5, qop="auth", '
                      'Digest realm="r", nonce="s", algorithm=SHA-256, qop="auth"')
-    assert 'nonce="s"' in both.authorization("POST", "/", b"")
+    assert 'nonce="m"' in both.authorization("POST", "/", b"")
 
 
 def test_challenges_are_one_list_and_a_quoted_string_keeps_its_commas():
