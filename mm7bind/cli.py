@@ -2994,8 +2994,24 @@ _EXIT_MEANINGS = {
     EXIT_BROKEN_PIPE: "the output's reader went away (mm7bind store inbox | head)",
 }
 
+# What validate's exit status says of the files it read (the worst of them: an unreadable one over an
+# invalid one), in `mm7bind validate --help`
+_VALIDATE_EXITS = {
+    EXIT_OK: "every message valid (with --lenient: or accepted); files in a folder that are no message skipped",
+    EXIT_INVALID: "a file invalid (none unreadable)",
+    EXIT_UNREADABLE: "a file unreadable (missing, or no message or capture that decodes; a folder with none), "
+                     "or bad arguments",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
+    EXIT_BROKEN_PIPE: "the output's reader went away (mm7bind validate captures/ | head)",
+}
+
+
+def _exit_notes(meanings: dict[int, str]) -> str:
+    return "\nexit status:\n" + "".join(f"  {code:<4} {words}\n" for code, words in meanings.items())
+
+
 _TOP_NOTES = (
-    "\nexit status:\n" + "".join(f"  {code:<4} {words}\n" for code, words in _EXIT_MEANINGS.items())
+    _exit_notes(_EXIT_MEANINGS)
     + "\nenvironment:\n"
       "  MM7BIND_<SECTION>_<KEY>   a setting of the configuration, over --config's file\n"
       "                            (MM7BIND_MMSC_URLS, MM7BIND_MMSC_PASSWORD, MM7BIND_RECEIVER_PORT ...)\n"
@@ -3362,7 +3378,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check messages against their schema version",
                        examples=("mm7bind validate submit.xml", "mm7bind validate --lenient captures/",
-                                 "mm7bind validate --json mm7.pcap  # tcpdump -w's, each HTTP message in it"))
+                                 "mm7bind validate --json mm7.pcap  # tcpdump -w's, each HTTP message in it"),
+                       notes=_exit_notes(_VALIDATE_EXITS))
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="SOAP XML, MIME bodies, raw HTTP captures or packet captures (pcap, pcapng: each "
                         "HTTP message in them); a directory: every file in it, those that are no message at all (notes, "

@@ -627,3 +627,22 @@ def test_config_check_without_a_file_checks_the_variables_the_commands_run_on(ca
     assert capsys.readouterr().out == (
         "error: MM7BIND_MMSC_URLS (mmsc.urls): 'ftp://mmsc.example/mm7' is not an http(s) URL\n"
         "the MM7BIND_ variables over the defaults (no FILE): 1 error(s), 0 warning(s)\n")
+
+
+def test_validate_help_lists_the_exit_statuses_validate_returns(tmp_path):
+    """`validate --help` listed no exit status (the top help's are every command's): what it returns
+    for a valid, an invalid and an unreadable file is said there now, and is what it returns."""
+    from mm7bind.cli import build_parser
+
+    validate = build_parser()._subparsers._group_actions[0].choices["validate"]
+    lines = validate.format_help().split("\nexit status:\n", 1)[1].strip().splitlines()
+    said = {int(code): words for code, words in (line.split(None, 1) for line in lines)}
+    good = tmp_path / "good.xml"
+    good.write_bytes(mm7.encode_envelope(mm7.CancelReq(message_id="1"), transaction_id="t", version="REL-6-MM7-1-2"))
+    sloppy = tmp_path / "sloppy.xml"
+    sloppy.write_bytes(good.read_bytes().replace(b"<MessageID>1</MessageID>", b"<MessageID>1</MessageID><X>y</X>"))
+    for paths, word in (([good], "valid"), ([good, sloppy], "invalid"), ([sloppy, tmp_path / "missing.xml"], "unreadable")):
+        proc = cli("validate", *map(str, paths))
+        assert proc.returncode in said and said[proc.returncode].startswith(("every message " + word, "a file " + word)), \
+            (word, proc.returncode, said)
+    assert {130, 141} <= set(said)
