@@ -915,6 +915,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     from . import versions  # noqa: PLC0415
     from .bulk import UNREACHABLE_STOP, MaybeDelivered, RefusedBefore, queue_bulk, read_recipients, send_bulk  # noqa: PLC0415
     from .bulk import send_tagged  # noqa: PLC0415
+    from .client import NoTimeLeft  # noqa: PLC0415
     from .arrival import MAY_HAVE_ARRIVED, interrupted_arrival, no_mmsc_answered  # noqa: PLC0415
     from .display import printable, shown_time  # noqa: PLC0415
 
@@ -1092,6 +1093,12 @@ def cmd_send(args: argparse.Namespace) -> int:
                 return _not_sent(args, exc, "mm7bind send: refused", EXIT_REFUSED)
             except STORE_ERRORS as exc:  # (the claim could not be taken: nothing went out)
                 return _not_sent(args, exc, "mm7bind send: not sent: the store failed", EXIT_UNREADABLE)
+            except NoTimeLeft as exc:
+                # (the rate limit's wait would outlast the claim on the recipient: nothing went out, the
+                # claim is given back. A campaign counts it failed, neither refused by nor unanswered by
+                # an MMSC: exit 1, by the rule of `_bulk_exit`, not a traceback)
+                return _not_sent(args, exc, "mm7bind send: not sent", EXIT_REFUSED,
+                                 hint=f"the same command (`--tag {args.tag}`) again sends it")
             except KeyboardInterrupt as exc:
                 # (as the client recorded it: a request not yet gone out whole is one the MMSC cannot have)
                 maybe = interrupted_arrival(exc) == MAY_HAVE_ARRIVED
@@ -1318,7 +1325,7 @@ def _outcome(**given) -> dict:
             "message": None, "http_status": None, "earlier_unanswered": False, "may_have_arrived": False} | given
 
 
-def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int, hint: str = "", **more) -> int:
+def _not_sent(args: argparse.Namespace, exc: Exception, what: str, code: int, hint: str = "", **more) -> int:
     """A message not sent, refused, or not answered: one line on stderr, or with --json an object on
     stdout (with `more` keys). `hint`: what to look at, in place of the client's own (`SendError.hint`)."""
     from .arrival import may_have_arrived  # noqa: PLC0415
@@ -1332,7 +1339,7 @@ def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int, hin
         # the error's words say the MMSC may have it, under which TransactionID)
         what = f"{what.split(':', 1)[0]}: no answer"
     # (the simulator's address, tried by default: its hint says more than the client's)
-    said = exc.said(hint=hint or None) if isinstance(exc, SendError) else str(exc)
+    said = exc.said(hint=hint or None) if isinstance(exc, SendError) else str(exc) + (f": {hint}" if hint else "")
     if args.json:
         print(_json(_outcome(ok=False, error=type(exc).__name__, message=said,
                              transaction_id=getattr(exc, "transaction_id", None),

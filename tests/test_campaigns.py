@@ -307,3 +307,29 @@ def test_addresses_refused_in_a_row_are_the_recipients_and_do_not_stop_the_run()
         client.close()
     assert (result.failed, result.sent, result.stopped_by_refusal) == (6, 2, None)
     assert len(mmsc.requests) == 8
+
+
+def test_a_tagged_send_with_no_time_for_an_attempt_is_one_line_and_exit_1_as_in_a_campaign(tmp_path, capsys,
+                                                                                            monkeypatch):
+    """`send --tag` to one recipient whose claim leaves no time for an attempt (a rate limit's wait,
+    kept long by other senders, outlasting it) ended in a NoTimeLeft traceback. Now it is said in one
+    line (with --json, the one object), exit 1 as a campaign counts it (failed, no MMSC unanswered),
+    nothing sent, and the same command sends it once there is time."""
+    from datetime import timedelta
+
+    from mm7bind import sendonce
+    from mm7bind.cli import main
+
+    with FakeServer() as mmsc:
+        send = ["send", "--config", config(tmp_path, mmsc.url), "--to", "+8613800000001", "--text", "x", "--tag", "t"]
+        with monkeypatch.context() as patched:
+            patched.setattr(sendonce, "lease", lambda config, size=None: timedelta(0))  # (no time left in the claim)
+            assert main(send) == 1
+            said = capsys.readouterr()
+            assert said.out == "" and said.err.startswith("mm7bind send: not sent: no time for an attempt of SubmitReq")
+            assert said.err.endswith("the same command (`--tag t`) again sends it\n") and said.err.count("\n") == 1
+            assert main([*send, "--json"]) == 1
+            out = json.loads(capsys.readouterr().out)
+            assert (out["ok"], out["error"], out["may_have_arrived"]) == (False, "NoTimeLeft", False)
+            assert out["message"].startswith("no time for an attempt") and mmsc.requests == []
+        assert main(send) == 0 and len(mmsc.requests) == 1  # (the claim given back: sent)
