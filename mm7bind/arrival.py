@@ -103,5 +103,13 @@ def no_mmsc_answered(error: BaseException) -> bool:
     return isinstance(error, TransportError)
 
 
+def none_answered(error: BaseException) -> bool:
+    """Whether no MMSC answered any attempt of a send that failed with `error`: its last attempt met
+    none (`no_mmsc_answered`), and none before it was answered (`SendError.answered_before`: a
+    Fault, then a connection lost, is a send an MMSC answered). What "no MMSC answered" counts by
+    in a campaign (`BulkResult.unanswered`) and a command's exit status 4."""
+    return no_mmsc_answered(error) and not getattr(error, "answered_before", False)
+
+
 def _http(status: int) -> str:
     return MAY_HAVE_ARRIVED if status in UNKNOWN_FATE_STATUSES else NOT_TAKEN

@@ -2,7 +2,7 @@
 
 Exit codes: 0 done; 1 the message (or some of them) was refused, or a file is invalid;
 2 bad arguments or unreadable input; 3 bad configuration, or an address serve or simulate cannot
-listen on; 4 no MMSC (for probe: the VASP) could be reached;
+listen on; 4 no MMSC (for probe: the VASP; for mo: the simulator) answered (`_answers_exit`);
 130 interrupted (Ctrl-C); 141 the output's reader went away (`| head`). README.md lists them all.
 """
 
@@ -916,7 +916,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     from .bulk import UNREACHABLE_STOP, MaybeDelivered, RefusedBefore, queue_bulk, read_recipients, send_bulk  # noqa: PLC0415
     from .bulk import send_tagged  # noqa: PLC0415
     from .client import NoTimeLeft  # noqa: PLC0415
-    from .arrival import MAY_HAVE_ARRIVED, interrupted_arrival, no_mmsc_answered  # noqa: PLC0415
+    from .arrival import MAY_HAVE_ARRIVED, interrupted_arrival, no_mmsc_answered, none_answered  # noqa: PLC0415
     from .display import printable, shown_time  # noqa: PLC0415
 
     mis_encoded = _mis_encoded_argument(args, ("attach", "smil", "to_file", "config", "conn_config"))
@@ -1084,20 +1084,23 @@ def cmd_send(args: argparse.Namespace) -> int:
             except EncodeError as exc:  # our arguments, not the MMSC's doing: nothing went out
                 return _not_sent(args, exc, "mm7bind send: cannot build the message", EXIT_USAGE)
             except MM7Error as exc:
-                # (no MMSC answered, by the rule a campaign's exit goes by too, `_bulk_exit`: a gateway's
+                # (no MMSC answered, by the rule a campaign's exit goes by too, `_answers_exit`: a gateway's
                 # 502, 503 or 504 and a connection lost exited 1, "refused", as if the MMSC had refused it)
-                if no_mmsc_answered(exc):
-                    return _not_sent(args, exc, "mm7bind send: not sent", EXIT_UNREACHABLE,
+                code = _answers_exit(1, none_answered(exc))
+                if code == EXIT_UNREACHABLE:
+                    return _not_sent(args, exc, "mm7bind send: not sent", code,
                                      hint=_simulator_hint(exc.hint) if default and isinstance(exc, ConnectError)
                                      else "")
-                return _not_sent(args, exc, "mm7bind send: refused", EXIT_REFUSED)
+                # (an MMSC answered, if only an attempt before the last: 1, said as the last one ended)
+                return _not_sent(args, exc, "mm7bind send: not sent" if no_mmsc_answered(exc) else "mm7bind send: refused",
+                                 code)
             except STORE_ERRORS as exc:  # (the claim could not be taken: nothing went out)
                 return _not_sent(args, exc, "mm7bind send: not sent: the store failed", EXIT_UNREADABLE)
             except NoTimeLeft as exc:
                 # (the rate limit's wait would outlast the claim on the recipient: nothing went out, the
-                # claim is given back. A campaign counts it failed, neither refused by nor unanswered by
-                # an MMSC: exit 1, by the rule of `_bulk_exit`, not a traceback)
-                return _not_sent(args, exc, "mm7bind send: not sent", EXIT_REFUSED,
+                # claim is given back. A campaign counts it failed, not for want of an MMSC's answer:
+                # exit 1 by the same rule, not a traceback)
+                return _not_sent(args, exc, "mm7bind send: not sent", _answers_exit(1, 0),
                                  hint=f"the same command (`--tag {args.tag}`) again sends it")
             except KeyboardInterrupt as exc:
                 # (as the client recorded it: a request not yet gone out whole is one the MMSC cannot have)
@@ -1303,19 +1306,25 @@ def _simulator_hint(said: str | None) -> str:
     return ""
 
 
+def _answers_exit(failed: int, unanswered: int, answered: int = 0, stopped: bool = False) -> int:
+    """The exit status of requests made, by the one rule of send (one message or a campaign), probe
+    and mo: EXIT_UNREACHABLE when no MMSC (for probe, the VASP; for mo, the simulator) answered — the
+    run stopped for that (`stopped`), or every request failed (`failed` of them, none `answered` as
+    it should be), each for want of an answer (`unanswered` of them: no connection, a timeout, a
+    connection lost, a gateway's 502, 503 or 504, in every attempt: `arrival.none_answered`),
+    however few; else EXIT_REFUSED for any failed, EXIT_OK for none."""
+    if stopped or (failed and not answered and unanswered == failed):
+        return EXIT_UNREACHABLE
+    return EXIT_REFUSED if failed else EXIT_OK
+
+
 def _bulk_exit(result) -> int:
-    """A campaign's exit status: EXIT_UNREACHABLE when no MMSC answered — it stopped for that
-    (`unreachable`), or every request it tried failed without an MM7 answer (`unanswered`, by the
-    rule a single send's exit goes by: `arrival.no_mmsc_answered`), however few they were."""
+    """A campaign's exit status (`_answers_exit`), EXIT_INTERRUPTED for one interrupted."""
     if result.interrupted:
         return EXIT_INTERRUPTED
-    if result.failed == 0:
-        return EXIT_OK
     # (by the counts, not the failures' text: that took a connection refused or a timeout, not a
     # gateway's 502, 503 or 504 nor a connection lost, and only the first `keep` failures were read)
-    if result.unreachable or (result.sent == 0 and result.unanswered == result.failed):
-        return EXIT_UNREACHABLE
-    return EXIT_REFUSED
+    return _answers_exit(result.failed, result.unanswered, answered=result.sent, stopped=result.unreachable)
 
 
 def _outcome(**given) -> dict:
@@ -2771,10 +2780,10 @@ def cmd_mo(args: argparse.Namespace) -> int:
         # (the simulator goes on with the MO it was asked for: stopping mo stops no delivery)
         return failed("interrupted before the simulator's outcome: it may have sent the MO all the same, and goes on "
                       "trying the VASP", EXIT_INTERRUPTED)
-    except requests.ReadTimeout:
+    except requests.ReadTimeout:  # (no answer: exit 4, by send's rule, `_answers_exit`)
         return failed(f"the simulator at {base} gave no outcome within {args.timeout:g} s: it may still be "
                       "waiting for the VASP's answer (its vasp_timeout, 30 s an attempt by default) — the MO may or "
-                      "may not have arrived; --timeout waits longer", EXIT_REFUSED)
+                      "may not have arrived; --timeout waits longer", _answers_exit(1, 1))
     except requests.RequestException as exc:
         from .client import REFUSED_HINT, _host_port, _refused, transport_reason  # noqa: PLC0415
         # (the words send uses, not urllib3's repr; what to look at first, as send says it)
@@ -2783,7 +2792,13 @@ def cmd_mo(args: argparse.Namespace) -> int:
         if _refused(exc):
             why = (f"{REFUSED_HINT} {_host_port(base)}: is `mm7bind simulate` running, and at that address "
                    f"(--simulator URL)? ({why})")
-        return failed(f"cannot reach the simulator at {base}: {why}", EXIT_UNREACHABLE)
+        return failed(f"cannot reach the simulator at {base}: {why}", _answers_exit(1, 1))
+    from .arrival import UNAVAILABLE_STATUSES  # noqa: PLC0415
+
+    if r.status_code in UNAVAILABLE_STATUSES:  # (a proxy before it, finding none or too slow; the simulator's own
+        # answers are 200 or 400: as send takes an MMSC's gateway's, no answer, exit 4)
+        return failed(f"the simulator at {base} did not answer: HTTP {r.status_code} {r.reason or ''}".rstrip()
+                      + " (from a proxy or gateway before it)", _answers_exit(1, 1))
     try:
         answer = r.json()
     except ValueError:  # something else listens there (the VASP's own receiver, a web server)
@@ -2819,7 +2834,7 @@ def cmd_mo(args: argparse.Namespace) -> int:
             print(printable(f"mm7bind mo: {said}: {answer['error']} ({about})"), file=sys.stderr)
         else:
             print(printable(f"mm7bind mo: refused: the VASP answered {words} ({about})"), file=sys.stderr)
-    return EXIT_OK if taken else EXIT_REFUSED
+    return _answers_exit(0 if taken else 1, 0)  # (the simulator answered)
 
 
 # (the hints of a probe's problems name its options, not the library's settings)
@@ -2888,9 +2903,10 @@ def cmd_probe(args: argparse.Namespace) -> int:
         print(shown(results))
     else:
         print(f"{len(results) - len(failed)} of {len(results)} answered as they should")
-    if results and results[-1].unreachable:
-        return EXIT_UNREACHABLE
-    return EXIT_REFUSED if failed else EXIT_OK
+    # (as send's: a 502, 503 or 504 from a proxy before the VASP, a connection lost, and a stop after
+    # requests in a row unanswered in time exited 1, "not answered as they should")
+    return _answers_exit(len(failed), sum(r.unanswered for r in failed), answered=len(results) - len(failed),
+                         stopped=bool(results) and results[-1].stopped)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -2995,7 +3011,8 @@ _EXIT_MEANINGS = {
     EXIT_REFUSED: "refused, some failed, or invalid (validate)",
     EXIT_USAGE: "bad arguments, or input that cannot be read",
     EXIT_CONFIG: "bad configuration, or an address serve or simulate cannot listen on",
-    EXIT_UNREACHABLE: "no MMSC answered: none reached, none in time, a 502/503/504 (probe, mo: the VASP, the simulator)",
+    EXIT_UNREACHABLE: "no MMSC answered: none reached, none in time, a connection lost, a 502/503/504 (probe: the "
+                      "VASP; mo: the simulator)",
     EXIT_CUT_OFF: "serve stopped with requests in hand, closed unanswered",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C; for send, SIGTERM too)",
     EXIT_BROKEN_PIPE: "the output's reader went away (mm7bind store inbox | head)",
@@ -3372,7 +3389,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="for each answer (default 30)")
     p.add_argument("--json", action="store_true", help="a JSON list: each request's version, operation, "
                    "transaction_id, repeat, status, status_text, answered_version, problems, elapsed, timed_out, "
-                   "unreachable, ok")
+                   "unanswered, unreachable, ok")
     p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("versions", help="list the MM7 schema versions")
