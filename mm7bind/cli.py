@@ -2043,7 +2043,7 @@ def _readable_file(text: str) -> str:
 
 def _not_blank(what: str):
     """--vaspid, --vasid, --service-code: a blank one went out as an empty element (<VASPID></VASPID>,
-    which MMSCs refuse: 4001), as ClientConfig refuses it."""
+    which MMSCs refuse: 4001), as ClientConfig refuses it. send --tag: see there."""
     def check(text: str) -> str:
         if not text.strip():
             raise argparse.ArgumentTypeError(f"{text!r} is blank: give {what}, or leave the option out")
@@ -3092,8 +3092,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=_concurrency, default=4, metavar="N",
                    help="parallel requests in bulk mode, at most 10000 (default %(default)s)")
     p.add_argument("--store", action="store_true", help="record what was sent in the configured store")
-    p.add_argument("--tag", metavar="NAME", help="record under this name (a campaign) in the store; a run "
-                   "started again skips recipients already accepted under it")
+    # (a blank one, `--tag "$CAMPAIGN"` with the variable unset, went without a store: nothing recorded,
+    # and the run started again sent to every recipient again)
+    p.add_argument("--tag", metavar="NAME", type=_not_blank("the campaign's name"),
+                   help="record under this name (a campaign) in the store; a run started again skips recipients "
+                        "already accepted under it")
     p.add_argument("--resend-unanswered", action="store_true",
                    help="with --tag and [mmsc] retry_on_timeout = false: send again, with the same TransactionID, "
                         "to recipients whose earlier request got no answer (the MMSC may have it)")

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import tomllib
 
+import pytest
+
 import mm7bind as mm7
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -646,3 +648,16 @@ def test_validate_help_lists_the_exit_statuses_validate_returns(tmp_path):
         assert proc.returncode in said and said[proc.returncode].startswith(("every message " + word, "a file " + word)), \
             (word, proc.returncode, said)
     assert {130, 141} <= set(said)
+
+
+@pytest.mark.parametrize("tag", ["", "  "])
+def test_send_refuses_a_blank_tag(tag, capsys):
+    """`send --tag ""` (a script's `--tag "$CAMPAIGN"`, the variable unset) was taken: the store left
+    unopened for a tag that is no name, nothing recorded, and the run started again sent to every
+    recipient again. Refused as a blank --vaspid is: exit 2, nothing sent."""
+    from mm7bind.cli import build_parser
+
+    with pytest.raises(SystemExit) as stop:
+        build_parser().parse_args(["send", "--to", "+8613800000001", "--text", "x", "--tag", tag])
+    assert stop.value.code == 2
+    assert f"argument --tag: {tag!r} is blank: give the campaign's name" in capsys.readouterr().err
