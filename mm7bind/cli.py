@@ -2761,12 +2761,14 @@ def cmd_mo(args: argparse.Namespace) -> int:
                "linked_id": args.linked_id, "priority": args.priority}
     if args.version is not None:  # (not sent otherwise: a simulator of a release before refuses a field it does not know)
         payload["version"] = args.version
+    from .display import printable  # noqa: PLC0415
+
     def failed(why: str, code: int) -> int:
         # (with --json, as send --json: the one object on stdout, a script finding no JSON at all otherwise)
         if args.json:
             print(_json({"operation": "DeliverReq", "status": None, "error": why}))
-        else:
-            print(f"mm7bind mo: {why}", file=sys.stderr)
+        else:  # (the simulator's words among them: no escape sequence reaches the terminal)
+            print(printable(f"mm7bind mo: {why}"), file=sys.stderr)
         return code
 
     session = requests.Session()
@@ -2804,15 +2806,12 @@ def cmd_mo(args: argparse.Namespace) -> int:
     except ValueError:  # something else listens there (the VASP's own receiver, a web server)
         return failed(f"{base} is not an mm7bind simulator: /control/deliver answered HTTP {r.status_code} "
                       "without JSON", EXIT_REFUSED)
-    from .display import printable  # noqa: PLC0415
     from .status import is_success, lookup  # noqa: PLC0415
 
     status = answer.get("status") if isinstance(answer, dict) else None
     taken = r.ok and isinstance(answer, dict) and "error" not in answer and isinstance(status, int) \
         and is_success(status)
-    if args.json:
-        print(_json(answer))
-    elif not isinstance(answer, dict) or "operation" not in answer:  # (the simulator's own refusal: a 400)
+    if not isinstance(answer, dict) or "operation" not in answer:  # (the simulator's own refusal: a 400)
         said = answer.get("error") if isinstance(answer, dict) else None
         from .simulator import NO_VASP_URL  # noqa: PLC0415
 
@@ -2820,8 +2819,11 @@ def cmd_mo(args: argparse.Namespace) -> int:
             # (a simulator started without --vasp-url: the receiver this runs beside is most often
             # `mm7bind serve` as it starts by default)
             said += f"; for `mm7bind serve` as it starts by default: simulate --vasp-url {_serve_default_url()}"
-        print(printable(f"mm7bind mo: the simulator did not send it: {said or f'HTTP {r.status_code}'}"),
-              file=sys.stderr)
+        # (with --json, the object every failure gives: the simulator's {"error"} alone had no
+        # operation nor status, and left out the hint)
+        return failed(f"the simulator did not send it: {said or f'HTTP {r.status_code}'}", _answers_exit(1, 0))
+    if args.json:
+        print(_json(answer))
     else:
         tries = answer.get("attempts", 1)
         about = (f"TransactionID {answer.get('transaction_id')}, LinkedID {answer.get('linked_id')}, "

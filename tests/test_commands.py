@@ -1730,6 +1730,14 @@ def test_mo_says_its_outcome_in_a_line_and_gives_the_simulators_json_with_json()
         assert proc.stderr.startswith("mm7bind mo: the simulator did not send it: no VASP URL configured"), proc.stderr
         # (what to give it for the receiver a first try runs beside it: serve as it starts by default)
         assert "simulate --vasp-url http://127.0.0.1:8080/mm7" in proc.stderr, proc.stderr
+        # (--json: the object of every failure, the hint in it; the simulator's {"error"} alone had
+        # no operation nor status, and no hint)
+        proc = run("mo", "--simulator", sim.server.url, "--json")
+        outcome = json.loads(proc.stdout)
+        assert proc.returncode == 1 and proc.stderr == "" and (outcome["operation"], outcome["status"]) == (
+            "DeliverReq", None), proc.stdout
+        assert outcome["error"].startswith("the simulator did not send it: no VASP URL configured"), outcome
+        assert "simulate --vasp-url http://127.0.0.1:8080/mm7" in outcome["error"], outcome
         sim.config.vasp_url = vasp.url
         proc = run("mo", "--simulator", sim.server.url, "--linked-id", "L-1")
         assert proc.returncode == 0 and proc.stderr == "", proc.stderr
