@@ -3031,6 +3031,25 @@ _VALIDATE_EXITS = {
     EXIT_BROKEN_PIPE: "the output's reader went away (mm7bind validate captures/ | head)",
 }
 
+# probe's and mo's, by the rule `_answers_exit` says (`mm7bind probe --help`, `mm7bind mo --help`)
+_PROBE_EXITS = {
+    EXIT_OK: "every request answered as it should",
+    EXIT_REFUSED: "one answered, but not as it should (a refusal, another version, a problem listed)",
+    EXIT_USAGE: "bad arguments",
+    EXIT_UNREACHABLE: "the VASP answered none: no connection, a timeout, the connection lost, a 502/503/504 "
+                      "each; or the probe stopped for that (unreachable, 3 in a row not answered in time)",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
+}
+_MO_EXITS = {
+    EXIT_OK: "the VASP took it",
+    EXIT_REFUSED: "the VASP refused it or did not answer the simulator, the simulator did not send it, or what "
+                  "answered is no simulator",
+    EXIT_USAGE: "bad arguments",
+    EXIT_UNREACHABLE: "the simulator did not answer: nothing listens, no outcome within --timeout, a 502/503/504 "
+                      "from a proxy before it",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C) before the simulator's outcome",
+}
+
 
 def _exit_notes(meanings: dict[int, str]) -> str:
     return "\nexit status:\n" + "".join(f"  {code:<4} {words}\n" for code, words in meanings.items())
@@ -3340,7 +3359,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("mo", help="make a running simulator send an MO message (DeliverReq)",
                        examples=("mm7bind mo --text 'TD'",
                                  "mm7bind mo --from +8613800138001 --to 1065888 --text hi --version REL-5-MM7-1-2",
-                                 "mm7bind mo --to ShortCode:1065888 --text hi  # <ShortCode> in its Recipients"))
+                                 "mm7bind mo --to ShortCode:1065888 --text hi  # <ShortCode> in its Recipients"),
+                       notes=_exit_notes(_MO_EXITS))
     p.add_argument("--simulator", default="http://127.0.0.1:9090", metavar="URL", type=_http_url,
                    help="the simulator (default %(default)s)")
     p.add_argument("--from", dest="sender", default="+8613800138000", metavar="N", type=_written_address(False),
@@ -3372,7 +3392,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "version to URL as an MMSC would (and the first again, as an MMSC that got no "
                                    "answer does), and checks each answer: the right response, success, in the "
                                    "request's version, its TransactionID echoed, nothing tolerated. The requests are "
-                                   "real to the VASP (its handler runs): use a test instance.")
+                                   "real to the VASP (its handler runs): use a test instance.",
+                       notes=_exit_notes(_PROBE_EXITS))
     p.add_argument("url", metavar="URL", type=_http_url, help="the VASP's MM7 endpoint")
     p.add_argument("--version", action="append", metavar="NAME",
                    help="only this schema version, e.g. REL-5-MM7-1-2 (repeatable; default: every one)")

@@ -661,3 +661,17 @@ def test_send_refuses_a_blank_tag(tag, capsys):
         build_parser().parse_args(["send", "--to", "+8613800000001", "--text", "x", "--tag", tag])
     assert stop.value.code == 2
     assert f"argument --tag: {tag!r} is blank: give the campaign's name" in capsys.readouterr().err
+
+
+def test_probe_and_mo_help_list_their_exit_statuses_by_the_one_rule():
+    """`probe --help` and `mo --help` said nothing of their exit statuses, whose 4 follows send's rule
+    (no answer: no connection, a timeout, a connection lost, a proxy's 502/503/504): listed now."""
+    from mm7bind import cli
+
+    commands = cli.build_parser()._subparsers._group_actions[0].choices
+    for name, words in (("probe", ("the VASP answered none", "502/503/504", "stopped")),
+                        ("mo", ("the simulator did not answer", "--timeout", "502/503/504"))):
+        lines = commands[name].format_help().split("\nexit status:\n", 1)[1].strip().splitlines()
+        said = {int(code): meaning for code, meaning in (line.split(None, 1) for line in lines)}
+        assert set(said) == {0, 1, 2, 4, 130} <= {v for k, v in vars(cli).items() if k.startswith("EXIT_")}, said
+        assert all(w in said[4] for w in words), said[4]
