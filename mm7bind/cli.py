@@ -793,7 +793,7 @@ class _Extracting:
                 self._clear_left()
                 self.staging = tempfile.mkdtemp(prefix=self._prefix(), dir=self.folder)
             except OSError as exc:
-                print(f"mm7bind inspect: cannot write into {self.folder}: {exc.strerror or exc}", file=sys.stderr)
+                print(f"mm7bind inspect: cannot write into {self.folder}: {_not_written(exc)}", file=sys.stderr)
                 raise SystemExit(EXIT_USAGE) from None
         entry["extracted"] = _extract(env, os.path.join(self.staging, str(index)), "inspect", shown=self.folder)
         self.staged.append((index, entry, [file_name(p) for p in content.all_parts()]))
@@ -839,7 +839,7 @@ class _Extracting:
                                                                                    "rb"))
                                                          for name, saved in zip(names, entry["extracted"])])
             except OSError as exc:
-                print(f"mm7bind inspect: cannot write into {target}: {exc.strerror or exc}", file=sys.stderr)
+                print(f"mm7bind inspect: cannot write into {target}: {_not_written(exc)}", file=sys.stderr)
                 raise SystemExit(EXIT_USAGE) from None
 
     def clean(self) -> None:
@@ -854,8 +854,17 @@ def _extract(env: Envelope, folder: str, command: str, shown: str | None = None)
     try:
         return content.save(folder) if content else []
     except OSError as exc:
-        print(f"mm7bind {command}: cannot write into {shown or folder}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"mm7bind {command}: cannot write into {shown or folder}: {_not_written(exc)}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE) from None
+
+
+def _not_written(exc: OSError) -> str:
+    """Why --extract's folder could not be written: "File exists" for a DIR that is a file said
+    what that means."""
+    if isinstance(exc, FileExistsError) and exc.filename and Path(exc.filename).exists() \
+            and not Path(exc.filename).is_dir():
+        return "it is a file, not a folder"
+    return exc.strerror or str(exc)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -675,3 +675,15 @@ def test_probe_and_mo_help_list_their_exit_statuses_by_the_one_rule():
         said = {int(code): meaning for code, meaning in (line.split(None, 1) for line in lines)}
         assert set(said) == {0, 1, 2, 4, 130} <= {v for k, v in vars(cli).items() if k.startswith("EXIT_")}, said
         assert all(w in said[4] for w in words), said[4]
+
+
+def test_inspect_extract_into_a_file_says_it_is_no_folder(tmp_path):
+    """`inspect --extract FILE` said "cannot write into FILE: File exists", which reads as if a
+    file inside it were in the way: it says what is wrong, exit 2, nothing printed."""
+    message = mm7.SubmitReq(recipients=["+8613800000001"], content=mm7.Content(parts=[mm7.Part.text("hi")]))
+    body = tmp_path / "submit.xml"
+    body.write_bytes(mm7.encode(message, transaction_id="t").to_bytes())
+    (tmp_path / "parts").write_text("not a folder", encoding="utf-8")
+    proc = cli("inspect", "--extract", str(tmp_path / "parts"), str(body))
+    assert proc.returncode == 2 and proc.stdout == b"", proc.stdout
+    assert proc.stderr.decode() == f"mm7bind inspect: cannot write into {tmp_path / 'parts'}: it is a file, not a folder\n"
