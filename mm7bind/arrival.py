@@ -5,7 +5,8 @@ again with the TransactionID it had) go by.
 It reads the error a send ended with — the exception, or the text a `SentRecord` keeps of it
 ("HTTPStatusError: HTTP 504 from ...") — as one of three outcomes:
 
-- NOT_TAKEN: nothing reached the MMSC, or what answered says it took nothing: no connection
+- NOT_TAKEN: nothing reached the MMSC, or what answered says it took nothing: the message not
+  built (an `EncodeError`: too large, a field its version cannot carry), no connection
   (refused, unreachable, no name, a TLS handshake or a client certificate refused: in TLS 1.3 that
   refusal comes after the request was written, but the MMSC's TLS layer passed nothing on, and the
   clients say ConnectError for it, see `mm7bind.tlsrefusal`), a redirect,
@@ -57,6 +58,11 @@ _BY_KIND = {
     "ProtocolError": MAY_HAVE_ARRIVED,
     "SendInterrupted": MAY_HAVE_ARRIVED,
     "FaultError": ANSWERED,
+    # (the message could not be built: nothing went out. Unknown, it was "may have arrived": a
+    # campaign of a message too large said of each recipient that the MMSC may have taken it)
+    "EncodeError": NOT_TAKEN,
+    "MessageTooLargeError": NOT_TAKEN,
+    "UnsupportedFieldError": NOT_TAKEN,
 }
 _RECORDED_HTTP = re.compile(r"HTTPStatusError: HTTP (\d{3})\b")
 # What the text of such an error says (`mm7bind.client` writes it).
@@ -104,6 +110,14 @@ def no_mmsc_answered(error: BaseException) -> bool:
     if isinstance(error, HTTPStatusError):
         return error.status in UNAVAILABLE_STATUSES
     return isinstance(error, TransportError)
+
+
+def none_answered(error: BaseException) -> bool:
+    """Whether no MMSC answered any attempt of a send that failed with `error`: its last attempt met
+    none (`no_mmsc_answered`), and none before it was answered (`SendError.answered_before`: a
+    Fault, then a connection lost, is a send an MMSC answered). What "no MMSC answered" counts by
+    in a campaign (`BulkResult.unanswered`) and a command's exit status 4."""
+    return no_mmsc_answered(error) and not getattr(error, "answered_before", False)
 
 
 def _http(status: int) -> str:

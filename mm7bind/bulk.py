@@ -24,7 +24,7 @@ from pathlib import Path
 from . import messages as m
 from . import sendonce
 from .arrival import (ANSWERED, MAY_HAVE_ARRIVED, THROTTLED, arrival, interrupted_arrival, may_have_arrived,
-                      no_mmsc_answered)
+                      no_mmsc_answered, none_answered)
 from .client import MAX_POOL_SIZE, NoTimeLeft, ending_pauses_at, new_transaction_id, sending_until
 from .display import printable
 from .errors import STORE_ERRORS, ConnectError, FaultError, HTTPStatusError, MM7Error, ProtocolError
@@ -47,8 +47,8 @@ class BulkResult:
     earlier_unanswered: int = 0
     failed: int = 0
     may_have_arrived: int = 0  # of the failed: no answer came, the MMSC may have taken it (`mm7bind.arrival`)
-    # of the failed: no MMSC answered (`arrival.no_mmsc_answered`: no connection, a timeout, the
-    # connection lost, a gateway's 502 or 504, a 503), each after its retries
+    # of the failed: no MMSC answered (`arrival.none_answered`: no connection, a timeout, the
+    # connection lost, a gateway's 502 or 504, a 503), each attempt of its retries
     unanswered: int = 0
     skipped: int = 0  # already sent under the same tag (an earlier, interrupted run)
     # not sent again on resuming under the tag: an earlier request to them got no answer, the MMSC
@@ -792,11 +792,13 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str | m.Addres
             # refused connection is not: an MMSC that takes connections and never answers had every
             # recipient of the list wait out its retries, each one "may have arrived", to the end;
             # a gateway's 504s among timeouts, told apart as refusals, never stopped it either)
-            if exc_seen is not None and no_mmsc_answered(exc_seen):  # (a 502, 503 or 504 too, as the outbox has it)
+            # (a 502, 503 or 504 too, as the outbox has it; not after an attempt an MMSC answered)
+            if exc_seen is not None and none_answered(exc_seen):
                 unreached_in_a_row += 1
                 if stop_after_unreachable and unreached_in_a_row >= stop_after_unreachable:
                     result.unreachable = True
-            elif r is not None or isinstance(exc_seen, (FaultError, HTTPStatusError, ProtocolError)):  # answered
+            elif r is not None or isinstance(exc_seen, (FaultError, HTTPStatusError, ProtocolError)) \
+                    or getattr(exc_seen, "answered_before", False):  # answered
                 unreached_in_a_row = 0
             # (only refusals alike, one after another, stop it: one accepted, or refused otherwise,
             # says the MMSC takes requests, and the refusals are the recipients'; so is an address
@@ -815,7 +817,7 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str | m.Addres
             else:
                 result.failed += 1
                 result.may_have_arrived += unsure
-                result.unanswered += exc_seen is not None and no_mmsc_answered(exc_seen)
+                result.unanswered += exc_seen is not None and none_answered(exc_seen)
                 if result._kept(result.failures):
                     result.failures.append((rcpt, why))
             result.elapsed = time.monotonic() - started

@@ -2,7 +2,7 @@
 
 Exit codes: 0 done; 1 the message (or some of them) was refused, or a file is invalid;
 2 bad arguments or unreadable input; 3 bad configuration, or an address serve or simulate cannot
-listen on; 4 no MMSC (for probe: the VASP) could be reached;
+listen on; 4 no MMSC (for probe: the VASP; for mo: the simulator) answered (`_answers_exit`);
 130 interrupted (Ctrl-C); 141 the output's reader went away (`| head`). README.md lists them all.
 """
 
@@ -793,7 +793,7 @@ class _Extracting:
                 self._clear_left()
                 self.staging = tempfile.mkdtemp(prefix=self._prefix(), dir=self.folder)
             except OSError as exc:
-                print(f"mm7bind inspect: cannot write into {self.folder}: {exc.strerror or exc}", file=sys.stderr)
+                print(f"mm7bind inspect: cannot write into {self.folder}: {_not_written(exc)}", file=sys.stderr)
                 raise SystemExit(EXIT_USAGE) from None
         entry["extracted"] = _extract(env, os.path.join(self.staging, str(index)), "inspect", shown=self.folder)
         self.staged.append((index, entry, [file_name(p) for p in content.all_parts()]))
@@ -839,7 +839,7 @@ class _Extracting:
                                                                                    "rb"))
                                                          for name, saved in zip(names, entry["extracted"])])
             except OSError as exc:
-                print(f"mm7bind inspect: cannot write into {target}: {exc.strerror or exc}", file=sys.stderr)
+                print(f"mm7bind inspect: cannot write into {target}: {_not_written(exc)}", file=sys.stderr)
                 raise SystemExit(EXIT_USAGE) from None
 
     def clean(self) -> None:
@@ -854,8 +854,17 @@ def _extract(env: Envelope, folder: str, command: str, shown: str | None = None)
     try:
         return content.save(folder) if content else []
     except OSError as exc:
-        print(f"mm7bind {command}: cannot write into {shown or folder}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"mm7bind {command}: cannot write into {shown or folder}: {_not_written(exc)}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE) from None
+
+
+def _not_written(exc: OSError) -> str:
+    """Why --extract's folder could not be written: "File exists" for a DIR that is a file said
+    what that means."""
+    if isinstance(exc, FileExistsError) and exc.filename and Path(exc.filename).exists() \
+            and not Path(exc.filename).is_dir():
+        return "it is a file, not a folder"
+    return exc.strerror or str(exc)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -915,7 +924,8 @@ def cmd_send(args: argparse.Namespace) -> int:
     from . import versions  # noqa: PLC0415
     from .bulk import UNREACHABLE_STOP, MaybeDelivered, RefusedBefore, queue_bulk, read_recipients, send_bulk  # noqa: PLC0415
     from .bulk import send_tagged  # noqa: PLC0415
-    from .arrival import MAY_HAVE_ARRIVED, interrupted_arrival, no_mmsc_answered  # noqa: PLC0415
+    from .client import NoTimeLeft  # noqa: PLC0415
+    from .arrival import MAY_HAVE_ARRIVED, interrupted_arrival, no_mmsc_answered, none_answered  # noqa: PLC0415
     from .display import printable, shown_time  # noqa: PLC0415
 
     mis_encoded = _mis_encoded_argument(args, ("attach", "smil", "to_file", "config", "conn_config"))
@@ -1083,15 +1093,24 @@ def cmd_send(args: argparse.Namespace) -> int:
             except EncodeError as exc:  # our arguments, not the MMSC's doing: nothing went out
                 return _not_sent(args, exc, "mm7bind send: cannot build the message", EXIT_USAGE)
             except MM7Error as exc:
-                # (no MMSC answered, by the rule a campaign's exit goes by too, `_bulk_exit`: a gateway's
+                # (no MMSC answered, by the rule a campaign's exit goes by too, `_answers_exit`: a gateway's
                 # 502, 503 or 504 and a connection lost exited 1, "refused", as if the MMSC had refused it)
-                if no_mmsc_answered(exc):
-                    return _not_sent(args, exc, "mm7bind send: not sent", EXIT_UNREACHABLE,
+                code = _answers_exit(1, none_answered(exc))
+                if code == EXIT_UNREACHABLE:
+                    return _not_sent(args, exc, "mm7bind send: not sent", code,
                                      hint=_simulator_hint(exc.hint) if default and isinstance(exc, ConnectError)
                                      else "")
-                return _not_sent(args, exc, "mm7bind send: refused", EXIT_REFUSED)
+                # (an MMSC answered, if only an attempt before the last: 1, said as the last one ended)
+                return _not_sent(args, exc, "mm7bind send: not sent" if no_mmsc_answered(exc) else "mm7bind send: refused",
+                                 code)
             except STORE_ERRORS as exc:  # (the claim could not be taken: nothing went out)
                 return _not_sent(args, exc, "mm7bind send: not sent: the store failed", EXIT_UNREADABLE)
+            except NoTimeLeft as exc:
+                # (the rate limit's wait would outlast the claim on the recipient: nothing went out, the
+                # claim is given back. A campaign counts it failed, not for want of an MMSC's answer:
+                # exit 1 by the same rule, not a traceback)
+                return _not_sent(args, exc, "mm7bind send: not sent", _answers_exit(1, 0),
+                                 hint=f"the same command (`--tag {args.tag}`) again sends it")
             except KeyboardInterrupt as exc:
                 # (as the client recorded it: a request not yet gone out whole is one the MMSC cannot have)
                 maybe = interrupted_arrival(exc) == MAY_HAVE_ARRIVED
@@ -1296,19 +1315,25 @@ def _simulator_hint(said: str | None) -> str:
     return ""
 
 
+def _answers_exit(failed: int, unanswered: int, answered: int = 0, stopped: bool = False) -> int:
+    """The exit status of requests made, by the one rule of send (one message or a campaign), probe
+    and mo: EXIT_UNREACHABLE when no MMSC (for probe, the VASP; for mo, the simulator) answered — the
+    run stopped for that (`stopped`), or every request failed (`failed` of them, none `answered` as
+    it should be), each for want of an answer (`unanswered` of them: no connection, a timeout, a
+    connection lost, a gateway's 502, 503 or 504, in every attempt: `arrival.none_answered`),
+    however few; else EXIT_REFUSED for any failed, EXIT_OK for none."""
+    if stopped or (failed and not answered and unanswered == failed):
+        return EXIT_UNREACHABLE
+    return EXIT_REFUSED if failed else EXIT_OK
+
+
 def _bulk_exit(result) -> int:
-    """A campaign's exit status: EXIT_UNREACHABLE when no MMSC answered — it stopped for that
-    (`unreachable`), or every request it tried failed without an MM7 answer (`unanswered`, by the
-    rule a single send's exit goes by: `arrival.no_mmsc_answered`), however few they were."""
+    """A campaign's exit status (`_answers_exit`), EXIT_INTERRUPTED for one interrupted."""
     if result.interrupted:
         return EXIT_INTERRUPTED
-    if result.failed == 0:
-        return EXIT_OK
     # (by the counts, not the failures' text: that took a connection refused or a timeout, not a
     # gateway's 502, 503 or 504 nor a connection lost, and only the first `keep` failures were read)
-    if result.unreachable or (result.sent == 0 and result.unanswered == result.failed):
-        return EXIT_UNREACHABLE
-    return EXIT_REFUSED
+    return _answers_exit(result.failed, result.unanswered, answered=result.sent, stopped=result.unreachable)
 
 
 def _outcome(**given) -> dict:
@@ -1318,7 +1343,7 @@ def _outcome(**given) -> dict:
             "message": None, "http_status": None, "earlier_unanswered": False, "may_have_arrived": False} | given
 
 
-def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int, hint: str = "", **more) -> int:
+def _not_sent(args: argparse.Namespace, exc: Exception, what: str, code: int, hint: str = "", **more) -> int:
     """A message not sent, refused, or not answered: one line on stderr, or with --json an object on
     stdout (with `more` keys). `hint`: what to look at, in place of the client's own (`SendError.hint`)."""
     from .arrival import may_have_arrived  # noqa: PLC0415
@@ -1332,7 +1357,7 @@ def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int, hin
         # the error's words say the MMSC may have it, under which TransactionID)
         what = f"{what.split(':', 1)[0]}: no answer"
     # (the simulator's address, tried by default: its hint says more than the client's)
-    said = exc.said(hint=hint or None) if isinstance(exc, SendError) else str(exc)
+    said = exc.said(hint=hint or None) if isinstance(exc, SendError) else str(exc) + (f": {hint}" if hint else "")
     if args.json:
         print(_json(_outcome(ok=False, error=type(exc).__name__, message=said,
                              transaction_id=getattr(exc, "transaction_id", None),
@@ -2027,7 +2052,7 @@ def _readable_file(text: str) -> str:
 
 def _not_blank(what: str):
     """--vaspid, --vasid, --service-code: a blank one went out as an empty element (<VASPID></VASPID>,
-    which MMSCs refuse: 4001), as ClientConfig refuses it."""
+    which MMSCs refuse: 4001), as ClientConfig refuses it. send --tag: see there."""
     def check(text: str) -> str:
         if not text.strip():
             raise argparse.ArgumentTypeError(f"{text!r} is blank: give {what}, or leave the option out")
@@ -2745,12 +2770,14 @@ def cmd_mo(args: argparse.Namespace) -> int:
                "linked_id": args.linked_id, "priority": args.priority}
     if args.version is not None:  # (not sent otherwise: a simulator of a release before refuses a field it does not know)
         payload["version"] = args.version
+    from .display import printable  # noqa: PLC0415
+
     def failed(why: str, code: int) -> int:
         # (with --json, as send --json: the one object on stdout, a script finding no JSON at all otherwise)
         if args.json:
             print(_json({"operation": "DeliverReq", "status": None, "error": why}))
-        else:
-            print(f"mm7bind mo: {why}", file=sys.stderr)
+        else:  # (the simulator's words among them: no escape sequence reaches the terminal)
+            print(printable(f"mm7bind mo: {why}"), file=sys.stderr)
         return code
 
     session = requests.Session()
@@ -2764,10 +2791,10 @@ def cmd_mo(args: argparse.Namespace) -> int:
         # (the simulator goes on with the MO it was asked for: stopping mo stops no delivery)
         return failed("interrupted before the simulator's outcome: it may have sent the MO all the same, and goes on "
                       "trying the VASP", EXIT_INTERRUPTED)
-    except requests.ReadTimeout:
+    except requests.ReadTimeout:  # (no answer: exit 4, by send's rule, `_answers_exit`)
         return failed(f"the simulator at {base} gave no outcome within {args.timeout:g} s: it may still be "
                       "waiting for the VASP's answer (its vasp_timeout, 30 s an attempt by default) — the MO may or "
-                      "may not have arrived; --timeout waits longer", EXIT_REFUSED)
+                      "may not have arrived; --timeout waits longer", _answers_exit(1, 1))
     except requests.RequestException as exc:
         from .client import REFUSED_HINT, _host_port, _refused, transport_reason  # noqa: PLC0415
         # (the words send uses, not urllib3's repr; what to look at first, as send says it)
@@ -2776,21 +2803,24 @@ def cmd_mo(args: argparse.Namespace) -> int:
         if _refused(exc):
             why = (f"{REFUSED_HINT} {_host_port(base)}: is `mm7bind simulate` running, and at that address "
                    f"(--simulator URL)? ({why})")
-        return failed(f"cannot reach the simulator at {base}: {why}", EXIT_UNREACHABLE)
+        return failed(f"cannot reach the simulator at {base}: {why}", _answers_exit(1, 1))
+    from .arrival import UNAVAILABLE_STATUSES  # noqa: PLC0415
+
+    if r.status_code in UNAVAILABLE_STATUSES:  # (a proxy before it, finding none or too slow; the simulator's own
+        # answers are 200 or 400: as send takes an MMSC's gateway's, no answer, exit 4)
+        return failed(f"the simulator at {base} did not answer: HTTP {r.status_code} {r.reason or ''}".rstrip()
+                      + " (from a proxy or gateway before it)", _answers_exit(1, 1))
     try:
         answer = r.json()
     except ValueError:  # something else listens there (the VASP's own receiver, a web server)
         return failed(f"{base} is not an mm7bind simulator: /control/deliver answered HTTP {r.status_code} "
                       "without JSON", EXIT_REFUSED)
-    from .display import printable  # noqa: PLC0415
     from .status import is_success, lookup  # noqa: PLC0415
 
     status = answer.get("status") if isinstance(answer, dict) else None
     taken = r.ok and isinstance(answer, dict) and "error" not in answer and isinstance(status, int) \
         and is_success(status)
-    if args.json:
-        print(_json(answer))
-    elif not isinstance(answer, dict) or "operation" not in answer:  # (the simulator's own refusal: a 400)
+    if not isinstance(answer, dict) or "operation" not in answer:  # (the simulator's own refusal: a 400)
         said = answer.get("error") if isinstance(answer, dict) else None
         from .simulator import NO_VASP_URL  # noqa: PLC0415
 
@@ -2798,8 +2828,11 @@ def cmd_mo(args: argparse.Namespace) -> int:
             # (a simulator started without --vasp-url: the receiver this runs beside is most often
             # `mm7bind serve` as it starts by default)
             said += f"; for `mm7bind serve` as it starts by default: simulate --vasp-url {_serve_default_url()}"
-        print(printable(f"mm7bind mo: the simulator did not send it: {said or f'HTTP {r.status_code}'}"),
-              file=sys.stderr)
+        # (with --json, the object every failure gives: the simulator's {"error"} alone had no
+        # operation nor status, and left out the hint)
+        return failed(f"the simulator did not send it: {said or f'HTTP {r.status_code}'}", _answers_exit(1, 0))
+    if args.json:
+        print(_json(answer))
     else:
         tries = answer.get("attempts", 1)
         about = (f"TransactionID {answer.get('transaction_id')}, LinkedID {answer.get('linked_id')}, "
@@ -2812,7 +2845,7 @@ def cmd_mo(args: argparse.Namespace) -> int:
             print(printable(f"mm7bind mo: {said}: {answer['error']} ({about})"), file=sys.stderr)
         else:
             print(printable(f"mm7bind mo: refused: the VASP answered {words} ({about})"), file=sys.stderr)
-    return EXIT_OK if taken else EXIT_REFUSED
+    return _answers_exit(0 if taken else 1, 0)  # (the simulator answered)
 
 
 # (the hints of a probe's problems name its options, not the library's settings)
@@ -2881,9 +2914,10 @@ def cmd_probe(args: argparse.Namespace) -> int:
         print(shown(results))
     else:
         print(f"{len(results) - len(failed)} of {len(results)} answered as they should")
-    if results and results[-1].unreachable:
-        return EXIT_UNREACHABLE
-    return EXIT_REFUSED if failed else EXIT_OK
+    # (as send's: a 502, 503 or 504 from a proxy before the VASP, a connection lost, and a stop after
+    # requests in a row unanswered in time exited 1, "not answered as they should")
+    return _answers_exit(len(failed), sum(r.unanswered for r in failed), answered=len(results) - len(failed),
+                         stopped=bool(results) and results[-1].stopped)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -2988,14 +3022,50 @@ _EXIT_MEANINGS = {
     EXIT_REFUSED: "refused, some failed, or invalid (validate)",
     EXIT_USAGE: "bad arguments, or input that cannot be read",
     EXIT_CONFIG: "bad configuration, or an address serve or simulate cannot listen on",
-    EXIT_UNREACHABLE: "no MMSC answered: none reached, none in time, a 502/503/504 (probe, mo: the VASP, the simulator)",
+    EXIT_UNREACHABLE: "no MMSC answered: none reached, none in time, a connection lost, a 502/503/504 (probe: the "
+                      "VASP; mo: the simulator)",
     EXIT_CUT_OFF: "serve stopped with requests in hand, closed unanswered",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C; for send, SIGTERM too)",
     EXIT_BROKEN_PIPE: "the output's reader went away (mm7bind store inbox | head)",
 }
 
+# What validate's exit status says of the files it read (the worst of them: an unreadable one over an
+# invalid one), in `mm7bind validate --help`
+_VALIDATE_EXITS = {
+    EXIT_OK: "every message valid (with --lenient: or accepted); files in a folder that are no message skipped",
+    EXIT_INVALID: "a file invalid (none unreadable)",
+    EXIT_UNREADABLE: "a file unreadable (missing, or no message or capture that decodes; a folder with none), "
+                     "or bad arguments",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
+    EXIT_BROKEN_PIPE: "the output's reader went away (mm7bind validate captures/ | head)",
+}
+
+# probe's and mo's, by the rule `_answers_exit` says (`mm7bind probe --help`, `mm7bind mo --help`)
+_PROBE_EXITS = {
+    EXIT_OK: "every request answered as it should",
+    EXIT_REFUSED: "one answered, but not as it should (a refusal, another version, a problem listed)",
+    EXIT_USAGE: "bad arguments",
+    EXIT_UNREACHABLE: "the VASP answered none: no connection, a timeout, the connection lost, a 502/503/504 "
+                      "each; or the probe stopped for that (unreachable, 3 in a row not answered in time)",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
+}
+_MO_EXITS = {
+    EXIT_OK: "the VASP took it",
+    EXIT_REFUSED: "the VASP refused it or did not answer the simulator, the simulator did not send it, or what "
+                  "answered is no simulator",
+    EXIT_USAGE: "bad arguments",
+    EXIT_UNREACHABLE: "the simulator did not answer: nothing listens, no outcome within --timeout, a 502/503/504 "
+                      "from a proxy before it",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C) before the simulator's outcome",
+}
+
+
+def _exit_notes(meanings: dict[int, str]) -> str:
+    return "\nexit status:\n" + "".join(f"  {code:<4} {words}\n" for code, words in meanings.items())
+
+
 _TOP_NOTES = (
-    "\nexit status:\n" + "".join(f"  {code:<4} {words}\n" for code, words in _EXIT_MEANINGS.items())
+    _exit_notes(_EXIT_MEANINGS)
     + "\nenvironment:\n"
       "  MM7BIND_<SECTION>_<KEY>   a setting of the configuration, over --config's file\n"
       "                            (MM7BIND_MMSC_URLS, MM7BIND_MMSC_PASSWORD, MM7BIND_RECEIVER_PORT ...)\n"
@@ -3052,8 +3122,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=_concurrency, default=4, metavar="N",
                    help="parallel requests in bulk mode, at most 10000 (default %(default)s)")
     p.add_argument("--store", action="store_true", help="record what was sent in the configured store")
-    p.add_argument("--tag", metavar="NAME", help="record under this name (a campaign) in the store; a run "
-                   "started again skips recipients already accepted under it")
+    # (a blank one, `--tag "$CAMPAIGN"` with the variable unset, went without a store: nothing recorded,
+    # and the run started again sent to every recipient again)
+    p.add_argument("--tag", metavar="NAME", type=_not_blank("the campaign's name"),
+                   help="record under this name (a campaign) in the store; a run started again skips recipients "
+                        "already accepted under it")
     p.add_argument("--resend-unanswered", action="store_true",
                    help="with --tag and [mmsc] retry_on_timeout = false: send again, with the same TransactionID, "
                         "to recipients whose earlier request got no answer (the MMSC may have it)")
@@ -3295,7 +3368,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("mo", help="make a running simulator send an MO message (DeliverReq)",
                        examples=("mm7bind mo --text 'TD'",
                                  "mm7bind mo --from +8613800138001 --to 1065888 --text hi --version REL-5-MM7-1-2",
-                                 "mm7bind mo --to ShortCode:1065888 --text hi  # <ShortCode> in its Recipients"))
+                                 "mm7bind mo --to ShortCode:1065888 --text hi  # <ShortCode> in its Recipients"),
+                       notes=_exit_notes(_MO_EXITS))
     p.add_argument("--simulator", default="http://127.0.0.1:9090", metavar="URL", type=_http_url,
                    help="the simulator (default %(default)s)")
     p.add_argument("--from", dest="sender", default="+8613800138000", metavar="N", type=_written_address(False),
@@ -3327,7 +3401,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "version to URL as an MMSC would (and the first again, as an MMSC that got no "
                                    "answer does), and checks each answer: the right response, success, in the "
                                    "request's version, its TransactionID echoed, nothing tolerated. The requests are "
-                                   "real to the VASP (its handler runs): use a test instance.")
+                                   "real to the VASP (its handler runs): use a test instance.",
+                       notes=_exit_notes(_PROBE_EXITS))
     p.add_argument("url", metavar="URL", type=_http_url, help="the VASP's MM7 endpoint")
     p.add_argument("--version", action="append", metavar="NAME",
                    help="only this schema version, e.g. REL-5-MM7-1-2 (repeatable; default: every one)")
@@ -3349,7 +3424,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="for each answer (default 30)")
     p.add_argument("--json", action="store_true", help="a JSON list: each request's version, operation, "
                    "transaction_id, repeat, status, status_text, answered_version, problems, elapsed, timed_out, "
-                   "unreachable, ok")
+                   "unanswered, unreachable, ok")
     p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("versions", help="list the MM7 schema versions")
@@ -3362,7 +3437,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check messages against their schema version",
                        examples=("mm7bind validate submit.xml", "mm7bind validate --lenient captures/",
-                                 "mm7bind validate --json mm7.pcap  # tcpdump -w's, each HTTP message in it"))
+                                 "mm7bind validate --json mm7.pcap  # tcpdump -w's, each HTTP message in it"),
+                       notes=_exit_notes(_VALIDATE_EXITS))
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="SOAP XML, MIME bodies, raw HTTP captures or packet captures (pcap, pcapng: each "
                         "HTTP message in them); a directory: every file in it, those that are no message at all (notes, "

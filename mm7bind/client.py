@@ -36,6 +36,7 @@ from . import messages as m
 from . import tlsrefusal, versions
 from .codec import HttpMessage, decode, encode
 from .arrival import EARLIER_UNANSWERED, MAY_HAVE_ARRIVED, NOT_TAKEN, PARTLY_SENT, arrival, may_have_arrived
+from .arrival import no_mmsc_answered
 from .auth import QOPS, DigestAnswer, digest_algorithms
 from .auth import _challenges as _digest_challenges
 from .auth import _schemes as _auth_schemes
@@ -395,6 +396,7 @@ class Prepared:
     tag: str | None = None  # recorded with the SentRecord (a campaign's name, an order number)
     records: list | None = None  # where its SentRecord goes for its sender to write (None: written at once)
     unanswered: bool = False  # an attempt before the current one got no answer: the MMSC may have it
+    answered: bool = False  # an attempt before the current one got an answer from an MMSC (`none_answered`)
     # Which MMSC may have it (the URL that attempt went to): retries stay with it. None: not known
     # (any MMSC tried stays); "": one no longer configured, out of reach (the others may be tried).
     unanswered_at: str | None = None
@@ -974,6 +976,7 @@ class ClientCore:
         taken = f"{peer} may have taken it: TransactionID {printable(p.transaction_id)}"
         last = arrival(error)
         error.earlier_unanswered = p.unanswered
+        error.answered_before = p.answered
         if p.unanswered and last != MAY_HAVE_ARRIVED:
             error.notes = (*error.notes, f"{EARLIER_UNANSWERED}: {taken}")
         elif last == MAY_HAVE_ARRIVED:
@@ -1043,6 +1046,9 @@ class ClientCore:
                 if not self.in_time(deadline, decision.delay, p):
                     return self.out_of_time(p, last, answer)
                 self.retried(p, attempt, decision)
+            # (an answer, if only a Fault or an HTTP error: a send whose last attempt then met no MMSC
+            # is still no "no MMSC answered")
+            p.answered = p.answered or answer is not None or (last is not None and not no_mmsc_answered(last))
             if decision.delay:
                 yield from self.step(Sleep(decision.delay), p, attempt, decision.url, "waiting to try again at",
                                      unanswered, last)

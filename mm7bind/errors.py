@@ -178,13 +178,16 @@ class SendError(MM7Error):
     """A request that did not get a usable MM7 answer. `attempts` says how often it was tried;
     `retry_after`, the seconds the last answer's Retry-After asked for (None without one);
     `earlier_unanswered`, whether an attempt before the last got no answer (the MMSC may have
-    taken that one, whatever the last one met: `mm7bind.arrival`); `partly_sent`, whether the last
+    taken that one, whatever the last one met: `mm7bind.arrival`); `answered_before`, whether an
+    attempt before the last got an answer from an MMSC (a Fault, a status, an HTTP error but a
+    gateway's 502, 503 or 504: `arrival.none_answered`); `partly_sent`, whether the last
     attempt ended before its request went out whole (a timeout, a connection lost, a cancellation
     or Ctrl-C while it was being written: the MMSC cannot have taken it). `hint`: what to look at, in our words (a refused
     connection: "nothing listens at host:port ..."), said right after what happened, before
     `detail`, the HTTP library's own words (the cause itself is `__cause__`)."""
 
     earlier_unanswered = False
+    answered_before = False
     partly_sent = False
     hint: str | None = None
     detail: str | None = None

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 
 from . import messages as m
 from . import versions
+from .arrival import none_answered
 from .client import Client, ClientConfig, is_http_url, new_transaction_id, not_http_url
 from .content import Content, Part
 from .display import shown_url
@@ -29,6 +30,7 @@ from .status import DeliveryStatus, ReadStatus
 OPERATIONS = ("DeliverReq", "DeliveryReportReq", "ReadReplyReq")
 SILENT_STOP = 3  # requests in a row left unanswered in time, after which the probe stops
 _UNREACHABLE = "unreachable"  # (how a problem saying there was no connection begins)
+_STOPPED = "stopped: "  # (how the problem saying the probe stopped after this one begins)
 
 
 @dataclass
@@ -43,6 +45,9 @@ class ProbeResult:
     problems: list[str] = field(default_factory=list)  # what is wrong with the answer, or why there was none
     elapsed: float = 0.0
     timed_out: bool = False  # no answer within the read timeout
+    # no answer from the VASP: no connection, a timeout, the connection lost, a 502, 503 or 504 (as
+    # `send` counts a request no MMSC answered: `arrival.none_answered`)
+    unanswered: bool = False
 
     @property
     def ok(self) -> bool:
@@ -52,6 +57,12 @@ class ProbeResult:
     def unreachable(self) -> bool:
         """The request never reached the VASP (no connection): nothing further can."""
         return bool(self.problems) and self.problems[0].startswith(_UNREACHABLE)
+
+    @property
+    def stopped(self) -> bool:
+        """The probe stopped after this request: the VASP could not be reached, or left `SILENT_STOP`
+        requests in a row unanswered in time."""
+        return self.unreachable or any(p.startswith(_STOPPED) for p in self.problems)
 
 
 def probe_message(operation: str, sender: str, recipient: str, n: int) -> m.Message:
@@ -100,13 +111,12 @@ def probe(url: str, *, version_names: list[str] | None = None, operations: tuple
                 tid = f"mm7bind-probe-{new_transaction_id()[:12]}"
                 first = _one(client, msg, tid, version.name, False)
                 results.append(first)
+                silent = silent + 1 if first.timed_out else 0
+                if silent >= SILENT_STOP:  # (said before `on_result` hears it: the stop was in the JSON alone)
+                    first.problems.append(f"{_STOPPED}{silent} requests in a row were not answered in time")
                 if on_result:
                     on_result(first)
-                if first.unreachable:
-                    return results
-                silent = silent + 1 if first.timed_out else 0
-                if silent >= SILENT_STOP:
-                    first.problems.append(f"stopped: {silent} requests in a row were not answered in time")
+                if first.stopped:
                     return results
                 if repeat and first.ok and operation == operations[0]:
                     again = _one(client, msg, tid, version.name, True)
@@ -132,15 +142,17 @@ def _one(client: Client, msg: m.Message, tid: str, version: str, repeat: bool) -
     try:
         answer = client.send(msg, transaction_id=tid)
     except ConnectError as exc:
+        result.unanswered = none_answered(exc)  # (the one rule for all: see the last except)
         result.problems.append(f"{_UNREACHABLE}: {exc}")
     except RequestTimeout as exc:
-        result.timed_out = True
+        result.timed_out, result.unanswered = True, none_answered(exc)
         result.problems.append(f"{type(exc).__name__}: {exc}")
-    except FaultError as exc:
+    except FaultError as exc:  # (answered)
         status = exc.status
         result.status, result.status_text = (status.code, status.text) if status is not None else (None, None)
         result.problems.append(f"a Fault: {exc}")
-    except SendError as exc:
+    except SendError as exc:  # (a connection lost, a 502, 503 or 504: unanswered; another HTTP error, not)
+        result.unanswered = none_answered(exc)
         result.problems.append(f"{type(exc).__name__}: {exc}")
     else:
         result.status, result.status_text = answer.status.code, answer.status.text

@@ -336,3 +336,54 @@ def test_a_campaign_the_mmsc_throttles_with_http_429_waits_as_asked_and_does_not
     if tagged:
         assert len({r.transaction_id for r in store.sent(tag="camp")}) == 4  # (sent again under its TransactionID)
         store.close()
+
+
+def test_a_tagged_send_with_no_time_for_an_attempt_is_one_line_and_exit_1_as_in_a_campaign(tmp_path, capsys,
+                                                                                            monkeypatch):
+    """`send --tag` to one recipient whose claim leaves no time for an attempt (a rate limit's wait,
+    kept long by other senders, outlasting it) ended in a NoTimeLeft traceback. Now it is said in one
+    line (with --json, the one object), exit 1 as a campaign counts it (failed, no MMSC unanswered),
+    nothing sent, and the same command sends it once there is time."""
+    from datetime import timedelta
+
+    from mm7bind import sendonce
+    from mm7bind.cli import main
+
+    with FakeServer() as mmsc:
+        send = ["send", "--config", config(tmp_path, mmsc.url), "--to", "+8613800000001", "--text", "x", "--tag", "t"]
+        with monkeypatch.context() as patched:
+            patched.setattr(sendonce, "lease", lambda config, size=None: timedelta(0))  # (no time left in the claim)
+            assert main(send) == 1
+            said = capsys.readouterr()
+            assert said.out == "" and said.err.startswith("mm7bind send: not sent: no time for an attempt of SubmitReq")
+            assert said.err.endswith("the same command (`--tag t`) again sends it\n") and said.err.count("\n") == 1
+            assert main([*send, "--json"]) == 1
+            out = json.loads(capsys.readouterr().out)
+            assert (out["ok"], out["error"], out["may_have_arrived"]) == (False, "NoTimeLeft", False)
+            assert out["message"].startswith("no time for an attempt") and mmsc.requests == []
+        assert main(send) == 0 and len(mmsc.requests) == 1  # (the claim given back: sent)
+
+
+def test_a_campaign_of_a_message_that_cannot_be_built_says_none_may_have_arrived(tmp_path, capsys):
+    """A campaign whose message is too large for max_message_size (nothing went out) said "2 of the
+    failed got no answer: the MMSC may have taken them": an error the arrival rule did not know was
+    taken as one that may have arrived. An EncodeError is one that took nothing."""
+    from mm7bind.arrival import NOT_TAKEN, arrival
+    from mm7bind.cli import main
+
+    (tmp_path / "to.csv").write_text("+8613800000001\n+8613800000002\n", encoding="utf-8")
+    (tmp_path / "big.bin").write_bytes(bytes(range(256)) * 20)
+    with FakeServer() as mmsc:
+        cfg = tmp_path / "c.toml"
+        cfg.write_text(f'[mmsc]\nurls = ["{mmsc.url}"]\nmax_message_size = 1000\n', encoding="utf-8")
+        send = ["send", "-c", str(cfg), "--to-file", str(tmp_path / "to.csv"), "--attach", str(tmp_path / "big.bin")]
+        assert main([*send, "--json"]) == 1
+        out = json.loads(capsys.readouterr().out)
+        assert (out["failed"], out["may_have_arrived"], out["unanswered"]) == (2, 0, 0), out
+        assert main([*send, "--quiet"]) == 1
+        said = capsys.readouterr().out
+        assert "MessageTooLargeError" in said and "may have taken" not in said, said
+        assert mmsc.requests == []
+    for error in (mm7.errors.MessageTooLargeError(6204, 1000), "MessageTooLargeError: the message is 6204 bytes",
+                  mm7.errors.UnsupportedFieldError("x", field="x", version="REL-5-MM7-1-0"), mm7.errors.EncodeError("x")):
+        assert arrival(error) == NOT_TAKEN, error

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import tomllib
 
+import pytest
+
 import mm7bind as mm7
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -627,3 +629,61 @@ def test_config_check_without_a_file_checks_the_variables_the_commands_run_on(ca
     assert capsys.readouterr().out == (
         "error: MM7BIND_MMSC_URLS (mmsc.urls): 'ftp://mmsc.example/mm7' is not an http(s) URL\n"
         "the MM7BIND_ variables over the defaults (no FILE): 1 error(s), 0 warning(s)\n")
+
+
+def test_validate_help_lists_the_exit_statuses_validate_returns(tmp_path):
+    """`validate --help` listed no exit status (the top help's are every command's): what it returns
+    for a valid, an invalid and an unreadable file is said there now, and is what it returns."""
+    from mm7bind.cli import build_parser
+
+    validate = build_parser()._subparsers._group_actions[0].choices["validate"]
+    lines = validate.format_help().split("\nexit status:\n", 1)[1].strip().splitlines()
+    said = {int(code): words for code, words in (line.split(None, 1) for line in lines)}
+    good = tmp_path / "good.xml"
+    good.write_bytes(mm7.encode_envelope(mm7.CancelReq(message_id="1"), transaction_id="t", version="REL-6-MM7-1-2"))
+    sloppy = tmp_path / "sloppy.xml"
+    sloppy.write_bytes(good.read_bytes().replace(b"<MessageID>1</MessageID>", b"<MessageID>1</MessageID><X>y</X>"))
+    for paths, word in (([good], "valid"), ([good, sloppy], "invalid"), ([sloppy, tmp_path / "missing.xml"], "unreadable")):
+        proc = cli("validate", *map(str, paths))
+        assert proc.returncode in said and said[proc.returncode].startswith(("every message " + word, "a file " + word)), \
+            (word, proc.returncode, said)
+    assert {130, 141} <= set(said)
+
+
+@pytest.mark.parametrize("tag", ["", "  "])
+def test_send_refuses_a_blank_tag(tag, capsys):
+    """`send --tag ""` (a script's `--tag "$CAMPAIGN"`, the variable unset) was taken: the store left
+    unopened for a tag that is no name, nothing recorded, and the run started again sent to every
+    recipient again. Refused as a blank --vaspid is: exit 2, nothing sent."""
+    from mm7bind.cli import build_parser
+
+    with pytest.raises(SystemExit) as stop:
+        build_parser().parse_args(["send", "--to", "+8613800000001", "--text", "x", "--tag", tag])
+    assert stop.value.code == 2
+    assert f"argument --tag: {tag!r} is blank: give the campaign's name" in capsys.readouterr().err
+
+
+def test_probe_and_mo_help_list_their_exit_statuses_by_the_one_rule():
+    """`probe --help` and `mo --help` said nothing of their exit statuses, whose 4 follows send's rule
+    (no answer: no connection, a timeout, a connection lost, a proxy's 502/503/504): listed now."""
+    from mm7bind import cli
+
+    commands = cli.build_parser()._subparsers._group_actions[0].choices
+    for name, words in (("probe", ("the VASP answered none", "502/503/504", "stopped")),
+                        ("mo", ("the simulator did not answer", "--timeout", "502/503/504"))):
+        lines = commands[name].format_help().split("\nexit status:\n", 1)[1].strip().splitlines()
+        said = {int(code): meaning for code, meaning in (line.split(None, 1) for line in lines)}
+        assert set(said) == {0, 1, 2, 4, 130} <= {v for k, v in vars(cli).items() if k.startswith("EXIT_")}, said
+        assert all(w in said[4] for w in words), said[4]
+
+
+def test_inspect_extract_into_a_file_says_it_is_no_folder(tmp_path):
+    """`inspect --extract FILE` said "cannot write into FILE: File exists", which reads as if a
+    file inside it were in the way: it says what is wrong, exit 2, nothing printed."""
+    message = mm7.SubmitReq(recipients=["+8613800000001"], content=mm7.Content(parts=[mm7.Part.text("hi")]))
+    body = tmp_path / "submit.xml"
+    body.write_bytes(mm7.encode(message, transaction_id="t").to_bytes())
+    (tmp_path / "parts").write_text("not a folder", encoding="utf-8")
+    proc = cli("inspect", "--extract", str(tmp_path / "parts"), str(body))
+    assert proc.returncode == 2 and proc.stdout == b"", proc.stdout
+    assert proc.stderr.decode() == f"mm7bind inspect: cannot write into {tmp_path / 'parts'}: it is a file, not a folder\n"

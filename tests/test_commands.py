@@ -412,6 +412,32 @@ def test_no_mmsc_answering_exits_4_by_one_rule_for_one_message_and_any_campaign(
         assert proc.returncode == 1 and (out["failed"], out["unanswered"]) == (3, 2), proc.stdout
 
 
+def test_a_send_an_mmsc_answered_before_its_last_attempt_met_none_is_no_mmsc_unanswered(tmp_path):
+    """Only a send's last attempt was read for "no MMSC answered": one refused in a Fault worth
+    trying again (3002), then its connection lost, exited 4 as if no MMSC were there, and a campaign
+    counted it unanswered. An MMSC answered it: exit 1, for one message and a campaign alike."""
+    from .fake_http import Reply, mm7_reply
+
+    def fault_then_lost(req):
+        # (each recipient's first attempt refused, its second one's connection closed unanswered)
+        if sum(r.body == req.body for r in server.requests) == 1:
+            return mm7_reply(mm7.Fault(code="Server", detail=mm7.RSErrorRsp(status=mm7.Status(3002))), req.decode(), 500)
+        return Reply(drop=True)
+
+    numbers = tmp_path / "to.csv"
+    numbers.write_text("+8613800000001\n+8613800000002\n", encoding="utf-8")
+    cfg = tmp_path / "c.toml"
+    with FakeServer(fault_then_lost) as server:
+        cfg.write_text(f'[mmsc]\nurls = ["{server.url}"]\nmax_attempts = 2\nbackoff = 0.01\n', encoding="utf-8")
+        proc = run("send", "-c", str(cfg), "--to", "+8613800000001", "--text", "x")
+        assert len(server.requests) == 2 and proc.returncode == 1, (proc.returncode, proc.stderr)
+        assert proc.stderr.startswith("mm7bind send: no answer: "), proc.stderr
+        proc = run("send", "-c", str(cfg), "--to-file", str(numbers), "--text", "x", "--json", "--concurrency", "1")
+        out = json.loads(proc.stdout)
+        assert len(server.requests) == 6 and proc.returncode == 1, proc.stdout
+        assert (out["sent"], out["failed"], out["unanswered"]) == (0, 2, 0), proc.stdout
+
+
 def test_a_campaign_stops_when_the_mmsc_is_down_and_resumes_once_it_is_back(tmp_path):
     from mm7bind.bulk import UNREACHABLE_STOP
     from mm7bind.simulator import Simulator
@@ -1651,6 +1677,24 @@ def test_mo_interrupted_says_the_simulator_may_send_the_mo_all_the_same():
             release.set()
 
 
+def test_mo_exits_4_by_send_s_rule_when_a_proxy_before_the_simulator_finds_none():
+    """A proxy before the simulator answering 502, 503 or 504 (none behind it, or too slow) read as
+    "not an mm7bind simulator ... without JSON", exit 1, where send exits 4 for the same from an
+    MMSC's gateway: now it is said as no answer, exit 4 (--json: its one object)."""
+    from .fake_http import Reply
+
+    for status in (502, 503, 504):
+        with FakeServer(lambda req, status=status: Reply(status, b"<html>no upstream</html>")) as proxy:
+            proc = run("mo", "--simulator", proxy.url, "--text", "hi")
+            assert proc.returncode == 4 and "Traceback" not in proc.stderr, (status, proc.stderr)
+            assert proc.stderr.startswith("mm7bind mo: the simulator at http://127.0.0.1:") and \
+                f" did not answer: HTTP {status} " in proc.stderr, proc.stderr
+            assert "not an mm7bind simulator" not in proc.stderr, proc.stderr
+            proc = run("mo", "--simulator", proxy.url, "--json")
+            outcome = json.loads(proc.stdout)
+            assert proc.returncode == 4 and outcome["status"] is None and f"HTTP {status}" in outcome["error"]
+
+
 def test_mo_aimed_at_something_that_is_not_a_simulator_says_so(tmp_path):
     with mm7.serve(mm7.Receiver(), port=0) as srv:  # a VASP's receiver: its answers are no JSON
         proc = run("mo", "--simulator", srv.url + "/mm7", "--text", "hi")
@@ -1686,6 +1730,14 @@ def test_mo_says_its_outcome_in_a_line_and_gives_the_simulators_json_with_json()
         assert proc.stderr.startswith("mm7bind mo: the simulator did not send it: no VASP URL configured"), proc.stderr
         # (what to give it for the receiver a first try runs beside it: serve as it starts by default)
         assert "simulate --vasp-url http://127.0.0.1:8080/mm7" in proc.stderr, proc.stderr
+        # (--json: the object of every failure, the hint in it; the simulator's {"error"} alone had
+        # no operation nor status, and no hint)
+        proc = run("mo", "--simulator", sim.server.url, "--json")
+        outcome = json.loads(proc.stdout)
+        assert proc.returncode == 1 and proc.stderr == "" and (outcome["operation"], outcome["status"]) == (
+            "DeliverReq", None), proc.stdout
+        assert outcome["error"].startswith("the simulator did not send it: no VASP URL configured"), outcome
+        assert "simulate --vasp-url http://127.0.0.1:8080/mm7" in outcome["error"], outcome
         sim.config.vasp_url = vasp.url
         proc = run("mo", "--simulator", sim.server.url, "--linked-id", "L-1")
         assert proc.returncode == 0 and proc.stderr == "", proc.stderr
@@ -2809,6 +2861,7 @@ def test_mo_waiting_past_its_timeout_for_a_simulator_still_at_the_vasp_blames_ne
             proc = run("mo", "--simulator", sim.server.url, "--timeout", "1")
         finally:
             release.set()
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    # (no answer in time: exit 4, by send's rule, as a timeout waiting for an MMSC is)
+    assert proc.returncode == 4 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.startswith("mm7bind mo: the simulator at ") and "gave no outcome within 1 s" in proc.stderr
     assert "cannot reach" not in proc.stderr and "--timeout waits longer" in proc.stderr, proc.stderr

@@ -227,3 +227,39 @@ def test_probe_json_interrupted_prints_what_it_measured(monkeypatch, capsys):
     shown = json.loads(out)
     assert len(shown) == 1 and shown[0]["unreachable"] is True and shown[0]["ok"] is False, shown
     assert err == "mm7bind probe: interrupted\n"
+
+
+def test_probe_exits_4_by_send_s_rule_when_the_vasp_answered_none():
+    """probe exited 4 only for a refused connection: a proxy before the VASP answering 502, 503 or
+    504, connections closed unanswered, or a stop after requests in a row unanswered in time exited
+    1, "not answered as they should", where send exits 4 for the same. Now one rule: 4 when no
+    request got the VASP's answer (or the probe stopped for that), 1 once one did, if wrongly."""
+    import threading
+
+    from .fake_http import FakeServer, Reply, default_responder
+
+    one = ("--version", "REL-6-MM7-1-0", "--operation", "deliver", "--operation", "report")
+    for reply in (Reply(502), Reply(503), Reply(504), Reply(drop=True)):
+        with FakeServer(lambda req, reply=reply: reply) as vasp:
+            proc = run("probe", vasp.url, *one, "--json")
+        results = json.loads(proc.stdout)
+        assert proc.returncode == 4 and len(results) == 2, (reply, proc.stdout)
+        assert all(r["unanswered"] and not r["unreachable"] for r in results), results
+    released = threading.Event()
+    # (the first answered as it should, the rest never in time: the probe stops, and says so in its
+    # text too, which the JSON alone said)
+    with FakeServer(lambda req: default_responder(req) if len(vasp.requests) == 1 else Reply(503, hold=released)) as vasp:
+        try:
+            proc = run("probe", vasp.url, "--version", "REL-6-MM7-1-0", "--version", "REL-6-MM7-1-2", "--no-repeat",
+                       "--timeout", "0.3")
+        finally:
+            released.set()
+    assert proc.returncode == 4 and "1 of 4 answered as they should" in proc.stdout, proc.stdout
+    assert "  stopped: 3 requests in a row were not answered in time" in proc.stdout, proc.stdout
+
+    def refuses_the_first(req):  # (the VASP there: it answered one, wrongly; a 503 for the rest)
+        return Reply(500, b"oops") if len(vasp.requests) == 1 else Reply(503)
+
+    with FakeServer(refuses_the_first) as vasp:
+        proc = run("probe", vasp.url, *one, "--json")
+    assert proc.returncode == 1 and [r["unanswered"] for r in json.loads(proc.stdout)] == [False, True], proc.stdout
