@@ -254,6 +254,10 @@ CLOSE_GRACE = 60.0
 CLOSE_GRACE_BYTES = 64 * 1024 * 1024
 IDLE = 900.0
 _FORGET = 3600.0  # seconds of capture after which a connection read is forgotten (its ports a new one's)
+# ... and connections read kept so at most (the earliest read let go first): a busy MMSC link's
+# capture has hundreds of thousands of short connections an hour, each kept a few hundred bytes. One
+# let go early is a new connection to a later segment of it (see _Connections.late_notes).
+KEPT_READ = 50_000
 # A capture's times going back more than this is said (less: packets of several CPUs or interfaces
 # written a little out of order, as `tcpdump -i any` and mergecap do)
 _STEP_BACK = 1.0
@@ -1456,6 +1460,7 @@ class _Connections:
         self.inflated = [0]  # bytes inflated so far, over every connection
         self.where = None  # (several files read as one) packet number → (its file, its number there)
         self.twins = _Twins()
+        self.let_go: list[int] = []  # [connections read let go early (see KEPT_READ), the first's number]
         self.skipped: dict[str, list[int]] = {}  # a kind of connection skipped → [how many, the latest not said]
 
     def add(self, when, number, src: bytes, dst: bytes, seq: int, flags: int, payload, network: bytes = b"") -> None:
@@ -1668,7 +1673,19 @@ class _Connections:
             conn.sides = None
         else:  # (kept, small: its ends' positions, to read on from or to tell late bytes by)
             self.done[conn.key] = (conn, conn.seen)
+            if len(self.done) > KEPT_READ:
+                self.let_go_earliest()
         yield from messages
+
+    def let_go_earliest(self) -> None:
+        """The connection read the earliest, forgotten before _FORGET passed (see KEPT_READ); what
+        it kept back (a message not whole when it went idle) read as it is."""
+        oldest, _ = self.done.pop(next(iter(self.done)))
+        self.let_go = [self.let_go[0] + 1, self.let_go[1]] if self.let_go else [1, oldest.number]
+        if oldest.held:
+            oldest.read = None
+            self.pending.append(oldest)
+            self.due = True
 
     def finish_all(self):
         ready = self.pending + list(self.current.values()) + [conn for conn, _ in self.done.values() if conn.held]
@@ -1691,6 +1708,13 @@ class _Connections:
                             + ": files joined out of time order (cat, mergecap -a), or a clock set back; a connection "
                             "whose packets lie on both sides of such a place may be read in pieces (reordercap "
                             "writes the capture in time order)")
+        if self.let_go:
+            count, first = self.let_go
+            notes.append(f"{count} connection(s) read were forgotten before {_FORGET / 60:g} minutes of the capture "
+                         f"passed (the first: connection {first}), more than {KEPT_READ} being kept: a later segment "
+                         "of one, if any (a retransmission after its close, its next message after an idle time, a "
+                         "second capture of the same traffic joined after it), is read as a new connection's, and a "
+                         "connection captured twice may be read twice, its copy not recognized")
         for kind, (count, latest) in self.skipped.items():
             if count > _SKIPPED_SAID:
                 notes.append(f"{count - _SKIPPED_SAID} more connection(s){kind} as well (the last: connection "

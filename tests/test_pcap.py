@@ -2422,3 +2422,49 @@ def test_strict_validate_lists_a_refused_request_s_soapaction_among_its_deviatio
             assert result["result"] == ("accepted" if lenient else "invalid"), result
             codes = [d["code"] for d in result["deviations"]]
             assert codes[0] == "soap-action" and "schema" in codes, (path.name, lenient, result)
+
+
+def _short_exchanges(count: int, start: float, step: float = 0.01) -> list[Packet]:
+    """`count` short keep-alive-less connections, a GET and its answer each, from as many clients
+    (each with its own initial sequence numbers, as real ones are: not one connection's NAT twins)."""
+    packets = []
+    for n in range(count):
+        flow = Flow(client=(f"10.1.{n // 250}.{n % 250 + 1}", 40000 + n), time=start + n * step, packets=[],
+                    seq={"c": 1000 + 7919 * n, "s": 900000 + 104729 * n}).open()
+        flow.send(True, http("GET /status HTTP/1.1", {"Host": "mmsc"}))
+        flow.send(False, http("HTTP/1.1 200 OK", {"Content-Length": "2"}, b"ok"))
+        packets += flow.close().packets
+    return packets
+
+
+def test_connections_read_kept_are_bounded_in_number_the_earliest_forgotten_first(monkeypatch):
+    """Each connection read was kept for an hour of capture (to tell a late segment, or read on one
+    idle): a busy MMSC link's capture, hundreds of thousands of short connections an hour, grew the
+    memory without bound. At most KEPT_READ are kept, the earliest read let go first, said in the
+    notes; one let go with a message kept back (idle in its middle) has it read as it is, not lost."""
+    from mm7bind import pcap as reader
+
+    monkeypatch.setattr(reader, "KEPT_READ", 40)
+    kept: list[int] = []
+
+    class Counted(reader._Connections):
+        def finish(self, conn):
+            yield from super().finish(conn)
+            kept.append(len(self.done))
+
+    monkeypatch.setattr(reader, "_Connections", Counted)
+    request, _ = submit()
+    stalled = Flow(client=("10.0.0.7", 45000)).open()
+    stalled.send(True, request[:800], 700)  # (and nothing more: idle in the middle of its message)
+    busy = _short_exchanges(300, stalled.time + 1000)  # (past IDLE: the stalled one read idle, its part kept back)
+    stream = reader.CaptureStream(pcap(sorted(stalled.packets + busy, key=lambda p: p.time)), close_grace=0.5)
+    messages = list(stream)
+    assert max(kept) == 40
+    assert sum(m.start_line == "GET /status HTTP/1.1" for m in messages) == 300
+    [cut] = [m for m in messages if m.start_line == "POST /mm7 HTTP/1.1"]
+    assert cut.notes[0].startswith("its body is cut short in the capture"), cut.notes
+    assert [n for n in stream.notes if "forgotten" in n] == [
+        "210 connection(s) read were forgotten before 60 minutes of the capture passed (the first: connection 1), "
+        "more than 40 being kept: a later segment of one, if any (a retransmission after its close, its next message "
+        "after an idle time, a second capture of the same traffic joined after it), is read as a new connection's, "
+        "and a connection captured twice may be read twice, its copy not recognized"], stream.notes
