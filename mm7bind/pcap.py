@@ -850,32 +850,57 @@ def _tunnels_udp(fragment, offset: int) -> bool:
 def _overlay(kind: str, payload) -> bytes:
     """The overlay network a tunnel's packet is in, as part of its connection's key: VXLAN's and
     Geneve's network identifier (VNI), NVGRE's virtual subnet (VSID: GRE's key, bridging
-    Ethernet), which keep apart the tenants whose addresses, and even whole connections' addresses
-    and ports, are the same; b"" for other tunnels (their packets are the inner addresses' alone:
-    an MPLS label and a PPTP call ID are each direction's own, so that the two halves of one
-    connection differ in them). Its text ends with a NUL, which no text has (see
-    _Connection.end)."""
-    if kind == "GRE" and len(payload) >= 12:
+    Ethernet), GRE's key (RFC 2890: one tunnel's, a VRF's or a tenant's, of several between the
+    same two routers), the VLAN an ERSPAN session's mirrored frame is in (see _erspan_vlan), which
+    keep apart the tenants whose addresses, and even whole connections' addresses and ports, are
+    the same; b"" for other tunnels (their packets are the inner addresses' alone: an MPLS label
+    and a PPTP call ID are each direction's own, so that the two halves of one connection differ
+    in them). Its text ends with a NUL, which no text has (see _Connection.end)."""
+    if kind == "GRE" and len(payload) >= 8:
         flags, protocol = struct.unpack_from("!HH", payload, 0)
-        if flags & 0x2000 and not flags & 0x7 and protocol == _ETHER_BRIDGED:
+        if flags & 0x2000 and not flags & 0x7:
             at = 4 + 4 * bool(flags & 0x8000)  # (the key, after a checksum)
-            return f"NVGRE network {int.from_bytes(payload[at : at + 3], 'big')}\0".encode()
+            if protocol == _ETHER_BRIDGED:
+                return f"NVGRE network {int.from_bytes(payload[at : at + 3], 'big')}\0".encode()
+            # (a tunnel's key is the same both ways, as Linux's `key` and Cisco's `tunnel key` set it; one
+            # with an ikey and okey apart would be read as two halves: not a configuration seen in practice)
+            return f"GRE key {int.from_bytes(payload[at : at + 4], 'big')}\0".encode()
+    if kind == "ERSPAN":
+        return _erspan_vlan(payload)
     if kind not in ("VXLAN", "Geneve"):
         return b""
     return f"{kind} network {int.from_bytes(payload[12:15], 'big')}\0".encode()
 
 
-def _vlan(link: int, frame) -> bytes:
+def _erspan_vlan(payload) -> bytes:
+    """The VLAN of an ERSPAN packet's mirrored frame (a switch mirroring a trunk sends its frames'
+    tags), as _vlan names a captured frame's: its tags, or where the frame's tag was taken off
+    into a type II header (its encapsulation type 802.1Q or ISL), the header's VLAN."""
+    flags, protocol = struct.unpack_from("!HH", payload, 0)
+    start = 4 + 4 * (bool(flags & 0x8000) + bool(flags & 0x2000) + bool(flags & 0x1000))
+    ids = []
+    if protocol == _ERSPAN and flags & 0x1000:  # (type II: an 8-byte header)
+        header = payload[start : start + 8]
+        if len(header) == 8 and (header[2] >> 3) & 0x3 in (1, 2):
+            ids.append(int.from_bytes(header[0:2], "big") & 0xFFF)
+        start += 8
+    elif protocol == _ERSPAN3:  # (type III: 12 bytes, and 8 more where its O flag says)
+        start += 20 if len(payload) > start + 11 and payload[start + 11] & 1 else 12
+    return _vlan(_ETHERNET, payload[start:], ids)
+
+
+def _vlan(link: int, frame, ids: list[int] | None = None) -> bytes:
     """The VLAN a frame's tags put it in (stacked tags: each one's ID, the outer first), as part
     of its connection's key (see _overlay): two tenants' or sites' connections with the same
     addresses and ports on a trunk are kept apart. A packet routed from one VLAN to another on
     the same trunk, or captured on a VLAN's interface and again tagged on its parent's (`tcpdump
     -i any`), is its connection's twin (see _Twins), read once. VLAN 0 (a priority tag alone) is
-    none. b"": no tag."""
+    none. b"": no tag. `ids`: those known before the frame's (an ERSPAN header's)."""
+    ids = ids or []
     if link == _ETHERNET:
-        ids, pos = [], 12
+        pos = 12
     elif link == _SLL:
-        ids, pos = [], 14
+        pos = 14
     elif link == _SLL2 and frame[0:2] in _VLAN_TAGS and len(frame) >= 22:
         ids, pos = [int.from_bytes(frame[20:22], "big") & 0xFFF], 22
     else:

@@ -730,16 +730,30 @@ def test_a_keep_alive_connection_idle_long_captured_inside_and_outside_its_tunne
 def test_connections_with_the_same_ends_on_two_vlans_or_nvgre_networks_are_read_apart():
     """Two tenants' (or sites') connections with the same addresses and ports, each on its own
     VLAN of one trunk or in its own NVGRE virtual subnet, were taken for one: their packets made
-    one broken stream. The VLAN, as a VXLAN network, is part of a connection's key."""
+    one broken stream. The VLAN, as a VXLAN network, is part of a connection's key: a trunk's
+    frames mirrored by ERSPAN too (their tags in the frame, or a type II header's where the tag
+    was taken off into it), and so is a plain GRE tunnel's key (a VRF's or a tenant's tunnel of
+    several between two routers)."""
     request, response = submit()
     first = conversation(Flow(seq={"c": 1000, "s": 900000}))
     second = conversation(Flow(seq={"c": 5_000_000, "s": 70_000_000}, time=first.packets[0].time + 0.0005))
     expected = [(m.start_line, m.body) for m in read_capture(pcap(first.packets)).messages]
+
+    def interleaved(wrap_first, wrap_second) -> bytes:  # (both connections' packets, in the order of their times)
+        return pcap(sorted(pcapgen.tunnelled(first.packets, wrap_first) + pcapgen.tunnelled(second.packets, wrap_second),
+                           key=lambda p: p.time), link="raw")
+
     for data, networks in [
             (pcapng([[("vlan10", 6, first.packets), ("vlan20", 6, second.packets)]]), ("VLAN 10", "VLAN 20")),
-            (pcap(pcapgen.tunnelled(first.packets, lambda ip: pcapgen.gre(ip, key=7 << 8, bridged=True))
-                  + pcapgen.tunnelled(second.packets, lambda ip: pcapgen.gre(ip, key=8 << 8, bridged=True)),
-                  link="raw"), ("NVGRE network 7", "NVGRE network 8"))]:
+            (interleaved(lambda ip: pcapgen.gre(ip, key=7 << 8, bridged=True),
+                         lambda ip: pcapgen.gre(ip, key=8 << 8, bridged=True)), ("NVGRE network 7", "NVGRE network 8")),
+            *[(interleaved(functools.partial(pcapgen.erspan, kind=kind, vlan=10),
+                           functools.partial(pcapgen.erspan, kind=kind, vlan=20)), ("VLAN 10", "VLAN 20"))
+              for kind in (1, 2, 3)],
+            (interleaved(lambda ip: pcapgen.erspan(ip, header_vlan=10, encapsulation=2),
+                         lambda ip: pcapgen.erspan(ip, header_vlan=20, encapsulation=2)), ("VLAN 10", "VLAN 20")),
+            (interleaved(lambda ip: pcapgen.gre(ip, key=7), lambda ip: pcapgen.gre(ip, key=8)),
+             ("GRE key 7", "GRE key 8"))]:
         capture = read_capture(data)
         assert [(m.connection, m.start_line, m.body) for m in capture.messages] == [
             (c, line, body) for (line, body) in expected for c in (1, 2)], capture.notes
