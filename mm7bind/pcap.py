@@ -28,11 +28,12 @@ ends the reading there, said too (as Wireshark stops there). A gzip-compressed c
 within a bound (`gunzip`); one cut short or damaged as far as it inflates, said.
 
 A capture is read as a stream (`CaptureStream`, from a file in pieces), each connection's messages
-made once it can change no more (closed both ways and a grace for retransmissions, or idle long):
-memory holds the open connections, not the capture. Several files (a ring buffer's) are read as one
-capture, in the order of their packets' times (each file's the median of its first ones'); a
-connection captured twice, before and after an address translation, is read once; one packet timed
-far from the rest is not taken as the capture's time.
+made once it can change no more (closed both ways and a grace for retransmissions, or idle long), or
+as they come whole on one busy long (see BUSY_HELD): memory holds the open connections, not the
+capture. Several files (a ring buffer's) are read as one capture, in the order of their packets'
+times (each file's the median of its first ones'); a connection captured twice, before and after an
+address translation, is read once; one packet timed far from the rest is not taken as the capture's
+time.
 """
 
 from __future__ import annotations
@@ -253,6 +254,12 @@ def in_capture_order(messages: list[CapturedMessage]) -> list[CapturedMessage]:
 CLOSE_GRACE = 60.0
 CLOSE_GRACE_BYTES = 64 * 1024 * 1024
 IDLE = 900.0
+# A connection holding BUSY_HELD bytes (and twice what it kept back when read so last) is read as
+# one idle is, without waiting: its whole messages read and let go, its last one not whole yet
+# kept back. A kept-alive connection busy for hours, never idle, held every byte it carried until
+# it closed. Its twin captured too (see _Twins) holds the same bytes at the same packets: each
+# part of it is read as the other's is, told to be its twin.
+BUSY_HELD = 16 * 1024 * 1024
 _FORGET = 3600.0  # seconds of capture after which a connection read is forgotten (its ports a new one's)
 # ... and connections read kept so at most (the earliest read let go first): a busy MMSC link's
 # capture has hundreds of thousands of short connections an hour, each kept a few hundred bytes. One
@@ -1424,8 +1431,8 @@ class _Connection:
     """A TCP connection, kept small until data comes (a SYN scan, or a capture of many refused or
     idle connections, makes hundreds of thousands with none)."""
 
-    __slots__ = ("client", "closed", "ended", "first", "held", "key", "late", "network", "number", "read", "seen",
-                 "sides", "start0", "start1", "twin")
+    __slots__ = ("asked", "client", "closed", "ended", "first", "held", "kept", "key", "late", "network",
+                 "number", "read", "seen", "sides", "skipped", "start0", "start1", "twin")
 
     def __init__(self, number: int, key: bytes, client: int, network: bytes = b""):
         self.number = number
@@ -1441,6 +1448,9 @@ class _Connection:
         self.first: float | None = None  # (capture time) its earliest packet's
         self.seen: float | None = None  # (capture time) its latest packet's: the latest time, not the last packet's
         self.held = 0  # bytes of data held
+        self.kept = 0  # bytes kept back when it was last read (idle or busy: see BUSY_HELD)
+        self.asked: tuple[str, ...] = ()  # once read idle or busy: its requests' methods not answered yet
+        self.skipped: str | None = None  # once a part of it was skipped (TLS, no HTTP): why (the rest quiet)
         self.read: str | None = None  # once read: "closed" (a late segment is said), "idle" (read on)
         self.late = 0  # segments with bytes not read that came after it was read closed
         self.twin = False  # read as another's twin (see _Twins): its later parts, if any, are not read again
@@ -1544,6 +1554,11 @@ class _Connections:
             if conn.ended == 3:
                 self.closing_bytes += len(payload)
                 self.due = self.due or self.closing_bytes > self.grace_bytes
+            elif conn.held > max(BUSY_HELD, 2 * conn.kept):  # (twice: a long message not read over and over)
+                del self.current[key]
+                conn.read = "idle"  # (read as one idle: its last message not whole kept back, read on)
+                self.pending.append(conn)
+                self.due = True
         if flags & _FIN and not flags & _SYN:
             # (where its bytes end: those before it never captured, its last segments, or all of them where
             # its first sequence number is known, are said as a gap is; not read as the stream's end)
@@ -1681,12 +1696,16 @@ class _Connections:
         notes: list[str] = []
         conn.held = 0  # (once read, what it holds: of one read idle, a last message not whole yet)
         messages = _http_messages(conn, notes, self.inflated, self.twins)
+        conn.kept = conn.held
         if self.where is not None:
             for msg in messages:
                 msg.file, msg.packet = self.where(msg.packet)
         skipped = next((kind for kind in (_TLS_SKIPPED, _NOT_HTTP_SKIPPED) if len(notes) == 1
                         and notes[0].endswith(kind)), None)
-        if skipped is not None:
+        if skipped is not None and conn.skipped is not None:  # (a later part, read idle or busy: said once)
+            notes = []
+        elif skipped is not None:
+            conn.skipped = skipped
             count = self.skipped.setdefault(skipped, [0, 0])
             count[0] += 1
             if count[0] > _SKIPPED_SAID:
@@ -1969,13 +1988,14 @@ def _http_messages(conn: _Connection, notes: list[str], inflated: list[int],
                      "a retransmission, or two connections' packets taken as one's)")
     # The responses are read as the requests need them: which request one answers depends on the
     # methods before it (HEAD), and whether a request's body was sent may depend on its answer.
-    methods: list[str] = []
+    methods: list[str] = list(conn.asked)  # (those of a part read before not answered in it first)
     held: dict | None = {} if conn.read == "idle" else None  # (side → where its last message, not whole, begins)
     answers = _Answers(_read(streams[server], False, conn, conn.end(server), conn.end(client), methods, notes, name,
                              bodies=bodies, side=server, held=held))
     requests = [m for m, _, _ in _read(streams[client], True, conn, conn.end(client), conn.end(server), methods,
                                          notes, name, answers, bodies, client, held)]
     responses = answers.all()
+    conn.asked = tuple(methods[sum(int(m.start_line[9:12]) >= 200 for m in responses):])
     for which, at in (held or {}).items():  # (kept as the side's one segment: read on from there)
         side, (runs, times, _, _) = conn.sides[which], streams[which]
         run_offset, run = runs[-1]
@@ -2111,7 +2131,9 @@ def _read(stream, requests: bool, conn: _Connection, source: str, destination: s
             if not start.match(run, pos):
                 found = _next_start(run, pos, start)
                 if found is None:
-                    if run[pos:].strip():
+                    if held is not None and index == len(runs) - 1 and b"\n" not in run[pos:]:
+                        held[side] = run_offset + pos  # (a message's first line not whole yet, perhaps)
+                    elif run[pos:].strip():
                         unread.append(f"{len(run) - pos} bytes from {source} that are no HTTP message "
                                       "(or the rest of one whose start was not captured), skipped")
                     break
@@ -2178,6 +2200,8 @@ def _read(stream, requests: bool, conn: _Connection, source: str, destination: s
             encoding = _codings(headers, msg_notes if spans else None, "shown as captured")
             if held is not None and last and not whole:  # (its rest may come: read then)
                 held[side] = run_offset + pos
+                if requests:  # (its method added once it is read)
+                    methods.pop()
                 break
             _, packet, when = _segment_at(times, run_offset + pos)
             msg = CapturedMessage(0, conn.number, source, destination, _time(when), line, headers, b"", msg_notes,

@@ -2482,3 +2482,88 @@ def test_connections_read_kept_are_bounded_in_number_the_earliest_forgotten_firs
         "more than 40 being kept: a later segment of one, if any (a retransmission after its close, its next message "
         "after an idle time, a second capture of the same traffic joined after it), is read as a new connection's, "
         "and a connection captured twice may be read twice, its copy not recognized"], stream.notes
+
+
+def test_a_busy_kept_alive_connection_has_its_whole_messages_read_as_it_goes(monkeypatch):
+    """A kept-alive connection busy for hours, never idle for IDLE, held every byte it carried until
+    it closed. Past BUSY_HELD (and twice what it kept back when read so last) it is read as one idle
+    is: its whole messages read and let go, its last one not whole kept back. The methods of requests
+    not answered yet go on to the next part (a HEAD's answer has no body), and its copy captured in
+    its tunnel too is still read once."""
+    from mm7bind import pcap as reader
+
+    request, response = submit()
+    head = http("HEAD /status HTTP/1.1", {"Host": "mmsc"})
+    head_answer = http("HTTP/1.1 200 OK", {"Content-Length": "3000"})
+    keep = Flow().open()
+    keep.send(True, request, 1200)
+    keep.send(False, response, 1200)
+    keep.send(True, head)  # (the packet past BUSY_HELD: read with its answer still to come)
+    keep.send(False, head_answer)
+    for _ in range(12):
+        keep.send(True, request, 1200)
+        keep.send(False, response, 1200)
+    plain = keep.close().packets
+    whole = [(m.start_line, m.body, m.notes) for m in read_capture(pcap(plain)).messages]
+    assert len(whole) == 28 and whole[3] == ("HTTP/1.1 200 OK", b"", [])
+    monkeypatch.setattr(reader, "BUSY_HELD", len(request) + len(response))
+    held: list[int] = []
+
+    class Counted(reader._Connections):
+        def add(self, when, number, src, dst, seq, flags, payload, network=b""):
+            super().add(when, number, src, dst, seq, flags, payload, network)
+            held.append(sum(conn.held for conn in self.current.values()))
+
+    monkeypatch.setattr(reader, "_Connections", Counted)
+    stream = reader.CaptureStream(pcap(plain))
+    assert [(m.start_line, m.body, m.notes) for m in reader.in_capture_order(list(stream))] == whole, stream.notes
+    assert stream.notes == []
+    assert max(held) <= len(request) + len(response) + 1200 + 2 * len(request)  # (not the 12 exchanges' bytes)
+    both = []
+    for packet, wrapped in zip(plain, pcapgen.tunnelled(plain, pcapgen.vxlan)):
+        both += [packet, Packet(packet.time + 0.00001, wrapped.ip)]
+    stream = reader.CaptureStream(pcap(both, link="raw"))
+    assert [(m.start_line, m.body, m.notes) for m in reader.in_capture_order(list(stream))] == whole, stream.notes
+    assert len([n for n in stream.notes if "captured twice, inside and outside" in n]) == 1, stream.notes
+
+
+def test_a_busy_tls_connection_read_in_parts_is_said_skipped_once(monkeypatch):
+    """A long TLS connection (a VASP's MM7 over HTTPS) read in parts, busy past BUSY_HELD each
+    time, was said skipped once for each part, and each counted as a connection of its own."""
+    from mm7bind import pcap as reader
+
+    monkeypatch.setattr(reader, "BUSY_HELD", 10_000)
+    record = b"\x17\x03\x03\x05\xdc" + bytes(1500)  # (TLS application data)
+    flow = Flow(server=("10.0.0.2", 443)).open()
+    flow.send(True, b"\x16\x03\x01\x00\x05" + bytes(5))
+    for _ in range(40):
+        flow.send(True, record, 1460)
+        flow.send(False, record, 1460)
+    stream = reader.CaptureStream(pcap(flow.close().packets))
+    assert list(stream) == []
+    assert stream.notes == ["connection 1 (10.0.0.1:40000 → 10.0.0.2:443): TLS, skipped (its HTTP can be read only in "
+                            "a capture on the plain side of the TLS: behind the proxy ending it, or with the keys)"]
+
+
+def test_a_connection_read_on_in_the_middle_of_a_messages_first_line_keeps_it_back(monkeypatch):
+    """A connection read before its next message's first line was whole (read busy, or idle, with
+    "POS" of its "POST" line captured): those bytes, no message's start yet, were skipped as no
+    HTTP, and the message whose start they were was lost. They are kept back, as a message whose
+    headers are not whole yet is."""
+    from mm7bind import pcap as reader
+
+    request, response = submit()
+    keep = Flow().open()
+    keep.send(True, request, 1200)
+    keep.send(False, response, 1200)
+    keep.send(True, request[:3])  # (the packet past BUSY_HELD)
+    keep.send(True, request[3:], 1200)
+    keep.send(False, response, 1200)
+    plain = keep.close().packets
+    whole = [(m.start_line, m.body, m.notes) for m in read_capture(pcap(plain)).messages]
+    assert len(whole) == 4
+    monkeypatch.setattr(reader, "BUSY_HELD", len(request) + len(response))
+    stream = reader.CaptureStream(pcap(plain))
+    assert [(m.start_line, m.body, m.notes) for m in reader.in_capture_order(list(stream))] == whole
+    assert stream.notes == []
+
