@@ -254,11 +254,11 @@ def in_capture_order(messages: list[CapturedMessage]) -> list[CapturedMessage]:
 CLOSE_GRACE = 60.0
 CLOSE_GRACE_BYTES = 64 * 1024 * 1024
 IDLE = 900.0
-# A connection holding BUSY_HELD bytes (and twice what it kept back when read so last) is read as
-# one idle is, without waiting: its whole messages read and let go, its last one not whole yet
-# kept back. A kept-alive connection busy for hours, never idle, held every byte it carried until
-# it closed. Its twin captured too (see _Twins) holds the same bytes at the same packets: each
-# part of it is read as the other's is, told to be its twin.
+# A connection holding BUSY_HELD bytes (and twice what it kept back when read so last), both ends
+# having sent, is read as one idle is, without waiting: its whole messages read and let go, its
+# last one not whole yet kept back. A kept-alive connection busy for hours, never idle, held every
+# byte it carried until it closed. Its twin captured too (see _Twins) holds the same bytes at the
+# same packets: its first part, of both ends' bytes, is read as the other's is, told to be its twin.
 BUSY_HELD = 16 * 1024 * 1024
 _FORGET = 3600.0  # seconds of capture after which a connection read is forgotten (its ports a new one's)
 # ... and connections read kept so at most (the earliest read let go first): a busy MMSC link's
@@ -1554,7 +1554,8 @@ class _Connections:
             if conn.ended == 3:
                 self.closing_bytes += len(payload)
                 self.due = self.due or self.closing_bytes > self.grace_bytes
-            elif conn.held > max(BUSY_HELD, 2 * conn.kept):  # (twice: a long message not read over and over)
+            elif conn.held > max(BUSY_HELD, 2 * conn.kept) and None not in conn.sides:
+                # (twice: a long message not read over and over; both ways: its first part told as a twin's)
                 del self.current[key]
                 conn.read = "idle"  # (read as one idle: its last message not whole kept back, read on)
                 self.pending.append(conn)

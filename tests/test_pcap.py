@@ -2567,3 +2567,24 @@ def test_a_connection_read_on_in_the_middle_of_a_messages_first_line_keeps_it_ba
     assert [(m.start_line, m.body, m.notes) for m in reader.in_capture_order(list(stream))] == whole
     assert stream.notes == []
 
+
+def test_a_busy_connection_captured_twice_is_read_once_its_upload_long_before_an_answer(monkeypatch):
+    """A busy connection is read in parts once both ends have sent: a first part of one end's bytes
+    alone (a request whole past BUSY_HELD, no answer yet) could not be told as its twin's, and both
+    copies of the request were read."""
+    from mm7bind import pcap as reader
+
+    request, response = submit()
+    keep = Flow().open()
+    for _ in range(3):
+        keep.send(True, request, 1200)
+        keep.send(False, response, 1200)
+    plain = keep.close().packets
+    whole = [(m.start_line, m.body, m.notes) for m in read_capture(pcap(plain)).messages]
+    monkeypatch.setattr(reader, "BUSY_HELD", len(request) - 1)  # (past it with the first request whole)
+    both = []
+    for packet, wrapped in zip(plain, pcapgen.tunnelled(plain, pcapgen.vxlan)):
+        both += [packet, Packet(packet.time + 0.00001, wrapped.ip)]
+    stream = reader.CaptureStream(pcap(both, link="raw"))
+    assert [(m.start_line, m.body, m.notes) for m in reader.in_capture_order(list(stream))] == whole, stream.notes
+    assert len([n for n in stream.notes if "captured twice, inside and outside" in n]) == 1, stream.notes
