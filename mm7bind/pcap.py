@@ -2125,6 +2125,7 @@ def _read(stream, requests: bool, conn: _Connection, source: str, destination: s
                      "the message they were in is shown cut short, or left out if its start is missing")
     start = _REQUEST_LINE if requests else _STATUS_LINE
     unread: list[str] = []  # (each place that could not be read: said in full up to 3, else counted)
+    beyond = -1  # where bytes after a body its Content-Length ended begin (said in its notes: not again)
     answered = 0  # responses so far that were final (not 1xx): which request the next one answers
     for index, (run_offset, run) in enumerate(runs):
         pos = 0
@@ -2134,11 +2135,11 @@ def _read(stream, requests: bool, conn: _Connection, source: str, destination: s
                 if found is None:
                     if held is not None and index == len(runs) - 1 and b"\n" not in run[pos:]:
                         held[side] = run_offset + pos  # (a message's first line not whole yet, perhaps)
-                    elif run[pos:].strip():
+                    elif run[pos:].strip() and pos != beyond:
                         unread.append(f"{len(run) - pos} bytes from {source} that are no HTTP message "
                                       "(or the rest of one whose start was not captured), skipped")
                     break
-                if run[pos:found].strip():
+                if run[pos:found].strip() and pos != beyond:
                     unread.append(f"{found - pos} bytes from {source} before the next message are no "
                                   "HTTP message (or the rest of one whose start was not captured), skipped")
                 pos = found
@@ -2189,6 +2190,19 @@ def _read(stream, requests: bool, conn: _Connection, source: str, destination: s
                 if end > len(run):
                     msg_notes.append(f"its body is cut short in the capture: {len(run) - body_start} of its "
                                      f"{length_text} bytes were captured")
+                elif end < len(run) and not start.match(run, end) and (
+                        held is None or index < len(runs) - 1 or b"\n" in run[end:]):  # (see below: read on)
+                    # (a Content-Length counting characters, not UTF-8's bytes, as some MMSCs and VASPs
+                    # send it: the rest of the body follows it, no message, and was skipped unexplained)
+                    following = _next_start(run, end, start)
+                    more = (len(run) if following is None else following) - end
+                    if run[end : end + more].strip():
+                        beyond = end
+                        before = "the end of what was captured" if following is None else "the next message"
+                        msg_notes.append(
+                            f"its Content-Length ({length_text}) ends its body {more} bytes before {before}: "
+                            "shown as long as it says, as the other end reads it, those bytes skipped (a "
+                            "length counting characters, not bytes, say)")
             elif requests:
                 end = body_start
             else:  # a response without a length: its body runs until the connection closes

@@ -2568,6 +2568,29 @@ def test_a_connection_read_on_in_the_middle_of_a_messages_first_line_keeps_it_ba
     assert stream.notes == []
 
 
+def test_a_content_length_short_of_the_body_sent_is_said_in_the_message_s_notes():
+    """A Content-Length counting a body's characters, not its UTF-8 bytes (as some MMSCs and VASPs
+    send it): the body is read as long as it says, as the other end reads it, and the bytes after
+    it were said, among the capture's notes, to be no HTTP — the message's own notes said nothing of
+    why its XML was cut. They say it now, the bytes skipped not said again."""
+    body = "<x>你好世界</x>".encode()
+    short = str(len(body.decode()))
+    flow = Flow().open()
+    flow.send(True, http("POST /mm7 HTTP/1.1", {"Host": "mmsc", "Content-Length": short}, body))
+    flow.send(False, http("HTTP/1.1 200 OK", {"Content-Length": str(len(body))}, body))
+    flow.send(True, http("POST /mm7 HTTP/1.1", {"Host": "mmsc", "Content-Length": str(len(body))}, body))
+    flow.send(False, http("HTTP/1.1 200 OK", {"Content-Length": short}, body + b"\r\n"))
+    capture = read_capture(pcap(flow.close().packets))
+    assert [(m.start_line, m.body) for m in capture.messages] == [
+        ("POST /mm7 HTTP/1.1", body[:11]), ("HTTP/1.1 200 OK", body), ("POST /mm7 HTTP/1.1", body),
+        ("HTTP/1.1 200 OK", body[:11])]
+    said = "its Content-Length (11) ends its body {} bytes before {}: shown as long as it says, as the other end " \
+           "reads it, those bytes skipped (a length counting characters, not bytes, say)"
+    assert [m.notes for m in capture.messages] == [
+        [said.format(8, "the next message")], [], [], [said.format(10, "the end of what was captured")]]
+    assert capture.notes == []
+
+
 def test_a_busy_connection_captured_twice_is_read_once_its_upload_long_before_an_answer(monkeypatch):
     """A busy connection is read in parts once both ends have sent: a first part of one end's bytes
     alone (a request whole past BUSY_HELD, no answer yet) could not be told as its twin's, and both
