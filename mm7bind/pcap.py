@@ -28,11 +28,12 @@ ends the reading there, said too (as Wireshark stops there). A gzip-compressed c
 within a bound (`gunzip`); one cut short or damaged as far as it inflates, said.
 
 A capture is read as a stream (`CaptureStream`, from a file in pieces), each connection's messages
-made once it can change no more (closed both ways and a grace for retransmissions, or idle long):
-memory holds the open connections, not the capture. Several files (a ring buffer's) are read as one
-capture, in the order of their packets' times (each file's the median of its first ones'); a
-connection captured twice, before and after an address translation, is read once; one packet timed
-far from the rest is not taken as the capture's time.
+made once it can change no more (closed both ways and a grace for retransmissions, or idle long), or
+as they come whole on one busy long (see BUSY_HELD): memory holds the open connections, not the
+capture. Several files (a ring buffer's) are read as one capture, in the order of their packets'
+times (each file's the median of its first ones'); a connection captured twice, before and after an
+address translation, is read once; one packet timed far from the rest is not taken as the capture's
+time.
 """
 
 from __future__ import annotations
@@ -253,7 +254,17 @@ def in_capture_order(messages: list[CapturedMessage]) -> list[CapturedMessage]:
 CLOSE_GRACE = 60.0
 CLOSE_GRACE_BYTES = 64 * 1024 * 1024
 IDLE = 900.0
+# A connection holding BUSY_HELD bytes (and twice what it kept back when read so last), both ends
+# having sent, is read as one idle is, without waiting: its whole messages read and let go, its
+# last one not whole yet kept back. A kept-alive connection busy for hours, never idle, held every
+# byte it carried until it closed. Its twin captured too (see _Twins) holds the same bytes at the
+# same packets: its first part, of both ends' bytes, is read as the other's is, told to be its twin.
+BUSY_HELD = 16 * 1024 * 1024
 _FORGET = 3600.0  # seconds of capture after which a connection read is forgotten (its ports a new one's)
+# ... and connections read kept so at most (the earliest read let go first): a busy MMSC link's
+# capture has hundreds of thousands of short connections an hour, each kept a few hundred bytes. One
+# let go early is a new connection to a later segment of it (see _Connections.late_notes).
+KEPT_READ = 50_000
 # A capture's times going back more than this is said (less: packets of several CPUs or interfaces
 # written a little out of order, as `tcpdump -i any` and mergecap do)
 _STEP_BACK = 1.0
@@ -846,32 +857,57 @@ def _tunnels_udp(fragment, offset: int) -> bool:
 def _overlay(kind: str, payload) -> bytes:
     """The overlay network a tunnel's packet is in, as part of its connection's key: VXLAN's and
     Geneve's network identifier (VNI), NVGRE's virtual subnet (VSID: GRE's key, bridging
-    Ethernet), which keep apart the tenants whose addresses, and even whole connections' addresses
-    and ports, are the same; b"" for other tunnels (their packets are the inner addresses' alone:
-    an MPLS label and a PPTP call ID are each direction's own, so that the two halves of one
-    connection differ in them). Its text ends with a NUL, which no text has (see
-    _Connection.end)."""
-    if kind == "GRE" and len(payload) >= 12:
+    Ethernet), GRE's key (RFC 2890: one tunnel's, a VRF's or a tenant's, of several between the
+    same two routers), the VLAN an ERSPAN session's mirrored frame is in (see _erspan_vlan), which
+    keep apart the tenants whose addresses, and even whole connections' addresses and ports, are
+    the same; b"" for other tunnels (their packets are the inner addresses' alone: an MPLS label
+    and a PPTP call ID are each direction's own, so that the two halves of one connection differ
+    in them). Its text ends with a NUL, which no text has (see _Connection.end)."""
+    if kind == "GRE" and len(payload) >= 8:
         flags, protocol = struct.unpack_from("!HH", payload, 0)
-        if flags & 0x2000 and not flags & 0x7 and protocol == _ETHER_BRIDGED:
+        if flags & 0x2000 and not flags & 0x7:
             at = 4 + 4 * bool(flags & 0x8000)  # (the key, after a checksum)
-            return f"NVGRE network {int.from_bytes(payload[at : at + 3], 'big')}\0".encode()
+            if protocol == _ETHER_BRIDGED:
+                return f"NVGRE network {int.from_bytes(payload[at : at + 3], 'big')}\0".encode()
+            # (a tunnel's key is the same both ways, as Linux's `key` and Cisco's `tunnel key` set it; one
+            # with an ikey and okey apart would be read as two halves: not a configuration seen in practice)
+            return f"GRE key {int.from_bytes(payload[at : at + 4], 'big')}\0".encode()
+    if kind == "ERSPAN":
+        return _erspan_vlan(payload)
     if kind not in ("VXLAN", "Geneve"):
         return b""
     return f"{kind} network {int.from_bytes(payload[12:15], 'big')}\0".encode()
 
 
-def _vlan(link: int, frame) -> bytes:
+def _erspan_vlan(payload) -> bytes:
+    """The VLAN of an ERSPAN packet's mirrored frame (a switch mirroring a trunk sends its frames'
+    tags), as _vlan names a captured frame's: its tags, or where the frame's tag was taken off
+    into a type II header (its encapsulation type 802.1Q or ISL), the header's VLAN."""
+    flags, protocol = struct.unpack_from("!HH", payload, 0)
+    start = 4 + 4 * (bool(flags & 0x8000) + bool(flags & 0x2000) + bool(flags & 0x1000))
+    ids = []
+    if protocol == _ERSPAN and flags & 0x1000:  # (type II: an 8-byte header)
+        header = payload[start : start + 8]
+        if len(header) == 8 and (header[2] >> 3) & 0x3 in (1, 2):
+            ids.append(int.from_bytes(header[0:2], "big") & 0xFFF)
+        start += 8
+    elif protocol == _ERSPAN3:  # (type III: 12 bytes, and 8 more where its O flag says)
+        start += 20 if len(payload) > start + 11 and payload[start + 11] & 1 else 12
+    return _vlan(_ETHERNET, payload[start:], ids)
+
+
+def _vlan(link: int, frame, ids: list[int] | None = None) -> bytes:
     """The VLAN a frame's tags put it in (stacked tags: each one's ID, the outer first), as part
     of its connection's key (see _overlay): two tenants' or sites' connections with the same
     addresses and ports on a trunk are kept apart. A packet routed from one VLAN to another on
     the same trunk, or captured on a VLAN's interface and again tagged on its parent's (`tcpdump
     -i any`), is its connection's twin (see _Twins), read once. VLAN 0 (a priority tag alone) is
-    none. b"": no tag."""
+    none. b"": no tag. `ids`: those known before the frame's (an ERSPAN header's)."""
+    ids = ids or []
     if link == _ETHERNET:
-        ids, pos = [], 12
+        pos = 12
     elif link == _SLL:
-        ids, pos = [], 14
+        pos = 14
     elif link == _SLL2 and frame[0:2] in _VLAN_TAGS and len(frame) >= 22:
         ids, pos = [int.from_bytes(frame[20:22], "big") & 0xFFF], 22
     else:
@@ -1395,8 +1431,8 @@ class _Connection:
     """A TCP connection, kept small until data comes (a SYN scan, or a capture of many refused or
     idle connections, makes hundreds of thousands with none)."""
 
-    __slots__ = ("client", "closed", "ended", "first", "held", "key", "late", "network", "number", "read", "seen",
-                 "sides", "start0", "start1", "twin")
+    __slots__ = ("asked", "client", "closed", "ended", "first", "held", "kept", "key", "late", "network",
+                 "number", "read", "seen", "sides", "skipped", "start0", "start1", "twin")
 
     def __init__(self, number: int, key: bytes, client: int, network: bytes = b""):
         self.number = number
@@ -1412,6 +1448,9 @@ class _Connection:
         self.first: float | None = None  # (capture time) its earliest packet's
         self.seen: float | None = None  # (capture time) its latest packet's: the latest time, not the last packet's
         self.held = 0  # bytes of data held
+        self.kept = 0  # bytes kept back when it was last read (idle or busy: see BUSY_HELD)
+        self.asked: tuple[str, ...] = ()  # once read idle or busy: its requests' methods not answered yet
+        self.skipped: str | None = None  # once a part of it was skipped (TLS, no HTTP): why (the rest quiet)
         self.read: str | None = None  # once read: "closed" (a late segment is said), "idle" (read on)
         self.late = 0  # segments with bytes not read that came after it was read closed
         self.twin = False  # read as another's twin (see _Twins): its later parts, if any, are not read again
@@ -1456,6 +1495,7 @@ class _Connections:
         self.inflated = [0]  # bytes inflated so far, over every connection
         self.where = None  # (several files read as one) packet number → (its file, its number there)
         self.twins = _Twins()
+        self.let_go: list[int] = []  # [connections read let go early (see KEPT_READ), the first's number]
         self.skipped: dict[str, list[int]] = {}  # a kind of connection skipped → [how many, the latest not said]
 
     def add(self, when, number, src: bytes, dst: bytes, seq: int, flags: int, payload, network: bytes = b"") -> None:
@@ -1514,6 +1554,12 @@ class _Connections:
             if conn.ended == 3:
                 self.closing_bytes += len(payload)
                 self.due = self.due or self.closing_bytes > self.grace_bytes
+            elif conn.held > max(BUSY_HELD, 2 * conn.kept) and None not in conn.sides:
+                # (twice: a long message not read over and over; both ways: its first part told as a twin's)
+                del self.current[key]
+                conn.read = "idle"  # (read as one idle: its last message not whole kept back, read on)
+                self.pending.append(conn)
+                self.due = True
         if flags & _FIN and not flags & _SYN:
             # (where its bytes end: those before it never captured, its last segments, or all of them where
             # its first sequence number is known, are said as a gap is; not read as the stream's end)
@@ -1651,12 +1697,16 @@ class _Connections:
         notes: list[str] = []
         conn.held = 0  # (once read, what it holds: of one read idle, a last message not whole yet)
         messages = _http_messages(conn, notes, self.inflated, self.twins)
+        conn.kept = conn.held
         if self.where is not None:
             for msg in messages:
                 msg.file, msg.packet = self.where(msg.packet)
         skipped = next((kind for kind in (_TLS_SKIPPED, _NOT_HTTP_SKIPPED) if len(notes) == 1
                         and notes[0].endswith(kind)), None)
-        if skipped is not None:
+        if skipped is not None and conn.skipped is not None:  # (a later part, read idle or busy: said once)
+            notes = []
+        elif skipped is not None:
+            conn.skipped = skipped
             count = self.skipped.setdefault(skipped, [0, 0])
             count[0] += 1
             if count[0] > _SKIPPED_SAID:
@@ -1668,7 +1718,19 @@ class _Connections:
             conn.sides = None
         else:  # (kept, small: its ends' positions, to read on from or to tell late bytes by)
             self.done[conn.key] = (conn, conn.seen)
+            if len(self.done) > KEPT_READ:
+                self.let_go_earliest()
         yield from messages
+
+    def let_go_earliest(self) -> None:
+        """The connection read the earliest, forgotten before _FORGET passed (see KEPT_READ); what
+        it kept back (a message not whole when it went idle) read as it is."""
+        oldest, _ = self.done.pop(next(iter(self.done)))
+        self.let_go = [self.let_go[0] + 1, self.let_go[1]] if self.let_go else [1, oldest.number]
+        if oldest.held:
+            oldest.read = None
+            self.pending.append(oldest)
+            self.due = True
 
     def finish_all(self):
         ready = self.pending + list(self.current.values()) + [conn for conn, _ in self.done.values() if conn.held]
@@ -1691,6 +1753,13 @@ class _Connections:
                             + ": files joined out of time order (cat, mergecap -a), or a clock set back; a connection "
                             "whose packets lie on both sides of such a place may be read in pieces (reordercap "
                             "writes the capture in time order)")
+        if self.let_go:
+            count, first = self.let_go
+            notes.append(f"{count} connection(s) read were forgotten before {_FORGET / 60:g} minutes of the capture "
+                         f"passed (the first: connection {first}), more than {KEPT_READ} being kept: a later segment "
+                         "of one, if any (a retransmission after its close, its next message after an idle time, a "
+                         "second capture of the same traffic joined after it), is read as a new connection's, and a "
+                         "connection captured twice may be read twice, its copy not recognized")
         for kind, (count, latest) in self.skipped.items():
             if count > _SKIPPED_SAID:
                 notes.append(f"{count - _SKIPPED_SAID} more connection(s){kind} as well (the last: connection "
@@ -1920,13 +1989,14 @@ def _http_messages(conn: _Connection, notes: list[str], inflated: list[int],
                      "a retransmission, or two connections' packets taken as one's)")
     # The responses are read as the requests need them: which request one answers depends on the
     # methods before it (HEAD), and whether a request's body was sent may depend on its answer.
-    methods: list[str] = []
+    methods: list[str] = list(conn.asked)  # (those of a part read before not answered in it first)
     held: dict | None = {} if conn.read == "idle" else None  # (side → where its last message, not whole, begins)
     answers = _Answers(_read(streams[server], False, conn, conn.end(server), conn.end(client), methods, notes, name,
                              bodies=bodies, side=server, held=held))
     requests = [m for m, _, _ in _read(streams[client], True, conn, conn.end(client), conn.end(server), methods,
                                          notes, name, answers, bodies, client, held)]
     responses = answers.all()
+    conn.asked = tuple(methods[sum(int(m.start_line[9:12]) >= 200 for m in responses):])
     for which, at in (held or {}).items():  # (kept as the side's one segment: read on from there)
         side, (runs, times, _, _) = conn.sides[which], streams[which]
         run_offset, run = runs[-1]
@@ -2055,6 +2125,7 @@ def _read(stream, requests: bool, conn: _Connection, source: str, destination: s
                      "the message they were in is shown cut short, or left out if its start is missing")
     start = _REQUEST_LINE if requests else _STATUS_LINE
     unread: list[str] = []  # (each place that could not be read: said in full up to 3, else counted)
+    beyond = -1  # where bytes after a body its Content-Length ended begin (said in its notes: not again)
     answered = 0  # responses so far that were final (not 1xx): which request the next one answers
     for index, (run_offset, run) in enumerate(runs):
         pos = 0
@@ -2062,11 +2133,13 @@ def _read(stream, requests: bool, conn: _Connection, source: str, destination: s
             if not start.match(run, pos):
                 found = _next_start(run, pos, start)
                 if found is None:
-                    if run[pos:].strip():
+                    if held is not None and index == len(runs) - 1 and b"\n" not in run[pos:]:
+                        held[side] = run_offset + pos  # (a message's first line not whole yet, perhaps)
+                    elif run[pos:].strip() and pos != beyond:
                         unread.append(f"{len(run) - pos} bytes from {source} that are no HTTP message "
                                       "(or the rest of one whose start was not captured), skipped")
                     break
-                if run[pos:found].strip():
+                if run[pos:found].strip() and pos != beyond:
                     unread.append(f"{found - pos} bytes from {source} before the next message are no "
                                   "HTTP message (or the rest of one whose start was not captured), skipped")
                 pos = found
@@ -2117,6 +2190,19 @@ def _read(stream, requests: bool, conn: _Connection, source: str, destination: s
                 if end > len(run):
                     msg_notes.append(f"its body is cut short in the capture: {len(run) - body_start} of its "
                                      f"{length_text} bytes were captured")
+                elif end < len(run) and not start.match(run, end) and (
+                        held is None or index < len(runs) - 1 or b"\n" in run[end:]):  # (see below: read on)
+                    # (a Content-Length counting characters, not UTF-8's bytes, as some MMSCs and VASPs
+                    # send it: the rest of the body follows it, no message, and was skipped unexplained)
+                    following = _next_start(run, end, start)
+                    more = (len(run) if following is None else following) - end
+                    if run[end : end + more].strip():
+                        beyond = end
+                        before = "the end of what was captured" if following is None else "the next message"
+                        msg_notes.append(
+                            f"its Content-Length ({length_text}) ends its body {more} bytes before {before}: "
+                            "shown as long as it says, as the other end reads it, those bytes skipped (a "
+                            "length counting characters, not bytes, say)")
             elif requests:
                 end = body_start
             else:  # a response without a length: its body runs until the connection closes
@@ -2129,6 +2215,8 @@ def _read(stream, requests: bool, conn: _Connection, source: str, destination: s
             encoding = _codings(headers, msg_notes if spans else None, "shown as captured")
             if held is not None and last and not whole:  # (its rest may come: read then)
                 held[side] = run_offset + pos
+                if requests:  # (its method added once it is read)
+                    methods.pop()
                 break
             _, packet, when = _segment_at(times, run_offset + pos)
             msg = CapturedMessage(0, conn.number, source, destination, _time(when), line, headers, b"", msg_notes,

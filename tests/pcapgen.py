@@ -291,15 +291,18 @@ def gre(ip: bytes, checksum: bool = False, key: int | None = None, sequence: int
     return outer_ip(struct.pack("!HH", flags, kind) + fields + (ethernet(ip) if bridged else ip), 47, version)
 
 
-def erspan(ip: bytes, kind: int = 2) -> bytes:
-    """`ip` in an Ethernet frame a switch mirrored with ERSPAN type I, II or III (over GRE)."""
+def erspan(ip: bytes, kind: int = 2, vlan: int | None = None, header_vlan: int = 5, encapsulation: int = 0) -> bytes:
+    """`ip` in an Ethernet frame a switch mirrored with ERSPAN type I, II or III (over GRE), tagged
+    with `vlan` (a trunk's frame); a type II header's VLAN and encapsulation type (0: the frame was
+    untagged, 2: 802.1Q, its tag taken off into the header, 3: the tag kept in the frame)."""
+    frame = ethernet(ip, vlan)
     if kind == 1:
-        return outer_ip(struct.pack("!HH", 0, 0x88BE) + ethernet(ip), 47)
-    if kind == 2:
-        header = struct.pack("!HHI", 0x1000 | 5, 0x0001, 0)  # (version 1, VLAN 5; session 1; index)
-        return outer_ip(struct.pack("!HHI", 0x1000, 0x88BE, 9) + header + ethernet(ip), 47)
+        return outer_ip(struct.pack("!HH", 0, 0x88BE) + frame, 47)
+    if kind == 2:  # (version 1, the VLAN; session 1, the encapsulation type; index)
+        header = struct.pack("!HHI", 0x1000 | header_vlan, encapsulation << 11 | 0x0001, 0)
+        return outer_ip(struct.pack("!HHI", 0x1000, 0x88BE, 9) + header + frame, 47)
     header = struct.pack("!HHIHH", 0x2000 | 5, 1, 0, 0, 0x0001) + bytes(8)  # (version 2; its O flag: a subheader)
-    return outer_ip(struct.pack("!HHI", 0x1000, 0x22EB, 9) + header + ethernet(ip), 47)
+    return outer_ip(struct.pack("!HHI", 0x1000, 0x22EB, 9) + header + frame, 47)
 
 
 def ip_in_ip(ip: bytes, version: int = 4) -> bytes:

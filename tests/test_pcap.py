@@ -730,16 +730,30 @@ def test_a_keep_alive_connection_idle_long_captured_inside_and_outside_its_tunne
 def test_connections_with_the_same_ends_on_two_vlans_or_nvgre_networks_are_read_apart():
     """Two tenants' (or sites') connections with the same addresses and ports, each on its own
     VLAN of one trunk or in its own NVGRE virtual subnet, were taken for one: their packets made
-    one broken stream. The VLAN, as a VXLAN network, is part of a connection's key."""
+    one broken stream. The VLAN, as a VXLAN network, is part of a connection's key: a trunk's
+    frames mirrored by ERSPAN too (their tags in the frame, or a type II header's where the tag
+    was taken off into it), and so is a plain GRE tunnel's key (a VRF's or a tenant's tunnel of
+    several between two routers)."""
     request, response = submit()
     first = conversation(Flow(seq={"c": 1000, "s": 900000}))
     second = conversation(Flow(seq={"c": 5_000_000, "s": 70_000_000}, time=first.packets[0].time + 0.0005))
     expected = [(m.start_line, m.body) for m in read_capture(pcap(first.packets)).messages]
+
+    def interleaved(wrap_first, wrap_second) -> bytes:  # (both connections' packets, in the order of their times)
+        return pcap(sorted(pcapgen.tunnelled(first.packets, wrap_first) + pcapgen.tunnelled(second.packets, wrap_second),
+                           key=lambda p: p.time), link="raw")
+
     for data, networks in [
             (pcapng([[("vlan10", 6, first.packets), ("vlan20", 6, second.packets)]]), ("VLAN 10", "VLAN 20")),
-            (pcap(pcapgen.tunnelled(first.packets, lambda ip: pcapgen.gre(ip, key=7 << 8, bridged=True))
-                  + pcapgen.tunnelled(second.packets, lambda ip: pcapgen.gre(ip, key=8 << 8, bridged=True)),
-                  link="raw"), ("NVGRE network 7", "NVGRE network 8"))]:
+            (interleaved(lambda ip: pcapgen.gre(ip, key=7 << 8, bridged=True),
+                         lambda ip: pcapgen.gre(ip, key=8 << 8, bridged=True)), ("NVGRE network 7", "NVGRE network 8")),
+            *[(interleaved(functools.partial(pcapgen.erspan, kind=kind, vlan=10),
+                           functools.partial(pcapgen.erspan, kind=kind, vlan=20)), ("VLAN 10", "VLAN 20"))
+              for kind in (1, 2, 3)],
+            (interleaved(lambda ip: pcapgen.erspan(ip, header_vlan=10, encapsulation=2),
+                         lambda ip: pcapgen.erspan(ip, header_vlan=20, encapsulation=2)), ("VLAN 10", "VLAN 20")),
+            (interleaved(lambda ip: pcapgen.gre(ip, key=7), lambda ip: pcapgen.gre(ip, key=8)),
+             ("GRE key 7", "GRE key 8"))]:
         capture = read_capture(data)
         assert [(m.connection, m.start_line, m.body) for m in capture.messages] == [
             (c, line, body) for (line, body) in expected for c in (1, 2)], capture.notes
@@ -2422,3 +2436,178 @@ def test_strict_validate_lists_a_refused_request_s_soapaction_among_its_deviatio
             assert result["result"] == ("accepted" if lenient else "invalid"), result
             codes = [d["code"] for d in result["deviations"]]
             assert codes[0] == "soap-action" and "schema" in codes, (path.name, lenient, result)
+
+
+def _short_exchanges(count: int, start: float, step: float = 0.01) -> list[Packet]:
+    """`count` short keep-alive-less connections, a GET and its answer each, from as many clients
+    (each with its own initial sequence numbers, as real ones are: not one connection's NAT twins)."""
+    packets = []
+    for n in range(count):
+        flow = Flow(client=(f"10.1.{n // 250}.{n % 250 + 1}", 40000 + n), time=start + n * step, packets=[],
+                    seq={"c": 1000 + 7919 * n, "s": 900000 + 104729 * n}).open()
+        flow.send(True, http("GET /status HTTP/1.1", {"Host": "mmsc"}))
+        flow.send(False, http("HTTP/1.1 200 OK", {"Content-Length": "2"}, b"ok"))
+        packets += flow.close().packets
+    return packets
+
+
+def test_connections_read_kept_are_bounded_in_number_the_earliest_forgotten_first(monkeypatch):
+    """Each connection read was kept for an hour of capture (to tell a late segment, or read on one
+    idle): a busy MMSC link's capture, hundreds of thousands of short connections an hour, grew the
+    memory without bound. At most KEPT_READ are kept, the earliest read let go first, said in the
+    notes; one let go with a message kept back (idle in its middle) has it read as it is, not lost."""
+    from mm7bind import pcap as reader
+
+    monkeypatch.setattr(reader, "KEPT_READ", 40)
+    kept: list[int] = []
+
+    class Counted(reader._Connections):
+        def finish(self, conn):
+            yield from super().finish(conn)
+            kept.append(len(self.done))
+
+    monkeypatch.setattr(reader, "_Connections", Counted)
+    request, _ = submit()
+    stalled = Flow(client=("10.0.0.7", 45000)).open()
+    stalled.send(True, request[:800], 700)  # (and nothing more: idle in the middle of its message)
+    busy = _short_exchanges(300, stalled.time + 1000)  # (past IDLE: the stalled one read idle, its part kept back)
+    stream = reader.CaptureStream(pcap(sorted(stalled.packets + busy, key=lambda p: p.time)), close_grace=0.5)
+    messages = list(stream)
+    assert max(kept) == 40
+    assert sum(m.start_line == "GET /status HTTP/1.1" for m in messages) == 300
+    [cut] = [m for m in messages if m.start_line == "POST /mm7 HTTP/1.1"]
+    assert cut.notes[0].startswith("its body is cut short in the capture"), cut.notes
+    assert [n for n in stream.notes if "forgotten" in n] == [
+        "210 connection(s) read were forgotten before 60 minutes of the capture passed (the first: connection 1), "
+        "more than 40 being kept: a later segment of one, if any (a retransmission after its close, its next message "
+        "after an idle time, a second capture of the same traffic joined after it), is read as a new connection's, "
+        "and a connection captured twice may be read twice, its copy not recognized"], stream.notes
+
+
+def test_a_busy_kept_alive_connection_has_its_whole_messages_read_as_it_goes(monkeypatch):
+    """A kept-alive connection busy for hours, never idle for IDLE, held every byte it carried until
+    it closed. Past BUSY_HELD (and twice what it kept back when read so last) it is read as one idle
+    is: its whole messages read and let go, its last one not whole kept back. The methods of requests
+    not answered yet go on to the next part (a HEAD's answer has no body), and its copy captured in
+    its tunnel too is still read once."""
+    from mm7bind import pcap as reader
+
+    request, response = submit()
+    head = http("HEAD /status HTTP/1.1", {"Host": "mmsc"})
+    head_answer = http("HTTP/1.1 200 OK", {"Content-Length": "3000"})
+    keep = Flow().open()
+    keep.send(True, request, 1200)
+    keep.send(False, response, 1200)
+    keep.send(True, head)  # (the packet past BUSY_HELD: read with its answer still to come)
+    keep.send(False, head_answer)
+    for _ in range(12):
+        keep.send(True, request, 1200)
+        keep.send(False, response, 1200)
+    plain = keep.close().packets
+    whole = [(m.start_line, m.body, m.notes) for m in read_capture(pcap(plain)).messages]
+    assert len(whole) == 28 and whole[3] == ("HTTP/1.1 200 OK", b"", [])
+    monkeypatch.setattr(reader, "BUSY_HELD", len(request) + len(response))
+    held: list[int] = []
+
+    class Counted(reader._Connections):
+        def add(self, when, number, src, dst, seq, flags, payload, network=b""):
+            super().add(when, number, src, dst, seq, flags, payload, network)
+            held.append(sum(conn.held for conn in self.current.values()))
+
+    monkeypatch.setattr(reader, "_Connections", Counted)
+    stream = reader.CaptureStream(pcap(plain))
+    assert [(m.start_line, m.body, m.notes) for m in reader.in_capture_order(list(stream))] == whole, stream.notes
+    assert stream.notes == []
+    assert max(held) <= len(request) + len(response) + 1200 + 2 * len(request)  # (not the 12 exchanges' bytes)
+    both = []
+    for packet, wrapped in zip(plain, pcapgen.tunnelled(plain, pcapgen.vxlan)):
+        both += [packet, Packet(packet.time + 0.00001, wrapped.ip)]
+    stream = reader.CaptureStream(pcap(both, link="raw"))
+    assert [(m.start_line, m.body, m.notes) for m in reader.in_capture_order(list(stream))] == whole, stream.notes
+    assert len([n for n in stream.notes if "captured twice, inside and outside" in n]) == 1, stream.notes
+
+
+def test_a_busy_tls_connection_read_in_parts_is_said_skipped_once(monkeypatch):
+    """A long TLS connection (a VASP's MM7 over HTTPS) read in parts, busy past BUSY_HELD each
+    time, was said skipped once for each part, and each counted as a connection of its own."""
+    from mm7bind import pcap as reader
+
+    monkeypatch.setattr(reader, "BUSY_HELD", 10_000)
+    record = b"\x17\x03\x03\x05\xdc" + bytes(1500)  # (TLS application data)
+    flow = Flow(server=("10.0.0.2", 443)).open()
+    flow.send(True, b"\x16\x03\x01\x00\x05" + bytes(5))
+    for _ in range(40):
+        flow.send(True, record, 1460)
+        flow.send(False, record, 1460)
+    stream = reader.CaptureStream(pcap(flow.close().packets))
+    assert list(stream) == []
+    assert stream.notes == ["connection 1 (10.0.0.1:40000 → 10.0.0.2:443): TLS, skipped (its HTTP can be read only in "
+                            "a capture on the plain side of the TLS: behind the proxy ending it, or with the keys)"]
+
+
+def test_a_connection_read_on_in_the_middle_of_a_messages_first_line_keeps_it_back(monkeypatch):
+    """A connection read before its next message's first line was whole (read busy, or idle, with
+    "POS" of its "POST" line captured): those bytes, no message's start yet, were skipped as no
+    HTTP, and the message whose start they were was lost. They are kept back, as a message whose
+    headers are not whole yet is."""
+    from mm7bind import pcap as reader
+
+    request, response = submit()
+    keep = Flow().open()
+    keep.send(True, request, 1200)
+    keep.send(False, response, 1200)
+    keep.send(True, request[:3])  # (the packet past BUSY_HELD)
+    keep.send(True, request[3:], 1200)
+    keep.send(False, response, 1200)
+    plain = keep.close().packets
+    whole = [(m.start_line, m.body, m.notes) for m in read_capture(pcap(plain)).messages]
+    assert len(whole) == 4
+    monkeypatch.setattr(reader, "BUSY_HELD", len(request) + len(response))
+    stream = reader.CaptureStream(pcap(plain))
+    assert [(m.start_line, m.body, m.notes) for m in reader.in_capture_order(list(stream))] == whole
+    assert stream.notes == []
+
+
+def test_a_content_length_short_of_the_body_sent_is_said_in_the_message_s_notes():
+    """A Content-Length counting a body's characters, not its UTF-8 bytes (as some MMSCs and VASPs
+    send it): the body is read as long as it says, as the other end reads it, and the bytes after
+    it were said, among the capture's notes, to be no HTTP — the message's own notes said nothing of
+    why its XML was cut. They say it now, the bytes skipped not said again."""
+    body = "<x>你好世界</x>".encode()
+    short = str(len(body.decode()))
+    flow = Flow().open()
+    flow.send(True, http("POST /mm7 HTTP/1.1", {"Host": "mmsc", "Content-Length": short}, body))
+    flow.send(False, http("HTTP/1.1 200 OK", {"Content-Length": str(len(body))}, body))
+    flow.send(True, http("POST /mm7 HTTP/1.1", {"Host": "mmsc", "Content-Length": str(len(body))}, body))
+    flow.send(False, http("HTTP/1.1 200 OK", {"Content-Length": short}, body + b"\r\n"))
+    capture = read_capture(pcap(flow.close().packets))
+    assert [(m.start_line, m.body) for m in capture.messages] == [
+        ("POST /mm7 HTTP/1.1", body[:11]), ("HTTP/1.1 200 OK", body), ("POST /mm7 HTTP/1.1", body),
+        ("HTTP/1.1 200 OK", body[:11])]
+    said = "its Content-Length (11) ends its body {} bytes before {}: shown as long as it says, as the other end " \
+           "reads it, those bytes skipped (a length counting characters, not bytes, say)"
+    assert [m.notes for m in capture.messages] == [
+        [said.format(8, "the next message")], [], [], [said.format(10, "the end of what was captured")]]
+    assert capture.notes == []
+
+
+def test_a_busy_connection_captured_twice_is_read_once_its_upload_long_before_an_answer(monkeypatch):
+    """A busy connection is read in parts once both ends have sent: a first part of one end's bytes
+    alone (a request whole past BUSY_HELD, no answer yet) could not be told as its twin's, and both
+    copies of the request were read."""
+    from mm7bind import pcap as reader
+
+    request, response = submit()
+    keep = Flow().open()
+    for _ in range(3):
+        keep.send(True, request, 1200)
+        keep.send(False, response, 1200)
+    plain = keep.close().packets
+    whole = [(m.start_line, m.body, m.notes) for m in read_capture(pcap(plain)).messages]
+    monkeypatch.setattr(reader, "BUSY_HELD", len(request) - 1)  # (past it with the first request whole)
+    both = []
+    for packet, wrapped in zip(plain, pcapgen.tunnelled(plain, pcapgen.vxlan)):
+        both += [packet, Packet(packet.time + 0.00001, wrapped.ip)]
+    stream = reader.CaptureStream(pcap(both, link="raw"))
+    assert [(m.start_line, m.body, m.notes) for m in reader.in_capture_order(list(stream))] == whole, stream.notes
+    assert len([n for n in stream.notes if "captured twice, inside and outside" in n]) == 1, stream.notes
