@@ -2677,8 +2677,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                              f"{_serve_default_url()} unless configured otherwise)")
         auth = None
         if args.username is not None:  # what the VASP must present, as a carrier's MMSC would ask
-            auth = (DigestAuth(args.username, args.password, qop=args.digest_qop) if args.auth == "digest"
-                    else BasicAuth(args.username, args.password))
+            auth = (DigestAuth(args.username, args.password, qop=args.digest_qop, algorithm=args.digest_algorithm)
+                    if args.auth == "digest" else BasicAuth(args.username, args.password))
         recipient_status = {}
         for item in args.recipient_status or ():
             recipient, eq, status = item.rpartition("=")  # (rpartition: Nokia's "/TYPE=PLMN" has one too)
@@ -3287,6 +3287,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--digest-qop", default="auth", choices=("auth", "auth-int", "auth,auth-int"), metavar="QOP",
                    help="what a Digest challenge offers: auth, auth-int or auth,auth-int (default %(default)s; "
                         "auth-int: the body signed too)")
+    p.add_argument("--digest-algorithm", default="MD5", metavar="ALGORITHMS",
+                   help="the Digest algorithms offered, in order of preference, one challenge each: MD5, MD5-sess, "
+                        "SHA-256, SHA-256-sess, SHA-512-256, SHA-512-256-sess, or several, \"SHA-256, MD5\" "
+                        "(default %(default)s: what China Mobile's SDK and older clients answer)")
     p.add_argument("--auth-failures", type=_failures_arg, default=0, metavar="N",
                    help="wrong credentials from one address this many times within --auth-cooldown seconds: its "
                         "MM7 requests are answered 429 with Retry-After, unchecked, for that long, as a hardened "

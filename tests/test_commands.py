@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -1292,11 +1293,17 @@ def test_the_simulator_can_ask_the_vasp_for_credentials():
     import mm7bind as mm7
 
     sim = Background("simulate", "--port", "0", "--username", "sp", "--password", "secret",
-                     "--auth", "digest", "--digest-qop", "auth-int")
+                     "--auth", "digest", "--digest-qop", "auth-int", "--digest-algorithm", "SHA-256, MD5")
     try:
         port = sim.port()
         sim.wait_for(f"http://127.0.0.1:{port}/control/health")
         url = f"http://127.0.0.1:{port}/mm7"
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("POST", "/mm7", b"", {"Content-Type": "text/xml"})
+        challenges = conn.getresponse().headers.get_all("WWW-Authenticate")
+        conn.close()
+        # (one challenge an algorithm, in the order given: a VASP speaking only MD5 answers the second)
+        assert [c.split("algorithm=")[1].split(",")[0] for c in challenges] == ["SHA-256", "MD5"], challenges
         msg = mm7.SubmitReq(recipients=mm7.Recipients(to=["+8613800000000"]), subject="s")
         with mm7.Client(url, username="sp", password="secret", auth="auto") as c:
             assert c.submit(msg).ok
@@ -1310,6 +1317,8 @@ def test_the_simulator_can_ask_the_vasp_for_credentials():
         sim.stop()
     proc = run("simulate", "--username", "sp")
     assert proc.returncode == 2 and "go together" in proc.stderr
+    proc = run("simulate", "--username", "sp", "--password", "x", "--auth", "digest", "--digest-algorithm", "SHA-1")
+    assert proc.returncode == 2 and "SHA-1" in proc.stderr, proc.stderr
 
 
 def test_a_variable_for_a_section_the_file_wrote_as_a_value_is_a_problem_not_a_crash(tmp_path):
