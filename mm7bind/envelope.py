@@ -425,9 +425,9 @@ def _fault_text(fault: Fault, env: str, builder: binding.TextBuilder, version: V
     out = [code_xml, f"<faultstring>{esc(_fault_string(fault))}</faultstring>"]
     if fault.actor is not None:
         out.append(f"<faultactor>{esc(fault.actor)}</faultactor>")
-    _check_detail(fault)
-    if fault.detail is not None:
-        out.append(f"<detail>{binding.to_text(fault.detail, version, builder, options)}</detail>")
+    detail = _detail_to_write(fault)
+    if detail is not None:
+        out.append(f"<detail>{binding.to_text(detail, version, builder, options)}</detail>")
     return f"<{env}:Fault>{''.join(out)}</{env}:Fault>"
 
 
@@ -435,11 +435,27 @@ def _fault_string(fault: Fault) -> str:
     return fault.string or (fault.status.text if fault.status else fault.code)
 
 
-def _check_detail(fault: Fault) -> None:
+def _detail_to_write(fault: Fault) -> m.RSErrorRsp | m.VASPErrorRsp | None:
+    """The error response written in the Fault's detail. `detail_text` beside it (a peer's words,
+    read from a Fault that is now passed on) goes in its Status/Details, the schema's place for
+    free text, where that is empty; text beside the error response is not schema-valid, and
+    leaving it out would lose what the peer said without a word."""
     if fault.detail is None and fault.detail_text:
         raise EncodeError("free text in a Fault detail is not schema-valid; use faultstring or an error response")
     if fault.detail is not None and not isinstance(fault.detail, (m.RSErrorRsp, m.VASPErrorRsp)):
         raise EncodeError("a Fault detail must be an RSErrorRsp or a VASPErrorRsp")
+    if fault.detail is None or not fault.detail_text or not fault.detail_text.strip():
+        return fault.detail
+    status = fault.detail.status
+    if status.details is not None or status.details_xml is not None:
+        raise EncodeError(f"the Fault's detail_text {fault.detail_text!r} has no schema-valid place: the "
+                          f"{fault.detail.ELEMENT}'s Status/Details, where free text goes, holds "
+                          f"{status.details_xml or status.details!r}; put the text in details, or set detail_text "
+                          "to None to leave it out")
+    detail = copy.copy(fault.detail)
+    detail.status = copy.copy(status)
+    detail.status.details = fault.detail_text
+    return detail
 
 
 def _kind(body: m.Message | Fault) -> str:
@@ -448,10 +464,9 @@ def _kind(body: m.Message | Fault) -> str:
 
 def _fault_objects(soap, fault: Fault, version: Version, options: binding.EncodeOptions):
     code = fault.code if fault.code.startswith("{") else f"{{{SOAP_NS}}}{fault.code}"
-    _check_detail(fault)
-    detail = None
-    if fault.detail is not None:
-        detail = soap.Detail(any_element=[binding.to_generated(fault.detail, version, options)])
+    detail = _detail_to_write(fault)
+    if detail is not None:
+        detail = soap.Detail(any_element=[binding.to_generated(detail, version, options)])
     return soap.Fault(faultcode=ETQName(code), faultstring=_fault_string(fault), faultactor=fault.actor, detail=detail)
 
 

@@ -101,31 +101,50 @@ class ManifestError(ValueError):
     what in it, rather than a TypeError from deep inside ``import mm7bind``."""
 
 
+# The keys a version's table in versions.toml takes, and those it must have: Version's fields, so
+# the registry and `python -m tools.regen` (which reads and writes the file with `parse_manifest`)
+# know one list.
 _KEYS = frozenset(f.name for f in dataclasses.fields(Version)) - {"name"}
 _REQUIRED = frozenset(f.name for f in dataclasses.fields(Version)
                       if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING) - {"name"}
+_LISTS = frozenset(f.name for f in dataclasses.fields(Version) if str(f.type).startswith("tuple")) & _KEYS
 
 
-def _manifest() -> dict:
-    path = schema_dir() / "versions.toml"
+def parse_manifest(text: str, where: str) -> dict:
+    """versions.toml's `text` as a dict, each version's table checked; `ManifestError` naming the
+    file (`where`), the version and the key otherwise. Used by mm7bind and by ``tools.regen``."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ManifestError(f"{path} is not valid TOML: {exc}") from None
+        raise ManifestError(f"{where} is not valid TOML: {exc}") from None
     if not isinstance(data.get("envelope"), dict) or not isinstance(data.get("versions"), dict):
-        raise ManifestError(f'{path} needs an [envelope] table and [versions."NAME"] tables')
-    # (refused as `python -m tools.regen check` refuses it: a key mm7bind does not know is a
-    # misspelling or a newer tool's, and either way the version it belongs to is not what it says)
+        raise ManifestError(f'{where} needs an [envelope] table and [versions."NAME"] tables')
+    # (refused by both alike: a key mm7bind does not know is a misspelling or a newer tool's, and
+    # either way the version it belongs to is not what it says)
     for name, entry in data["versions"].items():
         if not isinstance(entry, dict):
-            raise ManifestError(f'{path}: versions."{name}" is no table')
+            raise ManifestError(f'{where}: versions."{name}" is no table')
         unknown, missing = sorted(set(entry) - _KEYS), sorted(_REQUIRED - set(entry))
         if unknown or missing:
             said = [f"has {', '.join(unknown)}, which mm7bind does not know"] if unknown else []
             said += [f"lacks {', '.join(missing)}"] if missing else []
-            raise ManifestError(f'{path}: [versions."{name}"] {" and ".join(said)} '
+            raise ManifestError(f'{where}: [versions."{name}"] {" and ".join(said)} '
                                 f"(a version's keys: {', '.join(sorted(_KEYS))})")
+        # (a string where a list belongs was taken a character a value: mm7_versions = "6.8.0"
+        # sent MM7Version 6, and the tool wrote the characters back as a list)
+        for key, value in entry.items():
+            if key in _LISTS:
+                if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                    raise ManifestError(f'{where}: [versions."{name}"] {key} = {value!r} is no list of strings '
+                                        f'(e.g. {key} = ["…"])')
+            elif not isinstance(value, str):
+                raise ManifestError(f'{where}: [versions."{name}"] {key} = {value!r} is no string')
     return data
+
+
+def _manifest() -> dict:
+    path = schema_dir() / "versions.toml"
+    return parse_manifest(path.read_text(encoding="utf-8"), str(path))
 
 
 @cache

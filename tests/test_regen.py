@@ -1253,7 +1253,10 @@ def test_a_part_of_another_namespace_is_refused(project, tmp_path):
      'schemas/versions.toml: versions."REL-7-MM7-1-0" is no table'),
     (lambda text: text + '\n[versions]\n"REL-7-MM7-1-0" = 7\n',
      'schemas/versions.toml: versions."REL-7-MM7-1-0" is no table'),
-], ids=["unknown-key", "missing-key", "not-toml", "string-not-table", "number-not-table"])
+    # (the characters of a string where a list belongs were taken for values and written back so)
+    (lambda text: text.replace('mm7_versions = ["5.3.0"]', 'mm7_versions = "5.3.0"', 1),
+     'schemas/versions.toml: [versions."REL-5-MM7-1-0"] mm7_versions = \'5.3.0\' is no list of strings'),
+], ids=["unknown-key", "missing-key", "not-toml", "string-not-table", "number-not-table", "string-not-list"])
 def test_a_manifest_edited_by_hand_into_what_the_tools_cannot_read_is_named(project, tmp_path, edit, said):
     """Each command says what in versions.toml it cannot read (exit code 2), rather than a traceback."""
     manifest = project / "schemas" / "versions.toml"

@@ -1311,3 +1311,25 @@ def test_two_addresses_with_one_id_among_thousands_of_recipients_are_a_schema_de
     assert [(d.code, d.path) for d in env.deviations] == [("schema", "/Envelope/Body/SubmitReq/Recipients/To/Number")]
     assert "'dup'" in env.deviations[0].message
     assert len(env.body.recipients.to) == 1200
+
+
+def test_text_beside_the_error_response_goes_on_in_its_details_when_the_fault_is_written_again():
+    """A Fault read with text beside its RSErrorRsp (detail_text) and written again (passed on)
+    lost the text without a word: it goes in the Status's Details, where the schema takes free
+    text, in every version and by both engines; where Details is taken, encoding says so."""
+    fault = """<e:Fault><faultcode>e:Server</faultcode><faultstring>refused</faultstring><detail>
+      disk full<RSErrorRsp xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><Status>
+      <StatusCode>3001</StatusCode><StatusText>Not Possible</StatusText></Status></RSErrorRsp></detail></e:Fault>"""
+    read = tolerant(envelope(fault), {"schema"}).body
+    assert read.detail_text == "disk full" and read.status.details is None
+    for version in mm7.versions.all_versions():
+        read.detail.mm7_version = version.default_mm7_version
+        data = mm7.encode_envelope(read, transaction_id="f-1", version=version)
+        assert data == mm7.encode_envelope(read, transaction_id="f-1", version=version, engine="xsdata")
+        again = mm7.decode_envelope(data, strict=True).body
+        assert again.status == mm7.Status(3001, "Not Possible", details="disk full"), version
+        assert again.detail_text is None
+    assert read.status.details is None  # (the Fault given is left as it was)
+    read.detail.status.details = "quota"
+    with pytest.raises(mm7.EncodeError, match="detail_text 'disk full' has no schema-valid place"):
+        mm7.encode_envelope(read, transaction_id="f-2", version="REL-6-MM7-1-4")

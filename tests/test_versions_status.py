@@ -59,7 +59,12 @@ def manifest_copy(tmp_path, monkeypatch):
     (lambda text: text.replace('package = "rel5_mm7_1_1"\n', "", 1),
      '[versions."REL-5-MM7-1-1"] lacks package (a version\'s keys:'),
     (lambda text: text.replace('[versions."REL-6-MM7-1-0"]', '[versions."REL-6-MM7-1-0"', 1), "is not valid TOML: "),
-], ids=["unknown-key", "missing-key", "not-toml"])
+    # (a string where a list belongs was read a character a value: MM7Version "5" sent)
+    (lambda text: text.replace('mm7_versions = ["5.3.0"]', 'mm7_versions = "5.3.0"', 1),
+     '[versions."REL-5-MM7-1-0"] mm7_versions = \'5.3.0\' is no list of strings'),
+    (lambda text: text.replace('pairing = "confirmed"\n', 'pairing = true\n', 1),
+     '[versions."REL-5-MM7-1-0"] pairing = True is no string'),
+], ids=["unknown-key", "missing-key", "not-toml", "string-not-list", "bool-not-string"])
 def test_a_manifest_edited_by_hand_is_named_with_what_is_wrong_in_it(manifest_copy, edit, said):
     # A key the registry did not know was a bare TypeError (Version.__init__() got an unexpected
     # keyword argument) from `import mm7bind`, naming neither the file nor the version.
@@ -71,9 +76,11 @@ def test_a_manifest_edited_by_hand_is_named_with_what_is_wrong_in_it(manifest_co
 
 
 def test_the_registry_takes_the_keys_the_tools_write():
-    from tools.regen import VersionEntry
+    from tools import regen
 
-    assert versions._KEYS == {f.name for f in dataclasses.fields(VersionEntry)} - {"name"}
+    # (the tool checks the file with the registry's own check, and its record holds each key it takes)
+    assert regen.parse_manifest is versions.parse_manifest
+    assert versions._KEYS == {f.name for f in dataclasses.fields(regen.VersionEntry)} - {"name"}
 
 
 def test_closest_versions_for_odd_namespaces():

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import dataclasses
 import difflib
 import filecmp
 import hashlib
@@ -27,7 +26,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import tomllib
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
@@ -35,6 +33,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from lxml import etree
+
+from mm7bind.versions import ManifestError, parse_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "schemas"
@@ -93,25 +93,12 @@ class Manifest:
 
     @classmethod
     def load(cls, path: Path = MANIFEST) -> Manifest:
-        # (a hand edit the tools cannot read is named, not a traceback: mm7bind reads the file too)
+        # (a hand edit the tools cannot read is named, not a traceback; mm7bind reads the file too,
+        # and its check is the one used here: both know one list of keys)
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise RegenError(f"schemas/{path.name} is not valid TOML: {exc}") from exc
-        keys = {f.name for f in dataclasses.fields(VersionEntry)} - {"name"}
-        required = {f.name for f in dataclasses.fields(VersionEntry)
-                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING} - {"name"}
-        if not isinstance(data.get("envelope"), dict) or not isinstance(data.get("versions"), dict):
-            raise RegenError(f"schemas/{path.name} needs an [envelope] table and [versions.\"NAME\"] tables")
-        for name, entry in data["versions"].items():
-            if not isinstance(entry, dict):
-                raise RegenError(f'schemas/{path.name}: versions."{name}" is no table')
-            unknown, missing = sorted(set(entry) - keys), sorted(required - set(entry))
-            if unknown or missing:
-                said = [f"has {', '.join(unknown)}, which mm7bind does not know"] if unknown else []
-                said += [f"lacks {', '.join(missing)}"] if missing else []
-                raise RegenError(f"schemas/{path.name}: [versions.\"{name}\"] {' and '.join(said)} (a version's "
-                                 f"keys: {', '.join(sorted(keys))})")
+            data = parse_manifest(path.read_text(encoding="utf-8"), f"schemas/{path.name}")
+        except ManifestError as exc:
+            raise RegenError(str(exc)) from exc
         versions = {
             name: VersionEntry(name=name, **entry) for name, entry in data["versions"].items()
         }
