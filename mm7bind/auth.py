@@ -1,9 +1,10 @@
 """HTTP authentication. The receiver's and the simulator's checks: Basic, Digest, IP allow-list;
 and the client's answers to a Digest challenge (`DigestAnswer`), without I/O.
 
-Digest nonces are stateless (a timestamp signed with a key derived from the credentials), so
-several threads, processes or hosts, and a restarted server, take each other's nonces without a
-shared table; a stale nonce is answered with `stale=true`.
+Digest nonces are stateless (a timestamp and the algorithm of their challenge, signed with a key
+derived from the credentials), so several threads, processes or hosts, and a restarted server,
+take each other's nonces without a shared table; a stale nonce, or one answered with another
+algorithm than its challenge's, is answered with `stale=true` (to an answer otherwise right).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urlsplit
 
 from .display import printable
+
+log = logging.getLogger(__name__)
 
 
 def _parse_auth_params(value: str, unescape: bool = True) -> dict[str, str]:
@@ -105,6 +108,8 @@ _HASHES = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
 if "sha512_256" in hashlib.algorithms_available:
     _HASHES["SHA-512-256"] = functools.partial(hashlib.new, "sha512_256")
 QOPS = ("auth", "auth-int")
+# Every algorithm a nonce may be tied to, spoken here or not (another host's hashlib may have SHA-512/256).
+_ALGORITHM_NAMES = tuple(f"{name}{sess}" for name in ("MD5", "SHA-256", "SHA-512-256") for sess in ("", "-SESS"))
 
 
 def digest_algorithms() -> list[str]:
@@ -453,8 +458,8 @@ class DigestAuth:
         if not header or header[:7].lower() != "digest ":
             return None
         p = _parse_auth_params(header[7:])
-        nonce = p.get("nonce", "")
-        if self._nonce_state(nonce) == "bad":
+        nonce, algorithm = p.get("nonce", ""), self._named(p)
+        if algorithm is None or self._nonce_state(nonce, algorithm) not in ("ok", "stale"):
             return None
         ts = int(base64.b64decode(nonce).decode().split(":")[0])
         try:  # (as `_fresh` counts: no qop, the nonce serves once)
@@ -464,25 +469,38 @@ class DigestAuth:
         key = hashlib.sha256(f"{nonce}|{count}".encode()).hexdigest()[:32]
         return key, ts + self.nonce_lifetime
 
-    def _nonce(self, ts: int | None = None, salt: str | None = None, key: bytes | None = None) -> str:
+    def _nonce(self, ts: int | None = None, salt: str | None = None, key: bytes | None = None,
+               algorithm: str | None = None) -> str:
         """Its time, a random salt (each challenge its own nonce, so that two clients challenged in
-        the same second do not share one and its counts), and our MAC over both."""
+        the same second do not share one and its counts), and our MAC over both and the algorithm
+        of the challenge it goes in: a nonce is answered with that algorithm only, and, signed, it
+        says which wherever the credentials are (no table shared by processes or hosts). Without
+        `algorithm`: as the releases before signed them, tied to none."""
         ts = int(time.time()) if ts is None else ts
         salt = os.urandom(6).hex() if salt is None else salt
-        mac = hmac.new(key or self.key, f"{ts}:{salt}".encode(), hashlib.sha256).hexdigest()[:32]
+        signed = f"{ts}:{salt}" if algorithm is None else f"{ts}:{salt}:{algorithm.upper()}"
+        mac = hmac.new(key or self.key, signed.encode(), hashlib.sha256).hexdigest()[:32]
         return base64.b64encode(f"{ts}:{salt}:{mac}".encode()).decode()
 
-    def _nonce_state(self, nonce: str) -> str:
+    def _nonce_state(self, nonce: str, algorithm: str) -> str:
+        """"ok", "stale" (aged), "other" (ours, but of a challenge in another algorithm than
+        `algorithm`, the one its answer names) or "bad" (not ours)."""
         try:
             ts_text, salt, _mac = base64.b64decode(nonce).decode().split(":")
             ts = int(ts_text)
         except (ValueError, binascii.Error, UnicodeDecodeError):
             return "bad"
-        signed = False
-        for key in (self.key, *self._keys_taken):  # (a nonce of a host of the release before, upgraded later)
-            signed |= hmac.compare_digest(self._nonce(ts, salt, key), nonce)
-        if not signed:
-            return "bad"
+
+        def signed_for(name: str | None) -> bool:
+            signed = False
+            for key in (self.key, *self._keys_taken):  # (a nonce of a host of the release before, upgraded later)
+                signed |= hmac.compare_digest(self._nonce(ts, salt, key, name), nonce)
+            return signed
+
+        # (one tied to no algorithm: a host of the release before's, taken with any, as it was then)
+        if not (signed_for(algorithm) or signed_for(None)):
+            others = (name for name in _ALGORITHM_NAMES if name != algorithm.upper())
+            return "other" if any(signed_for(name) for name in others) else "bad"
         return "stale" if time.time() - ts > self.nonce_lifetime else "ok"
 
     def _named(self, params: dict[str, str]) -> str | None:
@@ -532,7 +550,7 @@ class DigestAuth:
         extra = ", stale=true" if stale else ""
         hashed = "userhash=true, " if self.userhash else ""
         return [f'Digest realm="{_quoted(self.realm)}", qop="{",".join(self._qops)}", algorithm={algorithm}, '
-                f'charset=UTF-8, {hashed}nonce="{self._nonce()}"{extra}' for algorithm in self.algorithms]
+                f'charset=UTF-8, {hashed}nonce="{self._nonce(algorithm=algorithm)}"{extra}' for algorithm in self.algorithms]
 
     def malformed(self, header: str | None) -> str | None:
         """What makes a Digest answer one `check` refuses whatever its credentials, in words for
@@ -619,7 +637,7 @@ class DigestAuth:
                     or self._written_in(_parse_auth_params(header[7:], unescape=False), algorithm))
         if not charsets:
             return False, False
-        state = self._nonce_state(p.get("nonce", ""))
+        state = self._nonce_state(p.get("nonce", ""), algorithm)
         if state == "bad":
             return False, False
         qop = p.get("qop")
@@ -636,6 +654,11 @@ class DigestAuth:
             return False, False
         if state == "stale":  # (RFC 7616 §3.3: said only to an answer right but for its nonce's age, which
             return False, True  # a client answers anew without asking for a password; a wrong one is told so)
+        if state == "other":  # (right but for its nonce, as an aged one: RFC 7616 §3.3's stale)
+            log.warning("a Digest answer for %s used the nonce of a challenge in another algorithm: "
+                        "refused, with fresh challenges (stale=true); its client mixes two challenges",
+                        printable(algorithm))
+            return False, True
         if not self._fresh(p["nonce"], p.get("nc") if "qop" in p else None):
             return False, True  # a repeat: an honest client answers the stale challenge at once
         return True, False

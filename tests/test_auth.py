@@ -321,8 +321,8 @@ def test_a_receiver_offering_several_algorithms_challenges_with_each_and_takes_e
         status, again = _post(srv.endpoint, sess.authorization("POST", "/mm7"))
         assert status == 401 and len(again) == 2 and "stale" not in again[0]
     # An aged nonce, answered right with the algorithm of either challenge: stale, and each challenge says so.
-    aged = auth._nonce(int(time.time() - auth.nonce_lifetime - 60))
     for challenge in challenges:
+        aged = auth._nonce(int(time.time() - auth.nonce_lifetime - 60), algorithm=params(challenge)["algorithm"])
         answer = auth_mod.DigestAnswer("mmsc", "pw")
         assert answer.take(challenge.replace(params(challenge)["nonce"], aged))
         assert auth.check("POST", "/mm7", answer.authorization("POST", "/mm7")) == (False, True)
@@ -445,8 +445,9 @@ def test_an_answer_with_an_algorithm_not_offered_is_logged_as_such_not_as_a_wron
             '"SHA-256, MD5", for such clients') in caplog.text
     assert "names algorithm=SHA-1, which is not offered (only SHA-256)\n" in caplog.text + "\n"
     assert "wrong Digest credentials" not in caplog.text
-    # Offered too, the same answer is taken.
+    # Offered too, such an answer (to its MD5 challenge: a nonce serves its own algorithm) is taken.
     both = auth_mod.DigestAuth("mmsc", "pw", algorithm="SHA-256, MD5")
+    assert md5.take(both.challenges()[1].replace("algorithm=MD5, ", ""))
     assert both.check("POST", "/mm7", md5.authorization("POST", "/mm7")) == (True, False)
 
 
@@ -468,3 +469,40 @@ def test_a_nonce_lifetime_that_is_no_positive_number_is_refused_when_made(lifeti
     with pytest.raises(ValueError, match="nonce_lifetime must be a number of seconds, more than 0"):
         auth_mod.DigestAuth("mmsc", "pw", nonce_lifetime=lifetime)
     assert auth_mod.DigestAuth("mmsc", "pw", nonce_lifetime=2).nonce_lifetime == 2
+
+
+def _answer_with_nonce_of(challenge: str, nonce_from: str, password: str = "pw") -> str:
+    """An answer to `challenge` (its algorithm) made with the nonce of `nonce_from`."""
+    answer = auth_mod.DigestAnswer("mmsc", password)
+    assert answer.take(challenge.replace(params(challenge)["nonce"], params(nonce_from)["nonce"]))
+    return answer.authorization("POST", "/mm7")
+
+
+def test_a_nonce_is_answered_only_with_the_algorithm_of_its_challenge(caplog):
+    """A nonce of the MD5 challenge answered with SHA-256 (a client mixing two challenges) was
+    taken: nonces were tied to no algorithm. Such an answer, right otherwise, gets fresh challenges
+    with stale=true (RFC 7616 §3.3: the credentials are right, only the nonce is not for it), and
+    is logged; with a wrong password, it is refused as such. Nonces stay valid across processes."""
+    auth = auth_mod.DigestAuth("mmsc", "pw", algorithm="MD5, SHA-256")
+    md5, sha256 = auth.challenges()
+    with caplog.at_level(logging.WARNING, logger="mm7bind.auth"):
+        assert auth.check("POST", "/mm7", _answer_with_nonce_of(sha256, md5)) == (False, True)
+        assert auth.check("POST", "/mm7", _answer_with_nonce_of(md5, sha256)) == (False, True)
+    assert "used the nonce of a challenge in another algorithm" in caplog.text
+    assert auth.check("POST", "/mm7", _answer_with_nonce_of(sha256, md5, "guess")) == (False, False)
+    # Another process (or host) with the same credentials takes each nonce with its own algorithm.
+    other = auth_mod.DigestAuth("mmsc", "pw", algorithm="MD5, SHA-256")
+    for challenge in (md5, sha256):
+        assert other.check("POST", "/mm7", _answer_with_nonce_of(challenge, challenge)) == (True, False)
+    # A nonce of a host of the release before (tied to none) is taken with either, as it was.
+    for challenge in (md5, sha256):
+        before = f'Digest realm="mm7", nonce="{auth._nonce()}"'
+        assert other.check("POST", "/mm7", _answer_with_nonce_of(challenge, before)) == (True, False)
+    # Through the receiver: a 401 with fresh challenges saying stale=true, not counted as a guess.
+    rcv = mm7.Receiver(auth=auth, auth_failures=1)
+    out = mm7.encode(mm7.DeliverReq(recipients=["1065888"], sender="+8613800000000"), transaction_id="t")
+    for _ in range(2):
+        rsp = rcv.handle(out.to_bytes(), out.content_type, {"Authorization": _answer_with_nonce_of(sha256, md5)},
+                         peer="192.0.2.1", uri="/mm7")
+        assert rsp.status == 401
+        assert [v.endswith("stale=true") for k, v in rsp.headers if k == "WWW-Authenticate"] == [True, True]
