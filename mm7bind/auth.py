@@ -48,6 +48,16 @@ def guessed(header: str | None, challenge: str, stale: bool) -> bool:
     return bool(scheme) and scheme == challenge.partition(" ")[0].lower() and not stale
 
 
+def counts_as_guess(auth, header: str | None) -> bool:
+    """Whether a refused answer that tried the challenged scheme (`guessed`) counts toward
+    `auth_failures`: not one refused whatever its credentials (`malformed` says why: a Digest
+    algorithm not offered, a parameter named twice, qop without nc and cnonce). Such an answer
+    tests no password, so a guesser learns nothing from it; it is a client's misconfiguration,
+    which, counted, got 429s as if it guessed passwords. (Logged all the same.)"""
+    malformed = getattr(auth, "malformed", None)
+    return malformed is None or malformed(header) is None
+
+
 def why_refused(auth, method: str, uri: str, header: str, body: bytes | None) -> str:
     """What was wrong with a refused answer that tried the challenged scheme (`guessed`), as far
     as the server can tell, for its log: a malformed Digest answer, one signing another uri, one

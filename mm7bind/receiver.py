@@ -30,7 +30,8 @@ from typing import Any, NamedTuple, TypeVar, overload
 from . import holders
 from . import messages as m
 from . import versions
-from .auth import FailureLimit, IPAllowList, challenge_headers, check_failure_settings, guessed, why_refused
+from .auth import (FailureLimit, IPAllowList, challenge_headers, check_failure_settings, counts_as_guess, guessed,
+                   why_refused)
 from .binding import escape_text
 from .codec import (CONTENT_CODINGS, HttpMessage, content_type_deviation, decode, encode, request_body,
                     soap_action_deviation)
@@ -418,7 +419,7 @@ class Receiver:
                 if wrong:
                     log.warning("refused request from %s: %s", peer,
                                 why_refused(self.config.auth, method.upper(), uri, given, body))
-                    if self._failures is not None:
+                    if self._failures is not None and counts_as_guess(self.config.auth, given):
                         self._failures.wrong(peer, log)
                 self._count(None, "unauthorized" if wrong else "challenged", None, started)
                 return Response(401, [*challenges, ("Content-Type", "text/plain")], b"authentication required\n")

@@ -506,3 +506,34 @@ def test_a_nonce_is_answered_only_with_the_algorithm_of_its_challenge(caplog):
                          peer="192.0.2.1", uri="/mm7")
         assert rsp.status == 401
         assert [v.endswith("stale=true") for k, v in rsp.headers if k == "WWW-Authenticate"] == [True, True]
+
+
+def test_answers_refused_whatever_their_credentials_do_not_count_toward_auth_failures(caplog):
+    """An answer naming an algorithm not offered (a client answering MD5 whatever it is offered)
+    tests no password, yet it counted toward auth_failures: a misconfigured client got 429s as if
+    it guessed passwords. Such answers (`malformed`) are logged, not counted; wrong passwords are."""
+    auth = auth_mod.DigestAuth("mmsc", "pw", algorithm="SHA-256")
+    out = mm7.encode(mm7.DeliverReq(recipients=["1065888"], sender="+8613800000000"), transaction_id="t")
+    md5 = auth_mod.DigestAnswer("mmsc", "pw")
+
+    def unoffered():
+        assert md5.take(auth.challenge().replace("algorithm=SHA-256", "algorithm=MD5"))
+        return md5.authorization("POST", "/mm7")
+
+    def wrong():
+        answer = auth_mod.DigestAnswer("mmsc", "guess")
+        assert answer.take(auth.challenge())
+        return answer.authorization("POST", "/mm7")
+
+    rcv = mm7.Receiver(auth=auth, auth_failures=2)
+    sim = Simulator(auth=auth, auth_failures=2)
+
+    def status(header):
+        return (rcv.handle(out.to_bytes(), out.content_type, {"Authorization": header}, peer="192.0.2.1",
+                           uri="/mm7").status,
+                sim.handle(out.to_bytes(), out.content_type, {"Authorization": header}, peer="192.0.2.1").status)
+
+    with caplog.at_level(logging.WARNING):
+        assert [status(unoffered()) for _ in range(3)] == [(401, 401)] * 3
+        assert "which is not offered" in caplog.text
+        assert [status(wrong()) for _ in range(3)] == [(401, 401), (401, 401), (429, 429)]
