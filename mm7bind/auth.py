@@ -334,6 +334,7 @@ class BasicAuth:
     username: str
     password: str = field(repr=False)  # (a repr of it, or of a configuration holding it, is logged and shown)
     realm: str = "mm7"
+    _unpadded_said: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_realm(self.realm)
@@ -346,16 +347,23 @@ class BasicAuth:
         """(accepted, stale). The credentials' bytes are ours in UTF-8 (RFC 7617, which the
         challenge asks for), GB18030 (GBK's superset, its characters written alike: China Mobile's
         SDK writes them in Java's platform charset, GBK on a Chinese system), or Latin-1
-        (requests, older Java)."""
+        (requests, older Java). Base64 without its padding (some Java encoders strip the "="s) is
+        taken, the padding restored, and said once on `mm7bind.auth`."""
         if not header or not header[:6].lower() == "basic ":
             return False, False
+        encoded = header[6:].strip()
+        unpadded = len(encoded) % 4 in (2, 3)  # (1 left over is no base64, padded or not)
         try:
-            raw = base64.b64decode(header[6:].strip(), validate=True)
+            raw = base64.b64decode(encoded + "=" * (-len(encoded) % 4 if unpadded else 0), validate=True)
         except ValueError:  # not base64 (binascii.Error), not ASCII
             return False, False
         ok = False
         for ours in self._written():  # (each compared, whichever matches: the time says none of them)
             ok |= hmac.compare_digest(raw, ours)
+        if ok and unpadded and not self._unpadded_said:
+            self._unpadded_said = True
+            log.info("took Basic credentials whose base64 lacks its padding (\"=\"), as some Java encoders "
+                     "write it (RFC 7617 asks for it): their padding restored, said once")
         return ok, False
 
     def _written(self) -> list[bytes]:

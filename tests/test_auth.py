@@ -537,3 +537,24 @@ def test_answers_refused_whatever_their_credentials_do_not_count_toward_auth_fai
         assert [status(unoffered()) for _ in range(3)] == [(401, 401)] * 3
         assert "which is not offered" in caplog.text
         assert [status(wrong()) for _ in range(3)] == [(401, 401), (401, 401), (429, 429)]
+
+
+@pytest.mark.parametrize(("password", "padding"), [("pw", "="), ("pw12", "=="), ("pw1", "")])
+def test_basic_credentials_with_their_base64_padding_stripped_are_taken_and_said(password, padding, caplog):
+    """Some Java encoders strip base64's "=" padding: such credentials were refused, a right
+    password too. They are taken, the padding restored, and said once on mm7bind.auth."""
+    import base64
+
+    auth = auth_mod.BasicAuth("sp", password)
+    encoded = base64.b64encode(f"sp:{password}".encode()).decode()
+    assert encoded.endswith(padding) and (not padding or encoded[-len(padding) - 1] != "=")
+    stripped = encoded.rstrip("=")
+    with caplog.at_level(logging.INFO, logger="mm7bind.auth"):
+        for _ in range(2):
+            assert auth.check("POST", "/mm7", f"Basic {stripped}") == (True, False)
+        assert auth.check("POST", "/mm7", f"Basic {encoded}") == (True, False)
+    assert caplog.text.count("lacks its padding") == (1 if padding else 0)
+    # A wrong password, unpadded, is refused as such; one character over a whole group is no base64.
+    wrong = base64.b64encode(b"sp:guess").decode().rstrip("=")
+    assert auth.check("POST", "/mm7", f"Basic {wrong}") == (False, False)
+    assert auth.check("POST", "/mm7", f"Basic {stripped}A") == (False, False)
