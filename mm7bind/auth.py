@@ -48,6 +48,15 @@ def guessed(header: str | None, challenge: str, stale: bool) -> bool:
     return bool(scheme) and scheme == challenge.partition(" ")[0].lower() and not stale
 
 
+def say_mixed(auth, header: str | None, peer: str | None, log: logging.Logger) -> None:
+    """Say on `log` (the caller's) a refused answer that mixed two Digest challenges (`mixed`):
+    stale, it is no guess, and else nothing said it."""
+    mixed = getattr(auth, "mixed", None)
+    said = mixed(header) if mixed is not None else None
+    if said is not None:
+        log.warning("refused request from %s: %s", peer, said)
+
+
 def counts_as_guess(auth, header: str | None) -> bool:
     """Whether a refused answer that tried the challenged scheme (`guessed`) counts toward
     `auth_failures`: not one refused whatever its credentials (`malformed` says why: a Digest
@@ -588,6 +597,19 @@ class DigestAuth:
             return f"has qop={p['qop']} without nc and cnonce, which RFC 7616 requires with it"
         return None
 
+    def mixed(self, header: str | None) -> str | None:
+        """What a Digest answer refused as stale mixed, in words for the log: the nonce of a
+        challenge in one algorithm answered with another (a client's fault, which no fresh
+        challenge mends); None for another answer."""
+        if not header or header[:7].lower() != "digest ":
+            return None
+        p = _parse_auth_params(header[7:])
+        algorithm = self._named(p)
+        if algorithm is None or self._nonce_state(p.get("nonce", ""), algorithm) != "other":
+            return None
+        return (f"its Digest answer is computed with {algorithm} but with the nonce of a challenge in another "
+                f"algorithm: refused with fresh challenges (stale=true); its client mixes two challenges")
+
     def other_target(self, uri: str, header: str | None) -> str | None:
         """The uri a Digest answer signs when it is not `uri`, the request's (None: it is, or the
         header has none), for the log to say why it was refused: a server of one's own calling
@@ -672,10 +694,7 @@ class DigestAuth:
             return False, False
         if state == "stale":  # (RFC 7616 §3.3: said only to an answer right but for its nonce's age, which
             return False, True  # a client answers anew without asking for a password; a wrong one is told so)
-        if state == "other":  # (right but for its nonce, as an aged one: RFC 7616 §3.3's stale)
-            log.warning("a Digest answer for %s used the nonce of a challenge in another algorithm: "
-                        "refused, with fresh challenges (stale=true); its client mixes two challenges",
-                        printable(algorithm))
+        if state == "other":  # (right but for its nonce, as an aged one: RFC 7616 §3.3's stale; `mixed` says it)
             return False, True
         if not self._fresh(p["nonce"], p.get("nc") if "qop" in p else None):
             return False, True  # a repeat: an honest client answers the stale challenge at once

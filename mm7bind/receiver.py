@@ -31,7 +31,7 @@ from . import holders
 from . import messages as m
 from . import versions
 from .auth import (FailureLimit, IPAllowList, challenge_headers, check_failure_settings, counts_as_guess, guessed,
-                   why_refused)
+                   say_mixed, why_refused)
 from .binding import escape_text
 from .codec import (CONTENT_CODINGS, HttpMessage, content_type_deviation, decode, encode, request_body,
                     soap_action_deviation)
@@ -421,6 +421,8 @@ class Receiver:
                                 why_refused(self.config.auth, method.upper(), uri, given, body))
                     if self._failures is not None and counts_as_guess(self.config.auth, given):
                         self._failures.wrong(peer, log)
+                elif stale:
+                    say_mixed(self.config.auth, given, peer, log)
                 self._count(None, "unauthorized" if wrong else "challenged", None, started)
                 return Response(401, [*challenges, ("Content-Type", "text/plain")], b"authentication required\n")
         if spent is None or getattr(self.store, "spend", None) is None or not self._takes(self.store.accept, "spent"):

@@ -43,7 +43,8 @@ from typing import Any
 
 from . import messages as m
 from . import versions
-from .auth import FailureLimit, challenge_headers, check_failure_settings, counts_as_guess, guessed, why_refused
+from .auth import (FailureLimit, challenge_headers, check_failure_settings, counts_as_guess, guessed, say_mixed,
+                   why_refused)
 from .codec import CONTENT_CODINGS, content_type_deviation, decode, encode, request_body, soap_action_deviation
 from .content import Content, Part, media_kind
 from .deadline import held_loop_hint, wait_limit
@@ -1075,6 +1076,8 @@ class Simulator:
                                 why_refused(self.config.auth, method, uri, header, body))
                     if limit is not None and counts_as_guess(self.config.auth, header):
                         limit.wrong(peer, log)
+                elif stale:
+                    say_mixed(self.config.auth, header, peer, log)
                 return self._turned_away(Response(401, challenges, b""))
         return None
 
