@@ -608,7 +608,8 @@ class DigestAuth:
         if algorithm is None or self._nonce_state(p.get("nonce", ""), algorithm) != "other":
             return None
         return (f"its Digest answer is computed with {algorithm} but with the nonce of a challenge in another "
-                f"algorithm: refused with fresh challenges (stale=true); its client mixes two challenges")
+                f"algorithm: refused with fresh challenges (stale=true); its client mixes the challenges of a 401 "
+                f"(offer one algorithm to such clients)")
 
     def other_target(self, uri: str, header: str | None) -> str | None:
         """The uri a Digest answer signs when it is not `uri`, the request's (None: it is, or the
