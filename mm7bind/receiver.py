@@ -207,7 +207,8 @@ class ReceiverConfig:
     store_wait: float | None = 5.0
     # Wrong credentials from one address (an IPv6 /64) this many times within auth_cooldown seconds:
     # its requests are answered 429, unchecked, for auth_cooldown seconds (no password tried at the
-    # server's speed, no log line each). 0: no limit.
+    # server's speed, no log line each). A Digest answer refused whatever its credentials (an algorithm
+    # not offered: a misconfigured client) tests none, and counts as none (`auth.counts_as_guess`). 0: no limit.
     auth_failures: int = 10
     auth_cooldown: float = 60.0
 

@@ -110,7 +110,8 @@ class SimulatorConfig:
     auth: Any = None  # BasicAuth/DigestAuth the VASP must present
     # Wrong credentials from one address (an IPv6 /64) this many times within auth_cooldown seconds:
     # its MM7 requests are answered 429 with Retry-After, unchecked, for auth_cooldown seconds, as a
-    # hardened MMSC (and the receiver) answers them. 0, the default: no limit, as carriers' manuals
+    # hardened MMSC (and the receiver) answers them (an answer refused whatever its credentials counts as
+    # none: `auth.counts_as_guess`). 0, the default: no limit, as carriers' manuals
     # (China Mobile's) describe none. The control endpoints ask no credentials: neither counted nor throttled.
     auth_failures: int = 0
     auth_cooldown: float = 60.0
