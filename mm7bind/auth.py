@@ -1,9 +1,10 @@
 """HTTP authentication. The receiver's and the simulator's checks: Basic, Digest, IP allow-list;
 and the client's answers to a Digest challenge (`DigestAnswer`), without I/O.
 
-Digest nonces are stateless (a timestamp signed with a key derived from the credentials), so
-several threads, processes or hosts, and a restarted server, take each other's nonces without a
-shared table; a stale nonce is answered with `stale=true`.
+Digest nonces are stateless (a timestamp and the algorithm of their challenge, signed with a key
+derived from the credentials), so several threads, processes or hosts, and a restarted server,
+take each other's nonces without a shared table; a stale nonce, or one answered with another
+algorithm than its challenge's, is answered with `stale=true` (to an answer otherwise right).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 from .display import printable
 
+log = logging.getLogger(__name__)
+
 
 def _parse_auth_params(value: str, unescape: bool = True) -> dict[str, str]:
     """The parameters of a challenge or an answer, a quoted value's quoted-pairs undone (RFC 9110
@@ -43,6 +46,25 @@ def guessed(header: str | None, challenge: str, stale: bool) -> bool:
     scheme, an answer right but for its Digest nonce's age."""
     scheme = (header or "").partition(" ")[0].lower()
     return bool(scheme) and scheme == challenge.partition(" ")[0].lower() and not stale
+
+
+def say_mixed(auth, header: str | None, peer: str | None, log: logging.Logger) -> None:
+    """Say on `log` (the caller's) a refused answer that mixed two Digest challenges (`mixed`):
+    stale, it is no guess, and else nothing said it."""
+    mixed = getattr(auth, "mixed", None)
+    said = mixed(header) if mixed is not None else None
+    if said is not None:
+        log.warning("refused request from %s: %s", peer, said)
+
+
+def counts_as_guess(auth, header: str | None) -> bool:
+    """Whether a refused answer that tried the challenged scheme (`guessed`) counts toward
+    `auth_failures`: not one refused whatever its credentials (`malformed` says why: a Digest
+    algorithm not offered, a parameter named twice, qop without nc and cnonce). Such an answer
+    tests no password, so a guesser learns nothing from it; it is a client's misconfiguration,
+    which, counted, got 429s as if it guessed passwords. (Logged all the same.)"""
+    malformed = getattr(auth, "malformed", None)
+    return malformed is None or malformed(header) is None
 
 
 def why_refused(auth, method: str, uri: str, header: str, body: bytes | None) -> str:
@@ -105,6 +127,8 @@ _HASHES = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
 if "sha512_256" in hashlib.algorithms_available:
     _HASHES["SHA-512-256"] = functools.partial(hashlib.new, "sha512_256")
 QOPS = ("auth", "auth-int")
+# Every algorithm a nonce may be tied to, spoken here or not (another host's hashlib may have SHA-512/256).
+_ALGORITHM_NAMES = tuple(f"{name}{sess}" for name in ("MD5", "SHA-256", "SHA-512-256") for sess in ("", "-SESS"))
 
 
 def digest_algorithms() -> list[str]:
@@ -319,6 +343,7 @@ class BasicAuth:
     username: str
     password: str = field(repr=False)  # (a repr of it, or of a configuration holding it, is logged and shown)
     realm: str = "mm7"
+    _unpadded_said: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_realm(self.realm)
@@ -331,16 +356,23 @@ class BasicAuth:
         """(accepted, stale). The credentials' bytes are ours in UTF-8 (RFC 7617, which the
         challenge asks for), GB18030 (GBK's superset, its characters written alike: China Mobile's
         SDK writes them in Java's platform charset, GBK on a Chinese system), or Latin-1
-        (requests, older Java)."""
+        (requests, older Java). Base64 without its padding (some Java encoders strip the "="s) is
+        taken, the padding restored, and said once on `mm7bind.auth`."""
         if not header or not header[:6].lower() == "basic ":
             return False, False
+        encoded = header[6:].strip()
+        unpadded = len(encoded) % 4 in (2, 3)  # (1 left over is no base64, padded or not)
         try:
-            raw = base64.b64decode(header[6:].strip(), validate=True)
+            raw = base64.b64decode(encoded + "=" * (-len(encoded) % 4 if unpadded else 0), validate=True)
         except ValueError:  # not base64 (binascii.Error), not ASCII
             return False, False
         ok = False
         for ours in self._written():  # (each compared, whichever matches: the time says none of them)
             ok |= hmac.compare_digest(raw, ours)
+        if ok and unpadded and not self._unpadded_said:
+            self._unpadded_said = True
+            log.info("took Basic credentials whose base64 lacks its padding (\"=\"), as some Java encoders "
+                     "write it (RFC 7617 asks for it): their padding restored, said once")
         return ok, False
 
     def _written(self) -> list[bytes]:
@@ -453,8 +485,8 @@ class DigestAuth:
         if not header or header[:7].lower() != "digest ":
             return None
         p = _parse_auth_params(header[7:])
-        nonce = p.get("nonce", "")
-        if self._nonce_state(nonce) == "bad":
+        nonce, algorithm = p.get("nonce", ""), self._named(p)
+        if algorithm is None or self._nonce_state(nonce, algorithm) not in ("ok", "stale"):
             return None
         ts = int(base64.b64decode(nonce).decode().split(":")[0])
         try:  # (as `_fresh` counts: no qop, the nonce serves once)
@@ -464,25 +496,38 @@ class DigestAuth:
         key = hashlib.sha256(f"{nonce}|{count}".encode()).hexdigest()[:32]
         return key, ts + self.nonce_lifetime
 
-    def _nonce(self, ts: int | None = None, salt: str | None = None, key: bytes | None = None) -> str:
+    def _nonce(self, ts: int | None = None, salt: str | None = None, key: bytes | None = None,
+               algorithm: str | None = None) -> str:
         """Its time, a random salt (each challenge its own nonce, so that two clients challenged in
-        the same second do not share one and its counts), and our MAC over both."""
+        the same second do not share one and its counts), and our MAC over both and the algorithm
+        of the challenge it goes in: a nonce is answered with that algorithm only, and, signed, it
+        says which wherever the credentials are (no table shared by processes or hosts). Without
+        `algorithm`: as the releases before signed them, tied to none."""
         ts = int(time.time()) if ts is None else ts
         salt = os.urandom(6).hex() if salt is None else salt
-        mac = hmac.new(key or self.key, f"{ts}:{salt}".encode(), hashlib.sha256).hexdigest()[:32]
+        signed = f"{ts}:{salt}" if algorithm is None else f"{ts}:{salt}:{algorithm.upper()}"
+        mac = hmac.new(key or self.key, signed.encode(), hashlib.sha256).hexdigest()[:32]
         return base64.b64encode(f"{ts}:{salt}:{mac}".encode()).decode()
 
-    def _nonce_state(self, nonce: str) -> str:
+    def _nonce_state(self, nonce: str, algorithm: str) -> str:
+        """"ok", "stale" (aged), "other" (ours, but of a challenge in another algorithm than
+        `algorithm`, the one its answer names) or "bad" (not ours)."""
         try:
             ts_text, salt, _mac = base64.b64decode(nonce).decode().split(":")
             ts = int(ts_text)
         except (ValueError, binascii.Error, UnicodeDecodeError):
             return "bad"
-        signed = False
-        for key in (self.key, *self._keys_taken):  # (a nonce of a host of the release before, upgraded later)
-            signed |= hmac.compare_digest(self._nonce(ts, salt, key), nonce)
-        if not signed:
-            return "bad"
+
+        def signed_for(name: str | None) -> bool:
+            signed = False
+            for key in (self.key, *self._keys_taken):  # (a nonce of a host of the release before, upgraded later)
+                signed |= hmac.compare_digest(self._nonce(ts, salt, key, name), nonce)
+            return signed
+
+        # (one tied to no algorithm: a host of the release before's, taken with any, as it was then)
+        if not (signed_for(algorithm) or signed_for(None)):
+            others = (name for name in _ALGORITHM_NAMES if name != algorithm.upper())
+            return "other" if any(signed_for(name) for name in others) else "bad"
         return "stale" if time.time() - ts > self.nonce_lifetime else "ok"
 
     def _named(self, params: dict[str, str]) -> str | None:
@@ -532,7 +577,7 @@ class DigestAuth:
         extra = ", stale=true" if stale else ""
         hashed = "userhash=true, " if self.userhash else ""
         return [f'Digest realm="{_quoted(self.realm)}", qop="{",".join(self._qops)}", algorithm={algorithm}, '
-                f'charset=UTF-8, {hashed}nonce="{self._nonce()}"{extra}' for algorithm in self.algorithms]
+                f'charset=UTF-8, {hashed}nonce="{self._nonce(algorithm=algorithm)}"{extra}' for algorithm in self.algorithms]
 
     def malformed(self, header: str | None) -> str | None:
         """What makes a Digest answer one `check` refuses whatever its credentials, in words for
@@ -551,6 +596,20 @@ class DigestAuth:
         if "qop" in p and not (p.get("nc") and p.get("cnonce")):
             return f"has qop={p['qop']} without nc and cnonce, which RFC 7616 requires with it"
         return None
+
+    def mixed(self, header: str | None) -> str | None:
+        """What a Digest answer refused as stale mixed, in words for the log: the nonce of a
+        challenge in one algorithm answered with another (a client's fault, which no fresh
+        challenge mends); None for another answer."""
+        if not header or header[:7].lower() != "digest ":
+            return None
+        p = _parse_auth_params(header[7:])
+        algorithm = self._named(p)
+        if algorithm is None or self._nonce_state(p.get("nonce", ""), algorithm) != "other":
+            return None
+        return (f"its Digest answer is computed with {algorithm} but with the nonce of a challenge in another "
+                f"algorithm: refused with fresh challenges (stale=true); its client mixes the challenges of a 401 "
+                f"(offer one algorithm to such clients)")
 
     def other_target(self, uri: str, header: str | None) -> str | None:
         """The uri a Digest answer signs when it is not `uri`, the request's (None: it is, or the
@@ -619,7 +678,7 @@ class DigestAuth:
                     or self._written_in(_parse_auth_params(header[7:], unescape=False), algorithm))
         if not charsets:
             return False, False
-        state = self._nonce_state(p.get("nonce", ""))
+        state = self._nonce_state(p.get("nonce", ""), algorithm)
         if state == "bad":
             return False, False
         qop = p.get("qop")
@@ -636,6 +695,8 @@ class DigestAuth:
             return False, False
         if state == "stale":  # (RFC 7616 §3.3: said only to an answer right but for its nonce's age, which
             return False, True  # a client answers anew without asking for a password; a wrong one is told so)
+        if state == "other":  # (right but for its nonce, as an aged one: RFC 7616 §3.3's stale; `mixed` says it)
+            return False, True
         if not self._fresh(p["nonce"], p.get("nc") if "qop" in p else None):
             return False, True  # a repeat: an honest client answers the stale challenge at once
         return True, False

@@ -30,7 +30,8 @@ from typing import Any, NamedTuple, TypeVar, overload
 from . import holders
 from . import messages as m
 from . import versions
-from .auth import FailureLimit, IPAllowList, challenge_headers, check_failure_settings, guessed, why_refused
+from .auth import (FailureLimit, IPAllowList, challenge_headers, check_failure_settings, counts_as_guess, guessed,
+                   say_mixed, why_refused)
 from .binding import escape_text
 from .codec import (CONTENT_CODINGS, HttpMessage, content_type_deviation, decode, encode, request_body,
                     soap_action_deviation)
@@ -206,7 +207,8 @@ class ReceiverConfig:
     store_wait: float | None = 5.0
     # Wrong credentials from one address (an IPv6 /64) this many times within auth_cooldown seconds:
     # its requests are answered 429, unchecked, for auth_cooldown seconds (no password tried at the
-    # server's speed, no log line each). 0: no limit.
+    # server's speed, no log line each). A Digest answer refused whatever its credentials (an algorithm
+    # not offered: a misconfigured client) tests none, and counts as none (`auth.counts_as_guess`). 0: no limit.
     auth_failures: int = 10
     auth_cooldown: float = 60.0
 
@@ -418,8 +420,10 @@ class Receiver:
                 if wrong:
                     log.warning("refused request from %s: %s", peer,
                                 why_refused(self.config.auth, method.upper(), uri, given, body))
-                    if self._failures is not None:
+                    if self._failures is not None and counts_as_guess(self.config.auth, given):
                         self._failures.wrong(peer, log)
+                elif stale:
+                    say_mixed(self.config.auth, given, peer, log)
                 self._count(None, "unauthorized" if wrong else "challenged", None, started)
                 return Response(401, [*challenges, ("Content-Type", "text/plain")], b"authentication required\n")
         if spent is None or getattr(self.store, "spend", None) is None or not self._takes(self.store.accept, "spent"):

@@ -43,7 +43,8 @@ from typing import Any
 
 from . import messages as m
 from . import versions
-from .auth import FailureLimit, challenge_headers, check_failure_settings, guessed, why_refused
+from .auth import (FailureLimit, challenge_headers, check_failure_settings, counts_as_guess, guessed, say_mixed,
+                   why_refused)
 from .codec import CONTENT_CODINGS, content_type_deviation, decode, encode, request_body, soap_action_deviation
 from .content import Content, Part, media_kind
 from .deadline import held_loop_hint, wait_limit
@@ -109,7 +110,8 @@ class SimulatorConfig:
     auth: Any = None  # BasicAuth/DigestAuth the VASP must present
     # Wrong credentials from one address (an IPv6 /64) this many times within auth_cooldown seconds:
     # its MM7 requests are answered 429 with Retry-After, unchecked, for auth_cooldown seconds, as a
-    # hardened MMSC (and the receiver) answers them. 0, the default: no limit, as carriers' manuals
+    # hardened MMSC (and the receiver) answers them (an answer refused whatever its credentials counts as
+    # none: `auth.counts_as_guess`). 0, the default: no limit, as carriers' manuals
     # (China Mobile's) describe none. The control endpoints ask no credentials: neither counted nor throttled.
     auth_failures: int = 0
     auth_cooldown: float = 60.0
@@ -1073,8 +1075,10 @@ class Simulator:
                 if guessed(header, challenges[0][1], stale):
                     log.warning("refused request from %s: %s", peer,
                                 why_refused(self.config.auth, method, uri, header, body))
-                    if limit is not None:
+                    if limit is not None and counts_as_guess(self.config.auth, header):
                         limit.wrong(peer, log)
+                elif stale:
+                    say_mixed(self.config.auth, header, peer, log)
                 return self._turned_away(Response(401, challenges, b""))
         return None
 

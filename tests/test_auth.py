@@ -321,8 +321,8 @@ def test_a_receiver_offering_several_algorithms_challenges_with_each_and_takes_e
         status, again = _post(srv.endpoint, sess.authorization("POST", "/mm7"))
         assert status == 401 and len(again) == 2 and "stale" not in again[0]
     # An aged nonce, answered right with the algorithm of either challenge: stale, and each challenge says so.
-    aged = auth._nonce(int(time.time() - auth.nonce_lifetime - 60))
     for challenge in challenges:
+        aged = auth._nonce(int(time.time() - auth.nonce_lifetime - 60), algorithm=params(challenge)["algorithm"])
         answer = auth_mod.DigestAnswer("mmsc", "pw")
         assert answer.take(challenge.replace(params(challenge)["nonce"], aged))
         assert auth.check("POST", "/mm7", answer.authorization("POST", "/mm7")) == (False, True)
@@ -445,8 +445,9 @@ def test_an_answer_with_an_algorithm_not_offered_is_logged_as_such_not_as_a_wron
             '"SHA-256, MD5", for such clients') in caplog.text
     assert "names algorithm=SHA-1, which is not offered (only SHA-256)\n" in caplog.text + "\n"
     assert "wrong Digest credentials" not in caplog.text
-    # Offered too, the same answer is taken.
+    # Offered too, such an answer (to its MD5 challenge: a nonce serves its own algorithm) is taken.
     both = auth_mod.DigestAuth("mmsc", "pw", algorithm="SHA-256, MD5")
+    assert md5.take(both.challenges()[1].replace("algorithm=MD5, ", ""))
     assert both.check("POST", "/mm7", md5.authorization("POST", "/mm7")) == (True, False)
 
 
@@ -468,3 +469,98 @@ def test_a_nonce_lifetime_that_is_no_positive_number_is_refused_when_made(lifeti
     with pytest.raises(ValueError, match="nonce_lifetime must be a number of seconds, more than 0"):
         auth_mod.DigestAuth("mmsc", "pw", nonce_lifetime=lifetime)
     assert auth_mod.DigestAuth("mmsc", "pw", nonce_lifetime=2).nonce_lifetime == 2
+
+
+def _answer_with_nonce_of(challenge: str, nonce_from: str, password: str = "pw") -> str:
+    """An answer to `challenge` (its algorithm) made with the nonce of `nonce_from`."""
+    answer = auth_mod.DigestAnswer("mmsc", password)
+    assert answer.take(challenge.replace(params(challenge)["nonce"], params(nonce_from)["nonce"]))
+    return answer.authorization("POST", "/mm7")
+
+
+def test_a_nonce_is_answered_only_with_the_algorithm_of_its_challenge(caplog):
+    """A nonce of the MD5 challenge answered with SHA-256 (a client mixing two challenges) was
+    taken: nonces were tied to no algorithm. Such an answer, right otherwise, gets fresh challenges
+    with stale=true (RFC 7616 §3.3: the credentials are right, only the nonce is not for it), and
+    is logged; with a wrong password, it is refused as such. Nonces stay valid across processes."""
+    auth = auth_mod.DigestAuth("mmsc", "pw", algorithm="MD5, SHA-256")
+    md5, sha256 = auth.challenges()
+    assert auth.check("POST", "/mm7", _answer_with_nonce_of(sha256, md5)) == (False, True)
+    assert auth.check("POST", "/mm7", _answer_with_nonce_of(md5, sha256)) == (False, True)
+    assert auth.check("POST", "/mm7", _answer_with_nonce_of(sha256, md5, "guess")) == (False, False)
+    # Another process (or host) with the same credentials takes each nonce with its own algorithm.
+    other = auth_mod.DigestAuth("mmsc", "pw", algorithm="MD5, SHA-256")
+    for challenge in (md5, sha256):
+        assert other.check("POST", "/mm7", _answer_with_nonce_of(challenge, challenge)) == (True, False)
+    # A nonce of a host of the release before (tied to none) is taken with either, as it was.
+    for challenge in (md5, sha256):
+        before = f'Digest realm="mm7", nonce="{auth._nonce()}"'
+        assert other.check("POST", "/mm7", _answer_with_nonce_of(challenge, before)) == (True, False)
+    # Through the receiver and the simulator: a 401 with fresh challenges saying stale=true, not
+    # counted as a guess, and a WARNING line naming the peer.
+    rcv = mm7.Receiver(auth=auth, auth_failures=1)
+    sim = Simulator(auth=auth, auth_failures=1)
+    out = mm7.encode(mm7.DeliverReq(recipients=["1065888"], sender="+8613800000000"), transaction_id="t")
+    with caplog.at_level(logging.WARNING):
+        for _ in range(2):
+            for rsp in (rcv.handle(out.to_bytes(), out.content_type, {"Authorization": _answer_with_nonce_of(sha256, md5)},
+                                   peer="192.0.2.1", uri="/mm7"),
+                        sim.handle(out.to_bytes(), out.content_type, {"Authorization": _answer_with_nonce_of(sha256, md5)},
+                                   peer="192.0.2.1")):
+                assert rsp.status == 401
+                assert [v.endswith("stale=true") for k, v in rsp.headers if k == "WWW-Authenticate"] == [True, True]
+    said = [r for r in caplog.records if "with the nonce of a challenge in another algorithm" in r.getMessage()]
+    assert {r.name for r in said} == {"mm7bind.receiver", "mm7bind.simulator"} and len(said) == 4
+    assert all("from 192.0.2.1: its Digest answer is computed with SHA-256" in r.getMessage() for r in said)
+
+
+def test_answers_refused_whatever_their_credentials_do_not_count_toward_auth_failures(caplog):
+    """An answer naming an algorithm not offered (a client answering MD5 whatever it is offered)
+    tests no password, yet it counted toward auth_failures: a misconfigured client got 429s as if
+    it guessed passwords. Such answers (`malformed`) are logged, not counted; wrong passwords are."""
+    auth = auth_mod.DigestAuth("mmsc", "pw", algorithm="SHA-256")
+    out = mm7.encode(mm7.DeliverReq(recipients=["1065888"], sender="+8613800000000"), transaction_id="t")
+    md5 = auth_mod.DigestAnswer("mmsc", "pw")
+
+    def unoffered():
+        assert md5.take(auth.challenge().replace("algorithm=SHA-256", "algorithm=MD5"))
+        return md5.authorization("POST", "/mm7")
+
+    def wrong():
+        answer = auth_mod.DigestAnswer("mmsc", "guess")
+        assert answer.take(auth.challenge())
+        return answer.authorization("POST", "/mm7")
+
+    rcv = mm7.Receiver(auth=auth, auth_failures=2)
+    sim = Simulator(auth=auth, auth_failures=2)
+
+    def status(header):
+        return (rcv.handle(out.to_bytes(), out.content_type, {"Authorization": header}, peer="192.0.2.1",
+                           uri="/mm7").status,
+                sim.handle(out.to_bytes(), out.content_type, {"Authorization": header}, peer="192.0.2.1").status)
+
+    with caplog.at_level(logging.WARNING):
+        assert [status(unoffered()) for _ in range(3)] == [(401, 401)] * 3
+        assert "which is not offered" in caplog.text
+        assert [status(wrong()) for _ in range(3)] == [(401, 401), (401, 401), (429, 429)]
+
+
+@pytest.mark.parametrize(("password", "padding"), [("pw", "="), ("pw12", "=="), ("pw1", "")])
+def test_basic_credentials_with_their_base64_padding_stripped_are_taken_and_said(password, padding, caplog):
+    """Some Java encoders strip base64's "=" padding: such credentials were refused, a right
+    password too. They are taken, the padding restored, and said once on mm7bind.auth."""
+    import base64
+
+    auth = auth_mod.BasicAuth("sp", password)
+    encoded = base64.b64encode(f"sp:{password}".encode()).decode()
+    assert encoded.endswith(padding) and (not padding or encoded[-len(padding) - 1] != "=")
+    stripped = encoded.rstrip("=")
+    with caplog.at_level(logging.INFO, logger="mm7bind.auth"):
+        for _ in range(2):
+            assert auth.check("POST", "/mm7", f"Basic {stripped}") == (True, False)
+        assert auth.check("POST", "/mm7", f"Basic {encoded}") == (True, False)
+    assert caplog.text.count("lacks its padding") == (1 if padding else 0)
+    # A wrong password, unpadded, is refused as such; one character over a whole group is no base64.
+    wrong = base64.b64encode(b"sp:guess").decode().rstrip("=")
+    assert auth.check("POST", "/mm7", f"Basic {wrong}") == (False, False)
+    assert auth.check("POST", "/mm7", f"Basic {stripped}A") == (False, False)
