@@ -1146,6 +1146,19 @@ def id_name(content_id: str) -> str:
     return location_name(content_id)
 
 
+def wire_id(content_id: str) -> str:
+    """A Content-ID as it is sent (`id_name` reads it back): as it is when ASCII; else each
+    character beyond ASCII as its UTF-8 bytes percent-encoded, and "%" as "%25" (a header is ASCII
+    on the wire: a GBK-only MMSC garbles UTF-8). One holding a lone surrogate stays as it is: the
+    encoder refuses it, saying why."""
+    if content_id.isascii():
+        return content_id
+    try:
+        return "".join(c if c.isascii() and c != "%" else quote(c, safe="") for c in content_id)
+    except UnicodeEncodeError:
+        return content_id
+
+
 def _named_id(content_id: str) -> str:
     """The Content-ID a reference names, as `Content.by_id` reads it."""
     from .mime import strip_id  # noqa: PLC0415 (mime builds on this module)
