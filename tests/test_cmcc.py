@@ -274,6 +274,17 @@ def test_config_file_problems(tmp_path):
 # -- §5, §7 status ------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("code", [6, -1, 1.5, "read", None, True])
+def test_a_status_number_the_manual_has_not_is_a_value_error_naming_those_it_has(code):
+    with pytest.raises(ValueError, match=r"MMStatus .* none of the manual's numbers: 0 \(expired\), .*5 \(forwarded\)"):
+        cst.MMStatus.to_mm7(code)
+    with pytest.raises(ValueError, match=r"ReadStatusCode .*: 0 \(read\), 1 \(deleted without being read\), 2 "):
+        cst.ReadStatusCode.to_mm7(code)
+    # (its digits, as read from a file, are the number)
+    assert cst.MMStatus.to_mm7("5") == (mm7.DeliveryStatus.FORWARDED, None)
+    assert cst.ReadStatusCode.to_mm7("2") is mm7.ReadStatus.INDETERMINATE
+
+
 def test_status_tables():
     assert cst.MMStatus.from_mm7(mm7.DeliveryStatus.RETRIEVED) == 1
     assert cst.MMStatus.from_mm7("Rejected") == 2
