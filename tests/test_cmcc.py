@@ -10,6 +10,7 @@ import logging
 import os
 import pickle
 import re
+import sys
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -550,6 +551,26 @@ def test_mmcontent(tmp_path):
         cmcc.MMContent.create_from_file(tmp_path / "missing.gif")
     back = cmcc.MMContent.from_content(content)
     assert back.content_type == cmcc.ContentType.MULTIPART_RELATED and len(back.sub_contents) == 3
+
+
+def test_a_file_whose_name_is_gbk_bytes_is_sent_under_the_name_they_spell(tmp_path):
+    # Unpacked from an archive made on Chinese Windows: Python gives the GBK bytes of the name as
+    # surrogates, which no header carries; the part was refused when sent.
+    if sys.getfilesystemencoding().lower() not in ("utf-8", "utf8"):
+        pytest.skip("the file system's names are not read as UTF-8 here")
+    try:
+        with open(os.path.join(os.fsencode(tmp_path), "新年.gif".encode("gbk")), "wb") as out:
+            out.write(b"GIF89a" + bytes(20))
+    except OSError:
+        pytest.skip("this file system takes no names that are not UTF-8")
+    [name] = os.listdir(tmp_path)  # (as an SP's code finds it)
+    picture = cmcc.MMContent.create_from_file(tmp_path / name)
+    assert picture.content_location == "新年.gif"
+    root = cmcc.MMContent()
+    root.content_type = cmcc.ContentType.MULTIPART_MIXED
+    root.add_sub_content(picture)
+    out = mm7.encode(mm7.SubmitReq(recipients=["+8613800000000"], content=root.to_content()), transaction_id="t")
+    assert b"Content-Location: %E6%96%B0%E5%B9%B4.gif\r\n" in out.to_bytes()
 
 
 # -- §4.3 worked example, against `mm7bind simulate --dialect cmcc` ---------------------------------

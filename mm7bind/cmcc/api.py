@@ -400,7 +400,7 @@ class MMContent(_JavaNames, metaclass=_JavaNamesOfClass):
         part = Part.from_file(path)
         c = cls(b"", part.content_type)
         c._blob = part.blob
-        c.content_location = Path(path).name
+        c.content_location = part.content_location  # (a name in GBK bytes as the name they spell: `Part.from_file`)
         return c
 
     @classmethod
