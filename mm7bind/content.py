@@ -665,7 +665,7 @@ _CHARSET_CHECKED = 1024 * 1024  # bytes of a text read to find its charset (text
 
 def text_charset(blob: Blob, if_ascii: str | None = "utf-8") -> str | None:
     """"utf-8" for bytes that are UTF-8, "utf-16" for text with a UTF-16 byte order mark,
-    "gb2312" (or "gbk") for bytes that are Chinese text in it and not UTF-8 (see `gbk`), else
+    "gb2312" (or "gbk", "gb18030") for bytes that are Chinese text in it and not UTF-8 (see `gbk`), else
     None; `if_ascii` for bytes that are ASCII alone (None: any ASCII-compatible label fits them).
     Only the first MiB is read."""
     with blob.open() as fp:
@@ -862,7 +862,7 @@ class Part:
 
     def _with_found_charset(self, given: bool) -> Part:
         """Text (a SMIL too) without a charset named gets the one its bytes show (UTF-8, UTF-16 by
-        its byte order mark, GB2312/GBK when they are Chinese text in it and not UTF-8, as Chinese
+        its byte order mark, GB2312/GBK/GB18030 when they are Chinese text in it and not UTF-8, as Chinese
         Windows and handsets write): without one, readers take text as US-ASCII and a SMIL as
         UTF-8, and Chinese comes out garbled (a SMIL's file names then name no part). Other bytes
         are left unlabelled: any label would be a guess.
