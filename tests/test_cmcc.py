@@ -553,6 +553,25 @@ def test_mmcontent(tmp_path):
     assert back.content_type == cmcc.ContentType.MULTIPART_RELATED and len(back.sub_contents) == 3
 
 
+@pytest.mark.parametrize(("given", "sent"), [
+    ("Cp936", "GBK"), ("ISO8859_1", "ISO-8859-1"), ("EUC_CN", "GB2312"), ("UTF8", "UTF-8"), ("ASCII", "US-ASCII"),
+    ("GB2312", "GB2312"), ("gbk", "GBK"), ("ISO-2022-JP", "ISO-2022-JP"), ("text/plain;charset=Cp936", "GBK")])
+def test_a_parts_own_charset_in_a_java_name_goes_by_its_iana_name(given, sent):
+    # As the configuration's Charset does: a handset knows GBK, not Java's Cp936.
+    if given.startswith("text/"):
+        text = cmcc.MMContent.create_from_string("abc")
+        text.content_type = given
+    else:
+        text = cmcc.MMContent.create_from_string("abc", given)
+    assert text.to_part("UTF-8").charset == sent
+    root = cmcc.MMContent()
+    root.content_type = cmcc.ContentType.MULTIPART_MIXED
+    root.add_sub_content(text)
+    out = mm7.encode(mm7.SubmitReq(recipients=["+8613800000000"], content=root.to_content()), transaction_id="t")
+    assert f'Content-Type: text/plain; charset="{sent}"'.encode() in out.to_bytes()
+    assert text.text_charset() == given.rpartition("=")[2]  # (the SP's part as it was)
+
+
 def test_a_file_whose_name_is_gbk_bytes_is_sent_under_the_name_they_spell(tmp_path):
     # Unpacked from an archive made on Chinese Windows: Python gives the GBK bytes of the name as
     # surrogates, which no header carries; the part was refused when sent.

@@ -35,6 +35,7 @@ from ..config import Config
 from ..content import BytesBlob, Content, Part, _named_id, decodes, id_name, location_name, sniff_blob_type
 from ..content import text_charset as bytes_charset
 from ..deadline import wait_limit
+from ..envelope import charset_label
 from ..errors import (
     ConnectError,
     DecodeError,
@@ -509,6 +510,10 @@ class MMContent(_JavaNames, metaclass=_JavaNamesOfClass):
                     raise EncodeError(f"text {self.content_id or ''} cannot be written in {charset}{why}") from None
                 # only the configuration's default cannot hold it: UTF-8, labelled as such
                 charset, blob = "UTF-8", BytesBlob(self._text.encode("utf-8"))
+        if charset is not None and self.text_charset() is not None and charset == python_charset(self.text_charset()):
+            # The SP's own, maybe a Java name ("Cp936", "ISO8859_1", "EUC_CN"): by its IANA name, as
+            # the configuration's is (a handset knows GBK, not Cp936)
+            charset = charset_label(charset)
         return Part(blob, ctype, charset=charset,
                     content_id=self.content_id.strip("<>") if self.content_id else None,
                     content_location=self.content_location)
