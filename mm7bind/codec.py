@@ -759,9 +759,23 @@ def _leaf(part: Part, profile: Profile, location: str | None) -> OutPart:
 
 def _charset_param(label: str) -> str:
     """A part's charset as written: the label given, unless it is a name readers take only as a
-    slip (Python's `utf8`, `utf_8`; `x-gbk`), which goes as the IANA name of the same charset."""
+    slip (Python's `utf8`, `utf_8`; `x-gbk`), which goes as the IANA name of the same charset, or
+    Python's spelling of a name IANA spells otherwise (`utf-16-be`, `utf_16`: `utf-16be`, `utf-16`;
+    Java's readers know no other)."""
     codec, standard = charset_codec(label)
-    return label if codec is None or standard else soap.charset_label(codec).lower()
+    if codec is None:
+        return label
+    if not standard:
+        return soap.charset_label(codec).lower()
+    try:
+        iana = soap.charset_label(label)
+    except LookupError:  # (GB2312 and the names read as another charset: as given)
+        return label
+    return iana.lower() if iana.lower() != label.lower() and _squeezed(iana) == _squeezed(label) else label
+
+
+def _squeezed(name: str) -> str:
+    return name.lower().replace("-", "").replace("_", "")
 
 
 # The extension a part named after its Content-ID gets (MimeLayout.content_locations): what MMS

@@ -100,7 +100,10 @@ def test_undeclared_gb_text_is_read_and_reported():
 
 
 @pytest.mark.parametrize(("label", "encoding", "sent"), [
-    ("utf8", "utf-8", "utf-8"), ("UTF_8", "utf-8", "utf-8"), ("x-gbk", "gbk", "gb18030"), ("GB2312", "gb2312", "GB2312")])
+    ("utf8", "utf-8", "utf-8"), ("UTF_8", "utf-8", "utf-8"), ("x-gbk", "gbk", "gb18030"), ("GB2312", "gb2312", "GB2312"),
+    # Python's spellings of IANA's names (Java's readers know no other), and IANA's as given
+    ("utf-16-be", "utf-16-be", "utf-16be"), ("utf_16_le", "utf-16-le", "utf-16le"), ("utf_16", "utf-16", "utf-16"),
+    ("UTF-16BE", "utf-16-be", "UTF-16BE"), ("gb18030", "gb18030", "gb18030"), ("GBK", "gbk", "GBK")])
 def test_a_text_part_labelled_with_a_slip_goes_under_the_standard_name(label, encoding, sent):
     """A part labelled `utf8` (a Python alias, the slip the reader reports from peers) went out so,
     and our own strict reader refused the message; a standard label goes as it was given."""
