@@ -33,6 +33,7 @@ from .content import (
     BytesBlob,
     Content,
     Part,
+    _HAS_EXTENSION,
     _named_id,
     cid_url,
     dangling_references,
@@ -555,9 +556,7 @@ def _unique_locations(leaves: list[Part], profile: Profile) -> list[str | None]:
         if not location and profile.layout.content_locations:  # (named as the peer names every part)
             if not part.content_id:
                 ensure_content_id(part, part.filename or part.kind)
-            kind = part.content_type.lower()
-            location = part.filename or (part.content_id.partition("@")[0]
-                                         + (_EXTENSIONS.get(kind) or mimetypes.guess_extension(kind) or ""))
+            location = part.filename or _id_file_name(part)
             made_up.add(i)
         names.append(location or None)
     if not any(names):  # (no part named by location: most messages)
@@ -584,6 +583,20 @@ def _unique_locations(leaves: list[Part], profile: Profile) -> list[str | None]:
             name = unique[i] = candidate
         seen.add(location_url(name, urls[i]))
     return unique
+
+
+def _id_file_name(part: Part) -> str:
+    """A file name made from a part's Content-ID: the id before its "@", as the name it spells
+    when sent as its UTF-8 escapes ("%E5%9B%BE.gif" is "图.gif": `wire_id`), with the extension of
+    its type when it has none of its own ("1.gif" stays, "image-1" is "image-1.gif")."""
+    left = part.content_id.partition("@")[0]
+    spelt = location_name(left)
+    name = spelt if not spelt.isascii() else left
+    if _HAS_EXTENSION.search(name):
+        return name
+    kind = part.content_type.lower()
+    return name + (_EXTENSIONS.get(kind) or mimetypes.guess_extension(kind) or "")
+
 
 
 def _located_otherwise(leaves: list[Part], locations: list[str | None], smil: Part) -> bool:

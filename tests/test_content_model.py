@@ -762,3 +762,16 @@ def test_a_content_id_holding_an_ampersand_or_a_quote_is_named_in_the_smil_as_xm
     got = env.body.content
     etree.fromstring(got.smil.data)  # (well-formed)
     assert mm7.content.smil_references(got.smil) == ['cid:%E5%9B%BE&"1.gif'] and not mm7.content.unresolved_references(got)
+
+
+def test_a_layout_naming_every_part_names_one_after_its_content_id_as_the_name_it_spells():
+    # China Mobile's MMSC names every part: one with no name of its own after its Content-ID. An id
+    # sent as its UTF-8 escapes is named as the name they spell, and an id with an extension of its
+    # own keeps it alone ("1.gif" was "1.gif.gif").
+    parts = [mm7.Part.from_bytes(GIF, content_id="图.gif"), mm7.Part.from_bytes(GIF + b"1", content_id="1.gif"),
+             mm7.Part.from_bytes(GIF + b"2")]
+    data, env = sent(mm7.Content(parts=parts), mm7.profiles.CMCC_MMSC)
+    got = env.body.content.parts
+    assert [p.content_location for p in got[:2]] == ["图.gif", "1.gif"] and [p.filename for p in got[:2]] == ["图.gif", "1.gif"]
+    assert b"Content-Location:%E5%9B%BE.gif\r\n" in data and b"%25E5" not in data
+    assert got[2].content_location.endswith(".gif") and not got[2].content_location.endswith(".gif.gif")
