@@ -40,6 +40,7 @@ from .content import (
     decode_part_text,
     ensure_content_id,
     given_as_url,
+    id_file_name,
     location_name,
     location_url,
     read_back,
@@ -589,9 +590,7 @@ def _id_file_name(part: Part) -> str:
     """A file name made from a part's Content-ID: the id before its "@", as the name it spells
     when sent as its UTF-8 escapes ("%E5%9B%BE.gif" is "图.gif": `wire_id`), with the extension of
     its type when it has none of its own ("1.gif" stays, "image-1" is "image-1.gif")."""
-    left = part.content_id.partition("@")[0]
-    spelt = location_name(left)
-    name = spelt if not spelt.isascii() else left
+    name = id_file_name(part.content_id.partition("@")[0])
     if _HAS_EXTENSION.search(name):
         return name
     kind = part.content_type.lower()

@@ -447,7 +447,7 @@ def file_name(part: Part) -> str:
     extension from the content type when the name has none."""
     name = part.filename or part.content_location
     if not name and part.content_id:
-        name = part.content_id.split("@", 1)[0] or part.content_id
+        name = id_file_name(part.content_id.split("@", 1)[0] or part.content_id)
     name = safe_name(_unescaped(name) if name and "%" in name else name or "")
     if not name:
         name = "presentation" if part.kind == "smil" else part.kind
@@ -1157,6 +1157,14 @@ def wire_id(content_id: str) -> str:
         return "".join(c if c.isascii() and c != "%" else quote(c, safe="") for c in content_id)
     except UnicodeEncodeError:
         return content_id
+
+
+def id_file_name(content_id: str) -> str:
+    """The name a Content-ID (or its part before "@") gives a file: the name it spells when sent
+    as its UTF-8 escapes ("%E5%9B%BE.gif" is "图.gif", `wire_id`); an ASCII one as it is
+    ("a%41.gif" names no "aA.gif")."""
+    spelt = id_name(content_id)
+    return content_id if spelt.isascii() else spelt
 
 
 def _named_id(content_id: str) -> str:

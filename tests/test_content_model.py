@@ -775,3 +775,9 @@ def test_a_layout_naming_every_part_names_one_after_its_content_id_as_the_name_i
     assert [p.content_location for p in got[:2]] == ["图.gif", "1.gif"] and [p.filename for p in got[:2]] == ["图.gif", "1.gif"]
     assert b"Content-Location:%E5%9B%BE.gif\r\n" in data and b"%25E5" not in data
     assert got[2].content_location.endswith(".gif") and not got[2].content_location.endswith(".gif.gif")
+
+
+def test_a_part_named_by_a_content_id_sent_escaped_is_saved_under_the_name_it_spells(tmp_path):
+    parts = [mm7.Part.from_bytes(GIF, content_id="图.gif"), mm7.Part.from_bytes(GIF + b"1", content_id="a%41.gif")]
+    _, env = sent(mm7.Content(parts=parts))
+    assert sorted(env.body.content.save(tmp_path)) == ["a%41.gif", "presentation.smil", "图.gif"]
