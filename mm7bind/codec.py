@@ -33,11 +33,14 @@ from .content import (
     BytesBlob,
     Content,
     Part,
+    _HAS_EXTENSION,
+    _named_id,
     cid_url,
     dangling_references,
     decode_part_text,
     ensure_content_id,
     given_as_url,
+    id_file_name,
     location_name,
     location_url,
     read_back,
@@ -46,6 +49,7 @@ from .content import (
     smil_kind,
     sniff_blob_type,
     unresolved_references,
+    wire_id,
 )
 from .envelope import Envelope  # noqa: F401 (what decode returns, importable beside it)
 from .errors import (
@@ -154,9 +158,10 @@ def encode(
                 if part.content_id:
                     _checked_id(part, part.content_id)
             smil = make_smil(content.parts)
+        content, smil = _with_ascii_ids(content, smil)
         container_id = _checked_id("the content", content.content_id) if content.content_id else None
         if profile.layout.content_id is not None:  # (the peer's one id for every message's content)
-            container_id = _checked_id("MimeLayout.content_id", profile.layout.content_id)
+            container_id = _checked_id("MimeLayout.content_id", wire_id(profile.layout.content_id))
         # Content read from flat parts has the id its href gave, a part's own (the SMIL's, say): the
         # container we write is another part and needs another (the href names it alone).
         if container_id is None or any((p.content_id or "").lower() == container_id.lower()
@@ -220,6 +225,94 @@ def _check_references(content: Content, smil: Part, profile: Profile) -> None:
 
 
 _CHECKED_SMILS: set[tuple] = set()
+
+
+def _with_ascii_ids(content: Content, smil: Part | None) -> tuple[Content, Part | None]:
+    """`content` and its presentation `smil` as sent: a Content-ID beyond ASCII ("图.gif") goes as
+    `wire_id` spells it ("%E5%9B%BE.gif"; a header is ASCII on the wire), and the SMIL's `cid:`
+    URLs of it, and a bare `src` of it (as China Mobile's SDK users wrote them) when no part has
+    that name as its Content-Location or file name, as that same string: handsets compare the two
+    as written, a reader that decodes the escapes (ours: `Content.by_id`, `content.id_name`) finds
+    the part by the name it spells. The parts the user holds keep their ids; most content has no
+    such id and comes back as it is."""
+    leaves = [*([smil] if smil is not None else []), *content.parts]
+    sent_ids = {p.content_id: sent for p in leaves if p.content_id and (sent := wire_id(p.content_id)) != p.content_id}
+    root_id = wire_id(content.content_id) if content.content_id else None
+    if not sent_ids and root_id == content.content_id:
+        return content, smil
+
+    def sent(part: Part) -> Part:
+        return dataclasses.replace(part, content_id=sent_ids[part.content_id]) if part.content_id in sent_ids else part
+
+    sent_smil = None
+    if smil is not None:
+        names = frozenset(n for p in content.parts for n in (p.content_location, p.filename) if n)
+        sent_smil = sent(_smil_naming_sent_ids(smil, sent_ids, names) if sent_ids else smil)
+    return dataclasses.replace(content, parts=[sent(p) for p in content.parts], content_id=root_id,
+                               smil=sent_smil if content.smil is not None else None), sent_smil
+
+
+def _smil_naming_sent_ids(smil: Part, sent_ids: dict[str, str], names: frozenset[str]) -> Part:
+    """`smil` with each reference to a part whose Content-ID goes otherwise (`_with_ascii_ids`)
+    written as that id is sent; comments and anything else as they were. The SMIL itself when
+    nothing changes or its bytes do not read back the same from its charset. Worked out once for
+    the same SMIL and ids (a campaign sends one content to each recipient)."""
+    key = (smil.sha256(), smil.charset, tuple(sent_ids.items()), names)
+    blob = _ID_SMILS.get(key, False)
+    if blob is False:
+        blob = _ids_as_sent(smil, sent_ids, names)
+        if blob is None or blob.size <= _SENT_SMIL_BYTES:
+            if len(_ID_SMILS) >= 32:
+                _ID_SMILS.clear()
+            _ID_SMILS[key] = blob
+    return smil if blob is None else dataclasses.replace(smil, blob=blob)
+
+
+_ID_SMILS: dict[tuple, BytesBlob | None] = {}
+
+
+def _ids_as_sent(smil: Part, sent_ids: dict[str, str], names: frozenset[str]) -> BytesBlob | None:
+    """The bytes of `smil` with its references spelt as `_smil_naming_sent_ids` says, or None
+    when they are as they were."""
+    data = smil.data
+    codec = charset_codec(smil.charset)[0] or "utf-8"
+    try:
+        text = data.decode(codec)
+        if text.encode(codec) != data:
+            return None
+    except (UnicodeError, LookupError):
+        return None
+    comments = _comment_spans(text)
+    comment_starts = [start for start, _end in comments]
+
+    def as_sent(m: re.Match) -> str:
+        before = bisect.bisect_right(comment_starts, m.start()) - 1  # (the comment it may be in)
+        if before >= 0 and m.start() < comments[before][1]:
+            return m.group(0)
+        raw = m.group(1) if m.group(1) is not None else m.group(2)
+        src = html.unescape(raw).strip()
+        if src[:4].lower() == "cid:":
+            sent = sent_ids.get(_named_id(src))
+            value = None if sent is None else "cid:" + sent
+        elif not src or src in names or location_name(src) in names or _URL_SCHEME.match(src):
+            value = None
+        else:
+            value = sent_ids.get(src) or sent_ids.get(location_name(src))
+        if value is None:
+            return m.group(0)
+        # (an id may hold "&" or a quote: escaped, the attribute stays XML)
+        quote_char = '"' if m.group(1) is not None else "'"
+        escaped = value.replace("&", "&amp;").replace("<", "&lt;").replace(quote_char, "&quot;" if quote_char == '"'
+                                                                            else "&apos;")
+        return m.group(0)[:m.start(1 if m.group(1) is not None else 2) - m.start()] + escaped + quote_char
+
+    rewritten = _SRC_ATTRIBUTE.sub(as_sent, text)
+    if rewritten == text:
+        return None
+    try:
+        return BytesBlob(rewritten.encode(codec))
+    except UnicodeError:
+        return None
 
 log = logging.getLogger("mm7bind.codec")
 
@@ -288,7 +381,7 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
                profile: Profile) -> HttpMessage:
     layout = profile.layout
     sep = layout.parameter_separator
-    soap_id = _checked_id("Profile.soap_content_id", profile.soap_content_id) if profile.soap_content_id else (
+    soap_id = _checked_id("Profile.soap_content_id", wire_id(profile.soap_content_id)) if profile.soap_content_id else (
         new_content_id("soap"))
     outer, inner = new_boundaries() if layout.boundaries == "random" else _nextpart_boundaries(xml, content)
     outer, inner = profile.boundary or outer, profile.inner_boundary or inner
@@ -464,9 +557,7 @@ def _unique_locations(leaves: list[Part], profile: Profile) -> list[str | None]:
         if not location and profile.layout.content_locations:  # (named as the peer names every part)
             if not part.content_id:
                 ensure_content_id(part, part.filename or part.kind)
-            kind = part.content_type.lower()
-            location = part.filename or (part.content_id.partition("@")[0]
-                                         + (_EXTENSIONS.get(kind) or mimetypes.guess_extension(kind) or ""))
+            location = part.filename or _id_file_name(part)
             made_up.add(i)
         names.append(location or None)
     if not any(names):  # (no part named by location: most messages)
@@ -493,6 +584,18 @@ def _unique_locations(leaves: list[Part], profile: Profile) -> list[str | None]:
             name = unique[i] = candidate
         seen.add(location_url(name, urls[i]))
     return unique
+
+
+def _id_file_name(part: Part) -> str:
+    """A file name made from a part's Content-ID: the id before its "@", as the name it spells
+    when sent as its UTF-8 escapes ("%E5%9B%BE.gif" is "图.gif": `wire_id`), with the extension of
+    its type when it has none of its own ("1.gif" stays, "image-1" is "image-1.gif")."""
+    name = id_file_name(part.content_id.partition("@")[0])
+    if _HAS_EXTENSION.search(name):
+        return name
+    kind = part.content_type.lower()
+    return name + (_EXTENSIONS.get(kind) or mimetypes.guess_extension(kind) or "")
+
 
 
 def _located_otherwise(leaves: list[Part], locations: list[str | None], smil: Part) -> bool:
@@ -668,9 +771,23 @@ def _leaf(part: Part, profile: Profile, location: str | None) -> OutPart:
 
 def _charset_param(label: str) -> str:
     """A part's charset as written: the label given, unless it is a name readers take only as a
-    slip (Python's `utf8`, `utf_8`; `x-gbk`), which goes as the IANA name of the same charset."""
+    slip (Python's `utf8`, `utf_8`; `x-gbk`), which goes as the IANA name of the same charset, or
+    Python's spelling of a name IANA spells otherwise (`utf-16-be`, `utf_16`: `utf-16be`, `utf-16`;
+    Java's readers know no other)."""
     codec, standard = charset_codec(label)
-    return label if codec is None or standard else soap.charset_label(codec).lower()
+    if codec is None:
+        return label
+    if not standard:
+        return soap.charset_label(codec).lower()
+    try:
+        iana = soap.charset_label(label)
+    except LookupError:  # (GB2312 and the names read as another charset: as given)
+        return label
+    return iana.lower() if iana.lower() != label.lower() and _squeezed(iana) == _squeezed(label) else label
+
+
+def _squeezed(name: str) -> str:
+    return name.lower().replace("-", "").replace("_", "")
 
 
 # The extension a part named after its Content-ID gets (MimeLayout.content_locations): what MMS

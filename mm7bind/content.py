@@ -447,7 +447,7 @@ def file_name(part: Part) -> str:
     extension from the content type when the name has none."""
     name = part.filename or part.content_location
     if not name and part.content_id:
-        name = part.content_id.split("@", 1)[0] or part.content_id
+        name = id_file_name(part.content_id.split("@", 1)[0] or part.content_id)
     name = safe_name(_unescaped(name) if name and "%" in name else name or "")
     if not name:
         name = "presentation" if part.kind == "smil" else part.kind
@@ -665,7 +665,7 @@ _CHARSET_CHECKED = 1024 * 1024  # bytes of a text read to find its charset (text
 
 def text_charset(blob: Blob, if_ascii: str | None = "utf-8") -> str | None:
     """"utf-8" for bytes that are UTF-8, "utf-16" for text with a UTF-16 byte order mark,
-    "gb2312" (or "gbk") for bytes that are Chinese text in it and not UTF-8 (see `gbk`), else
+    "gb2312" (or "gbk", "gb18030") for bytes that are Chinese text in it and not UTF-8 (see `gbk`), else
     None; `if_ascii` for bytes that are ASCII alone (None: any ASCII-compatible label fits them).
     Only the first MiB is read."""
     with blob.open() as fp:
@@ -862,7 +862,7 @@ class Part:
 
     def _with_found_charset(self, given: bool) -> Part:
         """Text (a SMIL too) without a charset named gets the one its bytes show (UTF-8, UTF-16 by
-        its byte order mark, GB2312/GBK when they are Chinese text in it and not UTF-8, as Chinese
+        its byte order mark, GB2312/GBK/GB18030 when they are Chinese text in it and not UTF-8, as Chinese
         Windows and handsets write): without one, readers take text as US-ASCII and a SMIL as
         UTF-8, and Chinese comes out garbled (a SMIL's file names then name no part). Other bytes
         are left unlabelled: any label would be a guess.
@@ -1144,6 +1144,27 @@ def id_name(content_id: str) -> str:
     ASCII on the wire: "<%E5%9B%BE.gif>" for "图.gif"), read back here so a lookup by the name
     finds it. An id that is no such escape stays as it is (as `location_name`)."""
     return location_name(content_id)
+
+
+def wire_id(content_id: str) -> str:
+    """A Content-ID as it is sent (`id_name` reads it back): as it is when ASCII; else each
+    character beyond ASCII as its UTF-8 bytes percent-encoded, and "%" as "%25" (a header is ASCII
+    on the wire: a GBK-only MMSC garbles UTF-8). One holding a lone surrogate stays as it is: the
+    encoder refuses it, saying why."""
+    if content_id.isascii():
+        return content_id
+    try:
+        return "".join(c if c.isascii() and c != "%" else quote(c, safe="") for c in content_id)
+    except UnicodeEncodeError:
+        return content_id
+
+
+def id_file_name(content_id: str) -> str:
+    """The name a Content-ID (or its part before "@") gives a file: the name it spells when sent
+    as its UTF-8 escapes ("%E5%9B%BE.gif" is "图.gif", `wire_id`); an ASCII one as it is
+    ("a%41.gif" names no "aA.gif")."""
+    spelt = id_name(content_id)
+    return content_id if spelt.isascii() else spelt
 
 
 def _named_id(content_id: str) -> str:

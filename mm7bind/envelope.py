@@ -340,7 +340,10 @@ def charset_label(encoding: str) -> str:
         return label[:6] + label[7:]  # UTF-16BE
     if label.startswith("CP125"):
         return "windows-" + label[2:]
-    return {"ASCII": "US-ASCII", "SHIFT-JIS": "Shift_JIS"}.get(label, label)
+    if label.startswith("ISO2022-"):
+        return "ISO-2022-" + label[8:]  # ISO-2022-JP
+    return {"ASCII": "US-ASCII", "SHIFT-JIS": "Shift_JIS", "BIG5HKSCS": "Big5-HKSCS", "HZ": "HZ-GB-2312",
+            "MAC-ROMAN": "macintosh", "CP866": "IBM866", "CP437": "IBM437"}.get(label, label)
 
 
 def _encode_objects(body, transaction_id, version, style, options, mm7_prefix, label, content_ref) -> bytes:

@@ -22,15 +22,21 @@ _NOT_CHINESE = re.compile(r"[^\x00-\x7f\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]"
 
 
 def text_charset(head: bytes, final: bool) -> str | None:
-    """"gb2312" (or "gbk" when it needs GBK's characters) for bytes that are Chinese text in it,
-    else None. `head` is a text's first bytes (`final`: all of them: else its last character may
+    """"gb2312" (or "gbk" when it needs GBK's characters, "gb18030" when it needs GB18030's: a
+    rare character of a name, "䶮", or one of its four-byte ones) for bytes that are Chinese text in
+    it, else None. `head` is a text's first bytes (`final`: all of them: else its last character may
     be cut). Chinese text: every byte read, no control character but tab, line breaks and form
     feed, at least nine in ten of its other characters GB2312's, and half Chinese characters or
     signs (GB2312's kana, Greek, Cyrillic and box drawing are where other charsets' text lands)."""
+    wider = False
     try:
         text = codecs.getincrementaldecoder("gbk")().decode(head, final=final)
     except UnicodeDecodeError:
-        return None
+        try:  # (the rest as for GBK: nine in ten GB2312's keeps what GB18030 reads of other bytes out)
+            text = codecs.getincrementaldecoder("gb18030")().decode(head, final=final)
+        except UnicodeDecodeError:
+            return None
+        wider = True
     if _latin_words(head):
         return None
     ascii_count = len(text.encode("ascii", "ignore"))
@@ -51,7 +57,7 @@ def text_charset(head: bytes, final: bool) -> str | None:
     else:
         if early >= _KOREAN_SHAPED:
             return None
-    return "gb2312" if in_gb2312 == others else "gbk"
+    return "gb18030" if wider else "gb2312" if in_gb2312 == others else "gbk"
 
 
 def _latin_words(head: bytes) -> bool:

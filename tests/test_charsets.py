@@ -100,7 +100,10 @@ def test_undeclared_gb_text_is_read_and_reported():
 
 
 @pytest.mark.parametrize(("label", "encoding", "sent"), [
-    ("utf8", "utf-8", "utf-8"), ("UTF_8", "utf-8", "utf-8"), ("x-gbk", "gbk", "gb18030"), ("GB2312", "gb2312", "GB2312")])
+    ("utf8", "utf-8", "utf-8"), ("UTF_8", "utf-8", "utf-8"), ("x-gbk", "gbk", "gb18030"), ("GB2312", "gb2312", "GB2312"),
+    # Python's spellings of IANA's names (Java's readers know no other), and IANA's as given
+    ("utf-16-be", "utf-16-be", "utf-16be"), ("utf_16_le", "utf-16-le", "utf-16le"), ("utf_16", "utf-16", "utf-16"),
+    ("UTF-16BE", "utf-16-be", "UTF-16BE"), ("gb18030", "gb18030", "gb18030"), ("GBK", "gbk", "GBK")])
 def test_a_text_part_labelled_with_a_slip_goes_under_the_standard_name(label, encoding, sent):
     """A part labelled `utf8` (a Python alias, the slip the reader reports from peers) went out so,
     and our own strict reader refused the message; a standard label goes as it was given."""
@@ -292,8 +295,25 @@ def test_a_gbk_text_file_is_labelled_and_read_as_chinese(tmp_path):
     assert mm7.Part.from_bytes(text.encode(), "text/plain").charset == "utf-8"
 
 
+def test_gb18030_text_is_labelled_gb18030_not_left_to_a_default():
+    # A rare character of a name ("䶮", GB18030's FE9F; GBK has it not): the bytes read in no GBK,
+    # went unlabelled, and China Mobile's layer labelled them with the configured UTF-8: garbled.
+    from mm7bind import cmcc  # noqa: PLC0415
+
+    text = "王䶮：新年快乐，万事如意！恭喜发财。"
+    part = mm7.Part.from_bytes(text.encode("gb18030"), "text/plain")
+    assert part.charset == "gb18030" and part.text_value == text
+    wide = "新年快乐，万事如意，恭喜发财，身体健康" + chr(0x20000)  # (a four-byte one)
+    assert mm7.Part.from_bytes(wide.encode("gb18030"), "text/plain").charset == "gb18030"
+    sub = cmcc.MMContent.create_from_bytes(text.encode("gb18030"))
+    sub.content_type = cmcc.ContentType.TEXT
+    assert sub.to_part("UTF-8").charset == "gb18030"
+    assert mm7.Part.from_bytes("新年快乐".encode("gbk"), "text/plain").charset == "gb2312"  # (as before)
+
+
 @pytest.mark.parametrize("data", [
-    "Müller, Straße 5".encode("latin-1"),        # Latin-1: what follows an accent is a plain letter
+    "Müller, Straße 5".encode("latin-1"),
+    "é1é2 à3è4 café9".encode("latin-1"),            # (four bytes GB18030 reads as one character)        # Latin-1: what follows an accent is a plain letter
     "日本語のテキストです".encode("shift_jis"),
     "中文測試內容，繁體字".encode("big5"),
     "안녕하세요. 오늘 날씨가 좋습니다. 우리 같이 공원에 산책하러 갑시다.".encode("euc-kr"),  # (GB2312's shape)

@@ -10,6 +10,7 @@ import logging
 import os
 import pickle
 import re
+import sys
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -272,6 +273,17 @@ def test_config_file_problems(tmp_path):
 
 
 # -- §5, §7 status ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", [6, -1, 1.5, "read", None, True])
+def test_a_status_number_the_manual_has_not_is_a_value_error_naming_those_it_has(code):
+    with pytest.raises(ValueError, match=r"MMStatus .* none of the manual's numbers: 0 \(expired\), .*5 \(forwarded\)"):
+        cst.MMStatus.to_mm7(code)
+    with pytest.raises(ValueError, match=r"ReadStatusCode .*: 0 \(read\), 1 \(deleted without being read\), 2 "):
+        cst.ReadStatusCode.to_mm7(code)
+    # (its digits, as read from a file, are the number)
+    assert cst.MMStatus.to_mm7("5") == (mm7.DeliveryStatus.FORWARDED, None)
+    assert cst.ReadStatusCode.to_mm7("2") is mm7.ReadStatus.INDETERMINATE
 
 
 def test_status_tables():
@@ -539,6 +551,45 @@ def test_mmcontent(tmp_path):
         cmcc.MMContent.create_from_file(tmp_path / "missing.gif")
     back = cmcc.MMContent.from_content(content)
     assert back.content_type == cmcc.ContentType.MULTIPART_RELATED and len(back.sub_contents) == 3
+
+
+@pytest.mark.parametrize(("given", "sent"), [
+    ("Cp936", "GBK"), ("ISO8859_1", "ISO-8859-1"), ("EUC_CN", "GB2312"), ("UTF8", "UTF-8"), ("ASCII", "US-ASCII"),
+    ("GB2312", "GB2312"), ("gbk", "GBK"), ("ISO-2022-JP", "ISO-2022-JP"), ("text/plain;charset=Cp936", "GBK")])
+def test_a_parts_own_charset_in_a_java_name_goes_by_its_iana_name(given, sent):
+    # As the configuration's Charset does: a handset knows GBK, not Java's Cp936.
+    if given.startswith("text/"):
+        text = cmcc.MMContent.create_from_string("abc")
+        text.content_type = given
+    else:
+        text = cmcc.MMContent.create_from_string("abc", given)
+    assert text.to_part("UTF-8").charset == sent
+    root = cmcc.MMContent()
+    root.content_type = cmcc.ContentType.MULTIPART_MIXED
+    root.add_sub_content(text)
+    out = mm7.encode(mm7.SubmitReq(recipients=["+8613800000000"], content=root.to_content()), transaction_id="t")
+    assert f'Content-Type: text/plain; charset="{sent}"'.encode() in out.to_bytes()
+    assert text.text_charset() == given.rpartition("=")[2]  # (the SP's part as it was)
+
+
+def test_a_file_whose_name_is_gbk_bytes_is_sent_under_the_name_they_spell(tmp_path):
+    # Unpacked from an archive made on Chinese Windows: Python gives the GBK bytes of the name as
+    # surrogates, which no header carries; the part was refused when sent.
+    if sys.getfilesystemencoding().lower() not in ("utf-8", "utf8"):
+        pytest.skip("the file system's names are not read as UTF-8 here")
+    try:
+        with open(os.path.join(os.fsencode(tmp_path), "新年.gif".encode("gbk")), "wb") as out:
+            out.write(b"GIF89a" + bytes(20))
+    except OSError:
+        pytest.skip("this file system takes no names that are not UTF-8")
+    [name] = os.listdir(tmp_path)  # (as an SP's code finds it)
+    picture = cmcc.MMContent.create_from_file(tmp_path / name)
+    assert picture.content_location == "新年.gif"
+    root = cmcc.MMContent()
+    root.content_type = cmcc.ContentType.MULTIPART_MIXED
+    root.add_sub_content(picture)
+    out = mm7.encode(mm7.SubmitReq(recipients=["+8613800000000"], content=root.to_content()), transaction_id="t")
+    assert b"Content-Location: %E6%96%B0%E5%B9%B4.gif\r\n" in out.to_bytes()
 
 
 # -- §4.3 worked example, against `mm7bind simulate --dialect cmcc` ---------------------------------
@@ -2936,10 +2987,10 @@ def test_sub_contents_found_by_location_and_id_as_the_sdk_found_them_and_as_a_sm
              mm7.Part.from_bytes(gif + b"2", "image/gif", content_id="图.gif")]
     out = mm7.encode(deliver(content=mm7.Content(parts=parts)), transaction_id="mo-1", version="REL-6-MM7-1-0")
     body = out.to_bytes()
-    assert b"Content-Location: %E6%96%B0.gif" in body and "<图.gif>".encode() in body
+    assert b"Content-Location: %E6%96%B0.gif" in body and b"<%E5%9B%BE.gif>" in body
     # as a GBK peer sends them: two parts of one location, a Content-ID in GBK bytes
     body = body.replace(b"Content-Location: b.txt", b"Content-Location: a.txt")
-    body = body.replace("<图.gif>".encode(), "<图.gif>".encode("gbk"))
+    body = body.replace(b"<%E5%9B%BE.gif>", "<图.gif>".encode("gbk"))
     got = []
 
     class Servlet(cmcc.MM7ReceiveServlet):

@@ -723,3 +723,61 @@ def test_a_gbk_peers_escaped_names_are_saved_as_the_names_they_spell(tmp_path):
              mm7.Part.from_bytes(GIF, "image/gif", content_location="%C4%E3%2F..%2F..%2Fup.gif")]
     assert mm7.Content(parts=parts).save(tmp_path) == ["你.gif", "新年.gif", "100%.gif", "up.gif"]
     assert parts[0].content_location == "%C4%E3.gif"  # (the part as it came)
+
+
+def test_a_content_id_beyond_ascii_goes_percent_encoded_and_the_smil_names_it_so():
+    """A header is ASCII on the wire (a GBK-only MMSC garbles UTF-8): a Content-ID "图.gif" goes
+    as its UTF-8 bytes percent-encoded ("%" as "%25"), as the container's and the root's in
+    start=, and a SMIL's `cid:` URLs of it (generated, or the user's) and a bare id as that same
+    string: handsets compare them as written, and a lookup by the name still finds the part."""
+    picture = mm7.Part.from_bytes(GIF, content_id="图.gif")
+    text = mm7.Part.text("你好", content_id="文%41.txt")
+    for content in (mm7.Content(parts=[picture, text], content_id="内容"),
+                    mm7.Content(parts=[picture, text], smil=mm7.Part.from_bytes(
+                        '<smil><body><par><img src="cid:图.gif"/><text src=\'cid:文%2541.txt\'/></par>'
+                        '<par><img src="图.gif"/><!-- <img src="cid:图.gif"/> --></par></body></smil>'.encode(),
+                        "application/smil", content_id="根.smil"))):
+        data, env = sent(content)
+        heads = [line for line in data.split(b"\r\n") if line.lower().startswith((b"content-", b" start"))]
+        assert all(line.isascii() for line in heads), [line for line in heads if not line.isascii()]
+        assert b"Content-ID: <%E5%9B%BE.gif>" in data and b"Content-ID: <%E6%96%87%2541.txt>" in data
+        assert b"Content-ID: <%E5%86%85%E5%AE%B9>" in data or content.smil is not None
+        got = env.body.content
+        srcs = mm7.content.smil_references(got.smil)
+        assert srcs[:2] == ["cid:%E5%9B%BE.gif", "cid:%E6%96%87%2541.txt"]
+        assert [got.by_reference(s) for s in srcs[:2]] == got.parts
+        assert not mm7.content.unresolved_references(got)
+        assert got.by_id("图.gif").data == GIF and got.by_id("文%41.txt").text_value == "你好"
+        assert picture.content_id == "图.gif" and text.content_id == "文%41.txt"  # (the user's parts as they were)
+    assert srcs == ["cid:%E5%9B%BE.gif", "cid:%E6%96%87%2541.txt", "%E5%9B%BE.gif"]
+    assert '<!-- <img src="cid:图.gif"/> -->' in got.smil.text_value  # (a comment as it was)
+    assert b"start=\"<%E6%A0%B9.smil>\"" in data and got.smil.content_id == "%E6%A0%B9.smil"
+
+
+def test_a_content_id_holding_an_ampersand_or_a_quote_is_named_in_the_smil_as_xml():
+    content = mm7.Content(parts=[mm7.Part.from_bytes(GIF, content_id='图&"1.gif')],
+                          smil=mm7.Part.from_bytes('<smil><body><img src="cid:图&amp;&quot;1.gif"/></body></smil>'
+                                                   .encode(), "application/smil"))
+    data, env = sent(content)
+    got = env.body.content
+    etree.fromstring(got.smil.data)  # (well-formed)
+    assert mm7.content.smil_references(got.smil) == ['cid:%E5%9B%BE&"1.gif'] and not mm7.content.unresolved_references(got)
+
+
+def test_a_layout_naming_every_part_names_one_after_its_content_id_as_the_name_it_spells():
+    # China Mobile's MMSC names every part: one with no name of its own after its Content-ID. An id
+    # sent as its UTF-8 escapes is named as the name they spell, and an id with an extension of its
+    # own keeps it alone ("1.gif" was "1.gif.gif").
+    parts = [mm7.Part.from_bytes(GIF, content_id="图.gif"), mm7.Part.from_bytes(GIF + b"1", content_id="1.gif"),
+             mm7.Part.from_bytes(GIF + b"2")]
+    data, env = sent(mm7.Content(parts=parts), mm7.profiles.CMCC_MMSC)
+    got = env.body.content.parts
+    assert [p.content_location for p in got[:2]] == ["图.gif", "1.gif"] and [p.filename for p in got[:2]] == ["图.gif", "1.gif"]
+    assert b"Content-Location:%E5%9B%BE.gif\r\n" in data and b"%25E5" not in data
+    assert got[2].content_location.endswith(".gif") and not got[2].content_location.endswith(".gif.gif")
+
+
+def test_a_part_named_by_a_content_id_sent_escaped_is_saved_under_the_name_it_spells(tmp_path):
+    parts = [mm7.Part.from_bytes(GIF, content_id="图.gif"), mm7.Part.from_bytes(GIF + b"1", content_id="a%41.gif")]
+    _, env = sent(mm7.Content(parts=parts))
+    assert sorted(env.body.content.save(tmp_path)) == ["a%41.gif", "presentation.smil", "图.gif"]

@@ -243,7 +243,9 @@ def test_a_root_content_id_with_a_quote_or_backslash_is_escaped_in_start(content
 
 @pytest.mark.parametrize(("content_id", "url", "href"), [
     ("100%41.gif", "cid:100%2541.gif", "cid:all 100%2541.gif"), ("100%.gif", "cid:100%.gif", "cid:all 100%25.gif"),
-    ("my picture@sp", "cid:my picture@sp", "cid:all my picture@sp"), ("新年.gif", "cid:新年.gif", "cid:all 新年.gif")])
+    ("my picture@sp", "cid:my picture@sp", "cid:all my picture@sp"),
+    # (beyond ASCII: the header its UTF-8 escapes, the SMIL's URL that same string, `content.wire_id`)
+    ("新年.gif", "cid:%E6%96%B0%E5%B9%B4.gif", "cid:all %25E6%2596%25B0%25E5%25B9%25B4.gif")])
 def test_the_cid_urls_of_the_href_and_the_smil_name_their_parts_whatever_the_id(content_id, url, href):
     # Readers percent-decode a cid: URL (RFC 2392; ours): "cid:100%41.gif" would name the part
     # 100A.gif. Handsets compare it as written: what reads the same to both goes as it is. The
@@ -255,9 +257,11 @@ def test_the_cid_urls_of_the_href_and_the_smil_name_their_parts_whatever_the_id(
     env = mm7.decode(data, out.content_type)
     assert env.deviations == []  # (no href-dangling: the href names the content)
     got = env.body.content
-    assert got.parts == content.parts and got.content_id == "all " + content_id
+    sent_id = mm7.content.wire_id(content_id)
+    assert got.parts[1:] == content.parts[1:] and got.content_id == "all " + sent_id
+    assert got.parts[0].content_id == sent_id and got.by_id(content_id) is got.parts[0]
     sources = mm7.content.smil_references(got.smil)
-    assert sources[0] == url and got.by_id(sources[0]) == picture  # (the generated SMIL's slide shows the picture)
+    assert sources[0] == url and got.by_id(sources[0]).data == picture.data  # (the generated SMIL's slide shows the picture)
     assert env.body.content_ref.href == href
 
 

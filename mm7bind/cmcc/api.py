@@ -16,7 +16,6 @@ from __future__ import annotations
 import codecs
 import copy
 import dataclasses
-import html
 import inspect
 import logging
 import re
@@ -26,7 +25,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import quote
 
 from .. import gbk
 from .. import messages as m
@@ -37,6 +35,7 @@ from ..config import Config
 from ..content import BytesBlob, Content, Part, _named_id, decodes, id_name, location_name, sniff_blob_type
 from ..content import text_charset as bytes_charset
 from ..deadline import wait_limit
+from ..envelope import charset_label
 from ..errors import (
     ConnectError,
     DecodeError,
@@ -402,7 +401,7 @@ class MMContent(_JavaNames, metaclass=_JavaNamesOfClass):
         part = Part.from_file(path)
         c = cls(b"", part.content_type)
         c._blob = part.blob
-        c.content_location = Path(path).name
+        c.content_location = part.content_location  # (a name in GBK bytes as the name they spell: `Part.from_file`)
         return c
 
     @classmethod
@@ -455,7 +454,7 @@ class MMContent(_JavaNames, metaclass=_JavaNamesOfClass):
         cid, named = content_id.strip("<>"), _named_id(content_id)
         return (next((s for s in subs if s.content_id.strip("<>") == cid), None)
                 or next((s for s in subs if s.content_id.strip("<>") == named), None)
-                # (a part named in Chinese is sent as its UTF-8 escapes, "<%E5%9B%BE.gif>": `to_content`)
+                # (a part named in Chinese is sent as its UTF-8 escapes, "<%E5%9B%BE.gif>": `content.wire_id`)
                 or next((s for s in subs if id_name(s.content_id.strip("<>")) in (cid, named)), None))
 
     def get_sub_content_by_location(self, location: str) -> MMContent | None:
@@ -511,6 +510,10 @@ class MMContent(_JavaNames, metaclass=_JavaNamesOfClass):
                     raise EncodeError(f"text {self.content_id or ''} cannot be written in {charset}{why}") from None
                 # only the configuration's default cannot hold it: UTF-8, labelled as such
                 charset, blob = "UTF-8", BytesBlob(self._text.encode("utf-8"))
+        if charset is not None and self.text_charset() is not None and charset == python_charset(self.text_charset()):
+            # The SP's own, maybe a Java name ("Cp936", "ISO8859_1", "EUC_CN"): by its IANA name, as
+            # the configuration's is (a handset knows GBK, not Cp936)
+            charset = charset_label(charset)
         return Part(blob, ctype, charset=charset,
                     content_id=self.content_id.strip("<>") if self.content_id else None,
                     content_location=self.content_location)
@@ -562,50 +565,6 @@ class MMContent(_JavaNames, metaclass=_JavaNamesOfClass):
         return root
 
 
-def wire_id(content_id: str) -> str:
-    """A Content-ID as it is sent: as it is when ASCII; else each character beyond ASCII as its
-    UTF-8 bytes percent-encoded, and "%" as "%25" (so `content.id_name` reads the name back
-    exactly). One holding a lone surrogate stays as it is: the encoder refuses it, saying why."""
-    if content_id.isascii():
-        return content_id
-    try:
-        return "".join(c if c.isascii() and c != "%" else quote(c, safe="") for c in content_id)
-    except UnicodeEncodeError:
-        return content_id
-
-
-def _smil_naming_sent_ids(smil: Part, sent_ids: dict[str, str], names: frozenset[str]) -> Part:
-    """`smil` with each `src="cid:..."` naming a part whose id goes otherwise (`wire_id`) written
-    as that id is sent, and a bare id so named (`src="图.gif"`, as SDK users wrote them) when no
-    part has it among its `names` (Content-Location, file name: a handset looks it up there first);
-    anything else as it was. The SMIL itself when its text cannot be read back from its charset
-    (it goes as it is, a reference unchanged)."""
-    codec = python_charset(smil.charset or "UTF-8")
-    try:
-        text = smil.data.decode(codec)
-    except (UnicodeError, LookupError):
-        return smil
-
-    def as_sent(match: re.Match) -> str:
-        src = html.unescape(match.group(3)).strip()
-        if src[:4].lower() == "cid:":
-            sent = sent_ids.get(_named_id(src))
-            return match.group(0) if sent is None else f"{match.group(1)}cid:{sent}{match.group(4)}"
-        if src in names or location_name(src) in names or _URL_SCHEME.match(src):
-            return match.group(0)
-        sent = sent_ids.get(src) or sent_ids.get(location_name(src))
-        return match.group(0) if sent is None else f"{match.group(1)}{sent}{match.group(4)}"
-
-    rewritten = _CID_SRC.sub(as_sent, text)
-    if rewritten == text:
-        return smil
-    return dataclasses.replace(smil, blob=BytesBlob(rewritten.encode(codec)))
-
-
-_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # (http: is outside the message)
-_CID_SRC = re.compile(r"""(\bsrc\s*=\s*(["']))(.*?)(\2)""", re.IGNORECASE)
-
-
 def _is_text(content_type: str | None) -> bool:
     ctype = str(content_type or "").split(";", 1)[0].strip().lower()
     return ctype.startswith("text/") or ctype == ContentType.SMIL
@@ -639,30 +598,9 @@ def _content_of(content: MMContent | None, charset: str) -> Content | None:
         # (the manual's §4.2.2.1 sample writes submitReq.setContent("多媒体消息的内容"), a string)
         raise TypeError(f"content must be an MMContent, not {type(content).__name__} "
                         "(MMContent.create_from_string(text) for a text)")
-    return _with_ascii_ids(content.to_content(charset)) if content is not None else None
-
-
-def _with_ascii_ids(content: Content) -> Content:
-    """`content` as it is sent. A part named in Chinese ("图.gif", as the SDK let SPs name them)
-    goes with its id's UTF-8 bytes percent-encoded (a header is ASCII on the wire: a GBK-only MMSC
-    garbles UTF-8), and the SMIL's `cid:` URLs of it (and its bare id) as that same string:
-    handsets compare the two as written, a reader that decodes the escapes (ours:
-    `get_sub_content_by_id`, `Content.by_id`) finds it by its name. (A Content-Location goes as its URL already: `content.location_url`.)"""
-    leaves = [*([content.smil] if content.smil is not None else []), *content.parts]
-    sent_ids = {p.content_id: wire_id(p.content_id) for p in leaves if p.content_id}
-    sent_ids = {cid: sent for cid, sent in sent_ids.items() if sent != cid}
-    root_id = wire_id(content.content_id) if content.content_id else None
-    if not sent_ids and root_id == content.content_id:
-        return content
-
-    def sent(part: Part) -> Part:
-        return dataclasses.replace(part, content_id=sent_ids[part.content_id]) if part.content_id in sent_ids else part
-
-    smil = content.smil
-    if smil is not None:
-        names = frozenset(n for p in content.parts for n in (p.content_location, p.filename) if n)
-        smil = sent(_smil_naming_sent_ids(smil, sent_ids, names) if sent_ids else smil)
-    return dataclasses.replace(content, parts=[sent(p) for p in content.parts], smil=smil, content_id=root_id)
+    # (a part named in Chinese, "图.gif", as the SDK let SPs name them, goes with an ASCII Content-ID and
+    # the SMIL's references of it spelt alike: `codec.encode`'s, for any content)
+    return content.to_content(charset) if content is not None else None
 
 
 # A time written out: the manual's form (§4.2.2.1: "2004-02-09T10:21:07"), with a zone if any; and

@@ -31,12 +31,13 @@ class MMStatus:
 
     @staticmethod
     def to_mm7(code: int) -> tuple[DeliveryStatus, str | None]:
-        """The 3GPP MMStatus (and MMStatusExtension for "recipient rejected") for a manual number."""
-        return {
+        """The 3GPP MMStatus (and MMStatusExtension for "recipient rejected") for a manual number
+        (0–5, or its digits); another is a ValueError naming the numbers there are."""
+        return _numbered(MMStatus, code, {
             0: (DeliveryStatus.EXPIRED, None), 1: (DeliveryStatus.RETRIEVED, None),
             2: (DeliveryStatus.REJECTED, None), 3: (DeliveryStatus.REJECTED, "RejectionByMMSRecipient"),
             4: (DeliveryStatus.INDETERMINATE, None), 5: (DeliveryStatus.FORWARDED, None),
-        }[int(code)]
+        })
 
 
 class ReadStatusCode:
@@ -53,7 +54,24 @@ class ReadStatusCode:
 
     @staticmethod
     def to_mm7(code: int) -> ReadStatus:
-        return {0: ReadStatus.READ, 1: ReadStatus.DELETED, 2: ReadStatus.INDETERMINATE}[int(code)]
+        """The 3GPP read status for a manual number (0–2, or its digits); another is a ValueError
+        naming the numbers there are."""
+        return _numbered(ReadStatusCode, code, {0: ReadStatus.READ, 1: ReadStatus.DELETED,
+                                                2: ReadStatus.INDETERMINATE})
+
+
+def _numbered(table: type, code: object, values: dict):
+    """`values[code]` for a code given as an int or its digits ("3", as read from a file); anything
+    else — a number the manual has not, 1.5, "read" — a ValueError saying the numbers there are
+    (a bare KeyError or int()'s message said neither)."""
+    try:
+        number = int(code) if isinstance(code, (int, str)) and not isinstance(code, bool) else None
+    except ValueError:
+        number = None
+    if number is None or number not in values:
+        known = ", ".join(f"{n} ({table.TEXTS[n][1]})" for n in values)
+        raise ValueError(f"{table.__name__} {code!r} is none of the manual's numbers: {known}")
+    return values[number]
 
 
 def status_text(code: int, lang: str = "zh") -> str:
