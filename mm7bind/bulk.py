@@ -609,7 +609,9 @@ def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str, senders: int = 1
     try:
         # (held to the claim's lease, as the outbox's sends to theirs: past it, another run or the
         # outbox may claim the recipient and send too; a long rate-limit wait ends the send instead)
-        with sending_until(time.monotonic() + (held.lease_until - utcnow()).total_seconds()):
+        # (and where it fails over to noted with the claim: killed then, the next run goes there first)
+        with sending_until(time.monotonic() + (held.lease_until - utcnow()).total_seconds()), \
+                sendonce.attempts_noted(store, held, tid, client.config):
             r = client.submit(msg if request is None else request, tag=tag, transaction_id=tid)
         accepted = r.ok
         return r

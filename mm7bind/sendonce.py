@@ -129,6 +129,35 @@ def done(store, held: SendClaim, accepted: bool) -> None:
                   "accepted" if accepted else "not accepted", type(exc).__name__, exc)
 
 
+def attempts_noted(store, held: SendClaim, transaction_id: str, config):  # noqa: ANN201
+    """`client.sending_claimed` for a send of `transaction_id` under our claim `held`: the send
+    goes first to the MMSC the claim's earlier holder (killed mid-send) last sent it to, and each
+    attempt that goes elsewhere than where the send would start is noted with the claim before it
+    goes (`store.send_claim_attempt_at`: one write per fail-over; none for a send that goes where it
+    starts, but with `round_robin`, whose start is this process's turn, not the next one's)."""
+    from .client import sending_claimed  # noqa: PLC0415
+    from .display import shown_url  # noqa: PLC0415
+
+    resume_at = held.attempt_url if held.attempt_transaction_id == transaction_id else None
+    urls = getattr(config, "urls", None)  # (a configuration of one's own without them: every attempt noted)
+    first = shown_url(urls[0]) if urls and not getattr(config, "round_robin", False) else None
+
+    def note(url: str) -> None:
+        shown = shown_url(url)
+        if shown == (note.noted or first) or not hasattr(store, "send_claim_attempt_at"):
+            return
+        try:
+            store.send_claim_attempt_at(held.transaction_id, held.holder, transaction_id, shown)
+        except STORE_ERRORS as exc:  # (sent as before: a note not written must not stop the message)
+            log.warning("tid=%s: where its attempt goes (%s) could not be noted in the store: %s: %s",
+                        printable(transaction_id), shown, type(exc).__name__, exc)
+            return
+        note.noted = shown
+
+    note.noted = resume_at
+    return sending_claimed(resume_at, note)
+
+
 def _holder() -> str:
     """This process as a claim's holder (the claim's own id follows it): `holders.this_process()`,
     or host and pid where /proc does not tell more."""
