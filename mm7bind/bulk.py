@@ -560,6 +560,7 @@ def send_tagged(client, msg: m.SubmitReq, tag: str, *, resend_unanswered: bool |
     `resend_unanswered`), `RefusedBefore` for a recipient refused for its address not sent again
     (`retry_refused`), and `NoTimeLeft` when no attempt could end within the recipient's claim
     (the client's rate limit, kept busy by other senders, held it back that long): nothing sent."""
+    sendonce.blocking(client, "send_tagged")
     [rcpt] = [str(a) for a in msg.recipients]
     tries: Counter = Counter()
     basis = campaign_tid_basis(client.core.store, tag, _country_code(client))
@@ -693,6 +694,7 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str | m.Addres
     # for each recipient, only to wait for one of the client's connections, at most MAX_POOL_SIZE:
     # bounded as send --concurrency is; a negative stop after unreachable requests stopped the
     # campaign at the first one)
+    sendonce.blocking(client, "send_bulk")
     _whole("concurrency", concurrency, 1, most=MAX_POOL_SIZE)
     _whole("stop_after_unreachable", stop_after_unreachable, 0, "0: never stops")
     _whole("stop_after_refused", stop_after_refused, 0, "0: never stops")

@@ -1622,7 +1622,8 @@ class sending_for_item:
     `resume_at`: the MMSC (its URL as shown) an attempt of the item's last round went to, whose
     end was never recorded (its process killed): the send goes there first, as to one that may
     have it. `note_attempt(url)` is called before each attempt (its URL as configured), for the
-    outbox to note where it goes (`OutboxItem.attempt_url`)."""
+    outbox to note where it goes (`OutboxItem.attempt_url`). (The `Client`'s alone: the outbox and
+    campaigns send through one, an `AsyncClient` refused: `sendonce.blocking`.)"""
 
     def __init__(self, item_id: int, resume_at: str | None = None, note_attempt=None):  # noqa: ANN001
         self.item_id, self.resume_at, self.note_attempt = item_id, resume_at, note_attempt

@@ -119,6 +119,7 @@ class Outbox(Periodic):
                  first_retry: timedelta = timedelta(seconds=30), max_retry: timedelta = timedelta(hours=1),
                  poll: float = 1.0, batch: int = 1, concurrency: int = 1, stop_after_refused: int = 10,
                  refused_pause: timedelta = REFUSED_PAUSE, refused_pause_max: timedelta = REFUSED_PAUSE_MAX):
+        sendonce.blocking(client, "an outbox")
         if client.core.store is None:
             raise ValueError("an outbox keeps its messages in the client's store: give the client a store")
         from .store import KEEP_MAX  # noqa: PLC0415

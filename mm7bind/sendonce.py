@@ -8,6 +8,7 @@ namespace); one the MMSC accepted is kept, and its request never sent again.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import socket
@@ -156,6 +157,15 @@ def attempts_noted(store, held: SendClaim, transaction_id: str, config):  # noqa
 
     note.noted = resume_at
     return sending_claimed(resume_at, note)
+
+
+def blocking(client, who: str) -> None:
+    """Refuse an `AsyncClient` for `who` (the outbox, a campaign), which sends from threads through
+    a blocking `Client`: given one, its sends were coroutines never awaited — nothing sent, each
+    an "internal error" until the outbox's items expired, every recipient of a campaign failed."""
+    if inspect.iscoroutinefunction(getattr(client, "send", None)):
+        raise TypeError(f"{who} sends through a Client, not an {type(client).__name__} (whose sends are coroutines "
+                        "to await): give it a Client with the same settings and store")
 
 
 def _holder() -> str:

@@ -450,3 +450,23 @@ def test_a_tagged_send_that_failed_over_goes_again_to_the_mmsc_that_may_have_it_
             if worker is not None:
                 worker.join(30)
             before.close()
+
+
+def test_an_asyncclient_is_refused_by_the_outbox_and_a_campaign_at_once(store):
+    """The outbox and a campaign send from threads, through a blocking `Client` (its fail-over noted
+    in the store before each attempt: `OutboxItem.attempt_url`, `SendClaim.attempt_url`). Given an
+    `AsyncClient`, the outbox queued messages that never went — each round an "internal error", its
+    send a coroutine never awaited — until they expired; a campaign failed every recipient so. Both
+    say so at once, before anything is queued or claimed."""
+    pytest.importorskip("httpx")
+    from mm7bind.bulk import send_bulk, send_tagged
+
+    client = mm7.AsyncClient("http://127.0.0.1:9/mm7", store=store)
+    one = mm7.SubmitReq(subject="camp", recipients=mm7.Recipients(to=["+8613800000001"]))
+    with pytest.raises(TypeError, match="AsyncClient"):
+        Outbox(client)
+    with pytest.raises(TypeError, match="AsyncClient"):
+        send_bulk(client, mm7.SubmitReq(subject="camp"), ["+8613800000001"], tag="promo")
+    with pytest.raises(TypeError, match="AsyncClient"):
+        send_tagged(client, one, "promo")
+    assert list(store.submits("promo")) == [] and store.outbox() == []
