@@ -745,6 +745,10 @@ class Outbox(Periodic):
             return Round(self._end(item, "queued", item.attempts, next_at=now + self.first_retry,
                                    status_code=item.status_code,
                                    error=f"another run of the campaign is sending to {who}: tried again later"))
+        if item.attempt_url is None and held.attempt_transaction_id == item.transaction_id:
+            # (a direct run of the campaign, killed after it failed over to another MMSC, noted
+            # where with the claim taken over: the MMSC that may have it goes first, as for an item)
+            item = dataclasses.replace(item, attempt_url=held.attempt_url)
         outcome = None
         claimed_for = (held.lease_until - utcnow()).total_seconds()
         try:
