@@ -586,7 +586,8 @@ def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str, senders: int = 1
     → its Result, or None when another has it or had it accepted. The send starts no attempt that
     could end after the claim's lease (`NoTimeLeft` before the first), which counts the rate limit's
     waits of `senders` sending at once through the client, and the upload of `size` bytes
-    (`sendonce.upload_time`). `request`: `msg` as the client `prepare`d it, sent in its place."""
+    (`sendonce.upload_time`); an attempt that fails over is noted with the claim first
+    (`sendonce.attempts_noted`). `request`: `msg` as the client `prepare`d it, sent in its place."""
     store = client.core.store
     [rcpt] = [str(a) for a in msg.recipients]
     held, mine = sendonce.claim(store, recipient_claim(tag, rcpt, _country_code(client)), client.config,

@@ -3,7 +3,9 @@ goes out (`store.send_claim`), so that two runs of one campaign, or an applicati
 request, do not both send it. A claim is its holder's until its lease runs out, or at once when the
 holder was a process of this machine that is gone (killed, crashed: then what it had in flight may go
 again, with the same TransactionID; "this machine" as `holders` tells it: host, boot and pid
-namespace); one the MMSC accepted is kept, and its request never sent again.
+namespace); one the MMSC accepted is kept, and its request never sent again. A send that fails over
+to another MMSC notes where with its claim (`attempts_noted`): the claim taken over from a holder
+killed then, the request goes first to the MMSC that may have it.
 """
 
 from __future__ import annotations
