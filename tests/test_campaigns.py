@@ -470,3 +470,48 @@ def test_an_asyncclient_is_refused_by_the_outbox_and_a_campaign_at_once(store):
     with pytest.raises(TypeError, match="AsyncClient"):
         send_tagged(client, one, "promo")
     assert list(store.submits("promo")) == [] and store.outbox() == []
+
+
+def test_a_tagged_send_round_robin_goes_again_to_the_mmsc_that_may_have_it_after_its_process_died(
+        store, monkeypatch):
+    """With `round_robin`, a campaign's request went to this process's turn of the URLs; its process
+    killed while that MMSC had it (no record), the resumed run's turn sent it to another MMSC, which
+    cannot tell the repeat: delivered twice. A send whose start is a turn notes where its first
+    attempt goes with the recipient's claim (the first URL too), and the resumed run goes there first."""
+    from mm7bind import sendonce
+    from mm7bind.bulk import send_tagged
+
+    arrived, released = threading.Event(), threading.Event()
+
+    def held_once(req):  # (the campaign's first copy is never answered while its process lives)
+        if req.decode().body.subject == "camp" and not arrived.is_set():
+            arrived.set()
+            return Reply(hold=released)
+        return default_responder(req)
+
+    one = mm7.SubmitReq(subject="camp", recipients=mm7.Recipients(to=["+8613800000001"]))
+    with FakeServer(held_once) as a, FakeServer(held_once) as b:
+        urls = (a.url, b.url)
+        before = mm7.Client(urls, round_robin=True, store=store, retry=mm7.RetryPolicy.never())
+        worker = None
+        try:
+            def killed():  # (released after the test, its answer matters to nobody)
+                try:
+                    send_tagged(before, one, "promo")
+                except mm7.MM7Error:
+                    pass
+
+            worker = threading.Thread(target=killed, daemon=True)
+            worker.start()
+            assert arrived.wait(10)  # ... and its process is killed here
+            monkeypatch.setattr(sendonce, "_stale", lambda held: True)  # (its holder is gone)
+            with mm7.Client(urls, round_robin=True, store=store, retry=mm7.RetryPolicy.never()) as after:
+                assert after.submit(mm7.SubmitReq(recipients=["0"])).ok  # (a turn taken before the campaign's)
+                assert send_tagged(after, one, "promo").ok
+            went = [srv for srv in (a, b) for req in srv.requests if req.decode().body.subject == "camp"]
+            assert len(went) == 2 and went[0] is went[1], [srv.url for srv in went]
+        finally:
+            released.set()
+            if worker is not None:
+                worker.join(30)
+            before.close()
