@@ -560,6 +560,7 @@ def send_tagged(client, msg: m.SubmitReq, tag: str, *, resend_unanswered: bool |
     `resend_unanswered`), `RefusedBefore` for a recipient refused for its address not sent again
     (`retry_refused`), and `NoTimeLeft` when no attempt could end within the recipient's claim
     (the client's rate limit, kept busy by other senders, held it back that long): nothing sent."""
+    sendonce.blocking(client, "send_tagged")
     [rcpt] = [str(a) for a in msg.recipients]
     tries: Counter = Counter()
     basis = campaign_tid_basis(client.core.store, tag, _country_code(client))
@@ -585,7 +586,8 @@ def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str, senders: int = 1
     → its Result, or None when another has it or had it accepted. The send starts no attempt that
     could end after the claim's lease (`NoTimeLeft` before the first), which counts the rate limit's
     waits of `senders` sending at once through the client, and the upload of `size` bytes
-    (`sendonce.upload_time`). `request`: `msg` as the client `prepare`d it, sent in its place."""
+    (`sendonce.upload_time`); an attempt that fails over is noted with the claim first
+    (`sendonce.attempts_noted`). `request`: `msg` as the client `prepare`d it, sent in its place."""
     store = client.core.store
     [rcpt] = [str(a) for a in msg.recipients]
     held, mine = sendonce.claim(store, recipient_claim(tag, rcpt, _country_code(client)), client.config,
@@ -609,7 +611,9 @@ def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str, senders: int = 1
     try:
         # (held to the claim's lease, as the outbox's sends to theirs: past it, another run or the
         # outbox may claim the recipient and send too; a long rate-limit wait ends the send instead)
-        with sending_until(time.monotonic() + (held.lease_until - utcnow()).total_seconds()):
+        # (and where it fails over to noted with the claim: killed then, the next run goes there first)
+        with sending_until(time.monotonic() + (held.lease_until - utcnow()).total_seconds()), \
+                sendonce.attempts_noted(store, held, tid, client.config):
             r = client.submit(msg if request is None else request, tag=tag, transaction_id=tid)
         accepted = r.ok
         return r
@@ -691,6 +695,7 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str | m.Addres
     # for each recipient, only to wait for one of the client's connections, at most MAX_POOL_SIZE:
     # bounded as send --concurrency is; a negative stop after unreachable requests stopped the
     # campaign at the first one)
+    sendonce.blocking(client, "send_bulk")
     _whole("concurrency", concurrency, 1, most=MAX_POOL_SIZE)
     _whole("stop_after_unreachable", stop_after_unreachable, 0, "0: never stops")
     _whole("stop_after_refused", stop_after_refused, 0, "0: never stops")

@@ -1622,7 +1622,8 @@ class sending_for_item:
     `resume_at`: the MMSC (its URL as shown) an attempt of the item's last round went to, whose
     end was never recorded (its process killed): the send goes there first, as to one that may
     have it. `note_attempt(url)` is called before each attempt (its URL as configured), for the
-    outbox to note where it goes (`OutboxItem.attempt_url`)."""
+    outbox to note where it goes (`OutboxItem.attempt_url`). (The `Client`'s alone: the outbox and
+    campaigns send through one, an `AsyncClient` refused: `sendonce.blocking`.)"""
 
     def __init__(self, item_id: int, resume_at: str | None = None, note_attempt=None):  # noqa: ANN001
         self.item_id, self.resume_at, self.note_attempt = item_id, resume_at, note_attempt
@@ -1634,6 +1635,25 @@ class sending_for_item:
 
     def __exit__(self, *exc) -> None:
         _progress.outbox_item, _progress.resume_at, _progress.note_attempt = self.before
+
+
+class sending_claimed:
+    """In this thread, while in the `with`, a send goes first to `resume_at` (the MMSC, its URL as
+    shown, an attempt of an earlier holder of its claim went to, whose end was never recorded: its
+    process killed), as to one that may have it, and `note_attempt(url)` is called before each
+    attempt (its URL as configured), for the claim to note where it goes
+    (`store.SendClaim.attempt_url`): what `sending_for_item` is to an outbox item, for a send
+    claimed in the store (`mm7bind.sendonce`: a campaign's request, the send API's)."""
+
+    def __init__(self, resume_at: str | None = None, note_attempt=None):  # noqa: ANN001
+        self.resume_at, self.note_attempt = resume_at, note_attempt
+
+    def __enter__(self) -> None:
+        self.before = tuple(getattr(_progress, name, None) for name in ("resume_at", "note_attempt"))
+        _progress.resume_at, _progress.note_attempt = self.resume_at, self.note_attempt
+
+    def __exit__(self, *exc) -> None:
+        _progress.resume_at, _progress.note_attempt = self.before
 
 
 def _pause(sleep, seconds: float) -> None:

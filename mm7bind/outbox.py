@@ -119,6 +119,7 @@ class Outbox(Periodic):
                  first_retry: timedelta = timedelta(seconds=30), max_retry: timedelta = timedelta(hours=1),
                  poll: float = 1.0, batch: int = 1, concurrency: int = 1, stop_after_refused: int = 10,
                  refused_pause: timedelta = REFUSED_PAUSE, refused_pause_max: timedelta = REFUSED_PAUSE_MAX):
+        sendonce.blocking(client, "an outbox")
         if client.core.store is None:
             raise ValueError("an outbox keeps its messages in the client's store: give the client a store")
         from .store import KEEP_MAX  # noqa: PLC0415
@@ -744,6 +745,10 @@ class Outbox(Periodic):
             return Round(self._end(item, "queued", item.attempts, next_at=now + self.first_retry,
                                    status_code=item.status_code,
                                    error=f"another run of the campaign is sending to {who}: tried again later"))
+        if item.attempt_url is None and held.attempt_transaction_id == item.transaction_id:
+            # (a direct run of the campaign, killed after it failed over to another MMSC, noted
+            # where with the claim taken over: the MMSC that may have it goes first, as for an item)
+            item = dataclasses.replace(item, attempt_url=held.attempt_url)
         outcome = None
         claimed_for = (held.lease_until - utcnow()).total_seconds()
         try:

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timezone
 
 from .hints import suggest_keywords
 from .status import FINAL_SERVER_ERRORS, StatusClass, classify
@@ -143,6 +144,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:  # (asctime's form, or "-0000": an HTTP-date is GMT, not this machine's local time)
+        when = when.replace(tzinfo=timezone.utc)
     return max(0.0, when.timestamp() - (now if now is not None else time.time()))
 
 

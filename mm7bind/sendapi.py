@@ -465,8 +465,10 @@ class SendApi:
         accepted = False
         try:
             # (held to the claim's lease, as a campaign's and the outbox's sends to theirs: past it, a
-            # repeat of this request could claim the TransactionID and send it too)
-            with sending_until(time.monotonic() + (held.lease_until - utcnow()).total_seconds()):
+            # repeat of this request could claim the TransactionID and send it too; where it fails over
+            # to noted with the claim: its process killed then, the request asked again goes there first)
+            with sending_until(time.monotonic() + (held.lease_until - utcnow()).total_seconds()), \
+                    sendonce.attempts_noted(store, held, tid, self.client.config):
                 rsp = self._send(request, tid, how.tag)
             accepted = rsp.status == 200 and json.loads(rsp.body)["ok"]
             return rsp

@@ -3,11 +3,14 @@ goes out (`store.send_claim`), so that two runs of one campaign, or an applicati
 request, do not both send it. A claim is its holder's until its lease runs out, or at once when the
 holder was a process of this machine that is gone (killed, crashed: then what it had in flight may go
 again, with the same TransactionID; "this machine" as `holders` tells it: host, boot and pid
-namespace); one the MMSC accepted is kept, and its request never sent again.
+namespace); one the MMSC accepted is kept, and its request never sent again. A send that fails over
+to another MMSC notes where with its claim (`attempts_noted`): the claim taken over from a holder
+killed then, the request goes first to the MMSC that may have it.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import socket
@@ -127,6 +130,44 @@ def done(store, held: SendClaim, accepted: bool) -> None:
     except STORE_ERRORS as exc:
         log.error("tid=%s (%s) could not be marked in the store: %s: %s", printable(held.transaction_id),
                   "accepted" if accepted else "not accepted", type(exc).__name__, exc)
+
+
+def attempts_noted(store, held: SendClaim, transaction_id: str, config):  # noqa: ANN201
+    """`client.sending_claimed` for a send of `transaction_id` under our claim `held`: the send
+    goes first to the MMSC the claim's earlier holder (killed mid-send) last sent it to, and each
+    attempt that goes elsewhere than where the send would start is noted with the claim before it
+    goes (`store.send_claim_attempt_at`: one write per fail-over; none for a send that goes where it
+    starts, but with `round_robin`, whose start is this process's turn, not the next one's)."""
+    from .client import sending_claimed  # noqa: PLC0415
+    from .display import shown_url  # noqa: PLC0415
+
+    resume_at = held.attempt_url if held.attempt_transaction_id == transaction_id else None
+    urls = getattr(config, "urls", None)  # (a configuration of one's own without them: every attempt noted)
+    first = shown_url(urls[0]) if urls and not getattr(config, "round_robin", False) else None
+
+    def note(url: str) -> None:
+        shown = shown_url(url)
+        if shown == (note.noted or first) or not hasattr(store, "send_claim_attempt_at"):
+            return
+        try:
+            store.send_claim_attempt_at(held.transaction_id, held.holder, transaction_id, shown)
+        except STORE_ERRORS as exc:  # (sent as before: a note not written must not stop the message)
+            log.warning("tid=%s: where its attempt goes (%s) could not be noted in the store: %s: %s",
+                        printable(transaction_id), shown, type(exc).__name__, exc)
+            return
+        note.noted = shown
+
+    note.noted = resume_at
+    return sending_claimed(resume_at, note)
+
+
+def blocking(client, who: str) -> None:
+    """Refuse an `AsyncClient` for `who` (the outbox, a campaign), which sends from threads through
+    a blocking `Client`: given one, its sends were coroutines never awaited — nothing sent, each
+    an "internal error" until the outbox's items expired, every recipient of a campaign failed."""
+    if inspect.iscoroutinefunction(getattr(client, "send", None)):
+        raise TypeError(f"{who} sends through a Client, not an {type(client).__name__} (whose sends are coroutines "
+                        "to await): give it a Client with the same settings and store")
 
 
 def _holder() -> str:

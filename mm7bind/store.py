@@ -135,6 +135,13 @@ class SendClaim:
     lease_until: datetime | None  # the holder's until then; None: the MMSC accepted it
     fingerprint: str | None = None  # of the request it was taken for
     claimed_at: datetime = field(default_factory=utcnow)
+    # The MMSC (its URL as shown: no password) an attempt of its send went to, when that is not the
+    # one a send starts at (`send_claim_attempt_at`), and the TransactionID sent there (a
+    # campaign's claim is its recipient's, whatever the TransactionID). Its holder killed then,
+    # that MMSC may have the request: the claim taken over keeps them, and its send goes there
+    # first (another MMSC would deliver a second copy).
+    attempt_url: str | None = None
+    attempt_transaction_id: str | None = None
 
     @property
     def accepted(self) -> bool:
@@ -793,6 +800,8 @@ class MemoryStore:
             held = self._claims.get(claim.transaction_id)
             if held is not None and (held.accepted or not stale(held)):
                 return dataclasses.replace(held)
+            if held is not None:  # (taken over: where its holder's last attempt went, kept)
+                claim.attempt_url, claim.attempt_transaction_id = held.attempt_url, held.attempt_transaction_id
             self._claims[claim.transaction_id] = dataclasses.replace(claim)
             return claim
 
@@ -804,6 +813,16 @@ class MemoryStore:
                 held.lease_until = None
             elif held is not None and held.holder == holder and not held.accepted:
                 del self._claims[transaction_id]
+
+    def send_claim_attempt_at(self, transaction_id: str, holder: str, attempt_transaction_id: str,
+                              url: str) -> bool:
+        """See `SqliteStore.send_claim_attempt_at`."""
+        with self._lock:
+            held = self._claims.get(transaction_id)
+            if held is None or held.holder != holder or held.accepted:
+                return False
+            held.attempt_url, held.attempt_transaction_id = url, attempt_transaction_id
+            return True
 
     def send_claim_get(self, transaction_id: str) -> SendClaim | None:
         with self._lock:
@@ -1169,7 +1188,9 @@ CREATE TABLE IF NOT EXISTS send_claim (
     holder TEXT NOT NULL,
     lease_until TEXT,
     fingerprint TEXT,
-    claimed_at TEXT NOT NULL
+    claimed_at TEXT NOT NULL,
+    attempt_url TEXT,
+    attempt_transaction_id TEXT
 );
 -- (the old claims a purge deletes, found without reading the newer ones: accepted claims are kept,
 -- one per request sent, as long as the records)
@@ -1482,6 +1503,10 @@ class SqliteStore:
                 db.execute("ALTER TABLE outbox ADD COLUMN attempt_url TEXT")
             if "holder" not in outbox:  # ... and before a claim named its process
                 db.execute("ALTER TABLE outbox ADD COLUMN holder TEXT")
+            claims = {row[1] for row in db.execute("PRAGMA table_info(send_claim)")}
+            if "attempt_url" not in claims:  # a file from before a claimed send's fail-over was noted
+                db.execute("ALTER TABLE send_claim ADD COLUMN attempt_url TEXT")
+                db.execute("ALTER TABLE send_claim ADD COLUMN attempt_transaction_id TEXT")
             if "expires_at" not in outbox:  # ... and before items expired: a day after they were due, as then
                 db.execute("ALTER TABLE outbox ADD COLUMN expires_at TEXT NOT NULL DEFAULT ''")
                 for item_id, next_at in db.execute("SELECT id, next_at FROM outbox").fetchall():
@@ -2488,11 +2513,14 @@ class SqliteStore:
                                  (claim.transaction_id,)).fetchone()
                 held = self._claim_row(row) if row is not None else None
                 if held is None or (not held.accepted and stale(held)):
+                    if held is not None:  # (taken over: where its holder's last attempt went, kept)
+                        claim.attempt_url, claim.attempt_transaction_id = (held.attempt_url,
+                                                                           held.attempt_transaction_id)
                     db.execute("INSERT OR REPLACE INTO send_claim (transaction_id, holder, lease_until, fingerprint,"
-                               " claimed_at) VALUES (?,?,?,?,?)",
+                               " claimed_at, attempt_url, attempt_transaction_id) VALUES (?,?,?,?,?,?,?)",
                                (claim.transaction_id, claim.holder,
                                 _utc_text(claim.lease_until) if claim.lease_until else None, claim.fingerprint,
-                                _utc_text(claim.claimed_at)))
+                                _utc_text(claim.claimed_at), claim.attempt_url, claim.attempt_transaction_id))
                     held = claim
                 db.execute("COMMIT")
             except BaseException:
@@ -2512,15 +2540,29 @@ class SqliteStore:
                 self._conn().execute("DELETE FROM send_claim WHERE transaction_id = ? AND holder = ?"
                                      " AND lease_until IS NOT NULL", (transaction_id, holder))
 
+    def send_claim_attempt_at(self, transaction_id: str, holder: str, attempt_transaction_id: str,
+                              url: str) -> bool:
+        """Note, before it goes, that an attempt of the send under `holder`'s claim of
+        `transaction_id` goes to `url` (as shown: no password), sending `attempt_transaction_id`;
+        False if the claim is no longer `holder`'s (or was accepted). Its holder killed before the
+        send ends, the claim taken over keeps the note, and that send goes to that MMSC first."""
+        with self._write:
+            return self._conn().execute(
+                "UPDATE send_claim SET attempt_url = ?, attempt_transaction_id = ? WHERE transaction_id = ?"
+                " AND holder = ? AND lease_until IS NOT NULL",
+                (url, attempt_transaction_id, transaction_id, holder)).rowcount == 1
+
     def send_claim_get(self, transaction_id: str) -> SendClaim | None:
         row = self._conn().execute("SELECT * FROM send_claim WHERE transaction_id = ?", (transaction_id,)).fetchone()
         return self._claim_row(row) if row is not None else None
 
     @staticmethod
     def _claim_row(row: sqlite3.Row) -> SendClaim:
+        noted = "attempt_url" in row.keys()  # noqa: SIM118 (a file from before the column, opened read only)
         return SendClaim(row["transaction_id"], row["holder"],
                          datetime.fromisoformat(row["lease_until"]) if row["lease_until"] else None,
-                         row["fingerprint"], datetime.fromisoformat(row["claimed_at"]))
+                         row["fingerprint"], datetime.fromisoformat(row["claimed_at"]),
+                         row["attempt_url"] if noted else None, row["attempt_transaction_id"] if noted else None)
 
     def outbox_claim(self, now: datetime, limit: int = 10, lease: timedelta = OUTBOX_LEASE) -> list[OutboxItem]:
         """Take up to `limit` queued items that are due: they become "sending" for `lease` (nobody

@@ -387,3 +387,131 @@ def test_a_campaign_of_a_message_that_cannot_be_built_says_none_may_have_arrived
     for error in (mm7.errors.MessageTooLargeError(6204, 1000), "MessageTooLargeError: the message is 6204 bytes",
                   mm7.errors.UnsupportedFieldError("x", field="x", version="REL-5-MM7-1-0"), mm7.errors.EncodeError("x")):
         assert arrival(error) == NOT_TAKEN, error
+
+
+def test_a_tagged_send_that_failed_over_goes_again_to_the_mmsc_that_may_have_it_after_its_process_died(
+        store, monkeypatch):
+    """A campaign's request went to the first MMSC, unavailable (4006), and failed over to the
+    second; its process killed while the second had the request (no record of the send: it never
+    ended), the campaign resumed (the same TransactionID) started at the first MMSC again, which
+    took it: delivered twice. Where an attempt goes after a fail-over is noted with the recipient's
+    claim before it goes; the resumed run goes there first. A send that goes where it starts notes
+    nothing (no write per recipient)."""
+    from mm7bind import sendonce
+    from mm7bind.bulk import send_bulk, send_tagged
+
+    arrived, released = threading.Event(), threading.Event()
+    busy = [True]
+
+    def first(req):  # (unavailable while the campaign's first process lives)
+        if busy[0]:
+            return mm7_reply(mm7.SubmitRsp(status=mm7.Status(4006, "Service unavailable"), message_id="-"),
+                             req.decode())
+        return default_responder(req)
+
+    def second(req):  # (the copy is never answered while its process lives)
+        if not arrived.is_set():
+            arrived.set()
+            return Reply(hold=released)
+        return default_responder(req)
+
+    one = mm7.SubmitReq(subject="camp", recipients=mm7.Recipients(to=["+8613800000001"]))
+    noted = []
+    attempt_at = store.send_claim_attempt_at
+    store.send_claim_attempt_at = lambda *args: noted.append(args[-1]) or attempt_at(*args)
+    with FakeServer(first) as a, FakeServer(second) as b:
+        retry = mm7.RetryPolicy(max_attempts=2, backoff=0.01)
+        before = mm7.Client((a.url, b.url), store=store, retry=retry)
+        worker = None
+        try:
+            def killed():  # (released after the test, its answer matters to nobody)
+                try:
+                    send_tagged(before, one, "promo")
+                except mm7.MM7Error:
+                    pass
+
+            worker = threading.Thread(target=killed, daemon=True)
+            worker.start()
+            assert arrived.wait(10)  # ... and its process is killed here
+            assert list(store.submits("promo")) == []
+            busy[0] = False  # (the first MMSC takes requests again)
+            monkeypatch.setattr(sendonce, "_stale", lambda held: True)  # (its holder is gone)
+            with mm7.Client((a.url, b.url), store=store, retry=retry) as after:
+                r = send_tagged(after, one, "promo")
+                assert r.ok and r.url == b.url
+                resumed = send_bulk(after, mm7.SubmitReq(subject="camp"), ["+8613800000002"], tag="promo")
+                assert resumed.sent == 1
+            tids = {req.decode().transaction_id for srv in (a, b) for req in srv.requests}
+            assert len(tids) == 2
+            assert [sent_to(srv).count("+8613800000001") for srv in (a, b)] == [1, 2]
+            assert noted == [b.url]  # (one note, for the fail-over; none for sends that went where they start)
+        finally:
+            released.set()
+            if worker is not None:
+                worker.join(30)
+            before.close()
+
+
+def test_an_asyncclient_is_refused_by_the_outbox_and_a_campaign_at_once(store):
+    """The outbox and a campaign send from threads, through a blocking `Client` (its fail-over noted
+    in the store before each attempt: `OutboxItem.attempt_url`, `SendClaim.attempt_url`). Given an
+    `AsyncClient`, the outbox queued messages that never went — each round an "internal error", its
+    send a coroutine never awaited — until they expired; a campaign failed every recipient so. Both
+    say so at once, before anything is queued or claimed."""
+    pytest.importorskip("httpx")
+    from mm7bind.bulk import send_bulk, send_tagged
+
+    client = mm7.AsyncClient("http://127.0.0.1:9/mm7", store=store)
+    one = mm7.SubmitReq(subject="camp", recipients=mm7.Recipients(to=["+8613800000001"]))
+    with pytest.raises(TypeError, match="AsyncClient"):
+        Outbox(client)
+    with pytest.raises(TypeError, match="AsyncClient"):
+        send_bulk(client, mm7.SubmitReq(subject="camp"), ["+8613800000001"], tag="promo")
+    with pytest.raises(TypeError, match="AsyncClient"):
+        send_tagged(client, one, "promo")
+    assert list(store.submits("promo")) == [] and store.outbox() == []
+
+
+def test_a_tagged_send_round_robin_goes_again_to_the_mmsc_that_may_have_it_after_its_process_died(
+        store, monkeypatch):
+    """With `round_robin`, a campaign's request went to this process's turn of the URLs; its process
+    killed while that MMSC had it (no record), the resumed run's turn sent it to another MMSC, which
+    cannot tell the repeat: delivered twice. A send whose start is a turn notes where its first
+    attempt goes with the recipient's claim (the first URL too), and the resumed run goes there first."""
+    from mm7bind import sendonce
+    from mm7bind.bulk import send_tagged
+
+    arrived, released = threading.Event(), threading.Event()
+
+    def held_once(req):  # (the campaign's first copy is never answered while its process lives)
+        if req.decode().body.subject == "camp" and not arrived.is_set():
+            arrived.set()
+            return Reply(hold=released)
+        return default_responder(req)
+
+    one = mm7.SubmitReq(subject="camp", recipients=mm7.Recipients(to=["+8613800000001"]))
+    with FakeServer(held_once) as a, FakeServer(held_once) as b:
+        urls = (a.url, b.url)
+        before = mm7.Client(urls, round_robin=True, store=store, retry=mm7.RetryPolicy.never())
+        worker = None
+        try:
+            def killed():  # (released after the test, its answer matters to nobody)
+                try:
+                    send_tagged(before, one, "promo")
+                except mm7.MM7Error:
+                    pass
+
+            worker = threading.Thread(target=killed, daemon=True)
+            worker.start()
+            assert arrived.wait(10)  # ... and its process is killed here
+            monkeypatch.setattr(sendonce, "_stale", lambda held: True)  # (its holder is gone)
+            with mm7.Client(urls, round_robin=True, store=store, retry=mm7.RetryPolicy.never()) as after:
+                assert after.submit(mm7.SubmitReq(recipients=["0"])).ok  # (a turn taken before the campaign's)
+                assert send_tagged(after, one, "promo").ok
+            went = [srv for srv in (a, b) for req in srv.requests if req.decode().body.subject == "camp"]
+            assert len(went) == 2 and went[0] is went[1], [srv.url for srv in went]
+        finally:
+            released.set()
+            if worker is not None:
+                worker.join(30)
+            before.close()

@@ -2893,3 +2893,22 @@ def test_a_store_whose_earlier_sends_cannot_be_read_is_one_warning_an_incident_a
     assert said[1][1].startswith("the store's earlier sends are read again: 3 sent as new over ")
     assert said[1][1].endswith("(OperationalError: database is locked)") and "disk I/O error" in said[2][1]
     assert len(store.sent()) == 5  # (each sent, and recorded)
+
+
+def test_a_retry_after_date_without_a_zone_is_gmt_whatever_the_local_time_zone(monkeypatch):
+    """An HTTP-date is GMT in each of its three forms; the asctime one ("Wed Oct 21 07:28:00 2015",
+    which RFC 9110 has a recipient accept) names no zone, nor does one ending "-0000": they were
+    read as local time, and on a machine in UTC+8 a Retry-After of a minute asked for none at all
+    (or, west of Greenwich, for hours, up to `max_retry_after`)."""
+    import time as time_module
+
+    gmt = 1445412480.0  # Wed, 21 Oct 2015 07:28:00 GMT
+    monkeypatch.setenv("TZ", "Asia/Shanghai")
+    time_module.tzset()
+    try:
+        for value in ("Wed Oct 21 07:28:00 2015", "Wed, 21 Oct 2015 07:28:00 -0000",
+                      "Wednesday, 21-Oct-15 07:28:00 GMT", "Wed, 21 Oct 2015 07:28:00 GMT"):
+            assert parse_retry_after(value, now=gmt - 60) == 60, value
+    finally:
+        monkeypatch.undo()
+        time_module.tzset()

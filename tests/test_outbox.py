@@ -2465,3 +2465,27 @@ def test_items_a_killed_worker_held_are_sent_at_the_next_start_not_once_their_le
         assert store.outbox_get(live.id).state == "sending"  # (this process's own: a live worker's)
         client.close()
         store.close()
+
+
+def test_a_campaign_item_goes_first_to_the_mmsc_a_killed_direct_run_failed_over_to(store):
+    """A direct run of a campaign (`send --tag`) failed over to the second MMSC for a recipient and
+    was killed while that MMSC had the request: its claim notes where it went. The campaign queued
+    since (the same TransactionID) had the outbox take the recipient's claim over and start at the
+    first MMSC, which delivered a second copy; it goes to the one that may have it first."""
+    from mm7bind.bulk import bulk_transaction_id, installation, queue_bulk, recipient_claim
+    from mm7bind.store import SendClaim
+
+    from .fake_http import FakeServer
+
+    with FakeServer() as a, FakeServer() as b:
+        client = mm7.Client((a.url, b.url), store=store, retry=mm7.RetryPolicy.never())
+        tid = bulk_transaction_id("promo", "+8613800000001", 0, installation(store))
+        gone = SendClaim(recipient_claim("promo", "+8613800000001"), "gone:1:x", utcnow() - timedelta(seconds=1))
+        assert store.send_claim(gone, lambda held: False) is gone  # (the killed run's, its lease run out)
+        assert store.send_claim_attempt_at(gone.transaction_id, gone.holder, tid, b.url)
+        outbox = Outbox(client)
+        queued = queue_bulk(outbox, mm7.SubmitReq(subject="camp"), ["+8613800000001"], tag="promo")
+        assert queued.sent == 1 and store.outbox()[0].transaction_id == tid
+        [done] = outbox.run_once()
+        assert done.state == "sent" and (len(a.requests), len(b.requests)) == (0, 1)
+        client.close()

@@ -1060,3 +1060,22 @@ def test_each_answer_is_timed_by_operation_through_the_wsgi_app(sim):
     assert samples[send % "0.25"] == 2 and samples[send % "+Inf"] == 3  # the slow one above 0.25 s
     assert samples['mm7bind_api_request_seconds_sum{operation="send"}'] >= 0.3
     assert "# TYPE mm7bind_api_request_seconds histogram" in metrics.render()
+
+
+def test_a_request_asked_again_goes_first_to_the_mmsc_its_killed_send_failed_over_to(store):
+    """A send at once (with a transaction_id) failed over to the second MMSC and its process was
+    killed while that MMSC had the request: its claim notes where it went. Asked again, the
+    request (the same TransactionID) started at the first MMSC, which delivered a second copy; it
+    goes to the one that may have it first."""
+    from mm7bind.store import SendClaim, utcnow
+
+    from .fake_http import FakeServer
+
+    with FakeServer() as a, FakeServer() as b, \
+            mm7.Client((a.url, b.url), store=store, retry=mm7.RetryPolicy.never()) as client:
+        gone = SendClaim("app-1", "gone:1:x", utcnow() - timedelta(seconds=1))
+        assert store.send_claim(gone, lambda held: False) is gone  # (the killed process's, its lease run out)
+        assert store.send_claim_attempt_at("app-1", gone.holder, "app-1", b.url)
+        status, got = call(SendApi(client), {"to": "+8613800000001", "text": "hi", "transaction_id": "app-1"})
+        assert status == 200 and got["ok"] is True, got
+        assert (len(a.requests), len(b.requests)) == (0, 1)

@@ -760,3 +760,37 @@ def test_close_waits_for_another_thread_s_transaction_in_hand(tmp_path):
     reopened = SqliteStore(tmp_path / "vasp.db")
     assert reopened._conn().execute("SELECT value FROM store_meta WHERE name = 'in-hand'").fetchone()[0] == "yes"
     reopened.close()
+
+
+def test_a_file_from_before_claims_noted_their_fail_over_is_brought_up_to_date_and_its_claims_read(tmp_path):
+    """A claimed send's fail-over is noted with its claim (`SendClaim.attempt_url`): a file from
+    before that column reads its claims as noting none, read only too, and once opened to write
+    takes notes, a claim taken over from a holder gone keeping them."""
+    from datetime import timedelta
+
+    from mm7bind.store import SendClaim, utcnow
+
+    path = tmp_path / "old.db"
+    SqliteStore(path).close()
+    db = sqlite3.connect(path)
+    with db:  # (the table as a release before made it, with a claim of a process gone in it)
+        db.execute("DROP TABLE send_claim")
+        db.execute("CREATE TABLE send_claim (transaction_id TEXT PRIMARY KEY, holder TEXT NOT NULL,"
+                   " lease_until TEXT, fingerprint TEXT, claimed_at TEXT NOT NULL)")
+        db.execute("INSERT INTO send_claim VALUES ('r1', 'gone:1:x', ?, NULL, ?)",
+                   ((utcnow() + timedelta(hours=1)).isoformat(), utcnow().isoformat()))
+    db.close()
+    reader = SqliteStore(path, read_only=True)
+    held = reader.send_claim_get("r1")
+    assert (held.holder, held.attempt_url, held.attempt_transaction_id) == ("gone:1:x", None, None)
+    reader.close()
+    store = SqliteStore(path)
+    try:
+        assert store.send_claim_attempt_at("r1", "gone:1:x", "tid-1", "http://b/mm7")
+        assert not store.send_claim_attempt_at("r1", "another:2:y", "tid-1", "http://c/mm7")  # (not its claim)
+        mine = SendClaim("r1", "here:3:z", utcnow() + timedelta(hours=1))
+        assert store.send_claim(mine, lambda held: True) is mine  # (its holder gone: taken over)
+        assert (mine.attempt_url, mine.attempt_transaction_id) == ("http://b/mm7", "tid-1")
+        assert store.send_claim_get("r1").attempt_url == "http://b/mm7"
+    finally:
+        store.close()
