@@ -64,6 +64,7 @@ from .mime import header_value
 from .profiles import STANDARD, Profile
 from .retry import RateLimiter, RetryPolicy, parse_retry_after
 from .sendonce import attempt_time, upload_time
+from .status import fault_code
 from .store import SentRecord
 
 log = logging.getLogger("mm7bind.client")
@@ -777,9 +778,11 @@ class ClientCore:
         expected = m.RESPONSE_FOR[p.message.ELEMENT]
         body_msg = env.body
         # An error response outside a Fault (HTTP 200 senders): the MMSC's RSErrorRsp, or the
-        # VASPErrorRsp a VASP answers the simulator's DeliverReq or report with.
+        # VASPErrorRsp a VASP answers the simulator's DeliverReq or report with; its faultcode the
+        # one its status would have been written with.
         if isinstance(body_msg, (m.RSErrorRsp, m.VASPErrorRsp)):
-            body_msg = Fault(code="Server", string=body_msg.status.text or "", detail=body_msg)
+            body_msg = Fault(code=fault_code(body_msg.status.code), string=body_msg.status.text or "",
+                             detail=body_msg)
         if isinstance(body_msg, Fault):
             # A Fault for another request is not our refusal (what became of ours is unknown), as
             # another request's answer is not our answer; a placeholder (Mbuni's "0000", written

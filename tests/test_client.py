@@ -107,6 +107,20 @@ def test_fault_with_rserrorrsp(http_status):
         assert len(srv.requests) == 1
 
 
+@pytest.mark.parametrize(("code", "faultcode"),
+                         [(4004, "Client"), (2002, "Client"), (4006, "Server"), (3000, "Server")])
+def test_an_error_response_without_a_fault_reads_as_a_fault_with_its_statuss_faultcode(code, faultcode):
+    """An RSErrorRsp alone in an HTTP 200 was read as a Server Fault whatever its status: a 4004 or
+    a 2002 said Server to whoever went by `fault.code`, where a Fault written for it says Client."""
+    def responder(req):
+        return mm7_reply(mm7.RSErrorRsp(status=mm7.Status(code)), req.decode(), 200)
+
+    with FakeServer(responder) as srv, client(srv.url, retry=RetryPolicy.never()) as c:
+        with pytest.raises(FaultError) as err:
+            c.submit(submit())
+    assert (err.value.fault.code, err.value.status.code, err.value.http_status) == (faultcode, code, 200)
+
+
 def test_a_fault_error_lists_the_deviations_its_answer_was_read_with():
     """A Result lists how its answer departed from the schema; a FaultError kept none of it, so a
     Fault read from a non-standard shape (a status taken from faultstring, an unprefixed code)

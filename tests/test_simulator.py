@@ -12,7 +12,7 @@ import requests
 
 import mm7bind as mm7
 from mm7bind import messages as m
-from mm7bind.simulator import Simulator
+from mm7bind.simulator import Simulator, Trouble
 from mm7bind.testing import RecordingHandler, RunningReceiver
 
 from .fake_http import dead_url
@@ -1192,6 +1192,22 @@ def test_a_request_held_by_a_scripted_delay_does_not_hold_up_the_simulators_stop
         sim.stop()
     assert not [r.getMessage() for r in caplog.records if "still running" in r.getMessage()]
     assert sim.messages == {}
+
+
+@pytest.mark.parametrize(("code", "faultcode"), [(4001, "Client"), (4004, "Client"), (4008, "Client"),
+                                                 (4005, "Server"), (4006, "Server"), (2001, "Client"),
+                                                 (3001, "Server")])
+def test_a_scripted_faults_faultcode_follows_its_status_as_the_simulators_own_refusals_do(code, faultcode):
+    """fail_next(status=4001) answered a Server Fault (only codes under 3000 were Client), while the
+    simulator's own 4001 refusal (an unknown VASPID) was a Client one."""
+    out = mm7.encode(m.SubmitReq(recipients=["+8613800000000"], vaspid="other"), transaction_id="t-f")
+    sim = Simulator(vaspid="800001")
+    own = mm7.decode(sim.handle(out.to_bytes(), out.content_type, {}).body).body
+    assert (own.code, own.status.code) == ("Client", 4001)
+    out = mm7.encode(m.SubmitReq(recipients=["+8613800000000"], vaspid="800001"), transaction_id="t-f")
+    rsp = sim.handle(out.to_bytes(), out.content_type, {}, trouble=Trouble(status=code))  # (fail_next's)
+    scripted = mm7.decode(rsp.body).body
+    assert (scripted.code, scripted.status.code) == (faultcode, code)
 
 
 def test_scripted_trouble_says_the_carriers_own_words():
