@@ -1287,6 +1287,7 @@ def encode_reply(body: m.Message | Fault, env: Envelope | None, version: version
     if profile.max_message_size is not None or profile.namespace is not None:
         # (nor the profile's namespace: an answer goes in the caller's, as written)
         profile = profile.replace(max_message_size=None, namespace=None)
+    profile = refusal_profile(profile, body)
     if env is not None:
         namespace = env.namespace if env.version is version else None
     elif namespace is not None and not _answered_in(namespace, version):
@@ -1311,6 +1312,16 @@ def encode_reply(body: m.Message | Fault, env: Envelope | None, version: version
             and versions.by_spelling(namespace) is None and out.content is None):
         out = _mm7_version_written(out, version.default_mm7_version, callers, profile)
     return out
+
+
+def refusal_profile(profile: Profile, body: m.Message | Fault) -> Profile:
+    """The profile a Fault is answered with: one dropping (with a warning) what its error response
+    holds that the schema lacks — Status Details, in a schema of one's own without them —, as
+    `drop_unsupported` does. A refusal must go out: failing to write it would turn it into a 3000
+    the MMSC sends the refused message again for. Any other answer: `profile`."""
+    if not isinstance(body, Fault) or profile.xml.drop_unsupported:
+        return profile
+    return profile.replace(xml=dataclasses.replace(profile.xml, drop_unsupported=True))
 
 
 _X_Y_Z = re.compile(r"\d{1,4}\.\d{1,4}\.\d{1,4}")

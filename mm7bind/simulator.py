@@ -57,8 +57,8 @@ from .inflating import GZIP, MAX_GZIP_MEMBERS, RAW, ZLIB, Inflating
 from .jsonable import deviation_json
 from .mime import header_value
 from .profiles import CMCC, CMCC_MMSC, DIALECTS, Profile
-from .receiver import (ReceiverConfig, Response, encode_reply, fault_status, refusal_status, soap_refusal,
-                       unsupported_encoding, what_it_said)
+from .receiver import (ReceiverConfig, Response, encode_reply, fault_status, refusal_profile, refusal_status,
+                       soap_refusal, unsupported_encoding, what_it_said)
 from .retry import RetryPolicy
 from .server import (BAD_LENGTH, REASONS, EmbeddedServer, _target_of, declared_length, request_headers,
                      without_body_for_head)
@@ -1466,7 +1466,7 @@ class Simulator:
         if self.profile.answer_in_own_version or version is None:
             # (The profile's size limit is on the messages it takes, not on its answers.)
             return encode(body, transaction_id=tid, version=self.profile.version,
-                          profile=self.profile.replace(max_message_size=None))
+                          profile=refusal_profile(self.profile.replace(max_message_size=None), body))
         return encode_reply(body, env, version, tid, self.profile, namespace, mm7_version)
 
     # -- operations -----------------------------------------------------------------------------
