@@ -51,7 +51,7 @@ from .incident import Incident
 from .jsonable import to_jsonable
 from .mime import Body, MimeLimits, header_value
 from .profiles import STANDARD, Profile
-from .status import RequestStatus, fault_code, is_retryable, lookup
+from .status import RequestStatus, fault_code, is_retryable, is_success, lookup
 from .store import IN_HAND_AT_START, DigestReplayed, InboxRecord, SentRecord, StoreBusy, sifted_headers, utcnow
 from .xmlsafe import DEFAULT_LIMITS, XmlLimits, declaration_readable, invalid_xml_char, printable_in_xml
 
@@ -71,11 +71,15 @@ KIND_NAMES = {"deliver": "DeliverReq", "delivery_report": "DeliveryReportReq", "
 class Reject(Exception):
     """Raise from a handler to refuse a request: the MMSC gets a Fault with VASPErrorRsp(status).
     Final whatever the code (4006 and 3000 too): stored as rejected, never replayed, and the MMSC's
-    copies get the same answer without the handler. For trouble that may pass, raise Unavailable."""
+    copies get the same answer without the handler. For trouble that may pass, raise Unavailable.
+    A success (1xxx) is no refusal, a ValueError: return it (a Fault saying 1000 reads as a refusal)."""
 
     def __init__(self, status: int | m.Status = RequestStatus.SERVICE_ERROR, text: str | None = None,
                  details: str | None = None):
         self.status = status if isinstance(status, m.Status) else m.Status(status, text, details)
+        if is_success(self.status.code):
+            raise ValueError(f"Reject({self.status.code}): {self.status.code} is a success, not a refusal; "
+                             "return it from the handler instead")
         super().__init__(f"{self.status.code} {self.status.text}")
 
 

@@ -366,6 +366,24 @@ def test_a_rejects_faultcode_follows_its_status_as_the_receivers_own_refusals_do
     assert (own.code, own.status.code) == ("Client", 4004)
 
 
+@pytest.mark.parametrize("success", [1000, 1100, 1001, mm7.Status(1000, "ok")])
+def test_a_reject_of_a_success_is_refused_not_sent_as_a_fault_saying_success(success):
+    """Reject(1000) went out as a Fault (HTTP 500) saying "Success", stored as rejected: an MMSC
+    reads a Fault as a refusal, and the message's copies got it again. A handler's bug: failed, 3000."""
+    with pytest.raises(ValueError, match="is a success, not a refusal"):
+        mm7.Reject(success)
+    rcv = mm7.Receiver(store=MemoryStore())
+
+    @rcv.on("deliver")
+    def refuse(msg, ctx):
+        raise mm7.Reject(success)
+
+    out = mm7.encode(deliver(), transaction_id="ok-1")
+    fault = mm7.decode(rcv.handle(out.to_bytes(), out.content_type, {}).body).body
+    assert (fault.code, fault.status.code) == ("Server", 3000)
+    assert [r.state for r in rcv.store.inbox()] == ["failed"]
+
+
 def test_handler_outcomes_and_registered_callables(store):
     rcv = mm7.Receiver(store=store)
     seen = []
