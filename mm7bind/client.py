@@ -1430,11 +1430,13 @@ def _snippet(body: bytes, limit: int = 200) -> str:
 
 
 def _fault_words(fault: Fault) -> str:
-    """What a Fault says: its status, else its faultstring; then its detail's text, the MMSC's words
-    beside or in place of them ("3001 Not possible (disk full)"), else its code alone. (faultstring
-    and detail are read as sent: their white space is no words here.)"""
-    said = f"{fault.status.code} {fault.status.text}" if fault.status else fault.string.strip()
-    beside = _words(fault.detail_text or "")
+    """What a Fault says: its status, else its faultstring; then its status's Details and its
+    detail's text, the MMSC's words beside or in place of them ("3001 Not possible (disk full)"),
+    else its code alone. (faultstring and detail are read as sent: their white space is no words here.)"""
+    status = fault.status
+    said = f"{status.code} {status.text}" if status else fault.string.strip()
+    details = _words(status.details or "") if status and status.details != status.text else ""
+    beside = "; ".join(dict.fromkeys(w for w in (details, _words(fault.detail_text or "")) if w))
     if said and beside:
         return f"{said} ({beside})"
     return said or beside or f"a {fault.code} Fault without words"

@@ -1434,6 +1434,20 @@ def test_the_texts_of_several_detail_entries_are_not_run_together():
     assert str(err.value).startswith("SubmitReq refused: E42 disk full see log")
 
 
+def test_a_faults_status_details_are_in_the_error_as_its_detail_text_is():
+    """The schema's place for what was wrong, Status/Details, was left out of the error's words
+    while text beside the status was said: a Fault passed on by mm7bind (which puts that text in
+    Details) lost it from the error, and "2002 Address Error" did not say which address."""
+    def responder(req):  # (as mm7bind passes a Fault on: `detail_text` written in Details)
+        return mm7_reply(mm7.Fault(code="Client", detail=mm7.RSErrorRsp(status=mm7.Status(2002)),
+                                   detail_text="no such number +8613800000000"), req.decode(), 500)
+
+    with FakeServer(responder) as srv, client(srv.url) as c, pytest.raises(FaultError) as err:
+        c.submit(submit())
+    assert str(err.value) == "SubmitReq refused: 2002 Address Error (no such number +8613800000000)"
+    assert err.value.fault.detail_text is None and err.value.status.details == "no such number +8613800000000"
+
+
 def test_a_faults_detail_text_beside_its_status_is_in_the_error():
     """`<detail>disk full<RSErrorRsp>…` : the MMSC's words beside its status were dropped, the
     error said only "3001 Not Possible"; they follow it, as a faultstring's detail text does."""
