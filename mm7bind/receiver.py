@@ -1319,11 +1319,16 @@ def encode_reply(body: m.Message | Fault, env: Envelope | None, version: version
 
 
 def refusal_profile(profile: Profile, body: m.Message | Fault) -> Profile:
-    """The profile a Fault is answered with: one dropping (with a warning) what its error response
-    holds that the schema lacks — Status Details, in a schema of one's own without them —, as
-    `drop_unsupported` does. A refusal must go out: failing to write it would turn it into a 3000
-    the MMSC sends the refused message again for. Any other answer: `profile`."""
-    if not isinstance(body, Fault) or profile.xml.drop_unsupported:
+    """The profile a Fault is answered with: `dropping_unsupported`'s. A refusal must go out:
+    failing to write it would turn it into a 3000 the MMSC sends the refused message again for.
+    Any other answer: `profile`."""
+    return dropping_unsupported(profile) if isinstance(body, Fault) else profile
+
+
+def dropping_unsupported(profile: Profile) -> Profile:
+    """`profile` dropping (with a warning, as `drop_unsupported` does) what a message holds that
+    its schema has no place for: Status Details, in a schema of one's own without them."""
+    if profile.xml.drop_unsupported:
         return profile
     return profile.replace(xml=dataclasses.replace(profile.xml, drop_unsupported=True))
 

@@ -57,7 +57,7 @@ from .inflating import GZIP, MAX_GZIP_MEMBERS, RAW, ZLIB, Inflating
 from .jsonable import deviation_json
 from .mime import header_value
 from .profiles import CMCC, CMCC_MMSC, DIALECTS, Profile
-from .receiver import (ReceiverConfig, Response, encode_reply, fault_status, refusal_profile, refusal_status,
+from .receiver import (ReceiverConfig, Response, dropping_unsupported, encode_reply, fault_status, refusal_status,
                        soap_refusal, unsupported_encoding, what_it_said)
 from .retry import RetryPolicy
 from .server import (BAD_LENGTH, REASONS, EmbeddedServer, _target_of, declared_length, request_headers,
@@ -1463,11 +1463,15 @@ class Simulator:
             tid = "none"  # (as Mbuni answers a request without a TransactionID, or one it could not read)
         if env is not None and env.version is not None:
             version = env.version
+        # What an answer holds that its schema has no place for (Details in an extended response's
+        # Status, which has its StatusCode alone: a cmcc dialect's words beside its Chinese text)
+        # is left out with a warning, as an MMSC writes what its schema takes: not a 500 for it.
+        profile = dropping_unsupported(self.profile)
         if self.profile.answer_in_own_version or version is None:
             # (The profile's size limit is on the messages it takes, not on its answers.)
             return encode(body, transaction_id=tid, version=self.profile.version,
-                          profile=refusal_profile(self.profile.replace(max_message_size=None), body))
-        return encode_reply(body, env, version, tid, self.profile, namespace, mm7_version)
+                          profile=profile.replace(max_message_size=None))
+        return encode_reply(body, env, version, tid, profile, namespace, mm7_version)
 
     # -- operations -----------------------------------------------------------------------------
 

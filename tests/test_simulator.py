@@ -1210,6 +1210,25 @@ def test_a_scripted_faults_faultcode_follows_its_status_as_the_simulators_own_re
     assert (scripted.code, scripted.status.code) == (faultcode, code)
 
 
+def test_an_extended_response_of_a_cmcc_dialect_goes_without_the_details_its_status_has_no_place_for(caplog):
+    """The cmcc dialects put the simulator's words in Details beside the manual's Chinese text; an
+    extended response's Status has its StatusCode alone, so writing the Details there is refused:
+    the simulator leaves them out with a warning, as an MMSC writes what its schema takes."""
+    sim = Simulator(dialect="cmcc")
+    out = mm7.encode(m.SubmitReq(recipients=["+8613800000000"], vaspid="1", vasid="2", service_code="3"),
+                     transaction_id="s", version="REL-6-MM7-1-4")
+    mid = mm7.decode(sim.handle(out.to_bytes(), out.content_type, {}).body).body.message_id
+    out = mm7.encode(m.ExtendedCancelReq(cancel_id=mid, vaspid="1", vasid="2"), transaction_id="c",
+                     version="REL-6-MM7-1-4")
+    first = sim.handle(out.to_bytes(), out.content_type, {})
+    with caplog.at_level("WARNING", logger="mm7bind.binding"):
+        again = sim.handle(out.to_bytes(), out.content_type, {})  # (cancelled already: 3001, said in Details)
+    answers = [(a.status, mm7.decode(a.body).body) for a in (first, again)]
+    assert [(status, rsp.ELEMENT, rsp.status.code) for status, rsp in answers] == [
+        (200, "extendedCancelRsp", 1000), (200, "extendedCancelRsp", 3001)]
+    assert "dropped extendedCancelRsp/Status/Details does not exist in REL-6-MM7-1-4" in caplog.text
+
+
 def test_scripted_trouble_says_the_carriers_own_words():
     """Carriers answer private codes (4101...) with texts of their own, which a client may show or
     match: only the code's standard text could be scripted."""
