@@ -461,9 +461,11 @@ class _Encoder:
         index = _index(var.clazz)
         vals = {"code": status.code, "text": status.text}
         items = self.items(var.clazz, _layout(var.clazz, _STATUS_FIELDS), vals, where)
-        if "Details" in index and (status.details is not None or status.details_xml is not None
-                                   or status.details_attributes):
-            items.append((index["Details"], self.details(index["Details"], status, f"{where}/Details")))
+        if status.details is not None or status.details_xml is not None or status.details_attributes:
+            if "Details" in index:
+                items.append((index["Details"], self.details(index["Details"], status, f"{where}/Details")))
+            else:  # (a schema of one's own, imported: as any field the version lacks)
+                self.unsupported(f"{where}/Details", "details")
         return self.builder.make(var.clazz, var, items)
 
     def details(self, var: XmlVar, status: m.Status, where: str) -> Any:

@@ -64,6 +64,7 @@ from .mime import header_value
 from .profiles import STANDARD, Profile
 from .retry import RateLimiter, RetryPolicy, parse_retry_after
 from .sendonce import attempt_time, upload_time
+from .status import fault_code
 from .store import SentRecord
 
 log = logging.getLogger("mm7bind.client")
@@ -777,9 +778,11 @@ class ClientCore:
         expected = m.RESPONSE_FOR[p.message.ELEMENT]
         body_msg = env.body
         # An error response outside a Fault (HTTP 200 senders): the MMSC's RSErrorRsp, or the
-        # VASPErrorRsp a VASP answers the simulator's DeliverReq or report with.
+        # VASPErrorRsp a VASP answers the simulator's DeliverReq or report with; its faultcode the
+        # one its status would have been written with.
         if isinstance(body_msg, (m.RSErrorRsp, m.VASPErrorRsp)):
-            body_msg = Fault(code="Server", string=body_msg.status.text or "", detail=body_msg)
+            body_msg = Fault(code=fault_code(body_msg.status.code), string=body_msg.status.text or "",
+                             detail=body_msg)
         if isinstance(body_msg, Fault):
             # A Fault for another request is not our refusal (what became of ours is unknown), as
             # another request's answer is not our answer; a placeholder (Mbuni's "0000", written
@@ -1427,11 +1430,13 @@ def _snippet(body: bytes, limit: int = 200) -> str:
 
 
 def _fault_words(fault: Fault) -> str:
-    """What a Fault says: its status, else its faultstring; then its detail's text, the MMSC's words
-    beside or in place of them ("3001 Not possible (disk full)"), else its code alone. (faultstring
-    and detail are read as sent: their white space is no words here.)"""
-    said = f"{fault.status.code} {fault.status.text}" if fault.status else fault.string.strip()
-    beside = _words(fault.detail_text or "")
+    """What a Fault says: its status, else its faultstring; then its status's Details and its
+    detail's text, the MMSC's words beside or in place of them ("3001 Not possible (disk full)"),
+    else its code alone. (faultstring and detail are read as sent: their white space is no words here.)"""
+    status = fault.status
+    said = f"{status.code} {status.text}" if status else fault.string.strip()
+    details = _words(status.details or "") if status and status.details != status.text else ""
+    beside = "; ".join(dict.fromkeys(w for w in (details, _words(fault.detail_text or "")) if w))
     if said and beside:
         return f"{said} ({beside})"
     return said or beside or f"a {fault.code} Fault without words"

@@ -52,7 +52,7 @@ from .incident import Incident
 from .jsonable import to_jsonable
 from .mime import Body, MimeLimits, header_value
 from .profiles import STANDARD, Profile
-from .status import RequestStatus, is_retryable, lookup
+from .status import RequestStatus, fault_code, is_retryable, is_success, lookup
 from .store import IN_HAND_AT_START, DigestReplayed, InboxRecord, SentRecord, StoreBusy, sifted_headers, utcnow
 from .xmlsafe import DEFAULT_LIMITS, XmlLimits, declaration_readable, invalid_xml_char, printable_in_xml
 
@@ -72,11 +72,15 @@ KIND_NAMES = {"deliver": "DeliverReq", "delivery_report": "DeliveryReportReq", "
 class Reject(Exception):
     """Raise from a handler to refuse a request: the MMSC gets a Fault with VASPErrorRsp(status).
     Final whatever the code (4006 and 3000 too): stored as rejected, never replayed, and the MMSC's
-    copies get the same answer without the handler. For trouble that may pass, raise Unavailable."""
+    copies get the same answer without the handler. For trouble that may pass, raise Unavailable.
+    A success (1xxx) is no refusal, a ValueError: return it (a Fault saying 1000 reads as a refusal)."""
 
     def __init__(self, status: int | m.Status = RequestStatus.SERVICE_ERROR, text: str | None = None,
                  details: str | None = None):
         self.status = status if isinstance(status, m.Status) else m.Status(status, text, details)
+        if is_success(self.status.code):
+            raise ValueError(f"Reject({self.status.code}): {self.status.code} is a success, not a refusal; "
+                             "return it from the handler instead")
         super().__init__(f"{self.status.code} {self.status.text}")
 
 
@@ -389,7 +393,7 @@ class Receiver:
         except Exception:  # noqa: BLE001 (a bug of ours must still produce an answer, never a dropped request)
             log.exception("internal error while receiving from %s", peer)
             self._count(None, "internal_error", RequestStatus.SERVER_ERROR, started)
-            rsp = self.fault(None, None, "Server", RequestStatus.SERVER_ERROR, "internal error")
+            rsp = self.fault(None, None, RequestStatus.SERVER_ERROR, "internal error")
         if log.isEnabledFor(logging.DEBUG):
             log.debug("HTTP %d to %s\n%s", rsp.status, peer, shown_http(_joined(rsp.headers), rsp.body))
         return rsp
@@ -472,7 +476,7 @@ class Receiver:
             log.warning("refused an undecodable request%s from %s: %s", _tid(said.transaction_id), peer,
                         printable(exc))
             self._count(None, "malformed", exc.status_code, started, exc.deviations or ())
-            return self.fault(None, said.version, "Client", refusal_status(exc), transaction_id=said.transaction_id,
+            return self.fault(None, said.version, refusal_status(exc), transaction_id=said.transaction_id,
                               namespace=said.namespace, mm7_version=said.mm7_version)
         refused = refusable(env.deviations) if self.config.strict else []
         strictly = ValidationError.refusing(refused) if refused else None
@@ -488,14 +492,14 @@ class Receiver:
             log.warning("refused %s%s from %s (strict): %s", operation or "a request", _tid(env.transaction_id), peer,
                         printable(strictly))
             self._count(operation, "malformed", strictly.status_code, started, strictly.deviations or ())
-            return self.fault(env, env.version, "Client", refusal_status(strictly))
+            return self.fault(env, env.version, refusal_status(strictly))
         if env.is_fault or env.message.ELEMENT not in HANDLED_KINDS:
             kind = "a Fault" if env.is_fault else env.message.ELEMENT
             log.warning("refused %s%s from %s: not an operation a VASP serves (4003)", kind,
                         _tid(env.transaction_id), peer)
             self._count("Fault" if env.is_fault else env.message.ELEMENT, "unsupported",
                         RequestStatus.UNSUPPORTED_OPERATION, started, env.deviations)
-            return self.fault(env, env.version, "Client", RequestStatus.UNSUPPORTED_OPERATION,
+            return self.fault(env, env.version, RequestStatus.UNSUPPORTED_OPERATION,
                               f"{kind} is not an operation a VASP serves")
         return self.dispatch(env, body, content_type, headers, peer, started, uri=uri, client_cert=client_cert,
                              spent=spent)
@@ -518,7 +522,7 @@ class Receiver:
         except DecodeError as exc:
             log.warning("refused an undecodable request from %s: %s", peer, printable(exc))
             self._count(None, "malformed", exc.status_code, started)
-            return self.fault(None, None, "Client", exc.status_code, str(exc))
+            return self.fault(None, None, exc.status_code, str(exc))
         if plain is not None:
             return body, headers, plain
         return body, {k: v for k, v in headers.items() if k.lower() != "content-encoding"}, plain
@@ -627,7 +631,7 @@ class Receiver:
                         "; further ones refused so are counted, told once a message is stored again" if begins
                         else "", extra={"mm7": _fields(msg, ctx, RequestStatus.SERVER_ERROR, started, "store_error")})
                 self._count(msg.ELEMENT, "store_error", RequestStatus.SERVER_ERROR, started, env.deviations)
-                return self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR,
+                return self.fault(env, env.version, RequestStatus.SERVER_ERROR,
                                   "the VASP could not process it")
         elif self.store is not None and record is not None:
             ctx.replay = True
@@ -644,8 +648,8 @@ class Receiver:
             self._mark(record, "rejected", rej.status.code, str(rej))
             self._log(msg, ctx, rej.status.code, started, "rejected")
             self._count(msg.ELEMENT, "rejected", rej.status.code, started, env.deviations, replay=ctx.replay)
-            return self.fault(env, env.version, "Client" if rej.status.code < 3000 else "Server", rej.status.code,
-                              rej.status.text, rej.status.details, given=rej.status)
+            return self.fault(env, env.version, rej.status.code, rej.status.text, rej.status.details,
+                              given=rej.status)
         except Exception as exc:  # noqa: BLE001 (any handler bug: keep the message, answer honestly)
             self._mark(record, "failed", None, "".join(traceback.format_exception_only(exc)).strip())
             log.error("handler for %s tid=%s failed%s; %s", msg.ELEMENT,
@@ -657,7 +661,7 @@ class Receiver:
                       extra={"mm7": _fields(msg, ctx, RequestStatus.SERVER_ERROR, started, "failed")})
             self._count(msg.ELEMENT, "failed", RequestStatus.SERVER_ERROR, started, env.deviations,
                         replay=ctx.replay)
-            return self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR, "the VASP could not process it")
+            return self.fault(env, env.version, RequestStatus.SERVER_ERROR, "the VASP could not process it")
         code = response.status.code
         if is_retryable(code):
             # "Busy, try later" (4006, a 3xxx) returned rather than raised: answered as the handler
@@ -716,7 +720,7 @@ class Receiver:
                     "; further ones refused so are counted, told once a message is stored again" if begins else "",
                     extra={"mm7": _fields(msg, ctx, RequestStatus.SERVER_ERROR, started, "store_error")})
             self._count(msg.ELEMENT, "store_error", RequestStatus.SERVER_ERROR, started, env.deviations)
-            return self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR, "the VASP could not store it")
+            return self.fault(env, env.version, RequestStatus.SERVER_ERROR, "the VASP could not store it")
         ctx.sent = sent
         return stored
 
@@ -866,7 +870,7 @@ class Receiver:
                 break
         if record.state == "failed":  # (taken and failed again by others all along): the MMSC tries later
             answered = RequestStatus.SERVER_ERROR
-            answer = self.fault(env, env.version, "Server", answered, "the VASP could not process it")
+            answer = self.fault(env, env.version, answered, "the VASP could not process it")
             code = record.response_code
         elif record.state == "processing":
             # Still in hand after repeat_wait: its outcome is not known, and a 1000 now would be a
@@ -874,15 +878,15 @@ class Receiver:
             # send it again. It tries later, and then hears the outcome (or, the claim gone
             # stale, has it handled here).
             answered = RequestStatus.SERVER_ERROR
-            answer = self.fault(env, env.version, "Server", answered, "the VASP is still processing it")
+            answer = self.fault(env, env.version, answered, "the VASP is still processing it")
             code = None
         elif record.state == "rejected":
             answered, code = record.response_code or 4000, record.response_code
-            # As the first copy was refused: the same faultcode (an MMSC may retry a Server Fault and
-            # drop a Client one) and the handler's text, kept as "<code> <text>" with the record.
+            # As the first copy was refused: the same code, so the same faultcode (an MMSC may retry
+            # a Server Fault and drop a Client one), and the handler's text, kept as "<code> <text>"
+            # with the record.
             said = (record.error or "").removeprefix(f"{answered} ").strip()
-            answer = self.fault(env, env.version, "Client" if answered < 3000 else "Server", answered,
-                                said or "rejected earlier")
+            answer = self.fault(env, env.version, answered, said or "rejected earlier")
         else:
             answered = code = record.response_code or 1000
             answer = self._answer_again(env, code, getattr(record, "answer", None) or {})
@@ -1049,13 +1053,14 @@ class Receiver:
         text = escape_text(tid).encode(self.config.profile.xml.encoding, "xmlcharrefreplace")
         return Response(200, list(headers), head + text + tail)
 
-    def fault(self, env: Envelope | None, version, code: str, status: int | m.Status, text: str | None = None,
+    def fault(self, env: Envelope | None, version, status: int | m.Status, text: str | None = None,
               details: str | None = None, transaction_id: str | None = None, *,
               given: m.Status | None = None, namespace: str | None = None,
               mm7_version: str | None = None) -> Response:
         """A Fault with VASPErrorRsp: `status` a code (with `text`, `details`), or a Status made
-        already (`refusal_status`). `given`: the handler's own Status (a Reject's), whose
-        structured details (elements, attributes) go as they are: they were checked when it was made.
+        already (`refusal_status`); its faultcode the status's (`status.fault_code`). `given`: the
+        handler's own Status (a Reject's), whose structured details (elements, attributes) go as
+        they are: they were checked when it was made.
         `transaction_id`, `namespace`, `mm7_version`: what a request too broken to decode said
         (`what_it_said`)."""
         version = version or versions.latest()
@@ -1064,7 +1069,8 @@ class Receiver:
         if given is not None and _has_markup(given):
             status_obj = m.Status(status_obj.code, status_obj.text, given.details, given.details_xml,
                                   dict(given.details_attributes))
-        fault = Fault(code=code, string=status_obj.text, detail=m.VASPErrorRsp(status=status_obj))
+        fault = Fault(code=fault_code(status_obj.code), string=status_obj.text,
+                      detail=m.VASPErrorRsp(status=status_obj))
         return self._fault_response(fault, env, version, tid, namespace, mm7_version)
 
     def _count(self, operation: str | None, outcome: str, status: int | None, started: float | None,
@@ -1289,6 +1295,7 @@ def encode_reply(body: m.Message | Fault, env: Envelope | None, version: version
     if profile.max_message_size is not None or profile.namespace is not None:
         # (nor the profile's namespace: an answer goes in the caller's, as written)
         profile = profile.replace(max_message_size=None, namespace=None)
+    profile = refusal_profile(profile, body)
     if env is not None:
         namespace = env.namespace if env.version is version else None
     elif namespace is not None and not _answered_in(namespace, version):
@@ -1313,6 +1320,21 @@ def encode_reply(body: m.Message | Fault, env: Envelope | None, version: version
             and versions.by_spelling(namespace) is None and out.content is None):
         out = _mm7_version_written(out, version.default_mm7_version, callers, profile)
     return out
+
+
+def refusal_profile(profile: Profile, body: m.Message | Fault) -> Profile:
+    """The profile a Fault is answered with: `dropping_unsupported`'s. A refusal must go out:
+    failing to write it would turn it into a 3000 the MMSC sends the refused message again for.
+    Any other answer: `profile`."""
+    return dropping_unsupported(profile) if isinstance(body, Fault) else profile
+
+
+def dropping_unsupported(profile: Profile) -> Profile:
+    """`profile` dropping (with a warning, as `drop_unsupported` does) what a message holds that
+    its schema has no place for: Status Details, in a schema of one's own without them."""
+    if profile.xml.drop_unsupported:
+        return profile
+    return profile.replace(xml=dataclasses.replace(profile.xml, drop_unsupported=True))
 
 
 _X_Y_Z = re.compile(r"\d{1,4}\.\d{1,4}\.\d{1,4}")

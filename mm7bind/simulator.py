@@ -58,13 +58,13 @@ from .inflating import GZIP, MAX_GZIP_MEMBERS, RAW, ZLIB, Inflating
 from .jsonable import deviation_json
 from .mime import header_value
 from .profiles import CMCC, CMCC_MMSC, DIALECTS, Profile
-from .receiver import (ReceiverConfig, Response, encode_reply, fault_status, refusal_status, soap_refusal,
-                       unsupported_encoding, what_it_said)
+from .receiver import (ReceiverConfig, Response, dropping_unsupported, encode_reply, fault_status, refusal_status,
+                       soap_refusal, unsupported_encoding, what_it_said)
 from .retry import RetryPolicy
 from .server import (BAD_LENGTH, REASONS, EmbeddedServer, _target_of, declared_length, request_headers,
                      without_body_for_head)
 from .simdefaults import MAX_RECIPIENTS, READ_DELAY, REPORT_DELAY, VASP_TIMEOUT
-from .status import DeliveryStatus, ReadStatus, RequestStatus, is_success, lookup
+from .status import DeliveryStatus, ReadStatus, RequestStatus, fault_code, is_success, lookup
 
 # What a report or MO to send says when there is nowhere to send it (`mm7bind mo` adds its hint).
 NO_VASP_URL = "no VASP URL configured"
@@ -1196,7 +1196,7 @@ class Simulator:
             # TransactionID, in its version, as every other answer does)
             said = what_it_said(body)
             self._note(said=said)  # (for `received`: its TransactionID and version)
-            return self.fault(None, "Client", RequestStatus.MULTIMEDIA_CONTENT_REFUSED,
+            return self.fault(None, RequestStatus.MULTIMEDIA_CONTENT_REFUSED,
                               f"message of {len(body)} bytes, more than {limit}", said=said)
         heard: list[Deviation] = []  # (what the HTTP headers say wrong: noted, never refused)
         if header_value(headers, "content-encoding") is not None:
@@ -1219,7 +1219,7 @@ class Simulator:
                 return self._soap_fault(None, refusal, said)
             if self._mbuni_quirks:  # (Mbuni answers a request it could not read with TransactionID "none")
                 said = said._replace(transaction_id=None)
-            return self.fault(None, "Client", refusal_status(exc), said=said)
+            return self.fault(None, refusal_status(exc), said=said)
         unlabelled = [d for d in (content_type_deviation(content_type),) if d is not None]
         strictly = self._refused_strictly(env, unlabelled)
         action = soap_action_deviation(header_value(headers, "soapaction"), env) if headers else None
@@ -1233,27 +1233,27 @@ class Simulator:
         unaccepted = self._version_refused(env)
         if unaccepted is not None:  # (before strictness: the version is what is wrong, not a deviation)
             log.warning("refused: %s", unaccepted)
-            return self.fault(env, "Client", fault_status(RequestStatus.UNSUPPORTED_VERSION, None, unaccepted))
+            return self.fault(env, fault_status(RequestStatus.UNSUPPORTED_VERSION, None, unaccepted))
         if strictly is not None:
             unlisted = _said_of_an_unlisted_mm7_version(env, strictly)
             log.warning("refused: %s", printable(unlisted.text if unlisted is not None else strictly))
-            return self.fault(env, "Client", unlisted or refusal_status(strictly))
+            return self.fault(env, unlisted or refusal_status(strictly))
         if env.deviations:
             log.info("accepted with %d deviation(s): %s", len(env.deviations),
                      printable("; ".join(map(str, env.deviations[:8]))))
         msg = env.message
         if msg is None or msg.DIRECTION != "vasp->rs" or msg.ELEMENT not in m.RESPONSE_FOR:  # (a VASP's response)
-            return self.fault(env, "Client", RequestStatus.UNSUPPORTED_OPERATION,
+            return self.fault(env, RequestStatus.UNSUPPORTED_OPERATION,
                               f"{'a Fault' if msg is None else msg.ELEMENT} is not an operation an MMSC serves")
         answering = versions.get(self.profile.version) if self.profile.answer_in_own_version else env.version
         if answering.element_class(m.RESPONSE_FOR[msg.ELEMENT].ELEMENT) is None:
             # An extended operation in a namespace without it (read tolerantly), or sent to Mbuni
             # (REL-5-MM7-1-0): its response cannot be written there, a Fault can.
-            return self.fault(env, "Client", RequestStatus.UNSUPPORTED_OPERATION,
+            return self.fault(env, RequestStatus.UNSUPPORTED_OPERATION,
                               f"{msg.ELEMENT} is not an operation of {answering.name}")
         refusal = self._identification_refused(msg)
         if refusal is not None:
-            return self._refuse(env, "Client", *refusal)
+            return self._refuse(env, *refusal)
         self._note(trouble_met=True)  # (a scripted status answers it from here on)
         if hold and trouble is not None and trouble.status is not None and trouble.delay \
                 and self._halting.wait(trouble.delay):
@@ -1270,8 +1270,7 @@ class Simulator:
             finally:
                 self._answering.status = None
         if trouble is not None and trouble.status is not None:
-            rsp = self.fault(env, "Client" if trouble.status < 3000 else "Server", trouble.status, trouble.text,
-                             scripted=trouble.text is not None)
+            rsp = self.fault(env, trouble.status, trouble.text, scripted=trouble.text is not None)
             if trouble.retry_after is not None:
                 rsp.headers.append(("Retry-After", f"{trouble.retry_after:g}"))
             return rsp
@@ -1359,11 +1358,11 @@ class Simulator:
             log.warning("refused: %s", printable(exc))
             if limit is None:
                 return Response(413, [("Content-Type", "text/plain")], b"request body too large\n")
-            return self.fault(None, "Client", RequestStatus.MULTIMEDIA_CONTENT_REFUSED,
+            return self.fault(None, RequestStatus.MULTIMEDIA_CONTENT_REFUSED,
                               f"the {coding.strip()} message inflates to more than {limit} bytes")
         except DecodeError as exc:
             log.warning("refused: %s", printable(exc))
-            return self.fault(None, "Client", refusal_status(exc))
+            return self.fault(None, refusal_status(exc))
 
     def _operation(self, env: Envelope, msg: m.Message) -> Response:
         op = {"SubmitReq": self._submit, "CancelReq": self._cancel, "ReplaceReq": self._replace,
@@ -1433,11 +1432,12 @@ class Simulator:
         details = "; ".join(t for t in (said, status.details) if t) or None
         return m.Status(status.code, info.text_zh, details)
 
-    def fault(self, env: Envelope | None, code: str, status: int | m.Status, text: str | None = None,
+    def fault(self, env: Envelope | None, status: int | m.Status, text: str | None = None,
               said: tuple | None = None, scripted: bool = False) -> Response:
         """`status`: a code (with `text`), or a Status made already (a refusal's,
-        `receiver.refusal_status`, with Details); `said`: for a request that could not be decoded,
-        what its bytes named (`receiver.what_it_said`); `scripted`: `text` is a carrier's own words
+        `receiver.refusal_status`, with Details), whose code gives the faultcode (`status.fault_code`);
+        `said`: for a request that could not be decoded, what its bytes named
+        (`receiver.what_it_said`); `scripted`: `text` is a carrier's own words
         (`fail_next(text=)`), sent as the StatusText whatever the dialect."""
         status_obj = status if isinstance(status, m.Status) else fault_status(status, text)
         if not scripted:
@@ -1450,7 +1450,7 @@ class Simulator:
             status_obj = fault_status(status_obj.code, own.text, "; ".join(t for t in said_too if t) or None)
             code, string = "Server", "Server error"
         else:
-            string = status_obj.text
+            code, string = fault_code(status_obj.code), status_obj.text
         self._note(status=status_obj)
         return self._soap_fault(env, Fault(code=code, string=string, detail=m.RSErrorRsp(status=status_obj)), said)
 
@@ -1467,11 +1467,15 @@ class Simulator:
             tid = "none"  # (as Mbuni answers a request without a TransactionID, or one it could not read)
         if env is not None and env.version is not None:
             version = env.version
+        # What an answer holds that its schema has no place for (Details in an extended response's
+        # Status, which has its StatusCode alone: a cmcc dialect's words beside its Chinese text)
+        # is left out with a warning, as an MMSC writes what its schema takes: not a 500 for it.
+        profile = dropping_unsupported(self.profile)
         if self.profile.answer_in_own_version or version is None:
             # (The profile's size limit is on the messages it takes, not on its answers.)
             return encode(body, transaction_id=tid, version=self.profile.version,
-                          profile=self.profile.replace(max_message_size=None))
-        return encode_reply(body, env, version, tid, self.profile, namespace, mm7_version)
+                          profile=profile.replace(max_message_size=None))
+        return encode_reply(body, env, version, tid, profile, namespace, mm7_version)
 
     # -- operations -----------------------------------------------------------------------------
 
@@ -1484,38 +1488,38 @@ class Simulator:
             return f"qf{self.run_id}.{count}.x{os.getpid() % 1000}.{count % 100}@{self.config.relay_server_id}"
         return f"{'SIM' if prefix is None else prefix}{self.run_id}-{count:06d}"
 
-    def _refuse(self, env: Envelope, code: str, status: int | m.Status, text: str | None = None) -> Response:
+    def _refuse(self, env: Envelope, status: int | m.Status, text: str | None = None) -> Response:
         """A Fault refusing a request the MMSC read and would serve but for what it asks (its
         recipients, content, a message it does not have), said in the log as the other refusals are."""
         said = text if text is not None else (status.details or status.text if isinstance(status, m.Status) else "")
         log.warning("refused: %s tid=%s: %d %s", env.message.ELEMENT if env.message is not None else "request",
                     printable(env.transaction_id), status.code if isinstance(status, m.Status) else status,
                     printable(said))
-        return self.fault(env, code, status, text)
+        return self.fault(env, status, text)
 
     def _submit(self, env: Envelope, msg: m.SubmitReq) -> Response:
         if not msg.recipients:
-            return self._refuse(env, "Client", RequestStatus.ADDRESS_ERROR, "no recipients")
+            return self._refuse(env, RequestStatus.ADDRESS_ERROR, "no recipients")
         bad = next((a for a in msg.recipients if not _well_formed(a)), None)
         if bad is not None:  # (whatever the mode: not a schema deviation, an address no MMSC can deliver to)
-            return self._refuse(env, "Client", RequestStatus.ADDRESS_ERROR,
+            return self._refuse(env, RequestStatus.ADDRESS_ERROR,
                                 f"{bad.kind} {str(bad)[:100]!r} is no address")
         count = len(msg.recipients.to) + len(msg.recipients.cc) + len(msg.recipients.bcc)
         if self.config.max_recipients is not None and count > self.config.max_recipients:
-            return self._refuse(env, "Server", RequestStatus.MULTIPLE_ADDRESSES_NOT_SUPPORTED,
+            return self._refuse(env, RequestStatus.MULTIPLE_ADDRESSES_NOT_SUPPORTED,
                                 f"{count} recipients, at most {self.config.max_recipients} per SubmitReq")
         if self.config.require_smil and not (msg.content is not None and any(
                 media_kind(p.content_type) == "smil" for p in msg.content.all_parts())):
-            return self._refuse(env, "Client", RequestStatus.MULTIMEDIA_CONTENT_REFUSED, "no SMIL presentation")
+            return self._refuse(env, RequestStatus.MULTIMEDIA_CONTENT_REFUSED, "no SMIL presentation")
         with self._lock:
             known = not msg.linked_id or msg.linked_id in self.linked_ids or msg.linked_id in self._messages
         if not known:
-            return self._refuse(env, "Client", RequestStatus.LINKED_ID_NOT_FOUND,
+            return self._refuse(env, RequestStatus.LINKED_ID_NOT_FOUND,
                                 f"no message {msg.linked_id} to link to")
         refused = self._refused_recipients(msg)
         if refused is not None and refused[1]:  # every recipient refused
             code, said = refused[0], refused[2]
-            return self._refuse(env, "Client" if code < 3000 else "Server", fault_status(code, None, said))
+            return self._refuse(env, fault_status(code, None, said))
         mid = self._new_id()
         stored = StoredMessage(mid, env.transaction_id or "", msg, env.version, datetime.now(timezone.utc),
                                deviations=env.deviations,
@@ -1599,7 +1603,7 @@ class Simulator:
         VASP submitted: both name a VASPID, and they differ."""
         theirs, asking = getattr(stored.request, "vaspid", None), getattr(msg, "vaspid", None)
         if theirs and asking and theirs != asking:
-            return self._refuse(env, "Client", RequestStatus.OPERATION_RESTRICTED,
+            return self._refuse(env, RequestStatus.OPERATION_RESTRICTED,
                               f"message {stored.message_id} is another VASP's")
         return None
 
@@ -1608,7 +1612,7 @@ class Simulator:
         stored = self._lookup(mid)
         rsp_cls = m.CancelRsp if isinstance(msg, m.CancelReq) else m.ExtendedCancelRsp
         if stored is None:
-            return self._refuse(env, "Client", RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {mid}")
+            return self._refuse(env, RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {mid}")
         if (refused := self._not_theirs(env, msg, stored)) is not None:
             return refused
         # Check and set as one, under the lock the report worker takes: else a "Retrieved" report at
@@ -1626,12 +1630,12 @@ class Simulator:
         """Mbuni's MMSC finds a message no longer queued (delivered, cancelled) nowhere: 2005, a Fault."""
         if not self._mbuni_quirks:
             return None
-        return self._refuse(env, "Client", RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {mid} queued ({state})")
+        return self._refuse(env, RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {mid} queued ({state})")
 
     def _replace(self, env: Envelope, msg: m.ReplaceReq) -> Response:
         stored = self._lookup(msg.message_id)
         if stored is None:
-            return self._refuse(env, "Client", RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {msg.message_id}")
+            return self._refuse(env, RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {msg.message_id}")
         if (refused := self._not_theirs(env, msg, stored)) is not None:
             return refused
         with self._lock:  # (as in _cancel: no report may deliver it in between)
@@ -1648,7 +1652,7 @@ class Simulator:
     def _extended_replace(self, env: Envelope, msg: m.ExtendedReplaceReq) -> Response:
         old = self._lookup(msg.replace_id)
         if old is None:
-            return self._refuse(env, "Client", RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {msg.replace_id}")
+            return self._refuse(env, RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {msg.replace_id}")
         if (refused := self._not_theirs(env, msg, old)) is not None:
             return refused
         with self._lock:  # (checked and set as one, as in _cancel)

@@ -158,6 +158,28 @@ def is_retryable(code: int) -> bool:
     return classify(code) is StatusClass.SERVER_ERROR or code == RequestStatus.SERVICE_UNAVAILABLE
 
 
+# Service errors (4xxx) that lay the fault with the request as sent: who sent it (4001 Improper
+# identification, 4007 Service denied, 4008 Application denied) or what it is (4002 Unsupported
+# version, 4003 Unsupported operation, 4004 Validation error). The others (4000 General service
+# error, 4005 Service error: a failure while processing; 4006 Service unavailable; a carrier's
+# private 4xxx, whose cause we cannot know) are the server's.
+SENDERS_SERVICE_ERRORS: frozenset[int] = frozenset({
+    RequestStatus.IMPROPER_IDENTIFICATION, RequestStatus.UNSUPPORTED_VERSION,
+    RequestStatus.UNSUPPORTED_OPERATION, RequestStatus.VALIDATION_ERROR, RequestStatus.SERVICE_DENIED,
+    RequestStatus.APPLICATION_DENIED})
+
+
+def fault_code(code: int) -> str:
+    """The SOAP 1.1 faultcode of a Fault carrying status `code`: "Client" where the request as
+    sent is at fault (a 2xxx, or one of `SENDERS_SERVICE_ERRORS`), so that a peer reading the
+    faultcode alone does not send it again unchanged; "Server" for the rest (3xxx, the other 4xxx,
+    and a code of no error class). Every Fault mm7bind writes with an MM7 status takes its code from here."""
+    code = int(code)
+    if classify(code) is StatusClass.CLIENT_ERROR or code in SENDERS_SERVICE_ERRORS:
+        return "Client"
+    return "Server"
+
+
 # ---------------------------------------------------------------------------------------------
 # MMStatus (DeliveryReportReq) and ReadStatus (ReadReplyReq)
 

@@ -107,6 +107,20 @@ def test_fault_with_rserrorrsp(http_status):
         assert len(srv.requests) == 1
 
 
+@pytest.mark.parametrize(("code", "faultcode"),
+                         [(4004, "Client"), (2002, "Client"), (4006, "Server"), (3000, "Server")])
+def test_an_error_response_without_a_fault_reads_as_a_fault_with_its_statuss_faultcode(code, faultcode):
+    """An RSErrorRsp alone in an HTTP 200 was read as a Server Fault whatever its status: a 4004 or
+    a 2002 said Server to whoever went by `fault.code`, where a Fault written for it says Client."""
+    def responder(req):
+        return mm7_reply(mm7.RSErrorRsp(status=mm7.Status(code)), req.decode(), 200)
+
+    with FakeServer(responder) as srv, client(srv.url, retry=RetryPolicy.never()) as c:
+        with pytest.raises(FaultError) as err:
+            c.submit(submit())
+    assert (err.value.fault.code, err.value.status.code, err.value.http_status) == (faultcode, code, 200)
+
+
 def test_a_fault_error_lists_the_deviations_its_answer_was_read_with():
     """A Result lists how its answer departed from the schema; a FaultError kept none of it, so a
     Fault read from a non-standard shape (a status taken from faultstring, an unprefixed code)
@@ -1418,6 +1432,20 @@ def test_the_texts_of_several_detail_entries_are_not_run_together():
         c.submit(submit())
     assert err.value.fault.detail_text == "E42\ndisk\nfull\nsee log"
     assert str(err.value).startswith("SubmitReq refused: E42 disk full see log")
+
+
+def test_a_faults_status_details_are_in_the_error_as_its_detail_text_is():
+    """The schema's place for what was wrong, Status/Details, was left out of the error's words
+    while text beside the status was said: a Fault passed on by mm7bind (which puts that text in
+    Details) lost it from the error, and "2002 Address Error" did not say which address."""
+    def responder(req):  # (as mm7bind passes a Fault on: `detail_text` written in Details)
+        return mm7_reply(mm7.Fault(code="Client", detail=mm7.RSErrorRsp(status=mm7.Status(2002)),
+                                   detail_text="no such number +8613800000000"), req.decode(), 500)
+
+    with FakeServer(responder) as srv, client(srv.url) as c, pytest.raises(FaultError) as err:
+        c.submit(submit())
+    assert str(err.value) == "SubmitReq refused: 2002 Address Error (no such number +8613800000000)"
+    assert err.value.fault.detail_text is None and err.value.status.details == "no such number +8613800000000"
 
 
 def test_a_faults_detail_text_beside_its_status_is_in_the_error():

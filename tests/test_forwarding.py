@@ -118,7 +118,8 @@ def test_the_application_decides_the_status(app):
     status, answer = post(rx, mo(), "s-1")
     assert status == 200 and (answer.body.status.code, answer.body.status.text) == (1100, "partly")
     status, answer = post(rx, mo(), "s-2")
-    assert status == 500 and answer.body.detail.status.code == 4007 and answer.body.code == "Server"
+    # (Service denied blames the request, not the VASP: a Client Fault, `status.fault_code`)
+    assert status == 500 and answer.body.detail.status.code == 4007 and answer.body.code == "Client"
     assert rx.store.inbox_get(2).state == "rejected"
     for tid in ("s-3", "s-4"):  # an answer that means nothing: not taken as success
         status, answer = post(rx, mo(), tid)

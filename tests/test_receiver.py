@@ -342,6 +342,48 @@ def test_a_repeat_of_a_rejected_message_is_refused_as_the_first_copy_was(store):
     assert len(calls) == 2
 
 
+@pytest.mark.parametrize(("code", "faultcode"), [(4001, "Client"), (4002, "Client"), (4004, "Client"),
+                                                 (4007, "Client"), (4000, "Server"), (4005, "Server"),
+                                                 (4006, "Server"), (4101, "Server"), (2002, "Client"),
+                                                 (3000, "Server")])
+def test_a_rejects_faultcode_follows_its_status_as_the_receivers_own_refusals_do(store, code, faultcode):
+    """A Reject(4004) went out as a Server Fault (only codes under 3000 were Client), while the
+    receiver's own 4004 refusal of the same request was a Client one: an MMSC reading the faultcode
+    sent a refused message again and again. The first answer and a repeat's alike."""
+    rcv = mm7.Receiver(store=store)
+
+    @rcv.on("deliver")
+    def refuse(msg, ctx):
+        raise mm7.Reject(code)
+
+    out = mm7.encode(deliver(), transaction_id=f"rej-{code}")
+    answers = [rcv.handle(out.to_bytes(), out.content_type, {}, "127.0.0.1") for _ in range(2)]
+    faults = [mm7.decode(a.body).body for a in answers]
+    assert [(f.code, f.status.code) for f in faults] == [(faultcode, code)] * 2
+    strict = mm7.Receiver(strict=True)
+    sloppy = out.to_bytes().replace(b"<Subject>", b"<Vendor>x</Vendor><Subject>")
+    own = mm7.decode(strict.handle(sloppy, out.content_type, {}).body).body
+    assert (own.code, own.status.code) == ("Client", 4004)
+
+
+@pytest.mark.parametrize("success", [1000, 1100, 1001, mm7.Status(1000, "ok")])
+def test_a_reject_of_a_success_is_refused_not_sent_as_a_fault_saying_success(success):
+    """Reject(1000) went out as a Fault (HTTP 500) saying "Success", stored as rejected: an MMSC
+    reads a Fault as a refusal, and the message's copies got it again. A handler's bug: failed, 3000."""
+    with pytest.raises(ValueError, match="is a success, not a refusal"):
+        mm7.Reject(success)
+    rcv = mm7.Receiver(store=MemoryStore())
+
+    @rcv.on("deliver")
+    def refuse(msg, ctx):
+        raise mm7.Reject(success)
+
+    out = mm7.encode(deliver(), transaction_id="ok-1")
+    fault = mm7.decode(rcv.handle(out.to_bytes(), out.content_type, {}).body).body
+    assert (fault.code, fault.status.code) == ("Server", 3000)
+    assert [r.state for r in rcv.store.inbox()] == ["failed"]
+
+
 def test_handler_outcomes_and_registered_callables(store):
     rcv = mm7.Receiver(store=store)
     seen = []

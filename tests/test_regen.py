@@ -325,6 +325,50 @@ def imported_entry(project, tmp_path, text: str) -> dict:
     return tomllib.loads((project / "schemas" / "versions.toml").read_text())["versions"]["REL-6-MM7-1-5"]
 
 
+def test_status_details_a_schema_lacks_are_refused_as_any_field_it_lacks_and_refusals_still_go(project, tmp_path):
+    """Status Details in a version whose Status has no Details element was left out without a word,
+    where any other field a version lacks is an UnsupportedFieldError (or dropped with a warning,
+    drop_unsupported). A receiver's Fault drops it with that warning: a refusal must go out, not
+    turn into a 3000 the MMSC sends again."""
+    details = '<element name="Details" type="mm7:anyDataType" minOccurs="0"/>'
+    text = new_version_schema()
+    assert text.count(details) == 1
+    imported_entry(project, tmp_path, text.replace(details, ""))
+    script = (
+        "import logging\n"
+        "logging.basicConfig(level=logging.WARNING, format='%(name)s %(message)s')\n"
+        "v = V.get('REL-6-MM7-1-5')\n"
+        "said = mm7bind.DeliverRsp(status=mm7bind.Status(2002, details='no such number'))\n"
+        "for engine in ('direct', 'xsdata'):\n"
+        "    try:\n"
+        "        mm7bind.encode_envelope(said, transaction_id='t', version=v, engine=engine)\n"
+        "    except mm7bind.UnsupportedFieldError as exc:\n"
+        "        assert (exc.field, exc.version) == ('details', 'REL-6-MM7-1-5'), exc\n"
+        "        assert 'Status/Details does not exist in REL-6-MM7-1-5' in str(exc), exc\n"
+        "    else:\n"
+        "        raise AssertionError(engine + ': details left out silently')\n"
+        "    out = mm7bind.encode_envelope(said, transaction_id='t', version=v, engine=engine,\n"
+        "                                  style=mm7bind.XmlStyle(drop_unsupported=True))\n"
+        "    assert b'Details' not in out and b'2002' in out\n"
+        "    plain = mm7bind.DeliverRsp(status=mm7bind.Status(1000))\n"
+        "    mm7bind.encode_envelope(plain, transaction_id='t', version=v, engine=engine)\n"
+        "rcv = mm7bind.Receiver()\n"
+        "@rcv.on('deliver')\n"
+        "def refuse(msg, ctx):\n"
+        "    raise mm7bind.Reject(2002, details='no such user')\n"
+        "out = mm7bind.encode(mm7bind.DeliverReq(sender='1'), transaction_id='d-1', version=v)\n"
+        "rsp = rcv.handle(out.to_bytes(), out.content_type)\n"
+        "env = mm7bind.decode(rsp.body, dict(rsp.headers)['Content-Type'], strict=True)\n"
+        "assert (env.version, env.body.code, env.body.status.code, env.body.status.details) == "
+        "(v, 'Client', 2002, None), env\n"
+        "print('ok')\n"
+    )
+    proc = in_project(project, script)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stdout + proc.stderr
+    assert proc.stderr.splitlines()[-1] == (
+        "mm7bind.binding dropped VASPErrorRsp/Status/Details does not exist in REL-6-MM7-1-5 (field details)"), proc.stderr
+
+
 def test_a_new_version_sends_the_newest_mm7version_its_schema_lists(project, tmp_path):
     """Official files may list the values oldest first (as the fixture does); the default is the
     newest either way."""

@@ -12,7 +12,7 @@ import requests
 
 import mm7bind as mm7
 from mm7bind import messages as m
-from mm7bind.simulator import Simulator
+from mm7bind.simulator import Simulator, Trouble
 from mm7bind.testing import RecordingHandler, RunningReceiver
 
 from .fake_http import dead_url
@@ -1192,6 +1192,41 @@ def test_a_request_held_by_a_scripted_delay_does_not_hold_up_the_simulators_stop
         sim.stop()
     assert not [r.getMessage() for r in caplog.records if "still running" in r.getMessage()]
     assert sim.messages == {}
+
+
+@pytest.mark.parametrize(("code", "faultcode"), [(4001, "Client"), (4004, "Client"), (4008, "Client"),
+                                                 (4005, "Server"), (4006, "Server"), (2001, "Client"),
+                                                 (3001, "Server")])
+def test_a_scripted_faults_faultcode_follows_its_status_as_the_simulators_own_refusals_do(code, faultcode):
+    """fail_next(status=4001) answered a Server Fault (only codes under 3000 were Client), while the
+    simulator's own 4001 refusal (an unknown VASPID) was a Client one."""
+    out = mm7.encode(m.SubmitReq(recipients=["+8613800000000"], vaspid="other"), transaction_id="t-f")
+    sim = Simulator(vaspid="800001")
+    own = mm7.decode(sim.handle(out.to_bytes(), out.content_type, {}).body).body
+    assert (own.code, own.status.code) == ("Client", 4001)
+    out = mm7.encode(m.SubmitReq(recipients=["+8613800000000"], vaspid="800001"), transaction_id="t-f")
+    rsp = sim.handle(out.to_bytes(), out.content_type, {}, trouble=Trouble(status=code))  # (fail_next's)
+    scripted = mm7.decode(rsp.body).body
+    assert (scripted.code, scripted.status.code) == (faultcode, code)
+
+
+def test_an_extended_response_of_a_cmcc_dialect_goes_without_the_details_its_status_has_no_place_for(caplog):
+    """The cmcc dialects put the simulator's words in Details beside the manual's Chinese text; an
+    extended response's Status has its StatusCode alone, so writing the Details there is refused:
+    the simulator leaves them out with a warning, as an MMSC writes what its schema takes."""
+    sim = Simulator(dialect="cmcc")
+    out = mm7.encode(m.SubmitReq(recipients=["+8613800000000"], vaspid="1", vasid="2", service_code="3"),
+                     transaction_id="s", version="REL-6-MM7-1-4")
+    mid = mm7.decode(sim.handle(out.to_bytes(), out.content_type, {}).body).body.message_id
+    out = mm7.encode(m.ExtendedCancelReq(cancel_id=mid, vaspid="1", vasid="2"), transaction_id="c",
+                     version="REL-6-MM7-1-4")
+    first = sim.handle(out.to_bytes(), out.content_type, {})
+    with caplog.at_level("WARNING", logger="mm7bind.binding"):
+        again = sim.handle(out.to_bytes(), out.content_type, {})  # (cancelled already: 3001, said in Details)
+    answers = [(a.status, mm7.decode(a.body).body) for a in (first, again)]
+    assert [(status, rsp.ELEMENT, rsp.status.code) for status, rsp in answers] == [
+        (200, "extendedCancelRsp", 1000), (200, "extendedCancelRsp", 3001)]
+    assert "dropped extendedCancelRsp/Status/Details does not exist in REL-6-MM7-1-4" in caplog.text
 
 
 def test_scripted_trouble_says_the_carriers_own_words():

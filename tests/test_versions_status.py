@@ -136,6 +136,18 @@ def test_classification(code, klass, retry):
     assert status.classify(code) is klass and status.is_retryable(code) is retry
 
 
+def test_the_faultcode_says_whose_fault_the_status_says_it_is():
+    """One rule for every Fault written: a 2xxx, and the 4xxx that blame the request as sent (who
+    sent it, its version, operation or form), are Client; the rest Server. A retryable code is
+    never Client: a peer reading the faultcode alone would drop what may pass."""
+    client = {2000, 2002, 2007, 2104, 4001, 4002, 4003, 4004, 4007, 4008}
+    server = {1000, 1100, 3000, 3001, 3003, 4000, 4005, 4006, 4101, 999, 5000}
+    assert {c: status.fault_code(c) for c in client | server} == {
+        **dict.fromkeys(client, "Client"), **dict.fromkeys(server, "Server")}
+    assert all(status.fault_code(s.code) == "Server" for s in status.all_codes() if s.retryable)
+    assert status.fault_code(status.RequestStatus.VALIDATION_ERROR) == "Client"
+
+
 def test_delivery_and_read_statuses_per_version():
     rel5 = ("Expired", "Retrieved", "Rejected", "Indeterminate", "Forwarded")
     for v in versions.all_versions():
