@@ -279,16 +279,17 @@ def _before(when: float | None, first: float | None) -> bool:
 class CaptureStream:
     """The HTTP/1.x messages of a pcap or pcapng capture (bytes, a binary file object read in
     pieces, or a list of files' paths read as one capture: see _files_frames), each connection's
-    as soon as it can change no more (see CLOSE_GRACE, IDLE): memory holds the open connections,
-    not the capture. Iterated, messages come connection by connection
+    as soon as it can change no more (see CLOSE_GRACE, IDLE; `busy_held`: see BUSY_HELD,
+    `kept_read`: KEPT_READ): memory holds the open connections, not the capture. Iterated, messages come connection by connection
     as each is done, `number` 0 (their place in the capture is known at its end: see
     `in_capture_order` and `capture_order`); `notes`, for the capture as a whole, are complete once
     the iteration ends. A gzip-compressed capture is read inflated in pieces (see `Gunzipped`)."""
 
     def __init__(self, source, *, close_grace: float = CLOSE_GRACE, close_grace_bytes: int = CLOSE_GRACE_BYTES,
-                 idle: float = IDLE):
+                 idle: float = IDLE, busy_held: int = BUSY_HELD, kept_read: int = KEPT_READ):
         self.source = source
         self.close_grace, self.close_grace_bytes, self.idle = close_grace, close_grace_bytes, idle
+        self.busy_held, self.kept_read = busy_held, kept_read
         self.notes: list[str] = []
         self._read = False
 
@@ -300,7 +301,8 @@ class CaptureStream:
         file_notes: list[str] = []
         connection_notes: list[tuple[int, list[str]]] = []
         ip = _IP()
-        tcp = _Connections(connection_notes, self.close_grace, self.close_grace_bytes, self.idle)
+        tcp = _Connections(connection_notes, self.close_grace, self.close_grace_bytes, self.idle, self.busy_held,
+                           self.kept_read)
         files: list[tuple[int, str]] = []  # (several files: each one's first packet number, its name)
         if isinstance(self.source, (list, tuple)):
             frames = _files_frames(self.source, first, file_notes, files)
@@ -1470,7 +1472,8 @@ class _Connection:
 class _Connections:
     """The connections of a capture as its packets come, each read once it is done (see CLOSE_GRACE)."""
 
-    def __init__(self, notes: list[tuple[int, list[str]]], grace: float, grace_bytes: int, idle: float):
+    def __init__(self, notes: list[tuple[int, list[str]]], grace: float, grace_bytes: int, idle: float,
+                 busy_held: int = BUSY_HELD, kept_read: int = KEPT_READ):
         self.count = 0
         self.current: dict[bytes, _Connection] = {}  # open, the least recently active first
         self.closing: dict[bytes, tuple[_Connection, float | None]] = {}  # closed both ways: (it, when), in turn
@@ -1479,6 +1482,7 @@ class _Connections:
         self.lately: list[_Connection] = []  # read closed, with late segments
         self.notes = notes
         self.grace, self.grace_bytes, self.idle = grace, grace_bytes, idle
+        self.busy_held, self.kept_read = busy_held, kept_read
         self.now: float | None = None  # (the latest packet's time: back too, where the capture's times go back)
         self.latest: float | None = None  # the latest time of the capture so far
         self.back: list = []  # [times the capture's clock went back, the first packet, by how much]
@@ -1554,7 +1558,7 @@ class _Connections:
             if conn.ended == 3:
                 self.closing_bytes += len(payload)
                 self.due = self.due or self.closing_bytes > self.grace_bytes
-            elif conn.held > max(BUSY_HELD, 2 * conn.kept) and None not in conn.sides:
+            elif conn.held > max(self.busy_held, 2 * conn.kept) and None not in conn.sides:
                 # (twice: a long message not read over and over; both ways: its first part told as a twin's)
                 del self.current[key]
                 conn.read = "idle"  # (read as one idle: its last message not whole kept back, read on)
@@ -1718,7 +1722,7 @@ class _Connections:
             conn.sides = None
         else:  # (kept, small: its ends' positions, to read on from or to tell late bytes by)
             self.done[conn.key] = (conn, conn.seen)
-            if len(self.done) > KEPT_READ:
+            if len(self.done) > self.kept_read:
                 self.let_go_earliest()
         yield from messages
 
@@ -1756,7 +1760,7 @@ class _Connections:
         if self.let_go:
             count, first = self.let_go
             notes.append(f"{count} connection(s) read were forgotten before {_FORGET / 60:g} minutes of the capture "
-                         f"passed (the first: connection {first}), more than {KEPT_READ} being kept: a later segment "
+                         f"passed (the first: connection {first}), more than {self.kept_read} being kept: a later segment "
                          "of one, if any (a retransmission after its close, its next message after an idle time, a "
                          "second capture of the same traffic joined after it), is read as a new connection's, and a "
                          "connection captured twice may be read twice, its copy not recognized")

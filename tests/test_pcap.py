@@ -2458,7 +2458,6 @@ def test_connections_read_kept_are_bounded_in_number_the_earliest_forgotten_firs
     notes; one let go with a message kept back (idle in its middle) has it read as it is, not lost."""
     from mm7bind import pcap as reader
 
-    monkeypatch.setattr(reader, "KEPT_READ", 40)
     kept: list[int] = []
 
     class Counted(reader._Connections):
@@ -2471,7 +2470,8 @@ def test_connections_read_kept_are_bounded_in_number_the_earliest_forgotten_firs
     stalled = Flow(client=("10.0.0.7", 45000)).open()
     stalled.send(True, request[:800], 700)  # (and nothing more: idle in the middle of its message)
     busy = _short_exchanges(300, stalled.time + 1000)  # (past IDLE: the stalled one read idle, its part kept back)
-    stream = reader.CaptureStream(pcap(sorted(stalled.packets + busy, key=lambda p: p.time)), close_grace=0.5)
+    stream = reader.CaptureStream(pcap(sorted(stalled.packets + busy, key=lambda p: p.time)), close_grace=0.5,
+                                  kept_read=40)
     messages = list(stream)
     assert max(kept) == 40
     assert sum(m.start_line == "GET /status HTTP/1.1" for m in messages) == 300
@@ -2506,7 +2506,7 @@ def test_a_busy_kept_alive_connection_has_its_whole_messages_read_as_it_goes(mon
     plain = keep.close().packets
     whole = [(m.start_line, m.body, m.notes) for m in read_capture(pcap(plain)).messages]
     assert len(whole) == 28 and whole[3] == ("HTTP/1.1 200 OK", b"", [])
-    monkeypatch.setattr(reader, "BUSY_HELD", len(request) + len(response))
+    busy_held = len(request) + len(response)
     held: list[int] = []
 
     class Counted(reader._Connections):
@@ -2515,37 +2515,37 @@ def test_a_busy_kept_alive_connection_has_its_whole_messages_read_as_it_goes(mon
             held.append(sum(conn.held for conn in self.current.values()))
 
     monkeypatch.setattr(reader, "_Connections", Counted)
-    stream = reader.CaptureStream(pcap(plain))
+    stream = reader.CaptureStream(pcap(plain), busy_held=busy_held)
     assert [(m.start_line, m.body, m.notes) for m in reader.in_capture_order(list(stream))] == whole, stream.notes
     assert stream.notes == []
     assert max(held) <= len(request) + len(response) + 1200 + 2 * len(request)  # (not the 12 exchanges' bytes)
     both = []
     for packet, wrapped in zip(plain, pcapgen.tunnelled(plain, pcapgen.vxlan)):
         both += [packet, Packet(packet.time + 0.00001, wrapped.ip)]
-    stream = reader.CaptureStream(pcap(both, link="raw"))
+    stream = reader.CaptureStream(pcap(both, link="raw"), busy_held=busy_held)
     assert [(m.start_line, m.body, m.notes) for m in reader.in_capture_order(list(stream))] == whole, stream.notes
     assert len([n for n in stream.notes if "captured twice, inside and outside" in n]) == 1, stream.notes
 
 
-def test_a_busy_tls_connection_read_in_parts_is_said_skipped_once(monkeypatch):
+def test_a_busy_tls_connection_read_in_parts_is_said_skipped_once():
     """A long TLS connection (a VASP's MM7 over HTTPS) read in parts, busy past BUSY_HELD each
     time, was said skipped once for each part, and each counted as a connection of its own."""
     from mm7bind import pcap as reader
 
-    monkeypatch.setattr(reader, "BUSY_HELD", 10_000)
+    busy_held = 10_000
     record = b"\x17\x03\x03\x05\xdc" + bytes(1500)  # (TLS application data)
     flow = Flow(server=("10.0.0.2", 443)).open()
     flow.send(True, b"\x16\x03\x01\x00\x05" + bytes(5))
     for _ in range(40):
         flow.send(True, record, 1460)
         flow.send(False, record, 1460)
-    stream = reader.CaptureStream(pcap(flow.close().packets))
+    stream = reader.CaptureStream(pcap(flow.close().packets), busy_held=busy_held)
     assert list(stream) == []
     assert stream.notes == ["connection 1 (10.0.0.1:40000 → 10.0.0.2:443): TLS, skipped (its HTTP can be read only in "
                             "a capture on the plain side of the TLS: behind the proxy ending it, or with the keys)"]
 
 
-def test_a_connection_read_on_in_the_middle_of_a_messages_first_line_keeps_it_back(monkeypatch):
+def test_a_connection_read_on_in_the_middle_of_a_messages_first_line_keeps_it_back():
     """A connection read before its next message's first line was whole (read busy, or idle, with
     "POS" of its "POST" line captured): those bytes, no message's start yet, were skipped as no
     HTTP, and the message whose start they were was lost. They are kept back, as a message whose
@@ -2562,8 +2562,8 @@ def test_a_connection_read_on_in_the_middle_of_a_messages_first_line_keeps_it_ba
     plain = keep.close().packets
     whole = [(m.start_line, m.body, m.notes) for m in read_capture(pcap(plain)).messages]
     assert len(whole) == 4
-    monkeypatch.setattr(reader, "BUSY_HELD", len(request) + len(response))
-    stream = reader.CaptureStream(pcap(plain))
+    busy_held = len(request) + len(response)
+    stream = reader.CaptureStream(pcap(plain), busy_held=busy_held)
     assert [(m.start_line, m.body, m.notes) for m in reader.in_capture_order(list(stream))] == whole
     assert stream.notes == []
 
@@ -2591,7 +2591,7 @@ def test_a_content_length_short_of_the_body_sent_is_said_in_the_message_s_notes(
     assert capture.notes == []
 
 
-def test_a_busy_connection_captured_twice_is_read_once_its_upload_long_before_an_answer(monkeypatch):
+def test_a_busy_connection_captured_twice_is_read_once_its_upload_long_before_an_answer():
     """A busy connection is read in parts once both ends have sent: a first part of one end's bytes
     alone (a request whole past BUSY_HELD, no answer yet) could not be told as its twin's, and both
     copies of the request were read."""
@@ -2604,10 +2604,10 @@ def test_a_busy_connection_captured_twice_is_read_once_its_upload_long_before_an
         keep.send(False, response, 1200)
     plain = keep.close().packets
     whole = [(m.start_line, m.body, m.notes) for m in read_capture(pcap(plain)).messages]
-    monkeypatch.setattr(reader, "BUSY_HELD", len(request) - 1)  # (past it with the first request whole)
+    busy_held = len(request) - 1  # (past it with the first request whole)
     both = []
     for packet, wrapped in zip(plain, pcapgen.tunnelled(plain, pcapgen.vxlan)):
         both += [packet, Packet(packet.time + 0.00001, wrapped.ip)]
-    stream = reader.CaptureStream(pcap(both, link="raw"))
+    stream = reader.CaptureStream(pcap(both, link="raw"), busy_held=busy_held)
     assert [(m.start_line, m.body, m.notes) for m in reader.in_capture_order(list(stream))] == whole, stream.notes
     assert len([n for n in stream.notes if "captured twice, inside and outside" in n]) == 1, stream.notes
