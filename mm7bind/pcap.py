@@ -1778,13 +1778,15 @@ class _Connections:
 # A connection captured twice, before and after an address translation (a host's NAT: `tcpdump -i
 # any` on a container host sees a published port's traffic on the outer interface and on the
 # container's, a masqueraded client's on both) is read once: another connection read whole with the
-# same bytes both ways, each way's first and last bytes captured within _TWIN_GAP seconds of its
-# twin's, an end's address translated (a client sending the same bytes again, even at once, keeps
-# its address), and the sequence numbers one way at least the same (NAT keeps them; a firewall
-# randomizing them shifts the side it guards alone; two connections' random ones never agree). So is
-# one captured inside and outside its overlay network's tunnel (`tcpdump -i any` on a Kubernetes
-# node sees a pod's packets on its interface and in VXLAN on the node's), which its network keeps
-# apart from the other (see _overlay): the same ends, and the sequence numbers both ways the same.
+# same bytes both ways (or a part read of it, idle or busy: one way alone where the other end has
+# sent nothing yet, as a request unanswered past IDLE), each way's first and last bytes captured
+# within _TWIN_GAP seconds of its twin's, an end's address translated (a client sending the same
+# bytes again, even at once, keeps its address), and the sequence numbers one way at least the same
+# (NAT keeps them; a firewall randomizing them shifts the side it guards alone; two connections'
+# random ones never agree). So is one captured inside and outside its overlay network's tunnel
+# (`tcpdump -i any` on a Kubernetes node sees a pod's packets on its interface and in VXLAN on the
+# node's), which its network keeps apart from the other (see _overlay): the same ends, and the
+# sequence numbers both ways the same.
 _TWIN_GAP = 0.1
 _TWINS_KEPT = 1024  # connections read lately, kept small (digests, ends, times), as twins of those read next
 
@@ -1803,19 +1805,22 @@ class _Twins:
         none (and `conn` is kept, as a twin for later ones)."""
         ways = (client, 1 - client)
         times = [[when for _, _, when in streams[w][1]] for w in ways]
-        if not all(times) or None in times[0] or None in times[1]:
+        # (a part of one end's bytes alone, as a request unanswered past IDLE is read, is checked too: its
+        # bytes one way, their times and their sequence numbers, the other end's from its SYN where seen)
+        if not any(times) or None in times[0] or None in times[1]:
             return None
         key = (_digest(streams[client][0]), _digest(streams[1 - client][0]))
         ends = tuple(conn.end(w) for w in ways)
-        starts = tuple(conn.sides[w].start & _SEQ_MASK for w in ways)
-        span = tuple((min(t), max(t)) for t in times)
+        starts = tuple(_first_sequence(conn, w) for w in ways)
+        span = tuple((min(t), max(t)) if t else None for t in times)
         for name, their_ends, their_starts, their_span, their_network in self.kept.get(key, ()):
             moved = [(a, b) for a, b in zip(ends, their_ends) if a != b]
             translated = bool(moved) and all(a.rpartition(":")[0] != b.rpartition(":")[0] for a, b in moved) \
-                and any(a == b for a, b in zip(starts, their_starts))
+                and any(a == b is not None for a, b in zip(starts, their_starts))
             tunnelled = not moved and conn.network != their_network and starts == their_starts
-            if (translated or tunnelled) \
-                    and all(abs(a - b) <= _TWIN_GAP for s, t in zip(span, their_span) for a, b in zip(s, t)):
+            if (translated or tunnelled) and all(
+                    (s is None) == (t is None) and all(abs(a - b) <= _TWIN_GAP for a, b in zip(s or (), t or ()))
+                    for s, t in zip(span, their_span)):
                 return name, "translated" if translated else "tunnel" if _tunnels(conn.network) != _tunnels(
                     their_network) else "VLAN"
         self.kept.setdefault(key, []).append((conn.name(), ends, starts, span, conn.network))
@@ -1827,6 +1832,13 @@ class _Twins:
                 del self.kept[oldest]
             self.count -= 1
         return None
+
+
+def _first_sequence(conn: _Connection, which: int) -> int | None:
+    """An end's first sequence number: of its bytes, else from its SYN (None: neither seen)."""
+    side = conn.sides[which]
+    start = side.start if side is not None else conn.start0 if which == 0 else conn.start1
+    return None if start is None else start & _SEQ_MASK
 
 
 def _tunnels(network: bytes) -> list[bytes]:
@@ -1950,9 +1962,6 @@ def _http_messages(conn: _Connection, notes: list[str], inflated: list[int],
     streams = [_stream(side) for side in conn.sides]  # (the segments are joined: not kept twice)
     if conn.twin:  # (read as another's twin before, idle: its later parts are that one's too, said once)
         return []
-    # (each part read of a connection with bytes both ways, whole or up to an idle time (a kept-alive
-    # one read on, each time as its twin is): one that may be another's twin)
-    both = all(side is not None for side in conn.sides)
     differing = [(which, side.differ) for which, side in enumerate(conn.sides) if side is not None and side.differ]
     bodies: list[_Body] = []  # (each message's body, made once both sides are read: in the order they were)
 
@@ -1970,7 +1979,9 @@ def _http_messages(conn: _Connection, notes: list[str], inflated: list[int],
     server = 1 - client
     conn.client = client  # (kept: an idle connection read on has it)
     name = conn.name()
-    if both and twins is not None and (twin := twins.seen(conn, streams, client)) is not None:
+    # (each part read of a connection, whole or up to an idle time (a kept-alive one read on, each time as
+    # its twin is), one end's bytes alone too: one that may be another's twin)
+    if twins is not None and (twin := twins.seen(conn, streams, client)) is not None:
         twin, between = twin
         conn.twin = True
         if between == "translated":

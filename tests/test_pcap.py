@@ -2611,3 +2611,30 @@ def test_a_busy_connection_captured_twice_is_read_once_its_upload_long_before_an
     stream = reader.CaptureStream(pcap(both, link="raw"), busy_held=busy_held)
     assert [(m.start_line, m.body, m.notes) for m in reader.in_capture_order(list(stream))] == whole, stream.notes
     assert len([n for n in stream.notes if "captured twice, inside and outside" in n]) == 1, stream.notes
+
+
+def test_a_request_unanswered_past_idle_captured_twice_is_read_once():
+    """A connection's first part read idle with one end's bytes alone (a request whose answer
+    came after IDLE) had no twin check: both copies of the request were shown, and the copy,
+    not told, had its answer shown twice too. A part of one end's bytes is checked as well."""
+    request, response = submit()
+
+    def slow(client=("10.0.0.1", 40000), later=0.0) -> list[Packet]:
+        flow = Flow(client=client, time=Flow.time + later).open()
+        flow.send(True, request, 1200)
+        flow.time += 2000  # (past IDLE: read with the request alone)
+        flow.send(False, response, 1200)
+        return flow.close().packets
+
+    plain = slow()
+    expected = [(m.start_line, m.body) for m in read_capture(pcap(plain)).messages]
+    assert len(expected) == 2
+    # (other connections meanwhile, as a busy capture has them: the capture's time goes on past IDLE)
+    others = [p for n in range(4) for p in Flow(client=("10.0.0.9", 50000 + n), time=plain[0].time + 500 * (n + 1),
+                                               packets=[]).open().close().packets]
+    tunnelled = [Packet(p.time + 0.00001, p.ip) for p in pcapgen.tunnelled(plain, pcapgen.vxlan)]
+    translated = slow(("203.0.113.7", 61000), 0.00001)  # (a masqueraded client's, the same sequence numbers)
+    for copy, said in ((tunnelled, "captured twice, inside and outside"), (translated, "address translation")):
+        capture = read_capture(pcap(sorted(plain + copy + others, key=lambda p: p.time), link="raw"))
+        assert [(m.start_line, m.body) for m in capture.messages] == expected, capture.notes
+        assert len([n for n in capture.notes if said in n]) == 1, capture.notes
