@@ -862,29 +862,41 @@ def _overlay(kind: str, payload) -> bytes:
     Ethernet), GRE's key (RFC 2890: one tunnel's, a VRF's or a tenant's, of several between the
     same two routers), the VLAN an ERSPAN session's mirrored frame is in (see _erspan_vlan), which
     keep apart the tenants whose addresses, and even whole connections' addresses and ports, are
-    the same; b"" for other tunnels (their packets are the inner addresses' alone: an MPLS label
+    the same, each with the VLAN its Ethernet frame's tags put it in (see _vlan); a keyless gretap's
+    VLAN alone; b"" for other tunnels (their packets are the inner addresses' alone: an MPLS label
     and a PPTP call ID are each direction's own, so that the two halves of one connection differ
     in them). Its text ends with a NUL, which no text has (see _Connection.end)."""
-    if kind == "GRE" and len(payload) >= 8:
+    # (and the VLAN its bridged Ethernet frame's tags put it in, as a captured frame's: see _vlan)
+    if kind == "GRE" and len(payload) >= 4:
         flags, protocol = struct.unpack_from("!HH", payload, 0)
-        if flags & 0x2000 and not flags & 0x7:
-            at = 4 + 4 * bool(flags & 0x8000)  # (the key, after a checksum)
+        at = 4 + 4 * bool(flags & 0x8000)  # (the key, after a checksum)
+        inner = _vlan(_ETHERNET, payload[at + 4 * (bool(flags & 0x2000) + bool(flags & 0x1000)) :]) \
+            if protocol == _ETHER_BRIDGED else b""
+        if flags & 0x2000 and not flags & 0x7 and len(payload) >= 8:
             if protocol == _ETHER_BRIDGED:
-                return f"NVGRE network {int.from_bytes(payload[at : at + 3], 'big')}\0".encode()
+                return f"NVGRE network {int.from_bytes(payload[at : at + 3], 'big')}\0".encode() + inner
             # (a tunnel's key is the same both ways, as Linux's `key` and Cisco's `tunnel key` set it; one
             # with an ikey and okey apart would be read as two halves: not a configuration seen in practice)
             return f"GRE key {int.from_bytes(payload[at : at + 4], 'big')}\0".encode()
+        return inner if not flags & 0x7 else b""
     if kind == "ERSPAN":
         return _erspan_vlan(payload)
     if kind not in ("VXLAN", "Geneve"):
         return b""
-    return f"{kind} network {int.from_bytes(payload[12:15], 'big')}\0".encode()
+    network = f"{kind} network {int.from_bytes(payload[12:15], 'big')}\0".encode()
+    data = payload[8 : struct.unpack_from("!H", payload, 4)[0] or len(payload)]
+    if kind == "VXLAN":
+        return network + _vlan(_ETHERNET, data[8:])
+    if int.from_bytes(data[2:4], "big") == _ETHER_BRIDGED:
+        return network + _vlan(_ETHERNET, data[8 + (data[0] & 0x3F) * 4 :])
+    return network
 
 
 def _erspan_vlan(payload) -> bytes:
     """The VLAN of an ERSPAN packet's mirrored frame (a switch mirroring a trunk sends its frames'
     tags), as _vlan names a captured frame's: its tags, or where the frame's tag was taken off
-    into a type II header (its encapsulation type 802.1Q or ISL), the header's VLAN."""
+    into a type II header (its encapsulation type 802.1Q or ISL), the header's VLAN; a type III
+    header's, which says no encapsulation, where the frame has no tag."""
     flags, protocol = struct.unpack_from("!HH", payload, 0)
     start = 4 + 4 * (bool(flags & 0x8000) + bool(flags & 0x2000) + bool(flags & 0x1000))
     ids = []
@@ -894,7 +906,11 @@ def _erspan_vlan(payload) -> bytes:
             ids.append(int.from_bytes(header[0:2], "big") & 0xFFF)
         start += 8
     elif protocol == _ERSPAN3:  # (type III: 12 bytes, and 8 more where its O flag says)
-        start += 20 if len(payload) > start + 11 and payload[start + 11] & 1 else 12
+        header = payload[start : start + 12]
+        start += 20 if len(header) == 12 and header[11] & 1 else 12
+        # (its VLAN the frame's: where the frame has no tag of its own, the switch took it off)
+        if len(header) == 12 and not _vlan(_ETHERNET, payload[start:]):
+            ids.append(int.from_bytes(header[0:2], "big") & 0xFFF)
     return _vlan(_ETHERNET, payload[start:], ids)
 
 

@@ -753,7 +753,13 @@ def test_connections_with_the_same_ends_on_two_vlans_or_nvgre_networks_are_read_
             (interleaved(lambda ip: pcapgen.erspan(ip, header_vlan=10, encapsulation=2),
                          lambda ip: pcapgen.erspan(ip, header_vlan=20, encapsulation=2)), ("VLAN 10", "VLAN 20")),
             (interleaved(lambda ip: pcapgen.gre(ip, key=7), lambda ip: pcapgen.gre(ip, key=8)),
-             ("GRE key 7", "GRE key 8"))]:
+             ("GRE key 7", "GRE key 8")),
+            # (a tunnel's Ethernet frame tagged, and a type III ERSPAN header's VLAN, its frame's tag taken off)
+            *[(interleaved(functools.partial(wrap, vlan=10), functools.partial(wrap, vlan=20)), ("VLAN 10", "VLAN 20"))
+              for wrap in (pcapgen.vxlan, pcapgen.geneve, functools.partial(pcapgen.gre, key=7 << 8, bridged=True),
+                           functools.partial(pcapgen.gre, bridged=True))],
+            (interleaved(lambda ip: pcapgen.erspan(ip, kind=3, header_vlan=10),
+                         lambda ip: pcapgen.erspan(ip, kind=3, header_vlan=20)), ("VLAN 10", "VLAN 20"))]:
         capture = read_capture(data)
         assert [(m.connection, m.start_line, m.body) for m in capture.messages] == [
             (c, line, body) for (line, body) in expected for c in (1, 2)], capture.notes
