@@ -876,7 +876,7 @@ def _overlay(kind: str, payload) -> bytes:
             if protocol == _ETHER_BRIDGED:
                 return f"NVGRE network {int.from_bytes(payload[at : at + 3], 'big')}\0".encode() + inner
             # (a tunnel's key is the same both ways, as Linux's `key` and Cisco's `tunnel key` set it; one
-            # with an ikey and okey apart would be read as two halves: not a configuration seen in practice)
+            # with an ikey and okey apart is paired: see _Connections.gre_keyed)
             return f"GRE key {int.from_bytes(payload[at : at + 4], 'big')}\0".encode()
         return inner if not flags & 0x7 else b""
     if kind == "ERSPAN":
@@ -1515,6 +1515,10 @@ class _Connections:
         self.inflated = [0]  # bytes inflated so far, over every connection
         self.where = None  # (several files read as one) packet number → (its file, its number there)
         self.twins = _Twins()
+        # (connections in GRE tunnels: by their ends and networks but the keys, the one seen from one end
+        # alone so far (its key, that end); and the key of each other half, its connection's key)
+        self.one_way: dict[bytes, tuple[bytes, int]] = {}
+        self.aliases: dict[bytes, bytes] = {}
         self.let_go: list[int] = []  # [connections read let go early (see KEPT_READ), the first's number]
         self.skipped: dict[str, list[int]] = {}  # a kind of connection skipped → [how many, the latest not said]
 
@@ -1522,6 +1526,8 @@ class _Connections:
         key, which = (network + src + dst, 0) if src <= dst else (network + dst + src, 1)
         if when is not None:
             self.tick(when, number)
+        if b"GRE key " in network:
+            key = self.gre_keyed(key, network, which)
         conn = self.current.pop(key, None)  # (put back last: the latest active)
         if conn is None:
             done = self.done.get(key)
@@ -1592,6 +1598,33 @@ class _Connections:
                 conn.sides[which] = side
             if side is not None:
                 side.fin = side.nearest(fin)
+
+    def gre_keyed(self, key: bytes, network: bytes, which: int) -> bytes:
+        """The key of a connection in a GRE tunnel whose key is another each way (Linux's ikey and
+        okey, Cisco's...): a packet of one end whose key no connection has is the other half of
+        the one seen from the other end alone so far, with the same addresses and ports and
+        another GRE key, its key that one's from then on. (Two tenants' connections with the same
+        ends each keep their own: each is seen both ways under its key.)"""
+        key = self.aliases.get(key, key)
+        bare = b"".join(n + b"\0" for n in network.split(b"\0") if n and not n.startswith(b"GRE key ")) \
+            + key[len(network) :]
+        half = self.one_way.get(bare)
+        if half is not None and half[0] == key:
+            if half[1] != which:  # (seen both ways under one key: no half of another)
+                del self.one_way[bare]
+            return key
+        if key in self.current or key in self.done:
+            return key
+        if half is not None and half[1] != which and (half[0] in self.current or half[0] in self.done):
+            del self.one_way[bare]
+            self.aliases[key] = half[0]
+            if len(self.aliases) > self.kept_read:
+                del self.aliases[next(iter(self.aliases))]
+            return half[0]
+        self.one_way[bare] = (key, which)  # (a new connection's first packet)
+        if len(self.one_way) > self.kept_read:
+            del self.one_way[next(iter(self.one_way))]
+        return key
 
     def tick(self, when: float, number: int) -> None:
         """The capture's time at a packet. One far from the time so far (past a grace or an idle

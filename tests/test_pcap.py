@@ -2644,3 +2644,28 @@ def test_a_request_unanswered_past_idle_captured_twice_is_read_once():
         capture = read_capture(pcap(sorted(plain + copy + others, key=lambda p: p.time), link="raw"))
         assert [(m.start_line, m.body) for m in capture.messages] == expected, capture.notes
         assert len([n for n in capture.notes if said in n]) == 1, capture.notes
+
+
+def test_a_connection_in_a_gre_tunnel_keyed_another_way_each_way_is_read_as_one():
+    """A GRE tunnel's key is part of a connection's key: a tunnel with another key each way (Linux's
+    ikey and okey) had each connection read as two halves, its requests and answers apart. The
+    other end's first packet under another key is the other half of the one seen from one end
+    alone; two tenants' connections with the same ends, each keyed its own way both ways, are not
+    taken for one."""
+    first = conversation(Flow(seq={"c": 1000, "s": 900000}))
+    second = conversation(Flow(seq={"c": 5_000_000, "s": 70_000_000}, time=first.packets[0].time + 0.0005))
+    expected = [(m.start_line, m.body) for m in read_capture(pcap(first.packets)).messages]
+    client = ipaddress.ip_address("10.0.0.1").packed
+
+    def keyed(packets, out: int, back: int) -> list[Packet]:  # (the client's packets under `out`, the rest `back`)
+        return [Packet(p.time, pcapgen.gre(p.ip, key=out if p.ip[12:16] == client else back)) for p in packets]
+
+    capture = read_capture(pcap(keyed(first.packets, 1, 2), link="raw"))
+    assert [(m.connection, m.start_line, m.body) for m in capture.messages] == [(1, *m) for m in expected], \
+        capture.notes
+    assert [n for n in capture.notes if "connection" in n] == [], capture.notes
+    both = sorted(keyed(first.packets, 1, 2) + keyed(second.packets, 3, 4), key=lambda p: p.time)
+    capture = read_capture(pcap(both, link="raw"))
+    assert [(m.connection, m.start_line, m.body) for m in capture.messages] == [
+        (c, *m) for m in expected for c in (1, 2)], capture.notes
+    assert [n for n in capture.notes if "connection" in n] == [], capture.notes
