@@ -13,7 +13,7 @@ read again, else said) and pcapng (any number of sections and interfaces,
 enhanced, simple and obsolete packet blocks, each interface's time resolution and offset, the records
 Wireshark numbers as frames among them counted); links
 Ethernet and Linux cooked (SLL, SLL2; VLAN tags included, stacked too; MPLS labels, a PPPoE
-session, 802.1ah, MACsec integrity alone; 802.3's LLC and SNAP), PPP and Cisco HDLC, raw IP, BSD loopback; IPv4 and IPv6 (extension headers walked), fragmented packets put
+session, 802.1ah, MACsec integrity alone; 802.3's LLC and SNAP), PPP and Cisco HDLC, raw IP, BSD loopback; IPv4 and IPv6 (extension headers walked, IPsec's AH too), fragmented packets put
 back together; tunnels unwrapped, each packet inside read as one captured inside the tunnel (IP in
 IP, GRE, PPTP's GRE, ERSPAN, VXLAN, Geneve; see _unwrapped), a VXLAN, Geneve or NVGRE network's
 connections kept apart from another's, a VLAN's from another VLAN's; TCP segments in any
@@ -781,6 +781,7 @@ _LINKS = frozenset((_ETHERNET, _RAW, _NULL, _LOOP, _SLL, _SLL2, _IPV4, _IPV6, _P
                     *_RAW_ALIASES))
 _SYN, _ACK, _FIN, _RST = 0x02, 0x10, 0x01, 0x04
 _TCP, _HOP_BY_HOP, _ROUTING, _FRAGMENT, _DESTINATION = 6, 0, 43, 44, 60
+_AH = 51  # IPsec's Authentication Header (RFC 4302: data signed, not encrypted), read past as an extension header
 
 # Bounds on what a capture's fragments may hold (a flood of fragments that never complete must
 # not take the memory): fragments of one packet (64 KiB in 576-byte packets takes 120), packets
@@ -797,6 +798,7 @@ _TOO_MANY_FRAGMENTS = f"fragmented IP packet(s) in more than {MAX_FRAGMENTS} fra
 _TOO_MANY_PENDING = (f"fragmented IP packet(s) dropped unfinished: more than {MAX_PENDING} were waiting for "
                      "fragments at once")
 _BAD_EXTENSIONS = "IPv6 packet(s) whose extension headers are out of place, repeated or cut short, skipped"
+_BAD_AH = "IPv4 packet(s) whose Authentication Header (IPsec's AH) is cut short, skipped"
 _TOO_MANY_EXTENSIONS = f"IPv6 packet(s) with more than {MAX_EXTENSION_HEADERS} extension headers, skipped"
 # Tunnels whose packets are unwrapped, each inner packet read as if captured inside the tunnel (its
 # connection known by the inner addresses, and its overlay network: see _overlay): IP in IP (IPv4 or
@@ -1125,7 +1127,7 @@ class _IP:
             protocol = ip[9]
             if header < 20:
                 return None
-            if protocol not in _CARRIED and protocol != _UDP:
+            if protocol not in _CARRIED and protocol not in (_UDP, _AH):
                 return None
             end = total if header <= total <= len(ip) else len(ip)  # (less Ethernet padding)
             cut = cut or total > len(ip)
@@ -1140,6 +1142,14 @@ class _IP:
                 if whole is None:
                     return None
                 segment = memoryview(whole[0])
+            if protocol == _AH:  # (its length in 4-byte words, less 2)
+                if len(segment) < 8 or (segment[1] + 2) * 4 > len(segment):
+                    if cut:
+                        self.cut(number)
+                    else:
+                        self.problem(_BAD_AH, number)
+                    return None
+                protocol, segment = segment[0], segment[(segment[1] + 2) * 4 :]
         elif version == 6 and len(ip) >= 40:
             length = struct.unpack_from("!H", ip, 4)[0]
             # 0: a jumbogram, as Linux's BIG TCP super-segments are captured (its length is in a
@@ -1155,7 +1165,7 @@ class _IP:
                 following, offset_flags, ident = struct.unpack_from("!BxHI", ip, pos)
                 offset, more = offset_flags & 0xFFF8, offset_flags & 1
                 if offset or more:
-                    if following not in (*_CARRIED, _UDP, _HOP_BY_HOP, _ROUTING, _FRAGMENT, _DESTINATION):
+                    if following not in (*_CARRIED, _UDP, _HOP_BY_HOP, _ROUTING, _FRAGMENT, _DESTINATION, _AH):
                         return None  # (another protocol's: not put together for nothing)
                     whole = self.fragment((6, src + dst, ident, network), offset, more, ip[pos + 8 : end], number,
                                           when, cut, 65535, following,
@@ -1231,7 +1241,7 @@ class _IP:
         """(the header that follows, where) past IPv6 extension headers: at a fragment header
         (`fragmented`: after one, where another is no packet's), or past the last."""
         for _ in range(MAX_EXTENSION_HEADERS + 1):
-            if nxt not in (_HOP_BY_HOP, _ROUTING, _DESTINATION, _FRAGMENT):
+            if nxt not in (_HOP_BY_HOP, _ROUTING, _DESTINATION, _FRAGMENT, _AH):
                 if pos > end:  # (the last one's length reaches past the packet)
                     self.problem(_BAD_EXTENSIONS, number)
                     return None
@@ -1242,7 +1252,7 @@ class _IP:
                 return None
             if nxt == _FRAGMENT:
                 return nxt, pos
-            nxt, pos = ip[pos], pos + (ip[pos + 1] + 1) * 8
+            nxt, pos = ip[pos], pos + ((ip[pos + 1] + 2) * 4 if nxt == _AH else (ip[pos + 1] + 1) * 8)
         self.problem(_TOO_MANY_EXTENSIONS, number)
         return None
 

@@ -2669,3 +2669,27 @@ def test_a_connection_in_a_gre_tunnel_keyed_another_way_each_way_is_read_as_one(
     assert [(m.connection, m.start_line, m.body) for m in capture.messages] == [
         (c, *m) for m in expected for c in (1, 2)], capture.notes
     assert [n for n in capture.notes if "connection" in n] == [], capture.notes
+
+
+def test_tcp_under_an_ipsec_authentication_header_is_read():
+    """IPsec's Authentication Header (AH, RFC 4302: transport mode, the data signed, not
+    encrypted) before the TCP header was taken for another protocol: an IPv4 or IPv6 connection
+    with it was read as nothing at all, nothing said. It is read past, as IPv6's other extension
+    headers are (in IPv4 too)."""
+
+    def authenticated(packet: Packet) -> Packet:  # (AH: next header, length, SPI, sequence, a 12-byte ICV)
+        ip = packet.ip
+        header = 20 if ip[0] >> 4 == 4 else 40
+        ah = bytes([6, 4, 0, 0]) + struct.pack("!II", 0x100, 1) + bytes(12)
+        if header == 20:
+            head = ip[:2] + struct.pack("!H", len(ip) + len(ah)) + ip[4:9] + bytes([51]) + ip[10:20]
+        else:
+            head = ip[:4] + struct.pack("!HB", len(ip) - 40 + len(ah), 51) + ip[7:40]
+        return Packet(packet.time, head + ah + ip[header:])
+
+    for flow in (Flow(), Flow(client=("2001:db8::1", 40000), server=("2001:db8::2", 80))):
+        plain = conversation(flow).packets
+        expected = [(m.start_line, m.body) for m in read_capture(pcap(plain)).messages]
+        capture = read_capture(pcap([authenticated(p) for p in plain]))
+        assert [(m.start_line, m.body) for m in capture.messages] == expected, capture.notes
+        assert capture.notes == []
