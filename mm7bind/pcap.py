@@ -1495,6 +1495,14 @@ class _Connection:
         return f"connection {self.number} ({self.end(self.client)} → {self.end(1 - self.client)}{inside})"
 
 
+def _syn_again(conn: _Connection, which: int, seq: int) -> bool:
+    """Whether a SYN is the one that opened `conn`, sent again (its sequence number the same): a
+    TCP Fast Open client's, its data sent with the first, sends it again unanswered."""
+    side = conn.sides[which] if conn.sides is not None else None
+    start = side.start if side is not None else conn.start0 if which == 0 else conn.start1
+    return start is not None and (seq + 1) & _SEQ_MASK == start & _SEQ_MASK
+
+
 class _Connections:
     """The connections of a capture as its packets come, each read once it is done (see CLOSE_GRACE)."""
 
@@ -1546,7 +1554,7 @@ class _Connections:
                 if conn is _DROPPED:
                     return
         elif flags & _SYN and not flags & _ACK and (conn.closed or conn.sides is not None) \
-                and not _before(when, conn.first):
+                and not _before(when, conn.first) and not _syn_again(conn, which, seq):
             self.retire(conn)  # (its ports taken by a new connection; a SYN from before its packets is its own)
             conn = None
         if conn is None:

@@ -2693,3 +2693,22 @@ def test_tcp_under_an_ipsec_authentication_header_is_read():
         capture = read_capture(pcap([authenticated(p) for p in plain]))
         assert [(m.start_line, m.body) for m in capture.messages] == expected, capture.notes
         assert capture.notes == []
+
+
+def test_a_fast_open_syn_sent_again_is_no_new_connection():
+    """A TCP Fast Open client's SYN carries its request; unanswered, the SYN is sent again (without
+    the data, as Linux does). That SYN, on a connection with data, was taken for a new connection on
+    the same ports: the request was shown twice, the first copy without its answer."""
+    request, response = submit()
+    flow = Flow()
+    flow.add(True, pcapgen.SYN, request[:1000])
+    flow.add(True, pcapgen.SYN)  # (the same sequence number: the SYN sent again)
+    flow.add(False, pcapgen.SYN | ACK)
+    flow.seq["c"] += 1 + 1000
+    flow.seq["s"] += 1
+    flow.send(True, request[1000:], 1000)
+    flow.send(False, response)
+    capture = read_capture(pcap(flow.close().packets))
+    assert [(m.connection, m.start_line) for m in capture.messages] == [(1, "POST /mm7 HTTP/1.1"),
+                                                                      (1, "HTTP/1.1 200 OK")], capture.notes
+    assert capture.messages[0].body == request[request.index(b"\r\n\r\n") + 4 :]
