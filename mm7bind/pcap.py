@@ -13,7 +13,7 @@ read again, else said) and pcapng (any number of sections and interfaces,
 enhanced, simple and obsolete packet blocks, each interface's time resolution and offset, the records
 Wireshark numbers as frames among them counted); links
 Ethernet and Linux cooked (SLL, SLL2; VLAN tags included, stacked too; MPLS labels, a PPPoE
-session, 802.1ah, MACsec integrity alone; 802.3's LLC and SNAP), PPP and Cisco HDLC, raw IP, BSD loopback; IPv4 and IPv6 (extension headers walked), fragmented packets put
+session, 802.1ah, MACsec integrity alone; 802.3's LLC and SNAP), PPP and Cisco HDLC, raw IP, BSD loopback; IPv4 and IPv6 (extension headers walked, IPsec's AH too), fragmented packets put
 back together; tunnels unwrapped, each packet inside read as one captured inside the tunnel (IP in
 IP, GRE, PPTP's GRE, ERSPAN, VXLAN, Geneve; see _unwrapped), a VXLAN, Geneve or NVGRE network's
 connections kept apart from another's, a VLAN's from another VLAN's; TCP segments in any
@@ -279,16 +279,17 @@ def _before(when: float | None, first: float | None) -> bool:
 class CaptureStream:
     """The HTTP/1.x messages of a pcap or pcapng capture (bytes, a binary file object read in
     pieces, or a list of files' paths read as one capture: see _files_frames), each connection's
-    as soon as it can change no more (see CLOSE_GRACE, IDLE): memory holds the open connections,
-    not the capture. Iterated, messages come connection by connection
+    as soon as it can change no more (see CLOSE_GRACE, IDLE; `busy_held`: see BUSY_HELD,
+    `kept_read`: KEPT_READ): memory holds the open connections, not the capture. Iterated, messages come connection by connection
     as each is done, `number` 0 (their place in the capture is known at its end: see
     `in_capture_order` and `capture_order`); `notes`, for the capture as a whole, are complete once
     the iteration ends. A gzip-compressed capture is read inflated in pieces (see `Gunzipped`)."""
 
     def __init__(self, source, *, close_grace: float = CLOSE_GRACE, close_grace_bytes: int = CLOSE_GRACE_BYTES,
-                 idle: float = IDLE):
+                 idle: float = IDLE, busy_held: int = BUSY_HELD, kept_read: int = KEPT_READ):
         self.source = source
         self.close_grace, self.close_grace_bytes, self.idle = close_grace, close_grace_bytes, idle
+        self.busy_held, self.kept_read = busy_held, kept_read
         self.notes: list[str] = []
         self._read = False
 
@@ -300,7 +301,8 @@ class CaptureStream:
         file_notes: list[str] = []
         connection_notes: list[tuple[int, list[str]]] = []
         ip = _IP()
-        tcp = _Connections(connection_notes, self.close_grace, self.close_grace_bytes, self.idle)
+        tcp = _Connections(connection_notes, self.close_grace, self.close_grace_bytes, self.idle, self.busy_held,
+                           self.kept_read)
         files: list[tuple[int, str]] = []  # (several files: each one's first packet number, its name)
         if isinstance(self.source, (list, tuple)):
             frames = _files_frames(self.source, first, file_notes, files)
@@ -779,6 +781,7 @@ _LINKS = frozenset((_ETHERNET, _RAW, _NULL, _LOOP, _SLL, _SLL2, _IPV4, _IPV6, _P
                     *_RAW_ALIASES))
 _SYN, _ACK, _FIN, _RST = 0x02, 0x10, 0x01, 0x04
 _TCP, _HOP_BY_HOP, _ROUTING, _FRAGMENT, _DESTINATION = 6, 0, 43, 44, 60
+_AH = 51  # IPsec's Authentication Header (RFC 4302: data signed, not encrypted), read past as an extension header
 
 # Bounds on what a capture's fragments may hold (a flood of fragments that never complete must
 # not take the memory): fragments of one packet (64 KiB in 576-byte packets takes 120), packets
@@ -795,6 +798,7 @@ _TOO_MANY_FRAGMENTS = f"fragmented IP packet(s) in more than {MAX_FRAGMENTS} fra
 _TOO_MANY_PENDING = (f"fragmented IP packet(s) dropped unfinished: more than {MAX_PENDING} were waiting for "
                      "fragments at once")
 _BAD_EXTENSIONS = "IPv6 packet(s) whose extension headers are out of place, repeated or cut short, skipped"
+_BAD_AH = "IPv4 packet(s) whose Authentication Header (IPsec's AH) is cut short, skipped"
 _TOO_MANY_EXTENSIONS = f"IPv6 packet(s) with more than {MAX_EXTENSION_HEADERS} extension headers, skipped"
 # Tunnels whose packets are unwrapped, each inner packet read as if captured inside the tunnel (its
 # connection known by the inner addresses, and its overlay network: see _overlay): IP in IP (IPv4 or
@@ -860,29 +864,41 @@ def _overlay(kind: str, payload) -> bytes:
     Ethernet), GRE's key (RFC 2890: one tunnel's, a VRF's or a tenant's, of several between the
     same two routers), the VLAN an ERSPAN session's mirrored frame is in (see _erspan_vlan), which
     keep apart the tenants whose addresses, and even whole connections' addresses and ports, are
-    the same; b"" for other tunnels (their packets are the inner addresses' alone: an MPLS label
+    the same, each with the VLAN its Ethernet frame's tags put it in (see _vlan); a keyless gretap's
+    VLAN alone; b"" for other tunnels (their packets are the inner addresses' alone: an MPLS label
     and a PPTP call ID are each direction's own, so that the two halves of one connection differ
     in them). Its text ends with a NUL, which no text has (see _Connection.end)."""
-    if kind == "GRE" and len(payload) >= 8:
+    # (and the VLAN its bridged Ethernet frame's tags put it in, as a captured frame's: see _vlan)
+    if kind == "GRE" and len(payload) >= 4:
         flags, protocol = struct.unpack_from("!HH", payload, 0)
-        if flags & 0x2000 and not flags & 0x7:
-            at = 4 + 4 * bool(flags & 0x8000)  # (the key, after a checksum)
+        at = 4 + 4 * bool(flags & 0x8000)  # (the key, after a checksum)
+        inner = _vlan(_ETHERNET, payload[at + 4 * (bool(flags & 0x2000) + bool(flags & 0x1000)) :]) \
+            if protocol == _ETHER_BRIDGED else b""
+        if flags & 0x2000 and not flags & 0x7 and len(payload) >= 8:
             if protocol == _ETHER_BRIDGED:
-                return f"NVGRE network {int.from_bytes(payload[at : at + 3], 'big')}\0".encode()
+                return f"NVGRE network {int.from_bytes(payload[at : at + 3], 'big')}\0".encode() + inner
             # (a tunnel's key is the same both ways, as Linux's `key` and Cisco's `tunnel key` set it; one
-            # with an ikey and okey apart would be read as two halves: not a configuration seen in practice)
+            # with an ikey and okey apart is paired: see _Connections.gre_keyed)
             return f"GRE key {int.from_bytes(payload[at : at + 4], 'big')}\0".encode()
+        return inner if not flags & 0x7 else b""
     if kind == "ERSPAN":
         return _erspan_vlan(payload)
     if kind not in ("VXLAN", "Geneve"):
         return b""
-    return f"{kind} network {int.from_bytes(payload[12:15], 'big')}\0".encode()
+    network = f"{kind} network {int.from_bytes(payload[12:15], 'big')}\0".encode()
+    data = payload[8 : struct.unpack_from("!H", payload, 4)[0] or len(payload)]
+    if kind == "VXLAN":
+        return network + _vlan(_ETHERNET, data[8:])
+    if int.from_bytes(data[2:4], "big") == _ETHER_BRIDGED:
+        return network + _vlan(_ETHERNET, data[8 + (data[0] & 0x3F) * 4 :])
+    return network
 
 
 def _erspan_vlan(payload) -> bytes:
     """The VLAN of an ERSPAN packet's mirrored frame (a switch mirroring a trunk sends its frames'
     tags), as _vlan names a captured frame's: its tags, or where the frame's tag was taken off
-    into a type II header (its encapsulation type 802.1Q or ISL), the header's VLAN."""
+    into a type II header (its encapsulation type 802.1Q or ISL), the header's VLAN; a type III
+    header's, which says no encapsulation, where the frame has no tag."""
     flags, protocol = struct.unpack_from("!HH", payload, 0)
     start = 4 + 4 * (bool(flags & 0x8000) + bool(flags & 0x2000) + bool(flags & 0x1000))
     ids = []
@@ -892,7 +908,11 @@ def _erspan_vlan(payload) -> bytes:
             ids.append(int.from_bytes(header[0:2], "big") & 0xFFF)
         start += 8
     elif protocol == _ERSPAN3:  # (type III: 12 bytes, and 8 more where its O flag says)
-        start += 20 if len(payload) > start + 11 and payload[start + 11] & 1 else 12
+        header = payload[start : start + 12]
+        start += 20 if len(header) == 12 and header[11] & 1 else 12
+        # (its VLAN the frame's: where the frame has no tag of its own, the switch took it off)
+        if len(header) == 12 and not _vlan(_ETHERNET, payload[start:]):
+            ids.append(int.from_bytes(header[0:2], "big") & 0xFFF)
     return _vlan(_ETHERNET, payload[start:], ids)
 
 
@@ -1107,7 +1127,7 @@ class _IP:
             protocol = ip[9]
             if header < 20:
                 return None
-            if protocol not in _CARRIED and protocol != _UDP:
+            if protocol not in _CARRIED and protocol not in (_UDP, _AH):
                 return None
             end = total if header <= total <= len(ip) else len(ip)  # (less Ethernet padding)
             cut = cut or total > len(ip)
@@ -1122,6 +1142,14 @@ class _IP:
                 if whole is None:
                     return None
                 segment = memoryview(whole[0])
+            if protocol == _AH:  # (its length in 4-byte words, less 2)
+                if len(segment) < 8 or (segment[1] + 2) * 4 > len(segment):
+                    if cut:
+                        self.cut(number)
+                    else:
+                        self.problem(_BAD_AH, number)
+                    return None
+                protocol, segment = segment[0], segment[(segment[1] + 2) * 4 :]
         elif version == 6 and len(ip) >= 40:
             length = struct.unpack_from("!H", ip, 4)[0]
             # 0: a jumbogram, as Linux's BIG TCP super-segments are captured (its length is in a
@@ -1137,7 +1165,7 @@ class _IP:
                 following, offset_flags, ident = struct.unpack_from("!BxHI", ip, pos)
                 offset, more = offset_flags & 0xFFF8, offset_flags & 1
                 if offset or more:
-                    if following not in (*_CARRIED, _UDP, _HOP_BY_HOP, _ROUTING, _FRAGMENT, _DESTINATION):
+                    if following not in (*_CARRIED, _UDP, _HOP_BY_HOP, _ROUTING, _FRAGMENT, _DESTINATION, _AH):
                         return None  # (another protocol's: not put together for nothing)
                     whole = self.fragment((6, src + dst, ident, network), offset, more, ip[pos + 8 : end], number,
                                           when, cut, 65535, following,
@@ -1213,7 +1241,7 @@ class _IP:
         """(the header that follows, where) past IPv6 extension headers: at a fragment header
         (`fragmented`: after one, where another is no packet's), or past the last."""
         for _ in range(MAX_EXTENSION_HEADERS + 1):
-            if nxt not in (_HOP_BY_HOP, _ROUTING, _DESTINATION, _FRAGMENT):
+            if nxt not in (_HOP_BY_HOP, _ROUTING, _DESTINATION, _FRAGMENT, _AH):
                 if pos > end:  # (the last one's length reaches past the packet)
                     self.problem(_BAD_EXTENSIONS, number)
                     return None
@@ -1224,7 +1252,7 @@ class _IP:
                 return None
             if nxt == _FRAGMENT:
                 return nxt, pos
-            nxt, pos = ip[pos], pos + (ip[pos + 1] + 1) * 8
+            nxt, pos = ip[pos], pos + ((ip[pos + 1] + 2) * 4 if nxt == _AH else (ip[pos + 1] + 1) * 8)
         self.problem(_TOO_MANY_EXTENSIONS, number)
         return None
 
@@ -1467,10 +1495,19 @@ class _Connection:
         return f"connection {self.number} ({self.end(self.client)} → {self.end(1 - self.client)}{inside})"
 
 
+def _syn_again(conn: _Connection, which: int, seq: int) -> bool:
+    """Whether a SYN is the one that opened `conn`, sent again (its sequence number the same): a
+    TCP Fast Open client's, its data sent with the first, sends it again unanswered."""
+    side = conn.sides[which] if conn.sides is not None else None
+    start = side.start if side is not None else conn.start0 if which == 0 else conn.start1
+    return start is not None and (seq + 1) & _SEQ_MASK == start & _SEQ_MASK
+
+
 class _Connections:
     """The connections of a capture as its packets come, each read once it is done (see CLOSE_GRACE)."""
 
-    def __init__(self, notes: list[tuple[int, list[str]]], grace: float, grace_bytes: int, idle: float):
+    def __init__(self, notes: list[tuple[int, list[str]]], grace: float, grace_bytes: int, idle: float,
+                 busy_held: int = BUSY_HELD, kept_read: int = KEPT_READ):
         self.count = 0
         self.current: dict[bytes, _Connection] = {}  # open, the least recently active first
         self.closing: dict[bytes, tuple[_Connection, float | None]] = {}  # closed both ways: (it, when), in turn
@@ -1479,6 +1516,7 @@ class _Connections:
         self.lately: list[_Connection] = []  # read closed, with late segments
         self.notes = notes
         self.grace, self.grace_bytes, self.idle = grace, grace_bytes, idle
+        self.busy_held, self.kept_read = busy_held, kept_read
         self.now: float | None = None  # (the latest packet's time: back too, where the capture's times go back)
         self.latest: float | None = None  # the latest time of the capture so far
         self.back: list = []  # [times the capture's clock went back, the first packet, by how much]
@@ -1495,6 +1533,10 @@ class _Connections:
         self.inflated = [0]  # bytes inflated so far, over every connection
         self.where = None  # (several files read as one) packet number → (its file, its number there)
         self.twins = _Twins()
+        # (connections in GRE tunnels: by their ends and networks but the keys, the one seen from one end
+        # alone so far (its key, that end); and the key of each other half, its connection's key)
+        self.one_way: dict[bytes, tuple[bytes, int]] = {}
+        self.aliases: dict[bytes, bytes] = {}
         self.let_go: list[int] = []  # [connections read let go early (see KEPT_READ), the first's number]
         self.skipped: dict[str, list[int]] = {}  # a kind of connection skipped → [how many, the latest not said]
 
@@ -1502,6 +1544,8 @@ class _Connections:
         key, which = (network + src + dst, 0) if src <= dst else (network + dst + src, 1)
         if when is not None:
             self.tick(when, number)
+        if b"GRE key " in network:
+            key = self.gre_keyed(key, network, which)
         conn = self.current.pop(key, None)  # (put back last: the latest active)
         if conn is None:
             done = self.done.get(key)
@@ -1510,7 +1554,7 @@ class _Connections:
                 if conn is _DROPPED:
                     return
         elif flags & _SYN and not flags & _ACK and (conn.closed or conn.sides is not None) \
-                and not _before(when, conn.first):
+                and not _before(when, conn.first) and not _syn_again(conn, which, seq):
             self.retire(conn)  # (its ports taken by a new connection; a SYN from before its packets is its own)
             conn = None
         if conn is None:
@@ -1554,7 +1598,7 @@ class _Connections:
             if conn.ended == 3:
                 self.closing_bytes += len(payload)
                 self.due = self.due or self.closing_bytes > self.grace_bytes
-            elif conn.held > max(BUSY_HELD, 2 * conn.kept) and None not in conn.sides:
+            elif conn.held > max(self.busy_held, 2 * conn.kept) and None not in conn.sides:
                 # (twice: a long message not read over and over; both ways: its first part told as a twin's)
                 del self.current[key]
                 conn.read = "idle"  # (read as one idle: its last message not whole kept back, read on)
@@ -1572,6 +1616,33 @@ class _Connections:
                 conn.sides[which] = side
             if side is not None:
                 side.fin = side.nearest(fin)
+
+    def gre_keyed(self, key: bytes, network: bytes, which: int) -> bytes:
+        """The key of a connection in a GRE tunnel whose key is another each way (Linux's ikey and
+        okey, Cisco's...): a packet of one end whose key no connection has is the other half of
+        the one seen from the other end alone so far, with the same addresses and ports and
+        another GRE key, its key that one's from then on. (Two tenants' connections with the same
+        ends each keep their own: each is seen both ways under its key.)"""
+        key = self.aliases.get(key, key)
+        bare = b"".join(n + b"\0" for n in network.split(b"\0") if n and not n.startswith(b"GRE key ")) \
+            + key[len(network) :]
+        half = self.one_way.get(bare)
+        if half is not None and half[0] == key:
+            if half[1] != which:  # (seen both ways under one key: no half of another)
+                del self.one_way[bare]
+            return key
+        if key in self.current or key in self.done:
+            return key
+        if half is not None and half[1] != which and (half[0] in self.current or half[0] in self.done):
+            del self.one_way[bare]
+            self.aliases[key] = half[0]
+            if len(self.aliases) > self.kept_read:
+                del self.aliases[next(iter(self.aliases))]
+            return half[0]
+        self.one_way[bare] = (key, which)  # (a new connection's first packet)
+        if len(self.one_way) > self.kept_read:
+            del self.one_way[next(iter(self.one_way))]
+        return key
 
     def tick(self, when: float, number: int) -> None:
         """The capture's time at a packet. One far from the time so far (past a grace or an idle
@@ -1718,7 +1789,7 @@ class _Connections:
             conn.sides = None
         else:  # (kept, small: its ends' positions, to read on from or to tell late bytes by)
             self.done[conn.key] = (conn, conn.seen)
-            if len(self.done) > KEPT_READ:
+            if len(self.done) > self.kept_read:
                 self.let_go_earliest()
         yield from messages
 
@@ -1756,7 +1827,7 @@ class _Connections:
         if self.let_go:
             count, first = self.let_go
             notes.append(f"{count} connection(s) read were forgotten before {_FORGET / 60:g} minutes of the capture "
-                         f"passed (the first: connection {first}), more than {KEPT_READ} being kept: a later segment "
+                         f"passed (the first: connection {first}), more than {self.kept_read} being kept: a later segment "
                          "of one, if any (a retransmission after its close, its next message after an idle time, a "
                          "second capture of the same traffic joined after it), is read as a new connection's, and a "
                          "connection captured twice may be read twice, its copy not recognized")
@@ -1774,13 +1845,15 @@ class _Connections:
 # A connection captured twice, before and after an address translation (a host's NAT: `tcpdump -i
 # any` on a container host sees a published port's traffic on the outer interface and on the
 # container's, a masqueraded client's on both) is read once: another connection read whole with the
-# same bytes both ways, each way's first and last bytes captured within _TWIN_GAP seconds of its
-# twin's, an end's address translated (a client sending the same bytes again, even at once, keeps
-# its address), and the sequence numbers one way at least the same (NAT keeps them; a firewall
-# randomizing them shifts the side it guards alone; two connections' random ones never agree). So is
-# one captured inside and outside its overlay network's tunnel (`tcpdump -i any` on a Kubernetes
-# node sees a pod's packets on its interface and in VXLAN on the node's), which its network keeps
-# apart from the other (see _overlay): the same ends, and the sequence numbers both ways the same.
+# same bytes both ways (or a part read of it, idle or busy: one way alone where the other end has
+# sent nothing yet, as a request unanswered past IDLE), each way's first and last bytes captured
+# within _TWIN_GAP seconds of its twin's, an end's address translated (a client sending the same
+# bytes again, even at once, keeps its address), and the sequence numbers one way at least the same
+# (NAT keeps them; a firewall randomizing them shifts the side it guards alone; two connections'
+# random ones never agree). So is one captured inside and outside its overlay network's tunnel
+# (`tcpdump -i any` on a Kubernetes node sees a pod's packets on its interface and in VXLAN on the
+# node's), which its network keeps apart from the other (see _overlay): the same ends, and the
+# sequence numbers both ways the same.
 _TWIN_GAP = 0.1
 _TWINS_KEPT = 1024  # connections read lately, kept small (digests, ends, times), as twins of those read next
 
@@ -1799,19 +1872,22 @@ class _Twins:
         none (and `conn` is kept, as a twin for later ones)."""
         ways = (client, 1 - client)
         times = [[when for _, _, when in streams[w][1]] for w in ways]
-        if not all(times) or None in times[0] or None in times[1]:
+        # (a part of one end's bytes alone, as a request unanswered past IDLE is read, is checked too: its
+        # bytes one way, their times and their sequence numbers, the other end's from its SYN where seen)
+        if not any(times) or None in times[0] or None in times[1]:
             return None
         key = (_digest(streams[client][0]), _digest(streams[1 - client][0]))
         ends = tuple(conn.end(w) for w in ways)
-        starts = tuple(conn.sides[w].start & _SEQ_MASK for w in ways)
-        span = tuple((min(t), max(t)) for t in times)
+        starts = tuple(_first_sequence(conn, w) for w in ways)
+        span = tuple((min(t), max(t)) if t else None for t in times)
         for name, their_ends, their_starts, their_span, their_network in self.kept.get(key, ()):
             moved = [(a, b) for a, b in zip(ends, their_ends) if a != b]
             translated = bool(moved) and all(a.rpartition(":")[0] != b.rpartition(":")[0] for a, b in moved) \
-                and any(a == b for a, b in zip(starts, their_starts))
+                and any(a == b is not None for a, b in zip(starts, their_starts))
             tunnelled = not moved and conn.network != their_network and starts == their_starts
-            if (translated or tunnelled) \
-                    and all(abs(a - b) <= _TWIN_GAP for s, t in zip(span, their_span) for a, b in zip(s, t)):
+            if (translated or tunnelled) and all(
+                    (s is None) == (t is None) and all(abs(a - b) <= _TWIN_GAP for a, b in zip(s or (), t or ()))
+                    for s, t in zip(span, their_span)):
                 return name, "translated" if translated else "tunnel" if _tunnels(conn.network) != _tunnels(
                     their_network) else "VLAN"
         self.kept.setdefault(key, []).append((conn.name(), ends, starts, span, conn.network))
@@ -1823,6 +1899,13 @@ class _Twins:
                 del self.kept[oldest]
             self.count -= 1
         return None
+
+
+def _first_sequence(conn: _Connection, which: int) -> int | None:
+    """An end's first sequence number: of its bytes, else from its SYN (None: neither seen)."""
+    side = conn.sides[which]
+    start = side.start if side is not None else conn.start0 if which == 0 else conn.start1
+    return None if start is None else start & _SEQ_MASK
 
 
 def _tunnels(network: bytes) -> list[bytes]:
@@ -1946,9 +2029,6 @@ def _http_messages(conn: _Connection, notes: list[str], inflated: list[int],
     streams = [_stream(side) for side in conn.sides]  # (the segments are joined: not kept twice)
     if conn.twin:  # (read as another's twin before, idle: its later parts are that one's too, said once)
         return []
-    # (each part read of a connection with bytes both ways, whole or up to an idle time (a kept-alive
-    # one read on, each time as its twin is): one that may be another's twin)
-    both = all(side is not None for side in conn.sides)
     differing = [(which, side.differ) for which, side in enumerate(conn.sides) if side is not None and side.differ]
     bodies: list[_Body] = []  # (each message's body, made once both sides are read: in the order they were)
 
@@ -1966,7 +2046,9 @@ def _http_messages(conn: _Connection, notes: list[str], inflated: list[int],
     server = 1 - client
     conn.client = client  # (kept: an idle connection read on has it)
     name = conn.name()
-    if both and twins is not None and (twin := twins.seen(conn, streams, client)) is not None:
+    # (each part read of a connection, whole or up to an idle time (a kept-alive one read on, each time as
+    # its twin is), one end's bytes alone too: one that may be another's twin)
+    if twins is not None and (twin := twins.seen(conn, streams, client)) is not None:
         twin, between = twin
         conn.twin = True
         if between == "translated":

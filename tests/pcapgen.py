@@ -267,28 +267,29 @@ def udp(port: int, payload: bytes, source_port: int = 49152) -> bytes:
     return struct.pack("!HHHH", source_port, port, 8 + len(payload), 0) + payload
 
 
-def vxlan(ip: bytes, port: int = 4789, vni: int = 42, version: int = 4) -> bytes:
-    """`ip` in an Ethernet frame in VXLAN (RFC 7348: its I flag, its network identifier)."""
-    return outer_ip(udp(port, struct.pack("!II", 0x08000000, vni << 8) + ethernet(ip)), 17, version)
+def vxlan(ip: bytes, port: int = 4789, vni: int = 42, version: int = 4, vlan: int | None = None) -> bytes:
+    """`ip` in an Ethernet frame (tagged with `vlan`) in VXLAN (RFC 7348: its I flag, its network
+    identifier)."""
+    return outer_ip(udp(port, struct.pack("!II", 0x08000000, vni << 8) + ethernet(ip, vlan)), 17, version)
 
 
-def geneve(ip: bytes, options: bytes = b"", bridged: bool = True, version: int = 4) -> bytes:
+def geneve(ip: bytes, options: bytes = b"", bridged: bool = True, version: int = 4, vlan: int | None = None) -> bytes:
     """`ip` in Geneve (RFC 8926), with `options` (a multiple of 4 bytes) and in an Ethernet frame
     (`bridged`, as OVN sends it) or as it is (its EtherType the protocol type)."""
     kind = 0x6558 if bridged else 0x0800 if ip[0] >> 4 == 4 else 0x86DD
     header = struct.pack("!BBHI", len(options) // 4, 0, kind, 7 << 8) + options
-    return outer_ip(udp(6081, header + (ethernet(ip) if bridged else ip)), 17, version)
+    return outer_ip(udp(6081, header + (ethernet(ip, vlan) if bridged else ip)), 17, version)
 
 
 def gre(ip: bytes, checksum: bool = False, key: int | None = None, sequence: int | None = None,
-        bridged: bool = False, version: int = 4) -> bytes:
+        bridged: bool = False, version: int = 4, vlan: int | None = None) -> bytes:
     """`ip` in GRE (RFC 2784, 2890): its optional fields as asked, as it is or in an Ethernet frame
     (`bridged`: transparent Ethernet bridging, as gretap sends it)."""
     flags = (0x8000 if checksum else 0) | (0x2000 if key is not None else 0) | (0x1000 if sequence is not None else 0)
     kind = 0x6558 if bridged else 0x0800 if ip[0] >> 4 == 4 else 0x86DD
     fields = ((b"\x00\x00\x00\x00" if checksum else b"") + (struct.pack("!I", key) if key is not None else b"")
               + (struct.pack("!I", sequence) if sequence is not None else b""))
-    return outer_ip(struct.pack("!HH", flags, kind) + fields + (ethernet(ip) if bridged else ip), 47, version)
+    return outer_ip(struct.pack("!HH", flags, kind) + fields + (ethernet(ip, vlan) if bridged else ip), 47, version)
 
 
 def erspan(ip: bytes, kind: int = 2, vlan: int | None = None, header_vlan: int = 5, encapsulation: int = 0) -> bytes:
@@ -301,7 +302,8 @@ def erspan(ip: bytes, kind: int = 2, vlan: int | None = None, header_vlan: int =
     if kind == 2:  # (version 1, the VLAN; session 1, the encapsulation type; index)
         header = struct.pack("!HHI", 0x1000 | header_vlan, encapsulation << 11 | 0x0001, 0)
         return outer_ip(struct.pack("!HHI", 0x1000, 0x88BE, 9) + header + frame, 47)
-    header = struct.pack("!HHIHH", 0x2000 | 5, 1, 0, 0, 0x0001) + bytes(8)  # (version 2; its O flag: a subheader)
+    # (version 2 and the VLAN; its O flag: a subheader)
+    header = struct.pack("!HHIHH", 0x2000 | header_vlan, 1, 0, 0, 0x0001) + bytes(8)
     return outer_ip(struct.pack("!HHI", 0x1000, 0x22EB, 9) + header + frame, 47)
 
 

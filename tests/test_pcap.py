@@ -753,7 +753,13 @@ def test_connections_with_the_same_ends_on_two_vlans_or_nvgre_networks_are_read_
             (interleaved(lambda ip: pcapgen.erspan(ip, header_vlan=10, encapsulation=2),
                          lambda ip: pcapgen.erspan(ip, header_vlan=20, encapsulation=2)), ("VLAN 10", "VLAN 20")),
             (interleaved(lambda ip: pcapgen.gre(ip, key=7), lambda ip: pcapgen.gre(ip, key=8)),
-             ("GRE key 7", "GRE key 8"))]:
+             ("GRE key 7", "GRE key 8")),
+            # (a tunnel's Ethernet frame tagged, and a type III ERSPAN header's VLAN, its frame's tag taken off)
+            *[(interleaved(functools.partial(wrap, vlan=10), functools.partial(wrap, vlan=20)), ("VLAN 10", "VLAN 20"))
+              for wrap in (pcapgen.vxlan, pcapgen.geneve, functools.partial(pcapgen.gre, key=7 << 8, bridged=True),
+                           functools.partial(pcapgen.gre, bridged=True))],
+            (interleaved(lambda ip: pcapgen.erspan(ip, kind=3, header_vlan=10),
+                         lambda ip: pcapgen.erspan(ip, kind=3, header_vlan=20)), ("VLAN 10", "VLAN 20"))]:
         capture = read_capture(data)
         assert [(m.connection, m.start_line, m.body) for m in capture.messages] == [
             (c, line, body) for (line, body) in expected for c in (1, 2)], capture.notes
@@ -2458,7 +2464,6 @@ def test_connections_read_kept_are_bounded_in_number_the_earliest_forgotten_firs
     notes; one let go with a message kept back (idle in its middle) has it read as it is, not lost."""
     from mm7bind import pcap as reader
 
-    monkeypatch.setattr(reader, "KEPT_READ", 40)
     kept: list[int] = []
 
     class Counted(reader._Connections):
@@ -2471,7 +2476,8 @@ def test_connections_read_kept_are_bounded_in_number_the_earliest_forgotten_firs
     stalled = Flow(client=("10.0.0.7", 45000)).open()
     stalled.send(True, request[:800], 700)  # (and nothing more: idle in the middle of its message)
     busy = _short_exchanges(300, stalled.time + 1000)  # (past IDLE: the stalled one read idle, its part kept back)
-    stream = reader.CaptureStream(pcap(sorted(stalled.packets + busy, key=lambda p: p.time)), close_grace=0.5)
+    stream = reader.CaptureStream(pcap(sorted(stalled.packets + busy, key=lambda p: p.time)), close_grace=0.5,
+                                  kept_read=40)
     messages = list(stream)
     assert max(kept) == 40
     assert sum(m.start_line == "GET /status HTTP/1.1" for m in messages) == 300
@@ -2506,7 +2512,7 @@ def test_a_busy_kept_alive_connection_has_its_whole_messages_read_as_it_goes(mon
     plain = keep.close().packets
     whole = [(m.start_line, m.body, m.notes) for m in read_capture(pcap(plain)).messages]
     assert len(whole) == 28 and whole[3] == ("HTTP/1.1 200 OK", b"", [])
-    monkeypatch.setattr(reader, "BUSY_HELD", len(request) + len(response))
+    busy_held = len(request) + len(response)
     held: list[int] = []
 
     class Counted(reader._Connections):
@@ -2515,37 +2521,37 @@ def test_a_busy_kept_alive_connection_has_its_whole_messages_read_as_it_goes(mon
             held.append(sum(conn.held for conn in self.current.values()))
 
     monkeypatch.setattr(reader, "_Connections", Counted)
-    stream = reader.CaptureStream(pcap(plain))
+    stream = reader.CaptureStream(pcap(plain), busy_held=busy_held)
     assert [(m.start_line, m.body, m.notes) for m in reader.in_capture_order(list(stream))] == whole, stream.notes
     assert stream.notes == []
     assert max(held) <= len(request) + len(response) + 1200 + 2 * len(request)  # (not the 12 exchanges' bytes)
     both = []
     for packet, wrapped in zip(plain, pcapgen.tunnelled(plain, pcapgen.vxlan)):
         both += [packet, Packet(packet.time + 0.00001, wrapped.ip)]
-    stream = reader.CaptureStream(pcap(both, link="raw"))
+    stream = reader.CaptureStream(pcap(both, link="raw"), busy_held=busy_held)
     assert [(m.start_line, m.body, m.notes) for m in reader.in_capture_order(list(stream))] == whole, stream.notes
     assert len([n for n in stream.notes if "captured twice, inside and outside" in n]) == 1, stream.notes
 
 
-def test_a_busy_tls_connection_read_in_parts_is_said_skipped_once(monkeypatch):
+def test_a_busy_tls_connection_read_in_parts_is_said_skipped_once():
     """A long TLS connection (a VASP's MM7 over HTTPS) read in parts, busy past BUSY_HELD each
     time, was said skipped once for each part, and each counted as a connection of its own."""
     from mm7bind import pcap as reader
 
-    monkeypatch.setattr(reader, "BUSY_HELD", 10_000)
+    busy_held = 10_000
     record = b"\x17\x03\x03\x05\xdc" + bytes(1500)  # (TLS application data)
     flow = Flow(server=("10.0.0.2", 443)).open()
     flow.send(True, b"\x16\x03\x01\x00\x05" + bytes(5))
     for _ in range(40):
         flow.send(True, record, 1460)
         flow.send(False, record, 1460)
-    stream = reader.CaptureStream(pcap(flow.close().packets))
+    stream = reader.CaptureStream(pcap(flow.close().packets), busy_held=busy_held)
     assert list(stream) == []
     assert stream.notes == ["connection 1 (10.0.0.1:40000 → 10.0.0.2:443): TLS, skipped (its HTTP can be read only in "
                             "a capture on the plain side of the TLS: behind the proxy ending it, or with the keys)"]
 
 
-def test_a_connection_read_on_in_the_middle_of_a_messages_first_line_keeps_it_back(monkeypatch):
+def test_a_connection_read_on_in_the_middle_of_a_messages_first_line_keeps_it_back():
     """A connection read before its next message's first line was whole (read busy, or idle, with
     "POS" of its "POST" line captured): those bytes, no message's start yet, were skipped as no
     HTTP, and the message whose start they were was lost. They are kept back, as a message whose
@@ -2562,8 +2568,8 @@ def test_a_connection_read_on_in_the_middle_of_a_messages_first_line_keeps_it_ba
     plain = keep.close().packets
     whole = [(m.start_line, m.body, m.notes) for m in read_capture(pcap(plain)).messages]
     assert len(whole) == 4
-    monkeypatch.setattr(reader, "BUSY_HELD", len(request) + len(response))
-    stream = reader.CaptureStream(pcap(plain))
+    busy_held = len(request) + len(response)
+    stream = reader.CaptureStream(pcap(plain), busy_held=busy_held)
     assert [(m.start_line, m.body, m.notes) for m in reader.in_capture_order(list(stream))] == whole
     assert stream.notes == []
 
@@ -2591,7 +2597,7 @@ def test_a_content_length_short_of_the_body_sent_is_said_in_the_message_s_notes(
     assert capture.notes == []
 
 
-def test_a_busy_connection_captured_twice_is_read_once_its_upload_long_before_an_answer(monkeypatch):
+def test_a_busy_connection_captured_twice_is_read_once_its_upload_long_before_an_answer():
     """A busy connection is read in parts once both ends have sent: a first part of one end's bytes
     alone (a request whole past BUSY_HELD, no answer yet) could not be told as its twin's, and both
     copies of the request were read."""
@@ -2604,10 +2610,105 @@ def test_a_busy_connection_captured_twice_is_read_once_its_upload_long_before_an
         keep.send(False, response, 1200)
     plain = keep.close().packets
     whole = [(m.start_line, m.body, m.notes) for m in read_capture(pcap(plain)).messages]
-    monkeypatch.setattr(reader, "BUSY_HELD", len(request) - 1)  # (past it with the first request whole)
+    busy_held = len(request) - 1  # (past it with the first request whole)
     both = []
     for packet, wrapped in zip(plain, pcapgen.tunnelled(plain, pcapgen.vxlan)):
         both += [packet, Packet(packet.time + 0.00001, wrapped.ip)]
-    stream = reader.CaptureStream(pcap(both, link="raw"))
+    stream = reader.CaptureStream(pcap(both, link="raw"), busy_held=busy_held)
     assert [(m.start_line, m.body, m.notes) for m in reader.in_capture_order(list(stream))] == whole, stream.notes
     assert len([n for n in stream.notes if "captured twice, inside and outside" in n]) == 1, stream.notes
+
+
+def test_a_request_unanswered_past_idle_captured_twice_is_read_once():
+    """A connection's first part read idle with one end's bytes alone (a request whose answer
+    came after IDLE) had no twin check: both copies of the request were shown, and the copy,
+    not told, had its answer shown twice too. A part of one end's bytes is checked as well."""
+    request, response = submit()
+
+    def slow(client=("10.0.0.1", 40000), later=0.0) -> list[Packet]:
+        flow = Flow(client=client, time=Flow.time + later).open()
+        flow.send(True, request, 1200)
+        flow.time += 2000  # (past IDLE: read with the request alone)
+        flow.send(False, response, 1200)
+        return flow.close().packets
+
+    plain = slow()
+    expected = [(m.start_line, m.body) for m in read_capture(pcap(plain)).messages]
+    assert len(expected) == 2
+    # (other connections meanwhile, as a busy capture has them: the capture's time goes on past IDLE)
+    others = [p for n in range(4) for p in Flow(client=("10.0.0.9", 50000 + n), time=plain[0].time + 500 * (n + 1),
+                                               packets=[]).open().close().packets]
+    tunnelled = [Packet(p.time + 0.00001, p.ip) for p in pcapgen.tunnelled(plain, pcapgen.vxlan)]
+    translated = slow(("203.0.113.7", 61000), 0.00001)  # (a masqueraded client's, the same sequence numbers)
+    for copy, said in ((tunnelled, "captured twice, inside and outside"), (translated, "address translation")):
+        capture = read_capture(pcap(sorted(plain + copy + others, key=lambda p: p.time), link="raw"))
+        assert [(m.start_line, m.body) for m in capture.messages] == expected, capture.notes
+        assert len([n for n in capture.notes if said in n]) == 1, capture.notes
+
+
+def test_a_connection_in_a_gre_tunnel_keyed_another_way_each_way_is_read_as_one():
+    """A GRE tunnel's key is part of a connection's key: a tunnel with another key each way (Linux's
+    ikey and okey) had each connection read as two halves, its requests and answers apart. The
+    other end's first packet under another key is the other half of the one seen from one end
+    alone; two tenants' connections with the same ends, each keyed its own way both ways, are not
+    taken for one."""
+    first = conversation(Flow(seq={"c": 1000, "s": 900000}))
+    second = conversation(Flow(seq={"c": 5_000_000, "s": 70_000_000}, time=first.packets[0].time + 0.0005))
+    expected = [(m.start_line, m.body) for m in read_capture(pcap(first.packets)).messages]
+    client = ipaddress.ip_address("10.0.0.1").packed
+
+    def keyed(packets, out: int, back: int) -> list[Packet]:  # (the client's packets under `out`, the rest `back`)
+        return [Packet(p.time, pcapgen.gre(p.ip, key=out if p.ip[12:16] == client else back)) for p in packets]
+
+    capture = read_capture(pcap(keyed(first.packets, 1, 2), link="raw"))
+    assert [(m.connection, m.start_line, m.body) for m in capture.messages] == [(1, *m) for m in expected], \
+        capture.notes
+    assert [n for n in capture.notes if "connection" in n] == [], capture.notes
+    both = sorted(keyed(first.packets, 1, 2) + keyed(second.packets, 3, 4), key=lambda p: p.time)
+    capture = read_capture(pcap(both, link="raw"))
+    assert [(m.connection, m.start_line, m.body) for m in capture.messages] == [
+        (c, *m) for m in expected for c in (1, 2)], capture.notes
+    assert [n for n in capture.notes if "connection" in n] == [], capture.notes
+
+
+def test_tcp_under_an_ipsec_authentication_header_is_read():
+    """IPsec's Authentication Header (AH, RFC 4302: transport mode, the data signed, not
+    encrypted) before the TCP header was taken for another protocol: an IPv4 or IPv6 connection
+    with it was read as nothing at all, nothing said. It is read past, as IPv6's other extension
+    headers are (in IPv4 too)."""
+
+    def authenticated(packet: Packet) -> Packet:  # (AH: next header, length, SPI, sequence, a 12-byte ICV)
+        ip = packet.ip
+        header = 20 if ip[0] >> 4 == 4 else 40
+        ah = bytes([6, 4, 0, 0]) + struct.pack("!II", 0x100, 1) + bytes(12)
+        if header == 20:
+            head = ip[:2] + struct.pack("!H", len(ip) + len(ah)) + ip[4:9] + bytes([51]) + ip[10:20]
+        else:
+            head = ip[:4] + struct.pack("!HB", len(ip) - 40 + len(ah), 51) + ip[7:40]
+        return Packet(packet.time, head + ah + ip[header:])
+
+    for flow in (Flow(), Flow(client=("2001:db8::1", 40000), server=("2001:db8::2", 80))):
+        plain = conversation(flow).packets
+        expected = [(m.start_line, m.body) for m in read_capture(pcap(plain)).messages]
+        capture = read_capture(pcap([authenticated(p) for p in plain]))
+        assert [(m.start_line, m.body) for m in capture.messages] == expected, capture.notes
+        assert capture.notes == []
+
+
+def test_a_fast_open_syn_sent_again_is_no_new_connection():
+    """A TCP Fast Open client's SYN carries its request; unanswered, the SYN is sent again (without
+    the data, as Linux does). That SYN, on a connection with data, was taken for a new connection on
+    the same ports: the request was shown twice, the first copy without its answer."""
+    request, response = submit()
+    flow = Flow()
+    flow.add(True, pcapgen.SYN, request[:1000])
+    flow.add(True, pcapgen.SYN)  # (the same sequence number: the SYN sent again)
+    flow.add(False, pcapgen.SYN | ACK)
+    flow.seq["c"] += 1 + 1000
+    flow.seq["s"] += 1
+    flow.send(True, request[1000:], 1000)
+    flow.send(False, response)
+    capture = read_capture(pcap(flow.close().packets))
+    assert [(m.connection, m.start_line) for m in capture.messages] == [(1, "POST /mm7 HTTP/1.1"),
+                                                                      (1, "HTTP/1.1 200 OK")], capture.notes
+    assert capture.messages[0].body == request[request.index(b"\r\n\r\n") + 4 :]
