@@ -1184,8 +1184,10 @@ def test_a_setting_simulate_refuses_is_named_as_the_option_typed(tmp_path):
                        (["--report-status", "Nope"], "--report-status 'Nope' is none of"),
                        (["--recipient-status", "+8613800000001=Bad"], "--recipient-status of '+8613800000001'"),
                        (["--dialect", "nokia"], "--dialect: unknown dialect 'nokia'"),
-                       (["--vasp-cert", str(junk)], "--vasp-cert: cannot load the client certificate"),
-                       (["--vasp-ca", str(junk)], "--vasp-ca: cannot read CA certificates")):
+                       (["--vasp-url", "https://127.0.0.1:9/mm7", "--vasp-cert", str(junk)],
+                        "--vasp-cert: cannot load the client certificate"),
+                       (["--vasp-url", "https://127.0.0.1:9/mm7", "--vasp-ca", str(junk)],
+                        "--vasp-ca: cannot read CA certificates")):
         proc = run("simulate", "--port", "0", *args, timeout=30)
         assert proc.returncode == 2 and proc.stderr.startswith(f"mm7bind simulate: {said}"), (args, proc.stderr)
 
@@ -2134,7 +2136,8 @@ def test_the_simulator_presents_its_client_certificate_to_a_serve_requiring_one(
             assert got == expected, sim.output()
     proc = run("simulate", "--vasp-key", str(tmp_path / "mmsc-key.pem"))
     assert proc.returncode == 2 and "--vasp-key goes with --vasp-cert" in proc.stderr
-    proc = run("simulate", "--vasp-cert", str(tmp_path / "server-ca.pem"))  # (a CA: no key in it)
+    proc = run("simulate", "--vasp-url", "https://127.0.0.1:9/mm7", "--vasp-cert",
+               str(tmp_path / "server-ca.pem"))  # (a CA: no key in it)
     assert proc.returncode == 2 and "simulate: --vasp-cert: cannot load the client certificate" in proc.stderr
 
 
