@@ -1,7 +1,8 @@
 """The `mm7bind` command.
 
 Exit codes: 0 done; 1 the message (or some of them) was refused, or a file is invalid;
-2 bad arguments or unreadable input; 3 bad configuration, or an address serve or simulate cannot
+2 bad arguments or unreadable input (for send: a message that cannot be built from them, whether
+one, a campaign or queued); 3 bad configuration, or an address serve or simulate cannot
 listen on; 4 no MMSC (for probe: the VASP; for mo: the simulator) answered (`_answers_exit`);
 130 interrupted (Ctrl-C); 141 the output's reader went away (`| head`). README.md lists them all.
 """
@@ -1028,13 +1029,27 @@ def cmd_send(args: argparse.Namespace) -> int:
     else:  # the outcome is printed below; the transaction log goes to stderr only with -v
         _command_log_handler("mm7bind", logging.NullHandler())
     resend = True if args.resend_unanswered else None  # (None: as retry_on_timeout says)
+    # (by the option, not the count: a --to-file of one recipient printed one send's JSON, and
+    # a script reading a campaign's counts from it found none)
+    single = len(recipients) == 1 and not args.to_file and not args.queue
     with _sigterm_as_ctrl_c(), cfg.make_client(store=store, profile=profile) as client:
+        if not single:
+            # A message that cannot be built is the arguments' fault, whatever the number of
+            # recipients: exit 2 before any goes out or is queued, as for a single send (a campaign
+            # failed each recipient with it, exit 1, and claimed each under its tag).
+            try:
+                client.prepare(template)
+            except EncodeError as exc:
+                return _not_sent(args, exc, f"mm7bind send: cannot build the message (nothing "
+                                 f"{'queued' if args.queue else 'sent'})", EXIT_USAGE)
         if args.queue:
             stop = threading.Event()
             try:
                 with _stop_between_batches(stop):
                     result = queue_bulk(cfg.make_outbox(client), template, recipients, tag=args.tag, at=args.at,
                                         stop=stop, resend_unanswered=resend, retry_refused=args.retry_refused)
+            except EncodeError as exc:  # (one recipient's: the rest of its batch and after not queued)
+                return _not_queued(args, exc, ": cannot build the message", EXIT_USAGE)
             except MM7Error as exc:
                 return _not_queued(args, exc, "", EXIT_REFUSED)
             except STORE_ERRORS as exc:  # (a store locked by another process past its wait, a full disk)
@@ -1061,9 +1076,7 @@ def cmd_send(args: argparse.Namespace) -> int:
                 print("mm7bind send: note: [outbox] enabled is false here: nothing sends them until "
                       "`mm7bind serve` runs with [outbox] enabled = true on this store", file=sys.stderr)
             return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
-        # (by the option, not the count: a --to-file of one recipient printed one send's JSON, and
-        # a script reading a campaign's counts from it found none)
-        if len(recipients) == 1 and not args.to_file:
+        if single:
             from .client import new_transaction_id  # noqa: PLC0415
 
             tid = new_transaction_id()  # (known before it goes: an interrupted send can name it)
@@ -1077,13 +1090,13 @@ def cmd_send(args: argparse.Namespace) -> int:
                         error, flag = (("maybe-delivered", "--resend-unanswered") if isinstance(exc, MaybeDelivered)
                                        else ("refused-before", "--retry-refused"))
                         if args.json:
-                            print(_json(_outcome(ok=False, error=error, message=str(exc), tag=args.tag)))
+                            print(_json(_outcome(args.tag, ok=False, error=error, message=str(exc))))
                         else:
                             print(printable(f"mm7bind send: not sent: {exc}; {flag} sends it again"), file=sys.stderr)
                         return EXIT_REFUSED
                     if r is None:
                         if args.json:
-                            print(_json(_outcome(ok=True, skipped=True, tag=args.tag)))
+                            print(_json(_outcome(args.tag, ok=True, skipped=True)))
                         else:
                             print(f"skipped: {recipients[0]} was accepted (or is queued, or being sent) under tag "
                                   f"{args.tag!r} already")
@@ -1118,7 +1131,7 @@ def cmd_send(args: argparse.Namespace) -> int:
                 what = ("interrupted before the MMSC answered: it may have taken the message" if maybe else
                         "interrupted before the message went out whole: the MMSC did not take it")
                 if args.json:
-                    print(_json(_outcome(ok=False, error="interrupted", message=what, may_have_arrived=maybe,
+                    print(_json(_outcome(args.tag, ok=False, error="interrupted", message=what, may_have_arrived=maybe,
                                          transaction_id=tid)))
                 else:
                     again = "resumes it" if maybe else "sends it"
@@ -1130,7 +1143,7 @@ def cmd_send(args: argparse.Namespace) -> int:
                 print(printable(f"mm7bind send: note: an earlier attempt got no answer: the MMSC may have taken the "
                                 f"message twice (TransactionID {r.transaction_id})"), file=sys.stderr)
             if args.json:
-                print(_json(_outcome(ok=r.ok, message_id=r.message_id, transaction_id=r.transaction_id,
+                print(_json(_outcome(args.tag, ok=r.ok, message_id=r.message_id, transaction_id=r.transaction_id,
                                      status=r.status.code, text=r.status.text, http_status=r.http_status,
                                      earlier_unanswered=r.earlier_unanswered)))
             elif r.ok:
@@ -1336,11 +1349,14 @@ def _bulk_exit(result) -> int:
     return _answers_exit(result.failed, result.unanswered, answered=result.sent, stopped=result.unreachable)
 
 
-def _outcome(**given) -> dict:
+def _outcome(tag: str | None, **given) -> dict:
     """send --json for one recipient: every key there whatever the outcome (None when it does not
-    apply), so that a script reads result["message_id"] or result["error"] without a KeyError."""
+    apply), so that a script reads result["message_id"] or result["error"] without a KeyError;
+    `tag` the --tag given (`skipped`, `tag`: they were there only for a recipient skipped or held
+    back under one)."""
     return {"ok": False, "message_id": None, "transaction_id": None, "status": None, "text": None, "error": None,
-            "message": None, "http_status": None, "earlier_unanswered": False, "may_have_arrived": False} | given
+            "message": None, "http_status": None, "earlier_unanswered": False, "may_have_arrived": False,
+            "skipped": False, "tag": tag} | given
 
 
 def _not_sent(args: argparse.Namespace, exc: Exception, what: str, code: int, hint: str = "", **more) -> int:
@@ -1359,7 +1375,7 @@ def _not_sent(args: argparse.Namespace, exc: Exception, what: str, code: int, hi
     # (the simulator's address, tried by default: its hint says more than the client's)
     said = exc.said(hint=hint or None) if isinstance(exc, SendError) else str(exc) + (f": {hint}" if hint else "")
     if args.json:
-        print(_json(_outcome(ok=False, error=type(exc).__name__, message=said,
+        print(_json(_outcome(args.tag, ok=False, error=type(exc).__name__, message=said,
                              transaction_id=getattr(exc, "transaction_id", None),
                              status=mm7_status.code if mm7_status else None,
                              text=mm7_status.text if mm7_status else None,
@@ -3063,7 +3079,8 @@ class _ServeHelp(argparse.HelpFormatter):
 _EXIT_MEANINGS = {
     EXIT_OK: "done",
     EXIT_REFUSED: "refused, some failed, or invalid (validate)",
-    EXIT_USAGE: "bad arguments, or input that cannot be read",
+    EXIT_USAGE: "bad arguments, or input that cannot be read (send: a message that cannot be built from them, "
+                "one or a campaign's or queued, nothing sent)",
     EXIT_CONFIG: "bad configuration, or an address serve or simulate cannot listen on",
     EXIT_UNREACHABLE: "no MMSC answered: none reached, none in time, a connection lost, a 502/503/504 (probe: the "
                       "VASP; mo: the simulator)",

@@ -2512,14 +2512,16 @@ def test_max_parts_is_a_setting_of_the_configuration(tmp_path):
     assert proc.returncode == 2 and "cannot build the message" in proc.stderr, proc.stderr
     assert "would have 5 MIME parts" in proc.stderr and "more than the 4" in proc.stderr
     assert run(*send, "--no-smil").returncode == 4  # 4 parts: built, and sent to no MMSC
-    # Queued, with --json: the refusal is the command's one object on stdout, as a send's is.
+    # Queued, with --json: the refusal is the command's one object on stdout, as a send's is; exit 2
+    # as for a send (it was 1).
     queued = run(*send, "--queue", "--json")
-    assert queued.returncode == 1 and queued.stderr == "", queued.stderr
+    assert queued.returncode == 2 and queued.stderr == "", queued.stderr
     answer = json.loads(queued.stdout)
     assert answer["ok"] is False and answer["error"] == "EncodeError" and "5 MIME parts" in answer["message"]
     queued = run(*send, "--queue")
-    assert queued.returncode == 1 and queued.stdout == ""
-    assert queued.stderr.startswith("mm7bind send: not queued: the message would have 5 MIME parts")
+    assert queued.returncode == 2 and queued.stdout == ""
+    assert queued.stderr.startswith("mm7bind send: cannot build the message (nothing queued): the message would "
+                                    "have 5 MIME parts")
 
 
 def test_a_configuration_with_what_no_url_parser_takes_is_said_not_raised(tmp_path):
