@@ -181,7 +181,7 @@ def test_send_reports_every_kind_of_refusal(simulator, tmp_path):
     # answer["message_id"] after a refusal, or answer["error"] after a success, without a KeyError.
     accepted = json.loads(run("send", "--mmsc", simulator.url, "--to", "1", "--json").stdout)
     keys = {"ok", "message_id", "transaction_id", "status", "text", "error", "message", "http_status",
-            "earlier_unanswered", "may_have_arrived"}
+            "earlier_unanswered", "may_have_arrived", "skipped", "tag"}
     assert set(accepted) == set(refused) == set(json.loads(proc.stdout)) == keys
     assert accepted["error"] is None and accepted["http_status"] == 200 and json.loads(proc.stdout)["message_id"] is None
     # Several recipients: one JSON object for the whole run.
