@@ -1,7 +1,8 @@
 """The `mm7bind` command.
 
 Exit codes: 0 done; 1 the message (or some of them) was refused, or a file is invalid;
-2 bad arguments or unreadable input; 3 bad configuration, or an address serve or simulate cannot
+2 bad arguments or unreadable input (for send: a message that cannot be built from them, whether
+one, a campaign or queued); 3 bad configuration, or an address serve or simulate cannot
 listen on; 4 no MMSC (for probe: the VASP; for mo: the simulator) answered (`_answers_exit`);
 130 interrupted (Ctrl-C); 141 the output's reader went away (`| head`). README.md lists them all.
 """
@@ -1028,13 +1029,27 @@ def cmd_send(args: argparse.Namespace) -> int:
     else:  # the outcome is printed below; the transaction log goes to stderr only with -v
         _command_log_handler("mm7bind", logging.NullHandler())
     resend = True if args.resend_unanswered else None  # (None: as retry_on_timeout says)
+    # (by the option, not the count: a --to-file of one recipient printed one send's JSON, and
+    # a script reading a campaign's counts from it found none)
+    single = len(recipients) == 1 and not args.to_file and not args.queue
     with _sigterm_as_ctrl_c(), cfg.make_client(store=store, profile=profile) as client:
+        if not single:
+            # A message that cannot be built is the arguments' fault, whatever the number of
+            # recipients: exit 2 before any goes out or is queued, as for a single send (a campaign
+            # failed each recipient with it, exit 1, and claimed each under its tag).
+            try:
+                client.prepare(template)
+            except EncodeError as exc:
+                return _not_sent(args, exc, f"mm7bind send: cannot build the message (nothing "
+                                 f"{'queued' if args.queue else 'sent'})", EXIT_USAGE)
         if args.queue:
             stop = threading.Event()
             try:
                 with _stop_between_batches(stop):
                     result = queue_bulk(cfg.make_outbox(client), template, recipients, tag=args.tag, at=args.at,
                                         stop=stop, resend_unanswered=resend, retry_refused=args.retry_refused)
+            except EncodeError as exc:  # (one recipient's: the rest of its batch and after not queued)
+                return _not_queued(args, exc, ": cannot build the message", EXIT_USAGE)
             except MM7Error as exc:
                 return _not_queued(args, exc, "", EXIT_REFUSED)
             except STORE_ERRORS as exc:  # (a store locked by another process past its wait, a full disk)
@@ -1061,9 +1076,7 @@ def cmd_send(args: argparse.Namespace) -> int:
                 print("mm7bind send: note: [outbox] enabled is false here: nothing sends them until "
                       "`mm7bind serve` runs with [outbox] enabled = true on this store", file=sys.stderr)
             return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
-        # (by the option, not the count: a --to-file of one recipient printed one send's JSON, and
-        # a script reading a campaign's counts from it found none)
-        if len(recipients) == 1 and not args.to_file:
+        if single:
             from .client import new_transaction_id  # noqa: PLC0415
 
             tid = new_transaction_id()  # (known before it goes: an interrupted send can name it)
@@ -1077,13 +1090,13 @@ def cmd_send(args: argparse.Namespace) -> int:
                         error, flag = (("maybe-delivered", "--resend-unanswered") if isinstance(exc, MaybeDelivered)
                                        else ("refused-before", "--retry-refused"))
                         if args.json:
-                            print(_json(_outcome(ok=False, error=error, message=str(exc), tag=args.tag)))
+                            print(_json(_outcome(args.tag, ok=False, error=error, message=str(exc))))
                         else:
                             print(printable(f"mm7bind send: not sent: {exc}; {flag} sends it again"), file=sys.stderr)
                         return EXIT_REFUSED
                     if r is None:
                         if args.json:
-                            print(_json(_outcome(ok=True, skipped=True, tag=args.tag)))
+                            print(_json(_outcome(args.tag, ok=True, skipped=True)))
                         else:
                             print(f"skipped: {recipients[0]} was accepted (or is queued, or being sent) under tag "
                                   f"{args.tag!r} already")
@@ -1118,7 +1131,7 @@ def cmd_send(args: argparse.Namespace) -> int:
                 what = ("interrupted before the MMSC answered: it may have taken the message" if maybe else
                         "interrupted before the message went out whole: the MMSC did not take it")
                 if args.json:
-                    print(_json(_outcome(ok=False, error="interrupted", message=what, may_have_arrived=maybe,
+                    print(_json(_outcome(args.tag, ok=False, error="interrupted", message=what, may_have_arrived=maybe,
                                          transaction_id=tid)))
                 else:
                     again = "resumes it" if maybe else "sends it"
@@ -1130,7 +1143,7 @@ def cmd_send(args: argparse.Namespace) -> int:
                 print(printable(f"mm7bind send: note: an earlier attempt got no answer: the MMSC may have taken the "
                                 f"message twice (TransactionID {r.transaction_id})"), file=sys.stderr)
             if args.json:
-                print(_json(_outcome(ok=r.ok, message_id=r.message_id, transaction_id=r.transaction_id,
+                print(_json(_outcome(args.tag, ok=r.ok, message_id=r.message_id, transaction_id=r.transaction_id,
                                      status=r.status.code, text=r.status.text, http_status=r.http_status,
                                      earlier_unanswered=r.earlier_unanswered)))
             elif r.ok:
@@ -1336,11 +1349,14 @@ def _bulk_exit(result) -> int:
     return _answers_exit(result.failed, result.unanswered, answered=result.sent, stopped=result.unreachable)
 
 
-def _outcome(**given) -> dict:
+def _outcome(tag: str | None, **given) -> dict:
     """send --json for one recipient: every key there whatever the outcome (None when it does not
-    apply), so that a script reads result["message_id"] or result["error"] without a KeyError."""
+    apply), so that a script reads result["message_id"] or result["error"] without a KeyError;
+    `tag` the --tag given (`skipped`, `tag`: they were there only for a recipient skipped or held
+    back under one)."""
     return {"ok": False, "message_id": None, "transaction_id": None, "status": None, "text": None, "error": None,
-            "message": None, "http_status": None, "earlier_unanswered": False, "may_have_arrived": False} | given
+            "message": None, "http_status": None, "earlier_unanswered": False, "may_have_arrived": False,
+            "skipped": False, "tag": tag} | given
 
 
 def _not_sent(args: argparse.Namespace, exc: Exception, what: str, code: int, hint: str = "", **more) -> int:
@@ -1359,7 +1375,7 @@ def _not_sent(args: argparse.Namespace, exc: Exception, what: str, code: int, hi
     # (the simulator's address, tried by default: its hint says more than the client's)
     said = exc.said(hint=hint or None) if isinstance(exc, SendError) else str(exc) + (f": {hint}" if hint else "")
     if args.json:
-        print(_json(_outcome(ok=False, error=type(exc).__name__, message=said,
+        print(_json(_outcome(args.tag, ok=False, error=type(exc).__name__, message=said,
                              transaction_id=getattr(exc, "transaction_id", None),
                              status=mm7_status.code if mm7_status else None,
                              text=mm7_status.text if mm7_status else None,
@@ -2660,6 +2676,43 @@ def _as_option(problem: str, options: tuple[tuple[str, str], ...]) -> str:
     return problem
 
 
+# simulate's options that mean something only with another, their default when it is given
+_MO_DEFAULTS = {"mo_from": "+8613800138000", "mo_to": "1065888", "mo_after": 1.0}
+_AUTH_DEFAULTS = {"auth": "basic", "digest_qop": "auth", "digest_algorithm": "MD5", "auth_cooldown": 60.0}
+
+
+def _simulate_combinations(args: argparse.Namespace) -> None:
+    """An option given without the one it goes with, refused (ValueError) rather than ignored
+    without a word (`--digest-algorithm SHA-256` without `--auth digest` offered Basic); then the
+    defaults of those left out."""
+    https = (args.vasp_url or "").lower().startswith("https:")
+    for option, dest, given, needed in (
+            ("--auth", "auth", args.username is not None, "--username (the credentials it asks for)"),
+            ("--digest-qop", "digest_qop", args.auth == "digest", "--auth digest"),
+            ("--digest-algorithm", "digest_algorithm", args.auth == "digest", "--auth digest"),
+            ("--auth-failures", "auth_failures", args.username is not None,
+             "--username (it counts wrong credentials)"),
+            ("--auth-cooldown", "auth_cooldown", bool(args.auth_failures), "--auth-failures N (more than 0)"),
+            ("--vasp-username", "vasp_username", bool(args.vasp_url), "--vasp-url"),
+            ("--vasp-ca", "vasp_ca", https, "an https --vasp-url"),
+            ("--vasp-cert", "vasp_cert", https, "an https --vasp-url"),
+            ("--vasp-key", "vasp_key", args.vasp_cert is not None, "--vasp-cert"),
+            *((option, dest, args.mo_text is not None, "--mo-text (the MO it shapes)") for option, dest in (
+                ("--mo-from", "mo_from"), ("--mo-to", "mo_to"), ("--mo-subject", "mo_subject"),
+                ("--mo-version", "mo_version"), ("--mo-after", "mo_after")))):
+        value = getattr(args, dest)
+        if value is not None and (value or dest != "auth_failures") and not given:  # (--auth-failures 0: none)
+            raise ValueError(f"{option} goes with {needed}: without it, it would be ignored")
+    if args.vasp_password is not None and args.vasp_username is None:
+        raise ValueError("--vasp-password (or --vasp-password-file) goes with --vasp-username")
+    if args.vasp_username is not None and args.vasp_password is None:
+        raise ValueError("--vasp-username and --vasp-password (or --vasp-password-file, or "
+                         "MM7BIND_SIMULATE_VASP_PASSWORD) go together")
+    for dest, default in (_MO_DEFAULTS | _AUTH_DEFAULTS).items():
+        if getattr(args, dest) is None:
+            setattr(args, dest, default)
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from .auth import BasicAuth, DigestAuth  # noqa: PLC0415
     from .simulator import Simulator, SimulatorConfig  # noqa: PLC0415
@@ -2670,11 +2723,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         if (args.username is None) != (args.password is None):
             raise ValueError("--username and --password (or --password-file, or MM7BIND_SIMULATE_PASSWORD) go "
                              "together")
-        if args.vasp_key is not None and args.vasp_cert is None:
-            raise ValueError("--vasp-key goes with --vasp-cert")
         if args.mo_text is not None and not args.vasp_url:  # (else a thread's traceback once --mo-after passed)
             raise ValueError(f"--mo-text sends an MO to the VASP: give --vasp-url too (`mm7bind serve` receives at "
                              f"{_serve_default_url()} unless configured otherwise)")
+        _simulate_combinations(args)
         auth = None
         if args.username is not None:  # what the VASP must present, as a carrier's MMSC would ask
             auth = (DigestAuth(args.username, args.password, qop=args.digest_qop, algorithm=args.digest_algorithm)
@@ -2695,8 +2747,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         if args.mo_version is not None:  # (checked now: the MO goes later, from a thread, unseen if refused then)
             from . import versions  # noqa: PLC0415
 
-            if args.mo_text is None:
-                raise ValueError("--mo-version goes with --mo-text")
             try:
                 args.mo_version = versions.get(args.mo_version).name
             except KeyError as exc:
@@ -2863,6 +2913,15 @@ def cmd_probe(args: argparse.Namespace) -> int:
         print("mm7bind probe: --username and --password (or --password-file, or MM7BIND_PROBE_PASSWORD) go together",
               file=sys.stderr)
         return EXIT_USAGE
+    if args.auth is not None and args.username is None:  # (ignored else: no credentials to present)
+        print("mm7bind probe: --auth goes with --username (the credentials it presents): without it, it would be "
+              "ignored", file=sys.stderr)
+        return EXIT_USAGE
+    https = args.url.lower().startswith("https:")
+    for option, given in (("--ca", args.ca), ("--cert", args.cert)):
+        if given is not None and not https:
+            print(f"mm7bind probe: {option} goes with an https URL: without it, it would be ignored", file=sys.stderr)
+            return EXIT_USAGE
     try:
         chosen = [versions.get(v).name for v in args.version] if args.version else None
     except KeyError as exc:
@@ -2870,7 +2929,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     names = {"deliver": "DeliverReq", "report": "DeliveryReportReq", "read-reply": "ReadReplyReq"}
     operations = tuple(names[o] for o in args.operation) if args.operation else OPERATIONS
-    config = ClientConfig(urls=(args.url,), username=args.username, password=args.password, auth=args.auth,
+    config = ClientConfig(urls=(args.url,), username=args.username, password=args.password, auth=args.auth or "auto",
                           verify=args.ca or True, cert=args.cert, connect_timeout=min(10.0, args.timeout),
                           read_timeout=args.timeout)
     # Each failure is in the probe's own report: the client's log lines (on stderr, in the library's
@@ -3020,7 +3079,8 @@ class _ServeHelp(argparse.HelpFormatter):
 _EXIT_MEANINGS = {
     EXIT_OK: "done",
     EXIT_REFUSED: "refused, some failed, or invalid (validate)",
-    EXIT_USAGE: "bad arguments, or input that cannot be read",
+    EXIT_USAGE: "bad arguments, or input that cannot be read (send: a message that cannot be built from them, "
+                "one or a campaign's or queued, nothing sent)",
     EXIT_CONFIG: "bad configuration, or an address serve or simulate cannot listen on",
     EXIT_UNREACHABLE: "no MMSC answered: none reached, none in time, a connection lost, a 502/503/504 (probe: the "
                       "VASP; mo: the simulator)",
@@ -3282,33 +3342,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--username", metavar="USER",
                    help="credentials the VASP must present (none asked by default)")
     _add_password(p, "simulate", "--password", "--username")
-    p.add_argument("--auth", choices=("basic", "digest"), default="basic",
-                   help="how the VASP must present them (default %(default)s)")
-    p.add_argument("--digest-qop", default="auth", choices=("auth", "auth-int", "auth,auth-int"), metavar="QOP",
-                   help="what a Digest challenge offers: auth, auth-int or auth,auth-int (default %(default)s; "
-                        "auth-int: the body signed too)")
-    p.add_argument("--digest-algorithm", default="MD5", metavar="ALGORITHMS",
-                   help="the Digest algorithms offered, in order of preference, one challenge each: MD5, MD5-sess, "
-                        "SHA-256, SHA-256-sess, SHA-512-256, SHA-512-256-sess, or several, \"SHA-256, MD5\" "
-                        "(default %(default)s: what China Mobile's SDK and older clients answer)")
+    # (the options below that only mean something with another default to None, so that one given
+    # without it is refused, `_simulate_combinations`, rather than ignored; their defaults are said)
+    p.add_argument("--auth", choices=("basic", "digest"),
+                   help="with --username: how the VASP must present them (default basic)")
+    p.add_argument("--digest-qop", choices=("auth", "auth-int", "auth,auth-int"), metavar="QOP",
+                   help="with --auth digest: what a Digest challenge offers: auth, auth-int or auth,auth-int "
+                        "(default auth; auth-int: the body signed too)")
+    p.add_argument("--digest-algorithm", metavar="ALGORITHMS",
+                   help="with --auth digest: the Digest algorithms offered, in order of preference, one challenge "
+                        "each: MD5, MD5-sess, SHA-256, SHA-256-sess, SHA-512-256, SHA-512-256-sess, or several, "
+                        "\"SHA-256, MD5\" (default MD5: what China Mobile's SDK and older clients answer)")
     p.add_argument("--auth-failures", type=_failures_arg, default=0, metavar="N",
-                   help="wrong credentials from one address this many times within --auth-cooldown seconds: its "
-                        "MM7 requests are answered 429 with Retry-After, unchecked, for that long, as a hardened "
-                        "MMSC answers them (default %(default)s: no limit; /control/ asks no credentials and is "
-                        "never throttled)")
-    p.add_argument("--auth-cooldown", type=_cooldown, default=60.0, metavar="SECONDS",
-                   help="the window --auth-failures counts in, and the cool-down after (default %(default)s)")
+                   help="with --username: wrong credentials from one address this many times within "
+                        "--auth-cooldown seconds: its MM7 requests are answered 429 with Retry-After, unchecked, for "
+                        "that long, as a hardened MMSC answers them (default %(default)s: no limit; /control/ asks "
+                        "no credentials and is never throttled)")
+    p.add_argument("--auth-cooldown", type=_cooldown, metavar="SECONDS",
+                   help="with --auth-failures: the window it counts in, and the cool-down after (default 60)")
     p.add_argument("--vasp-url", metavar="URL", type=_http_url,
                    help="where delivery reports, read replies and MO go (none are sent without it; "
                         "`mm7bind serve` receives at http://{receiver.host}:{receiver.port}{receiver.path} "
                         "unless configured otherwise)")
-    p.add_argument("--vasp-username", metavar="USER", help="credentials for the VASP (Basic, or Digest when asked)")
+    p.add_argument("--vasp-username", metavar="USER",
+                   help="with --vasp-url: credentials for the VASP (Basic, or Digest when asked)")
     _add_password(p, "simulate", "--vasp-password", "--vasp-username")
     p.add_argument("--vasp-ca", metavar="FILE", type=_readable_file,
-                   help="CA certificate(s) to trust for an https --vasp-url (a self-signed test certificate)")
+                   help="with an https --vasp-url: CA certificate(s) to trust (a self-signed test certificate)")
     p.add_argument("--vasp-cert", metavar="FILE", type=_readable_file,
-                   help="client certificate to present to an https --vasp-url that asks for one (mutual TLS): "
-                        "PEM, with its key unless --vasp-key")
+                   help="with an https --vasp-url: a client certificate to present to it if it asks for one "
+                        "(mutual TLS): PEM, with its key unless --vasp-key")
     p.add_argument("--vasp-key", metavar="FILE", type=_readable_file, help="the key of --vasp-cert, in a file apart")
     p.add_argument("--report-status", default="Retrieved", metavar="STATUS",
                    help="what delivery reports say: Retrieved, Rejected, Expired, Deferred, ... (default %(default)s)")
@@ -3356,16 +3419,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--read-delay", type=_delay, default=simdefaults.READ_DELAY, metavar="SECONDS",
                    help="after the SubmitReq, never before its delivery report (default %(default)s)")
     p.add_argument("--mo-text", metavar="TEXT", help="send one MO message with this text after start")
-    p.add_argument("--mo-from", default="+8613800138000", metavar="N", type=_written_address(False),
-                   help="its sender (default %(default)s)")
-    p.add_argument("--mo-to", default="1065888", metavar="N", type=_written_address(True),
-                   help="its recipient, a Number (ShortCode:N sends a ShortCode; default %(default)s)")
-    p.add_argument("--mo-subject", default=None, metavar="S", help="the Subject of the MO message (none by default)")
+    p.add_argument("--mo-from", metavar="N", type=_written_address(False),
+                   help=f"with --mo-text: its sender (default {_MO_DEFAULTS['mo_from']})")
+    p.add_argument("--mo-to", metavar="N", type=_written_address(True),
+                   help=f"with --mo-text: its recipient, a Number (ShortCode:N sends a ShortCode; default "
+                        f"{_MO_DEFAULTS['mo_to']})")
+    p.add_argument("--mo-subject", metavar="S", help="with --mo-text: the Subject of the MO message (none by default)")
     p.add_argument("--mo-version", metavar="NAME",
-                   help="the schema version it goes in, e.g. REL-5-MM7-1-2, as mm7bind mo --version (default: the "
-                        "dialect's; the standard dialect's REL-6-MM7-1-4)")
-    p.add_argument("--mo-after", type=_delay, default=1.0, metavar="SECONDS",
-                   help="how long after start it is sent (default %(default)s)")
+                   help="with --mo-text: the schema version it goes in, e.g. REL-5-MM7-1-2, as mm7bind mo --version "
+                        "(default: the dialect's; the standard dialect's REL-6-MM7-1-4)")
+    p.add_argument("--mo-after", type=_delay, metavar="SECONDS",
+                   help=f"with --mo-text: how long after start it is sent (default {_MO_DEFAULTS['mo_after']:g})")
     p.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     p.set_defaults(func=cmd_simulate)
 
@@ -3419,8 +3483,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the service's number, a Number (ShortCode:N sends a ShortCode; default %(default)s)")
     p.add_argument("--username", metavar="USER", help="credentials the VASP asks for")
     _add_password(p, "probe", "--password", "--username")
-    p.add_argument("--auth", choices=("auto", "basic", "digest"), default="auto",
-                   help="how to present them (default %(default)s: Basic, or Digest when asked)")
+    p.add_argument("--auth", choices=("auto", "basic", "digest"),
+                   help="with --username: how to present them (default auto: Basic, or Digest when asked)")
     p.add_argument("--ca", metavar="FILE", type=_readable_file, help="CA certificate(s) to trust for https")
     p.add_argument("--cert", metavar="FILE", type=_readable_file,
                    help="a TLS client certificate and its key (PEM), for a VASP that asks the MMSC for one")

@@ -687,3 +687,104 @@ def test_inspect_extract_into_a_file_says_it_is_no_folder(tmp_path):
     proc = cli("inspect", "--extract", str(tmp_path / "parts"), str(body))
     assert proc.returncode == 2 and proc.stdout == b"", proc.stdout
     assert proc.stderr.decode() == f"mm7bind inspect: cannot write into {tmp_path / 'parts'}: it is a file, not a folder\n"
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["simulate", "--digest-algorithm", "SHA-256"], "--digest-algorithm goes with --auth digest"),
+    (["simulate", "--username", "u", "--password", "p", "--digest-qop", "auth-int"], "--digest-qop goes with "
+     "--auth digest"),
+    (["simulate", "--username", "u", "--password", "p", "--auth", "basic", "--digest-algorithm", "SHA-256"],
+     "--digest-algorithm goes with --auth digest"),
+    (["simulate", "--auth", "digest"], "--auth goes with --username"),
+    (["simulate", "--auth-failures", "3"], "--auth-failures goes with --username"),
+    (["simulate", "--username", "u", "--password", "p", "--auth-cooldown", "5"], "--auth-cooldown goes with "
+     "--auth-failures"),
+    (["simulate", "--vasp-username", "v", "--vasp-password", "p"], "--vasp-username goes with --vasp-url"),
+    (["simulate", "--vasp-url", "http://127.0.0.1:9/mm7", "--vasp-password", "p"],
+     "--vasp-password (or --vasp-password-file) goes with --vasp-username"),
+    (["simulate", "--vasp-url", "http://127.0.0.1:9/mm7", "--vasp-ca", __file__], "--vasp-ca goes with an https "
+     "--vasp-url"),
+    (["simulate", "--mo-from", "+8613800000001"], "--mo-from goes with --mo-text"),
+    (["simulate", "--mo-to", "1065999"], "--mo-to goes with --mo-text"),
+    (["simulate", "--mo-subject", "s"], "--mo-subject goes with --mo-text"),
+    (["simulate", "--mo-after", "0"], "--mo-after goes with --mo-text"),
+    (["probe", "http://127.0.0.1:9/mm7", "--auth", "digest"], "--auth goes with --username"),
+    (["probe", "http://127.0.0.1:9/mm7", "--ca", __file__], "--ca goes with an https URL"),
+])
+def test_an_option_that_means_something_only_with_another_is_refused_without_it(argv, said, capsys, monkeypatch):
+    """`simulate --digest-algorithm SHA-256` without `--auth digest` challenged in Basic, and
+    `--mo-from` without `--mo-text` sent nothing, without a word: a user testing a VASP's SHA-256
+    answers tested nothing. Refused (exit 2) naming the option it needs, before anything listens."""
+    from mm7bind.cli import main
+
+    monkeypatch.delenv("MM7BIND_SIMULATE_PASSWORD", raising=False)
+    monkeypatch.delenv("MM7BIND_SIMULATE_VASP_PASSWORD", raising=False)
+    assert main([*argv[:1], *(["--port", "0"] if argv[0] == "simulate" else []), *argv[1:]]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"mm7bind {argv[0]}: {said}") and err.count("\n") == 1, err
+
+
+def test_the_options_that_go_with_another_take_their_defaults_with_it(monkeypatch):
+    """Their defaults left None on the command line (to tell one given), filled in once the option
+    they go with is there: a Digest challenge of auth and MD5, an MO from +8613800138000 to 1065888."""
+    from mm7bind import cli
+
+    args = cli.build_parser().parse_args(["simulate", "--username", "u", "--password", "p", "--vasp-url",
+                                          "http://127.0.0.1:9/mm7", "--mo-text", "x"])
+    cli._simulate_combinations(args)
+    assert (args.auth, args.digest_qop, args.digest_algorithm, args.auth_cooldown) == ("basic", "auth", "MD5", 60.0)
+    assert (args.mo_from, args.mo_to, args.mo_after) == ("+8613800138000", "1065888", 1.0)
+
+
+def test_a_message_that_cannot_be_built_is_exit_2_however_many_recipients(capsys, tmp_path, monkeypatch):
+    """A single send of a message that cannot be built exited 2, a campaign of it 1 (each recipient
+    failed, and claimed under its tag) and --queue 1: one rule, exit 2 (the arguments' fault),
+    nothing sent, queued or recorded."""
+    from mm7bind.cli import main
+    from mm7bind.store import SqliteStore
+
+    from .fake_http import FakeServer
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MM7BIND_MMSC_URLS", raising=False)
+    (tmp_path / "c.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    with FakeServer() as srv:
+        send = ["send", "-c", str(tmp_path / "c.toml"), "--mmsc", srv.url, "--subject", "bell\x07", "--text", "x"]
+        for extra, nothing in ((["--to", "1"], ""), (["--to", "1", "--to", "2"], " (nothing sent)"),
+                               (["--to", "1", "--to", "2", "--tag", "t"], " (nothing sent)"),
+                               (["--to", "1", "--queue", "--tag", "q"], " (nothing queued)")):
+            assert main([*send, *extra]) == 2, extra
+            captured = capsys.readouterr()
+            assert captured.err.startswith(f"mm7bind send: cannot build the message{nothing}: ") and \
+                "U+0007" in captured.err and captured.out == "", (extra, captured)
+            assert main([*send, *extra, "--json"]) == 2
+            answer = json.loads(capsys.readouterr().out)
+            assert answer["ok"] is False and answer["error"] == "EncodeError"
+        assert srv.requests == []
+    store = SqliteStore(str(tmp_path / "vasp.db"))
+    try:
+        assert store.sent(tag="t") == [] and store.outbox() == []
+    finally:
+        store.close()
+
+
+def test_send_json_has_the_same_keys_whatever_the_outcome(capsys, tmp_path, monkeypatch):
+    """`skipped` and `tag` were in a single send's JSON only when a --tag run skipped or held back
+    its recipient: a script reading answer["tag"] failed on every other outcome."""
+    from mm7bind.cli import main
+
+    from .fake_http import FakeServer, refused_port
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    answers = []
+    with FakeServer() as srv:
+        for mmsc, extra in ((srv.url, []), (srv.url, ["--tag", "t"]), (srv.url, ["--tag", "t"]),
+                            (srv.url, ["--subject", "bell\x07"]), (f"http://127.0.0.1:{refused_port()}/mm7", [])):
+            main(["send", "-c", str(tmp_path / "c.toml"), "--mmsc", mmsc, "--to", "1", "--text", "x", "--json", *extra])
+            answers.append(json.loads(capsys.readouterr().out))
+    sent, tagged, skipped, unbuilt, unreached = answers
+    assert skipped["skipped"] is True and skipped["tag"] == "t" and tagged["tag"] == "t"
+    assert sent["ok"] and unbuilt["error"] == "EncodeError" and unreached["error"] == "ConnectError"
+    assert all(a.keys() == sent.keys() for a in answers), [sorted(a) for a in answers]
+    assert (sent["skipped"], sent["tag"], unbuilt["tag"]) == (False, None, None)

@@ -181,7 +181,7 @@ def test_send_reports_every_kind_of_refusal(simulator, tmp_path):
     # answer["message_id"] after a refusal, or answer["error"] after a success, without a KeyError.
     accepted = json.loads(run("send", "--mmsc", simulator.url, "--to", "1", "--json").stdout)
     keys = {"ok", "message_id", "transaction_id", "status", "text", "error", "message", "http_status",
-            "earlier_unanswered", "may_have_arrived"}
+            "earlier_unanswered", "may_have_arrived", "skipped", "tag"}
     assert set(accepted) == set(refused) == set(json.loads(proc.stdout)) == keys
     assert accepted["error"] is None and accepted["http_status"] == 200 and json.loads(proc.stdout)["message_id"] is None
     # Several recipients: one JSON object for the whole run.
@@ -1184,8 +1184,10 @@ def test_a_setting_simulate_refuses_is_named_as_the_option_typed(tmp_path):
                        (["--report-status", "Nope"], "--report-status 'Nope' is none of"),
                        (["--recipient-status", "+8613800000001=Bad"], "--recipient-status of '+8613800000001'"),
                        (["--dialect", "nokia"], "--dialect: unknown dialect 'nokia'"),
-                       (["--vasp-cert", str(junk)], "--vasp-cert: cannot load the client certificate"),
-                       (["--vasp-ca", str(junk)], "--vasp-ca: cannot read CA certificates")):
+                       (["--vasp-url", "https://127.0.0.1:9/mm7", "--vasp-cert", str(junk)],
+                        "--vasp-cert: cannot load the client certificate"),
+                       (["--vasp-url", "https://127.0.0.1:9/mm7", "--vasp-ca", str(junk)],
+                        "--vasp-ca: cannot read CA certificates")):
         proc = run("simulate", "--port", "0", *args, timeout=30)
         assert proc.returncode == 2 and proc.stderr.startswith(f"mm7bind simulate: {said}"), (args, proc.stderr)
 
@@ -2134,7 +2136,8 @@ def test_the_simulator_presents_its_client_certificate_to_a_serve_requiring_one(
             assert got == expected, sim.output()
     proc = run("simulate", "--vasp-key", str(tmp_path / "mmsc-key.pem"))
     assert proc.returncode == 2 and "--vasp-key goes with --vasp-cert" in proc.stderr
-    proc = run("simulate", "--vasp-cert", str(tmp_path / "server-ca.pem"))  # (a CA: no key in it)
+    proc = run("simulate", "--vasp-url", "https://127.0.0.1:9/mm7", "--vasp-cert",
+               str(tmp_path / "server-ca.pem"))  # (a CA: no key in it)
     assert proc.returncode == 2 and "simulate: --vasp-cert: cannot load the client certificate" in proc.stderr
 
 
@@ -2509,14 +2512,16 @@ def test_max_parts_is_a_setting_of_the_configuration(tmp_path):
     assert proc.returncode == 2 and "cannot build the message" in proc.stderr, proc.stderr
     assert "would have 5 MIME parts" in proc.stderr and "more than the 4" in proc.stderr
     assert run(*send, "--no-smil").returncode == 4  # 4 parts: built, and sent to no MMSC
-    # Queued, with --json: the refusal is the command's one object on stdout, as a send's is.
+    # Queued, with --json: the refusal is the command's one object on stdout, as a send's is; exit 2
+    # as for a send (it was 1).
     queued = run(*send, "--queue", "--json")
-    assert queued.returncode == 1 and queued.stderr == "", queued.stderr
+    assert queued.returncode == 2 and queued.stderr == "", queued.stderr
     answer = json.loads(queued.stdout)
     assert answer["ok"] is False and answer["error"] == "EncodeError" and "5 MIME parts" in answer["message"]
     queued = run(*send, "--queue")
-    assert queued.returncode == 1 and queued.stdout == ""
-    assert queued.stderr.startswith("mm7bind send: not queued: the message would have 5 MIME parts")
+    assert queued.returncode == 2 and queued.stdout == ""
+    assert queued.stderr.startswith("mm7bind send: cannot build the message (nothing queued): the message would "
+                                    "have 5 MIME parts")
 
 
 def test_a_configuration_with_what_no_url_parser_takes_is_said_not_raised(tmp_path):
