@@ -269,15 +269,17 @@ def test_generate_refuses_two_versions_with_one_namespace(project, namespace, sa
     assert snapshot(project) == before
 
 
-@pytest.mark.parametrize("namespace", [
-    "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
-    "https://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/rel-6-mm7-1-4/",
-    " http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-5-MM7-1-2.xsd\n",
-    "HTTP://WWW.3GPP.ORG/ftp/Specs/archive/23_series/23.140/schema/REL-5-MM7-1-2",
+@pytest.mark.parametrize(("namespace", "version"), [
+    ("http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4", "REL-6-MM7-1-4"),
+    ("https://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/rel-6-mm7-1-4/", "REL-6-MM7-1-4"),
+    (" http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-5-MM7-1-2.xsd\n", "REL-5-MM7-1-2"),
+    ("HTTP://WWW.3GPP.ORG/ftp/Specs/archive/23_series/23.140/schema/REL-5-MM7-1-2", "REL-5-MM7-1-2"),
 ])
-def test_the_tool_tells_namespaces_apart_as_mm7bind_does(namespace):
-    from mm7bind.versions import _spelling
-    assert namespace_key(namespace) == _spelling(namespace)
+def test_the_tool_tells_namespaces_apart_as_mm7bind_does(namespace, version):
+    from mm7bind import versions
+    assert namespace_key is versions.namespace_key  # (one function: the tool's and the reader's keys cannot drift)
+    assert versions.by_spelling(namespace) is versions.get(version)
+    assert namespace_key(namespace) == namespace_key(versions.get(version).namespace)
 
 
 @pytest.mark.parametrize("edited", ["manifest", "schema"])
@@ -1791,3 +1793,44 @@ def test_generate_refuses_a_schema_in_the_folder_whose_elements_are_unqualified(
         assert proc.returncode == 2, proc.stdout + proc.stderr
         assert "schemas/REL-5-MM7-1-0.xsd: the element " in proc.stderr and "no elementFormDefault" in proc.stderr
     assert snapshot(project) == before
+
+
+SPELT_AS_RECORDED = """
+v = V.get(sys.argv[2])
+assert v.namespace == sys.argv[3], v.namespace
+# (the 3GPP spelling of the namespace is read as the version's too)
+assert V.by_spelling(V.MM7_NS_BASE + sys.argv[2]) is v
+print('ok')
+"""
+
+
+@pytest.mark.parametrize("spelling", ["https://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/",
+                                      "http://www.3gpp.org/FTP/Specs/Archive/23_series/23.140/SCHEMA/"],
+                         ids=["https", "case"])
+@pytest.mark.parametrize("by_url", [False, True], ids=["file", "url"])
+def test_import_takes_an_mm7_namespace_spelt_another_way(project, tmp_path, spelling, by_url):
+    """mm7bind reads an MM7 namespace with https or in another case as the MM7 namespace it spells
+    (`versions.namespace_key`); import refused it as "not an MM7 namespace". The version is recorded
+    under the file's spelling (its schema validates that one, so messages are sent in it), said in a note."""
+    folder = tmp_path / "www"
+    folder.mkdir()
+    namespace = spelling + "REL-6-MM7-1-5"
+    (folder / "REL-6-MM7-1-5.xsd").write_text(small_schema(namespace=namespace))
+    proc = (import_served(project, folder, "REL-6-MM7-1-5.xsd") if by_url
+            else run(project, "import", str(folder / "REL-6-MM7-1-5.xsd")))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"note: the file spells the MM7 namespace its own way ({namespace}, not http://www.3gpp.org/" in proc.stdout
+    entry = tomllib.loads((project / "schemas" / "versions.toml").read_text())["versions"]["REL-6-MM7-1-5"]
+    assert entry["namespace"] == namespace and entry["mm7_versions"] == ["6.8.0"]
+    assert run(project, "check").returncode == 0
+    proc = in_project(project, SPELT_AS_RECORDED, "REL-6-MM7-1-5", namespace)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stdout + proc.stderr
+
+
+def test_an_official_file_in_an_https_namespace_sends_and_reads_every_operation(project, tmp_path):
+    source = tmp_path / "REL-6-MM7-1-4.xsd"
+    source.write_bytes(official_like().replace(b"http://www.3gpp.org/", b"https://www.3gpp.org/"))
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "REL-6-MM7-1-4's namespace changes" in proc.stdout
+    assert round_trip(project, "REL-6-MM7-1-4") == sorted(MESSAGE_TYPES)

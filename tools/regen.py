@@ -34,7 +34,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from mm7bind.versions import ManifestError, parse_manifest
+from mm7bind.versions import ManifestError, namespace_key, parse_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "schemas"
@@ -476,14 +476,6 @@ def check_namespaces(manifest: Manifest) -> None:
                          f"{entry.namespace}): mm7bind would read messages of the one as the other's")
 
 
-def namespace_key(namespace: str) -> str:
-    """A namespace as mm7bind tells namespaces apart on the wire (`versions.by_spelling`): peers vary
-    the case, the scheme, white space, a slash or ".xsd" at the end, so those count for nothing."""
-    key = re.sub(r"\s+", "", namespace).lower()
-    key = re.sub(r"^https?://", "", key).rstrip("/")
-    return key.removesuffix(".xsd")
-
-
 def generate(manifest: Manifest | None = None) -> None:
     manifest = manifest or Manifest.load()
     with tempfile.TemporaryDirectory(prefix="mm7bind-regen-") as tmp:
@@ -663,7 +655,8 @@ def inspect_schema(data: bytes, parts: dict[str, bytes], what: str) -> tuple[str
     has some: `mm7version_patterns`) of a file (`what`: how messages name it) and the parts it includes."""
     root = parse_schema(data, what, None)
     tns = root.get("targetNamespace") or ""
-    if not tns.startswith(MM7_NS_PREFIX):
+    # (as mm7bind reads a namespace: https, another case, are the same one)
+    if not namespace_key(tns).startswith(namespace_key(MM7_NS_PREFIX) + "/"):
         raise RegenError(f"target namespace {tns!r} is not an MM7 namespace ({MM7_NS_PREFIX}...)")
     check_qualified(root, what)
     whole = copy.deepcopy(root)  # (the parts' declarations with the file's, for the look-ups below)
@@ -815,6 +808,12 @@ def import_schema(source: str, version: str | None, mm7_versions: list[str] | No
                          f"import it as --version {named}")
     if named is None:
         print(f"note: the file's namespace {namespace} does not end in {version}")
+    # The version is recorded under the file's own spelling: it is the one its schema (and the
+    # classes generated from it) validates, so the one messages are sent in; mm7bind reads another
+    # spelling of it (3GPP's, say) as this version's all the same (`versions.by_spelling`).
+    if not namespace.startswith(MM7_NS_PREFIX):
+        print(f"note: the file spells the MM7 namespace its own way ({namespace}, not {MM7_NS_PREFIX}...): "
+              f"{version} is recorded and sent in its spelling, and a message in another one is read as {version}'s")
     previous = manifest.versions.get(version)
     if previous is not None and previous.namespace != namespace:
         # (a carrier's spelling, say: what goes on the wire changes with it)
