@@ -212,9 +212,9 @@ def latest(release: int | None = None) -> Version:
     return _latest(release)
 
 
-def _spelling(namespace: str) -> str:
+def namespace_key(namespace: str) -> str:
     """A namespace with what peers vary in it taken out: case, the scheme, white space, slashes or
-    a ".xsd" at the end."""
+    a ".xsd" at the end. Two namespaces with one key are read as one (`by_spelling`)."""
     key = re.sub(r"\s+", "", namespace).lower()
     key = re.sub(r"^https?://", "", key).rstrip("/")
     return key.removesuffix(".xsd")
@@ -222,13 +222,13 @@ def _spelling(namespace: str) -> str:
 
 @cache
 def _spellings() -> dict[str, Version]:
-    return {_spelling(v.namespace): v for v in reversed(_registry().values())}
+    return {namespace_key(v.namespace): v for v in reversed(_registry().values())}
 
 
 def by_spelling(namespace: str) -> Version | None:
     """The version whose namespace `namespace` spells another way (``…/REL-5-MM7-1-2/``,
     ``…/rel-5-mm7-1-2``, https): a string compare would take it for another namespace."""
-    return _spellings().get(_spelling(namespace))
+    return _spellings().get(namespace_key(namespace))
 
 
 _NAME_ANY_CASE = re.compile(_NAME.pattern, re.IGNORECASE)
@@ -239,7 +239,7 @@ def closest_for_namespace(namespace: str) -> Version | None:
 
     Same release if we know it, else the newest version; None if it is not an MM7 namespace at all.
     """
-    tail = _spelling(namespace).rsplit("/", 1)[-1]
+    tail = namespace_key(namespace).rsplit("/", 1)[-1]
     m = _NAME_ANY_CASE.fullmatch(tail)
     if not (namespace.lower().startswith(MM7_NS_BASE.lower()) or m):
         return None

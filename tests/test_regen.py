@@ -269,15 +269,17 @@ def test_generate_refuses_two_versions_with_one_namespace(project, namespace, sa
     assert snapshot(project) == before
 
 
-@pytest.mark.parametrize("namespace", [
-    "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
-    "https://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/rel-6-mm7-1-4/",
-    " http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-5-MM7-1-2.xsd\n",
-    "HTTP://WWW.3GPP.ORG/ftp/Specs/archive/23_series/23.140/schema/REL-5-MM7-1-2",
+@pytest.mark.parametrize(("namespace", "version"), [
+    ("http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4", "REL-6-MM7-1-4"),
+    ("https://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/rel-6-mm7-1-4/", "REL-6-MM7-1-4"),
+    (" http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-5-MM7-1-2.xsd\n", "REL-5-MM7-1-2"),
+    ("HTTP://WWW.3GPP.ORG/ftp/Specs/archive/23_series/23.140/schema/REL-5-MM7-1-2", "REL-5-MM7-1-2"),
 ])
-def test_the_tool_tells_namespaces_apart_as_mm7bind_does(namespace):
-    from mm7bind.versions import _spelling
-    assert namespace_key(namespace) == _spelling(namespace)
+def test_the_tool_tells_namespaces_apart_as_mm7bind_does(namespace, version):
+    from mm7bind import versions
+    assert namespace_key is versions.namespace_key  # (one function: the tool's and the reader's keys cannot drift)
+    assert versions.by_spelling(namespace) is versions.get(version)
+    assert namespace_key(namespace) == namespace_key(versions.get(version).namespace)
 
 
 @pytest.mark.parametrize("edited", ["manifest", "schema"])
@@ -1732,3 +1734,147 @@ def test_a_file_with_recipients_as_a_sequence_encodes(project, tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     proc = in_project(project, RECIPIENTS_AS_SEQUENCE)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+MM7_NS = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/"
+
+
+def small_schema(version: str = "REL-6-MM7-1-5", namespace: str | None = None,
+                 forms: str = 'elementFormDefault="qualified" attributeFormDefault="unqualified"',
+                 mm7version: str = '<xs:element name="MM7Version" type="mm7:versionType"/>',
+                 include: str = "") -> str:
+    """A one-file MM7 schema of `version` (in `namespace`, default 3GPP's spelling): TransactionID,
+    a SubmitReq of MM7Version and Content (an attribute href), MM7Version's enumeration."""
+    namespace = namespace or MM7_NS + version
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:mm7="{namespace}"\n'
+            f'           targetNamespace="{namespace}" {forms}>\n'
+            f'  {include}\n'
+            '  <xs:element name="TransactionID" type="xs:string"/>\n'
+            '  <xs:element name="SubmitReq" type="mm7:submitReqType"/>\n'
+            '  <xs:complexType name="submitReqType">\n'
+            f'    <xs:sequence>\n      {mm7version}\n'
+            '      <xs:element name="Content" minOccurs="0">\n'
+            '        <xs:complexType><xs:attribute name="href" type="xs:anyURI" use="required"/></xs:complexType>\n'
+            '      </xs:element>\n    </xs:sequence>\n  </xs:complexType>\n'
+            '  <xs:simpleType name="versionType">\n'
+            '    <xs:restriction base="xs:string"><xs:enumeration value="6.8.0"/></xs:restriction>\n'
+            '  </xs:simpleType>\n</xs:schema>\n')
+
+
+def import_served(project: Path, folder: Path, name: str, *args: str) -> subprocess.CompletedProcess:
+    """`import` of `folder`'s file `name` through a loopback HTTP server started and stopped here."""
+    with serving(folder) as server:
+        return run(project, "import", f"{server}/{name}", *args)
+
+
+@pytest.mark.parametrize(("forms", "edit", "said"), [
+    ('attributeFormDefault="unqualified"', None,
+     'the element MM7Version in complexType submitReqType, line 9 is unqualified, in no namespace: the schema '
+     'sets no elementFormDefault, which is "unqualified" by default (and 1 more)'),
+    ('elementFormDefault="unqualified"', None,
+     'the element MM7Version in complexType submitReqType, line 9 is unqualified, in no namespace: the schema '
+     'says elementFormDefault="unqualified" (and 1 more)'),
+    ('elementFormDefault="qualified"', ('name="Content"', 'name="Content" form="unqualified"'),
+     'the element Content in complexType submitReqType, line 10 is unqualified, in no namespace: it says '
+     'form="unqualified"'),
+    ('elementFormDefault="qualified" attributeFormDefault="qualified"', None,
+     'the attribute href in element Content, line 11 is qualified, in the MM7 namespace: the schema says '
+     'attributeFormDefault="qualified"'),
+    ('elementFormDefault="qualified"', ('name="href"', 'name="href" form="qualified"'),
+     'the attribute href in element Content, line 11 is qualified, in the MM7 namespace: it says form="qualified"'),
+], ids=["no-element-form-default", "element-form-default-unqualified", "element-form-unqualified",
+        "attribute-form-default-qualified", "attribute-form-qualified"])
+@pytest.mark.parametrize("by_url", [False, True], ids=["file", "url"])
+def test_import_refuses_a_schema_whose_mm7_children_are_unqualified(project, tmp_path, forms, edit, said, by_url):
+    """MM7 messages carry every element in the MM7 namespace and their attributes in none. A file
+    declaring otherwise was taken: mm7bind's encoder then refused to write in the version, and
+    xsdata's classes wrote the children in no namespace, which peers refuse. Refused, naming the file,
+    the declaration and why."""
+    text = small_schema(forms=forms)
+    if edit:
+        assert edit[0] in text
+        text = text.replace(*edit)
+    folder = tmp_path / "www"
+    folder.mkdir()
+    (folder / "mm7.xsd").write_text(text)
+    before = snapshot(project)
+    proc = import_served(project, folder, "mm7.xsd") if by_url else run(project, "import", str(folder / "mm7.xsd"))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert said in proc.stderr, proc.stderr
+    assert ("/mm7.xsd: the " if by_url else f"error: {folder / 'mm7.xsd'}: the ") in proc.stderr, proc.stderr
+    assert snapshot(project) == before
+
+
+@pytest.mark.parametrize("by_url", [False, True], ids=["file", "url"])
+def test_import_refuses_an_included_part_whose_elements_are_unqualified(project, tmp_path, by_url):
+    """A part is read by its own elementFormDefault: one without it declares its local elements in
+    no namespace, whatever the file including it says."""
+    folder = tmp_path / "www"
+    folder.mkdir()
+    (folder / "REL-6-MM7-1-5.xsd").write_text(small_schema(include='<xs:include schemaLocation="mm7-types.xsd"/>'))
+    (folder / "mm7-types.xsd").write_text(
+        f'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="{MM7_NS}REL-6-MM7-1-5">\n'
+        '  <xs:complexType name="extraType"><xs:sequence><xs:element name="Extra" type="xs:string"/>'
+        '</xs:sequence></xs:complexType>\n</xs:schema>\n')
+    before = snapshot(project)
+    proc = (import_served(project, folder, "REL-6-MM7-1-5.xsd") if by_url
+            else run(project, "import", str(folder / "REL-6-MM7-1-5.xsd")))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "REL-6-MM7-1-5.xsd includes): the element Extra in complexType extraType, line 2 is unqualified" \
+        in proc.stderr and "error: mm7-types.xsd (which " in proc.stderr, proc.stderr
+    assert snapshot(project) == before
+
+
+def test_generate_refuses_a_schema_in_the_folder_whose_elements_are_unqualified(project):
+    target = project / "schemas" / "REL-5-MM7-1-0.xsd"
+    text = target.read_text()
+    assert 'elementFormDefault="qualified" ' in text
+    target.write_text(text.replace('elementFormDefault="qualified" ', "", 1))
+    before = snapshot(project)
+    for command in ("generate", "check"):
+        proc = run(project, command)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert "schemas/REL-5-MM7-1-0.xsd: the element " in proc.stderr and "no elementFormDefault" in proc.stderr
+    assert snapshot(project) == before
+
+
+SPELT_AS_RECORDED = """
+v = V.get(sys.argv[2])
+assert v.namespace == sys.argv[3], v.namespace
+# (the 3GPP spelling of the namespace is read as the version's too)
+assert V.by_spelling(V.MM7_NS_BASE + sys.argv[2]) is v
+print('ok')
+"""
+
+
+@pytest.mark.parametrize("spelling", ["https://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/",
+                                      "http://www.3gpp.org/FTP/Specs/Archive/23_series/23.140/SCHEMA/"],
+                         ids=["https", "case"])
+@pytest.mark.parametrize("by_url", [False, True], ids=["file", "url"])
+def test_import_takes_an_mm7_namespace_spelt_another_way(project, tmp_path, spelling, by_url):
+    """mm7bind reads an MM7 namespace with https or in another case as the MM7 namespace it spells
+    (`versions.namespace_key`); import refused it as "not an MM7 namespace". The version is recorded
+    under the file's spelling (its schema validates that one, so messages are sent in it), said in a note."""
+    folder = tmp_path / "www"
+    folder.mkdir()
+    namespace = spelling + "REL-6-MM7-1-5"
+    (folder / "REL-6-MM7-1-5.xsd").write_text(small_schema(namespace=namespace))
+    proc = (import_served(project, folder, "REL-6-MM7-1-5.xsd") if by_url
+            else run(project, "import", str(folder / "REL-6-MM7-1-5.xsd")))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"note: the file spells the MM7 namespace its own way ({namespace}, not http://www.3gpp.org/" in proc.stdout
+    entry = tomllib.loads((project / "schemas" / "versions.toml").read_text())["versions"]["REL-6-MM7-1-5"]
+    assert entry["namespace"] == namespace and entry["mm7_versions"] == ["6.8.0"]
+    assert run(project, "check").returncode == 0
+    proc = in_project(project, SPELT_AS_RECORDED, "REL-6-MM7-1-5", namespace)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stdout + proc.stderr
+
+
+def test_an_official_file_in_an_https_namespace_sends_and_reads_every_operation(project, tmp_path):
+    source = tmp_path / "REL-6-MM7-1-4.xsd"
+    source.write_bytes(official_like().replace(b"http://www.3gpp.org/", b"https://www.3gpp.org/"))
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "REL-6-MM7-1-4's namespace changes" in proc.stdout
+    assert round_trip(project, "REL-6-MM7-1-4") == sorted(MESSAGE_TYPES)

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from mm7bind.versions import ManifestError, parse_manifest
+from mm7bind.versions import ManifestError, namespace_key, parse_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "schemas"
@@ -190,6 +190,7 @@ def stage_schemas(manifest: Manifest, dest: Path, overrides: dict[str, bytes] | 
                 except OSError as exc:
                     raise RegenError(f"cannot read schemas/{name}: {exc}") from exc
             root = parse_schema(data, f"schemas/{name}", entry.includes)
+            check_qualified(root, f"schemas/{name}")
             part = name != entry.file
             # (xsdata files classes by the file's namespace: under another one than versions.toml
             # names, they would land in a package of its own, and the version's would be gone)
@@ -257,6 +258,48 @@ def included_names(root: etree._Element) -> list[str]:
 
 
 PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\.xsd")
+
+
+def check_qualified(root: etree._Element, what: str) -> None:
+    """Every element a schema document declares inside its types is in the MM7 namespace
+    (qualified) and every attribute it declares there in none, as in 3GPP's files
+    (elementFormDefault="qualified", attributeFormDefault="unqualified"). Otherwise mm7bind's
+    encoder refuses to write the version, xsdata's classes write the children in no namespace (or
+    the attributes in the MM7 one), and peers refuse them. Each document (a part too) by its own
+    defaults, as XML Schema reads it."""
+    for kind, wanted in (("element", "qualified"), ("attribute", "unqualified")):
+        default = root.get(f"{kind}FormDefault")
+        wrong = [decl for decl in root.iter(f"{{{XS_NS}}}{kind}")
+                 if decl.getparent() is not root and decl.get("name")
+                 and decl.get("form", default or "unqualified") != wanted]
+        if not wrong:
+            continue
+        decl = wrong[0]
+        if decl.get("form") is not None:
+            why = f'it says form="{decl.get("form")}"'
+        elif default is not None:
+            why = f'the schema says {kind}FormDefault="{default}"'
+        else:
+            why = f'the schema sets no {kind}FormDefault, which is "unqualified" by default'
+        more = f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""
+        where = f"{kind} {decl.get('name')}{declared_in(decl)}, line {decl.sourceline}"
+        if kind == "element":
+            raise RegenError(
+                f"{what}: the {where} is unqualified, in no namespace: {why}{more}. MM7 messages carry "
+                "every element in the MM7 namespace (3GPP's schemas say elementFormDefault=\"qualified\"): "
+                "mm7bind could not write a message in this version, and peers refuse elements in no namespace")
+        raise RegenError(
+            f"{what}: the {where} is qualified, in the MM7 namespace: {why}{more}. MM7 attributes are in no "
+            "namespace (3GPP's schemas say attributeFormDefault=\"unqualified\"), as mm7bind writes them and "
+            "peers read them")
+
+
+def declared_in(decl: etree._Element) -> str:
+    """Where a local declaration is: " in complexType X" after the nearest named declaration holding it."""
+    for holder in decl.iterancestors():
+        if holder.get("name"):
+            return f" in {etree.QName(holder).localname} {holder.get('name')}"
+    return ""
 
 
 # Where official files say the envelope is; mm7bind.validation reads the local copy for these.
@@ -433,14 +476,6 @@ def check_namespaces(manifest: Manifest) -> None:
                          f"{entry.namespace}): mm7bind would read messages of the one as the other's")
 
 
-def namespace_key(namespace: str) -> str:
-    """A namespace as mm7bind tells namespaces apart on the wire (`versions.by_spelling`): peers vary
-    the case, the scheme, white space, a slash or ".xsd" at the end, so those count for nothing."""
-    key = re.sub(r"\s+", "", namespace).lower()
-    key = re.sub(r"^https?://", "", key).rstrip("/")
-    return key.removesuffix(".xsd")
-
-
 def generate(manifest: Manifest | None = None) -> None:
     manifest = manifest or Manifest.load()
     with tempfile.TemporaryDirectory(prefix="mm7bind-regen-") as tmp:
@@ -615,19 +650,22 @@ MM7_ELEMENTS = (
 )
 
 
-def inspect_schema(data: bytes, parts: dict[str, bytes]) -> tuple[str, list[str], list[list[str]]]:
+def inspect_schema(data: bytes, parts: dict[str, bytes], what: str) -> tuple[str, list[str], list[list[str]]]:
     """Target namespace, the MM7Version enumeration (if the schema has one) and its patterns (if it
-    has some: `mm7version_patterns`) of a file and the parts it includes."""
-    root = parse_schema(data, "the file", None)
+    has some: `mm7version_patterns`) of a file (`what`: how messages name it) and the parts it includes."""
+    root = parse_schema(data, what, None)
     tns = root.get("targetNamespace") or ""
-    if not tns.startswith(MM7_NS_PREFIX):
+    # (as mm7bind reads a namespace: https, another case, are the same one)
+    if not namespace_key(tns).startswith(namespace_key(MM7_NS_PREFIX) + "/"):
         raise RegenError(f"target namespace {tns!r} is not an MM7 namespace ({MM7_NS_PREFIX}...)")
+    check_qualified(root, what)
     whole = copy.deepcopy(root)  # (the parts' declarations with the file's, for the look-ups below)
     for name, part in parts.items():
         part_root = parse_schema(part, name, None)
         if part_root.get("targetNamespace") not in (None, tns):
             raise RegenError(f"{name}, which the file includes, has another target namespace "
                              f"({part_root.get('targetNamespace')})")
+        check_qualified(part_root, f"{name} (which {what} includes)")
         whole.extend(copy.deepcopy(list(part_root)))
     declared = {el.get("name") for el in whole.iterchildren(f"{{{XS_NS}}}element")}
     # Every message carries TransactionID in its SOAP header: without it nothing could be sent.
@@ -649,7 +687,7 @@ def read_parts(source: str, data: bytes) -> dict[str, bytes]:
     """The files a schema includes by name, read from beside it (the same folder or URL path),
     and those they include in turn."""
     parts: dict[str, bytes] = {}
-    pending = included_names(parse_schema(data, "the file", None))
+    pending = included_names(parse_schema(data, shown_source(source), None))
     while pending:
         name = pending.pop(0)
         if name in parts:
@@ -756,7 +794,7 @@ def import_schema(source: str, version: str | None, mm7_versions: list[str] | No
     manifest = Manifest.load()
     data, origin_url = read_source(source)
     parts = read_parts(source, data)
-    namespace, enumerated, patterns = inspect_schema(data, parts)
+    namespace, enumerated, patterns = inspect_schema(data, parts, shown_source(source))
     named = version_of_namespace(namespace)
     if version is None:
         if named is None:
@@ -770,6 +808,12 @@ def import_schema(source: str, version: str | None, mm7_versions: list[str] | No
                          f"import it as --version {named}")
     if named is None:
         print(f"note: the file's namespace {namespace} does not end in {version}")
+    # The version is recorded under the file's own spelling: it is the one its schema (and the
+    # classes generated from it) validates, so the one messages are sent in; mm7bind reads another
+    # spelling of it (3GPP's, say) as this version's all the same (`versions.by_spelling`).
+    if not namespace.startswith(MM7_NS_PREFIX):
+        print(f"note: the file spells the MM7 namespace its own way ({namespace}, not {MM7_NS_PREFIX}...): "
+              f"{version} is recorded and sent in its spelling, and a message in another one is read as {version}'s")
     previous = manifest.versions.get(version)
     if previous is not None and previous.namespace != namespace:
         # (a carrier's spelling, say: what goes on the wire changes with it)
