@@ -407,16 +407,21 @@ class StoredMessage:
         if self._written_as is None:
             written: dict[str, m.Address] = {}
             for a in self.addresses or ():
-                written.setdefault(str(a), a)  # (the first, as the list's search found it)
+                # (the first, as the list's search found it; one it is delivered to as, before a
+                # displayOnly one of the same address: its reports name a recipient)
+                if str(a) not in written or (written[str(a)].display_only and not a.display_only):
+                    written[str(a)] = a
             self._written_as = written
         return self._written_as
 
     def _delivered_to(self) -> list[str]:
         """The recipients it reaches, each once (one named in To and Cc gets one copy, one report, one
-        read reply): a displayOnly address is shown to them, not delivered to."""
+        read reply): a displayOnly address is shown to them, not delivered to — unless it is named
+        as a recipient too (in To, and displayOnly in Cc: it gets the message)."""
         if self._delivered is None:
-            shown = {str(a) for a in self.addresses or () if a.display_only}
-            self._delivered = list(dict.fromkeys(r for r in self.recipients or () if r not in shown))
+            written = self._written()
+            self._delivered = list(dict.fromkeys(
+                r for r in self.recipients or () if r not in written or not written[r].display_only))
         return self._delivered
 
     def _reaches(self, recipient: str) -> bool:

@@ -2270,3 +2270,23 @@ def test_a_message_whose_expiry_date_comes_before_its_delivery_is_reported_expir
         assert said[mid] == [("DeliveryReportReq", 1000), ("ReadReplyReq", 1000)] and states[mid] == "delivered"
     reports = {msg.message_id: msg.mm_status.value for msg, _ in rcv.received if msg.ELEMENT == "DeliveryReportReq"}
     assert reports == {short: "Expired", gone: "Expired", held: "Expired", later: "Retrieved", none: "Retrieved"}
+
+
+@pytest.mark.parametrize("shown_first", [False, True])
+def test_a_recipient_also_named_display_only_still_gets_the_message(shown_first):
+    """An address named as a recipient and again display-only (shown to the others) was left out of
+    the delivery altogether: no report, no read reply, the message never "delivered". Its reports
+    name it as the recipient it is, whichever came first."""
+    real, shown = m.Number("+8613800000001"), m.Number("+8613800000001", display_only=True)
+    to = m.Recipients(to=[shown if shown_first else real],
+                      cc=[real if shown_first else shown, m.Number("+8613800000009", display_only=True)])
+    with Simulator(report_delay=0, read_delay=0) as sim, RunningReceiver() as rcv, \
+            mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        sim.config.vasp_url = rcv.url
+        mid = client.submit(m.SubmitReq(recipients=to, delivery_report=True, read_reply=True)).message_id
+        assert sim.wait_idle(10)
+        got = sorted((msg.ELEMENT, str(msg.recipient), msg.recipient.display_only) for msg, _ in rcv.received)
+        assert got == [("DeliveryReportReq", "+8613800000001", False), ("ReadReplyReq", "+8613800000001", False)]
+        assert sim.messages[mid].state == "delivered"
+        with pytest.raises(ValueError, match="not delivered to"):
+            sim.send_report(mid, "+8613800000009")
