@@ -1872,7 +1872,14 @@ class Simulator:
         does not take it (`report_attempts`); → the last attempt's outcome. `priority`: none by
         default, but in China Mobile's dialects Normal (see _MO_PRIORITY). `version`: the schema
         version it goes in ("REL-5-MM7-1-2"), for a VASP speaking another than the standard
-        dialect's REL-6-MM7-1-4 (the carriers' dialects speak their own: a ValueError there)."""
+        dialect's REL-6-MM7-1-4 (the carriers' dialects speak their own: a ValueError there).
+        `linked_id`: None for one made up; a blank one is a ValueError (an empty LinkedID went out,
+        which no reply could cite), as is a blank sender (it went out as an empty address, refused
+        by the encoder after a LinkedID was given out for it)."""
+        if isinstance(linked_id, str) and not linked_id.strip():
+            raise ValueError(f"linked_id {linked_id!r} is blank: leave it out (null) for one made up, or give one")
+        if isinstance(sender, str) and not sender.strip():
+            raise ValueError(f"the sender (from) {sender!r} is blank: give the subscriber's address")
         schema = None
         if version is not None:
             try:

@@ -2290,3 +2290,21 @@ def test_a_recipient_also_named_display_only_still_gets_the_message(shown_first)
         assert sim.messages[mid].state == "delivered"
         with pytest.raises(ValueError, match="not delivered to"):
             sim.send_report(mid, "+8613800000009")
+
+
+@pytest.mark.parametrize("fields, said", [({"linked_id": ""}, "linked_id"), ({"linked_id": "  "}, "linked_id"),
+                                          ({"from": ""}, "from"), ({"from": " "}, "from")])
+def test_an_mo_with_a_blank_linked_id_or_sender_is_refused_not_sent(fields, said):
+    """/control/deliver with "linked_id": "" sent a DeliverReq with an empty LinkedID (a reply could
+    cite none), and one from "" went out as nothing, its failure a 200 with an error: both are a
+    400 (a ValueError from code), nothing sent, no LinkedID given out. Left out, a LinkedID is made."""
+    with Simulator(report_delay=60) as sim, RunningReceiver() as rcv:
+        sim.config.vasp_url = rcv.url
+        body = {"from": "+8613900000000", "text": "hi", **fields}
+        status, answer = sim.control("POST", "deliver", json.dumps(body).encode())
+        assert status == 400 and said in answer["error"] and "blank" in answer["error"]
+        with pytest.raises(ValueError, match=said):
+            sim.deliver(body["from"], "1065888", linked_id=body.get("linked_id"))
+        assert sim.wait_idle(5) and not sim.mo_sent and not sim.linked_ids and not rcv.received
+        status, answer = sim.control("POST", "deliver", json.dumps({"from": "+8613900000000"}).encode())
+        assert status == 200 and answer["linked_id"] == f"LNK{sim.run_id}-000001"
