@@ -37,7 +37,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -397,6 +397,7 @@ class StoredMessage:
         self._written_as: dict[str, m.Address] | None = None
         self._delivered: list[str] | None = None
         self._reached: frozenset[str] | None = None
+        self._plan: _Plan | None = None  # its delivery as scheduled (a ReplaceReq changes it while pending)
 
     def _address(self, recipient: str) -> m.Address:
         """`recipient` as the VASP wrote it (a ShortCode stays one, its coding kept), for the reports
@@ -579,34 +580,52 @@ def _well_formed(address: m.Address) -> bool:
     return True
 
 
-def _seconds_until(when: m.When | None) -> float:
+def _seconds_until(when: m.When | None, unzoned: timezone = timezone.utc) -> float:
     """How long an EarliestDeliveryTime holds a message from now: 0 when it is past or none. A time
-    without a zone is taken as UTC; a duration the binding keeps as text (in months or years: "P1M",
-    a fraction finer than a microsecond: "PT1.0000004S", one past what a timedelta holds) is counted
-    from now, months and years on the calendar (a month from 31 January: the end of February)."""
+    without a zone is read in `unzoned` (UTC); a duration the binding keeps as text (in months or
+    years: "P1M", a fraction finer than a microsecond: "PT1.0000004S", one past what a timedelta
+    holds) is counted from now, months and years on the calendar (a month from 31 January: the end
+    of February)."""
     if isinstance(when, timedelta):
         return max(0.0, when.total_seconds())
     if isinstance(when, datetime):
-        aware = when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+        aware = when if when.tzinfo is not None else when.replace(tzinfo=unzoned)
         return max(0.0, (aware - datetime.now(timezone.utc)).total_seconds())
     if isinstance(when, str):
         return _duration_seconds(when.strip(), datetime.now(timezone.utc))
     return 0.0
 
 
-def _expires_by(expiry: m.When | None, seconds: float) -> bool:
-    """Whether an ExpiryDate (a time, or a duration from now) comes within `seconds` from now, or
-    has passed; never for none, or text the binding kept that is no duration."""
+# Where an ExpiryDate without a zone is read: xs:dateTime's "local time", its zone unknown, which
+# XML Schema places anywhere from -14:00 to +14:00. Read at the latest of them, it has passed only
+# once it has in every zone: a VASP west of UTC writing its local time saw its messages expire
+# hours early when it was read as UTC.
+_LATEST_ZONE = timezone(timedelta(hours=-14))
+
+
+def _expiry_in(expiry: m.When | None) -> float | None:
+    """The seconds from now until an ExpiryDate (a time, or a duration from now), 0 when it has
+    passed; None for none, or text the binding kept that is no duration. A time without a zone is
+    read as late as any zone reads it (_LATEST_ZONE)."""
     if expiry is None:
-        return False
+        return None
     if isinstance(expiry, str):
         from xsdata.models.datatype import XmlDuration  # noqa: PLC0415
 
         try:
             XmlDuration(expiry.strip())
         except ValueError:
-            return False
-    return _seconds_until(expiry) <= seconds
+            return None
+    return _seconds_until(expiry, _LATEST_ZONE)
+
+
+def _unzoned_before(expiry: m.When | None, earliest: m.When | None, seconds: float) -> bool:
+    """Whether an ExpiryDate and an EarliestDeliveryTime both written without a zone — one local
+    time, whatever its zone — leave less than `seconds` between them (the first before the second)."""
+    if not (isinstance(expiry, datetime) and isinstance(earliest, datetime)
+            and expiry.tzinfo is None and earliest.tzinfo is None):
+        return False
+    return (expiry - earliest).total_seconds() <= seconds
 
 
 def _duration_seconds(text: str, now: datetime) -> float:
@@ -651,6 +670,37 @@ class _Fates:
 
     def __call__(self, recipient: str) -> str:
         return self.own.get(recipient, self.default)
+
+
+# What a ReplaceReq replaces of the message it names: each element it carries (TS 23.140's
+# MM7_replace.REQ; its Content is the new content, its TimeStamp the replacement's), none of the
+# message's identity (MessageID, SenderIdentification, MM7Version).
+_NOT_REPLACED = ("message_id", "mm7_version", "extras", "vaspid", "vasid", "sender_address", "service_code_attributes")
+
+
+def _replacing(msg: m.ReplaceReq, request: m.Message) -> dict[str, Any]:
+    """The fields a ReplaceReq gives for the message kept (`request`, a SubmitReq), by name."""
+    own = {f.name for f in fields(request)}
+    changes = {f.name: getattr(msg, f.name) for f in fields(msg)
+               if f.name not in _NOT_REPLACED and f.name in own and getattr(msg, f.name) is not None}
+    if "service_code" in changes:  # (its attributes with it: a peer's own, of that ServiceCode)
+        changes["service_code_attributes"] = dict(msg.service_code_attributes)
+    return changes
+
+
+@dataclass
+class _Plan:
+    """When a message taken is delivered, and what then: set at its submit, changed by a ReplaceReq
+    while it is pending (read and changed under the simulator's lock)."""
+
+    deliverable_at: float  # time.monotonic() of its EarliestDeliveryTime (or of its arrival)
+    expires_at: float | None  # of its ExpiryDate, read as late as any zone reads it; None: none
+    earliest: m.When | None  # both as written: one without a zone is compared with the other's
+    expiry: m.When | None
+    fates: _Fates  # each recipient's delivery status, as configured when it was taken
+    report: bool
+    read: bool
+    round: int = 0  # counts its reschedulings: a job of an earlier one does nothing
 
 
 _RETRY = RetryPolicy()  # which of the VASP's answers are worth sending again (the attempts are the config's)
@@ -1526,6 +1576,7 @@ class Simulator:
         stored.sender = self._sender_of(stored)  # (as configured now, as its fates: see _schedule_reports)
         with self._lock:
             self._keep(stored)
+            self._schedule_reports(stored, msg)
         log.info("SubmitReq tid=%s → MessageID %s for %d recipient(s)%s", printable(env.transaction_id), mid,
                  len(stored.recipients or ()), f"; {printable(refused[2])}" if refused is not None else "")
         if (msg.delivery_report or msg.read_reply) and not self.config.vasp_url and not self._said_no_vasp:
@@ -1535,7 +1586,6 @@ class Simulator:
                                                        ("read replies", msg.read_reply)) if on)
             log.warning("SubmitReq tid=%s asks for %s: none are sent, %s (simulate --vasp-url, "
                         "SimulatorConfig.vasp_url; said once)", printable(env.transaction_id), asked, NO_VASP_URL)
-        self._schedule_reports(stored, msg)
         if refused is not None:
             partial = _CMCC_PARTIAL_SUCCESS if self.config.dialect in CHINA_MOBILE else RequestStatus.PARTIAL_SUCCESS
             return self.answer(env, m.SubmitRsp(message_id=mid, status=fault_status(partial, None, refused[2])))
@@ -1559,31 +1609,67 @@ class Simulator:
 
     def _schedule_reports(self, stored: StoredMessage, msg) -> None:
         """Each recipient's delivery, `report_delay` from now (from `msg`'s EarliestDeliveryTime, when
-        it names a later one), with the report if `msg` asked for one; then the read replies it asked for."""
-        held = _seconds_until(getattr(msg, "earliest_delivery_time", None))
+        it names a later one), with the report if `msg` asked for one; then the read replies it
+        asked for (under the lock: a ReplaceReq finds its plan made)."""
+        now, earliest, expiry = time.monotonic(), getattr(msg, "earliest_delivery_time", None), \
+            getattr(msg, "expiry_date", None)
+        expires_in = _expiry_in(expiry)
         # (the statuses as configured now: a test changing them later changes the next submit's)
-        fate = _Fates(dict(self.config.recipient_status), self.config.report_status)
-        if _expires_by(getattr(msg, "expiry_date", None), held + self.config.report_delay):
+        stored._plan = _Plan(now + _seconds_until(earliest), None if expires_in is None else now + expires_in,
+                             earliest, expiry, _Fates(dict(self.config.recipient_status), self.config.report_status),
+                             bool(msg.delivery_report), bool(msg.read_reply))
+        self._plan_deliveries(stored)
+
+    def _plan_deliveries(self, stored: StoredMessage) -> None:
+        """Schedule `stored`'s delivery and read replies as its plan says (under the lock)."""
+        plan = stored._plan
+        now, report_delay = time.monotonic(), self.config.report_delay
+        delivered_at = max(now, plan.deliverable_at) + report_delay
+        fate = plan.fates
+        if (plan.expires_at is not None and plan.expires_at <= delivered_at) or _unzoned_before(
+                plan.expiry, plan.earliest, report_delay):
             # Its ExpiryDate comes before it could reach anyone (a short one, one past — a time
             # written in another zone than meant —, one before its EarliestDeliveryTime): it
             # expires at the MMSC, reported so, as a VASP's expiry handling wants it tested.
             fate = _Fates({}, DeliveryStatus.EXPIRED.value)
             log.info("message %s expires before it is delivered: reported Expired", stored.message_id)
         recipients = stored._delivered_to()
-        self.schedule_each(held + self.config.report_delay, recipients, self._reached_as, stored.message_id,
-                           fate, bool(msg.delivery_report))
-        if msg.read_reply:
+        self.schedule_each(delivered_at - now, recipients, self._reached_as, stored.message_id, fate, plan.report,
+                           plan.round)
+        if plan.read:
             # Read once retrieved: never before the delivery report (same time: scheduled after it).
-            delay = held + max(self.config.read_delay, self.config.report_delay)
-            self.schedule_each(delay, recipients, self._read_if_retrieved, stored.message_id, fate,
-                               self.config.read_status)
+            read_at = max(now, plan.deliverable_at) + max(self.config.read_delay, report_delay)
+            self.schedule_each(read_at - now, recipients, self._read_if_retrieved, stored.message_id, fate,
+                               self.config.read_status, plan.round)
 
-    def _reached_as(self, recipient: str, message_id: str, fate: _Fates, report: bool) -> None:
-        self._reached(message_id, recipient, fate(recipient), report)
+    def _unschedule(self, message_id: str) -> None:
+        """Drop the deliveries and read replies of a message still to come from the schedule: it was
+        cancelled, replaced or rescheduled (left there, wait_idle waited for them, for nothing).
+        One under way when this comes stops at its next recipient (see _current)."""
+        with self._wake:
+            kept = [job for job in self._queue if not (
+                job[2] == self._step and job[3][5] in (self._reached_as, self._read_if_retrieved)
+                and job[3][6][0] == message_id)]
+            if len(kept) != len(self._queue):
+                self._queue[:] = kept
+                heapq.heapify(self._queue)
+                self._wake.notify_all()  # (wait_idle may be idle now)
 
-    def _read_if_retrieved(self, recipient: str, message_id: str, fate: _Fates, status: str) -> None:
+    def _current(self, stored: StoredMessage, round_: int) -> bool:
+        """Whether a scheduled job of `stored`'s plan in its `round_` is still to be done (under the lock)."""
+        return stored._plan is None or stored._plan.round == round_
+
+    def _reached_as(self, recipient: str, message_id: str, fate: _Fates, report: bool, round_: int) -> bool:
+        return self._reached(message_id, recipient, fate(recipient), report, round_)
+
+    def _read_if_retrieved(self, recipient: str, message_id: str, fate: _Fates, status: str, round_: int) -> bool:
+        stored = self._lookup(message_id)
+        with self._lock:
+            if stored is None or not self._current(stored, round_):
+                return False  # (forgotten, or rescheduled: no more of these)
         if fate(recipient) == "Retrieved" and self.config.vasp_url:
             self.send_read_reply(message_id, recipient, status, False)
+        return True
 
     def _keep(self, stored: StoredMessage) -> None:
         """Keep a message taken, the oldest dropped beyond `max_messages` (under the lock)."""
@@ -1618,6 +1704,7 @@ class Simulator:
             state = stored.state
             if state == "accepted":
                 stored.state = "cancelled"
+                self._unschedule(mid)
         if state != "accepted":  # (un)delivered, or no longer there to cancel (cancelled, replaced)
             return self._too_late(env, mid, state) or self.answer(
                 env, rsp_cls(status=m.Status(RequestStatus.NOT_POSSIBLE, f"already {state}")))
@@ -1635,12 +1722,24 @@ class Simulator:
             return self._refuse(env, "Client", RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {msg.message_id}")
         if (refused := self._not_theirs(env, msg, stored)) is not None:
             return refused
+        changes = _replacing(msg, stored.request)
         with self._lock:  # (as in _cancel: no report may deliver it in between)
             state = stored.state
-            if state == "accepted" and msg.content is not None:
+            if state == "accepted" and changes:
                 # (a copy: the SubmitReq itself is `received`'s record of the request as it came,
                 # which a ReplaceReq after it changed)
-                stored.request = replace(stored.request, content=msg.content)
+                stored.request = replace(stored.request, **changes)
+                plan = stored._plan
+                if plan is not None and ("earliest_delivery_time" in changes or "read_reply" in changes):
+                    # Delivered from its new EarliestDeliveryTime (its ExpiryDate, the submit's, counted
+                    # from the submit), the read replies as it now asks: the old schedule dropped.
+                    if "earliest_delivery_time" in changes:
+                        plan.earliest = changes["earliest_delivery_time"]
+                        plan.deliverable_at = time.monotonic() + _seconds_until(plan.earliest)
+                    plan.read = bool(stored.request.read_reply)
+                    plan.round += 1
+                    self._unschedule(stored.message_id)
+                    self._plan_deliveries(stored)
         if state != "accepted":
             return self._too_late(env, msg.message_id, state) or self.answer(
                 env, m.ReplaceRsp(status=m.Status(RequestStatus.NOT_POSSIBLE, f"message {state}")))
@@ -1656,6 +1755,7 @@ class Simulator:
             state = old.state
             if state == "accepted":
                 old.state = "replaced"
+                self._unschedule(old.message_id)
         if state != "accepted":  # delivered (or undelivered): too late; cancelled or replaced: not there.
             # 3001, as a ReplaceReq gets; the response must name a message, and no new one was made:
             # the one it is about. (Its Status is a code alone: the text stays in the log.)
@@ -1671,7 +1771,7 @@ class Simulator:
                                addresses=list(old.addresses or []), sender=self._sender_of(old))
         with self._lock:
             self._keep(stored)
-        self._schedule_reports(stored, msg)
+            self._schedule_reports(stored, msg)
         return self.answer(env, m.ExtendedReplaceRsp(message_id=mid))
 
     # -- outgoing -------------------------------------------------------------------------------
@@ -1735,23 +1835,26 @@ class Simulator:
             return m.Number(code) if self._mbuni_quirks and len(code) > 6 else m.ShortCode(code)
         return m.ShortCode(getattr(req, "vasid", None) or cfg.vasp_short_code)
 
-    def _reached(self, message_id: str, recipient: str, status: str, report: bool) -> None:
-        """The message's fate at `recipient`, as scheduled: retrieved (so no longer cancellable)
-        whether or not a report was asked for and a VASP URL given; the report when one was."""
+    def _reached(self, message_id: str, recipient: str, status: str, report: bool, round_: int | None = None) -> bool:
+        """The message's fate at `recipient`, as scheduled (in its plan's `round_`): retrieved (so no
+        longer cancellable) whether or not a report was asked for and a VASP URL given; the report
+        when one was. → False when it is no longer to be delivered (forgotten, rescheduled)."""
         stored = self._lookup(message_id)
         if stored is None:  # forgotten meanwhile (reset, or beyond max_messages): nothing to deliver
-            return
+            return False
         if report and self.config.vasp_url:
-            self.send_report(message_id, recipient, status, wait=False)
-        else:
-            self._settle(stored, status)
+            return self._report(stored, recipient, status, wait=False, round_=round_).get("skipped") != "rescheduled"
+        return self._settle(stored, status, round_) != "rescheduled"
 
-    def _settle(self, stored: StoredMessage, status: str) -> str:
+    def _settle(self, stored: StoredMessage, status: str, round_: int | None = None) -> str:
         """A delivery status reached: Retrieved (or Forwarded) makes an accepted message delivered, another
         final one (Expired, Rejected...) undelivered; Deferred and Indeterminate leave it pending.
-        → the state before."""
+        → the state before ("rescheduled", nothing changed, when `round_` is not its plan's now: a
+        ReplaceReq came as it was due)."""
         ended = _ENDS.get(status)
         with self._lock:  # check and set as one (see _cancel)
+            if round_ is not None and not self._current(stored, round_):
+                return "rescheduled"
             state = stored.state
             # (delivered to one recipient, it stays delivered whatever became of another)
             if state not in ("cancelled", "replaced", "delivered") and ended is not None:
@@ -1763,10 +1866,15 @@ class Simulator:
         stored = self._lookup(message_id)
         if stored is None:
             raise NotKept(message_id, "no message {!r}")
+        return self._report(stored, recipient, status, wait)
+
+    def _report(self, stored: StoredMessage, recipient: str, status: str, wait: bool,
+                round_: int | None = None) -> dict:
         if not stored._reaches(recipient):  # (an MMSC reports on whom it delivered to, none else)
             raise ValueError(stored._not_reached(recipient))
-        state = self._settle(stored, status)
-        if state in ("cancelled", "replaced"):
+        message_id = stored.message_id
+        state = self._settle(stored, status, round_)
+        if state in ("cancelled", "replaced", "rescheduled"):
             return {"skipped": state}
         msg = m.DeliveryReportReq(
             relay_server_id=self.config.relay_server_id, message_id=message_id, recipient=stored._address(recipient),
@@ -1929,15 +2037,16 @@ class Simulator:
             self._push(due, seq, self._step, (due, seq, items, 0, self._reset_count, fn, args))
 
     def _step(self, due: float, seq: int, items: list, index: int, resets: int, fn: Callable, args: tuple) -> None:
+        more = True
         try:
-            fn(items[index], *args)
+            more = fn(items[index], *args) is not False  # (False: the rest are no longer to be done)
         except Exception:  # (a failed one must not stop the rest, as a failed job stops no other)
             log.exception("scheduled %s failed for %s", getattr(fn, "__name__", fn), printable(str(items[index])))
         finally:
             with self._wake:
                 # (kept first among the jobs due with it, as the next of its own would be; not after
                 # a reset, which forgets what was scheduled)
-                if index + 1 < len(items) and resets == self._reset_count:
+                if more and index + 1 < len(items) and resets == self._reset_count:
                     heapq.heappush(self._queue, (due, seq, self._step, (due, seq, items, index + 1, resets, fn, args)))
 
     def _push(self, due: float, seq: int, fn: Callable, args: tuple) -> None:

@@ -2308,3 +2308,89 @@ def test_an_mo_with_a_blank_linked_id_or_sender_is_refused_not_sent(fields, said
         assert sim.wait_idle(5) and not sim.mo_sent and not sim.linked_ids and not rcv.received
         status, answer = sim.control("POST", "deliver", json.dumps({"from": "+8613900000000"}).encode())
         assert status == 200 and answer["linked_id"] == f"LNK{sim.run_id}-000001"
+
+
+def test_a_replace_reschedules_a_pending_message_by_its_earliest_delivery_time_and_read_reply():
+    """A ReplaceReq changed the content alone: its EarliestDeliveryTime, ReadReply and ServiceCode
+    were dropped, the message delivered when the submit had said. They replace the submit's, and
+    the delivery and read replies follow them; the ExpiryDate stays the submit's, counted from it."""
+    from datetime import datetime, timedelta, timezone
+
+    with Simulator(report_delay=0, read_delay=0) as sim, RunningReceiver() as rcv, \
+            mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        sim.config.vasp_url = rcv.url
+        # held an hour, and by then expired (after half an hour): reported Expired in an hour, unread
+        mid = client.submit(m.SubmitReq(recipients=["+8613800000001"], delivery_report=True, service_code="OLD",
+                                        earliest_delivery_time=timedelta(hours=1), expiry_date="PT30M")).message_id
+        now = datetime.now(timezone.utc) - timedelta(minutes=1)
+        assert client.send(m.ReplaceReq(message_id=mid, earliest_delivery_time=now, read_reply=True,
+                                        service_code="NEW", content_class="text")).status.code == 1000
+        assert sim.wait_idle(10)  # (nothing left of the submit's schedule)
+        got = sorted((msg.ELEMENT, msg.mm_status.value) for msg, _ in rcv.received)
+        assert got == [("DeliveryReportReq", "Retrieved"), ("ReadReplyReq", "Read")]
+        kept = sim.messages[mid]
+        assert kept.state == "delivered" and kept.summary()["service_code"] == "NEW"
+        assert (kept.request.read_reply, str(kept.request.content_class)) == (True, "text")
+        assert kept.request.ELEMENT == "SubmitReq" and sim.received[0].message.service_code == "OLD"
+        # delivered, it is too late: 3001, nothing changed, nothing more sent
+        assert client.send(m.ReplaceReq(message_id=mid, service_code="LATE", read_reply=False)).status.code == 3001
+        assert sim.wait_idle(10) and len(rcv.received) == 2 and sim.messages[mid].summary()["service_code"] == "NEW"
+
+
+def test_a_replace_holds_a_pending_message_until_its_new_earliest_delivery_time_and_can_drop_read_replies():
+    from datetime import timedelta
+
+    with Simulator(report_delay=0.2, read_delay=0) as sim, RunningReceiver() as rcv, \
+            mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        sim.config.vasp_url = rcv.url
+        held = client.submit(m.SubmitReq(recipients=["+8613800000001"], delivery_report=True, read_reply=True,
+                                         earliest_delivery_time=timedelta(hours=1))).message_id
+        assert client.send(m.ReplaceReq(message_id=held, earliest_delivery_time=timedelta(days=2))).ok
+        busy = sim.wait_idle(0)
+        assert not busy and busy.scheduled == 2 and busy.next_in > 86400  # (its report and read reply, in 2 days)
+        assert client.send(m.ReplaceReq(message_id=held, earliest_delivery_time=timedelta(0), read_reply=False)).ok
+        assert sim.wait_idle(10)
+        assert [(msg.ELEMENT, msg.message_id) for msg, _ in rcv.received] == [("DeliveryReportReq", held)]
+
+
+def test_a_cancelled_or_extended_replaced_message_leaves_nothing_scheduled_to_wait_for():
+    """A CancelReq (or an extendedReplaceReq) of a message held by a long report_delay or its
+    EarliestDeliveryTime left its delivery in the schedule: wait_idle and assert_all_taken waited
+    for it, then failed, though nothing was ever to be sent."""
+    from datetime import timedelta
+
+    with Simulator(report_delay=60) as sim, RunningReceiver() as rcv, \
+            mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        sim.config.vasp_url = rcv.url
+        first = client.submit(m.SubmitReq(recipients=["+8613800000001"], delivery_report=True)).message_id
+        second = client.submit(m.SubmitReq(recipients=["+8613800000002"], delivery_report=True, read_reply=True,
+                                           earliest_delivery_time=timedelta(hours=1))).message_id
+        assert client.send(m.CancelReq(message_id=first)).ok
+        sim.config.report_delay = 0
+        new = client.send(m.ExtendedReplaceReq(replace_id=second, delivery_report=True)).message_id
+        assert sim.wait_idle(10)
+        sim.assert_all_taken(wait=False)
+        assert [(msg.ELEMENT, msg.message_id) for msg, _ in rcv.received] == [("DeliveryReportReq", new)]
+
+
+@pytest.mark.parametrize("expiry_hours_ago, earliest_hours_ago, expired", [
+    (1, None, False), (13, None, False), (15, None, True), (3, 2, True), (2, 3, False)])
+def test_an_expiry_date_without_a_zone_expires_a_message_only_once_past_in_every_zone(
+        expiry_hours_ago, earliest_hours_ago, expired):
+    """An ExpiryDate without a zone (xs:dateTime's local time, its zone unknown) was read as UTC: a
+    VASP west of UTC writing its local time saw its messages reported Expired. It expires a message
+    once it has passed whatever the zone (at UTC-14:00), or when it comes before its EarliestDeliveryTime
+    written without a zone too (both one local time)."""
+    from datetime import datetime, timedelta, timezone
+
+    def local(hours_ago: float) -> str:
+        return (datetime.now(timezone.utc) - timedelta(hours=hours_ago)).replace(tzinfo=None).isoformat()
+
+    with Simulator(report_delay=0) as sim, RunningReceiver() as rcv, \
+            mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        sim.config.vasp_url = rcv.url
+        earliest = local(earliest_hours_ago) if earliest_hours_ago is not None else None
+        client.submit(m.SubmitReq(recipients=["+8613800000001"], delivery_report=True,
+                                  expiry_date=local(expiry_hours_ago), earliest_delivery_time=earliest))
+        [(report, _)] = rcv.wait_for("DeliveryReportReq")
+        assert report.mm_status.value == ("Expired" if expired else "Retrieved")
