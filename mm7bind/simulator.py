@@ -10,7 +10,8 @@ the habits of particular MMSCs (see `mm7bind.profiles.DIALECTS`).
 Control endpoints (JSON), next to the MM7 path:
     GET  /control/messages                       the messages received so far (the latest max_messages)
     GET  /control/received                       every request let in and its answer (the latest max_messages)
-    POST /control/deliver  {"from","to","subject","text","linked_id","priority"}   send an MO to the VASP
+    POST /control/deliver  {"from","to","subject","text","linked_id","priority","version"}   send an MO to the
+                                                 VASP (no "to": to vasp_short_code; no "linked_id": one made up)
     POST /control/report   {"message_id","recipient","status"}          send a delivery report now
                                                  (for a recipient the message was delivered to)
     POST /control/read     {"message_id","recipient","status"}          send a read reply now (the same)
@@ -1801,9 +1802,7 @@ class Simulator:
         with self._clients_lock:
             key = (cfg.dialect, profile.version, *vasp)  # (the dialects' quirks differ, not only versions)
             if key not in self._clients:
-                if not cfg.vasp_url:
-                    raise RuntimeError(f"{NO_VASP_URL} (simulate --vasp-url, SimulatorConfig(vasp_url=...), or "
-                                       "on a running simulator, the mm7_simulator fixture's: config.vasp_url = ...)")
+                self._need_vasp()
                 for old in [k for k in self._clients if k[2:] != vasp]:  # (that VASP is no longer ours)
                     self._clients.pop(old).close()
                 self._clients[key] = Client(
@@ -1816,6 +1815,13 @@ class Simulator:
                 self._clients[key].core.setting_names = _SETTINGS  # (the simulator's, not a Client's)
                 self._clients[key].core.failures_said_by_caller = True  # (in _send, with the next attempt)
             return self._clients[key]
+
+    def _need_vasp(self) -> None:
+        """A RuntimeError when there is no VASP to send to: checked before a report, read reply or
+        MO asked for changes anything (a message made "delivered", a LinkedID given out)."""
+        if not self.config.vasp_url:
+            raise RuntimeError(f"{NO_VASP_URL} (simulate --vasp-url, SimulatorConfig(vasp_url=...), or "
+                               "on a running simulator, the mm7_simulator fixture's: config.vasp_url = ...)")
 
     def _sender_of(self, stored: StoredMessage) -> m.Address:
         """The sender a message's reports and read replies name, as its recipients saw it: its
@@ -1872,6 +1878,7 @@ class Simulator:
                 round_: int | None = None) -> dict:
         if not stored._reaches(recipient):  # (an MMSC reports on whom it delivered to, none else)
             raise ValueError(stored._not_reached(recipient))
+        self._need_vasp()
         message_id = stored.message_id
         state = self._settle(stored, status, round_)
         if state in ("cancelled", "replaced", "rescheduled"):
@@ -1894,6 +1901,7 @@ class Simulator:
             return {"skipped": state}
         if not stored._reaches(recipient):  # (only one who got it can have read it)
             raise ValueError(stored._not_reached(recipient))
+        self._need_vasp()
         msg = m.ReadReplyReq(
             relay_server_id=self.config.relay_server_id, message_id=message_id, recipient=stored._address(recipient),
             sender=self._sender_of(stored), time_stamp=datetime.now(timezone.utc), mm_status=ReadStatus(status),
@@ -2003,6 +2011,7 @@ class Simulator:
         content = Content(parts=list(parts or []))
         if text is not None:
             content.parts.insert(0, Part.text(text, charset="utf-8"))
+        self._need_vasp()
         if linked_id is None:  # every MO gets one, so that the VASP's answer can cite it
             linked_id = f"LNK{self.run_id}-{next(self._linked):06d}"
         with self._lock:
@@ -2169,12 +2178,17 @@ class Simulator:
                 isinstance(to, list) and all(isinstance(a, str) for a in to)):
             # (a number in the list was a 500, the server's error page; a dict was read by its keys)
             return 400, {"error": "to must be a string or a list of strings (the recipients)"}
+        if route == "deliver" and to is not None and not (to.strip() if isinstance(to, str) else to):
+            # (it went to the default as if left out, where a blank "from" is refused)
+            return 400, {"error": f"to {to!r} is blank: name the recipients, or leave it out for the VASP's "
+                                  "short code"}
         if route == "reset":
             self.reset()
             return 200, {"ok": True}
         try:
             if route == "deliver":
-                return 200, self.deliver(args["from"], args.get("to") or ["1065888"], args.get("subject"),
+                # (no "to": the VASP's short code as provisioned, not one of its own)
+                return 200, self.deliver(args["from"], to or [self.config.vasp_short_code], args.get("subject"),
                                          args.get("text"), linked_id=args.get("linked_id"),
                                          priority=args.get("priority"), version=args.get("version"))
             if route == "report":

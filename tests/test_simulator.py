@@ -2394,3 +2394,37 @@ def test_an_expiry_date_without_a_zone_expires_a_message_only_once_past_in_every
                                   expiry_date=local(expiry_hours_ago), earliest_delivery_time=earliest))
         [(report, _)] = rcv.wait_for("DeliveryReportReq")
         assert report.mm_status.value == ("Expired" if expired else "Retrieved")
+
+
+def test_an_mo_to_no_one_named_goes_to_the_vasps_short_code_as_provisioned_and_a_blank_to_is_refused():
+    """/control/deliver without "to" sent the MO to 1065888 whatever `vasp_short_code` the simulator
+    was given; a blank "to" ("" or []) went there too, where a blank "from" is refused."""
+    with Simulator(report_delay=60, vasp_short_code="10650001") as sim, RunningReceiver() as rcv:
+        sim.config.vasp_url = rcv.url
+        assert sim.control("POST", "deliver", json.dumps({"from": "+8613900000000"}).encode())[0] == 200
+        [(mo, _)] = rcv.wait_for("DeliverReq")
+        assert [str(a) for a in mo.recipients.to] == ["10650001"]
+        for to in ("", " ", []):
+            status, answer = sim.control("POST", "deliver", json.dumps({"from": "+8613900000000", "to": to}).encode())
+            assert status == 400 and "to" in answer["error"], to
+        assert sim.wait_idle(5) and len(rcv.received) == 1
+
+
+def test_a_report_or_mo_asked_for_with_no_vasp_url_changes_nothing():
+    """With no VASP URL, /control/report was a 400 (nowhere to send it) that had made the message
+    "delivered" all the same, and /control/deliver one that had given out a LinkedID a reply could
+    then cite for an MO never sent."""
+    with Simulator(report_delay=60) as sim, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        mid = client.submit(m.SubmitReq(recipients=["+8613800000001"])).message_id
+        status, answer = sim.control("POST", "report", json.dumps({"message_id": mid,
+                                                                   "recipient": "+8613800000001"}).encode())
+        assert status == 400 and "no VASP URL" in answer["error"] and sim.messages[mid].state == "accepted"
+        status, answer = sim.control("POST", "read", json.dumps({"message_id": mid,
+                                                                 "recipient": "+8613800000001"}).encode())
+        assert status == 400 and "no VASP URL" in answer["error"]
+        status, answer = sim.control("POST", "deliver", json.dumps({"from": "+8613900000000"}).encode())
+        assert status == 400 and "no VASP URL" in answer["error"] and not sim.linked_ids
+        with pytest.raises(RuntimeError, match="no VASP URL"):
+            sim.deliver("+8613900000000", "1065888")
+        assert not sim.linked_ids and not sim.mo_sent
+        assert client.send(m.CancelReq(message_id=mid)).status.code == 1000
