@@ -2428,3 +2428,21 @@ def test_a_report_or_mo_asked_for_with_no_vasp_url_changes_nothing():
             sim.deliver("+8613900000000", "1065888")
         assert not sim.linked_ids and not sim.mo_sent
         assert client.send(m.CancelReq(message_id=mid)).status.code == 1000
+
+
+def test_a_delivery_under_way_when_a_replace_reschedules_it_stops_at_its_next_recipient():
+    # (one the worker had taken off the schedule already: its recipients were walked to the end,
+    # each doing nothing, and wait_idle waited for them)
+    from datetime import timedelta
+
+    sim = Simulator(report_delay=0)  # (not started: the test is the worker)
+    out = mm7.encode(m.SubmitReq(recipients=[f"+861380000000{i}" for i in range(3)]), transaction_id="t1")
+    sim.handle(out.to_bytes(), out.content_type, {})
+    [mid] = sim.messages.keys()
+    [(_, _, step, args)] = sim._queue  # (taken by the worker, as it is about to deliver)
+    sim._queue.clear()
+    out = mm7.encode(m.ReplaceReq(message_id=mid, earliest_delivery_time=timedelta(hours=1)), transaction_id="t2")
+    assert b"<StatusCode>1000<" in sim.handle(out.to_bytes(), out.content_type, {}).body
+    [new] = sim._queue
+    step(*args)  # the old delivery's first recipient: nothing done, and no more of them
+    assert sim._queue == [new] and sim.messages[mid].state == "accepted"
