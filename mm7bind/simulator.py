@@ -951,7 +951,9 @@ class Simulator:
         self.server = EmbeddedServer(self.wsgi_app(), self.config.host, self.config.port, threads=4).start()
         with self._wake:
             self._stopping = False  # (a stop before left it set: the new worker would end at once)
-        self._worker = threading.Thread(target=self._run_queue, name="mm7bind-simulator", daemon=True)
+            # (with it, as one: a worker of a run before, still waiting for a VASP's answer when
+            # stop() gave up waiting for it, ends when it is done, not running the schedule beside this one)
+            self._worker = threading.Thread(target=self._run_queue, name="mm7bind-simulator", daemon=True)
         self._worker.start()
         log.info(STARTED, self.config.dialect, self.url)
         return self
@@ -2064,14 +2066,16 @@ class Simulator:
             self._wake.notify_all()  # (wait_idle waits on it too: notify() could wake it, not the worker)
 
     def _run_queue(self) -> None:
+        mine = threading.current_thread()
         while True:
             with self._wake:
-                while not self._stopping and (not self._queue or self._queue[0][0] > time.monotonic()):
+                while not self._stopping and self._worker is mine and (
+                        not self._queue or self._queue[0][0] > time.monotonic()):
                     timeout = (self._queue[0][0] - time.monotonic()) if self._queue else None
                     # (at most an hour at a time: a wait beyond what the platform's clock can count
                     # raised OverflowError, and the worker ended: nothing more was ever sent)
                     self._wake.wait(None if timeout is None else min(timeout, 3600.0))
-                if self._stopping:
+                if self._stopping or self._worker is not mine:
                     return
                 _, _, fn, args = heapq.heappop(self._queue)
                 self._running += 1

@@ -2446,3 +2446,21 @@ def test_a_delivery_under_way_when_a_replace_reschedules_it_stops_at_its_next_re
     [new] = sim._queue
     step(*args)  # the old delivery's first recipient: nothing done, and no more of them
     assert sim._queue == [new] and sim.messages[mid].state == "accepted"
+
+
+def test_a_simulator_started_again_while_a_report_of_its_last_run_was_still_on_its_way_has_one_worker():
+    """stop() waits 5 s for the report worker: one still waiting for the VASP's answer then went on,
+    and when start() came it ran the schedule beside the new worker — two at once, a read reply
+    sent while its delivery report still was."""
+    held = HeldReports()
+    with RunningReceiver(held) as rcv, Simulator(report_delay=0) as sim, \
+            mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        sim.config.vasp_url = rcv.url
+        client.submit(m.SubmitReq(recipients=["+8613800000001"], delivery_report=True))
+        assert held.arrived.wait(10)
+        old = sim._worker
+        sim.stop()  # (its worker still waits for the VASP)
+        sim.start()
+        held.release.set()
+        old.join(10)
+        assert not old.is_alive() and sim._worker.is_alive()
