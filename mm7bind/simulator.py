@@ -2189,6 +2189,7 @@ class Simulator:
         if route == "reset":
             self.reset()
             return 200, {"ok": True}
+        args = {k: v for k, v in args.items() if v is not None}  # (null: left out, the default taken)
         try:
             if route == "deliver":
                 # (no "to": the VASP's short code as provisioned, not one of its own)

@@ -2464,3 +2464,19 @@ def test_a_simulator_started_again_while_a_report_of_its_last_run_was_still_on_i
         held.release.set()
         old.join(10)
         assert not old.is_alive() and sim._worker.is_alive()
+
+
+@pytest.mark.parametrize("action, operation, default", [("report", "DeliveryReportReq", "Retrieved"),
+                                                        ("read", "ReadReplyReq", "Read")])
+def test_a_report_or_read_reply_asked_for_with_a_null_status_gives_the_default_as_a_null_mo_field_does(
+        action, operation, default):
+    # ("status": null was a 400, "None is not a valid DeliveryStatus", where deliver's null fields are left out)
+    with Simulator(report_delay=60) as sim, RunningReceiver() as rcv, \
+            mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        sim.config.vasp_url = rcv.url
+        mid = client.submit(m.SubmitReq(recipients=["+8613800000001"])).message_id
+        status, answer = sim.control("POST", action, json.dumps(
+            {"message_id": mid, "recipient": "+8613800000001", "status": None}).encode())
+        assert status == 200 and answer["status"] == 1000, answer
+        [(sent, _)] = rcv.wait_for(operation)
+        assert sent.mm_status.value == default
