@@ -399,6 +399,9 @@ class StoredMessage:
         self._delivered: list[str] | None = None
         self._reached: frozenset[str] | None = None
         self._plan: _Plan | None = None  # its delivery as scheduled (a ReplaceReq changes it while pending)
+        # Each recipient's final delivery status reported (Retrieved, Rejected...; under the lock): one
+        # reported on demand before its delivery was due has no other from the schedule.
+        self._final: dict[str, str] = {}
 
     def _address(self, recipient: str) -> m.Address:
         """`recipient` as the VASP wrote it (a ShortCode stays one, its coding kept), for the reports
@@ -1670,7 +1673,8 @@ class Simulator:
         with self._lock:
             if stored is None or not self._current(stored, round_):
                 return False  # (forgotten, or rescheduled: no more of these)
-        if fate(recipient) == "Retrieved" and self.config.vasp_url:
+            reached = stored._final.get(recipient, fate(recipient))  # (as reported, on demand too)
+        if reached == "Retrieved" and self.config.vasp_url:
             self.send_read_reply(message_id, recipient, status, False)
         return True
 
@@ -1852,21 +1856,27 @@ class Simulator:
             return False
         if report and self.config.vasp_url:
             return self._report(stored, recipient, status, wait=False, round_=round_).get("skipped") != "rescheduled"
-        return self._settle(stored, status, round_) != "rescheduled"
+        return self._settle(stored, status, round_, recipient) != "rescheduled"
 
-    def _settle(self, stored: StoredMessage, status: str, round_: int | None = None) -> str:
-        """A delivery status reached: Retrieved (or Forwarded) makes an accepted message delivered, another
-        final one (Expired, Rejected...) undelivered; Deferred and Indeterminate leave it pending.
-        → the state before ("rescheduled", nothing changed, when `round_` is not its plan's now: a
-        ReplaceReq came as it was due)."""
+    def _settle(self, stored: StoredMessage, status: str, round_: int | None = None,
+                recipient: str | None = None) -> str:
+        """A delivery status reached (at `recipient`): Retrieved (or Forwarded) makes an accepted
+        message delivered, another final one (Expired, Rejected...) undelivered; Deferred and
+        Indeterminate leave it pending. → the state before; nothing changed for a scheduled one
+        (`round_`) when it is not the plan's now ("rescheduled": a ReplaceReq came as it was due) or
+        the recipient's final status was reported already, on demand ("reported")."""
         ended = _ENDS.get(status)
         with self._lock:  # check and set as one (see _cancel)
             if round_ is not None and not self._current(stored, round_):
                 return "rescheduled"
+            if round_ is not None and recipient in stored._final:
+                return "reported"
             state = stored.state
             # (delivered to one recipient, it stays delivered whatever became of another)
             if state not in ("cancelled", "replaced", "delivered") and ended is not None:
                 stored.state = ended
+            if ended is not None and recipient is not None and state not in ("cancelled", "replaced"):
+                stored._final[recipient] = status
         return state
 
     def send_report(self, message_id: str, recipient: str, status: str = "Retrieved", wait: bool = True) -> dict:
@@ -1882,8 +1892,8 @@ class Simulator:
             raise ValueError(stored._not_reached(recipient))
         self._need_vasp()
         message_id = stored.message_id
-        state = self._settle(stored, status, round_)
-        if state in ("cancelled", "replaced", "rescheduled"):
+        state = self._settle(stored, status, round_, recipient)
+        if state in ("cancelled", "replaced", "rescheduled", "reported"):
             return {"skipped": state}
         msg = m.DeliveryReportReq(
             relay_server_id=self.config.relay_server_id, message_id=message_id, recipient=stored._address(recipient),

@@ -2480,3 +2480,25 @@ def test_a_report_or_read_reply_asked_for_with_a_null_status_gives_the_default_a
         assert status == 200 and answer["status"] == 1000, answer
         [(sent, _)] = rcv.wait_for(operation)
         assert sent.mm_status.value == default
+
+
+def test_a_recipient_reported_on_demand_gets_no_second_report_nor_a_read_reply_from_the_schedule():
+    """A test reporting a recipient Rejected on demand before its delivery was due had the
+    scheduled report follow, Retrieved, and a read reply: two final statuses for one recipient."""
+    import heapq
+
+    with RunningReceiver() as rcv:
+        sim = Simulator(report_delay=0, read_delay=0, vasp_url=rcv.url)  # (not started: the test is the worker)
+        out = mm7.encode(m.SubmitReq(recipients=["+8613800000001", "+8613800000002"], delivery_report=True,
+                                     read_reply=True), transaction_id="t1")
+        sim.handle(out.to_bytes(), out.content_type, {})
+        [mid] = sim.messages.keys()
+        assert sim.send_report(mid, "+8613800000001", "Rejected")["status"] == 1000
+        while sim._queue:  # the schedule, as the worker runs it
+            _, _, fn, args = heapq.heappop(sim._queue)
+            fn(*args)
+        sent = sorted((msg.ELEMENT, str(msg.recipient), msg.mm_status.value) for msg, _ in rcv.received)
+        assert sent == [("DeliveryReportReq", "+8613800000001", "Rejected"),
+                        ("DeliveryReportReq", "+8613800000002", "Retrieved"),
+                        ("ReadReplyReq", "+8613800000002", "Read")]
+        sim.stop()
