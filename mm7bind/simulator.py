@@ -37,6 +37,7 @@ import re
 import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta, timezone
@@ -286,6 +287,44 @@ class Trouble:
             if self.status is not None or self.http_status is not None or self.retry_after is not None:
                 raise ValueError("a dropped connection carries no answer: drop goes without status, "
                                  "http_status and retry_after (delay: when it is dropped)")
+
+
+class _Troubles:
+    """The troubles scripted for the next requests, in order (`Simulator.fail_next`), kept as runs —
+    a trouble and how many requests it is for —, under the simulator's lock: fail_next(10**9,
+    status=3000), "every request from now on", made a list of a billion (8 GB), each request
+    taking its first in as many steps. `len()`: how many requests will meet one."""
+
+    def __init__(self) -> None:
+        self._runs: deque[list] = deque()  # [trouble, requests left]
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def add(self, trouble: Trouble, count: int) -> None:
+        if count:
+            self._runs.append([trouble, count])
+            self._count += count
+
+    def take(self) -> Trouble | None:
+        if not self._runs:
+            return None
+        run = self._runs[0]
+        run[1] -= 1
+        if not run[1]:
+            self._runs.popleft()
+        self._count -= 1
+        return run[0]
+
+    def give_back(self, trouble: Trouble) -> None:
+        """`trouble` first again, for the next request."""
+        self._runs.appendleft([trouble, 1])
+        self._count += 1
+
+    def clear(self) -> None:
+        self._runs.clear()
+        self._count = 0
 
 
 # The answer to a request held by a scripted delay when stop() ends the wait: a request held for a
@@ -911,7 +950,7 @@ class Simulator:
         self._reset_count = 0
         self._wake = threading.Condition()
         self._stopping = False
-        self._troubles: list[Trouble] = []  # for the next requests, in order
+        self._troubles = _Troubles()  # for the next requests, in order
         self._halting = threading.Event()  # set by stop(): a scripted delay ends at once
         self.server: EmbeddedServer | None = None
         self._worker: threading.Thread | None = None
@@ -1082,7 +1121,7 @@ class Simulator:
                                  "http_status=503, delay=5 or drop=\"before-answer\"), the count apart "
                                  "(fail_next(2, status=3000))")
         with self._lock:
-            self._troubles.extend([t] * count)
+            self._troubles.add(t, count)
             return len(self._troubles)
 
     def reset(self) -> None:
@@ -1104,7 +1143,7 @@ class Simulator:
 
     def _next_trouble(self) -> Trouble | None:
         with self._lock:
-            return self._troubles.pop(0) if self._troubles else None
+            return self._troubles.take()
 
     def handle(self, body: bytes, content_type: str | None, headers: dict, method: str = "POST",
                uri: str = "/mm7", trouble: Trouble | None = None, peer: str | None = None) -> Response:
@@ -1174,7 +1213,7 @@ class Simulator:
             # (a status, and the delay scripted with it, not yet waited: an HTTP error, a drop or a delay
             # alone met whatever the request)
             with self._lock:
-                self._troubles.insert(0, trouble)
+                self._troubles.give_back(trouble)
             log.info("scripted trouble kept for the next request: this one was refused before it (HTTP %d)",
                      rsp.status)
             trouble = None

@@ -402,7 +402,7 @@ def test_delays_that_are_not_a_number_of_seconds_are_refused():
             assert r.status_code == 400 and f"must be 0 to {MAX_TIMEOUT} seconds" in r.json()["error"], r.text
         with pytest.raises(ValueError, match="delay and retry_after must be 0 to "):
             sim.fail_next(1, status=3000, delay=1e10)
-        assert sim._troubles == []
+        assert len(sim._troubles) == 0
 
 
 @pytest.mark.parametrize("setting, value", [("max_messages", float("nan")), ("report_attempts", float("nan")),
@@ -444,7 +444,7 @@ def test_the_trouble_count_answered_is_read_under_the_lock_that_guards_it():
     sim = Simulator()
     under_lock = []
 
-    class Watched(list):
+    class Watched(type(sim._troubles)):
         def __len__(self):
             under_lock.append(sim._lock.locked())
             return super().__len__()
@@ -548,7 +548,7 @@ def test_the_control_api_refuses_a_body_over_its_limit_unread_and_a_length_that_
         assert (status, json.loads(answer), read) == ("400 Bad Request", {"error": "invalid Content-Length (digits only)"}, 0)
         status, _, answer, read = _call(app, "POST", "/mm7", b"x" * 16, written)
         assert (status, answer, read) == ("400 Bad Request", b"invalid Content-Length\n", 0)
-    assert sim._troubles == []
+    assert len(sim._troubles) == 0
     status, _, answer, _ = _call(app, "POST", "/control/fail", fail, str(len(fail)))  # (digits: taken)
     assert (status, json.loads(answer)) == ("200 OK", {"queued": 1})
 
@@ -2502,3 +2502,19 @@ def test_a_recipient_reported_on_demand_gets_no_second_report_nor_a_read_reply_f
                         ("DeliveryReportReq", "+8613800000002", "Retrieved"),
                         ("ReadReplyReq", "+8613800000002", "Read")]
         sim.stop()
+
+
+def test_trouble_for_every_request_from_now_on_is_scripted_by_a_count_as_large_as_meant():
+    """fail_next(10**12, status=3000) — "every request from now on" — made a list of that many (a
+    MemoryError, or gigabytes for 10**9), and each request took the first of it in steps as many."""
+    from mm7bind.errors import FaultError
+
+    with Simulator() as sim, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        assert sim.fail_next(10**12, status=3000) == 10**12
+        assert sim.control("POST", "fail", b'{"count": 2, "http_status": 503}') == (200, {"queued": 10**12 + 2})
+        for _ in range(2):
+            with pytest.raises(FaultError, match="3000"):
+                client.send(m.SubmitReq(recipients=["+8613800000001"]))
+        assert len(sim._troubles) == 10**12
+        sim.reset()
+        assert len(sim._troubles) == 0 and client.submit(m.SubmitReq(recipients=["+8613800000001"])).ok
