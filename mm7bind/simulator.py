@@ -10,7 +10,8 @@ the habits of particular MMSCs (see `mm7bind.profiles.DIALECTS`).
 Control endpoints (JSON), next to the MM7 path:
     GET  /control/messages                       the messages received so far (the latest max_messages)
     GET  /control/received                       every request let in and its answer (the latest max_messages)
-    POST /control/deliver  {"from","to","subject","text","linked_id","priority"}   send an MO to the VASP
+    POST /control/deliver  {"from","to","subject","text","linked_id","priority","version"}   send an MO to the
+                                                 VASP (no "to": to vasp_short_code; no "linked_id": one made up)
     POST /control/report   {"message_id","recipient","status"}          send a delivery report now
                                                  (for a recipient the message was delivered to)
     POST /control/read     {"message_id","recipient","status"}          send a read reply now (the same)
@@ -36,8 +37,9 @@ import re
 import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -289,6 +291,44 @@ class Trouble:
                                  "http_status and retry_after (delay: when it is dropped)")
 
 
+class _Troubles:
+    """The troubles scripted for the next requests, in order (`Simulator.fail_next`), kept as runs —
+    a trouble and how many requests it is for —, under the simulator's lock: fail_next(10**9,
+    status=3000), "every request from now on", made a list of a billion (8 GB), each request
+    taking its first in as many steps. `len()`: how many requests will meet one."""
+
+    def __init__(self) -> None:
+        self._runs: deque[list] = deque()  # [trouble, requests left]
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def add(self, trouble: Trouble, count: int) -> None:
+        if count:
+            self._runs.append([trouble, count])
+            self._count += count
+
+    def take(self) -> Trouble | None:
+        if not self._runs:
+            return None
+        run = self._runs[0]
+        run[1] -= 1
+        if not run[1]:
+            self._runs.popleft()
+        self._count -= 1
+        return run[0]
+
+    def give_back(self, trouble: Trouble) -> None:
+        """`trouble` first again, for the next request."""
+        self._runs.appendleft([trouble, 1])
+        self._count += 1
+
+    def clear(self) -> None:
+        self._runs.clear()
+        self._count = 0
+
+
 # The answer to a request held by a scripted delay when stop() ends the wait: a request held for a
 # client's timeout test (its client long gone) held the stop up for the server's grace and more,
 # each test's teardown too.
@@ -399,6 +439,10 @@ class StoredMessage:
         self._written_as: dict[str, m.Address] | None = None
         self._delivered: list[str] | None = None
         self._reached: frozenset[str] | None = None
+        self._plan: _Plan | None = None  # its delivery as scheduled (a ReplaceReq changes it while pending)
+        # Each recipient's final delivery status reported (Retrieved, Rejected...; under the lock): one
+        # reported on demand before its delivery was due has no other from the schedule.
+        self._final: dict[str, str] = {}
 
     def _address(self, recipient: str) -> m.Address:
         """`recipient` as the VASP wrote it (a ShortCode stays one, its coding kept), for the reports
@@ -409,16 +453,21 @@ class StoredMessage:
         if self._written_as is None:
             written: dict[str, m.Address] = {}
             for a in self.addresses or ():
-                written.setdefault(str(a), a)  # (the first, as the list's search found it)
+                # (the first, as the list's search found it; one it is delivered to as, before a
+                # displayOnly one of the same address: its reports name a recipient)
+                if str(a) not in written or (written[str(a)].display_only and not a.display_only):
+                    written[str(a)] = a
             self._written_as = written
         return self._written_as
 
     def _delivered_to(self) -> list[str]:
         """The recipients it reaches, each once (one named in To and Cc gets one copy, one report, one
-        read reply): a displayOnly address is shown to them, not delivered to."""
+        read reply): a displayOnly address is shown to them, not delivered to — unless it is named
+        as a recipient too (in To, and displayOnly in Cc: it gets the message)."""
         if self._delivered is None:
-            shown = {str(a) for a in self.addresses or () if a.display_only}
-            self._delivered = list(dict.fromkeys(r for r in self.recipients or () if r not in shown))
+            written = self._written()
+            self._delivered = list(dict.fromkeys(
+                r for r in self.recipients or () if r not in written or not written[r].display_only))
         return self._delivered
 
     def _reaches(self, recipient: str) -> bool:
@@ -576,34 +625,52 @@ def _well_formed(address: m.Address) -> bool:
     return True
 
 
-def _seconds_until(when: m.When | None) -> float:
+def _seconds_until(when: m.When | None, unzoned: timezone = timezone.utc) -> float:
     """How long an EarliestDeliveryTime holds a message from now: 0 when it is past or none. A time
-    without a zone is taken as UTC; a duration the binding keeps as text (in months or years: "P1M",
-    a fraction finer than a microsecond: "PT1.0000004S", one past what a timedelta holds) is counted
-    from now, months and years on the calendar (a month from 31 January: the end of February)."""
+    without a zone is read in `unzoned` (UTC); a duration the binding keeps as text (in months or
+    years: "P1M", a fraction finer than a microsecond: "PT1.0000004S", one past what a timedelta
+    holds) is counted from now, months and years on the calendar (a month from 31 January: the end
+    of February)."""
     if isinstance(when, timedelta):
         return max(0.0, when.total_seconds())
     if isinstance(when, datetime):
-        aware = when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+        aware = when if when.tzinfo is not None else when.replace(tzinfo=unzoned)
         return max(0.0, (aware - datetime.now(timezone.utc)).total_seconds())
     if isinstance(when, str):
         return _duration_seconds(when.strip(), datetime.now(timezone.utc))
     return 0.0
 
 
-def _expires_by(expiry: m.When | None, seconds: float) -> bool:
-    """Whether an ExpiryDate (a time, or a duration from now) comes within `seconds` from now, or
-    has passed; never for none, or text the binding kept that is no duration."""
+# Where an ExpiryDate without a zone is read: xs:dateTime's "local time", its zone unknown, which
+# XML Schema places anywhere from -14:00 to +14:00. Read at the latest of them, it has passed only
+# once it has in every zone: a VASP west of UTC writing its local time saw its messages expire
+# hours early when it was read as UTC.
+_LATEST_ZONE = timezone(timedelta(hours=-14))
+
+
+def _expiry_in(expiry: m.When | None) -> float | None:
+    """The seconds from now until an ExpiryDate (a time, or a duration from now), 0 when it has
+    passed; None for none, or text the binding kept that is no duration. A time without a zone is
+    read as late as any zone reads it (_LATEST_ZONE)."""
     if expiry is None:
-        return False
+        return None
     if isinstance(expiry, str):
         from xsdata.models.datatype import XmlDuration  # noqa: PLC0415
 
         try:
             XmlDuration(expiry.strip())
         except ValueError:
-            return False
-    return _seconds_until(expiry) <= seconds
+            return None
+    return _seconds_until(expiry, _LATEST_ZONE)
+
+
+def _unzoned_before(expiry: m.When | None, earliest: m.When | None, seconds: float) -> bool:
+    """Whether an ExpiryDate and an EarliestDeliveryTime both written without a zone — one local
+    time, whatever its zone — leave less than `seconds` between them (the first before the second)."""
+    if not (isinstance(expiry, datetime) and isinstance(earliest, datetime)
+            and expiry.tzinfo is None and earliest.tzinfo is None):
+        return False
+    return (expiry - earliest).total_seconds() <= seconds
 
 
 def _duration_seconds(text: str, now: datetime) -> float:
@@ -648,6 +715,37 @@ class _Fates:
 
     def __call__(self, recipient: str) -> str:
         return self.own.get(recipient, self.default)
+
+
+# What a ReplaceReq replaces of the message it names: each element it carries (TS 23.140's
+# MM7_replace.REQ; its Content is the new content, its TimeStamp the replacement's), none of the
+# message's identity (MessageID, SenderIdentification, MM7Version).
+_NOT_REPLACED = ("message_id", "mm7_version", "extras", "vaspid", "vasid", "sender_address", "service_code_attributes")
+
+
+def _replacing(msg: m.ReplaceReq, request: m.Message) -> dict[str, Any]:
+    """The fields a ReplaceReq gives for the message kept (`request`, a SubmitReq), by name."""
+    own = {f.name for f in fields(request)}
+    changes = {f.name: getattr(msg, f.name) for f in fields(msg)
+               if f.name not in _NOT_REPLACED and f.name in own and getattr(msg, f.name) is not None}
+    if "service_code" in changes:  # (its attributes with it: a peer's own, of that ServiceCode)
+        changes["service_code_attributes"] = dict(msg.service_code_attributes)
+    return changes
+
+
+@dataclass
+class _Plan:
+    """When a message taken is delivered, and what then: set at its submit, changed by a ReplaceReq
+    while it is pending (read and changed under the simulator's lock)."""
+
+    deliverable_at: float  # time.monotonic() of its EarliestDeliveryTime (or of its arrival)
+    expires_at: float | None  # of its ExpiryDate, read as late as any zone reads it; None: none
+    earliest: m.When | None  # both as written: one without a zone is compared with the other's
+    expiry: m.When | None
+    fates: _Fates  # each recipient's delivery status, as configured when it was taken
+    report: bool
+    read: bool
+    round: int = 0  # counts its reschedulings: a job of an earlier one does nothing
 
 
 _RETRY = RetryPolicy()  # which of the VASP's answers are worth sending again (the attempts are the config's)
@@ -854,7 +952,7 @@ class Simulator:
         self._reset_count = 0
         self._wake = threading.Condition()
         self._stopping = False
-        self._troubles: list[Trouble] = []  # for the next requests, in order
+        self._troubles = _Troubles()  # for the next requests, in order
         self._halting = threading.Event()  # set by stop(): a scripted delay ends at once
         self.server: EmbeddedServer | None = None
         self._worker: threading.Thread | None = None
@@ -897,7 +995,9 @@ class Simulator:
         self.server = EmbeddedServer(self.wsgi_app(), self.config.host, self.config.port, threads=4).start()
         with self._wake:
             self._stopping = False  # (a stop before left it set: the new worker would end at once)
-        self._worker = threading.Thread(target=self._run_queue, name="mm7bind-simulator", daemon=True)
+            # (with it, as one: a worker of a run before, still waiting for a VASP's answer when
+            # stop() gave up waiting for it, ends when it is done, not running the schedule beside this one)
+            self._worker = threading.Thread(target=self._run_queue, name="mm7bind-simulator", daemon=True)
         self._worker.start()
         log.info(STARTED, self.config.dialect, self.url)
         return self
@@ -1023,7 +1123,7 @@ class Simulator:
                                  "http_status=503, delay=5 or drop=\"before-answer\"), the count apart "
                                  "(fail_next(2, status=3000))")
         with self._lock:
-            self._troubles.extend([t] * count)
+            self._troubles.add(t, count)
             return len(self._troubles)
 
     def reset(self) -> None:
@@ -1045,7 +1145,7 @@ class Simulator:
 
     def _next_trouble(self) -> Trouble | None:
         with self._lock:
-            return self._troubles.pop(0) if self._troubles else None
+            return self._troubles.take()
 
     def handle(self, body: bytes, content_type: str | None, headers: dict, method: str = "POST",
                uri: str = "/mm7", trouble: Trouble | None = None, peer: str | None = None) -> Response:
@@ -1117,7 +1217,7 @@ class Simulator:
             # (a status, and the delay scripted with it, not yet waited: an HTTP error, a drop or a delay
             # alone met whatever the request)
             with self._lock:
-                self._troubles.insert(0, trouble)
+                self._troubles.give_back(trouble)
             log.info("scripted trouble kept for the next request: this one was refused before it (HTTP %d)",
                      rsp.status)
             trouble = None
@@ -1529,6 +1629,7 @@ class Simulator:
         stored.sender = self._sender_of(stored)  # (as configured now, as its fates: see _schedule_reports)
         with self._lock:
             self._keep(stored)
+            self._schedule_reports(stored, msg)
         log.info("SubmitReq tid=%s → MessageID %s for %d recipient(s)%s", printable(env.transaction_id), mid,
                  len(stored.recipients or ()), f"; {printable(refused[2])}" if refused is not None else "")
         if (msg.delivery_report or msg.read_reply) and not self.config.vasp_url and not self._said_no_vasp:
@@ -1538,7 +1639,6 @@ class Simulator:
                                                        ("read replies", msg.read_reply)) if on)
             log.warning("SubmitReq tid=%s asks for %s: none are sent, %s (simulate --vasp-url, "
                         "SimulatorConfig.vasp_url; said once)", printable(env.transaction_id), asked, NO_VASP_URL)
-        self._schedule_reports(stored, msg)
         if refused is not None:
             partial = _CMCC_PARTIAL_SUCCESS if self.config.dialect in CHINA_MOBILE else RequestStatus.PARTIAL_SUCCESS
             return self.answer(env, m.SubmitRsp(message_id=mid, status=fault_status(partial, None, refused[2])))
@@ -1562,31 +1662,68 @@ class Simulator:
 
     def _schedule_reports(self, stored: StoredMessage, msg) -> None:
         """Each recipient's delivery, `report_delay` from now (from `msg`'s EarliestDeliveryTime, when
-        it names a later one), with the report if `msg` asked for one; then the read replies it asked for."""
-        held = _seconds_until(getattr(msg, "earliest_delivery_time", None))
+        it names a later one), with the report if `msg` asked for one; then the read replies it
+        asked for (under the lock: a ReplaceReq finds its plan made)."""
+        now, earliest, expiry = time.monotonic(), getattr(msg, "earliest_delivery_time", None), \
+            getattr(msg, "expiry_date", None)
+        expires_in = _expiry_in(expiry)
         # (the statuses as configured now: a test changing them later changes the next submit's)
-        fate = _Fates(dict(self.config.recipient_status), self.config.report_status)
-        if _expires_by(getattr(msg, "expiry_date", None), held + self.config.report_delay):
+        stored._plan = _Plan(now + _seconds_until(earliest), None if expires_in is None else now + expires_in,
+                             earliest, expiry, _Fates(dict(self.config.recipient_status), self.config.report_status),
+                             bool(msg.delivery_report), bool(msg.read_reply))
+        self._plan_deliveries(stored)
+
+    def _plan_deliveries(self, stored: StoredMessage) -> None:
+        """Schedule `stored`'s delivery and read replies as its plan says (under the lock)."""
+        plan = stored._plan
+        now, report_delay = time.monotonic(), self.config.report_delay
+        delivered_at = max(now, plan.deliverable_at) + report_delay
+        fate = plan.fates
+        if (plan.expires_at is not None and plan.expires_at <= delivered_at) or _unzoned_before(
+                plan.expiry, plan.earliest, report_delay):
             # Its ExpiryDate comes before it could reach anyone (a short one, one past — a time
             # written in another zone than meant —, one before its EarliestDeliveryTime): it
             # expires at the MMSC, reported so, as a VASP's expiry handling wants it tested.
             fate = _Fates({}, DeliveryStatus.EXPIRED.value)
             log.info("message %s expires before it is delivered: reported Expired", stored.message_id)
         recipients = stored._delivered_to()
-        self.schedule_each(held + self.config.report_delay, recipients, self._reached_as, stored.message_id,
-                           fate, bool(msg.delivery_report))
-        if msg.read_reply:
+        self.schedule_each(delivered_at - now, recipients, self._reached_as, stored.message_id, fate, plan.report,
+                           plan.round)
+        if plan.read:
             # Read once retrieved: never before the delivery report (same time: scheduled after it).
-            delay = held + max(self.config.read_delay, self.config.report_delay)
-            self.schedule_each(delay, recipients, self._read_if_retrieved, stored.message_id, fate,
-                               self.config.read_status)
+            read_at = max(now, plan.deliverable_at) + max(self.config.read_delay, report_delay)
+            self.schedule_each(read_at - now, recipients, self._read_if_retrieved, stored.message_id, fate,
+                               self.config.read_status, plan.round)
 
-    def _reached_as(self, recipient: str, message_id: str, fate: _Fates, report: bool) -> None:
-        self._reached(message_id, recipient, fate(recipient), report)
+    def _unschedule(self, message_id: str) -> None:
+        """Drop the deliveries and read replies of a message still to come from the schedule: it was
+        cancelled, replaced or rescheduled (left there, wait_idle waited for them, for nothing).
+        One under way when this comes stops at its next recipient (see _current)."""
+        with self._wake:
+            kept = [job for job in self._queue if not (
+                job[2] == self._step and job[3][5] in (self._reached_as, self._read_if_retrieved)
+                and job[3][6][0] == message_id)]
+            if len(kept) != len(self._queue):
+                self._queue[:] = kept
+                heapq.heapify(self._queue)
+                self._wake.notify_all()  # (wait_idle may be idle now)
 
-    def _read_if_retrieved(self, recipient: str, message_id: str, fate: _Fates, status: str) -> None:
-        if fate(recipient) == "Retrieved" and self.config.vasp_url:
+    def _current(self, stored: StoredMessage, round_: int) -> bool:
+        """Whether a scheduled job of `stored`'s plan in its `round_` is still to be done (under the lock)."""
+        return stored._plan is None or stored._plan.round == round_
+
+    def _reached_as(self, recipient: str, message_id: str, fate: _Fates, report: bool, round_: int) -> bool:
+        return self._reached(message_id, recipient, fate(recipient), report, round_)
+
+    def _read_if_retrieved(self, recipient: str, message_id: str, fate: _Fates, status: str, round_: int) -> bool:
+        stored = self._lookup(message_id)
+        with self._lock:
+            if stored is None or not self._current(stored, round_):
+                return False  # (forgotten, or rescheduled: no more of these)
+            reached = stored._final.get(recipient, fate(recipient))  # (as reported, on demand too)
+        if reached == "Retrieved" and self.config.vasp_url:
             self.send_read_reply(message_id, recipient, status, False)
+        return True
 
     def _keep(self, stored: StoredMessage) -> None:
         """Keep a message taken, the oldest dropped beyond `max_messages` (under the lock)."""
@@ -1621,6 +1758,7 @@ class Simulator:
             state = stored.state
             if state == "accepted":
                 stored.state = "cancelled"
+                self._unschedule(mid)
         if state != "accepted":  # (un)delivered, or no longer there to cancel (cancelled, replaced)
             return self._too_late(env, mid, state) or self.answer(
                 env, rsp_cls(status=m.Status(RequestStatus.NOT_POSSIBLE, f"already {state}")))
@@ -1638,12 +1776,24 @@ class Simulator:
             return self._refuse(env, RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {msg.message_id}")
         if (refused := self._not_theirs(env, msg, stored)) is not None:
             return refused
+        changes = _replacing(msg, stored.request)
         with self._lock:  # (as in _cancel: no report may deliver it in between)
             state = stored.state
-            if state == "accepted" and msg.content is not None:
+            if state == "accepted" and changes:
                 # (a copy: the SubmitReq itself is `received`'s record of the request as it came,
                 # which a ReplaceReq after it changed)
-                stored.request = replace(stored.request, content=msg.content)
+                stored.request = replace(stored.request, **changes)
+                plan = stored._plan
+                if plan is not None and ("earliest_delivery_time" in changes or "read_reply" in changes):
+                    # Delivered from its new EarliestDeliveryTime (its ExpiryDate, the submit's, counted
+                    # from the submit), the read replies as it now asks: the old schedule dropped.
+                    if "earliest_delivery_time" in changes:
+                        plan.earliest = changes["earliest_delivery_time"]
+                        plan.deliverable_at = time.monotonic() + _seconds_until(plan.earliest)
+                    plan.read = bool(stored.request.read_reply)
+                    plan.round += 1
+                    self._unschedule(stored.message_id)
+                    self._plan_deliveries(stored)
         if state != "accepted":
             return self._too_late(env, msg.message_id, state) or self.answer(
                 env, m.ReplaceRsp(status=m.Status(RequestStatus.NOT_POSSIBLE, f"message {state}")))
@@ -1659,6 +1809,7 @@ class Simulator:
             state = old.state
             if state == "accepted":
                 old.state = "replaced"
+                self._unschedule(old.message_id)
         if state != "accepted":  # delivered (or undelivered): too late; cancelled or replaced: not there.
             # 3001, as a ReplaceReq gets; the response must name a message, and no new one was made:
             # the one it is about. (Its Status is a code alone: the text stays in the log.)
@@ -1674,7 +1825,7 @@ class Simulator:
                                addresses=list(old.addresses or []), sender=self._sender_of(old))
         with self._lock:
             self._keep(stored)
-        self._schedule_reports(stored, msg)
+            self._schedule_reports(stored, msg)
         return self.answer(env, m.ExtendedReplaceRsp(message_id=mid))
 
     # -- outgoing -------------------------------------------------------------------------------
@@ -1704,9 +1855,7 @@ class Simulator:
         with self._clients_lock:
             key = (cfg.dialect, profile.version, *vasp)  # (the dialects' quirks differ, not only versions)
             if key not in self._clients:
-                if not cfg.vasp_url:
-                    raise RuntimeError(f"{NO_VASP_URL} (simulate --vasp-url, SimulatorConfig(vasp_url=...), or "
-                                       "on a running simulator, the mm7_simulator fixture's: config.vasp_url = ...)")
+                self._need_vasp()
                 for old in [k for k in self._clients if k[2:] != vasp]:  # (that VASP is no longer ours)
                     self._clients.pop(old).close()
                 self._clients[key] = Client(
@@ -1719,6 +1868,13 @@ class Simulator:
                 self._clients[key].core.setting_names = _SETTINGS  # (the simulator's, not a Client's)
                 self._clients[key].core.failures_said_by_caller = True  # (in _send, with the next attempt)
             return self._clients[key]
+
+    def _need_vasp(self) -> None:
+        """A RuntimeError when there is no VASP to send to: checked before a report, read reply or
+        MO asked for changes anything (a message made "delivered", a LinkedID given out)."""
+        if not self.config.vasp_url:
+            raise RuntimeError(f"{NO_VASP_URL} (simulate --vasp-url, SimulatorConfig(vasp_url=...), or "
+                               "on a running simulator, the mm7_simulator fixture's: config.vasp_url = ...)")
 
     def _sender_of(self, stored: StoredMessage) -> m.Address:
         """The sender a message's reports and read replies name, as its recipients saw it: its
@@ -1738,27 +1894,36 @@ class Simulator:
             return m.Number(code) if self._mbuni_quirks and len(code) > 6 else m.ShortCode(code)
         return m.ShortCode(getattr(req, "vasid", None) or cfg.vasp_short_code)
 
-    def _reached(self, message_id: str, recipient: str, status: str, report: bool) -> None:
-        """The message's fate at `recipient`, as scheduled: retrieved (so no longer cancellable)
-        whether or not a report was asked for and a VASP URL given; the report when one was."""
+    def _reached(self, message_id: str, recipient: str, status: str, report: bool, round_: int | None = None) -> bool:
+        """The message's fate at `recipient`, as scheduled (in its plan's `round_`): retrieved (so no
+        longer cancellable) whether or not a report was asked for and a VASP URL given; the report
+        when one was. → False when it is no longer to be delivered (forgotten, rescheduled)."""
         stored = self._lookup(message_id)
         if stored is None:  # forgotten meanwhile (reset, or beyond max_messages): nothing to deliver
-            return
+            return False
         if report and self.config.vasp_url:
-            self.send_report(message_id, recipient, status, wait=False)
-        else:
-            self._settle(stored, status)
+            return self._report(stored, recipient, status, wait=False, round_=round_).get("skipped") != "rescheduled"
+        return self._settle(stored, status, round_, recipient) != "rescheduled"
 
-    def _settle(self, stored: StoredMessage, status: str) -> str:
-        """A delivery status reached: Retrieved (or Forwarded) makes an accepted message delivered, another
-        final one (Expired, Rejected...) undelivered; Deferred and Indeterminate leave it pending.
-        → the state before."""
+    def _settle(self, stored: StoredMessage, status: str, round_: int | None = None,
+                recipient: str | None = None) -> str:
+        """A delivery status reached (at `recipient`): Retrieved (or Forwarded) makes an accepted
+        message delivered, another final one (Expired, Rejected...) undelivered; Deferred and
+        Indeterminate leave it pending. → the state before; nothing changed for a scheduled one
+        (`round_`) when it is not the plan's now ("rescheduled": a ReplaceReq came as it was due) or
+        the recipient's final status was reported already, on demand ("reported")."""
         ended = _ENDS.get(status)
         with self._lock:  # check and set as one (see _cancel)
+            if round_ is not None and not self._current(stored, round_):
+                return "rescheduled"
+            if round_ is not None and recipient in stored._final:
+                return "reported"
             state = stored.state
             # (delivered to one recipient, it stays delivered whatever became of another)
             if state not in ("cancelled", "replaced", "delivered") and ended is not None:
                 stored.state = ended
+            if ended is not None and recipient is not None and state not in ("cancelled", "replaced"):
+                stored._final[recipient] = status
         return state
 
     def send_report(self, message_id: str, recipient: str, status: str = "Retrieved", wait: bool = True) -> dict:
@@ -1766,10 +1931,16 @@ class Simulator:
         stored = self._lookup(message_id)
         if stored is None:
             raise NotKept(message_id, "no message {!r}")
+        return self._report(stored, recipient, status, wait)
+
+    def _report(self, stored: StoredMessage, recipient: str, status: str, wait: bool,
+                round_: int | None = None) -> dict:
         if not stored._reaches(recipient):  # (an MMSC reports on whom it delivered to, none else)
             raise ValueError(stored._not_reached(recipient))
-        state = self._settle(stored, status)
-        if state in ("cancelled", "replaced"):
+        self._need_vasp()
+        message_id = stored.message_id
+        state = self._settle(stored, status, round_, recipient)
+        if state in ("cancelled", "replaced", "rescheduled", "reported"):
             return {"skipped": state}
         msg = m.DeliveryReportReq(
             relay_server_id=self.config.relay_server_id, message_id=message_id, recipient=stored._address(recipient),
@@ -1789,6 +1960,7 @@ class Simulator:
             return {"skipped": state}
         if not stored._reaches(recipient):  # (only one who got it can have read it)
             raise ValueError(stored._not_reached(recipient))
+        self._need_vasp()
         msg = m.ReadReplyReq(
             relay_server_id=self.config.relay_server_id, message_id=message_id, recipient=stored._address(recipient),
             sender=self._sender_of(stored), time_stamp=datetime.now(timezone.utc), mm_status=ReadStatus(status),
@@ -1875,7 +2047,14 @@ class Simulator:
         does not take it (`report_attempts`); → the last attempt's outcome. `priority`: none by
         default, but in China Mobile's dialects Normal (see _MO_PRIORITY). `version`: the schema
         version it goes in ("REL-5-MM7-1-2"), for a VASP speaking another than the standard
-        dialect's REL-6-MM7-1-4 (the carriers' dialects speak their own: a ValueError there)."""
+        dialect's REL-6-MM7-1-4 (the carriers' dialects speak their own: a ValueError there).
+        `linked_id`: None for one made up; a blank one is a ValueError (an empty LinkedID went out,
+        which no reply could cite), as is a blank sender (it went out as an empty address, refused
+        by the encoder after a LinkedID was given out for it)."""
+        if isinstance(linked_id, str) and not linked_id.strip():
+            raise ValueError(f"linked_id {linked_id!r} is blank: leave it out (null) for one made up, or give one")
+        if isinstance(sender, str) and not sender.strip():
+            raise ValueError(f"the sender (from) {sender!r} is blank: give the subscriber's address")
         schema = None
         if version is not None:
             try:
@@ -1891,6 +2070,7 @@ class Simulator:
         content = Content(parts=list(parts or []))
         if text is not None:
             content.parts.insert(0, Part.text(text, charset="utf-8"))
+        self._need_vasp()
         if linked_id is None:  # every MO gets one, so that the VASP's answer can cite it
             linked_id = f"LNK{self.run_id}-{next(self._linked):06d}"
         with self._lock:
@@ -1925,15 +2105,16 @@ class Simulator:
             self._push(due, seq, self._step, (due, seq, items, 0, self._reset_count, fn, args))
 
     def _step(self, due: float, seq: int, items: list, index: int, resets: int, fn: Callable, args: tuple) -> None:
+        more = True
         try:
-            fn(items[index], *args)
+            more = fn(items[index], *args) is not False  # (False: the rest are no longer to be done)
         except Exception:  # (a failed one must not stop the rest, as a failed job stops no other)
             log.exception("scheduled %s failed for %s", getattr(fn, "__name__", fn), printable(str(items[index])))
         finally:
             with self._wake:
                 # (kept first among the jobs due with it, as the next of its own would be; not after
                 # a reset, which forgets what was scheduled)
-                if index + 1 < len(items) and resets == self._reset_count:
+                if more and index + 1 < len(items) and resets == self._reset_count:
                     heapq.heappush(self._queue, (due, seq, self._step, (due, seq, items, index + 1, resets, fn, args)))
 
     def _push(self, due: float, seq: int, fn: Callable, args: tuple) -> None:
@@ -1942,14 +2123,16 @@ class Simulator:
             self._wake.notify_all()  # (wait_idle waits on it too: notify() could wake it, not the worker)
 
     def _run_queue(self) -> None:
+        mine = threading.current_thread()
         while True:
             with self._wake:
-                while not self._stopping and (not self._queue or self._queue[0][0] > time.monotonic()):
+                while not self._stopping and self._worker is mine and (
+                        not self._queue or self._queue[0][0] > time.monotonic()):
                     timeout = (self._queue[0][0] - time.monotonic()) if self._queue else None
                     # (at most an hour at a time: a wait beyond what the platform's clock can count
                     # raised OverflowError, and the worker ended: nothing more was ever sent)
                     self._wake.wait(None if timeout is None else min(timeout, 3600.0))
-                if self._stopping:
+                if self._stopping or self._worker is not mine:
                     return
                 _, _, fn, args = heapq.heappop(self._queue)
                 self._running += 1
@@ -2056,12 +2239,18 @@ class Simulator:
                 isinstance(to, list) and all(isinstance(a, str) for a in to)):
             # (a number in the list was a 500, the server's error page; a dict was read by its keys)
             return 400, {"error": "to must be a string or a list of strings (the recipients)"}
+        if route == "deliver" and to is not None and not (to.strip() if isinstance(to, str) else to):
+            # (it went to the default as if left out, where a blank "from" is refused)
+            return 400, {"error": f"to {to!r} is blank: name the recipients, or leave it out for the VASP's "
+                                  "short code"}
         if route == "reset":
             self.reset()
             return 200, {"ok": True}
+        args = {k: v for k, v in args.items() if v is not None}  # (null: left out, the default taken)
         try:
             if route == "deliver":
-                return 200, self.deliver(args["from"], args.get("to") or ["1065888"], args.get("subject"),
+                # (no "to": the VASP's short code as provisioned, not one of its own)
+                return 200, self.deliver(args["from"], to or [self.config.vasp_short_code], args.get("subject"),
                                          args.get("text"), linked_id=args.get("linked_id"),
                                          priority=args.get("priority"), version=args.get("version"))
             if route == "report":

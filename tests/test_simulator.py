@@ -402,7 +402,7 @@ def test_delays_that_are_not_a_number_of_seconds_are_refused():
             assert r.status_code == 400 and f"must be 0 to {MAX_TIMEOUT} seconds" in r.json()["error"], r.text
         with pytest.raises(ValueError, match="delay and retry_after must be 0 to "):
             sim.fail_next(1, status=3000, delay=1e10)
-        assert sim._troubles == []
+        assert len(sim._troubles) == 0
 
 
 @pytest.mark.parametrize("setting, value", [("max_messages", float("nan")), ("report_attempts", float("nan")),
@@ -444,7 +444,7 @@ def test_the_trouble_count_answered_is_read_under_the_lock_that_guards_it():
     sim = Simulator()
     under_lock = []
 
-    class Watched(list):
+    class Watched(type(sim._troubles)):
         def __len__(self):
             under_lock.append(sim._lock.locked())
             return super().__len__()
@@ -548,7 +548,7 @@ def test_the_control_api_refuses_a_body_over_its_limit_unread_and_a_length_that_
         assert (status, json.loads(answer), read) == ("400 Bad Request", {"error": "invalid Content-Length (digits only)"}, 0)
         status, _, answer, read = _call(app, "POST", "/mm7", b"x" * 16, written)
         assert (status, answer, read) == ("400 Bad Request", b"invalid Content-Length\n", 0)
-    assert sim._troubles == []
+    assert len(sim._troubles) == 0
     status, _, answer, _ = _call(app, "POST", "/control/fail", fail, str(len(fail)))  # (digits: taken)
     assert (status, json.loads(answer)) == ("200 OK", {"queued": 1})
 
@@ -2305,3 +2305,251 @@ def test_a_message_whose_expiry_date_comes_before_its_delivery_is_reported_expir
         assert said[mid] == [("DeliveryReportReq", 1000), ("ReadReplyReq", 1000)] and states[mid] == "delivered"
     reports = {msg.message_id: msg.mm_status.value for msg, _ in rcv.received if msg.ELEMENT == "DeliveryReportReq"}
     assert reports == {short: "Expired", gone: "Expired", held: "Expired", later: "Retrieved", none: "Retrieved"}
+
+
+@pytest.mark.parametrize("shown_first", [False, True])
+def test_a_recipient_also_named_display_only_still_gets_the_message(shown_first):
+    """An address named as a recipient and again display-only (shown to the others) was left out of
+    the delivery altogether: no report, no read reply, the message never "delivered". Its reports
+    name it as the recipient it is, whichever came first."""
+    real, shown = m.Number("+8613800000001"), m.Number("+8613800000001", display_only=True)
+    to = m.Recipients(to=[shown if shown_first else real],
+                      cc=[real if shown_first else shown, m.Number("+8613800000009", display_only=True)])
+    with Simulator(report_delay=0, read_delay=0) as sim, RunningReceiver() as rcv, \
+            mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        sim.config.vasp_url = rcv.url
+        mid = client.submit(m.SubmitReq(recipients=to, delivery_report=True, read_reply=True)).message_id
+        assert sim.wait_idle(10)
+        got = sorted((msg.ELEMENT, str(msg.recipient), msg.recipient.display_only) for msg, _ in rcv.received)
+        assert got == [("DeliveryReportReq", "+8613800000001", False), ("ReadReplyReq", "+8613800000001", False)]
+        assert sim.messages[mid].state == "delivered"
+        with pytest.raises(ValueError, match="not delivered to"):
+            sim.send_report(mid, "+8613800000009")
+
+
+@pytest.mark.parametrize("fields, said", [({"linked_id": ""}, "linked_id"), ({"linked_id": "  "}, "linked_id"),
+                                          ({"from": ""}, "from"), ({"from": " "}, "from")])
+def test_an_mo_with_a_blank_linked_id_or_sender_is_refused_not_sent(fields, said):
+    """/control/deliver with "linked_id": "" sent a DeliverReq with an empty LinkedID (a reply could
+    cite none), and one from "" went out as nothing, its failure a 200 with an error: both are a
+    400 (a ValueError from code), nothing sent, no LinkedID given out. Left out, a LinkedID is made."""
+    with Simulator(report_delay=60) as sim, RunningReceiver() as rcv:
+        sim.config.vasp_url = rcv.url
+        body = {"from": "+8613900000000", "text": "hi", **fields}
+        status, answer = sim.control("POST", "deliver", json.dumps(body).encode())
+        assert status == 400 and said in answer["error"] and "blank" in answer["error"]
+        with pytest.raises(ValueError, match=said):
+            sim.deliver(body["from"], "1065888", linked_id=body.get("linked_id"))
+        assert sim.wait_idle(5) and not sim.mo_sent and not sim.linked_ids and not rcv.received
+        status, answer = sim.control("POST", "deliver", json.dumps({"from": "+8613900000000"}).encode())
+        assert status == 200 and answer["linked_id"] == f"LNK{sim.run_id}-000001"
+
+
+def test_a_replace_reschedules_a_pending_message_by_its_earliest_delivery_time_and_read_reply():
+    """A ReplaceReq changed the content alone: its EarliestDeliveryTime, ReadReply and ServiceCode
+    were dropped, the message delivered when the submit had said. They replace the submit's, and
+    the delivery and read replies follow them; the ExpiryDate stays the submit's, counted from it."""
+    from datetime import datetime, timedelta, timezone
+
+    with Simulator(report_delay=0, read_delay=0) as sim, RunningReceiver() as rcv, \
+            mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        sim.config.vasp_url = rcv.url
+        # held an hour, and by then expired (after half an hour): reported Expired in an hour, unread
+        mid = client.submit(m.SubmitReq(recipients=["+8613800000001"], delivery_report=True, service_code="OLD",
+                                        earliest_delivery_time=timedelta(hours=1), expiry_date="PT30M")).message_id
+        now = datetime.now(timezone.utc) - timedelta(minutes=1)
+        assert client.send(m.ReplaceReq(message_id=mid, earliest_delivery_time=now, read_reply=True,
+                                        service_code="NEW", content_class="text")).status.code == 1000
+        assert sim.wait_idle(10)  # (nothing left of the submit's schedule)
+        got = sorted((msg.ELEMENT, msg.mm_status.value) for msg, _ in rcv.received)
+        assert got == [("DeliveryReportReq", "Retrieved"), ("ReadReplyReq", "Read")]
+        kept = sim.messages[mid]
+        assert kept.state == "delivered" and kept.summary()["service_code"] == "NEW"
+        assert (kept.request.read_reply, str(kept.request.content_class)) == (True, "text")
+        assert kept.request.ELEMENT == "SubmitReq" and sim.received[0].message.service_code == "OLD"
+        # delivered, it is too late: 3001, nothing changed, nothing more sent
+        assert client.send(m.ReplaceReq(message_id=mid, service_code="LATE", read_reply=False)).status.code == 3001
+        assert sim.wait_idle(10) and len(rcv.received) == 2 and sim.messages[mid].summary()["service_code"] == "NEW"
+
+
+def test_a_replace_holds_a_pending_message_until_its_new_earliest_delivery_time_and_can_drop_read_replies():
+    from datetime import timedelta
+
+    with Simulator(report_delay=0.2, read_delay=0) as sim, RunningReceiver() as rcv, \
+            mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        sim.config.vasp_url = rcv.url
+        held = client.submit(m.SubmitReq(recipients=["+8613800000001"], delivery_report=True, read_reply=True,
+                                         earliest_delivery_time=timedelta(hours=1))).message_id
+        assert client.send(m.ReplaceReq(message_id=held, earliest_delivery_time=timedelta(days=2))).ok
+        busy = sim.wait_idle(0)
+        assert not busy and busy.scheduled == 2 and busy.next_in > 86400  # (its report and read reply, in 2 days)
+        assert client.send(m.ReplaceReq(message_id=held, earliest_delivery_time=timedelta(0), read_reply=False)).ok
+        assert sim.wait_idle(10)
+        assert [(msg.ELEMENT, msg.message_id) for msg, _ in rcv.received] == [("DeliveryReportReq", held)]
+
+
+def test_a_cancelled_or_extended_replaced_message_leaves_nothing_scheduled_to_wait_for():
+    """A CancelReq (or an extendedReplaceReq) of a message held by a long report_delay or its
+    EarliestDeliveryTime left its delivery in the schedule: wait_idle and assert_all_taken waited
+    for it, then failed, though nothing was ever to be sent."""
+    from datetime import timedelta
+
+    with Simulator(report_delay=60) as sim, RunningReceiver() as rcv, \
+            mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        sim.config.vasp_url = rcv.url
+        first = client.submit(m.SubmitReq(recipients=["+8613800000001"], delivery_report=True)).message_id
+        second = client.submit(m.SubmitReq(recipients=["+8613800000002"], delivery_report=True, read_reply=True,
+                                           earliest_delivery_time=timedelta(hours=1))).message_id
+        assert client.send(m.CancelReq(message_id=first)).ok
+        sim.config.report_delay = 0
+        new = client.send(m.ExtendedReplaceReq(replace_id=second, delivery_report=True)).message_id
+        assert sim.wait_idle(10)
+        sim.assert_all_taken(wait=False)
+        assert [(msg.ELEMENT, msg.message_id) for msg, _ in rcv.received] == [("DeliveryReportReq", new)]
+
+
+@pytest.mark.parametrize("expiry_hours_ago, earliest_hours_ago, expired", [
+    (1, None, False), (13, None, False), (15, None, True), (3, 2, True), (2, 3, False)])
+def test_an_expiry_date_without_a_zone_expires_a_message_only_once_past_in_every_zone(
+        expiry_hours_ago, earliest_hours_ago, expired):
+    """An ExpiryDate without a zone (xs:dateTime's local time, its zone unknown) was read as UTC: a
+    VASP west of UTC writing its local time saw its messages reported Expired. It expires a message
+    once it has passed whatever the zone (at UTC-14:00), or when it comes before its EarliestDeliveryTime
+    written without a zone too (both one local time)."""
+    from datetime import datetime, timedelta, timezone
+
+    def local(hours_ago: float) -> str:
+        return (datetime.now(timezone.utc) - timedelta(hours=hours_ago)).replace(tzinfo=None).isoformat()
+
+    with Simulator(report_delay=0) as sim, RunningReceiver() as rcv, \
+            mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        sim.config.vasp_url = rcv.url
+        earliest = local(earliest_hours_ago) if earliest_hours_ago is not None else None
+        client.submit(m.SubmitReq(recipients=["+8613800000001"], delivery_report=True,
+                                  expiry_date=local(expiry_hours_ago), earliest_delivery_time=earliest))
+        [(report, _)] = rcv.wait_for("DeliveryReportReq")
+        assert report.mm_status.value == ("Expired" if expired else "Retrieved")
+
+
+def test_an_mo_to_no_one_named_goes_to_the_vasps_short_code_as_provisioned_and_a_blank_to_is_refused():
+    """/control/deliver without "to" sent the MO to 1065888 whatever `vasp_short_code` the simulator
+    was given; a blank "to" ("" or []) went there too, where a blank "from" is refused."""
+    with Simulator(report_delay=60, vasp_short_code="10650001") as sim, RunningReceiver() as rcv:
+        sim.config.vasp_url = rcv.url
+        assert sim.control("POST", "deliver", json.dumps({"from": "+8613900000000"}).encode())[0] == 200
+        [(mo, _)] = rcv.wait_for("DeliverReq")
+        assert [str(a) for a in mo.recipients.to] == ["10650001"]
+        for to in ("", " ", []):
+            status, answer = sim.control("POST", "deliver", json.dumps({"from": "+8613900000000", "to": to}).encode())
+            assert status == 400 and "to" in answer["error"], to
+        assert sim.wait_idle(5) and len(rcv.received) == 1
+
+
+def test_a_report_or_mo_asked_for_with_no_vasp_url_changes_nothing():
+    """With no VASP URL, /control/report was a 400 (nowhere to send it) that had made the message
+    "delivered" all the same, and /control/deliver one that had given out a LinkedID a reply could
+    then cite for an MO never sent."""
+    with Simulator(report_delay=60) as sim, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        mid = client.submit(m.SubmitReq(recipients=["+8613800000001"])).message_id
+        status, answer = sim.control("POST", "report", json.dumps({"message_id": mid,
+                                                                   "recipient": "+8613800000001"}).encode())
+        assert status == 400 and "no VASP URL" in answer["error"] and sim.messages[mid].state == "accepted"
+        status, answer = sim.control("POST", "read", json.dumps({"message_id": mid,
+                                                                 "recipient": "+8613800000001"}).encode())
+        assert status == 400 and "no VASP URL" in answer["error"]
+        status, answer = sim.control("POST", "deliver", json.dumps({"from": "+8613900000000"}).encode())
+        assert status == 400 and "no VASP URL" in answer["error"] and not sim.linked_ids
+        with pytest.raises(RuntimeError, match="no VASP URL"):
+            sim.deliver("+8613900000000", "1065888")
+        assert not sim.linked_ids and not sim.mo_sent
+        assert client.send(m.CancelReq(message_id=mid)).status.code == 1000
+
+
+def test_a_delivery_under_way_when_a_replace_reschedules_it_stops_at_its_next_recipient():
+    # (one the worker had taken off the schedule already: its recipients were walked to the end,
+    # each doing nothing, and wait_idle waited for them)
+    from datetime import timedelta
+
+    sim = Simulator(report_delay=0)  # (not started: the test is the worker)
+    out = mm7.encode(m.SubmitReq(recipients=[f"+861380000000{i}" for i in range(3)]), transaction_id="t1")
+    sim.handle(out.to_bytes(), out.content_type, {})
+    [mid] = sim.messages.keys()
+    [(_, _, step, args)] = sim._queue  # (taken by the worker, as it is about to deliver)
+    sim._queue.clear()
+    out = mm7.encode(m.ReplaceReq(message_id=mid, earliest_delivery_time=timedelta(hours=1)), transaction_id="t2")
+    assert b"<StatusCode>1000<" in sim.handle(out.to_bytes(), out.content_type, {}).body
+    [new] = sim._queue
+    step(*args)  # the old delivery's first recipient: nothing done, and no more of them
+    assert sim._queue == [new] and sim.messages[mid].state == "accepted"
+
+
+def test_a_simulator_started_again_while_a_report_of_its_last_run_was_still_on_its_way_has_one_worker():
+    """stop() waits 5 s for the report worker: one still waiting for the VASP's answer then went on,
+    and when start() came it ran the schedule beside the new worker — two at once, a read reply
+    sent while its delivery report still was."""
+    held = HeldReports()
+    with RunningReceiver(held) as rcv, Simulator(report_delay=0) as sim, \
+            mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        sim.config.vasp_url = rcv.url
+        client.submit(m.SubmitReq(recipients=["+8613800000001"], delivery_report=True))
+        assert held.arrived.wait(10)
+        old = sim._worker
+        sim.stop()  # (its worker still waits for the VASP)
+        sim.start()
+        held.release.set()
+        old.join(10)
+        assert not old.is_alive() and sim._worker.is_alive()
+
+
+@pytest.mark.parametrize("action, operation, default", [("report", "DeliveryReportReq", "Retrieved"),
+                                                        ("read", "ReadReplyReq", "Read")])
+def test_a_report_or_read_reply_asked_for_with_a_null_status_gives_the_default_as_a_null_mo_field_does(
+        action, operation, default):
+    # ("status": null was a 400, "None is not a valid DeliveryStatus", where deliver's null fields are left out)
+    with Simulator(report_delay=60) as sim, RunningReceiver() as rcv, \
+            mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        sim.config.vasp_url = rcv.url
+        mid = client.submit(m.SubmitReq(recipients=["+8613800000001"])).message_id
+        status, answer = sim.control("POST", action, json.dumps(
+            {"message_id": mid, "recipient": "+8613800000001", "status": None}).encode())
+        assert status == 200 and answer["status"] == 1000, answer
+        [(sent, _)] = rcv.wait_for(operation)
+        assert sent.mm_status.value == default
+
+
+def test_a_recipient_reported_on_demand_gets_no_second_report_nor_a_read_reply_from_the_schedule():
+    """A test reporting a recipient Rejected on demand before its delivery was due had the
+    scheduled report follow, Retrieved, and a read reply: two final statuses for one recipient."""
+    import heapq
+
+    with RunningReceiver() as rcv:
+        sim = Simulator(report_delay=0, read_delay=0, vasp_url=rcv.url)  # (not started: the test is the worker)
+        out = mm7.encode(m.SubmitReq(recipients=["+8613800000001", "+8613800000002"], delivery_report=True,
+                                     read_reply=True), transaction_id="t1")
+        sim.handle(out.to_bytes(), out.content_type, {})
+        [mid] = sim.messages.keys()
+        assert sim.send_report(mid, "+8613800000001", "Rejected")["status"] == 1000
+        while sim._queue:  # the schedule, as the worker runs it
+            _, _, fn, args = heapq.heappop(sim._queue)
+            fn(*args)
+        sent = sorted((msg.ELEMENT, str(msg.recipient), msg.mm_status.value) for msg, _ in rcv.received)
+        assert sent == [("DeliveryReportReq", "+8613800000001", "Rejected"),
+                        ("DeliveryReportReq", "+8613800000002", "Retrieved"),
+                        ("ReadReplyReq", "+8613800000002", "Read")]
+        sim.stop()
+
+
+def test_trouble_for_every_request_from_now_on_is_scripted_by_a_count_as_large_as_meant():
+    """fail_next(10**12, status=3000) — "every request from now on" — made a list of that many (a
+    MemoryError, or gigabytes for 10**9), and each request took the first of it in steps as many."""
+    from mm7bind.errors import FaultError
+
+    with Simulator() as sim, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        assert sim.fail_next(10**12, status=3000) == 10**12
+        assert sim.control("POST", "fail", b'{"count": 2, "http_status": 503}') == (200, {"queued": 10**12 + 2})
+        for _ in range(2):
+            with pytest.raises(FaultError, match="3000"):
+                client.send(m.SubmitReq(recipients=["+8613800000001"]))
+        assert len(sim._troubles) == 10**12
+        sim.reset()
+        assert len(sim._troubles) == 0 and client.submit(m.SubmitReq(recipients=["+8613800000001"])).ok
