@@ -20,7 +20,7 @@ import os
 import posixpath
 import re
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 from urllib.parse import unquote
 
 from . import envelope as soap
@@ -257,62 +257,17 @@ def _smil_naming_sent_ids(smil: Part, sent_ids: dict[str, str], names: frozenset
     written as that id is sent; comments and anything else as they were. The SMIL itself when
     nothing changes or its bytes do not read back the same from its charset. Worked out once for
     the same SMIL and ids (a campaign sends one content to each recipient)."""
-    key = (smil.sha256(), smil.charset, tuple(sent_ids.items()), names)
-    blob = _ID_SMILS.get(key, False)
-    if blob is False:
-        blob = _ids_as_sent(smil, sent_ids, names)
-        if blob is None or blob.size <= _SENT_SMIL_BYTES:
-            if len(_ID_SMILS) >= 32:
-                _ID_SMILS.clear()
-            _ID_SMILS[key] = blob
-    return smil if blob is None else dataclasses.replace(smil, blob=blob)
 
-
-_ID_SMILS: dict[tuple, BytesBlob | None] = {}
-
-
-def _ids_as_sent(smil: Part, sent_ids: dict[str, str], names: frozenset[str]) -> BytesBlob | None:
-    """The bytes of `smil` with its references spelt as `_smil_naming_sent_ids` says, or None
-    when they are as they were."""
-    data = smil.data
-    codec = charset_codec(smil.charset)[0] or "utf-8"
-    try:
-        text = data.decode(codec)
-        if text.encode(codec) != data:
-            return None
-    except (UnicodeError, LookupError):
-        return None
-    comments = _comment_spans(text)
-    comment_starts = [start for start, _end in comments]
-
-    def as_sent(m: re.Match) -> str:
-        before = bisect.bisect_right(comment_starts, m.start()) - 1  # (the comment it may be in)
-        if before >= 0 and m.start() < comments[before][1]:
-            return m.group(0)
-        raw = m.group(1) if m.group(1) is not None else m.group(2)
-        src = html.unescape(raw).strip()
+    def as_sent(src: str) -> str | None:
         if src[:4].lower() == "cid:":
             sent = sent_ids.get(_named_id(src))
-            value = None if sent is None else "cid:" + sent
-        elif not src or src in names or location_name(src) in names or _URL_SCHEME.match(src):
-            value = None
-        else:
-            value = sent_ids.get(src) or sent_ids.get(location_name(src))
-        if value is None:
-            return m.group(0)
-        # (an id may hold "&" or a quote: escaped, the attribute stays XML)
-        quote_char = '"' if m.group(1) is not None else "'"
-        escaped = value.replace("&", "&amp;").replace("<", "&lt;").replace(quote_char, "&quot;" if quote_char == '"'
-                                                                            else "&apos;")
-        return m.group(0)[:m.start(1 if m.group(1) is not None else 2) - m.start()] + escaped + quote_char
+            return None if sent is None else "cid:" + sent
+        if not src or src in names or location_name(src) in names or _URL_SCHEME.match(src):
+            return None
+        return sent_ids.get(src) or sent_ids.get(location_name(src))
 
-    rewritten = _SRC_ATTRIBUTE.sub(as_sent, text)
-    if rewritten == text:
-        return None
-    try:
-        return BytesBlob(rewritten.encode(codec))
-    except UnicodeError:
-        return None
+    return _smil_rewritten(smil, ("ids", tuple(sent_ids.items()), names), as_sent)
+
 
 log = logging.getLogger("mm7bind.codec")
 
@@ -641,10 +596,34 @@ def _smil_naming_sent_locations(smil: Part, leaves: list[Part], children: dict[i
     if all(name == value for name, value in (*written.items(), *by_filename.items())):
         return smil
     ids = frozenset((p.content_id or "").lower() for p in leaves)
-    key = (smil.sha256(), smil.charset, tuple(written.items()), tuple(by_filename.items()), ids)
+
+    def spelt_as_sent(src: str) -> str | None:
+        if not src or src.lower().startswith("cid:") or _URL_SCHEME.match(src):
+            return None
+        value = written.get(src) or written.get(location_name(src))
+        if value is None and src.lower() not in ids:
+            value = by_filename.get(src) or by_filename.get(location_name(src))
+        return value
+
+    return _smil_rewritten(smil, ("locations", tuple(written.items()), tuple(by_filename.items()), ids),
+                           spelt_as_sent)
+
+
+# `_smil_rewritten`'s work, by what it depends on: at most 32 SMILs of 32 KiB kept
+_SENT_SMILS: dict[tuple, BytesBlob | None] = {}
+_SENT_SMIL_BYTES = 32 * 1024
+
+
+def _smil_rewritten(smil: Part, key: tuple, new_src: Callable[[str], str | None]) -> Part:
+    """`smil` with each `src` outside comments that `new_src` (given it unescaped and stripped)
+    names another value for written as that value, escaped for its attribute; the rest of the
+    text as it was. The SMIL itself when nothing changes, or when its bytes do not read back the
+    same from its charset. Worked out once for the same SMIL and `key` (what `new_src` depends on):
+    a campaign sends one content to each recipient."""
+    key = (smil.sha256(), smil.charset, *key)
     blob = _SENT_SMILS.get(key, False)
     if blob is False:
-        blob = _spelt_as_sent(smil, written, by_filename, ids)
+        blob = _srcs_rewritten(smil, new_src)
         if blob is None or blob.size <= _SENT_SMIL_BYTES:  # (a forwarded SMIL of megabytes is not kept)
             if len(_SENT_SMILS) >= 32:
                 _SENT_SMILS.clear()
@@ -652,15 +631,8 @@ def _smil_naming_sent_locations(smil: Part, leaves: list[Part], children: dict[i
     return smil if blob is None else dataclasses.replace(smil, blob=blob)
 
 
-# `_smil_naming_sent_locations`' work, by what it depends on: at most 32 SMILs of 32 KiB kept
-_SENT_SMILS: dict[tuple, BytesBlob | None] = {}
-_SENT_SMIL_BYTES = 32 * 1024
-
-
-def _spelt_as_sent(smil: Part, written: dict[str, str], by_filename: dict[str, str],
-                   ids: frozenset[str]) -> BytesBlob | None:
-    """The bytes of `smil` with its references spelt as sent (`_smil_naming_sent_locations`), or
-    None when they are as they were."""
+def _srcs_rewritten(smil: Part, new_src: Callable[[str], str | None]) -> BytesBlob | None:
+    """The bytes of `smil` rewritten as `_smil_rewritten` says, or None when they are as they were."""
     data = smil.data
     codec = charset_codec(smil.charset)[0] or "utf-8"
     try:
@@ -672,25 +644,22 @@ def _spelt_as_sent(smil: Part, written: dict[str, str], by_filename: dict[str, s
     comments = _comment_spans(text)
     comment_starts = [start for start, _end in comments]
 
-    def spelt_as_sent(m: re.Match) -> str:
+    def rewritten_src(m: re.Match) -> str:
         before = bisect.bisect_right(comment_starts, m.start()) - 1  # (the comment it may be in)
         if before >= 0 and m.start() < comments[before][1]:
             return m.group(0)
         raw = m.group(1) if m.group(1) is not None else m.group(2)
         src = html.unescape(raw).strip()
-        if not src or src.lower().startswith("cid:") or _URL_SCHEME.match(src):
-            return m.group(0)
-        value = written.get(src) or written.get(location_name(src))
-        if value is None and src.lower() not in ids:
-            value = by_filename.get(src) or by_filename.get(location_name(src))
+        value = new_src(src)
         if value is None or value == src:
             return m.group(0)
+        # (a value may hold "&" or a quote: escaped, the attribute stays XML)
         quote_char = '"' if m.group(1) is not None else "'"
         escaped = value.replace("&", "&amp;").replace("<", "&lt;").replace(quote_char, "&quot;" if quote_char == '"'
                                                                             else "&apos;")
         return m.group(0)[:m.start(1 if m.group(1) is not None else 2) - m.start()] + escaped + quote_char
 
-    rewritten = _SRC_ATTRIBUTE.sub(spelt_as_sent, text)
+    rewritten = _SRC_ATTRIBUTE.sub(rewritten_src, text)
     if rewritten == text:
         return None
     try:
