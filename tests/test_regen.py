@@ -1878,3 +1878,66 @@ def test_an_official_file_in_an_https_namespace_sends_and_reads_every_operation(
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "REL-6-MM7-1-4's namespace changes" in proc.stdout
     assert round_trip(project, "REL-6-MM7-1-4") == sorted(MESSAGE_TYPES)
+
+
+@contextlib.contextmanager
+def raw_server(answer: bytes):
+    """A loopback server that reads a request's head, writes `answer` as it is and closes."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    listener.settimeout(10)
+
+    def serve():
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = listener.accept()
+                with conn:
+                    conn.settimeout(10)
+                    head = b""
+                    while b"\r\n\r\n" not in head:
+                        chunk = conn.recv(4096)
+                        if not chunk:
+                            break
+                        head += chunk
+                    conn.sendall(answer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/REL-6-MM7-1-4.xsd"
+    finally:
+        listener.close()
+        thread.join(10)
+
+
+@pytest.mark.parametrize("answer, said", [
+    (b"HELLO THERE\r\n\r\n", "not whole HTTP"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n<xs:schema", "not whole HTTP"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n<?xml version='1.0'?><xs:schema", "short of its Content-Length"),
+])
+def test_a_download_that_is_not_whole_is_refused_in_words(answer, said):
+    """A server speaking no HTTP, a chunked answer cut short, a body short of its Content-Length:
+    one line naming the download (they were tracebacks, or the cut file was blamed as bad XML)."""
+    from tools.regen import RegenError, read_source
+
+    with raw_server(answer) as url, pytest.raises(RegenError) as err:
+        read_source(url)
+    assert "cannot download" in str(err.value) and said in str(err.value), err.value
+
+
+def test_a_url_whose_port_is_no_number_is_refused_in_words():
+    from tools.regen import RegenError, read_source
+
+    with pytest.raises(RegenError, match="cannot download"):
+        read_source("http://127.0.0.1:port/REL-6-MM7-1-4.xsd")
+
+
+def test_a_whole_download_is_taken():
+    from tools.regen import read_source
+
+    body = b"<?xml version='1.0'?><x/>"
+    with raw_server(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body) as url:
+        assert read_source(url)[0] == body

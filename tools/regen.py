@@ -17,6 +17,7 @@ import copy
 import difflib
 import filecmp
 import hashlib
+import http.client
 import importlib.metadata
 import json
 import os
@@ -592,9 +593,17 @@ def read_source(source: str) -> tuple[bytes, str]:
         recorded = urllib.parse.unquote(url.path.rsplit("/", 1)[-1]) if url.scheme == "file" else recorded_url(source)
         try:
             with opener_for(url).open(without_userinfo(url), timeout=60) as resp:
-                return bounded(resp.read(MAX_SCHEMA_BYTES + 1), recorded), recorded
-        except OSError as exc:
+                data = bounded(resp.read(MAX_SCHEMA_BYTES + 1), recorded)
+                short = getattr(resp, "length", None)  # (http.client: what its Content-Length still owed)
+        except (OSError, ValueError) as exc:  # (ValueError: a URL whose port is no number, say)
             raise RegenError(f"cannot download {recorded}: {exc}") from exc
+        except http.client.HTTPException as exc:  # an answer in no HTTP, a chunked one cut short
+            raise RegenError(f"cannot download {recorded}: the server's answer is not whole HTTP "
+                             f"({type(exc).__name__}: {exc})") from exc
+        if short:  # (http.client hands over a body cut short as if whole: it would be blamed as bad XML)
+            raise RegenError(f"cannot download {recorded}: the connection closed after {len(data)} bytes, "
+                             f"{short} short of its Content-Length")
+        return data, recorded
     path = Path(source)
     try:
         with path.open("rb") as f:
