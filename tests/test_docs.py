@@ -4,6 +4,8 @@ example configurations are valid, and the reference names every key there is."""
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import re
 import tomllib
 
@@ -314,17 +316,19 @@ def test_the_api_table_names_live_where_it_says_with_the_parameters_it_gives():
 
 def _attribute_of(cls: type, name: str) -> bool:
     """`name` is on instances of `cls`: a class attribute, a dataclass field, or set in a method."""
-    import inspect
-
     if hasattr(cls, name) or (dataclasses.is_dataclass(cls) and name in {f.name for f in dataclasses.fields(cls)}):
         return True
-    for klass in cls.__mro__[:-1]:
-        try:
-            if re.search(rf"\bself\.{name}\b(?:: [^=\n]+)? =", inspect.getsource(klass)):
-                return True
-        except (OSError, TypeError):
-            pass
-    return False
+    return any(re.search(rf"\bself\.{name}\b(?:: [^=\n]+)? =", _source_of(klass)) for klass in cls.__mro__[:-1])
+
+
+@functools.cache
+def _source_of(klass: type) -> str:
+    """A class's source, read once: `inspect.getsource` parses the class's whole module each time
+    (that was two minutes of the test above, for a few hundred names)."""
+    try:
+        return inspect.getsource(klass)
+    except (OSError, TypeError):
+        return ""
 
 
 def test_every_name_in_the_api_table_is_there():

@@ -1909,6 +1909,8 @@ def raw_server(answer: bytes):
     try:
         yield f"http://127.0.0.1:{listener.getsockname()[1]}/REL-6-MM7-1-4.xsd"
     finally:
+        with contextlib.suppress(OSError):  # (wakes its accept: closing alone leaves it to its timeout)
+            listener.shutdown(socket.SHUT_RDWR)
         listener.close()
         thread.join(10)
 
