@@ -187,3 +187,22 @@ def every_envelope_we_emit_is_schema_valid(monkeypatch):
 
     monkeypatch.setattr(envelope, "encode", checked)
     monkeypatch.setattr(mm7bind, "encode_envelope", checked)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Captured output with lone surrogates (tests feed the receiver text UTF-8 cannot hold, and
+    its logs show it) written as escapes: pytest-xdist sends each report to the controller as
+    UTF-8, and one such character ended the worker and the whole run."""
+    report = (yield).get_result()
+    report.sections = [(title, _utf8_safe(text)) for title, text in report.sections]
+    if isinstance(report.longrepr, str):
+        report.longrepr = _utf8_safe(report.longrepr)
+
+
+def _utf8_safe(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text

@@ -677,7 +677,7 @@ def test_the_quick_start_is_two_commands_and_ci_runs_the_second_as_written():
     [block] = re.findall(r"```sh\n(.*?)```", section[: section.index("\n## ")], re.S)
     demo, tests = block.splitlines()
     assert demo.endswith(" && .venv/bin/mm7bind demo") and "pip install -q -e . " in demo
-    assert tests.endswith(" && .venv/bin/python -m pytest -q") and "'.[test]'" in tests
+    assert tests.endswith(" && .venv/bin/python -m pytest -q -n auto") and "'.[test]'" in tests
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert tests in ci.splitlines()
     # and it says which Python `python3` must be: the one the package requires
