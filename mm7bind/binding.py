@@ -459,7 +459,13 @@ class _Encoder:
 
     def status(self, var: XmlVar, status: m.Status, where: str) -> Any:
         index = _index(var.clazz)
-        vals = {"code": status.code, "text": status.text}
+        text = status.text
+        if "StatusText" not in index and text not in (None, status.info.text, status.info.text_zh):
+            # (a Status of a StatusCode alone, the extended responses': the code's own text, which
+            # Status fills in, or its Chinese one (a China Mobile dialect's), is no loss; words of
+            # the caller's own are, as any field the version lacks)
+            self.unsupported(f"{where}/StatusText", "text")
+        vals = {"code": status.code, "text": text}
         items = self.items(var.clazz, _layout(var.clazz, _STATUS_FIELDS), vals, where)
         if status.details is not None or status.details_xml is not None or status.details_attributes:
             if "Details" in index:

@@ -40,6 +40,7 @@ from .errors import (
     refusable,
 )
 from .hints import suggest_keywords
+from .status import fault_code as status_fault_code
 from .tolerance import (
     SOAP_ENCODING_STYLE,
     Collector,
@@ -662,6 +663,7 @@ class _Reader:
         self.expect = expect  # the response the caller's request calls for, if known
         self.namespaces_met: set[str] = set()
         self.surplus: list[m.VendorElement] = []  # copies the message holds one of (`keep_one`)
+        self.faultcode_missing = False  # a Fault without faultcode: its status's, once read, gives it
 
     def version_of(self, namespace: str, path: str) -> Version | None:
         """The version of an MM7 namespace; how it was read is reported where it is first met (the
@@ -827,6 +829,7 @@ class _Reader:
         message.extras = extras + self.surplus
         if fault is not None:
             fault.detail = message
+            self.with_status_code(fault)
             return Envelope(transaction_id, fault, version, namespace=namespace)
         return Envelope(transaction_id, message, version, namespace=namespace)
 
@@ -1000,7 +1003,10 @@ class _Reader:
             fault.code = soap12_code
         elif code_el is None or not (code_el.text or "").strip():
             self.dev.add("fault-missing", "/Envelope/Body/Fault", "no faultcode")
+            # (without a status too, "Server" leaves retrying to the HTTP status, as the sender's
+            # "Client" would not; with one, the status decides, and gives the code: `with_status_code`)
             fault.code = "Server"
+            self.faultcode_missing = True
         else:
             raw = _collapsed(code_el.text)  # (an xs:QName)
             namespace, local = self.resolved_qname(code_el, raw, "/Envelope/Body/Fault/faultcode")
@@ -1067,7 +1073,14 @@ class _Reader:
             fault.string_status = m.Status(int(code), text.strip() or None)
             self.dev.add("fault-status-in-string", "/Envelope/Body/Fault/faultstring",
                          f"no error response in detail; status {code} read from faultstring")
+            self.with_status_code(fault)
         return fault, mm7_el, version
+
+    def with_status_code(self, fault: Fault) -> None:
+        """A Fault that named no faultcode given its status's (`status.fault_code`), the one rule
+        every Fault written with a status follows, as an RSErrorRsp alone in the Body is read."""
+        if self.faultcode_missing and fault.status is not None:
+            fault.code = status_fault_code(fault.status.code)
 
     def status_alone(self, status_el: etree._Element, where: str) -> etree._Element:
         """A Status in detail without the error response around it (its status says whether to

@@ -70,8 +70,9 @@ def xml(path: str, default: Any = None, *, factory: Any = None, optional_in_sche
         attributes: str | None = None) -> Any:
     """A field mapped to the XML element/attribute at `path` (``A/B``, ``@attr``, ``text()``, ``""``).
 
-    `optional_in_schema`: silently left out where the target type has no such child (StatusText in
-    the code-only Status of the extended responses) instead of being refused.
+    `optional_in_schema`: left out where the target type has no such child instead of being
+    refused by the generic walk (StatusText in the code-only Status of the extended responses,
+    where the encoder refuses only a text other than the code's own).
     `attributes`: the field holding the attributes the element takes beyond its declared ones
     (``xs:anyAttribute``: ServiceCode's), as ``{"{namespace}name": value}``.
     """
@@ -650,7 +651,8 @@ class ExtendedCancelReq(_VaspRequest):
 
 @dataclass(kw_only=True)
 class ExtendedCancelRsp(_Response):
-    """Its Status carries only the code on the wire."""
+    """MM7_extended_cancel.RES (REL-6-MM7-1-4): its Status carries only the code on the wire (a
+    StatusText other than the code's own, or Details, is an `UnsupportedFieldError`)."""
 
     ELEMENT: ClassVar[str] = "extendedCancelRsp"
     DIRECTION: ClassVar[str] = "rs->vasp"

@@ -1815,8 +1815,8 @@ class Simulator:
             # the one it is about. (Its Status is a code alone: the text stays in the log.)
             log.info("extendedReplaceReq tid=%s: message %s %s, not replaced", printable(env.transaction_id),
                      printable(msg.replace_id), state)
-            return self.answer(env, m.ExtendedReplaceRsp(message_id=msg.replace_id, status=m.Status(
-                RequestStatus.NOT_POSSIBLE, f"message {state}")))
+            return self.answer(env, m.ExtendedReplaceRsp(message_id=msg.replace_id,
+                                                         status=m.Status(RequestStatus.NOT_POSSIBLE)))
         mid = self._new_id()
         # The new message goes to the old one's recipients; its reports, under the new MessageID, are
         # all the VASP hears from now on (the replaced message is never delivered).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import datetime, timedelta, timezone
 
@@ -198,21 +199,26 @@ def test_an_empty_address_is_refused(engine):
 
 @pytest.mark.parametrize("engine", ["direct", "xsdata"])
 def test_the_extended_responses_carry_only_the_status_code(engine, caplog):
-    """Their Status has a StatusCode alone: Details given were left out without a word, where any
-    other field the schema lacks is an UnsupportedFieldError, or dropped with a warning on request."""
-    for rsp in (mm7.ExtendedCancelRsp(status=mm7.Status(2005, "no such message")),
-                mm7.ExtendedReplaceRsp(status=mm7.Status(2005, "no such message"), message_id="m-10")):
+    """Their Status has a StatusCode alone: a StatusText or Details given is, as any other field the
+    schema lacks, an UnsupportedFieldError, or dropped with a warning on request (a StatusText of
+    the caller's own was left out without a word); the code's own text, which Status fills in, is
+    no loss, and goes unsaid."""
+    for rsp in (mm7.ExtendedCancelRsp(status=mm7.Status(2005)),
+                mm7.ExtendedReplaceRsp(status=mm7.Status(2005), message_id="m-10")):
         data = mm7.encode_envelope(rsp, transaction_id="t", version="REL-6-MM7-1-4", engine=engine)
         assert b"<Status><StatusCode>2005</StatusCode></Status>" in data
         assert mm7.decode_envelope(data, strict=True, engine=engine).body.status.code == 2005
-        rsp.status.details = "m-9"
-        with pytest.raises(mm7.UnsupportedFieldError, match="Status/Details does not exist in REL-6-MM7-1-4") as err:
-            mm7.encode_envelope(rsp, transaction_id="t", version="REL-6-MM7-1-4", engine=engine)
-        assert err.value.field == "details"
-        with caplog.at_level(logging.WARNING, logger="mm7bind.binding"):
-            dropped = mm7.encode_envelope(rsp, transaction_id="t", version="REL-6-MM7-1-4", engine=engine,
-                                          style=mm7.XmlStyle(drop_unsupported=True))
-        assert dropped == data and "dropped" in caplog.text and "(field details)" in caplog.text
+        for field, value in (("text", "no such message"), ("details", "m-9")):
+            given = dataclasses.replace(rsp, status=dataclasses.replace(rsp.status, **{field: value}))
+            path = "StatusText" if field == "text" else "Details"
+            with pytest.raises(mm7.UnsupportedFieldError, match=f"Status/{path} does not exist in REL-6-MM7-1-4") as err:
+                mm7.encode_envelope(given, transaction_id="t", version="REL-6-MM7-1-4", engine=engine)
+            assert err.value.field == field
+            caplog.clear()
+            with caplog.at_level(logging.WARNING, logger="mm7bind.binding"):
+                dropped = mm7.encode_envelope(given, transaction_id="t", version="REL-6-MM7-1-4", engine=engine,
+                                              style=mm7.XmlStyle(drop_unsupported=True))
+            assert dropped == data and "dropped" in caplog.text and f"(field {field})" in caplog.text
 
 
 @pytest.mark.parametrize("engine", ["direct", "xsdata"])

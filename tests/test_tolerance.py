@@ -620,6 +620,26 @@ def test_fault_status_only_in_faultstring(string, text):
     assert env.body.status == mm7.Status(3001, text)
 
 
+@pytest.mark.parametrize(("inside", "code", "faultcode"), [
+    ('<detail><RSErrorRsp xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><Status><StatusCode>2002'
+     "</StatusCode><StatusText>Address Error</StatusText></Status></RSErrorRsp></detail>", 2002, "Client"),
+    ('<detail><RSErrorRsp xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><Status><StatusCode>4006'
+     "</StatusCode></Status></RSErrorRsp></detail>", 4006, "Server"),
+    ("", 4004, "Client"),  # (a status read from the faultstring: its code gives the faultcode alike)
+    ("", None, "Server"),  # (no status: Server, the HTTP status deciding whether to send again)
+])
+def test_a_fault_without_faultcode_takes_its_statuss(inside, code, faultcode):
+    """A Fault naming no faultcode was read as Server whatever its status said: a 2002 in its
+    RSErrorRsp, a refusal of the request as sent, read as the server's fault. Its status decides
+    whether to send again either way; the faultcode now follows the one rule every Fault written
+    with a status does (`status.fault_code`), and the missing faultcode is a deviation."""
+    string = "4004 Validation error" if code == 4004 and not inside else "refused"
+    env = tolerant(envelope(f"<e:Fault><faultstring>{string}</faultstring>{inside}</e:Fault>"), {"fault-missing"})
+    assert env.body.code == faultcode and (env.body.status.code if env.body.status else None) == code
+    [said] = [d for d in env.deviations if d.code == "fault-missing"]
+    assert said.message == "no faultcode"
+
+
 def test_fault_texts_read_back_as_sent_but_for_what_their_types_collapse():
     # faultstring is an xs:string (kept as sent); faultcode an xs:QName and faultactor an
     # xs:anyURI, whose white space XSD collapses.
