@@ -23,7 +23,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple, TypeVar, overload
 
@@ -328,7 +328,9 @@ class Receiver:
         self.metrics = metrics  # a mm7bind.metrics.Metrics, counting every answer; None counts nothing
         if metrics is not None and store is not None and hasattr(store, "open_counts"):
             metrics.watch_inbox(store)
-        self.config = config or ReceiverConfig(**settings)
+        # Settings given with a config apply over it, checked as the config checks them (they were dropped).
+        self.config = (replace(config, **settings) if config is not None and settings
+                       else config or ReceiverConfig(**settings))
         self._limit: tuple = ((), None)  # (settings, FailureLimit or None): see _failures
         self.callables: dict[str, Callable] = {}
         self._answers: dict[tuple, tuple] = {}  # plain_answer's templates

@@ -926,7 +926,9 @@ class _KeptRequests(Sequence):
 @suggest_keywords
 class Simulator:
     def __init__(self, config: SimulatorConfig | None = None, **settings: Any):
-        self.config = config or SimulatorConfig(**settings)
+        # Settings given with a config apply over it, checked as the config checks them (they were dropped).
+        self.config = (replace(config, **settings) if config is not None and settings
+                       else config or SimulatorConfig(**settings))
         self._messages: dict[str, StoredMessage] = {}
         self.messages: Mapping[str, StoredMessage] = _KeptMessages(self)
         self.mo_sent: list[dict] = []

@@ -2891,3 +2891,20 @@ def test_repeats_whose_outcome_cannot_be_read_are_one_error_an_incident_and_one_
     assert said[1][1].startswith("the store takes messages again: 3 refused (answered 3000) over ")
     assert said[1][1].endswith("(OperationalError: disk I/O error)")
     assert handler.seen.count("r-0") == 2 and store.inbox_get(1).state == "handled"
+
+
+def test_settings_given_with_a_config_apply_over_it():
+    """`Receiver(handler, config=cfg, max_body=...)` dropped the keywords for the config's own: a
+    request over the max_body asked for was taken. They apply over it, checked as the config checks
+    them; the config given is left as it was."""
+    config = mm7.ReceiverConfig(strict=True)
+    rx = mm7.Receiver(Recorder(), config=config, max_body=2048)
+    assert (rx.config.strict, rx.config.max_body) == (True, 2048)
+    assert config.max_body == 20 * 1024 * 1024
+    big = mm7.encode(deliver(subject="x" * 4000), transaction_id="big-1")
+    assert rx.handle(big.to_bytes(), big.content_type, {}, "10.0.0.8").status == 413
+    with pytest.raises(ValueError, match="^max_body must be a whole number"):
+        mm7.Receiver(config=config, max_body=0)
+    with pytest.raises(TypeError, match=r"'strct' \(did you mean strict\?\)"):
+        mm7.Receiver(config=config, strct=False)
+    assert mm7.Receiver(config=config).config is config  # (alone: the one given, changed while it serves)

@@ -102,6 +102,22 @@ def test_a_running_simulators_settings_are_checked_when_changed_as_when_made():
         assert sim.config.vasp_url is None
 
 
+def test_settings_given_with_a_config_apply_over_it():
+    """`Simulator(cfg, max_recipients=1)` dropped the keywords for the config's own: a submit to two
+    was taken. They apply over it, checked as the config checks them; the config given is left as it was."""
+    config = mm7.simulator.SimulatorConfig(message_id_prefix="CFG")
+    with Simulator(config, max_recipients=1, port=0) as sim, mm7.Client(sim.url) as client:
+        with pytest.raises(mm7.FaultError, match="3003 2 recipients, at most 1"):
+            client.submit(m.SubmitReq(recipients=["+8613800000000", "+8613800000001"]))
+        assert client.submit(m.SubmitReq(recipients=["+8613800000000"])).message_id.startswith("CFG")
+    assert config.max_recipients == 1000
+    with pytest.raises(ValueError, match="^report_status 'Bogus' is none of"):
+        Simulator(config, report_status="Bogus")
+    with pytest.raises(TypeError, match=r"'prot' \(did you mean port\?\)"):
+        Simulator(config, prot=0)
+    assert Simulator(config).config is config  # (alone: the one given, changed while it runs)
+
+
 def test_the_test_receiver_records_callables_registered_with_on_as_it_does_a_handlers_methods():
     # Receiver.on's callables are called instead of the handler: the recorder never saw them, and
     # wait_for ran out its timeout for a report that had come and been answered.
