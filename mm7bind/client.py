@@ -1496,11 +1496,19 @@ class _Operations(Generic[_R]):
 
     def _setup(self, urls, config: ClientConfig | None, store, sleep,  # noqa: ANN001
                settings: dict, metrics=None) -> ClientConfig:
-        """The configuration from a URL, URLs, a ClientConfig or keyword settings; the shared core."""
+        """The configuration from a URL, URLs, a ClientConfig or keyword settings; the shared core.
+        URLs and settings given with a config apply over it, checked as the config checks them
+        (they were dropped for the config's own)."""
         if isinstance(urls, ClientConfig):
-            config = urls
-        elif config is None:
-            config = ClientConfig(urls=tuple([urls] if isinstance(urls, str) else urls or ()), **settings)
+            if config is not None:
+                raise TypeError("a ClientConfig given twice: as the first argument and as config=")
+            config, urls = urls, None
+        if urls is not None:
+            settings = {"urls": tuple([urls] if isinstance(urls, str) else urls), **settings}
+        if config is None:
+            config = ClientConfig(**{"urls": (), **settings})
+        elif settings:
+            config = dataclasses.replace(config, **settings)
         self.config = config
         self.core = ClientCore(config, store, metrics=metrics)
         self.sleep = sleep

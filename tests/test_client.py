@@ -2940,3 +2940,33 @@ def test_a_retry_after_date_without_a_zone_is_gmt_whatever_the_local_time_zone(m
     finally:
         monkeypatch.undo()
         time_module.tzset()
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_urls_and_settings_given_with_a_config_apply_over_it(asynchronous):
+    """`Client(config, read_timeout=3)`, `Client(url, config=config)`: they were dropped for the
+    config's own, silently; now they apply over it, checked as the config checks them."""
+    cls = mm7.AsyncClient if asynchronous else mm7.Client
+    config = mm7.ClientConfig(urls=("http://127.0.0.1:1/mm7",), read_timeout=9)
+    made = [cls(config, read_timeout=3), cls("http://127.0.0.1:2/mm7", config=config),
+            cls(["http://127.0.0.1:3/mm7"], config=config, max_answer_bytes=4096)]
+    try:
+        assert made[0].config.read_timeout == 3 and made[0].config.urls == config.urls
+        assert made[1].config.urls == ("http://127.0.0.1:2/mm7",) and made[1].config.read_timeout == 9
+        assert made[2].config.urls == ("http://127.0.0.1:3/mm7",) and made[2].config.max_answer_bytes == 4096
+        assert config.read_timeout == 9 and config.urls == ("http://127.0.0.1:1/mm7",)  # (left as it was)
+        with pytest.raises(ValueError, match="read_timeout"):
+            cls(config, read_timeout=-1)
+        with pytest.raises(TypeError, match="read_timeout"):
+            cls(config, read_timout=1)
+        with pytest.raises(TypeError, match="twice"):
+            cls(config, config=config)
+        alone = cls(config)
+        made.append(alone)
+        assert alone.config is config  # (nothing over it: the very object)
+    finally:
+        for client in made:
+            if asynchronous:
+                asyncio.run(client.aclose())
+            else:
+                client.close()
