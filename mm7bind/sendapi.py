@@ -270,6 +270,7 @@ class SendApi:
             # (a NaN bound passed every comparison: no limit at all, without a word)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a whole number, at least 1, not {value!r}")
+        sendonce.blocking(client, "the send API")  # (its requests are sent from the server's threads)
         self.client, self.allow, self.max_body, self.outbox = client, allow, max_body, outbox
         self.max_recipients, self.max_parts = max_recipients, max_parts
         problem = bearer_token_problem(token) if token else None

@@ -1079,3 +1079,18 @@ def test_a_request_asked_again_goes_first_to_the_mmsc_its_killed_send_failed_ove
         status, got = call(SendApi(client), {"to": "+8613800000001", "text": "hi", "transaction_id": "app-1"})
         assert status == 200 and got["ok"] is True, got
         assert (len(a.requests), len(b.requests)) == (0, 1)
+
+
+def test_an_async_client_is_refused_at_once():
+    """The send API sends from the server's threads through a blocking Client: given an
+    `AsyncClient`, each request's send was a coroutine never awaited. Said when it is made, as the
+    outbox and campaigns say it."""
+    pytest.importorskip("httpx")
+    import asyncio
+
+    client = mm7.AsyncClient("http://127.0.0.1:9/mm7")
+    try:
+        with pytest.raises(TypeError, match="the send API sends through a Client, not an AsyncClient"):
+            SendApi(client)
+    finally:
+        asyncio.run(client.aclose())
