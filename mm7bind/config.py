@@ -781,7 +781,12 @@ def _convert(default: Any, value: Any) -> tuple[bool, Any, str]:
     if kind is dict:
         if not isinstance(value, dict):
             return False, None, "expected a table of name = value"
-        return True, {str(k): str(v) for k, v in value.items()}, ""
+        # A value is text as TOML wrote it: `X-Flag = true` is "true" (str() made it "True"), a number
+        # its digits; a list, a table or a date is no header value.
+        odd = next((k for k, v in value.items() if not isinstance(v, (str, int, float))), None)
+        if odd is not None:
+            return False, None, f"{odd}: expected text, got {_toml_repr(value[odd])}"
+        return True, {str(k): _toml_repr(v) if isinstance(v, bool) else str(v) for k, v in value.items()}, ""
     if not isinstance(value, (str, int, float)) or isinstance(value, bool):  # (true is no name, "True" none either)
         return False, None, f"expected text, got {_toml_repr(value)}"
     return True, str(value), ""

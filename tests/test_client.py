@@ -796,6 +796,24 @@ def test_the_configuration_says_which_header_no_request_can_carry():
     assert "header X-Carrier: its value must be printable ASCII" in problems[0].message
 
 
+def test_header_values_are_sent_as_the_configuration_file_writes_them(tmp_path):
+    """`X-Flag = true` in `[mmsc.headers]` went out as "True" (Python's spelling); a number as its
+    digits is fine; a list, a table or a date is no header value: said, naming the header."""
+    from mm7bind.config import load
+
+    path = tmp_path / "c.toml"
+    path.write_text('[mmsc]\nurls = "http://127.0.0.1:9/mm7"\n[mmsc.headers]\n'
+                    'X-Flag = true\nX-Off = false\nX-Carrier-Id = 31002\nX-Name = "cmcc"\n', encoding="utf-8")
+    cfg, problems = load(str(path), env={})
+    assert problems == [] and cfg.mmsc.headers == {"X-Flag": "true", "X-Off": "false", "X-Carrier-Id": "31002",
+                                                   "X-Name": "cmcc"}
+    for value, shown in (("[1, 2]", "[1, 2]"), ("2024-01-01", "datetime.date(2024, 1, 1)"), ("{a = 1}", "{'a': 1}")):
+        path.write_text(f'[mmsc]\nurls = "http://127.0.0.1:9/mm7"\n[mmsc.headers]\nX-Odd = {value}\n', encoding="utf-8")
+        _, problems = load(str(path), env={})
+        assert [(p.level, p.where, p.message) for p in problems] == [
+            ("error", "mmsc.headers", f"X-Odd: expected text, got {shown}")], value
+
+
 def test_the_simulator_reads_the_vasps_ca_file_when_it_is_configured(tmp_path):
     # (its client for the VASP is made at the first report: a scheduled report failed with a traceback)
     from mm7bind.simulator import SimulatorConfig
