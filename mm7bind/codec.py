@@ -741,8 +741,9 @@ def _leaf(part: Part, profile: Profile, location: str | None) -> OutPart:
 def _charset_param(label: str) -> str:
     """A part's charset as written: the label given, unless it is a name readers take only as a
     slip (Python's `utf8`, `utf_8`; `x-gbk`), which goes as the IANA name of the same charset, or
-    Python's spelling of a name IANA spells otherwise (`utf-16-be`, `utf_16`: `utf-16be`, `utf-16`;
-    Java's readers know no other)."""
+    Python's name or spelling of a charset with an IANA preferred name (`utf-16-be`, `utf_16`,
+    `latin-1`, `ascii`, `sjis`, `cp1252`: `utf-16be`, `utf-16`, `iso-8859-1`, `us-ascii`,
+    `shift_jis`, `windows-1252`; Java's readers know no other)."""
     codec, standard = charset_codec(label)
     if codec is None:
         return label
@@ -752,7 +753,9 @@ def _charset_param(label: str) -> str:
         iana = soap.charset_label(label)
     except LookupError:  # (GB2312 and the names read as another charset: as given)
         return label
-    return iana.lower() if iana.lower() != label.lower() and _squeezed(iana) == _squeezed(label) else label
+    if iana.lower() == label.lower():
+        return label  # (as given, in its case)
+    return iana.lower() if _squeezed(iana) == _squeezed(label) or iana.lower() in soap.PREFERRED_MIME_NAMES else label
 
 
 def _squeezed(name: str) -> str:

@@ -330,6 +330,16 @@ def _options(timezone: tzinfo | None, drop_unsupported: bool) -> binding.EncodeO
     return binding.EncodeOptions(timezone=timezone, drop_unsupported=drop_unsupported)
 
 
+# The IANA preferred MIME names `charset_label` gives (lower case): a label Python reads as one of
+# these (`latin-1`, `ascii`, `sjis`, `cp1252`, `euc_cn`) goes out under it. Others it gives (CP850,
+# CP949, UTF-8-SIG) are Python's names, no IANA one: a label read as those goes as written.
+PREFERRED_MIME_NAMES = frozenset(name.lower() for name in (
+    "US-ASCII", "UTF-8", "UTF-7", "UTF-16", "UTF-16BE", "UTF-16LE", "UTF-32", "UTF-32BE", "UTF-32LE",
+    *(f"ISO-8859-{n}" for n in range(1, 17) if n != 12), *(f"windows-125{n}" for n in range(9)),
+    "GBK", "GB2312", "GB18030", "HZ-GB-2312", "Big5", "Big5-HKSCS", "Shift_JIS", "EUC-JP", "ISO-2022-JP",
+    "EUC-KR", "ISO-2022-KR", "KOI8-R", "KOI8-U", "TIS-620", "macintosh", "IBM866", "IBM437"))
+
+
 @cache
 def charset_label(encoding: str) -> str:
     """The IANA name for the XML declaration and the charset parameters: Python's codec names and

@@ -115,6 +115,23 @@ def test_a_text_part_labelled_with_a_slip_goes_under_the_standard_name(label, en
     assert back.text_value == "订阅"
 
 
+@pytest.mark.parametrize(("label", "text", "sent"), [
+    ("latin-1", "café", "iso-8859-1"), ("latin1", "café", "iso-8859-1"), ("ascii", "abc", "us-ascii"),
+    ("cp1252", "café €", "windows-1252"), ("sjis", "日本", "shift_jis"), ("euc_cn", "订阅", "gb2312"),
+    ("cp936", "订阅", "gbk"), ("iso8859_15", "€", "iso-8859-15"),
+    # IANA's names as given, in their case; a charset with no IANA name Python gives, as written
+    ("ISO-8859-1", "café", "ISO-8859-1"), ("US-ASCII", "abc", "US-ASCII"), ("cp850", "café", "cp850")])
+def test_a_text_part_under_a_python_name_goes_under_the_iana_name(label, text, sent):
+    """`latin-1`, `ascii`, `sjis`, `cp1252` are Python's names: a reader that knows IANA's alone
+    (Java's Charset knows no "latin-1") could not read the part. They go under IANA's preferred name."""
+    part = mm7.Part.from_bytes(text.encode(codecs.lookup(label).name), "text/plain", charset=label)
+    out = mm7.encode(mm7.DeliverReq(sender="1", content=mm7.Content(parts=[part])), transaction_id="t")
+    data = out.to_bytes()
+    assert f'Content-Type: text/plain; charset="{sent}"'.encode() in data
+    [back] = mm7.decode(data, out.content_type).message.content.parts
+    assert back.text_value == text
+
+
 @pytest.mark.parametrize(("text", "encoding", "expected"), [
     ("中文短信内容", "utf-8", set()), ("中文短信内容", "gbk", {"charset-undeclared"}), ("plain", "ascii", set())])
 def test_text_parts_without_a_charset_are_read_as_their_bytes_say(text, encoding, expected):
