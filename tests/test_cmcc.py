@@ -434,6 +434,23 @@ def test_api_errors_in_their_situations(tmp_path):
         assert isinstance(res, cmcc.MM7RSErrorRes) and res.status_code == 2002, res
 
 
+def test_a_charset_set_after_create_from_string_that_cannot_hold_the_text_is_said_as_sending_says_it():
+    """`content`/`size` of a text whose charset was changed afterwards to one that cannot hold it
+    (or that no one knows) raised a raw UnicodeEncodeError / LookupError: an EncodeError naming the
+    part and the charset, as sending it does."""
+    text = cmcc.MMContent.create_from_string("新年快乐", charset="UTF-8")
+    text.content_id = "1.txt"
+    text.charset = "ISO-8859-1"
+    for read in (lambda: text.content, lambda: text.size):
+        with pytest.raises(mm7.EncodeError, match=r"text 1.txt cannot be written in"):
+            read()
+    text.charset = "no-such-charset"
+    with pytest.raises(mm7.EncodeError, match="unknown charset 'no-such-charset'"):
+        text.content
+    text.charset = "Cp936"  # (a Java name, read as GBK)
+    assert text.content == "新年快乐".encode("gbk") and text.size == 8
+
+
 def test_cmcc_dialect_on_the_wire(tmp_path):
     with FakeServer() as srv:
         sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url))

@@ -413,7 +413,13 @@ class MMContent(_JavaNames, metaclass=_JavaNamesOfClass):
     def content(self) -> bytes:
         """The bytes (text made by create_from_string: in its charset, UTF-8 while it has none)."""
         if self._text is not None:
-            return self._text.encode(python_charset(self.text_charset() or "UTF-8"))
+            charset = self.text_charset() or "UTF-8"
+            try:  # (a charset set after create_from_string: said as sending says it, not a raw codec error)
+                return self._text.encode(python_charset(charset))
+            except LookupError:
+                raise EncodeError(f"text {self.content_id or ''}: unknown charset {charset!r}") from None
+            except UnicodeEncodeError:
+                raise EncodeError(f"text {self.content_id or ''} cannot be written in {charset}") from None
         return self._blob.read() if self._blob is not None else self._data
 
     @property
