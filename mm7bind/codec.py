@@ -240,6 +240,19 @@ def _with_ascii_ids(content: Content, smil: Part | None) -> tuple[Content, Part 
     root_id = wire_id(content.content_id) if content.content_id else None
     if not sent_ids and root_id == content.content_id:
         return content, smil
+    on_wire: dict[str, Part] = {}
+    for part in leaves:  # (told here, by the ids as given: the check of the parts as sent shows the escapes alone)
+        if part.content_id:
+            other = on_wire.setdefault(sent_ids.get(part.content_id, part.content_id).lower(), part)
+            if other is part or (other.content_id not in sent_ids and part.content_id not in sent_ids):
+                continue  # (ASCII ids alike: `_check_unique_ids` says it)
+            if other.content_id == part.content_id:
+                raise EncodeError(f"{part!r} has the Content-ID <{part.content_id}> of {other!r}: each part needs "
+                                  "its own")
+            raise EncodeError(f"{part!r} and {other!r} would both go as Content-ID "
+                              f"<{sent_ids.get(part.content_id, part.content_id)}> (an id beyond ASCII is sent as "
+                              "its UTF-8 escapes, and ids are compared without regard to case): each part needs "
+                              "its own")
 
     def sent(part: Part) -> Part:
         return dataclasses.replace(part, content_id=sent_ids[part.content_id]) if part.content_id in sent_ids else part

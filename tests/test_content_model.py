@@ -754,6 +754,22 @@ def test_a_content_id_beyond_ascii_goes_percent_encoded_and_the_smil_names_it_so
     assert b"start=\"<%E6%A0%B9.smil>\"" in data and got.smil.content_id == "%E6%A0%B9.smil"
 
 
+@pytest.mark.parametrize(("first", "second", "says"), [
+    ("图.gif", "%E5%9B%BE.gif", "would both go as Content-ID <%E5%9B%BE.gif>"),
+    ("图.gif", "图.GIF", "would both go as Content-ID <%E5%9B%BE.GIF>"),
+    ("图.gif", "图.gif", "has the Content-ID <图.gif> of"),
+    ("a.gif", "A.gif", "has the Content-ID <A.gif> of")])
+def test_two_parts_under_one_content_id_on_the_wire_are_named_by_the_ids_given(first, second, says):
+    """An ASCII id that is another's UTF-8 escapes ("%E5%9B%BE.gif", "图.gif") goes as the same
+    Content-ID: refused, as two parts of one id are, the message naming both ids as the user gave
+    them (it showed the escaped form alone, for both parts)."""
+    parts = [mm7.Part.from_bytes(GIF, content_id=first), mm7.Part.from_bytes(GIF + b"1", content_id=second)]
+    with pytest.raises(mm7.EncodeError) as err:
+        sent(mm7.Content(parts=parts))
+    assert says in str(err.value) and "each part needs its own" in str(err.value)
+    assert f" {first} " in str(err.value) and f" {second} " in str(err.value), err.value  # (the parts' reprs)
+
+
 def test_a_content_id_holding_an_ampersand_or_a_quote_is_named_in_the_smil_as_xml():
     content = mm7.Content(parts=[mm7.Part.from_bytes(GIF, content_id='图&"1.gif')],
                           smil=mm7.Part.from_bytes('<smil><body><img src="cid:图&amp;&quot;1.gif"/></body></smil>'
