@@ -209,7 +209,7 @@ def digest_response(*, username: str, password: str, realm: str, nonce: str, met
     ha1 = fn(f"{username}:{realm}:{password}".encode(charset)).hexdigest()
     if sess:
         ha1 = h(f"{ha1}:{nonce}:{cnonce}")
-    if qop == "auth-int":
+    if qop is not None and qop.lower() == "auth-int":  # (RFC 7616's ABNF literals know no case; signed as written)
         ha2 = h(f"{method}:{uri}:{body.hexdigest if isinstance(body, _BodyHash) else _body_hash(fn, body)}")
     else:
         ha2 = h(f"{method}:{uri}")
@@ -625,7 +625,8 @@ class DigestAuth:
         """Whether answer `p`'s response is our credentials' with `algorithm`, written in one of `charsets`."""
         qop = p.get("qop")
         # (the body, the same whatever charset the password is written in, hashed once)
-        body_hash = _BodyHash(_body_hash(_algorithm(algorithm)[0], body)) if qop == "auth-int" else None
+        body_hash = (_BodyHash(_body_hash(_algorithm(algorithm)[0], body))
+                     if qop is not None and qop.lower() == "auth-int" else None)
         # (in each charset writing our credentials in other bytes: a password beyond ASCII may be
         # written in any of them, as with Basic)
         signed: dict[bytes, str] = {}
@@ -655,7 +656,7 @@ class DigestAuth:
         if named is None or not named.upper().startswith("SHA-512-256"):
             return None
         instead = "SHA-256" + named[len("SHA-512-256"):]  # (its -sess as written)
-        if "nonce" not in p or (p.get("qop") == "auth-int" and body is None):
+        if "nonce" not in p or (p.get("qop", "").lower() == "auth-int" and body is None):
             return None
         hashed = p.get("userhash", "").lower() == "true"
         if hashed and p.get("username", "").lower() == userhash(self.username, self.realm, instead):
@@ -682,6 +683,7 @@ class DigestAuth:
         if state == "bad":
             return False, False
         qop = p.get("qop")
+        qop = qop.lower() if qop is not None else None  # ("AUTH": RFC 7616's ABNF literals know no case)
         if (qop is not None and qop not in self._qops) or (qop is None and self._qops != ["auth"]):
             return False, False  # (RFC 2069 clients, without qop, only where plain auth is all we ask)
         if qop == "auth-int" and body is None:

@@ -147,6 +147,28 @@ def test_a_digest_answer_with_qop_but_no_nc_or_cnonce_is_refused_and_logged(capl
     assert auth.malformed(right) is None and auth.check("POST", "/mm7", right) == (True, False)
 
 
+@pytest.mark.parametrize("qop", ["AUTH", "Auth-Int"])
+def test_a_digest_answer_with_qop_in_another_case_is_taken(qop):
+    """RFC 7616's qop values are ABNF literals, which know no case: an answer with qop=AUTH (signed
+    so, as written) was refused whatever its credentials. auth-int still needs the body."""
+    auth = auth_mod.DigestAuth("mmsc", "pw", qop="auth,auth-int")
+    nonce = params(auth.challenge())["nonce"]
+    body = b"<Envelope/>"
+
+    def header(password: str) -> str:
+        response = auth_mod.digest_response(username="mmsc", password=password, realm="mm7", nonce=nonce,
+                                            method="POST", uri="/mm7", qop=qop, nc="00000001", cnonce="0a4f113b",
+                                            body=body)
+        return (f'Digest username="mmsc", realm="mm7", nonce="{nonce}", uri="/mm7", response="{response}", '
+                f'qop={qop}, nc=00000001, cnonce="0a4f113b"')
+
+    assert auth.check("POST", "/mm7", header("guess"), body) == (False, False)
+    if qop.lower() == "auth-int":
+        assert auth.check("POST", "/mm7", header("pw"), None) == (False, False)  # (the body it signs, unseen)
+        assert auth.check("POST", "/mm7", header("pw"), b"<Other/>") == (False, False)
+    assert auth.check("POST", "/mm7", header("pw"), body) == (True, False)
+
+
 def test_auth_int_hashes_the_body_once_whatever_charsets_the_password_is_tried_in(monkeypatch):
     """A password beyond ASCII is checked as written in UTF-8, GB18030 and Latin-1: the body, the
     same in each, was read and hashed for each (three times a large message's work)."""
