@@ -840,6 +840,38 @@ def check_failure_settings(failures, cooldown) -> None:
                          f"not {cooldown!r}")
 
 
+class RefusalLog:
+    """The WARNING lines of refused credentials that no `FailureLimit` bounds, one per peer and
+    reason within `every` seconds: the first is said, the same refusal again from that peer counted
+    and told with the next line said for it. A peer sending one malformed header in a loop (which
+    tests no password, so is not counted), or wrong ones where `auth_failures` is 0, fills no log;
+    guesses a limit counts (`every_time`) are said each, few as it lets them be. Bounded as
+    FailureLimit is (`max_keys`, the least recently seen forgotten first). Thread-safe."""
+
+    def __init__(self, every: float = 60.0, max_keys: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic):
+        self.every, self.max_keys, self._clock = every, max_keys, clock
+        # (peer, reason) → [when said, how many alike not said since]; the least recently seen first
+        self._said: OrderedDict[tuple[str, str], list] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def say(self, log: logging.Logger, peer: str | None, why: str, every_time: bool = False) -> None:
+        key, now = (FailureLimit._key(peer), why), self._clock()
+        with self._lock:
+            seen = self._said.pop(key, None)
+            held = seen[1] if seen is not None else 0  # (alike, held back since it was said: told now)
+            if not every_time:
+                if seen is not None and now - seen[0] < self.every:
+                    seen[1] += 1
+                    self._said[key] = seen
+                    return
+                self._said[key] = [now, 0]
+                while len(self._said) > self.max_keys:
+                    self._said.popitem(last=False)
+        log.warning("refused request from %s: %s%s", peer, why,
+                    f" ({held} more alike from it not said since the last such line)" if held else "")
+
+
 class FailureLimit:
     """Wrong credentials counted by peer: `failures` of them from one address within `cooldown`
     seconds, and its requests are refused unchecked for `cooldown` seconds (the receiver answers

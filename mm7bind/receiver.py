@@ -30,8 +30,8 @@ from typing import Any, NamedTuple, TypeVar, overload
 from . import holders
 from . import messages as m
 from . import versions
-from .auth import (FailureLimit, IPAllowList, challenge_headers, check_failure_settings, counts_as_guess, guessed,
-                   say_mixed, why_refused)
+from .auth import (FailureLimit, IPAllowList, RefusalLog, challenge_headers, check_failure_settings,
+                   counts_as_guess, guessed, say_mixed, why_refused)
 from .binding import escape_text
 from .codec import (CONTENT_CODINGS, HttpMessage, content_type_deviation, decode, encode, request_body,
                     soap_action_deviation)
@@ -332,6 +332,7 @@ class Receiver:
         self.config = (replace(config, **settings) if config is not None and settings
                        else config or ReceiverConfig(**settings))
         self._limit: tuple = ((), None)  # (settings, FailureLimit or None): see _failures
+        self._refusals = RefusalLog()  # (refused credentials' lines, one per peer and reason a minute)
         self.callables: dict[str, Callable] = {}
         self._answers: dict[tuple, tuple] = {}  # plain_answer's templates
         self._signatures: dict[tuple[Callable, str], bool] = {}  # _takes' answers, by (store method, name)
@@ -424,9 +425,10 @@ class Receiver:
                 challenges = challenge_headers(self.config.auth, stale)  # (a nonce each: the answer's)
                 wrong = guessed(given, challenges[0][1], stale)
                 if wrong:
-                    log.warning("refused request from %s: %s", peer,
-                                why_refused(self.config.auth, method.upper(), uri, given, body))
-                    if self._failures is not None and counts_as_guess(self.config.auth, given):
+                    counted = self._failures is not None and counts_as_guess(self.config.auth, given)
+                    why = why_refused(self.config.auth, method.upper(), uri, given, body)
+                    self._refusals.say(log, peer, why, every_time=counted)
+                    if counted:
                         self._failures.wrong(peer, log)
                 elif stale:
                     say_mixed(self.config.auth, given, peer, log)

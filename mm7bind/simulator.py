@@ -45,8 +45,8 @@ from typing import Any
 
 from . import messages as m
 from . import versions
-from .auth import (FailureLimit, challenge_headers, check_failure_settings, counts_as_guess, guessed, say_mixed,
-                   why_refused)
+from .auth import (FailureLimit, RefusalLog, challenge_headers, check_failure_settings, counts_as_guess,
+                   guessed, say_mixed, why_refused)
 from .codec import CONTENT_CODINGS, content_type_deviation, decode, encode, request_body, soap_action_deviation
 from .content import Content, Part, media_kind
 from .deadline import held_loop_hint, wait_limit
@@ -930,6 +930,7 @@ class Simulator:
         self.config = (replace(config, **settings) if config is not None and settings
                        else config or SimulatorConfig(**settings))
         self._messages: dict[str, StoredMessage] = {}
+        self._refusals = RefusalLog()  # (refused credentials' lines, one per peer and reason a minute)
         self.messages: Mapping[str, StoredMessage] = _KeptMessages(self)
         self.mo_sent: list[dict] = []
         # Every request let in, the latest max_messages: what the VASP sent, and what it was answered.
@@ -1175,9 +1176,10 @@ class Simulator:
             if not ok:
                 challenges = challenge_headers(self.config.auth, stale)
                 if guessed(header, challenges[0][1], stale):
-                    log.warning("refused request from %s: %s", peer,
-                                why_refused(self.config.auth, method, uri, header, body))
-                    if limit is not None and counts_as_guess(self.config.auth, header):
+                    counted = limit is not None and counts_as_guess(self.config.auth, header)
+                    why = why_refused(self.config.auth, method, uri, header, body)
+                    self._refusals.say(log, peer, why, every_time=counted)
+                    if counted:
                         limit.wrong(peer, log)
                 elif stale:
                     say_mixed(self.config.auth, header, peer, log)

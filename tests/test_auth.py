@@ -169,6 +169,47 @@ def test_a_digest_answer_with_qop_in_another_case_is_taken(qop):
     assert auth.check("POST", "/mm7", header("pw"), body) == (True, False)
 
 
+def test_the_same_refusal_from_one_peer_is_said_once_a_minute_with_a_count(caplog):
+    """A malformed answer tests no password, so no failure limit stops a peer sending it in a loop
+    (nor wrong ones with auth_failures=0): each refusal was a WARNING line, a log filled at the
+    rate of the requests. The first is said; the same again from that peer within a minute is
+    counted and told with the next line; another reason, or another peer, is said at once."""
+    now = [1000.0]
+    refusals = auth_mod.RefusalLog(clock=lambda: now[0])
+    rcv = mm7.Receiver(auth=auth_mod.DigestAuth("mmsc", "pw"), auth_failures=0)
+    rcv._refusals = refusals
+    out = mm7.encode(mm7.DeliverReq(recipients=["1065888"], sender="+8613800000000"), transaction_id="t")
+    nonce = params(rcv.config.auth.challenge())["nonce"]
+    malformed = f'Digest username="mmsc", realm="mm7", nonce="{nonce}", uri="/mm7", response="00", qop=auth'
+    wrong = (f'Digest username="mmsc", realm="mm7", nonce="{nonce}", uri="/mm7", response="00", qop=auth, '
+             'nc=00000001, cnonce="0a4f113b"')
+
+    def send(header: str, peer: str = "192.0.2.1") -> None:
+        rsp = rcv.handle(out.to_bytes(), out.content_type, {"Authorization": header}, peer=peer, uri="/mm7")
+        assert rsp.status == 401
+
+    def said() -> list[str]:
+        lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("refused request from")]
+        caplog.clear()
+        return lines
+
+    with caplog.at_level(logging.WARNING, logger="mm7bind.receiver"):
+        for _ in range(5):
+            send(malformed)
+        assert said() == ["refused request from 192.0.2.1: its Digest answer has qop=auth without nc and cnonce, "
+                          "which RFC 7616 requires with it"]
+        send(wrong)
+        send(malformed, peer="198.51.100.7")
+        assert said() == ["refused request from 192.0.2.1: wrong Digest credentials",
+                          "refused request from 198.51.100.7: its Digest answer has qop=auth without nc and cnonce, "
+                          "which RFC 7616 requires with it"]
+        now[0] += 61
+        send(malformed)
+        send(malformed)
+        [line] = said()
+        assert line.endswith("which RFC 7616 requires with it (4 more alike from it not said since the last such line)")
+
+
 def test_auth_int_hashes_the_body_once_whatever_charsets_the_password_is_tried_in(monkeypatch):
     """A password beyond ASCII is checked as written in UTF-8, GB18030 and Latin-1: the body, the
     same in each, was read and hashed for each (three times a large message's work)."""
