@@ -57,6 +57,24 @@ def say_mixed(auth, header: str | None, peer: str | None, log: logging.Logger) -
         log.warning("refused request from %s: %s", peer, said)
 
 
+def tell_refused(auth, method: str, uri: str, header: str | None, body: bytes | None, challenge: str,
+                 stale: bool, peer: str | None, log: logging.Logger, refusals: RefusalLog,
+                 limit: FailureLimit | None) -> bool:
+    """Say and count a refused Authorization header, as the receiver and the simulator both do;
+    whether it tried the challenged scheme (`guessed`). A guess `limit` counts is said every time,
+    one it does not (malformed, or no limit) once a minute per peer and reason (`refusals`); a
+    stale answer mixing two challenges is said as such."""
+    wrong = guessed(header, challenge, stale)
+    if wrong:
+        counted = limit is not None and counts_as_guess(auth, header)
+        refusals.say(log, peer, why_refused(auth, method, uri, header, body), every_time=counted)
+        if counted:
+            limit.wrong(peer, log)
+    elif stale:
+        say_mixed(auth, header, peer, log)
+    return wrong
+
+
 def counts_as_guess(auth, header: str | None) -> bool:
     """Whether a refused answer that tried the challenged scheme (`guessed`) counts toward
     `auth_failures`: not one refused whatever its credentials (`malformed` says why: a Digest
@@ -393,6 +411,12 @@ class BasicAuth:
 _CREDENTIAL_CHARSETS = ("utf-8", "gb18030", "latin-1")
 
 
+def _same(given: str, ours: str) -> bool:
+    """Whether a name given is ours, in a time that does not tell how much of it matched (a
+    userhash hides the name, and a guesser should not learn it a character at a time)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), ours.encode("utf-8", "surrogatepass"))
+
+
 def _writes(charset: str, text: str) -> bool:
     try:
         text.encode(charset)
@@ -548,20 +572,21 @@ class DigestAuth:
             return [charset for charset in _CREDENTIAL_CHARSETS
                     if realm is not None and _writes(charset, ours)
                     and realm in (self.realm, self.realm.encode(charset).decode("latin-1"))
-                    and given == userhash(self.username, self.realm, algorithm, charset)]
+                    and _same(given, userhash(self.username, self.realm, algorithm, charset))]
         if "username*" in params:
-            return ["utf-8"] if _username(params) == self.username and realm == self.realm else []
+            named = _username(params)
+            return ["utf-8"] if named is not None and _same(named, self.username) and realm == self.realm else []
         user = params.get("username")
         if user is None or realm is None:
             return []
-        found = ["utf-8"] if (user, realm) == (self.username, self.realm) else []
+        found = ["utf-8"] if _same(user, self.username) and realm == self.realm else []
         try:
             written = f"{user}\0{realm}".encode("latin-1")
         except UnicodeEncodeError:  # (not bytes read as Latin-1: a str of a framework of one's own)
             return found
         ours = f"{self.username}\0{self.realm}"
         found += [charset for charset in _CREDENTIAL_CHARSETS
-                  if charset not in found and _writes(charset, ours) and ours.encode(charset) == written]
+                  if charset not in found and _writes(charset, ours) and hmac.compare_digest(ours.encode(charset), written)]
         return found
 
     def challenge(self, stale: bool = False) -> str:
@@ -659,7 +684,7 @@ class DigestAuth:
         if "nonce" not in p or (p.get("qop", "").lower() == "auth-int" and body is None):
             return None
         hashed = p.get("userhash", "").lower() == "true"
-        if hashed and p.get("username", "").lower() == userhash(self.username, self.realm, instead):
+        if hashed and _same(p.get("username", "").lower(), userhash(self.username, self.realm, instead)):
             p = {**p, "userhash": "false", "username": self.username}  # (its name hashed with the same mistake)
         charsets = self._written_in(p, instead)
         return instead if charsets and self._signed(p, method, body, instead, charsets) else None

@@ -31,7 +31,7 @@ from . import holders
 from . import messages as m
 from . import versions
 from .auth import (FailureLimit, IPAllowList, RefusalLog, challenge_headers, check_failure_settings,
-                   counts_as_guess, guessed, say_mixed, why_refused)
+                   tell_refused)
 from .binding import escape_text
 from .codec import (CONTENT_CODINGS, HttpMessage, content_type_deviation, decode, encode, request_body,
                     soap_action_deviation)
@@ -423,15 +423,8 @@ class Receiver:
                 spent = self.config.auth.spent(given)
             if not ok:
                 challenges = challenge_headers(self.config.auth, stale)  # (a nonce each: the answer's)
-                wrong = guessed(given, challenges[0][1], stale)
-                if wrong:
-                    counted = self._failures is not None and counts_as_guess(self.config.auth, given)
-                    why = why_refused(self.config.auth, method.upper(), uri, given, body)
-                    self._refusals.say(log, peer, why, every_time=counted)
-                    if counted:
-                        self._failures.wrong(peer, log)
-                elif stale:
-                    say_mixed(self.config.auth, given, peer, log)
+                wrong = tell_refused(self.config.auth, method.upper(), uri, given, body, challenges[0][1], stale, peer,
+                                     log, self._refusals, self._failures)
                 self._count(None, "unauthorized" if wrong else "challenged", None, started)
                 return Response(401, [*challenges, ("Content-Type", "text/plain")], b"authentication required\n")
         if spent is None or getattr(self.store, "spend", None) is None or not self._takes(self.store.accept, "spent"):

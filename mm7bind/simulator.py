@@ -45,8 +45,7 @@ from typing import Any
 
 from . import messages as m
 from . import versions
-from .auth import (FailureLimit, RefusalLog, challenge_headers, check_failure_settings, counts_as_guess,
-                   guessed, say_mixed, why_refused)
+from .auth import FailureLimit, RefusalLog, challenge_headers, check_failure_settings, tell_refused
 from .codec import CONTENT_CODINGS, content_type_deviation, decode, encode, request_body, soap_action_deviation
 from .content import Content, Part, media_kind
 from .deadline import held_loop_hint, wait_limit
@@ -1175,14 +1174,8 @@ class Simulator:
             ok, stale = self.config.auth.check(method, uri, header, body)
             if not ok:
                 challenges = challenge_headers(self.config.auth, stale)
-                if guessed(header, challenges[0][1], stale):
-                    counted = limit is not None and counts_as_guess(self.config.auth, header)
-                    why = why_refused(self.config.auth, method, uri, header, body)
-                    self._refusals.say(log, peer, why, every_time=counted)
-                    if counted:
-                        limit.wrong(peer, log)
-                elif stale:
-                    say_mixed(self.config.auth, header, peer, log)
+                tell_refused(self.config.auth, method, uri, header, body, challenges[0][1], stale, peer, log,
+                             self._refusals, limit)
                 return self._turned_away(Response(401, challenges, b""))
         return None
 

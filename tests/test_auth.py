@@ -627,3 +627,30 @@ def test_basic_credentials_with_their_base64_padding_stripped_are_taken_and_said
     wrong = base64.b64encode(b"sp:guess").decode().rstrip("=")
     assert auth.check("POST", "/mm7", f"Basic {wrong}") == (False, False)
     assert auth.check("POST", "/mm7", f"Basic {stripped}A") == (False, False)
+
+
+@pytest.mark.parametrize("form", ["plain", "star", "userhash"])
+def test_a_digest_answers_username_is_compared_in_a_time_that_tells_nothing(monkeypatch, form):
+    """The name an answer gives (plain, RFC 7616's username*, or hashed) is compared with ours by
+    hmac.compare_digest: compared with ==, the time a refusal took told a guesser how much of a
+    hidden (userhash) or unknown name was right, a character at a time."""
+    auth = auth_mod.DigestAuth("alice", "pw", realm="mm7", algorithm="SHA-256", userhash=form == "userhash")
+    answer = auth_mod.DigestAnswer("alicf", "pw")
+    assert answer.take(auth.challenge())
+    header = answer.authorization("POST", "/mm7")
+    if form == "star":
+        header = header.replace('username="alicf"', "username*=UTF-8''alicf")
+    compared = []
+    real = auth_mod.hmac.compare_digest
+
+    def spy(a, b):
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(auth_mod.hmac, "compare_digest", spy)
+    assert auth.check("POST", "/mm7", header) == (False, False)
+    if form == "userhash":
+        given, ours = auth_mod.userhash("alicf", "mm7", "SHA-256"), auth_mod.userhash("alice", "mm7", "SHA-256")
+        assert (given.encode(), ours.encode()) in compared
+    else:
+        assert (b"alicf", b"alice") in compared

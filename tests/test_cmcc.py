@@ -3127,3 +3127,17 @@ def test_a_lookup_by_location_or_id_finds_the_exact_one_before_one_spelt_the_oth
     only_sent = cmcc.MMContent()
     only_sent.add_sub_content(sent)
     assert only_sent.get_sub_content_by_id("图.gif") is sent
+
+
+def test_an_error_status_in_the_operations_own_response_keeps_the_peers_words(tmp_path):
+    """A SubmitRsp (not a Fault) saying 2002 in the MMSC's own words: the result carries its code,
+    text and details as sent, the manual's Chinese for the code beside them (`status_text_zh`)."""
+    def refused(req):
+        return mm7_reply(mm7.SubmitRsp(message_id="m1", status=mm7.Status(2002, "号码不对", details="13800")),
+                         req.decode())
+
+    with FakeServer(refused) as srv:
+        res = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url)).send(submit_req())
+    assert isinstance(res, cmcc.MM7SubmitRes) and (res.status_code, res.status_text, res.status_detail) == (
+        2002, "号码不对", "13800")
+    assert res.status_text_zh == "地址错误" and res.status_text_sdk == "号码不对" and res.message_id == "m1"
