@@ -354,7 +354,8 @@ def charset_label(encoding: str) -> str:
     if label.startswith("ISO2022-"):
         return "ISO-2022-" + label[8:]  # ISO-2022-JP
     return {"ASCII": "US-ASCII", "SHIFT-JIS": "Shift_JIS", "BIG5HKSCS": "Big5-HKSCS", "HZ": "HZ-GB-2312",
-            "MAC-ROMAN": "macintosh", "CP866": "IBM866", "CP437": "IBM437"}.get(label, label)
+            "MAC-ROMAN": "macintosh", "CP866": "IBM866", "CP437": "IBM437",
+            "UTF-8-SIG": "UTF-8"}.get(label, label)  # (UTF-8 after a byte order mark: no charset of its own)
 
 
 def _encode_objects(body, transaction_id, version, style, options, mm7_prefix, label, content_ref) -> bytes:

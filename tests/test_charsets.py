@@ -118,7 +118,7 @@ def test_a_text_part_labelled_with_a_slip_goes_under_the_standard_name(label, en
 @pytest.mark.parametrize(("label", "text", "sent"), [
     ("latin-1", "café", "iso-8859-1"), ("latin1", "café", "iso-8859-1"), ("ascii", "abc", "us-ascii"),
     ("cp1252", "café €", "windows-1252"), ("sjis", "日本", "shift_jis"), ("euc_cn", "订阅", "gb2312"),
-    ("cp936", "订阅", "gbk"), ("iso8859_15", "€", "iso-8859-15"),
+    ("cp936", "订阅", "gbk"), ("iso8859_15", "€", "iso-8859-15"), ("utf-8-sig", "订阅", "utf-8"),
     # IANA's names as given, in their case; a charset with no IANA name Python gives, as written
     ("ISO-8859-1", "café", "ISO-8859-1"), ("US-ASCII", "abc", "US-ASCII"), ("cp850", "café", "cp850")])
 def test_a_text_part_under_a_python_name_goes_under_the_iana_name(label, text, sent):
