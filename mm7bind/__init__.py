@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # what type checkers read; at run time each name is imported 
     from .profiles import STANDARD, Profile
     from .receiver import Context, Handler, Receiver, ReceiverConfig, Reject, Unavailable
     from .server import EmbeddedServer, asgi_app, serve, wsgi_app
-    from .retry import RateLimiter, RetryPolicy
+    from .retry import RateLimiter, RetryPolicy, SharedRateLimiter
     from .metrics import Metrics
     from .store import (
         InboxRecord,
@@ -122,7 +122,7 @@ _SUBMODULE_OF: dict[str, str] = {
     **dict.fromkeys(("STANDARD", "Profile"), "profiles"),
     **dict.fromkeys(("Context", "Handler", "Receiver", "ReceiverConfig", "Reject", "Unavailable"), "receiver"),
     **dict.fromkeys(("EmbeddedServer", "asgi_app", "serve", "wsgi_app"), "server"),
-    **dict.fromkeys(("RateLimiter", "RetryPolicy"), "retry"),
+    **dict.fromkeys(("RateLimiter", "RetryPolicy", "SharedRateLimiter"), "retry"),
     "Metrics": "metrics",
     **dict.fromkeys(("InboxRecord", "MemoryStore", "OutboxItem", "Purged", "Retention", "SentRecord", "SqliteStore",
                      "TagSummary", "summarize"), "store"),
@@ -176,7 +176,7 @@ __all__ = [
     "versions", "auth", "Version", "encode", "decode", "encode_envelope", "decode_envelope", "HttpMessage",
     "Envelope", "Fault", "XmlStyle", "Profile", "STANDARD", "RequestStatus", "Content", "Part",
     "MimeLimits", "XmlLimits", "MimeError", "MessageTooLargeError",
-    "Client", "AsyncClient", "ClientConfig", "Result", "RetryPolicy", "RateLimiter",
+    "Client", "AsyncClient", "ClientConfig", "Result", "RetryPolicy", "RateLimiter", "SharedRateLimiter",
     "MemoryStore", "SqliteStore", "SentRecord", "InboxRecord", "Purged", "Retention", "TagSummary",
     "summarize", "Metrics",
     "Outbox", "OutboxItem", "ForwardingHandler", "SendApi",

@@ -62,7 +62,7 @@ from .hints import suggest_keywords
 from .incident import Incident
 from .mime import header_value
 from .profiles import STANDARD, Profile
-from .retry import RateLimiter, RetryPolicy, parse_retry_after
+from .retry import RateLimiter, RetryPolicy, SharedRateLimiter, parse_retry_after
 from .sendonce import attempt_time, upload_time
 from .status import fault_code
 from .store import SentRecord
@@ -587,6 +587,16 @@ def _placeholder_tid(tid: str) -> bool:
     return not tid.strip().strip("0")
 
 
+def _rate_limiter(config: ClientConfig, url: str, store) -> RateLimiter | SharedRateLimiter:  # noqa: ANN001
+    """The rate limit at `url`: shared by every process sending through `store`'s file to that
+    MMSC with that account (`SharedRateLimiter`), or this client's own (no store, one in memory or
+    read only)."""
+    if getattr(store, "rate_reserve", None) is None or getattr(store, "read_only", False):
+        return RateLimiter(config.rate_limit)
+    key = shown_url(url) + (f" as {config.username}" if config.username else "")
+    return SharedRateLimiter(store, key, config.rate_limit)
+
+
 def new_transaction_id() -> str:
     return uuid.uuid4().hex
 
@@ -594,7 +604,8 @@ def new_transaction_id() -> str:
 class ClientCore:
     """Decisions without I/O: shared by the sync and async clients (and testable on its own)."""
 
-    def __init__(self, config: ClientConfig, store=None, rng: random.Random | None = None, metrics=None):
+    def __init__(self, config: ClientConfig, store=None, rng: random.Random | None = None, metrics=None,
+                 share_rate: bool = True):
         self.config = config
         self.store = store
         self.metrics = metrics  # a mm7bind.metrics.Metrics; None counts nothing
@@ -602,7 +613,8 @@ class ClientCore:
         # Turns over the URLs, taken atomically: threads sharing a client each get their own turn
         # (`self._next += 1` let two read the same one, so some MMSC got more than its share).
         self._turns = itertools.count()
-        self.limiters = {u: RateLimiter(config.rate_limit) for u in config.urls} if config.rate_limit else {}
+        self.limiters = {u: _rate_limiter(config, u, store if share_rate else None)
+                         for u in config.urls} if config.rate_limit else {}
         self.mismatching: set[str] = set()  # MMSCs seen echoing another TransactionID (said once each)
         # How the program sending through this client spells its settings, for the hints on a TLS
         # failure ({"cert": ..., "verify": ...}, see tlsrefusal.hint) and on credentials refused
@@ -1482,6 +1494,7 @@ class _Operations(Generic[_R]):
 
     config: ClientConfig
     core: ClientCore
+    _shares_rate = True  # (its `rate_limit` shared with the other processes on its store: `SharedRateLimiter`)
 
     def send(self, msg: m.Message | Prepared, *, transaction_id: str | None = None, tag: str | None = None) -> _R:
         raise NotImplementedError
@@ -1510,7 +1523,9 @@ class _Operations(Generic[_R]):
         elif settings:
             config = dataclasses.replace(config, **settings)
         self.config = config
-        self.core = ClientCore(config, store, metrics=metrics)
+        # (an AsyncClient's limit is its own: taking a shared turn writes the store, which would
+        # hold its event loop)
+        self.core = ClientCore(config, store, metrics=metrics, share_rate=self._shares_rate)
         self.sleep = sleep
         return config
 
@@ -2441,6 +2456,8 @@ def _as_sent(headers) -> dict[str, str]:
 @suggest_keywords
 class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
     """The same client for asyncio: `await client.submit(msg)`."""
+
+    _shares_rate = False
 
     def __init__(self, urls: str | tuple[str, ...] | ClientConfig | None = None, *, config: ClientConfig | None = None,
                  store=None, sleep=asyncio.sleep, metrics=None, **settings: Any):

@@ -10,6 +10,7 @@ recognise the repeat.
 from __future__ import annotations
 
 import email.utils
+import logging
 import math
 import random
 import threading
@@ -18,7 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timezone
 
+from .errors import STORE_ERRORS
 from .hints import suggest_keywords
+from .incident import Incident
 from .status import FINAL_SERVER_ERRORS, StatusClass, classify
 
 
@@ -190,6 +193,65 @@ class RateLimiter:
 
     def acquire(self) -> float:
         """Take a token, sleeping until there is one; returns the seconds slept."""
+        wait = self.reserve()
+        if wait > 0:
+            self.sleep(wait)
+        return wait
+
+
+log = logging.getLogger("mm7bind.client")
+
+
+@suggest_keywords
+class SharedRateLimiter:
+    """`RateLimiter` for every process sending through one store file: at most `rate` sends a
+    second at `key` (an MMSC and account) whichever process sends them, `burst` at once, the
+    turns kept in the store (`SqliteStore.rate_reserve`). Each process keeping its own, a campaign
+    beside a server's outbox, or two servers, sent twice the rate the MMSC allows, and it
+    throttled or refused the excess. While the store cannot be written (locked past its busy
+    timeout, a full disk) the turns are this process's own, said once as it begins and once as it
+    ends: a send is never held up by the bookkeeping of its rate."""
+
+    def __init__(self, store, key: str, rate: float, burst: float = 1.0,  # noqa: ANN001
+                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep):
+        self.own = RateLimiter(rate, burst, sleep=sleep)  # (checks rate and burst as it does)
+        self.store, self.key, self.clock, self.sleep = store, key, clock, sleep
+        self.rate, self.burst = rate, burst
+        self.interval = 1 / rate
+        self.tolerance = (burst - 1) * self.interval
+        self._trouble = Incident()
+        self._taken_here = threading.local()  # (whether this thread's latest turn was the process's own)
+
+    def reserve(self) -> float:
+        """Take the next turn; return how long to wait for it (0: now)."""
+        try:
+            wait = self.store.rate_reserve(self.key, self.interval, self.tolerance, self.clock())
+        except STORE_ERRORS as exc:
+            said = f"{type(exc).__name__}: {exc}"
+            if self._trouble.failed(said):
+                log.warning("rate_limit at %s: the turns other processes share could not be taken from the store "
+                            "(%s): this process keeps its own until they can", self.key, said)
+            self._taken_here.own = True
+            return self.own.reserve()
+        ended = self._trouble.over()
+        if ended is not None:
+            log.warning("rate_limit at %s: the turns are shared through the store again (%d taken by this process "
+                        "alone over %.0f s)", self.key, ended.count, ended.seconds)
+        self._taken_here.own = False
+        return wait
+
+    def give_back(self) -> None:
+        """Give back the turn `reserve` took in this thread, its send not made."""
+        if getattr(self._taken_here, "own", False):
+            self.own.give_back()
+            return
+        try:
+            self.store.rate_give_back(self.key, self.interval, self.clock())
+        except STORE_ERRORS:  # (the turn lost: the sends after it wait one turn longer)
+            pass
+
+    def acquire(self) -> float:
+        """Take a turn, sleeping until it comes; returns the seconds slept."""
         wait = self.reserve()
         if wait > 0:
             self.sleep(wait)

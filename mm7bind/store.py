@@ -1028,6 +1028,7 @@ def sync_dir(directory: str | Path) -> None:
 
 
 BUSY_TIMEOUT = 30000  # ms a statement waits for a lock another program holds, unless told otherwise
+RATE_WAIT = 1.0  # seconds a send waits for the store's lock to take its turn (`rate_reserve`), then takes its own
 LOCK_NOTICE = 5.0  # seconds a new store waits for another process's write lock before saying so
 
 
@@ -1197,6 +1198,10 @@ CREATE TABLE IF NOT EXISTS send_claim (
 CREATE INDEX IF NOT EXISTS send_claim_claimed_at ON send_claim (claimed_at);
 -- The store's own facts (its installation id, where records of a release before end).
 CREATE TABLE IF NOT EXISTS store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- The clients' rate_limit, one for every process sending through this file (`rate_reserve`): for
+-- each MMSC and account, when its next turn comes (wall-clock seconds), and the clock's latest
+-- reading (a clock set back moves the turns back with it).
+CREATE TABLE IF NOT EXISTS rate_turn (key TEXT PRIMARY KEY, next_at REAL NOT NULL, seen_at REAL NOT NULL);
 """
 
 
@@ -2528,6 +2533,36 @@ class SqliteStore:
                     db.execute("ROLLBACK")
                 raise
         return held
+
+    def rate_reserve(self, key: str, interval: float, tolerance: float, now: float) -> float:
+        """Take the next turn to send at `key` (an MMSC and account) under a rate limit shared by
+        every process on this file (`retry.SharedRateLimiter`) → seconds from `now` (`time.time()`)
+        until it comes. A turn comes every `interval` seconds, `tolerance` seconds of them ahead of
+        time for a burst (the generic cell rate algorithm: one row a key, whatever the rate). Not
+        flushed: a power cut losing a turn costs a send's wait, no message. `StoreBusy` past
+        RATE_WAIT seconds locked (a vacuum of minutes: the sender takes turns of its own meanwhile)."""
+        db = self._conn("NORMAL", busy=None)
+        with self._locked(db, RATE_WAIT, RATE_WAIT):
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute("SELECT next_at, seen_at FROM rate_turn WHERE key = ?", (key,)).fetchone()
+                next_at = now if row is None else row[0] - max(0.0, row[1] - now)  # (a clock set back)
+                turn = max(next_at, now)
+                db.execute("INSERT OR REPLACE INTO rate_turn (key, next_at, seen_at) VALUES (?, ?, ?)",
+                           (key, turn + interval, now))
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        return max(0.0, turn - now - tolerance)
+
+    def rate_give_back(self, key: str, interval: float, now: float) -> None:
+        """Give back a turn `rate_reserve` gave whose send was not made: the turns after it come
+        sooner (never before `now`)."""
+        db = self._conn("NORMAL", busy=None)
+        with self._locked(db, RATE_WAIT, RATE_WAIT):
+            db.execute("UPDATE rate_turn SET next_at = max(?, next_at - ?) WHERE key = ?", (now, interval, key))
 
     def send_done(self, transaction_id: str, holder: str, accepted: bool) -> None:
         """The end of a claimed send: accepted by the MMSC, the claim is kept for good (nobody sends

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 import mm7bind as mm7
 from mm7bind.client import AsyncClient, Client, ClientConfig
 from mm7bind.errors import ConnectError, FaultError, HTTPStatusError, ProtocolError, RequestTimeout
-from mm7bind.retry import RateLimiter, RetryPolicy, parse_retry_after
+from mm7bind.retry import RateLimiter, RetryPolicy, SharedRateLimiter, parse_retry_after
 from mm7bind.store import MemoryStore, SqliteStore
 
 from .fake_http import (
@@ -1275,6 +1275,92 @@ def test_rate_limit_by_counting():
         for _ in range(6):
             c.submit(submit())
         assert len(waits) == 5 and abs(sum(waits) - 1.0) < 1e-9 and len(srv.requests) == 6
+
+
+def test_a_rate_limit_is_shared_by_every_store_on_one_file(tmp_path):
+    """Two processes sending through one store file (a campaign beside a server's outbox) each
+    kept a limit of their own: together, twice the rate the MMSC allows. Their turns are now one
+    sequence: each store object here stands for another process."""
+    clock = [1000.0]
+    one, two = SqliteStore(tmp_path / "s.db"), SqliteStore(tmp_path / "s.db")
+    a = SharedRateLimiter(one, "mmsc", 2.0, clock=lambda: clock[0])
+    b = SharedRateLimiter(two, "mmsc", 2.0, clock=lambda: clock[0])
+    assert [a.reserve(), b.reserve(), a.reserve(), b.reserve()] == [0.0, 0.5, 1.0, 1.5]
+    b.give_back()  # (its send not made: the next turn is the one it gave back)
+    assert a.reserve() == 1.5
+    other = SharedRateLimiter(two, "another mmsc", 2.0, clock=lambda: clock[0])
+    assert other.reserve() == 0.0  # (each MMSC, and account, has turns of its own)
+    clock[0] = 400.0  # the clock set back 600 s: the turns move back with it, not 600 s further away
+    assert a.reserve() == 2.0
+    burst = SharedRateLimiter(one, "burst", 1.0, burst=3, clock=lambda: clock[0])
+    assert [burst.reserve() for _ in range(5)] == [0.0, 0.0, 0.0, 1.0, 2.0]
+    one.close()
+    two.close()
+
+
+def test_clients_on_one_store_file_wait_for_each_others_turns(tmp_path):
+    sleeps: list[float] = []
+    with FakeServer() as srv, Client(srv.url, store=SqliteStore(tmp_path / "s.db"), rate_limit=0.001,
+                                     sleep=sleeps.append) as first, \
+            Client(srv.url, store=SqliteStore(tmp_path / "s.db"), rate_limit=0.001, sleep=sleeps.append) as second:
+        assert first.submit(submit()).ok and sleeps == []
+        assert second.submit(submit()).ok  # (a turn every 1000 s: the first client took this one)
+        [slept] = sleeps
+        assert 900 < slept <= 1000
+        assert isinstance(Client(srv.url, store=MemoryStore(), rate_limit=1).core.limiters[srv.url], RateLimiter)
+        # An AsyncClient keeps its own: a shared turn is a write to the store, which would hold its event loop.
+        assert isinstance(AsyncClient(srv.url, store=first.core.store, rate_limit=1).core.limiters[srv.url],
+                          RateLimiter)
+
+
+def test_a_shared_rate_limit_holds_across_processes(tmp_path):
+    import subprocess
+
+    path = tmp_path / "s.db"
+    code = ("import sys; from mm7bind.store import SqliteStore; from mm7bind.retry import SharedRateLimiter; "
+            "print(SharedRateLimiter(SqliteStore(sys.argv[1]), 'http://mmsc/mm7 as sp', 0.001).reserve())")
+    taken = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
+    assert taken.returncode == 0 and float(taken.stdout) == 0.0, taken.stderr
+    store = SqliteStore(path)
+    assert 900 < SharedRateLimiter(store, "http://mmsc/mm7 as sp", 0.001).reserve() <= 1000
+    store.close()
+
+
+def test_a_shared_rate_limit_the_store_cannot_keep_is_this_processs_own_meanwhile(tmp_path, caplog):
+    store = SqliteStore(tmp_path / "s.db")
+    limiter = SharedRateLimiter(store, "http://mmsc/mm7", 1.0)
+    real = store.rate_reserve
+
+    def locked(*args):
+        raise sqlite3.OperationalError("database is locked")
+
+    store.rate_reserve = locked
+    with caplog.at_level(logging.WARNING, "mm7bind.client"):
+        assert limiter.reserve() == 0.0 and 0.9 < limiter.reserve() <= 1.0  # (its own turns)
+        limiter.give_back()  # (to its own limiter, where the turn came from)
+        assert 0.9 < limiter.reserve() <= 1.0
+        store.rate_reserve = real
+        assert limiter.reserve() == 0.0  # (the store's turns again)
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 2 and "could not be taken from the store (OperationalError: database is locked)" in said[0]
+    assert "shared through the store again (3 taken by this process alone" in said[1]
+    store.close()
+
+
+def test_a_store_locked_for_long_holds_no_send_for_its_turn(tmp_path, caplog):
+    """A vacuum of minutes in another process holds the store's write lock: a send waits a second
+    (`store.RATE_WAIT`) for the shared turn, then takes one of its own, not minutes."""
+    store, other = SqliteStore(tmp_path / "s.db"), SqliteStore(tmp_path / "s.db")
+    limiter = SharedRateLimiter(store, "http://mmsc/mm7", 1.0)
+    other._write.__enter__()  # (its flock: another process's, as far as this one can tell)
+    try:
+        with caplog.at_level(logging.WARNING, "mm7bind.client"):
+            assert limiter.reserve() == 0.0
+    finally:
+        other._write.__exit__(None, None, None)
+    assert "StoreBusy" in caplog.text and "this process keeps its own" in caplog.text
+    store.close()
+    other.close()
 
 
 def test_async_client():
