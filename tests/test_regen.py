@@ -1943,3 +1943,56 @@ def test_a_whole_download_is_taken():
     body = b"<?xml version='1.0'?><x/>"
     with raw_server(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body) as url:
         assert read_source(url)[0] == body
+
+
+@contextlib.contextmanager
+def trickling_server(head: bytes, body: bytes):
+    """A loopback server that answers each request with `head` at once, then `body` a byte at a time
+    every 0.1 s (each byte well within any read's timeout), and closes after it."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    stop = threading.Event()
+
+    def answer(conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            conn.recv(4096)
+            conn.sendall(head)
+            for byte in body:
+                if stop.wait(0.1):
+                    return
+                conn.sendall(bytes([byte]))
+
+    def serve():
+        with contextlib.suppress(OSError):
+            while True:
+                threading.Thread(target=answer, args=(listener.accept()[0],), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/REL-6-MM7-1-4.xsd"
+    finally:
+        stop.set()
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)
+        listener.close()
+
+
+TRICKLED = b"<?xml version='1.0'?><x/>" * 4
+
+
+@pytest.mark.parametrize(("head", "body"), [
+    (b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(TRICKLED), TRICKLED),
+    (b"", b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Padding: " + b"x" * 100 + b"\r\n\r\n"),
+], ids=["body", "headers"])
+def test_a_download_trickled_past_its_deadline_is_given_up(monkeypatch, head, body):
+    """A server sending a byte now and then, each within the read's timeout, held the import for ever:
+    the downloads have one deadline in all, and the error names the URL and the deadline."""
+    import tools.regen as regen
+
+    monkeypatch.setattr(regen, "DOWNLOAD_DEADLINE", 0.5)
+    with trickling_server(head, body) as url, pytest.raises(regen.RegenError) as err:
+        regen.read_source(url)
+    assert str(err.value).startswith(f"cannot download {url}: not done within 0.5 s, the time an import gives"), err.value

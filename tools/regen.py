@@ -27,6 +27,8 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
@@ -584,22 +586,29 @@ MAX_SCHEMA_BYTES = 16 * 1024 * 1024
 URL_SCHEMES = ("http", "https", "ftp", "file")
 
 
-def read_source(source: str) -> tuple[bytes, str]:
+# One read of a download waits at most DOWNLOAD_TIMEOUT seconds, and an import's downloads (the file
+# and its parts) all together at most DOWNLOAD_DEADLINE: a server sending a byte now and then, each
+# within the read's timeout, would otherwise hold the import for ever.
+DOWNLOAD_TIMEOUT = 60
+DOWNLOAD_DEADLINE = 300
+
+
+def read_source(source: str, deadline: float | None = None) -> tuple[bytes, str]:
     """Bytes of a local file or URL, and the provenance string recorded for it: the URL without
     what may be a secret (`recorded_url`), or a local file's name (its folder says nothing to
-    anyone else, and would make the manifest depend on where the importing machine kept the file)."""
+    anyone else, and would make the manifest depend on where the importing machine kept the file).
+    A URL is downloaded by `deadline` (time.monotonic(); default DOWNLOAD_DEADLINE from now)."""
     url = urllib.parse.urlparse(source)
     if url.scheme in URL_SCHEMES:
         recorded = urllib.parse.unquote(url.path.rsplit("/", 1)[-1]) if url.scheme == "file" else recorded_url(source)
         try:
-            with opener_for(url).open(without_userinfo(url), timeout=60) as resp:
-                data = bounded(resp.read(MAX_SCHEMA_BYTES + 1), recorded)
-                short = getattr(resp, "length", None)  # (http.client: what its Content-Length still owed)
+            data, short = download(url, recorded, time.monotonic() + DOWNLOAD_DEADLINE if deadline is None else deadline)
         except (OSError, ValueError) as exc:  # (ValueError: a URL whose port is no number, say)
             raise RegenError(f"cannot download {recorded}: {exc}") from exc
         except http.client.HTTPException as exc:  # an answer in no HTTP, a chunked one cut short
             raise RegenError(f"cannot download {recorded}: the server's answer is not whole HTTP "
                              f"({type(exc).__name__}: {exc})") from exc
+        data = bounded(data, recorded)
         if short:  # (http.client hands over a body cut short as if whole: it would be blamed as bad XML)
             raise RegenError(f"cannot download {recorded}: the connection closed after {len(data)} bytes, "
                              f"{short} short of its Content-Length")
@@ -610,6 +619,33 @@ def read_source(source: str) -> tuple[bytes, str]:
             return bounded(f.read(MAX_SCHEMA_BYTES + 1), source), path.name
     except OSError as exc:
         raise RegenError(f"cannot read {source}: {exc}") from exc
+
+
+def download(url: urllib.parse.ParseResult, recorded: str, deadline: float) -> tuple[bytes, int | None]:
+    """The body of `url` (up to one byte past MAX_SCHEMA_BYTES) and what its Content-Length still
+    owed (http.client's `length`), read by `deadline`. The reading runs in a thread of its own,
+    waited for until then: the socket's timeout bounds one read only, and urllib shows no socket to
+    bound the connection, the headers and the body by one time (ftp and file URLs alike). One given
+    up on is left to end with the process (a daemon thread)."""
+    outcome: dict = {}
+
+    def fetch() -> None:
+        try:
+            with opener_for(url).open(without_userinfo(url), timeout=DOWNLOAD_TIMEOUT) as resp:
+                outcome["data"] = resp.read(MAX_SCHEMA_BYTES + 1)
+                outcome["short"] = getattr(resp, "length", None)
+        except Exception as exc:  # (raised again below, in the importing thread)
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=fetch, name=f"download {recorded}", daemon=True)
+    worker.start()
+    worker.join(max(0.0, deadline - time.monotonic()))
+    if worker.is_alive():
+        raise RegenError(f"cannot download {recorded}: not done within {DOWNLOAD_DEADLINE:g} s, the time an "
+                         f"import gives its downloads in all (the server sends too slowly, or stalls)")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["data"], outcome["short"]
 
 
 def opener_for(url: urllib.parse.ParseResult) -> urllib.request.OpenerDirector:
@@ -692,9 +728,9 @@ def inspect_schema(data: bytes, parts: dict[str, bytes], what: str) -> tuple[str
 MAX_PARTS = 20
 
 
-def read_parts(source: str, data: bytes) -> dict[str, bytes]:
+def read_parts(source: str, data: bytes, deadline: float | None = None) -> dict[str, bytes]:
     """The files a schema includes by name, read from beside it (the same folder or URL path),
-    and those they include in turn."""
+    and those they include in turn; downloaded by `deadline` (`read_source`)."""
     parts: dict[str, bytes] = {}
     pending = included_names(parse_schema(data, shown_source(source), None))
     while pending:
@@ -704,7 +740,7 @@ def read_parts(source: str, data: bytes) -> dict[str, bytes]:
         if len(parts) == MAX_PARTS:
             raise RegenError(f"the file includes more than {MAX_PARTS} files")
         if urllib.parse.urlparse(source).scheme in URL_SCHEMES:
-            part, _ = read_source(beside(source, name))
+            part, _ = read_source(beside(source, name), deadline)
         else:
             part, _ = read_source(str(Path(source).parent / name))
         parts[name] = part
@@ -801,8 +837,9 @@ def version_of_namespace(namespace: str) -> str | None:
 
 def import_schema(source: str, version: str | None, mm7_versions: list[str] | None) -> None:
     manifest = Manifest.load()
-    data, origin_url = read_source(source)
-    parts = read_parts(source, data)
+    deadline = time.monotonic() + DOWNLOAD_DEADLINE  # (the file's and its parts' downloads, in all)
+    data, origin_url = read_source(source, deadline)
+    parts = read_parts(source, data, deadline)
     namespace, enumerated, patterns = inspect_schema(data, parts, shown_source(source))
     named = version_of_namespace(namespace)
     if version is None:
