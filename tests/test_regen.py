@@ -1996,3 +1996,55 @@ def test_a_download_trickled_past_its_deadline_is_given_up(monkeypatch, head, bo
     with trickling_server(head, body) as url, pytest.raises(regen.RegenError) as err:
         regen.read_source(url)
     assert str(err.value).startswith(f"cannot download {url}: not done within 0.5 s, the time an import gives"), err.value
+
+
+HREF = '<xs:attribute name="href" type="xs:anyURI" use="required"/>'
+GLOBAL_HREF = '<xs:attribute name="href" type="xs:anyURI"/>\n  <xs:element name="TransactionID"'
+OTHER_NS = 'xmlns:o="urn:other" xmlns:mm7='
+
+
+@pytest.mark.parametrize(("edits", "said"), [
+    ([(HREF, '<xs:attribute ref="mm7:href" use="required"/>'), ('<xs:element name="TransactionID"', GLOBAL_HREF)],
+     'error: {file}: the attribute href in element Content, line 12 is qualified, in the MM7 namespace: it says '
+     'ref="mm7:href", and an attribute referred to is a global one, in the namespace of the schema declaring it'),
+    # (an attribute of the MM7 namespace is refused so whether the schema defines it or not)
+    ([(HREF, HREF + '<xs:attribute ref="mm7:nope"/>')], 'the attribute nope in element Content, line 11 is qualified'),
+    # (what lxml's compiling refuses, attributes as elements: a namespace not imported, a name not defined)
+    ([(HREF, HREF + '<xs:attribute ref="o:nope"/>'), ("xmlns:mm7=", OTHER_NS)], "namespace 'urn:other' are not allowed"),
+    ([("/>\n      <xs:element name=\"Content\"", '/><xs:element ref="mm7:Nope"/>\n      <xs:element name="Content"')],
+     "REL-6-MM7-1-5}Nope' does not resolve"),
+    ([("/>\n      <xs:element name=\"Content\"", '/><xs:element ref="o:Nope"/>\n      <xs:element name="Content"'),
+      ("xmlns:mm7=", OTHER_NS)], "namespace 'urn:other' are not allowed"),
+], ids=["attribute-ref-mm7-global", "attribute-ref-undefined", "attribute-ref-not-imported",
+        "element-ref-undefined", "element-ref-not-imported"])
+def test_import_refuses_an_attribute_ref_as_an_element_ref(project, tmp_path, edits, said):
+    """An attribute referring to a global attribute of the schema's namespace is in that namespace:
+    xsdata's classes wrote it qualified, which peers refuse; refused as attributeFormDefault="qualified"
+    is. One referring to a namespace not imported is refused as an element's reference is."""
+    text = small_schema()
+    for old, new in edits:
+        assert old in text
+        text = text.replace(old, new, 1)
+    source = tmp_path / "mm7.xsd"
+    source.write_text(text)
+    before = snapshot(project)
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert said.replace("{file}", str(source)) in proc.stderr, proc.stderr
+    assert snapshot(project) == before
+
+
+def test_a_part_referring_to_its_includers_global_attribute_is_refused(project, tmp_path):
+    """A part without a targetNamespace takes its includer's: a ref in no namespace there is to the
+    MM7 one."""
+    (tmp_path / "REL-6-MM7-1-5.xsd").write_text(small_schema(include='<xs:include schemaLocation="mm7-types.xsd"/>'))
+    (tmp_path / "mm7-types.xsd").write_text(
+        '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" elementFormDefault="qualified">\n'
+        '  <xs:attribute name="lang" type="xs:string"/>\n'
+        '  <xs:complexType name="extraType"><xs:attribute ref="lang"/></xs:complexType>\n</xs:schema>\n')
+    before = snapshot(project)
+    proc = run(project, "import", str(tmp_path / "REL-6-MM7-1-5.xsd"))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert ("error: mm7-types.xsd (which " in proc.stderr and "the attribute lang in complexType extraType, line 3 "
+            'is qualified, in the MM7 namespace: it says ref="lang"' in proc.stderr), proc.stderr
+    assert snapshot(project) == before

@@ -269,7 +269,11 @@ def check_qualified(root: etree._Element, what: str) -> None:
     (elementFormDefault="qualified", attributeFormDefault="unqualified"). Otherwise mm7bind's
     encoder refuses to write the version, xsdata's classes write the children in no namespace (or
     the attributes in the MM7 one), and peers refuse them. Each document (a part too) by its own
-    defaults, as XML Schema reads it."""
+    defaults, as XML Schema reads it. An attribute referring to a global one of the schema's own
+    namespace (`ref="mm7:x"`) is in that namespace whatever the defaults say: refused alike (an
+    element referring to a global element is in it, as it should be; the envelope's attributes,
+    env:mustUnderstand, are in the envelope's)."""
+    check_attribute_refs(root, what)
     for kind, wanted in (("element", "qualified"), ("attribute", "unqualified")):
         default = root.get(f"{kind}FormDefault")
         wrong = [decl for decl in root.iter(f"{{{XS_NS}}}{kind}")
@@ -295,6 +299,28 @@ def check_qualified(root: etree._Element, what: str) -> None:
             f"{what}: the {where} is qualified, in the MM7 namespace: {why}{more}. MM7 attributes are in no "
             "namespace (3GPP's schemas say attributeFormDefault=\"unqualified\"), as mm7bind writes them and "
             "peers read them")
+
+
+def check_attribute_refs(root: etree._Element, what: str) -> None:
+    tns = root.get("targetNamespace")
+    wrong = []
+    for decl in root.iter(f"{{{XS_NS}}}attribute"):
+        prefix, _, local = decl.get("ref", "").rpartition(":")
+        if not local or (prefix and prefix not in decl.nsmap):  # (an unbound prefix: lxml names it)
+            continue
+        namespace = decl.nsmap.get(prefix or None)
+        # (a part with no targetNamespace takes its includer's: its refs in no namespace mean that one)
+        if namespace == tns or namespace_key(namespace or "").startswith(namespace_key(MM7_NS_PREFIX) + "/"):
+            wrong.append((decl, local))
+    if not wrong:
+        return
+    decl, local = wrong[0]
+    more = f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""
+    raise RegenError(
+        f"{what}: the attribute {local}{declared_in(decl)}, line {decl.sourceline} is qualified, in the MM7 "
+        f"namespace: it says ref=\"{decl.get('ref')}\", and an attribute referred to is a global one, in the "
+        f"namespace of the schema declaring it{more}. MM7 attributes are in no namespace (declare it where it is used, "
+        "as 3GPP's schemas do), as mm7bind writes them and peers read them")
 
 
 def declared_in(decl: etree._Element) -> str:
