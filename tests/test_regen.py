@@ -2048,3 +2048,30 @@ def test_a_part_referring_to_its_includers_global_attribute_is_refused(project, 
     assert ("error: mm7-types.xsd (which " in proc.stderr and "the attribute lang in complexType extraType, line 3 "
             'is qualified, in the MM7 namespace: it says ref="lang"' in proc.stderr), proc.stderr
     assert snapshot(project) == before
+
+
+@pytest.mark.parametrize("command", ["import", "generate"])
+def test_a_part_that_does_not_compile_is_named(project, tmp_path, command):
+    """libxml2's line is in the file it read the declaration from: an error in a part was told as the
+    including file's, at a line of the part's."""
+    folder = project / "schemas" if command == "generate" else tmp_path
+    text = small_schema(include='<xs:include schemaLocation="mm7-types.xsd"/>')
+    (folder / "REL-6-MM7-1-5.xsd").write_text(text.replace("?>", "?>\n<!-- as reconstructed by the mm7bind project -->", 1))
+    (folder / "mm7-types.xsd").write_text(
+        f'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:mm7="{MM7_NS}REL-6-MM7-1-5"\n'
+        f'           targetNamespace="{MM7_NS}REL-6-MM7-1-5" elementFormDefault="qualified">\n'
+        '  <xs:complexType name="extraType"><xs:sequence><xs:element name="Extra" type="mm7:noSuchType"/>'
+        '</xs:sequence></xs:complexType>\n</xs:schema>\n')
+    if command == "import":
+        shown = f"mm7-types.xsd, which {folder / 'REL-6-MM7-1-5.xsd'} (imported as REL-6-MM7-1-5) includes,"
+        proc = run(project, "import", str(folder / "REL-6-MM7-1-5.xsd"))
+    else:
+        manifest = project / "schemas" / "versions.toml"
+        manifest.write_text(manifest.read_text() + (
+            f'\n[versions."REL-6-MM7-1-5"]\nfile = "REL-6-MM7-1-5.xsd"\nnamespace = "{MM7_NS}REL-6-MM7-1-5"\n'
+            'package = "rel6_mm7_1_5"\nmm7_versions = ["6.8.0"]\nincludes = ["mm7-types.xsd"]\n'))
+        shown = "schemas/mm7-types.xsd, which schemas/REL-6-MM7-1-5.xsd includes,"
+        proc = run(project, "generate")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"error: {shown} does not compile with lxml" in proc.stderr and "noSuchType" in proc.stderr, proc.stderr
+    assert proc.stderr.rstrip().endswith("line 3"), proc.stderr

@@ -367,6 +367,12 @@ def check_compiles(manifest: Manifest, files: dict[str, bytes], workdir: Path,
             etree.XMLSchema(doc)
         except etree.XMLSchemaParseError as exc:
             what = (shown or {}).get(entry.file, f"schemas/{entry.file}")
+            # (the line libxml2 gives is in the file it read the declaration from: a part's is none of
+            # the file's, so the part is named)
+            at = next((Path(urllib.parse.unquote(urllib.parse.urlparse(error.filename).path)).name
+                       for error in exc.error_log if error.filename and error.message in str(exc)), None)
+            if at != entry.file and at in entry.includes:
+                what = f"{at if entry.file in (shown or {}) else 'schemas/' + at}, which {what} includes,"
             raise RegenError(f"{what} does not compile with lxml (libxml2), which mm7bind "
                              f"validates with: {exc}") from exc
 
