@@ -2075,3 +2075,22 @@ def test_a_part_that_does_not_compile_is_named(project, tmp_path, command):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert f"error: {shown} does not compile with lxml" in proc.stderr and "noSuchType" in proc.stderr, proc.stderr
     assert proc.stderr.rstrip().endswith("line 3"), proc.stderr
+
+
+@pytest.mark.parametrize("source_name", ["REL-6-MM7-1-5.xsd", "mm7.xsd"])
+@pytest.mark.parametrize("by_url", [False, True], ids=["file", "url"])
+def test_a_part_including_the_file_back_is_refused_in_words(project, tmp_path, source_name, by_url):
+    """An include loop back to the file was refused as a part "a name schemas/ already has for another
+    file", or (the file named otherwise than its version) taken as a part of its own, which declared
+    everything twice."""
+    folder = tmp_path / "www"
+    folder.mkdir()
+    (folder / source_name).write_text(small_schema(include='<xs:include schemaLocation="mm7-types.xsd"/>'))
+    (folder / "mm7-types.xsd").write_text(
+        f'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="{MM7_NS}REL-6-MM7-1-5"\n'
+        f'           elementFormDefault="qualified">\n  <xs:include schemaLocation="{source_name}"/>\n</xs:schema>\n')
+    before = snapshot(project)
+    proc = import_served(project, folder, source_name) if by_url else run(project, "import", str(folder / source_name))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"error: mm7-types.xsd includes {source_name}, the file itself: an include loop" in proc.stderr, proc.stderr
+    assert snapshot(project) == before

@@ -763,20 +763,28 @@ MAX_PARTS = 20
 def read_parts(source: str, data: bytes, deadline: float | None = None) -> dict[str, bytes]:
     """The files a schema includes by name, read from beside it (the same folder or URL path),
     and those they include in turn; downloaded by `deadline` (`read_source`)."""
+    by_url = urllib.parse.urlparse(source).scheme in URL_SCHEMES
+    own_name = urllib.parse.unquote(urllib.parse.urlparse(source).path.rsplit("/", 1)[-1]) if by_url else Path(source).name
     parts: dict[str, bytes] = {}
-    pending = included_names(parse_schema(data, shown_source(source), None))
+    pending = [(name, "the file") for name in included_names(parse_schema(data, shown_source(source), None))]
     while pending:
-        name = pending.pop(0)
+        name, includer = pending.pop(0)
         if name in parts:
             continue
+        # (XML Schema allows the loop, but the file goes into schemas/ under its version's name, where
+        # the include would find nothing, or be taken for a part of its own and declare everything twice)
+        if name == own_name:
+            raise RegenError(f"{includer} includes {name}, the file itself: an include loop, not taken. "
+                             f"Remove that xs:include (the file's declarations reach the parts it includes "
+                             "without it)")
         if len(parts) == MAX_PARTS:
             raise RegenError(f"the file includes more than {MAX_PARTS} files")
-        if urllib.parse.urlparse(source).scheme in URL_SCHEMES:
+        if by_url:
             part, _ = read_source(beside(source, name), deadline)
         else:
             part, _ = read_source(str(Path(source).parent / name))
         parts[name] = part
-        pending += included_names(parse_schema(part, name, None))
+        pending += [(included, name) for included in included_names(parse_schema(part, name, None))]
     return parts
 
 
