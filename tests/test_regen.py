@@ -1943,3 +1943,154 @@ def test_a_whole_download_is_taken():
     body = b"<?xml version='1.0'?><x/>"
     with raw_server(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body) as url:
         assert read_source(url)[0] == body
+
+
+@contextlib.contextmanager
+def trickling_server(head: bytes, body: bytes):
+    """A loopback server that answers each request with `head` at once, then `body` a byte at a time
+    every 0.1 s (each byte well within any read's timeout), and closes after it."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    stop = threading.Event()
+
+    def answer(conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            conn.recv(4096)
+            conn.sendall(head)
+            for byte in body:
+                if stop.wait(0.1):
+                    return
+                conn.sendall(bytes([byte]))
+
+    def serve():
+        with contextlib.suppress(OSError):
+            while True:
+                threading.Thread(target=answer, args=(listener.accept()[0],), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/REL-6-MM7-1-4.xsd"
+    finally:
+        stop.set()
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)
+        listener.close()
+
+
+TRICKLED = b"<?xml version='1.0'?><x/>" * 4
+
+
+@pytest.mark.parametrize(("head", "body"), [
+    (b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(TRICKLED), TRICKLED),
+    (b"", b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Padding: " + b"x" * 100 + b"\r\n\r\n"),
+], ids=["body", "headers"])
+def test_a_download_trickled_past_its_deadline_is_given_up(monkeypatch, head, body):
+    """A server sending a byte now and then, each within the read's timeout, held the import for ever:
+    the downloads have one deadline in all, and the error names the URL and the deadline."""
+    import tools.regen as regen
+
+    monkeypatch.setattr(regen, "DOWNLOAD_DEADLINE", 0.5)
+    with trickling_server(head, body) as url, pytest.raises(regen.RegenError) as err:
+        regen.read_source(url)
+    assert str(err.value).startswith(f"cannot download {url}: not done within 0.5 s, the time an import gives"), err.value
+
+
+HREF = '<xs:attribute name="href" type="xs:anyURI" use="required"/>'
+GLOBAL_HREF = '<xs:attribute name="href" type="xs:anyURI"/>\n  <xs:element name="TransactionID"'
+OTHER_NS = 'xmlns:o="urn:other" xmlns:mm7='
+
+
+@pytest.mark.parametrize(("edits", "said"), [
+    ([(HREF, '<xs:attribute ref="mm7:href" use="required"/>'), ('<xs:element name="TransactionID"', GLOBAL_HREF)],
+     'error: {file}: the attribute href in element Content, line 12 is qualified, in the MM7 namespace: it says '
+     'ref="mm7:href", and an attribute referred to is a global one, in the namespace of the schema declaring it'),
+    # (an attribute of the MM7 namespace is refused so whether the schema defines it or not)
+    ([(HREF, HREF + '<xs:attribute ref="mm7:nope"/>')], 'the attribute nope in element Content, line 11 is qualified'),
+    # (what lxml's compiling refuses, attributes as elements: a namespace not imported, a name not defined)
+    ([(HREF, HREF + '<xs:attribute ref="o:nope"/>'), ("xmlns:mm7=", OTHER_NS)], "namespace 'urn:other' are not allowed"),
+    ([("/>\n      <xs:element name=\"Content\"", '/><xs:element ref="mm7:Nope"/>\n      <xs:element name="Content"')],
+     "REL-6-MM7-1-5}Nope' does not resolve"),
+    ([("/>\n      <xs:element name=\"Content\"", '/><xs:element ref="o:Nope"/>\n      <xs:element name="Content"'),
+      ("xmlns:mm7=", OTHER_NS)], "namespace 'urn:other' are not allowed"),
+], ids=["attribute-ref-mm7-global", "attribute-ref-undefined", "attribute-ref-not-imported",
+        "element-ref-undefined", "element-ref-not-imported"])
+def test_import_refuses_an_attribute_ref_as_an_element_ref(project, tmp_path, edits, said):
+    """An attribute referring to a global attribute of the schema's namespace is in that namespace:
+    xsdata's classes wrote it qualified, which peers refuse; refused as attributeFormDefault="qualified"
+    is. One referring to a namespace not imported is refused as an element's reference is."""
+    text = small_schema()
+    for old, new in edits:
+        assert old in text
+        text = text.replace(old, new, 1)
+    source = tmp_path / "mm7.xsd"
+    source.write_text(text)
+    before = snapshot(project)
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert said.replace("{file}", str(source)) in proc.stderr, proc.stderr
+    assert snapshot(project) == before
+
+
+def test_a_part_referring_to_its_includers_global_attribute_is_refused(project, tmp_path):
+    """A part without a targetNamespace takes its includer's: a ref in no namespace there is to the
+    MM7 one."""
+    (tmp_path / "REL-6-MM7-1-5.xsd").write_text(small_schema(include='<xs:include schemaLocation="mm7-types.xsd"/>'))
+    (tmp_path / "mm7-types.xsd").write_text(
+        '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" elementFormDefault="qualified">\n'
+        '  <xs:attribute name="lang" type="xs:string"/>\n'
+        '  <xs:complexType name="extraType"><xs:attribute ref="lang"/></xs:complexType>\n</xs:schema>\n')
+    before = snapshot(project)
+    proc = run(project, "import", str(tmp_path / "REL-6-MM7-1-5.xsd"))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert ("error: mm7-types.xsd (which " in proc.stderr and "the attribute lang in complexType extraType, line 3 "
+            'is qualified, in the MM7 namespace: it says ref="lang"' in proc.stderr), proc.stderr
+    assert snapshot(project) == before
+
+
+@pytest.mark.parametrize("command", ["import", "generate"])
+def test_a_part_that_does_not_compile_is_named(project, tmp_path, command):
+    """libxml2's line is in the file it read the declaration from: an error in a part was told as the
+    including file's, at a line of the part's."""
+    folder = project / "schemas" if command == "generate" else tmp_path
+    text = small_schema(include='<xs:include schemaLocation="mm7-types.xsd"/>')
+    (folder / "REL-6-MM7-1-5.xsd").write_text(text.replace("?>", "?>\n<!-- as reconstructed by the mm7bind project -->", 1))
+    (folder / "mm7-types.xsd").write_text(
+        f'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:mm7="{MM7_NS}REL-6-MM7-1-5"\n'
+        f'           targetNamespace="{MM7_NS}REL-6-MM7-1-5" elementFormDefault="qualified">\n'
+        '  <xs:complexType name="extraType"><xs:sequence><xs:element name="Extra" type="mm7:noSuchType"/>'
+        '</xs:sequence></xs:complexType>\n</xs:schema>\n')
+    if command == "import":
+        shown = f"mm7-types.xsd, which {folder / 'REL-6-MM7-1-5.xsd'} (imported as REL-6-MM7-1-5) includes,"
+        proc = run(project, "import", str(folder / "REL-6-MM7-1-5.xsd"))
+    else:
+        manifest = project / "schemas" / "versions.toml"
+        manifest.write_text(manifest.read_text() + (
+            f'\n[versions."REL-6-MM7-1-5"]\nfile = "REL-6-MM7-1-5.xsd"\nnamespace = "{MM7_NS}REL-6-MM7-1-5"\n'
+            'package = "rel6_mm7_1_5"\nmm7_versions = ["6.8.0"]\nincludes = ["mm7-types.xsd"]\n'))
+        shown = "schemas/mm7-types.xsd, which schemas/REL-6-MM7-1-5.xsd includes,"
+        proc = run(project, "generate")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"error: {shown} does not compile with lxml" in proc.stderr and "noSuchType" in proc.stderr, proc.stderr
+    assert proc.stderr.rstrip().endswith("line 3"), proc.stderr
+
+
+@pytest.mark.parametrize("source_name", ["REL-6-MM7-1-5.xsd", "mm7.xsd"])
+@pytest.mark.parametrize("by_url", [False, True], ids=["file", "url"])
+def test_a_part_including_the_file_back_is_refused_in_words(project, tmp_path, source_name, by_url):
+    """An include loop back to the file was refused as a part "a name schemas/ already has for another
+    file", or (the file named otherwise than its version) taken as a part of its own, which declared
+    everything twice."""
+    folder = tmp_path / "www"
+    folder.mkdir()
+    (folder / source_name).write_text(small_schema(include='<xs:include schemaLocation="mm7-types.xsd"/>'))
+    (folder / "mm7-types.xsd").write_text(
+        f'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="{MM7_NS}REL-6-MM7-1-5"\n'
+        f'           elementFormDefault="qualified">\n  <xs:include schemaLocation="{source_name}"/>\n</xs:schema>\n')
+    before = snapshot(project)
+    proc = import_served(project, folder, source_name) if by_url else run(project, "import", str(folder / source_name))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"error: mm7-types.xsd includes {source_name}, the file itself: an include loop" in proc.stderr, proc.stderr
+    assert snapshot(project) == before

@@ -27,6 +27,8 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
@@ -267,7 +269,11 @@ def check_qualified(root: etree._Element, what: str) -> None:
     (elementFormDefault="qualified", attributeFormDefault="unqualified"). Otherwise mm7bind's
     encoder refuses to write the version, xsdata's classes write the children in no namespace (or
     the attributes in the MM7 one), and peers refuse them. Each document (a part too) by its own
-    defaults, as XML Schema reads it."""
+    defaults, as XML Schema reads it. An attribute referring to a global one of the schema's own
+    namespace (`ref="mm7:x"`) is in that namespace whatever the defaults say: refused alike (an
+    element referring to a global element is in it, as it should be; the envelope's attributes,
+    env:mustUnderstand, are in the envelope's)."""
+    check_attribute_refs(root, what)
     for kind, wanted in (("element", "qualified"), ("attribute", "unqualified")):
         default = root.get(f"{kind}FormDefault")
         wrong = [decl for decl in root.iter(f"{{{XS_NS}}}{kind}")
@@ -293,6 +299,28 @@ def check_qualified(root: etree._Element, what: str) -> None:
             f"{what}: the {where} is qualified, in the MM7 namespace: {why}{more}. MM7 attributes are in no "
             "namespace (3GPP's schemas say attributeFormDefault=\"unqualified\"), as mm7bind writes them and "
             "peers read them")
+
+
+def check_attribute_refs(root: etree._Element, what: str) -> None:
+    tns = root.get("targetNamespace")
+    wrong = []
+    for decl in root.iter(f"{{{XS_NS}}}attribute"):
+        prefix, _, local = decl.get("ref", "").rpartition(":")
+        if not local or (prefix and prefix not in decl.nsmap):  # (an unbound prefix: lxml names it)
+            continue
+        namespace = decl.nsmap.get(prefix or None)
+        # (a part with no targetNamespace takes its includer's: its refs in no namespace mean that one)
+        if namespace == tns or namespace_key(namespace or "").startswith(namespace_key(MM7_NS_PREFIX) + "/"):
+            wrong.append((decl, local))
+    if not wrong:
+        return
+    decl, local = wrong[0]
+    more = f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""
+    raise RegenError(
+        f"{what}: the attribute {local}{declared_in(decl)}, line {decl.sourceline} is qualified, in the MM7 "
+        f"namespace: it says ref=\"{decl.get('ref')}\", and an attribute referred to is a global one, in the "
+        f"namespace of the schema declaring it{more}. MM7 attributes are in no namespace (declare it where it is used, "
+        "as 3GPP's schemas do), as mm7bind writes them and peers read them")
 
 
 def declared_in(decl: etree._Element) -> str:
@@ -339,6 +367,12 @@ def check_compiles(manifest: Manifest, files: dict[str, bytes], workdir: Path,
             etree.XMLSchema(doc)
         except etree.XMLSchemaParseError as exc:
             what = (shown or {}).get(entry.file, f"schemas/{entry.file}")
+            # (the line libxml2 gives is in the file it read the declaration from: a part's is none of
+            # the file's, so the part is named)
+            at = next((Path(urllib.parse.unquote(urllib.parse.urlparse(error.filename).path)).name
+                       for error in exc.error_log if error.filename and error.message in str(exc)), None)
+            if at != entry.file and at in entry.includes:
+                what = f"{at if entry.file in (shown or {}) else 'schemas/' + at}, which {what} includes,"
             raise RegenError(f"{what} does not compile with lxml (libxml2), which mm7bind "
                              f"validates with: {exc}") from exc
 
@@ -584,22 +618,29 @@ MAX_SCHEMA_BYTES = 16 * 1024 * 1024
 URL_SCHEMES = ("http", "https", "ftp", "file")
 
 
-def read_source(source: str) -> tuple[bytes, str]:
+# One read of a download waits at most DOWNLOAD_TIMEOUT seconds, and an import's downloads (the file
+# and its parts) all together at most DOWNLOAD_DEADLINE: a server sending a byte now and then, each
+# within the read's timeout, would otherwise hold the import for ever.
+DOWNLOAD_TIMEOUT = 60
+DOWNLOAD_DEADLINE = 300
+
+
+def read_source(source: str, deadline: float | None = None) -> tuple[bytes, str]:
     """Bytes of a local file or URL, and the provenance string recorded for it: the URL without
     what may be a secret (`recorded_url`), or a local file's name (its folder says nothing to
-    anyone else, and would make the manifest depend on where the importing machine kept the file)."""
+    anyone else, and would make the manifest depend on where the importing machine kept the file).
+    A URL is downloaded by `deadline` (time.monotonic(); default DOWNLOAD_DEADLINE from now)."""
     url = urllib.parse.urlparse(source)
     if url.scheme in URL_SCHEMES:
         recorded = urllib.parse.unquote(url.path.rsplit("/", 1)[-1]) if url.scheme == "file" else recorded_url(source)
         try:
-            with opener_for(url).open(without_userinfo(url), timeout=60) as resp:
-                data = bounded(resp.read(MAX_SCHEMA_BYTES + 1), recorded)
-                short = getattr(resp, "length", None)  # (http.client: what its Content-Length still owed)
+            data, short = download(url, recorded, time.monotonic() + DOWNLOAD_DEADLINE if deadline is None else deadline)
         except (OSError, ValueError) as exc:  # (ValueError: a URL whose port is no number, say)
             raise RegenError(f"cannot download {recorded}: {exc}") from exc
         except http.client.HTTPException as exc:  # an answer in no HTTP, a chunked one cut short
             raise RegenError(f"cannot download {recorded}: the server's answer is not whole HTTP "
                              f"({type(exc).__name__}: {exc})") from exc
+        data = bounded(data, recorded)
         if short:  # (http.client hands over a body cut short as if whole: it would be blamed as bad XML)
             raise RegenError(f"cannot download {recorded}: the connection closed after {len(data)} bytes, "
                              f"{short} short of its Content-Length")
@@ -610,6 +651,33 @@ def read_source(source: str) -> tuple[bytes, str]:
             return bounded(f.read(MAX_SCHEMA_BYTES + 1), source), path.name
     except OSError as exc:
         raise RegenError(f"cannot read {source}: {exc}") from exc
+
+
+def download(url: urllib.parse.ParseResult, recorded: str, deadline: float) -> tuple[bytes, int | None]:
+    """The body of `url` (up to one byte past MAX_SCHEMA_BYTES) and what its Content-Length still
+    owed (http.client's `length`), read by `deadline`. The reading runs in a thread of its own,
+    waited for until then: the socket's timeout bounds one read only, and urllib shows no socket to
+    bound the connection, the headers and the body by one time (ftp and file URLs alike). One given
+    up on is left to end with the process (a daemon thread)."""
+    outcome: dict = {}
+
+    def fetch() -> None:
+        try:
+            with opener_for(url).open(without_userinfo(url), timeout=DOWNLOAD_TIMEOUT) as resp:
+                outcome["data"] = resp.read(MAX_SCHEMA_BYTES + 1)
+                outcome["short"] = getattr(resp, "length", None)
+        except Exception as exc:  # (raised again below, in the importing thread)
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=fetch, name=f"download {recorded}", daemon=True)
+    worker.start()
+    worker.join(max(0.0, deadline - time.monotonic()))
+    if worker.is_alive():
+        raise RegenError(f"cannot download {recorded}: not done within {DOWNLOAD_DEADLINE:g} s, the time an "
+                         f"import gives its downloads in all (the server sends too slowly, or stalls)")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["data"], outcome["short"]
 
 
 def opener_for(url: urllib.parse.ParseResult) -> urllib.request.OpenerDirector:
@@ -692,23 +760,31 @@ def inspect_schema(data: bytes, parts: dict[str, bytes], what: str) -> tuple[str
 MAX_PARTS = 20
 
 
-def read_parts(source: str, data: bytes) -> dict[str, bytes]:
+def read_parts(source: str, data: bytes, deadline: float | None = None) -> dict[str, bytes]:
     """The files a schema includes by name, read from beside it (the same folder or URL path),
-    and those they include in turn."""
+    and those they include in turn; downloaded by `deadline` (`read_source`)."""
+    by_url = urllib.parse.urlparse(source).scheme in URL_SCHEMES
+    own_name = urllib.parse.unquote(urllib.parse.urlparse(source).path.rsplit("/", 1)[-1]) if by_url else Path(source).name
     parts: dict[str, bytes] = {}
-    pending = included_names(parse_schema(data, shown_source(source), None))
+    pending = [(name, "the file") for name in included_names(parse_schema(data, shown_source(source), None))]
     while pending:
-        name = pending.pop(0)
+        name, includer = pending.pop(0)
         if name in parts:
             continue
+        # (XML Schema allows the loop, but the file goes into schemas/ under its version's name, where
+        # the include would find nothing, or be taken for a part of its own and declare everything twice)
+        if name == own_name:
+            raise RegenError(f"{includer} includes {name}, the file itself: an include loop, not taken. "
+                             f"Remove that xs:include (the file's declarations reach the parts it includes "
+                             "without it)")
         if len(parts) == MAX_PARTS:
             raise RegenError(f"the file includes more than {MAX_PARTS} files")
-        if urllib.parse.urlparse(source).scheme in URL_SCHEMES:
-            part, _ = read_source(beside(source, name))
+        if by_url:
+            part, _ = read_source(beside(source, name), deadline)
         else:
             part, _ = read_source(str(Path(source).parent / name))
         parts[name] = part
-        pending += included_names(parse_schema(part, name, None))
+        pending += [(included, name) for included in included_names(parse_schema(part, name, None))]
     return parts
 
 
@@ -801,8 +877,9 @@ def version_of_namespace(namespace: str) -> str | None:
 
 def import_schema(source: str, version: str | None, mm7_versions: list[str] | None) -> None:
     manifest = Manifest.load()
-    data, origin_url = read_source(source)
-    parts = read_parts(source, data)
+    deadline = time.monotonic() + DOWNLOAD_DEADLINE  # (the file's and its parts' downloads, in all)
+    data, origin_url = read_source(source, deadline)
+    parts = read_parts(source, data, deadline)
     namespace, enumerated, patterns = inspect_schema(data, parts, shown_source(source))
     named = version_of_namespace(namespace)
     if version is None:
