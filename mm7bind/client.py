@@ -588,9 +588,9 @@ def _placeholder_tid(tid: str) -> bool:
 
 
 def _rate_limiter(config: ClientConfig, url: str, store) -> RateLimiter | SharedRateLimiter:  # noqa: ANN001
-    """The rate limit at `url`: shared by every process sending through `store`'s file to that
-    MMSC with that account (`SharedRateLimiter`), or this client's own (no store, one in memory or
-    read only)."""
+    """The rate limit at `url`: shared by every client sending through `store` to that MMSC with
+    that account — for a `SqliteStore`, in every process on its file (`SharedRateLimiter`) —, or this
+    client's own (no store, or one read-only)."""
     if getattr(store, "rate_reserve", None) is None or getattr(store, "read_only", False):
         return RateLimiter(config.rate_limit)
     key = shown_url(url) + (f" as {config.username}" if config.username else "")

@@ -518,6 +518,7 @@ class MemoryStore:
         self._pause: dict | None = None  # (the outbox's pause after refusals alike: `set_outbox_pause`)
         self._sent_count = 0  # (records ever kept: `sent_mark`)
         self._accepted_at: dict[str | None, int] = {}  # URL → the count at its latest acceptance
+        self._turns: dict[str, tuple[float, float]] = {}  # rate limits: key → (next turn, clock's latest reading)
 
     # (answers known without a look, refused all the same once closed, as every call is)
     def installation_id(self) -> str:
@@ -813,6 +814,22 @@ class MemoryStore:
                 held.lease_until = None
             elif held is not None and held.holder == holder and not held.accepted:
                 del self._claims[transaction_id]
+
+    def rate_reserve(self, key: str, interval: float, tolerance: float, now: float) -> float:
+        """See `SqliteStore.rate_reserve`: the clients given this store share the turns (one process)."""
+        with self._lock:
+            turn = self._turns.get(key)
+            next_at = now if turn is None else turn[0] - max(0.0, turn[1] - now)
+            at = max(next_at, now)
+            self._turns[key] = (at + interval, now)
+        return max(0.0, at - now - tolerance)
+
+    def rate_give_back(self, key: str, interval: float, now: float) -> None:
+        """See `SqliteStore.rate_give_back`."""
+        with self._lock:
+            turn = self._turns.get(key)
+            if turn is not None:
+                self._turns[key] = (max(now, turn[0] - interval), turn[1])
 
     def send_claim_attempt_at(self, transaction_id: str, holder: str, attempt_transaction_id: str,
                               url: str) -> bool:

@@ -1307,10 +1307,24 @@ def test_clients_on_one_store_file_wait_for_each_others_turns(tmp_path):
         assert second.submit(submit()).ok  # (a turn every 1000 s: the first client took this one)
         [slept] = sleeps
         assert 900 < slept <= 1000
-        assert isinstance(Client(srv.url, store=MemoryStore(), rate_limit=1).core.limiters[srv.url], RateLimiter)
+        assert isinstance(Client(srv.url, rate_limit=1).core.limiters[srv.url], RateLimiter)  # (no store: its own)
         # An AsyncClient keeps its own: a shared turn is a write to the store, which would hold its event loop.
         assert isinstance(AsyncClient(srv.url, store=first.core.store, rate_limit=1).core.limiters[srv.url],
                           RateLimiter)
+
+
+def test_clients_given_one_memory_store_share_its_turns():
+    clock = [50.0]
+    store = MemoryStore()
+    a = SharedRateLimiter(store, "mmsc", 2.0, clock=lambda: clock[0])
+    b = SharedRateLimiter(store, "mmsc", 2.0, clock=lambda: clock[0])
+    assert [a.reserve(), b.reserve(), a.reserve()] == [0.0, 0.5, 1.0]
+    b.give_back()
+    assert b.reserve() == 1.0
+    clock[0] = 40.0  # (set back: the turns move with it)
+    assert a.reserve() == 1.5
+    assert isinstance(Client("http://127.0.0.1:9/mm7", store=store, rate_limit=1).core.limiters[
+        "http://127.0.0.1:9/mm7"], SharedRateLimiter)
 
 
 def test_a_shared_rate_limit_holds_across_processes(tmp_path):
