@@ -200,6 +200,7 @@ class RateLimiter:
 
 
 log = logging.getLogger("mm7bind.client")
+STORE_RETRY_AFTER = 10.0  # seconds a SharedRateLimiter whose store failed keeps its own turns before asking it again
 
 
 @suggest_keywords
@@ -221,18 +222,27 @@ class SharedRateLimiter:
         self.tolerance = (burst - 1) * self.interval
         self._trouble = Incident()
         self._taken_here = threading.local()  # (whether this thread's latest turn was the process's own)
+        # After a failure the store is asked again only this much later (monotonic), and its
+        # failure as it was said: a store locked for minutes (a vacuum) held every send a second.
+        self._own_until, self._said = 0.0, ""
 
     def reserve(self) -> float:
         """Take the next turn; return how long to wait for it (0: now)."""
+        if self._own_until and time.monotonic() < self._own_until:
+            self._trouble.failed(self._said)  # (counted into the incident's end, not said again)
+            self._taken_here.own = True
+            return self.own.reserve()
         try:
             wait = self.store.rate_reserve(self.key, self.interval, self.tolerance, self.clock())
         except STORE_ERRORS as exc:
-            said = f"{type(exc).__name__}: {exc}"
+            said = self._said = f"{type(exc).__name__}: {exc}"
+            self._own_until = time.monotonic() + STORE_RETRY_AFTER
             if self._trouble.failed(said):
                 log.warning("rate_limit at %s: the turns other processes share could not be taken from the store "
                             "(%s): this process keeps its own until they can", self.key, said)
             self._taken_here.own = True
             return self.own.reserve()
+        self._own_until = 0.0
         ended = self._trouble.over()
         if ended is not None:
             log.warning("rate_limit at %s: the turns are shared through the store again (%d taken by this process "

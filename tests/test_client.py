@@ -1340,12 +1340,15 @@ def test_a_shared_rate_limit_holds_across_processes(tmp_path):
     store.close()
 
 
-def test_a_shared_rate_limit_the_store_cannot_keep_is_this_processs_own_meanwhile(tmp_path, caplog):
+def test_a_shared_rate_limit_the_store_cannot_keep_is_this_processs_own_meanwhile(tmp_path, caplog, monkeypatch):
+    from mm7bind import retry as retry_mod
+
     store = SqliteStore(tmp_path / "s.db")
     limiter = SharedRateLimiter(store, "http://mmsc/mm7", 1.0)
-    real = store.rate_reserve
+    real, asked = store.rate_reserve, []
 
     def locked(*args):
+        asked.append(args)
         raise sqlite3.OperationalError("database is locked")
 
     store.rate_reserve = locked
@@ -1353,11 +1356,17 @@ def test_a_shared_rate_limit_the_store_cannot_keep_is_this_processs_own_meanwhil
         assert limiter.reserve() == 0.0 and 0.9 < limiter.reserve() <= 1.0  # (its own turns)
         limiter.give_back()  # (to its own limiter, where the turn came from)
         assert 0.9 < limiter.reserve() <= 1.0
+        # (asked once: a store locked for minutes held every send for RATE_WAIT, not the first alone)
+        assert len(asked) == 1
+        later = [time.monotonic() + retry_mod.STORE_RETRY_AFTER + 1]
+        monkeypatch.setattr(retry_mod.time, "monotonic", lambda: later[0])  # (its STORE_RETRY_AFTER gone by)
+        assert limiter.reserve() > 0 and len(asked) == 2
         store.rate_reserve = real
+        later[0] += retry_mod.STORE_RETRY_AFTER + 1
         assert limiter.reserve() == 0.0  # (the store's turns again)
     said = [r.getMessage() for r in caplog.records]
     assert len(said) == 2 and "could not be taken from the store (OperationalError: database is locked)" in said[0]
-    assert "shared through the store again (3 taken by this process alone" in said[1]
+    assert "shared through the store again (4 taken by this process alone" in said[1]
     store.close()
 
 
