@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urlsplit
 
 from .display import printable
+from .errors import STORE_ERRORS
+from .incident import Incident
 
 log = logging.getLogger(__name__)
 
@@ -907,10 +909,18 @@ class FailureLimit:
     first), and an IPv6 peer counts by its /64, which one host commonly holds whole (else each of
     its addresses had its own count). A peer is never refused longer than `cooldown` after its
     last counted failure: a peer whose credentials were wrong is taken again once they are right
-    and its cool-down is over."""
+    and its cool-down is over.
+
+    With a `store` (the receiver's, the send API's), the failures are counted in it for every
+    process on its file (`SqliteStore.auth_failed`): gunicorn's workers each counting their own let
+    a guesser try `failures` passwords a cool-down in each. A process learns of a cool-down
+    another one started at the peer's next wrong answer it sees, and refuses it unchecked from
+    then on. A store that cannot count (locked past a second, a full disk) leaves the count to
+    this process meanwhile. `scope` names what is counted, apart from the others the store counts
+    ("mm7": the receiver's credentials, "api": the send API's tokens)."""
 
     def __init__(self, failures: int = 10, cooldown: float = 60.0, max_peers: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, store=None, scope: str = ""):  # noqa: ANN001
         if isinstance(failures, bool) or not isinstance(failures, int) or failures < 1:
             raise ValueError(f"failures must be a whole number, at least 1, not {failures!r}")
         if isinstance(cooldown, bool) or not isinstance(cooldown, (int, float)) or not 0 < cooldown <= 86_400:
@@ -920,6 +930,11 @@ class FailureLimit:
         # peer key → (the times of its recent failures, the end of its cool-down or 0); oldest first
         self._peers: OrderedDict[str, tuple[list[float], float]] = OrderedDict()
         self._lock = threading.Lock()
+        # (one that cannot count: read-only, or a store of one's own without it)
+        counts = getattr(store, "auth_failed", None) is not None and not getattr(store, "read_only", False)
+        self.store = store if counts else None
+        self.scope = scope  # (what the store counts them under: the receiver's and the send API's apart)
+        self._store_trouble = Incident()
 
     @staticmethod
     def _key(peer: str | None) -> str:
@@ -951,6 +966,10 @@ class FailureLimit:
     def failed(self, peer: str | None) -> bool:
         """Count a wrong answer of `peer`'s; True when it starts a cool-down (say so once)."""
         key, now = self._key(peer), self._clock()
+        if self.store is not None:
+            shared = self._failed_in_store(key, now)
+            if shared is not None:
+                return shared
         with self._lock:
             times, until = self._peers.pop(key, ([], 0.0))
             times = [t for t in times if now - t < self.cooldown] + [now]
@@ -961,3 +980,26 @@ class FailureLimit:
             while len(self._peers) > self.max_peers:
                 self._peers.popitem(last=False)
             return starts
+
+    def _failed_in_store(self, key: str, now: float) -> bool | None:
+        """`failed`, counted in the store; the cool-down it gives kept here too (`refused_for`
+        reads no store). None when the store could not count it."""
+        try:
+            wall = time.time()
+            starts, until = self.store.auth_failed(f"{self.scope} {key}", self.failures, self.cooldown, wall)
+        except STORE_ERRORS as exc:
+            said = f"{type(exc).__name__}: {exc}"
+            if self._store_trouble.failed(said):
+                log.warning("wrong credentials could not be counted in the store (%s): this process counts them alone "
+                            "until they can be", said)
+            return None
+        ended = self._store_trouble.over()
+        if ended is not None:
+            log.warning("wrong credentials are counted in the store again (%d counted by this process alone over "
+                        "%.0f s)", ended.count, ended.seconds)
+        with self._lock:
+            self._peers.pop(key, None)
+            self._peers[key] = ([], now + until - wall if until > wall else 0.0)
+            while len(self._peers) > self.max_peers:
+                self._peers.popitem(last=False)
+        return starts

@@ -348,7 +348,7 @@ class Receiver:
         settings = (self.config.auth_failures, self.config.auth_cooldown)
         made, limit = self._limit
         if made != settings:  # (two requests racing here make one each: a count or two lost, once)
-            limit = FailureLimit(*settings) if settings[0] else None
+            limit = FailureLimit(*settings, store=self.store, scope="mm7") if settings[0] else None
             self._limit = (settings, limit)
         return limit
 

@@ -278,7 +278,9 @@ class SendApi:
             raise ValueError(f"the API token {problem}")
         self.token = token.encode("ascii") if token else None
         check_failure_settings(auth_failures, auth_cooldown)
-        self._failures = FailureLimit(auth_failures, auth_cooldown) if auth_failures else None
+        # (counted in the store for every process on its file, as the receiver's: its client's, else its outbox's)
+        store = getattr(getattr(client, "core", None), "store", None) or getattr(outbox, "store", None)
+        self._failures = FailureLimit(auth_failures, auth_cooldown, store=store, scope="api") if auth_failures else None
         # (the client's by default: `mm7bind serve` gives it the receiver's, served at metrics_path)
         self.metrics = metrics if metrics is not None else getattr(getattr(client, "core", None), "metrics", None)
         self._sending = 0  # sends under a claim at this moment (each may wait for the others' rate-limit turns)

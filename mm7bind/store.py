@@ -282,6 +282,16 @@ def _query(select: str, conditions: list[tuple[str, object]], order: str | None 
     return sql, args
 
 
+def _failure_counted(times: list[float], until: float, failures: int, cooldown: float,
+                     now: float) -> tuple[list[float], float, bool]:
+    """One more wrong answer of a peer's (`auth.FailureLimit.failed`'s rule, kept in a store): its
+    failures within `cooldown`, `failures` of them starting a cool-down of `cooldown` seconds →
+    (its recent failures, the end of its cool-down, whether this one started it)."""
+    times = [t for t in times if now - t < cooldown][-failures:] + [now]
+    starts = len(times) >= failures and until <= now
+    return ([], now + cooldown, True) if starts else (times, until, False)
+
+
 def _checked_wait(wait: float | None, bounded: bool = False) -> None:
     """Refuse a `wait` for the store's lock that no wait can be (the store's own, or one call's:
     `accept`, `claim`, `mark`, `spend`, `check`), where it enters rather than in the write: past
@@ -519,6 +529,7 @@ class MemoryStore:
         self._sent_count = 0  # (records ever kept: `sent_mark`)
         self._accepted_at: dict[str | None, int] = {}  # URL → the count at its latest acceptance
         self._turns: dict[str, tuple[float, float]] = {}  # rate limits: key → (next turn, clock's latest reading)
+        self._failures: dict[str, tuple[list[float], float]] = {}  # wrong credentials: key → (times, cool-down end)
 
     # (answers known without a look, refused all the same once closed, as every call is)
     def installation_id(self) -> str:
@@ -824,6 +835,16 @@ class MemoryStore:
             self._turns[key] = (at + interval, now)
         return max(0.0, at - now - tolerance)
 
+    def auth_failed(self, key: str, failures: int, cooldown: float, now: float) -> tuple[bool, float]:
+        """See `SqliteStore.auth_failed` (the receivers given this store count together)."""
+        with self._lock:
+            times, until = self._failures.pop(key, ([], 0.0))
+            times, until, starts = _failure_counted(times, until, failures, cooldown, now)
+            self._failures[key] = (times, until)
+            while len(self._failures) > FAILURE_PEERS:  # (those that failed longest ago forgotten first)
+                del self._failures[next(iter(self._failures))]
+        return starts, until
+
     def rate_give_back(self, key: str, interval: float, now: float) -> None:
         """See `SqliteStore.rate_give_back`."""
         with self._lock:
@@ -1046,6 +1067,7 @@ def sync_dir(directory: str | Path) -> None:
 
 BUSY_TIMEOUT = 30000  # ms a statement waits for a lock another program holds, unless told otherwise
 RATE_WAIT = 1.0  # seconds a send waits for the store's lock to take its turn (`rate_reserve`), then takes its own
+FAILURE_PEERS = 10_000  # peers a MemoryStore counts wrong credentials of (auth.FailureLimit's max_peers)
 LOCK_NOTICE = 5.0  # seconds a new store waits for another process's write lock before saying so
 
 
@@ -1219,6 +1241,10 @@ CREATE TABLE IF NOT EXISTS store_meta (name TEXT PRIMARY KEY, value TEXT NOT NUL
 -- each MMSC and account, when its next turn comes (wall-clock seconds), and the clock's latest
 -- reading (a clock set back moves the turns back with it).
 CREATE TABLE IF NOT EXISTS rate_turn (key TEXT PRIMARY KEY, next_at REAL NOT NULL, seen_at REAL NOT NULL);
+-- Wrong credentials by peer, counted for every process on this file (`auth_failed`): the times of
+-- its recent ones (wall-clock seconds, a JSON list), the end of its cool-down (0: none), its latest.
+CREATE TABLE IF NOT EXISTS auth_failure (key TEXT PRIMARY KEY, times TEXT NOT NULL, until REAL NOT NULL,
+                                         seen_at REAL NOT NULL);
 """
 
 
@@ -1455,6 +1481,7 @@ class SqliteStore:
         self._old_keys_through = 0
         self._old_keys_checked = time.monotonic()
         self._spent_pruned = float("-inf")
+        self._failures_pruned = float("-inf")  # (auth_failure rows: as digest_spent)
         self._installation: str | None = None
         self._as_written_through: tuple[int, int] | None = None
         self._pid = os.getpid()  # (the process whose kept outcomes these are: see _write_kept_at_exit)
@@ -2573,6 +2600,32 @@ class SqliteStore:
                     db.execute("ROLLBACK")
                 raise
         return max(0.0, turn - now - tolerance)
+
+    def auth_failed(self, key: str, failures: int, cooldown: float, now: float) -> tuple[bool, float]:
+        """Count a wrong answer of the peer `key` (`auth.FailureLimit`, given this store) for every
+        process on this file: `failures` of them within `cooldown` seconds start a cool-down that
+        long → (whether this one started it, the end of the peer's cool-down, 0 or past for none);
+        `now` is `time.time()`. Several server processes (gunicorn's workers) each counting their
+        own let a guesser try `failures` passwords a cool-down in each. Not flushed; rows a day
+        old are deleted as others are written. `StoreBusy` past RATE_WAIT seconds locked."""
+        db = self._conn("NORMAL", busy=None)
+        with self._locked(db, RATE_WAIT, RATE_WAIT):
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute("SELECT times, until FROM auth_failure WHERE key = ?", (key,)).fetchone()
+                times, until = (json.loads(row[0]), row[1]) if row is not None else ([], 0.0)
+                times, until, starts = _failure_counted(times, until, failures, cooldown, now)
+                db.execute("INSERT OR REPLACE INTO auth_failure (key, times, until, seen_at) VALUES (?, ?, ?, ?)",
+                           (key, json.dumps(times), until, now))
+                if time.monotonic() - self._failures_pruned >= SPENT_PRUNE_EVERY:
+                    db.execute("DELETE FROM auth_failure WHERE seen_at < ? AND until < ?", (now - 86_400, now))
+                    self._failures_pruned = time.monotonic()
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        return starts, until
 
     def rate_give_back(self, key: str, interval: float, now: float) -> None:
         """Give back a turn `rate_reserve` gave whose send was not made: the turns after it come

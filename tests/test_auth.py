@@ -8,6 +8,7 @@ import hashlib
 import http.client
 import logging
 import re
+import sqlite3
 import time
 from urllib.parse import urlsplit
 
@@ -654,3 +655,58 @@ def test_a_digest_answers_username_is_compared_in_a_time_that_tells_nothing(monk
         assert (given.encode(), ours.encode()) in compared
     else:
         assert (b"alicf", b"alice") in compared
+
+
+def test_wrong_credentials_are_counted_for_every_process_on_one_store_file(tmp_path):
+    """gunicorn's workers each counted their own: a guesser tried `failures` passwords a cool-down
+    in each. Counted in the store, each store object here standing for another process."""
+    from mm7bind.store import SqliteStore
+
+    one, two = SqliteStore(tmp_path / "s.db"), SqliteStore(tmp_path / "s.db")
+    a = auth_mod.FailureLimit(3, 60, store=one, scope="mm7")
+    b = auth_mod.FailureLimit(3, 60, store=two, scope="mm7")
+    assert [a.failed("192.0.2.1"), b.failed("192.0.2.1"), a.failed("192.0.2.1")] == [False, False, True]
+    assert 59 < a.refused_for("192.0.2.1") <= 60
+    assert b.refused_for("192.0.2.1") == 0  # (not known there until it sees the peer guess again)
+    assert b.failed("192.0.2.1") is False and 59 < b.refused_for("192.0.2.1") <= 60  # (begun elsewhere: not said twice)
+    api = auth_mod.FailureLimit(3, 60, store=one, scope="api")  # (the send API's tokens are counted apart)
+    assert api.failed("192.0.2.1") is False and api.refused_for("192.0.2.1") == 0
+    assert a.failed("192.0.2.9") is False and a.refused_for("192.0.2.9") == 0  # (another peer: its own count)
+    one.close()
+    two.close()
+
+
+def test_two_receivers_on_one_store_throttle_a_guesser_together(tmp_path):
+    from mm7bind.store import SqliteStore
+
+    receivers = [mm7.Receiver(mm7.Handler(), store=SqliteStore(tmp_path / "s.db"), auth_failures=3,
+                              auth=auth_mod.BasicAuth("mmsc", "pw")) for _ in range(2)]
+    out = mm7.encode(mm7.DeliverReq(sender="+8613800138000"), transaction_id="t")
+    wrong = {"Authorization": "Basic bW1zYzp3cm9uZw=="}
+    statuses = [receivers[i % 2].handle(out.to_bytes(), out.content_type, wrong, peer="192.0.2.1", uri="/").status
+                for i in range(5)]
+    # (the first receiver started it at the third; the second learns of it at the guess it sees next)
+    assert statuses == [401, 401, 401, 401, 429]
+    assert receivers[1].handle(out.to_bytes(), out.content_type, wrong, peer="192.0.2.1", uri="/").status == 429
+    for r in receivers:
+        r.store.close()
+
+
+def test_a_store_that_cannot_count_leaves_the_count_to_the_process(tmp_path, caplog):
+    from mm7bind.store import SqliteStore
+
+    store = SqliteStore(tmp_path / "s.db")
+    limit = auth_mod.FailureLimit(2, 60, store=store)
+
+    def full(*args):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    real, store.auth_failed = store.auth_failed, full
+    with caplog.at_level(logging.WARNING, "mm7bind.auth"):
+        assert [limit.failed("192.0.2.1"), limit.failed("192.0.2.1")] == [False, True]  # (counted here)
+        store.auth_failed = real
+        assert limit.failed("192.0.2.2") is False
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 2 and "could not be counted in the store (OperationalError: database or disk is full)" in said[0]
+    assert "counted in the store again (2 counted by this process alone" in said[1]
+    store.close()
