@@ -28,6 +28,7 @@ from urllib.parse import quote, unquote, urlsplit
 from .display import printable
 from .errors import STORE_ERRORS
 from .incident import Incident
+from .retry import STORE_RETRY_AFTER
 
 log = logging.getLogger(__name__)
 
@@ -935,6 +936,9 @@ class FailureLimit:
         self.store = store if counts else None
         self.scope = scope  # (what the store counts them under: the receiver's and the send API's apart)
         self._store_trouble = Incident()
+        # (after a failure the store is asked again only this much later, monotonic: a store locked for
+        # minutes held a server thread a second for each wrong answer)
+        self._store_after, self._store_said = 0.0, ""
 
     @staticmethod
     def _key(peer: str | None) -> str:
@@ -984,15 +988,20 @@ class FailureLimit:
     def _failed_in_store(self, key: str, now: float) -> bool | None:
         """`failed`, counted in the store; the cool-down it gives kept here too (`refused_for`
         reads no store). None when the store could not count it."""
+        if self._store_after and time.monotonic() < self._store_after:
+            self._store_trouble.failed(self._store_said)  # (counted into the incident's end, not said again)
+            return None
         try:
             wall = time.time()
             starts, until = self.store.auth_failed(f"{self.scope} {key}", self.failures, self.cooldown, wall)
         except STORE_ERRORS as exc:
-            said = f"{type(exc).__name__}: {exc}"
+            said = self._store_said = f"{type(exc).__name__}: {exc}"
+            self._store_after = time.monotonic() + STORE_RETRY_AFTER
             if self._store_trouble.failed(said):
                 log.warning("wrong credentials could not be counted in the store (%s): this process counts them alone "
                             "until they can be", said)
             return None
+        self._store_after = 0.0
         ended = self._store_trouble.over()
         if ended is not None:
             log.warning("wrong credentials are counted in the store again (%d counted by this process alone over "

@@ -692,7 +692,7 @@ def test_two_receivers_on_one_store_throttle_a_guesser_together(tmp_path):
         r.store.close()
 
 
-def test_a_store_that_cannot_count_leaves_the_count_to_the_process(tmp_path, caplog):
+def test_a_store_that_cannot_count_leaves_the_count_to_the_process(tmp_path, caplog, monkeypatch):
     from mm7bind.store import SqliteStore
 
     store = SqliteStore(tmp_path / "s.db")
@@ -705,8 +705,12 @@ def test_a_store_that_cannot_count_leaves_the_count_to_the_process(tmp_path, cap
     with caplog.at_level(logging.WARNING, "mm7bind.auth"):
         assert [limit.failed("192.0.2.1"), limit.failed("192.0.2.1")] == [False, True]  # (counted here)
         store.auth_failed = real
+        assert limit.failed("192.0.2.3") is False and store._conn().execute(
+            "SELECT count(*) FROM auth_failure").fetchone()[0] == 0  # (asked again only STORE_RETRY_AFTER later)
+        later = time.monotonic() + auth_mod.STORE_RETRY_AFTER + 1
+        monkeypatch.setattr(auth_mod.time, "monotonic", lambda: later)
         assert limit.failed("192.0.2.2") is False
     said = [r.getMessage() for r in caplog.records]
     assert len(said) == 2 and "could not be counted in the store (OperationalError: database or disk is full)" in said[0]
-    assert "counted in the store again (2 counted by this process alone" in said[1]
+    assert "counted in the store again (3 counted by this process alone" in said[1]
     store.close()
