@@ -27,7 +27,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from .display import printable
 from .errors import STORE_ERRORS
-from .incident import Incident
+from .incident import StoreDetour
 from .retry import STORE_RETRY_AFTER
 
 log = logging.getLogger(__name__)
@@ -935,10 +935,11 @@ class FailureLimit:
         counts = getattr(store, "auth_failed", None) is not None and not getattr(store, "read_only", False)
         self.store = store if counts else None
         self.scope = scope  # (what the store counts them under: the receiver's and the send API's apart)
-        self._store_trouble = Incident()
-        # (after a failure the store is asked again only this much later, monotonic: a store locked for
-        # minutes held a server thread a second for each wrong answer)
-        self._store_after, self._store_said = 0.0, ""
+        self._detour = StoreDetour(
+            log, lambda said: (f"wrong credentials could not be counted in the store ({said}): this process counts "
+                               "them alone until they can be"),
+            lambda count, seconds: (f"wrong credentials are counted in the store again ({count} counted by this "
+                                    f"process alone over {seconds:.0f} s)"), STORE_RETRY_AFTER)
 
     @staticmethod
     def _key(peer: str | None) -> str:
@@ -988,24 +989,15 @@ class FailureLimit:
     def _failed_in_store(self, key: str, now: float) -> bool | None:
         """`failed`, counted in the store; the cool-down it gives kept here too (`refused_for`
         reads no store). None when the store could not count it."""
-        if self._store_after and time.monotonic() < self._store_after:
-            self._store_trouble.failed(self._store_said)  # (counted into the incident's end, not said again)
+        if not self._detour.asking():
             return None
         try:
             wall = time.time()
             starts, until = self.store.auth_failed(f"{self.scope} {key}", self.failures, self.cooldown, wall)
         except STORE_ERRORS as exc:
-            said = self._store_said = f"{type(exc).__name__}: {exc}"
-            self._store_after = time.monotonic() + STORE_RETRY_AFTER
-            if self._store_trouble.failed(said):
-                log.warning("wrong credentials could not be counted in the store (%s): this process counts them alone "
-                            "until they can be", said)
+            self._detour.failed(exc)
             return None
-        self._store_after = 0.0
-        ended = self._store_trouble.over()
-        if ended is not None:
-            log.warning("wrong credentials are counted in the store again (%d counted by this process alone over "
-                        "%.0f s)", ended.count, ended.seconds)
+        self._detour.worked()
         with self._lock:
             self._peers.pop(key, None)
             self._peers[key] = ([], now + until - wall if until > wall else 0.0)

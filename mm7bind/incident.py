@@ -39,3 +39,35 @@ class Incident:
         if ended is None:  # (another thread's success ended it first)
             return None
         return Ended(ended[0], ended[2], time.monotonic() - ended[1])
+
+
+class StoreDetour:
+    """Work a store does for every process on its file (the clients' rate-limit turns, the count of
+    wrong credentials), done by this process alone while the store fails: an `Incident` (one
+    WARNING on `log` as it begins, `begins(said)`, and one as it ends, `ends(count, seconds)`), and
+    the store asked again only `retry_after` seconds after it failed — a store locked for minutes
+    (a vacuum elsewhere) held every caller for its lock's wait, not one now and then."""
+
+    def __init__(self, log, begins, ends, retry_after: float) -> None:  # noqa: ANN001
+        self.log, self.begins, self.ends, self.retry_after = log, begins, ends, retry_after
+        self._incident = Incident()
+        self._until, self._said = 0.0, ""  # (monotonic: when to ask the store again; its failure as said)
+
+    def asking(self) -> bool:
+        """Whether to ask the store now; when not, the caller's turn alone is counted in the incident."""
+        if self._until and time.monotonic() < self._until:
+            self._incident.failed(self._said)
+            return False
+        return True
+
+    def failed(self, exc: BaseException) -> None:
+        said = self._said = f"{type(exc).__name__}: {exc}"
+        self._until = time.monotonic() + self.retry_after
+        if self._incident.failed(said):
+            self.log.warning("%s", self.begins(said))
+
+    def worked(self) -> None:
+        self._until = 0.0
+        ended = self._incident.over()
+        if ended is not None:
+            self.log.warning("%s", self.ends(ended.count, ended.seconds))

@@ -21,7 +21,7 @@ from datetime import timezone
 
 from .errors import STORE_ERRORS
 from .hints import suggest_keywords
-from .incident import Incident
+from .incident import StoreDetour
 from .status import FINAL_SERVER_ERRORS, StatusClass, classify
 
 
@@ -220,35 +220,26 @@ class SharedRateLimiter:
         self.rate, self.burst = rate, burst
         self.interval = 1 / rate
         self.tolerance = (burst - 1) * self.interval
-        self._trouble = Incident()
         self._taken_here = threading.local()  # (whether this thread's latest turn was the process's own)
-        # After a failure the store is asked again only this much later (monotonic), and its
-        # failure as it was said: a store locked for minutes (a vacuum) held every send a second.
-        self._own_until, self._said = 0.0, ""
+        self._detour = StoreDetour(
+            log, lambda said: (f"rate_limit at {key}: the turns other processes share could not be taken from the "
+                               f"store ({said}): this process keeps its own until they can"),
+            lambda count, seconds: (f"rate_limit at {key}: the turns are shared through the store again ({count} "
+                                    f"taken by this process alone over {seconds:.0f} s)"), STORE_RETRY_AFTER)
 
     def reserve(self) -> float:
         """Take the next turn; return how long to wait for it (0: now)."""
-        if self._own_until and time.monotonic() < self._own_until:
-            self._trouble.failed(self._said)  # (counted into the incident's end, not said again)
-            self._taken_here.own = True
-            return self.own.reserve()
-        try:
-            wait = self.store.rate_reserve(self.key, self.interval, self.tolerance, self.clock())
-        except STORE_ERRORS as exc:
-            said = self._said = f"{type(exc).__name__}: {exc}"
-            self._own_until = time.monotonic() + STORE_RETRY_AFTER
-            if self._trouble.failed(said):
-                log.warning("rate_limit at %s: the turns other processes share could not be taken from the store "
-                            "(%s): this process keeps its own until they can", self.key, said)
-            self._taken_here.own = True
-            return self.own.reserve()
-        self._own_until = 0.0
-        ended = self._trouble.over()
-        if ended is not None:
-            log.warning("rate_limit at %s: the turns are shared through the store again (%d taken by this process "
-                        "alone over %.0f s)", self.key, ended.count, ended.seconds)
-        self._taken_here.own = False
-        return wait
+        if self._detour.asking():
+            try:
+                wait = self.store.rate_reserve(self.key, self.interval, self.tolerance, self.clock())
+            except STORE_ERRORS as exc:
+                self._detour.failed(exc)
+            else:
+                self._detour.worked()
+                self._taken_here.own = False
+                return wait
+        self._taken_here.own = True
+        return self.own.reserve()
 
     def give_back(self) -> None:
         """Give back the turn `reserve` took in this thread, its send not made."""

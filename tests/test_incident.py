@@ -1,6 +1,7 @@
 """The incident counter behind "said once, counted, told when it is over" (the client's records,
 its reads of earlier sends, the receiver's store)."""
 
+import logging
 import threading
 
 from mm7bind.incident import Incident
@@ -47,3 +48,24 @@ def test_threads_failing_together_begin_one_incident_and_lose_no_count():
     [t.join() for t in enders]
     told = [e for e in ends if e is not None]
     assert len(told) == 1 and told[0].count == 4000
+
+
+def test_a_store_detour_asks_the_store_again_only_a_while_after_it_failed(monkeypatch, caplog):
+    from mm7bind import incident
+
+    log = logging.getLogger("mm7bind.test-detour")
+    detour = incident.StoreDetour(log, lambda said: f"alone ({said})", lambda n, s: f"shared again ({n})", 10.0)
+    clock = [100.0]
+    monkeypatch.setattr(incident.time, "monotonic", lambda: clock[0])
+    with caplog.at_level(logging.WARNING, "mm7bind.test-detour"):
+        assert detour.asking()
+        detour.failed(OSError("disk full"))
+        assert not detour.asking() and not detour.asking()  # (the store is not asked: counted)
+        clock[0] += 10.5
+        assert detour.asking()
+        detour.failed(OSError("disk full"))  # (the same failure: not said again)
+        clock[0] += 10.5
+        assert detour.asking()
+        detour.worked()
+        detour.worked()
+    assert [r.getMessage() for r in caplog.records] == ["alone (OSError: disk full)", "shared again (4)"]
