@@ -292,6 +292,12 @@ def _failure_counted(times: list[float], until: float, failures: int, cooldown: 
     return ([], now + cooldown, True) if starts else (times, until, False)
 
 
+def _turn_at(row: tuple[float, float] | None, now: float) -> float:
+    """When a rate limit's next turn comes (`rate_reserve`): `row`, its (next turn, clock's latest
+    reading) kept, None for none; a clock set back since moves the turn back with it."""
+    return now if row is None else max(now, row[0] - max(0.0, row[1] - now))
+
+
 def _checked_wait(wait: float | None, bounded: bool = False) -> None:
     """Refuse a `wait` for the store's lock that no wait can be (the store's own, or one call's:
     `accept`, `claim`, `mark`, `spend`, `check`), where it enters rather than in the write: past
@@ -829,11 +835,9 @@ class MemoryStore:
     def rate_reserve(self, key: str, interval: float, tolerance: float, now: float) -> float:
         """See `SqliteStore.rate_reserve`: the clients given this store share the turns (one process)."""
         with self._lock:
-            turn = self._turns.get(key)
-            next_at = now if turn is None else turn[0] - max(0.0, turn[1] - now)
-            at = max(next_at, now)
-            self._turns[key] = (at + interval, now)
-        return max(0.0, at - now - tolerance)
+            turn = _turn_at(self._turns.get(key), now)
+            self._turns[key] = (turn + interval, now)
+        return max(0.0, turn - now - tolerance)
 
     def auth_failed(self, key: str, failures: int, cooldown: float, now: float) -> tuple[bool, float]:
         """See `SqliteStore.auth_failed` (the receivers given this store count together)."""
@@ -2589,9 +2593,8 @@ class SqliteStore:
         with self._locked(db, RATE_WAIT, RATE_WAIT):
             db.execute("BEGIN IMMEDIATE")
             try:
-                row = db.execute("SELECT next_at, seen_at FROM rate_turn WHERE key = ?", (key,)).fetchone()
-                next_at = now if row is None else row[0] - max(0.0, row[1] - now)  # (a clock set back)
-                turn = max(next_at, now)
+                turn = _turn_at(db.execute("SELECT next_at, seen_at FROM rate_turn WHERE key = ?", (key,)).fetchone(),
+                                now)
                 db.execute("INSERT OR REPLACE INTO rate_turn (key, next_at, seen_at) VALUES (?, ?, ?)",
                            (key, turn + interval, now))
                 db.execute("COMMIT")
