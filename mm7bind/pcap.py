@@ -19,8 +19,8 @@ IP, GRE, PPTP's GRE, ERSPAN, VXLAN, Geneve; see _unwrapped), a VXLAN, Geneve or 
 connections kept apart from another's, a VLAN's from another VLAN's; TCP segments in any
 order, repeated or overlapping (a repeat of other bytes said), streams of any length; HTTP/1.x messages, a request's body left
 unsent after an early answer to its `Expect: 100-continue` told apart. What cannot be read (a
-packet cut short by the snapshot length, a segment or a fragment never captured (the last ones
-before a FIN too), overlapping
+packet cut short by the snapshot length, a segment or a fragment never captured (the last ones, or a
+FIN's own tail cut by the snapshot length, before a FIN too), overlapping
 fragments, a connection that is not HTTP, a link of another kind, a tunnel's header) is said in
 `notes`, and reading goes on from the next message it can find; a record or block whose length no
 packet has, or a pcapng block whose length at its end is not the one at its start (a damaged file),
@@ -1131,6 +1131,7 @@ class _IP:
                 return None
             end = total if header <= total <= len(ip) else len(ip)  # (less Ethernet padding)
             cut = cut or total > len(ip)
+            lost = max(total - len(ip), 0)  # (bytes its IP header says it has past those captured)
             src, dst = bytes(ip[12:16]), bytes(ip[16:20])
             segment = ip[header:end]
             if flags_offset & 0x3FFF:  # more fragments, or not the first one
@@ -1141,7 +1142,7 @@ class _IP:
                                       wanted=protocol != _UDP or _tunnels_udp(segment, flags_offset & 0x1FFF))
                 if whole is None:
                     return None
-                segment = memoryview(whole[0])
+                segment, lost = memoryview(whole[0]), 0
             if protocol == _AH:  # (its length in 4-byte words, less 2)
                 if len(segment) < 8 or (segment[1] + 2) * 4 > len(segment):
                     if cut:
@@ -1156,6 +1157,7 @@ class _IP:
             # hop-by-hop option; the frame ends where the packet does)
             end = min(len(ip), 40 + length) if length else len(ip)
             cut = cut or 40 + length > len(ip)
+            lost = max(40 + length - len(ip), 0) if length else 0
             src, dst = bytes(ip[8:24]), bytes(ip[24:40])
             found = self.extensions(ip, ip[6], 40, end, number, fragmented=False)
             if found is None:
@@ -1173,7 +1175,7 @@ class _IP:
                     if whole is None:
                         return None
                     ip, protocol = memoryview(whole[0]), whole[1]
-                    pos, end = 0, len(ip)
+                    pos, end, lost = 0, len(ip), 0
                 else:  # an atomic fragment (RFC 6946): a whole packet, with a fragment header
                     protocol, pos = following, pos + 8
                 found = self.extensions(ip, protocol, pos, end, number, fragmented=True)
@@ -1199,9 +1201,11 @@ class _IP:
             return None
         if cut:
             self.cut(number)
-        # (each end as its address and port, packed: a connection's key, made into text only for one with data)
-        return (src + segment[0:2], dst + segment[2:4], seq, offset_flags & 0x3F, segment[(offset_flags >> 12) * 4 :],
-                network)
+        payload = segment[(offset_flags >> 12) * 4 :]
+        # (each end as its address and port, packed: a connection's key, made into text only for one with data;
+        # and the bytes of its payload cut by the snapshot length, which a FIN's place counts)
+        return (src + segment[0:2], dst + segment[2:4], seq, offset_flags & 0x3F, payload, network,
+                max(len(segment) + lost - (offset_flags >> 12) * 4, 0) - len(payload))
 
     def _unwrap(self, protocol: int, payload, number: int, when: float | None, cut: bool, tunnels: tuple[str, ...],
                 network: bytes):
@@ -1540,7 +1544,9 @@ class _Connections:
         self.let_go: list[int] = []  # [connections read let go early (see KEPT_READ), the first's number]
         self.skipped: dict[str, list[int]] = {}  # a kind of connection skipped → [how many, the latest not said]
 
-    def add(self, when, number, src: bytes, dst: bytes, seq: int, flags: int, payload, network: bytes = b"") -> None:
+    def add(self, when, number, src: bytes, dst: bytes, seq: int, flags: int, payload, network: bytes = b"",
+            uncaptured: int = 0) -> None:
+        """A TCP segment; `uncaptured`: bytes of its payload the snapshot length cut off."""
         key, which = (network + src + dst, 0) if src <= dst else (network + dst + src, 1)
         if when is not None:
             self.tick(when, number)
@@ -1606,8 +1612,9 @@ class _Connections:
                 self.due = True
         if flags & _FIN and not flags & _SYN:
             # (where its bytes end: those before it never captured, its last segments, or all of them where
-            # its first sequence number is known, are said as a gap is; not read as the stream's end)
-            fin = (seq + len(payload)) & _SEQ_MASK
+            # its first sequence number is known, are said as a gap is; not read as the stream's end; a
+            # segment's tail cut by the snapshot length too, as its FIN follows the bytes it sent)
+            fin = (seq + len(payload) + uncaptured) & _SEQ_MASK
             start = conn.start0 if which == 0 else conn.start1
             if side is None and start is not None and fin != start:
                 side = _Direction(start, start)

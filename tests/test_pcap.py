@@ -21,7 +21,7 @@ from mm7bind.errors import DecodeError
 from mm7bind.pcap import Capture, is_packet_capture, read_capture
 
 from . import pcapgen
-from .pcapgen import ACK, PSH, RST, Flow, Packet, ethernet, http, pcap, pcapng, pcapng_simple
+from .pcapgen import ACK, FIN, PSH, RST, Flow, Packet, ethernet, http, pcap, pcapng, pcapng_simple
 from .test_commands import ENV, ROOT, run
 
 MB = "multipart/related"
@@ -1033,6 +1033,29 @@ def test_a_file_cut_short_and_packets_cut_by_the_snapshot_length():
     assert len(short.notes) == 6
     with pytest.raises(DecodeError, match="not a packet capture"):
         read_capture(b"<soap/>")
+
+
+def test_a_fin_in_a_packet_cut_by_the_snapshot_length_follows_its_bytes_not_those_captured():
+    """A FIN carried with data in a packet the snapshot length cut says where the bytes end by the
+    sequence number and the payload sent, not captured: the tail cut off is said as bytes not
+    captured, as any gap is, not read as the stream's end (a body running to the close shown whole)."""
+    for version in (4, 6):
+        flow = Flow(client=("10.0.0.1", 40000) if version == 4 else ("2001:db8::1", 40000),
+                    server=("10.0.0.2", 8080) if version == 4 else ("2001:db8::2", 8080)).open()
+        flow.send(True, http("GET /mm7/status HTTP/1.1", {"Host": "mmsc"}))
+        head = http("HTTP/1.0 200 OK", {"Content-Type": "text/plain"})
+        flow.send(False, head)
+        flow.add(False, FIN | ACK | PSH, b"x" * 600)  # (the body, to the close, with the FIN)
+        flow.add(True, FIN | ACK)
+        kept = 14 + (20 if version == 4 else 40) + 20 + 100
+        capture = read_capture(pcap(flow.packets, snaplen=kept))
+        request, answer = capture.messages
+        assert answer.body == b"x" * 100
+        server = flow.server[0] if version == 4 else f"[{flow.server[0]}]"
+        assert [n for n in capture.notes if "were not captured" in n] == [
+            (f"connection 1 ({flow.client[0] if version == 4 else f'[{flow.client[0]}]'}:40000 → {server}:8080): 500 "
+             f"bytes from {server}:8080 were not captured (after byte {len(head) + 100}): the message they were in "
+             "is shown cut short, or left out if its start is missing")]
 
 
 @given(st.data())
@@ -2516,8 +2539,8 @@ def test_a_busy_kept_alive_connection_has_its_whole_messages_read_as_it_goes(mon
     held: list[int] = []
 
     class Counted(reader._Connections):
-        def add(self, when, number, src, dst, seq, flags, payload, network=b""):
-            super().add(when, number, src, dst, seq, flags, payload, network)
+        def add(self, when, number, src, dst, seq, flags, payload, network=b"", uncaptured=0):
+            super().add(when, number, src, dst, seq, flags, payload, network, uncaptured)
             held.append(sum(conn.held for conn in self.current.values()))
 
     monkeypatch.setattr(reader, "_Connections", Counted)
