@@ -306,6 +306,33 @@ def test_a_retransmission_with_other_bytes_than_those_captured_first_is_said():
     assert capture.messages[0].body != read_capture(pcap(flow.packets)).messages[0].body
 
 
+
+def test_a_repeat_is_compared_with_the_bytes_held_for_its_range_whichever_segment_or_run_they_came_from():
+    """Each repeated byte is compared with the first captured copy of it: a third copy the same as
+    a second, differing one still differs from those held; one spanning two segments differs in
+    the first's part alone; one of bytes before a gap, captured after the bytes past the gap, is
+    compared with those before it, not with the latest run's."""
+    request, response = submit()
+    flow = Flow().open()
+    sent = flow.send(True, request, 500)
+    flow.send(False, response, 500)
+    flow.close()
+    packets = [p for p in flow.packets if p is not sent[4]]  # (a gap: the bytes after it another run)
+    later = flow.packets[-1].time + 0.5
+    other = sent[0].ip[:40] + b"Z" * 10 + sent[0].ip[50:]
+    spanning = bytearray(request[700:1200])
+    spanning[5] ^= 0xFF  # (in the second segment's bytes; the third's the same)
+    for n, repeat in enumerate((other, other, flow._ip(True, ACK, 1001 + 700, bytes(spanning)),
+                                flow._ip(True, ACK, 1001 + 1500, request[1500:1800][:-1] + b"?"))):
+        packets.append(Packet(later + n / 100, repeat))
+    capture = read_capture(pcap(packets))
+    assert [n for n in capture.notes if "repeated bytes" in n] == [
+        ("connection 1 (10.0.0.1:40000 → 10.0.0.2:8080): 4 segment(s) from 10.0.0.1:40000 repeated bytes captured "
+         "already with other bytes (the first at byte 0): the bytes captured first are read (a middlebox rewriting "
+         "a retransmission, or two connections' packets taken as one's)")]
+    held = read_capture(pcap([p for p in flow.packets if p is not sent[4]]))
+    assert [m.body for m in capture.messages] == [m.body for m in held.messages]
+
 def test_chunked_bodies_100_continue_gzip_and_a_response_to_head():
     request, response = submit()
     head, _, body = request.partition(b"\r\n\r\n")
