@@ -16,7 +16,7 @@ Ethernet and Linux cooked (SLL, SLL2; VLAN tags included, stacked too; MPLS labe
 session, 802.1ah, MACsec integrity alone; 802.3's LLC and SNAP), PPP and Cisco HDLC, raw IP, BSD loopback; IPv4 and IPv6 (extension headers walked, IPsec's AH too), fragmented packets put
 back together; tunnels unwrapped, each packet inside read as one captured inside the tunnel (IP in
 IP, GRE, PPTP's GRE, ERSPAN, VXLAN, Geneve; see _unwrapped), a VXLAN, Geneve or NVGRE network's
-connections kept apart from another's, a VLAN's from another VLAN's; TCP segments in any
+connections kept apart from another's, a VLAN's from another VLAN's (an MPLS pseudowire's too); TCP segments in any
 order, repeated or overlapping (a repeat of other bytes said), streams of any length; HTTP/1.x messages, a request's body left
 unsent after an early answer to its `Expect: 100-continue` told apart. What cannot be read (a
 packet cut short by the snapshot length, a segment or a fragment never captured (the last ones, or a
@@ -815,6 +815,7 @@ _CARRIED = frozenset((_TCP, _IPIP, _IPV6_IN, _GRE))  # (IPv4 protocols whose fra
 MAX_TUNNEL_DEPTH = 8
 _ETHER_IPV4, _ETHER_IPV6, _ETHER_BRIDGED, _ERSPAN, _ERSPAN3 = 0x0800, 0x86DD, 0x6558, 0x88BE, 0x22EB
 _ETHER_MPLS, _ETHER_PPP = (0x8847, 0x8848), 0x880B
+_MPLS_TYPES = (b"\x88\x47", b"\x88\x48")
 _TOO_DEEP = f"packet(s) in tunnels nested more than {MAX_TUNNEL_DEPTH} deep, skipped"
 
 
@@ -872,14 +873,15 @@ def _overlay(kind: str, payload) -> bytes:
     if kind == "GRE" and len(payload) >= 4:
         flags, protocol = struct.unpack_from("!HH", payload, 0)
         at = 4 + 4 * bool(flags & 0x8000)  # (the key, after a checksum)
-        inner = _vlan(_ETHERNET, payload[at + 4 * (bool(flags & 0x2000) + bool(flags & 0x1000)) :]) \
-            if protocol == _ETHER_BRIDGED else b""
+        data = payload[at + 4 * (bool(flags & 0x2000) + bool(flags & 0x1000)) :]
+        frame = data if protocol == _ETHER_BRIDGED else _pseudowire_frame(data) if protocol in _ETHER_MPLS else None
+        inner = _vlan(_ETHERNET, frame, pseudowire=False) if frame is not None else b""
         if flags & 0x2000 and not flags & 0x7 and len(payload) >= 8:
             if protocol == _ETHER_BRIDGED:
                 return f"NVGRE network {int.from_bytes(payload[at : at + 3], 'big')}\0".encode() + inner
             # (a tunnel's key is the same both ways, as Linux's `key` and Cisco's `tunnel key` set it; one
             # with an ikey and okey apart is paired: see _Connections.gre_keyed)
-            return f"GRE key {int.from_bytes(payload[at : at + 4], 'big')}\0".encode()
+            return f"GRE key {int.from_bytes(payload[at : at + 4], 'big')}\0".encode() + inner
         return inner if not flags & 0x7 else b""
     if kind == "ERSPAN":
         return _erspan_vlan(payload)
@@ -916,13 +918,15 @@ def _erspan_vlan(payload) -> bytes:
     return _vlan(_ETHERNET, payload[start:], ids)
 
 
-def _vlan(link: int, frame, ids: list[int] | None = None) -> bytes:
+def _vlan(link: int, frame, ids: list[int] | None = None, pseudowire: bool = True) -> bytes:
     """The VLAN a frame's tags put it in (stacked tags: each one's ID, the outer first), as part
     of its connection's key (see _overlay): two tenants' or sites' connections with the same
     addresses and ports on a trunk are kept apart. A packet routed from one VLAN to another on
     the same trunk, or captured on a VLAN's interface and again tagged on its parent's (`tcpdump
     -i any`), is its connection's twin (see _Twins), read once. VLAN 0 (a priority tag alone) is
-    none. b"": no tag. `ids`: those known before the frame's (an ERSPAN header's)."""
+    none. b"": no tag. `ids`: those known before the frame's (an ERSPAN header's). The tags of an
+    Ethernet pseudowire's frame under its MPLS labels follow the frame's own (a customer's VLANs
+    carried over a provider's core), one pseudowire deep (`pseudowire`)."""
     ids = ids or []
     if link == _ETHERNET:
         pos = 12
@@ -935,8 +939,22 @@ def _vlan(link: int, frame, ids: list[int] | None = None) -> bytes:
     while frame[pos : pos + 2] in _VLAN_TAGS and len(frame) >= pos + 4:
         ids.append(int.from_bytes(frame[pos + 2 : pos + 4], "big") & 0xFFF)
         pos += 4
+    inner = _pseudowire_frame(frame[pos + 2 :]) if pseudowire and frame[pos : pos + 2] in _MPLS_TYPES else None
+    if inner is not None:
+        return _vlan(_ETHERNET, inner, ids, pseudowire=False)
     ids = [str(i) for i in ids if i]
     return f"VLAN {'.'.join(ids)}\0".encode() if ids else b""
+
+
+def _pseudowire_frame(data):
+    """The Ethernet frame of an MPLS pseudowire with its control word (see _mpls), or None."""
+    for pos in range(0, 4 * MAX_LABELS, 4):
+        if pos + 4 > len(data):
+            return None
+        if data[pos + 2] & 1:  # (the bottom of the stack)
+            payload = data[pos + 4 :]
+            return payload[4:] if len(payload) >= 4 + 14 and payload[0] >> 4 == 0 else None
+    return None
 
 
 def _gre(payload) -> tuple[str, object, str | None]:

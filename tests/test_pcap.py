@@ -621,6 +621,35 @@ def test_mpls_labels_and_pppoe_sessions_on_the_link_are_read_past(link, ipv6):
                               "(the first: packet 1)")]
 
 
+
+def test_vlan_tags_inside_an_mpls_pseudowire_are_read_past_and_keep_its_vlans_apart():
+    """An Ethernet pseudowire's frame (its control word) tagged, 802.1Q or QinQ, is read as an
+    untagged one is; two customers' VLANs carried in it with the same addresses and ports are two
+    connections, as on a trunk (see _vlan), on a core link and in a GRE tunnel alike."""
+    def wire(ip: bytes, tag: bytes) -> bytes:
+        kind = b"\x08\x00" if ip[0] >> 4 == 4 else b"\x86\xdd"
+        return pcapgen.labels(b"\x00\x00\x00\x07" + bytes(12) + tag + kind + ip)
+
+    plain = conversation().packets
+    expected = read_capture(pcap(plain)).messages
+    core = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x88\x47"
+    for tag in (b"\x81\x00\x00\x0a", b"\x88\xa8\x00\x05\x81\x00\x00\x2a"):
+        tagged = pcap([Packet(p.time, core + wire(p.ip, tag)) for p in plain], link="raw")
+        same_messages(read_capture(_relinked(tagged, 1)).messages, expected)
+    for link, outer in ((1, lambda frame: core + frame),
+                        (101, lambda frame: pcapgen.outer_ip(b"\x00\x00\x88\x47" + frame, 47))):
+        other = conversation(Flow(seq={"c": 5000, "s": 700000})).packets  # (another customer's, the same ends)
+        two = [Packet(p.time + n * 0.0001, outer(wire(p.ip, struct.pack("!HH", 0x8100, vlan))))
+               for pair in zip(plain, other) for n, (p, vlan) in enumerate(zip(pair, (10, 20)))]
+        capture = read_capture(_relinked(pcap(two, link="raw"), link))
+        assert len(capture.messages) == 2 * len(expected), capture.notes
+        assert not [n for n in capture.notes if "repeated bytes" in n or "captured twice" in n]
+
+
+def _relinked(data: bytes, link: int) -> bytes:
+    """A pcap file of raw frames said to be of another link type."""
+    return data[:20] + struct.pack("<I", link) + data[24:]
+
 def test_what_mpls_or_pppoe_carries_that_is_not_read_is_said():
     """An MPLS payload that is no IP and no pseudowire's Ethernet frame, a label stack cut short, a
     PPPoE session's PPP frame compressed: said, not passed over in silence. A PPP link's own
