@@ -1099,6 +1099,7 @@ class _IP:
         self.problems: dict[str, list[int]] = {}  # what → [how many, the first packet]
         self.cut_short: list[int] = []  # [how many, the first packet]: TCP packets cut by the snapshot length
         self.unwrapped: dict[str, list[int]] = {}  # a kind of tunnel → [packets unwrapped, the first]
+        self.gre_ends = b""  # the packet's innermost GRE tunnel's ends (its addresses, in byte order), b"" none
 
     def problem(self, what: str, number: int) -> None:
         self.problems.setdefault(what, [0, number])[0] += 1
@@ -1125,6 +1126,7 @@ class _IP:
         fragment of a packet not complete yet)."""
         kind, ip, problem = _ip_packet(link, frame)
         network = _vlan(link, frame)
+        self.gre_ends = b""
         if kind is not None:  # (MPLS labels, a PPPoE session: read past as a tunnel's header)
             return self._inside(kind, ip, problem, number, when, cut, (), network)
         if ip is None:
@@ -1206,6 +1208,8 @@ class _IP:
                 self.cut(number)
             return None
         if protocol != _TCP:
+            if protocol == _GRE:
+                self.gre_ends = min(src, dst) + max(src, dst)
             return self._unwrap(protocol, segment, number, when, cut, tunnels, network)
         if len(segment) < 20:  # (cut inside its header, as `tcpdump -s 64` cuts an IPv6 packet on a VLAN: said)
             if cut:
@@ -1223,7 +1227,7 @@ class _IP:
         # (each end as its address and port, packed: a connection's key, made into text only for one with data;
         # and the bytes of its payload cut by the snapshot length, which a FIN's place counts)
         return (src + segment[0:2], dst + segment[2:4], seq, offset_flags & 0x3F, payload, network,
-                max(len(segment) + lost - (offset_flags >> 12) * 4, 0) - len(payload))
+                max(len(segment) + lost - (offset_flags >> 12) * 4, 0) - len(payload), self.gre_ends)
 
     def _unwrap(self, protocol: int, payload, number: int, when: float | None, cut: bool, tunnels: tuple[str, ...],
                 network: bytes):
@@ -1563,13 +1567,14 @@ class _Connections:
         self.skipped: dict[str, list[int]] = {}  # a kind of connection skipped → [how many, the latest not said]
 
     def add(self, when, number, src: bytes, dst: bytes, seq: int, flags: int, payload, network: bytes = b"",
-            uncaptured: int = 0) -> None:
-        """A TCP segment; `uncaptured`: bytes of its payload the snapshot length cut off."""
+            uncaptured: int = 0, gre_ends: bytes = b"") -> None:
+        """A TCP segment; `uncaptured`: bytes of its payload the snapshot length cut off; `gre_ends`:
+        its GRE tunnel's ends (see gre_keyed)."""
         key, which = (network + src + dst, 0) if src <= dst else (network + dst + src, 1)
         if when is not None:
             self.tick(when, number)
         if b"GRE key " in network:
-            key = self.gre_keyed(key, network, which)
+            key = self.gre_keyed(key, network, which, gre_ends)
         conn = self.current.pop(key, None)  # (put back last: the latest active)
         if conn is None:
             done = self.done.get(key)
@@ -1642,14 +1647,15 @@ class _Connections:
             if side is not None:
                 side.fin = side.nearest(fin)
 
-    def gre_keyed(self, key: bytes, network: bytes, which: int) -> bytes:
+    def gre_keyed(self, key: bytes, network: bytes, which: int, ends: bytes = b"") -> bytes:
         """The key of a connection in a GRE tunnel whose key is another each way (Linux's ikey and
         okey, Cisco's...): a packet of one end whose key no connection has is the other half of
         the one seen from the other end alone so far, with the same addresses and ports and
         another GRE key, its key that one's from then on. (Two tenants' connections with the same
-        ends each keep their own: each is seen both ways under its key.)"""
+        ends each keep their own: each is seen both ways under its key; and in another tunnel, its
+        `ends` (the tunnel's addresses) others, each is another's, one way of it never captured.)"""
         key = self.aliases.get(key, key)
-        bare = b"".join(n + b"\0" for n in network.split(b"\0") if n and not n.startswith(b"GRE key ")) \
+        bare = ends + b"".join(n + b"\0" for n in network.split(b"\0") if n and not n.startswith(b"GRE key ")) \
             + key[len(network) :]
         half = self.one_way.get(bare)
         if half is not None and half[0] == key:

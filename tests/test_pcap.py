@@ -2595,8 +2595,8 @@ def test_a_busy_kept_alive_connection_has_its_whole_messages_read_as_it_goes(mon
     held: list[int] = []
 
     class Counted(reader._Connections):
-        def add(self, when, number, src, dst, seq, flags, payload, network=b"", uncaptured=0):
-            super().add(when, number, src, dst, seq, flags, payload, network, uncaptured)
+        def add(self, when, number, src, dst, seq, flags, payload, network=b"", uncaptured=0, gre_ends=b""):
+            super().add(when, number, src, dst, seq, flags, payload, network, uncaptured, gre_ends)
             held.append(sum(conn.held for conn in self.current.values()))
 
     monkeypatch.setattr(reader, "_Connections", Counted)
@@ -2749,6 +2749,25 @@ def test_a_connection_in_a_gre_tunnel_keyed_another_way_each_way_is_read_as_one(
         (c, *m) for m in expected for c in (1, 2)], capture.notes
     assert [n for n in capture.notes if "connection" in n] == [], capture.notes
 
+
+
+def test_halves_of_connections_in_two_gre_tunnels_with_the_same_inner_ends_are_not_paired():
+    """A connection seen one way alone under one GRE key, and another's other way under another key
+    with the same inner ends but in another tunnel (other routers' addresses), one way of each never
+    captured, are two tenants' connections: paired only within one tunnel, as ikey and okey are."""
+    first = conversation(Flow(seq={"c": 1000, "s": 900000}))
+    second = conversation(Flow(seq={"c": 5_000_000, "s": 70_000_000}, time=first.packets[0].time + 0.0005))
+    client = ipaddress.ip_address("10.0.0.1").packed
+
+    def tunnelled(p: Packet, key: int, ends: tuple[str, str]) -> Packet:
+        gre = pcapgen.gre(p.ip, key=key)
+        return Packet(p.time, pcapgen.ipv4_packet(47, gre[20:], *(ends if p.ip[12:16] == client else ends[::-1])))
+
+    # (the first's client's packets alone, in one tunnel; the second's server's alone, in another)
+    packets = [tunnelled(p, 1, ("192.0.2.1", "192.0.2.2")) for p in first.packets if p.ip[12:16] == client]
+    packets += [tunnelled(p, 2, ("198.51.100.1", "198.51.100.2")) for p in second.packets if p.ip[12:16] != client]
+    capture = read_capture(pcap(sorted(packets, key=lambda p: p.time), link="raw"))
+    assert sorted((m.connection, m.is_request) for m in capture.messages) == [(1, True), (2, False)], capture.notes
 
 def test_tcp_under_an_ipsec_authentication_header_is_read():
     """IPsec's Authentication Header (AH, RFC 4302: transport mode, the data signed, not
