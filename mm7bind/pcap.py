@@ -19,8 +19,8 @@ IP, GRE, PPTP's GRE, ERSPAN, VXLAN, Geneve; see _unwrapped), a VXLAN, Geneve or 
 connections kept apart from another's, a VLAN's from another VLAN's (an MPLS pseudowire's too); TCP segments in any
 order, repeated or overlapping (a repeat of other bytes said), streams of any length; HTTP/1.x messages, a request's body left
 unsent after an early answer to its `Expect: 100-continue` told apart. What cannot be read (a
-packet cut short by the snapshot length, a segment or a fragment never captured (the last ones, or a
-FIN's own tail cut by the snapshot length, before a FIN too), overlapping
+packet cut short by the snapshot length, a segment or a fragment never captured (the last ones
+before a FIN too, and a FIN's own segment's tail the snapshot length cut), overlapping
 fragments, a connection that is not HTTP, a link of another kind, a tunnel's header) is said in
 `notes`, and reading goes on from the next message it can find; a record or block whose length no
 packet has, or a pcapng block whose length at its end is not the one at its start (a damaged file),
