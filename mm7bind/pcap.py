@@ -16,11 +16,11 @@ Ethernet and Linux cooked (SLL, SLL2; VLAN tags included, stacked too; MPLS labe
 session, 802.1ah, MACsec integrity alone; 802.3's LLC and SNAP), PPP and Cisco HDLC, raw IP, BSD loopback; IPv4 and IPv6 (extension headers walked, IPsec's AH too), fragmented packets put
 back together; tunnels unwrapped, each packet inside read as one captured inside the tunnel (IP in
 IP, GRE, PPTP's GRE, ERSPAN, VXLAN, Geneve; see _unwrapped), a VXLAN, Geneve or NVGRE network's
-connections kept apart from another's, a VLAN's from another VLAN's; TCP segments in any
+connections kept apart from another's, a VLAN's from another VLAN's (an MPLS pseudowire's too); TCP segments in any
 order, repeated or overlapping (a repeat of other bytes said), streams of any length; HTTP/1.x messages, a request's body left
 unsent after an early answer to its `Expect: 100-continue` told apart. What cannot be read (a
 packet cut short by the snapshot length, a segment or a fragment never captured (the last ones
-before a FIN too), overlapping
+before a FIN too, and a FIN's own segment's tail the snapshot length cut), overlapping
 fragments, a connection that is not HTTP, a link of another kind, a tunnel's header) is said in
 `notes`, and reading goes on from the next message it can find; a record or block whose length no
 packet has, or a pcapng block whose length at its end is not the one at its start (a damaged file),
@@ -815,6 +815,7 @@ _CARRIED = frozenset((_TCP, _IPIP, _IPV6_IN, _GRE))  # (IPv4 protocols whose fra
 MAX_TUNNEL_DEPTH = 8
 _ETHER_IPV4, _ETHER_IPV6, _ETHER_BRIDGED, _ERSPAN, _ERSPAN3 = 0x0800, 0x86DD, 0x6558, 0x88BE, 0x22EB
 _ETHER_MPLS, _ETHER_PPP = (0x8847, 0x8848), 0x880B
+_MPLS_TYPES = (b"\x88\x47", b"\x88\x48")
 _TOO_DEEP = f"packet(s) in tunnels nested more than {MAX_TUNNEL_DEPTH} deep, skipped"
 
 
@@ -872,14 +873,15 @@ def _overlay(kind: str, payload) -> bytes:
     if kind == "GRE" and len(payload) >= 4:
         flags, protocol = struct.unpack_from("!HH", payload, 0)
         at = 4 + 4 * bool(flags & 0x8000)  # (the key, after a checksum)
-        inner = _vlan(_ETHERNET, payload[at + 4 * (bool(flags & 0x2000) + bool(flags & 0x1000)) :]) \
-            if protocol == _ETHER_BRIDGED else b""
+        data = payload[at + 4 * (bool(flags & 0x2000) + bool(flags & 0x1000)) :]
+        frame = data if protocol == _ETHER_BRIDGED else _pseudowire_frame(data) if protocol in _ETHER_MPLS else None
+        inner = _vlan(_ETHERNET, frame, pseudowire=False) if frame is not None else b""
         if flags & 0x2000 and not flags & 0x7 and len(payload) >= 8:
             if protocol == _ETHER_BRIDGED:
                 return f"NVGRE network {int.from_bytes(payload[at : at + 3], 'big')}\0".encode() + inner
             # (a tunnel's key is the same both ways, as Linux's `key` and Cisco's `tunnel key` set it; one
             # with an ikey and okey apart is paired: see _Connections.gre_keyed)
-            return f"GRE key {int.from_bytes(payload[at : at + 4], 'big')}\0".encode()
+            return f"GRE key {int.from_bytes(payload[at : at + 4], 'big')}\0".encode() + inner
         return inner if not flags & 0x7 else b""
     if kind == "ERSPAN":
         return _erspan_vlan(payload)
@@ -916,13 +918,15 @@ def _erspan_vlan(payload) -> bytes:
     return _vlan(_ETHERNET, payload[start:], ids)
 
 
-def _vlan(link: int, frame, ids: list[int] | None = None) -> bytes:
+def _vlan(link: int, frame, ids: list[int] | None = None, pseudowire: bool = True) -> bytes:
     """The VLAN a frame's tags put it in (stacked tags: each one's ID, the outer first), as part
     of its connection's key (see _overlay): two tenants' or sites' connections with the same
     addresses and ports on a trunk are kept apart. A packet routed from one VLAN to another on
     the same trunk, or captured on a VLAN's interface and again tagged on its parent's (`tcpdump
     -i any`), is its connection's twin (see _Twins), read once. VLAN 0 (a priority tag alone) is
-    none. b"": no tag. `ids`: those known before the frame's (an ERSPAN header's)."""
+    none. b"": no tag. `ids`: those known before the frame's (an ERSPAN header's). The tags of an
+    Ethernet pseudowire's frame under its MPLS labels follow the frame's own (a customer's VLANs
+    carried over a provider's core), one pseudowire deep (`pseudowire`)."""
     ids = ids or []
     if link == _ETHERNET:
         pos = 12
@@ -935,8 +939,22 @@ def _vlan(link: int, frame, ids: list[int] | None = None) -> bytes:
     while frame[pos : pos + 2] in _VLAN_TAGS and len(frame) >= pos + 4:
         ids.append(int.from_bytes(frame[pos + 2 : pos + 4], "big") & 0xFFF)
         pos += 4
+    inner = _pseudowire_frame(frame[pos + 2 :]) if pseudowire and frame[pos : pos + 2] in _MPLS_TYPES else None
+    if inner is not None:
+        return _vlan(_ETHERNET, inner, ids, pseudowire=False)
     ids = [str(i) for i in ids if i]
     return f"VLAN {'.'.join(ids)}\0".encode() if ids else b""
+
+
+def _pseudowire_frame(data):
+    """The Ethernet frame of an MPLS pseudowire with its control word (see _mpls), or None."""
+    for pos in range(0, 4 * MAX_LABELS, 4):
+        if pos + 4 > len(data):
+            return None
+        if data[pos + 2] & 1:  # (the bottom of the stack)
+            payload = data[pos + 4 :]
+            return payload[4:] if len(payload) >= 4 + 14 and payload[0] >> 4 == 0 else None
+    return None
 
 
 def _gre(payload) -> tuple[str, object, str | None]:
@@ -1081,6 +1099,7 @@ class _IP:
         self.problems: dict[str, list[int]] = {}  # what → [how many, the first packet]
         self.cut_short: list[int] = []  # [how many, the first packet]: TCP packets cut by the snapshot length
         self.unwrapped: dict[str, list[int]] = {}  # a kind of tunnel → [packets unwrapped, the first]
+        self.gre_ends = b""  # the packet's innermost GRE tunnel's ends (its addresses, in byte order), b"" none
 
     def problem(self, what: str, number: int) -> None:
         self.problems.setdefault(what, [0, number])[0] += 1
@@ -1107,6 +1126,7 @@ class _IP:
         fragment of a packet not complete yet)."""
         kind, ip, problem = _ip_packet(link, frame)
         network = _vlan(link, frame)
+        self.gre_ends = b""
         if kind is not None:  # (MPLS labels, a PPPoE session: read past as a tunnel's header)
             return self._inside(kind, ip, problem, number, when, cut, (), network)
         if ip is None:
@@ -1131,6 +1151,7 @@ class _IP:
                 return None
             end = total if header <= total <= len(ip) else len(ip)  # (less Ethernet padding)
             cut = cut or total > len(ip)
+            lost = max(total - len(ip), 0)  # (bytes its IP header says it has past those captured)
             src, dst = bytes(ip[12:16]), bytes(ip[16:20])
             segment = ip[header:end]
             if flags_offset & 0x3FFF:  # more fragments, or not the first one
@@ -1141,7 +1162,7 @@ class _IP:
                                       wanted=protocol != _UDP or _tunnels_udp(segment, flags_offset & 0x1FFF))
                 if whole is None:
                     return None
-                segment = memoryview(whole[0])
+                segment, lost = memoryview(whole[0]), 0
             if protocol == _AH:  # (its length in 4-byte words, less 2)
                 if len(segment) < 8 or (segment[1] + 2) * 4 > len(segment):
                     if cut:
@@ -1156,6 +1177,7 @@ class _IP:
             # hop-by-hop option; the frame ends where the packet does)
             end = min(len(ip), 40 + length) if length else len(ip)
             cut = cut or 40 + length > len(ip)
+            lost = max(40 + length - len(ip), 0) if length else 0
             src, dst = bytes(ip[8:24]), bytes(ip[24:40])
             found = self.extensions(ip, ip[6], 40, end, number, fragmented=False)
             if found is None:
@@ -1173,7 +1195,7 @@ class _IP:
                     if whole is None:
                         return None
                     ip, protocol = memoryview(whole[0]), whole[1]
-                    pos, end = 0, len(ip)
+                    pos, end, lost = 0, len(ip), 0
                 else:  # an atomic fragment (RFC 6946): a whole packet, with a fragment header
                     protocol, pos = following, pos + 8
                 found = self.extensions(ip, protocol, pos, end, number, fragmented=True)
@@ -1186,6 +1208,8 @@ class _IP:
                 self.cut(number)
             return None
         if protocol != _TCP:
+            if protocol == _GRE:
+                self.gre_ends = min(src, dst) + max(src, dst)
             return self._unwrap(protocol, segment, number, when, cut, tunnels, network)
         if len(segment) < 20:  # (cut inside its header, as `tcpdump -s 64` cuts an IPv6 packet on a VLAN: said)
             if cut:
@@ -1199,9 +1223,11 @@ class _IP:
             return None
         if cut:
             self.cut(number)
-        # (each end as its address and port, packed: a connection's key, made into text only for one with data)
-        return (src + segment[0:2], dst + segment[2:4], seq, offset_flags & 0x3F, segment[(offset_flags >> 12) * 4 :],
-                network)
+        payload = segment[(offset_flags >> 12) * 4 :]
+        # (each end as its address and port, packed: a connection's key, made into text only for one with data;
+        # and the bytes of its payload cut by the snapshot length, which a FIN's place counts)
+        return (src + segment[0:2], dst + segment[2:4], seq, offset_flags & 0x3F, payload, network,
+                max(len(segment) + lost - (offset_flags >> 12) * 4, 0) - len(payload), self.gre_ends)
 
     def _unwrap(self, protocol: int, payload, number: int, when: float | None, cut: bool, tunnels: tuple[str, ...],
                 network: bytes):
@@ -1540,12 +1566,15 @@ class _Connections:
         self.let_go: list[int] = []  # [connections read let go early (see KEPT_READ), the first's number]
         self.skipped: dict[str, list[int]] = {}  # a kind of connection skipped → [how many, the latest not said]
 
-    def add(self, when, number, src: bytes, dst: bytes, seq: int, flags: int, payload, network: bytes = b"") -> None:
+    def add(self, when, number, src: bytes, dst: bytes, seq: int, flags: int, payload, network: bytes = b"",
+            uncaptured: int = 0, gre_ends: bytes = b"") -> None:
+        """A TCP segment; `uncaptured`: bytes of its payload the snapshot length cut off; `gre_ends`:
+        its GRE tunnel's ends (see gre_keyed)."""
         key, which = (network + src + dst, 0) if src <= dst else (network + dst + src, 1)
         if when is not None:
             self.tick(when, number)
         if b"GRE key " in network:
-            key = self.gre_keyed(key, network, which)
+            key = self.gre_keyed(key, network, which, gre_ends)
         conn = self.current.pop(key, None)  # (put back last: the latest active)
         if conn is None:
             done = self.done.get(key)
@@ -1606,8 +1635,9 @@ class _Connections:
                 self.due = True
         if flags & _FIN and not flags & _SYN:
             # (where its bytes end: those before it never captured, its last segments, or all of them where
-            # its first sequence number is known, are said as a gap is; not read as the stream's end)
-            fin = (seq + len(payload)) & _SEQ_MASK
+            # its first sequence number is known, are said as a gap is; not read as the stream's end; a
+            # segment's tail cut by the snapshot length too, as its FIN follows the bytes it sent)
+            fin = (seq + len(payload) + uncaptured) & _SEQ_MASK
             start = conn.start0 if which == 0 else conn.start1
             if side is None and start is not None and fin != start:
                 side = _Direction(start, start)
@@ -1617,14 +1647,15 @@ class _Connections:
             if side is not None:
                 side.fin = side.nearest(fin)
 
-    def gre_keyed(self, key: bytes, network: bytes, which: int) -> bytes:
+    def gre_keyed(self, key: bytes, network: bytes, which: int, ends: bytes = b"") -> bytes:
         """The key of a connection in a GRE tunnel whose key is another each way (Linux's ikey and
         okey, Cisco's...): a packet of one end whose key no connection has is the other half of
         the one seen from the other end alone so far, with the same addresses and ports and
         another GRE key, its key that one's from then on. (Two tenants' connections with the same
-        ends each keep their own: each is seen both ways under its key.)"""
+        ends each keep their own: each is seen both ways under its key; and in another tunnel, its
+        `ends` (the tunnel's addresses) others, each is another's, one way of it never captured.)"""
         key = self.aliases.get(key, key)
-        bare = b"".join(n + b"\0" for n in network.split(b"\0") if n and not n.startswith(b"GRE key ")) \
+        bare = ends + b"".join(n + b"\0" for n in network.split(b"\0") if n and not n.startswith(b"GRE key ")) \
             + key[len(network) :]
         half = self.one_way.get(bare)
         if half is not None and half[0] == key:

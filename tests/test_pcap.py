@@ -21,7 +21,7 @@ from mm7bind.errors import DecodeError
 from mm7bind.pcap import Capture, is_packet_capture, read_capture
 
 from . import pcapgen
-from .pcapgen import ACK, PSH, RST, Flow, Packet, ethernet, http, pcap, pcapng, pcapng_simple
+from .pcapgen import ACK, FIN, PSH, RST, Flow, Packet, ethernet, http, pcap, pcapng, pcapng_simple
 from .test_commands import ENV, ROOT, run
 
 MB = "multipart/related"
@@ -305,6 +305,33 @@ def test_a_retransmission_with_other_bytes_than_those_captured_first_is_said():
     # (captured first, the other bytes are the ones read: said all the same)
     assert capture.messages[0].body != read_capture(pcap(flow.packets)).messages[0].body
 
+
+
+def test_a_repeat_is_compared_with_the_bytes_held_for_its_range_whichever_segment_or_run_they_came_from():
+    """Each repeated byte is compared with the first captured copy of it: a third copy the same as
+    a second, differing one still differs from those held; one spanning two segments differs in
+    the first's part alone; one of bytes before a gap, captured after the bytes past the gap, is
+    compared with those before it, not with the latest run's."""
+    request, response = submit()
+    flow = Flow().open()
+    sent = flow.send(True, request, 500)
+    flow.send(False, response, 500)
+    flow.close()
+    packets = [p for p in flow.packets if p is not sent[4]]  # (a gap: the bytes after it another run)
+    later = flow.packets[-1].time + 0.5
+    other = sent[0].ip[:40] + b"Z" * 10 + sent[0].ip[50:]
+    spanning = bytearray(request[700:1200])
+    spanning[5] ^= 0xFF  # (in the second segment's bytes; the third's the same)
+    for n, repeat in enumerate((other, other, flow._ip(True, ACK, 1001 + 700, bytes(spanning)),
+                                flow._ip(True, ACK, 1001 + 1500, request[1500:1800][:-1] + b"?"))):
+        packets.append(Packet(later + n / 100, repeat))
+    capture = read_capture(pcap(packets))
+    assert [n for n in capture.notes if "repeated bytes" in n] == [
+        ("connection 1 (10.0.0.1:40000 → 10.0.0.2:8080): 4 segment(s) from 10.0.0.1:40000 repeated bytes captured "
+         "already with other bytes (the first at byte 0): the bytes captured first are read (a middlebox rewriting "
+         "a retransmission, or two connections' packets taken as one's)")]
+    held = read_capture(pcap([p for p in flow.packets if p is not sent[4]]))
+    assert [m.body for m in capture.messages] == [m.body for m in held.messages]
 
 def test_chunked_bodies_100_continue_gzip_and_a_response_to_head():
     request, response = submit()
@@ -593,6 +620,35 @@ def test_mpls_labels_and_pppoe_sessions_on_the_link_are_read_past(link, ipv6):
     assert capture.notes == [(f"{len(plain)} packet(s) unwrapped from {kind} tunnels, read as if captured inside them "
                               "(the first: packet 1)")]
 
+
+
+def test_vlan_tags_inside_an_mpls_pseudowire_are_read_past_and_keep_its_vlans_apart():
+    """An Ethernet pseudowire's frame (its control word) tagged, 802.1Q or QinQ, is read as an
+    untagged one is; two customers' VLANs carried in it with the same addresses and ports are two
+    connections, as on a trunk (see _vlan), on a core link and in a GRE tunnel alike."""
+    def wire(ip: bytes, tag: bytes) -> bytes:
+        kind = b"\x08\x00" if ip[0] >> 4 == 4 else b"\x86\xdd"
+        return pcapgen.labels(b"\x00\x00\x00\x07" + bytes(12) + tag + kind + ip)
+
+    plain = conversation().packets
+    expected = read_capture(pcap(plain)).messages
+    core = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x88\x47"
+    for tag in (b"\x81\x00\x00\x0a", b"\x88\xa8\x00\x05\x81\x00\x00\x2a"):
+        tagged = pcap([Packet(p.time, core + wire(p.ip, tag)) for p in plain], link="raw")
+        same_messages(read_capture(_relinked(tagged, 1)).messages, expected)
+    for link, outer in ((1, lambda frame: core + frame),
+                        (101, lambda frame: pcapgen.outer_ip(b"\x00\x00\x88\x47" + frame, 47))):
+        other = conversation(Flow(seq={"c": 5000, "s": 700000})).packets  # (another customer's, the same ends)
+        two = [Packet(p.time + n * 0.0001, outer(wire(p.ip, struct.pack("!HH", 0x8100, vlan))))
+               for pair in zip(plain, other) for n, (p, vlan) in enumerate(zip(pair, (10, 20)))]
+        capture = read_capture(_relinked(pcap(two, link="raw"), link))
+        assert len(capture.messages) == 2 * len(expected), capture.notes
+        assert not [n for n in capture.notes if "repeated bytes" in n or "captured twice" in n]
+
+
+def _relinked(data: bytes, link: int) -> bytes:
+    """A pcap file of raw frames said to be of another link type."""
+    return data[:20] + struct.pack("<I", link) + data[24:]
 
 def test_what_mpls_or_pppoe_carries_that_is_not_read_is_said():
     """An MPLS payload that is no IP and no pseudowire's Ethernet frame, a label stack cut short, a
@@ -1033,6 +1089,29 @@ def test_a_file_cut_short_and_packets_cut_by_the_snapshot_length():
     assert len(short.notes) == 6
     with pytest.raises(DecodeError, match="not a packet capture"):
         read_capture(b"<soap/>")
+
+
+def test_a_fin_in_a_packet_cut_by_the_snapshot_length_follows_its_bytes_not_those_captured():
+    """A FIN carried with data in a packet the snapshot length cut says where the bytes end by the
+    sequence number and the payload sent, not captured: the tail cut off is said as bytes not
+    captured, as any gap is, not read as the stream's end (a body running to the close shown whole)."""
+    for version in (4, 6):
+        flow = Flow(client=("10.0.0.1", 40000) if version == 4 else ("2001:db8::1", 40000),
+                    server=("10.0.0.2", 8080) if version == 4 else ("2001:db8::2", 8080)).open()
+        flow.send(True, http("GET /mm7/status HTTP/1.1", {"Host": "mmsc"}))
+        head = http("HTTP/1.0 200 OK", {"Content-Type": "text/plain"})
+        flow.send(False, head)
+        flow.add(False, FIN | ACK | PSH, b"x" * 600)  # (the body, to the close, with the FIN)
+        flow.add(True, FIN | ACK)
+        kept = 14 + (20 if version == 4 else 40) + 20 + 100
+        capture = read_capture(pcap(flow.packets, snaplen=kept))
+        request, answer = capture.messages
+        assert answer.body == b"x" * 100
+        server = flow.server[0] if version == 4 else f"[{flow.server[0]}]"
+        assert [n for n in capture.notes if "were not captured" in n] == [
+            (f"connection 1 ({flow.client[0] if version == 4 else f'[{flow.client[0]}]'}:40000 → {server}:8080): 500 "
+             f"bytes from {server}:8080 were not captured (after byte {len(head) + 100}): the message they were in "
+             "is shown cut short, or left out if its start is missing")]
 
 
 @given(st.data())
@@ -2516,8 +2595,8 @@ def test_a_busy_kept_alive_connection_has_its_whole_messages_read_as_it_goes(mon
     held: list[int] = []
 
     class Counted(reader._Connections):
-        def add(self, when, number, src, dst, seq, flags, payload, network=b""):
-            super().add(when, number, src, dst, seq, flags, payload, network)
+        def add(self, when, number, src, dst, seq, flags, payload, network=b"", uncaptured=0, gre_ends=b""):
+            super().add(when, number, src, dst, seq, flags, payload, network, uncaptured, gre_ends)
             held.append(sum(conn.held for conn in self.current.values()))
 
     monkeypatch.setattr(reader, "_Connections", Counted)
@@ -2670,6 +2749,25 @@ def test_a_connection_in_a_gre_tunnel_keyed_another_way_each_way_is_read_as_one(
         (c, *m) for m in expected for c in (1, 2)], capture.notes
     assert [n for n in capture.notes if "connection" in n] == [], capture.notes
 
+
+
+def test_halves_of_connections_in_two_gre_tunnels_with_the_same_inner_ends_are_not_paired():
+    """A connection seen one way alone under one GRE key, and another's other way under another key
+    with the same inner ends but in another tunnel (other routers' addresses), one way of each never
+    captured, are two tenants' connections: paired only within one tunnel, as ikey and okey are."""
+    first = conversation(Flow(seq={"c": 1000, "s": 900000}))
+    second = conversation(Flow(seq={"c": 5_000_000, "s": 70_000_000}, time=first.packets[0].time + 0.0005))
+    client = ipaddress.ip_address("10.0.0.1").packed
+
+    def tunnelled(p: Packet, key: int, ends: tuple[str, str]) -> Packet:
+        gre = pcapgen.gre(p.ip, key=key)
+        return Packet(p.time, pcapgen.ipv4_packet(47, gre[20:], *(ends if p.ip[12:16] == client else ends[::-1])))
+
+    # (the first's client's packets alone, in one tunnel; the second's server's alone, in another)
+    packets = [tunnelled(p, 1, ("192.0.2.1", "192.0.2.2")) for p in first.packets if p.ip[12:16] == client]
+    packets += [tunnelled(p, 2, ("198.51.100.1", "198.51.100.2")) for p in second.packets if p.ip[12:16] != client]
+    capture = read_capture(pcap(sorted(packets, key=lambda p: p.time), link="raw"))
+    assert sorted((m.connection, m.is_request) for m in capture.messages) == [(1, True), (2, False)], capture.notes
 
 def test_tcp_under_an_ipsec_authentication_header_is_read():
     """IPsec's Authentication Header (AH, RFC 4302: transport mode, the data signed, not
