@@ -209,9 +209,9 @@ class SharedRateLimiter:
     second at `key` (an MMSC and account) whichever process sends them, `burst` at once, the
     turns kept in the store (`SqliteStore.rate_reserve`). Each process keeping its own, a campaign
     beside a server's outbox, or two servers, sent twice the rate the MMSC allows, and it
-    throttled or refused the excess. While the store cannot be written (locked past its busy
-    timeout, a full disk) the turns are this process's own, said once as it begins and once as it
-    ends: a send is never held up by the bookkeeping of its rate."""
+    throttled or refused the excess. While the store cannot be written (locked past
+    `store.RATE_WAIT`, a full disk) the turns are this process's own, said once as it begins and
+    once as it ends: a send is never held up by the bookkeeping of its rate."""
 
     def __init__(self, store, key: str, rate: float, burst: float = 1.0,  # noqa: ANN001
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep):
@@ -251,9 +251,4 @@ class SharedRateLimiter:
         except STORE_ERRORS:  # (the turn lost: the sends after it wait one turn longer)
             pass
 
-    def acquire(self) -> float:
-        """Take a turn, sleeping until it comes; returns the seconds slept."""
-        wait = self.reserve()
-        if wait > 0:
-            self.sleep(wait)
-        return wait
+    acquire = RateLimiter.acquire  # (its reserve, then its sleep)
