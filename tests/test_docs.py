@@ -162,17 +162,39 @@ def test_the_readme_python_examples_are_python():
 # -- the one-page API table ----------------------------------------------------------------------
 
 
-def api_table() -> list[tuple[str, str]]:
-    """(what, where) of every row of the README's "The API on one page" table."""
+API_SECTIONS = ("## The API on one page", "## The API in full")  # (the short list, and every name in full)
+
+
+def readme_sections(sections: tuple[str, ...] = API_SECTIONS) -> str:
+    """The text of the README's sections under these headings, each to the next section (or the page's end)."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("## The API on one page"):]
-    section = section[: section.index("\n## ")]
+    found = []
+    for heading in sections:
+        section = text[text.index(heading + "\n"):]
+        end = section.find("\n## ", 1)
+        found.append(section if end < 0 else section[:end])
+    return "\n".join(found)
+
+
+def api_table(sections: tuple[str, ...] = API_SECTIONS) -> list[tuple[str, str]]:
+    """(what, where) of every row of the README's API tables: the short one of "The API on one
+    page" and the whole one of "The API in full"."""
     rows = []
-    for line in section.splitlines():
-        if line.startswith("| ") and not line.startswith(("| what", "|---")):
-            what, where = line.replace("\\|", "¦").strip("| ").rsplit(" | ", 1)
-            rows.append((what, where))
+    for section in [readme_sections((heading,)) for heading in sections]:
+        for line in section.splitlines():
+            if line.startswith("| ") and not line.startswith(("| what", "|---")):
+                what, where = line.replace("\\|", "¦").strip("| ").rsplit(" | ", 1)
+                rows.append((what, where))
     return rows
+
+
+def test_the_api_on_one_page_is_a_page():
+    """The one-page table stays a short list a newcomer reads at a glance (every parameter and
+    behaviour is in "The API in full"): rows of a few lines each, and not many of them."""
+    rows = api_table(API_SECTIONS[:1])
+    assert 10 < len(rows) <= 25, len(rows)
+    long = [what[:60] for what, _ in rows if len(what) > 400]
+    assert long == [], long
 
 
 def _modules_named(where: str) -> list:
@@ -526,8 +548,7 @@ def test_the_exit_codes_the_readme_lists_are_the_commands_own():
 def test_every_deviation_code_is_in_the_readme_table_and_every_listed_one_is_used():
     """The README promises stable deviation codes and lists them: one the code starts to report
     must be added there, one it stops using taken out."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("## Reading what real MMSCs send"):]
+    section = readme_sections(("## Reading what real MMSCs send",))  # (its section alone: the API's tables follow it)
     listed = set()
     for line in section.splitlines():
         if line.startswith("| `"):
@@ -663,9 +684,7 @@ def test_every_public_name_is_on_the_api_page():
     the README's API section (a name exported and documented nowhere cannot be found)."""
     import mm7bind
 
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("## The API on one page"):]
-    section = section[: section.index("\n## ")]
+    section = readme_sections()
     assert [n for n in mm7bind.__all__ if not re.search(rf"`[^`]*\b{re.escape(n)}\b[^`]*`", section)] == []
 
 
@@ -854,7 +873,7 @@ def test_the_api_page_documents_the_configuration_as_programs_read_it():
 def _listed_after(marker: str) -> list[str]:
     """The code-span names the API page lists after `marker`, up to the parenthesis that closes
     the list (or the end of its row)."""
-    [row] = [what for what, _where in api_table() if marker in what]
+    [row] = [what for what, _where in api_table(API_SECTIONS[1:]) if marker in what]  # (the full table's)
     text, depth, end = row.split(marker, 1)[1], 0, None
     for i, ch in enumerate(text):
         depth += {"(": 1, ")": -1}.get(ch, 0)
@@ -922,9 +941,7 @@ def test_the_api_page_names_every_member_of_the_classes_a_program_builds_and_rea
     makes and reads, each public field, property and method is named on the API page."""
     import mm7bind
 
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("## The API on one page"):]
-    spans = re.findall(r"`([^`]*)`", section[: section.index("\n## ")])
+    spans = re.findall(r"`([^`]*)`", readme_sections())
     missing = []
     for cls in [mm7bind.Client, mm7bind.AsyncClient, mm7bind.Content, mm7bind.Part, mm7bind.Envelope,
                 mm7bind.HttpMessage, mm7bind.Fault, mm7bind.Status, mm7bind.Address, mm7bind.Recipients,
