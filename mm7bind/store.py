@@ -1050,6 +1050,31 @@ class _Locked:
             self.store._write.__exit__(None, None, None)
 
 
+class _Transaction:
+    """`with _Transaction(db):` the block as one write transaction, begun IMMEDIATE (the write lock
+    waited for at its start, not refused at its first write), committed at its end, rolled back if
+    it raises (or its COMMIT does: a COMMIT refused leaves it open), the error going on. Rolled back
+    only if still open: after some errors (a full disk, I/O, an interrupt) SQLite has rolled it
+    back itself, and a ROLLBACK would fail in turn, the original error only its context. A class,
+    not a generator: one for each batch of messages (as `_Locked`)."""
+
+    __slots__ = ("db",)
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind, exc, tb) -> None:
+        try:
+            if kind is None:
+                self.db.execute("COMMIT")
+        finally:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+
+
 def _busy_ms(left: float) -> int:
     """SQLite's busy timeout for `left` seconds, in steps of 100 ms above a second (shorter, never
     longer): each batch's deadline is a few milliseconds from the one before, and each new value
@@ -1339,18 +1364,12 @@ def _bodies_out_of_rows(db: sqlite3.Connection) -> None:
     if db.execute("SELECT 1 FROM store_meta WHERE name = 'bodies_out_of_rows'").fetchone() is not None:
         return
     in_row = "state IN ('processing', 'failed') AND length(body) > 0"  # (a length read without the bytes)
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with _Transaction(db):
         db.execute(f"INSERT OR IGNORE INTO inbox_body (id, body) SELECT id, body FROM inbox WHERE {in_row}")
         # (a record with a body in each place shows the table's: its row's goes)
         db.execute(f"UPDATE inbox SET body = X'' WHERE {in_row}"
                    " AND EXISTS (SELECT 1 FROM inbox_body b WHERE b.id = inbox.id)")
         db.execute("INSERT INTO store_meta (name, value) VALUES ('bodies_out_of_rows', ?)", (_utc_text(utcnow()),))
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
 
 
 def _quoted(name: str) -> str:
@@ -1363,15 +1382,9 @@ def _partial_message_id_index(db: sqlite3.Connection) -> None:
     row = db.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'inbox_message_id'").fetchone()
     if row is None or row[0] is None or "WHERE" in row[0].upper():
         return
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with _Transaction(db):
         db.execute("DROP INDEX inbox_message_id")
         db.execute("CREATE INDEX inbox_message_id ON inbox (message_id) WHERE message_id IS NOT NULL")
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
 
 
 _MARK = ("UPDATE inbox SET state = ?, response_code = ?, error = ?, answer = ?, attempts = attempts + 1"
@@ -2103,8 +2116,7 @@ class SqliteStore:
                 if len(batch) == 1 and not inserts:  # one statement: its own transaction
                     db.execute(_MARK_AGAIN if batch[0].again else _MARK, batch[0].row)
                     return
-                db.execute("BEGIN IMMEDIATE")
-                try:
+                with _Transaction(db):  # (its commit: the one flush to disk for the whole batch)
                     if spends and time.monotonic() - self._spent_pruned >= SPENT_PRUNE_EVERY:
                         db.execute("DELETE FROM digest_spent WHERE until < ?", (time.time() - SPENT_MARGIN,))
                         self._spent_pruned = time.monotonic()
@@ -2143,11 +2155,6 @@ class SqliteStore:
                             p.found = db.execute(_INBOX_BY_KEYS, (p.row[8], p.row[9])).fetchone()
                             continue
                         db.execute("INSERT INTO inbox_body (id, body) VALUES (?, ?)", (p.rowid, p.body))
-                    db.execute("COMMIT")  # the one flush to disk for the whole batch
-                except BaseException:
-                    if db.in_transaction:
-                        db.execute("ROLLBACK")
-                    raise
         except Exception as exc:  # nothing of the batch is stored: every caller sees the error
             # (but an outcome, kept to be written again: the message was handled; not for an error
             # that no later try can escape: a value SQLite cannot take, a read-only store)
@@ -2450,27 +2457,20 @@ class SqliteStore:
         total = 0
         after, by_after = -1 << 63, ("", -1 << 63)  # (by: every stored time is after "")
         while True:
-            with self._write:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    if deleting:
-                        query, batch = f"{sql} LIMIT ?", (*args, self.PURGE_BATCH)
-                    elif by is not None:
-                        query = f"{sql} AND ({by[0]}, {by[1]}) > (?, ?) ORDER BY {by[0]}, {by[1]} LIMIT ?"
-                        batch = (*args, *by_after, self.PURGE_BATCH)
-                    else:
-                        query, batch = (f"{sql} AND {column} > ? ORDER BY {column} LIMIT ?",
-                                        (*args, after, self.PURGE_BATCH))
-                    rows = db.execute(query, batch).fetchall()
-                    ids = [row[0] for row in rows]
-                    marks = ",".join("?" * len(ids))
-                    for statement in statements if ids else ():
-                        db.execute(statement.format(ids=marks), ids)
-                    db.execute("COMMIT")
-                except BaseException:
-                    if db.in_transaction:
-                        db.execute("ROLLBACK")
-                    raise
+            with self._write, _Transaction(db):
+                if deleting:
+                    query, batch = f"{sql} LIMIT ?", (*args, self.PURGE_BATCH)
+                elif by is not None:
+                    query = f"{sql} AND ({by[0]}, {by[1]}) > (?, ?) ORDER BY {by[0]}, {by[1]} LIMIT ?"
+                    batch = (*args, *by_after, self.PURGE_BATCH)
+                else:
+                    query, batch = (f"{sql} AND {column} > ? ORDER BY {column} LIMIT ?",
+                                    (*args, after, self.PURGE_BATCH))
+                rows = db.execute(query, batch).fetchall()
+                ids = [row[0] for row in rows]
+                marks = ",".join("?" * len(ids))
+                for statement in statements if ids else ():
+                    db.execute(statement.format(ids=marks), ids)
             total += len(ids)
             if len(ids) < self.PURGE_BATCH:
                 return total
@@ -2487,15 +2487,8 @@ class SqliteStore:
         an item already has (queued, sending or sent) is left out: checked in the same transaction,
         so two processes putting the same entries at once put them once. → the items put in."""
         db = self._conn()
-        with self._write:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                items = self._outbox_insert(db, entries, once)
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+        with self._write, _Transaction(db):
+            items = self._outbox_insert(db, entries, once)
         return items
 
     @staticmethod
@@ -2530,17 +2523,10 @@ class SqliteStore:
         True); (None, False) when a sender holds it (`send_claim`). Checked and put in one
         transaction: two callers putting the same request at once put it once."""
         db = self._conn()
-        with self._write:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                row = db.execute("SELECT * FROM outbox WHERE transaction_id = ? ORDER BY id LIMIT 1",
-                                 (entry["transaction_id"],)).fetchone()
-                items = self._outbox_insert(db, [entry], True) if row is None else []
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+        with self._write, _Transaction(db):
+            row = db.execute("SELECT * FROM outbox WHERE transaction_id = ? ORDER BY id LIMIT 1",
+                             (entry["transaction_id"],)).fetchone()
+            items = self._outbox_insert(db, [entry], True) if row is None else []
         if row is not None:
             return self._outbox_row(row), False
         return (items[0], True) if items else (None, False)
@@ -2559,27 +2545,20 @@ class SqliteStore:
         taken; another is when `stale(it)` says its holder is gone (checked in the same
         transaction: of two callers at once, one gets it)."""
         db = self._conn()
-        with self._write:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                row = db.execute("SELECT * FROM send_claim WHERE transaction_id = ?",
-                                 (claim.transaction_id,)).fetchone()
-                held = self._claim_row(row) if row is not None else None
-                if held is None or (not held.accepted and stale(held)):
-                    if held is not None:  # (taken over: where its holder's last attempt went, kept)
-                        claim.attempt_url, claim.attempt_transaction_id = (held.attempt_url,
-                                                                           held.attempt_transaction_id)
-                    db.execute("INSERT OR REPLACE INTO send_claim (transaction_id, holder, lease_until, fingerprint,"
-                               " claimed_at, attempt_url, attempt_transaction_id) VALUES (?,?,?,?,?,?,?)",
-                               (claim.transaction_id, claim.holder,
-                                _utc_text(claim.lease_until) if claim.lease_until else None, claim.fingerprint,
-                                _utc_text(claim.claimed_at), claim.attempt_url, claim.attempt_transaction_id))
-                    held = claim
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+        with self._write, _Transaction(db):
+            row = db.execute("SELECT * FROM send_claim WHERE transaction_id = ?",
+                             (claim.transaction_id,)).fetchone()
+            held = self._claim_row(row) if row is not None else None
+            if held is None or (not held.accepted and stale(held)):
+                if held is not None:  # (taken over: where its holder's last attempt went, kept)
+                    claim.attempt_url, claim.attempt_transaction_id = (held.attempt_url,
+                                                                       held.attempt_transaction_id)
+                db.execute("INSERT OR REPLACE INTO send_claim (transaction_id, holder, lease_until, fingerprint,"
+                           " claimed_at, attempt_url, attempt_transaction_id) VALUES (?,?,?,?,?,?,?)",
+                           (claim.transaction_id, claim.holder,
+                            _utc_text(claim.lease_until) if claim.lease_until else None, claim.fingerprint,
+                            _utc_text(claim.claimed_at), claim.attempt_url, claim.attempt_transaction_id))
+                held = claim
         return held
 
     def rate_reserve(self, key: str, interval: float, tolerance: float, now: float) -> float:
@@ -2590,18 +2569,11 @@ class SqliteStore:
         flushed: a power cut losing a turn costs a send's wait, no message. `StoreBusy` past
         RATE_WAIT seconds locked (a vacuum of minutes: the sender takes turns of its own meanwhile)."""
         db = self._conn("NORMAL", busy=None)
-        with self._locked(db, RATE_WAIT, RATE_WAIT):
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                turn = _turn_at(db.execute("SELECT next_at, seen_at FROM rate_turn WHERE key = ?", (key,)).fetchone(),
-                                now)
-                db.execute("INSERT OR REPLACE INTO rate_turn (key, next_at, seen_at) VALUES (?, ?, ?)",
-                           (key, turn + interval, now))
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+        with self._locked(db, RATE_WAIT, RATE_WAIT), _Transaction(db):
+            turn = _turn_at(db.execute("SELECT next_at, seen_at FROM rate_turn WHERE key = ?", (key,)).fetchone(),
+                            now)
+            db.execute("INSERT OR REPLACE INTO rate_turn (key, next_at, seen_at) VALUES (?, ?, ?)",
+                       (key, turn + interval, now))
         return max(0.0, turn - now - tolerance)
 
     def auth_failed(self, key: str, failures: int, cooldown: float, now: float) -> tuple[bool, float]:
@@ -2612,22 +2584,15 @@ class SqliteStore:
         own let a guesser try `failures` passwords a cool-down in each. Not flushed; rows a day
         old are deleted as others are written. `StoreBusy` past RATE_WAIT seconds locked."""
         db = self._conn("NORMAL", busy=None)
-        with self._locked(db, RATE_WAIT, RATE_WAIT):
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                row = db.execute("SELECT times, until FROM auth_failure WHERE key = ?", (key,)).fetchone()
-                times, until = (json.loads(row[0]), row[1]) if row is not None else ([], 0.0)
-                times, until, starts = _failure_counted(times, until, failures, cooldown, now)
-                db.execute("INSERT OR REPLACE INTO auth_failure (key, times, until, seen_at) VALUES (?, ?, ?, ?)",
-                           (key, json.dumps(times), until, now))
-                if time.monotonic() - self._failures_pruned >= SPENT_PRUNE_EVERY:
-                    db.execute("DELETE FROM auth_failure WHERE seen_at < ? AND until < ?", (now - 86_400, now))
-                    self._failures_pruned = time.monotonic()
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+        with self._locked(db, RATE_WAIT, RATE_WAIT), _Transaction(db):
+            row = db.execute("SELECT times, until FROM auth_failure WHERE key = ?", (key,)).fetchone()
+            times, until = (json.loads(row[0]), row[1]) if row is not None else ([], 0.0)
+            times, until, starts = _failure_counted(times, until, failures, cooldown, now)
+            db.execute("INSERT OR REPLACE INTO auth_failure (key, times, until, seen_at) VALUES (?, ?, ?, ?)",
+                       (key, json.dumps(times), until, now))
+            if time.monotonic() - self._failures_pruned >= SPENT_PRUNE_EVERY:
+                db.execute("DELETE FROM auth_failure WHERE seen_at < ? AND until < ?", (now - 86_400, now))
+                self._failures_pruned = time.monotonic()
         return starts, until
 
     def rate_give_back(self, key: str, interval: float, now: float) -> None:
@@ -2678,20 +2643,13 @@ class SqliteStore:
         is taken again: its worker died or hangs (the same TransactionID goes out again, which an
         MMSC that saw it can tell is a repeat)."""
         db = self._conn()
-        with self._write:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                rows = db.execute("SELECT * FROM outbox WHERE state IN ('queued', 'sending') AND next_at <= ?"
-                                  " ORDER BY next_at, id LIMIT ?", (_utc_text(now), limit)).fetchall()
-                if rows:
-                    marks = ",".join("?" * len(rows))
-                    db.execute(f"UPDATE outbox SET state = 'sending', next_at = ?, holder = ? WHERE id IN ({marks})",
-                               [_utc_text(now + lease), holders.this_process(), *(r["id"] for r in rows)])
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+        with self._write, _Transaction(db):
+            rows = db.execute("SELECT * FROM outbox WHERE state IN ('queued', 'sending') AND next_at <= ?"
+                              " ORDER BY next_at, id LIMIT ?", (_utc_text(now), limit)).fetchall()
+            if rows:
+                marks = ",".join("?" * len(rows))
+                db.execute(f"UPDATE outbox SET state = 'sending', next_at = ?, holder = ? WHERE id IN ({marks})",
+                           [_utc_text(now + lease), holders.this_process(), *(r["id"] for r in rows)])
         return [dataclasses.replace(self._outbox_row(r), state="sending", lease_until=now + lease) for r in rows]
 
     def outbox_update(self, item_id: int, state: str, *, attempts: int, next_at: datetime | None = None,
@@ -2775,22 +2733,15 @@ class SqliteStore:
         told so when it passes, not at the first round after it); → those items. Items in a worker's
         hands ("sending") are left to it."""
         db = self._conn()
-        with self._write:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                # (through `outbox_expiring`: only the items past their deadline are read)
-                rows = db.execute("SELECT * FROM outbox WHERE state IN ('queued', 'sending') AND state = 'queued'"
-                                  " AND expires_at < ?", (_utc_text(before),)).fetchall()
-                if rows:
-                    marks = ",".join("?" * len(rows))
-                    db.execute(f"UPDATE outbox SET state = 'expired', error = ? || ' (' || COALESCE(error, 'never"
-                               f" tried') || ')' WHERE state = 'queued' AND id IN ({marks})",
-                               [why, *(r["id"] for r in rows)])
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+        with self._write, _Transaction(db):
+            # (through `outbox_expiring`: only the items past their deadline are read)
+            rows = db.execute("SELECT * FROM outbox WHERE state IN ('queued', 'sending') AND state = 'queued'"
+                              " AND expires_at < ?", (_utc_text(before),)).fetchall()
+            if rows:
+                marks = ",".join("?" * len(rows))
+                db.execute(f"UPDATE outbox SET state = 'expired', error = ? || ' (' || COALESCE(error, 'never"
+                           f" tried') || ')' WHERE state = 'queued' AND id IN ({marks})",
+                           [why, *(r["id"] for r in rows)])
         return [dataclasses.replace(self._outbox_row(r), state="expired",
                                     error=f"{why} ({r['error'] or 'never tried'})") for r in rows]
 
@@ -2890,13 +2841,10 @@ class SqliteStore:
                 db = self._conn("NORMAL")  # (no flush to disk: what is tested is that it can be written)
                 self._busy_timeout(db, int(wait * 1000))
                 try:
-                    db.execute("BEGIN IMMEDIATE")
-                    db.execute("CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY, checked_at TEXT NOT NULL)")
-                    db.execute("INSERT OR REPLACE INTO health (id, checked_at) VALUES (1, ?)", (utcnow().isoformat(),))
-                    db.execute("COMMIT")
+                    with _Transaction(db):
+                        db.execute("CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY, checked_at TEXT NOT NULL)")
+                        db.execute("INSERT OR REPLACE INTO health (id, checked_at) VALUES (1, ?)", (utcnow().isoformat(),))
                 finally:
-                    if db.in_transaction:
-                        db.execute("ROLLBACK")
                     self._busy_timeout(db, BUSY_TIMEOUT)
             finally:
                 self._write.__exit__(None, None, None)

@@ -794,3 +794,44 @@ def test_a_file_from_before_claims_noted_their_fail_over_is_brought_up_to_date_a
         assert store.send_claim_get("r1").attempt_url == "http://b/mm7"
     finally:
         store.close()
+
+
+def test_a_transaction_commits_its_block_or_rolls_it_back_and_the_caller_gets_the_blocks_error(tmp_path):
+    """`_Transaction`, the store's writes of more than one statement: its block committed; rolled
+    back when it raises, or when the COMMIT is refused (which leaves it open), the error going on
+    as it was; and no ROLLBACK's error in its place when SQLite ended the transaction itself."""
+    from mm7bind.store import _Transaction
+
+    path = tmp_path / "t.db"
+    db = sqlite3.connect(path, isolation_level=None)  # (as the store's connections)
+    other = sqlite3.connect(path, isolation_level=None, timeout=0)
+    db.execute("PRAGMA foreign_keys = ON")
+    db.execute("CREATE TABLE t (k TEXT PRIMARY KEY)")
+    db.execute("CREATE TABLE ref (k TEXT REFERENCES t (k) DEFERRABLE INITIALLY DEFERRED)")
+
+    def stored():
+        assert not db.in_transaction
+        return sorted(k for (k,) in other.execute("SELECT k FROM t"))
+
+    with _Transaction(db):
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")  # (the write lock taken at the start, not at the first write)
+        db.execute("INSERT INTO t VALUES ('a')")
+    assert stored() == ["a"]  # (committed: another connection reads it)
+    error = ValueError("the block's own")
+    with pytest.raises(ValueError) as raised, _Transaction(db):
+        db.execute("INSERT INTO t VALUES ('b')")
+        raise error
+    assert raised.value is error and stored() == ["a"]
+    # SQLite rolls the whole transaction back itself (as after a full disk, or here as asked):
+    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"), _Transaction(db):
+        db.execute("INSERT INTO t VALUES ('c')")
+        db.execute("INSERT OR ROLLBACK INTO t VALUES ('a')")
+    assert stored() == ["a"]
+    # A COMMIT refused (a deferred constraint) leaves the transaction open:
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"), _Transaction(db):
+        db.execute("INSERT INTO t VALUES ('d')")
+        db.execute("INSERT INTO ref VALUES ('nowhere')")
+    assert stored() == ["a"]
+    db.close()
+    other.close()
