@@ -148,7 +148,10 @@ class Inflating:
                     raise self.past(limit) from None
                 out.append(piece)
                 break
-            self.pos += len(window) - len(self.inflater.unconsumed_tail) - len(self.inflater.unused_data)
+            # (past a member's end: its unused_data; zlib keeps an unconsumed_tail of the window from a
+            # call that met the output bound before, the same bytes again: not taken twice)
+            left = self.inflater.unused_data if self.inflater.eof else self.inflater.unconsumed_tail
+            self.pos += len(window) - len(left)
             self.given += len(piece)
             if self.given > limit:
                 raise self.past(limit)
