@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")  # (16 digits: far beyond any body a receiver takes)
+_PIECE = 1 << 16  # chunk data asked of the stream at a time
 
 
 class FramingError(ValueError):
@@ -48,7 +49,9 @@ class ChunkedReader:
             if self._left == 0:
                 self._start_chunk()
                 continue
-            data = self._raw.read(self._left if want is None else min(self._left, want))
+            # (in pieces: a buffered stream makes room for what is asked first, and a chunk's size of 16
+            # digits is more than it can)
+            data = self._raw.read(min(self._left, _PIECE if want is None else min(want, _PIECE)))
             if not data:
                 raise BodyCutShort(self.received)
             out += data

@@ -43,7 +43,7 @@ def text_charset(head: bytes, final: bool) -> str | None:
     others = len(text) - ascii_count
     if not others or _CONTROL.search(text):
         return None
-    gb2312 = text.encode("gb2312", "ignore")
+    gb2312 = text.translate(_AS_PYTHONS_GB2312).encode("gb2312", "ignore")
     in_gb2312 = (len(gb2312) - ascii_count) // 2
     if in_gb2312 * 10 < others * 9 or len(_NOT_CHINESE.findall(text)) * 2 > others:
         return None
@@ -141,6 +141,8 @@ def _is_word(run: str, text: str, start: int) -> bool:
 # U+30FB, theirs U+00B7. Text holding one reads back otherwise than it was written.
 AMBIGUOUS_IN_GB2312 = re.compile("[\u2015\u30fb]")
 _READ_AS = {"\u2015": "\u2014", "\u30fb": "\u00b7"}
+# (and the other way: GB2312's dash and middle dot read by GBK are counted as GB2312's)
+_AS_PYTHONS_GB2312 = {ord(theirs): ours for ours, theirs in _READ_AS.items()}
 
 
 def ambiguity(char: str) -> str:

@@ -125,17 +125,13 @@ class Inflating:
                 self._next_member()
                 continue
             window = self._window()
-            if not window:
-                problem = self.cut_short()
-                if problem is not None:
-                    raise problem
-                self.ended = self.cut = True
-                break
             limit = self.limit()
             # (never more than one byte past the bound at once: a window of a bomb inflates a thousandfold)
             most = limit + 1 - self.given if wanted is None else min(wanted, limit + 1 - self.given)
             saved = self.inflater.copy() if self.salvage else None
-            try:  # (at most what is asked: the rest of the window is given again)
+            # (at most what is asked: the rest of the window is given again; an empty window too: zlib may
+            # hold output of bytes it took, the rest of a match the last call's bound cut)
+            try:
                 piece = self.inflater.decompress(window, max(most, 1))
             except zlib.error as exc:
                 problem = self.unreadable(exc)
@@ -148,7 +144,16 @@ class Inflating:
                     raise self.past(limit) from None
                 out.append(piece)
                 break
-            self.pos += len(window) - len(self.inflater.unconsumed_tail) - len(self.inflater.unused_data)
+            # (past a member's end: its unused_data; zlib keeps an unconsumed_tail of the window from a
+            # call that met the output bound before, the same bytes again: not taken twice)
+            left = self.inflater.unused_data if self.inflater.eof else self.inflater.unconsumed_tail
+            self.pos += len(window) - len(left)
+            if not window and not piece and not self.inflater.eof:
+                problem = self.cut_short()
+                if problem is not None:
+                    raise problem
+                self.ended = self.cut = True
+                break
             self.given += len(piece)
             if self.given > limit:
                 raise self.past(limit)

@@ -328,6 +328,17 @@ def test_gb18030_text_is_labelled_gb18030_not_left_to_a_default():
     assert mm7.Part.from_bytes("新年快乐".encode("gbk"), "text/plain").charset == "gb2312"  # (as before)
 
 
+def test_gb2312_text_with_its_dash_or_middle_dot_is_labelled_gb2312():
+    # GBK reads A1AA and A1A4, GB2312's "——" and "·", as U+2014 and U+00B7, which Python's GB2312
+    # codec does not write (its own are U+2015 and U+30FB): they were counted outside GB2312, a
+    # short text holding them left without a charset, a longer one labelled GBK.
+    for text in ("新年快乐——小明", "列夫·托尔斯泰", "他说：“好的——明天见。”"):
+        part = mm7.Part.from_bytes(text.encode("gbk"), "text/plain")  # (GB2312 bytes alone)
+        assert part.charset == "gb2312" and part.text_value == text
+    notice = "尊敬的用户您好——您订阅的手机报今日内容已送达，请查收。"
+    assert mm7.Part.from_bytes(notice.encode("gbk"), "text/plain").charset == "gb2312"
+
+
 @pytest.mark.parametrize("data", [
     "Müller, Straße 5".encode("latin-1"),
     "é1é2 à3è4 café9".encode("latin-1"),            # (four bytes GB18030 reads as one character)        # Latin-1: what follows an accent is a plain letter

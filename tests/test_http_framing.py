@@ -485,6 +485,20 @@ def test_the_chunked_reader_reads_in_any_amounts_and_refuses_what_is_not_chunked
             ChunkedReader(Pieces(broken)).read(-1)
 
 
+def test_a_chunk_size_too_large_for_one_read_is_a_body_cut_short_when_it_all_is_read():
+    """read() of it all (as an app under the TLS server may ask, Flask's get_data) asked the
+    stream for the whole chunk at once: a size of 16 hexadecimal digits was an OverflowError out
+    of the socket's reader (answered 500), not the peer's body cut short after its 3 bytes."""
+    import io
+
+    from mm7bind.chunked import BodyCutShort
+
+    for size in (b"FFFFFFFFFFFFFFFF", b"7FFFFFFFFFFFFFFF"):
+        with pytest.raises(BodyCutShort) as cut:
+            ChunkedReader(io.BufferedReader(io.BytesIO(size + b"\r\nabc"))).read()
+        assert cut.value.received == 3
+
+
 def test_a_body_over_max_body_refused_by_waitress_is_logged_and_counted_and_one_of_max_body_is_taken(caplog):
     """waitress refuses a body over its limit before the app sees it: the refusal went unsaid (an
     MMSC's large MMS lost without a trace on our side), and a body of exactly max_body was refused

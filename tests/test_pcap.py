@@ -1071,6 +1071,22 @@ def test_a_gzip_file_of_many_members_is_inflated_in_linear_time(inflater_feeds):
     assert gunzip(gzip.compress(noise) + member) == noise + b"<soap/>"
 
 
+def test_a_gzip_file_of_members_each_inflating_past_a_read_is_read_to_its_last_member():
+    # A member whose inflating met the bound of one read took its end's window twice (zlib's
+    # unconsumed_tail and unused_data both hold what follows the member): the next member was
+    # looked for bytes too early, "bytes after its gzip end that are none", or in a capture read
+    # with partial, dropped with a note.
+    from mm7bind.pcap import Gunzipped
+
+    first, second = bytes(600_000), b"<soap/>" * 10
+    data = gzip.compress(first) + gzip.compress(second)
+    inflated = Gunzipped(data)
+    assert b"".join(iter(lambda: inflated.read(1 << 18), b"")) == first + second
+    padded = pcap([Packet(1764000000.0, bytes(50_000)) for _ in range(12)] + conversation().packets, link="raw")
+    capture = read_capture(gzip.compress(padded[:400_000]) + gzip.compress(padded[400_000:]))
+    assert capture.notes == ["the capture is gzip-compressed: read inflated"] and len(capture.messages) == 2
+
+
 def test_a_file_cut_short_and_packets_cut_by_the_snapshot_length():
     data = pcap(conversation().packets)
     capture = read_capture(data[:-30])
