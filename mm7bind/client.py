@@ -2437,7 +2437,9 @@ async def _inflated(resp, coding: str, step: int = 65536):  # noqa: ANN001
             if out:
                 yield out
             if gzip and inflater.eof:  # the next member, if any, begins in what this one left
-                data, inflater, later_member = inflater.unused_data + data, zlib.decompressobj(_INFLATED[coding]), True
+                # (its unused_data alone: after a call that met the step, unconsumed_tail still holds
+                # the same bytes, and the next member was inflated twice)
+                data, inflater, later_member = inflater.unused_data, zlib.decompressobj(_INFLATED[coding]), True
 
 
 def _as_sent(headers) -> dict[str, str]:

@@ -3097,3 +3097,29 @@ def test_urls_and_settings_given_with_a_config_apply_over_it(asynchronous):
                 asyncio.run(client.aclose())
             else:
                 client.close()
+
+
+@pytest.mark.parametrize("pieces", [1, 7])
+def test_a_gzip_answer_of_members_each_inflating_past_a_step_is_inflated_once(pieces):
+    """The async client inflates an answer `step` bytes at a time: when a member ended in a call
+    after one that met that bound, zlib holds what follows it in both `unconsumed_tail` and
+    `unused_data`, and the next member was inflated twice (`<soap/>` came out twice)."""
+    import gzip
+
+    from mm7bind.client import _inflated
+
+    first, second = b"<a>" + b"x" * 200_000 + b"</a>", b"<soap/>" * 3
+    raw = gzip.compress(first) + gzip.compress(second)
+
+    class Answer:
+        request = None
+
+        async def aiter_raw(self):
+            size = -(-len(raw) // pieces)
+            for i in range(0, len(raw), size):
+                yield raw[i:i + size]
+
+    async def inflate():
+        return b"".join([out async for out in _inflated(Answer(), "gzip")])
+
+    assert asyncio.run(inflate()) == first + second
