@@ -59,7 +59,7 @@ from .errors import (
     TransportError,
 )
 from .hints import suggest_keywords
-from .incident import Incident
+from .incident import Incident, takes_shared_work
 from .mime import header_value
 from .profiles import STANDARD, Profile
 from .retry import RateLimiter, RetryPolicy, SharedRateLimiter, Turn, parse_retry_after
@@ -610,7 +610,7 @@ def _rate_limiter(config: ClientConfig, url: str, store) -> RateLimiter | Shared
     """The rate limit at `url`: shared by every client sending through `store` to that MMSC with
     that account — for a `SqliteStore`, in every process on its file (`SharedRateLimiter`) —, or this
     client's own (no store, or one read-only)."""
-    if getattr(store, "rate_reserve", None) is None or getattr(store, "read_only", False):
+    if not takes_shared_work(store, "rate_reserve"):
         return RateLimiter(config.rate_limit)
     key = shown_url(url) + (f" as {config.username}" if config.username else "")
     return SharedRateLimiter(store, key, config.rate_limit)
