@@ -27,7 +27,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from .display import printable
 from .errors import STORE_ERRORS
-from .incident import StoreDetour
+from .incident import StoreDetour, takes_shared_work
 from .retry import STORE_RETRY_AFTER
 
 log = logging.getLogger(__name__)
@@ -931,9 +931,7 @@ class FailureLimit:
         # peer key → (the times of its recent failures, the end of its cool-down or 0); oldest first
         self._peers: OrderedDict[str, tuple[list[float], float]] = OrderedDict()
         self._lock = threading.Lock()
-        # (one that cannot count: read-only, or a store of one's own without it)
-        counts = getattr(store, "auth_failed", None) is not None and not getattr(store, "read_only", False)
-        self.store = store if counts else None
+        self.store = store if takes_shared_work(store, "auth_failed") else None
         self.scope = scope  # (what the store counts them under: the receiver's and the send API's apart)
         self._detour = StoreDetour(
             log, lambda said: (f"wrong credentials could not be counted in the store ({said}): this process counts "

@@ -59,10 +59,10 @@ from .errors import (
     TransportError,
 )
 from .hints import suggest_keywords
-from .incident import Incident
+from .incident import Incident, takes_shared_work
 from .mime import header_value
 from .profiles import STANDARD, Profile
-from .retry import RateLimiter, RetryPolicy, SharedRateLimiter, parse_retry_after
+from .retry import RateLimiter, RetryPolicy, SharedRateLimiter, Turn, parse_retry_after
 from .sendonce import attempt_time, upload_time
 from .status import fault_code
 from .store import SentRecord
@@ -412,6 +412,25 @@ class Post:
 @dataclass
 class Sleep:
     seconds: float
+    # (the rate limit's turn it waits for: given back by the client if the wait is cut short, its
+    # send not made)
+    turn: tuple[RateLimiter | SharedRateLimiter, Turn] | None = None
+
+
+@dataclass
+class TakeTurn:
+    """Take the next turn of `limiter` (send back the `Turn`): for a `SharedRateLimiter` a store
+    write, which the async client does in a worker thread, its event loop not held."""
+
+    limiter: RateLimiter | SharedRateLimiter
+
+
+@dataclass
+class GiveBack:
+    """Give back `turn` to `limiter`, its send not made (send back None)."""
+
+    limiter: RateLimiter | SharedRateLimiter
+    turn: Turn
 
 
 @dataclass
@@ -591,7 +610,7 @@ def _rate_limiter(config: ClientConfig, url: str, store) -> RateLimiter | Shared
     """The rate limit at `url`: shared by every client sending through `store` to that MMSC with
     that account — for a `SqliteStore`, in every process on its file (`SharedRateLimiter`) —, or this
     client's own (no store, or one read-only)."""
-    if getattr(store, "rate_reserve", None) is None or getattr(store, "read_only", False):
+    if not takes_shared_work(store, "rate_reserve"):
         return RateLimiter(config.rate_limit)
     key = shown_url(url) + (f" as {config.username}" if config.username else "")
     return SharedRateLimiter(store, key, config.rate_limit)
@@ -604,8 +623,7 @@ def new_transaction_id() -> str:
 class ClientCore:
     """Decisions without I/O: shared by the sync and async clients (and testable on its own)."""
 
-    def __init__(self, config: ClientConfig, store=None, rng: random.Random | None = None, metrics=None,
-                 share_rate: bool = True):
+    def __init__(self, config: ClientConfig, store=None, rng: random.Random | None = None, metrics=None):
         self.config = config
         self.store = store
         self.metrics = metrics  # a mm7bind.metrics.Metrics; None counts nothing
@@ -613,8 +631,8 @@ class ClientCore:
         # Turns over the URLs, taken atomically: threads sharing a client each get their own turn
         # (`self._next += 1` let two read the same one, so some MMSC got more than its share).
         self._turns = itertools.count()
-        self.limiters = {u: _rate_limiter(config, u, store if share_rate else None)
-                         for u in config.urls} if config.rate_limit else {}
+        # (an AsyncClient's too: it takes a shared turn, a store write, in a worker thread)
+        self.limiters = {u: _rate_limiter(config, u, store) for u in config.urls} if config.rate_limit else {}
         self.mismatching: set[str] = set()  # MMSCs seen echoing another TransactionID (said once each)
         # How the program sending through this client spells its settings, for the hints on a TLS
         # failure ({"cert": ..., "verify": ...}, see tlsrefusal.hint) and on credentials refused
@@ -1004,8 +1022,10 @@ class ClientCore:
                  deadline: float | None = None):
         """The whole request, attempts and waits included, as a generator of I/O to do.
 
-        It yields `Post(url, prepared)` (send back `Answer(...)` or `Failure(kind, exc)`) and
-        `Sleep(seconds)` (send back None), and returns the `Result` (or raises the final error).
+        It yields `Post(url, prepared)` (send back `Answer(...)` or `Failure(kind, exc)`),
+        `Sleep(seconds)` (send back None; a wait for a rate limit's turn cut short gives it back),
+        `TakeTurn(limiter)` (send back its `Turn`) and `GiveBack(limiter, turn)` (send back None),
+        and returns the `Result` (or raises the final error).
         The sync and async clients only carry these out. With `records`, the send's SentRecord is
         put there for the caller to write to the store, not written by the generator. `prepared`:
         `prepare(msg, transaction_id, tag)` done already (by the async client, off its event loop).
@@ -1034,13 +1054,18 @@ class ClientCore:
             with self.between_attempts(p, attempt, url, unanswered, last):
                 attempt += 1
                 tried.add(url)
-                wait = self.limiters[url].reserve() if url in self.limiters else 0.0
+                limiter = self.limiters.get(url)
+                turn = None if limiter is None else (yield from self.step(
+                    TakeTurn(limiter), p, attempt - 1, url, "waiting to send to", unanswered, last))
+                wait = 0.0 if turn is None else turn.wait
                 if not self.in_time(deadline, wait, p):
-                    if url in self.limiters:
-                        self.limiters[url].give_back()
+                    if turn is not None:
+                        yield from self.step(GiveBack(limiter, turn), p, attempt - 1, url, "waiting to send to",
+                                             unanswered, last)
                     return self.out_of_time(p, last, answer, wait)
             if wait > 0:
-                yield from self.step(Sleep(wait), p, attempt - 1, url, "waiting to send to", unanswered, last)
+                yield from self.step(Sleep(wait, (limiter, turn)), p, attempt - 1, url, "waiting to send to",
+                                     unanswered, last)
             outcome = yield from self.step(Post(url, p), p, attempt, url, "waiting for the answer from", True, last,
                                            unanswered)
             p.unanswered = unanswered
@@ -1077,6 +1102,8 @@ class ClientCore:
         connection that delivered nothing.) Before the first attempt the driver records it."""
         try:
             yield
+        except GeneratorExit:  # (the generator let go by its driver: nothing to record)
+            raise
         except BaseException as exc:
             if attempts and not isinstance(exc, Exception) and not hasattr(exc, "mm7_arrival"):
                 self.interrupted(p, attempts, url, exc, "waiting to try again at", unanswered, last)
@@ -1494,7 +1521,6 @@ class _Operations(Generic[_R]):
 
     config: ClientConfig
     core: ClientCore
-    _shares_rate = True  # (its `rate_limit` shared with the other processes on its store: `SharedRateLimiter`)
 
     def send(self, msg: m.Message | Prepared, *, transaction_id: str | None = None, tag: str | None = None) -> _R:
         raise NotImplementedError
@@ -1523,9 +1549,7 @@ class _Operations(Generic[_R]):
         elif settings:
             config = dataclasses.replace(config, **settings)
         self.config = config
-        # (an AsyncClient's limit is its own: taking a shared turn writes the store, which would
-        # hold its event loop)
-        self.core = ClientCore(config, store, metrics=metrics, share_rate=self._shares_rate)
+        self.core = ClientCore(config, store, metrics=metrics)
         self.sleep = sleep
         return config
 
@@ -2289,18 +2313,26 @@ class Client(_Operations[Result]):
                 if isinstance(action, Sleep):
                     _pause(self.sleep, action.seconds)
                     reply = None
+                elif isinstance(action, TakeTurn):
+                    reply = action.limiter.take()
+                elif isinstance(action, GiveBack):
+                    reply = action.limiter.give_back(action.turn)
                 else:
                     reply = self._post(action.url, action.prepared)
             except BaseException as exc:
-                if not isinstance(exc, Exception):  # Ctrl-C: the core records what the MMSC may have, raises it on
-                    # (before any of the request was written: waiting for a pooled connection,
-                    # connecting: the MMSC has nothing of this attempt; before its last byte was:
-                    # a part of it, which it cannot take)
-                    if isinstance(action, Post) and not _request_written():
-                        exc = NotSent(exc)
-                    elif isinstance(action, Post) and not _last_byte_handed():
-                        exc = PartlySent(exc)
-                    steps.throw(exc)
+                try:
+                    if not isinstance(exc, Exception):  # Ctrl-C: the core records what the MMSC may have, raises it on
+                        # (before any of the request was written: waiting for a pooled connection,
+                        # connecting: the MMSC has nothing of this attempt; before its last byte was:
+                        # a part of it, which it cannot take)
+                        if isinstance(action, Post) and not _request_written():
+                            exc = NotSent(exc)
+                        elif isinstance(action, Post) and not _last_byte_handed():
+                            exc = PartlySent(exc)
+                        steps.throw(exc)
+                finally:  # (a wait for a turn cut short, an outbox's stop: its send not made, the turn unused)
+                    if isinstance(action, Sleep) and action.turn is not None:
+                        action.turn[0].give_back(action.turn[1])
                 raise
 
     def _post(self, url: str, p: Prepared) -> Answer | Failure:
@@ -2455,11 +2487,47 @@ def _as_sent(headers) -> dict[str, str]:
     return joined
 
 
+async def _given_back(limiter: RateLimiter | SharedRateLimiter, turn: Turn) -> None:
+    """`limiter.give_back(turn)`, in a worker thread where it writes a store (waiting up to
+    `store.RATE_WAIT` for its lock): on the event loop, every other task would wait with it."""
+    if limiter.writes_store:
+        await asyncio.to_thread(limiter.give_back, turn)
+    else:
+        limiter.give_back(turn)
+
+
+async def _take_turn(limiter: RateLimiter | SharedRateLimiter) -> Turn:
+    """`limiter.take()`, off the event loop as `_given_back`. Cancelled meanwhile, the turn its
+    worker thread takes all the same (the thread cannot be stopped; its write ends, and lets the
+    store's lock go, as it would) is given back once taken."""
+    if not limiter.writes_store:
+        return limiter.take()
+    # (a future, not a task: asyncio.run's end, which cancels the tasks left, lets it end)
+    taking = asyncio.get_running_loop().run_in_executor(None, limiter.take)
+    try:
+        return await asyncio.shield(taking)
+    except asyncio.CancelledError:
+        taking.add_done_callback(lambda taken: None if taken.cancelled() or taken.exception() is not None
+                                 else _give_back_meanwhile(limiter, taken.result()))
+        raise
+
+
+def _give_back_meanwhile(limiter: RateLimiter | SharedRateLimiter, turn: Turn) -> None:
+    """Give `turn` back to `limiter`, its send cancelled, the cancellation not held up by it: in a
+    worker thread not waited for where it writes a store (or, asyncio.run ending, its worker threads
+    shut, no task left to hold up, here)."""
+    if not limiter.writes_store:
+        limiter.give_back(turn)
+        return
+    try:
+        asyncio.get_running_loop().run_in_executor(None, limiter.give_back, turn)
+    except RuntimeError:  # ("Executor shutdown has been called": asyncio.run ending)
+        limiter.give_back(turn)
+
+
 @suggest_keywords
 class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
     """The same client for asyncio: `await client.submit(msg)`."""
-
-    _shares_rate = False
 
     def __init__(self, urls: str | tuple[str, ...] | ClientConfig | None = None, *, config: ClientConfig | None = None,
                  store=None, sleep=asyncio.sleep, metrics=None, **settings: Any):
@@ -2540,11 +2608,19 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
                     if isinstance(action, Sleep):
                         await self.sleep(action.seconds)
                         reply = None
+                    elif isinstance(action, TakeTurn):
+                        reply = await _take_turn(action.limiter)
+                    elif isinstance(action, GiveBack):
+                        reply = await _given_back(action.limiter, action.turn)
                     else:
                         reply = await self._post(action.url, action.prepared)
                 except BaseException as exc:
-                    if not isinstance(exc, Exception):  # cancelled: the core records what the MMSC may have, raises it on
-                        steps.throw(exc)
+                    try:
+                        if not isinstance(exc, Exception):  # cancelled: the core records what the MMSC may have, raises it on
+                            steps.throw(exc)
+                    finally:  # (a wait for a turn cancelled: its send not made, the turn unused)
+                        if isinstance(action, Sleep) and action.turn is not None:
+                            _give_back_meanwhile(*action.turn)
                     raise
         finally:
             # Written before the outcome is told, as the sync client does, but from a worker thread:

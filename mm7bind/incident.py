@@ -1,7 +1,9 @@
 """A failure that repeats, said once: the first one (or one failing otherwise than before) begins
 an incident, said in full; the rest are counted; the first success after it ends it, told once with
 how many failed and for how long — one line an incident, not one a message on the very disk that
-is full. Shared by the threads of a client or a receiver."""
+is full. Shared by the threads of a client or a receiver. Work a store does for every process on
+its file is done by the process alone while the store fails (`StoreDetour`), and where it cannot
+(`takes_shared_work`)."""
 
 from __future__ import annotations
 
@@ -39,6 +41,13 @@ class Incident:
         if ended is None:  # (another thread's success ended it first)
             return None
         return Ended(ended[0], ended[2], time.monotonic() - ended[1])
+
+
+def takes_shared_work(store, method: str) -> bool:  # noqa: ANN001
+    """Whether `store` can do `method`, work it does for every process on its file (`rate_reserve`,
+    `auth_failed`): it has the method (a store of one's own may not), and is not read-only (each
+    write failing, said as a store in trouble)."""
+    return getattr(store, method, None) is not None and not getattr(store, "read_only", False)
 
 
 class StoreDetour:

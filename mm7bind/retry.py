@@ -152,6 +152,16 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (now if now is not None else time.time()))
 
 
+@dataclass(frozen=True)
+class Turn:
+    """A send's turn under a rate limit (`take`): `wait` seconds from its taking until it comes;
+    `own`: this process's own, the store's turns not asked (for `give_back`, which may run in
+    another thread than its `take`: an `AsyncClient`'s worker threads)."""
+
+    wait: float
+    own: bool = True
+
+
 @suggest_keywords
 @dataclass
 class RateLimiter:
@@ -186,7 +196,13 @@ class RateLimiter:
             self._tokens -= 1
             return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
 
-    def give_back(self) -> None:
+    writes_store = False  # (taking a turn is in memory: an event loop takes it where it is)
+
+    def take(self) -> Turn:
+        """`reserve`, as a `Turn`."""
+        return Turn(self.reserve())
+
+    def give_back(self, turn: Turn | None = None) -> None:
         """Return a token `reserve` took, its send not made: the sends after it wait no longer for it."""
         with self._lock:
             self._tokens = min(self.burst, self._tokens + 1)
@@ -227,8 +243,11 @@ class SharedRateLimiter:
             lambda count, seconds: (f"rate_limit at {key}: the turns are shared through the store again ({count} "
                                     f"taken by this process alone over {seconds:.0f} s)"), STORE_RETRY_AFTER)
 
-    def reserve(self) -> float:
-        """Take the next turn; return how long to wait for it (0: now)."""
+    # (a store's write, waiting up to RATE_WAIT for its lock: an event loop takes it in a worker thread)
+    writes_store = True
+
+    def take(self) -> Turn:
+        """Take the next turn → the `Turn` (its wait: 0, now)."""
         if self._detour.asking():
             try:
                 wait = self.store.rate_reserve(self.key, self.interval, self.tolerance, self.clock())
@@ -236,14 +255,18 @@ class SharedRateLimiter:
                 self._detour.failed(exc)
             else:
                 self._detour.worked()
-                self._taken_here.own = False
-                return wait
-        self._taken_here.own = True
-        return self.own.reserve()
+                return Turn(wait, own=False)
+        return Turn(self.own.reserve())
 
-    def give_back(self) -> None:
-        """Give back the turn `reserve` took in this thread, its send not made."""
-        if getattr(self._taken_here, "own", False):
+    def reserve(self) -> float:
+        """Take the next turn; return how long to wait for it (0: now)."""
+        turn = self.take()
+        self._taken_here.own = turn.own
+        return turn.wait
+
+    def give_back(self, turn: Turn | None = None) -> None:
+        """Give back `turn`, its send not made (None: the turn `reserve` took in this thread)."""
+        if turn.own if turn is not None else getattr(self._taken_here, "own", False):
             self.own.give_back()
             return
         try:

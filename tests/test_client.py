@@ -12,6 +12,7 @@ import math
 import sqlite3
 import ssl
 import sys
+import threading
 import time
 
 import pytest
@@ -1308,9 +1309,35 @@ def test_clients_on_one_store_file_wait_for_each_others_turns(tmp_path):
         [slept] = sleeps
         assert 900 < slept <= 1000
         assert isinstance(Client(srv.url, rate_limit=1).core.limiters[srv.url], RateLimiter)  # (no store: its own)
-        # An AsyncClient keeps its own: a shared turn is a write to the store, which would hold its event loop.
-        assert isinstance(AsyncClient(srv.url, store=first.core.store, rate_limit=1).core.limiters[srv.url],
-                          RateLimiter)
+
+
+@pytest.mark.parametrize("first_async", [False, True], ids=["client-first", "async-first"])
+def test_an_async_client_shares_the_turns_of_its_store_file(tmp_path, first_async):
+    """An AsyncClient kept a rate limit of its own: beside a server's outbox or a campaign on its
+    store, the MMSC got more than its rate. Its turns are the store's now, as a Client's (each store
+    object here stands for another process)."""
+    path = tmp_path / "s.db"
+    slept: list[float] = []
+
+    async def no_sleep(seconds):
+        slept.append(seconds)
+
+    async def main(url):
+        async with AsyncClient(url, store=SqliteStore(path), rate_limit=0.001, sleep=no_sleep) as c, \
+                AsyncClient(url, store=SqliteStore(path), rate_limit=0.001, sleep=no_sleep) as other:
+            assert isinstance(c.core.limiters[url], SharedRateLimiter)
+            assert (await c.submit(submit())).ok and len(slept) == int(not first_async)
+            assert (await other.submit(submit())).ok  # (and two AsyncClients: a turn each, in sequence)
+
+    with FakeServer() as srv, Client(srv.url, store=SqliteStore(path), rate_limit=0.001, sleep=slept.append) as sync:
+        if not first_async:
+            assert sync.submit(submit()).ok and slept == []
+        asyncio.run(main(srv.url))
+        if first_async:
+            assert sync.submit(submit()).ok
+        assert len(srv.requests) == 3
+    # (a turn every 1000 s: the one taken first waited for none, the others one and two turns)
+    assert [round(s, -2) for s in slept] == [1000, 2000]
 
 
 def test_clients_given_one_memory_store_share_its_turns():
@@ -1370,6 +1397,29 @@ def test_a_shared_rate_limit_the_store_cannot_keep_is_this_processs_own_meanwhil
     store.close()
 
 
+def test_a_turn_goes_back_where_it_was_taken_whichever_thread_gives_it_back(tmp_path):
+    """An AsyncClient takes a turn in one worker thread and may give it back in another: the turn
+    says where it came from (the store's, or the process's own while the store could not be
+    asked), not the thread that gives it back."""
+    store = SqliteStore(tmp_path / "s.db")
+    limiter = SharedRateLimiter(store, "http://mmsc/mm7", 0.001)
+    real = store.rate_reserve
+    store.rate_reserve = lambda *args: (_ for _ in ()).throw(sqlite3.OperationalError("database is locked"))
+    own = limiter.reserve()  # (this thread's latest: one of its own)
+    store.rate_reserve = real
+    limiter._detour._until = 0.0  # (its STORE_RETRY_AFTER gone by: the store asked again)
+    taken: list = []
+    worker = threading.Thread(target=lambda: taken.append(limiter.take()))
+    worker.start()
+    worker.join()
+    [shared] = taken
+    assert own == 0.0 and shared.own is False and len(_turns(tmp_path / "s.db")) == 1
+    limiter.give_back(shared)  # (in this thread, whose own latest turn was its own)
+    [turn] = _turns(tmp_path / "s.db")
+    assert turn <= 0 and 900 < limiter.own.reserve() <= 1000  # (the store's back; the own limiter's kept)
+    store.close()
+
+
 def test_a_store_locked_for_long_holds_no_send_for_its_turn(tmp_path, caplog):
     """A vacuum of minutes in another process holds the store's write lock: a send waits a second
     (`store.RATE_WAIT`) for the shared turn, then takes one of its own, not minutes."""
@@ -1382,6 +1432,140 @@ def test_a_store_locked_for_long_holds_no_send_for_its_turn(tmp_path, caplog):
     finally:
         other._write.__exit__(None, None, None)
     assert "StoreBusy" in caplog.text and "this process keeps its own" in caplog.text
+    store.close()
+    other.close()
+
+
+def _turns(path) -> list[float]:
+    """The next turns of the rate limits shared through the store file at `path`, from now."""
+    with sqlite3.connect(path) as db:
+        return [next_at - time.time() for (next_at,) in db.execute("SELECT next_at FROM rate_turn")]
+
+
+def test_an_async_clients_turn_waits_for_a_locked_store_off_its_event_loop(tmp_path, monkeypatch, caplog):
+    """Taking a shared turn writes the store, waiting for its lock (another process's: a vacuum, a
+    batch): an AsyncClient takes it in a worker thread, its event loop running the other tasks
+    meanwhile — here the one that lets the lock go, which on a held loop could not run."""
+    from mm7bind import store as store_mod
+
+    monkeypatch.setattr(store_mod, "RATE_WAIT", 60.0)  # (the lock let go, not its wait given up, lets the turn on)
+    path = tmp_path / "s.db"
+    store, other = SqliteStore(path), SqliteStore(path)
+    taking = threading.Event()
+    real = store.rate_reserve
+
+    def reserve(*args):
+        taking.set()
+        return real(*args)
+
+    store.rate_reserve = reserve
+
+    async def main(url):
+        async with AsyncClient(url, store=store, rate_limit=0.001) as c:
+            other._write.__enter__()  # (its flock: another process's, as far as this one can tell)
+            try:
+                sending = asyncio.ensure_future(c.submit(submit()))
+                while not taking.is_set():  # (bounded below: a client that never takes it fails, not hangs)
+                    await asyncio.sleep(0.01)
+                assert not sending.done()  # (this task runs while the send waits for the store)
+            finally:
+                other._write.__exit__(None, None, None)
+            assert (await sending).ok
+
+    with FakeServer() as srv, caplog.at_level(logging.WARNING, "mm7bind.client"):
+        asyncio.run(asyncio.wait_for(main(srv.url), 120))
+        assert len(srv.requests) == 1
+    [turn] = _turns(path)  # (the store's: taken there, once the lock was let go, not one of its own)
+    assert 900 < turn <= 1000 and "keeps its own" not in caplog.text
+    store.close()
+    other.close()
+
+
+def test_an_async_send_cancelled_waiting_for_its_turn_gives_the_turn_back(tmp_path):
+    """A send cancelled while it waits for its turn is not made: the turn goes back to the store
+    (from a worker thread, the cancellation not held up), the sends after it wait no longer for it."""
+    path = tmp_path / "s.db"
+    store = SqliteStore(path)
+    waiting = asyncio.Event()
+
+    async def forever(seconds):
+        waiting.set()
+        await asyncio.Event().wait()
+
+    async def main(url):
+        async with AsyncClient(url, store=store, rate_limit=0.001, sleep=forever) as c:
+            assert (await c.submit(submit())).ok  # (the first turn, now)
+            sending = asyncio.ensure_future(c.submit(submit()))
+            await asyncio.wait_for(waiting.wait(), 120)
+            [turn] = _turns(path)
+            assert 1900 < turn <= 2000  # (the second send's taken: the next is two turns away)
+            sending.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await sending
+
+    with FakeServer() as srv:
+        asyncio.run(main(srv.url))  # (its end waits for the worker threads: the turn given back by then)
+        assert len(srv.requests) == 1
+    [turn] = _turns(path)
+    assert 900 < turn <= 1000
+    store.close()
+
+
+def test_a_send_interrupted_waiting_for_its_turn_gives_the_turn_back(tmp_path):
+    """A Ctrl-C, or an outbox's `stop()`, ending a send's wait for its turn: the send is not made,
+    and its turn goes back, as a cancelled AsyncClient's does (it kept the sends after it waiting)."""
+    path = tmp_path / "s.db"
+
+    def interrupted(seconds):
+        raise KeyboardInterrupt
+
+    with FakeServer() as srv, Client(srv.url, store=SqliteStore(path), rate_limit=0.001, sleep=interrupted) as c:
+        assert c.submit(submit()).ok
+        with pytest.raises(KeyboardInterrupt):
+            c.submit(submit())
+        assert len(srv.requests) == 1
+    [turn] = _turns(path)
+    assert 900 < turn <= 1000
+
+
+def test_an_async_send_cancelled_taking_its_turn_gives_it_back_once_taken(tmp_path, monkeypatch):
+    """Cancelled while its worker thread waits for the store's lock to take the turn: the
+    cancellation ends the send at once; the thread, which cannot be stopped, takes the turn once the
+    lock is let go, and gives it back; the lock is let go (the store takes turns after it)."""
+    from mm7bind import store as store_mod
+
+    monkeypatch.setattr(store_mod, "RATE_WAIT", 60.0)
+    path = tmp_path / "s.db"
+    store, other = SqliteStore(path), SqliteStore(path)
+    taking = threading.Event()
+    real = store.rate_reserve
+
+    def reserve(*args):
+        taking.set()
+        return real(*args)
+
+    store.rate_reserve = reserve
+
+    async def main(url):
+        async with AsyncClient(url, store=store, rate_limit=0.001) as c:
+            other._write.__enter__()
+            try:
+                sending = asyncio.ensure_future(c.submit(submit()))
+                while not taking.is_set():
+                    await asyncio.sleep(0.01)
+                sending.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await sending  # (the lock still held: the cancellation waited for no store)
+            finally:
+                other._write.__exit__(None, None, None)
+
+    with FakeServer() as srv:
+        asyncio.run(asyncio.wait_for(main(srv.url), 120))  # (its end waits for the worker threads)
+        assert srv.requests == []
+    [turn] = _turns(path)
+    assert turn <= 0  # (taken, then given back: the next one is now)
+    monkeypatch.setattr(store_mod, "RATE_WAIT", 1.0)
+    assert SharedRateLimiter(store, "any", 1.0).reserve() == 0.0 and len(_turns(path)) == 2  # (not busy)
     store.close()
     other.close()
 

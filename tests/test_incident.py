@@ -4,7 +4,7 @@ its reads of earlier sends, the receiver's store)."""
 import logging
 import threading
 
-from mm7bind.incident import Incident
+from mm7bind.incident import Incident, takes_shared_work
 
 
 def test_an_incident_is_begun_once_counted_and_ended_once():
@@ -69,3 +69,17 @@ def test_a_store_detour_asks_the_store_again_only_a_while_after_it_failed(monkey
         detour.worked()
         detour.worked()
     assert [r.getMessage() for r in caplog.records] == ["alone (OSError: disk full)", "shared again (4)"]
+
+
+def test_a_store_takes_shared_work_it_has_a_method_for_and_can_write(tmp_path):
+    """The clients' rate limit and the receivers' count of wrong credentials ask a store alike
+    whether it can do work for every process on its file."""
+    from mm7bind.store import MemoryStore, SqliteStore
+
+    SqliteStore(tmp_path / "s.db").close()
+    read_only = SqliteStore(tmp_path / "s.db", read_only=True)
+    assert takes_shared_work(MemoryStore(), "rate_reserve") and takes_shared_work(MemoryStore(), "auth_failed")
+    assert not takes_shared_work(None, "rate_reserve")
+    assert not takes_shared_work(object(), "auth_failed")  # (a store of one's own, without it)
+    assert not takes_shared_work(read_only, "rate_reserve")  # (its writes would fail, each one)
+    read_only.close()

@@ -1248,15 +1248,15 @@ def test_stop_ends_a_send_waiting_out_the_rate_limit_and_its_item_goes_back_to_t
     with Simulator(SimulatorConfig()) as sim:
         client = mm7.Client(sim.url, store=store, rate_limit=0.001)  # (a send every 1000 s)
         [limiter] = client.core.limiters.values()
-        reserve, waiting = limiter.reserve, threading.Event()
+        take, waiting = limiter.take, threading.Event()
 
-        def reserving():
-            wait = reserve()
-            if wait > 0:  # (the second send: it is about to wait)
+        def taking():
+            turn = take()
+            if turn.wait > 0:  # (the second send: it is about to wait)
                 waiting.set()
-            return wait
+            return turn
 
-        limiter.reserve = reserving
+        limiter.take = taking
         outbox = Outbox(client, concurrency=concurrency, poll=60)
         first, second = outbox.put_many([mm7.SubmitReq(recipients=[str(n)]) for n in range(2)])
         outbox.start()
@@ -1271,6 +1271,7 @@ def test_stop_ends_a_send_waiting_out_the_rate_limit_and_its_item_goes_back_to_t
         assert len(sim.messages) == 1 and sent.state == "sent"
         assert (waited.state, waited.attempts) == ("queued", 0) and "worker stopped" in waited.error
         assert waited.next_at <= utcnow()  # due at once for the next worker
+        assert limiter.reserve() <= 1000  # (its turn given back: the next send's is the one it waited for)
         client.close()
 
 
