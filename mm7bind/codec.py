@@ -496,10 +496,15 @@ def _checked_id(what: object, content_id: str) -> str:
     if not content_id or content_id.strip() != content_id or _NOT_IN_ID.search(content_id):
         raise EncodeError(f"{what}: Content-ID {content_id!r} cannot be sent (empty, a control character, < or >, "
                           "a lone surrogate, or white space around it, which readers strip)")
-    # (an id has no white space to fold at: RFC 5322 msg-id)
-    who = what if isinstance(what, str) else f"the {getattr(what, 'content_type', 'part')[:40]} part"
-    _one_line(who, "a Content-ID", content_id, f"Content-ID: <{content_id}>")
+    # (an id has no white space to fold at: RFC 5322 msg-id; most ids are far shorter than a line,
+    # told by their length alone: this runs for every part of every message)
+    if len(content_id) > _LONGEST_ID:
+        who = what if isinstance(what, str) else f"the {getattr(what, 'content_type', 'part')[:40]} part"
+        _one_line(who, "a Content-ID", content_id, f"Content-ID: <{content_id}>")
     return content_id
+
+
+_LONGEST_ID = MAX_LINE - len("Content-ID: <>")  # (the longest that fits `_one_line`'s header line)
 
 
 def _one_line(who: str, what: str, value: str, line: str) -> None:
@@ -706,16 +711,16 @@ def _leaf(part: Part, profile: Profile, location: str | None) -> OutPart:
     if ctype not in _GOOD_TYPES:
         if not _MEDIA_TYPE.fullmatch(ctype):
             raise EncodeError(f"{part!r}: content type {ctype!r} is not type/subtype (parameters go elsewhere)")
-        _one_line("a part", "a content type", ctype, "Content-Type: " + ctype)
+        if len(ctype) > _LONGEST_TYPE:
+            _one_line("a part", "a content type", ctype, "Content-Type: " + ctype)
         if len(_GOOD_TYPES) < 256:
             _GOOD_TYPES.add(ctype)
     if part.charset and (part.kind in ("text", "smil") or ctype.endswith("+xml")):
-        if not _CHARSET.fullmatch(part.charset):
-            raise EncodeError(f"{part!r}: charset {part.charset!r} is not a charset name")
-        label = _charset_param(part.charset)
+        label = _CHARSET_PARAMS.get(part.charset) or _written_charset(part)
         label = label.upper() if profile.layout.upper_charsets else label
         ctype += f'{profile.layout.parameter_separator}charset="{label}"'
-        _one_line(f"the {part.content_type[:40]} part", "a charset", part.charset, "Content-Type: " + ctype)
+        if len(ctype) > _LONGEST_TYPE:  # (told by its length first: most are far shorter than a line)
+            _one_line(f"the {part.content_type[:40]} part", "a charset", part.charset, "Content-Type: " + ctype)
     for what, name in (("file name", part.filename), ("Content-Location", part.content_location)):
         if name and _SURROGATE.search(name):  # (os.listdir's for bytes it cannot read, say)
             raise EncodeError(f"{part!r}: {what} {name!r} holds a lone surrogate, which no charset writes")
@@ -749,6 +754,24 @@ def _leaf(part: Part, profile: Profile, location: str | None) -> OutPart:
         headers.sort(key=lambda h: ranks.get(h[0], len(ranks)))  # (stable: the others keep ours)
         return OutPart(headers, payload, separators=seps or None)
     return OutPart(headers, payload)
+
+
+def _written_charset(part: Part) -> str:
+    """`_charset_param` of a part's charset, refused when it is no charset name; kept for a name
+    of a charset found (`_CHARSET_PARAMS`: the registry's answer for it does not change), not for
+    one unknown (a codec registered later for it is one)."""
+    if not _CHARSET.fullmatch(part.charset):
+        raise EncodeError(f"{part!r}: charset {part.charset!r} is not a charset name")
+    param = _charset_param(part.charset)
+    if len(_CHARSET_PARAMS) < 256 and charset_codec(part.charset)[0] is not None:
+        _CHARSET_PARAMS[part.charset] = param
+    return param
+
+
+# A part's charset (a name `_written_charset` took, of a charset found) → the parameter as written:
+# a few names, on every text part.
+_CHARSET_PARAMS: dict[str, str] = {}
+_LONGEST_TYPE = MAX_LINE - len("Content-Type: ")  # (the longest a Content-Type value fits one line)
 
 
 def _charset_param(label: str) -> str:
