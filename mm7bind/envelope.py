@@ -217,7 +217,7 @@ def encode(
     for where, text in texts:
         if (bad := invalid_xml_char(text)) is not None:
             raise EncodeError(f"{where}: character U+{ord(bad):04X} cannot be sent in XML")
-    if isinstance(body, m.Message):
+    if isinstance(body, m.Message) and not m.sendable_addresses(body):  # (else none holds one: one search)
         # Told by the name the caller gave it (to[2]), which its place in the XML does not say.
         for where, text in m.address_fields(body):
             if (bad := invalid_xml_char(text)) is not None:
