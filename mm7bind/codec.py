@@ -236,6 +236,9 @@ def _with_ascii_ids(content: Content, smil: Part | None) -> tuple[Content, Part 
     the part by the name it spells. The parts the user holds keep their ids; most content has no
     such id and comes back as it is."""
     leaves = [*([smil] if smil is not None else []), *content.parts]
+    if (all(p.content_id is None or p.content_id.isascii() for p in leaves)  # (`wire_id` keeps ASCII as it is)
+            and (content.content_id is None or (content.content_id and content.content_id.isascii()))):
+        return content, smil
     sent_ids = {p.content_id: sent for p in leaves if p.content_id and (sent := wire_id(p.content_id)) != p.content_id}
     root_id = wire_id(content.content_id) if content.content_id else None
     if not sent_ids and root_id == content.content_id:
@@ -291,7 +294,10 @@ def _say_empty_parts(content: Content, smil: Part | None) -> None:
     captures is known to refuse it; but no handset shows it (a broken picture, an empty slide),
     so it is most often a file not yet written or a text left empty. Said once per part: a
     campaign encodes its content for every recipient."""
-    for part in [p for p in [*content.parts, *([smil] if smil is not None else [])] if not p.size]:
+    empty = [p for p in content.parts if not p.size]
+    if smil is not None and not smil.size:
+        empty.append(smil)
+    for part in empty:
         key = (part.content_type, part.filename, id(part.blob))  # (not its Content-ID: a first send gives it one)
         if key in _SAID_EMPTY:
             continue
