@@ -176,12 +176,13 @@ def encode(
             body = dataclasses.replace(body, content_ref=None)
     if isinstance(body, m.Message) and profile.mm7_version and body.mm7_version is None:
         body = dataclasses.replace(body, mm7_version=profile.mm7_version)
-    if isinstance(body, m.Message) and body.DIRECTION == "vasp->rs":
+    checked = isinstance(body, m.Message) and body.DIRECTION == "vasp->rs"
+    if checked:
         _check_addresses(body)
     if isinstance(body, m.Message) and not profile.plus_in_numbers:
         body = _without_plus(body)
     xml = soap.encode(body, transaction_id=transaction_id, version=version, style=profile.xml, content_ref=content_ref,
-                      namespace=namespace)
+                      namespace=namespace, _addresses_checked=checked)
     if profile.xml_rewrite is not None:  # (a peer's deviations, reproduced on purpose)
         xml = profile.xml_rewrite(xml)
     charset = soap.charset_label(profile.xml.encoding).lower()  # (what the XML declaration says)

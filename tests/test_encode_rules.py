@@ -539,3 +539,14 @@ def test_each_character_an_address_may_not_hold_is_refused_among_good_addresses(
             continue
         with pytest.raises(mm7.EncodeError, match=rf"^{re.escape(where)}: .*U\+{ord(char):04X}"):
             mm7.encode_envelope(msg, transaction_id="t", version="REL-6-MM7-1-4", validate=False)
+
+
+def test_an_address_xml_cannot_carry_is_refused_in_a_message_the_codec_does_not_check_as_a_request():
+    """The codec checks a request's addresses and tells the envelope writer so, which then does
+    not look again; an MMSC's message (a DeliverReq) is not checked there, and still is here."""
+    for char in ("\x00", "\ufffe", "\ud800"):
+        msg = mm7.DeliverReq(sender=mm7.Number(f"1{char}2"), recipients=["+8613800000000"])
+        with pytest.raises(mm7.EncodeError, match=rf"^sender: the address .*U\+{ord(char):04X}"):
+            mm7.encode(msg, transaction_id="t")
+    assert b"<Number>1\x7f2</Number>" in mm7.encode(  # (XML carries DEL: an MMSC's message goes as it is)
+        mm7.DeliverReq(sender=mm7.Number("1\x7f2"), recipients=["+8613800000000"]), transaction_id="t").to_bytes()
