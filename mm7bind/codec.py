@@ -187,8 +187,9 @@ def encode(
         xml = profile.xml_rewrite(xml)
     charset = soap.charset_label(profile.xml.encoding).lower()  # (what the XML declaration says)
     # (None: no SOAPAction at all, as some peers send; a header without a value is no header)
-    headers = {**({"SOAPAction": profile.soap_action} if profile.soap_action is not None else {}),
-               **dict(profile.extra_headers)}
+    headers = {"SOAPAction": profile.soap_action} if profile.soap_action is not None else {}
+    if profile.extra_headers:
+        headers.update(profile.extra_headers)
     if content is None:
         out = HttpMessage(_soap_type(charset, profile), Body([xml]), headers)
     else:
@@ -382,7 +383,8 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
     mtype = (content.multipart_type or ("related" if smil else "mixed")).lower()
     if not _SUBTYPE.fullmatch(mtype):
         raise EncodeError(f"multipart type {content.multipart_type!r} is not a MIME subtype")
-    _one_line("the content", "a multipart type", mtype, f'Content-Type: multipart/{mtype}; boundary="{inner}"')
+    if len(mtype) + len(inner) > _LONGEST_TYPE - len('multipart/; boundary=""'):  # (told by length first)
+        _one_line("the content", "a multipart type", mtype, f'Content-Type: multipart/{mtype}; boundary="{inner}"')
     if mtype == "related":
         # RFC 2387: the root (the SMIL, else the first part) is named by start, its type by type.
         root = leaves[0]
@@ -413,9 +415,8 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
         children[0] = _leaf(sent_smil, profile, locations[0])
     container.children = [children[i] for i in range(len(leaves))]
     _check_unique_ids(leaves, container_id, soap_id)
-    fixed = [b for b in (profile.boundary, profile.inner_boundary) if b]
-    if fixed:
-        _check_not_in_payloads([soap_part, *container.children], fixed)
+    if profile.boundary or profile.inner_boundary:
+        _check_not_in_payloads([soap_part, *container.children], [b for b in (profile.boundary, profile.inner_boundary) if b])
     preamble = profile.mime_preamble or ("" if layout.leading_crlf else None)
     segments = write_multipart([soap_part, container], outer, preamble, layout.header_separator,
                                layout.padded_parts)
