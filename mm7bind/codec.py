@@ -238,7 +238,7 @@ def _with_ascii_ids(content: Content, smil: Part | None) -> tuple[Content, Part 
     the part by the name it spells. The parts the user holds keep their ids; most content has no
     such id and comes back as it is."""
     leaves = [*([smil] if smil is not None else []), *content.parts]
-    if (all(p.content_id is None or p.content_id.isascii() for p in leaves)  # (`wire_id` keeps ASCII as it is)
+    if (all(not p.content_id or p.content_id.isascii() for p in leaves)  # (`wire_id` keeps ASCII as it is)
             and (content.content_id is None or (content.content_id and content.content_id.isascii()))):
         return content, smil
     sent_ids = {p.content_id: sent for p in leaves if p.content_id and (sent := wire_id(p.content_id)) != p.content_id}
@@ -726,7 +726,7 @@ def _leaf(part: Part, profile: Profile, location: str | None) -> OutPart:
         if len(_GOOD_TYPES) < 256:
             _GOOD_TYPES.add(ctype)
     if part.charset and (part.kind in ("text", "smil") or ctype.endswith("+xml")):
-        label = _CHARSET_PARAMS.get(part.charset) or _written_charset(part)
+        label = (type(part.charset) is str and _CHARSET_PARAMS.get(part.charset)) or _written_charset(part)
         label = label.upper() if profile.layout.upper_charsets else label
         ctype += f'{profile.layout.parameter_separator}charset="{label}"'
         if len(ctype) > _LONGEST_TYPE:  # (told by its length first: most are far shorter than a line)
@@ -773,7 +773,7 @@ def _written_charset(part: Part) -> str:
     if not _CHARSET.fullmatch(part.charset):
         raise EncodeError(f"{part!r}: charset {part.charset!r} is not a charset name")
     param = _charset_param(part.charset)
-    if len(_CHARSET_PARAMS) < 256 and charset_codec(part.charset)[0] is not None:
+    if len(_CHARSET_PARAMS) < 256 and type(part.charset) is str and charset_codec(part.charset)[0] is not None:
         _CHARSET_PARAMS[part.charset] = param
     return param
 
