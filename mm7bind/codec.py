@@ -176,18 +176,20 @@ def encode(
             body = dataclasses.replace(body, content_ref=None)
     if isinstance(body, m.Message) and profile.mm7_version and body.mm7_version is None:
         body = dataclasses.replace(body, mm7_version=profile.mm7_version)
-    if isinstance(body, m.Message) and body.DIRECTION == "vasp->rs":
+    checked = isinstance(body, m.Message) and body.DIRECTION == "vasp->rs"
+    if checked:
         _check_addresses(body)
     if isinstance(body, m.Message) and not profile.plus_in_numbers:
         body = _without_plus(body)
     xml = soap.encode(body, transaction_id=transaction_id, version=version, style=profile.xml, content_ref=content_ref,
-                      namespace=namespace)
+                      namespace=namespace, _addresses_checked=checked)
     if profile.xml_rewrite is not None:  # (a peer's deviations, reproduced on purpose)
         xml = profile.xml_rewrite(xml)
     charset = soap.charset_label(profile.xml.encoding).lower()  # (what the XML declaration says)
     # (None: no SOAPAction at all, as some peers send; a header without a value is no header)
-    headers = {**({"SOAPAction": profile.soap_action} if profile.soap_action is not None else {}),
-               **dict(profile.extra_headers)}
+    headers = {"SOAPAction": profile.soap_action} if profile.soap_action is not None else {}
+    if profile.extra_headers:
+        headers.update(profile.extra_headers)
     if content is None:
         out = HttpMessage(_soap_type(charset, profile), Body([xml]), headers)
     else:
@@ -236,6 +238,9 @@ def _with_ascii_ids(content: Content, smil: Part | None) -> tuple[Content, Part 
     the part by the name it spells. The parts the user holds keep their ids; most content has no
     such id and comes back as it is."""
     leaves = [*([smil] if smil is not None else []), *content.parts]
+    if (all(not p.content_id or p.content_id.isascii() for p in leaves)  # (`wire_id` keeps ASCII as it is)
+            and (content.content_id is None or (content.content_id and content.content_id.isascii()))):
+        return content, smil
     sent_ids = {p.content_id: sent for p in leaves if p.content_id and (sent := wire_id(p.content_id)) != p.content_id}
     root_id = wire_id(content.content_id) if content.content_id else None
     if not sent_ids and root_id == content.content_id:
@@ -291,7 +296,10 @@ def _say_empty_parts(content: Content, smil: Part | None) -> None:
     captures is known to refuse it; but no handset shows it (a broken picture, an empty slide),
     so it is most often a file not yet written or a text left empty. Said once per part: a
     campaign encodes its content for every recipient."""
-    for part in [p for p in [*content.parts, *([smil] if smil is not None else [])] if not p.size]:
+    empty = [p for p in content.parts if not p.size]
+    if smil is not None and not smil.size:
+        empty.append(smil)
+    for part in empty:
         key = (part.content_type, part.filename, id(part.blob))  # (not its Content-ID: a first send gives it one)
         if key in _SAID_EMPTY:
             continue
@@ -310,6 +318,8 @@ def _check_addresses(msg: m.Message) -> None:
     place (to[2], sender_address) and shown escaped: XML carries a line break or a DEL, so the
     MMSC would get it, and refuse or misroute the message. What a peer sent is decoded as it came;
     an MMSC's messages (the simulator's) are its to choose."""
+    if m.sendable_addresses(msg):  # (most messages: one search of all their addresses)
+        return
     for where, value in m.address_fields(msg):
         if problem := m.address_problem(value):
             raise EncodeError(f"{where}: the address {value!r} {problem}: no MMSC takes it in an address")
@@ -373,7 +383,8 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
     mtype = (content.multipart_type or ("related" if smil else "mixed")).lower()
     if not _SUBTYPE.fullmatch(mtype):
         raise EncodeError(f"multipart type {content.multipart_type!r} is not a MIME subtype")
-    _one_line("the content", "a multipart type", mtype, f'Content-Type: multipart/{mtype}; boundary="{inner}"')
+    if len(mtype) + len(inner) > _LONGEST_TYPE - len('multipart/; boundary=""'):  # (told by length first)
+        _one_line("the content", "a multipart type", mtype, f'Content-Type: multipart/{mtype}; boundary="{inner}"')
     if mtype == "related":
         # RFC 2387: the root (the SMIL, else the first part) is named by start, its type by type.
         root = leaves[0]
@@ -404,9 +415,8 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
         children[0] = _leaf(sent_smil, profile, locations[0])
     container.children = [children[i] for i in range(len(leaves))]
     _check_unique_ids(leaves, container_id, soap_id)
-    fixed = [b for b in (profile.boundary, profile.inner_boundary) if b]
-    if fixed:
-        _check_not_in_payloads([soap_part, *container.children], fixed)
+    if profile.boundary or profile.inner_boundary:
+        _check_not_in_payloads([soap_part, *container.children], [b for b in (profile.boundary, profile.inner_boundary) if b])
     preamble = profile.mime_preamble or ("" if layout.leading_crlf else None)
     segments = write_multipart([soap_part, container], outer, preamble, layout.header_separator,
                                layout.padded_parts)
@@ -496,10 +506,15 @@ def _checked_id(what: object, content_id: str) -> str:
     if not content_id or content_id.strip() != content_id or _NOT_IN_ID.search(content_id):
         raise EncodeError(f"{what}: Content-ID {content_id!r} cannot be sent (empty, a control character, < or >, "
                           "a lone surrogate, or white space around it, which readers strip)")
-    # (an id has no white space to fold at: RFC 5322 msg-id)
-    who = what if isinstance(what, str) else f"the {getattr(what, 'content_type', 'part')[:40]} part"
-    _one_line(who, "a Content-ID", content_id, f"Content-ID: <{content_id}>")
+    # (an id has no white space to fold at: RFC 5322 msg-id; most ids are far shorter than a line,
+    # told by their length alone: this runs for every part of every message)
+    if len(content_id) > _LONGEST_ID:
+        who = what if isinstance(what, str) else f"the {getattr(what, 'content_type', 'part')[:40]} part"
+        _one_line(who, "a Content-ID", content_id, f"Content-ID: <{content_id}>")
     return content_id
+
+
+_LONGEST_ID = MAX_LINE - len("Content-ID: <>")  # (the longest that fits `_one_line`'s header line)
 
 
 def _one_line(who: str, what: str, value: str, line: str) -> None:
@@ -706,16 +721,16 @@ def _leaf(part: Part, profile: Profile, location: str | None) -> OutPart:
     if ctype not in _GOOD_TYPES:
         if not _MEDIA_TYPE.fullmatch(ctype):
             raise EncodeError(f"{part!r}: content type {ctype!r} is not type/subtype (parameters go elsewhere)")
-        _one_line("a part", "a content type", ctype, "Content-Type: " + ctype)
+        if len(ctype) > _LONGEST_TYPE:
+            _one_line("a part", "a content type", ctype, "Content-Type: " + ctype)
         if len(_GOOD_TYPES) < 256:
             _GOOD_TYPES.add(ctype)
     if part.charset and (part.kind in ("text", "smil") or ctype.endswith("+xml")):
-        if not _CHARSET.fullmatch(part.charset):
-            raise EncodeError(f"{part!r}: charset {part.charset!r} is not a charset name")
-        label = _charset_param(part.charset)
+        label = (type(part.charset) is str and _CHARSET_PARAMS.get(part.charset)) or _written_charset(part)
         label = label.upper() if profile.layout.upper_charsets else label
         ctype += f'{profile.layout.parameter_separator}charset="{label}"'
-        _one_line(f"the {part.content_type[:40]} part", "a charset", part.charset, "Content-Type: " + ctype)
+        if len(ctype) > _LONGEST_TYPE:  # (told by its length first: most are far shorter than a line)
+            _one_line(f"the {part.content_type[:40]} part", "a charset", part.charset, "Content-Type: " + ctype)
     for what, name in (("file name", part.filename), ("Content-Location", part.content_location)):
         if name and _SURROGATE.search(name):  # (os.listdir's for bytes it cannot read, say)
             raise EncodeError(f"{part!r}: {what} {name!r} holds a lone surrogate, which no charset writes")
@@ -749,6 +764,24 @@ def _leaf(part: Part, profile: Profile, location: str | None) -> OutPart:
         headers.sort(key=lambda h: ranks.get(h[0], len(ranks)))  # (stable: the others keep ours)
         return OutPart(headers, payload, separators=seps or None)
     return OutPart(headers, payload)
+
+
+def _written_charset(part: Part) -> str:
+    """`_charset_param` of a part's charset, refused when it is no charset name; kept for a name
+    of a charset found (`_CHARSET_PARAMS`: the registry's answer for it does not change), not for
+    one unknown (a codec registered later for it is one)."""
+    if not _CHARSET.fullmatch(part.charset):
+        raise EncodeError(f"{part!r}: charset {part.charset!r} is not a charset name")
+    param = _charset_param(part.charset)
+    if len(_CHARSET_PARAMS) < 256 and type(part.charset) is str and charset_codec(part.charset)[0] is not None:
+        _CHARSET_PARAMS[part.charset] = param
+    return param
+
+
+# A part's charset (a name `_written_charset` took, of a charset found) → the parameter as written:
+# a few names, on every text part.
+_CHARSET_PARAMS: dict[str, str] = {}
+_LONGEST_TYPE = MAX_LINE - len("Content-Type: ")  # (the longest a Content-Type value fits one line)
 
 
 def _charset_param(label: str) -> str:

@@ -718,11 +718,20 @@ def _starts_with(blob: Blob, prefix: bytes) -> bool:
 
 def media_kind(content_type: str) -> str:
     """'text', 'image', 'audio', 'video', 'smil' or 'other'."""
-    ctype = content_type.split(";", 1)[0].strip().lower()
-    if ctype in ("application/smil", "application/smil+xml"):  # (the second: RFC 4536's name)
-        return "smil"
-    major = ctype.split("/", 1)[0]
-    return major if major in ("text", "image", "audio", "video") else "other"
+    kind = _MEDIA_KINDS.get(content_type) if type(content_type) is str else None  # (a str: no other is a key)
+    if kind is None:
+        ctype = content_type.split(";", 1)[0].strip().lower()
+        if ctype in ("application/smil", "application/smil+xml"):  # (the second: RFC 4536's name)
+            kind = "smil"
+        else:
+            major = ctype.split("/", 1)[0]
+            kind = major if major in ("text", "image", "audio", "video") else "other"
+        if len(_MEDIA_KINDS) < 256 and type(content_type) is str:
+            _MEDIA_KINDS[content_type] = kind
+    return kind
+
+
+_MEDIA_KINDS: dict[str, str] = {}  # content type → its kind: a few types, asked several times a part an encode
 
 
 # ---------------------------------------------------------------------------------------------

@@ -180,6 +180,7 @@ def encode(
     engine: str = "direct",
     content_ref: m.ContentRef | None = None,
     namespace: str | None = None,
+    _addresses_checked: bool = False,
 ) -> bytes:
     """The SOAP envelope for `body` in `version`, as bytes in `style.encoding`.
 
@@ -192,6 +193,8 @@ def encode(
     `content_ref` replaces the message's own (the codec points it at the content part).
     `namespace` writes the MM7 elements in that namespace instead of `version`'s (an answer in the
     caller's spelling of it, `Envelope.namespace`); the document is checked as `version`'s.
+    (`_addresses_checked`: the codec's, which refused every address holding a character this
+    refuses, and more, as it checked a request's: not looked at again.)
     """
     version = versions.get(version)
     if namespace == version.namespace:
@@ -217,7 +220,7 @@ def encode(
     for where, text in texts:
         if (bad := invalid_xml_char(text)) is not None:
             raise EncodeError(f"{where}: character U+{ord(bad):04X} cannot be sent in XML")
-    if isinstance(body, m.Message):
+    if isinstance(body, m.Message) and not _addresses_checked and not m.sendable_addresses(body):  # (else none holds one: one search)
         # Told by the name the caller gave it (to[2]), which its place in the XML does not say.
         for where, text in m.address_fields(body):
             if (bad := invalid_xml_char(text)) is not None:

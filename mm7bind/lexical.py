@@ -41,7 +41,14 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _AUTHORITY = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*:)?//([^/?#]*)")
 
 
+# The common form, "scheme:" and no authority, fragment or escape ("cid:content-1@mm7bind"): proven
+# in one match, as each check below would prove it.
+_PLAIN_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:(?!//)[A-Za-z0-9._~:/?@!$&'()*+,;=-]*")
+
+
 def _any_uri(text: str) -> bool:
+    if _PLAIN_URI.fullmatch(text) is not None:
+        return True
     if _URI.fullmatch(text) is None or text.count("#") > 1:  # (a fragment holds no "#": libxml2 refuses "a#b#c")
         return False
     if _SCHEME_COLON.match(text) is not None and _SCHEME.match(text) is None:

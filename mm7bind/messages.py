@@ -25,7 +25,7 @@ from . import freecontent
 from .content import Content
 from .hints import suggest_keywords
 from .status import DeliveryStatus, ReadStatus, StatusExtension, StatusInfo, lookup
-from .xmlsafe import invalid_xml_char
+from .xmlsafe import NOT_IN_XML, invalid_xml_char
 
 __all__ = [
     "Address",
@@ -204,24 +204,49 @@ def address_fields(msg: Any) -> Iterable[tuple[str, str]]:
     """The addresses of a message as (the name its user knows it by, its text): ``sender_address``,
     ``to[2]`` (counted from 1, as the send API counts), ``previously_sent_by[1]``; so that a
     problem with one is told by that name, not by its place in the XML."""
+    return _address_walk(msg, True)
+
+
+def address_texts(msg: Any) -> list[str]:
+    """The texts of `address_fields` alone: what a check of every message looks at first, the
+    names made only for one it refuses."""
+    return _address_walk(msg, False)
+
+
+def _address_walk(msg: Any, named: bool) -> list:
+    out: list = []
     for name in _address_field_names(type(msg)):
         value = getattr(msg, name)
         if isinstance(value, Address) or (isinstance(value, str) and name in _ADDRESS_FIELDS):
-            yield from _text_of(name, value)
+            _add_text(out, named and name, value)
         elif isinstance(value, Recipients):
             for kind in ("to", "cc", "bcc"):
                 for i, address in enumerate(getattr(value, kind), 1):
-                    yield from _text_of(f"{kind}[{i}]", address)
+                    _add_text(out, named and f"{kind}[{i}]", address)
         elif name == "previously_sent_by" and isinstance(value, list):
             for i, agent in enumerate(value, 1):
                 if isinstance(agent, UserAgent):
-                    yield from _text_of(f"{name}[{i}]", agent.address)
+                    _add_text(out, named and f"{name}[{i}]", agent.address)
+    return out
 
 
-def _text_of(name: str, address: Any) -> Iterable[tuple[str, str]]:
+def _add_text(out: list, name: str | bool, address: Any) -> None:
+    """(name, text) to `out`, or the text alone when `name` is False."""
     text = address.value if isinstance(address, Address) else address
     if isinstance(text, str):
-        yield name, text
+        out.append((name, text) if name is not False else text)
+
+
+# Every character `address_problem` or `invalid_xml_char` refuses, in one class: the addresses of
+# most messages are told fine in one search of them all (`sendable_addresses`).
+_NOT_SENDABLE = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029{NOT_IN_XML}]")
+
+
+def sendable_addresses(msg: Any) -> bool:
+    """True when no address of `msg` holds a character `address_problem` refuses (nor, so, one
+    `invalid_xml_char` finds); False when one may: `address_fields` then tells which."""
+    texts = address_texts(msg)
+    return not texts or _NOT_SENDABLE.search("".join(texts)) is None
 
 
 _ADDRESS_FIELDS = frozenset({"sender_address", "sender", "recipient"})  # (an address given as text)

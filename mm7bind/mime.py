@@ -477,8 +477,12 @@ class Body(io.RawIOBase):
 
     def __init__(self, segments: list[bytes | _Encoded]):
         super().__init__()
-        self.segments = [seg for seg in segments if (len(seg) if type(seg) is bytes else seg.size)]
-        self.length = sum([len(seg) if type(seg) is bytes else seg.size for seg in self.segments])
+        kept, length = [], 0
+        for seg in segments:  # (the empty ones left out, the others counted, in one pass)
+            if n := len(seg) if type(seg) is bytes else seg.size:
+                kept.append(seg)
+                length += n
+        self.segments, self.length = kept, length
         self._rewind()
 
     def _rewind(self) -> None:
@@ -576,7 +580,8 @@ def _write_parts(parts: list[OutPart], boundary: str, segs: list, text: list[byt
     pad = b"\r\n" if padded and nested else b""
     for i, part in enumerate(parts):
         seps = part.separators
-        lines = "".join([f"{k}{seps.get(k, separator) if seps else separator}{v}\r\n" for k, v in part.headers])
+        lines = ("".join([f"{k}{seps.get(k, separator)}{v}\r\n" for k, v in part.headers]) if seps
+                 else "".join([f"{k}{separator}{v}\r\n" for k, v in part.headers]))
         text.append(f"{CRLF if i else ''}--{boundary}\r\n{lines}\r\n".encode("utf-8"))
         if part.children:
             _write_parts(part.children, part.boundary, segs, text, separator, padded, True)

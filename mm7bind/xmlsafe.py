@@ -784,8 +784,8 @@ def _repair_ns(mt: re.Match, squeezed: list[str], mapped: list[tuple[str, str]])
     return mt.group(0) if value == original else mt.group(1) + quote + value + quote
 
 
-_NOT_IN_XML = "\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff"  # (a character class's ranges)
-_XML_INVALID = re.compile(f"[{_NOT_IN_XML}]")
+NOT_IN_XML = "\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff"  # (a character class's ranges)
+_XML_INVALID = re.compile(f"[{NOT_IN_XML}]")
 
 
 def escape_text(text: str) -> str:
@@ -799,8 +799,8 @@ def escape_attribute(text: str) -> str:
 
 # A character `escape_text` (or `escape_attribute`) rewrites, or one XML cannot carry: text with
 # none of them is written as it is, found in one search instead of a search and the replacements.
-_TEXT_NOT_AS_IS = re.compile(f"[&<>\r{_NOT_IN_XML}]")
-_ATTRIBUTE_NOT_AS_IS = re.compile(f'[&<>\r"\n\t{_NOT_IN_XML}]')
+_TEXT_NOT_AS_IS = re.compile(f"[&<>\r{NOT_IN_XML}]")
+_ATTRIBUTE_NOT_AS_IS = re.compile(f'[&<>\r"\n\t{NOT_IN_XML}]')
 # (bound searches, not functions: these run for every value written; a match or None)
 escapes_or_invalid_in_text = _TEXT_NOT_AS_IS.search  # None: `text` is its own escaped form, and valid
 escapes_or_invalid_in_attribute = _ATTRIBUTE_NOT_AS_IS.search  # the same for an attribute value

@@ -224,6 +224,17 @@ def test_a_second_hash_or_an_authority_libxml2_refuses_is_not_proven_a_uri():
         assert validation.validate_element(etree.fromstring(written[0], hardened_parser()), version) == [], href
 
 
+def test_the_plain_uri_proven_in_one_match_leaves_its_neighbours_to_the_full_check():
+    """"scheme:" and plain characters is proven in one match (every Content href the codec writes);
+    an authority with a port, a second "#", an escape or a bracket after such a start still goes
+    through the full check, which does not prove them, as a scheme of no letter first does not."""
+    for href in ("cid:content-1@mm7bind", "cid:a:b/c?d", "http:x"):
+        assert lexical._any_uri(href), href
+    for href in ("cid://a:b", "http://a:/", "x://a@b@c", "cid:a#b#c", "cid:a%41", "cid:a[1]", "cid:a b", "1:x",
+                 "-a:b", ":x"):
+        assert not lexical._any_uri(href), href
+
+
 def test_a_colon_that_ends_no_scheme_is_not_proven_a_uri():
     """A ":" before the first "/", "?" or "#" ends a scheme, which starts with a letter: libxml2
     refuses an href ":", ":x" or "1:x" as xs:anyURI, which the fast check had proven valid (found
