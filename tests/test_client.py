@@ -1442,14 +1442,13 @@ def _turns(path) -> list[float]:
         return [next_at - time.time() for (next_at,) in db.execute("SELECT next_at FROM rate_turn")]
 
 
-def test_an_async_clients_turn_waits_for_a_locked_store_off_its_event_loop(tmp_path, monkeypatch, caplog):
-    """Taking a shared turn writes the store, waiting for its lock (another process's: a vacuum, a
-    batch): an AsyncClient takes it in a worker thread, its event loop running the other tasks
-    meanwhile — here the one that lets the lock go, which on a held loop could not run."""
+def _store_telling_its_turns(path, monkeypatch):
+    """A store whose `taking` event is set as a turn is asked of it, and another store on its file
+    (to hold its lock, as another process would); the lock's wait long enough that only its release
+    lets a turn on."""
     from mm7bind import store as store_mod
 
-    monkeypatch.setattr(store_mod, "RATE_WAIT", 60.0)  # (the lock let go, not its wait given up, lets the turn on)
-    path = tmp_path / "s.db"
+    monkeypatch.setattr(store_mod, "RATE_WAIT", 60.0)
     store, other = SqliteStore(path), SqliteStore(path)
     taking = threading.Event()
     real = store.rate_reserve
@@ -1459,6 +1458,15 @@ def test_an_async_clients_turn_waits_for_a_locked_store_off_its_event_loop(tmp_p
         return real(*args)
 
     store.rate_reserve = reserve
+    return store, other, taking
+
+
+def test_an_async_clients_turn_waits_for_a_locked_store_off_its_event_loop(tmp_path, monkeypatch, caplog):
+    """Taking a shared turn writes the store, waiting for its lock (another process's: a vacuum, a
+    batch): an AsyncClient takes it in a worker thread, its event loop running the other tasks
+    meanwhile — here the one that lets the lock go, which on a held loop could not run."""
+    path = tmp_path / "s.db"
+    store, other, taking = _store_telling_its_turns(path, monkeypatch)
 
     async def main(url):
         async with AsyncClient(url, store=store, rate_limit=0.001) as c:
@@ -1534,17 +1542,8 @@ def test_an_async_send_cancelled_taking_its_turn_gives_it_back_once_taken(tmp_pa
     lock is let go, and gives it back; the lock is let go (the store takes turns after it)."""
     from mm7bind import store as store_mod
 
-    monkeypatch.setattr(store_mod, "RATE_WAIT", 60.0)
     path = tmp_path / "s.db"
-    store, other = SqliteStore(path), SqliteStore(path)
-    taking = threading.Event()
-    real = store.rate_reserve
-
-    def reserve(*args):
-        taking.set()
-        return real(*args)
-
-    store.rate_reserve = reserve
+    store, other, taking = _store_telling_its_turns(path, monkeypatch)
 
     async def main(url):
         async with AsyncClient(url, store=store, rate_limit=0.001) as c:
