@@ -3306,3 +3306,33 @@ def test_a_gzip_answer_of_members_each_inflating_past_a_step_is_inflated_once(pi
         return b"".join([out async for out in _inflated(Answer(), "gzip")])
 
     assert asyncio.run(inflate()) == first + second
+
+
+def test_the_async_driver_gives_a_shared_turn_back_to_the_store_in_a_worker_thread(tmp_path):
+    """`GiveBack` (a send whose deadline the turn's wait would pass) carried out by the async
+    driver: the turn goes back to the store it came from, written off the event loop."""
+    from mm7bind.client import _given_back, _take_turn
+
+    store = SqliteStore(tmp_path / "s.db")
+    limiter = SharedRateLimiter(store, "mmsc", 0.001)
+    loop_threads = []
+
+    async def main():
+        loop_threads.append(threading.get_ident())
+        first, second = await _take_turn(limiter), await _take_turn(limiter)
+        assert (first.own, second.own) == (False, False) and first.wait == 0 and second.wait > 900
+        await _given_back(limiter, second)  # (its send not made: the next one takes its place)
+        return await _take_turn(limiter)
+
+    written_in = []
+    real = store.rate_give_back
+
+    def give_back(*args):
+        written_in.append(threading.get_ident())
+        return real(*args)
+
+    store.rate_give_back = give_back
+    again = asyncio.run(main())
+    assert again.wait > 900 and again.wait < 1001  # (the turn given back, not a third one after it)
+    assert written_in and written_in[0] != loop_threads[0]
+    store.close()
