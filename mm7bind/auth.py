@@ -979,10 +979,15 @@ class FailureLimit:
             starts = len(times) >= self.failures and until <= now
             if starts:
                 times, until = [], now + self.cooldown
-            self._peers[key] = (times, until)  # (last: the most recent)
-            while len(self._peers) > self.max_peers:
-                self._peers.popitem(last=False)
+            self._keep(key, times, until)
             return starts
+
+    def _keep(self, key: str, times: list[float], until: float) -> None:
+        """(Under the lock, `key` taken out.) Its entry put back last, the most recent, and the
+        oldest let go past `max_peers`."""
+        self._peers[key] = (times, until)
+        while len(self._peers) > self.max_peers:
+            self._peers.popitem(last=False)
 
     def _failed_in_store(self, key: str, now: float) -> bool | None:
         """`failed`, counted in the store; the cool-down it gives kept here too (`refused_for`
@@ -998,7 +1003,5 @@ class FailureLimit:
         self._detour.worked()
         with self._lock:
             self._peers.pop(key, None)
-            self._peers[key] = ([], now + until - wall if until > wall else 0.0)
-            while len(self._peers) > self.max_peers:
-                self._peers.popitem(last=False)
+            self._keep(key, [], now + until - wall if until > wall else 0.0)
         return starts

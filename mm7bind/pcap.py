@@ -948,13 +948,8 @@ def _vlan(link: int, frame, ids: list[int] | None = None, pseudowire: bool = Tru
 
 def _pseudowire_frame(data):
     """The Ethernet frame of an MPLS pseudowire with its control word (see _mpls), or None."""
-    for pos in range(0, 4 * MAX_LABELS, 4):
-        if pos + 4 > len(data):
-            return None
-        if data[pos + 2] & 1:  # (the bottom of the stack)
-            payload = data[pos + 4 :]
-            return payload[4:] if len(payload) >= 4 + 14 and payload[0] >> 4 == 0 else None
-    return None
+    payload, _ = _below_labels(data)
+    return payload[4:] if payload is not None and len(payload) >= 4 + 14 and payload[0] >> 4 == 0 else None
 
 
 def _gre(payload) -> tuple[str, object, str | None]:
@@ -1048,19 +1043,24 @@ def _ppp(kind: str, frame) -> tuple[str, object, str | None]:
 MAX_LABELS = 16  # MPLS labels in one stack (a real one has two or three)
 
 
+def _below_labels(data) -> tuple[object, str | None]:
+    """(What an MPLS label stack carries, None) or (None, why it cannot be found)."""
+    for pos in range(0, 4 * MAX_LABELS, 4):
+        if pos + 4 > len(data):
+            return None, "its MPLS label stack cut short"
+        if data[pos + 2] & 1:  # (the bottom of the stack)
+            return data[pos + 4 :], None
+    return None, f"more than {MAX_LABELS} MPLS labels"
+
+
 def _mpls(kind: str, data, ethernet: bool = True) -> tuple[str, object, str | None]:
     """The payload of an MPLS label stack (RFC 3032), which does not name it: IP told by its
     version, as routers and Wireshark tell it; an Ethernet pseudowire's frame (RFC 4448) after its
     control word, whose first 4 bits are 0 (RFC 4385); an associated channel's (OAM, 1) none. An
     Ethernet pseudowire sent without a control word cannot be told from IP: not read."""
-    for pos in range(0, 4 * MAX_LABELS, 4):
-        if pos + 4 > len(data):
-            return kind, None, "its MPLS label stack cut short"
-        if data[pos + 2] & 1:  # (the bottom of the stack)
-            break
-    else:
-        return kind, None, f"more than {MAX_LABELS} MPLS labels"
-    payload = data[pos + 4 :]
+    payload, problem = _below_labels(data)
+    if payload is None:
+        return kind, None, problem
     first = payload[0] >> 4 if len(payload) else None
     if first in (4, 6):
         return kind, payload, None
