@@ -72,7 +72,9 @@ class ChunkedReader:
         return line
 
     def _start_chunk(self) -> None:
-        size, _, _extensions = self._line().rstrip(b"\r\n").partition(b";")  # (extensions are ignored)
+        line = self._line()
+        line = line[:-2] if line.endswith(b"\r\n") else line[:-1]  # (one line end: "5\r\r\n" is no size)
+        size, _, _extensions = line.partition(b";")  # (extensions are ignored)
         size = size.rstrip(b" \t")
         if not CHUNK_SIZE.fullmatch(size):
             raise FramingError(f"chunked body: chunk size {size[:20]!r} is not a hexadecimal number")

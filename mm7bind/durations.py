@@ -179,7 +179,7 @@ def id3_size(h: bytes) -> int:
     if len(h) < 10 or not h.startswith(b"ID3") or h[3] not in (2, 3, 4) or any(b & 0x80 for b in h[6:10]):
         return 0
     size = 10 + ((h[6] << 21) | (h[7] << 14) | (h[8] << 7) | h[9])
-    return size + 10 if h[5] & 0x10 else size
+    return size + 10 if h[3] == 4 and h[5] & 0x10 else size  # (a footer is v2.4's; the bit means nothing before)
 
 
 def _mpeg_or_adts(src: _Reader) -> int | None:

@@ -15,7 +15,7 @@ from lxml import etree
 
 import mm7bind as mm7
 from mm7bind.content import BytesBlob, FileBlob, make_smil, sniff_type
-from mm7bind.durations import LONGEST_MS, duration_ms
+from mm7bind.durations import LONGEST_MS, duration_ms, id3_size
 
 # -- MPEG audio --------------------------------------------------------------------------------
 
@@ -156,6 +156,16 @@ def test_an_mp3_after_its_id3_tag_with_trailing_tags():
     data = id3v2(1000) + mp3(12) + b"TAG" + bytes(125)
     assert abs(duration_ms(BytesBlob(data)) - 12000) <= 26
     assert dur(mm7.Part.from_bytes(data)) == ["11990ms"]  # 459 frames of 26.12 ms
+
+
+def test_an_id3_footer_is_counted_for_a_v2_4_tag_only():
+    """The footer flag (0x10) is v2.4's; in a v2.2 or v2.3 tag the bit is undefined, and a tag
+    setting it has no footer: skipping ten bytes more would start the search inside the audio."""
+    tag = id3v2(300)
+    assert id3_size(tag) == 310
+    assert id3_size(tag[:5] + b"\x10" + tag[6:]) == 320
+    for version in (2, 3):
+        assert id3_size(tag[:3] + bytes([version]) + b"\x00\x10" + tag[6:]) == 310
 
 
 def test_a_vbr_mp3_is_measured_by_its_xing_header_unless_its_size_contradicts_it():

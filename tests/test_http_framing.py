@@ -480,7 +480,8 @@ def test_the_chunked_reader_reads_in_any_amounts_and_refuses_what_is_not_chunked
         assert got == data
     assert ChunkedReader(Pieces(chunked(data) + b"\r\n")).read(len(data) + 1) == data  # (as the app reads)
     for broken in (b"", b"5\r\nhel", chunked(data)[:-3], b"-5\r\nhello\r\n0\r\n\r\n", b"5" * 5000 + b"\r\n",
-                   b"0\r\n" + b"X-T: 1\r\n" * 20000 + b"\r\n", b"0x5\r\nhello\r\n0\r\n\r\n"):
+                   b"0\r\n" + b"X-T: 1\r\n" * 20000 + b"\r\n", b"0x5\r\nhello\r\n0\r\n\r\n",
+                   b"5\r\r\nhello\r\n0\r\n\r\n"):  # (the size line ends once, not twice)
         with pytest.raises(FramingError):
             ChunkedReader(Pieces(broken)).read(-1)
 
