@@ -2499,17 +2499,49 @@ async def _given_back(limiter: RateLimiter | SharedRateLimiter, turn: Turn) -> N
 async def _take_turn(limiter: RateLimiter | SharedRateLimiter) -> Turn:
     """`limiter.take()`, off the event loop as `_given_back`. Cancelled meanwhile, the turn its
     worker thread takes all the same (the thread cannot be stopped; its write ends, and lets the
-    store's lock go, as it would) is given back once taken."""
+    store's lock go, as it would) is given back once taken, by that thread (`_TurnTaking`)."""
     if not limiter.writes_store:
         return limiter.take()
+    taking = _TurnTaking(limiter)
     # (a future, not a task: asyncio.run's end, which cancels the tasks left, lets it end)
-    taking = asyncio.get_running_loop().run_in_executor(None, limiter.take)
+    taken = asyncio.get_running_loop().run_in_executor(None, taking.take)
     try:
-        return await asyncio.shield(taking)
+        return await taken
     except asyncio.CancelledError:
-        taking.add_done_callback(lambda taken: None if taken.cancelled() or taken.exception() is not None
-                                 else _give_back_meanwhile(limiter, taken.result()))
+        turn = taking.give_up()
+        if turn is not None:  # (taken, its result not yet here: given back as a cancelled wait's)
+            _give_back_meanwhile(limiter, turn)
         raise
+
+
+class _TurnTaking:
+    """A turn taken in a worker thread for a send that may be cancelled meanwhile. The thread
+    gives back a turn taken after the cancellation itself: a callback on its future ran on the
+    event loop, which may be closed by then (an `asyncio.run` interrupted, a loop closed without
+    waiting for its worker threads), and the turn was lost, the other senders waiting one more."""
+
+    def __init__(self, limiter: RateLimiter | SharedRateLimiter):
+        self.limiter = limiter
+        self._lock = threading.Lock()  # (the send gets the turn, or the thread gives it back: one of them)
+        self._turn: Turn | None = None
+        self._given_up = False
+
+    def take(self) -> Turn | None:
+        """In the worker thread: the turn, or None, given back, its send cancelled meanwhile."""
+        turn = self.limiter.take()
+        with self._lock:
+            if not self._given_up:
+                self._turn = turn
+                return turn
+        self.limiter.give_back(turn)
+        return None
+
+    def give_up(self) -> Turn | None:
+        """On the event loop, the send cancelled: the turn already taken (the caller's to give
+        back), or None, the thread to give back the one it takes."""
+        with self._lock:
+            self._given_up = True
+            return self._turn
 
 
 def _give_back_meanwhile(limiter: RateLimiter | SharedRateLimiter, turn: Turn) -> None:

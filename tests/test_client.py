@@ -1569,6 +1569,66 @@ def test_an_async_send_cancelled_taking_its_turn_gives_it_back_once_taken(tmp_pa
     other.close()
 
 
+def test_a_turn_taken_for_a_cancelled_send_goes_back_once_whichever_comes_first(tmp_path):
+    """The send cancelled after its worker thread took the turn: `give_up` hands the turn to the
+    send, to give back; cancelled before: the thread gives back the turn it takes, the send none."""
+    from mm7bind.client import _TurnTaking
+
+    path = tmp_path / "s.db"
+    store = SqliteStore(path)
+    limiter = SharedRateLimiter(store, "mmsc", 0.001)
+    assert limiter.take().wait == 0  # (the first turn, now)
+    early = _TurnTaking(limiter)
+    turn = early.take()
+    assert turn is not None and early.give_up() is turn  # (the send's to give back: still taken)
+    assert 1900 < _turns(path)[0] <= 2000
+    limiter.give_back(turn)
+    late = _TurnTaking(limiter)
+    assert late.give_up() is None and late.take() is None  # (given back by the thread)
+    [turn] = _turns(path)
+    assert 900 < turn <= 1000
+    store.close()
+
+
+def test_an_async_send_cancelled_taking_its_turn_gives_it_back_after_its_loop_closed(tmp_path, monkeypatch):
+    """The event loop closed while the worker thread still waits for the store's lock to take the
+    cancelled send's turn (an `asyncio.run` interrupted as it waits for its worker threads, a loop
+    closed without waiting for them): the thread gives the turn back all the same, as it takes it.
+    (A callback on the loop never ran: the turn was lost, the sends after it waiting one more.)"""
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "s.db"
+    store, other, taking = _store_telling_its_turns(path, monkeypatch)
+    workers = ThreadPoolExecutor()
+
+    async def main(url):
+        async with AsyncClient(url, store=store, rate_limit=0.001) as c:
+            assert (await c.submit(submit())).ok  # (the first turn, now)
+            taking.clear()
+            other._write.__enter__()
+            sending = asyncio.ensure_future(c.submit(submit()))
+            while not taking.is_set():
+                await asyncio.sleep(0.01)
+            sending.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await sending
+
+    loop = asyncio.new_event_loop()
+    loop.set_default_executor(workers)
+    try:
+        with FakeServer() as srv:
+            loop.run_until_complete(asyncio.wait_for(main(srv.url), 120))
+            assert len(srv.requests) == 1
+    finally:
+        loop.close()  # (its worker threads not waited for: one still waits for the lock)
+        other._write.__exit__(None, None, None)
+    workers.shutdown(wait=True)  # (the thread's turn taken, and given back, by now)
+    [turn] = _turns(path)
+    assert 900 < turn <= 1000  # (the second send's turn given back: the next is the first's next)
+    store.close()
+    other.close()
+
+
 def test_async_client():
     async def main():
         auth = mm7.auth.DigestAuth("sp", "secret")
