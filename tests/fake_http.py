@@ -1,5 +1,6 @@
 """A scriptable HTTP server on loopback for client tests: each request is recorded and answered
-by a function the test gives (with optional auth and TLS)."""
+by a function the test gives (with optional auth and TLS); and raw servers (`RawServer`) for
+answers HTTP servers would not write, given the connection itself."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import socket
 import ssl
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -288,21 +289,28 @@ def serving_on(sock: socket.socket, app):
         httpd.server_close()
 
 
-class TricklingServer:
-    """Answers every connection with headers promising 1000 bytes, then one byte every 0.2 s: each
-    read of the answer gets something in time, the whole answer never comes."""
+class RawServer:
+    """A loopback server writing by hand what an HTTP server would not (an answer cut short,
+    trickled, framed its own way, or none at all): each connection it takes is given to
+    `answer(conn, stop)` in a thread of its own, and closed after it; an OSError there (the client
+    gone) ends that answer quietly. `stop` is set once the server is left, for an answer that waits
+    or drips to end. Left, it takes no more connections, shuts down those still open (a read waiting
+    on one returns) and waits for their answers to end. A subclass may define `answer` instead."""
 
-    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 1000\r\n\r\n"
-    drip = b" "  # (sent every 0.2 s after the head)
-
-    def __init__(self, port: int = 0):
+    def __init__(self, answer=None, *, port: int = 0):
         """`port`: 0 for any free one, else one of `port_refused_once_closed`'s."""
+        if answer is not None:
+            self.answer = answer
         self.listener = socket.socket()
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind(("127.0.0.1", port))
         self.listener.listen()
+        self.port = self.listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/mm7"
         self.stop = threading.Event()
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/mm7"
+        self._open: set[socket.socket] = set()
+        self._answers: list[threading.Thread] = []
+        self._lock = threading.Lock()  # (a connection is closed, or shut down at the stop, not both at once)
         self.serving = threading.Thread(target=self._serve, daemon=True)
         self.serving.start()
 
@@ -318,17 +326,21 @@ class TricklingServer:
                 continue
             except OSError:
                 return
-            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+            with self._lock:
+                self._open.add(conn)
+            answering = threading.Thread(target=self._answering, args=(conn,), daemon=True)
+            self._answers.append(answering)
+            answering.start()
 
-    def _trickle(self, conn):
-        conn.recv(65536)
-        conn.sendall(self.head)
-        while not self.stop.wait(0.2):
-            try:
-                conn.sendall(self.drip)
-            except OSError:
-                break
-        conn.close()
+    def _answering(self, conn):
+        try:
+            self.answer(conn, self.stop)
+        except OSError:
+            pass
+        finally:
+            with self._lock:
+                self._open.discard(conn)
+                conn.close()
 
     def __enter__(self):
         return self
@@ -337,19 +349,54 @@ class TricklingServer:
         self.stop.set()
         self.serving.join(5)  # (a subclass's own _serve may wait in an accept of its own: not for ever)
         self.listener.close()
+        with self._lock:
+            for conn in self._open:
+                with suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+        for answering in self._answers:
+            answering.join(5)
 
 
-class SilentServer(TricklingServer):
+def read_request(conn, buffered: bytes = b"") -> tuple[dict[str, str], bytes, bytes] | None:
+    """The header fields (lower-cased) and the body of the request `buffered` starts, read on from
+    `conn` to the end of its Content-Length (no body without one), and what came after it; None if
+    the peer closed first."""
+    got = _head_fields(conn, buffered)
+    if got is None:
+        return None
+    fields, rest = got
+    length = int(fields.get("content-length", 0))
+    while len(rest) < length:
+        data = conn.recv(65536)
+        if not data:
+            return None
+        rest += data
+    return fields, rest[:length], rest[length:]
+
+
+class TricklingServer(RawServer):
+    """Answers every connection with headers promising 1000 bytes, then one byte every 0.2 s: each
+    read of the answer gets something in time, the whole answer never comes."""
+
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 1000\r\n\r\n"
+    drip = b" "  # (sent every 0.2 s after the head)
+
+    def answer(self, conn, stop):
+        conn.recv(65536)
+        conn.sendall(self.head)
+        while not stop.wait(0.2):
+            conn.sendall(self.drip)
+
+
+class SilentServer(RawServer):
     """Takes every connection and what comes on it, and never answers: a plain-http port waiting
     for a request line that a TLS ClientHello never ends."""
 
-    def _trickle(self, conn):
-        while not self.stop.wait(0.05):
-            pass
-        conn.close()
+    def answer(self, conn, stop):
+        stop.wait()
 
 
-class FloodingServer(TricklingServer):
+class FloodingServer(RawServer):
     """Answers every request 200 with a body that never ends (a misbehaving proxy, a wrong port
     streaming something else): it writes until the client hangs up. `requests` counts them."""
 
@@ -357,17 +404,13 @@ class FloodingServer(TricklingServer):
         super().__init__()
         self.requests = 0
 
-    def _trickle(self, conn):
+    def answer(self, conn, stop):
         conn.recv(65536)
         self.requests += 1
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 100000000000\r\n\r\n")
         chunk = b"<x>" + b" " * 65530 + b"</x>"
-        while not self.stop.is_set():
-            try:
-                conn.sendall(chunk)
-            except OSError:
-                break
-        conn.close()
+        while not stop.is_set():
+            conn.sendall(chunk)
 
 
 class HeaderTricklingServer(TricklingServer):
@@ -391,7 +434,7 @@ def _head_fields(conn, buffered: bytes) -> tuple[dict[str, str], bytes] | None:
     return {k.strip().lower().decode(): v.strip().decode() for k, v in fields.items()}, rest
 
 
-class FramingServer(TricklingServer):
+class FramingServer(RawServer):
     """Answers each request on a connection with `frame(content_type, body)` (the raw answer
     bytes, to frame it as HTTP allows: chunked, gzip, Connection: close without a length, ...;
     or a list of pieces, sent 0.1 s apart); closes the connection after an answer that says so."""
@@ -400,35 +443,24 @@ class FramingServer(TricklingServer):
         super().__init__()
         self.frame = frame
 
-    def _trickle(self, conn):
+    def answer(self, conn, stop):
         buffered = b""
-        try:
-            while True:
-                got = _head_fields(conn, buffered)
-                if got is None:
-                    return
-                fields, buffered = got
-                while len(buffered) < int(fields["content-length"]):
-                    buffered += conn.recv(65536)
-                body, buffered = buffered[:int(fields["content-length"])], buffered[int(fields["content-length"]):]
-                env = mm7.decode(body, fields["content-type"])
-                out = mm7.encode(mm7.SubmitRsp(message_id="framed"), transaction_id=env.transaction_id,
-                                 version=env.version)
-                answer = self.frame(out.content_type, out.to_bytes())
-                for i, piece in enumerate([answer] if isinstance(answer, bytes) else answer):
-                    if i:
-                        time.sleep(0.1)
-                    conn.sendall(piece)
-                answer = b"".join([answer] if isinstance(answer, bytes) else answer)
-                if b"connection: close" in answer.lower().partition(b"\r\n\r\n")[0]:
-                    return
-        except OSError:
-            pass
-        finally:
-            conn.close()
+        while (got := read_request(conn, buffered)) is not None:
+            fields, body, buffered = got
+            env = mm7.decode(body, fields["content-type"])
+            out = mm7.encode(mm7.SubmitRsp(message_id="framed"), transaction_id=env.transaction_id,
+                             version=env.version)
+            framed = self.frame(out.content_type, out.to_bytes())
+            for i, piece in enumerate([framed] if isinstance(framed, bytes) else framed):
+                if i:
+                    time.sleep(0.1)
+                conn.sendall(piece)
+            framed = b"".join([framed] if isinstance(framed, bytes) else framed)
+            if b"connection: close" in framed.lower().partition(b"\r\n\r\n")[0]:
+                return
 
 
-class CrawlingUploadServer(TricklingServer):
+class CrawlingUploadServer(RawServer):
     """Reads each request 16 KiB at a time, 20 ms apart (its receive buffer small): every write of
     a large request is taken in time, the whole takes seconds. Answers a whole one with a
     SubmitRsp; `answered` counts those."""
@@ -438,30 +470,25 @@ class CrawlingUploadServer(TricklingServer):
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # (inherited by what it accepts)
         self.answered = 0
 
-    def _trickle(self, conn):
-        try:
-            got = _head_fields(conn, b"")
-            if got is None:
+    def answer(self, conn, stop):
+        got = _head_fields(conn, b"")
+        if got is None:
+            return
+        fields, body = got
+        chunks, size = [body], len(body)
+        while size < int(fields["content-length"]) and not stop.wait(0.02):
+            data = conn.recv(16384)
+            if not data:
                 return
-            fields, body = got
-            chunks, size = [body], len(body)
-            while size < int(fields["content-length"]) and not self.stop.wait(0.02):
-                data = conn.recv(16384)
-                if not data:
-                    return
-                chunks.append(data)
-                size += len(data)
-            if size < int(fields["content-length"]):
-                return  # (stopped before the body came whole: a tolerant decode would take what came for a request)
-            env = mm7.decode(b"".join(chunks), fields["content-type"])
-            out = mm7.encode(mm7.SubmitRsp(message_id="slow"), transaction_id=env.transaction_id, version=env.version)
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: " + out.content_type.encode() + b"\r\nContent-Length: "
-                         + str(len(out.to_bytes())).encode() + b"\r\n\r\n" + out.to_bytes())
-            self.answered += 1
-        except OSError:
-            pass
-        finally:
-            conn.close()
+            chunks.append(data)
+            size += len(data)
+        if size < int(fields["content-length"]):
+            return  # (stopped before the body came whole: a tolerant decode would take what came for a request)
+        env = mm7.decode(b"".join(chunks), fields["content-type"])
+        out = mm7.encode(mm7.SubmitRsp(message_id="slow"), transaction_id=env.transaction_id, version=env.version)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: " + out.content_type.encode() + b"\r\nContent-Length: "
+                     + str(len(out.to_bytes())).encode() + b"\r\n\r\n" + out.to_bytes())
+        self.answered += 1
 
 
 def _request_line(conn) -> str:
@@ -475,7 +502,7 @@ def _request_line(conn) -> str:
     return head.split(b"\r\n", 1)[0].decode("latin-1")
 
 
-class RefusingProxy(TricklingServer):
+class RefusingProxy(RawServer):
     """An HTTP proxy answering every request (a CONNECT to an https MMSC among them) with
     `status`, then closing: nothing it is asked for reaches an MMSC. `asked` holds the request lines."""
 
@@ -484,13 +511,12 @@ class RefusingProxy(TricklingServer):
         self.status, self.asked = status, []
         self.url = self.url.removesuffix("/mm7")
 
-    def _trickle(self, conn):
+    def answer(self, conn, stop):
         self.asked.append(_request_line(conn))
         conn.sendall(b"HTTP/1.1 " + self.status + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        conn.close()
 
 
-class SilentProxy(TricklingServer):
+class SilentProxy(RawServer):
     """An HTTP proxy that reads what it is asked for (`asked` holds the request lines) and never
     answers: a CONNECT to an https MMSC waits for a tunnel that never opens."""
 
@@ -501,11 +527,10 @@ class SilentProxy(TricklingServer):
         self.asked = []
         self.url = self.url.removesuffix("/mm7")
 
-    def _trickle(self, conn):
+    def answer(self, conn, stop):
         self.asked.append(_request_line(conn))
-        while not self.hang_up and not self.stop.wait(0.05):
-            pass
-        conn.close()
+        if not self.hang_up:
+            stop.wait()
 
 
 class HangingUpProxy(SilentProxy):

@@ -5,11 +5,9 @@ the same way, from the exception and from the text a sent record keeps of it."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 import ssl
 import struct
-import threading
 import types
 
 import pytest
@@ -22,7 +20,7 @@ from mm7bind.outbox import Outbox
 from mm7bind.retry import RetryPolicy
 from mm7bind.store import MemoryStore
 
-from .fake_http import FakeServer, Reply, async_submit_raising, dead_url, default_responder
+from .fake_http import FakeServer, RawServer, Reply, async_submit_raising, dead_url, default_responder
 from .test_client import tls_server
 
 # What an MMSC (or what stands in front of it) does with a request, and what that tells.
@@ -197,33 +195,23 @@ def test_a_client_certificate_refused_after_the_request_went_out_is_read_alike_e
     assert {r.transaction_id for r in store.sent(tag="tls")} == {tid}
 
 
-class AlertLostToReset:
+class AlertLostToReset(RawServer):
     """A TLS server requiring a client certificate whose refusal of the first connection never
     arrives: the connection is reset instead (as when the reset the unread request causes overtakes
     the alert, which timing decides on a real link). Later connections get the alert."""
 
     def __init__(self, context):
+        super().__init__()
         self.context, self.connections = context, 0
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(0.05)  # (to see `stopped`)
-        self.stopped = threading.Event()
-        self.url = f"https://127.0.0.1:{self.listener.getsockname()[1]}/mm7"
-        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.url = self.url.replace("http://", "https://")
 
-    def serve(self):
-        while not self.stopped.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            conn.settimeout(5)
-            self.connections += 1
-            with conn:
-                if self.connections == 1:
-                    self.refuse_without_alert(conn)
-                else:
-                    with contextlib.suppress(OSError):
-                        self.context.wrap_socket(conn, server_side=True).close()
+    def answer(self, conn, stop):
+        conn.settimeout(5)
+        self.connections += 1
+        if self.connections == 1:
+            self.refuse_without_alert(conn)
+        else:
+            self.context.wrap_socket(conn, server_side=True).close()
 
     def refuse_without_alert(self, conn):
         incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -239,15 +227,6 @@ class AlertLostToReset:
                 pass
             break
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # (close = reset)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stopped.set()
-        self.thread.join(5)
-        self.listener.close()
 
 
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
@@ -313,30 +292,18 @@ def test_asking_the_mmsc_about_our_certificate_keeps_to_its_time_however_slowly_
     from mm7bind import tlsrefusal
     from mm7bind.client import _ssl_context
 
-    listener = socket.create_server(("127.0.0.1", 0))
-    sent, stop = [], threading.Event()
+    sent = []
 
-    def trickle():
-        conn, _ = listener.accept()
-        with conn:
-            try:  # a handshake record announcing 16 KiB, its bytes then one at a time
-                conn.sendall(b"\x16\x03\x03\x40\x00")
-                while len(sent) < 400 and not stop.wait(0.01):
-                    conn.sendall(b"\x00")
-                    sent.append(1)
-            except OSError:
-                pass  # (the client hung up)
+    def trickle(conn, stop):  # a handshake record announcing 16 KiB, its bytes then one at a time
+        conn.sendall(b"\x16\x03\x03\x40\x00")
+        while len(sent) < 400 and not stop.wait(0.01):
+            conn.sendall(b"\x00")
+            sent.append(1)
 
-    server = threading.Thread(target=trickle)
-    server.start()
     ticks = iter(range(10**6))
     monkeypatch.setattr(tlsrefusal, "time", types.SimpleNamespace(monotonic=lambda: float(next(ticks))))
-    try:
-        url = f"https://127.0.0.1:{listener.getsockname()[1]}/mm7"
+    with RawServer(trickle) as server:
+        url = f"https://127.0.0.1:{server.port}/mm7"
         assert tlsrefusal.refused_certificate(url, _ssl_context(False, None), 5) is None
         done = len(sent)
-    finally:
-        stop.set()
-        server.join()
-        listener.close()
     assert done < 50

@@ -29,12 +29,14 @@ from .fake_http import (
     CrawlingUploadServer,
     FakeServer,
     HeaderTricklingServer,
+    RawServer,
     Reply,
     SilentServer,
     TricklingServer,
     _head_fields,
     dead_url,
     port_refused_once_closed,
+    read_request,
     scripted,
     times_out_once,
 )
@@ -214,14 +216,10 @@ class HearingSilentServer(SilentServer):
         super().__init__()
         self.heard = threading.Event()
 
-    def _trickle(self, conn):
-        got = _head_fields(conn, b"")
-        if got is not None:
-            fields, body = got
-            while len(body) < int(fields["content-length"]):
-                body += conn.recv(65536)
+    def answer(self, conn, stop):
+        if read_request(conn) is not None:
             self.heard.set()
-        super()._trickle(conn)
+        super().answer(conn, stop)
 
 
 def test_no_answer_at_all_is_said_so_by_an_async_client_held_up_past_its_bounds():
@@ -452,37 +450,26 @@ def test_a_connection_lost_before_the_answer_is_said_in_words_not_a_tuple(asynch
     assert err.value.__cause__ is not None
 
 
-class CutShortServer(TricklingServer):
+class CutShortServer(RawServer):
     """Answers every request with a head promising 100 bytes more than the body it sends, then
     closes the connection."""
 
-    def _trickle(self, conn):
+    def answer(self, conn, stop):
         # The whole request read first: closed with some of it unread, the connection is reset,
         # and the reset may overtake the answer's bytes on their way to the client.
-        data = b""
-        while b"\r\n\r\n" not in data:
-            data += conn.recv(65536)
-        head, _, data = data.partition(b"\r\n\r\n")
-        length = int(next(line.split(b":", 1)[1] for line in head.split(b"\r\n")
-                          if line.lower().startswith(b"content-length:")))
-        while len(data) < length:
-            data += conn.recv(65536)
+        if read_request(conn) is None:
+            return
         body = b"<x/>"
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n\r\n%s" % (len(body) + 100, body))
         conn.shutdown(socket.SHUT_WR)
-        conn.close()
 
 
-class ResettingMidUploadServer(TricklingServer):
+class ResettingMidUploadServer(RawServer):
     """Reads each request's head, then closes its connection with the rest unread (a reset), as
     an MMSC giving up on a request it will not take whole."""
 
-    def _trickle(self, conn):
-        try:
-            _head_fields(conn, b"")
-        except OSError:
-            pass
-        conn.close()
+    def answer(self, conn, stop):
+        _head_fields(conn, b"")
 
 
 @BOTH
@@ -545,12 +532,12 @@ def test_a_reset_the_async_transport_says_nothing_of_is_named_by_its_cause():
 # -- no other MMSC once one may have the message ----------------------------------------------
 
 
-class SilentOnceServer(TricklingServer):
+class SilentOnceServer(RawServer):
     """Takes one connection and never answers it, then stops listening: the next attempt finds the
     connection refused (an MMSC gone down after taking a request it never answered)."""
 
     def __init__(self):
-        super().__init__(port_refused_once_closed())  # (refused once closed: nothing else takes its port)
+        super().__init__(port=port_refused_once_closed())  # (refused once closed: nothing else takes its port)
 
     def _serve(self):
         try:
@@ -586,6 +573,26 @@ def test_a_trickling_server_once_stopped_is_refused_as_well():
         assert first.recv(65536).startswith(b"HTTP/1.1 200")  # (taken: its loop back in accept by now)
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+def test_a_raw_server_once_left_has_ended_its_answers_and_closed_their_connections():
+    """An answer waiting on a connection its client kept open (for another request, as a
+    FramingServer's does) ran on past the test that started it: once left, the server has shut
+    that connection and its answer has returned."""
+    reading, answering = threading.Event(), []
+
+    def answer(conn, stop):
+        answering.append(threading.current_thread())
+        reading.set()
+        conn.recv(65536)  # (for a request that never comes: the stop is not looked at)
+
+    with RawServer(answer) as srv:
+        client = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+        assert reading.wait(5)
+    with client:
+        assert not answering[0].is_alive()
+        assert client.recv(65536) == b""  # (closed: not a timeout)
+
 
 @BOTH
 def test_after_an_attempt_without_answer_a_refused_connection_does_not_send_it_to_another_mmsc(asynchronous):
@@ -709,7 +716,7 @@ def test_an_answer_head_within_the_limits_is_read(asynchronous):
 # -- the answer's time starts when the request is sent ----------------------------------------
 
 
-class SlowReadingServer(TricklingServer):
+class SlowReadingServer(RawServer):
     """Reads each request slowly (a link slower than the client) until `due` seconds from the
     connection have passed, then the rest at once, and answers with a SubmitRsp at once: the upload
     outlasts `due`, the answer comes as the request's last byte does.
@@ -730,7 +737,7 @@ class SlowReadingServer(TricklingServer):
         # (a small, fixed receive buffer, not an autotuned window of many MiB; inherited by what it accepts)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 128 * 1024)
 
-    def _trickle(self, conn):
+    def answer(self, conn, stop):
         started = time.monotonic()
         fields, body = _head_fields(conn, b"")
         length = int(fields["content-length"])
@@ -756,7 +763,6 @@ class SlowReadingServer(TricklingServer):
                 return
             size += len(chunk)
         conn.sendall(answer)
-        conn.close()
 
 
 @BOTH
@@ -792,25 +798,20 @@ class HoldingServer(SilentServer):
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # (inherited by what it accepts)
         self.whole, self.head, self.body = whole, threading.Event(), threading.Event()
 
-    def _trickle(self, conn):
-        try:
-            got = _head_fields(conn, b"")
-            if got is None:
+    def answer(self, conn, stop):
+        got = _head_fields(conn, b"")
+        if got is None:
+            return
+        self.head.set()
+        fields, size = got[0], len(got[1])
+        while self.whole and size < int(fields["content-length"]):
+            data = conn.recv(1 << 20)
+            if not data:
                 return
-            self.head.set()
-            fields, size = got[0], len(got[1])
-            while self.whole and size < int(fields["content-length"]):
-                data = conn.recv(1 << 20)
-                if not data:
-                    return
-                size += len(data)
-            if self.whole:
-                self.body.set()
-            self.stop.wait()
-        except OSError:
-            pass
-        finally:
-            conn.close()
+            size += len(data)
+        if self.whole:
+            self.body.set()
+        stop.wait()
 
 
 def _interrupted_send(srv: HoldingServer, msg: mm7.SubmitReq, asynchronous: bool, came: threading.Event,

@@ -151,31 +151,10 @@ def test_probe_of_a_receiver_that_asks_for_a_client_certificate(tmp_path):
 
 
 def test_a_receiver_that_never_answers_stops_the_probe_after_a_few_requests():
-    import socket
-    import threading
+    from .fake_http import SilentServer
 
-    held, listener = [], socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
-
-    def accept():
-        listener.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                held.append(listener.accept()[0])  # (read nothing, answer nothing)
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{listener.getsockname()[1]}/mm7"
-        results = probe(url, config=ClientConfig(urls=(url,), read_timeout=0.3))
-    finally:
-        stop.set()
-        thread.join()
-        for conn in held:
-            conn.close()
-        listener.close()
+    with SilentServer() as silent:  # (reads nothing, answers nothing)
+        results = probe(silent.url, config=ClientConfig(urls=(silent.url,), read_timeout=0.3))
     assert len(results) == 3 and all(r.timed_out for r in results)
     assert results[-1].problems[-1] == "stopped: 3 requests in a row were not answered in time"
 

@@ -20,6 +20,7 @@ from mm7bind.messages import MESSAGE_TYPES
 from tools.regen import namespace_key, package_name
 
 from .conftest import ROOT
+from .fake_http import RawServer, read_request
 from .layouts import OFFICIAL_STYLE, official_layout
 
 
@@ -1882,37 +1883,15 @@ def test_an_official_file_in_an_https_namespace_sends_and_reads_every_operation(
 
 @contextlib.contextmanager
 def raw_server(answer: bytes):
-    """A loopback server that reads a request's head, writes `answer` as it is and closes."""
-    import socket
+    """A loopback server that reads a request, writes `answer` as it is and closes; yields the URL
+    of a schema on it."""
 
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(4)
-    listener.settimeout(10)
+    def answering(conn, stop):
+        read_request(conn)
+        conn.sendall(answer)
 
-    def serve():
-        with contextlib.suppress(OSError):
-            while True:
-                conn, _ = listener.accept()
-                with conn:
-                    conn.settimeout(10)
-                    head = b""
-                    while b"\r\n\r\n" not in head:
-                        chunk = conn.recv(4096)
-                        if not chunk:
-                            break
-                        head += chunk
-                    conn.sendall(answer)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}/REL-6-MM7-1-4.xsd"
-    finally:
-        with contextlib.suppress(OSError):  # (wakes its accept: closing alone leaves it to its timeout)
-            listener.shutdown(socket.SHUT_RDWR)
-        listener.close()
-        thread.join(10)
+    with RawServer(answering) as srv:
+        yield f"http://127.0.0.1:{srv.port}/REL-6-MM7-1-4.xsd"
 
 
 @pytest.mark.parametrize("answer, said", [
@@ -1948,36 +1927,19 @@ def test_a_whole_download_is_taken():
 @contextlib.contextmanager
 def trickling_server(head: bytes, body: bytes):
     """A loopback server that answers each request with `head` at once, then `body` a byte at a time
-    every 0.1 s (each byte well within any read's timeout), and closes after it."""
-    import socket
+    every 0.1 s (each byte well within any read's timeout), and closes after it; yields the URL of a
+    schema on it."""
 
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(4)
-    stop = threading.Event()
+    def trickle(conn, stop):
+        conn.recv(4096)
+        conn.sendall(head)
+        for byte in body:
+            if stop.wait(0.1):
+                return
+            conn.sendall(bytes([byte]))
 
-    def answer(conn: socket.socket) -> None:
-        with conn, contextlib.suppress(OSError):
-            conn.recv(4096)
-            conn.sendall(head)
-            for byte in body:
-                if stop.wait(0.1):
-                    return
-                conn.sendall(bytes([byte]))
-
-    def serve():
-        with contextlib.suppress(OSError):
-            while True:
-                threading.Thread(target=answer, args=(listener.accept()[0],), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}/REL-6-MM7-1-4.xsd"
-    finally:
-        stop.set()
-        with contextlib.suppress(OSError):
-            listener.shutdown(socket.SHUT_RDWR)
-        listener.close()
+    with RawServer(trickle) as srv:
+        yield f"http://127.0.0.1:{srv.port}/REL-6-MM7-1-4.xsd"
 
 
 TRICKLED = b"<?xml version='1.0'?><x/>" * 4
