@@ -1536,7 +1536,6 @@ class _Signals:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .display import shown_url  # noqa: PLC0415
     from .server import serve  # noqa: PLC0415
 
     cfg = _config(args, uses=None)
@@ -1605,7 +1604,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     replayer = threading.Thread(target=closer.after, args=(_replay_at_start, receiver, store, stop_replay),
                                 name="mm7bind-replay-at-start", daemon=True) if replay_at_start else None
     why = None  # the signal that stops it
-    cut_off = 0  # requests the stop closed unanswered
     try:
         if retention is not None:
             retention.start()
@@ -1614,63 +1612,81 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if replayer is not None:  # (after the server: the MMSC is answered meanwhile)
             closer.users += 1
             replayer.start()
-        if not _log_shares_stdout(cfg):  # (else, a terminal, the journal: stdout's line below says it)
-            log.info("mm7bind %s receiving MM7 at %s%s (store %s)", __version__, srv.url, path or "/",
-                     cfg.store.path)
-        _echo(f"receiving MM7 at {srv.url}{path or '/ (any path)'} (store {cfg.store.path}); Ctrl-C stops")
-        if cfg.receiver.forward_url and not args.handler:
-            _echo(f"forwarding to {shown_url(cfg.receiver.forward_url)}")
-        if metrics is not None:
-            _echo(f"metrics at {srv.url}{cfg.receiver.metrics_path}")
-        if cfg.receiver.health_path:  # (the load balancer's check: where, as the metrics say theirs)
-            _echo(f"health check at {srv.url}{cfg.receiver.health_path}")
-        mmscs = ", ".join(map(shown_url, client.config.urls)) if client is not None else ""
-        if api is not None:
-            _echo(f"send API at {srv.url}{cfg.api.path.rstrip('/')}/send (to {mmscs})")
-        if outbox is not None:
-            _echo(f"sending what the outbox holds (to {mmscs})")
+        _say_serving(cfg, args, srv, path, metrics, client, api, outbox)
         why = signals.wait(on_hangup=lambda: _reopen_logs(cfg, srv if ssl_context is not None else None))
     finally:
-        grace = _stop_grace(cfg)
-        log.info("stopping%s: no new connections; requests in hand get %g s to finish%s",
-                 f" ({why})" if why else "", grace, f" ({why} again: stop at once)" if why else "")
-        again: list[str] = []  # a second signal: nothing more is waited for
-
-        def hurry(sig, _frame) -> None:
-            again.append(signal.Signals(sig).name)
-            srv.stop_now()
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, hurry)
-        if signals.again():  # (come before the line above)
-            hurry(next(sig for sig in signals.caught if sig != signal.SIGHUP), None)
-        for worker in (retention, outbox):
-            if worker is not None:
-                worker.stop(timeout=0)  # (told now, waited for below: they stop while the server does)
-        stop_replay.set()  # (the message in hand is finished; the rest wait for the next start)
-        deadline = time.monotonic() + grace + 5
-        cut_off = srv.stop(grace=grace)
-        while replayer is not None and replayer.is_alive() and not again and time.monotonic() < deadline:
-            replayer.join(0.1)
-        if replayer is not None and replayer.is_alive():
-            log.warning("replay at start: a message still in the handler was left; it stays 'processing' "
-                        "and `mm7bind replay` hands it to the handler again (unless its outcome comes before "
-                        "the process ends: the store is closed after it; a start does not: it cannot tell this "
-                        "from a message whose handler crashed the process)")
-        for worker in (retention, outbox):  # (in steps: a second signal ends the wait)
-            while worker is not None and worker.running() and not again and time.monotonic() < deadline:
-                worker.stop(timeout=0.1)
-        if again:
-            log.warning("%s again: stopped without waiting for what was in hand", again[0])
-        if outbox is not None and outbox.running():
-            log.warning("outbox: a send still waiting for its MMSC was left; it goes again, with the same "
-                        "TransactionID, once its lease runs out")
-        for worker in (retention, outbox):  # (a round not waited for: the store is closed once it ends)
-            if worker is not None and worker.running():
-                closer.start_after(worker.stop, None, name=f"{worker.name}-end")
-        closer.done()
-        log.info("stopped")
+        cut_off = _stop_serving(cfg, why, signals, srv, retention, outbox, replayer, stop_replay, closer)
     return EXIT_CUT_OFF if cut_off else EXIT_OK
+
+
+def _say_serving(cfg, args: argparse.Namespace, srv, path: str | None, metrics, client, api, outbox) -> None:
+    """What a started serve listens for, on stdout ("Ctrl-C stops", which scripts and supervisors
+    wait for) and in the log when that is elsewhere: the receiver, and the forward, metrics, health
+    check, send API and outbox it runs."""
+    from .display import shown_url  # noqa: PLC0415
+
+    if not _log_shares_stdout(cfg):  # (else, a terminal, the journal: stdout's line below says it)
+        log.info("mm7bind %s receiving MM7 at %s%s (store %s)", __version__, srv.url, path or "/",
+                 cfg.store.path)
+    _echo(f"receiving MM7 at {srv.url}{path or '/ (any path)'} (store {cfg.store.path}); Ctrl-C stops")
+    if cfg.receiver.forward_url and not args.handler:
+        _echo(f"forwarding to {shown_url(cfg.receiver.forward_url)}")
+    if metrics is not None:
+        _echo(f"metrics at {srv.url}{cfg.receiver.metrics_path}")
+    if cfg.receiver.health_path:  # (the load balancer's check: where, as the metrics say theirs)
+        _echo(f"health check at {srv.url}{cfg.receiver.health_path}")
+    mmscs = ", ".join(map(shown_url, client.config.urls)) if client is not None else ""
+    if api is not None:
+        _echo(f"send API at {srv.url}{cfg.api.path.rstrip('/')}/send (to {mmscs})")
+    if outbox is not None:
+        _echo(f"sending what the outbox holds (to {mmscs})")
+
+
+def _stop_serving(cfg, why: str | None, signals, srv, retention, outbox, replayer, stop_replay, closer) -> int:
+    """serve's stop, on a signal (`why`) or an error: no new connections, the requests in hand, the
+    replay at start and the retention and outbox workers given the grace to finish (a second signal
+    ends the wait), what was left said, and the store closed by the last of its users. The number of
+    requests it closed unanswered."""
+    grace = _stop_grace(cfg)
+    log.info("stopping%s: no new connections; requests in hand get %g s to finish%s",
+             f" ({why})" if why else "", grace, f" ({why} again: stop at once)" if why else "")
+    again: list[str] = []  # a second signal: nothing more is waited for
+
+    def hurry(sig, _frame) -> None:
+        again.append(signal.Signals(sig).name)
+        srv.stop_now()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, hurry)
+    if signals.again():  # (come before the line above)
+        hurry(next(sig for sig in signals.caught if sig != signal.SIGHUP), None)
+    for worker in (retention, outbox):
+        if worker is not None:
+            worker.stop(timeout=0)  # (told now, waited for below: they stop while the server does)
+    stop_replay.set()  # (the message in hand is finished; the rest wait for the next start)
+    deadline = time.monotonic() + grace + 5
+    cut_off = srv.stop(grace=grace)  # requests the stop closed unanswered
+    while replayer is not None and replayer.is_alive() and not again and time.monotonic() < deadline:
+        replayer.join(0.1)
+    if replayer is not None and replayer.is_alive():
+        log.warning("replay at start: a message still in the handler was left; it stays 'processing' "
+                    "and `mm7bind replay` hands it to the handler again (unless its outcome comes before "
+                    "the process ends: the store is closed after it; a start does not: it cannot tell this "
+                    "from a message whose handler crashed the process)")
+    for worker in (retention, outbox):  # (in steps: a second signal ends the wait)
+        while worker is not None and worker.running() and not again and time.monotonic() < deadline:
+            worker.stop(timeout=0.1)
+    if again:
+        log.warning("%s again: stopped without waiting for what was in hand", again[0])
+    if outbox is not None and outbox.running():
+        log.warning("outbox: a send still waiting for its MMSC was left; it goes again, with the same "
+                    "TransactionID, once its lease runs out")
+    for worker in (retention, outbox):  # (a round not waited for: the store is closed once it ends)
+        if worker is not None and worker.running():
+            closer.start_after(worker.stop, None, name=f"{worker.name}-end")
+    closer.done()
+    log.info("stopped")
+    return cut_off
 
 
 class _LastCloses:
