@@ -920,114 +920,31 @@ def _mis_encoded_argument(args: argparse.Namespace, paths: tuple[str, ...]) -> s
     return None
 
 
-def cmd_send(args: argparse.Namespace) -> int:
-    from . import messages as m  # noqa: PLC0415
-    from . import versions  # noqa: PLC0415
-    from .bulk import UNREACHABLE_STOP, MaybeDelivered, RefusedBefore, queue_bulk, read_recipients, send_bulk  # noqa: PLC0415
-    from .bulk import send_tagged  # noqa: PLC0415
-    from .client import NoTimeLeft  # noqa: PLC0415
-    from .arrival import MAY_HAVE_ARRIVED, interrupted_arrival, no_mmsc_answered, none_answered  # noqa: PLC0415
-    from .display import printable, shown_time  # noqa: PLC0415
+class _SendUsage(Exception):
+    """An argument of `send` that cannot be used, found before anything is sent: its words, said as
+    `mm7bind send: <words>` with exit 2 by `cmd_send`, which the checks in their order end at."""
 
-    mis_encoded = _mis_encoded_argument(args, ("attach", "smil", "to_file", "config", "conn_config"))
-    if mis_encoded:
-        print(f"mm7bind send: {mis_encoded}", file=sys.stderr)
-        return EXIT_USAGE
-    cfg = _config(args, uses=None)
-    recipients = list(args.to or [])
-    if args.to_file:
-        try:
-            # (its refusals name a line of it: "standard input, line 3", not "-, line 3")
-            stdin = args.to_file == "-"
-            recipients += read_recipients("standard input" if stdin else args.to_file, _read("-") if stdin else None)
-        except OSError as exc:
-            print(f"mm7bind send: cannot read {args.to_file}: {exc.strerror or exc}", file=sys.stderr)
-            return EXIT_USAGE
-        except ValueError as exc:
-            print(f"mm7bind send: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-    if not recipients:
-        given = (f"no recipient: {'standard input' if args.to_file == '-' else args.to_file} lists none (its first "
-                 "column, a header row left out)" if args.to_file else "give at least one recipient (--to or --to-file)")
-        print(f"mm7bind send: {given}", file=sys.stderr)
-        return EXIT_USAGE
-    if any(not r.strip() for r in recipients):
-        print("mm7bind send: an empty recipient (--to '')", file=sys.stderr)
-        return EXIT_USAGE
-    # (before any is sent: a bulk run would fail them one by one; --to-file's were checked as it was
-    # read, naming their line)
-    for i, r in enumerate(args.to or [], 1):
-        if problem := m.address_problem(m.trimmed_address(r)):
-            print(f"mm7bind send: --to #{i}: the address {m.trimmed_address(r)!r} {problem}", file=sys.stderr)
-            return EXIT_USAGE
-        try:  # (one rule with the send API and recipient files: "abc" is refused, "Number:abc" sent as written)
-            m.written_address(r)
-        except ValueError as exc:
-            print(f"mm7bind send: --to #{i}: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-    recipients = [m.written_address(r) for r in recipients]  # (a kind written before one: an Address of it)
+
+def cmd_send(args: argparse.Namespace) -> int:
+    """`mm7bind send`: every argument checked before anything is sent or queued, then one message,
+    the outbox's batches (--queue) or a campaign, said as each is."""
+    from .bulk import send_bulk  # noqa: PLC0415
+
     try:
-        content = _content(args)
-    except OSError as exc:
-        print(f"mm7bind send: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except ValueError as exc:
+        mis_encoded = _mis_encoded_argument(args, ("attach", "smil", "to_file", "config", "conn_config"))
+        if mis_encoded:
+            raise _SendUsage(mis_encoded)
+        cfg = _config(args, uses=None)
+        recipients = _send_recipients(args)
+        content = _send_content(args)
+        profile, simulator_by_default = _send_profile(args, cfg)
+        _check_send_options(args)
+        store = _store(cfg, command="send") if args.store or args.tag or args.queue else None
+        template = _send_template(args, recipients, content)
+    except _SendUsage as exc:
         print(f"mm7bind send: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if args.mmsc:
-        cfg.mmsc.urls = list(args.mmsc)
-    # (a first run without --mmsc or [mmsc] urls goes to the simulator's address: say so when nothing is there)
-    from . import config as config_module  # noqa: PLC0415
-
-    simulator = config_module.SIMULATOR_URL
-    default = cfg.mmsc.urls == [simulator]
-    profile = cfg.profile()
-    if args.version:
-        try:
-            profile = profile.replace(version=versions.get(args.version).name)
-        except KeyError as exc:
-            print(f"mm7bind send: {exc.args[0]}", file=sys.stderr)
-            return EXIT_USAGE
-    if args.no_smil:
-        if args.smil:
-            print("mm7bind send: --no-smil and --smil exclude each other", file=sys.stderr)
-            return EXIT_USAGE
-        profile = profile.replace(auto_smil=False)  # (content without a SMIL goes as multipart/mixed)
-    if args.at is not None and not args.queue:
-        print("mm7bind send: --at needs --queue (the outbox holds the messages until then)", file=sys.stderr)
-        return EXIT_USAGE
-    # (they choose what a run resumed under a tag sends again: without one they did nothing, unsaid,
-    # and a user who meant to send those recipients again sent every one of the list)
-    for given, flag in ((args.resend_unanswered, "--resend-unanswered"), (args.retry_refused, "--retry-refused")):
-        if given and args.tag is None:
-            print(f"mm7bind send: {flag} needs --tag (it chooses whom a run resumed under the tag sends to again)",
-                  file=sys.stderr)
-            return EXIT_USAGE
-    store = _store(cfg, command="send") if args.store or args.tag or args.queue else None
-    if args.sender is not None and not args.sender.strip():
-        print("mm7bind send: an empty --from", file=sys.stderr)
-        return EXIT_USAGE
-    if args.sender is not None and (problem := m.address_problem(m.trimmed_address(args.sender))):
-        print(f"mm7bind send: --from: the address {m.trimmed_address(args.sender)!r} {problem}", file=sys.stderr)
-        return EXIT_USAGE
-    try:  # (read as --to is: "ShortCode:1065888", a VASP's usual sender, goes as one)
-        sender = m.written_address(args.sender, recipient=False) if args.sender else None
-    except ValueError as exc:
-        print(f"mm7bind send: --from: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    template = m.SubmitReq(subject=args.subject, delivery_report=args.delivery_report or None,
-                           read_reply=args.read_reply or None, content=content, linked_id=args.linked_id,
-                           recipients=m.Recipients(to=recipients[:1]), vaspid=args.vaspid, vasid=args.vasid,
-                           service_code=args.service_code,
-                           sender_address=m.Address.parse(sender) if sender else None)
-    if content is None and not args.json:  # (MM7 allows it, a SubmitReq of a subject alone: said, not refused)
-        print("mm7bind send: note: no --text, --attach or --smil: the message goes without content",
-              file=sys.stderr)
-    _say_warnings(cfg, ("sending",))  # (on stderr: a command's user is there, whatever the log's file)
-    if args.verbose or cfg.logging.file:
-        _setup_logging(cfg, args, "send")
-    else:  # the outcome is printed below; the transaction log goes to stderr only with -v
-        _command_log_handler("mm7bind", logging.NullHandler())
+    _before_sending(args, cfg, content)
     resend = True if args.resend_unanswered else None  # (None: as retry_on_timeout says)
     # (by the option, not the count: a --to-file of one recipient printed one send's JSON, and
     # a script reading a campaign's counts from it found none)
@@ -1043,114 +960,9 @@ def cmd_send(args: argparse.Namespace) -> int:
                 return _not_sent(args, exc, f"mm7bind send: cannot build the message (nothing "
                                  f"{'queued' if args.queue else 'sent'})", EXIT_USAGE)
         if args.queue:
-            stop = threading.Event()
-            try:
-                with _stop_between_batches(stop):
-                    result = queue_bulk(cfg.make_outbox(client), template, recipients, tag=args.tag, at=args.at,
-                                        stop=stop, resend_unanswered=resend, retry_refused=args.retry_refused)
-            except EncodeError as exc:  # (one recipient's: the rest of its batch and after not queued)
-                return _not_queued(args, exc, ": cannot build the message", EXIT_USAGE)
-            except MM7Error as exc:
-                return _not_queued(args, exc, "", EXIT_REFUSED)
-            except STORE_ERRORS as exc:  # (a store locked by another process past its wait, a full disk)
-                return _not_queued(args, exc, ": the store failed", EXIT_UNREADABLE)
-            left = result.total - result.sent  # (not queued: an interrupt came first)
-            if args.json:  # the outbox items' ids, for `store outbox` and the send API's /queue/<id>
-                print(_json({"queued": result.sent, "skipped": result.skipped, "repeated": result.repeated,
-                             "maybe_delivered": result.maybe_delivered,
-                             "maybe_delivered_to": result.maybe_delivered_to,
-                             "refused_before": result.refused_before,
-                             "refused_before_to": result.refused_before_to,
-                                  "at": args.at.isoformat() if args.at else None, "batches": result.batches,
-                                  "interrupted": result.interrupted, "not_queued": left,
-                                  "items": {r: int(v.removeprefix("queued #")) for r, v in result.message_ids.items()}}))
-            else:
-                when = f" for {shown_time(args.at)}" if args.at else ""
-                print(f"queued {result.sent} message(s){when} in {cfg.store.path}")
-                if result.skipped:
-                    print(f"skipped {result.skipped} recipients already accepted or queued under tag {args.tag!r}")
-                _say_held_back(result)
-            if result.interrupted:
-                print(f"mm7bind send: interrupted: {_committed(result, args.tag)}", file=sys.stderr)
-            if not cfg.outbox.enabled:
-                print("mm7bind send: note: [outbox] enabled is false here: nothing sends them until "
-                      "`mm7bind serve` runs with [outbox] enabled = true on this store", file=sys.stderr)
-            return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
+            return _send_queued(args, cfg, client, template, recipients, resend)
         if single:
-            from .client import new_transaction_id  # noqa: PLC0415
-
-            tid = new_transaction_id()  # (known before it goes: an interrupted send can name it)
-            try:
-                if args.tag is not None and store is not None:  # as a campaign of one: never sent twice
-                    tid = None  # (the tag's own, chosen as the campaign's are)
-                    try:
-                        r = send_tagged(client, template, args.tag, resend_unanswered=resend,
-                                        retry_refused=args.retry_refused)
-                    except (MaybeDelivered, RefusedBefore) as exc:  # (held back, as a campaign's would be)
-                        error, flag = (("maybe-delivered", "--resend-unanswered") if isinstance(exc, MaybeDelivered)
-                                       else ("refused-before", "--retry-refused"))
-                        if args.json:
-                            print(_json(_outcome(args.tag, ok=False, error=error, message=str(exc))))
-                        else:
-                            print(printable(f"mm7bind send: not sent: {exc}; {flag} sends it again"), file=sys.stderr)
-                        return EXIT_REFUSED
-                    if r is None:
-                        if args.json:
-                            print(_json(_outcome(args.tag, ok=True, skipped=True)))
-                        else:
-                            print(f"skipped: {recipients[0]} was accepted (or is queued, or being sent) under tag "
-                                  f"{args.tag!r} already")
-                        return EXIT_OK
-                else:
-                    r = client.submit(template, tag=args.tag, transaction_id=tid)
-            except EncodeError as exc:  # our arguments, not the MMSC's doing: nothing went out
-                return _not_sent(args, exc, "mm7bind send: cannot build the message", EXIT_USAGE)
-            except MM7Error as exc:
-                # (no MMSC answered, by the rule a campaign's exit goes by too, `_answers_exit`: a gateway's
-                # 502, 503 or 504 and a connection lost exited 1, "refused", as if the MMSC had refused it)
-                code = _answers_exit(1, none_answered(exc))
-                if code == EXIT_UNREACHABLE:
-                    return _not_sent(args, exc, "mm7bind send: not sent", code,
-                                     hint=_simulator_hint(exc.hint) if default and isinstance(exc, ConnectError)
-                                     else "")
-                # (an MMSC answered, if only an attempt before the last: 1, said as the last one ended)
-                return _not_sent(args, exc, "mm7bind send: not sent" if no_mmsc_answered(exc) else "mm7bind send: refused",
-                                 code)
-            except STORE_ERRORS as exc:  # (the claim could not be taken: nothing went out)
-                return _not_sent(args, exc, "mm7bind send: not sent: the store failed", EXIT_UNREADABLE)
-            except NoTimeLeft as exc:
-                # (the rate limit's wait would outlast the claim on the recipient: nothing went out, the
-                # claim is given back. A campaign counts it failed, not for want of an MMSC's answer:
-                # exit 1 by the same rule, not a traceback)
-                return _not_sent(args, exc, "mm7bind send: not sent", _answers_exit(1, 0),
-                                 hint=f"the same command (`--tag {args.tag}`) again sends it")
-            except KeyboardInterrupt as exc:
-                # (as the client recorded it: a request not yet gone out whole is one the MMSC cannot have)
-                maybe = interrupted_arrival(exc) == MAY_HAVE_ARRIVED
-                tid = tid or getattr(exc, "mm7_transaction_id", None)  # (under a tag: the one its claim chose)
-                what = ("interrupted before the MMSC answered: it may have taken the message" if maybe else
-                        "interrupted before the message went out whole: the MMSC did not take it")
-                if args.json:
-                    print(_json(_outcome(args.tag, ok=False, error="interrupted", message=what, may_have_arrived=maybe,
-                                         transaction_id=tid)))
-                else:
-                    again = "resumes it" if maybe else "sends it"
-                    under = f"tag {args.tag!r}: the same command again {again}" if args.tag is not None else ""
-                    named = ", ".join(filter(None, [f"TransactionID {tid}" if tid else "", under]))
-                    print(f"mm7bind send: {what} ({named})", file=sys.stderr)
-                return EXIT_INTERRUPTED
-            if r.earlier_unanswered and not args.json:  # (on stderr: stdout carries only a MessageID, for scripts)
-                print(printable(f"mm7bind send: note: an earlier attempt got no answer: the MMSC may have taken the "
-                                f"message twice (TransactionID {r.transaction_id})"), file=sys.stderr)
-            if args.json:
-                print(_json(_outcome(args.tag, ok=r.ok, message_id=r.message_id, transaction_id=r.transaction_id,
-                                     status=r.status.code, text=r.status.text, http_status=r.http_status,
-                                     earlier_unanswered=r.earlier_unanswered)))
-            elif r.ok:
-                print(printable(r.message_id))  # (the MMSC's words: no escape sequence reaches the terminal)
-            else:  # (as a refusal in a Fault: stdout carries only a MessageID, for scripts)
-                print(printable(f"mm7bind send: refused: {_status_words(r.status)}"), file=sys.stderr)
-            return EXIT_OK if r.ok else EXIT_REFUSED
+            return _send_one(args, client, store, template, recipients[0], resend, simulator_by_default)
         bar = _Progress(enabled=not args.quiet and not args.json)
         try:
             result = send_bulk(client, template, recipients, concurrency=args.concurrency, progress=bar.update,
@@ -1159,6 +971,264 @@ def cmd_send(args: argparse.Namespace) -> int:
         except STORE_ERRORS as exc:  # (the tag's records could not be read: nothing went out)
             return _not_sent(args, exc, "mm7bind send: not sent: the store failed", EXIT_UNREADABLE)
         bar.done(result)
+    return _said_campaign(args, result, simulator_by_default)
+
+
+def _send_recipients(args: argparse.Namespace) -> list:
+    """The recipients of `send` (--to, then --to-file's), each written as the send API writes it, all
+    checked before any is sent: a bad one raises _SendUsage."""
+    from . import messages as m  # noqa: PLC0415
+    from .bulk import read_recipients  # noqa: PLC0415
+
+    recipients = list(args.to or [])
+    if args.to_file:
+        try:
+            # (its refusals name a line of it: "standard input, line 3", not "-, line 3")
+            stdin = args.to_file == "-"
+            recipients += read_recipients("standard input" if stdin else args.to_file, _read("-") if stdin else None)
+        except OSError as exc:
+            raise _SendUsage(f"cannot read {args.to_file}: {exc.strerror or exc}") from exc
+        except ValueError as exc:
+            raise _SendUsage(f"{exc}") from exc
+    if not recipients:
+        given = (f"no recipient: {'standard input' if args.to_file == '-' else args.to_file} lists none (its first "
+                 "column, a header row left out)" if args.to_file else "give at least one recipient (--to or --to-file)")
+        raise _SendUsage(given)
+    if any(not r.strip() for r in recipients):
+        raise _SendUsage("an empty recipient (--to '')")
+    # (before any is sent: a bulk run would fail them one by one; --to-file's were checked as it was
+    # read, naming their line)
+    for i, r in enumerate(args.to or [], 1):
+        if problem := m.address_problem(m.trimmed_address(r)):
+            raise _SendUsage(f"--to #{i}: the address {m.trimmed_address(r)!r} {problem}")
+        try:  # (one rule with the send API and recipient files: "abc" is refused, "Number:abc" sent as written)
+            m.written_address(r)
+        except ValueError as exc:
+            raise _SendUsage(f"--to #{i}: {exc}") from exc
+    return [m.written_address(r) for r in recipients]  # (a kind written before one: an Address of it)
+
+
+def _send_content(args: argparse.Namespace):
+    """`_content` for `send`: an attachment or SMIL that cannot be read, or a --smil that is no
+    SMIL, raises _SendUsage."""
+    try:
+        return _content(args)
+    except OSError as exc:
+        raise _SendUsage(f"{exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise _SendUsage(f"{exc}") from exc
+
+
+def _send_profile(args: argparse.Namespace, cfg):
+    """The profile `send` goes with, the configuration's as --version and --no-smil change it (--mmsc
+    set on `cfg`), and whether it goes to the simulator's address for want of --mmsc or [mmsc] urls
+    (a failure to connect then says so)."""
+    from . import versions  # noqa: PLC0415
+
+    if args.mmsc:
+        cfg.mmsc.urls = list(args.mmsc)
+    # (a first run without --mmsc or [mmsc] urls goes to the simulator's address: say so when nothing is there)
+    from . import config as config_module  # noqa: PLC0415
+
+    simulator_by_default = cfg.mmsc.urls == [config_module.SIMULATOR_URL]
+    profile = cfg.profile()
+    if args.version:
+        try:
+            profile = profile.replace(version=versions.get(args.version).name)
+        except KeyError as exc:
+            raise _SendUsage(exc.args[0]) from exc
+    if args.no_smil:
+        if args.smil:
+            raise _SendUsage("--no-smil and --smil exclude each other")
+        profile = profile.replace(auto_smil=False)  # (content without a SMIL goes as multipart/mixed)
+    return profile, simulator_by_default
+
+
+def _check_send_options(args: argparse.Namespace) -> None:
+    """The options of `send` that mean something only with another one: refused (_SendUsage) without it."""
+    if args.at is not None and not args.queue:
+        raise _SendUsage("--at needs --queue (the outbox holds the messages until then)")
+    # (they choose what a run resumed under a tag sends again: without one they did nothing, unsaid,
+    # and a user who meant to send those recipients again sent every one of the list)
+    for given, flag in ((args.resend_unanswered, "--resend-unanswered"), (args.retry_refused, "--retry-refused")):
+        if given and args.tag is None:
+            raise _SendUsage(f"{flag} needs --tag (it chooses whom a run resumed under the tag sends to again)")
+
+
+def _send_template(args: argparse.Namespace, recipients: list, content):
+    """The SubmitReq `send` sends to each recipient (its first one in To, replaced by each in a
+    campaign), with --from checked as --to is: a bad one raises _SendUsage."""
+    from . import messages as m  # noqa: PLC0415
+
+    if args.sender is not None and not args.sender.strip():
+        raise _SendUsage("an empty --from")
+    if args.sender is not None and (problem := m.address_problem(m.trimmed_address(args.sender))):
+        raise _SendUsage(f"--from: the address {m.trimmed_address(args.sender)!r} {problem}")
+    try:  # (read as --to is: "ShortCode:1065888", a VASP's usual sender, goes as one)
+        sender = m.written_address(args.sender, recipient=False) if args.sender else None
+    except ValueError as exc:
+        raise _SendUsage(f"--from: {exc}") from exc
+    return m.SubmitReq(subject=args.subject, delivery_report=args.delivery_report or None,
+                       read_reply=args.read_reply or None, content=content, linked_id=args.linked_id,
+                       recipients=m.Recipients(to=recipients[:1]), vaspid=args.vaspid, vasid=args.vasid,
+                       service_code=args.service_code,
+                       sender_address=m.Address.parse(sender) if sender else None)
+
+
+def _before_sending(args: argparse.Namespace, cfg, content) -> None:
+    """What `send` says once its arguments are all good, before anything goes (a message without
+    content, the configuration's warnings), and where its transaction log goes."""
+    if content is None and not args.json:  # (MM7 allows it, a SubmitReq of a subject alone: said, not refused)
+        print("mm7bind send: note: no --text, --attach or --smil: the message goes without content",
+              file=sys.stderr)
+    _say_warnings(cfg, ("sending",))  # (on stderr: a command's user is there, whatever the log's file)
+    if args.verbose or cfg.logging.file:
+        _setup_logging(cfg, args, "send")
+    else:  # the outcome is printed by the command; the transaction log goes to stderr only with -v
+        _command_log_handler("mm7bind", logging.NullHandler())
+
+
+def _send_queued(args: argparse.Namespace, cfg, client, template, recipients: list,
+                 resend: bool | None) -> int:
+    """`send --queue`: the messages committed to the outbox in batches (sent by `serve`), what was
+    committed said, and the exit status."""
+    from .bulk import queue_bulk  # noqa: PLC0415
+    from .display import shown_time  # noqa: PLC0415
+
+    stop = threading.Event()
+    try:
+        with _stop_between_batches(stop):
+            result = queue_bulk(cfg.make_outbox(client), template, recipients, tag=args.tag, at=args.at,
+                                stop=stop, resend_unanswered=resend, retry_refused=args.retry_refused)
+    except EncodeError as exc:  # (one recipient's: the rest of its batch and after not queued)
+        return _not_queued(args, exc, ": cannot build the message", EXIT_USAGE)
+    except MM7Error as exc:
+        return _not_queued(args, exc, "", EXIT_REFUSED)
+    except STORE_ERRORS as exc:  # (a store locked by another process past its wait, a full disk)
+        return _not_queued(args, exc, ": the store failed", EXIT_UNREADABLE)
+    left = result.total - result.sent  # (not queued: an interrupt came first)
+    if args.json:  # the outbox items' ids, for `store outbox` and the send API's /queue/<id>
+        print(_json({"queued": result.sent, "skipped": result.skipped, "repeated": result.repeated,
+                     "maybe_delivered": result.maybe_delivered,
+                     "maybe_delivered_to": result.maybe_delivered_to,
+                     "refused_before": result.refused_before,
+                     "refused_before_to": result.refused_before_to,
+                     "at": args.at.isoformat() if args.at else None, "batches": result.batches,
+                     "interrupted": result.interrupted, "not_queued": left,
+                     "items": {r: int(v.removeprefix("queued #")) for r, v in result.message_ids.items()}}))
+    else:
+        when = f" for {shown_time(args.at)}" if args.at else ""
+        print(f"queued {result.sent} message(s){when} in {cfg.store.path}")
+        if result.skipped:
+            print(f"skipped {result.skipped} recipients already accepted or queued under tag {args.tag!r}")
+        _say_held_back(result)
+    if result.interrupted:
+        print(f"mm7bind send: interrupted: {_committed(result, args.tag)}", file=sys.stderr)
+    if not cfg.outbox.enabled:
+        print("mm7bind send: note: [outbox] enabled is false here: nothing sends them until "
+              "`mm7bind serve` runs with [outbox] enabled = true on this store", file=sys.stderr)
+    return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
+
+
+def _send_one(args: argparse.Namespace, client, store, template, recipient, resend: bool | None,
+              simulator_by_default: bool) -> int:
+    """`send` to one --to: the message sent (under --tag with a store, as a campaign of one: never
+    twice), each way it can fail said by the rule a campaign's exit goes by, and the exit status."""
+    from .arrival import MAY_HAVE_ARRIVED, interrupted_arrival, no_mmsc_answered, none_answered  # noqa: PLC0415
+    from .bulk import MaybeDelivered, RefusedBefore, send_tagged  # noqa: PLC0415
+    from .client import NoTimeLeft, new_transaction_id  # noqa: PLC0415
+    from .display import printable  # noqa: PLC0415
+
+    tid = new_transaction_id()  # (known before it goes: an interrupted send can name it)
+    try:
+        if args.tag is not None and store is not None:  # as a campaign of one: never sent twice
+            tid = None  # (the tag's own, chosen as the campaign's are)
+            try:
+                r = send_tagged(client, template, args.tag, resend_unanswered=resend,
+                                retry_refused=args.retry_refused)
+            except (MaybeDelivered, RefusedBefore) as exc:  # (held back, as a campaign's would be)
+                error, flag = (("maybe-delivered", "--resend-unanswered") if isinstance(exc, MaybeDelivered)
+                               else ("refused-before", "--retry-refused"))
+                if args.json:
+                    print(_json(_outcome(args.tag, ok=False, error=error, message=str(exc))))
+                else:
+                    print(printable(f"mm7bind send: not sent: {exc}; {flag} sends it again"), file=sys.stderr)
+                return EXIT_REFUSED
+            if r is None:
+                if args.json:
+                    print(_json(_outcome(args.tag, ok=True, skipped=True)))
+                else:
+                    print(f"skipped: {recipient} was accepted (or is queued, or being sent) under tag "
+                          f"{args.tag!r} already")
+                return EXIT_OK
+        else:
+            r = client.submit(template, tag=args.tag, transaction_id=tid)
+    except EncodeError as exc:  # our arguments, not the MMSC's doing: nothing went out
+        return _not_sent(args, exc, "mm7bind send: cannot build the message", EXIT_USAGE)
+    except MM7Error as exc:
+        # (no MMSC answered, by the rule a campaign's exit goes by too, `_answers_exit`: a gateway's
+        # 502, 503 or 504 and a connection lost exited 1, "refused", as if the MMSC had refused it)
+        code = _answers_exit(1, none_answered(exc))
+        if code == EXIT_UNREACHABLE:
+            simulator_unreached = simulator_by_default and isinstance(exc, ConnectError)
+            return _not_sent(args, exc, "mm7bind send: not sent", code,
+                             hint=_simulator_hint(exc.hint) if simulator_unreached else "")
+        # (an MMSC answered, if only an attempt before the last: 1, said as the last one ended)
+        return _not_sent(args, exc, "mm7bind send: not sent" if no_mmsc_answered(exc) else "mm7bind send: refused",
+                         code)
+    except STORE_ERRORS as exc:  # (the claim could not be taken: nothing went out)
+        return _not_sent(args, exc, "mm7bind send: not sent: the store failed", EXIT_UNREADABLE)
+    except NoTimeLeft as exc:
+        # (the rate limit's wait would outlast the claim on the recipient: nothing went out, the
+        # claim is given back. A campaign counts it failed, not for want of an MMSC's answer:
+        # exit 1 by the same rule, not a traceback)
+        return _not_sent(args, exc, "mm7bind send: not sent", _answers_exit(1, 0),
+                         hint=f"the same command (`--tag {args.tag}`) again sends it")
+    except KeyboardInterrupt as exc:
+        # (as the client recorded it: a request not yet gone out whole is one the MMSC cannot have)
+        maybe = interrupted_arrival(exc) == MAY_HAVE_ARRIVED
+        tid = tid or getattr(exc, "mm7_transaction_id", None)  # (under a tag: the one its claim chose)
+        what = ("interrupted before the MMSC answered: it may have taken the message" if maybe else
+                "interrupted before the message went out whole: the MMSC did not take it")
+        if args.json:
+            print(_json(_outcome(args.tag, ok=False, error="interrupted", message=what, may_have_arrived=maybe,
+                                 transaction_id=tid)))
+        else:
+            again = "resumes it" if maybe else "sends it"
+            under = f"tag {args.tag!r}: the same command again {again}" if args.tag is not None else ""
+            named = ", ".join(filter(None, [f"TransactionID {tid}" if tid else "", under]))
+            print(f"mm7bind send: {what} ({named})", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return _said_sent(args, r)
+
+
+def _said_sent(args: argparse.Namespace, r) -> int:
+    """The outcome of `send` to one recipient that the MMSC answered: its MessageID alone on stdout
+    (for scripts), a refusal on stderr, or --json's object; and the exit status."""
+    from .display import printable  # noqa: PLC0415
+
+    if r.earlier_unanswered and not args.json:  # (on stderr: stdout carries only a MessageID, for scripts)
+        print(printable(f"mm7bind send: note: an earlier attempt got no answer: the MMSC may have taken the "
+                        f"message twice (TransactionID {r.transaction_id})"), file=sys.stderr)
+    if args.json:
+        print(_json(_outcome(args.tag, ok=r.ok, message_id=r.message_id, transaction_id=r.transaction_id,
+                             status=r.status.code, text=r.status.text, http_status=r.http_status,
+                             earlier_unanswered=r.earlier_unanswered)))
+    elif r.ok:
+        print(printable(r.message_id))  # (the MMSC's words: no escape sequence reaches the terminal)
+    else:  # (as a refusal in a Fault: stdout carries only a MessageID, for scripts)
+        print(printable(f"mm7bind send: refused: {_status_words(r.status)}"), file=sys.stderr)
+    return EXIT_OK if r.ok else EXIT_REFUSED
+
+
+def _said_campaign(args: argparse.Namespace, result, simulator_by_default: bool) -> int:
+    """The outcome of a campaign (`send` to a list), once its client is closed: its counts, why it
+    stopped and what running it again does, the first failures; and the exit status."""
+    from . import config as config_module  # noqa: PLC0415
+    from .bulk import UNREACHABLE_STOP  # noqa: PLC0415
+    from .display import printable  # noqa: PLC0415
+
+    simulator = config_module.SIMULATOR_URL
     if args.json:
         shown = {k: v for k, v in dataclasses.asdict(result).items() if k != "keep"}
         # (not_tried: what an interruption or an unreachable MMSC left, which the text says and a
@@ -1176,7 +1246,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         print(f"{result.may_have_arrived} of the failed got no answer: the MMSC may have taken them ({again})")
     # (the simulator's address, tried by default: said once, for the failure it was)
     hint = next((_simulator_hint(why) for _, why in result.failures if why.startswith("ConnectError")), "") \
-        if default else ""
+        if simulator_by_default else ""
     if result.interrupted:
         left = result.total - result.sent - result.failed
         again = (f"`--tag {args.tag}` again sends only to those the MMSC has not accepted" if args.tag
@@ -1466,7 +1536,6 @@ class _Signals:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .display import shown_url  # noqa: PLC0415
     from .server import serve  # noqa: PLC0415
 
     cfg = _config(args, uses=None)
@@ -1535,7 +1604,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     replayer = threading.Thread(target=closer.after, args=(_replay_at_start, receiver, store, stop_replay),
                                 name="mm7bind-replay-at-start", daemon=True) if replay_at_start else None
     why = None  # the signal that stops it
-    cut_off = 0  # requests the stop closed unanswered
     try:
         if retention is not None:
             retention.start()
@@ -1544,63 +1612,81 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if replayer is not None:  # (after the server: the MMSC is answered meanwhile)
             closer.users += 1
             replayer.start()
-        if not _log_shares_stdout(cfg):  # (else, a terminal, the journal: stdout's line below says it)
-            log.info("mm7bind %s receiving MM7 at %s%s (store %s)", __version__, srv.url, path or "/",
-                     cfg.store.path)
-        _echo(f"receiving MM7 at {srv.url}{path or '/ (any path)'} (store {cfg.store.path}); Ctrl-C stops")
-        if cfg.receiver.forward_url and not args.handler:
-            _echo(f"forwarding to {shown_url(cfg.receiver.forward_url)}")
-        if metrics is not None:
-            _echo(f"metrics at {srv.url}{cfg.receiver.metrics_path}")
-        if cfg.receiver.health_path:  # (the load balancer's check: where, as the metrics say theirs)
-            _echo(f"health check at {srv.url}{cfg.receiver.health_path}")
-        mmscs = ", ".join(map(shown_url, client.config.urls)) if client is not None else ""
-        if api is not None:
-            _echo(f"send API at {srv.url}{cfg.api.path.rstrip('/')}/send (to {mmscs})")
-        if outbox is not None:
-            _echo(f"sending what the outbox holds (to {mmscs})")
+        _say_serving(cfg, args, srv, path, metrics, client, api, outbox)
         why = signals.wait(on_hangup=lambda: _reopen_logs(cfg, srv if ssl_context is not None else None))
     finally:
-        grace = _stop_grace(cfg)
-        log.info("stopping%s: no new connections; requests in hand get %g s to finish%s",
-                 f" ({why})" if why else "", grace, f" ({why} again: stop at once)" if why else "")
-        again: list[str] = []  # a second signal: nothing more is waited for
-
-        def hurry(sig, _frame) -> None:
-            again.append(signal.Signals(sig).name)
-            srv.stop_now()
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, hurry)
-        if signals.again():  # (come before the line above)
-            hurry(next(sig for sig in signals.caught if sig != signal.SIGHUP), None)
-        for worker in (retention, outbox):
-            if worker is not None:
-                worker.stop(timeout=0)  # (told now, waited for below: they stop while the server does)
-        stop_replay.set()  # (the message in hand is finished; the rest wait for the next start)
-        deadline = time.monotonic() + grace + 5
-        cut_off = srv.stop(grace=grace)
-        while replayer is not None and replayer.is_alive() and not again and time.monotonic() < deadline:
-            replayer.join(0.1)
-        if replayer is not None and replayer.is_alive():
-            log.warning("replay at start: a message still in the handler was left; it stays 'processing' "
-                        "and `mm7bind replay` hands it to the handler again (unless its outcome comes before "
-                        "the process ends: the store is closed after it; a start does not: it cannot tell this "
-                        "from a message whose handler crashed the process)")
-        for worker in (retention, outbox):  # (in steps: a second signal ends the wait)
-            while worker is not None and worker.running() and not again and time.monotonic() < deadline:
-                worker.stop(timeout=0.1)
-        if again:
-            log.warning("%s again: stopped without waiting for what was in hand", again[0])
-        if outbox is not None and outbox.running():
-            log.warning("outbox: a send still waiting for its MMSC was left; it goes again, with the same "
-                        "TransactionID, once its lease runs out")
-        for worker in (retention, outbox):  # (a round not waited for: the store is closed once it ends)
-            if worker is not None and worker.running():
-                closer.start_after(worker.stop, None, name=f"{worker.name}-end")
-        closer.done()
-        log.info("stopped")
+        cut_off = _stop_serving(cfg, why, signals, srv, retention, outbox, replayer, stop_replay, closer)
     return EXIT_CUT_OFF if cut_off else EXIT_OK
+
+
+def _say_serving(cfg, args: argparse.Namespace, srv, path: str | None, metrics, client, api, outbox) -> None:
+    """What a started serve listens for, on stdout ("Ctrl-C stops", which scripts and supervisors
+    wait for) and in the log when that is elsewhere: the receiver, and the forward, metrics, health
+    check, send API and outbox it runs."""
+    from .display import shown_url  # noqa: PLC0415
+
+    if not _log_shares_stdout(cfg):  # (else, a terminal, the journal: stdout's line below says it)
+        log.info("mm7bind %s receiving MM7 at %s%s (store %s)", __version__, srv.url, path or "/",
+                 cfg.store.path)
+    _echo(f"receiving MM7 at {srv.url}{path or '/ (any path)'} (store {cfg.store.path}); Ctrl-C stops")
+    if cfg.receiver.forward_url and not args.handler:
+        _echo(f"forwarding to {shown_url(cfg.receiver.forward_url)}")
+    if metrics is not None:
+        _echo(f"metrics at {srv.url}{cfg.receiver.metrics_path}")
+    if cfg.receiver.health_path:  # (the load balancer's check: where, as the metrics say theirs)
+        _echo(f"health check at {srv.url}{cfg.receiver.health_path}")
+    mmscs = ", ".join(map(shown_url, client.config.urls)) if client is not None else ""
+    if api is not None:
+        _echo(f"send API at {srv.url}{cfg.api.path.rstrip('/')}/send (to {mmscs})")
+    if outbox is not None:
+        _echo(f"sending what the outbox holds (to {mmscs})")
+
+
+def _stop_serving(cfg, why: str | None, signals, srv, retention, outbox, replayer, stop_replay, closer) -> int:
+    """serve's stop, on a signal (`why`) or an error: no new connections, the requests in hand, the
+    replay at start and the retention and outbox workers given the grace to finish (a second signal
+    ends the wait), what was left said, and the store closed by the last of its users. The number of
+    requests it closed unanswered."""
+    grace = _stop_grace(cfg)
+    log.info("stopping%s: no new connections; requests in hand get %g s to finish%s",
+             f" ({why})" if why else "", grace, f" ({why} again: stop at once)" if why else "")
+    again: list[str] = []  # a second signal: nothing more is waited for
+
+    def hurry(sig, _frame) -> None:
+        again.append(signal.Signals(sig).name)
+        srv.stop_now()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, hurry)
+    if signals.again():  # (come before the line above)
+        hurry(next(sig for sig in signals.caught if sig != signal.SIGHUP), None)
+    for worker in (retention, outbox):
+        if worker is not None:
+            worker.stop(timeout=0)  # (told now, waited for below: they stop while the server does)
+    stop_replay.set()  # (the message in hand is finished; the rest wait for the next start)
+    deadline = time.monotonic() + grace + 5
+    cut_off = srv.stop(grace=grace)  # requests the stop closed unanswered
+    while replayer is not None and replayer.is_alive() and not again and time.monotonic() < deadline:
+        replayer.join(0.1)
+    if replayer is not None and replayer.is_alive():
+        log.warning("replay at start: a message still in the handler was left; it stays 'processing' "
+                    "and `mm7bind replay` hands it to the handler again (unless its outcome comes before "
+                    "the process ends: the store is closed after it; a start does not: it cannot tell this "
+                    "from a message whose handler crashed the process)")
+    for worker in (retention, outbox):  # (in steps: a second signal ends the wait)
+        while worker is not None and worker.running() and not again and time.monotonic() < deadline:
+            worker.stop(timeout=0.1)
+    if again:
+        log.warning("%s again: stopped without waiting for what was in hand", again[0])
+    if outbox is not None and outbox.running():
+        log.warning("outbox: a send still waiting for its MMSC was left; it goes again, with the same "
+                    "TransactionID, once its lease runs out")
+    for worker in (retention, outbox):  # (a round not waited for: the store is closed once it ends)
+        if worker is not None and worker.running():
+            closer.start_after(worker.stop, None, name=f"{worker.name}-end")
+    closer.done()
+    log.info("stopped")
+    return cut_off
 
 
 class _LastCloses:
