@@ -519,6 +519,11 @@ class Killed(BaseException):
     its claim or outbox item not given back)."""
 
 
+def killing(*args, **kwargs) -> None:
+    """Put in place of what a process killed would have called next: raises `Killed`."""
+    raise Killed
+
+
 # How the MMSC a killed send failed over to answered its last attempt, and whether the request sent
 # again by the one taking the send over may then have arrived twice: not after a refusal in a Fault
 # (the MMSC said it took nothing); after an answer that says nothing of the request (an error page,

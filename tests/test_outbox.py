@@ -2502,13 +2502,16 @@ def test_an_item_sent_again_after_its_killed_round_was_refused_is_not_said_to_ha
     second MMSC first and was recorded "earlier_unanswered" — the MMSC may have it twice — even
     when that MMSC had refused it in a Fault (the item's note of where the attempt went outlived
     the record of how it ended). A refusal says no more; an attempt that got no answer still does."""
-    from .fake_http import FakeServer, Killed, answering_killed_send, times_out_once, unavailable_to_killed_send
+    from .fake_http import (
+        FakeServer,
+        Killed,
+        answering_killed_send,
+        killing,
+        times_out_once,
+        unavailable_to_killed_send,
+    )
 
     first_process, gave_up = [True], threading.Event()
-
-    def killed(*args, **kwargs):
-        raise Killed
-
     with FakeServer(unavailable_to_killed_send(first_process)) as a, \
             FakeServer(answering_killed_send(answer, first_process, gave_up)) as b, \
             mm7.Client((a.url, b.url), store=store, retry=mm7.RetryPolicy(max_attempts=2, backoff=0.01)) as client:
@@ -2516,7 +2519,7 @@ def test_an_item_sent_again_after_its_killed_round_was_refused_is_not_said_to_ha
             times_out_once(client, gave_up, b.url)
         item = Outbox(client).put(mm7.SubmitReq(recipients=["1"]), transaction_id="order-1")
         with monkeypatch.context() as patched:
-            patched.setattr(Outbox, "_end", killed)
+            patched.setattr(Outbox, "_end", killing)
             with pytest.raises(Killed):
                 Outbox(client).run_once()
         assert store.sent_by_transaction_id("order-1").url == b.url and store.outbox_get(item.id).state == "sending"

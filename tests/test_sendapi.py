@@ -1097,7 +1097,6 @@ def test_an_async_client_is_refused_at_once():
         asyncio.run(client.aclose())
 
 
-
 @pytest.mark.parametrize(("answer", "twice"), fake_http.KILLED_SENDS_ANSWERS)
 def test_a_request_asked_again_after_its_killed_send_was_refused_is_not_said_to_have_arrived_twice(
         store, monkeypatch, answer, twice):
@@ -1109,13 +1108,16 @@ def test_a_request_asked_again_after_its_killed_send_was_refused_is_not_said_to_
     no answer still does."""
     from mm7bind import sendonce
 
-    from .fake_http import FakeServer, Killed, answering_killed_send, times_out_once, unavailable_to_killed_send
+    from .fake_http import (
+        FakeServer,
+        Killed,
+        answering_killed_send,
+        killing,
+        times_out_once,
+        unavailable_to_killed_send,
+    )
 
     first_process, gave_up = [True], threading.Event()
-
-    def killed(*args, **kwargs):
-        raise Killed
-
     with FakeServer(unavailable_to_killed_send(first_process)) as a, \
             FakeServer(answering_killed_send(answer, first_process, gave_up)) as b, \
             mm7.Client((a.url, b.url), store=store, retry=mm7.RetryPolicy(max_attempts=2, backoff=0.01)) as client:
@@ -1123,7 +1125,7 @@ def test_a_request_asked_again_after_its_killed_send_was_refused_is_not_said_to_
             times_out_once(client, gave_up, b.url)
         ask = {"to": "+8613800000001", "text": "hi", "transaction_id": "app-1"}
         with monkeypatch.context() as patched:
-            patched.setattr(sendonce, "done", killed)
+            patched.setattr(sendonce, "done", killing)
             with pytest.raises(Killed):
                 call(SendApi(client), ask)
         assert store.sent_by_transaction_id("app-1").url == b.url and not store.send_claim_get("app-1").accepted
