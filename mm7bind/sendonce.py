@@ -5,7 +5,9 @@ holder was a process of this machine that is gone (killed, crashed: then what it
 again, with the same TransactionID; "this machine" as `holders` tells it: host, boot and pid
 namespace); one the MMSC accepted is kept, and its request never sent again. A send that fails over
 to another MMSC notes where with its claim (`attempts_noted`): the claim taken over from a holder
-killed then, the request goes first to the MMSC that may have it.
+killed then, the request goes first to the MMSC that may have it — unless the send's record, which
+lets go of the note (`store.record_sent`), says that MMSC answered: a refusal is no attempt that
+may have arrived.
 """
 
 from __future__ import annotations

@@ -139,7 +139,8 @@ class SendClaim:
     # one a send starts at (`send_claim_attempt_at`), and the TransactionID sent there (a
     # campaign's claim is its recipient's, whatever the TransactionID). Its holder killed then,
     # that MMSC may have the request: the claim taken over keeps them, and its send goes there
-    # first (another MMSC would deliver a second copy).
+    # first (another MMSC would deliver a second copy). Let go as the send's record is written
+    # (`record_sent`): from then on the record says how that attempt ended.
     attempt_url: str | None = None
     attempt_transaction_id: str | None = None
 
@@ -528,6 +529,7 @@ class MemoryStore:
         self._next_id = 1
         self._keys: dict[str, int] = {}
         self._claims: dict[str, SendClaim] = {}
+        self._noted_claims: dict[str, set[str]] = {}  # a TransactionID → the claims noting an attempt of it
         self._spent: dict[str, float] = {}  # Digest answers spent: key → when its nonce goes stale
         self._lock = _OpenLock()  # (closed: every call raises StoreClosed, as SqliteStore's do)
         self._installation = secrets.token_hex(8)
@@ -671,12 +673,26 @@ class MemoryStore:
             return counts
 
     def record_sent(self, rec: SentRecord) -> None:
+        """See `SqliteStore.record_sent`."""
         with self._lock:
             self._sent.append(rec)
             self._by_tid[rec.transaction_id] = rec
             self._sent_count += 1
             if rec.ok:
                 self._accepted_at[rec.url] = self._sent_count
+            noted = self._noted_claims.get(rec.transaction_id, set())
+            for key in list(noted):
+                held = self._claims.get(key)
+                if held is None or held.attempt_transaction_id != rec.transaction_id:
+                    noted.discard(key)  # (given back, or noting another since)
+                elif rec.url is not None and held.attempt_url == rec.url:
+                    held.attempt_url = held.attempt_transaction_id = None
+                    noted.discard(key)
+            if not noted:
+                self._noted_claims.pop(rec.transaction_id, None)
+            item = self._outbox.get(rec.outbox_item) if rec.outbox_item is not None else None
+            if item is not None and rec.url is not None and item.attempt_url == rec.url:
+                item.attempt_url = None
 
     def sent_mark(self) -> int:
         """See `SqliteStore.sent_mark`."""
@@ -821,6 +837,7 @@ class MemoryStore:
             if held is not None:  # (taken over: where its holder's last attempt went, kept)
                 claim.attempt_url, claim.attempt_transaction_id = held.attempt_url, held.attempt_transaction_id
             self._claims[claim.transaction_id] = dataclasses.replace(claim)
+            self._noting(claim)
             return claim
 
     def send_done(self, transaction_id: str, holder: str, accepted: bool) -> None:
@@ -831,6 +848,7 @@ class MemoryStore:
                 held.lease_until = None
             elif held is not None and held.holder == holder and not held.accepted:
                 del self._claims[transaction_id]
+                self._noted_claims.get(held.attempt_transaction_id, set()).discard(transaction_id)
 
     def rate_reserve(self, key: str, interval: float, tolerance: float, now: float) -> float:
         """See `SqliteStore.rate_reserve`: the clients given this store share the turns (one process)."""
@@ -864,7 +882,13 @@ class MemoryStore:
             if held is None or held.holder != holder or held.accepted:
                 return False
             held.attempt_url, held.attempt_transaction_id = url, attempt_transaction_id
+            self._noting(held)
             return True
+
+    def _noting(self, claim: SendClaim) -> None:
+        """`claim` found by the TransactionID its note names (`record_sent` lets the note go)."""
+        if claim.attempt_transaction_id is not None:
+            self._noted_claims.setdefault(claim.attempt_transaction_id, set()).add(claim.transaction_id)
 
     def send_claim_get(self, transaction_id: str) -> SendClaim | None:
         with self._lock:
@@ -1573,6 +1597,10 @@ class SqliteStore:
             if "attempt_url" not in claims:  # a file from before a claimed send's fail-over was noted
                 db.execute("ALTER TABLE send_claim ADD COLUMN attempt_url TEXT")
                 db.execute("ALTER TABLE send_claim ADD COLUMN attempt_transaction_id TEXT")
+            # (the claims whose note a send's record lets go, found by the TransactionID noted: the
+            # few noting one, not every claim a campaign keeps)
+            db.execute("CREATE INDEX IF NOT EXISTS send_claim_attempt ON send_claim (attempt_transaction_id)"
+                       " WHERE attempt_transaction_id IS NOT NULL")
             if "expires_at" not in outbox:  # ... and before items expired: a day after they were due, as then
                 db.execute("ALTER TABLE outbox ADD COLUMN expires_at TEXT NOT NULL DEFAULT ''")
                 for item_id, next_at in db.execute("SELECT id, next_at FROM outbox").fetchall():
@@ -1802,8 +1830,14 @@ class SqliteStore:
             self._busy[id(db)] = ms
 
     def record_sent(self, rec: SentRecord) -> None:
-        with self._write:
-            self._conn().execute(
+        """Record a send as it ended. A note of where its last attempt went (`send_claim_attempt_at`,
+        `outbox_attempt_at`) is let go in the same transaction: the record says how that attempt
+        ended now. (Kept, the note of a process killed once the MMSC's refusal was recorded, before
+        it gave its claim or item back, was read by the one taking it over as an attempt that got
+        no answer: its send said to have perhaps arrived twice.)"""
+        db = self._conn()
+        with self._write, _Transaction(db):
+            db.execute(
                 "INSERT INTO sent (transaction_id, operation, version, recipients, message_id, url, sent_at,"
                 " status_code, status_text, error, attempts, linked_id, tag, earlier_unanswered, outbox_item)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -1811,6 +1845,12 @@ class SqliteStore:
                  rec.url, _utc_text(rec.sent_at), rec.status_code, rec.status_text, rec.error, rec.attempts,
                  rec.linked_id, rec.tag, int(bool(rec.earlier_unanswered)), rec.outbox_item),
             )
+            if rec.url is not None:  # (no attempt made: a note left is of one before, its end not known)
+                db.execute("UPDATE send_claim SET attempt_url = NULL, attempt_transaction_id = NULL"
+                           " WHERE attempt_transaction_id = ? AND attempt_url = ?", (rec.transaction_id, rec.url))
+                if rec.outbox_item is not None:
+                    db.execute("UPDATE outbox SET attempt_url = NULL WHERE id = ? AND attempt_url = ?",
+                               (rec.outbox_item, rec.url))
 
     def sent_mark(self) -> int:
         """Where the sent records end now (the latest one's id, 0 for none): for

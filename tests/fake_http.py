@@ -537,3 +537,46 @@ class HangingUpProxy(SilentProxy):
     """An HTTP proxy that reads what it is asked for and closes the connection without an answer."""
 
     hang_up = True
+
+
+class Killed(BaseException):
+    """A sender's process killed (raised where a test kills it: its send's end recorded, say, and
+    its claim or outbox item not given back)."""
+
+
+def killing(*args, **kwargs) -> None:
+    """Put in place of what a process killed would have called next: raises `Killed`."""
+    raise Killed
+
+
+# How the MMSC a killed send failed over to answered its last attempt, and whether the request sent
+# again by the one taking the send over may then have arrived twice: not after a refusal in a Fault
+# (the MMSC said it took nothing); after an answer that says nothing of the request (an error page,
+# a connection lost once it went out) it may.
+KILLED_SENDS_ANSWERS = [
+    ("refused in a Fault", False),
+    ("HTTP 500 without a Fault", True),
+    ("the connection lost", True),
+    ("no answer in time", True),  # (with `times_out_once`)
+]
+
+
+def unavailable_to_killed_send(first_process: list):
+    """An MMSC unavailable (HTTP 503: the send fails over) while `first_process[0]`, as usual after."""
+    return lambda req: Reply(503, b"busy") if first_process[0] else default_responder(req)
+
+
+def answering_killed_send(answer: str, first_process: list, gave_up: threading.Event):
+    """An MMSC answering as `answer` (of `KILLED_SENDS_ANSWERS`) says while `first_process[0]`, as
+    usual after; "no answer in time": once `gave_up` is set (`times_out_once`)."""
+    def mmsc(req: Request) -> Reply:
+        if not first_process[0]:
+            return default_responder(req)
+        if answer == "refused in a Fault":
+            refusal = mm7.Fault(code="Client", string="address error",
+                                detail=mm7.RSErrorRsp(status=mm7.Status(2002, "Address Error")))
+            return mm7_reply(refusal, req.decode(), 500)
+        if answer == "no answer in time":
+            return Reply(hold=gave_up)
+        return Reply(500, b"internal error") if answer == "HTTP 500 without a Fault" else Reply(drop=True)
+    return mmsc

@@ -17,6 +17,8 @@ from mm7bind.outbox import Outbox
 from mm7bind.simulator import Simulator, SimulatorConfig
 from mm7bind.store import utcnow
 
+from . import fake_http
+
 
 def picture() -> mm7.Content:
     content = mm7.Content()
@@ -2490,3 +2492,41 @@ def test_a_campaign_item_goes_first_to_the_mmsc_a_killed_direct_run_failed_over_
         [done] = outbox.run_once()
         assert done.state == "sent" and (len(a.requests), len(b.requests)) == (0, 1)
         client.close()
+
+
+@pytest.mark.parametrize(("answer", "twice"), fake_http.KILLED_SENDS_ANSWERS)
+def test_an_item_sent_again_after_its_killed_round_was_refused_is_not_said_to_have_arrived_twice(
+        store, monkeypatch, answer, twice):
+    """An item's round failed over to the second MMSC, which answered it; the send's end was
+    recorded, and the worker was killed before it recorded the round's. Its next round went to the
+    second MMSC first and was recorded "earlier_unanswered" — the MMSC may have it twice — even
+    when that MMSC had refused it in a Fault (the item's note of where the attempt went outlived
+    the record of how it ended). A refusal says no more; an attempt that got no answer still does."""
+    from .fake_http import (
+        FakeServer,
+        Killed,
+        answering_killed_send,
+        killing,
+        times_out_once,
+        unavailable_to_killed_send,
+    )
+
+    first_process, gave_up = [True], threading.Event()
+    with FakeServer(unavailable_to_killed_send(first_process)) as a, \
+            FakeServer(answering_killed_send(answer, first_process, gave_up)) as b, \
+            mm7.Client((a.url, b.url), store=store, retry=mm7.RetryPolicy(max_attempts=2, backoff=0.01)) as client:
+        if answer == "no answer in time":
+            times_out_once(client, gave_up, b.url)
+        item = Outbox(client).put(mm7.SubmitReq(recipients=["1"]), transaction_id="order-1")
+        with monkeypatch.context() as patched:
+            patched.setattr(Outbox, "_end", killing)
+            with pytest.raises(Killed):
+                Outbox(client).run_once()
+        assert store.sent_by_transaction_id("order-1").url == b.url and store.outbox_get(item.id).state == "sending"
+        first_process[0] = False
+        later = utcnow() + timedelta(hours=1)  # (the next start, the item's lease run out)
+        assert store.outbox_recover(later) == 1
+        [done] = Outbox(client).run_once(later)
+        assert done.state == "sent" and store.sent_by_transaction_id("order-1").earlier_unanswered is twice
+        # (refused: sent where a round starts; else first to the MMSC that may have it)
+        assert (len(a.requests), len(b.requests)) == ((2, 1) if not twice else (1, 2))

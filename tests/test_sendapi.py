@@ -17,6 +17,7 @@ from mm7bind.auth import IPAllowList
 from mm7bind.sendapi import SendApi, submit_from_json
 from mm7bind.simulator import Simulator, SimulatorConfig
 
+from . import fake_http
 from .test_commands import Background, run
 
 GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///ywAAAAAAQABAAACAUQAOw==")
@@ -1094,3 +1095,43 @@ def test_an_async_client_is_refused_at_once():
             SendApi(client)
     finally:
         asyncio.run(client.aclose())
+
+
+@pytest.mark.parametrize(("answer", "twice"), fake_http.KILLED_SENDS_ANSWERS)
+def test_a_request_asked_again_after_its_killed_send_was_refused_is_not_said_to_have_arrived_twice(
+        store, monkeypatch, answer, twice):
+    """A send at once failed over to the second MMSC, which answered it; its end was recorded, and
+    its process was killed before it gave its claim back. Asked again, the claim taken over, the
+    request went to the second MMSC first and its answer said "earlier_unanswered" — the MMSC may
+    have it twice — even when that MMSC had refused it in a Fault (the claim's note of where the
+    attempt went outlived the record of how it ended). A refusal says no more; an attempt that got
+    no answer still does."""
+    from mm7bind import sendonce
+
+    from .fake_http import (
+        FakeServer,
+        Killed,
+        answering_killed_send,
+        killing,
+        times_out_once,
+        unavailable_to_killed_send,
+    )
+
+    first_process, gave_up = [True], threading.Event()
+    with FakeServer(unavailable_to_killed_send(first_process)) as a, \
+            FakeServer(answering_killed_send(answer, first_process, gave_up)) as b, \
+            mm7.Client((a.url, b.url), store=store, retry=mm7.RetryPolicy(max_attempts=2, backoff=0.01)) as client:
+        if answer == "no answer in time":
+            times_out_once(client, gave_up, b.url)
+        ask = {"to": "+8613800000001", "text": "hi", "transaction_id": "app-1"}
+        with monkeypatch.context() as patched:
+            patched.setattr(sendonce, "done", killing)
+            with pytest.raises(Killed):
+                call(SendApi(client), ask)
+        assert store.sent_by_transaction_id("app-1").url == b.url and not store.send_claim_get("app-1").accepted
+        first_process[0] = False
+        monkeypatch.setattr(sendonce, "_stale", lambda held: True)  # (its process gone)
+        status, got = call(SendApi(client), ask)
+        assert status == 200 and got["ok"] is True and got["earlier_unanswered"] is twice, got
+        # (refused: sent where a send starts; else first to the MMSC that may have it)
+        assert (len(a.requests), len(b.requests)) == ((2, 1) if not twice else (1, 2))

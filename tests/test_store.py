@@ -792,8 +792,52 @@ def test_a_file_from_before_claims_noted_their_fail_over_is_brought_up_to_date_a
         assert store.send_claim(mine, lambda held: True) is mine  # (its holder gone: taken over)
         assert (mine.attempt_url, mine.attempt_transaction_id) == ("http://b/mm7", "tid-1")
         assert store.send_claim_get("r1").attempt_url == "http://b/mm7"
+        store.record_sent(SentRecord("tid-1", "SubmitReq", "REL-6-MM7-1-4", url="http://b/mm7", status_code=1000))
+        assert store.send_claim_get("r1").attempt_url is None  # (the send's record says it now)
     finally:
         store.close()
+
+
+def test_a_sends_record_lets_go_of_the_note_of_where_its_last_attempt_went(store):
+    """Where a claimed send's or an outbox item's attempt goes after a fail-over is noted before it
+    goes, for whoever takes the send over should its process be killed. Once the send's end is
+    recorded, the record says how that attempt ended, and the note goes with it, in the same write:
+    kept, it outlived a refusal recorded (its process killed before it gave the claim back), and
+    the send taken over read it as an attempt that got no answer — "may have arrived twice". A
+    record of another send, or of an attempt elsewhere, or of none, leaves it."""
+    from datetime import timedelta
+
+    from mm7bind.store import SendClaim, utcnow
+
+    def record(tid: str, url: str | None, item: int | None = None) -> None:
+        store.record_sent(SentRecord(tid, "SubmitReq", "REL-6-MM7-1-4", url=url, status_code=2002,
+                                     error="FaultError: Address Error", outbox_item=item))
+
+    def notes() -> list:
+        claims = [store.send_claim_get(key) for key in ("tid-1", "r1")]
+        return [(c.attempt_url, c.attempt_transaction_id) for c in claims] + [store.outbox_get(item.id).attempt_url]
+
+    for key in ("tid-1", "r1"):  # (the send API's claim is its TransactionID's; a campaign's, its recipient's)
+        held = SendClaim(key, "here:1:x", utcnow() + timedelta(hours=1))
+        assert store.send_claim(held, lambda h: False) is held
+        assert store.send_claim_attempt_at(key, held.holder, "tid-1", "http://b/mm7")
+    now = utcnow()
+    store.outbox_put_many([{"transaction_id": "tid-1", "tag": None, "content_type": "text/xml", "body": b"<x/>",
+                            "due": now, "expires_at": now + timedelta(days=1), "recipients": ["1"]}])
+    [item] = store.outbox_claim(now)
+    assert store.outbox_attempt_at(item.id, "http://b/mm7", item.lease_until)
+    record("tid-2", "http://b/mm7", item.id + 1)  # (another send's)
+    record("tid-1", "http://a/mm7", item.id)  # (an attempt elsewhere: not the one noted)
+    record("tid-1", None, item.id)  # (no attempt made)
+    assert notes() == [("http://b/mm7", "tid-1")] * 2 + ["http://b/mm7"]
+    record("tid-1", "http://b/mm7", item.id)
+    assert notes() == [(None, None)] * 2 + [None]
+    # (taken over, a claim's note is its new holder's, and goes with its send's record alike)
+    assert store.send_claim_attempt_at("r1", "here:1:x", "tid-3", "http://c/mm7")
+    mine = SendClaim("r1", "here:2:y", utcnow() + timedelta(hours=1))
+    assert store.send_claim(mine, lambda h: True) is mine and mine.attempt_url == "http://c/mm7"
+    record("tid-3", "http://c/mm7")
+    assert store.send_claim_get("r1").attempt_url is None
 
 
 def test_a_transaction_commits_its_block_or_rolls_it_back_and_the_caller_gets_the_blocks_error(tmp_path):

@@ -1869,14 +1869,15 @@ def test_a_store_from_before_the_purges_indexes_gets_them_as_it_is_opened(tmp_pa
     store._conn().execute("DROP INDEX outbox_given_up")
     store._conn().execute("DROP INDEX outbox_done")
     store._conn().execute("DROP INDEX send_claim_claimed_at")
+    store._conn().execute("DROP INDEX send_claim_attempt")
     store._conn().execute("DROP INDEX inbox_finished")
     store._conn().execute("DROP INDEX outbox_waiting")  # (and the waiting items' index of then)
     store._conn().execute("CREATE INDEX outbox_claimable ON outbox (next_at) WHERE state IN ('queued', 'sending')")
     store.close()
     store = SqliteStore(tmp_path / "vasp.db")
     names = {row[0] for row in store._conn().execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert {"sent_tag_sent_at", "outbox_given_up", "outbox_done", "send_claim_claimed_at", "inbox_finished",
-            "outbox_waiting"} <= names and "outbox_claimable" not in names
+    assert {"sent_tag_sent_at", "outbox_given_up", "outbox_done", "send_claim_claimed_at", "send_claim_attempt",
+            "inbox_finished", "outbox_waiting"} <= names and "outbox_claimable" not in names
     store.close()
 
 
