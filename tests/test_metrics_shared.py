@@ -201,3 +201,21 @@ def test_gauges_are_read_live_not_summed_over_the_processes(tmp_path):
     assert samples['mm7bind_outbox_items{state="queued"}'] == 4
     assert samples['mm7bind_deviations_total{code="x"}'] == 2
     assert "outbox" not in (tmp_path / own_files(tmp_path)[0]).read_text()
+
+
+def test_the_metrics_dir_setting_is_checked(tmp_path):
+    from mm7bind.config import load
+
+    def problems(extra: str) -> list[str]:
+        path = tmp_path / "check.toml"
+        path.write_text(f"[receiver]\n{extra}", encoding="utf-8")
+        return [str(p) for p in load(str(path), env={})[1] if "metrics_dir" in str(p)]
+
+    (tmp_path / "a-file").write_text("")
+    assert problems(f'metrics_dir = "{tmp_path / "m"}"\n') == [
+        "warning: receiver.metrics_dir: set without metrics_path: nothing is counted"]
+    assert problems(f'metrics_path = "/metrics"\nmetrics_dir = "{tmp_path / "a-file"}"\n') == [
+        f"error: receiver.metrics_dir: {tmp_path / 'a-file'} is not a folder"]
+    assert problems(f'metrics_path = "/metrics"\nmetrics_dir = "{tmp_path / "m"}"\n') == []
+    cfg, _ = load(str(tmp_path / "check.toml"), env={"MM7BIND_RECEIVER_METRICS_DIR": str(tmp_path / "n")})
+    assert cfg.receiver.metrics_dir == str(tmp_path / "n")
