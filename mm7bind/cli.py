@@ -1555,7 +1555,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if cfg.receiver.metrics_path:
         from .metrics import Metrics  # noqa: PLC0415
 
-        metrics = Metrics()
+        try:
+            metrics = Metrics(shared_dir=cfg.receiver.metrics_dir or None)
+        except OSError as exc:  # (the folder cannot be made: said, not a traceback)
+            _say_error(f"mm7bind serve: the metrics folder {cfg.receiver.metrics_dir} cannot be used: {exc} "
+                       "(see [receiver] metrics_dir)", traceback_of=exc)
+            raise SystemExit(EXIT_UNREADABLE) from None
     receiver = cfg.make_receiver(handler, store=store, metrics=metrics)
     client = cfg.make_client(store=store, metrics=metrics) if sends else None
     outbox = cfg.make_outbox(client) if cfg.outbox.enabled else None
@@ -3299,7 +3304,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "each is stored before the answer, then saved under --out, passed to "
                                    "--handler or forwarded to --forward. The configuration (--config) adds "
                                    "TLS ([receiver] tls_cert and tls_key; tls_client_ca: the MMSC's certificate "
-                                   "required), metrics_path and health_path, the HTTP send API ([api] path), "
+                                   "required), metrics_path (metrics_dir: the counts summed over runs and "
+                                   "processes) and health_path, the HTTP send API ([api] path), "
                                    "sending what the outbox holds ([outbox] enabled) and purging old records "
                                    "([store] keep_days).")
     with_config(p)

@@ -131,6 +131,9 @@ class ReceiverSection:
     # serve hands the messages a killed run of this host left "processing" to the handler as it starts
     replay_at_start: bool = True
     metrics_path: str = ""  # e.g. "/metrics": Prometheus text there (allow-list applies); "" = none
+    # a folder the processes of one service share: each writes its counts there, every scrape sums them
+    # (and a restarted serve goes on from its last counts); "" = each process's own, from 0
+    metrics_dir: str = ""
     health_path: str = ""  # e.g. "/health": 200 while the store answers, else 503 (for load balancers)
     forward_url: str = ""  # post every request as JSON to this URL (your application) instead of saving it
     forward_secret: str = field(default="", repr=False)  # signs forwarded bodies (X-MM7bind-Signature: sha256=HMAC)
@@ -1119,6 +1122,10 @@ def _checked(cfg: Config, refused: frozenset[str]) -> list[Problem]:
         err("receiver.forward_timeout", f"at most {MAX_TIMEOUT} seconds (a year)")
     if r.forward_secret and not r.forward_url:
         warn("receiver.forward_secret", "set without forward_url: nothing is forwarded", "handling")
+    if r.metrics_dir and not r.metrics_path:
+        warn("receiver.metrics_dir", "set without metrics_path: nothing is counted", "serving")
+    elif r.metrics_dir and os.path.exists(r.metrics_dir) and not os.path.isdir(r.metrics_dir):
+        err("receiver.metrics_dir", f"{r.metrics_dir} is not a folder")
     if bool(r.tls_cert) != bool(r.tls_key):
         err("receiver.tls_cert", "tls_cert and tls_key go together")
     if r.trusted_proxy and r.trusted_proxy != "*":

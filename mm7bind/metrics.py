@@ -4,15 +4,25 @@ format (for a scraper, `mm7bind serve`'s metrics path) and as plain numbers (for
 Give one `Metrics` to a `Client` and a `Receiver` (`metrics=`; a `SendApi` counts in its client's);
 nothing is counted without one.
 Updating costs a lock and a dict lookup, so it stays on in production.
+
+Counters and histograms live in their process. With `shared_dir` (several worker processes, as
+gunicorn's) each process also writes its own to a file of that folder, and a scrape reaching any of
+them sums every file there: whole counts, which go on counting the processes that ended.
 """
 
 from __future__ import annotations
 
+import atexit
 import bisect
+import json
 import logging
 import math
+import os
 import re
+import secrets
+import tempfile
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable
 
@@ -76,6 +86,18 @@ _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _HISTOGRAM_SERIES = ("_bucket", "_sum", "_count")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
+# Shared mode: a process's file is named by its pid and a token of its own, so that a pid given again
+# later (or a forked child) never writes over another process's counts; a file being written is
+# hidden ("." first) until it is whole.
+_SHARED_FILE = re.compile(r"mm7bind-metrics-(\d+)-([0-9a-f]{16})\.json")
+WRITE_INTERVAL = 1.0  # seconds: a change reaches the file within about this
+MAX_SHARED_FILES = 10_000  # files read per scrape, beyond which the rest are left out (with a WARNING)
+MAX_SHARED_FILE_BYTES = 4 * 1024 * 1024  # a larger file is skipped: a scrape's memory stays bounded
+MAX_SHARED_SERIES = 100_000  # label sets summed over the files, beyond which a file is skipped
+_FORMAT = 1
+
+_Key = tuple[str, tuple[tuple[str, str], ...]]
+
 
 class _Unwritable(ValueError):
     """A gauge's sample the text format cannot carry (its label's name)."""
@@ -91,17 +113,36 @@ class _Histogram:
 
 
 class Metrics:
-    """Thread-safe counters and histograms with labels; `render()` writes them for Prometheus."""
+    """Thread-safe counters and histograms with labels; `render()` writes them for Prometheus.
 
-    def __init__(self) -> None:
+    `shared_dir`: a folder the processes of one service share (created if missing). Each writes its
+    counters and histograms to its own file there (within `WRITE_INTERVAL` of a change, at
+    `render()`, at `flush()` and at exit), and `render()` sums every process's by name and labels.
+    A process that ended stays counted, so the totals only go up: empty the folder when the whole
+    service is (re)deployed, not when one worker restarts. Gauges are read live, not summed."""
+
+    def __init__(self, shared_dir: str | os.PathLike | None = None) -> None:
         self._lock = threading.Lock()
-        self._counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
-        self._histograms: dict[tuple[str, tuple[tuple[str, str], ...]], _Histogram] = {}
+        self._counters: dict[_Key, float] = {}
+        self._histograms: dict[_Key, _Histogram] = {}
         self._gauges: dict[str, Callable[[], Iterable[tuple[dict[str, str], float]]]] = {}
         self._watched: dict[str, dict[object, object]] = {}  # gauge name → the stores it sums, by identity
         self._kinds = {name: kind for name, (kind, _) in HELP.items()}  # each name's one kind: counter, ...
         self._unreadable: dict[str, str] = {}  # gauge name → what it failed with last (said once)
         self._watched_outboxes: weakref.WeakSet = weakref.WeakSet()  # (their pauses after refusals)
+        self.shared_dir = None if shared_dir is None else os.fspath(shared_dir)
+        if self.shared_dir is not None:
+            os.makedirs(self.shared_dir, exist_ok=True)
+            self._file_lock = threading.Lock()  # (writes in the order of their snapshots)
+            self._skipped: dict[str, str] = {}  # file name → why it was skipped last (said once)
+            self._own_file()
+            _SHARED.add(self)
+
+    def _own_file(self) -> None:
+        """A name for this process's file, and nothing of it written yet."""
+        self._file = f"mm7bind-metrics-{os.getpid()}-{secrets.token_hex(8)}.json"
+        self._dirty = False  # changed since last written
+        self._writer: threading.Thread | None = None
 
     def inc(self, name: str, amount: float = 1, **labels: object) -> None:
         """Add `amount` (0 or more: a counter only goes up, and a scraper takes a fall for a restart)."""
@@ -112,6 +153,8 @@ class Metrics:
             if key not in self._counters:  # (checked once per label set: updating stays a lookup)
                 self._check(name, "counter", key[1])
             self._counters[key] = self._counters.get(key, 0) + amount
+            if self.shared_dir is not None and not self._dirty:
+                self._changed()
 
     def observe(self, name: str, seconds: float, **labels: object) -> None:
         """Add a timing to a histogram (its buckets, sum and count)."""
@@ -128,6 +171,8 @@ class Metrics:
                 h.counts[i] += 1
             h.total += seconds
             h.count += 1
+            if self.shared_dir is not None and not self._dirty:
+                self._changed()
 
     def gauge(self, name: str, read: Callable[[], Iterable[tuple[dict[str, str], float]]]) -> None:
         """A value read when the metrics are rendered: `read()` → [(labels, value), ...]."""
@@ -139,35 +184,18 @@ class Metrics:
         """Refuse (ValueError) what would make the text unreadable to a scraper: a name or label
         name outside the format's, a name used as two kinds (one TYPE line for both), a name one
         of a histogram's series would also have ("x_count" beside histogram "x"). Under the lock."""
-        known = self._kinds.get(name)
-        if known is None:
-            if not _METRIC_NAME.fullmatch(name):
-                raise ValueError(f"{name!r} is not a metric name: letters, digits, _ and :, not first a digit")
-            for other, other_kind in self._kinds.items():
-                for histogram, series in ((name, other), (other, name)):
-                    if (kind if histogram == name else other_kind) == "histogram" and series in {
-                            histogram + s for s in _HISTOGRAM_SERIES}:
-                        raise ValueError(f"{series} would be read as a series of histogram {histogram} "
-                                         f"({histogram}_bucket, _sum, _count)")
-            self._kinds[name] = kind
-        elif known != kind:
-            raise ValueError(f"{name} is a {known}, not a {kind}")
-        for label, value in labels:
-            if _SURROGATE.search(value):  # (the text is UTF-8: encoding it failed every scrape after)
-                raise ValueError(f"{name}: label {label}={value!r} holds half a character (a lone surrogate), "
-                                 "which UTF-8 cannot write")
-            if not _LABEL_NAME.fullmatch(label) or label.startswith("__") or (kind == "histogram" and label == "le"):
-                raise ValueError(f"{label!r} cannot name a label of {name}: letters, digits and _, not first a digit, "
-                                 "not starting __" + (", not le (the buckets')" if kind == "histogram" else ""))
+        _check(self._kinds, name, kind, labels)
 
     def value(self, name: str, **labels: object) -> float:
-        """The sum of a counter over every label set that has `labels` (all of them without)."""
+        """The sum of a counter over every label set that has `labels` (all of them without), as
+        this process counted it (with `shared_dir`, `render()` has every process's sums)."""
         want = set(_labels(labels))
         with self._lock:
             return sum(v for (n, ls), v in self._counters.items() if n == name and want <= set(ls))
 
     def count(self, name: str, **labels: object) -> int:
-        """How many timings a histogram holds over every label set that has `labels`."""
+        """How many timings a histogram holds over every label set that has `labels`, in this
+        process (as `value`)."""
         want = set(_labels(labels))
         with self._lock:
             return sum(h.count for (n, ls), h in self._histograms.items() if n == name and want <= set(ls))
@@ -248,10 +276,14 @@ class Metrics:
     # -- exposition ---------------------------------------------------------------------------
 
     def render(self) -> str:
-        """Prometheus text exposition format 0.0.4."""
-        with self._lock:
-            counters = dict(self._counters)
-            histograms = {k: (list(h.counts), h.total, h.count) for k, h in self._histograms.items()}
+        """Prometheus text exposition format 0.0.4 (with `shared_dir`, the counters and histograms
+        summed over every process's file, this one's written first)."""
+        if self.shared_dir is None:
+            with self._lock:
+                counters, histograms = self._snapshot()
+            kinds = self._kinds
+        else:
+            counters, histograms, kinds = self._summed()
         gauges = {}
         for name, read in list(self._gauges.items()):
             try:
@@ -281,7 +313,7 @@ class Metrics:
         names = sorted({n for n, _ in counters} | {n for n, _ in histograms} | set(gauges))
         out: list[str] = []
         for name in names:
-            kind, text = HELP.get(name, (self._kinds.get(name, "untyped"), name))
+            kind, text = HELP.get(name, (kinds.get(name, "untyped"), name))
             if kind == "counter" and not name.endswith("_total"):  # (a counter's name ends so: an own one
                 kind = "untyped"  # named otherwise goes out as before, its samples as they are)
             out.append(f"# HELP {name} {text}")
@@ -303,6 +335,143 @@ class Metrics:
                 out.append(f"{name}{_text(ls)} {_number(v)}")
         return "\n".join(out) + "\n"
 
+    def _snapshot(self) -> tuple[dict[_Key, float], dict[_Key, tuple[list[int], float, int]]]:
+        """The counters and histograms as they are now. Under the lock."""
+        return dict(self._counters), {k: (list(h.counts), h.total, h.count) for k, h in self._histograms.items()}
+
+    # -- shared mode: a file per process ------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write this process's counters and histograms to its file now (with `shared_dir`; done
+        by itself within `WRITE_INTERVAL` of a change, at `render()` and at exit), as before an
+        `os._exit`, which skips the last."""
+        if self.shared_dir is not None:
+            self._write_own()
+
+    def _changed(self) -> None:
+        """Have the file written soon, by a thread living while changes come. Under the lock."""
+        self._dirty = True
+        if self._writer is None:
+            writer = threading.Thread(target=self._write_soon, name="mm7bind-metrics-writer", daemon=True)
+            try:
+                writer.start()
+            except RuntimeError:  # (the interpreter is ending: the write at exit takes it)
+                return
+            self._writer = writer
+
+    def _write_soon(self) -> None:
+        while True:
+            time.sleep(WRITE_INTERVAL)  # (a burst of changes is one write)
+            with self._lock:
+                if not self._dirty:
+                    self._writer = None
+                    return
+            self._write_own()
+
+    def _write_own(self) -> tuple[dict[_Key, float], dict[_Key, tuple[list[int], float, int]]]:
+        """Write this process's file (a whole one, never half: written aside, then renamed over
+        it); what was written, in memory even when writing failed."""
+        with self._file_lock:  # (snapshots taken and written in one order: the file never goes back)
+            with self._lock:
+                counters, histograms = self._snapshot()
+                self._dirty = False
+                name = self._file
+            doc = {"format": _FORMAT, "pid": os.getpid(),
+                   "counters": [[n, ls, v] for (n, ls), v in counters.items()],
+                   "histograms": [[n, ls, *h] for (n, ls), h in histograms.items()]}
+            data = json.dumps(doc, separators=(",", ":")).encode("ascii")
+            try:
+                fd, temporary = tempfile.mkstemp(prefix=".mm7bind-metrics-", suffix=".tmp", dir=self.shared_dir)
+                try:
+                    with os.fdopen(fd, "wb") as f:
+                        f.write(data)
+                    os.replace(temporary, os.path.join(self.shared_dir, name))
+                except BaseException:
+                    try:
+                        os.unlink(temporary)
+                    except OSError:
+                        pass
+                    raise
+            except OSError as exc:  # (the counts stay in memory: written with the next change)
+                if self._skip(name, f"could not be written: {type(exc).__name__}: {exc}"):
+                    log.warning("metrics: %s could not be written: %s: %s", os.path.join(self.shared_dir, name),
+                                type(exc).__name__, exc)
+            else:
+                if len(data) > MAX_SHARED_FILE_BYTES and self._skip(name, "too large"):
+                    log.warning("metrics: %s holds %d bytes, more than the %d other processes read: too many "
+                                "label sets", os.path.join(self.shared_dir, name), len(data), MAX_SHARED_FILE_BYTES)
+                elif len(data) <= MAX_SHARED_FILE_BYTES:
+                    with self._lock:
+                        self._skipped.pop(name, None)
+        return counters, histograms
+
+    def _summed(self) -> tuple[dict[_Key, float], dict[_Key, tuple[list[int], float, int]], dict[str, str]]:
+        """This process's counters and histograms (its file written) plus every other process's
+        file in the folder, and the kinds of their names. A file that cannot be read or makes no
+        sense is left out, with one WARNING."""
+        counters, histograms = self._write_own()
+        with self._lock:
+            kinds = dict(self._kinds)
+            own = self._file
+        seen = {own}
+        try:
+            listing = os.scandir(self.shared_dir)
+        except OSError as exc:
+            if self._skip("", f"{type(exc).__name__}: {exc}"):
+                log.warning("metrics: the folder %s could not be read, only this process's counts go out: %s: %s",
+                            self.shared_dir, type(exc).__name__, exc)
+            return counters, histograms, kinds
+        with listing:
+            for entry in listing:
+                if entry.name == own or not _SHARED_FILE.fullmatch(entry.name):
+                    continue  # (not a process's file: another program's, or one being written)
+                if len(seen) > MAX_SHARED_FILES:
+                    if self._skip("", "too many files"):
+                        log.warning("metrics: more than %d files in %s: the others are left out of the sums "
+                                    "(empty it when the service is deployed)", MAX_SHARED_FILES, self.shared_dir)
+                    break
+                seen.add(entry.name)
+                try:
+                    theirs = _read_shared(entry.path, kinds)
+                except FileNotFoundError:  # (removed meanwhile: the folder emptied)
+                    continue
+                except (OSError, _Unreadable) as exc:
+                    why = f"{type(exc).__name__}: {exc}" if isinstance(exc, OSError) else str(exc)
+                    if self._skip(entry.name, why):
+                        log.warning("metrics: %s left out of the sums: %s", entry.path, why)
+                    continue
+                their_counters, their_histograms, kinds = theirs
+                new = ({k for k, _ in their_counters} - counters.keys()) | (
+                    {k for k, *_ in their_histograms} - histograms.keys())
+                if len(counters) + len(histograms) + len(new) > MAX_SHARED_SERIES:
+                    if self._skip(entry.name, "too many label sets"):
+                        log.warning("metrics: %s left out of the sums: more than %d label sets in all",
+                                    entry.path, MAX_SHARED_SERIES)
+                    continue
+                for key, v in their_counters:
+                    counters[key] = counters.get(key, 0) + v
+                for key, counts, total, count in their_histograms:
+                    mine = histograms.get(key)
+                    histograms[key] = (counts, total, count) if mine is None else (
+                        [a + b for a, b in zip(mine[0], counts, strict=True)], mine[1] + total, mine[2] + count)
+                with self._lock:
+                    self._skipped.pop(entry.name, None)
+        with self._lock:  # (what was said of files gone since is forgotten: a name is never seen again)
+            for name in [n for n in self._skipped if n and n not in seen]:
+                del self._skipped[name]
+            if len(seen) <= MAX_SHARED_FILES:
+                self._skipped.pop("", None)
+        return counters, histograms, kinds
+
+    def _skip(self, name: str, why: str) -> bool:
+        """Whether a file's trouble is news to log (as `_failed`: not a line a scrape)."""
+        with self._lock:
+            news = self._skipped.get(name) != why
+            self._skipped[name] = why
+        if not news:
+            log.debug("metrics: %s: still %s", name or self.shared_dir, why)
+        return news
+
     def _failed(self, name: str, why: str) -> bool:
         """Whether a gauge's failure is news to log: a scraper asks every few seconds, and a store
         locked for an hour made a line each time; said again once it fails otherwise, or was read."""
@@ -323,13 +492,124 @@ class Metrics:
         return [body] if environ.get("REQUEST_METHOD", "GET") == "GET" else []
 
 
+def _check(kinds: dict[str, str], name: str, kind: str, labels: tuple[tuple[str, str], ...]) -> None:
+    """`Metrics._check` against `kinds` (each name's kind, which a new name joins)."""
+    known = kinds.get(name)
+    if known is None:
+        if not _METRIC_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a metric name: letters, digits, _ and :, not first a digit")
+        for other, other_kind in kinds.items():
+            for histogram, series in ((name, other), (other, name)):
+                if (kind if histogram == name else other_kind) == "histogram" and series in {
+                        histogram + s for s in _HISTOGRAM_SERIES}:
+                    raise ValueError(f"{series} would be read as a series of histogram {histogram} "
+                                     f"({histogram}_bucket, _sum, _count)")
+        kinds[name] = kind
+    elif known != kind:
+        raise ValueError(f"{name} is a {known}, not a {kind}")
+    for label, value in labels:
+        if _SURROGATE.search(value):  # (the text is UTF-8: encoding it failed every scrape after)
+            raise ValueError(f"{name}: label {label}={value!r} holds half a character (a lone surrogate), "
+                             "which UTF-8 cannot write")
+        if not _LABEL_NAME.fullmatch(label) or label.startswith("__") or (kind == "histogram" and label == "le"):
+            raise ValueError(f"{label!r} cannot name a label of {name}: letters, digits and _, not first a digit, "
+                             "not starting __" + (", not le (the buckets')" if kind == "histogram" else ""))
+
+
+class _Unreadable(ValueError):
+    """Another process's file that makes no sense (cut short, not ours, of another version)."""
+
+
+def _read_shared(path: str, kinds: dict[str, str]):
+    """Another process's counters [(key, value)] and histograms [(key, counts, total, count)], and
+    `kinds` with their names added; `_Unreadable` for a file that is not whole and sound, so that
+    one bad file spoils none of the sums."""
+    with open(path, "rb") as f:
+        data = f.read(MAX_SHARED_FILE_BYTES + 1)
+    if len(data) > MAX_SHARED_FILE_BYTES:
+        raise _Unreadable(f"larger than {MAX_SHARED_FILE_BYTES} bytes")
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError) as exc:  # (UnicodeDecodeError too; RecursionError: nested deep)
+        raise _Unreadable(f"not whole JSON: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("format") != _FORMAT:
+        raise _Unreadable("not a metrics file of this version")
+    kinds = dict(kinds)  # (a file refused adds no name)
+    counters: list[tuple[_Key, float]] = []
+    histograms: list[tuple[_Key, list[int], float, int]] = []
+    try:
+        for name, labels, v in _items(doc, "counters", 3):
+            if not _is_number(v) or not v >= 0:
+                raise _Unreadable(f"{name}: {v!r} is no counter's value")
+            counters.append((_checked(kinds, name, "counter", labels), v))
+        for name, labels, counts, total, count in _items(doc, "histograms", 5):
+            if not (isinstance(counts, list) and len(counts) == len(BUCKETS) and _is_number(total)
+                    and all(_is_count(c) for c in counts) and _is_count(count) and count >= sum(counts)):
+                raise _Unreadable(f"{name}: not a histogram of these buckets")
+            histograms.append((_checked(kinds, name, "histogram", labels), counts, total, count))
+    except ValueError as exc:  # (what a process of ours would have refused to count: not its file)
+        raise _Unreadable(str(exc)) from None
+    return counters, histograms, kinds
+
+
+def _items(doc: dict, part: str, size: int) -> list[list]:
+    items = doc.get(part, [])
+    if not isinstance(items, list) or not all(isinstance(i, list) and len(i) == size for i in items):
+        raise _Unreadable(f"its {part} are not lists of {size}")
+    return items
+
+
+def _checked(kinds: dict[str, str], name: object, kind: str, labels: object) -> _Key:
+    if not isinstance(name, str) or not isinstance(labels, list) or not all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in labels):
+        raise _Unreadable(f"{name!r}: not a name and labels")
+    key = (name, tuple(sorted((k, v) for k, v in labels)))
+    if len({k for k, _ in key[1]}) != len(key[1]):
+        raise _Unreadable(f"{name}: a label named twice")
+    _check(kinds, name, kind, key[1])
+    return key
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_count(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+_SHARED: weakref.WeakSet = weakref.WeakSet()  # the shared-mode Metrics of this process
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    for metrics in list(_SHARED):
+        try:
+            metrics.flush()
+        except Exception:  # noqa: BLE001 (one's trouble keeps no other's counts from their file)
+            log.warning("metrics: could not write %s at exit", metrics.shared_dir, exc_info=True)
+
+
+def _after_fork_in_child() -> None:
+    """A forked child counts from nothing in a file of its own: what it inherited is its parent's,
+    in the parent's file (and the locks may have been held by a thread that is not here)."""
+    for metrics in list(_SHARED):
+        metrics._lock = threading.Lock()
+        metrics._file_lock = threading.Lock()
+        metrics._counters = {}
+        metrics._histograms = {}
+        metrics._own_file()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _store_key(store) -> object:
     """What makes two store objects one store: the same file (two SqliteStores opened on one path
     hold the same messages), else the object itself."""
     path = getattr(store, "path", None)
     if isinstance(path, str) and path != ":memory:":
-        import os  # noqa: PLC0415
-
         return ("file", os.path.realpath(path))
     return ("object", id(store))
 

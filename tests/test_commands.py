@@ -1481,6 +1481,26 @@ def test_serve_answers_its_health_check_at_its_path_alone(tmp_path):
     assert f"metrics at {base}/metrics\nhealth check at {base}/\n" in said, said
 
 
+def test_serve_with_a_metrics_dir_counts_on_from_its_last_run(tmp_path):
+    """[receiver] metrics_dir: the counts of a run that ended are in the folder, summed with the
+    running one's, so a restart is no reset to a scraper (nor, under gunicorn, a worker's scrape
+    the counts of that worker alone)."""
+    (tmp_path / "cfg.toml").write_text(
+        f'[receiver]\nport = 0\nout_dir = "{tmp_path / "in"}"\nmetrics_path = "/metrics"\n'
+        f'metrics_dir = "{tmp_path / "metrics"}"\n[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    for run, tid in enumerate(("m-1", "m-2"), 1):
+        serve = Background("serve", "--config", str(tmp_path / "cfg.toml"))
+        try:
+            base = f"http://127.0.0.1:{serve.port()}"
+            serve.wait_for(base + "/mm7")
+            out = mm7.encode(mm7.DeliverReq(sender="+8613900000000", subject="hi"), transaction_id=tid)
+            requests.post(base + "/mm7", data=out.to_bytes(), headers={"Content-Type": out.content_type}, timeout=10)
+            text = requests.get(base + "/metrics", timeout=10).text
+        finally:
+            serve.stop()
+        assert f'mm7bind_received_total{{operation="DeliverReq",outcome="handled",status="1000"}} {run}\n' in text
+
+
 def test_serve_behind_a_reverse_proxy_takes_the_peer_from_its_x_forwarded_for(tmp_path):
     """serve(trusted_proxy=) had no setting: behind nginx every request came from the proxy, so
     the allow-list could only name the proxy (admitting anyone it passes on), and logs and store
