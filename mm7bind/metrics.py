@@ -333,7 +333,7 @@ class Metrics:
                 out.append(f"{name}_count{_text(ls)} {count}")
             for ls, v in sorted(gauges.get(name, ())):
                 out.append(f"{name}{_text(ls)} {_number(v)}")
-        return "\n".join(out) + "\n"
+        return "".join(line + "\n" for line in out)  # (nothing counted yet: no line, not an empty one)
 
     def _snapshot(self) -> tuple[dict[_Key, float], dict[_Key, tuple[list[int], float, int]]]:
         """The counters and histograms as they are now. Under the lock."""

@@ -140,6 +140,12 @@ def test_the_client_counts_what_the_mmsc_may_have_taken_twice():
     assert metrics.value("mm7bind_sent_earlier_unanswered_total", operation="SubmitReq") == 1
     assert parse(metrics.render())['mm7bind_sent_earlier_unanswered_total{operation="SubmitReq"}'] == 1
 
+def test_nothing_counted_yet_is_an_empty_exposition():
+    """A scrape before anything was counted: no line at all (an empty line is none the format has)."""
+    assert Metrics().render() == ""
+    assert read_exposition(Metrics().render()) == {}
+
+
 def test_exposition_format():
     metrics = Metrics()
     metrics.inc("mm7bind_deviations_total", code='odd "quote"\\back\nline')
