@@ -90,6 +90,10 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 # later (or a forked child) never writes over another process's counts; a file being written is
 # hidden ("." first) until it is whole.
 _SHARED_FILE = re.compile(r"mm7bind-metrics-(\d+)-([0-9a-f]{16})\.json")
+# A file being written by a process killed meanwhile: removed by a scrape once older than a write
+# could ever take, not left to pile up over the deployments.
+_LEFT_TEMPORARY = re.compile(r"\.mm7bind-metrics-.*\.tmp")
+STALE_TEMPORARY = 600.0  # seconds
 WRITE_INTERVAL = 1.0  # seconds: a change reaches the file within about this
 MAX_SHARED_FILES = 10_000  # files read per scrape, beyond which the rest are left out (with a WARNING)
 MAX_SHARED_FILE_BYTES = 4 * 1024 * 1024  # a larger file is skipped: a scrape's memory stays bounded
@@ -424,6 +428,8 @@ class Metrics:
         with listing:
             for entry in listing:
                 if entry.name == own or not _SHARED_FILE.fullmatch(entry.name):
+                    if _LEFT_TEMPORARY.fullmatch(entry.name):
+                        _remove_if_stale(entry)
                     continue  # (not a process's file: another program's, or one being written)
                 if len(seen) > MAX_SHARED_FILES:
                     if self._skip("", "too many files"):
@@ -550,6 +556,15 @@ def _read_shared(path: str, kinds: dict[str, str]):
     except ValueError as exc:  # (what a process of ours would have refused to count: not its file)
         raise _Unreadable(str(exc)) from None
     return counters, histograms, kinds
+
+
+def _remove_if_stale(entry: os.DirEntry) -> None:
+    """Remove a process's temporary file not renamed into place `STALE_TEMPORARY` seconds on."""
+    try:
+        if time.time() - entry.stat(follow_symlinks=False).st_mtime > STALE_TEMPORARY:
+            os.unlink(entry.path)
+    except OSError:  # (removed meanwhile, or not ours to remove: left)
+        pass
 
 
 def _items(doc: dict, part: str, size: int) -> list[list]:

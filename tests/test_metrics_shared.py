@@ -219,3 +219,17 @@ def test_the_metrics_dir_setting_is_checked(tmp_path):
     assert problems(f'metrics_path = "/metrics"\nmetrics_dir = "{tmp_path / "m"}"\n') == []
     cfg, _ = load(str(tmp_path / "check.toml"), env={"MM7BIND_RECEIVER_METRICS_DIR": str(tmp_path / "n")})
     assert cfg.receiver.metrics_dir == str(tmp_path / "n")
+
+
+def test_a_temporary_file_a_killed_process_left_is_removed_once_stale(tmp_path):
+    """A process killed while writing its file leaves its temporary one: a scrape removes it once
+    no write could still be at it, and leaves one that may be."""
+    stale, fresh = tmp_path / ".mm7bind-metrics-1-x.tmp", tmp_path / ".mm7bind-metrics-2-y.tmp"
+    stale.write_text("{")
+    fresh.write_text("{")
+    old = time.time() - metrics_module.STALE_TEMPORARY - 60
+    os.utime(stale, (old, old))
+    metrics = Metrics(shared_dir=tmp_path)
+    metrics.inc("mm7bind_deviations_total", code="x")
+    read_exposition(metrics.render())
+    assert not stale.exists() and fresh.exists()
