@@ -580,3 +580,18 @@ def answering_killed_send(answer: str, first_process: list, gave_up: threading.E
             return Reply(hold=gave_up)
         return Reply(500, b"internal error") if answer == "HTTP 500 without a Fault" else Reply(drop=True)
     return mmsc
+
+
+@contextmanager
+def mmscs_of_a_killed_send(store, answer: str):
+    """Two MMSCs and a client sending to them (in that order, with `store`) for a send that fails
+    over from the first, unavailable, to the second, answering as `answer` (of
+    `KILLED_SENDS_ANSWERS`) says, while the first process runs: (a, b, client, first_process),
+    where setting `first_process[0]` False has both answer as usual."""
+    first_process, gave_up = [True], threading.Event()
+    with FakeServer(unavailable_to_killed_send(first_process)) as a, \
+            FakeServer(answering_killed_send(answer, first_process, gave_up)) as b, \
+            mm7.Client((a.url, b.url), store=store, retry=mm7.RetryPolicy(max_attempts=2, backoff=0.01)) as client:
+        if answer == "no answer in time":
+            times_out_once(client, gave_up, b.url)
+        yield a, b, client, first_process

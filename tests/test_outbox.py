@@ -2502,21 +2502,9 @@ def test_an_item_sent_again_after_its_killed_round_was_refused_is_not_said_to_ha
     second MMSC first and was recorded "earlier_unanswered" — the MMSC may have it twice — even
     when that MMSC had refused it in a Fault (the item's note of where the attempt went outlived
     the record of how it ended). A refusal says no more; an attempt that got no answer still does."""
-    from .fake_http import (
-        FakeServer,
-        Killed,
-        answering_killed_send,
-        killing,
-        times_out_once,
-        unavailable_to_killed_send,
-    )
+    from .fake_http import Killed, killing, mmscs_of_a_killed_send
 
-    first_process, gave_up = [True], threading.Event()
-    with FakeServer(unavailable_to_killed_send(first_process)) as a, \
-            FakeServer(answering_killed_send(answer, first_process, gave_up)) as b, \
-            mm7.Client((a.url, b.url), store=store, retry=mm7.RetryPolicy(max_attempts=2, backoff=0.01)) as client:
-        if answer == "no answer in time":
-            times_out_once(client, gave_up, b.url)
+    with mmscs_of_a_killed_send(store, answer) as (a, b, client, first_process):
         item = Outbox(client).put(mm7.SubmitReq(recipients=["1"]), transaction_id="order-1")
         with monkeypatch.context() as patched:
             patched.setattr(Outbox, "_end", killing)

@@ -1108,21 +1108,9 @@ def test_a_request_asked_again_after_its_killed_send_was_refused_is_not_said_to_
     no answer still does."""
     from mm7bind import sendonce
 
-    from .fake_http import (
-        FakeServer,
-        Killed,
-        answering_killed_send,
-        killing,
-        times_out_once,
-        unavailable_to_killed_send,
-    )
+    from .fake_http import Killed, killing, mmscs_of_a_killed_send
 
-    first_process, gave_up = [True], threading.Event()
-    with FakeServer(unavailable_to_killed_send(first_process)) as a, \
-            FakeServer(answering_killed_send(answer, first_process, gave_up)) as b, \
-            mm7.Client((a.url, b.url), store=store, retry=mm7.RetryPolicy(max_attempts=2, backoff=0.01)) as client:
-        if answer == "no answer in time":
-            times_out_once(client, gave_up, b.url)
+    with mmscs_of_a_killed_send(store, answer) as (a, b, client, first_process):
         ask = {"to": "+8613800000001", "text": "hi", "transaction_id": "app-1"}
         with monkeypatch.context() as patched:
             patched.setattr(sendonce, "done", killing)
