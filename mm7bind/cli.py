@@ -1764,7 +1764,8 @@ def _replay_at_start(receiver, store, stop: threading.Event) -> None:
         log.error("replay at start failed: %s: %s", type(exc).__name__, printable(str(exc)))
         return
     if not done:
-        log.debug("replay at start: no message a killed run of this host left 'processing'")
+        log.debug("replay at start: %s", "stopped before it handed on any message" if stop.is_set()
+                  else "no message a killed run of this host left 'processing'")
         return
     kept = store.unrecorded()
     for record_id, state in done:

@@ -1443,3 +1443,23 @@ def test_replay_and_store_commands_on_a_store_damaged_on_disk_say_so_in_one_line
         named = "store inbox" if command[0] == "store" else command[0]
         assert f"mm7bind {named}: the store failed: DatabaseError: database disk image is malformed" \
                in proc.stderr and "mm7bind store check" in proc.stderr
+
+
+def test_a_replay_at_start_stopped_before_it_began_says_so_not_that_nothing_was_left(tmp_path, caplog):
+    """Serve stopped as its replay at start begins: its line says it was stopped, not that no
+    killed run left a message 'processing' (one did: the next start, or `mm7bind replay`, takes it)."""
+    import logging
+    import threading
+
+    from mm7bind.cli import _replay_at_start
+
+    db, calls, _log = _left_by_a_killed_run(tmp_path)
+    store = SqliteStore(db)
+    stop = threading.Event()
+    stop.set()
+    with caplog.at_level(logging.DEBUG, logger="mm7bind"):
+        _replay_at_start(mm7.Receiver(mm7.Handler(), store=store), store, stop)
+    assert "replay at start: stopped before it handed on any message" in caplog.text
+    assert "no message a killed run" not in caplog.text
+    assert [(r.transaction_id, r.state) for r in store.inbox()] == [("cut-1", "processing")]
+    store.close()
