@@ -930,6 +930,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     the outbox's batches (--queue) or a campaign, said as each is."""
     from .bulk import send_bulk  # noqa: PLC0415
 
+    store = None
     try:
         mis_encoded = _mis_encoded_argument(args, ("attach", "smil", "to_file", "config", "conn_config"))
         if mis_encoded:
@@ -942,6 +943,8 @@ def cmd_send(args: argparse.Namespace) -> int:
         store = _store(cfg, command="send") if args.store or args.tag or args.queue else None
         template = _send_template(args, recipients, content)
     except _SendUsage as exc:
+        if store is not None:  # (opened before the last checks: let go, as a send would)
+            store.close()
         print(f"mm7bind send: {exc}", file=sys.stderr)
         return EXIT_USAGE
     _before_sending(args, cfg, content)

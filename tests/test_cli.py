@@ -599,6 +599,22 @@ def test_send_refuses_a_blank_vasid_or_service_code_as_a_blank_vaspid():
             assert proc.returncode == 2 and f"argument {option}: {blank!r} is blank: give {what}" in err, err
 
 
+def test_a_send_refused_for_its_from_lets_go_of_the_store_it_opened(capsys, tmp_path, monkeypatch):
+    """--from is checked once the store is open (a campaign's --tag needs it): refused there, the
+    store is closed, not left to the garbage collector (or a program calling main() for ever)."""
+    from mm7bind.cli import main
+    from mm7bind.store import SqliteStore
+
+    closed = []
+    close = SqliteStore.close
+    monkeypatch.setattr(SqliteStore, "close", lambda self: closed.append(self.path) or close(self))
+    monkeypatch.chdir(tmp_path)
+    assert main(["send", "--mmsc", "http://127.0.0.1:9/mm7", "--to", "1", "--text", "x", "--tag", "t",
+                 "--from", "10\x7f65"]) == 2
+    assert "mm7bind send: --from: the address" in capsys.readouterr().err
+    assert len(closed) == 1, closed
+
+
 def test_the_flags_of_a_resumed_campaign_need_its_tag(capsys, tmp_path, monkeypatch):
     """--resend-unanswered and --retry-refused choose whom a run resumed under --tag sends to again:
     without --tag they did nothing, unsaid (a user meaning to send to those again sent the whole
