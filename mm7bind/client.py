@@ -108,7 +108,8 @@ def _bad_port(netloc: str) -> str | None:
     """The port a URL's netloc names when it is none a connection can go to (0, past 65535, not a
     number: "h:99999", "h:0", "h:80a"), else None (a port of 1-65535, or none: the scheme's)."""
     port = netloc.rpartition("@")[2].rpartition("]")[2].partition(":")[2]
-    if not port or (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+    # (its length first: int() refuses a number of more than 4300 digits with a ValueError)
+    if not port or (port.isascii() and port.isdigit() and len(port.lstrip("0")) <= 5 and 0 < int(port) < 65536):
         return None
     return port
 

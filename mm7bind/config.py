@@ -763,8 +763,13 @@ def _convert(default: Any, value: Any) -> tuple[bool, Any, str]:
         if isinstance(value, bool):
             return False, None, f"expected a number, got {_toml_repr(value)}"
         if isinstance(value, int):
-            return True, kind(value), ""
+            try:
+                return True, kind(value), ""
+            except OverflowError:  # (float() of a whole number of more than 308 digits)
+                return False, None, "expected a number, got one too large for any setting"
         if kind is int and isinstance(value, str) and _WHOLE.fullmatch(value):
+            if len(value.strip().lstrip("+-").lstrip("0")) > 100:  # (int() refuses more than 4300 digits)
+                return False, None, "expected a number, got one too large for any setting"
             return True, int(value), ""  # exactly, not through a float
         try:
             number = float(value)

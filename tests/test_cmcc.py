@@ -3141,3 +3141,13 @@ def test_an_error_status_in_the_operations_own_response_keeps_the_peers_words(tm
     assert isinstance(res, cmcc.MM7SubmitRes) and (res.status_code, res.status_text, res.status_detail) == (
         2002, "号码不对", "13800")
     assert res.status_text_zh == "地址错误" and res.status_text_sdk == "号码不对" and res.message_id == "m1"
+
+
+def test_a_log_path_or_a_port_no_system_takes_is_an_error_naming_its_element(tmp_path):
+    """A LogPath longer than a file name can be ended the reading with an OSError from the check of
+    its folder, an mmscIP's port of thousands of digits with int()'s ValueError (past 4300 digits)."""
+    cfg, problems = read_cmcc(mm7config(tmp_path, LogPath="/" + "x" * 5000))
+    assert [(p.where, p.message.endswith("cannot be a file name: longer than this system takes"))
+            for p in problems if p.level == "error"] == [("mm7Config.xml:LogPath", True)]
+    cfg, problems = read_cmcc(mm7config(tmp_path, mmscIP=["10.0.0.1:" + "9" * 5000]))
+    assert [p.where for p in problems if p.level == "error"] == ["mm7Config.xml:mmscIP"]

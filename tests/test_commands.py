@@ -1018,6 +1018,18 @@ def test_numbers_that_are_not_finite_are_configuration_errors(tmp_path):
     assert cfg.receiver.max_body == 12345678901234567890  # whole numbers read exactly
 
 
+def test_numbers_too_large_for_any_setting_are_configuration_errors(tmp_path):
+    """A float setting given a whole number past a float's range ended the reading with float()'s
+    OverflowError; a variable of thousands of digits, with int()'s ValueError (past 4300)."""
+    from mm7bind import config
+
+    (tmp_path / "c.toml").write_text(f"[mmsc]\nrate_limit = 2{'9' * 400}\n", encoding="utf-8")
+    _cfg, problems = config.load(tmp_path / "c.toml", env={"MM7BIND_RECEIVER_PORT": "9" * 5000})
+    assert {p.where: p.message for p in problems if p.level == "error"} == {
+        "mmsc.rate_limit": "expected a number, got one too large for any setting",
+        "MM7BIND_RECEIVER_PORT (receiver.port)": "expected a number, got one too large for any setting"}
+
+
 def test_the_upload_timeout_comes_from_the_config_file_or_the_environment(tmp_path):
     from mm7bind import config
 
