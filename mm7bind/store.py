@@ -1043,16 +1043,23 @@ class _Locked:
     """`SqliteStore._locked`: a class rather than a generator, taken twice a message (a generator's
     context manager costs five calls more each time)."""
 
-    __slots__ = ("store", "db", "timeout", "wait")
+    __slots__ = ("store", "db", "timeout", "wait", "unwaited")
 
-    def __init__(self, store: SqliteStore, db: sqlite3.Connection, timeout: float | None, wait: float | None):
-        self.store, self.db, self.timeout, self.wait = store, db, timeout, wait
+    def __init__(self, store: SqliteStore, db: sqlite3.Connection, timeout: float | None, wait: float | None,
+                 unwaited: bool = False):
+        self.store, self.db, self.timeout, self.wait, self.unwaited = store, db, timeout, wait, unwaited
 
     def __enter__(self) -> None:
         store, timeout = self.store, self.timeout
         if timeout is None:
             store._write.__enter__()
             busy = BUSY_TIMEOUT
+            if self.unwaited and store._busy.get(id(self.db), 0) >= UNWAITED_BUSY:
+                # Outcomes nobody waits for: the busy wait the last batch left serves (one
+                # failing after it is kept, and written later). Put back to 30 s, it was one
+                # statement more for every other batch under load, the next one with a
+                # deadline setting it again.
+                busy = store._busy[id(self.db)]
         else:
             deadline = time.monotonic() + timeout
             if not store._write.acquire(timeout):
@@ -1119,6 +1126,7 @@ def sync_dir(directory: str | Path) -> None:
 
 
 BUSY_TIMEOUT = 30000  # ms a statement waits for a lock another program holds, unless told otherwise
+UNWAITED_BUSY = 1000  # ms: the least busy wait outcomes nobody waits for are written with (see _Locked)
 RATE_WAIT = 1.0  # seconds a send waits for the store's lock to take its turn (`rate_reserve`), then takes its own
 FAILURE_PEERS = 10_000  # peers a MemoryStore counts wrong credentials of (auth.FailureLimit's max_peers)
 LOCK_NOTICE = 5.0  # seconds a new store waits for another process's write lock before saying so
@@ -2152,7 +2160,8 @@ class SqliteStore:
         timeout = None if first is None else max(0.0, first.deadline - time.monotonic())
         try:  # (from the connection on: every caller is done with this batch, one way or the other)
             db = self._group_conn(None if inserts else "NORMAL")
-            with self._locked(db, timeout, first.wait if first is not None else None):
+            with self._locked(db, timeout, first.wait if first is not None else None,
+                              unwaited=first is None and not inserts):
                 if len(batch) == 1 and not inserts:  # one statement: its own transaction
                     db.execute(_MARK_AGAIN if batch[0].again else _MARK, batch[0].row)
                     return
@@ -2211,11 +2220,14 @@ class SqliteStore:
             for p in batch:
                 p.done = True
 
-    def _locked(self, db: sqlite3.Connection, timeout: float | None, wait: float | None = None) -> _Locked:
+    def _locked(self, db: sqlite3.Connection, timeout: float | None, wait: float | None = None, *,
+                unwaited: bool = False) -> _Locked:
         """The write lock, and SQLite's busy wait on `db`, for at most `timeout` seconds in all
         (None: as long as the lock takes, then SQLite's 30 s); then `StoreBusy`, saying the
-        caller waited `wait` seconds (its whole wait: `timeout` is what is left of it)."""
-        return _Locked(self, db, timeout, wait)
+        caller waited `wait` seconds (its whole wait: `timeout` is what is left of it).
+        `unwaited` (outcomes alone, no caller waiting): SQLite's busy wait as the connection has
+        it, when that is at least UNWAITED_BUSY ms."""
+        return _Locked(self, db, timeout, wait, unwaited)
 
     def claim(self, record_id: int, states: tuple[str, ...] = ("failed",), *,
               stale_before: datetime | None = None, wait: float | None = None, spare_live: bool = False,

@@ -208,6 +208,32 @@ def test_batches_a_few_milliseconds_apart_set_the_busy_timeout_once(tmp_path):
     store.close()
 
 
+def test_outcomes_nobody_waits_for_keep_the_busy_timeout_the_batch_before_set(tmp_path):
+    # Under load the messages' batches (a deadline) and the outcomes left to whichever thread
+    # writes next (none) alternate: put back to 30 s each time, it was a PRAGMA for every other
+    # batch. Outcomes failing after the shorter wait are kept and written later; a message
+    # stored without a deadline still waits SQLite's 30 s.
+    store = Traced(tmp_path / "inbox.db", durability="process")
+    rec, _ = store.accept(kind="DeliverReq", transaction_id="t-1", message_id=None, recipient=None, status=None,
+                          peer="127.0.0.1", content_type="text/xml", body=b"<x/>", tid_key="k-1", report_key=None,
+                          wait=5.0)
+    Traced.statements = []
+    store.mark(rec.id, "handled", 1000)  # (no wait: a batch of outcomes no caller waits for)
+    assert Traced.statements == ["UPDATE inbox SET"]
+    assert store.inbox_get(rec.id).state == "handled"
+    store.accept(kind="DeliverReq", transaction_id="t-2", message_id=None, recipient=None, status=None,
+                 peer="127.0.0.1", content_type="text/xml", body=b"<x/>", tid_key="k-2", report_key=None, wait=0.5)
+    Traced.statements = []
+    store.mark(rec.id, "handled", 1000)  # (what the last batch left is below a second: not kept)
+    assert Traced.statements == ["PRAGMA busy_timeout=30000", "UPDATE inbox SET"]
+    store.mark(rec.id, "handled", 1000, wait=5.0)
+    Traced.statements = []
+    store.accept(kind="DeliverReq", transaction_id="t-3", message_id=None, recipient=None, status=None,
+                 peer="127.0.0.1", content_type="text/xml", body=b"<x/>", tid_key="k-3", report_key=None)
+    assert Traced.statements[0] == "PRAGMA busy_timeout=30000"  # (a message without a deadline)
+    store.close()
+
+
 def test_digest_answers_are_kept_spent_in_the_messages_transaction(tmp_path, monkeypatch):
     # Shared by the processes on the store so that a captured header is refused by all of them: one
     # INSERT more in the transaction the message is written in (no transaction, nor flush, of its
