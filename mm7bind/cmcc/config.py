@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from lxml import etree
 
 from ..auth import QOPS
-from ..config import Config, ConfigError, Problem, _unusable, check, usable
+from ..config import Config, ConfigError, Problem, check, unusable_file_name, usable
 from ..display import shown_url
 from ..envelope import charset_label
 from ..errors import DecodeError
@@ -339,7 +339,7 @@ def read(path: str | Path | None, conn_path: str | Path | None = None,
         # the shipped E:\vas_log: here it would be a folder named so in the current directory
         problems.append(Problem("warning", f"{where}:LogPath",
                                 f"{get['LogPath']} is a Windows path (the manual asks to change it): no log file"))
-    elif get["LogPath"] and (why := _unusable(get["LogPath"])):  # (the folder's check below let its OSError out)
+    elif get["LogPath"] and (why := unusable_file_name(get["LogPath"])):  # (the folder's check below let its OSError out)
         problems.append(Problem("error", f"{where}:LogPath", why))
     elif get["LogPath"]:
         lg.file = str(Path(get["LogPath"]) / f"{get['MmscID'] or MM7_KEYS['MmscID'][1]}.log")  # (empty: as left out)
