@@ -644,9 +644,11 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> t
     return cfg, problems
 
 
-def _unusable(path: str) -> str | None:
-    """Why the system takes no file of that name (a NUL in it, a name too long), else None: the
-    checks of a file setting asked the system about it and let its ValueError or OSError out."""
+def unusable_file_name(path: str) -> str | None:
+    """Why the system takes no file or folder of that name (a NUL in it, a name too long), else None.
+
+    The check of every setting naming a file, for the configuration readers (the TOML file's and
+    China Mobile's): asked of such a name, the system's own checks raise a ValueError or OSError."""
     try:
         os.stat(path)
     except ValueError:
@@ -1048,7 +1050,7 @@ def _checked(cfg: Config, refused: frozenset[str]) -> list[Problem]:
     missing = False
     for name in ("ca_file", "client_cert", "client_key"):
         path = getattr(m, name)
-        if path and (why := _unusable(path)):
+        if path and (why := unusable_file_name(path)):
             err(f"mmsc.{name}", why)
             missing = True
         elif path and not Path(path).is_file():
@@ -1143,18 +1145,18 @@ def _checked(cfg: Config, refused: frozenset[str]) -> list[Problem]:
         err("receiver.trusted_proxy", "serving TLS itself (tls_cert), the receiver has no proxy in front")
     for name in ("tls_cert", "tls_key"):
         path = getattr(r, name)
-        if path and (why := _unusable(path)):
+        if path and (why := unusable_file_name(path)):
             err(f"receiver.{name}", why)
         elif path and not Path(path).is_file():
             err(f"receiver.{name}", f"no such file: {path}")
     if r.tls_client_ca and not r.tls_cert:
         err("receiver.tls_client_ca", "client certificates are asked for by a receiver serving TLS itself "
                                       "(tls_cert, tls_key); behind a proxy, the proxy asks for them")
-    elif r.tls_client_ca and (why := _unusable(r.tls_client_ca)):
+    elif r.tls_client_ca and (why := unusable_file_name(r.tls_client_ca)):
         err("receiver.tls_client_ca", why)
     elif r.tls_client_ca and not Path(r.tls_client_ca).exists():
         err("receiver.tls_client_ca", f"no such file or folder: {r.tls_client_ca}")
-    elif (r.tls_client_ca and not _unusable(r.tls_cert) and not _unusable(r.tls_key)
+    elif (r.tls_client_ca and not unusable_file_name(r.tls_cert) and not unusable_file_name(r.tls_key)
           and Path(r.tls_cert).is_file() and Path(r.tls_key).is_file()):
         from .client import TLSFileError  # noqa: PLC0415
 
@@ -1167,7 +1169,7 @@ def _checked(cfg: Config, refused: frozenset[str]) -> list[Problem]:
     if not _listenable(r.host):
         err("receiver.host", f"{r.host!r} is neither an IP address nor a name this machine resolves")
     folder = Path(r.out_dir)
-    if r.out_dir and (why := _unusable(r.out_dir)):
+    if r.out_dir and (why := unusable_file_name(r.out_dir)):
         folder = None
         if not r.forward_url:
             warn("receiver.out_dir", f"{why}: the saving handler would fail", "handling")
@@ -1258,7 +1260,7 @@ def _checked(cfg: Config, refused: frozenset[str]) -> list[Problem]:
             codecs.lookup(m.charset)
     except (LookupError, ValueError):  # (ValueError: a NUL in the name)
         err("mmsc.charset", f"unknown charset {m.charset!r}")
-    if lg.file and (why := _unusable(lg.file)):
+    if lg.file and (why := unusable_file_name(lg.file)):
         err("logging.file", why)
     elif lg.file and not Path(lg.file).resolve().parent.is_dir():
         err("logging.file", f"the folder of {lg.file} does not exist")

@@ -2334,6 +2334,28 @@ def test_a_number_past_a_java_int_is_an_error_naming_its_element(tmp_path, key, 
     assert [p.where for p in problems if p.level == "error"] == ["ConnConfig.xml:ServerMaxKeepAlive"]
 
 
+def test_a_number_of_thousands_of_digits_is_said_by_its_length_not_as_no_number(tmp_path):
+    """int() refuses more than 4300 digits with the ValueError of a text that is no number: such a
+    number in a whole-number element was said to be "not a whole number", and quoted whole; one set
+    in code ended the reading with str()'s ValueError, one in an mmscIP's full-width port with
+    int()'s. Leading zeros, which Integer.parseInt read past, count for nothing."""
+    past = "is past what the SDK reads (a Java int: -2147483648 to 2147483647)"
+    for written, said in (("9" * 5000, "a number of 5000 digits"), ("-" + "1" * 101, "a number of 101 digits"),
+                          ("1" + "0" * 99, "1" + "0" * 99)):
+        problems = read_cmcc(mm7config(tmp_path, TimeOut=written))[1]
+        assert [str(p) for p in problems if p.level == "error"] == [f"error: mm7Config.xml:TimeOut: {said} {past}"]
+        conn = tmp_path / "ConnConfig.xml"
+        conn.write_text(CONN.replace("<step>1<", f"<step>{written}<"), encoding="utf-8")
+        problems = read_cmcc(mm7config(tmp_path), conn)[1]
+        assert [str(p) for p in problems if p.level == "error"] == [f"error: ConnConfig.xml:step: {said} {past}"]
+    cfg, problems = read_cmcc(mm7config(tmp_path, TimeOut="0" * 5000 + "2500"))
+    assert cfg.mmsc.read_timeout == 2.5 and not [p for p in problems if p.where.endswith(":TimeOut")]
+    problems = read_cmcc(None, overrides={"mmscIP": ["10.0.0.1"], "TimeOut": -10**5000})[1]
+    assert [str(p) for p in problems if p.level == "error"] == [
+        f"error: mm7Config.xml:TimeOut: a number of 5001 digits {past}"]
+    problems = read_cmcc(mm7config(tmp_path, mmscIP=["10.0.0.1:" + "８" * 5000]))[1]
+    assert [p.where for p in problems if p.level == "error"] == ["mm7Config.xml:mmscIP"]
+
 
 @pytest.mark.parametrize("key, setting", [("MaxKeepAliveRequests", "mmsc.pool_size"),
                                           ("ServerMaxKeepAlive", "receiver.threads")])

@@ -2611,6 +2611,18 @@ def test_a_file_setting_no_file_can_be_named_is_said_not_raised():
         "than this system takes: the saving handler would fail"]
 
 
+def test_the_file_name_check_is_public_for_every_configuration_reader(tmp_path):
+    """China Mobile's reader checks its LogPath as the TOML settings are checked: with the same
+    public helper of mm7bind.config, not a name private to that module."""
+    from mm7bind.cmcc import config as cmcc_config
+    from mm7bind.config import unusable_file_name
+
+    assert cmcc_config.unusable_file_name is unusable_file_name
+    assert unusable_file_name("x\x00") == "'x\\x00' cannot be a file name: it holds a NUL character"
+    assert unusable_file_name("a" * 300) == f"'{'a' * 60}'... cannot be a file name: longer than this system takes"
+    assert unusable_file_name(str(tmp_path)) is None and unusable_file_name(str(tmp_path / "not yet")) is None
+
+
 def test_configuration_mistakes_are_named_with_where_they_belong(tmp_path):
     from mm7bind.config import load
 

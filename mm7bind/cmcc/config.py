@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from lxml import etree
 
 from ..auth import QOPS
-from ..config import Config, ConfigError, Problem, _unusable, check, usable
+from ..config import Config, ConfigError, Problem, check, unusable_file_name, usable
 from ..display import shown_url
 from ..envelope import charset_label
 from ..errors import DecodeError
@@ -84,6 +84,34 @@ MMSC_MAX_MESSAGE = 128 * 1024  # "目前最大支持128K" (manual §4.2.1, §4.2
 # logLevel 0 is "no log": no level means that, so its records go to the null device (see read()).
 # 1, the error log, is WARNING: a send or a request that failed is logged at that level.
 LOG_LEVELS = {0: "CRITICAL", 1: "WARNING", 2: "WARNING", 3: "INFO", 4: "INFO", 5: "DEBUG", 6: "DEBUG", 7: "DEBUG"}
+_WHOLE = re.compile(r"\s*([+-]?)(\d+(?:_\d+)*)\s*")  # what int() reads as a whole number (any script's digits)
+MOST_DIGITS_QUOTED = 100  # a number of more digits is said by its length
+
+
+def _past_java_int(number: str) -> str:
+    return f"{number} is past what the SDK reads (a Java int: {JAVA_INT[0]} to {JAVA_INT[1]})"
+
+
+def _digits(number: int) -> int:
+    """How many digits `number` has; str() refuses a number of more than 4300 with a ValueError."""
+    count = max(1, int((abs(number).bit_length() - 1) * 0.30102999566))  # (log10(2) from below: never too many)
+    while abs(number) >= 10**count:
+        count += 1
+    return count
+
+
+def _whole_number(text: str) -> tuple[int | None, str]:
+    """The whole number a file's text is, or None and why not. int() alone refuses a number of more
+    than 4300 digits (leading zeros too, which Integer.parseInt read past) with the ValueError of
+    a text that is no number, and takes long to read a longer one."""
+    found = _WHOLE.fullmatch(text)
+    if found is None:
+        return None, f"{text!r} is not a whole number"
+    digits = found[2].replace("_", "").lstrip("0")
+    digits = digits[next((i for i, digit in enumerate(digits) if int(digit)), len(digits)):]  # (other scripts' 0s)
+    if len(digits) > MOST_DIGITS_QUOTED:
+        return None, _past_java_int(f"a number of {len(digits)} digits")
+    return int(found[1] + (digits or "0")), ""
 
 
 def _is_host_and_port(address: str) -> bool:
@@ -98,7 +126,10 @@ def _port_as_java_read_it(address: str, where: str, problems: list[Problem]) -> 
     found = re.fullmatch(r"(.*):(\d+)", address) if "://" not in address else None
     if found is None or found[2].isascii():
         return address
-    port = str(int(found[2]))
+    number, too_long = _whole_number(found[2])
+    if too_long:  # (no port: said as no address below)
+        return address
+    port = str(number)
     problems.append(Problem("warning", f"{where}:mmscIP", f"port {found[2]} read as {port} (its digits are not ASCII "
                             "0-9; the SDK read them so)"))
     return f"{found[1]}:{port}"
@@ -184,10 +215,11 @@ def _read(path: str | Path, keys: dict, root_name: str, namespace: str | None, p
         if kind is list:
             values.setdefault(name, []).append(text)
         elif kind is int:
-            try:
-                values[name] = int(text)
-            except ValueError:
-                problems.append(Problem("error", f"{where}:{name}", f"{text!r} is not a whole number"))
+            number, why = _whole_number(text)
+            if why:
+                problems.append(Problem("error", f"{where}:{name}", why))
+            else:
+                values[name] = number
         elif kind is bool:
             if text.lower() not in ("true", "false"):
                 # only UseSSL is boolean, and it has no effect: the SDK accepted any text there
@@ -206,8 +238,9 @@ def _java_ints(values: dict[str, object], keys: dict[str, tuple[type, object]], 
     setting's error, a ReSendCount was taken."""
     for key, value in list(values.items()):
         if keys[key][0] is int and not JAVA_INT[0] <= int(value) <= JAVA_INT[1]:
-            problems.append(Problem("error", f"{where}:{key}", f"{value} is past what the SDK reads (a Java int: "
-                                    f"{JAVA_INT[0]} to {JAVA_INT[1]})"))
+            digits = _digits(value)
+            said = str(value) if digits <= MOST_DIGITS_QUOTED else f"a number of {digits} digits"
+            problems.append(Problem("error", f"{where}:{key}", _past_java_int(said)))
             values[key] = keys[key][1]
 
 
@@ -339,7 +372,7 @@ def read(path: str | Path | None, conn_path: str | Path | None = None,
         # the shipped E:\vas_log: here it would be a folder named so in the current directory
         problems.append(Problem("warning", f"{where}:LogPath",
                                 f"{get['LogPath']} is a Windows path (the manual asks to change it): no log file"))
-    elif get["LogPath"] and (why := _unusable(get["LogPath"])):  # (the folder's check below let its OSError out)
+    elif get["LogPath"] and (why := unusable_file_name(get["LogPath"])):  # (the folder's check below let its OSError out)
         problems.append(Problem("error", f"{where}:LogPath", why))
     elif get["LogPath"]:
         lg.file = str(Path(get["LogPath"]) / f"{get['MmscID'] or MM7_KEYS['MmscID'][1]}.log")  # (empty: as left out)
