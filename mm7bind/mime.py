@@ -580,9 +580,10 @@ def _write_parts(parts: list[OutPart], boundary: str, segs: list, text: list[byt
     pad = b"\r\n" if padded and nested else b""
     for i, part in enumerate(parts):
         seps = part.separators
-        lines = ("".join([f"{k}{seps.get(k, separator)}{v}\r\n" for k, v in part.headers]) if seps
-                 else "".join([f"{k}{separator}{v}\r\n" for k, v in part.headers]))
-        text.append(f"{CRLF if i else ''}--{boundary}\r\n{lines}\r\n".encode("utf-8"))
+        head = f"{CRLF if i else ''}--{boundary}\r\n"
+        for k, v in part.headers:  # (a loop, not a comprehension: a few headers, on every part written)
+            head += f"{k}{seps.get(k, separator) if seps else separator}{v}\r\n"
+        text.append((head + CRLF).encode("utf-8"))
         if part.children:
             _write_parts(part.children, part.boundary, segs, text, separator, padded, True)
         elif type(part.payload) is bytes:
