@@ -287,6 +287,9 @@ from .test_tolerance import details_envelope  # noqa: E402
     ('<a xmlns:v="urn:example:v"><v:b v:c="1">q</v:b></a>', False),
     ('<a><b:c:d xmlns:b="urn:example:b">q</b:c:d></a>', True),  # an element's name with two colons
     ('<a><b x:y:z="1">q</b></a>', True),  # an attribute's
+    ('<a><c:d/></a>', True),  # an unbound prefix: a name with a colon in no namespace
+    ('<a><b c:d="1"/></a>', True),  # an attribute's, the last name of the tree
+    ('<a xmlns:v="urn:a:"><v:b v:c="1"/></a>', False),  # colons in the namespace only, one just before its "}"
 ])
 def test_names_that_are_no_qname_are_found_either_way(details, colon, walk_bytes, monkeypatch):
     monkeypatch.setattr(xmlsafe, "_WALK_BYTES", walk_bytes)
