@@ -17,7 +17,6 @@ import inspect
 import json
 import logging
 import math
-import operator
 import re
 import threading
 import time
@@ -1420,8 +1419,7 @@ def _identity(msg: m.Message, left_out: frozenset[str] = _NOT_IDENTITY, *, as_re
     another charset, or with CRLF for LF, has other bytes and says the same; text its label does
     not read counts by its bytes (`_part_identity`). `as_read`: each text by its `text_value`, as
     the release before digested it (`_text_key_before`)."""
-    names, values = _identity_fields(type(msg), left_out)
-    said = dict(zip(names, values(msg), strict=True))
+    said = {name: getattr(msg, name) for name in _identity_fields(type(msg), left_out)}
     content = getattr(msg, "content", None)
     parts = [_part_identity(part, as_read) for part in content.parts
              if not (part.content_type or "").lower().startswith("application/smil")] if content is not None else []
@@ -1466,20 +1464,16 @@ def _label_text(part) -> str | None:
 # an encoder per call), the same text. (Changing that text would make copies of messages taken
 # before an upgrade new messages.)
 _IDENTITY_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str)
-_IDENTITY_FIELDS: dict[tuple[type, frozenset], tuple[tuple[str, ...], Callable[[Any], tuple]]] = {}
+_IDENTITY_FIELDS: dict[tuple[type, frozenset], tuple[str, ...]] = {}
 
 
-def _identity_fields(cls: type, left_out: frozenset[str] = _NOT_IDENTITY) -> tuple[tuple[str, ...], Callable[[Any], tuple]]:
-    """The fields of `cls` that `_identity` reads, and what reads their values off a message (in
-    one call, not one a field), made once per message class."""
-    found = _IDENTITY_FIELDS.get((cls, left_out))
-    if found is None:
-        names = tuple(f.name for f in dataclasses.fields(cls) if f.name not in left_out)
-        getter = operator.attrgetter(*names) if names else (lambda _msg: ())
-        # (attrgetter of one name gives the value itself, not a tuple of one)
-        values = (lambda msg: (getter(msg),)) if len(names) == 1 else getter
-        found = _IDENTITY_FIELDS[(cls, left_out)] = (names, values)
-    return found
+def _identity_fields(cls: type, left_out: frozenset[str] = _NOT_IDENTITY) -> tuple[str, ...]:
+    """The fields of `cls` that `_identity` reads, listed once per message class."""
+    names = _IDENTITY_FIELDS.get((cls, left_out))
+    if names is None:
+        names = _IDENTITY_FIELDS[(cls, left_out)] = tuple(
+            f.name for f in dataclasses.fields(cls) if f.name not in left_out)
+    return names
 
 
 def _unnamed_key(msg: m.Message, as_read: bool = False) -> str | None:
