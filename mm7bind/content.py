@@ -1113,6 +1113,10 @@ _SMIL_TEXTS: dict[tuple, bytes] = {}
 
 
 _SRC = re.compile(r"""\bsrc\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
+# The same on ASCII text, two to three times as fast: a pattern that starts with a set of letters
+# rather than a word boundary and letters ignoring case is searched for by its first character.
+# (Not on other text: ignoring case, "s" is also U+017F, the long s.)
+_SRC_ASCII = re.compile(r"""[sS](?<=\b[sS])[rR][cC]\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 
 
@@ -1245,7 +1249,7 @@ def unresolved_references(content: Content) -> list[str]:
     data = bytes(data) if data is not None and len(data) <= _QUICKLY_CHECKED else b"\x00"  # (a view: a copy)
     if data.isascii() and b"\x00" not in data and b"%" not in data and b"&" not in data and b"<!--" not in data:
         ids = {"cid:" + part.content_id for part in content.parts if part.content_id}
-        if {double or single for double, single in _SRC.findall(data.decode("ascii"))} <= ids:
+        if {double or single for double, single in _SRC_ASCII.findall(data.decode("ascii"))} <= ids:
             return []
     return _missing_references(smil, _References(content.all_parts()))
 
