@@ -1032,10 +1032,14 @@ class Receiver:
         tid = env.transaction_id
         if _has_markup(response.status) or not tid:
             return self.answer(env, response)  # (markup of its own, or no id to fill in: not the template's)
-        key = (type(response), response.status.code, response.status.text, response.status.details, env.version,
-               env.namespace, env.message.mm7_version if env.message is not None else None, self.config.profile)
+        # The version and the profile are keyed by identity: frozen dataclasses, whose hash reads every
+        # field (some 3 us a message). A template holds them, so no other object can have their ids
+        # while it is kept; an equal copy (a profile replaced by its like) has a template made anew.
+        version, profile = env.version, self.config.profile
+        key = (type(response), response.status.code, response.status.text, response.status.details, id(version),
+               env.namespace, env.message.mm7_version if env.message is not None else None, id(profile))
         template = self._answers.get(key)
-        if template is None:
+        if template is None or template[3] is not version or template[4] is not profile:
             marker = f"mm7bind-tid-{uuid.uuid4().hex}"
             first = self.answer(env, response, marker)
             head, sep, tail = first.body.partition(marker.encode("ascii"))
@@ -1043,8 +1047,8 @@ class Receiver:
                 return self.answer(env, response)
             if len(self._answers) >= 256:  # keys come from handlers' statuses: keep the memo bounded
                 self._answers.clear()
-            template = self._answers[key] = (head, tail, first.headers)
-        head, tail, headers = template
+            template = self._answers[key] = (head, tail, first.headers, version, profile)
+        head, tail, headers, _, _ = template
         if invalid_xml_char(tid) is not None:
             return self.answer(env, response)  # (which refuses it)
         text = escape_text(tid).encode(self.config.profile.xml.encoding, "xmlcharrefreplace")

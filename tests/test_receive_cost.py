@@ -395,3 +395,26 @@ def test_a_charset_found_once_is_not_looked_up_again():
     assert charset_codec("no-such-charset") == (None, False)
     # (never kept: asked again, as far as the registry's own bound on names asked lets it)
     assert "_may_look_up" in _python_calls(lambda: charset_codec("no-such-charset"), c_too=True)
+
+
+def test_an_answer_from_its_template_hashes_neither_profile_nor_version(monkeypatch):
+    # (frozen dataclasses whose hash reads every field: the template is found by their identity)
+    import dataclasses
+
+    from mm7bind.profiles import Profile
+    from mm7bind.versions import Version
+
+    receiver = mm7.Receiver()
+    ct, body = deliver("t-0")
+    first = receiver.handle(body, ct, {"SOAPAction": '""'}, "127.0.0.1")
+    hashed = []
+    for cls in (Profile, Version):
+        plain = cls.__hash__
+        monkeypatch.setattr(cls, "__hash__", lambda self, plain=plain: hashed.append(self) or plain(self))
+    again = receiver.handle(body, ct, {"SOAPAction": '""'}, "127.0.0.1")
+    assert hashed == [] and again.body == first.body
+    monkeypatch.undo()
+    # An equal profile in its place: the same answer, from a template made for it.
+    receiver.config.profile = dataclasses.replace(receiver.config.profile)
+    assert receiver.handle(body, ct, {"SOAPAction": '""'}, "127.0.0.1").body == first.body
+    assert len(receiver._answers) == 2
