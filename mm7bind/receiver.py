@@ -54,7 +54,8 @@ from .mime import Body, MimeLimits, header_value
 from .profiles import STANDARD, Profile
 from .status import RequestStatus, fault_code, is_retryable, is_success, lookup
 from .store import IN_HAND_AT_START, DigestReplayed, InboxRecord, SentRecord, StoreBusy, sifted_headers, utcnow
-from .xmlsafe import DEFAULT_LIMITS, XmlLimits, declaration_readable, invalid_xml_char, printable_in_xml
+from .xmlsafe import (DEFAULT_LIMITS, XmlLimits, charset_codec, declaration_readable, invalid_xml_char,
+                      printable_in_xml)
 
 log = logging.getLogger("mm7bind.receiver")
 
@@ -1452,8 +1453,6 @@ def _label_text(part) -> str | None:
     GB18030, as `text_value`; UTF-16 without a byte order mark big-endian; a mark is no
     character), without the charset detection `text_value` falls back on: None for bytes the
     label does not read, or a label unknown."""
-    from .xmlsafe import charset_codec  # noqa: PLC0415
-
     codec = charset_codec(part.charset)[0] if part.charset else "utf-8"
     data = part.data
     if codec == "utf-16" and data[:2] not in (b"\xff\xfe", b"\xfe\xff"):
