@@ -29,7 +29,7 @@ from xml.sax.saxutils import quoteattr
 
 from . import durations, gbk
 from .durations import LONGEST_MS, adts_frame, id3_size, mpeg_frame, same_stream
-from .errors import EncodeError
+from .errors import DecodeError, Deviation, EncodeError
 from .hints import suggest_keywords
 
 CHUNK = 256 * 1024
@@ -472,8 +472,6 @@ def _unescaped(name: str) -> str:
 def text_of(data: bytes, charset: str | None) -> str:
     """`data` as text in `charset` (unknown or wrong labels recovered as `decode_part_text`
     does), else as UTF-8 with U+FFFD for what is not."""
-    from .errors import DecodeError  # noqa: PLC0415
-
     try:
         text = decode_part_text(data, charset, "part")[0]
     except DecodeError:  # in no charset at all: what can be read, rather than no text
@@ -502,8 +500,6 @@ def decode_part_text(data: bytes, charset: str | None, where: str) -> tuple:
         found = found and (found, "")
     if found is None:
         return (_decoder or _xml_decoder())(data, charset, None, where)
-    from .errors import Deviation  # noqa: PLC0415
-
     order, how = found
     if charset is None:  # (as `decode_text` says of unlabelled text that is not UTF-8)
         return data.decode(order), order, [Deviation("charset-undeclared", where, f"no charset named and the bytes "
@@ -1113,6 +1109,10 @@ _SMIL_TEXTS: dict[tuple, bytes] = {}
 
 
 _SRC = re.compile(r"""\bsrc\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
+# The same on ASCII text, two to three times as fast: a pattern that starts with a set of letters
+# rather than a word boundary and letters ignoring case is searched for by its first character.
+# (Not on other text: ignoring case, "s" is also U+017F, the long s.)
+_SRC_ASCII = re.compile(r"""[sS](?<=\b[sS])[rR][cC]\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 
 
@@ -1245,7 +1245,7 @@ def unresolved_references(content: Content) -> list[str]:
     data = bytes(data) if data is not None and len(data) <= _QUICKLY_CHECKED else b"\x00"  # (a view: a copy)
     if data.isascii() and b"\x00" not in data and b"%" not in data and b"&" not in data and b"<!--" not in data:
         ids = {"cid:" + part.content_id for part in content.parts if part.content_id}
-        if {double or single for double, single in _SRC.findall(data.decode("ascii"))} <= ids:
+        if {double or single for double, single in _SRC_ASCII.findall(data.decode("ascii"))} <= ids:
             return []
     return _missing_references(smil, _References(content.all_parts()))
 

@@ -54,7 +54,8 @@ from .mime import Body, MimeLimits, header_value
 from .profiles import STANDARD, Profile
 from .status import RequestStatus, fault_code, is_retryable, is_success, lookup
 from .store import IN_HAND_AT_START, DigestReplayed, InboxRecord, SentRecord, StoreBusy, sifted_headers, utcnow
-from .xmlsafe import DEFAULT_LIMITS, XmlLimits, declaration_readable, invalid_xml_char, printable_in_xml
+from .xmlsafe import (DEFAULT_LIMITS, XmlLimits, charset_codec, declaration_readable, invalid_xml_char,
+                      printable_in_xml)
 
 log = logging.getLogger("mm7bind.receiver")
 
@@ -1032,10 +1033,14 @@ class Receiver:
         tid = env.transaction_id
         if _has_markup(response.status) or not tid:
             return self.answer(env, response)  # (markup of its own, or no id to fill in: not the template's)
-        key = (type(response), response.status.code, response.status.text, response.status.details, env.version,
-               env.namespace, env.message.mm7_version if env.message is not None else None, self.config.profile)
+        # The version and the profile are keyed by identity: frozen dataclasses, whose hash reads every
+        # field (some 3 us a message). A template holds them, so no other object can have their ids
+        # while it is kept; an equal copy (a profile replaced by its like) has a template made anew.
+        version, profile = env.version, self.config.profile
+        key = (type(response), response.status.code, response.status.text, response.status.details, id(version),
+               env.namespace, env.message.mm7_version if env.message is not None else None, id(profile))
         template = self._answers.get(key)
-        if template is None:
+        if template is None or template[3] is not version or template[4] is not profile:
             marker = f"mm7bind-tid-{uuid.uuid4().hex}"
             first = self.answer(env, response, marker)
             head, sep, tail = first.body.partition(marker.encode("ascii"))
@@ -1043,8 +1048,8 @@ class Receiver:
                 return self.answer(env, response)
             if len(self._answers) >= 256:  # keys come from handlers' statuses: keep the memo bounded
                 self._answers.clear()
-            template = self._answers[key] = (head, tail, first.headers)
-        head, tail, headers = template
+            template = self._answers[key] = (head, tail, first.headers, version, profile)
+        head, tail, headers, _, _ = template
         if invalid_xml_char(tid) is not None:
             return self.answer(env, response)  # (which refuses it)
         text = escape_text(tid).encode(self.config.profile.xml.encoding, "xmlcharrefreplace")
@@ -1448,8 +1453,6 @@ def _label_text(part) -> str | None:
     GB18030, as `text_value`; UTF-16 without a byte order mark big-endian; a mark is no
     character), without the charset detection `text_value` falls back on: None for bytes the
     label does not read, or a label unknown."""
-    from .xmlsafe import charset_codec  # noqa: PLC0415
-
     codec = charset_codec(part.charset)[0] if part.charset else "utf-8"
     data = part.data
     if codec == "utf-16" and data[:2] not in (b"\xff\xfe", b"\xfe\xff"):
@@ -1462,8 +1465,10 @@ def _label_text(part) -> str | None:
 
 # What `_identity` writes its digest's text with: made once (json.dumps with these arguments makes
 # an encoder per call), the same text. (Changing that text would make copies of messages taken
-# before an upgrade new messages.)
-_IDENTITY_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str)
+# before an upgrade new messages.) No check for circular references, which changes no text: what
+# it encodes is built anew by `to_jsonable`, which would recurse without end on a cycle before it,
+# and the check (a dict of the containers met) is some 1 us of its 8 on a DeliverReq.
+_IDENTITY_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str, check_circular=False)
 _IDENTITY_FIELDS: dict[tuple[type, frozenset], tuple[str, ...]] = {}
 
 

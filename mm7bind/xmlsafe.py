@@ -350,7 +350,7 @@ def parse_xml(
             except etree.XMLSyntaxError:
                 root = None  # invalid (or malformed): the plain parser and the reader's repairs decide
             if root is not None:
-                declarations = list(_declarations(root))
+                declarations = [item for _event, item in etree.iterwalk(root, events=("start-ns",))]  # (_declarations)
                 if not namespace_well_formed(root, data, declarations):
                     # libxml2 validating as it parses lets namespace errors by (an undeclared prefix, a
                     # declaration the plain parser refuses): such a document goes the plain parser's
@@ -688,8 +688,9 @@ def namespace_well_formed(root: etree._Element, data: bytes, declarations: list[
     prefixed = {(prefix, uri) for prefix, uri in declarations if prefix}
     if len({uri for _, uri in prefixed}) != len(prefixed):
         return False
-    if not all(declaration_readable(prefix or None, uri) for prefix, uri in declarations):
-        return False
+    for prefix, uri in declarations:  # (a loop, not all() of a generator: this runs for every message)
+        if not declaration_readable(prefix or None, uri):
+            return False
     if len(data) > _WALK_BYTES:
         return not _COLON_IN_NAME(root)
     # A small tree is walked here rather than searched by XPath: about as fast, and the GIL is

@@ -287,6 +287,9 @@ from .test_tolerance import details_envelope  # noqa: E402
     ('<a xmlns:v="urn:example:v"><v:b v:c="1">q</v:b></a>', False),
     ('<a><b:c:d xmlns:b="urn:example:b">q</b:c:d></a>', True),  # an element's name with two colons
     ('<a><b x:y:z="1">q</b></a>', True),  # an attribute's
+    ('<a><c:d/></a>', True),  # an unbound prefix: a name with a colon in no namespace
+    ('<a><b c:d="1"/></a>', True),  # an attribute's, the last name of the tree
+    ('<a xmlns:v="urn:a:"><v:b v:c="1"/></a>', False),  # colons in the namespace only, one just before its "}"
 ])
 def test_names_that_are_no_qname_are_found_either_way(details, colon, walk_bytes, monkeypatch):
     monkeypatch.setattr(xmlsafe, "_WALK_BYTES", walk_bytes)
@@ -355,3 +358,25 @@ def test_a_datetime_read_the_short_way_is_what_xsdata_reads(pieces, pad):
         expected = text.strip()
     got = binding._reader(var)(text)
     assert (type(got), got) == (type(expected), expected)
+
+
+# ---------------------------------------------------------------------------------------------
+# A SMIL's references, told in ASCII text by a pattern that finds them faster.
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["src", "SRC", "sRc", "xsrc", "_src", "-src", "1src", "src2", "s", "rc", " ", "\t",
+                                 "\x1c", "=", '"', "'", "cid:a", "<img ", "/>", "\n", "ſ"]), max_size=24).map("".join))
+def test_the_ascii_pattern_finds_the_references_the_general_one_does(text):
+    from mm7bind import content
+
+    if text.isascii():
+        assert content._SRC_ASCII.findall(text) == content._SRC.findall(text)
+
+
+def test_a_smil_in_ascii_whose_references_name_parts_is_told_so_and_one_that_does_not_is_looked_at():
+    smil = mm7.Part.from_bytes(b'<smil><body><par><img SRC = "cid:a"/><text src=\'cid:b\'/></par></body></smil>',
+                               "application/smil")
+    parts = [mm7.Part.from_bytes(b"x", "image/gif", content_id="a"), mm7.Part.text("t", content_id="b")]
+    assert mm7.content.unresolved_references(mm7.Content(parts=parts, smil=smil)) == []
+    assert mm7.content.unresolved_references(mm7.Content(parts=parts[:1], smil=smil)) == ["cid:b"]

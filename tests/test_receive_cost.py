@@ -68,6 +68,20 @@ def test_the_duplicate_key_of_a_message_stays_what_earlier_releases_stored(tmp_p
     assert receiver._identity(msg, receiver._NOT_IDENTITY_BEFORE) == "2836ffae71ae878d6c98f42821e25b9b"
 
 
+def test_the_digest_of_reports_stays_what_earlier_releases_stored():
+    # (the key of a report or read reply digests other fields than a DeliverReq's: each class's kept)
+    from mm7bind import receiver
+
+    report = mm7.DeliveryReportReq(message_id="M-1", recipient="+8613800138000", sender="1065888",
+                                   date=datetime(2026, 5, 1, 12, 30, tzinfo=timezone.utc), mm_status="Retrieved",
+                                   status_text="ok", applic_id="app")
+    reply = mm7.ReadReplyReq(message_id="M-2", recipient="+8613800138000", sender="1065888", mm_status="Read")
+    assert receiver._identity(report) == "d4ebe79e8a21ae29e3c1cdcbd4349ef6"
+    assert receiver._identity(report, receiver._NOT_IDENTITY_BEFORE) == "86ed5c07150884709e18cd0812ec6cdd"
+    assert receiver._identity(reply) == "c97941ce7b6592dae872cdb946f2a2ef"
+    assert receiver._identity(reply, receiver._NOT_IDENTITY_BEFORE) == "641042b74609dadd344a98d559a84622"
+
+
 def _report(store: SqliteStore, message_id: str) -> None:
     store.accept(kind="DeliveryReportReq", transaction_id=f"r-{message_id}", message_id=message_id,
                  recipient="+8613800138000", status="Retrieved", peer="127.0.0.1", content_type="text/xml",
@@ -381,3 +395,26 @@ def test_a_charset_found_once_is_not_looked_up_again():
     assert charset_codec("no-such-charset") == (None, False)
     # (never kept: asked again, as far as the registry's own bound on names asked lets it)
     assert "_may_look_up" in _python_calls(lambda: charset_codec("no-such-charset"), c_too=True)
+
+
+def test_an_answer_from_its_template_hashes_neither_profile_nor_version(monkeypatch):
+    # (frozen dataclasses whose hash reads every field: the template is found by their identity)
+    import dataclasses
+
+    from mm7bind.profiles import Profile
+    from mm7bind.versions import Version
+
+    receiver = mm7.Receiver()
+    ct, body = deliver("t-0")
+    first = receiver.handle(body, ct, {"SOAPAction": '""'}, "127.0.0.1")
+    hashed = []
+    for cls in (Profile, Version):
+        plain = cls.__hash__
+        monkeypatch.setattr(cls, "__hash__", lambda self, plain=plain: hashed.append(self) or plain(self))
+    again = receiver.handle(body, ct, {"SOAPAction": '""'}, "127.0.0.1")
+    assert hashed == [] and again.body == first.body
+    monkeypatch.undo()
+    # An equal profile in its place: the same answer, from a template made for it.
+    receiver.config.profile = dataclasses.replace(receiver.config.profile)
+    assert receiver.handle(body, ct, {"SOAPAction": '""'}, "127.0.0.1").body == first.body
+    assert len(receiver._answers) == 2
