@@ -350,7 +350,7 @@ def parse_xml(
             except etree.XMLSyntaxError:
                 root = None  # invalid (or malformed): the plain parser and the reader's repairs decide
             if root is not None:
-                declarations = [item for _event, item in etree.iterwalk(root, events=("start-ns",))]  # (_declarations)
+                declarations = _declarations(root)
                 if not namespace_well_formed(root, data, declarations):
                     # libxml2 validating as it parses lets namespace errors by (an undeclared prefix, a
                     # declaration the plain parser refuses): such a document goes the plain parser's
@@ -669,9 +669,9 @@ _COLON_IN_NAME = ThreadXPath("boolean(descendant-or-self::*[contains(local-name(
                              " or boolean(descendant-or-self::*/@*[contains(local-name(), ':')])")
 
 
-def _declarations(root: etree._Element):
+def _declarations(root: etree._Element) -> list[tuple[str, str]]:
     """Every namespace declaration in the tree, as (prefix, URI)."""
-    return (item for _event, item in etree.iterwalk(root, events=("start-ns",)))
+    return [item for _event, item in etree.iterwalk(root, events=("start-ns",))]
 
 
 def namespace_well_formed(root: etree._Element, data: bytes, declarations: list[tuple[str, str]]) -> bool:
