@@ -41,7 +41,7 @@ from .auth import QOPS, DigestAnswer, digest_algorithms
 from .auth import _challenges as _digest_challenges
 from .auth import _schemes as _auth_schemes
 from .content import Content
-from .deadline import DeadlinePassed, DeadlineReader
+from .deadline import MAX_TIMEOUT, DeadlinePassed, DeadlineReader
 from .display import printable, repr_showing_no_secret_header, shown_http, shown_url
 from .envelope import Fault
 from .errors import (
@@ -208,9 +208,6 @@ def _origin(url: str) -> tuple[str, str | None, int | None]:
 
 
 STREAM_ABOVE = 1024 * 1024  # bodies larger than this are streamed from their parts, not joined
-# The longest timeout taken, in seconds (a year): "wait for ever" written as 1e10 s is past what a
-# socket's timeout can hold, and the sync client raised an OverflowError once the request was out.
-MAX_TIMEOUT = 365 * 24 * 3600
 # The most connections a client keeps to one MMSC (carriers allow an SP a few dozen): the pool is
 # made a slot at a time at the first send, a million of them a second's wait, 10**30 one for ever.
 MAX_POOL_SIZE = 10_000

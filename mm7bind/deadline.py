@@ -55,12 +55,17 @@ class DeadlineReader:
         return getattr(self._raw, name)
 
 
+# The longest timeout taken, in seconds (a year): "wait for ever" written as 1e10 s is past what a
+# socket's timeout can hold, and the sync client raised an OverflowError once the request was out.
+# (Here, where nothing of the package is imported, for the modules the client imports; the client
+# gives it as `client.MAX_TIMEOUT`.)
+MAX_TIMEOUT = 365 * 24 * 3600
+
+
 def wait_limit(timeout: float | None, name: str = "timeout") -> float | None:
     """`timeout` as a lock's, a condition's or a thread's wait takes it: None, inf or past a year
-    (`client.MAX_TIMEOUT`) → None, no limit (a wait of ~300 years or more raised an OverflowError
+    (`MAX_TIMEOUT`) → None, no limit (a wait of ~300 years or more raised an OverflowError
     before waiting at all). NaN is refused: a condition's wait for it never ended."""
-    from .client import MAX_TIMEOUT  # noqa: PLC0415
-
     if timeout is None:
         return None
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or math.isnan(timeout):

@@ -28,6 +28,7 @@ from urllib.parse import quote
 
 from . import holders
 from .arrival import may_have_arrived
+from .deadline import MAX_TIMEOUT
 from .display import is_secret_header
 from .errors import STORE_ERRORS, StoreClosed
 from .periodic import Periodic, seconds_between_rounds
@@ -299,17 +300,6 @@ def _turn_at(row: tuple[float, float] | None, now: float) -> float:
     return now if row is None else max(now, row[0] - max(0.0, row[1] - now))
 
 
-_MAX_WAIT = 0  # the client's MAX_TIMEOUT, once `_max_wait` has read it
-
-
-def _max_wait() -> int:
-    global _MAX_WAIT
-    from .client import MAX_TIMEOUT  # noqa: PLC0415 (the client imports this module)
-
-    _MAX_WAIT = MAX_TIMEOUT
-    return MAX_TIMEOUT
-
-
 def _checked_wait(wait: float | None, bounded: bool = False) -> None:
     """Refuse a `wait` for the store's lock that no wait can be (the store's own, or one call's:
     `accept`, `claim`, `mark`, `spend`, `check`), where it enters rather than in the write: past
@@ -318,9 +308,8 @@ def _checked_wait(wait: float | None, bounded: bool = False) -> None:
     exit. `bounded`: None (as long as the lock is held) is refused too (`check` waits a while)."""
     if wait is None and not bounded:
         return
-    most = _MAX_WAIT or _max_wait()  # (twice a message stored: no import statement run each time)
-    if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not 0 <= wait <= most:
-        raise ValueError(f"wait must be a number of seconds from 0 to {most} (a year)"
+    if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not 0 <= wait <= MAX_TIMEOUT:
+        raise ValueError(f"wait must be a number of seconds from 0 to {MAX_TIMEOUT} (a year)"
                          + ("" if bounded else ", or None (as long as the lock is held)") + f", not {wait!r}")
 
 
