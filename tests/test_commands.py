@@ -43,6 +43,14 @@ CTRL_C_ABLE = [sys.executable, "-c", "import runpy, signal; signal.signal(signal
                "runpy.run_module('mm7bind.cli', run_name='__main__', alter_sys=True)"]
 
 
+def written(out) -> str:
+    """What a child process has written to the file `out` so far, read at an offset of its own: the
+    child shares the file's offset, and a seek to read it from the start made the child's next
+    write (a print's line end) land over the start of its first line."""
+    fd = out.fileno()
+    return os.pread(fd, os.fstat(fd).st_size, 0).decode("utf-8", "replace")
+
+
 class Background:
     """A long-running `mm7bind ...` process, stopped with SIGTERM at the end."""
 
@@ -79,8 +87,7 @@ class Background:
         raise AssertionError(f"no startup line: {self.output()}")
 
     def output(self) -> str:
-        self.out.seek(0)
-        return self.out.read()
+        return written(self.out)
 
     def stop(self) -> str:
         if self.proc.poll() is None:
@@ -1113,8 +1120,7 @@ def test_serve_and_simulate_on_port_0_name_the_port_they_took_on_stdouts_first_l
                                     stderr=subprocess.DEVNULL, text=True, cwd=ROOT, env=ENV)
             try:
                 def first_line(out=out) -> str:  # (a whole one: not one being written)
-                    out.seek(0)
-                    text = out.read()
+                    text = written(out)
                     return text.partition("\n")[0] if "\n" in text else ""
 
                 _until(lambda proc=proc: first_line() or proc.poll() is not None, f"{command[0]} starts")
