@@ -2357,6 +2357,33 @@ def test_a_number_of_thousands_of_digits_is_said_by_its_length_not_as_no_number(
     assert [p.where for p in problems if p.level == "error"] == ["mm7Config.xml:mmscIP"]
 
 
+@pytest.mark.parametrize("written", ["1_000", "2500\u3000", "\xa02500", "2500\u2028", "\U0001d7d0\U0001d7d3"])
+def test_a_number_integer_parseint_refused_is_no_number(tmp_path, written):
+    """Python's int() reads more than Java's Integer.parseInt did: underscores between digits, any
+    blank around them (Java's trim removed only U+0000-U+0020), digits past U+FFFF (two UTF-16
+    units to Java, neither a digit). The SDK refused such a file; it was read."""
+    problems = read_cmcc(mm7config(tmp_path, TimeOut=written))[1]
+    assert [(p.level, p.message) for p in problems if p.where.endswith(":TimeOut")] == [
+        ("error", f"{written!r} is not a whole number")]
+    conn = tmp_path / "ConnConfig.xml"
+    conn.write_text(CONN.replace("<step>1<", f"<step>{written}<"), encoding="utf-8")
+    problems = read_cmcc(mm7config(tmp_path), conn)[1]
+    assert [(p.level, p.message) for p in problems if p.where.endswith(":step")] == [
+        ("error", f"{written!r} is not a whole number")]
+
+
+def test_what_integer_parseint_read_is_read(tmp_path):
+    """A leading + (Java 7 on) and any script's digits of the BMP (Character.digit): read as the SDK
+    read them; the same digits past U+FFFF in an mmscIP's port are no port, as the SDK dialled none."""
+    for written in ("+2500", "２５００", "\u0662\u0665\u0660\u0660", " 2500\t"):
+        cfg, problems = read_cmcc(mm7config(tmp_path, TimeOut=written))
+        assert cfg.mmsc.read_timeout == 2.5
+        assert not [p for p in problems if p.level == "error" or "TimeOut" in p.where and "spaces" not in p.message]
+    problems = read_cmcc(mm7config(tmp_path, mmscIP=["10.0.0.1:\U0001d7d6\U0001d7ce"]))[1]
+    assert [(p.level, p.message) for p in problems if p.where.endswith(":mmscIP")] == [
+        ("error", "'10.0.0.1:\U0001d7d6\U0001d7ce' is no address (ip or host, :port optional)")]
+
+
 @pytest.mark.parametrize("key, setting", [("MaxKeepAliveRequests", "mmsc.pool_size"),
                                           ("ServerMaxKeepAlive", "receiver.threads")])
 def test_more_connections_or_threads_than_mm7bind_takes_is_an_error_naming_the_element(tmp_path, key, setting):

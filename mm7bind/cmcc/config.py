@@ -84,7 +84,10 @@ MMSC_MAX_MESSAGE = 128 * 1024  # "目前最大支持128K" (manual §4.2.1, §4.2
 # logLevel 0 is "no log": no level means that, so its records go to the null device (see read()).
 # 1, the error log, is WARNING: a send or a request that failed is logged at that level.
 LOG_LEVELS = {0: "CRITICAL", 1: "WARNING", 2: "WARNING", 3: "INFO", 4: "INFO", 5: "DEBUG", 6: "DEBUG", 7: "DEBUG"}
-_WHOLE = re.compile(r"\s*([+-]?)(\d+(?:_\d+)*)\s*")  # what int() reads as a whole number (any script's digits)
+# What Integer.parseInt read: a sign, then digits of any script (Character.digit), after the trim
+# (no other blank, nor int()'s underscores); a digit past U+FFFF, two UTF-16 units to Java, is none
+# (so: \d, less what lies past U+FFFF).
+_WHOLE = re.compile(r"([+-]?)([^\W\D\U00010000-\U0010FFFF]+)")
 MOST_DIGITS_QUOTED = 100  # a number of more digits is said by its length
 
 
@@ -101,13 +104,14 @@ def _digits(number: int) -> int:
 
 
 def _whole_number(text: str) -> tuple[int | None, str]:
-    """The whole number a file's text is, or None and why not. int() alone refuses a number of more
-    than 4300 digits (leading zeros too, which Integer.parseInt read past) with the ValueError of
-    a text that is no number, and takes long to read a longer one."""
+    """The whole number a file's text is, as Integer.parseInt read it, or None and why not. int()
+    alone reads texts parseInt refused (1_000, a number in blanks Java's trim left), refuses a number
+    of more than 4300 digits (leading zeros too, which parseInt read past) with the ValueError of a
+    text that is no number, and takes long to read a longer one."""
     found = _WHOLE.fullmatch(text)
     if found is None:
         return None, f"{text!r} is not a whole number"
-    digits = found[2].replace("_", "").lstrip("0")
+    digits = found[2].lstrip("0")
     digits = digits[next((i for i, digit in enumerate(digits) if int(digit)), len(digits)):]  # (other scripts' 0s)
     if len(digits) > MOST_DIGITS_QUOTED:
         return None, _past_java_int(f"a number of {len(digits)} digits")
@@ -126,8 +130,8 @@ def _port_as_java_read_it(address: str, where: str, problems: list[Problem]) -> 
     found = re.fullmatch(r"(.*):(\d+)", address) if "://" not in address else None
     if found is None or found[2].isascii():
         return address
-    number, too_long = _whole_number(found[2])
-    if too_long:  # (no port: said as no address below)
+    number, why = _whole_number(found[2])
+    if why:  # (no port: said as no address below)
         return address
     port = str(number)
     problems.append(Problem("warning", f"{where}:mmscIP", f"port {found[2]} read as {port} (its digits are not ASCII "
