@@ -2372,6 +2372,32 @@ def test_a_number_integer_parseint_refused_is_no_number(tmp_path, written):
         ("error", f"{written!r} is not a whole number")]
 
 
+def test_a_long_value_is_quoted_by_its_start_and_its_length(tmp_path):
+    """A value that is no number (or not true or false, no qop...) was quoted whole: one of 100,000
+    characters made a message, and a config check's output, of as many."""
+    long = "x" * 100_000
+    said = f"a text of 100000 characters ({'x' * 40!r}...)"
+    problems = read_cmcc(mm7config(tmp_path, TimeOut=long, UseSSL=long, Digest=long))[1]
+    assert sorted((p.where, p.message) for p in problems if p.where.endswith(("TimeOut", "UseSSL", "Digest"))) == [
+        ("mm7Config.xml:Digest", f"{said} is no qop (auth or auth-int): auth is used when offered"),
+        ("mm7Config.xml:TimeOut", f"{said} is not a whole number"),
+        ("mm7Config.xml:UseSSL", f"{said} is not true or false")]
+    problems = read_cmcc(mm7config(tmp_path, mmscIP=[long[1:] + "!"], MmscID=f" {long}"))[1]
+    assert sorted((p.where, p.message) for p in problems if p.where.endswith(("mmscIP", "MmscID"))) == [
+        ("mm7Config.xml:MmscID", f"spaces around {said} removed"),
+        ("mm7Config.xml:mmscIP", f"{said} is no address (ip or host, :port optional)")]
+    conn = tmp_path / "ConnConfig.xml"
+    conn.write_text(CONN.replace("<step>1<", f"<step>{long}<").replace(">on<", f">{long}<"), encoding="utf-8")
+    problems = read_cmcc(mm7config(tmp_path), conn)[1]
+    assert sorted((p.where, p.message) for p in problems if p.where.endswith(("KeepAlive", "step"))) == [
+        ("ConnConfig.xml:KeepAlive", f"{said} is neither on nor off: off, as the SDK read it (each connection "
+                                     "closed after its answer)"),
+        ("ConnConfig.xml:step", f"{said} is not a whole number")]
+    for written, shown in (("y" * 100, repr("y" * 100)), ("y" * 101, f"a text of 101 characters ({'y' * 40!r}...)")):
+        problems = read_cmcc(mm7config(tmp_path, TimeOut=written))[1]
+        assert [p.message for p in problems if p.where.endswith(":TimeOut")] == [f"{shown} is not a whole number"]
+
+
 def test_what_integer_parseint_read_is_read(tmp_path):
     """A leading + (Java 7 on) and any script's digits of the BMP (Character.digit): read as the SDK
     read them; the same digits past U+FFFF in an mmscIP's port are no port, as the SDK dialled none."""
