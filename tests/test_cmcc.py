@@ -2372,6 +2372,20 @@ def test_a_number_integer_parseint_refused_is_no_number(tmp_path, written):
         ("error", f"{written!r} is not a whole number")]
 
 
+def test_a_number_of_more_digits_than_any_setting_takes_is_refused_alike_by_both_readers(tmp_path):
+    """China Mobile's files and the TOML file or MM7BIND_ variables refuse, unread, a whole number of
+    more digits than config.MOST_DIGITS, and read one of as many."""
+    from mm7bind import config
+
+    for digits, refused in ((config.MOST_DIGITS, False), (config.MOST_DIGITS + 1, True)):
+        number = "9" * digits
+        problems = config.load(None, env={"MM7BIND_RECEIVER_PORT": number})[1]
+        assert any("too large for any setting" in p.message for p in problems) == refused
+        problems = read_cmcc(mm7config(tmp_path, TimeOut=number))[1]
+        assert [p.message.startswith(f"a number of {digits} digits") for p in problems if
+                p.where.endswith(":TimeOut")] == [refused]
+
+
 def test_a_long_value_is_quoted_by_its_start_and_its_length(tmp_path):
     """A value that is no number (or not true or false, no qop...) was quoted whole: one of 100,000
     characters made a message, and a config check's output, of as many."""

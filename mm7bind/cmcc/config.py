@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from lxml import etree
 
 from ..auth import QOPS
-from ..config import Config, ConfigError, Problem, check, unusable_file_name, usable
+from ..config import MOST_DIGITS, Config, ConfigError, Problem, check, unusable_file_name, usable
 from ..display import shown_url
 from ..envelope import charset_label
 from ..errors import DecodeError
@@ -88,7 +88,6 @@ LOG_LEVELS = {0: "CRITICAL", 1: "WARNING", 2: "WARNING", 3: "INFO", 4: "INFO", 5
 # (no other blank, nor int()'s underscores); a digit past U+FFFF, two UTF-16 units to Java, is none
 # (so: \d, less what lies past U+FFFF).
 _WHOLE = re.compile(r"([+-]?)([^\W\D\U00010000-\U0010FFFF]+)")
-MOST_DIGITS_QUOTED = 100  # a number of more digits is said by its length
 MOST_CHARACTERS_QUOTED = 100  # a longer value is said by its start and its length
 
 
@@ -122,7 +121,7 @@ def _whole_number(text: str) -> tuple[int | None, str]:
         return None, f"{_quoted(text)} is not a whole number"
     digits = found[2].lstrip("0")
     digits = digits[next((i for i, digit in enumerate(digits) if int(digit)), len(digits)):]  # (other scripts' 0s)
-    if len(digits) > MOST_DIGITS_QUOTED:
+    if len(digits) > MOST_DIGITS:
         return None, _past_java_int(f"a number of {len(digits)} digits")
     return int(found[1] + (digits or "0")), ""
 
@@ -252,7 +251,7 @@ def _java_ints(values: dict[str, object], keys: dict[str, tuple[type, object]], 
     for key, value in list(values.items()):
         if keys[key][0] is int and not JAVA_INT[0] <= int(value) <= JAVA_INT[1]:
             digits = _digits(value)
-            said = str(value) if digits <= MOST_DIGITS_QUOTED else f"a number of {digits} digits"
+            said = str(value) if digits <= MOST_DIGITS else f"a number of {digits} digits"
             problems.append(Problem("error", f"{where}:{key}", _past_java_int(said)))
             values[key] = keys[key][1]
 
