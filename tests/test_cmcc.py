@@ -2357,6 +2357,73 @@ def test_a_number_of_thousands_of_digits_is_said_by_its_length_not_as_no_number(
     assert [p.where for p in problems if p.level == "error"] == ["mm7Config.xml:mmscIP"]
 
 
+@pytest.mark.parametrize("written", ["1_000", "2500\u3000", "\xa02500", "2500\u2028", "\U0001d7d0\U0001d7d3"])
+def test_a_number_integer_parseint_refused_is_no_number(tmp_path, written):
+    """Python's int() reads more than Java's Integer.parseInt did: underscores between digits, any
+    blank around them (Java's trim removed only U+0000-U+0020), digits past U+FFFF (two UTF-16
+    units to Java, neither a digit). The SDK refused such a file; it was read."""
+    problems = read_cmcc(mm7config(tmp_path, TimeOut=written))[1]
+    assert [(p.level, p.message) for p in problems if p.where.endswith(":TimeOut")] == [
+        ("error", f"{written!r} is not a whole number")]
+    conn = tmp_path / "ConnConfig.xml"
+    conn.write_text(CONN.replace("<step>1<", f"<step>{written}<"), encoding="utf-8")
+    problems = read_cmcc(mm7config(tmp_path), conn)[1]
+    assert [(p.level, p.message) for p in problems if p.where.endswith(":step")] == [
+        ("error", f"{written!r} is not a whole number")]
+
+
+def test_a_number_of_more_digits_than_any_setting_takes_is_refused_alike_by_both_readers(tmp_path):
+    """China Mobile's files and the TOML file or MM7BIND_ variables refuse, unread, a whole number of
+    more digits than config.MOST_DIGITS, and read one of as many."""
+    from mm7bind import config
+
+    for digits, refused in ((config.MOST_DIGITS, False), (config.MOST_DIGITS + 1, True)):
+        number = "9" * digits
+        problems = config.load(None, env={"MM7BIND_RECEIVER_PORT": number})[1]
+        assert any("too large for any setting" in p.message for p in problems) == refused
+        problems = read_cmcc(mm7config(tmp_path, TimeOut=number))[1]
+        assert [p.message.startswith(f"a number of {digits} digits") for p in problems if
+                p.where.endswith(":TimeOut")] == [refused]
+
+
+def test_a_long_value_is_quoted_by_its_start_and_its_length(tmp_path):
+    """A value that is no number (or not true or false, no qop...) was quoted whole: one of 100,000
+    characters made a message, and a config check's output, of as many."""
+    long = "x" * 100_000
+    said = f"a text of 100000 characters ({'x' * 40!r}...)"
+    problems = read_cmcc(mm7config(tmp_path, TimeOut=long, UseSSL=long, Digest=long))[1]
+    assert sorted((p.where, p.message) for p in problems if p.where.endswith(("TimeOut", "UseSSL", "Digest"))) == [
+        ("mm7Config.xml:Digest", f"{said} is no qop (auth or auth-int): auth is used when offered"),
+        ("mm7Config.xml:TimeOut", f"{said} is not a whole number"),
+        ("mm7Config.xml:UseSSL", f"{said} is not true or false")]
+    problems = read_cmcc(mm7config(tmp_path, mmscIP=[long[1:] + "!"], MmscID=f" {long}"))[1]
+    assert sorted((p.where, p.message) for p in problems if p.where.endswith(("mmscIP", "MmscID"))) == [
+        ("mm7Config.xml:MmscID", f"spaces around {said} removed"),
+        ("mm7Config.xml:mmscIP", f"{said} is no address (ip or host, :port optional)")]
+    conn = tmp_path / "ConnConfig.xml"
+    conn.write_text(CONN.replace("<step>1<", f"<step>{long}<").replace(">on<", f">{long}<"), encoding="utf-8")
+    problems = read_cmcc(mm7config(tmp_path), conn)[1]
+    assert sorted((p.where, p.message) for p in problems if p.where.endswith(("KeepAlive", "step"))) == [
+        ("ConnConfig.xml:KeepAlive", f"{said} is neither on nor off: off, as the SDK read it (each connection "
+                                     "closed after its answer)"),
+        ("ConnConfig.xml:step", f"{said} is not a whole number")]
+    for written, shown in (("y" * 100, repr("y" * 100)), ("y" * 101, f"a text of 101 characters ({'y' * 40!r}...)")):
+        problems = read_cmcc(mm7config(tmp_path, TimeOut=written))[1]
+        assert [p.message for p in problems if p.where.endswith(":TimeOut")] == [f"{shown} is not a whole number"]
+
+
+def test_what_integer_parseint_read_is_read(tmp_path):
+    """A leading + (Java 7 on) and any script's digits of the BMP (Character.digit): read as the SDK
+    read them; the same digits past U+FFFF in an mmscIP's port are no port, as the SDK dialled none."""
+    for written in ("+2500", "２５００", "\u0662\u0665\u0660\u0660", " 2500\t"):
+        cfg, problems = read_cmcc(mm7config(tmp_path, TimeOut=written))
+        assert cfg.mmsc.read_timeout == 2.5
+        assert not [p for p in problems if p.level == "error" or "TimeOut" in p.where and "spaces" not in p.message]
+    problems = read_cmcc(mm7config(tmp_path, mmscIP=["10.0.0.1:\U0001d7d6\U0001d7ce"]))[1]
+    assert [(p.level, p.message) for p in problems if p.where.endswith(":mmscIP")] == [
+        ("error", "'10.0.0.1:\U0001d7d6\U0001d7ce' is no address (ip or host, :port optional)")]
+
+
 @pytest.mark.parametrize("key, setting", [("MaxKeepAliveRequests", "mmsc.pool_size"),
                                           ("ServerMaxKeepAlive", "receiver.threads")])
 def test_more_connections_or_threads_than_mm7bind_takes_is_an_error_naming_the_element(tmp_path, key, setting):

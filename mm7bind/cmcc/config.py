@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from lxml import etree
 
 from ..auth import QOPS
-from ..config import Config, ConfigError, Problem, check, unusable_file_name, usable
+from ..config import MOST_DIGITS, Config, ConfigError, Problem, check, unusable_file_name, usable
 from ..display import shown_url
 from ..envelope import charset_label
 from ..errors import DecodeError
@@ -84,8 +84,19 @@ MMSC_MAX_MESSAGE = 128 * 1024  # "目前最大支持128K" (manual §4.2.1, §4.2
 # logLevel 0 is "no log": no level means that, so its records go to the null device (see read()).
 # 1, the error log, is WARNING: a send or a request that failed is logged at that level.
 LOG_LEVELS = {0: "CRITICAL", 1: "WARNING", 2: "WARNING", 3: "INFO", 4: "INFO", 5: "DEBUG", 6: "DEBUG", 7: "DEBUG"}
-_WHOLE = re.compile(r"\s*([+-]?)(\d+(?:_\d+)*)\s*")  # what int() reads as a whole number (any script's digits)
-MOST_DIGITS_QUOTED = 100  # a number of more digits is said by its length
+# What Integer.parseInt read: a sign, then digits of any script (Character.digit), after the trim
+# (no other blank, nor int()'s underscores); a digit past U+FFFF, two UTF-16 units to Java, is none
+# (so: \d, less what lies past U+FFFF).
+_WHOLE = re.compile(r"([+-]?)([^\W\D\U00010000-\U0010FFFF]+)")
+MOST_CHARACTERS_QUOTED = 100  # a longer value is said by its start and its length
+
+
+def _quoted(text: str) -> str:
+    """A file's value as a problem quotes it: whole, or by its start and its length when long (a
+    value of any length is read, and its problem printed)."""
+    if len(text) <= MOST_CHARACTERS_QUOTED:
+        return repr(text)
+    return f"a text of {len(text)} characters ({text[:40]!r}...)"
 
 
 def _past_java_int(number: str) -> str:
@@ -101,15 +112,16 @@ def _digits(number: int) -> int:
 
 
 def _whole_number(text: str) -> tuple[int | None, str]:
-    """The whole number a file's text is, or None and why not. int() alone refuses a number of more
-    than 4300 digits (leading zeros too, which Integer.parseInt read past) with the ValueError of
-    a text that is no number, and takes long to read a longer one."""
+    """The whole number a file's text is, as Integer.parseInt read it, or None and why not. int()
+    alone reads texts parseInt refused (1_000, a number in blanks Java's trim left), refuses a number
+    of more than 4300 digits (leading zeros too, which parseInt read past) with the ValueError of a
+    text that is no number, and takes long to read a longer one."""
     found = _WHOLE.fullmatch(text)
     if found is None:
-        return None, f"{text!r} is not a whole number"
-    digits = found[2].replace("_", "").lstrip("0")
+        return None, f"{_quoted(text)} is not a whole number"
+    digits = found[2].lstrip("0")
     digits = digits[next((i for i, digit in enumerate(digits) if int(digit)), len(digits)):]  # (other scripts' 0s)
-    if len(digits) > MOST_DIGITS_QUOTED:
+    if len(digits) > MOST_DIGITS:
         return None, _past_java_int(f"a number of {len(digits)} digits")
     return int(found[1] + (digits or "0")), ""
 
@@ -126,8 +138,8 @@ def _port_as_java_read_it(address: str, where: str, problems: list[Problem]) -> 
     found = re.fullmatch(r"(.*):(\d+)", address) if "://" not in address else None
     if found is None or found[2].isascii():
         return address
-    number, too_long = _whole_number(found[2])
-    if too_long:  # (no port: said as no address below)
+    number, why = _whole_number(found[2])
+    if why:  # (no port: said as no address below)
         return address
     port = str(number)
     problems.append(Problem("warning", f"{where}:mmscIP", f"port {found[2]} read as {port} (its digits are not ASCII "
@@ -200,7 +212,7 @@ def _read(path: str | Path, keys: dict, root_name: str, namespace: str | None, p
         # other blank), the password too: the MMSC was set up with the password the SDK sent.
         text = (el.text or "").strip(JAVA_TRIMMED)
         if (el.text or "") != text:  # (a misspelt <password> is no less secret: its value is not quoted)
-            shown = "the value" if "password" in name.lower() else repr(text)
+            shown = "the value" if "password" in name.lower() else _quoted(text)
             problems.append(Problem("warning", f"{where}:{name}", f"spaces around {shown} removed"))
         if name not in keys:
             same = [k for k in keys if k.lower() == name.lower()]
@@ -223,7 +235,7 @@ def _read(path: str | Path, keys: dict, root_name: str, namespace: str | None, p
         elif kind is bool:
             if text.lower() not in ("true", "false"):
                 # only UseSSL is boolean, and it has no effect: the SDK accepted any text there
-                problems.append(Problem("warning", f"{where}:{name}", f"{text!r} is not true or false"))
+                problems.append(Problem("warning", f"{where}:{name}", f"{_quoted(text)} is not true or false"))
             values[name] = text.lower() == "true"
         else:
             values[name] = text
@@ -239,7 +251,7 @@ def _java_ints(values: dict[str, object], keys: dict[str, tuple[type, object]], 
     for key, value in list(values.items()):
         if keys[key][0] is int and not JAVA_INT[0] <= int(value) <= JAVA_INT[1]:
             digits = _digits(value)
-            said = str(value) if digits <= MOST_DIGITS_QUOTED else f"a number of {digits} digits"
+            said = str(value) if digits <= MOST_DIGITS else f"a number of {digits} digits"
             problems.append(Problem("error", f"{where}:{key}", _past_java_int(said)))
             values[key] = keys[key][1]
 
@@ -281,7 +293,8 @@ def read(path: str | Path | None, conn_path: str | Path | None = None,
         # ip or host, :port optional (the SDK split it at the colon and dialled it): anything else
         # failed there at every send, and here made a URL that fails or posts to another path
         if ip and "://" not in ip and not _is_host_and_port(ip):  # (an empty one: check() says it)
-            problems.append(Problem("error", f"{where}:mmscIP", f"{ip!r} is no address (ip or host, :port optional)"))
+            problems.append(Problem("error", f"{where}:mmscIP",
+                                    f"{_quoted(ip)} is no address (ip or host, :port optional)"))
             not_addresses.append(ip)
     path_part = str(get["mmscURL"]).strip() or "/"
     if "://" in path_part:
@@ -319,7 +332,7 @@ def read(path: str | Path | None, conn_path: str | Path | None = None,
         m.digest_qop = qop  # the SDK's choice when an MMSC offers both
     elif qop:
         problems.append(Problem("warning", f"{where}:Digest",
-                                f"{get['Digest']!r} is no qop (auth or auth-int): auth is used when offered"))
+                                f"{_quoted(get['Digest'])} is no qop (auth or auth-int): auth is used when offered"))
     if get["MaxMessageSize"] <= 0:
         problems.append(Problem("error", f"{where}:MaxMessageSize", "must be more than 0"))
     else:
@@ -406,8 +419,9 @@ def read(path: str | Path | None, conn_path: str | Path | None = None,
             if keep_alive not in ("on", "off"):
                 # The SDK kept connections only for "on" and closed them for any other text: a
                 # file saying "true" or "yes" worked with it, closing each connection; so here.
-                problems.append(Problem("warning", f"{cw}:KeepAlive", f"{c['KeepAlive']!r} is neither on nor off: "
-                                        "off, as the SDK read it (each connection closed after its answer)"))
+                problems.append(Problem("warning", f"{cw}:KeepAlive",
+                                        f"{_quoted(c['KeepAlive'])} is neither on nor off: off, as the SDK read it "
+                                        "(each connection closed after its answer)"))
             # both ways, as in the SDK: its sender said Connection: close, its receiver closed
             # the connection after each answer
             m.keep_alive = r.keep_alive = keep_alive == "on"
