@@ -764,7 +764,7 @@ def _convert(default: Any, value: Any) -> tuple[bool, Any, str]:
             return True, value, ""
         if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
             return True, value.lower() in ("true", "1", "yes"), ""
-        return False, None, f"expected true or false, got {value!r}"
+        return False, None, f"expected true or false, got {quoted(value)}"
     if kind in (int, float):
         if isinstance(value, bool):
             return False, None, f"expected a number, got {_toml_repr(value)}"
@@ -780,11 +780,11 @@ def _convert(default: Any, value: Any) -> tuple[bool, Any, str]:
         try:
             number = float(value)
         except (TypeError, ValueError):
-            return False, None, f"expected a number, got {value!r}"
+            return False, None, f"expected a number, got {quoted(value)}"
         if not math.isfinite(number):  # TOML and the environment can both say nan or inf
-            return False, None, f"expected a finite number, got {value!r}"
+            return False, None, f"expected a finite number, got {quoted(value)}"
         if kind is int and number != int(number):
-            return False, None, f"expected a whole number, got {value!r}"
+            return False, None, f"expected a whole number, got {quoted(value)}"
         return True, kind(number), ""
     if kind is list:
         if isinstance(value, str):
@@ -830,6 +830,21 @@ def _convert_numbers(value: Any) -> tuple[bool, Any, str]:
 def _toml_repr(value: Any) -> str:
     """A value as the TOML file wrote it (true, not True) for a problem's message."""
     return str(value).lower() if isinstance(value, bool) else repr(value)
+
+
+MOST_CHARACTERS_QUOTED = 100  # a longer value is said by its start and its length
+
+
+def quoted(value: Any) -> str:
+    """A setting's value as a problem quotes it: as the file wrote it (`_toml_repr`), or, longer
+    than MOST_CHARACTERS_QUOTED characters, by its start and its length (a value of any length is
+    read, and its problem printed: one of 100,000 characters made a message of as many)."""
+    if isinstance(value, str):
+        if len(value) <= MOST_CHARACTERS_QUOTED:
+            return repr(value)
+        return f"a text of {len(value)} characters ({value[:40]!r}...)"
+    said = _toml_repr(value)
+    return said if len(said) <= MOST_CHARACTERS_QUOTED else f"{said[:40]}... ({len(said)} characters)"
 
 
 def _listenable(host: str) -> bool:
@@ -942,7 +957,7 @@ def _checked(cfg: Config, refused: frozenset[str]) -> list[Problem]:
             try:
                 found.append(ipaddress.ip_network(item, strict=False))
             except ValueError:
-                err(where, f"{item!r} is not an address or network")
+                err(where, f"{quoted(item)} is not an address or network")
         return found
 
     if cfg.vasp.sender_address:
@@ -954,13 +969,13 @@ def _checked(cfg: Config, refused: frozenset[str]) -> list[Problem]:
             err("vasp.sender_address", str(exc))
     if cfg.vasp.country_code and not re.fullmatch(r"[1-9][0-9]{0,2}", cfg.vasp.country_code):
         err("vasp.country_code", f"must be a country calling code, 1 to 3 digits (86, 1, 44), not "
-                                 f"{cfg.vasp.country_code!r}")
+                                 f"{quoted(cfg.vasp.country_code)}")
     for name, element in (("vasid", "VASID"), ("service_code", "ServiceCode")):
         value = getattr(cfg.vasp, name)
         if value and not value.strip():  # (as the client refuses it: "" is none, and none is sent)
-            err(f"vasp.{name}", f"{value!r} is blank: it would go as an empty {element}; give one, or leave it out")
+            err(f"vasp.{name}", f"{quoted(value)} is blank: it would go as an empty {element}; give one, or leave it out")
     if cfg.vasp.vaspid and not cfg.vasp.vaspid.strip():  # (as the client refuses it)
-        err("vasp.vaspid", f"{cfg.vasp.vaspid!r} is blank: it would go as an empty VASPID, which MMSCs refuse "
+        err("vasp.vaspid", f"{quoted(cfg.vasp.vaspid)} is blank: it would go as an empty VASPID, which MMSCs refuse "
                            "(4001); give the VASP's ID, or leave it out")
     elif cfg.mmsc.dialect in ("cmcc", "cmcc-sdk"):
         # China Mobile's MMSC identifies, routes and bills by the enterprise code: a SubmitReq without
@@ -990,16 +1005,16 @@ def _checked(cfg: Config, refused: frozenset[str]) -> list[Problem]:
         warn("mmsc.urls", f"Basic credentials over plain http can be read on the way: {', '.join(exposed)}",
              "sending")
     if m.auth not in AUTH_MODES:
-        err("mmsc.auth", f"must be {', '.join(AUTH_MODES)}, not {m.auth!r}")
+        err("mmsc.auth", f"must be {', '.join(AUTH_MODES)}, not {quoted(m.auth)}")
     if m.digest_qop not in ("", *QOPS):
-        err("mmsc.digest_qop", f"must be auth or auth-int, not {m.digest_qop!r}")
+        err("mmsc.digest_qop", f"must be auth or auth-int, not {quoted(m.digest_qop)}")
     if m.password and not m.username:
         err("mmsc.username", "a password is set without a username")
     elif m.username and not m.password:  # (most often a secret meant to come from the environment)
         warn("mmsc.password", "a username is set without a password: an empty one is sent "
                               "(MM7BIND_MMSC_PASSWORD not set?)", "sending")
     if m.dialect not in DIALECTS:
-        err("mmsc.dialect", f"unknown dialect {m.dialect!r} (known: {', '.join(DIALECTS)})")
+        err("mmsc.dialect", f"unknown dialect {quoted(m.dialect)} (known: {', '.join(DIALECTS)})")
     if m.version:
         try:
             versions.get(m.version)
@@ -1007,7 +1022,7 @@ def _checked(cfg: Config, refused: frozenset[str]) -> list[Problem]:
             err("mmsc.version", str(exc.args[0]))
     parts = m.mm7_version.split(".")
     if m.mm7_version and not (len(parts) == 3 and all(p.isdigit() for p in parts)):
-        err("mmsc.mm7_version", f"{m.mm7_version!r} is not of the form x.y.z")
+        err("mmsc.mm7_version", f"{quoted(m.mm7_version)} is not of the form x.y.z")
     elif m.dialect in DIALECTS and not any(p.where == "mmsc.version" for p in out):
         _check_mm7_version(cfg, err, warn)
     if m.namespace and m.dialect in DIALECTS and not any(p.where == "mmsc.version" for p in out):
@@ -1081,14 +1096,14 @@ def _checked(cfg: Config, refused: frozenset[str]) -> list[Problem]:
     if not 0 <= r.port <= 65535:
         err("receiver.port", f"{r.port} is not a port number")
     if r.auth not in ("none", "basic", "digest"):
-        err("receiver.auth", f"must be none, basic or digest, not {r.auth!r}")
+        err("receiver.auth", f"must be none, basic or digest, not {quoted(r.auth)}")
     elif r.auth != "none" and not r.username:
         err("receiver.username", f"auth = {r.auth!r} needs a username (and password)")
     elif r.auth != "none" and not r.password:  # (anyone knowing the username would get in)
         warn("receiver.password", f"auth = {r.auth!r} with an empty password: anyone who knows the username "
                                   "is let in (MM7BIND_RECEIVER_PASSWORD not set?)", "serving")
     if r.digest_qop.replace(" ", "") not in ("auth", "auth-int", "auth,auth-int", "auth-int,auth"):
-        err("receiver.digest_qop", f"must be auth, auth-int or \"auth,auth-int\", not {r.digest_qop!r}")
+        err("receiver.digest_qop", f"must be auth, auth-int or \"auth,auth-int\", not {quoted(r.digest_qop)}")
     from .auth import _offered_algorithms  # noqa: PLC0415
 
     try:
@@ -1144,7 +1159,7 @@ def _checked(cfg: Config, refused: frozenset[str]) -> list[Problem]:
             ipaddress.ip_address(r.trusted_proxy)
         except ValueError:
             err("receiver.trusted_proxy",
-                f"{r.trusted_proxy!r} is not an IP address (nor *): the proxy's, as the server sees it")
+                f"{quoted(r.trusted_proxy)} is not an IP address (nor *): the proxy's, as the server sees it")
     if r.trusted_proxy and r.tls_cert:
         err("receiver.trusted_proxy", "serving TLS itself (tls_cert), the receiver has no proxy in front")
     for name in ("tls_cert", "tls_key"):
@@ -1171,7 +1186,7 @@ def _checked(cfg: Config, refused: frozenset[str]) -> list[Problem]:
         except (OSError, ValueError):
             pass
     if not _listenable(r.host):
-        err("receiver.host", f"{r.host!r} is neither an IP address nor a name this machine resolves")
+        err("receiver.host", f"{quoted(r.host)} is neither an IP address nor a name this machine resolves")
     folder = Path(r.out_dir)
     if r.out_dir and (why := unusable_file_name(r.out_dir)):
         folder = None
@@ -1241,7 +1256,7 @@ def _checked(cfg: Config, refused: frozenset[str]) -> list[Problem]:
     if cfg.store.durability not in ("power", "process"):
         err("store.durability", "must be power or process")
     if cfg.store.check_at_start not in ("", "quick", "full"):
-        err("store.check_at_start", f"must be quick, full or empty (no check), not {cfg.store.check_at_start!r}")
+        err("store.check_at_start", f"must be quick, full or empty (no check), not {quoted(cfg.store.check_at_start)}")
     for name in ("keep_days", "keep_bodies_days"):
         if getattr(cfg.store, name) < 0:
             err(f"store.{name}", "cannot be negative (0 keeps everything)")
@@ -1254,7 +1269,7 @@ def _checked(cfg: Config, refused: frozenset[str]) -> list[Problem]:
                       " gets it handled again", "serving")
     lg = cfg.logging
     if lg.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-        err("logging.level", f"unknown level {lg.level!r}")
+        err("logging.level", f"unknown level {quoted(lg.level)}")
     if lg.rotate not in ("size", "time", "both", "none"):
         err("logging.rotate", "must be size, time, both or none")
     try:
@@ -1263,7 +1278,7 @@ def _checked(cfg: Config, refused: frozenset[str]) -> list[Problem]:
         if m.charset:
             codecs.lookup(m.charset)
     except (LookupError, ValueError):  # (ValueError: a NUL in the name)
-        err("mmsc.charset", f"unknown charset {m.charset!r}")
+        err("mmsc.charset", f"unknown charset {quoted(m.charset)}")
     if lg.file and (why := unusable_file_name(lg.file)):
         err("logging.file", why)
     elif lg.file and not Path(lg.file).resolve().parent.is_dir():
@@ -1275,10 +1290,10 @@ def _checked(cfg: Config, refused: frozenset[str]) -> list[Problem]:
     if lg.backups < 0 or lg.max_bytes < 0 or lg.interval < 1:
         err("logging", "backups and max_bytes cannot be negative; interval must be at least 1")
     if lg.rotate in ("time", "both") and not re.fullmatch(r"[SMHD]|MIDNIGHT|W[0-6]", lg.when.upper()):
-        err("logging.when", f"must be S, M, H, D, midnight or W0-W6 (W0 is Monday), not {lg.when!r}")
+        err("logging.when", f"must be S, M, H, D, midnight or W0-W6 (W0 is Monday), not {quoted(lg.when)}")
     try:  # (a format naming no such field would fail every line, each with a traceback)
         logging.Formatter(lg.format).format(logging.LogRecord("mm7bind", logging.INFO, __file__, 0, "test", (), None))
     except (ValueError, KeyError, TypeError) as exc:
-        err("logging.format", f"{lg.format!r} cannot format a line: {type(exc).__name__}: {exc}")
+        err("logging.format", f"{quoted(lg.format)} cannot format a line: {type(exc).__name__}: {exc}")
     return out
 

@@ -1037,6 +1037,24 @@ def test_numbers_too_large_for_any_setting_are_configuration_errors(tmp_path):
         "MM7BIND_RECEIVER_PORT (receiver.port)": "expected a number, got one too large for any setting"}
 
 
+def test_long_values_are_said_by_their_start_and_length(tmp_path):
+    """A wrong value of any length is read and said: quoted whole, one of 100,000 characters (a
+    file's, a variable's) made a message, and a `config check` line, of as many."""
+    from mm7bind import config
+
+    long = "x" * 100_000
+    said = f"a text of 100000 characters ({'x' * 40!r}...)"
+    (tmp_path / "c.toml").write_text(f'[mmsc]\nauth = "{long}"\nmax_attempts = "{long}"\n'
+                                     f'[logging]\nlevel = "{long}"\n', encoding="utf-8")
+    _cfg, problems = config.load(tmp_path / "c.toml", env={"MM7BIND_RECEIVER_PORT": long})
+    assert {p.where: p.message for p in problems if p.level == "error"} == {
+        "mmsc.auth": f"must be basic, digest, auto, not {said}",
+        "mmsc.max_attempts": f"expected a number, got {said}",
+        "logging.level": f"unknown level {said}",
+        "MM7BIND_RECEIVER_PORT (receiver.port)": f"expected a number, got {said}"}
+    assert config.quoted("x" * 100) == repr("x" * 100) and config.quoted(True) == "true"
+
+
 def test_the_upload_timeout_comes_from_the_config_file_or_the_environment(tmp_path):
     from mm7bind import config
 

@@ -203,6 +203,26 @@ def test_config_check_of_a_china_mobile_file_never_quotes_a_password(tmp_path):
     assert "password" in checked.stdout and SECRET not in checked.stdout + checked.stderr, checked.stdout
 
 
+def test_china_mobile_addresses_with_a_password_are_said_without_it(tmp_path):
+    """An mmscIP or mmscURL carrying Basic credentials (sp:secret@host, as carriers hand them out)
+    was quoted whole in the problems said of it: "no address", spaces around it, a whole URL."""
+    from mm7bind.cmcc.config import read as read_cmcc
+
+    from .test_cmcc import mm7config
+
+    path = mm7config(tmp_path, mmscIP=[f"sp:pw-{SECRET}@10.0.0.1", f" sp:pw-{SECRET}@10.0.0.2:8080 "],
+                     mmscURL=f"http://sp:pw-{SECRET}@mmsc.example/mm7")
+    problems = read_cmcc(path)[1]
+    said = {(p.where, p.message) for p in problems}
+    assert ("mm7Config.xml:mmscIP", "'sp:***@10.0.0.1' is no address (ip or host, :port optional)") in said
+    assert ("mm7Config.xml:mmscIP", "spaces around 'sp:***@10.0.0.2:8080' removed") in said
+    assert ("mm7Config.xml:mmscURL", "http://sp:***@mmsc.example/mm7 is a whole URL: its path is used, sent to the "
+                                     "mmscIP addresses as the SDK did (not to mmsc.example)") in said
+    assert not [p for p in problems if SECRET in str(p)], problems
+    checked = run("config", "check", path)
+    assert SECRET not in checked.stdout + checked.stderr, checked.stdout
+
+
 def test_config_check_never_quotes_a_secret_of_the_wrong_type(tmp_path):
     (tmp_path / "c.toml").write_text(f'[mmsc]\nusername = "sp"\npassword = ["pw-{SECRET}"]\n'
                                      f'[api]\ntoken = {{ value = "tok-{SECRET}" }}\n', encoding="utf-8")

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from lxml import etree
 
 from ..auth import QOPS
-from ..config import MOST_DIGITS, Config, ConfigError, Problem, check, unusable_file_name, usable
+from ..config import MOST_DIGITS, Config, ConfigError, Problem, check, quoted, unusable_file_name, usable
 from ..display import shown_url
 from ..envelope import charset_label
 from ..errors import DecodeError
@@ -88,15 +88,12 @@ LOG_LEVELS = {0: "CRITICAL", 1: "WARNING", 2: "WARNING", 3: "INFO", 4: "INFO", 5
 # (no other blank, nor int()'s underscores); a digit past U+FFFF, two UTF-16 units to Java, is none
 # (so: \d, less what lies past U+FFFF).
 _WHOLE = re.compile(r"([+-]?)([^\W\D\U00010000-\U0010FFFF]+)")
-MOST_CHARACTERS_QUOTED = 100  # a longer value is said by its start and its length
 
 
-def _quoted(text: str) -> str:
-    """A file's value as a problem quotes it: whole, or by its start and its length when long (a
-    value of any length is read, and its problem printed)."""
-    if len(text) <= MOST_CHARACTERS_QUOTED:
-        return repr(text)
-    return f"a text of {len(text)} characters ({text[:40]!r}...)"
+def _shown_address(address: str) -> str:
+    """An mmscIP as a problem says it: a password in it (sp:secret@host, as in a URL) hidden."""
+    shown = shown_url("//" + address)
+    return shown[2:] if shown.startswith("//") else shown
 
 
 def _past_java_int(number: str) -> str:
@@ -118,7 +115,7 @@ def _whole_number(text: str) -> tuple[int | None, str]:
     text that is no number, and takes long to read a longer one."""
     found = _WHOLE.fullmatch(text)
     if found is None:
-        return None, f"{_quoted(text)} is not a whole number"
+        return None, f"{quoted(text)} is not a whole number"
     digits = found[2].lstrip("0")
     digits = digits[next((i for i, digit in enumerate(digits) if int(digit)), len(digits)):]  # (other scripts' 0s)
     if len(digits) > MOST_DIGITS:
@@ -212,7 +209,7 @@ def _read(path: str | Path, keys: dict, root_name: str, namespace: str | None, p
         # other blank), the password too: the MMSC was set up with the password the SDK sent.
         text = (el.text or "").strip(JAVA_TRIMMED)
         if (el.text or "") != text:  # (a misspelt <password> is no less secret: its value is not quoted)
-            shown = "the value" if "password" in name.lower() else _quoted(text)
+            shown = "the value" if "password" in name.lower() else quoted(_shown_address(text))
             problems.append(Problem("warning", f"{where}:{name}", f"spaces around {shown} removed"))
         if name not in keys:
             same = [k for k in keys if k.lower() == name.lower()]
@@ -235,7 +232,7 @@ def _read(path: str | Path, keys: dict, root_name: str, namespace: str | None, p
         elif kind is bool:
             if text.lower() not in ("true", "false"):
                 # only UseSSL is boolean, and it has no effect: the SDK accepted any text there
-                problems.append(Problem("warning", f"{where}:{name}", f"{_quoted(text)} is not true or false"))
+                problems.append(Problem("warning", f"{where}:{name}", f"{quoted(text)} is not true or false"))
             values[name] = text.lower() == "true"
         else:
             values[name] = text
@@ -294,7 +291,7 @@ def read(path: str | Path | None, conn_path: str | Path | None = None,
         # failed there at every send, and here made a URL that fails or posts to another path
         if ip and "://" not in ip and not _is_host_and_port(ip):  # (an empty one: check() says it)
             problems.append(Problem("error", f"{where}:mmscIP",
-                                    f"{_quoted(ip)} is no address (ip or host, :port optional)"))
+                                    f"{quoted(_shown_address(ip))} is no address (ip or host, :port optional)"))
             not_addresses.append(ip)
     path_part = str(get["mmscURL"]).strip() or "/"
     if "://" in path_part:
@@ -303,11 +300,12 @@ def read(path: str | Path | None, conn_path: str | Path | None = None,
         try:
             parts = urlsplit(path_part)
         except ValueError as exc:  # (an unbalanced [ in its host)
-            problems.append(Problem("error", f"{where}:mmscURL", f"{path_part!r} is no URL: {exc}"))
+            problems.append(Problem("error", f"{where}:mmscURL", f"{quoted(shown_url(path_part))} is no URL: {exc}"))
             parts = urlsplit("/")
         else:
-            problems.append(Problem("warning", f"{where}:mmscURL", f"{path_part} is a whole URL: its path is used, "
-                                    f"sent to the mmscIP addresses as the SDK did (not to {parts.netloc})"))
+            problems.append(Problem("warning", f"{where}:mmscURL", f"{shown_url(path_part)} is a whole URL: its path is "
+                                    "used, sent to the mmscIP addresses as the SDK did (not to "
+                                    f"{parts.netloc.rpartition('@')[2]})"))
         path_part = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     if not path_part.startswith("/"):
         path_part = "/" + path_part
@@ -332,7 +330,7 @@ def read(path: str | Path | None, conn_path: str | Path | None = None,
         m.digest_qop = qop  # the SDK's choice when an MMSC offers both
     elif qop:
         problems.append(Problem("warning", f"{where}:Digest",
-                                f"{_quoted(get['Digest'])} is no qop (auth or auth-int): auth is used when offered"))
+                                f"{quoted(get['Digest'])} is no qop (auth or auth-int): auth is used when offered"))
     if get["MaxMessageSize"] <= 0:
         problems.append(Problem("error", f"{where}:MaxMessageSize", "must be more than 0"))
     else:
@@ -420,7 +418,7 @@ def read(path: str | Path | None, conn_path: str | Path | None = None,
                 # The SDK kept connections only for "on" and closed them for any other text: a
                 # file saying "true" or "yes" worked with it, closing each connection; so here.
                 problems.append(Problem("warning", f"{cw}:KeepAlive",
-                                        f"{_quoted(c['KeepAlive'])} is neither on nor off: off, as the SDK read it "
+                                        f"{quoted(c['KeepAlive'])} is neither on nor off: off, as the SDK read it "
                                         "(each connection closed after its answer)"))
             # both ways, as in the SDK: its sender said Connection: close, its receiver closed
             # the connection after each answer
