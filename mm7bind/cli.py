@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__, simdefaults
+from .deadline import MAX_TIMEOUT
 from .errors import (
     STORE_ERRORS,
     ConnectError,
@@ -2108,8 +2109,6 @@ def _float_arg(text: str, fits: Callable[[float], bool], refusal: str) -> float:
 
 
 def _seconds(text: str) -> float:
-    from .client import MAX_TIMEOUT  # noqa: PLC0415
-
     # (0, a negative or nan: a request must never wait forever; past a year, as the client refuses it)
     return _float_arg(text, lambda s: 0 < s <= MAX_TIMEOUT, f"a positive number of seconds, at most {MAX_TIMEOUT}")
 
@@ -2120,8 +2119,6 @@ def _age_seconds(text: str) -> float:
 
 
 def _delay(text: str) -> float:
-    from .client import MAX_TIMEOUT  # noqa: PLC0415
-
     # (a negative one ended a timer thread in a traceback; past a year, as the simulator refuses it)
     return _float_arg(text, lambda s: 0 <= s <= MAX_TIMEOUT, f"a number of seconds from 0 to {MAX_TIMEOUT}")
 

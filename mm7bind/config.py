@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from . import versions
 from .auth import QOPS, bearer_token_problem
+from .deadline import MAX_TIMEOUT
 from .display import repr_showing_no_secret_header
 from .hints import did_you_mean
 from .profiles import DIALECTS, Profile
@@ -920,7 +921,7 @@ def _checked(cfg: Config, refused: frozenset[str]) -> list[Problem]:
     two errors for one mistake, the second about a value nobody wrote."""
     import ipaddress  # noqa: PLC0415
 
-    from .client import AUTH_MODES, MAX_POOL_SIZE, MAX_TIMEOUT, header_problem, is_http_url, not_http_url  # noqa: PLC0415
+    from .client import AUTH_MODES, MAX_POOL_SIZE, header_problem, is_http_url, not_http_url  # noqa: PLC0415
     from .display import shown_url  # noqa: PLC0415
 
     out: list[Problem] = []

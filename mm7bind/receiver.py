@@ -35,6 +35,7 @@ from .auth import (FailureLimit, IPAllowList, RefusalLog, challenge_headers, che
 from .binding import escape_text
 from .codec import (CONTENT_CODINGS, HttpMessage, content_type_deviation, decode, encode, request_body,
                     soap_action_deviation)
+from .deadline import MAX_TIMEOUT
 from .display import printable, repr_showing_no_secret_header, shown_header, shown_http
 from .envelope import Envelope, Fault
 from .errors import (
@@ -236,7 +237,6 @@ def _check_setting(name: str, value: Any) -> None:
     past what a lock's wait holds (1e10) raised an OverflowError at each store write (later, the
     store's refusal), a stale_after past the year 1 (inf, 1e12) or NaN one at each repeat of a
     message, each answered 500; a NaN max_body passed every comparison (any size taken)."""
-    from .client import MAX_TIMEOUT  # noqa: PLC0415
     from .store import KEEP_MAX  # noqa: PLC0415
 
     seconds = {"repeat_wait": (MAX_TIMEOUT, "a year"), "store_wait": (MAX_TIMEOUT, "a year"),

@@ -27,7 +27,7 @@ from socketserver import ThreadingMixIn
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
 
 from .chunked import BodyCutShort, ChunkedReader, FramingError
-from .deadline import DeadlinePassed, DeadlineReader
+from .deadline import MAX_TIMEOUT, DeadlinePassed, DeadlineReader
 from .display import printable
 from .hints import suggest_keywords
 from .metrics import CONTENT_TYPE as METRICS_TYPE
@@ -1188,8 +1188,6 @@ class EmbeddedServer:
                  request_timeout: float = 300.0, path: str = "", keep_alive: bool = True,
                  on_too_large: Callable[[str | None, int | None], object] | None = None,
                  trusted_proxy: str | None = None, on_incomplete: Callable[..., object] | None = None):
-        from .client import MAX_TIMEOUT  # noqa: PLC0415
-
         if not 0 < request_timeout < math.inf:  # (NaN passed "<= 0", and served TLS without a deadline)
             raise ValueError("request_timeout must be a positive, finite number of seconds")
         # (0 served TLS with reads that wait for nothing, every connection failed; NaN or inf failed

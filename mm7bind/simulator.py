@@ -48,7 +48,7 @@ from . import versions
 from .auth import FailureLimit, RefusalLog, challenge_headers, check_failure_settings, tell_refused
 from .codec import CONTENT_CODINGS, content_type_deviation, decode, encode, request_body, soap_action_deviation
 from .content import Content, Part, media_kind
-from .deadline import held_loop_hint, wait_limit
+from .deadline import MAX_TIMEOUT, held_loop_hint, wait_limit
 from .display import mask_headers, printable, repr_showing_no_secret_header, shown_url
 from .envelope import Envelope, Fault, XmlStyle
 from .errors import (ConnectError, DecodeError, Deviation, EncodeError, FaultError, HTTPStatusError,
@@ -166,7 +166,7 @@ class SimulatorConfig:
                     2000 <= code <= 9999):  # (a success is no refusal)
                 raise ValueError(f"refused_recipients of {recipient!r}: {code!r} is no error status code "
                                  "(2000-9999: 2002, Address Error, 3xxx...)")
-        from .client import MAX_TIMEOUT, is_http_url, not_http_url  # noqa: PLC0415
+        from .client import is_http_url, not_http_url  # noqa: PLC0415
 
         if self.vasp_url not in (None, "") and not is_http_url(self.vasp_url):
             # (as simulate --vasp-url: else taken, and each report ended in a traceback logged, the
@@ -273,8 +273,6 @@ class Trouble:
             raise ValueError("a trouble is an MM7 status or an HTTP status, not both")
         if self.text is not None and (self.status is None or not isinstance(self.text, str)):
             raise ValueError("text is a string, the StatusText of a status")
-        from .client import MAX_TIMEOUT  # noqa: PLC0415
-
         # (JSON's Infinity and NaN too; a delay of 1e10, "never answer", failed that request with an
         # OverflowError from the wait)
         if not 0 <= self.delay <= MAX_TIMEOUT or (self.retry_after is not None
