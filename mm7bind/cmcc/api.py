@@ -32,7 +32,7 @@ from ..arrival import may_have_arrived
 from ..client import Client
 from ..codec import MessageTooLargeError
 from ..config import Config
-from ..content import BytesBlob, Content, Part, _named_id, decodes, id_name, location_name, sniff_blob_type
+from ..content import BytesBlob, Content, Part, decodes, id_name, location_name, named_id, sniff_blob_type
 from ..content import text_charset as bytes_charset
 from ..deadline import wait_limit
 from ..envelope import charset_label
@@ -457,7 +457,7 @@ class MMContent(_JavaNames, metaclass=_JavaNamesOfClass):
         if not content_id:  # (none names no part: not the first without an id)
             return None
         subs = [s for s in self.sub_contents if s.content_id]
-        cid, named = content_id.strip("<>"), _named_id(content_id)
+        cid, named = content_id.strip("<>"), named_id(content_id)
         return (next((s for s in subs if s.content_id.strip("<>") == cid), None)
                 or next((s for s in subs if s.content_id.strip("<>") == named), None)
                 # (a part named in Chinese is sent as its UTF-8 escapes, "<%E5%9B%BE.gif>": `content.wire_id`)
