@@ -2385,7 +2385,7 @@ def cmd_store_show(args: argparse.Namespace) -> int:
             print(f"mm7bind store show: the body of #{rec.id} was purged: nothing to write", file=sys.stderr)
             return EXIT_REFUSED
     else:
-        from .receiver import _plain_body, _said_by_http  # noqa: PLC0415
+        from .receiver import plain_body, said_by_http  # noqa: PLC0415
 
         try:
             env = decode(rec.body, rec.content_type)
@@ -2394,7 +2394,7 @@ def cmd_store_show(args: argparse.Namespace) -> int:
             undecodable = exc
         else:
             # (what the request's headers said wrong, as the receiver and a replay report it)
-            _said_by_http(env, rec.content_type, rec.headers, _plain_body(rec.body, rec.headers, len(rec.body)))
+            said_by_http(env, rec.content_type, rec.headers, plain_body(rec.body, rec.headers, len(rec.body)))
             out["message"] = describe(env)
             if args.extract:
                 out["extracted"] = _extract(env, args.extract, "store show")
@@ -2938,12 +2938,12 @@ def cmd_mo(args: argparse.Namespace) -> int:
                       "waiting for the VASP's answer (its vasp_timeout, 30 s an attempt by default) — the MO may or "
                       "may not have arrived; --timeout waits longer", _answers_exit(1, 1))
     except requests.RequestException as exc:
-        from .client import REFUSED_HINT, _host_port, _refused, transport_reason  # noqa: PLC0415
+        from .client import REFUSED_HINT, connection_refused, host_port, transport_reason  # noqa: PLC0415
         # (the words send uses, not urllib3's repr; what to look at first, as send says it)
 
         why = transport_reason(exc)
-        if _refused(exc):
-            why = (f"{REFUSED_HINT} {_host_port(base)}: is `mm7bind simulate` running, and at that address "
+        if connection_refused(exc):
+            why = (f"{REFUSED_HINT} {host_port(base)}: is `mm7bind simulate` running, and at that address "
                    f"(--simulator URL)? ({why})")
         return failed(f"cannot reach the simulator at {base}: {why}", _answers_exit(1, 1))
     from .arrival import UNAVAILABLE_STATUSES  # noqa: PLC0415
@@ -3041,10 +3041,10 @@ def cmd_probe(args: argparse.Namespace) -> int:
             print(f"  {printable(problem)}")
 
     if args.ca or args.cert:  # (read before any request: else each would fail on them alike)
-        from .client import TLSFileError, _ssl_context  # noqa: PLC0415
+        from .client import TLSFileError, client_ssl_context  # noqa: PLC0415
 
         try:
-            _ssl_context(config.verify, config.cert)
+            client_ssl_context(config.verify, config.cert)
         except TLSFileError as exc:
             print(f"mm7bind probe: {'--ca' if exc.setting == 'verify' else '--cert'}: {exc.why}", file=sys.stderr)
             return EXIT_USAGE

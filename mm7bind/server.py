@@ -89,7 +89,7 @@ def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
             start_response("400 Bad Request", [("Content-Type", "text/plain"), ("Content-Length", "23")])
             return [b"request body cut short\n"]
         headers = request_headers(environ)
-        uri = _target_of(environ)
+        uri = target_of(environ)
         cert = _client_cert_of(environ)
         rsp = receiver.handle(body, environ.get("CONTENT_TYPE"), headers, environ.get("REMOTE_ADDR"),
                               environ.get("REQUEST_METHOD", "POST"), uri, **({"client_cert": cert} if cert else {}))
@@ -215,7 +215,7 @@ def without_body_for_head(app: Callable) -> Callable:
     return headless
 
 
-def _target_of(environ: dict) -> str:
+def target_of(environ: dict) -> str:
     """A WSGI request's target as the receiver reads it: its path (percent-decoded) and query."""
     uri = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
     return uri + "?" + environ["QUERY_STRING"] if environ.get("QUERY_STRING") else uri
@@ -223,7 +223,7 @@ def _target_of(environ: dict) -> str:
 
 def _request_of(environ: dict) -> dict[str, str | None]:
     """What `Receiver.too_large` is told of a request refused before its body is read."""
-    return {"method": environ.get("REQUEST_METHOD", "POST"), "uri": _target_of(environ),
+    return {"method": environ.get("REQUEST_METHOD", "POST"), "uri": target_of(environ),
             "authorization": environ.get("HTTP_AUTHORIZATION")}
 
 

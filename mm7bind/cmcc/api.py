@@ -190,7 +190,7 @@ class MM7Config(_JavaNames):
         `get("mmscIP")` (a list) for `getMMSCIP()`, `get("MmscId")` for `getMmscId()` — typed as
         the manual says, the manual's default when the file leaves it out; KeyError for a key
         neither file has."""
-        from .config import CONN_KEYS, MM7_KEYS, NAMESPACE, _read  # noqa: PLC0415
+        from .config import CONN_KEYS, MM7_KEYS, NAMESPACE, read_settings  # noqa: PLC0415
 
         name = self.GETTER_NAMES.get(key, key)
         if name in self._set:
@@ -199,7 +199,7 @@ class MM7Config(_JavaNames):
         for path, keys, root, ns in ((self.path, MM7_KEYS, "MM7Config", NAMESPACE),
                                      (self.conn_config_name, CONN_KEYS, "connection", None)):
             if name in keys:
-                values = _read(path, keys, root, ns, []) if path is not None else {}
+                values = read_settings(path, keys, root, ns, []) if path is not None else {}
                 value = values.get(name, keys[name][1])
                 return list(value) if isinstance(value, list) else value  # (never the shared default)
         raise KeyError(f"{key!r} is a key of neither mm7Config.xml nor ConnConfig.xml")
