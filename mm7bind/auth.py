@@ -239,13 +239,13 @@ def digest_response(*, username: str, password: str, realm: str, nonce: str, met
     return h(f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
 
 
-def _challenges(header: str) -> list[dict[str, str]]:
+def digest_challenges(header: str) -> list[dict[str, str]]:
     """The Digest challenges in a WWW-Authenticate value (several may share one header, with
     other schemes between them)."""
-    return [params for scheme, params in _schemes(header) if scheme.lower() == "digest"]
+    return [params for scheme, params in auth_schemes(header) if scheme.lower() == "digest"]
 
 
-def _schemes(header: str) -> list[tuple[str, dict[str, str]]]:
+def auth_schemes(header: str) -> list[tuple[str, dict[str, str]]]:
     """The challenges in a WWW-Authenticate value, in order: (scheme as written, its parameters).
     RFC 9110 §11.6.1: challenges and their parameters are one comma-separated list, a challenge
     starting where a token is followed by a space (`Basic realm="a", Digest realm="b", nonce=...`).
@@ -291,7 +291,7 @@ class DigestAnswer:
     def take(self, header: str | None) -> bool:
         """Take a 401's WWW-Authenticate; False when it holds no Digest challenge we can answer."""
         usable = []
-        for c in _challenges(header or ""):
+        for c in digest_challenges(header or ""):
             offered = [q.strip().lower() for q in c.get("qop", "").split(",") if q.strip()]
             if "qop" in c:
                 qop = next((q for q in (self.qop, *QOPS) if q in offered), None)
@@ -311,7 +311,7 @@ class DigestAnswer:
     @staticmethod
     def stale(header: str | None) -> bool:
         """Whether a 401 only says the nonce aged (answer again at once) rather than refusing."""
-        return any(c.get("stale", "").lower() == "true" for c in _challenges(header or ""))
+        return any(c.get("stale", "").lower() == "true" for c in digest_challenges(header or ""))
 
     def authorization(self, method: str, uri: str, body=None) -> str | None:  # noqa: ANN001
         """The Authorization value for a request (`uri`: its path and query), or None before any
@@ -479,7 +479,7 @@ class DigestAuth:
         self._qops = [q.strip().lower() for q in self.qop.split(",") if q.strip()]
         if not self._qops or any(q not in QOPS for q in self._qops):
             raise ValueError(f"qop must be auth, auth-int or both, not {self.qop!r}")
-        self.algorithms = _offered_algorithms(self.algorithm)
+        self.algorithms = offered_algorithms(self.algorithm)
 
     NC_WINDOW = 64
 
@@ -753,7 +753,7 @@ def _nonce_key_before(username: str, realm: str, password: str) -> bytes:
     return hmac.new(b"mm7bind digest nonce key", secret, hashlib.sha256).digest()
 
 
-def _offered_algorithms(algorithm: str | Sequence[str]) -> tuple[str, ...]:
+def offered_algorithms(algorithm: str | Sequence[str]) -> tuple[str, ...]:
     """The Digest algorithms a server offers, in its order: one name, several separated by commas
     ("SHA-256, MD5", as in a configuration file), or a sequence of names; each once."""
     names = algorithm.split(",") if isinstance(algorithm, str) else list(algorithm)

@@ -627,7 +627,7 @@ THROTTLED_WAIT = 30.0  # seconds a run waits after an HTTP 429 without a Retry-A
 THROTTLED_TRIES = 10  # times one recipient is sent again after waiting out a 429; then it failed
 
 
-def _refusal(r=None, exc: BaseException | None = None) -> tuple[int, str] | None:
+def refusal_of(r=None, exc: BaseException | None = None) -> tuple[int, str] | None:
     """What a request the MMSC answered and refused is told apart by, for REFUSED_STOP, and its
     words: its status code (in a response or a Fault: "4001 Improper identification"; the texts
     of one code may differ, naming the recipient), or the HTTP status of an error answered without
@@ -763,14 +763,14 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str | m.Addres
                         result.elapsed = time.monotonic() - started
                     return
                 ok, why, unsure = r.ok, f"{r.status.code} {r.status.text}", False
-                refusal = _refusal(r)
+                refusal = refusal_of(r)
             except ConnectError as exc:  # (refused by every MMSC, each try: it never went out)
                 ok, why, r, unsure, refusal = False, f"{type(exc).__name__}: {exc}", None, False, None
                 exc_seen = exc
             except MM7Error as exc:
                 exc_seen = exc
                 ok, why, r, unsure = False, f"{type(exc).__name__}: {exc}", None, may_have_arrived(exc)
-                refusal = _refusal(exc=exc)
+                refusal = refusal_of(exc=exc)
             except STORE_ERRORS as exc:  # (the claim could not be taken: not sent)
                 ok, why, r, unsure, refusal = False, f"not sent: the store failed: {type(exc).__name__}: {exc}", None, \
                     False, None

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__, simdefaults
+from .deadline import MAX_TIMEOUT
 from .errors import (
     STORE_ERRORS,
     ConnectError,
@@ -2108,8 +2109,6 @@ def _float_arg(text: str, fits: Callable[[float], bool], refusal: str) -> float:
 
 
 def _seconds(text: str) -> float:
-    from .client import MAX_TIMEOUT  # noqa: PLC0415
-
     # (0, a negative or nan: a request must never wait forever; past a year, as the client refuses it)
     return _float_arg(text, lambda s: 0 < s <= MAX_TIMEOUT, f"a positive number of seconds, at most {MAX_TIMEOUT}")
 
@@ -2120,8 +2119,6 @@ def _age_seconds(text: str) -> float:
 
 
 def _delay(text: str) -> float:
-    from .client import MAX_TIMEOUT  # noqa: PLC0415
-
     # (a negative one ended a timer thread in a traceback; past a year, as the simulator refuses it)
     return _float_arg(text, lambda s: 0 <= s <= MAX_TIMEOUT, f"a number of seconds from 0 to {MAX_TIMEOUT}")
 
@@ -2388,7 +2385,7 @@ def cmd_store_show(args: argparse.Namespace) -> int:
             print(f"mm7bind store show: the body of #{rec.id} was purged: nothing to write", file=sys.stderr)
             return EXIT_REFUSED
     else:
-        from .receiver import _plain_body, _said_by_http  # noqa: PLC0415
+        from .receiver import plain_body, said_by_http  # noqa: PLC0415
 
         try:
             env = decode(rec.body, rec.content_type)
@@ -2397,7 +2394,7 @@ def cmd_store_show(args: argparse.Namespace) -> int:
             undecodable = exc
         else:
             # (what the request's headers said wrong, as the receiver and a replay report it)
-            _said_by_http(env, rec.content_type, rec.headers, _plain_body(rec.body, rec.headers, len(rec.body)))
+            said_by_http(env, rec.content_type, rec.headers, plain_body(rec.body, rec.headers, len(rec.body)))
             out["message"] = describe(env)
             if args.extract:
                 out["extracted"] = _extract(env, args.extract, "store show")
@@ -2941,12 +2938,12 @@ def cmd_mo(args: argparse.Namespace) -> int:
                       "waiting for the VASP's answer (its vasp_timeout, 30 s an attempt by default) — the MO may or "
                       "may not have arrived; --timeout waits longer", _answers_exit(1, 1))
     except requests.RequestException as exc:
-        from .client import REFUSED_HINT, _host_port, _refused, transport_reason  # noqa: PLC0415
+        from .client import REFUSED_HINT, connection_refused, host_port, transport_reason  # noqa: PLC0415
         # (the words send uses, not urllib3's repr; what to look at first, as send says it)
 
         why = transport_reason(exc)
-        if _refused(exc):
-            why = (f"{REFUSED_HINT} {_host_port(base)}: is `mm7bind simulate` running, and at that address "
+        if connection_refused(exc):
+            why = (f"{REFUSED_HINT} {host_port(base)}: is `mm7bind simulate` running, and at that address "
                    f"(--simulator URL)? ({why})")
         return failed(f"cannot reach the simulator at {base}: {why}", _answers_exit(1, 1))
     from .arrival import UNAVAILABLE_STATUSES  # noqa: PLC0415
@@ -3044,10 +3041,10 @@ def cmd_probe(args: argparse.Namespace) -> int:
             print(f"  {printable(problem)}")
 
     if args.ca or args.cert:  # (read before any request: else each would fail on them alike)
-        from .client import TLSFileError, _ssl_context  # noqa: PLC0415
+        from .client import TLSFileError, client_ssl_context  # noqa: PLC0415
 
         try:
-            _ssl_context(config.verify, config.cert)
+            client_ssl_context(config.verify, config.cert)
         except TLSFileError as exc:
             print(f"mm7bind probe: {'--ca' if exc.setting == 'verify' else '--cert'}: {exc.why}", file=sys.stderr)
             return EXIT_USAGE

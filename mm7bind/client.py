@@ -37,9 +37,7 @@ from . import tlsrefusal, versions
 from .codec import HttpMessage, decode, encode
 from .arrival import EARLIER_UNANSWERED, MAY_HAVE_ARRIVED, NOT_TAKEN, PARTLY_SENT, arrival, may_have_arrived
 from .arrival import no_mmsc_answered
-from .auth import QOPS, DigestAnswer, digest_algorithms
-from .auth import _challenges as _digest_challenges
-from .auth import _schemes as _auth_schemes
+from .auth import QOPS, DigestAnswer, auth_schemes, digest_algorithms, digest_challenges
 from .content import Content
 from .deadline import MAX_TIMEOUT, DeadlinePassed, DeadlineReader
 from .display import printable, repr_showing_no_secret_header, shown_http, shown_url
@@ -150,7 +148,7 @@ REFUSED_HINT, SILENT_HINT = "nothing listens at", "nothing answered at"
 UNRESOLVED_HINT, UNREACHABLE_HINT = "cannot resolve", "no route to"
 
 
-def _host_port(url: str) -> str:
+def host_port(url: str) -> str:
     """host:port of `url` (its scheme's port when it names none), without credentials; for a URL
     `is_http_url` takes (its port, if any, a number of 1-65535)."""
     parts = urlsplit(url)
@@ -175,7 +173,7 @@ def _unreachable(exc: BaseException) -> bool:
     return any(getattr(e, "errno", None) in (errno.EHOSTUNREACH, errno.ENETUNREACH) for e in tlsrefusal.chain(exc))
 
 
-def _refused(exc: BaseException) -> bool:
+def connection_refused(exc: BaseException) -> bool:
     """Whether a connection failed for being refused (nothing listening there), from either client."""
     import errno  # noqa: PLC0415
 
@@ -883,7 +881,7 @@ class ClientCore:
         if status != 401:
             return ""
         challenge = header_value(headers, "www-authenticate") or ""
-        schemes = [scheme.capitalize() for scheme, _ in _auth_schemes(challenge)]
+        schemes = [scheme.capitalize() for scheme, _ in auth_schemes(challenge)]
         wanted = schemes[0] if schemes else ""
         # (every scheme offered: an MMSC offering Basic and Digest refused the one we sent for its
         # credentials, not for its scheme)
@@ -944,14 +942,14 @@ class ClientCore:
         peer, proxy = self.peer, self.config.proxy
         # What we connect to, which a failure to connect is about: through a proxy, the proxy (the
         # MMSC's address is not the one refusing). (Its URL's port is a good one: ClientConfig saw to it.)
-        host, where, who = ((f"the proxy's host {_host(proxy)}", f"the proxy's address {_host_port(proxy)}", "the proxy")
-                            if proxy else (_host(url), _host_port(url), peer))
+        host, where, who = ((f"the proxy's host {_host(proxy)}", f"the proxy's address {host_port(proxy)}", "the proxy")
+                            if proxy else (_host(url), host_port(url), peer))
         # What to look at, said first, the library's words after it ("Failed to establish a new
         # connection: [Errno 111] Connection refused" told neither which setting nor which port)
         hint = tlsrefusal.hint(exc, self.config.cert is not None, peer, self.setting_names)
         if hint and tlsrefusal.certificate_alert(exc):  # (the hint names the alert: nothing more to say)
             why, hint = hint, ""
-        elif not hint and kind == "connect" and _refused(exc):  # (a wrong port, or the peer down)
+        elif not hint and kind == "connect" and connection_refused(exc):  # (a wrong port, or the peer down)
             hint = f"{REFUSED_HINT} {where}; is {who} up, and is that its port?"
         elif not hint and kind == "connect" and _unresolved(exc):  # (a misspelt name, or no DNS)
             hint = f"{UNRESOLVED_HINT} {host}: is the host name right?"
@@ -1273,7 +1271,7 @@ def _unspoken_digest(challenge: str) -> str | None:
     when one of them can be answered, or none is there."""
     if not challenge or DigestAnswer("", "").take(challenge):
         return None
-    offered = _digest_challenges(challenge)
+    offered = digest_challenges(challenge)
     if not offered:
         return None
     said = {f"algorithm {c.get('algorithm', 'MD5')}" + (f", qop {c['qop']}" if "qop" in c else "") for c in offered}
@@ -1591,7 +1589,7 @@ class _Operations(Generic[_R]):
 # `budget`: how long the head of the answer being read may take, whole, from the request's end
 # (seconds): the time an upload takes is not the MMSC's (a large SubmitReq over a slow link timed
 # out, answered). `at`: instead, when the answer must have come, whole (monotonic).
-_answer_deadline = threading.local()
+answer_deadline = threading.local()
 # Whether this thread's request has begun to be written to the MMSC (or to a plain-http proxy that
 # passes it on), and whether its wait for a pooled connection ended with a connection. Before the
 # first byte (waiting for a connection, connecting, a proxy's tunnel, the TLS handshake) a
@@ -1771,8 +1769,8 @@ class _DeadlineSocket:
         return getattr(self._sock, name)
 
 
-def _adapter_class(idle_timeout: float | None = None):
-    """requests' HTTPAdapter, its connections reading answers by `_answer_deadline`, a connection
+def adapter_class(idle_timeout: float | None = None):
+    """requests' HTTPAdapter, its connections reading answers by `answer_deadline`, a connection
     idle for more than `idle_timeout` seconds closed when its turn comes (None: kept however long)."""
     import http.client  # noqa: PLC0415
 
@@ -1848,7 +1846,7 @@ def _adapter_class(idle_timeout: float | None = None):
         # (called once urllib3 has written the whole request: the answer's time starts here)
         # (`at`: a whole exchange's deadline of a caller's own, the forwarding handler's, which
         # bounds the body too)
-        at, budget = getattr(_answer_deadline, "at", None), getattr(_answer_deadline, "budget", None)
+        at, budget = getattr(answer_deadline, "at", None), getattr(answer_deadline, "budget", None)
         _progress.upload_by = None  # (the next request, a Digest challenge's answer, has its own upload)
         sock = self.sock
         if (at is None and budget is None) or sock is None:
@@ -2018,8 +2016,8 @@ def _transport_class():
             # Redirects are not followed: requests would repeat a POST answered 301/302 as a GET.
             session = self.session
             # The head of each answer (a Digest challenge's too) must come whole within the read
-            # timeout of its request's end (see `_adapter_class`).
-            _answer_deadline.budget = self.operation_timeout[1]
+            # timeout of its request's end (see `adapter_class`).
+            answer_deadline.budget = self.operation_timeout[1]
             _progress.written, _progress.unslotted, _progress.whole = False, None, False
             _progress.send_timeout = self.operation_timeout[1]
             _progress.upload_timeout, _progress.upload_by = self._upload_bound(message), None
@@ -2032,7 +2030,7 @@ def _transport_class():
                     resp = session.send(self.prepare(address, message, headers), timeout=self.operation_timeout,
                                         allow_redirects=False, proxies=session.proxies, stream=True)
             finally:
-                _answer_deadline.budget = None
+                answer_deadline.budget = None
                 _progress.upload_timeout = _progress.upload_by = None  # (another session's request: unbounded)
             head = getattr(resp.raw, "_original_response", None)
             try:
@@ -2126,7 +2124,7 @@ def _back_to_basic(mode: str, digest: DigestAnswer, challenge: str | None, answe
     for Basic (an MMSC whose Digest was turned off): that request goes again with Basic, and the
     next ones too, until an MMSC asks for Digest again. (Else each send failed until a restart.)"""
     return mode == "auto" and not answers and digest.challenge is not None and any(
-        scheme.lower() == "basic" for scheme, _ in _auth_schemes(challenge or ""))
+        scheme.lower() == "basic" for scheme, _ in auth_schemes(challenge or ""))
 
 
 def _requests_auth(mode: str, username: str, password: str, qop: str | None = None):
@@ -2248,7 +2246,7 @@ class Client(_Operations[Result]):
 
         config = self._setup(urls, config, store, sleep, settings, metrics)
         session = requests.Session()
-        adapter = _adapter_class(config.idle_timeout)(pool_connections=max(1, len(config.urls)),
+        adapter = adapter_class(config.idle_timeout)(pool_connections=max(1, len(config.urls)),
                                                       pool_maxsize=config.pool_size,
                                    max_retries=0, pool_block=True)
         session.mount("http://", adapter)
@@ -2273,7 +2271,7 @@ class Client(_Operations[Result]):
         if isinstance(config.verify, str) or config.cert:
             # CA and certificate files read now: one missing or unreadable failed every send, as a
             # bare OSError (a refused connection, for one without a certificate in it), not here.
-            self._tls = _ssl_context(config.verify, config.cert)
+            self._tls = client_ssl_context(config.verify, config.cert)
 
     def send(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None) -> Result:
         """Send any request as built (an MMSC's, such as a DeliverReq, with `role="mmsc"`) → the
@@ -2377,7 +2375,7 @@ class Client(_Operations[Result]):
     def _tls_context(self):  # noqa: ANN202
         """The session's TLS settings as an SSLContext (to ask an MMSC about our certificate)."""
         if self._tls is None:
-            self._tls = _ssl_context(self.config.verify, self.config.cert)
+            self._tls = client_ssl_context(self.config.verify, self.config.cert)
         return self._tls
 
     def close(self) -> None:
@@ -2407,7 +2405,7 @@ class TLSFileError(ValueError):
         self.setting, self.why = setting, why
 
 
-def _ssl_context(verify: bool | str, cert: str | tuple[str, str] | None):
+def client_ssl_context(verify: bool | str, cert: str | tuple[str, str] | None):
     """The TLS settings as an SSLContext for httpx, as requests reads them: certifi's CAs, none, or
     a CA file or directory; and the client certificate. (httpx 0.28 ignores `cert=` when `verify`
     is a path, so a mutual-TLS MMSC saw no client certificate.)"""
@@ -2571,7 +2569,7 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         auth = None
         if config.username is not None:
             auth = _httpx_auth(config.auth, config.username, config.password or "", config.digest_qop)
-        verify = self._tls = _ssl_context(config.verify, config.cert)
+        verify = self._tls = client_ssl_context(config.verify, config.cert)
         # (a transport of our own: the socket options, `UNSENT_AT_MOST`, are its to give)
         connections = httpx.Limits(max_connections=config.pool_size * len(config.urls),
                                    max_keepalive_connections=config.pool_size * len(config.urls),

@@ -28,13 +28,12 @@ from . import messages as m
 from . import versions
 from .content import (
     CHUNK,
+    HAS_EXTENSION,
     Blob,
     BlobWriter,
     BytesBlob,
     Content,
     Part,
-    _HAS_EXTENSION,
-    _named_id,
     cid_url,
     dangling_references,
     decode_part_text,
@@ -45,6 +44,7 @@ from .content import (
     location_url,
     read_back,
     make_smil,
+    named_id,
     new_content_id,
     smil_kind,
     sniff_blob_type,
@@ -67,16 +67,16 @@ from .mime import (
     DEFAULT_MIME_LIMITS,
     MAX_LINE,
     Body,
+    Encoded,
     InPart,
     MimeError,
     MimeLimits,
     OutPart,
-    _Encoded,
-    _quote,
     format_filename_params,
     header_fields,
     new_boundaries,
     parse_params,
+    quoted_string,
     read_multipart,
     sniff_boundary,
     strip_id,
@@ -278,7 +278,7 @@ def _smil_naming_sent_ids(smil: Part, sent_ids: dict[str, str], names: frozenset
 
     def as_sent(src: str) -> str | None:
         if src[:4].lower() == "cid:":
-            sent = sent_ids.get(_named_id(src))
+            sent = sent_ids.get(named_id(src))
             return None if sent is None else "cid:" + sent
         if not src or src in names or location_name(src) in names or _URL_SCHEME.match(src):
             return None
@@ -371,7 +371,7 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
             ("Content-ID", f"<{soap_id}>"),
         ],
         # In the transfer encoding the header names (written as it is, base64 would be garbage).
-        _Encoded(BytesBlob(xml), "base64") if soap_cte == "base64"
+        Encoded(BytesBlob(xml), "base64") if soap_cte == "base64"
         else quoted_printable(xml) if soap_cte == "quoted-printable" else xml,
     )
     leaves = ([smil] if smil else []) + list(content.parts)
@@ -391,7 +391,8 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
         ensure_content_id(root, "smil" if root is smil else "part")
         _checked_id(root, root.content_id)  # (before it is a parameter: the id's own refusal, if any)
         # (an id may hold '"' or a backslash: escaped, they do not end the parameter early)
-        written = {"type": f'type="{root.content_type}"', "start": f"start={_quote(f'<{root.content_id}>')}",
+        written = {"type": f'type="{root.content_type}"',
+                   "start": f"start={quoted_string(f'<{root.content_id}>')}",
                    "boundary": f'boundary="{inner}"'}
         params = [written[name] for name in layout.related_parameters]
         ctype = "multipart/related" + sep + sep.join(params)
@@ -421,7 +422,7 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
     segments = write_multipart([soap_part, container], outer, preamble, layout.header_separator,
                                layout.padded_parts)
     content_type = (f'multipart/related{sep}boundary="{outer}"{sep}type="text/xml"{sep}'
-                    f'start={_quote(f"<{soap_id}>")}')
+                    f'start={quoted_string(f"<{soap_id}>")}')
     # (a part's own location made unique, or given as a URL, goes as a reader reads it back: what
     # was sent, not the part the user holds)
     parts = list(content.parts) if not located else [
@@ -435,8 +436,8 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
 
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"  # RFC 2045's token
 _SUBTYPE = re.compile(r"[a-z0-9][a-z0-9.+-]*")  # a multipart subtype as we write it
-_MEDIA_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}")
-_CHARSET = re.compile(_TOKEN)
+MEDIA_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}")  # a media type, type/subtype (no parameters)
+CHARSET = re.compile(_TOKEN)  # a charset name as a parameter may carry it unquoted
 _NOT_IN_ID = re.compile(r"[\x00-\x1f\x7f<>\ud800-\udfff]")  # (a lone surrogate: no charset writes it)
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _GOOD_TYPES: set[str] = set()  # content types already checked (they repeat)
@@ -483,7 +484,7 @@ def _check_not_in_payloads(parts: list[OutPart], boundaries: list[str]) -> None:
     overlap = max(map(len, delimiters)) - 1
     for part in parts:
         payload = part.payload
-        if isinstance(payload, _Encoded):
+        if isinstance(payload, Encoded):
             if payload.cte == "base64":
                 continue
             chunks = payload.blob.chunks()
@@ -574,7 +575,7 @@ def _id_file_name(part: Part) -> str:
     when sent as its UTF-8 escapes ("%E5%9B%BE.gif" is "图.gif": `wire_id`), with the extension of
     its type when it has none of its own ("1.gif" stays, "image-1" is "image-1.gif")."""
     name = id_file_name(part.content_id.partition("@")[0])
-    if _HAS_EXTENSION.search(name):
+    if HAS_EXTENSION.search(name):
         return name
     kind = part.content_type.lower()
     return name + (_EXTENSIONS.get(kind) or mimetypes.guess_extension(kind) or "")
@@ -719,7 +720,7 @@ def _leaf(part: Part, profile: Profile, location: str | None) -> OutPart:
     ctype = part.content_type
     # What peers sent may be forwarded: checked here, where it becomes a header.
     if ctype not in _GOOD_TYPES:
-        if not _MEDIA_TYPE.fullmatch(ctype):
+        if not MEDIA_TYPE.fullmatch(ctype):
             raise EncodeError(f"{part!r}: content type {ctype!r} is not type/subtype (parameters go elsewhere)")
         if len(ctype) > _LONGEST_TYPE:
             _one_line("a part", "a content type", ctype, "Content-Type: " + ctype)
@@ -756,9 +757,9 @@ def _leaf(part: Part, profile: Profile, location: str | None) -> OutPart:
         else:
             headers.append(("Content-Location", written))
     if cte == "quoted-printable":
-        payload: bytes | _Encoded = quoted_printable(part.data)
+        payload: bytes | Encoded = quoted_printable(part.data)
     else:
-        payload = _Encoded(part.blob, "base64" if cte == "base64" else "binary")
+        payload = Encoded(part.blob, "base64" if cte == "base64" else "binary")
     if profile.layout.part_headers:  # (a peer's order, and a separator of its own for some)
         ranks, seps = profile.layout.part_header_layout()
         headers.sort(key=lambda h: ranks.get(h[0], len(ranks)))  # (stable: the others keep ours)
@@ -770,7 +771,7 @@ def _written_charset(part: Part) -> str:
     """`_charset_param` of a part's charset, refused when it is no charset name; kept for a name
     of a charset found (`_CHARSET_PARAMS`: the registry's answer for it does not change), not for
     one unknown (a codec registered later for it is one)."""
-    if not _CHARSET.fullmatch(part.charset):
+    if not CHARSET.fullmatch(part.charset):
         raise EncodeError(f"{part!r}: charset {part.charset!r} is not a charset name")
     param = _charset_param(part.charset)
     if len(_CHARSET_PARAMS) < 256 and type(part.charset) is str and charset_codec(part.charset)[0] is not None:
@@ -1294,7 +1295,7 @@ def _part(leaf: InPart, devs: list[Deviation]) -> Part:
     raw_disposition = leaf.headers.get("content-disposition")
     disposition = parse_params(raw_disposition)[1] if raw_disposition else {}
     ctype = leaf.content_type
-    if ctype not in _GOOD_TYPES and not _MEDIA_TYPE.fullmatch(ctype):
+    if ctype not in _GOOD_TYPES and not MEDIA_TYPE.fullmatch(ctype):
         # Read as the type it most likely means, so the part can be sent on as it is (forwarded).
         m = _LOOSE_TYPE.match(ctype)
         fixed = f"{m.group(1)}/{m.group(2)}" if m else "text/plain" if ctype.strip(' "') == "text" else (
@@ -1310,10 +1311,10 @@ def _part(leaf: InPart, devs: list[Deviation]) -> Part:
                                                                   f"bytes or its name say"))
             ctype = found
     charset = params.get("charset")
-    if charset is not None and not _CHARSET.fullmatch(charset):
-        m = _CHARSET.search(charset)
+    if charset is not None and not CHARSET.fullmatch(charset):
+        m = CHARSET.search(charset)
         cleaned = charset.strip(' \t"')
-        fixed = (cleaned if _CHARSET.fullmatch(cleaned)  # the name kept (forwarded as it came)
+        fixed = (cleaned if CHARSET.fullmatch(cleaned)  # the name kept (forwarded as it came)
                  else charset_codec(charset)[0] or (m.group(0) if m else None))  # "utf:8" is utf-8, not "utf"
         devs.append(Deviation("mime-charset", leaf.path, f"charset {charset!r} read as {fixed or 'none'}"))
         charset = fixed

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from . import versions
 from .auth import QOPS, bearer_token_problem
+from .deadline import MAX_TIMEOUT
 from .display import repr_showing_no_secret_header
 from .hints import did_you_mean
 from .profiles import DIALECTS, Profile
@@ -939,7 +940,7 @@ def _checked(cfg: Config, refused: frozenset[str]) -> list[Problem]:
     two errors for one mistake, the second about a value nobody wrote."""
     import ipaddress  # noqa: PLC0415
 
-    from .client import AUTH_MODES, MAX_POOL_SIZE, MAX_TIMEOUT, header_problem, is_http_url, not_http_url  # noqa: PLC0415
+    from .client import AUTH_MODES, MAX_POOL_SIZE, header_problem, is_http_url, not_http_url  # noqa: PLC0415
     from .display import shown_url  # noqa: PLC0415
 
     out: list[Problem] = []
@@ -1076,11 +1077,11 @@ def _checked(cfg: Config, refused: frozenset[str]) -> list[Problem]:
             err(f"mmsc.{name}", f"no such file: {path}")
             missing = True
     if not missing and ((m.verify and m.ca_file) or m.client_cert):  # (read as the client will read them)
-        from .client import TLSFileError, _ssl_context  # noqa: PLC0415
+        from .client import TLSFileError, client_ssl_context  # noqa: PLC0415
 
         cert = (m.client_cert, m.client_key) if m.client_cert and m.client_key else m.client_cert or None
         try:
-            _ssl_context(m.ca_file if (m.verify and m.ca_file) else m.verify, cert)
+            client_ssl_context(m.ca_file if (m.verify and m.ca_file) else m.verify, cert)
         except TLSFileError as exc:
             err("mmsc.ca_file" if exc.setting == "verify" else "mmsc.client_cert", exc.why)
     if m.proxy and not is_http_url(m.proxy):
@@ -1104,10 +1105,10 @@ def _checked(cfg: Config, refused: frozenset[str]) -> list[Problem]:
                                   "is let in (MM7BIND_RECEIVER_PASSWORD not set?)", "serving")
     if r.digest_qop.replace(" ", "") not in ("auth", "auth-int", "auth,auth-int", "auth-int,auth"):
         err("receiver.digest_qop", f"must be auth, auth-int or \"auth,auth-int\", not {quoted(r.digest_qop)}")
-    from .auth import _offered_algorithms  # noqa: PLC0415
+    from .auth import offered_algorithms  # noqa: PLC0415
 
     try:
-        _offered_algorithms(r.digest_algorithm if isinstance(r.digest_algorithm, str) else "")
+        offered_algorithms(r.digest_algorithm if isinstance(r.digest_algorithm, str) else "")
     except ValueError as exc:
         err("receiver.digest_algorithm", f"{exc} (MD5, SHA-256 or SHA-512-256, or one of them -sess; "
             'several in the order of preference, "SHA-256, MD5")')

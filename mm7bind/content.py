@@ -406,7 +406,7 @@ _EXTENSION_FOR.update({  # other names handsets and gateways give the same types
     "image/pjpeg": ".jpg", "image/x-ms-bmp": ".bmp", "text/i-melody": ".imy", "text/x-vcalendar": ".vcs",
 })
 _UNSAFE_IN_NAME = re.compile(r'[\x00-\x1f\x7f<>:"|?*]')
-_HAS_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,8}$")
+HAS_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,8}$")  # a file name's extension, at its end
 
 
 def extension_for(content_type: str) -> str:
@@ -426,7 +426,7 @@ def safe_name(text: str, limit: int = 120) -> str:
         name = "".join(c if c.isprintable() else "_" for c in name)
     encoded = name.encode("utf-8", "replace")
     if len(encoded) > limit:  # (shortened before its extension: "….docx" stays a document)
-        ext = _HAS_EXTENSION.search(name)
+        ext = HAS_EXTENSION.search(name)
         ext_text = ext.group(0) if ext and len(ext.group(0)) < limit // 2 else ""
         stem = encoded[: limit - len(ext_text)].decode("utf-8", "ignore").strip().rstrip(". ")
         name = stem + ext_text if stem else ""
@@ -451,7 +451,7 @@ def file_name(part: Part) -> str:
     name = safe_name(_unescaped(name) if name and "%" in name else name or "")
     if not name:
         name = "presentation" if part.kind == "smil" else part.kind
-    if not _HAS_EXTENSION.search(name):
+    if not HAS_EXTENSION.search(name):
         name += extension_for(part.content_type)
     return name
 
@@ -464,9 +464,9 @@ def _unescaped(name: str) -> str:
         return name
     from urllib.parse import unquote_to_bytes  # noqa: PLC0415
 
-    from .mime import _decode_header_bytes  # noqa: PLC0415 (mime builds on this module)
+    from .mime import decode_header_bytes  # noqa: PLC0415 (mime builds on this module)
 
-    return _decode_header_bytes(unquote_to_bytes(name))
+    return decode_header_bytes(unquote_to_bytes(name))
 
 
 def text_of(data: bytes, charset: str | None) -> str:
@@ -495,7 +495,7 @@ def decode_part_text(data: bytes, charset: str | None, where: str) -> tuple:
     found = None
     if data[:2] in _UTF16_MARKS or b"\x00" in data or codec in _SIXTEEN_BIT:
         found = _sixteen_bit(data, codec)
-    elif codec in _ONE_BYTE_LATIN and not data.isascii():
+    elif codec in ONE_BYTE_LATIN and not data.isascii():
         found = "utf-8" if decodes(data, "utf-8") else "gb18030" if gbk.text_charset(data, final=True) else None
         found = found and (found, "")
     if found is None:
@@ -531,7 +531,7 @@ def _xml_decoder() -> Callable:
 
 
 _UTF16_MARKS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
-_ONE_BYTE_LATIN = {"iso8859-1", "cp1252", "iso8859-15", "latin-1"}
+ONE_BYTE_LATIN = {"iso8859-1", "cp1252", "iso8859-15", "latin-1"}  # labels UTF-8 or GBK text often wears
 _SIXTEEN_BIT = {"utf-16", "utf-16-le", "utf-16-be"}
 
 
@@ -546,7 +546,7 @@ def _sixteen_bit(data: bytes, codec: str | None) -> tuple[str, str] | None:
         if codec in ("utf-16", order) or not decodes(data[2:], order):
             return None  # (read by its mark, as the label says)
         return "utf-16", " (a byte order mark)"  # (which Python's utf-16 reads, and drops)
-    order = _byte_order(data, codec in _SIXTEEN_BIT)
+    order = byte_order(data, codec in _SIXTEEN_BIT)
     if order is None or order == codec or (codec == "utf-16" and order == "utf-16-be"):
         return None
     return order, " without a byte order mark"
@@ -566,7 +566,7 @@ def decodes(data: bytes, codec: str) -> bool:
 _COMMON_16 = re.compile("[\t\n\r\x20-\x7e\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
 
 
-def _byte_order(data: bytes, labelled_16: bool) -> str | None:
+def byte_order(data: bytes, labelled_16: bool) -> str | None:
     """"utf-16-le" or "utf-16-be" for bytes that are 16-bit text in that byte order, without a
     mark: the zero bytes of ASCII characters, in half the pairs or more, stand mostly on one side
     of each pair (a stray NUL, a C string's end, makes no 8-bit text 16-bit). Text labelled
@@ -684,21 +684,21 @@ def _path_name(path: Path) -> str:
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:
-        from .mime import _decode_header_bytes  # noqa: PLC0415 (mime builds on this module)
+        from .mime import decode_header_bytes  # noqa: PLC0415 (mime builds on this module)
 
-        name = _decode_header_bytes(os.fsencode(name))
+        name = decode_header_bytes(os.fsencode(name))
     return name
 
 
 def _declared_charset(blob: Blob) -> str | None:
     """The encoding an XML document's declaration names, when it is one of 8 bits that Python
     knows (a declared "utf-16" on 8-bit text is a slip, as `xmlsafe` finds); else None."""
-    from .xmlsafe import _DECL, _ENCODING, charset_codec  # noqa: PLC0415
+    from .xmlsafe import DECL_ENCODING, XML_DECL, charset_codec  # noqa: PLC0415
 
     with blob.open() as fp:
         head = fp.read(400).removeprefix(codecs.BOM_UTF8).decode("latin-1")
-    decl = _DECL.match(head)
-    found = _ENCODING.search(decl.group(2)) if decl else None
+    decl = XML_DECL.match(head)
+    found = DECL_ENCODING.search(decl.group(2)) if decl else None
     label = found.group(1).strip() if found else ""
     codec = charset_codec(label)[0] if re.fullmatch(r"[A-Za-z][A-Za-z0-9._:-]*", label) else None
     try:
@@ -989,7 +989,7 @@ class Content:
     def by_id(self, content_id: str) -> Part | None:
         """The part a Content-ID or a `cid:` URL (a SMIL `src`) names: "<x>", "x", "cid:x" and
         "cid:x%40y" (a URL is percent-encoded, RFC 2392) all find the part with Content-ID <x>."""
-        cid = _named_id(content_id)
+        cid = named_id(content_id)
         parts = self.all_parts()
         return (next((p for p in parts if p.content_id == cid), None)
                 or next((p for p in parts if (p.content_id or "").lower() == cid.lower()), None)
@@ -1176,7 +1176,7 @@ def id_file_name(content_id: str) -> str:
     return content_id if spelt.isascii() else spelt
 
 
-def _named_id(content_id: str) -> str:
+def named_id(content_id: str) -> str:
     """The Content-ID a reference names, as `Content.by_id` reads it."""
     from .mime import strip_id  # noqa: PLC0415 (mime builds on this module)
 
@@ -1212,7 +1212,7 @@ def dangling_references(content: Content, smil: Part, sent_locations: Iterable[s
     named_ids = {id_name(cid): part for cid, part in reversed(ids.items()) if "%" in cid}
 
     def by_id(reference: str) -> Part | None:
-        cid = _named_id(reference)
+        cid = named_id(reference)
         return ids.get(cid) or folded_ids.get(cid.lower()) or named_ids.get(cid)
 
     missing: dict[str, None] = {}
@@ -1300,7 +1300,7 @@ class _References:
         if found is None and again and not src.isascii():
             # A handset's SMIL in GBK without a charset: a short name's bytes are often UTF-8 as
             # well ("图片" is "ͼƬ"), and the SMIL is read so; the name its bytes spell in GBK, as a
-            # raw name in a part's headers is read (`mime._decode_header_bytes`), is looked up too.
+            # raw name in a part's headers is read (`mime.decode_header_bytes`), is looked up too.
             try:
                 other = src.encode("utf-8").decode("gb18030")
             except UnicodeError:
@@ -1310,12 +1310,12 @@ class _References:
 
     def _find(self, src: str) -> Part | None:
         if src[:4].lower() == "cid:":
-            cid = _named_id(src)
+            cid = named_id(src)
             return self.ids.get(cid) or self.folded_ids.get(cid.lower()) or self.named_ids.get(cid)
         if _SCHEME.match(src) and src[:5].lower() != "file:":
             return None  # (outside the message)
         name = location_name(src)
-        cid = _named_id(src)
+        cid = named_id(src)
         found = (self.names.get(src) or self.names.get(name) or self.ids.get(cid) or self.folded_ids.get(cid.lower())
                  or self.named_ids.get(cid) or self.folded.get(name.lower()))
         leaf = name.lower().rsplit("/", 1)[-1]

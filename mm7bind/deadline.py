@@ -57,8 +57,8 @@ class DeadlineReader:
 
 # The longest timeout taken, in seconds (a year): "wait for ever" written as 1e10 s is past what a
 # socket's timeout can hold, and the sync client raised an OverflowError once the request was out.
-# (Here, where nothing of the package is imported, for the modules the client imports; the client
-# gives it as `client.MAX_TIMEOUT`.)
+# (Here, where nothing of the package is imported, so that any module can import it at its top; the
+# client gives it on as `client.MAX_TIMEOUT`.)
 MAX_TIMEOUT = 365 * 24 * 3600
 
 

@@ -19,7 +19,7 @@ from .content import safe_name
 from .display import is_secret_header, printable, shown_url
 from .jsonable import deviation_json, to_jsonable
 from .periodic import seconds_between_rounds
-from .receiver import Context, Handler, Unavailable, _no_async_methods
+from .receiver import Context, Handler, Unavailable, no_async_methods
 from .store import sync_dir
 
 log = logging.getLogger("mm7bind.serve")
@@ -257,10 +257,10 @@ class ForwardingHandler(Handler):
         if session is None:
             # (the client's connections, whose answer, head included, is read against one deadline:
             # a read's timeout alone let an application trickling its head hold us for ever)
-            from .client import _adapter_class  # noqa: PLC0415
+            from .client import adapter_class  # noqa: PLC0415
 
             session = requests.Session()
-            adapter = _adapter_class()()
+            adapter = adapter_class()()
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             session.trust_env = False  # the application's address is configured, not inherited
@@ -309,7 +309,7 @@ class ForwardingHandler(Handler):
         import requests  # noqa: PLC0415
         import urllib3  # noqa: PLC0415
 
-        from .client import _answer_deadline  # noqa: PLC0415
+        from .client import answer_deadline  # noqa: PLC0415
 
         payload = self.payload(event, msg, ctx)
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
@@ -320,7 +320,7 @@ class ForwardingHandler(Handler):
         if self.secret is not None:
             headers["X-MM7bind-Signature"] = "sha256=" + signature(self.secret, timestamp, delivery, body)
         deadline = time.monotonic() + self.timeout
-        _answer_deadline.at = deadline
+        answer_deadline.at = deadline
         try:
             # (a session's own auth, as requests has it, goes before the URL's)
             auth = self._url_auth if getattr(self.session, "auth", None) is None else None
@@ -342,7 +342,7 @@ class ForwardingHandler(Handler):
             why = transport_reason(exc).replace(self.url, self.shown_url)
             raise ForwardError(f"{self.shown_url}: {type(exc).__name__}: {why}") from None
         finally:
-            _answer_deadline.at = None
+            answer_deadline.at = None
         if not 200 <= answer.status_code < 300:
             raise ForwardError(f"{self.shown_url} answered HTTP {answer.status_code}: {text[:200]!r}")
         if len(text) > ANSWER_LIMIT:
@@ -444,7 +444,7 @@ def load_handler(spec: str) -> Handler:
     if not isinstance(obj, Handler) and not any(hasattr(obj, a) for a in ("on_deliver", "on_delivery_report", "on_read_reply")):
         raise ValueError(f"{spec} is not a handler (it needs on_deliver / on_delivery_report / on_read_reply)")
     try:  # (what the receiver would refuse, said as the others here: a line, not a traceback)
-        _no_async_methods(obj)
+        no_async_methods(obj)
     except TypeError as exc:
         raise ValueError(f"cannot load {spec}: {exc}") from exc
     return obj

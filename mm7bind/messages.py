@@ -181,13 +181,13 @@ _NOT_IN_ADDRESS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # padding, an ideographic space): all Python strips but the controls `_NOT_IN_ADDRESS` refuses
 # (tab, CR and LF aside). An address ending in U+001F or U+2028 is a corrupt one, refused by its
 # name when sent, not quietly made another.
-_ADDRESS_EDGE_SPACE = " \t\n\r\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
+ADDRESS_EDGE_SPACE = " \t\n\r\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
                       "\u202f\u205f\u3000"
 
 
 def trimmed_address(text: str) -> str:
     """`text` without the white space around it, its control characters kept (`address_problem`)."""
-    return text.strip(_ADDRESS_EDGE_SPACE)
+    return text.strip(ADDRESS_EDGE_SPACE)
 
 
 def address_problem(value: str) -> str | None:

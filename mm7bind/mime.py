@@ -22,10 +22,10 @@ from typing import BinaryIO
 from urllib.parse import quote, unquote_to_bytes
 
 from . import gbk
-from .content import (_ONE_BYTE_LATIN, CHUNK, Blob, BlobWriter, BytesBlob, FileBlob, _byte_order, decodes,
+from .content import (CHUNK, ONE_BYTE_LATIN, Blob, BlobWriter, BytesBlob, FileBlob, byte_order, decodes,
                       location_name)
 from .errors import DecodeError, Deviation, LimitExceededError, MimeError  # noqa: F401 (mime.DecodeError)
-from .xmlsafe import _as_utf8_text, charset_codec, whole_limits
+from .xmlsafe import as_utf8_text, charset_codec, whole_limits
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,8 @@ def header_fields(lines: Iterable[str], join_repeated: bool = False) -> dict[str
     return {name: ", ".join(" ".join(pieces) for pieces in given) for name, given in values.items()}
 
 
-def _decode_header_bytes(raw: bytes) -> str:
+def decode_header_bytes(raw: bytes) -> str:
+    """Header bytes as text: UTF-8 (unless only GBK makes sense: `gbk.name_reading`), GB18030, Latin-1."""
     for codec in ("utf-8", "gb18030"):
         try:
             text = raw.decode(codec)
@@ -205,8 +206,8 @@ def _decode_word_bytes(data: bytes, charset: str, notes: list[str] | None) -> st
     read = None
     if codec == "utf-16":  # (no byte order mark: a marked run comes in the order its mark named)
         # RFC 2781: big-endian. Handsets write little-endian too (Windows' and Android's order):
-        # read so when that reading alone is the text of a message (`content._byte_order`), said.
-        codec = "utf-16-le" if _byte_order(data, True) == "utf-16-le" else "utf-16-be"
+        # read so when that reading alone is the text of a message (`content.byte_order`), said.
+        codec = "utf-16-le" if byte_order(data, True) == "utf-16-le" else "utf-16-be"
         if codec == "utf-16-le" and notes is not None:
             notes.append(f"labelled {charset!r} without a byte order mark (big-endian, RFC 2781), "
                          "the bytes are UTF-16LE")
@@ -215,8 +216,8 @@ def _decode_word_bytes(data: bytes, charset: str, notes: list[str] | None) -> st
     except (LookupError, ValueError):  # (ValueError: a UnicodeError, or a NUL in the name)
         text = None
     if text is not None and codec == "gb18030" and not data.isascii():
-        read = "utf-8" if _as_utf8_text(data) is not None else None  # (UTF-8 Chinese: never GBK text)
-    elif text is not None and codec in _ONE_BYTE_LATIN and not data.isascii():
+        read = "utf-8" if as_utf8_text(data) is not None else None  # (UTF-8 Chinese: never GBK text)
+    elif text is not None and codec in ONE_BYTE_LATIN and not data.isascii():
         read = "utf-8" if decodes(data, "utf-8") else "gb18030" if gbk.text_charset(data, final=True) else None
     elif text is None:
         read = "utf-8" if decodes(data, "utf-8") else "gb18030" if decodes(data, "gb18030") else None
@@ -230,7 +231,7 @@ def _decode_word_bytes(data: bytes, charset: str, notes: list[str] | None) -> st
 def _decode_in(data: bytes, charset: str | None) -> str:
     """An RFC 2231 value's bytes in the charset it names (GB2312 read as GB18030; bytes in another
     charset than named read as an encoded word's are), or as raw header bytes are when it names none."""
-    return _decode_word_bytes(data, charset, None) if charset else _decode_header_bytes(data)
+    return _decode_word_bytes(data, charset, None) if charset else decode_header_bytes(data)
 
 
 def _split_params(value: str) -> list[str]:
@@ -340,7 +341,8 @@ def _parse_params(value: str) -> tuple[str, dict[str, str]]:
     return main, params
 
 
-def _quote(value: str) -> str:
+def quoted_string(value: str) -> str:
+    """`value` as a parameter's quoted-string (RFC 2045): in quotes, its backslashes and quotes escaped."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -359,16 +361,16 @@ def format_filename_params(name: str, value: str, style: str = "rfc2231", start:
     # (a name holding an encoded word as it is, "=?utf-8?B?5paH?=.txt": readers, ours too, decode
     # one in a quoted name, "文.txt", so it goes encoded as a name that is not plain ASCII does)
     if value.isascii() and value.isprintable() and not _ENCODED_WORD.search(value):
-        plain = f"; {name}={_quote(value)}"
+        plain = f"; {name}={quoted_string(value)}"
     elif style == "rfc2047":
-        plain = f"; {name}={_quote(encoded_words(value))}"
+        plain = f"; {name}={quoted_string(encoded_words(value))}"
     else:
-        plain = f"; {name}={_quote(_stand_in(value))}; {name}*=UTF-8''{quote(value, safe='')}"
+        plain = f"; {name}={quoted_string(_stand_in(value))}; {name}*=UTF-8''{quote(value, safe='')}"
     if start + len(plain) <= MAX_LINE:
         return plain
     if style == "rfc2047" and not value.isascii():
         # Between the words of the quoted string (FWS may fold there): unfolded, it is the line above.
-        return f";\r\n {name}=" + _quote(encoded_words(value, 42)).replace(" ", "\r\n ")
+        return f";\r\n {name}=" + quoted_string(encoded_words(value, 42)).replace(" ", "\r\n ")
     return _continued(name, value)
 
 
@@ -386,7 +388,7 @@ def _continued(name: str, value: str) -> str:
     if len(fallback) > 40:  # (a stand-in for readers without RFC 2231: its extension is what counts)
         stem, dot, ext = fallback.rpartition(".")
         fallback = fallback[:40] if not dot or len(ext) > 10 else stem[: 39 - len(ext)] + "." + ext
-    lines = [f" {name}={_quote(fallback)}"]
+    lines = [f" {name}={quoted_string(fallback)}"]
     piece = "UTF-8''"
     for ch in value:
         escaped = quote(ch, safe="")
@@ -438,7 +440,7 @@ def new_boundaries() -> tuple[str, str]:
     return "mm7bind-" + raw[:32], "mm7bind-" + raw[32:]
 
 
-class _Encoded:
+class Encoded:
     """A blob in a transfer encoding: known length, produced chunk by chunk."""
 
     def __init__(self, blob: Blob, cte: str):
@@ -475,7 +477,7 @@ class Body(io.RawIOBase):
     """A request body: bytes and encoded blobs in sequence. Length known; rewindable (retries,
     Digest auth resends); read in chunks, so large attachments stream from disk."""
 
-    def __init__(self, segments: list[bytes | _Encoded]):
+    def __init__(self, segments: list[bytes | Encoded]):
         super().__init__()
         kept, length = [], 0
         for seg in segments:  # (the empty ones left out, the others counted, in one pass)
@@ -550,7 +552,7 @@ class OutPart:
     """A part to write: headers and payload (bytes, an encoded blob, or nested parts)."""
 
     headers: list[tuple[str, str]]
-    payload: bytes | _Encoded | None = None
+    payload: bytes | Encoded | None = None
     children: list[OutPart] | None = None
     boundary: str | None = None
     separators: dict[str, str] | None = None  # a header's own separator, over write_multipart's
@@ -560,14 +562,14 @@ CRLF = "\r\n"
 
 
 def write_multipart(parts: list[OutPart], boundary: str, preamble: str | None = None,
-                    separator: str = ": ", padded: bool = False) -> list[bytes | _Encoded]:
+                    separator: str = ": ", padded: bool = False) -> list[bytes | Encoded]:
     """Segments of a multipart body: CRLF everywhere, headers as given (folded only where a value
     holds its own folds: a long file name), each name and value joined by `separator`. Delimiters, headers
     and payloads in memory are merged into as few segments as the encoded blobs allow. `preamble`
     "": the body starts with an empty line. `padded`: each part of a nested multipart is followed
     by an empty line, and its closing delimiter by the enclosing one's, as a Chinese MMSC frames
     them (MIME readers see a CRLF more at the end of each such part; ours drops it)."""
-    segs: list[bytes | _Encoded] = []
+    segs: list[bytes | Encoded] = []
     text: list[bytes] = [] if preamble is None else [preamble.encode("ascii") + (b"\r\n\r\n" if preamble else b"\r\n")]
     _write_parts(parts, boundary, segs, text, separator, padded, False)
     if text:
@@ -1016,7 +1018,7 @@ class _Reader:
                     m = _HEADER_LINE.match(line)
                     if not m or not _looks_like_header(m.group(1)) or not line.strip():
                         return None
-                    items.append((m.group(1).decode("latin-1"), _decode_header_bytes(m.group(2).strip()).strip()))
+                    items.append((m.group(1).decode("latin-1"), decode_header_bytes(m.group(2).strip()).strip()))
             self.count += 1
             if self.count > self.limits.max_parts:
                 raise LimitExceededError(f"{path or 'body'}: more than {self.limits.max_parts} MIME parts")
@@ -1057,7 +1059,7 @@ class _Reader:
             if nl - start > limit:
                 raise LimitExceededError(f"{path}: part headers longer than {limit} bytes")
             if not line.strip():
-                return Headers((k, _decode_header_bytes(v).strip()) for k, v in items), nl + 1
+                return Headers((k, decode_header_bytes(v).strip()) for k, v in items), nl + 1
             if line[:1] in (b" ", b"\t") and items:
                 items[-1][1] += b" " + line.strip()
             else:
@@ -1065,7 +1067,7 @@ class _Reader:
                 if not m or not _looks_like_header(m.group(1)):
                     # Body text right after the headers (or a part with no headers and no blank line).
                     self.note("mime-missing-blank-line", path, "no blank line between part headers and body")
-                    return Headers((k, _decode_header_bytes(v).strip()) for k, v in items), pos
+                    return Headers((k, decode_header_bytes(v).strip()) for k, v in items), pos
                 items.append([m.group(1).decode("latin-1"), m.group(2).strip()])
             pos = nl + 1
 
@@ -1357,6 +1359,6 @@ def sniff_boundary(head: bytes) -> str | None:
         if line.startswith(b"--") and len(line) > 2 and not line.endswith(b"--"):
             # (as part headers are decoded: a typographic quote copied from a document reads as
             # itself in the error that refuses it, not as three Latin-1 letters)
-            return _decode_header_bytes(line[2:])
+            return decode_header_bytes(line[2:])
     return None
 

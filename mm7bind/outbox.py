@@ -48,7 +48,7 @@ class Round(NamedTuple):
     retry_after: float | None = None
     accepted: bool = False  # (the MMSC took it this round)
     put_back: bool = False  # (its turn came too late in its claim's lease: queued again, due, not tried)
-    refusal: tuple[int, str] | None = None  # (the MMSC answered and refused it: `bulk._refusal`'s key and words)
+    refusal: tuple[int, str] | None = None  # (the MMSC answered and refused it: `bulk.refusal_of`'s key and words)
     held: bool = False  # (refused for good, but kept queued until it is known whether sending pauses: `_hold`)
 
 
@@ -763,7 +763,7 @@ class Outbox(Periodic):
         """One round of `item`: the client's send, ended by `stop` between attempts, and within
         `left` seconds (its lease) if given."""
         from .client import NoTimeLeft, ending_pauses_at, sending_for_item, sending_until  # noqa: PLC0415
-        from .bulk import _refusal  # noqa: PLC0415
+        from .bulk import refusal_of  # noqa: PLC0415
 
         note = self._attempt_noter(item)
         try:
@@ -791,7 +791,7 @@ class Outbox(Periodic):
             policy = self.client.config.retry
             hold = (UNAVAILABLE, str(exc)) if policy.fails_over_fault(exc.fault, exc.http_status) \
                 and not self._kept_to_one(exc.earlier_unanswered) else None
-            refusal = _refusal(exc=exc)
+            refusal = refusal_of(exc=exc)
             if not policy.retries_fault(exc.fault, exc.http_status):
                 ended, held = self._hold(item, attempts, now, code, str(exc), refusal, hold)
                 return Round(ended, True, hold, exc.retry_after, refusal=refusal, held=held)
@@ -812,7 +812,7 @@ class Outbox(Periodic):
                 hold = (UNAVAILABLE, str(exc))
             # (an HTTP refusal of our settings — 401, 403, 404 — alike for every item; not one of the
             # request as written, nor a gateway's 5xx, the outage's)
-            refusal = _refusal(exc=exc) if isinstance(exc, HTTPStatusError) and 400 <= exc.status < 500 \
+            refusal = refusal_of(exc=exc) if isinstance(exc, HTTPStatusError) and 400 <= exc.status < 500 \
                 and exc.status not in REFUSED_AS_WRITTEN and not throttled else None
             if isinstance(exc, HTTPStatusError) and exc.status in REFUSED_AS_WRITTEN and not exc.earlier_unanswered:
                 return Round(self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}"), True, hold)
@@ -839,7 +839,7 @@ class Outbox(Periodic):
         # included) are about this request: one item's pause, not the queue's.
         hold = (UNAVAILABLE, f"{code} {result.status.text} from {result.url}") \
             if policy.fails_over(code=code) and not self._kept_to_one(result.earlier_unanswered) else None
-        refusal, held = _refusal(result), False
+        refusal, held = refusal_of(result), False
         if policy.retries_status(code):
             ended = self._later(item, attempts, now, code, result.status.text, result.retry_after)
         else:

@@ -6,7 +6,7 @@ import logging
 import threading
 from typing import Any, Self
 
-from .deadline import wait_limit
+from .deadline import MAX_TIMEOUT, wait_limit
 from .errors import STORE_ERRORS, StoreClosed, disk_full
 
 log = logging.getLogger("mm7bind")
@@ -18,8 +18,6 @@ def seconds_between_rounds(name: str, value: Any) -> float:
     second); an infinite one, or one past what a wait can hold (1e10: an OverflowError from the
     clock), ended the worker at its first wait. A timeout is checked with it too
     (ForwardingHandler): the same positive seconds, at most a year, as the client's timeouts."""
-    from .client import MAX_TIMEOUT  # noqa: PLC0415
-
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_TIMEOUT:
         raise ValueError(f"{name} must be a positive number of seconds, at most {MAX_TIMEOUT} (a year), "
                          f"not {value!r}")

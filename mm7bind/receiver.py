@@ -35,6 +35,7 @@ from .auth import (FailureLimit, IPAllowList, RefusalLog, challenge_headers, che
 from .binding import escape_text
 from .codec import (CONTENT_CODINGS, HttpMessage, content_type_deviation, decode, encode, request_body,
                     soap_action_deviation)
+from .deadline import MAX_TIMEOUT
 from .display import printable, repr_showing_no_secret_header, shown_header, shown_http
 from .envelope import Envelope, Fault
 from .errors import (
@@ -236,7 +237,6 @@ def _check_setting(name: str, value: Any) -> None:
     past what a lock's wait holds (1e10) raised an OverflowError at each store write (later, the
     store's refusal), a stale_after past the year 1 (inf, 1e12) or NaN one at each repeat of a
     message, each answered 500; a NaN max_body passed every comparison (any size taken)."""
-    from .client import MAX_TIMEOUT  # noqa: PLC0415
     from .store import KEEP_MAX  # noqa: PLC0415
 
     seconds = {"repeat_wait": (MAX_TIMEOUT, "a year"), "store_wait": (MAX_TIMEOUT, "a year"),
@@ -279,7 +279,7 @@ def _not_async(fn: Callable, what: str) -> None:
                         "coro, loop).result())")
 
 
-def _no_async_methods(handler: Handler | None) -> None:
+def no_async_methods(handler: Handler | None) -> None:
     """Refuse a handler whose on_deliver, on_delivery_report or on_read_reply is an async def, or
     which has a method named on_... that is none of them (`_no_misspelt_methods`)."""
     for method in HANDLED_KINDS.values():
@@ -323,7 +323,7 @@ class Receiver:
                             if isinstance(handler, type) else
                             f"handler must be a Handler (on_deliver, on_delivery_report, on_read_reply), not {named}: "
                             "a function goes in receiver.on(\"deliver\", fn)")
-        _no_async_methods(handler)
+        no_async_methods(handler)
         self.handler = handler or Handler()
         self.store = store
         self.metrics = metrics  # a mm7bind.metrics.Metrics, counting every answer; None counts nothing
@@ -479,7 +479,7 @@ class Receiver:
         refused = refusable(env.deviations) if self.config.strict else []
         strictly = ValidationError.refusing(refused) if refused else None
         try:
-            _said_by_http(env, content_type, headers, plain, strict=self.config.strict and strictly is None)
+            said_by_http(env, content_type, headers, plain, strict=self.config.strict and strictly is None)
         except ValidationError as exc:  # (no Content-Type: the body's own deviations refused first)
             strictly = exc
         refusal = soap_refusal(env.deviations)  # (strict mode: refused as SOAP refuses them all the same)
@@ -638,7 +638,7 @@ class Receiver:
         fn = self._handler_for(msg.ELEMENT)
         try:
             outcome = fn(msg, ctx)
-            response = _response(msg, outcome)  # (an answer that is none is the handler's bug too)
+            response = response_for(msg, outcome)  # (an answer that is none is the handler's bug too)
             # Encoded here: an answer that cannot be sent (a character XML cannot carry) is the
             # handler's failure, not a message handled and then an internal error, counted twice.
             answer = self._handler_answer(env, response, outcome)
@@ -1001,7 +1001,7 @@ class Receiver:
                 continue
             # (the headers it came with, but credentials; none from a store that does not keep them)
             headers = getattr(rec, "headers", None) or {}
-            _said_by_http(env, rec.content_type, headers, _plain_body(rec.body, headers, self.config.max_body))
+            said_by_http(env, rec.content_type, headers, plain_body(rec.body, headers, self.config.max_body))
             try:
                 self.dispatch(env, rec.body, rec.content_type, headers, rec.peer, time.monotonic(), record=rec)
             except BaseException:  # Ctrl-C in the handler: failed again, not in hand until the claim is stale
@@ -1113,7 +1113,7 @@ class Receiver:
                  "deviations) %(duration_ms)sms", {**info, "tid": printable(ctx.transaction_id)}, extra={"mm7": info})
 
 
-def _said_by_http(env: Envelope, content_type: str | None, headers: Mapping[str, str], plain: Deviation | None,
+def said_by_http(env: Envelope, content_type: str | None, headers: Mapping[str, str], plain: Deviation | None,
                   strict: bool = False) -> None:
     """What the request's HTTP headers said wrong, put before its body's deviations: a body sent
     plain under a Content-Encoding (`plain`), a SOAPAction other than MM7's (reported, never
@@ -1129,7 +1129,7 @@ def _said_by_http(env: Envelope, content_type: str | None, headers: Mapping[str,
         env.deviations.insert(0, missing)
 
 
-def _plain_body(body: bytes, headers: Mapping[str, str], limit: int) -> Deviation | None:
+def plain_body(body: bytes, headers: Mapping[str, str], limit: int) -> Deviation | None:
     """A stored body's `content-encoding` deviation: its headers keep a Content-Encoding only when
     it was read as it came (an inflated body is stored without it)."""
     coding = header_value(headers, "content-encoding")
@@ -1174,7 +1174,7 @@ def _kept_answer(response: m.Message) -> dict[str, Any]:
     return said
 
 
-def _response(msg: m.Message, outcome: Any) -> m.Message:
+def response_for(msg: m.Message, outcome: Any) -> m.Message:
     """The response a handler's outcome stands for: the response itself, or a status for one."""
     rsp_cls = m.RESPONSE_FOR[msg.ELEMENT]
     if isinstance(outcome, rsp_cls):

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timezone
 
+from .deadline import MAX_TIMEOUT
 from .errors import STORE_ERRORS
 from .hints import suggest_keywords
 from .incident import StoreDetour
@@ -59,8 +60,6 @@ class RetryPolicy:
     fail_over_codes: frozenset[int] = frozenset({4006})
 
     def __post_init__(self) -> None:
-        from .client import MAX_TIMEOUT  # noqa: PLC0415
-
         if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int) or self.max_attempts < 1:
             # (NaN passed "< 1", and 2.5 or True were taken as whatever the attempts' count came to)
             raise ValueError(f"max_attempts must be a whole number, at least 1, not {self.max_attempts!r}")

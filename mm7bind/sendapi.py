@@ -45,7 +45,7 @@ from .arrival import may_have_arrived
 from .auth import FailureLimit, bearer_token_problem, check_failure_settings
 from .bulk import recipient_key
 from .client import NoTimeLeft, sending_until
-from .codec import _CHARSET, _MEDIA_TYPE
+from .codec import CHARSET, MEDIA_TYPE
 from .content import Content, Part
 from .errors import STORE_ERRORS, EncodeError, FaultError, MM7Error, SendError
 from .hints import unknown_fields
@@ -230,10 +230,10 @@ def _part(item: Any, i: int) -> Part:
         if item.get(key) is not None and not isinstance(item[key], str):
             raise ApiError(400, f"{where}.{key} must be a string")
     # The encoder's own rules, checked here too so that the refusal names the part.
-    if item.get("content_type") and not _MEDIA_TYPE.fullmatch(item["content_type"]):
+    if item.get("content_type") and not MEDIA_TYPE.fullmatch(item["content_type"]):
         raise ApiError(400, f"{where}.content_type: {item['content_type']!r} is not type/subtype "
                             "(parameters go elsewhere: charset, filename)")
-    if item.get("charset") and not _CHARSET.fullmatch(item["charset"]):
+    if item.get("charset") and not CHARSET.fullmatch(item["charset"]):
         raise ApiError(400, f"{where}.charset: {item['charset']!r} is not a charset name")
     extra = {k: item[k] for k in ("filename", "content_id", "content_location") if item.get(k)}
     if ("data" in item) == ("text" in item):

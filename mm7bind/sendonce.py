@@ -20,6 +20,7 @@ import uuid
 from datetime import timedelta
 
 from . import holders
+from .deadline import MAX_TIMEOUT
 from .display import printable
 from .errors import STORE_ERRORS
 from .store import KEEP_MAX, SendClaim, utcnow
@@ -33,8 +34,6 @@ def upload_time(config, size: int | None = None) -> float:
     `upload_timeout`, or as long as `size` takes at `upload_min_rate` bytes a second if that is
     longer (a large message over a slow link), but at most `client.MAX_TIMEOUT` (a year: past
     what a socket's timeout holds). `size` None: not known, `upload_timeout`."""
-    from .client import MAX_TIMEOUT  # noqa: PLC0415
-
     upload = getattr(config, "upload_timeout", 0.0)  # (a configuration of one's own without it)
     rate = getattr(config, "upload_min_rate", None)
     return max(upload, min(size / rate, MAX_TIMEOUT)) if size and rate else upload

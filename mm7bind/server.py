@@ -27,7 +27,7 @@ from socketserver import ThreadingMixIn
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
 
 from .chunked import BodyCutShort, ChunkedReader, FramingError
-from .deadline import DeadlinePassed, DeadlineReader
+from .deadline import MAX_TIMEOUT, DeadlinePassed, DeadlineReader
 from .display import printable
 from .hints import suggest_keywords
 from .metrics import CONTENT_TYPE as METRICS_TYPE
@@ -89,7 +89,7 @@ def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
             start_response("400 Bad Request", [("Content-Type", "text/plain"), ("Content-Length", "23")])
             return [b"request body cut short\n"]
         headers = request_headers(environ)
-        uri = _target_of(environ)
+        uri = target_of(environ)
         cert = _client_cert_of(environ)
         rsp = receiver.handle(body, environ.get("CONTENT_TYPE"), headers, environ.get("REMOTE_ADDR"),
                               environ.get("REQUEST_METHOD", "POST"), uri, **({"client_cert": cert} if cert else {}))
@@ -215,7 +215,7 @@ def without_body_for_head(app: Callable) -> Callable:
     return headless
 
 
-def _target_of(environ: dict) -> str:
+def target_of(environ: dict) -> str:
     """A WSGI request's target as the receiver reads it: its path (percent-decoded) and query."""
     uri = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
     return uri + "?" + environ["QUERY_STRING"] if environ.get("QUERY_STRING") else uri
@@ -223,7 +223,7 @@ def _target_of(environ: dict) -> str:
 
 def _request_of(environ: dict) -> dict[str, str | None]:
     """What `Receiver.too_large` is told of a request refused before its body is read."""
-    return {"method": environ.get("REQUEST_METHOD", "POST"), "uri": _target_of(environ),
+    return {"method": environ.get("REQUEST_METHOD", "POST"), "uri": target_of(environ),
             "authorization": environ.get("HTTP_AUTHORIZATION")}
 
 
@@ -1188,8 +1188,6 @@ class EmbeddedServer:
                  request_timeout: float = 300.0, path: str = "", keep_alive: bool = True,
                  on_too_large: Callable[[str | None, int | None], object] | None = None,
                  trusted_proxy: str | None = None, on_incomplete: Callable[..., object] | None = None):
-        from .client import MAX_TIMEOUT  # noqa: PLC0415
-
         if not 0 < request_timeout < math.inf:  # (NaN passed "<= 0", and served TLS without a deadline)
             raise ValueError("request_timeout must be a positive, finite number of seconds")
         # (0 served TLS with reads that wait for nothing, every connection failed; NaN or inf failed

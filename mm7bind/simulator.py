@@ -48,7 +48,7 @@ from . import versions
 from .auth import FailureLimit, RefusalLog, challenge_headers, check_failure_settings, tell_refused
 from .codec import CONTENT_CODINGS, content_type_deviation, decode, encode, request_body, soap_action_deviation
 from .content import Content, Part, media_kind
-from .deadline import held_loop_hint, wait_limit
+from .deadline import MAX_TIMEOUT, held_loop_hint, wait_limit
 from .display import mask_headers, printable, repr_showing_no_secret_header, shown_url
 from .envelope import Envelope, Fault, XmlStyle
 from .errors import (ConnectError, DecodeError, Deviation, EncodeError, FaultError, HTTPStatusError,
@@ -62,7 +62,7 @@ from .profiles import CMCC, CMCC_MMSC, DIALECTS, Profile
 from .receiver import (ReceiverConfig, Response, dropping_unsupported, encode_reply, fault_status, refusal_status,
                        soap_refusal, unsupported_encoding, what_it_said)
 from .retry import RetryPolicy
-from .server import (BAD_LENGTH, REASONS, EmbeddedServer, _target_of, declared_length, request_headers,
+from .server import (BAD_LENGTH, REASONS, EmbeddedServer, declared_length, request_headers, target_of,
                      without_body_for_head)
 from .simdefaults import MAX_RECIPIENTS, READ_DELAY, REPORT_DELAY, VASP_TIMEOUT
 from .status import DeliveryStatus, ReadStatus, RequestStatus, fault_code, is_success, lookup
@@ -166,7 +166,7 @@ class SimulatorConfig:
                     2000 <= code <= 9999):  # (a success is no refusal)
                 raise ValueError(f"refused_recipients of {recipient!r}: {code!r} is no error status code "
                                  "(2000-9999: 2002, Address Error, 3xxx...)")
-        from .client import MAX_TIMEOUT, is_http_url, not_http_url  # noqa: PLC0415
+        from .client import is_http_url, not_http_url  # noqa: PLC0415
 
         if self.vasp_url not in (None, "") and not is_http_url(self.vasp_url):
             # (as simulate --vasp-url: else taken, and each report ended in a traceback logged, the
@@ -202,10 +202,10 @@ class SimulatorConfig:
                 raise ValueError(f"{name} {value!r} is blank: give the {label} to require, or None to take any")
         if isinstance(self.vasp_verify, str) or self.vasp_cert:
             # (read now: the client for the VASP is made at its first report, whose failure a test sees late)
-            from .client import _ssl_context  # noqa: PLC0415
+            from .client import client_ssl_context  # noqa: PLC0415
 
             try:
-                _ssl_context(self.vasp_verify, self.vasp_cert)
+                client_ssl_context(self.vasp_verify, self.vasp_cert)
             except ValueError as exc:  # (TLSFileError: "verify: ..." or "cert: ...")
                 raise ValueError(f"vasp_{exc}") from None
         object.__setattr__(self, "_checked", True)
@@ -273,8 +273,6 @@ class Trouble:
             raise ValueError("a trouble is an MM7 status or an HTTP status, not both")
         if self.text is not None and (self.status is None or not isinstance(self.text, str)):
             raise ValueError("text is a string, the StatusText of a status")
-        from .client import MAX_TIMEOUT  # noqa: PLC0415
-
         # (JSON's Infinity and NaN too; a delay of 1e10, "never answer", failed that request with an
         # OverflowError from the wait)
         if not 0 <= self.delay <= MAX_TIMEOUT or (self.retry_after is not None
@@ -388,7 +386,8 @@ def _not_taken_line(outcome: dict) -> str:
     return printable(" ".join(about) + ": " + said)
 
 
-def _not_taken_said(left: list[dict], meant: str) -> str:
+def not_taken_said(left: list[dict], meant: str) -> str:
+    """An assertion's words for the outcomes the VASP did not take (`left`), a line each, and `meant`."""
     lines = [_not_taken_line(o) for o in left]
     return (f"the VASP did not take {len(left)} report(s) or MO the simulator sent (kept in its messages' "
             f"`reports` and in `mo_sent`; {meant}):\n  " + "\n  ".join(lines))
@@ -1065,7 +1064,7 @@ class Simulator:
             headers = request_headers(environ)
             # (the target with its query, as a Digest answer signs it: the path alone refused every one
             # signing a URL with a query)
-            rsp = self._refused_at_the_door(body, headers, method, _target_of(environ), environ.get("REMOTE_ADDR"))
+            rsp = self._refused_at_the_door(body, headers, method, target_of(environ), environ.get("REMOTE_ADDR"))
             trouble = None
             if rsp is None:
                 # Trouble is for a request the MMSC would serve: a Digest challenge (every Digest
@@ -2180,7 +2179,7 @@ class Simulator:
                                      "wait=False to look only at those sent so far)")
         left = self.not_taken()
         if left:
-            raise AssertionError(_not_taken_said(left, "a test meaning it to refuse them does not call "
+            raise AssertionError(not_taken_said(left, "a test meaning it to refuse them does not call "
                                                        "assert_all_taken"))
 
     def _settled(self, within: float, timeout: float) -> bool:

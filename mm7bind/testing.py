@@ -174,7 +174,7 @@ def _check_all_taken(item) -> None:
     """The end-of-test check of a test whose simulator has assert_all_taken."""
     checked = item.stash.get(_CHECKED_AT_THE_END, None)
     if checked is not None:
-        from .simulator import _not_taken_said  # noqa: PLC0415
+        from .simulator import not_taken_said  # noqa: PLC0415
 
         __tracebackhide__ = True
         sim, within = checked
@@ -184,7 +184,7 @@ def _check_all_taken(item) -> None:
                                  f"test: {sim.wait_idle(0)}")
         left = sim.not_taken()
         if left:
-            raise AssertionError("assert_all_taken: " + _not_taken_said(
+            raise AssertionError("assert_all_taken: " + not_taken_said(
                 left, "a test meaning it to refuse them is marked mm7_simulator(assert_all_taken=False)"))
 
 

@@ -16,8 +16,8 @@ from .receiver import (
     Receiver,
     Reject,
     Unavailable,
-    _no_async_methods,
-    _response,
+    no_async_methods,
+    response_for,
 )
 from .server import serve
 from .store import MemoryStore
@@ -64,7 +64,7 @@ class RecordingHandler(Handler):
             # (a Server Fault, kept for replay): the test should fail as if the handler had raised.
             # Returned as it came, so the receiver answers exactly as it would in production.
             try:
-                _response(msg, outcome)
+                response_for(msg, outcome)
             except TypeError as exc:
                 self._failed(msg, exc)
             return outcome
@@ -138,7 +138,7 @@ class RunningReceiver:
             named = getattr(handler, "__qualname__", type(handler).__name__)
             raise TypeError(f"handler= takes a Handler (on_deliver, on_delivery_report, on_read_reply), not {named}: "
                             "a function goes in mm7_receiver.on(\"deliver\", fn)")
-        _no_async_methods(handler)
+        no_async_methods(handler)
         self.handler = handler  # yours, or None
         self.recorder = RecordingHandler(handler)
         self.store = settings.pop("store", None) or MemoryStore()

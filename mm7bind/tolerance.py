@@ -17,7 +17,7 @@ from lxml import etree
 
 from . import binding, versions
 from . import messages as m
-from .messages import _ADDRESS_EDGE_SPACE, trimmed_address
+from .messages import ADDRESS_EDGE_SPACE, trimmed_address
 from .errors import Deviation
 from .mime import decode_words
 from .validation import at_extension_point, readable_path
@@ -618,7 +618,7 @@ def _note_control_edges(node: etree._Element, raw: str, details: str, collector:
     if stripped == trimmed_address(raw):
         return
     edges = raw[: len(raw) - len(raw.lstrip())] + raw[len(raw.rstrip()) :]
-    dropped = {c for c in edges if c not in _ADDRESS_EDGE_SPACE}
+    dropped = {c for c in edges if c not in ADDRESS_EDGE_SPACE}
     shown = ", ".join(f"U+{ord(c):04X}" for c in sorted(dropped))
     collector.add("address-control", readable_path(node), f"address {stripped!r} read without the control "
                                                           f"character(s) {shown} around it")

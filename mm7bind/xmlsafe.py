@@ -62,8 +62,8 @@ _UTF8_DECL = b'<?xml version="1.0" encoding="UTF-8"?>'
 # Which of the first four bytes are zero → the encoding ("<" or white space is the first character).
 _WIDE_WITHOUT_BOM = {(True, True, True, False): "utf-32-be", (False, True, True, True): "utf-32-le",
                      (True, False, True, False): "utf-16-be", (False, True, False, True): "utf-16-le"}
-_DECL = re.compile(r"\A(\s*)<\?xml\b([^>]*?)\?>")
-_ENCODING = re.compile(r"""\bencoding\s*=\s*["']([^"']*)["']""")
+XML_DECL = re.compile(r"\A(\s*)<\?xml\b([^>]*?)\?>")  # white space before an XML declaration, its attributes
+DECL_ENCODING = re.compile(r"""\bencoding\s*=\s*["']([^"']*)["']""")  # the encoding a declaration names
 _VERSION = re.compile(r"""\bversion\s*=\s*["']([^"']*)["']""")
 _FORBIDDEN = re.compile(r"<!(DOCTYPE|ENTITY)\b", re.IGNORECASE)
 _FORBIDDEN_BYTES = re.compile(rb"<!(DOCTYPE|ENTITY)\b", re.IGNORECASE)
@@ -186,7 +186,7 @@ def decode_text(
             # GB18030 reads almost any bytes, so UTF-8 text labelled GB2312 (a common slip) would
             # come out as plausible-looking nonsense. Bytes that are valid UTF-8 with multi-byte
             # characters are, in practice, never GBK text: read them as UTF-8.
-            utf8 = _as_utf8_text(data)
+            utf8 = as_utf8_text(data)
             if utf8 is not None:
                 devs.append(Deviation("charset-mismatch", where, f"{origin} charset {label!r}, but the bytes are UTF-8"))
                 return utf8, "utf-8", devs
@@ -221,7 +221,7 @@ def decode_text(
     raise MalformedXMLError(f"{where}: text is in no known character set (tried {', '.join(tried + ['utf-8', 'gb18030'])})")
 
 
-def _as_utf8_text(data: bytes) -> str | None:
+def as_utf8_text(data: bytes) -> str | None:
     """`data` as UTF-8 when it is valid UTF-8 holding a character of three bytes or more (as every
     Chinese character is); None otherwise (ASCII alone proves nothing)."""
     if data.isascii():
@@ -308,13 +308,13 @@ def parse_xml(
             # the zero bytes by itself, past our byte scan for DOCTYPE; decoded here instead.
             declared_bom = _WIDE_WITHOUT_BOM.get(tuple(b == 0 for b in data[:4]))
         head = data[:400].decode("latin-1")
-        m = _DECL.match(head)
+        m = XML_DECL.match(head)
         if m is None and declared_bom not in (None, "utf-8"):  # (a 16- or 32-bit declaration)
-            m = _DECL.match(data[:1600].decode(declared_bom, "ignore").lstrip("\ufeff"))
+            m = XML_DECL.match(data[:1600].decode(declared_bom, "ignore").lstrip("\ufeff"))
         declared = declared_bom
         if m:
             _check_version(m.group(2), where, devs)
-            enc = _ENCODING.search(m.group(2))
+            enc = DECL_ENCODING.search(m.group(2))
             if enc and not declared_bom:
                 declared = enc.group(1)
         if declared_bom in (None, "utf-8"):
@@ -408,7 +408,7 @@ def _parse_decoded(data: bytes, declared: str | None, charset_hint: str | None, 
     if _FORBIDDEN.search(text):
         raise XMLSecurityError(f"{where}: DOCTYPE or ENTITY declarations are not allowed in SOAP messages")
     check_declarations(text, limits, where)
-    m = _DECL.match(text)
+    m = XML_DECL.match(text)
     if m:
         if m.group(1):
             devs.append(Deviation("xml-declaration", where, "whitespace before the XML declaration"))

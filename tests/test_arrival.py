@@ -269,20 +269,21 @@ def test_a_tls_connection_closed_without_goodbye_after_sending_may_have_arrived(
 
 
 def test_asking_the_mmsc_about_our_certificate_hears_a_refusal_and_nothing_else(tmp_path):
-    from mm7bind.client import _ssl_context
+    from mm7bind.client import client_ssl_context
     from mm7bind.tlsrefusal import refused_certificate
 
     srv, ca_path, pem = tls_server(tmp_path, require_client_cert=True)
     with srv:
-        assert refused_certificate(srv.url, _ssl_context(str(ca_path), None), 5) == "TLSV13_ALERT_CERTIFICATE_REQUIRED"
-        assert refused_certificate(srv.url, _ssl_context(str(ca_path), str(pem)), 5) is None  # (its tickets say so)
+        assert refused_certificate(srv.url, client_ssl_context(str(ca_path), None), 5) == "TLSV13_ALERT_CERTIFICATE_REQUIRED"
+        assert refused_certificate(srv.url, client_ssl_context(str(ca_path), str(pem)), 5) is None  # (its tickets say so)
         assert srv.requests == []  # asking sent nothing
     srv, ca_path, pem = tls_server(tmp_path, require_client_cert=True)
     srv.httpd.socket.context.num_tickets = 0  # an MMSC that says nothing once it accepted: asked until the timeout
     with srv:
-        assert refused_certificate(srv.url, _ssl_context(str(ca_path), str(pem)), 0.3) is None
-    assert refused_certificate(dead_url().replace("http:", "https:"), _ssl_context(False, None), 5) is None
-    assert refused_certificate(dead_url(), _ssl_context(False, None), 5) is None  # (not TLS: not asked)
+        assert refused_certificate(srv.url, client_ssl_context(str(ca_path), str(pem)), 0.3) is None
+    no_tls = client_ssl_context(False, None)
+    assert refused_certificate(dead_url().replace("http:", "https:"), no_tls, 5) is None
+    assert refused_certificate(dead_url(), client_ssl_context(False, None), 5) is None  # (not TLS: not asked)
 
 
 def test_asking_the_mmsc_about_our_certificate_keeps_to_its_time_however_slowly_it_answers(monkeypatch):
@@ -290,7 +291,7 @@ def test_asking_the_mmsc_about_our_certificate_keeps_to_its_time_however_slowly_
     # kept the check (and the send that asked) waiting as long as it liked. The clock here moves a
     # second at each look: the check must give up after a few looks, not after the server's 400 bytes.
     from mm7bind import tlsrefusal
-    from mm7bind.client import _ssl_context
+    from mm7bind.client import client_ssl_context
 
     sent = []
 
@@ -304,6 +305,6 @@ def test_asking_the_mmsc_about_our_certificate_keeps_to_its_time_however_slowly_
     monkeypatch.setattr(tlsrefusal, "time", types.SimpleNamespace(monotonic=lambda: float(next(ticks))))
     with RawServer(trickle) as server:
         url = f"https://127.0.0.1:{server.port}/mm7"
-        assert tlsrefusal.refused_certificate(url, _ssl_context(False, None), 5) is None
+        assert tlsrefusal.refused_certificate(url, client_ssl_context(False, None), 5) is None
         done = len(sent)
     assert done < 50

@@ -396,7 +396,7 @@ def test_a_receiver_offering_several_algorithms_challenges_with_each_and_takes_e
 
 
 def _challenge_algorithms(header: str) -> list[str]:
-    return [c.get("algorithm") for c in auth_mod._challenges(header)]
+    return [c.get("algorithm") for c in auth_mod.digest_challenges(header)]
 
 
 def test_the_asgi_app_and_the_simulator_send_each_challenge_as_a_header_of_its_own():

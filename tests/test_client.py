@@ -1940,7 +1940,7 @@ def test_challenges_are_one_list_and_a_quoted_string_keeps_its_commas():
     went unanswered (the error blaming its algorithm), and the scheme in it counted as offered."""
     header = ('Newauth realm="apps", type=1, title="Login to \\"apps\\"", Basic realm="simple", '
               'Digest realm="MM7, Digest gw=1", nonce="n1", qop="auth,auth-int", Negotiate')
-    schemes = mm7.auth._schemes(header)
+    schemes = mm7.auth.auth_schemes(header)
     assert [scheme for scheme, _ in schemes] == ["Newauth", "Basic", "Digest", "Negotiate"]
     assert schemes[0][1] == {"realm": "apps", "type": "1", "title": 'Login to "apps"'}
     answer = mm7.auth.DigestAnswer("sp", "pw")

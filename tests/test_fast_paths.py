@@ -239,13 +239,13 @@ def test_headers_are_looked_up_by_name_in_any_case_the_first_given_winning(items
 
 def test_ascii_part_headers_are_not_decoded_line_by_line(monkeypatch):
     decoded = []
-    real = mime._decode_header_bytes
+    real = mime.decode_header_bytes
 
     def per_line(raw: bytes) -> str:
         decoded.append(raw)
         return real(raw)
 
-    monkeypatch.setattr(mime, "_decode_header_bytes", per_line)
+    monkeypatch.setattr(mime, "decode_header_bytes", per_line)
     body = (b"--b1\r\nContent-Type: text/plain; charset=\"utf-8\"\r\nContent-ID:  <a>\t\r\n\r\n"
             b"hi\r\n--b1\r\nContent-Type: image/jpeg\r\nContent-Location: \xe4\xb8\xad.jpg\r\n\r\n\xff\xd8\r\n--b1--\r\n")
     parts, devs = mime.read_multipart(body, "b1")

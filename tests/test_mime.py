@@ -1129,7 +1129,7 @@ def named_parts(draw) -> mm7.Part:
     if draw(st.booleans()):
         charset = draw(st.sampled_from(TEXT_CHARSETS))
         # (no NUL: 8-bit text with one every other character is read as the 16-bit text it looks
-        # like, `content._byte_order`)
+        # like, `content.byte_order`)
         text = draw(st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=30))
         try:
             text.encode(charset)

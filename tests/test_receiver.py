@@ -1237,7 +1237,7 @@ def test_a_digest_username_beyond_ascii_written_as_it_is_is_taken(username, pass
         out = mm7.encode(deliver(), transaction_id="raw-1")
         first = requests.post(srv.endpoint, data=out.to_bytes(), headers=out.headers, timeout=10)
         assert first.status_code == 401 and "charset=UTF-8" in first.headers["WWW-Authenticate"]
-        nonce = mm7.auth._challenges(first.headers["WWW-Authenticate"])[0]["nonce"]
+        nonce = mm7.auth.digest_challenges(first.headers["WWW-Authenticate"])[0]["nonce"]
         path = urlsplit(srv.endpoint).path
 
         def answer(secret: str, nc: str) -> bytes:
@@ -2118,7 +2118,7 @@ def test_a_digest_nonce_is_no_cheap_test_of_a_password_guess():
     import hmac
 
     auth = mm7.auth.DigestAuth("sp", "123456")
-    nonce = mm7.auth._challenges(auth.challenge())[0]["nonce"]
+    nonce = mm7.auth.digest_challenges(auth.challenge())[0]["nonce"]
     ts, salt, mac = base64.b64decode(nonce).decode().split(":")
 
     def cheap_mac(password: str) -> str:

@@ -32,7 +32,7 @@ from ..arrival import may_have_arrived
 from ..client import Client
 from ..codec import MessageTooLargeError
 from ..config import Config
-from ..content import BytesBlob, Content, Part, _named_id, decodes, id_name, location_name, sniff_blob_type
+from ..content import BytesBlob, Content, Part, decodes, id_name, location_name, named_id, sniff_blob_type
 from ..content import text_charset as bytes_charset
 from ..deadline import wait_limit
 from ..envelope import charset_label
@@ -190,7 +190,7 @@ class MM7Config(_JavaNames):
         `get("mmscIP")` (a list) for `getMMSCIP()`, `get("MmscId")` for `getMmscId()` — typed as
         the manual says, the manual's default when the file leaves it out; KeyError for a key
         neither file has."""
-        from .config import CONN_KEYS, MM7_KEYS, NAMESPACE, _read  # noqa: PLC0415
+        from .config import CONN_KEYS, MM7_KEYS, NAMESPACE, read_settings  # noqa: PLC0415
 
         name = self.GETTER_NAMES.get(key, key)
         if name in self._set:
@@ -199,7 +199,7 @@ class MM7Config(_JavaNames):
         for path, keys, root, ns in ((self.path, MM7_KEYS, "MM7Config", NAMESPACE),
                                      (self.conn_config_name, CONN_KEYS, "connection", None)):
             if name in keys:
-                values = _read(path, keys, root, ns, []) if path is not None else {}
+                values = read_settings(path, keys, root, ns, []) if path is not None else {}
                 value = values.get(name, keys[name][1])
                 return list(value) if isinstance(value, list) else value  # (never the shared default)
         raise KeyError(f"{key!r} is a key of neither mm7Config.xml nor ConnConfig.xml")
@@ -457,7 +457,7 @@ class MMContent(_JavaNames, metaclass=_JavaNamesOfClass):
         if not content_id:  # (none names no part: not the first without an id)
             return None
         subs = [s for s in self.sub_contents if s.content_id]
-        cid, named = content_id.strip("<>"), _named_id(content_id)
+        cid, named = content_id.strip("<>"), named_id(content_id)
         return (next((s for s in subs if s.content_id.strip("<>") == cid), None)
                 or next((s for s in subs if s.content_id.strip("<>") == named), None)
                 # (a part named in Chinese is sent as its UTF-8 escapes, "<%E5%9B%BE.gif>": `content.wire_id`)

@@ -155,7 +155,8 @@ def _root_written(root_name: str, namespace: str | None) -> str:
     return f'<vasp:{root_name} xmlns:vasp="{namespace}">' if namespace else f"<{root_name}>"
 
 
-def _read(path: str | Path, keys: dict, root_name: str, namespace: str | None, problems: list[Problem]) -> dict:
+def read_settings(path: str | Path, keys: dict, root_name: str, namespace: str | None, problems: list[Problem]) -> dict:
+    """The settings of `keys` that one SDK file writes, typed; what is wrong in it added to `problems`."""
     where = Path(path).name
     try:
         data = Path(path).read_bytes()
@@ -260,7 +261,7 @@ def read(path: str | Path | None, conn_path: str | Path | None = None,
     `path` None: no file, the keys set in code alone (the SDK's `new MM7Config()` and its setters)."""
     problems: list[Problem] = []
     where = Path(path).name if path is not None else "mm7Config.xml"
-    v = _read(path, MM7_KEYS, "MM7Config", NAMESPACE, problems) if path is not None else {}
+    v = read_settings(path, MM7_KEYS, "MM7Config", NAMESPACE, problems) if path is not None else {}
     if any(p.level == "error" and p.where == where for p in problems):
         return Config(source=str(path)), problems
     v.update(overrides or {})
@@ -404,7 +405,7 @@ def read(path: str | Path | None, conn_path: str | Path | None = None,
     c: dict[str, object] = {}
     if conn_path is not None:
         conn_problems: list[Problem] = []
-        c = _read(conn_path, CONN_KEYS, "connection", None, conn_problems)
+        c = read_settings(conn_path, CONN_KEYS, "connection", None, conn_problems)
         cw = Path(conn_path).name
         _java_ints(c, CONN_KEYS, cw, conn_problems)
         problems += conn_problems
