@@ -2145,11 +2145,12 @@ def _listen_hint(exc: Exception, port: str, host: str) -> int:
 
 def _http_url(text: str) -> str:
     from .client import is_http_url, not_http_url  # noqa: PLC0415
+    from .display import shown_url  # noqa: PLC0415
 
     if re.search(r"[,\s]\s*https?://", text):  # (else one URL, to the first one's host with the rest as its path)
-        raise argparse.ArgumentTypeError(f"{text!r} is several URLs in one: give the option once for each")
+        raise argparse.ArgumentTypeError(f"{shown_url(text)!r} is several URLs in one: give the option once for each")
     if not is_http_url(text):
-        raise argparse.ArgumentTypeError(not_http_url(text))
+        raise argparse.ArgumentTypeError(not_http_url(shown_url(text)))  # (stderr is often a log's)
     return text
 
 

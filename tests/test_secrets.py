@@ -32,6 +32,42 @@ def test_shown_url_hides_only_the_password():
     assert shown_url(None) is None
 
 
+def test_shown_url_hides_a_password_urlsplit_sees_no_authority_for():
+    """A URL without its scheme or with one slash (sp:secret@host, as China Mobile's mmscIP and a
+    shell's proxy settings write it), or a second URL in one text: urlsplit finds no password, and
+    the refusal of the value quoted it whole."""
+    assert shown_url(f"sp:pw-{SECRET}@10.0.0.1:8080/mm7") == "sp:***@10.0.0.1:8080/mm7"
+    assert shown_url(f"http:/sp:pw-{SECRET}@mmsc/mm7") == "http:/sp:***@mmsc/mm7"
+    assert shown_url(f"http://a/mm7, http://sp:p@{SECRET}@b/mm7") == "http://a/mm7, http://sp:***@b/mm7"
+    assert shown_url(f"http://sp:{SECRET}@a/mm7,http://b/mm7") == "http://sp:***@a/mm7,http://b/mm7"
+    assert shown_url("http://mmsc/mm7?from=a:b@c") == "http://mmsc/mm7?from=a:b@c"  # (a query's, no password)
+    assert shown_url("sp@10.0.0.1/mm7") == "sp@10.0.0.1/mm7"
+
+
+def test_config_check_never_quotes_the_password_of_a_url_it_refuses(tmp_path):
+    from mm7bind.config import load
+
+    path = tmp_path / "gw.toml"
+    path.write_text(f'[mmsc]\nurls = ["sp:pw-{SECRET}@10.0.0.1/mm7", "http://a/mm7,http://sp:pw-{SECRET}@b/mm7"]\n'
+                    f'proxy = "u:px-{SECRET}@proxy.example:3128"\n'
+                    f'[receiver]\nforward_url = "http:/app:fwd-{SECRET}@app/in"\n', encoding="utf-8")
+    problems = load(path, env={})[1]
+    said = {p.where for p in problems if p.level == "error"}
+    assert {"mmsc.urls", "mmsc.proxy", "receiver.forward_url"} <= said, problems
+    assert not [p for p in problems if SECRET in str(p)], problems
+    assert "'u:***@proxy.example:3128' is not an http(s) URL" in str(problems)
+
+
+def test_the_command_line_never_quotes_the_password_of_a_url_option_it_refuses():
+    for args, shown in ((("send", "--mmsc", f"http://sp:pw-{SECRET}@127.0.0.1:0/mm7", "--to", "+8613800000000"),
+                         "'http://sp:***@127.0.0.1:0/mm7' is not a usable URL"),
+                        (("probe", f"http://mmsc:pw-{SECRET}@127.0.0.1/vasp, http://127.0.0.1:9/vasp"),
+                         "'http://mmsc:***@127.0.0.1/vasp, http://127.0.0.1:9/vasp' is several URLs")):
+        refused = run(*args)
+        assert refused.returncode == 2 and shown in refused.stderr, refused.stderr
+        assert SECRET not in refused.stdout + refused.stderr, refused.stderr
+
+
 def test_credentials_in_an_mmsc_url_show_in_no_log_error_or_record(tmp_path, caplog):
     """Carriers hand out Basic credentials in the URL: they are used, and shown nowhere."""
     answers = [Reply(503, b"busy", {"Content-Type": "text/plain"})]
