@@ -267,6 +267,22 @@ def test_config_check_never_quotes_a_secret_of_the_wrong_type(tmp_path):
     assert "api.token: expected text, got a dict" in checked.stdout and SECRET not in checked.stdout
 
 
+def test_config_check_never_quotes_a_url_or_a_secret_header_of_the_wrong_type(tmp_path):
+    """A proxy or forward_url in a list or a table, a token header's value in a list: refused, and
+    the value holding the password was quoted whole."""
+    from mm7bind.config import load
+
+    path = tmp_path / "gw.toml"
+    path.write_text(f'[mmsc]\nproxy = ["http://u:px-{SECRET}@proxy:3128"]\n'
+                    f'headers = {{ X-Api-Key = ["key-{SECRET}"], X-Carrier = ["cmcc-01"] }}\n'
+                    f'[receiver]\nforward_url = {{ url = "http://app:fwd-{SECRET}@app/in" }}\n', encoding="utf-8")
+    said = {p.where: p.message for p in load(path, env={})[1] if p.level == "error"}
+    assert said == {"mmsc.proxy": "expected text, got a list", "mmsc.headers": "X-Api-Key: expected text, got a list",
+                    "receiver.forward_url": "expected text, got a dict"}, said
+    path.write_text('[mmsc]\nheaders = { X-Carrier = ["cmcc-01"] }\n', encoding="utf-8")
+    assert "X-Carrier: expected text, got ['cmcc-01']" in str(load(path, env={})[1])  # (no secret: quoted)
+
+
 @pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
 def test_config_check_warns_of_credentials_in_a_file_anyone_can_read(tmp_path):
     from mm7bind.config import load
