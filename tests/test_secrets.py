@@ -259,6 +259,19 @@ def test_china_mobile_addresses_with_a_password_are_said_without_it(tmp_path):
     assert SECRET not in checked.stdout + checked.stderr, checked.stdout
 
 
+def test_a_china_mobile_password_set_in_code_of_the_wrong_kind_is_refused_without_quoting_it():
+    """China Mobile passwords are often digits: setPassword(12345678) ported as set("Password",
+    12345678) was refused with the password in the error."""
+    from mm7bind.cmcc.api import MM7Config
+
+    for value in (20241234, f"pw-{SECRET}".encode()):
+        with pytest.raises(ValueError) as refused:
+            MM7Config().set("Password", value)
+        assert str(refused.value) == f"Password is text, not a {type(value).__name__}"
+    with pytest.raises(ValueError, match="UserName is text, not 7"):  # (no secret: quoted)
+        MM7Config().set("UserName", 7)
+
+
 def test_config_check_never_quotes_a_secret_of_the_wrong_type(tmp_path):
     (tmp_path / "c.toml").write_text(f'[mmsc]\nusername = "sp"\npassword = ["pw-{SECRET}"]\n'
                                      f'[api]\ntoken = {{ value = "tok-{SECRET}" }}\n', encoding="utf-8")
