@@ -345,6 +345,20 @@ def test_secret_looking_headers_show_masked_in_configuration_reprs():
     assert dict(config.headers)["X-Auth-Token"] == f"t-{SECRET}"  # (sent as given)
 
 
+def test_a_captured_messages_repr_shows_no_credential_of_its_headers():
+    """A capture holds the peers' credentials: `read_capture`'s messages are printed and logged."""
+    from mm7bind.pcap import read_capture
+
+    from .pcapgen import Flow, http, pcap
+
+    flow = Flow().open()
+    flow.send(True, http("POST /mm7 HTTP/1.1", {"Authorization": f"Basic {SECRET}", "X-Carrier": "cmcc-01",
+                                                "Content-Length": "2"}, b"<>"))
+    [msg] = read_capture(pcap(flow.close().packets)).messages
+    assert msg.headers["Authorization"] == f"Basic {SECRET}"  # (read as captured)
+    assert SECRET not in repr(msg) and "'Basic ***'" in repr(msg) and "'cmcc-01'" in repr(msg), repr(msg)
+
+
 class _Remember(mm7.Handler):
     def __init__(self):
         self.contexts = []
