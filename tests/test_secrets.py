@@ -359,6 +359,26 @@ def test_a_captured_messages_repr_shows_no_credential_of_its_headers():
     assert SECRET not in repr(msg) and "'Basic ***'" in repr(msg) and "'cmcc-01'" in repr(msg), repr(msg)
 
 
+def test_a_failed_wait_says_where_the_simulator_sends_without_the_password_of_its_url():
+    """A test's simulator given the receiver's credentials in its vasp_url: a wait in vain quoted
+    them, and said it sent elsewhere, its URL not being the receiver's to the letter."""
+    from mm7bind.simulator import Simulator
+    from mm7bind.testreceiver import RunningReceiver
+
+    elsewhere = "The simulator sends its reports, read replies and MO to"
+    with RunningReceiver() as rcv, Simulator() as sim:
+        rcv.simulator = lambda: sim
+        sim.config.vasp_url = f"http://mmsc:pw-{SECRET}@127.0.0.1:9/elsewhere"
+        with pytest.raises(AssertionError) as waited:
+            rcv.wait_for("DeliveryReportReq", timeout=0)
+        assert f"{elsewhere} http://mmsc:***@127.0.0.1:9/elsewhere, this receiver" in str(waited.value), waited.value
+        sim.config.vasp_url = rcv.url.replace("http://", f"http://mmsc:pw-{SECRET}@")  # (this receiver: not elsewhere)
+        with pytest.raises(AssertionError) as waited_here:
+            rcv.wait_for("DeliveryReportReq", timeout=0)
+        assert elsewhere not in str(waited_here.value), waited_here.value
+    assert SECRET not in str(waited.value) + str(waited_here.value)
+
+
 class _Remember(mm7.Handler):
     def __init__(self):
         self.contexts = []
