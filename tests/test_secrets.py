@@ -68,6 +68,15 @@ def test_the_command_line_never_quotes_the_password_of_a_url_option_it_refuses()
         assert SECRET not in refused.stdout + refused.stderr, refused.stderr
 
 
+def test_mo_says_an_unreachable_simulator_without_the_password_of_its_url():
+    url = f"http://ctl:pw-{SECRET}@127.0.0.1:{refused_port()}"
+    for json_flag in ((), ("--json",)):
+        unreached = run("mo", "--simulator", url, *json_flag)
+        assert unreached.returncode == 4, unreached.stderr
+        assert "cannot reach the simulator at http://ctl:***@127.0.0.1:" in unreached.stdout + unreached.stderr
+        assert SECRET not in unreached.stdout + unreached.stderr, unreached.stdout + unreached.stderr
+
+
 def test_credentials_in_an_mmsc_url_show_in_no_log_error_or_record(tmp_path, caplog):
     """Carriers hand out Basic credentials in the URL: they are used, and shown nowhere."""
     answers = [Reply(503, b"busy", {"Content-Type": "text/plain"})]
