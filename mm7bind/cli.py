@@ -2142,11 +2142,12 @@ def _listen_hint(exc: Exception, port: str, host: str) -> int:
 
 def _http_url(text: str) -> str:
     from .client import is_http_url, not_http_url  # noqa: PLC0415
+    from .display import shown_url  # noqa: PLC0415
 
     if re.search(r"[,\s]\s*https?://", text):  # (else one URL, to the first one's host with the rest as its path)
-        raise argparse.ArgumentTypeError(f"{text!r} is several URLs in one: give the option once for each")
+        raise argparse.ArgumentTypeError(f"{shown_url(text)!r} is several URLs in one: give the option once for each")
     if not is_http_url(text):
-        raise argparse.ArgumentTypeError(not_http_url(text))
+        raise argparse.ArgumentTypeError(not_http_url(shown_url(text)))  # (stderr is often a log's)
     return text
 
 
@@ -2912,7 +2913,9 @@ def cmd_mo(args: argparse.Namespace) -> int:
                "linked_id": args.linked_id, "priority": args.priority}
     if args.version is not None:  # (not sent otherwise: a simulator of a release before refuses a field it does not know)
         payload["version"] = args.version
-    from .display import printable  # noqa: PLC0415
+    from .display import printable, shown_url  # noqa: PLC0415
+
+    shown = shown_url(base)  # (what is said of it: a password in it never)
 
     def failed(why: str, code: int) -> int:
         # (with --json, as send --json: the one object on stdout, a script finding no JSON at all otherwise)
@@ -2934,7 +2937,7 @@ def cmd_mo(args: argparse.Namespace) -> int:
         return failed("interrupted before the simulator's outcome: it may have sent the MO all the same, and goes on "
                       "trying the VASP", EXIT_INTERRUPTED)
     except requests.ReadTimeout:  # (no answer: exit 4, by send's rule, `_answers_exit`)
-        return failed(f"the simulator at {base} gave no outcome within {args.timeout:g} s: it may still be "
+        return failed(f"the simulator at {shown} gave no outcome within {args.timeout:g} s: it may still be "
                       "waiting for the VASP's answer (its vasp_timeout, 30 s an attempt by default) — the MO may or "
                       "may not have arrived; --timeout waits longer", _answers_exit(1, 1))
     except requests.RequestException as exc:
@@ -2945,17 +2948,17 @@ def cmd_mo(args: argparse.Namespace) -> int:
         if connection_refused(exc):
             why = (f"{REFUSED_HINT} {host_port(base)}: is `mm7bind simulate` running, and at that address "
                    f"(--simulator URL)? ({why})")
-        return failed(f"cannot reach the simulator at {base}: {why}", _answers_exit(1, 1))
+        return failed(f"cannot reach the simulator at {shown}: {why}", _answers_exit(1, 1))
     from .arrival import UNAVAILABLE_STATUSES  # noqa: PLC0415
 
     if r.status_code in UNAVAILABLE_STATUSES:  # (a proxy before it, finding none or too slow; the simulator's own
         # answers are 200 or 400: as send takes an MMSC's gateway's, no answer, exit 4)
-        return failed(f"the simulator at {base} did not answer: HTTP {r.status_code} {r.reason or ''}".rstrip()
+        return failed(f"the simulator at {shown} did not answer: HTTP {r.status_code} {r.reason or ''}".rstrip()
                       + " (from a proxy or gateway before it)", _answers_exit(1, 1))
     try:
         answer = r.json()
     except ValueError:  # something else listens there (the VASP's own receiver, a web server)
-        return failed(f"{base} is not an mm7bind simulator: /control/deliver answered HTTP {r.status_code} "
+        return failed(f"{shown} is not an mm7bind simulator: /control/deliver answered HTTP {r.status_code} "
                       "without JSON", EXIT_REFUSED)
     from .status import is_success, lookup  # noqa: PLC0415
 

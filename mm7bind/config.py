@@ -631,7 +631,8 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> t
             ok, converted, why = (_convert_numbers(value) if key in NUMBER_LISTS
                                   else _convert(getattr(target, key), value))
             if not ok:
-                if key in SECRET_SETTINGS:  # (said without the value: it may be the secret, mistyped)
+                # (said without the value: it may be the secret, or a URL with its password, mistyped)
+                if key in SECRET_SETTINGS or key in ("proxy", "forward_url"):
                     why = f"expected text, got a {type(value).__name__}"
                 problems.append(Problem("error", where, why))
                 refused.add(f"{section}.{key}")
@@ -800,7 +801,10 @@ def _convert(default: Any, value: Any) -> tuple[bool, Any, str]:
         # its digits; a list, a table or a date is no header value.
         odd = next((k for k, v in value.items() if not isinstance(v, (str, int, float))), None)
         if odd is not None:
-            return False, None, f"{odd}: expected text, got {_toml_repr(value[odd])}"
+            from .display import is_secret_header  # noqa: PLC0415
+
+            got = f"a {type(value[odd]).__name__}" if is_secret_header(str(odd)) else _toml_repr(value[odd])
+            return False, None, f"{odd}: expected text, got {got}"
         return True, {str(k): _toml_repr(v) if isinstance(v, bool) else str(v) for k, v in value.items()}, ""
     if not isinstance(value, (str, int, float)) or isinstance(value, bool):  # (true is no name, "True" none either)
         return False, None, f"expected text, got {_toml_repr(value)}"

@@ -52,10 +52,17 @@ def shown_url(url: str | None) -> str | None:
         parts = urlsplit(url)
     except ValueError:  # (an unbalanced [ in the host): keep only what surely holds no password
         return url.split("//", 1)[0] + "//***@" + url.rsplit("@", 1)[-1]
-    if parts.password is None:
-        return url
-    userinfo, _, host = parts.netloc.rpartition("@")
-    return urlunsplit(parts._replace(netloc=f"{userinfo.partition(':')[0]}:***@{host}"))
+    if parts.password is not None:
+        userinfo, _, host = parts.netloc.rpartition("@")
+        url = urlunsplit(parts._replace(netloc=f"{userinfo.partition(':')[0]}:***@{host}"))
+    # (what urlsplit takes for no authority — sp:secret@host/mm7 and http:/sp:secret@host, without
+    # "//" — and a second URL in one text: said in the refusal of them)
+    return _USER_PASSWORD.sub(r"\1\2:***@", url)
+
+
+# A user:password@ at the start of a URL (after its scheme and slashes, if any) at the start of
+# the text or after a blank, a comma or a semicolon. (A password takes any "@" but the last.)
+_USER_PASSWORD = re.compile(r"((?:^|(?<=[\s,;]))(?:[A-Za-z][A-Za-z0-9+.-]*:)?/{0,2})([^\s/?#@:,;\[\]]*):[^\s/?#,;]*@")
 
 
 # Header names whose values are credentials (Authorization, a carrier's X-Auth-Token or API key, a

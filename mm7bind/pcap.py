@@ -54,6 +54,7 @@ from ipaddress import IPv4Address, IPv6Address
 from operator import itemgetter
 
 from .chunked import CHUNK_SIZE
+from .display import repr_showing_no_secret_header
 from .errors import DecodeError, LimitExceededError
 from .inflating import Inflating, inflate_body, is_gzip
 from .mime import header_fields, header_value
@@ -199,6 +200,8 @@ class CapturedMessage:
     notes: list[str] = field(default_factory=list)
     packet: int = 0  # the packet its first byte came in, from 1 (Wireshark's frame number), in its file
     file: str | None = None  # the file that packet is in, where several files are read as one capture
+
+    __repr__ = repr_showing_no_secret_header  # (the peers' Authorization, cookies: reprs get printed)
 
     @property
     def is_request(self) -> bool:

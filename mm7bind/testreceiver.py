@@ -6,8 +6,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
+from urllib.parse import urlsplit, urlunsplit
 
 from .deadline import held_loop_hint, wait_limit
+from .display import shown_url
 from .metrics import Metrics
 from .receiver import (
     HANDLED_KINDS,
@@ -208,8 +210,9 @@ class RunningReceiver:
         if url is None:
             return (". The simulator sends no report, read reply or MO: its vasp_url is not set "
                     "(mm7_simulator.config.vasp_url = mm7_receiver.url)")
-        if url != self.url:
-            return f". The simulator sends its reports, read replies and MO to {url}, this receiver is at {self.url}"
+        if _without_credentials(url) != self.url:  # (this receiver's URL with its credentials is this receiver)
+            return (f". The simulator sends its reports, read replies and MO to {shown_url(url)}, "
+                    f"this receiver is at {self.url}")
         said = ""
         asked = {"DeliveryReportReq": "delivery_report", "ReadReplyReq": "read_reply"}.get(kind or "")
         submits = [stored.request for stored in sim.messages.values()]
@@ -231,6 +234,11 @@ class RunningReceiver:
 
     def __exit__(self, *exc) -> None:
         self.server.stop()
+
+
+def _without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def _described(msg, ctx) -> str:

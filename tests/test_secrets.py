@@ -32,6 +32,51 @@ def test_shown_url_hides_only_the_password():
     assert shown_url(None) is None
 
 
+def test_shown_url_hides_a_password_urlsplit_sees_no_authority_for():
+    """A URL without its scheme or with one slash (sp:secret@host, as China Mobile's mmscIP and a
+    shell's proxy settings write it), or a second URL in one text: urlsplit finds no password, and
+    the refusal of the value quoted it whole."""
+    assert shown_url(f"sp:pw-{SECRET}@10.0.0.1:8080/mm7") == "sp:***@10.0.0.1:8080/mm7"
+    assert shown_url(f"http:/sp:pw-{SECRET}@mmsc/mm7") == "http:/sp:***@mmsc/mm7"
+    assert shown_url(f"http://a/mm7, http://sp:p@{SECRET}@b/mm7") == "http://a/mm7, http://sp:***@b/mm7"
+    assert shown_url(f"http://sp:{SECRET}@a/mm7,http://b/mm7") == "http://sp:***@a/mm7,http://b/mm7"
+    assert shown_url("http://mmsc/mm7?from=a:b@c") == "http://mmsc/mm7?from=a:b@c"  # (a query's, no password)
+    assert shown_url("sp@10.0.0.1/mm7") == "sp@10.0.0.1/mm7"
+
+
+def test_config_check_never_quotes_the_password_of_a_url_it_refuses(tmp_path):
+    from mm7bind.config import load
+
+    path = tmp_path / "gw.toml"
+    path.write_text(f'[mmsc]\nurls = ["sp:pw-{SECRET}@10.0.0.1/mm7", "http://a/mm7,http://sp:pw-{SECRET}@b/mm7"]\n'
+                    f'proxy = "u:px-{SECRET}@proxy.example:3128"\n'
+                    f'[receiver]\nforward_url = "http:/app:fwd-{SECRET}@app/in"\n', encoding="utf-8")
+    problems = load(path, env={})[1]
+    said = {p.where for p in problems if p.level == "error"}
+    assert {"mmsc.urls", "mmsc.proxy", "receiver.forward_url"} <= said, problems
+    assert not [p for p in problems if SECRET in str(p)], problems
+    assert "'u:***@proxy.example:3128' is not an http(s) URL" in str(problems)
+
+
+def test_the_command_line_never_quotes_the_password_of_a_url_option_it_refuses():
+    for args, shown in ((("send", "--mmsc", f"http://sp:pw-{SECRET}@127.0.0.1:0/mm7", "--to", "+8613800000000"),
+                         "'http://sp:***@127.0.0.1:0/mm7' is not a usable URL"),
+                        (("probe", f"http://mmsc:pw-{SECRET}@127.0.0.1/vasp, http://127.0.0.1:9/vasp"),
+                         "'http://mmsc:***@127.0.0.1/vasp, http://127.0.0.1:9/vasp' is several URLs")):
+        refused = run(*args)
+        assert refused.returncode == 2 and shown in refused.stderr, refused.stderr
+        assert SECRET not in refused.stdout + refused.stderr, refused.stderr
+
+
+def test_mo_says_an_unreachable_simulator_without_the_password_of_its_url():
+    url = f"http://ctl:pw-{SECRET}@127.0.0.1:{refused_port()}"
+    for json_flag in ((), ("--json",)):
+        unreached = run("mo", "--simulator", url, *json_flag)
+        assert unreached.returncode == 4, unreached.stderr
+        assert "cannot reach the simulator at http://ctl:***@127.0.0.1:" in unreached.stdout + unreached.stderr
+        assert SECRET not in unreached.stdout + unreached.stderr, unreached.stdout + unreached.stderr
+
+
 def test_credentials_in_an_mmsc_url_show_in_no_log_error_or_record(tmp_path, caplog):
     """Carriers hand out Basic credentials in the URL: they are used, and shown nowhere."""
     answers = [Reply(503, b"busy", {"Content-Type": "text/plain"})]
@@ -223,12 +268,41 @@ def test_china_mobile_addresses_with_a_password_are_said_without_it(tmp_path):
     assert SECRET not in checked.stdout + checked.stderr, checked.stdout
 
 
+def test_a_china_mobile_password_set_in_code_of_the_wrong_kind_is_refused_without_quoting_it():
+    """China Mobile passwords are often digits: setPassword(12345678) ported as set("Password",
+    12345678) was refused with the password in the error."""
+    from mm7bind.cmcc.api import MM7Config
+
+    for value in (20241234, f"pw-{SECRET}".encode()):
+        with pytest.raises(ValueError) as refused:
+            MM7Config().set("Password", value)
+        assert str(refused.value) == f"Password is text, not a {type(value).__name__}"
+    with pytest.raises(ValueError, match="UserName is text, not 7"):  # (no secret: quoted)
+        MM7Config().set("UserName", 7)
+
+
 def test_config_check_never_quotes_a_secret_of_the_wrong_type(tmp_path):
     (tmp_path / "c.toml").write_text(f'[mmsc]\nusername = "sp"\npassword = ["pw-{SECRET}"]\n'
                                      f'[api]\ntoken = {{ value = "tok-{SECRET}" }}\n', encoding="utf-8")
     checked = run("config", "check", str(tmp_path / "c.toml"))
     assert checked.returncode == 3 and "mmsc.password: expected text, got a list" in checked.stdout, checked.stdout
     assert "api.token: expected text, got a dict" in checked.stdout and SECRET not in checked.stdout
+
+
+def test_config_check_never_quotes_a_url_or_a_secret_header_of_the_wrong_type(tmp_path):
+    """A proxy or forward_url in a list or a table, a token header's value in a list: refused, and
+    the value holding the password was quoted whole."""
+    from mm7bind.config import load
+
+    path = tmp_path / "gw.toml"
+    path.write_text(f'[mmsc]\nproxy = ["http://u:px-{SECRET}@proxy:3128"]\n'
+                    f'headers = {{ X-Api-Key = ["key-{SECRET}"], X-Carrier = ["cmcc-01"] }}\n'
+                    f'[receiver]\nforward_url = {{ url = "http://app:fwd-{SECRET}@app/in" }}\n', encoding="utf-8")
+    said = {p.where: p.message for p in load(path, env={})[1] if p.level == "error"}
+    assert said == {"mmsc.proxy": "expected text, got a list", "mmsc.headers": "X-Api-Key: expected text, got a list",
+                    "receiver.forward_url": "expected text, got a dict"}, said
+    path.write_text('[mmsc]\nheaders = { X-Carrier = ["cmcc-01"] }\n', encoding="utf-8")
+    assert "X-Carrier: expected text, got ['cmcc-01']" in str(load(path, env={})[1])  # (no secret: quoted)
 
 
 @pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
@@ -278,6 +352,40 @@ def test_secret_looking_headers_show_masked_in_configuration_reprs():
         assert SECRET not in text, text
         assert "'Bearer ***'" in text and "'Basic ***'" in text and "'cmcc-01'" in text  # (scheme and the rest kept)
     assert dict(config.headers)["X-Auth-Token"] == f"t-{SECRET}"  # (sent as given)
+
+
+def test_a_captured_messages_repr_shows_no_credential_of_its_headers():
+    """A capture holds the peers' credentials: `read_capture`'s messages are printed and logged."""
+    from mm7bind.pcap import read_capture
+
+    from .pcapgen import Flow, http, pcap
+
+    flow = Flow().open()
+    flow.send(True, http("POST /mm7 HTTP/1.1", {"Authorization": f"Basic {SECRET}", "X-Carrier": "cmcc-01",
+                                                "Content-Length": "2"}, b"<>"))
+    [msg] = read_capture(pcap(flow.close().packets)).messages
+    assert msg.headers["Authorization"] == f"Basic {SECRET}"  # (read as captured)
+    assert SECRET not in repr(msg) and "'Basic ***'" in repr(msg) and "'cmcc-01'" in repr(msg), repr(msg)
+
+
+def test_a_failed_wait_says_where_the_simulator_sends_without_the_password_of_its_url():
+    """A test's simulator given the receiver's credentials in its vasp_url: a wait in vain quoted
+    them, and said it sent elsewhere, its URL not being the receiver's to the letter."""
+    from mm7bind.simulator import Simulator
+    from mm7bind.testreceiver import RunningReceiver
+
+    elsewhere = "The simulator sends its reports, read replies and MO to"
+    with RunningReceiver() as rcv, Simulator() as sim:
+        rcv.simulator = lambda: sim
+        sim.config.vasp_url = f"http://mmsc:pw-{SECRET}@127.0.0.1:9/elsewhere"
+        with pytest.raises(AssertionError) as waited:
+            rcv.wait_for("DeliveryReportReq", timeout=0)
+        assert f"{elsewhere} http://mmsc:***@127.0.0.1:9/elsewhere, this receiver" in str(waited.value), waited.value
+        sim.config.vasp_url = rcv.url.replace("http://", f"http://mmsc:pw-{SECRET}@")  # (this receiver: not elsewhere)
+        with pytest.raises(AssertionError) as waited_here:
+            rcv.wait_for("DeliveryReportReq", timeout=0)
+        assert elsewhere not in str(waited_here.value), waited_here.value
+    assert SECRET not in str(waited.value) + str(waited_here.value)
 
 
 class _Remember(mm7.Handler):

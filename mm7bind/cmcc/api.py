@@ -226,8 +226,9 @@ class MM7Config(_JavaNames):
         elif kind is bool:
             if not isinstance(value, bool):
                 raise ValueError(f"{name} is true or false, not {value!r}")
-        elif not isinstance(value, str):
-            raise ValueError(f"{name} is text, not {value!r}")
+        elif not isinstance(value, str):  # (a password said by its kind: it may be the password, mistyped)
+            raise ValueError(f"{name} is text, not " + (f"a {type(value).__name__}" if "password" in name.lower()
+                                                         else repr(value)))
         self._set[name] = value
         self._config = None
 
