@@ -198,6 +198,14 @@ def test_send_reports_every_kind_of_refusal(simulator, tmp_path):
     assert proc.stderr == ""  # (no progress bar around JSON)
 
 
+def test_send_to_the_simulator_without_its_path_is_told_the_path(simulator):
+    """`--mmsc http://127.0.0.1:9090`, the address `mo --simulator` takes, left the user with a 404's
+    "check the URL": the simulator's answer names where it takes MM7."""
+    proc = run("send", "--mmsc", simulator.url.removesuffix("/mm7"), "--to", "1", "--text", "x")
+    assert proc.returncode == 1 and proc.stderr.startswith("mm7bind send: refused: HTTP 404"), proc.stderr
+    assert "the simulator takes MM7 requests at /mm7" in proc.stderr, proc.stderr
+
+
 def test_send_writes_the_transaction_log_the_configuration_names(simulator, tmp_path):
     (tmp_path / "c.toml").write_text(f'[logging]\nfile = "{tmp_path / "send.log"}"\n', encoding="utf-8")
     proc = run("send", "--config", str(tmp_path / "c.toml"), "--mmsc", simulator.url, "--to", "1", "--text", "x")
