@@ -935,6 +935,13 @@ def test_the_api_page_lists_what_an_embedded_server_offers():
     assert public - listed == set()
 
 
+def test_the_api_on_one_page_gives_the_embedded_servers_url_for_the_mmsc():
+    """The one-page table named `url` alone, scheme, host and port: given to an MMSC (a simulator's
+    `vasp_url`), it posted to "/" and got 404s. `endpoint`, with the receiver's path, is that URL."""
+    [row] = [what for what, _where in api_table(API_SECTIONS[:1]) if "`EmbeddedServer` (" in what]
+    assert "`endpoint`" in row.split("`EmbeddedServer` (", 1)[1], row
+
+
 def test_the_api_page_names_every_member_of_the_classes_a_program_builds_and_reads():
     """`Client.close()`, `Content.add`, `Part.size`, `Envelope.is_fault`, `Address.parse`,
     `Status.info` and every setting of `RetryPolicy` were on no page: of the classes a program
