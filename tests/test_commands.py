@@ -2709,6 +2709,21 @@ def test_send_says_when_an_attachment_holds_no_bytes(tmp_path):
     assert len(srv.requests) == 1
 
 
+def test_send_warns_of_the_vaspid_it_sends_not_of_the_configurations_alone(tmp_path):
+    """With China Mobile's dialect and no [vasp] vaspid, a send given --vaspid was warned "vasp.vaspid:
+    not set ... the MMSC answers 4001": the warning is about the VASPID that goes, as for --mmsc's URLs."""
+    (tmp_path / "c.toml").write_text('[mmsc]\ndialect = "cmcc"\n', encoding="utf-8")
+    with FakeServer() as srv:
+        base = ("send", "-c", str(tmp_path / "c.toml"), "--mmsc", srv.url, "--to", "+8613800000000", "--text", "hi")
+        proc = run(*base, "--vaspid", "801234")
+        assert proc.returncode == 0 and "vasp.vaspid" not in proc.stderr, proc.stderr
+        proc = run(*base)  # (none anywhere: said)
+        assert proc.returncode == 0 and "warning: vasp.vaspid: not set" in proc.stderr, proc.stderr
+        proc = run(*base, "--vaspid", "123")  # (one breaking the manual's rule: said as of the file's)
+        assert proc.returncode == 0 and "warning: vasp.vaspid: " in proc.stderr, proc.stderr
+        assert "not set" not in proc.stderr, proc.stderr
+
+
 def test_a_resumed_send_lists_what_may_have_arrived_without_retries_on_timeout(tmp_path):
     from .fake_http import FakeServer, Reply, scripted
 
