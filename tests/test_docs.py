@@ -336,6 +336,29 @@ def test_the_api_table_names_live_where_it_says_with_the_parameters_it_gives():
     assert problems == [], problems
 
 
+def test_every_call_in_the_api_tables_is_callable_where_its_row_says():
+    """`probe(url)` and `arrival(error)`, "in `mm7bind`", were its submodules there, which a call
+    refuses (TypeError: 'module' object is not callable): a call written in a row is something
+    callable in a module of its "where" column, or on one of the row's classes."""
+    import mm7bind
+
+    problems = []
+    for what, where in api_table():
+        modules = [mm7bind, *_modules_named(where)]
+        tokens = re.findall(r"`([^`]+)`", what)
+        classes = [f for t in tokens if (head := re.match(r"([A-Z]\w*)", t))
+                   for f in (_resolve(m, head[1]) for m in modules) if isinstance(f, type)]
+        for token in tokens:
+            call = re.fullmatch(r"([a-z_]\w*(?:\.\w+)*)\(.*\)", token, re.S)
+            if not call or call[1].split(".")[0] in ("mm7", "mm7bind"):
+                continue
+            found = [f for f in (_resolve(owner, call[1]) for owner in [*modules, *classes]) if f is not None]
+            # (a name found nowhere, an instance's method — `store.outbox(state)` —, is the test above's)
+            if found and not any(callable(f) for f in found):
+                problems.append(f"{token[:40]} ({where})")
+    assert problems == [], problems
+
+
 def _attribute_of(cls: type, name: str) -> bool:
     """`name` is on instances of `cls`: a class attribute, a dataclass field, or set in a method."""
     if hasattr(cls, name) or (dataclasses.is_dataclass(cls) and name in {f.name for f in dataclasses.fields(cls)}):
