@@ -90,6 +90,24 @@ def test_every_name_the_readme_uses_exists():
     assert missing == []
 
 
+def test_every_china_mobile_name_the_readme_writes_is_there_after_from_mm7bind_import_cmcc():
+    """The test above imports a submodule it does not find: a user writes `from mm7bind import cmcc`
+    and then `cmcc.codes.check_enterprise_code(...)`, which was an AttributeError (no `codes`) in a
+    program that had not imported it yet. Read in a fresh interpreter, by attribute alone."""
+    import subprocess
+    import sys
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    written = sorted(set(re.findall(r"(?<![\w.])cmcc\.[A-Za-z_][A-Za-z0-9_.]*[A-Za-z0-9_]", text)))
+    assert "cmcc.codes.check_enterprise_code" in written
+    program = ("import functools, sys\nfrom mm7bind import cmcc\n"
+               "for dotted in sys.argv[1:]:\n"
+               "    try:\n        functools.reduce(getattr, dotted.split('.')[1:], cmcc)\n"
+               "    except AttributeError as exc:\n        print(dotted, exc)\n")
+    proc = subprocess.run([sys.executable, "-c", program, *written], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert proc.returncode == 0 and proc.stdout == "", proc.stdout + proc.stderr
+
 
 def test_the_china_mobile_error_codes_are_the_classes_the_readme_names():
     """"−100 `SystemError_`, −101 `SendTimeout`, ...": each class is in `cmcc.status` with that code,
