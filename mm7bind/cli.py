@@ -1085,6 +1085,10 @@ def _before_sending(args: argparse.Namespace, cfg, content) -> None:
     if content is None and not args.json:  # (MM7 allows it, a SubmitReq of a subject alone: said, not refused)
         print("mm7bind send: note: no --text, --attach or --smil: the message goes without content",
               file=sys.stderr)
+    # (what goes, as --mmsc's URLs: a send given --vaspid was warned that none was set)
+    for name in ("vaspid", "vasid", "service_code"):
+        if getattr(args, name) is not None:
+            setattr(cfg.vasp, name, getattr(args, name))
     _say_warnings(cfg, ("sending",))  # (on stderr: a command's user is there, whatever the log's file)
     if args.verbose or cfg.logging.file:
         _setup_logging(cfg, args, "send")

@@ -1059,8 +1059,10 @@ class Simulator:
                 status, payload = self.control(method, action, body, can_drop=_closes_unanswered(environ))
                 return in_json(status, payload, start_response, action)
             if route != path:
-                start_response("404 Not Found", [("Content-Type", "text/plain")])
-                return [b"not found\n"]
+                # (its path named: an MMSC URL given without it, as `mo --simulator` takes the address,
+                # is then put right from the client's error; a test tool on loopback hides nothing)
+                start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+                return [f"not found: the simulator takes MM7 requests at {path}\n".encode()]
             headers = request_headers(environ)
             # (the target with its query, as a Digest answer signs it: the path alone refused every one
             # signing a URL with a query)

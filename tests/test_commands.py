@@ -198,6 +198,14 @@ def test_send_reports_every_kind_of_refusal(simulator, tmp_path):
     assert proc.stderr == ""  # (no progress bar around JSON)
 
 
+def test_send_to_the_simulator_without_its_path_is_told_the_path(simulator):
+    """`--mmsc http://127.0.0.1:9090`, the address `mo --simulator` takes, left the user with a 404's
+    "check the URL": the simulator's answer names where it takes MM7."""
+    proc = run("send", "--mmsc", simulator.url.removesuffix("/mm7"), "--to", "1", "--text", "x")
+    assert proc.returncode == 1 and proc.stderr.startswith("mm7bind send: refused: HTTP 404"), proc.stderr
+    assert "the simulator takes MM7 requests at /mm7" in proc.stderr, proc.stderr
+
+
 def test_send_writes_the_transaction_log_the_configuration_names(simulator, tmp_path):
     (tmp_path / "c.toml").write_text(f'[logging]\nfile = "{tmp_path / "send.log"}"\n', encoding="utf-8")
     proc = run("send", "--config", str(tmp_path / "c.toml"), "--mmsc", simulator.url, "--to", "1", "--text", "x")
@@ -2717,6 +2725,21 @@ def test_send_says_when_an_attachment_holds_no_bytes(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "mm7bind send: note: empty.jpg holds no bytes: it is sent as it is" in proc.stderr, proc.stderr
     assert len(srv.requests) == 1
+
+
+def test_send_warns_of_the_vaspid_it_sends_not_of_the_configurations_alone(tmp_path):
+    """With China Mobile's dialect and no [vasp] vaspid, a send given --vaspid was warned "vasp.vaspid:
+    not set ... the MMSC answers 4001": the warning is about the VASPID that goes, as for --mmsc's URLs."""
+    (tmp_path / "c.toml").write_text('[mmsc]\ndialect = "cmcc"\n', encoding="utf-8")
+    with FakeServer() as srv:
+        base = ("send", "-c", str(tmp_path / "c.toml"), "--mmsc", srv.url, "--to", "+8613800000000", "--text", "hi")
+        proc = run(*base, "--vaspid", "801234")
+        assert proc.returncode == 0 and "vasp.vaspid" not in proc.stderr, proc.stderr
+        proc = run(*base)  # (none anywhere: said)
+        assert proc.returncode == 0 and "warning: vasp.vaspid: not set" in proc.stderr, proc.stderr
+        proc = run(*base, "--vaspid", "123")  # (one breaking the manual's rule: said as of the file's)
+        assert proc.returncode == 0 and "warning: vasp.vaspid: " in proc.stderr, proc.stderr
+        assert "not set" not in proc.stderr, proc.stderr
 
 
 def test_a_resumed_send_lists_what_may_have_arrived_without_retries_on_timeout(tmp_path):

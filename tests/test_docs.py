@@ -90,6 +90,24 @@ def test_every_name_the_readme_uses_exists():
     assert missing == []
 
 
+def test_every_china_mobile_name_the_readme_writes_is_there_after_from_mm7bind_import_cmcc():
+    """The test above imports a submodule it does not find: a user writes `from mm7bind import cmcc`
+    and then `cmcc.codes.check_enterprise_code(...)`, which was an AttributeError (no `codes`) in a
+    program that had not imported it yet. Read in a fresh interpreter, by attribute alone."""
+    import subprocess
+    import sys
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    written = sorted(set(re.findall(r"(?<![\w.])cmcc\.[A-Za-z_][A-Za-z0-9_.]*[A-Za-z0-9_]", text)))
+    assert "cmcc.codes.check_enterprise_code" in written
+    program = ("import functools, sys\nfrom mm7bind import cmcc\n"
+               "for dotted in sys.argv[1:]:\n"
+               "    try:\n        functools.reduce(getattr, dotted.split('.')[1:], cmcc)\n"
+               "    except AttributeError as exc:\n        print(dotted, exc)\n")
+    proc = subprocess.run([sys.executable, "-c", program, *written], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert proc.returncode == 0 and proc.stdout == "", proc.stdout + proc.stderr
+
 
 def test_the_china_mobile_error_codes_are_the_classes_the_readme_names():
     """"−100 `SystemError_`, −101 `SendTimeout`, ...": each class is in `cmcc.status` with that code,
@@ -333,6 +351,29 @@ def test_the_api_table_names_live_where_it_says_with_the_parameters_it_gives():
             targets = [t for t in (_resolve(owner, name) for owner in [*modules, *classes]) if callable(t)]
             for target in targets[:1]:
                 problems += _check_call(name, target, args)
+    assert problems == [], problems
+
+
+def test_every_call_in_the_api_tables_is_callable_where_its_row_says():
+    """`probe(url)` and `arrival(error)`, "in `mm7bind`", were its submodules there, which a call
+    refuses (TypeError: 'module' object is not callable): a call written in a row is something
+    callable in a module of its "where" column, or on one of the row's classes."""
+    import mm7bind
+
+    problems = []
+    for what, where in api_table():
+        modules = [mm7bind, *_modules_named(where)]
+        tokens = re.findall(r"`([^`]+)`", what)
+        classes = [f for t in tokens if (head := re.match(r"([A-Z]\w*)", t))
+                   for f in (_resolve(m, head[1]) for m in modules) if isinstance(f, type)]
+        for token in tokens:
+            call = re.fullmatch(r"([a-z_]\w*(?:\.\w+)*)\(.*\)", token, re.S)
+            if not call or call[1].split(".")[0] in ("mm7", "mm7bind"):
+                continue
+            found = [f for f in (_resolve(owner, call[1]) for owner in [*modules, *classes]) if f is not None]
+            # (a name found nowhere, an instance's method — `store.outbox(state)` —, is the test above's)
+            if found and not any(callable(f) for f in found):
+                problems.append(f"{token[:40]} ({where})")
     assert problems == [], problems
 
 
@@ -933,6 +974,13 @@ def test_the_api_page_lists_what_an_embedded_server_offers():
     listed = set(_listed_after("`EmbeddedServer` ("))
     public = {n for n, _v in inspect.getmembers(EmbeddedServer) if not n.startswith("_")}
     assert public - listed == set()
+
+
+def test_the_api_on_one_page_gives_the_embedded_servers_url_for_the_mmsc():
+    """The one-page table named `url` alone, scheme, host and port: given to an MMSC (a simulator's
+    `vasp_url`), it posted to "/" and got 404s. `endpoint`, with the receiver's path, is that URL."""
+    [row] = [what for what, _where in api_table(API_SECTIONS[:1]) if "`EmbeddedServer` (" in what]
+    assert "`endpoint`" in row.split("`EmbeddedServer` (", 1)[1], row
 
 
 def test_the_api_page_names_every_member_of_the_classes_a_program_builds_and_reads():

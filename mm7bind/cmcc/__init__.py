@@ -33,6 +33,7 @@ from .constants import (
     API_VERSION, ChargedParty, ContentType, MessageClass, MMConstants, MMContentType, Priority, RequestStatus,
 )
 from .status import API_ERRORS, APIError, MMStatus, ReadStatusCode
+from . import codes  # noqa: F401 (`cmcc.codes.check_enterprise_code`, as the README writes it)
 
 ReadStatus = ReadStatusCode  # the SDK's MMConstants.ReadStatus
 
