@@ -769,7 +769,7 @@ def _convert(default: Any, value: Any) -> tuple[bool, Any, str]:
         return False, None, f"expected true or false, got {quoted(value)}"
     if kind in (int, float):
         if isinstance(value, bool):
-            return False, None, f"expected a number, got {_toml_repr(value)}"
+            return False, None, f"expected a number, got {quoted(value)}"
         if isinstance(value, int):
             try:
                 return True, kind(value), ""
@@ -803,11 +803,11 @@ def _convert(default: Any, value: Any) -> tuple[bool, Any, str]:
         if odd is not None:
             from .display import is_secret_header  # noqa: PLC0415
 
-            got = f"a {type(value[odd]).__name__}" if is_secret_header(str(odd)) else _toml_repr(value[odd])
+            got = f"a {type(value[odd]).__name__}" if is_secret_header(str(odd)) else quoted(value[odd])
             return False, None, f"{odd}: expected text, got {got}"
         return True, {str(k): _toml_repr(v) if isinstance(v, bool) else str(v) for k, v in value.items()}, ""
     if not isinstance(value, (str, int, float)) or isinstance(value, bool):  # (true is no name, "True" none either)
-        return False, None, f"expected text, got {_toml_repr(value)}"
+        return False, None, f"expected text, got {quoted(value)}"
     return True, str(value), ""
 
 
@@ -828,7 +828,7 @@ def _convert_numbers(value: Any) -> tuple[bool, Any, str]:
             listed = re.findall(r"\d+", value) if isinstance(value, str) else []
             how = f" (a list is written [{', '.join(listed)}])" if listed and re.fullmatch(
                 r"[\s\d,;]+", value) else ""
-            return False, None, f"expected a list of whole numbers, got {_toml_repr(value)}{how}"
+            return False, None, f"expected a list of whole numbers, got {quoted(value)}{how}"
     return True, numbers, ""
 
 

@@ -1061,6 +1061,12 @@ def test_long_values_are_said_by_their_start_and_length(tmp_path):
         "logging.level": f"unknown level {said}",
         "MM7BIND_RECEIVER_PORT (receiver.port)": f"expected a number, got {said}"}
     assert config.quoted("x" * 100) == repr("x" * 100) and config.quoted(True) == "true"
+    (tmp_path / "c.toml").write_text(f'[vasp]\nvaspid = ["{long}"]\n[mmsc]\nretry_codes = ["{long}"]\n'
+                                     f'[mmsc.headers]\nX-Odd = ["{long}"]\n', encoding="utf-8")
+    problems = {p.where: p.message for p in config.load(tmp_path / "c.toml", env={})[1] if p.level == "error"}
+    listed = f"['{'x' * 38}... (100004 characters)"  # (a value of another kind: its TOML spelling, cut short)
+    assert problems == {"vasp.vaspid": f"expected text, got {listed}", "mmsc.headers": f"X-Odd: expected text, got {listed}",
+                        "mmsc.retry_codes": f"expected a list of whole numbers, got {listed}"}, problems
 
 
 def test_the_upload_timeout_comes_from_the_config_file_or_the_environment(tmp_path):
