@@ -90,12 +90,6 @@ LOG_LEVELS = {0: "CRITICAL", 1: "WARNING", 2: "WARNING", 3: "INFO", 4: "INFO", 5
 _WHOLE = re.compile(r"([+-]?)([^\W\D\U00010000-\U0010FFFF]+)")
 
 
-def _shown_address(address: str) -> str:
-    """An mmscIP as a problem says it: a password in it (sp:secret@host, as in a URL) hidden."""
-    shown = shown_url("//" + address)
-    return shown[2:] if shown.startswith("//") else shown
-
-
 def _past_java_int(number: str) -> str:
     return f"{number} is past what the SDK reads (a Java int: {JAVA_INT[0]} to {JAVA_INT[1]})"
 
@@ -210,7 +204,7 @@ def read_settings(path: str | Path, keys: dict, root_name: str, namespace: str |
         # other blank), the password too: the MMSC was set up with the password the SDK sent.
         text = (el.text or "").strip(JAVA_TRIMMED)
         if (el.text or "") != text:  # (a misspelt <password> is no less secret: its value is not quoted)
-            shown = "the value" if "password" in name.lower() else quoted(_shown_address(text))
+            shown = "the value" if "password" in name.lower() else quoted(shown_url(text))
             problems.append(Problem("warning", f"{where}:{name}", f"spaces around {shown} removed"))
         if name not in keys:
             same = [k for k in keys if k.lower() == name.lower()]
@@ -292,7 +286,7 @@ def read(path: str | Path | None, conn_path: str | Path | None = None,
         # failed there at every send, and here made a URL that fails or posts to another path
         if ip and "://" not in ip and not _is_host_and_port(ip):  # (an empty one: check() says it)
             problems.append(Problem("error", f"{where}:mmscIP",
-                                    f"{quoted(_shown_address(ip))} is no address (ip or host, :port optional)"))
+                                    f"{quoted(shown_url(ip))} is no address (ip or host, :port optional)"))
             not_addresses.append(ip)
     path_part = str(get["mmscURL"]).strip() or "/"
     if "://" in path_part:
