@@ -3240,3 +3240,36 @@ def test_a_log_path_or_a_port_no_system_takes_is_an_error_naming_its_element(tmp
             for p in problems if p.level == "error"] == [("mm7Config.xml:LogPath", True)]
     cfg, problems = read_cmcc(mm7config(tmp_path, mmscIP=["10.0.0.1:" + "9" * 5000]))
     assert [p.where for p in problems if p.level == "error"] == ["mm7Config.xml:mmscIP"]
+
+
+def test_a_receiver_that_cannot_listen_says_where_which_settings_and_why(tmp_path):
+    """A receiver whose file names another machine's ListenIP (the production server's, copied) or a
+    port another program holds (the SDK's receiver, still running) failed with a bare "[Errno 99]
+    Cannot assign requested address": no address, no setting. Said, with the settings of the file
+    that name the place; still an OSError of its errno (a PermissionError for a privileged port)."""
+    import errno
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        path = mm7config(tmp_path, ListenPort=str(port), AuthenticationMode="0")
+        receiver = cmcc.MM7Receiver(cmcc.MM7Config(path))
+        with pytest.raises(OSError) as err:
+            receiver.start()
+        assert err.value.errno == errno.EADDRINUSE and receiver.server is None
+        said = str(err.value)
+        assert f"cannot listen on 127.0.0.1:{port} (ListenIP and ListenPort of {path})" in said
+        assert "another program listens there" in said and "ListenPort" in said
+        with pytest.raises(OSError, match=rf"127\.0\.0\.1:{port} \(ListenIP of .*, the rest given to start\(\)\)"):
+            receiver.start(port=port)
+    # (TEST-NET-3: no machine's own address)
+    receiver = cmcc.MM7Receiver(cmcc.MM7Config(mm7config(tmp_path, ListenIP="203.0.113.7", ListenPort="0",
+                                                         AuthenticationMode="0")))
+    with pytest.raises(OSError) as err:
+        receiver.start()
+    assert err.value.errno == errno.EADDRNOTAVAIL
+    assert "cannot listen on 203.0.113.7:" in str(err.value) and "as ListenIP" in str(err.value)
+    receiver.start(host="127.0.0.1")  # (what it says to do works)
+    receiver.stop()

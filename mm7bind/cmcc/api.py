@@ -1357,6 +1357,30 @@ class MM7AbstractReceiver(_JavaNames):
         return logged
 
 
+def _cannot_listen(exc: OSError, host: str, port: int, config: MM7Config, from_file: tuple[str, ...]) -> OSError:
+    """The error of a receiver that cannot listen, saying where it tried, which settings of the file
+    name that place, and what to change for the usual causes; of the same kind (errno, class), so
+    code catching the OSError, or PermissionError, still catches it. Bare ("[Errno 99] Cannot assign
+    requested address"), it said none of them: a file copied from the production server names that
+    server's ListenIP, and the SDK's receiver may still hold its ListenPort."""
+    import errno  # noqa: PLC0415
+
+    keys = " and ".join(from_file)
+    source = ("as given to start()" if not from_file else f"{keys} of {config.path}" if config.path is not None
+              else keys) + (", the rest given to start()" if len(from_file) == 1 else "")
+    hint = {
+        errno.EADDRINUSE: "another program listens there (the SDK's receiver, or an earlier run, still going?): "
+                          "stop it, or give another ListenPort",
+        errno.EADDRNOTAVAIL: "no interface of this machine has that address (a file from another machine names "
+                             "its address): give one of this machine's as ListenIP, or 0.0.0.0 for all",
+        errno.EACCES: "a port below 1024 needs privileges: give one above it as ListenPort "
+                      "(and the MMSC the new address)",
+    }.get(exc.errno)
+    shown = f"[{host}]" if ":" in host else host
+    text = f"cannot listen on {shown}:{port} ({source}): {exc.strerror or exc}" + (f"; {hint}" if hint else "")
+    return OSError(exc.errno, text) if exc.errno is not None else OSError(text)
+
+
 class MM7Receiver(MM7AbstractReceiver):
     """The standalone listener (manual §4.1.1, 方式1): subclass, `set_config`, `start()`.
 
@@ -1406,12 +1430,17 @@ class MM7Receiver(MM7AbstractReceiver):
                 return receiver.incomplete(*args)
 
         ssl_context = self._ssl_context(cfg)
-        self.server = EmbeddedServer(self._wsgi(receiver), host or r.host, r.port if port is None else port,
-                                     threads=r.threads, max_body=r.max_body, backlog=r.backlog,
-                                     ssl_context=ssl_context,
-                                     connection_limit=r.connection_limit, request_timeout=r.request_timeout,
-                                     keep_alive=r.keep_alive, on_too_large=too_large,
-                                     on_incomplete=incomplete).start()
+        from_file = tuple(key for key, given in (("ListenIP", host or None), ("ListenPort", port)) if given is None)
+        host, port = host or r.host, r.port if port is None else port
+        try:
+            server = EmbeddedServer(self._wsgi(receiver), host, port,
+                                    threads=r.threads, max_body=r.max_body, backlog=r.backlog,
+                                    ssl_context=ssl_context,
+                                    connection_limit=r.connection_limit, request_timeout=r.request_timeout,
+                                    keep_alive=r.keep_alive, on_too_large=too_large, on_incomplete=incomplete)
+        except OSError as exc:
+            raise _cannot_listen(exc, host, port, self.config, from_file) from exc
+        self.server = server.start()
         return self
 
     @property
