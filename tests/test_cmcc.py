@@ -3307,3 +3307,21 @@ def test_what_the_common_checks_find_in_the_files_is_said_by_their_elements(tmp_
                for p in open_receiver)
     assert not [p for p in said(ListenPort="70000", UserName="", AuthenticationMode="0", ListenIP="10.1.1.1")
                 if re.search(r"(mmsc|receiver)[.:]|MM7BIND_", p)]
+
+
+def test_an_mmcontenttype_method_called_under_its_java_name_says_its_python_one():
+    """The messages, MMContent and the configuration said the Python name of a Java one called as
+    ported (`part.getContentType()`); the MMContentType it gives did not: `ct.getPrimaryType()` was a
+    bare AttributeError. Said as theirs are; copies and pickles are unaffected."""
+    ct = cmcc.MMContentType("text/plain;charset=GB2312")
+    for java, python in (("getPrimaryType", "read the field: .primary_type"),
+                         ("setSubType", "set the field: .sub_type = value"),
+                         ("getParameterList", "read the field: .parameter_list"),
+                         ("getParameter", "it is get_parameter"), ("setParameter", "it is set_parameter"),
+                         ("isLock", "read the field: .is_locked")):
+        with pytest.raises(AttributeError, match=rf"^MMContentType has no {java} \({re.escape(python)}\)$"):
+            getattr(ct, java)
+    with pytest.raises(AttributeError, match=r"^MMContentType has no nonsense$"):
+        ct.nonsense  # noqa: B018
+    assert copy.deepcopy(ct) == ct and pickle.loads(pickle.dumps(ct)) == ct
+    assert cmcc.ContentType.GIF.copy().get_parameter("charset") is None
