@@ -3325,3 +3325,54 @@ def test_an_mmcontenttype_method_called_under_its_java_name_says_its_python_one(
         ct.nonsense  # noqa: B018
     assert copy.deepcopy(ct) == ct and pickle.loads(pickle.dumps(ct)) == ct
     assert cmcc.ContentType.GIF.copy().get_parameter("charset") is None
+
+
+def test_a_transaction_id_given_as_a_number_is_that_number_s_answer(tmp_path):
+    """An SP's counter as the TransactionID (`req.transaction_id = seq`) went out as its digits and the
+    MMSC took the message; its answer, echoing them, was taken for another request's: −111, and an SP
+    sending again on it sent the message twice. The number is the TransactionID, as text; what is no
+    text nor whole number is −106, nothing sent."""
+    with FakeServer() as srv:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url, logLevel="0"))
+        res = sender.send(submit_req(transaction_id=20040621))
+        assert isinstance(res, cmcc.MM7SubmitRes) and res.status_code == 1000, res
+        assert res.transaction_id == res.request_transaction_id == "20040621" and not res.deviations
+        assert srv.requests[-1].decode().transaction_id == "20040621"
+        res = sender.send(cmcc.MM7CancelReq(transaction_id=7, message_id=res.message_id))
+        assert isinstance(res, cmcc.MM7CancelRes) and res.transaction_id == "7"
+        sent = len(srv.requests)
+        for wrong in (1.5, True, ["t-1"]):
+            res = sender.send(submit_req(transaction_id=wrong))
+            assert res.status_code == -106 and "transaction_id is text" in res.status_detail, res
+        assert len(srv.requests) == sent
+
+
+@pytest.mark.parametrize("field", ["allow_adaptations", "reply_charging"])
+@pytest.mark.parametrize("written", ["false", "true", 0])
+def test_a_flag_the_layer_reads_given_as_other_than_a_bool_is_refused_not_misread(tmp_path, field, written):
+    """`allow_adaptations = "false"` (a value read from a properties file) went out as
+    allowAdaptations="true", and `reply_charging = "true"` asked for no reply charging: text is true
+    to Python, and these two flags were read by the layer, unchecked, where the codec refuses the
+    others (delivery_report = "false" is −106). Refused alike, nothing sent."""
+    with FakeServer() as srv:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url, logLevel="0"))
+        for req in (submit_req(), cmcc.MM7ReplaceReq(message_id="m-1")):
+            if not hasattr(req, field):
+                continue
+            req.content = cmcc.MMContent.create_from_string("x")
+            setattr(req, field, written)
+            res = sender.send(req)
+            assert res.status_code == -106 and f"{field} is True or False" in res.status_detail, res
+        assert srv.requests == []
+
+
+def test_a_flag_left_unset_as_none_is_its_default(tmp_path):
+    """None, a field left unset as every other one, went as allowAdaptations="false" (not None is
+    true): it is the manual's default, adaptations allowed, and no reply charging asked for."""
+    with FakeServer() as srv:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url, logLevel="0"))
+        req = submit_req(allow_adaptations=None, reply_charging=None, reply_charging_size=1000)
+        req.content = cmcc.MMContent.create_from_string("x")
+        assert sender.send(req).status_code == 1000
+        body = srv.requests[-1].body
+        assert b'allowAdaptations="false"' not in body and b"ReplyCharging" not in body

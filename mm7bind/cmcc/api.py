@@ -662,6 +662,19 @@ def _numbered(table: dict, value: int | None, name: str, meanings: str):
     return table[value]
 
 
+def _flag(value: object, name: str, default: bool) -> bool:
+    """A flag the layer itself reads (allow_adaptations, reply_charging) as the boolean it must be,
+    None (left unset, as other fields) its default: text such as "false" (a value read from a
+    properties file) is true to Python, and went out as allowAdaptations="true", or asked for no reply
+    charging where "true" was written; None went as allowAdaptations="false". The flags the codec
+    writes as given are refused there alike."""
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} is True or False, not {value!r}")
+    return value
+
+
 def _message_class(value: str | None) -> str | None:
     """The MessageClass as the schema spells it: the SDK sent the SP's text as written ("personal",
     its own constant's "Advertisement "), which the schema's list does not hold."""
@@ -770,7 +783,7 @@ class MM7SubmitReq(MM7VASPReq):
         # ReplyCharging asks the MMSC to charge replies to the SP: only when it says so. A deadline or
         # size alone asked for nothing in the SDK (it wrote them inside a ReplyCharging set with
         # setReplyCharging only), and reply_charging=False with them must not ask either.
-        if self.reply_charging is True:
+        if _flag(self.reply_charging, "reply_charging", False):
             rc = m.ReplyCharging(size=self.reply_charging_size,
                                  deadline=_when(self.reply_deadline, "reply_deadline"))
         content = _content_of(self.content, charset)
@@ -793,7 +806,7 @@ class MM7SubmitReq(MM7VASPReq):
             distribution_indicator=self.distribution_indicator, content=content,
             # the href is the codec's to fill in; only allowAdaptations="false" needs saying here
             content_ref=m.ContentRef(href="cid:content", allow_adaptations=False)
-            if content is not None and not self.allow_adaptations else None,
+            if content is not None and not _flag(self.allow_adaptations, "allow_adaptations", True) else None,
         )
 
 
@@ -831,7 +844,7 @@ class MM7ReplaceReq(MM7VASPReq):
             distribution_indicator=self.distribution_indicator,
             content=_content_of(self.content, charset),
             content_ref=m.ContentRef(href="cid:content", allow_adaptations=False)
-            if self.content is not None and not self.allow_adaptations else None,
+            if self.content is not None and not _flag(self.allow_adaptations, "allow_adaptations", True) else None,
         )
 
 
@@ -985,7 +998,10 @@ class MM7Sender(_JavaNames):
             if self.errors == "raise":
                 raise
             # the TransactionID it went with (made up when the SP gave none), as the log names it
-            tid = getattr(req, "transaction_id", None) or getattr(cause, "transaction_id", None)
+            tid = getattr(req, "transaction_id", None)
+            if not isinstance(tid, str):  # (a number as it went out; a TransactionID of no kind refused)
+                tid = str(tid) if isinstance(tid, int) and not isinstance(tid, bool) else None
+            tid = tid or getattr(cause, "transaction_id", None)
             # (a copy without the traceback and cause, whose frames would hold the request and its content)
             error = type(exc)(exc.detail)
             error.earlier_unanswered, error.may_have_arrived = exc.earlier_unanswered, exc.may_have_arrived
@@ -1031,12 +1047,19 @@ class MM7Sender(_JavaNames):
             raise st.WrongMessage("VASPID (企业代码) blank: give the enterprise code (set vaspid), or leave it unset")
         if isinstance(req, MM7SubmitReq):
             self._say_missing_codes(req, client)
+        tid = req.transaction_id
+        if isinstance(tid, int) and not isinstance(tid, bool):
+            # An SP's counter: it went out as its digits, and the answer echoing them was taken for
+            # another request's (-111) although the MMSC had the message; sending again sent it twice.
+            tid = str(tid)
+        elif tid is not None and not isinstance(tid, str):
+            raise st.WrongMessage(f"transaction_id is text (or a whole number), not {type(tid).__name__}: {tid!r}")
         try:
             message = req.to_message(config.charset)
         except (TypeError, ValueError, KeyError, AttributeError, LookupError) as exc:  # a field it cannot take
             raise st.WrongMessage(f"{type(exc).__name__}: {exc}") from exc
         try:
-            result = client.send(message, transaction_id=req.transaction_id)
+            result = client.send(message, transaction_id=tid)
         except MessageTooLargeError as exc:
             raise st.MessageTooLarge(str(exc)) from exc
         except EncodeError as exc:  # a message that cannot be written (a required field missing...)
