@@ -3376,3 +3376,19 @@ def test_a_flag_left_unset_as_none_is_its_default(tmp_path):
         assert sender.send(req).status_code == 1000
         body = srv.requests[-1].body
         assert b'allowAdaptations="false"' not in body and b"ReplyCharging" not in body
+
+
+def test_recipients_given_as_a_tuple_or_a_generator_are_a_list(tmp_path):
+    """to=("139…",) kept the tuple, and add_to failed on it (no append); to=(… for …) or map(…) was
+    read up by the first send, and the same request sent again went to no recipient (−106). They
+    are the list the SDK's setTo took."""
+    req = submit_req()
+    req.to = ("13900000000",)
+    req.add_to("13900000001")
+    req.cc = (n for n in ["13900000002"])
+    req.bcc = map(str, [13900000003])
+    assert (req.to, req.cc, req.bcc) == (["13900000000", "13900000001"], ["13900000002"], ["13900000003"])
+    with FakeServer() as srv:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url, logLevel="0"))
+        assert sender.send(req).status_code == 1000 and sender.send(req).status_code == 1000
+        assert [len(r.decode().body.recipients) for r in srv.requests] == [4, 4]

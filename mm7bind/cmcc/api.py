@@ -766,6 +766,10 @@ class MM7SubmitReq(MM7VASPReq):
             # The SDK's setTo/setCc/setBcc took a List; a number given as a str (to=deliver_req.sender)
             # was split into its characters, each sent as a recipient: it is the one address it is.
             value = [] if value is None else [value]
+        elif name in ("to", "cc", "bcc") and not isinstance(value, list) and isinstance(value, Iterable):
+            # A tuple (add_to failed on it: no append) or a generator or map (sent once: a second
+            # send of the request went to no one): the list Java's List was.
+            value = list(value)
         super().__setattr__(name, value)
 
     def add_to(self, address: str) -> None:
