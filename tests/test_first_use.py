@@ -289,7 +289,7 @@ def test_a_url_whose_port_no_connection_can_go_to_is_refused_when_it_is_given(ca
         "number from 1 to 65535"]
     (tmp_path / "mm7Config.xml").write_text(f'<vasp:MM7Config xmlns:vasp="{NAMESPACE}"><mmscIP>https://10.0.0.1:99999'
                                             "</mmscIP></vasp:MM7Config>", encoding="utf-8")
-    assert "error: mmsc.urls: 'https://10.0.0.1:99999/mm7' is not a usable URL: its port '99999' is not a number from " \
+    assert "error: mm7Config.xml:mmscIP: 'https://10.0.0.1:99999/mm7' is not a usable URL: its port '99999' is not a number from " \
            "1 to 65535" in [str(p) for p in read_cmcc(tmp_path / "mm7Config.xml")[1]]
 
     with pytest.raises(SystemExit) as exit_:  # (argparse's refusal of an option, as of any other)
@@ -339,8 +339,8 @@ def test_a_url_whose_host_urlsplit_misreads_is_refused_where_it_is_given(capsys,
         "error: receiver.forward_url: 'http://a[::1]/in' is not a usable URL: 'a' before the [ of its host"]
     (tmp_path / "mm7Config.xml").write_text(f'<vasp:MM7Config xmlns:vasp="{NAMESPACE}"><mmscIP>http://[::1]x:80'
                                             "</mmscIP></vasp:MM7Config>", encoding="utf-8")
-    assert "error: mmsc.urls: 'http://[::1]x:80/mm7' is not a usable URL: 'x:80' after the ] of its host (only " \
-           ":port may follow)" in [str(p) for p in read_cmcc(tmp_path / "mm7Config.xml")[1]]
+    assert "error: mm7Config.xml:mmscIP: 'http://[::1]x:80/mm7' is not a usable URL: 'x:80' after the ] of its host " \
+           "(only :port may follow)" in [str(p) for p in read_cmcc(tmp_path / "mm7Config.xml")[1]]
 
     for option in (["send", "--mmsc"], ["simulate", "--vasp-url"], ["serve", "--forward"], ["probe"]):
         with pytest.raises(SystemExit) as exit_:  # (argparse's refusal of an option, as of any other)

@@ -662,6 +662,19 @@ def _numbered(table: dict, value: int | None, name: str, meanings: str):
     return table[value]
 
 
+def _flag(value: object, name: str, default: bool) -> bool:
+    """A flag the layer itself reads (allow_adaptations, reply_charging) as the boolean it must be,
+    None (left unset, as other fields) its default: text such as "false" (a value read from a
+    properties file) is true to Python, and went out as allowAdaptations="true", or asked for no reply
+    charging where "true" was written; None went as allowAdaptations="false". The flags the codec
+    writes as given are refused there alike."""
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} is True or False, not {value!r}")
+    return value
+
+
 def _message_class(value: str | None) -> str | None:
     """The MessageClass as the schema spells it: the SDK sent the SP's text as written ("personal",
     its own constant's "Advertisement "), which the schema's list does not hold."""
@@ -753,6 +766,10 @@ class MM7SubmitReq(MM7VASPReq):
             # The SDK's setTo/setCc/setBcc took a List; a number given as a str (to=deliver_req.sender)
             # was split into its characters, each sent as a recipient: it is the one address it is.
             value = [] if value is None else [value]
+        elif name in ("to", "cc", "bcc") and not isinstance(value, list) and isinstance(value, Iterable):
+            # A tuple (add_to failed on it: no append) or a generator or map (sent once: a second
+            # send of the request went to no one): the list Java's List was.
+            value = list(value)
         super().__setattr__(name, value)
 
     def add_to(self, address: str) -> None:
@@ -770,7 +787,7 @@ class MM7SubmitReq(MM7VASPReq):
         # ReplyCharging asks the MMSC to charge replies to the SP: only when it says so. A deadline or
         # size alone asked for nothing in the SDK (it wrote them inside a ReplyCharging set with
         # setReplyCharging only), and reply_charging=False with them must not ask either.
-        if self.reply_charging is True:
+        if _flag(self.reply_charging, "reply_charging", False):
             rc = m.ReplyCharging(size=self.reply_charging_size,
                                  deadline=_when(self.reply_deadline, "reply_deadline"))
         content = _content_of(self.content, charset)
@@ -793,7 +810,7 @@ class MM7SubmitReq(MM7VASPReq):
             distribution_indicator=self.distribution_indicator, content=content,
             # the href is the codec's to fill in; only allowAdaptations="false" needs saying here
             content_ref=m.ContentRef(href="cid:content", allow_adaptations=False)
-            if content is not None and not self.allow_adaptations else None,
+            if content is not None and not _flag(self.allow_adaptations, "allow_adaptations", True) else None,
         )
 
 
@@ -831,7 +848,7 @@ class MM7ReplaceReq(MM7VASPReq):
             distribution_indicator=self.distribution_indicator,
             content=_content_of(self.content, charset),
             content_ref=m.ContentRef(href="cid:content", allow_adaptations=False)
-            if self.content is not None and not self.allow_adaptations else None,
+            if self.content is not None and not _flag(self.allow_adaptations, "allow_adaptations", True) else None,
         )
 
 
@@ -985,7 +1002,10 @@ class MM7Sender(_JavaNames):
             if self.errors == "raise":
                 raise
             # the TransactionID it went with (made up when the SP gave none), as the log names it
-            tid = getattr(req, "transaction_id", None) or getattr(cause, "transaction_id", None)
+            tid = getattr(req, "transaction_id", None)
+            if not isinstance(tid, str):  # (a number as it went out; a TransactionID of no kind refused)
+                tid = str(tid) if isinstance(tid, int) and not isinstance(tid, bool) else None
+            tid = tid or getattr(cause, "transaction_id", None)
             # (a copy without the traceback and cause, whose frames would hold the request and its content)
             error = type(exc)(exc.detail)
             error.earlier_unanswered, error.may_have_arrived = exc.earlier_unanswered, exc.may_have_arrived
@@ -1031,12 +1051,19 @@ class MM7Sender(_JavaNames):
             raise st.WrongMessage("VASPID (企业代码) blank: give the enterprise code (set vaspid), or leave it unset")
         if isinstance(req, MM7SubmitReq):
             self._say_missing_codes(req, client)
+        tid = req.transaction_id
+        if isinstance(tid, int) and not isinstance(tid, bool):
+            # An SP's counter: it went out as its digits, and the answer echoing them was taken for
+            # another request's (-111) although the MMSC had the message; sending again sent it twice.
+            tid = str(tid)
+        elif tid is not None and not isinstance(tid, str):
+            raise st.WrongMessage(f"transaction_id is text (or a whole number), not {type(tid).__name__}: {tid!r}")
         try:
             message = req.to_message(config.charset)
         except (TypeError, ValueError, KeyError, AttributeError, LookupError) as exc:  # a field it cannot take
             raise st.WrongMessage(f"{type(exc).__name__}: {exc}") from exc
         try:
-            result = client.send(message, transaction_id=req.transaction_id)
+            result = client.send(message, transaction_id=tid)
         except MessageTooLargeError as exc:
             raise st.MessageTooLarge(str(exc)) from exc
         except EncodeError as exc:  # a message that cannot be written (a required field missing...)
@@ -1357,6 +1384,30 @@ class MM7AbstractReceiver(_JavaNames):
         return logged
 
 
+def _cannot_listen(exc: OSError, host: str, port: int, config: MM7Config, from_file: tuple[str, ...]) -> OSError:
+    """The error of a receiver that cannot listen, saying where it tried, which settings of the file
+    name that place, and what to change for the usual causes; of the same kind (errno, class), so
+    code catching the OSError, or PermissionError, still catches it. Bare ("[Errno 99] Cannot assign
+    requested address"), it said none of them: a file copied from the production server names that
+    server's ListenIP, and the SDK's receiver may still hold its ListenPort."""
+    import errno  # noqa: PLC0415
+
+    keys = " and ".join(from_file)
+    source = ("as given to start()" if not from_file else f"{keys} of {config.path}" if config.path is not None
+              else keys) + (", the rest given to start()" if len(from_file) == 1 else "")
+    hint = {
+        errno.EADDRINUSE: "another program listens there (the SDK's receiver, or an earlier run, still going?): "
+                          "stop it, or give another ListenPort",
+        errno.EADDRNOTAVAIL: "no interface of this machine has that address (a file from another machine names "
+                             "its address): give one of this machine's as ListenIP, or 0.0.0.0 for all",
+        errno.EACCES: "a port below 1024 needs privileges: give one above it as ListenPort "
+                      "(and the MMSC the new address)",
+    }.get(exc.errno)
+    shown = f"[{host}]" if ":" in host else host
+    text = f"cannot listen on {shown}:{port} ({source}): {exc.strerror or exc}" + (f"; {hint}" if hint else "")
+    return OSError(exc.errno, text) if exc.errno is not None else OSError(text)
+
+
 class MM7Receiver(MM7AbstractReceiver):
     """The standalone listener (manual §4.1.1, 方式1): subclass, `set_config`, `start()`.
 
@@ -1406,12 +1457,17 @@ class MM7Receiver(MM7AbstractReceiver):
                 return receiver.incomplete(*args)
 
         ssl_context = self._ssl_context(cfg)
-        self.server = EmbeddedServer(self._wsgi(receiver), host or r.host, r.port if port is None else port,
-                                     threads=r.threads, max_body=r.max_body, backlog=r.backlog,
-                                     ssl_context=ssl_context,
-                                     connection_limit=r.connection_limit, request_timeout=r.request_timeout,
-                                     keep_alive=r.keep_alive, on_too_large=too_large,
-                                     on_incomplete=incomplete).start()
+        from_file = tuple(key for key, given in (("ListenIP", host or None), ("ListenPort", port)) if given is None)
+        host, port = host or r.host, r.port if port is None else port
+        try:
+            server = EmbeddedServer(self._wsgi(receiver), host, port,
+                                    threads=r.threads, max_body=r.max_body, backlog=r.backlog,
+                                    ssl_context=ssl_context,
+                                    connection_limit=r.connection_limit, request_timeout=r.request_timeout,
+                                    keep_alive=r.keep_alive, on_too_large=too_large, on_incomplete=incomplete)
+        except OSError as exc:
+            raise _cannot_listen(exc, host, port, self.config, from_file) from exc
+        self.server = server.start()
         return self
 
     @property

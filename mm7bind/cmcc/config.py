@@ -450,10 +450,42 @@ def read(path: str | Path | None, conn_path: str | Path | None = None,
                                     f"({setting}: at most {most})"))
             said_here.add(setting)
     # (mm7Config.xml has no VASPID: the SDK's sender takes it on each request, setVASPID)
-    problems += [p for p in check(cfg) if not (log_folder_missing and p.where == "logging.file")
+    problems += [_in_file_terms(p, where, get["AuthenticationMode"]) for p in check(cfg)
+                 if not (log_folder_missing and p.where == "logging.file")
                  and p.where not in said_here and p.where != "vasp.vaspid"
                  and not (p.where == "mmsc.urls" and any(url in p.message for url in said_urls))]
     return cfg, problems
+
+
+# The elements of mm7Config.xml that the settings checked by `config.check` come from: a problem is
+# said there, as the file's own are ("receiver.port: 70000 is not a port number" named a setting,
+# and "MM7BIND_MMSC_PASSWORD not set?" a variable, that an SP with these files has never seen).
+_ELEMENT_OF = {"mmsc.urls": "mmscIP", "mmsc.username": "UserName", "mmsc.password": "Password",
+               "receiver.username": "UserName", "receiver.password": "Password", "receiver": "AuthenticationMode",
+               "receiver.auth": "AuthenticationMode", "receiver.host": "ListenIP", "receiver.port": "ListenPort",
+               "receiver.backlog": "BackLog", "mmsc.max_message_size": "MaxMessageSize", "mmsc.charset": "Charset",
+               "mmsc.digest_qop": "Digest", "mmsc.read_timeout": "TimeOut", "mmsc.connect_timeout": "TimeOut",
+               "mmsc.max_attempts": "ReSendCount", "logging.file": "LogPath"}
+
+
+def _in_file_terms(problem: Problem, where: str, mode: object) -> Problem:
+    """A problem `config.check` found, said by the element of mm7Config.xml it comes from (and in
+    the file's words where the message speaks of settings); one of no element as it is."""
+    element = _ELEMENT_OF.get(problem.where)
+    if element is None:
+        return problem
+    auth = f"AuthenticationMode {mode} ({ {1: 'Basic', 2: 'Digest'}.get(mode, mode) })"
+    message = {
+        "mmsc.username": "a Password is set without a UserName",
+        "mmsc.password": "a UserName is set without a Password: an empty one is sent",
+        "receiver.username": f"{auth} needs a UserName (and Password), which the MMSC must give",
+        "receiver.password": f"{auth} with an empty Password: anyone who knows the UserName is let in",
+        "receiver": "0 lets in whoever reaches the receiver beyond loopback (ListenIP): 1 (Basic) or 2 "
+                    "(Digest) has the MMSC give UserName and Password",
+    }.get(problem.where, problem.message)
+    if element == "TimeOut":
+        message += " (TimeOut is in milliseconds)"
+    return Problem(problem.level, f"{where}:{element}", message, problem.about)
 
 
 def load_cmcc(path: str | Path | None, conn_path: str | Path | None = None, *, say_warnings: bool = True,

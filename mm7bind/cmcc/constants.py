@@ -51,6 +51,16 @@ class MMContentType:
         if ";" in text:  # (quoted values, escapes, RFC 2231: as MIME reads them)
             self._params = parse_params(text)[1]
 
+    def __getattr__(self, name: str):
+        # ct.getPrimaryType(), as ported Java calls it, said as the Python name (a bare
+        # AttributeError otherwise: the messages and MMContent say theirs)
+        if name.startswith("_"):
+            raise AttributeError(name)
+        from .api import _java_name_hint  # noqa: PLC0415
+
+        hint = " (read the field: .is_locked)" if name.lower() == "islock" else _java_name_hint(self, name)
+        raise AttributeError(f"{type(self).__name__} has no {name}{hint}")
+
     def _check(self) -> None:
         if self._locked:
             raise TypeError(f"{self} is locked (a ContentType constant is shared): change a copy, "
