@@ -66,7 +66,7 @@ log = logging.getLogger("mm7bind.cmcc")
 # The SDK's Java names
 
 
-def _java_name_hint(owner: object, name: str) -> str:
+def java_name_hint(owner: object, name: str) -> str:
     """How the SDK's method `name` (setVASPID, getStatusCode, isContentIDExist, addSubContent) is
     written here, as a hint for an AttributeError; "" when it is none of them."""
     flat = {n.replace("_", "").lower(): n for n in dir(owner) if not n.startswith("_")}
@@ -98,7 +98,7 @@ class _JavaNames:
         if inspect.getattr_static(self, name, _ABSENT) is not _ABSENT:
             # a property that failed with an AttributeError of its own: that one, not a hint
             return object.__getattribute__(self, name)
-        raise AttributeError(f"{type(self).__name__} has no {name}{_java_name_hint(self, name)}")
+        raise AttributeError(f"{type(self).__name__} has no {name}{java_name_hint(self, name)}")
 
 
 class _JavaNamesOfClass(type):
@@ -107,7 +107,7 @@ class _JavaNamesOfClass(type):
     def __getattr__(cls, name: str) -> Any:
         if name.startswith("_") or inspect.getattr_static(cls, name, _ABSENT) is not _ABSENT:
             raise AttributeError(name)
-        raise AttributeError(f"{cls.__name__} has no {name}{_java_name_hint(cls, name)}")
+        raise AttributeError(f"{cls.__name__} has no {name}{java_name_hint(cls, name)}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -56,9 +56,9 @@ class MMContentType:
         # AttributeError otherwise: the messages and MMContent say theirs)
         if name.startswith("_"):
             raise AttributeError(name)
-        from .api import _java_name_hint  # noqa: PLC0415
+        from .api import java_name_hint  # noqa: PLC0415
 
-        hint = " (read the field: .is_locked)" if name.lower() == "islock" else _java_name_hint(self, name)
+        hint = " (read the field: .is_locked)" if name.lower() == "islock" else java_name_hint(self, name)
         raise AttributeError(f"{type(self).__name__} has no {name}{hint}")
 
     def _check(self) -> None:
