@@ -41,7 +41,7 @@ from .auth import QOPS, DigestAnswer, auth_schemes, digest_algorithms, digest_ch
 from .content import Content
 from .deadline import MAX_TIMEOUT, DeadlinePassed, DeadlineReader
 from .display import printable, repr_showing_no_secret_header, shown_http, shown_url
-from .envelope import Fault
+from .envelope import Fault, transaction_id_text
 from .errors import (
     STORE_ERRORS,
     ConnectError,
@@ -665,7 +665,7 @@ class ClientCore:
             raise TypeError(f"a {self.config.role} client sends {direction} requests, not {type(msg).__name__}")
         if direction == "vasp->rs":
             msg = self.with_defaults(msg)
-        tid = transaction_id or new_transaction_id()
+        tid = transaction_id_text(transaction_id) or new_transaction_id()
         self.check_mm7_version(msg)
         http = encode(msg, transaction_id=tid, profile=self.config.profile)
         if self.config.rewrite is not None:
@@ -1504,7 +1504,7 @@ def _given(msg: m.Message | Prepared, transaction_id: str | None,
     given beside them are refused, not sent under a TransactionID the body does not carry."""
     if not isinstance(msg, Prepared):
         return None, msg, transaction_id, tag
-    if transaction_id not in (None, msg.transaction_id) or tag not in (None, msg.tag):
+    if transaction_id_text(transaction_id) not in (None, msg.transaction_id) or tag not in (None, msg.tag):
         raise ValueError("a prepared request goes with the TransactionID and tag it was prepared with: "
                          "give them to prepare()")
     # (fresh for this send: what an earlier send of it noted is not this one's)

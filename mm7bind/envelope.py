@@ -170,6 +170,19 @@ def _soap_module():
     return importlib.import_module("mm7bind.generated.soapenv")
 
 
+def transaction_id_text(value: object) -> str | None:
+    """A TransactionID as it goes out: text as given, a whole number (a sender's counter) as its
+    digits, None as None. Anything else is refused: written as str() makes it ("b'abc'", "True",
+    "12.5"), the MMSC took the message and its answer, echoing that, was taken for another
+    request's."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise EncodeError(f"a TransactionID is text or a whole number, not {type(value).__name__} "
+                      f"({repr(value)[:60]})")
+
+
 def encode(
     body: m.Message | Fault,
     *,
@@ -208,7 +221,7 @@ def encode(
     # echoed empty: a placeholder ("0") would claim an id the caller never used. A request of ours
     # always has one.
     answer = isinstance(body, Fault) or not body.IS_REQUEST
-    tid = None if transaction_id is None else str(transaction_id)
+    tid = transaction_id_text(transaction_id)
     if tid is None or tid.isspace() or (not tid and not answer):
         raise EncodeError("a TransactionID is required")
     if tid.strip() != tid:

@@ -25,6 +25,7 @@ from typing import NamedTuple, Self
 from . import messages as m
 from . import sendonce
 from .codec import decode, encode
+from .envelope import transaction_id_text
 from .arrival import THROTTLED, UNKNOWN_FATE_STATUSES, may_have_arrived, no_mmsc_answered
 from .display import printable, shown_time
 from .errors import (STORE_ERRORS, ConnectError, DecodeError, EncodeError, FaultError, HTTPStatusError, MM7Error,
@@ -227,7 +228,7 @@ class Outbox(Periodic):
 
         if not isinstance(msg, m.Message) or not msg.IS_REQUEST or msg.DIRECTION != "vasp->rs":
             raise TypeError(f"an outbox sends VASP requests, not {type(msg).__name__}")
-        tid = transaction_id or new_transaction_id()
+        tid = transaction_id_text(transaction_id) or new_transaction_id()
         http = encode(self.client.core.with_defaults(msg), transaction_id=tid, profile=self.client.config.profile)
         try:
             due = max(utcnow(), at.astimezone(timezone.utc) if at is not None else utcnow())  # (naive: local)

@@ -330,6 +330,28 @@ def test_transaction_id_mismatch_is_reported(caplog):
         f"TransactionID mismatch from {srv.url}"]
 
 
+def test_a_transaction_id_given_as_a_whole_number_is_sent_and_matched_as_its_digits():
+    # A sender's counter: it went out as "123", the MMSC took the message, and the answer echoing
+    # "123" was taken for another request's (a ProtocolError saying the MMSC may have it).
+    with FakeServer() as srv, client(srv.url) as c:
+        result = c.submit(submit(), transaction_id=123)
+        prepared = c.prepare(submit(), transaction_id=0)
+        again = c.send(prepared, transaction_id=0)  # (the same one, as a number again: not "another")
+    assert result.ok and result.transaction_id == "123" and prepared.transaction_id == "0" and again.ok
+    assert b">123</" in srv.requests[0].body and b">0</" in srv.requests[1].body
+
+
+@pytest.mark.parametrize("tid", [b"abc", 12.5, True, ["a"]])
+def test_a_transaction_id_of_another_kind_is_refused_before_anything_goes_out(tid):
+    # Written as str() makes it ("b'abc'", "True"), the MMSC had the message and its echo was refused.
+    with FakeServer() as srv, client(srv.url) as c:
+        with pytest.raises(mm7.EncodeError, match=f"a TransactionID is text or a whole number, not {type(tid).__name__}"):
+            c.submit(submit(), transaction_id=tid)
+    assert srv.requests == []
+    with pytest.raises(mm7.EncodeError, match="not bytes"):
+        mm7.encode(mm7.SubmitRsp(message_id="m"), transaction_id=b"x")
+
+
 def test_the_mmscs_words_forge_no_log_line(caplog):
     # A MessageID, or an error page, is the MMSC's to write: a line break in it started a line of its
     # own in the log, an escape sequence drove the terminal showing it.
