@@ -2062,6 +2062,27 @@ def test_text_given_where_mmcontent_takes_bytes_is_refused_at_once():
     assert cmcc.MMContent.create_from_bytes(bytearray(b"GIF")).content == b"GIF"
 
 
+def test_create_from_stream_reads_its_length_from_a_stream_giving_less_at_a_time():
+    """A pipe, a socket or a file opened unbuffered gives what it has at hand: one read took the
+    first bytes of an image and sent them as the whole."""
+    class Trickle(io.RawIOBase):
+        def __init__(self, data):
+            self.data = data
+
+        def readable(self):
+            return True
+
+        def readinto(self, buf):
+            n = min(len(buf), 3, len(self.data))
+            buf[:n], self.data = self.data[:n], self.data[n:]
+            return n
+
+    assert cmcc.MMContent.create_from_stream(Trickle(b"GIF89a-image"), 10).content == b"GIF89a-ima"
+    assert cmcc.MMContent.create_from_stream(Trickle(b"GIF"), 10).content == b"GIF"  # (the end first)
+    assert cmcc.MMContent.create_from_stream(Trickle(b"GIF"), 0).content == b""
+    assert cmcc.MMContent.create_from_stream(Trickle(b"GIF89a-image")).content == b"GIF89a-image"
+
+
 def test_sdk_saved_spelling_and_password_trimmed_as_the_sdk_did(tmp_path):
     cfg, problems = read_cmcc(mm7config(tmp_path, MmscID=None, MmscId="910011", Password="\n    pa ss\t\n  "))
     assert [p for p in problems if p.level == "error"] == []

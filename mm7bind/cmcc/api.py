@@ -407,8 +407,14 @@ class MMContent(_JavaNames, metaclass=_JavaNamesOfClass):
 
     @classmethod
     def create_from_stream(cls, stream: BinaryIO, length: int | None = None) -> MMContent:
-        data = stream.read(length) if length is not None else stream.read()
-        return cls(data)
+        if length is None:
+            return cls(stream.read())
+        # (a pipe, a socket or a file opened unbuffered gives what it has at hand, fewer bytes than
+        # asked: read on to `length` or the end, as the SDK's length promised)
+        pieces, left = [stream.read(length)], length
+        while pieces[-1] and (left := left - len(pieces[-1])) > 0 and isinstance(pieces[-1], bytes):
+            pieces.append(stream.read(left))
+        return cls(pieces[0] if len(pieces) == 1 else b"".join(pieces))
 
     @property
     def content(self) -> bytes:
