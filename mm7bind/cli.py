@@ -535,10 +535,12 @@ def _may_be_mm7(msg: CapturedMessage) -> bool:
 
 def _captured(msg: CapturedMessage) -> dict:
     """Where a message of a packet capture was, for validate and inspect (its file where several
-    were read as one)."""
+    were read as one). Its start line without a password (a proxy's request: POST http://sp:pw@mmsc/mm7)."""
+    from .display import shown_start_line  # noqa: PLC0415
+
     return ({"file": msg.file} if msg.file else {}) | {
         "packet": msg.packet, "connection": msg.connection, "from": msg.source, "to": msg.destination,
-        "time": msg.time.isoformat() if msg.time else None, "start_line": msg.start_line}
+        "time": msg.time.isoformat() if msg.time else None, "start_line": shown_start_line(msg.start_line)}
 
 
 def _validations(given: list[str], lenient: bool):
@@ -663,7 +665,7 @@ def describe(env: Envelope) -> dict:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from .display import mask_headers  # noqa: PLC0415
+    from .display import mask_headers, shown_start_line  # noqa: PLC0415
     from .pcap import is_packet_capture  # noqa: PLC0415
 
     if len(args.paths) > 1:  # (a ring buffer's files: read as one capture)
@@ -701,7 +703,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         return EXIT_UNREADABLE
     out = describe(env)
     if start_line:  # (credentials masked, as in a log: what inspect prints gets pasted into tickets)
-        out["http"] = {"start_line": start_line, "headers": mask_headers(headers)} | ({"notes": notes} if notes else {})
+        out["http"] = ({"start_line": shown_start_line(start_line), "headers": mask_headers(headers)}
+                       | ({"notes": notes} if notes else {}))
     if args.extract:
         out["extracted"] = _extract(env, args.extract, "inspect")
     print(_json(out, indent=2))

@@ -368,6 +368,45 @@ def test_a_captured_messages_repr_shows_no_credential_of_its_headers():
     assert SECRET not in repr(msg) and "'Basic ***'" in repr(msg) and "'cmcc-01'" in repr(msg), repr(msg)
 
 
+def test_inspect_and_validate_show_a_captured_request_line_without_its_password(tmp_path):
+    """A client sending through a proxy writes its request's target whole, the MMSC's credentials
+    with it (POST http://sp:secret@mmsc/mm7): what inspect and validate print gets pasted into tickets."""
+    import json
+
+    from mm7bind.pcap import read_capture
+
+    from .pcapgen import Flow, pcap
+    from .test_pcap import submit
+
+    request, response = submit()
+    head, _, body = request.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    lines[0] = f"POST http://sp:pw-{SECRET}@10.0.0.2:8080/mm7 HTTP/1.1".encode()
+    lines += [f"Proxy-Authorization: Basic {SECRET}".encode(), f"Cookie: sid={SECRET}".encode()]
+    request = b"\r\n".join(lines) + b"\r\n\r\n" + body
+    flow = Flow().open()
+    flow.send(True, request)
+    flow.send(False, response)
+    capture, saved = tmp_path / "mmsc.pcap", tmp_path / "request.http"
+    capture.write_bytes(pcap(flow.close().packets))
+    saved.write_bytes(request)
+    shown = "POST http://sp:***@10.0.0.2:8080/mm7 HTTP/1.1"
+    inspected = run("inspect", str(capture))
+    assert inspected.returncode == 0, inspected.stderr
+    first = json.loads(inspected.stdout)["messages"][0]["http"]
+    assert first["start_line"] == shown and first["headers"]["Cookie"] == "***", first
+    inspected_file = run("inspect", str(saved))
+    assert json.loads(inspected_file.stdout)["http"]["start_line"] == shown, inspected_file.stdout
+    validated, validated_json = run("validate", str(capture)), run("validate", "--json", str(capture))
+    assert f"10.0.0.2:8080: {shown}): valid (SubmitReq" in validated.stdout, validated.stdout
+    assert json.loads(validated_json.stdout)[0]["capture"]["start_line"] == shown, validated_json.stdout
+    [msg, _] = read_capture(pcap(flow.packets)).messages
+    assert msg.start_line == shown.replace("***", f"pw-{SECRET}")  # (read as captured)
+    for proc in (inspected, inspected_file, validated, validated_json):
+        assert SECRET not in proc.stdout + proc.stderr, proc.stdout
+    assert SECRET not in repr(msg) and shown in repr(msg), repr(msg)
+
+
 def test_a_failed_wait_says_where_the_simulator_sends_without_the_password_of_its_url():
     """A test's simulator given the receiver's credentials in its vasp_url: a wait in vain quoted
     them, and said it sent elsewhere, its URL not being the receiver's to the letter."""
