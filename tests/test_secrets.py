@@ -68,6 +68,34 @@ def test_the_command_line_never_quotes_the_password_of_a_url_option_it_refuses()
         assert SECRET not in refused.stdout + refused.stderr, refused.stderr
 
 
+def test_a_mistyped_password_option_or_a_secret_in_the_wrong_place_is_refused_without_repeating_it():
+    """argparse repeats what it cannot place: `--passwrd SECRET` was "unrecognized arguments:
+    --passwrd SECRET", in a service's log or a pasted terminal. The options are named, with the
+    nearest of each, and the values counted."""
+    for args, said in (
+            (("probe", "http://127.0.0.1:9/vasp", "--passwrd", SECRET),
+             "unrecognized arguments: --passwrd and 1 value, not repeated: it may be a secret "
+             "(--passwrd: did you mean --password?)"),
+            (("probe", "http://127.0.0.1:9/vasp", f"--passwrd={SECRET}", f"-p{SECRET}", "x"),
+             "unrecognized arguments: --passwrd -p and 3 values, not repeated: one may be a secret "
+             "(--passwrd: did you mean --password?)"),
+            (("probe", "http://127.0.0.1:9/vasp", f"--pass={SECRET}"),
+             "ambiguous option: --pass could match --password, --password-file (its value is not repeated: "
+             "it may be a secret)"),
+            (("probe", "http://127.0.0.1:9/vasp", "--auth", f"sp:{SECRET}"),  # (curl's -u taken for --auth)
+             "argument --auth: invalid choice (the value is not repeated: it may be a secret; choose from auto, "
+             "basic, digest)"),
+            (("send", "--to", "+8613800000000", f"--json={SECRET}"),
+             "argument --json: takes no value (the one given is not repeated: it may be a secret)"),
+            (("probe", "http://127.0.0.1:9/vasp", "--username", "sp", "--password"),
+             "argument --password: expected one argument")):
+        refused = run(*args)
+        assert refused.returncode == 2 and refused.stderr.rstrip().endswith(said), refused.stderr
+        assert SECRET not in refused.stdout + refused.stderr, refused.stderr
+    typo = run("probe", "http://127.0.0.1:9/vasp", "--auth", "basc")  # (a choice's typo: said, with the nearest)
+    assert "invalid choice: 'basc': did you mean 'basic'?" in typo.stderr, typo.stderr
+
+
 def test_mo_says_an_unreachable_simulator_without_the_password_of_its_url():
     url = f"http://ctl:pw-{SECRET}@127.0.0.1:{refused_port()}"
     for json_flag in ((), ("--json",)):
