@@ -662,10 +662,16 @@ def unusable_file_name(path: str) -> str | None:
 
 
 def _password_in(url: str) -> bool:
+    from .display import shown_url  # noqa: PLC0415
+
     try:
-        return bool(urlsplit(url).password)
+        if urlsplit(url).password:
+            return True
     except ValueError:  # (no URL, which check() says; one the parser refuses may still hold a password)
         return ":" in url.rpartition("@")[0].partition("//")[2]
+    # (one urlsplit sees no authority in — a proxy's u:pw@proxy:3128, as a shell's settings write it —
+    # or a second URL in the text: the password shown_url hides)
+    return shown_url(url) != url
 
 
 def _sections_with(key: str) -> str:
@@ -675,12 +681,18 @@ def _sections_with(key: str) -> str:
 
 
 def _holds_credentials(data: dict) -> bool:
-    """Whether a configuration file's tables set a password, secret or token (URLs' included)."""
+    """Whether a configuration file's tables set a password, secret or token (URLs' included, and
+    headers named as credentials: an Authorization, an X-Api-Key)."""
+    from .display import is_secret_header  # noqa: PLC0415
+
     for section in data.values():
         if not isinstance(section, dict):
             continue
         for key, value in section.items():
             if key in SECRET_SETTINGS and value:
+                return True
+            if isinstance(value, dict) and any(isinstance(name, str) and is_secret_header(name) and given
+                                               for name, given in value.items()):
                 return True
             for url in value if isinstance(value, list) else [value]:
                 if isinstance(url, str) and "@" in url and _password_in(url):

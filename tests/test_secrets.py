@@ -348,6 +348,18 @@ def test_config_check_warns_of_credentials_in_a_file_anyone_can_read(tmp_path):
     path.write_text('[mmsc]\nurls = ["https://mmsc.example/mm7"]\n', encoding="utf-8")
     path.chmod(0o644)
     assert load(path, env={})[1] == []
+    # (a proxy's user:password@ without a scheme, as a shell's settings write it; a header that is
+    # credentials: the same secrets in other words)
+    for written in (f'proxy = "u:px-{SECRET}@proxy.example:3128"', f'headers = {{ Authorization = "Bearer {SECRET}" }}',
+                    f'headers = {{ X-Api-Key = "k-{SECRET}", X-Carrier = "cmcc-01" }}'):
+        path.write_text(f'[mmsc]\nurls = ["https://mmsc.example/mm7"]\n{written}\n', encoding="utf-8")
+        said = [str(p) for p in load(path, env={})[1]]
+        assert f"warning: {path}: holds credentials and any user of this machine can read it (mode 644): chmod o-r" \
+            in said, (written, said)
+        assert SECRET not in str(said)
+    path.write_text('[mmsc]\nproxy = "proxy.example:3128"\nheaders = { X-Carrier = "cmcc-01", Authorization = "" }\n',
+                    encoding="utf-8")
+    assert not [p for p in load(path, env={})[1] if "holds credentials" in p.message]
 
 
 def test_config_check_warns_of_a_username_without_its_password():
