@@ -2770,6 +2770,7 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
             elif event.endswith(".receive_response_headers.complete"):
                 head_bound.reschedule(None)
 
+        url, auth = self._credentials_apart(url)
         request = self.http.build_request("POST", url, content=body, headers=headers, extensions={"trace": trace})
         # Written a piece at a time, each write under the write timeout (as the sync client's): in
         # one, httpx bounded the whole upload of a large message by it. (Iterable again: a Digest
@@ -2777,7 +2778,7 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         request.stream = _pieces_class()(body, last=last)
         try:
             async with head_bound:
-                resp = await self.http.send(request, stream=True)
+                resp = await self.http.send(request, stream=True, auth=auth)
         except TimeoutError as exc:
             if head_bound.expired() and uploading:
                 raise _SlowUpload(f"the request did not go out whole within {upload_bound:g} s") from exc
@@ -2809,6 +2810,25 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
             await resp.aclose()
         await self._drop_overrun_connections()
         return Answer(resp.status_code, _as_sent(resp.headers), b"".join(chunks))
+
+    def _credentials_apart(self, url: str):  # noqa: ANN202
+        """`url` without its user:password@, and the Basic credentials httpx would have taken from
+        it: in the URL, httpx logs them (its INFO line "HTTP Request: POST http://sp:secret@..."
+        reaches a log the application's root logger writes). Configured credentials come first, as
+        httpx and requests put them before the URL's."""
+        import httpx  # noqa: PLC0415
+
+        if "@" not in url:
+            return url, httpx.USE_CLIENT_DEFAULT
+        from urllib.parse import unquote, urlunsplit  # noqa: PLC0415
+
+        parts = urlsplit(url)
+        if "@" not in parts.netloc:
+            return url, httpx.USE_CLIENT_DEFAULT
+        bare = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+        if self.http.auth is not None or not (parts.username or parts.password):
+            return bare, httpx.USE_CLIENT_DEFAULT
+        return bare, httpx.BasicAuth(unquote(parts.username or ""), unquote(parts.password or ""))
 
     async def _drop_overrun_connections(self) -> None:
         """Close the idle connections holding bytes past the answer they carried (an MMSC whose

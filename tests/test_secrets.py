@@ -137,6 +137,27 @@ def test_credentials_in_an_mmsc_url_show_in_no_log_error_or_record(tmp_path, cap
     assert "X-Api-Key: ***" in caplog.text and "Set-Cookie: ***" in caplog.text
 
 
+def test_the_async_clients_http_library_logs_no_password_of_a_url(caplog):
+    """httpx logs every request at INFO on its own logger ("HTTP Request: POST URL"), which an
+    application's root logger writes: with the URL's user:password@, as the client passed them."""
+    import asyncio
+
+    pytest.importorskip("httpx")
+
+    async def submit(url: str, **settings) -> mm7.Result:
+        async with mm7.AsyncClient(url, retry=RetryPolicy.never(), **settings) as c:
+            return await c.submit(mm7.SubmitReq(recipients=mm7.Recipients(to=["+8613800000000"])))
+
+    with FakeServer(auth=mm7.auth.BasicAuth("sp", f"pw@{SECRET}")) as srv, caplog.at_level(logging.DEBUG):
+        url = srv.url.replace("http://", f"http://sp:pw%40{SECRET}@")
+        assert asyncio.run(submit(url)).ok and srv.unauthorized == 0  # (the URL's credentials sent, unquoted)
+        # (credentials given as settings come first, as before: the URL's are not sent)
+        assert asyncio.run(submit(url.replace(SECRET, "wrong"), username="sp", password=f"pw@{SECRET}")).ok
+    assert srv.unauthorized == 0 and len(srv.requests) == 2
+    assert "HTTP Request: POST http://127.0.0.1:" in caplog.text  # (httpx's line, without the credentials)
+    assert SECRET not in caplog.text and "wrong" not in caplog.text
+
+
 def test_credentials_in_the_forwarding_url_show_in_no_log_or_record(caplog):
     dead = dead_url().replace("http://", f"http://app:pw-{SECRET}@")
     rx = mm7.Receiver(ForwardingHandler(dead, secret=f"hmac-{SECRET}"), store=mm7.MemoryStore())
