@@ -40,7 +40,7 @@ from .arrival import no_mmsc_answered
 from .auth import QOPS, DigestAnswer, auth_schemes, digest_algorithms, digest_challenges
 from .content import Content
 from .deadline import MAX_TIMEOUT, DeadlinePassed, DeadlineReader
-from .display import printable, repr_showing_no_secret_header, shown_http, shown_url
+from .display import is_secret_header, printable, repr_showing_no_secret_header, shown_http, shown_url
 from .envelope import Fault
 from .errors import (
     STORE_ERRORS,
@@ -185,9 +185,14 @@ def header_problem(name: object, value: object) -> str | None:
     """Why no HTTP request can carry the header `name: value` as given (None: one can). Refused
     when the client is made: at send time, requests and httpx refused each its own share of these
     (and wrote a Latin-1 value differently), each send failing as one the MMSC may have taken.
-    (The value is not shown: it may be a token.)"""
-    if not isinstance(name, str) or not _TOKEN.fullmatch(name):
-        return f"header name {name!r} is not an HTTP token (letters, digits, -, no spaces or colons)"
+    (The value is not shown: it may be a token; nor is one written into the name.)"""
+    if not isinstance(name, str):
+        return f"a header name must be text, not {type(name).__name__}"
+    if not _TOKEN.fullmatch(name):
+        said = _named_header(name)
+        rest = "" if said == name else (": a whole header given as its name? What follows it is not repeated "
+                                        "(it may be a token); give the name and its value apart")
+        return f"header name {said!r} is not an HTTP token (letters, digits, -, no spaces or colons){rest}"
     if not isinstance(value, str):
         return f"header {name}: its value must be text, not {type(value).__name__}"
     if not all(" " <= c <= "~" or c == "\t" for c in value):
@@ -195,6 +200,17 @@ def header_problem(name: object, value: object) -> str | None:
     if value[:1] in (" ", "\t"):
         return f"header {name}: its value must not start with white space"
     return None
+
+
+def _named_header(name: str) -> str:
+    """A header name that is no token as a refusal quotes it: up to its colon when a value follows
+    ("Authorization: Bearer ..."), up to its first blank when what precedes is a credential's name
+    ("X-Api-Key k-..."), else whole ("X Carrier")."""
+    head, colon, value = name.partition(":")
+    if colon and value.strip():
+        return head + ":..."
+    first, blank, more = name.strip().partition(" ")
+    return first + " ..." if blank and more.strip() and is_secret_header(first) else name
 
 
 def _origin(url: str) -> tuple[str, str | None, int | None]:

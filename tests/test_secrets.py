@@ -354,6 +354,26 @@ def test_config_check_never_quotes_a_url_or_a_secret_header_of_the_wrong_type(tm
     assert "X-Carrier: expected text, got ['cmcc-01']" in str(load(path, env={})[1])  # (no secret: quoted)
 
 
+def test_a_whole_header_given_as_its_name_is_refused_without_repeating_its_value(tmp_path):
+    """`headers = { "Authorization: Bearer ..." = "" }`: the refusal of the name quoted the token."""
+    from mm7bind.config import load
+
+    path = tmp_path / "gw.toml"
+    path.write_text(f'[mmsc]\nheaders = {{ "Authorization: Bearer {SECRET}" = "" }}\n', encoding="utf-8")
+    [problem] = [p for p in load(path, env={})[1] if p.level == "error"]
+    assert problem.where == "mmsc.headers" and problem.message.startswith(
+        "header name 'Authorization:...' is not an HTTP token"), problem
+    for name, quoted in ((f"X-Api-Key k-{SECRET}", "'X-Api-Key ...'"),
+                         (f"Authorization:Basic {SECRET}", "'Authorization:...'"),
+                         ("X Carrier", "'X Carrier'"), ("X-Carrier:", "'X-Carrier:'")):  # (no value: whole)
+        with pytest.raises(ValueError) as refused:
+            mm7.Client("http://127.0.0.1:9/mm7", headers={name: "x"})
+        assert f"header name {quoted} is not an HTTP token" in str(refused.value), refused.value
+        assert SECRET not in str(problem) + str(refused.value)
+    with pytest.raises(ValueError, match="^a header name must be text, not bytes$"):
+        mm7.Client("http://127.0.0.1:9/mm7", headers={f"Authorization: {SECRET}".encode(): "x"})
+
+
 @pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
 def test_config_check_warns_of_credentials_in_a_file_anyone_can_read(tmp_path):
     from mm7bind.config import load
