@@ -56,7 +56,7 @@ from .errors import (
     SendInterrupted,
     TransportError,
 )
-from .hints import suggest_keywords
+from .hints import refused_choice, suggest_keywords
 from .incident import Incident, takes_shared_work
 from .mime import header_value
 from .profiles import STANDARD, Profile
@@ -305,7 +305,8 @@ class ClientConfig:
             if isinstance(value, str) and not value.strip():
                 raise ValueError(f"{name} {value!r} is blank: give {what}, or None to send none")
         if self.auth not in AUTH_MODES:
-            raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}, not {self.auth!r}")
+            raise ValueError(
+                f"auth must be one of {', '.join(AUTH_MODES)}, not {refused_choice(self.auth, AUTH_MODES)}")
         if self.digest_qop not in (None, *QOPS):
             raise ValueError(f"digest_qop must be auth or auth-int, not {self.digest_qop!r}")
         if self.role not in ("vasp", "mmsc"):

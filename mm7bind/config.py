@@ -25,7 +25,7 @@ from . import versions
 from .auth import QOPS, bearer_token_problem
 from .deadline import MAX_TIMEOUT
 from .display import repr_showing_no_secret_header
-from .hints import did_you_mean
+from .hints import did_you_mean, refused_choice
 from .profiles import DIALECTS, Profile
 
 ENV_PREFIX = "MM7BIND_"
@@ -1022,7 +1022,7 @@ def _checked(cfg: Config, refused: frozenset[str]) -> list[Problem]:
         warn("mmsc.urls", f"Basic credentials over plain http can be read on the way: {', '.join(exposed)}",
              "sending")
     if m.auth not in AUTH_MODES:
-        err("mmsc.auth", f"must be {', '.join(AUTH_MODES)}, not {quoted(m.auth)}")
+        err("mmsc.auth", f"must be {', '.join(AUTH_MODES)}, not {refused_choice(m.auth, AUTH_MODES)}")
     if m.digest_qop not in ("", *QOPS):
         err("mmsc.digest_qop", f"must be auth or auth-int, not {quoted(m.digest_qop)}")
     if m.password and not m.username:
@@ -1113,7 +1113,8 @@ def _checked(cfg: Config, refused: frozenset[str]) -> list[Problem]:
     if not 0 <= r.port <= 65535:
         err("receiver.port", f"{r.port} is not a port number")
     if r.auth not in ("none", "basic", "digest"):
-        err("receiver.auth", f"must be none, basic or digest, not {quoted(r.auth)}")
+        err("receiver.auth",
+            f"must be none, basic or digest, not {refused_choice(r.auth, ('none', 'basic', 'digest'))}")
     elif r.auth != "none" and not r.username:
         err("receiver.username", f"auth = {r.auth!r} needs a username (and password)")
     elif r.auth != "none" and not r.password:  # (anyone knowing the username would get in)

@@ -330,6 +330,30 @@ def test_a_china_mobile_password_set_in_code_of_the_wrong_kind_is_refused_withou
         MM7Config().set("UserName", 7)
 
 
+def test_credentials_given_as_an_auth_mode_are_refused_without_quoting_them(tmp_path):
+    """`auth = "sp:secret"`, as curl's -u and httpie's --auth take credentials: a slip of a mode
+    ('Digest', 'basc') is quoted with the mode meant, anything else not at all."""
+    from mm7bind.config import load
+
+    path = tmp_path / "gw.toml"
+    path.write_text(f'[mmsc]\nauth = "sp:{SECRET}"\n[receiver]\nauth = "mmsc:{SECRET}"\n', encoding="utf-8")
+    said = {p.where: p.message for p in load(path, env={})[1] if p.level == "error"}
+    not_quoted = "what was given (not repeated: it may be a credential)"
+    assert said == {"mmsc.auth": f"must be basic, digest, auto, not {not_quoted}",
+                    "receiver.auth": f"must be none, basic or digest, not {not_quoted}"}, said
+    slips = {"MM7BIND_MMSC_AUTH": "Digest", "MM7BIND_RECEIVER_AUTH": "basc"}
+    said = {p.where: p.message for p in load(None, env=slips)[1]}
+    assert said["MM7BIND_MMSC_AUTH (mmsc.auth)"] == ("must be basic, digest, auto, not 'Digest' "
+                                                     "(did you mean digest?)")
+    assert said["MM7BIND_RECEIVER_AUTH (receiver.auth)"] == ("must be none, basic or digest, not 'basc' "
+                                                             "(did you mean basic?)")
+    with pytest.raises(ValueError) as refused:
+        mm7.Client("http://127.0.0.1:9/mm7", username="sp", password="pw", auth=f"sp:{SECRET}")
+    assert str(refused.value) == f"auth must be one of basic, digest, auto, not {not_quoted}"
+    with pytest.raises(ValueError, match=r"not 'digets' \(did you mean digest\?\)$"):
+        mm7.Client("http://127.0.0.1:9/mm7", username="sp", password="pw", auth="digets")
+
+
 def test_config_check_never_quotes_a_secret_of_the_wrong_type(tmp_path):
     (tmp_path / "c.toml").write_text(f'[mmsc]\nusername = "sp"\npassword = ["pw-{SECRET}"]\n'
                                      f'[api]\ntoken = {{ value = "tok-{SECRET}" }}\n', encoding="utf-8")
