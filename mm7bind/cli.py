@@ -535,10 +535,12 @@ def _may_be_mm7(msg: CapturedMessage) -> bool:
 
 def _captured(msg: CapturedMessage) -> dict:
     """Where a message of a packet capture was, for validate and inspect (its file where several
-    were read as one)."""
+    were read as one). Its start line without a password (a proxy's request: POST http://sp:pw@mmsc/mm7)."""
+    from .display import shown_start_line  # noqa: PLC0415
+
     return ({"file": msg.file} if msg.file else {}) | {
         "packet": msg.packet, "connection": msg.connection, "from": msg.source, "to": msg.destination,
-        "time": msg.time.isoformat() if msg.time else None, "start_line": msg.start_line}
+        "time": msg.time.isoformat() if msg.time else None, "start_line": shown_start_line(msg.start_line)}
 
 
 def _validations(given: list[str], lenient: bool):
@@ -663,7 +665,7 @@ def describe(env: Envelope) -> dict:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from .display import mask_headers  # noqa: PLC0415
+    from .display import mask_headers, shown_start_line  # noqa: PLC0415
     from .pcap import is_packet_capture  # noqa: PLC0415
 
     if len(args.paths) > 1:  # (a ring buffer's files: read as one capture)
@@ -701,7 +703,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         return EXIT_UNREADABLE
     out = describe(env)
     if start_line:  # (credentials masked, as in a log: what inspect prints gets pasted into tickets)
-        out["http"] = {"start_line": start_line, "headers": mask_headers(headers)} | ({"notes": notes} if notes else {})
+        out["http"] = ({"start_line": shown_start_line(start_line), "headers": mask_headers(headers)}
+                       | ({"notes": notes} if notes else {}))
     if args.extract:
         out["extracted"] = _extract(env, args.extract, "inspect")
     print(_json(out, indent=2))
@@ -3123,6 +3126,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run(out=sys.stdout)
 
 
+_NOT_REPEATED = "not repeated: it may be a secret"  # (an error's words for a value typed)
+
+
+def _unrecognized(unknown: list[str], options: list[str]) -> str:
+    """argparse's "unrecognized arguments" naming the options alone: the values among them (`send
+    --passwrd SECRET`, --passwrd=SECRET) counted, not repeated, and the nearest option of each named."""
+    import difflib  # noqa: PLC0415
+
+    names, values = [], 0
+    for typed in unknown:
+        if not typed.startswith("-") or typed == "-" or re.fullmatch(r"-\.?\d.*", typed):  # (-1: a number)
+            values += 1
+        elif typed.startswith("--"):
+            name, given, _ = typed.partition("=")
+            names.append(name)
+            values += bool(given)
+        else:  # (-pSECRET: a short option and its value written together)
+            names.append(typed[:2])
+            values += len(typed) > 2
+    said = " ".join(names)
+    if values:
+        said += (" and " if names else "") + (f"1 value, {_NOT_REPEATED}" if values == 1 else
+                                               f"{values} values, not repeated: one may be a secret")
+    # (`send --too 1`, `--jsn`: the nearest option named, as a mistyped command is)
+    near = [f"{name}: did you mean {m[0]}?" for name in names if name.startswith("--")
+            for m in [difflib.get_close_matches(name, options, n=1, cutoff=0.7)] if m]
+    return f"unrecognized arguments: {said}" + (f" ({'; '.join(near)})" if near else "")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse's parser, saying what can be chosen where its words leave it out: a command or action
     missing (`mm7bind store`: the metavar hid the list) names them, and one mistyped (`mm7bind sned`)
@@ -3147,13 +3179,24 @@ class _Parser(argparse.ArgumentParser):
             import difflib  # noqa: PLC0415
 
             near = difflib.get_close_matches(str(value), [str(c) for c in action.choices or ()], n=1, cutoff=0.6)
+            listed = ", ".join(map(str, action.choices))
+            if not near and action.option_strings:  # (`--auth user:secret`, as curl -u takes it)
+                raise argparse.ArgumentError(
+                    action, f"invalid choice (the value is {_NOT_REPEATED}; choose from {listed})") from None
             if not near:
                 raise
-            listed = ", ".join(map(str, action.choices))
             raise argparse.ArgumentError(
                 action, f"invalid choice: {value!r}: did you mean '{near[0]}'? (choose from {listed})") from None
 
     def error(self, message: str) -> None:
+        # argparse's words that repeat a value typed, which may be a password (--pass=SECRET, --json=SECRET)
+        if message.startswith("ambiguous option: ") and " could match " in message:
+            typed, _, matches = message.removeprefix("ambiguous option: ").rpartition(" could match ")
+            name, given, _ = typed.partition("=")
+            message = (f"ambiguous option: {name} could match {matches}"
+                       + (f" (its value is {_NOT_REPEATED})" if given else ""))
+        elif (explicit := re.match(r"(argument [^:]*): ignored explicit argument ", message)) is not None:
+            message = f"{explicit.group(1)}: takes no value (the one given is {_NOT_REPEATED})"
         subs = next((a for a in self._actions if isinstance(a, argparse._SubParsersAction)), None)
         if subs is not None and message.startswith("the following arguments are required:") \
                 and subs.metavar in message.split(":", 1)[1].replace(",", " ").split():
@@ -3674,13 +3717,8 @@ def main(argv: list[str] | None = None) -> int:
         # (argparse leaves them to the top level, whose usage lists commands, not the options of
         # the one given: `send --too 1` would not show send's)
         command = _command_parser(parser, args)
-        import difflib  # noqa: PLC0415
-
-        options = [o for a in command._actions for o in a.option_strings if o.startswith("--")]
-        # (`send --too 1`, `--jsn`: the nearest option named, as a mistyped command is)
-        near = [f"{typed}: did you mean {m[0]}?" for typed in (u.partition("=")[0] for u in unknown if u.startswith("--"))
-                for m in [difflib.get_close_matches(typed, options, n=1, cutoff=0.7)] if m]
-        command.error(f"unrecognized arguments: {' '.join(unknown)}" + (f" ({'; '.join(near)})" if near else ""))
+        command.error(_unrecognized(unknown, [o for a in command._actions for o in a.option_strings
+                                              if o.startswith("--")]))
     with _logging_put_back():
         return _run(args)
 

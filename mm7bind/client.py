@@ -40,7 +40,7 @@ from .arrival import no_mmsc_answered
 from .auth import QOPS, DigestAnswer, auth_schemes, digest_algorithms, digest_challenges
 from .content import Content
 from .deadline import MAX_TIMEOUT, DeadlinePassed, DeadlineReader
-from .display import printable, repr_showing_no_secret_header, shown_http, shown_url
+from .display import is_secret_header, printable, repr_showing_no_secret_header, shown_http, shown_url
 from .envelope import Fault, transaction_id_text
 from .errors import (
     STORE_ERRORS,
@@ -56,7 +56,7 @@ from .errors import (
     SendInterrupted,
     TransportError,
 )
-from .hints import suggest_keywords
+from .hints import refused_choice, suggest_keywords
 from .incident import Incident, takes_shared_work
 from .mime import header_value
 from .profiles import STANDARD, Profile
@@ -185,9 +185,14 @@ def header_problem(name: object, value: object) -> str | None:
     """Why no HTTP request can carry the header `name: value` as given (None: one can). Refused
     when the client is made: at send time, requests and httpx refused each its own share of these
     (and wrote a Latin-1 value differently), each send failing as one the MMSC may have taken.
-    (The value is not shown: it may be a token.)"""
-    if not isinstance(name, str) or not _TOKEN.fullmatch(name):
-        return f"header name {name!r} is not an HTTP token (letters, digits, -, no spaces or colons)"
+    (The value is not shown: it may be a token; nor is one written into the name.)"""
+    if not isinstance(name, str):
+        return f"a header name must be text, not {type(name).__name__}"
+    if not _TOKEN.fullmatch(name):
+        said = _named_header(name)
+        rest = "" if said == name else (": a whole header given as its name? What follows it is not repeated "
+                                        "(it may be a token); give the name and its value apart")
+        return f"header name {said!r} is not an HTTP token (letters, digits, -, no spaces or colons){rest}"
     if not isinstance(value, str):
         return f"header {name}: its value must be text, not {type(value).__name__}"
     if not all(" " <= c <= "~" or c == "\t" for c in value):
@@ -195,6 +200,17 @@ def header_problem(name: object, value: object) -> str | None:
     if value[:1] in (" ", "\t"):
         return f"header {name}: its value must not start with white space"
     return None
+
+
+def _named_header(name: str) -> str:
+    """A header name that is no token as a refusal quotes it: up to its colon when a value follows
+    ("Authorization: Bearer ..."), up to its first blank when what precedes is a credential's name
+    ("X-Api-Key k-..."), else whole ("X Carrier")."""
+    head, colon, value = name.partition(":")
+    if colon and value.strip():
+        return head + ":..."
+    first, blank, more = name.strip().partition(" ")
+    return first + " ..." if blank and more.strip() and is_secret_header(first) else name
 
 
 def _origin(url: str) -> tuple[str, str | None, int | None]:
@@ -289,7 +305,8 @@ class ClientConfig:
             if isinstance(value, str) and not value.strip():
                 raise ValueError(f"{name} {value!r} is blank: give {what}, or None to send none")
         if self.auth not in AUTH_MODES:
-            raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}, not {self.auth!r}")
+            raise ValueError(
+                f"auth must be one of {', '.join(AUTH_MODES)}, not {refused_choice(self.auth, AUTH_MODES)}")
         if self.digest_qop not in (None, *QOPS):
             raise ValueError(f"digest_qop must be auth or auth-int, not {self.digest_qop!r}")
         if self.role not in ("vasp", "mmsc"):
@@ -2770,6 +2787,7 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
             elif event.endswith(".receive_response_headers.complete"):
                 head_bound.reschedule(None)
 
+        url, auth = self._credentials_apart(url)
         request = self.http.build_request("POST", url, content=body, headers=headers, extensions={"trace": trace})
         # Written a piece at a time, each write under the write timeout (as the sync client's): in
         # one, httpx bounded the whole upload of a large message by it. (Iterable again: a Digest
@@ -2777,7 +2795,7 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         request.stream = _pieces_class()(body, last=last)
         try:
             async with head_bound:
-                resp = await self.http.send(request, stream=True)
+                resp = await self.http.send(request, stream=True, auth=auth)
         except TimeoutError as exc:
             if head_bound.expired() and uploading:
                 raise _SlowUpload(f"the request did not go out whole within {upload_bound:g} s") from exc
@@ -2809,6 +2827,25 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
             await resp.aclose()
         await self._drop_overrun_connections()
         return Answer(resp.status_code, _as_sent(resp.headers), b"".join(chunks))
+
+    def _credentials_apart(self, url: str):  # noqa: ANN202
+        """`url` without its user:password@, and the Basic credentials httpx would have taken from
+        it: in the URL, httpx logs them (its INFO line "HTTP Request: POST http://sp:secret@..."
+        reaches a log the application's root logger writes). Configured credentials come first, as
+        httpx and requests put them before the URL's."""
+        import httpx  # noqa: PLC0415
+
+        if "@" not in url:
+            return url, httpx.USE_CLIENT_DEFAULT
+        from urllib.parse import unquote, urlunsplit  # noqa: PLC0415
+
+        parts = urlsplit(url)
+        if "@" not in parts.netloc:
+            return url, httpx.USE_CLIENT_DEFAULT
+        bare = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+        if self.http.auth is not None or not (parts.username or parts.password):
+            return bare, httpx.USE_CLIENT_DEFAULT
+        return bare, httpx.BasicAuth(unquote(parts.username or ""), unquote(parts.password or ""))
 
     async def _drop_overrun_connections(self) -> None:
         """Close the idle connections holding bytes past the answer they carried (an MMSC whose

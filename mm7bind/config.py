@@ -25,7 +25,7 @@ from . import versions
 from .auth import QOPS, bearer_token_problem
 from .deadline import MAX_TIMEOUT
 from .display import repr_showing_no_secret_header
-from .hints import did_you_mean
+from .hints import did_you_mean, refused_choice
 from .profiles import DIALECTS, Profile
 
 ENV_PREFIX = "MM7BIND_"
@@ -662,10 +662,16 @@ def unusable_file_name(path: str) -> str | None:
 
 
 def _password_in(url: str) -> bool:
+    from .display import shown_url  # noqa: PLC0415
+
     try:
-        return bool(urlsplit(url).password)
+        if urlsplit(url).password:
+            return True
     except ValueError:  # (no URL, which check() says; one the parser refuses may still hold a password)
         return ":" in url.rpartition("@")[0].partition("//")[2]
+    # (one urlsplit sees no authority in — a proxy's u:pw@proxy:3128, as a shell's settings write it —
+    # or a second URL in the text: the password shown_url hides)
+    return shown_url(url) != url
 
 
 def _sections_with(key: str) -> str:
@@ -675,12 +681,18 @@ def _sections_with(key: str) -> str:
 
 
 def _holds_credentials(data: dict) -> bool:
-    """Whether a configuration file's tables set a password, secret or token (URLs' included)."""
+    """Whether a configuration file's tables set a password, secret or token (URLs' included, and
+    headers named as credentials: an Authorization, an X-Api-Key)."""
+    from .display import is_secret_header  # noqa: PLC0415
+
     for section in data.values():
         if not isinstance(section, dict):
             continue
         for key, value in section.items():
             if key in SECRET_SETTINGS and value:
+                return True
+            if isinstance(value, dict) and any(isinstance(name, str) and is_secret_header(name) and given
+                                               for name, given in value.items()):
                 return True
             for url in value if isinstance(value, list) else [value]:
                 if isinstance(url, str) and "@" in url and _password_in(url):
@@ -1010,7 +1022,7 @@ def _checked(cfg: Config, refused: frozenset[str]) -> list[Problem]:
         warn("mmsc.urls", f"Basic credentials over plain http can be read on the way: {', '.join(exposed)}",
              "sending")
     if m.auth not in AUTH_MODES:
-        err("mmsc.auth", f"must be {', '.join(AUTH_MODES)}, not {quoted(m.auth)}")
+        err("mmsc.auth", f"must be {', '.join(AUTH_MODES)}, not {refused_choice(m.auth, AUTH_MODES)}")
     if m.digest_qop not in ("", *QOPS):
         err("mmsc.digest_qop", f"must be auth or auth-int, not {quoted(m.digest_qop)}")
     if m.password and not m.username:
@@ -1101,7 +1113,8 @@ def _checked(cfg: Config, refused: frozenset[str]) -> list[Problem]:
     if not 0 <= r.port <= 65535:
         err("receiver.port", f"{r.port} is not a port number")
     if r.auth not in ("none", "basic", "digest"):
-        err("receiver.auth", f"must be none, basic or digest, not {quoted(r.auth)}")
+        err("receiver.auth",
+            f"must be none, basic or digest, not {refused_choice(r.auth, ('none', 'basic', 'digest'))}")
     elif r.auth != "none" and not r.username:
         err("receiver.username", f"auth = {r.auth!r} needs a username (and password)")
     elif r.auth != "none" and not r.password:  # (anyone knowing the username would get in)

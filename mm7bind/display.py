@@ -60,6 +60,21 @@ def shown_url(url: str | None) -> str | None:
     return _USER_PASSWORD.sub(r"\1\2:***@", url)
 
 
+def shown_start_line(line: str) -> str:
+    """An HTTP message's first line as output may show it: a request's target in absolute form
+    (`POST http://sp:secret@mmsc/mm7 HTTP/1.1`, as a client sending through a proxy writes it)
+    without its password (`shown_url`)."""
+    if "@" not in line or line.startswith("HTTP/"):
+        return line
+    method, space, rest = line.partition(" ")
+    if not space:
+        return shown_url(line)
+    target, space, version = rest.rpartition(" ")
+    if not space:
+        target, version = rest, ""
+    return f"{method} {shown_url(target)}{space}{version}"
+
+
 # A user:password@ at the start of a URL (after its scheme and slashes, if any) at the start of
 # the text or after a blank, a comma or a semicolon. (A password takes any "@" but the last.)
 _USER_PASSWORD = re.compile(r"((?:^|(?<=[\s,;]))(?:[A-Za-z][A-Za-z0-9+.-]*:)?/{0,2})([^\s/?#@:,;\[\]]*):[^\s/?#,;]*@")
@@ -95,7 +110,8 @@ def shown_headers(headers):
 
 def repr_showing_no_secret_header(obj) -> str:
     """A dataclass's repr with the values of its `headers` field masked, and the password of its
-    URLs (fields named `url`, `urls`, `..._url`) (`__repr__ = this`): reprs get logged and printed."""
+    URLs (fields named `url`, `urls`, `..._url`, and an HTTP `start_line`'s target) (`__repr__ =
+    this`): reprs get logged and printed."""
     import dataclasses  # noqa: PLC0415
 
     shown = []
@@ -104,6 +120,8 @@ def repr_showing_no_secret_header(obj) -> str:
             value = getattr(obj, f.name)
             if f.name == "headers" and value:
                 value = shown_headers(value)
+            elif f.name == "start_line" and isinstance(value, str):  # (a captured request's)
+                value = shown_start_line(value)
             elif f.name.endswith("url") and isinstance(value, str):
                 value = shown_url(value)
             elif f.name.endswith("urls") and isinstance(value, (list, tuple)):

@@ -20,6 +20,21 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     return f" (did you mean {close[0]}?)" if close else ""
 
 
+def refused_choice(value: object, choices: Iterable[str]) -> str:
+    """A value that is none of `choices` as its refusal quotes it: with the nearest choice when it
+    is a slip of one (`'Digest'`, `'basc'`), else not at all — a setting named `auth` is given
+    credentials ("sp:secret"), as curl's -u and httpie's --auth take them."""
+    choices = list(choices)
+    if isinstance(value, str):  # (else said by its type)
+        close = ([c for c in choices if c.lower() == value.strip().lower()][:1]
+                 or difflib.get_close_matches(value, choices, 1, cutoff=0.6))
+        if close:
+            return f"{value!r} (did you mean {close[0]}?)"
+    else:
+        return f"a {type(value).__name__}"
+    return "what was given (not repeated: it may be a credential)"
+
+
 def unknown_fields(given: Iterable[str], known: Iterable[str]) -> str | None:
     """What to say of the names of `given` that are not `known` (a JSON object's fields), sorted,
     each with its hint: "unknown field(s): subjet (did you mean subject?), zzz"; None if there are none."""

@@ -1052,11 +1052,11 @@ def test_long_values_are_said_by_their_start_and_length(tmp_path):
 
     long = "x" * 100_000
     said = f"a text of 100000 characters ({'x' * 40!r}...)"
-    (tmp_path / "c.toml").write_text(f'[mmsc]\nauth = "{long}"\nmax_attempts = "{long}"\n'
+    (tmp_path / "c.toml").write_text(f'[mmsc]\ndigest_qop = "{long}"\nmax_attempts = "{long}"\n'
                                      f'[logging]\nlevel = "{long}"\n', encoding="utf-8")
     _cfg, problems = config.load(tmp_path / "c.toml", env={"MM7BIND_RECEIVER_PORT": long})
     assert {p.where: p.message for p in problems if p.level == "error"} == {
-        "mmsc.auth": f"must be basic, digest, auto, not {said}",
+        "mmsc.digest_qop": f"must be auth or auth-int, not {said}",
         "mmsc.max_attempts": f"expected a number, got {said}",
         "logging.level": f"unknown level {said}",
         "MM7BIND_RECEIVER_PORT (receiver.port)": f"expected a number, got {said}"}

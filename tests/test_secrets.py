@@ -68,6 +68,34 @@ def test_the_command_line_never_quotes_the_password_of_a_url_option_it_refuses()
         assert SECRET not in refused.stdout + refused.stderr, refused.stderr
 
 
+def test_a_mistyped_password_option_or_a_secret_in_the_wrong_place_is_refused_without_repeating_it():
+    """argparse repeats what it cannot place: `--passwrd SECRET` was "unrecognized arguments:
+    --passwrd SECRET", in a service's log or a pasted terminal. The options are named, with the
+    nearest of each, and the values counted."""
+    for args, said in (
+            (("probe", "http://127.0.0.1:9/vasp", "--passwrd", SECRET),
+             "unrecognized arguments: --passwrd and 1 value, not repeated: it may be a secret "
+             "(--passwrd: did you mean --password?)"),
+            (("probe", "http://127.0.0.1:9/vasp", f"--passwrd={SECRET}", f"-p{SECRET}", "x"),
+             "unrecognized arguments: --passwrd -p and 3 values, not repeated: one may be a secret "
+             "(--passwrd: did you mean --password?)"),
+            (("probe", "http://127.0.0.1:9/vasp", f"--pass={SECRET}"),
+             "ambiguous option: --pass could match --password, --password-file (its value is not repeated: "
+             "it may be a secret)"),
+            (("probe", "http://127.0.0.1:9/vasp", "--auth", f"sp:{SECRET}"),  # (curl's -u taken for --auth)
+             "argument --auth: invalid choice (the value is not repeated: it may be a secret; choose from auto, "
+             "basic, digest)"),
+            (("send", "--to", "+8613800000000", f"--json={SECRET}"),
+             "argument --json: takes no value (the one given is not repeated: it may be a secret)"),
+            (("probe", "http://127.0.0.1:9/vasp", "--username", "sp", "--password"),
+             "argument --password: expected one argument")):
+        refused = run(*args)
+        assert refused.returncode == 2 and refused.stderr.rstrip().endswith(said), refused.stderr
+        assert SECRET not in refused.stdout + refused.stderr, refused.stderr
+    typo = run("probe", "http://127.0.0.1:9/vasp", "--auth", "basc")  # (a choice's typo: said, with the nearest)
+    assert "invalid choice: 'basc': did you mean 'basic'?" in typo.stderr, typo.stderr
+
+
 def test_mo_says_an_unreachable_simulator_without_the_password_of_its_url():
     url = f"http://ctl:pw-{SECRET}@127.0.0.1:{refused_port()}"
     for json_flag in ((), ("--json",)):
@@ -107,6 +135,27 @@ def test_credentials_in_an_mmsc_url_show_in_no_log_error_or_record(tmp_path, cap
     assert not [text for text in seen if SECRET in text]
     assert "sp:***@" in caplog.text and all("sp:***@" in e.url for e in errors)  # (the URL is shown, masked)
     assert "X-Api-Key: ***" in caplog.text and "Set-Cookie: ***" in caplog.text
+
+
+def test_the_async_clients_http_library_logs_no_password_of_a_url(caplog):
+    """httpx logs every request at INFO on its own logger ("HTTP Request: POST URL"), which an
+    application's root logger writes: with the URL's user:password@, as the client passed them."""
+    import asyncio
+
+    pytest.importorskip("httpx")
+
+    async def submit(url: str, **settings) -> mm7.Result:
+        async with mm7.AsyncClient(url, retry=RetryPolicy.never(), **settings) as c:
+            return await c.submit(mm7.SubmitReq(recipients=mm7.Recipients(to=["+8613800000000"])))
+
+    with FakeServer(auth=mm7.auth.BasicAuth("sp", f"pw@{SECRET}")) as srv, caplog.at_level(logging.DEBUG):
+        url = srv.url.replace("http://", f"http://sp:pw%40{SECRET}@")
+        assert asyncio.run(submit(url)).ok and srv.unauthorized == 0  # (the URL's credentials sent, unquoted)
+        # (credentials given as settings come first, as before: the URL's are not sent)
+        assert asyncio.run(submit(url.replace(SECRET, "wrong"), username="sp", password=f"pw@{SECRET}")).ok
+    assert srv.unauthorized == 0 and len(srv.requests) == 2
+    assert "HTTP Request: POST http://127.0.0.1:" in caplog.text  # (httpx's line, without the credentials)
+    assert SECRET not in caplog.text and "wrong" not in caplog.text
 
 
 def test_credentials_in_the_forwarding_url_show_in_no_log_or_record(caplog):
@@ -281,6 +330,30 @@ def test_a_china_mobile_password_set_in_code_of_the_wrong_kind_is_refused_withou
         MM7Config().set("UserName", 7)
 
 
+def test_credentials_given_as_an_auth_mode_are_refused_without_quoting_them(tmp_path):
+    """`auth = "sp:secret"`, as curl's -u and httpie's --auth take credentials: a slip of a mode
+    ('Digest', 'basc') is quoted with the mode meant, anything else not at all."""
+    from mm7bind.config import load
+
+    path = tmp_path / "gw.toml"
+    path.write_text(f'[mmsc]\nauth = "sp:{SECRET}"\n[receiver]\nauth = "mmsc:{SECRET}"\n', encoding="utf-8")
+    said = {p.where: p.message for p in load(path, env={})[1] if p.level == "error"}
+    not_quoted = "what was given (not repeated: it may be a credential)"
+    assert said == {"mmsc.auth": f"must be basic, digest, auto, not {not_quoted}",
+                    "receiver.auth": f"must be none, basic or digest, not {not_quoted}"}, said
+    slips = {"MM7BIND_MMSC_AUTH": "Digest", "MM7BIND_RECEIVER_AUTH": "basc"}
+    said = {p.where: p.message for p in load(None, env=slips)[1]}
+    assert said["MM7BIND_MMSC_AUTH (mmsc.auth)"] == ("must be basic, digest, auto, not 'Digest' "
+                                                     "(did you mean digest?)")
+    assert said["MM7BIND_RECEIVER_AUTH (receiver.auth)"] == ("must be none, basic or digest, not 'basc' "
+                                                             "(did you mean basic?)")
+    with pytest.raises(ValueError) as refused:
+        mm7.Client("http://127.0.0.1:9/mm7", username="sp", password="pw", auth=f"sp:{SECRET}")
+    assert str(refused.value) == f"auth must be one of basic, digest, auto, not {not_quoted}"
+    with pytest.raises(ValueError, match=r"not 'digets' \(did you mean digest\?\)$"):
+        mm7.Client("http://127.0.0.1:9/mm7", username="sp", password="pw", auth="digets")
+
+
 def test_config_check_never_quotes_a_secret_of_the_wrong_type(tmp_path):
     (tmp_path / "c.toml").write_text(f'[mmsc]\nusername = "sp"\npassword = ["pw-{SECRET}"]\n'
                                      f'[api]\ntoken = {{ value = "tok-{SECRET}" }}\n', encoding="utf-8")
@@ -305,6 +378,26 @@ def test_config_check_never_quotes_a_url_or_a_secret_header_of_the_wrong_type(tm
     assert "X-Carrier: expected text, got ['cmcc-01']" in str(load(path, env={})[1])  # (no secret: quoted)
 
 
+def test_a_whole_header_given_as_its_name_is_refused_without_repeating_its_value(tmp_path):
+    """`headers = { "Authorization: Bearer ..." = "" }`: the refusal of the name quoted the token."""
+    from mm7bind.config import load
+
+    path = tmp_path / "gw.toml"
+    path.write_text(f'[mmsc]\nheaders = {{ "Authorization: Bearer {SECRET}" = "" }}\n', encoding="utf-8")
+    [problem] = [p for p in load(path, env={})[1] if p.level == "error"]
+    assert problem.where == "mmsc.headers" and problem.message.startswith(
+        "header name 'Authorization:...' is not an HTTP token"), problem
+    for name, quoted in ((f"X-Api-Key k-{SECRET}", "'X-Api-Key ...'"),
+                         (f"Authorization:Basic {SECRET}", "'Authorization:...'"),
+                         ("X Carrier", "'X Carrier'"), ("X-Carrier:", "'X-Carrier:'")):  # (no value: whole)
+        with pytest.raises(ValueError) as refused:
+            mm7.Client("http://127.0.0.1:9/mm7", headers={name: "x"})
+        assert f"header name {quoted} is not an HTTP token" in str(refused.value), refused.value
+        assert SECRET not in str(problem) + str(refused.value)
+    with pytest.raises(ValueError, match="^a header name must be text, not bytes$"):
+        mm7.Client("http://127.0.0.1:9/mm7", headers={f"Authorization: {SECRET}".encode(): "x"})
+
+
 @pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
 def test_config_check_warns_of_credentials_in_a_file_anyone_can_read(tmp_path):
     from mm7bind.config import load
@@ -320,6 +413,18 @@ def test_config_check_warns_of_credentials_in_a_file_anyone_can_read(tmp_path):
     path.write_text('[mmsc]\nurls = ["https://mmsc.example/mm7"]\n', encoding="utf-8")
     path.chmod(0o644)
     assert load(path, env={})[1] == []
+    # (a proxy's user:password@ without a scheme, as a shell's settings write it; a header that is
+    # credentials: the same secrets in other words)
+    for written in (f'proxy = "u:px-{SECRET}@proxy.example:3128"', f'headers = {{ Authorization = "Bearer {SECRET}" }}',
+                    f'headers = {{ X-Api-Key = "k-{SECRET}", X-Carrier = "cmcc-01" }}'):
+        path.write_text(f'[mmsc]\nurls = ["https://mmsc.example/mm7"]\n{written}\n', encoding="utf-8")
+        said = [str(p) for p in load(path, env={})[1]]
+        assert f"warning: {path}: holds credentials and any user of this machine can read it (mode 644): chmod o-r" \
+            in said, (written, said)
+        assert SECRET not in str(said)
+    path.write_text('[mmsc]\nproxy = "proxy.example:3128"\nheaders = { X-Carrier = "cmcc-01", Authorization = "" }\n',
+                    encoding="utf-8")
+    assert not [p for p in load(path, env={})[1] if "holds credentials" in p.message]
 
 
 def test_config_check_warns_of_a_username_without_its_password():
@@ -366,6 +471,45 @@ def test_a_captured_messages_repr_shows_no_credential_of_its_headers():
     [msg] = read_capture(pcap(flow.close().packets)).messages
     assert msg.headers["Authorization"] == f"Basic {SECRET}"  # (read as captured)
     assert SECRET not in repr(msg) and "'Basic ***'" in repr(msg) and "'cmcc-01'" in repr(msg), repr(msg)
+
+
+def test_inspect_and_validate_show_a_captured_request_line_without_its_password(tmp_path):
+    """A client sending through a proxy writes its request's target whole, the MMSC's credentials
+    with it (POST http://sp:secret@mmsc/mm7): what inspect and validate print gets pasted into tickets."""
+    import json
+
+    from mm7bind.pcap import read_capture
+
+    from .pcapgen import Flow, pcap
+    from .test_pcap import submit
+
+    request, response = submit()
+    head, _, body = request.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    lines[0] = f"POST http://sp:pw-{SECRET}@10.0.0.2:8080/mm7 HTTP/1.1".encode()
+    lines += [f"Proxy-Authorization: Basic {SECRET}".encode(), f"Cookie: sid={SECRET}".encode()]
+    request = b"\r\n".join(lines) + b"\r\n\r\n" + body
+    flow = Flow().open()
+    flow.send(True, request)
+    flow.send(False, response)
+    capture, saved = tmp_path / "mmsc.pcap", tmp_path / "request.http"
+    capture.write_bytes(pcap(flow.close().packets))
+    saved.write_bytes(request)
+    shown = "POST http://sp:***@10.0.0.2:8080/mm7 HTTP/1.1"
+    inspected = run("inspect", str(capture))
+    assert inspected.returncode == 0, inspected.stderr
+    first = json.loads(inspected.stdout)["messages"][0]["http"]
+    assert first["start_line"] == shown and first["headers"]["Cookie"] == "***", first
+    inspected_file = run("inspect", str(saved))
+    assert json.loads(inspected_file.stdout)["http"]["start_line"] == shown, inspected_file.stdout
+    validated, validated_json = run("validate", str(capture)), run("validate", "--json", str(capture))
+    assert f"10.0.0.2:8080: {shown}): valid (SubmitReq" in validated.stdout, validated.stdout
+    assert json.loads(validated_json.stdout)[0]["capture"]["start_line"] == shown, validated_json.stdout
+    [msg, _] = read_capture(pcap(flow.packets)).messages
+    assert msg.start_line == shown.replace("***", f"pw-{SECRET}")  # (read as captured)
+    for proc in (inspected, inspected_file, validated, validated_json):
+        assert SECRET not in proc.stdout + proc.stderr, proc.stdout
+    assert SECRET not in repr(msg) and shown in repr(msg), repr(msg)
 
 
 def test_a_failed_wait_says_where_the_simulator_sends_without_the_password_of_its_url():
