@@ -43,8 +43,14 @@ def shown_time(when: datetime) -> str:
 def shown_url(url: str | None) -> str | None:
     """`url` with the password of its user information (`http://sp:secret@mmsc/mm7`, a way
     carriers hand out Basic credentials) replaced by `***`: what logs, messages, error texts and
-    records may hold. The user name stays, to tell which account was used."""
-    if not url or "@" not in url:
+    records may hold. The user name stays, to tell which account was used. A query parameter
+    named as a credential (`?password=`, `&access_token=`, `?sig=`: gateways that take them
+    there) has its value replaced alike."""
+    if not url:
+        return url
+    if "=" in url:
+        url = _QUERY_PARAMETER.sub(_masked_parameter, url)
+    if "@" not in url:
         return url
     from urllib.parse import urlsplit, urlunsplit  # noqa: PLC0415
 
@@ -73,6 +79,22 @@ def shown_start_line(line: str) -> str:
     if not space:
         target, version = rest, ""
     return f"{method} {shown_url(target)}{space}{version}"
+
+
+# A URL's query parameter (or path parameter, ;jsessionid=) and its value; those whose name says
+# credential are masked.
+# (A value ends at a comma before a blank or another URL: one text may list several.)
+_QUERY_PARAMETER = re.compile(r"([?&;])([^=&#;\s/?]+)=((?:[^&#;\s,]|,(?!\s|[A-Za-z][A-Za-z0-9+.-]*://))+)")
+_SECRET_NAME = re.compile(r"pass|pwd|secret|token|key|auth|signature|session|^sig$|^sign$", re.IGNORECASE)
+
+
+def _masked_parameter(m: re.Match) -> str:
+    separator, name, value = m.groups()
+    if not _SECRET_NAME.search(name) or value == "***":
+        return m.group(0)
+    # (a path parameter ends where the query begins: ;jsessionid=ABC?a=1)
+    rest = "?" + value.partition("?")[2] if separator == ";" and "?" in value else ""
+    return f"{separator}{name}=***{rest}"
 
 
 # A user:password@ at the start of a URL (after its scheme and slashes, if any) at the start of

@@ -44,6 +44,36 @@ def test_shown_url_hides_a_password_urlsplit_sees_no_authority_for():
     assert shown_url("sp@10.0.0.1/mm7") == "sp@10.0.0.1/mm7"
 
 
+def test_shown_url_hides_the_value_of_a_query_parameter_named_as_a_credential():
+    """Gateways that take a token or password in the query (?access_token=, &password=) or a path
+    parameter (;jsessionid=): the value is shown as ***, the other parameters as they are."""
+    assert shown_url(f"http://mmsc/mm7?user=sp&password={SECRET}&x=1") == "http://mmsc/mm7?user=sp&password=***&x=1"
+    assert shown_url(f"https://sp:{SECRET}@mmsc/mm7?access_token={SECRET}#top") == \
+        "https://sp:***@mmsc/mm7?access_token=***#top"
+    assert shown_url(f"http://mmsc/mm7;jsessionid={SECRET}?a=1") == "http://mmsc/mm7;jsessionid=***?a=1"
+    assert shown_url(f"to http://a/?API_KEY={SECRET}, http://b/?sig={SECRET}") == "to http://a/?API_KEY=***, http://b/?sig=***"
+    assert shown_url("http://mmsc/mm7?from=a&design=b&key=") == "http://mmsc/mm7?from=a&design=b&key="
+
+
+def test_a_token_in_the_mmsc_urls_query_shows_in_no_log_error_or_record(tmp_path, caplog):
+    store = mm7.SqliteStore(tmp_path / "vasp.db")
+    with FakeServer() as srv:
+        urls = (srv.url + f"?token={SECRET}", dead_url() + f"?token={SECRET}")
+        results, errors = [], []
+        with caplog.at_level(logging.DEBUG, logger="mm7bind"):
+            for url in urls:
+                with mm7.Client(url, store=store, retry=RetryPolicy.never()) as c:
+                    try:
+                        results.append(c.submit(mm7.SubmitReq(recipients=mm7.Recipients(to=["+8613800000000"]))))
+                    except mm7.SendError as exc:
+                        errors.append(exc)
+    assert len(results) == 1 and results[0].ok and srv.requests[0].path.endswith(f"?token={SECRET}")  # (it went)
+    seen = [caplog.text, results[0].url, *(f"{e} {e.url}" for e in errors), repr(store.sent())]
+    store.close()
+    assert len(errors) == 1 and not [text for text in seen if SECRET in text]
+    assert "?token=***" in errors[0].url
+
+
 def test_config_check_never_quotes_the_password_of_a_url_it_refuses(tmp_path):
     from mm7bind.config import load
 
