@@ -63,6 +63,9 @@ class SentRecord:
     # no answer: accepted, the MMSC may have it twice; not accepted, it may have it all the same.
     earlier_unanswered: bool = False
     outbox_item: int | None = None  # the outbox item it was sent for (its id), if an outbox sent it
+    # Whether it asked for delivery reports (its DeliveryReport flag, absent: False). None: not known
+    # (a record from before it was kept) or nothing to ask (a CancelReq, a report of an MMSC's).
+    delivery_report: bool | None = None
 
     @property
     def ok(self) -> bool:
@@ -1573,6 +1576,10 @@ class SqliteStore:
                 # (a file from before it was kept: its records name no item, and the outbox tells its
                 # items' acceptances by their time, recipients and tag)
                 db.execute("ALTER TABLE sent ADD COLUMN outbox_item INTEGER")
+            if "delivery_report" not in {row[1] for row in db.execute("PRAGMA table_info(sent)")}:
+                # (a file from before it was kept: NULL, not known, and its records count as awaiting
+                # their reports, as they did)
+                db.execute("ALTER TABLE sent ADD COLUMN delivery_report INTEGER")
             inbox = {row[1] for row in db.execute("PRAGMA table_info(inbox)")}
             if inbox and "claimed_at" not in inbox:  # a file from before claims were stamped
                 db.execute("ALTER TABLE inbox ADD COLUMN claimed_at TEXT")
@@ -1846,11 +1853,12 @@ class SqliteStore:
         with self._write, _Transaction(db):
             db.execute(
                 "INSERT INTO sent (transaction_id, operation, version, recipients, message_id, url, sent_at,"
-                " status_code, status_text, error, attempts, linked_id, tag, earlier_unanswered, outbox_item)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " status_code, status_text, error, attempts, linked_id, tag, earlier_unanswered, outbox_item,"
+                " delivery_report) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (rec.transaction_id, rec.operation, rec.version, json.dumps(rec.recipients), rec.message_id,
                  rec.url, _utc_text(rec.sent_at), rec.status_code, rec.status_text, rec.error, rec.attempts,
-                 rec.linked_id, rec.tag, int(bool(rec.earlier_unanswered)), rec.outbox_item),
+                 rec.linked_id, rec.tag, int(bool(rec.earlier_unanswered)), rec.outbox_item,
+                 None if rec.delivery_report is None else int(bool(rec.delivery_report))),
             )
             if rec.url is not None:  # (no attempt made: a note left is of one before, its end not known)
                 db.execute("UPDATE send_claim SET attempt_url = NULL, attempt_transaction_id = NULL"
@@ -1886,6 +1894,8 @@ class SqliteStore:
             # (a file from before the column, read-only: not upgraded, its records say none)
             earlier_unanswered=bool(row["earlier_unanswered"]) if "earlier_unanswered" in row.keys() else False,
             outbox_item=row["outbox_item"] if "outbox_item" in row.keys() else None,
+            delivery_report=(None if "delivery_report" not in row.keys() or row["delivery_report"] is None
+                             else bool(row["delivery_report"])),
         )
 
     def sent(self, *, message_id: str | None = None, recipient: str | None = None, since: datetime | None = None,
@@ -2984,6 +2994,9 @@ class TagSummary:
     recipients: int = 0  # recipients of the accepted ones
     delivery: dict[str, int] = field(default_factory=dict)  # latest delivery report status → recipients
     awaiting: int = 0  # recipients of accepted messages without a delivery report yet
+    # ... of messages that asked for none (DeliveryReport false or absent) and got none: not awaited.
+    # (A record from before this was kept counts as awaiting, as it did.)
+    not_asked: int = 0
     read: dict[str, int] = field(default_factory=dict)  # latest read reply status → recipients
     queued: int = 0  # recipients of the tag's outbox items not sent yet (queued, or being sent)
 
@@ -3034,6 +3047,20 @@ def _latest_submits(records) -> Iterator[SentRecord]:
     return iter(list(latest.values()))
 
 
+def latest_statuses(reports: list[InboxRecord]) -> dict[tuple[str, str], str]:
+    """The latest status of each kind of report (delivery report, read reply) for each recipient,
+    of `reports` about one request (`reports_about`, oldest first): (kind, recipient) → status."""
+    statuses: dict[tuple[str, str], str] = {}
+    for report in reports:
+        statuses[(report.kind, report.recipient or "")] = report.status or "?"
+    return statuses
+
+
+def unreported(rec: SentRecord, statuses: dict[tuple[str, str], str]) -> int:
+    """How many of `rec`'s recipients have no delivery report among `statuses` (`latest_statuses`)."""
+    return max(0, len(rec.recipients) - sum(kind == "DeliveryReportReq" for kind, _ in statuses))
+
+
 def summarize(store, tag: str) -> TagSummary:
     """Count the outcomes of every SubmitReq sent under `tag`, and the reports received about them
     (for each recipient only the latest: a Deferred report followed by Retrieved counts once)."""
@@ -3054,15 +3081,15 @@ def summarize(store, tag: str) -> TagSummary:
         if not rec.ok:
             continue
         out.recipients += len(rec.recipients)
-        statuses: dict[tuple[str, str], str] = {}
-        for report in reports_about(store, rec):
-            statuses[(report.kind, report.recipient or "")] = report.status or "?"
-        delivered = 0
+        statuses = latest_statuses(reports_about(store, rec))
         for (kind, _), status in statuses.items():
             tally = out.delivery if kind == "DeliveryReportReq" else out.read
             tally[status] = tally.get(status, 0) + 1
-            delivered += kind == "DeliveryReportReq"
-        out.awaiting += max(0, len(rec.recipients) - delivered)
+        without = unreported(rec, statuses)
+        if rec.delivery_report is False:
+            out.not_asked += without
+        else:
+            out.awaiting += without
     waiting = getattr(store, "outbox_recipients", None)  # (a campaign queued with send --queue: no record yet)
     if waiting is not None:
         out.queued = len(waiting(tag, ("queued", "sending")))

@@ -420,7 +420,7 @@ def test_a_tagged_bulk_send_resumes_without_sending_anyone_twice(tmp_path):
     numbers = [f"+86138000000{i:02d}" for i in range(12)]
     with Simulator(SimulatorConfig()) as sim:
         client = mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never())
-        template = mm7.SubmitReq(subject="新年快乐")
+        template = mm7.SubmitReq(subject="新年快乐", delivery_report=True)
         sim.fail_next(3, status=3000)  # the first three are refused (for a while: sent again on resuming)
         first = send_bulk(client, template, numbers + [n + " " for n in numbers[:2]], concurrency=1, tag="newyear")
         assert (first.sent, first.failed, first.skipped, first.repeated) == (9, 3, 0, 2)
@@ -463,6 +463,72 @@ def test_a_tagged_bulk_send_resumes_without_sending_anyone_twice(tmp_path):
     for narrowing in (["--since", "1d"], ["--to", "+8613800000001"], ["--message-id", "M1"]):
         proc = run("store", "sent", "--config", str(cfg), "--tag", "newyear", "--summary", *narrowing)
         assert proc.returncode == 2 and f"{narrowing[0]} would not narrow it" in proc.stderr, proc.stderr
+
+
+def test_recipients_of_messages_that_asked_for_no_report_are_not_counted_as_awaiting_one(tmp_path):
+    """A campaign's summary counted "no report yet" for the recipients of messages sent without
+    asking for delivery reports (DeliveryReport false or absent), which never come: the store did
+    not keep whether a report was asked."""
+    from mm7bind.simulator import Simulator, SimulatorConfig
+
+    db, cfg = tmp_path / "vasp.db", tmp_path / "cfg.toml"
+    store = SqliteStore(db)
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never())
+        client.submit(mm7.SubmitReq(recipients=["+8613800000001", "+8613800000002"], delivery_report=True), tag="t")
+        client.submit(mm7.SubmitReq(recipients=["+8613800000003"], delivery_report=False), tag="t")
+        client.submit(mm7.SubmitReq(recipients=["+8613800000004", "+8613800000005"]), tag="t")  # (absent: none)
+        client.send(mm7.CancelReq(message_id=store.sent(tag="t")[0].message_id), tag="t")
+        client.close()
+    assert [(r.operation, r.delivery_report) for r in store.sent(tag="t")] == [
+        ("SubmitReq", True), ("SubmitReq", False), ("SubmitReq", False), ("CancelReq", None)]
+    asked, _, unasked = store.sent(tag="t")[:3]
+    rx = mm7.Receiver(mm7.Handler(), store=store)
+    assert post(rx, report(asked.message_id, "+8613800000001", "Retrieved"), "r-1") == 200
+    assert post(rx, report(unasked.message_id, "+8613800000004", "Retrieved"), "r-4") == 200  # (an MMSC's own way)
+    s = mm7.store.summarize(store, "t")
+    assert (s.recipients, s.delivery, s.awaiting, s.not_asked) == (5, {"Retrieved": 2}, 1, 2)
+    store.close()
+
+    cfg.write_text(f'[store]\npath = "{db.as_posix()}"\n', encoding="utf-8")
+    assert run("store", "sent", "--config", str(cfg), "--tag", "t", "--summary").stdout.splitlines()[1] == (
+        "5 recipients: Retrieved 2, no report yet 1, no report asked 2")
+    assert json.loads(run("store", "sent", "--config", str(cfg), "--tag", "t", "--summary", "--json").stdout
+                      )["not_asked"] == 2
+    listing = run("store", "sent", "--config", str(cfg), "--tag", "t").stdout.splitlines()
+    said = [line.strip() for line in listing if line.strip().startswith("no report")]
+    assert said == ["no report yet for 1 of 2 recipients", "no report asked", "no report asked"], listing
+    rows = json.loads(run("store", "sent", "--config", str(cfg), "--tag", "t", "--json").stdout)
+    assert [row["delivery_report"] for row in rows] == [True, False, False, None]
+
+
+def test_a_store_file_from_before_report_flags_were_kept_still_works(tmp_path):
+    """Its sent records say nothing of a report asked (None): they count as awaiting their reports,
+    as they did; the file takes records that say, read-only too before it is upgraded."""
+    import sqlite3
+
+    SqliteStore(tmp_path / "older.db").close()
+    old = sqlite3.connect(tmp_path / "older.db")  # as the release before left a file: no delivery_report
+    old.execute("ALTER TABLE sent DROP COLUMN delivery_report")
+    old.execute("INSERT INTO sent (transaction_id, operation, version, recipients, message_id, sent_at, status_code,"
+                " attempts, tag) VALUES ('t-old', 'SubmitReq', 'REL-6-MM7-1-4', '[\"1\", \"2\"]', 'M-old',"
+                " '2026-01-01T00:00:00+00:00', 1000, 1, 'c')")
+    old.commit()
+    old.close()
+    seen = SqliteStore(tmp_path / "older.db", read_only=True)  # (not upgraded: the column is not there)
+    assert [(r.transaction_id, r.delivery_report) for r in seen.sent()] == [("t-old", None)]
+    assert mm7.store.summarize(seen, "c").awaiting == 2
+    seen.close()
+    store = SqliteStore(tmp_path / "older.db")
+    store.record_sent(SentRecord("t-new", "SubmitReq", "REL-6-MM7-1-4", ["3"], message_id="M-new", status_code=1000,
+                                 tag="c", delivery_report=False))
+    assert [(r.transaction_id, r.delivery_report) for r in store.sent()] == [("t-old", None), ("t-new", False)]
+    s = mm7.store.summarize(store, "c")
+    assert (s.recipients, s.awaiting, s.not_asked) == (3, 2, 1)
+    store.close()
+    store = SqliteStore(tmp_path / "older.db")  # opened again: as it was
+    assert [r.delivery_report for r in store.sent()] == [None, False]
+    store.close()
 
 
 def test_files_from_before_tags_are_upgraded_in_place(tmp_path):
