@@ -2515,7 +2515,7 @@ def cmd_store_sent(args: argparse.Namespace) -> int:
             what = "delivery report" if x.kind == "DeliveryReportReq" else "read reply"  # (MM7's names, as the help's)
             print(f"{'':19}  {what} {shown_time(x.received_at)}: {printable(_what(x))}")
         # (a record from before the flag was kept, None, says nothing: whether one is awaited is not known)
-        left = unreported(r, latest_statuses(about)) if r.ok and r.operation == "SubmitReq" else 0
+        left = unreported(r, latest_statuses(r, about)) if r.ok and r.operation == "SubmitReq" else 0
         if left and r.delivery_report:
             print(f"{'':19}  no report yet" + (f" for {left} of {len(r.recipients)} recipients"
                                                 if left < len(r.recipients) else ""))

@@ -3047,23 +3047,55 @@ def _latest_submits(records) -> Iterator[SentRecord]:
     return iter(list(latest.values()))
 
 
-def latest_statuses(reports: list[InboxRecord]) -> dict[tuple[str, str], str]:
-    """The latest status of each kind of report (delivery report, read reply) for each recipient,
-    of `reports` about one request (`reports_about`, oldest first): (kind, recipient) → status."""
+# Statuses after which the MMSC still holds the message (as the simulator reads them): a final one
+# received before (Retrieved, Rejected, Expired, ...; Read, Deleted) is not undone by one of these
+# coming after it, a copy the MMSC sent again late (its first answer lost) or out of order.
+PENDING_STATUSES = ("Deferred", "Indeterminate")
+
+
+def latest_statuses(rec: SentRecord, reports: list[InboxRecord]) -> dict[tuple[str, str], str]:
+    """The latest status of each kind of report (delivery report, read reply) for each of `rec`'s
+    recipients, of `reports` about it (`reports_about`, oldest first): (kind, recipient) → status.
+    A report counts for the recipient of `rec`'s it names however written ("8613800000001" for
+    "+8613800000001": two copies written two ways are one recipient's), for its only recipient when
+    it names none of them, else under the name it gives. A pending status
+    (PENDING_STATUSES) after a final one leaves the final one."""
     statuses: dict[tuple[str, str], str] = {}
     for report in reports:
-        statuses[(report.kind, report.recipient or "")] = report.status or "?"
+        key = (report.kind, _named(rec.recipients, report.recipient))
+        status, earlier = report.status or "?", statuses.get(key)
+        if status in PENDING_STATUSES and earlier is not None and earlier not in (*PENDING_STATUSES, "?"):
+            continue
+        statuses[key] = status
     return statuses
 
 
 def unreported(rec: SentRecord, statuses: dict[tuple[str, str], str]) -> int:
-    """How many of `rec`'s recipients have no delivery report among `statuses` (`latest_statuses`)."""
+    """How many of `rec`'s recipients have no delivery report among `statuses` (`latest_statuses`).
+    A report under a name none of them has counts for one of them all the same: most likely a way
+    of writing a number that `bulk.recipient_key` does not know as one (national: "13800000001"
+    for "+8613800000001"), which only a country code would tell."""
     return max(0, len(rec.recipients) - sum(kind == "DeliveryReportReq" for kind, _ in statuses))
+
+
+def _named(recipients: list[str], recipient: str | None) -> str:
+    """The one of `recipients` a report about `recipient` is about (see `latest_statuses`)."""
+    if recipient in recipients:
+        return recipient
+    if recipient is not None:
+        from .bulk import recipient_key  # noqa: PLC0415 (bulk reads the store)
+
+        key = recipient_key(recipient)
+        found = next((r for r in recipients if recipient_key(r) == key), None)
+        if found is not None:
+            return found
+    return recipients[0] if len(recipients) == 1 else recipient or ""
 
 
 def summarize(store, tag: str) -> TagSummary:
     """Count the outcomes of every SubmitReq sent under `tag`, and the reports received about them
-    (for each recipient only the latest: a Deferred report followed by Retrieved counts once)."""
+    (for each recipient only the latest, `latest_statuses`: a Deferred report followed by Retrieved
+    counts once)."""
     out = TagSummary(tag)
     # A request tried in several rounds (the outbox, one TransactionID) or sent again to the same
     # recipients (a resumed campaign, a new one) counts once, as it ended last.
@@ -3081,7 +3113,7 @@ def summarize(store, tag: str) -> TagSummary:
         if not rec.ok:
             continue
         out.recipients += len(rec.recipients)
-        statuses = latest_statuses(reports_about(store, rec))
+        statuses = latest_statuses(rec, reports_about(store, rec))
         for (kind, _), status in statuses.items():
             tally = out.delivery if kind == "DeliveryReportReq" else out.read
             tally[status] = tally.get(status, 0) + 1

@@ -149,6 +149,37 @@ def test_a_report_writing_our_recipient_another_way_is_attributed_to_the_send_to
     assert mm7.store.summarize(store, "autumn").delivery == {"Retrieved": 1}
 
 
+def test_each_recipient_of_a_message_counts_once_whatever_its_reports_say(store):
+    """A message to two recipients, one report each (by MM7): the first recipient's reports came
+    written two ways ("8613800000001" and "+8613800000001", copies of one MMSC's nodes), and were
+    counted as two recipients' — the second recipient's missing report said to have come; and a
+    Deferred report arriving late, after the Retrieved one (its first copy's answer lost), undid the
+    outcome. Read replies are tallied apart, the same way."""
+    store.record_sent(SentRecord("s-1", "SubmitReq", "REL-6-MM7-1-4", ["+8613800000001", "+8613800000002"],
+                                 message_id="M1", status_code=1000, tag="t", delivery_report=True))
+    rx = mm7.Receiver(mm7.Handler(), store=store)
+    assert post(rx, report("M1", "8613800000001", "Deferred"), "r-1") == 200
+    assert post(rx, report("M1", "+8613800000001", "Retrieved"), "r-2") == 200
+    assert post(rx, report("M1", "+8613800000001", "Deferred"), "r-3") == 200  # (r-1 again, from another node)
+    for tid, status in (("rr-1", mm7.ReadStatus.READ), ("rr-2", mm7.ReadStatus.INDETERMINATE)):
+        assert post(rx, mm7.ReadReplyReq(message_id="M1", recipient="8613800000001", sender="1065888",
+                                         time_stamp=NOW, mm_status=status), tid) == 200
+    assert len(store.reports_for("M1")) == 5 and {r.sent_transaction_id for r in store.reports_for("M1")} == {"s-1"}
+    s = mm7.store.summarize(store, "t")
+    assert (s.recipients, s.delivery, s.awaiting, s.read) == (2, {"Retrieved": 1}, 1, {"Read": 1})
+    # The second recipient's report comes: both accounted for. A report of an MMSC's own spelling
+    # (national) for a one-recipient message is that recipient's.
+    assert post(rx, report("M1", "+8613800000002", "Rejected"), "r-4") == 200
+    s = mm7.store.summarize(store, "t")
+    assert (s.delivery, s.awaiting) == ({"Retrieved": 1, "Rejected": 1}, 0)
+    store.record_sent(SentRecord("s-2", "SubmitReq", "REL-6-MM7-1-4", ["+8613800000003"], message_id="M2",
+                                 status_code=1000, tag="u", delivery_report=True))
+    assert post(rx, report("M2", "13800000003", "Deferred"), "r-5") == 200
+    assert post(rx, report("M2", "+8613800000003", "Expired"), "r-6") == 200
+    s = mm7.store.summarize(store, "u")
+    assert (s.delivery, s.awaiting) == ({"Expired": 1}, 0)
+
+
 def test_store_sent_lists_under_each_send_only_its_own_reports(tmp_path):
     db, cfg = tmp_path / "vasp.db", tmp_path / "cfg.toml"
     store = SqliteStore(db)
