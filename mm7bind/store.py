@@ -530,6 +530,8 @@ class MemoryStore:
         self._inbox: dict[int, InboxRecord] = {}
         self._next_id = 1
         self._keys: dict[str, int] = {}
+        # Reports no request of ours had the MessageID of as they came: MessageID → (id, report key)
+        self._unmatched: dict[str, list[tuple[int, str | None]]] = {}
         self._claims: dict[str, SendClaim] = {}
         self._noted_claims: dict[str, set[str]] = {}  # a TransactionID → the claims noting an attempt of it
         self._spent: dict[str, float] = {}  # Digest answers spent: key → when its nonce goes stale
@@ -572,6 +574,8 @@ class MemoryStore:
             for key in (tid_key, report_key):
                 if key is not None:
                     self._keys[key] = rec.id
+            if kind in REPORT_KINDS and message_id and sent_transaction_id is None:
+                self._unmatched.setdefault(message_id, []).append((rec.id, report_key))
             return dataclasses.replace(rec), True
 
     def spend(self, spent: tuple[str, float], *, wait: float | None = None) -> None:
@@ -695,6 +699,21 @@ class MemoryStore:
             item = self._outbox.get(rec.outbox_item) if rec.outbox_item is not None else None
             if item is not None and rec.url is not None and item.attempt_url == rec.url:
                 item.attempt_url = None
+            if rec.message_id and rec.operation == "SubmitReq":
+                left = []
+                for record_id, key in self._unmatched.pop(rec.message_id, []):
+                    report = self._inbox.get(record_id)
+                    if report is None:  # (purged)
+                        continue
+                    if not _about(rec, report.recipient):
+                        left.append((record_id, key))
+                        continue
+                    report.sent_transaction_id = rec.transaction_id
+                    if key is not None and f"{key}|{rec.transaction_id}" not in self._keys:
+                        self._keys.pop(key, None)
+                        self._keys[f"{key}|{rec.transaction_id}"] = record_id
+                if left:
+                    self._unmatched[rec.message_id] = left
 
     def sent_mark(self) -> int:
         """See `SqliteStore.sent_mark`."""
@@ -777,6 +796,9 @@ class MemoryStore:
                     r.body, r.headers = b"", {}
                 else:
                     del self._inbox[r.id]
+            if old and not bodies_only:
+                self._unmatched = {mid: kept for mid, entries in self._unmatched.items()
+                                   if (kept := [e for e in entries if e[0] in self._inbox])}
             gone_ids = {id(r) for r in gone}
             self._sent = [r for r in self._sent if id(r) not in gone_ids]
             self._by_tid = {r.transaction_id: r for r in self._sent}
@@ -1536,6 +1558,7 @@ class SqliteStore:
         self._installation: str | None = None
         self._as_written_through: tuple[int, int] | None = None
         self._pid = os.getpid()  # (the process whose kept outcomes these are: see _write_kept_at_exit)
+        self._reports_kept = False  # (an inbox table to link reports in: known once the file is opened)
         _open_stores.add(self)
         if self.read_only:
             self._open_read_only()
@@ -1581,6 +1604,7 @@ class SqliteStore:
                 # their reports, as they did)
                 db.execute("ALTER TABLE sent ADD COLUMN delivery_report INTEGER")
             inbox = {row[1] for row in db.execute("PRAGMA table_info(inbox)")}
+            self._reports_kept = bool(inbox)  # (a layout of one's own may have no inbox: `extra_schema`)
             if inbox and "claimed_at" not in inbox:  # a file from before claims were stamped
                 db.execute("ALTER TABLE inbox ADD COLUMN claimed_at TEXT")
             if inbox and "headers" not in inbox:  # a file from before headers were kept (its records: none)
@@ -1866,6 +1890,26 @@ class SqliteStore:
                 if rec.outbox_item is not None:
                     db.execute("UPDATE outbox SET attempt_url = NULL WHERE id = ? AND attempt_url = ?",
                                (rec.outbox_item, rec.url))
+            if rec.message_id and rec.operation == "SubmitReq" and self._reports_kept:
+                self._link_early_reports(db, rec)
+
+    @staticmethod
+    def _link_early_reports(db: sqlite3.Connection, rec: SentRecord) -> None:
+        """Link to `rec` the reports about its recipients that came with its MessageID before it
+        was recorded (the MMSC's report was quicker than our write: none of ours had that
+        MessageID then), as the receiver links those that come after: their `sent_transaction_id`,
+        and their duplicate key as the receiver makes it now (a copy the MMSC sends again, with
+        another TransactionID, is then known as a repeat, not handed to the handler a second time).
+        One lookup through the MessageID's index, which finds none but for such a report."""
+        rows = db.execute("SELECT id, recipient, report_key FROM inbox WHERE message_id = ? AND"
+                          " sent_transaction_id IS NULL AND kind IN ('DeliveryReportReq', 'ReadReplyReq')",
+                          (rec.message_id,)).fetchall()
+        for record_id, recipient, key in rows:
+            if _about(rec, recipient):
+                # (OR IGNORE: a key taken already, by a copy stored meanwhile, leaves this one's)
+                db.execute("UPDATE OR IGNORE inbox SET sent_transaction_id = ?, report_key = ? WHERE id = ?",
+                           (rec.transaction_id, f"{key}|{rec.transaction_id}" if key is not None else None,
+                            record_id))
 
     def sent_mark(self) -> int:
         """Where the sent records end now (the latest one's id, 0 for none): for
@@ -3009,8 +3053,13 @@ def reports_about(store, rec: SentRecord) -> list[InboxRecord]:
     if not rec.message_id or rec.operation in REPORT_KINDS:  # (an MMSC's report is about no report)
         return []
     return [r for r in store.reports_for(rec.message_id)
-            if (r.sent_transaction_id == rec.transaction_id if r.sent_transaction_id
-                else r.recipient is None or _sent_to(rec.recipients, r.recipient))]
+            if (r.sent_transaction_id == rec.transaction_id if r.sent_transaction_id else _about(rec, r.recipient))]
+
+
+def _about(rec: SentRecord, recipient: str | None) -> bool:
+    """Whether a report about `recipient` (None: it names none) that no request of ours was
+    matched to is about `rec`, given its MessageID."""
+    return recipient is None or _sent_to(rec.recipients, recipient)
 
 
 def _sent_to(recipients: list[str], recipient: str) -> bool:

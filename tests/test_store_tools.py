@@ -180,6 +180,32 @@ def test_each_recipient_of_a_message_counts_once_whatever_its_reports_say(store)
     assert (s.delivery, s.awaiting) == ({"Expired": 1}, 0)
 
 
+def test_a_report_that_came_before_its_send_was_recorded_is_linked_to_it_then(store):
+    """The MMSC's report can come before the client has recorded the send (its record written after
+    the answer; a campaign's, a quick Rejected): stored matched to none, and a copy of it sent again
+    with another TransactionID after the record was written was keyed as a new report, stored and
+    handed to the handler a second time."""
+    handler = Keep()
+    rx = mm7.Receiver(handler, store=store)
+    assert post(rx, report("M5", "8613800000005", "Rejected"), "early") == 200
+    assert post(rx, report("M5", "+8613900000009", "Retrieved"), "stranger") == 200  # (none of its recipients)
+    assert [r.sent_transaction_id for r in store.reports_for("M5")] == [None, None]
+    store.record_sent(SentRecord("s-5", "SubmitReq", "REL-6-MM7-1-4", ["+8613800000005", "+8613800000006"],
+                                 message_id="M5", status_code=1000, delivery_report=True))
+    assert [(r.transaction_id, r.sent_transaction_id) for r in store.reports_for("M5")] == [
+        ("early", "s-5"), ("stranger", None)]
+    assert post(rx, report("M5", "8613800000005", "Rejected"), "early-again") == 200  # (a repeat: its answer)
+    assert handler.calls == ["early", "stranger"]
+    assert [r.transaction_id for r in mm7.store.reports_about(store, store.sent_by_transaction_id("s-5"))] == [
+        "early"]
+    # Another send given that MessageID later (a counter reset), to the same recipient: not its report.
+    store.record_sent(SentRecord("s-6", "SubmitReq", "REL-6-MM7-1-4", ["+8613800000005"], message_id="M5",
+                                 status_code=1000))
+    assert mm7.store.reports_about(store, store.sent_by_transaction_id("s-6")) == []
+    assert post(rx, report("M5", "+8613800000005", "Rejected"), "its-own") == 200  # ... and its own one is new
+    assert handler.calls == ["early", "stranger", "its-own"]
+
+
 def test_store_sent_lists_under_each_send_only_its_own_reports(tmp_path):
     db, cfg = tmp_path / "vasp.db", tmp_path / "cfg.toml"
     store = SqliteStore(db)
