@@ -708,10 +708,13 @@ class MemoryStore:
                     if not _about(rec, report.recipient):
                         left.append((record_id, key))
                         continue
+                    linked = f"{key}|{rec.transaction_id}" if key is not None else None
+                    if linked in self._keys:  # (a key taken already: left as it is, as SQLite's OR IGNORE)
+                        continue
                     report.sent_transaction_id = rec.transaction_id
-                    if key is not None and f"{key}|{rec.transaction_id}" not in self._keys:
+                    if linked is not None:
                         self._keys.pop(key, None)
-                        self._keys[f"{key}|{rec.transaction_id}"] = record_id
+                        self._keys[linked] = record_id
                 if left:
                     self._unmatched[rec.message_id] = left
 
