@@ -2470,7 +2470,7 @@ def _write_new_file(path: str, data: bytes) -> None:
 
 def cmd_store_sent(args: argparse.Namespace) -> int:
     from .display import printable, shown_time  # noqa: PLC0415
-    from .store import reports_about  # noqa: PLC0415
+    from .store import latest_statuses, reports_about, unreported  # noqa: PLC0415
 
     if args.summary:
         return _tag_summary(args)
@@ -2517,6 +2517,13 @@ def cmd_store_sent(args: argparse.Namespace) -> int:
         for x in about:
             what = "delivery report" if x.kind == "DeliveryReportReq" else "read reply"  # (MM7's names, as the help's)
             print(f"{'':19}  {what} {shown_time(x.received_at)}: {printable(_what(x))}")
+        # (a record from before the flag was kept, None, says nothing: whether one is awaited is not known)
+        left = unreported(r, latest_statuses(r, about)) if r.ok and r.operation == "SubmitReq" else 0
+        if left and r.delivery_report:
+            print(f"{'':19}  no report yet" + (f" for {left} of {len(r.recipients)} recipients"
+                                                if left < len(r.recipients) else ""))
+        elif left and r.delivery_report is False:
+            print(f"{'':19}  no report asked")
     return EXIT_OK
 
 
@@ -2647,7 +2654,8 @@ def _tag_summary(args: argparse.Namespace) -> int:
                      f"{s.failed} without answer" + (f" ({s.may_have_arrived} of them may have reached the MMSC)"
                                                      if s.may_have_arrived else "")))
     delivery = ", ".join(f"{status} {n}" for status, n in sorted(s.delivery.items(), key=lambda i: -i[1]))
-    print(printable(f"{s.recipients} recipients: {delivery + ', ' if delivery else ''}no report yet {s.awaiting}"))
+    print(printable(f"{s.recipients} recipients: {delivery + ', ' if delivery else ''}no report yet {s.awaiting}"
+                    + (f", no report asked {s.not_asked}" if s.not_asked else "")))
     if s.read:
         print(printable("read replies: " + ", ".join(f"{status} {n}" for status, n in sorted(s.read.items()))))
     if s.queued:

@@ -1255,6 +1255,7 @@ class ClientCore:
                 error=f"{type(error).__name__}: {error}" if error else None, attempts=info["attempts"],
                 linked_id=getattr(msg, "linked_id", None), tag=p.tag, earlier_unanswered=p.unanswered,
                 outbox_item=getattr(_progress, "outbox_item", None),
+                delivery_report=bool(msg.delivery_report) if hasattr(msg, "delivery_report") else None,
             ))
 
     def _record(self, rec: SentRecord) -> None:

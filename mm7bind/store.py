@@ -63,6 +63,9 @@ class SentRecord:
     # no answer: accepted, the MMSC may have it twice; not accepted, it may have it all the same.
     earlier_unanswered: bool = False
     outbox_item: int | None = None  # the outbox item it was sent for (its id), if an outbox sent it
+    # Whether it asked for delivery reports (its DeliveryReport flag, absent: False). None: not known
+    # (a record from before it was kept) or nothing to ask (a CancelReq, a report of an MMSC's).
+    delivery_report: bool | None = None
 
     @property
     def ok(self) -> bool:
@@ -527,6 +530,8 @@ class MemoryStore:
         self._inbox: dict[int, InboxRecord] = {}
         self._next_id = 1
         self._keys: dict[str, int] = {}
+        # Reports no request of ours had the MessageID of as they came: MessageID → (id, report key)
+        self._unmatched: dict[str, list[tuple[int, str | None]]] = {}
         self._claims: dict[str, SendClaim] = {}
         self._noted_claims: dict[str, set[str]] = {}  # a TransactionID → the claims noting an attempt of it
         self._spent: dict[str, float] = {}  # Digest answers spent: key → when its nonce goes stale
@@ -569,6 +574,8 @@ class MemoryStore:
             for key in (tid_key, report_key):
                 if key is not None:
                     self._keys[key] = rec.id
+            if kind in REPORT_KINDS and message_id and sent_transaction_id is None:
+                self._unmatched.setdefault(message_id, []).append((rec.id, report_key))
             return dataclasses.replace(rec), True
 
     def spend(self, spent: tuple[str, float], *, wait: float | None = None) -> None:
@@ -692,6 +699,24 @@ class MemoryStore:
             item = self._outbox.get(rec.outbox_item) if rec.outbox_item is not None else None
             if item is not None and rec.url is not None and item.attempt_url == rec.url:
                 item.attempt_url = None
+            if rec.message_id and rec.operation == "SubmitReq":
+                left = []
+                for record_id, key in self._unmatched.pop(rec.message_id, []):
+                    report = self._inbox.get(record_id)
+                    if report is None:  # (purged)
+                        continue
+                    if not _about(rec, report.recipient):
+                        left.append((record_id, key))
+                        continue
+                    linked = f"{key}|{rec.transaction_id}" if key is not None else None
+                    if linked in self._keys:  # (a key taken already: left as it is, as SQLite's OR IGNORE)
+                        continue
+                    report.sent_transaction_id = rec.transaction_id
+                    if linked is not None:
+                        self._keys.pop(key, None)
+                        self._keys[linked] = record_id
+                if left:
+                    self._unmatched[rec.message_id] = left
 
     def sent_mark(self) -> int:
         """See `SqliteStore.sent_mark`."""
@@ -774,6 +799,9 @@ class MemoryStore:
                     r.body, r.headers = b"", {}
                 else:
                     del self._inbox[r.id]
+            if old and not bodies_only:
+                self._unmatched = {mid: kept for mid, entries in self._unmatched.items()
+                                   if (kept := [e for e in entries if e[0] in self._inbox])}
             gone_ids = {id(r) for r in gone}
             self._sent = [r for r in self._sent if id(r) not in gone_ids]
             self._by_tid = {r.transaction_id: r for r in self._sent}
@@ -1533,6 +1561,7 @@ class SqliteStore:
         self._installation: str | None = None
         self._as_written_through: tuple[int, int] | None = None
         self._pid = os.getpid()  # (the process whose kept outcomes these are: see _write_kept_at_exit)
+        self._reports_kept = False  # (an inbox table to link reports in: known once the file is opened)
         _open_stores.add(self)
         if self.read_only:
             self._open_read_only()
@@ -1573,7 +1602,12 @@ class SqliteStore:
                 # (a file from before it was kept: its records name no item, and the outbox tells its
                 # items' acceptances by their time, recipients and tag)
                 db.execute("ALTER TABLE sent ADD COLUMN outbox_item INTEGER")
+            if "delivery_report" not in {row[1] for row in db.execute("PRAGMA table_info(sent)")}:
+                # (a file from before it was kept: NULL, not known, and its records count as awaiting
+                # their reports, as they did)
+                db.execute("ALTER TABLE sent ADD COLUMN delivery_report INTEGER")
             inbox = {row[1] for row in db.execute("PRAGMA table_info(inbox)")}
+            self._reports_kept = bool(inbox)  # (a layout of one's own may have no inbox: `extra_schema`)
             if inbox and "claimed_at" not in inbox:  # a file from before claims were stamped
                 db.execute("ALTER TABLE inbox ADD COLUMN claimed_at TEXT")
             if inbox and "headers" not in inbox:  # a file from before headers were kept (its records: none)
@@ -1846,11 +1880,12 @@ class SqliteStore:
         with self._write, _Transaction(db):
             db.execute(
                 "INSERT INTO sent (transaction_id, operation, version, recipients, message_id, url, sent_at,"
-                " status_code, status_text, error, attempts, linked_id, tag, earlier_unanswered, outbox_item)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " status_code, status_text, error, attempts, linked_id, tag, earlier_unanswered, outbox_item,"
+                " delivery_report) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (rec.transaction_id, rec.operation, rec.version, json.dumps(rec.recipients), rec.message_id,
                  rec.url, _utc_text(rec.sent_at), rec.status_code, rec.status_text, rec.error, rec.attempts,
-                 rec.linked_id, rec.tag, int(bool(rec.earlier_unanswered)), rec.outbox_item),
+                 rec.linked_id, rec.tag, int(bool(rec.earlier_unanswered)), rec.outbox_item,
+                 None if rec.delivery_report is None else int(bool(rec.delivery_report))),
             )
             if rec.url is not None:  # (no attempt made: a note left is of one before, its end not known)
                 db.execute("UPDATE send_claim SET attempt_url = NULL, attempt_transaction_id = NULL"
@@ -1858,6 +1893,26 @@ class SqliteStore:
                 if rec.outbox_item is not None:
                     db.execute("UPDATE outbox SET attempt_url = NULL WHERE id = ? AND attempt_url = ?",
                                (rec.outbox_item, rec.url))
+            if rec.message_id and rec.operation == "SubmitReq" and self._reports_kept:
+                self._link_early_reports(db, rec)
+
+    @staticmethod
+    def _link_early_reports(db: sqlite3.Connection, rec: SentRecord) -> None:
+        """Link to `rec` the reports about its recipients that came with its MessageID before it
+        was recorded (the MMSC's report was quicker than our write: none of ours had that
+        MessageID then), as the receiver links those that come after: their `sent_transaction_id`,
+        and their duplicate key as the receiver makes it now (a copy the MMSC sends again, with
+        another TransactionID, is then known as a repeat, not handed to the handler a second time).
+        One lookup through the MessageID's index, which finds none but for such a report."""
+        rows = db.execute("SELECT id, recipient, report_key FROM inbox WHERE message_id = ? AND"
+                          " sent_transaction_id IS NULL AND kind IN ('DeliveryReportReq', 'ReadReplyReq')",
+                          (rec.message_id,)).fetchall()
+        for record_id, recipient, key in rows:
+            if _about(rec, recipient):
+                # (OR IGNORE: a key taken already, by a copy stored meanwhile, leaves this one's)
+                db.execute("UPDATE OR IGNORE inbox SET sent_transaction_id = ?, report_key = ? WHERE id = ?",
+                           (rec.transaction_id, f"{key}|{rec.transaction_id}" if key is not None else None,
+                            record_id))
 
     def sent_mark(self) -> int:
         """Where the sent records end now (the latest one's id, 0 for none): for
@@ -1886,6 +1941,8 @@ class SqliteStore:
             # (a file from before the column, read-only: not upgraded, its records say none)
             earlier_unanswered=bool(row["earlier_unanswered"]) if "earlier_unanswered" in row.keys() else False,
             outbox_item=row["outbox_item"] if "outbox_item" in row.keys() else None,
+            delivery_report=(None if "delivery_report" not in row.keys() or row["delivery_report"] is None
+                             else bool(row["delivery_report"])),
         )
 
     def sent(self, *, message_id: str | None = None, recipient: str | None = None, since: datetime | None = None,
@@ -2984,6 +3041,9 @@ class TagSummary:
     recipients: int = 0  # recipients of the accepted ones
     delivery: dict[str, int] = field(default_factory=dict)  # latest delivery report status → recipients
     awaiting: int = 0  # recipients of accepted messages without a delivery report yet
+    # ... of messages that asked for none (DeliveryReport false or absent) and got none: not awaited.
+    # (A record from before this was kept counts as awaiting, as it did.)
+    not_asked: int = 0
     read: dict[str, int] = field(default_factory=dict)  # latest read reply status → recipients
     queued: int = 0  # recipients of the tag's outbox items not sent yet (queued, or being sent)
 
@@ -2996,8 +3056,13 @@ def reports_about(store, rec: SentRecord) -> list[InboxRecord]:
     if not rec.message_id or rec.operation in REPORT_KINDS:  # (an MMSC's report is about no report)
         return []
     return [r for r in store.reports_for(rec.message_id)
-            if (r.sent_transaction_id == rec.transaction_id if r.sent_transaction_id
-                else r.recipient is None or _sent_to(rec.recipients, r.recipient))]
+            if (r.sent_transaction_id == rec.transaction_id if r.sent_transaction_id else _about(rec, r.recipient))]
+
+
+def _about(rec: SentRecord, recipient: str | None) -> bool:
+    """Whether a report about `recipient` (None: it names none) that no request of ours was
+    matched to is about `rec`, given its MessageID."""
+    return recipient is None or _sent_to(rec.recipients, recipient)
 
 
 def _sent_to(recipients: list[str], recipient: str) -> bool:
@@ -3034,9 +3099,55 @@ def _latest_submits(records) -> Iterator[SentRecord]:
     return iter(list(latest.values()))
 
 
+# Statuses after which the MMSC still holds the message (as the simulator reads them): a final one
+# received before (Retrieved, Rejected, Expired, ...; Read, Deleted) is not undone by one of these
+# coming after it, a copy the MMSC sent again late (its first answer lost) or out of order.
+PENDING_STATUSES = ("Deferred", "Indeterminate")
+
+
+def latest_statuses(rec: SentRecord, reports: list[InboxRecord]) -> dict[tuple[str, str], str]:
+    """The latest status of each kind of report (delivery report, read reply) for each of `rec`'s
+    recipients, of `reports` about it (`reports_about`, oldest first): (kind, recipient) → status.
+    A report counts for the recipient of `rec`'s it names however written ("8613800000001" for
+    "+8613800000001": two copies written two ways are one recipient's), for its only recipient when
+    it names none of them, else under the name it gives. A pending status
+    (PENDING_STATUSES) after a final one leaves the final one."""
+    statuses: dict[tuple[str, str], str] = {}
+    for report in reports:
+        key = (report.kind, _named(rec.recipients, report.recipient))
+        status, earlier = report.status or "?", statuses.get(key)
+        if status in PENDING_STATUSES and earlier is not None and earlier not in (*PENDING_STATUSES, "?"):
+            continue
+        statuses[key] = status
+    return statuses
+
+
+def unreported(rec: SentRecord, statuses: dict[tuple[str, str], str]) -> int:
+    """How many of `rec`'s recipients have no delivery report among `statuses` (`latest_statuses`).
+    A report under a name none of them has counts for one of them all the same: most likely a way
+    of writing a number that `bulk.recipient_key` does not know as one (national: "13800000001"
+    for "+8613800000001"), which only a country code would tell."""
+    return max(0, len(rec.recipients) - sum(kind == "DeliveryReportReq" for kind, _ in statuses))
+
+
+def _named(recipients: list[str], recipient: str | None) -> str:
+    """The one of `recipients` a report about `recipient` is about (see `latest_statuses`)."""
+    if recipient in recipients:
+        return recipient
+    if recipient is not None:
+        from .bulk import recipient_key  # noqa: PLC0415 (bulk reads the store)
+
+        key = recipient_key(recipient)
+        found = next((r for r in recipients if recipient_key(r) == key), None)
+        if found is not None:
+            return found
+    return recipients[0] if len(recipients) == 1 else recipient or ""
+
+
 def summarize(store, tag: str) -> TagSummary:
     """Count the outcomes of every SubmitReq sent under `tag`, and the reports received about them
-    (for each recipient only the latest: a Deferred report followed by Retrieved counts once)."""
+    (for each recipient only the latest, `latest_statuses`: a Deferred report followed by Retrieved
+    counts once)."""
     out = TagSummary(tag)
     # A request tried in several rounds (the outbox, one TransactionID) or sent again to the same
     # recipients (a resumed campaign, a new one) counts once, as it ended last.
@@ -3054,15 +3165,15 @@ def summarize(store, tag: str) -> TagSummary:
         if not rec.ok:
             continue
         out.recipients += len(rec.recipients)
-        statuses: dict[tuple[str, str], str] = {}
-        for report in reports_about(store, rec):
-            statuses[(report.kind, report.recipient or "")] = report.status or "?"
-        delivered = 0
+        statuses = latest_statuses(rec, reports_about(store, rec))
         for (kind, _), status in statuses.items():
             tally = out.delivery if kind == "DeliveryReportReq" else out.read
             tally[status] = tally.get(status, 0) + 1
-            delivered += kind == "DeliveryReportReq"
-        out.awaiting += max(0, len(rec.recipients) - delivered)
+        without = unreported(rec, statuses)
+        if rec.delivery_report is False:
+            out.not_asked += without
+        else:
+            out.awaiting += without
     waiting = getattr(store, "outbox_recipients", None)  # (a campaign queued with send --queue: no record yet)
     if waiting is not None:
         out.queued = len(waiting(tag, ("queued", "sending")))

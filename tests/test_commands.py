@@ -1955,7 +1955,7 @@ def test_the_progress_bar_counts_whom_it_sends_to(simulator, tmp_path):
     assert summary == {"tag": "p", "requests": 4, "accepted": 4, "earlier_unanswered": 0, "refused": 0, "failed": 0,
                        "may_have_arrived": 0,
                        "recipients": 4,
-                       "delivery": {}, "awaiting": 4, "read": {}, "queued": 0}
+                       "delivery": {}, "awaiting": 0, "not_asked": 4, "read": {}, "queued": 0}  # (no --delivery-report)
 
 
 def test_a_campaigns_summary_counts_the_recipients_still_queued(tmp_path):

@@ -303,7 +303,7 @@ def test_a_request_sent_in_several_rounds_counts_once_in_its_campaign(store):
     with Simulator(SimulatorConfig()) as sim:
         client = mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never())
         outbox = Outbox(client)
-        outbox.put(mm7.SubmitReq(recipients=["1"]), tag="c")
+        outbox.put(mm7.SubmitReq(recipients=["1"], delivery_report=True), tag="c")
         sim.fail_next(1, http_status=503)
         now = utcnow()
         assert outbox.run_once(now)[0].state == "queued"

@@ -149,6 +149,63 @@ def test_a_report_writing_our_recipient_another_way_is_attributed_to_the_send_to
     assert mm7.store.summarize(store, "autumn").delivery == {"Retrieved": 1}
 
 
+def test_each_recipient_of_a_message_counts_once_whatever_its_reports_say(store):
+    """A message to two recipients, one report each (by MM7): the first recipient's reports came
+    written two ways ("8613800000001" and "+8613800000001", copies of one MMSC's nodes), and were
+    counted as two recipients' — the second recipient's missing report said to have come; and a
+    Deferred report arriving late, after the Retrieved one (its first copy's answer lost), undid the
+    outcome. Read replies are tallied apart, the same way."""
+    store.record_sent(SentRecord("s-1", "SubmitReq", "REL-6-MM7-1-4", ["+8613800000001", "+8613800000002"],
+                                 message_id="M1", status_code=1000, tag="t", delivery_report=True))
+    rx = mm7.Receiver(mm7.Handler(), store=store)
+    assert post(rx, report("M1", "8613800000001", "Deferred"), "r-1") == 200
+    assert post(rx, report("M1", "+8613800000001", "Retrieved"), "r-2") == 200
+    assert post(rx, report("M1", "+8613800000001", "Deferred"), "r-3") == 200  # (r-1 again, from another node)
+    for tid, status in (("rr-1", mm7.ReadStatus.READ), ("rr-2", mm7.ReadStatus.INDETERMINATE)):
+        assert post(rx, mm7.ReadReplyReq(message_id="M1", recipient="8613800000001", sender="1065888",
+                                         time_stamp=NOW, mm_status=status), tid) == 200
+    assert len(store.reports_for("M1")) == 5 and {r.sent_transaction_id for r in store.reports_for("M1")} == {"s-1"}
+    s = mm7.store.summarize(store, "t")
+    assert (s.recipients, s.delivery, s.awaiting, s.read) == (2, {"Retrieved": 1}, 1, {"Read": 1})
+    # The second recipient's report comes: both accounted for. A report of an MMSC's own spelling
+    # (national) for a one-recipient message is that recipient's.
+    assert post(rx, report("M1", "+8613800000002", "Rejected"), "r-4") == 200
+    s = mm7.store.summarize(store, "t")
+    assert (s.delivery, s.awaiting) == ({"Retrieved": 1, "Rejected": 1}, 0)
+    store.record_sent(SentRecord("s-2", "SubmitReq", "REL-6-MM7-1-4", ["+8613800000003"], message_id="M2",
+                                 status_code=1000, tag="u", delivery_report=True))
+    assert post(rx, report("M2", "13800000003", "Deferred"), "r-5") == 200
+    assert post(rx, report("M2", "+8613800000003", "Expired"), "r-6") == 200
+    s = mm7.store.summarize(store, "u")
+    assert (s.delivery, s.awaiting) == ({"Expired": 1}, 0)
+
+
+def test_a_report_that_came_before_its_send_was_recorded_is_linked_to_it_then(store):
+    """The MMSC's report can come before the client has recorded the send (its record written after
+    the answer; a campaign's, a quick Rejected): stored matched to none, and a copy of it sent again
+    with another TransactionID after the record was written was keyed as a new report, stored and
+    handed to the handler a second time."""
+    handler = Keep()
+    rx = mm7.Receiver(handler, store=store)
+    assert post(rx, report("M5", "8613800000005", "Rejected"), "early") == 200
+    assert post(rx, report("M5", "+8613900000009", "Retrieved"), "stranger") == 200  # (none of its recipients)
+    assert [r.sent_transaction_id for r in store.reports_for("M5")] == [None, None]
+    store.record_sent(SentRecord("s-5", "SubmitReq", "REL-6-MM7-1-4", ["+8613800000005", "+8613800000006"],
+                                 message_id="M5", status_code=1000, delivery_report=True))
+    assert [(r.transaction_id, r.sent_transaction_id) for r in store.reports_for("M5")] == [
+        ("early", "s-5"), ("stranger", None)]
+    assert post(rx, report("M5", "8613800000005", "Rejected"), "early-again") == 200  # (a repeat: its answer)
+    assert handler.calls == ["early", "stranger"]
+    assert [r.transaction_id for r in mm7.store.reports_about(store, store.sent_by_transaction_id("s-5"))] == [
+        "early"]
+    # Another send given that MessageID later (a counter reset), to the same recipient: not its report.
+    store.record_sent(SentRecord("s-6", "SubmitReq", "REL-6-MM7-1-4", ["+8613800000005"], message_id="M5",
+                                 status_code=1000))
+    assert mm7.store.reports_about(store, store.sent_by_transaction_id("s-6")) == []
+    assert post(rx, report("M5", "+8613800000005", "Rejected"), "its-own") == 200  # ... and its own one is new
+    assert handler.calls == ["early", "stranger", "its-own"]
+
+
 def test_store_sent_lists_under_each_send_only_its_own_reports(tmp_path):
     db, cfg = tmp_path / "vasp.db", tmp_path / "cfg.toml"
     store = SqliteStore(db)
@@ -420,7 +477,7 @@ def test_a_tagged_bulk_send_resumes_without_sending_anyone_twice(tmp_path):
     numbers = [f"+86138000000{i:02d}" for i in range(12)]
     with Simulator(SimulatorConfig()) as sim:
         client = mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never())
-        template = mm7.SubmitReq(subject="新年快乐")
+        template = mm7.SubmitReq(subject="新年快乐", delivery_report=True)
         sim.fail_next(3, status=3000)  # the first three are refused (for a while: sent again on resuming)
         first = send_bulk(client, template, numbers + [n + " " for n in numbers[:2]], concurrency=1, tag="newyear")
         assert (first.sent, first.failed, first.skipped, first.repeated) == (9, 3, 0, 2)
@@ -463,6 +520,72 @@ def test_a_tagged_bulk_send_resumes_without_sending_anyone_twice(tmp_path):
     for narrowing in (["--since", "1d"], ["--to", "+8613800000001"], ["--message-id", "M1"]):
         proc = run("store", "sent", "--config", str(cfg), "--tag", "newyear", "--summary", *narrowing)
         assert proc.returncode == 2 and f"{narrowing[0]} would not narrow it" in proc.stderr, proc.stderr
+
+
+def test_recipients_of_messages_that_asked_for_no_report_are_not_counted_as_awaiting_one(tmp_path):
+    """A campaign's summary counted "no report yet" for the recipients of messages sent without
+    asking for delivery reports (DeliveryReport false or absent), which never come: the store did
+    not keep whether a report was asked."""
+    from mm7bind.simulator import Simulator, SimulatorConfig
+
+    db, cfg = tmp_path / "vasp.db", tmp_path / "cfg.toml"
+    store = SqliteStore(db)
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never())
+        client.submit(mm7.SubmitReq(recipients=["+8613800000001", "+8613800000002"], delivery_report=True), tag="t")
+        client.submit(mm7.SubmitReq(recipients=["+8613800000003"], delivery_report=False), tag="t")
+        client.submit(mm7.SubmitReq(recipients=["+8613800000004", "+8613800000005"]), tag="t")  # (absent: none)
+        client.send(mm7.CancelReq(message_id=store.sent(tag="t")[0].message_id), tag="t")
+        client.close()
+    assert [(r.operation, r.delivery_report) for r in store.sent(tag="t")] == [
+        ("SubmitReq", True), ("SubmitReq", False), ("SubmitReq", False), ("CancelReq", None)]
+    asked, _, unasked = store.sent(tag="t")[:3]
+    rx = mm7.Receiver(mm7.Handler(), store=store)
+    assert post(rx, report(asked.message_id, "+8613800000001", "Retrieved"), "r-1") == 200
+    assert post(rx, report(unasked.message_id, "+8613800000004", "Retrieved"), "r-4") == 200  # (an MMSC's own way)
+    s = mm7.store.summarize(store, "t")
+    assert (s.recipients, s.delivery, s.awaiting, s.not_asked) == (5, {"Retrieved": 2}, 1, 2)
+    store.close()
+
+    cfg.write_text(f'[store]\npath = "{db.as_posix()}"\n', encoding="utf-8")
+    assert run("store", "sent", "--config", str(cfg), "--tag", "t", "--summary").stdout.splitlines()[1] == (
+        "5 recipients: Retrieved 2, no report yet 1, no report asked 2")
+    assert json.loads(run("store", "sent", "--config", str(cfg), "--tag", "t", "--summary", "--json").stdout
+                      )["not_asked"] == 2
+    listing = run("store", "sent", "--config", str(cfg), "--tag", "t").stdout.splitlines()
+    said = [line.strip() for line in listing if line.strip().startswith("no report")]
+    assert said == ["no report yet for 1 of 2 recipients", "no report asked", "no report asked"], listing
+    rows = json.loads(run("store", "sent", "--config", str(cfg), "--tag", "t", "--json").stdout)
+    assert [row["delivery_report"] for row in rows] == [True, False, False, None]
+
+
+def test_a_store_file_from_before_report_flags_were_kept_still_works(tmp_path):
+    """Its sent records say nothing of a report asked (None): they count as awaiting their reports,
+    as they did; the file takes records that say, read-only too before it is upgraded."""
+    import sqlite3
+
+    SqliteStore(tmp_path / "older.db").close()
+    old = sqlite3.connect(tmp_path / "older.db")  # as the release before left a file: no delivery_report
+    old.execute("ALTER TABLE sent DROP COLUMN delivery_report")
+    old.execute("INSERT INTO sent (transaction_id, operation, version, recipients, message_id, sent_at, status_code,"
+                " attempts, tag) VALUES ('t-old', 'SubmitReq', 'REL-6-MM7-1-4', '[\"1\", \"2\"]', 'M-old',"
+                " '2026-01-01T00:00:00+00:00', 1000, 1, 'c')")
+    old.commit()
+    old.close()
+    seen = SqliteStore(tmp_path / "older.db", read_only=True)  # (not upgraded: the column is not there)
+    assert [(r.transaction_id, r.delivery_report) for r in seen.sent()] == [("t-old", None)]
+    assert mm7.store.summarize(seen, "c").awaiting == 2
+    seen.close()
+    store = SqliteStore(tmp_path / "older.db")
+    store.record_sent(SentRecord("t-new", "SubmitReq", "REL-6-MM7-1-4", ["3"], message_id="M-new", status_code=1000,
+                                 tag="c", delivery_report=False))
+    assert [(r.transaction_id, r.delivery_report) for r in store.sent()] == [("t-old", None), ("t-new", False)]
+    s = mm7.store.summarize(store, "c")
+    assert (s.recipients, s.awaiting, s.not_asked) == (3, 2, 1)
+    store.close()
+    store = SqliteStore(tmp_path / "older.db")  # opened again: as it was
+    assert [r.delivery_report for r in store.sent()] == [None, False]
+    store.close()
 
 
 def test_files_from_before_tags_are_upgraded_in_place(tmp_path):
