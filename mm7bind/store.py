@@ -778,6 +778,13 @@ class MemoryStore:
             in_use = ({r.tag for r in self._sent if _utc_text(r.sent_at) >= cutoff} | {i.tag for i in waiting}
                       | {i.tag for i in given_up})
             in_use.discard(None)
+            if sent:  # (a campaign in use keeps its reports: see SqliteStore.purge)
+                theirs = {r.transaction_id for r in self._sent if r.tag in in_use}
+                old = [r for r in old if r.sent_transaction_id not in theirs]
+                if bodies_only:
+                    out.bodies = len(old)
+                else:
+                    out.inbox = len(old)
             waiting_tids = {i.transaction_id for i in waiting}
             gone = [r for r in self._sent if _utc_text(r.sent_at) < cutoff and r.tag not in in_use
                     and r.transaction_id not in waiting_tids] if sent else []
@@ -2441,6 +2448,11 @@ class SqliteStore:
         # (bodies only: and their headers; a body purged before headers went with it too)
         with_body = (" AND (length(i.body) > 0 OR i.headers IS NOT NULL OR EXISTS"
                      " (SELECT 1 FROM inbox_body b WHERE b.id = i.id AND length(b.body) > 0))") if bodies_only else ""
+        # A campaign in use keeps the reports linked to its records with them, whatever their age: its
+        # summary counts them (a campaign running longer than the purge's age said "no report yet"
+        # again of its first recipients). (The tags in use: `_purgeable_sent`'s, noted before these run.)
+        with_body += (" AND NOT EXISTS (SELECT 1 FROM sent s WHERE s.transaction_id = i.sent_transaction_id"
+                      " AND s.tag IN (SELECT tag FROM temp.purge_tags_in_use))") if sent else ""
         finished = list(dict.fromkeys(s for s in states if s in PURGEABLE))
         others = [s for s in states if s not in PURGEABLE]
         olds = []  # (select, the columns its rows are walked in: see _in_batches)

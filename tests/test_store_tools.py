@@ -1677,6 +1677,30 @@ def test_purge_keeps_what_a_campaign_in_progress_and_the_outbox_still_need(store
     assert sorted(r.transaction_id for r in store.sent()) == ["autumn-1", "waiting-1"]  # (their items still wait)
 
 
+def test_purge_keeps_the_reports_of_a_campaign_in_use_with_its_records(store):
+    """A campaign running longer than the purge's age kept its first records but lost their
+    delivery reports: its summary said "no report yet" again of its first recipients."""
+    now = datetime.now(timezone.utc)
+    for tid, tag, when in (("p-1", "promo", now - timedelta(hours=2)), ("p-2", "promo", now + timedelta(hours=1)),
+                           ("s-1", "spring", now - timedelta(hours=2))):
+        store.record_sent(SentRecord(tid, "SubmitReq", "REL-6-MM7-1-4", [f"+861380000000{tid[-1]}"],
+                                     message_id=f"M-{tid}", sent_at=when, status_code=1000, status_text="Success",
+                                     tag=tag))
+    for tid in ("p-1", "s-1", None):  # (the last one linked to nothing of ours)
+        rec, _ = store.accept(kind="DeliveryReportReq", transaction_id=f"r-{tid}", message_id=f"M-{tid}",
+                              recipient="+8613800000001", status="Retrieved", peer=None, content_type="text/xml",
+                              body=b"<x/>", tid_key=f"r-{tid}", report_key=f"k-{tid}", sent_transaction_id=tid)
+        store.mark(rec.id, "handled", 1000)
+    later = datetime.now(timezone.utc) + timedelta(seconds=1)
+    assert store.purge(later, dry_run=True).inbox == 2
+    done = store.purge(later)
+    assert (done.inbox, done.sent) == (2, 1)
+    assert [r.transaction_id for r in store.inbox()] == ["r-p-1"]
+    summary = mm7.store.summarize(store, "promo")
+    assert (summary.delivery, summary.awaiting) == ({"Retrieved": 1}, 1)
+    assert store.purge(later, sent=False).inbox == 1 and store.inbox() == []  # (sent records kept, reports not)
+
+
 def test_purge_keeps_a_paused_campaign_whose_items_wait_for_requeue(store):
     """A campaign stopped by an outage a month ago: its last items failed, kept for `store
     requeue`, but its requests' records (and its sent items) were purged with the rest: resumed,
