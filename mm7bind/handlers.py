@@ -17,6 +17,7 @@ from . import messages as m
 from .client import transport_reason
 from .content import safe_name
 from .display import is_secret_header, printable, shown_url
+from .errors import InvalidURLError
 from .jsonable import deviation_json, to_jsonable
 from .periodic import seconds_between_rounds
 from .receiver import Context, Handler, Unavailable, no_async_methods
@@ -249,7 +250,7 @@ class ForwardingHandler(Handler):
         from .client import is_http_url, not_http_url  # noqa: PLC0415
 
         if not is_http_url(url):  # (as [receiver] forward_url and --forward: else each message failed when forwarded)
-            raise ValueError(not_http_url(shown_url(url) if isinstance(url, str) else url, " to forward to"))
+            raise InvalidURLError(not_http_url(shown_url(url) if isinstance(url, str) else url, " to forward to"))
         # (NaN or inf failed every forward with a ValueError from the HTTP library: refused here)
         self.url, self.timeout, self.include_data = url, seconds_between_rounds("timeout", timeout), include_data
         self.shown_url = shown_url(url)  # (errors are logged and stored: no password of the URL's)

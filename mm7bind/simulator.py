@@ -52,7 +52,7 @@ from .deadline import MAX_TIMEOUT, held_loop_hint, wait_limit
 from .display import mask_headers, printable, repr_showing_no_secret_header, shown_url
 from .envelope import Envelope, Fault, XmlStyle
 from .errors import (ConnectError, DecodeError, Deviation, EncodeError, FaultError, HTTPStatusError,
-                     LimitExceededError, SendError, TransportError, UnsupportedEncodingError, ValidationError,
+                     InvalidURLError, LimitExceededError, SendError, TransportError, UnsupportedEncodingError, ValidationError,
                      refusable)
 from .hints import did_you_mean, suggest_keywords, unknown_fields
 from .inflating import GZIP, MAX_GZIP_MEMBERS, RAW, ZLIB, Inflating
@@ -172,7 +172,7 @@ class SimulatorConfig:
             # (as simulate --vasp-url: else taken, and each report ended in a traceback logged, the
             # client made for it refusing the URL "of an MMSC", listed by no not_taken())
             shown = shown_url(self.vasp_url) if isinstance(self.vasp_url, str) else self.vasp_url
-            raise ValueError(f"vasp_url {not_http_url(shown)}")
+            raise InvalidURLError(f"vasp_url {not_http_url(shown)}")
         if not all(0 <= delay <= MAX_TIMEOUT for delay in (self.report_delay, self.read_delay, self.report_retry_delay)):
             # (nan ran at once, inf ended the report worker: nothing more was ever sent; a retry's
             # pause of 1e10, slept while a deliver waited, ended it with an OverflowError)
