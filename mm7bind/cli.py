@@ -2877,6 +2877,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         from .simulator import STARTED  # noqa: PLC0415
 
         logging.getLogger("mm7bind.simulator").addFilter(lambda record: record.msg is not STARTED)
+    from .simulator import PATHLESS, pathless_vasp_url  # noqa: PLC0415
+
+    if (pathless := pathless_vasp_url(args.vasp_url)) is not None:  # (said once, naming the option)
+        print(f"mm7bind simulate: warning: --vasp-url {pathless}", file=sys.stderr)
+        logging.getLogger("mm7bind.simulator").addFilter(lambda record: record.msg is not PATHLESS)
     sim = Simulator(config)
     signals = _Signals()
     try:
