@@ -1914,7 +1914,7 @@ def test_an_interrupted_send_queue_says_what_it_committed_and_what_running_again
     assert proc.returncode == 130, proc.stderr
     assert proc.stdout.startswith("queued 4 message(s) in ")
     assert ("mm7bind send: interrupted: 4 message(s) committed to the outbox in 2 batch(es) before it stopped (they "
-            "will be sent); 1 recipients not queued; `--queue --tag camp` again queues only those") in proc.stderr
+            "will be sent); 1 recipient not queued; `--queue --tag camp` again queues only those") in proc.stderr
     proc = run(*send, "--tag", "camp")
     assert proc.returncode == 0 and "queued 1 message(s)" in proc.stdout and "skipped 4 recipients" in proc.stdout
     proc = watched(1, "ctrl-c", *send, "--json")  # (untagged: running again queues them all again)
