@@ -40,7 +40,7 @@ from .arrival import no_mmsc_answered
 from .auth import QOPS, DigestAnswer, auth_schemes, digest_algorithms, digest_challenges
 from .content import Content
 from .deadline import MAX_TIMEOUT, DeadlinePassed, DeadlineReader
-from .display import printable, repr_showing_no_secret_header, shown_http, shown_url
+from .display import excerpt, html_page, printable, repr_showing_no_secret_header, shown_http, shown_url
 from .envelope import Fault
 from .errors import (
     STORE_ERRORS,
@@ -845,13 +845,15 @@ class ClientCore:
         except DecodeError as exc:
             env, unread = None, exc
             if status < 400:
-                error = ProtocolError(f"unreadable answer (HTTP {status}): {exc}", body=body, http_status=status, **kw)
+                # (an HTML page said by its title, not as the DOCTYPE our XML reader refuses)
+                why = f"{excerpt(body, headers)}, not MM7" if html_page(body, headers) else exc
+                error = ProtocolError(f"unreadable answer (HTTP {status}): {why}", body=body, http_status=status, **kw)
                 error.__cause__ = exc  # (which kind of unreadable: callers map them apart)
                 return self.give_up(p, error)
         if env is None:
             hint = self.http_hint(status, url, headers)
             error = HTTPStatusError(f"HTTP {status} from {shown}" + (f" ({hint})" if hint else "")
-                                    + (f": {_snippet(body)}" if body.strip() else "")
+                                    + (f": {excerpt(body, headers, limit=200)}" if body.strip() else "")
                                     # (XML that is not well-formed: why, as it may look like a Fault)
                                     + (f" (no Fault read from it: {unread})"
                                        if isinstance(unread, MalformedXMLError) else ""),
@@ -1525,11 +1527,6 @@ def _shortened(text: str, limit: int = 300) -> str:
     """An error's text for a log line: on one line, and not the whole of a library's nested causes."""
     text = printable(" ".join(text.split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _snippet(body: bytes, limit: int = 200) -> str:
-    text = body[:limit].decode("utf-8", "replace").replace("\r", " ").replace("\n", " ").strip()
-    return text + ("…" if len(body) > limit else "")
 
 
 def _fault_words(fault: Fault) -> str:
