@@ -165,8 +165,9 @@ def html_page(body: bytes, headers=None) -> bool:  # noqa: ANN001
 def excerpt(body: bytes, headers=None, limit: int = 120) -> str:  # noqa: ANN001
     """A peer's answer in a few readable words, for an error: an HTML page (a web server or proxy
     where an MM7 peer or an application was expected) as `an HTML page: "its title"` — its text
-    without tags when it has no title —, other text on one line; in its charset, without control
-    characters, cut at `limit`. Not a bytes repr (b'...') nor the page's markup."""
+    without tags when it has no title —, other text on one line; in its charset, cut at `limit`.
+    Not a bytes repr (b'...') nor the page's markup. A control character other than white space
+    stays, as the peer sent it: what shows it (a log line, a terminal) makes it `printable`."""
     import html  # noqa: PLC0415
 
     head = bytes(body[:64 * 1024])
@@ -176,7 +177,7 @@ def excerpt(body: bytes, headers=None, limit: int = 120) -> str:  # noqa: ANN001
         title = _TITLE.search(text)
         text = title.group(1) if title and title.group(1).strip() else _TAG.sub(" ", _UNSHOWN.sub(" ", text))
         text = html.unescape(text)
-    text = printable(" ".join(text.split()))
+    text = " ".join(text.split())
     if len(text) > limit or len(body) > len(head):
         text = text[:limit - 1].rstrip() + "…"
     return f'an HTML page: "{text}"' if page else text

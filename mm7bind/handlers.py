@@ -346,7 +346,7 @@ class ForwardingHandler(Handler):
             answer_deadline.at = None
         if not 200 <= answer.status_code < 300:
             # (in words, an HTML page by its title: not a bytes repr, b'<!DOCTYPE html>...')
-            said = excerpt(text, answer.headers) if text.strip() else "no body"
+            said = printable(excerpt(text, answer.headers)) if text.strip() else "no body"
             raise ForwardError(f"{self.shown_url} answered HTTP {answer.status_code}: {said}")
         if len(text) > ANSWER_LIMIT:
             raise ForwardError(f"{self.shown_url} answered with more than {ANSWER_LIMIT} bytes")
@@ -400,7 +400,7 @@ def _outcome(content_type: str, body: bytes) -> m.Status | None:
     try:
         said = json.loads(body)
     except (ValueError, RecursionError):
-        raise ForwardError(f"the application's answer is not JSON: {excerpt(body)}") from None
+        raise ForwardError(f"the application's answer is not JSON: {printable(excerpt(body))}") from None
     if not isinstance(said, dict) or "status" not in said:
         return None
     code, text = said["status"], said.get("text")
