@@ -2767,7 +2767,7 @@ def test_a_resumed_send_lists_what_may_have_arrived_without_retries_on_timeout(t
         resumed = run(*args, "--config", str(tmp_path / "c.toml"))
         again = run(*args, "--config", str(tmp_path / "c.toml"), "--resend-unanswered")
     assert first.returncode != 0 and "the MMSC may have taken it" in first.stderr, first.stdout + first.stderr
-    assert "not sent again: 1 recipients whose earlier request got no answer" in resumed.stdout, resumed.stdout
+    assert "not sent again: 1 recipient whose earlier request got no answer" in resumed.stdout, resumed.stdout
     assert "  maybe delivered +8613800000001" in resumed.stdout
     assert "sent 1, failed 0" in again.stdout and "maybe delivered" not in again.stdout, again.stdout
     assert len(srv.requests) == 3
