@@ -1131,7 +1131,7 @@ def _send_queued(args: argparse.Namespace, cfg, client, template, recipients: li
         when = f" for {shown_time(args.at)}" if args.at else ""
         print(f"queued {result.sent} message(s){when} in {cfg.store.path}")
         if result.skipped:
-            print(f"skipped {result.skipped} recipients already accepted or queued under tag {args.tag!r}")
+            print(f"skipped {_recipients(result.skipped)} already accepted or queued under tag {args.tag!r}")
         _say_held_back(result)
     if result.interrupted:
         print(f"mm7bind send: interrupted: {_committed(result, args.tag)}", file=sys.stderr)
@@ -1247,7 +1247,7 @@ def _said_campaign(args: argparse.Namespace, result, simulator_by_default: bool)
         print(_json(shown | {"interrupted": result.interrupted,
                              "not_tried": result.total - result.sent - result.failed}))
         return _bulk_exit(result)
-    print(f"sent {result.sent}, failed {result.failed}, {result.total} recipients in {result.elapsed:.1f} s "
+    print(f"sent {result.sent}, failed {result.failed}, {_recipients(result.total)} in {result.elapsed:.1f} s "
           f"({result.rate:.1f}/s)")
     if result.earlier_unanswered:  # (a second copy is what a demanding sender checks for)
         print(f"{result.earlier_unanswered} of the sent were accepted after an attempt that got no answer: the MMSC "
@@ -1262,14 +1262,14 @@ def _said_campaign(args: argparse.Namespace, result, simulator_by_default: bool)
         left = result.total - result.sent - result.failed
         again = (f"`--tag {args.tag}` again sends only to those the MMSC has not accepted" if args.tag
                  else "give --tag NAME (with a store) to be able to resume where a run stopped")
-        print(f"mm7bind send: interrupted: {left} recipients not tried; {again}", file=sys.stderr)
+        print(f"mm7bind send: interrupted: {_recipients(left)} not tried; {again}", file=sys.stderr)
     elif result.unreachable:
         left = result.total - result.sent - result.failed
         again = (f"the same command (`--tag {args.tag}`) sends only to those the MMSC has not accepted"
                  if args.tag else "give --tag NAME (with a store) to be able to resume where a run stopped")
         print(f"mm7bind send: stopped: no MMSC could be reached ({UNREACHABLE_STOP} requests in a row, each after "
               "its retries, met no connection, no answer or an MMSC unavailable); "
-              f"{left} recipients not tried; once it is back, {again}" + (f" ({simulator}: {hint})" if hint else ""),
+              f"{_recipients(left)} not tried; once it is back, {again}" + (f" ({simulator}: {hint})" if hint else ""),
               file=sys.stderr)
     elif result.stopped_by_refusal:
         left = result.total - result.sent - result.failed
@@ -1278,7 +1278,7 @@ def _said_campaign(args: argparse.Namespace, result, simulator_by_default: bool)
                  f"{left} not tried" if args.tag else "give --tag NAME (with a store) to be able to resume where a "
                  "run stopped")
         print(printable(f"mm7bind send: stopped: the MMSC refused {args.stop_after_refused} requests in a row alike "
-                        f"({result.stopped_by_refusal}); {left} recipients not tried; {again}"), file=sys.stderr)
+                        f"({result.stopped_by_refusal}); {_recipients(left)} not tried; {again}"), file=sys.stderr)
     else:
         if result.failed and not result.sent and result.unanswered == result.failed:
             # (a run too short to stop, none of whose requests an MMSC answered: exit 4, as a stopped
@@ -1291,10 +1291,10 @@ def _said_campaign(args: argparse.Namespace, result, simulator_by_default: bool)
             print(f"mm7bind send: {simulator}: {hint}", file=sys.stderr)
     if result.skipped:
         # (not "accepted" alone: one waiting in the outbox, or another run's, may not have gone yet)
-        print(f"skipped {result.skipped} recipients already accepted, queued or being sent under tag {args.tag!r}")
+        print(f"skipped {_recipients(result.skipped)} already accepted, queued or being sent under tag {args.tag!r}")
     if result.repeated:
-        print(f"{result.repeated} recipients were listed more than once, or one number written two ways "
-              "(sent once)")
+        print(f"{_recipients(result.repeated)} {'was' if result.repeated == 1 else 'were'} listed more than once, "
+              "or one number written two ways (sent once)")
     _say_held_back(result)
     for rcpt, why in result.failures[:10]:
         print(printable(f"  failed {rcpt}: {why}"))
@@ -1348,13 +1348,18 @@ def _stop_between_batches(stop: threading.Event):
             signal.signal(sig, handler)
 
 
+def _recipients(count: int) -> str:
+    """"1 recipient", "2 recipients": a count said as one reads it."""
+    return f"{count} recipient{'' if count == 1 else 's'}"
+
+
 def _committed(result, tag: str | None) -> str:
     """What a `send --queue` that stopped mid-way (interrupted, or failing) had committed, and what
     running it again does: what is committed stays queued, and is sent."""
     again = (f"`--queue --tag {tag}` again queues only those" if tag else "the same command again would queue "
              "every recipient again, those committed too: give --tag NAME to be able to resume")
     return (f"{result.sent} message(s) committed to the outbox in {result.batches} batch(es) before it stopped "
-            f"(they will be sent); {result.total - result.sent} recipients not queued; {again}")
+            f"(they will be sent); {_recipients(result.total - result.sent)} not queued; {again}")
 
 
 def _not_queued(args: argparse.Namespace, exc: MM7Error, why: str, code: int) -> int:
@@ -1382,7 +1387,7 @@ def _say_held_back(result) -> None:
              "the MMSC refused for their address before (2002 or 2003; --retry-refused sends them again)")):
         if not count:
             continue
-        print(f"not sent again: {count} recipients {why}")
+        print(f"not sent again: {_recipients(count)} {why}")
         for rcpt in names[:10]:
             print(printable(f"  {label} {rcpt}"))
         if count > 10:
@@ -2654,12 +2659,12 @@ def _tag_summary(args: argparse.Namespace) -> int:
                      f"{s.failed} without answer" + (f" ({s.may_have_arrived} of them may have reached the MMSC)"
                                                      if s.may_have_arrived else "")))
     delivery = ", ".join(f"{status} {n}" for status, n in sorted(s.delivery.items(), key=lambda i: -i[1]))
-    print(printable(f"{s.recipients} recipients: {delivery + ', ' if delivery else ''}no report yet {s.awaiting}"
+    print(printable(f"{_recipients(s.recipients)}: {delivery + ', ' if delivery else ''}no report yet {s.awaiting}"
                     + (f", no report asked {s.not_asked}" if s.not_asked else "")))
     if s.read:
         print(printable("read replies: " + ", ".join(f"{status} {n}" for status, n in sorted(s.read.items()))))
     if s.queued:
-        print(f"{s.queued} recipients queued in the outbox, not sent yet (see store outbox)")
+        print(f"{_recipients(s.queued)} queued in the outbox, not sent yet (see store outbox)")
     return EXIT_OK
 
 
@@ -2888,6 +2893,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         from .simulator import STARTED  # noqa: PLC0415
 
         logging.getLogger("mm7bind.simulator").addFilter(lambda record: record.msg is not STARTED)
+    from .simulator import PATHLESS, pathless_vasp_url  # noqa: PLC0415
+
+    if (pathless := pathless_vasp_url(args.vasp_url)) is not None:  # (said once, naming the option)
+        print(f"mm7bind simulate: warning: --vasp-url {pathless}", file=sys.stderr)
+        logging.getLogger("mm7bind.simulator").addFilter(lambda record: record.msg is not PATHLESS)
     sim = Simulator(config)
     signals = _Signals()
     try:

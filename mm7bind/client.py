@@ -40,7 +40,7 @@ from .arrival import no_mmsc_answered
 from .auth import QOPS, DigestAnswer, auth_schemes, digest_algorithms, digest_challenges
 from .content import Content
 from .deadline import MAX_TIMEOUT, DeadlinePassed, DeadlineReader
-from .display import is_secret_header, printable, repr_showing_no_secret_header, shown_http, shown_url
+from .display import excerpt, html_page, is_secret_header, printable, repr_showing_no_secret_header, shown_http, shown_url
 from .envelope import Fault, transaction_id_text
 from .errors import (
     STORE_ERRORS,
@@ -49,6 +49,7 @@ from .errors import (
     Deviation,
     FaultError,
     HTTPStatusError,
+    InvalidURLError,
     MalformedXMLError,
     ProtocolError,
     RequestTimeout,
@@ -80,7 +81,7 @@ def is_http_url(url: object) -> bool:
     except ValueError:  # (an unbalanced [ in the host, a host NFKC makes another: no URL, not a crash)
         return False
     return (parts.scheme in ("http", "https") and bool(parts.hostname) and _bad_authority(parts.netloc) is None
-            and _bad_port(parts.netloc) is None)
+            and _bad_port(parts.netloc) is None and _bad_host(parts.netloc) is None)
 
 
 def _bad_authority(netloc: str) -> str | None:
@@ -100,6 +101,61 @@ def _bad_authority(netloc: str) -> str | None:
     if after and not after.startswith(":"):
         return f"{after!r} after the ] of its host (only :port may follow)"
     return None
+
+
+def _bad_host(netloc: str) -> str | None:
+    """What is wrong with a URL's host name that urlsplit takes but an HTTP library or DNS refuses
+    when the request goes out ("a..b", a label of more than 63 characters, "xn--a", "%zz", a
+    character IDNA has no spelling for), else None. (urllib3's LocationParseError, requests'
+    InvalidURL or idna's error came out of the first send, or a retried failure "the MMSC may have
+    taken it" of a request that never left.)"""
+    hostport = netloc.rpartition("@")[2]
+    if hostport.startswith("["):  # (an IPv6 address: `_bad_authority` looks at its brackets)
+        return None
+    host = hostport.rpartition(":")[0] if ":" in hostport else hostport
+    if not host:  # (said as no URL)
+        return None
+    if re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+", host):  # (as httpx reads it: an IPv4 address, or none)
+        import ipaddress  # noqa: PLC0415
+
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return f"its host {host!r} is no IPv4 address (four numbers of 0-255, without leading zeros)"
+        return None
+    if "%" in host:  # (no DNS name holds one; urllib3 refuses "%zz", requests decodes "%41")
+        return f"its host {host!r} holds a %: write the name itself, not percent-encoded"
+    if host.startswith("*"):
+        return f"its host {host!r} begins with *, which no host name does"
+    name = host[:-1] if host.endswith(".") else host  # (one final dot: a fully qualified name)
+    labels = name.split(".")
+    if "" in labels:
+        return f"its host {host!r} has an empty label (a dot at its start, or two together)"
+    try:
+        import idna  # noqa: PLC0415 (requests' own dependency, and httpx's: how both spell a host)
+
+        for label in labels:
+            if label[:4].lower() == "xn--":  # (httpx decodes it, and fails on one no name encodes to)
+                idna.decode(label)
+        encoded = name if name.isascii() else idna.encode(name.lower(), uts46=True).decode("ascii")
+        if not name.isascii():
+            idna.encode(name.lower())  # (httpx's spelling, without UTS 46's mapping)
+    except (idna.IDNAError, UnicodeError) as exc:
+        return f"its host {host!r} is no host name IDNA can spell ({exc})"
+    longest = max(encoded.split("."), key=len)
+    if len(longest) > 63:
+        return f"its host has a label of {len(longest)} characters, more than the 63 DNS allows"
+    if len(encoded) > 253:
+        return f"its host name is {len(encoded)} characters long, more than the 253 DNS allows"
+    return None
+
+
+def _url_refusals() -> tuple[type[Exception], ...]:
+    """What the HTTP libraries raise for a URL's host they cannot use (LocationParseError, idna's
+    errors, UnicodeError from the idna codec when resolving): a request that never went out."""
+    import urllib3  # noqa: PLC0415
+
+    return (urllib3.exceptions.LocationParseError, UnicodeError)
 
 
 def _bad_port(netloc: str) -> str | None:
@@ -122,9 +178,21 @@ def not_http_url(url: object, of: str = "") -> str:
         parts = urlsplit(url)
     except ValueError:
         parts = None
+        authority = url.partition("://")[2].partition("/")[0].rpartition("@")[2]
+        if re.match(r"https?://", url, re.IGNORECASE) and "[" in authority and "]" not in authority:
+            return f"{url!r} is not a usable URL{of}: its host opens a [ (an IPv6 address) it does not close"
+    if parts is not None and parts.scheme in ("http", "https") and not parts.hostname:
+        hostport = parts.netloc.rpartition("@")[2]
+        if hostport.count(":") > 1 and "[" not in hostport:
+            return f"{url!r} is not a usable URL{of}: an IPv6 address goes in brackets, http://[::1]:8080/..."
+        if not hostport or hostport.startswith(":"):  # ("http:///mm7", "http://user@/mm7", "http://:80/mm7")
+            return f"{url!r} is not a usable URL{of}: it names no host"
     if (parts is not None and parts.scheme in ("http", "https") and parts.hostname
             and (wrong := _bad_authority(parts.netloc)) is not None):
         # (accepted, urlsplit dropping what follows the bracket: the request went to [::1] port 80)
+        return f"{url!r} is not a usable URL{of}: {wrong}"
+    if (parts is not None and parts.scheme in ("http", "https") and parts.hostname
+            and (wrong := _bad_host(parts.netloc)) is not None):
         return f"{url!r} is not a usable URL{of}: {wrong}"
     if (parts is not None and parts.scheme in ("http", "https") and parts.hostname  # (an IPv6 address unbracketed: no host)
             and (port := _bad_port(parts.netloc)) is not None):
@@ -291,10 +359,10 @@ class ClientConfig:
             raise ValueError("at least one MMSC URL is needed")
         for url in self.urls:  # refused here, not after every retry has failed on it
             if not is_http_url(url):  # (an MMSC's client, the simulator's and probe's, sends to a VASP)
-                raise ValueError(not_http_url(shown_url(url) if isinstance(url, str) else url,
-                                              " of a VASP" if self.role == "mmsc" else " of an MMSC"))
+                raise InvalidURLError(not_http_url(shown_url(url) if isinstance(url, str) else url,
+                                                   " of a VASP" if self.role == "mmsc" else " of an MMSC"))
         if self.proxy is not None and not is_http_url(self.proxy):
-            raise ValueError(f"proxy {not_http_url(shown_url(self.proxy))}")
+            raise InvalidURLError(f"proxy {not_http_url(shown_url(self.proxy))}")
         for name, what in (("vaspid", "the VASP's ID"), ("vasid", "the service's ID"),
                            ("service_code", "the service code")):
             # (it was filled into every request as <VASPID></VASPID>, <VASID></VASID>, <ServiceCode>
@@ -794,13 +862,15 @@ class ClientCore:
         except DecodeError as exc:
             env, unread = None, exc
             if status < 400:
-                error = ProtocolError(f"unreadable answer (HTTP {status}): {exc}", body=body, http_status=status, **kw)
+                # (an HTML page said by its title, not as the DOCTYPE our XML reader refuses)
+                why = f"{excerpt(body, headers)}, not MM7" if html_page(body, headers) else exc
+                error = ProtocolError(f"unreadable answer (HTTP {status}): {why}", body=body, http_status=status, **kw)
                 error.__cause__ = exc  # (which kind of unreadable: callers map them apart)
                 return self.give_up(p, error)
         if env is None:
             hint = self.http_hint(status, url, headers)
             error = HTTPStatusError(f"HTTP {status} from {shown}" + (f" ({hint})" if hint else "")
-                                    + (f": {_snippet(body)}" if body.strip() else "")
+                                    + (f": {excerpt(body, headers, limit=200)}" if body.strip() else "")
                                     # (XML that is not well-formed: why, as it may look like a Fault)
                                     + (f" (no Fault read from it: {unread})"
                                        if isinstance(unread, MalformedXMLError) else ""),
@@ -1475,11 +1545,6 @@ def _shortened(text: str, limit: int = 300) -> str:
     """An error's text for a log line: on one line, and not the whole of a library's nested causes."""
     text = printable(" ".join(text.split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _snippet(body: bytes, limit: int = 200) -> str:
-    text = body[:limit].decode("utf-8", "replace").replace("\r", " ").replace("\n", " ").strip()
-    return text + ("…" if len(body) > limit else "")
 
 
 def _fault_words(fault: Fault) -> str:
@@ -2386,6 +2451,14 @@ class Client(_Operations[Result]):
             if not _request_written():
                 return _unsent(self.config, url, exc, timed_out=True)
             return Failure("timeout", exc, ran_out=_answer_ran_out(exc), partly_sent=_partly_sent())
+        except (*_url_refusals(), requests.exceptions.InvalidURL) as exc:
+            # (a host `is_http_url` took and the HTTP library or the resolver did not: nothing was
+            # sent, not "the MMSC may have it"; urllib3's own error no more let out of send)
+            if not _request_written():
+                return _unsent(self.config, url, exc, timed_out=False)
+            if isinstance(exc, requests.exceptions.RequestException):
+                return Failure("other", exc)
+            raise
         except requests.exceptions.RequestException as exc:
             return Failure("other", exc)
         return Answer(resp.status_code, resp.headers, resp.content)
@@ -2723,6 +2796,10 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError) as exc:
             # (ProxyError: the proxy refused the tunnel to the MMSC, as requests' ProxyError says)
             return Failure("connect", exc, ran_out="connect" if isinstance(exc, httpx.ConnectTimeout) else None)
+        except (*_url_refusals(), httpx.InvalidURL) as exc:  # (as the sync client's)
+            if not written:
+                return _unsent(self.config, url, exc, timed_out=False)
+            raise
         except (httpx.TimeoutException, asyncio.TimeoutError) as exc:
             # (httpx says ReadTimeout for a proxy that never answers our CONNECT: nothing was sent)
             if not written:

@@ -188,3 +188,36 @@ def shown_http(headers, body, limit: int = 4000) -> str:
     else:
         shown = f"<stream of {len(body)} bytes>"
     return "\n".join(printable(f"{k}: {v}") for k, v in mask_headers(headers).items()) + "\n\n" + shown
+
+
+_HTML_START = re.compile(rb"\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", re.IGNORECASE | re.DOTALL)
+_TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+_UNSHOWN = re.compile(r"<(script|style|head)\b.*?</\1\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def html_page(body: bytes, headers=None) -> bool:  # noqa: ANN001
+    """Whether an answer is an HTML page: typed so, or beginning as one (whatever its type says)."""
+    ctype = next((v for k, v in (headers or {}).items() if k.lower() == "content-type"), "") or ""
+    return "html" in ctype.lower() or _HTML_START.match(bytes(body[:4096])) is not None
+
+
+def excerpt(body: bytes, headers=None, limit: int = 120) -> str:  # noqa: ANN001
+    """A peer's answer in a few readable words, for an error: an HTML page (a web server or proxy
+    where an MM7 peer or an application was expected) as `an HTML page: "its title"` — its text
+    without tags when it has no title —, other text on one line; in its charset, cut at `limit`.
+    Not a bytes repr (b'...') nor the page's markup. A control character other than white space
+    stays, as the peer sent it: what shows it (a log line, a terminal) makes it `printable`."""
+    import html  # noqa: PLC0415
+
+    head = bytes(body[:64 * 1024])
+    text = head.decode(body_charset(headers or {}, head), "replace")
+    page = html_page(head, headers)
+    if page:
+        title = _TITLE.search(text)
+        text = title.group(1) if title and title.group(1).strip() else _TAG.sub(" ", _UNSHOWN.sub(" ", text))
+        text = html.unescape(text)
+    text = " ".join(text.split())
+    if len(text) > limit or len(body) > len(head):
+        text = text[:limit - 1].rstrip() + "…"
+    return f'an HTML page: "{text}"' if page else text

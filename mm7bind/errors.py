@@ -170,6 +170,13 @@ class MessageTooLargeError(EncodeError):
         self.size, self.limit = size, limit
 
 
+class InvalidURLError(MM7Error, ValueError):
+    """A URL no request can go to — no http(s) scheme, no host, a host no HTTP library or DNS takes
+    ("a..b", "xn--a", a label past 63 characters), a port outside 1-65535 — refused where it is
+    given (a ClientConfig, probe, the simulator's VASP, a forward target), not at the first send.
+    Its words name the URL with its password masked. A ValueError too, as it was before it had a name."""
+
+
 # ---------------------------------------------------------------------------------------------
 # Sending (client) errors
 

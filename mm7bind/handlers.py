@@ -16,7 +16,8 @@ from pathlib import Path
 from . import messages as m
 from .client import transport_reason
 from .content import safe_name
-from .display import is_secret_header, printable, shown_url
+from .display import excerpt, is_secret_header, printable, shown_url
+from .errors import InvalidURLError
 from .jsonable import deviation_json, to_jsonable
 from .periodic import seconds_between_rounds
 from .receiver import Context, Handler, Unavailable, no_async_methods
@@ -249,7 +250,7 @@ class ForwardingHandler(Handler):
         from .client import is_http_url, not_http_url  # noqa: PLC0415
 
         if not is_http_url(url):  # (as [receiver] forward_url and --forward: else each message failed when forwarded)
-            raise ValueError(not_http_url(shown_url(url) if isinstance(url, str) else url, " to forward to"))
+            raise InvalidURLError(not_http_url(shown_url(url) if isinstance(url, str) else url, " to forward to"))
         # (NaN or inf failed every forward with a ValueError from the HTTP library: refused here)
         self.url, self.timeout, self.include_data = url, seconds_between_rounds("timeout", timeout), include_data
         self.shown_url = shown_url(url)  # (errors are logged and stored: no password of the URL's)
@@ -344,7 +345,9 @@ class ForwardingHandler(Handler):
         finally:
             answer_deadline.at = None
         if not 200 <= answer.status_code < 300:
-            raise ForwardError(f"{self.shown_url} answered HTTP {answer.status_code}: {text[:200]!r}")
+            # (in words, an HTML page by its title: not a bytes repr, b'<!DOCTYPE html>...')
+            said = printable(excerpt(text, answer.headers)) if text.strip() else "no body"
+            raise ForwardError(f"{self.shown_url} answered HTTP {answer.status_code}: {said}")
         if len(text) > ANSWER_LIMIT:
             raise ForwardError(f"{self.shown_url} answered with more than {ANSWER_LIMIT} bytes")
         return _outcome(answer.headers.get("Content-Type", ""), text)
@@ -397,7 +400,7 @@ def _outcome(content_type: str, body: bytes) -> m.Status | None:
     try:
         said = json.loads(body)
     except (ValueError, RecursionError):
-        raise ForwardError(f"the application's answer is not JSON: {body[:200]!r}") from None
+        raise ForwardError(f"the application's answer is not JSON: {printable(excerpt(body))}") from None
     if not isinstance(said, dict) or "status" not in said:
         return None
     code, text = said["status"], said.get("text")

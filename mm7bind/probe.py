@@ -22,7 +22,7 @@ from .arrival import none_answered
 from .client import Client, ClientConfig, is_http_url, new_transaction_id, not_http_url
 from .content import Content, Part
 from .display import shown_url
-from .errors import ConnectError, FaultError, RequestTimeout, SendError
+from .errors import ConnectError, FaultError, InvalidURLError, RequestTimeout, SendError
 from .profiles import Profile
 from .retry import RetryPolicy
 from .status import DeliveryStatus, ReadStatus
@@ -96,7 +96,7 @@ def probe(url: str, *, version_names: list[str] | None = None, operations: tuple
     has left `SILENT_STOP` requests in a row unanswered in time (a receiver that never answers
     would hold the probe for every request's timeout: a quarter of an hour by default)."""
     if not is_http_url(url):  # (said of the VASP probed, not as a client's "URL of an MMSC")
-        raise ValueError(not_http_url(shown_url(url) if isinstance(url, str) else url, " of a VASP's receiver"))
+        raise InvalidURLError(not_http_url(shown_url(url) if isinstance(url, str) else url, " of a VASP's receiver"))
     config = config or ClientConfig(urls=(url,), role="mmsc")
     chosen = [versions.get(name) for name in version_names] if version_names else versions.all_versions()
     results: list[ProbeResult] = []

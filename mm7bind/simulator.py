@@ -52,7 +52,7 @@ from .deadline import MAX_TIMEOUT, held_loop_hint, wait_limit
 from .display import mask_headers, printable, repr_showing_no_secret_header, shown_url
 from .envelope import Envelope, Fault, XmlStyle
 from .errors import (ConnectError, DecodeError, Deviation, EncodeError, FaultError, HTTPStatusError,
-                     LimitExceededError, SendError, TransportError, UnsupportedEncodingError, ValidationError,
+                     InvalidURLError, LimitExceededError, SendError, TransportError, UnsupportedEncodingError, ValidationError,
                      refusable)
 from .hints import did_you_mean, suggest_keywords, unknown_fields
 from .inflating import GZIP, MAX_GZIP_MEMBERS, RAW, ZLIB, Inflating
@@ -72,6 +72,24 @@ NO_VASP_URL = "no VASP URL configured"
 
 log = logging.getLogger("mm7bind.simulator")
 STARTED = "MMSC simulator (%s) at %s"  # (the start's log line: `mm7bind simulate` prints it instead)
+# Said at start of a vasp_url with no path (`mm7bind simulate` says it itself, naming --vasp-url)
+PATHLESS = "vasp_url %s"
+
+
+def pathless_vasp_url(url: str | None) -> str | None:
+    """What to say of a VASP URL with no path at all (http://127.0.0.1:8080): reports and MOs go to
+    its "/", where a VASP's receiver most often serves at a path — a warning, not a refusal, as one
+    may serve at "/" (written so, http://host:8080/, it is taken as meant). None: a path, or no URL."""
+    from urllib.parse import urlsplit  # noqa: PLC0415
+
+    if not url or urlsplit(url).path or urlsplit(url).query:
+        return None
+    from .config import ReceiverSection  # noqa: PLC0415
+
+    shown = shown_url(url)
+    path = ReceiverSection().path
+    return (f"{shown} has no path: reports and MOs are posted to its /, while a VASP's receiver most often "
+            f"serves at a path (`mm7bind serve`'s is {path}): {shown}{path} if it is there, {shown}/ if / is meant")
 
 
 @suggest_keywords
@@ -172,7 +190,7 @@ class SimulatorConfig:
             # (as simulate --vasp-url: else taken, and each report ended in a traceback logged, the
             # client made for it refusing the URL "of an MMSC", listed by no not_taken())
             shown = shown_url(self.vasp_url) if isinstance(self.vasp_url, str) else self.vasp_url
-            raise ValueError(f"vasp_url {not_http_url(shown)}")
+            raise InvalidURLError(f"vasp_url {not_http_url(shown)}")
         if not all(0 <= delay <= MAX_TIMEOUT for delay in (self.report_delay, self.read_delay, self.report_retry_delay)):
             # (nan ran at once, inf ended the report worker: nothing more was ever sent; a retry's
             # pause of 1e10, slept while a deliver waited, ended it with an OverflowError)
@@ -1001,6 +1019,8 @@ class Simulator:
             self._worker = threading.Thread(target=self._run_queue, name="mm7bind-simulator", daemon=True)
         self._worker.start()
         log.info(STARTED, self.config.dialect, self.url)
+        if (pathless := pathless_vasp_url(self.config.vasp_url)) is not None:
+            log.warning(PATHLESS, pathless)
         return self
 
     def stop(self) -> None:

@@ -807,3 +807,18 @@ def test_send_json_has_the_same_keys_whatever_the_outcome(capsys, tmp_path, monk
     assert sent["ok"] and unbuilt["error"] == "EncodeError" and unreached["error"] == "ConnectError"
     assert all(a.keys() == sent.keys() for a in answers), [sorted(a) for a in answers]
     assert (sent["skipped"], sent["tag"], unbuilt["tag"]) == (False, None, None)
+
+
+def test_a_campaign_of_one_recipient_is_counted_in_the_singular(tmp_path, capsys, monkeypatch):
+    """`send --to-file` of one number summed up "sent 1, failed 0, 1 recipients in 0.0 s"."""
+    from mm7bind.cli import main
+    from mm7bind.simulator import Simulator
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "one.txt").write_text("+8613800000000\n", encoding="utf-8")
+    (tmp_path / "two.txt").write_text("+8613800000000\n+8613800000001\n", encoding="utf-8")
+    with Simulator(port=0) as sim:
+        assert main(["send", "--mmsc", sim.url, "--to-file", "one.txt", "--text", "hi", "--quiet"]) == 0
+        assert "sent 1, failed 0, 1 recipient in " in capsys.readouterr().out
+        assert main(["send", "--mmsc", sim.url, "--to-file", "two.txt", "--text", "hi", "--quiet"]) == 0
+        assert "sent 2, failed 0, 2 recipients in " in capsys.readouterr().out

@@ -3418,3 +3418,24 @@ def test_the_async_driver_gives_a_shared_turn_back_to_the_store_in_a_worker_thre
     assert again.wait > 900 and again.wait < 1001  # (the turn given back, not a third one after it)
     assert written_in and written_in[0] != loop_threads[0]
     store.close()
+
+
+def test_an_html_page_answering_is_said_by_its_title_not_its_markup():
+    """A web server or proxy where the MMSC was expected: its page came quoted raw into the error,
+    `HTTP 404 from ...: <!DOCTYPE html> <html lang="en"> <head> <meta charset=...` cut at 200
+    characters, and one answered with HTTP 200 was "DOCTYPE or ENTITY declarations are not allowed
+    in SOAP messages". Said by the page's title (its text without tags when it has none)."""
+    page = (b'<!DOCTYPE html>\n<html lang="en">\n<head>\n  <meta charset="utf-8">\n  <title>Not Found &middot; '
+            b"nginx</title>\n  <style>body { font-family: sans-serif; }</style>\n</head>\n<body>\n<h1>Not Found</h1>"
+            b"\n</body>\n</html>\n")
+    untitled = b"<html><head><style>h1 {}</style></head><body><h1>Service\n  Unavailable</h1><p>Try later.</p></body></html>"
+    for status, body, ctype, said in (
+            (404, page, "text/html", ': an HTML page: "Not Found · nginx"'),
+            (500, untitled, "text/html", ': an HTML page: "Service Unavailable Try later."'),
+            (200, page, "text/xml", 'unreadable answer (HTTP 200): an HTML page: "Not Found · nginx", not MM7')):
+        with FakeServer(lambda req, s=status, b=body, t=ctype: Reply(s, b, {"Content-Type": t})) as srv, \
+                client(srv.url, retry=RetryPolicy(max_attempts=1)) as c, \
+                pytest.raises((HTTPStatusError, ProtocolError)) as err:
+            c.submit(submit())
+        assert said in str(err.value) and "<" not in str(err.value), str(err.value)
+        assert err.value.body == body  # (the bytes kept whole, to look at)

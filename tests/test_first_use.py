@@ -273,7 +273,8 @@ def test_a_url_whose_port_no_connection_can_go_to_is_refused_when_it_is_given(ca
                                   "not a number from 1 to 65535")
     with pytest.raises(ValueError) as err:  # (no host: an IPv6 address without its brackets, not its "port ':1:8080'")
         mm7.ClientConfig(urls=("http://::1:8080/mm7",))
-    assert str(err.value) == "'http://::1:8080/mm7' is not an http(s) URL of an MMSC"
+    assert str(err.value) == ("'http://::1:8080/mm7' is not a usable URL of an MMSC: an IPv6 address goes in brackets, "
+                              "http://[::1]:8080/...")
     for url in ("http://127.0.0.1:1/mm7", "http://127.0.0.1:65535/mm7", "https://[::1]:8443/mm7",
                 "http://127.0.0.1:/mm7"):  # (an empty port is the scheme's, as RFC 3986 has it)
         mm7.ClientConfig(urls=(url,), proxy="http://proxy.example:3128")
@@ -383,6 +384,96 @@ def test_a_url_given_in_code_to_a_forwarding_handler_or_the_simulator_is_refused
     for none in (None, ""):  # (no VASP: messages delivered, no report sent)
         assert SimulatorConfig(vasp_url=none).vasp_url == none
     assert SimulatorConfig(vasp_url="https://sp:pw@vasp.example/mm7").vasp_url == "https://sp:pw@vasp.example/mm7"
+
+
+def test_a_url_whose_host_no_http_library_takes_is_refused_when_given(capsys, tmp_path):
+    """`http://a..b/mm7`, a label past 63 characters, `xn--a`, `%zz`: taken when given, the first
+    send let urllib3's LocationParseError or idna's InvalidCodepoint out of the client (the async
+    one of `xn--a`, the sync one of `a..b`), or retried a request that never left as one "the MMSC
+    may have taken" (`.a`, `%zz`). Refused where given, as the project's own error (a ValueError
+    still), the password masked; the commands say it in one line."""
+    import pytest
+
+    import mm7bind as mm7
+    from mm7bind import config, probe
+    from mm7bind.cli import main
+    from mm7bind.handlers import ForwardingHandler
+    from mm7bind.simulator import SimulatorConfig
+
+    long_label = "a" * 64
+    bad = [("http://sp:pw@a..b/mm7", "its host 'a..b' has an empty label (a dot at its start, or two together)"),
+           ("http://.mmsc.example/mm7", "its host '.mmsc.example' has an empty label (a dot at its start, or two "
+                                        "together)"),
+           (f"http://{long_label}.example/mm7", "its host has a label of 64 characters, more than the 63 DNS allows"),
+           ("http://" + "a" * 300 + "/mm7", "its host has a label of 300 characters, more than the 63 DNS allows"),
+           ("http://" + ".".join(["abcdefgh"] * 30) + "/mm7",
+            "its host name is 269 characters long, more than the 253 DNS allows"),
+           ("http://xn--a.com/mm7", "its host 'xn--a.com' is no host name IDNA can spell (Codepoint U+0080 at "
+                                    "position 1 of '\\x80' not allowed)"),
+           ("http://\u2603.example/mm7", "its host '\u2603.example' is no host name IDNA can spell (Codepoint "
+                                         "U+2603 at position 1 of '\u2603' not allowed)"),
+           ("http://%zz/mm7", "its host '%zz' holds a %: write the name itself, not percent-encoded"),
+           ("http://*.example/mm7", "its host '*.example' begins with *, which no host name does"),
+           ("http://999.0.0.1/mm7", "its host '999.0.0.1' is no IPv4 address (four numbers of 0-255, without "
+                                    "leading zeros)"),
+           ("http://[::1/mm7", "its host opens a [ (an IPv6 address) it does not close"),
+           ("http:///mm7", "it names no host")]
+    for url, why in bad:
+        shown = url.replace(":pw@", ":***@")
+        for make in (lambda: mm7.ClientConfig(urls=(url,)), lambda: mm7.AsyncClient(url)):
+            with pytest.raises(mm7.InvalidURLError) as err:
+                make()
+            assert str(err.value).startswith(f"{shown!r} is not a usable URL of an MMSC: {why}")
+            assert isinstance(err.value, (ValueError, mm7.MM7Error)) and "pw" not in str(err.value)
+        with pytest.raises(mm7.InvalidURLError, match=f"is not a usable URL of a VASP's receiver: {re.escape(why)}"):
+            probe.probe(url)
+        with pytest.raises(mm7.InvalidURLError, match=f"^vasp_url '.*' is not a usable URL: {re.escape(why)}"):
+            SimulatorConfig(vasp_url=url)
+        with pytest.raises(mm7.InvalidURLError, match=f"is not a usable URL to forward to: {re.escape(why)}"):
+            ForwardingHandler(url)
+        cfg = config.Config()
+        cfg.mmsc.urls = [url]
+        assert [str(p) for p in config.check(cfg) if p.where == "mmsc.urls"] == [
+            f"error: mmsc.urls: {shown!r} is not a usable URL: {why}"]
+        for argv, option in ((["send", "--mmsc", url, "--to", "13800138000"], "--mmsc"), (["probe", url], "URL"),
+                             (["simulate", "--port", "0", "--vasp-url", url], "--vasp-url")):
+            with pytest.raises(SystemExit) as exit_:
+                main(argv)
+            assert exit_.value.code == 2
+            said = capsys.readouterr().err
+            assert said.splitlines()[-1].endswith(f"error: argument {option}: {shown!r} is not a usable URL: {why}")
+            assert "Traceback" not in said and "pw" not in said.replace("pw@", "")
+    for url in ("http://a.example./mm7", "http://\u00fc.example/mm7", "http://xn--tda.example/mm7", "http://a_b/mm7",
+                "http://[fe80::1%25eth0]/mm7", "http://" + ".".join(["a" * 63] * 3) + "/mm7", "http://10.0.0.1/mm7"):
+        mm7.ClientConfig(urls=(url,))  # (a final dot, IDNA, an underscore, a zone, 63 characters: taken)
+
+
+def test_a_host_the_http_library_refuses_when_sending_fails_as_not_sent(monkeypatch):
+    """A host `is_http_url` took and the HTTP library refuses when it sends (urllib3's
+    LocationParseError, idna's error): a failure to connect, the request never sent, not the
+    library's exception out of send, nor "the MMSC may have taken it"."""
+    import asyncio
+
+    import pytest
+
+    import mm7bind as mm7
+    from mm7bind import client
+
+    monkeypatch.setattr(client, "_bad_host", lambda netloc: None)  # (as a host a later library refuses)
+    once = mm7.RetryPolicy(max_attempts=1)
+    message = mm7.SubmitReq(recipients=["+8613800000000"], subject="x")
+    for url in ("http://a..b/mm7", "http://%zz/mm7", "http://.a/mm7"):
+        with mm7.Client(url, retry=once) as c, pytest.raises(mm7.ConnectError) as err:
+            c.send(message)
+        assert "failed before the request was sent" in str(err.value) and "may have" not in str(err.value)
+
+    async def send_async(url: str) -> None:
+        async with mm7.AsyncClient(url, retry=once) as c:
+            await c.send(message)
+
+    with pytest.raises(mm7.ConnectError) as err:
+        asyncio.run(send_async("http://xn--a.com/mm7"))
+    assert "failed before the request was sent" in str(err.value) and "may have" not in str(err.value)
 
 
 def test_version_help_says_all_the_command_prints(capsys):

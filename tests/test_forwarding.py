@@ -443,3 +443,23 @@ def test_the_saving_handler_writes_a_handsets_parts_in_the_order_its_smil_shows_
     posted = ForwardingHandler("http://127.0.0.1:9/app").payload("deliver", env.body, ctx)["parts"]
     assert [(p.get("content_location"), p["smil_order"]) for p in posted] == [(None, 1), ("t.txt", 3), ("pic.jpg", 2)]
     assert [p["smil"] for p in posted] == [True, False, False]
+
+
+def test_an_application_failing_is_said_in_words_not_bytes(app):
+    """A failed forward was stored and logged as `answered HTTP 502: b'<html>\\r\\n<head><title>502 Bad
+    Gateway</title>...'` and `not JSON: b'{not json'`: a bytes repr, markup and all. Said as text,
+    an HTML page by its title."""
+    rx = mm7.Receiver(ForwardingHandler(app.url), store=mm7.MemoryStore())
+    page = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1>"
+            b"</center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
+    app.answers = [(502, page, "text/html"), (200, "{不是 json".encode(), "application/json"),
+                   (503, "维护中\n稍后再试".encode("gbk"), "text/plain; charset=GBK"), (500, b"", "text/plain")]
+    for tid in ("f-1", "f-2", "f-3", "f-4"):
+        status, _ = post(rx, mo(), tid)
+        assert status == 500
+    errors = [r.error for r in rx.store.inbox()]
+    assert errors[0].endswith(f'{app.url} answered HTTP 502: an HTML page: "502 Bad Gateway"'), errors
+    assert errors[1].endswith("the application's answer is not JSON: {不是 json"), errors
+    assert errors[2].endswith(f"{app.url} answered HTTP 503: 维护中 稍后再试"), errors
+    assert errors[3].endswith(f"{app.url} answered HTTP 500: no body"), errors
+    assert not any("b'" in e or "<" in e for e in errors), errors

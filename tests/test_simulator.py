@@ -2569,3 +2569,35 @@ def test_trouble_for_every_request_from_now_on_is_scripted_by_a_count_as_large_a
         assert len(sim._troubles) == 10**12
         sim.reset()
         assert len(sim._troubles) == 0 and client.submit(m.SubmitReq(recipients=["+8613800000001"])).ok
+
+
+def test_a_vasp_url_without_a_path_is_warned_of_naming_the_likely_one(caplog, capsys, monkeypatch):
+    """`simulate --vasp-url http://127.0.0.1:8080` was taken silently: every report and MO went to
+    "/", where `mm7bind serve` answers 404 (it receives at /mm7). Warned of, naming the likely URL,
+    not refused: a VASP may serve at "/", which written so (`http://host:8080/`) is taken as meant."""
+    import logging
+
+    from mm7bind import cli
+    from mm7bind.simulator import SimulatorConfig
+
+    with caplog.at_level(logging.WARNING, logger="mm7bind.simulator"):
+        for url in ("http://127.0.0.1:8080/", "http://127.0.0.1:8080/mm7", None):
+            with Simulator(SimulatorConfig(port=0, vasp_url=url)):
+                pass
+        assert caplog.records == []
+        with Simulator(SimulatorConfig(port=0, vasp_url="http://sp:pw@127.0.0.1:8080")):
+            pass
+    assert [r.getMessage() for r in caplog.records] == [
+        "vasp_url http://sp:***@127.0.0.1:8080 has no path: reports and MOs are posted to its /, while a VASP's "
+        "receiver most often serves at a path (`mm7bind serve`'s is /mm7): http://sp:***@127.0.0.1:8080/mm7 if it is "
+        "there, http://sp:***@127.0.0.1:8080/ if / is meant"]
+
+    caplog.clear()
+    monkeypatch.setattr(cli._Signals, "wait", lambda self, on_hangup=None: "stop")  # (started, then stopped at once)
+    assert cli.main(["simulate", "--port", "0", "--vasp-url", "http://127.0.0.1:8080"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("mm7bind simulate: warning: --vasp-url http://127.0.0.1:8080 has no path: ")
+    assert "http://127.0.0.1:8080/mm7 if it is there" in err and err.count("has no path") == 1  # (not logged again)
+    assert not [r for r in caplog.records if "has no path" in r.getMessage()]
+    assert cli.main(["simulate", "--port", "0", "--vasp-url", "http://127.0.0.1:8080/mm7"]) == 0
+    assert "has no path" not in capsys.readouterr().err

@@ -35,6 +35,7 @@ from ..config import Config
 from ..content import BytesBlob, Content, Part, decodes, id_name, location_name, named_id, sniff_blob_type
 from ..content import text_charset as bytes_charset
 from ..deadline import wait_limit
+from ..display import html_page
 from ..envelope import charset_label
 from ..errors import (
     ConnectError,
@@ -1098,7 +1099,9 @@ class MM7Sender(_JavaNames):
             if isinstance(unreadable, DecodeError):
                 # The SDK's test: no XML in the answer at all (plain text, JSON, an HTML page) is
                 # -108; XML it could not parse, -109.
-                if isinstance(unreadable, MimeError) or "root element html" in text.lower():
+                # (an HTML page told by its bytes, not by our error's words: one with a DOCTYPE was
+                # "DOCTYPE or ENTITY declarations are not allowed", -109)
+                if isinstance(unreadable, MimeError) or html_page(exc.body) or "root element html" in text.lower():
                     raise st.BadRequest(text) from exc
                 raise st.XMLParseError(text) from exc
             if "expected" in text or "accept_transaction_id_mismatch" in text:
