@@ -272,7 +272,15 @@ def _say_warnings(cfg, uses: tuple[str, ...]) -> None:
     not what runs, nor what a warning should be about."""
     from .config import check  # noqa: PLC0415
 
-    cfg.warnings = [p for p in cfg.warnings if not p.about] + [p for p in check(cfg) if p.level == "warning"]
+    fresh = [p for p in check(cfg) if p.level == "warning"]
+    if cfg.source.lower().endswith(".xml"):  # (China Mobile's mm7Config.xml)
+        from .cmcc.config import in_file_terms  # noqa: PLC0415
+
+        # Said as the file's, by its elements, where the file said so too (the value is the file's);
+        # one the options brought about stays in the settings' words (--mmsc's URL is no mmscIP).
+        known = {(p.where, p.message) for p in cfg.warnings}
+        fresh = [said if (said.where, said.message) in known else p for p, said in zip(fresh, in_file_terms(cfg, fresh))]
+    cfg.warnings = [p for p in cfg.warnings if not p.about] + fresh
     cfg.say_warnings(uses)
 
 

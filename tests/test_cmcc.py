@@ -1532,6 +1532,23 @@ def test_version_command_and_config_driven_send(tmp_path):
     assert json.loads(json.dumps({"ok": True}))
 
 
+def test_a_commands_warnings_on_mm7config_are_said_by_its_elements(tmp_path):
+    """`send --config mm7Config.xml` checks the settings again after its options: what it found
+    was said as mm7bind settings and an MM7BIND_ variable, where `config check` of the same file
+    names its elements; a warning about an option's value stays in the settings' words."""
+    host = dead_url().split("//")[1].split("/")[0]
+    path = mm7config(tmp_path, mmscIP=[host], mmscURL="/mm7", AuthenticationMode="1", Password="")
+    proc = run("send", "--config", path, "--vaspid", "800001", "--to", "13915002000", "--text", "x")
+    assert "warning: mm7Config.xml:Password: a UserName is set without a Password" in proc.stderr, proc.stderr
+    assert f"warning: mm7Config.xml:mmscIP: Basic credentials over plain http can be read on the way: http://{host}/mm7" \
+        in proc.stderr
+    assert "mmsc.password" not in proc.stderr and "MM7BIND_" not in proc.stderr
+    proc = run("send", "--config", path, "--mmsc", f"http://{host}/other", "--vaspid", "800001", "--to", "13915002000",
+               "--text", "x")
+    assert f"warning: mmsc.urls: Basic credentials over plain http can be read on the way: http://{host}/other" \
+        in proc.stderr, proc.stderr
+
+
 def test_content_goes_as_the_sp_built_it(tmp_path):
     """The SDK never generated SMIL; the content goes as the multipart the root names (the SP's
     SMIL, if any, as the start of a multipart/related)."""

@@ -488,6 +488,14 @@ def _in_file_terms(problem: Problem, where: str, mode: object) -> Problem:
     return Problem(problem.level, f"{where}:{element}", message, problem.about)
 
 
+def in_file_terms(cfg: Config, problems: list[Problem]) -> list[Problem]:
+    """`problems` that `config.check` found in a configuration read from mm7Config.xml (`cfg.source`),
+    said by the file's elements as its reading says them (a command's checks again after its
+    options: `mm7Config.xml:Password`, not `mmsc.password` and an MM7BIND_ variable)."""
+    mode = {"none": 0, "basic": 1, "digest": 2}.get(str(cfg.receiver.auth).lower(), cfg.receiver.auth)
+    return [_in_file_terms(p, Path(cfg.source).name, mode) for p in problems]
+
+
 def load_cmcc(path: str | Path | None, conn_path: str | Path | None = None, *, say_warnings: bool = True,
               overrides: dict[str, object] | None = None) -> Config:
     """A usable Config from the files, or ConfigError; warnings as `config.load_checked` has them."""
