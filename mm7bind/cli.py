@@ -1619,7 +1619,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     request_timeout=cfg.receiver.request_timeout, keep_alive=cfg.receiver.keep_alive)
     except (OSError, ValueError) as exc:  # the port is taken or not ours to take; a host that is no address
         cannot(f"cannot listen on {cfg.receiver.host}:{cfg.receiver.port}", exc)
-        return _listen_hint(exc, "--port (or [receiver] port)", "--host (or [receiver] host)")
+        port, host = (("mm7Config.xml's ListenPort", "ListenIP") if cfg.source.lower().endswith(".xml")  # (China Mobile's)
+                      else ("[receiver] port", "[receiver] host"))
+        return _listen_hint(exc, f"--port (or {port})", f"--host (or {host})")
     retention = cfg.retention(store)
     replay_at_start = cfg.receiver.replay_at_start and not args.no_replay_at_start
     left = _left_in_hand(store, taken=replay_at_start)

@@ -1549,6 +1549,22 @@ def test_a_commands_warnings_on_mm7config_are_said_by_its_elements(tmp_path):
         in proc.stderr, proc.stderr
 
 
+def test_serve_on_a_port_taken_names_the_files_listenport(tmp_path):
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        path = mm7config(tmp_path, ListenPort=str(port), AuthenticationMode="0")
+        proc = run("serve", "--config", path, cwd=str(tmp_path))
+    finally:
+        taken.close()
+    assert proc.returncode == 3 and f"cannot listen on 127.0.0.1:{port}" in proc.stderr, proc.stderr
+    assert "give another --port (or mm7Config.xml's ListenPort); 0 picks a free one)" in proc.stderr, proc.stderr
+
+
 def test_content_goes_as_the_sp_built_it(tmp_path):
     """The SDK never generated SMIL; the content goes as the multipart the root names (the SP's
     SMIL, if any, as the start of a multipart/related)."""
