@@ -765,12 +765,6 @@ class MemoryStore:
         cutoff = _cutoff(before)
         out = Purged()
         with self._lock:
-            old = [r for r in self._inbox.values() if r.state in states and _utc_text(r.received_at) < cutoff]
-            if bodies_only:
-                old = [r for r in old if r.body or r.headers]
-                out.bodies = len(old)
-            else:
-                out.inbox = len(old)
             # (what work in progress needs stays: as SqliteStore's `_purgeable_sent` says)
             waiting = [i for i in self._outbox.values() if i.state in OUTBOX_WAITING]
             given_up = [i for i in self._outbox.values() if i.state in ("failed", "expired")
@@ -778,13 +772,14 @@ class MemoryStore:
             in_use = ({r.tag for r in self._sent if _utc_text(r.sent_at) >= cutoff} | {i.tag for i in waiting}
                       | {i.tag for i in given_up})
             in_use.discard(None)
-            if sent:  # (a campaign in use keeps its reports: see SqliteStore.purge)
-                theirs = {r.transaction_id for r in self._sent if r.tag in in_use}
-                old = [r for r in old if r.sent_transaction_id not in theirs]
-                if bodies_only:
-                    out.bodies = len(old)
-                else:
-                    out.inbox = len(old)
+            # (a campaign in use keeps its reports: see SqliteStore.purge)
+            theirs = {r.transaction_id for r in self._sent if r.tag in in_use} if sent else set()
+            old = [r for r in self._inbox.values() if r.state in states and _utc_text(r.received_at) < cutoff
+                   and r.sent_transaction_id not in theirs and (not bodies_only or r.body or r.headers)]
+            if bodies_only:
+                out.bodies = len(old)
+            else:
+                out.inbox = len(old)
             waiting_tids = {i.transaction_id for i in waiting}
             gone = [r for r in self._sent if _utc_text(r.sent_at) < cutoff and r.tag not in in_use
                     and r.transaction_id not in waiting_tids] if sent else []
@@ -2445,26 +2440,27 @@ class SqliteStore:
         # it names them, or SQLite cannot use it), a state at a time, the states' runs merged in
         # its order (not sorted); those of other states (failed: few) through `inbox_state`, which
         # had each purge read every handled record's row.
-        # (bodies only: and their headers; a body purged before headers went with it too)
-        with_body = (" AND (length(i.body) > 0 OR i.headers IS NOT NULL OR EXISTS"
-                     " (SELECT 1 FROM inbox_body b WHERE b.id = i.id AND length(b.body) > 0))") if bodies_only else ""
+        # (what else a record that goes must be: with bodies only, one with a body or headers left — a
+        # body purged before headers went with it too)
+        besides = (" AND (length(i.body) > 0 OR i.headers IS NOT NULL OR EXISTS"
+                   " (SELECT 1 FROM inbox_body b WHERE b.id = i.id AND length(b.body) > 0))") if bodies_only else ""
         # A campaign in use keeps the reports linked to its records with them, whatever their age: its
         # summary counts them (a campaign running longer than the purge's age said "no report yet"
         # again of its first recipients). (The tags in use: `_purgeable_sent`'s, noted before these run.)
-        with_body += (" AND NOT EXISTS (SELECT 1 FROM sent s WHERE s.transaction_id = i.sent_transaction_id"
-                      " AND s.tag IN (SELECT tag FROM temp.purge_tags_in_use))") if sent else ""
+        besides += (" AND NOT EXISTS (SELECT 1 FROM sent s WHERE s.transaction_id = i.sent_transaction_id"
+                    " AND s.tag IN (SELECT tag FROM temp.purge_tags_in_use))") if sent else ""
         finished = list(dict.fromkeys(s for s in states if s in PURGEABLE))
         others = [s for s in states if s not in PURGEABLE]
         olds = []  # (select, the columns its rows are walked in: see _in_batches)
         if finished:
             runs = " UNION ALL ".join(
                 ("SELECT i.id, i.received_at FROM inbox i WHERE i.state IN ('handled', 'rejected') AND i.state = ?"
-                 f" AND i.received_at < ?{with_body}") for _ in finished)
+                 f" AND i.received_at < ?{besides}") for _ in finished)
             olds.append(((f"SELECT id, received_at FROM ({runs}) WHERE 1 = 1",
                           tuple(arg for state in finished for arg in (state, cutoff))), ("received_at", "id")))
         if others:
             olds.append((((f"SELECT i.id FROM inbox i WHERE i.state IN ({','.join('?' * len(others))})"
-                           f" AND i.received_at < ?{with_body}"), (*others, cutoff)), None))
+                           f" AND i.received_at < ?{besides}"), (*others, cutoff)), None))
         out = Purged()
         db = self._conn()
         if sent:
