@@ -36,7 +36,7 @@ from ..content import BytesBlob, Content, Part, decodes, id_name, location_name,
 from ..content import text_charset as bytes_charset
 from ..deadline import wait_limit
 from ..display import html_page
-from ..envelope import charset_label
+from ..envelope import charset_label, transaction_id_text
 from ..errors import (
     ConnectError,
     DecodeError,
@@ -1009,9 +1009,10 @@ class MM7Sender(_JavaNames):
             if self.errors == "raise":
                 raise
             # the TransactionID it went with (made up when the SP gave none), as the log names it
-            tid = getattr(req, "transaction_id", None)
-            if not isinstance(tid, str):  # (a number as it went out; a TransactionID of no kind refused)
-                tid = str(tid) if isinstance(tid, int) and not isinstance(tid, bool) else None
+            try:  # (a number as it went out; a TransactionID of no kind was refused)
+                tid = transaction_id_text(getattr(req, "transaction_id", None))
+            except EncodeError:
+                tid = None
             tid = tid or getattr(cause, "transaction_id", None)
             # (a copy without the traceback and cause, whose frames would hold the request and its content)
             error = type(exc)(exc.detail)
@@ -1058,13 +1059,14 @@ class MM7Sender(_JavaNames):
             raise st.WrongMessage("VASPID (企业代码) blank: give the enterprise code (set vaspid), or leave it unset")
         if isinstance(req, MM7SubmitReq):
             self._say_missing_codes(req, client)
-        tid = req.transaction_id
-        if isinstance(tid, int) and not isinstance(tid, bool):
-            # An SP's counter: it went out as its digits, and the answer echoing them was taken for
-            # another request's (-111) although the MMSC had the message; sending again sent it twice.
-            tid = str(tid)
-        elif tid is not None and not isinstance(tid, str):
-            raise st.WrongMessage(f"transaction_id is text (or a whole number), not {type(tid).__name__}: {tid!r}")
+        # An SP's counter goes as its digits, as the core client sends and matches it (its echo was
+        # taken for another request's answer, -111, though the MMSC had the message).
+        try:
+            tid = transaction_id_text(req.transaction_id)
+        except EncodeError:
+            tid = req.transaction_id
+            raise st.WrongMessage(f"transaction_id is text (or a whole number), not {type(tid).__name__}: "
+                                  f"{tid!r}") from None
         try:
             message = req.to_message(config.charset)
         except (TypeError, ValueError, KeyError, AttributeError, LookupError) as exc:  # a field it cannot take
